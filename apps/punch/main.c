@@ -1,0 +1,111 @@
+/*
+ * punch: the peer command line. A table of subcommands (one file each),
+ * global options before the subcommand, usage generated from the table.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/cli.h"
+#include "io/log.h"
+#include "punch/punch.h"
+#include "punch_cli.h"
+
+static const punch_command commands[] = {
+    {"keygen", punch_cmd_keygen, "[--force] [FILE]",
+     "write a new identity key (default: the --key file), print its public key"},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: punch [--server HOST[:PORT]] [--name NAME] [--key FILE]\n"
+            "             [--events FILE|-] [--log-level LEVEL] COMMAND [ARGS]\n"
+            "\n"
+            "Reach another program directly across NATs and firewalls.\n"
+            "\n"
+            "Commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-8s %-18s %s\n", commands[i].name, commands[i].args, commands[i].help);
+    fprintf(out,
+            "\n"
+            "Options:\n"
+            "  --server HOST[:PORT]  the punchd to use (default: $PUNCH_SERVER)\n"
+            "  --name NAME           the name to register as\n"
+            "  --key FILE            identity key (default: $XDG_CONFIG_HOME/punch/key)\n"
+            "  --events FILE|-       one JSON event per line; - is stdout\n"
+            "  --log-level LEVEL     error, warn, info (default) or debug\n"
+            "  --help, --version\n"
+            "\n"
+            "'punch COMMAND --help' describes one command.\n");
+}
+
+int punch_cli_key_path(const punch_cli *cli, char *out, size_t cap)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    int n;
+    if (cli->key)
+        n = snprintf(out, cap, "%s", cli->key);
+    else if (xdg && xdg[0])
+        n = snprintf(out, cap, "%s/punch/key", xdg);
+    else if (home && home[0])
+        n = snprintf(out, cap, "%s/.config/punch/key", home);
+    else {
+        fprintf(stderr, "punch: no key file: set --key, $XDG_CONFIG_HOME or $HOME\n");
+        return 1;
+    }
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "punch: key file path too long\n");
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"server", required_argument, NULL, 's'},
+        {"name", required_argument, NULL, 'n'},
+        {"key", required_argument, NULL, 'k'},
+        {"events", required_argument, NULL, 'e'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {0},
+    };
+    punch_cli cli = {.server = getenv("PUNCH_SERVER"), .log_level = PUNCH_LOG_INFO};
+    int c;
+    opterr = 0;
+    /* '+': stop at the subcommand; its own options are its business. */
+    while ((c = getopt_long(argc, argv, "+:", longs, NULL)) != -1) {
+        switch (c) {
+        case 's': cli.server = optarg; break;
+        case 'n': cli.name = optarg; break;
+        case 'k': cli.key = optarg; break;
+        case 'e': cli.events = optarg; break;
+        case 'L':
+            if ((cli.log_level = punch_log_level_parse(optarg)) < 0)
+                return punch_cli_usage_error(
+                    "punch", "--log-level: '%s' is not one of error, warn, info, debug", optarg);
+            break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("punch %s\n", punch_version()); return 0;
+        case ':': return punch_cli_usage_error("punch", "%s needs a value", argv[optind - 1]);
+        default: return punch_cli_usage_error("punch", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    punch_log_init("punch", cli.log_level);
+    int sub = optind;
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[sub], commands[i].name) == 0) {
+            optind = 0; /* glibc: start getopt afresh for the subcommand */
+            return commands[i].run(&cli, argc - sub, argv + sub);
+        }
+    return punch_cli_usage_error("punch", "'%s' is not a command", argv[optind]);
+}

@@ -1,0 +1,27 @@
+/* The punch command line: global options and one file per subcommand. */
+#ifndef PUNCH_APPS_PUNCH_CLI_H
+#define PUNCH_APPS_PUNCH_CLI_H
+
+typedef struct punch_cli {
+    const char *server;   /* --server, else $PUNCH_SERVER */
+    const char *name;     /* --name */
+    const char *key;      /* --key, else $XDG_CONFIG_HOME/punch/key */
+    const char *events;   /* --events */
+    int log_level;
+} punch_cli;
+
+typedef struct punch_command {
+    const char *name;
+    int (*run)(const punch_cli *cli, int argc, char **argv);
+    const char *args;     /* what follows the name in the usage line */
+    const char *help;     /* one line */
+} punch_command;
+
+/* Subcommands: argv[0] is the subcommand's name. Each returns the exit code. */
+int punch_cmd_keygen(const punch_cli *cli, int argc, char **argv);
+
+/* The key file path: --key, else $XDG_CONFIG_HOME/punch/key, else
+ * $HOME/.config/punch/key. Returns 0, or 1 with a message on stderr. */
+int punch_cli_key_path(const punch_cli *cli, char *out, size_t cap);
+
+#endif

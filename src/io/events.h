@@ -1,0 +1,22 @@
+/*
+ * The --events stream (SPEC.md §3): one JSON object per line, flushed per
+ * line, each with "event" and "t_ms" (milliseconds since the program started).
+ */
+#ifndef PUNCH_IO_EVENTS_H
+#define PUNCH_IO_EVENTS_H
+
+#include <stdint.h>
+
+typedef struct punch_events punch_events;
+
+/* path: a file to append to, "-" for stdout, NULL for no events (every emit
+ * is then a no-op). start_ms is the program's start on punch_clock_ms().
+ * Returns 0, PUNCH_ERR_NOMEM or PUNCH_ERR_IO (errno set). */
+int punch_events_open(punch_events **ev, const char *path, uint64_t start_ms);
+void punch_events_close(punch_events *ev);
+/* Emit {"event":NAME,"t_ms":N,FIELDS} where FIELDS is the printf-formatted
+ * rest of the object (already JSON: keys quoted, strings escaped), or "" . */
+void punch_events_emit(punch_events *ev, const char *name, const char *fields_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,13 @@
+/* Logging to stderr with a level, for the programs in apps/. */
+#ifndef PUNCH_IO_LOG_H
+#define PUNCH_IO_LOG_H
+
+enum { PUNCH_LOG_ERROR, PUNCH_LOG_WARN, PUNCH_LOG_INFO, PUNCH_LOG_DEBUG };
+
+/* Program name used as the prefix of every line ("punchd: ..."). */
+void punch_log_init(const char *program, int level);
+/* "error", "warn", "info" or "debug"; returns the level or -1. */
+int punch_log_level_parse(const char *text);
+void punch_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

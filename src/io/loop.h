@@ -1,0 +1,35 @@
+/*
+ * A small event loop on epoll: file descriptors that became readable and
+ * signals (through signalfd) call back into the program. Time is not hidden
+ * in here: callers read punch_clock_ms() and pass it to the sans-I/O cores.
+ */
+#ifndef PUNCH_IO_LOOP_H
+#define PUNCH_IO_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct punch_loop punch_loop;
+typedef void (*punch_loop_fd_fn)(void *arg, int fd);
+typedef void (*punch_loop_signal_fn)(void *arg, int signo);
+
+#define PUNCH_LOOP_MAX_WATCHES 64
+
+/* Returns 0, PUNCH_ERR_NOMEM or PUNCH_ERR_IO. */
+int punch_loop_new(punch_loop **loop);
+void punch_loop_free(punch_loop *loop);
+/* Call fn(arg, fd) whenever fd is readable. Returns 0, PUNCH_ERR_LIMIT or PUNCH_ERR_IO. */
+int punch_loop_watch(punch_loop *loop, int fd, punch_loop_fd_fn fn, void *arg);
+/* Block these signals and deliver them as fn(arg, signo). Returns 0 or PUNCH_ERR_IO. */
+int punch_loop_signals(punch_loop *loop, const int *signals, size_t n,
+                       punch_loop_signal_fn fn, void *arg);
+/* Run until punch_loop_stop. Returns 0 or PUNCH_ERR_IO. */
+int punch_loop_run(punch_loop *loop);
+void punch_loop_stop(punch_loop *loop);
+
+/* Monotonic milliseconds (CLOCK_MONOTONIC). */
+uint64_t punch_clock_ms(void);
+/* Fill buf with n bytes from the kernel's CSPRNG. Returns 0 or PUNCH_ERR_IO. */
+int punch_random_bytes(void *buf, size_t n);
+
+#endif

@@ -1,0 +1,288 @@
+/* Sockets and addresses: see net.h. */
+#include "io/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int punch_addr_parse(const char *text, uint16_t default_port, punch_addr *out)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *port_text = NULL;
+    size_t host_len;
+    if (!text || !out)
+        return PUNCH_ERR_INVAL;
+    memset(out, 0, sizeof(*out));
+    if (text[0] == '[') {
+        const char *end = strchr(text, ']');
+        if (!end)
+            return PUNCH_ERR_INVAL;
+        host_len = (size_t)(end - text - 1);
+        if (end[1] == ':')
+            port_text = end + 2;
+        else if (end[1] != '\0')
+            return PUNCH_ERR_INVAL;
+        text++;
+    } else {
+        const char *colon = strchr(text, ':');
+        /* One colon: IPv4:PORT. More: a bare IPv6 address. */
+        if (colon && !strchr(colon + 1, ':')) {
+            host_len = (size_t)(colon - text);
+            port_text = colon + 1;
+        } else {
+            host_len = strlen(text);
+        }
+    }
+    if (host_len == 0 || host_len >= sizeof(host))
+        return PUNCH_ERR_INVAL;
+    memcpy(host, text, host_len);
+    host[host_len] = '\0';
+    if (inet_pton(AF_INET, host, out->ip) == 1)
+        out->family = PUNCH_AF_INET;
+    else if (inet_pton(AF_INET6, host, out->ip) == 1)
+        out->family = PUNCH_AF_INET6;
+    else
+        return PUNCH_ERR_INVAL;
+    out->port = default_port;
+    if (port_text) {
+        char *end;
+        errno = 0;
+        unsigned long p = strtoul(port_text, &end, 10);
+        if (*port_text < '0' || *port_text > '9' || *end != '\0' || errno || p > 65535)
+            return PUNCH_ERR_INVAL;
+        out->port = (uint16_t)p;
+    }
+    return 0;
+}
+
+const char *punch_addr_format(const punch_addr *a, char buf[PUNCH_ADDR_STRLEN])
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (a->family == PUNCH_AF_INET) {
+        inet_ntop(AF_INET, a->ip, ip, sizeof(ip));
+        snprintf(buf, PUNCH_ADDR_STRLEN, "%s:%u", ip, a->port);
+    } else if (a->family == PUNCH_AF_INET6) {
+        inet_ntop(AF_INET6, a->ip, ip, sizeof(ip));
+        snprintf(buf, PUNCH_ADDR_STRLEN, "[%s]:%u", ip, a->port);
+    } else {
+        snprintf(buf, PUNCH_ADDR_STRLEN, "none");
+    }
+    return buf;
+}
+
+socklen_t punch_addr_to_sockaddr(const punch_addr *a, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (a->family == PUNCH_AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(a->port);
+        memcpy(&sin->sin_addr, a->ip, 4);
+        return sizeof(*sin);
+    }
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(a->port);
+    memcpy(&sin6->sin6_addr, a->ip, 16);
+    return sizeof(*sin6);
+}
+
+void punch_addr_from_sockaddr(const struct sockaddr *sa, punch_addr *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        out->family = PUNCH_AF_INET;
+        out->port = ntohs(sin->sin_port);
+        memcpy(out->ip, &sin->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        out->family = PUNCH_AF_INET6;
+        out->port = ntohs(sin6->sin6_port);
+        memcpy(out->ip, &sin6->sin6_addr, 16);
+    }
+}
+
+int punch_udp_bind(const punch_addr *a, punch_addr *bound)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = punch_addr_to_sockaddr(a, &ss);
+    int v6 = a->family == PUNCH_AF_INET6, one = 1;
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return PUNCH_ERR_IO;
+    if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+        goto fail;
+    if (punch_addr_is_any(a) &&
+        (v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
+            : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))) != 0)
+        goto fail;
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0)
+        goto fail;
+    sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        goto fail;
+    punch_addr_from_sockaddr((struct sockaddr *)&ss, bound);
+    return fd;
+fail:;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return PUNCH_ERR_IO;
+}
+
+/* Room for one IP_PKTINFO or IPV6_PKTINFO control message. */
+#define CTRL_LEN CMSG_SPACE(sizeof(struct in6_pktinfo))
+
+struct punch_udp_batch {
+    struct mmsghdr msgs[PUNCH_UDP_BATCH];
+    struct iovec iov[PUNCH_UDP_BATCH];
+    struct sockaddr_storage peers[PUNCH_UDP_BATCH];
+    punch_addr dst[PUNCH_UDP_BATCH];
+    uint8_t ctrl[PUNCH_UDP_BATCH][CTRL_LEN];
+    uint8_t data[PUNCH_UDP_BATCH][PUNCH_UDP_MTU];
+    unsigned n;        /* datagrams received, or queued for sending */
+};
+
+punch_udp_batch *punch_udp_batch_new(void)
+{
+    return calloc(1, sizeof(punch_udp_batch));
+}
+
+void punch_udp_batch_free(punch_udp_batch *b)
+{
+    free(b);
+}
+
+static void prepare_slot(punch_udp_batch *b, unsigned i, size_t len)
+{
+    b->iov[i].iov_base = b->data[i];
+    b->iov[i].iov_len = len;
+    b->msgs[i].msg_hdr = (struct msghdr){
+        .msg_name = &b->peers[i],
+        .msg_namelen = sizeof(b->peers[i]),
+        .msg_iov = &b->iov[i],
+        .msg_iovlen = 1,
+        .msg_control = b->ctrl[i],
+        .msg_controllen = CTRL_LEN,
+    };
+    b->msgs[i].msg_len = 0;
+}
+
+/* The destination address of a received datagram, from IP(V6)_PKTINFO. */
+static void read_pktinfo(struct msghdr *h, punch_addr *dst)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+            memcpy(dst->ip, &pi.ipi_addr, 4);
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+            memcpy(dst->ip, &pi.ipi6_addr, 16);
+        }
+    }
+}
+
+int punch_udp_recv(int fd, punch_udp_batch *b, const punch_addr *local)
+{
+    for (unsigned i = 0; i < PUNCH_UDP_BATCH; i++)
+        prepare_slot(b, i, PUNCH_UDP_MTU);
+    b->n = 0;
+    int n = recvmmsg(fd, b->msgs, PUNCH_UDP_BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : PUNCH_ERR_IO;
+    for (int i = 0; i < n; i++) {
+        b->dst[i] = *local;
+        read_pktinfo(&b->msgs[i].msg_hdr, &b->dst[i]);
+    }
+    b->n = (unsigned)n;
+    return n;
+}
+
+void punch_udp_received(const punch_udp_batch *b, unsigned i, const uint8_t **data,
+                        size_t *len, punch_addr *src, punch_addr *dst)
+{
+    *data = b->data[i];
+    /* A datagram longer than the buffer arrives cut (MSG_TRUNC): its length
+     * is what was kept, and the parser will find it malformed. */
+    *len = b->msgs[i].msg_len < PUNCH_UDP_MTU ? b->msgs[i].msg_len : PUNCH_UDP_MTU;
+    punch_addr_from_sockaddr((const struct sockaddr *)&b->peers[i], src);
+    *dst = b->dst[i];
+}
+
+/* Ask the kernel to send from src's IP (IP_PKTINFO / IPV6_PKTINFO). */
+static size_t write_pktinfo(uint8_t *ctrl, const punch_addr *src)
+{
+    struct msghdr h = {.msg_control = ctrl, .msg_controllen = CTRL_LEN};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&h);
+    memset(ctrl, 0, CTRL_LEN);
+    if (src->family == PUNCH_AF_INET) {
+        struct in_pktinfo pi = {0};
+        memcpy(&pi.ipi_spec_dst, src->ip, 4);
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(pi));
+        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+        return CMSG_SPACE(sizeof(pi));
+    }
+    struct in6_pktinfo pi = {0};
+    memcpy(&pi.ipi6_addr, src->ip, 16);
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(pi));
+    memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    return CMSG_SPACE(sizeof(pi));
+}
+
+uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src)
+{
+    if (b->n == PUNCH_UDP_BATCH)
+        return NULL;
+    unsigned i = b->n++;
+    prepare_slot(b, i, 0);
+    b->msgs[i].msg_hdr.msg_namelen = punch_addr_to_sockaddr(dst, &b->peers[i]);
+    if (src && !punch_addr_is_any(src) && src->family == dst->family)
+        b->msgs[i].msg_hdr.msg_controllen = write_pktinfo(b->ctrl[i], src);
+    else {
+        b->msgs[i].msg_hdr.msg_control = NULL;
+        b->msgs[i].msg_hdr.msg_controllen = 0;
+    }
+    return b->data[i];
+}
+
+void punch_udp_queue_len(punch_udp_batch *b, size_t len)
+{
+    if (b->n)
+        b->iov[b->n - 1].iov_len = len < PUNCH_UDP_MTU ? len : PUNCH_UDP_MTU;
+}
+
+unsigned punch_udp_queued(const punch_udp_batch *b)
+{
+    return b->n;
+}
+
+unsigned punch_udp_send(int fd, punch_udp_batch *b)
+{
+    unsigned done = 0, dropped = 0;
+    while (done < b->n) {
+        int n = sendmmsg(fd, b->msgs + done, b->n - done, MSG_DONTWAIT);
+        if (n > 0) {
+            done += (unsigned)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* Full buffer or a per-datagram error (e.g. unreachable): skip one. */
+        done++;
+        dropped++;
+    }
+    b->n = 0;
+    return dropped;
+}

@@ -1,0 +1,110 @@
+/* Per-source token buckets: see ratelimit.h. */
+#include "server/ratelimit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+/* How many neighbouring slots a source may live in (linear probing). */
+#define PROBE 8
+
+typedef struct bucket {
+    uint64_t key;      /* IPv4 address, or the IPv6 /64 prefix */
+    uint64_t last_ms;  /* last refill */
+    uint32_t milli;    /* tokens x 1000 */
+    uint8_t family;    /* PUNCH_AF_NONE: free */
+} bucket;
+
+struct punch_ratelimit {
+    punch_ratelimit_cfg cfg;
+    uint32_t cap_milli;
+    bucket *slots;
+};
+
+int punch_ratelimit_new(punch_ratelimit **out, const punch_ratelimit_cfg *cfg)
+{
+    if (!out || !cfg || (cfg->per_sec && cfg->slots == 0))
+        return PUNCH_ERR_INVAL;
+    punch_ratelimit *rl = calloc(1, sizeof(*rl));
+    if (!rl)
+        return PUNCH_ERR_NOMEM;
+    rl->cfg = *cfg;
+    uint64_t burst = cfg->burst ? cfg->burst : cfg->per_sec;
+    rl->cap_milli = burst * 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(burst * 1000);
+    if (cfg->per_sec) {
+        rl->slots = calloc(cfg->slots, sizeof(bucket));
+        if (!rl->slots) {
+            free(rl);
+            return PUNCH_ERR_NOMEM;
+        }
+    }
+    *out = rl;
+    return 0;
+}
+
+void punch_ratelimit_free(punch_ratelimit *rl)
+{
+    if (!rl)
+        return;
+    free(rl->slots);
+    free(rl);
+}
+
+static uint64_t source_key(const punch_addr *src)
+{
+    uint64_t k = 0;
+    size_t n = src->family == PUNCH_AF_INET ? 4 : 8;
+    for (size_t i = 0; i < n; i++)
+        k = (k << 8) | src->ip[i];
+    return k;
+}
+
+static size_t source_slot(const punch_ratelimit *rl, uint8_t family, uint64_t key)
+{
+    uint8_t in[9], h[crypto_shorthash_BYTES];
+    in[0] = family;
+    memcpy(in + 1, &key, sizeof(key));
+    crypto_shorthash(h, in, sizeof(in), rl->cfg.hash_key);
+    uint64_t v;
+    memcpy(&v, h, sizeof(v));
+    return (size_t)(v % rl->cfg.slots);
+}
+
+/* The bucket of this source, or the stalest candidate, reset for it. */
+static bucket *find_bucket(punch_ratelimit *rl, uint8_t family, uint64_t key,
+                           uint64_t now_ms)
+{
+    size_t first = source_slot(rl, family, key);
+    bucket *victim = NULL;
+    for (size_t i = 0; i < PROBE && i < rl->cfg.slots; i++) {
+        bucket *b = &rl->slots[(first + i) % rl->cfg.slots];
+        if (b->family == family && b->key == key)
+            return b;
+        if (!victim || b->family == PUNCH_AF_NONE ||
+            (victim->family != PUNCH_AF_NONE && b->last_ms < victim->last_ms))
+            victim = b;
+    }
+    victim->family = family;
+    victim->key = key;
+    victim->last_ms = now_ms;
+    victim->milli = rl->cap_milli;
+    return victim;
+}
+
+bool punch_ratelimit_allow(punch_ratelimit *rl, const punch_addr *src, uint64_t now_ms)
+{
+    if (!rl || !src || rl->cfg.per_sec == 0)
+        return true;
+    bucket *b = find_bucket(rl, src->family, source_key(src), now_ms);
+    if (now_ms > b->last_ms) {
+        uint64_t refill = (now_ms - b->last_ms) * rl->cfg.per_sec;
+        uint64_t milli = b->milli + refill;
+        b->milli = milli > rl->cap_milli ? rl->cap_milli : (uint32_t)milli;
+        b->last_ms = now_ms;
+    }
+    if (b->milli < 1000)
+        return false;
+    b->milli -= 1000;
+    return true;
+}
