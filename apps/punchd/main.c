@@ -50,6 +50,8 @@ typedef struct options {
     punch_addr listen[MAX_LISTEN];
     bool has_alt;
     punch_addr alt;
+    const char *alt_text;
+    bool default_listen; /* no --listen given: 0.0.0.0 and :: */
     int alt_for;      /* index of the --listen that --alt pairs with, or -1 */
     const char *events;
     int log_level;
@@ -112,6 +114,7 @@ static int parse_options(int argc, char **argv, options *o)
                 punch_addr_is_any(&o->alt))
                 return usage_error("--alt: '%s' is not a local IP address (no port)", optarg);
             o->has_alt = true;
+            o->alt_text = optarg;
             break;
         case 'e':
             o->events = optarg;
@@ -140,6 +143,12 @@ static int parse_options(int argc, char **argv, options *o)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
+    if (o->n_listen == 0) {
+        punch_addr_parse("0.0.0.0", DEFAULT_PORT, &o->listen[0]);
+        punch_addr_parse("::", DEFAULT_PORT, &o->listen[1]);
+        o->n_listen = 2;
+        o->default_listen = true;
+    }
     return 0;
 }
 
@@ -212,8 +221,7 @@ static int check_alt(options *o)
         o->alt_for = (int)i;
         return 0;
     }
-    return usage_error("--alt %s has no --listen address of the same family",
-                       punch_addr_format(&o->alt, text));
+    return usage_error("--alt %s has no --listen address of the same family", o->alt_text);
 }
 
 static void flush_tx(punchd *d)
@@ -310,18 +318,12 @@ static void emit_started(punchd *d)
 }
 
 /* Bind every socket and build the Binding service. Returns 0 or -1 (logged). */
-static int setup(punchd *d, options *o)
+static int setup(punchd *d, const options *o)
 {
     punch_binding_cfg cfg = {
         .rate = {.per_sec = (uint32_t)o->rate, .burst = (uint32_t)o->rate * 2,
                  .slots = DEFAULT_RATE_SLOTS},
     };
-    bool defaults = o->n_listen == 0;
-    if (defaults) {
-        punch_addr_parse("0.0.0.0", DEFAULT_PORT, &o->listen[0]);
-        punch_addr_parse("::", DEFAULT_PORT, &o->listen[1]);
-        o->n_listen = 2;
-    }
     for (size_t i = 0; i < o->n_listen; i++) {
         const punch_addr *alt = (int)i == o->alt_for ? &o->alt : NULL;
         if (open_group(d, &o->listen[i], alt, cfg.n_groups, &cfg.groups[cfg.n_groups]) == 0) {
@@ -329,7 +331,7 @@ static int setup(punchd *d, options *o)
             continue;
         }
         /* A machine without IPv6 still serves IPv4 on the defaults. */
-        if (!defaults || o->listen[i].family != PUNCH_AF_INET6 || cfg.n_groups == 0)
+        if (!o->default_listen || o->listen[i].family != PUNCH_AF_INET6 || cfg.n_groups == 0)
             return -1;
         punch_log(PUNCH_LOG_WARN, "IPv6 not available; serving IPv4 only");
     }

@@ -192,6 +192,13 @@ int punch_binding_handle(punch_binding_server *srv, const punch_binding_in *in,
         rc = error_reply(&w, &req, buf, cap, 420, req.unknown, req.n_unknown);
     } else if ((code = choose_origin(g, &req, out)) != 0 ||
                (code = choose_destination(&req, out)) != 0) {
+        /* An RFC 3489 client reads any answer to a CHANGE-REQUEST as coming
+         * from the changed address (Debian's stun does), which would report
+         * a NAT as open; silence is what it expects when no change happens. */
+        if (req.classic && code == 420) {
+            c->unsupported++;
+            return 0;
+        }
         *out = same_socket;
         rc = error_reply(&w, &req, buf, cap, code, &change_request, code == 420);
     } else {

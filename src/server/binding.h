@@ -34,7 +34,7 @@ typedef struct punch_binding_counters {
     uint64_t errors;          /* error responses produced (400, 420) */
     uint64_t malformed;       /* dropped: not a well-formed STUN message */
     uint64_t not_request;     /* dropped: indications, responses */
-    uint64_t unsupported;     /* dropped: requests of other methods */
+    uint64_t unsupported;     /* dropped: other methods; classic CHANGE-REQUEST without --alt */
     uint64_t rate_limited;    /* dropped: source over its rate */
     uint64_t no_room;         /* dropped: the answer did not fit the buffer */
 } punch_binding_counters;

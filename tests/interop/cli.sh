@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The command-line contract of SPEC.md §3: --help and --version exit 0,
+# usage errors exit 2 naming the bad input, failures exit 1 with one line.
+. "$(dirname "$0")/lib.sh"
+PUNCH=${PUNCH:?set PUNCH to the punch binary}
+
+expect() { # expect CODE PATTERN CMD...: exit code and a line of output
+    local code=$1 pattern=$2; shift 2
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    [ "$rc" = "$code" ] || { echo "$out"; fail "'$*' exited $rc, want $code"; }
+    grep -qE -- "$pattern" <<<"$out" || { echo "$out"; fail "'$*' did not say /$pattern/"; }
+}
+
+expect 0 '^usage: punchd' "$PUNCHD" --help
+expect 0 '^punchd [0-9]+\.[0-9]+\.[0-9]+$' "$PUNCHD" --version
+expect 2 "--listen: 'nope:1' is not an address" "$PUNCHD" --listen nope:1
+expect 2 "--listen: '1.2.3.4:99999' is not an address" "$PUNCHD" --listen 1.2.3.4:99999
+expect 2 "unknown option '--bogus'" "$PUNCHD" --bogus
+expect 2 "--events needs a value" "$PUNCHD" --events
+expect 2 "--rate-limit: 'x' is not a number" "$PUNCHD" --rate-limit x
+expect 2 "--log-level: 'loud'" "$PUNCHD" --log-level loud
+expect 2 "--alt needs a concrete --listen address of its family, not 0.0.0.0:3478" "$PUNCHD" --alt 127.0.0.2
+expect 2 "--alt 127.0.0.2 has no --listen address of the same family" "$PUNCHD" --listen '[::1]:0' --alt 127.0.0.2
+expect 2 "--alt: '127.0.0.2:5' is not a local IP address" "$PUNCHD" --alt 127.0.0.2:5
+# 192.0.2.1 (TEST-NET-1) is not an address of this machine: bind fails.
+expect 1 '^punchd: cannot listen on 192.0.2.1:3478: ' "$PUNCHD" --listen 192.0.2.1:3478
+expect 1 "cannot open events file '/nonexistent/dir/ev'" "$PUNCHD" --listen 127.0.0.1:0 --events /nonexistent/dir/ev
+pass "punchd: help, version, usage errors and failures"
+
+expect 0 '^usage: punch ' "$PUNCH" --help
+expect 0 'keygen' "$PUNCH" --help
+expect 0 '^punch [0-9]+\.[0-9]+\.[0-9]+$' "$PUNCH" --version
+expect 2 "'frobnicate' is not a command" "$PUNCH" frobnicate
+expect 2 '^usage: punch' "$PUNCH"
+expect 2 "unknown option '--bogus'" "$PUNCH" --bogus keygen
+expect 0 '^usage: punch keygen' "$PUNCH" keygen --help
+
+# keygen: a 0600 key, its public key on stdout, never overwritten by accident.
+key="$TMP/conf/punch/key"
+pub=$(XDG_CONFIG_HOME="$TMP/conf" "$PUNCH" keygen) || fail "keygen failed"
+[[ "$pub" =~ ^[A-Za-z0-9+/]{43}=$ ]] || fail "keygen printed '$pub', not a base64 key"
+[ "$(stat -c %a "$key")" = 600 ] || fail "key mode is $(stat -c %a "$key"), want 600"
+[ "$(stat -c %a "$(dirname "$key")")" = 700 ] || fail "key folder is not 0700"
+before=$(cat "$key")
+expect 1 'already holds a key; use --force' env XDG_CONFIG_HOME="$TMP/conf" "$PUNCH" keygen
+[ "$(cat "$key")" = "$before" ] || fail "keygen replaced an existing key without --force"
+pub2=$("$PUNCH" --key "$key" keygen --force) || fail "keygen --force failed"
+[ "$pub2" != "$pub" ] && [ "$(cat "$key")" != "$before" ] || fail "keygen --force did not make a new key"
+[ ! -e "$key.new" ] || fail "keygen left $key.new behind"
+pass "punch: help, version, usage errors, keygen ($pub2)"

@@ -1,0 +1,50 @@
+# Shared by the shell tests: start punchd, wait for its events, stop it.
+# Tests never sleep to wait: they block on punchd's own event stream with a
+# bounded read.
+set -u
+PUNCHD=${PUNCHD:?set PUNCHD to the punchd binary}
+TMP=$(mktemp -d)
+PUNCHD_PID=
+trap 'stop_punchd; rm -rf "$TMP"' EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+# start_punchd ARGS...: run punchd with its events on a pipe; sets PD_LISTEN
+# to the addresses from its "started" event, one per line.
+start_punchd() {
+    coproc PD { exec "$PUNCHD" --events - "$@" 2>>"$TMP/punchd.err"; }
+    PUNCHD_PID=$PD_PID
+    # bash forgets PD once punchd exits; keep the pipe on a descriptor of ours.
+    exec {PD_OUT}<&"${PD[0]}"
+    local line
+    line=$(next_event started) || { cat "$TMP/punchd.err" >&2; fail "punchd did not start"; }
+    PD_LISTEN=$(grep -o '"listen":\[.*\]' <<<"$line" | grep -oE '"[^"]+"' | tr -d '"' | grep -v '^listen$')
+}
+
+# next_event NAME: print the next event line named NAME (10 s bound).
+next_event() {
+    local line
+    while IFS= read -r -t 10 -u "$PD_OUT" line; do
+        case "$line" in *"\"event\":\"$1\""*) echo "$line"; return 0 ;; esac
+    done
+    return 1
+}
+
+# port_of N: the port of the Nth listen address (1-based).
+port_of() { sed -n "${1}p" <<<"$PD_LISTEN" | sed 's/.*://'; }
+
+# json_field LINE KEY: a number field of an event line.
+json_field() { grep -o "\"$2\":[0-9]*" <<<"$1" | cut -d: -f2; }
+
+stop_punchd() {
+    [ -n "${PUNCHD_PID:-}" ] || return 0
+    kill "$PUNCHD_PID" 2>/dev/null
+    wait "$PUNCHD_PID" 2>/dev/null
+    PUNCHD_PID=
+}
+
+# free_udp_port: a port the kernel just gave out and took back.
+free_udp_port() {
+    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
