@@ -15,6 +15,8 @@
 static const punch_command commands[] = {
     {"keygen", punch_cmd_keygen, "[--force] [FILE]",
      "write a new identity key (default: the --key file), print its public key"},
+    {"natcheck", punch_cmd_natcheck, "[--json] [--lifetime]",
+     "how the NAT between here and --server behaves (RFC 5780)"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -28,7 +30,7 @@ static void usage(FILE *out)
             "\n"
             "Commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-8s %-18s %s\n", commands[i].name, commands[i].args, commands[i].help);
+        fprintf(out, "  %-9s %-22s %s\n", commands[i].name, commands[i].args, commands[i].help);
     fprintf(out,
             "\n"
             "Options:\n"

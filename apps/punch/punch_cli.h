@@ -19,6 +19,7 @@ typedef struct punch_command {
 
 /* Subcommands: argv[0] is the subcommand's name. Each returns the exit code. */
 int punch_cmd_keygen(const punch_cli *cli, int argc, char **argv);
+int punch_cmd_natcheck(const punch_cli *cli, int argc, char **argv);
 
 /* The key file path: --key, else $XDG_CONFIG_HOME/punch/key, else
  * $HOME/.config/punch/key. Returns 0, or 1 with a message on stderr. */

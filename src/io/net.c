@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,58 @@ int punch_addr_parse(const char *text, uint16_t default_port, punch_addr *out)
             return PUNCH_ERR_INVAL;
         out->port = (uint16_t)p;
     }
+    return 0;
+}
+
+int punch_addr_resolve(const char *text, uint16_t default_port, punch_addr *out)
+{
+    if (punch_addr_parse(text, default_port, out) == 0)
+        return 0;
+    if (!text || !out || text[0] == '\0' || text[0] == '[')
+        return PUNCH_ERR_INVAL;
+    /* NAME or NAME:PORT: a name has no colon of its own. */
+    char host[256];
+    const char *colon = strchr(text, ':');
+    size_t host_len = colon ? (size_t)(colon - text) : strlen(text);
+    if (host_len == 0 || host_len >= sizeof(host))
+        return PUNCH_ERR_INVAL;
+    memcpy(host, text, host_len);
+    host[host_len] = '\0';
+    uint16_t port = default_port;
+    if (colon) {
+        punch_addr probe;
+        char with_port[32];
+        snprintf(with_port, sizeof(with_port), "0.0.0.0:%s", colon + 1);
+        if (strlen(colon + 1) > 5 || punch_addr_parse(with_port, 0, &probe) != 0)
+            return PUNCH_ERR_INVAL;
+        port = probe.port;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return PUNCH_ERR_NOTFOUND;
+    punch_addr_from_sockaddr(res->ai_addr, out);
+    freeaddrinfo(res);
+    out->port = port;
+    return out->family == PUNCH_AF_NONE ? PUNCH_ERR_NOTFOUND : 0;
+}
+
+int punch_udp_route_source(const punch_addr *dst, punch_addr *src_ip)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = punch_addr_to_sockaddr(dst, &ss);
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return PUNCH_ERR_IO;
+    int rc = connect(fd, (struct sockaddr *)&ss, sl);
+    sl = sizeof(ss);
+    if (rc == 0)
+        rc = getsockname(fd, (struct sockaddr *)&ss, &sl);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    if (rc != 0)
+        return PUNCH_ERR_IO;
+    punch_addr_from_sockaddr((struct sockaddr *)&ss, src_ip);
     return 0;
 }
 

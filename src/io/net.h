@@ -18,6 +18,15 @@ int punch_addr_parse(const char *text, uint16_t default_port, punch_addr *out);
 /* Write "IP:PORT" or "[IP]:PORT" into buf (PUNCH_ADDR_STRLEN bytes). */
 const char *punch_addr_format(const punch_addr *a, char buf[PUNCH_ADDR_STRLEN]);
 
+/* Like punch_addr_parse, but HOST may also be a name looked up with
+ * getaddrinfo (the first answer is taken). Returns 0, PUNCH_ERR_INVAL (bad
+ * syntax) or PUNCH_ERR_NOTFOUND (the name does not resolve). */
+int punch_addr_resolve(const char *text, uint16_t default_port, punch_addr *out);
+
+/* The local IP the kernel would send from towards dst (a route lookup with a
+ * connected UDP socket: nothing is sent). Returns 0 or PUNCH_ERR_IO. */
+int punch_udp_route_source(const punch_addr *dst, punch_addr *src_ip);
+
 socklen_t punch_addr_to_sockaddr(const punch_addr *a, struct sockaddr_storage *ss);
 void punch_addr_from_sockaddr(const struct sockaddr *sa, punch_addr *out);
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# punch natcheck against punchd on loopback: no NAT there, so the answer is
+# known exactly. (The lab's grid tests name every NAT preset.)
+. "$(dirname "$0")/lib.sh"
+PUNCH=${PUNCH:?set PUNCH to the punch binary}
+
+start_punchd --listen 127.0.0.1:0 --alt 127.0.0.2
+port=$(port_of 1) alt_port=$(port_of 2)
+out=$("$PUNCH" --server "127.0.0.1:$port" natcheck --json) || fail "natcheck failed"
+want="\"server\":\"127.0.0.1:$port\",\"other\":\"127.0.0.2:$alt_port\""
+grep -q "$want" <<<"$out" || fail "natcheck: $out lacks $want"
+for kv in '"nat":false' '"mapping":"eim"' '"filtering":"eif"' '"hairpin":true' \
+          '"port_allocation":"preserve"'; do
+    grep -q "$kv" <<<"$out" || fail "natcheck: $out lacks $kv"
+done
+local_addr=$(grep -o '"local":"[^"]*"' <<<"$out" | cut -d'"' -f4)
+public_addr=$(grep -o '"public":"[^"]*"' <<<"$out" | cut -d'"' -f4)
+[ "$local_addr" = "$public_addr" ] || fail "no NAT, yet public $public_addr != local $local_addr"
+pass "natcheck --json: $out"
+
+table=$(PUNCH_SERVER="127.0.0.1:$port" "$PUNCH" natcheck) || fail "natcheck (table) failed"
+grep -qE '^mapping +eim$' <<<"$table" || { echo "$table"; fail "table lacks mapping eim"; }
+pass "natcheck table with \$PUNCH_SERVER"
+
+out=$("$PUNCH" --server "127.0.0.1:$port" natcheck --json --lifetime --max-wait 1 2>/dev/null) ||
+    fail "natcheck --lifetime failed"
+grep -q '"lifetime_s":1,"lifetime_at_least":true' <<<"$out" || fail "lifetime: $out"
+pass "natcheck --lifetime --max-wait 1: binding alive at 1 s"
+stop_punchd
+
+# Errors a user meets: no server, a server without --alt, nobody answering.
+out=$("$PUNCH" natcheck 2>&1 </dev/null); rc=$?
+[ "$rc" = 2 ] && grep -q "no server" <<<"$out" || fail "no server: rc $rc, '$out'"
+out=$("$PUNCH" --server 'nope:x' natcheck 2>&1); rc=$?
+[ "$rc" = 2 ] && grep -q "'nope:x' is not HOST\[:PORT\]" <<<"$out" || fail "bad server: rc $rc, '$out'"
+start_punchd --listen 127.0.0.1:0
+port=$(port_of 1)
+out=$("$PUNCH" --server "127.0.0.1:$port" natcheck 2>&1); rc=$?
+[ "$rc" = 1 ] && grep -q "gives no OTHER-ADDRESS" <<<"$out" || fail "no --alt: rc $rc, '$out'"
+stop_punchd
+out=$("$PUNCH" --server "127.0.0.1:$port" natcheck --wait 300 2>&1); rc=$?
+[ "$rc" = 1 ] && grep -q "no answer from 127.0.0.1:$port in 300 ms" <<<"$out" || fail "silent server: rc $rc, '$out'"
+pass "natcheck errors: no server (2), bad server (2), no --alt (1), no answer (1)"
