@@ -175,6 +175,11 @@ int punch_udp_bind(const punch_addr *a, punch_addr *bound)
         (v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
             : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))) != 0)
         goto fail;
+    /* A burst must not overflow the default ~200 KiB receive buffer: ask
+     * for 4 MiB, beyond net.core.rmem_max when allowed (CAP_NET_ADMIN). */
+    int rcvbuf = 4 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0)
         goto fail;
     sl = sizeof(ss);

@@ -1,6 +1,7 @@
 /* STUN codec: see stun.h. */
 #include "wire/stun.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include <nettle/hmac.h>
@@ -621,8 +622,11 @@ int punch_stun_channel_decode(const uint8_t *buf, size_t len, uint16_t *channel,
     size_t dlen = punch_get16(buf + 2);
     if (c < PUNCH_STUN_CHANNEL_MIN || c > PUNCH_STUN_CHANNEL_MAX)
         return PUNCH_ERR_MALFORMED;
-    if (dlen > len - PUNCH_STUN_CHANNEL_HEADER_LEN ||
-        len - PUNCH_STUN_CHANNEL_HEADER_LEN - dlen > 3)
+    /* RFC 8656 §12.5: either no padding, or exactly up to the next multiple of 4. */
+    size_t extra = dlen <= len - PUNCH_STUN_CHANNEL_HEADER_LEN
+                       ? len - PUNCH_STUN_CHANNEL_HEADER_LEN - dlen
+                       : SIZE_MAX;
+    if (extra != 0 && extra != padded(dlen) - dlen)
         return PUNCH_ERR_MALFORMED;
     *channel = c;
     *data = buf + PUNCH_STUN_CHANNEL_HEADER_LEN;

@@ -216,7 +216,7 @@ int punch_stun_finish(const punch_stun_writer *w, size_t *len);
 
 /* ChannelData (RFC 8656 §12.4). encode pads to 4 bytes when pad is true
  * (required over TCP); *out_len gets the bytes written.
- * decode accepts padding up to 3 bytes and returns the channel and data.
+ * decode accepts the data alone or padded to a multiple of 4, nothing else.
  * Return 0, PUNCH_ERR_NOBUFS, PUNCH_ERR_INVAL or PUNCH_ERR_MALFORMED. */
 int punch_stun_channel_encode(uint8_t *buf, size_t cap, uint16_t channel,
                               const uint8_t *data, size_t data_len, bool pad,
