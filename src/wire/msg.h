@@ -1,0 +1,112 @@
+/*
+ * punch's own messages, carried in UDP datagrams on the same port as STUN.
+ *
+ * Demultiplexing (RFC 7983 leaves first bytes 80..127 unassigned): STUN
+ * starts with 0..3, TURN ChannelData with 64..79, a punch message with
+ * PUNCH_MSG_MAGIC (0x70, 'p', version 0), then a type byte.
+ *
+ * Signalling between a peer and punchd (draft §3.3.1 rendezvous):
+ *   HELLO       peer -> server   ask for a cookie; padded so the answer is smaller
+ *   COOKIE      server -> peer   cookie bound to the source address, server key
+ *   REGISTER    peer -> server   name, key, private endpoints; cookie; MAC
+ *   REGISTERED  server -> peer   the public endpoint seen, the next cookie; MAC
+ *   CONNECT     peer -> server   introduce me to NAME; MAC
+ *   INTRODUCE   server -> peer   the other side's key and endpoints; MAC
+ *   REFUSED     server -> peer   why a REGISTER or CONNECT failed; MAC
+ *   RELAY       both ways        a peer-to-peer message through punchd (§3.1)
+ * Between peers, the Noise messages of src/crypto (handshake and transport)
+ * go under the types PUNCH_MSG_HANDSHAKE1/2 and PUNCH_MSG_DATA.
+ *
+ * Every multi-byte number is big-endian. An endpoint is 19 bytes: family (4
+ * or 6), port, 16 address bytes (IPv4 in the first 4). The MAC (16 bytes,
+ * last) is computed by src/crypto over everything before it; this module
+ * only places it.
+ */
+#ifndef PUNCH_WIRE_MSG_H
+#define PUNCH_WIRE_MSG_H
+
+#include "punch/punch.h"
+
+#define PUNCH_MSG_MAGIC 0x70
+#define PUNCH_MSG_TXID_LEN 8
+#define PUNCH_MSG_COOKIE_LEN 16
+#define PUNCH_MSG_KEY_LEN 32
+#define PUNCH_MSG_MAC_LEN 16
+#define PUNCH_MSG_SESSION_LEN 8
+#define PUNCH_MSG_ENDPOINT_LEN 19
+#define PUNCH_MSG_NAME_MAX 63
+#define PUNCH_MSG_MAX_PRIVATE 8
+/* HELLO is padded to this size, so COOKIE never amplifies (SPEC.md §4). */
+#define PUNCH_MSG_HELLO_LEN 96
+
+typedef enum punch_msg_type {
+    PUNCH_MSG_HELLO = 0x01,
+    PUNCH_MSG_COOKIE = 0x02,
+    PUNCH_MSG_REGISTER = 0x03,
+    PUNCH_MSG_REGISTERED = 0x04,
+    PUNCH_MSG_CONNECT = 0x05,
+    PUNCH_MSG_INTRODUCE = 0x06,
+    PUNCH_MSG_REFUSED = 0x07,
+    PUNCH_MSG_RELAY = 0x08,
+    PUNCH_MSG_HANDSHAKE1 = 0x10,
+    PUNCH_MSG_HANDSHAKE2 = 0x11,
+    PUNCH_MSG_DATA = 0x12,
+} punch_msg_type;
+
+/* Why the server refused (REFUSED.code). */
+typedef enum punch_refusal {
+    PUNCH_REFUSED_COOKIE = 1,      /* stale or wrong cookie: ask again */
+    PUNCH_REFUSED_NAME_TAKEN = 2,  /* the name belongs to another key */
+    PUNCH_REFUSED_NO_PEER = 3,     /* CONNECT: nobody by that name */
+    PUNCH_REFUSED_KEY_MISMATCH = 4,/* CONNECT: the name has another key than pinned */
+    PUNCH_REFUSED_FULL = 5,        /* the server's tables are full */
+    PUNCH_REFUSED_NOT_REGISTERED = 6,
+} punch_refusal;
+
+/* INTRODUCE.flags */
+enum {
+    PUNCH_INTRO_INITIATOR = 0x01,  /* you asked for this connection */
+    PUNCH_INTRO_RELAY = 0x02,      /* the server will relay this session */
+};
+
+typedef struct punch_msg {
+    punch_msg_type type;
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    uint8_t cookie[PUNCH_MSG_COOKIE_LEN];      /* COOKIE, REGISTER, REGISTERED (next) */
+    uint8_t key[PUNCH_MSG_KEY_LEN];            /* COOKIE: server; REGISTER/CONNECT: sender;
+                                                  CONNECT: also pinned peer key (peer_key);
+                                                  INTRODUCE: the peer's */
+    uint8_t peer_key[PUNCH_MSG_KEY_LEN];       /* CONNECT: pinned key, all zero if none */
+    uint8_t session[PUNCH_MSG_SESSION_LEN];    /* INTRODUCE, RELAY */
+    char name[PUNCH_MSG_NAME_MAX + 1];         /* REGISTER: mine; CONNECT, INTRODUCE: peer's */
+    punch_addr public_addr;                    /* REGISTERED: mine as seen; INTRODUCE: peer's */
+    size_t n_private;
+    punch_addr private_addr[PUNCH_MSG_MAX_PRIVATE];
+    uint16_t code;                             /* REFUSED: punch_refusal */
+    uint16_t keepalive_s;                      /* REGISTERED: re-register this often */
+    uint8_t flags;                             /* INTRODUCE */
+    const uint8_t *payload;                    /* RELAY, HANDSHAKE1/2, DATA: the rest */
+    size_t payload_len;
+    const uint8_t *mac;                        /* signalling messages that carry one */
+    size_t mac_offset;                         /* bytes covered by the MAC */
+} punch_msg;
+
+/* True when buf starts like a punch message. */
+bool punch_msg_is_msg(const uint8_t *buf, size_t len);
+
+/* Decode buf into m (pointers point into buf). Checks every length and
+ * value range; unknown types and trailing bytes are malformed.
+ * Returns 0, PUNCH_ERR_MALFORMED or PUNCH_ERR_INVAL. */
+int punch_msg_decode(const uint8_t *buf, size_t len, punch_msg *m);
+
+/* Encode m (type-dependent fields) into buf. For messages with a MAC, the
+ * MAC bytes are left zero at out[*len - 16 .. *len): compute it over
+ * out[0 .. *len - 16) and write it there. Payload types copy m->payload.
+ * Returns 0, PUNCH_ERR_NOBUFS or PUNCH_ERR_INVAL (name too long, too many
+ * private endpoints, bad address family). */
+int punch_msg_encode(const punch_msg *m, uint8_t *buf, size_t cap, size_t *len);
+
+/* Whether a message type carries a MAC at its end. */
+bool punch_msg_has_mac(punch_msg_type type);
+
+#endif

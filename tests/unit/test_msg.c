@@ -1,0 +1,218 @@
+/* punch's messages (src/wire/msg.c): every type round-trips, every
+ * malformed form is refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "wire/msg.h"
+
+static punch_addr v4(uint8_t d, uint16_t port)
+{
+    return (punch_addr){.family = PUNCH_AF_INET, .port = port, .ip = {10, 0, 1, d}};
+}
+
+static punch_addr v6(uint16_t port)
+{
+    punch_addr a = {.family = PUNCH_AF_INET6, .port = port, .ip = {0x20, 0x01, 0x0d, 0xb8}};
+    a.ip[15] = 9;
+    return a;
+}
+
+/* One message of each type with every field set. */
+static punch_msg sample(punch_msg_type type)
+{
+    static const uint8_t payload[] = "noise bytes";
+    punch_msg m = {.type = type};
+    for (int i = 0; i < PUNCH_MSG_TXID_LEN; i++)
+        m.txid[i] = (uint8_t)(i + 1);
+    for (int i = 0; i < PUNCH_MSG_KEY_LEN; i++) {
+        m.key[i] = (uint8_t)(0xA0 + i);
+        m.peer_key[i] = (uint8_t)(0x40 + i);
+    }
+    for (int i = 0; i < PUNCH_MSG_COOKIE_LEN; i++)
+        m.cookie[i] = (uint8_t)(0xC0 + i);
+    for (int i = 0; i < PUNCH_MSG_SESSION_LEN; i++)
+        m.session[i] = (uint8_t)(0x50 + i);
+    strcpy(m.name, "alice-laptop");
+    m.public_addr = (punch_addr){.family = PUNCH_AF_INET, .port = 40001, .ip = {203, 0, 113, 7}};
+    m.n_private = 3;
+    m.private_addr[0] = v4(2, 5000);
+    m.private_addr[1] = v6(5000);
+    m.private_addr[2] = v4(3, 65535);
+    m.code = PUNCH_REFUSED_NO_PEER;
+    m.keepalive_s = 25;
+    m.flags = PUNCH_INTRO_INITIATOR | PUNCH_INTRO_RELAY;
+    if (type == PUNCH_MSG_RELAY || type >= PUNCH_MSG_HANDSHAKE1) {
+        m.payload = payload;
+        m.payload_len = sizeof(payload);
+    }
+    return m;
+}
+
+static const punch_msg_type all_types[] = {
+    PUNCH_MSG_HELLO,     PUNCH_MSG_COOKIE,     PUNCH_MSG_REGISTER,   PUNCH_MSG_REGISTERED,
+    PUNCH_MSG_CONNECT,   PUNCH_MSG_INTRODUCE,  PUNCH_MSG_REFUSED,    PUNCH_MSG_RELAY,
+    PUNCH_MSG_HANDSHAKE1, PUNCH_MSG_HANDSHAKE2, PUNCH_MSG_DATA,
+};
+#define N_TYPES (sizeof(all_types) / sizeof(all_types[0]))
+
+static void assert_same_fields(const punch_msg *a, const punch_msg *b)
+{
+    assert_int_equal(a->type, b->type);
+    switch (a->type) {
+    case PUNCH_MSG_HELLO:
+        assert_memory_equal(a->txid, b->txid, PUNCH_MSG_TXID_LEN);
+        break;
+    case PUNCH_MSG_COOKIE:
+        assert_memory_equal(a->cookie, b->cookie, PUNCH_MSG_COOKIE_LEN);
+        assert_memory_equal(a->key, b->key, PUNCH_MSG_KEY_LEN);
+        break;
+    case PUNCH_MSG_REGISTER:
+        assert_memory_equal(a->cookie, b->cookie, PUNCH_MSG_COOKIE_LEN);
+        assert_memory_equal(a->key, b->key, PUNCH_MSG_KEY_LEN);
+        assert_string_equal(a->name, b->name);
+        assert_int_equal(a->n_private, b->n_private);
+        for (size_t i = 0; i < a->n_private; i++)
+            assert_true(punch_addr_equal(&a->private_addr[i], &b->private_addr[i]));
+        break;
+    case PUNCH_MSG_REGISTERED:
+        assert_true(punch_addr_equal(&a->public_addr, &b->public_addr));
+        assert_memory_equal(a->cookie, b->cookie, PUNCH_MSG_COOKIE_LEN);
+        assert_int_equal(a->keepalive_s, b->keepalive_s);
+        break;
+    case PUNCH_MSG_CONNECT:
+        assert_memory_equal(a->peer_key, b->peer_key, PUNCH_MSG_KEY_LEN);
+        assert_string_equal(a->name, b->name);
+        break;
+    case PUNCH_MSG_INTRODUCE:
+        assert_memory_equal(a->session, b->session, PUNCH_MSG_SESSION_LEN);
+        assert_true(punch_addr_equal(&a->public_addr, &b->public_addr));
+        assert_int_equal(a->n_private, b->n_private);
+        assert_int_equal(a->flags, b->flags);
+        break;
+    case PUNCH_MSG_REFUSED:
+        assert_int_equal(a->code, b->code);
+        break;
+    default:
+        assert_int_equal(a->payload_len, b->payload_len);
+        assert_memory_equal(a->payload, b->payload, a->payload_len);
+    }
+}
+
+static void every_type_round_trips(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < N_TYPES; t++) {
+        punch_msg m = sample(all_types[t]), d;
+        uint8_t buf[512];
+        size_t len;
+        assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), 0);
+        assert_true(punch_msg_is_msg(buf, len));
+        assert_int_equal(punch_msg_decode(buf, len, &d), 0);
+        assert_same_fields(&m, &d);
+        if (punch_msg_has_mac(m.type)) {
+            assert_non_null(d.mac);
+            assert_int_equal(d.mac_offset, len - PUNCH_MSG_MAC_LEN);
+            assert_ptr_equal(d.mac, buf + d.mac_offset);
+        }
+        /* Exactly the room it needs: one byte less is NOBUFS. */
+        size_t len2;
+        assert_int_equal(punch_msg_encode(&m, buf, len - 1, &len2), PUNCH_ERR_NOBUFS);
+        assert_int_equal(punch_msg_encode(&m, buf, len, &len2), 0);
+    }
+}
+
+static void hello_is_never_smaller_than_cookie(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    size_t hello, cookie;
+    punch_msg m = sample(PUNCH_MSG_HELLO);
+    assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &hello), 0);
+    m = sample(PUNCH_MSG_COOKIE);
+    assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &cookie), 0);
+    assert_int_equal(hello, PUNCH_MSG_HELLO_LEN);
+    assert_true(cookie <= hello);
+}
+
+static void every_truncation_is_malformed(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < N_TYPES; t++) {
+        punch_msg m = sample(all_types[t]), d;
+        uint8_t buf[512];
+        size_t len;
+        assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), 0);
+        /* Payload types end anywhere after their header: check up to it. */
+        size_t min = len - m.payload_len;
+        for (size_t cut = 0; cut < min; cut++)
+            assert_int_equal(punch_msg_decode(buf, cut, &d), PUNCH_ERR_MALFORMED);
+        if (!m.payload_len)
+            assert_int_equal(punch_msg_decode(buf, len + 1, &d), PUNCH_ERR_MALFORMED);
+    }
+}
+
+static void bad_values_are_refused(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    size_t len;
+    punch_msg m = sample(PUNCH_MSG_REGISTER), d;
+    assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), 0);
+
+    buf[0] = 0x71;
+    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+    buf[0] = PUNCH_MSG_MAGIC;
+    buf[1] = 0x09; /* unknown type */
+    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+    buf[1] = PUNCH_MSG_REGISTER;
+
+    size_t name_at = 2 + PUNCH_MSG_TXID_LEN + PUNCH_MSG_COOKIE_LEN + PUNCH_MSG_KEY_LEN;
+    buf[name_at + 1] = ' '; /* a space in the name */
+    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+    buf[name_at + 1] = '"';
+    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+    buf[name_at + 1] = 'a';
+    size_t priv_at = name_at + 1 + strlen(m.name);
+    buf[priv_at] = PUNCH_MSG_MAX_PRIVATE + 1;
+    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+    buf[priv_at] = 3;
+    buf[priv_at + 1] = 5; /* address family 5 */
+    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+    buf[priv_at + 1] = PUNCH_AF_INET;
+    buf[priv_at + 1 + 18] = 1; /* IPv4 with a non-zero unused byte */
+    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+    buf[priv_at + 1 + 18] = 0;
+    assert_int_equal(punch_msg_decode(buf, len, &d), 0);
+
+    /* The encoder refuses what the decoder would. */
+    strcpy(m.name, "has space");
+    assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), PUNCH_ERR_INVAL);
+    m.name[0] = '\0';
+    assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), PUNCH_ERR_INVAL);
+    memset(m.name, 'x', sizeof(m.name)); /* no terminator within 64 bytes */
+    assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), PUNCH_ERR_INVAL);
+    m = sample(PUNCH_MSG_REGISTER);
+    m.n_private = PUNCH_MSG_MAX_PRIVATE + 1;
+    assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), PUNCH_ERR_INVAL);
+    m.n_private = 1;
+    m.private_addr[0].family = 5;
+    assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), PUNCH_ERR_INVAL);
+    assert_false(punch_msg_is_msg(buf, 1));
+    assert_int_equal(punch_msg_decode(NULL, 4, &d), PUNCH_ERR_INVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_type_round_trips),
+        cmocka_unit_test(hello_is_never_smaller_than_cookie),
+        cmocka_unit_test(every_truncation_is_malformed),
+        cmocka_unit_test(bad_values_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
