@@ -1,0 +1,5 @@
+# NAT scenarios per second on the simulator, with a pass-through baseline
+# measured in the same run (bench/sim_scenarios.c).
+add_executable(sim_scenarios ${CMAKE_CURRENT_LIST_DIR}/sim_scenarios.c)
+target_link_libraries(sim_scenarios PRIVATE punch_sim)
+target_compile_definitions(sim_scenarios PRIVATE _POSIX_C_SOURCE=200809L)
