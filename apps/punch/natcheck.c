@@ -155,10 +155,10 @@ static int ask(const check *c, int fd, const punch_addr *dst, uint32_t change, a
 typedef struct result {
     punch_addr local, public_addr, other;
     bool nat;
-    punch_mapping mapping;
-    punch_filtering filtering;
+    punch_nat_mapping mapping;
+    punch_nat_filtering filtering;
     int hairpin;            /* 1, 0, or -1 unknown */
-    punch_port_allocation ports;
+    punch_nat_ports ports;
     int port_step;
     long lifetime_s;        /* -1: not measured */
     long lifetime_gone_s;   /* the first check that found it gone, or -1 */
@@ -173,14 +173,11 @@ static int check_mapping(const check *c, int fd, result *r, const answer *first)
     answer a2, a3;
     if (ask(c, fd, &alt_ip_primary_port, 0, &a2) != 1)
         return -1;
-    if (punch_addr_equal(&first->mapped, &a2.mapped)) {
-        r->mapping = punch_natcheck_mapping(&first->mapped, &a2.mapped, &none);
+    if (punch_natcheck_mapping(&first->mapped, &a2.mapped, &none, &r->mapping) == 0)
         return 0;
-    }
     if (ask(c, fd, &r->other, 0, &a3) != 1)
         return -1;
-    r->mapping = punch_natcheck_mapping(&first->mapped, &a2.mapped, &a3.mapped);
-    return 0;
+    return punch_natcheck_mapping(&first->mapped, &a2.mapped, &a3.mapped, &r->mapping);
 }
 
 /* RFC 5780 §4.4, on a fresh socket that has only talked to the primary. */
@@ -231,7 +228,8 @@ static int check_ports(const check *c, result *r)
         mapped_ports[n] = a.mapped.port;
     }
     if (rc == 0)
-        r->ports = punch_natcheck_ports(local_ports, mapped_ports, PORT_SAMPLES, &r->port_step);
+        rc = punch_natcheck_ports(local_ports, mapped_ports, PORT_SAMPLES, &r->ports,
+                                  &r->port_step);
     while (n-- > 0)
         close(fds[n]);
     return rc;
@@ -294,11 +292,11 @@ static void print_table(const check *c, const result *r, bool lifetime)
     printf("\nlocal            %s\n", punch_addr_format(&r->local, s));
     printf("public           %s\n", punch_addr_format(&r->public_addr, s));
     printf("nat              %s\n", r->nat ? "yes" : "no (public address)");
-    printf("mapping          %s\n", punch_mapping_name(r->mapping));
-    printf("filtering        %s\n", punch_filtering_name(r->filtering));
+    printf("mapping          %s\n", punch_nat_mapping_name(r->mapping));
+    printf("filtering        %s\n", punch_nat_filtering_name(r->filtering));
     printf("hairpin          %s\n", r->hairpin < 0 ? "unknown" : r->hairpin ? "yes" : "no");
-    printf("port allocation  %s", punch_port_allocation_name(r->ports));
-    if (r->ports == PUNCH_PORTS_SEQUENTIAL)
+    printf("port allocation  %s", punch_nat_ports_name(r->ports));
+    if (r->ports == PUNCH_NAT_SEQUENTIAL)
         printf(", step %+d", r->port_step);
     printf("\n");
     if (lifetime) {
@@ -319,10 +317,10 @@ static void print_json(const check *c, const result *r, bool lifetime)
            "\"port_step\":%d",
            punch_addr_format(&c->server, s), r->other.family ? punch_addr_format(&r->other, o) : "",
            punch_addr_format(&r->local, l), punch_addr_format(&r->public_addr, p),
-           r->nat ? "true" : "false", punch_mapping_name(r->mapping),
-           punch_filtering_name(r->filtering),
+           r->nat ? "true" : "false", punch_nat_mapping_name(r->mapping),
+           punch_nat_filtering_name(r->filtering),
            r->hairpin < 0 ? "null" : r->hairpin ? "true" : "false",
-           punch_port_allocation_name(r->ports), r->port_step);
+           punch_nat_ports_name(r->ports), r->port_step);
     if (lifetime)
         printf(",\"lifetime_s\":%ld,\"lifetime_at_least\":%s", r->lifetime_s,
                r->lifetime_gone_s < 0 ? "true" : "false");
