@@ -73,6 +73,11 @@ struct gen_sock {
     int family;            /* STUN_FAMILY_* of the local address */
     uint8_t addr[16];      /* local address, network order */
     uint16_t port;         /* local port, host order */
+    /* --behind-nat: the mapping the first answer showed; later answers must
+     * show the same one (a NAT keeps a socket's mapping). */
+    int mapped_known;
+    uint8_t mapped_addr[16];
+    uint16_t mapped_port;
     struct mmsghdr rmsg[BATCH];
     struct iovec riov[BATCH];
     uint8_t (*rbuf)[RBUF_LEN];
@@ -95,6 +100,7 @@ struct gen {
     struct gen_sock *socks;
     struct counters c;
     int verbose;
+    int behind_nat;
     uint64_t late, bad_addr; /* parts of c.invalid, for --verbose */
 };
 
@@ -192,9 +198,10 @@ static void flush(struct gen *g, struct gen_sock *gs)
 }
 
 /* Returns 1 when the address attribute at a (value, len al) is gs's own
- * address, 0 when it is another one or malformed. */
-static int addr_attr_is_ours(const struct gen_sock *gs, const uint8_t *msg, const uint8_t *a,
-                             uint16_t al, int xored)
+ * address (with --behind-nat: the mapping gs showed first), 0 when it is
+ * another one or malformed. */
+static int addr_attr_is_ours(struct gen_sock *gs, int behind_nat, const uint8_t *msg,
+                             const uint8_t *a, uint16_t al, int xored)
 {
     uint8_t addr[16];
     size_t alen = gs->family == STUN_FAMILY_IPV4 ? 4 : 16;
@@ -208,11 +215,19 @@ static int addr_attr_is_ours(const struct gen_sock *gs, const uint8_t *msg, cons
         for (size_t k = 0; k < alen; k++)
             addr[k] ^= msg[4 + k];
     }
+    if (behind_nat) {
+        if (!gs->mapped_known) {
+            gs->mapped_known = 1;
+            gs->mapped_port = port;
+            memcpy(gs->mapped_addr, addr, alen);
+        }
+        return port == gs->mapped_port && memcmp(addr, gs->mapped_addr, alen) == 0;
+    }
     return port == gs->port && memcmp(addr, gs->addr, alen) == 0;
 }
 
 /* Checks one datagram received on gs. Returns the slot it answers, or -1. */
-static long check_answer(struct gen *g, const struct gen_sock *gs, const uint8_t *p, size_t len)
+static long check_answer(struct gen *g, struct gen_sock *gs, const uint8_t *p, size_t len)
 {
     if (len < STUN_HEADER_LEN || rd16(p) != STUN_BINDING_SUCCESS)
         return -1;
@@ -240,7 +255,7 @@ static long check_answer(struct gen *g, const struct gen_sock *gs, const uint8_t
         if (al > len - off - 4)
             return -1;
         if (at == STUN_ATTR_XOR_MAPPED_ADDRESS || at == STUN_ATTR_MAPPED_ADDRESS) {
-            if (!addr_attr_is_ours(gs, p, v, al, at == STUN_ATTR_XOR_MAPPED_ADDRESS)) {
+            if (!addr_attr_is_ours(gs, g->behind_nat, p, v, al, at == STUN_ATTR_XOR_MAPPED_ADDRESS)) {
                 g->bad_addr++;
                 return -1;
             }
@@ -506,7 +521,9 @@ static void usage(FILE *f)
             "  --sockets K     source sockets (default 4)\n"
             "  --fingerprint   add FINGERPRINT to each request\n"
             "  --probe S       only wait up to S seconds for one valid answer\n"
-            "  --verbose       break down the invalid count on stderr\n");
+            "  --verbose       break down the invalid count on stderr\n"
+            "  --behind-nat    the mapped address is a NAT's: each socket's answers must\n"
+            "                  show the mapping its first answer showed\n");
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -540,6 +557,8 @@ int main(int argc, char **argv)
             num = &sockets, lo = 1, hi = 1024;
         } else if (strcmp(o, "--probe") == 0) {
             num = &probe, lo = 0.01, hi = 3600;
+        } else if (strcmp(o, "--behind-nat") == 0) {
+            g.behind_nat = 1;
         } else if (strcmp(o, "--fingerprint") == 0) {
             g.fingerprint = 1;
         } else if (strcmp(o, "--verbose") == 0 || strcmp(o, "-v") == 0) {
