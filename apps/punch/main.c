@@ -9,6 +9,7 @@
 
 #include "io/cli.h"
 #include "io/log.h"
+#include "io/loop.h"
 #include "punch/punch.h"
 #include "punch_cli.h"
 
@@ -17,6 +18,10 @@ static const punch_command commands[] = {
      "write a new identity key (default: the --key file), print its public key"},
     {"natcheck", punch_cmd_natcheck, "[--json] [--lifetime]",
      "how the NAT between here and --server behaves (RFC 5780)"},
+    {"listen", punch_cmd_listen, "[--keep-open]",
+     "register as --name and wait; the peer is piped to stdin/stdout"},
+    {"connect", punch_cmd_connect, "PEER[@PUBKEY]",
+     "reach PEER through --server; stdin to the peer, its data to stdout"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -77,7 +82,8 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {0},
     };
-    punch_cli cli = {.server = getenv("PUNCH_SERVER"), .log_level = PUNCH_LOG_INFO};
+    punch_cli cli = {.server = getenv("PUNCH_SERVER"), .log_level = PUNCH_LOG_INFO,
+                     .start_ms = punch_clock_ms()};
     int c;
     opterr = 0;
     /* '+': stop at the subcommand; its own options are its business. */

@@ -7,6 +7,7 @@ typedef struct punch_cli {
     const char *name;     /* --name */
     const char *key;      /* --key, else $XDG_CONFIG_HOME/punch/key */
     const char *events;   /* --events */
+    uint64_t start_ms;    /* when the program started (events' t_ms) */
     int log_level;
 } punch_cli;
 
@@ -20,6 +21,8 @@ typedef struct punch_command {
 /* Subcommands: argv[0] is the subcommand's name. Each returns the exit code. */
 int punch_cmd_keygen(const punch_cli *cli, int argc, char **argv);
 int punch_cmd_natcheck(const punch_cli *cli, int argc, char **argv);
+int punch_cmd_listen(const punch_cli *cli, int argc, char **argv);
+int punch_cmd_connect(const punch_cli *cli, int argc, char **argv);
 
 /* The key file path: --key, else $XDG_CONFIG_HOME/punch/key, else
  * $HOME/.config/punch/key. Returns 0, or 1 with a message on stderr. */

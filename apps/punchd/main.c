@@ -1,6 +1,8 @@
 /*
- * punchd: the public server. Today: the STUN Binding service (RFC 8489, and
- * RFC 5780 behaviour discovery with --alt). The protocol logic lives in
+ * punchd: the public server. The STUN Binding service (RFC 8489, and RFC 5780
+ * behaviour discovery with --alt), and on the same sockets the rendezvous and
+ * relay service (draft §3.3.1, §3.1): datagrams starting with PUNCH_MSG_MAGIC
+ * go to the one, everything else to the other. The protocol logic lives in
  * src/server (sans-I/O); this file parses arguments and drives sockets.
  */
 #include <errno.h>
@@ -13,16 +15,20 @@
 
 #include "io/cli.h"
 #include "io/events.h"
+#include "io/keyfile.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"
 #include "server/binding.h"
+#include "server/rendezvous.h"
+#include "wire/msg.h"
 
 #define MAX_LISTEN PUNCH_BINDING_MAX_GROUPS
 #define MAX_SOCKS (MAX_LISTEN * 4)
 #define DEFAULT_PORT 3478            /* RFC 8489 §18.6 */
 #define DEFAULT_RATE_PER_SEC 200     /* Binding answers per source IP */
 #define DEFAULT_RATE_SLOTS 65536     /* sources tracked at once */
+#define MAX_PEERS_LIMIT 100000000
 /* Receive batches handled per wakeup and socket before the others get a turn. */
 #define ROUNDS_PER_WAKEUP 8
 
@@ -37,6 +43,7 @@ typedef struct sock {
 typedef struct punchd {
     punch_loop *loop;
     punch_binding_server *srv;
+    punch_rendezvous *rv;
     punch_events *events;
     punch_udp_batch *rx;
     size_t n_socks;
@@ -56,15 +63,22 @@ typedef struct options {
     const char *events;
     int log_level;
     unsigned long rate;
+    const char *key;
+    bool no_relay;
+    unsigned long max_peers;
+    unsigned long long relay_max_bytes;
 } options;
 
 static const char usage_text[] =
-    "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--events FILE|-]\n"
+    "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--key FILE] [--no-relay]\n"
+    "              [--max-peers N] [--relay-max-bytes N] [--events FILE|-]\n"
     "              [--log-level LEVEL] [--rate-limit N]\n"
     "\n"
     "The public server of punch: answers STUN Binding requests (RFC 8489) so\n"
     "peers learn their public address, and with --alt the RFC 5780 NAT\n"
-    "behaviour discovery that `punch natcheck` uses.\n"
+    "behaviour discovery that `punch natcheck` uses. On the same sockets it\n"
+    "registers peers by name and key, introduces them to each other for hole\n"
+    "punching, and relays between two introduced peers when nothing else works.\n"
     "\n"
     "  --listen ADDR:PORT   address to serve on; repeat for more (IPv4 and IPv6).\n"
     "                       Default: 0.0.0.0:3478 and [::]:3478. Port 0 picks one.\n"
@@ -72,11 +86,24 @@ static const char usage_text[] =
     "                       --listen, which must then be a concrete address. punchd\n"
     "                       also serves on PORT+1 of both IPs, so CHANGE-REQUEST,\n"
     "                       OTHER-ADDRESS and RESPONSE-ORIGIN work (RFC 5780).\n"
-    "  --events FILE|-      write one JSON event per line (started, counters,\n"
+    "  --key FILE           the server's identity key (X25519), created with mode\n"
+    "                       0600 when FILE does not exist (as by `punch keygen`).\n"
+    "                       Without it punchd makes a new key at every start, so\n"
+    "                       peers cannot pin it.\n"
+    "  --no-relay           introduce peers, never relay their traffic\n"
+    "  --relay-max-bytes N  bytes one relay session may carry in all before it is\n"
+    "                       closed (default 268435456); each session is also held\n"
+    "                       to 262144 bytes/s and 1000 datagrams/s\n"
+    "  --max-peers N        registered peers held at once (default 100000; about\n"
+    "                       400 bytes each, taken as they register)\n"
+    "  --events FILE|-      write one JSON event per line (started, registered,\n"
+    "                       introduced, relay-opened, relay-closed, counters,\n"
     "                       stopped); - is stdout\n"
     "  --log-level LEVEL    error, warn, info (default) or debug\n"
-    "  --rate-limit N       Binding answers per second per source IP (IPv6: per\n"
-    "                       /64); default 200, 0 turns the limit off\n"
+    "  --rate-limit N       per source IP (IPv6: per /64) and second: Binding\n"
+    "                       answers, and separately the rendezvous requests that\n"
+    "                       cost work before the sender is known (HELLO, CONNECT,\n"
+    "                       REGISTER of a new key); default 200, 0 turns it off\n"
     "  --help, --version\n"
     "\n"
     "Signals: SIGINT/SIGTERM stop cleanly; SIGUSR1 writes the counters.\n";
@@ -92,11 +119,16 @@ static int parse_options(int argc, char **argv, options *o)
         {"events", required_argument, NULL, 'e'},
         {"log-level", required_argument, NULL, 'L'},
         {"rate-limit", required_argument, NULL, 'r'},
+        {"key", required_argument, NULL, 'k'},
+        {"no-relay", no_argument, NULL, 'n'},
+        {"max-peers", required_argument, NULL, 'm'},
+        {"relay-max-bytes", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
     };
-    *o = (options){.log_level = PUNCH_LOG_INFO, .rate = DEFAULT_RATE_PER_SEC, .alt_for = -1};
+    *o = (options){.log_level = PUNCH_LOG_INFO, .rate = DEFAULT_RATE_PER_SEC, .alt_for = -1,
+                   .max_peers = PUNCH_RV_DEFAULT_MAX_PEERS};
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
@@ -128,6 +160,26 @@ static int parse_options(int argc, char **argv, options *o)
             o->rate = strtoul(optarg, &end, 10);
             if (*optarg < '0' || *optarg > '9' || *end || errno || o->rate > 10000000)
                 return usage_error("--rate-limit: '%s' is not a number from 0 to 10000000", optarg);
+            break;
+        case 'k':
+            o->key = optarg;
+            break;
+        case 'n':
+            o->no_relay = true;
+            break;
+        case 'm':
+            errno = 0;
+            o->max_peers = strtoul(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end || errno || o->max_peers == 0 ||
+                o->max_peers > MAX_PEERS_LIMIT)
+                return usage_error("--max-peers: '%s' is not a number from 1 to %d", optarg,
+                                   MAX_PEERS_LIMIT);
+            break;
+        case 'B':
+            errno = 0;
+            o->relay_max_bytes = strtoull(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end || errno || o->relay_max_bytes == 0)
+                return usage_error("--relay-max-bytes: '%s' is not a positive number", optarg);
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -231,6 +283,19 @@ static void flush_tx(punchd *d)
             d->send_dropped += punch_udp_send(d->socks[i].fd, d->socks[i].tx);
 }
 
+/* Queue len bytes for dst on socket s, from src's IP when s is a wildcard. */
+static void queue_datagram(punchd *d, sock *s, const punch_addr *dst, const punch_addr *src,
+                           const uint8_t *data, size_t len)
+{
+    uint8_t *slot = punch_udp_queue(s->tx, dst, src);
+    if (!slot) {
+        d->send_dropped += punch_udp_send(s->fd, s->tx);
+        slot = punch_udp_queue(s->tx, dst, src);
+    }
+    memcpy(slot, data, len);
+    punch_udp_queue_len(s->tx, len);
+}
+
 static void answer(punchd *d, const sock *s, const punch_binding_in *in)
 {
     uint8_t reply[PUNCH_UDP_MTU];
@@ -240,20 +305,150 @@ static void answer(punchd *d, const sock *s, const punch_binding_in *in)
     sock *from = &d->socks[d->sock_of[s->group][out.ip][out.port]];
     /* Unchanged answers leave from the address that was asked (it matters
      * on a wildcard socket of a host with several addresses). */
-    const punch_addr *src = out.changed ? NULL : &in->dst;
-    uint8_t *slot = punch_udp_queue(from->tx, &out.dst, src);
-    if (!slot) {
-        d->send_dropped += punch_udp_send(from->fd, from->tx);
-        slot = punch_udp_queue(from->tx, &out.dst, src);
+    queue_datagram(d, from, &out.dst, out.changed ? NULL : &in->dst, reply, out.len);
+}
+
+/* Whether socket s receives what is sent to local. */
+static bool sock_serves(const sock *s, const punch_addr *local)
+{
+    return punch_addr_equal(&s->bound, local) ||
+           (punch_addr_is_any(&s->bound) && s->bound.family == local->family &&
+            s->bound.port == local->port);
+}
+
+/* The socket to reach a peer from: the one serving the address the peer
+ * talks to (its NAT lets answers in from there only), else any of the
+ * peer's family. hint is tried first: usually the one just read. */
+static sock *sock_for(punchd *d, sock *hint, const punch_addr *local, const punch_addr *dst)
+{
+    if (local->family != PUNCH_AF_NONE) {
+        if (hint && sock_serves(hint, local))
+            return hint;
+        for (size_t i = 0; i < d->n_socks; i++)
+            if (sock_serves(&d->socks[i], local))
+                return &d->socks[i];
     }
-    memcpy(slot, reply, out.len);
-    punch_udp_queue_len(from->tx, out.len);
+    for (size_t i = 0; i < d->n_socks; i++)
+        if (d->socks[i].bound.family == dst->family)
+            return &d->socks[i];
+    return NULL;
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* One peer's fields as strings (names are printable ASCII without quotes or
+ * backslashes: src/wire checks that, so they go into JSON as they are). */
+typedef struct peer_text {
+    char key[PUNCH_KEY_B64_LEN];
+    char pub[PUNCH_ADDR_STRLEN];
+    char priv[PUNCH_MSG_MAX_PRIVATE * (PUNCH_ADDR_STRLEN + 3) + 1];
+} peer_text;
+
+static void format_peer(const punch_rendezvous_peer_info *p, peer_text *t)
+{
+    char a[PUNCH_ADDR_STRLEN];
+    size_t used = 0;
+    punch_key_encode(p->key, t->key);
+    punch_addr_format(&p->public_addr, t->pub);
+    t->priv[0] = '\0';
+    for (size_t i = 0; i < p->n_private; i++)
+        used += (size_t)snprintf(t->priv + used, sizeof(t->priv) - used, "%s\"%s\"",
+                                 i ? "," : "", punch_addr_format(&p->private_addr[i], a));
+}
+
+static void emit_rendezvous_event(punchd *d, const punch_rendezvous_event *ev)
+{
+    peer_text a, b;
+    char session[2 * PUNCH_MSG_SESSION_LEN + 1];
+    const punch_rendezvous_peer_info *pa = &ev->peer[0], *pb = &ev->peer[1];
+    format_peer(pa, &a);
+    hex(ev->session, sizeof(ev->session), session);
+    switch (ev->type) {
+    case PUNCH_RV_EVENT_REGISTERED:
+        punch_log(PUNCH_LOG_DEBUG, "registered %s at %s", pa->name, a.pub);
+        punch_events_emit(d->events, "registered",
+                          "\"name\":\"%s\",\"key\":\"%s\",\"public\":\"%s\",\"private\":[%s]",
+                          pa->name, a.key, a.pub, a.priv);
+        break;
+    case PUNCH_RV_EVENT_INTRODUCED:
+        format_peer(pb, &b);
+        punch_log(PUNCH_LOG_DEBUG, "introduced %s to %s", pa->name, pb->name);
+        punch_events_emit(d->events, "introduced",
+                          "\"name\":\"%s\",\"key\":\"%s\",\"public\":\"%s\",\"peer\":\"%s\","
+                          "\"peer_key\":\"%s\",\"peer_public\":\"%s\",\"session\":\"%s\","
+                          "\"relay\":%s",
+                          pa->name, a.key, a.pub, pb->name, b.key, b.pub, session,
+                          ev->relay ? "true" : "false");
+        break;
+    case PUNCH_RV_EVENT_RELAY_OPENED:
+        format_peer(pb, &b);
+        punch_events_emit(d->events, "relay-opened",
+                          "\"session\":\"%s\",\"name\":\"%s\",\"public\":\"%s\","
+                          "\"peer\":\"%s\",\"peer_public\":\"%s\"",
+                          session, pa->name, a.pub, pb->name, b.pub);
+        break;
+    case PUNCH_RV_EVENT_RELAY_CLOSED:
+        punch_events_emit(d->events, "relay-closed",
+                          "\"session\":\"%s\",\"name\":\"%s\",\"peer\":\"%s\",\"reason\":\"%s\","
+                          "\"bytes_from_name\":%llu,\"bytes_from_peer\":%llu,"
+                          "\"packets_from_name\":%llu,\"packets_from_peer\":%llu,"
+                          "\"dropped\":%llu",
+                          session, pa->name, pb->name, ev->reason,
+                          (unsigned long long)ev->bytes[0], (unsigned long long)ev->bytes[1],
+                          (unsigned long long)ev->packets[0], (unsigned long long)ev->packets[1],
+                          (unsigned long long)ev->dropped);
+        break;
+    }
+}
+
+/* Send what the rendezvous service queued and write its events. */
+static void drain_rendezvous(punchd *d, sock *hint)
+{
+    uint8_t buf[PUNCH_RV_MAX_DATAGRAM];
+    punch_rendezvous_out out;
+    while (punch_rendezvous_poll_transmit(d->rv, &out, buf, sizeof(buf)) == 1) {
+        sock *s = sock_for(d, hint, &out.local, &out.dst);
+        if (!s) {
+            d->send_dropped++;
+            continue;
+        }
+        const punch_addr *src = punch_addr_is_any(&s->bound) && out.local.family ? &out.local
+                                                                                 : NULL;
+        queue_datagram(d, s, &out.dst, src, buf, out.len);
+    }
+    punch_rendezvous_event ev;
+    while (punch_rendezvous_poll_event(d->rv, &ev) == 1)
+        emit_rendezvous_event(d, &ev);
+}
+
+static void on_timer(void *arg, uint64_t now_ms);
+
+static void arm_timer(punchd *d)
+{
+    punch_loop_set_timeout(d->loop, punch_rendezvous_next_timeout(d->rv), on_timer, d);
+}
+
+static void on_timer(void *arg, uint64_t now_ms)
+{
+    punchd *d = arg;
+    punch_rendezvous_handle_timeout(d->rv, now_ms);
+    drain_rendezvous(d, NULL);
+    flush_tx(d);
+    arm_timer(d);
 }
 
 static void on_readable(void *arg, int fd)
 {
     punchd *d = arg;
-    const sock *s = NULL;
+    sock *s = NULL;
     for (size_t i = 0; i < d->n_socks && !s; i++)
         if (d->socks[i].fd == fd)
             s = &d->socks[i];
@@ -268,31 +463,63 @@ static void on_readable(void *arg, int fd)
                                .ip = s->ip, .port = s->port};
         for (int i = 0; i < n; i++) {
             punch_udp_received(d->rx, (unsigned)i, &in.data, &in.len, &in.src, &in.dst);
-            answer(d, s, &in);
+            /* Demultiplex by the first byte (msg.h, RFC 7983). */
+            if (punch_msg_is_msg(in.data, in.len)) {
+                punch_rendezvous_handle(d->rv, in.now_ms, &in.src, &in.dst, in.data, in.len);
+                drain_rendezvous(d, s);
+            } else {
+                answer(d, s, &in);
+            }
         }
         flush_tx(d);
         if (n < PUNCH_UDP_BATCH)
             break;
     }
+    arm_timer(d);
 }
 
+/* received, malformed, rate_limited and no_room add up both services;
+ * answered, errors, not_request and unsupported are STUN's; the rest the
+ * rendezvous service's (see punch_rendezvous_counters). */
 static void emit_counters(punchd *d, const char *event)
 {
     const punch_binding_counters *c = punch_binding_counters_get(d->srv);
-    punch_events_emit(d->events, event,
-                      "\"received\":%llu,\"answered\":%llu,\"errors\":%llu,"
-                      "\"malformed\":%llu,\"not_request\":%llu,\"unsupported\":%llu,"
-                      "\"rate_limited\":%llu,\"no_room\":%llu,\"send_dropped\":%llu",
-                      (unsigned long long)c->received, (unsigned long long)c->answered,
-                      (unsigned long long)c->errors, (unsigned long long)c->malformed,
-                      (unsigned long long)c->not_request, (unsigned long long)c->unsupported,
-                      (unsigned long long)c->rate_limited, (unsigned long long)c->no_room,
-                      (unsigned long long)d->send_dropped);
+    const punch_rendezvous_counters *r = punch_rendezvous_counters_get(d->rv);
+    typedef unsigned long long ull;
+    ull received = c->received + r->received, malformed = c->malformed + r->malformed;
+    ull rate_limited = c->rate_limited + r->rate_limited, no_room = c->no_room + r->no_room;
+    ull refused = 0;
+    for (size_t i = 0; i < sizeof(r->refused) / sizeof(r->refused[0]); i++)
+        refused += r->refused[i];
+    punch_events_emit(
+        d->events, event,
+        "\"received\":%llu,\"answered\":%llu,\"errors\":%llu,"
+        "\"malformed\":%llu,\"not_request\":%llu,\"unsupported\":%llu,"
+        "\"rate_limited\":%llu,\"no_room\":%llu,\"send_dropped\":%llu,"
+        "\"peers\":%llu,\"sessions\":%llu,\"cookies\":%llu,\"registrations\":%llu,"
+        "\"introductions\":%llu,\"refused\":%llu,\"refused_cookie\":%llu,"
+        "\"refused_name_taken\":%llu,\"refused_no_peer\":%llu,"
+        "\"refused_key_mismatch\":%llu,\"refused_full\":%llu,"
+        "\"refused_not_registered\":%llu,\"unexpected\":%llu,\"bad_mac\":%llu,"
+        "\"bad_cookie\":%llu,\"peers_added\":%llu,\"peers_expired\":%llu,"
+        "\"sessions_opened\":%llu,\"sessions_full\":%llu,\"sessions_closed\":%llu,"
+        "\"relayed\":%llu,\"relayed_bytes\":%llu,\"relay_unknown\":%llu,"
+        "\"relay_wrong_source\":%llu,\"relay_over_quota\":%llu,\"events_dropped\":%llu",
+        received, (ull)c->answered, (ull)c->errors, malformed, (ull)c->not_request,
+        (ull)c->unsupported, rate_limited, no_room, (ull)d->send_dropped, (ull)r->peers,
+        (ull)r->sessions, (ull)r->cookies, (ull)r->registrations, (ull)r->introductions, refused,
+        (ull)r->refused[PUNCH_REFUSED_COOKIE], (ull)r->refused[PUNCH_REFUSED_NAME_TAKEN],
+        (ull)r->refused[PUNCH_REFUSED_NO_PEER], (ull)r->refused[PUNCH_REFUSED_KEY_MISMATCH],
+        (ull)r->refused[PUNCH_REFUSED_FULL], (ull)r->refused[PUNCH_REFUSED_NOT_REGISTERED],
+        (ull)r->unexpected, (ull)r->bad_mac, (ull)r->bad_cookie, (ull)r->peers_added,
+        (ull)r->peers_expired, (ull)r->sessions_opened, (ull)r->sessions_full,
+        (ull)r->sessions_closed, (ull)r->relayed, (ull)r->relayed_bytes, (ull)r->relay_unknown,
+        (ull)r->relay_wrong_source, (ull)r->relay_over_quota, (ull)r->events_dropped);
     punch_log(PUNCH_LOG_INFO,
-              "%llu received, %llu answered, %llu errors, %llu malformed, %llu rate-limited",
-              (unsigned long long)c->received, (unsigned long long)c->answered,
-              (unsigned long long)c->errors, (unsigned long long)c->malformed,
-              (unsigned long long)c->rate_limited);
+              "%llu received, %llu answered, %llu errors, %llu malformed, %llu rate-limited; "
+              "%llu peers, %llu registrations, %llu introductions, %llu relayed",
+              received, (ull)c->answered, (ull)c->errors, malformed, rate_limited,
+              (ull)r->peers, (ull)r->registrations, (ull)r->introductions, (ull)r->relayed);
 }
 
 static void on_signal(void *arg, int signo)
@@ -313,8 +540,64 @@ static void emit_started(punchd *d)
                                  punch_addr_format(&d->socks[i].bound, text));
         punch_log(PUNCH_LOG_INFO, "listening on %s", text);
     }
-    punch_events_emit(d->events, "started", "\"version\":\"%s\",\"listen\":[%s]",
-                      punch_version(), list);
+    char key[PUNCH_KEY_B64_LEN];
+    punch_key_encode(punch_rendezvous_public_key(d->rv), key);
+    punch_log(PUNCH_LOG_INFO, "server key %s", key);
+    punch_events_emit(d->events, "started", "\"version\":\"%s\",\"listen\":[%s],\"key\":\"%s\"",
+                      punch_version(), list, key);
+}
+
+static void random_bytes(void *arg, uint8_t *buf, size_t len)
+{
+    (void)arg;
+    /* getrandom() on Linux >= 3.17 does not fail once the pool is ready;
+     * an error here leaves no safe way on. */
+    if (punch_random_bytes(buf, len) != 0)
+        abort();
+}
+
+/* The server key (--key, else a new one), secrets, and the service. */
+static int setup_rendezvous(punchd *d, const options *o, const punch_ratelimit_cfg *rate)
+{
+    punch_rendezvous_cfg cfg = {
+        .random = random_bytes,
+        .max_peers = o->max_peers,
+        .no_relay = o->no_relay,
+        .relay_max_bytes = o->relay_max_bytes,
+        .rate = *rate,
+    };
+    char err[PUNCH_KEYFILE_ERRLEN];
+    if (o->key) {
+        bool created;
+        if (punch_keyfile_load_or_create(o->key, &cfg.identity, &created, err) != 0) {
+            punch_log(PUNCH_LOG_ERROR, "--key: %s", err);
+            return -1;
+        }
+        if (created)
+            punch_log(PUNCH_LOG_INFO, "created a new server key in %s", o->key);
+    } else {
+        uint8_t secret[PUNCH_KEY_LEN];
+        if (punch_random_bytes(secret, sizeof(secret)) != 0 ||
+            punch_identity_from_secret(&cfg.identity, secret) != 0) {
+            punch_log(PUNCH_LOG_ERROR, "no randomness: %s", strerror(errno));
+            return -1;
+        }
+        memset(secret, 0, sizeof(secret));
+        punch_log(PUNCH_LOG_INFO, "no --key: using a new server key until exit");
+    }
+    int rc = -1;
+    if (punch_random_bytes(cfg.cookie_secret, sizeof(cfg.cookie_secret)) != 0 ||
+        punch_random_bytes(cfg.hash_key, sizeof(cfg.hash_key)) != 0 ||
+        punch_random_bytes(cfg.rate.hash_key, sizeof(cfg.rate.hash_key)) != 0)
+        punch_log(PUNCH_LOG_ERROR, "no randomness: %s", strerror(errno));
+    else if (punch_rendezvous_new(&d->rv, &cfg) != 0)
+        punch_log(PUNCH_LOG_ERROR, "cannot set up the rendezvous service for %lu peers",
+                  o->max_peers);
+    else
+        rc = 0;
+    punch_identity_wipe(&cfg.identity);
+    memset(cfg.cookie_secret, 0, sizeof(cfg.cookie_secret));
+    return rc;
 }
 
 /* Bind every socket and build the Binding service. Returns 0 or -1 (logged). */
@@ -343,6 +626,8 @@ static int setup(punchd *d, const options *o)
         punch_log(PUNCH_LOG_ERROR, "cannot set up the Binding service");
         return -1;
     }
+    if (setup_rendezvous(d, o, &cfg.rate) != 0)
+        return -1;
     static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
     if (punch_loop_new(&d->loop) != 0 ||
         punch_loop_signals(d->loop, signals, 3, on_signal, d) != 0) {
@@ -366,6 +651,7 @@ static void teardown(punchd *d)
     punch_udp_batch_free(d->rx);
     punch_loop_free(d->loop);
     punch_binding_free(d->srv);
+    punch_rendezvous_free(d->rv);
     punch_events_close(d->events);
 }
 

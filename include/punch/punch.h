@@ -54,6 +54,124 @@ bool punch_addr_same_ip(const punch_addr *a, const punch_addr *b);
 /* True for 0.0.0.0 and ::. */
 bool punch_addr_is_any(const punch_addr *a);
 
+
+/* ---- The peer agent (sans-I/O) --------------------------------------------
+ *
+ * One agent is one node: it registers with punchd, asks it for
+ * introductions, punches holes to peers and keeps the best path to each one
+ * (draft §3.3), with punchd's relay as the last resort (§3.1). Everything it
+ * sends is authenticated; peers talk Noise IK (SPEC.md §4).
+ *
+ * It owns no socket, clock or randomness: the caller hands in datagrams
+ * received on its one UDP socket (punch_agent_handle_datagram), calls
+ * punch_agent_handle_timeout when punch_agent_next_timeout says, and drains
+ * punch_agent_poll_transmit (datagrams to send) and punch_agent_poll_event.
+ */
+typedef struct punch_agent punch_agent;
+
+#define PUNCH_NAME_MAX 63
+#define PUNCH_KEY_BYTES 32
+#define PUNCH_MAX_LOCAL 8
+/* The largest application datagram punch_agent_send takes: what fits a
+ * 1280-byte IPv6 minimum MTU path after IP, UDP, relay and crypto headers. */
+#define PUNCH_MAX_DATAGRAM 1152
+
+enum {
+    PUNCH_AGENT_NO_RELAY = 0x1,   /* never use the relay */
+    PUNCH_AGENT_RELAY_ONLY = 0x2, /* only the relay (no direct probing) */
+    PUNCH_AGENT_NO_DIRECT = 0x2,  /* the same, as `punch --no-direct` says it */
+};
+
+typedef struct punch_agent_cfg {
+    uint8_t secret_key[PUNCH_KEY_BYTES];   /* our identity (X25519) */
+    const char *name;                      /* register as NAME; NULL: don't register */
+    punch_addr server;                     /* punchd */
+    bool pin_server;                       /* refuse a server with another key */
+    uint8_t server_key[PUNCH_KEY_BYTES];
+    size_t n_local;                        /* our private endpoints (draft §3.3.2, §4.2) */
+    punch_addr local[PUNCH_MAX_LOCAL];
+    uint32_t flags;                        /* PUNCH_AGENT_* */
+    uint32_t keepalive_ms;                 /* registration refresh; 0: 25 s */
+    void (*random)(void *ctx, uint8_t *buf, size_t len);
+    void *random_ctx;
+} punch_agent_cfg;
+
+typedef enum punch_event_kind {
+    PUNCH_EVENT_REGISTERED = 1, /* public endpoint as the server saw it */
+    PUNCH_EVENT_INTRODUCED,     /* the server told us of a peer (name, key, endpoints) */
+    PUNCH_EVENT_PATH,           /* the path to a peer changed (kind, technique, addresses) */
+    PUNCH_EVENT_ATTEMPT,        /* a technique was given up on, and why */
+    PUNCH_EVENT_DATA,           /* a datagram from a peer (data, len) */
+    PUNCH_EVENT_CLOSED,         /* the peer is gone (reason) */
+    PUNCH_EVENT_REFUSED,        /* the server refused us (reason) */
+} punch_event_kind;
+
+typedef enum punch_path_kind { PUNCH_PATH_DIRECT = 1, PUNCH_PATH_RELAY } punch_path_kind;
+
+/* How a path was found (SPEC.md §3 events). */
+typedef enum punch_technique {
+    PUNCH_TECH_PRIVATE = 1,  /* §3.3.2: the peer's private endpoint */
+    PUNCH_TECH_HAIRPIN,      /* §3.3.3: the public endpoint, through our own NAT */
+    PUNCH_TECH_HOLE_PUNCH,   /* §3.3.1: the public endpoint */
+    PUNCH_TECH_PEER_REFLEXIVE, /* an address the peer's packets came from */
+    PUNCH_TECH_RELAY,        /* §3.1 */
+} punch_technique;
+
+typedef struct punch_event {
+    punch_event_kind kind;
+    int peer;                          /* peer id (>= 0) or -1 */
+    char peer_name[PUNCH_NAME_MAX + 1];
+    uint8_t peer_key[PUNCH_KEY_BYTES];
+    punch_path_kind path_kind;
+    punch_technique technique;
+    punch_addr local, remote;          /* REGISTERED: public endpoint in remote */
+    uint32_t rtt_us;
+    const uint8_t *data;               /* DATA: valid until the next agent call */
+    size_t len;
+    char why[96];                      /* ATTEMPT, CLOSED, REFUSED */
+} punch_event;
+
+/* Returns 0, PUNCH_ERR_INVAL (bad config: no random, bad server address,
+ * bad name) or PUNCH_ERR_NOMEM. Registration starts at once. */
+int punch_agent_new(punch_agent **agent, const punch_agent_cfg *cfg, uint64_t now_ms);
+void punch_agent_free(punch_agent *agent);
+
+/* Ask punchd to introduce us to NAME; with pinned_key non-NULL, only a peer
+ * holding that key is accepted. Returns the peer id (>= 0), or
+ * PUNCH_ERR_LIMIT (too many peers), PUNCH_ERR_INVAL (bad name). */
+int punch_agent_connect(punch_agent *agent, uint64_t now_ms, const char *name,
+                        const uint8_t *pinned_key);
+
+/* Send one datagram to a peer on its current path. Returns 0,
+ * PUNCH_ERR_NOTFOUND (no such peer), PUNCH_ERR_LIMIT (no path yet),
+ * PUNCH_ERR_INVAL (len over PUNCH_MAX_DATAGRAM). */
+int punch_agent_send(punch_agent *agent, uint64_t now_ms, int peer, const uint8_t *data,
+                     size_t len);
+
+/* Tell the peer we are done, and forget it. */
+void punch_agent_close(punch_agent *agent, uint64_t now_ms, int peer);
+
+/* A datagram arrived on our socket from src. Anything not for us is
+ * dropped and counted. Returns 0 or PUNCH_ERR_INVAL. */
+int punch_agent_handle_datagram(punch_agent *agent, uint64_t now_ms, const punch_addr *src,
+                                const uint8_t *data, size_t len);
+/* Time has come (>= punch_agent_next_timeout): retransmit, probe, keep alive. */
+void punch_agent_handle_timeout(punch_agent *agent, uint64_t now_ms);
+/* When to call punch_agent_handle_timeout next (UINT64_MAX: not needed). */
+uint64_t punch_agent_next_timeout(const punch_agent *agent);
+
+/* Take the next datagram to send: 1 with dst, buf[0..*len), 0 when none,
+ * PUNCH_ERR_NOBUFS when cap is too small (it stays queued). */
+int punch_agent_poll_transmit(punch_agent *agent, punch_addr *dst, uint8_t *buf, size_t cap,
+                              size_t *len);
+/* Take the next event: 1 with *ev, 0 when none. */
+int punch_agent_poll_event(punch_agent *agent, punch_event *ev);
+
+/* Names for events and logs: "direct", "relay"; "private", "hairpin",
+ * "hole-punch", "peer-reflexive", "relay". */
+const char *punch_path_kind_name(punch_path_kind k);
+const char *punch_technique_name(punch_technique t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,6 +2,7 @@
 #include "io/loop.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -24,6 +25,9 @@ struct punch_loop {
     punch_loop_signal_fn sig_fn;
     void *sig_arg;
     bool stop;
+    uint64_t deadline_ms; /* UINT64_MAX: no timer */
+    punch_loop_timer_fn timer_fn;
+    void *timer_arg;
     size_t n_watches;
     watch watches[PUNCH_LOOP_MAX_WATCHES];
 };
@@ -34,6 +38,7 @@ int punch_loop_new(punch_loop **out)
     if (!loop)
         return PUNCH_ERR_NOMEM;
     loop->sigfd = -1;
+    loop->deadline_ms = UINT64_MAX;
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0) {
         free(loop);
@@ -91,12 +96,43 @@ int punch_loop_signals(punch_loop *loop, const int *signals, size_t n,
     return punch_loop_watch(loop, loop->sigfd, on_signalfd, loop);
 }
 
+void punch_loop_set_timeout(punch_loop *loop, uint64_t deadline_ms, punch_loop_timer_fn fn,
+                            void *arg)
+{
+    loop->deadline_ms = deadline_ms;
+    loop->timer_fn = fn;
+    loop->timer_arg = arg;
+}
+
+/* epoll_wait's timeout for the timer: -1 (none), 0 (due) or the wait in ms. */
+static int wait_ms(const punch_loop *loop)
+{
+    if (loop->deadline_ms == UINT64_MAX)
+        return -1;
+    uint64_t now = punch_clock_ms();
+    if (loop->deadline_ms <= now)
+        return 0;
+    uint64_t d = loop->deadline_ms - now;
+    return d > INT_MAX ? INT_MAX : (int)d;
+}
+
+static void run_timer(punch_loop *loop)
+{
+    if (loop->deadline_ms == UINT64_MAX)
+        return;
+    uint64_t now = punch_clock_ms();
+    if (now < loop->deadline_ms)
+        return;
+    loop->deadline_ms = UINT64_MAX; /* fn may set it again */
+    loop->timer_fn(loop->timer_arg, now);
+}
+
 int punch_loop_run(punch_loop *loop)
 {
     struct epoll_event evs[16];
     loop->stop = false;
     while (!loop->stop) {
-        int n = epoll_wait(loop->epfd, evs, 16, -1);
+        int n = epoll_wait(loop->epfd, evs, 16, wait_ms(loop));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -106,6 +142,8 @@ int punch_loop_run(punch_loop *loop)
             watch *w = &loop->watches[evs[i].data.u64];
             w->fn(w->arg, w->fd);
         }
+        if (!loop->stop)
+            run_timer(loop);
     }
     return 0;
 }

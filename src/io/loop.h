@@ -12,6 +12,7 @@
 typedef struct punch_loop punch_loop;
 typedef void (*punch_loop_fd_fn)(void *arg, int fd);
 typedef void (*punch_loop_signal_fn)(void *arg, int signo);
+typedef void (*punch_loop_timer_fn)(void *arg, uint64_t now_ms);
 
 #define PUNCH_LOOP_MAX_WATCHES 64
 
@@ -23,6 +24,12 @@ int punch_loop_watch(punch_loop *loop, int fd, punch_loop_fd_fn fn, void *arg);
 /* Block these signals and deliver them as fn(arg, signo). Returns 0 or PUNCH_ERR_IO. */
 int punch_loop_signals(punch_loop *loop, const int *signals, size_t n,
                        punch_loop_signal_fn fn, void *arg);
+/* The one timer: call fn(arg, now) once punch_clock_ms() >= deadline_ms (a
+ * deadline in the past fires on the next turn of the loop, after the ready
+ * descriptors). Setting it again replaces it; UINT64_MAX cancels it. The
+ * sans-I/O cores' next_timeout values go here. */
+void punch_loop_set_timeout(punch_loop *loop, uint64_t deadline_ms, punch_loop_timer_fn fn,
+                            void *arg);
 /* Run until punch_loop_stop. Returns 0 or PUNCH_ERR_IO. */
 int punch_loop_run(punch_loop *loop);
 void punch_loop_stop(punch_loop *loop);

@@ -278,12 +278,13 @@ int punch_stun_read_unknown(const punch_stun_attr *attr, uint16_t *types,
 
 int punch_stun_read_port(const punch_stun_attr *attr, uint16_t *port)
 {
-    if (!attr || !port || !attr->value)
+    uint32_t word;
+    if (!port)
         return PUNCH_ERR_INVAL;
-    if (attr->len != 4)
-        return PUNCH_ERR_MALFORMED;
-    *port = punch_get16(attr->value);
-    return 0;
+    int rc = punch_stun_read_u32(attr, &word);
+    if (rc == 0)
+        *port = (uint16_t)(word >> 16); /* the port, then 16 bits of RFFU */
+    return rc;
 }
 
 int punch_stun_read_channel(const punch_stun_attr *attr, uint16_t *channel)

@@ -1,0 +1,501 @@
+/*
+ * rendezvous_load: a load generator for punchd's rendezvous service.
+ *
+ * Simulates --peers peers from --sockets UDP sockets on one address. Each
+ * simulated peer has its own X25519 key pair from --seed and a fixed
+ * socket (its "public endpoint"); its MAC key with the server (one X25519)
+ * is computed once, up front, on two threads, before any load is sent.
+ *
+ *   1. registration: every peer does HELLO -> COOKIE -> REGISTER ->
+ *      REGISTERED once, --window of them in flight; prints
+ *        registered <n> seconds <s> rate <per s> rss_kib <VmRSS of --pid>
+ *   2. keepalives: --window REGISTERs outstanding, each with the cookie of
+ *      the peer's last REGISTERED, peers taken in turn over all of them (so
+ *      the server's tables are walked, not one hot entry); after --warmup
+ *      seconds the counters are reset, after --seconds more it prints
+ *        keepalive rate <per s> sent <n> valid <n> invalid <n> timeouts <n>
+ *      A valid answer is a REGISTERED with the outstanding txid whose MAC
+ *      verifies with the peer's key.
+ *
+ * --floor skips the X25519s and registration and sends the same REGISTER
+ * datagrams to bench/rendezvous_floor, accepting any answer of the right
+ * size and txid: the floor of this machine for the same packet sizes.
+ *
+ * Messages are laid out by hand here (src/wire/msg.h documents them) so the
+ * generator's cost stays small and visible; keys and MACs use src/crypto.
+ * Everything goes to the address given (127.0.0.1 in rendezvous_bench.sh).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "crypto/auth.h"
+
+#define MAGIC 0x70
+#define T_HELLO 0x01
+#define T_COOKIE 0x02
+#define T_REGISTER 0x03
+#define T_REGISTERED 0x04
+#define HELLO_LEN 96
+#define COOKIE_LEN 58
+#define REGISTER_LEN 103  /* with an 8-byte name and one private endpoint */
+#define REGISTERED_LEN 63 /* IPv4 public endpoint */
+#define MAX_SOCKETS 64
+#define BATCH 64
+#define TIMEOUT_MS 1000       /* registration: X25519s may queue at the server */
+#define KA_TIMEOUT_MS 200     /* keepalive: re-armed with the next peer */
+#define SCAN_MS 20
+#define SOCK_BUF_BYTES (4 << 20)
+
+typedef struct vpeer {
+    uint8_t pub[32];
+    uint8_t mac_key[32];
+    uint8_t cookie[16];
+    uint8_t registered;
+} vpeer;
+
+typedef struct slot {
+    uint32_t peer;
+    uint32_t gen;
+    uint64_t sent_ms;
+    uint8_t waiting; /* the type expected: T_COOKIE, T_REGISTERED; 0 idle */
+} slot;
+
+typedef struct sock {
+    int fd;
+    uint32_t next; /* the next of this socket's peers (peer = s + n_socks * next) */
+    unsigned n_out;
+    uint8_t out[BATCH][128];
+    size_t out_len[BATCH];
+} sock;
+
+static struct {
+    struct sockaddr_in server;
+    unsigned n_socks, window;
+    uint32_t n_peers;
+    uint64_t seed;
+    bool floor;
+    int pid;
+    double seconds, warmup;
+    uint8_t server_key[32];
+    vpeer *peers;
+    slot *slots;
+    sock socks[MAX_SOCKETS];
+    uint64_t sent, valid, invalid, timeouts, registered;
+    bool keepalive; /* phase 2 */
+} g;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The datagram buffer for the next send on socket s (flushing when full). */
+static void flush(sock *s);
+
+static uint8_t *queue(sock *s, size_t len)
+{
+    if (s->n_out == BATCH)
+        flush(s);
+    s->out_len[s->n_out] = len;
+    return s->out[s->n_out++];
+}
+
+static void flush(sock *s)
+{
+    struct mmsghdr m[BATCH];
+    struct iovec iov[BATCH];
+    for (unsigned i = 0; i < s->n_out; i++) {
+        iov[i] = (struct iovec){.iov_base = s->out[i], .iov_len = s->out_len[i]};
+        m[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+    }
+    for (unsigned done = 0; done < s->n_out;) {
+        int n = sendmmsg(s->fd, m + done, s->n_out - done, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            done++; /* dropped: it will time out */
+            continue;
+        }
+        done += (unsigned)n;
+    }
+    g.sent += s->n_out;
+    s->n_out = 0;
+}
+
+static void txid(uint8_t *p, uint32_t k)
+{
+    put32(p, k);
+    put32(p + 4, g.slots[k].gen);
+}
+
+static void send_hello(uint32_t k)
+{
+    slot *sl = &g.slots[k];
+    sl->gen++;
+    uint8_t *b = queue(&g.socks[k % g.n_socks], HELLO_LEN);
+    memset(b, 0, HELLO_LEN);
+    b[0] = MAGIC, b[1] = T_HELLO;
+    txid(b + 2, k);
+    sl->waiting = T_COOKIE;
+    sl->sent_ms = now_ms();
+}
+
+static void send_register(uint32_t k)
+{
+    slot *sl = &g.slots[k];
+    vpeer *p = &g.peers[sl->peer];
+    sl->gen++;
+    uint8_t *b = queue(&g.socks[k % g.n_socks], REGISTER_LEN), *w = b;
+    *w++ = MAGIC, *w++ = T_REGISTER;
+    txid(w, k), w += 8;
+    memcpy(w, p->cookie, 16), w += 16;
+    memcpy(w, p->pub, 32), w += 32;
+    *w++ = 8;
+    char name[9];
+    snprintf(name, sizeof(name), "p%07u", sl->peer % 10000000u);
+    memcpy(w, name, 8), w += 8;
+    *w++ = 1; /* one private endpoint: 10.x.y.z:5000 */
+    memset(w, 0, 19);
+    w[0] = 4, w[1] = 5000 >> 8, w[2] = 5000 & 0xff, w[3] = 10;
+    w[4] = (uint8_t)(sl->peer >> 16), w[5] = (uint8_t)(sl->peer >> 8), w[6] = (uint8_t)sl->peer;
+    w += 19;
+    punch_auth_mac(p->mac_key, b, (size_t)(w - b), w);
+    sl->waiting = T_REGISTERED;
+    sl->sent_ms = now_ms();
+}
+
+/* Give slot k the next peer of its socket: in phase 1 one not registered
+ * yet (false when there is none), in phase 2 the next in turn. */
+static bool next_peer(uint32_t k)
+{
+    sock *s = &g.socks[k % g.n_socks];
+    if (k % g.n_socks >= g.n_peers)
+        return false;
+    uint32_t per_sock = (g.n_peers - k % g.n_socks + g.n_socks - 1) / g.n_socks;
+    if (!g.keepalive && s->next >= per_sock)
+        return false;
+    if (s->next >= per_sock)
+        s->next = 0;
+    g.slots[k].peer = (uint32_t)(k % g.n_socks) + g.n_socks * s->next++;
+    return true;
+}
+
+static void start_slot(uint32_t k)
+{
+    if (!next_peer(k)) {
+        g.slots[k].waiting = 0;
+        return;
+    }
+    if (g.keepalive)
+        send_register(k);
+    else
+        send_hello(k);
+}
+
+static void on_datagram(unsigned si, const uint8_t *d, size_t len)
+{
+    if (len < 10 || d[0] != MAGIC) {
+        g.invalid++;
+        return;
+    }
+    uint32_t k = get32(d + 2);
+    if (k >= g.window || k % g.n_socks != si || g.slots[k].gen != get32(d + 6) ||
+        g.slots[k].waiting != d[1]) {
+        g.invalid++; /* late, duplicate or refused */
+        return;
+    }
+    slot *sl = &g.slots[k];
+    vpeer *p = &g.peers[sl->peer];
+    if (d[1] == T_COOKIE) {
+        if (len != COOKIE_LEN) {
+            g.invalid++;
+            return;
+        }
+        memcpy(p->cookie, d + 10, 16);
+        send_register(k);
+        return;
+    }
+    if (len != REGISTERED_LEN) {
+        g.invalid++;
+        return;
+    }
+    if (!g.floor) {
+        if (punch_auth_verify(p->mac_key, d, len - 16, d + len - 16) != 0) {
+            g.invalid++;
+            return;
+        }
+        memcpy(p->cookie, d + 29, 16);
+    }
+    g.valid++;
+    if (!p->registered) {
+        p->registered = 1;
+        g.registered++;
+    }
+    start_slot(k);
+}
+
+static void receive(unsigned si, int *got)
+{
+    static uint8_t buf[BATCH][256];
+    struct mmsghdr m[BATCH];
+    struct iovec iov[BATCH];
+    for (int i = 0; i < BATCH; i++) {
+        iov[i] = (struct iovec){.iov_base = buf[i], .iov_len = sizeof(buf[i])};
+        m[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+    }
+    int n = recvmmsg(g.socks[si].fd, m, BATCH, MSG_DONTWAIT, NULL);
+    for (int i = 0; i < n; i++)
+        on_datagram(si, buf[i], m[i].msg_len);
+    if (n > 0)
+        *got += n;
+}
+
+static void scan_timeouts(uint64_t now)
+{
+    for (uint32_t k = 0; k < g.window; k++) {
+        slot *sl = &g.slots[k];
+        if (!sl->waiting || now - sl->sent_ms < (g.keepalive ? KA_TIMEOUT_MS : TIMEOUT_MS))
+            continue;
+        g.timeouts++;
+        if (g.keepalive)
+            start_slot(k);
+        else
+            send_hello(k); /* from the start: a stale cookie may have been the problem */
+    }
+}
+
+/* Run the slots until done() says so. */
+static void run(bool (*done)(uint64_t now))
+{
+    struct pollfd pfd[MAX_SOCKETS];
+    for (unsigned i = 0; i < g.n_socks; i++)
+        pfd[i] = (struct pollfd){.fd = g.socks[i].fd, .events = POLLIN};
+    uint64_t last_scan = now_ms();
+    for (;;) {
+        int got = 0;
+        for (unsigned i = 0; i < g.n_socks; i++)
+            receive(i, &got);
+        for (unsigned i = 0; i < g.n_socks; i++)
+            if (g.socks[i].n_out)
+                flush(&g.socks[i]);
+        uint64_t now = now_ms();
+        if (now - last_scan >= SCAN_MS) {
+            scan_timeouts(now);
+            last_scan = now;
+        }
+        if (done(now))
+            return;
+        if (!got)
+            poll(pfd, g.n_socks, 1);
+    }
+}
+
+static uint64_t deadline;
+
+static bool all_registered(uint64_t now)
+{
+    (void)now;
+    return g.registered == g.n_peers;
+}
+
+static bool past_deadline(uint64_t now)
+{
+    return now >= deadline;
+}
+
+/* The server's key, from a COOKIE (first answer within ready_s). */
+static int probe(double ready_s)
+{
+    uint8_t hello[HELLO_LEN] = {MAGIC, T_HELLO, 'p', 'r', 'o', 'b', 'e'};
+    uint64_t end = now_ms() + (uint64_t)(ready_s * 1000);
+    while (now_ms() < end) {
+        send(g.socks[0].fd, hello, sizeof(hello), 0);
+        struct pollfd pfd = {.fd = g.socks[0].fd, .events = POLLIN};
+        if (poll(&pfd, 1, 50) == 1) {
+            uint8_t b[256];
+            ssize_t n = recv(g.socks[0].fd, b, sizeof(b), 0);
+            if (n == COOKIE_LEN && b[1] == T_COOKIE && memcmp(b + 2, hello + 2, 8) == 0) {
+                memcpy(g.server_key, b + 26, 32);
+                return 0;
+            }
+            if (g.floor && n >= 2)
+                return 0;
+        }
+    }
+    return -1;
+}
+
+typedef struct job {
+    uint32_t from, to;
+} job;
+
+static void *derive_keys(void *arg)
+{
+    const job *j = arg;
+    for (uint32_t i = j->from; i < j->to; i++) {
+        vpeer *p = &g.peers[i];
+        uint8_t in[12];
+        memcpy(in, &g.seed, 8);
+        memcpy(in + 8, &i, 4);
+        punch_identity id;
+        crypto_generichash(id.secret_key, 32, in, sizeof(in), NULL, 0);
+        crypto_scalarmult_base(id.public_key, id.secret_key);
+        memcpy(p->pub, id.public_key, 32);
+        if (g.floor)
+            continue;
+        if (punch_auth_derive(&id, g.server_key, p->mac_key) != 0)
+            abort();
+    }
+    return NULL;
+}
+
+static long vm_rss_kib(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: rendezvous_load IPV4:PORT [--peers N] [--sockets N] [--window N]\n"
+                    "         [--seconds S] [--warmup S] [--seed N] [--pid PID] [--floor]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    g.n_peers = 10000, g.n_socks = 8, g.window = 256, g.seconds = 3, g.warmup = 0.5, g.seed = 1;
+    if (argc < 2)
+        return usage();
+    char host[64];
+    const char *colon = strrchr(argv[1], ':');
+    if (!colon || (size_t)(colon - argv[1]) >= sizeof(host))
+        return usage();
+    memcpy(host, argv[1], (size_t)(colon - argv[1]));
+    host[colon - argv[1]] = '\0';
+    g.server = (struct sockaddr_in){.sin_family = AF_INET,
+                                    .sin_port = htons((uint16_t)atoi(colon + 1))};
+    if (inet_pton(AF_INET, host, &g.server.sin_addr) != 1)
+        return usage();
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--floor")) {
+            g.floor = true;
+            continue;
+        }
+        if (!v)
+            return usage();
+        i++;
+        if (!strcmp(a, "--peers"))
+            g.n_peers = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--sockets"))
+            g.n_socks = (unsigned)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--window"))
+            g.window = (unsigned)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--seconds"))
+            g.seconds = atof(v);
+        else if (!strcmp(a, "--warmup"))
+            g.warmup = atof(v);
+        else if (!strcmp(a, "--seed"))
+            g.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--pid"))
+            g.pid = atoi(v);
+        else
+            return usage();
+    }
+    if (g.n_peers == 0 || g.n_socks == 0 || g.n_socks > MAX_SOCKETS || g.window < g.n_socks ||
+        g.window > g.n_socks * BATCH || sodium_init() < 0)
+        return usage();
+    g.peers = calloc(g.n_peers, sizeof(vpeer));
+    g.slots = calloc(g.window, sizeof(slot));
+    if (!g.peers || !g.slots)
+        return 1;
+    for (unsigned i = 0; i < g.n_socks; i++) {
+        struct sockaddr_in local = {.sin_family = AF_INET, .sin_addr = g.server.sin_addr};
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), sz = SOCK_BUF_BYTES;
+        if (fd < 0 || bind(fd, (struct sockaddr *)&local, sizeof(local)) != 0 ||
+            connect(fd, (struct sockaddr *)&g.server, sizeof(g.server)) != 0) {
+            perror("rendezvous_load: socket");
+            return 1;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+        g.socks[i].fd = fd;
+    }
+    if (probe(10) != 0) {
+        fprintf(stderr, "rendezvous_load: no COOKIE from %s\n", argv[1]);
+        return 1;
+    }
+    /* One X25519 per peer for its public key and one for its MAC key. */
+    uint64_t t0 = now_ms();
+    pthread_t th[2];
+    job jobs[2] = {{0, g.n_peers / 2}, {g.n_peers / 2, g.n_peers}};
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, derive_keys, &jobs[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    fprintf(stderr, "rendezvous_load: %u key pairs and MAC keys in %.1f s\n", g.n_peers,
+            (double)(now_ms() - t0) / 1000);
+
+    if (!g.floor) {
+        t0 = now_ms();
+        for (uint32_t k = 0; k < g.window; k++)
+            start_slot(k);
+        run(all_registered);
+        double s = (double)(now_ms() - t0) / 1000;
+        printf("registered %u seconds %.2f rate %.0f rss_kib %ld\n", g.n_peers, s,
+               g.n_peers / s, g.pid ? vm_rss_kib(g.pid) : -1L);
+        fflush(stdout);
+    }
+
+    g.keepalive = true;
+    for (unsigned i = 0; i < g.n_socks; i++)
+        g.socks[i].next = 0;
+    memset(g.slots, 0, g.window * sizeof(slot));
+    for (uint32_t k = 0; k < g.window; k++)
+        start_slot(k);
+    deadline = now_ms() + (uint64_t)(g.warmup * 1000);
+    run(past_deadline);
+    g.sent = g.valid = g.invalid = g.timeouts = 0;
+    t0 = now_ms();
+    deadline = t0 + (uint64_t)(g.seconds * 1000);
+    run(past_deadline);
+    double s = (double)(now_ms() - t0) / 1000;
+    printf("keepalive rate %.0f sent %llu valid %llu invalid %llu timeouts %llu\n",
+           (double)g.valid / s, (unsigned long long)g.sent, (unsigned long long)g.valid,
+           (unsigned long long)g.invalid, (unsigned long long)g.timeouts);
+    return g.valid ? 0 : 1;
+}

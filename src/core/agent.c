@@ -1,0 +1,1195 @@
+/*
+ * The peer agent: see include/punch/punch.h.
+ *
+ * How a connection comes about (draft §3.3.1):
+ *  1. Registration: HELLO -> COOKIE (the server's key) -> REGISTER, MAC'd
+ *     with the key derived from our identity and the server's (proof of
+ *     possession) -> REGISTERED (our public endpoint). REGISTER again every
+ *     keepalive to hold the NAT binding and the server's entry.
+ *  2. Introduction: CONNECT(name) -> the server sends INTRODUCE to both
+ *     sides at once: the other's key, public and private endpoints, and a
+ *     relay session. The side that asked is the Noise initiator.
+ *  3. Probing: at once, to every candidate (private endpoints, the public
+ *     one, and the relay): the initiator sends Noise IK message 1; the
+ *     responder, which cannot answer before it hears message 1, sends its
+ *     own message 1 as the packet that opens its NAT (the initiator never
+ *     answers it, but learns an address to send to). Probes are handshake
+ *     messages, so a probe landing on a stranger (§6.1) means nothing to it.
+ *  4. The responder answers the first message 1 whose sender has the key
+ *     the server introduced, from wherever it came, and repeats that answer
+ *     to later copies. The initiator takes the first answer.
+ *  5. Paths: every candidate is then validated with encrypted PING/PONG;
+ *     the best validated one carries the data: private (§3.3.2) before
+ *     hairpin (§3.3.3) before the public endpoint (§3.3.1) before the relay
+ *     (§3.1). So data flows through the relay at once when direct probing
+ *     has not succeeded, and moves to a direct path the moment one is
+ *     proven. The path in use is kept alive with PINGs; three unanswered
+ *     ones mark it dead, and the next best takes over while probing starts
+ *     again.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/auth.h"
+#include "crypto/noise.h"
+#include "crypto/transport.h"
+#include "punch/punch.h"
+#include "wire/bytes.h"
+#include "wire/msg.h"
+
+#define MAX_PEERS 16
+#define MAX_CANDIDATES 16
+#define TXQ_LEN 256
+#define EVQ_LEN 128
+#define DGRAM_MAX 1500
+
+/* Retransmission of requests to the server: 250 ms, doubling up to 2 s,
+ * 16 tries (about 25 s). RFC 8489 §6.2.1 doubles from 500 ms without a cap;
+ * the cap keeps a lossy access link from costing tens of seconds. */
+#define SERVER_RTO_MS 250
+#define SERVER_RTO_MAX_MS 2000
+#define SERVER_TRIES 16
+#define DEFAULT_KEEPALIVE_MS 25000 /* well under common 30 s NAT timeouts */
+
+/* Probing budget per candidate (§6.2, §4.3): every 100 ms for the first
+ * second, then every second until 10 s; then every 15 s in the background
+ * while the peer is on the relay or has no path. */
+#define PROBE_FAST_MS 100
+#define PROBE_FAST_COUNT 10
+#define PROBE_SLOW_MS 1000
+#define PROBE_GIVE_UP_MS 10000
+#define PROBE_BACKGROUND_MS 15000
+
+/* Path upkeep: a PING on the path in use when it has been quiet this long;
+ * three unanswered mark it dead. */
+#define KEEPALIVE_PATH_MS 2000
+#define DEAD_AFTER_MISSED 3
+
+/* Inner types of transport payloads. */
+enum { INNER_PING = 1, INNER_PONG = 2, INNER_DATA = 3, INNER_CLOSE = 4 };
+#define PING_LEN 9
+
+static const char PROLOGUE_LABEL[] = "punch/0 introduction ";
+
+typedef enum reg_state { REG_HELLO = 1, REG_REGISTER, REG_DONE } reg_state;
+
+typedef struct candidate {
+    punch_addr addr;           /* the server's address for the relay */
+    punch_technique technique;
+    uint64_t first_probe_ms;
+    uint64_t next_probe_ms;
+    unsigned probes;
+    uint64_t last_probe_ms;
+    bool validated;
+    bool gave_up;              /* the ATTEMPT event was told */
+    uint64_t ping_sent_ms;
+    uint8_t ping_nonce[8];
+    uint32_t rtt_us;
+} candidate;
+
+typedef struct peer {
+    bool used;
+    char name[PUNCH_NAME_MAX + 1];
+    uint8_t key[PUNCH_KEY_BYTES];
+    bool pinned;
+    /* CONNECT, repeated (same transaction) until the session is up: the
+     * server introduces both sides again for each copy, so a lost
+     * INTRODUCE on either side is made good. */
+    bool asked;
+    bool introduced;
+    uint8_t connect_txid[PUNCH_MSG_TXID_LEN];
+    uint64_t connect_next_ms;
+    unsigned connect_tries;
+    /* From INTRODUCE. */
+    uint8_t session[PUNCH_MSG_SESSION_LEN];
+    bool initiator;
+    size_t n_cand;
+    candidate cand[MAX_CANDIDATES];
+    /* Handshake. */
+    punch_noise_handshake hs;
+    uint8_t msg1[128];         /* our message 1 (initiator) or opener (responder) */
+    size_t msg1_len;
+    uint8_t msg2[128];         /* responder: our answer, repeated to copies */
+    size_t msg2_len;
+    uint8_t answered_e[32];    /* responder: the ephemeral key we answered */
+    uint32_t local_index;
+    /* Transport. */
+    bool ready;
+    punch_transport t;
+    int path;                  /* candidate in use, -1 none */
+    uint64_t last_rx_ms;       /* last authenticated datagram on the path */
+    uint64_t next_keepalive_ms;
+    unsigned missed;
+} peer;
+
+typedef struct tx {
+    punch_addr dst;
+    uint16_t len;
+    uint8_t buf[DGRAM_MAX];
+} tx;
+
+typedef struct ev {
+    punch_event e;
+    uint8_t data[PUNCH_MAX_DATAGRAM];
+} ev;
+
+struct punch_agent {
+    punch_agent_cfg cfg;
+    punch_identity id;
+    char name[PUNCH_NAME_MAX + 1];
+    /* Registration. */
+    reg_state reg;
+    uint8_t reg_txid[PUNCH_MSG_TXID_LEN];
+    uint64_t reg_next_ms;
+    unsigned reg_tries;
+    uint8_t server_key[PUNCH_KEY_BYTES];
+    uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
+    uint8_t cookie[PUNCH_MSG_COOKIE_LEN];
+    punch_addr public_addr;
+    uint32_t keepalive_ms;
+    /* Peers. */
+    peer peers[MAX_PEERS];
+    /* Queues. */
+    tx *txq;
+    size_t tx_head, tx_count;
+    ev *evq;
+    size_t ev_head, ev_count;
+    ev current;                /* the event last handed out (its data stays valid) */
+    uint64_t dropped;          /* datagrams not for us, forged, stale */
+};
+
+/* ---- small helpers ---- */
+
+static void random_bytes(punch_agent *a, void *buf, size_t len)
+{
+    a->cfg.random(a->cfg.random_ctx, buf, len);
+}
+
+static void new_txid(punch_agent *a, uint8_t txid[PUNCH_MSG_TXID_LEN])
+{
+    random_bytes(a, txid, PUNCH_MSG_TXID_LEN);
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+const char *punch_path_kind_name(punch_path_kind k)
+{
+    return k == PUNCH_PATH_RELAY ? "relay" : "direct";
+}
+
+const char *punch_technique_name(punch_technique t)
+{
+    switch (t) {
+    case PUNCH_TECH_PRIVATE: return "private";
+    case PUNCH_TECH_HAIRPIN: return "hairpin";
+    case PUNCH_TECH_HOLE_PUNCH: return "hole-punch";
+    case PUNCH_TECH_PEER_REFLEXIVE: return "peer-reflexive";
+    case PUNCH_TECH_RELAY: return "relay";
+    }
+    return "unknown";
+}
+
+/* Lower is better (module comment, step 5). */
+static int priority(punch_technique t)
+{
+    switch (t) {
+    case PUNCH_TECH_PRIVATE: return 0;
+    case PUNCH_TECH_HAIRPIN: return 1;
+    case PUNCH_TECH_HOLE_PUNCH:
+    case PUNCH_TECH_PEER_REFLEXIVE: return 2;
+    default: return 3;
+    }
+}
+
+static ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id)
+{
+    if (a->ev_count == EVQ_LEN) {
+        /* Full: the oldest goes, the newest state matters more. */
+        a->ev_head = (a->ev_head + 1) % EVQ_LEN;
+        a->ev_count--;
+    }
+    ev *e = &a->evq[(a->ev_head + a->ev_count++) % EVQ_LEN];
+    memset(&e->e, 0, sizeof(e->e));
+    e->e.kind = kind;
+    e->e.peer = peer_id;
+    if (peer_id >= 0) {
+        memcpy(e->e.peer_name, a->peers[peer_id].name, sizeof(e->e.peer_name));
+        memcpy(e->e.peer_key, a->peers[peer_id].key, PUNCH_KEY_BYTES);
+    }
+    return e;
+}
+
+/* Queue a datagram; the oldest is dropped when the queue is full. */
+static uint8_t *push_tx(punch_agent *a, const punch_addr *dst, size_t len)
+{
+    if (len > DGRAM_MAX)
+        return NULL;
+    if (a->tx_count == TXQ_LEN) {
+        a->tx_head = (a->tx_head + 1) % TXQ_LEN;
+        a->tx_count--;
+    }
+    tx *t = &a->txq[(a->tx_head + a->tx_count++) % TXQ_LEN];
+    t->dst = *dst;
+    t->len = (uint16_t)len;
+    return t->buf;
+}
+
+/* Encode m, MAC it with our server key when its type has a MAC, queue it. */
+static void send_msg(punch_agent *a, const punch_addr *dst, const punch_msg *m)
+{
+    uint8_t buf[DGRAM_MAX];
+    size_t len;
+    if (punch_msg_encode(m, buf, sizeof(buf), &len) != 0)
+        return;
+    if (punch_msg_has_mac(m->type))
+        punch_auth_mac(a->mac_key, buf, len - PUNCH_MSG_MAC_LEN, buf + len - PUNCH_MSG_MAC_LEN);
+    uint8_t *out = push_tx(a, dst, len);
+    if (out)
+        memcpy(out, buf, len);
+}
+
+/* ---- registration ---- */
+
+static uint64_t server_rto(unsigned tries)
+{
+    uint64_t rto = (uint64_t)SERVER_RTO_MS << (tries < 4 ? tries : 4);
+    return rto < SERVER_RTO_MAX_MS ? rto : SERVER_RTO_MAX_MS;
+}
+
+static void send_hello(punch_agent *a)
+{
+    punch_msg m = {.type = PUNCH_MSG_HELLO};
+    memcpy(m.txid, a->reg_txid, PUNCH_MSG_TXID_LEN);
+    send_msg(a, &a->cfg.server, &m);
+}
+
+static void send_register(punch_agent *a)
+{
+    punch_msg m = {.type = PUNCH_MSG_REGISTER, .n_private = a->cfg.n_local};
+    memcpy(m.txid, a->reg_txid, PUNCH_MSG_TXID_LEN);
+    memcpy(m.cookie, a->cookie, PUNCH_MSG_COOKIE_LEN);
+    memcpy(m.key, a->id.public_key, PUNCH_KEY_BYTES);
+    memcpy(m.name, a->name, sizeof(m.name));
+    memcpy(m.private_addr, a->cfg.local, sizeof(punch_addr) * a->cfg.n_local);
+    send_msg(a, &a->cfg.server, &m);
+}
+
+/* (Re)start a registration step: a new transaction, sent now. */
+static void reg_start(punch_agent *a, reg_state st, uint64_t now)
+{
+    a->reg = st;
+    a->reg_tries = 0;
+    new_txid(a, a->reg_txid);
+    a->reg_next_ms = now;
+}
+
+static void reg_timeout(punch_agent *a, uint64_t now)
+{
+    if (now < a->reg_next_ms)
+        return;
+    if (a->reg == REG_DONE) {
+        /* Keepalive: REGISTER again with the cookie we were given. */
+        reg_start(a, REG_REGISTER, now);
+    }
+    if (a->reg_tries == SERVER_TRIES) {
+        /* The server is gone or lost our state: start over, slowly. */
+        reg_start(a, REG_HELLO, now);
+        a->reg_next_ms = now + SERVER_RTO_MS * 16;
+        return;
+    }
+    if (a->reg == REG_HELLO)
+        send_hello(a);
+    else
+        send_register(a);
+    a->reg_next_ms = now + server_rto(a->reg_tries);
+    a->reg_tries++;
+}
+
+static bool from_server(const punch_agent *a, const punch_addr *src)
+{
+    return punch_addr_equal(src, &a->cfg.server);
+}
+
+static bool mac_ok(const punch_agent *a, const uint8_t *buf, const punch_msg *m)
+{
+    return m->mac && punch_auth_verify(a->mac_key, buf, m->mac_offset, m->mac) == 0;
+}
+
+static void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m)
+{
+    if (a->reg != REG_HELLO || memcmp(m->txid, a->reg_txid, PUNCH_MSG_TXID_LEN) != 0)
+        return;
+    if (a->cfg.pin_server && memcmp(m->key, a->cfg.server_key, PUNCH_KEY_BYTES) != 0) {
+        ev *e = push_event(a, PUNCH_EVENT_REFUSED, -1);
+        strcpy(e->e.why, "the server's key is not the pinned one");
+        return;
+    }
+    if (memcmp(m->key, a->server_key, PUNCH_KEY_BYTES) != 0) {
+        memcpy(a->server_key, m->key, PUNCH_KEY_BYTES);
+        if (punch_auth_derive(&a->id, a->server_key, a->mac_key) != 0)
+            return;
+    }
+    memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
+    reg_start(a, REG_REGISTER, now);
+    reg_timeout(a, now);
+}
+
+static void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
+{
+    if (a->reg != REG_REGISTER || memcmp(m->txid, a->reg_txid, PUNCH_MSG_TXID_LEN) != 0)
+        return;
+    bool changed = !punch_addr_equal(&a->public_addr, &m->public_addr);
+    a->public_addr = m->public_addr;
+    memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
+    a->reg = REG_DONE;
+    uint32_t server_ms = m->keepalive_s ? (uint32_t)m->keepalive_s * 1000u : a->keepalive_ms;
+    a->reg_next_ms = now + min_u64(a->keepalive_ms, server_ms);
+    if (changed) {
+        ev *e = push_event(a, PUNCH_EVENT_REGISTERED, -1);
+        e->e.remote = m->public_addr;
+    }
+}
+
+/* ---- peers and candidates ---- */
+
+static int find_peer_by_session(const punch_agent *a, const uint8_t *session)
+{
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (a->peers[i].used && a->peers[i].introduced &&
+            memcmp(a->peers[i].session, session, PUNCH_MSG_SESSION_LEN) == 0)
+            return i;
+    return -1;
+}
+
+static int find_peer_by_index(const punch_agent *a, uint32_t index)
+{
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (a->peers[i].used && a->peers[i].ready && a->peers[i].t.local_index == index)
+            return i;
+    return -1;
+}
+
+static int new_peer(punch_agent *a)
+{
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (!a->peers[i].used) {
+            memset(&a->peers[i], 0, sizeof(peer));
+            a->peers[i].used = true;
+            a->peers[i].path = -1;
+            return i;
+        }
+    return -1;
+}
+
+static void forget_peer(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    punch_noise_handshake_wipe(&p->hs);
+    punch_transport_wipe(&p->t);
+    memset(p, 0, sizeof(*p));
+}
+
+static int find_candidate(const peer *p, const punch_addr *addr, bool relay)
+{
+    for (size_t i = 0; i < p->n_cand; i++)
+        if ((p->cand[i].technique == PUNCH_TECH_RELAY) == relay &&
+            punch_addr_equal(&p->cand[i].addr, addr))
+            return (int)i;
+    return -1;
+}
+
+static int add_candidate(peer *p, const punch_addr *addr, punch_technique t, uint64_t now)
+{
+    int i = find_candidate(p, addr, t == PUNCH_TECH_RELAY);
+    if (i >= 0)
+        return i;
+    if (p->n_cand == MAX_CANDIDATES || addr->family == PUNCH_AF_NONE || addr->port == 0)
+        return -1;
+    candidate *c = &p->cand[p->n_cand];
+    memset(c, 0, sizeof(*c));
+    c->addr = *addr;
+    c->technique = t;
+    c->first_probe_ms = c->next_probe_ms = now;
+    return (int)p->n_cand++;
+}
+
+/* Send an inner punch message (handshake or transport) on a candidate: as
+ * it is, or wrapped in RELAY through the server. */
+static void send_on(punch_agent *a, const peer *p, const candidate *c, punch_msg_type type,
+                    const uint8_t *payload, size_t len)
+{
+    punch_msg inner = {.type = type, .payload = payload, .payload_len = len};
+    if (c->technique != PUNCH_TECH_RELAY) {
+        send_msg(a, &c->addr, &inner);
+        return;
+    }
+    uint8_t buf[DGRAM_MAX];
+    size_t ilen;
+    if (punch_msg_encode(&inner, buf, sizeof(buf), &ilen) != 0)
+        return;
+    punch_msg relay = {.type = PUNCH_MSG_RELAY, .payload = buf, .payload_len = ilen};
+    memcpy(relay.session, p->session, PUNCH_MSG_SESSION_LEN);
+    send_msg(a, &c->addr, &relay);
+}
+
+static int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate *c,
+                          const uint8_t *inner, size_t len)
+{
+    uint8_t dgram[DGRAM_MAX];
+    size_t dlen;
+    int rc = punch_transport_encrypt(&p->t, now, inner, len, dgram, sizeof(dgram), &dlen);
+    if (rc == 0)
+        send_on(a, p, c, PUNCH_MSG_DATA, dgram, dlen);
+    return rc;
+}
+
+static void send_ping(punch_agent *a, uint64_t now, peer *p, candidate *c)
+{
+    uint8_t ping[PING_LEN] = {INNER_PING};
+    random_bytes(a, c->ping_nonce, sizeof(c->ping_nonce));
+    memcpy(ping + 1, c->ping_nonce, 8);
+    c->ping_sent_ms = now;
+    send_transport(a, now, p, c, ping, sizeof(ping));
+}
+
+static void emit_path(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    ev *e = push_event(a, PUNCH_EVENT_PATH, id);
+    const candidate *c = &p->cand[p->path];
+    e->e.path_kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    e->e.technique = c->technique;
+    e->e.remote = c->addr;
+    e->e.rtt_us = c->rtt_us;
+}
+
+/* Take the best validated candidate when it beats the one in use. */
+static void choose_path(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    int best = -1;
+    for (size_t i = 0; i < p->n_cand; i++) {
+        const candidate *c = &p->cand[i];
+        if (!c->validated)
+            continue;
+        if (best < 0 || priority(c->technique) < priority(p->cand[best].technique) ||
+            (priority(c->technique) == priority(p->cand[best].technique) &&
+             c->rtt_us < p->cand[best].rtt_us))
+            best = (int)i;
+    }
+    if (best < 0 || best == p->path)
+        return;
+    if (p->path >= 0 && p->cand[p->path].validated &&
+        priority(p->cand[best].technique) >= priority(p->cand[p->path].technique))
+        return; /* no flapping between equals */
+    p->path = best;
+    p->missed = 0;
+    emit_path(a, id);
+}
+
+static void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
+{
+    peer *p = &a->peers[id];
+    candidate *c = &p->cand[ci];
+    c->rtt_us = (uint32_t)((now - sent_ms) * 1000u);
+    c->validated = true;
+    if (ci == p->path)
+        p->missed = 0;
+    choose_path(a, id);
+}
+
+/* ---- handshake ---- */
+
+static void prologue(const peer *p, uint8_t out[sizeof(PROLOGUE_LABEL) - 1 + 8])
+{
+    memcpy(out, PROLOGUE_LABEL, sizeof(PROLOGUE_LABEL) - 1);
+    memcpy(out + sizeof(PROLOGUE_LABEL) - 1, p->session, PUNCH_MSG_SESSION_LEN);
+}
+
+/* Our message 1: the real one (initiator) or the NAT-opening one
+ * (responder, never answered). Its payload is our transport index. */
+static int make_msg1(punch_agent *a, peer *p)
+{
+    uint8_t pro[sizeof(PROLOGUE_LABEL) - 1 + 8], e[32], payload[4];
+    prologue(p, pro);
+    random_bytes(a, e, sizeof(e));
+    random_bytes(a, &p->local_index, sizeof(p->local_index));
+    punch_put32(payload, p->local_index);
+    punch_noise_handshake hs;
+    int rc = punch_noise_initiator_init(&hs, &a->id, p->key, pro, sizeof(pro), e);
+    if (rc == 0)
+        rc = punch_noise_write_message(&hs, payload, sizeof(payload), p->msg1, sizeof(p->msg1),
+                                       &p->msg1_len);
+    memset(e, 0, sizeof(e));
+    if (rc == 0 && p->initiator)
+        p->hs = hs;
+    else
+        punch_noise_handshake_wipe(&hs);
+    return rc;
+}
+
+static void start_probing(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    for (size_t i = 0; i < p->n_cand; i++) {
+        candidate *c = &p->cand[i];
+        if (c->validated)
+            continue;
+        c->first_probe_ms = c->next_probe_ms = now;
+        c->probes = 0;
+        c->gave_up = false;
+    }
+}
+
+/* Read a message 1 as a responder would: it must come from p's key.
+ * On success *hs holds the handshake, ready to write message 2, and
+ * *their_index the initiator's transport index. */
+static bool read_msg1(punch_agent *a, peer *p, const uint8_t *msg, size_t len,
+                      punch_noise_handshake *hs, uint32_t *their_index)
+{
+    uint8_t pro[sizeof(PROLOGUE_LABEL) - 1 + 8], e[32], payload[16], rs[32];
+    size_t plen;
+    prologue(p, pro);
+    random_bytes(a, e, sizeof(e));
+    int rc = punch_noise_responder_init(hs, &a->id, pro, sizeof(pro), e);
+    memset(e, 0, sizeof(e));
+    if (rc == 0)
+        rc = punch_noise_read_message(hs, msg, len, payload, sizeof(payload), &plen);
+    /* Only the peer the server introduced (SPEC.md §4). */
+    if (rc != 0 || plen != 4 || punch_noise_remote_static(hs, rs) != 0 ||
+        memcmp(rs, p->key, PUNCH_KEY_BYTES) != 0) {
+        punch_noise_handshake_wipe(hs);
+        return false;
+    }
+    *their_index = punch_get32(payload);
+    return true;
+}
+
+/* The candidate a handshake message from src belongs to, learning src as
+ * a peer-reflexive one when it is new (the message is authenticated). */
+static int candidate_for(peer *p, const punch_addr *src, bool via_relay, uint64_t now)
+{
+    int ci = find_candidate(p, src, via_relay);
+    if (ci < 0 && !via_relay)
+        ci = add_candidate(p, src, PUNCH_TECH_PEER_REFLEXIVE, now);
+    return ci;
+}
+
+/* As initiator: the responder's message 2 opens the session. */
+static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr *src,
+                          bool via_relay, const uint8_t *msg, size_t len)
+{
+    peer *p = &a->peers[id];
+    uint8_t payload[16];
+    size_t plen;
+    if (!p->initiator || p->ready ||
+        punch_noise_read_message(&p->hs, msg, len, payload, sizeof(payload), &plen) != 0)
+        return false;
+    int ci = candidate_for(p, src, via_relay, now);
+    if (plen != 4 || ci < 0 ||
+        punch_transport_init(&p->t, &p->hs, now, p->local_index, punch_get32(payload)) != 0) {
+        /* Authentic but unusable: give up on this session. */
+        ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
+        strcpy(e->e.why, "the peer's handshake answer was unusable");
+        forget_peer(a, id);
+        return true;
+    }
+    p->ready = true;
+    p->last_rx_ms = now;
+    /* The answer came back on this candidate: both directions work. */
+    validate(a, now, id, ci, p->cand[ci].last_probe_ms);
+    start_probing(a, now, id);
+    return true;
+}
+
+/* A message 1 from p, if it is one. As responder we answer it (or repeat
+ * our answer to a copy); as initiator it is the responder's NAT-opening
+ * probe: its source reaches us, so probe it now. */
+static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr *src,
+                          bool via_relay, const uint8_t *msg, size_t len)
+{
+    peer *p = &a->peers[id];
+    punch_noise_handshake hs;
+    uint32_t their_index;
+    int ci;
+    if (!p->initiator && p->msg2_len && len >= 32 && memcmp(msg, p->answered_e, 32) == 0) {
+        if ((ci = candidate_for(p, src, via_relay, now)) >= 0)
+            send_on(a, p, &p->cand[ci], PUNCH_MSG_HANDSHAKE2, p->msg2, p->msg2_len);
+        return true;
+    }
+    if (!read_msg1(a, p, msg, len, &hs, &their_index))
+        return false;
+    if ((ci = candidate_for(p, src, via_relay, now)) < 0) {
+        punch_noise_handshake_wipe(&hs);
+        return true;
+    }
+    candidate *c = &p->cand[ci];
+    if (p->initiator) {
+        punch_noise_handshake_wipe(&hs);
+        if (!p->ready)
+            c->next_probe_ms = now;
+        return true;
+    }
+    /* A new message 1 (first, or the initiator started over): a new session. */
+    uint8_t ours[4];
+    random_bytes(a, &p->local_index, sizeof(p->local_index));
+    punch_put32(ours, p->local_index);
+    punch_transport_wipe(&p->t);
+    if (punch_noise_write_message(&hs, ours, sizeof(ours), p->msg2, sizeof(p->msg2),
+                                  &p->msg2_len) != 0 ||
+        punch_transport_init(&p->t, &hs, now, p->local_index, their_index) != 0) {
+        punch_noise_handshake_wipe(&hs);
+        p->ready = false;
+        p->msg2_len = 0;
+        return true;
+    }
+    memcpy(p->answered_e, msg, 32);
+    p->ready = true;
+    p->last_rx_ms = now;
+    send_on(a, p, c, PUNCH_MSG_HANDSHAKE2, p->msg2, p->msg2_len);
+    /* Validate every candidate, this one first. */
+    start_probing(a, now, id);
+    send_ping(a, now, p, c);
+    return true;
+}
+
+/* ---- transport ---- */
+
+static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uint8_t *inner,
+                         size_t len)
+{
+    peer *p = &a->peers[id];
+    candidate *c = &p->cand[ci];
+    if (ci == p->path) {
+        p->last_rx_ms = now;
+        p->missed = 0;
+    }
+    if (len == PING_LEN && inner[0] == INNER_PING) {
+        uint8_t pong[PING_LEN];
+        memcpy(pong, inner, PING_LEN);
+        pong[0] = INNER_PONG;
+        send_transport(a, now, p, c, pong, sizeof(pong));
+        /* A PING proves the way in; ask for the way back too. */
+        if (!c->validated && now - c->ping_sent_ms >= PROBE_FAST_MS)
+            send_ping(a, now, p, c);
+    } else if (len == PING_LEN && inner[0] == INNER_PONG) {
+        if (c->ping_sent_ms && memcmp(inner + 1, c->ping_nonce, 8) == 0) {
+            uint64_t sent = c->ping_sent_ms;
+            c->ping_sent_ms = 0;
+            validate(a, now, id, ci, sent);
+        }
+    } else if (len >= 1 && inner[0] == INNER_DATA) {
+        ev *e = push_event(a, PUNCH_EVENT_DATA, id);
+        e->e.len = len - 1 < sizeof(e->data) ? len - 1 : sizeof(e->data);
+        memcpy(e->data, inner + 1, e->e.len);
+        e->e.remote = c->addr;
+    } else if (len >= 1 && inner[0] == INNER_CLOSE) {
+        ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
+        strcpy(e->e.why, "peer closed");
+        forget_peer(a, id);
+    }
+}
+
+static void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay,
+                    const uint8_t *session, const uint8_t *dgram, size_t len)
+{
+    uint32_t index;
+    int id;
+    if (punch_transport_peek_index(dgram, len, &index) != 0 ||
+        (id = find_peer_by_index(a, index)) < 0) {
+        a->dropped++;
+        return;
+    }
+    peer *p = &a->peers[id];
+    if (via_relay && memcmp(session, p->session, PUNCH_MSG_SESSION_LEN) != 0) {
+        a->dropped++;
+        return;
+    }
+    uint8_t inner[DGRAM_MAX];
+    size_t ilen;
+    if (punch_transport_decrypt(&p->t, now, dgram, len, inner, sizeof(inner), &ilen) != 0) {
+        a->dropped++;
+        return;
+    }
+    /* Authenticated: an address we did not know is the peer's too (its
+     * NAT may have given it a new port). */
+    int ci = candidate_for(p, src, via_relay, now);
+    if (ci < 0)
+        return;
+    on_transport(a, now, id, ci, inner, ilen);
+}
+
+/* A handshake message names no session: it belongs to the first peer for
+ * which it authenticates (the relay's RELAY header does name one). */
+static void route_handshake(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay,
+                            const uint8_t *session, punch_msg_type type, const uint8_t *msg,
+                            size_t len)
+{
+    for (int i = 0; i < MAX_PEERS; i++) {
+        peer *p = &a->peers[i];
+        if (!p->used || !p->introduced ||
+            (via_relay && memcmp(session, p->session, PUNCH_MSG_SESSION_LEN) != 0))
+            continue;
+        bool taken = type == PUNCH_MSG_HANDSHAKE1
+                         ? on_handshake1(a, now, i, src, via_relay, msg, len)
+                         : on_handshake2(a, now, i, src, via_relay, msg, len);
+        if (taken)
+            return;
+    }
+    a->dropped++;
+}
+
+/* ---- server messages ---- */
+
+static void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg *m)
+{
+    bool direct = !(a->cfg.flags & PUNCH_AGENT_RELAY_ONLY);
+    bool relay = (m->flags & PUNCH_INTRO_RELAY) && !(a->cfg.flags & PUNCH_AGENT_NO_RELAY);
+    if (direct) {
+        /* Behind the same public IP, the public endpoint is a loop through
+         * our own NAT (§3.3.3). It goes first: a peer without a NAT lists
+         * it among its private endpoints too, and is reached by hole-punch. */
+        add_candidate(p, &m->public_addr,
+                      punch_addr_same_ip(&m->public_addr, &a->public_addr) ? PUNCH_TECH_HAIRPIN
+                                                                           : PUNCH_TECH_HOLE_PUNCH,
+                      now);
+        for (size_t i = 0; i < m->n_private; i++)
+            add_candidate(p, &m->private_addr[i], PUNCH_TECH_PRIVATE, now);
+    }
+    if (relay)
+        add_candidate(p, &a->cfg.server, PUNCH_TECH_RELAY, now);
+}
+
+static void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
+{
+    int id = find_peer_by_session(a, m->session);
+    if (id >= 0)
+        return; /* a repeat */
+    if (m->flags & PUNCH_INTRO_INITIATOR) {
+        for (int i = 0; i < MAX_PEERS && id < 0; i++)
+            if (a->peers[i].used && !a->peers[i].introduced &&
+                memcmp(a->peers[i].connect_txid, m->txid, PUNCH_MSG_TXID_LEN) == 0)
+                id = i;
+        if (id < 0)
+            return;
+        if (a->peers[id].pinned && memcmp(a->peers[id].key, m->key, PUNCH_KEY_BYTES) != 0) {
+            ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
+            strcpy(e->e.why, "the server introduced another key than the pinned one");
+            forget_peer(a, id);
+            return;
+        }
+    } else {
+        /* One entry per peer key: a new introduction (the other side asked
+         * again, e.g. its answer from the server was lost, or it restarted)
+         * replaces the old session, in the same slot. */
+        for (int i = 0; i < MAX_PEERS && id < 0; i++)
+            if (a->peers[i].used && a->peers[i].introduced &&
+                memcmp(a->peers[i].key, m->key, PUNCH_KEY_BYTES) == 0)
+                id = i;
+        if (id >= 0) {
+            forget_peer(a, id);
+            a->peers[id].used = true;
+            a->peers[id].path = -1;
+        } else if ((id = new_peer(a)) < 0) {
+            a->dropped++;
+            return;
+        }
+    }
+    peer *p = &a->peers[id];
+    p->introduced = true;
+    p->initiator = (m->flags & PUNCH_INTRO_INITIATOR) != 0;
+    memcpy(p->name, m->name, sizeof(p->name));
+    memcpy(p->key, m->key, PUNCH_KEY_BYTES);
+    memcpy(p->session, m->session, PUNCH_MSG_SESSION_LEN);
+    add_intro_candidates(a, now, p, m);
+    ev *e = push_event(a, PUNCH_EVENT_INTRODUCED, id);
+    e->e.remote = m->public_addr;
+    if (p->n_cand == 0 || make_msg1(a, p) != 0) {
+        e = push_event(a, PUNCH_EVENT_CLOSED, id);
+        strcpy(e->e.why, p->n_cand ? "handshake failed to start" : "no way to reach the peer");
+        forget_peer(a, id);
+    }
+}
+
+static void on_refused(punch_agent *a, uint64_t now, const punch_msg *m)
+{
+    if (m->code == PUNCH_REFUSED_COOKIE || m->code == PUNCH_REFUSED_NOT_REGISTERED) {
+        reg_start(a, REG_HELLO, now);
+        reg_timeout(a, now);
+        return;
+    }
+    for (int i = 0; i < MAX_PEERS; i++) {
+        peer *p = &a->peers[i];
+        if (p->used && !p->introduced &&
+            memcmp(p->connect_txid, m->txid, PUNCH_MSG_TXID_LEN) == 0) {
+            ev *e = push_event(a, PUNCH_EVENT_CLOSED, i);
+            strcpy(e->e.why, m->code == PUNCH_REFUSED_NO_PEER ? "no such peer at the server"
+                             : m->code == PUNCH_REFUSED_KEY_MISMATCH
+                                 ? "the peer has another key than the pinned one"
+                                 : "the server refused the connection");
+            forget_peer(a, i);
+            return;
+        }
+    }
+    if (memcmp(m->txid, a->reg_txid, PUNCH_MSG_TXID_LEN) == 0) {
+        ev *e = push_event(a, PUNCH_EVENT_REFUSED, -1);
+        strcpy(e->e.why, m->code == PUNCH_REFUSED_NAME_TAKEN ? "the name belongs to another key"
+                                                             : "the server refused to register us");
+    }
+}
+
+static void on_server_msg(punch_agent *a, uint64_t now, const uint8_t *buf, const punch_msg *m)
+{
+    if (m->type == PUNCH_MSG_COOKIE) {
+        on_cookie(a, now, m);
+        return;
+    }
+    if (!mac_ok(a, buf, m)) {
+        a->dropped++;
+        return;
+    }
+    switch (m->type) {
+    case PUNCH_MSG_REGISTERED: on_registered(a, now, m); break;
+    case PUNCH_MSG_INTRODUCE: on_introduce(a, now, m); break;
+    case PUNCH_MSG_REFUSED: on_refused(a, now, m); break;
+    default: a->dropped++;
+    }
+}
+
+/* ---- the public calls ---- */
+
+int punch_agent_handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
+                                const uint8_t *data, size_t len)
+{
+    if (!a || !src || !data)
+        return PUNCH_ERR_INVAL;
+    punch_msg m;
+    if (punch_msg_decode(data, len, &m) != 0) {
+        a->dropped++;
+        return 0;
+    }
+    bool server = from_server(a, src);
+    switch (m.type) {
+    case PUNCH_MSG_COOKIE:
+    case PUNCH_MSG_REGISTERED:
+    case PUNCH_MSG_INTRODUCE:
+    case PUNCH_MSG_REFUSED:
+        if (server)
+            on_server_msg(a, now, data, &m);
+        else
+            a->dropped++;
+        break;
+    case PUNCH_MSG_RELAY: {
+        punch_msg inner;
+        if (!server || punch_msg_decode(m.payload, m.payload_len, &inner) != 0) {
+            a->dropped++;
+            break;
+        }
+        if (inner.type == PUNCH_MSG_DATA)
+            on_data(a, now, src, true, m.session, inner.payload, inner.payload_len);
+        else if (inner.type == PUNCH_MSG_HANDSHAKE1 || inner.type == PUNCH_MSG_HANDSHAKE2)
+            route_handshake(a, now, src, true, m.session, inner.type, inner.payload,
+                            inner.payload_len);
+        else
+            a->dropped++;
+        break;
+    }
+    case PUNCH_MSG_DATA:
+        on_data(a, now, src, false, NULL, m.payload, m.payload_len);
+        break;
+    case PUNCH_MSG_HANDSHAKE1:
+    case PUNCH_MSG_HANDSHAKE2:
+        route_handshake(a, now, src, false, NULL, m.type, m.payload, m.payload_len);
+        break;
+    default:
+        a->dropped++;
+    }
+    return 0;
+}
+
+static void connect_timeout(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    if (!p->asked || p->ready || a->reg != REG_DONE || now < p->connect_next_ms)
+        return;
+    if (p->connect_tries == SERVER_TRIES) {
+        if (p->introduced) {
+            p->connect_next_ms = UINT64_MAX; /* probing and the relay go on */
+            return;
+        }
+        ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
+        strcpy(e->e.why, "the server did not introduce us");
+        forget_peer(a, id);
+        return;
+    }
+    punch_msg m = {.type = PUNCH_MSG_CONNECT};
+    memcpy(m.txid, p->connect_txid, PUNCH_MSG_TXID_LEN);
+    memcpy(m.key, a->id.public_key, PUNCH_KEY_BYTES);
+    if (p->pinned)
+        memcpy(m.peer_key, p->key, PUNCH_KEY_BYTES);
+    memcpy(m.name, p->name, sizeof(m.name));
+    send_msg(a, &a->cfg.server, &m);
+    p->connect_next_ms = now + server_rto(p->connect_tries);
+    p->connect_tries++;
+}
+
+static uint64_t probe_interval(const candidate *c, uint64_t now)
+{
+    if (c->probes < PROBE_FAST_COUNT)
+        return PROBE_FAST_MS;
+    return now - c->first_probe_ms < PROBE_GIVE_UP_MS ? PROBE_SLOW_MS : PROBE_BACKGROUND_MS;
+}
+
+static void tell_attempt_failed(punch_agent *a, int id, candidate *c, uint64_t now)
+{
+    ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
+    e->e.technique = c->technique;
+    e->e.remote = c->addr;
+    e->e.path_kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    snprintf(e->e.why, sizeof(e->e.why), "no answer in %llu ms",
+             (unsigned long long)(now - c->first_probe_ms));
+    c->gave_up = true;
+}
+
+/* Probe every candidate that is not validated, on its schedule: handshake
+ * messages before the session exists, PINGs after. */
+static void probe_timeout(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    bool on_best = p->path >= 0 && priority(p->cand[p->path].technique) == 0;
+    for (size_t i = 0; i < p->n_cand; i++) {
+        candidate *c = &p->cand[i];
+        if (c->validated || now < c->next_probe_ms)
+            continue;
+        /* The background retries stop once the best kind of path is in use. */
+        if (now - c->first_probe_ms >= PROBE_GIVE_UP_MS) {
+            if (!c->gave_up)
+                tell_attempt_failed(a, id, c, now);
+            if (on_best || (p->path >= 0 && c->technique == PUNCH_TECH_RELAY)) {
+                c->next_probe_ms = UINT64_MAX; /* parked until probing starts again */
+                continue;
+            }
+        }
+        if (!p->ready) {
+            /* Only the initiator's message 1 is worth repeating to the relay. */
+            if (c->technique != PUNCH_TECH_RELAY || p->initiator)
+                send_on(a, p, c, PUNCH_MSG_HANDSHAKE1, p->msg1, p->msg1_len);
+        } else {
+            send_ping(a, now, p, c);
+        }
+        c->probes++;
+        c->last_probe_ms = now;
+        c->next_probe_ms = now + probe_interval(c, now);
+    }
+}
+
+/* Keep the path in use alive; three unanswered PINGs and it is dead. */
+static void path_timeout(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    if (!p->ready || p->path < 0 || now < p->next_keepalive_ms)
+        return;
+    candidate *c = &p->cand[p->path];
+    if (now - p->last_rx_ms >= KEEPALIVE_PATH_MS) {
+        if (p->missed >= DEAD_AFTER_MISSED) {
+            ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
+            e->e.technique = c->technique;
+            e->e.remote = c->addr;
+            snprintf(e->e.why, sizeof(e->e.why), "path died: %u keepalives unanswered",
+                     p->missed);
+            c->validated = false;
+            c->first_probe_ms = c->next_probe_ms = now;
+            c->probes = 0;
+            c->gave_up = false;
+            p->path = -1;
+            p->missed = 0;
+            start_probing(a, now, id);
+            choose_path(a, id);
+        } else {
+            send_ping(a, now, p, c);
+            p->missed++;
+        }
+    }
+    p->next_keepalive_ms = now + KEEPALIVE_PATH_MS;
+}
+
+void punch_agent_handle_timeout(punch_agent *a, uint64_t now)
+{
+    if (!a)
+        return;
+    reg_timeout(a, now);
+    for (int i = 0; i < MAX_PEERS; i++) {
+        if (!a->peers[i].used)
+            continue;
+        connect_timeout(a, now, i);
+        if (a->peers[i].used && a->peers[i].introduced) {
+            probe_timeout(a, now, i);
+            path_timeout(a, now, i);
+        }
+    }
+}
+
+uint64_t punch_agent_next_timeout(const punch_agent *a)
+{
+    if (!a)
+        return UINT64_MAX;
+    uint64_t t = a->reg_next_ms;
+    for (int i = 0; i < MAX_PEERS; i++) {
+        const peer *p = &a->peers[i];
+        if (!p->used)
+            continue;
+        if (p->asked && !p->ready && a->reg == REG_DONE)
+            t = min_u64(t, p->connect_next_ms);
+        if (!p->introduced)
+            continue;
+        for (size_t j = 0; j < p->n_cand; j++)
+            if (!p->cand[j].validated)
+                t = min_u64(t, p->cand[j].next_probe_ms);
+        if (p->ready && p->path >= 0)
+            t = min_u64(t, p->next_keepalive_ms);
+    }
+    return t;
+}
+
+int punch_agent_connect(punch_agent *a, uint64_t now, const char *name, const uint8_t *pinned)
+{
+    if (!a || !name || strlen(name) == 0 || strlen(name) > PUNCH_NAME_MAX)
+        return PUNCH_ERR_INVAL;
+    int id = new_peer(a);
+    if (id < 0)
+        return PUNCH_ERR_LIMIT;
+    peer *p = &a->peers[id];
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    if (pinned) {
+        memcpy(p->key, pinned, PUNCH_KEY_BYTES);
+        p->pinned = true;
+    }
+    new_txid(a, p->connect_txid);
+    p->asked = true;
+    p->connect_next_ms = now;
+    connect_timeout(a, now, id);
+    return id;
+}
+
+int punch_agent_send(punch_agent *a, uint64_t now, int id, const uint8_t *data, size_t len)
+{
+    if (!a || id < 0 || id >= MAX_PEERS || !a->peers[id].used)
+        return PUNCH_ERR_NOTFOUND;
+    if (len > PUNCH_MAX_DATAGRAM || (!data && len))
+        return PUNCH_ERR_INVAL;
+    peer *p = &a->peers[id];
+    if (!p->ready || p->path < 0)
+        return PUNCH_ERR_LIMIT;
+    uint8_t inner[PUNCH_MAX_DATAGRAM + 1] = {INNER_DATA};
+    if (len)
+        memcpy(inner + 1, data, len);
+    return send_transport(a, now, p, &p->cand[p->path], inner, len + 1);
+}
+
+void punch_agent_close(punch_agent *a, uint64_t now, int id)
+{
+    if (!a || id < 0 || id >= MAX_PEERS || !a->peers[id].used)
+        return;
+    peer *p = &a->peers[id];
+    if (p->ready && p->path >= 0) {
+        uint8_t bye = INNER_CLOSE;
+        send_transport(a, now, p, &p->cand[p->path], &bye, 1);
+    }
+    forget_peer(a, id);
+}
+
+int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *buf, size_t cap,
+                              size_t *len)
+{
+    if (!a || !dst || !buf || !len)
+        return PUNCH_ERR_INVAL;
+    if (a->tx_count == 0)
+        return 0;
+    tx *t = &a->txq[a->tx_head];
+    if (cap < t->len)
+        return PUNCH_ERR_NOBUFS;
+    *dst = t->dst;
+    memcpy(buf, t->buf, t->len);
+    *len = t->len;
+    a->tx_head = (a->tx_head + 1) % TXQ_LEN;
+    a->tx_count--;
+    return 1;
+}
+
+int punch_agent_poll_event(punch_agent *a, punch_event *out)
+{
+    if (!a || !out || a->ev_count == 0)
+        return 0;
+    a->current = a->evq[a->ev_head];
+    a->ev_head = (a->ev_head + 1) % EVQ_LEN;
+    a->ev_count--;
+    *out = a->current.e;
+    if (out->kind == PUNCH_EVENT_DATA)
+        out->data = a->current.data;
+    return 1;
+}
+
+static bool valid_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > PUNCH_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] <= 0x20 || (unsigned char)name[i] >= 0x7F ||
+            name[i] == '"' || name[i] == '\\')
+            return false;
+    return true;
+}
+
+int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
+{
+    if (!out || !cfg || !cfg->random || cfg->n_local > PUNCH_MAX_LOCAL ||
+        (cfg->server.family != PUNCH_AF_INET && cfg->server.family != PUNCH_AF_INET6) ||
+        cfg->server.port == 0 || (cfg->name && !valid_name(cfg->name)))
+        return PUNCH_ERR_INVAL;
+    punch_agent *a = calloc(1, sizeof(*a));
+    if (!a)
+        return PUNCH_ERR_NOMEM;
+    a->txq = calloc(TXQ_LEN, sizeof(tx));
+    a->evq = calloc(EVQ_LEN, sizeof(ev));
+    if (!a->txq || !a->evq) {
+        punch_agent_free(a);
+        return PUNCH_ERR_NOMEM;
+    }
+    a->cfg = *cfg;
+    if (punch_identity_from_secret(&a->id, cfg->secret_key) != 0) {
+        punch_agent_free(a);
+        return PUNCH_ERR_INVAL;
+    }
+    memset(a->cfg.secret_key, 0, sizeof(a->cfg.secret_key));
+    a->cfg.name = NULL; /* the caller's string is not ours to keep */
+    a->keepalive_ms = cfg->keepalive_ms ? cfg->keepalive_ms : DEFAULT_KEEPALIVE_MS;
+    /* Everyone registers (the server introduces only registered peers);
+     * without a name, one is made from the key. */
+    if (cfg->name)
+        snprintf(a->name, sizeof(a->name), "%s", cfg->name);
+    else
+        for (int i = 0; i < 8; i++)
+            snprintf(a->name + 2 * i, 3, "%02x", a->id.public_key[i]);
+    reg_start(a, REG_HELLO, now);
+    reg_timeout(a, now);
+    *out = a;
+    return 0;
+}
+
+void punch_agent_free(punch_agent *a)
+{
+    if (!a)
+        return;
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (a->peers[i].used)
+            forget_peer(a, i);
+    punch_identity_wipe(&a->id);
+    free(a->txq);
+    free(a->evq);
+    free(a);
+}

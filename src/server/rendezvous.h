@@ -1,0 +1,181 @@
+/*
+ * The rendezvous and relay service of punchd, sans-I/O (draft §3.3.1
+ * introduction, §3.1 relaying; SPEC.md §4 security model).
+ *
+ * The caller owns the sockets and the clock. It hands in each datagram of
+ * punch type (first byte PUNCH_MSG_MAGIC; STUN goes to src/server/binding)
+ * with punch_rendezvous_handle, then drains the answers with
+ * punch_rendezvous_poll_transmit and the events with
+ * punch_rendezvous_poll_event. Expiry: call punch_rendezvous_handle_timeout
+ * when punch_rendezvous_next_timeout says so; each call does bounded work,
+ * so a deadline in the past just means "call again soon".
+ *
+ * What it does, in protocol order:
+ *   HELLO     -> COOKIE: a cookie bound to the source address and the
+ *                current minute; no state kept; COOKIE < HELLO (no amplification).
+ *   REGISTER  -> REGISTERED or REFUSED: cookie proves the address, the MAC
+ *                proves the key (X25519 once per key; the MAC key is cached),
+ *                the name is bound to the key. REGISTER is also the keepalive.
+ *   CONNECT   -> INTRODUCE to both peers at once (each gets the other's key,
+ *                public and private endpoints), or REFUSED.
+ *   RELAY     -> the same datagram to the other peer of the session, only
+ *                between the two registered endpoints, within quotas.
+ * Everything else is counted and dropped without an answer.
+ *
+ * Tables have fixed capacities from the config and are indexed with a keyed
+ * hash (SipHash, crypto_shorthash) so a sender cannot aim at one bucket;
+ * nothing is allocated per packet.
+ */
+#ifndef PUNCH_SERVER_RENDEZVOUS_H
+#define PUNCH_SERVER_RENDEZVOUS_H
+
+#include "crypto/auth.h"
+#include "crypto/identity.h"
+#include "punch/punch.h"
+#include "server/ratelimit.h"
+#include "wire/msg.h"
+
+/* Cookies are made per period of this length; one is accepted in its
+ * period and the next (src/crypto/auth.h), so it lives 60 to 120 s. */
+#define PUNCH_RV_COOKIE_PERIOD_MS 60000u
+/* Below the 30 s UDP mapping timeout many NATs use, although RFC 4787
+ * REQ-5 asks for at least 2 minutes. */
+#define PUNCH_RV_DEFAULT_KEEPALIVE_S 25
+#define PUNCH_RV_DEFAULT_MAX_PEERS 100000
+#define PUNCH_RV_DEFAULT_MAX_SESSIONS 10000
+#define PUNCH_RV_DEFAULT_SESSIONS_PER_PEER 16
+#define PUNCH_RV_DEFAULT_SESSION_IDLE_MS 120000u
+#define PUNCH_RV_DEFAULT_RELAY_BYTES_PER_S (256u * 1024)
+#define PUNCH_RV_DEFAULT_RELAY_PACKETS_PER_S 1000u
+#define PUNCH_RV_DEFAULT_RELAY_MAX_BYTES (256ull * 1024 * 1024)
+#define PUNCH_RV_DEFAULT_UNPROVEN_DERIVE_PER_S 1000u
+/* The largest datagram the service answers or relays. */
+#define PUNCH_RV_MAX_DATAGRAM 2048
+
+/* Randomness for session ids and INTRODUCE transaction ids (the caller's CSPRNG). */
+typedef void (*punch_rendezvous_random_fn)(void *arg, uint8_t *buf, size_t len);
+
+typedef struct punch_rendezvous_cfg {
+    punch_identity identity;                 /* the server's key pair */
+    uint8_t cookie_secret[PUNCH_AUTH_SECRET_LEN];
+    uint8_t hash_key[16];                    /* table hashing (crypto_shorthash) */
+    punch_rendezvous_random_fn random;       /* required */
+    void *random_arg;
+    /* Zero in any field below means its default (PUNCH_RV_DEFAULT_*). */
+    size_t max_peers;
+    size_t max_sessions;                     /* relay sessions held at once */
+    uint32_t max_sessions_per_peer;          /* relay sessions one peer may start */
+    uint16_t keepalive_s;                    /* told to peers in REGISTERED */
+    uint32_t peer_expiry_ms;                 /* default 3 keepalives + 15 s */
+    uint32_t session_idle_ms;                /* a session without relay traffic */
+    bool no_relay;                           /* introduce only, never relay */
+    uint32_t relay_bytes_per_s;              /* per session, both directions */
+    uint32_t relay_packets_per_s;
+    uint64_t relay_max_bytes;                /* per session in total; then closed */
+    /* Per source IP: HELLOs, and REGISTER/CONNECT that need an X25519 (new
+     * key). per_sec 0 = unlimited. hash_key is the caller's. */
+    punch_ratelimit_cfg rate;
+    /* All sources together: X25519 derivations for sources that have not
+     * proved their address (CONNECT or a stale-cookie REGISTER from an
+     * unknown key), so spoofed floods cannot buy much CPU. */
+    uint32_t unproven_derive_per_s;
+} punch_rendezvous_cfg;
+
+/* One datagram out: send out[0..len) to dst, from local (the server address
+ * the peer talks to; PUNCH_AF_NONE when the caller never said). */
+typedef struct punch_rendezvous_out {
+    punch_addr dst;
+    punch_addr local;
+    size_t len;
+} punch_rendezvous_out;
+
+typedef enum punch_rendezvous_event_type {
+    PUNCH_RV_EVENT_REGISTERED = 1,  /* peer[0]: new, or its endpoints changed */
+    PUNCH_RV_EVENT_INTRODUCED,      /* peer[0] asked for peer[1]; relay offered or not */
+    PUNCH_RV_EVENT_RELAY_OPENED,    /* first datagram relayed; peer[0] initiated the session */
+    PUNCH_RV_EVENT_RELAY_CLOSED,    /* reason, bytes, packets, dropped */
+} punch_rendezvous_event_type;
+
+typedef struct punch_rendezvous_peer_info {
+    char name[PUNCH_MSG_NAME_MAX + 1];
+    uint8_t key[PUNCH_KEY_LEN];
+    punch_addr public_addr;
+    size_t n_private;
+    punch_addr private_addr[PUNCH_MSG_MAX_PRIVATE];
+} punch_rendezvous_peer_info;
+
+typedef struct punch_rendezvous_event {
+    punch_rendezvous_event_type type;
+    punch_rendezvous_peer_info peer[2];
+    uint8_t session[PUNCH_MSG_SESSION_LEN];
+    bool relay;                /* INTRODUCED: the session may be relayed */
+    const char *reason;        /* RELAY_CLOSED: "idle", "peer gone", "byte cap" (static) */
+    uint64_t bytes[2];         /* RELAY_CLOSED: relayed from peer[i] to the other */
+    uint64_t packets[2];
+    uint64_t dropped;          /* RELAY_CLOSED: datagrams over the rate quotas */
+} punch_rendezvous_event;
+
+typedef struct punch_rendezvous_counters {
+    uint64_t received;         /* datagrams handed in */
+    uint64_t malformed;        /* dropped: not a well-formed punch message, short HELLO */
+    uint64_t unexpected;       /* dropped: a well-formed type a server does not take */
+    uint64_t bad_mac;          /* dropped: MAC did not verify (or a low-order key) */
+    uint64_t rate_limited;     /* dropped: source over its rate for unauthenticated work */
+    uint64_t bad_cookie;       /* REGISTER with a stale or foreign cookie (answered
+                                  REFUSED(COOKIE) when its MAC verifies) */
+    uint64_t cookies;          /* COOKIE sent */
+    uint64_t registrations;    /* REGISTERED sent (keepalives included) */
+    uint64_t refused[8];       /* REFUSED sent, by punch_refusal code */
+    uint64_t introductions;    /* CONNECTs answered with INTRODUCE */
+    uint64_t peers_added;
+    uint64_t peers_expired;
+    uint64_t sessions_opened;  /* relay sessions created */
+    uint64_t sessions_full;    /* introductions without relay: no session slot */
+    uint64_t sessions_closed;
+    uint64_t relayed;          /* RELAY datagrams forwarded */
+    uint64_t relayed_bytes;
+    uint64_t relay_unknown;    /* dropped: no such session (or relay off) */
+    uint64_t relay_wrong_source; /* dropped: not from one of the session's peers */
+    uint64_t relay_over_quota; /* dropped: over the session's rate or byte cap */
+    uint64_t no_room;          /* dropped: the transmit queue was full */
+    uint64_t events_dropped;   /* events lost: the event queue was full */
+    uint64_t peers;            /* registered now */
+    uint64_t sessions;         /* relay sessions now */
+} punch_rendezvous_counters;
+
+typedef struct punch_rendezvous punch_rendezvous;
+
+/* Returns 0, PUNCH_ERR_INVAL (no random callback, a capacity over 2^30)
+ * or PUNCH_ERR_NOMEM. Memory is reserved for the capacities but pages are
+ * only touched as the tables fill. */
+int punch_rendezvous_new(punch_rendezvous **rv, const punch_rendezvous_cfg *cfg);
+void punch_rendezvous_free(punch_rendezvous *rv);
+
+/* Handle one datagram from src, received on the server address local
+ * (NULL: unknown). Answers and events are queued. Returns 0 (handled or
+ * dropped; see the counters) or PUNCH_ERR_INVAL. */
+int punch_rendezvous_handle(punch_rendezvous *rv, uint64_t now_ms, const punch_addr *src,
+                            const punch_addr *local, const uint8_t *data, size_t len);
+
+/* Take the next datagram to send. Returns 1 with out filled, 0 when none is
+ * queued, PUNCH_ERR_NOBUFS when cap is too small (it stays queued). A buffer
+ * of PUNCH_RV_MAX_DATAGRAM bytes always suffices. */
+int punch_rendezvous_poll_transmit(punch_rendezvous *rv, punch_rendezvous_out *out,
+                                   uint8_t *buf, size_t cap);
+
+/* Take the next event. Returns 1 with ev filled or 0 when none is queued. */
+int punch_rendezvous_poll_event(punch_rendezvous *rv, punch_rendezvous_event *ev);
+
+/* The earliest time handle_timeout has work, UINT64_MAX when none. */
+uint64_t punch_rendezvous_next_timeout(const punch_rendezvous *rv);
+/* Remove peers silent for peer_expiry_ms (a peer last heard at t is gone at
+ * exactly t + peer_expiry_ms) and sessions idle for session_idle_ms, at most
+ * a bounded number per call. */
+void punch_rendezvous_handle_timeout(punch_rendezvous *rv, uint64_t now_ms);
+
+const punch_rendezvous_counters *punch_rendezvous_counters_get(const punch_rendezvous *rv);
+
+/* The server's public key (for logs and events). */
+const uint8_t *punch_rendezvous_public_key(const punch_rendezvous *rv);
+
+#endif

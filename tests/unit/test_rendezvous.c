@@ -1,0 +1,1012 @@
+/*
+ * The sans-I/O rendezvous and relay service (src/server/rendezvous.c), in
+ * virtual time: simulated peers build their messages with punch_msg_encode
+ * and punch_auth_mac, from identities with fixed secrets, and check every
+ * answer the way a peer would (decode, MAC with its own derived key).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crypto/auth.h"
+#include "server/rendezvous.h"
+#include "wire/msg.h"
+
+static punch_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
+{
+    punch_addr x = {.family = PUNCH_AF_INET, .port = port};
+    x.ip[0] = a, x.ip[1] = b, x.ip[2] = c, x.ip[3] = d;
+    return x;
+}
+
+static const punch_addr *server_local(void)
+{
+    static punch_addr s;
+    s = v4(192, 0, 2, 1, 3478);
+    return &s;
+}
+
+static const uint8_t COOKIE_SECRET[32] = {42, 1, 2, 3};
+
+/* Deterministic randomness: a counter run through xorshift64. */
+static void test_random(void *arg, uint8_t *buf, size_t len)
+{
+    uint64_t *state = arg;
+    for (size_t i = 0; i < len; i++) {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        buf[i] = (uint8_t)*state;
+    }
+}
+
+static uint64_t rng_state;
+static punch_identity server_id;
+
+static void identity_from_byte(punch_identity *id, uint8_t b)
+{
+    uint8_t secret[32];
+    for (int i = 0; i < 32; i++)
+        secret[i] = (uint8_t)(b * 31 + i);
+    assert_int_equal(punch_identity_from_secret(id, secret), 0);
+}
+
+static punch_rendezvous_cfg base_cfg(void)
+{
+    rng_state = 0x1234567887654321ull;
+    identity_from_byte(&server_id, 1);
+    punch_rendezvous_cfg cfg = {.identity = server_id, .random = test_random,
+                                .random_arg = &rng_state, .max_peers = 16, .max_sessions = 8};
+    memcpy(cfg.cookie_secret, COOKIE_SECRET, sizeof(COOKIE_SECRET));
+    memset(cfg.hash_key, 7, sizeof(cfg.hash_key));
+    return cfg;
+}
+
+static punch_rendezvous *make(const punch_rendezvous_cfg *cfg)
+{
+    punch_rendezvous *rv = NULL;
+    assert_int_equal(punch_rendezvous_new(&rv, cfg), 0);
+    return rv;
+}
+
+/* A simulated peer. */
+typedef struct tpeer {
+    punch_identity id;
+    uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
+    punch_addr addr;
+    const char *name;
+    size_t n_priv;
+    punch_addr priv[2];
+    uint8_t cookie[PUNCH_MSG_COOKIE_LEN];
+    uint64_t txn;
+} tpeer;
+
+static void peer_init(tpeer *p, uint8_t seed, const char *name, punch_addr addr)
+{
+    memset(p, 0, sizeof(*p));
+    identity_from_byte(&p->id, seed);
+    assert_int_equal(punch_auth_derive(&p->id, server_id.public_key, p->mac_key), 0);
+    p->name = name;
+    p->addr = addr;
+    p->n_priv = 1;
+    p->priv[0] = v4(10, seed, 0, 2, 5000);
+}
+
+typedef struct dgram {
+    uint8_t buf[PUNCH_RV_MAX_DATAGRAM];
+    size_t len;
+} dgram;
+
+static dgram encode(const punch_msg *m, const uint8_t *mac_key)
+{
+    dgram d;
+    assert_int_equal(punch_msg_encode(m, d.buf, sizeof(d.buf), &d.len), 0);
+    if (mac_key)
+        punch_auth_mac(mac_key, d.buf, d.len - PUNCH_MSG_MAC_LEN, d.buf + d.len - PUNCH_MSG_MAC_LEN);
+    return d;
+}
+
+static void txid_of(tpeer *p, uint8_t txid[PUNCH_MSG_TXID_LEN])
+{
+    p->txn++;
+    for (int i = 0; i < PUNCH_MSG_TXID_LEN; i++)
+        txid[i] = (uint8_t)(p->txn >> (8 * i)) ^ p->id.public_key[i];
+}
+
+static dgram hello(tpeer *p, size_t pad_to)
+{
+    punch_msg m = {.type = PUNCH_MSG_HELLO};
+    txid_of(p, m.txid);
+    dgram d = encode(&m, NULL);
+    d.len = pad_to; /* shorter: cut; the encoder writes exactly HELLO_LEN */
+    return d;
+}
+
+static dgram register_msg(tpeer *p, const uint8_t *mac_key)
+{
+    punch_msg m = {.type = PUNCH_MSG_REGISTER, .n_private = p->n_priv};
+    txid_of(p, m.txid);
+    memcpy(m.cookie, p->cookie, sizeof(m.cookie));
+    memcpy(m.key, p->id.public_key, PUNCH_KEY_LEN);
+    snprintf(m.name, sizeof(m.name), "%s", p->name);
+    memcpy(m.private_addr, p->priv, sizeof(p->priv));
+    return encode(&m, mac_key ? mac_key : p->mac_key);
+}
+
+static dgram connect_msg(tpeer *p, const char *to, const uint8_t *pinned)
+{
+    punch_msg m = {.type = PUNCH_MSG_CONNECT};
+    txid_of(p, m.txid);
+    memcpy(m.key, p->id.public_key, PUNCH_KEY_LEN);
+    if (pinned)
+        memcpy(m.peer_key, pinned, PUNCH_KEY_LEN);
+    snprintf(m.name, sizeof(m.name), "%s", to);
+    return encode(&m, p->mac_key);
+}
+
+static dgram relay_msg(const uint8_t *session, const char *payload)
+{
+    punch_msg m = {.type = PUNCH_MSG_RELAY, .payload = (const uint8_t *)payload,
+                   .payload_len = strlen(payload)};
+    memcpy(m.session, session, PUNCH_MSG_SESSION_LEN);
+    return encode(&m, NULL);
+}
+
+static void send_from(punch_rendezvous *rv, uint64_t now, const punch_addr *src, const dgram *d)
+{
+    assert_int_equal(punch_rendezvous_handle(rv, now, src, server_local(), d->buf, d->len), 0);
+}
+
+/* The next answer: decoded into m, its bytes kept in out. */
+typedef struct answer {
+    punch_rendezvous_out out;
+    dgram d;
+    punch_msg m;
+} answer;
+
+static bool next_answer(punch_rendezvous *rv, answer *a)
+{
+    int rc = punch_rendezvous_poll_transmit(rv, &a->out, a->d.buf, sizeof(a->d.buf));
+    assert_true(rc == 0 || rc == 1);
+    if (rc == 0)
+        return false;
+    a->d.len = a->out.len;
+    assert_true(punch_addr_equal(&a->out.local, server_local()));
+    assert_int_equal(punch_msg_decode(a->d.buf, a->d.len, &a->m), 0);
+    return true;
+}
+
+static void expect_nothing(punch_rendezvous *rv)
+{
+    answer a;
+    assert_false(next_answer(rv, &a));
+}
+
+/* The next answer goes to p, and (for signalling) carries p's MAC. */
+static answer expect_to(punch_rendezvous *rv, const tpeer *p, punch_msg_type type)
+{
+    answer a;
+    assert_true(next_answer(rv, &a));
+    assert_int_equal(a.m.type, type);
+    assert_true(punch_addr_equal(&a.out.dst, &p->addr));
+    if (punch_msg_has_mac(type))
+        assert_int_equal(punch_auth_verify(p->mac_key, a.d.buf, a.m.mac_offset, a.m.mac), 0);
+    return a;
+}
+
+/* REFUSED with code, MAC'd for p, and no larger than the request. */
+static void expect_refused(punch_rendezvous *rv, const tpeer *p, const dgram *req,
+                           punch_refusal code)
+{
+    answer a = expect_to(rv, p, PUNCH_MSG_REFUSED);
+    assert_int_equal(a.m.code, code);
+    assert_memory_equal(a.m.txid, req->buf + 2, PUNCH_MSG_TXID_LEN);
+    assert_true(a.d.len <= req->len);
+    expect_nothing(rv);
+}
+
+static void get_cookie(punch_rendezvous *rv, uint64_t now, tpeer *p)
+{
+    dgram h = hello(p, PUNCH_MSG_HELLO_LEN);
+    send_from(rv, now, &p->addr, &h);
+    answer a = expect_to(rv, p, PUNCH_MSG_COOKIE);
+    assert_memory_equal(a.m.txid, h.buf + 2, PUNCH_MSG_TXID_LEN);
+    assert_memory_equal(a.m.key, server_id.public_key, PUNCH_KEY_LEN);
+    assert_true(a.d.len <= h.len); /* SPEC.md §4: no amplification */
+    memcpy(p->cookie, a.m.cookie, sizeof(p->cookie));
+    expect_nothing(rv);
+}
+
+/* REGISTER with the current cookie; expects REGISTERED and keeps its cookie. */
+static answer do_register(punch_rendezvous *rv, uint64_t now, tpeer *p)
+{
+    dgram r = register_msg(p, NULL);
+    send_from(rv, now, &p->addr, &r);
+    answer a = expect_to(rv, p, PUNCH_MSG_REGISTERED);
+    assert_memory_equal(a.m.txid, r.buf + 2, PUNCH_MSG_TXID_LEN);
+    assert_true(punch_addr_equal(&a.m.public_addr, &p->addr));
+    memcpy(p->cookie, a.m.cookie, sizeof(p->cookie));
+    expect_nothing(rv);
+    return a;
+}
+
+static void join(punch_rendezvous *rv, uint64_t now, tpeer *p)
+{
+    get_cookie(rv, now, p);
+    do_register(rv, now, p);
+}
+
+static bool next_event(punch_rendezvous *rv, punch_rendezvous_event *ev)
+{
+    return punch_rendezvous_poll_event(rv, ev) == 1;
+}
+
+static void drain_events(punch_rendezvous *rv)
+{
+    punch_rendezvous_event ev;
+    while (next_event(rv, &ev))
+        ;
+}
+
+static void assert_info(const punch_rendezvous_peer_info *info, const tpeer *p)
+{
+    assert_string_equal(info->name, p->name);
+    assert_memory_equal(info->key, p->id.public_key, PUNCH_KEY_LEN);
+    assert_true(punch_addr_equal(&info->public_addr, &p->addr));
+    assert_int_equal(info->n_private, p->n_priv);
+    for (size_t i = 0; i < p->n_priv; i++)
+        assert_true(punch_addr_equal(&info->private_addr[i], &p->priv[i]));
+}
+
+/* The INTRODUCE p gets tells it about other. */
+static void assert_introduces(const answer *a, const tpeer *other)
+{
+    assert_string_equal(a->m.name, other->name);
+    assert_memory_equal(a->m.key, other->id.public_key, PUNCH_KEY_LEN);
+    assert_true(punch_addr_equal(&a->m.public_addr, &other->addr));
+    assert_int_equal(a->m.n_private, other->n_priv);
+    for (size_t i = 0; i < other->n_priv; i++)
+        assert_true(punch_addr_equal(&a->m.private_addr[i], &other->priv[i]));
+}
+
+typedef struct pair {
+    punch_rendezvous *rv;
+    tpeer alice, bob;
+    uint8_t session[PUNCH_MSG_SESSION_LEN];
+    uint8_t flags;
+} pair;
+
+/* alice and bob registered at t = 1000, alice connected to bob at 2000. */
+static void setup_pair(pair *x, const punch_rendezvous_cfg *cfg)
+{
+    x->rv = make(cfg);
+    peer_init(&x->alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&x->bob, 3, "bob", v4(198, 51, 100, 9, 31000));
+    x->bob.n_priv = 2;
+    x->bob.priv[1] = v4(172, 16, 0, 9, 4000);
+    join(x->rv, 1000, &x->alice);
+    join(x->rv, 1000, &x->bob);
+    dgram c = connect_msg(&x->alice, "bob", NULL);
+    send_from(x->rv, 2000, &x->alice.addr, &c);
+    answer to_a = expect_to(x->rv, &x->alice, PUNCH_MSG_INTRODUCE);
+    answer to_b = expect_to(x->rv, &x->bob, PUNCH_MSG_INTRODUCE);
+    expect_nothing(x->rv);
+    assert_memory_equal(to_a.m.txid, c.buf + 2, PUNCH_MSG_TXID_LEN);
+    assert_memory_equal(to_a.m.session, to_b.m.session, PUNCH_MSG_SESSION_LEN);
+    assert_introduces(&to_a, &x->bob);
+    assert_introduces(&to_b, &x->alice);
+    assert_true(to_a.m.flags & PUNCH_INTRO_INITIATOR);
+    assert_false(to_b.m.flags & PUNCH_INTRO_INITIATOR);
+    assert_int_equal(to_a.m.flags & PUNCH_INTRO_RELAY, to_b.m.flags & PUNCH_INTRO_RELAY);
+    memcpy(x->session, to_a.m.session, PUNCH_MSG_SESSION_LEN);
+    x->flags = to_a.m.flags;
+    drain_events(x->rv);
+}
+
+/* ---- the full exchange ---- */
+
+static void full_exchange(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, bob;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&bob, 3, "bob", v4(198, 51, 100, 9, 31000));
+    punch_rendezvous_event ev;
+
+    /* HELLO -> COOKIE: the cookie is the one for this address and minute. */
+    get_cookie(rv, 1000, &alice);
+    uint8_t want[PUNCH_AUTH_COOKIE_LEN];
+    punch_auth_cookie(COOKIE_SECRET, &alice.addr, 0, want);
+    assert_memory_equal(alice.cookie, want, sizeof(want));
+    assert_false(next_event(rv, &ev)); /* no state for a HELLO */
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers, 0);
+
+    /* REGISTER -> REGISTERED: public endpoint as seen, MAC'd for alice. */
+    answer a = do_register(rv, 1000, &alice);
+    assert_int_equal(a.m.keepalive_s, PUNCH_RV_DEFAULT_KEEPALIVE_S);
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_REGISTERED);
+    assert_info(&ev.peer[0], &alice);
+    assert_false(next_event(rv, &ev));
+
+    /* A keepalive (same endpoints) answers but reports nothing new. */
+    do_register(rv, 26000, &alice);
+    assert_false(next_event(rv, &ev));
+    /* A changed private list is news. */
+    alice.n_priv = 2;
+    alice.priv[1] = v4(10, 9, 9, 9, 5001);
+    do_register(rv, 27000, &alice);
+    assert_true(next_event(rv, &ev));
+    assert_info(&ev.peer[0], &alice);
+
+    join(rv, 27000, &bob);
+    assert_true(next_event(rv, &ev));
+    assert_info(&ev.peer[0], &bob);
+
+    /* CONNECT -> INTRODUCE to both, each about the other. */
+    dgram c = connect_msg(&alice, "bob", NULL);
+    send_from(rv, 28000, &alice.addr, &c);
+    answer to_a = expect_to(rv, &alice, PUNCH_MSG_INTRODUCE);
+    answer to_b = expect_to(rv, &bob, PUNCH_MSG_INTRODUCE);
+    expect_nothing(rv);
+    assert_memory_equal(to_a.m.txid, c.buf + 2, PUNCH_MSG_TXID_LEN);
+    assert_memory_not_equal(to_b.m.txid, c.buf + 2, PUNCH_MSG_TXID_LEN);
+    assert_memory_equal(to_a.m.session, to_b.m.session, PUNCH_MSG_SESSION_LEN);
+    assert_int_equal(to_a.m.flags, PUNCH_INTRO_INITIATOR | PUNCH_INTRO_RELAY);
+    assert_int_equal(to_b.m.flags, PUNCH_INTRO_RELAY);
+    assert_introduces(&to_a, &bob);
+    assert_introduces(&to_b, &alice);
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_INTRODUCED);
+    assert_info(&ev.peer[0], &alice);
+    assert_info(&ev.peer[1], &bob);
+    assert_true(ev.relay);
+    assert_memory_equal(ev.session, to_a.m.session, PUNCH_MSG_SESSION_LEN);
+
+    /* RELAY both ways: the same datagram, to the other's public endpoint. */
+    dgram r1 = relay_msg(to_a.m.session, "hello bob");
+    send_from(rv, 29000, &alice.addr, &r1);
+    answer f1 = expect_to(rv, &bob, PUNCH_MSG_RELAY);
+    assert_int_equal(f1.d.len, r1.len);
+    assert_memory_equal(f1.d.buf, r1.buf, r1.len);
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_RELAY_OPENED);
+    assert_info(&ev.peer[0], &alice);
+    assert_info(&ev.peer[1], &bob);
+    dgram r2 = relay_msg(to_b.m.session, "hi alice, from bob");
+    send_from(rv, 29500, &bob.addr, &r2);
+    answer f2 = expect_to(rv, &alice, PUNCH_MSG_RELAY);
+    assert_memory_equal(f2.d.buf, r2.buf, r2.len);
+    assert_false(next_event(rv, &ev)); /* opened once */
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(rv);
+    assert_int_equal(k->relayed, 2);
+    assert_int_equal(k->relayed_bytes, r1.len + r2.len);
+
+    /* The session closes when idle for session_idle_ms: at exactly the deadline. */
+    uint64_t deadline = 29500 + PUNCH_RV_DEFAULT_SESSION_IDLE_MS;
+    /* peers expire first unless they keep alive */
+    for (uint64_t t = 50000; t < deadline; t += 25000) {
+        do_register(rv, t, &alice);
+        do_register(rv, t, &bob);
+    }
+    punch_rendezvous_handle_timeout(rv, deadline - 1);
+    assert_int_equal(k->sessions, 1);
+    assert_false(next_event(rv, &ev));
+    assert_true(punch_rendezvous_next_timeout(rv) <= deadline);
+    punch_rendezvous_handle_timeout(rv, deadline);
+    assert_int_equal(k->sessions, 0);
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_RELAY_CLOSED);
+    assert_string_equal(ev.reason, "idle");
+    assert_int_equal(ev.bytes[0], r1.len);
+    assert_int_equal(ev.bytes[1], r2.len);
+    assert_int_equal(ev.packets[0], 1);
+    assert_int_equal(ev.packets[1], 1);
+    /* Gone: relaying on it now is dropped. */
+    send_from(rv, deadline, &alice.addr, &r1);
+    expect_nothing(rv);
+    assert_int_equal(k->relay_unknown, 1);
+    punch_rendezvous_free(rv);
+}
+
+/* ---- unauthenticated input ---- */
+
+static void hello_short_dropped_answers_never_larger(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer p;
+    peer_init(&p, 2, "alice", v4(203, 0, 113, 7, 40001));
+    dgram h = hello(&p, PUNCH_MSG_HELLO_LEN - 1);
+    send_from(rv, 1000, &p.addr, &h);
+    expect_nothing(rv);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->malformed, 1);
+    get_cookie(rv, 1000, &p); /* asserts COOKIE <= HELLO */
+    /* Garbage of every type byte: never an answer. */
+    uint8_t junk[64] = {PUNCH_MSG_MAGIC};
+    for (int t = 0; t < 256; t++) {
+        junk[1] = (uint8_t)t;
+        assert_int_equal(punch_rendezvous_handle(rv, 1000, &p.addr, NULL, junk, sizeof(junk)), 0);
+        answer a;
+        assert_false(next_answer(rv, &a));
+    }
+    punch_rendezvous_free(rv);
+}
+
+static void hello_rate_limited_per_source(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.rate = (punch_ratelimit_cfg){.per_sec = 10, .burst = 10, .slots = 64};
+    punch_rendezvous *rv = make(&cfg);
+    tpeer p;
+    peer_init(&p, 2, "alice", v4(203, 0, 113, 7, 40001));
+    int answered = 0;
+    for (int i = 0; i < 20; i++) {
+        dgram h = hello(&p, PUNCH_MSG_HELLO_LEN);
+        send_from(rv, 1000, &p.addr, &h);
+        answer a;
+        while (next_answer(rv, &a))
+            answered++;
+    }
+    assert_int_equal(answered, 10);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->rate_limited, 10);
+    punch_rendezvous_free(rv);
+}
+
+static void stale_cookie_refused(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.peer_expiry_ms = 600000; /* so alice is still known two periods later */
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, carol;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&carol, 4, "carol", v4(203, 0, 113, 8, 40001));
+    join(rv, 1000, &alice); /* cookie of period 0 */
+    /* Period 1 still takes a period-0 cookie. */
+    do_register(rv, 61000, &alice); /* now holds a period-1 cookie */
+    /* Period 3: stale. */
+    dgram r = register_msg(&alice, NULL);
+    send_from(rv, 3 * PUNCH_RV_COOKIE_PERIOD_MS + 5, &alice.addr, &r);
+    expect_refused(rv, &alice, &r, PUNCH_REFUSED_COOKIE);
+    /* An unknown key with a stale cookie gets the same answer. */
+    get_cookie(rv, 1000, &carol);
+    dgram rc = register_msg(&carol, NULL);
+    send_from(rv, 3 * PUNCH_RV_COOKIE_PERIOD_MS, &carol.addr, &rc);
+    expect_refused(rv, &carol, &rc, PUNCH_REFUSED_COOKIE);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->bad_cookie, 2);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers, 1);
+    punch_rendezvous_free(rv);
+}
+
+static void cookie_from_another_address_refused(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer p;
+    peer_init(&p, 2, "alice", v4(203, 0, 113, 7, 40001));
+    get_cookie(rv, 1000, &p);
+    p.addr.port++; /* another port: another address */
+    dgram r = register_msg(&p, NULL);
+    send_from(rv, 1000, &p.addr, &r);
+    expect_refused(rv, &p, &r, PUNCH_REFUSED_COOKIE);
+    p.addr = v4(203, 0, 113, 99, 40001); /* another IP */
+    send_from(rv, 1000, &p.addr, &r);
+    expect_refused(rv, &p, &r, PUNCH_REFUSED_COOKIE);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers, 0);
+    punch_rendezvous_free(rv);
+}
+
+static void bad_mac_dropped(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer p;
+    peer_init(&p, 2, "alice", v4(203, 0, 113, 7, 40001));
+    get_cookie(rv, 1000, &p);
+    dgram r = register_msg(&p, NULL);
+    r.buf[r.len - 1] ^= 1;
+    send_from(rv, 1000, &p.addr, &r);
+    expect_nothing(rv);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->bad_mac, 1);
+    do_register(rv, 1000, &p);
+    /* Registered now (cached key): a bad MAC is still dropped, any message. */
+    r = register_msg(&p, NULL);
+    r.buf[10] ^= 0x80; /* a bit of the cookie: the MAC no longer covers it */
+    send_from(rv, 2000, &p.addr, &r);
+    dgram c = connect_msg(&p, "bob", NULL);
+    c.buf[c.len - 5] ^= 1;
+    send_from(rv, 2000, &p.addr, &c);
+    expect_nothing(rv);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->bad_mac, 3);
+    punch_rendezvous_free(rv);
+}
+
+/* Mallory claims alice's public key but has not its secret: whatever MAC
+ * key she uses, the server's (from alice's key) differs. */
+static void someone_elses_key_fails(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, mallory;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&mallory, 5, "alice", v4(203, 0, 113, 66, 40001));
+    /* The key mallory puts in the message is alice's; the MAC is hers. */
+    memcpy(mallory.id.public_key, alice.id.public_key, PUNCH_KEY_LEN);
+    get_cookie(rv, 1000, &mallory);
+    dgram r = register_msg(&mallory, NULL);
+    send_from(rv, 1000, &mallory.addr, &r);
+    expect_nothing(rv);
+    /* ...also once alice is registered (the cached key). */
+    join(rv, 1000, &alice);
+    get_cookie(rv, 2000, &mallory);
+    r = register_msg(&mallory, NULL);
+    send_from(rv, 2000, &mallory.addr, &r);
+    dgram c = connect_msg(&mallory, "alice", NULL);
+    send_from(rv, 2000, &mallory.addr, &c);
+    expect_nothing(rv);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->bad_mac, 3);
+    /* alice's registration is untouched: her keepalive is not a change. */
+    drain_events(rv);
+    do_register(rv, 3000, &alice);
+    punch_rendezvous_event ev;
+    assert_false(next_event(rv, &ev));
+    punch_rendezvous_free(rv);
+}
+
+static void name_taken_until_owner_expires(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, carol;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&carol, 4, "alice", v4(203, 0, 113, 8, 40001));
+    join(rv, 1000, &alice);
+    get_cookie(rv, 1000, &carol);
+    dgram r = register_msg(&carol, NULL);
+    send_from(rv, 1000, &carol.addr, &r);
+    expect_refused(rv, &carol, &r, PUNCH_REFUSED_NAME_TAKEN);
+    /* alice falls silent; at her deadline the name is free again. */
+    uint64_t deadline = 1000 + 3 * 25000 + 15000;
+    get_cookie(rv, deadline - 1, &carol);
+    r = register_msg(&carol, NULL);
+    send_from(rv, deadline - 1, &carol.addr, &r);
+    expect_refused(rv, &carol, &r, PUNCH_REFUSED_NAME_TAKEN);
+    do_register(rv, deadline, &carol);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers, 1);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers_expired, 1);
+    /* A key may rename itself; its old name is then free. */
+    carol.name = "carol";
+    do_register(rv, deadline + 1, &carol);
+    join(rv, deadline + 1, &alice);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers, 2);
+    punch_rendezvous_free(rv);
+}
+
+static void connect_refusals(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, bob, carol;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&bob, 3, "bob", v4(198, 51, 100, 9, 31000));
+    peer_init(&carol, 4, "carol", v4(203, 0, 113, 8, 40001));
+    join(rv, 1000, &alice);
+    join(rv, 1000, &bob);
+    /* Not registered: REFUSED, MAC'd with a key derived on the spot. */
+    dgram c = connect_msg(&carol, "bob", NULL);
+    send_from(rv, 2000, &carol.addr, &c);
+    expect_refused(rv, &carol, &c, PUNCH_REFUSED_NOT_REGISTERED);
+    /* Registered, but asking from another address (its NAT rebound). */
+    tpeer moved = alice;
+    moved.addr.port = 40002;
+    c = connect_msg(&moved, "bob", NULL);
+    send_from(rv, 2000, &moved.addr, &c);
+    expect_refused(rv, &moved, &c, PUNCH_REFUSED_NOT_REGISTERED);
+    /* Nobody by that name, or oneself. */
+    c = connect_msg(&alice, "nobody", NULL);
+    send_from(rv, 2000, &alice.addr, &c);
+    expect_refused(rv, &alice, &c, PUNCH_REFUSED_NO_PEER);
+    c = connect_msg(&alice, "alice", NULL);
+    send_from(rv, 2000, &alice.addr, &c);
+    expect_refused(rv, &alice, &c, PUNCH_REFUSED_NO_PEER);
+    /* Pinned key that is not bob's. */
+    c = connect_msg(&alice, "bob", carol.id.public_key);
+    send_from(rv, 2000, &alice.addr, &c);
+    expect_refused(rv, &alice, &c, PUNCH_REFUSED_KEY_MISMATCH);
+    /* Pinned and right: introduced. */
+    c = connect_msg(&alice, "bob", bob.id.public_key);
+    send_from(rv, 2000, &alice.addr, &c);
+    expect_to(rv, &alice, PUNCH_MSG_INTRODUCE);
+    expect_to(rv, &bob, PUNCH_MSG_INTRODUCE);
+    expect_nothing(rv);
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(rv);
+    assert_int_equal(k->refused[PUNCH_REFUSED_NOT_REGISTERED], 2);
+    assert_int_equal(k->refused[PUNCH_REFUSED_NO_PEER], 2);
+    assert_int_equal(k->refused[PUNCH_REFUSED_KEY_MISMATCH], 1);
+    assert_int_equal(k->introductions, 1);
+    punch_rendezvous_free(rv);
+}
+
+static void nat_rebinding_updates_endpoint(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    pair x;
+    setup_pair(&x, &cfg);
+    /* alice's NAT gives her a new port: HELLO again, REGISTER from there. */
+    x.alice.addr.port = 40777;
+    get_cookie(x.rv, 3000, &x.alice);
+    do_register(x.rv, 3000, &x.alice);
+    punch_rendezvous_event ev;
+    assert_true(next_event(x.rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_REGISTERED);
+    assert_true(punch_addr_equal(&ev.peer[0].public_addr, &x.alice.addr));
+    /* bob learns her new endpoint; the relay follows it. */
+    dgram c = connect_msg(&x.bob, "alice", NULL);
+    send_from(x.rv, 3000, &x.bob.addr, &c);
+    expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
+    answer to_a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    assert_introduces(&to_a, &x.bob);
+    dgram r = relay_msg(x.session, "to the new port");
+    send_from(x.rv, 3000, &x.bob.addr, &r);
+    expect_to(x.rv, &x.alice, PUNCH_MSG_RELAY);
+    /* ...and the old endpoint is no longer one of the session's. */
+    tpeer old = x.alice;
+    old.addr.port = 40001;
+    send_from(x.rv, 3000, &old.addr, &r);
+    expect_nothing(x.rv);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->relay_wrong_source, 1);
+    punch_rendezvous_free(x.rv);
+}
+
+/* ---- relay ---- */
+
+static void relay_only_between_the_sessions_peers(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    pair x;
+    setup_pair(&x, &cfg);
+    tpeer carol;
+    peer_init(&carol, 4, "carol", v4(203, 0, 113, 8, 40001));
+    dgram r = relay_msg(x.session, "let me in");
+    /* From a third address, even a registered peer's. */
+    send_from(x.rv, 3000, &carol.addr, &r);
+    join(x.rv, 3000, &carol);
+    send_from(x.rv, 3000, &carol.addr, &r);
+    /* From alice's IP but another port. */
+    punch_addr near = x.alice.addr;
+    near.port++;
+    send_from(x.rv, 3000, &near, &r);
+    expect_nothing(x.rv);
+    /* Unknown session. */
+    uint8_t other[PUNCH_MSG_SESSION_LEN];
+    memcpy(other, x.session, sizeof(other));
+    other[0] ^= 1;
+    dgram u = relay_msg(other, "who?");
+    send_from(x.rv, 3000, &x.alice.addr, &u);
+    expect_nothing(x.rv);
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(x.rv);
+    assert_int_equal(k->relay_wrong_source, 3);
+    assert_int_equal(k->relay_unknown, 1);
+    assert_int_equal(k->relayed, 0);
+    punch_rendezvous_free(x.rv);
+}
+
+static void relay_quotas(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.relay_packets_per_s = 5;
+    cfg.relay_bytes_per_s = 1000;
+    cfg.relay_max_bytes = 300;
+    pair x;
+    setup_pair(&x, &cfg);
+    /* 10 at once: the packet bucket holds 5. */
+    dgram r = relay_msg(x.session, "0123456789"); /* 20 bytes */
+    int forwarded = 0;
+    for (int i = 0; i < 10; i++) {
+        send_from(x.rv, 3000, &x.alice.addr, &r);
+        answer a;
+        while (next_answer(x.rv, &a))
+            forwarded++;
+    }
+    assert_int_equal(forwarded, 5);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->relay_over_quota, 5);
+    /* A second later the bucket is full again; the byte cap (300) ends the
+     * session at the 16th datagram (15 x 20 = 300). */
+    for (uint64_t t = 4000; t < 7000; t += 1000)
+        for (int i = 0; i < 5; i++) {
+            send_from(x.rv, t, &x.bob.addr, &r);
+            answer a;
+            while (next_answer(x.rv, &a))
+                forwarded++;
+        }
+    assert_int_equal(forwarded, 15);
+    send_from(x.rv, 8000, &x.bob.addr, &r);
+    expect_nothing(x.rv);
+    punch_rendezvous_event ev;
+    assert_true(next_event(x.rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_RELAY_OPENED);
+    assert_true(next_event(x.rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_RELAY_CLOSED);
+    assert_string_equal(ev.reason, "byte cap");
+    assert_int_equal(ev.bytes[0], 5 * 20);
+    assert_int_equal(ev.bytes[1], 10 * 20);
+    assert_int_equal(ev.dropped, 6);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->sessions, 0);
+    punch_rendezvous_free(x.rv);
+}
+
+/* A CONNECT sent again (lost answer), or one from the other side, gets the
+ * session already held, so both peers name the same one. */
+static void connect_again_same_session(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    pair x;
+    setup_pair(&x, &cfg);
+    dgram c = connect_msg(&x.alice, "bob", NULL);
+    send_from(x.rv, 2500, &x.alice.addr, &c);
+    answer a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    answer b = expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
+    assert_memory_equal(a.m.session, x.session, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(b.m.session, x.session, PUNCH_MSG_SESSION_LEN);
+    c = connect_msg(&x.bob, "alice", NULL);
+    send_from(x.rv, 2600, &x.bob.addr, &c);
+    b = expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
+    assert_memory_equal(b.m.session, x.session, PUNCH_MSG_SESSION_LEN);
+    assert_int_equal(b.m.flags, PUNCH_INTRO_INITIATOR | PUNCH_INTRO_RELAY);
+    expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(x.rv);
+    assert_int_equal(k->sessions_opened, 1);
+    assert_int_equal(k->introductions, 3);
+    /* ...but not once it is gone: idle from 2600, closed at 122600. */
+    punch_rendezvous_handle_timeout(x.rv, 2600 + PUNCH_RV_DEFAULT_SESSION_IDLE_MS);
+    for (uint64_t t = 50000; t <= 100000; t += 50000) {
+        do_register(x.rv, t, &x.alice);
+        do_register(x.rv, t, &x.bob);
+    }
+    punch_rendezvous_handle_timeout(x.rv, 2600 + PUNCH_RV_DEFAULT_SESSION_IDLE_MS);
+    assert_int_equal(k->sessions, 0);
+    c = connect_msg(&x.alice, "bob", NULL);
+    send_from(x.rv, 130000, &x.alice.addr, &c);
+    a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    assert_memory_not_equal(a.m.session, x.session, PUNCH_MSG_SESSION_LEN);
+    assert_int_equal(k->sessions_opened, 2);
+    punch_rendezvous_free(x.rv);
+}
+
+static void no_relay_introduces_only(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.no_relay = true;
+    pair x;
+    setup_pair(&x, &cfg);
+    assert_int_equal(x.flags, PUNCH_INTRO_INITIATOR);
+    dgram r = relay_msg(x.session, "x");
+    send_from(x.rv, 3000, &x.alice.addr, &r);
+    expect_nothing(x.rv);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->sessions, 0);
+    punch_rendezvous_free(x.rv);
+}
+
+static void sessions_full_still_introduces(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.max_sessions = 1;
+    pair x;
+    setup_pair(&x, &cfg); /* takes the one session */
+    tpeer carol;
+    peer_init(&carol, 4, "carol", v4(203, 0, 113, 8, 40001));
+    join(x.rv, 3000, &carol);
+    dgram c = connect_msg(&carol, "alice", NULL);
+    send_from(x.rv, 3000, &carol.addr, &c);
+    answer a = expect_to(x.rv, &carol, PUNCH_MSG_INTRODUCE);
+    assert_int_equal(a.m.flags, PUNCH_INTRO_INITIATOR);
+    expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->sessions_full, 1);
+    punch_rendezvous_free(x.rv);
+}
+
+static void relay_stops_when_a_peer_is_gone(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.session_idle_ms = 1000000;
+    pair x;
+    setup_pair(&x, &cfg);
+    dgram r = relay_msg(x.session, "x");
+    send_from(x.rv, 3000, &x.alice.addr, &r);
+    expect_to(x.rv, &x.bob, PUNCH_MSG_RELAY);
+    /* bob falls silent; alice keeps alive. bob's deadline is 91000. */
+    for (uint64_t t = 25000; t < 100000; t += 25000)
+        do_register(x.rv, t, &x.alice);
+    punch_rendezvous_handle_timeout(x.rv, 91000);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->peers, 1);
+    drain_events(x.rv);
+    send_from(x.rv, 100000, &x.alice.addr, &r);
+    expect_nothing(x.rv);
+    punch_rendezvous_event ev;
+    assert_true(next_event(x.rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_RELAY_CLOSED);
+    assert_string_equal(ev.reason, "peer gone");
+    /* A new bob (same key, re-registered) is a new peer: the old session
+     * does not come back. */
+    join(x.rv, 100000, &x.bob);
+    send_from(x.rv, 100000, &x.alice.addr, &r);
+    expect_nothing(x.rv);
+    punch_rendezvous_free(x.rv);
+}
+
+/* ---- capacity and expiry ---- */
+
+static void table_full(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.max_peers = 2;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, bob, carol;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&bob, 3, "bob", v4(198, 51, 100, 9, 31000));
+    peer_init(&carol, 4, "carol", v4(203, 0, 113, 8, 40001));
+    join(rv, 1000, &alice);
+    join(rv, 2000, &bob);
+    get_cookie(rv, 3000, &carol);
+    dgram r = register_msg(&carol, NULL);
+    send_from(rv, 3000, &carol.addr, &r);
+    expect_refused(rv, &carol, &r, PUNCH_REFUSED_FULL);
+    /* Known peers still keep alive when full. */
+    do_register(rv, 3000, &bob);
+    /* At alice's deadline her slot is free for carol, with no timer run. */
+    send_from(rv, 91000 - 1, &carol.addr, &r);
+    expect_refused(rv, &carol, &r, PUNCH_REFUSED_FULL);
+    get_cookie(rv, 91000, &carol);
+    do_register(rv, 91000, &carol);
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(rv);
+    assert_int_equal(k->refused[PUNCH_REFUSED_FULL], 2);
+    assert_int_equal(k->peers, 2);
+    assert_int_equal(k->peers_expired, 1);
+    punch_rendezvous_free(rv);
+}
+
+static void peer_expiry_exactly_at_deadline(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    assert_int_equal(punch_rendezvous_next_timeout(rv), UINT64_MAX);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    /* 3 keepalives of 25 s + 15 s of slack. */
+    assert_int_equal(punch_rendezvous_next_timeout(rv), 91000);
+    do_register(rv, 26000, &alice);
+    assert_int_equal(punch_rendezvous_next_timeout(rv), 116000);
+    punch_rendezvous_handle_timeout(rv, 115999);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers, 1);
+    punch_rendezvous_handle_timeout(rv, 116000);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers, 0);
+    assert_int_equal(punch_rendezvous_next_timeout(rv), UINT64_MAX);
+    /* Gone: a keepalive with its still-valid cookie registers it anew. */
+    do_register(rv, 116000, &alice);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers_added, 2);
+    punch_rendezvous_free(rv);
+}
+
+/* Many peers: each handle_timeout call does bounded work, and the hash
+ * tables stay right through deletions (backward shifts) and reuse. */
+static void expiry_bounded_and_tables_consistent(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.max_peers = N;
+    cfg.peer_expiry_ms = 100000;
+    punch_rendezvous *rv = make(&cfg);
+    static tpeer peers[N];
+    static char names[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "p%d", i);
+        uint8_t secret[32] = {0};
+        secret[1] = (uint8_t)i, secret[2] = (uint8_t)(i >> 8), secret[3] = 0x5a; /* X25519 clamps byte 0 */
+        memset(&peers[i], 0, sizeof(peers[i]));
+        assert_int_equal(punch_identity_from_secret(&peers[i].id, secret), 0);
+        assert_int_equal(punch_auth_derive(&peers[i].id, server_id.public_key, peers[i].mac_key), 0);
+        peers[i].name = names[i];
+        peers[i].addr = v4(100, 64, (uint8_t)(i >> 8), (uint8_t)i, 1000);
+        join(rv, 1000, &peers[i]);
+    }
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(rv);
+    assert_int_equal(k->peers, N);
+    /* Every third keeps alive at 50 s; the others expire at 101 s. */
+    for (int i = 0; i < N; i += 3)
+        do_register(rv, 50000, &peers[i]);
+    punch_rendezvous_handle_timeout(rv, 101000);
+    assert_int_equal(k->peers, N - 1024); /* one batch */
+    assert_true(punch_rendezvous_next_timeout(rv) <= 101000);
+    punch_rendezvous_handle_timeout(rv, 101000);
+    assert_int_equal(k->peers, N / 3);
+    assert_int_equal(punch_rendezvous_next_timeout(rv), 150000);
+    drain_events(rv);
+    /* Survivors are found by key (a keepalive, not a new peer) and by name
+     * (another key is refused it); the others' names are free. */
+    tpeer other;
+    peer_init(&other, 9, "x", v4(100, 127, 0, 1, 1));
+    for (int i = 0; i < N; i++) {
+        other.name = names[i];
+        get_cookie(rv, 110000, &other);
+        dgram r = register_msg(&other, NULL);
+        send_from(rv, 110000, &other.addr, &r);
+        answer a;
+        assert_true(next_answer(rv, &a));
+        if (i % 3 == 0) {
+            assert_int_equal(a.m.type, PUNCH_MSG_REFUSED);
+            assert_int_equal(a.m.code, PUNCH_REFUSED_NAME_TAKEN);
+            do_register(rv, 110000, &peers[i]);
+        } else {
+            assert_int_equal(a.m.type, PUNCH_MSG_REGISTERED); /* other takes the name */
+        }
+    }
+    assert_int_equal(k->peers_added, N + 1); /* other renames itself each time */
+    assert_int_equal(k->peers, N / 3 + 1);
+    punch_rendezvous_free(rv);
+}
+
+static void rejects_bad_config(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.random = NULL;
+    punch_rendezvous *rv = NULL;
+    assert_int_equal(punch_rendezvous_new(&rv, &cfg), PUNCH_ERR_INVAL);
+    cfg = base_cfg();
+    cfg.max_peers = (size_t)1 << 31;
+    assert_int_equal(punch_rendezvous_new(&rv, &cfg), PUNCH_ERR_INVAL);
+    punch_rendezvous_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(full_exchange),
+        cmocka_unit_test(hello_short_dropped_answers_never_larger),
+        cmocka_unit_test(hello_rate_limited_per_source),
+        cmocka_unit_test(stale_cookie_refused),
+        cmocka_unit_test(cookie_from_another_address_refused),
+        cmocka_unit_test(bad_mac_dropped),
+        cmocka_unit_test(someone_elses_key_fails),
+        cmocka_unit_test(name_taken_until_owner_expires),
+        cmocka_unit_test(connect_refusals),
+        cmocka_unit_test(nat_rebinding_updates_endpoint),
+        cmocka_unit_test(relay_only_between_the_sessions_peers),
+        cmocka_unit_test(relay_quotas),
+        cmocka_unit_test(connect_again_same_session),
+        cmocka_unit_test(no_relay_introduces_only),
+        cmocka_unit_test(sessions_full_still_introduces),
+        cmocka_unit_test(relay_stops_when_a_peer_is_gone),
+        cmocka_unit_test(table_full),
+        cmocka_unit_test(peer_expiry_exactly_at_deadline),
+        cmocka_unit_test(expiry_bounded_and_tables_consistent),
+        cmocka_unit_test(rejects_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
