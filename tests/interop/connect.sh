@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# punch listen / punch connect through a real punchd, in a network
+# namespace of its own where loopback is the only interface (so every probe
+# stays on it): data both ways, keys learned on first use and a changed key
+# refused loudly, a pinned key enforced, and the errors a user meets.
+if [ -z "${PUNCH_IN_NETNS:-}" ]; then
+    [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a network namespace"; exit 77; }
+    exec unshare --net env PUNCH_IN_NETNS=1 bash "$0" "$@"
+fi
+ip link set lo up
+. "$(dirname "$0")/lib.sh"
+PUNCH=${PUNCH:?set PUNCH to the punch binary}
+
+start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
+server=127.0.0.1:$(port_of 1)
+
+# listen NAME: bob's side; says "hello alice" and keeps stdin open until
+# $TMP/stop appears.
+listen() {
+    (echo "hello alice"; while [ ! -e "$TMP/stop" ]; do sleep 0.05; done) |
+        XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server "$server" --name bob \
+            --events "$TMP/bob.ev" listen >"$TMP/bob.out" 2>"$TMP/bob.err" &
+    BOB=$!
+    for _ in $(seq 400); do grep -q registered "$TMP/bob.ev" 2>/dev/null && return; sleep 0.025; done
+    cat "$TMP/bob.err"; fail "bob did not register"
+}
+# connect ARGS...: alice's side; says "hello bob", waits for an answer.
+connect() {
+    (echo "hello bob"; for _ in $(seq 200); do [ -s "$TMP/alice.out" ] && break; sleep 0.05; done) |
+        XDG_CONFIG_HOME="$TMP/alice" timeout 30 "$PUNCH" --server "$server" --name alice \
+            --events "$TMP/alice.ev" connect "$@" >"$TMP/alice.out" 2>"$TMP/alice.err"
+}
+# refused ARGS...: a connect that must fail; nothing waits for an answer.
+refused() {
+    echo "hello bob" | XDG_CONFIG_HOME="$TMP/alice" timeout 30 "$PUNCH" --server "$server" \
+        --name alice connect "$@" >"$TMP/alice.out" 2>"$TMP/alice.err"
+}
+stop_bob() { touch "$TMP/stop"; kill -TERM "$BOB" 2>/dev/null; wait "$BOB" 2>/dev/null; rm -f "$TMP/stop" "$TMP/bob.ev"; }
+
+listen
+connect bob --timeout 20 || { cat "$TMP/alice.err"; fail "connect failed"; }
+stop_bob
+[ "$(cat "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")'"
+[ "$(cat "$TMP/alice.out")" = "hello alice" ] || fail "alice got '$(cat "$TMP/alice.out")'"
+grep -q '"event":"path".*"peer":"bob","kind":"direct"' "$TMP/alice.ev" || fail "no direct path: $(cat "$TMP/alice.ev")"
+grep -q '^bob ' "$TMP/alice/punch/known_peers" || fail "alice did not remember bob's key"
+grep -q '^alice ' "$TMP/bob/punch/known_peers" || fail "bob did not remember alice's key"
+[ "$(stat -c %a "$TMP/alice/punch/key")" = 600 ] || fail "alice's key is not mode 600"
+pass "hello both ways on a direct path; keys learned and kept"
+
+# Bob comes back with another key: alice must refuse, loudly.
+bob_key=$(grep '^bob ' "$TMP/alice/punch/known_peers" | cut -d' ' -f2)
+"$PUNCH" --key "$TMP/bob/punch/key" keygen --force >/dev/null
+stop_punchd   # the old bob's name binding goes with the server's state
+start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
+server=127.0.0.1:$(port_of 1)
+listen
+refused bob --timeout 10; rc=$?
+stop_bob
+[ "$rc" = 1 ] || fail "connect to a changed key exited $rc, want 1"
+grep -q "REFUSING bob: its key changed" "$TMP/alice.err" || fail "no loud refusal: $(cat "$TMP/alice.err")"
+[ ! -s "$TMP/alice.out" ] || fail "data came from a peer with a changed key"
+pass "a changed key is refused loudly (exit 1)"
+
+# A pinned key: the old one no longer matches bob at the server.
+listen
+refused "bob@$bob_key" --timeout 10; rc=$?
+stop_bob
+[ "$rc" = 1 ] && grep -q "another key than the pinned one" "$TMP/alice.err" ||
+    fail "pinned key mismatch: rc $rc, $(cat "$TMP/alice.err")"
+pass "a pinned key that does not match is refused (exit 1)"
+
+refused nobody --timeout 10; rc=$?
+[ "$rc" = 1 ] && grep -q "no such peer at the server" "$TMP/alice.err" ||
+    fail "no such peer: rc $rc, $(cat "$TMP/alice.err")"
+pass "no such peer: exit 1 with the server's reason"
+
+out=$("$PUNCH" --server "$server" connect 2>&1); rc=$?
+[ "$rc" = 2 ] && grep -q "which peer" <<<"$out" || fail "connect without a peer: rc $rc, $out"
+out=$("$PUNCH" --server "$server" connect bob --tcp 2>&1); rc=$?
+[ "$rc" = 2 ] && grep -q "TCP paths are not available yet" <<<"$out" || fail "--tcp: rc $rc, $out"
+out=$("$PUNCH" --server "$server" connect bob@short 2>&1); rc=$?
+[ "$rc" = 2 ] && grep -q "'short' is not a public key" <<<"$out" || fail "bad key: rc $rc, $out"
+out=$(env -u PUNCH_SERVER "$PUNCH" connect bob 2>&1); rc=$?
+[ "$rc" = 2 ] && grep -q "no server" <<<"$out" || fail "no server: rc $rc, $out"
+pass "usage errors exit 2 naming the bad input"
