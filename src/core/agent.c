@@ -114,9 +114,15 @@ typedef struct peer {
     size_t msg2_len;
     uint8_t answered_e[32];    /* responder: the ephemeral key we answered */
     uint32_t local_index;
-    /* Transport. */
+    /* Transport: the session in use, and the one before the last rekey,
+     * still accepted while datagrams sealed with it are in flight. */
     bool ready;
     punch_transport t;
+    punch_transport prev;
+    bool has_prev;
+    /* Initiator: a new handshake is under way on the path (rekey). */
+    bool rekeying;
+    uint64_t rekey_next_ms;
     int path;                  /* candidate in use, -1 none */
     uint64_t last_rx_ms;       /* last authenticated datagram on the path */
     uint64_t next_keepalive_ms;
@@ -368,9 +374,21 @@ static int find_peer_by_session(const punch_agent *a, const uint8_t *session)
 static int find_peer_by_index(const punch_agent *a, uint32_t index)
 {
     for (int i = 0; i < MAX_PEERS; i++)
-        if (a->peers[i].used && a->peers[i].ready && a->peers[i].t.local_index == index)
+        if (a->peers[i].used && a->peers[i].ready &&
+            (a->peers[i].t.local_index == index ||
+             (a->peers[i].has_prev && a->peers[i].prev.local_index == index)))
             return i;
     return -1;
+}
+
+/* A new session replaces the one in use, which stays readable as prev. */
+static void retire_transport(peer *p)
+{
+    punch_transport_wipe(&p->prev);
+    p->has_prev = p->ready;
+    if (p->ready)
+        p->prev = p->t;
+    memset(&p->t, 0, sizeof(p->t));
 }
 
 static int new_peer(punch_agent *a)
@@ -390,6 +408,7 @@ static void forget_peer(punch_agent *a, int id)
     peer *p = &a->peers[id];
     punch_noise_handshake_wipe(&p->hs);
     punch_transport_wipe(&p->t);
+    punch_transport_wipe(&p->prev);
     memset(p, 0, sizeof(*p));
 }
 
@@ -586,10 +605,14 @@ static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr
     peer *p = &a->peers[id];
     uint8_t payload[16];
     size_t plen;
-    if (!p->initiator || p->ready ||
+    if (!p->initiator || (p->ready && !p->rekeying) ||
         punch_noise_read_message(&p->hs, msg, len, payload, sizeof(payload), &plen) != 0)
         return false;
     int ci = candidate_for(p, src, via_relay, now);
+    bool rekey = p->rekeying;
+    if (rekey)
+        retire_transport(p);
+    p->rekeying = false;
     if (plen != 4 || ci < 0 ||
         punch_transport_init(&p->t, &p->hs, now, p->local_index, punch_get32(payload)) != 0) {
         /* Authentic but unusable: give up on this session. */
@@ -600,6 +623,8 @@ static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr
     }
     p->ready = true;
     p->last_rx_ms = now;
+    if (rekey)
+        return true; /* same paths, new keys */
     /* The answer came back on this candidate: both directions work. */
     validate(a, now, id, ci, p->cand[ci].last_probe_ms);
     start_probing(a, now, id);
@@ -638,7 +663,8 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     uint8_t ours[4];
     random_bytes(a, &p->local_index, sizeof(p->local_index));
     punch_put32(ours, p->local_index);
-    punch_transport_wipe(&p->t);
+    bool rekey = p->ready;
+    retire_transport(p);
     if (punch_noise_write_message(&hs, ours, sizeof(ours), p->msg2, sizeof(p->msg2),
                                   &p->msg2_len) != 0 ||
         punch_transport_init(&p->t, &hs, now, p->local_index, their_index) != 0) {
@@ -651,6 +677,8 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     p->ready = true;
     p->last_rx_ms = now;
     send_on(a, p, c, PUNCH_MSG_HANDSHAKE2, p->msg2, p->msg2_len);
+    if (rekey)
+        return true; /* same paths, new keys */
     /* Validate every candidate, this one first. */
     start_probing(a, now, id);
     send_ping(a, now, p, c);
@@ -711,7 +739,8 @@ static void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool vi
     }
     uint8_t inner[DGRAM_MAX];
     size_t ilen;
-    if (punch_transport_decrypt(&p->t, now, dgram, len, inner, sizeof(inner), &ilen) != 0) {
+    punch_transport *t = p->t.local_index == index ? &p->t : &p->prev;
+    if (punch_transport_decrypt(t, now, dgram, len, inner, sizeof(inner), &ilen) != 0) {
         a->dropped++;
         return;
     }
@@ -1017,6 +1046,35 @@ static void path_timeout(punch_agent *a, uint64_t now, int id)
     p->next_keepalive_ms = now + KEEPALIVE_PATH_MS;
 }
 
+/* WireGuard's rule (crypto/transport.h): the initiator starts a new
+ * handshake when the session is old, on the path in use, and repeats its
+ * message 1 every second until the answer comes; data keeps flowing on the
+ * old keys meanwhile. */
+#define REKEY_RETRY_MS 1000
+
+static uint64_t rekey_deadline(const peer *p)
+{
+    if (!p->initiator || !p->ready || p->path < 0)
+        return UINT64_MAX;
+    uint64_t due = p->t.established_ms + PUNCH_REKEY_AFTER_TIME_MS;
+    return p->rekeying || p->rekey_next_ms > due ? p->rekey_next_ms : due;
+}
+
+static void rekey_timeout(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    if (now < rekey_deadline(p))
+        return;
+    /* Whatever happens, the next try is a second away. */
+    p->rekey_next_ms = now + REKEY_RETRY_MS;
+    if (!p->rekeying) {
+        if (make_msg1(a, p) != 0)
+            return;
+        p->rekeying = true;
+    }
+    send_on(a, p, &p->cand[p->path], PUNCH_MSG_HANDSHAKE1, p->msg1, p->msg1_len);
+}
+
 void punch_agent_handle_timeout(punch_agent *a, uint64_t now)
 {
     if (!a)
@@ -1029,6 +1087,7 @@ void punch_agent_handle_timeout(punch_agent *a, uint64_t now)
         if (a->peers[i].used && a->peers[i].introduced) {
             probe_timeout(a, now, i);
             path_timeout(a, now, i);
+            rekey_timeout(a, now, i);
         }
     }
 }
@@ -1051,6 +1110,7 @@ uint64_t punch_agent_next_timeout(const punch_agent *a)
                 t = min_u64(t, p->cand[j].next_probe_ms);
         if (p->ready && p->path >= 0)
             t = min_u64(t, p->next_keepalive_ms);
+        t = min_u64(t, rekey_deadline(p));
     }
     return t;
 }
