@@ -477,39 +477,36 @@ static void every_pair_of_presets(void **state)
                 }
 }
 
-static void behind_the_same_nat(void **state)
+/* A topology whose shared NAT hairpins or not: each way, under each loss. */
+static void hairpin_grid(const char *name, void (*build)(world *, const char *, double),
+                         const char *spec_on, const char *spec_off, expect on, expect off)
 {
-    (void)state;
     for (int hairpin = 0; hairpin < 2; hairpin++)
         for (size_t l = 0; l < 2; l++)
             for (size_t s = 0; s < n_seeds; s++) {
                 world w;
                 char what[96];
-                snprintf(what, sizeof(what), "same-nat hairpin %s, loss %.0f%%",
+                snprintf(what, sizeof(what), "%s hairpin %s, loss %.0f%%", name,
                          hairpin ? "on" : "off", losses[l] * 100);
                 world_start(&w, seeds[s]);
-                same_nat(&w, hairpin ? "port-restricted-cone,hairpin=on" : "port-restricted-cone",
-                         losses[l]);
-                run_case(&w, what, DIRECT_PRIVATE);
+                build(&w, hairpin ? spec_on : spec_off, losses[l]);
+                run_case(&w, what, hairpin ? on : off);
                 world_free(&w);
             }
+}
+
+static void behind_the_same_nat(void **state)
+{
+    (void)state;
+    hairpin_grid("same-nat", same_nat, "port-restricted-cone,hairpin=on", "port-restricted-cone",
+                 DIRECT_PRIVATE, DIRECT_PRIVATE);
 }
 
 static void several_levels_of_nat(void **state)
 {
     (void)state;
-    for (int hairpin = 0; hairpin < 2; hairpin++)
-        for (size_t l = 0; l < 2; l++)
-            for (size_t s = 0; s < n_seeds; s++) {
-                world w;
-                char what[96];
-                snprintf(what, sizeof(what), "multi-level hairpin %s, loss %.0f%%",
-                         hairpin ? "on" : "off", losses[l] * 100);
-                world_start(&w, seeds[s]);
-                multi_level(&w, hairpin ? "cgnat,hairpin=on" : "cgnat,hairpin=off", losses[l]);
-                run_case(&w, what, hairpin ? DIRECT_HAIRPIN : RELAY);
-                world_free(&w);
-            }
+    hairpin_grid("multi-level", multi_level, "cgnat,hairpin=on", "cgnat,hairpin=off",
+                 DIRECT_HAIRPIN, RELAY);
 }
 
 static void public_and_reversal(void **state)
