@@ -44,6 +44,9 @@ static void usage(FILE *out)
             "  --key FILE            identity key (default: $XDG_CONFIG_HOME/punch/key)\n"
             "  --events FILE|-       one JSON event per line; - is stdout\n"
             "  --log-level LEVEL     error, warn, info (default) or debug\n"
+            "  --open-ttl N          TTL of the first probes to a peer's public address, so\n"
+            "                        they open our NAT but die before the peer's (Linux's\n"
+            "                        conntrack trap); default 2, 0 turns this off\n"
             "  --help, --version\n"
             "\n"
             "'punch COMMAND --help' describes one command.\n");
@@ -78,12 +81,13 @@ int main(int argc, char **argv)
         {"key", required_argument, NULL, 'k'},
         {"events", required_argument, NULL, 'e'},
         {"log-level", required_argument, NULL, 'L'},
+        {"open-ttl", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
     };
     punch_cli cli = {.server = getenv("PUNCH_SERVER"), .log_level = PUNCH_LOG_INFO,
-                     .start_ms = punch_clock_ms()};
+                     .start_ms = punch_clock_ms(), .open_ttl = -1};
     int c;
     opterr = 0;
     /* '+': stop at the subcommand; its own options are its business. */
@@ -98,6 +102,14 @@ int main(int argc, char **argv)
                 return punch_cli_usage_error(
                     "punch", "--log-level: '%s' is not one of error, warn, info, debug", optarg);
             break;
+        case 'T': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || v < 0 || v > 255)
+                return punch_cli_usage_error("punch", "--open-ttl: '%s' is not 0 to 255", optarg);
+            cli.open_ttl = (int)v;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         case 'V': printf("punch %s\n", punch_version()); return 0;
         case ':': return punch_cli_usage_error("punch", "%s needs a value", argv[optind - 1]);

@@ -8,6 +8,8 @@ typedef struct punch_cli {
     const char *key;      /* --key, else $XDG_CONFIG_HOME/punch/key */
     const char *events;   /* --events */
     uint64_t start_ms;    /* when the program started (events' t_ms) */
+    int open_ttl;         /* --open-ttl: TTL of the first probes to a public endpoint;
+                             0 turns the low-TTL opening off, -1 the default */
     int log_level;
 } punch_cli;
 

@@ -67,11 +67,13 @@ typedef struct options {
     bool no_relay;
     unsigned long max_peers;
     unsigned long long relay_max_bytes;
+    unsigned long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
 } options;
 
 static const char usage_text[] =
     "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--key FILE] [--no-relay]\n"
-    "              [--max-peers N] [--relay-max-bytes N] [--events FILE|-]\n"
+    "              [--max-peers N] [--relay-max-bytes N] [--relay-rate N]\n"
+    "              [--relay-packets N] [--events FILE|-]\n"
     "              [--log-level LEVEL] [--rate-limit N]\n"
     "\n"
     "The public server of punch: answers STUN Binding requests (RFC 8489) so\n"
@@ -94,6 +96,10 @@ static const char usage_text[] =
     "  --relay-max-bytes N  bytes one relay session may carry in all before it is\n"
     "                       closed (default 268435456); each session is also held\n"
     "                       to 262144 bytes/s and 1000 datagrams/s\n"
+    "  --relay-rate N       bytes/s one relay session may carry, both directions\n"
+    "                       together (default 262144; 0 means the default)\n"
+    "  --relay-packets N    datagrams/s one relay session may carry (default 1000;\n"
+    "                       0 means the default)\n"
     "  --max-peers N        registered peers held at once (default 100000; about\n"
     "                       400 bytes each, taken as they register)\n"
     "  --events FILE|-      write one JSON event per line (started, registered,\n"
@@ -123,6 +129,8 @@ static int parse_options(int argc, char **argv, options *o)
         {"no-relay", no_argument, NULL, 'n'},
         {"max-peers", required_argument, NULL, 'm'},
         {"relay-max-bytes", required_argument, NULL, 'B'},
+        {"relay-rate", required_argument, NULL, 'R'},
+        {"relay-packets", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
@@ -181,6 +189,17 @@ static int parse_options(int argc, char **argv, options *o)
             if (*optarg < '0' || *optarg > '9' || *end || errno || o->relay_max_bytes == 0)
                 return usage_error("--relay-max-bytes: '%s' is not a positive number", optarg);
             break;
+        case 'R':
+        case 'P': {
+            unsigned long *v = c == 'R' ? &o->relay_bytes_per_s : &o->relay_packets_per_s;
+            errno = 0;
+            *v = strtoul(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end || errno || *v > UINT32_MAX)
+                return usage_error("%s: '%s' is not a number from 0 to %lu",
+                                   c == 'R' ? "--relay-rate" : "--relay-packets", optarg,
+                                   (unsigned long)UINT32_MAX);
+            break;
+        }
         case 'h':
             fputs(usage_text, stdout);
             return -1;
@@ -287,10 +306,10 @@ static void flush_tx(punchd *d)
 static void queue_datagram(punchd *d, sock *s, const punch_addr *dst, const punch_addr *src,
                            const uint8_t *data, size_t len)
 {
-    uint8_t *slot = punch_udp_queue(s->tx, dst, src);
+    uint8_t *slot = punch_udp_queue(s->tx, dst, src, 0);
     if (!slot) {
         d->send_dropped += punch_udp_send(s->fd, s->tx);
-        slot = punch_udp_queue(s->tx, dst, src);
+        slot = punch_udp_queue(s->tx, dst, src, 0);
     }
     memcpy(slot, data, len);
     punch_udp_queue_len(s->tx, len);
@@ -564,6 +583,8 @@ static int setup_rendezvous(punchd *d, const options *o, const punch_ratelimit_c
         .max_peers = o->max_peers,
         .no_relay = o->no_relay,
         .relay_max_bytes = o->relay_max_bytes,
+        .relay_bytes_per_s = (uint32_t)o->relay_bytes_per_s,
+        .relay_packets_per_s = (uint32_t)o->relay_packets_per_s,
         .rate = *rate,
     };
     char err[PUNCH_KEYFILE_ERRLEN];

@@ -92,6 +92,14 @@ typedef struct punch_agent_cfg {
     punch_addr local[PUNCH_MAX_LOCAL];
     uint32_t flags;                        /* PUNCH_AGENT_* */
     uint32_t keepalive_ms;                 /* registration refresh; 0: 25 s */
+    /* Linux's conntrack trap: a peer's punch that reaches our NAT before we
+     * sent anything makes the NAT give our own later packet another public
+     * port. So the first probes to a peer's public endpoint, for
+     * open_guard_ms, carry a TTL of open_ttl: enough to open our own NAT,
+     * too few to reach the peer's (ZeroTier's and n2n's answer). 0: 2 hops
+     * and 100 ms; open_guard_ms UINT32_MAX: never low TTL. */
+    uint8_t open_ttl;
+    uint32_t open_guard_ms;
     void (*random)(void *ctx, uint8_t *buf, size_t len);
     void *random_ctx;
 } punch_agent_cfg;
@@ -160,10 +168,11 @@ void punch_agent_handle_timeout(punch_agent *agent, uint64_t now_ms);
 /* When to call punch_agent_handle_timeout next (UINT64_MAX: not needed). */
 uint64_t punch_agent_next_timeout(const punch_agent *agent);
 
-/* Take the next datagram to send: 1 with dst, buf[0..*len), 0 when none,
+/* Take the next datagram to send: 1 with dst, buf[0..*len) and *ttl (the
+ * IP TTL / hop limit to send it with; 0: the system's default), 0 when none,
  * PUNCH_ERR_NOBUFS when cap is too small (it stays queued). */
-int punch_agent_poll_transmit(punch_agent *agent, punch_addr *dst, uint8_t *buf, size_t cap,
-                              size_t *len);
+int punch_agent_poll_transmit(punch_agent *agent, punch_addr *dst, uint8_t *ttl, uint8_t *buf,
+                              size_t cap, size_t *len);
 /* Take the next event: 1 with *ev, 0 when none. */
 int punch_agent_poll_event(punch_agent *agent, punch_event *ev);
 

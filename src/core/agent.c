@@ -51,6 +51,11 @@
 #define SERVER_RTO_MAX_MS 2000
 #define SERVER_TRIES 16
 #define DEFAULT_KEEPALIVE_MS 25000 /* well under common 30 s NAT timeouts */
+/* The conntrack trap (punch_agent_cfg.open_ttl): 2 hops leave a host and
+ * its NAT; 100 ms covers the usual difference between the two peers' delays
+ * from the server, which is how far apart they start punching. */
+#define DEFAULT_OPEN_TTL 2
+#define DEFAULT_OPEN_GUARD_MS 100
 
 /* Probing budget per candidate (§6.2, §4.3): every 100 ms for the first
  * second, then every second until 10 s; then every 15 s in the background
@@ -131,6 +136,7 @@ typedef struct peer {
 
 typedef struct tx {
     punch_addr dst;
+    uint8_t ttl;
     uint16_t len;
     uint8_t buf[DGRAM_MAX];
 } tx;
@@ -154,6 +160,8 @@ struct punch_agent {
     uint8_t cookie[PUNCH_MSG_COOKIE_LEN];
     punch_addr public_addr;
     uint32_t keepalive_ms;
+    uint8_t open_ttl;
+    uint64_t open_guard_ms;
     /* Peers. */
     peer peers[MAX_PEERS];
     /* Queues. */
@@ -230,7 +238,7 @@ static ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id)
 }
 
 /* Queue a datagram; the oldest is dropped when the queue is full. */
-static uint8_t *push_tx(punch_agent *a, const punch_addr *dst, size_t len)
+static uint8_t *push_tx(punch_agent *a, const punch_addr *dst, uint8_t ttl, size_t len)
 {
     if (len > DGRAM_MAX)
         return NULL;
@@ -240,12 +248,14 @@ static uint8_t *push_tx(punch_agent *a, const punch_addr *dst, size_t len)
     }
     tx *t = &a->txq[(a->tx_head + a->tx_count++) % TXQ_LEN];
     t->dst = *dst;
+    t->ttl = ttl;
     t->len = (uint16_t)len;
     return t->buf;
 }
 
-/* Encode m, MAC it with our server key when its type has a MAC, queue it. */
-static void send_msg(punch_agent *a, const punch_addr *dst, const punch_msg *m)
+/* Encode m, MAC it with our server key when its type has a MAC, queue it
+ * to leave with this TTL (0: the system's). */
+static void send_msg_ttl(punch_agent *a, const punch_addr *dst, uint8_t ttl, const punch_msg *m)
 {
     uint8_t buf[DGRAM_MAX];
     size_t len;
@@ -253,9 +263,14 @@ static void send_msg(punch_agent *a, const punch_addr *dst, const punch_msg *m)
         return;
     if (punch_msg_has_mac(m->type))
         punch_auth_mac(a->mac_key, buf, len - PUNCH_MSG_MAC_LEN, buf + len - PUNCH_MSG_MAC_LEN);
-    uint8_t *out = push_tx(a, dst, len);
+    uint8_t *out = push_tx(a, dst, ttl, len);
     if (out)
         memcpy(out, buf, len);
+}
+
+static void send_msg(punch_agent *a, const punch_addr *dst, const punch_msg *m)
+{
+    send_msg_ttl(a, dst, 0, m);
 }
 
 /* ---- registration ---- */
@@ -438,12 +453,12 @@ static int add_candidate(peer *p, const punch_addr *addr, punch_technique t, uin
 
 /* Send an inner punch message (handshake or transport) on a candidate: as
  * it is, or wrapped in RELAY through the server. */
-static void send_on(punch_agent *a, const peer *p, const candidate *c, punch_msg_type type,
-                    const uint8_t *payload, size_t len)
+static void send_on_ttl(punch_agent *a, const peer *p, const candidate *c, uint8_t ttl,
+                        punch_msg_type type, const uint8_t *payload, size_t len)
 {
     punch_msg inner = {.type = type, .payload = payload, .payload_len = len};
     if (c->technique != PUNCH_TECH_RELAY) {
-        send_msg(a, &c->addr, &inner);
+        send_msg_ttl(a, &c->addr, ttl, &inner);
         return;
     }
     uint8_t buf[DGRAM_MAX];
@@ -453,6 +468,12 @@ static void send_on(punch_agent *a, const peer *p, const candidate *c, punch_msg
     punch_msg relay = {.type = PUNCH_MSG_RELAY, .payload = buf, .payload_len = ilen};
     memcpy(relay.session, p->session, PUNCH_MSG_SESSION_LEN);
     send_msg(a, &c->addr, &relay);
+}
+
+static void send_on(punch_agent *a, const peer *p, const candidate *c, punch_msg_type type,
+                    const uint8_t *payload, size_t len)
+{
+    send_on_ttl(a, p, c, 0, type, payload, len);
 }
 
 static int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate *c,
@@ -1004,9 +1025,15 @@ static void probe_timeout(punch_agent *a, uint64_t now, int id)
             }
         }
         if (!p->ready) {
-            /* Only the initiator's message 1 is worth repeating to the relay. */
+            /* Only the initiator's message 1 is worth repeating to the relay.
+             * To a public endpoint, at first, only far enough to open our
+             * own NAT (the conntrack trap, punch_agent_cfg.open_ttl). */
+            uint8_t ttl = c->technique == PUNCH_TECH_HOLE_PUNCH &&
+                                  now - c->first_probe_ms < a->open_guard_ms
+                              ? a->open_ttl
+                              : 0;
             if (c->technique != PUNCH_TECH_RELAY || p->initiator)
-                send_on(a, p, c, PUNCH_MSG_HANDSHAKE1, p->msg1, p->msg1_len);
+                send_on_ttl(a, p, c, ttl, PUNCH_MSG_HANDSHAKE1, p->msg1, p->msg1_len);
         } else {
             send_ping(a, now, p, c);
         }
@@ -1162,10 +1189,10 @@ void punch_agent_close(punch_agent *a, uint64_t now, int id)
     forget_peer(a, id);
 }
 
-int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *buf, size_t cap,
-                              size_t *len)
+int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uint8_t *buf,
+                              size_t cap, size_t *len)
 {
-    if (!a || !dst || !buf || !len)
+    if (!a || !dst || !ttl || !buf || !len)
         return PUNCH_ERR_INVAL;
     if (a->tx_count == 0)
         return 0;
@@ -1173,6 +1200,7 @@ int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *buf, siz
     if (cap < t->len)
         return PUNCH_ERR_NOBUFS;
     *dst = t->dst;
+    *ttl = t->ttl;
     memcpy(buf, t->buf, t->len);
     *len = t->len;
     a->tx_head = (a->tx_head + 1) % TXQ_LEN;
@@ -1228,6 +1256,10 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
     memset(a->cfg.secret_key, 0, sizeof(a->cfg.secret_key));
     a->cfg.name = NULL; /* the caller's string is not ours to keep */
     a->keepalive_ms = cfg->keepalive_ms ? cfg->keepalive_ms : DEFAULT_KEEPALIVE_MS;
+    a->open_ttl = cfg->open_ttl ? cfg->open_ttl : DEFAULT_OPEN_TTL;
+    a->open_guard_ms = cfg->open_guard_ms == UINT32_MAX ? 0
+                       : cfg->open_guard_ms         ? cfg->open_guard_ms
+                                                    : DEFAULT_OPEN_GUARD_MS;
     /* Everyone registers (the server introduces only registered peers);
      * without a name, one is made from the key. */
     if (cfg->name)

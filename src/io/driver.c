@@ -65,14 +65,14 @@ static void on_timer(void *arg, uint64_t now_ms);
 
 void punch_driver_flush(punch_driver *d)
 {
-    uint8_t buf[PUNCH_UDP_MTU];
+    uint8_t buf[PUNCH_UDP_MTU], ttl;
     punch_addr dst;
     size_t len;
-    while (punch_agent_poll_transmit(d->agent, &dst, buf, sizeof(buf), &len) == 1) {
-        uint8_t *slot = punch_udp_queue(d->tx, &dst, NULL);
+    while (punch_agent_poll_transmit(d->agent, &dst, &ttl, buf, sizeof(buf), &len) == 1) {
+        uint8_t *slot = punch_udp_queue(d->tx, &dst, NULL, ttl);
         if (!slot) {
             punch_udp_send(d->fd, d->tx);
-            slot = punch_udp_queue(d->tx, &dst, NULL);
+            slot = punch_udp_queue(d->tx, &dst, NULL, ttl);
         }
         memcpy(slot, buf, len);
         punch_udp_queue_len(d->tx, len);

@@ -194,15 +194,15 @@ fail:;
     return PUNCH_ERR_IO;
 }
 
-/* Room for one IP_PKTINFO or IPV6_PKTINFO control message. */
-#define CTRL_LEN CMSG_SPACE(sizeof(struct in6_pktinfo))
+/* Room for an IP(V6)_PKTINFO and an IP_TTL / IPV6_HOPLIMIT control message. */
+#define CTRL_LEN (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)))
 
 struct punch_udp_batch {
     struct mmsghdr msgs[PUNCH_UDP_BATCH];
     struct iovec iov[PUNCH_UDP_BATCH];
     struct sockaddr_storage peers[PUNCH_UDP_BATCH];
     punch_addr dst[PUNCH_UDP_BATCH];
-    uint8_t ctrl[PUNCH_UDP_BATCH][CTRL_LEN];
+    _Alignas(struct cmsghdr) uint8_t ctrl[PUNCH_UDP_BATCH][CTRL_LEN];
     uint8_t data[PUNCH_UDP_BATCH][PUNCH_UDP_MTU];
     unsigned n;        /* datagrams received, or queued for sending */
 };
@@ -275,43 +275,49 @@ void punch_udp_received(const punch_udp_batch *b, unsigned i, const uint8_t **da
     *dst = b->dst[i];
 }
 
-/* Ask the kernel to send from src's IP (IP_PKTINFO / IPV6_PKTINFO). */
-static size_t write_pktinfo(uint8_t *ctrl, const punch_addr *src)
+/* A control message at `at` (aligned, room for CMSG_SPACE(len)); returns
+ * the room it takes. */
+static size_t put_cmsg(uint8_t *at, int level, int type, const void *data, size_t len)
 {
-    struct msghdr h = {.msg_control = ctrl, .msg_controllen = CTRL_LEN};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&h);
-    memset(ctrl, 0, CTRL_LEN);
-    if (src->family == PUNCH_AF_INET) {
-        struct in_pktinfo pi = {0};
-        memcpy(&pi.ipi_spec_dst, src->ip, 4);
-        c->cmsg_level = IPPROTO_IP;
-        c->cmsg_type = IP_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof(pi));
-        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-        return CMSG_SPACE(sizeof(pi));
-    }
-    struct in6_pktinfo pi = {0};
-    memcpy(&pi.ipi6_addr, src->ip, 16);
-    c->cmsg_level = IPPROTO_IPV6;
-    c->cmsg_type = IPV6_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(pi));
-    memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-    return CMSG_SPACE(sizeof(pi));
+    struct cmsghdr c = {.cmsg_level = level, .cmsg_type = type, .cmsg_len = CMSG_LEN(len)};
+    memcpy(at, &c, sizeof(c));
+    memcpy(at + CMSG_LEN(0), data, len);
+    return CMSG_SPACE(len);
 }
 
-uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src)
+uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src,
+                         uint8_t ttl)
 {
     if (b->n == PUNCH_UDP_BATCH)
         return NULL;
     unsigned i = b->n++;
     prepare_slot(b, i, 0);
-    b->msgs[i].msg_hdr.msg_namelen = punch_addr_to_sockaddr(dst, &b->peers[i]);
-    if (src && !punch_addr_is_any(src) && src->family == dst->family)
-        b->msgs[i].msg_hdr.msg_controllen = write_pktinfo(b->ctrl[i], src);
-    else {
-        b->msgs[i].msg_hdr.msg_control = NULL;
-        b->msgs[i].msg_hdr.msg_controllen = 0;
+    struct msghdr *h = &b->msgs[i].msg_hdr;
+    h->msg_namelen = punch_addr_to_sockaddr(dst, &b->peers[i]);
+    uint8_t *ctrl = b->ctrl[i];
+    size_t used = 0;
+    memset(ctrl, 0, CTRL_LEN);
+    /* Send from src's IP on a wildcard socket (IP_PKTINFO / IPV6_PKTINFO). */
+    if (src && !punch_addr_is_any(src) && src->family == dst->family) {
+        if (src->family == PUNCH_AF_INET) {
+            struct in_pktinfo pi = {0};
+            memcpy(&pi.ipi_spec_dst, src->ip, 4);
+            used += put_cmsg(ctrl + used, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+        } else {
+            struct in6_pktinfo pi = {0};
+            memcpy(&pi.ipi6_addr, src->ip, 16);
+            used += put_cmsg(ctrl + used, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+        }
     }
+    /* This datagram's TTL / hop limit. */
+    if (ttl) {
+        int v = ttl;
+        used += dst->family == PUNCH_AF_INET
+                    ? put_cmsg(ctrl + used, IPPROTO_IP, IP_TTL, &v, sizeof(v))
+                    : put_cmsg(ctrl + used, IPPROTO_IPV6, IPV6_HOPLIMIT, &v, sizeof(v));
+    }
+    h->msg_control = used ? ctrl : NULL;
+    h->msg_controllen = used;
     return b->data[i];
 }
 

@@ -56,10 +56,11 @@ void punch_udp_received(const punch_udp_batch *b, unsigned i, const uint8_t **da
                         size_t *len, punch_addr *src, punch_addr *dst);
 
 /* Queue a datagram for the next send; src (may be NULL) picks the source IP
- * on a wildcard socket. Returns a buffer of PUNCH_UDP_MTU bytes to fill, or
- * NULL when the batch is full (send it first). */
-uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst,
-                         const punch_addr *src);
+ * on a wildcard socket; ttl, when not 0, is its IP TTL (IPv6 hop limit).
+ * Returns a buffer of PUNCH_UDP_MTU bytes to fill, or NULL when the batch is
+ * full (send it first). */
+uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src,
+                         uint8_t ttl);
 /* Set the length of the datagram last returned by punch_udp_queue. */
 void punch_udp_queue_len(punch_udp_batch *b, size_t len);
 /* Send everything queued, then empty the queue. Returns how many datagrams

@@ -105,10 +105,12 @@ static void node_events(node *n, uint64_t now_ms)
 
 static void node_flush(node *n)
 {
-    uint8_t buf[2048];
+    uint8_t buf[2048], ttl;
     size_t len;
     punch_addr dst;
-    while (punch_agent_poll_transmit(n->agent, &dst, buf, sizeof(buf), &len) == 1)
+    /* The simulator has no TTL per datagram: low-TTL probes go all the way
+     * (the lab tests the real thing). */
+    while (punch_agent_poll_transmit(n->agent, &dst, &ttl, buf, sizeof(buf), &len) == 1)
         punch_sim_send(n->sim, n->host,
                        &(punch_sim_datagram){.local = n->addr, .remote = dst, .data = buf,
                                              .len = len});
