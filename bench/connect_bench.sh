@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# How fast punch connects, and how much of the network it leaves to the
+# application (issue 4). One run of each figure, printed with its ratio and
+# target; not a test. Needs root (the lab's namespaces); every packet stays
+# inside the lab. The load is bench/punch_blast.c (agents through the I/O
+# driver, and the plain-UDP sender, receiver and forwarder they are divided
+# by). Nothing is pinned to a CPU: the machine is small and shared, so the
+# throughput figures move by some 10-20 % from run to run.
+#
+# a. Connection time: alice and bob behind port-restricted cone NATs (the
+#    kernel's), DELAY one way on each NAT uplink (links a and b), none on the
+#    server's link (s). bob waits (punch_blast punch-recv); alice registers,
+#    and from her REGISTERED event to her first direct PATH event is timed
+#    (punch_blast punch-send ... 0: connect, report, close). Registration is
+#    not in the figure. The bound the delays allow, with Da, Db, Ds the one-
+#    way delays of links a, b, s:
+#        introduction through punchd   alice -> punchd -> bob   Da + 2 Ds + Db
+#        one peer-to-peer crossing     bob -> alice             Da + Db
+#        bound = 2 (Da + Db + Ds)      (40 ms for 10 ms, 10 ms, 0)
+#    That is the first moment a packet of bob's, sent when he hears of
+#    alice, can reach her. A path confirmed both ways by a round trip (her
+#    probe out, his answer back) cannot come before one more crossing:
+#    3 (Da + Db) + 2 Ds, printed as well. BENCH_RUNS runs, median printed.
+# b. Direct throughput: a lab without delay (plain veth links, no linkem in
+#    the way), BENCH_SIZE-byte datagrams for BENCH_SECONDS from alice to bob
+#    over the direct path punch found, against plain UDP between the same
+#    two namespaces through the same NATs (bob's datagram to alice's NAT
+#    opens his; the kernel NAT keeps source ports, so the addresses are
+#    known). Bytes delivered per second at the receiver, payload only.
+# c. Relay throughput: the same with --relay-only, punchd's per-session
+#    quotas lifted (--relay-rate, --relay-packets, --relay-max-bytes),
+#    against plain UDP through a minimal forwarder on the server
+#    (punch_blast udp-forward).
+#
+# usage: bench/connect_bench.sh [BUILD_DIR]        (default: build; builds nothing)
+# environment: BENCH_RUNS (5), BENCH_DELAY (10ms, links a and b), BENCH_SECONDS (3),
+#              BENCH_SIZE (1100), BENCH_WINDOW (512: punch datagrams in flight beyond
+#              the last acknowledged)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd)
+runs=${BENCH_RUNS:-5}
+delay=${BENCH_DELAY:-10ms}
+secs=${BENCH_SECONDS:-3}
+size=${BENCH_SIZE:-1100}
+window=${BENCH_WINDOW:-512}
+blast=$build/bench/punch_blast
+punchd=$build/apps/punchd
+for f in "$blast" "$punchd"; do
+    [[ -x $f ]] || { echo "connect_bench: $f not found; build first" >&2; exit 2; }
+done
+export PUNCH_BUILD_DIR=$build
+prefix=cb$$
+lab() { "$root/lab/punch-lab" --prefix "$prefix" "$@"; }
+tmp=$(mktemp -d)
+trap 'lab down >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+readonly server=198.51.100.1 nat_a=203.0.113.1 nat_b=192.0.2.1
+
+# punchd on the server, quotas lifted for the relay figure; waits until it runs.
+start_punchd() {
+    : >"$tmp/punchd.ev"
+    lab exec server -- "$punchd" --listen $server:3478 --rate-limit 0 --relay-rate 4000000000 \
+        --relay-packets 4000000000 --relay-max-bytes 1000000000000 --events "$tmp/punchd.ev" \
+        2>"$tmp/punchd.log" </dev/null &
+    for _ in $(seq 500); do grep -q '"started"' "$tmp/punchd.ev" && return; sleep 0.01; done
+    echo "connect_bench: punchd did not start: $(cat "$tmp/punchd.log")" >&2; exit 1
+}
+# wait_registered NAME
+wait_registered() {
+    for _ in $(seq 500); do grep -q "\"name\":\"$1\"" "$tmp/punchd.ev" && return; sleep 0.01; done
+    echo "connect_bench: $1 did not register" >&2; exit 1
+}
+field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'; }
+ms() { awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) v /= 1000; else if (d ~ /s$/ && d !~ /ms$/) v *= 1000; print v }'; }
+
+# ---- a. connection time ----------------------------------------------------
+lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone \
+    --delay-a "$delay" --delay-b "$delay" >/dev/null
+start_punchd
+times=()
+for i in $(seq "$runs"); do
+    lab exec bob -- timeout 30 "$blast" punch-recv $server "bob$i" >/dev/null 2>"$tmp/bob$i.err" &
+    bob=$!
+    wait_registered "bob$i"
+    t=$(lab exec alice -- timeout 20 "$blast" punch-send $server "alice$i" "bob$i" 0 "$size" \
+        2>"$tmp/alice$i.err" | field connect_ms)
+    wait $bob || true
+    [[ -n $t ]] || { echo "connect_bench: run $i found no direct path: $(cat "$tmp/alice$i.err")" >&2; exit 1; }
+    times+=("$t")
+done
+lab down >/dev/null
+da=$(ms "$delay"); ds=0
+median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+awk -v m="$median" -v d="$da" -v s="$ds" -v all="${times[*]}" 'BEGIN {
+    bound = 2 * (d + d + s); rt = 3 * (d + d) + 2 * s
+    printf "a. connect -> first direct path, %s ms one way on links a and b, 0 on s\n", d
+    printf "   runs (ms): %s\n", all
+    printf "   median %.1f ms; bound 2(Da+Db+Ds) = %.0f ms: %.2fx (target <= 1.25x)\n", m, bound, m / bound
+    printf "   (a path confirmed by a round trip needs 3(Da+Db)+2Ds = %.0f ms: %.2fx of that)\n", rt, m / rt }'
+
+# ---- b. and c. throughput --------------------------------------------------
+lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone >/dev/null
+start_punchd
+# udp_pair NAME SEND_TO HELLO_TO: plain UDP, alice:5000 -> bob:5001; prints B/s.
+udp_pair() {
+    lab exec bob -- timeout $((secs + 30)) "$blast" udp-recv 5001 --hello "$3" >"$tmp/$1.recv" &
+    sleep 0.3 # bob's hellos open his NAT (or name him to the forwarder)
+    lab exec alice -- "$blast" udp-send "$2" "$secs" "$size" --port 5000 >"$tmp/$1.send"
+    wait $!
+    field rate_Bps <"$tmp/$1.recv"
+}
+# punch_pair NAME [--relay-only]: punch, alice -> bob; prints B/s.
+punch_pair() {
+    local n=$1; shift
+    lab exec bob -- timeout $((secs + 30)) "$blast" punch-recv $server "bob-$n" --window "$window" "$@" \
+        >"$tmp/$n.recv" 2>"$tmp/$n.recv.err" &
+    local bob=$!
+    wait_registered "bob-$n"
+    lab exec alice -- timeout $((secs + 20)) "$blast" punch-send $server "alice-$n" "bob-$n" \
+        "$secs" "$size" --window "$window" "$@" >"$tmp/$n.send" 2>"$tmp/$n.send.err" || true
+    wait $bob || true
+    field rate_Bps <"$tmp/$n.recv"
+}
+udp_direct=$(udp_pair udp-direct $nat_b:5001 $nat_a:5000)
+punch_direct=$(punch_pair direct)
+lab exec server -- "$blast" udp-forward 4000 &
+udp_relay=$(udp_pair udp-relay $server:4000 $server:4000)
+punch_relay=$(punch_pair relay --relay-only)
+sent() { field sent <"$tmp/$1.send"; }
+dgrams() { field datagrams <"$tmp/$1.recv"; }
+awk -v ud="$udp_direct" -v pd="$punch_direct" -v ur="$udp_relay" -v pr="$punch_relay" \
+    -v size="$size" -v secs="$secs" \
+    -v uds="$(sent udp-direct)" -v udr="$(dgrams udp-direct)" \
+    -v pds="$(sent direct)" -v pdr="$(dgrams direct)" \
+    -v urs="$(sent udp-relay)" -v urr="$(dgrams udp-relay)" \
+    -v prs="$(sent relay)" -v prr="$(dgrams relay)" 'BEGIN {
+    printf "b. direct, %d-byte datagrams for %d s, alice -> bob (payload delivered)\n", size, secs
+    printf "   plain UDP  %8.1f MB/s  (%d sent, %d received)\n", ud / 1e6, uds, udr
+    printf "   punch      %8.1f MB/s  (%d sent, %d received)\n", pd / 1e6, pds, pdr
+    printf "   punch / plain UDP = %.2f (target >= 0.70)\n", (ud > 0 ? pd / ud : 0)
+    printf "c. relay through the server\n"
+    printf "   UDP forwarder  %8.1f MB/s  (%d sent, %d received)\n", ur / 1e6, urs, urr
+    printf "   punchd relay   %8.1f MB/s  (%d sent, %d received)\n", pr / 1e6, prs, prr
+    printf "   punchd / forwarder = %.2f (target >= 0.50)\n", (ur > 0 ? pr / ur : 0) }'
