@@ -21,6 +21,7 @@
 #include "io/log.h"
 #include "io/net.h"
 #include "punch_cli.h"
+#include "wire/msg.h"
 
 #define DEFAULT_PORT 3478
 
@@ -406,8 +407,9 @@ int punch_cmd_connect(const punch_cli *cli, int argc, char **argv)
                                                           "characters)", at + 1);
         s.has_pin = true;
     }
-    if (target[0] == '\0' || strlen(target) > PUNCH_NAME_MAX)
-        return punch_cli_usage_error("punch connect", "'%s' is not a peer name", argv[optind]);
+    if (!punch_msg_valid_name(target))
+        return punch_cli_usage_error("punch connect", "'%s' is not a peer name (1 to %d printable "
+                                     "characters, no spaces or quotes)", target, PUNCH_NAME_MAX);
     s.want_name = target;
     return run(&s, flags, timeout_s);
 }

@@ -1144,7 +1144,7 @@ uint64_t punch_agent_next_timeout(const punch_agent *a)
 
 int punch_agent_connect(punch_agent *a, uint64_t now, const char *name, const uint8_t *pinned)
 {
-    if (!a || !name || strlen(name) == 0 || strlen(name) > PUNCH_NAME_MAX)
+    if (!a || !punch_msg_valid_name(name))
         return PUNCH_ERR_INVAL;
     int id = new_peer(a);
     if (id < 0)
@@ -1221,23 +1221,11 @@ int punch_agent_poll_event(punch_agent *a, punch_event *out)
     return 1;
 }
 
-static bool valid_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > PUNCH_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)name[i] <= 0x20 || (unsigned char)name[i] >= 0x7F ||
-            name[i] == '"' || name[i] == '\\')
-            return false;
-    return true;
-}
-
 int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
 {
     if (!out || !cfg || !cfg->random || cfg->n_local > PUNCH_MAX_LOCAL ||
         (cfg->server.family != PUNCH_AF_INET && cfg->server.family != PUNCH_AF_INET6) ||
-        cfg->server.port == 0 || (cfg->name && !valid_name(cfg->name)))
+        cfg->server.port == 0 || (cfg->name && !punch_msg_valid_name(cfg->name)))
         return PUNCH_ERR_INVAL;
     punch_agent *a = calloc(1, sizeof(*a));
     if (!a)

@@ -14,8 +14,7 @@
 
 #define fail(rc, ...) (snprintf(err, PUNCH_KEYFILE_ERRLEN, __VA_ARGS__), (rc))
 
-/* Create the parent folders of path with mode 0700, like mkdir -p. */
-static int make_parents(const char *path)
+int punch_make_parents(const char *path)
 {
     char dir[PATH_MAX];
     if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
@@ -36,7 +35,7 @@ static int make_parents(const char *path)
 static int write_key(const char *path, const char *text, bool replace,
                      char err[PUNCH_KEYFILE_ERRLEN])
 {
-    if (make_parents(path) != 0)
+    if (punch_make_parents(path) != 0)
         return fail(PUNCH_ERR_IO, "cannot create the folder of %s: %s", path, strerror(errno));
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp))

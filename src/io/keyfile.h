@@ -14,6 +14,10 @@
 /* Room for any message below, path included. */
 #define PUNCH_KEYFILE_ERRLEN 4352
 
+/* Create the folders leading to path with mode 0700, like mkdir -p of its
+ * folder (a key, known_peers). Returns 0, or -1 with errno set. */
+int punch_make_parents(const char *path);
+
 /* Make a new identity from the kernel's randomness and write it to path:
  * beside it first, then linked (or with replace, renamed) into place, so a
  * crash never leaves half a key and an existing key is never replaced by

@@ -5,8 +5,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "io/keyfile.h"
 
 int punch_known_peers_find(const char *path, const char *name, uint8_t key[PUNCH_KEY_LEN])
 {
@@ -25,25 +26,13 @@ int punch_known_peers_find(const char *path, const char *name, uint8_t key[PUNCH
     return rc;
 }
 
-/* mkdir -p of path's folder, mode 0700. */
-static void make_folder(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s", path);
-    for (char *p = dir + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(dir, 0700);
-            *p = '/';
-        }
-}
-
 int punch_known_peers_add(const char *path, const char *name, const uint8_t key[PUNCH_KEY_LEN])
 {
     char text[PUNCH_KEY_B64_LEN], line[PUNCH_KEY_B64_LEN + 80];
     punch_key_encode(key, text);
     int n = snprintf(line, sizeof(line), "%s %s\n", name, text);
-    make_folder(path);
+    if (punch_make_parents(path) != 0)
+        return PUNCH_ERR_IO;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return PUNCH_ERR_IO;

@@ -71,8 +71,7 @@ static void put_endpoint(cursor *c, const punch_addr *a)
     put_bytes(c, b, sizeof(b));
 }
 
-/* Names are 1 to 63 bytes of printable ASCII without spaces, quotes or
- * backslashes: they end up in logs and JSON events as they are. */
+/* Names (punch_msg_valid_name) as n bytes, not NUL-terminated. */
 static bool valid_name(const uint8_t *p, size_t n)
 {
     if (n == 0 || n > PUNCH_MSG_NAME_MAX)
@@ -83,14 +82,19 @@ static bool valid_name(const uint8_t *p, size_t n)
     return true;
 }
 
+bool punch_msg_valid_name(const char *name)
+{
+    const char *end = name ? memchr(name, '\0', PUNCH_MSG_NAME_MAX + 1) : NULL;
+    return end && valid_name((const uint8_t *)name, (size_t)(end - name));
+}
+
 static void put_name(cursor *c, const char *name)
 {
-    const char *end = memchr(name, '\0', PUNCH_MSG_NAME_MAX + 1);
-    size_t n = end ? (size_t)(end - name) : 0;
-    if (!valid_name((const uint8_t *)name, n)) {
+    if (!punch_msg_valid_name(name)) {
         invalid(c);
         return;
     }
+    size_t n = strlen(name);
     put_u8(c, (uint8_t)n);
     put_bytes(c, name, n);
 }

@@ -91,6 +91,11 @@ typedef struct punch_msg {
     size_t mac_offset;                         /* bytes covered by the MAC */
 } punch_msg;
 
+/* True when name (NUL-terminated) is a valid peer name: 1 to 63 bytes of
+ * printable ASCII without spaces, quotes or backslashes, as names end up in
+ * logs and JSON events as they are. */
+bool punch_msg_valid_name(const char *name);
+
 /* True when buf starts like a punch message. */
 bool punch_msg_is_msg(const uint8_t *buf, size_t len);
 

@@ -79,6 +79,8 @@ out=$("$PUNCH" --server "$server" connect 2>&1); rc=$?
 [ "$rc" = 2 ] && grep -q "which peer" <<<"$out" || fail "connect without a peer: rc $rc, $out"
 out=$("$PUNCH" --server "$server" connect bob --tcp 2>&1); rc=$?
 [ "$rc" = 2 ] && grep -q "TCP paths are not available yet" <<<"$out" || fail "--tcp: rc $rc, $out"
+out=$("$PUNCH" --server "$server" connect 'bad name' 2>&1); rc=$?
+[ "$rc" = 2 ] && grep -q "'bad name' is not a peer name" <<<"$out" || fail "bad name: rc $rc, $out"
 out=$("$PUNCH" --server "$server" connect bob@short 2>&1); rc=$?
 [ "$rc" = 2 ] && grep -q "'short' is not a public key" <<<"$out" || fail "bad key: rc $rc, $out"
 out=$(env -u PUNCH_SERVER "$PUNCH" connect bob 2>&1); rc=$?
