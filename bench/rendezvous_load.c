@@ -41,6 +41,7 @@
 #include <sodium.h>
 
 #include "crypto/auth.h"
+#include "wire/bytes.h"
 
 #define MAGIC 0x70
 #define T_HELLO 0x01
@@ -103,16 +104,6 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* The datagram buffer for the next send on socket s (flushing when full). */
 static void flush(sock *s);
 
@@ -148,8 +139,8 @@ static void flush(sock *s)
 
 static void txid(uint8_t *p, uint32_t k)
 {
-    put32(p, k);
-    put32(p + 4, g.slots[k].gen);
+    punch_put32(p, k);
+    punch_put32(p + 4, g.slots[k].gen);
 }
 
 static void send_hello(uint32_t k)
@@ -222,8 +213,8 @@ static void on_datagram(unsigned si, const uint8_t *d, size_t len)
         g.invalid++;
         return;
     }
-    uint32_t k = get32(d + 2);
-    if (k >= g.window || k % g.n_socks != si || g.slots[k].gen != get32(d + 6) ||
+    uint32_t k = punch_get32(d + 2);
+    if (k >= g.window || k % g.n_socks != si || g.slots[k].gen != punch_get32(d + 6) ||
         g.slots[k].waiting != d[1]) {
         g.invalid++; /* late, duplicate or refused */
         return;

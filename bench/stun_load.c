@@ -39,6 +39,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "wire/bytes.h"
+
 #define STUN_HEADER_LEN 20
 #define STUN_MAGIC_COOKIE 0x2112A442u        /* RFC 8489 §5 */
 #define STUN_BINDING_REQUEST 0x0001          /* RFC 8489 §5, §18.2 */
@@ -111,30 +113,6 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 static uint32_t stun_fingerprint(const uint8_t *msg, size_t len)
 {
     return (uint32_t)crc32(0L, msg, (uInt)len) ^ STUN_FINGERPRINT_XOR;
@@ -153,16 +131,16 @@ static void slot_arm(struct gen *g, unsigned i, uint64_t now)
     uint8_t *p = s->req;
     s->seq++;
     s->sent_ns = now;
-    wr16(p, STUN_BINDING_REQUEST);
-    wr16(p + 2, (uint16_t)(req_len(g) - STUN_HEADER_LEN));
-    wr32(p + 4, STUN_MAGIC_COOKIE);
-    wr32(p + 8, g->tag);
-    wr32(p + 12, i);
-    wr32(p + 16, s->seq);
+    punch_put16(p, STUN_BINDING_REQUEST);
+    punch_put16(p + 2, (uint16_t)(req_len(g) - STUN_HEADER_LEN));
+    punch_put32(p + 4, STUN_MAGIC_COOKIE);
+    punch_put32(p + 8, g->tag);
+    punch_put32(p + 12, i);
+    punch_put32(p + 16, s->seq);
     if (g->fingerprint) {
-        wr16(p + 20, STUN_ATTR_FINGERPRINT);
-        wr16(p + 22, 4);
-        wr32(p + 24, stun_fingerprint(p, STUN_HEADER_LEN));
+        punch_put16(p + 20, STUN_ATTR_FINGERPRINT);
+        punch_put16(p + 22, 4);
+        punch_put32(p + 24, stun_fingerprint(p, STUN_HEADER_LEN));
     }
 }
 
@@ -207,7 +185,7 @@ static int addr_attr_is_ours(struct gen_sock *gs, int behind_nat, const uint8_t 
     size_t alen = gs->family == STUN_FAMILY_IPV4 ? 4 : 16;
     if (al != 4 + alen || a[1] != gs->family)
         return 0;
-    uint16_t port = rd16(a + 2);
+    uint16_t port = punch_get16(a + 2);
     memcpy(addr, a + 4, alen);
     if (xored) {
         /* RFC 8489 §14.2: port ^ top of cookie, address ^ cookie | txid. */
@@ -229,17 +207,17 @@ static int addr_attr_is_ours(struct gen_sock *gs, int behind_nat, const uint8_t 
 /* Checks one datagram received on gs. Returns the slot it answers, or -1. */
 static long check_answer(struct gen *g, struct gen_sock *gs, const uint8_t *p, size_t len)
 {
-    if (len < STUN_HEADER_LEN || rd16(p) != STUN_BINDING_SUCCESS)
+    if (len < STUN_HEADER_LEN || punch_get16(p) != STUN_BINDING_SUCCESS)
         return -1;
-    size_t mlen = rd16(p + 2);
+    size_t mlen = punch_get16(p + 2);
     if ((mlen & 3) != 0 || STUN_HEADER_LEN + mlen != len)
         return -1;
-    if (rd32(p + 4) != STUN_MAGIC_COOKIE || rd32(p + 8) != g->tag)
+    if (punch_get32(p + 4) != STUN_MAGIC_COOKIE || punch_get32(p + 8) != g->tag)
         return -1;
-    uint32_t i = rd32(p + 12);
+    uint32_t i = punch_get32(p + 12);
     if (i >= g->window || i % g->nsock != gs->idx)
         return -1;
-    if (rd32(p + 16) != g->slots[i].seq) {
+    if (punch_get32(p + 16) != g->slots[i].seq) {
         g->late++;
         return -1;
     }
@@ -250,7 +228,7 @@ static long check_answer(struct gen *g, struct gen_sock *gs, const uint8_t *p, s
     while (off < len) {
         if (len - off < 4)
             return -1;
-        uint16_t at = rd16(p + off), al = rd16(p + off + 2);
+        uint16_t at = punch_get16(p + off), al = punch_get16(p + off + 2);
         const uint8_t *v = p + off + 4;
         if (al > len - off - 4)
             return -1;
@@ -262,7 +240,7 @@ static long check_answer(struct gen *g, struct gen_sock *gs, const uint8_t *p, s
             seen = 1;
         } else if (at == STUN_ATTR_FINGERPRINT) {
             /* RFC 8489 §14.7: last, over everything before it. */
-            if (al != 4 || off + 8 != len || rd32(v) != stun_fingerprint(p, off))
+            if (al != 4 || off + 8 != len || punch_get32(v) != stun_fingerprint(p, off))
                 return -1;
         }
         off += 4 + (((size_t)al + 3) & ~(size_t)3);
