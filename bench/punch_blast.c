@@ -17,7 +17,7 @@
  *       without an answer for 20 ms is taken as lost). No retransmission:
  *       this measures datagrams delivered, as plain UDP does.
  *       --open-guard-ms sets punch_agent_cfg.open_guard_ms (how long the
- *       first probes to a public endpoint carry a low TTL; 0: the default).
+ *       first probes to a public endpoint carry a low TTL; 0: adaptive, the default).
  *   punch_blast udp-recv PORT [--hello IP:PORT]
  *       Plain UDP, counting. --hello sends a small datagram there every
  *       100 ms until data comes: it opens our NAT towards the sender, or

@@ -94,10 +94,13 @@ typedef struct punch_agent_cfg {
     uint32_t keepalive_ms;                 /* registration refresh; 0: 25 s */
     /* Linux's conntrack trap: a peer's punch that reaches our NAT before we
      * sent anything makes the NAT give our own later packet another public
-     * port. So the first probes to a peer's public endpoint, for
-     * open_guard_ms, carry a TTL of open_ttl: enough to open our own NAT,
-     * too few to reach the peer's (ZeroTier's and n2n's answer). 0: 2 hops
-     * and 100 ms; open_guard_ms UINT32_MAX: never low TTL. */
+     * port. So the first probes to a peer's public endpoint, for a guard
+     * time, carry a TTL of open_ttl: enough to open our own NAT, too few to
+     * reach the peer's (ZeroTier's and n2n's answer). open_ttl 0: 2 hops.
+     * open_guard_ms 0: the guard follows from both sides' round trips to
+     * the server (how much later the peer can start: the difference, plus
+     * a margin; 100 ms when a round trip is unknown); another value: that
+     * many ms; UINT32_MAX: never low TTL. */
     uint8_t open_ttl;
     uint32_t open_guard_ms;
     void (*random)(void *ctx, uint8_t *buf, size_t len);

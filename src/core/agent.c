@@ -8,17 +8,28 @@
  *     keepalive to hold the NAT binding and the server's entry.
  *  2. Introduction: CONNECT(name) -> the server sends INTRODUCE to both
  *     sides at once: the other's key, public and private endpoints, and a
- *     relay session. The side that asked is the Noise initiator.
+ *     relay session. The side that was asked is the Noise initiator: its
+ *     message 1 reaches the side that asked (and waits) one crossing after
+ *     the introduction, and opens the session there.
  *  3. Probing: at once, to every candidate (private endpoints, the public
  *     one, and the relay): the initiator sends Noise IK message 1; the
  *     responder, which cannot answer before it hears message 1, sends its
  *     own message 1 as the packet that opens its NAT (the initiator never
  *     answers it, but learns an address to send to). Probes are handshake
  *     messages, so a probe landing on a stranger (§6.1) means nothing to it.
+ *     To a public endpoint the first probes go with a low TTL for a guard
+ *     time worked out from both sides' round trips to the server (the
+ *     conntrack trap, probe_guard_ms).
  *  4. The responder answers the first message 1 whose sender has the key
  *     the server introduced, from wherever it came, and repeats that answer
  *     to later copies. The initiator takes the first answer.
- *  5. Paths: every candidate is then validated with encrypted PING/PONG;
+ *  5. Paths: a message 1 for this introduction (its prologue names the
+ *     session, so it is fresh) that arrives on an introduced candidate
+ *     proves that way in, and the NAT entry it passed carries our answers
+ *     back out: the candidate is taken at once, as "heard", and confirmed
+ *     by a PING/PONG within CONFIRM_MS or dropped again. A copy of the
+ *     answer (message 2) coming back from where a message 1 went proves
+ *     both ways. Every other candidate is validated with encrypted PING/PONG;
  *     the best validated one carries the data: private (§3.3.2) before
  *     hairpin (§3.3.3) before the public endpoint (§3.3.1) before the relay
  *     (§3.1). So data flows through the relay at once when direct probing
@@ -56,6 +67,9 @@
  * from the server, which is how far apart they start punching. */
 #define DEFAULT_OPEN_TTL 2
 #define DEFAULT_OPEN_GUARD_MS 100
+/* A candidate taken on one-way proof must answer a PING within this. */
+#define CONFIRM_MS 1000
+#define MAX_OPEN_GUARD_MS 2000
 
 /* Probing budget per candidate (§6.2, §4.3): every 100 ms for the first
  * second, then every second until 10 s; then every 15 s in the background
@@ -87,6 +101,8 @@ typedef struct candidate {
     unsigned probes;
     uint64_t last_probe_ms;
     bool validated;
+    bool confirmed;            /* validated both ways (a PONG or a message 2 came back) */
+    uint64_t heard_ms;         /* validated one way: when */
     bool gave_up;              /* the ATTEMPT event was told */
     uint64_t ping_sent_ms;
     uint8_t ping_nonce[8];
@@ -109,6 +125,9 @@ typedef struct peer {
     /* From INTRODUCE. */
     uint8_t session[PUNCH_MSG_SESSION_LEN];
     bool initiator;
+    uint16_t peer_rtt_ms;      /* the peer's round trip to the server (INTRODUCE) */
+    uint64_t guard_ms;         /* low-TTL time for public endpoints (probe_guard_ms) */
+    bool reconnect;            /* asked again after the path died; until re-introduced */
     size_t n_cand;
     candidate cand[MAX_CANDIDATES];
     /* Handshake. */
@@ -118,6 +137,7 @@ typedef struct peer {
     uint8_t msg2[128];         /* responder: our answer, repeated to copies */
     size_t msg2_len;
     uint8_t answered_e[32];    /* responder: the ephemeral key we answered */
+    uint8_t answer_e[32];      /* initiator: the responder's ephemeral in the answer taken */
     uint32_t local_index;
     /* Transport: the session in use, and the one before the last rekey,
      * still accepted while datagrams sealed with it are in flight. */
@@ -155,13 +175,16 @@ struct punch_agent {
     uint8_t reg_txid[PUNCH_MSG_TXID_LEN];
     uint64_t reg_next_ms;
     unsigned reg_tries;
+    uint64_t reg_sent_ms;      /* the latest HELLO or REGISTER */
+    uint32_t server_rtt_ms;    /* smoothed, from unrepeated requests; 0 unknown */
     uint8_t server_key[PUNCH_KEY_BYTES];
     uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
     uint8_t cookie[PUNCH_MSG_COOKIE_LEN];
     punch_addr public_addr;
     uint32_t keepalive_ms;
     uint8_t open_ttl;
-    uint64_t open_guard_ms;
+    uint64_t open_guard_ms;    /* 0: adaptive (probe_guard_ms) */
+    bool low_ttl;              /* open_ttl used at all */
     /* Peers. */
     peer peers[MAX_PEERS];
     /* Queues. */
@@ -296,6 +319,7 @@ static void send_register(punch_agent *a)
     memcpy(m.key, a->id.public_key, PUNCH_KEY_BYTES);
     memcpy(m.name, a->name, sizeof(m.name));
     memcpy(m.private_addr, a->cfg.local, sizeof(punch_addr) * a->cfg.n_local);
+    m.rtt_ms = (uint16_t)(a->server_rtt_ms < UINT16_MAX ? a->server_rtt_ms : UINT16_MAX);
     send_msg(a, &a->cfg.server, &m);
 }
 
@@ -327,7 +351,27 @@ static void reg_timeout(punch_agent *a, uint64_t now)
     else
         send_register(a);
     a->reg_next_ms = now + server_rto(a->reg_tries);
+    a->reg_sent_ms = now;
     a->reg_tries++;
+}
+
+/* An answer to an unrepeated request times the round trip (Karn's rule). */
+static void sample_server_rtt(punch_agent *a, uint64_t now)
+{
+    if (a->reg_tries != 1)
+        return;
+    uint32_t r = (uint32_t)min_u64(now - a->reg_sent_ms, 60000);
+    r = r ? r : 1;
+    a->server_rtt_ms = a->server_rtt_ms ? (7 * a->server_rtt_ms + r) / 8 : r;
+}
+
+/* Register again now (the path to a peer went quiet: our NAT may have
+ * given us a new public endpoint, which the server and the peer must
+ * learn). */
+static void reregister(punch_agent *a, uint64_t now)
+{
+    if (a->reg == REG_DONE)
+        a->reg_next_ms = now;
 }
 
 static bool from_server(const punch_agent *a, const punch_addr *src)
@@ -355,6 +399,7 @@ static void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m)
             return;
     }
     memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
+    sample_server_rtt(a, now);
     reg_start(a, REG_REGISTER, now);
     reg_timeout(a, now);
 }
@@ -364,6 +409,7 @@ static void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
     if (a->reg != REG_REGISTER || memcmp(m->txid, a->reg_txid, PUNCH_MSG_TXID_LEN) != 0)
         return;
     bool changed = !punch_addr_equal(&a->public_addr, &m->public_addr);
+    sample_server_rtt(a, now);
     a->public_addr = m->public_addr;
     memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
     a->reg = REG_DONE;
@@ -531,15 +577,72 @@ static void choose_path(punch_agent *a, int id)
     emit_path(a, id);
 }
 
+/* Both ways proven: a PONG, or the answer to a message 1 sent there. */
 static void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
 {
     peer *p = &a->peers[id];
     candidate *c = &p->cand[ci];
     c->rtt_us = (uint32_t)((now - sent_ms) * 1000u);
-    c->validated = true;
+    c->validated = c->confirmed = true;
     if (ci == p->path)
         p->missed = 0;
     choose_path(a, id);
+}
+
+/* One way proven (a fresh message 1 came in on an introduced candidate):
+ * taken at once, and PINGed until a PONG confirms it (probe_timeout). */
+static void hear(punch_agent *a, uint64_t now, int id, int ci)
+{
+    peer *p = &a->peers[id];
+    candidate *c = &p->cand[ci];
+    if (c->validated)
+        return;
+    c->validated = true;
+    c->confirmed = false;
+    c->heard_ms = now;
+    c->rtt_us = 0; /* unknown until the PONG */
+    c->next_probe_ms = now;
+    choose_path(a, id);
+}
+
+/* A candidate heard from but silent to our PINGs for CONFIRM_MS: its way
+ * out does not work after all. */
+static void unhear(punch_agent *a, uint64_t now, int id, int ci)
+{
+    peer *p = &a->peers[id];
+    candidate *c = &p->cand[ci];
+    ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
+    e->e.technique = c->technique;
+    e->e.remote = c->addr;
+    e->e.path_kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    snprintf(e->e.why, sizeof(e->e.why), "heard from, but no answer to PINGs in %llu ms",
+             (unsigned long long)(now - c->heard_ms));
+    c->validated = false;
+    if (p->path == ci)
+        p->path = -1;
+    choose_path(a, id);
+}
+
+/* How long the first probes to a public endpoint go with a low TTL.
+ * Our first full-TTL packet must reach the peer's NAT after the peer's own
+ * first packet left it (the conntrack trap). The server introduces both at
+ * T; the peer's first packet leaves its NAT by T + rtt_peer at the latest
+ * (its NAT next to the server, all the delay behind it); ours, sent at
+ * T + rtt_us/2 + g, cannot reach the peer's NAT before T + rtt_us + g
+ * (the way out is as long as the way in). So g > rtt_peer - rtt_us, plus a
+ * margin for jitter and error: 2 ms and a sixteenth of the two round
+ * trips. Without both round trips, DEFAULT_OPEN_GUARD_MS. */
+static uint64_t probe_guard_ms(const punch_agent *a, const peer *p)
+{
+    if (!a->low_ttl)
+        return 0;
+    if (a->open_guard_ms)
+        return a->open_guard_ms;
+    uint64_t mine = a->server_rtt_ms, theirs = p->peer_rtt_ms;
+    if (!mine || !theirs)
+        return DEFAULT_OPEN_GUARD_MS;
+    uint64_t g = (theirs > mine ? theirs - mine : 0) + 2 + (mine + theirs) / 16;
+    return min_u64(g, MAX_OPEN_GUARD_MS);
 }
 
 /* ---- handshake ---- */
@@ -626,6 +729,16 @@ static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr
     peer *p = &a->peers[id];
     uint8_t payload[16];
     size_t plen;
+    if (p->initiator && p->ready && !p->rekeying && len >= 32 &&
+        memcmp(msg, p->answer_e, 32) == 0) {
+        /* A copy of the answer we took, from where a message 1 of ours
+         * went: that way works both ways. Only known candidates: a copy
+         * is no news about a new address. */
+        int ci = find_candidate(p, src, via_relay);
+        if (ci >= 0 && !p->cand[ci].confirmed && p->cand[ci].probes)
+            validate(a, now, id, ci, p->cand[ci].last_probe_ms);
+        return true;
+    }
     if (!p->initiator || (p->ready && !p->rekeying) ||
         punch_noise_read_message(&p->hs, msg, len, payload, sizeof(payload), &plen) != 0)
         return false;
@@ -644,6 +757,7 @@ static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr
     }
     p->ready = true;
     p->last_rx_ms = now;
+    memcpy(p->answer_e, msg, 32);
     if (rekey)
         return true; /* same paths, new keys */
     /* The answer came back on this candidate: both directions work. */
@@ -663,8 +777,11 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     uint32_t their_index;
     int ci;
     if (!p->initiator && p->msg2_len && len >= 32 && memcmp(msg, p->answered_e, 32) == 0) {
-        if ((ci = candidate_for(p, src, via_relay, now)) >= 0)
+        if ((ci = candidate_for(p, src, via_relay, now)) >= 0) {
             send_on(a, p, &p->cand[ci], PUNCH_MSG_HANDSHAKE2, p->msg2, p->msg2_len);
+            if (p->cand[ci].technique != PUNCH_TECH_PEER_REFLEXIVE)
+                hear(a, now, id, ci);
+        }
         return true;
     }
     if (!read_msg1(a, p, msg, len, &hs, &their_index))
@@ -700,9 +817,12 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     send_on(a, p, c, PUNCH_MSG_HANDSHAKE2, p->msg2, p->msg2_len);
     if (rekey)
         return true; /* same paths, new keys */
-    /* Validate every candidate, this one first. */
+    /* Validate every candidate, this one first: a message 1 of this
+     * introduction on a candidate the server gave proves the way in. */
     start_probing(a, now, id);
     send_ping(a, now, p, c);
+    if (c->technique != PUNCH_TECH_PEER_REFLEXIVE)
+        hear(a, now, id, ci);
     return true;
 }
 
@@ -814,11 +934,30 @@ static void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const pu
         add_candidate(p, &a->cfg.server, PUNCH_TECH_RELAY, now);
 }
 
+/* The server told us again of a session we have: a repeat (a CONNECT
+ * copy), or news (the peer came back from a new endpoint). New endpoints
+ * are probed at once; known ones keep their state. */
+static void reintroduced(punch_agent *a, uint64_t now, int id, const punch_msg *m)
+{
+    peer *p = &a->peers[id];
+    size_t before = p->n_cand;
+    p->reconnect = false;
+    if (m->rtt_ms)
+        p->peer_rtt_ms = m->rtt_ms;
+    add_intro_candidates(a, now, p, m);
+    if (p->n_cand > before) {
+        p->guard_ms = probe_guard_ms(a, p);
+        start_probing(a, now, id);
+    }
+}
+
 static void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
 {
     int id = find_peer_by_session(a, m->session);
-    if (id >= 0)
-        return; /* a repeat */
+    if (id >= 0) {
+        reintroduced(a, now, id, m);
+        return;
+    }
     if (m->flags & PUNCH_INTRO_INITIATOR) {
         for (int i = 0; i < MAX_PEERS && id < 0; i++)
             if (a->peers[i].used && !a->peers[i].introduced &&
@@ -851,7 +990,9 @@ static void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
     }
     peer *p = &a->peers[id];
     p->introduced = true;
-    p->initiator = (m->flags & PUNCH_INTRO_INITIATOR) != 0;
+    p->initiator = (m->flags & PUNCH_INTRO_INITIATOR) == 0; /* the side asked (step 2) */
+    p->peer_rtt_ms = m->rtt_ms;
+    p->guard_ms = probe_guard_ms(a, p);
     memcpy(p->name, m->name, sizeof(p->name));
     memcpy(p->key, m->key, PUNCH_KEY_BYTES);
     memcpy(p->session, m->session, PUNCH_MSG_SESSION_LEN);
@@ -964,11 +1105,13 @@ int punch_agent_handle_datagram(punch_agent *a, uint64_t now, const punch_addr *
 static void connect_timeout(punch_agent *a, uint64_t now, int id)
 {
     peer *p = &a->peers[id];
-    if (!p->asked || p->ready || a->reg != REG_DONE || now < p->connect_next_ms)
+    if (!p->asked || (p->ready && !p->reconnect) || a->reg != REG_DONE ||
+        now < p->connect_next_ms)
         return;
     if (p->connect_tries == SERVER_TRIES) {
         if (p->introduced) {
             p->connect_next_ms = UINT64_MAX; /* probing and the relay go on */
+            p->reconnect = false;
             return;
         }
         ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
@@ -1013,8 +1156,13 @@ static void probe_timeout(punch_agent *a, uint64_t now, int id)
     bool on_best = p->path >= 0 && priority(p->cand[p->path].technique) == 0;
     for (size_t i = 0; i < p->n_cand; i++) {
         candidate *c = &p->cand[i];
-        if (c->validated || now < c->next_probe_ms)
+        if ((c->validated && c->confirmed) || now < c->next_probe_ms)
             continue;
+        if (c->validated && now - c->heard_ms >= CONFIRM_MS) {
+            unhear(a, now, id, (int)i);
+            if (!p->used)
+                return;
+        }
         /* The background retries stop once the best kind of path is in use. */
         if (now - c->first_probe_ms >= PROBE_GIVE_UP_MS) {
             if (!c->gave_up)
@@ -1028,15 +1176,19 @@ static void probe_timeout(punch_agent *a, uint64_t now, int id)
             /* Only the initiator's message 1 is worth repeating to the relay.
              * To a public endpoint, at first, only far enough to open our
              * own NAT (the conntrack trap, punch_agent_cfg.open_ttl). */
-            uint8_t ttl = c->technique == PUNCH_TECH_HOLE_PUNCH &&
-                                  now - c->first_probe_ms < a->open_guard_ms
-                              ? a->open_ttl
-                              : 0;
+            uint64_t guard_end = c->first_probe_ms + p->guard_ms;
+            bool low = c->technique == PUNCH_TECH_HOLE_PUNCH && now < guard_end;
             if (c->technique != PUNCH_TECH_RELAY || p->initiator)
-                send_on_ttl(a, p, c, ttl, PUNCH_MSG_HANDSHAKE1, p->msg1, p->msg1_len);
-        } else {
-            send_ping(a, now, p, c);
+                send_on_ttl(a, p, c, low ? a->open_ttl : 0, PUNCH_MSG_HANDSHAKE1, p->msg1,
+                            p->msg1_len);
+            c->probes++;
+            c->last_probe_ms = now;
+            /* The first full-TTL probe goes the moment the guard ends. */
+            c->next_probe_ms = low ? min_u64(now + probe_interval(c, now), guard_end)
+                                   : now + probe_interval(c, now);
+            continue;
         }
+        send_ping(a, now, p, c);
         c->probes++;
         c->last_probe_ms = now;
         c->next_probe_ms = now + probe_interval(c, now);
@@ -1065,9 +1217,19 @@ static void path_timeout(punch_agent *a, uint64_t now, int id)
             p->missed = 0;
             start_probing(a, now, id);
             choose_path(a, id);
+            /* If a NAT gave one of us a new public endpoint, the server
+             * tells both again once that one re-registers (ours went at
+             * the first miss); asking again covers a server without a
+             * relay session to go by. */
+            if (p->asked) {
+                p->reconnect = true;
+                p->connect_tries = 0;
+                p->connect_next_ms = now;
+            }
         } else {
             send_ping(a, now, p, c);
-            p->missed++;
+            if (p->missed++ == 0)
+                reregister(a, now);
         }
     }
     p->next_keepalive_ms = now + KEEPALIVE_PATH_MS;
@@ -1128,12 +1290,12 @@ uint64_t punch_agent_next_timeout(const punch_agent *a)
         const peer *p = &a->peers[i];
         if (!p->used)
             continue;
-        if (p->asked && !p->ready && a->reg == REG_DONE)
+        if (p->asked && (!p->ready || p->reconnect) && a->reg == REG_DONE)
             t = min_u64(t, p->connect_next_ms);
         if (!p->introduced)
             continue;
         for (size_t j = 0; j < p->n_cand; j++)
-            if (!p->cand[j].validated)
+            if (!p->cand[j].confirmed)
                 t = min_u64(t, p->cand[j].next_probe_ms);
         if (p->ready && p->path >= 0)
             t = min_u64(t, p->next_keepalive_ms);
@@ -1245,9 +1407,8 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
     a->cfg.name = NULL; /* the caller's string is not ours to keep */
     a->keepalive_ms = cfg->keepalive_ms ? cfg->keepalive_ms : DEFAULT_KEEPALIVE_MS;
     a->open_ttl = cfg->open_ttl ? cfg->open_ttl : DEFAULT_OPEN_TTL;
-    a->open_guard_ms = cfg->open_guard_ms == UINT32_MAX ? 0
-                       : cfg->open_guard_ms         ? cfg->open_guard_ms
-                                                    : DEFAULT_OPEN_GUARD_MS;
+    a->low_ttl = cfg->open_guard_ms != UINT32_MAX;
+    a->open_guard_ms = a->low_ttl ? cfg->open_guard_ms : 0;
     /* Everyone registers (the server introduces only registered peers);
      * without a name, one is made from the key. */
     if (cfg->name)

@@ -53,6 +53,7 @@ typedef struct peer {
     uint8_t n_priv;
     uint8_t local;                       /* rv->locals index + 1; 0 unknown */
     uint16_t n_started;                  /* relay sessions it started, held now */
+    uint16_t rtt_ms;                     /* its round trip to us, as it measured; 0 unknown */
     uint32_t gen;                        /* bumped when the slot is freed */
     uint32_t cookie_period;              /* of cookie, made for pub */
     uint32_t last_session;               /* the latest relay session it is in */
@@ -584,6 +585,8 @@ static bool private_changed(const peer *p, const punch_msg *m)
     return false;
 }
 
+static void reintroduce(punch_rendezvous *rv, uint32_t i);
+
 static void handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
                             uint8_t local, const uint8_t *data, const punch_msg *req)
 {
@@ -660,6 +663,7 @@ static void handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr
     memcpy(p->priv, req->private_addr, req->n_private * sizeof(punch_addr));
     p->local = local;
     p->last_ms = now;
+    p->rtt_ms = req->rtt_ms;
 
     punch_msg m = {.type = PUNCH_MSG_REGISTERED, .public_addr = *src,
                    .keepalive_s = rv->cfg.keepalive_s};
@@ -676,6 +680,8 @@ static void handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr
         if (ev)
             peer_info(p, &ev->peer[0]);
     }
+    if (moved)
+        reintroduce(rv, i);
 cleanup:
     sodium_memzero(fresh_key, sizeof(fresh_key));
 }
@@ -685,13 +691,33 @@ static void introduce(punch_rendezvous *rv, const peer *to, const peer *other,
                       const uint8_t *txid, const uint8_t *id, uint8_t flags)
 {
     punch_msg m = {.type = PUNCH_MSG_INTRODUCE, .public_addr = other->pub,
-                   .n_private = other->n_priv, .flags = flags};
+                   .n_private = other->n_priv, .flags = flags, .rtt_ms = other->rtt_ms};
     memcpy(m.txid, txid, PUNCH_MSG_TXID_LEN);
     memcpy(m.session, id, PUNCH_MSG_SESSION_LEN);
     memcpy(m.key, other->key, PUNCH_KEY_LEN);
     memcpy(m.name, other->name, sizeof(m.name));
     memcpy(m.private_addr, other->priv, other->n_priv * sizeof(punch_addr));
     send_msg(rv, &to->pub, to->local, &m, to->mac_key);
+}
+
+/* Peer i came back from a new public endpoint (its NAT rebound or was
+ * reset): the peer it was last introduced to must learn where it is now,
+ * and both probe again. The session keeps its id, so the peers take this
+ * as news about a session they have, not as a new one. */
+static void reintroduce(punch_rendezvous *rv, uint32_t i)
+{
+    uint32_t si = rv->peers[i].last_session;
+    if (si == NONE || si >= rv->sessions_hwm)
+        return;
+    const session *s = &rv->sessions[si];
+    if (!s->used || !session_peer_ok(rv, s, 0) || !session_peer_ok(rv, s, 1))
+        return;
+    const peer *asker = &rv->peers[s->peer[0]], *other = &rv->peers[s->peer[1]];
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    rv->cfg.random(rv->cfg.random_arg, txid, sizeof(txid));
+    introduce(rv, asker, other, txid, s->id, PUNCH_INTRO_INITIATOR | PUNCH_INTRO_RELAY);
+    introduce(rv, other, asker, txid, s->id, PUNCH_INTRO_RELAY);
+    rv->counters.reintroductions++;
 }
 
 /* The live session between a and b that peer `of` was last put in, or NONE. */

@@ -127,6 +127,7 @@ typedef struct punch_rendezvous_counters {
     uint64_t registrations;    /* REGISTERED sent (keepalives included) */
     uint64_t refused[8];       /* REFUSED sent, by punch_refusal code */
     uint64_t introductions;    /* CONNECTs answered with INTRODUCE */
+    uint64_t reintroductions;  /* sessions told again: a peer came back from a new address */
     uint64_t peers_added;
     uint64_t peers_expired;
     uint64_t sessions_opened;  /* relay sessions created */

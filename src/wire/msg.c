@@ -278,6 +278,7 @@ static void body(codec *k, punch_msg *m)
         field(k, m->key, PUNCH_MSG_KEY_LEN);
         field_name(k, m->name);
         field_private(k, m);
+        field_u16(k, &m->rtt_ms);
         break;
     case PUNCH_MSG_REGISTERED:
         field(k, m->txid, PUNCH_MSG_TXID_LEN);
@@ -299,6 +300,7 @@ static void body(codec *k, punch_msg *m)
         field_endpoint(k, &m->public_addr);
         field_private(k, m);
         field_u8(k, &m->flags);
+        field_u16(k, &m->rtt_ms);
         break;
     case PUNCH_MSG_REFUSED:
         field(k, m->txid, PUNCH_MSG_TXID_LEN);

@@ -85,6 +85,8 @@ typedef struct punch_msg {
     uint16_t code;                             /* REFUSED: punch_refusal */
     uint16_t keepalive_s;                      /* REGISTERED: re-register this often */
     uint8_t flags;                             /* INTRODUCE */
+    uint16_t rtt_ms;                           /* REGISTER: the sender's round trip to the
+                                                  server; INTRODUCE: the peer's; 0 unknown */
     const uint8_t *payload;                    /* RELAY, HANDSHAKE1/2, DATA: the rest */
     size_t payload_len;
     const uint8_t *mac;                        /* signalling messages that carry one */

@@ -46,6 +46,7 @@ static punch_msg sample(punch_msg_type type)
     m.code = PUNCH_REFUSED_NO_PEER;
     m.keepalive_s = 25;
     m.flags = PUNCH_INTRO_INITIATOR | PUNCH_INTRO_RELAY;
+    m.rtt_ms = 41;
     if (type == PUNCH_MSG_RELAY || type >= PUNCH_MSG_HANDSHAKE1) {
         m.payload = payload;
         m.payload_len = sizeof(payload);
@@ -78,6 +79,7 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         assert_int_equal(a->n_private, b->n_private);
         for (size_t i = 0; i < a->n_private; i++)
             assert_true(punch_addr_equal(&a->private_addr[i], &b->private_addr[i]));
+        assert_int_equal(a->rtt_ms, b->rtt_ms);
         break;
     case PUNCH_MSG_REGISTERED:
         assert_true(punch_addr_equal(&a->public_addr, &b->public_addr));
@@ -93,6 +95,7 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         assert_true(punch_addr_equal(&a->public_addr, &b->public_addr));
         assert_int_equal(a->n_private, b->n_private);
         assert_int_equal(a->flags, b->flags);
+        assert_int_equal(a->rtt_ms, b->rtt_ms);
         break;
     case PUNCH_MSG_REFUSED:
         assert_int_equal(a->code, b->code);

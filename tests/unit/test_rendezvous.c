@@ -135,6 +135,7 @@ static dgram register_msg(tpeer *p, const uint8_t *mac_key)
     memcpy(m.key, p->id.public_key, PUNCH_KEY_LEN);
     snprintf(m.name, sizeof(m.name), "%s", p->name);
     memcpy(m.private_addr, p->priv, sizeof(p->priv));
+    m.rtt_ms = (uint16_t)(10 + p->addr.port % 7); /* as measured by the peer */
     return encode(&m, mac_key ? mac_key : p->mac_key);
 }
 
@@ -222,8 +223,9 @@ static void get_cookie(punch_rendezvous *rv, uint64_t now, tpeer *p)
     expect_nothing(rv);
 }
 
-/* REGISTER with the current cookie; expects REGISTERED and keeps its cookie. */
-static answer do_register(punch_rendezvous *rv, uint64_t now, tpeer *p)
+/* REGISTER with the current cookie; expects REGISTERED first and keeps
+ * its cookie. */
+static answer register_answered(punch_rendezvous *rv, uint64_t now, tpeer *p)
 {
     dgram r = register_msg(p, NULL);
     send_from(rv, now, &p->addr, &r);
@@ -231,6 +233,13 @@ static answer do_register(punch_rendezvous *rv, uint64_t now, tpeer *p)
     assert_memory_equal(a.m.txid, r.buf + 2, PUNCH_MSG_TXID_LEN);
     assert_true(punch_addr_equal(&a.m.public_addr, &p->addr));
     memcpy(p->cookie, a.m.cookie, sizeof(p->cookie));
+    return a;
+}
+
+/* The same, and nothing else is sent. */
+static answer do_register(punch_rendezvous *rv, uint64_t now, tpeer *p)
+{
+    answer a = register_answered(rv, now, p);
     expect_nothing(rv);
     return a;
 }
@@ -269,6 +278,7 @@ static void assert_introduces(const answer *a, const tpeer *other)
     assert_string_equal(a->m.name, other->name);
     assert_memory_equal(a->m.key, other->id.public_key, PUNCH_KEY_LEN);
     assert_true(punch_addr_equal(&a->m.public_addr, &other->addr));
+    assert_int_equal(a->m.rtt_ms, 10 + other->addr.port % 7); /* passed on */
     assert_int_equal(a->m.n_private, other->n_priv);
     for (size_t i = 0; i < other->n_priv; i++)
         assert_true(punch_addr_equal(&a->m.private_addr[i], &other->priv[i]));
@@ -651,11 +661,26 @@ static void nat_rebinding_updates_endpoint(void **state)
     /* alice's NAT gives her a new port: HELLO again, REGISTER from there. */
     x.alice.addr.port = 40777;
     get_cookie(x.rv, 3000, &x.alice);
-    do_register(x.rv, 3000, &x.alice);
+    register_answered(x.rv, 3000, &x.alice);
     punch_rendezvous_event ev;
     assert_true(next_event(x.rv, &ev));
     assert_int_equal(ev.type, PUNCH_RV_EVENT_REGISTERED);
     assert_true(punch_addr_equal(&ev.peer[0].public_addr, &x.alice.addr));
+    /* Unasked, both are told again of their session: bob learns where she
+     * is now (same session id, so it is news, not a new connection). */
+    answer again_a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    answer again_b = expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
+    expect_nothing(x.rv);
+    assert_memory_equal(again_a.m.session, x.session, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(again_b.m.session, x.session, PUNCH_MSG_SESSION_LEN);
+    assert_introduces(&again_b, &x.alice);
+    assert_introduces(&again_a, &x.bob);
+    assert_true(again_a.m.flags & PUNCH_INTRO_INITIATOR);
+    assert_false(again_b.m.flags & PUNCH_INTRO_INITIATOR);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->reintroductions, 1);
+    /* A keepalive from where she already is tells nobody anything. */
+    do_register(x.rv, 3500, &x.alice);
+    expect_nothing(x.rv);
     /* bob learns her new endpoint; the relay follows it. */
     dgram c = connect_msg(&x.bob, "alice", NULL);
     send_from(x.rv, 3000, &x.bob.addr, &c);
