@@ -6,19 +6,19 @@
 #     punch-nat: SIGHUP), nat-a alone and both NATs: data gets through again
 #     each way within 10 s (the times are printed). Both backends keep the
 #     port here, so the mappings come back as they were.
-#     KNOWN FAILURE, not run by default (FAULTS_CASES=flush-punch-nat-newport):
-#     when the reset gives alice a NEW public port (nat-a with ports=random),
-#     nothing gets through for ~26 s: the direct path dies after 3 keepalives
-#     (~8-10 s), the relay refuses alice's new source address until her next
-#     REGISTER keepalive (25 s), and the peers never go direct again: bob
-#     keeps probing alice's old mapping, and nat-b filters her new one.
+#     And with a reset that gives alice a NEW public port (nat-a with
+#     ports=random, case flush-punch-nat-newport): alice re-registers at her
+#     first unanswered keepalive, punchd tells bob where she is now (the
+#     same session, introduced again), bob probes her new endpoint and moves
+#     to it: data flows again in about 4 s.
 #  3. punchd is killed and restarted (same --key): the direct session goes on
 #     during the outage, and both peers register again with the new punchd.
 #  4. a third host (the server's namespace, raw sockets) spoofs garbage,
 #     forged handshake/data/relay messages and replays of captured data at
 #     alice's public mapping: the session goes on and nothing forged or
 #     replayed is delivered.
-# FAULTS_CASES picks cases (names at the end), FAULTS_RECOVER_S the bound of 2.
+# FAULTS_CASES picks cases (names at the end), FAULTS_RECOVER_S the bound of 2,
+# FAULTS_DEBUG=1 prints both peers' events after each flush.
 # Each side of a session sends "SIDE SEQ SEND_US" every 100 ms once it has a
 # path; what comes out of the other side is stamped on arrival, so delivery,
 # recovery times and integrity are read from the files (bounded polls).
@@ -216,6 +216,7 @@ case_flush() {
     pa=$(( $(grep -c '"event":"path"' "$S/alice.ev") - before_a ))
     pb=$(( $(grep -c '"event":"path"' "$S/bob.ev") - before_b ))
     ok "$what: flush of $nats: recovered bob->alice in $ra ms, alice->bob in $rb ms (alice's mapping $from_a -> $(path_field bob remote); new path events: alice $pa, bob $pb; now $(last_path alice) / $(last_path bob))"
+    [ -z "${FAULTS_DEBUG:-}" ] || { echo "--- alice"; grep -v ""data"" "$S/alice.ev"; echo "--- bob"; grep -v ""data"" "$S/bob.ev"; }
     end_session
 }
 
@@ -395,7 +396,7 @@ case_spoof() {
     end_session
 }
 
-cases=${FAULTS_CASES:-"loss flush-kernel flush-kernel-both flush-punch-nat flush-punch-nat-both punchd spoof"}
+cases=${FAULTS_CASES:-"loss flush-kernel flush-kernel-both flush-punch-nat flush-punch-nat-both flush-punch-nat-newport punchd spoof"}
 for c in $cases; do
     case $c in
     loss) case_loss ;;

@@ -557,10 +557,13 @@ static void emit_path(punch_agent *a, int id)
 static void choose_path(punch_agent *a, int id)
 {
     peer *p = &a->peers[id];
+    /* The path in use, when it has gone quiet (a keepalive unanswered: the
+     * peer's NAT may have moved), yields to an equal one that answers. */
+    bool quiet = p->path >= 0 && p->missed > 0;
     int best = -1;
     for (size_t i = 0; i < p->n_cand; i++) {
         const candidate *c = &p->cand[i];
-        if (!c->validated)
+        if (!c->validated || (quiet && (int)i == p->path))
             continue;
         if (best < 0 || priority(c->technique) < priority(p->cand[best].technique) ||
             (priority(c->technique) == priority(p->cand[best].technique) &&
@@ -569,9 +572,11 @@ static void choose_path(punch_agent *a, int id)
     }
     if (best < 0 || best == p->path)
         return;
+    /* Otherwise no flapping between equals. */
     if (p->path >= 0 && p->cand[p->path].validated &&
-        priority(p->cand[best].technique) >= priority(p->cand[p->path].technique))
-        return; /* no flapping between equals */
+        (priority(p->cand[best].technique) > priority(p->cand[p->path].technique) ||
+         (priority(p->cand[best].technique) == priority(p->cand[p->path].technique) && !quiet)))
+        return;
     p->path = best;
     p->missed = 0;
     emit_path(a, id);
@@ -1230,6 +1235,7 @@ static void path_timeout(punch_agent *a, uint64_t now, int id)
             send_ping(a, now, p, c);
             if (p->missed++ == 0)
                 reregister(a, now);
+            choose_path(a, id); /* an equal one that answers may take over */
         }
     }
     p->next_keepalive_ms = now + KEEPALIVE_PATH_MS;
