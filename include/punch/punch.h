@@ -80,6 +80,8 @@ enum {
     PUNCH_AGENT_NO_RELAY = 0x1,   /* never use the relay */
     PUNCH_AGENT_RELAY_ONLY = 0x2, /* only the relay (no direct probing) */
     PUNCH_AGENT_NO_DIRECT = 0x2,  /* the same, as `punch --no-direct` says it */
+    PUNCH_AGENT_PEER_INTRODUCTIONS = 0x4, /* take introductions from connected peers
+                                             (punch_agent_introduce), not only the server */
 };
 
 typedef struct punch_agent_cfg {
@@ -158,6 +160,23 @@ int punch_agent_connect(punch_agent *agent, uint64_t now_ms, const char *name,
  * PUNCH_ERR_INVAL (len over PUNCH_MAX_DATAGRAM). */
 int punch_agent_send(punch_agent *agent, uint64_t now_ms, int peer, const uint8_t *data,
                      size_t len);
+
+/* Introduce two connected peers to each other without the server (draft
+ * §3.3.1): each gets the other's key, name and endpoints over its
+ * encrypted session with us, and they punch as after the server's
+ * introduction (no relay: the server knows nothing of it). x is told it
+ * asked. They take it only with PUNCH_AGENT_PEER_INTRODUCTIONS. Returns 0,
+ * PUNCH_ERR_NOTFOUND (no such peers, or the same twice) or PUNCH_ERR_LIMIT
+ * (one has no path yet). */
+int punch_agent_introduce(punch_agent *agent, uint64_t now_ms, int x, int y);
+
+typedef struct punch_agent_stats {
+    uint64_t received;  /* datagrams handed to punch_agent_handle_datagram */
+    uint64_t sent;      /* datagrams taken by punch_agent_poll_transmit */
+    uint64_t dropped;   /* received and thrown away: malformed, not for us, forged,
+                           replayed, refused introductions */
+} punch_agent_stats;
+void punch_agent_stats_get(const punch_agent *agent, punch_agent_stats *out);
 
 /* Tell the peer we are done, and forget it. */
 void punch_agent_close(punch_agent *agent, uint64_t now_ms, int peer);

@@ -86,7 +86,7 @@
 #define DEAD_AFTER_MISSED 3
 
 /* Inner types of transport payloads. */
-enum { INNER_PING = 1, INNER_PONG = 2, INNER_DATA = 3, INNER_CLOSE = 4 };
+enum { INNER_PING = 1, INNER_PONG = 2, INNER_DATA = 3, INNER_CLOSE = 4, INNER_INTRODUCE = 5 };
 #define PING_LEN 9
 
 static const char PROLOGUE_LABEL[] = "punch/0 introduction ";
@@ -125,7 +125,8 @@ typedef struct peer {
     /* From INTRODUCE. */
     uint8_t session[PUNCH_MSG_SESSION_LEN];
     bool initiator;
-    uint16_t peer_rtt_ms;      /* the peer's round trip to the server (INTRODUCE) */
+    uint16_t peer_rtt_ms;      /* the peer's round trip to the introducer (INTRODUCE) */
+    uint32_t my_rtt_ms;        /* ours to the introducer (the server, or a peer) */
     uint64_t guard_ms;         /* low-TTL time for public endpoints (probe_guard_ms) */
     bool reconnect;            /* asked again after the path died; until re-introduced */
     size_t n_cand;
@@ -193,6 +194,7 @@ struct punch_agent {
     ev *evq;
     size_t ev_head, ev_count;
     ev current;                /* the event last handed out (its data stays valid) */
+    uint64_t received, sent;   /* datagrams */
     uint64_t dropped;          /* datagrams not for us, forged, stale */
 };
 
@@ -643,7 +645,7 @@ static uint64_t probe_guard_ms(const punch_agent *a, const peer *p)
         return 0;
     if (a->open_guard_ms)
         return a->open_guard_ms;
-    uint64_t mine = a->server_rtt_ms, theirs = p->peer_rtt_ms;
+    uint64_t mine = p->my_rtt_ms, theirs = p->peer_rtt_ms;
     if (!mine || !theirs)
         return DEFAULT_OPEN_GUARD_MS;
     uint64_t g = (theirs > mine ? theirs - mine : 0) + 2 + (mine + theirs) / 16;
@@ -833,6 +835,9 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
 
 /* ---- transport ---- */
 
+static void on_peer_introduce(punch_agent *a, uint64_t now, int from, const uint8_t *msg,
+                              size_t len);
+
 static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uint8_t *inner,
                          size_t len)
 {
@@ -861,6 +866,8 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         e->e.len = len - 1 < sizeof(e->data) ? len - 1 : sizeof(e->data);
         memcpy(e->data, inner + 1, e->e.len);
         e->e.remote = c->addr;
+    } else if (len >= 1 && inner[0] == INNER_INTRODUCE) {
+        on_peer_introduce(a, now, id, inner + 1, len - 1);
     } else if (len >= 1 && inner[0] == INNER_CLOSE) {
         ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
         strcpy(e->e.why, "peer closed");
@@ -956,6 +963,9 @@ static void reintroduced(punch_agent *a, uint64_t now, int id, const punch_msg *
     }
 }
 
+static void take_introduction(punch_agent *a, uint64_t now, int id, const punch_msg *m,
+                              uint32_t my_rtt_ms);
+
 static void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
 {
     int id = find_peer_by_session(a, m->session);
@@ -993,10 +1003,58 @@ static void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
             return;
         }
     }
+    take_introduction(a, now, id, m, a->server_rtt_ms);
+}
+
+/* A peer introduces us to another (draft §3.3.1: any party both can reach
+ * will do), over our encrypted session with it: taken only when the
+ * application allows it (PUNCH_AGENT_PEER_INTRODUCTIONS), never with a
+ * relay (the server knows nothing of this session), and never over a
+ * working session with the same key. */
+static void on_peer_introduce(punch_agent *a, uint64_t now, int from, const uint8_t *msg,
+                              size_t len)
+{
+    punch_msg m;
+    if (!(a->cfg.flags & PUNCH_AGENT_PEER_INTRODUCTIONS) || punch_msg_decode(msg, len, &m) != 0 ||
+        m.type != PUNCH_MSG_INTRODUCE ||
+        memcmp(m.key, a->id.public_key, PUNCH_KEY_BYTES) == 0 ||
+        memcmp(m.key, a->peers[from].key, PUNCH_KEY_BYTES) == 0) {
+        a->dropped++;
+        return;
+    }
+    m.flags &= (uint8_t)~PUNCH_INTRO_RELAY;
+    int id = find_peer_by_session(a, m.session);
+    if (id >= 0) {
+        reintroduced(a, now, id, &m);
+        return;
+    }
+    for (int i = 0; i < MAX_PEERS && id < 0; i++)
+        if (a->peers[i].used && memcmp(a->peers[i].key, m.key, PUNCH_KEY_BYTES) == 0)
+            id = i;
+    if (id >= 0 && (a->peers[id].ready || !a->peers[id].introduced)) {
+        a->dropped++; /* connected already, or being connected by the server */
+        return;
+    }
+    if (id >= 0) {
+        forget_peer(a, id);
+        a->peers[id].used = true;
+        a->peers[id].path = -1;
+    } else if ((id = new_peer(a)) < 0) {
+        a->dropped++;
+        return;
+    }
+    const peer *via = &a->peers[from];
+    take_introduction(a, now, id, &m, via->path >= 0 ? via->cand[via->path].rtt_us / 1000 : 0);
+}
+
+static void take_introduction(punch_agent *a, uint64_t now, int id, const punch_msg *m,
+                              uint32_t my_rtt_ms)
+{
     peer *p = &a->peers[id];
     p->introduced = true;
     p->initiator = (m->flags & PUNCH_INTRO_INITIATOR) == 0; /* the side asked (step 2) */
     p->peer_rtt_ms = m->rtt_ms;
+    p->my_rtt_ms = my_rtt_ms;
     p->guard_ms = probe_guard_ms(a, p);
     memcpy(p->name, m->name, sizeof(p->name));
     memcpy(p->key, m->key, PUNCH_KEY_BYTES);
@@ -1063,6 +1121,7 @@ int punch_agent_handle_datagram(punch_agent *a, uint64_t now, const punch_addr *
 {
     if (!a || !src || !data)
         return PUNCH_ERR_INVAL;
+    a->received++;
     punch_msg m;
     if (punch_msg_decode(data, len, &m) != 0) {
         a->dropped++;
@@ -1357,6 +1416,73 @@ void punch_agent_close(punch_agent *a, uint64_t now, int id)
     forget_peer(a, id);
 }
 
+/* The endpoint of p to give a third party: where p's packets come from
+ * when the path is a public one, else the public endpoint we were told,
+ * else any address of p's we know; NULL when there is none. */
+static const punch_addr *endpoint_to_share(const peer *p)
+{
+    static const punch_technique order[] = {PUNCH_TECH_HOLE_PUNCH, PUNCH_TECH_HAIRPIN,
+                                            PUNCH_TECH_PEER_REFLEXIVE, PUNCH_TECH_PRIVATE};
+    if (p->path >= 0 && (p->cand[p->path].technique == PUNCH_TECH_HOLE_PUNCH ||
+                         p->cand[p->path].technique == PUNCH_TECH_PEER_REFLEXIVE))
+        return &p->cand[p->path].addr;
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
+        for (size_t i = 0; i < p->n_cand; i++)
+            if (p->cand[i].technique == order[k])
+                return &p->cand[i].addr;
+    return NULL;
+}
+
+/* Tell `to` of `about` in the session sid, over to's path. */
+static int send_introduction(punch_agent *a, uint64_t now, int to, int about, const uint8_t *sid,
+                             uint8_t flags)
+{
+    peer *pt = &a->peers[to];
+    const peer *pa = &a->peers[about];
+    const punch_addr *pub = endpoint_to_share(pa);
+    if (!pub)
+        return PUNCH_ERR_LIMIT;
+    punch_msg m = {.type = PUNCH_MSG_INTRODUCE, .public_addr = *pub, .flags = flags};
+    new_txid(a, m.txid);
+    memcpy(m.session, sid, PUNCH_MSG_SESSION_LEN);
+    memcpy(m.key, pa->key, PUNCH_KEY_BYTES);
+    memcpy(m.name, pa->name, sizeof(m.name));
+    for (size_t i = 0; i < pa->n_cand && m.n_private < PUNCH_MSG_MAX_PRIVATE; i++)
+        if (pa->cand[i].technique == PUNCH_TECH_PRIVATE)
+            m.private_addr[m.n_private++] = pa->cand[i].addr;
+    uint32_t rtt = pa->path >= 0 ? pa->cand[pa->path].rtt_us / 1000 : 0;
+    m.rtt_ms = (uint16_t)(rtt < UINT16_MAX ? rtt : UINT16_MAX);
+    uint8_t inner[DGRAM_MAX] = {INNER_INTRODUCE};
+    size_t len;
+    int rc = punch_msg_encode(&m, inner + 1, sizeof(inner) - 1, &len);
+    if (rc == 0)
+        rc = send_transport(a, now, pt, &pt->cand[pt->path], inner, len + 1);
+    return rc;
+}
+
+int punch_agent_introduce(punch_agent *a, uint64_t now, int x, int y)
+{
+    if (!a || x < 0 || y < 0 || x >= MAX_PEERS || y >= MAX_PEERS || x == y ||
+        !a->peers[x].used || !a->peers[y].used)
+        return PUNCH_ERR_NOTFOUND;
+    if (!a->peers[x].ready || a->peers[x].path < 0 || !a->peers[y].ready ||
+        a->peers[y].path < 0)
+        return PUNCH_ERR_LIMIT;
+    uint8_t sid[PUNCH_MSG_SESSION_LEN];
+    random_bytes(a, sid, sizeof(sid));
+    int rc = send_introduction(a, now, x, y, sid, PUNCH_INTRO_INITIATOR);
+    if (rc == 0)
+        rc = send_introduction(a, now, y, x, sid, 0);
+    return rc;
+}
+
+void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
+{
+    if (!a || !out)
+        return;
+    *out = (punch_agent_stats){.received = a->received, .sent = a->sent, .dropped = a->dropped};
+}
+
 int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uint8_t *buf,
                               size_t cap, size_t *len)
 {
@@ -1373,6 +1499,7 @@ int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uin
     *len = t->len;
     a->tx_head = (a->tx_head + 1) % TXQ_LEN;
     a->tx_count--;
+    a->sent++;
     return 1;
 }
 

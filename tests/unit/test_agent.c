@@ -36,6 +36,9 @@ typedef struct node {
     punch_technique technique;
     uint64_t first_direct_ms;    /* virtual time of the first direct path */
     punch_path_kind first_kind;  /* of the first path */
+    int last_peer;               /* the peer id of the latest introduction */
+    punch_path_kind kind_of[16]; /* per peer id: the latest path */
+    punch_technique technique_of[16];
     unsigned path_changes;
     uint64_t deaf_until_ms;      /* drop datagrams from peers until then (a late direct path) */
     unsigned counts[256];        /* datagrams "#N" received, per N */
@@ -49,6 +52,7 @@ typedef struct server {
     punch_addr addr;
     punch_rendezvous *rv;
     punch_rng rng;
+    bool down;                   /* drops everything */
 } server;
 
 typedef struct world {
@@ -56,7 +60,8 @@ typedef struct world {
     uint64_t seed;
     int router;
     server s;
-    node alice, bob;
+    node alice, bob, carol;
+    uint32_t agent_flags;        /* punch_agent_cfg.flags of the peers added */
 } world;
 
 static void rng_bytes(void *ctx, uint8_t *buf, size_t len)
@@ -88,8 +93,13 @@ static void node_events(node *n, uint64_t now_ms)
         case PUNCH_EVENT_INTRODUCED:
             if (n->peer < 0)
                 n->peer = e.peer;
+            n->last_peer = e.peer;
             break;
         case PUNCH_EVENT_PATH:
+            if (e.peer >= 0 && e.peer < 16) {
+                n->kind_of[e.peer] = e.path_kind;
+                n->technique_of[e.peer] = e.technique;
+            }
             n->have_path = true;
             n->kind = e.path_kind;
             n->technique = e.technique;
@@ -170,6 +180,8 @@ static void server_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
 {
     (void)sim, (void)host;
     server *s = ctx;
+    if (s->down)
+        return;
     punch_rendezvous_handle(s->rv, now_us / MS, &d->remote, &d->local, d->data, d->len);
     server_flush(s);
 }
@@ -265,7 +277,8 @@ static void add_peer(world *w, node *n, const char *name, punch_addr addr, int u
     for (const char *c = name; *c; c++)
         name_hash = (name_hash ^ (uint8_t)*c) * 1099511628211ull;
     punch_rng_seed(&n->rng, w->seed ^ name_hash);
-    punch_agent_cfg c = {.name = name, .server = w->s.addr, .n_local = 1, .random = rng_bytes,
+    punch_agent_cfg c = {.name = name, .server = w->s.addr, .n_local = 1, .flags = w->agent_flags,
+                         .random = rng_bytes,
                          .random_ctx = &n->rng};
     c.local[0] = addr;
     rng_bytes(&n->rng, c.secret_key, sizeof(c.secret_key));
@@ -337,6 +350,7 @@ static void world_free(world *w)
 {
     punch_agent_free(w->alice.agent);
     punch_agent_free(w->bob.agent);
+    punch_agent_free(w->carol.agent);
     punch_rendezvous_free(w->s.rv);
     punch_sim_free(w->sim);
 }
@@ -667,6 +681,72 @@ static void relay_to_direct_loses_and_repeats_nothing(void **state)
     }
 }
 
+/* Alice, connected to bob and to carol (each behind its own port-restricted
+ * NAT), introduces them to each other while the server is down (draft
+ * §3.3.1): they punch through and talk directly. Peers that do not take
+ * peer introductions drop them, counted. */
+static void peer_as_introducer(void **state)
+{
+    (void)state;
+    for (int allow = 1; allow >= 0; allow--)
+        for (size_t s = 0; s < n_seeds; s++) {
+            world w;
+            world_start(&w, seeds[s]);
+            w.agent_flags = allow ? PUNCH_AGENT_PEER_INTRODUCTIONS : 0;
+            different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
+            int l, nc = nat_on_core(&w, "port-restricted-cone", v4(203, 0, 113, 40, 0), 0);
+            add_peer(&w, &w.carol, "carol", v4(10, 0, 3, 2, 5000), nc, true, 0, &l);
+            for (int i = 0; i < 50 && !w.carol.registered; i++)
+                punch_sim_run(w.sim, punch_sim_now(w.sim) + 100 * MS);
+            register_and_connect(&w);
+            uint64_t now = punch_sim_now(w.sim) / MS;
+            int to_carol = punch_agent_connect(w.alice.agent, now, "carol", NULL);
+            assert_true(to_carol >= 0);
+            node_flush(&w.alice);
+            punch_sim_wake(w.sim, w.alice.host);
+            punch_sim_run(w.sim, punch_sim_now(w.sim) + 2000 * MS);
+            assert_int_equal(w.alice.kind_of[to_carol], PUNCH_PATH_DIRECT);
+            assert_int_equal(w.alice.kind_of[w.alice.peer], PUNCH_PATH_DIRECT);
+            int bob_alice = w.bob.last_peer, carol_alice = w.carol.last_peer;
+
+            w.s.down = true;
+            now = punch_sim_now(w.sim) / MS;
+            assert_int_equal(punch_agent_introduce(w.alice.agent, now, w.alice.peer, w.alice.peer),
+                             PUNCH_ERR_NOTFOUND);
+            assert_int_equal(punch_agent_introduce(w.alice.agent, now, w.alice.peer, to_carol), 0);
+            node_flush(&w.alice);
+            punch_agent_stats before;
+            punch_agent_stats_get(w.carol.agent, &before);
+            punch_sim_run(w.sim, punch_sim_now(w.sim) + 2000 * MS);
+            if (!allow) {
+                punch_agent_stats after;
+                punch_agent_stats_get(w.carol.agent, &after);
+                assert_int_equal(w.bob.last_peer, bob_alice);
+                assert_int_equal(w.carol.last_peer, carol_alice);
+                assert_true(after.dropped > before.dropped);
+                world_free(&w);
+                continue;
+            }
+            int bob_carol = w.bob.last_peer, carol_bob = w.carol.last_peer;
+            if (bob_carol == bob_alice || carol_bob == carol_alice ||
+                w.bob.kind_of[bob_carol] != PUNCH_PATH_DIRECT ||
+                w.carol.kind_of[carol_bob] != PUNCH_PATH_DIRECT)
+                fail_msg("seed %llu: bob %s carol (%s), carol %s bob (%s)",
+                         (unsigned long long)w.seed, bob_carol == bob_alice ? "never met" : "met",
+                         punch_path_kind_name(w.bob.kind_of[bob_carol]),
+                         carol_bob == carol_alice ? "never met" : "met",
+                         punch_path_kind_name(w.carol.kind_of[carol_bob]));
+            assert_int_equal(w.bob.technique_of[bob_carol], PUNCH_TECH_HOLE_PUNCH);
+            now = punch_sim_now(w.sim) / MS;
+            assert_int_equal(punch_agent_send(w.bob.agent, now, bob_carol,
+                                              (const uint8_t *)"hi carol", 8), 0);
+            node_flush(&w.bob);
+            punch_sim_run(w.sim, punch_sim_now(w.sim) + 200 * MS);
+            assert_string_equal(w.carol.got, "hi carol");
+            world_free(&w);
+        }
+}
+
 int main(void)
 {
     pick_seeds();
@@ -678,6 +758,7 @@ int main(void)
         cmocka_unit_test(long_session_rekeys),
         cmocka_unit_test(direct_one_crossing_after_the_introduction),
         cmocka_unit_test(relay_to_direct_loses_and_repeats_nothing),
+        cmocka_unit_test(peer_as_introducer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
