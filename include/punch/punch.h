@@ -128,6 +128,7 @@ typedef enum punch_technique {
     PUNCH_TECH_HOLE_PUNCH,   /* §3.3.1: the public endpoint */
     PUNCH_TECH_PEER_REFLEXIVE, /* an address the peer's packets came from */
     PUNCH_TECH_RELAY,        /* §3.1 */
+    PUNCH_TECH_PORT_PREDICTION, /* §3.4: a symmetric NAT's next port, predicted */
 } punch_technique;
 
 typedef struct punch_event {
@@ -199,7 +200,7 @@ int punch_agent_poll_transmit(punch_agent *agent, punch_addr *dst, uint8_t *ttl,
 int punch_agent_poll_event(punch_agent *agent, punch_event *ev);
 
 /* Names for events and logs: "direct", "relay"; "private", "hairpin",
- * "hole-punch", "peer-reflexive", "relay". */
+ * "hole-punch", "peer-reflexive", "relay", "port-prediction". */
 const char *punch_path_kind_name(punch_path_kind k);
 const char *punch_technique_name(punch_technique t);
 

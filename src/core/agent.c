@@ -44,13 +44,15 @@
 
 #include "crypto/auth.h"
 #include "crypto/noise.h"
+#include "core/natcheck.h"
 #include "crypto/transport.h"
 #include "punch/punch.h"
 #include "wire/bytes.h"
 #include "wire/msg.h"
+#include "wire/stun.h"
 
 #define MAX_PEERS 16
-#define MAX_CANDIDATES 16
+#define MAX_CANDIDATES 24
 #define TXQ_LEN 256
 #define EVQ_LEN 128
 #define DGRAM_MAX 1500
@@ -80,6 +82,21 @@
 #define PROBE_GIVE_UP_MS 10000
 #define PROBE_BACKGROUND_MS 15000
 
+/* Port prediction (draft §3.4): the peer's NAT allocates a new public
+ * port per destination, `step` after the latest; the first probes go to the
+ * next PREDICT_WINDOW of them, in order, before anything else new, so that
+ * two such NATs allocate in step with each other. */
+#define PREDICT_WINDOW 8
+/* NAT discovery: STUN Binding retransmissions (250 ms doubling). */
+#define DISC_RTO_MS 250
+#define DISC_TRIES 4
+
+/* Datagrams the responder sends before the initiator is known to hold
+ * the session's keys (its message 2 may be late or lost): kept, sealed,
+ * and sent once more when the first datagram under those keys comes in;
+ * the receiver's replay window drops what it had already. */
+#define EARLY_MAX 16
+
 /* Path upkeep: a PING on the path in use when it has been quiet this long;
  * three unanswered mark it dead. */
 #define KEEPALIVE_PATH_MS 2000
@@ -92,6 +109,24 @@ enum { INNER_PING = 1, INNER_PONG = 2, INNER_DATA = 3, INNER_CLOSE = 4, INNER_IN
 static const char PROLOGUE_LABEL[] = "punch/0 introduction ";
 
 typedef enum reg_state { REG_HELLO = 1, REG_REGISTER, REG_DONE } reg_state;
+
+/* NAT discovery (draft §3.4, RFC 5780 §4.3): after the first registration,
+ * a STUN Binding request to the server's address; when the answer names
+ * another (OTHER-ADDRESS: punchd --alt), requests to the three other
+ * address/port pairs, sent one after the other. The public endpoints the
+ * server saw say whether our NAT maps per destination and with what step
+ * it allocates; REGISTER tells the server, INTRODUCE tells peers. */
+typedef enum disc_state { DISC_IDLE = 0, DISC_MAIN, DISC_OTHERS, DISC_DONE } disc_state;
+
+typedef struct discovery {
+    disc_state state;
+    unsigned n;                /* destinations: 1, then 4 */
+    punch_addr dst[4];         /* main, alt IP, alt IP and port, alt port */
+    punch_addr seen[4];        /* our public endpoint as each saw it; AF_NONE: no answer */
+    uint8_t txid[4][PUNCH_STUN_TXID_LEN];
+    uint64_t next_ms;
+    unsigned tries;
+} discovery;
 
 typedef struct candidate {
     punch_addr addr;           /* the server's address for the relay */
@@ -146,6 +181,11 @@ typedef struct peer {
     punch_transport t;
     punch_transport prev;
     bool has_prev;
+    /* Responder: the initiator has not yet shown it holds t's keys. */
+    bool unconfirmed;
+    uint8_t n_early;
+    uint16_t early_len[EARLY_MAX];
+    uint8_t early[EARLY_MAX][PUNCH_MAX_DATAGRAM + 64];
     /* Initiator: a new handshake is under way on the path (rekey). */
     bool rekeying;
     uint64_t rekey_next_ms;
@@ -182,6 +222,11 @@ struct punch_agent {
     uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
     uint8_t cookie[PUNCH_MSG_COOKIE_LEN];
     punch_addr public_addr;
+    discovery disc;
+    bool reg_told_nat;         /* the REGISTER in flight carries discovery's result */
+    bool announced;            /* the REGISTERED event was told */
+    uint8_t nat_mapping;       /* punch_msg_nat, from discovery */
+    uint16_t nat_step, nat_port;
     uint32_t keepalive_ms;
     uint8_t open_ttl;
     uint64_t open_guard_ms;    /* 0: adaptive (probe_guard_ms) */
@@ -228,6 +273,7 @@ const char *punch_technique_name(punch_technique t)
     case PUNCH_TECH_HOLE_PUNCH: return "hole-punch";
     case PUNCH_TECH_PEER_REFLEXIVE: return "peer-reflexive";
     case PUNCH_TECH_RELAY: return "relay";
+    case PUNCH_TECH_PORT_PREDICTION: return "port-prediction";
     }
     return "unknown";
 }
@@ -239,6 +285,7 @@ static int priority(punch_technique t)
     case PUNCH_TECH_PRIVATE: return 0;
     case PUNCH_TECH_HAIRPIN: return 1;
     case PUNCH_TECH_HOLE_PUNCH:
+    case PUNCH_TECH_PORT_PREDICTION:
     case PUNCH_TECH_PEER_REFLEXIVE: return 2;
     default: return 3;
     }
@@ -322,6 +369,10 @@ static void send_register(punch_agent *a)
     memcpy(m.name, a->name, sizeof(m.name));
     memcpy(m.private_addr, a->cfg.local, sizeof(punch_addr) * a->cfg.n_local);
     m.rtt_ms = (uint16_t)(a->server_rtt_ms < UINT16_MAX ? a->server_rtt_ms : UINT16_MAX);
+    m.nat_mapping = a->nat_mapping;
+    m.nat_step = a->nat_step;
+    m.nat_port = a->nat_port;
+    a->reg_told_nat = a->disc.state == DISC_DONE;
     send_msg(a, &a->cfg.server, &m);
 }
 
@@ -376,6 +427,143 @@ static void reregister(punch_agent *a, uint64_t now)
         a->reg_next_ms = now;
 }
 
+/* ---- NAT discovery ---- */
+
+static void disc_send(punch_agent *a, unsigned i)
+{
+    uint8_t req[64], *out;
+    punch_stun_writer w;
+    size_t len = 0;
+    punch_stun_writer_init(&w, req, sizeof(req), PUNCH_STUN_BINDING, PUNCH_STUN_REQUEST,
+                           a->disc.txid[i]);
+    punch_stun_put_fingerprint(&w);
+    if (punch_stun_finish(&w, &len) == 0 && (out = push_tx(a, &a->disc.dst[i], 0, len)))
+        memcpy(out, req, len);
+}
+
+/* Ask every destination not answered yet. */
+static void disc_ask(punch_agent *a, uint64_t now)
+{
+    for (unsigned i = 0; i < a->disc.n; i++)
+        if (a->disc.seen[i].family == PUNCH_AF_NONE)
+            disc_send(a, i);
+    a->disc.next_ms = now + ((uint64_t)DISC_RTO_MS << a->disc.tries);
+    a->disc.tries++;
+}
+
+static void disc_start(punch_agent *a, uint64_t now)
+{
+    discovery *d = &a->disc;
+    memset(d, 0, sizeof(*d));
+    d->state = DISC_MAIN;
+    d->n = 1;
+    d->dst[0] = a->cfg.server;
+    random_bytes(a, d->txid, sizeof(d->txid));
+    disc_ask(a, now);
+}
+
+static int16_t port_diff(uint16_t later, uint16_t earlier)
+{
+    return (int16_t)(uint16_t)(later - earlier);
+}
+
+static bool small_step(int16_t d)
+{
+    return d != 0 && d >= -PUNCH_NATCHECK_MAX_STEP && d <= PUNCH_NATCHECK_MAX_STEP;
+}
+
+/* What the answers say; then REGISTER again, so the server knows. */
+static void disc_finish(punch_agent *a, uint64_t now)
+{
+    discovery *d = &a->disc;
+    d->state = DISC_DONE;
+    d->next_ms = UINT64_MAX;
+    punch_nat_mapping mapping;
+    if (d->n < 4 || punch_natcheck_mapping(&d->seen[0], &d->seen[1], &d->seen[2], &mapping) != 0)
+        return; /* no second server address, or no answers: unknown */
+    const uint16_t *p = (const uint16_t[]){d->seen[0].port, d->seen[1].port, d->seen[2].port,
+                                           d->seen[3].port};
+    int16_t step = 0;
+    uint16_t last = p[0];
+    if (mapping == PUNCH_NAT_APDM) {
+        /* Four new mappings in a row: the same step each time. */
+        int16_t s1 = port_diff(p[1], p[0]);
+        if (small_step(s1) && port_diff(p[2], p[1]) == s1 && port_diff(p[3], p[2]) == s1)
+            step = s1;
+        last = p[3];
+    } else if (mapping == PUNCH_NAT_ADM) {
+        /* One new mapping (the other IP); the other port kept it. */
+        int16_t s1 = port_diff(p[1], p[0]);
+        if (small_step(s1) && p[2] == p[1] && p[3] == p[0])
+            step = s1;
+        last = p[1];
+    }
+    a->nat_mapping = mapping == PUNCH_NAT_EIM   ? PUNCH_MSG_NAT_EIM
+                     : mapping == PUNCH_NAT_ADM ? PUNCH_MSG_NAT_ADM
+                                                    : PUNCH_MSG_NAT_APDM;
+    a->nat_step = (uint16_t)step;
+    a->nat_port = last;
+    reregister(a, now);
+}
+
+static void disc_timeout(punch_agent *a, uint64_t now)
+{
+    discovery *d = &a->disc;
+    if ((d->state != DISC_MAIN && d->state != DISC_OTHERS) || now < d->next_ms)
+        return;
+    if (d->tries == DISC_TRIES)
+        disc_finish(a, now);
+    else
+        disc_ask(a, now);
+}
+
+/* A STUN answer from the server: one of ours? */
+static void on_stun(punch_agent *a, uint64_t now, const uint8_t *buf, size_t len)
+{
+    discovery *d = &a->disc;
+    punch_stun_msg m;
+    if ((d->state != DISC_MAIN && d->state != DISC_OTHERS) ||
+        punch_stun_decode(&m, buf, len) != 0 || m.classic || m.cls != PUNCH_STUN_SUCCESS ||
+        m.method != PUNCH_STUN_BINDING) {
+        a->dropped++;
+        return;
+    }
+    unsigned i = 0;
+    while (i < d->n && memcmp(d->txid[i], m.txid, PUNCH_STUN_TXID_LEN) != 0)
+        i++;
+    const punch_stun_attr *x = punch_stun_find(&m, PUNCH_STUN_ATTR_XOR_MAPPED_ADDRESS);
+    punch_addr seen;
+    if (i == d->n || !x || punch_stun_read_addr(&m, x, &seen) != 0) {
+        a->dropped++;
+        return;
+    }
+    d->seen[i] = seen;
+    if (d->state == DISC_MAIN) {
+        const punch_stun_attr *o = punch_stun_find(&m, PUNCH_STUN_ATTR_OTHER_ADDRESS);
+        punch_addr other;
+        if (!o || punch_stun_read_addr(&m, o, &other) != 0 || other.family != d->dst[0].family ||
+            punch_addr_same_ip(&other, &d->dst[0]) || other.port == d->dst[0].port) {
+            disc_finish(a, now);
+            return;
+        }
+        /* The three others, one after the other (RFC 5780 §4.3 order). */
+        d->dst[1] = other;
+        d->dst[1].port = d->dst[0].port;
+        d->dst[2] = other;
+        d->dst[3] = d->dst[0];
+        d->dst[3].port = other.port;
+        d->n = 4;
+        d->state = DISC_OTHERS;
+        d->tries = 0;
+        disc_ask(a, now);
+        return;
+    }
+    for (i = 0; i < d->n; i++)
+        if (d->seen[i].family == PUNCH_AF_NONE)
+            return;
+    disc_finish(a, now);
+}
+
 static bool from_server(const punch_agent *a, const punch_addr *src)
 {
     return punch_addr_equal(src, &a->cfg.server);
@@ -417,10 +605,18 @@ static void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
     a->reg = REG_DONE;
     uint32_t server_ms = m->keepalive_s ? (uint32_t)m->keepalive_s * 1000u : a->keepalive_ms;
     a->reg_next_ms = now + min_u64(a->keepalive_ms, server_ms);
-    if (changed) {
+    /* Registered, as far as peers can tell, once the server has what NAT
+     * discovery found: only then is the REGISTERED event told. */
+    if (!a->reg_told_nat && a->disc.state == DISC_DONE)
+        reregister(a, now);
+    if (a->reg_told_nat && (changed || !a->announced)) {
         ev *e = push_event(a, PUNCH_EVENT_REGISTERED, -1);
         e->e.remote = m->public_addr;
+        a->announced = true;
     }
+    /* Discovery that heard nothing (the server was away) starts over. */
+    if (a->disc.state == DISC_DONE && a->disc.seen[0].family == PUNCH_AF_NONE)
+        disc_start(a, now);
 }
 
 /* ---- peers and candidates ---- */
@@ -530,9 +726,25 @@ static int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate
     uint8_t dgram[DGRAM_MAX];
     size_t dlen;
     int rc = punch_transport_encrypt(&p->t, now, inner, len, dgram, sizeof(dgram), &dlen);
-    if (rc == 0)
-        send_on(a, p, c, PUNCH_MSG_DATA, dgram, dlen);
-    return rc;
+    if (rc != 0)
+        return rc;
+    send_on(a, p, c, PUNCH_MSG_DATA, dgram, dlen);
+    if (p->unconfirmed && len && inner[0] == INNER_DATA && p->n_early < EARLY_MAX &&
+        dlen <= sizeof(p->early[0])) {
+        memcpy(p->early[p->n_early], dgram, dlen);
+        p->early_len[p->n_early++] = (uint16_t)dlen;
+    }
+    return 0;
+}
+
+/* The initiator holds the keys now: what it may have missed, once more. */
+static void confirm_keys(punch_agent *a, peer *p)
+{
+    if (p->path >= 0)
+        for (unsigned i = 0; i < p->n_early; i++)
+            send_on(a, p, &p->cand[p->path], PUNCH_MSG_DATA, p->early[i], p->early_len[i]);
+    p->unconfirmed = false;
+    p->n_early = 0;
 }
 
 static void send_ping(punch_agent *a, uint64_t now, peer *p, candidate *c)
@@ -820,6 +1032,8 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     }
     memcpy(p->answered_e, msg, 32);
     p->ready = true;
+    p->unconfirmed = true;
+    p->n_early = 0;
     p->last_rx_ms = now;
     send_on(a, p, c, PUNCH_MSG_HANDSHAKE2, p->msg2, p->msg2_len);
     if (rekey)
@@ -897,6 +1111,8 @@ static void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool vi
         a->dropped++;
         return;
     }
+    if (t == &p->t && p->unconfirmed)
+        confirm_keys(a, p);
     /* Authenticated: an address we did not know is the peer's too (its
      * NAT may have given it a new port). */
     int ci = candidate_for(p, src, via_relay, now);
@@ -932,12 +1148,27 @@ static void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const pu
     bool direct = !(a->cfg.flags & PUNCH_AGENT_RELAY_ONLY);
     bool relay = (m->flags & PUNCH_INTRO_RELAY) && !(a->cfg.flags & PUNCH_AGENT_NO_RELAY);
     if (direct) {
+        bool hairpin = punch_addr_same_ip(&m->public_addr, &a->public_addr);
+        /* A peer whose NAT maps per destination with a known step: its
+         * next ports first, in order (PREDICT_WINDOW). */
+        int16_t step = (int16_t)m->nat_step;
+        if (!hairpin && step && m->nat_mapping >= PUNCH_MSG_NAT_ADM)
+            for (int k = 1; k <= PREDICT_WINDOW; k++) {
+                punch_addr at = m->public_addr;
+                at.port = (uint16_t)(m->nat_port + k * step);
+                if (at.port)
+                    add_candidate(p, &at, PUNCH_TECH_PORT_PREDICTION, now);
+            }
         /* Behind the same public IP, the public endpoint is a loop through
          * our own NAT (§3.3.3). It goes first: a peer without a NAT lists
-         * it among its private endpoints too, and is reached by hole-punch. */
+         * it among its private endpoints too, and is reached by hole-punch.
+         * When our own NAT maps per destination, the way there works only
+         * because the peer predicts our port: port prediction too. */
+        bool predicted = a->nat_mapping >= PUNCH_MSG_NAT_ADM && a->nat_step;
         add_candidate(p, &m->public_addr,
-                      punch_addr_same_ip(&m->public_addr, &a->public_addr) ? PUNCH_TECH_HAIRPIN
-                                                                           : PUNCH_TECH_HOLE_PUNCH,
+                      hairpin     ? PUNCH_TECH_HAIRPIN
+                      : predicted ? PUNCH_TECH_PORT_PREDICTION
+                                  : PUNCH_TECH_HOLE_PUNCH,
                       now);
         for (size_t i = 0; i < m->n_private; i++)
             add_candidate(p, &m->private_addr[i], PUNCH_TECH_PRIVATE, now);
@@ -1123,6 +1354,10 @@ int punch_agent_handle_datagram(punch_agent *a, uint64_t now, const punch_addr *
         return PUNCH_ERR_INVAL;
     a->received++;
     punch_msg m;
+    if (punch_stun_is_stun(data, len)) {
+        on_stun(a, now, data, len); /* answers come from the server's other addresses too */
+        return 0;
+    }
     if (punch_msg_decode(data, len, &m) != 0) {
         a->dropped++;
         return 0;
@@ -1241,7 +1476,9 @@ static void probe_timeout(punch_agent *a, uint64_t now, int id)
              * To a public endpoint, at first, only far enough to open our
              * own NAT (the conntrack trap, punch_agent_cfg.open_ttl). */
             uint64_t guard_end = c->first_probe_ms + p->guard_ms;
-            bool low = c->technique == PUNCH_TECH_HOLE_PUNCH && now < guard_end;
+            bool low = (c->technique == PUNCH_TECH_HOLE_PUNCH ||
+                        c->technique == PUNCH_TECH_PORT_PREDICTION) &&
+                       now < guard_end;
             if (c->technique != PUNCH_TECH_RELAY || p->initiator)
                 send_on_ttl(a, p, c, low ? a->open_ttl : 0, PUNCH_MSG_HANDSHAKE1, p->msg1,
                             p->msg1_len);
@@ -1334,6 +1571,7 @@ void punch_agent_handle_timeout(punch_agent *a, uint64_t now)
     if (!a)
         return;
     reg_timeout(a, now);
+    disc_timeout(a, now);
     for (int i = 0; i < MAX_PEERS; i++) {
         if (!a->peers[i].used)
             continue;
@@ -1351,6 +1589,8 @@ uint64_t punch_agent_next_timeout(const punch_agent *a)
     if (!a)
         return UINT64_MAX;
     uint64_t t = a->reg_next_ms;
+    if (a->disc.state == DISC_MAIN || a->disc.state == DISC_OTHERS)
+        t = min_u64(t, a->disc.next_ms);
     for (int i = 0; i < MAX_PEERS; i++) {
         const peer *p = &a->peers[i];
         if (!p->used)
@@ -1551,6 +1791,7 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
             snprintf(a->name + 2 * i, 3, "%02x", a->id.public_key[i]);
     reg_start(a, REG_HELLO, now);
     reg_timeout(a, now);
+    disc_start(a, now); /* beside HELLO: no time lost */
     *out = a;
     return 0;
 }

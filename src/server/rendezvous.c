@@ -54,6 +54,8 @@ typedef struct peer {
     uint8_t local;                       /* rv->locals index + 1; 0 unknown */
     uint16_t n_started;                  /* relay sessions it started, held now */
     uint16_t rtt_ms;                     /* its round trip to us, as it measured; 0 unknown */
+    uint8_t nat_mapping;                 /* its NAT, as it found it (punch_msg_nat) */
+    uint16_t nat_step, nat_port;
     uint32_t gen;                        /* bumped when the slot is freed */
     uint32_t cookie_period;              /* of cookie, made for pub */
     uint32_t last_session;               /* the latest relay session it is in */
@@ -664,6 +666,9 @@ static void handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr
     p->local = local;
     p->last_ms = now;
     p->rtt_ms = req->rtt_ms;
+    p->nat_mapping = req->nat_mapping;
+    p->nat_step = req->nat_step;
+    p->nat_port = req->nat_port;
 
     punch_msg m = {.type = PUNCH_MSG_REGISTERED, .public_addr = *src,
                    .keepalive_s = rv->cfg.keepalive_s};
@@ -691,7 +696,9 @@ static void introduce(punch_rendezvous *rv, const peer *to, const peer *other,
                       const uint8_t *txid, const uint8_t *id, uint8_t flags)
 {
     punch_msg m = {.type = PUNCH_MSG_INTRODUCE, .public_addr = other->pub,
-                   .n_private = other->n_priv, .flags = flags, .rtt_ms = other->rtt_ms};
+                   .n_private = other->n_priv, .flags = flags, .rtt_ms = other->rtt_ms,
+                   .nat_mapping = other->nat_mapping, .nat_step = other->nat_step,
+                   .nat_port = other->nat_port};
     memcpy(m.txid, txid, PUNCH_MSG_TXID_LEN);
     memcpy(m.session, id, PUNCH_MSG_SESSION_LEN);
     memcpy(m.key, other->key, PUNCH_KEY_LEN);

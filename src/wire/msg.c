@@ -256,6 +256,15 @@ static void field_private(codec *k, punch_msg *m)
         get_private(&k->c, m);
 }
 
+static void field_nat(codec *k, punch_msg *m)
+{
+    field_u8(k, &m->nat_mapping);
+    if (m->nat_mapping > PUNCH_MSG_NAT_APDM)
+        invalid(&k->c);
+    field_u16(k, &m->nat_step);
+    field_u16(k, &m->nat_port);
+}
+
 static void body(codec *k, punch_msg *m)
 {
     switch (m->type) {
@@ -279,6 +288,7 @@ static void body(codec *k, punch_msg *m)
         field_name(k, m->name);
         field_private(k, m);
         field_u16(k, &m->rtt_ms);
+        field_nat(k, m);
         break;
     case PUNCH_MSG_REGISTERED:
         field(k, m->txid, PUNCH_MSG_TXID_LEN);
@@ -301,6 +311,7 @@ static void body(codec *k, punch_msg *m)
         field_private(k, m);
         field_u8(k, &m->flags);
         field_u16(k, &m->rtt_ms);
+        field_nat(k, m);
         break;
     case PUNCH_MSG_REFUSED:
         field(k, m->txid, PUNCH_MSG_TXID_LEN);

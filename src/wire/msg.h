@@ -63,6 +63,14 @@ typedef enum punch_refusal {
     PUNCH_REFUSED_NOT_REGISTERED = 6,
 } punch_refusal;
 
+/* REGISTER.nat_mapping / INTRODUCE.nat_mapping */
+typedef enum punch_msg_nat {
+    PUNCH_MSG_NAT_UNKNOWN = 0,
+    PUNCH_MSG_NAT_EIM = 1,   /* one public endpoint for every destination */
+    PUNCH_MSG_NAT_ADM = 2,   /* a new one per destination address */
+    PUNCH_MSG_NAT_APDM = 3,  /* a new one per destination address and port */
+} punch_msg_nat;
+
 /* INTRODUCE.flags */
 enum {
     PUNCH_INTRO_INITIATOR = 0x01,  /* you asked for this connection */
@@ -87,6 +95,13 @@ typedef struct punch_msg {
     uint8_t flags;                             /* INTRODUCE */
     uint16_t rtt_ms;                           /* REGISTER: the sender's round trip to the
                                                   server; INTRODUCE: the peer's; 0 unknown */
+    /* REGISTER: the sender's NAT as it found it (draft §3.4); INTRODUCE: the
+     * peer's. nat_mapping: punch_msg_nat; nat_step: the allocation step
+     * (two's complement, 0: none or unpredictable); nat_port: the public
+     * port of its latest mapping, which the next one follows. */
+    uint8_t nat_mapping;
+    uint16_t nat_step;
+    uint16_t nat_port;
     const uint8_t *payload;                    /* RELAY, HANDSHAKE1/2, DATA: the rest */
     size_t payload_len;
     const uint8_t *mac;                        /* signalling messages that carry one */

@@ -47,6 +47,9 @@ static punch_msg sample(punch_msg_type type)
     m.keepalive_s = 25;
     m.flags = PUNCH_INTRO_INITIATOR | PUNCH_INTRO_RELAY;
     m.rtt_ms = 41;
+    m.nat_mapping = PUNCH_MSG_NAT_APDM;
+    m.nat_step = (uint16_t)-2;
+    m.nat_port = 40010;
     if (type == PUNCH_MSG_RELAY || type >= PUNCH_MSG_HANDSHAKE1) {
         m.payload = payload;
         m.payload_len = sizeof(payload);
@@ -80,6 +83,9 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         for (size_t i = 0; i < a->n_private; i++)
             assert_true(punch_addr_equal(&a->private_addr[i], &b->private_addr[i]));
         assert_int_equal(a->rtt_ms, b->rtt_ms);
+        assert_int_equal(a->nat_mapping, b->nat_mapping);
+        assert_int_equal(a->nat_step, b->nat_step);
+        assert_int_equal(a->nat_port, b->nat_port);
         break;
     case PUNCH_MSG_REGISTERED:
         assert_true(punch_addr_equal(&a->public_addr, &b->public_addr));
@@ -96,6 +102,9 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         assert_int_equal(a->n_private, b->n_private);
         assert_int_equal(a->flags, b->flags);
         assert_int_equal(a->rtt_ms, b->rtt_ms);
+        assert_int_equal(a->nat_mapping, b->nat_mapping);
+        assert_int_equal(a->nat_step, b->nat_step);
+        assert_int_equal(a->nat_port, b->nat_port);
         break;
     case PUNCH_MSG_REFUSED:
         assert_int_equal(a->code, b->code);
@@ -190,6 +199,15 @@ static void bad_values_are_refused(void **state)
     buf[priv_at + 1 + 18] = 1; /* IPv4 with a non-zero unused byte */
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
     buf[priv_at + 1 + 18] = 0;
+    assert_int_equal(punch_msg_decode(buf, len, &d), 0);
+
+    /* A NAT mapping kind beyond the known ones (REGISTER ends with it, the
+     * step, the port and the MAC). */
+    size_t nat_at = len - PUNCH_MSG_MAC_LEN - 5;
+    assert_int_equal(buf[nat_at], PUNCH_MSG_NAT_APDM);
+    buf[nat_at] = PUNCH_MSG_NAT_APDM + 1;
+    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+    buf[nat_at] = PUNCH_MSG_NAT_APDM;
     assert_int_equal(punch_msg_decode(buf, len, &d), 0);
 
     /* The encoder refuses what the decoder would. */

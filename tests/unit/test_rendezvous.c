@@ -136,6 +136,9 @@ static dgram register_msg(tpeer *p, const uint8_t *mac_key)
     snprintf(m.name, sizeof(m.name), "%s", p->name);
     memcpy(m.private_addr, p->priv, sizeof(p->priv));
     m.rtt_ms = (uint16_t)(10 + p->addr.port % 7); /* as measured by the peer */
+    m.nat_mapping = PUNCH_MSG_NAT_APDM;
+    m.nat_step = 1;
+    m.nat_port = (uint16_t)(p->addr.port + 3);
     return encode(&m, mac_key ? mac_key : p->mac_key);
 }
 
@@ -279,6 +282,9 @@ static void assert_introduces(const answer *a, const tpeer *other)
     assert_memory_equal(a->m.key, other->id.public_key, PUNCH_KEY_LEN);
     assert_true(punch_addr_equal(&a->m.public_addr, &other->addr));
     assert_int_equal(a->m.rtt_ms, 10 + other->addr.port % 7); /* passed on */
+    assert_int_equal(a->m.nat_mapping, PUNCH_MSG_NAT_APDM);
+    assert_int_equal(a->m.nat_step, 1);
+    assert_int_equal(a->m.nat_port, other->addr.port + 3);
     assert_int_equal(a->m.n_private, other->n_priv);
     for (size_t i = 0; i < other->n_priv; i++)
         assert_true(punch_addr_equal(&a->m.private_addr[i], &other->priv[i]));
