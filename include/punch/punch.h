@@ -140,6 +140,12 @@ typedef struct punch_event {
     punch_technique technique;
     punch_addr local, remote;          /* REGISTERED: public endpoint in remote */
     uint32_t rtt_us;
+    /* REGISTERED: our NAT as discovery found it (draft §3.4): "unknown",
+     * "eim", "adm" or "apdm"; the allocation step (0: none or random) and
+     * the public port of the latest mapping. */
+    const char *nat;
+    int port_step;
+    uint16_t nat_port;
     const uint8_t *data;               /* DATA: valid until the next agent call */
     size_t len;
     char why[96];                      /* ATTEMPT, CLOSED, REFUSED */

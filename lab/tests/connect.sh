@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # punch listen / punch connect across the lab's NATs, real packets: each
 # case asserts the path kind and technique both sides end on, and that a
-# datagram crossed each way (issue 4's grid, on both NAT backends).
+# datagram crossed each way (issue 4's grid, on both NAT backends, and
+# issue 5's port prediction: punchd runs with --alt so peers can learn
+# their NAT's allocation step).
 . "$(dirname "$0")/lib.sh"
 B=${PUNCH_BUILD_DIR:?}
 PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd
@@ -13,7 +15,7 @@ case_() {
     want_kind=$2 want_tech=$3
     rm -rf "$TMP/c" && mkdir -p "$TMP/c"
     lab up "${args[@]}" >/dev/null
-    lab exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --key "$TMP/c/server.key" \
+    lab exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --alt 198.51.100.2 --key "$TMP/c/server.key" \
         --events "$TMP/c/punchd.ev" 2>/dev/null </dev/null &
     wait_for "$TMP/c/punchd.ev"
     # Datagrams may be lost (20% loss case): each side repeats its line until
@@ -61,5 +63,8 @@ case_ different-nats --nat-a symmetric-random --nat-b symmetric-random -- relay 
 case_ public -- direct hole-punch
 case_ reversal -- direct hole-punch
 case_ different-nats --backend punch-nat --nat-a full-cone --nat-b restricted-cone -- direct hole-punch
-case_ different-nats --backend punch-nat --nat-a symmetric-sequential --nat-b full-cone -- direct hole-punch
+case_ different-nats --backend punch-nat --nat-a symmetric-sequential --nat-b full-cone -- direct port-prediction
+case_ different-nats --backend punch-nat --nat-a symmetric-sequential --nat-b port-restricted-cone -- direct port-prediction
+case_ different-nats --backend punch-nat --nat-a port-restricted-cone --nat-b symmetric-sequential -- direct port-prediction
+case_ different-nats --backend punch-nat --nat-a symmetric-sequential --nat-b symmetric-sequential -- direct port-prediction
 case_ different-nats --backend punch-nat --nat-a symmetric-random --nat-b port-restricted-cone -- relay relay

@@ -610,8 +610,12 @@ static void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
     if (!a->reg_told_nat && a->disc.state == DISC_DONE)
         reregister(a, now);
     if (a->reg_told_nat && (changed || !a->announced)) {
+        static const char *const nat_names[] = {"unknown", "eim", "adm", "apdm"};
         ev *e = push_event(a, PUNCH_EVENT_REGISTERED, -1);
         e->e.remote = m->public_addr;
+        e->e.nat = nat_names[a->nat_mapping];
+        e->e.port_step = (int16_t)a->nat_step;
+        e->e.nat_port = a->nat_port;
         a->announced = true;
     }
     /* Discovery that heard nothing (the server was away) starts over. */
@@ -1404,7 +1408,8 @@ int punch_agent_handle_datagram(punch_agent *a, uint64_t now, const punch_addr *
 static void connect_timeout(punch_agent *a, uint64_t now, int id)
 {
     peer *p = &a->peers[id];
-    if (!p->asked || (p->ready && !p->reconnect) || a->reg != REG_DONE ||
+    /* Only once the server knows what our NAT does (step 1, discovery). */
+    if (!p->asked || (p->ready && !p->reconnect) || a->reg != REG_DONE || !a->announced ||
         now < p->connect_next_ms)
         return;
     if (p->connect_tries == SERVER_TRIES) {
@@ -1595,7 +1600,7 @@ uint64_t punch_agent_next_timeout(const punch_agent *a)
         const peer *p = &a->peers[i];
         if (!p->used)
             continue;
-        if (p->asked && (!p->ready || p->reconnect) && a->reg == REG_DONE)
+        if (p->asked && (!p->ready || p->reconnect) && a->reg == REG_DONE && a->announced)
             t = min_u64(t, p->connect_next_ms);
         if (!p->introduced)
             continue;
