@@ -148,6 +148,8 @@ static int pump(punch_agent *agent, int fd, int *peer, int *stdin_open)
             if (ev.peer == *peer)
                 return strcmp(ev.why, "peer closed") == 0 ? 1 : 2;
             break;
+        case PUNCH_EVENT_SOCKETS: /* the driver closes many-port probing's sockets */
+            break;
         case PUNCH_EVENT_REFUSED:
             fprintf(stderr, "the server refused us: %s\n", ev.why);
             return 2;

@@ -82,6 +82,8 @@ enum {
     PUNCH_AGENT_NO_DIRECT = 0x2,  /* the same, as `punch --no-direct` says it */
     PUNCH_AGENT_PEER_INTRODUCTIONS = 0x4, /* take introductions from connected peers
                                              (punch_agent_introduce), not only the server */
+    PUNCH_AGENT_NO_BIRTHDAY = 0x8,        /* no many-port probing (it opens up to 256
+                                             more sockets for a while) */
 };
 
 typedef struct punch_agent_cfg {
@@ -117,6 +119,8 @@ typedef enum punch_event_kind {
     PUNCH_EVENT_DATA,           /* a datagram from a peer (data, len) */
     PUNCH_EVENT_CLOSED,         /* the peer is gone (reason) */
     PUNCH_EVENT_REFUSED,        /* the server refused us (reason) */
+    PUNCH_EVENT_SOCKETS,        /* many-port probing is over: extra sockets sock_first ..
+                                   sock_last may be closed, all but sock_keep (0: none) */
 } punch_event_kind;
 
 typedef enum punch_path_kind { PUNCH_PATH_DIRECT = 1, PUNCH_PATH_RELAY } punch_path_kind;
@@ -129,6 +133,7 @@ typedef enum punch_technique {
     PUNCH_TECH_PEER_REFLEXIVE, /* an address the peer's packets came from */
     PUNCH_TECH_RELAY,        /* §3.1 */
     PUNCH_TECH_PORT_PREDICTION, /* §3.4: a symmetric NAT's next port, predicted */
+    PUNCH_TECH_BIRTHDAY,     /* many-port probing of a NAT with random ports */
 } punch_technique;
 
 typedef struct punch_event {
@@ -146,6 +151,7 @@ typedef struct punch_event {
     const char *nat;
     int port_step;
     uint16_t nat_port;
+    uint16_t sock_first, sock_last, sock_keep; /* SOCKETS */
     const uint8_t *data;               /* DATA: valid until the next agent call */
     size_t len;
     char why[96];                      /* ATTEMPT, CLOSED, REFUSED */
@@ -199,14 +205,28 @@ uint64_t punch_agent_next_timeout(const punch_agent *agent);
 
 /* Take the next datagram to send: 1 with dst, buf[0..*len) and *ttl (the
  * IP TTL / hop limit to send it with; 0: the system's default), 0 when none,
- * PUNCH_ERR_NOBUFS when cap is too small (it stays queued). */
+ * PUNCH_ERR_NOBUFS when cap is too small (it stays queued). Datagrams of
+ * many-port probing, for extra sockets, are dropped here: callers that do
+ * it use the two calls below (or set PUNCH_AGENT_NO_BIRTHDAY). */
 int punch_agent_poll_transmit(punch_agent *agent, punch_addr *dst, uint8_t *ttl, uint8_t *buf,
                               size_t cap, size_t *len);
+
+/* Many-port probing (PUNCH_TECH_BIRTHDAY) sends from extra sockets:
+ * *sock is the socket to send from, 0 the main one, k >= 1 the k-th extra
+ * one (at most PUNCH_MAX_SOCKETS), which the caller opens (same family as
+ * the main one, any port) the first time it sees k, and closes when a
+ * PUNCH_EVENT_SOCKETS says so. What arrives on socket k is handed in with
+ * that k. */
+#define PUNCH_MAX_SOCKETS 1024
+int punch_agent_poll_transmit_from(punch_agent *agent, uint16_t *sock, punch_addr *dst,
+                                   uint8_t *ttl, uint8_t *buf, size_t cap, size_t *len);
+int punch_agent_handle_datagram_on(punch_agent *agent, uint64_t now_ms, uint16_t sock,
+                                   const punch_addr *src, const uint8_t *data, size_t len);
 /* Take the next event: 1 with *ev, 0 when none. */
 int punch_agent_poll_event(punch_agent *agent, punch_event *ev);
 
 /* Names for events and logs: "direct", "relay"; "private", "hairpin",
- * "hole-punch", "peer-reflexive", "relay", "port-prediction". */
+ * "hole-punch", "peer-reflexive", "relay", "port-prediction", "birthday". */
 const char *punch_path_kind_name(punch_path_kind k);
 const char *punch_technique_name(punch_technique t);
 

@@ -87,6 +87,22 @@
  * next PREDICT_WINDOW of them, in order, before anything else new, so that
  * two such NATs allocate in step with each other. */
 #define PREDICT_WINDOW 8
+/* Many-port probing ("birthday", issue 5) for a NAT that gives each
+ * destination a random port: the side behind it opens BIRTHDAY_SOCKETS
+ * more sockets and sends from each to the peer's public endpoint (with
+ * the low TTL: it only has to open its own NAT); the peer, whose NAT maps
+ * endpoint-independently, sends BIRTHDAY_PROBES probes to random ports of
+ * that public address. With 256 of ~64k ports open, 1024 probes hit one
+ * with probability 1 - (1 - 256/64512)^1024, about 98 %. Paced at
+ * BIRTHDAY_BATCH per BIRTHDAY_TICK_MS, within BIRTHDAY_BUDGET_MS; the first
+ * answer wins and the other sockets are closed (PUNCH_EVENT_SOCKETS). */
+#define BIRTHDAY_SOCKETS 256
+#define BIRTHDAY_PROBES 1024
+#define BIRTHDAY_BATCH 16
+#define BIRTHDAY_TICK_MS 10
+#define BIRTHDAY_BUDGET_MS 10000
+#define BIRTHDAY_PORT_MIN 1024
+
 /* NAT discovery: STUN Binding retransmissions (250 ms doubling). */
 #define DISC_RTO_MS 250
 #define DISC_TRIES 4
@@ -130,6 +146,7 @@ typedef struct discovery {
 
 typedef struct candidate {
     punch_addr addr;           /* the server's address for the relay */
+    uint16_t sock;             /* our socket it is reached from (0: the main one) */
     punch_technique technique;
     uint64_t first_probe_ms;
     uint64_t next_probe_ms;
@@ -164,6 +181,12 @@ typedef struct peer {
     uint32_t my_rtt_ms;        /* ours to the introducer (the server, or a peer) */
     uint64_t guard_ms;         /* low-TTL time for public endpoints (probe_guard_ms) */
     bool reconnect;            /* asked again after the path died; until re-introduced */
+    /* Many-port probing: which side of it we are, from when, how far. */
+    enum { BIRTHDAY_NONE, BIRTHDAY_MANY_SOCKETS, BIRTHDAY_MANY_PORTS } birthday;
+    uint64_t birthday_start_ms, birthday_next_ms;
+    unsigned birthday_sent;
+    uint16_t birthday_first;   /* MANY_SOCKETS: our first extra socket */
+    punch_addr birthday_to;    /* the peer's public endpoint */
     size_t n_cand;
     candidate cand[MAX_CANDIDATES];
     /* Handshake. */
@@ -197,6 +220,7 @@ typedef struct peer {
 
 typedef struct tx {
     punch_addr dst;
+    uint16_t sock;             /* 0: the main socket; k: many-port probing's k-th */
     uint8_t ttl;
     uint16_t len;
     uint8_t buf[DGRAM_MAX];
@@ -240,6 +264,12 @@ struct punch_agent {
     size_t ev_head, ev_count;
     ev current;                /* the event last handed out (its data stays valid) */
     uint64_t received, sent;   /* datagrams */
+    uint64_t dropped_tx;       /* for extra sockets, taken by punch_agent_poll_transmit */
+    /* Many-port probing: extra sockets next_sock.. are free; one peer at a
+     * time opens BIRTHDAY_SOCKETS of them. */
+    uint16_t next_sock;
+    int birthday_owner;        /* peer id, -1 */
+    uint16_t rx_sock;          /* the socket of the datagram being handled */
     uint64_t dropped;          /* datagrams not for us, forged, stale */
 };
 
@@ -274,6 +304,7 @@ const char *punch_technique_name(punch_technique t)
     case PUNCH_TECH_PEER_REFLEXIVE: return "peer-reflexive";
     case PUNCH_TECH_RELAY: return "relay";
     case PUNCH_TECH_PORT_PREDICTION: return "port-prediction";
+    case PUNCH_TECH_BIRTHDAY: return "birthday";
     }
     return "unknown";
 }
@@ -286,6 +317,7 @@ static int priority(punch_technique t)
     case PUNCH_TECH_HAIRPIN: return 1;
     case PUNCH_TECH_HOLE_PUNCH:
     case PUNCH_TECH_PORT_PREDICTION:
+    case PUNCH_TECH_BIRTHDAY:
     case PUNCH_TECH_PEER_REFLEXIVE: return 2;
     default: return 3;
     }
@@ -310,7 +342,8 @@ static ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id)
 }
 
 /* Queue a datagram; the oldest is dropped when the queue is full. */
-static uint8_t *push_tx(punch_agent *a, const punch_addr *dst, uint8_t ttl, size_t len)
+static uint8_t *push_tx(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl,
+                        size_t len)
 {
     if (len > DGRAM_MAX)
         return NULL;
@@ -320,6 +353,7 @@ static uint8_t *push_tx(punch_agent *a, const punch_addr *dst, uint8_t ttl, size
     }
     tx *t = &a->txq[(a->tx_head + a->tx_count++) % TXQ_LEN];
     t->dst = *dst;
+    t->sock = sock;
     t->ttl = ttl;
     t->len = (uint16_t)len;
     return t->buf;
@@ -327,7 +361,8 @@ static uint8_t *push_tx(punch_agent *a, const punch_addr *dst, uint8_t ttl, size
 
 /* Encode m, MAC it with our server key when its type has a MAC, queue it
  * to leave with this TTL (0: the system's). */
-static void send_msg_ttl(punch_agent *a, const punch_addr *dst, uint8_t ttl, const punch_msg *m)
+static void send_msg_ttl(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl,
+                         const punch_msg *m)
 {
     uint8_t buf[DGRAM_MAX];
     size_t len;
@@ -335,14 +370,14 @@ static void send_msg_ttl(punch_agent *a, const punch_addr *dst, uint8_t ttl, con
         return;
     if (punch_msg_has_mac(m->type))
         punch_auth_mac(a->mac_key, buf, len - PUNCH_MSG_MAC_LEN, buf + len - PUNCH_MSG_MAC_LEN);
-    uint8_t *out = push_tx(a, dst, ttl, len);
+    uint8_t *out = push_tx(a, sock, dst, ttl, len);
     if (out)
         memcpy(out, buf, len);
 }
 
 static void send_msg(punch_agent *a, const punch_addr *dst, const punch_msg *m)
 {
-    send_msg_ttl(a, dst, 0, m);
+    send_msg_ttl(a, 0, dst, 0, m);
 }
 
 /* ---- registration ---- */
@@ -427,6 +462,18 @@ static void reregister(punch_agent *a, uint64_t now)
         a->reg_next_ms = now;
 }
 
+/* The REGISTERED event: our public endpoint and what discovery found. */
+static void announce(punch_agent *a)
+{
+    static const char *const nat_names[] = {"unknown", "eim", "adm", "apdm"};
+    ev *e = push_event(a, PUNCH_EVENT_REGISTERED, -1);
+    e->e.remote = a->public_addr;
+    e->e.nat = nat_names[a->nat_mapping];
+    e->e.port_step = (int16_t)a->nat_step;
+    e->e.nat_port = a->nat_port;
+    a->announced = true;
+}
+
 /* ---- NAT discovery ---- */
 
 static void disc_send(punch_agent *a, unsigned i)
@@ -437,7 +484,7 @@ static void disc_send(punch_agent *a, unsigned i)
     punch_stun_writer_init(&w, req, sizeof(req), PUNCH_STUN_BINDING, PUNCH_STUN_REQUEST,
                            a->disc.txid[i]);
     punch_stun_put_fingerprint(&w);
-    if (punch_stun_finish(&w, &len) == 0 && (out = push_tx(a, &a->disc.dst[i], 0, len)))
+    if (punch_stun_finish(&w, &len) == 0 && (out = push_tx(a, 0, &a->disc.dst[i], 0, len)))
         memcpy(out, req, len);
 }
 
@@ -479,8 +526,14 @@ static void disc_finish(punch_agent *a, uint64_t now)
     d->state = DISC_DONE;
     d->next_ms = UINT64_MAX;
     punch_nat_mapping mapping;
-    if (d->n < 4 || punch_natcheck_mapping(&d->seen[0], &d->seen[1], &d->seen[2], &mapping) != 0)
-        return; /* no second server address, or no answers: unknown */
+    if (d->n < 4 ||
+        punch_natcheck_mapping(&d->seen[0], &d->seen[1], &d->seen[2], &mapping) != 0) {
+        /* No second server address, or no answers: unknown, which every
+         * REGISTER says unless told otherwise. */
+        if (a->reg == REG_DONE && !a->announced)
+            announce(a);
+        return;
+    }
     const uint16_t *p = (const uint16_t[]){d->seen[0].port, d->seen[1].port, d->seen[2].port,
                                            d->seen[3].port};
     int16_t step = 0;
@@ -606,18 +659,14 @@ static void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
     uint32_t server_ms = m->keepalive_s ? (uint32_t)m->keepalive_s * 1000u : a->keepalive_ms;
     a->reg_next_ms = now + min_u64(a->keepalive_ms, server_ms);
     /* Registered, as far as peers can tell, once the server has what NAT
-     * discovery found: only then is the REGISTERED event told. */
-    if (!a->reg_told_nat && a->disc.state == DISC_DONE)
+     * discovery found (nothing found is what a REGISTER says by default):
+     * only then is the REGISTERED event told, and CONNECTs sent. */
+    bool told = a->reg_told_nat ||
+                (a->disc.state == DISC_DONE && a->nat_mapping == PUNCH_MSG_NAT_UNKNOWN);
+    if (!told && a->disc.state == DISC_DONE)
         reregister(a, now);
-    if (a->reg_told_nat && (changed || !a->announced)) {
-        static const char *const nat_names[] = {"unknown", "eim", "adm", "apdm"};
-        ev *e = push_event(a, PUNCH_EVENT_REGISTERED, -1);
-        e->e.remote = m->public_addr;
-        e->e.nat = nat_names[a->nat_mapping];
-        e->e.port_step = (int16_t)a->nat_step;
-        e->e.nat_port = a->nat_port;
-        a->announced = true;
-    }
+    if (told && (changed || !a->announced))
+        announce(a);
     /* Discovery that heard nothing (the server was away) starts over. */
     if (a->disc.state == DISC_DONE && a->disc.seen[0].family == PUNCH_AF_NONE)
         disc_start(a, now);
@@ -669,24 +718,39 @@ static int new_peer(punch_agent *a)
 static void forget_peer(punch_agent *a, int id)
 {
     peer *p = &a->peers[id];
+    /* The extra sockets it had (many-port probing) may go. */
+    uint16_t first = 0, last = 0;
+    if (a->birthday_owner == id) {
+        first = p->birthday_first;
+        last = (uint16_t)(first + BIRTHDAY_SOCKETS - 1);
+        a->birthday_owner = -1;
+    } else if (p->path >= 0 && p->cand[p->path].sock) {
+        first = last = p->cand[p->path].sock;
+    }
+    if (first) {
+        ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
+        e->e.sock_first = first;
+        e->e.sock_last = last;
+    }
     punch_noise_handshake_wipe(&p->hs);
     punch_transport_wipe(&p->t);
     punch_transport_wipe(&p->prev);
     memset(p, 0, sizeof(*p));
 }
 
-static int find_candidate(const peer *p, const punch_addr *addr, bool relay)
+static int find_candidate(const peer *p, const punch_addr *addr, uint16_t sock, bool relay)
 {
     for (size_t i = 0; i < p->n_cand; i++)
-        if ((p->cand[i].technique == PUNCH_TECH_RELAY) == relay &&
+        if ((p->cand[i].technique == PUNCH_TECH_RELAY) == relay && p->cand[i].sock == sock &&
             punch_addr_equal(&p->cand[i].addr, addr))
             return (int)i;
     return -1;
 }
 
-static int add_candidate(peer *p, const punch_addr *addr, punch_technique t, uint64_t now)
+static int add_candidate_on(peer *p, uint16_t sock, const punch_addr *addr, punch_technique t,
+                            uint64_t now)
 {
-    int i = find_candidate(p, addr, t == PUNCH_TECH_RELAY);
+    int i = find_candidate(p, addr, sock, t == PUNCH_TECH_RELAY);
     if (i >= 0)
         return i;
     if (p->n_cand == MAX_CANDIDATES || addr->family == PUNCH_AF_NONE || addr->port == 0)
@@ -694,9 +758,15 @@ static int add_candidate(peer *p, const punch_addr *addr, punch_technique t, uin
     candidate *c = &p->cand[p->n_cand];
     memset(c, 0, sizeof(*c));
     c->addr = *addr;
+    c->sock = sock;
     c->technique = t;
     c->first_probe_ms = c->next_probe_ms = now;
     return (int)p->n_cand++;
+}
+
+static int add_candidate(peer *p, const punch_addr *addr, punch_technique t, uint64_t now)
+{
+    return add_candidate_on(p, 0, addr, t, now);
 }
 
 /* Send an inner punch message (handshake or transport) on a candidate: as
@@ -706,7 +776,7 @@ static void send_on_ttl(punch_agent *a, const peer *p, const candidate *c, uint8
 {
     punch_msg inner = {.type = type, .payload = payload, .payload_len = len};
     if (c->technique != PUNCH_TECH_RELAY) {
-        send_msg_ttl(a, &c->addr, ttl, &inner);
+        send_msg_ttl(a, c->sock, &c->addr, ttl, &inner);
         return;
     }
     uint8_t buf[DGRAM_MAX];
@@ -935,13 +1005,26 @@ static bool read_msg1(punch_agent *a, peer *p, const uint8_t *msg, size_t len,
     return true;
 }
 
+/* What an address the peer's packets came from, not known before, is:
+ * many-port probing's find (on an extra socket, or from the peer's
+ * public address while we probe its ports), else peer-reflexive. */
+static punch_technique learned_technique(const punch_agent *a, const peer *p,
+                                         const punch_addr *src)
+{
+    if (a->rx_sock != 0 ||
+        (p->birthday == BIRTHDAY_MANY_PORTS && punch_addr_same_ip(src, &p->birthday_to)))
+        return PUNCH_TECH_BIRTHDAY;
+    return PUNCH_TECH_PEER_REFLEXIVE;
+}
+
 /* The candidate a handshake message from src belongs to, learning src as
  * a peer-reflexive one when it is new (the message is authenticated). */
-static int candidate_for(peer *p, const punch_addr *src, bool via_relay, uint64_t now)
+static int candidate_for(const punch_agent *a, peer *p, const punch_addr *src, bool via_relay,
+                         uint64_t now)
 {
-    int ci = find_candidate(p, src, via_relay);
+    int ci = find_candidate(p, src, a->rx_sock, via_relay);
     if (ci < 0 && !via_relay)
-        ci = add_candidate(p, src, PUNCH_TECH_PEER_REFLEXIVE, now);
+        ci = add_candidate_on(p, a->rx_sock, src, learned_technique(a, p, src), now);
     return ci;
 }
 
@@ -957,7 +1040,7 @@ static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr
         /* A copy of the answer we took, from where a message 1 of ours
          * went: that way works both ways. Only known candidates: a copy
          * is no news about a new address. */
-        int ci = find_candidate(p, src, via_relay);
+        int ci = find_candidate(p, src, a->rx_sock, via_relay);
         if (ci >= 0 && !p->cand[ci].confirmed && p->cand[ci].probes)
             validate(a, now, id, ci, p->cand[ci].last_probe_ms);
         return true;
@@ -965,7 +1048,7 @@ static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr
     if (!p->initiator || (p->ready && !p->rekeying) ||
         punch_noise_read_message(&p->hs, msg, len, payload, sizeof(payload), &plen) != 0)
         return false;
-    int ci = candidate_for(p, src, via_relay, now);
+    int ci = candidate_for(a, p, src, via_relay, now);
     bool rekey = p->rekeying;
     if (rekey)
         retire_transport(p);
@@ -1000,7 +1083,7 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     uint32_t their_index;
     int ci;
     if (!p->initiator && p->msg2_len && len >= 32 && memcmp(msg, p->answered_e, 32) == 0) {
-        if ((ci = candidate_for(p, src, via_relay, now)) >= 0) {
+        if ((ci = candidate_for(a, p, src, via_relay, now)) >= 0) {
             send_on(a, p, &p->cand[ci], PUNCH_MSG_HANDSHAKE2, p->msg2, p->msg2_len);
             if (p->cand[ci].technique != PUNCH_TECH_PEER_REFLEXIVE)
                 hear(a, now, id, ci);
@@ -1009,7 +1092,7 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     }
     if (!read_msg1(a, p, msg, len, &hs, &their_index))
         return false;
-    if ((ci = candidate_for(p, src, via_relay, now)) < 0) {
+    if ((ci = candidate_for(a, p, src, via_relay, now)) < 0) {
         punch_noise_handshake_wipe(&hs);
         return true;
     }
@@ -1119,7 +1202,7 @@ static void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool vi
         confirm_keys(a, p);
     /* Authenticated: an address we did not know is the peer's too (its
      * NAT may have given it a new port). */
-    int ci = candidate_for(p, src, via_relay, now);
+    int ci = candidate_for(a, p, src, via_relay, now);
     if (ci < 0)
         return;
     on_transport(a, now, id, ci, inner, ilen);
@@ -1200,6 +1283,86 @@ static void reintroduced(punch_agent *a, uint64_t now, int id, const punch_msg *
 
 static void take_introduction(punch_agent *a, uint64_t now, int id, const punch_msg *m,
                               uint32_t my_rtt_ms);
+
+static bool random_ports(uint8_t mapping, uint16_t step)
+{
+    return mapping >= PUNCH_MSG_NAT_ADM && step == 0;
+}
+
+/* Which side of many-port probing we take, if any: the side behind the
+ * NAT with random ports opens the sockets, the one whose NAT maps
+ * endpoint-independently probes the ports. */
+static void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
+{
+    peer *p = &a->peers[id];
+    if (a->cfg.flags & (PUNCH_AGENT_NO_BIRTHDAY | PUNCH_AGENT_RELAY_ONLY) ||
+        punch_addr_same_ip(&m->public_addr, &a->public_addr))
+        return;
+    p->birthday_to = m->public_addr;
+    p->birthday_sent = 0;
+    if (random_ports(a->nat_mapping, a->nat_step) && m->nat_mapping == PUNCH_MSG_NAT_EIM &&
+        a->birthday_owner < 0 && a->next_sock + BIRTHDAY_SOCKETS - 1 <= PUNCH_MAX_SOCKETS) {
+        p->birthday = BIRTHDAY_MANY_SOCKETS;
+        p->birthday_first = a->next_sock;
+        a->next_sock = (uint16_t)(a->next_sock + BIRTHDAY_SOCKETS);
+        a->birthday_owner = id;
+        p->birthday_start_ms = p->birthday_next_ms = now;
+    } else if (a->nat_mapping == PUNCH_MSG_NAT_EIM && random_ports(m->nat_mapping, m->nat_step)) {
+        /* Once the peer's sockets are open: its guard, and its pace. */
+        p->birthday = BIRTHDAY_MANY_PORTS;
+        p->birthday_start_ms = now;
+        p->birthday_next_ms =
+            now + p->guard_ms + BIRTHDAY_SOCKETS / BIRTHDAY_BATCH * BIRTHDAY_TICK_MS;
+    }
+}
+
+/* Many-port probing is over for p (a direct path, or the budget spent):
+ * the extra sockets may go, but the one the path uses. */
+static void birthday_end(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    if (p->birthday == BIRTHDAY_MANY_SOCKETS) {
+        ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
+        e->e.sock_first = p->birthday_first;
+        e->e.sock_last = (uint16_t)(p->birthday_first + BIRTHDAY_SOCKETS - 1);
+        e->e.sock_keep = p->path >= 0 ? p->cand[p->path].sock : 0;
+        a->birthday_owner = -1;
+    }
+    p->birthday = BIRTHDAY_NONE;
+    p->birthday_next_ms = UINT64_MAX;
+}
+
+static void birthday_timeout(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    if (p->birthday == BIRTHDAY_NONE || now < p->birthday_next_ms)
+        return;
+    bool direct = p->path >= 0 && p->cand[p->path].technique != PUNCH_TECH_RELAY &&
+                  p->cand[p->path].confirmed;
+    if (direct || now - p->birthday_start_ms >= BIRTHDAY_BUDGET_MS) {
+        birthday_end(a, id);
+        return;
+    }
+    unsigned total = p->birthday == BIRTHDAY_MANY_SOCKETS ? BIRTHDAY_SOCKETS : BIRTHDAY_PROBES;
+    punch_msg probe = {.type = PUNCH_MSG_HANDSHAKE1, .payload = p->msg1,
+                       .payload_len = p->msg1_len};
+    for (unsigned n = 0; n < BIRTHDAY_BATCH && p->birthday_sent < total; n++, p->birthday_sent++) {
+        if (p->birthday == BIRTHDAY_MANY_SOCKETS) {
+            uint16_t sock = (uint16_t)(p->birthday_first + p->birthday_sent);
+            send_msg_ttl(a, sock, &p->birthday_to, a->low_ttl ? a->open_ttl : 0, &probe);
+        } else {
+            uint16_t r;
+            random_bytes(a, &r, sizeof(r));
+            punch_addr to = p->birthday_to;
+            to.port = (uint16_t)(BIRTHDAY_PORT_MIN + r % (65536u - BIRTHDAY_PORT_MIN));
+            send_msg_ttl(a, 0, &to, 0, &probe);
+        }
+    }
+    /* All sent: wait for answers until the budget ends. */
+    p->birthday_next_ms = p->birthday_sent < total
+                              ? now + BIRTHDAY_TICK_MS
+                              : p->birthday_start_ms + BIRTHDAY_BUDGET_MS;
+}
 
 static void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
 {
@@ -1295,6 +1458,7 @@ static void take_introduction(punch_agent *a, uint64_t now, int id, const punch_
     memcpy(p->key, m->key, PUNCH_KEY_BYTES);
     memcpy(p->session, m->session, PUNCH_MSG_SESSION_LEN);
     add_intro_candidates(a, now, p, m);
+    birthday_plan(a, now, id, m);
     ev *e = push_event(a, PUNCH_EVENT_INTRODUCED, id);
     e->e.remote = m->public_addr;
     if (p->n_cand == 0 || make_msg1(a, p) != 0) {
@@ -1351,20 +1515,42 @@ static void on_server_msg(punch_agent *a, uint64_t now, const uint8_t *buf, cons
 
 /* ---- the public calls ---- */
 
+static void handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
+                            const uint8_t *data, size_t len);
+
 int punch_agent_handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
                                 const uint8_t *data, size_t len)
 {
-    if (!a || !src || !data)
+    return punch_agent_handle_datagram_on(a, now, 0, src, data, len);
+}
+
+int punch_agent_handle_datagram_on(punch_agent *a, uint64_t now, uint16_t sock,
+                                   const punch_addr *src, const uint8_t *data, size_t len)
+{
+    if (!a || !src || !data || sock > PUNCH_MAX_SOCKETS)
         return PUNCH_ERR_INVAL;
     a->received++;
+    a->rx_sock = sock;
+    handle_datagram(a, now, src, data, len);
+    a->rx_sock = 0;
+    return 0;
+}
+
+static void handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
+                            const uint8_t *data, size_t len)
+{
     punch_msg m;
+    if (a->rx_sock != 0 && (punch_stun_is_stun(data, len) || from_server(a, src))) {
+        a->dropped++; /* extra sockets are for the peer only */
+        return;
+    }
     if (punch_stun_is_stun(data, len)) {
         on_stun(a, now, data, len); /* answers come from the server's other addresses too */
-        return 0;
+        return;
     }
     if (punch_msg_decode(data, len, &m) != 0) {
         a->dropped++;
-        return 0;
+        return;
     }
     bool server = from_server(a, src);
     switch (m.type) {
@@ -1402,7 +1588,6 @@ int punch_agent_handle_datagram(punch_agent *a, uint64_t now, const punch_addr *
     default:
         a->dropped++;
     }
-    return 0;
 }
 
 static void connect_timeout(punch_agent *a, uint64_t now, int id)
@@ -1583,6 +1768,7 @@ void punch_agent_handle_timeout(punch_agent *a, uint64_t now)
         connect_timeout(a, now, i);
         if (a->peers[i].used && a->peers[i].introduced) {
             probe_timeout(a, now, i);
+            birthday_timeout(a, now, i);
             path_timeout(a, now, i);
             rekey_timeout(a, now, i);
         }
@@ -1609,6 +1795,8 @@ uint64_t punch_agent_next_timeout(const punch_agent *a)
                 t = min_u64(t, p->cand[j].next_probe_ms);
         if (p->ready && p->path >= 0)
             t = min_u64(t, p->next_keepalive_ms);
+        if (p->birthday != BIRTHDAY_NONE)
+            t = min_u64(t, p->birthday_next_ms);
         t = min_u64(t, rekey_deadline(p));
     }
     return t;
@@ -1731,13 +1919,25 @@ void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
 int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uint8_t *buf,
                               size_t cap, size_t *len)
 {
-    if (!a || !dst || !ttl || !buf || !len)
+    uint16_t sock;
+    int rc;
+    while ((rc = punch_agent_poll_transmit_from(a, &sock, dst, ttl, buf, cap, len)) == 1 &&
+           sock != 0)
+        a->dropped_tx++; /* for an extra socket this caller does not have */
+    return rc;
+}
+
+int punch_agent_poll_transmit_from(punch_agent *a, uint16_t *sock, punch_addr *dst, uint8_t *ttl,
+                                   uint8_t *buf, size_t cap, size_t *len)
+{
+    if (!a || !sock || !dst || !ttl || !buf || !len)
         return PUNCH_ERR_INVAL;
     if (a->tx_count == 0)
         return 0;
     tx *t = &a->txq[a->tx_head];
     if (cap < t->len)
         return PUNCH_ERR_NOBUFS;
+    *sock = t->sock;
     *dst = t->dst;
     *ttl = t->ttl;
     memcpy(buf, t->buf, t->len);
@@ -1794,6 +1994,8 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
     else
         for (int i = 0; i < 8; i++)
             snprintf(a->name + 2 * i, 3, "%02x", a->id.public_key[i]);
+    a->next_sock = 1;
+    a->birthday_owner = -1;
     reg_start(a, REG_HELLO, now);
     reg_timeout(a, now);
     disc_start(a, now); /* beside HELLO: no time lost */

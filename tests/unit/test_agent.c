@@ -131,12 +131,17 @@ static void node_flush(node *n)
     uint8_t buf[2048], ttl;
     size_t len;
     punch_addr dst;
+    uint16_t sock;
     /* The simulator has no TTL per datagram: low-TTL probes go all the way
-     * (the lab tests the real thing). */
-    while (punch_agent_poll_transmit(n->agent, &dst, &ttl, buf, sizeof(buf), &len) == 1)
+     * (the lab tests the real thing). Extra socket k is port 5000 + k. */
+    while (punch_agent_poll_transmit_from(n->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
+           1) {
+        punch_addr from = n->addr;
+        from.port = (uint16_t)(n->addr.port + sock);
         punch_sim_send(n->sim, n->host,
-                       &(punch_sim_datagram){.local = n->addr, .remote = dst, .data = buf,
+                       &(punch_sim_datagram){.local = from, .remote = dst, .data = buf,
                                              .len = len});
+    }
 }
 
 static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
@@ -146,7 +151,10 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     node *n = ctx;
     if (now_us / MS < n->deaf_until_ms && d->remote.ip[0] != 198)
         return; /* only the server (198.51.100.1) is heard yet */
-    punch_agent_handle_datagram(n->agent, now_us / MS, &d->remote, d->data, d->len);
+    uint16_t sock = (uint16_t)(d->local.port - n->addr.port);
+    if (sock > PUNCH_MAX_SOCKETS)
+        return;
+    punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, d->data, d->len);
     node_events(n, now_us / MS);
     node_flush(n);
 }
@@ -390,12 +398,20 @@ static void world_free(world *w)
 typedef struct expect {
     punch_path_kind kind;
     punch_technique technique;
+    bool or_relay;               /* the relay will do too */
 } expect;
 
 static bool path_is(const node *n, expect e)
 {
+    if (e.or_relay && n->have_path && n->kind == PUNCH_PATH_RELAY)
+        return true;
     if (!n->have_path || n->kind != e.kind)
         return false;
+    /* A NAT with random ports that lets in any source: the way is found by
+     * hole punching or by the many ports, whichever comes first. */
+    if (e.technique == PUNCH_TECH_BIRTHDAY)
+        return n->technique == PUNCH_TECH_BIRTHDAY || n->technique == PUNCH_TECH_HOLE_PUNCH ||
+               n->technique == PUNCH_TECH_PEER_REFLEXIVE;
     /* A direct path may be learned from where the peer's packets came from
      * (its NAT chose a new port): that is hole punching too. */
     return n->technique == e.technique ||
@@ -464,11 +480,14 @@ static void run_case(world *w, const char *what, expect want)
                  (unsigned long long)w->seed, w->bob.got, w->alice.got);
 }
 
-static const expect DIRECT_PUNCH = {PUNCH_PATH_DIRECT, PUNCH_TECH_HOLE_PUNCH};
-static const expect DIRECT_PRIVATE = {PUNCH_PATH_DIRECT, PUNCH_TECH_PRIVATE};
-static const expect DIRECT_HAIRPIN = {PUNCH_PATH_DIRECT, PUNCH_TECH_HAIRPIN};
-static const expect RELAY = {PUNCH_PATH_RELAY, PUNCH_TECH_RELAY};
-static const expect DIRECT_PREDICTED = {PUNCH_PATH_DIRECT, PUNCH_TECH_PORT_PREDICTION};
+static const expect DIRECT_PUNCH = {PUNCH_PATH_DIRECT, PUNCH_TECH_HOLE_PUNCH, false};
+static const expect DIRECT_PRIVATE = {PUNCH_PATH_DIRECT, PUNCH_TECH_PRIVATE, false};
+static const expect DIRECT_HAIRPIN = {PUNCH_PATH_DIRECT, PUNCH_TECH_HAIRPIN, false};
+static const expect RELAY = {PUNCH_PATH_RELAY, PUNCH_TECH_RELAY, false};
+static const expect DIRECT_PREDICTED = {PUNCH_PATH_DIRECT, PUNCH_TECH_PORT_PREDICTION, false};
+/* Many-port probing finds a way in most runs, not all: direct by it, or
+ * the relay (the success rate has its own test). */
+static const expect BIRTHDAY_OR_RELAY = {PUNCH_PATH_DIRECT, PUNCH_TECH_BIRTHDAY, true};
 
 static const char *const presets[] = {
     "full-cone", "restricted-cone", "port-restricted-cone", "symmetric-sequential",
@@ -484,10 +503,10 @@ static bool is_symmetric(const char *p)
 /* A symmetric NAT's mapping towards the peer is a port nobody announced.
  * A sequential one is predicted (issue 5): direct by port prediction, on
  * both sides, with any peer whose ports are not random. A random one is
- * heard only by a peer whose NAT lets in packets from an unannounced port
- * of a known address (filtering eif or adf), which learns it and answers;
- * with a filter per port, or two random ones, the relay (until many-port
- * probing). */
+ * heard at once by a peer whose NAT lets in packets from an unannounced
+ * port of a known address (filtering eif or adf), which learns it and
+ * answers; with a filter per port, many-port probing finds a way when the
+ * other NAT maps endpoint-independently (in most runs), else the relay. */
 static bool filters_by_port(const char *p)
 {
     return strcmp(p, "port-restricted-cone") == 0 || strcmp(p, "cgnat") == 0 ||
@@ -497,8 +516,15 @@ static bool filters_by_port(const char *p)
 static expect expected(const char *a, const char *b)
 {
     bool ra = strcmp(a, "symmetric-random") == 0, rb = strcmp(b, "symmetric-random") == 0;
-    if ((ra && filters_by_port(b)) || (rb && filters_by_port(a)))
+    if (ra && rb)
         return RELAY;
+    if (ra || rb) {
+        const char *other = ra ? b : a;
+        if (is_symmetric(other))
+            return RELAY;
+        return filters_by_port(other) ? BIRTHDAY_OR_RELAY
+                                      : (expect){PUNCH_PATH_DIRECT, PUNCH_TECH_BIRTHDAY, false};
+    }
     if (strcmp(a, "symmetric-sequential") == 0 || strcmp(b, "symmetric-sequential") == 0)
         return DIRECT_PREDICTED;
     return DIRECT_PUNCH;
@@ -783,6 +809,51 @@ static void peer_as_introducer(void **state)
         }
 }
 
+/* Many-port probing between a NAT with random ports and a port-restricted
+ * cone (issue 5: the theory says about 98 % with 256 sockets and 1024
+ * probes): over 100 seeds, how often both sides end direct by it, and how
+ * long it took. Without it (PUNCH_AGENT_NO_BIRTHDAY) they stay on the relay. */
+static void birthday_success_rate(void **state)
+{
+    (void)state;
+    const unsigned runs = getenv("PUNCH_SIM_SEED") ? 1 : 100;
+    unsigned direct = 0;
+    uint64_t took[100];
+    for (unsigned r = 0; r < runs; r++) {
+        world w;
+        world_start(&w, n_seeds == 1 ? seeds[0] : 1000 + r);
+        different_nats(&w, "symmetric-random", "port-restricted-cone", 0);
+        uint64_t t0 = register_and_connect(&w);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 12000 * MS);
+        if (path_is(&w.alice, (expect){PUNCH_PATH_DIRECT, PUNCH_TECH_BIRTHDAY, false}) &&
+            path_is(&w.bob, (expect){PUNCH_PATH_DIRECT, PUNCH_TECH_BIRTHDAY, false}) &&
+            (w.alice.technique == PUNCH_TECH_BIRTHDAY || w.bob.technique == PUNCH_TECH_BIRTHDAY))
+            took[direct++] = w.alice.first_direct_ms - t0;
+        else if (!path_is(&w.alice, RELAY) || !path_is(&w.bob, RELAY))
+            fail_msg("seed %llu: neither direct by birthday nor on the relay",
+                     (unsigned long long)w.seed);
+        world_free(&w);
+    }
+    for (unsigned i = 1; i < direct; i++)
+        for (unsigned j = i; j > 0 && took[j - 1] > took[j]; j--) {
+            uint64_t t = took[j];
+            took[j] = took[j - 1];
+            took[j - 1] = t;
+        }
+    fprintf(stderr, "birthday: symmetric-random x port-restricted-cone: %u/%u direct, median %llu ms\n",
+            direct, runs, direct ? (unsigned long long)took[direct / 2] : 0ull);
+    if (runs > 1)
+        assert_true(direct * 100 >= 90 * runs);
+
+    /* The off switch. */
+    world w;
+    world_start(&w, seeds[0]);
+    w.agent_flags = PUNCH_AGENT_NO_BIRTHDAY;
+    different_nats(&w, "symmetric-random", "port-restricted-cone", 0);
+    run_case(&w, "birthday off", RELAY);
+    world_free(&w);
+}
+
 int main(void)
 {
     pick_seeds();
@@ -795,6 +866,7 @@ int main(void)
         cmocka_unit_test(direct_one_crossing_after_the_introduction),
         cmocka_unit_test(relay_to_direct_loses_and_repeats_nothing),
         cmocka_unit_test(peer_as_introducer),
+        cmocka_unit_test(birthday_success_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
