@@ -171,6 +171,18 @@ lab exec alice -- ping -c 1 -W 1 -s 1300 $B_IP >/dev/null 2>&1 && fail "a 1328-b
 [ "$(counter alice dropped_tun_oversize)" -ge 1 ] || fail "oversized packet not counted"
 lab exec alice -- ip link set dev pvpn0 mtu 1152
 ok "a 1328-byte packet from the TUN is dropped and counted (dropped_tun_oversize)"
+
+# A second peer while alice holds the tunnel (bob listens without --peer):
+# refused and counted; alice's tunnel goes on.
+lab_bg exec alice -- env XDG_CONFIG_HOME="$D/carol" "$PUNCH" --server 198.51.100.1 --name carol \
+    --events "$D/carol.ev" vpn connect bob --address 10.99.0.3/24 --dev pvpn1 \
+    </dev/null >/dev/null 2>"$D/carol.err" &
+carol=$!
+wait_grep "$D/bob.err" 'refusing carol: not the key of the peer that holds the tunnel'
+[ "$(counter bob refused_peers)" = 1 ] || fail "carol's refusal was not counted"
+kill -TERM $carol; wait $carol || true
+ping_ok alice $B_IP
+ok "a second peer (carol) is refused while alice holds the tunnel; alice's goes on"
 stop
 
 # ---- through the relay (punchd's default quotas: 256 KiB/s a session) ----
