@@ -173,9 +173,13 @@ static void on_tun(void *arg, int fd)
 static void from_peer(vpn *s, const punch_event *ev)
 {
     uint8_t pkt[PUNCH_MAX_DATAGRAM];
-    size_t len = ev->len < sizeof(pkt) ? ev->len : sizeof(pkt), ip_len = 0;
+    size_t ip_len = 0;
     char a[PUNCH_VPN_PREFIX_STRLEN];
-    memcpy(pkt, ev->data, len);
+    if (ev->len > sizeof(pkt)) { /* the agent never delivers more; counted all the same */
+        s->v.c.peer_malformed++;
+        return;
+    }
+    memcpy(pkt, ev->data, ev->len); /* the IPv4 parser wants a buffer it may write */
     switch (punch_vpn_from_peer(&s->v, pkt, ev->len, &ip_len)) {
     case PUNCH_VPN_DELIVER:
         if (write(s->tun, pkt, ip_len) != (ssize_t)ip_len)
