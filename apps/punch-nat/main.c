@@ -12,20 +12,13 @@
  * direction is thus known from its TUN, never guessed from addresses.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <linux/if.h>
-#include <linux/if_tun.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/timerfd.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "io/cli.h"
@@ -33,10 +26,9 @@
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"
+#include "io/tun.h"
 #include "nat/nat.h"
 #include "wire/ipv4.h"
-
-extern char **environ;
 
 #define TUN_MTU 1500
 #define PACKETS_PER_WAKEUP 64
@@ -116,52 +108,11 @@ static uint64_t next_random(void *ctx)
     return s[1] + b;
 }
 
-/* ---- running `ip`: routing set-up is iproute2's job, without a shell ---- */
-
-static int run_ip(bool quiet, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int run_ip(bool quiet, const char *fmt, ...)
-{
-    char line[512], *argv[32];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    int argc = 0;
-    argv[argc++] = "ip";
-    for (char *save = NULL, *tok = strtok_r(line, " ", &save); tok && argc < 31;
-         tok = strtok_r(NULL, " ", &save))
-        argv[argc++] = tok;
-    argv[argc] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    if (quiet)
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, "ip", &fa, NULL, argv, environ), status = 0;
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return -1;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static int write_proc(const char *path, const char *value)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = write(fd, value, strlen(value));
-    close(fd);
-    return n == (ssize_t)strlen(value) ? 0 : -1;
-}
-
 static void sysctl_dev(const char *dev, const char *key, const char *value)
 {
     char path[128];
     snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/%s", dev, key);
-    if (write_proc(path, value) != 0)
+    if (punch_sysctl_write(path, value) != 0)
         punch_log(PUNCH_LOG_WARN, "cannot set %s to %s: %s", path, value, strerror(errno));
 }
 
@@ -169,16 +120,16 @@ static void routing_down(natd *d)
 {
     const options *o = &d->opt;
     for (int pref = RULE_PREF_WAN; pref <= RULE_PREF_WAN + 2; pref++)
-        run_ip(true, "rule del pref %d", pref);
+        punch_ip_run(true, "rule del pref %d", pref);
     for (size_t i = 0; i < o->n_public; i++)
-        run_ip(true, "rule del pref %d", RULE_PREF_HAIRPIN);
-    run_ip(true, "rule del pref %d", RULE_PREF_LAN);
+        punch_ip_run(true, "rule del pref %d", RULE_PREF_HAIRPIN);
+    punch_ip_run(true, "rule del pref %d", RULE_PREF_LAN);
     /* Put the local table back first in line, if we had moved it (the
      * kernel would take a duplicate rule). */
-    if (run_ip(true, "rule del pref %d lookup local", LOCAL_PREF) == 0)
-        run_ip(true, "rule add pref 0 lookup local");
-    run_ip(true, "route flush table %d", DEFAULT_TABLE_IN);
-    run_ip(true, "route flush table %d", DEFAULT_TABLE_OUT);
+    if (punch_ip_run(true, "rule del pref %d lookup local", LOCAL_PREF) == 0)
+        punch_ip_run(true, "rule add pref 0 lookup local");
+    punch_ip_run(true, "route flush table %d", DEFAULT_TABLE_IN);
+    punch_ip_run(true, "route flush table %d", DEFAULT_TABLE_OUT);
 }
 
 /* The policy routing described at the top of this file. */
@@ -187,7 +138,7 @@ static int routing_up(natd *d)
     const options *o = &d->opt;
     char ip[PUNCH_ADDR_STRLEN];
     routing_down(d); /* whatever a killed predecessor left */
-    if (write_proc("/proc/sys/net/ipv4/ip_forward", "1") != 0) {
+    if (punch_sysctl_write("/proc/sys/net/ipv4/ip_forward", "1") != 0) {
         punch_log(PUNCH_LOG_ERROR, "cannot enable IPv4 forwarding: %s", strerror(errno));
         return -1;
     }
@@ -201,50 +152,32 @@ static int routing_up(natd *d)
         /* IPv4 only: no IPv6 chatter (router solicitations) into the TUNs. */
         char v6[128];
         snprintf(v6, sizeof(v6), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", *dev);
-        write_proc(v6, "1");
-        if (run_ip(false, "link set dev %s up mtu %d", *dev, TUN_MTU) != 0)
+        punch_sysctl_write(v6, "1");
+        if (punch_ip_run(false, "link set dev %s up mtu %d", *dev, TUN_MTU) != 0)
             return -1;
     }
-    if (run_ip(false, "route replace default dev %s table %d", d->tun_in_name, DEFAULT_TABLE_IN) ||
-        run_ip(false, "route replace default dev %s table %d", d->tun_out_name, DEFAULT_TABLE_OUT))
+    if (punch_ip_run(false, "route replace default dev %s table %d", d->tun_in_name, DEFAULT_TABLE_IN) ||
+        punch_ip_run(false, "route replace default dev %s table %d", d->tun_out_name, DEFAULT_TABLE_OUT))
         return -1;
     static const char *const protos[] = {"udp", "tcp", "icmp"};
     for (int i = 0; i < 3; i++)
-        if (run_ip(false, "rule add pref %d iif %s ipproto %s lookup %d", RULE_PREF_WAN + i,
+        if (punch_ip_run(false, "rule add pref %d iif %s ipproto %s lookup %d", RULE_PREF_WAN + i,
                    o->wan, protos[i], DEFAULT_TABLE_IN) != 0)
             return -1;
     for (size_t i = 0; i < o->n_public; i++) {
         const punch_addr *p = &o->public_ip[i];
         snprintf(ip, sizeof(ip), "%u.%u.%u.%u", p->ip[0], p->ip[1], p->ip[2], p->ip[3]);
-        if (run_ip(false, "rule add pref %d iif %s to %s/32 lookup %d", RULE_PREF_HAIRPIN, o->lan,
+        if (punch_ip_run(false, "rule add pref %d iif %s to %s/32 lookup %d", RULE_PREF_HAIRPIN, o->lan,
                    ip, DEFAULT_TABLE_OUT) != 0)
             return -1;
     }
-    if (run_ip(false, "rule add pref %d lookup local", LOCAL_PREF) != 0 ||
-        run_ip(false, "rule del pref 0 lookup local") != 0 ||
-        run_ip(false, "rule add pref %d iif %s lookup %d", RULE_PREF_LAN, o->lan,
+    if (punch_ip_run(false, "rule add pref %d lookup local", LOCAL_PREF) != 0 ||
+        punch_ip_run(false, "rule del pref 0 lookup local") != 0 ||
+        punch_ip_run(false, "rule add pref %d iif %s lookup %d", RULE_PREF_LAN, o->lan,
                DEFAULT_TABLE_OUT) != 0)
         return -1;
     d->routing_done = true;
     return 0;
-}
-
-static int open_tun(const char *name, char out_name[IFNAMSIZ])
-{
-    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    struct ifreq ifr = {0};
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
-    if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    snprintf(out_name, IFNAMSIZ, "%s", ifr.ifr_name);
-    return fd;
 }
 
 /* ---- events ---- */
@@ -559,9 +492,9 @@ static int setup(natd *d)
 {
     char name[IFNAMSIZ];
     snprintf(name, sizeof(name), "%so", d->opt.name);
-    d->tun_out = open_tun(name, d->tun_out_name);
+    d->tun_out = punch_tun_open(name, d->tun_out_name);
     snprintf(name, sizeof(name), "%si", d->opt.name);
-    d->tun_in = d->tun_out < 0 ? -1 : open_tun(name, d->tun_in_name);
+    d->tun_in = d->tun_out < 0 ? -1 : punch_tun_open(name, d->tun_in_name);
     if (d->tun_in < 0) {
         punch_log(PUNCH_LOG_ERROR, "cannot create TUN device %s: %s", name, strerror(errno));
         return -1;

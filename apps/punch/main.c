@@ -22,6 +22,7 @@ static const punch_command commands[] = {
      "register as --name and wait; the peer is piped to stdin/stdout"},
     {"connect", punch_cmd_connect, "PEER[@PUBKEY]",
      "reach PEER through --server; stdin to the peer, its data to stdout"},
+    {"vpn", punch_cmd_vpn, "listen|connect [PEER]", "an IPv4 tunnel (TUN) to one peer"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

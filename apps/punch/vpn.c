@@ -1,0 +1,678 @@
+/*
+ * punch vpn: a TUN interface carrying IPv4 packets to one peer over punch's
+ * encrypted datagrams (direct when possible, the relay when not: the agent
+ * chooses). Which packets may pass is src/core/vpn.h's business; this file
+ * is the plumbing: the command line, the TUN, the agent's driver, events.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "agent_cli.h"
+#include "core/vpn.h"
+#include "io/cli.h"
+#include "io/log.h"
+#include "io/net.h"
+#include "io/tun.h"
+#include "wire/bytes.h"
+#include "wire/msg.h"
+
+/* The TUN's MTU is the largest punch datagram, because a tunnel datagram
+ * is the bare IP packet (core/vpn.h): 1152 bytes. On the wire that packet
+ * grows by the DATA message (2-byte punch header, 16-byte transport header,
+ * 1-byte inner type, 16-byte Poly1305 tag: 35 bytes), through the relay by
+ * the RELAY header (2 + 8-byte session: 10 more), then UDP (8) and IP (20,
+ * or 40 for IPv6): at most 1152 + 35 + 10 + 8 + 40 = 1245 bytes, under the
+ * 1280 every IPv6 path carries and the 1500 of Ethernet. So no packet of
+ * the tunnel is ever fragmented outside, and the kernel never hands us one
+ * too big to send (it fragments or says "message too long" locally). */
+#define VPN_MTU PUNCH_MAX_DATAGRAM
+#define TUN_BATCH 64          /* packets read from the TUN per wakeup, sent in one sendmmsg */
+#define HELLO_INTERVAL_S 1    /* HELLO repeated until both sides have the other's */
+
+typedef struct vpn {
+    const punch_cli *cli;
+    const char *cmd;                /* "punch vpn listen" / "punch vpn connect" */
+    bool listening;
+    /* connect: the peer to reach; listen: --peer, the only one let in (NULL: the first) */
+    const char *peer_name;
+    uint8_t pinned[PUNCH_KEY_LEN];
+    bool has_pin;
+    bool locked;                    /* listen: the first peer's key holds the tunnel */
+    uint8_t locked_key[PUNCH_KEY_LEN];
+    uint32_t flags;
+    int timeout_s;
+    const char *dev_arg;
+    punch_vpn_prefix address;
+    punch_vpn_prefix routes[PUNCH_VPN_MAX_ROUTES];
+    size_t n_routes;
+    unsigned mtu;
+
+    char known_path[PATH_MAX];
+    punch_addr server;
+    punch_loop *loop;
+    punch_driver *driver;
+    punch_events *events;
+    int tun, hello_fd, timeout_fd;
+    char dev[PUNCH_IFNAMSIZ];
+    int peer;                       /* the agent's id of the tunnel's peer, -1 none */
+    char peer_label[PUNCH_NAME_MAX + 1];
+    bool have_path, warned_refused;
+    punch_vpn v;
+    uint64_t dropped_no_path, dropped_send, tun_write_errors, refused_peers;
+    int exit_code;
+} vpn;
+
+static const char vpn_help[] =
+    "usage: punch [--server HOST[:PORT]] [--name NAME] vpn listen [--peer NAME[@PUBKEY]]\n"
+    "             --address IP/LEN [--route NET/LEN]... [--mtu N] [--dev NAME]\n"
+    "             [--no-relay] [--relay-only | --no-direct] [--timeout SECONDS]\n"
+    "       punch [--server HOST[:PORT]] [--name NAME] vpn connect PEER[@PUBKEY]\n"
+    "             --address IP/LEN [--route NET/LEN]... [same options]\n"
+    "\n"
+    "An IPv4 tunnel to one peer: a TUN interface whose packets travel in punch's\n"
+    "encrypted datagrams, directly when the network allows it, through the\n"
+    "server's relay when not. 'listen' registers as NAME and waits for the\n"
+    "peer; 'connect' reaches PEER (its key learnt as for 'punch connect').\n"
+    "\n"
+    "  --address IP/LEN   our address in the tunnel and its network, e.g.\n"
+    "                     10.99.0.1/24; the peer announces its own, which must\n"
+    "                     lie in this network (or a --route)\n"
+    "  --route NET/LEN    a network behind the peer (up to 16): routed into the\n"
+    "                     tunnel, and accepted as a source from the peer\n"
+    "  --mtu N            the interface's MTU, 68 to 1152 (default 1152: the\n"
+    "                     largest punch datagram, so nothing is fragmented outside)\n"
+    "  --dev NAME         the interface's name (default punch%d: the first free)\n"
+    "  --peer NAME[@KEY]  listen: let only this peer in (default: the first one,\n"
+    "                     whose key then holds the tunnel until we stop)\n"
+    "  --no-relay, --relay-only (--no-direct), --timeout SECONDS: as for connect\n"
+    "\n"
+    "Only packets whose source is the peer's tunnel address or inside a --route\n"
+    "are taken from it (WireGuard's allowed-ips); everything else is dropped and\n"
+    "counted. SIGUSR1 writes the counters as an event; SIGINT/SIGTERM close the\n"
+    "tunnel (the interface goes with it) and exit 0. Needs CAP_NET_ADMIN.\n";
+
+static void finish(vpn *s, int code)
+{
+    s->exit_code = code;
+    punch_loop_stop(s->loop);
+}
+
+static void emit_counters(vpn *s, const char *event)
+{
+    const punch_vpn_counters *c = &s->v.c;
+    punch_events_emit(
+        s->events, event,
+        "\"dev\":\"%s\",\"tun_packets\":%llu,\"tun_bytes\":%llu,\"peer_packets\":%llu,"
+        "\"peer_bytes\":%llu,\"hellos\":%llu,\"dropped_tun_not_ipv4\":%llu,"
+        "\"dropped_tun_malformed\":%llu,\"dropped_tun_oversize\":%llu,"
+        "\"dropped_tun_no_route\":%llu,\"dropped_no_path\":%llu,\"dropped_send\":%llu,"
+        "\"dropped_peer_not_ipv4\":%llu,\"dropped_peer_malformed\":%llu,"
+        "\"dropped_peer_source\":%llu,\"dropped_peer_hello\":%llu,"
+        "\"dropped_peer_control\":%llu,\"tun_write_errors\":%llu,\"refused_peers\":%llu",
+        s->dev, (unsigned long long)c->tun_packets, (unsigned long long)c->tun_bytes,
+        (unsigned long long)c->peer_packets, (unsigned long long)c->peer_bytes,
+        (unsigned long long)c->hellos, (unsigned long long)c->tun_not_ipv4,
+        (unsigned long long)c->tun_malformed, (unsigned long long)c->tun_oversize,
+        (unsigned long long)c->tun_no_route, (unsigned long long)s->dropped_no_path,
+        (unsigned long long)s->dropped_send, (unsigned long long)c->peer_not_ipv4,
+        (unsigned long long)c->peer_malformed, (unsigned long long)c->peer_source,
+        (unsigned long long)c->peer_hello_refused, (unsigned long long)c->peer_control,
+        (unsigned long long)s->tun_write_errors, (unsigned long long)s->refused_peers);
+}
+
+static void send_hello(vpn *s)
+{
+    uint8_t h[PUNCH_VPN_HELLO_LEN];
+    if (s->peer < 0 || !s->have_path)
+        return;
+    punch_vpn_hello_write(&s->v, h);
+    punch_agent_send(punch_driver_agent(s->driver), punch_clock_ms(), s->peer, h, sizeof(h));
+    punch_driver_flush(s->driver);
+}
+
+/* ---- packets ---- */
+
+static void on_tun(void *arg, int fd)
+{
+    vpn *s = arg;
+    uint8_t buf[PUNCH_UDP_MTU];
+    punch_agent *a = punch_driver_agent(s->driver);
+    uint64_t now = punch_clock_ms();
+    unsigned queued = 0;
+    for (int i = 0; i < TUN_BATCH; i++) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break; /* EAGAIN: all read */
+        if (!punch_vpn_from_tun(&s->v, buf, (size_t)n))
+            continue;
+        if (s->peer < 0 || !s->have_path) {
+            s->dropped_no_path++;
+            continue;
+        }
+        int rc = punch_agent_send(a, now, s->peer, buf, (size_t)n);
+        if (rc == PUNCH_ERR_LIMIT)
+            s->dropped_no_path++;
+        else if (rc != 0)
+            s->dropped_send++;
+        else
+            queued++;
+    }
+    if (queued)
+        punch_driver_flush(s->driver); /* one sendmmsg for the batch */
+}
+
+static void from_peer(vpn *s, const punch_event *ev)
+{
+    uint8_t pkt[PUNCH_MAX_DATAGRAM];
+    size_t ip_len = 0;
+    char a[PUNCH_VPN_PREFIX_STRLEN];
+    if (ev->len > sizeof(pkt)) { /* the agent never delivers more; counted all the same */
+        s->v.c.peer_malformed++;
+        return;
+    }
+    memcpy(pkt, ev->data, ev->len); /* the IPv4 parser wants a buffer it may write */
+    switch (punch_vpn_from_peer(&s->v, pkt, ev->len, &ip_len)) {
+    case PUNCH_VPN_DELIVER:
+        if (write(s->tun, pkt, ip_len) != (ssize_t)ip_len)
+            s->tun_write_errors++;
+        break;
+    case PUNCH_VPN_HELLO:
+        if (s->v.peer_changed) {
+            punch_vpn_prefix_format(&s->v.peer, a);
+            punch_events_emit(s->events, "vpn-peer",
+                              "\"peer\":\"%s\",\"dev\":\"%s\",\"address\":\"%s\",\"mtu\":%u",
+                              ev->peer_name, s->dev, a, s->v.peer_mtu);
+            punch_log(PUNCH_LOG_INFO, "%s is %s in the tunnel (%s, mtu %u)", ev->peer_name, a,
+                      s->dev, s->v.peer_mtu);
+            if (s->v.peer_mtu > s->v.mtu)
+                punch_log(PUNCH_LOG_INFO, "%s's MTU is %u, ours %u: each side sends what its "
+                                          "own allows", ev->peer_name, s->v.peer_mtu, s->v.mtu);
+        }
+        if (s->v.answer_due)
+            send_hello(s);
+        break;
+    case PUNCH_VPN_HELLO_REFUSED:
+        if (!s->warned_refused) { /* once: the peer must not fill our logs */
+            s->warned_refused = true;
+            punch_vpn_prefix_format(&s->v.refused, a);
+            punch_log(PUNCH_LOG_WARN, "%s says its tunnel address is %s, outside our network "
+                                      "and routes (or ours): its packets are dropped",
+                      ev->peer_name, a);
+        }
+        break;
+    case PUNCH_VPN_DROP:
+        break;
+    }
+}
+
+/* ---- the agent's events ---- */
+
+/* Whether an introduced peer may have the tunnel (listen). */
+static bool admit(vpn *s, const punch_event *ev)
+{
+    if (s->peer_name && strcmp(ev->peer_name, s->peer_name) != 0) {
+        punch_log(PUNCH_LOG_WARN, "refusing %s: only %s may connect (--peer)", ev->peer_name,
+                  s->peer_name);
+        return false;
+    }
+    const uint8_t *want = s->has_pin ? s->pinned : s->locked ? s->locked_key : NULL;
+    if (want && memcmp(want, ev->peer_key, PUNCH_KEY_LEN) != 0) {
+        punch_log(PUNCH_LOG_WARN, "refusing %s: not the key %s", ev->peer_name,
+                  s->has_pin ? "given with --peer" : "of the peer that holds the tunnel");
+        return false;
+    }
+    return true;
+}
+
+static void on_introduced(vpn *s, const punch_event *ev)
+{
+    punch_agent *agent = punch_driver_agent(s->driver);
+    bool trusted = s->has_pin || punch_agent_cli_trust(s->known_path, ev);
+    if (!s->listening) {
+        if (!trusted) {
+            punch_agent_close(agent, punch_clock_ms(), ev->peer);
+            finish(s, 1);
+        }
+        return;
+    }
+    if (!trusted || !admit(s, ev)) {
+        s->refused_peers++;
+        punch_agent_close(agent, punch_clock_ms(), ev->peer);
+        return;
+    }
+    if (!s->locked) {
+        s->locked = true;
+        memcpy(s->locked_key, ev->peer_key, PUNCH_KEY_LEN);
+    }
+    /* The same key again in another slot cannot happen (the agent keeps
+     * one per key), but a new session in the same slot can: start over. */
+    if (s->peer >= 0 && s->peer != ev->peer)
+        punch_agent_close(agent, punch_clock_ms(), s->peer);
+    s->peer = ev->peer;
+    snprintf(s->peer_label, sizeof(s->peer_label), "%s", ev->peer_name);
+    s->have_path = false;
+    punch_vpn_peer_reset(&s->v);
+}
+
+/* A path inside the tunnel's own networks would carry the tunnel in itself. */
+static void check_path(vpn *s, const punch_event *ev)
+{
+    if (ev->remote.family != PUNCH_AF_INET)
+        return;
+    bool inside = punch_vpn_prefix_contains(&s->address, ev->remote.ip);
+    for (size_t i = 0; i < s->n_routes; i++)
+        inside = inside || punch_vpn_prefix_contains(&s->routes[i], ev->remote.ip);
+    if (inside)
+        punch_log(PUNCH_LOG_WARN, "the path to %s goes to an address inside the tunnel's "
+                                  "networks: choose tunnel addresses that no real network uses",
+                  ev->peer_name);
+}
+
+static void on_event(void *arg, punch_driver *d, const punch_event *ev)
+{
+    vpn *s = arg;
+    punch_agent_cli_report(s->events, &s->server, d, ev);
+    switch (ev->kind) {
+    case PUNCH_EVENT_INTRODUCED:
+        on_introduced(s, ev);
+        break;
+    case PUNCH_EVENT_PATH:
+        if (ev->peer != s->peer)
+            break;
+        check_path(s, ev);
+        if (!s->have_path) {
+            s->have_path = true;
+            send_hello(s);
+        }
+        break;
+    case PUNCH_EVENT_DATA:
+        if (ev->peer == s->peer)
+            from_peer(s, ev);
+        break;
+    case PUNCH_EVENT_CLOSED: {
+        if (ev->peer != s->peer)
+            break;
+        bool fine = s->have_path && strcmp(ev->why, "peer closed") == 0;
+        s->peer = s->listening ? -1 : s->peer;
+        s->have_path = false;
+        punch_vpn_peer_reset(&s->v);
+        if (s->listening) {
+            punch_log(PUNCH_LOG_INFO, "%s: %s; waiting for the next connection", ev->peer_name,
+                      ev->why);
+            break;
+        }
+        if (!fine)
+            fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
+        finish(s, fine ? 0 : 1);
+        break;
+    }
+    case PUNCH_EVENT_REFUSED:
+        fprintf(stderr, "punch: the server refused us: %s\n", ev->why);
+        finish(s, 1);
+        break;
+    case PUNCH_EVENT_REGISTERED:
+    case PUNCH_EVENT_ATTEMPT:
+        break;
+    }
+}
+
+static void on_hello_timer(void *arg, int fd)
+{
+    vpn *s = arg;
+    uint64_t n;
+    if (read(fd, &n, sizeof(n)) < 0)
+        return;
+    if (punch_vpn_hello_needed(&s->v))
+        send_hello(s);
+}
+
+static void on_timeout(void *arg, int fd)
+{
+    vpn *s = arg;
+    uint64_t n;
+    if (read(fd, &n, sizeof(n)) < 0)
+        return;
+    if (!s->have_path) {
+        fprintf(stderr, "punch: no path to %s found in time\n",
+                s->peer_name ? s->peer_name : "any peer");
+        finish(s, 1);
+    }
+}
+
+static void on_signal(void *arg, int signo)
+{
+    vpn *s = arg;
+    if (signo == SIGUSR1) {
+        emit_counters(s, "counters");
+        return;
+    }
+    if (s->peer >= 0)
+        punch_agent_close(punch_driver_agent(s->driver), punch_clock_ms(), s->peer);
+    punch_driver_flush(s->driver);
+    finish(s, 0);
+}
+
+/* ---- set-up ---- */
+
+/* A periodic (interval) or one-shot timerfd watched by the loop. */
+static int add_timer(vpn *s, int seconds, bool periodic, punch_loop_fd_fn fn)
+{
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    struct itimerspec its = {.it_value = {.tv_sec = seconds}};
+    if (periodic)
+        its.it_interval.tv_sec = seconds;
+    if (fd < 0 || timerfd_settime(fd, 0, &its, NULL) != 0 ||
+        punch_loop_watch(s->loop, fd, fn, s) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int open_tun(vpn *s)
+{
+    s->tun = punch_tun_open(s->dev_arg, s->dev);
+    if (s->tun >= 0)
+        return 0;
+    if (errno == ENOENT || errno == ENODEV)
+        fprintf(stderr, "punch: no /dev/net/tun: this system has no TUN driver (modprobe tun)\n");
+    else if (errno == EPERM || errno == EACCES)
+        fprintf(stderr, "punch: not allowed to create TUN device '%s': needs CAP_NET_ADMIN "
+                        "(run as root)\n", s->dev_arg);
+    else if (errno == EBUSY)
+        fprintf(stderr, "punch: TUN device '%s' is in use by another program\n", s->dev_arg);
+    else
+        fprintf(stderr, "punch: cannot create TUN device '%s': %s\n", s->dev_arg,
+                strerror(errno));
+    return -1;
+}
+
+/* Address, MTU, routes; the interface up. No IPv6 on it: the tunnel carries
+ * IPv4 only, and the kernel would send router solicitations into it. */
+static int configure_tun(vpn *s)
+{
+    char path[128], a[PUNCH_VPN_PREFIX_STRLEN];
+    snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", s->dev);
+    punch_sysctl_write(path, "1"); /* no IPv6 in the kernel: nothing to turn off */
+    punch_vpn_prefix_format(&s->address, a);
+    if (punch_ip_run(true, "addr add %s dev %s", a, s->dev) != 0) {
+        fprintf(stderr, "punch: cannot give %s the address %s (ip addr add failed)\n", s->dev, a);
+        return -1;
+    }
+    if (punch_ip_run(true, "link set dev %s mtu %u up", s->dev, s->mtu) != 0) {
+        fprintf(stderr, "punch: cannot bring %s up with MTU %u (ip link set failed)\n", s->dev,
+                s->mtu);
+        return -1;
+    }
+    for (size_t i = 0; i < s->n_routes; i++) {
+        punch_vpn_prefix_format(&s->routes[i], a);
+        if (punch_ip_run(true, "route add %s dev %s", a, s->dev) != 0) {
+            fprintf(stderr, "punch: cannot route %s into %s (ip route add failed: already "
+                            "routed elsewhere?)\n", a, s->dev);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void emit_interface(vpn *s)
+{
+    char a[PUNCH_VPN_PREFIX_STRLEN], routes[PUNCH_VPN_MAX_ROUTES * (PUNCH_VPN_PREFIX_STRLEN + 3) + 1];
+    size_t off = 0;
+    routes[0] = '\0';
+    for (size_t i = 0; i < s->n_routes; i++) {
+        punch_vpn_prefix_format(&s->routes[i], a);
+        off += (size_t)snprintf(routes + off, sizeof(routes) - off, "%s\"%s\"", i ? "," : "", a);
+    }
+    punch_vpn_prefix_format(&s->address, a);
+    punch_events_emit(s->events, "interface",
+                      "\"dev\":\"%s\",\"address\":\"%s\",\"mtu\":%u,\"routes\":[%s]", s->dev, a,
+                      s->mtu, routes);
+    punch_log(PUNCH_LOG_INFO, "%s is up: %s, mtu %u", s->dev, a, s->mtu);
+}
+
+static int run(vpn *s)
+{
+    punch_identity id;
+    int rc = punch_vpn_init(&s->v, &s->address, s->routes, s->n_routes, (uint16_t)s->mtu);
+    if (rc != 0)
+        return punch_cli_usage_error(s->cmd, "bad tunnel settings"); /* parse() checked them */
+    if ((rc = punch_agent_cli_server(s->cli, s->cmd, &s->server)) != 0)
+        return rc;
+    for (size_t i = 0; i < s->n_routes; i++)
+        if (s->server.family == PUNCH_AF_INET &&
+            punch_vpn_prefix_contains(&s->routes[i], s->server.ip)) {
+            char a[PUNCH_VPN_PREFIX_STRLEN];
+            punch_vpn_prefix_format(&s->routes[i], a);
+            return punch_cli_usage_error(s->cmd, "--route: '%s' covers the server %s: punch's own "
+                                         "packets would enter the tunnel", a, s->cli->server);
+        }
+    if ((rc = punch_agent_cli_identity(s->cli, s->cmd, &id, s->known_path)) != 0)
+        return rc;
+    char host[PUNCH_NAME_MAX + 1] = "";
+    const char *name = s->cli->name;
+    if (!name && s->listening && gethostname(host, sizeof(host) - 1) == 0)
+        name = host;
+    punch_driver_cfg dc = {.agent = {.name = name, .server = s->server, .flags = s->flags},
+                           .on_event = on_event, .arg = s};
+    if (s->cli->open_ttl == 0)
+        dc.agent.open_guard_ms = UINT32_MAX;
+    else if (s->cli->open_ttl > 0)
+        dc.agent.open_ttl = (uint8_t)s->cli->open_ttl;
+    memcpy(dc.agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
+    punch_identity_wipe(&id);
+    s->peer = -1;
+    s->tun = s->hello_fd = s->timeout_fd = -1;
+    s->exit_code = 1;
+    static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
+    if (punch_events_open(&s->events, s->cli->events, s->cli->start_ms) != 0) {
+        fprintf(stderr, "punch: cannot open events file '%s': %s\n", s->cli->events,
+                strerror(errno));
+        goto done;
+    }
+    if (open_tun(s) != 0)
+        goto done;
+    if (punch_loop_new(&s->loop) != 0 || punch_loop_signals(s->loop, signals, 3, on_signal, s)) {
+        fprintf(stderr, "punch: cannot set up the event loop: %s\n", strerror(errno));
+        goto done;
+    }
+    /* The driver lists this host's addresses as our private endpoints
+     * (draft §3.3.2) when it starts: before the tunnel has its address, or
+     * the peer would try to reach us through the tunnel itself. */
+    rc = punch_driver_new(&s->driver, s->loop, &dc);
+    if (rc != 0) {
+        fprintf(stderr, "punch: %s\n", rc == PUNCH_ERR_INVAL
+                                           ? "bad settings (is --name printable, without spaces?)"
+                                           : strerror(errno));
+        goto done;
+    }
+    if (configure_tun(s) != 0)
+        goto done;
+    emit_interface(s);
+    if (punch_loop_watch(s->loop, s->tun, on_tun, s) != 0 ||
+        (s->hello_fd = add_timer(s, HELLO_INTERVAL_S, true, on_hello_timer)) < 0 ||
+        (s->timeout_s > 0 && (s->timeout_fd = add_timer(s, s->timeout_s, false, on_timeout)) < 0)) {
+        fprintf(stderr, "punch: cannot set up the event loop: %s\n", strerror(errno));
+        goto done;
+    }
+    if (!s->listening) {
+        s->peer = punch_agent_connect(punch_driver_agent(s->driver), punch_clock_ms(),
+                                      s->peer_name, s->has_pin ? s->pinned : NULL);
+        snprintf(s->peer_label, sizeof(s->peer_label), "%s", s->peer_name);
+        punch_driver_flush(s->driver);
+    }
+    if (punch_loop_run(s->loop) != 0)
+        fprintf(stderr, "punch: event loop failed: %s\n", strerror(errno));
+    emit_counters(s, "stopped");
+done:
+    memset(dc.agent.secret_key, 0, PUNCH_KEY_LEN);
+    punch_driver_free(s->driver);
+    punch_loop_free(s->loop);
+    if (s->tun >= 0)
+        close(s->tun); /* the interface, its address and routes go with it */
+    if (s->hello_fd >= 0)
+        close(s->hello_fd);
+    if (s->timeout_fd >= 0)
+        close(s->timeout_fd);
+    punch_events_close(s->events);
+    return s->exit_code;
+}
+
+/* ---- the command line ---- */
+
+/* PEER[@PUBKEY] into name and key. Returns 0 or the usage error's 2. */
+static int parse_peer(vpn *s, const char *text, const char *what)
+{
+    static char name[PUNCH_NAME_MAX + 1 + PUNCH_KEY_B64_LEN + 1];
+    snprintf(name, sizeof(name), "%s", text);
+    char *at = strchr(name, '@');
+    if (at) {
+        *at = '\0';
+        if (punch_key_decode(at + 1, s->pinned) != 0)
+            return punch_cli_usage_error(s->cmd, "%s'%s' is not a public key (base64, 44 "
+                                         "characters)", what, at + 1);
+        s->has_pin = true;
+    }
+    if (!punch_msg_valid_name(name))
+        return punch_cli_usage_error(s->cmd, "%s'%s' is not a peer name (1 to %d printable "
+                                     "characters, no spaces or quotes)", what, name,
+                                     PUNCH_NAME_MAX);
+    s->peer_name = name;
+    return 0;
+}
+
+/* Returns 0 to run, 2 on a usage error, -1 after --help. */
+static int parse(vpn *s, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"address", required_argument, NULL, 'a'}, {"route", required_argument, NULL, 'R'},
+        {"mtu", required_argument, NULL, 'm'},     {"dev", required_argument, NULL, 'd'},
+        {"peer", required_argument, NULL, 'p'},    {"no-relay", no_argument, NULL, 'n'},
+        {"relay-only", no_argument, NULL, 'r'},    {"no-direct", no_argument, NULL, 'r'},
+        {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const char *address = NULL, *peer_opt = NULL;
+    char *end, net[PUNCH_VPN_PREFIX_STRLEN];
+    long v;
+    int c;
+    s->mtu = VPN_MTU;
+    s->dev_arg = "punch%d";
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
+        switch (c) {
+        case 'a': address = optarg; break;
+        case 'R': {
+            punch_vpn_prefix r;
+            if (punch_vpn_prefix_parse(optarg, &r) != 0)
+                return punch_cli_usage_error(s->cmd, "--route: '%s' is not an IPv4 network "
+                                             "NET/LEN, e.g. 10.50.0.0/24", optarg);
+            punch_vpn_prefix n = punch_vpn_prefix_network(&r);
+            if (memcmp(n.ip, r.ip, 4) != 0) {
+                punch_vpn_prefix_format(&n, net);
+                return punch_cli_usage_error(s->cmd, "--route: '%s' has host bits set (the "
+                                             "network is %s)", optarg, net);
+            }
+            if (s->n_routes == PUNCH_VPN_MAX_ROUTES)
+                return punch_cli_usage_error(s->cmd, "--route: '%s' is one too many (at most "
+                                             "%d)", optarg, PUNCH_VPN_MAX_ROUTES);
+            s->routes[s->n_routes++] = r;
+            break;
+        }
+        case 'm':
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || errno || v < 68 || v > VPN_MTU)
+                return punch_cli_usage_error(s->cmd, "--mtu: '%s' is not 68 to %d", optarg,
+                                             VPN_MTU);
+            s->mtu = (unsigned)v;
+            break;
+        case 'd': {
+            const char *pct = strchr(optarg, '%');
+            if (!optarg[0] || strlen(optarg) >= PUNCH_IFNAMSIZ || strchr(optarg, '/') ||
+                strpbrk(optarg, " \t\n:") || (pct && (pct[1] != 'd' || strchr(pct + 1, '%'))))
+                return punch_cli_usage_error(s->cmd, "--dev: '%s' is not an interface name (1 "
+                                             "to %d characters, no '/', ':' or spaces)", optarg,
+                                             PUNCH_IFNAMSIZ - 1);
+            s->dev_arg = optarg;
+            break;
+        }
+        case 'p': peer_opt = optarg; break;
+        case 'n': s->flags |= PUNCH_AGENT_NO_RELAY; break;
+        case 'r': s->flags |= PUNCH_AGENT_RELAY_ONLY; break;
+        case 'T':
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || errno || v < 1 || v > 86400)
+                return punch_cli_usage_error(s->cmd, "--timeout: '%s' is not 1 to 86400 seconds",
+                                             optarg);
+            s->timeout_s = (int)v;
+            break;
+        case 'h': fputs(vpn_help, stdout); return -1;
+        case ':': return punch_cli_usage_error(s->cmd, "%s needs a value", argv[optind - 1]);
+        default: return punch_cli_usage_error(s->cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if ((s->flags & PUNCH_AGENT_NO_RELAY) && (s->flags & PUNCH_AGENT_RELAY_ONLY))
+        return punch_cli_usage_error(s->cmd, "--no-relay and --relay-only leave no path");
+    int rc;
+    if (s->listening) {
+        if (optind < argc)
+            return punch_cli_usage_error(s->cmd, "unexpected argument '%s'", argv[optind]);
+        if (peer_opt && (rc = parse_peer(s, peer_opt, "--peer: ")) != 0)
+            return rc;
+    } else {
+        if (peer_opt)
+            return punch_cli_usage_error(s->cmd, "--peer is for listen; connect names its peer "
+                                         "as its argument");
+        if (optind != argc - 1)
+            return optind < argc ? punch_cli_usage_error(s->cmd, "unexpected argument '%s'",
+                                                         argv[optind + 1])
+                                 : punch_cli_usage_error(s->cmd, "which peer? give PEER[@PUBKEY]");
+        if ((rc = parse_peer(s, argv[optind], "")) != 0)
+            return rc;
+    }
+    if (!address)
+        return punch_cli_usage_error(s->cmd, "--address IP/LEN is needed (our address in the "
+                                     "tunnel, e.g. 10.99.0.1/24)");
+    if (punch_vpn_prefix_parse(address, &s->address) != 0)
+        return punch_cli_usage_error(s->cmd, "--address: '%s' is not an IPv4 address with its "
+                                     "prefix length, e.g. 10.99.0.1/24", address);
+    punch_vpn_prefix n = punch_vpn_prefix_network(&s->address);
+    uint32_t host = ~(s->address.len ? ~(uint32_t)0 << (32 - s->address.len) : 0);
+    uint32_t ip = punch_get32(s->address.ip);
+    if (s->address.len == 0 || (s->address.len <= 30 && (memcmp(n.ip, s->address.ip, 4) == 0 ||
+                                                          (ip & host) == host)))
+        return punch_cli_usage_error(s->cmd, "--address: '%s' is not a host address of its "
+                                     "network", address);
+    return 0;
+}
+
+int punch_cmd_vpn(const punch_cli *cli, int argc, char **argv)
+{
+    vpn s = {.cli = cli, .cmd = "punch vpn"};
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(vpn_help, stdout);
+        return 0;
+    }
+    if (argc < 2)
+        return punch_cli_usage_error("punch vpn", "listen or connect?");
+    if (strcmp(argv[1], "listen") != 0 && strcmp(argv[1], "connect") != 0)
+        return punch_cli_usage_error("punch vpn", "'%s' is not listen or connect", argv[1]);
+    s.listening = strcmp(argv[1], "listen") == 0;
+    s.cmd = s.listening ? "punch vpn listen" : "punch vpn connect";
+    int rc = parse(&s, argc - 1, argv + 1);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    return run(&s);
+}

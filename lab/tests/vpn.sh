@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# punch vpn between alice and bob behind two port-restricted cone NATs:
+# ping and iperf3 (TCP and UDP) through the tunnel, over the direct path
+# and through punchd's relay (--relay-only); the MTU (a full-size packet
+# crosses, one byte more is refused locally); a spoofed inner source
+# dropped and counted while one from a --route network passes; a packet too
+# big for a punch datagram counted; SIGTERM removes the interface, exit 0.
+. "$(dirname "$0")/lib.sh"
+command -v iperf3 >/dev/null || { echo "SKIP: no iperf3 (scripts/setup installs it)"; exit 77; }
+B=${PUNCH_BUILD_DIR:?}
+PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd
+A_IP=10.99.0.1 B_IP=10.99.0.2
+
+# lab_bg ...: like lab, for `lab_bg exec NODE -- CMD &`: the subshell becomes
+# CMD (punch-lab and ip netns exec exec too), so $! is CMD's own PID.
+lab_bg() { exec "$PUNCH_LAB" --prefix "$TEST_PREFIX" "$@"; }
+# wait_grep FILE REGEX [SECONDS]: bounded poll until a line of FILE matches.
+wait_grep() {
+    local i
+    for ((i = 0; i < ${3:-10} * 100; i++)); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.01; done
+    fail "timed out waiting for /$2/ in $1: $(tail -3 "$1" 2>/dev/null)"
+}
+# counter SIDE NAME: NAME from SIDE's latest counters event (asked with SIGUSR1).
+counter() {
+    local pid n i
+    pid=$([ "$1" = alice ] && echo "$ALICE" || echo "$BOB")
+    n=$(grep -c '"event":"counters"' "$D/$1.ev" || true)
+    kill -USR1 "$pid"
+    for ((i = 0; i < 500; i++)); do
+        [ "$(grep -c '"event":"counters"' "$D/$1.ev")" -gt "$n" ] && break; sleep 0.01
+    done
+    grep '"event":"counters"' "$D/$1.ev" | tail -1 | grep -o "\"$2\":[0-9]*" | cut -d: -f2
+}
+# path_of SIDE: kind/technique of SIDE's last path event.
+path_of() {
+    local last; last=$(grep '"event":"path"' "$D/$1.ev" | tail -1)
+    echo "$(grep -o '"kind":"[^"]*"' <<<"$last" | cut -d'"' -f4)/$(grep -o '"technique":"[^"]*"' <<<"$last" | cut -d'"' -f4)"
+}
+# iperf_run NAME CLIENT-ARGS...: one iperf3 test alice -> bob through the
+# tunnel; prints the receiver's "bits_per_second lost_percent".
+iperf_run() {
+    local name=$1; shift
+    lab exec bob -- iperf3 -s -1 -B $B_IP -J >"$D/$name.server" 2>&1 &
+    local srv=$! i
+    for ((i = 0; i < 500; i++)); do
+        lab exec bob -- ss -Hltn "sport = :5201" | grep -q . && break; sleep 0.01
+    done
+    lab exec alice -- timeout 30 iperf3 -c $B_IP -J "$@" >"$D/$name.json" 2>"$D/$name.err" ||
+        fail "$name: iperf3 failed: $(cat "$D/$name.err") $(head -c 400 "$D/$name.json")"
+    wait "$srv" || true
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["end"]["sum_received"]
+print(int(r["bits_per_second"]), r.get("lost_percent", 0))' "$D/$name.json"
+}
+
+# vpn_up CASE [PUNCH-OPTIONS...]: the lab, punchd, bob listening (the
+# network 10.50.0.0/24 is behind alice for him), alice connected; returns
+# once both know the other's tunnel address.
+vpn_up() {
+    D=$TMP/$1; shift
+    mkdir -p "$D"
+    lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone >/dev/null
+    lab exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --key "$D/server.key" \
+        --events "$D/punchd.ev" 2>/dev/null </dev/null &
+    wait_for "$D/punchd.ev"
+    lab_bg exec bob -- env XDG_CONFIG_HOME="$D/bob" "$PUNCH" --server 198.51.100.1 --name bob \
+        --events "$D/bob.ev" vpn listen --address $B_IP/24 --route 10.50.0.0/24 --dev pvpn0 "$@" \
+        </dev/null >/dev/null 2>"$D/bob.err" &
+    BOB=$!
+    wait_grep "$D/bob.ev" '"event":"registered"'
+    lab_bg exec alice -- env XDG_CONFIG_HOME="$D/alice" "$PUNCH" --server 198.51.100.1 --name alice \
+        --events "$D/alice.ev" vpn connect bob --address $A_IP/24 --dev pvpn0 "$@" \
+        </dev/null >/dev/null 2>"$D/alice.err" &
+    ALICE=$!
+    wait_grep "$D/alice.ev" '"event":"vpn-peer".*"address":"10.99.0.2/24"'
+    wait_grep "$D/bob.ev" '"event":"vpn-peer".*"address":"10.99.0.1/24"'
+}
+
+# ping_ok FROM TO: five pings, all answered.
+ping_ok() {
+    lab exec "$1" -- ping -q -c 5 -i 0.2 -W 2 "$2" >"$D/ping" 2>&1 ||
+        fail "$1 -> $2: ping failed: $(cat "$D/ping")"
+    grep -q ' 5 received' "$D/ping" || fail "$1 -> $2: $(grep received "$D/ping")"
+}
+
+# through CASE MIN_TCP_BPS UDP_RATE: ping both ways, iperf3 TCP and UDP.
+through() {
+    ping_ok alice $B_IP
+    ping_ok bob $A_IP
+    local tcp udp bps lost
+    tcp=$(iperf_run "$1-tcp" -t 2)
+    [ "${tcp% *}" -ge "$2" ] || fail "$1: iperf3 TCP through the tunnel: ${tcp% *} bit/s, want >= $2"
+    # Datagrams of 1124 bytes: 1152-byte packets, the tunnel's MTU.
+    udp=$(iperf_run "$1-udp" -u -b "$3" -l 1124 -t 2)
+    bps=${udp% *} lost=${udp#* }
+    awk -v l="$lost" 'BEGIN { exit !(l < 5) }' || fail "$1: iperf3 UDP at $3 lost $lost %"
+    [ "$bps" -gt 0 ] || fail "$1: iperf3 UDP delivered nothing"
+    ok "$1: ping both ways; iperf3 TCP $((${tcp% *} / 1000)) kbit/s, UDP at $3: $((bps / 1000)) kbit/s, $lost % lost"
+}
+
+# stop: SIGTERM to both; each exits 0 and its interface is gone.
+stop() {
+    local rc side pid
+    for side in alice bob; do
+        pid=$([ $side = alice ] && echo "$ALICE" || echo "$BOB")
+        kill -TERM "$pid"
+        rc=0; wait "$pid" || rc=$?
+        [ "$rc" = 0 ] || fail "$side: punch vpn exited $rc on SIGTERM: $(tail -2 "$D/$side.err")"
+        lab exec $side -- ip link show pvpn0 >/dev/null 2>&1 && fail "$side: pvpn0 still there after SIGTERM"
+        grep -q '"event":"stopped"' "$D/$side.ev" || fail "$side: no stopped event"
+    done
+    lab down >/dev/null
+}
+
+# ---- direct ----
+vpn_up direct
+# Data flows through the relay at once; the direct path follows.
+wait_grep "$D/alice.ev" '"event":"path".*"kind":"direct"'
+wait_grep "$D/bob.ev" '"event":"path".*"kind":"direct"'
+[ "$(path_of alice)" = direct/hole-punch ] || [ "$(path_of alice)" = direct/peer-reflexive ] ||
+    fail "direct: alice is on $(path_of alice)"
+[ "$(path_of bob)" = direct/hole-punch ] || [ "$(path_of bob)" = direct/peer-reflexive ] ||
+    fail "direct: bob is on $(path_of bob)"
+through direct 10000000 20M
+
+# MTU: 1152 bytes cross whole; 1153 are refused before they leave alice.
+lab exec alice -- ping -q -c 2 -i 0.2 -W 2 -M do -s 1124 $B_IP >"$D/ping" 2>&1 ||
+    fail "a 1152-byte packet did not cross: $(cat "$D/ping")"
+if lab exec alice -- ping -c 1 -W 1 -M do -s 1125 $B_IP >"$D/ping" 2>&1; then
+    fail "a 1153-byte packet with DF crossed a 1152-byte MTU"
+fi
+grep -qi 'message too long' "$D/ping" || fail "1153 bytes: $(cat "$D/ping")"
+ok "MTU 1152: a full-size packet crosses, one byte more is refused locally"
+
+# Spoofed inner sources: alice's punch carries whatever her kernel routes
+# into the tunnel; bob takes only alice's address and his --route network.
+lab exec bob -- python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.99.0.2", 7000))
+open(sys.argv[1], "w").write("ready\n")
+while True:
+    data, src = s.recvfrom(2048)
+    with open(sys.argv[2], "a") as f:
+        f.write("%s %s\n" % (src[0], data.decode()))
+' "$D/rx.ready" "$D/rx.log" </dev/null >/dev/null 2>&1 &
+wait_for "$D/rx.ready"
+before=$(counter bob dropped_peer_source)
+lab exec alice -- python3 -c '
+import socket, struct
+def packet(src, text):
+    data = text.encode()
+    udp = struct.pack("!HHHH", 5000, 7000, 8 + len(data), 0) + data
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                     socket.inet_aton(src), socket.inet_aton("10.99.0.2"))
+    return ip + udp  # the kernel fills in the header checksum
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+raw.sendto(packet("10.99.0.77", "spoofed"), ("10.99.0.2", 0))
+raw.sendto(packet("10.50.0.5", "routed"), ("10.99.0.2", 0))
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"legit", ("10.99.0.2", 7000))
+'
+wait_grep "$D/rx.log" '^10.99.0.1 legit$'
+wait_grep "$D/rx.log" '^10.50.0.5 routed$'
+grep -q spoofed "$D/rx.log" && fail "the spoofed packet reached bob: $(cat "$D/rx.log")"
+after=$(counter bob dropped_peer_source)
+[ "$after" = $((before + 1)) ] || fail "dropped_peer_source went from $before to $after, want +1"
+ok "spoofed source 10.99.0.77 dropped and counted; 10.50.0.5 (bob's --route) and alice's own address pass"
+
+# A packet bigger than a punch datagram (someone raised the MTU): counted.
+lab exec alice -- ip link set dev pvpn0 mtu 1400
+lab exec alice -- ping -c 1 -W 1 -s 1300 $B_IP >/dev/null 2>&1 && fail "a 1328-byte packet crossed"
+[ "$(counter alice dropped_tun_oversize)" -ge 1 ] || fail "oversized packet not counted"
+lab exec alice -- ip link set dev pvpn0 mtu 1152
+ok "a 1328-byte packet from the TUN is dropped and counted (dropped_tun_oversize)"
+
+# A second peer while alice holds the tunnel (bob listens without --peer):
+# refused and counted; alice's tunnel goes on.
+lab_bg exec alice -- env XDG_CONFIG_HOME="$D/carol" "$PUNCH" --server 198.51.100.1 --name carol \
+    --events "$D/carol.ev" vpn connect bob --address 10.99.0.3/24 --dev pvpn1 \
+    </dev/null >/dev/null 2>"$D/carol.err" &
+carol=$!
+wait_grep "$D/bob.err" 'refusing carol: not the key of the peer that holds the tunnel'
+[ "$(counter bob refused_peers)" = 1 ] || fail "carol's refusal was not counted"
+kill -TERM $carol; wait $carol || true
+ping_ok alice $B_IP
+ok "a second peer (carol) is refused while alice holds the tunnel; alice's goes on"
+stop
+
+# ---- through the relay (punchd's default quotas: 256 KiB/s a session) ----
+vpn_up relay --relay-only
+[ "$(path_of alice)/$(path_of bob)" = relay/relay/relay/relay ] ||
+    fail "relay: alice on $(path_of alice), bob on $(path_of bob)"
+through relay 200000 1M
+stop

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# punch vpn's command line (SPEC.md §3): --help exits 0, usage errors exit 2
+# naming the bad input, a missing TUN driver or permission exits 1 with one
+# line. Nothing here creates an interface: each run stops at its error
+# (the TUN cases run in a network namespace of their own besides).
+. "$(dirname "$0")/lib.sh"
+PUNCH=${PUNCH:?set PUNCH to the punch binary}
+export XDG_CONFIG_HOME=$TMP/conf
+
+expect() { # expect CODE PATTERN CMD...: exit code and a line of output
+    local code=$1 pattern=$2; shift 2
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    [ "$rc" = "$code" ] || { echo "$out"; fail "'$*' exited $rc, want $code"; }
+    grep -qE -- "$pattern" <<<"$out" || { echo "$out"; fail "'$*' did not say /$pattern/"; }
+}
+v() { "$PUNCH" --server 127.0.0.1:9 vpn "$@"; }
+
+expect 0 'vpn +listen\|connect' "$PUNCH" --help
+expect 0 '^usage: punch .* vpn listen' "$PUNCH" vpn --help
+expect 0 '^usage: punch .* vpn listen' "$PUNCH" vpn connect --help
+expect 2 'listen or connect\?' "$PUNCH" vpn
+expect 2 "'dial' is not listen or connect" "$PUNCH" vpn dial
+expect 2 '--address IP/LEN is needed' v connect bob
+expect 2 "which peer\? give PEER" v connect --address 10.99.0.1/24
+expect 2 "unexpected argument 'carol'" v connect bob carol --address 10.99.0.1/24
+expect 2 "unexpected argument 'bob'" v listen bob --address 10.99.0.1/24
+expect 2 "'bad name' is not a peer name" v connect 'bad name' --address 10.99.0.1/24
+expect 2 "'xyz' is not a public key" v connect bob@xyz --address 10.99.0.1/24
+expect 2 "--address: '10.99.0.300/24' is not an IPv4 address" v connect bob --address 10.99.0.300/24
+expect 2 "--address: '10.99.0.1' is not an IPv4 address with its prefix length" v connect bob --address 10.99.0.1
+expect 2 "--address: '10.99.0.1/33' is not" v connect bob --address 10.99.0.1/33
+expect 2 "--address: '10.99.0.0/24' is not a host address" v connect bob --address 10.99.0.0/24
+expect 2 "--address: '10.99.0.255/24' is not a host address" v connect bob --address 10.99.0.255/24
+expect 2 "--route: 'nope' is not an IPv4 network" v connect bob --address 10.99.0.1/24 --route nope
+expect 2 "--route: '10.50.0.1/24' has host bits set \(the network is 10.50.0.0/24\)" \
+    v connect bob --address 10.99.0.1/24 --route 10.50.0.1/24
+expect 2 "--route: '127.0.0.0/8' covers the server 127.0.0.1:9" \
+    v connect bob --address 10.99.0.1/24 --route 127.0.0.0/8
+expect 2 "--mtu: '1153' is not 68 to 1152" v connect bob --address 10.99.0.1/24 --mtu 1153
+expect 2 "--mtu: '67' is not 68 to 1152" v connect bob --address 10.99.0.1/24 --mtu 67
+expect 2 "--mtu: 'big' is not" v connect bob --address 10.99.0.1/24 --mtu big
+expect 2 "--dev: 'a/b' is not an interface name" v connect bob --address 10.99.0.1/24 --dev a/b
+expect 2 "--dev: 'sixteen-chars-xx' is not an interface name" v connect bob --address 10.99.0.1/24 --dev sixteen-chars-xx
+expect 2 "--dev: 'tun%s' is not an interface name" v connect bob --address 10.99.0.1/24 --dev 'tun%s'
+expect 2 "--peer is for listen" v connect bob --peer alice --address 10.99.0.1/24
+expect 2 "--peer: 'a b' is not a peer name" v listen --peer 'a b' --address 10.99.0.1/24
+expect 2 "--no-relay and --relay-only leave no path" v listen --no-relay --relay-only --address 10.99.0.1/24
+expect 2 "--timeout: '0' is not 1 to 86400" v listen --timeout 0 --address 10.99.0.1/24
+expect 2 "unknown option '--bogus'" v listen --bogus --address 10.99.0.1/24
+expect 2 "--address needs a value" v listen --address
+expect 2 "no server: give --server" env -u PUNCH_SERVER "$PUNCH" vpn listen --address 10.99.0.1/24
+[ ! -e "$XDG_CONFIG_HOME/punch/key" ] || fail "a usage error created a key"
+pass "punch vpn: help and usage errors (exit 2, naming the bad input)"
+
+if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null || ! command -v setpriv >/dev/null; then
+    echo "SKIP (TUN errors): needs root, unshare and setpriv"
+    exit 0
+fi
+# Without the TUN driver: /dev/net hidden in a mount namespace of our own.
+expect 1 '^punch: no /dev/net/tun: ' unshare -m -n sh -c \
+    'mount -t tmpfs none /dev/net && exec "$0" --server 127.0.0.1:9 vpn listen --address 10.99.0.1/24' "$PUNCH"
+# Without CAP_NET_ADMIN: as nobody.
+chmod 711 "$TMP"
+mkdir -m 777 "$TMP/nobody"
+expect 1 "^punch: not allowed to create TUN device 'punch%d': needs CAP_NET_ADMIN" \
+    unshare -n setpriv --reuid 65534 --regid 65534 --clear-groups env XDG_CONFIG_HOME="$TMP/nobody" \
+    "$PUNCH" --server 127.0.0.1:9 vpn listen --address 10.99.0.1/24
+pass "punch vpn: no /dev/net/tun and no permission exit 1 with one line"
