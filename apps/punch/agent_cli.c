@@ -86,8 +86,11 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
     char a[PUNCH_ADDR_STRLEN], b[PUNCH_ADDR_STRLEN];
     switch (ev->kind) {
     case PUNCH_EVENT_REGISTERED:
-        punch_events_emit(events, "registered", "\"server\":\"%s\",\"public\":\"%s\"",
-                          fmt(server, a), fmt(&ev->remote, b));
+        punch_events_emit(events, "registered",
+                          "\"server\":\"%s\",\"public\":\"%s\",\"nat\":\"%s\",\"port_step\":%d,"
+                          "\"nat_port\":%u",
+                          fmt(server, a), fmt(&ev->remote, b), ev->nat, ev->port_step,
+                          ev->nat_port);
         punch_log(PUNCH_LOG_INFO, "registered at %s, public address %s", a, b);
         break;
     case PUNCH_EVENT_INTRODUCED:
@@ -120,6 +123,7 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
         break;
     case PUNCH_EVENT_DATA:
     case PUNCH_EVENT_REFUSED:
+    case PUNCH_EVENT_SOCKETS:
         break;
     }
 }

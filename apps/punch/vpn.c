@@ -315,6 +315,8 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         finish(s, fine ? 0 : 1);
         break;
     }
+    case PUNCH_EVENT_SOCKETS: /* the driver's business */
+        break;
     case PUNCH_EVENT_REFUSED:
         fprintf(stderr, "punch: the server refused us: %s\n", ev->why);
         finish(s, 1);
