@@ -1,0 +1,363 @@
+/* The simulated world of the agent: see world.h. */
+#include "sim/world.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/identity.h"
+#include "wire/stun.h"
+
+/* A setup step that cannot fail unless the caller got something wrong. */
+#define check(cond)                                                                            \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            fprintf(stderr, "%s:%d: world setup failed: %s\n", __FILE__, __LINE__, #cond);    \
+            abort();                                                                           \
+        }                                                                                      \
+    } while (0)
+#define check_eq(a, b) check((a) == (b))
+
+static void rng_bytes(void *ctx, uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)punch_rng_next(ctx);
+}
+
+punch_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
+{
+    return (punch_addr){.family = PUNCH_AF_INET, .port = port, .ip = {a, b, c, d}};
+}
+
+/* ---- glue: sans-I/O parts on simulated hosts ---- */
+
+static void node_events(node *n, uint64_t now_ms)
+{
+    punch_event e;
+    static int debug = -1;
+    if (debug < 0)
+        debug = getenv("PUNCH_AGENT_DEBUG") != NULL;
+    while (punch_agent_poll_event(n->agent, &e) == 1) {
+        if (debug)
+            fprintf(stderr, "%8llu %s: event %d peer %d %s/%s %s\n", (unsigned long long)now_ms,
+                    n->addr.ip[3] == 2 && n->addr.ip[2] == 1 ? "alice" : "bob", e.kind, e.peer,
+                    punch_path_kind_name(e.path_kind), punch_technique_name(e.technique), e.why);
+        switch (e.kind) {
+        case PUNCH_EVENT_REGISTERED: n->registered = true; break;
+        case PUNCH_EVENT_INTRODUCED:
+            if (n->peer < 0)
+                n->peer = e.peer;
+            n->last_peer = e.peer;
+            break;
+        case PUNCH_EVENT_PATH:
+            if (e.peer >= 0 && e.peer < 16) {
+                n->kind_of[e.peer] = e.path_kind;
+                n->technique_of[e.peer] = e.technique;
+            }
+            n->have_path = true;
+            n->kind = e.path_kind;
+            n->technique = e.technique;
+            if (!n->path_changes++)
+                n->first_kind = e.path_kind;
+            if (e.path_kind == PUNCH_PATH_DIRECT && !n->first_direct_ms)
+                n->first_direct_ms = now_ms;
+            break;
+        case PUNCH_EVENT_DATA:
+            snprintf(n->got, sizeof(n->got), "%.*s", (int)e.len, (const char *)e.data);
+            if (e.len > 1 && e.data[0] == '#') {
+                unsigned seq = (unsigned)strtoul(n->got + 1, NULL, 10);
+                if (seq < sizeof(n->counts) / sizeof(n->counts[0]))
+                    n->counts[seq]++;
+            }
+            break;
+        case PUNCH_EVENT_CLOSED: snprintf(n->closed, sizeof(n->closed), "%s", e.why); break;
+        default: break;
+        }
+    }
+}
+
+void node_flush(node *n)
+{
+    uint8_t buf[2048], ttl;
+    size_t len;
+    punch_addr dst;
+    uint16_t sock;
+    /* The simulator has no TTL per datagram: low-TTL probes go all the way
+     * (the lab tests the real thing). Extra socket k is port 5000 + k. */
+    while (punch_agent_poll_transmit_from(n->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
+           1) {
+        punch_addr from = n->addr;
+        from.port = (uint16_t)(n->addr.port + sock);
+        punch_sim_send(n->sim, n->host,
+                       &(punch_sim_datagram){.local = from, .remote = dst, .data = buf,
+                                             .len = len});
+    }
+}
+
+static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
+                    const punch_sim_datagram *d)
+{
+    (void)sim, (void)host;
+    node *n = ctx;
+    if (now_us / MS < n->deaf_until_ms && d->remote.ip[0] != 198)
+        return; /* only the server (198.51.100.1) is heard yet */
+    uint16_t sock = (uint16_t)(d->local.port - n->addr.port);
+    if (sock > PUNCH_MAX_SOCKETS)
+        return;
+    punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, d->data, d->len);
+    node_events(n, now_us / MS);
+    node_flush(n);
+}
+
+static void node_timer(void *ctx, punch_sim *sim, int host, uint64_t now_us)
+{
+    (void)sim, (void)host;
+    node *n = ctx;
+    punch_agent_handle_timeout(n->agent, now_us / MS);
+    node_events(n, now_us / MS);
+    node_flush(n);
+}
+
+static uint64_t node_next(void *ctx)
+{
+    uint64_t t = punch_agent_next_timeout(((node *)ctx)->agent);
+    return t == UINT64_MAX ? UINT64_MAX : t * MS;
+}
+
+static void server_flush(server *s)
+{
+    uint8_t buf[PUNCH_RV_MAX_DATAGRAM];
+    punch_rendezvous_out out;
+    while (punch_rendezvous_poll_transmit(s->rv, &out, buf, sizeof(buf)) == 1)
+        punch_sim_send(s->sim, s->host,
+                       &(punch_sim_datagram){.local = s->addr, .remote = out.dst, .data = buf,
+                                             .len = out.len});
+    punch_rendezvous_event ev;
+    while (punch_rendezvous_poll_event(s->rv, &ev) == 1)
+        ;
+}
+
+static void server_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
+                      const punch_sim_datagram *d)
+{
+    (void)sim, (void)host;
+    server *s = ctx;
+    if (s->down)
+        return;
+    if (punch_stun_is_stun(d->data, d->len)) {
+        punch_binding_in in = {.now_ms = now_us / MS, .src = d->remote, .dst = d->local,
+                               .data = d->data, .len = d->len};
+        for (int ip = 0; ip < 2; ip++)
+            for (int port = 0; port < 2; port++)
+                if (punch_addr_equal(&s->group.local[ip][port], &d->local))
+                    in.ip = ip, in.port = port;
+        uint8_t buf[512];
+        punch_binding_out out;
+        if (punch_binding_handle(s->stun, &in, buf, sizeof(buf), &out) == 1)
+            punch_sim_send(s->sim, s->host,
+                           &(punch_sim_datagram){.local = s->group.local[out.ip][out.port],
+                                                 .remote = out.dst, .data = buf, .len = out.len});
+        return;
+    }
+    punch_rendezvous_handle(s->rv, now_us / MS, &d->remote, &d->local, d->data, d->len);
+    server_flush(s);
+}
+
+static void server_timer(void *ctx, punch_sim *sim, int host, uint64_t now_us)
+{
+    (void)sim, (void)host;
+    server *s = ctx;
+    punch_rendezvous_handle_timeout(s->rv, now_us / MS);
+    server_flush(s);
+}
+
+static uint64_t server_next(void *ctx)
+{
+    uint64_t t = punch_rendezvous_next_timeout(((server *)ctx)->rv);
+    return t == UINT64_MAX ? UINT64_MAX : t * MS;
+}
+
+/* ---- topologies ---- */
+
+void link_up(world *w, int a, punch_addr a_addr, bool a_inside, int b, punch_addr b_addr,
+                    bool b_inside, const punch_sim_link_cfg *cfg, int *link)
+{
+    *link = punch_sim_link(w->sim, &(punch_sim_end){a, a_addr, a_inside},
+                           &(punch_sim_end){b, b_addr, b_inside}, cfg);
+    check(*link >= 0);
+}
+
+void route(world *w, int node_id, punch_addr prefix, unsigned len, int link)
+{
+    check_eq(punch_sim_route(w->sim, node_id, &prefix, len, link), 0);
+}
+
+int add_nat(world *w, const char *spec, punch_addr public_ip)
+{
+    punch_nat_cfg c;
+    char err[128];
+    punch_nat_cfg_default(&c);
+    c.max_mappings = 1024; /* many-port probing opens 256 and more */
+    c.n_public = 1;
+    c.public_ip[0] = public_ip;
+    if (punch_nat_cfg_parse(&c, spec, err, sizeof(err)) != 0) {
+        fprintf(stderr, "world: NAT '%s': %s\n", spec, err);
+        abort();
+    }
+    int id = punch_sim_add_nat(w->sim, &c);
+    check(id >= 0);
+    return id;
+}
+
+static const punch_addr ANY = {.family = PUNCH_AF_INET};
+static const punch_addr NONE = {0};
+
+void world_start(world *w, uint64_t seed)
+{
+    memset(w, 0, sizeof(*w));
+    w->seed = seed;
+    check_eq(punch_sim_new(&w->sim, &(punch_sim_cfg){.seed = seed}), 0);
+    w->router = punch_sim_add_router(w->sim);
+    /* The server, behind the core router. */
+    w->s.sim = w->sim;
+    w->s.addr = v4(198, 51, 100, 1, 3478);
+    w->s.host = punch_sim_add_host(w->sim);
+    int l;
+    link_up(w, w->s.host, w->s.addr, false, w->router, NONE, false,
+            &(punch_sim_link_cfg){.delay_us = 5 * MS}, &l);
+    route(w, w->router, w->s.addr, 32, l);
+    punch_rng_seed(&w->s.rng, seed ^ 0x5e);
+    punch_rendezvous_cfg rc = {.random = rng_bytes, .random_arg = &w->s.rng};
+    uint8_t secret[32];
+    rng_bytes(&w->s.rng, secret, sizeof(secret));
+    check_eq(punch_identity_from_secret(&rc.identity, secret), 0);
+    rng_bytes(&w->s.rng, rc.cookie_secret, sizeof(rc.cookie_secret));
+    rng_bytes(&w->s.rng, rc.hash_key, sizeof(rc.hash_key));
+    rc.max_peers = 64;
+    rc.max_sessions = 16;
+    check_eq(punch_rendezvous_new(&w->s.rv, &rc), 0);
+    /* The server's second IP, for NAT discovery (punchd --alt). */
+    punch_addr alt = v4(198, 51, 100, 2, 3478);
+    link_up(w, w->s.host, alt, false, w->router, NONE, false,
+            &(punch_sim_link_cfg){.delay_us = 5 * MS}, &l);
+    route(w, w->router, alt, 32, l);
+    w->s.group = (punch_binding_group){.has_alt = true,
+                                       .local = {{w->s.addr, v4(198, 51, 100, 1, 3479)},
+                                                 {alt, v4(198, 51, 100, 2, 3479)}}};
+    punch_binding_cfg bc = {.n_groups = 1, .groups = {w->s.group}};
+    check_eq(punch_binding_new(&w->s.stun, &bc), 0);
+    punch_sim_attach(w->sim, w->s.host,
+                     &(punch_sim_endpoint){server_rx, server_timer, server_next, &w->s});
+}
+
+/* A peer at addr on a link to `up` (a NAT's inside or a router), with
+ * loss on that access link. */
+void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool up_is_nat,
+                     double loss, int *link)
+{
+    n->sim = w->sim;
+    n->addr = addr;
+    n->peer = -1;
+    n->host = punch_sim_add_host(w->sim);
+    link_up(w, n->host, addr, false, up, NONE, up_is_nat,
+            &(punch_sim_link_cfg){.delay_us = 200, .loss = loss}, link);
+    route(w, up, addr, 32, *link);
+    uint64_t name_hash = 1469598103934665603ull; /* FNV-1a: a key of its own per peer */
+    for (const char *c = name; *c; c++)
+        name_hash = (name_hash ^ (uint8_t)*c) * 1099511628211ull;
+    punch_rng_seed(&n->rng, w->seed ^ name_hash);
+    punch_agent_cfg c = {.name = name, .server = w->s.addr, .n_local = 1, .flags = w->agent_flags,
+                         .random = rng_bytes,
+                         .random_ctx = &n->rng};
+    c.local[0] = addr;
+    rng_bytes(&n->rng, c.secret_key, sizeof(c.secret_key));
+    check_eq(punch_agent_new(&n->agent, &c, punch_sim_now(w->sim) / MS), 0);
+    punch_sim_attach(w->sim, n->host, &(punch_sim_endpoint){node_rx, node_timer, node_next, n});
+}
+
+/* A NAT with its outside on the core router (WAN link with delay and loss). */
+int nat_on_core(world *w, const char *spec, punch_addr pub, double loss)
+{
+    int nat = add_nat(w, spec, pub), l;
+    link_up(w, nat, pub, false, w->router, NONE, false,
+            &(punch_sim_link_cfg){.delay_us = 10 * MS, .jitter_us = 1 * MS, .loss = loss}, &l);
+    route(w, nat, ANY, 0, l);
+    route(w, w->router, pub, 32, l);
+    return nat;
+}
+
+void different_nats(world *w, const char *a, const char *b, double loss)
+{
+    int l;
+    int na = nat_on_core(w, a, v4(203, 0, 113, 10, 0), loss);
+    int nb = nat_on_core(w, b, v4(203, 0, 113, 20, 0), loss);
+    add_peer(w, &w->alice, "alice", v4(10, 0, 1, 2, 5000), na, true, 0, &l);
+    add_peer(w, &w->bob, "bob", v4(10, 0, 2, 2, 5000), nb, true, 0, &l);
+}
+
+void same_nat(world *w, const char *spec, double loss)
+{
+    int l;
+    int n = nat_on_core(w, spec, v4(203, 0, 113, 10, 0), loss);
+    add_peer(w, &w->alice, "alice", v4(10, 0, 1, 2, 5000), n, true, loss, &l);
+    add_peer(w, &w->bob, "bob", v4(10, 0, 1, 3, 5000), n, true, loss, &l);
+}
+
+/* Alice and Bob behind their own home NATs, both behind the ISP's NAT X
+ * (draft §3.3.3, figure 6). */
+void multi_level(world *w, const char *x_spec, double loss)
+{
+    int l, la, lb;
+    int x = nat_on_core(w, x_spec, v4(203, 0, 113, 30, 0), loss);
+    punch_addr a_pub = v4(100, 64, 0, 10, 0), b_pub = v4(100, 64, 0, 20, 0);
+    int na = add_nat(w, "port-restricted-cone", a_pub);
+    int nb = add_nat(w, "port-restricted-cone", b_pub);
+    link_up(w, na, a_pub, false, x, NONE, true, &(punch_sim_link_cfg){.delay_us = 2 * MS}, &la);
+    link_up(w, nb, b_pub, false, x, NONE, true, &(punch_sim_link_cfg){.delay_us = 2 * MS}, &lb);
+    route(w, na, ANY, 0, la);
+    route(w, nb, ANY, 0, lb);
+    route(w, x, a_pub, 32, la);
+    route(w, x, b_pub, 32, lb);
+    add_peer(w, &w->alice, "alice", v4(10, 0, 1, 2, 5000), na, true, 0, &l);
+    add_peer(w, &w->bob, "bob", v4(10, 0, 1, 2, 5000), nb, true, 0, &l);
+}
+
+/* Both public, or (reversal, §3.2) Alice behind a NAT and Bob public. */
+void public_peers(world *w, const char *alice_nat, double loss)
+{
+    int l;
+    if (alice_nat) {
+        int n = nat_on_core(w, alice_nat, v4(203, 0, 113, 10, 0), loss);
+        add_peer(w, &w->alice, "alice", v4(10, 0, 1, 2, 5000), n, true, 0, &l);
+    } else {
+        add_peer(w, &w->alice, "alice", v4(192, 0, 2, 10, 5000), w->router, false, loss, &l);
+    }
+    add_peer(w, &w->bob, "bob", v4(192, 0, 2, 20, 5000), w->router, false, loss, &l);
+}
+
+void world_free(world *w)
+{
+    punch_agent_free(w->alice.agent);
+    punch_agent_free(w->bob.agent);
+    punch_agent_free(w->carol.agent);
+    punch_rendezvous_free(w->s.rv);
+    punch_binding_free(w->s.stun);
+    punch_sim_free(w->sim);
+}
+
+/* Both registered (retransmitting through any loss), then alice asks for
+ * bob. Returns the time she asked, in ms. */
+uint64_t register_and_connect(world *w)
+{
+    for (int i = 0; i < 100 && !(w->alice.registered && w->bob.registered); i++)
+        punch_sim_run(w->sim, punch_sim_now(w->sim) + 100 * MS);
+    if (!w->alice.registered || !w->bob.registered)
+        return UINT64_MAX;
+    uint64_t t0 = punch_sim_now(w->sim) / MS;
+    w->alice.peer = punch_agent_connect(w->alice.agent, t0, "bob", NULL);
+    check(w->alice.peer >= 0);
+    node_flush(&w->alice);
+    punch_sim_wake(w->sim, w->alice.host);
+    return t0;
+}
+

@@ -1,0 +1,103 @@
+/*
+ * A world for the peer agent in the simulator (src/sim): punchd's
+ * rendezvous and STUN services (src/server) on a server host with two IPs,
+ * a core router, NATs from the presets of SPEC.md §5, and peers running
+ * the real agent (src/core), in the topologies of SPEC.md §6. Used by the
+ * agent's tests (tests/unit/test_agent.c) and the NAT-pair matrix
+ * (bench/nat_matrix.c). Setup failures abort: they are bugs of the caller.
+ */
+#ifndef PUNCH_SIM_WORLD_H
+#define PUNCH_SIM_WORLD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "punch/punch.h"
+#include "server/binding.h"
+#include "server/rendezvous.h"
+#include "sim/rng.h"
+#include "sim/sim.h"
+
+#define MS 1000ull
+
+typedef struct node {
+    punch_sim *sim;
+    int host;
+    punch_addr addr;
+    punch_agent *agent;
+    punch_rng rng;
+    /* What the events said. */
+    bool registered;
+    int peer;                    /* the peer id of the connection, -1 */
+    bool have_path;
+    punch_path_kind kind;
+    punch_technique technique;
+    uint64_t first_direct_ms;    /* virtual time of the first direct path */
+    punch_path_kind first_kind;  /* of the first path */
+    int last_peer;               /* the peer id of the latest introduction */
+    punch_path_kind kind_of[16]; /* per peer id: the latest path */
+    punch_technique technique_of[16];
+    unsigned path_changes;
+    uint64_t deaf_until_ms;      /* drop datagrams from peers until then (a late direct path) */
+    unsigned counts[256];        /* datagrams "#N" received, per N */
+    char got[128];               /* last datagram received */
+    char closed[96];
+} node;
+
+typedef struct server {
+    punch_sim *sim;
+    int host;
+    punch_addr addr;
+    punch_rendezvous *rv;
+    punch_binding_server *stun;  /* RFC 5780 on two IPs x two ports, as punchd --alt */
+    punch_binding_group group;
+    punch_rng rng;
+    bool down;                   /* drops everything */
+} server;
+
+typedef struct world {
+    punch_sim *sim;
+    uint64_t seed;
+    int router;
+    server s;
+    node alice, bob, carol;
+    uint32_t agent_flags;        /* punch_agent_cfg.flags of the peers added */
+} world;
+
+
+punch_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port);
+
+/* A new world (server and core router only) with this seed; world_free
+ * frees it and every peer added. */
+void world_start(world *w, uint64_t seed);
+void world_free(world *w);
+
+/* Building blocks: a link, a route, a NAT (preset or punch-nat spec) with
+ * this public IP, a NAT on the core router (WAN link: 10 ms, 1 ms jitter,
+ * loss), a peer on `up` (a NAT's inside or a router), with loss on its
+ * access link; it registers at once. */
+void link_up(world *w, int a, punch_addr a_addr, bool a_inside, int b, punch_addr b_addr,
+             bool b_inside, const punch_sim_link_cfg *cfg, int *link);
+void route(world *w, int node_id, punch_addr prefix, unsigned len, int link);
+int add_nat(world *w, const char *spec, punch_addr public_ip);
+int nat_on_core(world *w, const char *spec, punch_addr pub, double loss);
+void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool up_is_nat,
+              double loss, int *link);
+
+/* The topologies: alice and bob behind NATs a and b; behind one NAT;
+ * behind their own NATs, both behind x (draft §3.3.3); public (alice
+ * behind alice_nat when not NULL). */
+void different_nats(world *w, const char *a, const char *b, double loss);
+void same_nat(world *w, const char *spec, double loss);
+void multi_level(world *w, const char *x_spec, double loss);
+void public_peers(world *w, const char *alice_nat, double loss);
+
+/* Send what n's agent queued (extra socket k leaves from port + k). */
+void node_flush(node *n);
+
+/* Run until both registered (up to 10 s of virtual time), then alice asks
+ * for bob. Returns the time she asked (ms), or UINT64_MAX when they did
+ * not register. */
+uint64_t register_and_connect(world *w);
+
+#endif
