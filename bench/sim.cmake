@@ -3,3 +3,8 @@
 add_executable(sim_scenarios ${CMAKE_CURRENT_LIST_DIR}/sim_scenarios.c)
 target_link_libraries(sim_scenarios PRIVATE punch_sim)
 target_compile_definitions(sim_scenarios PRIVATE _POSIX_C_SOURCE=200809L)
+
+# Which technique gets through which pair of NATs, how often, how fast
+# (bench/nat_matrix.sh writes docs/nat-matrix.md from it).
+add_executable(nat_matrix ${CMAKE_CURRENT_LIST_DIR}/nat_matrix.c)
+target_link_libraries(nat_matrix PRIVATE punch_sim)

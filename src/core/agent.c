@@ -186,6 +186,7 @@ typedef struct peer {
     uint64_t birthday_start_ms, birthday_next_ms;
     unsigned birthday_sent;
     uint16_t birthday_first;   /* MANY_SOCKETS: our first extra socket */
+    uint16_t birthday_ports[BIRTHDAY_PROBES]; /* MANY_PORTS: the ports probed */
     punch_addr birthday_to;    /* the peer's public endpoint */
     size_t n_cand;
     candidate cand[MAX_CANDIDATES];
@@ -1011,9 +1012,12 @@ static bool read_msg1(punch_agent *a, peer *p, const uint8_t *msg, size_t len,
 static punch_technique learned_technique(const punch_agent *a, const peer *p,
                                          const punch_addr *src)
 {
-    if (a->rx_sock != 0 ||
-        (p->birthday == BIRTHDAY_MANY_PORTS && punch_addr_same_ip(src, &p->birthday_to)))
+    if (a->rx_sock != 0)
         return PUNCH_TECH_BIRTHDAY;
+    if (p->birthday == BIRTHDAY_MANY_PORTS && punch_addr_same_ip(src, &p->birthday_to))
+        for (unsigned i = 0; i < p->birthday_sent; i++)
+            if (p->birthday_ports[i] == src->port)
+                return PUNCH_TECH_BIRTHDAY;
     return PUNCH_TECH_PEER_REFLEXIVE;
 }
 
@@ -1355,6 +1359,7 @@ static void birthday_timeout(punch_agent *a, uint64_t now, int id)
             random_bytes(a, &r, sizeof(r));
             punch_addr to = p->birthday_to;
             to.port = (uint16_t)(BIRTHDAY_PORT_MIN + r % (65536u - BIRTHDAY_PORT_MIN));
+            p->birthday_ports[p->birthday_sent] = to.port;
             send_msg_ttl(a, 0, &to, 0, &probe);
         }
     }
