@@ -144,8 +144,9 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     punch_agent *agent = punch_driver_agent(d);
     switch (ev->kind) {
     case PUNCH_EVENT_REGISTERED:
-        punch_events_emit(s->events, "registered", "\"server\":\"%s\",\"public\":\"%s\"",
-                          fmt(&s->server, a), fmt(&ev->remote, b));
+        punch_events_emit(s->events, "registered",
+                          "\"server\":\"%s\",\"public\":\"%s\",\"transport\":\"%s\"",
+                          fmt(&s->server, a), fmt(&ev->remote, b), punch_driver_transport(d));
         punch_log(PUNCH_LOG_INFO, "registered at %s, public address %s", a, b);
         break;
     case PUNCH_EVENT_INTRODUCED:
