@@ -17,6 +17,13 @@
 /* Reconnecting to the server over TCP: 500 ms, doubling to 30 s. */
 #define TCP_BACKOFF_MIN_MS 500u
 #define TCP_BACKOFF_MAX_MS 30000u
+/* While a HELLO or REGISTER waits over UDP for longer than the agent's
+ * first retransmission (250 ms), the driver sends STUN Binding requests of
+ * its own to the server at this interval: on a lossy path one of them (or
+ * of the agent's tries) gets through, so only a path that drops every UDP
+ * datagram for tcp_fallback_ms falls back (at 20% loss each way on both
+ * access links, 12 round trips all fail one time in 500). */
+#define WAIT_PROBE_MS 250u
 /* While on TCP, how often UDP is tried again: 1 s, doubling to 60 s. */
 #define UDP_PROBE_MIN_MS 1000u
 #define UDP_PROBE_MAX_MS 60000u
@@ -50,9 +57,10 @@ struct punch_driver {
     punch_tcp_out out;
     uint8_t last_reg[PUNCH_UDP_MTU]; /* the latest HELLO or REGISTER to the server */
     size_t last_reg_len;
-    uint8_t probe_txid[PUNCH_STUN_TXID_LEN];
-    uint64_t probe_next_ms;
+    uint8_t probe_txid[PUNCH_STUN_TXID_LEN]; /* one for all our STUN probes */
+    uint64_t probe_next_ms;    /* on TCP: the next STUN probe over UDP */
     uint32_t probe_interval_ms;
+    uint64_t wait_probe_ms;    /* on UDP, waiting: the next STUN probe */
     punch_driver_stats stats;
 };
 
@@ -213,11 +221,12 @@ static void udp_probe(punch_driver *d, uint64_t now)
     uint8_t buf[64];
     size_t len;
     punch_stun_writer w;
-    if (punch_random_bytes(d->probe_txid, sizeof(d->probe_txid)) == 0 &&
-        punch_stun_writer_init(&w, buf, sizeof(buf), PUNCH_STUN_BINDING, PUNCH_STUN_REQUEST,
+    if (punch_stun_writer_init(&w, buf, sizeof(buf), PUNCH_STUN_BINDING, PUNCH_STUN_REQUEST,
                                d->probe_txid) == 0 &&
         punch_stun_finish(&w, &len) == 0)
         udp_send_now(d, &d->server, buf, len);
+    if (!d->via_tcp)
+        return;
     d->probe_next_ms = now + d->probe_interval_ms;
     d->probe_interval_ms = d->probe_interval_ms * 2 < UDP_PROBE_MAX_MS ? d->probe_interval_ms * 2
                                                                        : UDP_PROBE_MAX_MS;
@@ -246,15 +255,21 @@ static void go_udp(punch_driver *d, uint64_t now)
         udp_send_now(d, &d->server, d->last_reg, d->last_reg_len);
         d->waiting = true;
         d->waiting_since = now;
+        d->wait_probe_ms = now + WAIT_PROBE_MS;
     }
 }
 
 /* The driver's own deadlines, run before the agent's. */
 static void driver_timers(punch_driver *d, uint64_t now)
 {
-    if (!d->via_tcp && d->waiting && d->fallback_ms != UINT32_MAX &&
-        now - d->waiting_since >= d->fallback_ms)
-        go_tcp(d, now);
+    if (!d->via_tcp && d->waiting && d->fallback_ms != UINT32_MAX) {
+        if (now - d->waiting_since >= d->fallback_ms) {
+            go_tcp(d, now);
+        } else if (now >= d->wait_probe_ms) {
+            udp_probe(d, now);
+            d->wait_probe_ms = now + WAIT_PROBE_MS;
+        }
+    }
     if (d->via_tcp && d->tcp_fd < 0 && now >= d->tcp_retry_ms)
         tcp_open(d, now);
     if (d->via_tcp && now >= d->probe_next_ms)
@@ -265,7 +280,8 @@ static uint64_t driver_deadline(const punch_driver *d)
 {
     uint64_t t = UINT64_MAX;
     if (!d->via_tcp && d->waiting && d->fallback_ms != UINT32_MAX)
-        t = d->waiting_since + d->fallback_ms;
+        t = d->wait_probe_ms < d->waiting_since + d->fallback_ms ? d->wait_probe_ms
+                                                                : d->waiting_since + d->fallback_ms;
     if (d->via_tcp) {
         if (d->tcp_fd < 0 && d->tcp_retry_ms < t)
             t = d->tcp_retry_ms;
@@ -289,6 +305,7 @@ void punch_driver_flush(punch_driver *d)
                 if (!d->waiting) {
                     d->waiting = true;
                     d->waiting_since = now;
+                    d->wait_probe_ms = now + WAIT_PROBE_MS;
                 }
             }
             if (d->via_tcp) {
@@ -384,12 +401,13 @@ static void on_readable(void *arg, int fd)
             punch_addr src, dst;
             punch_udp_received(d->rx, i, &data, &len, &src, &dst);
             if (punch_addr_equal(&src, &d->server)) {
-                if (d->via_tcp && is_probe_answer(d, data, len)) {
+                bool probe = is_probe_answer(d, data, len);
+                if (d->via_tcp && probe)
                     go_udp(d, now);
-                    continue;
-                }
-                if (!d->via_tcp)
+                else if (!d->via_tcp)
                     heard_server(d);
+                if (probe)
+                    continue; /* ours, not the agent's */
             }
             punch_agent_handle_datagram(d->agent, now, &src, data, len);
         }
@@ -419,7 +437,7 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     d->fd = -1;
     d->ep = -1;
     d->tcp_fd = -1;
-    d->tcp_retry_ms = d->probe_next_ms = UINT64_MAX;
+    d->tcp_retry_ms = d->probe_next_ms = d->wait_probe_ms = UINT64_MAX;
     d->server = cfg->agent.server;
     d->fallback_ms = cfg->tcp_fallback_ms ? cfg->tcp_fallback_ms : PUNCH_DRIVER_TCP_FALLBACK_MS;
     d->on_event = cfg->on_event;
@@ -441,6 +459,10 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
                                            PUNCH_MAX_LOCAL);
     if (!ac.random)
         ac.random = kernel_random;
+    if (punch_random_bytes(d->probe_txid, sizeof(d->probe_txid)) != 0) {
+        rc = PUNCH_ERR_IO;
+        goto fail;
+    }
     if ((rc = punch_agent_new(&d->agent, &ac, punch_clock_ms())) != 0)
         goto fail;
     memset(&ac.secret_key, 0, sizeof(ac.secret_key));
