@@ -15,6 +15,9 @@
 #include "wire/stun.h"
 
 /* Reconnecting to the server over TCP: 500 ms, doubling to 30 s. */
+/* A connection not up by then is given up (the kernel alone would try for
+ * about two minutes where SYNs are dropped). */
+#define TCP_CONNECT_MS 10000u
 #define TCP_BACKOFF_MIN_MS 500u
 #define TCP_BACKOFF_MAX_MS 30000u
 /* While a HELLO or REGISTER waits over UDP for longer than the agent's
@@ -51,6 +54,7 @@ struct punch_driver {
     bool tcp_up;               /* connected (else connecting) */
     uint32_t tcp_events;       /* what ep waits for on tcp_fd */
     uint64_t tcp_retry_ms;
+    uint64_t tcp_connect_deadline_ms; /* while connecting */
     uint32_t tcp_backoff_ms;
     bool tcp_heard;            /* the current connection brought a frame */
     punch_frame_reader rd;
@@ -180,6 +184,7 @@ static void tcp_open(punch_driver *d, uint64_t now)
         return;
     }
     d->tcp_events = EPOLLOUT;
+    d->tcp_connect_deadline_ms = now + TCP_CONNECT_MS;
     punch_frame_reader_init(&d->rd);
     /* A new connection is a new source address at the server: send the
      * latest registration step again at once instead of waiting for the
@@ -270,6 +275,8 @@ static void driver_timers(punch_driver *d, uint64_t now)
             d->wait_probe_ms = now + WAIT_PROBE_MS;
         }
     }
+    if (d->via_tcp && d->tcp_fd >= 0 && !d->tcp_up && now >= d->tcp_connect_deadline_ms)
+        tcp_fail(d, now);
     if (d->via_tcp && d->tcp_fd < 0 && now >= d->tcp_retry_ms)
         tcp_open(d, now);
     if (d->via_tcp && now >= d->probe_next_ms)
@@ -285,6 +292,8 @@ static uint64_t driver_deadline(const punch_driver *d)
     if (d->via_tcp) {
         if (d->tcp_fd < 0 && d->tcp_retry_ms < t)
             t = d->tcp_retry_ms;
+        if (d->tcp_fd >= 0 && !d->tcp_up && d->tcp_connect_deadline_ms < t)
+            t = d->tcp_connect_deadline_ms;
         if (d->probe_next_ms < t)
             t = d->probe_next_ms;
     }

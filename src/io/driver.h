@@ -7,11 +7,14 @@
  * the agent's events to a callback.
  *
  * TCP as the last resort (issue 5): when the server has not answered a
- * HELLO or REGISTER over UDP for tcp_fallback_ms (2 s by default), the
- * driver opens a TCP connection to the server's address and port and from
+ * HELLO or REGISTER over UDP for tcp_fallback_ms (2 s by default; past
+ * 250 ms the driver adds STUN Binding requests of its own every 250 ms,
+ * and any answer keeps it on UDP, so only a path that drops all UDP falls
+ * back, not a lossy one), the driver opens a TCP connection to the server's address and port and from
  * then on carries every datagram the agent addresses to the server over it,
  * framed (src/wire/frame.h); frames from it reach the agent as datagrams
- * from the server. The agent never knows. Peer-to-peer datagrams stay on
+ * from the server. The agent never knows. A connection not up in 10 s
+ * counts as failed. Peer-to-peer datagrams stay on
  * UDP (where UDP is blocked they fail, and the agent takes the relay, which
  * goes through the server: over TCP). The connection is reopened with
  * backoff when it drops. While on TCP a STUN Binding request goes to the
