@@ -87,10 +87,10 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
     switch (ev->kind) {
     case PUNCH_EVENT_REGISTERED:
         punch_events_emit(events, "registered",
-                          "\"server\":\"%s\",\"public\":\"%s\",\"nat\":\"%s\",\"port_step\":%d,"
-                          "\"nat_port\":%u",
-                          fmt(server, a), fmt(&ev->remote, b), ev->nat, ev->port_step,
-                          ev->nat_port);
+                          "\"server\":\"%s\",\"public\":\"%s\",\"transport\":\"%s\",\"nat\":\"%s\","
+                          "\"port_step\":%d,\"nat_port\":%u",
+                          fmt(server, a), fmt(&ev->remote, b), punch_driver_transport(d), ev->nat,
+                          ev->port_step, ev->nat_port);
         punch_log(PUNCH_LOG_INFO, "registered at %s, public address %s", a, b);
         break;
     case PUNCH_EVENT_INTRODUCED:

@@ -4,6 +4,10 @@
  * relay service (draft §3.3.1, §3.1): datagrams starting with PUNCH_MSG_MAGIC
  * go to the one, everything else to the other. The protocol logic lives in
  * src/server (sans-I/O); this file parses arguments and drives sockets.
+ * The same services also listen on TCP at every address (the last resort
+ * for peers whose network drops UDP): each frame on a connection
+ * (src/wire/frame.h) is handled as a datagram from the connection's remote
+ * address, and what goes back to that address goes on the connection.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +23,7 @@
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"
+#include "io/tcp_server.h"
 #include "server/binding.h"
 #include "server/rendezvous.h"
 #include "wire/msg.h"
@@ -29,6 +34,7 @@
 #define DEFAULT_RATE_PER_SEC 200     /* Binding answers per source IP */
 #define DEFAULT_RATE_SLOTS 65536     /* sources tracked at once */
 #define MAX_PEERS_LIMIT 100000000
+#define MAX_TCP_LIMIT 1000000
 /* Receive batches handled per wakeup and socket before the others get a turn. */
 #define ROUNDS_PER_WAKEUP 8
 
@@ -50,6 +56,12 @@ typedef struct punchd {
     sock socks[MAX_SOCKS];
     int sock_of[MAX_LISTEN][2][2]; /* group, ip, port -> socks[] index */
     uint64_t send_dropped;
+    punch_tcp_server *tcp;         /* NULL with --no-tcp */
+    punch_addr tcp_bound[MAX_SOCKS];
+    /* Punch datagrams over UDP from an address a TCP connection comes from
+     * (a NAT may give a UDP and a TCP mapping the same IP and port):
+     * dropped, so the two never share one rendezvous identity. */
+    uint64_t tcp_clash;
 } punchd;
 
 typedef struct options {
@@ -68,12 +80,14 @@ typedef struct options {
     unsigned long max_peers;
     unsigned long long relay_max_bytes;
     unsigned long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
+    bool no_tcp;
+    unsigned long max_tcp;
 } options;
 
 static const char usage_text[] =
     "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--key FILE] [--no-relay]\n"
     "              [--max-peers N] [--relay-max-bytes N] [--relay-rate N]\n"
-    "              [--relay-packets N] [--events FILE|-]\n"
+    "              [--relay-packets N] [--no-tcp] [--max-tcp N] [--events FILE|-]\n"
     "              [--log-level LEVEL] [--rate-limit N]\n"
     "\n"
     "The public server of punch: answers STUN Binding requests (RFC 8489) so\n"
@@ -102,6 +116,14 @@ static const char usage_text[] =
     "                       0 means the default)\n"
     "  --max-peers N        registered peers held at once (default 100000; about\n"
     "                       400 bytes each, taken as they register)\n"
+    "  --no-tcp             serve on UDP only. By default punchd also listens on\n"
+    "                       TCP at every address, for peers whose network drops\n"
+    "                       UDP: each datagram goes as a 2-byte big-endian length\n"
+    "                       and the datagram (RFC 4571 framing)\n"
+    "  --max-tcp N          TCP connections held at once (default 1024; about\n"
+    "                       35 KiB each); more are closed at once. A connection\n"
+    "                       must bring a whole frame within 10 s and then one at\n"
+    "                       least every 90 s\n"
     "  --events FILE|-      write one JSON event per line (started, registered,\n"
     "                       introduced, relay-opened, relay-closed, counters,\n"
     "                       stopped); - is stdout\n"
@@ -109,7 +131,8 @@ static const char usage_text[] =
     "  --rate-limit N       per source IP (IPv6: per /64) and second: Binding\n"
     "                       answers, and separately the rendezvous requests that\n"
     "                       cost work before the sender is known (HELLO, CONNECT,\n"
-    "                       REGISTER of a new key); default 200, 0 turns it off\n"
+    "                       REGISTER of a new key), and TCP connections opened;\n"
+    "                       default 200, 0 turns it off\n"
     "  --help, --version\n"
     "\n"
     "Signals: SIGINT/SIGTERM stop cleanly; SIGUSR1 writes the counters.\n";
@@ -131,12 +154,15 @@ static int parse_options(int argc, char **argv, options *o)
         {"relay-max-bytes", required_argument, NULL, 'B'},
         {"relay-rate", required_argument, NULL, 'R'},
         {"relay-packets", required_argument, NULL, 'P'},
+        {"no-tcp", no_argument, NULL, 'T'},
+        {"max-tcp", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
     };
     *o = (options){.log_level = PUNCH_LOG_INFO, .rate = DEFAULT_RATE_PER_SEC, .alt_for = -1,
-                   .max_peers = PUNCH_RV_DEFAULT_MAX_PEERS};
+                   .max_peers = PUNCH_RV_DEFAULT_MAX_PEERS,
+                   .max_tcp = PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS};
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
@@ -182,6 +208,17 @@ static int parse_options(int argc, char **argv, options *o)
                 o->max_peers > MAX_PEERS_LIMIT)
                 return usage_error("--max-peers: '%s' is not a number from 1 to %d", optarg,
                                    MAX_PEERS_LIMIT);
+            break;
+        case 'T':
+            o->no_tcp = true;
+            break;
+        case 'M':
+            errno = 0;
+            o->max_tcp = strtoul(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end || errno || o->max_tcp == 0 ||
+                o->max_tcp > MAX_TCP_LIMIT)
+                return usage_error("--max-tcp: '%s' is not a number from 1 to %d", optarg,
+                                   MAX_TCP_LIMIT);
             break;
         case 'B':
             errno = 0;
@@ -434,6 +471,8 @@ static void drain_rendezvous(punchd *d, sock *hint)
     uint8_t buf[PUNCH_RV_MAX_DATAGRAM];
     punch_rendezvous_out out;
     while (punch_rendezvous_poll_transmit(d->rv, &out, buf, sizeof(buf)) == 1) {
+        if (d->tcp && punch_tcp_server_send(d->tcp, &out.dst, buf, out.len) != 0)
+            continue; /* the peer is on TCP: sent there, or dropped and counted */
         sock *s = sock_for(d, hint, &out.local, &out.dst);
         if (!s) {
             d->send_dropped++;
@@ -452,12 +491,19 @@ static void on_timer(void *arg, uint64_t now_ms);
 
 static void arm_timer(punchd *d)
 {
-    punch_loop_set_timeout(d->loop, punch_rendezvous_next_timeout(d->rv), on_timer, d);
+    uint64_t t = punch_rendezvous_next_timeout(d->rv);
+    if (d->tcp) {
+        uint64_t tcp = punch_tcp_server_next_timeout(d->tcp);
+        t = tcp < t ? tcp : t;
+    }
+    punch_loop_set_timeout(d->loop, t, on_timer, d);
 }
 
 static void on_timer(void *arg, uint64_t now_ms)
 {
     punchd *d = arg;
+    if (d->tcp)
+        punch_tcp_server_handle_timeout(d->tcp, now_ms);
     punch_rendezvous_handle_timeout(d->rv, now_ms);
     drain_rendezvous(d, NULL);
     flush_tx(d);
@@ -484,6 +530,10 @@ static void on_readable(void *arg, int fd)
             punch_udp_received(d->rx, (unsigned)i, &in.data, &in.len, &in.src, &in.dst);
             /* Demultiplex by the first byte (msg.h, RFC 7983). */
             if (punch_msg_is_msg(in.data, in.len)) {
+                if (d->tcp && punch_tcp_server_holds(d->tcp, &in.src)) {
+                    d->tcp_clash++;
+                    continue;
+                }
                 punch_rendezvous_handle(d->rv, in.now_ms, &in.src, &in.dst, in.data, in.len);
                 drain_rendezvous(d, s);
             } else {
@@ -494,6 +544,41 @@ static void on_readable(void *arg, int fd)
         if (n < PUNCH_UDP_BATCH)
             break;
     }
+    arm_timer(d);
+}
+
+/* A frame from a TCP connection: a datagram from its remote address. */
+static void on_tcp_frame(void *arg, uint64_t now_ms, const punch_addr *src,
+                         const punch_addr *local, const uint8_t *data, size_t len)
+{
+    punchd *d = arg;
+    if (punch_msg_is_msg(data, len)) {
+        punch_rendezvous_handle(d->rv, now_ms, src, local, data, len);
+        drain_rendezvous(d, NULL);
+        return;
+    }
+    /* STUN Binding over TCP: the answer goes back on the connection. What
+     * needs another address or port (CHANGE-REQUEST) cannot go there. */
+    sock *s = sock_for(d, NULL, local, src);
+    if (!s)
+        return;
+    punch_binding_in in = {.now_ms = now_ms, .group = s->group, .ip = s->ip, .port = s->port,
+                           .src = *src, .dst = *local, .data = data, .len = len};
+    uint8_t reply[PUNCH_UDP_MTU];
+    punch_binding_out out;
+    if (punch_binding_handle(d->srv, &in, reply, sizeof(reply), &out) != 1)
+        return;
+    if (out.changed || !punch_addr_equal(&out.dst, src) ||
+        punch_tcp_server_send(d->tcp, src, reply, out.len) != 1)
+        d->send_dropped++;
+}
+
+static void on_tcp_ready(void *arg, int fd)
+{
+    (void)fd;
+    punchd *d = arg;
+    punch_tcp_server_run(d->tcp, punch_clock_ms());
+    flush_tx(d);
     arm_timer(d);
 }
 
@@ -510,6 +595,21 @@ static void emit_counters(punchd *d, const char *event)
     ull refused = 0;
     for (size_t i = 0; i < sizeof(r->refused) / sizeof(r->refused[0]); i++)
         refused += r->refused[i];
+    /* TCP's counters (none with --no-tcp) join the same event. */
+    char tcp[512] = "";
+    if (d->tcp) {
+        const punch_tcp_server_counters *t = punch_tcp_server_counters_get(d->tcp);
+        snprintf(tcp, sizeof(tcp),
+                 ",\"tcp_connections\":%llu,\"tcp_accepted\":%llu,\"tcp_refused_full\":%llu,"
+                 "\"tcp_rate_limited\":%llu,\"tcp_closed\":%llu,\"tcp_idle_closed\":%llu,"
+                 "\"tcp_bad_frames\":%llu,\"tcp_truncated\":%llu,\"tcp_errors\":%llu,"
+                 "\"tcp_frames_in\":%llu,\"tcp_frames_out\":%llu,\"tcp_out_dropped\":%llu,"
+                 "\"tcp_clash\":%llu",
+                 (ull)t->connections, (ull)t->accepted, (ull)t->refused_full,
+                 (ull)t->rate_limited, (ull)t->closed, (ull)t->idle_closed, (ull)t->bad_frames,
+                 (ull)t->truncated, (ull)t->errors, (ull)t->frames_in, (ull)t->frames_out,
+                 (ull)t->out_dropped, (ull)d->tcp_clash);
+    }
     punch_events_emit(
         d->events, event,
         "\"received\":%llu,\"answered\":%llu,\"errors\":%llu,"
@@ -523,7 +623,7 @@ static void emit_counters(punchd *d, const char *event)
         "\"bad_cookie\":%llu,\"peers_added\":%llu,\"peers_expired\":%llu,"
         "\"sessions_opened\":%llu,\"sessions_full\":%llu,\"sessions_closed\":%llu,"
         "\"relayed\":%llu,\"relayed_bytes\":%llu,\"relay_unknown\":%llu,"
-        "\"relay_wrong_source\":%llu,\"relay_over_quota\":%llu,\"events_dropped\":%llu",
+        "\"relay_wrong_source\":%llu,\"relay_over_quota\":%llu,\"events_dropped\":%llu%s",
         received, (ull)c->answered, (ull)c->errors, malformed, (ull)c->not_request,
         (ull)c->unsupported, rate_limited, no_room, (ull)d->send_dropped, (ull)r->peers,
         (ull)r->sessions, (ull)r->cookies, (ull)r->registrations, (ull)r->introductions,
@@ -534,7 +634,7 @@ static void emit_counters(punchd *d, const char *event)
         (ull)r->unexpected, (ull)r->bad_mac, (ull)r->bad_cookie, (ull)r->peers_added,
         (ull)r->peers_expired, (ull)r->sessions_opened, (ull)r->sessions_full,
         (ull)r->sessions_closed, (ull)r->relayed, (ull)r->relayed_bytes, (ull)r->relay_unknown,
-        (ull)r->relay_wrong_source, (ull)r->relay_over_quota, (ull)r->events_dropped);
+        (ull)r->relay_wrong_source, (ull)r->relay_over_quota, (ull)r->events_dropped, tcp);
     punch_log(PUNCH_LOG_INFO,
               "%llu received, %llu answered, %llu errors, %llu malformed, %llu rate-limited; "
               "%llu peers, %llu registrations, %llu introductions, %llu relayed",
@@ -560,11 +660,19 @@ static void emit_started(punchd *d)
                                  punch_addr_format(&d->socks[i].bound, text));
         punch_log(PUNCH_LOG_INFO, "listening on %s", text);
     }
+    char tcp[MAX_SOCKS * (PUNCH_ADDR_STRLEN + 3)] = "";
+    used = 0;
+    for (size_t i = 0; d->tcp && i < d->n_socks; i++) {
+        used += (size_t)snprintf(tcp + used, sizeof(tcp) - used, "%s\"%s\"", i ? "," : "",
+                                 punch_addr_format(&d->tcp_bound[i], text));
+        punch_log(PUNCH_LOG_INFO, "listening on TCP %s", text);
+    }
     char key[PUNCH_KEY_B64_LEN];
     punch_key_encode(punch_rendezvous_public_key(d->rv), key);
     punch_log(PUNCH_LOG_INFO, "server key %s", key);
-    punch_events_emit(d->events, "started", "\"version\":\"%s\",\"listen\":[%s],\"key\":\"%s\"",
-                      punch_version(), list, key);
+    punch_events_emit(d->events, "started",
+                      "\"version\":\"%s\",\"listen\":[%s],\"tcp\":[%s],\"key\":\"%s\"",
+                      punch_version(), list, tcp, key);
 }
 
 static void random_bytes(void *arg, uint8_t *buf, size_t len)
@@ -622,6 +730,30 @@ static int setup_rendezvous(punchd *d, const options *o, const punch_ratelimit_c
     return rc;
 }
 
+/* TCP on every address a UDP socket serves (the port 0 case included: the
+ * same port the kernel gave UDP). Returns 0 or -1 (logged). */
+static int setup_tcp(punchd *d, const options *o, const punch_ratelimit_cfg *rate)
+{
+    punch_tcp_server_cfg cfg = {.max_conns = o->max_tcp, .rate = *rate,
+                                .on_frame = on_tcp_frame, .arg = d};
+    if (punch_random_bytes(cfg.rate.hash_key, sizeof(cfg.rate.hash_key)) != 0) {
+        punch_log(PUNCH_LOG_ERROR, "no randomness: %s", strerror(errno));
+        return -1;
+    }
+    if (punch_tcp_server_new(&d->tcp, &cfg) != 0) {
+        punch_log(PUNCH_LOG_ERROR, "cannot set up TCP for %lu connections", o->max_tcp);
+        return -1;
+    }
+    char text[PUNCH_ADDR_STRLEN];
+    for (size_t i = 0; i < d->n_socks; i++)
+        if (punch_tcp_server_listen(d->tcp, &d->socks[i].bound, &d->tcp_bound[i]) != 0) {
+            punch_log(PUNCH_LOG_ERROR, "cannot listen on TCP %s: %s (--no-tcp serves UDP only)",
+                      punch_addr_format(&d->socks[i].bound, text), strerror(errno));
+            return -1;
+        }
+    return 0;
+}
+
 /* Bind every socket and build the Binding service. Returns 0 or -1 (logged). */
 static int setup(punchd *d, const options *o)
 {
@@ -648,7 +780,7 @@ static int setup(punchd *d, const options *o)
         punch_log(PUNCH_LOG_ERROR, "cannot set up the Binding service");
         return -1;
     }
-    if (setup_rendezvous(d, o, &cfg.rate) != 0)
+    if (setup_rendezvous(d, o, &cfg.rate) != 0 || (!o->no_tcp && setup_tcp(d, o, &cfg.rate) != 0))
         return -1;
     static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
     if (punch_loop_new(&d->loop) != 0 ||
@@ -661,6 +793,10 @@ static int setup(punchd *d, const options *o)
             punch_log(PUNCH_LOG_ERROR, "cannot watch socket: %s", strerror(errno));
             return -1;
         }
+    if (d->tcp && punch_loop_watch(d->loop, punch_tcp_server_fd(d->tcp), on_tcp_ready, d) != 0) {
+        punch_log(PUNCH_LOG_ERROR, "cannot watch TCP: %s", strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -674,6 +810,7 @@ static void teardown(punchd *d)
     punch_loop_free(d->loop);
     punch_binding_free(d->srv);
     punch_rendezvous_free(d->rv);
+    punch_tcp_server_free(d->tcp);
     punch_events_close(d->events);
 }
 

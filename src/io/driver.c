@@ -6,18 +6,66 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "io/net.h"
+#include "io/tcp.h"
+#include "wire/msg.h"
+#include "wire/stun.h"
+
+/* Reconnecting to the server over TCP: 500 ms, doubling to 30 s. */
+/* A connection not up by then is given up (the kernel alone would try for
+ * about two minutes where SYNs are dropped). */
+#define TCP_CONNECT_MS 10000u
+#define TCP_BACKOFF_MIN_MS 500u
+#define TCP_BACKOFF_MAX_MS 30000u
+/* While a HELLO or REGISTER waits over UDP for longer than the agent's
+ * first retransmission (250 ms), the driver sends STUN Binding requests of
+ * its own to the server at this interval: on a lossy path one of them (or
+ * of the agent's tries) gets through, so only a path that drops every UDP
+ * datagram for tcp_fallback_ms falls back (at 20% loss each way on both
+ * access links, 12 round trips all fail one time in 500). */
+#define WAIT_PROBE_MS 250u
+/* While on TCP, how often UDP is tried again: 1 s, doubling to 60 s. */
+#define UDP_PROBE_MIN_MS 1000u
+#define UDP_PROBE_MAX_MS 60000u
+/* Bytes read from the TCP connection per wakeup. */
+#define TCP_READ_BUDGET (64u * 1024)
 
 struct punch_driver {
     punch_loop *loop;
     punch_agent *agent;
     int fd;
     punch_addr local;
+    punch_addr server;
     punch_udp_batch *rx, *tx;
     punch_driver_event_fn on_event;
     void *arg;
+    /* The server over TCP. The connection's fd changes on every reconnect
+     * and the loop cannot forget a watch, so it lives in an epoll set of
+     * our own, which the loop watches (an epoll fd is pollable). */
+    int ep;
+    bool via_tcp;              /* datagrams to the server go over TCP */
+    uint32_t fallback_ms;
+    bool waiting;              /* a HELLO or REGISTER is unanswered... */
+    uint64_t waiting_since;    /* ...since then */
+    int tcp_fd;                /* -1: none (tcp_retry_ms says when to try again) */
+    bool tcp_up;               /* connected (else connecting) */
+    uint32_t tcp_events;       /* what ep waits for on tcp_fd */
+    uint64_t tcp_retry_ms;
+    uint64_t tcp_connect_deadline_ms; /* while connecting */
+    uint32_t tcp_backoff_ms;
+    bool tcp_heard;            /* the current connection brought a frame */
+    punch_frame_reader rd;
+    punch_tcp_out out;
+    uint8_t last_reg[PUNCH_UDP_MTU]; /* the latest HELLO or REGISTER to the server */
+    size_t last_reg_len;
+    uint8_t probe_txid[PUNCH_STUN_TXID_LEN]; /* one for all our STUN probes */
+    uint64_t probe_next_ms;    /* on TCP: the next STUN probe over UDP */
+    uint32_t probe_interval_ms;
+    uint64_t wait_probe_ms;    /* on UDP, waiting: the next STUN probe */
+    punch_driver_stats stats;
 };
 
 static void kernel_random(void *ctx, uint8_t *buf, size_t len)
@@ -63,12 +111,217 @@ static void drain(punch_driver *d)
 
 static void on_timer(void *arg, uint64_t now_ms);
 
+static bool is_reg(const uint8_t *buf, size_t len)
+{
+    return len >= 2 && buf[0] == PUNCH_MSG_MAGIC &&
+           (buf[1] == PUNCH_MSG_HELLO || buf[1] == PUNCH_MSG_REGISTER);
+}
+
+/* ---- the server over TCP ---- */
+
+static void tcp_want(punch_driver *d, uint32_t events)
+{
+    if (d->tcp_fd < 0 || events == d->tcp_events)
+        return;
+    struct epoll_event ev = {.events = events};
+    epoll_ctl(d->ep, EPOLL_CTL_MOD, d->tcp_fd, &ev);
+    d->tcp_events = events;
+}
+
+static void tcp_close(punch_driver *d)
+{
+    if (d->tcp_fd >= 0) {
+        epoll_ctl(d->ep, EPOLL_CTL_DEL, d->tcp_fd, NULL);
+        close(d->tcp_fd);
+    }
+    d->tcp_fd = -1;
+    d->tcp_up = false;
+    punch_tcp_out_clear(&d->out);
+}
+
+/* The connection failed or dropped: try again after the backoff. */
+static void tcp_fail(punch_driver *d, uint64_t now)
+{
+    d->stats.tcp_failures++;
+    tcp_close(d);
+    if (d->tcp_heard)
+        d->tcp_backoff_ms = TCP_BACKOFF_MIN_MS; /* it worked: the next one may too */
+    d->tcp_retry_ms = now + d->tcp_backoff_ms;
+    d->tcp_backoff_ms = d->tcp_backoff_ms * 2 < TCP_BACKOFF_MAX_MS ? d->tcp_backoff_ms * 2
+                                                                  : TCP_BACKOFF_MAX_MS;
+}
+
+/* Queue a datagram for the server as a frame, and write what can go now. */
+static void tcp_send(punch_driver *d, const uint8_t *buf, size_t len, uint64_t now)
+{
+    if (d->tcp_fd < 0 || punch_tcp_out_frame(&d->out, buf, len) != 0) {
+        d->stats.tcp_dropped++;
+        return;
+    }
+    d->stats.tcp_frames_out++;
+    if (!d->tcp_up)
+        return; /* written once connected */
+    if (punch_tcp_out_flush(d->tcp_fd, &d->out) != 0) {
+        tcp_fail(d, now);
+        return;
+    }
+    tcp_want(d, EPOLLIN | (punch_tcp_out_pending(&d->out) ? EPOLLOUT : 0));
+}
+
+static void tcp_open(punch_driver *d, uint64_t now)
+{
+    d->tcp_retry_ms = UINT64_MAX;
+    d->tcp_heard = false;
+    d->tcp_fd = punch_tcp_connect(&d->server);
+    if (d->tcp_fd < 0) {
+        d->tcp_fd = -1;
+        tcp_fail(d, now);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLOUT};
+    if (epoll_ctl(d->ep, EPOLL_CTL_ADD, d->tcp_fd, &ev) != 0) {
+        tcp_fail(d, now);
+        return;
+    }
+    d->tcp_events = EPOLLOUT;
+    d->tcp_connect_deadline_ms = now + TCP_CONNECT_MS;
+    punch_frame_reader_init(&d->rd);
+    /* A new connection is a new source address at the server: send the
+     * latest registration step again at once instead of waiting for the
+     * agent's next try (a HELLO is answered with a cookie for this
+     * connection; a REGISTER with the old cookie is refused, which makes
+     * the agent start over with a HELLO). */
+    if (d->last_reg_len)
+        tcp_send(d, d->last_reg, d->last_reg_len, now);
+}
+
+/* Give up UDP to the server. */
+static void go_tcp(punch_driver *d, uint64_t now)
+{
+    d->via_tcp = true;
+    d->waiting = false;
+    d->stats.tcp_fallbacks++;
+    d->tcp_backoff_ms = TCP_BACKOFF_MIN_MS;
+    if (!d->probe_interval_ms)
+        d->probe_interval_ms = UDP_PROBE_MIN_MS;
+    d->probe_next_ms = now + d->probe_interval_ms;
+    tcp_open(d, now);
+}
+
+static void udp_send_now(punch_driver *d, const punch_addr *dst, const uint8_t *buf, size_t len)
+{
+    uint8_t *slot = punch_udp_queue(d->tx, dst, NULL, 0);
+    if (!slot) {
+        punch_udp_send(d->fd, d->tx);
+        slot = punch_udp_queue(d->tx, dst, NULL, 0);
+    }
+    memcpy(slot, buf, len);
+    punch_udp_queue_len(d->tx, len);
+}
+
+/* A STUN Binding request to the server over UDP: answered, it says UDP
+ * works after all. */
+static void udp_probe(punch_driver *d, uint64_t now)
+{
+    uint8_t buf[64];
+    size_t len;
+    punch_stun_writer w;
+    if (punch_stun_writer_init(&w, buf, sizeof(buf), PUNCH_STUN_BINDING, PUNCH_STUN_REQUEST,
+                               d->probe_txid) == 0 &&
+        punch_stun_finish(&w, &len) == 0)
+        udp_send_now(d, &d->server, buf, len);
+    if (!d->via_tcp)
+        return;
+    d->probe_next_ms = now + d->probe_interval_ms;
+    d->probe_interval_ms = d->probe_interval_ms * 2 < UDP_PROBE_MAX_MS ? d->probe_interval_ms * 2
+                                                                       : UDP_PROBE_MAX_MS;
+}
+
+static bool is_probe_answer(const punch_driver *d, const uint8_t *buf, size_t len)
+{
+    punch_stun_msg m;
+    return punch_stun_is_stun(buf, len) && punch_stun_decode(&m, buf, len) == 0 &&
+           !m.classic && m.method == PUNCH_STUN_BINDING && m.cls == PUNCH_STUN_SUCCESS &&
+           memcmp(m.txid, d->probe_txid, PUNCH_STUN_TXID_LEN) == 0;
+}
+
+/* UDP answered: back to it. The latest registration step goes again over
+ * UDP (a REGISTER with the TCP connection's cookie is refused, and the
+ * agent registers anew from its UDP endpoint). */
+static void go_udp(punch_driver *d, uint64_t now)
+{
+    tcp_close(d);
+    d->via_tcp = false;
+    d->stats.udp_returns++;
+    d->tcp_retry_ms = UINT64_MAX;
+    d->probe_next_ms = UINT64_MAX;
+    d->waiting = false;
+    if (d->last_reg_len) {
+        udp_send_now(d, &d->server, d->last_reg, d->last_reg_len);
+        d->waiting = true;
+        d->waiting_since = now;
+        d->wait_probe_ms = now + WAIT_PROBE_MS;
+    }
+}
+
+/* The driver's own deadlines, run before the agent's. */
+static void driver_timers(punch_driver *d, uint64_t now)
+{
+    if (!d->via_tcp && d->waiting && d->fallback_ms != UINT32_MAX) {
+        if (now - d->waiting_since >= d->fallback_ms) {
+            go_tcp(d, now);
+        } else if (now >= d->wait_probe_ms) {
+            udp_probe(d, now);
+            d->wait_probe_ms = now + WAIT_PROBE_MS;
+        }
+    }
+    if (d->via_tcp && d->tcp_fd >= 0 && !d->tcp_up && now >= d->tcp_connect_deadline_ms)
+        tcp_fail(d, now);
+    if (d->via_tcp && d->tcp_fd < 0 && now >= d->tcp_retry_ms)
+        tcp_open(d, now);
+    if (d->via_tcp && now >= d->probe_next_ms)
+        udp_probe(d, now);
+}
+
+static uint64_t driver_deadline(const punch_driver *d)
+{
+    uint64_t t = UINT64_MAX;
+    if (!d->via_tcp && d->waiting && d->fallback_ms != UINT32_MAX)
+        t = d->wait_probe_ms < d->waiting_since + d->fallback_ms ? d->wait_probe_ms
+                                                                : d->waiting_since + d->fallback_ms;
+    if (d->via_tcp) {
+        if (d->tcp_fd < 0 && d->tcp_retry_ms < t)
+            t = d->tcp_retry_ms;
+        if (d->tcp_fd >= 0 && !d->tcp_up && d->tcp_connect_deadline_ms < t)
+            t = d->tcp_connect_deadline_ms;
+        if (d->probe_next_ms < t)
+            t = d->probe_next_ms;
+    }
+    return t;
+}
+
 void punch_driver_flush(punch_driver *d)
 {
     uint8_t buf[PUNCH_UDP_MTU], ttl;
     punch_addr dst;
     size_t len;
+    uint64_t now = punch_clock_ms();
     while (punch_agent_poll_transmit(d->agent, &dst, &ttl, buf, sizeof(buf), &len) == 1) {
+        if (punch_addr_equal(&dst, &d->server)) {
+            if (is_reg(buf, len)) {
+                memcpy(d->last_reg, buf, len);
+                d->last_reg_len = len;
+                if (!d->waiting) {
+                    d->waiting = true;
+                    d->waiting_since = now;
+                    d->wait_probe_ms = now + WAIT_PROBE_MS;
+                }
+            }
+            if (d->via_tcp) {
+                tcp_send(d, buf, len, now);
+                continue;
+            }
+        }
         uint8_t *slot = punch_udp_queue(d->tx, &dst, NULL, ttl);
         if (!slot) {
             punch_udp_send(d->fd, d->tx);
@@ -79,13 +332,68 @@ void punch_driver_flush(punch_driver *d)
     }
     if (punch_udp_queued(d->tx))
         punch_udp_send(d->fd, d->tx);
-    punch_loop_set_timeout(d->loop, punch_agent_next_timeout(d->agent), on_timer, d);
+    uint64_t t = punch_agent_next_timeout(d->agent), mine = driver_deadline(d);
+    punch_loop_set_timeout(d->loop, mine < t ? mine : t, on_timer, d);
 }
 
 static void on_timer(void *arg, uint64_t now_ms)
 {
     punch_driver *d = arg;
+    driver_timers(d, now_ms);
     punch_agent_handle_timeout(d->agent, now_ms);
+    drain(d);
+    punch_driver_flush(d);
+}
+
+/* Anything from the server answers what is waiting. */
+static void heard_server(punch_driver *d)
+{
+    d->waiting = false;
+}
+
+static bool on_frame(void *arg, const uint8_t *frame, size_t len)
+{
+    punch_driver *d = arg;
+    d->stats.tcp_frames_in++;
+    d->tcp_heard = true;
+    d->tcp_backoff_ms = TCP_BACKOFF_MIN_MS;
+    heard_server(d);
+    punch_agent_handle_datagram(d->agent, punch_clock_ms(), &d->server, frame, len);
+    return true;
+}
+
+static void on_tcp(void *arg, int ep)
+{
+    punch_driver *d = arg;
+    struct epoll_event evs[4];
+    int n = epoll_wait(ep, evs, 4, 0);
+    uint64_t now = punch_clock_ms();
+    for (int i = 0; i < n && d->tcp_fd >= 0; i++) {
+        uint32_t e = evs[i].events;
+        if (!d->tcp_up) {
+            if (punch_tcp_connect_result(d->tcp_fd) != 0) {
+                tcp_fail(d, now);
+                break;
+            }
+            d->tcp_up = true;
+            d->stats.tcp_connects++;
+            e = EPOLLOUT | (e & EPOLLIN);
+        }
+        if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            int rc = punch_tcp_read_frames(d->tcp_fd, &d->rd, TCP_READ_BUDGET, on_frame, d);
+            if (rc != PUNCH_TCP_OPEN) {
+                tcp_fail(d, now);
+                break;
+            }
+        }
+        if (e & EPOLLOUT) {
+            if (punch_tcp_out_flush(d->tcp_fd, &d->out) != 0) {
+                tcp_fail(d, now);
+                break;
+            }
+            tcp_want(d, EPOLLIN | (punch_tcp_out_pending(&d->out) ? EPOLLOUT : 0));
+        }
+    }
     drain(d);
     punch_driver_flush(d);
 }
@@ -101,6 +409,15 @@ static void on_readable(void *arg, int fd)
             size_t len;
             punch_addr src, dst;
             punch_udp_received(d->rx, i, &data, &len, &src, &dst);
+            if (punch_addr_equal(&src, &d->server)) {
+                bool probe = is_probe_answer(d, data, len);
+                if (d->via_tcp && probe)
+                    go_udp(d, now);
+                else if (!d->via_tcp)
+                    heard_server(d);
+                if (probe)
+                    continue; /* ours, not the agent's */
+            }
             punch_agent_handle_datagram(d->agent, now, &src, data, len);
         }
         drain(d);
@@ -110,6 +427,16 @@ static void on_readable(void *arg, int fd)
     }
 }
 
+const char *punch_driver_transport(const punch_driver *d)
+{
+    return d->via_tcp ? "tcp" : "udp";
+}
+
+const punch_driver_stats *punch_driver_stats_get(const punch_driver *d)
+{
+    return &d->stats;
+}
+
 int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cfg *cfg)
 {
     punch_driver *d = calloc(1, sizeof(*d));
@@ -117,6 +444,11 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
         return PUNCH_ERR_NOMEM;
     d->loop = loop;
     d->fd = -1;
+    d->ep = -1;
+    d->tcp_fd = -1;
+    d->tcp_retry_ms = d->probe_next_ms = d->wait_probe_ms = UINT64_MAX;
+    d->server = cfg->agent.server;
+    d->fallback_ms = cfg->tcp_fallback_ms ? cfg->tcp_fallback_ms : PUNCH_DRIVER_TCP_FALLBACK_MS;
     d->on_event = cfg->on_event;
     d->arg = cfg->arg;
     punch_agent_cfg ac = cfg->agent;
@@ -124,7 +456,8 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     if (bind.family == PUNCH_AF_NONE)
         bind.family = ac.server.family;
     int rc = PUNCH_ERR_NOMEM;
-    if (!(d->rx = punch_udp_batch_new()) || !(d->tx = punch_udp_batch_new()))
+    if (!(d->rx = punch_udp_batch_new()) || !(d->tx = punch_udp_batch_new()) ||
+        punch_tcp_out_init(&d->out, PUNCH_DRIVER_TCP_OUT_BYTES) != 0)
         goto fail;
     if ((d->fd = punch_udp_bind(&bind, &d->local)) < 0) {
         rc = PUNCH_ERR_IO;
@@ -135,10 +468,16 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
                                            PUNCH_MAX_LOCAL);
     if (!ac.random)
         ac.random = kernel_random;
+    if (punch_random_bytes(d->probe_txid, sizeof(d->probe_txid)) != 0) {
+        rc = PUNCH_ERR_IO;
+        goto fail;
+    }
     if ((rc = punch_agent_new(&d->agent, &ac, punch_clock_ms())) != 0)
         goto fail;
     memset(&ac.secret_key, 0, sizeof(ac.secret_key));
-    if (punch_loop_watch(loop, d->fd, on_readable, d) != 0) {
+    if (punch_loop_watch(loop, d->fd, on_readable, d) != 0 ||
+        (d->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+        punch_loop_watch(loop, d->ep, on_tcp, d) != 0) {
         rc = PUNCH_ERR_IO;
         goto fail;
     }
@@ -157,6 +496,11 @@ void punch_driver_free(punch_driver *d)
         return;
     if (d->fd >= 0)
         close(d->fd);
+    tcp_close(d);
+    if (d->ep >= 0)
+        close(d->ep);
+    punch_tcp_out_free(&d->out);
+    memset(d->last_reg, 0, sizeof(d->last_reg));
     punch_agent_free(d->agent);
     punch_udp_batch_free(d->rx);
     punch_udp_batch_free(d->tx);

@@ -5,12 +5,36 @@
  * (every interface address, draft §3.3.2 and §4.2), feeds received
  * datagrams and time to the agent, sends what the agent queues and hands
  * the agent's events to a callback.
+ *
+ * TCP as the last resort (issue 5): when the server has not answered a
+ * HELLO or REGISTER over UDP for tcp_fallback_ms (2 s by default; past
+ * 250 ms the driver adds STUN Binding requests of its own every 250 ms,
+ * and any answer keeps it on UDP, so only a path that drops all UDP falls
+ * back, not a lossy one), the driver opens a TCP connection to the server's address and port and from
+ * then on carries every datagram the agent addresses to the server over it,
+ * framed (src/wire/frame.h); frames from it reach the agent as datagrams
+ * from the server. The agent never knows. A connection not up in 10 s
+ * counts as failed. Peer-to-peer datagrams stay on
+ * UDP (where UDP is blocked they fail, and the agent takes the relay, which
+ * goes through the server: over TCP). The connection is reopened with
+ * backoff when it drops. While on TCP a STUN Binding request goes to the
+ * server over UDP now and then (1 s, doubling to 60 s); when one is
+ * answered UDP works after all (the first attempt was only unlucky), and
+ * the driver goes back to it: the agent registers again over UDP, punchd
+ * tells its peers, and hole punching can work again.
  */
 #ifndef PUNCH_IO_DRIVER_H
 #define PUNCH_IO_DRIVER_H
 
 #include "io/loop.h"
 #include "punch/punch.h"
+
+/* Long enough for 4 tries of a registration step over UDP (the agent's
+ * 250 ms, doubling), short enough that a user behind a UDP-blocking
+ * firewall does not wait long. */
+#define PUNCH_DRIVER_TCP_FALLBACK_MS 2000u
+/* Frames waiting for a slow TCP connection; past this datagrams are dropped. */
+#define PUNCH_DRIVER_TCP_OUT_BYTES (64u * 1024)
 
 typedef struct punch_driver punch_driver;
 typedef void (*punch_driver_event_fn)(void *arg, punch_driver *d, const punch_event *ev);
@@ -19,6 +43,7 @@ typedef struct punch_driver_cfg {
     punch_agent_cfg agent;   /* local[] is filled from the interfaces when n_local is 0;
                                 random defaults to the kernel's CSPRNG */
     punch_addr bind;         /* default: any address of the server's family, port 0 */
+    uint32_t tcp_fallback_ms;  /* 0: PUNCH_DRIVER_TCP_FALLBACK_MS; UINT32_MAX: never */
     punch_driver_event_fn on_event;
     void *arg;
 } punch_driver_cfg;
@@ -34,6 +59,22 @@ punch_agent *punch_driver_agent(punch_driver *d);
 void punch_driver_flush(punch_driver *d);
 /* The socket's address as bound. */
 const punch_addr *punch_driver_local(const punch_driver *d);
+
+/* How datagrams to the server travel now: "udp" or "tcp". */
+const char *punch_driver_transport(const punch_driver *d);
+
+typedef struct punch_driver_stats {
+    uint64_t tcp_fallbacks;    /* times UDP to the server was given up for TCP */
+    uint64_t tcp_connects;     /* TCP connections to the server established */
+    uint64_t tcp_failures;     /* connections that failed or dropped */
+    uint64_t tcp_frames_in;    /* frames from the server handed to the agent */
+    uint64_t tcp_frames_out;
+    uint64_t tcp_dropped;      /* datagrams for the server dropped: no connection, or
+                                  its output buffer was full */
+    uint64_t udp_returns;      /* times a UDP probe was answered and UDP taken again */
+} punch_driver_stats;
+
+const punch_driver_stats *punch_driver_stats_get(const punch_driver *d);
 
 /* The machine's interface addresses of this family (loopback excluded),
  * with port. Returns how many were written (at most cap). */

@@ -19,7 +19,7 @@ start_punchd() {
     exec {PD_OUT}<&"${PD[0]}"
     local line
     line=$(next_event started) || { cat "$TMP/punchd.err" >&2; fail "punchd did not start"; }
-    PD_LISTEN=$(grep -o '"listen":\[.*\]' <<<"$line" | grep -oE '"[^"]+"' | tr -d '"' | grep -v '^listen$')
+    PD_LISTEN=$(grep -o '"listen":\[[^]]*\]' <<<"$line" | grep -oE '"[^"]+"' | tr -d '"' | grep -v '^listen$')
 }
 
 # next_event NAME: print the next event line named NAME (10 s bound).
