@@ -80,6 +80,16 @@ static const char *fmt(const punch_addr *a, char buf[PUNCH_ADDR_STRLEN])
     return a->family ? punch_addr_format(a, buf) : "";
 }
 
+void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg)
+{
+    if (cli->open_ttl == 0)
+        cfg->open_guard_ms = UINT32_MAX;
+    else if (cli->open_ttl > 0)
+        cfg->open_ttl = (uint8_t)cli->open_ttl;
+    if (cli->no_birthday)
+        cfg->flags |= PUNCH_AGENT_NO_BIRTHDAY;
+}
+
 void punch_agent_cli_report(punch_events *events, const punch_addr *server, punch_driver *d,
                             const punch_event *ev)
 {

@@ -36,6 +36,9 @@ bool punch_agent_cli_trust(const char *known_path, const punch_event *ev);
 /* Write the SPEC.md §3 event (registered, introduced, path, attempt,
  * closed) and the log line of an agent event; DATA and REFUSED are the
  * caller's. */
+/* The global options that tune the agent (--open-ttl, --no-birthday). */
+void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg);
+
 void punch_agent_cli_report(punch_events *events, const punch_addr *server, punch_driver *d,
                             const punch_event *ev);
 

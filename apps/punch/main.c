@@ -48,6 +48,9 @@ static void usage(FILE *out)
             "  --open-ttl N          TTL of the first probes to a peer's public address, so\n"
             "                        they open our NAT but die before the peer's (Linux's\n"
             "                        conntrack trap); default 2, 0 turns this off\n"
+            "  --no-birthday         no many-port probing: with a NAT that picks random\n"
+            "                        ports, it opens 256 more sockets (or sends 1024 probes\n"
+            "                        to the peer's) for a few seconds\n"
             "  --help, --version\n"
             "\n"
             "'punch COMMAND --help' describes one command.\n");
@@ -83,6 +86,7 @@ int main(int argc, char **argv)
         {"events", required_argument, NULL, 'e'},
         {"log-level", required_argument, NULL, 'L'},
         {"open-ttl", required_argument, NULL, 'T'},
+        {"no-birthday", no_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
@@ -111,6 +115,7 @@ int main(int argc, char **argv)
             cli.open_ttl = (int)v;
             break;
         }
+        case 'B': cli.no_birthday = true; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("punch %s\n", punch_version()); return 0;
         case ':': return punch_cli_usage_error("punch", "%s needs a value", argv[optind - 1]);

@@ -11,6 +11,7 @@ typedef struct punch_cli {
     int open_ttl;         /* --open-ttl: TTL of the first probes to a public endpoint;
                              0 turns the low-TTL opening off, -1 the default */
     int log_level;
+    bool no_birthday;     /* --no-birthday: no many-port probing */
 } punch_cli;
 
 typedef struct punch_command {

@@ -15,6 +15,7 @@
 #include "crypto/identity.h"
 #include "io/cli.h"
 #include "io/driver.h"
+#include "agent_cli.h"
 #include "io/events.h"
 #include "io/keyfile.h"
 #include "io/known_peers.h"
@@ -289,10 +290,7 @@ static int run(session *s, uint32_t flags, int timeout_s)
         name = host;
     punch_driver_cfg dc = {.agent = {.name = name, .server = s->server, .flags = flags},
                            .on_event = on_event, .arg = s};
-    if (s->cli->open_ttl == 0)
-        dc.agent.open_guard_ms = UINT32_MAX;
-    else if (s->cli->open_ttl > 0)
-        dc.agent.open_ttl = (uint8_t)s->cli->open_ttl;
+    punch_agent_cli_tune(s->cli, &dc.agent);
     memcpy(dc.agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
     punch_identity_wipe(&id);
     s->peer = -1;

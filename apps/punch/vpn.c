@@ -467,10 +467,7 @@ static int run(vpn *s)
         name = host;
     punch_driver_cfg dc = {.agent = {.name = name, .server = s->server, .flags = s->flags},
                            .on_event = on_event, .arg = s};
-    if (s->cli->open_ttl == 0)
-        dc.agent.open_guard_ms = UINT32_MAX;
-    else if (s->cli->open_ttl > 0)
-        dc.agent.open_ttl = (uint8_t)s->cli->open_ttl;
+    punch_agent_cli_tune(s->cli, &dc.agent);
     memcpy(dc.agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
     punch_identity_wipe(&id);
     s->peer = -1;

@@ -30,3 +30,47 @@ start_echo() {
     wait_for "$TMP/echo-$node.ready"
 }
 udp() { local node=$1; shift; lab exec "$node" -- python3 "$UDP_TOOL" run "$@"; }
+
+# run_pair TOPOLOGY-ARGS... [-- PUNCH-GLOBAL-OPTIONS...]: a lab with punchd
+# (--alt) on the server, `punch listen` on bob and `punch connect bob` on
+# alice, each repeating a line until the other side has it, then 3 s for
+# upgrades; leaves $TMP/c/{alice,bob}.{ev,out,err} and PAIR_RC (connect's
+# exit code), and takes the lab down.
+run_pair() {
+    local args=() opts=() i
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
+    [ $# -gt 0 ] && shift && opts=("$@")
+    rm -rf "$TMP/c" && mkdir -p "$TMP/c"
+    lab up "${args[@]}" >/dev/null
+    lab exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --alt 198.51.100.2 \
+        --key "$TMP/c/server.key" --events "$TMP/c/punchd.ev" 2>/dev/null </dev/null &
+    wait_for "$TMP/c/punchd.ev"
+    # Datagrams may be lost (loss cases): each side repeats its line until
+    # the other side has it, as a datagram application would.
+    (while [ ! -e "$TMP/c/stop" ]; do [ -s "$TMP/c/alice.out" ] || echo "hello alice"; sleep 0.3; done) |
+        lab exec bob -- env XDG_CONFIG_HOME="$TMP/c/bob" "$PUNCH" --server 198.51.100.1 \
+            --name bob --events "$TMP/c/bob.ev" "${opts[@]}" listen >"$TMP/c/bob.out" \
+            2>"$TMP/c/bob.err" &
+    local bob=$!
+    for ((i = 0; i < 400; i++)); do grep -q registered "$TMP/c/bob.ev" 2>/dev/null && break; sleep 0.025; done
+    PAIR_RC=0
+    (for ((i = 0; i < 100; i++)); do [ -s "$TMP/c/alice.out" ] && [ -s "$TMP/c/bob.out" ] && break
+         echo "hello bob"; sleep 0.3; done; sleep 3) |
+        lab exec alice -- env XDG_CONFIG_HOME="$TMP/c/alice" timeout 40 "$PUNCH" \
+            --server 198.51.100.1 --name alice --events "$TMP/c/alice.ev" "${opts[@]}" \
+            connect bob --timeout 30 >"$TMP/c/alice.out" 2>"$TMP/c/alice.err" || PAIR_RC=$?
+    touch "$TMP/c/stop"
+    kill -TERM "$bob" 2>/dev/null || true
+    wait "$bob" 2>/dev/null || true
+    lab down >/dev/null
+}
+# last_path SIDE: "kind/technique" of SIDE's last path event in run_pair
+last_path() {
+    local last
+    last=$(grep '"event":"path"' "$TMP/c/$1.ev" | tail -1)
+    echo "$(grep -o '"kind":"[^"]*"' <<<"$last" | cut -d'"' -f4)/$(grep -o '"technique":"[^"]*"' <<<"$last" | cut -d'"' -f4)"
+}
+# first_path_ms SIDE KIND: t_ms of SIDE's first path event of KIND
+first_path_ms() {
+    grep '"event":"path"' "$TMP/c/$1.ev" | grep "\"kind\":\"$2\"" | head -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2
+}

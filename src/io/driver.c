@@ -66,6 +66,14 @@ struct punch_driver {
     uint32_t probe_interval_ms;
     uint64_t wait_probe_ms;    /* on UDP, waiting: the next STUN probe */
     punch_driver_stats stats;
+    /* Many-port probing's extra sockets (punch_agent_poll_transmit_from):
+     * opened when the agent first sends from one, closed when a SOCKETS
+     * event lets them go; in an epoll set of their own, which the loop
+     * watches. extra[k] is socket k's fd, -1 none. */
+    int extra_ep;
+    int *extra;
+    unsigned n_extra;          /* open now */
+    punch_udp_batch *extra_tx;
 };
 
 static void kernel_random(void *ctx, uint8_t *buf, size_t len)
@@ -101,12 +109,91 @@ size_t punch_local_addresses(uint8_t family, uint16_t port, punch_addr *out, siz
     return n;
 }
 
+static void extra_close(punch_driver *d, unsigned k)
+{
+    if (!d->extra || d->extra[k] < 0)
+        return;
+    epoll_ctl(d->extra_ep, EPOLL_CTL_DEL, d->extra[k], NULL);
+    close(d->extra[k]);
+    d->extra[k] = -1;
+    d->n_extra--;
+}
+
 static void drain(punch_driver *d)
 {
     punch_event ev;
-    while (punch_agent_poll_event(d->agent, &ev) == 1)
+    while (punch_agent_poll_event(d->agent, &ev) == 1) {
+        if (ev.kind == PUNCH_EVENT_SOCKETS)
+            for (unsigned k = ev.sock_first; k <= ev.sock_last && k <= PUNCH_MAX_SOCKETS; k++)
+                if (k != ev.sock_keep)
+                    extra_close(d, k);
         if (d->on_event)
             d->on_event(d->arg, d, &ev);
+    }
+}
+
+/* Socket k, opened on first use: same family as ours, any port. */
+static int extra_fd(punch_driver *d, unsigned k)
+{
+    if (!d->extra) {
+        if (!(d->extra = malloc((PUNCH_MAX_SOCKETS + 1) * sizeof(int))))
+            return -1;
+        for (unsigned i = 0; i <= PUNCH_MAX_SOCKETS; i++)
+            d->extra[i] = -1;
+    }
+    if (d->extra[k] >= 0)
+        return d->extra[k];
+    punch_addr any = {.family = d->local.family}, bound;
+    int fd = punch_udp_bind(&any, &bound);
+    if (fd < 0)
+        return -1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = k};
+    if (epoll_ctl(d->extra_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        close(fd);
+        return -1;
+    }
+    d->n_extra++;
+    return d->extra[k] = fd;
+}
+
+static void extra_send(punch_driver *d, unsigned k, const punch_addr *dst, uint8_t ttl,
+                       const uint8_t *buf, size_t len)
+{
+    int fd = extra_fd(d, k);
+    uint8_t *slot;
+    if (fd < 0 || !(slot = punch_udp_queue(d->extra_tx, dst, NULL, ttl))) {
+        d->stats.extra_dropped++;
+        return;
+    }
+    memcpy(slot, buf, len);
+    punch_udp_queue_len(d->extra_tx, len);
+    punch_udp_send(fd, d->extra_tx);
+}
+
+static void on_extra(void *arg, int ep)
+{
+    punch_driver *d = arg;
+    struct epoll_event evs[16];
+    int n = epoll_wait(ep, evs, 16, 0);
+    uint64_t now = punch_clock_ms();
+    for (int i = 0; i < n; i++) {
+        unsigned k = evs[i].data.u32;
+        int got;
+        while (d->extra && k <= PUNCH_MAX_SOCKETS && d->extra[k] >= 0 &&
+               (got = punch_udp_recv(d->extra[k], d->rx, &d->local)) > 0) {
+            for (unsigned j = 0; j < (unsigned)got; j++) {
+                const uint8_t *data;
+                size_t len;
+                punch_addr src, dst;
+                punch_udp_received(d->rx, j, &data, &len, &src, &dst);
+                punch_agent_handle_datagram_on(d->agent, now, (uint16_t)k, &src, data, len);
+            }
+            if (got < PUNCH_UDP_BATCH)
+                break;
+        }
+    }
+    drain(d);
+    punch_driver_flush(d);
 }
 
 static void on_timer(void *arg, uint64_t now_ms);
@@ -305,8 +392,14 @@ void punch_driver_flush(punch_driver *d)
     uint8_t buf[PUNCH_UDP_MTU], ttl;
     punch_addr dst;
     size_t len;
+    uint16_t sock;
     uint64_t now = punch_clock_ms();
-    while (punch_agent_poll_transmit(d->agent, &dst, &ttl, buf, sizeof(buf), &len) == 1) {
+    while (punch_agent_poll_transmit_from(d->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
+           1) {
+        if (sock != 0) {
+            extra_send(d, sock, &dst, ttl, buf, len);
+            continue;
+        }
         if (punch_addr_equal(&dst, &d->server)) {
             if (is_reg(buf, len)) {
                 memcpy(d->last_reg, buf, len);
@@ -445,6 +538,7 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     d->loop = loop;
     d->fd = -1;
     d->ep = -1;
+    d->extra_ep = -1;
     d->tcp_fd = -1;
     d->tcp_retry_ms = d->probe_next_ms = d->wait_probe_ms = UINT64_MAX;
     d->server = cfg->agent.server;
@@ -457,6 +551,7 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
         bind.family = ac.server.family;
     int rc = PUNCH_ERR_NOMEM;
     if (!(d->rx = punch_udp_batch_new()) || !(d->tx = punch_udp_batch_new()) ||
+        !(d->extra_tx = punch_udp_batch_new()) ||
         punch_tcp_out_init(&d->out, PUNCH_DRIVER_TCP_OUT_BYTES) != 0)
         goto fail;
     if ((d->fd = punch_udp_bind(&bind, &d->local)) < 0) {
@@ -477,7 +572,9 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     memset(&ac.secret_key, 0, sizeof(ac.secret_key));
     if (punch_loop_watch(loop, d->fd, on_readable, d) != 0 ||
         (d->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-        punch_loop_watch(loop, d->ep, on_tcp, d) != 0) {
+        punch_loop_watch(loop, d->ep, on_tcp, d) != 0 ||
+        (d->extra_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+        punch_loop_watch(loop, d->extra_ep, on_extra, d) != 0) {
         rc = PUNCH_ERR_IO;
         goto fail;
     }
@@ -499,6 +596,12 @@ void punch_driver_free(punch_driver *d)
     tcp_close(d);
     if (d->ep >= 0)
         close(d->ep);
+    for (unsigned k = 1; d->extra && k <= PUNCH_MAX_SOCKETS; k++)
+        extra_close(d, k);
+    free(d->extra);
+    if (d->extra_ep >= 0)
+        close(d->extra_ep);
+    punch_udp_batch_free(d->extra_tx);
     punch_tcp_out_free(&d->out);
     memset(d->last_reg, 0, sizeof(d->last_reg));
     punch_agent_free(d->agent);

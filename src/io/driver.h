@@ -72,6 +72,7 @@ typedef struct punch_driver_stats {
     uint64_t tcp_dropped;      /* datagrams for the server dropped: no connection, or
                                   its output buffer was full */
     uint64_t udp_returns;      /* times a UDP probe was answered and UDP taken again */
+    uint64_t extra_dropped;    /* many-port probing's datagrams not sent: no socket */
 } punch_driver_stats;
 
 const punch_driver_stats *punch_driver_stats_get(const punch_driver *d);
