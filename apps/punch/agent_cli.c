@@ -107,17 +107,20 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
         punch_events_emit(events, "introduced", "\"peer\":\"%s\",\"public\":\"%s\"",
                           ev->peer_name, fmt(&ev->remote, a));
         break;
-    case PUNCH_EVENT_PATH:
+    case PUNCH_EVENT_PATH: {
+        punch_addr local;
+        punch_driver_path_local(d, ev, &local);
         punch_events_emit(events, "path",
                           "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"local\":\"%s\","
                           "\"remote\":\"%s\",\"rtt_ms\":%.1f",
                           ev->peer_name, punch_path_kind_name(ev->path_kind),
-                          punch_technique_name(ev->technique), fmt(punch_driver_local(d), a),
+                          punch_technique_name(ev->technique), fmt(&local, a),
                           fmt(&ev->remote, b), ev->rtt_us / 1000.0);
         punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms)", ev->peer_name,
                   punch_path_kind_name(ev->path_kind), punch_technique_name(ev->technique), b,
                   ev->rtt_us / 1000.0);
         break;
+    }
     case PUNCH_EVENT_ATTEMPT:
         punch_events_emit(events, "attempt",
                           "\"peer\":\"%s\",\"technique\":\"%s\",\"result\":\"failed\","

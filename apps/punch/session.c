@@ -163,13 +163,15 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         if (s->listening && (s->peer < 0 || s->keep_open))
             s->peer = ev->peer;
         break;
-    case PUNCH_EVENT_PATH:
+    case PUNCH_EVENT_PATH: {
+        punch_addr local;
+        punch_driver_path_local(d, ev, &local);
         punch_events_emit(s->events, "path",
                           "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"local\":\"%s\","
                           "\"remote\":\"%s\",\"rtt_ms\":%.1f",
                           ev->peer_name, punch_path_kind_name(ev->path_kind),
                           punch_technique_name(ev->technique),
-                          fmt(punch_driver_local(d), a), fmt(&ev->remote, b),
+                          fmt(&local, a), fmt(&ev->remote, b),
                           ev->rtt_us / 1000.0);
         punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms)", ev->peer_name,
                   punch_path_kind_name(ev->path_kind), punch_technique_name(ev->technique), b,
@@ -181,6 +183,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         }
         s->have_path = true;
         break;
+    }
     case PUNCH_EVENT_ATTEMPT:
         punch_events_emit(s->events, "attempt",
                           "\"peer\":\"%s\",\"technique\":\"%s\",\"result\":\"failed\","

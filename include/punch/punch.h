@@ -152,6 +152,7 @@ typedef struct punch_event {
     int port_step;
     uint16_t nat_port;
     uint16_t sock_first, sock_last, sock_keep; /* SOCKETS */
+    uint16_t sock;                     /* PATH: the socket the path leaves from (0: main) */
     const uint8_t *data;               /* DATA: valid until the next agent call */
     size_t len;
     char why[96];                      /* ATTEMPT, CLOSED, REFUSED */

@@ -25,6 +25,9 @@ case_() {
         [ "$path" = direct/peer-reflexive ] && [ "$want_tech" = hole-punch ] && path=direct/hole-punch
         [ "$path" = "$want_kind/$want_tech" ] ||
             fail "$what: $side ends on $path, want $want_kind/$want_tech ($(grep path "$TMP/c/$side.ev"))"
+        # The path's local end is the interface address, not the wildcard.
+        ! grep '"event":"path"' "$TMP/c/$side.ev" | grep -q '"local":"0\.0\.0\.0:' ||
+            fail "$what: $side's path event names the wildcard as its local end"
     done
     ok "$what: $want_kind via $want_tech (alice's first $want_kind path at $(first_path_ms alice "$want_kind") ms)"
 }

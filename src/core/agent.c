@@ -839,6 +839,7 @@ static void emit_path(punch_agent *a, int id)
     e->e.path_kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
     e->e.technique = c->technique;
     e->e.remote = c->addr;
+    e->e.sock = c->sock;
     e->e.rtt_us = c->rtt_us;
 }
 

@@ -615,6 +615,25 @@ punch_agent *punch_driver_agent(punch_driver *d)
     return d->agent;
 }
 
+void punch_driver_path_local(const punch_driver *d, const punch_event *ev, punch_addr *out)
+{
+    *out = d->local;
+    punch_addr ip;
+    if (punch_udp_route_source(&ev->remote, &ip) == 0) {
+        ip.port = out->port;
+        *out = ip;
+    }
+    if (ev->sock && d->extra && ev->sock <= PUNCH_MAX_SOCKETS && d->extra[ev->sock] >= 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        punch_addr bound;
+        if (getsockname(d->extra[ev->sock], (struct sockaddr *)&ss, &sl) == 0) {
+            punch_addr_from_sockaddr((struct sockaddr *)&ss, &bound);
+            out->port = bound.port;
+        }
+    }
+}
+
 const punch_addr *punch_driver_local(const punch_driver *d)
 {
     return &d->local;

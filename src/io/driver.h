@@ -59,6 +59,10 @@ punch_agent *punch_driver_agent(punch_driver *d);
 void punch_driver_flush(punch_driver *d);
 /* The socket's address as bound. */
 const punch_addr *punch_driver_local(const punch_driver *d);
+/* Where a path (a PATH event) leaves from: the interface address the
+ * kernel picks towards its remote end, and the port of the socket it uses
+ * (an extra socket of many-port probing, or ours). */
+void punch_driver_path_local(const punch_driver *d, const punch_event *ev, punch_addr *out);
 
 /* How datagrams to the server travel now: "udp" or "tcp". */
 const char *punch_driver_transport(const punch_driver *d);
