@@ -277,6 +277,17 @@ static void long_session_rekeys(void **state)
     world_free(&w);
 }
 
+/* Alice and bob behind port-restricted cones, registered; alice has just
+ * asked for bob: when (ms). */
+static uint64_t cone_pair_connecting(world *w, uint64_t seed)
+{
+    world_start(w, seed);
+    different_nats(w, "port-restricted-cone", "port-restricted-cone", 0);
+    uint64_t t0 = register_and_connect(w);
+    assert_true(t0 != UINT64_MAX);
+    return t0;
+}
+
 /* The first direct path comes one crossing after the introduction: the
  * bound is alice -> server -> bob, then bob -> alice (access 0.2 ms, WAN
  * 10 ms + up to 1 ms jitter, server link 5 ms; issue 4 asks for 1.25x). */
@@ -285,10 +296,7 @@ static void direct_one_crossing_after_the_introduction(void **state)
     (void)state;
     for (size_t s = 0; s < n_seeds; s++) {
         world w;
-        world_start(&w, seeds[s]);
-        different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
-        uint64_t t0 = register_and_connect(&w);
-        assert_true(t0 != UINT64_MAX);
+        uint64_t t0 = cone_pair_connecting(&w, seeds[s]);
         punch_sim_run(w.sim, punch_sim_now(w.sim) + 2000 * MS);
         const double to_server = 0.2 + 10.5 + 5, peer_to_peer = 0.2 + 10.5 + 10.5 + 0.2;
         double bound = 2 * to_server + peer_to_peer;
@@ -321,10 +329,7 @@ static void relay_to_direct_loses_and_repeats_nothing(void **state)
     (void)state;
     for (size_t s = 0; s < n_seeds; s++) {
         world w;
-        world_start(&w, seeds[s]);
-        different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
-        uint64_t t0 = register_and_connect(&w);
-        assert_true(t0 != UINT64_MAX);
+        uint64_t t0 = cone_pair_connecting(&w, seeds[s]);
         w.alice.deaf_until_ms = w.bob.deaf_until_ms = t0 + 300;
         unsigned to_bob = 0, to_alice = 0, before_a = 0, before_b = 0;
         for (uint64_t t = t0; t < t0 + 1500; t += 2) {
