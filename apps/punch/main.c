@@ -22,6 +22,8 @@ static const punch_command commands[] = {
      "register as --name and wait; the peer is piped to stdin/stdout"},
     {"connect", punch_cmd_connect, "PEER[@PUBKEY]",
      "reach PEER through --server; stdin to the peer, its data to stdout"},
+    {"forward", punch_cmd_forward, "--listen PORT PEER:PORT",
+     "carry local TCP connections to a port on PEER (listen --allow-forward)"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
