@@ -20,7 +20,7 @@ case_() {
     # the other side has it, as a datagram application would.
     (while [ ! -e "$TMP/c/stop" ]; do [ -s "$TMP/c/alice.out" ] || echo "hello alice"; sleep 0.3; done) |
         lab exec bob -- env XDG_CONFIG_HOME="$TMP/c/bob" "$PUNCH" --server 198.51.100.1 \
-            --name bob --events "$TMP/c/bob.ev" listen >"$TMP/c/bob.out" 2>"$TMP/c/bob.err" &
+            --name bob --events "$TMP/c/bob.ev" listen --datagram >"$TMP/c/bob.out" 2>"$TMP/c/bob.err" &
     local bob=$! i
     for ((i = 0; i < 400; i++)); do grep -q registered "$TMP/c/bob.ev" 2>/dev/null && break; sleep 0.025; done
     # Alice talks once the answer is in, then waits 3 s more for upgrades.
@@ -28,7 +28,7 @@ case_() {
     (for ((i = 0; i < 100; i++)); do [ -s "$TMP/c/alice.out" ] && [ -s "$TMP/c/bob.out" ] && break
          echo "hello bob"; sleep 0.3; done; sleep 3) |
         lab exec alice -- env XDG_CONFIG_HOME="$TMP/c/alice" timeout 40 "$PUNCH" \
-            --server 198.51.100.1 --name alice --events "$TMP/c/alice.ev" connect bob --timeout 30 \
+            --server 198.51.100.1 --name alice --events "$TMP/c/alice.ev" connect bob --datagram --timeout 30 \
             >"$TMP/c/alice.out" 2>"$TMP/c/alice.err" || rc=$?
     touch "$TMP/c/stop"
     kill -TERM "$bob" 2>/dev/null || true

@@ -485,8 +485,8 @@ static void pump_in(punch_stream *st)
                 st->r_eof = true;
                 continue;
             }
-            if (st->rkind == FD_POLLED && !st->r_ready)
-                return;
+            if (st->r_watched && !st->r_ready)
+                return; /* epoll says when (level-triggered: again while data is left) */
             ssize_t n = read(st->rfd, st->in, sizeof(st->in));
             st->r_ready = false;
             if (n < 0 && errno == EINTR)
