@@ -23,6 +23,8 @@ static const punch_command commands[] = {
     {"connect", punch_cmd_connect, "PEER[@PUBKEY]",
      "reach PEER through --server; stdin to the peer, its data to stdout"},
     {"vpn", punch_cmd_vpn, "listen|connect [PEER]", "an IPv4 tunnel (TUN) to one peer"},
+    {"forward", punch_cmd_forward, "--listen PORT PEER:PORT",
+     "carry local TCP connections to a port on PEER (listen --allow-forward)"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -27,6 +27,7 @@ int punch_cmd_natcheck(const punch_cli *cli, int argc, char **argv);
 int punch_cmd_listen(const punch_cli *cli, int argc, char **argv);
 int punch_cmd_connect(const punch_cli *cli, int argc, char **argv);
 int punch_cmd_vpn(const punch_cli *cli, int argc, char **argv);
+int punch_cmd_forward(const punch_cli *cli, int argc, char **argv);
 
 /* The key file path: --key, else $XDG_CONFIG_HOME/punch/key, else
  * $HOME/.config/punch/key. Returns 0, or 1 with a message on stderr. */

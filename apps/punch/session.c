@@ -1,14 +1,18 @@
 /*
- * punch listen / punch connect: one agent (through the I/O driver), stdin
- * to the peer and the peer to stdout, one datagram per read (like nc -u).
+ * punch listen / connect / forward: one agent (through the I/O driver).
+ * By default stdin and stdout ride a reliable stream (src/stream); with
+ * --datagram, one datagram per read (like nc -u). forward and listen
+ * --allow-forward carry TCP connections, one stream each.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -22,9 +26,12 @@
 #include "io/log.h"
 #include "io/net.h"
 #include "punch_cli.h"
+#include "stream/stream.h"
 #include "wire/msg.h"
 
 #define DEFAULT_PORT 3478
+#define MAX_ALLOW 16
+#define PROGRESS_MS 1000
 
 typedef struct session {
     const punch_cli *cli;
@@ -41,26 +48,71 @@ typedef struct session {
     bool have_path, stdin_watched;
     int timeout_fd;
     int exit_code;
+    /* Streams (all but --datagram). */
+    bool datagram;
+    punch_sctp *sctp;
+    punch_stream *stdio;          /* the stream stdin/stdout ride */
+    bool stdio_done;
+    bool warned_not_stream;
+    size_t n_allow;               /* listen --allow-forward */
+    uint16_t allow[MAX_ALLOW];
+    bool forwarding;              /* forward: TCP connections to the peer */
+    bool listening_forwards;      /* listen --allow-forward */
+    punch_addr fwd_listen;
+    uint16_t fwd_port;            /* the peer's port */
+    int tcp_fd;
+    const char *path_kind;        /* of the path to s->peer, for progress */
+    bool progress;                /* stderr is a terminal */
+    uint64_t progress_ms, progress_bytes;
 } session;
 
+#define STREAM_HELP \
+    "The data is a reliable byte stream (SCTP over punch's encrypted datagrams):\n" \
+    "ordered, retransmitted, flow- and congestion-controlled, across path changes.\n" \
+    "Half-close: the end of our stdin ends our direction only; the peer's data\n" \
+    "keeps coming until its own input ends, and its end closes our stdout.\n" \
+    "Exit 0 once both directions ended and each side confirmed it wrote out\n" \
+    "everything the other sent; 1 otherwise, with the reason. On a terminal,\n" \
+    "stderr shows the bytes, the rate and the kind of path once a second.\n" \
+    "--datagram: one datagram per read instead (like nc -u), best effort; the\n" \
+    "end of stdin closes the session.\n"
+
 static const char listen_help[] =
-    "usage: punch [--server HOST[:PORT]] [--name NAME] listen [--keep-open]\n"
+    "usage: punch [--server HOST[:PORT]] [--name NAME] listen [--datagram]\n"
+    "             [--keep-open] [--allow-forward PORT[,PORT...]]\n"
     "             [--no-relay] [--relay-only] [--timeout SECONDS]\n"
     "\n"
     "Register at the server as NAME (default: this host's name) and wait. The\n"
-    "first peer that connects is piped to stdin/stdout, one datagram per read\n"
-    "(like nc -u -l); --keep-open accepts more peers (stdin goes to the latest).\n";
+    "first peer that connects is piped to stdin/stdout (like nc -l).\n"
+    STREAM_HELP
+    "--keep-open (with --datagram) accepts more peers; stdin goes to the latest.\n"
+    "--allow-forward PORT,...: serve 'punch forward' instead of stdin/stdout:\n"
+    "each stream a peer opens for an allowed PORT becomes a TCP connection to\n"
+    "127.0.0.1:PORT here; other ports are refused and nothing else is reachable.\n"
+    "It serves every peer until SIGINT/SIGTERM (exit 0).\n";
 
 static const char connect_help[] =
-    "usage: punch [--server HOST[:PORT]] connect PEER[@PUBKEY] [--no-relay]\n"
-    "             [--relay-only | --no-direct] [--timeout SECONDS]\n"
+    "usage: punch [--server HOST[:PORT]] connect PEER[@PUBKEY] [--datagram]\n"
+    "             [--no-relay] [--relay-only | --no-direct] [--timeout SECONDS]\n"
     "\n"
     "Reach PEER through the server: directly when the network allows it, through\n"
     "the server's relay when not (until a direct path is found). stdin goes to\n"
-    "the peer, one datagram per read, and the peer's datagrams to stdout.\n"
+    "the peer and the peer's data to stdout.\n"
+    STREAM_HELP
     "With @PUBKEY only that key is accepted; without it the peer's key is learned\n"
     "from the server the first time and must match afterwards (known_peers).\n"
     "--timeout gives up when no path is found in time (exit 1).\n";
+
+static const char forward_help[] =
+    "usage: punch [--server HOST[:PORT]] forward --listen [ADDR:]PORT PEER[@PUBKEY]:PORT\n"
+    "             [--no-relay] [--relay-only | --no-direct] [--timeout SECONDS]\n"
+    "\n"
+    "Accept TCP connections on ADDR:PORT (default address 127.0.0.1) and carry\n"
+    "each one, as a reliable stream, to PEER, which connects it to 127.0.0.1:PORT\n"
+    "on its side. PEER must run 'punch listen --allow-forward PORT'; a port it\n"
+    "does not allow is refused (the connection is closed, the reason printed).\n"
+    "Each direction of a connection ends on its own (TCP half-close is kept).\n"
+    "Runs until SIGINT/SIGTERM (exit 0) or until PEER goes away (exit 1).\n";
 
 static void finish(session *s, int code)
 {
@@ -138,6 +190,170 @@ static bool trust(session *s, const punch_event *ev)
     return true;
 }
 
+/* ---- streams ------------------------------------------------------------ */
+
+static const char *human(uint64_t bytes, char buf[32])
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
+}
+
+static void progress(session *s, uint64_t now, bool last)
+{
+    if (!s->progress || !s->stdio)
+        return;
+    uint64_t sent, received;
+    punch_stream_bytes(s->stdio, &sent, &received);
+    uint64_t total = sent + received, dt = now - s->progress_ms;
+    if (!last && dt < PROGRESS_MS)
+        return;
+    char a[32], b[32], r[32];
+    uint64_t rate = dt ? (total - s->progress_bytes) * 1000 / dt : 0;
+    fprintf(stderr, "\rpunch: sent %s, received %s, %s/s, %s path   %s", human(sent, a),
+            human(received, b), human(rate, r), s->path_kind ? s->path_kind : "no",
+            last ? "\n" : "");
+    s->progress_ms = now;
+    s->progress_bytes = total;
+}
+
+static void on_tick(void *arg, uint64_t now_ms)
+{
+    session *s = arg;
+    if (!s->stdio_done)
+        progress(s, now_ms, false);
+}
+
+static const char *peer_label(const session *s)
+{
+    return s->want_name ? s->want_name : "the peer";
+}
+
+static void on_stream_done(void *arg, punch_stream *st, const punch_stream_result *r)
+{
+    session *s = arg;
+    if (st == s->stdio) {
+        progress(s, punch_clock_ms(), true);
+        s->stdio = NULL;
+        s->stdio_done = true;
+        if (r->result == 0) {
+            punch_log(PUNCH_LOG_INFO, "stream done: %llu bytes sent, %llu received, all confirmed",
+                      (unsigned long long)r->bytes_sent, (unsigned long long)r->bytes_received);
+            punch_agent_close(punch_driver_agent(s->driver), punch_clock_ms(),
+                              punch_stream_peer(st));
+            punch_driver_flush(s->driver);
+            finish(s, 0);
+        } else {
+            fprintf(stderr, "punch: %s: %s\n",
+                    r->result == PUNCH_ERR_UNSUPPORTED ? "the peer refused the stream"
+                                                       : "stream failed",
+                    r->why);
+            finish(s, 1);
+        }
+        return;
+    }
+    intptr_t fd = (intptr_t)punch_stream_user(st) - 1;
+    if (fd >= 0)
+        close((int)fd);
+    if (s->forwarding && r->result == PUNCH_ERR_UNSUPPORTED)
+        fprintf(stderr, "punch forward: %s refused port %u: %s\n", peer_label(s), s->fwd_port,
+                r->why);
+    else if (r->result != 0 && r->result != PUNCH_ERR_UNSUPPORTED)
+        punch_log(PUNCH_LOG_WARN, "forwarded connection failed: %s", r->why);
+    else
+        punch_log(PUNCH_LOG_INFO, "forwarded connection closed: %llu bytes sent, %llu received",
+                  (unsigned long long)r->bytes_sent, (unsigned long long)r->bytes_received);
+}
+
+/* listen: a peer opened a stream. */
+static void on_stream_open(void *arg, punch_stream *st, int peer, uint16_t service)
+{
+    session *s = arg;
+    (void)peer;
+    char why[120];
+    if (s->n_allow == 0) {
+        if (service != 0)
+            snprintf(why, sizeof(why), "port %u: this side forwards no ports (punch listen "
+                     "--allow-forward)", service);
+        else if (s->stdio || s->stdio_done)
+            snprintf(why, sizeof(why), "busy: stdin/stdout already carry a stream");
+        else if (punch_stream_attach(st, 0, 1, NULL) == 0) {
+            s->stdio = st;
+            return;
+        } else
+            snprintf(why, sizeof(why), "cannot use stdin/stdout here: %s", strerror(errno));
+        punch_log(PUNCH_LOG_WARN, "refused a stream: %s", why);
+        punch_stream_refuse(st, why);
+        return;
+    }
+    bool allowed = false;
+    for (size_t i = 0; i < s->n_allow; i++)
+        allowed = allowed || s->allow[i] == service;
+    if (service == 0) {
+        snprintf(why, sizeof(why), "this side only forwards ports (punch listen --allow-forward)");
+    } else if (!allowed) {
+        snprintf(why, sizeof(why), "port %u is not allowed (punch listen --allow-forward)",
+                 service);
+    } else {
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(service),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        /* Loopback answers a connect at once: blocking is fine here. */
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0 &&
+            punch_stream_attach(st, fd, fd, (void *)(intptr_t)(fd + 1)) == 0) {
+            punch_log(PUNCH_LOG_INFO, "forwarding a connection to 127.0.0.1:%u", service);
+            return;
+        }
+        snprintf(why, sizeof(why), "nothing accepts connections on port %u there: %s", service,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    punch_log(PUNCH_LOG_WARN, "refused a forward: %s", why);
+    punch_stream_refuse(st, why);
+}
+
+/* forward: a TCP client arrived; it becomes a stream to the peer. */
+static void on_tcp_accept(void *arg, int lfd)
+{
+    session *s = arg;
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    punch_stream *st;
+    int rc = s->peer < 0 ? PUNCH_ERR_NOTFOUND
+                         : punch_stream_open(s->sctp, s->peer, s->fwd_port, fd, fd,
+                                             (void *)(intptr_t)(fd + 1), &st);
+    if (rc != 0) {
+        punch_log(PUNCH_LOG_WARN, "cannot carry a new connection to %s: %s", peer_label(s),
+                  punch_strerror(rc));
+        close(fd);
+    }
+}
+
+static int tcp_listen(const punch_addr *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = punch_addr_to_sockaddr(a, &ss);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 64) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 static void on_event(void *arg, punch_driver *d, const punch_event *ev)
 {
     session *s = arg;
@@ -176,10 +392,22 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms)", ev->peer_name,
                   punch_path_kind_name(ev->path_kind), punch_technique_name(ev->technique), b,
                   ev->rtt_us / 1000.0);
-        if (ev->peer == s->peer && !s->stdin_watched) {
+        if (ev->peer == s->peer)
+            s->path_kind = punch_path_kind_name(ev->path_kind);
+        if (ev->peer == s->peer && s->datagram && !s->stdin_watched) {
             /* Reading stdin only once there is a path: nothing is lost. */
             s->stdin_watched = true;
             punch_loop_watch(s->loop, 0, on_stdin, s);
+        }
+        if (ev->peer == s->peer && !s->datagram && !s->listening && !s->forwarding &&
+            !s->stdio && !s->stdio_done) {
+            int rc = punch_stream_open(s->sctp, s->peer, 0, 0, 1, NULL, &s->stdio);
+            if (rc != 0) {
+                fprintf(stderr, "punch: cannot open a stream on stdin/stdout: %s\n",
+                        punch_strerror(rc));
+                finish(s, 1);
+                return;
+            }
         }
         s->have_path = true;
         break;
@@ -194,12 +422,37 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
                   punch_technique_name(ev->technique), a, ev->why);
         break;
     case PUNCH_EVENT_DATA:
-        if (ev->peer == s->peer || s->keep_open)
+        if (!s->datagram) {
+            if (punch_sctp_input(s->sctp, ev->peer, ev->data, ev->len) != 0 &&
+                !s->warned_not_stream) {
+                s->warned_not_stream = true;
+                punch_log(PUNCH_LOG_WARN, "%s sends datagrams that are not stream data (does it "
+                          "run with --datagram?): dropped and counted", ev->peer_name);
+            }
+        } else if (ev->peer == s->peer || s->keep_open) {
             write_all(1, ev->data, ev->len);
+        }
         break;
     case PUNCH_EVENT_CLOSED:
         punch_events_emit(s->events, "closed", "\"peer\":\"%s\",\"reason\":\"%s\"",
                           ev->peer_name, ev->why);
+        if (!s->datagram) {
+            punch_sctp_peer_gone(s->sctp, ev->peer, ev->why); /* may end the stdio stream */
+            if (ev->peer != s->peer)
+                break;
+            s->peer = -1;
+            if (s->n_allow > 0) {
+                punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->why);
+            } else if (s->forwarding) {
+                fprintf(stderr, "punch forward: %s went away: %s\n", ev->peer_name, ev->why);
+                finish(s, 1);
+            } else if (!s->stdio_done) {
+                fprintf(stderr, "punch: %s left before a stream was carried: %s\n", ev->peer_name,
+                        ev->why);
+                finish(s, 1);
+            }
+            break;
+        }
         if (ev->peer == s->peer) {
             bool fine = s->have_path && strcmp(ev->why, "peer closed") == 0;
             if (!fine)
@@ -238,7 +491,11 @@ static void on_signal(void *arg, int signo)
     if (s->peer >= 0)
         punch_agent_close(punch_driver_agent(s->driver), punch_clock_ms(), s->peer);
     punch_driver_flush(s->driver);
-    finish(s, 1);
+    /* Stopping a forwarder is how it ends; anything else was cut short. */
+    bool service = s->forwarding || s->n_allow > 0;
+    if (!service && !s->datagram)
+        fprintf(stderr, "punch: interrupted\n");
+    finish(s, service ? 0 : 1);
 }
 
 /* Identity, known_peers, server: everything both commands need first. */
@@ -298,6 +555,7 @@ static int run(session *s, uint32_t flags, int timeout_s)
     punch_identity_wipe(&id);
     s->peer = -1;
     s->timeout_fd = -1;
+    s->tcp_fd = -1;
     s->exit_code = 1;
     static const int signals[] = {SIGINT, SIGTERM};
     if (punch_loop_new(&s->loop) != 0 || punch_loop_signals(s->loop, signals, 2, on_signal, s)) {
@@ -311,6 +569,28 @@ static int run(session *s, uint32_t flags, int timeout_s)
                                            ? "bad settings (is --name printable, without spaces?)"
                                            : strerror(errno));
         goto done;
+    }
+    if (!s->datagram) {
+        punch_sctp_cfg sc = {.loop = s->loop, .driver = s->driver, .accept = s->listening,
+                             .on_open = on_stream_open, .on_done = on_stream_done,
+                             .on_tick = on_tick, .arg = s};
+        if ((rc = punch_sctp_new(&s->sctp, &sc)) != 0) {
+            fprintf(stderr, "punch: cannot set up streams: %s\n", punch_strerror(rc));
+            goto done;
+        }
+        s->progress = isatty(2) && !s->listening_forwards && !s->forwarding;
+        s->progress_ms = punch_clock_ms();
+    }
+    if (s->forwarding) {
+        char a[PUNCH_ADDR_STRLEN];
+        if ((s->tcp_fd = tcp_listen(&s->fwd_listen)) < 0 ||
+            punch_loop_watch(s->loop, s->tcp_fd, on_tcp_accept, s) != 0) {
+            fprintf(stderr, "punch forward: cannot listen on %s: %s\n",
+                    punch_addr_format(&s->fwd_listen, a), strerror(errno));
+            goto done;
+        }
+        punch_log(PUNCH_LOG_INFO, "forwarding %s to %s port %u", punch_addr_format(&s->fwd_listen, a),
+                  s->want_name, s->fwd_port);
     }
     if (s->want_name) {
         s->peer = punch_agent_connect(punch_driver_agent(s->driver), punch_clock_ms(),
@@ -329,6 +609,30 @@ static int run(session *s, uint32_t flags, int timeout_s)
     if (punch_loop_run(s->loop) != 0)
         fprintf(stderr, "punch: event loop failed: %s\n", strerror(errno));
 done:
+    if (s->sctp) {
+        punch_sctp_counters c;
+        punch_sctp_counters_get(s->sctp, &c);
+        punch_events_emit(s->events, "counters",
+                          "\"stream_packets_in\":%llu,\"stream_packets_out\":%llu,"
+                          "\"not_stream\":%llu,\"oversize\":%llu,\"no_path\":%llu,"
+                          "\"bad_checksum\":%llu,\"bad_vtag\":%llu,\"no_port\":%llu,"
+                          "\"too_short\":%llu,\"out_of_the_blue\":%llu",
+                          (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
+                          (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
+                          (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
+                          (unsigned long long)c.bad_vtag, (unsigned long long)c.no_port,
+                          (unsigned long long)c.too_short, (unsigned long long)c.out_of_the_blue);
+        uint64_t bad = c.not_stream + c.bad_checksum + c.bad_vtag + c.too_short;
+        if (bad)
+            punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "
+                      "(%llu untagged, %llu bad checksum, %llu bad tag, %llu too short)",
+                      (unsigned long long)bad, (unsigned long long)c.not_stream,
+                      (unsigned long long)c.bad_checksum, (unsigned long long)c.bad_vtag,
+                      (unsigned long long)c.too_short);
+        punch_sctp_free(s->sctp);
+    }
+    if (s->tcp_fd >= 0)
+        close(s->tcp_fd);
     punch_driver_free(s->driver);
     punch_loop_free(s->loop);
     punch_events_close(s->events);
@@ -337,8 +641,54 @@ done:
     return s->exit_code;
 }
 
-/* Options shared by listen and connect. Returns 0, 2 (usage error) or -1
- * (--help served). */
+/* "PORT" (1 to 65535). Returns 0 or -1. */
+static int parse_port(const char *text, uint16_t *port)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (*text < '0' || *text > '9' || *end || errno || v < 1 || v > 65535)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* --allow-forward PORT[,PORT...]. Returns 0 or 2. */
+static int parse_allow(const char *cmd, const char *text, session *s)
+{
+    char buf[256];
+    if (snprintf(buf, sizeof(buf), "%s", text) >= (int)sizeof(buf))
+        return punch_cli_usage_error(cmd, "--allow-forward: '%s' is too long", text);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (s->n_allow == MAX_ALLOW)
+            return punch_cli_usage_error(cmd, "--allow-forward: at most %d ports", MAX_ALLOW);
+        if (parse_port(tok, &s->allow[s->n_allow]) != 0)
+            return punch_cli_usage_error(cmd, "--allow-forward: '%s' is not a port (1 to 65535)",
+                                         tok);
+        s->n_allow++;
+    }
+    if (s->n_allow == 0)
+        return punch_cli_usage_error(cmd, "--allow-forward: '%s' names no port", text);
+    return 0;
+}
+
+/* forward --listen [ADDR:]PORT. Returns 0 or 2. */
+static int parse_listen(const char *cmd, const char *text, session *s)
+{
+    uint16_t port;
+    if (parse_port(text, &port) == 0) {
+        s->fwd_listen = (punch_addr){.family = PUNCH_AF_INET, .port = port,
+                                     .ip = {127, 0, 0, 1}};
+        return 0;
+    }
+    if (punch_addr_parse(text, 0, &s->fwd_listen) != 0 || s->fwd_listen.port == 0)
+        return punch_cli_usage_error(cmd, "--listen: '%s' is not [ADDR:]PORT", text);
+    return 0;
+}
+
+/* Options shared by listen, connect and forward. Returns 0, 2 (usage
+ * error) or -1 (--help served). */
 static int parse(int argc, char **argv, const char *cmd, const char *help, session *s,
                  uint32_t *flags, int *timeout_s)
 {
@@ -346,10 +696,13 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
         {"keep-open", no_argument, NULL, 'k'}, {"no-relay", no_argument, NULL, 'n'},
         {"relay-only", no_argument, NULL, 'r'}, {"no-direct", no_argument, NULL, 'r'},
         {"tcp", no_argument, NULL, 't'},       {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},       {0},
+        {"datagram", no_argument, NULL, 'd'},  {"allow-forward", required_argument, NULL, 'a'},
+        {"listen", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+        {0},
     };
-    int c;
+    int c, rc;
     char *end;
+    bool have_listen = false;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
         switch (c) {
@@ -369,6 +722,25 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
                 return punch_cli_usage_error(cmd, "--timeout: '%s' is not 1 to 86400 seconds",
                                              optarg);
             break;
+        case 'd':
+            if (s->forwarding)
+                return punch_cli_usage_error(cmd, "--datagram is for listen and connect");
+            s->datagram = true;
+            break;
+        case 'a':
+            if (!s->listening)
+                return punch_cli_usage_error(cmd, "--allow-forward is for listen");
+            if ((rc = parse_allow(cmd, optarg, s)) != 0)
+                return rc;
+            s->listening_forwards = true;
+            break;
+        case 'l':
+            if (!s->forwarding)
+                return punch_cli_usage_error(cmd, "--listen is for forward");
+            if ((rc = parse_listen(cmd, optarg, s)) != 0)
+                return rc;
+            have_listen = true;
+            break;
         case 'h': fputs(help, stdout); return -1;
         case ':': return punch_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default: return punch_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -376,6 +748,33 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
     }
     if ((*flags & PUNCH_AGENT_NO_RELAY) && (*flags & PUNCH_AGENT_RELAY_ONLY))
         return punch_cli_usage_error(cmd, "--no-relay and --relay-only leave no path");
+    if (s->datagram && s->n_allow)
+        return punch_cli_usage_error(cmd, "--allow-forward carries streams: not with --datagram");
+    if (s->keep_open && !s->datagram && !s->n_allow)
+        return punch_cli_usage_error(cmd, "--keep-open needs --datagram (a stream has one stdin; "
+                                          "--allow-forward serves every peer)");
+    if (s->forwarding && !have_listen)
+        return punch_cli_usage_error(cmd, "which local port? give --listen [ADDR:]PORT");
+    return 0;
+}
+
+/* PEER[@PUBKEY] into s. Returns 0 or 2. */
+static int parse_target(const char *cmd, const char *text, session *s)
+{
+    static char target[PUNCH_NAME_MAX + 1 + PUNCH_KEY_B64_LEN + 1];
+    snprintf(target, sizeof(target), "%s", text);
+    char *at = strchr(target, '@');
+    if (at) {
+        *at = '\0';
+        if (punch_key_decode(at + 1, s->pinned) != 0)
+            return punch_cli_usage_error(cmd, "'%s' is not a public key (base64, 44 characters)",
+                                         at + 1);
+        s->has_pin = true;
+    }
+    if (!punch_msg_valid_name(target))
+        return punch_cli_usage_error(cmd, "'%s' is not a peer name (1 to %d printable "
+                                     "characters, no spaces or quotes)", target, PUNCH_NAME_MAX);
+    s->want_name = target;
     return 0;
 }
 
@@ -388,6 +787,8 @@ int punch_cmd_listen(const punch_cli *cli, int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (optind < argc)
         return punch_cli_usage_error("punch listen", "unexpected argument '%s'", argv[optind]);
+    if (s.n_allow)
+        s.keep_open = true;
     return run(&s, flags, timeout_s);
 }
 
@@ -403,19 +804,30 @@ int punch_cmd_connect(const punch_cli *cli, int argc, char **argv)
         return punch_cli_usage_error("punch connect", optind < argc ? "unexpected argument '%s'"
                                                                     : "which peer? give PEER%s",
                                      optind < argc ? argv[optind + 1] : "[@PUBKEY]");
-    static char target[PUNCH_NAME_MAX + 1 + PUNCH_KEY_B64_LEN + 1];
-    snprintf(target, sizeof(target), "%s", argv[optind]);
-    char *at = strchr(target, '@');
-    if (at) {
-        *at = '\0';
-        if (punch_key_decode(at + 1, s.pinned) != 0)
-            return punch_cli_usage_error("punch connect", "'%s' is not a public key (base64, 44 "
-                                                          "characters)", at + 1);
-        s.has_pin = true;
-    }
-    if (!punch_msg_valid_name(target))
-        return punch_cli_usage_error("punch connect", "'%s' is not a peer name (1 to %d printable "
-                                     "characters, no spaces or quotes)", target, PUNCH_NAME_MAX);
-    s.want_name = target;
+    if ((rc = parse_target("punch connect", argv[optind], &s)) != 0)
+        return rc;
+    return run(&s, flags, timeout_s);
+}
+
+int punch_cmd_forward(const punch_cli *cli, int argc, char **argv)
+{
+    static const char cmd[] = "punch forward";
+    session s = {.cli = cli, .forwarding = true};
+    uint32_t flags = 0;
+    int timeout_s = 0, rc = parse(argc, argv, cmd, forward_help, &s, &flags, &timeout_s);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (optind != argc - 1)
+        return punch_cli_usage_error(cmd, optind < argc ? "unexpected argument '%s'"
+                                                        : "where to? give PEER[@PUBKEY]:PORT%s",
+                                     optind < argc ? argv[optind + 1] : "");
+    char spec[PUNCH_NAME_MAX + PUNCH_KEY_B64_LEN + 16];
+    snprintf(spec, sizeof(spec), "%s", argv[optind]);
+    char *colon = strrchr(spec, ':');
+    if (!colon || parse_port(colon + 1, &s.fwd_port) != 0)
+        return punch_cli_usage_error(cmd, "'%s' is not PEER[@PUBKEY]:PORT", argv[optind]);
+    *colon = '\0';
+    if ((rc = parse_target(cmd, spec, &s)) != 0)
+        return rc;
     return run(&s, flags, timeout_s);
 }

@@ -20,13 +20,13 @@ run() {
     wait_for "$TMP/c/pd.ev"
     (while [ ! -e "$TMP/c/stop" ]; do echo hi; sleep 0.3; done) |
         lab exec bob -- env XDG_CONFIG_HOME="$TMP/c/bob" "$PUNCH" --open-ttl "$ttl" \
-            --server 198.51.100.1 --name bob --events "$TMP/c/bob.ev" listen \
+            --server 198.51.100.1 --name bob --events "$TMP/c/bob.ev" listen --datagram \
             >/dev/null 2>&1 &
     local bob=$!
     for ((i = 0; i < 400; i++)); do grep -q registered "$TMP/c/bob.ev" 2>/dev/null && break; sleep 0.025; done
     (for ((i = 0; i < 10; i++)); do echo hi; sleep 0.3; done) |
         lab exec alice -- env XDG_CONFIG_HOME="$TMP/c/alice" timeout 20 "$PUNCH" --open-ttl "$ttl" \
-            --server 198.51.100.1 --name alice --events "$TMP/c/alice.ev" connect bob \
+            --server 198.51.100.1 --name alice --events "$TMP/c/alice.ev" connect bob --datagram \
             >/dev/null 2>&1 || true
     touch "$TMP/c/stop"
     kill -TERM "$bob" 2>/dev/null || true

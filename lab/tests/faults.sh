@@ -114,12 +114,12 @@ session() {
     lab up "$@" >/dev/null
     start_punchd "$S/punchd.ev"
     feed bob | "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$S/bob" "$PUNCH" --server 198.51.100.1 \
-        --name bob --events "$S/bob.ev" listen > >(stamp >"$S/bob.out") 2>"$S/bob.err" &
+        --name bob --events "$S/bob.ev" listen --datagram > >(stamp >"$S/bob.out") 2>"$S/bob.err" &
     BOB=$!
     wait_grep "$S/bob.ev" registered 10 || fail "$what: bob did not register: $(cat "$S/bob.err")"
     T_START=$(now_us)
     feed alice | "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$S/alice" "$PUNCH" --server 198.51.100.1 \
-        --name alice --events "$S/alice.ev" connect bob --timeout 30 \
+        --name alice --events "$S/alice.ev" connect bob --datagram --timeout 30 \
         > >(stamp >"$S/alice.out") 2>"$S/alice.err" &
     ALICE=$!
     local side

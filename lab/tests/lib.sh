@@ -49,7 +49,7 @@ run_pair() {
     # the other side has it, as a datagram application would.
     (while [ ! -e "$TMP/c/stop" ]; do [ -s "$TMP/c/alice.out" ] || echo "hello alice"; sleep 0.3; done) |
         lab exec bob -- env XDG_CONFIG_HOME="$TMP/c/bob" "$PUNCH" --server 198.51.100.1 \
-            --name bob --events "$TMP/c/bob.ev" "${opts[@]}" listen >"$TMP/c/bob.out" \
+            --name bob --events "$TMP/c/bob.ev" "${opts[@]}" listen --datagram >"$TMP/c/bob.out" \
             2>"$TMP/c/bob.err" &
     local bob=$!
     for ((i = 0; i < 400; i++)); do grep -q registered "$TMP/c/bob.ev" 2>/dev/null && break; sleep 0.025; done
@@ -58,7 +58,7 @@ run_pair() {
          echo "hello bob"; sleep 0.3; done; sleep 3) |
         lab exec alice -- env XDG_CONFIG_HOME="$TMP/c/alice" timeout 40 "$PUNCH" \
             --server 198.51.100.1 --name alice --events "$TMP/c/alice.ev" "${opts[@]}" \
-            connect bob --timeout 30 >"$TMP/c/alice.out" 2>"$TMP/c/alice.err" || PAIR_RC=$?
+            connect bob --datagram --timeout 30 >"$TMP/c/alice.out" 2>"$TMP/c/alice.err" || PAIR_RC=$?
     touch "$TMP/c/stop"
     kill -TERM "$bob" 2>/dev/null || true
     wait "$bob" 2>/dev/null || true

@@ -15,6 +15,7 @@
 
 typedef struct watch {
     int fd;
+    bool paused; /* out of epoll: a hung-up fd would be reported even with no events */
     punch_loop_fd_fn fn;
     void *arg;
 } watch;
@@ -60,15 +61,65 @@ void punch_loop_free(punch_loop *loop)
 
 int punch_loop_watch(punch_loop *loop, int fd, punch_loop_fd_fn fn, void *arg)
 {
-    if (loop->n_watches == PUNCH_LOOP_MAX_WATCHES)
+    /* Slots freed by punch_loop_unwatch (fn NULL) are taken again first. */
+    size_t i = 0;
+    while (i < loop->n_watches && loop->watches[i].fn)
+        i++;
+    if (i == PUNCH_LOOP_MAX_WATCHES)
         return PUNCH_ERR_LIMIT;
-    size_t i = loop->n_watches;
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
         return PUNCH_ERR_IO;
     loop->watches[i] = (watch){.fd = fd, .fn = fn, .arg = arg};
-    loop->n_watches++;
+    if (i == loop->n_watches)
+        loop->n_watches++;
     return 0;
+}
+
+static watch *find_watch(punch_loop *loop, int fd, size_t *index)
+{
+    for (size_t i = 0; i < loop->n_watches; i++)
+        if (loop->watches[i].fn && loop->watches[i].fd == fd) {
+            *index = i;
+            return &loop->watches[i];
+        }
+    return NULL;
+}
+
+int punch_loop_set_events(punch_loop *loop, int fd, unsigned events)
+{
+    size_t i;
+    if (!find_watch(loop, fd, &i))
+        return PUNCH_ERR_NOTFOUND;
+    watch *w = &loop->watches[i];
+    struct epoll_event ev = {.events = ((events & PUNCH_LOOP_IN) ? EPOLLIN : 0u) |
+                                       ((events & PUNCH_LOOP_OUT) ? EPOLLOUT : 0u),
+                             .data.u64 = i};
+    int op = EPOLL_CTL_MOD;
+    if (!events) {
+        if (w->paused)
+            return 0;
+        op = EPOLL_CTL_DEL;
+    } else if (w->paused) {
+        op = EPOLL_CTL_ADD;
+    }
+    if (epoll_ctl(loop->epfd, op, fd, &ev) != 0)
+        return PUNCH_ERR_IO;
+    w->paused = !events;
+    return 0;
+}
+
+void punch_loop_unwatch(punch_loop *loop, int fd)
+{
+    size_t i;
+    watch *w = find_watch(loop, fd, &i);
+    if (!w)
+        return;
+    if (!w->paused)
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+    w->paused = false;
+    w->fn = NULL; /* events already fetched for it are skipped */
+    w->fd = -1;
 }
 
 static void on_signalfd(void *arg, int fd)
@@ -140,7 +191,8 @@ int punch_loop_run(punch_loop *loop)
         }
         for (int i = 0; i < n && !loop->stop; i++) {
             watch *w = &loop->watches[evs[i].data.u64];
-            w->fn(w->arg, w->fd);
+            if (w->fn)
+                w->fn(w->arg, w->fd);
         }
         if (!loop->stop)
             run_timer(loop);

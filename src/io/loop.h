@@ -21,6 +21,13 @@ int punch_loop_new(punch_loop **loop);
 void punch_loop_free(punch_loop *loop);
 /* Call fn(arg, fd) whenever fd is readable. Returns 0, PUNCH_ERR_LIMIT or PUNCH_ERR_IO. */
 int punch_loop_watch(punch_loop *loop, int fd, punch_loop_fd_fn fn, void *arg);
+/* What a watched fd waits for: readable (the default of punch_loop_watch),
+ * writable, both, or neither (paused: a producer with nowhere to put data).
+ * Returns 0, PUNCH_ERR_NOTFOUND (not watched) or PUNCH_ERR_IO. */
+enum { PUNCH_LOOP_IN = 1, PUNCH_LOOP_OUT = 2 };
+int punch_loop_set_events(punch_loop *loop, int fd, unsigned events);
+/* Stop watching fd; call before closing it. Its slot is free again. */
+void punch_loop_unwatch(punch_loop *loop, int fd);
 /* Block these signals and deliver them as fn(arg, signo). Returns 0 or PUNCH_ERR_IO. */
 int punch_loop_signals(punch_loop *loop, const int *signals, size_t n,
                        punch_loop_signal_fn fn, void *arg);

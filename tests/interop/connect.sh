@@ -19,7 +19,7 @@ server=127.0.0.1:$(port_of 1)
 listen() {
     (echo "hello alice"; while [ ! -e "$TMP/stop" ]; do sleep 0.05; done) |
         XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server "$server" --name bob \
-            --events "$TMP/bob.ev" listen >"$TMP/bob.out" 2>"$TMP/bob.err" &
+            --events "$TMP/bob.ev" listen --datagram >"$TMP/bob.out" 2>"$TMP/bob.err" &
     BOB=$!
     for _ in $(seq 400); do grep -q registered "$TMP/bob.ev" 2>/dev/null && return; sleep 0.025; done
     cat "$TMP/bob.err"; fail "bob did not register"
@@ -28,12 +28,12 @@ listen() {
 connect() {
     (echo "hello bob"; for _ in $(seq 200); do [ -s "$TMP/alice.out" ] && break; sleep 0.05; done) |
         XDG_CONFIG_HOME="$TMP/alice" timeout 30 "$PUNCH" --server "$server" --name alice \
-            --events "$TMP/alice.ev" connect "$@" >"$TMP/alice.out" 2>"$TMP/alice.err"
+            --events "$TMP/alice.ev" connect --datagram "$@" >"$TMP/alice.out" 2>"$TMP/alice.err"
 }
 # refused ARGS...: a connect that must fail; nothing waits for an answer.
 refused() {
     echo "hello bob" | XDG_CONFIG_HOME="$TMP/alice" timeout 30 "$PUNCH" --server "$server" \
-        --name alice connect "$@" >"$TMP/alice.out" 2>"$TMP/alice.err"
+        --name alice connect --datagram "$@" >"$TMP/alice.out" 2>"$TMP/alice.err"
 }
 stop_bob() { touch "$TMP/stop"; kill -TERM "$BOB" 2>/dev/null; wait "$BOB" 2>/dev/null; rm -f "$TMP/stop" "$TMP/bob.ev"; }
 

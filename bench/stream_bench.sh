@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Stream throughput (issue 6): `punch connect` piping BENCH_BYTES from alice
+# to bob's `punch listen` over the direct path, against plain TCP between the
+# same two namespaces (the lab's `public` topology: alice 203.0.113.10, bob
+# 192.0.2.10, two routers between them, no delay, no NAT so TCP needs no
+# hole). Both are timed by the same receiver (python, from the first byte to
+# the end of the stream), so connection set-up is not in either figure.
+# Printed, not a test. Needs root; every packet stays inside the lab.
+#
+# usage: bench/stream_bench.sh [BUILD_DIR]     environment: BENCH_BYTES (67108864), BENCH_RUNS (3)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd)
+bytes=${BENCH_BYTES:-67108864}
+runs=${BENCH_RUNS:-3}
+for f in "$build/apps/punch" "$build/apps/punchd"; do
+    [[ -x $f ]] || { echo "stream_bench: $f not found; build first" >&2; exit 2; }
+done
+export PUNCH_BUILD_DIR=$build
+prefix=sb$$
+lab() { "$root/lab/punch-lab" --prefix "$prefix" "$@"; }
+tmp=$(mktemp -d)
+trap 'lab down >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+
+# count.py [PORT]: read stdin (or one TCP connection on PORT), print bytes and B/s
+cat >"$tmp/count.py" <<'EOF'
+import socket, sys, time
+if len(sys.argv) > 1:
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("0.0.0.0", int(sys.argv[1]))); l.listen(1)
+    open(sys.argv[2], "w").close()
+    c, _ = l.accept(); read = lambda: c.recv(1 << 20)
+else:
+    read = lambda: sys.stdin.buffer.raw.read(1 << 20)
+n, t0 = 0, None
+while True:
+    b = read()
+    if not b: break
+    if t0 is None: t0 = time.monotonic()
+    n += len(b)
+dt = time.monotonic() - t0 if t0 else 0
+print(n, n / dt if dt else 0)
+EOF
+cat >"$tmp/send.py" <<'EOF'
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+left, chunk = int(sys.argv[3]), b"\0" * (1 << 20)
+while left > 0:
+    s.sendall(chunk[:min(left, len(chunk))]); left -= min(left, len(chunk))
+s.close()
+EOF
+
+lab up public >/dev/null
+lab exec server -- "$build/apps/punchd" --listen 198.51.100.1:3478 --events "$tmp/pd.ev" \
+    2>/dev/null </dev/null &
+for _ in $(seq 500); do [ -s "$tmp/pd.ev" ] && break; sleep 0.01; done
+
+tcp=() punch=()
+for i in $(seq "$runs"); do
+    rm -f "$tmp/ready"
+    lab exec bob -- python3 "$tmp/count.py" 5001 "$tmp/ready" >"$tmp/tcp$i" &
+    for _ in $(seq 500); do [ -e "$tmp/ready" ] && break; sleep 0.01; done
+    lab exec alice -- python3 "$tmp/send.py" 192.0.2.10 5001 "$bytes"
+    wait $!
+    tcp+=("$(cut -d' ' -f2 "$tmp/tcp$i")")
+
+    lab exec bob -- env XDG_CONFIG_HOME="$tmp/bob" "$build/apps/punch" --server 198.51.100.1 \
+        --name "bob$i" --events "$tmp/bob$i.ev" listen </dev/null 2>"$tmp/bob$i.err" |
+        python3 "$tmp/count.py" >"$tmp/punch$i" &
+    for _ in $(seq 500); do grep -q registered "$tmp/bob$i.ev" 2>/dev/null && break; sleep 0.01; done
+    head -c "$bytes" /dev/zero | lab exec alice -- env XDG_CONFIG_HOME="$tmp/alice" \
+        "$build/apps/punch" --server 198.51.100.1 --name "alice$i" --events "$tmp/alice$i.ev" \
+        connect "bob$i" >/dev/null 2>"$tmp/alice$i.err" || { echo "stream_bench: punch failed: $(cat "$tmp/alice$i.err")" >&2; exit 1; }
+    wait $!
+    got=$(cut -d' ' -f1 "$tmp/punch$i")
+    [[ $got == "$bytes" ]] || { echo "stream_bench: punch delivered $got of $bytes bytes" >&2; exit 1; }
+    punch+=("$(cut -d' ' -f2 "$tmp/punch$i")")
+    kind=$(grep '"event":"path"' "$tmp/alice$i.ev" | tail -1 | grep -o '"kind":"[a-z]*"' | cut -d'"' -f4)
+done
+med() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+awk -v t="$(med "${tcp[@]}")" -v p="$(med "${punch[@]}")" -v b="$bytes" -v r="$runs" -v k="$kind" \
+    -v ta="${tcp[*]}" -v pa="${punch[*]}" 'BEGIN {
+    printf "stream throughput, %d MiB alice -> bob, median of %d runs (lab public topology, no delay)\n", b / 1048576, r
+    printf "   plain TCP      %8.1f MB/s  (runs: %s B/s)\n", t / 1e6, ta
+    printf "   punch stream   %8.1f MB/s  (runs: %s B/s; path %s)\n", p / 1e6, pa, k
+    printf "   punch / TCP = %.3f (target >= 0.5)\n", (t > 0 ? p / t : 0) }'

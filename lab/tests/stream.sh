@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Reliable streams across the lab's NATs (issue 6): an 8 MiB file from
+# /dev/urandom piped into `punch connect` comes out of bob's `punch listen`
+# byte for byte (sha256), with 64 KiB going the other way at the same time,
+# both exit 0, over
+#   1. a direct path (hole punching through two port-restricted cone NATs);
+#   2. the relay (alice --relay-only; punchd's per-session rate lifted);
+#   3. a relay -> direct switch mid-transfer: r1 drops UDP between the two
+#      NATs at first, so the stream starts on the relay (punchd's default
+#      256 KiB/s per session); once 512 KiB arrived the drop is lifted, the
+#      peers' probes find the direct path and the rest goes there;
+#   4. 5 % loss on every access link (about 10 % each way between the peers).
+. "$(dirname "$0")/lib.sh"
+B=${PUNCH_BUILD_DIR:?}
+PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd
+LABX=("$PUNCH_LAB" --prefix "$TEST_PREFIX")
+SIZE=${STREAM_SIZE:-8388608}
+head -c "$SIZE" /dev/urandom >"$TMP/a.bin"
+head -c 65536 /dev/urandom >"$TMP/b.bin"
+want_a=$(sha256sum <"$TMP/a.bin") want_b=$(sha256sum <"$TMP/b.bin")
+
+# wait_grep FILE REGEX SECONDS
+wait_grep() { local i; for ((i = 0; i < $3 * 40; i++)); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.025; done; return 1; }
+size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# run_case NAME PUNCHD_ARGS ALICE_ARGS [during]: punchd, bob listens, alice
+# sends; "during" is a function run while the transfer goes on.
+run_case() {
+    local name=$1 pd_args=$2 alice_args=$3 during=${4:-} c="$TMP/$1"
+    mkdir -p "$c"
+    # shellcheck disable=SC2086
+    "${LABX[@]}" exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --key "$c/server.key" \
+        --events "$c/punchd.ev" $pd_args 2>/dev/null </dev/null &
+    wait_for "$c/punchd.ev"
+    "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$c/bob" timeout 150 "$PUNCH" \
+        --server 198.51.100.1 --name bob --events "$c/bob.ev" listen \
+        <"$TMP/b.bin" >"$c/bob.out" 2>"$c/bob.err" &
+    local bob=$!
+    wait_grep "$c/bob.ev" registered 10 || fail "$name: bob did not register: $(cat "$c/bob.err")"
+    local t0=${EPOCHREALTIME/./}
+    # shellcheck disable=SC2086
+    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$c/alice" timeout 150 "$PUNCH" \
+        --server 198.51.100.1 --name alice --events "$c/alice.ev" connect bob $alice_args \
+        <"$TMP/a.bin" >"$c/alice.out" 2>"$c/alice.err" &
+    local alice=$!
+    [ -z "$during" ] || "$during" "$c"
+    local rc=0 brc=0
+    wait "$alice" || rc=$?
+    wait "$bob" || brc=$?
+    local ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+    [ "$rc" = 0 ] && [ "$brc" = 0 ] ||
+        fail "$name: exit codes alice $rc bob $brc: $(tail -3 "$c/alice.err") / $(tail -3 "$c/bob.err")"
+    [ "$(sha256sum <"$c/bob.out")" = "$want_a" ] || fail "$name: bob's copy differs ($(size "$c/bob.out") bytes)"
+    [ "$(sha256sum <"$c/alice.out")" = "$want_b" ] || fail "$name: alice's copy differs ($(size "$c/alice.out") bytes)"
+    grep -q '"oversize":0' "$c/alice.ev" || fail "$name: oversize SCTP packets"
+    local paths
+    paths=$(grep '"event":"path"' "$c/alice.ev" | grep -o '"kind":"[a-z]*"' | cut -d'"' -f4 | tr '\n' ' ')
+    ok "$name: $SIZE bytes and 64 KiB both ways, sha256 equal, both exit 0 in $ms ms ($(awk -v b="$SIZE" -v m="$ms" 'BEGIN { printf "%.1f", b / 1048576 / (m / 1000) }') MiB/s); alice's paths: $paths"
+    CASE_PATHS=$paths
+}
+
+# 1. direct
+lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone >/dev/null
+run_case direct "" ""
+[ "${CASE_PATHS##* direct}" = " " ] || [ "$CASE_PATHS" = "direct " ] || fail "direct: does not end direct ($CASE_PATHS)"
+lab down >/dev/null
+
+# 2. relay only
+lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone >/dev/null
+run_case relay "--relay-rate 100000000 --relay-packets 1000000" "--relay-only"
+[ "$CASE_PATHS" = "relay " ] || fail "relay: paths $CASE_PATHS"
+lab down >/dev/null
+
+# 3. relay -> direct mid-transfer
+block() { lab exec r1 -- nft -f - <<'EOF'
+table inet punchblock {
+    chain forward {
+        type filter hook forward priority -10;
+        ip saddr 203.0.113.1 ip daddr 192.0.2.1 udp dport != 3478 drop
+        ip saddr 192.0.2.1 ip daddr 203.0.113.1 udp sport != 3478 drop
+    }
+}
+EOF
+}
+unblock_midway() {
+    local c=$1 i
+    for ((i = 0; i < 1200; i++)); do [ "$(size "$c/bob.out")" -ge 524288 ] && break; sleep 0.025; done
+    [ "$(size "$c/bob.out")" -ge 524288 ] || fail "switch: 512 KiB never arrived over the relay"
+    grep -q '"kind":"direct"' "$c/alice.ev" && fail "switch: went direct while UDP was blocked"
+    lab exec r1 -- nft delete table inet punchblock
+    wait_grep "$c/alice.ev" '"kind":"direct"' 20 || fail "switch: no direct path after unblocking"
+    SWITCH_AT=$(size "$c/bob.out")
+}
+lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone >/dev/null
+block
+run_case switch "" "" unblock_midway
+[ "$SWITCH_AT" -lt "$SIZE" ] || fail "switch: the direct path came only after the transfer"
+grep -q "relay direct" <<<"$CASE_PATHS" || fail "switch: paths $CASE_PATHS"
+ok "switch: bob had $SWITCH_AT of $SIZE bytes when alice went direct"
+lab down >/dev/null
+
+# 4. 5 % loss on each access link
+lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone --loss 5% >/dev/null
+run_case loss "" ""
+lab down >/dev/null

@@ -1,0 +1,894 @@
+/* Reliable streams on usrsctp: see stream.h and docs/protocol.md "Streams". */
+#include "stream/stream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include <usrsctp.h>
+
+#include "io/log.h"
+
+/* The SCTP port an accepting side listens on, on each peer's AF_CONN
+ * address; openers take an ephemeral port. */
+#define ACCEPT_PORT 5001
+#define MAX_PEERS 64
+#define IN_CHUNK 16384     /* one DATA message at most: well under the send buffer */
+#define OUT_BUF 65536      /* the peer's bytes waiting for wfd */
+#define OUT_ROOM 2048      /* read from SCTP only with this much room (control messages fit) */
+#define TICK_MS 10         /* usrsctp's clock: its timers have 1 ms ticks; 10 ms is plenty */
+#define FLUSH_EVERY 64     /* the agent queues 256 datagrams: send them before it fills */
+#define SOCKET_BUF (1u << 20)
+/* usrsctp counts no IP header on AF_CONN, but its packets come out one
+ * common header (12 bytes) over the MTU it is given: measured, and checked
+ * on every packet (oversize). */
+#define SCTP_PATH_MTU (PUNCH_STREAM_MTU - 12)
+
+/* Payload protocol identifiers: the one message type of each SCTP message. */
+enum { PPID_OPEN = 1, PPID_DATA = 2, PPID_FIN = 3, PPID_DONE = 4, PPID_REFUSE = 5 };
+
+typedef struct sctp_peer {
+    punch_sctp *owner;
+    int id;
+    bool used, accept_pending;
+    struct socket *listener;
+} sctp_peer;
+
+/* How a file descriptor may be used without blocking the loop. */
+typedef enum fd_kind {
+    FD_NONBLOCK = 1, /* pipe or socket, set O_NONBLOCK: try any time */
+    FD_ALWAYS,       /* regular file, /dev/null: not pollable, never blocks for long */
+    FD_POLLED,       /* terminal and the like: read only once epoll said so */
+} fd_kind;
+
+struct punch_stream {
+    punch_sctp *owner;
+    sctp_peer *peer;
+    struct socket *so;
+    punch_stream *next;
+    void *user;
+    uint16_t service;
+    bool opener, up, open_sent, open_got, attached, refused_by_us;
+    bool fin_sent, fin_got, done_sent, done_got, shut, over;
+    int rfd, wfd;
+    fd_kind rkind, wkind;
+    int rflags, wflags;            /* original file status flags, restored at the end */
+    bool r_watched, w_watched, r_ready, w_blocked, r_eof;
+    unsigned r_events, w_events;   /* what the loop waits for now */
+    size_t in_len, out_off, out_len;
+    uint64_t sent, received;
+    int result;
+    char why[160];
+    uint8_t in[IN_CHUNK];
+    uint8_t out[OUT_BUF];
+};
+
+struct punch_sctp {
+    punch_sctp_cfg cfg;
+    int tick_fd;
+    uint64_t last_tick;
+    sctp_peer peers[MAX_PEERS];
+    punch_stream *streams;
+    unsigned since_flush;
+    bool kick;                     /* an upcall came: serve the streams again */
+    punch_sctp_counters c;
+};
+
+/* usrsctp is one stack per process and its output callback only gets the
+ * AF_CONN address, which is our sctp_peer. */
+static punch_sctp *the_sctp;
+
+static void serve_all(punch_sctp *s);
+
+/* ---- packets ------------------------------------------------------------- */
+
+static int conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t set_df)
+{
+    (void)tos;
+    (void)set_df;
+    sctp_peer *p = addr;
+    punch_sctp *s = p->owner;
+    if (len > PUNCH_STREAM_MTU) {
+        /* Never fragmented: an oversize packet is lost like any other. */
+        s->c.oversize++;
+        return 0;
+    }
+    uint8_t dgram[PUNCH_MAX_DATAGRAM];
+    dgram[0] = PUNCH_STREAM_TAG;
+    memcpy(dgram + 1, buf, len);
+    punch_agent *a = punch_driver_agent(s->cfg.driver);
+    if (punch_agent_send(a, punch_clock_ms(), p->id, dgram, len + 1) != 0) {
+        s->c.no_path++; /* lost: SCTP retransmits once a path exists */
+        return 0;
+    }
+    s->c.packets_out++;
+    if (++s->since_flush >= FLUSH_EVERY) {
+        s->since_flush = 0;
+        punch_driver_flush(s->cfg.driver);
+    }
+    return 0;
+}
+
+static void upcall(struct socket *so, void *arg, int flags)
+{
+    (void)so;
+    (void)flags;
+    punch_sctp *s = arg;
+    s->kick = true;
+}
+
+static void listener_upcall(struct socket *so, void *arg, int flags)
+{
+    (void)so;
+    (void)flags;
+    sctp_peer *p = arg;
+    p->accept_pending = true;
+    p->owner->kick = true;
+}
+
+static struct sockaddr_conn conn_addr(sctp_peer *p, uint16_t port)
+{
+    struct sockaddr_conn a;
+    memset(&a, 0, sizeof(a));
+    a.sconn_family = AF_CONN;
+    a.sconn_port = htons(port);
+    a.sconn_addr = p;
+    return a;
+}
+
+/* Options every stream socket (and the listeners, for what they accept) gets. */
+static int set_options(struct socket *so)
+{
+    const int on = 1;
+    struct sctp_event ev = {.se_assoc_id = SCTP_FUTURE_ASSOC, .se_type = SCTP_ASSOC_CHANGE,
+                            .se_on = 1};
+    struct sctp_initmsg init = {.sinit_num_ostreams = 1, .sinit_max_instreams = 1};
+    /* The MTU is ours to say: one SCTP packet per punch datagram. */
+    struct sctp_paddrparams pp;
+    memset(&pp, 0, sizeof(pp));
+    pp.spp_assoc_id = SCTP_FUTURE_ASSOC;
+    pp.spp_flags = SPP_PMTUD_DISABLE;
+    pp.spp_pathmtu = SCTP_PATH_MTU;
+    if (usrsctp_set_non_blocking(so, 1) != 0 ||
+        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_RECVRCVINFO, &on, sizeof(on)) != 0 ||
+        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_NODELAY, &on, sizeof(on)) != 0 ||
+        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_EVENT, &ev, sizeof(ev)) != 0 ||
+        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_INITMSG, &init, sizeof(init)) != 0 ||
+        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp)) != 0)
+        return PUNCH_ERR_IO;
+    return 0;
+}
+
+/* The association's own path gets the MTU too (the endpoint default above
+ * covers what the handshake sends). */
+static void set_path_mtu(punch_stream *st)
+{
+    struct sctp_paddrparams pp;
+    memset(&pp, 0, sizeof(pp));
+    struct sockaddr_conn a = conn_addr(st->peer, 0);
+    memcpy(&pp.spp_address, &a, sizeof(a));
+    pp.spp_flags = SPP_PMTUD_DISABLE;
+    pp.spp_pathmtu = SCTP_PATH_MTU;
+    socklen_t len = sizeof(pp);
+    struct sctp_paddrparams cur;
+    memset(&cur, 0, sizeof(cur));
+    /* Any address of the association: AF_CONN has one. */
+    cur.spp_assoc_id = 0;
+    if (usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &cur, &len) == 0)
+        memcpy(&pp.spp_address, &cur.spp_address, sizeof(pp.spp_address));
+    usrsctp_setsockopt(st->so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp));
+}
+
+static sctp_peer *peer_get(punch_sctp *s, int id)
+{
+    if (id < 0 || id >= MAX_PEERS)
+        return NULL;
+    sctp_peer *p = &s->peers[id];
+    if (p->used)
+        return p;
+    *p = (sctp_peer){.owner = s, .id = id, .used = true};
+    usrsctp_register_address(p);
+    if (!s->cfg.accept)
+        return p;
+    struct socket *l = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, NULL, NULL, 0, NULL);
+    struct sockaddr_conn a = conn_addr(p, ACCEPT_PORT);
+    if (!l || set_options(l) != 0 || usrsctp_bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        usrsctp_listen(l, 16) != 0) {
+        punch_log(PUNCH_LOG_WARN, "stream: cannot listen for peer %d: %s", id, strerror(errno));
+        if (l)
+            usrsctp_close(l);
+        return p;
+    }
+    usrsctp_set_upcall(l, listener_upcall, p);
+    p->listener = l;
+    return p;
+}
+
+int punch_sctp_input(punch_sctp *s, int peer, const uint8_t *data, size_t len)
+{
+    if (len < 1 || data[0] != PUNCH_STREAM_TAG) {
+        s->c.not_stream++;
+        return PUNCH_ERR_MALFORMED;
+    }
+    sctp_peer *p = peer_get(s, peer);
+    if (!p) {
+        s->c.not_stream++;
+        return PUNCH_ERR_MALFORMED;
+    }
+    s->c.packets_in++;
+    /* usrsctp checks the CRC32c, the verification tag and every chunk, and
+     * drops (and counts) what does not belong to an association. */
+    usrsctp_conninput(p, data + 1, len - 1, 0);
+    serve_all(s);
+    return 0;
+}
+
+/* ---- streams -------------------------------------------------------------- */
+
+static int send_msg(punch_stream *st, uint32_t ppid, const void *data, size_t len)
+{
+    struct sctp_sndinfo si;
+    memset(&si, 0, sizeof(si));
+    si.snd_ppid = htonl(ppid);
+    if (usrsctp_sendv(st->so, data, len, NULL, 0, &si, sizeof(si), SCTP_SENDV_SNDINFO, 0) >= 0)
+        return 0;
+    return errno == EWOULDBLOCK || errno == EAGAIN || errno == ENOBUFS ? 1 : -1;
+}
+
+static bool complete(const punch_stream *st)
+{
+    return st->fin_sent && st->fin_got && st->done_sent && st->done_got;
+}
+
+static void restore_fd(int fd, fd_kind kind, int flags)
+{
+    if (fd >= 0 && kind == FD_NONBLOCK)
+        fcntl(fd, F_SETFL, flags);
+}
+
+/* The stream ends: result 0 or a PUNCH_ERR_*, why for the user. */
+static void finish(punch_stream *st, int result, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void finish(punch_stream *st, int result, const char *fmt, ...)
+{
+    if (st->over)
+        return;
+    st->over = true;
+    st->result = result;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->why, sizeof(st->why), fmt, ap);
+    va_end(ap);
+    punch_loop *loop = st->owner->cfg.loop;
+    if (st->r_watched)
+        punch_loop_unwatch(loop, st->rfd);
+    if (st->w_watched && st->wfd != st->rfd)
+        punch_loop_unwatch(loop, st->wfd);
+    st->r_watched = st->w_watched = false;
+    restore_fd(st->rfd, st->rkind, st->rflags);
+    if (st->wfd != st->rfd)
+        restore_fd(st->wfd, st->wkind, st->wflags);
+    if (st->so) {
+        usrsctp_set_upcall(st->so, NULL, NULL);
+        if (result != 0 && result != PUNCH_ERR_UNSUPPORTED) {
+            /* A failed stream is aborted, not drained. */
+            struct linger l = {.l_onoff = 1, .l_linger = 0};
+            usrsctp_setsockopt(st->so, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        }
+        usrsctp_close(st->so);
+        st->so = NULL;
+    }
+    punch_stream_result r = {.result = result, .bytes_sent = st->sent,
+                             .bytes_received = st->received};
+    snprintf(r.why, sizeof(r.why), "%s", st->why);
+    if (st->owner->cfg.on_done)
+        st->owner->cfg.on_done(st->owner->cfg.arg, st, &r);
+}
+
+/* The association ended (SHUTDOWN complete, peer gone): clean only when
+ * both directions were confirmed. */
+static void ended(punch_stream *st, const char *what)
+{
+    if (st->refused_by_us)
+        finish(st, PUNCH_ERR_UNSUPPORTED, "refused");
+    else if (complete(st))
+        finish(st, 0, "done");
+    else if (!st->done_got && st->fin_sent)
+        finish(st, PUNCH_ERR_IO, "%s before confirming our data (%llu bytes sent)", what,
+               (unsigned long long)st->sent);
+    else
+        finish(st, PUNCH_ERR_IO, "%s before the stream ended", what);
+}
+
+static void protocol_error(punch_stream *st, const char *what)
+{
+    finish(st, PUNCH_ERR_MALFORMED, "the peer broke the stream protocol: %s", what);
+}
+
+static void on_notification(punch_stream *st, const uint8_t *buf, size_t len)
+{
+    union sctp_notification n;
+    if (len < sizeof(n.sn_header))
+        return;
+    memcpy(&n, buf, len < sizeof(n) ? len : sizeof(n));
+    if (n.sn_header.sn_type != SCTP_ASSOC_CHANGE || len < sizeof(n.sn_assoc_change))
+        return;
+    switch (n.sn_assoc_change.sac_state) {
+    case SCTP_COMM_UP:
+        if (!st->up) {
+            st->up = true;
+            set_path_mtu(st);
+        }
+        break;
+    case SCTP_COMM_LOST:
+        ended(st, "the association was lost (peer unreachable or aborted)");
+        break;
+    case SCTP_CANT_STR_ASSOC:
+        finish(st, PUNCH_ERR_IO, "could not set the stream up with the peer");
+        break;
+    case SCTP_SHUTDOWN_COMP:
+        ended(st, "the peer closed the stream");
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_message(punch_stream *st, uint32_t ppid, const uint8_t *buf, size_t n, bool eor)
+{
+    switch (ppid) {
+    case PPID_DATA:
+        if (st->opener ? !st->open_sent : !st->open_got)
+            return protocol_error(st, "data before OPEN");
+        if (st->fin_got)
+            return protocol_error(st, "data after FIN");
+        if (st->refused_by_us)
+            return; /* what a refused opener sent before it knew */
+        st->out_len += n;
+        st->received += n;
+        return;
+    case PPID_OPEN:
+        if (st->opener || st->open_got || n != 2 || !eor)
+            return protocol_error(st, "unexpected OPEN");
+        st->open_got = true;
+        st->service = (uint16_t)(buf[0] << 8 | buf[1]);
+        if (st->owner->cfg.on_open)
+            st->owner->cfg.on_open(st->owner->cfg.arg, st, st->peer->id, st->service);
+        if (!st->attached && !st->refused_by_us && !st->over)
+            punch_stream_refuse(st, "not served");
+        return;
+    case PPID_FIN:
+        if (st->fin_got || !eor)
+            return protocol_error(st, "second FIN");
+        st->fin_got = true;
+        return;
+    case PPID_DONE:
+        if (!st->fin_sent || st->done_got || !eor)
+            return protocol_error(st, "DONE before our FIN");
+        st->done_got = true;
+        return;
+    case PPID_REFUSE:
+        if (!st->opener || !eor)
+            return protocol_error(st, "unexpected REFUSE");
+        {
+            char why[128];
+            size_t k = 0;
+            for (size_t i = 0; i < n && k + 1 < sizeof(why); i++)
+                why[k++] = buf[i] >= 0x20 && buf[i] < 0x7f ? (char)buf[i] : '?';
+            why[k] = '\0';
+            finish(st, PUNCH_ERR_UNSUPPORTED, "%s", why);
+        }
+        return;
+    default:
+        return protocol_error(st, "unknown message type");
+    }
+}
+
+/* Take what SCTP delivered, as far as there is room to keep it. */
+static void read_sctp(punch_stream *st)
+{
+    while (!st->over && st->so) {
+        if (OUT_BUF - st->out_off - st->out_len < OUT_ROOM && st->out_off > 0) {
+            memmove(st->out, st->out + st->out_off, st->out_len);
+            st->out_off = 0;
+        }
+        size_t room = OUT_BUF - st->out_off - st->out_len;
+        if (room < OUT_ROOM)
+            return; /* the peer waits: SCTP's window closes (flow control) */
+        uint8_t *dst = st->out + st->out_off + st->out_len;
+        struct sctp_rcvinfo ri;
+        memset(&ri, 0, sizeof(ri));
+        socklen_t infolen = sizeof(ri), fromlen = 0;
+        unsigned infotype = 0;
+        int flags = 0;
+        ssize_t n = usrsctp_recvv(st->so, dst, room, NULL, &fromlen, &ri, &infolen, &infotype,
+                                  &flags);
+        if (n < 0) {
+            if (errno == EWOULDBLOCK || errno == EAGAIN)
+                return;
+            if (errno == ENOTCONN && !st->up)
+                return; /* still setting up */
+            ended(st, "the stream broke");
+            return;
+        }
+        if (n == 0) {
+            ended(st, "the peer closed the stream");
+            return;
+        }
+        if (flags & MSG_NOTIFICATION) {
+            on_notification(st, dst, (size_t)n);
+            continue;
+        }
+        if (infotype != SCTP_RECVV_RCVINFO)
+            return protocol_error(st, "message without its header");
+        on_message(st, ntohl(ri.rcv_ppid), dst, (size_t)n, (flags & MSG_EOR) != 0);
+    }
+}
+
+/* The peer's bytes to wfd; at its FIN, wfd's end and our DONE. */
+static void write_out(punch_stream *st)
+{
+    while (!st->over && st->out_len > 0 && st->wfd >= 0) {
+        ssize_t n = write(st->wfd, st->out + st->out_off, st->out_len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            st->w_blocked = true;
+            return;
+        }
+        if (n <= 0) {
+            finish(st, PUNCH_ERR_IO, "cannot write the peer's data: %s",
+                   n < 0 ? strerror(errno) : "nothing written");
+            return;
+        }
+        st->out_off += (size_t)n;
+        st->out_len -= (size_t)n;
+    }
+    if (st->out_len == 0)
+        st->out_off = 0;
+    if (st->over || !st->fin_got || st->out_len > 0 || st->done_sent)
+        return;
+    if (st->wfd >= 0) {
+        struct stat sb;
+        if (shutdown(st->wfd, SHUT_WR) != 0 && fstat(st->wfd, &sb) == 0 && S_ISFIFO(sb.st_mode) &&
+            st->wfd != st->rfd) {
+            /* A pipe: its reader gets end of file when our end goes. */
+            int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+            if (null >= 0) {
+                dup2(null, st->wfd);
+                close(null);
+            }
+        }
+    }
+    uint8_t z = 0;
+    int rc = send_msg(st, PPID_DONE, &z, 1);
+    if (rc < 0)
+        ended(st, "the stream broke");
+    else if (rc == 0)
+        st->done_sent = true;
+}
+
+/* rfd to the peer, then FIN at its end. */
+static void pump_in(punch_stream *st)
+{
+    while (!st->over && !st->fin_sent) {
+        if (st->in_len == 0 && !st->r_eof) {
+            if (st->rfd < 0) {
+                st->r_eof = true;
+                continue;
+            }
+            if (st->r_watched && !st->r_ready)
+                return; /* epoll says when (level-triggered: again while data is left) */
+            ssize_t n = read(st->rfd, st->in, sizeof(st->in));
+            st->r_ready = false;
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return;
+            if (n < 0 && errno != ECONNRESET) {
+                finish(st, PUNCH_ERR_IO, "cannot read our input: %s", strerror(errno));
+                return;
+            }
+            if (n <= 0)
+                st->r_eof = true;
+            else
+                st->in_len = (size_t)n;
+            continue;
+        }
+        int rc;
+        if (st->in_len > 0) {
+            if ((rc = send_msg(st, PPID_DATA, st->in, st->in_len)) == 0) {
+                st->sent += st->in_len;
+                st->in_len = 0;
+            }
+        } else {
+            uint8_t z = 0;
+            if ((rc = send_msg(st, PPID_FIN, &z, 1)) == 0)
+                st->fin_sent = true;
+        }
+        if (rc < 0)
+            ended(st, "the stream broke");
+        if (rc != 0)
+            return; /* the send buffer is full: the upcall brings us back */
+    }
+}
+
+static void set_watch(punch_stream *st, int fd, bool *watched, unsigned *cur, unsigned want)
+{
+    if (*watched && *cur != want && punch_loop_set_events(st->owner->cfg.loop, fd, want) == 0)
+        *cur = want;
+}
+
+static void update_watches(punch_stream *st)
+{
+    if (st->over)
+        return;
+    bool sending = st->opener ? st->open_sent : st->attached;
+    unsigned r = sending && !st->r_eof && st->in_len == 0 && !st->fin_sent ? PUNCH_LOOP_IN : 0;
+    unsigned w = st->out_len > 0 && st->w_blocked ? PUNCH_LOOP_OUT : 0;
+    if (st->rfd >= 0 && st->rfd == st->wfd) {
+        set_watch(st, st->rfd, &st->r_watched, &st->r_events, r | w);
+        return;
+    }
+    if (st->rfd >= 0)
+        set_watch(st, st->rfd, &st->r_watched, &st->r_events, r);
+    if (st->wfd >= 0)
+        set_watch(st, st->wfd, &st->w_watched, &st->w_events, w);
+}
+
+static void serve(punch_stream *st)
+{
+    if (st->over)
+        return;
+    read_sctp(st);
+    if (st->over)
+        return;
+    if (st->opener && st->up && !st->open_sent) {
+        uint8_t svc[2] = {(uint8_t)(st->service >> 8), (uint8_t)st->service};
+        int rc = send_msg(st, PPID_OPEN, svc, sizeof(svc));
+        if (rc < 0)
+            return ended(st, "the stream broke");
+        st->open_sent = rc == 0;
+    }
+    if (st->attached || st->opener)
+        write_out(st);
+    if ((st->opener && st->open_sent) || st->attached)
+        pump_in(st);
+    if (!st->over && complete(st) && !st->shut) {
+        st->shut = true;
+        usrsctp_shutdown(st->so, SHUT_WR); /* SCTP SHUTDOWN once everything is acknowledged */
+    }
+    update_watches(st);
+}
+
+static punch_stream *stream_new(punch_sctp *s, sctp_peer *p, struct socket *so, bool opener)
+{
+    punch_stream *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->owner = s;
+    st->peer = p;
+    st->so = so;
+    st->opener = opener;
+    st->rfd = st->wfd = -1;
+    st->next = s->streams;
+    s->streams = st;
+    usrsctp_set_upcall(so, upcall, s);
+    return st;
+}
+
+static void accept_all(punch_sctp *s, sctp_peer *p)
+{
+    p->accept_pending = false;
+    struct socket *so;
+    while (p->listener && (so = usrsctp_accept(p->listener, NULL, NULL)) != NULL) {
+        punch_stream *st = NULL;
+        /* The rest of the options came from the listener. */
+        if (usrsctp_set_non_blocking(so, 1) != 0 || !(st = stream_new(s, p, so, false))) {
+            usrsctp_close(so);
+            continue;
+        }
+        st->up = true;
+        set_path_mtu(st);
+    }
+}
+
+static void reap(punch_sctp *s)
+{
+    for (punch_stream **pp = &s->streams; *pp;) {
+        punch_stream *st = *pp;
+        if (st->over) {
+            *pp = st->next;
+            free(st);
+        } else {
+            pp = &st->next;
+        }
+    }
+}
+
+/* Serve every stream until no upcall asks for more: upcalls only mark work,
+ * so usrsctp is never entered again from inside itself. */
+static void serve_all(punch_sctp *s)
+{
+    for (int round = 0; round < 16; round++) {
+        s->kick = false;
+        for (int i = 0; i < MAX_PEERS; i++)
+            if (s->peers[i].used && s->peers[i].accept_pending)
+                accept_all(s, &s->peers[i]);
+        for (punch_stream *st = s->streams; st; st = st->next)
+            serve(st);
+        reap(s);
+        if (!s->kick)
+            break;
+    }
+    s->since_flush = 0;
+    punch_driver_flush(s->cfg.driver);
+}
+
+static void on_fd(void *arg, int fd)
+{
+    punch_stream *st = arg;
+    if (fd == st->rfd)
+        st->r_ready = true;
+    if (fd == st->wfd)
+        st->w_blocked = false;
+    serve_all(st->owner);
+}
+
+/* Make fd usable from the loop; see fd_kind. */
+static int prepare_fd(punch_stream *st, int fd, fd_kind *kind, int *flags, bool *watched)
+{
+    struct stat sb;
+    *watched = false;
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &sb) != 0)
+        return PUNCH_ERR_IO;
+    *flags = fcntl(fd, F_GETFL);
+    if (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode)) {
+        *kind = FD_NONBLOCK;
+        fcntl(fd, F_SETFL, *flags | O_NONBLOCK);
+    } else {
+        *kind = FD_POLLED;
+    }
+    int rc = punch_loop_watch(st->owner->cfg.loop, fd, on_fd, st);
+    if (rc == PUNCH_ERR_IO && errno == EPERM) {
+        *kind = FD_ALWAYS; /* epoll takes no regular files: they are always ready */
+        return 0;
+    }
+    if (rc != 0) {
+        restore_fd(fd, *kind, *flags);
+        return rc;
+    }
+    *watched = true;
+    return 0;
+}
+
+static int attach_fds(punch_stream *st, int rfd, int wfd, void *user)
+{
+    st->rfd = rfd;
+    st->wfd = wfd;
+    st->user = user;
+    st->r_events = PUNCH_LOOP_IN;
+    st->w_events = PUNCH_LOOP_IN;
+    int rc = prepare_fd(st, rfd, &st->rkind, &st->rflags, &st->r_watched);
+    if (rc == 0 && wfd >= 0 && wfd != rfd)
+        rc = prepare_fd(st, wfd, &st->wkind, &st->wflags, &st->w_watched);
+    else if (wfd == rfd)
+        st->wkind = st->rkind;
+    if (rc != 0) {
+        if (st->r_watched)
+            punch_loop_unwatch(st->owner->cfg.loop, rfd);
+        restore_fd(rfd, st->rkind, st->rflags);
+        st->r_watched = false;
+        st->rfd = st->wfd = -1;
+    }
+    return rc;
+}
+
+int punch_stream_open(punch_sctp *s, int peer, uint16_t service, int rfd, int wfd, void *user,
+                      punch_stream **out)
+{
+    sctp_peer *p = peer_get(s, peer);
+    if (!p)
+        return PUNCH_ERR_LIMIT;
+    struct socket *so = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, NULL, NULL, 0, NULL);
+    if (!so)
+        return PUNCH_ERR_NOMEM;
+    struct sockaddr_conn local = conn_addr(p, 0), remote = conn_addr(p, ACCEPT_PORT);
+    if (set_options(so) != 0 || usrsctp_bind(so, (struct sockaddr *)&local, sizeof(local)) != 0) {
+        usrsctp_close(so);
+        return PUNCH_ERR_IO;
+    }
+    punch_stream *st = stream_new(s, p, so, true);
+    if (!st) {
+        usrsctp_close(so);
+        return PUNCH_ERR_NOMEM;
+    }
+    st->service = service;
+    int rc = attach_fds(st, rfd, wfd, user);
+    if (rc != 0) {
+        st->over = true; /* reaped without on_done: the caller hears rc */
+        usrsctp_set_upcall(so, NULL, NULL);
+        usrsctp_close(so);
+        st->so = NULL;
+        reap(s);
+        return rc;
+    }
+    if (usrsctp_connect(so, (struct sockaddr *)&remote, sizeof(remote)) != 0 &&
+        errno != EINPROGRESS)
+        finish(st, PUNCH_ERR_IO, "cannot start the stream: %s", strerror(errno));
+    *out = st;
+    serve_all(s);
+    return 0;
+}
+
+int punch_stream_attach(punch_stream *st, int rfd, int wfd, void *user)
+{
+    int rc = attach_fds(st, rfd, wfd, user);
+    if (rc == 0) {
+        st->attached = true;
+        st->owner->kick = true;
+    }
+    return rc;
+}
+
+void punch_stream_refuse(punch_stream *st, const char *why)
+{
+    if (st->over || st->attached || st->opener)
+        return;
+    st->refused_by_us = true;
+    size_t n = strlen(why);
+    send_msg(st, PPID_REFUSE, why, n > 120 ? 120 : n);
+    st->shut = true;
+    usrsctp_shutdown(st->so, SHUT_WR);
+}
+
+void *punch_stream_user(const punch_stream *st)
+{
+    return st->user;
+}
+
+int punch_stream_peer(const punch_stream *st)
+{
+    return st->peer->id;
+}
+
+void punch_stream_bytes(const punch_stream *st, uint64_t *sent, uint64_t *received)
+{
+    *sent = st->sent;
+    *received = st->received;
+}
+
+void punch_sctp_peer_gone(punch_sctp *s, int peer, const char *why)
+{
+    if (peer < 0 || peer >= MAX_PEERS || !s->peers[peer].used)
+        return;
+    sctp_peer *p = &s->peers[peer];
+    for (punch_stream *st = s->streams; st; st = st->next)
+        if (st->peer == p && !st->over) {
+            serve(st); /* what arrived before the goodbye still counts */
+            if (!st->over) {
+                char what[120];
+                snprintf(what, sizeof(what), "the peer left (%s)", why);
+                ended(st, what);
+            }
+        }
+    reap(s);
+    if (p->listener) {
+        usrsctp_set_upcall(p->listener, NULL, NULL);
+        usrsctp_close(p->listener);
+    }
+    usrsctp_deregister_address(p);
+    *p = (sctp_peer){0};
+    punch_driver_flush(s->cfg.driver);
+}
+
+/* ---- the stack and its clock ---------------------------------------------- */
+
+static void on_tick(void *arg, int fd)
+{
+    punch_sctp *s = arg;
+    uint64_t expirations;
+    if (read(fd, &expirations, sizeof(expirations)) < 0)
+        return;
+    uint64_t now = punch_clock_ms();
+    uint64_t elapsed = now - s->last_tick;
+    s->last_tick = now;
+    usrsctp_handle_timers(elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed);
+    serve_all(s);
+    if (s->cfg.on_tick)
+        s->cfg.on_tick(s->cfg.arg, now);
+}
+
+int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg)
+{
+    if (the_sctp)
+        return PUNCH_ERR_LIMIT;
+    punch_sctp *s = calloc(1, sizeof(*s));
+    if (!s)
+        return PUNCH_ERR_NOMEM;
+    s->cfg = *cfg;
+    s->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    struct itimerspec its = {.it_interval = {.tv_nsec = TICK_MS * 1000000L},
+                             .it_value = {.tv_nsec = TICK_MS * 1000000L}};
+    if (s->tick_fd < 0 || timerfd_settime(s->tick_fd, 0, &its, NULL) != 0 ||
+        punch_loop_watch(cfg->loop, s->tick_fd, on_tick, s) != 0) {
+        if (s->tick_fd >= 0)
+            close(s->tick_fd);
+        free(s);
+        return PUNCH_ERR_IO;
+    }
+    /* A write to a pipe or socket whose reader left must be an error we
+     * report, not the death of the process. */
+    signal(SIGPIPE, SIG_IGN);
+    the_sctp = s;
+    s->last_tick = punch_clock_ms();
+    usrsctp_init_nothreads(0, conn_output, NULL);
+    usrsctp_sysctl_set_sctp_sendspace(SOCKET_BUF);
+    usrsctp_sysctl_set_sctp_recvspace(SOCKET_BUF);
+    /* Noise already authenticates every byte: no SCTP-AUTH, hence no ASCONF. */
+    usrsctp_sysctl_set_sctp_asconf_enable(0);
+    usrsctp_sysctl_set_sctp_auth_enable(0);
+    usrsctp_sysctl_set_sctp_ecn_enable(0);
+    /* RFC 9260 §16: RTO.Initial 1 s; a lower RTO.Min (RFC 9260 says 1 s)
+     * recovers losses on short paths sooner while staying above the 200 ms
+     * delayed SACK; INIT retried every 2 s at most while a path is found. */
+    usrsctp_sysctl_set_sctp_rto_initial_default(1000);
+    usrsctp_sysctl_set_sctp_rto_min_default(300);
+    usrsctp_sysctl_set_sctp_rto_max_default(10000);
+    usrsctp_sysctl_set_sctp_init_rto_max_default(2000);
+    usrsctp_sysctl_set_sctp_init_rtx_max_default(30);
+    *out = s;
+    return 0;
+}
+
+void punch_sctp_free(punch_sctp *s)
+{
+    if (!s)
+        return;
+    for (punch_stream *st = s->streams; st; st = st->next) {
+        if (st->over)
+            continue;
+        st->owner->cfg.on_done = NULL;
+        finish(st, PUNCH_ERR_IO, "stopped");
+    }
+    reap(s);
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (s->peers[i].used) {
+            if (s->peers[i].listener) {
+                usrsctp_set_upcall(s->peers[i].listener, NULL, NULL);
+                usrsctp_close(s->peers[i].listener);
+            }
+            usrsctp_deregister_address(&s->peers[i]);
+        }
+    punch_driver_flush(s->cfg.driver);
+    punch_loop_unwatch(s->cfg.loop, s->tick_fd);
+    close(s->tick_fd);
+    /* Aborted associations go at once; finish fails while any lingers. */
+    for (int i = 0; i < 10 && usrsctp_finish() != 0; i++)
+        usrsctp_handle_timers(1000);
+    the_sctp = NULL;
+    free(s);
+}
+
+void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c)
+{
+    *c = s->c;
+    struct sctpstat st;
+    memset(&st, 0, sizeof(st));
+    usrsctp_get_stat(&st);
+    c->bad_checksum = st.sctps_badsum;
+    c->bad_vtag = st.sctps_badvtag;
+    c->no_port = st.sctps_noport;
+    c->too_short = st.sctps_hdrops;
+    c->out_of_the_blue = st.sctps_outoftheblue;
+}
