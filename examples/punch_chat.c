@@ -170,7 +170,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "punch_chat: %s port %s: %s\n", argv[1], argv[2], gai_strerror(gai));
         return 1;
     }
-    punch_agent_cfg cfg = {.name = argv[3], .random = random_fill};
+    /* One socket here: no many-port probing, which needs more (README). */
+    punch_agent_cfg cfg = {.name = argv[3], .random = random_fill,
+                           .flags = PUNCH_AGENT_NO_BIRTHDAY};
     struct sockaddr_storage ss = {0};
     memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
     from_sockaddr(&ss, &cfg.server);

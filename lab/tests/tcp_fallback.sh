@@ -30,7 +30,7 @@ lines() { for ((n = 0; n < 100; n++)); do echo "$1 $n"; done; }
 : >"$D/alice.out"
 (lines from-bob; while [ ! -e "$D/stop" ]; do sleep 0.05; done) |
     lab exec bob -- env XDG_CONFIG_HOME="$D/bob" "$PUNCH" --server 198.51.100.1 --name bob \
-        --events "$D/bob.ev" listen >"$D/bob.out" 2>"$D/bob.err" &
+        --events "$D/bob.ev" listen --datagram >"$D/bob.out" 2>"$D/bob.err" &
 bob=$!
 for ((i = 0; i < 400; i++)); do grep -q registered "$D/bob.ev" 2>/dev/null && break; sleep 0.025; done
 grep -q '"transport":"udp"' "$D/bob.ev" || fail "bob did not register over UDP: $(cat "$D/bob.ev" "$D/bob.err")"
@@ -42,7 +42,7 @@ rc=0
      sleep 0.05
  done) |
     lab exec alice -- env XDG_CONFIG_HOME="$D/alice" timeout 40 "$PUNCH" --server 198.51.100.1 \
-        --name alice --events "$D/alice.ev" connect bob --timeout 30 \
+        --name alice --events "$D/alice.ev" connect bob --datagram --timeout 30 \
         >"$D/alice.out" 2>"$D/alice.err" || rc=$?
 touch "$D/stop"
 kill -TERM "$bob" 2>/dev/null || true
@@ -70,9 +70,9 @@ ok "udp-blocked: alice registered over TCP at $t ms, relay both ways, 100 datagr
 # 0.5 s) and registers again over a new TCP connection.
 (while [ ! -e "$D/stop2" ]; do sleep 0.05; done) |
     lab exec alice -- env XDG_CONFIG_HOME="$D/alice" "$PUNCH" --server 198.51.100.1 --name alice \
-        --events "$D/alice2.ev" listen >/dev/null 2>"$D/alice2.err" &
+        --events "$D/alice2.ev" listen --datagram >/dev/null 2>"$D/alice2.err" &
 alice=$!
-registrations() { grep -c '"event":"registered"' "$D/alice2.ev" 2>/dev/null || true; }
+registrations() { local n; n=$(grep -c '"event":"registered"' "$D/alice2.ev" 2>/dev/null) || true; echo "${n:-0}"; }
 for ((i = 0; i < 200; i++)); do [ "$(registrations)" -ge 1 ] && break; sleep 0.025; done
 grep -q '"transport":"tcp"' "$D/alice2.ev" || fail "alice's listen did not register over TCP: $(cat "$D/alice2.ev")"
 kill -TERM "$pd"
