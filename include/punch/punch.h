@@ -247,7 +247,7 @@ int punch_agent_poll_transmit(punch_agent *agent, punch_addr *dst, uint8_t *ttl,
  * one (at most PUNCH_MAX_SOCKETS), which the caller opens (same family as
  * the main one, any port) the first time it sees k, and closes when a
  * PUNCH_EVENT_SOCKETS says so. What arrives on socket k is handed in with
- * that k. */
+ * that k, and so are frames from a TCP path (PUNCH_TCP_SOCK_FIRST..). */
 #define PUNCH_MAX_SOCKETS 1024
 int punch_agent_poll_transmit_from(punch_agent *agent, uint16_t *sock, punch_addr *dst,
                                    uint8_t *ttl, uint8_t *buf, size_t cap, size_t *len);

@@ -22,6 +22,13 @@
  * answered UDP works after all (the first attempt was only unlucky), and
  * the driver goes back to it: the agent registers again over UDP, punchd
  * tells its peers, and hole punching can work again.
+ *
+ * TCP paths to peers (draft §3.5, §3.2): with PUNCH_AGENT_TCP the driver
+ * asks every peer for one once a first path is up, and answers any peer's
+ * offer: a new TCP port shared by a listener and connectors (§4.4), its
+ * public endpoint from the server, simultaneous open or reversal, up to 3
+ * tries; the connection is handed to the agent on a TCP socket index
+ * (punch.h) and framed. See "TCP paths to peers" in driver.c.
  */
 #ifndef PUNCH_IO_DRIVER_H
 #define PUNCH_IO_DRIVER_H
