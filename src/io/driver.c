@@ -711,6 +711,12 @@ static void on_tp(void *arg, int ep)
     punch_driver_flush(d);
 }
 
+static int tp_addr_cmp(const punch_addr *a, const punch_addr *b)
+{
+    int c = memcmp(a->ip, b->ip, sizeof(a->ip));
+    return c ? c : (int)a->port - (int)b->port;
+}
+
 /* An offer or answer from the peer. */
 static void tp_on_offer(punch_driver *d, const punch_event *ev, uint64_t now)
 {
@@ -735,7 +741,17 @@ static void tp_on_offer(punch_driver *d, const punch_event *ev, uint64_t now)
         return;
     }
     if (t && t->asker) {
-        d->stats.tcp_path_stale++; /* both asked: ours goes on */
+        /* Both asked: the side with the lower public TCP endpoint answers
+         * (both compare the same two), once it knows its own. */
+        if (t->state == TP_OFFERED && tp_addr_cmp(&t->public_addr, &o->public_addr) < 0) {
+            t->asker = false;
+            t->attempt = o->attempt;
+            t->peer_offer = *o;
+            t->have_peer = true;
+            tp_local_ready(d, t, now);
+        } else {
+            d->stats.tcp_path_stale++;
+        }
         return;
     }
     if (t && o->attempt == t->attempt && t->state != TP_IDLE) {
@@ -751,6 +767,15 @@ static void tp_on_offer(punch_driver *d, const punch_event *ev, uint64_t now)
         d->stats.tcp_path_refused++;
         return;
     }
+    /* The peer's tries are bounded here too (§6.2): an offer is a request
+     * to connect to where it says. */
+    if (t->tries >= TP_TRIES) {
+        d->stats.tcp_path_refused++;
+        return;
+    }
+    t->tries++;
+    if (t->state == TP_UP)
+        tp_lost(d, t, now, "TCP connection replaced: the peer tries again");
     t->asker = false;
     t->attempt = o->attempt;
     if (tp_begin(d, t, now) != 0) {
