@@ -149,6 +149,7 @@ static int pump(punch_agent *agent, int fd, int *peer, int *stdin_open)
                 return strcmp(ev.why, "peer closed") == 0 ? 1 : 2;
             break;
         case PUNCH_EVENT_SOCKETS: /* the driver closes many-port probing's sockets */
+        case PUNCH_EVENT_TCP_OFFER: /* the driver answers TCP offers */
             break;
         case PUNCH_EVENT_REFUSED:
             fprintf(stderr, "the server refused us: %s\n", ev.why);

@@ -137,6 +137,7 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
     case PUNCH_EVENT_DATA:
     case PUNCH_EVENT_REFUSED:
     case PUNCH_EVENT_SOCKETS:
+    case PUNCH_EVENT_TCP_OFFER:
         break;
     }
 }

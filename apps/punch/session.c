@@ -93,7 +93,7 @@ static const char listen_help[] =
 
 static const char connect_help[] =
     "usage: punch [--server HOST[:PORT]] connect PEER[@PUBKEY] [--datagram]\n"
-    "             [--no-relay] [--relay-only | --no-direct] [--timeout SECONDS]\n"
+    "             [--no-relay] [--relay-only | --no-direct] [--tcp] [--timeout SECONDS]\n"
     "\n"
     "Reach PEER through the server: directly when the network allows it, through\n"
     "the server's relay when not (until a direct path is found). stdin goes to\n"
@@ -101,6 +101,10 @@ static const char connect_help[] =
     STREAM_HELP
     "With @PUBKEY only that key is accepted; without it the peer's key is learned\n"
     "from the server the first time and must match afterwards (known_peers).\n"
+    "--tcp asks for a TCP path too, once a first path is up, and prefers it: TCP\n"
+    "simultaneous open through both NATs, or a connection from the side behind a\n"
+    "NAT to the public one (reversal); without it TCP is used only to reach the\n"
+    "server where UDP is blocked.\n"
     "--timeout gives up when no path is found in time (exit 1).\n";
 
 static const char forward_help[] =
@@ -463,6 +467,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         }
         break;
     case PUNCH_EVENT_SOCKETS: /* the driver's business */
+    case PUNCH_EVENT_TCP_OFFER:
         break;
     case PUNCH_EVENT_REFUSED:
         fprintf(stderr, "punch: the server refused us: %s\n", ev->why);
@@ -714,7 +719,10 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
         case 'n': *flags |= PUNCH_AGENT_NO_RELAY; break;
         case 'r': *flags |= PUNCH_AGENT_RELAY_ONLY; break;
         case 't':
-            return punch_cli_usage_error(cmd, "--tcp: TCP paths are not available yet");
+            if (s->listening)
+                return punch_cli_usage_error(cmd, "--tcp is for connect (listen answers it)");
+            *flags |= PUNCH_AGENT_TCP;
+            break;
         case 'T':
             errno = 0;
             *timeout_s = (int)strtol(optarg, &end, 10);

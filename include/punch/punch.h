@@ -84,6 +84,9 @@ enum {
                                              (punch_agent_introduce), not only the server */
     PUNCH_AGENT_NO_BIRTHDAY = 0x8,        /* no many-port probing (it opens up to 256
                                              more sockets for a while) */
+    PUNCH_AGENT_TCP = 0x10,               /* ask every peer we connect to for a TCP path
+                                             and prefer it (`punch connect --tcp`; the
+                                             I/O driver makes the connections) */
 };
 
 typedef struct punch_agent_cfg {
@@ -121,6 +124,7 @@ typedef enum punch_event_kind {
     PUNCH_EVENT_REFUSED,        /* the server refused us (reason) */
     PUNCH_EVENT_SOCKETS,        /* many-port probing is over: extra sockets sock_first ..
                                    sock_last may be closed, all but sock_keep (0: none) */
+    PUNCH_EVENT_TCP_OFFER,      /* the peer offers or answers a TCP path (tcp) */
 } punch_event_kind;
 
 typedef enum punch_path_kind { PUNCH_PATH_DIRECT = 1, PUNCH_PATH_RELAY } punch_path_kind;
@@ -134,7 +138,32 @@ typedef enum punch_technique {
     PUNCH_TECH_RELAY,        /* §3.1 */
     PUNCH_TECH_PORT_PREDICTION, /* §3.4: a symmetric NAT's next port, predicted */
     PUNCH_TECH_BIRTHDAY,     /* many-port probing of a NAT with random ports */
+    PUNCH_TECH_TCP_SIMOPEN,  /* §3.5: TCP simultaneous open */
+    PUNCH_TECH_REVERSAL,     /* §3.2: the peer that was asked connected out to us (TCP) */
+    PUNCH_TECH_TCP_DIRECT,   /* a TCP connection to a publicly reachable peer */
 } punch_technique;
+
+/* TCP paths (draft §3.5, §3.2, §4.4). The agent carries the offers over
+ * the encrypted session and validates a TCP connection like any other
+ * candidate (PING/PONG, then Noise transport over it); the I/O driver
+ * makes the connections. A TCP connection is a socket index in
+ * PUNCH_TCP_SOCK_FIRST..PUNCH_TCP_SOCK_LAST: datagrams to send on it come
+ * from punch_agent_poll_transmit_from with that index (the caller frames
+ * them, RFC 4571), frames from it go to punch_agent_handle_datagram_on. */
+#define PUNCH_TCP_SOCK_FIRST 0x8000
+#define PUNCH_TCP_SOCK_LAST 0x80ff
+#define PUNCH_TCP_MAX_PRIVATE 4
+
+typedef struct punch_tcp_offer {
+    bool answer;             /* an answer to the peer's offer of the same attempt */
+    bool reachable;          /* the sender's TCP endpoint is public (no NAT on the way) */
+    bool prefer;             /* the sender asked for a TCP path: both prefer it */
+    uint16_t attempt;        /* 1, 2, ...: each try with new ports */
+    uint16_t delay_ms;       /* answer: the answerer connects this long after sending it */
+    punch_addr public_addr;  /* the sender's TCP endpoint as punchd saw it */
+    size_t n_private;
+    punch_addr private_addr[PUNCH_TCP_MAX_PRIVATE];
+} punch_tcp_offer;
 
 typedef struct punch_event {
     punch_event_kind kind;
@@ -153,6 +182,7 @@ typedef struct punch_event {
     uint16_t nat_port;
     uint16_t sock_first, sock_last, sock_keep; /* SOCKETS */
     uint16_t sock;                     /* PATH: the socket the path leaves from (0: main) */
+    punch_tcp_offer tcp;               /* TCP_OFFER */
     const uint8_t *data;               /* DATA: valid until the next agent call */
     size_t len;
     char why[96];                      /* ATTEMPT, CLOSED, REFUSED */
@@ -217,17 +247,37 @@ int punch_agent_poll_transmit(punch_agent *agent, punch_addr *dst, uint8_t *ttl,
  * one (at most PUNCH_MAX_SOCKETS), which the caller opens (same family as
  * the main one, any port) the first time it sees k, and closes when a
  * PUNCH_EVENT_SOCKETS says so. What arrives on socket k is handed in with
- * that k. */
+ * that k, and so are frames from a TCP path (PUNCH_TCP_SOCK_FIRST..). */
 #define PUNCH_MAX_SOCKETS 1024
 int punch_agent_poll_transmit_from(punch_agent *agent, uint16_t *sock, punch_addr *dst,
                                    uint8_t *ttl, uint8_t *buf, size_t cap, size_t *len);
 int punch_agent_handle_datagram_on(punch_agent *agent, uint64_t now_ms, uint16_t sock,
                                    const punch_addr *src, const uint8_t *data, size_t len);
+/* Send a TCP offer or answer to a peer over its session. Returns 0,
+ * PUNCH_ERR_NOTFOUND (no such peer), PUNCH_ERR_LIMIT (no session yet) or
+ * PUNCH_ERR_INVAL (bad endpoints). An offer with prefer set makes us
+ * prefer TCP paths to that peer. */
+int punch_agent_tcp_offer(punch_agent *agent, uint64_t now_ms, int peer,
+                          const punch_tcp_offer *offer);
+/* A TCP connection to the peer is up on socket index sock (in the TCP
+ * range), remote its far end, technique one of the TCP ones: it becomes a
+ * candidate, validated by PING/PONG. Returns 0, PUNCH_ERR_NOTFOUND,
+ * PUNCH_ERR_LIMIT (no session, or no room) or PUNCH_ERR_INVAL. */
+int punch_agent_tcp_path(punch_agent *agent, uint64_t now_ms, int peer, uint16_t sock,
+                         punch_technique technique, const punch_addr *remote);
+/* A TCP attempt failed, or the connection on sock (0: none was up) is
+ * gone: an ATTEMPT event says why, and a path on it gives way to the next
+ * best. */
+void punch_agent_tcp_failed(punch_agent *agent, uint64_t now_ms, int peer, uint16_t sock,
+                            punch_technique technique, const punch_addr *remote,
+                            const char *why);
+
 /* Take the next event: 1 with *ev, 0 when none. */
 int punch_agent_poll_event(punch_agent *agent, punch_event *ev);
 
 /* Names for events and logs: "direct", "relay"; "private", "hairpin",
- * "hole-punch", "peer-reflexive", "relay", "port-prediction", "birthday". */
+ * "hole-punch", "peer-reflexive", "relay", "port-prediction", "birthday",
+ * "tcp-simultaneous-open", "reversal", "tcp-direct". */
 const char *punch_path_kind_name(punch_path_kind k);
 const char *punch_technique_name(punch_technique t);
 

@@ -119,7 +119,14 @@
 #define DEAD_AFTER_MISSED 3
 
 /* Inner types of transport payloads. */
-enum { INNER_PING = 1, INNER_PONG = 2, INNER_DATA = 3, INNER_CLOSE = 4, INNER_INTRODUCE = 5 };
+enum {
+    INNER_PING = 1,
+    INNER_PONG = 2,
+    INNER_DATA = 3,
+    INNER_CLOSE = 4,
+    INNER_INTRODUCE = 5,
+    INNER_TCP = 6, /* then a TCP_OFFER message (src/wire/msg.h) */
+};
 #define PING_LEN 9
 
 static const char PROLOGUE_LABEL[] = "punch/0 introduction ";
@@ -159,6 +166,7 @@ typedef struct candidate {
     uint64_t ping_sent_ms;
     uint8_t ping_nonce[8];
     uint32_t rtt_us;
+    bool closed;               /* a TCP connection that is gone: never used again */
 } candidate;
 
 typedef struct peer {
@@ -181,6 +189,7 @@ typedef struct peer {
     uint32_t my_rtt_ms;        /* ours to the introducer (the server, or a peer) */
     uint64_t guard_ms;         /* low-TTL time for public endpoints (probe_guard_ms) */
     bool reconnect;            /* asked again after the path died; until re-introduced */
+    bool prefer_tcp;           /* we or the peer asked for a TCP path (punch_agent_tcp_offer) */
     /* Many-port probing: which side of it we are, from when, how far. */
     enum { BIRTHDAY_NONE, BIRTHDAY_MANY_SOCKETS, BIRTHDAY_MANY_PORTS } birthday;
     uint64_t birthday_start_ms, birthday_next_ms;
@@ -306,23 +315,50 @@ const char *punch_technique_name(punch_technique t)
     case PUNCH_TECH_RELAY: return "relay";
     case PUNCH_TECH_PORT_PREDICTION: return "port-prediction";
     case PUNCH_TECH_BIRTHDAY: return "birthday";
+    case PUNCH_TECH_TCP_SIMOPEN: return "tcp-simultaneous-open";
+    case PUNCH_TECH_REVERSAL: return "reversal";
+    case PUNCH_TECH_TCP_DIRECT: return "tcp-direct";
     }
     return "unknown";
 }
 
-/* Lower is better (module comment, step 5). */
-static int priority(punch_technique t)
+static bool is_tcp(punch_technique t)
+{
+    return t == PUNCH_TECH_TCP_SIMOPEN || t == PUNCH_TECH_REVERSAL || t == PUNCH_TECH_TCP_DIRECT;
+}
+
+static bool is_tcp_sock(uint16_t sock)
+{
+    return sock >= PUNCH_TCP_SOCK_FIRST && sock <= PUNCH_TCP_SOCK_LAST;
+}
+
+/* Lower is better (module comment, step 5). A TCP path is worse than any
+ * direct UDP one (head-of-line blocking under datagrams, a TCP connection
+ * per peer) and better than the relay, unless a side asked for TCP: then
+ * it beats everything. */
+static int priority_of(bool prefer_tcp, punch_technique t)
 {
     switch (t) {
-    case PUNCH_TECH_PRIVATE: return 0;
-    case PUNCH_TECH_HAIRPIN: return 1;
+    case PUNCH_TECH_PRIVATE: return 1;
+    case PUNCH_TECH_HAIRPIN: return 2;
     case PUNCH_TECH_HOLE_PUNCH:
     case PUNCH_TECH_PORT_PREDICTION:
     case PUNCH_TECH_BIRTHDAY:
-    case PUNCH_TECH_PEER_REFLEXIVE: return 2;
-    default: return 3;
+    case PUNCH_TECH_PEER_REFLEXIVE: return 3;
+    case PUNCH_TECH_TCP_SIMOPEN:
+    case PUNCH_TECH_REVERSAL:
+    case PUNCH_TECH_TCP_DIRECT: return prefer_tcp ? 0 : 4;
+    default: return 5;
     }
 }
+
+static int priority(const peer *p, punch_technique t)
+{
+    return priority_of(p->prefer_tcp, t);
+}
+
+/* The best kind of path (the private one, or TCP when asked for). */
+#define PRIORITY_BEST 1
 
 static ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id)
 {
@@ -725,7 +761,7 @@ static void forget_peer(punch_agent *a, int id)
         first = p->birthday_first;
         last = (uint16_t)(first + BIRTHDAY_SOCKETS - 1);
         a->birthday_owner = -1;
-    } else if (p->path >= 0 && p->cand[p->path].sock) {
+    } else if (p->path >= 0 && p->cand[p->path].sock && !is_tcp_sock(p->cand[p->path].sock)) {
         first = last = p->cand[p->path].sock;
     }
     if (first) {
@@ -743,6 +779,7 @@ static int find_candidate(const peer *p, const punch_addr *addr, uint16_t sock, 
 {
     for (size_t i = 0; i < p->n_cand; i++)
         if ((p->cand[i].technique == PUNCH_TECH_RELAY) == relay && p->cand[i].sock == sock &&
+            !p->cand[i].closed &&
             punch_addr_equal(&p->cand[i].addr, addr))
             return (int)i;
     return -1;
@@ -853,10 +890,10 @@ static void choose_path(punch_agent *a, int id)
     int best = -1;
     for (size_t i = 0; i < p->n_cand; i++) {
         const candidate *c = &p->cand[i];
-        if (!c->validated || (quiet && (int)i == p->path))
+        if (!c->validated || c->closed || (quiet && (int)i == p->path))
             continue;
-        if (best < 0 || priority(c->technique) < priority(p->cand[best].technique) ||
-            (priority(c->technique) == priority(p->cand[best].technique) &&
+        if (best < 0 || priority(p, c->technique) < priority(p, p->cand[best].technique) ||
+            (priority(p, c->technique) == priority(p, p->cand[best].technique) &&
              c->rtt_us < p->cand[best].rtt_us))
             best = (int)i;
     }
@@ -864,8 +901,9 @@ static void choose_path(punch_agent *a, int id)
         return;
     /* Otherwise no flapping between equals. */
     if (p->path >= 0 && p->cand[p->path].validated &&
-        (priority(p->cand[best].technique) > priority(p->cand[p->path].technique) ||
-         (priority(p->cand[best].technique) == priority(p->cand[p->path].technique) && !quiet)))
+        (priority(p, p->cand[best].technique) > priority(p, p->cand[p->path].technique) ||
+         (priority(p, p->cand[best].technique) == priority(p, p->cand[p->path].technique) &&
+          !quiet)))
         return;
     p->path = best;
     p->missed = 0;
@@ -1028,7 +1066,9 @@ static int candidate_for(const punch_agent *a, peer *p, const punch_addr *src, b
                          uint64_t now)
 {
     int ci = find_candidate(p, src, a->rx_sock, via_relay);
-    if (ci < 0 && !via_relay)
+    /* A TCP connection is a candidate from the moment it is up
+     * (punch_agent_tcp_path), never learned. */
+    if (ci < 0 && !via_relay && !is_tcp_sock(a->rx_sock))
         ci = add_candidate_on(p, a->rx_sock, src, learned_technique(a, p, src), now);
     return ci;
 }
@@ -1143,6 +1183,7 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
 
 static void on_peer_introduce(punch_agent *a, uint64_t now, int from, const uint8_t *msg,
                               size_t len);
+static void on_tcp_offer(punch_agent *a, int id, const uint8_t *msg, size_t len);
 
 static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uint8_t *inner,
                          size_t len)
@@ -1174,6 +1215,8 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         e->e.remote = c->addr;
     } else if (len >= 1 && inner[0] == INNER_INTRODUCE) {
         on_peer_introduce(a, now, id, inner + 1, len - 1);
+    } else if (len >= 1 && inner[0] == INNER_TCP) {
+        on_tcp_offer(a, id, inner + 1, len - 1);
     } else if (len >= 1 && inner[0] == INNER_CLOSE) {
         ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
         strcpy(e->e.why, "peer closed");
@@ -1451,6 +1494,122 @@ static void on_peer_introduce(punch_agent *a, uint64_t now, int from, const uint
     take_introduction(a, now, id, &m, via->path >= 0 ? via->cand[via->path].rtt_us / 1000 : 0);
 }
 
+/* ---- TCP paths (draft §3.5, §3.2) ----
+ *
+ * The agent only carries the offers over the encrypted session (so nobody
+ * but the peer can make us connect anywhere, §6.1) and treats an
+ * established TCP connection as one more candidate on its own socket
+ * index; the driver does the connecting (src/io/driver.c). */
+
+/* A TCP_OFFER from the peer, over its session: told to the caller. */
+static void on_tcp_offer(punch_agent *a, int id, const uint8_t *msg, size_t len)
+{
+    punch_msg m;
+    if (punch_msg_decode(msg, len, &m) != 0 || m.type != PUNCH_MSG_TCP_OFFER ||
+        m.n_private > PUNCH_TCP_MAX_PRIVATE) {
+        a->dropped++;
+        return;
+    }
+    peer *p = &a->peers[id];
+    if (m.flags & PUNCH_TCP_FLAG_PREFER)
+        p->prefer_tcp = true;
+    ev *e = push_event(a, PUNCH_EVENT_TCP_OFFER, id);
+    punch_tcp_offer *o = &e->e.tcp;
+    o->answer = (m.flags & PUNCH_TCP_FLAG_ANSWER) != 0;
+    o->reachable = (m.flags & PUNCH_TCP_FLAG_REACHABLE) != 0;
+    o->prefer = (m.flags & PUNCH_TCP_FLAG_PREFER) != 0;
+    o->attempt = m.attempt;
+    o->delay_ms = m.delay_ms;
+    o->public_addr = m.public_addr;
+    o->n_private = m.n_private;
+    memcpy(o->private_addr, m.private_addr, m.n_private * sizeof(punch_addr));
+}
+
+static peer *session_peer(punch_agent *a, int id)
+{
+    if (!a || id < 0 || id >= MAX_PEERS || !a->peers[id].used)
+        return NULL;
+    return &a->peers[id];
+}
+
+int punch_agent_tcp_offer(punch_agent *a, uint64_t now, int id, const punch_tcp_offer *o)
+{
+    peer *p = session_peer(a, id);
+    if (!p)
+        return PUNCH_ERR_NOTFOUND;
+    if (!o || o->n_private > PUNCH_TCP_MAX_PRIVATE || o->attempt == 0)
+        return PUNCH_ERR_INVAL;
+    if (!p->ready || p->path < 0)
+        return PUNCH_ERR_LIMIT;
+    punch_msg m = {.type = PUNCH_MSG_TCP_OFFER, .attempt = o->attempt, .delay_ms = o->delay_ms,
+                   .public_addr = o->public_addr, .n_private = o->n_private};
+    m.flags = (uint8_t)((o->answer ? PUNCH_TCP_FLAG_ANSWER : 0) |
+                        (o->reachable ? PUNCH_TCP_FLAG_REACHABLE : 0) |
+                        (o->prefer ? PUNCH_TCP_FLAG_PREFER : 0));
+    memcpy(m.private_addr, o->private_addr, o->n_private * sizeof(punch_addr));
+    uint8_t inner[DGRAM_MAX] = {INNER_TCP};
+    size_t len;
+    int rc = punch_msg_encode(&m, inner + 1, sizeof(inner) - 1, &len);
+    if (rc != 0)
+        return rc;
+    if (o->prefer)
+        p->prefer_tcp = true;
+    return send_transport(a, now, p, &p->cand[p->path], inner, len + 1);
+}
+
+int punch_agent_tcp_path(punch_agent *a, uint64_t now, int id, uint16_t sock,
+                         punch_technique t, const punch_addr *remote)
+{
+    peer *p = session_peer(a, id);
+    if (!p)
+        return PUNCH_ERR_NOTFOUND;
+    if (!is_tcp_sock(sock) || !is_tcp(t) || !remote)
+        return PUNCH_ERR_INVAL;
+    if (!p->ready)
+        return PUNCH_ERR_LIMIT;
+    int ci = add_candidate_on(p, sock, remote, t, now);
+    if (ci < 0)
+        return PUNCH_ERR_LIMIT;
+    candidate *c = &p->cand[ci];
+    c->technique = t;
+    c->next_probe_ms = now; /* PINGed at once (probe_timeout) */
+    send_ping(a, now, p, c);
+    c->probes = 1;
+    c->last_probe_ms = now;
+    c->next_probe_ms = now + PROBE_FAST_MS;
+    return 0;
+}
+
+void punch_agent_tcp_failed(punch_agent *a, uint64_t now, int id, uint16_t sock,
+                            punch_technique t, const punch_addr *remote, const char *why)
+{
+    (void)now;
+    peer *p = session_peer(a, id);
+    if (!p)
+        return;
+    ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
+    e->e.technique = t;
+    e->e.path_kind = PUNCH_PATH_DIRECT;
+    if (remote)
+        e->e.remote = *remote;
+    snprintf(e->e.why, sizeof(e->e.why), "%s", why ? why : "failed");
+    if (!is_tcp_sock(sock))
+        return;
+    for (size_t i = 0; i < p->n_cand; i++) {
+        candidate *c = &p->cand[i];
+        if (c->sock != sock || c->closed)
+            continue;
+        c->closed = true;
+        c->validated = c->confirmed = false;
+        c->next_probe_ms = UINT64_MAX;
+        if (p->path == (int)i) {
+            p->path = -1;
+            p->missed = 0;
+            choose_path(a, id);
+        }
+    }
+}
+
 static void take_introduction(punch_agent *a, uint64_t now, int id, const punch_msg *m,
                               uint32_t my_rtt_ms)
 {
@@ -1533,7 +1692,7 @@ int punch_agent_handle_datagram(punch_agent *a, uint64_t now, const punch_addr *
 int punch_agent_handle_datagram_on(punch_agent *a, uint64_t now, uint16_t sock,
                                    const punch_addr *src, const uint8_t *data, size_t len)
 {
-    if (!a || !src || !data || sock > PUNCH_MAX_SOCKETS)
+    if (!a || !src || !data || (sock > PUNCH_MAX_SOCKETS && !is_tcp_sock(sock)))
         return PUNCH_ERR_INVAL;
     a->received++;
     a->rx_sock = sock;
@@ -1648,10 +1807,10 @@ static void tell_attempt_failed(punch_agent *a, int id, candidate *c, uint64_t n
 static void probe_timeout(punch_agent *a, uint64_t now, int id)
 {
     peer *p = &a->peers[id];
-    bool on_best = p->path >= 0 && priority(p->cand[p->path].technique) == 0;
+    bool on_best = p->path >= 0 && priority(p, p->cand[p->path].technique) <= PRIORITY_BEST;
     for (size_t i = 0; i < p->n_cand; i++) {
         candidate *c = &p->cand[i];
-        if ((c->validated && c->confirmed) || now < c->next_probe_ms)
+        if ((c->validated && c->confirmed) || c->closed || now < c->next_probe_ms)
             continue;
         if (c->validated && now - c->heard_ms >= CONFIRM_MS) {
             unhear(a, now, id, (int)i);
@@ -1797,7 +1956,7 @@ uint64_t punch_agent_next_timeout(const punch_agent *a)
         if (!p->introduced)
             continue;
         for (size_t j = 0; j < p->n_cand; j++)
-            if (!p->cand[j].confirmed)
+            if (!p->cand[j].confirmed && !p->cand[j].closed)
                 t = min_u64(t, p->cand[j].next_probe_ms);
         if (p->ready && p->path >= 0)
             t = min_u64(t, p->next_keepalive_ms);
@@ -1823,6 +1982,7 @@ int punch_agent_connect(punch_agent *a, uint64_t now, const char *name, const ui
     }
     new_txid(a, p->connect_txid);
     p->asked = true;
+    p->prefer_tcp = (a->cfg.flags & PUNCH_AGENT_TCP) != 0;
     p->connect_next_ms = now;
     connect_timeout(a, now, id);
     return id;

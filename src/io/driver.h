@@ -22,6 +22,13 @@
  * answered UDP works after all (the first attempt was only unlucky), and
  * the driver goes back to it: the agent registers again over UDP, punchd
  * tells its peers, and hole punching can work again.
+ *
+ * TCP paths to peers (draft §3.5, §3.2): with PUNCH_AGENT_TCP the driver
+ * asks every peer for one once a first path is up, and answers any peer's
+ * offer: a new TCP port shared by a listener and connectors (§4.4), its
+ * public endpoint from the server, simultaneous open or reversal, up to 3
+ * tries; the connection is handed to the agent on a TCP socket index
+ * (punch.h) and framed. See "TCP paths to peers" in driver.c.
  */
 #ifndef PUNCH_IO_DRIVER_H
 #define PUNCH_IO_DRIVER_H
@@ -77,6 +84,16 @@ typedef struct punch_driver_stats {
                                   its output buffer was full */
     uint64_t udp_returns;      /* times a UDP probe was answered and UDP taken again */
     uint64_t extra_dropped;    /* many-port probing's datagrams not sent: no socket */
+    /* TCP paths to peers (PUNCH_AGENT_TCP, or a peer's offer) */
+    uint64_t tcp_paths;        /* connections up and handed to the agent */
+    uint64_t tcp_path_failures;/* tries that failed (refused, timed out, ...) */
+    uint64_t tcp_path_errors;  /* local socket errors */
+    uint64_t tcp_path_refused; /* connections accepted from others than the peer, closed;
+                                  offers past our capacity */
+    uint64_t tcp_path_stale;   /* offers and answers of tries no longer under way */
+    uint64_t tcp_path_dropped; /* datagrams not sent (no connection, buffer full) and
+                                  frames from the server that were not our answer */
+    uint64_t tcp_path_bad_frames; /* connections closed on a bad frame length */
 } punch_driver_stats;
 
 const punch_driver_stats *punch_driver_stats_get(const punch_driver *d);

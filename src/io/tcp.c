@@ -46,6 +46,53 @@ int punch_tcp_listen(const punch_addr *a, punch_addr *bound)
     return fd;
 }
 
+/* A socket for a TCP path: shared port, bound to local. */
+static int shared_socket(const punch_addr *local)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = punch_addr_to_sockaddr(local, &ss);
+    int v6 = local->family == PUNCH_AF_INET6, one = 1;
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return PUNCH_ERR_IO;
+    if ((v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, sl) != 0)
+        return fail_close(fd);
+    set_nodelay(fd);
+    return fd;
+}
+
+int punch_tcp_listen_shared(const punch_addr *local, punch_addr *bound)
+{
+    int fd = shared_socket(local);
+    if (fd < 0)
+        return fd;
+    if (listen(fd, 8) != 0)
+        return fail_close(fd);
+    if (bound) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+            return fail_close(fd);
+        punch_addr_from_sockaddr((struct sockaddr *)&ss, bound);
+    }
+    return fd;
+}
+
+int punch_tcp_connect_from(const punch_addr *local, const punch_addr *dst)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = punch_addr_to_sockaddr(dst, &ss);
+    int fd = shared_socket(local);
+    if (fd < 0)
+        return fd;
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS)
+        return fail_close(fd);
+    return fd;
+}
+
 int punch_tcp_accept(int lfd, punch_addr *remote, punch_addr *local)
 {
     struct sockaddr_storage ss;

@@ -29,6 +29,14 @@ int punch_tcp_connect(const punch_addr *dst);
  * PUNCH_ERR_IO with errno set to why. */
 int punch_tcp_connect_result(int fd);
 
+/* TCP paths between peers (draft §4.4): many sockets on one local port,
+ * one listening and others connecting, each with SO_REUSEADDR and
+ * SO_REUSEPORT, non-blocking, TCP_NODELAY. local's port 0 lets the kernel
+ * pick (*bound says which; NULL: not wanted). Return the fd or
+ * PUNCH_ERR_IO (errno set). */
+int punch_tcp_listen_shared(const punch_addr *local, punch_addr *bound);
+int punch_tcp_connect_from(const punch_addr *local, const punch_addr *dst);
+
 /* Frames waiting to be written. Whole frames only go in, so a full buffer
  * drops a datagram, never part of one (the stream stays in step). */
 typedef struct punch_tcp_out {

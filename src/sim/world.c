@@ -71,6 +71,11 @@ static void node_events(node *n, uint64_t now_ms)
             }
             break;
         case PUNCH_EVENT_CLOSED: snprintf(n->closed, sizeof(n->closed), "%s", e.why); break;
+        case PUNCH_EVENT_ATTEMPT: snprintf(n->attempt, sizeof(n->attempt), "%s", e.why); break;
+        case PUNCH_EVENT_TCP_OFFER:
+            n->tcp_offers++;
+            n->tcp_offer = e.tcp;
+            break;
         default: break;
         }
     }
@@ -102,7 +107,7 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     if (now_us / MS < n->deaf_until_ms && d->remote.ip[0] != 198)
         return; /* only the server (198.51.100.1) is heard yet */
     uint16_t sock = (uint16_t)(d->local.port - n->addr.port);
-    if (sock > PUNCH_MAX_SOCKETS)
+    if (sock > PUNCH_MAX_SOCKETS && (sock < PUNCH_TCP_SOCK_FIRST || sock > PUNCH_TCP_SOCK_LAST))
         return;
     punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, d->data, d->len);
     node_events(n, now_us / MS);

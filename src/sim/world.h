@@ -42,6 +42,9 @@ typedef struct node {
     unsigned counts[256];        /* datagrams "#N" received, per N */
     char got[128];               /* last datagram received */
     char closed[96];
+    char attempt[96];            /* the latest ATTEMPT event's why */
+    unsigned tcp_offers;         /* TCP_OFFER events, the latest in tcp_offer */
+    punch_tcp_offer tcp_offer;
 } node;
 
 typedef struct server {
@@ -92,7 +95,8 @@ void same_nat(world *w, const char *spec, double loss);
 void multi_level(world *w, const char *x_spec, double loss);
 void public_peers(world *w, const char *alice_nat, double loss);
 
-/* Send what n's agent queued (extra socket k leaves from port + k). */
+/* Send what n's agent queued (extra socket k leaves from port + k; so
+ * does a TCP path's socket index, its frames carried as datagrams). */
 void node_flush(node *n);
 
 /* Run until both registered (up to 10 s of virtual time), then alice asks

@@ -324,6 +324,17 @@ static void body(codec *k, punch_msg *m)
     case PUNCH_MSG_HANDSHAKE2:
     case PUNCH_MSG_DATA:
         break;
+    case PUNCH_MSG_TCP_OFFER:
+        field_u8(k, &m->flags);
+        if (m->flags & ~PUNCH_TCP_FLAGS_ALL)
+            invalid(&k->c);
+        field_u16(k, &m->attempt);
+        if (m->attempt == 0)
+            invalid(&k->c);
+        field_u16(k, &m->delay_ms);
+        field_endpoint(k, &m->public_addr);
+        field_private(k, m);
+        break;
     default:
         invalid(&k->c);
     }

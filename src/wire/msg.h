@@ -14,6 +14,8 @@
  *   INTRODUCE   server -> peer   the other side's key and endpoints; MAC
  *   REFUSED     server -> peer   why a REGISTER or CONNECT failed; MAC
  *   RELAY       both ways        a peer-to-peer message through punchd (§3.1)
+ *   TCP_OFFER   peer -> peer     TCP endpoints for a TCP path (§3.5, §3.2), only ever
+ *                                inside the encrypted session (never on the wire alone)
  * Between peers, the Noise messages of src/crypto (handshake and transport)
  * go under the types PUNCH_MSG_HANDSHAKE1/2 and PUNCH_MSG_DATA.
  *
@@ -51,6 +53,7 @@ typedef enum punch_msg_type {
     PUNCH_MSG_HANDSHAKE1 = 0x10,
     PUNCH_MSG_HANDSHAKE2 = 0x11,
     PUNCH_MSG_DATA = 0x12,
+    PUNCH_MSG_TCP_OFFER = 0x20,
 } punch_msg_type;
 
 /* Why the server refused (REFUSED.code). */
@@ -71,6 +74,14 @@ typedef enum punch_msg_nat {
     PUNCH_MSG_NAT_APDM = 3,  /* a new one per destination address and port */
 } punch_msg_nat;
 
+/* TCP_OFFER.flags (any other bit is malformed) */
+enum {
+    PUNCH_TCP_FLAG_ANSWER = 0x01,     /* an answer to the offer of the same attempt */
+    PUNCH_TCP_FLAG_REACHABLE = 0x02,  /* the sender's TCP endpoint is not behind a NAT */
+    PUNCH_TCP_FLAG_PREFER = 0x04,     /* the sender asked for a TCP path */
+    PUNCH_TCP_FLAGS_ALL = 0x07,
+};
+
 /* INTRODUCE.flags */
 enum {
     PUNCH_INTRO_INITIATOR = 0x01,  /* you asked for this connection */
@@ -87,12 +98,15 @@ typedef struct punch_msg {
     uint8_t peer_key[PUNCH_MSG_KEY_LEN];       /* CONNECT: pinned key, all zero if none */
     uint8_t session[PUNCH_MSG_SESSION_LEN];    /* INTRODUCE, RELAY */
     char name[PUNCH_MSG_NAME_MAX + 1];         /* REGISTER: mine; CONNECT, INTRODUCE: peer's */
-    punch_addr public_addr;                    /* REGISTERED: mine as seen; INTRODUCE: peer's */
+    punch_addr public_addr;                    /* REGISTERED: mine as seen; INTRODUCE: peer's;
+                                                  TCP_OFFER: the sender's TCP endpoint */
     size_t n_private;
     punch_addr private_addr[PUNCH_MSG_MAX_PRIVATE];
     uint16_t code;                             /* REFUSED: punch_refusal */
     uint16_t keepalive_s;                      /* REGISTERED: re-register this often */
-    uint8_t flags;                             /* INTRODUCE */
+    uint8_t flags;                             /* INTRODUCE, TCP_OFFER */
+    uint16_t attempt;                          /* TCP_OFFER: 1, 2, ... (0 is malformed) */
+    uint16_t delay_ms;                         /* TCP_OFFER: answer's connect delay */
     uint16_t rtt_ms;                           /* REGISTER: the sender's round trip to the
                                                   server; INTRODUCE: the peer's; 0 unknown */
     /* REGISTER: the sender's NAT as it found it (draft §3.4); INTRODUCE: the

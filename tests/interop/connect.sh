@@ -77,8 +77,8 @@ pass "no such peer: exit 1 with the server's reason"
 
 out=$("$PUNCH" --server "$server" connect 2>&1); rc=$?
 [ "$rc" = 2 ] && grep -q "which peer" <<<"$out" || fail "connect without a peer: rc $rc, $out"
-out=$("$PUNCH" --server "$server" connect bob --tcp 2>&1); rc=$?
-[ "$rc" = 2 ] && grep -q "TCP paths are not available yet" <<<"$out" || fail "--tcp: rc $rc, $out"
+out=$("$PUNCH" --server "$server" listen --tcp 2>&1); rc=$?
+[ "$rc" = 2 ] && grep -q -- "--tcp is for connect" <<<"$out" || fail "listen --tcp: rc $rc, $out"
 out=$("$PUNCH" --server "$server" connect 'bad name' 2>&1); rc=$?
 [ "$rc" = 2 ] && grep -q "'bad name' is not a peer name" <<<"$out" || fail "bad name: rc $rc, $out"
 out=$("$PUNCH" --server "$server" connect bob@short 2>&1); rc=$?

@@ -43,6 +43,8 @@ static bool path_is(const node *n, expect e)
            (e.technique == PUNCH_TECH_HOLE_PUNCH && n->technique == PUNCH_TECH_PEER_REFLEXIVE);
 }
 
+static void run_case_data(world *w, const char *what);
+
 /* Alice connects to Bob; after the paths settle, each sends one datagram. */
 static void run_case(world *w, const char *what, expect want)
 {
@@ -75,6 +77,14 @@ static void run_case(world *w, const char *what, expect want)
                  punch_path_kind_name(w->alice.kind), punch_technique_name(w->alice.technique),
                  w->bob.have_path ? "has" : "has no path", punch_path_kind_name(w->bob.kind),
                  punch_technique_name(w->bob.technique), w->alice.closed);
+    run_case_data(w, what);
+}
+
+/* Each side sends one datagram on its path; both must arrive. */
+static void run_case_data(world *w, const char *what)
+{
+    punch_sim *sim = w->sim;
+    w->alice.got[0] = w->bob.got[0] = '\0';
     uint64_t now = punch_sim_now(sim) / MS;
     int ra = punch_agent_send(w->alice.agent, now, w->alice.peer, (const uint8_t *)"hello bob", 9);
     int rb = w->bob.peer < 0 ? PUNCH_ERR_NOTFOUND
@@ -472,6 +482,81 @@ static void birthday_success_rate(void **state)
     world_free(&w);
 }
 
+/* A TCP path (issue 5), the agent's part: the offer crosses the session
+ * and prefers TCP on both sides; a connection handed in on a TCP socket
+ * index (the simulator carries its frames as datagrams between the two
+ * socket indexes) is validated by PING/PONG and carries data; a stranger
+ * on it is dropped, not learned; when it closes, both go back to UDP. */
+static void tcp_path_is_a_candidate(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < n_seeds; s++) {
+        world w;
+        world_start(&w, seeds[s]);
+        w.agent_flags = PUNCH_AGENT_TCP;
+        public_peers(&w, NULL, 0); /* the simulator's "TCP" frames cross no NAT */
+        run_case(&w, "tcp: first path", DIRECT_PUNCH);
+        uint64_t now = punch_sim_now(w.sim) / MS;
+        punch_tcp_offer o = {.prefer = true, .attempt = 1, .public_addr = w.alice.addr};
+        o.public_addr.port = 6000;
+        assert_int_equal(punch_agent_tcp_offer(w.alice.agent, now, w.alice.peer, &o), 0);
+        o.n_private = PUNCH_TCP_MAX_PRIVATE + 1;
+        assert_int_equal(punch_agent_tcp_offer(w.alice.agent, now, w.alice.peer, &o),
+                         PUNCH_ERR_INVAL);
+        assert_int_equal(punch_agent_tcp_offer(w.alice.agent, now, 15, &o), PUNCH_ERR_NOTFOUND);
+        node_flush(&w.alice);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 100 * MS);
+        assert_int_equal(w.bob.tcp_offers, 1);
+        assert_true(w.bob.tcp_offer.prefer && !w.bob.tcp_offer.answer);
+        assert_int_equal(w.bob.tcp_offer.attempt, 1);
+        assert_int_equal(w.bob.tcp_offer.public_addr.port, 6000);
+
+        /* "Connected": each side's TCP socket index is port + index. */
+        uint16_t sock = PUNCH_TCP_SOCK_FIRST + 3;
+        punch_addr at_alice = w.alice.addr, at_bob = w.bob.addr;
+        at_alice.port = (uint16_t)(at_alice.port + sock);
+        at_bob.port = (uint16_t)(at_bob.port + sock);
+        now = punch_sim_now(w.sim) / MS;
+        assert_int_equal(punch_agent_tcp_path(w.alice.agent, now, w.alice.peer, 7, PUNCH_TECH_TCP_SIMOPEN,
+                                              &at_bob), PUNCH_ERR_INVAL);
+        assert_int_equal(punch_agent_tcp_path(w.alice.agent, now, w.alice.peer, sock,
+                                              PUNCH_TECH_HOLE_PUNCH, &at_bob), PUNCH_ERR_INVAL);
+        assert_int_equal(punch_agent_tcp_path(w.alice.agent, now, w.alice.peer, sock,
+                                              PUNCH_TECH_TCP_SIMOPEN, &at_bob), 0);
+        assert_int_equal(punch_agent_tcp_path(w.bob.agent, now, w.bob.peer, sock,
+                                              PUNCH_TECH_TCP_SIMOPEN, &at_alice), 0);
+        node_flush(&w.alice);
+        node_flush(&w.bob);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 1000 * MS);
+        assert_int_equal(w.alice.technique, PUNCH_TECH_TCP_SIMOPEN);
+        assert_int_equal(w.bob.technique, PUNCH_TECH_TCP_SIMOPEN);
+        run_case_data(&w, "tcp: on the TCP path");
+
+        /* A stranger's datagram on the TCP socket index: dropped, not learned. */
+        punch_agent_stats before, after;
+        punch_agent_stats_get(w.bob.agent, &before);
+        punch_addr stranger = v4(192, 0, 2, 99, 4000);
+        punch_agent_handle_datagram_on(w.bob.agent, now, sock, &stranger, (const uint8_t *)"xx", 2);
+        punch_agent_stats_get(w.bob.agent, &after);
+        assert_int_equal(after.dropped, before.dropped + 1);
+
+        /* The connection is gone: back to UDP, with an ATTEMPT event. */
+        now = punch_sim_now(w.sim) / MS;
+        punch_agent_tcp_failed(w.alice.agent, now, w.alice.peer, sock, PUNCH_TECH_TCP_SIMOPEN,
+                               &at_bob, "TCP connection closed");
+        punch_agent_tcp_failed(w.bob.agent, now, w.bob.peer, sock, PUNCH_TECH_TCP_SIMOPEN,
+                               &at_alice, "TCP connection closed");
+        /* The events are read at the next keepalive (2 s). */
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 2500 * MS);
+        if (strcmp(w.alice.attempt, "TCP connection closed") != 0)
+            fail_msg("seed %llu: alice's last attempt: '%s'", (unsigned long long)w.seed,
+                     w.alice.attempt);
+        assert_true(path_is(&w.alice, DIRECT_PUNCH) && path_is(&w.bob, DIRECT_PUNCH));
+        run_case_data(&w, "tcp: back on UDP");
+        world_free(&w);
+    }
+}
+
 int main(void)
 {
     pick_seeds();
@@ -485,6 +570,7 @@ int main(void)
         cmocka_unit_test(relay_to_direct_loses_and_repeats_nothing),
         cmocka_unit_test(peer_as_introducer),
         cmocka_unit_test(birthday_success_rate),
+        cmocka_unit_test(tcp_path_is_a_candidate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

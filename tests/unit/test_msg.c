@@ -50,7 +50,12 @@ static punch_msg sample(punch_msg_type type)
     m.nat_mapping = PUNCH_MSG_NAT_APDM;
     m.nat_step = (uint16_t)-2;
     m.nat_port = 40010;
-    if (type == PUNCH_MSG_RELAY || type >= PUNCH_MSG_HANDSHAKE1) {
+    if (type == PUNCH_MSG_TCP_OFFER) {
+        m.flags = PUNCH_TCP_FLAG_ANSWER | PUNCH_TCP_FLAG_PREFER;
+        m.attempt = 2;
+        m.delay_ms = 15;
+    }
+    if (type == PUNCH_MSG_RELAY || (type >= PUNCH_MSG_HANDSHAKE1 && type <= PUNCH_MSG_DATA)) {
         m.payload = payload;
         m.payload_len = sizeof(payload);
     }
@@ -60,7 +65,7 @@ static punch_msg sample(punch_msg_type type)
 static const punch_msg_type all_types[] = {
     PUNCH_MSG_HELLO,     PUNCH_MSG_COOKIE,     PUNCH_MSG_REGISTER,   PUNCH_MSG_REGISTERED,
     PUNCH_MSG_CONNECT,   PUNCH_MSG_INTRODUCE,  PUNCH_MSG_REFUSED,    PUNCH_MSG_RELAY,
-    PUNCH_MSG_HANDSHAKE1, PUNCH_MSG_HANDSHAKE2, PUNCH_MSG_DATA,
+    PUNCH_MSG_HANDSHAKE1, PUNCH_MSG_HANDSHAKE2, PUNCH_MSG_DATA,   PUNCH_MSG_TCP_OFFER,
 };
 #define N_TYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -108,6 +113,15 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         break;
     case PUNCH_MSG_REFUSED:
         assert_int_equal(a->code, b->code);
+        break;
+    case PUNCH_MSG_TCP_OFFER:
+        assert_int_equal(a->flags, b->flags);
+        assert_int_equal(a->attempt, b->attempt);
+        assert_int_equal(a->delay_ms, b->delay_ms);
+        assert_true(punch_addr_equal(&a->public_addr, &b->public_addr));
+        assert_int_equal(a->n_private, b->n_private);
+        for (size_t i = 0; i < a->n_private; i++)
+            assert_true(punch_addr_equal(&a->private_addr[i], &b->private_addr[i]));
         break;
     default:
         assert_int_equal(a->payload_len, b->payload_len);
@@ -209,6 +223,18 @@ static void bad_values_are_refused(void **state)
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
     buf[nat_at] = PUNCH_MSG_NAT_APDM;
     assert_int_equal(punch_msg_decode(buf, len, &d), 0);
+
+    /* TCP_OFFER: unknown flag bits, attempt 0. */
+    m = sample(PUNCH_MSG_TCP_OFFER);
+    assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), 0);
+    buf[2] |= 0x80;
+    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+    buf[2] &= 0x7f;
+    buf[3] = buf[4] = 0;
+    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+    buf[4] = 1;
+    assert_int_equal(punch_msg_decode(buf, len, &d), 0);
+    m = sample(PUNCH_MSG_REGISTER);
 
     /* The encoder refuses what the decoder would. */
     strcpy(m.name, "has space");
