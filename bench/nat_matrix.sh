@@ -6,7 +6,7 @@
 #  2. The lab, real packets (needs root; skipped without): every pair on the
 #     punch-nat backend, punchd --alt on the server, `punch listen` on bob,
 #     `punch connect` on alice; LAB_RUNS runs per pair (default 3), and
-#     LAB_RUNS_RANDOM (default 20) for the pairs with symmetric-random,
+#     LAB_RUNS_RANDOM (default 10) for the pairs with symmetric-random,
 #     where many-port probing decides. No delay on the links: the time is
 #     the protocol's, from alice's start to her first direct path event.
 # Not a test: nothing is asserted.
@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
 sim_runs=${SIM_RUNS:-100}
 lab_runs=${LAB_RUNS:-3}
-lab_runs_random=${LAB_RUNS_RANDOM:-20}
+lab_runs_random=${LAB_RUNS_RANDOM:-10}
 out=$root/docs/nat-matrix.md
 matrix=$build/bench/nat_matrix
 punch=$build/apps/punch punchd=$build/apps/punchd
@@ -57,7 +57,7 @@ lab_run() {
     (sleep 8) | lab exec bob -- env XDG_CONFIG_HOME="$d/bob" "$punch" --server 198.51.100.1 \
         --name bob --events "$d/bob.ev" listen --datagram >/dev/null 2>&1 &
     for _ in $(seq 500); do grep -q registered "$d/bob.ev" 2>/dev/null && break; sleep 0.01; done
-    (sleep 4) | lab exec alice -- env XDG_CONFIG_HOME="$d/alice" timeout 10 "$punch" \
+    (sleep 3) | lab exec alice -- env XDG_CONFIG_HOME="$d/alice" timeout 10 "$punch" \
         --server 198.51.100.1 --name alice --events "$d/alice.ev" connect bob --datagram \
         >/dev/null 2>&1 || true
     lab down >/dev/null

@@ -38,6 +38,7 @@
  *     ones mark it dead, and the next best takes over while probing starts
  *     again.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +380,21 @@ static ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id)
 }
 
 /* Queue a datagram; the oldest is dropped when the queue is full. */
+/* An ATTEMPT event: what was tried on candidate c, and why it failed. */
+__attribute__((format(printf, 4, 5))) static void tell_attempt(punch_agent *a, int id,
+                                                               const candidate *c,
+                                                               const char *why, ...)
+{
+    ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
+    e->e.technique = c->technique;
+    e->e.remote = c->addr;
+    e->e.path_kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    va_list ap;
+    va_start(ap, why);
+    vsnprintf(e->e.why, sizeof(e->e.why), why, ap);
+    va_end(ap);
+}
+
 static uint8_t *push_tx(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl,
                         size_t len)
 {
@@ -944,12 +960,8 @@ static void unhear(punch_agent *a, uint64_t now, int id, int ci)
 {
     peer *p = &a->peers[id];
     candidate *c = &p->cand[ci];
-    ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
-    e->e.technique = c->technique;
-    e->e.remote = c->addr;
-    e->e.path_kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
-    snprintf(e->e.why, sizeof(e->e.why), "heard from, but no answer to PINGs in %llu ms",
-             (unsigned long long)(now - c->heard_ms));
+    tell_attempt(a, id, c, "heard from, but no answer to PINGs in %llu ms",
+                 (unsigned long long)(now - c->heard_ms));
     c->validated = false;
     if (p->path == ci)
         p->path = -1;
@@ -1793,12 +1805,7 @@ static uint64_t probe_interval(const candidate *c, uint64_t now)
 
 static void tell_attempt_failed(punch_agent *a, int id, candidate *c, uint64_t now)
 {
-    ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
-    e->e.technique = c->technique;
-    e->e.remote = c->addr;
-    e->e.path_kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
-    snprintf(e->e.why, sizeof(e->e.why), "no answer in %llu ms",
-             (unsigned long long)(now - c->first_probe_ms));
+    tell_attempt(a, id, c, "no answer in %llu ms", (unsigned long long)(now - c->first_probe_ms));
     c->gave_up = true;
 }
 
@@ -1860,11 +1867,7 @@ static void path_timeout(punch_agent *a, uint64_t now, int id)
     candidate *c = &p->cand[p->path];
     if (now - p->last_rx_ms >= KEEPALIVE_PATH_MS) {
         if (p->missed >= DEAD_AFTER_MISSED) {
-            ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
-            e->e.technique = c->technique;
-            e->e.remote = c->addr;
-            snprintf(e->e.why, sizeof(e->e.why), "path died: %u keepalives unanswered",
-                     p->missed);
+            tell_attempt(a, id, c, "path died: %u keepalives unanswered", p->missed);
             c->validated = false;
             c->first_probe_ms = c->next_probe_ms = now;
             c->probes = 0;
