@@ -54,14 +54,17 @@ lab_run() {
     lab exec server -- "$punchd" --listen 198.51.100.1:3478 --alt 198.51.100.2 \
         --events "$d/punchd.ev" 2>/dev/null </dev/null &
     for _ in $(seq 500); do [[ -s $d/punchd.ev ]] && break; sleep 0.01; done
-    (sleep 8) | lab exec bob -- env XDG_CONFIG_HOME="$d/bob" "$punch" --server 198.51.100.1 \
-        --name bob --events "$d/bob.ev" listen --datagram >/dev/null 2>&1 &
+    (while [[ ! -e $d/stop ]]; do sleep 0.1; done) | lab exec bob -- env XDG_CONFIG_HOME="$d/bob" \
+        "$punch" --server 198.51.100.1 --name bob --events "$d/bob.ev" listen --datagram \
+        >/dev/null 2>&1 &
+    local bob=$!
     for _ in $(seq 500); do grep -q registered "$d/bob.ev" 2>/dev/null && break; sleep 0.01; done
     (sleep 3) | lab exec alice -- env XDG_CONFIG_HOME="$d/alice" timeout 10 "$punch" \
         --server 198.51.100.1 --name alice --events "$d/alice.ev" connect bob --datagram \
         >/dev/null 2>&1 || true
+    touch "$d/stop"
+    wait "$bob" 2>/dev/null || true
     lab down >/dev/null
-    wait 2>/dev/null || true
     local last kind tech t
     last=$(grep '"event":"path"' "$d/alice.ev" | tail -1)
     kind=$(grep -o '"kind":"[a-z]*"' <<<"$last" | cut -d'"' -f4)

@@ -148,7 +148,7 @@ typedef struct discovery {
     punch_addr dst[4];         /* main, alt IP, alt IP and port, alt port */
     punch_addr seen[4];        /* our public endpoint as each saw it; AF_NONE: no answer */
     uint8_t txid[4][PUNCH_STUN_TXID_LEN];
-    uint64_t next_ms;
+    uint64_t next_ms, asked_ms;
     unsigned tries;
 } discovery;
 
@@ -252,7 +252,8 @@ struct punch_agent {
     uint64_t reg_next_ms;
     unsigned reg_tries;
     uint64_t reg_sent_ms;      /* the latest HELLO or REGISTER */
-    uint32_t server_rtt_ms;    /* smoothed, from unrepeated requests; 0 unknown */
+    uint32_t server_rtt_ms;    /* from unrepeated requests (rtt_sample); 0 unknown */
+    uint16_t rtt_told;         /* the one the latest REGISTER said */
     uint8_t server_key[PUNCH_KEY_BYTES];
     uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
     uint8_t cookie[PUNCH_MSG_COOKIE_LEN];
@@ -457,6 +458,7 @@ static void send_register(punch_agent *a)
     memcpy(m.name, a->name, sizeof(m.name));
     memcpy(m.private_addr, a->cfg.local, sizeof(punch_addr) * a->cfg.n_local);
     m.rtt_ms = (uint16_t)(a->server_rtt_ms < UINT16_MAX ? a->server_rtt_ms : UINT16_MAX);
+    a->rtt_told = m.rtt_ms;
     m.nat_mapping = a->nat_mapping;
     m.nat_step = a->nat_step;
     m.nat_port = a->nat_port;
@@ -497,13 +499,23 @@ static void reg_timeout(punch_agent *a, uint64_t now)
 }
 
 /* An answer to an unrepeated request times the round trip (Karn's rule). */
+/* The guard (probe_guard_ms) wants the path's delay, not its worst
+ * moment (a first packet waits for ARP, a busy host answers late): a lower
+ * sample is taken at once, a higher one moves the estimate an eighth. */
+static void rtt_sample(punch_agent *a, uint64_t sent_ms, uint64_t now)
+{
+    uint32_t r = (uint32_t)min_u64(now - sent_ms, 60000);
+    r = r ? r : 1;
+    if (!a->server_rtt_ms || r <= a->server_rtt_ms)
+        a->server_rtt_ms = r;
+    else
+        a->server_rtt_ms = (7 * a->server_rtt_ms + r) / 8;
+}
+
 static void sample_server_rtt(punch_agent *a, uint64_t now)
 {
-    if (a->reg_tries != 1)
-        return;
-    uint32_t r = (uint32_t)min_u64(now - a->reg_sent_ms, 60000);
-    r = r ? r : 1;
-    a->server_rtt_ms = a->server_rtt_ms ? (7 * a->server_rtt_ms + r) / 8 : r;
+    if (a->reg_tries == 1)
+        rtt_sample(a, a->reg_sent_ms, now);
 }
 
 /* Register again now (the path to a peer went quiet: our NAT may have
@@ -548,6 +560,7 @@ static void disc_ask(punch_agent *a, uint64_t now)
         if (a->disc.seen[i].family == PUNCH_AF_NONE)
             disc_send(a, i);
     a->disc.next_ms = now + ((uint64_t)DISC_RTO_MS << a->disc.tries);
+    a->disc.asked_ms = now;
     a->disc.tries++;
 }
 
@@ -644,6 +657,8 @@ static void on_stun(punch_agent *a, uint64_t now, const uint8_t *buf, size_t len
         return;
     }
     d->seen[i] = seen;
+    if (d->tries == 1)
+        rtt_sample(a, d->asked_ms, now); /* unrepeated: a round trip to the server */
     if (d->state == DISC_MAIN) {
         const punch_stun_attr *o = punch_stun_find(&m, PUNCH_STUN_ATTR_OTHER_ADDRESS);
         punch_addr other;
@@ -716,7 +731,10 @@ static void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
      * only then is the REGISTERED event told, and CONNECTs sent. */
     bool told = a->reg_told_nat ||
                 (a->disc.state == DISC_DONE && a->nat_mapping == PUNCH_MSG_NAT_UNKNOWN);
-    if (!told && a->disc.state == DISC_DONE)
+    /* Tell the server again when it has what discovery did not find yet,
+     * or a round trip far off the one we know now (the first one waited
+     * for ARP, say): peers' guard times are worked out from it. */
+    if ((!told && a->disc.state == DISC_DONE) || a->rtt_told > 2 * a->server_rtt_ms + 2)
         reregister(a, now);
     if (told && (changed || !a->announced))
         announce(a);
