@@ -66,10 +66,10 @@ lab_run() {
     wait "$bob" 2>/dev/null || true
     lab down >/dev/null
     local last kind tech t
-    last=$(grep '"event":"path"' "$d/alice.ev" | tail -1)
-    kind=$(grep -o '"kind":"[a-z]*"' <<<"$last" | cut -d'"' -f4)
-    tech=$(grep -o '"technique":"[a-z-]*"' <<<"$last" | cut -d'"' -f4)
-    t=$(grep '"event":"path".*"kind":"direct"' "$d/alice.ev" | head -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2)
+    last=$(grep '"event":"path"' "$d/alice.ev" | tail -1) || true
+    kind=$(grep -o '"kind":"[a-z]*"' <<<"$last" | cut -d'"' -f4) || true
+    tech=$(grep -o '"technique":"[a-z-]*"' <<<"$last" | cut -d'"' -f4) || true
+    t=$(grep '"event":"path".*"kind":"direct"' "$d/alice.ev" | head -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2) || true
     echo "${kind:-none} ${tech:-none} ${t:--}"
 }
 
