@@ -5,6 +5,12 @@
 # 192.0.2.10, two routers between them, no delay, no NAT so TCP needs no
 # hole). Both are timed by the same receiver (python, from the first byte to
 # the end of the stream), so connection set-up is not in either figure.
+# A third figure is plain UDP between the same namespaces in datagrams of
+# the size a full stream packet takes on the wire (bench/punch_blast
+# udp-send, sendmmsg batches as punch's driver sends them, 2 s): what the
+# datagram path can carry on this machine, so the cost of the stream layer
+# alone (SCTP, Noise, the loop) shows apart from the kernel's per-datagram
+# cost, which TCP, with 64 KiB segments through the veths, mostly avoids.
 # Printed, not a test. Needs root; every packet stays inside the lab.
 #
 # usage: bench/stream_bench.sh [BUILD_DIR]     environment: BENCH_BYTES (67108864), BENCH_RUNS (3)
@@ -13,7 +19,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
 bytes=${BENCH_BYTES:-67108864}
 runs=${BENCH_RUNS:-3}
-for f in "$build/apps/punch" "$build/apps/punchd"; do
+blast=$build/bench/punch_blast
+# 1152-byte punch datagram (tag + one SCTP packet) + 32 bytes of Noise transport framing
+wire=${BENCH_DATAGRAM:-1184}
+for f in "$build/apps/punch" "$build/apps/punchd" "$blast"; do
     [[ -x $f ]] || { echo "stream_bench: $f not found; build first" >&2; exit 2; }
 done
 export PUNCH_BUILD_DIR=$build
@@ -55,8 +64,14 @@ lab exec server -- "$build/apps/punchd" --listen 198.51.100.1:3478 --events "$tm
     2>/dev/null </dev/null &
 for _ in $(seq 500); do [ -s "$tmp/pd.ev" ] && break; sleep 0.01; done
 
-tcp=() punch=()
+tcp=() punch=() udp=()
 for i in $(seq "$runs"); do
+    lab exec bob -- timeout 30 "$blast" udp-recv 5002 >"$tmp/udp$i" &
+    sleep 0.3 # the receiver binds (a benchmark, not a test)
+    lab exec alice -- "$blast" udp-send 192.0.2.10:5002 2 "$wire" --port 5003 >/dev/null
+    wait $!
+    udp+=("$(grep -o 'rate_Bps [0-9.]*' "$tmp/udp$i" | cut -d' ' -f2)")
+
     rm -f "$tmp/ready"
     lab exec bob -- python3 "$tmp/count.py" 5001 "$tmp/ready" >"$tmp/tcp$i" &
     for _ in $(seq 500); do [ -e "$tmp/ready" ] && break; sleep 0.01; done
@@ -79,8 +94,9 @@ for i in $(seq "$runs"); do
 done
 med() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 awk -v t="$(med "${tcp[@]}")" -v p="$(med "${punch[@]}")" -v b="$bytes" -v r="$runs" -v k="$kind" \
-    -v ta="${tcp[*]}" -v pa="${punch[*]}" 'BEGIN {
+    -v ta="${tcp[*]}" -v pa="${punch[*]}" -v u="$(med "${udp[@]}")" -v ua="${udp[*]}" -v w="$wire" 'BEGIN {
     printf "stream throughput, %d MiB alice -> bob, median of %d runs (lab public topology, no delay)\n", b / 1048576, r
     printf "   plain TCP      %8.1f MB/s  (runs: %s B/s)\n", t / 1e6, ta
     printf "   punch stream   %8.1f MB/s  (runs: %s B/s; path %s)\n", p / 1e6, pa, k
-    printf "   punch / TCP = %.3f (target >= 0.5)\n", (t > 0 ? p / t : 0) }'
+    printf "   plain UDP      %8.1f MB/s  (runs: %s B/s; %d-byte datagrams, payload bytes)\n", u / 1e6, ua, w
+    printf "   punch / TCP = %.3f (target >= 0.5); punch / UDP = %.3f\n", (t > 0 ? p / t : 0), (u > 0 ? p / u : 0) }'

@@ -398,6 +398,8 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
                   ev->rtt_us / 1000.0);
         if (ev->peer == s->peer)
             s->path_kind = punch_path_kind_name(ev->path_kind);
+        if (s->sctp)
+            punch_sctp_path_changed(s->sctp, ev->peer);
         if (ev->peer == s->peer && s->datagram && !s->stdin_watched) {
             /* Reading stdin only once there is a path: nothing is lost. */
             s->stdin_watched = true;
@@ -621,12 +623,16 @@ done:
                           "\"stream_packets_in\":%llu,\"stream_packets_out\":%llu,"
                           "\"not_stream\":%llu,\"oversize\":%llu,\"no_path\":%llu,"
                           "\"bad_checksum\":%llu,\"bad_vtag\":%llu,\"no_port\":%llu,"
-                          "\"too_short\":%llu,\"out_of_the_blue\":%llu",
+                          "\"too_short\":%llu,\"out_of_the_blue\":%llu,\"retransmits\":%llu,"
+                          "\"fast_retransmits\":%llu,\"timeouts\":%llu,\"sacks_out\":%llu,\"path_kicks\":%llu",
                           (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
                           (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
                           (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
                           (unsigned long long)c.bad_vtag, (unsigned long long)c.no_port,
-                          (unsigned long long)c.too_short, (unsigned long long)c.out_of_the_blue);
+                          (unsigned long long)c.too_short, (unsigned long long)c.out_of_the_blue,
+                          (unsigned long long)c.retransmits, (unsigned long long)c.fast_retransmits,
+                          (unsigned long long)c.timeouts, (unsigned long long)c.sacks_out,
+                          (unsigned long long)c.path_kicks);
         uint64_t bad = c.not_stream + c.bad_checksum + c.bad_vtag + c.too_short;
         if (bad)
             punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "

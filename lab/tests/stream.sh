@@ -8,7 +8,10 @@
 #   3. a relay -> direct switch mid-transfer: r1 drops UDP between the two
 #      NATs at first, so the stream starts on the relay (punchd's default
 #      256 KiB/s per session); once 512 KiB arrived the drop is lifted, the
-#      peers' probes find the direct path and the rest goes there;
+#      peers' probes find the direct path and the rest goes there, in at
+#      most 5 times the direct case's whole time (at least 2 s): losses on
+#      the relay back SCTP's retransmission timer off, and the path change
+#      must not leave the data waiting for it (stream.c: path_changed);
 #   4. 5 % loss on every access link (about 10 % each way between the peers).
 . "$(dirname "$0")/lib.sh"
 B=${PUNCH_BUILD_DIR:?}
@@ -56,12 +59,13 @@ run_case() {
     local paths
     paths=$(grep '"event":"path"' "$c/alice.ev" | grep -o '"kind":"[a-z]*"' | cut -d'"' -f4 | tr '\n' ' ')
     ok "$name: $SIZE bytes and 64 KiB both ways, sha256 equal, both exit 0 in $ms ms ($(awk -v b="$SIZE" -v m="$ms" 'BEGIN { printf "%.1f", b / 1048576 / (m / 1000) }') MiB/s); alice's paths: $paths"
-    CASE_PATHS=$paths
+    CASE_PATHS=$paths CASE_MS=$ms
 }
 
 # 1. direct
 lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone >/dev/null
 run_case direct "" ""
+DIRECT_MS=$CASE_MS
 [ "${CASE_PATHS##* direct}" = " " ] || [ "$CASE_PATHS" = "direct " ] || fail "direct: does not end direct ($CASE_PATHS)"
 lab down >/dev/null
 
@@ -96,7 +100,13 @@ block
 run_case switch "" "" unblock_midway
 [ "$SWITCH_AT" -lt "$SIZE" ] || fail "switch: the direct path came only after the transfer"
 grep -q "relay direct" <<<"$CASE_PATHS" || fail "switch: paths $CASE_PATHS"
-ok "switch: bob had $SWITCH_AT of $SIZE bytes when alice went direct"
+# alice's own clock: her direct path event to her end (the counters event).
+t_direct=$(grep '"event":"path"' "$TMP/switch/alice.ev" | grep '"kind":"direct"' | head -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2)
+t_end=$(grep '"event":"counters"' "$TMP/switch/alice.ev" | grep -o '"t_ms":[0-9]*' | cut -d: -f2)
+after=$((t_end - t_direct)) bound=$((DIRECT_MS * 5 > 2000 ? DIRECT_MS * 5 : 2000))
+[ "$after" -lt "$bound" ] ||
+    fail "switch: the rest took $after ms after alice went direct (bound $bound ms, 5x the direct case); $(grep -o '"retransmits.*' "$TMP/switch/alice.ev")"
+ok "switch: bob had $SWITCH_AT of $SIZE bytes when alice went direct; the rest took $after ms (bound $bound ms)"
 lab down >/dev/null
 
 # 4. 5 % loss on each access link

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
@@ -31,6 +32,11 @@ struct punch_loop {
     void *timer_arg;
     size_t n_watches;
     watch watches[PUNCH_LOOP_MAX_WATCHES];
+    size_t n_deferred;
+    struct {
+        punch_loop_defer_fn fn;
+        void *arg;
+    } deferred[PUNCH_LOOP_MAX_DEFERRED];
 };
 
 int punch_loop_new(punch_loop **out)
@@ -178,6 +184,43 @@ static void run_timer(punch_loop *loop)
     loop->timer_fn(loop->timer_arg, now);
 }
 
+int punch_loop_defer(punch_loop *loop, punch_loop_defer_fn fn, void *arg)
+{
+    for (size_t i = 0; i < loop->n_deferred; i++)
+        if (loop->deferred[i].fn == fn && loop->deferred[i].arg == arg)
+            return 0;
+    if (loop->n_deferred == PUNCH_LOOP_MAX_DEFERRED)
+        return PUNCH_ERR_LIMIT;
+    loop->deferred[loop->n_deferred].fn = fn;
+    loop->deferred[loop->n_deferred].arg = arg;
+    loop->n_deferred++;
+    return 0;
+}
+
+void punch_loop_undefer(punch_loop *loop, punch_loop_defer_fn fn, void *arg)
+{
+    for (size_t i = 0; i < loop->n_deferred; i++)
+        if (loop->deferred[i].fn == fn && loop->deferred[i].arg == arg) {
+            loop->n_deferred--;
+            memmove(&loop->deferred[i], &loop->deferred[i + 1],
+                    (loop->n_deferred - i) * sizeof(loop->deferred[0]));
+            return;
+        }
+}
+
+/* What was deferred this turn; what those calls defer runs too. */
+static void run_deferred(punch_loop *loop)
+{
+    while (loop->n_deferred > 0 && !loop->stop) {
+        punch_loop_defer_fn fn = loop->deferred[0].fn;
+        void *arg = loop->deferred[0].arg;
+        loop->n_deferred--;
+        memmove(&loop->deferred[0], &loop->deferred[1],
+                loop->n_deferred * sizeof(loop->deferred[0]));
+        fn(arg);
+    }
+}
+
 int punch_loop_run(punch_loop *loop)
 {
     struct epoll_event evs[16];
@@ -196,6 +239,7 @@ int punch_loop_run(punch_loop *loop)
         }
         if (!loop->stop)
             run_timer(loop);
+        run_deferred(loop);
     }
     return 0;
 }

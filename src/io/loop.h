@@ -37,6 +37,16 @@ int punch_loop_signals(punch_loop *loop, const int *signals, size_t n,
  * sans-I/O cores' next_timeout values go here. */
 void punch_loop_set_timeout(punch_loop *loop, uint64_t deadline_ms, punch_loop_timer_fn fn,
                             void *arg);
+/* Call fn(arg) once at the end of this turn of the loop, after the ready
+ * descriptors and the timer: work that input brings is then done once per
+ * batch of input rather than once per datagram. Deferring the same fn and
+ * arg again before then changes nothing. Returns 0 or PUNCH_ERR_LIMIT
+ * (PUNCH_LOOP_MAX_DEFERRED calls wait already). */
+#define PUNCH_LOOP_MAX_DEFERRED 8
+typedef void (*punch_loop_defer_fn)(void *arg);
+int punch_loop_defer(punch_loop *loop, punch_loop_defer_fn fn, void *arg);
+/* Forget a deferred call (its arg is going away). */
+void punch_loop_undefer(punch_loop *loop, punch_loop_defer_fn fn, void *arg);
 /* Run until punch_loop_stop. Returns 0 or PUNCH_ERR_IO. */
 int punch_loop_run(punch_loop *loop);
 void punch_loop_stop(punch_loop *loop);

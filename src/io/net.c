@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,12 @@ struct punch_udp_batch {
     _Alignas(struct cmsghdr) uint8_t ctrl[PUNCH_UDP_BATCH][CTRL_LEN];
     uint8_t data[PUNCH_UDP_BATCH][PUNCH_UDP_MTU];
     unsigned n;        /* datagrams received, or queued for sending */
+    /* Sending: runs of queued datagrams merged into one message each (UDP
+     * GSO), what sendmmsg gets; run k starts at datagram first[k]. */
+    struct mmsghdr out[PUNCH_UDP_BATCH];
+    unsigned first[PUNCH_UDP_BATCH + 1];
+    _Alignas(struct cmsghdr) uint8_t gso_ctrl[PUNCH_UDP_BATCH][CMSG_SPACE(sizeof(uint16_t))];
+    bool no_gso;       /* the kernel refused UDP_SEGMENT: one datagram per message */
 };
 
 punch_udp_batch *punch_udp_batch_new(void)
@@ -332,20 +339,94 @@ unsigned punch_udp_queued(const punch_udp_batch *b)
     return b->n;
 }
 
+/* UDP GSO (UDP_SEGMENT, Linux 4.18): a run of datagrams to one destination,
+ * all of one size but the last (which may be shorter), goes down the stack
+ * as one buffer and is cut into datagrams as late as possible (by the NIC,
+ * or where a route needs it). The wire sees the same datagrams; the sender
+ * saves the per-datagram cost of the IP stack, and so do routers and veths
+ * on the way inside one host. The kernel takes at most 64 segments and one
+ * UDP payload's worth (64 KiB) per send. */
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_BYTES 65000
+
+static bool same_dst(const struct msghdr *a, const struct msghdr *b)
+{
+    return a->msg_namelen == b->msg_namelen && memcmp(a->msg_name, b->msg_name, a->msg_namelen) == 0;
+}
+
+/* Merge b's queued datagrams into b->out; returns how many messages. */
+static unsigned merge_runs(punch_udp_batch *b)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < b->n;) {
+        struct msghdr *h = &b->msgs[i].msg_hdr;
+        size_t seg = b->iov[i].iov_len, total = seg;
+        unsigned j = i + 1;
+        /* Datagrams with control messages (source address, TTL) go alone. */
+        if (!b->no_gso && h->msg_controllen == 0 && seg > 0)
+            while (j < b->n && j - i < GSO_MAX_SEGMENTS && b->msgs[j].msg_hdr.msg_controllen == 0 &&
+                   b->iov[j].iov_len > 0 && b->iov[j].iov_len <= seg &&
+                   total + b->iov[j].iov_len <= GSO_MAX_BYTES && same_dst(h, &b->msgs[j].msg_hdr)) {
+                total += b->iov[j].iov_len;
+                if (b->iov[j++].iov_len < seg)
+                    break; /* a shorter one ends the run */
+            }
+        b->first[k] = i;
+        b->out[k].msg_len = 0;
+        b->out[k].msg_hdr = *h;
+        if (j - i > 1) {
+            b->out[k].msg_hdr.msg_iov = &b->iov[i];
+            b->out[k].msg_hdr.msg_iovlen = j - i;
+            uint16_t gso = (uint16_t)seg;
+            b->out[k].msg_hdr.msg_control = b->gso_ctrl[k];
+            b->out[k].msg_hdr.msg_controllen = put_cmsg(b->gso_ctrl[k], SOL_UDP, UDP_SEGMENT, &gso,
+                                                        sizeof(gso));
+        }
+        k++;
+        i = j;
+    }
+    b->first[k] = b->n;
+    return k;
+}
+
+/* One datagram per message for run k, after the kernel refused it merged.
+ * Returns how many were not taken. */
+static unsigned send_one_by_one(int fd, punch_udp_batch *b, unsigned k)
+{
+    unsigned dropped = 0;
+    for (unsigned i = b->first[k]; i < b->first[k + 1]; i++) {
+        ssize_t n;
+        do
+            n = sendmsg(fd, &b->msgs[i].msg_hdr, MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        dropped += n < 0;
+    }
+    return dropped;
+}
+
 unsigned punch_udp_send(int fd, punch_udp_batch *b)
 {
-    unsigned done = 0, dropped = 0;
-    while (done < b->n) {
-        int n = sendmmsg(fd, b->msgs + done, b->n - done, MSG_DONTWAIT);
+    unsigned n_out = merge_runs(b), done = 0, dropped = 0;
+    while (done < n_out) {
+        int n = sendmmsg(fd, b->out + done, n_out - done, MSG_DONTWAIT);
         if (n > 0) {
             done += (unsigned)n;
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
-        /* Full buffer or a per-datagram error (e.g. unreachable): skip one. */
+        unsigned count = b->first[done + 1] - b->first[done];
+        if (count > 1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+            /* Merged and refused (no GSO on this kernel or route, or a
+             * datagram over the route's MTU): each on its own. */
+            if (errno == ENOPROTOOPT || errno == EOPNOTSUPP || errno == EIO)
+                b->no_gso = true;
+            dropped += send_one_by_one(fd, b, done);
+        } else {
+            /* Full buffer or a per-datagram error (e.g. unreachable): skip it. */
+            dropped += count;
+        }
         done++;
-        dropped++;
     }
     b->n = 0;
     return dropped;

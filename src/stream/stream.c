@@ -23,10 +23,13 @@
 #define MAX_PEERS 64
 #define IN_CHUNK 16384     /* one DATA message at most: well under the send buffer */
 #define OUT_BUF 65536      /* the peer's bytes waiting for wfd */
+#define SERVE_BUDGET (1u << 20) /* bytes one stream moves to wfd per serve */
 #define OUT_ROOM 2048      /* read from SCTP only with this much room (control messages fit) */
 #define TICK_MS 10         /* usrsctp's clock: its timers have 1 ms ticks; 10 ms is plenty */
 #define FLUSH_EVERY 64     /* the agent queues 256 datagrams: send them before it fills */
 #define SOCKET_BUF (1u << 20)
+#define RTO_MIN_MS 300
+#define RTO_MAX_MS 10000
 /* usrsctp counts no IP header on AF_CONN, but its packets come out one
  * common header (12 bytes) over the MTU it is given: measured, and checked
  * on every packet (oversize). */
@@ -87,6 +90,7 @@ struct punch_sctp {
 static punch_sctp *the_sctp;
 
 static void serve_all(punch_sctp *s);
+static void serve_deferred(void *arg);
 
 /* ---- packets ------------------------------------------------------------- */
 
@@ -95,7 +99,13 @@ static int conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t s
     (void)tos;
     (void)set_df;
     sctp_peer *p = addr;
-    punch_sctp *s = p->owner;
+    punch_sctp *s = the_sctp;
+    if (!p->used) {
+        /* The peer is gone (punch_sctp_peer_gone) but an association of
+         * its lingers until usrsctp lets it go: nowhere to send. */
+        s->c.no_path++;
+        return 0;
+    }
     if (len > PUNCH_STREAM_MTU) {
         /* Never fragmented: an oversize packet is lost like any other. */
         s->c.oversize++;
@@ -227,7 +237,11 @@ int punch_sctp_input(punch_sctp *s, int peer, const uint8_t *data, size_t len)
     /* usrsctp checks the CRC32c, the verification tag and every chunk, and
      * drops (and counts) what does not belong to an association. */
     usrsctp_conninput(p, data + 1, len - 1, 0);
-    serve_all(s);
+    /* The streams are served once per batch of datagrams, not once per
+     * packet: one write to wfd for many packets. usrsctp's own answers
+     * (SACKs) went out from inside usrsctp_conninput already. */
+    if (punch_loop_defer(s->cfg.loop, serve_deferred, s) != 0)
+        serve_all(s);
     return 0;
 }
 
@@ -558,8 +572,20 @@ static void serve(punch_stream *st)
             return ended(st, "the stream broke");
         st->open_sent = rc == 0;
     }
-    if (st->attached || st->opener)
+    if (st->attached || st->opener) {
         write_out(st);
+        /* SCTP holds more than out has room for: keep draining it while
+         * wfd takes it, so the peer's window opens now, not a loop turn
+         * (one batch of datagrams) later. */
+        for (size_t budget = SERVE_BUDGET; !st->over && st->out_len == 0 && budget > 0;) {
+            uint64_t before = st->received;
+            read_sctp(st);
+            if (st->over || st->received == before)
+                break;
+            budget -= st->received - before < budget ? st->received - before : budget;
+            write_out(st);
+        }
+    }
     if ((st->opener && st->open_sent) || st->attached)
         pump_in(st);
     if (!st->over && complete(st) && !st->shut) {
@@ -631,6 +657,11 @@ static void serve_all(punch_sctp *s)
     }
     s->since_flush = 0;
     punch_driver_flush(s->cfg.driver);
+}
+
+static void serve_deferred(void *arg)
+{
+    serve_all(arg);
 }
 
 static void on_fd(void *arg, int fd)
@@ -843,10 +874,15 @@ int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg)
      * recovers losses on short paths sooner while staying above the 200 ms
      * delayed SACK; INIT retried every 2 s at most while a path is found. */
     usrsctp_sysctl_set_sctp_rto_initial_default(1000);
-    usrsctp_sysctl_set_sctp_rto_min_default(300);
-    usrsctp_sysctl_set_sctp_rto_max_default(10000);
+    usrsctp_sysctl_set_sctp_rto_min_default(RTO_MIN_MS);
+    usrsctp_sysctl_set_sctp_rto_max_default(RTO_MAX_MS);
     usrsctp_sysctl_set_sctp_init_rto_max_default(2000);
     usrsctp_sysctl_set_sctp_init_rtx_max_default(30);
+    /* usrsctp's default of 4 packets per burst also clamps cwnd to what is
+     * in flight plus 4 packets (sctp_use_cwnd_based_maxburst): the window
+     * then never opens beyond what SACK clocking gives, which halves bulk
+     * throughput on a fast path (bench/stream_bench.sh). cwnd alone limits. */
+    usrsctp_sysctl_set_sctp_max_burst_default(0);
     *out = s;
     return 0;
 }
@@ -871,6 +907,7 @@ void punch_sctp_free(punch_sctp *s)
             usrsctp_deregister_address(&s->peers[i]);
         }
     punch_driver_flush(s->cfg.driver);
+    punch_loop_undefer(s->cfg.loop, serve_deferred, s);
     punch_loop_unwatch(s->cfg.loop, s->tick_fd);
     close(s->tick_fd);
     /* Aborted associations go at once; finish fails while any lingers. */
@@ -878,6 +915,51 @@ void punch_sctp_free(punch_sctp *s)
         usrsctp_handle_timers(1000);
     the_sctp = NULL;
     free(s);
+}
+
+/* The path to peer changed (PATH event). Losses on the old path (a relay's
+ * rate limit, a path that died) may have backed the retransmission timer
+ * off to RTO.Max (10 s): the data would wait that long although the new
+ * path works now. usrsctp has no call to retransmit one association at
+ * once, so: a HEARTBEAT on demand (its answer gives a fresh RTT, hence a
+ * fresh RTO, and clears the error counts), and, when a stream of this peer
+ * has data unacknowledged (or is still setting up), usrsctp's clock is
+ * moved on by RTO.Max so the pending T3-rtx (or INIT) timer fires now:
+ * what went the old way is sent again the new way at once (measured: the
+ * relay -> direct switch in bench/stream_bench.sh waited 250 ms for RTO.Min
+ * otherwise, lab.stream's switch case up to seconds). The price: timers of
+ * the peer's other associations, and of other peers', fire early too, at
+ * worst a spurious retransmission and a congestion window that starts
+ * over; path changes are rare. */
+void punch_sctp_path_changed(punch_sctp *s, int peer)
+{
+    if (peer < 0 || peer >= MAX_PEERS || !s->peers[peer].used)
+        return;
+    bool stalled = false;
+    for (punch_stream *st = s->streams; st; st = st->next) {
+        if (st->over || !st->so || st->peer != &s->peers[peer])
+            continue;
+        struct sctp_status ss;
+        memset(&ss, 0, sizeof(ss));
+        socklen_t len = sizeof(ss);
+        if (usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) != 0)
+            continue;
+        if (!st->up || ss.sstat_unackdata > 0)
+            stalled = true;
+        if (!st->up)
+            continue;
+        struct sctp_paddrparams pp;
+        memset(&pp, 0, sizeof(pp));
+        memcpy(&pp.spp_address, &ss.sstat_primary.spinfo_address, sizeof(pp.spp_address));
+        pp.spp_assoc_id = ss.sstat_assoc_id;
+        pp.spp_flags = SPP_HB_DEMAND;
+        usrsctp_setsockopt(st->so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp));
+    }
+    if (stalled) {
+        s->c.path_kicks++;
+        usrsctp_handle_timers(RTO_MAX_MS);
+    }
+    serve_all(s);
 }
 
 void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c)
@@ -891,4 +973,8 @@ void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c)
     c->no_port = st.sctps_noport;
     c->too_short = st.sctps_hdrops;
     c->out_of_the_blue = st.sctps_outoftheblue;
+    c->retransmits = st.sctps_sendretransdata;
+    c->fast_retransmits = st.sctps_sendfastretrans;
+    c->timeouts = st.sctps_timodata;
+    c->sacks_out = st.sctps_sendsacks;
 }

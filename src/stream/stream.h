@@ -61,6 +61,11 @@ typedef struct punch_sctp_counters {
     uint64_t no_path;      /* SCTP packets that found no path to the peer (SCTP retransmits) */
     /* usrsctp's own drops of what came in: */
     uint64_t bad_checksum, bad_vtag, no_port, too_short, out_of_the_blue;
+    /* usrsctp's sending, all associations: DATA chunks sent again after a
+     * retransmission timeout (T3-rtx) or by fast retransmit, the T3-rtx
+     * timeouts themselves, and SACK chunks sent. */
+    uint64_t retransmits, fast_retransmits, timeouts, sacks_out;
+    uint64_t path_kicks;   /* path changes that fired a backed-off retransmission timer at once */
 } punch_sctp_counters;
 
 /* Only one punch_sctp per process (usrsctp is a process-wide stack).
@@ -76,6 +81,9 @@ int punch_sctp_input(punch_sctp *s, int peer, const uint8_t *data, size_t len);
  * when they were complete. */
 void punch_sctp_peer_gone(punch_sctp *s, int peer, const char *why);
 void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c);
+/* The path to peer changed (PUNCH_EVENT_PATH): what waits on a
+ * retransmission timer that losses on the old path backed off goes now. */
+void punch_sctp_path_changed(punch_sctp *s, int peer);
 
 /* Open a stream to peer for service, piping rfd (-1: nothing to send) and
  * wfd. Packets wait for a path: SCTP retransmits until one exists. Returns
