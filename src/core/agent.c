@@ -163,6 +163,7 @@ typedef struct candidate {
     bool validated;
     bool confirmed;            /* validated both ways (a PONG or a message 2 came back) */
     uint64_t heard_ms;         /* validated one way: when */
+    uint64_t unheard_ms;       /* when that last came to nothing (unhear) */
     bool gave_up;              /* the ATTEMPT event was told */
     uint64_t ping_sent_ms;
     uint8_t ping_nonce[8];
@@ -189,6 +190,7 @@ typedef struct peer {
     uint16_t peer_rtt_ms;      /* the peer's round trip to the introducer (INTRODUCE) */
     uint32_t my_rtt_ms;        /* ours to the introducer (the server, or a peer) */
     uint64_t guard_ms;         /* low-TTL time for public endpoints (probe_guard_ms) */
+    uint64_t guard_from_ms;    /* ...from the introduction (or the news of new endpoints) */
     bool reconnect;            /* asked again after the path died; until re-introduced */
     bool prefer_tcp;           /* we or the peer asked for a TCP path (punch_agent_tcp_offer) */
     /* Many-port probing: which side of it we are, from when, how far. */
@@ -962,7 +964,9 @@ static void hear(punch_agent *a, uint64_t now, int id, int ci)
 {
     peer *p = &a->peers[id];
     candidate *c = &p->cand[ci];
-    if (c->validated)
+    /* Not again soon after it came to nothing (a way in, none out): no
+     * flapping between it and the next best. */
+    if (c->validated || (c->unheard_ms && now - c->unheard_ms < PROBE_GIVE_UP_MS))
         return;
     c->validated = true;
     c->confirmed = false;
@@ -981,6 +985,7 @@ static void unhear(punch_agent *a, uint64_t now, int id, int ci)
     tell_attempt(a, id, c, "heard from, but no answer to PINGs in %llu ms",
                  (unsigned long long)(now - c->heard_ms));
     c->validated = false;
+    c->unheard_ms = now;
     if (p->path == ci)
         p->path = -1;
     choose_path(a, id);
@@ -1229,7 +1234,12 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         memcpy(pong, inner, PING_LEN);
         pong[0] = INNER_PONG;
         send_transport(a, now, p, c, pong, sizeof(pong));
-        /* A PING proves the way in; ask for the way back too. */
+        /* A PING (fresh and authenticated) proves the way in, and the
+         * answer goes out through the NAT entry it came in by: take it at
+         * once, as for a message 1 (hear). */
+        if (c->technique != PUNCH_TECH_PEER_REFLEXIVE)
+            hear(a, now, id, ci);
+        /* Ask for the way back too. */
         if (!c->validated && now - c->ping_sent_ms >= PROBE_FAST_MS)
             send_ping(a, now, p, c);
     } else if (len == PING_LEN && inner[0] == INNER_PONG) {
@@ -1355,6 +1365,7 @@ static void reintroduced(punch_agent *a, uint64_t now, int id, const punch_msg *
     add_intro_candidates(a, now, p, m);
     if (p->n_cand > before) {
         p->guard_ms = probe_guard_ms(a, p);
+        p->guard_from_ms = now;
         start_probing(a, now, id);
     }
 }
@@ -1649,6 +1660,7 @@ static void take_introduction(punch_agent *a, uint64_t now, int id, const punch_
     p->peer_rtt_ms = m->rtt_ms;
     p->my_rtt_ms = my_rtt_ms;
     p->guard_ms = probe_guard_ms(a, p);
+    p->guard_from_ms = now;
     memcpy(p->name, m->name, sizeof(p->name));
     memcpy(p->key, m->key, PUNCH_KEY_BYTES);
     memcpy(p->session, m->session, PUNCH_MSG_SESSION_LEN);
@@ -1814,6 +1826,19 @@ static void connect_timeout(punch_agent *a, uint64_t now, int id)
     p->connect_tries++;
 }
 
+/* Until the guard time after the introduction (probe_guard_ms), what goes
+ * to a peer's public endpoint goes with the low TTL, or not at all. */
+static uint64_t guard_end(const peer *p)
+{
+    return p->guard_from_ms + p->guard_ms;
+}
+
+static bool guarded(const peer *p, const candidate *c, uint64_t now)
+{
+    return (c->technique == PUNCH_TECH_HOLE_PUNCH || c->technique == PUNCH_TECH_PORT_PREDICTION) &&
+           now < guard_end(p);
+}
+
 static uint64_t probe_interval(const candidate *c, uint64_t now)
 {
     if (c->probes < PROBE_FAST_COUNT)
@@ -1855,18 +1880,20 @@ static void probe_timeout(punch_agent *a, uint64_t now, int id)
             /* Only the initiator's message 1 is worth repeating to the relay.
              * To a public endpoint, at first, only far enough to open our
              * own NAT (the conntrack trap, punch_agent_cfg.open_ttl). */
-            uint64_t guard_end = c->first_probe_ms + p->guard_ms;
-            bool low = (c->technique == PUNCH_TECH_HOLE_PUNCH ||
-                        c->technique == PUNCH_TECH_PORT_PREDICTION) &&
-                       now < guard_end;
+            bool low = guarded(p, c, now);
             if (c->technique != PUNCH_TECH_RELAY || p->initiator)
                 send_on_ttl(a, p, c, low ? a->open_ttl : 0, PUNCH_MSG_HANDSHAKE1, p->msg1,
                             p->msg1_len);
             c->probes++;
             c->last_probe_ms = now;
             /* The first full-TTL probe goes the moment the guard ends. */
-            c->next_probe_ms = low ? min_u64(now + probe_interval(c, now), guard_end)
+            c->next_probe_ms = low ? min_u64(now + probe_interval(c, now), guard_end(p))
                                    : now + probe_interval(c, now);
+            continue;
+        }
+        if (guarded(p, c, now)) {
+            /* A PING is a full-TTL packet: not before the guard ends. */
+            c->next_probe_ms = guard_end(p);
             continue;
         }
         send_ping(a, now, p, c);
