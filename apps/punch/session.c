@@ -29,7 +29,6 @@
 #include "stream/stream.h"
 #include "wire/msg.h"
 
-#define DEFAULT_PORT 3478
 #define MAX_ALLOW 16
 #define PROGRESS_MS 1000
 
@@ -124,11 +123,6 @@ static void finish(session *s, int code)
     punch_loop_stop(s->loop);
 }
 
-static const char *fmt(const punch_addr *a, char buf[PUNCH_ADDR_STRLEN])
-{
-    return a->family ? punch_addr_format(a, buf) : "";
-}
-
 static void on_stdin(void *arg, int fd)
 {
     session *s = arg;
@@ -168,30 +162,8 @@ static void write_all(int fd, const uint8_t *p, size_t len)
  * must be the one we met before; a new name's key is remembered. */
 static bool trust(session *s, const punch_event *ev)
 {
-    uint8_t known[PUNCH_KEY_LEN];
-    char have[PUNCH_KEY_B64_LEN], got[PUNCH_KEY_B64_LEN];
-    punch_key_encode(ev->peer_key, got);
-    if (s->has_pin)
-        return true; /* the agent checked the pinned key */
-    int rc = punch_known_peers_find(s->known_path, ev->peer_name, known);
-    if (rc == 0) {
-        if (memcmp(known, ev->peer_key, PUNCH_KEY_LEN) == 0)
-            return true;
-        punch_key_encode(known, have);
-        fprintf(stderr,
-                "punch: REFUSING %s: its key changed! known %s, the server now says %s.\n"
-                "punch: someone may be impersonating it. If the change is expected, remove\n"
-                "punch: the line for %s from %s.\n",
-                ev->peer_name, have, got, ev->peer_name, s->known_path);
-        return false;
-    }
-    if (punch_known_peers_add(s->known_path, ev->peer_name, ev->peer_key) == 0)
-        punch_log(PUNCH_LOG_INFO, "learned %s's key %s (kept in %s)", ev->peer_name, got,
-                  s->known_path);
-    else
-        punch_log(PUNCH_LOG_WARN, "cannot remember %s's key in %s: %s", ev->peer_name,
-                  s->known_path, strerror(errno));
-    return true;
+    /* With a pinned key, the agent checked it; else known_peers decides. */
+    return s->has_pin || punch_agent_cli_trust(s->known_path, ev);
 }
 
 /* ---- streams ------------------------------------------------------------ */
@@ -361,20 +333,12 @@ static int tcp_listen(const punch_addr *a)
 static void on_event(void *arg, punch_driver *d, const punch_event *ev)
 {
     session *s = arg;
-    char a[PUNCH_ADDR_STRLEN], b[PUNCH_ADDR_STRLEN];
     punch_agent *agent = punch_driver_agent(d);
+    punch_agent_cli_report(s->events, &s->server, d, ev); /* events and log lines */
     switch (ev->kind) {
     case PUNCH_EVENT_REGISTERED:
-        punch_events_emit(s->events, "registered",
-                          "\"server\":\"%s\",\"public\":\"%s\",\"transport\":\"%s\",\"nat\":\"%s\","
-                          "\"port_step\":%d,\"nat_port\":%u",
-                          fmt(&s->server, a), fmt(&ev->remote, b), punch_driver_transport(d),
-                          ev->nat, ev->port_step, ev->nat_port);
-        punch_log(PUNCH_LOG_INFO, "registered at %s, public address %s", a, b);
         break;
     case PUNCH_EVENT_INTRODUCED:
-        punch_events_emit(s->events, "introduced", "\"peer\":\"%s\",\"public\":\"%s\"",
-                          ev->peer_name, fmt(&ev->remote, a));
         if (!trust(s, ev)) {
             punch_agent_close(agent, punch_clock_ms(), ev->peer);
             finish(s, 1);
@@ -383,19 +347,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         if (s->listening && (s->peer < 0 || s->keep_open))
             s->peer = ev->peer;
         break;
-    case PUNCH_EVENT_PATH: {
-        punch_addr local;
-        punch_driver_path_local(d, ev, &local);
-        punch_events_emit(s->events, "path",
-                          "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"local\":\"%s\","
-                          "\"remote\":\"%s\",\"rtt_ms\":%.1f",
-                          ev->peer_name, punch_path_kind_name(ev->path_kind),
-                          punch_technique_name(ev->technique),
-                          fmt(&local, a), fmt(&ev->remote, b),
-                          ev->rtt_us / 1000.0);
-        punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms)", ev->peer_name,
-                  punch_path_kind_name(ev->path_kind), punch_technique_name(ev->technique), b,
-                  ev->rtt_us / 1000.0);
+    case PUNCH_EVENT_PATH:
         if (ev->peer == s->peer)
             s->path_kind = punch_path_kind_name(ev->path_kind);
         if (s->sctp)
@@ -417,15 +369,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         }
         s->have_path = true;
         break;
-    }
     case PUNCH_EVENT_ATTEMPT:
-        punch_events_emit(s->events, "attempt",
-                          "\"peer\":\"%s\",\"technique\":\"%s\",\"result\":\"failed\","
-                          "\"remote\":\"%s\",\"why\":\"%s\"",
-                          ev->peer_name, punch_technique_name(ev->technique),
-                          fmt(&ev->remote, a), ev->why);
-        punch_log(PUNCH_LOG_DEBUG, "%s: %s to %s failed: %s", ev->peer_name,
-                  punch_technique_name(ev->technique), a, ev->why);
         break;
     case PUNCH_EVENT_DATA:
         if (!s->datagram) {
@@ -440,8 +384,6 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         }
         break;
     case PUNCH_EVENT_CLOSED:
-        punch_events_emit(s->events, "closed", "\"peer\":\"%s\",\"reason\":\"%s\"",
-                          ev->peer_name, ev->why);
         if (!s->datagram) {
             punch_sctp_peer_gone(s->sctp, ev->peer, ev->why); /* may end the stdio stream */
             if (ev->peer != s->peer)
@@ -508,35 +450,8 @@ static void on_signal(void *arg, int signo)
 /* Identity, known_peers, server: everything both commands need first. */
 static int prepare(session *s, punch_identity *id)
 {
-    char path[PATH_MAX - 16], err[PUNCH_KEYFILE_ERRLEN];
-    if (!s->cli->server || !s->cli->server[0])
-        return punch_cli_usage_error("punch", "no server: give --server HOST[:PORT] or set "
-                                              "PUNCH_SERVER");
-    int rc = punch_addr_resolve(s->cli->server, DEFAULT_PORT, &s->server);
-    if (rc == PUNCH_ERR_INVAL)
-        return punch_cli_usage_error("punch", "--server: '%s' is not HOST[:PORT]", s->cli->server);
-    if (rc != 0) {
-        fprintf(stderr, "punch: cannot resolve '%s'\n", s->cli->server);
-        return 1;
-    }
-    if (punch_cli_key_path(s->cli, path, sizeof(path)) != 0)
-        return 1;
-    bool created;
-    if (punch_keyfile_load_or_create(path, id, &created, err) != 0) {
-        fprintf(stderr, "punch: %s\n", err);
-        return 1;
-    }
-    if (created)
-        punch_log(PUNCH_LOG_INFO, "created a new identity key in %s", path);
-    char *slash = strrchr(path, '/');
-    if (slash)
-        *slash = '\0';
-    if (snprintf(s->known_path, sizeof(s->known_path), "%s/known_peers", slash ? path : ".") >=
-        (int)sizeof(s->known_path)) {
-        fprintf(stderr, "punch: key folder path too long: %s\n", path);
-        return 1;
-    }
-    return 0;
+    int rc = punch_agent_cli_server(s->cli, "punch", &s->server);
+    return rc ? rc : punch_agent_cli_identity(s->cli, "punch", id, s->known_path);
 }
 
 static int run(session *s, uint32_t flags, int timeout_s)
