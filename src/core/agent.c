@@ -66,13 +66,15 @@
 #define SERVER_TRIES 16
 #define DEFAULT_KEEPALIVE_MS 25000 /* well under common 30 s NAT timeouts */
 /* The conntrack trap (punch_agent_cfg.open_ttl): 2 hops leave a host and
- * its NAT; 100 ms covers the usual difference between the two peers' delays
- * from the server, which is how far apart they start punching. */
+ * its NAT. The guard comes from both round trips to the server
+ * (probe_guard_ms); without them, 100 ms covers the usual difference
+ * between the two peers' delays from the server, which is how far apart
+ * they start punching; never more than 2 s. */
 #define DEFAULT_OPEN_TTL 2
 #define DEFAULT_OPEN_GUARD_MS 100
+#define MAX_OPEN_GUARD_MS 2000
 /* A candidate taken on one-way proof must answer a PING within this. */
 #define CONFIRM_MS 1000
-#define MAX_OPEN_GUARD_MS 2000
 
 /* Probing budget per candidate (§6.2, §4.3): every 100 ms for the first
  * second, then every second until 10 s; then every 15 s in the background
