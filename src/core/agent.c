@@ -1431,6 +1431,12 @@ static void birthday_timeout(punch_agent *a, uint64_t now, int id)
     bool direct = p->path >= 0 && p->cand[p->path].technique != PUNCH_TECH_RELAY &&
                   p->cand[p->path].confirmed;
     if (direct || now - p->birthday_start_ms >= BIRTHDAY_BUDGET_MS) {
+        if (!direct) {
+            const candidate tried = {.addr = p->birthday_to, .technique = PUNCH_TECH_BIRTHDAY};
+            tell_attempt(a, id, &tried, "no answer to %u %s in %llu ms", p->birthday_sent,
+                         p->birthday == BIRTHDAY_MANY_SOCKETS ? "sockets" : "probes",
+                         (unsigned long long)(now - p->birthday_start_ms));
+        }
         birthday_end(a, id);
         return;
     }

@@ -71,7 +71,11 @@ static void node_events(node *n, uint64_t now_ms)
             }
             break;
         case PUNCH_EVENT_CLOSED: snprintf(n->closed, sizeof(n->closed), "%s", e.why); break;
-        case PUNCH_EVENT_ATTEMPT: snprintf(n->attempt, sizeof(n->attempt), "%s", e.why); break;
+        case PUNCH_EVENT_ATTEMPT:
+            snprintf(n->attempt, sizeof(n->attempt), "%s", e.why);
+            if ((unsigned)e.technique < sizeof(n->attempt_by) / sizeof(n->attempt_by[0]))
+                snprintf(n->attempt_by[e.technique], sizeof(n->attempt_by[0]), "%s", e.why);
+            break;
         case PUNCH_EVENT_TCP_OFFER:
             n->tcp_offers++;
             n->tcp_offer = e.tcp;

@@ -43,6 +43,7 @@ typedef struct node {
     char got[128];               /* last datagram received */
     char closed[96];
     char attempt[96];            /* the latest ATTEMPT event's why */
+    char attempt_by[16][96];     /* ...and the latest per technique */
     unsigned tcp_offers;         /* TCP_OFFER events, the latest in tcp_offer */
     punch_tcp_offer tcp_offer;
 } node;

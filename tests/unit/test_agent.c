@@ -473,6 +473,23 @@ static void birthday_success_rate(void **state)
     if (runs > 1)
         assert_true(direct * 100 >= 90 * runs);
 
+    /* When nothing answers (here the peers hear no one but the server for
+     * 15 s), the budget ends with an ATTEMPT event that says so. */
+    {
+        world w;
+        world_start(&w, seeds[0]);
+        different_nats(&w, "symmetric-random", "port-restricted-cone", 0);
+        uint64_t t0 = register_and_connect(&w);
+        assert_true(t0 != UINT64_MAX);
+        w.alice.deaf_until_ms = w.bob.deaf_until_ms = t0 + 15000;
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 12000 * MS);
+        assert_string_equal(w.alice.attempt_by[PUNCH_TECH_BIRTHDAY],
+                            "no answer to 256 sockets in 10000 ms");
+        assert_string_equal(w.bob.attempt_by[PUNCH_TECH_BIRTHDAY],
+                            "no answer to 1024 probes in 10000 ms");
+        world_free(&w);
+    }
+
     /* The off switch. */
     world w;
     world_start(&w, seeds[0]);
