@@ -219,6 +219,8 @@ typedef struct punch_agent_stats {
     uint64_t sent;      /* datagrams taken by punch_agent_poll_transmit */
     uint64_t dropped;   /* received and thrown away: malformed, not for us, forged,
                            replayed, refused introductions */
+    uint64_t unsent;    /* for many-port probing's extra sockets, thrown away by
+                           punch_agent_poll_transmit (use ..._from to send them) */
 } punch_agent_stats;
 void punch_agent_stats_get(const punch_agent *agent, punch_agent_stats *out);
 

@@ -280,7 +280,7 @@ struct punch_agent {
     size_t ev_head, ev_count;
     ev current;                /* the event last handed out (its data stays valid) */
     uint64_t received, sent;   /* datagrams */
-    uint64_t dropped_tx;       /* for extra sockets, taken by punch_agent_poll_transmit */
+    uint64_t unsent;           /* for extra sockets, taken by punch_agent_poll_transmit */
     /* Many-port probing: extra sockets next_sock.. are free; one peer at a
      * time opens BIRTHDAY_SOCKETS of them. */
     uint16_t next_sock;
@@ -788,6 +788,20 @@ static int new_peer(punch_agent *a)
             return i;
         }
     return -1;
+}
+
+static void forget_peer(punch_agent *a, int id);
+
+/* Slot id (>= 0) forgotten and taken afresh (a new introduction replaces
+ * the old session there), or a new slot when id < 0. Returns the slot or -1. */
+static int renew_peer(punch_agent *a, int id)
+{
+    if (id < 0)
+        return new_peer(a);
+    forget_peer(a, id);
+    a->peers[id].used = true;
+    a->peers[id].path = -1;
+    return id;
 }
 
 static void forget_peer(punch_agent *a, int id)
@@ -1490,11 +1504,7 @@ static void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
             if (a->peers[i].used && a->peers[i].introduced &&
                 memcmp(a->peers[i].key, m->key, PUNCH_KEY_BYTES) == 0)
                 id = i;
-        if (id >= 0) {
-            forget_peer(a, id);
-            a->peers[id].used = true;
-            a->peers[id].path = -1;
-        } else if ((id = new_peer(a)) < 0) {
+        if ((id = renew_peer(a, id)) < 0) {
             a->dropped++;
             return;
         }
@@ -1531,11 +1541,7 @@ static void on_peer_introduce(punch_agent *a, uint64_t now, int from, const uint
         a->dropped++; /* connected already, or being connected by the server */
         return;
     }
-    if (id >= 0) {
-        forget_peer(a, id);
-        a->peers[id].used = true;
-        a->peers[id].path = -1;
-    } else if ((id = new_peer(a)) < 0) {
+    if ((id = renew_peer(a, id)) < 0) {
         a->dropped++;
         return;
     }
@@ -2135,7 +2141,8 @@ void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
 {
     if (!a || !out)
         return;
-    *out = (punch_agent_stats){.received = a->received, .sent = a->sent, .dropped = a->dropped};
+    *out = (punch_agent_stats){.received = a->received, .sent = a->sent, .dropped = a->dropped,
+                               .unsent = a->unsent};
 }
 
 int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uint8_t *buf,
@@ -2145,7 +2152,11 @@ int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uin
     int rc;
     while ((rc = punch_agent_poll_transmit_from(a, &sock, dst, ttl, buf, cap, len)) == 1 &&
            sock != 0)
-        a->dropped_tx++; /* for an extra socket this caller does not have */
+    {
+        /* For an extra socket this caller does not have: not sent. */
+        a->sent--;
+        a->unsent++;
+    }
     return rc;
 }
 
