@@ -3,7 +3,8 @@
 # one-way delay; a ping to the router at the far end of that one link must
 # show RTT = 2·delay within ±0.5 ms (median of 20, after ARP warm-up); loss
 # 20% per direction must show 1-(0.8)^2 = 36% ping loss within ±6 points
-# over 1000 pings; jitter must spread RTTs without leaving [2d-2j, 2d+2j].
+# over 1000 pings; jitter must spread RTTs, none below 2d-2j and 95% of
+# them at most 2d+2j.
 . "$(dirname "$0")/lib.sh"
 
 TOL=0.5
@@ -41,7 +42,10 @@ awk -v l="$loss" 'BEGIN { exit !(l >= 30 && l <= 42) }' || fail "loss 20%/direct
 ok "loss 20% per direction: ping lost $loss% of 1000 (expected 36%)"
 lab exec bob -- ping -c 2 -i 0.01 -W 1 -q 192.0.2.62 >/dev/null || true
 rtts=$(lab exec bob -- ping -c 50 -i 0.01 -W 1 192.0.2.62 | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n)
-min=$(head -1 <<<"$rtts") max=$(tail -1 <<<"$rtts")
-awk -v a="$min" -v b="$max" 'BEGIN { exit !(a >= 6 - 0.2 && b <= 14 + 0.5 && b - a >= 1) }' ||
-    fail "jitter 2ms on 5ms: RTTs $min..$max ms, expected spread inside 6..14"
-ok "jitter ±2 ms on 5 ms: RTTs $min..$max ms (allowed 6..14)"
+# A packet can never come early, so the floor is strict. It can come late
+# for reasons no link emulator controls (a busy CI machine's scheduler), so
+# the ceiling holds for the 95th percentile, not for every one of 50.
+min=$(head -1 <<<"$rtts") p95=$(awk '{ v[NR] = $1 } END { print v[int(NR * 0.95)] }' <<<"$rtts")
+awk -v a="$min" -v b="$p95" 'BEGIN { exit !(a >= 6 - 0.2 && b <= 14 + 0.5 && b - a >= 1) }' ||
+    fail "jitter 2ms on 5ms: RTTs from $min ms, 95th percentile $p95 ms, expected spread inside 6..14"
+ok "jitter ±2 ms on 5 ms: RTTs from $min ms, 95th percentile $p95 ms (allowed 6..14)"
