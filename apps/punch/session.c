@@ -534,12 +534,16 @@ done:
     if (s->sctp) {
         punch_sctp_counters c;
         punch_sctp_counters_get(s->sctp, &c);
+        punch_agent_stats as;
+        punch_agent_stats_get(punch_driver_agent(s->driver), &as);
         punch_events_emit(s->events, "counters",
                           "\"stream_packets_in\":%llu,\"stream_packets_out\":%llu,"
                           "\"not_stream\":%llu,\"oversize\":%llu,\"no_path\":%llu,"
                           "\"bad_checksum\":%llu,\"bad_vtag\":%llu,\"no_port\":%llu,"
                           "\"too_short\":%llu,\"out_of_the_blue\":%llu,\"retransmits\":%llu,"
-                          "\"fast_retransmits\":%llu,\"timeouts\":%llu,\"sacks_out\":%llu,\"path_kicks\":%llu",
+                          "\"fast_retransmits\":%llu,\"timeouts\":%llu,\"sacks_out\":%llu,\"path_kicks\":%llu,"
+                          "\"datagrams_dropped\":%llu,\"queue_overflows\":%llu,\"events_lost\":%llu,"
+                          "\"udp_unsent\":%llu",
                           (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
                           (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
                           (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
@@ -547,14 +551,15 @@ done:
                           (unsigned long long)c.too_short, (unsigned long long)c.out_of_the_blue,
                           (unsigned long long)c.retransmits, (unsigned long long)c.fast_retransmits,
                           (unsigned long long)c.timeouts, (unsigned long long)c.sacks_out,
-                          (unsigned long long)c.path_kicks);
-        uint64_t bad = c.not_stream + c.bad_checksum + c.bad_vtag + c.too_short;
+                          (unsigned long long)c.path_kicks, (unsigned long long)as.dropped,
+                          (unsigned long long)as.overflowed, (unsigned long long)as.events_lost,
+                          (unsigned long long)punch_driver_stats_get(s->driver)->udp_unsent);
+        uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
         if (bad)
             punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "
-                      "(%llu untagged, %llu bad checksum, %llu bad tag, %llu too short)",
+                      "(%llu untagged, %llu bad tag, %llu too short)",
                       (unsigned long long)bad, (unsigned long long)c.not_stream,
-                      (unsigned long long)c.bad_checksum, (unsigned long long)c.bad_vtag,
-                      (unsigned long long)c.too_short);
+                      (unsigned long long)c.bad_vtag, (unsigned long long)c.too_short);
         punch_sctp_free(s->sctp);
     }
     if (s->tcp_fd >= 0)

@@ -66,6 +66,9 @@ bool punch_addr_is_any(const punch_addr *a);
  * received on its one UDP socket (punch_agent_handle_datagram), calls
  * punch_agent_handle_timeout when punch_agent_next_timeout says, and drains
  * punch_agent_poll_transmit (datagrams to send) and punch_agent_poll_event.
+ * Its queues are bounded (256 datagrams, 128 events) and drop the oldest
+ * when full (counted: punch_agent_stats), so a caller with a large batch of
+ * received datagrams drains both every few dozen of them, not once at the end.
  */
 typedef struct punch_agent punch_agent;
 
@@ -221,6 +224,10 @@ typedef struct punch_agent_stats {
                            replayed, refused introductions */
     uint64_t unsent;    /* for many-port probing's extra sockets, thrown away by
                            punch_agent_poll_transmit (use ..._from to send them) */
+    uint64_t overflowed; /* queued but never sent: the queue (256) was full, and the
+                            oldest made room for a newer one; poll sooner */
+    uint64_t events_lost; /* events (DATA among them) never polled: the queue (128) was
+                             full; poll events after every few datagrams */
 } punch_agent_stats;
 void punch_agent_stats_get(const punch_agent *agent, punch_agent_stats *out);
 

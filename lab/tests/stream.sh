@@ -13,6 +13,8 @@
 #      the relay back SCTP's retransmission timer off, and the path change
 #      must not leave the data waiting for it (stream.c: path_changed);
 #   4. 5 % loss on every access link (about 10 % each way between the peers).
+# In every case neither side may lose a datagram in its own queues (the
+# agent's, between the socket and SCTP): the `counters` event says.
 . "$(dirname "$0")/lib.sh"
 B=${PUNCH_BUILD_DIR:?}
 PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd
@@ -56,6 +58,12 @@ run_case() {
     [ "$(sha256sum <"$c/bob.out")" = "$want_a" ] || fail "$name: bob's copy differs ($(size "$c/bob.out") bytes)"
     [ "$(sha256sum <"$c/alice.out")" = "$want_b" ] || fail "$name: alice's copy differs ($(size "$c/alice.out") bytes)"
     grep -q '"oversize":0' "$c/alice.ev" || fail "$name: oversize SCTP packets"
+    # Nothing lost inside punch itself: the network may drop, our queues not.
+    local side
+    for side in alice bob; do
+        grep '"event":"counters"' "$c/$side.ev" | grep -q '"queue_overflows":0,"events_lost":0,' ||
+            fail "$name: $side lost datagrams in its own queues: $(grep '"event":"counters"' "$c/$side.ev")"
+    done
     local paths
     paths=$(grep '"event":"path"' "$c/alice.ev" | grep -o '"kind":"[a-z]*"' | cut -d'"' -f4 | tr '\n' ' ')
     ok "$name: $SIZE bytes and 64 KiB both ways, sha256 equal, both exit 0 in $ms ms ($(awk -v b="$SIZE" -v m="$ms" 'BEGIN { printf "%.1f", b / 1048576 / (m / 1000) }') MiB/s); alice's paths: $paths"

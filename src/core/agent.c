@@ -281,6 +281,8 @@ struct punch_agent {
     ev current;                /* the event last handed out (its data stays valid) */
     uint64_t received, sent;   /* datagrams */
     uint64_t unsent;           /* for extra sockets, taken by punch_agent_poll_transmit */
+    uint64_t overflowed;       /* the oldest queued datagram, pushed out by a new one */
+    uint64_t events_lost;      /* the oldest queued event, pushed out by a new one */
     /* Many-port probing: extra sockets next_sock.. are free; one peer at a
      * time opens BIRTHDAY_SOCKETS of them. */
     uint16_t next_sock;
@@ -372,6 +374,7 @@ static ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id)
         /* Full: the oldest goes, the newest state matters more. */
         a->ev_head = (a->ev_head + 1) % EVQ_LEN;
         a->ev_count--;
+        a->events_lost++;
     }
     ev *e = &a->evq[(a->ev_head + a->ev_count++) % EVQ_LEN];
     memset(&e->e, 0, sizeof(e->e));
@@ -408,6 +411,7 @@ static uint8_t *push_tx(punch_agent *a, uint16_t sock, const punch_addr *dst, ui
     if (a->tx_count == TXQ_LEN) {
         a->tx_head = (a->tx_head + 1) % TXQ_LEN;
         a->tx_count--;
+        a->overflowed++;
     }
     tx *t = &a->txq[(a->tx_head + a->tx_count++) % TXQ_LEN];
     t->dst = *dst;
@@ -2142,7 +2146,9 @@ void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
     if (!a || !out)
         return;
     *out = (punch_agent_stats){.received = a->received, .sent = a->sent, .dropped = a->dropped,
-                               .unsent = a->unsent};
+                               .unsent = a->unsent,
+                               .overflowed = a->overflowed,
+                               .events_lost = a->events_lost};
 }
 
 int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uint8_t *buf,

@@ -145,6 +145,17 @@ static void drain(punch_driver *d)
     }
 }
 
+/* After datagrams were handed to the agent: take its events (a DATA event
+ * each) and send what it queued (answers, SACKs) before its queues, which
+ * drop the oldest when full, can fill. One receive can bring thousands of
+ * datagrams (UDP GRO), so this runs every HANDLE_EVERY of them. */
+#define HANDLE_EVERY 32
+static void handled(punch_driver *d)
+{
+    drain(d);
+    punch_driver_flush(d);
+}
+
 /* Socket k, opened on first use: same family as ours, any port. */
 static int extra_fd(punch_driver *d, unsigned k)
 {
@@ -180,7 +191,7 @@ static void extra_send(punch_driver *d, unsigned k, const punch_addr *dst, uint8
     }
     memcpy(slot, buf, len);
     punch_udp_queue_len(d->extra_tx, len);
-    punch_udp_send(fd, d->extra_tx);
+    d->stats.udp_unsent += punch_udp_send(fd, d->extra_tx);
 }
 
 static void on_extra(void *arg, int ep)
@@ -200,13 +211,14 @@ static void on_extra(void *arg, int ep)
                 punch_addr src, dst;
                 punch_udp_received(d->rx, j, &data, &len, &src, &dst);
                 punch_agent_handle_datagram_on(d->agent, now, (uint16_t)k, &src, data, len);
+                if ((j + 1) % HANDLE_EVERY == 0)
+                    handled(d);
             }
             if (got < PUNCH_UDP_BATCH)
                 break;
         }
     }
-    drain(d);
-    punch_driver_flush(d);
+    handled(d);
 }
 
 static void on_timer(void *arg, uint64_t now_ms);
@@ -977,7 +989,7 @@ static void udp_send_now(punch_driver *d, const punch_addr *dst, const uint8_t *
 {
     uint8_t *slot = punch_udp_queue(d->tx, dst, NULL, 0);
     if (!slot) {
-        punch_udp_send(d->fd, d->tx);
+        d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
         slot = punch_udp_queue(d->tx, dst, NULL, 0);
     }
     memcpy(slot, buf, len);
@@ -1101,14 +1113,14 @@ void punch_driver_flush(punch_driver *d)
         }
         uint8_t *slot = punch_udp_queue(d->tx, &dst, NULL, ttl);
         if (!slot) {
-            punch_udp_send(d->fd, d->tx);
+            d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
             slot = punch_udp_queue(d->tx, &dst, NULL, ttl);
         }
         memcpy(slot, buf, len);
         punch_udp_queue_len(d->tx, len);
     }
     if (punch_udp_queued(d->tx))
-        punch_udp_send(d->fd, d->tx);
+        d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
     uint64_t t = punch_agent_next_timeout(d->agent), mine = driver_deadline(d);
     punch_loop_set_timeout(d->loop, mine < t ? mine : t, on_timer, d);
 }
@@ -1196,9 +1208,10 @@ static void on_readable(void *arg, int fd)
                     continue; /* ours, not the agent's */
             }
             punch_agent_handle_datagram(d->agent, now, &src, data, len);
+            if ((i + 1) % HANDLE_EVERY == 0)
+                handled(d);
         }
-        drain(d);
-        punch_driver_flush(d);
+        handled(d);
         if (n < PUNCH_UDP_BATCH)
             break;
     }

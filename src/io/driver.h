@@ -84,6 +84,8 @@ typedef struct punch_driver_stats {
                                   its output buffer was full */
     uint64_t udp_returns;      /* times a UDP probe was answered and UDP taken again */
     uint64_t extra_dropped;    /* many-port probing's datagrams not sent: no socket */
+    uint64_t udp_unsent;       /* datagrams the kernel did not take (full socket buffer,
+                                  an error such as unreachable) */
     /* TCP paths to peers (PUNCH_AGENT_TCP, or a peer's offer) */
     uint64_t tcp_paths;        /* connections up and handed to the agent */
     uint64_t tcp_path_failures;/* tries that failed (refused, timed out, ...) */

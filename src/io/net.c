@@ -176,11 +176,17 @@ int punch_udp_bind(const punch_addr *a, punch_addr *bound)
         (v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
             : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))) != 0)
         goto fail;
-    /* A burst must not overflow the default ~200 KiB receive buffer: ask
-     * for 4 MiB, beyond net.core.rmem_max when allowed (CAP_NET_ADMIN). */
-    int rcvbuf = 4 << 20;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    /* A burst must not overflow the default ~200 KiB buffers (three GSO
+     * sends fill the send buffer; a full one drops what follows): ask for
+     * 4 MiB each, beyond net.core.[rw]mem_max when allowed (CAP_NET_ADMIN). */
+    int bufsize = 4 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize)) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof(bufsize)) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
+    /* Runs of datagrams may arrive joined (see punch_udp_recv); a kernel
+     * without UDP_GRO gives them one by one, which is fine too. */
+    setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0)
         goto fail;
     sl = sizeof(ss);
@@ -195,8 +201,22 @@ fail:;
     return PUNCH_ERR_IO;
 }
 
-/* Room for an IP(V6)_PKTINFO and an IP_TTL / IPV6_HOPLIMIT control message. */
-#define CTRL_LEN (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)))
+/* Room for an IP(V6)_PKTINFO and one int-sized control message (IP_TTL /
+ * IPV6_HOPLIMIT when sending, UDP_GRO when receiving), and one spare. */
+#define CTRL_LEN (CMSG_SPACE(sizeof(struct in6_pktinfo)) + 2 * CMSG_SPACE(sizeof(int)))
+
+/* UDP GRO (UDP_GRO, Linux 5.0), the receiving half of GSO below: the kernel
+ * may hand over a run of one sender's datagrams, all of one size but the
+ * last, as one message of up to 64 KiB, and says the size. Each message slot
+ * has room for that; a datagram is a segment of one. */
+#define RX_SLOT 65536
+#define GRO_MAX_SEGMENTS 128 /* the kernel's UDP_MAX_SEGMENTS, as high as it goes */
+
+typedef struct {
+    uint32_t offset; /* in rx_data */
+    uint16_t len;
+    uint16_t msg; /* which received message: its source and destination */
+} rx_segment;
 
 struct punch_udp_batch {
     struct mmsghdr msgs[PUNCH_UDP_BATCH];
@@ -204,7 +224,9 @@ struct punch_udp_batch {
     struct sockaddr_storage peers[PUNCH_UDP_BATCH];
     punch_addr dst[PUNCH_UDP_BATCH];
     _Alignas(struct cmsghdr) uint8_t ctrl[PUNCH_UDP_BATCH][CTRL_LEN];
-    uint8_t data[PUNCH_UDP_BATCH][PUNCH_UDP_MTU];
+    uint8_t data[PUNCH_UDP_BATCH][PUNCH_UDP_MTU]; /* datagrams to send */
+    uint8_t *rx_data;  /* PUNCH_UDP_BATCH slots of RX_SLOT bytes */
+    rx_segment seg[PUNCH_UDP_BATCH * GRO_MAX_SEGMENTS];
     unsigned n;        /* datagrams received, or queued for sending */
     /* Sending: runs of queued datagrams merged into one message each (UDP
      * GSO), what sendmmsg gets; run k starts at datagram first[k]. */
@@ -216,17 +238,25 @@ struct punch_udp_batch {
 
 punch_udp_batch *punch_udp_batch_new(void)
 {
-    return calloc(1, sizeof(punch_udp_batch));
+    punch_udp_batch *b = calloc(1, sizeof(*b));
+    /* 4 MiB of address space; only what datagrams are written to is paged in. */
+    if (b && !(b->rx_data = calloc(PUNCH_UDP_BATCH, RX_SLOT))) {
+        free(b);
+        return NULL;
+    }
+    return b;
 }
 
 void punch_udp_batch_free(punch_udp_batch *b)
 {
+    if (b)
+        free(b->rx_data);
     free(b);
 }
 
-static void prepare_slot(punch_udp_batch *b, unsigned i, size_t len)
+static void prepare_slot(punch_udp_batch *b, unsigned i, uint8_t *data, size_t len)
 {
-    b->iov[i].iov_base = b->data[i];
+    b->iov[i].iov_base = data;
     b->iov[i].iov_len = len;
     b->msgs[i].msg_hdr = (struct msghdr){
         .msg_name = &b->peers[i],
@@ -239,11 +269,16 @@ static void prepare_slot(punch_udp_batch *b, unsigned i, size_t len)
     b->msgs[i].msg_len = 0;
 }
 
-/* The destination address of a received datagram, from IP(V6)_PKTINFO. */
-static void read_pktinfo(struct msghdr *h, punch_addr *dst)
+/* From a received message's control messages: its destination address
+ * (IP(V6)_PKTINFO) and, when GRO joined several datagrams, their size. */
+static void read_cmsgs(struct msghdr *h, punch_addr *dst, size_t *gro_size)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+            int size;
+            memcpy(&size, CMSG_DATA(c), sizeof(size));
+            *gro_size = size > 0 ? (size_t)size : 0;
+        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
             struct in_pktinfo pi;
             memcpy(&pi, CMSG_DATA(c), sizeof(pi));
             memcpy(dst->ip, &pi.ipi_addr, 4);
@@ -255,31 +290,49 @@ static void read_pktinfo(struct msghdr *h, punch_addr *dst)
     }
 }
 
+/* Message i of a receive as segments (datagrams) of gro_size bytes, or one
+ * when the kernel joined nothing. */
+static void split_message(punch_udp_batch *b, unsigned i, size_t gro_size)
+{
+    size_t len = b->msgs[i].msg_len < RX_SLOT ? b->msgs[i].msg_len : RX_SLOT;
+    size_t size = gro_size ? gro_size : len;
+    size_t off = 0;
+    do {
+        size_t seg = len - off < size ? len - off : size;
+        b->seg[b->n++] = (rx_segment){.offset = (uint32_t)(i * RX_SLOT + off),
+                                      .len = (uint16_t)(seg < PUNCH_UDP_MTU ? seg : PUNCH_UDP_MTU),
+                                      .msg = (uint16_t)i};
+        off += seg;
+    } while (off < len && b->n < PUNCH_UDP_BATCH * GRO_MAX_SEGMENTS);
+}
+
 int punch_udp_recv(int fd, punch_udp_batch *b, const punch_addr *local)
 {
     for (unsigned i = 0; i < PUNCH_UDP_BATCH; i++)
-        prepare_slot(b, i, PUNCH_UDP_MTU);
+        prepare_slot(b, i, b->rx_data + (size_t)i * RX_SLOT, RX_SLOT);
     b->n = 0;
     int n = recvmmsg(fd, b->msgs, PUNCH_UDP_BATCH, MSG_DONTWAIT, NULL);
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : PUNCH_ERR_IO;
     for (int i = 0; i < n; i++) {
+        size_t gro_size = 0;
         b->dst[i] = *local;
-        read_pktinfo(&b->msgs[i].msg_hdr, &b->dst[i]);
+        read_cmsgs(&b->msgs[i].msg_hdr, &b->dst[i], &gro_size);
+        split_message(b, (unsigned)i, gro_size);
     }
-    b->n = (unsigned)n;
-    return n;
+    return (int)b->n;
 }
 
 void punch_udp_received(const punch_udp_batch *b, unsigned i, const uint8_t **data,
                         size_t *len, punch_addr *src, punch_addr *dst)
 {
-    *data = b->data[i];
-    /* A datagram longer than the buffer arrives cut (MSG_TRUNC): its length
-     * is what was kept, and the parser will find it malformed. */
-    *len = b->msgs[i].msg_len < PUNCH_UDP_MTU ? b->msgs[i].msg_len : PUNCH_UDP_MTU;
-    punch_addr_from_sockaddr((const struct sockaddr *)&b->peers[i], src);
-    *dst = b->dst[i];
+    const rx_segment *s = &b->seg[i];
+    *data = b->rx_data + s->offset;
+    /* A datagram longer than PUNCH_UDP_MTU is given cut: its length is what
+     * was kept, and the parser will find it malformed. */
+    *len = s->len;
+    punch_addr_from_sockaddr((const struct sockaddr *)&b->peers[s->msg], src);
+    *dst = b->dst[s->msg];
 }
 
 /* A control message at `at` (aligned, room for CMSG_SPACE(len)); returns
@@ -298,7 +351,7 @@ uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_
     if (b->n == PUNCH_UDP_BATCH)
         return NULL;
     unsigned i = b->n++;
-    prepare_slot(b, i, 0);
+    prepare_slot(b, i, b->data[i], 0);
     struct msghdr *h = &b->msgs[i].msg_hdr;
     h->msg_namelen = punch_addr_to_sockaddr(dst, &b->peers[i]);
     uint8_t *ctrl = b->ctrl[i];

@@ -81,6 +81,12 @@ int punch_sctp_input(punch_sctp *s, int peer, const uint8_t *data, size_t len);
  * when they were complete. */
 void punch_sctp_peer_gone(punch_sctp *s, int peer, const char *why);
 void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c);
+
+/* CRC32c of n bytes as SCTP stores it in its common header (the value
+ * usrsctp_crc32c returns), by the CPU's instruction where there is one. */
+uint32_t punch_sctp_crc32c(const uint8_t *p, size_t n);
+/* Fill in an SCTP packet's checksum (len >= 12, the common header). */
+void punch_sctp_put_checksum(uint8_t *pkt, size_t len);
 /* The path to peer changed (PUNCH_EVENT_PATH): what waits on a
  * retransmission timer that losses on the old path backed off goes now. */
 void punch_sctp_path_changed(punch_sctp *s, int peer);
