@@ -11,6 +11,9 @@
 # datagram path can carry on this machine, so the cost of the stream layer
 # alone (SCTP, Noise, the loop) shows apart from the kernel's per-datagram
 # cost, which TCP, with 64 KiB segments through the veths, mostly avoids.
+# A fourth is the cipher alone (bench/punch_blast cipher: ChaCha20-Poly1305
+# sealing 1152-byte datagrams on one core, no I/O): each side of a stream
+# seals or opens every byte, so no stream on this machine can beat it.
 # Printed, not a test. Needs root; every packet stays inside the lab.
 #
 # usage: bench/stream_bench.sh [BUILD_DIR]     environment: BENCH_BYTES (67108864), BENCH_RUNS (3)
@@ -92,11 +95,15 @@ for i in $(seq "$runs"); do
     punch+=("$(cut -d' ' -f2 "$tmp/punch$i")")
     kind=$(grep '"event":"path"' "$tmp/alice$i.ev" | tail -1 | grep -o '"kind":"[a-z]*"' | cut -d'"' -f4)
 done
+cipher=$("$blast" cipher 2 1152 | grep -o 'seal_Bps [0-9]*' | cut -d' ' -f2)
 med() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 awk -v t="$(med "${tcp[@]}")" -v p="$(med "${punch[@]}")" -v b="$bytes" -v r="$runs" -v k="$kind" \
-    -v ta="${tcp[*]}" -v pa="${punch[*]}" -v u="$(med "${udp[@]}")" -v ua="${udp[*]}" -v w="$wire" 'BEGIN {
+    -v ta="${tcp[*]}" -v pa="${punch[*]}" -v u="$(med "${udp[@]}")" -v ua="${udp[*]}" -v w="$wire" \
+    -v c="$cipher" 'BEGIN {
     printf "stream throughput, %d MiB alice -> bob, median of %d runs (lab public topology, no delay)\n", b / 1048576, r
     printf "   plain TCP      %8.1f MB/s  (runs: %s B/s)\n", t / 1e6, ta
     printf "   punch stream   %8.1f MB/s  (runs: %s B/s; path %s)\n", p / 1e6, pa, k
     printf "   plain UDP      %8.1f MB/s  (runs: %s B/s; %d-byte datagrams, payload bytes)\n", u / 1e6, ua, w
-    printf "   punch / TCP = %.3f (target >= 0.5); punch / UDP = %.3f\n", (t > 0 ? p / t : 0), (u > 0 ? p / u : 0) }'
+    printf "   cipher alone   %8.1f MB/s  (ChaCha20-Poly1305 sealing 1152-byte datagrams, one core, no I/O)\n", c / 1e6
+    printf "   punch / TCP = %.3f (target >= 0.5); punch / UDP = %.3f; punch / cipher = %.3f; cipher / TCP = %.3f\n",
+        (t > 0 ? p / t : 0), (u > 0 ? p / u : 0), (c > 0 ? p / c : 0), (t > 0 ? c / t : 0) }'
