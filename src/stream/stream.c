@@ -31,7 +31,8 @@
 #define TICK_MS 10         /* usrsctp's clock: its timers have 1 ms ticks; 10 ms is plenty */
 #define FLUSH_EVERY 64     /* the agent queues 256 datagrams: send them before it fills */
 #define SOCKET_BUF (1u << 20)
-#define RTO_MIN_MS 300
+#define RTO_MIN_MS 120
+#define DELAYED_SACK_MS 40
 #define RTO_MAX_MS 10000
 /* usrsctp counts no IP header on AF_CONN, but its packets come out one
  * common header (12 bytes) over the MTU it is given: measured, and checked
@@ -916,10 +917,15 @@ int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg)
     usrsctp_sysctl_set_sctp_auth_enable(0);
     usrsctp_sysctl_set_sctp_ecn_enable(0);
     /* RFC 9260 §16: RTO.Initial 1 s; a lower RTO.Min (RFC 9260 says 1 s)
-     * recovers losses on short paths sooner while staying above the 200 ms
-     * delayed SACK; INIT retried every 2 s at most while a path is found. */
+     * recovers losses on short paths sooner. It stays well above the delayed
+     * SACK, which is 40 ms as in Linux TCP rather than usrsctp's 200 ms:
+     * with 5 % loss on each lab link an 8 MiB stream took 21-34 s with
+     * 300/200 ms, 6-9 s with 120/40 ms (lab.stream). A long path's RTO is
+     * its own RTT's, above both. INIT retried every 2 s at most while a
+     * path is found. */
     usrsctp_sysctl_set_sctp_rto_initial_default(1000);
     usrsctp_sysctl_set_sctp_rto_min_default(RTO_MIN_MS);
+    usrsctp_sysctl_set_sctp_delayed_sack_time_default(DELAYED_SACK_MS);
     usrsctp_sysctl_set_sctp_rto_max_default(RTO_MAX_MS);
     usrsctp_sysctl_set_sctp_init_rto_max_default(2000);
     usrsctp_sysctl_set_sctp_init_rtx_max_default(30);
