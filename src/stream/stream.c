@@ -24,7 +24,7 @@
  * address; openers take an ephemeral port. */
 #define ACCEPT_PORT 5001
 #define MAX_PEERS 64
-#define IN_CHUNK 16384     /* one DATA message at most: well under the send buffer */
+#define IN_CHUNK 65536     /* one DATA message at most: well under the send buffer */
 #define OUT_BUF 65536      /* the peer's bytes waiting for wfd */
 #define SERVE_BUDGET (1u << 20) /* bytes one stream moves to wfd per serve */
 #define OUT_ROOM 2048      /* read from SCTP only with this much room (control messages fit) */
