@@ -81,13 +81,14 @@ typedef struct options {
     unsigned long long relay_max_bytes;
     unsigned long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
     bool no_tcp;
-    unsigned long max_tcp;
+    unsigned long max_tcp, max_tcp_per_ip;
 } options;
 
 static const char usage_text[] =
     "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--key FILE] [--no-relay]\n"
     "              [--max-peers N] [--relay-max-bytes N] [--relay-rate N]\n"
-    "              [--relay-packets N] [--no-tcp] [--max-tcp N] [--events FILE|-]\n"
+    "              [--relay-packets N] [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
+    "              [--events FILE|-]\n"
     "              [--log-level LEVEL] [--rate-limit N]\n"
     "\n"
     "The public server of punch: answers STUN Binding requests (RFC 8489) so\n"
@@ -124,6 +125,8 @@ static const char usage_text[] =
     "                       35 KiB each); more are closed at once. A connection\n"
     "                       must bring a whole frame within 10 s and then one at\n"
     "                       least every 90 s\n"
+    "  --max-tcp-per-ip N   of those, held at once from one IP address (default\n"
+    "                       32), so one source cannot take them all\n"
     "  --events FILE|-      write one JSON event per line (started, registered,\n"
     "                       introduced, relay-opened, relay-closed, counters,\n"
     "                       stopped); - is stdout\n"
@@ -156,13 +159,15 @@ static int parse_options(int argc, char **argv, options *o)
         {"relay-packets", required_argument, NULL, 'P'},
         {"no-tcp", no_argument, NULL, 'T'},
         {"max-tcp", required_argument, NULL, 'M'},
+        {"max-tcp-per-ip", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
     };
     *o = (options){.log_level = PUNCH_LOG_INFO, .rate = DEFAULT_RATE_PER_SEC, .alt_for = -1,
                    .max_peers = PUNCH_RV_DEFAULT_MAX_PEERS,
-                   .max_tcp = PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS};
+                   .max_tcp = PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS,
+                   .max_tcp_per_ip = PUNCH_TCP_SERVER_DEFAULT_PER_IP};
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
@@ -219,6 +224,14 @@ static int parse_options(int argc, char **argv, options *o)
                 o->max_tcp > MAX_TCP_LIMIT)
                 return usage_error("--max-tcp: '%s' is not a number from 1 to %d", optarg,
                                    MAX_TCP_LIMIT);
+            break;
+        case 'I':
+            errno = 0;
+            o->max_tcp_per_ip = strtoul(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end || errno || o->max_tcp_per_ip == 0 ||
+                o->max_tcp_per_ip > MAX_TCP_LIMIT)
+                return usage_error("--max-tcp-per-ip: '%s' is not a number from 1 to %d",
+                                   optarg, MAX_TCP_LIMIT);
             break;
         case 'B':
             errno = 0;
@@ -601,12 +614,14 @@ static void emit_counters(punchd *d, const char *event)
         const punch_tcp_server_counters *t = punch_tcp_server_counters_get(d->tcp);
         snprintf(tcp, sizeof(tcp),
                  ",\"tcp_connections\":%llu,\"tcp_accepted\":%llu,\"tcp_refused_full\":%llu,"
-                 "\"tcp_rate_limited\":%llu,\"tcp_closed\":%llu,\"tcp_idle_closed\":%llu,"
+                 "\"tcp_rate_limited\":%llu,\"tcp_refused_per_ip\":%llu,"
+                 "\"tcp_closed\":%llu,\"tcp_idle_closed\":%llu,"
                  "\"tcp_bad_frames\":%llu,\"tcp_truncated\":%llu,\"tcp_errors\":%llu,"
                  "\"tcp_frames_in\":%llu,\"tcp_frames_out\":%llu,\"tcp_out_dropped\":%llu,"
                  "\"tcp_clash\":%llu",
                  (ull)t->connections, (ull)t->accepted, (ull)t->refused_full,
-                 (ull)t->rate_limited, (ull)t->closed, (ull)t->idle_closed, (ull)t->bad_frames,
+                 (ull)t->rate_limited, (ull)t->refused_per_ip, (ull)t->closed,
+                 (ull)t->idle_closed, (ull)t->bad_frames,
                  (ull)t->truncated, (ull)t->errors, (ull)t->frames_in, (ull)t->frames_out,
                  (ull)t->out_dropped, (ull)d->tcp_clash);
     }
@@ -734,7 +749,8 @@ static int setup_rendezvous(punchd *d, const options *o, const punch_ratelimit_c
  * same port the kernel gave UDP). Returns 0 or -1 (logged). */
 static int setup_tcp(punchd *d, const options *o, const punch_ratelimit_cfg *rate)
 {
-    punch_tcp_server_cfg cfg = {.max_conns = o->max_tcp, .rate = *rate,
+    punch_tcp_server_cfg cfg = {.max_conns = o->max_tcp, .per_ip_max = o->max_tcp_per_ip,
+                                .rate = *rate,
                                 .on_frame = on_tcp_frame, .arg = d};
     if (punch_random_bytes(cfg.rate.hash_key, sizeof(cfg.rate.hash_key)) != 0) {
         punch_log(PUNCH_LOG_ERROR, "no randomness: %s", strerror(errno));

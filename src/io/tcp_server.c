@@ -59,6 +59,8 @@ int punch_tcp_server_new(punch_tcp_server **out, const punch_tcp_server_cfg *cfg
     s->cfg = *cfg;
     if (!s->cfg.max_conns)
         s->cfg.max_conns = PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS;
+    if (!s->cfg.per_ip_max)
+        s->cfg.per_ip_max = PUNCH_TCP_SERVER_DEFAULT_PER_IP;
     if (!s->cfg.first_frame_ms)
         s->cfg.first_frame_ms = PUNCH_TCP_SERVER_DEFAULT_FIRST_FRAME_MS;
     if (!s->cfg.idle_ms)
@@ -146,14 +148,14 @@ int punch_tcp_server_fd(const punch_tcp_server *s)
 
 /* ---- the address table (keyed SipHash, so no sender can aim at a bucket) ---- */
 
+/* By the remote IP alone (not its port): one source's connections share a
+ * chain, so counting them (per_ip_max) costs no more than a lookup. */
 static size_t bucket_of(const punch_tcp_server *s, const punch_addr *a)
 {
-    uint8_t in[19], h[crypto_shorthash_BYTES];
+    uint8_t in[17], h[crypto_shorthash_BYTES];
     in[0] = a->family;
-    in[1] = (uint8_t)(a->port >> 8);
-    in[2] = (uint8_t)a->port;
-    memcpy(in + 3, a->ip, 16);
-    crypto_shorthash(h, in, a->family == PUNCH_AF_INET ? 7 : 19, s->hash_key);
+    memcpy(in + 1, a->ip, 16);
+    crypto_shorthash(h, in, a->family == PUNCH_AF_INET ? 5 : 17, s->hash_key);
     uint64_t v;
     memcpy(&v, h, sizeof(v));
     return (size_t)(v & (s->n_buckets - 1));
@@ -167,6 +169,14 @@ static conn *find(const punch_tcp_server *s, const punch_addr *a)
         if (punch_addr_equal(&s->slots[i]->remote, a))
             return s->slots[i];
     return NULL;
+}
+
+static size_t conns_from_ip(const punch_tcp_server *s, const punch_addr *a)
+{
+    size_t n = 0;
+    for (uint32_t i = s->buckets[bucket_of(s, a)]; i != NONE; i = s->slots[i]->next)
+        n += punch_addr_same_ip(&s->slots[i]->remote, a);
+    return n;
 }
 
 static void unlink_conn(punch_tcp_server *s, uint32_t idx)
@@ -235,6 +245,11 @@ static void accept_some(punch_tcp_server *s, int lfd, uint64_t now)
         }
         if (!punch_ratelimit_allow(s->rate, &remote, now)) {
             s->c.rate_limited++;
+            close(fd);
+            continue;
+        }
+        if (conns_from_ip(s, &remote) >= s->cfg.per_ip_max) {
+            s->c.refused_per_ip++;
             close(fd);
             continue;
         }

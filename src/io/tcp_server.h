@@ -7,7 +7,8 @@
  * answers to that address come back through punch_tcp_server_send.
  *
  * Limits: at most max_conns connections (more are accepted and closed at
- * once, counted), new connections per source IP within a rate, a first
+ * once, counted), at most per_ip_max of them from one IP (so one source
+ * cannot take every slot), new connections per source IP within a rate, a first
  * frame within first_frame_ms and then a frame at least every idle_ms (a
  * slow-loris sender that never finishes a frame is closed), and a bounded
  * output buffer per connection (a frame that does not fit is dropped and
@@ -21,6 +22,8 @@
 #include "server/ratelimit.h"
 
 #define PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS 1024
+/* A peer needs one connection; a NAT of a few dozen hosts, that many. */
+#define PUNCH_TCP_SERVER_DEFAULT_PER_IP 32
 #define PUNCH_TCP_SERVER_MAX_LISTENERS 32
 /* A connection must bring its first whole frame this fast... */
 #define PUNCH_TCP_SERVER_DEFAULT_FIRST_FRAME_MS 10000u
@@ -37,6 +40,7 @@ typedef void (*punch_tcp_server_frame_fn)(void *arg, uint64_t now_ms, const punc
 
 typedef struct punch_tcp_server_cfg {
     size_t max_conns;          /* 0: the defaults above */
+    size_t per_ip_max;
     uint32_t first_frame_ms;
     uint32_t idle_ms;
     size_t out_bytes;
@@ -49,6 +53,7 @@ typedef struct punch_tcp_server_counters {
     uint64_t accepted;
     uint64_t refused_full;     /* closed at once: max_conns reached */
     uint64_t rate_limited;     /* closed at once: the source IP opened too many too fast */
+    uint64_t refused_per_ip;   /* closed at once: the source IP holds per_ip_max already */
     uint64_t closed;           /* every close, for whatever reason (the peer's included) */
     uint64_t idle_closed;      /* no whole frame in time (slow loris, silent peer) */
     uint64_t bad_frames;       /* a length of 0 or over PUNCH_FRAME_MAX: closed */

@@ -3,7 +3,8 @@
 # the connection; bad input (zero length, a length over the maximum, a
 # frame cut short, a slow-loris sender, more connections than --max-tcp, a
 # UDP datagram from a TCP connection's address and port) is counted, and
-# punchd keeps serving TCP and UDP.
+# punchd keeps serving TCP and UDP. One IP cannot hold more than
+# --max-tcp-per-ip connections while another IP still gets in.
 . "$(dirname "$0")/lib.sh"
 
 start_punchd --listen 127.0.0.1:0 --max-tcp 8
@@ -123,3 +124,33 @@ done
 kill -0 "$PUNCHD_PID" || fail "punchd died"
 pass "TCP framing: HELLO and Binding answered; 3 bad lengths, 1 cut frame, 1 slow loris closed; 15 of 20 over --max-tcp refused; a UDP clash dropped; still serving"
 pass "counters: $c"
+
+# One source IP holds at most --max-tcp-per-ip of the --max-tcp connections.
+stop_punchd
+start_punchd --listen 127.0.0.1:0 --max-tcp 20 --max-tcp-per-ip 4
+port=$(port_of 1)
+out=$(python3 - "$port" <<'PY'
+import socket, sys
+ADDR = ("127.0.0.1", int(sys.argv[1]))
+def conn(src):
+    s = socket.socket(); s.bind((src, 0)); s.connect(ADDR); return s
+def closed_by_server(s, within):
+    s.settimeout(within)
+    try:
+        while True:
+            if s.recv(4096) == b"": return True
+    except (socket.timeout, TimeoutError): return False
+    except ConnectionResetError: return True
+first = [conn("127.0.0.1") for _ in range(10)]
+held = [s for s in first if not closed_by_server(s, 0.5)]
+other = conn("127.0.0.2")
+if len(held) != 4: sys.exit("127.0.0.1 holds %d connections, not 4" % len(held))
+if closed_by_server(other, 0.5): sys.exit("127.0.0.2 was refused although the server has room")
+print("ok")
+PY
+) || fail "per-IP limit: $out"
+kill -USR1 "$PUNCHD_PID"
+c=$(next_event counters) || fail "no counters event"
+[ "$(json_field "$c" tcp_refused_per_ip)" = 6 ] && [ "$(json_field "$c" tcp_refused_full)" = 0 ] ||
+    fail "per-IP limit: want tcp_refused_per_ip 6, tcp_refused_full 0 in $c"
+pass "--max-tcp-per-ip 4: 6 of 10 connections from one IP refused, another IP still served"
