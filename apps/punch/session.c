@@ -543,7 +543,7 @@ done:
                           "\"too_short\":%llu,\"out_of_the_blue\":%llu,\"retransmits\":%llu,"
                           "\"fast_retransmits\":%llu,\"timeouts\":%llu,\"sacks_out\":%llu,\"path_kicks\":%llu,"
                           "\"datagrams_dropped\":%llu,\"queue_overflows\":%llu,\"events_lost\":%llu,"
-                          "\"udp_unsent\":%llu",
+                          "\"udp_unsent\":%llu,\"init_timeouts\":%llu,\"cookie_timeouts\":%llu",
                           (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
                           (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
                           (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
@@ -553,7 +553,8 @@ done:
                           (unsigned long long)c.timeouts, (unsigned long long)c.sacks_out,
                           (unsigned long long)c.path_kicks, (unsigned long long)as.dropped,
                           (unsigned long long)as.overflowed, (unsigned long long)as.events_lost,
-                          (unsigned long long)punch_driver_stats_get(s->driver)->udp_unsent);
+                          (unsigned long long)punch_driver_stats_get(s->driver)->udp_unsent,
+                          (unsigned long long)c.init_timeouts, (unsigned long long)c.cookie_timeouts);
         uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
         if (bad)
             punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "

@@ -65,6 +65,9 @@ typedef struct punch_sctp_counters {
      * retransmission timeout (T3-rtx) or by fast retransmit, the T3-rtx
      * timeouts themselves, and SACK chunks sent. */
     uint64_t retransmits, fast_retransmits, timeouts, sacks_out;
+    /* Setting up: INIT and COOKIE-ECHO sent again after their timer fired
+     * (each waited RTO.Initial or more: docs/protocol.md "Streams"). */
+    uint64_t init_timeouts, cookie_timeouts;
     uint64_t path_kicks;   /* path changes that fired a backed-off retransmission timer at once */
 } punch_sctp_counters;
 
