@@ -351,7 +351,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         if (ev->peer == s->peer)
             s->path_kind = punch_path_kind_name(ev->path_kind);
         if (s->sctp)
-            punch_sctp_path_changed(s->sctp, ev->peer);
+            punch_sctp_path_changed(s->sctp, ev->peer, ev->rtt_us);
         if (ev->peer == s->peer && s->datagram && !s->stdin_watched) {
             /* Reading stdin only once there is a path: nothing is lost. */
             s->stdin_watched = true;

@@ -90,9 +90,11 @@ void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c);
 uint32_t punch_sctp_crc32c(const uint8_t *p, size_t n);
 /* Fill in an SCTP packet's checksum (len >= 12, the common header). */
 void punch_sctp_put_checksum(uint8_t *pkt, size_t len);
-/* The path to peer changed (PUNCH_EVENT_PATH): what waits on a
- * retransmission timer that losses on the old path backed off goes now. */
-void punch_sctp_path_changed(punch_sctp *s, int peer);
+/* The path to peer changed (PUNCH_EVENT_PATH, with its rtt_us, 0 when not
+ * known): what waits on a retransmission timer that losses on the old path
+ * backed off goes now, and streams opened later set up with timers from
+ * this round trip instead of SCTP's RTO.Initial of 1 s. */
+void punch_sctp_path_changed(punch_sctp *s, int peer, uint32_t rtt_us);
 
 /* Open a stream to peer for service, piping rfd (-1: nothing to send) and
  * wfd. Packets wait for a path: SCTP retransmits until one exists. Returns
