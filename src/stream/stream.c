@@ -40,6 +40,10 @@
  * agent measured waits 3 round trips before sending again, at least this
  * long: its answers are not delayed as SACKs are. */
 #define SETUP_RTO_MIN_MS 100
+/* ...and on a path the agent has just proven (a handshake message heard,
+ * its PONG still to come) but not timed, this long: a setup packet sent
+ * again too soon costs one small datagram, one lost costs this wait. */
+#define SETUP_RTO_UNTIMED_MS 300
 /* usrsctp counts no IP header on AF_CONN, but its packets come out one
  * common header (12 bytes) over the MTU it is given: measured, and checked
  * on every packet (oversize). */
@@ -52,6 +56,8 @@ typedef struct sctp_peer {
     punch_sctp *owner;
     int id;
     bool used, accept_pending;
+    bool has_path;                 /* a PATH event came: packets can go */
+    bool unsent;                   /* a packet found no path (SCTP waits to send it again) */
     uint32_t rtt_us;               /* of the path in use, as the agent measured it; 0: unknown */
     struct socket *listener;
 } sctp_peer;
@@ -168,6 +174,7 @@ static int conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t s
     punch_agent *a = punch_driver_agent(s->cfg.driver);
     if (punch_agent_send(a, punch_clock_ms(), p->id, dgram, len + 1) != 0) {
         s->c.no_path++; /* lost: SCTP retransmits once a path exists */
+        p->unsent = true;
         return 0;
     }
     s->c.packets_out++;
@@ -249,15 +256,18 @@ static void set_path_mtu(punch_stream *st)
 }
 
 /* How long the setup of a stream to p waits for an answer before sending
- * again. SCTP's RTO.Initial (1 s) is for a path whose round trip is not
- * known yet; the agent's PING/PONG has measured this one. Measured in the
- * lab (10 ms each access link, 5 % loss): one setup in eight lost a packet
- * and its first bytes came 1.1 s (2.7 s for two) after the path, against
- * 120 ms without loss (lab/tests/stream.sh, "first bytes"). */
+ * again. SCTP's RTO.Initial (1 s) is for a path nothing is known of; punch
+ * sets streams up over a path the agent has proven, often timed by its
+ * PING/PONG. Measured in the lab (10 ms each access link, 5 % loss): one
+ * setup in eight lost a packet and its first bytes came 1.1 s (2.7 s for
+ * two) after the path event, against 120 ms without loss; with a lost
+ * INIT-ACK now about 450 ms (lab/tests/stream.sh, "first bytes"). */
 static uint32_t setup_rto_ms(const sctp_peer *p)
 {
+    if (!p->has_path)
+        return RTO_INITIAL_MS; /* the INIT waits for a path: path_changed sends it */
     if (p->rtt_us == 0)
-        return RTO_INITIAL_MS;
+        return SETUP_RTO_UNTIMED_MS;
     uint64_t ms = 3 * (uint64_t)p->rtt_us / 1000;
     if (ms < SETUP_RTO_MIN_MS)
         return SETUP_RTO_MIN_MS;
@@ -1021,8 +1031,13 @@ void punch_sctp_path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
     if (peer < 0 || peer >= MAX_PEERS)
         return;
     /* Streams opened from now on start with this path's round trip. */
-    peer_get(s, peer)->rtt_us = rtt_us;
-    bool stalled = false;
+    sctp_peer *p = peer_get(s, peer);
+    p->has_path = true;
+    p->rtt_us = rtt_us;
+    /* A setup is kicked only when its INIT found no path: one that went out
+     * is answered or retried on its own (a kick would back its timer off). */
+    bool stalled = false, unsent = p->unsent;
+    p->unsent = false;
     for (punch_stream *st = s->streams; st; st = st->next) {
         if (st->over || !st->so || st->peer != &s->peers[peer])
             continue;
@@ -1031,7 +1046,7 @@ void punch_sctp_path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
         socklen_t len = sizeof(ss);
         if (usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) != 0)
             continue;
-        if (!st->up || ss.sstat_unackdata > 0)
+        if ((!st->up && unsent) || ss.sstat_unackdata > 0)
             stalled = true;
         if (!st->up)
             continue;
