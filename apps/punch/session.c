@@ -95,7 +95,12 @@ static const char listen_help[] =
     "Register at the server as NAME (default: this host's name) and wait. The\n"
     "first peer that connects is piped to stdin/stdout (like nc -l).\n"
     STREAM_HELP
-    "--keep-open (with --datagram) accepts more peers; stdin goes to the latest.\n"
+    "--keep-open: after a peer's stream ends, serve the next peer that connects,\n"
+    "one at a time: each one's data is appended to stdout, which stays open, and\n"
+    "stdin goes to the peer served (once stdin has ended, later peers get only\n"
+    "its end); a peer that connects while another is served is refused (busy).\n"
+    "It runs until SIGINT/SIGTERM: exit 0 between streams, 1 during one.\n"
+    "With --datagram, every peer's datagrams go to stdout and stdin to the latest.\n"
     "--allow-forward PORT,...: serve 'punch forward' instead of stdin/stdout:\n"
     "each stream a peer opens for an allowed PORT becomes a TCP connection to\n"
     "127.0.0.1:PORT here; other ports are refused and nothing else is reachable.\n"
@@ -220,8 +225,7 @@ static void progress(session *s, uint64_t now, bool last)
 static void on_tick(void *arg, uint64_t now_ms)
 {
     session *s = arg;
-    if (!s->stdio_done)
-        progress(s, now_ms, false);
+    progress(s, now_ms, false);
 }
 
 static const char *peer_label(const session *s)
@@ -300,19 +304,22 @@ static void on_stream_done(void *arg, punch_stream *st, const punch_stream_resul
         progress(s, punch_clock_ms(), true);
         s->stdio = NULL;
         s->stdio_done = true;
+        /* --keep-open: the next peer's stream is welcome; we go on. */
         if (r->result == 0) {
             punch_log(PUNCH_LOG_INFO, "stream done: %llu bytes sent, %llu received, all confirmed",
                       (unsigned long long)r->bytes_sent, (unsigned long long)r->bytes_received);
             punch_agent_close(punch_driver_agent(s->driver), punch_clock_ms(),
                               punch_stream_peer(st));
             punch_driver_flush(s->driver);
-            finish(s, 0);
+            if (!s->keep_open)
+                finish(s, 0);
         } else {
             fprintf(stderr, "punch: %s: %s\n",
                     r->result == PUNCH_ERR_UNSUPPORTED ? "the peer refused the stream"
                                                        : "stream failed",
                     r->why);
-            finish(s, 1);
+            if (!s->keep_open)
+                finish(s, 1);
         }
         return;
     }
@@ -329,20 +336,30 @@ static void on_stream_done(void *arg, punch_stream *st, const punch_stream_resul
                   (unsigned long long)r->bytes_sent, (unsigned long long)r->bytes_received);
 }
 
+/* listen: stdin/stdout carry peer's stream st now. */
+static void serve_stdio(session *s, punch_stream *st, int peer)
+{
+    s->stdio = st;
+    s->peer = peer;
+    s->progress_ms = punch_clock_ms();
+    s->progress_bytes = 0;
+    if (s->keep_open)
+        punch_stream_keep_output(st); /* stdout goes on with the next peer's data */
+}
+
 /* listen: a peer opened a stream. */
 static void on_stream_open(void *arg, punch_stream *st, int peer, uint16_t service)
 {
     session *s = arg;
-    (void)peer;
     char why[120];
     if (s->n_allow == 0) {
         if (service != 0)
             snprintf(why, sizeof(why), "port %u: this side forwards no ports (punch listen "
                      "--allow-forward)", service);
-        else if (s->stdio || s->stdio_done)
+        else if (s->stdio || (s->stdio_done && !s->keep_open))
             snprintf(why, sizeof(why), "busy: stdin/stdout already carry a stream");
         else if (punch_stream_attach(st, 0, 1, NULL) == 0) {
-            s->stdio = st;
+            serve_stdio(s, st, peer);
             return;
         } else
             snprintf(why, sizeof(why), "cannot use stdin/stdout here: %s", strerror(errno));
@@ -440,7 +457,8 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
             finish(s, 1);
             return;
         }
-        if (s->listening && (s->peer < 0 || s->keep_open))
+        /* Streams: the peer is the one stdin/stdout serve (serve_stdio). */
+        if (s->listening && (s->peer < 0 || (s->keep_open && (s->datagram || !s->stdio))))
             s->peer = ev->peer;
         break;
     case PUNCH_EVENT_PATH:
@@ -485,7 +503,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
             if (ev->peer != s->peer)
                 break;
             s->peer = -1;
-            if (s->n_allow > 0) {
+            if (s->n_allow > 0 || s->keep_open) {
                 punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->why);
             } else if (s->forwarding) {
                 fprintf(stderr, "punch forward: %s went away: %s\n", ev->peer_name, ev->why);
@@ -536,8 +554,10 @@ static void on_signal(void *arg, int signo)
     if (s->peer >= 0)
         punch_agent_close(punch_driver_agent(s->driver), punch_clock_ms(), s->peer);
     punch_driver_flush(s->driver);
-    /* Stopping a forwarder is how it ends; anything else was cut short. */
-    bool service = s->forwarding || s->n_allow > 0;
+    /* Stopping a forwarder, or a listener between --keep-open streams, is
+     * how it ends; anything else was cut short. */
+    bool service =
+        s->forwarding || s->n_allow > 0 || (s->keep_open && !s->datagram && !s->stdio);
     if (!service && !s->datagram)
         fprintf(stderr, "punch: interrupted\n");
     finish(s, service ? 0 : 1);
@@ -654,8 +674,9 @@ done:
                           (unsigned long long)c.path_kicks, (unsigned long long)as.dropped,
                           (unsigned long long)as.overflowed, (unsigned long long)as.events_lost,
                           (unsigned long long)punch_driver_stats_get(s->driver)->udp_unsent,
-                          (unsigned long long)c.init_timeouts, (unsigned long long)c.cookie_timeouts,
-                          s->n_conns, (unsigned long long)s->conns_refused);
+                          (unsigned long long)c.init_timeouts,
+                          (unsigned long long)c.cookie_timeouts, s->n_conns,
+                          (unsigned long long)s->conns_refused);
         uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
         if (bad)
             punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "
@@ -799,9 +820,6 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
         return punch_cli_usage_error(cmd, "--no-relay and --relay-only leave no path");
     if (s->datagram && s->n_allow)
         return punch_cli_usage_error(cmd, "--allow-forward carries streams: not with --datagram");
-    if (s->keep_open && !s->datagram && !s->n_allow)
-        return punch_cli_usage_error(cmd, "--keep-open needs --datagram (a stream has one stdin; "
-                                          "--allow-forward serves every peer)");
     if (s->forwarding && !have_listen)
         return punch_cli_usage_error(cmd, "which local port? give --listen [ADDR:]PORT");
     if (have_max && !s->forwarding && !s->n_allow)

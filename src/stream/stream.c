@@ -78,6 +78,7 @@ struct punch_stream {
     uint16_t service;
     bool opener, up, open_sent, open_got, attached, refused_by_us;
     bool fin_sent, fin_got, done_sent, done_got, shut, over;
+    bool keep_wfd;                 /* the peer's FIN does not end wfd */
     int rfd, wfd;
     fd_kind rkind, wkind;
     int rflags, wflags;            /* original file status flags, restored at the end */
@@ -558,7 +559,7 @@ static void write_out(punch_stream *st)
         st->out_off = 0;
     if (st->over || !st->fin_got || st->out_len > 0 || st->done_sent)
         return;
-    if (st->wfd >= 0) {
+    if (st->wfd >= 0 && !st->keep_wfd) {
         struct stat sb;
         if (shutdown(st->wfd, SHUT_WR) != 0 && fstat(st->wfd, &sb) == 0 && S_ISFIFO(sb.st_mode) &&
             st->wfd != st->rfd) {
@@ -859,6 +860,11 @@ int punch_stream_attach(punch_stream *st, int rfd, int wfd, void *user)
         st->owner->kick = true;
     }
     return rc;
+}
+
+void punch_stream_keep_output(punch_stream *st)
+{
+    st->keep_wfd = true;
 }
 
 void punch_stream_refuse(punch_stream *st, const char *why)

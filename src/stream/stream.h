@@ -103,6 +103,9 @@ int punch_stream_open(punch_sctp *s, int peer, uint16_t service, int rfd, int wf
                       punch_stream **out);
 /* Serve an opened stream (from on_open) with rfd and wfd. Returns as above. */
 int punch_stream_attach(punch_stream *st, int rfd, int wfd, void *user);
+/* The peer's end of data leaves wfd open (it carries what a later stream
+ * brings: punch listen --keep-open); call after attach or open. */
+void punch_stream_keep_output(punch_stream *st);
 /* Turn an opened stream down (from on_open); the opener's on_done gets why. */
 void punch_stream_refuse(punch_stream *st, const char *why);
 void *punch_stream_user(const punch_stream *st);
