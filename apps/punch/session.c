@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -31,6 +33,10 @@
 
 #define MAX_ALLOW 16
 #define PROGRESS_MS 1000
+#define DEFAULT_MAX_CONNECTIONS 1024
+/* Descriptors kept for everything but forwarded connections: the agent's
+ * sockets, many-port probing's 256, the loop's, stdio, the events file. */
+#define FD_RESERVE 320
 
 typedef struct session {
     const punch_cli *cli;
@@ -60,6 +66,11 @@ typedef struct session {
     punch_addr fwd_listen;
     uint16_t fwd_port;            /* the peer's port */
     int tcp_fd;
+    /* Forwarded TCP connections (forward and listen --allow-forward). */
+    unsigned max_conns, n_conns;
+    uint64_t conns_refused;
+    bool told_full;               /* said so on stderr since the last connection closed */
+    int spare_fd;                 /* given up to accept-and-close when out of descriptors */
     const char *path_kind;        /* of the path to s->peer, for progress */
     bool progress;                /* stderr is a terminal */
     uint64_t progress_ms, progress_bytes;
@@ -78,17 +89,24 @@ typedef struct session {
 
 static const char listen_help[] =
     "usage: punch [--server HOST[:PORT]] [--name NAME] listen [--datagram]\n"
-    "             [--keep-open] [--allow-forward PORT[,PORT...]]\n"
+    "             [--keep-open] [--allow-forward PORT[,PORT...] [--max-connections N]]\n"
     "             [--no-relay] [--relay-only] [--timeout SECONDS]\n"
     "\n"
     "Register at the server as NAME (default: this host's name) and wait. The\n"
     "first peer that connects is piped to stdin/stdout (like nc -l).\n"
     STREAM_HELP
-    "--keep-open (with --datagram) accepts more peers; stdin goes to the latest.\n"
+    "--keep-open: after a peer's stream ends, serve the next peer that connects,\n"
+    "one at a time: each one's data is appended to stdout, which stays open, and\n"
+    "stdin goes to the peer served (once stdin has ended, later peers get only\n"
+    "its end); a peer that connects while another is served is refused (busy).\n"
+    "It runs until SIGINT/SIGTERM: exit 0 between streams, 1 during one.\n"
+    "With --datagram, every peer's datagrams go to stdout and stdin to the latest.\n"
     "--allow-forward PORT,...: serve 'punch forward' instead of stdin/stdout:\n"
     "each stream a peer opens for an allowed PORT becomes a TCP connection to\n"
     "127.0.0.1:PORT here; other ports are refused and nothing else is reachable.\n"
-    "It serves every peer until SIGINT/SIGTERM (exit 0).\n";
+    "It serves every peer until SIGINT/SIGTERM (exit 0). --max-connections N\n"
+    "(default 1024, at most what ulimit -n allows) bounds the connections open\n"
+    "at once; a stream past it is refused, with the reason, and counted.\n";
 
 static const char connect_help[] =
     "usage: punch [--server HOST[:PORT]] connect PEER[@PUBKEY] [--datagram]\n"
@@ -108,13 +126,18 @@ static const char connect_help[] =
 
 static const char forward_help[] =
     "usage: punch [--server HOST[:PORT]] forward --listen [ADDR:]PORT PEER[@PUBKEY]:PORT\n"
-    "             [--no-relay] [--relay-only | --no-direct] [--timeout SECONDS]\n"
+    "             [--max-connections N] [--no-relay] [--relay-only | --no-direct]\n"
+    "             [--timeout SECONDS]\n"
     "\n"
     "Accept TCP connections on ADDR:PORT (default address 127.0.0.1) and carry\n"
     "each one, as a reliable stream, to PEER, which connects it to 127.0.0.1:PORT\n"
     "on its side. PEER must run 'punch listen --allow-forward PORT'; a port it\n"
     "does not allow is refused (the connection is closed, the reason printed).\n"
     "Each direction of a connection ends on its own (TCP half-close is kept).\n"
+    "--max-connections N (default 1024, at most what ulimit -n allows; the soft\n"
+    "limit is raised to the hard one) bounds the connections carried at once: one\n"
+    "more is closed at once, counted (connections_refused in the counters event)\n"
+    "and said once on stderr until a connection closes.\n"
     "Runs until SIGINT/SIGTERM (exit 0) or until PEER goes away (exit 1).\n";
 
 static void finish(session *s, int code)
@@ -202,13 +225,76 @@ static void progress(session *s, uint64_t now, bool last)
 static void on_tick(void *arg, uint64_t now_ms)
 {
     session *s = arg;
-    if (!s->stdio_done)
-        progress(s, now_ms, false);
+    progress(s, now_ms, false);
 }
 
 static const char *peer_label(const session *s)
 {
     return s->want_name ? s->want_name : "the peer";
+}
+
+/* ---- forwarded connections ------------------------------------------- */
+
+static void connection_closed(session *s, int fd)
+{
+    close(fd);
+    s->n_conns--;
+    s->told_full = false;
+}
+
+/* A connection past --max-connections (or past the descriptors we have) is
+ * closed at once and counted; stderr hears it once until one closes. */
+static void refuse_connection(session *s, const char *why)
+{
+    s->conns_refused++;
+    if (s->told_full)
+        return;
+    s->told_full = true;
+    fprintf(stderr, "punch %s: %u connections open, new ones are refused (%s) until one closes\n",
+            s->forwarding ? "forward" : "listen", s->n_conns, why);
+}
+
+static bool room_for_connection(session *s)
+{
+    if (s->n_conns < s->max_conns)
+        return true;
+    refuse_connection(s, "--max-connections");
+    return false;
+}
+
+/* Out of descriptors with a client waiting: a listening socket stays
+ * readable, so take the client with the spare descriptor and close it. */
+static void shed_connection(session *s, int lfd)
+{
+    if (s->spare_fd >= 0)
+        close(s->spare_fd);
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0)
+        close(fd);
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    refuse_connection(s, "out of file descriptors");
+}
+
+/* As many connections as asked (default 1024), as far as the descriptors
+ * allow: the soft RLIMIT_NOFILE is raised to the hard one first. */
+static void set_connection_limit(session *s)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t room = rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - FD_RESERVE : rl.rlim_cur / 2;
+    if (s->max_conns > room) {
+        punch_log(PUNCH_LOG_WARN, "--max-connections %u is more than the %llu file descriptors "
+                  "allow (ulimit -n): %llu", s->max_conns, (unsigned long long)rl.rlim_cur,
+                  (unsigned long long)room);
+        s->max_conns = (unsigned)room;
+    }
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 static void on_stream_done(void *arg, punch_stream *st, const punch_stream_result *r)
@@ -218,25 +304,28 @@ static void on_stream_done(void *arg, punch_stream *st, const punch_stream_resul
         progress(s, punch_clock_ms(), true);
         s->stdio = NULL;
         s->stdio_done = true;
+        /* --keep-open: the next peer's stream is welcome; we go on. */
         if (r->result == 0) {
             punch_log(PUNCH_LOG_INFO, "stream done: %llu bytes sent, %llu received, all confirmed",
                       (unsigned long long)r->bytes_sent, (unsigned long long)r->bytes_received);
             punch_agent_close(punch_driver_agent(s->driver), punch_clock_ms(),
                               punch_stream_peer(st));
             punch_driver_flush(s->driver);
-            finish(s, 0);
+            if (!s->keep_open)
+                finish(s, 0);
         } else {
             fprintf(stderr, "punch: %s: %s\n",
                     r->result == PUNCH_ERR_UNSUPPORTED ? "the peer refused the stream"
                                                        : "stream failed",
                     r->why);
-            finish(s, 1);
+            if (!s->keep_open)
+                finish(s, 1);
         }
         return;
     }
     intptr_t fd = (intptr_t)punch_stream_user(st) - 1;
     if (fd >= 0)
-        close((int)fd);
+        connection_closed(s, (int)fd);
     if (s->forwarding && r->result == PUNCH_ERR_UNSUPPORTED)
         fprintf(stderr, "punch forward: %s refused port %u: %s\n", peer_label(s), s->fwd_port,
                 r->why);
@@ -247,20 +336,30 @@ static void on_stream_done(void *arg, punch_stream *st, const punch_stream_resul
                   (unsigned long long)r->bytes_sent, (unsigned long long)r->bytes_received);
 }
 
+/* listen: stdin/stdout carry peer's stream st now. */
+static void serve_stdio(session *s, punch_stream *st, int peer)
+{
+    s->stdio = st;
+    s->peer = peer;
+    s->progress_ms = punch_clock_ms();
+    s->progress_bytes = 0;
+    if (s->keep_open)
+        punch_stream_keep_output(st); /* stdout goes on with the next peer's data */
+}
+
 /* listen: a peer opened a stream. */
 static void on_stream_open(void *arg, punch_stream *st, int peer, uint16_t service)
 {
     session *s = arg;
-    (void)peer;
     char why[120];
     if (s->n_allow == 0) {
         if (service != 0)
             snprintf(why, sizeof(why), "port %u: this side forwards no ports (punch listen "
                      "--allow-forward)", service);
-        else if (s->stdio || s->stdio_done)
+        else if (s->stdio || (s->stdio_done && !s->keep_open))
             snprintf(why, sizeof(why), "busy: stdin/stdout already carry a stream");
         else if (punch_stream_attach(st, 0, 1, NULL) == 0) {
-            s->stdio = st;
+            serve_stdio(s, st, peer);
             return;
         } else
             snprintf(why, sizeof(why), "cannot use stdin/stdout here: %s", strerror(errno));
@@ -276,6 +375,9 @@ static void on_stream_open(void *arg, punch_stream *st, int peer, uint16_t servi
     } else if (!allowed) {
         snprintf(why, sizeof(why), "port %u is not allowed (punch listen --allow-forward)",
                  service);
+    } else if (!room_for_connection(s)) {
+        snprintf(why, sizeof(why), "%u connections open there (punch listen --max-connections)",
+                 s->n_conns);
     } else {
         struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(service),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -283,6 +385,7 @@ static void on_stream_open(void *arg, punch_stream *st, int peer, uint16_t servi
         /* Loopback answers a connect at once: blocking is fine here. */
         if (fd >= 0 && connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0 &&
             punch_stream_attach(st, fd, fd, (void *)(intptr_t)(fd + 1)) == 0) {
+            s->n_conns++;
             punch_log(PUNCH_LOG_INFO, "forwarding a connection to 127.0.0.1:%u", service);
             return;
         }
@@ -300,8 +403,15 @@ static void on_tcp_accept(void *arg, int lfd)
 {
     session *s = arg;
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE)
+            shed_connection(s, lfd);
         return;
+    }
+    if (!room_for_connection(s)) {
+        close(fd);
+        return;
+    }
     punch_stream *st;
     int rc = s->peer < 0 ? PUNCH_ERR_NOTFOUND
                          : punch_stream_open(s->sctp, s->peer, s->fwd_port, fd, fd,
@@ -310,7 +420,9 @@ static void on_tcp_accept(void *arg, int lfd)
         punch_log(PUNCH_LOG_WARN, "cannot carry a new connection to %s: %s", peer_label(s),
                   punch_strerror(rc));
         close(fd);
+        return;
     }
+    s->n_conns++;
 }
 
 static int tcp_listen(const punch_addr *a)
@@ -321,7 +433,8 @@ static int tcp_listen(const punch_addr *a)
     if (fd < 0)
         return -1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 64) != 0) {
+    /* The kernel caps the backlog (somaxconn): a burst of clients waits there. */
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, SOMAXCONN) != 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -344,14 +457,15 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
             finish(s, 1);
             return;
         }
-        if (s->listening && (s->peer < 0 || s->keep_open))
+        /* Streams: the peer is the one stdin/stdout serve (serve_stdio). */
+        if (s->listening && (s->peer < 0 || (s->keep_open && (s->datagram || !s->stdio))))
             s->peer = ev->peer;
         break;
     case PUNCH_EVENT_PATH:
         if (ev->peer == s->peer)
             s->path_kind = punch_path_kind_name(ev->path_kind);
         if (s->sctp)
-            punch_sctp_path_changed(s->sctp, ev->peer);
+            punch_sctp_path_changed(s->sctp, ev->peer, ev->rtt_us);
         if (ev->peer == s->peer && s->datagram && !s->stdin_watched) {
             /* Reading stdin only once there is a path: nothing is lost. */
             s->stdin_watched = true;
@@ -389,7 +503,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
             if (ev->peer != s->peer)
                 break;
             s->peer = -1;
-            if (s->n_allow > 0) {
+            if (s->n_allow > 0 || s->keep_open) {
                 punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->why);
             } else if (s->forwarding) {
                 fprintf(stderr, "punch forward: %s went away: %s\n", ev->peer_name, ev->why);
@@ -440,8 +554,10 @@ static void on_signal(void *arg, int signo)
     if (s->peer >= 0)
         punch_agent_close(punch_driver_agent(s->driver), punch_clock_ms(), s->peer);
     punch_driver_flush(s->driver);
-    /* Stopping a forwarder is how it ends; anything else was cut short. */
-    bool service = s->forwarding || s->n_allow > 0;
+    /* Stopping a forwarder, or a listener between --keep-open streams, is
+     * how it ends; anything else was cut short. */
+    bool service =
+        s->forwarding || s->n_allow > 0 || (s->keep_open && !s->datagram && !s->stdio);
     if (!service && !s->datagram)
         fprintf(stderr, "punch: interrupted\n");
     finish(s, service ? 0 : 1);
@@ -478,7 +594,10 @@ static int run(session *s, uint32_t flags, int timeout_s)
     s->peer = -1;
     s->timeout_fd = -1;
     s->tcp_fd = -1;
+    s->spare_fd = -1;
     s->exit_code = 1;
+    if (s->forwarding || s->n_allow)
+        set_connection_limit(s);
     static const int signals[] = {SIGINT, SIGTERM};
     if (punch_loop_new(&s->loop) != 0 || punch_loop_signals(s->loop, signals, 2, on_signal, s)) {
         fprintf(stderr, "punch: cannot set up the event loop: %s\n", strerror(errno));
@@ -543,7 +662,8 @@ done:
                           "\"too_short\":%llu,\"out_of_the_blue\":%llu,\"retransmits\":%llu,"
                           "\"fast_retransmits\":%llu,\"timeouts\":%llu,\"sacks_out\":%llu,\"path_kicks\":%llu,"
                           "\"datagrams_dropped\":%llu,\"queue_overflows\":%llu,\"events_lost\":%llu,"
-                          "\"udp_unsent\":%llu",
+                          "\"udp_unsent\":%llu,\"init_timeouts\":%llu,\"cookie_timeouts\":%llu,"
+                          "\"connections_open\":%u,\"connections_refused\":%llu",
                           (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
                           (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
                           (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
@@ -553,7 +673,10 @@ done:
                           (unsigned long long)c.timeouts, (unsigned long long)c.sacks_out,
                           (unsigned long long)c.path_kicks, (unsigned long long)as.dropped,
                           (unsigned long long)as.overflowed, (unsigned long long)as.events_lost,
-                          (unsigned long long)punch_driver_stats_get(s->driver)->udp_unsent);
+                          (unsigned long long)punch_driver_stats_get(s->driver)->udp_unsent,
+                          (unsigned long long)c.init_timeouts,
+                          (unsigned long long)c.cookie_timeouts, s->n_conns,
+                          (unsigned long long)s->conns_refused);
         uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
         if (bad)
             punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "
@@ -564,6 +687,8 @@ done:
     }
     if (s->tcp_fd >= 0)
         close(s->tcp_fd);
+    if (s->spare_fd >= 0)
+        close(s->spare_fd);
     punch_driver_free(s->driver);
     punch_loop_free(s->loop);
     punch_events_close(s->events);
@@ -629,11 +754,12 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
         {"tcp", no_argument, NULL, 't'},       {"timeout", required_argument, NULL, 'T'},
         {"datagram", no_argument, NULL, 'd'},  {"allow-forward", required_argument, NULL, 'a'},
         {"listen", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+        {"max-connections", required_argument, NULL, 'm'},
         {0},
     };
     int c, rc;
     char *end;
-    bool have_listen = false;
+    bool have_listen = false, have_max = false;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
         switch (c) {
@@ -675,6 +801,16 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
                 return rc;
             have_listen = true;
             break;
+        case 'm': {
+            errno = 0;
+            long max = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || errno || max < 1 || max > 1000000)
+                return punch_cli_usage_error(cmd, "--max-connections: '%s' is not 1 to 1000000",
+                                             optarg);
+            s->max_conns = (unsigned)max;
+            have_max = true;
+            break;
+        }
         case 'h': fputs(help, stdout); return -1;
         case ':': return punch_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default: return punch_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -684,11 +820,11 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
         return punch_cli_usage_error(cmd, "--no-relay and --relay-only leave no path");
     if (s->datagram && s->n_allow)
         return punch_cli_usage_error(cmd, "--allow-forward carries streams: not with --datagram");
-    if (s->keep_open && !s->datagram && !s->n_allow)
-        return punch_cli_usage_error(cmd, "--keep-open needs --datagram (a stream has one stdin; "
-                                          "--allow-forward serves every peer)");
     if (s->forwarding && !have_listen)
         return punch_cli_usage_error(cmd, "which local port? give --listen [ADDR:]PORT");
+    if (have_max && !s->forwarding && !s->n_allow)
+        return punch_cli_usage_error(cmd, "--max-connections is for forward and listen "
+                                          "--allow-forward");
     return 0;
 }
 
@@ -714,7 +850,7 @@ static int parse_target(const char *cmd, const char *text, session *s)
 
 int punch_cmd_listen(const punch_cli *cli, int argc, char **argv)
 {
-    session s = {.cli = cli, .listening = true};
+    session s = {.cli = cli, .listening = true, .max_conns = DEFAULT_MAX_CONNECTIONS};
     uint32_t flags = 0;
     int timeout_s = 0, rc = parse(argc, argv, "punch listen", listen_help, &s, &flags, &timeout_s);
     if (rc != 0)
@@ -746,7 +882,7 @@ int punch_cmd_connect(const punch_cli *cli, int argc, char **argv)
 int punch_cmd_forward(const punch_cli *cli, int argc, char **argv)
 {
     static const char cmd[] = "punch forward";
-    session s = {.cli = cli, .forwarding = true};
+    session s = {.cli = cli, .forwarding = true, .max_conns = DEFAULT_MAX_CONNECTIONS};
     uint32_t flags = 0;
     int timeout_s = 0, rc = parse(argc, argv, cmd, forward_help, &s, &flags, &timeout_s);
     if (rc != 0)

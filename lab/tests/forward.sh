@@ -5,7 +5,13 @@
 #   1. ssh through the forward runs a command on bob and pipes 1 MiB back;
 #   2. curl fetches a 4 MiB file through it, byte for byte;
 #   3. a forward to a port bob does not allow (2222) is refused: curl fails
-#      and alice's punch says why.
+#      and alice's punch says why;
+#   4. 300 TCP connections open at once through one forward (an echo server
+#      on bob's 7000, lab/tests/tcp_many.py), each with 64 KiB of its own
+#      that must come back intact;
+#   5. past --max-connections 20, 10 more connections are closed at once,
+#      counted (connections_refused), and said in one stderr line, while
+#      the 20 carry their bytes.
 . "$(dirname "$0")/lib.sh"
 B=${PUNCH_BUILD_DIR:?}
 PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd
@@ -35,12 +41,16 @@ head -c 4194304 /dev/urandom >"$TMP/www/f.bin"
 for _ in $(seq 400); do lab exec bob -- curl -s -o /dev/null http://127.0.0.1:8000/ && break; sleep 0.025; done
 
 "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server 198.51.100.1 \
-    --name bob --events "$TMP/bob.ev" listen --allow-forward 22,8000 </dev/null 2>"$TMP/bob.err" &
+    --name bob --events "$TMP/bob.ev" listen --allow-forward 22,8000,7000 </dev/null 2>"$TMP/bob.err" &
 wait_grep "$TMP/bob.ev" registered 10 || fail "bob did not register: $(cat "$TMP/bob.err")"
-fwd() { # fwd NAME LOCAL_PORT BOB_PORT
-    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$TMP/$1" "$PUNCH" --server 198.51.100.1 \
-        --name "$1" --events "$TMP/$1.ev" forward --listen "$2" "bob:$3" </dev/null 2>"$TMP/$1.err" &
-    wait_grep "$TMP/$1.ev" '"event":"path"' 10 || fail "$1: no path: $(cat "$TMP/$1.err")"
+fwd() { # fwd NAME LOCAL_PORT BOB_PORT [OPTION...]: FWD_PID is its punch
+    local name=$1 port=$2 to=$3
+    shift 3
+    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$TMP/$name" "$PUNCH" --server 198.51.100.1 \
+        --name "$name" --events "$TMP/$name.ev" forward --listen "$port" "bob:$to" "$@" \
+        </dev/null 2>"$TMP/$name.err" &
+    FWD_PID=$!
+    wait_grep "$TMP/$name.ev" '"event":"path"' 10 || fail "$name: no path: $(cat "$TMP/$name.err")"
 }
 fwd alice 2022 22
 fwd alice2 8080 8000
@@ -66,3 +76,26 @@ wait_grep "$TMP/alice3.err" "refused port" 10 || true
 grep -q "^punch forward: bob refused port 2222: port 2222 is not allowed (punch listen --allow-forward)$" \
     "$TMP/alice3.err" || fail "refused port: $(cat "$TMP/alice3.err")"
 ok "port 2222 (not allowed) refused: curl fails, alice's punch says why"
+
+# 4. 300 connections at once, each echoed intact.
+"${LABX[@]}" exec bob -- python3 "$TESTS_DIR/tcp_many.py" echo 7000 --ready "$TMP/echo.ready" \
+    </dev/null >/dev/null 2>&1 &
+wait_for "$TMP/echo.ready"
+fwd alice4 7001 7000
+out=$(lab exec alice -- timeout 120 python3 "$TESTS_DIR/tcp_many.py" clients 7001 300 65536 2>&1) ||
+    fail "300 connections through punch forward: $out / $(tail -3 "$TMP/alice4.err") / $(tail -3 "$TMP/bob.err")"
+ok "punch forward: $out"
+
+# 5. --max-connections 20: 30 clients, 10 closed at once and counted, one line on stderr.
+fwd alice5 7002 7000 --max-connections 20
+limited=$FWD_PID
+out=$(lab exec alice -- timeout 120 python3 "$TESTS_DIR/tcp_many.py" clients 7002 30 4096 --refused 10 2>&1) ||
+    fail "--max-connections 20: $out / $(cat "$TMP/alice5.err")"
+kill -TERM "$limited"
+wait "$limited" || fail "forward with --max-connections exited $? on SIGTERM"
+want="punch forward: 20 connections open, new ones are refused (--max-connections) until one closes"
+[ "$(grep -c "refused" "$TMP/alice5.err")" = 1 ] && grep -qxF "$want" "$TMP/alice5.err" ||
+    fail "--max-connections 20: stderr was: $(cat "$TMP/alice5.err")"
+grep -q '"connections_refused":10' "$TMP/alice5.ev" ||
+    fail "--max-connections 20: $(grep -o '"connections_open.*' "$TMP/alice5.ev")"
+ok "punch forward --max-connections 20: $(tr '\n' ' ' <<<"$out")and one line: $want"

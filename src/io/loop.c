@@ -14,11 +14,16 @@
 
 #include "punch/punch.h"
 
+/* A watched fd's slot is watches[fd]: the table grows with the highest fd
+ * watched, so the loop takes as many descriptors as the process may open
+ * (a forward with a thousand connections). epoll hands back the fd and the
+ * generation of its watch: an event fetched for an fd that was unwatched,
+ * closed and watched again in the same turn is not given to the new one. */
 typedef struct watch {
-    int fd;
-    bool paused; /* out of epoll: a hung-up fd would be reported even with no events */
-    punch_loop_fd_fn fn;
+    punch_loop_fd_fn fn; /* NULL: not watched */
     void *arg;
+    uint32_t gen;
+    bool paused; /* out of epoll: a hung-up fd would be reported even with no events */
 } watch;
 
 struct punch_loop {
@@ -30,8 +35,9 @@ struct punch_loop {
     uint64_t deadline_ms; /* UINT64_MAX: no timer */
     punch_loop_timer_fn timer_fn;
     void *timer_arg;
-    size_t n_watches;
-    watch watches[PUNCH_LOOP_MAX_WATCHES];
+    uint32_t next_gen;
+    size_t cap;          /* watches[0..cap) */
+    watch *watches;
     size_t n_deferred;
     struct {
         punch_loop_defer_fn fn;
@@ -62,45 +68,69 @@ void punch_loop_free(punch_loop *loop)
     close(loop->epfd);
     if (loop->sigfd >= 0)
         close(loop->sigfd);
+    free(loop->watches);
     free(loop);
+}
+
+/* Room for watches[fd]: the table doubles. Returns 0 or PUNCH_ERR_NOMEM. */
+static int make_room(punch_loop *loop, int fd)
+{
+    if ((size_t)fd < loop->cap)
+        return 0;
+    size_t cap = loop->cap ? loop->cap : 64;
+    while (cap <= (size_t)fd)
+        cap *= 2;
+    watch *w = realloc(loop->watches, cap * sizeof(*w));
+    if (!w)
+        return PUNCH_ERR_NOMEM;
+    memset(w + loop->cap, 0, (cap - loop->cap) * sizeof(*w));
+    loop->watches = w;
+    loop->cap = cap;
+    return 0;
+}
+
+static struct epoll_event watch_event(const watch *w, int fd, unsigned events)
+{
+    return (struct epoll_event){
+        .events = ((events & PUNCH_LOOP_IN) ? EPOLLIN : 0u) |
+                  ((events & PUNCH_LOOP_OUT) ? EPOLLOUT : 0u),
+        .data.u64 = (uint64_t)w->gen << 32 | (uint32_t)fd};
 }
 
 int punch_loop_watch(punch_loop *loop, int fd, punch_loop_fd_fn fn, void *arg)
 {
-    /* Slots freed by punch_loop_unwatch (fn NULL) are taken again first. */
-    size_t i = 0;
-    while (i < loop->n_watches && loop->watches[i].fn)
-        i++;
-    if (i == PUNCH_LOOP_MAX_WATCHES)
-        return PUNCH_ERR_LIMIT;
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
+    if (fd < 0) {
+        errno = EBADF;
+        return PUNCH_ERR_IO;
+    }
+    if (make_room(loop, fd) != 0)
+        return PUNCH_ERR_NOMEM;
+    watch *w = &loop->watches[fd];
+    if (w->fn) {
+        errno = EEXIST; /* as epoll says of an fd it has */
+        return PUNCH_ERR_IO;
+    }
+    uint32_t gen = ++loop->next_gen;
+    struct epoll_event ev = watch_event(&(watch){.gen = gen}, fd, PUNCH_LOOP_IN);
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
         return PUNCH_ERR_IO;
-    loop->watches[i] = (watch){.fd = fd, .fn = fn, .arg = arg};
-    if (i == loop->n_watches)
-        loop->n_watches++;
+    *w = (watch){.fn = fn, .arg = arg, .gen = gen};
     return 0;
 }
 
-static watch *find_watch(punch_loop *loop, int fd, size_t *index)
+static watch *find_watch(punch_loop *loop, int fd)
 {
-    for (size_t i = 0; i < loop->n_watches; i++)
-        if (loop->watches[i].fn && loop->watches[i].fd == fd) {
-            *index = i;
-            return &loop->watches[i];
-        }
-    return NULL;
+    if (fd < 0 || (size_t)fd >= loop->cap || !loop->watches[fd].fn)
+        return NULL;
+    return &loop->watches[fd];
 }
 
 int punch_loop_set_events(punch_loop *loop, int fd, unsigned events)
 {
-    size_t i;
-    if (!find_watch(loop, fd, &i))
+    watch *w = find_watch(loop, fd);
+    if (!w)
         return PUNCH_ERR_NOTFOUND;
-    watch *w = &loop->watches[i];
-    struct epoll_event ev = {.events = ((events & PUNCH_LOOP_IN) ? EPOLLIN : 0u) |
-                                       ((events & PUNCH_LOOP_OUT) ? EPOLLOUT : 0u),
-                             .data.u64 = i};
+    struct epoll_event ev = watch_event(w, fd, events);
     int op = EPOLL_CTL_MOD;
     if (!events) {
         if (w->paused)
@@ -117,15 +147,13 @@ int punch_loop_set_events(punch_loop *loop, int fd, unsigned events)
 
 void punch_loop_unwatch(punch_loop *loop, int fd)
 {
-    size_t i;
-    watch *w = find_watch(loop, fd, &i);
+    watch *w = find_watch(loop, fd);
     if (!w)
         return;
     if (!w->paused)
         epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
     w->paused = false;
     w->fn = NULL; /* events already fetched for it are skipped */
-    w->fd = -1;
 }
 
 static void on_signalfd(void *arg, int fd)
@@ -221,22 +249,28 @@ static void run_deferred(punch_loop *loop)
     }
 }
 
+/* The watch an event was fetched for, if it is still the one on its fd. */
+static void dispatch(punch_loop *loop, uint64_t data)
+{
+    int fd = (int)(uint32_t)data;
+    watch *w = find_watch(loop, fd);
+    if (w && w->gen == (uint32_t)(data >> 32))
+        w->fn(w->arg, fd);
+}
+
 int punch_loop_run(punch_loop *loop)
 {
-    struct epoll_event evs[16];
+    struct epoll_event evs[64];
     loop->stop = false;
     while (!loop->stop) {
-        int n = epoll_wait(loop->epfd, evs, 16, wait_ms(loop));
+        int n = epoll_wait(loop->epfd, evs, 64, wait_ms(loop));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             return PUNCH_ERR_IO;
         }
-        for (int i = 0; i < n && !loop->stop; i++) {
-            watch *w = &loop->watches[evs[i].data.u64];
-            if (w->fn)
-                w->fn(w->arg, w->fd);
-        }
+        for (int i = 0; i < n && !loop->stop; i++)
+            dispatch(loop, evs[i].data.u64);
         if (!loop->stop)
             run_timer(loop);
         run_deferred(loop);

@@ -14,12 +14,13 @@ typedef void (*punch_loop_fd_fn)(void *arg, int fd);
 typedef void (*punch_loop_signal_fn)(void *arg, int signo);
 typedef void (*punch_loop_timer_fn)(void *arg, uint64_t now_ms);
 
-#define PUNCH_LOOP_MAX_WATCHES 64
-
 /* Returns 0, PUNCH_ERR_NOMEM or PUNCH_ERR_IO. */
 int punch_loop_new(punch_loop **loop);
 void punch_loop_free(punch_loop *loop);
-/* Call fn(arg, fd) whenever fd is readable. Returns 0, PUNCH_ERR_LIMIT or PUNCH_ERR_IO. */
+/* Call fn(arg, fd) whenever fd is readable. There is no fixed number of
+ * watches: as many as the process has descriptors. Returns 0,
+ * PUNCH_ERR_NOMEM or PUNCH_ERR_IO (errno: EEXIST when fd is watched already,
+ * EPERM for a regular file, which epoll does not take). */
 int punch_loop_watch(punch_loop *loop, int fd, punch_loop_fd_fn fn, void *arg);
 /* What a watched fd waits for: readable (the default of punch_loop_watch),
  * writable, both, or neither (paused: a producer with nowhere to put data).

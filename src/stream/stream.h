@@ -65,6 +65,9 @@ typedef struct punch_sctp_counters {
      * retransmission timeout (T3-rtx) or by fast retransmit, the T3-rtx
      * timeouts themselves, and SACK chunks sent. */
     uint64_t retransmits, fast_retransmits, timeouts, sacks_out;
+    /* Setting up: INIT and COOKIE-ECHO sent again after their timer fired
+     * (each waited RTO.Initial or more: docs/protocol.md "Streams"). */
+    uint64_t init_timeouts, cookie_timeouts;
     uint64_t path_kicks;   /* path changes that fired a backed-off retransmission timer at once */
 } punch_sctp_counters;
 
@@ -87,9 +90,11 @@ void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c);
 uint32_t punch_sctp_crc32c(const uint8_t *p, size_t n);
 /* Fill in an SCTP packet's checksum (len >= 12, the common header). */
 void punch_sctp_put_checksum(uint8_t *pkt, size_t len);
-/* The path to peer changed (PUNCH_EVENT_PATH): what waits on a
- * retransmission timer that losses on the old path backed off goes now. */
-void punch_sctp_path_changed(punch_sctp *s, int peer);
+/* The path to peer changed (PUNCH_EVENT_PATH, with its rtt_us, 0 when not
+ * known): what waits on a retransmission timer that losses on the old path
+ * backed off goes now, and streams opened later set up with timers from
+ * this round trip instead of SCTP's RTO.Initial of 1 s. */
+void punch_sctp_path_changed(punch_sctp *s, int peer, uint32_t rtt_us);
 
 /* Open a stream to peer for service, piping rfd (-1: nothing to send) and
  * wfd. Packets wait for a path: SCTP retransmits until one exists. Returns
@@ -98,6 +103,9 @@ int punch_stream_open(punch_sctp *s, int peer, uint16_t service, int rfd, int wf
                       punch_stream **out);
 /* Serve an opened stream (from on_open) with rfd and wfd. Returns as above. */
 int punch_stream_attach(punch_stream *st, int rfd, int wfd, void *user);
+/* The peer's end of data leaves wfd open (it carries what a later stream
+ * brings: punch listen --keep-open); call after attach or open. */
+void punch_stream_keep_output(punch_stream *st);
 /* Turn an opened stream down (from on_open); the opener's on_done gets why. */
 void punch_stream_refuse(punch_stream *st, const char *why);
 void *punch_stream_user(const punch_stream *st);

@@ -3,7 +3,8 @@
 # through a real punchd, in a network namespace of its own where loopback is
 # the only interface: files both ways byte for byte, half-close, exit codes,
 # a peer that leaves early, garbage from a peer dropped and counted, a TCP
-# forward with curl and a refused port, usage errors.
+# forward with curl and a refused port, listen --keep-open serving two
+# connects in turn, usage errors.
 if [ -z "${PUNCH_IN_NETNS:-}" ]; then
     [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a network namespace"; exit 77; }
     exec unshare --net env PUNCH_IN_NETNS=1 bash "$0" "$@"
@@ -138,10 +139,40 @@ grep -q "^punch forward: bob refused port 22: port 22 is not allowed (punch list
 stop "$alice"; stop "$bob"; kill "$web"
 pass "a port bob does not allow is refused, with the reason"
 
-# 6. Usage errors name the bad input.
+# 6. listen --keep-open: two punch connect, one after the other, to one
+# listener whose stdout is a pipe: it gets the first one's bytes, then the
+# second's (the first one's end did not close it); its stdin went to the
+# first (the second gets only its end); it goes on until SIGTERM, exit 0.
+reset
+head -c 1048576 /dev/urandom >"$TMP/a1.bin"
+head -c 300000 /dev/urandom >"$TMP/a2.bin"
+echo "to the first peer" >"$TMP/b.txt"
+mkfifo "$TMP/bob.pipe"
+cat "$TMP/bob.pipe" >"$TMP/bob.out" &
+reader=$!
+p bob listen --keep-open <"$TMP/b.txt" >"$TMP/bob.pipe" 2>"$TMP/bob.err" &
+bob=$!
+wait_grep "$TMP/bob.ev" registered || fail "bob did not register: $(cat "$TMP/bob.err")"
+p alice connect bob <"$TMP/a1.bin" >"$TMP/alice.out" 2>"$TMP/alice.err" ||
+    fail "keep-open: the first connect failed: $(cat "$TMP/alice.err" "$TMP/bob.err")"
+p carol connect bob <"$TMP/a2.bin" >"$TMP/carol.out" 2>"$TMP/carol.err" ||
+    fail "keep-open: the second connect failed: $(cat "$TMP/carol.err" "$TMP/bob.err")"
+cmp -s "$TMP/b.txt" "$TMP/alice.out" && [ ! -s "$TMP/carol.out" ] ||
+    fail "keep-open: alice got '$(cat "$TMP/alice.out")', carol $(stat -c %s "$TMP/carol.out") bytes"
+kill -0 "$(pgrep -P "$bob")" 2>/dev/null || fail "keep-open: bob left after the streams: $(cat "$TMP/bob.err")"
+stop "$bob"; rc=$?
+[ "$rc" = 0 ] || fail "keep-open: bob exited $rc on SIGTERM: $(cat "$TMP/bob.err")"
+wait "$reader"
+cat "$TMP/a1.bin" "$TMP/a2.bin" | cmp -s - "$TMP/bob.out" ||
+    fail "keep-open: bob's stdout is not both inputs in turn ($(stat -c %s "$TMP/bob.out") bytes)"
+pass "listen --keep-open: two connects in turn, stdout (a pipe) has both (1 MiB + 300 kB), exit 0 on SIGTERM"
+
+# 7. Usage errors name the bad input.
 expect2() { local want=$1; shift; out=$("$PUNCH" --server "$server" "$@" 2>&1); local rc=$?
     [ "$rc" = 2 ] && grep -qF -- "$want" <<<"$out" || fail "$*: rc $rc, $out"; }
-expect2 "--keep-open needs --datagram" listen --keep-open
+expect2 "--keep-open is for listen" connect bob --keep-open
+expect2 "--max-connections: '0' is not 1 to 1000000" forward --listen 9000 bob:22 --max-connections 0
+expect2 "--max-connections is for forward and listen --allow-forward" listen --max-connections 5
 expect2 "--allow-forward: '0' is not a port" listen --allow-forward 22,0
 expect2 "--allow-forward carries streams: not with --datagram" listen --allow-forward 22 --datagram
 expect2 "which local port? give --listen" forward bob:22
