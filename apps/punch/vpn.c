@@ -1,5 +1,5 @@
 /*
- * punch vpn: a TUN interface carrying IPv4 packets to one peer over punch's
+ * punch vpn: a TUN interface carrying IPv4 and IPv6 packets to one peer over punch's
  * encrypted datagrams (direct when possible, the relay when not: the agent
  * chooses). Which packets may pass is src/core/vpn.h's business; this file
  * is the plumbing: the command line, the TUN, the agent's driver, events.
@@ -20,19 +20,21 @@
 #include "io/log.h"
 #include "io/net.h"
 #include "io/tun.h"
-#include "wire/bytes.h"
 #include "wire/msg.h"
 
-/* The TUN's MTU is the largest punch datagram, because a tunnel datagram
- * is the bare IP packet (core/vpn.h): 1152 bytes. On the wire that packet
+/* The TUN's MTU is at most the largest datagram the agent carries for us,
+ * because a tunnel datagram is the bare IP packet (core/vpn.h). Without
+ * IPv6 inside it is 1152 bytes, PUNCH_MAX_DATAGRAM: on the wire that packet
  * grows by the DATA message (2-byte punch header, 16-byte transport header,
  * 1-byte inner type, 16-byte Poly1305 tag: 35 bytes), through the relay by
  * the RELAY header (2 + 8-byte session: 10 more), then UDP (8) and IP (20,
  * or 40 for IPv6): at most 1152 + 35 + 10 + 8 + 40 = 1245 bytes, under the
- * 1280 every IPv6 path carries and the 1500 of Ethernet. So no packet of
- * the tunnel is ever fragmented outside, and the kernel never hands us one
- * too big to send (it fragments or says "message too long" locally). */
-#define VPN_MTU PUNCH_MAX_DATAGRAM
+ * 1280 every IPv6 path carries and the 1500 of Ethernet, so it is never
+ * fragmented outside. IPv6 inside needs 1280 (RFC 8200 §5): at most 1373
+ * bytes on the wire, which a 1500-byte path carries whole and a smaller one
+ * only fragmented by the sender's kernel (docs/vpn.md, "MTU"). */
+#define VPN_MTU_IPV4 PUNCH_MAX_DATAGRAM     /* default without an IPv6 address */
+#define VPN_MTU_IPV6 PUNCH_VPN_IPV6_MIN_MTU /* default with one, and the least */
 #define TUN_BATCH 64          /* packets read from the TUN per wakeup, sent in one sendmmsg */
 #define HELLO_INTERVAL_S 1    /* HELLO repeated until both sides have the other's */
 
@@ -49,7 +51,7 @@ typedef struct vpn {
     uint32_t flags;
     int timeout_s;
     const char *dev_arg;
-    punch_vpn_prefix address;
+    punch_vpn_prefix address4, address6; /* family PUNCH_AF_NONE: not given */
     punch_vpn_prefix routes[PUNCH_VPN_MAX_ROUTES];
     size_t n_routes;
     unsigned mtu;
@@ -71,23 +73,26 @@ typedef struct vpn {
 
 static const char vpn_help[] =
     "usage: punch [--server HOST[:PORT]] [--name NAME] vpn listen [--peer NAME[@PUBKEY]]\n"
-    "             --address IP/LEN [--route NET/LEN]... [--mtu N] [--dev NAME]\n"
-    "             [--no-relay] [--relay-only | --no-direct] [--timeout SECONDS]\n"
+    "             --address IP/LEN [--address IP6/LEN] [--route NET/LEN]... [--mtu N]\n"
+    "             [--dev NAME] [--no-relay] [--relay-only | --no-direct] [--timeout SECONDS]\n"
     "       punch [--server HOST[:PORT]] [--name NAME] vpn connect PEER[@PUBKEY]\n"
-    "             --address IP/LEN [--route NET/LEN]... [same options]\n"
+    "             --address IP/LEN [--address IP6/LEN] [--route NET/LEN]... [same options]\n"
     "\n"
-    "An IPv4 tunnel to one peer: a TUN interface whose packets travel in punch's\n"
-    "encrypted datagrams, directly when the network allows it, through the\n"
-    "server's relay when not. 'listen' registers as NAME and waits for the\n"
+    "An IPv4 and/or IPv6 tunnel to one peer: a TUN interface whose packets travel\n"
+    "in punch's encrypted datagrams, directly when the network allows it, through\n"
+    "the server's relay when not. 'listen' registers as NAME and waits for the\n"
     "peer; 'connect' reaches PEER (its key learnt as for 'punch connect').\n"
     "\n"
     "  --address IP/LEN   our address in the tunnel and its network, e.g.\n"
-    "                     10.99.0.1/24; the peer announces its own, which must\n"
-    "                     lie in this network (or a --route)\n"
-    "  --route NET/LEN    a network behind the peer (up to 16): routed into the\n"
+    "                     10.99.0.1/24 or fd99::1/64; once per family (both for\n"
+    "                     dual stack). The peer announces its own, which must lie\n"
+    "                     in this network (or a --route)\n"
+    "  --route NET/LEN    a network behind the peer (up to 16, IPv4 or IPv6, of a\n"
+    "                     family we have an --address of): routed into the\n"
     "                     tunnel, and accepted as a source from the peer\n"
-    "  --mtu N            the interface's MTU, 68 to 1152 (default 1152: the\n"
-    "                     largest punch datagram, so nothing is fragmented outside)\n"
+    "  --mtu N            the interface's MTU, 68 to 1280; default 1152 (nothing\n"
+    "                     is fragmented outside), 1280 with an IPv6 address, the\n"
+    "                     least IPv6 allows (outside: up to 1373 bytes)\n"
     "  --dev NAME         the interface's name (default punch%d: the first free)\n"
     "  --peer NAME[@KEY]  listen: let only this peer in (default: the first one,\n"
     "                     whose key then holds the tunnel until we stop)\n"
@@ -110,30 +115,34 @@ static void emit_counters(vpn *s, const char *event)
     punch_events_emit(
         s->events, event,
         "\"dev\":\"%s\",\"tun_packets\":%llu,\"tun_bytes\":%llu,\"peer_packets\":%llu,"
-        "\"peer_bytes\":%llu,\"hellos\":%llu,\"dropped_tun_not_ipv4\":%llu,"
-        "\"dropped_tun_malformed\":%llu,\"dropped_tun_oversize\":%llu,"
-        "\"dropped_tun_no_route\":%llu,\"dropped_no_path\":%llu,\"dropped_send\":%llu,"
-        "\"dropped_peer_not_ipv4\":%llu,\"dropped_peer_malformed\":%llu,"
-        "\"dropped_peer_source\":%llu,\"dropped_peer_hello\":%llu,"
+        "\"peer_bytes\":%llu,\"hellos\":%llu,\"dropped_tun_not_ip\":%llu,"
+        "\"dropped_tun_malformed\":%llu,\"dropped_tun_ipv6_malformed\":%llu,"
+        "\"dropped_tun_oversize\":%llu,\"dropped_tun_no_route\":%llu,"
+        "\"dropped_tun_ipv6_no_route\":%llu,\"dropped_no_path\":%llu,\"dropped_send\":%llu,"
+        "\"dropped_peer_not_ip\":%llu,\"dropped_peer_malformed\":%llu,"
+        "\"dropped_peer_ipv6_malformed\":%llu,\"dropped_peer_source\":%llu,"
+        "\"dropped_peer_ipv6_source\":%llu,\"dropped_peer_hello\":%llu,"
         "\"dropped_peer_control\":%llu,\"tun_write_errors\":%llu,\"refused_peers\":%llu",
         s->dev, (unsigned long long)c->tun_packets, (unsigned long long)c->tun_bytes,
         (unsigned long long)c->peer_packets, (unsigned long long)c->peer_bytes,
-        (unsigned long long)c->hellos, (unsigned long long)c->tun_not_ipv4,
-        (unsigned long long)c->tun_malformed, (unsigned long long)c->tun_oversize,
-        (unsigned long long)c->tun_no_route, (unsigned long long)s->dropped_no_path,
-        (unsigned long long)s->dropped_send, (unsigned long long)c->peer_not_ipv4,
-        (unsigned long long)c->peer_malformed, (unsigned long long)c->peer_source,
+        (unsigned long long)c->hellos, (unsigned long long)c->tun_not_ip,
+        (unsigned long long)c->tun_malformed, (unsigned long long)c->tun_ipv6_malformed,
+        (unsigned long long)c->tun_oversize, (unsigned long long)c->tun_no_route,
+        (unsigned long long)c->tun_ipv6_no_route, (unsigned long long)s->dropped_no_path,
+        (unsigned long long)s->dropped_send, (unsigned long long)c->peer_not_ip,
+        (unsigned long long)c->peer_malformed, (unsigned long long)c->peer_ipv6_malformed,
+        (unsigned long long)c->peer_source, (unsigned long long)c->peer_ipv6_source,
         (unsigned long long)c->peer_hello_refused, (unsigned long long)c->peer_control,
         (unsigned long long)s->tun_write_errors, (unsigned long long)s->refused_peers);
 }
 
 static void send_hello(vpn *s)
 {
-    uint8_t h[PUNCH_VPN_HELLO_LEN];
+    uint8_t h[PUNCH_VPN_HELLO_MAX];
     if (s->peer < 0 || !s->have_path)
         return;
-    punch_vpn_hello_write(&s->v, h);
-    punch_agent_send(punch_driver_agent(s->driver), punch_clock_ms(), s->peer, h, sizeof(h));
+    size_t len = punch_vpn_hello_write(&s->v, h);
+    punch_agent_send(punch_driver_agent(s->driver), punch_clock_ms(), s->peer, h, len);
     punch_driver_flush(s->driver);
 }
 
@@ -170,11 +179,34 @@ static void on_tun(void *arg, int fd)
         punch_driver_flush(s->driver); /* one sendmmsg for the batch */
 }
 
+#define ADDRESSES_STRLEN (2 * PUNCH_VPN_PREFIX_STRLEN + 32)
+
+/* An IPv4 and an IPv6 address, each when there is one: for an event
+ * (json: `"address":"10.99.0.2/24","address6":"fd99::2/64",`) or the log
+ * ("10.99.0.2/24 fd99::2/64"). */
+static const char *addresses(const punch_vpn_prefix *a4, const punch_vpn_prefix *a6, bool json,
+                             char out[ADDRESSES_STRLEN])
+{
+    const punch_vpn_prefix *both[] = {a4, a6};
+    char a[PUNCH_VPN_PREFIX_STRLEN];
+    int off = 0;
+    out[0] = '\0';
+    for (int i = 0; i < 2; i++) {
+        if (!both[i]->family)
+            continue;
+        punch_vpn_prefix_format(both[i], a);
+        off += snprintf(out + off, ADDRESSES_STRLEN - (size_t)off,
+                        json ? "\"address%s\":\"%s\"," : "%s%s", json ? (i ? "6" : "") :
+                        (off ? " " : ""), a);
+    }
+    return off || json ? out : "no address";
+}
+
 static void from_peer(vpn *s, const punch_event *ev)
 {
-    uint8_t pkt[PUNCH_MAX_DATAGRAM];
+    uint8_t pkt[PUNCH_VPN_MAX_MTU];
     size_t ip_len = 0;
-    char a[PUNCH_VPN_PREFIX_STRLEN];
+    char a[PUNCH_VPN_PREFIX_STRLEN], text[ADDRESSES_STRLEN];
     if (ev->len > sizeof(pkt)) { /* the agent never delivers more; counted all the same */
         s->v.c.peer_malformed++;
         return;
@@ -187,12 +219,11 @@ static void from_peer(vpn *s, const punch_event *ev)
         break;
     case PUNCH_VPN_HELLO:
         if (s->v.peer_changed) {
-            punch_vpn_prefix_format(&s->v.peer, a);
-            punch_events_emit(s->events, "vpn-peer",
-                              "\"peer\":\"%s\",\"dev\":\"%s\",\"address\":\"%s\",\"mtu\":%u",
-                              ev->peer_name, s->dev, a, s->v.peer_mtu);
-            punch_log(PUNCH_LOG_INFO, "%s is %s in the tunnel (%s, mtu %u)", ev->peer_name, a,
-                      s->dev, s->v.peer_mtu);
+            punch_events_emit(s->events, "vpn-peer", "\"peer\":\"%s\",\"dev\":\"%s\",%s\"mtu\":%u",
+                              ev->peer_name, s->dev,
+                              addresses(&s->v.peer4, &s->v.peer6, true, text), s->v.peer_mtu);
+            punch_log(PUNCH_LOG_INFO, "%s is %s in the tunnel (%s, mtu %u)", ev->peer_name,
+                      addresses(&s->v.peer4, &s->v.peer6, false, text), s->dev, s->v.peer_mtu);
             if (s->v.peer_mtu > s->v.mtu)
                 punch_log(PUNCH_LOG_INFO, "%s's MTU is %u, ours %u: each side sends what its "
                                           "own allows", ev->peer_name, s->v.peer_mtu, s->v.mtu);
@@ -263,15 +294,24 @@ static void on_introduced(vpn *s, const punch_event *ev)
     punch_vpn_peer_reset(&s->v);
 }
 
+/* Whether an address (of a path, of the server) lies in the tunnel's own
+ * networks or routes: punch's packets to it would enter the tunnel. */
+static const punch_vpn_prefix *in_tunnel(const vpn *s, const punch_addr *addr)
+{
+    if (punch_vpn_prefix_contains(&s->address4, addr->family, addr->ip))
+        return &s->address4;
+    if (punch_vpn_prefix_contains(&s->address6, addr->family, addr->ip))
+        return &s->address6;
+    for (size_t i = 0; i < s->n_routes; i++)
+        if (punch_vpn_prefix_contains(&s->routes[i], addr->family, addr->ip))
+            return &s->routes[i];
+    return NULL;
+}
+
 /* A path inside the tunnel's own networks would carry the tunnel in itself. */
 static void check_path(vpn *s, const punch_event *ev)
 {
-    if (ev->remote.family != PUNCH_AF_INET)
-        return;
-    bool inside = punch_vpn_prefix_contains(&s->address, ev->remote.ip);
-    for (size_t i = 0; i < s->n_routes; i++)
-        inside = inside || punch_vpn_prefix_contains(&s->routes[i], ev->remote.ip);
-    if (inside)
+    if (in_tunnel(s, &ev->remote))
         punch_log(PUNCH_LOG_WARN, "the path to %s goes to an address inside the tunnel's "
                                   "networks: choose tunnel addresses that no real network uses",
                   ev->peer_name);
@@ -400,15 +440,41 @@ static int open_tun(vpn *s)
     return -1;
 }
 
-/* Address, MTU, routes; the interface up. No IPv6 on it: the tunnel carries
- * IPv4 only, and the kernel would send router solicitations into it. */
-static int configure_tun(vpn *s)
+/* IPv6 on the interface only with an IPv6 address: without one the kernel
+ * would still send router solicitations and MLD reports into it. With one,
+ * no link-local address (nothing in the tunnel uses it) and no duplicate
+ * address detection (the peer is the only other node, and its address is
+ * checked to differ from ours): the address is usable at once. */
+static int configure_ipv6(vpn *s)
 {
     char path[128], a[PUNCH_VPN_PREFIX_STRLEN];
     snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", s->dev);
-    punch_sysctl_write(path, "1"); /* no IPv6 in the kernel: nothing to turn off */
-    punch_vpn_prefix_format(&s->address, a);
-    if (punch_ip_run(true, "addr add %s dev %s", a, s->dev) != 0) {
+    if (!s->address6.family) {
+        punch_sysctl_write(path, "1"); /* no IPv6 in the kernel: nothing to turn off */
+        return 0;
+    }
+    if (punch_sysctl_write(path, "0") != 0) {
+        fprintf(stderr, "punch: cannot turn IPv6 on for %s (%s): is IPv6 off in the kernel?\n",
+                s->dev, path);
+        return -1;
+    }
+    punch_ip_run(true, "link set dev %s addrgenmode none", s->dev); /* old ip: a link-local */
+    punch_vpn_prefix_format(&s->address6, a);
+    if (punch_ip_run(true, "addr add %s dev %s nodad", a, s->dev) != 0) {
+        fprintf(stderr, "punch: cannot give %s the address %s (ip addr add failed)\n", s->dev, a);
+        return -1;
+    }
+    return 0;
+}
+
+/* Addresses, MTU, routes; the interface up. */
+static int configure_tun(vpn *s)
+{
+    char a[PUNCH_VPN_PREFIX_STRLEN];
+    if (configure_ipv6(s) != 0)
+        return -1;
+    punch_vpn_prefix_format(&s->address4, a);
+    if (s->address4.family && punch_ip_run(true, "addr add %s dev %s", a, s->dev) != 0) {
         fprintf(stderr, "punch: cannot give %s the address %s (ip addr add failed)\n", s->dev, a);
         return -1;
     }
@@ -430,43 +496,49 @@ static int configure_tun(vpn *s)
 
 static void emit_interface(vpn *s)
 {
-    char a[PUNCH_VPN_PREFIX_STRLEN], routes[PUNCH_VPN_MAX_ROUTES * (PUNCH_VPN_PREFIX_STRLEN + 3) + 1];
+    char a[PUNCH_VPN_PREFIX_STRLEN], text[ADDRESSES_STRLEN],
+        routes[PUNCH_VPN_MAX_ROUTES * (PUNCH_VPN_PREFIX_STRLEN + 3) + 1];
     size_t off = 0;
     routes[0] = '\0';
     for (size_t i = 0; i < s->n_routes; i++) {
         punch_vpn_prefix_format(&s->routes[i], a);
         off += (size_t)snprintf(routes + off, sizeof(routes) - off, "%s\"%s\"", i ? "," : "", a);
     }
-    punch_vpn_prefix_format(&s->address, a);
-    punch_events_emit(s->events, "interface",
-                      "\"dev\":\"%s\",\"address\":\"%s\",\"mtu\":%u,\"routes\":[%s]", s->dev, a,
-                      s->mtu, routes);
-    punch_log(PUNCH_LOG_INFO, "%s is up: %s, mtu %u", s->dev, a, s->mtu);
+    punch_events_emit(s->events, "interface", "\"dev\":\"%s\",%s\"mtu\":%u,\"routes\":[%s]",
+                      s->dev, addresses(&s->address4, &s->address6, true, text), s->mtu, routes);
+    punch_log(PUNCH_LOG_INFO, "%s is up: %s, mtu %u", s->dev,
+              addresses(&s->address4, &s->address6, false, text), s->mtu);
 }
 
 static int run(vpn *s)
 {
     punch_identity id;
-    int rc = punch_vpn_init(&s->v, &s->address, s->routes, s->n_routes, (uint16_t)s->mtu);
+    int rc = punch_vpn_init(&s->v, s->address4.family ? &s->address4 : NULL,
+                            s->address6.family ? &s->address6 : NULL, s->routes, s->n_routes,
+                            (uint16_t)s->mtu);
     if (rc != 0)
         return punch_cli_usage_error(s->cmd, "bad tunnel settings"); /* parse() checked them */
     if ((rc = punch_agent_cli_server(s->cli, s->cmd, &s->server)) != 0)
         return rc;
-    for (size_t i = 0; i < s->n_routes; i++)
-        if (s->server.family == PUNCH_AF_INET &&
-            punch_vpn_prefix_contains(&s->routes[i], s->server.ip)) {
-            char a[PUNCH_VPN_PREFIX_STRLEN];
-            punch_vpn_prefix_format(&s->routes[i], a);
-            return punch_cli_usage_error(s->cmd, "--route: '%s' covers the server %s: punch's own "
-                                         "packets would enter the tunnel", a, s->cli->server);
-        }
+    const punch_vpn_prefix *covering = in_tunnel(s, &s->server);
+    if (covering) {
+        char a[PUNCH_VPN_PREFIX_STRLEN];
+        punch_vpn_prefix_format(covering, a);
+        return punch_cli_usage_error(s->cmd, "%s: '%s' covers the server %s: punch's own packets "
+                                     "would enter the tunnel",
+                                     covering == &s->address4 || covering == &s->address6
+                                         ? "--address" : "--route", a, s->cli->server);
+    }
     if ((rc = punch_agent_cli_identity(s->cli, s->cmd, &id, s->known_path)) != 0)
         return rc;
     char host[PUNCH_NAME_MAX + 1] = "";
     const char *name = s->cli->name;
     if (!name && s->listening && gethostname(host, sizeof(host) - 1) == 0)
         name = host;
-    punch_driver_cfg dc = {.agent = {.name = name, .server = s->server, .flags = s->flags},
+    /* Datagrams up to 1280 bytes both ways, whatever our own MTU: the
+     * peer's may be larger (each side sends what its own allows). */
+    punch_driver_cfg dc = {.agent = {.name = name, .server = s->server,
+                                     .flags = s->flags | PUNCH_AGENT_LARGE_DATAGRAMS},
                            .on_event = on_event, .arg = s};
     punch_agent_cli_tune(s->cli, &dc.agent);
     memcpy(dc.agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
@@ -551,6 +623,83 @@ static int parse_peer(vpn *s, const char *text, const char *what)
     return 0;
 }
 
+static const char *family_name(uint8_t family)
+{
+    return family == PUNCH_AF_INET6 ? "IPv6" : "IPv4";
+}
+
+/* --address: at most one per family, each a host address of its network.
+ * Returns 0 or the usage error's 2. */
+static int parse_address(vpn *s, const char *text)
+{
+    punch_vpn_prefix a;
+    if (punch_vpn_prefix_parse(text, &a) != 0)
+        return punch_cli_usage_error(s->cmd, "--address: '%s' is not an %s address with its "
+                                     "prefix length, e.g. %s", text,
+                                     strchr(text, ':') ? "IPv6" : "IPv4",
+                                     strchr(text, ':') ? "fd99::1/64" : "10.99.0.1/24");
+    punch_vpn_prefix *slot = a.family == PUNCH_AF_INET6 ? &s->address6 : &s->address4;
+    if (slot->family)
+        return punch_cli_usage_error(s->cmd, "--address: '%s' is a second %s address (give at "
+                                     "most one IPv4 and one IPv6)", text, family_name(a.family));
+    if (!punch_vpn_prefix_is_host(&a))
+        return punch_cli_usage_error(s->cmd, "--address: '%s' is not a host address of its "
+                                     "network", text);
+    *slot = a;
+    return 0;
+}
+
+/* --route: a network without host bits. Returns 0 or the usage error's 2. */
+static int parse_route(vpn *s, const char *text)
+{
+    punch_vpn_prefix r;
+    char net[PUNCH_VPN_PREFIX_STRLEN];
+    if (punch_vpn_prefix_parse(text, &r) != 0)
+        return punch_cli_usage_error(s->cmd, "--route: '%s' is not an %s network NET/LEN, e.g. "
+                                     "%s", text, strchr(text, ':') ? "IPv6" : "IPv4",
+                                     strchr(text, ':') ? "fd50::/64" : "10.50.0.0/24");
+    punch_vpn_prefix n = punch_vpn_prefix_network(&r);
+    if (memcmp(n.ip, r.ip, sizeof(r.ip)) != 0) {
+        punch_vpn_prefix_format(&n, net);
+        return punch_cli_usage_error(s->cmd, "--route: '%s' has host bits set (the network is "
+                                     "%s)", text, net);
+    }
+    if (s->n_routes == PUNCH_VPN_MAX_ROUTES)
+        return punch_cli_usage_error(s->cmd, "--route: '%s' is one too many (at most %d)", text,
+                                     PUNCH_VPN_MAX_ROUTES);
+    s->routes[s->n_routes++] = r;
+    return 0;
+}
+
+/* What needs every option: an address; routes of its families; an MTU
+ * IPv6 can live with (RFC 8200 §5: links carry 1280 bytes whole). Returns
+ * 0 or the usage error's 2. */
+static int check_tunnel(vpn *s, const char *mtu_arg)
+{
+    char a[PUNCH_VPN_PREFIX_STRLEN];
+    if (!s->address4.family && !s->address6.family)
+        return punch_cli_usage_error(s->cmd, "--address IP/LEN is needed (our address in the "
+                                     "tunnel, e.g. 10.99.0.1/24 or fd99::1/64)");
+    for (size_t i = 0; i < s->n_routes; i++) {
+        uint8_t family = s->routes[i].family;
+        if ((family == PUNCH_AF_INET6 ? &s->address6 : &s->address4)->family != family) {
+            punch_vpn_prefix_format(&s->routes[i], a);
+            return punch_cli_usage_error(s->cmd, "--route: '%s' is an %s network, but no %s "
+                                         "--address was given", a, family_name(family),
+                                         family_name(family));
+        }
+    }
+    if (!mtu_arg)
+        s->mtu = s->address6.family ? VPN_MTU_IPV6 : VPN_MTU_IPV4;
+    else if (s->address6.family && s->mtu < VPN_MTU_IPV6) {
+        punch_vpn_prefix_format(&s->address6, a);
+        return punch_cli_usage_error(s->cmd, "--mtu: '%s' is under %d, the least IPv6 allows "
+                                     "(RFC 8200), and --address %s is IPv6", mtu_arg,
+                                     VPN_MTU_IPV6, a);
+    }
+    return 0;
+}
+
 /* Returns 0 to run, 2 on a usage error, -1 after --help. */
 static int parse(vpn *s, int argc, char **argv)
 {
@@ -562,40 +711,31 @@ static int parse(vpn *s, int argc, char **argv)
         {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *address = NULL, *peer_opt = NULL;
-    char *end, net[PUNCH_VPN_PREFIX_STRLEN];
+    const char *peer_opt = NULL, *mtu_arg = NULL;
+    char *end;
     long v;
-    int c;
-    s->mtu = VPN_MTU;
+    int c, rc;
     s->dev_arg = "punch%d";
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
         switch (c) {
-        case 'a': address = optarg; break;
-        case 'R': {
-            punch_vpn_prefix r;
-            if (punch_vpn_prefix_parse(optarg, &r) != 0)
-                return punch_cli_usage_error(s->cmd, "--route: '%s' is not an IPv4 network "
-                                             "NET/LEN, e.g. 10.50.0.0/24", optarg);
-            punch_vpn_prefix n = punch_vpn_prefix_network(&r);
-            if (memcmp(n.ip, r.ip, 4) != 0) {
-                punch_vpn_prefix_format(&n, net);
-                return punch_cli_usage_error(s->cmd, "--route: '%s' has host bits set (the "
-                                             "network is %s)", optarg, net);
-            }
-            if (s->n_routes == PUNCH_VPN_MAX_ROUTES)
-                return punch_cli_usage_error(s->cmd, "--route: '%s' is one too many (at most "
-                                             "%d)", optarg, PUNCH_VPN_MAX_ROUTES);
-            s->routes[s->n_routes++] = r;
+        case 'a':
+            if ((rc = parse_address(s, optarg)) != 0)
+                return rc;
             break;
-        }
+        case 'R':
+            if ((rc = parse_route(s, optarg)) != 0)
+                return rc;
+            break;
         case 'm':
             errno = 0;
             v = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end || errno || v < 68 || v > VPN_MTU)
-                return punch_cli_usage_error(s->cmd, "--mtu: '%s' is not 68 to %d", optarg,
-                                             VPN_MTU);
+            if (*optarg == '\0' || *end || errno || v < PUNCH_VPN_IPV4_MIN_MTU ||
+                v > PUNCH_VPN_MAX_MTU)
+                return punch_cli_usage_error(s->cmd, "--mtu: '%s' is not %d to %d", optarg,
+                                             PUNCH_VPN_IPV4_MIN_MTU, PUNCH_VPN_MAX_MTU);
             s->mtu = (unsigned)v;
+            mtu_arg = optarg;
             break;
         case 'd': {
             const char *pct = strchr(optarg, '%');
@@ -625,7 +765,6 @@ static int parse(vpn *s, int argc, char **argv)
     }
     if ((s->flags & PUNCH_AGENT_NO_RELAY) && (s->flags & PUNCH_AGENT_RELAY_ONLY))
         return punch_cli_usage_error(s->cmd, "--no-relay and --relay-only leave no path");
-    int rc;
     if (s->listening) {
         if (optind < argc)
             return punch_cli_usage_error(s->cmd, "unexpected argument '%s'", argv[optind]);
@@ -642,20 +781,7 @@ static int parse(vpn *s, int argc, char **argv)
         if ((rc = parse_peer(s, argv[optind], "")) != 0)
             return rc;
     }
-    if (!address)
-        return punch_cli_usage_error(s->cmd, "--address IP/LEN is needed (our address in the "
-                                     "tunnel, e.g. 10.99.0.1/24)");
-    if (punch_vpn_prefix_parse(address, &s->address) != 0)
-        return punch_cli_usage_error(s->cmd, "--address: '%s' is not an IPv4 address with its "
-                                     "prefix length, e.g. 10.99.0.1/24", address);
-    punch_vpn_prefix n = punch_vpn_prefix_network(&s->address);
-    uint32_t host = ~(s->address.len ? ~(uint32_t)0 << (32 - s->address.len) : 0);
-    uint32_t ip = punch_get32(s->address.ip);
-    if (s->address.len == 0 || (s->address.len <= 30 && (memcmp(n.ip, s->address.ip, 4) == 0 ||
-                                                          (ip & host) == host)))
-        return punch_cli_usage_error(s->cmd, "--address: '%s' is not a host address of its "
-                                     "network", address);
-    return 0;
+    return check_tunnel(s, mtu_arg);
 }
 
 int punch_cmd_vpn(const punch_cli *cli, int argc, char **argv)

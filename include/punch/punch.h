@@ -78,6 +78,12 @@ typedef struct punch_agent punch_agent;
 /* The largest application datagram punch_agent_send takes: what fits a
  * 1280-byte IPv6 minimum MTU path after IP, UDP, relay and crypto headers. */
 #define PUNCH_MAX_DATAGRAM 1152
+/* The largest with PUNCH_AGENT_LARGE_DATAGRAMS: a whole IPv6 packet of the
+ * 1280-byte minimum link MTU (RFC 8200 §5), for tunnels that carry IPv6
+ * (docs/vpn.md). Up to 1373 bytes on the wire (through the relay, over
+ * IPv6): more than a 1280-byte path carries, so the outer packet may be
+ * fragmented by the sender's kernel on such a path. */
+#define PUNCH_MAX_DATAGRAM_LARGE 1280
 
 enum {
     PUNCH_AGENT_NO_RELAY = 0x1,   /* never use the relay */
@@ -90,6 +96,10 @@ enum {
     PUNCH_AGENT_TCP = 0x10,               /* ask every peer we connect to for a TCP path
                                              and prefer it (`punch connect --tcp`; the
                                              I/O driver makes the connections) */
+    PUNCH_AGENT_LARGE_DATAGRAMS = 0x20,   /* send and deliver datagrams up to
+                                             PUNCH_MAX_DATAGRAM_LARGE bytes, not
+                                             PUNCH_MAX_DATAGRAM (`punch vpn`); both
+                                             sides must set it */
 };
 
 typedef struct punch_agent_cfg {
@@ -204,7 +214,8 @@ int punch_agent_connect(punch_agent *agent, uint64_t now_ms, const char *name,
 
 /* Send one datagram to a peer on its current path. Returns 0,
  * PUNCH_ERR_NOTFOUND (no such peer), PUNCH_ERR_LIMIT (no path yet),
- * PUNCH_ERR_INVAL (len over PUNCH_MAX_DATAGRAM). */
+ * PUNCH_ERR_INVAL (len over PUNCH_MAX_DATAGRAM, or PUNCH_MAX_DATAGRAM_LARGE with
+ * PUNCH_AGENT_LARGE_DATAGRAMS). */
 int punch_agent_send(punch_agent *agent, uint64_t now_ms, int peer, const uint8_t *data,
                      size_t len);
 

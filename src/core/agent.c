@@ -223,7 +223,7 @@ typedef struct peer {
     bool unconfirmed;
     uint8_t n_early;
     uint16_t early_len[EARLY_MAX];
-    uint8_t early[EARLY_MAX][PUNCH_MAX_DATAGRAM + 64];
+    uint8_t early[EARLY_MAX][PUNCH_MAX_DATAGRAM_LARGE + 64];
     /* Initiator: a new handshake is under way on the path (rekey). */
     bool rekeying;
     uint64_t rekey_next_ms;
@@ -243,7 +243,7 @@ typedef struct tx {
 
 typedef struct ev {
     punch_event e;
-    uint8_t data[PUNCH_MAX_DATAGRAM];
+    uint8_t data[PUNCH_MAX_DATAGRAM_LARGE];
 } ev;
 
 struct punch_agent {
@@ -888,6 +888,13 @@ static void send_on(punch_agent *a, const peer *p, const candidate *c, punch_msg
     send_on_ttl(a, p, c, 0, type, payload, len);
 }
 
+/* The largest application datagram sent or delivered (punch.h). */
+static size_t max_datagram(const punch_agent *a)
+{
+    return (a->cfg.flags & PUNCH_AGENT_LARGE_DATAGRAMS) ? PUNCH_MAX_DATAGRAM_LARGE
+                                                         : PUNCH_MAX_DATAGRAM;
+}
+
 static int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate *c,
                           const uint8_t *inner, size_t len)
 {
@@ -1270,7 +1277,8 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         }
     } else if (len >= 1 && inner[0] == INNER_DATA) {
         ev *e = push_event(a, PUNCH_EVENT_DATA, id);
-        e->e.len = len - 1 < sizeof(e->data) ? len - 1 : sizeof(e->data);
+        size_t max = max_datagram(a);
+        e->e.len = len - 1 < max ? len - 1 : max;
         memcpy(e->data, inner + 1, e->e.len);
         e->e.remote = c->addr;
     } else if (len >= 1 && inner[0] == INNER_INTRODUCE) {
@@ -2058,12 +2066,12 @@ int punch_agent_send(punch_agent *a, uint64_t now, int id, const uint8_t *data, 
 {
     if (!a || id < 0 || id >= MAX_PEERS || !a->peers[id].used)
         return PUNCH_ERR_NOTFOUND;
-    if (len > PUNCH_MAX_DATAGRAM || (!data && len))
+    if (len > max_datagram(a) || (!data && len))
         return PUNCH_ERR_INVAL;
     peer *p = &a->peers[id];
     if (!p->ready || p->path < 0)
         return PUNCH_ERR_LIMIT;
-    uint8_t inner[PUNCH_MAX_DATAGRAM + 1] = {INNER_DATA};
+    uint8_t inner[PUNCH_MAX_DATAGRAM_LARGE + 1] = {INNER_DATA};
     if (len)
         memcpy(inner + 1, data, len);
     return send_transport(a, now, p, &p->cand[p->path], inner, len + 1);

@@ -64,6 +64,7 @@ static void node_events(node *n, uint64_t now_ms)
             break;
         case PUNCH_EVENT_DATA:
             snprintf(n->got, sizeof(n->got), "%.*s", (int)e.len, (const char *)e.data);
+            n->got_len = e.len;
             if (e.len > 1 && e.data[0] == '#') {
                 unsigned seq = (unsigned)strtoul(n->got + 1, NULL, 10);
                 if (seq < sizeof(n->counts) / sizeof(n->counts[0]))

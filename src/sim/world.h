@@ -41,6 +41,7 @@ typedef struct node {
     uint64_t deaf_until_ms;      /* drop datagrams from peers until then (a late direct path) */
     unsigned counts[256];        /* datagrams "#N" received, per N */
     char got[128];               /* last datagram received */
+    size_t got_len;              /* ...and its whole length */
     char closed[96];
     char attempt[96];            /* the latest ATTEMPT event's why */
     char attempt_by[16][96];     /* ...and the latest per technique */

@@ -37,14 +37,39 @@ expect 2 "--route: '10.50.0.1/24' has host bits set \(the network is 10.50.0.0/2
     v connect bob --address 10.99.0.1/24 --route 10.50.0.1/24
 expect 2 "--route: '127.0.0.0/8' covers the server 127.0.0.1:9" \
     v connect bob --address 10.99.0.1/24 --route 127.0.0.0/8
-expect 2 "--mtu: '1153' is not 68 to 1152" v connect bob --address 10.99.0.1/24 --mtu 1153
-expect 2 "--mtu: '67' is not 68 to 1152" v connect bob --address 10.99.0.1/24 --mtu 67
+expect 2 "--mtu: '1281' is not 68 to 1280" v connect bob --address 10.99.0.1/24 --mtu 1281
+expect 2 "--mtu: '67' is not 68 to 1280" v connect bob --address 10.99.0.1/24 --mtu 67
 expect 2 "--mtu: 'big' is not" v connect bob --address 10.99.0.1/24 --mtu big
 expect 2 "--dev: 'a/b' is not an interface name" v connect bob --address 10.99.0.1/24 --dev a/b
 expect 2 "--dev: 'sixteen-chars-xx' is not an interface name" v connect bob --address 10.99.0.1/24 --dev sixteen-chars-xx
 expect 2 "--dev: 'tun%s' is not an interface name" v connect bob --address 10.99.0.1/24 --dev 'tun%s'
 expect 2 "--peer is for listen" v connect bob --peer alice --address 10.99.0.1/24
 expect 2 "--peer: 'a b' is not a peer name" v listen --peer 'a b' --address 10.99.0.1/24
+# IPv6 inside (docs/vpn.md): one address per family, routes of a family we
+# have an address of, an MTU of at least 1280 (RFC 8200).
+expect 2 "--address: 'fd99::1' is not an IPv6 address with its prefix length, e.g. fd99::1/64" \
+    v connect bob --address fd99::1
+expect 2 "--address: 'fd99:::1/64' is not an IPv6 address" v connect bob --address fd99:::1/64
+expect 2 "--address: 'fd99::1/129' is not an IPv6 address" v connect bob --address fd99::1/129
+expect 2 "--address: 'fd99::/64' is not a host address" v connect bob --address fd99::/64
+expect 2 "--address: 'ff02::1/64' is not a host address" v connect bob --address ff02::1/64
+expect 2 "--address: 'fd98::1/64' is a second IPv6 address \(give at most one IPv4 and one IPv6\)" \
+    v connect bob --address fd99::1/64 --address 10.99.0.1/24 --address fd98::1/64
+expect 2 "--address: '10.98.0.1/24' is a second IPv4 address" \
+    v connect bob --address 10.99.0.1/24 --address 10.98.0.1/24
+expect 2 "--route: 'fd50::1/64' has host bits set \(the network is fd50::/64\)" \
+    v connect bob --address fd99::1/64 --route fd50::1/64
+expect 2 "--route: 'fd50::/129' is not an IPv6 network NET/LEN" v connect bob --address fd99::1/64 --route fd50::/129
+expect 2 "--route: 'fd50::/64' is an IPv6 network, but no IPv6 --address was given" \
+    v connect bob --route fd50::/64 --address 10.99.0.1/24
+expect 2 "--route: '10.50.0.0/24' is an IPv4 network, but no IPv4 --address was given" \
+    v connect bob --address fd99::1/64 --route 10.50.0.0/24
+expect 2 "--mtu: '1152' is under 1280, the least IPv6 allows \(RFC 8200\), and --address fd99::1/64 is IPv6" \
+    v connect bob --address 10.99.0.1/24 --mtu 1152 --address fd99:0::1/64
+expect 2 "--address: '::1/128' covers the server \[::1\]:9" \
+    "$PUNCH" --server '[::1]:9' vpn connect bob --address ::1/128
+expect 2 "--route: '::/0' covers the server \[::1\]:9" \
+    "$PUNCH" --server '[::1]:9' vpn connect bob --address fd99::1/64 --route ::/0
 expect 2 "--no-relay and --relay-only leave no path" v listen --no-relay --relay-only --address 10.99.0.1/24
 expect 2 "--timeout: '0' is not 1 to 86400" v listen --timeout 0 --address 10.99.0.1/24
 expect 2 "unknown option '--bogus'" v listen --bogus --address 10.99.0.1/24
