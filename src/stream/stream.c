@@ -24,6 +24,10 @@
  * address; openers take an ephemeral port. */
 #define ACCEPT_PORT 5001
 #define MAX_PEERS 64
+/* Streams a peer may have opened that we have not accepted yet: accepting
+ * runs once per batch of datagrams, and usrsctp ABORTs a new association
+ * past this (punch forward opens one per TCP connection, hundreds at once). */
+#define ACCEPT_BACKLOG 1024
 #define IN_CHUNK 65536     /* one DATA message at most: well under the send buffer */
 #define OUT_BUF 65536      /* the peer's bytes waiting for wfd */
 #define SERVE_BUDGET (1u << 20) /* bytes one stream moves to wfd per serve */
@@ -37,9 +41,10 @@
 /* RFC 9260 §16: RTO.Initial 1 s, for a path nothing is known of. */
 #define RTO_INITIAL_MS 1000
 /* The setup (INIT, COOKIE-ECHO) of a stream on a path whose round trip the
- * agent measured waits 3 round trips before sending again, at least this
- * long: its answers are not delayed as SACKs are. */
-#define SETUP_RTO_MIN_MS 100
+ * agent measured waits 3 round trips before sending again, at least RTO.Min
+ * (its answers are not delayed as SACKs are, but usrsctp refuses an
+ * RTO.Initial under RTO.Min: EINVAL, and the stream could not open). */
+#define SETUP_RTO_MIN_MS RTO_MIN_MS
 /* ...and on a path the agent has just proven (a handshake message heard,
  * its PONG still to come) but not timed, this long: a setup packet sent
  * again too soon costs one small datagram, one lost costs this wait. */
@@ -299,7 +304,7 @@ static sctp_peer *peer_get(punch_sctp *s, int id)
     struct socket *l = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, NULL, NULL, 0, NULL);
     struct sockaddr_conn a = conn_addr(p, ACCEPT_PORT);
     if (!l || set_options(l) != 0 || usrsctp_bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        usrsctp_listen(l, 16) != 0) {
+        usrsctp_listen(l, ACCEPT_BACKLOG) != 0) {
         punch_log(PUNCH_LOG_WARN, "stream: cannot listen for peer %d: %s", id, strerror(errno));
         if (l)
             usrsctp_close(l);
