@@ -499,40 +499,34 @@ static void birthday_success_rate(void **state)
     world_free(&w);
 }
 
+/* With these agent flags a datagram of `limit` bytes crosses whole between
+ * two public peers, and one byte more is refused. */
+static void datagram_limit_holds(unsigned flags, size_t limit, const char *name)
+{
+    static uint8_t big[PUNCH_MAX_DATAGRAM_LARGE + 1];
+    memset(big, 'x', sizeof(big));
+    world w;
+    world_start(&w, seeds[0]);
+    w.agent_flags = flags;
+    public_peers(&w, NULL, 0);
+    run_case(&w, name, DIRECT_PUNCH);
+    uint64_t now = punch_sim_now(w.sim) / MS;
+    assert_int_equal(punch_agent_send(w.alice.agent, now, w.alice.peer, big, limit + 1),
+                     PUNCH_ERR_INVAL);
+    assert_int_equal(punch_agent_send(w.alice.agent, now, w.alice.peer, big, limit), 0);
+    node_flush(&w.alice);
+    punch_sim_run(w.sim, punch_sim_now(w.sim) + 200 * MS);
+    assert_int_equal(w.bob.got_len, limit);
+    world_free(&w);
+}
+
 /* PUNCH_AGENT_LARGE_DATAGRAMS (punch vpn with IPv6 inside): a 1280-byte
  * datagram crosses whole; without the flag 1152 is the most; with it, 1280. */
 static void large_datagrams(void **state)
 {
     (void)state;
-    static uint8_t big[PUNCH_MAX_DATAGRAM_LARGE + 1];
-    memset(big, 'x', sizeof(big));
-    world w;
-    world_start(&w, seeds[0]);
-    w.agent_flags = PUNCH_AGENT_LARGE_DATAGRAMS;
-    public_peers(&w, NULL, 0);
-    run_case(&w, "large datagrams", DIRECT_PUNCH);
-    uint64_t now = punch_sim_now(w.sim) / MS;
-    assert_int_equal(punch_agent_send(w.alice.agent, now, w.alice.peer, big,
-                                      PUNCH_MAX_DATAGRAM_LARGE + 1), PUNCH_ERR_INVAL);
-    assert_int_equal(punch_agent_send(w.alice.agent, now, w.alice.peer, big,
-                                      PUNCH_MAX_DATAGRAM_LARGE), 0);
-    node_flush(&w.alice);
-    punch_sim_run(w.sim, punch_sim_now(w.sim) + 200 * MS);
-    assert_int_equal(w.bob.got_len, PUNCH_MAX_DATAGRAM_LARGE);
-    world_free(&w);
-
-    world_start(&w, seeds[0]);
-    public_peers(&w, NULL, 0);
-    run_case(&w, "ordinary datagrams", DIRECT_PUNCH);
-    now = punch_sim_now(w.sim) / MS;
-    assert_int_equal(punch_agent_send(w.alice.agent, now, w.alice.peer, big,
-                                      PUNCH_MAX_DATAGRAM + 1), PUNCH_ERR_INVAL);
-    assert_int_equal(punch_agent_send(w.alice.agent, now, w.alice.peer, big,
-                                      PUNCH_MAX_DATAGRAM), 0);
-    node_flush(&w.alice);
-    punch_sim_run(w.sim, punch_sim_now(w.sim) + 200 * MS);
-    assert_int_equal(w.bob.got_len, PUNCH_MAX_DATAGRAM);
-    world_free(&w);
+    datagram_limit_holds(PUNCH_AGENT_LARGE_DATAGRAMS, PUNCH_MAX_DATAGRAM_LARGE, "large datagrams");
+    datagram_limit_holds(0, PUNCH_MAX_DATAGRAM, "ordinary datagrams");
 }
 
 /* A TCP path (issue 5), the agent's part: the offer crosses the session
