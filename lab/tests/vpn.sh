@@ -148,6 +148,22 @@ ping_ok alice $B_IP6 -6
 ping_ok bob $A_IP6 -6
 ok "direct: ping -6 both ways ($A_IP6 <-> $B_IP6)"
 
+# udp_logger AF ADDR READY LOG: on bob, a UDP server on ADDR:7000 writing
+# "SOURCE TEXT" for each datagram to LOG; READY once it listens.
+udp_logger() {
+    lab exec bob -- python3 -c '
+import socket, sys
+s = socket.socket(getattr(socket, sys.argv[1]), socket.SOCK_DGRAM)
+s.bind((sys.argv[2], 7000))
+open(sys.argv[3], "w").write("ready\n")
+while True:
+    data, src = s.recvfrom(2048)
+    with open(sys.argv[4], "a") as f:
+        f.write("%s %s\n" % (src[0], data.decode()))
+' "$1" "$2" "$3" "$4" </dev/null >/dev/null 2>&1 &
+    wait_for "$3"
+}
+
 # MTU 1280 (IPv6's least) for both families: full-size packets cross whole.
 mtu_ok 1280
 mtu_ok 1280 -6
@@ -157,17 +173,7 @@ ok "MTU 1280 with IPv6: full-size IPv4 and IPv6 packets cross, one byte more is 
 # tunnel's network, and from one of the network behind her (bob's --route).
 lab exec alice -- ip addr add fd99::77/64 dev pvpn0 nodad
 lab exec alice -- ip addr add fd50::5/128 dev pvpn0 nodad
-lab exec bob -- python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind(("fd99::2", 7000))
-open(sys.argv[1], "w").write("ready\n")
-while True:
-    data, src = s.recvfrom(2048)
-    with open(sys.argv[2], "a") as f:
-        f.write("%s %s\n" % (src[0], data.decode()))
-' "$D/rx6.ready" "$D/rx6.log" </dev/null >/dev/null 2>&1 &
-wait_for "$D/rx6.ready"
+udp_logger AF_INET6 fd99::2 "$D/rx6.ready" "$D/rx6.log"
 before6=$(counter bob dropped_peer_ipv6_source)
 lab exec alice -- python3 -c '
 import socket
@@ -186,17 +192,7 @@ ok "spoofed IPv6 source fd99::77 dropped and counted; fd50::5 (bob's --route) an
 
 # Spoofed inner sources: alice's punch carries whatever her kernel routes
 # into the tunnel; bob takes only alice's address and his --route network.
-lab exec bob -- python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("10.99.0.2", 7000))
-open(sys.argv[1], "w").write("ready\n")
-while True:
-    data, src = s.recvfrom(2048)
-    with open(sys.argv[2], "a") as f:
-        f.write("%s %s\n" % (src[0], data.decode()))
-' "$D/rx.ready" "$D/rx.log" </dev/null >/dev/null 2>&1 &
-wait_for "$D/rx.ready"
+udp_logger AF_INET 10.99.0.2 "$D/rx.ready" "$D/rx.log"
 before=$(counter bob dropped_peer_source)
 lab exec alice -- python3 -c '
 import socket, struct
