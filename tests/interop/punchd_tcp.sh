@@ -7,10 +7,25 @@
 # --max-tcp-per-ip connections while another IP still gets in.
 . "$(dirname "$0")/lib.sh"
 
+# What both probe scripts below use (imported from $TMP).
+cat >"$TMP/probe.py" <<'PY'
+import socket
+
+def closed_by_server(s, within):
+    """The server closes s (recv gives EOF) within `within` seconds."""
+    s.settimeout(within)
+    try:
+        while True:
+            if s.recv(4096) == b"": return True
+    except (socket.timeout, TimeoutError): return False
+    except ConnectionResetError: return True
+PY
+
 start_punchd --listen 127.0.0.1:0 --max-tcp 8
 port=$(port_of 1)
-out=$(python3 - "$port" <<'PY'
+out=$(PYTHONPATH=$TMP python3 - "$port" <<'PY'
 import os, socket, struct, sys, time
+from probe import closed_by_server
 port = int(sys.argv[1])
 ADDR = ("127.0.0.1", port)
 
@@ -34,15 +49,6 @@ def served(s):
     s.sendall(frame(hello()))
     a = read_frame(s)
     if a[:2] != b"\x70\x02": sys.exit("no COOKIE: %r" % a[:4])
-
-def closed_by_server(s, within):
-    """The server closes s (recv gives EOF) within `within` seconds."""
-    s.settimeout(within)
-    try:
-        while True:
-            if s.recv(4096) == b"": return True
-    except (socket.timeout, TimeoutError): return False
-    except ConnectionResetError: return True
 
 def conn():
     s = socket.create_connection(ADDR, timeout=5)
@@ -129,18 +135,12 @@ pass "counters: $c"
 stop_punchd
 start_punchd --listen 127.0.0.1:0 --max-tcp 20 --max-tcp-per-ip 4
 port=$(port_of 1)
-out=$(python3 - "$port" <<'PY'
+out=$(PYTHONPATH=$TMP python3 - "$port" <<'PY'
 import socket, sys
+from probe import closed_by_server
 ADDR = ("127.0.0.1", int(sys.argv[1]))
 def conn(src):
     s = socket.socket(); s.bind((src, 0)); s.connect(ADDR); return s
-def closed_by_server(s, within):
-    s.settimeout(within)
-    try:
-        while True:
-            if s.recv(4096) == b"": return True
-    except (socket.timeout, TimeoutError): return False
-    except ConnectionResetError: return True
 first = [conn("127.0.0.1") for _ in range(10)]
 held = [s for s in first if not closed_by_server(s, 0.5)]
 other = conn("127.0.0.2")
