@@ -162,16 +162,29 @@ void punch_addr_from_sockaddr(const struct sockaddr *sa, punch_addr *out)
     }
 }
 
+int punch_socket_for(const punch_addr *a, int type)
+{
+    int v6 = a->family == PUNCH_AF_INET6, one = 1;
+    int fd = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return PUNCH_ERR_IO;
+    if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return PUNCH_ERR_IO;
+    }
+    return fd;
+}
+
 int punch_udp_bind(const punch_addr *a, punch_addr *bound)
 {
     struct sockaddr_storage ss;
     socklen_t sl = punch_addr_to_sockaddr(a, &ss);
     int v6 = a->family == PUNCH_AF_INET6, one = 1;
-    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = punch_socket_for(a, SOCK_DGRAM);
     if (fd < 0)
         return PUNCH_ERR_IO;
-    if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
-        goto fail;
     if (punch_addr_is_any(a) &&
         (v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
             : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))) != 0)

@@ -30,6 +30,11 @@ int punch_udp_route_source(const punch_addr *dst, punch_addr *src_ip);
 socklen_t punch_addr_to_sockaddr(const punch_addr *a, struct sockaddr_storage *ss);
 void punch_addr_from_sockaddr(const struct sockaddr *sa, punch_addr *out);
 
+/* A non-blocking, close-on-exec socket of a's family and this type
+ * (SOCK_DGRAM, SOCK_STREAM); an IPv6 one is v6-only, so 0.0.0.0 and :: can
+ * both be bound. Returns the fd, or PUNCH_ERR_IO with errno set. */
+int punch_socket_for(const punch_addr *a, int type);
+
 /* A non-blocking UDP socket bound to a (IPv6 sockets are v6-only, so
  * 0.0.0.0 and :: can both be bound). With a wildcard address it also asks for
  * each datagram's destination (IP_PKTINFO) so answers can leave from the

@@ -30,12 +30,10 @@ int punch_tcp_listen(const punch_addr *a, punch_addr *bound)
 {
     struct sockaddr_storage ss;
     socklen_t sl = punch_addr_to_sockaddr(a, &ss);
-    int v6 = a->family == PUNCH_AF_INET6, one = 1;
-    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    int fd = punch_socket_for(a, SOCK_STREAM);
     if (fd < 0)
         return PUNCH_ERR_IO;
-    if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
-        return fail_close(fd);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 128) != 0)
         return fail_close(fd);
@@ -51,12 +49,11 @@ static int shared_socket(const punch_addr *local)
 {
     struct sockaddr_storage ss;
     socklen_t sl = punch_addr_to_sockaddr(local, &ss);
-    int v6 = local->family == PUNCH_AF_INET6, one = 1;
-    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    int fd = punch_socket_for(local, SOCK_STREAM);
     if (fd < 0)
         return PUNCH_ERR_IO;
-    if ((v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
         bind(fd, (struct sockaddr *)&ss, sl) != 0)
         return fail_close(fd);
