@@ -176,16 +176,16 @@ static size_t encrypt_and_hash(punch_noise_handshake *hs, const uint8_t *pt, siz
     return out_len;
 }
 
-/* §5.2 DecryptAndHash of ct[0..len) into out (len - 16 bytes). */
+/* §5.2 DecryptAndHash of ct[0..len) into out (len - 16 bytes). IK has a key
+ * before anything it decrypts, so the spec's no-key branch (a plain copy of
+ * len bytes, which would not fit out) is refused rather than written. */
 static int decrypt_and_hash(punch_noise_handshake *hs, const uint8_t *ct, size_t len, uint8_t *out)
 {
-    if (hs->cs.has_key) {
-        if (punch_noise_open(hs->cs.k, hs->cs.n, hs->h, sizeof hs->h, ct, len, out) != 0)
-            return PUNCH_ERR_INTEGRITY;
-        hs->cs.n++;
-    } else if (len) {
-        memcpy(out, ct, len);
-    }
+    if (!hs->cs.has_key)
+        return PUNCH_ERR_INVAL;
+    if (punch_noise_open(hs->cs.k, hs->cs.n, hs->h, sizeof hs->h, ct, len, out) != 0)
+        return PUNCH_ERR_INTEGRITY;
+    hs->cs.n++;
     mix_hash(hs, ct, len);
     return 0;
 }
