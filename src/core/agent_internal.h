@@ -1,8 +1,7 @@
 /*
  * The peer agent's inside, shared by its files (see agent.c for how a
- * connection comes about, and docs/architecture.md for which file holds
- * which technique of the draft). Not a public header: only the agent's
- * files in src/core include it.
+ * connection comes about and which file holds which step). Not a public
+ * header: only the agent's files in src/core include it.
  *
  * agent.c is the dispatcher: the public calls, the queues, the peer table
  * and the one table of timers. Every technique's file owns its slice of
