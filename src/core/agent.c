@@ -110,8 +110,7 @@ void tell_attempt(punch_agent *a, int id, const candidate *c, const char *why, .
 }
 
 /* Queue a datagram; the oldest is dropped when the queue is full. */
-uint8_t *push_tx(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl,
-                        size_t len)
+uint8_t *push_tx(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl, size_t len)
 {
     if (len > DGRAM_MAX)
         return NULL;
@@ -131,7 +130,7 @@ uint8_t *push_tx(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t t
 /* Encode m, MAC it with our server key when its type has a MAC, queue it
  * to leave with this TTL (0: the system's). */
 void send_msg_ttl(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl,
-                         const punch_msg *m)
+                  const punch_msg *m)
 {
     uint8_t buf[DGRAM_MAX];
     size_t len;
@@ -285,15 +284,12 @@ static void handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
         else
             a->dropped++;
         break;
-    case PUNCH_MSG_DATA:
-        on_data(a, now, src, false, NULL, m.payload, m.payload_len);
-        break;
+    case PUNCH_MSG_DATA: on_data(a, now, src, false, NULL, m.payload, m.payload_len); break;
     case PUNCH_MSG_HANDSHAKE1:
     case PUNCH_MSG_HANDSHAKE2:
         route_handshake(a, now, src, false, NULL, m.type, m.payload, m.payload_len);
         break;
-    default:
-        a->dropped++;
+    default: a->dropped++;
     }
 }
 
@@ -402,7 +398,9 @@ void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
 {
     if (!a || !out)
         return;
-    *out = (punch_agent_stats){.received = a->received, .sent = a->sent, .dropped = a->dropped,
+    *out = (punch_agent_stats){.received = a->received,
+                               .sent = a->sent,
+                               .dropped = a->dropped,
                                .unsent = a->unsent,
                                .overflowed = a->overflowed,
                                .events_lost = a->events_lost};
@@ -414,8 +412,7 @@ int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uin
     uint16_t sock;
     int rc;
     while ((rc = punch_agent_poll_transmit_from(a, &sock, dst, ttl, buf, cap, len)) == 1 &&
-           sock != 0)
-    {
+           sock != 0) {
         /* For an extra socket this caller does not have: not sent. */
         a->sent--;
         a->unsent++;

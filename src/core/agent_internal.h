@@ -23,43 +23,43 @@
 #include "wire/msg.h"
 #include "wire/stun.h"
 
-#define MAX_PEERS 16
+#define MAX_PEERS      16
 #define MAX_CANDIDATES 24
-#define TXQ_LEN 256
-#define EVQ_LEN 128
-#define DGRAM_MAX 1500
+#define TXQ_LEN        256
+#define EVQ_LEN        128
+#define DGRAM_MAX      1500
 
 /* Retransmission of requests to the server: 250 ms, doubling up to 2 s,
  * 16 tries (about 25 s). RFC 8489 §6.2.1 doubles from 500 ms without a cap;
  * the cap keeps a lossy access link from costing tens of seconds. */
-#define SERVER_RTO_MS 250
-#define SERVER_RTO_MAX_MS 2000
-#define SERVER_TRIES 16
+#define SERVER_RTO_MS        250
+#define SERVER_RTO_MAX_MS    2000
+#define SERVER_TRIES         16
 #define DEFAULT_KEEPALIVE_MS 25000 /* well under common 30 s NAT timeouts */
 /* The conntrack trap (punch_agent_cfg.open_ttl): 2 hops leave a host and
  * its NAT. The guard comes from both round trips to the server
  * (probe_guard_ms); without them, 100 ms covers the usual difference
  * between the two peers' delays from the server, which is how far apart
  * they start punching; never more than 2 s. */
-#define DEFAULT_OPEN_TTL 2
+#define DEFAULT_OPEN_TTL      2
 #define DEFAULT_OPEN_GUARD_MS 100
-#define MAX_OPEN_GUARD_MS 2000
+#define MAX_OPEN_GUARD_MS     2000
 /* A candidate taken on one-way proof must answer a PING within this. */
 #define CONFIRM_MS 1000
 
 /* Probing budget per candidate (§6.2, §4.3): every 100 ms for the first
  * second, then every second until 10 s; then every 15 s in the background
  * while the peer is on the relay or has no path. */
-#define PROBE_FAST_MS 100
-#define PROBE_FAST_COUNT 10
-#define PROBE_SLOW_MS 1000
-#define PROBE_GIVE_UP_MS 10000
+#define PROBE_FAST_MS       100
+#define PROBE_FAST_COUNT    10
+#define PROBE_SLOW_MS       1000
+#define PROBE_GIVE_UP_MS    10000
 #define PROBE_BACKGROUND_MS 15000
 
 /* Many-port probing (birthday.c): how many sockets one side opens, how
  * many ports the other probes. */
 #define BIRTHDAY_SOCKETS 256
-#define BIRTHDAY_PROBES 1024
+#define BIRTHDAY_PROBES  1024
 
 /* Datagrams the responder sends before the initiator is known to hold
  * the session's keys (its message 2 may be late or lost): kept, sealed,
@@ -89,10 +89,10 @@ typedef struct registration {
     uint8_t txid[PUNCH_MSG_TXID_LEN];
     uint64_t next_ms;
     unsigned tries;
-    uint64_t sent_ms;          /* the latest HELLO or REGISTER */
-    uint16_t rtt_told;         /* the round trip the latest REGISTER said */
-    bool told_nat;             /* the REGISTER in flight carries discovery's result */
-    bool announced;            /* the REGISTERED event was told */
+    uint64_t sent_ms;  /* the latest HELLO or REGISTER */
+    uint16_t rtt_told; /* the round trip the latest REGISTER said */
+    bool told_nat;     /* the REGISTER in flight carries discovery's result */
+    bool announced;    /* the REGISTERED event was told */
 } registration;
 
 /* NAT discovery (draft §3.4, RFC 5780 §4.3; discovery.c): after the first
@@ -105,9 +105,9 @@ typedef enum disc_state { DISC_IDLE = 0, DISC_MAIN, DISC_OTHERS, DISC_DONE } dis
 
 typedef struct discovery {
     disc_state state;
-    unsigned n;                /* destinations: 1, then 4 */
-    punch_addr dst[4];         /* main, alt IP, alt IP and port, alt port */
-    punch_addr seen[4];        /* our public endpoint as each saw it; AF_NONE: no answer */
+    unsigned n;         /* destinations: 1, then 4 */
+    punch_addr dst[4];  /* main, alt IP, alt IP and port, alt port */
+    punch_addr seen[4]; /* our public endpoint as each saw it; AF_NONE: no answer */
     uint8_t txid[4][PUNCH_STUN_TXID_LEN];
     uint64_t next_ms, asked_ms;
     unsigned tries;
@@ -115,34 +115,34 @@ typedef struct discovery {
 
 /* What discovery found, as REGISTER and INTRODUCE carry it. */
 typedef struct nat_behaviour {
-    uint8_t mapping;           /* punch_msg_nat */
+    uint8_t mapping; /* punch_msg_nat */
     uint16_t step, port;
 } nat_behaviour;
 
 /* The conntrack-trap openers (holepunch.c), from the config. */
 typedef struct opener {
     uint8_t ttl;
-    uint64_t guard_ms;         /* 0: adaptive (probe_guard_ms) */
-    bool low_ttl;              /* the low TTL used at all */
+    uint64_t guard_ms; /* 0: adaptive (probe_guard_ms) */
+    bool low_ttl;      /* the low TTL used at all */
 } opener;
 
 typedef struct candidate {
-    punch_addr addr;           /* the server's address for the relay */
-    uint16_t sock;             /* our socket it is reached from (0: the main one) */
+    punch_addr addr; /* the server's address for the relay */
+    uint16_t sock;   /* our socket it is reached from (0: the main one) */
     punch_technique technique;
     uint64_t first_probe_ms;
     uint64_t next_probe_ms;
     unsigned probes;
     uint64_t last_probe_ms;
     bool validated;
-    bool confirmed;            /* validated both ways (a PONG or a message 2 came back) */
-    uint64_t heard_ms;         /* validated one way: when */
-    uint64_t unheard_ms;       /* when that last came to nothing (unhear) */
-    bool gave_up;              /* the ATTEMPT event was told */
+    bool confirmed;      /* validated both ways (a PONG or a message 2 came back) */
+    uint64_t heard_ms;   /* validated one way: when */
+    uint64_t unheard_ms; /* when that last came to nothing (unhear) */
+    bool gave_up;        /* the ATTEMPT event was told */
     uint64_t ping_sent_ms;
     uint8_t ping_nonce[8];
     uint32_t rtt_us;
-    bool closed;               /* a TCP connection that is gone: never used again */
+    bool closed; /* a TCP connection that is gone: never used again */
 } candidate;
 
 /* CONNECT, repeated (same transaction) until the session is up: the
@@ -153,15 +153,15 @@ typedef struct connect_state {
     uint8_t txid[PUNCH_MSG_TXID_LEN];
     uint64_t next_ms;
     unsigned tries;
-    bool reconnect;            /* asked again after the path died; until re-introduced */
+    bool reconnect; /* asked again after the path died; until re-introduced */
 } connect_state;
 
 /* The low-TTL time for a peer's public endpoints (holepunch.c). */
 typedef struct punch_guard {
-    uint16_t peer_rtt_ms;      /* the peer's round trip to the introducer (INTRODUCE) */
-    uint32_t my_rtt_ms;        /* ours to the introducer (the server, or a peer) */
-    uint64_t ms;               /* low-TTL time for public endpoints (probe_guard_ms) */
-    uint64_t from_ms;          /* ...from the introduction (or the news of new endpoints) */
+    uint16_t peer_rtt_ms; /* the peer's round trip to the introducer (INTRODUCE) */
+    uint32_t my_rtt_ms;   /* ours to the introducer (the server, or a peer) */
+    uint64_t ms;          /* low-TTL time for public endpoints (probe_guard_ms) */
+    uint64_t from_ms;     /* ...from the introduction (or the news of new endpoints) */
 } punch_guard;
 
 /* Many-port probing (birthday.c): which side of it we are, from when, how far. */
@@ -175,20 +175,20 @@ typedef struct birthday_state {
     birthday_side side;
     uint64_t start_ms, next_ms;
     unsigned sent;
-    uint16_t first;            /* MANY_SOCKETS: our first extra socket */
+    uint16_t first;                  /* MANY_SOCKETS: our first extra socket */
     uint16_t ports[BIRTHDAY_PROBES]; /* MANY_PORTS: the ports probed */
-    punch_addr to;             /* the peer's public endpoint */
+    punch_addr to;                   /* the peer's public endpoint */
 } birthday_state;
 
 /* Noise IK (handshake.c). */
 typedef struct handshake {
     punch_noise_handshake noise;
-    uint8_t msg1[128];         /* our message 1 (initiator) or opener (responder) */
+    uint8_t msg1[128]; /* our message 1 (initiator) or opener (responder) */
     size_t msg1_len;
-    uint8_t msg2[128];         /* responder: our answer, repeated to copies */
+    uint8_t msg2[128]; /* responder: our answer, repeated to copies */
     size_t msg2_len;
-    uint8_t answered_e[32];    /* responder: the ephemeral key we answered */
-    uint8_t answer_e[32];      /* initiator: the responder's ephemeral in the answer taken */
+    uint8_t answered_e[32]; /* responder: the ephemeral key we answered */
+    uint8_t answer_e[32];   /* initiator: the responder's ephemeral in the answer taken */
     uint32_t local_index;
 } handshake;
 
@@ -200,7 +200,7 @@ typedef struct rekey_state {
 
 /* The path in use kept alive (keepalive.c). */
 typedef struct keepalive_state {
-    uint64_t last_rx_ms;       /* last authenticated datagram on the path */
+    uint64_t last_rx_ms; /* last authenticated datagram on the path */
     uint64_t next_ms;
     unsigned missed;
 } keepalive_state;
@@ -216,7 +216,7 @@ typedef struct peer {
     uint8_t session[PUNCH_MSG_SESSION_LEN];
     bool initiator;
     punch_guard guard;
-    bool prefer_tcp;           /* we or the peer asked for a TCP path (punch_agent_tcp_offer) */
+    bool prefer_tcp; /* we or the peer asked for a TCP path (punch_agent_tcp_offer) */
     birthday_state birthday;
     size_t n_cand;
     candidate cand[MAX_CANDIDATES];
@@ -233,13 +233,13 @@ typedef struct peer {
     uint16_t early_len[EARLY_MAX];
     uint8_t early[EARLY_MAX][PUNCH_MAX_DATAGRAM_LARGE + 64];
     rekey_state rekey;
-    int path;                  /* candidate in use, -1 none */
+    int path; /* candidate in use, -1 none */
     keepalive_state keepalive;
 } peer;
 
 typedef struct tx {
     punch_addr dst;
-    uint16_t sock;             /* 0: the main socket; k: many-port probing's k-th */
+    uint16_t sock; /* 0: the main socket; k: many-port probing's k-th */
     uint8_t ttl;
     uint16_t len;
     uint8_t buf[DGRAM_MAX];
@@ -255,7 +255,7 @@ struct punch_agent {
     punch_identity id;
     char name[PUNCH_NAME_MAX + 1];
     registration reg;
-    uint32_t server_rtt_ms;    /* from unrepeated requests (rtt_sample); 0 unknown */
+    uint32_t server_rtt_ms; /* from unrepeated requests (rtt_sample); 0 unknown */
     uint8_t server_key[PUNCH_KEY_BYTES];
     uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
     uint8_t cookie[PUNCH_MSG_COOKIE_LEN];
@@ -271,17 +271,17 @@ struct punch_agent {
     size_t tx_head, tx_count;
     ev *evq;
     size_t ev_head, ev_count;
-    ev current;                /* the event last handed out (its data stays valid) */
-    uint64_t received, sent;   /* datagrams */
-    uint64_t unsent;           /* for extra sockets, taken by punch_agent_poll_transmit */
-    uint64_t overflowed;       /* the oldest queued datagram, pushed out by a new one */
-    uint64_t events_lost;      /* the oldest queued event, pushed out by a new one */
+    ev current;              /* the event last handed out (its data stays valid) */
+    uint64_t received, sent; /* datagrams */
+    uint64_t unsent;         /* for extra sockets, taken by punch_agent_poll_transmit */
+    uint64_t overflowed;     /* the oldest queued datagram, pushed out by a new one */
+    uint64_t events_lost;    /* the oldest queued event, pushed out by a new one */
     /* Many-port probing: extra sockets next_sock.. are free; one peer at a
      * time opens BIRTHDAY_SOCKETS of them. */
     uint16_t next_sock;
-    int birthday_owner;        /* peer id, -1 */
-    uint16_t rx_sock;          /* the socket of the datagram being handled */
-    uint64_t dropped;          /* datagrams not for us, forged, stale */
+    int birthday_owner; /* peer id, -1 */
+    uint16_t rx_sock;   /* the socket of the datagram being handled */
+    uint64_t dropped;   /* datagrams not for us, forged, stale */
 };
 
 /* ---- small helpers ---- */
@@ -309,9 +309,8 @@ static inline bool timer_due(uint64_t deadline, uint64_t now)
 
 /* ---- agent.c: queues and the peer table ---- */
 ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id);
-__attribute__((format(printf, 4, 5))) void tell_attempt(punch_agent *a, int id,
-                                                        const candidate *c, const char *why,
-                                                        ...);
+__attribute__((format(printf, 4, 5))) void tell_attempt(punch_agent *a, int id, const candidate *c,
+                                                        const char *why, ...);
 uint8_t *push_tx(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl, size_t len);
 void send_msg_ttl(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl,
                   const punch_msg *m);
@@ -382,15 +381,14 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id);
 /* ---- handshake.c (Noise IK, and rekeying) ---- */
 int make_msg1(punch_agent *a, peer *p);
 void route_handshake(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay,
-                     const uint8_t *session, punch_msg_type type, const uint8_t *msg,
-                     size_t len);
+                     const uint8_t *session, punch_msg_type type, const uint8_t *msg, size_t len);
 uint64_t rekey_deadline(const punch_agent *a, int id);
 void rekey_timeout(punch_agent *a, uint64_t now, int id);
 
 /* ---- transport.c (data under the session's keys) ---- */
 size_t max_datagram(const punch_agent *a);
-int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate *c,
-                   const uint8_t *inner, size_t len);
+int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate *c, const uint8_t *inner,
+                   size_t len);
 void send_ping(punch_agent *a, uint64_t now, peer *p, candidate *c);
 void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay,
              const uint8_t *session, const uint8_t *dgram, size_t len);

@@ -11,10 +11,10 @@
  */
 #include "core/agent_internal.h"
 
-#define BIRTHDAY_BATCH 16
-#define BIRTHDAY_TICK_MS 10
+#define BIRTHDAY_BATCH     16
+#define BIRTHDAY_TICK_MS   10
 #define BIRTHDAY_BUDGET_MS 10000
-#define BIRTHDAY_PORT_MIN 1024
+#define BIRTHDAY_PORT_MIN  1024
 
 static bool random_ports(uint8_t mapping, uint16_t step)
 {
@@ -98,10 +98,9 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
         birthday_end(a, id);
         return;
     }
-    unsigned total =
-        p->birthday.side == BIRTHDAY_MANY_SOCKETS ? BIRTHDAY_SOCKETS : BIRTHDAY_PROBES;
-    punch_msg probe = {.type = PUNCH_MSG_HANDSHAKE1, .payload = p->hs.msg1,
-                       .payload_len = p->hs.msg1_len};
+    unsigned total = p->birthday.side == BIRTHDAY_MANY_SOCKETS ? BIRTHDAY_SOCKETS : BIRTHDAY_PROBES;
+    punch_msg probe = {
+        .type = PUNCH_MSG_HANDSHAKE1, .payload = p->hs.msg1, .payload_len = p->hs.msg1_len};
     for (unsigned n = 0; n < BIRTHDAY_BATCH && p->birthday.sent < total; n++, p->birthday.sent++) {
         if (p->birthday.side == BIRTHDAY_MANY_SOCKETS) {
             uint16_t sock = (uint16_t)(p->birthday.first + p->birthday.sent);
@@ -116,7 +115,6 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
         }
     }
     /* All sent: wait for answers until the budget ends. */
-    p->birthday.next_ms = p->birthday.sent < total
-                              ? now + BIRTHDAY_TICK_MS
-                              : p->birthday.start_ms + BIRTHDAY_BUDGET_MS;
+    p->birthday.next_ms = p->birthday.sent < total ? now + BIRTHDAY_TICK_MS
+                                                   : p->birthday.start_ms + BIRTHDAY_BUDGET_MS;
 }

@@ -47,14 +47,13 @@ int find_candidate(const peer *p, const punch_addr *addr, uint16_t sock, bool re
 {
     for (size_t i = 0; i < p->n_cand; i++)
         if ((p->cand[i].technique == PUNCH_TECH_RELAY) == relay && p->cand[i].sock == sock &&
-            !p->cand[i].closed &&
-            punch_addr_equal(&p->cand[i].addr, addr))
+            !p->cand[i].closed && punch_addr_equal(&p->cand[i].addr, addr))
             return (int)i;
     return -1;
 }
 
 int add_candidate_on(peer *p, uint16_t sock, const punch_addr *addr, punch_technique t,
-                            uint64_t now)
+                     uint64_t now)
 {
     int i = find_candidate(p, addr, sock, t == PUNCH_TECH_RELAY);
     if (i >= 0)
@@ -91,9 +90,9 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
          * When our own NAT maps per destination, the way there works only
          * because the peer predicts our port: port prediction too. */
         add_candidate(p, &m->public_addr,
-                      hairpin                   ? PUNCH_TECH_HAIRPIN
-                      : our_port_predicted(a)   ? PUNCH_TECH_PORT_PREDICTION
-                                                : PUNCH_TECH_HOLE_PUNCH,
+                      hairpin                 ? PUNCH_TECH_HAIRPIN
+                      : our_port_predicted(a) ? PUNCH_TECH_PORT_PREDICTION
+                                              : PUNCH_TECH_HOLE_PUNCH,
                       now);
         for (size_t i = 0; i < m->n_private; i++)
             add_candidate(p, &m->private_addr[i], PUNCH_TECH_PRIVATE, now);
@@ -105,8 +104,7 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
 /* What an address the peer's packets came from, not known before, is:
  * many-port probing's find (on an extra socket, or from the peer's
  * public address while we probe its ports), else peer-reflexive. */
-static punch_technique learned_technique(const punch_agent *a, const peer *p,
-                                         const punch_addr *src)
+static punch_technique learned_technique(const punch_agent *a, const peer *p, const punch_addr *src)
 {
     if (a->rx_sock != 0 || birthday_probed(p, src))
         return PUNCH_TECH_BIRTHDAY;

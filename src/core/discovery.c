@@ -11,7 +11,7 @@
 
 /* STUN Binding retransmissions (250 ms doubling). */
 #define DISC_RTO_MS 250
-#define DISC_TRIES 4
+#define DISC_TRIES  4
 
 static void disc_send(punch_agent *a, unsigned i)
 {
@@ -54,16 +54,15 @@ static void disc_finish(punch_agent *a, uint64_t now)
     d->state = DISC_DONE;
     d->next_ms = UINT64_MAX;
     punch_nat_mapping mapping;
-    if (d->n < 4 ||
-        punch_natcheck_mapping(&d->seen[0], &d->seen[1], &d->seen[2], &mapping) != 0) {
+    if (d->n < 4 || punch_natcheck_mapping(&d->seen[0], &d->seen[1], &d->seen[2], &mapping) != 0) {
         /* No second server address, or no answers: unknown, which every
          * REGISTER says unless told otherwise. */
         if (a->reg.state == REG_DONE && !a->reg.announced)
             announce(a);
         return;
     }
-    const uint16_t *p = (const uint16_t[]){d->seen[0].port, d->seen[1].port, d->seen[2].port,
-                                           d->seen[3].port};
+    const uint16_t *p =
+        (const uint16_t[]){d->seen[0].port, d->seen[1].port, d->seen[2].port, d->seen[3].port};
     int step = 0;
     uint16_t last = p[0];
     if (mapping == PUNCH_NAT_APDM) {
@@ -79,7 +78,7 @@ static void disc_finish(punch_agent *a, uint64_t now)
     }
     a->nat.mapping = mapping == PUNCH_NAT_EIM   ? PUNCH_MSG_NAT_EIM
                      : mapping == PUNCH_NAT_ADM ? PUNCH_MSG_NAT_ADM
-                                                    : PUNCH_MSG_NAT_APDM;
+                                                : PUNCH_MSG_NAT_APDM;
     a->nat.step = (uint16_t)step;
     a->nat.port = last;
     reregister(a, now);
@@ -112,8 +111,8 @@ void on_stun(punch_agent *a, uint64_t now, const uint8_t *buf, size_t len)
 {
     discovery *d = &a->disc;
     punch_stun_msg m;
-    if (!disc_running(d) || punch_stun_decode(&m, buf, len) != 0 || m.classic || m.cls != PUNCH_STUN_SUCCESS ||
-        m.method != PUNCH_STUN_BINDING) {
+    if (!disc_running(d) || punch_stun_decode(&m, buf, len) != 0 || m.classic ||
+        m.cls != PUNCH_STUN_SUCCESS || m.method != PUNCH_STUN_BINDING) {
         a->dropped++;
         return;
     }

@@ -32,8 +32,8 @@ int make_msg1(punch_agent *a, peer *p)
     punch_noise_handshake hs;
     int rc = punch_noise_initiator_init(&hs, &a->id, p->key, pro, sizeof(pro), e);
     if (rc == 0)
-        rc = punch_noise_write_message(&hs, payload, sizeof(payload), p->hs.msg1, sizeof(p->hs.msg1),
-                                       &p->hs.msg1_len);
+        rc = punch_noise_write_message(&hs, payload, sizeof(payload), p->hs.msg1,
+                                       sizeof(p->hs.msg1), &p->hs.msg1_len);
     memset(e, 0, sizeof(e));
     if (rc == 0 && p->initiator)
         p->hs.noise = hs;
@@ -102,7 +102,8 @@ static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr
         retire_transport(p);
     p->rekey.in_progress = false;
     if (plen != 4 || ci < 0 ||
-        punch_transport_init(&p->t, &p->hs.noise, now, p->hs.local_index, punch_get32(payload)) != 0) {
+        punch_transport_init(&p->t, &p->hs.noise, now, p->hs.local_index, punch_get32(payload)) !=
+            0) {
         /* Authentic but unusable: give up on this session. */
         ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
         strcpy(e->e.why, "the peer's handshake answer was unusable");

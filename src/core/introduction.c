@@ -16,8 +16,8 @@
 uint64_t connect_deadline(const punch_agent *a, int id)
 {
     const peer *p = &a->peers[id];
-    if (!p->connect.asked || (p->ready && !p->connect.reconnect) ||
-        a->reg.state != REG_DONE || !a->reg.announced)
+    if (!p->connect.asked || (p->ready && !p->connect.reconnect) || a->reg.state != REG_DONE ||
+        !a->reg.announced)
         return UINT64_MAX;
     return p->connect.next_ms;
 }
@@ -152,13 +152,11 @@ void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
  * application allows it (PUNCH_AGENT_PEER_INTRODUCTIONS), never with a
  * relay (the server knows nothing of this session), and never over a
  * working session with the same key. */
-void on_peer_introduce(punch_agent *a, uint64_t now, int from, const uint8_t *msg,
-                              size_t len)
+void on_peer_introduce(punch_agent *a, uint64_t now, int from, const uint8_t *msg, size_t len)
 {
     punch_msg m;
     if (!(a->cfg.flags & PUNCH_AGENT_PEER_INTRODUCTIONS) || punch_msg_decode(msg, len, &m) != 0 ||
-        m.type != PUNCH_MSG_INTRODUCE ||
-        memcmp(m.key, a->id.public_key, PUNCH_KEY_BYTES) == 0 ||
+        m.type != PUNCH_MSG_INTRODUCE || memcmp(m.key, a->id.public_key, PUNCH_KEY_BYTES) == 0 ||
         memcmp(m.key, a->peers[from].key, PUNCH_KEY_BYTES) == 0) {
         a->dropped++;
         return;
@@ -230,11 +228,10 @@ static int send_introduction(punch_agent *a, uint64_t now, int to, int about, co
 
 int punch_agent_introduce(punch_agent *a, uint64_t now, int x, int y)
 {
-    if (!a || x < 0 || y < 0 || x >= MAX_PEERS || y >= MAX_PEERS || x == y ||
-        !a->peers[x].used || !a->peers[y].used)
+    if (!a || x < 0 || y < 0 || x >= MAX_PEERS || y >= MAX_PEERS || x == y || !a->peers[x].used ||
+        !a->peers[y].used)
         return PUNCH_ERR_NOTFOUND;
-    if (!a->peers[x].ready || a->peers[x].path < 0 || !a->peers[y].ready ||
-        a->peers[y].path < 0)
+    if (!a->peers[x].ready || a->peers[x].path < 0 || !a->peers[y].ready || a->peers[y].path < 0)
         return PUNCH_ERR_LIMIT;
     uint8_t sid[PUNCH_MSG_SESSION_LEN];
     random_bytes(a, sid, sizeof(sid));

@@ -153,8 +153,8 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
     /* Registered, as far as peers can tell, once the server has what NAT
      * discovery found (nothing found is what a REGISTER says by default):
      * only then is the REGISTERED event told, and CONNECTs sent. */
-    bool told = a->reg.told_nat ||
-                (a->disc.state == DISC_DONE && a->nat.mapping == PUNCH_MSG_NAT_UNKNOWN);
+    bool told =
+        a->reg.told_nat || (a->disc.state == DISC_DONE && a->nat.mapping == PUNCH_MSG_NAT_UNKNOWN);
     /* Tell the server again when it has what discovery did not find yet,
      * or a round trip far off the one we know now (the first one waited
      * for ARP, say): peers' guard times are worked out from it. */

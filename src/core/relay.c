@@ -10,7 +10,7 @@
 /* Send an inner punch message (handshake or transport) on a candidate: as
  * it is, or wrapped in RELAY through the server. */
 void send_on_ttl(punch_agent *a, const peer *p, const candidate *c, uint8_t ttl,
-                        punch_msg_type type, const uint8_t *payload, size_t len)
+                 punch_msg_type type, const uint8_t *payload, size_t len)
 {
     punch_msg inner = {.type = type, .payload = payload, .payload_len = len};
     if (c->technique != PUNCH_TECH_RELAY) {
@@ -27,7 +27,7 @@ void send_on_ttl(punch_agent *a, const peer *p, const candidate *c, uint8_t ttl,
 }
 
 void send_on(punch_agent *a, const peer *p, const candidate *c, punch_msg_type type,
-                    const uint8_t *payload, size_t len)
+             const uint8_t *payload, size_t len)
 {
     send_on_ttl(a, p, c, 0, type, payload, len);
 }

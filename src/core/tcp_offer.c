@@ -43,8 +43,11 @@ int punch_agent_tcp_offer(punch_agent *a, uint64_t now, int id, const punch_tcp_
         return PUNCH_ERR_INVAL;
     if (!p->ready || p->path < 0)
         return PUNCH_ERR_LIMIT;
-    punch_msg m = {.type = PUNCH_MSG_TCP_OFFER, .attempt = o->attempt, .delay_ms = o->delay_ms,
-                   .public_addr = o->public_addr, .n_private = o->n_private};
+    punch_msg m = {.type = PUNCH_MSG_TCP_OFFER,
+                   .attempt = o->attempt,
+                   .delay_ms = o->delay_ms,
+                   .public_addr = o->public_addr,
+                   .n_private = o->n_private};
     m.flags = (uint8_t)((o->answer ? PUNCH_TCP_FLAG_ANSWER : 0) |
                         (o->reachable ? PUNCH_TCP_FLAG_REACHABLE : 0) |
                         (o->prefer ? PUNCH_TCP_FLAG_PREFER : 0));
@@ -59,8 +62,8 @@ int punch_agent_tcp_offer(punch_agent *a, uint64_t now, int id, const punch_tcp_
     return send_transport(a, now, p, &p->cand[p->path], inner, len + 1);
 }
 
-int punch_agent_tcp_path(punch_agent *a, uint64_t now, int id, uint16_t sock,
-                         punch_technique t, const punch_addr *remote)
+int punch_agent_tcp_path(punch_agent *a, uint64_t now, int id, uint16_t sock, punch_technique t,
+                         const punch_addr *remote)
 {
     peer *p = session_peer(a, id);
     if (!p)
@@ -82,8 +85,8 @@ int punch_agent_tcp_path(punch_agent *a, uint64_t now, int id, uint16_t sock,
     return 0;
 }
 
-void punch_agent_tcp_failed(punch_agent *a, uint64_t now, int id, uint16_t sock,
-                            punch_technique t, const punch_addr *remote, const char *why)
+void punch_agent_tcp_failed(punch_agent *a, uint64_t now, int id, uint16_t sock, punch_technique t,
+                            const punch_addr *remote, const char *why)
 {
     (void)now;
     peer *p = session_peer(a, id);

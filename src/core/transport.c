@@ -11,11 +11,11 @@
 size_t max_datagram(const punch_agent *a)
 {
     return (a->cfg.flags & PUNCH_AGENT_LARGE_DATAGRAMS) ? PUNCH_MAX_DATAGRAM_LARGE
-                                                         : PUNCH_MAX_DATAGRAM;
+                                                        : PUNCH_MAX_DATAGRAM;
 }
 
-int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate *c,
-                          const uint8_t *inner, size_t len)
+int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate *c, const uint8_t *inner,
+                   size_t len)
 {
     uint8_t dgram[DGRAM_MAX];
     size_t dlen;
@@ -96,7 +96,7 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
 }
 
 void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay,
-                    const uint8_t *session, const uint8_t *dgram, size_t len)
+             const uint8_t *session, const uint8_t *dgram, size_t len)
 {
     uint32_t index;
     int id;
