@@ -394,6 +394,72 @@ uint64_t punch_agent_next_timeout(const punch_agent *a)
     return at;
 }
 
+/* ---- the public calls (the TCP ones are in tcp_offer.c) ---- */
+
+int punch_agent_connect(punch_agent *a, uint64_t now, const char *name, const uint8_t *pinned)
+{
+    if (!a || !punch_msg_valid_name(name))
+        return PUNCH_ERR_INVAL;
+    int id = new_peer(a);
+    if (id < 0)
+        return PUNCH_ERR_LIMIT;
+    peer *p = &a->peers[id];
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    if (pinned) {
+        memcpy(p->key, pinned, PUNCH_KEY_BYTES);
+        p->pinned = true;
+    }
+    new_txid(a, p->connect.txid);
+    p->connect.asked = true;
+    p->prefer_tcp = (a->cfg.flags & PUNCH_AGENT_TCP) != 0;
+    p->connect.next_ms = now;
+    if (timer_due(connect_deadline(a, id), now))
+        connect_timeout(a, now, id);
+    return id;
+}
+
+int punch_agent_introduce(punch_agent *a, uint64_t now, int x, int y)
+{
+    if (!a || x < 0 || y < 0 || x >= MAX_PEERS || y >= MAX_PEERS || x == y || !a->peers[x].used ||
+        !a->peers[y].used)
+        return PUNCH_ERR_NOTFOUND;
+    if (!a->peers[x].ready || a->peers[x].path < 0 || !a->peers[y].ready || a->peers[y].path < 0)
+        return PUNCH_ERR_LIMIT;
+    uint8_t sid[PUNCH_MSG_SESSION_LEN];
+    random_bytes(a, sid, sizeof(sid));
+    int rc = send_introduction(a, now, x, y, sid, PUNCH_INTRO_INITIATOR);
+    if (rc == 0)
+        rc = send_introduction(a, now, y, x, sid, 0);
+    return rc;
+}
+
+int punch_agent_send(punch_agent *a, uint64_t now, int id, const uint8_t *data, size_t len)
+{
+    if (!a || id < 0 || id >= MAX_PEERS || !a->peers[id].used)
+        return PUNCH_ERR_NOTFOUND;
+    if (len > max_datagram(a) || (!data && len))
+        return PUNCH_ERR_INVAL;
+    peer *p = &a->peers[id];
+    if (!p->ready || p->path < 0)
+        return PUNCH_ERR_LIMIT;
+    uint8_t inner[PUNCH_MAX_DATAGRAM_LARGE + 1] = {INNER_DATA};
+    if (len)
+        memcpy(inner + 1, data, len);
+    return send_transport(a, now, p, &p->cand[p->path], inner, len + 1);
+}
+
+void punch_agent_close(punch_agent *a, uint64_t now, int id)
+{
+    if (!a || id < 0 || id >= MAX_PEERS || !a->peers[id].used)
+        return;
+    peer *p = &a->peers[id];
+    if (p->ready && p->path >= 0) {
+        uint8_t bye = INNER_CLOSE;
+        send_transport(a, now, p, &p->cand[p->path], &bye, 1);
+    }
+    forget_peer(a, id);
+}
+
 void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
 {
     if (!a || !out)

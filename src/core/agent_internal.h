@@ -345,6 +345,8 @@ uint64_t connect_deadline(const punch_agent *a, int id);
 void connect_timeout(punch_agent *a, uint64_t now, int id);
 void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m);
 void on_peer_introduce(punch_agent *a, uint64_t now, int from, const uint8_t *msg, size_t len);
+int send_introduction(punch_agent *a, uint64_t now, int to, int about, const uint8_t *sid,
+                      uint8_t flags);
 
 /* ---- candidates.c (the addresses a peer may be reached at, and the path) ---- */
 bool is_tcp(punch_technique t);

@@ -5,7 +5,6 @@
  * initiator. A connected peer may introduce two of its peers too (any
  * party both can reach will do, §3.3.1), when the application allows it.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "core/agent_internal.h"
@@ -45,28 +44,6 @@ void connect_timeout(punch_agent *a, uint64_t now, int id)
     send_msg(a, &a->cfg.server, &m);
     p->connect.next_ms = now + server_rto(p->connect.tries);
     p->connect.tries++;
-}
-
-int punch_agent_connect(punch_agent *a, uint64_t now, const char *name, const uint8_t *pinned)
-{
-    if (!a || !punch_msg_valid_name(name))
-        return PUNCH_ERR_INVAL;
-    int id = new_peer(a);
-    if (id < 0)
-        return PUNCH_ERR_LIMIT;
-    peer *p = &a->peers[id];
-    snprintf(p->name, sizeof(p->name), "%s", name);
-    if (pinned) {
-        memcpy(p->key, pinned, PUNCH_KEY_BYTES);
-        p->pinned = true;
-    }
-    new_txid(a, p->connect.txid);
-    p->connect.asked = true;
-    p->prefer_tcp = (a->cfg.flags & PUNCH_AGENT_TCP) != 0;
-    p->connect.next_ms = now;
-    if (timer_due(connect_deadline(a, id), now))
-        connect_timeout(a, now, id);
-    return id;
 }
 
 /* The server told us again of a session we have: a repeat (a CONNECT
@@ -200,8 +177,8 @@ static const punch_addr *endpoint_to_share(const peer *p)
 }
 
 /* Tell `to` of `about` in the session sid, over to's path. */
-static int send_introduction(punch_agent *a, uint64_t now, int to, int about, const uint8_t *sid,
-                             uint8_t flags)
+int send_introduction(punch_agent *a, uint64_t now, int to, int about, const uint8_t *sid,
+                      uint8_t flags)
 {
     peer *pt = &a->peers[to];
     const peer *pa = &a->peers[about];
@@ -223,20 +200,5 @@ static int send_introduction(punch_agent *a, uint64_t now, int to, int about, co
     int rc = punch_msg_encode(&m, inner + 1, sizeof(inner) - 1, &len);
     if (rc == 0)
         rc = send_transport(a, now, pt, &pt->cand[pt->path], inner, len + 1);
-    return rc;
-}
-
-int punch_agent_introduce(punch_agent *a, uint64_t now, int x, int y)
-{
-    if (!a || x < 0 || y < 0 || x >= MAX_PEERS || y >= MAX_PEERS || x == y || !a->peers[x].used ||
-        !a->peers[y].used)
-        return PUNCH_ERR_NOTFOUND;
-    if (!a->peers[x].ready || a->peers[x].path < 0 || !a->peers[y].ready || a->peers[y].path < 0)
-        return PUNCH_ERR_LIMIT;
-    uint8_t sid[PUNCH_MSG_SESSION_LEN];
-    random_bytes(a, sid, sizeof(sid));
-    int rc = send_introduction(a, now, x, y, sid, PUNCH_INTRO_INITIATOR);
-    if (rc == 0)
-        rc = send_introduction(a, now, y, x, sid, 0);
     return rc;
 }

@@ -126,30 +126,3 @@ void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay
         return;
     on_transport(a, now, id, ci, inner, ilen);
 }
-
-int punch_agent_send(punch_agent *a, uint64_t now, int id, const uint8_t *data, size_t len)
-{
-    if (!a || id < 0 || id >= MAX_PEERS || !a->peers[id].used)
-        return PUNCH_ERR_NOTFOUND;
-    if (len > max_datagram(a) || (!data && len))
-        return PUNCH_ERR_INVAL;
-    peer *p = &a->peers[id];
-    if (!p->ready || p->path < 0)
-        return PUNCH_ERR_LIMIT;
-    uint8_t inner[PUNCH_MAX_DATAGRAM_LARGE + 1] = {INNER_DATA};
-    if (len)
-        memcpy(inner + 1, data, len);
-    return send_transport(a, now, p, &p->cand[p->path], inner, len + 1);
-}
-
-void punch_agent_close(punch_agent *a, uint64_t now, int id)
-{
-    if (!a || id < 0 || id >= MAX_PEERS || !a->peers[id].used)
-        return;
-    peer *p = &a->peers[id];
-    if (p->ready && p->path >= 0) {
-        uint8_t bye = INNER_CLOSE;
-        send_transport(a, now, p, &p->cand[p->path], &bye, 1);
-    }
-    forget_peer(a, id);
-}
