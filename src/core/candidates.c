@@ -18,7 +18,7 @@ bool is_tcp_sock(uint16_t sock)
     return sock >= PUNCH_TCP_SOCK_FIRST && sock <= PUNCH_TCP_SOCK_LAST;
 }
 
-/* Lower is better (module comment, step 5). A TCP path is worse than any
+/* Lower is better (agent.c's module comment, step 5). A TCP path is worse than any
  * direct UDP one (head-of-line blocking under datagrams, a TCP connection
  * per peer) and better than the relay, unless a side asked for TCP: then
  * it beats everything. */

@@ -30,6 +30,7 @@ uint64_t probe_guard_ms(const punch_agent *a, const peer *p)
     return min_u64(g, MAX_OPEN_GUARD_MS);
 }
 
+/* (Re)start the schedule of every candidate not validated yet, from now. */
 void start_probing(punch_agent *a, uint64_t now, int id)
 {
     peer *p = &a->peers[id];
