@@ -8,3 +8,8 @@ target_compile_definitions(sim_scenarios PRIVATE _POSIX_C_SOURCE=200809L)
 # (bench/nat_matrix.sh writes docs/nat-matrix.md from it).
 add_executable(nat_matrix ${CMAKE_CURRENT_LIST_DIR}/nat_matrix.c)
 target_link_libraries(nat_matrix PRIVATE punch_sim)
+
+# One line per seeded run (trace hash, events): diff two builds' outputs to
+# show a refactoring of the agent changed nothing (bench/agent_fingerprint.c).
+add_executable(agent_fingerprint ${CMAKE_CURRENT_LIST_DIR}/agent_fingerprint.c)
+target_link_libraries(agent_fingerprint PRIVATE punch_sim)

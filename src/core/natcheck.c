@@ -31,6 +31,19 @@ static int port_step(uint16_t a, uint16_t b)
     return (int16_t)(uint16_t)(b - a);
 }
 
+int punch_natcheck_steady_step(const uint16_t *mapped, size_t n)
+{
+    if (n < 2)
+        return 0;
+    int first = port_step(mapped[0], mapped[1]);
+    if (first == 0 || first > PUNCH_NATCHECK_MAX_STEP || first < -PUNCH_NATCHECK_MAX_STEP)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (port_step(mapped[i - 1], mapped[i]) != first)
+            return 0;
+    return first;
+}
+
 static punch_nat_ports classify_ports(const uint16_t *local, const uint16_t *mapped, size_t n,
                                       int *step)
 {
@@ -39,13 +52,10 @@ static punch_nat_ports classify_ports(const uint16_t *local, const uint16_t *map
         preserved = preserved && local[i] == mapped[i];
     if (preserved)
         return PUNCH_NAT_PRESERVE;
-    int first = port_step(mapped[0], mapped[1]);
-    if (first == 0 || first > PUNCH_NATCHECK_MAX_STEP || first < -PUNCH_NATCHECK_MAX_STEP)
+    int s = punch_natcheck_steady_step(mapped, n);
+    if (s == 0)
         return PUNCH_NAT_RANDOM;
-    for (size_t i = 2; i < n; i++)
-        if (port_step(mapped[i - 1], mapped[i]) != first)
-            return PUNCH_NAT_RANDOM;
-    *step = first;
+    *step = s;
     return PUNCH_NAT_SEQUENTIAL;
 }
 

@@ -34,4 +34,10 @@ punch_nat_filtering punch_natcheck_filtering(bool answered_other_ip_and_port,
 int punch_natcheck_ports(const uint16_t *local, const uint16_t *mapped, size_t n,
                          punch_nat_ports *out, int *step);
 
+/* The step between public ports mapped one after the other, when it is
+ * the same non-zero step of at most PUNCH_NATCHECK_MAX_STEP (either sign,
+ * a port counter wrapping at 65536) every time; else 0 (also when n < 2).
+ * Shared by punch_natcheck_ports and the agent's NAT discovery. */
+int punch_natcheck_steady_step(const uint16_t *mapped, size_t n);
+
 #endif

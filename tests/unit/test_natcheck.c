@@ -93,12 +93,31 @@ static void port_allocation_patterns(void **state)
                      PUNCH_ERR_NOTFOUND);
 }
 
+/* The one port-step test, used by punch_natcheck_ports and the agent's NAT
+ * discovery (src/core/discovery.c): the same small step every time, across
+ * the 65535 -> 0 wrap and downwards; else 0. */
+static void steady_step_shared_with_discovery(void **state)
+{
+    (void)state;
+    assert_int_equal(punch_natcheck_steady_step((const uint16_t[]){40000, 40002, 40004, 40006}, 4),
+                     2);
+    assert_int_equal(punch_natcheck_steady_step((const uint16_t[]){65534, 65535, 0, 1}, 4), 1);
+    assert_int_equal(punch_natcheck_steady_step((const uint16_t[]){500, 497, 494}, 3), -3);
+    assert_int_equal(punch_natcheck_steady_step((const uint16_t[]){1000, 1064}, 2),
+                     PUNCH_NATCHECK_MAX_STEP);
+    assert_int_equal(punch_natcheck_steady_step((const uint16_t[]){1000, 1065}, 2), 0);
+    assert_int_equal(punch_natcheck_steady_step((const uint16_t[]){1000, 1000}, 2), 0);
+    assert_int_equal(punch_natcheck_steady_step((const uint16_t[]){10, 12, 15}, 3), 0);
+    assert_int_equal(punch_natcheck_steady_step((const uint16_t[]){10}, 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mapping_from_three_answers),
         cmocka_unit_test(filtering_from_change_requests),
         cmocka_unit_test(port_allocation_patterns),
+        cmocka_unit_test(steady_step_shared_with_discovery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

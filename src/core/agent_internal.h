@@ -1,0 +1,412 @@
+/*
+ * The peer agent's inside, shared by its files (see agent.c for how a
+ * connection comes about and which file holds which step). Not a public
+ * header: only the agent's files in src/core include it.
+ *
+ * agent.c is the dispatcher: the public calls, the queues, the peer table
+ * and the one table of timers. Every technique's file owns its slice of
+ * state (a sub-struct of peer or punch_agent named after it) and exposes a
+ * deadline and a timeout handler for that table.
+ */
+#ifndef PUNCH_CORE_AGENT_INTERNAL_H
+#define PUNCH_CORE_AGENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/auth.h"
+#include "crypto/identity.h"
+#include "crypto/noise.h"
+#include "crypto/transport.h"
+#include "punch/punch.h"
+#include "wire/msg.h"
+#include "wire/stun.h"
+
+#define MAX_PEERS      16
+#define MAX_CANDIDATES 24
+#define TXQ_LEN        256
+#define EVQ_LEN        128
+#define DGRAM_MAX      1500
+
+/* Retransmission of requests to the server: 250 ms, doubling up to 2 s,
+ * 16 tries (about 25 s). RFC 8489 §6.2.1 doubles from 500 ms without a cap;
+ * the cap keeps a lossy access link from costing tens of seconds. */
+#define SERVER_RTO_MS        250
+#define SERVER_RTO_MAX_MS    2000
+#define SERVER_TRIES         16
+#define DEFAULT_KEEPALIVE_MS 25000 /* well under common 30 s NAT timeouts */
+/* The conntrack trap (punch_agent_cfg.open_ttl): 2 hops leave a host and
+ * its NAT. The guard comes from both round trips to the server
+ * (probe_guard_ms); without them, 100 ms covers the usual difference
+ * between the two peers' delays from the server, which is how far apart
+ * they start punching; never more than 2 s. */
+#define DEFAULT_OPEN_TTL      2
+#define DEFAULT_OPEN_GUARD_MS 100
+#define MAX_OPEN_GUARD_MS     2000
+/* A candidate taken on one-way proof must answer a PING within this. */
+#define CONFIRM_MS 1000
+
+/* Probing budget per candidate (§6.2, §4.3): every 100 ms for the first
+ * second, then every second until 10 s; then every 15 s in the background
+ * while the peer is on the relay or has no path. */
+#define PROBE_FAST_MS       100
+#define PROBE_FAST_COUNT    10
+#define PROBE_SLOW_MS       1000
+#define PROBE_GIVE_UP_MS    10000
+#define PROBE_BACKGROUND_MS 15000
+
+/* Many-port probing (birthday.c): how many sockets one side opens, how
+ * many ports the other probes. */
+#define BIRTHDAY_SOCKETS 256
+#define BIRTHDAY_PROBES  1024
+
+/* Datagrams the responder sends before the initiator is known to hold
+ * the session's keys (its message 2 may be late or lost): kept, sealed,
+ * and sent once more when the first datagram under those keys comes in;
+ * the receiver's replay window drops what it had already. */
+#define EARLY_MAX 16
+
+/* Inner types of transport payloads. */
+enum {
+    INNER_PING = 1,
+    INNER_PONG = 2,
+    INNER_DATA = 3,
+    INNER_CLOSE = 4,
+    INNER_INTRODUCE = 5,
+    INNER_TCP = 6, /* then a TCP_OFFER message (src/wire/msg.h) */
+};
+#define PING_LEN 9
+
+/* The best kind of path (the private one, or TCP when asked for). */
+#define PRIORITY_BEST 1
+
+typedef enum reg_state { REG_HELLO = 1, REG_REGISTER, REG_DONE } reg_state;
+
+/* Registration (registration.c). */
+typedef struct registration {
+    reg_state state;
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    uint64_t next_ms;
+    unsigned tries;
+    uint64_t sent_ms;  /* the latest HELLO or REGISTER */
+    uint16_t rtt_told; /* the round trip the latest REGISTER said */
+    bool told_nat;     /* the REGISTER in flight carries discovery's result */
+    bool announced;    /* the REGISTERED event was told */
+} registration;
+
+/* NAT discovery (draft §3.4, RFC 5780 §4.3; discovery.c): after the first
+ * registration, a STUN Binding request to the server's address; when the
+ * answer names another (OTHER-ADDRESS: punchd --alt), requests to the three
+ * other address/port pairs, sent one after the other. The public endpoints
+ * the server saw say whether our NAT maps per destination and with what
+ * step it allocates; REGISTER tells the server, INTRODUCE tells peers. */
+typedef enum disc_state { DISC_IDLE = 0, DISC_MAIN, DISC_OTHERS, DISC_DONE } disc_state;
+
+typedef struct discovery {
+    disc_state state;
+    unsigned n;         /* destinations: 1, then 4 */
+    punch_addr dst[4];  /* main, alt IP, alt IP and port, alt port */
+    punch_addr seen[4]; /* our public endpoint as each saw it; AF_NONE: no answer */
+    uint8_t txid[4][PUNCH_STUN_TXID_LEN];
+    uint64_t next_ms, asked_ms;
+    unsigned tries;
+} discovery;
+
+/* What discovery found, as REGISTER and INTRODUCE carry it. */
+typedef struct nat_behaviour {
+    uint8_t mapping; /* punch_msg_nat */
+    uint16_t step, port;
+} nat_behaviour;
+
+/* The conntrack-trap openers (holepunch.c), from the config. */
+typedef struct opener {
+    uint8_t ttl;
+    uint64_t guard_ms; /* 0: adaptive (probe_guard_ms) */
+    bool low_ttl;      /* the low TTL used at all */
+} opener;
+
+typedef struct candidate {
+    punch_addr addr; /* the server's address for the relay */
+    uint16_t sock;   /* our socket it is reached from (0: the main one) */
+    punch_technique technique;
+    uint64_t first_probe_ms;
+    uint64_t next_probe_ms;
+    unsigned probes;
+    uint64_t last_probe_ms;
+    bool validated;
+    bool confirmed;      /* validated both ways (a PONG or a message 2 came back) */
+    uint64_t heard_ms;   /* validated one way: when */
+    uint64_t unheard_ms; /* when that last came to nothing (unhear) */
+    bool gave_up;        /* the ATTEMPT event was told */
+    uint64_t ping_sent_ms;
+    uint8_t ping_nonce[8];
+    uint32_t rtt_us;
+    bool closed; /* a TCP connection that is gone: never used again */
+} candidate;
+
+/* CONNECT, repeated (same transaction) until the session is up: the
+ * server introduces both sides again for each copy, so a lost INTRODUCE
+ * on either side is made good (introduction.c). */
+typedef struct connect_state {
+    bool asked;
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    uint64_t next_ms;
+    unsigned tries;
+    bool reconnect; /* asked again after the path died; until re-introduced */
+} connect_state;
+
+/* The low-TTL time for a peer's public endpoints (holepunch.c). */
+typedef struct punch_guard {
+    uint16_t peer_rtt_ms; /* the peer's round trip to the introducer (INTRODUCE) */
+    uint32_t my_rtt_ms;   /* ours to the introducer (the server, or a peer) */
+    uint64_t ms;          /* low-TTL time for public endpoints (probe_guard_ms) */
+    uint64_t from_ms;     /* ...from the introduction (or the news of new endpoints) */
+} punch_guard;
+
+/* Many-port probing (birthday.c): which side of it we are, from when, how far. */
+typedef enum birthday_side {
+    BIRTHDAY_NONE,
+    BIRTHDAY_MANY_SOCKETS,
+    BIRTHDAY_MANY_PORTS
+} birthday_side;
+
+typedef struct birthday_state {
+    birthday_side side;
+    uint64_t start_ms, next_ms;
+    unsigned sent;
+    uint16_t first;                  /* MANY_SOCKETS: our first extra socket */
+    uint16_t ports[BIRTHDAY_PROBES]; /* MANY_PORTS: the ports probed */
+    punch_addr to;                   /* the peer's public endpoint */
+} birthday_state;
+
+/* Noise IK (handshake.c). */
+typedef struct handshake {
+    punch_noise_handshake noise;
+    uint8_t msg1[128]; /* our message 1 (initiator) or opener (responder) */
+    size_t msg1_len;
+    uint8_t msg2[128]; /* responder: our answer, repeated to copies */
+    size_t msg2_len;
+    uint8_t answered_e[32]; /* responder: the ephemeral key we answered */
+    uint8_t answer_e[32];   /* initiator: the responder's ephemeral in the answer taken */
+    uint32_t local_index;
+} handshake;
+
+/* Initiator: a new handshake is under way on the path (handshake.c). */
+typedef struct rekey_state {
+    bool in_progress;
+    uint64_t next_ms;
+} rekey_state;
+
+/* The path in use kept alive (keepalive.c). */
+typedef struct keepalive_state {
+    uint64_t last_rx_ms; /* last authenticated datagram on the path */
+    uint64_t next_ms;
+    unsigned missed;
+} keepalive_state;
+
+typedef struct peer {
+    bool used;
+    char name[PUNCH_NAME_MAX + 1];
+    uint8_t key[PUNCH_KEY_BYTES];
+    bool pinned;
+    connect_state connect;
+    /* From INTRODUCE. */
+    bool introduced;
+    uint8_t session[PUNCH_MSG_SESSION_LEN];
+    bool initiator;
+    punch_guard guard;
+    bool prefer_tcp; /* we or the peer asked for a TCP path (punch_agent_tcp_offer) */
+    birthday_state birthday;
+    size_t n_cand;
+    candidate cand[MAX_CANDIDATES];
+    handshake hs;
+    /* Transport: the session in use, and the one before the last rekey,
+     * still accepted while datagrams sealed with it are in flight. */
+    bool ready;
+    punch_transport t;
+    punch_transport prev;
+    bool has_prev;
+    /* Responder: the initiator has not yet shown it holds t's keys. */
+    bool unconfirmed;
+    uint8_t n_early;
+    uint16_t early_len[EARLY_MAX];
+    uint8_t early[EARLY_MAX][PUNCH_MAX_DATAGRAM_LARGE + 64];
+    rekey_state rekey;
+    int path; /* candidate in use, -1 none */
+    keepalive_state keepalive;
+} peer;
+
+typedef struct tx {
+    punch_addr dst;
+    uint16_t sock; /* 0: the main socket; k: many-port probing's k-th */
+    uint8_t ttl;
+    uint16_t len;
+    uint8_t buf[DGRAM_MAX];
+} tx;
+
+typedef struct ev {
+    punch_event e;
+    uint8_t data[PUNCH_MAX_DATAGRAM_LARGE];
+} ev;
+
+struct punch_agent {
+    punch_agent_cfg cfg;
+    punch_identity id;
+    char name[PUNCH_NAME_MAX + 1];
+    registration reg;
+    uint32_t server_rtt_ms; /* from unrepeated requests (rtt_sample); 0 unknown */
+    uint8_t server_key[PUNCH_KEY_BYTES];
+    uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
+    uint8_t cookie[PUNCH_MSG_COOKIE_LEN];
+    punch_addr public_addr;
+    discovery disc;
+    nat_behaviour nat;
+    uint32_t keepalive_ms;
+    opener open;
+    /* Peers. */
+    peer peers[MAX_PEERS];
+    /* Queues. */
+    tx *txq;
+    size_t tx_head, tx_count;
+    ev *evq;
+    size_t ev_head, ev_count;
+    ev current;              /* the event last handed out (its data stays valid) */
+    uint64_t received, sent; /* datagrams */
+    uint64_t unsent;         /* for extra sockets, taken by punch_agent_poll_transmit */
+    uint64_t overflowed;     /* the oldest queued datagram, pushed out by a new one */
+    uint64_t events_lost;    /* the oldest queued event, pushed out by a new one */
+    /* Many-port probing: extra sockets next_sock.. are free; one peer at a
+     * time opens BIRTHDAY_SOCKETS of them. */
+    uint16_t next_sock;
+    int birthday_owner; /* peer id, -1 */
+    uint16_t rx_sock;   /* the socket of the datagram being handled */
+    uint64_t dropped;   /* datagrams not for us, forged, stale */
+};
+
+/* ---- small helpers ---- */
+
+static inline void random_bytes(punch_agent *a, void *buf, size_t len)
+{
+    a->cfg.random(a->cfg.random_ctx, buf, len);
+}
+
+static inline void new_txid(punch_agent *a, uint8_t txid[PUNCH_MSG_TXID_LEN])
+{
+    random_bytes(a, txid, PUNCH_MSG_TXID_LEN);
+}
+
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Has a timer's deadline come? UINT64_MAX is never. */
+static inline bool timer_due(uint64_t deadline, uint64_t now)
+{
+    return deadline != UINT64_MAX && now >= deadline;
+}
+
+/* ---- agent.c: queues and the peer table ---- */
+ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id);
+__attribute__((format(printf, 4, 5))) void tell_attempt(punch_agent *a, int id, const candidate *c,
+                                                        const char *why, ...);
+uint8_t *push_tx(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl, size_t len);
+void send_msg_ttl(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl,
+                  const punch_msg *m);
+void send_msg(punch_agent *a, const punch_addr *dst, const punch_msg *m);
+int find_peer_by_session(const punch_agent *a, const uint8_t *session);
+int find_peer_by_index(const punch_agent *a, uint32_t index);
+int new_peer(punch_agent *a);
+int renew_peer(punch_agent *a, int id);
+void forget_peer(punch_agent *a, int id);
+peer *session_peer(punch_agent *a, int id);
+
+/* ---- registration.c (draft §3.3.1 step 1) ---- */
+uint64_t server_rto(unsigned tries);
+void reg_start(punch_agent *a, reg_state st, uint64_t now);
+uint64_t reg_deadline(const punch_agent *a, int id);
+void reg_timeout(punch_agent *a, uint64_t now, int id);
+void rtt_sample(punch_agent *a, uint64_t sent_ms, uint64_t now);
+void reregister(punch_agent *a, uint64_t now);
+void announce(punch_agent *a);
+void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m);
+void on_registered(punch_agent *a, uint64_t now, const punch_msg *m);
+void on_refused(punch_agent *a, uint64_t now, const punch_msg *m);
+
+/* ---- discovery.c (NAT behaviour, RFC 5780 §4.3) ---- */
+void disc_start(punch_agent *a, uint64_t now);
+uint64_t disc_deadline(const punch_agent *a, int id);
+void disc_timeout(punch_agent *a, uint64_t now, int id);
+void on_stun(punch_agent *a, uint64_t now, const uint8_t *buf, size_t len);
+
+/* ---- introduction.c (draft §3.3.1 step 2, and peers as introducers) ---- */
+uint64_t connect_deadline(const punch_agent *a, int id);
+void connect_timeout(punch_agent *a, uint64_t now, int id);
+void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m);
+void on_peer_introduce(punch_agent *a, uint64_t now, int from, const uint8_t *msg, size_t len);
+int send_introduction(punch_agent *a, uint64_t now, int to, int about, const uint8_t *sid,
+                      uint8_t flags);
+
+/* ---- candidates.c (the addresses a peer may be reached at, and the path) ---- */
+bool is_tcp(punch_technique t);
+bool is_tcp_sock(uint16_t sock);
+int priority(const peer *p, punch_technique t);
+int find_candidate(const peer *p, const punch_addr *addr, uint16_t sock, bool relay);
+int add_candidate_on(peer *p, uint16_t sock, const punch_addr *addr, punch_technique t,
+                     uint64_t now);
+int add_candidate(peer *p, const punch_addr *addr, punch_technique t, uint64_t now);
+void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg *m);
+int candidate_for(const punch_agent *a, peer *p, const punch_addr *src, bool via_relay,
+                  uint64_t now);
+void choose_path(punch_agent *a, int id);
+void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms);
+void hear(punch_agent *a, uint64_t now, int id, int ci);
+void unhear(punch_agent *a, uint64_t now, int id, int ci);
+
+/* ---- holepunch.c (draft §3.3, with the conntrack-trap openers) ---- */
+uint64_t probe_guard_ms(const punch_agent *a, const peer *p);
+void start_probing(punch_agent *a, uint64_t now, int id);
+uint64_t probe_deadline(const punch_agent *a, int id);
+void probe_timeout(punch_agent *a, uint64_t now, int id);
+
+/* ---- port_prediction.c (draft §3.4) ---- */
+void add_predicted_candidates(peer *p, const punch_msg *m, uint64_t now);
+bool our_port_predicted(const punch_agent *a);
+
+/* ---- birthday.c (many-port probing) ---- */
+void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m);
+bool birthday_probed(const peer *p, const punch_addr *src);
+uint64_t birthday_deadline(const punch_agent *a, int id);
+void birthday_timeout(punch_agent *a, uint64_t now, int id);
+
+/* ---- handshake.c (Noise IK, and rekeying) ---- */
+int make_msg1(punch_agent *a, peer *p);
+void route_handshake(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay,
+                     const uint8_t *session, punch_msg_type type, const uint8_t *msg, size_t len);
+uint64_t rekey_deadline(const punch_agent *a, int id);
+void rekey_timeout(punch_agent *a, uint64_t now, int id);
+
+/* ---- transport.c (data under the session's keys) ---- */
+size_t max_datagram(const punch_agent *a);
+int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate *c, const uint8_t *inner,
+                   size_t len);
+void send_ping(punch_agent *a, uint64_t now, peer *p, candidate *c);
+void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay,
+             const uint8_t *session, const uint8_t *dgram, size_t len);
+
+/* ---- relay.c (draft §3.1) ---- */
+void send_on_ttl(punch_agent *a, const peer *p, const candidate *c, uint8_t ttl,
+                 punch_msg_type type, const uint8_t *payload, size_t len);
+void send_on(punch_agent *a, const peer *p, const candidate *c, punch_msg_type type,
+             const uint8_t *payload, size_t len);
+void on_relay(punch_agent *a, uint64_t now, const punch_addr *src, const punch_msg *m);
+
+/* ---- keepalive.c (draft §5.5: the NAT binding held, and dead-path detection) ---- */
+uint64_t keepalive_deadline(const punch_agent *a, int id);
+void keepalive_timeout(punch_agent *a, uint64_t now, int id);
+
+/* ---- tcp_offer.c (draft §3.2, §3.5: the offers over the session) ---- */
+void on_tcp_offer(punch_agent *a, int id, const uint8_t *msg, size_t len);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * Many-port probing ("birthday", issue 5) for a NAT that gives each
+ * destination a random port: the side behind it opens BIRTHDAY_SOCKETS
+ * more sockets and sends from each to the peer's public endpoint (with
+ * the low TTL: it only has to open its own NAT); the peer, whose NAT maps
+ * endpoint-independently, sends BIRTHDAY_PROBES probes to random ports of
+ * that public address. With 256 of ~64k ports open, 1024 probes hit one
+ * with probability 1 - (1 - 256/64512)^1024, about 98 %. Paced at
+ * BIRTHDAY_BATCH per BIRTHDAY_TICK_MS, within BIRTHDAY_BUDGET_MS; the first
+ * answer wins and the other sockets are closed (PUNCH_EVENT_SOCKETS).
+ */
+#include "core/agent_internal.h"
+
+#define BIRTHDAY_BATCH     16
+#define BIRTHDAY_TICK_MS   10
+#define BIRTHDAY_BUDGET_MS 10000
+#define BIRTHDAY_PORT_MIN  1024
+
+static bool random_ports(uint8_t mapping, uint16_t step)
+{
+    return mapping >= PUNCH_MSG_NAT_ADM && step == 0;
+}
+
+/* Which side of many-port probing we take, if any: the side behind the
+ * NAT with random ports opens the sockets, the one whose NAT maps
+ * endpoint-independently probes the ports. */
+void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
+{
+    peer *p = &a->peers[id];
+    if (a->cfg.flags & (PUNCH_AGENT_NO_BIRTHDAY | PUNCH_AGENT_RELAY_ONLY) ||
+        punch_addr_same_ip(&m->public_addr, &a->public_addr))
+        return;
+    p->birthday.to = m->public_addr;
+    p->birthday.sent = 0;
+    if (random_ports(a->nat.mapping, a->nat.step) && m->nat_mapping == PUNCH_MSG_NAT_EIM &&
+        a->birthday_owner < 0 && a->next_sock + BIRTHDAY_SOCKETS - 1 <= PUNCH_MAX_SOCKETS) {
+        p->birthday.side = BIRTHDAY_MANY_SOCKETS;
+        p->birthday.first = a->next_sock;
+        a->next_sock = (uint16_t)(a->next_sock + BIRTHDAY_SOCKETS);
+        a->birthday_owner = id;
+        p->birthday.start_ms = p->birthday.next_ms = now;
+    } else if (a->nat.mapping == PUNCH_MSG_NAT_EIM && random_ports(m->nat_mapping, m->nat_step)) {
+        /* Once the peer's sockets are open: its guard, and its pace. */
+        p->birthday.side = BIRTHDAY_MANY_PORTS;
+        p->birthday.start_ms = now;
+        p->birthday.next_ms =
+            now + p->guard.ms + BIRTHDAY_SOCKETS / BIRTHDAY_BATCH * BIRTHDAY_TICK_MS;
+    }
+}
+
+/* Did we probe src, the peer's public address at one of the random ports
+ * we tried (MANY_PORTS)? */
+bool birthday_probed(const peer *p, const punch_addr *src)
+{
+    if (p->birthday.side != BIRTHDAY_MANY_PORTS || !punch_addr_same_ip(src, &p->birthday.to))
+        return false;
+    for (unsigned i = 0; i < p->birthday.sent; i++)
+        if (p->birthday.ports[i] == src->port)
+            return true;
+    return false;
+}
+
+/* Many-port probing is over for p (a direct path, or the budget spent):
+ * the extra sockets may go, but the one the path uses. */
+static void birthday_end(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    if (p->birthday.side == BIRTHDAY_MANY_SOCKETS) {
+        ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
+        e->e.sock_first = p->birthday.first;
+        e->e.sock_last = (uint16_t)(p->birthday.first + BIRTHDAY_SOCKETS - 1);
+        e->e.sock_keep = p->path >= 0 ? p->cand[p->path].sock : 0;
+        a->birthday_owner = -1;
+    }
+    p->birthday.side = BIRTHDAY_NONE;
+    p->birthday.next_ms = UINT64_MAX;
+}
+
+/* The next batch, or the end of the budget. */
+uint64_t birthday_deadline(const punch_agent *a, int id)
+{
+    const peer *p = &a->peers[id];
+    return p->birthday.side != BIRTHDAY_NONE ? p->birthday.next_ms : UINT64_MAX;
+}
+
+void birthday_timeout(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    bool direct = p->path >= 0 && p->cand[p->path].technique != PUNCH_TECH_RELAY &&
+                  p->cand[p->path].confirmed;
+    if (direct || now - p->birthday.start_ms >= BIRTHDAY_BUDGET_MS) {
+        if (!direct) {
+            const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};
+            tell_attempt(a, id, &tried, "no answer to %u %s in %llu ms", p->birthday.sent,
+                         p->birthday.side == BIRTHDAY_MANY_SOCKETS ? "sockets" : "probes",
+                         (unsigned long long)(now - p->birthday.start_ms));
+        }
+        birthday_end(a, id);
+        return;
+    }
+    unsigned total = p->birthday.side == BIRTHDAY_MANY_SOCKETS ? BIRTHDAY_SOCKETS : BIRTHDAY_PROBES;
+    punch_msg probe = {
+        .type = PUNCH_MSG_HANDSHAKE1, .payload = p->hs.msg1, .payload_len = p->hs.msg1_len};
+    for (unsigned n = 0; n < BIRTHDAY_BATCH && p->birthday.sent < total; n++, p->birthday.sent++) {
+        if (p->birthday.side == BIRTHDAY_MANY_SOCKETS) {
+            uint16_t sock = (uint16_t)(p->birthday.first + p->birthday.sent);
+            send_msg_ttl(a, sock, &p->birthday.to, a->open.low_ttl ? a->open.ttl : 0, &probe);
+        } else {
+            uint16_t r;
+            random_bytes(a, &r, sizeof(r));
+            punch_addr to = p->birthday.to;
+            to.port = (uint16_t)(BIRTHDAY_PORT_MIN + r % (65536u - BIRTHDAY_PORT_MIN));
+            p->birthday.ports[p->birthday.sent] = to.port;
+            send_msg_ttl(a, 0, &to, 0, &probe);
+        }
+    }
+    /* All sent: wait for answers until the budget ends. */
+    p->birthday.next_ms = p->birthday.sent < total ? now + BIRTHDAY_TICK_MS
+                                                   : p->birthday.start_ms + BIRTHDAY_BUDGET_MS;
+}

@@ -1,0 +1,212 @@
+/*
+ * Candidates: the addresses a peer may be reached at (draft §3.3: private
+ * §3.3.2, hairpin §3.3.3, public §3.3.1, predicted §3.4, relay §3.1, TCP
+ * §3.5/§3.2, peer-reflexive ones learned from authenticated packets), how
+ * each is proven, and which one carries the data.
+ */
+#include <string.h>
+
+#include "core/agent_internal.h"
+
+bool is_tcp(punch_technique t)
+{
+    return t == PUNCH_TECH_TCP_SIMOPEN || t == PUNCH_TECH_REVERSAL || t == PUNCH_TECH_TCP_DIRECT;
+}
+
+bool is_tcp_sock(uint16_t sock)
+{
+    return sock >= PUNCH_TCP_SOCK_FIRST && sock <= PUNCH_TCP_SOCK_LAST;
+}
+
+/* Lower is better (agent.c's module comment, step 5). A TCP path is worse than any
+ * direct UDP one (head-of-line blocking under datagrams, a TCP connection
+ * per peer) and better than the relay, unless a side asked for TCP: then
+ * it beats everything. */
+static int priority_of(bool prefer_tcp, punch_technique t)
+{
+    switch (t) {
+    case PUNCH_TECH_PRIVATE: return 1;
+    case PUNCH_TECH_HAIRPIN: return 2;
+    case PUNCH_TECH_HOLE_PUNCH:
+    case PUNCH_TECH_PORT_PREDICTION:
+    case PUNCH_TECH_BIRTHDAY:
+    case PUNCH_TECH_PEER_REFLEXIVE: return 3;
+    case PUNCH_TECH_TCP_SIMOPEN:
+    case PUNCH_TECH_REVERSAL:
+    case PUNCH_TECH_TCP_DIRECT: return prefer_tcp ? 0 : 4;
+    default: return 5;
+    }
+}
+
+int priority(const peer *p, punch_technique t)
+{
+    return priority_of(p->prefer_tcp, t);
+}
+
+int find_candidate(const peer *p, const punch_addr *addr, uint16_t sock, bool relay)
+{
+    for (size_t i = 0; i < p->n_cand; i++)
+        if ((p->cand[i].technique == PUNCH_TECH_RELAY) == relay && p->cand[i].sock == sock &&
+            !p->cand[i].closed && punch_addr_equal(&p->cand[i].addr, addr))
+            return (int)i;
+    return -1;
+}
+
+int add_candidate_on(peer *p, uint16_t sock, const punch_addr *addr, punch_technique t,
+                     uint64_t now)
+{
+    int i = find_candidate(p, addr, sock, t == PUNCH_TECH_RELAY);
+    if (i >= 0)
+        return i;
+    if (p->n_cand == MAX_CANDIDATES || addr->family == PUNCH_AF_NONE || addr->port == 0)
+        return -1;
+    candidate *c = &p->cand[p->n_cand];
+    memset(c, 0, sizeof(*c));
+    c->addr = *addr;
+    c->sock = sock;
+    c->technique = t;
+    c->first_probe_ms = c->next_probe_ms = now;
+    return (int)p->n_cand++;
+}
+
+int add_candidate(peer *p, const punch_addr *addr, punch_technique t, uint64_t now)
+{
+    return add_candidate_on(p, 0, addr, t, now);
+}
+
+/* The candidates an introduction gives: predicted ports, the public
+ * endpoint, the private ones, and the relay, in that order. */
+void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg *m)
+{
+    bool direct = !(a->cfg.flags & PUNCH_AGENT_RELAY_ONLY);
+    bool relay = (m->flags & PUNCH_INTRO_RELAY) && !(a->cfg.flags & PUNCH_AGENT_NO_RELAY);
+    if (direct) {
+        bool hairpin = punch_addr_same_ip(&m->public_addr, &a->public_addr);
+        if (!hairpin)
+            add_predicted_candidates(p, m, now);
+        /* Behind the same public IP, the public endpoint is a loop through
+         * our own NAT (§3.3.3). It goes first: a peer without a NAT lists
+         * it among its private endpoints too, and is reached by hole-punch.
+         * When our own NAT maps per destination, the way there works only
+         * because the peer predicts our port: port prediction too. */
+        add_candidate(p, &m->public_addr,
+                      hairpin                 ? PUNCH_TECH_HAIRPIN
+                      : our_port_predicted(a) ? PUNCH_TECH_PORT_PREDICTION
+                                              : PUNCH_TECH_HOLE_PUNCH,
+                      now);
+        for (size_t i = 0; i < m->n_private; i++)
+            add_candidate(p, &m->private_addr[i], PUNCH_TECH_PRIVATE, now);
+    }
+    if (relay)
+        add_candidate(p, &a->cfg.server, PUNCH_TECH_RELAY, now);
+}
+
+/* What an address the peer's packets came from, not known before, is:
+ * many-port probing's find (on an extra socket, or from the peer's
+ * public address while we probe its ports), else peer-reflexive. */
+static punch_technique learned_technique(const punch_agent *a, const peer *p, const punch_addr *src)
+{
+    if (a->rx_sock != 0 || birthday_probed(p, src))
+        return PUNCH_TECH_BIRTHDAY;
+    return PUNCH_TECH_PEER_REFLEXIVE;
+}
+
+/* The candidate a handshake message from src belongs to, learning src as
+ * a peer-reflexive one when it is new (the message is authenticated). */
+int candidate_for(const punch_agent *a, peer *p, const punch_addr *src, bool via_relay,
+                  uint64_t now)
+{
+    int ci = find_candidate(p, src, a->rx_sock, via_relay);
+    /* A TCP connection is a candidate from the moment it is up
+     * (punch_agent_tcp_path), never learned. */
+    if (ci < 0 && !via_relay && !is_tcp_sock(a->rx_sock))
+        ci = add_candidate_on(p, a->rx_sock, src, learned_technique(a, p, src), now);
+    return ci;
+}
+
+static void emit_path(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    ev *e = push_event(a, PUNCH_EVENT_PATH, id);
+    const candidate *c = &p->cand[p->path];
+    e->e.path_kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    e->e.technique = c->technique;
+    e->e.remote = c->addr;
+    e->e.sock = c->sock;
+    e->e.rtt_us = c->rtt_us;
+}
+
+/* Take the best validated candidate when it beats the one in use. */
+void choose_path(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    /* The path in use, when it has gone quiet (a keepalive unanswered: the
+     * peer's NAT may have moved), yields to an equal one that answers. */
+    bool quiet = p->path >= 0 && p->keepalive.missed > 0;
+    int best = -1;
+    for (size_t i = 0; i < p->n_cand; i++) {
+        const candidate *c = &p->cand[i];
+        if (!c->validated || c->closed || (quiet && (int)i == p->path))
+            continue;
+        if (best < 0 || priority(p, c->technique) < priority(p, p->cand[best].technique) ||
+            (priority(p, c->technique) == priority(p, p->cand[best].technique) &&
+             c->rtt_us < p->cand[best].rtt_us))
+            best = (int)i;
+    }
+    if (best < 0 || best == p->path)
+        return;
+    /* Otherwise no flapping between equals. */
+    if (p->path >= 0 && p->cand[p->path].validated &&
+        (priority(p, p->cand[best].technique) > priority(p, p->cand[p->path].technique) ||
+         (priority(p, p->cand[best].technique) == priority(p, p->cand[p->path].technique) &&
+          !quiet)))
+        return;
+    p->path = best;
+    p->keepalive.missed = 0;
+    emit_path(a, id);
+}
+
+/* Both ways proven: a PONG, or the answer to a message 1 sent there. */
+void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
+{
+    peer *p = &a->peers[id];
+    candidate *c = &p->cand[ci];
+    c->rtt_us = (uint32_t)((now - sent_ms) * 1000u);
+    c->validated = c->confirmed = true;
+    if (ci == p->path)
+        p->keepalive.missed = 0;
+    choose_path(a, id);
+}
+
+/* One way proven (a fresh message 1 came in on an introduced candidate):
+ * taken at once, and PINGed until a PONG confirms it (probe_timeout). */
+void hear(punch_agent *a, uint64_t now, int id, int ci)
+{
+    peer *p = &a->peers[id];
+    candidate *c = &p->cand[ci];
+    /* Not again soon after it came to nothing (a way in, none out): no
+     * flapping between it and the next best. */
+    if (c->validated || (c->unheard_ms && now - c->unheard_ms < PROBE_GIVE_UP_MS))
+        return;
+    c->validated = true;
+    c->confirmed = false;
+    c->heard_ms = now;
+    c->rtt_us = 0; /* unknown until the PONG */
+    c->next_probe_ms = now;
+    choose_path(a, id);
+}
+
+/* A candidate heard from but silent to our PINGs for CONFIRM_MS: its way
+ * out does not work after all. */
+void unhear(punch_agent *a, uint64_t now, int id, int ci)
+{
+    peer *p = &a->peers[id];
+    candidate *c = &p->cand[ci];
+    tell_attempt(a, id, c, "heard from, but no answer to PINGs in %llu ms",
+                 (unsigned long long)(now - c->heard_ms));
+    c->validated = false;
+    c->unheard_ms = now;
+    if (p->path == ci)
+        p->path = -1;
+    choose_path(a, id);
+}

@@ -1,0 +1,59 @@
+/*
+ * Keepalive and dead-path detection (draft §5.5, §3.3.4): a PING on the
+ * path in use when it has been quiet KEEPALIVE_PATH_MS; DEAD_AFTER_MISSED
+ * unanswered mark it dead, and the next best takes over while probing
+ * starts again. (The server's binding is held by registration.c.)
+ */
+#include "core/agent_internal.h"
+
+#define KEEPALIVE_PATH_MS 2000
+#define DEAD_AFTER_MISSED 3
+
+/* The path in use is dead: probing starts again, the next best takes
+ * over meanwhile. */
+static void path_died(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    candidate *c = &p->cand[p->path];
+    tell_attempt(a, id, c, "path died: %u keepalives unanswered", p->keepalive.missed);
+    c->validated = false;
+    c->first_probe_ms = c->next_probe_ms = now;
+    c->probes = 0;
+    c->gave_up = false;
+    p->path = -1;
+    p->keepalive.missed = 0;
+    start_probing(a, now, id);
+    choose_path(a, id);
+    /* If a NAT gave one of us a new public endpoint, the server tells
+     * both again once that one re-registers (ours went at the first miss);
+     * asking again covers a server without a relay session to go by. */
+    if (p->connect.asked) {
+        p->connect.reconnect = true;
+        p->connect.tries = 0;
+        p->connect.next_ms = now;
+    }
+}
+
+/* The next look at the path in use, while there is one. */
+uint64_t keepalive_deadline(const punch_agent *a, int id)
+{
+    const peer *p = &a->peers[id];
+    return p->ready && p->path >= 0 ? p->keepalive.next_ms : UINT64_MAX;
+}
+
+/* Keep the path in use alive; three unanswered PINGs and it is dead. */
+void keepalive_timeout(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    if (now - p->keepalive.last_rx_ms >= KEEPALIVE_PATH_MS) {
+        if (p->keepalive.missed >= DEAD_AFTER_MISSED) {
+            path_died(a, now, id);
+        } else {
+            send_ping(a, now, p, &p->cand[p->path]);
+            if (p->keepalive.missed++ == 0)
+                reregister(a, now);
+            choose_path(a, id); /* an equal one that answers may take over */
+        }
+    }
+    p->keepalive.next_ms = now + KEEPALIVE_PATH_MS;
+}

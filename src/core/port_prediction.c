@@ -1,0 +1,31 @@
+/*
+ * UDP port number prediction (draft §3.4): a peer whose NAT allocates a
+ * new public port per destination, `step` after the latest (as NAT
+ * discovery found, discovery.c), is probed first at its next
+ * PREDICT_WINDOW ports, in order, before anything else new, so that two
+ * such NATs allocate in step with each other.
+ */
+#include "core/agent_internal.h"
+
+#define PREDICT_WINDOW 8
+
+/* The peer's next ports, from what its INTRODUCE says of its NAT. */
+void add_predicted_candidates(peer *p, const punch_msg *m, uint64_t now)
+{
+    int16_t step = (int16_t)m->nat_step;
+    if (!step || m->nat_mapping < PUNCH_MSG_NAT_ADM)
+        return;
+    for (int k = 1; k <= PREDICT_WINDOW; k++) {
+        punch_addr at = m->public_addr;
+        at.port = (uint16_t)(m->nat_port + k * step);
+        if (at.port)
+            add_candidate(p, &at, PUNCH_TECH_PORT_PREDICTION, now);
+    }
+}
+
+/* Our own NAT maps per destination with a known step: the peer reaches
+ * our public endpoint only by predicting our port. */
+bool our_port_predicted(const punch_agent *a)
+{
+    return a->nat.mapping >= PUNCH_MSG_NAT_ADM && a->nat.step;
+}

@@ -1,0 +1,195 @@
+/*
+ * Registration (draft §3.3.1 step 1): HELLO -> COOKIE (the server's key)
+ * -> REGISTER, MAC'd with the key derived from our identity and the
+ * server's (proof of possession) -> REGISTERED (our public endpoint).
+ * REGISTER again every keepalive to hold the NAT binding and the server's
+ * entry; the round trip to the server it times feeds the conntrack-trap
+ * guard (holepunch.c).
+ */
+#include <string.h>
+
+#include "core/agent_internal.h"
+
+uint64_t server_rto(unsigned tries)
+{
+    uint64_t rto = (uint64_t)SERVER_RTO_MS << (tries < 4 ? tries : 4);
+    return rto < SERVER_RTO_MAX_MS ? rto : SERVER_RTO_MAX_MS;
+}
+
+static void send_hello(punch_agent *a)
+{
+    punch_msg m = {.type = PUNCH_MSG_HELLO};
+    memcpy(m.txid, a->reg.txid, PUNCH_MSG_TXID_LEN);
+    send_msg(a, &a->cfg.server, &m);
+}
+
+static void send_register(punch_agent *a)
+{
+    punch_msg m = {.type = PUNCH_MSG_REGISTER, .n_private = a->cfg.n_local};
+    memcpy(m.txid, a->reg.txid, PUNCH_MSG_TXID_LEN);
+    memcpy(m.cookie, a->cookie, PUNCH_MSG_COOKIE_LEN);
+    memcpy(m.key, a->id.public_key, PUNCH_KEY_BYTES);
+    memcpy(m.name, a->name, sizeof(m.name));
+    memcpy(m.private_addr, a->cfg.local, sizeof(punch_addr) * a->cfg.n_local);
+    m.rtt_ms = (uint16_t)(a->server_rtt_ms < UINT16_MAX ? a->server_rtt_ms : UINT16_MAX);
+    a->reg.rtt_told = m.rtt_ms;
+    m.nat_mapping = a->nat.mapping;
+    m.nat_step = a->nat.step;
+    m.nat_port = a->nat.port;
+    a->reg.told_nat = a->disc.state == DISC_DONE;
+    send_msg(a, &a->cfg.server, &m);
+}
+
+/* (Re)start a registration step: a new transaction, sent now. */
+void reg_start(punch_agent *a, reg_state st, uint64_t now)
+{
+    a->reg.state = st;
+    a->reg.tries = 0;
+    new_txid(a, a->reg.txid);
+    a->reg.next_ms = now;
+}
+
+/* The next HELLO or REGISTER: a retransmission, or the keepalive. */
+uint64_t reg_deadline(const punch_agent *a, int id)
+{
+    (void)id;
+    return a->reg.next_ms;
+}
+
+void reg_timeout(punch_agent *a, uint64_t now, int id)
+{
+    (void)id;
+    if (a->reg.state == REG_DONE) {
+        /* Keepalive: REGISTER again with the cookie we were given. */
+        reg_start(a, REG_REGISTER, now);
+    }
+    if (a->reg.tries == SERVER_TRIES) {
+        /* The server is gone or lost our state: start over, slowly. */
+        reg_start(a, REG_HELLO, now);
+        a->reg.next_ms = now + SERVER_RTO_MS * 16;
+        return;
+    }
+    if (a->reg.state == REG_HELLO)
+        send_hello(a);
+    else
+        send_register(a);
+    a->reg.next_ms = now + server_rto(a->reg.tries);
+    a->reg.sent_ms = now;
+    a->reg.tries++;
+}
+
+/* An answer to an unrepeated request times the round trip (Karn's rule).
+ * The guard (probe_guard_ms) wants the path's delay, not its worst
+ * moment (a first packet waits for ARP, a busy host answers late): a lower
+ * sample is taken at once, a higher one moves the estimate an eighth. */
+void rtt_sample(punch_agent *a, uint64_t sent_ms, uint64_t now)
+{
+    uint32_t r = (uint32_t)min_u64(now - sent_ms, 60000);
+    r = r ? r : 1;
+    if (!a->server_rtt_ms || r <= a->server_rtt_ms)
+        a->server_rtt_ms = r;
+    else
+        a->server_rtt_ms = (7 * a->server_rtt_ms + r) / 8;
+}
+
+static void sample_server_rtt(punch_agent *a, uint64_t now)
+{
+    if (a->reg.tries == 1)
+        rtt_sample(a, a->reg.sent_ms, now);
+}
+
+/* Register again now (the path to a peer went quiet: our NAT may have
+ * given us a new public endpoint, which the server and the peer must
+ * learn). */
+void reregister(punch_agent *a, uint64_t now)
+{
+    if (a->reg.state == REG_DONE)
+        a->reg.next_ms = now;
+}
+
+/* The REGISTERED event: our public endpoint and what discovery found. */
+void announce(punch_agent *a)
+{
+    static const char *const nat_names[] = {"unknown", "eim", "adm", "apdm"};
+    ev *e = push_event(a, PUNCH_EVENT_REGISTERED, -1);
+    e->e.remote = a->public_addr;
+    e->e.nat = nat_names[a->nat.mapping];
+    e->e.port_step = (int16_t)a->nat.step;
+    e->e.nat_port = a->nat.port;
+    a->reg.announced = true;
+}
+
+void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m)
+{
+    if (a->reg.state != REG_HELLO || memcmp(m->txid, a->reg.txid, PUNCH_MSG_TXID_LEN) != 0)
+        return;
+    if (a->cfg.pin_server && memcmp(m->key, a->cfg.server_key, PUNCH_KEY_BYTES) != 0) {
+        ev *e = push_event(a, PUNCH_EVENT_REFUSED, -1);
+        strcpy(e->e.why, "the server's key is not the pinned one");
+        return;
+    }
+    if (memcmp(m->key, a->server_key, PUNCH_KEY_BYTES) != 0) {
+        memcpy(a->server_key, m->key, PUNCH_KEY_BYTES);
+        if (punch_auth_derive(&a->id, a->server_key, a->mac_key) != 0)
+            return;
+    }
+    memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
+    sample_server_rtt(a, now);
+    reg_start(a, REG_REGISTER, now);
+    reg_timeout(a, now, -1);
+}
+
+void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
+{
+    if (a->reg.state != REG_REGISTER || memcmp(m->txid, a->reg.txid, PUNCH_MSG_TXID_LEN) != 0)
+        return;
+    bool changed = !punch_addr_equal(&a->public_addr, &m->public_addr);
+    sample_server_rtt(a, now);
+    a->public_addr = m->public_addr;
+    memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
+    a->reg.state = REG_DONE;
+    uint32_t server_ms = m->keepalive_s ? (uint32_t)m->keepalive_s * 1000u : a->keepalive_ms;
+    a->reg.next_ms = now + min_u64(a->keepalive_ms, server_ms);
+    /* Registered, as far as peers can tell, once the server has what NAT
+     * discovery found (nothing found is what a REGISTER says by default):
+     * only then is the REGISTERED event told, and CONNECTs sent. */
+    bool told =
+        a->reg.told_nat || (a->disc.state == DISC_DONE && a->nat.mapping == PUNCH_MSG_NAT_UNKNOWN);
+    /* Tell the server again when it has what discovery did not find yet,
+     * or a round trip far off the one we know now (the first one waited
+     * for ARP, say): peers' guard times are worked out from it. */
+    if ((!told && a->disc.state == DISC_DONE) || a->reg.rtt_told > 2 * a->server_rtt_ms + 2)
+        reregister(a, now);
+    if (told && (changed || !a->reg.announced))
+        announce(a);
+    /* Discovery that heard nothing (the server was away) starts over. */
+    if (a->disc.state == DISC_DONE && a->disc.seen[0].family == PUNCH_AF_NONE)
+        disc_start(a, now);
+}
+
+void on_refused(punch_agent *a, uint64_t now, const punch_msg *m)
+{
+    if (m->code == PUNCH_REFUSED_COOKIE || m->code == PUNCH_REFUSED_NOT_REGISTERED) {
+        reg_start(a, REG_HELLO, now);
+        reg_timeout(a, now, -1);
+        return;
+    }
+    for (int i = 0; i < MAX_PEERS; i++) {
+        peer *p = &a->peers[i];
+        if (p->used && !p->introduced &&
+            memcmp(p->connect.txid, m->txid, PUNCH_MSG_TXID_LEN) == 0) {
+            ev *e = push_event(a, PUNCH_EVENT_CLOSED, i);
+            strcpy(e->e.why, m->code == PUNCH_REFUSED_NO_PEER ? "no such peer at the server"
+                             : m->code == PUNCH_REFUSED_KEY_MISMATCH
+                                 ? "the peer has another key than the pinned one"
+                                 : "the server refused the connection");
+            forget_peer(a, i);
+            return;
+        }
+    }
+    if (memcmp(m->txid, a->reg.txid, PUNCH_MSG_TXID_LEN) == 0) {
+        ev *e = push_event(a, PUNCH_EVENT_REFUSED, -1);
+        strcpy(e->e.why, m->code == PUNCH_REFUSED_NAME_TAKEN ? "the name belongs to another key"
+                                                             : "the server refused to register us");
+    }
+}

@@ -1,0 +1,128 @@
+/*
+ * Transport: datagrams under the session's keys (crypto/transport.h):
+ * application data, PING/PONG, CLOSE, and the messages peers send each
+ * other over the session (introductions, TCP offers).
+ */
+#include <string.h>
+
+#include "core/agent_internal.h"
+
+/* The largest application datagram sent or delivered (punch.h). */
+size_t max_datagram(const punch_agent *a)
+{
+    return (a->cfg.flags & PUNCH_AGENT_LARGE_DATAGRAMS) ? PUNCH_MAX_DATAGRAM_LARGE
+                                                        : PUNCH_MAX_DATAGRAM;
+}
+
+int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate *c, const uint8_t *inner,
+                   size_t len)
+{
+    uint8_t dgram[DGRAM_MAX];
+    size_t dlen;
+    int rc = punch_transport_encrypt(&p->t, now, inner, len, dgram, sizeof(dgram), &dlen);
+    if (rc != 0)
+        return rc;
+    send_on(a, p, c, PUNCH_MSG_DATA, dgram, dlen);
+    if (p->unconfirmed && len && inner[0] == INNER_DATA && p->n_early < EARLY_MAX &&
+        dlen <= sizeof(p->early[0])) {
+        memcpy(p->early[p->n_early], dgram, dlen);
+        p->early_len[p->n_early++] = (uint16_t)dlen;
+    }
+    return 0;
+}
+
+/* The initiator holds the keys now: what it may have missed, once more. */
+static void confirm_keys(punch_agent *a, peer *p)
+{
+    if (p->path >= 0)
+        for (unsigned i = 0; i < p->n_early; i++)
+            send_on(a, p, &p->cand[p->path], PUNCH_MSG_DATA, p->early[i], p->early_len[i]);
+    p->unconfirmed = false;
+    p->n_early = 0;
+}
+
+void send_ping(punch_agent *a, uint64_t now, peer *p, candidate *c)
+{
+    uint8_t ping[PING_LEN] = {INNER_PING};
+    random_bytes(a, c->ping_nonce, sizeof(c->ping_nonce));
+    memcpy(ping + 1, c->ping_nonce, 8);
+    c->ping_sent_ms = now;
+    send_transport(a, now, p, c, ping, sizeof(ping));
+}
+
+static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uint8_t *inner,
+                         size_t len)
+{
+    peer *p = &a->peers[id];
+    candidate *c = &p->cand[ci];
+    if (ci == p->path) {
+        p->keepalive.last_rx_ms = now;
+        p->keepalive.missed = 0;
+    }
+    if (len == PING_LEN && inner[0] == INNER_PING) {
+        uint8_t pong[PING_LEN];
+        memcpy(pong, inner, PING_LEN);
+        pong[0] = INNER_PONG;
+        send_transport(a, now, p, c, pong, sizeof(pong));
+        /* A PING (fresh and authenticated) proves the way in, and the
+         * answer goes out through the NAT entry it came in by: take it at
+         * once, as for a message 1 (hear). */
+        if (c->technique != PUNCH_TECH_PEER_REFLEXIVE)
+            hear(a, now, id, ci);
+        /* Ask for the way back too. */
+        if (!c->validated && now - c->ping_sent_ms >= PROBE_FAST_MS)
+            send_ping(a, now, p, c);
+    } else if (len == PING_LEN && inner[0] == INNER_PONG) {
+        if (c->ping_sent_ms && memcmp(inner + 1, c->ping_nonce, 8) == 0) {
+            uint64_t sent = c->ping_sent_ms;
+            c->ping_sent_ms = 0;
+            validate(a, now, id, ci, sent);
+        }
+    } else if (len >= 1 && inner[0] == INNER_DATA) {
+        ev *e = push_event(a, PUNCH_EVENT_DATA, id);
+        size_t max = max_datagram(a);
+        e->e.len = len - 1 < max ? len - 1 : max;
+        memcpy(e->data, inner + 1, e->e.len);
+        e->e.remote = c->addr;
+    } else if (len >= 1 && inner[0] == INNER_INTRODUCE) {
+        on_peer_introduce(a, now, id, inner + 1, len - 1);
+    } else if (len >= 1 && inner[0] == INNER_TCP) {
+        on_tcp_offer(a, id, inner + 1, len - 1);
+    } else if (len >= 1 && inner[0] == INNER_CLOSE) {
+        ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
+        strcpy(e->e.why, "peer closed");
+        forget_peer(a, id);
+    }
+}
+
+void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay,
+             const uint8_t *session, const uint8_t *dgram, size_t len)
+{
+    uint32_t index;
+    int id;
+    if (punch_transport_peek_index(dgram, len, &index) != 0 ||
+        (id = find_peer_by_index(a, index)) < 0) {
+        a->dropped++;
+        return;
+    }
+    peer *p = &a->peers[id];
+    if (via_relay && memcmp(session, p->session, PUNCH_MSG_SESSION_LEN) != 0) {
+        a->dropped++;
+        return;
+    }
+    uint8_t inner[DGRAM_MAX];
+    size_t ilen;
+    punch_transport *t = p->t.local_index == index ? &p->t : &p->prev;
+    if (punch_transport_decrypt(t, now, dgram, len, inner, sizeof(inner), &ilen) != 0) {
+        a->dropped++;
+        return;
+    }
+    if (t == &p->t && p->unconfirmed)
+        confirm_keys(a, p);
+    /* Authenticated: an address we did not know is the peer's too (its
+     * NAT may have given it a new port). */
+    int ci = candidate_for(a, p, src, via_relay, now);
+    if (ci < 0)
+        return;
+    on_transport(a, now, id, ci, inner, ilen);
+}
