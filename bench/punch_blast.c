@@ -49,7 +49,7 @@
 #include <unistd.h>
 
 #include "crypto/noise.h"
-#include "io/driver.h"
+#include "driver/driver.h"
 #include "io/loop.h"
 #include "io/net.h"
 

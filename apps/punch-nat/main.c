@@ -21,8 +21,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "io/cli.h"
-#include "io/events.h"
+#include "common/cli.h"
+#include "common/events.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"

@@ -19,12 +19,12 @@
 #include <unistd.h>
 
 #include "crypto/identity.h"
-#include "io/cli.h"
-#include "io/driver.h"
+#include "common/cli.h"
+#include "driver/driver.h"
 #include "agent_cli.h"
-#include "io/events.h"
-#include "io/keyfile.h"
-#include "io/known_peers.h"
+#include "common/events.h"
+#include "common/keyfile.h"
+#include "common/known_peers.h"
 #include "io/log.h"
 #include "io/net.h"
 #include "punch_cli.h"

@@ -16,7 +16,7 @@
 
 #include "agent_cli.h"
 #include "core/vpn.h"
-#include "io/cli.h"
+#include "common/cli.h"
 #include "io/log.h"
 #include "io/net.h"
 #include "io/tun.h"

@@ -17,13 +17,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/cli.h"
-#include "io/events.h"
-#include "io/keyfile.h"
+#include "common/cli.h"
+#include "common/events.h"
+#include "common/keyfile.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"
-#include "io/tcp_server.h"
+#include "tcp_server.h"
 #include "server/binding.h"
 #include "server/rendezvous.h"
 #include "wire/msg.h"

@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "io/driver.h"
+#include "driver/driver.h"
 
 /* The first byte of every punch datagram that carries an SCTP packet, so
  * stream data is never taken for something else (e.g. a --datagram peer). */

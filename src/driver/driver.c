@@ -1,5 +1,5 @@
 /* The I/O driver: see driver.h. */
-#include "io/driver.h"
+#include "driver/driver.h"
 
 #include <errno.h>
 #include <ifaddrs.h>
