@@ -30,8 +30,8 @@
  * tries; the connection is handed to the agent on a TCP socket index
  * (punch.h) and framed. See "TCP paths to peers" in driver.c.
  */
-#ifndef PUNCH_IO_DRIVER_H
-#define PUNCH_IO_DRIVER_H
+#ifndef PUNCH_DRIVER_DRIVER_H
+#define PUNCH_DRIVER_DRIVER_H
 
 #include "io/loop.h"
 #include "punch/punch.h"
