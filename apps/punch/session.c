@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "crypto/identity.h"
@@ -51,7 +50,7 @@ typedef struct session {
     punch_addr server;
     int peer;                     /* the peer stdin goes to, -1 none */
     bool have_path, stdin_watched;
-    int timeout_fd;
+    punch_loop_timer timeout;     /* --timeout: no path by then fails */
     int exit_code;
     /* Streams (all but --datagram). */
     bool datagram;
@@ -534,12 +533,10 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     }
 }
 
-static void on_timeout(void *arg, int fd)
+static void on_timeout(void *arg, uint64_t now_ms)
 {
+    (void)now_ms;
     session *s = arg;
-    uint64_t n;
-    if (read(fd, &n, sizeof(n)) < 0)
-        return;
     if (!s->have_path) {
         fprintf(stderr, "punch: no path to %s found in time\n",
                 s->want_name ? s->want_name : "any peer");
@@ -592,7 +589,6 @@ static int run(session *s, uint32_t flags, int timeout_s)
     memcpy(dc.agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
     punch_identity_wipe(&id);
     s->peer = -1;
-    s->timeout_fd = -1;
     s->tcp_fd = -1;
     s->spare_fd = -1;
     s->exit_code = 1;
@@ -638,14 +634,10 @@ static int run(session *s, uint32_t flags, int timeout_s)
                                       s->want_name, s->has_pin ? s->pinned : NULL);
         punch_driver_flush(s->driver);
     }
-    if (timeout_s > 0) {
-        s->timeout_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        struct itimerspec its = {.it_value = {.tv_sec = timeout_s}};
-        if (s->timeout_fd < 0 || timerfd_settime(s->timeout_fd, 0, &its, NULL) != 0 ||
-            punch_loop_watch(s->loop, s->timeout_fd, on_timeout, s) != 0) {
-            fprintf(stderr, "punch: cannot set the timeout: %s\n", strerror(errno));
-            goto done;
-        }
+    uint64_t give_up = punch_clock_ms() + 1000u * (uint64_t)timeout_s;
+    if (timeout_s > 0 && punch_loop_timer_add(s->loop, give_up, on_timeout, s, &s->timeout) != 0) {
+        fprintf(stderr, "punch: cannot set the timeout: %s\n", strerror(errno));
+        goto done;
     }
     if (punch_loop_run(s->loop) != 0)
         fprintf(stderr, "punch: event loop failed: %s\n", strerror(errno));
@@ -692,8 +684,6 @@ done:
     punch_driver_free(s->driver);
     punch_loop_free(s->loop);
     punch_events_close(s->events);
-    if (s->timeout_fd >= 0)
-        close(s->timeout_fd);
     return s->exit_code;
 }
 

@@ -48,6 +48,7 @@ typedef struct sock {
 
 typedef struct punchd {
     punch_loop *loop;
+    punch_loop_timer timer;        /* the rendezvous' deadline and the TCP server's */
     punch_binding_server *srv;
     punch_rendezvous *rv;
     punch_events *events;
@@ -509,7 +510,7 @@ static void arm_timer(punchd *d)
         uint64_t tcp = punch_tcp_server_next_timeout(d->tcp);
         t = tcp < t ? tcp : t;
     }
-    punch_loop_set_timeout(d->loop, t, on_timer, d);
+    punch_loop_timer_set(d->loop, d->timer, t);
 }
 
 static void on_timer(void *arg, uint64_t now_ms)
@@ -800,7 +801,8 @@ static int setup(punchd *d, const options *o)
         return -1;
     static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
     if (punch_loop_new(&d->loop) != 0 ||
-        punch_loop_signals(d->loop, signals, 3, on_signal, d) != 0) {
+        punch_loop_signals(d->loop, signals, 3, on_signal, d) != 0 ||
+        punch_loop_timer_add(d->loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer) != 0) {
         punch_log(PUNCH_LOG_ERROR, "cannot set up the event loop: %s", strerror(errno));
         return -1;
     }

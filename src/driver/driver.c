@@ -41,6 +41,7 @@ typedef struct tcp_path tcp_path;
 
 struct punch_driver {
     punch_loop *loop;
+    punch_loop_timer timer;    /* the agent's deadline and ours */
     punch_agent *agent;
     int fd;
     punch_addr local;
@@ -1122,7 +1123,7 @@ void punch_driver_flush(punch_driver *d)
     if (punch_udp_queued(d->tx))
         d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
     uint64_t t = punch_agent_next_timeout(d->agent), mine = driver_deadline(d);
-    punch_loop_set_timeout(d->loop, mine < t ? mine : t, on_timer, d);
+    punch_loop_timer_set(d->loop, d->timer, mine < t ? mine : t);
 }
 
 static void on_timer(void *arg, uint64_t now_ms)
@@ -1277,6 +1278,8 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     if ((rc = punch_agent_new(&d->agent, &ac, punch_clock_ms())) != 0)
         goto fail;
     memset(&ac.secret_key, 0, sizeof(ac.secret_key));
+    if ((rc = punch_loop_timer_add(loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer)) != 0)
+        goto fail;
     if (punch_loop_watch(loop, d->fd, on_readable, d) != 0 ||
         (d->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
         punch_loop_watch(loop, d->ep, on_tcp, d) != 0 ||
@@ -1300,6 +1303,7 @@ void punch_driver_free(punch_driver *d)
 {
     if (!d)
         return;
+    punch_loop_timer_del(d->loop, d->timer);
     if (d->fd >= 0)
         close(d->fd);
     tcp_close(d);

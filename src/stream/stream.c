@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 #include <usrsctp.h>
 #if defined(__x86_64__)
@@ -99,7 +98,7 @@ struct punch_stream {
 
 struct punch_sctp {
     punch_sctp_cfg cfg;
-    int tick_fd;
+    punch_loop_timer tick;
     uint64_t last_tick;
     sctp_peer peers[MAX_PEERS];
     punch_stream *streams;
@@ -925,13 +924,10 @@ void punch_sctp_peer_gone(punch_sctp *s, int peer, const char *why)
 
 /* ---- the stack and its clock ---------------------------------------------- */
 
-static void on_tick(void *arg, int fd)
+static void on_tick(void *arg, uint64_t now)
 {
     punch_sctp *s = arg;
-    uint64_t expirations;
-    if (read(fd, &expirations, sizeof(expirations)) < 0)
-        return;
-    uint64_t now = punch_clock_ms();
+    punch_loop_timer_set(s->cfg.loop, s->tick, now + TICK_MS);
     uint64_t elapsed = now - s->last_tick;
     s->last_tick = now;
     usrsctp_handle_timers(elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed);
@@ -948,15 +944,9 @@ int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg)
     if (!s)
         return PUNCH_ERR_NOMEM;
     s->cfg = *cfg;
-    s->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    struct itimerspec its = {.it_interval = {.tv_nsec = TICK_MS * 1000000L},
-                             .it_value = {.tv_nsec = TICK_MS * 1000000L}};
-    if (s->tick_fd < 0 || timerfd_settime(s->tick_fd, 0, &its, NULL) != 0 ||
-        punch_loop_watch(cfg->loop, s->tick_fd, on_tick, s) != 0) {
-        if (s->tick_fd >= 0)
-            close(s->tick_fd);
+    if (punch_loop_timer_add(cfg->loop, punch_clock_ms() + TICK_MS, on_tick, s, &s->tick) != 0) {
         free(s);
-        return PUNCH_ERR_IO;
+        return PUNCH_ERR_NOMEM;
     }
     /* A write to a pipe or socket whose reader left must be an error we
      * report, not the death of the process. */
@@ -1014,8 +1004,7 @@ void punch_sctp_free(punch_sctp *s)
         }
     punch_driver_flush(s->cfg.driver);
     punch_loop_undefer(s->cfg.loop, serve_deferred, s);
-    punch_loop_unwatch(s->cfg.loop, s->tick_fd);
-    close(s->tick_fd);
+    punch_loop_timer_del(s->cfg.loop, s->tick);
     /* Aborted associations go at once; finish fails while any lingers. */
     for (int i = 0; i < 10 && usrsctp_finish() != 0; i++)
         usrsctp_handle_timers(1000);

@@ -5,7 +5,7 @@
  * per peer. usrsctp runs without threads: its packets go out through
  * punch_agent_send (AF_CONN, one SCTP packet per punch datagram, never
  * fragmented), come in through punch_sctp_input, and its timers are ticked
- * from a timerfd on the punch_loop. The wire format is docs/protocol.md
+ * from a timer of the punch_loop. The wire format is docs/protocol.md
  * "Streams".
  *
  * A stream pipes file descriptors: bytes read from rfd go to the peer, the
