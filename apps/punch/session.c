@@ -57,7 +57,7 @@ typedef struct session {
     punch_sctp *sctp;
     punch_stream *stdio;          /* the stream stdin/stdout ride */
     bool stdio_done;
-    bool warned_not_stream;
+    uint64_t not_stream;          /* peers' datagrams that were not stream data */
     size_t n_allow;               /* listen --allow-forward */
     uint16_t allow[MAX_ALLOW];
     bool forwarding;              /* forward: TCP connections to the peer */
@@ -463,8 +463,6 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_PATH:
         if (ev->peer == s->peer)
             s->path_kind = punch_path_kind_name(ev->path_kind);
-        if (s->sctp)
-            punch_sctp_path_changed(s->sctp, ev->peer, ev->rtt_us);
         if (ev->peer == s->peer && s->datagram && !s->stdin_watched) {
             /* Reading stdin only once there is a path: nothing is lost. */
             s->stdin_watched = true;
@@ -486,9 +484,9 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         break;
     case PUNCH_EVENT_DATA:
         if (!s->datagram) {
-            if (punch_sctp_input(s->sctp, ev->peer, ev->data, ev->len) != 0 &&
-                !s->warned_not_stream) {
-                s->warned_not_stream = true;
+            /* Stream data went to the streams (the driver's consumer of
+             * PUNCH_STREAM_TAG): this is something else. */
+            if (s->not_stream++ == 0) {
                 punch_log(PUNCH_LOG_WARN, "%s sends datagrams that are not stream data (does it "
                           "run with --datagram?): dropped and counted", ev->peer_name);
             }
@@ -498,7 +496,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         break;
     case PUNCH_EVENT_CLOSED:
         if (!s->datagram) {
-            punch_sctp_peer_gone(s->sctp, ev->peer, ev->why); /* may end the stdio stream */
+            /* The streams heard it first (and may have ended the stdio one). */
             if (ev->peer != s->peer)
                 break;
             s->peer = -1;
@@ -645,6 +643,7 @@ done:
     if (s->sctp) {
         punch_sctp_counters c;
         punch_sctp_counters_get(s->sctp, &c);
+        c.not_stream += s->not_stream;
         punch_agent_stats as;
         punch_agent_stats_get(punch_driver_agent(s->driver), &as);
         punch_events_emit(s->events, "counters",

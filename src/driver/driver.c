@@ -49,6 +49,12 @@ struct punch_driver {
     punch_udp_batch *rx, *tx;
     punch_driver_event_fn on_event;
     void *arg;
+    size_t n_consumers;
+    struct {
+        uint8_t tag;
+        punch_driver_consumer_fn fn;
+        void *arg;
+    } consumers[PUNCH_DRIVER_MAX_CONSUMERS];
     /* The server over TCP. The connection's fd changes on every reconnect
      * and the loop cannot forget a watch, so it lives in an epoll set of
      * our own, which the loop watches (an epoll fd is pollable). */
@@ -132,6 +138,25 @@ static void extra_close(punch_driver *d, unsigned k)
 
 static void tp_event(punch_driver *d, const punch_event *ev, uint64_t now);
 
+/* What the consumers take: a DATA event with a consumer's tag goes to that
+ * one only (returns true: on_event does not see it); PATH and CLOSED go to
+ * every consumer. A consumer may detach itself meanwhile. */
+static bool to_consumers(punch_driver *d, const punch_event *ev)
+{
+    if (ev->kind == PUNCH_EVENT_DATA) {
+        for (size_t i = 0; ev->len > 0 && i < d->n_consumers; i++)
+            if (d->consumers[i].tag == ev->data[0]) {
+                d->consumers[i].fn(d->consumers[i].arg, ev);
+                return true;
+            }
+        return false;
+    }
+    if (ev->kind == PUNCH_EVENT_PATH || ev->kind == PUNCH_EVENT_CLOSED)
+        for (size_t i = 0; i < d->n_consumers; i++)
+            d->consumers[i].fn(d->consumers[i].arg, ev);
+    return false;
+}
+
 static void drain(punch_driver *d)
 {
     punch_event ev;
@@ -141,9 +166,35 @@ static void drain(punch_driver *d)
             for (unsigned k = ev.sock_first; k <= ev.sock_last && k <= PUNCH_MAX_SOCKETS; k++)
                 if (k != ev.sock_keep)
                     extra_close(d, k);
-        if (d->on_event)
+        if (!to_consumers(d, &ev) && d->on_event)
             d->on_event(d->arg, d, &ev);
     }
+}
+
+int punch_driver_add_consumer(punch_driver *d, uint8_t tag, punch_driver_consumer_fn fn,
+                              void *arg)
+{
+    for (size_t i = 0; i < d->n_consumers; i++)
+        if (d->consumers[i].tag == tag)
+            return PUNCH_ERR_LIMIT;
+    if (d->n_consumers == PUNCH_DRIVER_MAX_CONSUMERS)
+        return PUNCH_ERR_LIMIT;
+    d->consumers[d->n_consumers].tag = tag;
+    d->consumers[d->n_consumers].fn = fn;
+    d->consumers[d->n_consumers].arg = arg;
+    d->n_consumers++;
+    return 0;
+}
+
+void punch_driver_remove_consumer(punch_driver *d, uint8_t tag)
+{
+    for (size_t i = 0; i < d->n_consumers; i++)
+        if (d->consumers[i].tag == tag) {
+            d->n_consumers--;
+            memmove(&d->consumers[i], &d->consumers[i + 1],
+                    (d->n_consumers - i) * sizeof(d->consumers[0]));
+            return;
+        }
 }
 
 /* After datagrams were handed to the agent: take its events (a DATA event

@@ -107,12 +107,9 @@ struct punch_sctp {
     punch_sctp_counters c;
 };
 
-/* usrsctp is one stack per process and its output callback only gets the
- * AF_CONN address, which is our sctp_peer. */
-static punch_sctp *the_sctp;
-
 static void serve_all(punch_sctp *s);
 static void serve_deferred(void *arg);
+static void on_driver_event(void *arg, const punch_event *ev);
 
 /* ---- packets ------------------------------------------------------------- */
 
@@ -158,10 +155,12 @@ static int conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t s
 {
     (void)tos;
     (void)set_df;
+    /* usrsctp's output callback only gets the AF_CONN address: our sctp_peer,
+     * which knows its owner (also after the peer is gone). */
     sctp_peer *p = addr;
-    punch_sctp *s = the_sctp;
+    punch_sctp *s = p->owner;
     if (!p->used) {
-        /* The peer is gone (punch_sctp_peer_gone) but an association of
+        /* The peer is gone (peer_gone) but an association of
          * its lingers until usrsctp lets it go: nowhere to send. */
         s->c.no_path++;
         return 0;
@@ -314,16 +313,13 @@ static sctp_peer *peer_get(punch_sctp *s, int id)
     return p;
 }
 
-int punch_sctp_input(punch_sctp *s, int peer, const uint8_t *data, size_t len)
+/* A datagram with PUNCH_STREAM_TAG from peer: an SCTP packet. */
+static void take_packet(punch_sctp *s, int peer, const uint8_t *data, size_t len)
 {
-    if (len < 1 || data[0] != PUNCH_STREAM_TAG) {
-        s->c.not_stream++;
-        return PUNCH_ERR_MALFORMED;
-    }
     sctp_peer *p = peer_get(s, peer);
-    if (!p) {
+    if (len < 1 || data[0] != PUNCH_STREAM_TAG || !p) {
         s->c.not_stream++;
-        return PUNCH_ERR_MALFORMED;
+        return;
     }
     s->c.packets_in++;
     /* usrsctp checks the verification tag and every chunk, and drops (and
@@ -335,7 +331,6 @@ int punch_sctp_input(punch_sctp *s, int peer, const uint8_t *data, size_t len)
      * (SACKs) went out from inside usrsctp_conninput already. */
     if (punch_loop_defer(s->cfg.loop, serve_deferred, s) != 0)
         serve_all(s);
-    return 0;
 }
 
 /* ---- streams -------------------------------------------------------------- */
@@ -898,7 +893,9 @@ void punch_stream_bytes(const punch_stream *st, uint64_t *sent, uint64_t *receiv
     *received = st->received;
 }
 
-void punch_sctp_peer_gone(punch_sctp *s, int peer, const char *why)
+/* The agent forgot peer (CLOSED): its streams end now, cleanly when they
+ * were complete. */
+static void peer_gone(punch_sctp *s, int peer, const char *why)
 {
     if (peer < 0 || peer >= MAX_PEERS || !s->peers[peer].used)
         return;
@@ -918,7 +915,7 @@ void punch_sctp_peer_gone(punch_sctp *s, int peer, const char *why)
         usrsctp_close(p->listener);
     }
     usrsctp_deregister_address(p);
-    *p = (sctp_peer){0};
+    *p = (sctp_peer){.owner = s};
     punch_driver_flush(s->cfg.driver);
 }
 
@@ -938,20 +935,25 @@ static void on_tick(void *arg, uint64_t now)
 
 int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg)
 {
-    if (the_sctp)
-        return PUNCH_ERR_LIMIT;
     punch_sctp *s = calloc(1, sizeof(*s));
     if (!s)
         return PUNCH_ERR_NOMEM;
     s->cfg = *cfg;
+    for (int i = 0; i < MAX_PEERS; i++)
+        s->peers[i].owner = s;
+    int rc = punch_driver_add_consumer(cfg->driver, PUNCH_STREAM_TAG, on_driver_event, s);
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
     if (punch_loop_timer_add(cfg->loop, punch_clock_ms() + TICK_MS, on_tick, s, &s->tick) != 0) {
+        punch_driver_remove_consumer(cfg->driver, PUNCH_STREAM_TAG);
         free(s);
         return PUNCH_ERR_NOMEM;
     }
     /* A write to a pipe or socket whose reader left must be an error we
      * report, not the death of the process. */
     signal(SIGPIPE, SIG_IGN);
-    the_sctp = s;
     s->last_tick = punch_clock_ms();
     usrsctp_init_nothreads(0, conn_output, NULL);
     usrsctp_enable_crc32c_offload(); /* see punch_sctp_put_checksum */
@@ -1005,10 +1007,10 @@ void punch_sctp_free(punch_sctp *s)
     punch_driver_flush(s->cfg.driver);
     punch_loop_undefer(s->cfg.loop, serve_deferred, s);
     punch_loop_timer_del(s->cfg.loop, s->tick);
+    punch_driver_remove_consumer(s->cfg.driver, PUNCH_STREAM_TAG);
     /* Aborted associations go at once; finish fails while any lingers. */
     for (int i = 0; i < 10 && usrsctp_finish() != 0; i++)
         usrsctp_handle_timers(1000);
-    the_sctp = NULL;
     free(s);
 }
 
@@ -1026,7 +1028,7 @@ void punch_sctp_free(punch_sctp *s)
  * the peer's other associations, and of other peers', fire early too, at
  * worst a spurious retransmission and a congestion window that starts
  * over; path changes are rare. */
-void punch_sctp_path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
+static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
 {
     if (peer < 0 || peer >= MAX_PEERS)
         return;
@@ -1062,6 +1064,26 @@ void punch_sctp_path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
         usrsctp_handle_timers(RTO_MAX_MS);
     }
     serve_all(s);
+}
+
+/* The driver's hook (punch_driver_add_consumer): our datagrams, and every
+ * peer's path changes and end. */
+static void on_driver_event(void *arg, const punch_event *ev)
+{
+    punch_sctp *s = arg;
+    switch (ev->kind) {
+    case PUNCH_EVENT_DATA:
+        take_packet(s, ev->peer, ev->data, ev->len);
+        break;
+    case PUNCH_EVENT_PATH:
+        path_changed(s, ev->peer, ev->rtt_us);
+        break;
+    case PUNCH_EVENT_CLOSED:
+        peer_gone(s, ev->peer, ev->why);
+        break;
+    default:
+        break;
+    }
 }
 
 void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c)
