@@ -184,74 +184,67 @@ static bool private_changed(const peer *p, const punch_msg *m)
 
 static void reintroduce(punch_rendezvous *rv, uint32_t i);
 
-void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
-                        uint8_t local, const uint8_t *data, const punch_msg *req)
+/* The cookie proves src can receive. A keepalive carries the cookie of
+ * the last REGISTERED, cached in the peer, which saves two BLAKE2b. */
+static bool cookie_proves(const punch_rendezvous *rv, const peer *p, const punch_addr *src,
+                          uint32_t period, const punch_msg *req)
 {
-    uint32_t period = (uint32_t)(now / PUNCH_RV_COOKIE_PERIOD_MS);
-    uint32_t i = find_key(rv, req->key, now);
-    peer *p = i == NONE ? NULL : &rv->peers[i];
-
-    /* The cookie proves src can receive. A keepalive carries the cookie of
-     * the last REGISTERED, cached in the peer, which saves two BLAKE2b. */
-    bool cookie_ok;
     if (p && punch_addr_equal(&p->pub, src) &&
         (p->cookie_period == period || p->cookie_period + 1 == period) &&
         sodium_memcmp(p->cookie, req->cookie, PUNCH_AUTH_COOKIE_LEN) == 0)
-        cookie_ok = true;
-    else
-        cookie_ok = punch_auth_cookie_check(rv->cfg.cookie_secret, src, period, req->cookie) == 0;
+        return true;
+    return punch_auth_cookie_check(rv->cfg.cookie_secret, src, period, req->cookie) == 0;
+}
 
-    uint8_t fresh_key[PUNCH_AUTH_KEY_LEN];
-    const uint8_t *mac_key = p ? p->mac_key : fresh_key;
-    if (!p && derive_new(rv, now, src, cookie_ok, req->key, fresh_key) != 0)
-        return;
-    if (!mac_ok(rv, mac_key, data, req))
-        goto cleanup;
-    if (!cookie_ok) {
-        rv->counters.bad_cookie++;
-        refuse(rv, src, local, req, PUNCH_REFUSED_COOKIE, mac_key);
-        goto cleanup;
-    }
+/* A new peer: req's key (its MAC key already derived) and name. */
+static uint32_t add_peer(punch_rendezvous *rv, const punch_msg *req,
+                         const uint8_t mac_key[PUNCH_AUTH_KEY_LEN])
+{
+    uint32_t i = rv_alloc_index(&rv->peer_free, rv->peer_links, &rv->peers_hwm);
+    peer *p = &rv->peers[i];
+    uint32_t gen = p->gen;
+    memset(p, 0, sizeof(*p));
+    p->gen = gen;
+    memcpy(p->key, req->key, PUNCH_KEY_LEN);
+    memcpy(p->mac_key, mac_key, PUNCH_AUTH_KEY_LEN);
+    memcpy(p->name, req->name, sizeof(p->name));
+    p->cookie_period = UINT32_MAX; /* none made yet */
+    p->last_session = NONE;
+    rv_htable_insert(&rv->by_key, key_hash(rv, p->key), i);
+    rv_htable_insert(&rv->by_name, name_hash(rv, p->name), i);
+    rv_lru_append(&rv->peer_lru, rv->peer_links, i);
+    rv->n_peers++;
+    rv->counters.peers = rv->n_peers;
+    rv->counters.peers_added++;
+    return i;
+}
 
-    uint32_t owner = find_name(rv, req->name, now);
-    if (owner != NONE && owner != i) {
-        refuse(rv, src, local, req, PUNCH_REFUSED_NAME_TAKEN, mac_key);
-        goto cleanup;
-    }
-    bool changed = true;
-    if (!p) {
-        if (rv->n_peers == rv->cfg.max_peers)
-            rv_expire_peers(rv, now, EXPIRE_BATCH);
-        if (rv->n_peers == rv->cfg.max_peers) {
-            refuse(rv, src, local, req, PUNCH_REFUSED_FULL, mac_key);
-            goto cleanup;
-        }
-        i = rv_alloc_index(&rv->peer_free, rv->peer_links, &rv->peers_hwm);
-        p = &rv->peers[i];
-        uint32_t gen = p->gen;
-        memset(p, 0, sizeof(*p));
-        p->gen = gen;
-        memcpy(p->key, req->key, PUNCH_KEY_LEN);
-        memcpy(p->mac_key, fresh_key, PUNCH_AUTH_KEY_LEN);
+/* Peer i registers again, perhaps under a new name. Returns whether what
+ * others learn of it (name, endpoints) changed. */
+static bool refresh_peer(punch_rendezvous *rv, uint32_t i, const punch_addr *src,
+                         const punch_msg *req)
+{
+    peer *p = &rv->peers[i];
+    bool renamed = strcmp(p->name, req->name) != 0;
+    bool changed = renamed || !punch_addr_equal(&p->pub, src) || private_changed(p, req);
+    if (renamed) {
+        rv_htable_remove(&rv->by_name, name_hash(rv, p->name), i);
         memcpy(p->name, req->name, sizeof(p->name));
-        p->cookie_period = UINT32_MAX; /* none made yet */
-        p->last_session = NONE;
-        rv_htable_insert(&rv->by_key, key_hash(rv, p->key), i);
         rv_htable_insert(&rv->by_name, name_hash(rv, p->name), i);
-        rv_lru_append(&rv->peer_lru, rv->peer_links, i);
-        rv->n_peers++;
-        rv->counters.peers = rv->n_peers;
-        rv->counters.peers_added++;
-    } else {
-        bool renamed = strcmp(p->name, req->name) != 0;
-        changed = renamed || !punch_addr_equal(&p->pub, src) || private_changed(p, req);
-        if (renamed) {
-            rv_htable_remove(&rv->by_name, name_hash(rv, p->name), i);
-            memcpy(p->name, req->name, sizeof(p->name));
-            rv_htable_insert(&rv->by_name, name_hash(rv, p->name), i);
-        }
-        rv_lru_touch(&rv->peer_lru, rv->peer_links, i);
     }
+    rv_lru_touch(&rv->peer_lru, rv->peer_links, i);
+    return changed;
+}
+
+/* Peer i is registered as req says, from src: REGISTERED with a cookie for
+ * its next keepalive, the event when it changed, and the news to the peer
+ * it was introduced to when it moved. */
+static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
+                                const punch_addr *src, uint8_t local, const punch_msg *req,
+                                bool changed)
+{
+    peer *p = &rv->peers[i];
+    uint32_t period = (uint32_t)(now / PUNCH_RV_COOKIE_PERIOD_MS);
     /* A new source address for a known key is a NAT rebinding: the cookie
      * and the MAC prove both the address and the key. */
     bool moved = !punch_addr_equal(&p->pub, src);
@@ -282,6 +275,46 @@ void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
     }
     if (moved)
         reintroduce(rv, i);
+}
+
+void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
+                        uint8_t local, const uint8_t *data, const punch_msg *req)
+{
+    uint32_t period = (uint32_t)(now / PUNCH_RV_COOKIE_PERIOD_MS);
+    uint32_t i = find_key(rv, req->key, now);
+    peer *p = i == NONE ? NULL : &rv->peers[i];
+    bool cookie_ok = cookie_proves(rv, p, src, period, req);
+
+    uint8_t fresh_key[PUNCH_AUTH_KEY_LEN];
+    const uint8_t *mac_key = p ? p->mac_key : fresh_key;
+    if (!p && derive_new(rv, now, src, cookie_ok, req->key, fresh_key) != 0)
+        return;
+    if (!mac_ok(rv, mac_key, data, req))
+        goto cleanup;
+    if (!cookie_ok) {
+        rv->counters.bad_cookie++;
+        refuse(rv, src, local, req, PUNCH_REFUSED_COOKIE, mac_key);
+        goto cleanup;
+    }
+
+    uint32_t owner = find_name(rv, req->name, now);
+    if (owner != NONE && owner != i) {
+        refuse(rv, src, local, req, PUNCH_REFUSED_NAME_TAKEN, mac_key);
+        goto cleanup;
+    }
+    bool changed = true;
+    if (!p) {
+        if (rv->n_peers == rv->cfg.max_peers)
+            rv_expire_peers(rv, now, EXPIRE_BATCH);
+        if (rv->n_peers == rv->cfg.max_peers) {
+            refuse(rv, src, local, req, PUNCH_REFUSED_FULL, mac_key);
+            goto cleanup;
+        }
+        i = add_peer(rv, req, fresh_key);
+    } else {
+        changed = refresh_peer(rv, i, src, req);
+    }
+    accept_registration(rv, i, now, src, local, req, changed);
 cleanup:
     sodium_memzero(fresh_key, sizeof(fresh_key));
 }
