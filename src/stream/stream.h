@@ -37,7 +37,8 @@ typedef struct punch_stream punch_stream;
 
 typedef struct punch_stream_result {
     int result;          /* 0: everything delivered both ways and confirmed;
-                            PUNCH_ERR_UNSUPPORTED: refused (why says why); another PUNCH_ERR_*: failed */
+                            PUNCH_ERR_UNSUPPORTED: refused (why says why);
+                            another PUNCH_ERR_*: failed */
     char why[160];
     uint64_t bytes_sent, bytes_received;
 } punch_stream_result;
