@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,99 @@ static const char usage_text[] =
 
 #define usage_error(...) punch_cli_usage_error("punchd", __VA_ARGS__)
 
+/* text as a whole decimal number from lo to hi into *v. Returns 0, or the
+ * usage error's 2 naming the option and the bad value. */
+static int number_option(const char *option, const char *text, unsigned long long lo,
+                         unsigned long long hi, unsigned long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoull(text, &end, 10);
+    if (*text >= '0' && *text <= '9' && !*end && !errno && *v >= lo && *v <= hi)
+        return 0;
+    if (hi == ULLONG_MAX)
+        return usage_error("%s: '%s' is not a positive number", option, text);
+    return usage_error("%s: '%s' is not a number from %llu to %llu", option, text, lo, hi);
+}
+
+/* One option of punchd's (c from getopt_long). Returns 0, 2 on a usage
+ * error, -1 when --help/--version was served. */
+static int parse_option(options *o, int c, char **argv)
+{
+    unsigned long long v = 0;
+    int rc = 0;
+    switch (c) {
+    case 'l':
+        if (o->n_listen == MAX_LISTEN)
+            return usage_error("--listen: at most 8 addresses (%s is one too many)", optarg);
+        if (punch_addr_parse(optarg, DEFAULT_PORT, &o->listen[o->n_listen]) != 0)
+            return usage_error("--listen: '%s' is not an address (IP:PORT or [IPv6]:PORT)", optarg);
+        o->n_listen++;
+        return 0;
+    case 'a':
+        if (punch_addr_parse(optarg, 0, &o->alt) != 0 || o->alt.port != 0 ||
+            punch_addr_is_any(&o->alt))
+            return usage_error("--alt: '%s' is not a local IP address (no port)", optarg);
+        o->has_alt = true;
+        o->alt_text = optarg;
+        return 0;
+    case 'e':
+        o->events = optarg;
+        return 0;
+    case 'L':
+        if ((o->log_level = punch_log_level_parse(optarg)) < 0)
+            return usage_error("--log-level: '%s' is not one of error, warn, info, debug", optarg);
+        return 0;
+    case 'r':
+        rc = number_option("--rate-limit", optarg, 0, 10000000, &v);
+        o->rate = (unsigned long)v;
+        return rc;
+    case 'k':
+        o->key = optarg;
+        return 0;
+    case 'n':
+        o->no_relay = true;
+        return 0;
+    case 'm':
+        rc = number_option("--max-peers", optarg, 1, MAX_PEERS_LIMIT, &v);
+        o->max_peers = (unsigned long)v;
+        return rc;
+    case 'T':
+        o->no_tcp = true;
+        return 0;
+    case 'M':
+        rc = number_option("--max-tcp", optarg, 1, MAX_TCP_LIMIT, &v);
+        o->max_tcp = (unsigned long)v;
+        return rc;
+    case 'I':
+        rc = number_option("--max-tcp-per-ip", optarg, 1, MAX_TCP_LIMIT, &v);
+        o->max_tcp_per_ip = (unsigned long)v;
+        return rc;
+    case 'B':
+        rc = number_option("--relay-max-bytes", optarg, 1, ULLONG_MAX, &v);
+        o->relay_max_bytes = v;
+        return rc;
+    case 'R':
+        rc = number_option("--relay-rate", optarg, 0, UINT32_MAX, &v);
+        o->relay_bytes_per_s = (unsigned long)v;
+        return rc;
+    case 'P':
+        rc = number_option("--relay-packets", optarg, 0, UINT32_MAX, &v);
+        o->relay_packets_per_s = (unsigned long)v;
+        return rc;
+    case 'h':
+        fputs(usage_text, stdout);
+        return -1;
+    case 'V':
+        printf("punchd %s\n", punch_version());
+        return -1;
+    case ':':
+        return usage_error("%s needs a value", argv[optind - 1]);
+    default:
+        return usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+}
+
 /* Returns 0 to run, 2 on a usage error, -1 when --help/--version was served. */
 static int parse_options(int argc, char **argv, options *o)
 {
@@ -170,99 +264,10 @@ static int parse_options(int argc, char **argv, options *o)
                    .max_tcp = PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS,
                    .max_tcp_per_ip = PUNCH_TCP_SERVER_DEFAULT_PER_IP};
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case 'l':
-            if (o->n_listen == MAX_LISTEN)
-                return usage_error("--listen: at most 8 addresses (%s is one too many)", optarg);
-            if (punch_addr_parse(optarg, DEFAULT_PORT, &o->listen[o->n_listen]) != 0)
-                return usage_error("--listen: '%s' is not an address (IP:PORT or [IPv6]:PORT)", optarg);
-            o->n_listen++;
-            break;
-        case 'a':
-            if (punch_addr_parse(optarg, 0, &o->alt) != 0 || o->alt.port != 0 ||
-                punch_addr_is_any(&o->alt))
-                return usage_error("--alt: '%s' is not a local IP address (no port)", optarg);
-            o->has_alt = true;
-            o->alt_text = optarg;
-            break;
-        case 'e':
-            o->events = optarg;
-            break;
-        case 'L':
-            if ((o->log_level = punch_log_level_parse(optarg)) < 0)
-                return usage_error("--log-level: '%s' is not one of error, warn, info, debug", optarg);
-            break;
-        case 'r':
-            errno = 0;
-            o->rate = strtoul(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || o->rate > 10000000)
-                return usage_error("--rate-limit: '%s' is not a number from 0 to 10000000", optarg);
-            break;
-        case 'k':
-            o->key = optarg;
-            break;
-        case 'n':
-            o->no_relay = true;
-            break;
-        case 'm':
-            errno = 0;
-            o->max_peers = strtoul(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || o->max_peers == 0 ||
-                o->max_peers > MAX_PEERS_LIMIT)
-                return usage_error("--max-peers: '%s' is not a number from 1 to %d", optarg,
-                                   MAX_PEERS_LIMIT);
-            break;
-        case 'T':
-            o->no_tcp = true;
-            break;
-        case 'M':
-            errno = 0;
-            o->max_tcp = strtoul(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || o->max_tcp == 0 ||
-                o->max_tcp > MAX_TCP_LIMIT)
-                return usage_error("--max-tcp: '%s' is not a number from 1 to %d", optarg,
-                                   MAX_TCP_LIMIT);
-            break;
-        case 'I':
-            errno = 0;
-            o->max_tcp_per_ip = strtoul(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || o->max_tcp_per_ip == 0 ||
-                o->max_tcp_per_ip > MAX_TCP_LIMIT)
-                return usage_error("--max-tcp-per-ip: '%s' is not a number from 1 to %d",
-                                   optarg, MAX_TCP_LIMIT);
-            break;
-        case 'B':
-            errno = 0;
-            o->relay_max_bytes = strtoull(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || o->relay_max_bytes == 0)
-                return usage_error("--relay-max-bytes: '%s' is not a positive number", optarg);
-            break;
-        case 'R':
-        case 'P': {
-            unsigned long *v = c == 'R' ? &o->relay_bytes_per_s : &o->relay_packets_per_s;
-            errno = 0;
-            *v = strtoul(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || *v > UINT32_MAX)
-                return usage_error("%s: '%s' is not a number from 0 to %lu",
-                                   c == 'R' ? "--relay-rate" : "--relay-packets", optarg,
-                                   (unsigned long)UINT32_MAX);
-            break;
-        }
-        case 'h':
-            fputs(usage_text, stdout);
-            return -1;
-        case 'V':
-            printf("punchd %s\n", punch_version());
-            return -1;
-        case ':':
-            return usage_error("%s needs a value", argv[optind - 1]);
-        default:
-            return usage_error("unknown option '%s'", argv[optind - 1]);
-        }
-    }
+    int c, rc;
+    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1)
+        if ((rc = parse_option(o, c, argv)) != 0)
+            return rc;
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (o->n_listen == 0) {
