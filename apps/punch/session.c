@@ -442,6 +442,36 @@ static int tcp_listen(const punch_addr *a)
     return fd;
 }
 
+/* The agent forgot a peer (CLOSED): whether that ends us. */
+static void on_peer_closed(session *s, const punch_event *ev)
+{
+    if (!s->datagram) {
+        /* The streams heard it first (and may have ended the stdio one). */
+        if (ev->peer != s->peer)
+            return;
+        s->peer = -1;
+        if (s->n_allow > 0 || s->keep_open) {
+            punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->why);
+        } else if (s->forwarding) {
+            fprintf(stderr, "punch forward: %s went away: %s\n", ev->peer_name, ev->why);
+            finish(s, 1);
+        } else if (!s->stdio_done) {
+            fprintf(stderr, "punch: %s left before a stream was carried: %s\n", ev->peer_name,
+                    ev->why);
+            finish(s, 1);
+        }
+        return;
+    }
+    if (ev->peer == s->peer) {
+        bool fine = s->have_path && strcmp(ev->why, "peer closed") == 0;
+        if (!fine)
+            fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
+        if (!s->keep_open)
+            finish(s, fine ? 0 : 1);
+        s->peer = -1;
+    }
+}
+
 static void on_event(void *arg, punch_driver *d, const punch_event *ev)
 {
     session *s = arg;
@@ -495,31 +525,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         }
         break;
     case PUNCH_EVENT_CLOSED:
-        if (!s->datagram) {
-            /* The streams heard it first (and may have ended the stdio one). */
-            if (ev->peer != s->peer)
-                break;
-            s->peer = -1;
-            if (s->n_allow > 0 || s->keep_open) {
-                punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->why);
-            } else if (s->forwarding) {
-                fprintf(stderr, "punch forward: %s went away: %s\n", ev->peer_name, ev->why);
-                finish(s, 1);
-            } else if (!s->stdio_done) {
-                fprintf(stderr, "punch: %s left before a stream was carried: %s\n", ev->peer_name,
-                        ev->why);
-                finish(s, 1);
-            }
-            break;
-        }
-        if (ev->peer == s->peer) {
-            bool fine = s->have_path && strcmp(ev->why, "peer closed") == 0;
-            if (!fine)
-                fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
-            if (!s->keep_open)
-                finish(s, fine ? 0 : 1);
-            s->peer = -1;
-        }
+        on_peer_closed(s, ev);
         break;
     case PUNCH_EVENT_SOCKETS: /* the driver's business */
     case PUNCH_EVENT_TCP_OFFER:
