@@ -76,14 +76,14 @@ typedef struct options {
     int alt_for;      /* index of the --listen that --alt pairs with, or -1 */
     const char *events;
     int log_level;
-    unsigned long rate;
+    unsigned long long rate;
     const char *key;
     bool no_relay;
-    unsigned long max_peers;
+    unsigned long long max_peers;
     unsigned long long relay_max_bytes;
-    unsigned long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
+    unsigned long long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
     bool no_tcp;
-    unsigned long max_tcp, max_tcp_per_ip;
+    unsigned long long max_tcp, max_tcp_per_ip;
 } options;
 
 static const char usage_text[] =
@@ -163,8 +163,6 @@ static int number_option(const char *option, const char *text, unsigned long lon
  * error, -1 when --help/--version was served. */
 static int parse_option(options *o, int c, char **argv)
 {
-    unsigned long long v = 0;
-    int rc = 0;
     switch (c) {
     case 'l':
         if (o->n_listen == MAX_LISTEN)
@@ -188,9 +186,7 @@ static int parse_option(options *o, int c, char **argv)
             return usage_error("--log-level: '%s' is not one of error, warn, info, debug", optarg);
         return 0;
     case 'r':
-        rc = number_option("--rate-limit", optarg, 0, 10000000, &v);
-        o->rate = (unsigned long)v;
-        return rc;
+        return number_option("--rate-limit", optarg, 0, 10000000, &o->rate);
     case 'k':
         o->key = optarg;
         return 0;
@@ -198,32 +194,20 @@ static int parse_option(options *o, int c, char **argv)
         o->no_relay = true;
         return 0;
     case 'm':
-        rc = number_option("--max-peers", optarg, 1, MAX_PEERS_LIMIT, &v);
-        o->max_peers = (unsigned long)v;
-        return rc;
+        return number_option("--max-peers", optarg, 1, MAX_PEERS_LIMIT, &o->max_peers);
     case 'T':
         o->no_tcp = true;
         return 0;
     case 'M':
-        rc = number_option("--max-tcp", optarg, 1, MAX_TCP_LIMIT, &v);
-        o->max_tcp = (unsigned long)v;
-        return rc;
+        return number_option("--max-tcp", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp);
     case 'I':
-        rc = number_option("--max-tcp-per-ip", optarg, 1, MAX_TCP_LIMIT, &v);
-        o->max_tcp_per_ip = (unsigned long)v;
-        return rc;
+        return number_option("--max-tcp-per-ip", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp_per_ip);
     case 'B':
-        rc = number_option("--relay-max-bytes", optarg, 1, ULLONG_MAX, &v);
-        o->relay_max_bytes = v;
-        return rc;
+        return number_option("--relay-max-bytes", optarg, 1, ULLONG_MAX, &o->relay_max_bytes);
     case 'R':
-        rc = number_option("--relay-rate", optarg, 0, UINT32_MAX, &v);
-        o->relay_bytes_per_s = (unsigned long)v;
-        return rc;
+        return number_option("--relay-rate", optarg, 0, UINT32_MAX, &o->relay_bytes_per_s);
     case 'P':
-        rc = number_option("--relay-packets", optarg, 0, UINT32_MAX, &v);
-        o->relay_packets_per_s = (unsigned long)v;
-        return rc;
+        return number_option("--relay-packets", optarg, 0, UINT32_MAX, &o->relay_packets_per_s);
     case 'h':
         fputs(usage_text, stdout);
         return -1;
@@ -742,7 +726,7 @@ static int setup_rendezvous(punchd *d, const options *o, const punch_ratelimit_c
         punch_random_bytes(cfg.rate.hash_key, sizeof(cfg.rate.hash_key)) != 0)
         punch_log(PUNCH_LOG_ERROR, "no randomness: %s", strerror(errno));
     else if (punch_rendezvous_new(&d->rv, &cfg) != 0)
-        punch_log(PUNCH_LOG_ERROR, "cannot set up the rendezvous service for %lu peers",
+        punch_log(PUNCH_LOG_ERROR, "cannot set up the rendezvous service for %llu peers",
                   o->max_peers);
     else
         rc = 0;
@@ -763,7 +747,7 @@ static int setup_tcp(punchd *d, const options *o, const punch_ratelimit_cfg *rat
         return -1;
     }
     if (punch_tcp_server_new(&d->tcp, &cfg) != 0) {
-        punch_log(PUNCH_LOG_ERROR, "cannot set up TCP for %lu connections", o->max_tcp);
+        punch_log(PUNCH_LOG_ERROR, "cannot set up TCP for %llu connections", o->max_tcp);
         return -1;
     }
     char text[PUNCH_ADDR_STRLEN];
