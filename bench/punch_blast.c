@@ -44,12 +44,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "crypto/noise.h"
-#include "io/driver.h"
+#include "driver/driver.h"
 #include "io/loop.h"
 #include "io/net.h"
 
@@ -120,7 +119,8 @@ typedef struct blast {
     punch_driver *d;
     const char *peer_name;         /* sender: whom to connect to */
     bool relay_only, started, sending;
-    int peer, tick_fd, rc;
+    int peer, rc;
+    punch_loop_timer tick;
     uint64_t connect_us, end_us, last_ack_us;
     uint64_t seconds;
     size_t size;
@@ -225,12 +225,11 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     }
 }
 
-static void on_tick(void *arg, int fd)
+static void on_tick(void *arg, uint64_t now_ms)
 {
     blast *b = arg;
-    uint64_t n, t = now_us();
-    if (read(fd, &n, sizeof(n)) < 0)
-        return;
+    uint64_t t = now_us();
+    punch_loop_timer_set(b->loop, b->tick, now_ms + TICK_MS);
     if (b->peer_name && b->sending) {
         if (t >= b->end_us) {
             b->sending = false;
@@ -288,11 +287,7 @@ static int run_punch(int argc, char **argv, bool sender)
         perror("punch_blast: setup");
         return 1;
     }
-    struct itimerspec its = {.it_interval = {.tv_nsec = TICK_MS * 1000000},
-                             .it_value = {.tv_nsec = TICK_MS * 1000000}};
-    b.tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (b.tick_fd < 0 || timerfd_settime(b.tick_fd, 0, &its, NULL) != 0 ||
-        punch_loop_watch(b.loop, b.tick_fd, on_tick, &b) != 0) {
+    if (punch_loop_timer_add(b.loop, punch_clock_ms() + TICK_MS, on_tick, &b, &b.tick) != 0) {
         perror("punch_blast: timer");
         return 1;
     }
@@ -303,7 +298,6 @@ static int run_punch(int argc, char **argv, bool sender)
     }
     punch_driver_free(b.d);
     punch_loop_free(b.loop);
-    close(b.tick_fd);
     return b.rc;
 }
 

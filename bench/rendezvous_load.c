@@ -386,7 +386,8 @@ static int usage(void)
     return 2;
 }
 
-int main(int argc, char **argv)
+/* SERVER:PORT and the options into g. Returns 0, or usage()'s code. */
+static int parse_args(int argc, char **argv)
 {
     g.n_peers = 10000, g.n_socks = 8, g.window = 256, g.seconds = 3, g.warmup = 0.5, g.seed = 1;
     if (argc < 2)
@@ -428,12 +429,15 @@ int main(int argc, char **argv)
             return usage();
     }
     if (g.n_peers == 0 || g.n_socks == 0 || g.n_socks > MAX_SOCKETS || g.window < g.n_socks ||
-        g.window > g.n_socks * BATCH || sodium_init() < 0)
+        g.window > g.n_socks * BATCH)
         return usage();
-    g.peers = calloc(g.n_peers, sizeof(vpeer));
-    g.slots = calloc(g.window, sizeof(slot));
-    if (!g.peers || !g.slots)
-        return 1;
+    return 0;
+}
+
+/* g.n_socks sockets on the server's IP, each connected to the server.
+ * Returns 0 or 1 (said on stderr). */
+static int open_sockets(void)
+{
     for (unsigned i = 0; i < g.n_socks; i++) {
         struct sockaddr_in local = {.sin_family = AF_INET, .sin_addr = g.server.sin_addr};
         int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), sz = SOCK_BUF_BYTES;
@@ -446,11 +450,13 @@ int main(int argc, char **argv)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
         g.socks[i].fd = fd;
     }
-    if (probe(10) != 0) {
-        fprintf(stderr, "rendezvous_load: no COOKIE from %s\n", argv[1]);
-        return 1;
-    }
-    /* One X25519 per peer for its public key and one for its MAC key. */
+    return 0;
+}
+
+/* One X25519 per peer for its public key and one for its MAC key, on two
+ * threads. */
+static void derive_all_keys(void)
+{
     uint64_t t0 = now_ms();
     pthread_t th[2];
     job jobs[2] = {{0, g.n_peers / 2}, {g.n_peers / 2, g.n_peers}};
@@ -460,18 +466,25 @@ int main(int argc, char **argv)
         pthread_join(th[i], NULL);
     fprintf(stderr, "rendezvous_load: %u key pairs and MAC keys in %.1f s\n", g.n_peers,
             (double)(now_ms() - t0) / 1000);
+}
 
-    if (!g.floor) {
-        t0 = now_ms();
-        for (uint32_t k = 0; k < g.window; k++)
-            start_slot(k);
-        run(all_registered);
-        double s = (double)(now_ms() - t0) / 1000;
-        printf("registered %u seconds %.2f rate %.0f rss_kib %ld\n", g.n_peers, s,
-               g.n_peers / s, g.pid ? vm_rss_kib(g.pid) : -1L);
-        fflush(stdout);
-    }
+/* Register every peer, as fast as the window allows; prints the rate. */
+static void register_all(void)
+{
+    uint64_t t0 = now_ms();
+    for (uint32_t k = 0; k < g.window; k++)
+        start_slot(k);
+    run(all_registered);
+    double s = (double)(now_ms() - t0) / 1000;
+    printf("registered %u seconds %.2f rate %.0f rss_kib %ld\n", g.n_peers, s, g.n_peers / s,
+           g.pid ? vm_rss_kib(g.pid) : -1L);
+    fflush(stdout);
+}
 
+/* Keepalives for g.seconds after g.warmup; prints the rate. Returns the
+ * exit code: 0 when any was answered. */
+static int keepalives(void)
+{
     g.keepalive = true;
     for (unsigned i = 0; i < g.n_socks; i++)
         g.socks[i].next = 0;
@@ -481,7 +494,7 @@ int main(int argc, char **argv)
     deadline = now_ms() + (uint64_t)(g.warmup * 1000);
     run(past_deadline);
     g.sent = g.valid = g.invalid = g.timeouts = 0;
-    t0 = now_ms();
+    uint64_t t0 = now_ms();
     deadline = t0 + (uint64_t)(g.seconds * 1000);
     run(past_deadline);
     double s = (double)(now_ms() - t0) / 1000;
@@ -489,4 +502,25 @@ int main(int argc, char **argv)
            (double)g.valid / s, (unsigned long long)g.sent, (unsigned long long)g.valid,
            (unsigned long long)g.invalid, (unsigned long long)g.timeouts);
     return g.valid ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = parse_args(argc, argv);
+    if (rc != 0)
+        return rc;
+    if (sodium_init() < 0)
+        return usage();
+    g.peers = calloc(g.n_peers, sizeof(vpeer));
+    g.slots = calloc(g.window, sizeof(slot));
+    if (!g.peers || !g.slots || open_sockets() != 0)
+        return 1;
+    if (probe(10) != 0) {
+        fprintf(stderr, "rendezvous_load: no COOKIE from %s\n", argv[1]);
+        return 1;
+    }
+    derive_all_keys();
+    if (!g.floor)
+        register_all();
+    return keepalives();
 }

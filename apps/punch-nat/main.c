@@ -18,11 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "io/cli.h"
-#include "io/events.h"
+#include "common/cli.h"
+#include "common/events.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"
@@ -89,7 +88,8 @@ typedef struct natd {
     punch_nat *nat;
     punch_events *events;
     punch_loop *loop;
-    int tun_out, tun_in, timer;
+    int tun_out, tun_in;
+    punch_loop_timer timer;     /* the next mapping expiry */
     char tun_out_name[IFNAMSIZ], tun_in_name[IFNAMSIZ];
     bool routing_done;
     uint64_t rng[2];            /* xorshift128+ state */
@@ -328,14 +328,7 @@ static void handle_packet(natd *d, int fd, uint8_t *buf, size_t len, bool inboun
 
 static void arm_timer(natd *d)
 {
-    uint64_t next = punch_nat_next_expiry(d->nat), now = punch_clock_ms();
-    struct itimerspec its = {0};
-    if (next != UINT64_MAX) {
-        uint64_t in_ms = next > now ? next - now : 1;
-        its.it_value.tv_sec = (time_t)(in_ms / 1000);
-        its.it_value.tv_nsec = (long)(in_ms % 1000) * 1000000L;
-    }
-    timerfd_settime(d->timer, 0, &its, NULL);
+    punch_loop_timer_set(d->loop, d->timer, punch_nat_next_expiry(d->nat));
 }
 
 static void on_tun(void *arg, int fd)
@@ -352,13 +345,10 @@ static void on_tun(void *arg, int fd)
     arm_timer(d);
 }
 
-static void on_timer(void *arg, int fd)
+static void on_timer(void *arg, uint64_t now_ms)
 {
     natd *d = arg;
-    uint64_t expirations;
-    if (read(fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
-        return;
-    punch_nat_expire(d->nat, punch_clock_ms());
+    punch_nat_expire(d->nat, now_ms);
     drain_events(d);
     arm_timer(d);
 }
@@ -505,13 +495,12 @@ static int setup(natd *d)
                   d->opt.lan, d->opt.wan);
         return -1;
     }
-    d->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     static const int signals[] = {SIGINT, SIGTERM, SIGUSR1, SIGHUP};
-    if (d->timer < 0 || punch_loop_new(&d->loop) != 0 ||
+    if (punch_loop_new(&d->loop) != 0 ||
         punch_loop_signals(d->loop, signals, 4, on_signal, d) != 0 ||
         punch_loop_watch(d->loop, d->tun_out, on_tun, d) != 0 ||
         punch_loop_watch(d->loop, d->tun_in, on_tun, d) != 0 ||
-        punch_loop_watch(d->loop, d->timer, on_timer, d) != 0) {
+        punch_loop_timer_add(d->loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer) != 0) {
         punch_log(PUNCH_LOG_ERROR, "cannot set up the event loop: %s", strerror(errno));
         return -1;
     }
@@ -526,8 +515,6 @@ static void teardown(natd *d)
         close(d->tun_out);
     if (d->tun_in >= 0)
         close(d->tun_in);
-    if (d->timer >= 0)
-        close(d->timer);
     punch_loop_free(d->loop);
     punch_nat_free(d->nat);
     punch_events_close(d->events);
@@ -536,7 +523,7 @@ static void teardown(natd *d)
 int main(int argc, char **argv)
 {
     uint64_t start_ms = punch_clock_ms();
-    natd d = {.tun_out = -1, .tun_in = -1, .timer = -1};
+    natd d = {.tun_out = -1, .tun_in = -1};
     int rc = parse_options(argc, argv, &d.opt);
     if (rc != 0)
         return rc < 0 ? 0 : rc;

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "io/cli.h"
-#include "io/keyfile.h"
-#include "io/known_peers.h"
+#include "common/cli.h"
+#include "common/keyfile.h"
+#include "common/known_peers.h"
 #include "io/log.h"
 #include "io/net.h"
 

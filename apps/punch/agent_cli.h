@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #include "crypto/identity.h"
-#include "io/driver.h"
-#include "io/events.h"
+#include "driver/driver.h"
+#include "common/events.h"
 #include "punch/punch.h"
 #include "punch_cli.h"
 

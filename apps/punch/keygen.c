@@ -4,8 +4,8 @@
 #include <stdio.h>
 
 #include "crypto/identity.h"
-#include "io/cli.h"
-#include "io/keyfile.h"
+#include "common/cli.h"
+#include "common/keyfile.h"
 #include "punch_cli.h"
 
 static const char keygen_help[] =

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/cli.h"
+#include "common/cli.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "punch/punch.h"

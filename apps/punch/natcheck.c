@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "core/natcheck.h"
-#include "io/cli.h"
+#include "common/cli.h"
 #include "io/loop.h"
 #include "io/net.h"
 #include "punch_cli.h"

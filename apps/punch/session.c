@@ -15,16 +15,15 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "crypto/identity.h"
-#include "io/cli.h"
-#include "io/driver.h"
+#include "common/cli.h"
+#include "driver/driver.h"
 #include "agent_cli.h"
-#include "io/events.h"
-#include "io/keyfile.h"
-#include "io/known_peers.h"
+#include "common/events.h"
+#include "common/keyfile.h"
+#include "common/known_peers.h"
 #include "io/log.h"
 #include "io/net.h"
 #include "punch_cli.h"
@@ -51,14 +50,14 @@ typedef struct session {
     punch_addr server;
     int peer;                     /* the peer stdin goes to, -1 none */
     bool have_path, stdin_watched;
-    int timeout_fd;
+    punch_loop_timer timeout;     /* --timeout: no path by then fails */
     int exit_code;
     /* Streams (all but --datagram). */
     bool datagram;
     punch_sctp *sctp;
     punch_stream *stdio;          /* the stream stdin/stdout ride */
     bool stdio_done;
-    bool warned_not_stream;
+    uint64_t not_stream;          /* peers' datagrams that were not stream data */
     size_t n_allow;               /* listen --allow-forward */
     uint16_t allow[MAX_ALLOW];
     bool forwarding;              /* forward: TCP connections to the peer */
@@ -443,6 +442,36 @@ static int tcp_listen(const punch_addr *a)
     return fd;
 }
 
+/* The agent forgot a peer (CLOSED): whether that ends us. */
+static void on_peer_closed(session *s, const punch_event *ev)
+{
+    if (!s->datagram) {
+        /* The streams heard it first (and may have ended the stdio one). */
+        if (ev->peer != s->peer)
+            return;
+        s->peer = -1;
+        if (s->n_allow > 0 || s->keep_open) {
+            punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->why);
+        } else if (s->forwarding) {
+            fprintf(stderr, "punch forward: %s went away: %s\n", ev->peer_name, ev->why);
+            finish(s, 1);
+        } else if (!s->stdio_done) {
+            fprintf(stderr, "punch: %s left before a stream was carried: %s\n", ev->peer_name,
+                    ev->why);
+            finish(s, 1);
+        }
+        return;
+    }
+    if (ev->peer == s->peer) {
+        bool fine = s->have_path && strcmp(ev->why, "peer closed") == 0;
+        if (!fine)
+            fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
+        if (!s->keep_open)
+            finish(s, fine ? 0 : 1);
+        s->peer = -1;
+    }
+}
+
 static void on_event(void *arg, punch_driver *d, const punch_event *ev)
 {
     session *s = arg;
@@ -464,8 +493,6 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_PATH:
         if (ev->peer == s->peer)
             s->path_kind = punch_path_kind_name(ev->path_kind);
-        if (s->sctp)
-            punch_sctp_path_changed(s->sctp, ev->peer, ev->rtt_us);
         if (ev->peer == s->peer && s->datagram && !s->stdin_watched) {
             /* Reading stdin only once there is a path: nothing is lost. */
             s->stdin_watched = true;
@@ -487,9 +514,9 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         break;
     case PUNCH_EVENT_DATA:
         if (!s->datagram) {
-            if (punch_sctp_input(s->sctp, ev->peer, ev->data, ev->len) != 0 &&
-                !s->warned_not_stream) {
-                s->warned_not_stream = true;
+            /* Stream data went to the streams (the driver's consumer of
+             * PUNCH_STREAM_TAG): this is something else. */
+            if (s->not_stream++ == 0) {
                 punch_log(PUNCH_LOG_WARN, "%s sends datagrams that are not stream data (does it "
                           "run with --datagram?): dropped and counted", ev->peer_name);
             }
@@ -498,31 +525,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         }
         break;
     case PUNCH_EVENT_CLOSED:
-        if (!s->datagram) {
-            punch_sctp_peer_gone(s->sctp, ev->peer, ev->why); /* may end the stdio stream */
-            if (ev->peer != s->peer)
-                break;
-            s->peer = -1;
-            if (s->n_allow > 0 || s->keep_open) {
-                punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->why);
-            } else if (s->forwarding) {
-                fprintf(stderr, "punch forward: %s went away: %s\n", ev->peer_name, ev->why);
-                finish(s, 1);
-            } else if (!s->stdio_done) {
-                fprintf(stderr, "punch: %s left before a stream was carried: %s\n", ev->peer_name,
-                        ev->why);
-                finish(s, 1);
-            }
-            break;
-        }
-        if (ev->peer == s->peer) {
-            bool fine = s->have_path && strcmp(ev->why, "peer closed") == 0;
-            if (!fine)
-                fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
-            if (!s->keep_open)
-                finish(s, fine ? 0 : 1);
-            s->peer = -1;
-        }
+        on_peer_closed(s, ev);
         break;
     case PUNCH_EVENT_SOCKETS: /* the driver's business */
     case PUNCH_EVENT_TCP_OFFER:
@@ -534,12 +537,10 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     }
 }
 
-static void on_timeout(void *arg, int fd)
+static void on_timeout(void *arg, uint64_t now_ms)
 {
+    (void)now_ms;
     session *s = arg;
-    uint64_t n;
-    if (read(fd, &n, sizeof(n)) < 0)
-        return;
     if (!s->have_path) {
         fprintf(stderr, "punch: no path to %s found in time\n",
                 s->want_name ? s->want_name : "any peer");
@@ -592,7 +593,6 @@ static int run(session *s, uint32_t flags, int timeout_s)
     memcpy(dc.agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
     punch_identity_wipe(&id);
     s->peer = -1;
-    s->timeout_fd = -1;
     s->tcp_fd = -1;
     s->spare_fd = -1;
     s->exit_code = 1;
@@ -638,14 +638,10 @@ static int run(session *s, uint32_t flags, int timeout_s)
                                       s->want_name, s->has_pin ? s->pinned : NULL);
         punch_driver_flush(s->driver);
     }
-    if (timeout_s > 0) {
-        s->timeout_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        struct itimerspec its = {.it_value = {.tv_sec = timeout_s}};
-        if (s->timeout_fd < 0 || timerfd_settime(s->timeout_fd, 0, &its, NULL) != 0 ||
-            punch_loop_watch(s->loop, s->timeout_fd, on_timeout, s) != 0) {
-            fprintf(stderr, "punch: cannot set the timeout: %s\n", strerror(errno));
-            goto done;
-        }
+    uint64_t give_up = punch_clock_ms() + 1000u * (uint64_t)timeout_s;
+    if (timeout_s > 0 && punch_loop_timer_add(s->loop, give_up, on_timeout, s, &s->timeout) != 0) {
+        fprintf(stderr, "punch: cannot set the timeout: %s\n", strerror(errno));
+        goto done;
     }
     if (punch_loop_run(s->loop) != 0)
         fprintf(stderr, "punch: event loop failed: %s\n", strerror(errno));
@@ -653,6 +649,7 @@ done:
     if (s->sctp) {
         punch_sctp_counters c;
         punch_sctp_counters_get(s->sctp, &c);
+        c.not_stream += s->not_stream;
         punch_agent_stats as;
         punch_agent_stats_get(punch_driver_agent(s->driver), &as);
         punch_events_emit(s->events, "counters",
@@ -692,8 +689,6 @@ done:
     punch_driver_free(s->driver);
     punch_loop_free(s->loop);
     punch_events_close(s->events);
-    if (s->timeout_fd >= 0)
-        close(s->timeout_fd);
     return s->exit_code;
 }
 

@@ -11,12 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "agent_cli.h"
 #include "core/vpn.h"
-#include "io/cli.h"
+#include "common/cli.h"
 #include "io/log.h"
 #include "io/net.h"
 #include "io/tun.h"
@@ -61,7 +60,8 @@ typedef struct vpn {
     punch_loop *loop;
     punch_driver *driver;
     punch_events *events;
-    int tun, hello_fd, timeout_fd;
+    int tun;
+    punch_loop_timer hello_timer, timeout;
     char dev[PUNCH_IFNAMSIZ];
     int peer;                       /* the agent's id of the tunnel's peer, -1 none */
     char peer_label[PUNCH_NAME_MAX + 1];
@@ -368,22 +368,18 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     }
 }
 
-static void on_hello_timer(void *arg, int fd)
+static void on_hello_timer(void *arg, uint64_t now_ms)
 {
     vpn *s = arg;
-    uint64_t n;
-    if (read(fd, &n, sizeof(n)) < 0)
-        return;
+    punch_loop_timer_set(s->loop, s->hello_timer, now_ms + 1000u * HELLO_INTERVAL_S);
     if (punch_vpn_hello_needed(&s->v))
         send_hello(s);
 }
 
-static void on_timeout(void *arg, int fd)
+static void on_timeout(void *arg, uint64_t now_ms)
 {
+    (void)now_ms;
     vpn *s = arg;
-    uint64_t n;
-    if (read(fd, &n, sizeof(n)) < 0)
-        return;
     if (!s->have_path) {
         fprintf(stderr, "punch: no path to %s found in time\n",
                 s->peer_name ? s->peer_name : "any peer");
@@ -406,20 +402,10 @@ static void on_signal(void *arg, int signo)
 
 /* ---- set-up ---- */
 
-/* A periodic (interval) or one-shot timerfd watched by the loop. */
-static int add_timer(vpn *s, int seconds, bool periodic, punch_loop_fd_fn fn)
+/* A loop timer that fires in this many seconds (fn sets it again to repeat). */
+static int add_timer(vpn *s, int seconds, punch_loop_timer_fn fn, punch_loop_timer *id)
 {
-    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    struct itimerspec its = {.it_value = {.tv_sec = seconds}};
-    if (periodic)
-        its.it_interval.tv_sec = seconds;
-    if (fd < 0 || timerfd_settime(fd, 0, &its, NULL) != 0 ||
-        punch_loop_watch(s->loop, fd, fn, s) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
+    return punch_loop_timer_add(s->loop, punch_clock_ms() + 1000u * (uint64_t)seconds, fn, s, id);
 }
 
 static int open_tun(vpn *s)
@@ -544,7 +530,7 @@ static int run(vpn *s)
     memcpy(dc.agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
     punch_identity_wipe(&id);
     s->peer = -1;
-    s->tun = s->hello_fd = s->timeout_fd = -1;
+    s->tun = -1;
     s->exit_code = 1;
     static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
     if (punch_events_open(&s->events, s->cli->events, s->cli->start_ms) != 0) {
@@ -572,8 +558,8 @@ static int run(vpn *s)
         goto done;
     emit_interface(s);
     if (punch_loop_watch(s->loop, s->tun, on_tun, s) != 0 ||
-        (s->hello_fd = add_timer(s, HELLO_INTERVAL_S, true, on_hello_timer)) < 0 ||
-        (s->timeout_s > 0 && (s->timeout_fd = add_timer(s, s->timeout_s, false, on_timeout)) < 0)) {
+        add_timer(s, HELLO_INTERVAL_S, on_hello_timer, &s->hello_timer) != 0 ||
+        (s->timeout_s > 0 && add_timer(s, s->timeout_s, on_timeout, &s->timeout) != 0)) {
         fprintf(stderr, "punch: cannot set up the event loop: %s\n", strerror(errno));
         goto done;
     }
@@ -592,10 +578,6 @@ done:
     punch_loop_free(s->loop);
     if (s->tun >= 0)
         close(s->tun); /* the interface, its address and routes go with it */
-    if (s->hello_fd >= 0)
-        close(s->hello_fd);
-    if (s->timeout_fd >= 0)
-        close(s->timeout_fd);
     punch_events_close(s->events);
     return s->exit_code;
 }

@@ -11,19 +11,20 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "io/cli.h"
-#include "io/events.h"
-#include "io/keyfile.h"
+#include "common/cli.h"
+#include "common/events.h"
+#include "common/keyfile.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"
-#include "io/tcp_server.h"
+#include "tcp_server.h"
 #include "server/binding.h"
 #include "server/rendezvous.h"
 #include "wire/msg.h"
@@ -48,6 +49,7 @@ typedef struct sock {
 
 typedef struct punchd {
     punch_loop *loop;
+    punch_loop_timer timer;        /* the rendezvous' deadline and the TCP server's */
     punch_binding_server *srv;
     punch_rendezvous *rv;
     punch_events *events;
@@ -74,14 +76,14 @@ typedef struct options {
     int alt_for;      /* index of the --listen that --alt pairs with, or -1 */
     const char *events;
     int log_level;
-    unsigned long rate;
+    unsigned long long rate;
     const char *key;
     bool no_relay;
-    unsigned long max_peers;
+    unsigned long long max_peers;
     unsigned long long relay_max_bytes;
-    unsigned long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
+    unsigned long long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
     bool no_tcp;
-    unsigned long max_tcp, max_tcp_per_ip;
+    unsigned long long max_tcp, max_tcp_per_ip;
 } options;
 
 static const char usage_text[] =
@@ -142,6 +144,83 @@ static const char usage_text[] =
 
 #define usage_error(...) punch_cli_usage_error("punchd", __VA_ARGS__)
 
+/* text as a whole decimal number from lo to hi into *v. Returns 0, or the
+ * usage error's 2 naming the option and the bad value. */
+static int number_option(const char *option, const char *text, unsigned long long lo,
+                         unsigned long long hi, unsigned long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoull(text, &end, 10);
+    if (*text >= '0' && *text <= '9' && !*end && !errno && *v >= lo && *v <= hi)
+        return 0;
+    if (hi == ULLONG_MAX)
+        return usage_error("%s: '%s' is not a positive number", option, text);
+    return usage_error("%s: '%s' is not a number from %llu to %llu", option, text, lo, hi);
+}
+
+/* One option of punchd's (c from getopt_long). Returns 0, 2 on a usage
+ * error, -1 when --help/--version was served. */
+static int parse_option(options *o, int c, char **argv)
+{
+    switch (c) {
+    case 'l':
+        if (o->n_listen == MAX_LISTEN)
+            return usage_error("--listen: at most 8 addresses (%s is one too many)", optarg);
+        if (punch_addr_parse(optarg, DEFAULT_PORT, &o->listen[o->n_listen]) != 0)
+            return usage_error("--listen: '%s' is not an address (IP:PORT or [IPv6]:PORT)", optarg);
+        o->n_listen++;
+        return 0;
+    case 'a':
+        if (punch_addr_parse(optarg, 0, &o->alt) != 0 || o->alt.port != 0 ||
+            punch_addr_is_any(&o->alt))
+            return usage_error("--alt: '%s' is not a local IP address (no port)", optarg);
+        o->has_alt = true;
+        o->alt_text = optarg;
+        return 0;
+    case 'e':
+        o->events = optarg;
+        return 0;
+    case 'L':
+        if ((o->log_level = punch_log_level_parse(optarg)) < 0)
+            return usage_error("--log-level: '%s' is not one of error, warn, info, debug", optarg);
+        return 0;
+    case 'r':
+        return number_option("--rate-limit", optarg, 0, 10000000, &o->rate);
+    case 'k':
+        o->key = optarg;
+        return 0;
+    case 'n':
+        o->no_relay = true;
+        return 0;
+    case 'm':
+        return number_option("--max-peers", optarg, 1, MAX_PEERS_LIMIT, &o->max_peers);
+    case 'T':
+        o->no_tcp = true;
+        return 0;
+    case 'M':
+        return number_option("--max-tcp", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp);
+    case 'I':
+        return number_option("--max-tcp-per-ip", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp_per_ip);
+    case 'B':
+        return number_option("--relay-max-bytes", optarg, 1, ULLONG_MAX, &o->relay_max_bytes);
+    case 'R':
+        return number_option("--relay-rate", optarg, 0, UINT32_MAX, &o->relay_bytes_per_s);
+    case 'P':
+        return number_option("--relay-packets", optarg, 0, UINT32_MAX, &o->relay_packets_per_s);
+    case 'h':
+        fputs(usage_text, stdout);
+        return -1;
+    case 'V':
+        printf("punchd %s\n", punch_version());
+        return -1;
+    case ':':
+        return usage_error("%s needs a value", argv[optind - 1]);
+    default:
+        return usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+}
+
 /* Returns 0 to run, 2 on a usage error, -1 when --help/--version was served. */
 static int parse_options(int argc, char **argv, options *o)
 {
@@ -169,99 +248,10 @@ static int parse_options(int argc, char **argv, options *o)
                    .max_tcp = PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS,
                    .max_tcp_per_ip = PUNCH_TCP_SERVER_DEFAULT_PER_IP};
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case 'l':
-            if (o->n_listen == MAX_LISTEN)
-                return usage_error("--listen: at most 8 addresses (%s is one too many)", optarg);
-            if (punch_addr_parse(optarg, DEFAULT_PORT, &o->listen[o->n_listen]) != 0)
-                return usage_error("--listen: '%s' is not an address (IP:PORT or [IPv6]:PORT)", optarg);
-            o->n_listen++;
-            break;
-        case 'a':
-            if (punch_addr_parse(optarg, 0, &o->alt) != 0 || o->alt.port != 0 ||
-                punch_addr_is_any(&o->alt))
-                return usage_error("--alt: '%s' is not a local IP address (no port)", optarg);
-            o->has_alt = true;
-            o->alt_text = optarg;
-            break;
-        case 'e':
-            o->events = optarg;
-            break;
-        case 'L':
-            if ((o->log_level = punch_log_level_parse(optarg)) < 0)
-                return usage_error("--log-level: '%s' is not one of error, warn, info, debug", optarg);
-            break;
-        case 'r':
-            errno = 0;
-            o->rate = strtoul(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || o->rate > 10000000)
-                return usage_error("--rate-limit: '%s' is not a number from 0 to 10000000", optarg);
-            break;
-        case 'k':
-            o->key = optarg;
-            break;
-        case 'n':
-            o->no_relay = true;
-            break;
-        case 'm':
-            errno = 0;
-            o->max_peers = strtoul(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || o->max_peers == 0 ||
-                o->max_peers > MAX_PEERS_LIMIT)
-                return usage_error("--max-peers: '%s' is not a number from 1 to %d", optarg,
-                                   MAX_PEERS_LIMIT);
-            break;
-        case 'T':
-            o->no_tcp = true;
-            break;
-        case 'M':
-            errno = 0;
-            o->max_tcp = strtoul(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || o->max_tcp == 0 ||
-                o->max_tcp > MAX_TCP_LIMIT)
-                return usage_error("--max-tcp: '%s' is not a number from 1 to %d", optarg,
-                                   MAX_TCP_LIMIT);
-            break;
-        case 'I':
-            errno = 0;
-            o->max_tcp_per_ip = strtoul(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || o->max_tcp_per_ip == 0 ||
-                o->max_tcp_per_ip > MAX_TCP_LIMIT)
-                return usage_error("--max-tcp-per-ip: '%s' is not a number from 1 to %d",
-                                   optarg, MAX_TCP_LIMIT);
-            break;
-        case 'B':
-            errno = 0;
-            o->relay_max_bytes = strtoull(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || o->relay_max_bytes == 0)
-                return usage_error("--relay-max-bytes: '%s' is not a positive number", optarg);
-            break;
-        case 'R':
-        case 'P': {
-            unsigned long *v = c == 'R' ? &o->relay_bytes_per_s : &o->relay_packets_per_s;
-            errno = 0;
-            *v = strtoul(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || *v > UINT32_MAX)
-                return usage_error("%s: '%s' is not a number from 0 to %lu",
-                                   c == 'R' ? "--relay-rate" : "--relay-packets", optarg,
-                                   (unsigned long)UINT32_MAX);
-            break;
-        }
-        case 'h':
-            fputs(usage_text, stdout);
-            return -1;
-        case 'V':
-            printf("punchd %s\n", punch_version());
-            return -1;
-        case ':':
-            return usage_error("%s needs a value", argv[optind - 1]);
-        default:
-            return usage_error("unknown option '%s'", argv[optind - 1]);
-        }
-    }
+    int c, rc;
+    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1)
+        if ((rc = parse_option(o, c, argv)) != 0)
+            return rc;
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (o->n_listen == 0) {
@@ -509,7 +499,7 @@ static void arm_timer(punchd *d)
         uint64_t tcp = punch_tcp_server_next_timeout(d->tcp);
         t = tcp < t ? tcp : t;
     }
-    punch_loop_set_timeout(d->loop, t, on_timer, d);
+    punch_loop_timer_set(d->loop, d->timer, t);
 }
 
 static void on_timer(void *arg, uint64_t now_ms)
@@ -736,7 +726,7 @@ static int setup_rendezvous(punchd *d, const options *o, const punch_ratelimit_c
         punch_random_bytes(cfg.rate.hash_key, sizeof(cfg.rate.hash_key)) != 0)
         punch_log(PUNCH_LOG_ERROR, "no randomness: %s", strerror(errno));
     else if (punch_rendezvous_new(&d->rv, &cfg) != 0)
-        punch_log(PUNCH_LOG_ERROR, "cannot set up the rendezvous service for %lu peers",
+        punch_log(PUNCH_LOG_ERROR, "cannot set up the rendezvous service for %llu peers",
                   o->max_peers);
     else
         rc = 0;
@@ -757,7 +747,7 @@ static int setup_tcp(punchd *d, const options *o, const punch_ratelimit_cfg *rat
         return -1;
     }
     if (punch_tcp_server_new(&d->tcp, &cfg) != 0) {
-        punch_log(PUNCH_LOG_ERROR, "cannot set up TCP for %lu connections", o->max_tcp);
+        punch_log(PUNCH_LOG_ERROR, "cannot set up TCP for %llu connections", o->max_tcp);
         return -1;
     }
     char text[PUNCH_ADDR_STRLEN];
@@ -800,7 +790,8 @@ static int setup(punchd *d, const options *o)
         return -1;
     static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
     if (punch_loop_new(&d->loop) != 0 ||
-        punch_loop_signals(d->loop, signals, 3, on_signal, d) != 0) {
+        punch_loop_signals(d->loop, signals, 3, on_signal, d) != 0 ||
+        punch_loop_timer_add(d->loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer) != 0) {
         punch_log(PUNCH_LOG_ERROR, "cannot set up the event loop: %s", strerror(errno));
         return -1;
     }

@@ -138,13 +138,16 @@ session() {
 }
 
 # end: stop the session; neither side may have closed it, both ends intact.
+# Checked before the feeds stop: a feed that ends closes its side's stdin,
+# and that side then says goodbye (a "closed" event the check would take
+# for a fault when the machine is slow to get to it).
 end_session() {
-    touch "$S/stop"
     local side
     for side in alice bob; do
         ! grep -q '"event":"closed"' "$S/$side.ev" ||
             fail "$what: $side closed: $(grep closed "$S/$side.ev")"
     done
+    touch "$S/stop"
     kill -TERM "$ALICE" "$BOB" 2>/dev/null || true
     wait "$ALICE" "$BOB" 2>/dev/null || true
     lab down >/dev/null

@@ -26,15 +26,26 @@ typedef struct watch {
     bool paused; /* out of epoll: a hung-up fd would be reported even with no events */
 } watch;
 
+/* A timer's slot is timers[index]; its id carries the index (+1, so no id
+ * is 0) and the slot's generation, which changes when the timer is
+ * deleted: an old id never reaches the next timer of the slot. */
+typedef struct timer {
+    punch_loop_timer_fn fn; /* NULL: a free slot */
+    void *arg;
+    uint64_t deadline_ms;   /* PUNCH_LOOP_NEVER: disarmed */
+    uint64_t fired_turn;    /* the turn it last fired (or was added) in */
+    uint32_t gen;
+} timer;
+
 struct punch_loop {
     int epfd;
     int sigfd;
     punch_loop_signal_fn sig_fn;
     void *sig_arg;
     bool stop;
-    uint64_t deadline_ms; /* UINT64_MAX: no timer */
-    punch_loop_timer_fn timer_fn;
-    void *timer_arg;
+    uint64_t turn;       /* turns of the loop so far */
+    size_t n_timers;     /* slots, free ones included: timers[0..n_timers) */
+    timer *timers;
     uint32_t next_gen;
     size_t cap;          /* watches[0..cap) */
     watch *watches;
@@ -51,7 +62,6 @@ int punch_loop_new(punch_loop **out)
     if (!loop)
         return PUNCH_ERR_NOMEM;
     loop->sigfd = -1;
-    loop->deadline_ms = UINT64_MAX;
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0) {
         free(loop);
@@ -69,6 +79,7 @@ void punch_loop_free(punch_loop *loop)
     if (loop->sigfd >= 0)
         close(loop->sigfd);
     free(loop->watches);
+    free(loop->timers);
     free(loop);
 }
 
@@ -181,35 +192,113 @@ int punch_loop_signals(punch_loop *loop, const int *signals, size_t n,
     return punch_loop_watch(loop, loop->sigfd, on_signalfd, loop);
 }
 
-void punch_loop_set_timeout(punch_loop *loop, uint64_t deadline_ms, punch_loop_timer_fn fn,
-                            void *arg)
+/* A free slot, the table growing by doubling when there is none. */
+static timer *free_timer(punch_loop *loop)
 {
-    loop->deadline_ms = deadline_ms;
-    loop->timer_fn = fn;
-    loop->timer_arg = arg;
+    for (size_t i = 0; i < loop->n_timers; i++)
+        if (!loop->timers[i].fn)
+            return &loop->timers[i];
+    size_t first = loop->n_timers, n = first ? 2 * first : 8;
+    timer *t = realloc(loop->timers, n * sizeof(*t));
+    if (!t)
+        return NULL;
+    memset(t + first, 0, (n - first) * sizeof(*t));
+    loop->timers = t;
+    loop->n_timers = n;
+    return &t[first];
 }
 
-/* epoll_wait's timeout for the timer: -1 (none), 0 (due) or the wait in ms. */
+int punch_loop_timer_add(punch_loop *loop, uint64_t deadline_ms, punch_loop_timer_fn fn,
+                         void *arg, punch_loop_timer *id)
+{
+    timer *t = free_timer(loop);
+    if (!t)
+        return PUNCH_ERR_NOMEM;
+    /* Added while timers fire: its first chance is the next turn. */
+    *t = (timer){.fn = fn, .arg = arg, .deadline_ms = deadline_ms, .fired_turn = loop->turn,
+                 .gen = t->gen};
+    *id = (uint64_t)t->gen << 32 | (uint64_t)(t - loop->timers + 1);
+    return 0;
+}
+
+static timer *find_timer(const punch_loop *loop, punch_loop_timer id)
+{
+    uint32_t index = (uint32_t)id;
+    if (index == 0 || index > loop->n_timers)
+        return NULL;
+    timer *t = &loop->timers[index - 1];
+    return t->fn && t->gen == (uint32_t)(id >> 32) ? t : NULL;
+}
+
+int punch_loop_timer_set(punch_loop *loop, punch_loop_timer id, uint64_t deadline_ms)
+{
+    timer *t = find_timer(loop, id);
+    if (!t)
+        return PUNCH_ERR_NOTFOUND;
+    t->deadline_ms = deadline_ms;
+    return 0;
+}
+
+uint64_t punch_loop_timer_deadline(const punch_loop *loop, punch_loop_timer id)
+{
+    const timer *t = find_timer(loop, id);
+    return t ? t->deadline_ms : PUNCH_LOOP_NEVER;
+}
+
+void punch_loop_timer_del(punch_loop *loop, punch_loop_timer id)
+{
+    timer *t = find_timer(loop, id);
+    if (t)
+        *t = (timer){.gen = t->gen + 1};
+}
+
+/* The earliest deadline of all timers, PUNCH_LOOP_NEVER when none is armed. */
+static uint64_t next_deadline(const punch_loop *loop)
+{
+    uint64_t next = PUNCH_LOOP_NEVER;
+    for (size_t i = 0; i < loop->n_timers; i++)
+        if (loop->timers[i].fn && loop->timers[i].deadline_ms < next)
+            next = loop->timers[i].deadline_ms;
+    return next;
+}
+
+/* epoll_wait's timeout for the timers: -1 (none), 0 (due) or the wait in ms. */
 static int wait_ms(const punch_loop *loop)
 {
-    if (loop->deadline_ms == UINT64_MAX)
+    uint64_t next = next_deadline(loop);
+    if (next == PUNCH_LOOP_NEVER)
         return -1;
     uint64_t now = punch_clock_ms();
-    if (loop->deadline_ms <= now)
+    if (next <= now)
         return 0;
-    uint64_t d = loop->deadline_ms - now;
+    uint64_t d = next - now;
     return d > INT_MAX ? INT_MAX : (int)d;
 }
 
-static void run_timer(punch_loop *loop)
+/* The due timer with the earliest deadline (the first added of equals)
+ * that has not fired this turn. */
+static timer *earliest_due(punch_loop *loop, uint64_t now)
 {
-    if (loop->deadline_ms == UINT64_MAX)
-        return;
+    timer *best = NULL;
+    for (size_t i = 0; i < loop->n_timers; i++) {
+        timer *t = &loop->timers[i];
+        if (t->fn && t->deadline_ms <= now && t->fired_turn != loop->turn &&
+            (!best || t->deadline_ms < best->deadline_ms))
+            best = t;
+    }
+    return best;
+}
+
+static void run_timers(punch_loop *loop)
+{
     uint64_t now = punch_clock_ms();
-    if (now < loop->deadline_ms)
-        return;
-    loop->deadline_ms = UINT64_MAX; /* fn may set it again */
-    loop->timer_fn(loop->timer_arg, now);
+    loop->turn++;
+    timer *t;
+    while (!loop->stop && (t = earliest_due(loop, now)) != NULL) {
+        t->deadline_ms = PUNCH_LOOP_NEVER; /* fn may set it again */
+        t->fired_turn = loop->turn;
+        t->fn(t->arg, now); /* may add timers: t is not used after */
+    }
 }
 
 int punch_loop_defer(punch_loop *loop, punch_loop_defer_fn fn, void *arg)
@@ -271,8 +360,7 @@ int punch_loop_run(punch_loop *loop)
         }
         for (int i = 0; i < n && !loop->stop; i++)
             dispatch(loop, evs[i].data.u64);
-        if (!loop->stop)
-            run_timer(loop);
+        run_timers(loop);
         run_deferred(loop);
     }
     return 0;

@@ -1,5 +1,7 @@
-/* Reliable streams on usrsctp: see stream.h and docs/protocol.md "Streams". */
-#include "stream/stream.h"
+/* Reliable streams on usrsctp: see stream.h and docs/protocol.md "Streams".
+ * This file holds the streams (their messages, their file descriptors, the
+ * public calls) and the stack's life; packets.c is usrsctp's side. */
+#include "stream/stream_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,333 +13,15 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 #include <usrsctp.h>
-#if defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
 
 #include "io/log.h"
-
-/* The SCTP port an accepting side listens on, on each peer's AF_CONN
- * address; openers take an ephemeral port. */
-#define ACCEPT_PORT 5001
-#define MAX_PEERS 64
-/* Streams a peer may have opened that we have not accepted yet: accepting
- * runs once per batch of datagrams, and usrsctp ABORTs a new association
- * past this (punch forward opens one per TCP connection, hundreds at once). */
-#define ACCEPT_BACKLOG 1024
-#define IN_CHUNK 65536     /* one DATA message at most: well under the send buffer */
-#define OUT_BUF 65536      /* the peer's bytes waiting for wfd */
-#define SERVE_BUDGET (1u << 20) /* bytes one stream moves to wfd per serve */
-#define OUT_ROOM 2048      /* read from SCTP only with this much room (control messages fit) */
-#define TICK_MS 10         /* usrsctp's clock: its timers have 1 ms ticks; 10 ms is plenty */
-#define FLUSH_EVERY 64     /* the agent queues 256 datagrams: send them before it fills */
-#define SOCKET_BUF (1u << 20)
-#define RTO_MIN_MS 120
-#define DELAYED_SACK_MS 40
-#define RTO_MAX_MS 10000
-/* RFC 9260 §16: RTO.Initial 1 s, for a path nothing is known of. */
-#define RTO_INITIAL_MS 1000
-/* The setup (INIT, COOKIE-ECHO) of a stream on a path whose round trip the
- * agent measured waits 3 round trips before sending again, at least RTO.Min
- * (its answers are not delayed as SACKs are, but usrsctp refuses an
- * RTO.Initial under RTO.Min: EINVAL, and the stream could not open). */
-#define SETUP_RTO_MIN_MS RTO_MIN_MS
-/* ...and on a path the agent has just proven (a handshake message heard,
- * its PONG still to come) but not timed, this long: a setup packet sent
- * again too soon costs one small datagram, one lost costs this wait. */
-#define SETUP_RTO_UNTIMED_MS 300
-/* usrsctp counts no IP header on AF_CONN, but its packets come out one
- * common header (12 bytes) over the MTU it is given: measured, and checked
- * on every packet (oversize). */
-#define SCTP_PATH_MTU (PUNCH_STREAM_MTU - 12)
 
 /* Payload protocol identifiers: the one message type of each SCTP message. */
 enum { PPID_OPEN = 1, PPID_DATA = 2, PPID_FIN = 3, PPID_DONE = 4, PPID_REFUSE = 5 };
 
-typedef struct sctp_peer {
-    punch_sctp *owner;
-    int id;
-    bool used, accept_pending;
-    bool has_path;                 /* a PATH event came: packets can go */
-    bool unsent;                   /* a packet found no path (SCTP waits to send it again) */
-    uint32_t rtt_us;               /* of the path in use, as the agent measured it; 0: unknown */
-    struct socket *listener;
-} sctp_peer;
-
-/* How a file descriptor may be used without blocking the loop. */
-typedef enum fd_kind {
-    FD_NONBLOCK = 1, /* pipe or socket, set O_NONBLOCK: try any time */
-    FD_ALWAYS,       /* regular file, /dev/null: not pollable, never blocks for long */
-    FD_POLLED,       /* terminal and the like: read only once epoll said so */
-} fd_kind;
-
-struct punch_stream {
-    punch_sctp *owner;
-    sctp_peer *peer;
-    struct socket *so;
-    punch_stream *next;
-    void *user;
-    uint16_t service;
-    bool opener, up, open_sent, open_got, attached, refused_by_us;
-    bool fin_sent, fin_got, done_sent, done_got, shut, over;
-    bool keep_wfd;                 /* the peer's FIN does not end wfd */
-    int rfd, wfd;
-    fd_kind rkind, wkind;
-    int rflags, wflags;            /* original file status flags, restored at the end */
-    bool r_watched, w_watched, r_ready, w_blocked, r_eof;
-    unsigned r_events, w_events;   /* what the loop waits for now */
-    size_t in_len, out_off, out_len;
-    uint64_t sent, received;
-    int result;
-    char why[160];
-    uint8_t in[IN_CHUNK];
-    uint8_t out[OUT_BUF];
-};
-
-struct punch_sctp {
-    punch_sctp_cfg cfg;
-    int tick_fd;
-    uint64_t last_tick;
-    sctp_peer peers[MAX_PEERS];
-    punch_stream *streams;
-    unsigned since_flush;
-    bool kick;                     /* an upcall came: serve the streams again */
-    punch_sctp_counters c;
-};
-
-/* usrsctp is one stack per process and its output callback only gets the
- * AF_CONN address, which is our sctp_peer. */
-static punch_sctp *the_sctp;
-
-static void serve_all(punch_sctp *s);
-static void serve_deferred(void *arg);
-
-/* ---- packets ------------------------------------------------------------- */
-
-/* SCTP's CRC32c (RFC 9260 §6.8). Noise's AEAD already authenticates every
- * packet both ways, so usrsctp is told the checksum is offloaded: it neither
- * computes nor checks one (its table-driven CRC was a sixth of the CPU of a
- * bulk transfer, bench/stream_bench.sh). Packets still leave with a correct
- * checksum, so what goes on the wire stays plain SCTP, computed here with
- * the CPU's CRC32c instruction where there is one. */
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(const uint8_t *p, size_t n)
-{
-    uint64_t c = 0xffffffffu;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        c = _mm_crc32_u64(c, v);
-    }
-    uint32_t c32 = (uint32_t)c;
-    for (; n; p++, n--)
-        c32 = _mm_crc32_u8(c32, *p);
-    return ~c32;
-}
-#endif
-
-uint32_t punch_sctp_crc32c(const uint8_t *p, size_t n)
-{
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("sse4.2"))
-        return crc32c_sse42(p, n);
-#endif
-    return usrsctp_crc32c((void *)p, n);
-}
-
-void punch_sctp_put_checksum(uint8_t *pkt, size_t len)
-{
-    memset(pkt + 8, 0, 4);
-    uint32_t crc = punch_sctp_crc32c(pkt, len);
-    memcpy(pkt + 8, &crc, 4); /* usrsctp's byte order: as it would store it */
-}
-
-static int conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t set_df)
-{
-    (void)tos;
-    (void)set_df;
-    sctp_peer *p = addr;
-    punch_sctp *s = the_sctp;
-    if (!p->used) {
-        /* The peer is gone (punch_sctp_peer_gone) but an association of
-         * its lingers until usrsctp lets it go: nowhere to send. */
-        s->c.no_path++;
-        return 0;
-    }
-    if (len > PUNCH_STREAM_MTU) {
-        /* Never fragmented: an oversize packet is lost like any other. */
-        s->c.oversize++;
-        return 0;
-    }
-    uint8_t dgram[PUNCH_MAX_DATAGRAM];
-    dgram[0] = PUNCH_STREAM_TAG;
-    memcpy(dgram + 1, buf, len);
-    if (len >= 12)
-        punch_sctp_put_checksum(dgram + 1, len);
-    punch_agent *a = punch_driver_agent(s->cfg.driver);
-    if (punch_agent_send(a, punch_clock_ms(), p->id, dgram, len + 1) != 0) {
-        s->c.no_path++; /* lost: SCTP retransmits once a path exists */
-        p->unsent = true;
-        return 0;
-    }
-    s->c.packets_out++;
-    if (++s->since_flush >= FLUSH_EVERY) {
-        s->since_flush = 0;
-        punch_driver_flush(s->cfg.driver);
-    }
-    return 0;
-}
-
-static void upcall(struct socket *so, void *arg, int flags)
-{
-    (void)so;
-    (void)flags;
-    punch_sctp *s = arg;
-    s->kick = true;
-}
-
-static void listener_upcall(struct socket *so, void *arg, int flags)
-{
-    (void)so;
-    (void)flags;
-    sctp_peer *p = arg;
-    p->accept_pending = true;
-    p->owner->kick = true;
-}
-
-static struct sockaddr_conn conn_addr(sctp_peer *p, uint16_t port)
-{
-    struct sockaddr_conn a;
-    memset(&a, 0, sizeof(a));
-    a.sconn_family = AF_CONN;
-    a.sconn_port = htons(port);
-    a.sconn_addr = p;
-    return a;
-}
-
-/* Options every stream socket (and the listeners, for what they accept) gets. */
-static int set_options(struct socket *so)
-{
-    const int on = 1;
-    struct sctp_event ev = {.se_assoc_id = SCTP_FUTURE_ASSOC, .se_type = SCTP_ASSOC_CHANGE,
-                            .se_on = 1};
-    struct sctp_initmsg init = {.sinit_num_ostreams = 1, .sinit_max_instreams = 1};
-    /* The MTU is ours to say: one SCTP packet per punch datagram. */
-    struct sctp_paddrparams pp;
-    memset(&pp, 0, sizeof(pp));
-    pp.spp_assoc_id = SCTP_FUTURE_ASSOC;
-    pp.spp_flags = SPP_PMTUD_DISABLE;
-    pp.spp_pathmtu = SCTP_PATH_MTU;
-    if (usrsctp_set_non_blocking(so, 1) != 0 ||
-        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_RECVRCVINFO, &on, sizeof(on)) != 0 ||
-        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_NODELAY, &on, sizeof(on)) != 0 ||
-        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_EVENT, &ev, sizeof(ev)) != 0 ||
-        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_INITMSG, &init, sizeof(init)) != 0 ||
-        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp)) != 0)
-        return PUNCH_ERR_IO;
-    return 0;
-}
-
-/* The association's own path gets the MTU too (the endpoint default above
- * covers what the handshake sends). */
-static void set_path_mtu(punch_stream *st)
-{
-    struct sctp_paddrparams pp;
-    memset(&pp, 0, sizeof(pp));
-    struct sockaddr_conn a = conn_addr(st->peer, 0);
-    memcpy(&pp.spp_address, &a, sizeof(a));
-    pp.spp_flags = SPP_PMTUD_DISABLE;
-    pp.spp_pathmtu = SCTP_PATH_MTU;
-    socklen_t len = sizeof(pp);
-    struct sctp_paddrparams cur;
-    memset(&cur, 0, sizeof(cur));
-    /* Any address of the association: AF_CONN has one. */
-    cur.spp_assoc_id = 0;
-    if (usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &cur, &len) == 0)
-        memcpy(&pp.spp_address, &cur.spp_address, sizeof(pp.spp_address));
-    usrsctp_setsockopt(st->so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp));
-}
-
-/* How long the setup of a stream to p waits for an answer before sending
- * again. SCTP's RTO.Initial (1 s) is for a path nothing is known of; punch
- * sets streams up over a path the agent has proven, often timed by its
- * PING/PONG. Measured in the lab (10 ms each access link, 5 % loss): one
- * setup in eight lost a packet and its first bytes came 1.1 s (2.7 s for
- * two) after the path event, against 120 ms without loss; with a lost
- * INIT-ACK now about 450 ms (lab/tests/stream.sh, "first bytes"). */
-static uint32_t setup_rto_ms(const sctp_peer *p)
-{
-    if (!p->has_path)
-        return RTO_INITIAL_MS; /* the INIT waits for a path: path_changed sends it */
-    if (p->rtt_us == 0)
-        return SETUP_RTO_UNTIMED_MS;
-    uint64_t ms = 3 * (uint64_t)p->rtt_us / 1000;
-    if (ms < SETUP_RTO_MIN_MS)
-        return SETUP_RTO_MIN_MS;
-    return ms > RTO_INITIAL_MS ? RTO_INITIAL_MS : (uint32_t)ms;
-}
-
-static int set_setup_rto(struct socket *so, const sctp_peer *p)
-{
-    /* 0: keep RTO.Max and RTO.Min. */
-    struct sctp_rtoinfo ri = {.srto_assoc_id = SCTP_FUTURE_ASSOC,
-                              .srto_initial = setup_rto_ms(p)};
-    if (usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_RTOINFO, &ri, sizeof(ri)) != 0)
-        return PUNCH_ERR_IO;
-    return 0;
-}
-
-static sctp_peer *peer_get(punch_sctp *s, int id)
-{
-    if (id < 0 || id >= MAX_PEERS)
-        return NULL;
-    sctp_peer *p = &s->peers[id];
-    if (p->used)
-        return p;
-    *p = (sctp_peer){.owner = s, .id = id, .used = true};
-    usrsctp_register_address(p);
-    if (!s->cfg.accept)
-        return p;
-    struct socket *l = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, NULL, NULL, 0, NULL);
-    struct sockaddr_conn a = conn_addr(p, ACCEPT_PORT);
-    if (!l || set_options(l) != 0 || usrsctp_bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        usrsctp_listen(l, ACCEPT_BACKLOG) != 0) {
-        punch_log(PUNCH_LOG_WARN, "stream: cannot listen for peer %d: %s", id, strerror(errno));
-        if (l)
-            usrsctp_close(l);
-        return p;
-    }
-    usrsctp_set_upcall(l, listener_upcall, p);
-    p->listener = l;
-    return p;
-}
-
-int punch_sctp_input(punch_sctp *s, int peer, const uint8_t *data, size_t len)
-{
-    if (len < 1 || data[0] != PUNCH_STREAM_TAG) {
-        s->c.not_stream++;
-        return PUNCH_ERR_MALFORMED;
-    }
-    sctp_peer *p = peer_get(s, peer);
-    if (!p) {
-        s->c.not_stream++;
-        return PUNCH_ERR_MALFORMED;
-    }
-    s->c.packets_in++;
-    /* usrsctp checks the verification tag and every chunk, and drops (and
-     * counts) what does not belong to an association; the CRC32c is not
-     * checked (punch_sctp_put_checksum). */
-    usrsctp_conninput(p, data + 1, len - 1, 0);
-    /* The streams are served once per batch of datagrams, not once per
-     * packet: one write to wfd for many packets. usrsctp's own answers
-     * (SACKs) went out from inside usrsctp_conninput already. */
-    if (punch_loop_defer(s->cfg.loop, serve_deferred, s) != 0)
-        serve_all(s);
-    return 0;
-}
+static void on_driver_event(void *arg, const punch_event *ev);
 
 /* ---- streams -------------------------------------------------------------- */
 
@@ -433,7 +117,7 @@ static void on_notification(punch_stream *st, const uint8_t *buf, size_t len)
     case SCTP_COMM_UP:
         if (!st->up) {
             st->up = true;
-            set_path_mtu(st);
+            stream_set_path_mtu(st);
         }
         break;
     case SCTP_COMM_LOST:
@@ -625,7 +309,7 @@ static void pump_in(punch_stream *st)
         if (rc < 0)
             ended(st, "the stream broke");
         if (rc != 0)
-            return; /* the send buffer is full: the upcall brings us back */
+            return; /* the send buffer is full: the stream_upcall brings us back */
     }
 }
 
@@ -701,7 +385,7 @@ static punch_stream *stream_new(punch_sctp *s, sctp_peer *p, struct socket *so, 
     st->rfd = st->wfd = -1;
     st->next = s->streams;
     s->streams = st;
-    usrsctp_set_upcall(so, upcall, s);
+    usrsctp_set_upcall(so, stream_upcall, s);
     return st;
 }
 
@@ -717,7 +401,7 @@ static void accept_all(punch_sctp *s, sctp_peer *p)
             continue;
         }
         st->up = true;
-        set_path_mtu(st);
+        stream_set_path_mtu(st);
     }
 }
 
@@ -734,9 +418,9 @@ static void reap(punch_sctp *s)
     }
 }
 
-/* Serve every stream until no upcall asks for more: upcalls only mark work,
+/* Serve every stream until no stream_upcall asks for more: upcalls only mark work,
  * so usrsctp is never entered again from inside itself. */
-static void serve_all(punch_sctp *s)
+void stream_serve_all(punch_sctp *s)
 {
     for (int round = 0; round < 16; round++) {
         s->kick = false;
@@ -753,9 +437,9 @@ static void serve_all(punch_sctp *s)
     punch_driver_flush(s->cfg.driver);
 }
 
-static void serve_deferred(void *arg)
+void stream_serve_deferred(void *arg)
 {
-    serve_all(arg);
+    stream_serve_all(arg);
 }
 
 static void on_fd(void *arg, int fd)
@@ -765,7 +449,7 @@ static void on_fd(void *arg, int fd)
         st->r_ready = true;
     if (fd == st->wfd)
         st->w_blocked = false;
-    serve_all(st->owner);
+    stream_serve_all(st->owner);
 }
 
 /* Make fd usable from the loop; see fd_kind. */
@@ -822,14 +506,14 @@ static int attach_fds(punch_stream *st, int rfd, int wfd, void *user)
 int punch_stream_open(punch_sctp *s, int peer, uint16_t service, int rfd, int wfd, void *user,
                       punch_stream **out)
 {
-    sctp_peer *p = peer_get(s, peer);
+    sctp_peer *p = stream_peer_get(s, peer);
     if (!p)
         return PUNCH_ERR_LIMIT;
     struct socket *so = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, NULL, NULL, 0, NULL);
     if (!so)
         return PUNCH_ERR_NOMEM;
-    struct sockaddr_conn local = conn_addr(p, 0), remote = conn_addr(p, ACCEPT_PORT);
-    if (set_options(so) != 0 || set_setup_rto(so, p) != 0 ||
+    struct sockaddr_conn local = stream_conn_addr(p, 0), remote = stream_conn_addr(p, ACCEPT_PORT);
+    if (stream_set_options(so) != 0 || stream_set_setup_rto(so, p) != 0 ||
         usrsctp_bind(so, (struct sockaddr *)&local, sizeof(local)) != 0) {
         usrsctp_close(so);
         return PUNCH_ERR_IO;
@@ -853,7 +537,7 @@ int punch_stream_open(punch_sctp *s, int peer, uint16_t service, int rfd, int wf
         errno != EINPROGRESS)
         finish(st, PUNCH_ERR_IO, "cannot start the stream: %s", strerror(errno));
     *out = st;
-    serve_all(s);
+    stream_serve_all(s);
     return 0;
 }
 
@@ -899,7 +583,9 @@ void punch_stream_bytes(const punch_stream *st, uint64_t *sent, uint64_t *receiv
     *received = st->received;
 }
 
-void punch_sctp_peer_gone(punch_sctp *s, int peer, const char *why)
+/* The agent forgot peer (CLOSED): its streams end now, cleanly when they
+ * were complete. */
+static void peer_gone(punch_sctp *s, int peer, const char *why)
 {
     if (peer < 0 || peer >= MAX_PEERS || !s->peers[peer].used)
         return;
@@ -919,51 +605,47 @@ void punch_sctp_peer_gone(punch_sctp *s, int peer, const char *why)
         usrsctp_close(p->listener);
     }
     usrsctp_deregister_address(p);
-    *p = (sctp_peer){0};
+    *p = (sctp_peer){.owner = s};
     punch_driver_flush(s->cfg.driver);
 }
 
 /* ---- the stack and its clock ---------------------------------------------- */
 
-static void on_tick(void *arg, int fd)
+static void on_tick(void *arg, uint64_t now)
 {
     punch_sctp *s = arg;
-    uint64_t expirations;
-    if (read(fd, &expirations, sizeof(expirations)) < 0)
-        return;
-    uint64_t now = punch_clock_ms();
+    punch_loop_timer_set(s->cfg.loop, s->tick, now + TICK_MS);
     uint64_t elapsed = now - s->last_tick;
     s->last_tick = now;
     usrsctp_handle_timers(elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed);
-    serve_all(s);
+    stream_serve_all(s);
     if (s->cfg.on_tick)
         s->cfg.on_tick(s->cfg.arg, now);
 }
 
 int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg)
 {
-    if (the_sctp)
-        return PUNCH_ERR_LIMIT;
     punch_sctp *s = calloc(1, sizeof(*s));
     if (!s)
         return PUNCH_ERR_NOMEM;
     s->cfg = *cfg;
-    s->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    struct itimerspec its = {.it_interval = {.tv_nsec = TICK_MS * 1000000L},
-                             .it_value = {.tv_nsec = TICK_MS * 1000000L}};
-    if (s->tick_fd < 0 || timerfd_settime(s->tick_fd, 0, &its, NULL) != 0 ||
-        punch_loop_watch(cfg->loop, s->tick_fd, on_tick, s) != 0) {
-        if (s->tick_fd >= 0)
-            close(s->tick_fd);
+    for (int i = 0; i < MAX_PEERS; i++)
+        s->peers[i].owner = s;
+    int rc = punch_driver_add_consumer(cfg->driver, PUNCH_STREAM_TAG, on_driver_event, s);
+    if (rc != 0) {
         free(s);
-        return PUNCH_ERR_IO;
+        return rc;
+    }
+    if (punch_loop_timer_add(cfg->loop, punch_clock_ms() + TICK_MS, on_tick, s, &s->tick) != 0) {
+        punch_driver_remove_consumer(cfg->driver, PUNCH_STREAM_TAG);
+        free(s);
+        return PUNCH_ERR_NOMEM;
     }
     /* A write to a pipe or socket whose reader left must be an error we
      * report, not the death of the process. */
     signal(SIGPIPE, SIG_IGN);
-    the_sctp = s;
     s->last_tick = punch_clock_ms();
-    usrsctp_init_nothreads(0, conn_output, NULL);
+    usrsctp_init_nothreads(0, stream_conn_output, NULL);
     usrsctp_enable_crc32c_offload(); /* see punch_sctp_put_checksum */
     usrsctp_sysctl_set_sctp_sendspace(SOCKET_BUF);
     usrsctp_sysctl_set_sctp_recvspace(SOCKET_BUF);
@@ -1013,13 +695,12 @@ void punch_sctp_free(punch_sctp *s)
             usrsctp_deregister_address(&s->peers[i]);
         }
     punch_driver_flush(s->cfg.driver);
-    punch_loop_undefer(s->cfg.loop, serve_deferred, s);
-    punch_loop_unwatch(s->cfg.loop, s->tick_fd);
-    close(s->tick_fd);
+    punch_loop_undefer(s->cfg.loop, stream_serve_deferred, s);
+    punch_loop_timer_del(s->cfg.loop, s->tick);
+    punch_driver_remove_consumer(s->cfg.driver, PUNCH_STREAM_TAG);
     /* Aborted associations go at once; finish fails while any lingers. */
     for (int i = 0; i < 10 && usrsctp_finish() != 0; i++)
         usrsctp_handle_timers(1000);
-    the_sctp = NULL;
     free(s);
 }
 
@@ -1037,12 +718,12 @@ void punch_sctp_free(punch_sctp *s)
  * the peer's other associations, and of other peers', fire early too, at
  * worst a spurious retransmission and a congestion window that starts
  * over; path changes are rare. */
-void punch_sctp_path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
+static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
 {
     if (peer < 0 || peer >= MAX_PEERS)
         return;
     /* Streams opened from now on start with this path's round trip. */
-    sctp_peer *p = peer_get(s, peer);
+    sctp_peer *p = stream_peer_get(s, peer);
     p->has_path = true;
     p->rtt_us = rtt_us;
     /* A setup is kicked only when its INIT found no path: one that went out
@@ -1072,7 +753,27 @@ void punch_sctp_path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
         s->c.path_kicks++;
         usrsctp_handle_timers(RTO_MAX_MS);
     }
-    serve_all(s);
+    stream_serve_all(s);
+}
+
+/* The driver's hook (punch_driver_add_consumer): our datagrams, and every
+ * peer's path changes and end. */
+static void on_driver_event(void *arg, const punch_event *ev)
+{
+    punch_sctp *s = arg;
+    switch (ev->kind) {
+    case PUNCH_EVENT_DATA:
+        stream_take_packet(s, ev->peer, ev->data, ev->len);
+        break;
+    case PUNCH_EVENT_PATH:
+        path_changed(s, ev->peer, ev->rtt_us);
+        break;
+    case PUNCH_EVENT_CLOSED:
+        peer_gone(s, ev->peer, ev->why);
+        break;
+    default:
+        break;
+    }
 }
 
 void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c)

@@ -4,9 +4,11 @@
  * authenticated datagrams, one SCTP association per stream, several at once
  * per peer. usrsctp runs without threads: its packets go out through
  * punch_agent_send (AF_CONN, one SCTP packet per punch datagram, never
- * fragmented), come in through punch_sctp_input, and its timers are ticked
- * from a timerfd on the punch_loop. The wire format is docs/protocol.md
- * "Streams".
+ * fragmented) and come in from the driver, to which a punch_sctp attaches
+ * as the consumer of the datagrams tagged PUNCH_STREAM_TAG (it hears each
+ * peer's PATH and CLOSED events there too: the program passes nothing on);
+ * its timers are ticked from a timer of the punch_loop. The wire format is
+ * docs/protocol.md "Streams".
  *
  * A stream pipes file descriptors: bytes read from rfd go to the peer, the
  * peer's bytes are written to wfd (rfd and wfd may be one socket). The end
@@ -21,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "io/driver.h"
+#include "driver/driver.h"
 
 /* The first byte of every punch datagram that carries an SCTP packet, so
  * stream data is never taken for something else (e.g. a --datagram peer). */
@@ -35,7 +37,8 @@ typedef struct punch_stream punch_stream;
 
 typedef struct punch_stream_result {
     int result;          /* 0: everything delivered both ways and confirmed;
-                            PUNCH_ERR_UNSUPPORTED: refused (why says why); another PUNCH_ERR_*: failed */
+                            PUNCH_ERR_UNSUPPORTED: refused (why says why);
+                            another PUNCH_ERR_*: failed */
     char why[160];
     uint64_t bytes_sent, bytes_received;
 } punch_stream_result;
@@ -56,7 +59,7 @@ typedef struct punch_sctp_cfg {
 
 typedef struct punch_sctp_counters {
     uint64_t packets_in, packets_out;
-    uint64_t not_stream;   /* datagrams without PUNCH_STREAM_TAG, dropped */
+    uint64_t not_stream;   /* stream datagrams from peers past the 64 we serve, dropped */
     uint64_t oversize;     /* SCTP packets over PUNCH_STREAM_MTU, dropped (never seen so far) */
     uint64_t no_path;      /* SCTP packets that found no path to the peer (SCTP retransmits) */
     /* usrsctp's own drops of what came in: */
@@ -71,18 +74,15 @@ typedef struct punch_sctp_counters {
     uint64_t path_kicks;   /* path changes that fired a backed-off retransmission timer at once */
 } punch_sctp_counters;
 
-/* Only one punch_sctp per process (usrsctp is a process-wide stack).
- * Returns 0, PUNCH_ERR_LIMIT (one exists), PUNCH_ERR_NOMEM or PUNCH_ERR_IO. */
+/* Attach to cfg->driver. usrsctp is one stack per process: one punch_sctp
+ * at a time (the driver refuses a second on the same driver; nothing here
+ * keeps process-wide state to refuse one on another driver). Returns 0,
+ * PUNCH_ERR_LIMIT (the driver has a consumer of PUNCH_STREAM_TAG) or
+ * PUNCH_ERR_NOMEM. */
 int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg);
 /* Aborts the streams still open (no on_done). NULL-safe. */
 void punch_sctp_free(punch_sctp *s);
 
-/* A PUNCH_EVENT_DATA datagram from peer. Returns 0, or PUNCH_ERR_MALFORMED
- * when it is not stream data (counted in not_stream). */
-int punch_sctp_input(punch_sctp *s, int peer, const uint8_t *data, size_t len);
-/* The agent forgot peer (PUNCH_EVENT_CLOSED): its streams end now, cleanly
- * when they were complete. */
-void punch_sctp_peer_gone(punch_sctp *s, int peer, const char *why);
 void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c);
 
 /* CRC32c of n bytes as SCTP stores it in its common header (the value
@@ -90,11 +90,6 @@ void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c);
 uint32_t punch_sctp_crc32c(const uint8_t *p, size_t n);
 /* Fill in an SCTP packet's checksum (len >= 12, the common header). */
 void punch_sctp_put_checksum(uint8_t *pkt, size_t len);
-/* The path to peer changed (PUNCH_EVENT_PATH, with its rtt_us, 0 when not
- * known): what waits on a retransmission timer that losses on the old path
- * backed off goes now, and streams opened later set up with timers from
- * this round trip instead of SCTP's RTO.Initial of 1 s. */
-void punch_sctp_path_changed(punch_sctp *s, int peer, uint32_t rtt_us);
 
 /* Open a stream to peer for service, piping rfd (-1: nothing to send) and
  * wfd. Packets wait for a path: SCTP retransmits until one exists. Returns

@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
 done
 fail=0
 
-header_re='^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](sys/socket\.h|sys/un\.h|sys/epoll\.h|sys/select\.h|sys/random\.h|sys/time\.h|sys/timerfd\.h|sys/signalfd\.h|netinet/[^>"]*|arpa/[^>"]*|net/[^>"]*|linux/[^>"]*|netdb\.h|poll\.h|time\.h|unistd\.h|fcntl\.h|ifaddrs\.h|io/[^>"]*)[>"]'
+header_re='^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](sys/socket\.h|sys/un\.h|sys/epoll\.h|sys/select\.h|sys/random\.h|sys/time\.h|sys/timerfd\.h|sys/signalfd\.h|netinet/[^>"]*|arpa/[^>"]*|net/[^>"]*|linux/[^>"]*|netdb\.h|poll\.h|time\.h|unistd\.h|fcntl\.h|ifaddrs\.h|io/[^>"]*|driver/[^>"]*|stream/[^>"]*)[>"]'
 for d in "${dirs[@]}"; do
     while IFS= read -r hit; do
         echo "check_layers: forbidden include in a pure layer: $hit" >&2

@@ -1,12 +1,14 @@
 /* The event loop (src/io/loop.c): as many watches as the process has
- * descriptors (a forward carries a thousand connections), and an event
- * fetched for an fd that was unwatched and watched again in the same turn
- * is not given to the new watch. */
+ * descriptors (a forward carries a thousand connections), an event fetched
+ * for an fd that was unwatched and watched again in the same turn is not
+ * given to the new watch, and timers by id (any number of them, earliest
+ * deadline first, at most once per turn each, deleted ids never valid again). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -134,11 +136,171 @@ static void stale_event_skipped(void **unused)
     close(pair_c[1]);
 }
 
+/* ---- timers -------------------------------------------------------------- */
+
+#define MAX_FIRED 256
+
+typedef struct timers {
+    punch_loop *loop;
+    int fired[MAX_FIRED]; /* which timer fired, in order */
+    size_t n_fired;
+    size_t stop_after;    /* stop the loop at this many fires (0: never) */
+    punch_loop_timer ids[MAX_FIRED];
+    int rearm_left[MAX_FIRED]; /* fires that set the timer again, to a past deadline */
+} timers;
+
+static timers tm;
+
+static void on_timer(void *arg, uint64_t now_ms)
+{
+    int which = (int)(intptr_t)arg;
+    assert_true(tm.n_fired < MAX_FIRED);
+    tm.fired[tm.n_fired++] = which;
+    /* A fired timer is disarmed until it is set again. */
+    assert_true(punch_loop_timer_deadline(tm.loop, tm.ids[which]) == PUNCH_LOOP_NEVER);
+    if (tm.rearm_left[which] > 0) {
+        tm.rearm_left[which]--;
+        assert_int_equal(punch_loop_timer_set(tm.loop, tm.ids[which], now_ms - 1), 0);
+    }
+    if (tm.n_fired == tm.stop_after)
+        punch_loop_stop(tm.loop);
+}
+
+static void add_timer(int which, uint64_t deadline_ms)
+{
+    assert_int_equal(punch_loop_timer_add(tm.loop, deadline_ms, on_timer, (void *)(intptr_t)which,
+                                          &tm.ids[which]),
+                     0);
+    assert_true(tm.ids[which] != 0);
+}
+
+static void timers_reset(size_t stop_after)
+{
+    memset(&tm, 0, sizeof(tm));
+    tm.stop_after = stop_after;
+    assert_int_equal(punch_loop_new(&tm.loop), 0);
+}
+
+/* Deadlines in the past, added out of order, fire earliest first, the
+ * first added of two equal deadlines first; a disarmed one never fires. */
+static void timers_fire_earliest_first(void **unused)
+{
+    (void)unused;
+    timers_reset(5);
+    uint64_t now = punch_clock_ms();
+    add_timer(0, now - 10);
+    add_timer(1, now - 30);
+    add_timer(2, PUNCH_LOOP_NEVER);
+    add_timer(3, now - 20);
+    add_timer(4, now - 20);
+    add_timer(5, now - 5);
+    assert_int_equal(punch_loop_run(tm.loop), 0);
+    int want[] = {1, 3, 4, 0, 5};
+    assert_int_equal(tm.n_fired, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(tm.fired[i], want[i]);
+    punch_loop_free(tm.loop);
+}
+
+/* set moves or disarms a timer, del forgets it: its id is refused from
+ * then on, also once a new timer took its slot. */
+static void timers_set_and_delete(void **unused)
+{
+    (void)unused;
+    timers_reset(2);
+    uint64_t now = punch_clock_ms();
+    add_timer(0, now - 10);
+    add_timer(1, now - 10);
+    add_timer(2, PUNCH_LOOP_NEVER);
+    add_timer(3, now + 3600 * 1000);
+    assert_int_equal(punch_loop_timer_set(tm.loop, tm.ids[0], PUNCH_LOOP_NEVER), 0);
+    punch_loop_timer_del(tm.loop, tm.ids[1]);
+    punch_loop_timer_del(tm.loop, tm.ids[1]); /* twice: ignored */
+    punch_loop_timer_del(tm.loop, 0);         /* never an id: ignored */
+    assert_int_equal(punch_loop_timer_set(tm.loop, tm.ids[1], now), PUNCH_ERR_NOTFOUND);
+    assert_true(punch_loop_timer_deadline(tm.loop, tm.ids[1]) == PUNCH_LOOP_NEVER);
+    punch_loop_timer old = tm.ids[1];
+    add_timer(4, now - 3); /* takes the deleted timer's slot */
+    assert_true(tm.ids[4] != old);
+    assert_int_equal(punch_loop_timer_set(tm.loop, old, now), PUNCH_ERR_NOTFOUND);
+    assert_int_equal(punch_loop_timer_set(tm.loop, tm.ids[2], now - 2), 0);
+    /* An hour away: it waits. */
+    assert_true(punch_loop_timer_deadline(tm.loop, tm.ids[3]) == now + 3600 * 1000);
+    assert_int_equal(punch_loop_run(tm.loop), 0);
+    assert_int_equal(tm.n_fired, 2);
+    assert_int_equal(tm.fired[0], 4);
+    assert_int_equal(tm.fired[1], 2);
+    /* Disarmed is not deleted: set again, it fires. */
+    assert_int_equal(punch_loop_timer_set(tm.loop, tm.ids[0], now - 1), 0);
+    tm.stop_after = 3;
+    assert_int_equal(punch_loop_run(tm.loop), 0);
+    assert_int_equal(tm.fired[2], 0);
+    punch_loop_free(tm.loop);
+}
+
+/* Two timers that set themselves again to a past deadline each time they
+ * fire take turns: each fires at most once per turn of the loop, so
+ * neither can starve the other or the descriptors. */
+static void timers_once_per_turn(void **unused)
+{
+    (void)unused;
+    timers_reset(10);
+    uint64_t now = punch_clock_ms();
+    add_timer(0, now - 2);
+    add_timer(1, now - 1);
+    tm.rearm_left[0] = tm.rearm_left[1] = 100;
+    assert_int_equal(punch_loop_run(tm.loop), 0);
+    assert_int_equal(tm.n_fired, 10);
+    for (size_t i = 0; i < 10; i++)
+        assert_int_equal(tm.fired[i], (int)(i % 2));
+    punch_loop_free(tm.loop);
+}
+
+/* A timer in the future: the loop waits for it (in epoll_wait, the thing
+ * under test) and fires it no earlier than its deadline. */
+static void timers_wait_for_the_deadline(void **unused)
+{
+    (void)unused;
+    timers_reset(1);
+    uint64_t due = punch_clock_ms() + 20;
+    add_timer(0, due);
+    add_timer(1, due + 3600 * 1000);
+    assert_int_equal(punch_loop_run(tm.loop), 0);
+    assert_true(punch_clock_ms() >= due);
+    assert_int_equal(tm.fired[0], 0);
+    punch_loop_free(tm.loop);
+}
+
+/* Far more timers than the first table holds, deadlines in a shuffled
+ * order: every one fires once, in deadline order. */
+static void timers_many(void **unused)
+{
+    (void)unused;
+    enum { N = 200 };
+    timers_reset(N);
+    uint64_t now = punch_clock_ms();
+    for (int i = 0; i < N; i++)
+        add_timer(i, now - 1000 + (uint64_t)((i * 7919) % N)); /* 7919 is prime: a permutation */
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < i; j++)
+            assert_true(tm.ids[i] != tm.ids[j]);
+    assert_int_equal(punch_loop_run(tm.loop), 0);
+    assert_int_equal(tm.n_fired, N);
+    for (size_t k = 1; k < N; k++)
+        assert_true((tm.fired[k - 1] * 7919) % N < (tm.fired[k] * 7919) % N);
+    punch_loop_free(tm.loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(many_watches),
         cmocka_unit_test(stale_event_skipped),
+        cmocka_unit_test(timers_fire_earliest_first),
+        cmocka_unit_test(timers_set_and_delete),
+        cmocka_unit_test(timers_once_per_turn),
+        cmocka_unit_test(timers_wait_for_the_deadline),
+        cmocka_unit_test(timers_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

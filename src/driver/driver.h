@@ -30,8 +30,8 @@
  * tries; the connection is handed to the agent on a TCP socket index
  * (punch.h) and framed. See "TCP paths to peers" in driver.c.
  */
-#ifndef PUNCH_IO_DRIVER_H
-#define PUNCH_IO_DRIVER_H
+#ifndef PUNCH_DRIVER_DRIVER_H
+#define PUNCH_DRIVER_DRIVER_H
 
 #include "io/loop.h"
 #include "punch/punch.h"
@@ -70,6 +70,21 @@ const punch_addr *punch_driver_local(const punch_driver *d);
  * kernel picks towards its remote end, and the port of the socket it uses
  * (an extra socket of many-port probing, or ours). */
 void punch_driver_path_local(const punch_driver *d, const punch_event *ev, punch_addr *out);
+
+/* A consumer of the peers' datagrams that start with one tag byte: a
+ * protocol carried on the agent's datagrams (src/stream's SCTP) attaches
+ * here instead of the program passing events on to it. fn gets the DATA
+ * events whose datagram starts with tag (on_event does not), and every PATH
+ * and CLOSED event before on_event does, so it follows each peer's path and
+ * end by itself. */
+#define PUNCH_DRIVER_MAX_CONSUMERS 4
+typedef void (*punch_driver_consumer_fn)(void *arg, const punch_event *ev);
+/* Returns 0 or PUNCH_ERR_LIMIT (the tag has a consumer already, or
+ * PUNCH_DRIVER_MAX_CONSUMERS are attached). */
+int punch_driver_add_consumer(punch_driver *d, uint8_t tag, punch_driver_consumer_fn fn,
+                              void *arg);
+/* Detach the tag's consumer: its datagrams go to on_event again. */
+void punch_driver_remove_consumer(punch_driver *d, uint8_t tag);
 
 /* How datagrams to the server travel now: "udp" or "tcp". */
 const char *punch_driver_transport(const punch_driver *d);

@@ -3,8 +3,8 @@
  * had when we first met it. One line per peer, "NAME BASE64KEY". A later
  * mismatch is refused loudly by the caller.
  */
-#ifndef PUNCH_IO_KNOWN_PEERS_H
-#define PUNCH_IO_KNOWN_PEERS_H
+#ifndef PUNCH_COMMON_KNOWN_PEERS_H
+#define PUNCH_COMMON_KNOWN_PEERS_H
 
 #include "crypto/identity.h"
 

@@ -3,8 +3,8 @@
  * X25519 secret, in a file only its owner may read (mode 0600, parent
  * folders 0700). Shared by `punch keygen`, punch's --key and punchd's --key.
  */
-#ifndef PUNCH_IO_KEYFILE_H
-#define PUNCH_IO_KEYFILE_H
+#ifndef PUNCH_COMMON_KEYFILE_H
+#define PUNCH_COMMON_KEYFILE_H
 
 #include <stdbool.h>
 #include <stddef.h>

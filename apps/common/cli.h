@@ -1,6 +1,6 @@
 /* Shared by the programs in apps/: the usage-error convention of SPEC.md §3. */
-#ifndef PUNCH_IO_CLI_H
-#define PUNCH_IO_CLI_H
+#ifndef PUNCH_COMMON_CLI_H
+#define PUNCH_COMMON_CLI_H
 
 /* Print "PROGRAM: MESSAGE" and "Try 'PROGRAM --help'." on stderr; returns 2,
  * the exit code of a usage error. */

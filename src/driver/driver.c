@@ -1,5 +1,5 @@
 /* The I/O driver: see driver.h. */
-#include "io/driver.h"
+#include "driver/driver.h"
 
 #include <errno.h>
 #include <ifaddrs.h>
@@ -41,6 +41,7 @@ typedef struct tcp_path tcp_path;
 
 struct punch_driver {
     punch_loop *loop;
+    punch_loop_timer timer;    /* the agent's deadline and ours */
     punch_agent *agent;
     int fd;
     punch_addr local;
@@ -48,6 +49,12 @@ struct punch_driver {
     punch_udp_batch *rx, *tx;
     punch_driver_event_fn on_event;
     void *arg;
+    size_t n_consumers;
+    struct {
+        uint8_t tag;
+        punch_driver_consumer_fn fn;
+        void *arg;
+    } consumers[PUNCH_DRIVER_MAX_CONSUMERS];
     /* The server over TCP. The connection's fd changes on every reconnect
      * and the loop cannot forget a watch, so it lives in an epoll set of
      * our own, which the loop watches (an epoll fd is pollable). */
@@ -131,6 +138,25 @@ static void extra_close(punch_driver *d, unsigned k)
 
 static void tp_event(punch_driver *d, const punch_event *ev, uint64_t now);
 
+/* What the consumers take: a DATA event with a consumer's tag goes to that
+ * one only (returns true: on_event does not see it); PATH and CLOSED go to
+ * every consumer. A consumer may detach itself meanwhile. */
+static bool to_consumers(punch_driver *d, const punch_event *ev)
+{
+    if (ev->kind == PUNCH_EVENT_DATA) {
+        for (size_t i = 0; ev->len > 0 && i < d->n_consumers; i++)
+            if (d->consumers[i].tag == ev->data[0]) {
+                d->consumers[i].fn(d->consumers[i].arg, ev);
+                return true;
+            }
+        return false;
+    }
+    if (ev->kind == PUNCH_EVENT_PATH || ev->kind == PUNCH_EVENT_CLOSED)
+        for (size_t i = 0; i < d->n_consumers; i++)
+            d->consumers[i].fn(d->consumers[i].arg, ev);
+    return false;
+}
+
 static void drain(punch_driver *d)
 {
     punch_event ev;
@@ -140,9 +166,35 @@ static void drain(punch_driver *d)
             for (unsigned k = ev.sock_first; k <= ev.sock_last && k <= PUNCH_MAX_SOCKETS; k++)
                 if (k != ev.sock_keep)
                     extra_close(d, k);
-        if (d->on_event)
+        if (!to_consumers(d, &ev) && d->on_event)
             d->on_event(d->arg, d, &ev);
     }
+}
+
+int punch_driver_add_consumer(punch_driver *d, uint8_t tag, punch_driver_consumer_fn fn,
+                              void *arg)
+{
+    for (size_t i = 0; i < d->n_consumers; i++)
+        if (d->consumers[i].tag == tag)
+            return PUNCH_ERR_LIMIT;
+    if (d->n_consumers == PUNCH_DRIVER_MAX_CONSUMERS)
+        return PUNCH_ERR_LIMIT;
+    d->consumers[d->n_consumers].tag = tag;
+    d->consumers[d->n_consumers].fn = fn;
+    d->consumers[d->n_consumers].arg = arg;
+    d->n_consumers++;
+    return 0;
+}
+
+void punch_driver_remove_consumer(punch_driver *d, uint8_t tag)
+{
+    for (size_t i = 0; i < d->n_consumers; i++)
+        if (d->consumers[i].tag == tag) {
+            d->n_consumers--;
+            memmove(&d->consumers[i], &d->consumers[i + 1],
+                    (d->n_consumers - i) * sizeof(d->consumers[0]));
+            return;
+        }
 }
 
 /* After datagrams were handed to the agent: take its events (a DATA event
@@ -1122,7 +1174,7 @@ void punch_driver_flush(punch_driver *d)
     if (punch_udp_queued(d->tx))
         d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
     uint64_t t = punch_agent_next_timeout(d->agent), mine = driver_deadline(d);
-    punch_loop_set_timeout(d->loop, mine < t ? mine : t, on_timer, d);
+    punch_loop_timer_set(d->loop, d->timer, mine < t ? mine : t);
 }
 
 static void on_timer(void *arg, uint64_t now_ms)
@@ -1277,6 +1329,8 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     if ((rc = punch_agent_new(&d->agent, &ac, punch_clock_ms())) != 0)
         goto fail;
     memset(&ac.secret_key, 0, sizeof(ac.secret_key));
+    if ((rc = punch_loop_timer_add(loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer)) != 0)
+        goto fail;
     if (punch_loop_watch(loop, d->fd, on_readable, d) != 0 ||
         (d->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
         punch_loop_watch(loop, d->ep, on_tcp, d) != 0 ||
@@ -1300,6 +1354,7 @@ void punch_driver_free(punch_driver *d)
 {
     if (!d)
         return;
+    punch_loop_timer_del(d->loop, d->timer);
     if (d->fd >= 0)
         close(d->fd);
     tcp_close(d);

@@ -2,8 +2,8 @@
  * The --events stream (SPEC.md §3): one JSON object per line, flushed per
  * line, each with "event" and "t_ms" (milliseconds since the program started).
  */
-#ifndef PUNCH_IO_EVENTS_H
-#define PUNCH_IO_EVENTS_H
+#ifndef PUNCH_COMMON_EVENTS_H
+#define PUNCH_COMMON_EVENTS_H
 
 #include <stdint.h>
 

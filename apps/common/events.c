@@ -1,5 +1,5 @@
 /* Event stream: see events.h. */
-#include "io/events.h"
+#include "common/events.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* Command-line helpers: see cli.h. */
-#include "io/cli.h"
+#include "common/cli.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -15,8 +15,8 @@
  * counted). A malformed length (0, or over PUNCH_FRAME_MAX) closes the
  * connection. Nothing is allocated per frame.
  */
-#ifndef PUNCH_IO_TCP_SERVER_H
-#define PUNCH_IO_TCP_SERVER_H
+#ifndef PUNCH_PUNCHD_TCP_SERVER_H
+#define PUNCH_PUNCHD_TCP_SERVER_H
 
 #include "punch/punch.h"
 #include "server/ratelimit.h"

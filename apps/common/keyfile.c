@@ -1,5 +1,5 @@
 /* Identity key files: see keyfile.h. */
-#include "io/keyfile.h"
+#include "common/keyfile.h"
 
 #include <errno.h>
 #include <fcntl.h>

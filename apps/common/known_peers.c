@@ -1,5 +1,5 @@
 /* known_peers: see known_peers.h. */
-#include "io/known_peers.h"
+#include "common/known_peers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/keyfile.h"
+#include "common/keyfile.h"
 
 int punch_known_peers_find(const char *path, const char *name, uint8_t key[PUNCH_KEY_LEN])
 {

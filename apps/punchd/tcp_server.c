@@ -1,5 +1,5 @@
 /* punchd's TCP side: see tcp_server.h. */
-#include "io/tcp_server.h"
+#include "tcp_server.h"
 
 #include <errno.h>
 #include <sodium.h>

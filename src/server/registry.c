@@ -1,0 +1,421 @@
+/* The rendezvous' registry (draft §3.3.1, SPEC.md §4): HELLO and its
+ * cookie, REGISTER binding a name to a key at an address, and CONNECT's
+ * introductions (again when a peer's NAT rebinds). See rendezvous.h. */
+#include "server/rendezvous_internal.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+/* ---- names and keys ---- */
+
+static bool match_key(const punch_rendezvous *rv, uint32_t idx, const void *key)
+{
+    return memcmp(rv->peers[idx].key, key, PUNCH_KEY_LEN) == 0;
+}
+
+static bool match_name(const punch_rendezvous *rv, uint32_t idx, const void *name)
+{
+    return strcmp(rv->peers[idx].name, name) == 0;
+}
+
+static uint64_t key_hash(const punch_rendezvous *rv, const uint8_t *key)
+{
+    return rv_keyed_hash(rv, key, PUNCH_KEY_LEN);
+}
+
+/* Names and keys share a hash key; a prefix byte keeps their spaces apart. */
+static uint64_t name_hash(const punch_rendezvous *rv, const char *name)
+{
+    uint8_t in[1 + PUNCH_MSG_NAME_MAX];
+    size_t n = strlen(name);
+    in[0] = 'n';
+    memcpy(in + 1, name, n);
+    return rv_keyed_hash(rv, in, 1 + n);
+}
+
+/* ---- registered peers ---- */
+
+static uint64_t peer_deadline(const punch_rendezvous *rv, const peer *p)
+{
+    return p->last_ms + rv->cfg.peer_expiry_ms;
+}
+
+static void remove_peer(punch_rendezvous *rv, uint32_t i)
+{
+    peer *p = &rv->peers[i];
+    rv_htable_remove(&rv->by_key, key_hash(rv, p->key), i);
+    rv_htable_remove(&rv->by_name, name_hash(rv, p->name), i);
+    rv_lru_remove(&rv->peer_lru, rv->peer_links, i);
+    p->pub.family = PUNCH_AF_NONE;
+    p->gen++; /* sessions holding the old generation see it gone */
+    sodium_memzero(p->mac_key, sizeof(p->mac_key));
+    rv->peer_links[i].next = rv->peer_free;
+    rv->peer_free = i;
+    rv->n_peers--;
+    rv->counters.peers = rv->n_peers;
+}
+
+/* A peer past its deadline is removed here as if it had expired. */
+uint32_t rv_live_peer(punch_rendezvous *rv, uint32_t i, uint64_t now)
+{
+    if (i == NONE || now < peer_deadline(rv, &rv->peers[i]))
+        return i;
+    remove_peer(rv, i);
+    rv->counters.peers_expired++;
+    return NONE;
+}
+
+static uint32_t find_key(punch_rendezvous *rv, const uint8_t *key, uint64_t now)
+{
+    uint32_t i = rv_htable_find(rv, &rv->by_key, key_hash(rv, key), match_key, key);
+    return rv_live_peer(rv, i, now);
+}
+
+static uint32_t find_name(punch_rendezvous *rv, const char *name, uint64_t now)
+{
+    uint32_t i = rv_htable_find(rv, &rv->by_name, name_hash(rv, name), match_name, name);
+    return rv_live_peer(rv, i, now);
+}
+
+unsigned rv_expire_peers(punch_rendezvous *rv, uint64_t now, unsigned budget)
+{
+    unsigned n = 0;
+    while (n < budget && rv->peer_lru.head != NONE &&
+           peer_deadline(rv, &rv->peers[rv->peer_lru.head]) <= now) {
+        remove_peer(rv, rv->peer_lru.head);
+        rv->counters.peers_expired++;
+        n++;
+    }
+    return n;
+}
+
+uint64_t rv_registry_deadline(const punch_rendezvous *rv)
+{
+    return rv->peer_lru.head == NONE ? UINT64_MAX
+                                     : peer_deadline(rv, &rv->peers[rv->peer_lru.head]);
+}
+
+/* ---- answers ---- */
+
+/* Encode m for dst, MAC it with mac_key when it carries one, and queue it. */
+static void send_msg(punch_rendezvous *rv, const punch_addr *dst, uint8_t local,
+                     const punch_msg *m, const uint8_t *mac_key)
+{
+    txslot *t = rv_tx_reserve(rv);
+    if (!t)
+        return;
+    size_t len;
+    if (punch_msg_encode(m, t->data, sizeof(t->data), &len) != 0)
+        return; /* cannot happen with the server's own, checked fields */
+    if (punch_msg_has_mac(m->type))
+        punch_auth_mac(mac_key, t->data, len - PUNCH_MSG_MAC_LEN,
+                       t->data + len - PUNCH_MSG_MAC_LEN);
+    t->out.dst = *dst;
+    t->out.local = local ? rv->locals[local - 1] : (punch_addr){0};
+    t->out.len = len;
+    rv_tx_commit(rv);
+}
+
+static void refuse(punch_rendezvous *rv, const punch_addr *src, uint8_t local,
+                   const punch_msg *req, punch_refusal code, const uint8_t *mac_key)
+{
+    punch_msg m = {.type = PUNCH_MSG_REFUSED, .code = (uint16_t)code};
+    memcpy(m.txid, req->txid, PUNCH_MSG_TXID_LEN);
+    rv->counters.refused[code]++;
+    send_msg(rv, src, local, &m, mac_key);
+}
+
+/* ---- HELLO and REGISTER ---- */
+
+void rv_handle_hello(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
+                     uint8_t local, const punch_msg *req)
+{
+    if (!punch_ratelimit_allow(rv->rate, src, now)) {
+        rv->counters.rate_limited++;
+        return;
+    }
+    /* draft §6.2, SPEC.md §4: no state; COOKIE (58 bytes) < HELLO (96). */
+    punch_msg m = {.type = PUNCH_MSG_COOKIE};
+    memcpy(m.txid, req->txid, PUNCH_MSG_TXID_LEN);
+    punch_auth_cookie(rv->cfg.cookie_secret, src, now / PUNCH_RV_COOKIE_PERIOD_MS, m.cookie);
+    memcpy(m.key, rv->cfg.identity.public_key, PUNCH_KEY_LEN);
+    rv->counters.cookies++;
+    send_msg(rv, src, local, &m, NULL);
+}
+
+/* The MAC key of a key not in the table: an X25519, so limited per source
+ * and, for sources that have not proved their address, all together.
+ * Returns 0, or -1 when dropped (counted). */
+static int derive_new(punch_rendezvous *rv, uint64_t now, const punch_addr *src, bool proven,
+                      const uint8_t *key, uint8_t mac_key[PUNCH_AUTH_KEY_LEN])
+{
+    uint64_t rate = rv->cfg.unproven_derive_per_s;
+    if (!punch_ratelimit_allow(rv->rate, src, now) ||
+        (!proven && !rv_bucket_take(&rv->unproven, rate, rate, 1, now))) {
+        rv->counters.rate_limited++;
+        return -1;
+    }
+    if (punch_auth_derive(&rv->cfg.identity, key, mac_key) != 0) {
+        rv->counters.bad_mac++;
+        return -1;
+    }
+    return 0;
+}
+
+static bool mac_ok(punch_rendezvous *rv, const uint8_t *mac_key, const uint8_t *data,
+                   const punch_msg *m)
+{
+    if (punch_auth_verify(mac_key, data, m->mac_offset, m->mac) == 0)
+        return true;
+    rv->counters.bad_mac++;
+    return false;
+}
+
+static bool private_changed(const peer *p, const punch_msg *m)
+{
+    if (p->n_priv != m->n_private)
+        return true;
+    for (size_t i = 0; i < m->n_private; i++)
+        if (!punch_addr_equal(&p->priv[i], &m->private_addr[i]))
+            return true;
+    return false;
+}
+
+static void reintroduce(punch_rendezvous *rv, uint32_t i);
+
+/* The cookie proves src can receive. A keepalive carries the cookie of
+ * the last REGISTERED, cached in the peer, which saves two BLAKE2b. */
+static bool cookie_proves(const punch_rendezvous *rv, const peer *p, const punch_addr *src,
+                          uint32_t period, const punch_msg *req)
+{
+    if (p && punch_addr_equal(&p->pub, src) &&
+        (p->cookie_period == period || p->cookie_period + 1 == period) &&
+        sodium_memcmp(p->cookie, req->cookie, PUNCH_AUTH_COOKIE_LEN) == 0)
+        return true;
+    return punch_auth_cookie_check(rv->cfg.cookie_secret, src, period, req->cookie) == 0;
+}
+
+/* A new peer: req's key (its MAC key already derived) and name. */
+static uint32_t add_peer(punch_rendezvous *rv, const punch_msg *req,
+                         const uint8_t mac_key[PUNCH_AUTH_KEY_LEN])
+{
+    uint32_t i = rv_alloc_index(&rv->peer_free, rv->peer_links, &rv->peers_hwm);
+    peer *p = &rv->peers[i];
+    uint32_t gen = p->gen;
+    memset(p, 0, sizeof(*p));
+    p->gen = gen;
+    memcpy(p->key, req->key, PUNCH_KEY_LEN);
+    memcpy(p->mac_key, mac_key, PUNCH_AUTH_KEY_LEN);
+    memcpy(p->name, req->name, sizeof(p->name));
+    p->cookie_period = UINT32_MAX; /* none made yet */
+    p->last_session = NONE;
+    rv_htable_insert(&rv->by_key, key_hash(rv, p->key), i);
+    rv_htable_insert(&rv->by_name, name_hash(rv, p->name), i);
+    rv_lru_append(&rv->peer_lru, rv->peer_links, i);
+    rv->n_peers++;
+    rv->counters.peers = rv->n_peers;
+    rv->counters.peers_added++;
+    return i;
+}
+
+/* Peer i registers again, perhaps under a new name. Returns whether what
+ * others learn of it (name, endpoints) changed. */
+static bool refresh_peer(punch_rendezvous *rv, uint32_t i, const punch_addr *src,
+                         const punch_msg *req)
+{
+    peer *p = &rv->peers[i];
+    bool renamed = strcmp(p->name, req->name) != 0;
+    bool changed = renamed || !punch_addr_equal(&p->pub, src) || private_changed(p, req);
+    if (renamed) {
+        rv_htable_remove(&rv->by_name, name_hash(rv, p->name), i);
+        memcpy(p->name, req->name, sizeof(p->name));
+        rv_htable_insert(&rv->by_name, name_hash(rv, p->name), i);
+    }
+    rv_lru_touch(&rv->peer_lru, rv->peer_links, i);
+    return changed;
+}
+
+/* Peer i is registered as req says, from src: REGISTERED with a cookie for
+ * its next keepalive, the event when it changed, and the news to the peer
+ * it was introduced to when it moved. */
+static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
+                                const punch_addr *src, uint8_t local, const punch_msg *req,
+                                bool changed)
+{
+    peer *p = &rv->peers[i];
+    uint32_t period = (uint32_t)(now / PUNCH_RV_COOKIE_PERIOD_MS);
+    /* A new source address for a known key is a NAT rebinding: the cookie
+     * and the MAC prove both the address and the key. */
+    bool moved = !punch_addr_equal(&p->pub, src);
+    p->pub = *src;
+    p->n_priv = (uint8_t)req->n_private;
+    memcpy(p->priv, req->private_addr, req->n_private * sizeof(punch_addr));
+    p->local = local;
+    p->last_ms = now;
+    p->rtt_ms = req->rtt_ms;
+    p->nat_mapping = req->nat_mapping;
+    p->nat_step = req->nat_step;
+    p->nat_port = req->nat_port;
+
+    punch_msg m = {.type = PUNCH_MSG_REGISTERED, .public_addr = *src,
+                   .keepalive_s = rv->cfg.keepalive_s};
+    memcpy(m.txid, req->txid, PUNCH_MSG_TXID_LEN);
+    if (p->cookie_period != period || moved) {
+        punch_auth_cookie(rv->cfg.cookie_secret, src, period, p->cookie);
+        p->cookie_period = period;
+    }
+    memcpy(m.cookie, p->cookie, PUNCH_AUTH_COOKIE_LEN);
+    rv->counters.registrations++;
+    send_msg(rv, src, local, &m, p->mac_key);
+    if (changed) {
+        punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_REGISTERED);
+        if (ev)
+            rv_peer_info(p, &ev->peer[0]);
+    }
+    if (moved)
+        reintroduce(rv, i);
+}
+
+void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
+                        uint8_t local, const uint8_t *data, const punch_msg *req)
+{
+    uint32_t period = (uint32_t)(now / PUNCH_RV_COOKIE_PERIOD_MS);
+    uint32_t i = find_key(rv, req->key, now);
+    peer *p = i == NONE ? NULL : &rv->peers[i];
+    bool cookie_ok = cookie_proves(rv, p, src, period, req);
+
+    uint8_t fresh_key[PUNCH_AUTH_KEY_LEN];
+    const uint8_t *mac_key = p ? p->mac_key : fresh_key;
+    if (!p && derive_new(rv, now, src, cookie_ok, req->key, fresh_key) != 0)
+        return;
+    if (!mac_ok(rv, mac_key, data, req))
+        goto cleanup;
+    if (!cookie_ok) {
+        rv->counters.bad_cookie++;
+        refuse(rv, src, local, req, PUNCH_REFUSED_COOKIE, mac_key);
+        goto cleanup;
+    }
+
+    uint32_t owner = find_name(rv, req->name, now);
+    if (owner != NONE && owner != i) {
+        refuse(rv, src, local, req, PUNCH_REFUSED_NAME_TAKEN, mac_key);
+        goto cleanup;
+    }
+    bool changed = true;
+    if (!p) {
+        if (rv->n_peers == rv->cfg.max_peers)
+            rv_expire_peers(rv, now, EXPIRE_BATCH);
+        if (rv->n_peers == rv->cfg.max_peers) {
+            refuse(rv, src, local, req, PUNCH_REFUSED_FULL, mac_key);
+            goto cleanup;
+        }
+        i = add_peer(rv, req, fresh_key);
+    } else {
+        changed = refresh_peer(rv, i, src, req);
+    }
+    accept_registration(rv, i, now, src, local, req, changed);
+cleanup:
+    sodium_memzero(fresh_key, sizeof(fresh_key));
+}
+
+/* ---- introductions ---- */
+
+/* An INTRODUCE to `to` about `other`. */
+static void introduce(punch_rendezvous *rv, const peer *to, const peer *other,
+                      const uint8_t *txid, const uint8_t *id, uint8_t flags)
+{
+    punch_msg m = {.type = PUNCH_MSG_INTRODUCE, .public_addr = other->pub,
+                   .n_private = other->n_priv, .flags = flags, .rtt_ms = other->rtt_ms,
+                   .nat_mapping = other->nat_mapping, .nat_step = other->nat_step,
+                   .nat_port = other->nat_port};
+    memcpy(m.txid, txid, PUNCH_MSG_TXID_LEN);
+    memcpy(m.session, id, PUNCH_MSG_SESSION_LEN);
+    memcpy(m.key, other->key, PUNCH_KEY_LEN);
+    memcpy(m.name, other->name, sizeof(m.name));
+    memcpy(m.private_addr, other->priv, other->n_priv * sizeof(punch_addr));
+    send_msg(rv, &to->pub, to->local, &m, to->mac_key);
+}
+
+/* Peer i came back from a new public endpoint (its NAT rebound or was
+ * reset): the peer it was last introduced to must learn where it is now,
+ * and both probe again. The session keeps its id, so the peers take this
+ * as news about a session they have, not as a new one. */
+static void reintroduce(punch_rendezvous *rv, uint32_t i)
+{
+    uint32_t si = rv->peers[i].last_session;
+    if (si == NONE || si >= rv->sessions_hwm)
+        return;
+    const session *s = &rv->sessions[si];
+    if (!s->used || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1))
+        return;
+    const peer *asker = &rv->peers[s->peer[0]], *other = &rv->peers[s->peer[1]];
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    rv->cfg.random(rv->cfg.random_arg, txid, sizeof(txid));
+    introduce(rv, asker, other, txid, s->id, PUNCH_INTRO_INITIATOR | PUNCH_INTRO_RELAY);
+    introduce(rv, other, asker, txid, s->id, PUNCH_INTRO_RELAY);
+    rv->counters.reintroductions++;
+}
+
+static bool nonzero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
+    return acc != 0;
+}
+
+void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
+                       uint8_t local, const uint8_t *data, const punch_msg *req)
+{
+    /* Every CONNECT costs its source a token: each makes the server send
+     * two INTRODUCEs, one of them to a peer that did not ask. */
+    if (!punch_ratelimit_allow(rv->rate, src, now)) {
+        rv->counters.rate_limited++;
+        return;
+    }
+    uint32_t a = find_key(rv, req->key, now);
+    if (a == NONE) {
+        uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
+        if (derive_new(rv, now, src, false, req->key, mac_key) == 0 &&
+            mac_ok(rv, mac_key, data, req))
+            refuse(rv, src, local, req, PUNCH_REFUSED_NOT_REGISTERED, mac_key);
+        sodium_memzero(mac_key, sizeof(mac_key));
+        return;
+    }
+    peer *pa = &rv->peers[a];
+    if (!mac_ok(rv, pa->mac_key, data, req))
+        return;
+    /* From elsewhere than registered: its NAT rebound, and the answer must
+     * go where the peer now is; it re-registers first. */
+    if (!punch_addr_equal(&pa->pub, src)) {
+        refuse(rv, src, local, req, PUNCH_REFUSED_NOT_REGISTERED, pa->mac_key);
+        return;
+    }
+    uint32_t b = find_name(rv, req->name, now);
+    if (b == NONE || b == a) {
+        refuse(rv, src, local, req, PUNCH_REFUSED_NO_PEER, pa->mac_key);
+        return;
+    }
+    peer *pb = &rv->peers[b];
+    if (nonzero(req->peer_key, PUNCH_KEY_LEN) &&
+        sodium_memcmp(req->peer_key, pb->key, PUNCH_KEY_LEN) != 0) {
+        refuse(rv, src, local, req, PUNCH_REFUSED_KEY_MISMATCH, pa->mac_key);
+        return;
+    }
+    uint8_t id[PUNCH_MSG_SESSION_LEN], txid[PUNCH_MSG_TXID_LEN];
+    bool relay = rv_open_session(rv, now, a, b, req->txid, id);
+    rv->cfg.random(rv->cfg.random_arg, txid, sizeof(txid));
+    uint8_t flag = relay ? PUNCH_INTRO_RELAY : 0;
+    /* draft §3.3.1: both learn of each other at once and start sending. */
+    introduce(rv, pa, pb, req->txid, id, (uint8_t)(PUNCH_INTRO_INITIATOR | flag));
+    introduce(rv, pb, pa, txid, id, flag);
+    rv->counters.introductions++;
+    punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_INTRODUCED);
+    if (ev) {
+        rv_peer_info(pa, &ev->peer[0]);
+        rv_peer_info(pb, &ev->peer[1]);
+        memcpy(ev->session, id, PUNCH_MSG_SESSION_LEN);
+        ev->relay = relay;
+    }
+}

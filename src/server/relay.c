@@ -1,0 +1,228 @@
+/* The rendezvous' relay of last resort (draft §3.1, SPEC.md §4): sessions
+ * between two registered peers that asked for each other, their quotas and
+ * expiry, and the RELAY datagrams between them. See rendezvous.h. */
+#include "server/rendezvous_internal.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+static bool match_session(const punch_rendezvous *rv, uint32_t idx, const void *id)
+{
+    return memcmp(rv->sessions[idx].id, id, PUNCH_MSG_SESSION_LEN) == 0;
+}
+
+static uint64_t session_hash(const punch_rendezvous *rv, const uint8_t *id)
+{
+    return rv_keyed_hash(rv, id, PUNCH_MSG_SESSION_LEN);
+}
+
+static uint64_t session_deadline(const punch_rendezvous *rv, const session *s)
+{
+    return s->last_ms + rv->cfg.session_idle_ms;
+}
+
+bool rv_session_peer_ok(const punch_rendezvous *rv, const session *s, int k)
+{
+    const peer *p = &rv->peers[s->peer[k]];
+    return p->pub.family != PUNCH_AF_NONE && p->gen == s->gen[k];
+}
+
+static void close_session(punch_rendezvous *rv, uint32_t i, const char *reason)
+{
+    session *s = &rv->sessions[i];
+    if (s->opened) {
+        punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_RELAY_CLOSED);
+        if (ev) {
+            for (int k = 0; k < 2; k++) {
+                rv_peer_info(&rv->peers[s->peer[k]], &ev->peer[k]);
+                ev->bytes[k] = s->bytes[k];
+                ev->packets[k] = s->packets[k];
+            }
+            memcpy(ev->session, s->id, PUNCH_MSG_SESSION_LEN);
+            ev->reason = reason;
+            ev->dropped = s->dropped;
+            ev->relay = true;
+        }
+    }
+    if (rv_session_peer_ok(rv, s, 0))
+        rv->peers[s->peer[0]].n_started--;
+    rv_htable_remove(&rv->by_id, session_hash(rv, s->id), i);
+    rv_lru_remove(&rv->session_lru, rv->session_links, i);
+    s->used = false;
+    rv->session_links[i].next = rv->session_free;
+    rv->session_free = i;
+    rv->n_sessions--;
+    rv->counters.sessions = rv->n_sessions;
+    rv->counters.sessions_closed++;
+}
+
+unsigned rv_expire_sessions(punch_rendezvous *rv, uint64_t now, unsigned budget)
+{
+    unsigned n = 0;
+    /* Stop while the event queue has no room for what closing reports. */
+    while (n < budget && rv->session_lru.head != NONE && rv->ev_count < EVENT_QUEUE &&
+           session_deadline(rv, &rv->sessions[rv->session_lru.head]) <= now) {
+        close_session(rv, rv->session_lru.head, "idle");
+        n++;
+    }
+    return n;
+}
+
+uint64_t rv_relay_deadline(const punch_rendezvous *rv)
+{
+    return rv->session_lru.head == NONE
+               ? UINT64_MAX
+               : session_deadline(rv, &rv->sessions[rv->session_lru.head]);
+}
+
+/* The live session between a and b that peer `of` was last put in, or NONE. */
+static uint32_t pair_session(const punch_rendezvous *rv, uint32_t of, uint32_t a, uint32_t b)
+{
+    uint32_t i = rv->peers[of].last_session;
+    if (i == NONE || i >= rv->sessions_hwm)
+        return NONE;
+    const session *s = &rv->sessions[i];
+    if (!s->used || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1))
+        return NONE;
+    if ((s->peer[0] == a && s->peer[1] == b) || (s->peer[0] == b && s->peer[1] == a))
+        return i;
+    return NONE;
+}
+
+/* The id of the session that a CONNECT (transaction txid) from a to b
+ * makes: the same for every copy of that CONNECT, so peers that hear of it
+ * through different copies (one INTRODUCE lost, the CONNECT repeated) agree
+ * on it, with or without a relay session behind it. Keyed with the cookie
+ * secret, so nobody else can predict it. */
+static void session_id_for(const punch_rendezvous *rv, uint32_t a, uint32_t b,
+                           const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                           uint8_t id[PUNCH_MSG_SESSION_LEN])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, rv->cfg.cookie_secret, sizeof(rv->cfg.cookie_secret),
+                            PUNCH_MSG_SESSION_LEN);
+    crypto_generichash_update(&st, rv->peers[a].key, PUNCH_KEY_LEN);
+    crypto_generichash_update(&st, rv->peers[b].key, PUNCH_KEY_LEN);
+    crypto_generichash_update(&st, txid, PUNCH_MSG_TXID_LEN);
+    crypto_generichash_final(&st, id, PUNCH_MSG_SESSION_LEN);
+}
+
+/* A relay session between peers a (who asked) and b. Returns whether one
+ * is held for them; id is filled either way. A CONNECT sent again (its
+ * answer was lost) or crossing one from the other side gets the session
+ * already made, so both peers end up naming the same one. */
+bool rv_open_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint32_t b,
+                     const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                     uint8_t id[PUNCH_MSG_SESSION_LEN])
+{
+    uint32_t old = pair_session(rv, a, a, b);
+    if (old == NONE)
+        old = pair_session(rv, b, a, b);
+    if (old != NONE) {
+        session *s = &rv->sessions[old];
+        memcpy(id, s->id, PUNCH_MSG_SESSION_LEN);
+        s->last_ms = now > s->last_ms ? now : s->last_ms;
+        rv_lru_touch(&rv->session_lru, rv->session_links, old);
+        return true;
+    }
+    session_id_for(rv, a, b, txid, id);
+    /* A collision of 64-bit ids is all but impossible; still, an id must
+     * name one session: such an introduction goes without relay. */
+    if (rv_htable_find(rv, &rv->by_id, session_hash(rv, id), match_session, id) != NONE)
+        return false;
+    if (rv->cfg.no_relay || rv->peers[a].n_started >= rv->cfg.max_sessions_per_peer)
+        return false;
+    if (rv->n_sessions == rv->cfg.max_sessions)
+        rv_expire_sessions(rv, now, EXPIRE_BATCH);
+    if (rv->n_sessions == rv->cfg.max_sessions) {
+        rv->counters.sessions_full++;
+        return false;
+    }
+    uint32_t i = rv_alloc_index(&rv->session_free, rv->session_links, &rv->sessions_hwm);
+    session *s = &rv->sessions[i];
+    const punch_rendezvous_cfg *c = &rv->cfg;
+    *s = (session){.used = true, .peer = {a, b}, .gen = {rv->peers[a].gen, rv->peers[b].gen},
+                   .last_ms = now,
+                   .bytes_q = {.milli = (uint64_t)c->relay_bytes_per_s * 1000, .last_ms = now},
+                   .packets_q = {.milli = (uint64_t)c->relay_packets_per_s * 1000,
+                                 .last_ms = now}};
+    memcpy(s->id, id, PUNCH_MSG_SESSION_LEN);
+    rv_htable_insert(&rv->by_id, session_hash(rv, id), i);
+    rv_lru_append(&rv->session_lru, rv->session_links, i);
+    rv->peers[a].n_started++;
+    rv->peers[a].last_session = rv->peers[b].last_session = i;
+    rv->n_sessions++;
+    rv->counters.sessions = rv->n_sessions;
+    rv->counters.sessions_opened++;
+    return true;
+}
+
+void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
+                     const uint8_t *data, size_t len, const punch_msg *req)
+{
+    uint32_t i = rv_htable_find(rv, &rv->by_id, session_hash(rv, req->session), match_session,
+                                req->session);
+    if (i == NONE) {
+        rv->counters.relay_unknown++;
+        return;
+    }
+    session *s = &rv->sessions[i];
+    /* SPEC.md §4: only between the two registered peers, from and to the
+     * endpoints they registered; never to any other address. */
+    if (!rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1) ||
+        rv_live_peer(rv, s->peer[0], now) == NONE || rv_live_peer(rv, s->peer[1], now) == NONE) {
+        close_session(rv, i, "peer gone");
+        rv->counters.relay_unknown++;
+        return;
+    }
+    int from;
+    if (punch_addr_equal(src, &rv->peers[s->peer[0]].pub))
+        from = 0;
+    else if (punch_addr_equal(src, &rv->peers[s->peer[1]].pub))
+        from = 1;
+    else {
+        rv->counters.relay_wrong_source++;
+        return;
+    }
+    const punch_rendezvous_cfg *c = &rv->cfg;
+    uint64_t total = s->bytes[0] + s->bytes[1];
+    if (total + len > c->relay_max_bytes) {
+        rv->counters.relay_over_quota++;
+        s->dropped++;
+        close_session(rv, i, "byte cap");
+        return;
+    }
+    /* Packets first, so a datagram refused for its bytes still costs a packet token. */
+    if (!rv_bucket_take(&s->packets_q, c->relay_packets_per_s, c->relay_packets_per_s, 1, now) ||
+        !rv_bucket_take(&s->bytes_q, c->relay_bytes_per_s, c->relay_bytes_per_s, len, now)) {
+        rv->counters.relay_over_quota++;
+        s->dropped++;
+        return;
+    }
+    const peer *to = &rv->peers[s->peer[1 - from]];
+    txslot *t = rv_tx_reserve(rv);
+    if (!t)
+        return;
+    memcpy(t->data, data, len);
+    t->out.dst = to->pub;
+    t->out.local = to->local ? rv->locals[to->local - 1] : (punch_addr){0};
+    t->out.len = len;
+    rv_tx_commit(rv);
+    s->bytes[from] += len;
+    s->packets[from]++;
+    s->last_ms = now;
+    rv_lru_touch(&rv->session_lru, rv->session_links, i);
+    rv->counters.relayed++;
+    rv->counters.relayed_bytes += len;
+    if (!s->opened) {
+        s->opened = true;
+        punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_RELAY_OPENED);
+        if (ev) {
+            rv_peer_info(&rv->peers[s->peer[0]], &ev->peer[0]);
+            rv_peer_info(&rv->peers[s->peer[1]], &ev->peer[1]);
+            memcpy(ev->session, s->id, PUNCH_MSG_SESSION_LEN);
+            ev->relay = true;
+        }
+    }
+}

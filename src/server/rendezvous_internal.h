@@ -1,0 +1,168 @@
+/*
+ * Inside the rendezvous service (src/server): the state the registry
+ * (registry.c: names, keys, registrations, introductions) and the relay
+ * (relay.c: sessions and their quotas) share, and the calls between them
+ * and the service (rendezvous.c: entry points, tables, queues). Not part of
+ * any interface: rendezvous.h is.
+ */
+#ifndef PUNCH_SERVER_RENDEZVOUS_INTERNAL_H
+#define PUNCH_SERVER_RENDEZVOUS_INTERNAL_H
+
+#include "server/rendezvous.h"
+
+#define NONE UINT32_MAX
+/* Work per handle_timeout call: a million peers falling silent at once are
+ * removed a thousand at a time, between datagrams. */
+#define EXPIRE_BATCH 1024
+#define TX_QUEUE 64         /* one datagram makes at most two answers */
+#define EVENT_QUEUE 64
+#define MAX_LOCALS 32       /* distinct server addresses remembered per peer */
+
+/* A doubly linked list threaded through an array by index, oldest first:
+ * every peer (session) has the same lifetime, so the one heard from least
+ * recently is always at the head, and expiry looks at the head only. */
+typedef struct link {
+    uint32_t prev, next;
+} link;
+
+typedef struct lru {
+    uint32_t head, tail;
+} lru;
+
+/* Open addressing with linear probing over a keyed hash; deletion shifts
+ * entries back (no tombstones). tag is the hash's low 32 bits, so a probe
+ * rarely has to look at the entry itself, and tag & mask is the home slot. */
+typedef struct slot {
+    uint32_t idx1; /* entry index + 1; 0: empty */
+    uint32_t tag;
+} slot;
+
+typedef struct htable {
+    slot *slots;
+    uint32_t mask;
+} htable;
+
+typedef struct bucket {
+    uint64_t milli; /* tokens x 1000 */
+    uint64_t last_ms;
+} bucket;
+
+typedef struct peer {
+    uint8_t key[PUNCH_KEY_LEN];
+    uint8_t mac_key[PUNCH_AUTH_KEY_LEN]; /* derived once per key */
+    punch_addr pub;                      /* family NONE: free slot */
+    uint8_t n_priv;
+    uint8_t local;                       /* rv->locals index + 1; 0 unknown */
+    uint16_t n_started;                  /* relay sessions it started, held now */
+    uint16_t rtt_ms;                     /* its round trip to us, as it measured; 0 unknown */
+    uint8_t nat_mapping;                 /* its NAT, as it found it (punch_msg_nat) */
+    uint16_t nat_step, nat_port;
+    uint32_t gen;                        /* bumped when the slot is freed */
+    uint32_t cookie_period;              /* of cookie, made for pub */
+    uint32_t last_session;               /* the latest relay session it is in */
+    uint8_t cookie[PUNCH_AUTH_COOKIE_LEN];
+    uint64_t last_ms;
+    char name[PUNCH_MSG_NAME_MAX + 1];
+    punch_addr priv[PUNCH_MSG_MAX_PRIVATE];
+} peer;
+
+typedef struct session {
+    uint8_t id[PUNCH_MSG_SESSION_LEN];
+    bool used, opened;
+    uint32_t peer[2]; /* [0] started it */
+    uint32_t gen[2];
+    uint64_t last_ms;
+    bucket bytes_q, packets_q;
+    uint64_t bytes[2], packets[2], dropped;
+} session;
+
+typedef struct txslot {
+    punch_rendezvous_out out;
+    uint8_t data[PUNCH_RV_MAX_DATAGRAM];
+} txslot;
+
+struct punch_rendezvous {
+    punch_rendezvous_cfg cfg;
+    punch_ratelimit *rate;
+    bucket unproven;
+    punch_rendezvous_counters counters;
+
+    peer *peers;
+    link *peer_links;
+    uint32_t n_peers, peers_hwm, peer_free;
+    lru peer_lru;
+    htable by_key, by_name;
+
+    session *sessions;
+    link *session_links;
+    uint32_t n_sessions, sessions_hwm, session_free;
+    lru session_lru;
+    htable by_id;
+
+    punch_addr locals[MAX_LOCALS];
+    uint8_t n_locals;
+
+    txslot tx[TX_QUEUE];
+    uint32_t tx_head, tx_count;
+    punch_rendezvous_event events[EVENT_QUEUE];
+    uint32_t ev_head, ev_count;
+};
+
+/* ---- shared by both (rendezvous.c) ---- */
+
+void rv_lru_append(lru *l, link *links, uint32_t i);
+void rv_lru_remove(lru *l, link *links, uint32_t i);
+/* Move i to the tail: heard from just now. */
+void rv_lru_touch(lru *l, link *links, uint32_t i);
+/* The next free index: from the free list, else past the high-water mark. */
+uint32_t rv_alloc_index(uint32_t *free_head, link *links, uint32_t *hwm);
+
+uint64_t rv_keyed_hash(const punch_rendezvous *rv, const void *p, size_t n);
+typedef bool (*match_fn)(const punch_rendezvous *rv, uint32_t idx, const void *what);
+/* The entry of hash h for which match(rv, idx, what) holds, or NONE. */
+uint32_t rv_htable_find(const punch_rendezvous *rv, const htable *t, uint64_t h, match_fn match,
+                        const void *what);
+void rv_htable_insert(htable *t, uint64_t h, uint32_t idx);
+void rv_htable_remove(htable *t, uint64_t h, uint32_t idx);
+
+bool rv_bucket_take(bucket *b, uint64_t rate, uint64_t cap, uint64_t cost, uint64_t now);
+
+/* A slot at the tail of the transmit queue (NULL when full, counted);
+ * rv_tx_commit queues it. */
+txslot *rv_tx_reserve(punch_rendezvous *rv);
+void rv_tx_commit(punch_rendezvous *rv);
+/* A cleared event of this type at the tail of the event queue (NULL when
+ * full, counted). */
+punch_rendezvous_event *rv_event_reserve(punch_rendezvous *rv, punch_rendezvous_event_type type);
+void rv_peer_info(const peer *p, punch_rendezvous_peer_info *info);
+
+/* ---- the registry (registry.c) ---- */
+
+void rv_handle_hello(punch_rendezvous *rv, uint64_t now, const punch_addr *src, uint8_t local,
+                     const punch_msg *req);
+void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
+                        uint8_t local, const uint8_t *data, const punch_msg *req);
+void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
+                       uint8_t local, const uint8_t *data, const punch_msg *req);
+/* Peer i, or NONE when it is past its deadline (then removed as expired). */
+uint32_t rv_live_peer(punch_rendezvous *rv, uint32_t i, uint64_t now);
+/* When the peer heard from least recently expires; UINT64_MAX: no peer. */
+uint64_t rv_registry_deadline(const punch_rendezvous *rv);
+/* Remove up to budget expired peers; returns how many. */
+unsigned rv_expire_peers(punch_rendezvous *rv, uint64_t now, unsigned budget);
+
+/* ---- the relay (relay.c) ---- */
+
+/* Whether the session's peer k (0: it started it) is still the one it was
+ * made for. */
+bool rv_session_peer_ok(const punch_rendezvous *rv, const session *s, int k);
+bool rv_open_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint32_t b,
+                     const uint8_t txid[PUNCH_MSG_TXID_LEN], uint8_t id[PUNCH_MSG_SESSION_LEN]);
+void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
+                     const uint8_t *data, size_t len, const punch_msg *req);
+/* When the session idle longest expires; UINT64_MAX: no session. */
+uint64_t rv_relay_deadline(const punch_rendezvous *rv);
+/* Close up to budget idle sessions; returns how many. */
+unsigned rv_expire_sessions(punch_rendezvous *rv, uint64_t now, unsigned budget);
+
+#endif

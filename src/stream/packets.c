@@ -1,0 +1,237 @@
+/* SCTP packets and sockets, usrsctp's side of src/stream: the CRC32c,
+ * packets out (as tagged punch datagrams) and in, socket options and
+ * timers of a stream's setup, and each peer's AF_CONN address and
+ * listener. See stream.h. */
+#include "stream/stream_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
+#include "io/log.h"
+
+/* SCTP's CRC32c (RFC 9260 §6.8). Noise's AEAD already authenticates every
+ * packet both ways, so usrsctp is told the checksum is offloaded: it neither
+ * computes nor checks one (its table-driven CRC was a sixth of the CPU of a
+ * bulk transfer, bench/stream_bench.sh). Packets still leave with a correct
+ * checksum, so what goes on the wire stays plain SCTP, computed here with
+ * the CPU's CRC32c instruction where there is one. */
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(const uint8_t *p, size_t n)
+{
+    uint64_t c = 0xffffffffu;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = _mm_crc32_u64(c, v);
+    }
+    uint32_t c32 = (uint32_t)c;
+    for (; n; p++, n--)
+        c32 = _mm_crc32_u8(c32, *p);
+    return ~c32;
+}
+#endif
+
+uint32_t punch_sctp_crc32c(const uint8_t *p, size_t n)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2"))
+        return crc32c_sse42(p, n);
+#endif
+    return usrsctp_crc32c((void *)p, n);
+}
+
+void punch_sctp_put_checksum(uint8_t *pkt, size_t len)
+{
+    memset(pkt + 8, 0, 4);
+    uint32_t crc = punch_sctp_crc32c(pkt, len);
+    memcpy(pkt + 8, &crc, 4); /* usrsctp's byte order: as it would store it */
+}
+
+int stream_conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t set_df)
+{
+    (void)tos;
+    (void)set_df;
+    /* usrsctp's output callback only gets the AF_CONN address: our sctp_peer,
+     * which knows its owner (also after the peer is gone). */
+    sctp_peer *p = addr;
+    punch_sctp *s = p->owner;
+    if (!p->used) {
+        /* The peer is gone (peer_gone) but an association of
+         * its lingers until usrsctp lets it go: nowhere to send. */
+        s->c.no_path++;
+        return 0;
+    }
+    if (len > PUNCH_STREAM_MTU) {
+        /* Never fragmented: an oversize packet is lost like any other. */
+        s->c.oversize++;
+        return 0;
+    }
+    uint8_t dgram[PUNCH_MAX_DATAGRAM];
+    dgram[0] = PUNCH_STREAM_TAG;
+    memcpy(dgram + 1, buf, len);
+    if (len >= 12)
+        punch_sctp_put_checksum(dgram + 1, len);
+    punch_agent *a = punch_driver_agent(s->cfg.driver);
+    if (punch_agent_send(a, punch_clock_ms(), p->id, dgram, len + 1) != 0) {
+        s->c.no_path++; /* lost: SCTP retransmits once a path exists */
+        p->unsent = true;
+        return 0;
+    }
+    s->c.packets_out++;
+    if (++s->since_flush >= FLUSH_EVERY) {
+        s->since_flush = 0;
+        punch_driver_flush(s->cfg.driver);
+    }
+    return 0;
+}
+
+void stream_upcall(struct socket *so, void *arg, int flags)
+{
+    (void)so;
+    (void)flags;
+    punch_sctp *s = arg;
+    s->kick = true;
+}
+
+static void listener_upcall(struct socket *so, void *arg, int flags)
+{
+    (void)so;
+    (void)flags;
+    sctp_peer *p = arg;
+    p->accept_pending = true;
+    p->owner->kick = true;
+}
+
+struct sockaddr_conn stream_conn_addr(sctp_peer *p, uint16_t port)
+{
+    struct sockaddr_conn a;
+    memset(&a, 0, sizeof(a));
+    a.sconn_family = AF_CONN;
+    a.sconn_port = htons(port);
+    a.sconn_addr = p;
+    return a;
+}
+
+/* Options every stream socket (and the listeners, for what they accept) gets. */
+int stream_set_options(struct socket *so)
+{
+    const int on = 1;
+    struct sctp_event ev = {.se_assoc_id = SCTP_FUTURE_ASSOC, .se_type = SCTP_ASSOC_CHANGE,
+                            .se_on = 1};
+    struct sctp_initmsg init = {.sinit_num_ostreams = 1, .sinit_max_instreams = 1};
+    /* The MTU is ours to say: one SCTP packet per punch datagram. */
+    struct sctp_paddrparams pp;
+    memset(&pp, 0, sizeof(pp));
+    pp.spp_assoc_id = SCTP_FUTURE_ASSOC;
+    pp.spp_flags = SPP_PMTUD_DISABLE;
+    pp.spp_pathmtu = SCTP_PATH_MTU;
+    if (usrsctp_set_non_blocking(so, 1) != 0 ||
+        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_RECVRCVINFO, &on, sizeof(on)) != 0 ||
+        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_NODELAY, &on, sizeof(on)) != 0 ||
+        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_EVENT, &ev, sizeof(ev)) != 0 ||
+        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_INITMSG, &init, sizeof(init)) != 0 ||
+        usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp)) != 0)
+        return PUNCH_ERR_IO;
+    return 0;
+}
+
+/* The association's own path gets the MTU too (the endpoint default above
+ * covers what the handshake sends). */
+void stream_set_path_mtu(punch_stream *st)
+{
+    struct sctp_paddrparams pp;
+    memset(&pp, 0, sizeof(pp));
+    struct sockaddr_conn a = stream_conn_addr(st->peer, 0);
+    memcpy(&pp.spp_address, &a, sizeof(a));
+    pp.spp_flags = SPP_PMTUD_DISABLE;
+    pp.spp_pathmtu = SCTP_PATH_MTU;
+    socklen_t len = sizeof(pp);
+    struct sctp_paddrparams cur;
+    memset(&cur, 0, sizeof(cur));
+    /* Any address of the association: AF_CONN has one. */
+    cur.spp_assoc_id = 0;
+    if (usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &cur, &len) == 0)
+        memcpy(&pp.spp_address, &cur.spp_address, sizeof(pp.spp_address));
+    usrsctp_setsockopt(st->so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp));
+}
+
+/* How long the setup of a stream to p waits for an answer before sending
+ * again. SCTP's RTO.Initial (1 s) is for a path nothing is known of; punch
+ * sets streams up over a path the agent has proven, often timed by its
+ * PING/PONG. Measured in the lab (10 ms each access link, 5 % loss): one
+ * setup in eight lost a packet and its first bytes came 1.1 s (2.7 s for
+ * two) after the path event, against 120 ms without loss; with a lost
+ * INIT-ACK now about 450 ms (lab/tests/stream.sh, "first bytes"). */
+static uint32_t setup_rto_ms(const sctp_peer *p)
+{
+    if (!p->has_path)
+        return RTO_INITIAL_MS; /* the INIT waits for a path: path_changed sends it */
+    if (p->rtt_us == 0)
+        return SETUP_RTO_UNTIMED_MS;
+    uint64_t ms = 3 * (uint64_t)p->rtt_us / 1000;
+    if (ms < SETUP_RTO_MIN_MS)
+        return SETUP_RTO_MIN_MS;
+    return ms > RTO_INITIAL_MS ? RTO_INITIAL_MS : (uint32_t)ms;
+}
+
+int stream_set_setup_rto(struct socket *so, const sctp_peer *p)
+{
+    /* 0: keep RTO.Max and RTO.Min. */
+    struct sctp_rtoinfo ri = {.srto_assoc_id = SCTP_FUTURE_ASSOC,
+                              .srto_initial = setup_rto_ms(p)};
+    if (usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_RTOINFO, &ri, sizeof(ri)) != 0)
+        return PUNCH_ERR_IO;
+    return 0;
+}
+
+sctp_peer *stream_peer_get(punch_sctp *s, int id)
+{
+    if (id < 0 || id >= MAX_PEERS)
+        return NULL;
+    sctp_peer *p = &s->peers[id];
+    if (p->used)
+        return p;
+    *p = (sctp_peer){.owner = s, .id = id, .used = true};
+    usrsctp_register_address(p);
+    if (!s->cfg.accept)
+        return p;
+    struct socket *l = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, NULL, NULL, 0, NULL);
+    struct sockaddr_conn a = stream_conn_addr(p, ACCEPT_PORT);
+    if (!l || stream_set_options(l) != 0 ||
+        usrsctp_bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        usrsctp_listen(l, ACCEPT_BACKLOG) != 0) {
+        punch_log(PUNCH_LOG_WARN, "stream: cannot listen for peer %d: %s", id, strerror(errno));
+        if (l)
+            usrsctp_close(l);
+        return p;
+    }
+    usrsctp_set_upcall(l, listener_upcall, p);
+    p->listener = l;
+    return p;
+}
+
+/* A datagram with PUNCH_STREAM_TAG from peer: an SCTP packet. */
+void stream_take_packet(punch_sctp *s, int peer, const uint8_t *data, size_t len)
+{
+    sctp_peer *p = stream_peer_get(s, peer);
+    if (len < 1 || data[0] != PUNCH_STREAM_TAG || !p) {
+        s->c.not_stream++;
+        return;
+    }
+    s->c.packets_in++;
+    /* usrsctp checks the verification tag and every chunk, and drops (and
+     * counts) what does not belong to an association; the CRC32c is not
+     * checked (punch_sctp_put_checksum). */
+    usrsctp_conninput(p, data + 1, len - 1, 0);
+    /* The streams are served once per batch of datagrams, not once per
+     * packet: one write to wfd for many packets. usrsctp's own answers
+     * (SACKs) went out from inside usrsctp_conninput already. */
+    if (punch_loop_defer(s->cfg.loop, stream_serve_deferred, s) != 0)
+        stream_serve_all(s);
+}
+

@@ -1,0 +1,128 @@
+/*
+ * Inside src/stream: the state stream.c (the streams, the stack's life) and
+ * packets.c (usrsctp's side: packets out and in, socket options, the
+ * peers' AF_CONN addresses) share. Not an interface: stream.h is.
+ */
+#ifndef PUNCH_STREAM_STREAM_INTERNAL_H
+#define PUNCH_STREAM_STREAM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <usrsctp.h>
+
+#include "stream/stream.h"
+
+/* The SCTP port an accepting side listens on, on each peer's AF_CONN
+ * address; openers take an ephemeral port. */
+#define ACCEPT_PORT 5001
+#define MAX_PEERS 64
+/* Streams a peer may have opened that we have not accepted yet: accepting
+ * runs once per batch of datagrams, and usrsctp ABORTs a new association
+ * past this (punch forward opens one per TCP connection, hundreds at once). */
+#define ACCEPT_BACKLOG 1024
+#define IN_CHUNK 65536     /* one DATA message at most: well under the send buffer */
+#define OUT_BUF 65536      /* the peer's bytes waiting for wfd */
+#define SERVE_BUDGET (1u << 20) /* bytes one stream moves to wfd per serve */
+#define OUT_ROOM 2048      /* read from SCTP only with this much room (control messages fit) */
+#define TICK_MS 10         /* usrsctp's clock: its timers have 1 ms ticks; 10 ms is plenty */
+#define FLUSH_EVERY 64     /* the agent queues 256 datagrams: send them before it fills */
+#define SOCKET_BUF (1u << 20)
+#define RTO_MIN_MS 120
+#define DELAYED_SACK_MS 40
+#define RTO_MAX_MS 10000
+/* RFC 9260 §16: RTO.Initial 1 s, for a path nothing is known of. */
+#define RTO_INITIAL_MS 1000
+/* The setup (INIT, COOKIE-ECHO) of a stream on a path whose round trip the
+ * agent measured waits 3 round trips before sending again, at least RTO.Min
+ * (its answers are not delayed as SACKs are, but usrsctp refuses an
+ * RTO.Initial under RTO.Min: EINVAL, and the stream could not open). */
+#define SETUP_RTO_MIN_MS RTO_MIN_MS
+/* ...and on a path the agent has just proven (a handshake message heard,
+ * its PONG still to come) but not timed, this long: a setup packet sent
+ * again too soon costs one small datagram, one lost costs this wait. */
+#define SETUP_RTO_UNTIMED_MS 300
+/* usrsctp counts no IP header on AF_CONN, but its packets come out one
+ * common header (12 bytes) over the MTU it is given: measured, and checked
+ * on every packet (oversize). */
+#define SCTP_PATH_MTU (PUNCH_STREAM_MTU - 12)
+
+typedef struct sctp_peer {
+    punch_sctp *owner;
+    int id;
+    bool used, accept_pending;
+    bool has_path;                 /* a PATH event came: packets can go */
+    bool unsent;                   /* a packet found no path (SCTP waits to send it again) */
+    uint32_t rtt_us;               /* of the path in use, as the agent measured it; 0: unknown */
+    struct socket *listener;
+} sctp_peer;
+
+/* How a file descriptor may be used without blocking the loop. */
+typedef enum fd_kind {
+    FD_NONBLOCK = 1, /* pipe or socket, set O_NONBLOCK: try any time */
+    FD_ALWAYS,       /* regular file, /dev/null: not pollable, never blocks for long */
+    FD_POLLED,       /* terminal and the like: read only once epoll said so */
+} fd_kind;
+
+struct punch_stream {
+    punch_sctp *owner;
+    sctp_peer *peer;
+    struct socket *so;
+    punch_stream *next;
+    void *user;
+    uint16_t service;
+    bool opener, up, open_sent, open_got, attached, refused_by_us;
+    bool fin_sent, fin_got, done_sent, done_got, shut, over;
+    bool keep_wfd;                 /* the peer's FIN does not end wfd */
+    int rfd, wfd;
+    fd_kind rkind, wkind;
+    int rflags, wflags;            /* original file status flags, restored at the end */
+    bool r_watched, w_watched, r_ready, w_blocked, r_eof;
+    unsigned r_events, w_events;   /* what the loop waits for now */
+    size_t in_len, out_off, out_len;
+    uint64_t sent, received;
+    int result;
+    char why[160];
+    uint8_t in[IN_CHUNK];
+    uint8_t out[OUT_BUF];
+};
+
+struct punch_sctp {
+    punch_sctp_cfg cfg;
+    punch_loop_timer tick;
+    uint64_t last_tick;
+    sctp_peer peers[MAX_PEERS];
+    punch_stream *streams;
+    unsigned since_flush;
+    bool kick;                     /* an upcall came: serve the streams again */
+    punch_sctp_counters c;
+};
+
+/* ---- packets.c ---- */
+
+/* usrsctp's output callback (usrsctp_init_nothreads): one SCTP packet to
+ * the peer whose AF_CONN address addr is, as one tagged punch datagram. */
+int stream_conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t set_df);
+/* A stream socket's upcall (arg: its punch_sctp): there is work. */
+void stream_upcall(struct socket *so, void *arg, int flags);
+/* Peer p's AF_CONN address with this SCTP port. */
+struct sockaddr_conn stream_conn_addr(sctp_peer *p, uint16_t port);
+/* Options every stream socket (and listener) gets. Returns 0 or PUNCH_ERR_IO. */
+int stream_set_options(struct socket *so);
+void stream_set_path_mtu(punch_stream *st);
+/* RTO.Initial for a new stream to p from what is known of its path.
+ * Returns 0 or PUNCH_ERR_IO. */
+int stream_set_setup_rto(struct socket *so, const sctp_peer *p);
+/* Peer id's state, made (with its listener when accepting) on first use;
+ * NULL when id is out of range. */
+sctp_peer *stream_peer_get(punch_sctp *s, int id);
+/* A datagram with PUNCH_STREAM_TAG from peer: an SCTP packet. */
+void stream_take_packet(punch_sctp *s, int peer, const uint8_t *data, size_t len);
+
+/* ---- stream.c ---- */
+
+/* Serve every stream until no upcall asks for more. */
+void stream_serve_all(punch_sctp *s);
+/* stream_serve_all as a punch_loop_defer callback. */
+void stream_serve_deferred(void *arg);
+
+#endif
