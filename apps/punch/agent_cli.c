@@ -50,29 +50,46 @@ int punch_agent_cli_identity(const punch_cli *cli, const char *program, punch_id
     return 0;
 }
 
-bool punch_agent_cli_trust(const char *known_path, const punch_event *ev)
+/* A name met for the first time: remember its key. False when another
+ * punch remembered another key for it meanwhile (known then holds it). */
+static bool learn(const char *known_path, const punch_event *ev, uint8_t known[PUNCH_KEY_LEN])
 {
-    uint8_t known[PUNCH_KEY_LEN];
-    char have[PUNCH_KEY_B64_LEN], got[PUNCH_KEY_B64_LEN];
+    char got[PUNCH_KEY_B64_LEN], err[PUNCH_KEYFILE_ERRLEN];
     punch_key_encode(ev->peer_key, got);
-    if (punch_known_peers_find(known_path, ev->peer_name, known) == 0) {
-        if (memcmp(known, ev->peer_key, PUNCH_KEY_LEN) == 0)
-            return true;
-        punch_key_encode(known, have);
-        fprintf(stderr,
-                "punch: REFUSING %s: its key changed! known %s, the server now says %s.\n"
-                "punch: someone may be impersonating it. If the change is expected, remove\n"
-                "punch: the line for %s from %s.\n",
-                ev->peer_name, have, got, ev->peer_name, known_path);
-        return false;
-    }
-    if (punch_known_peers_add(known_path, ev->peer_name, ev->peer_key) == 0)
+    int rc = punch_known_peers_add(known_path, ev->peer_name, ev->peer_key, err);
+    if (rc == 0)
         punch_log(PUNCH_LOG_INFO, "learned %s's key %s (kept in %s)", ev->peer_name, got,
                   known_path);
-    else
-        punch_log(PUNCH_LOG_WARN, "cannot remember %s's key in %s: %s", ev->peer_name,
-                  known_path, strerror(errno));
+    else if (rc == PUNCH_ERR_INTEGRITY) {
+        punch_known_peers_find(known_path, ev->peer_name, known, err);
+        return false;
+    }
+    else /* full, or not writable: the names met before stay pinned */
+        punch_log(PUNCH_LOG_WARN, "cannot remember %s's key: %s", ev->peer_name, err);
     return true;
+}
+
+bool punch_agent_cli_trust(const char *known_path, const punch_event *ev)
+{
+    uint8_t known[PUNCH_KEY_LEN] = {0};
+    char have[PUNCH_KEY_B64_LEN], got[PUNCH_KEY_B64_LEN], err[PUNCH_KEYFILE_ERRLEN];
+    int rc = punch_known_peers_find(known_path, ev->peer_name, known, err);
+    if (rc == 0 && memcmp(known, ev->peer_key, PUNCH_KEY_LEN) == 0)
+        return true;
+    if (rc == PUNCH_ERR_NOTFOUND && learn(known_path, ev, known))
+        return true;
+    if (rc != 0 && rc != PUNCH_ERR_NOTFOUND) { /* a bad file is never half-believed */
+        fprintf(stderr, "punch: REFUSING %s: cannot check its key: %s\n", ev->peer_name, err);
+        return false;
+    }
+    punch_key_encode(known, have);
+    punch_key_encode(ev->peer_key, got);
+    fprintf(stderr,
+            "punch: REFUSING %s: its key changed! known %s, the server now says %s.\n"
+            "punch: someone may be impersonating it. If the change is expected, remove\n"
+            "punch: the line for %s from %s.\n",
+            ev->peer_name, have, got, ev->peer_name, known_path);
+    return false;
 }
 
 static const char *fmt(const punch_addr *a, char buf[PUNCH_ADDR_STRLEN])
