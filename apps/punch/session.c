@@ -22,6 +22,7 @@
 #include "io/cli.h"
 #include "io/driver.h"
 #include "agent_cli.h"
+#include "allow.h"
 #include "io/events.h"
 #include "io/keyfile.h"
 #include "io/known_peers.h"
@@ -59,6 +60,7 @@ typedef struct session {
     punch_stream *stdio;          /* the stream stdin/stdout ride */
     bool stdio_done;
     bool warned_not_stream;
+    punch_allow who;              /* listen: the peers that may connect */
     size_t n_allow;               /* listen --allow-forward */
     uint16_t allow[MAX_ALLOW];
     bool forwarding;              /* forward: TCP connections to the peer */
@@ -90,6 +92,7 @@ typedef struct session {
 static const char listen_help[] =
     "usage: punch [--server HOST[:PORT]] [--name NAME] listen [--datagram]\n"
     "             [--keep-open] [--allow-forward PORT[,PORT...] [--max-connections N]]\n"
+    "             [--peer NAME@KEY]... [--allowed-peers FILE] [--any-peer]\n"
     "             [--no-relay] [--relay-only] [--timeout SECONDS]\n"
     "\n"
     "Register at the server as NAME (default: this host's name) and wait. The\n"
@@ -106,7 +109,10 @@ static const char listen_help[] =
     "127.0.0.1:PORT here; other ports are refused and nothing else is reachable.\n"
     "It serves every peer until SIGINT/SIGTERM (exit 0). --max-connections N\n"
     "(default 1024, at most what ulimit -n allows) bounds the connections open\n"
-    "at once; a stream past it is refused, with the reason, and counted.\n";
+    "at once; a stream past it is refused, with the reason, and counted.\n"
+    "--allow-forward needs --peer, --allowed-peers or --any-peer; without\n"
+    "--allow-forward they are optional (default: anyone).\n"
+    PUNCH_ALLOW_HELP;
 
 static const char connect_help[] =
     "usage: punch [--server HOST[:PORT]] connect PEER[@PUBKEY] [--datagram]\n"
@@ -452,7 +458,11 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_REGISTERED:
         break;
     case PUNCH_EVENT_INTRODUCED:
-        if (!trust(s, ev)) {
+        if (s->listening && !punch_allow_introduced(&s->who, s->events, s->known_path, ev)) {
+            punch_agent_close(agent, punch_clock_ms(), ev->peer); /* no handshake, no data */
+            break;
+        }
+        if (!s->listening && !trust(s, ev)) {
             punch_agent_close(agent, punch_clock_ms(), ev->peer);
             finish(s, 1);
             return;
@@ -663,7 +673,8 @@ done:
                           "\"fast_retransmits\":%llu,\"timeouts\":%llu,\"sacks_out\":%llu,\"path_kicks\":%llu,"
                           "\"datagrams_dropped\":%llu,\"queue_overflows\":%llu,\"events_lost\":%llu,"
                           "\"udp_unsent\":%llu,\"init_timeouts\":%llu,\"cookie_timeouts\":%llu,"
-                          "\"connections_open\":%u,\"connections_refused\":%llu",
+                          "\"connections_open\":%u,\"connections_refused\":%llu,"
+                          "\"peers_refused\":%llu",
                           (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
                           (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
                           (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
@@ -676,7 +687,8 @@ done:
                           (unsigned long long)punch_driver_stats_get(s->driver)->udp_unsent,
                           (unsigned long long)c.init_timeouts,
                           (unsigned long long)c.cookie_timeouts, s->n_conns,
-                          (unsigned long long)s->conns_refused);
+                          (unsigned long long)s->conns_refused,
+                          (unsigned long long)s->who.refused);
         uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
         if (bad)
             punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "
@@ -755,6 +767,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
         {"datagram", no_argument, NULL, 'd'},  {"allow-forward", required_argument, NULL, 'a'},
         {"listen", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {"max-connections", required_argument, NULL, 'm'},
+        PUNCH_ALLOW_OPTIONS,
         {0},
     };
     int c, rc;
@@ -811,6 +824,14 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
             have_max = true;
             break;
         }
+        case 'P':
+        case 'A':
+        case 'Y':
+            if (!s->listening)
+                return punch_cli_usage_error(cmd, "%s is for listen", punch_allow_option(c));
+            if ((rc = punch_allow_option_take(&s->who, cmd, c, optarg)) != 0)
+                return rc;
+            break;
         case 'h': fputs(help, stdout); return -1;
         case ':': return punch_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default: return punch_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -853,13 +874,16 @@ int punch_cmd_listen(const punch_cli *cli, int argc, char **argv)
     session s = {.cli = cli, .listening = true, .max_conns = DEFAULT_MAX_CONNECTIONS};
     uint32_t flags = 0;
     int timeout_s = 0, rc = parse(argc, argv, "punch listen", listen_help, &s, &flags, &timeout_s);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
-    if (optind < argc)
-        return punch_cli_usage_error("punch listen", "unexpected argument '%s'", argv[optind]);
-    if (s.n_allow)
-        s.keep_open = true;
-    return run(&s, flags, timeout_s);
+    if (rc == 0 && optind < argc)
+        rc = punch_cli_usage_error("punch listen", "unexpected argument '%s'", argv[optind]);
+    else if (rc == 0 && s.n_allow)
+        rc = punch_allow_required(&s.who, "punch listen", "--allow-forward");
+    if (rc == 0) {
+        s.keep_open = s.keep_open || s.n_allow;
+        rc = run(&s, flags, timeout_s);
+    }
+    punch_allow_free(&s.who);
+    return rc < 0 ? 0 : rc;
 }
 
 int punch_cmd_connect(const punch_cli *cli, int argc, char **argv)

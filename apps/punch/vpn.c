@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent_cli.h"
+#include "allow.h"
 #include "core/vpn.h"
 #include "io/cli.h"
 #include "io/log.h"
@@ -42,10 +43,10 @@ typedef struct vpn {
     const punch_cli *cli;
     const char *cmd;                /* "punch vpn listen" / "punch vpn connect" */
     bool listening;
-    /* connect: the peer to reach; listen: --peer, the only one let in (NULL: the first) */
-    const char *peer_name;
+    const char *peer_name;          /* connect: the peer to reach */
     uint8_t pinned[PUNCH_KEY_LEN];
     bool has_pin;
+    punch_allow who;                /* listen: the peers that may connect */
     bool locked;                    /* listen: the first peer's key holds the tunnel */
     uint8_t locked_key[PUNCH_KEY_LEN];
     uint32_t flags;
@@ -67,12 +68,13 @@ typedef struct vpn {
     char peer_label[PUNCH_NAME_MAX + 1];
     bool have_path, warned_refused;
     punch_vpn v;
-    uint64_t dropped_no_path, dropped_send, tun_write_errors, refused_peers;
+    uint64_t dropped_no_path, dropped_send, tun_write_errors;
     int exit_code;
 } vpn;
 
 static const char vpn_help[] =
-    "usage: punch [--server HOST[:PORT]] [--name NAME] vpn listen [--peer NAME[@PUBKEY]]\n"
+    "usage: punch [--server HOST[:PORT]] [--name NAME] vpn listen\n"
+    "             (--peer NAME@KEY... | --allowed-peers FILE | --any-peer)\n"
     "             --address IP/LEN [--address IP6/LEN] [--route NET/LEN]... [--mtu N]\n"
     "             [--dev NAME] [--no-relay] [--relay-only | --no-direct] [--timeout SECONDS]\n"
     "       punch [--server HOST[:PORT]] [--name NAME] vpn connect PEER[@PUBKEY]\n"
@@ -94,9 +96,11 @@ static const char vpn_help[] =
     "                     is fragmented outside), 1280 with an IPv6 address, the\n"
     "                     least IPv6 allows (outside: up to 1373 bytes)\n"
     "  --dev NAME         the interface's name (default punch%d: the first free)\n"
-    "  --peer NAME[@KEY]  listen: let only this peer in (default: the first one,\n"
-    "                     whose key then holds the tunnel until we stop)\n"
     "  --no-relay, --relay-only (--no-direct), --timeout SECONDS: as for connect\n"
+    "\n"
+    "listen needs one of these (the first peer let in holds the tunnel until we\n"
+    "stop; others are refused):\n"
+    PUNCH_ALLOW_HELP
     "\n"
     "Only packets whose source is the peer's tunnel address or inside a --route\n"
     "are taken from it (WireGuard's allowed-ips); everything else is dropped and\n"
@@ -133,7 +137,7 @@ static void emit_counters(vpn *s, const char *event)
         (unsigned long long)c->peer_malformed, (unsigned long long)c->peer_ipv6_malformed,
         (unsigned long long)c->peer_source, (unsigned long long)c->peer_ipv6_source,
         (unsigned long long)c->peer_hello_refused, (unsigned long long)c->peer_control,
-        (unsigned long long)s->tun_write_errors, (unsigned long long)s->refused_peers);
+        (unsigned long long)s->tun_write_errors, (unsigned long long)s->who.refused);
 }
 
 static void send_hello(vpn *s)
@@ -247,18 +251,15 @@ static void from_peer(vpn *s, const punch_event *ev)
 
 /* ---- the agent's events ---- */
 
-/* Whether an introduced peer may have the tunnel (listen). */
+/* Whether an introduced peer may have the tunnel (listen): allowed, and
+ * the one that holds it once one does. Refused otherwise (counted). */
 static bool admit(vpn *s, const punch_event *ev)
 {
-    if (s->peer_name && strcmp(ev->peer_name, s->peer_name) != 0) {
-        punch_log(PUNCH_LOG_WARN, "refusing %s: only %s may connect (--peer)", ev->peer_name,
-                  s->peer_name);
+    if (!punch_allow_introduced(&s->who, s->events, s->known_path, ev))
         return false;
-    }
-    const uint8_t *want = s->has_pin ? s->pinned : s->locked ? s->locked_key : NULL;
-    if (want && memcmp(want, ev->peer_key, PUNCH_KEY_LEN) != 0) {
-        punch_log(PUNCH_LOG_WARN, "refusing %s: not the key %s", ev->peer_name,
-                  s->has_pin ? "given with --peer" : "of the peer that holds the tunnel");
+    if (s->locked && memcmp(s->locked_key, ev->peer_key, PUNCH_KEY_LEN) != 0) {
+        punch_allow_refused(&s->who, s->events, ev,
+                            "not the key of the peer that holds the tunnel");
         return false;
     }
     return true;
@@ -267,17 +268,15 @@ static bool admit(vpn *s, const punch_event *ev)
 static void on_introduced(vpn *s, const punch_event *ev)
 {
     punch_agent *agent = punch_driver_agent(s->driver);
-    bool trusted = s->has_pin || punch_agent_cli_trust(s->known_path, ev);
     if (!s->listening) {
-        if (!trusted) {
+        if (!s->has_pin && !punch_agent_cli_trust(s->known_path, ev)) {
             punch_agent_close(agent, punch_clock_ms(), ev->peer);
             finish(s, 1);
         }
         return;
     }
-    if (!trusted || !admit(s, ev)) {
-        s->refused_peers++;
-        punch_agent_close(agent, punch_clock_ms(), ev->peer);
+    if (!admit(s, ev)) {
+        punch_agent_close(agent, punch_clock_ms(), ev->peer); /* no handshake, no data */
         return;
     }
     if (!s->locked) {
@@ -603,7 +602,7 @@ done:
 /* ---- the command line ---- */
 
 /* PEER[@PUBKEY] into name and key. Returns 0 or the usage error's 2. */
-static int parse_peer(vpn *s, const char *text, const char *what)
+static int parse_peer(vpn *s, const char *text)
 {
     static char name[PUNCH_NAME_MAX + 1 + PUNCH_KEY_B64_LEN + 1];
     snprintf(name, sizeof(name), "%s", text);
@@ -611,13 +610,13 @@ static int parse_peer(vpn *s, const char *text, const char *what)
     if (at) {
         *at = '\0';
         if (punch_key_decode(at + 1, s->pinned) != 0)
-            return punch_cli_usage_error(s->cmd, "%s'%s' is not a public key (base64, 44 "
-                                         "characters)", what, at + 1);
+            return punch_cli_usage_error(s->cmd, "'%s' is not a public key (base64, 44 "
+                                         "characters)", at + 1);
         s->has_pin = true;
     }
     if (!punch_msg_valid_name(name))
-        return punch_cli_usage_error(s->cmd, "%s'%s' is not a peer name (1 to %d printable "
-                                     "characters, no spaces or quotes)", what, name,
+        return punch_cli_usage_error(s->cmd, "'%s' is not a peer name (1 to %d printable "
+                                     "characters, no spaces or quotes)", name,
                                      PUNCH_NAME_MAX);
     s->peer_name = name;
     return 0;
@@ -706,12 +705,12 @@ static int parse(vpn *s, int argc, char **argv)
     static const struct option longs[] = {
         {"address", required_argument, NULL, 'a'}, {"route", required_argument, NULL, 'R'},
         {"mtu", required_argument, NULL, 'm'},     {"dev", required_argument, NULL, 'd'},
-        {"peer", required_argument, NULL, 'p'},    {"no-relay", no_argument, NULL, 'n'},
+        PUNCH_ALLOW_OPTIONS,                       {"no-relay", no_argument, NULL, 'n'},
         {"relay-only", no_argument, NULL, 'r'},    {"no-direct", no_argument, NULL, 'r'},
         {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *peer_opt = NULL, *mtu_arg = NULL;
+    const char *mtu_arg = NULL;
     char *end;
     long v;
     int c, rc;
@@ -747,7 +746,15 @@ static int parse(vpn *s, int argc, char **argv)
             s->dev_arg = optarg;
             break;
         }
-        case 'p': peer_opt = optarg; break;
+        case 'P':
+        case 'A':
+        case 'Y':
+            if (!s->listening)
+                return punch_cli_usage_error(s->cmd, "%s is for listen; connect names its peer "
+                                             "as its argument", punch_allow_option(c));
+            if ((rc = punch_allow_option_take(&s->who, s->cmd, c, optarg)) != 0)
+                return rc;
+            break;
         case 'n': s->flags |= PUNCH_AGENT_NO_RELAY; break;
         case 'r': s->flags |= PUNCH_AGENT_RELAY_ONLY; break;
         case 'T':
@@ -768,20 +775,16 @@ static int parse(vpn *s, int argc, char **argv)
     if (s->listening) {
         if (optind < argc)
             return punch_cli_usage_error(s->cmd, "unexpected argument '%s'", argv[optind]);
-        if (peer_opt && (rc = parse_peer(s, peer_opt, "--peer: ")) != 0)
-            return rc;
     } else {
-        if (peer_opt)
-            return punch_cli_usage_error(s->cmd, "--peer is for listen; connect names its peer "
-                                         "as its argument");
         if (optind != argc - 1)
             return optind < argc ? punch_cli_usage_error(s->cmd, "unexpected argument '%s'",
                                                          argv[optind + 1])
                                  : punch_cli_usage_error(s->cmd, "which peer? give PEER[@PUBKEY]");
-        if ((rc = parse_peer(s, argv[optind], "")) != 0)
+        if ((rc = parse_peer(s, argv[optind])) != 0)
             return rc;
     }
-    return check_tunnel(s, mtu_arg);
+    rc = check_tunnel(s, mtu_arg);
+    return rc == 0 && s->listening ? punch_allow_required(&s->who, s->cmd, "the tunnel") : rc;
 }
 
 int punch_cmd_vpn(const punch_cli *cli, int argc, char **argv)
@@ -798,7 +801,8 @@ int punch_cmd_vpn(const punch_cli *cli, int argc, char **argv)
     s.listening = strcmp(argv[1], "listen") == 0;
     s.cmd = s.listening ? "punch vpn listen" : "punch vpn connect";
     int rc = parse(&s, argc - 1, argv + 1);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
-    return run(&s);
+    if (rc == 0)
+        rc = run(&s);
+    punch_allow_free(&s.who);
+    return rc < 0 ? 0 : rc;
 }

@@ -47,9 +47,14 @@ static int take_name(const char *p, size_t n, punch_peer_entry *e, const char **
 
 static int take_key(const char *p, size_t n, punch_peer_entry *e, const char **why)
 {
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                   "0123456789+/=";
     char key[KEY_TEXT_LEN + 1];
     if (n != KEY_TEXT_LEN)
         return bad(why, "the key is not 44 characters of base64 (as punch keygen prints it)");
+    for (size_t i = 0; i < n; i++) /* libsodium alone would take some other bytes too */
+        if (!memchr(alphabet, p[i], sizeof(alphabet) - 1))
+            return bad(why, "the key is not base64 of 32 bytes (as punch keygen prints it)");
     memcpy(key, p, n);
     key[n] = '\0';
     if (punch_key_decode(key, e->key) != 0)
@@ -63,6 +68,7 @@ static int take_key(const char *p, size_t n, punch_peer_entry *e, const char **w
 int punch_peer_entry_parse(const char *text, size_t len, punch_peer_entry *e, const char **why)
 {
     size_t at = 0, n1, n2, n3;
+    memset(e, 0, sizeof(*e)); /* entries compare whole */
     const char *t1 = token(text, len, &at, &n1), *t2 = token(text, len, &at, &n2);
     token(text, len, &at, &n3);
     if (n3 != 0)
@@ -147,6 +153,7 @@ int punch_peer_list_learn(punch_peer_list *l, const char *name, const uint8_t ke
     if (l->n == PUNCH_PEER_LIST_MAX)
         return PUNCH_ERR_LIMIT;
     punch_peer_entry *e = &l->e[l->n++];
+    memset(e, 0, sizeof(*e));
     snprintf(e->name, sizeof(e->name), "%s", name);
     memcpy(e->key, key, PUNCH_KEY_LEN);
     return 0;

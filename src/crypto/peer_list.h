@@ -40,7 +40,8 @@ typedef struct punch_peer_list {
     punch_peer_entry e[PUNCH_PEER_LIST_MAX];
 } punch_peer_list;
 
-/* One peer, "NAME KEY" or "NAME@KEY", len bytes without the newline.
+/* One peer, "NAME KEY" or "NAME@KEY", len bytes without the newline; the
+ * bytes of *e past the name's NUL are zero, so entries compare whole.
  * Returns 0, or PUNCH_ERR_MALFORMED with *why saying what is wrong. */
 int punch_peer_entry_parse(const char *text, size_t len, punch_peer_entry *e, const char **why);
 
