@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Who may connect to a listener (issue 12, finding 1): the attack of the
+# review, for real, through a real punchd in a network namespace of its own
+# (loopback only). bobf serves a web server with `listen --allow-forward
+# 8080`; mallory, a fresh key that knows only the name, runs `punch forward
+# --listen 9090 bobf:8080` and must get nothing (refused at its
+# introduction: a peer-refused event naming it, its key and why, and a
+# count), while alice, on the list, reads the page. Also: one impersonating
+# alice's name with another key is refused; --allowed-peers FILE works and
+# a bad FILE is named by line; --allow-forward without a list refuses to
+# start; --any-peer lets anyone in, as it says.
+if [ -z "${PUNCH_IN_NETNS:-}" ]; then
+    [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a network namespace"; exit 77; }
+    exec unshare --net env PUNCH_IN_NETNS=1 bash "$0" "$@"
+fi
+ip link set lo up
+. "$(dirname "$0")/lib.sh"
+PUNCH=${PUNCH:?set PUNCH to the punch binary}
+
+start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
+server=127.0.0.1:$(port_of 1)
+p() { local who=$1; shift; XDG_CONFIG_HOME="$TMP/$who" timeout 60 "$PUNCH" --server "$server" --events "$TMP/$who.ev" "$@"; }
+# wait_grep FILE REGEX: bounded poll (10 s)
+wait_grep() { for _ in $(seq 400); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.025; done; return 1; }
+stop() { kill -TERM $(pgrep -P "$1") 2>/dev/null; wait "$1"; }
+count() { grep -c -- "$2" "$1" 2>/dev/null || true; }
+
+mkdir -p "$TMP/www" && head -c 200000 /dev/urandom >"$TMP/www/secret.bin"
+(cd "$TMP/www" && exec python3 -m http.server --bind 127.0.0.1 8080 >/dev/null 2>&1) &
+web=$!
+trap 'kill $web 2>/dev/null; stop_punchd; rm -rf "$TMP"' EXIT
+for _ in $(seq 400); do curl -s -o /dev/null http://127.0.0.1:8080/ && break; sleep 0.025; done
+
+alice_key=$(XDG_CONFIG_HOME="$TMP/alice" "$PUNCH" keygen) || fail "keygen for alice"
+
+# 1. --allow-forward alone refuses to start: exit 2, one line saying what to add.
+out=$(p bobf --name bobf listen --allow-forward 8080 </dev/null 2>&1); rc=$?
+[ "$rc" = 2 ] && [ "$(wc -l <<<"$out")" = 1 ] &&
+    grep -qx "punch listen: --allow-forward needs to know who may connect: add --peer NAME@KEY or --allowed-peers FILE, or --any-peer to let anyone in" <<<"$out" ||
+    fail "--allow-forward without a list: rc $rc, $out"
+[ ! -e "$TMP/bobf.ev" ] || fail "bobf started anyway"
+pass "listen --allow-forward without --peer, --allowed-peers or --any-peer: exit 2, one line"
+
+# 2. The attack: a fresh key that knows only the name.
+p bobf --name bobf listen --allow-forward 8080 --peer "alice@$alice_key" </dev/null 2>"$TMP/bobf.err" &
+bobf=$!
+wait_grep "$TMP/bobf.ev" registered || fail "bobf did not register: $(cat "$TMP/bobf.err")"
+p mallory --name mallory forward --listen 9090 bobf:8080 --timeout 4 </dev/null 2>"$TMP/mallory.err" &
+mallory=$!
+wait_grep "$TMP/bobf.ev" '"event":"peer-refused"' || fail "no peer-refused event: $(cat "$TMP/bobf.err")"
+line=$(grep '"event":"peer-refused"' "$TMP/bobf.ev")
+grep -q '"peer":"mallory","key":"[A-Za-z0-9+/]\{43\}=","reason":"not an allowed peer"' <<<"$line" ||
+    fail "peer-refused event: $line"
+curl -s --max-time 3 -o "$TMP/got.bin" http://127.0.0.1:9090/secret.bin; crc=$?
+[ -s "$TMP/got.bin" ] && fail "mallory read $(stat -c %s "$TMP/got.bin") bytes of the service behind bobf"
+wait "$mallory"; mrc=$?
+[ "$mrc" = 1 ] || fail "mallory's forward exited $mrc, want 1 (no path): $(cat "$TMP/mallory.err")"
+grep -q '"event":"path"' "$TMP/mallory.ev" && fail "mallory got a path to bobf"
+[ "$(count "$TMP/bobf.ev" '"event":"path"')" = 0 ] || fail "bobf opened a path to mallory"
+grep -q "warn: refusing mallory: not an allowed peer (key " "$TMP/bobf.err" || fail "no warning on bobf: $(cat "$TMP/bobf.err")"
+pass "a fresh key knowing only the name: refused at its introduction (curl exit $crc, no path, forward exit 1): $line"
+
+# 3. The allowed key reads the service through the same listener.
+p alice --name alice forward --listen 9091 bobf:8080 </dev/null 2>"$TMP/alice.err" &
+alice=$!
+wait_grep "$TMP/alice.ev" '"event":"path"' || fail "no path for alice: $(cat "$TMP/alice.err" "$TMP/bobf.err")"
+curl -s --max-time 20 -o "$TMP/got.bin" http://127.0.0.1:9091/secret.bin || fail "curl through alice's forward failed"
+cmp -s "$TMP/www/secret.bin" "$TMP/got.bin" || fail "alice got another file"
+stop "$alice"
+pass "the allowed key (alice) reads the service: 200 kB identical"
+
+stop "$bobf"; rc=$?
+[ "$rc" = 0 ] || fail "bobf exited $rc on SIGTERM"
+# Mallory's punch asks again while it has no path: each introduction refused, each counted.
+c=$(grep '"event":"counters"' "$TMP/bobf.ev")
+n=$(count "$TMP/bobf.ev" '"event":"peer-refused"')
+[ "$(json_field "$c" peers_refused)" = "$n" ] && [ "$n" -ge 1 ] || fail "peers_refused $(json_field "$c" peers_refused), $n events"
+pass "bobf counted every refusal: peers_refused $n in the counters event, $n peer-refused events"
+
+# 4. Another key under alice's name: refused, the reason says the key is not
+# the one allowed for the name. (A new punchd: the old one still gives the
+# name to alice's key until she has been silent for 90 s.)
+stop_punchd
+start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
+server=127.0.0.1:$(port_of 1)
+rm -f "$TMP/bobf.ev"
+p bobf --name bobf listen --allow-forward 8080 --peer "alice@$alice_key" </dev/null 2>"$TMP/bobf.err" &
+bobf=$!
+wait_grep "$TMP/bobf.ev" registered || fail "bobf did not register again"
+p alice2 --name alice forward --listen 9092 bobf:8080 --timeout 4 </dev/null 2>"$TMP/alice2.err" &
+alice2=$!
+wait_grep "$TMP/bobf.ev" '"event":"peer-refused"' || fail "alice2 not refused: $(cat "$TMP/bobf.err")"
+grep '"event":"peer-refused"' "$TMP/bobf.ev" | tail -1 |
+    grep -q '"peer":"alice","key":"[^"]*","reason":"not the key allowed for this name"' ||
+    fail "alice's name with another key: $(cat "$TMP/bobf.ev" "$TMP/bobf.err" "$TMP/alice2.err")"
+grep '"event":"peer-refused"' "$TMP/bobf.ev" | tail -1 | grep -qF "\"key\":\"$alice_key\"" &&
+    fail "the refused key is alice's own"
+wait "$alice2"
+stop "$bobf"
+grep '"event":"path"' "$TMP/bobf.ev" && fail "bobf opened a path to the other alice"
+pass "alice's name with another key: refused (not the key allowed for this name)"
+
+# 5. --allowed-peers FILE: the same with the list in a file; a bad file is
+# named by line; --any-peer lets mallory in, as it says.
+stop_punchd # the name alice is alice2's there for 90 s
+start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
+server=127.0.0.1:$(port_of 1)
+rm -f "$TMP"/*.ev
+printf '\n# bobf allows\n' >"$TMP/allowed"
+out=$(p bobf --name bobf listen --allow-forward 8080 --allowed-peers "$TMP/allowed" </dev/null 2>&1); rc=$?
+[ "$rc" = 2 ] && grep -qx "punch listen: --allowed-peers: $TMP/allowed:2: more than a name and a key on the line" <<<"$out" ||
+    fail "bad allowed-peers file: rc $rc, $out"
+printf 'carol@%s\n  alice   %s  \n' "$alice_key" "$alice_key" >"$TMP/allowed"
+p bobf --name bobf listen --allow-forward 8080 --allowed-peers "$TMP/allowed" </dev/null 2>"$TMP/bobf.err" &
+bobf=$!
+wait_grep "$TMP/bobf.ev" registered || fail "bobf did not register: $(cat "$TMP/bobf.err")"
+p mallory --name mallory forward --listen 9093 bobf:8080 --timeout 4 </dev/null 2>"$TMP/mallory.err" &
+mallory=$!
+wait_grep "$TMP/bobf.ev" '"event":"peer-refused","t_ms":[0-9]*,"peer":"mallory"' || fail "mallory not refused with --allowed-peers"
+wait "$mallory"
+p alice --name alice forward --listen 9094 bobf:8080 </dev/null 2>"$TMP/alice.err" &
+alice=$!
+wait_grep "$TMP/alice.ev" '"event":"path"' || fail "no path for alice with --allowed-peers"
+curl -s --max-time 20 -o "$TMP/got.bin" http://127.0.0.1:9094/secret.bin && cmp -s "$TMP/www/secret.bin" "$TMP/got.bin" ||
+    fail "alice through --allowed-peers"
+stop "$alice"; stop "$bobf"
+pass "--allowed-peers FILE: alice in, mallory refused; a bad line named as FILE:LINE (exit 2)"
+
+rm -f "$TMP"/*.ev
+p bobf --name bobf listen --allow-forward 8080 --any-peer </dev/null 2>"$TMP/bobf.err" &
+bobf=$!
+wait_grep "$TMP/bobf.ev" registered || fail "bobf did not register"
+p mallory --name mallory forward --listen 9095 bobf:8080 </dev/null 2>"$TMP/mallory.err" &
+mallory=$!
+wait_grep "$TMP/mallory.ev" '"event":"path"' || fail "no path for mallory with --any-peer"
+curl -s --max-time 20 -o "$TMP/got.bin" http://127.0.0.1:9095/secret.bin && cmp -s "$TMP/www/secret.bin" "$TMP/got.bin" ||
+    fail "mallory through --any-peer"
+stop "$mallory"; stop "$bobf"
+grep -q peer-refused "$TMP/bobf.ev" && fail "--any-peer refused someone"
+pass "--any-peer: anyone (mallory) is let in, as the help says"
