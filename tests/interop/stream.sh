@@ -117,7 +117,9 @@ mkdir -p "$TMP/www" && head -c 3000000 /dev/urandom >"$TMP/www/f.bin"
 (cd "$TMP/www" && exec python3 -m http.server --bind 127.0.0.1 8000 >/dev/null 2>&1) &
 web=$!
 for _ in $(seq 400); do curl -s -o /dev/null http://127.0.0.1:8000/ && break; sleep 0.025; done
-p bob listen --allow-forward 8000,8001 </dev/null >/dev/null 2>"$TMP/bob.err" &
+# alice's key as bob learnt it in 1., the one peer bob lets in (interop.allow tests the refusals).
+grep '^alice ' "$TMP/bob/punch/known_peers" >"$TMP/allowed" || fail "bob did not learn alice's key"
+p bob listen --allow-forward 8000,8001 --allowed-peers "$TMP/allowed" </dev/null >/dev/null 2>"$TMP/bob.err" &
 bob=$!
 wait_grep "$TMP/bob.ev" registered || fail "bob did not register"
 p alice forward --listen 9000 bob:8000 </dev/null 2>"$TMP/alice.err" &
@@ -175,6 +177,8 @@ expect2 "--max-connections: '0' is not 1 to 1000000" forward --listen 9000 bob:2
 expect2 "--max-connections is for forward and listen --allow-forward" listen --max-connections 5
 expect2 "--allow-forward: '0' is not a port" listen --allow-forward 22,0
 expect2 "--allow-forward carries streams: not with --datagram" listen --allow-forward 22 --datagram
+expect2 "--peer is for listen" connect bob --peer "bob@$(cut -d' ' -f2 "$TMP/allowed")"
+expect2 "--any-peer is for listen" forward --any-peer --listen 9000 bob:22
 expect2 "which local port? give --listen" forward bob:22
 expect2 "'bob' is not PEER[@PUBKEY]:PORT" forward --listen 9000 bob
 expect2 "--listen: 'x:y' is not [ADDR:]PORT" forward --listen x:y bob:22
