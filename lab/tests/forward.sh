@@ -40,9 +40,9 @@ head -c 4194304 /dev/urandom >"$TMP/www/f.bin"
     >/dev/null 2>&1 </dev/null) &
 for _ in $(seq 400); do lab exec bob -- curl -s -o /dev/null http://127.0.0.1:8000/ && break; sleep 0.025; done
 
-# The three forwarders' keys, made first: bob lets exactly them in (--peer).
+# The forwarders' keys, made first: bob lets exactly them in (--peer).
 allowed=()
-for name in alice alice2 alice3; do
+for name in alice alice2 alice3 alice4 alice5; do
     allowed+=(--peer "$name@$(XDG_CONFIG_HOME="$TMP/$name" "$PUNCH" keygen)")
 done
 "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server 198.51.100.1 \
