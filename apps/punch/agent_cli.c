@@ -3,13 +3,16 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/cli.h"
 #include "io/keyfile.h"
 #include "io/known_peers.h"
 #include "io/log.h"
 #include "io/net.h"
+#include "wire/msg.h"
 
 int punch_agent_cli_server(const punch_cli *cli, const char *program, punch_addr *server)
 {
@@ -90,6 +93,90 @@ bool punch_agent_cli_trust(const char *known_path, const punch_event *ev)
             "punch: the line for %s from %s.\n",
             ev->peer_name, have, got, ev->peer_name, known_path);
     return false;
+}
+
+/* The driver's settings: server, name, flags, tuning, and the secret key
+ * (the caller wipes it once the driver has it). */
+static int driver_cfg(const punch_cli *cli, const punch_addr *server,
+                      const punch_agent_cli_setup *su, punch_driver_cfg *dc,
+                      char host[PUNCH_NAME_MAX + 1])
+{
+    punch_identity id;
+    if (punch_agent_cli_identity(cli, su->cmd, &id, su->known_path) != 0)
+        return 1;
+    const char *name = cli->name;
+    if (!name && su->listening && gethostname(host, PUNCH_NAME_MAX) == 0)
+        name = host;
+    *dc = (punch_driver_cfg){.agent = {.name = name, .server = *server, .flags = su->flags},
+                             .on_event = su->on_event, .arg = su->arg};
+    punch_agent_cli_tune(cli, &dc->agent);
+    memcpy(dc->agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
+    punch_identity_wipe(&id);
+    return 0;
+}
+
+int punch_agent_cli_start(const punch_cli *cli, const punch_addr *server,
+                          const punch_agent_cli_setup *su)
+{
+    punch_driver_cfg dc;
+    char host[PUNCH_NAME_MAX + 1] = "";
+    if (driver_cfg(cli, server, su, &dc, host) != 0)
+        return 1;
+    int rc = 1;
+    if (punch_events_open(su->events, cli->events, cli->start_ms) != 0)
+        fprintf(stderr, "punch: cannot open events file '%s': %s\n", cli->events,
+                strerror(errno));
+    else if (punch_loop_new(su->loop) != 0 ||
+             punch_loop_signals(*su->loop, su->signals, su->n_signals, su->on_signal, su->arg))
+        fprintf(stderr, "punch: cannot set up the event loop: %s\n", strerror(errno));
+    else if ((rc = punch_driver_new(su->driver, *su->loop, &dc)) != 0)
+        fprintf(stderr, "punch: %s\n", rc == PUNCH_ERR_INVAL
+                                           ? "bad settings (is --name printable, without spaces?)"
+                                           : strerror(errno));
+    memset(dc.agent.secret_key, 0, PUNCH_KEY_LEN);
+    return rc ? 1 : 0;
+}
+
+void punch_agent_cli_stop(const punch_agent_cli_setup *su)
+{
+    punch_driver_free(*su->driver);
+    punch_loop_free(*su->loop);
+    punch_events_close(*su->events);
+    *su->driver = NULL;
+    *su->loop = NULL;
+    *su->events = NULL;
+}
+
+int punch_agent_cli_target(const char *cmd, const char *text, char name[PUNCH_NAME_MAX + 1],
+                           uint8_t key[PUNCH_KEY_LEN], bool *pinned)
+{
+    char buf[PUNCH_NAME_MAX + 1 + PUNCH_KEY_B64_LEN + 1];
+    snprintf(buf, sizeof(buf), "%s", text);
+    char *at = strrchr(buf, '@'); /* a key has no '@'; a name may */
+    *pinned = false;
+    if (at) {
+        *at = '\0';
+        if (punch_key_decode(at + 1, key) != 0)
+            return punch_cli_usage_error(cmd, "'%s' is not a public key (base64, 44 characters)",
+                                         at + 1);
+        *pinned = true;
+    }
+    if (!punch_msg_valid_name(buf))
+        return punch_cli_usage_error(cmd, "'%s' is not a peer name (1 to %d printable "
+                                     "characters, no spaces or quotes)", buf, PUNCH_NAME_MAX);
+    memcpy(name, buf, strlen(buf) + 1);
+    return 0;
+}
+
+int punch_agent_cli_timeout(const char *cmd, const char *text, int *seconds)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (*text == '\0' || *end || errno || v < 1 || v > 86400)
+        return punch_cli_usage_error(cmd, "--timeout: '%s' is not 1 to 86400 seconds", text);
+    *seconds = (int)v;
+    return 0;
 }
 
 static const char *fmt(const punch_addr *a, char buf[PUNCH_ADDR_STRLEN])

@@ -42,7 +42,8 @@
 typedef struct session {
     const punch_cli *cli;
     bool listening, keep_open;
-    const char *want_name;        /* connect: the peer asked for */
+    const char *want_name;        /* connect: the peer asked for (target), else NULL */
+    char target[PUNCH_NAME_MAX + 1];
     uint8_t pinned[PUNCH_KEY_LEN];
     bool has_pin;
     char known_path[PATH_MAX];
@@ -573,34 +574,16 @@ static void on_signal(void *arg, int signo)
     finish(s, service ? 0 : 1);
 }
 
-/* Identity, known_peers, server: everything both commands need first. */
-static int prepare(session *s, punch_identity *id)
-{
-    int rc = punch_agent_cli_server(s->cli, "punch", &s->server);
-    return rc ? rc : punch_agent_cli_identity(s->cli, "punch", id, s->known_path);
-}
-
 static int run(session *s, uint32_t flags, int timeout_s)
 {
-    punch_identity id;
-    int rc = prepare(s, &id);
+    static const int signals[] = {SIGINT, SIGTERM};
+    punch_agent_cli_setup su = {.cmd = "punch", .listening = s->listening, .flags = flags,
+                                .signals = signals, .n_signals = 2, .on_signal = on_signal,
+                                .on_event = on_event, .arg = s, .known_path = s->known_path,
+                                .events = &s->events, .loop = &s->loop, .driver = &s->driver};
+    int rc = punch_agent_cli_server(s->cli, "punch", &s->server);
     if (rc != 0)
         return rc;
-    if (punch_events_open(&s->events, s->cli->events, s->cli->start_ms) != 0) {
-        fprintf(stderr, "punch: cannot open events file '%s': %s\n", s->cli->events,
-                strerror(errno));
-        punch_identity_wipe(&id);
-        return 1;
-    }
-    char host[PUNCH_NAME_MAX + 1] = "";
-    const char *name = s->cli->name;
-    if (!name && s->listening && gethostname(host, sizeof(host) - 1) == 0)
-        name = host;
-    punch_driver_cfg dc = {.agent = {.name = name, .server = s->server, .flags = flags},
-                           .on_event = on_event, .arg = s};
-    punch_agent_cli_tune(s->cli, &dc.agent);
-    memcpy(dc.agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
-    punch_identity_wipe(&id);
     s->peer = -1;
     s->timeout_fd = -1;
     s->tcp_fd = -1;
@@ -608,19 +591,8 @@ static int run(session *s, uint32_t flags, int timeout_s)
     s->exit_code = 1;
     if (s->forwarding || s->n_allow)
         set_connection_limit(s);
-    static const int signals[] = {SIGINT, SIGTERM};
-    if (punch_loop_new(&s->loop) != 0 || punch_loop_signals(s->loop, signals, 2, on_signal, s)) {
-        fprintf(stderr, "punch: cannot set up the event loop: %s\n", strerror(errno));
+    if (punch_agent_cli_start(s->cli, &s->server, &su) != 0)
         goto done;
-    }
-    rc = punch_driver_new(&s->driver, s->loop, &dc);
-    memset(dc.agent.secret_key, 0, PUNCH_KEY_LEN);
-    if (rc != 0) {
-        fprintf(stderr, "punch: %s\n", rc == PUNCH_ERR_INVAL
-                                           ? "bad settings (is --name printable, without spaces?)"
-                                           : strerror(errno));
-        goto done;
-    }
     if (!s->datagram) {
         punch_sctp_cfg sc = {.loop = s->loop, .driver = s->driver, .accept = s->listening,
                              .on_open = on_stream_open, .on_done = on_stream_done,
@@ -701,9 +673,7 @@ done:
         close(s->tcp_fd);
     if (s->spare_fd >= 0)
         close(s->spare_fd);
-    punch_driver_free(s->driver);
-    punch_loop_free(s->loop);
-    punch_events_close(s->events);
+    punch_agent_cli_stop(&su);
     if (s->timeout_fd >= 0)
         close(s->timeout_fd);
     return s->exit_code;
@@ -789,11 +759,8 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
             *flags |= PUNCH_AGENT_TCP;
             break;
         case 'T':
-            errno = 0;
-            *timeout_s = (int)strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end || errno || *timeout_s < 1 || *timeout_s > 86400)
-                return punch_cli_usage_error(cmd, "--timeout: '%s' is not 1 to 86400 seconds",
-                                             optarg);
+            if ((rc = punch_agent_cli_timeout(cmd, optarg, timeout_s)) != 0)
+                return rc;
             break;
         case 'd':
             if (s->forwarding)
@@ -849,26 +816,6 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
     return 0;
 }
 
-/* PEER[@PUBKEY] into s. Returns 0 or 2. */
-static int parse_target(const char *cmd, const char *text, session *s)
-{
-    static char target[PUNCH_NAME_MAX + 1 + PUNCH_KEY_B64_LEN + 1];
-    snprintf(target, sizeof(target), "%s", text);
-    char *at = strchr(target, '@');
-    if (at) {
-        *at = '\0';
-        if (punch_key_decode(at + 1, s->pinned) != 0)
-            return punch_cli_usage_error(cmd, "'%s' is not a public key (base64, 44 characters)",
-                                         at + 1);
-        s->has_pin = true;
-    }
-    if (!punch_msg_valid_name(target))
-        return punch_cli_usage_error(cmd, "'%s' is not a peer name (1 to %d printable "
-                                     "characters, no spaces or quotes)", target, PUNCH_NAME_MAX);
-    s->want_name = target;
-    return 0;
-}
-
 int punch_cmd_listen(const punch_cli *cli, int argc, char **argv)
 {
     session s = {.cli = cli, .listening = true, .max_conns = DEFAULT_MAX_CONNECTIONS};
@@ -898,8 +845,10 @@ int punch_cmd_connect(const punch_cli *cli, int argc, char **argv)
         return punch_cli_usage_error("punch connect", optind < argc ? "unexpected argument '%s'"
                                                                     : "which peer? give PEER%s",
                                      optind < argc ? argv[optind + 1] : "[@PUBKEY]");
-    if ((rc = parse_target("punch connect", argv[optind], &s)) != 0)
+    if ((rc = punch_agent_cli_target("punch connect", argv[optind], s.target, s.pinned,
+                                     &s.has_pin)) != 0)
         return rc;
+    s.want_name = s.target;
     return run(&s, flags, timeout_s);
 }
 
@@ -921,7 +870,8 @@ int punch_cmd_forward(const punch_cli *cli, int argc, char **argv)
     if (!colon || parse_port(colon + 1, &s.fwd_port) != 0)
         return punch_cli_usage_error(cmd, "'%s' is not PEER[@PUBKEY]:PORT", argv[optind]);
     *colon = '\0';
-    if ((rc = parse_target(cmd, spec, &s)) != 0)
+    if ((rc = punch_agent_cli_target(cmd, spec, s.target, s.pinned, &s.has_pin)) != 0)
         return rc;
+    s.want_name = s.target;
     return run(&s, flags, timeout_s);
 }

@@ -43,7 +43,7 @@ typedef struct vpn {
     const punch_cli *cli;
     const char *cmd;                /* "punch vpn listen" / "punch vpn connect" */
     bool listening;
-    const char *peer_name;          /* connect: the peer to reach */
+    char peer_name[PUNCH_NAME_MAX + 1]; /* connect: the peer to reach */
     uint8_t pinned[PUNCH_KEY_LEN];
     bool has_pin;
     punch_allow who;                /* listen: the peers that may connect */
@@ -385,7 +385,7 @@ static void on_timeout(void *arg, int fd)
         return;
     if (!s->have_path) {
         fprintf(stderr, "punch: no path to %s found in time\n",
-                s->peer_name ? s->peer_name : "any peer");
+                s->peer_name[0] ? s->peer_name : "any peer");
         finish(s, 1);
     }
 }
@@ -511,7 +511,12 @@ static void emit_interface(vpn *s)
 
 static int run(vpn *s)
 {
-    punch_identity id;
+    static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
+    punch_agent_cli_setup su = {.cmd = s->cmd, .listening = s->listening,
+                                .flags = s->flags | PUNCH_AGENT_LARGE_DATAGRAMS,
+                                .signals = signals, .n_signals = 3, .on_signal = on_signal,
+                                .on_event = on_event, .arg = s, .known_path = s->known_path,
+                                .events = &s->events, .loop = &s->loop, .driver = &s->driver};
     int rc = punch_vpn_init(&s->v, s->address4.family ? &s->address4 : NULL,
                             s->address6.family ? &s->address6 : NULL, s->routes, s->n_routes,
                             (uint16_t)s->mtu);
@@ -528,45 +533,16 @@ static int run(vpn *s)
                                      covering == &s->address4 || covering == &s->address6
                                          ? "--address" : "--route", a, s->cli->server);
     }
-    if ((rc = punch_agent_cli_identity(s->cli, s->cmd, &id, s->known_path)) != 0)
-        return rc;
-    char host[PUNCH_NAME_MAX + 1] = "";
-    const char *name = s->cli->name;
-    if (!name && s->listening && gethostname(host, sizeof(host) - 1) == 0)
-        name = host;
-    /* Datagrams up to 1280 bytes both ways, whatever our own MTU: the
-     * peer's may be larger (each side sends what its own allows). */
-    punch_driver_cfg dc = {.agent = {.name = name, .server = s->server,
-                                     .flags = s->flags | PUNCH_AGENT_LARGE_DATAGRAMS},
-                           .on_event = on_event, .arg = s};
-    punch_agent_cli_tune(s->cli, &dc.agent);
-    memcpy(dc.agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
-    punch_identity_wipe(&id);
     s->peer = -1;
     s->tun = s->hello_fd = s->timeout_fd = -1;
     s->exit_code = 1;
-    static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
-    if (punch_events_open(&s->events, s->cli->events, s->cli->start_ms) != 0) {
-        fprintf(stderr, "punch: cannot open events file '%s': %s\n", s->cli->events,
-                strerror(errno));
-        goto done;
-    }
-    if (open_tun(s) != 0)
-        goto done;
-    if (punch_loop_new(&s->loop) != 0 || punch_loop_signals(s->loop, signals, 3, on_signal, s)) {
-        fprintf(stderr, "punch: cannot set up the event loop: %s\n", strerror(errno));
-        goto done;
-    }
     /* The driver lists this host's addresses as our private endpoints
      * (draft §3.3.2) when it starts: before the tunnel has its address, or
-     * the peer would try to reach us through the tunnel itself. */
-    rc = punch_driver_new(&s->driver, s->loop, &dc);
-    if (rc != 0) {
-        fprintf(stderr, "punch: %s\n", rc == PUNCH_ERR_INVAL
-                                           ? "bad settings (is --name printable, without spaces?)"
-                                           : strerror(errno));
+     * the peer would try to reach us through the tunnel itself. Datagrams
+     * up to 1280 bytes both ways, whatever our own MTU: the peer's may be
+     * larger (each side sends what its own allows). */
+    if (open_tun(s) != 0 || punch_agent_cli_start(s->cli, &s->server, &su) != 0)
         goto done;
-    }
     if (configure_tun(s) != 0)
         goto done;
     emit_interface(s);
@@ -586,41 +562,17 @@ static int run(vpn *s)
         fprintf(stderr, "punch: event loop failed: %s\n", strerror(errno));
     emit_counters(s, "stopped");
 done:
-    memset(dc.agent.secret_key, 0, PUNCH_KEY_LEN);
-    punch_driver_free(s->driver);
-    punch_loop_free(s->loop);
+    punch_agent_cli_stop(&su);
     if (s->tun >= 0)
         close(s->tun); /* the interface, its address and routes go with it */
     if (s->hello_fd >= 0)
         close(s->hello_fd);
     if (s->timeout_fd >= 0)
         close(s->timeout_fd);
-    punch_events_close(s->events);
     return s->exit_code;
 }
 
 /* ---- the command line ---- */
-
-/* PEER[@PUBKEY] into name and key. Returns 0 or the usage error's 2. */
-static int parse_peer(vpn *s, const char *text)
-{
-    static char name[PUNCH_NAME_MAX + 1 + PUNCH_KEY_B64_LEN + 1];
-    snprintf(name, sizeof(name), "%s", text);
-    char *at = strchr(name, '@');
-    if (at) {
-        *at = '\0';
-        if (punch_key_decode(at + 1, s->pinned) != 0)
-            return punch_cli_usage_error(s->cmd, "'%s' is not a public key (base64, 44 "
-                                         "characters)", at + 1);
-        s->has_pin = true;
-    }
-    if (!punch_msg_valid_name(name))
-        return punch_cli_usage_error(s->cmd, "'%s' is not a peer name (1 to %d printable "
-                                     "characters, no spaces or quotes)", name,
-                                     PUNCH_NAME_MAX);
-    s->peer_name = name;
-    return 0;
-}
 
 static const char *family_name(uint8_t family)
 {
@@ -758,12 +710,8 @@ static int parse(vpn *s, int argc, char **argv)
         case 'n': s->flags |= PUNCH_AGENT_NO_RELAY; break;
         case 'r': s->flags |= PUNCH_AGENT_RELAY_ONLY; break;
         case 'T':
-            errno = 0;
-            v = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end || errno || v < 1 || v > 86400)
-                return punch_cli_usage_error(s->cmd, "--timeout: '%s' is not 1 to 86400 seconds",
-                                             optarg);
-            s->timeout_s = (int)v;
+            if ((rc = punch_agent_cli_timeout(s->cmd, optarg, &s->timeout_s)) != 0)
+                return rc;
             break;
         case 'h': fputs(vpn_help, stdout); return -1;
         case ':': return punch_cli_usage_error(s->cmd, "%s needs a value", argv[optind - 1]);
@@ -780,7 +728,8 @@ static int parse(vpn *s, int argc, char **argv)
             return optind < argc ? punch_cli_usage_error(s->cmd, "unexpected argument '%s'",
                                                          argv[optind + 1])
                                  : punch_cli_usage_error(s->cmd, "which peer? give PEER[@PUBKEY]");
-        if ((rc = parse_peer(s, argv[optind])) != 0)
+        if ((rc = punch_agent_cli_target(s->cmd, argv[optind], s->peer_name, s->pinned,
+                                         &s->has_pin)) != 0)
             return rc;
     }
     rc = check_tunnel(s, mtu_arg);
