@@ -179,6 +179,21 @@ int punch_agent_cli_timeout(const char *cmd, const char *text, int *seconds)
     return 0;
 }
 
+void punch_agent_cli_goodbye(punch_driver *d, int peer)
+{
+    if (peer >= 0)
+        punch_agent_close(punch_driver_agent(d), punch_clock_ms(), peer);
+    punch_driver_flush(d);
+}
+
+bool punch_agent_cli_closed_fine(const punch_event *ev, bool had_path)
+{
+    bool fine = had_path && strcmp(ev->why, "peer closed") == 0;
+    if (!fine)
+        fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
+    return fine;
+}
+
 static const char *fmt(const punch_addr *a, char buf[PUNCH_ADDR_STRLEN])
 {
     return a->family ? punch_addr_format(a, buf) : "";
@@ -238,8 +253,10 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
         punch_events_emit(events, "closed", "\"peer\":\"%s\",\"reason\":\"%s\"", ev->peer_name,
                           ev->why);
         break;
-    case PUNCH_EVENT_DATA:
     case PUNCH_EVENT_REFUSED:
+        fprintf(stderr, "punch: the server refused us: %s\n", ev->why);
+        break;
+    case PUNCH_EVENT_DATA:
     case PUNCH_EVENT_SOCKETS:
     case PUNCH_EVENT_TCP_OFFER:
         break;

@@ -71,9 +71,17 @@ int punch_agent_cli_target(const char *cmd, const char *text, char name[PUNCH_NA
 /* --timeout SECONDS (1 to 86400). Returns 0 or 2. */
 int punch_agent_cli_timeout(const char *cmd, const char *text, int *seconds);
 
+/* Say goodbye to peer (when >= 0: it hears we close) and send what is
+ * queued: how a command stops. */
+void punch_agent_cli_goodbye(punch_driver *d, int peer);
+
+/* Whether a CLOSED event is the peer's own goodbye after a path was up (an
+ * ending, exit 0); otherwise the reason is said on stderr. */
+bool punch_agent_cli_closed_fine(const punch_event *ev, bool had_path);
+
 /* Write the SPEC.md §3 event (registered, introduced, path, attempt,
- * closed) and the log line of an agent event; DATA and REFUSED are the
- * caller's. */
+ * closed) and the log line of an agent event, and say a REFUSED on
+ * stderr; what to do about any of them is the caller's. */
 void punch_agent_cli_report(punch_events *events, const punch_addr *server, punch_driver *d,
                             const punch_event *ev);
 

@@ -77,13 +77,14 @@ int punch_allow_any(punch_allow *a, const char *cmd)
                    : 0;
 }
 
-const char *punch_allow_option(int code)
+int punch_allow_option_take(punch_allow *a, const char *cmd, bool listening, int code,
+                            const char *arg)
 {
-    return code == 'P' ? "--peer" : code == 'A' ? "--allowed-peers" : "--any-peer";
-}
-
-int punch_allow_option_take(punch_allow *a, const char *cmd, int code, const char *arg)
-{
+    if (!listening)
+        return punch_cli_usage_error(cmd, "%s is for listen (who may connect to us)",
+                                     code == 'P'   ? "--peer"
+                                     : code == 'A' ? "--allowed-peers"
+                                                   : "--any-peer");
     return code == 'P'   ? punch_allow_peer(a, cmd, arg)
            : code == 'A' ? punch_allow_file(a, cmd, arg)
                          : punch_allow_any(a, cmd);

@@ -38,13 +38,13 @@ int punch_allow_peer(punch_allow *a, const char *cmd, const char *text);
 int punch_allow_file(punch_allow *a, const char *cmd, const char *path);
 int punch_allow_any(punch_allow *a, const char *cmd);
 /* The getopt codes of the three options: 'P' --peer, 'A' --allowed-peers,
- * 'Y' --any-peer (for the option tables); punch_allow_option names one,
- * punch_allow_option_take applies one (returns as the three above). */
+ * 'Y' --any-peer (for the option tables); punch_allow_option_take applies
+ * one (returns as the three above; a usage error when not listening). */
 #define PUNCH_ALLOW_OPTIONS                                                               \
     {"peer", required_argument, NULL, 'P'}, {"allowed-peers", required_argument, NULL, 'A'}, \
         {"any-peer", no_argument, NULL, 'Y'}
-const char *punch_allow_option(int code);
-int punch_allow_option_take(punch_allow *a, const char *cmd, int code, const char *arg);
+int punch_allow_option_take(punch_allow *a, const char *cmd, bool listening, int code,
+                            const char *arg);
 
 /* After the options: 0, or 2 with one line saying what to add when
  * required (a listener exposing what) has neither a list nor --any-peer. */

@@ -163,9 +163,7 @@ static void on_stdin(void *arg, int fd)
     punch_agent *a = punch_driver_agent(s->driver);
     if (n <= 0) {
         /* End of input: say goodbye and leave. */
-        if (s->peer >= 0)
-            punch_agent_close(a, punch_clock_ms(), s->peer);
-        punch_driver_flush(s->driver);
+        punch_agent_cli_goodbye(s->driver, s->peer);
         finish(s, 0);
         return;
     }
@@ -527,9 +525,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
             break;
         }
         if (ev->peer == s->peer) {
-            bool fine = s->have_path && strcmp(ev->why, "peer closed") == 0;
-            if (!fine)
-                fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
+            bool fine = punch_agent_cli_closed_fine(ev, s->have_path);
             if (!s->keep_open)
                 finish(s, fine ? 0 : 1);
             s->peer = -1;
@@ -538,8 +534,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_SOCKETS: /* the driver's business */
     case PUNCH_EVENT_TCP_OFFER:
         break;
-    case PUNCH_EVENT_REFUSED:
-        fprintf(stderr, "punch: the server refused us: %s\n", ev->why);
+    case PUNCH_EVENT_REFUSED: /* said by punch_agent_cli_report */
         finish(s, 1);
         break;
     }
@@ -562,9 +557,7 @@ static void on_signal(void *arg, int signo)
 {
     (void)signo;
     session *s = arg;
-    if (s->peer >= 0)
-        punch_agent_close(punch_driver_agent(s->driver), punch_clock_ms(), s->peer);
-    punch_driver_flush(s->driver);
+    punch_agent_cli_goodbye(s->driver, s->peer);
     /* Stopping a forwarder, or a listener between --keep-open streams, is
      * how it ends; anything else was cut short. */
     bool service =
@@ -794,9 +787,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
         case 'P':
         case 'A':
         case 'Y':
-            if (!s->listening)
-                return punch_cli_usage_error(cmd, "%s is for listen", punch_allow_option(c));
-            if ((rc = punch_allow_option_take(&s->who, cmd, c, optarg)) != 0)
+            if ((rc = punch_allow_option_take(&s->who, cmd, s->listening, c, optarg)) != 0)
                 return rc;
             break;
         case 'h': fputs(help, stdout); return -1;

@@ -340,7 +340,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_CLOSED: {
         if (ev->peer != s->peer)
             break;
-        bool fine = s->have_path && strcmp(ev->why, "peer closed") == 0;
+        bool had_path = s->have_path;
         s->peer = s->listening ? -1 : s->peer;
         s->have_path = false;
         punch_vpn_peer_reset(&s->v);
@@ -349,16 +349,13 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
                       ev->why);
             break;
         }
-        if (!fine)
-            fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
-        finish(s, fine ? 0 : 1);
+        finish(s, punch_agent_cli_closed_fine(ev, had_path) ? 0 : 1);
         break;
     }
     case PUNCH_EVENT_SOCKETS: /* the driver's business */
     case PUNCH_EVENT_TCP_OFFER:
         break;
-    case PUNCH_EVENT_REFUSED:
-        fprintf(stderr, "punch: the server refused us: %s\n", ev->why);
+    case PUNCH_EVENT_REFUSED: /* said by punch_agent_cli_report */
         finish(s, 1);
         break;
     case PUNCH_EVENT_REGISTERED:
@@ -397,9 +394,7 @@ static void on_signal(void *arg, int signo)
         emit_counters(s, "counters");
         return;
     }
-    if (s->peer >= 0)
-        punch_agent_close(punch_driver_agent(s->driver), punch_clock_ms(), s->peer);
-    punch_driver_flush(s->driver);
+    punch_agent_cli_goodbye(s->driver, s->peer);
     finish(s, 0);
 }
 
@@ -701,10 +696,7 @@ static int parse(vpn *s, int argc, char **argv)
         case 'P':
         case 'A':
         case 'Y':
-            if (!s->listening)
-                return punch_cli_usage_error(s->cmd, "%s is for listen; connect names its peer "
-                                             "as its argument", punch_allow_option(c));
-            if ((rc = punch_allow_option_take(&s->who, s->cmd, c, optarg)) != 0)
+            if ((rc = punch_allow_option_take(&s->who, s->cmd, s->listening, c, optarg)) != 0)
                 return rc;
             break;
         case 'n': s->flags |= PUNCH_AGENT_NO_RELAY; break;
