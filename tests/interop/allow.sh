@@ -9,21 +9,29 @@
 # alice's name with another key is refused; --allowed-peers FILE works and
 # a bad FILE is named by line; --allow-forward without a list refuses to
 # start; --any-peer lets anyone in, as it says.
-if [ -z "${PUNCH_IN_NETNS:-}" ]; then
-    [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a network namespace"; exit 77; }
-    exec unshare --net env PUNCH_IN_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/netns.sh"
 PUNCH=${PUNCH:?set PUNCH to the punch binary}
 
 start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
 server=127.0.0.1:$(port_of 1)
 p() { local who=$1; shift; XDG_CONFIG_HOME="$TMP/$who" timeout 60 "$PUNCH" --server "$server" --events "$TMP/$who.ev" "$@"; }
-# wait_grep FILE REGEX: bounded poll (10 s)
-wait_grep() { for _ in $(seq 400); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.025; done; return 1; }
 stop() { kill -TERM $(pgrep -P "$1") 2>/dev/null; wait "$1"; }
 count() { grep -c -- "$2" "$1" 2>/dev/null || true; }
+# bobf_up OPTIONS...: bobf serves 8080 to whom OPTIONS allow; $bobf is its job.
+bobf_up() {
+    p bobf --name bobf listen --allow-forward 8080 "$@" </dev/null 2>"$TMP/bobf.err" &
+    bobf=$!
+    wait_grep "$TMP/bobf.ev" registered || fail "bobf did not register: $(cat "$TMP/bobf.err")"
+}
+# through NAME PORT: NAME forwards PORT to bobf:8080 and reads the page whole.
+through() {
+    p "$1" --name "$1" forward --listen "$2" bobf:8080 </dev/null 2>"$TMP/$1.err" &
+    local job=$!
+    wait_grep "$TMP/$1.ev" '"event":"path"' || fail "no path for $1: $(cat "$TMP/$1.err" "$TMP/bobf.err")"
+    curl -s --max-time 20 -o "$TMP/got.bin" "http://127.0.0.1:$2/secret.bin" || fail "curl through $1's forward failed"
+    cmp -s "$TMP/www/secret.bin" "$TMP/got.bin" || fail "$1 got another file"
+    stop "$job"
+}
 
 mkdir -p "$TMP/www" && head -c 200000 /dev/urandom >"$TMP/www/secret.bin"
 (cd "$TMP/www" && exec python3 -m http.server --bind 127.0.0.1 8080 >/dev/null 2>&1) &
@@ -42,9 +50,7 @@ out=$(p bobf --name bobf listen --allow-forward 8080 </dev/null 2>&1); rc=$?
 pass "listen --allow-forward without --peer, --allowed-peers or --any-peer: exit 2, one line"
 
 # 2. The attack: a fresh key that knows only the name.
-p bobf --name bobf listen --allow-forward 8080 --peer "alice@$alice_key" </dev/null 2>"$TMP/bobf.err" &
-bobf=$!
-wait_grep "$TMP/bobf.ev" registered || fail "bobf did not register: $(cat "$TMP/bobf.err")"
+bobf_up --peer "alice@$alice_key"
 p mallory --name mallory forward --listen 9090 bobf:8080 --timeout 4 </dev/null 2>"$TMP/mallory.err" &
 mallory=$!
 wait_grep "$TMP/bobf.ev" '"event":"peer-refused"' || fail "no peer-refused event: $(cat "$TMP/bobf.err")"
@@ -61,12 +67,7 @@ grep -q "warn: refusing mallory: not an allowed peer (key " "$TMP/bobf.err" || f
 pass "a fresh key knowing only the name: refused at its introduction (curl exit $crc, no path, forward exit 1): $line"
 
 # 3. The allowed key reads the service through the same listener.
-p alice --name alice forward --listen 9091 bobf:8080 </dev/null 2>"$TMP/alice.err" &
-alice=$!
-wait_grep "$TMP/alice.ev" '"event":"path"' || fail "no path for alice: $(cat "$TMP/alice.err" "$TMP/bobf.err")"
-curl -s --max-time 20 -o "$TMP/got.bin" http://127.0.0.1:9091/secret.bin || fail "curl through alice's forward failed"
-cmp -s "$TMP/www/secret.bin" "$TMP/got.bin" || fail "alice got another file"
-stop "$alice"
+through alice 9091
 pass "the allowed key (alice) reads the service: 200 kB identical"
 
 stop "$bobf"; rc=$?
@@ -84,9 +85,7 @@ stop_punchd
 start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
 server=127.0.0.1:$(port_of 1)
 rm -f "$TMP/bobf.ev"
-p bobf --name bobf listen --allow-forward 8080 --peer "alice@$alice_key" </dev/null 2>"$TMP/bobf.err" &
-bobf=$!
-wait_grep "$TMP/bobf.ev" registered || fail "bobf did not register again"
+bobf_up --peer "alice@$alice_key"
 p alice2 --name alice forward --listen 9092 bobf:8080 --timeout 4 </dev/null 2>"$TMP/alice2.err" &
 alice2=$!
 wait_grep "$TMP/bobf.ev" '"event":"peer-refused"' || fail "alice2 not refused: $(cat "$TMP/bobf.err")"
@@ -111,30 +110,18 @@ out=$(p bobf --name bobf listen --allow-forward 8080 --allowed-peers "$TMP/allow
 [ "$rc" = 2 ] && grep -qx "punch listen: --allowed-peers: $TMP/allowed:2: more than a name and a key on the line" <<<"$out" ||
     fail "bad allowed-peers file: rc $rc, $out"
 printf 'carol@%s\n  alice   %s  \n' "$alice_key" "$alice_key" >"$TMP/allowed"
-p bobf --name bobf listen --allow-forward 8080 --allowed-peers "$TMP/allowed" </dev/null 2>"$TMP/bobf.err" &
-bobf=$!
-wait_grep "$TMP/bobf.ev" registered || fail "bobf did not register: $(cat "$TMP/bobf.err")"
+bobf_up --allowed-peers "$TMP/allowed"
 p mallory --name mallory forward --listen 9093 bobf:8080 --timeout 4 </dev/null 2>"$TMP/mallory.err" &
 mallory=$!
 wait_grep "$TMP/bobf.ev" '"event":"peer-refused","t_ms":[0-9]*,"peer":"mallory"' || fail "mallory not refused with --allowed-peers"
 wait "$mallory"
-p alice --name alice forward --listen 9094 bobf:8080 </dev/null 2>"$TMP/alice.err" &
-alice=$!
-wait_grep "$TMP/alice.ev" '"event":"path"' || fail "no path for alice with --allowed-peers"
-curl -s --max-time 20 -o "$TMP/got.bin" http://127.0.0.1:9094/secret.bin && cmp -s "$TMP/www/secret.bin" "$TMP/got.bin" ||
-    fail "alice through --allowed-peers"
-stop "$alice"; stop "$bobf"
+through alice 9094
+stop "$bobf"
 pass "--allowed-peers FILE: alice in, mallory refused; a bad line named as FILE:LINE (exit 2)"
 
 rm -f "$TMP"/*.ev
-p bobf --name bobf listen --allow-forward 8080 --any-peer </dev/null 2>"$TMP/bobf.err" &
-bobf=$!
-wait_grep "$TMP/bobf.ev" registered || fail "bobf did not register"
-p mallory --name mallory forward --listen 9095 bobf:8080 </dev/null 2>"$TMP/mallory.err" &
-mallory=$!
-wait_grep "$TMP/mallory.ev" '"event":"path"' || fail "no path for mallory with --any-peer"
-curl -s --max-time 20 -o "$TMP/got.bin" http://127.0.0.1:9095/secret.bin && cmp -s "$TMP/www/secret.bin" "$TMP/got.bin" ||
-    fail "mallory through --any-peer"
-stop "$mallory"; stop "$bobf"
+bobf_up --any-peer
+through mallory 9095
+stop "$bobf"
 grep -q peer-refused "$TMP/bobf.ev" && fail "--any-peer refused someone"
 pass "--any-peer: anyone (mallory) is let in, as the help says"

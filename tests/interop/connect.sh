@@ -3,12 +3,7 @@
 # namespace of its own where loopback is the only interface (so every probe
 # stays on it): data both ways, keys learned on first use and a changed key
 # refused loudly, a pinned key enforced, and the errors a user meets.
-if [ -z "${PUNCH_IN_NETNS:-}" ]; then
-    [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a network namespace"; exit 77; }
-    exec unshare --net env PUNCH_IN_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/netns.sh"
 PUNCH=${PUNCH:?set PUNCH to the punch binary}
 
 start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"

@@ -5,19 +5,12 @@
 # a peer that leaves early, garbage from a peer dropped and counted, a TCP
 # forward with curl and a refused port, listen --keep-open serving two
 # connects in turn, usage errors.
-if [ -z "${PUNCH_IN_NETNS:-}" ]; then
-    [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a network namespace"; exit 77; }
-    exec unshare --net env PUNCH_IN_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/netns.sh"
 PUNCH=${PUNCH:?set PUNCH to the punch binary}
 
 start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
 server=127.0.0.1:$(port_of 1)
 p() { local who=$1; shift; XDG_CONFIG_HOME="$TMP/$who" timeout 60 "$PUNCH" --server "$server" --name "$who" --events "$TMP/$who.ev" "$@"; }
-# wait_grep FILE REGEX: bounded poll (10 s)
-wait_grep() { for _ in $(seq 400); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.025; done; return 1; }
 reset() { rm -f "$TMP"/*.ev "$TMP"/*.out "$TMP"/*.err; }
 # stop PID: SIGTERM to the punch behind a background `p` (its subshell's child)
 stop() { kill -TERM $(pgrep -P "$1") 2>/dev/null; wait "$1"; }
