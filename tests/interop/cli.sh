@@ -48,7 +48,12 @@ expect 1 'already holds a key; use --force' env XDG_CONFIG_HOME="$TMP/conf" "$PU
 pub2=$("$PUNCH" --key "$key" keygen --force) || fail "keygen --force failed"
 [ "$pub2" != "$pub" ] && [ "$(cat "$key")" != "$before" ] || fail "keygen --force did not make a new key"
 [ ! -e "$key.new" ] || fail "keygen left $key.new behind"
-pass "punch: help, version, usage errors, keygen ($pub2)"
+[ "$("$PUNCH" --key "$key" keygen --public)" = "$pub2" ] || fail "keygen --public did not print the key's public key"
+[ "$(cat "$key")" != "$before" ] && [ "$("$PUNCH" keygen --public "$key")" = "$pub2" ] || fail "keygen --public FILE"
+expect 1 "cannot read $TMP/none: No such file" "$PUNCH" keygen --public "$TMP/none"
+[ ! -e "$TMP/none" ] || fail "keygen --public made a key"
+expect 2 "--public makes nothing: not with --force" "$PUNCH" keygen --public --force "$key"
+pass "punch: help, version, usage errors, keygen ($pub2), keygen --public"
 
 # A key others may read is refused, as ssh does, by punch and punchd: one
 # line naming the file and the fix; nothing starts (issue 12, finding 9).
