@@ -125,3 +125,28 @@ through mallory 9095
 stop "$bobf"
 grep -q peer-refused "$TMP/bobf.ev" && fail "--any-peer refused someone"
 pass "--any-peer: anyone (mallory) is let in, as the help says"
+
+# 6. punch vpn listen likewise: only alice's key gets the tunnel. Both TUNs
+# live in this namespace; the HELLOs that cross the tunnel (vpn-peer events
+# on both sides) show data flowed to alice, none to carol.
+stop_punchd # alice's name is held by her last key there for 90 s
+start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
+server=127.0.0.1:$(port_of 1)
+rm -f "$TMP"/*.ev
+v() { local who=$1; shift; p "$who" --name "$who" vpn "$@" </dev/null >/dev/null 2>"$TMP/$who.err"; }
+v bobv listen --peer "alice@$alice_key" --address 10.99.0.2/24 --dev pa0 &
+bobv=$!
+wait_grep "$TMP/bobv.ev" registered || fail "bobv did not register: $(cat "$TMP/bobv.err")"
+v carol connect bobv --address 10.98.0.1/24 --dev pa1 --timeout 4 &
+carol=$!
+wait_grep "$TMP/bobv.ev" '"event":"peer-refused","t_ms":[0-9]*,"peer":"carol","key":"[^"]*","reason":"not an allowed peer"' ||
+    fail "carol not refused by vpn listen: $(cat "$TMP/bobv.ev" "$TMP/bobv.err")"
+wait "$carol" && fail "carol's vpn connect exited 0"
+v alice connect bobv --address 10.99.0.1/24 --dev pa2 &
+alice=$!
+wait_grep "$TMP/alice.ev" '"event":"vpn-peer","t_ms":[0-9]*,"peer":"bobv"' || fail "alice got no tunnel: $(cat "$TMP/alice.err" "$TMP/bobv.err")"
+wait_grep "$TMP/bobv.ev" '"event":"vpn-peer","t_ms":[0-9]*,"peer":"alice"' || fail "bobv never heard alice in the tunnel"
+grep -q '"event":"vpn-peer".*"peer":"carol"' "$TMP/bobv.ev" && fail "carol's HELLO reached bobv"
+stop "$alice"; stop "$bobv"
+grep '"event":"stopped"' "$TMP/bobv.ev" | grep -q '"refused_peers":[1-9]' || fail "vpn refusals not counted: $(grep stopped "$TMP/bobv.ev")"
+pass "vpn listen --peer alice@KEY: carol refused before any data (peer-refused, refused_peers), alice's tunnel up"
