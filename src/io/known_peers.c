@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define fail(rc, ...) (snprintf(err, PUNCH_KEYFILE_ERRLEN, __VA_ARGS__), (rc))
@@ -20,6 +21,13 @@ static int read_text(const char *path, char *buf, size_t *len, char err[PUNCH_KE
     if (fd < 0)
         return fail(errno == ENOENT ? PUNCH_ERR_NOTFOUND : PUNCH_ERR_IO, "cannot read %s: %s",
                     path, strerror(errno));
+    /* As ssh's StrictModes: whoever may write the list may add himself. */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 022)) {
+        close(fd);
+        return fail(PUNCH_ERR_UNSUPPORTED, "%s may be written by others (mode %04o): refusing "
+                    "to use it; run chmod go-w %s", path, (unsigned)(st.st_mode & 07777), path);
+    }
     *len = 0;
     ssize_t n;
     while (*len <= PUNCH_PEER_LIST_MAX_BYTES &&

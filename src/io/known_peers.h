@@ -17,8 +17,10 @@
 /* Read the list of peers in the file at path (at most
  * PUNCH_PEER_LIST_MAX_BYTES; flags as punch_peer_list_parse's). Returns 0,
  * PUNCH_ERR_NOTFOUND (no such file; *l is empty), PUNCH_ERR_IO,
- * PUNCH_ERR_MALFORMED or PUNCH_ERR_LIMIT, with a one-line reason in err
- * ("PATH:LINE: what is wrong" for bad content). */
+ * PUNCH_ERR_UNSUPPORTED (group or others may write it: refused, as ssh
+ * refuses such an authorized_keys), PUNCH_ERR_MALFORMED or PUNCH_ERR_LIMIT,
+ * with a one-line reason in err ("PATH:LINE: what is wrong" for bad
+ * content). */
 int punch_peer_file_load(const char *path, unsigned flags, punch_peer_list *l,
                          char err[PUNCH_KEYFILE_ERRLEN]);
 

@@ -110,6 +110,11 @@ out=$(p bobf --name bobf listen --allow-forward 8080 --allowed-peers "$TMP/allow
 [ "$rc" = 2 ] && grep -qx "punch listen: --allowed-peers: $TMP/allowed:2: more than a name and a key on the line" <<<"$out" ||
     fail "bad allowed-peers file: rc $rc, $out"
 printf 'carol@%s\n  alice   %s  \n' "$alice_key" "$alice_key" >"$TMP/allowed"
+chmod 664 "$TMP/allowed"
+out=$(p bobf --name bobf listen --allow-forward 8080 --allowed-peers "$TMP/allowed" </dev/null 2>&1); rc=$?
+[ "$rc" = 1 ] && grep -qx "punch listen: --allowed-peers: $TMP/allowed may be written by others (mode 0664): refusing to use it; run chmod go-w $TMP/allowed" <<<"$out" ||
+    fail "a group-writable allowed-peers file: rc $rc, $out"
+chmod 644 "$TMP/allowed"
 bobf_up --allowed-peers "$TMP/allowed"
 p mallory --name mallory forward --listen 9093 bobf:8080 --timeout 4 </dev/null 2>"$TMP/mallory.err" &
 mallory=$!
@@ -117,7 +122,7 @@ wait_grep "$TMP/bobf.ev" '"event":"peer-refused","t_ms":[0-9]*,"peer":"mallory"'
 wait "$mallory"
 through alice 9094
 stop "$bobf"
-pass "--allowed-peers FILE: alice in, mallory refused; a bad line named as FILE:LINE (exit 2)"
+pass "--allowed-peers FILE: alice in, mallory refused; a bad line named as FILE:LINE (exit 2); a group-writable file refused (exit 1)"
 
 rm -f "$TMP"/*.ev
 bobf_up --any-peer

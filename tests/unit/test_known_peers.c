@@ -81,7 +81,7 @@ static void bad_line_named(void **state)
 {
     (void)state;
     uint8_t k[PUNCH_KEY_LEN], got[PUNCH_KEY_LEN];
-    char err[PUNCH_KEYFILE_ERRLEN], want[256];
+    char err[PUNCH_KEYFILE_ERRLEN], want[512];
     key_of(3, k);
     write_text("alice AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n# a comment\n");
     assert_int_equal(punch_known_peers_find(path, "alice", got, err), PUNCH_ERR_MALFORMED);
@@ -94,6 +94,15 @@ static void bad_line_named(void **state)
     fclose(f);
     assert_non_null(strstr(text, "# a comment")); /* not rewritten away */
     assert_null(strstr(text, "carol"));
+    /* A list others may write is not believed either. */
+    write_text("alice AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n");
+    chmod(path, 0620);
+    assert_int_equal(punch_known_peers_find(path, "alice", got, err), PUNCH_ERR_UNSUPPORTED);
+    snprintf(want, sizeof(want), "%s may be written by others (mode 0620): refusing to use it; "
+             "run chmod go-w %s", path, path);
+    assert_string_equal(err, want);
+    chmod(path, 0600);
+    assert_int_equal(punch_known_peers_find(path, "alice", got, err), 0);
 }
 
 static void bounded(void **state)
