@@ -448,6 +448,24 @@ static int tcp_listen(const punch_addr *a)
     return fd;
 }
 
+/* A listener lets in whom --peer, --allowed-peers or known_peers allow;
+ * connect and forward want the peer's key as pinned or known. */
+static void on_introduced(session *s, punch_agent *agent, const punch_event *ev)
+{
+    if (s->listening && !punch_allow_introduced(&s->who, s->events, s->known_path, ev)) {
+        punch_agent_close(agent, punch_clock_ms(), ev->peer); /* no handshake, no data */
+        return;
+    }
+    if (!s->listening && !trust(s, ev)) {
+        punch_agent_close(agent, punch_clock_ms(), ev->peer);
+        finish(s, 1);
+        return;
+    }
+    /* Streams: the peer is the one stdin/stdout serve (serve_stdio). */
+    if (s->listening && (s->peer < 0 || (s->keep_open && (s->datagram || !s->stdio))))
+        s->peer = ev->peer;
+}
+
 static void on_event(void *arg, punch_driver *d, const punch_event *ev)
 {
     session *s = arg;
@@ -457,18 +475,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_REGISTERED:
         break;
     case PUNCH_EVENT_INTRODUCED:
-        if (s->listening && !punch_allow_introduced(&s->who, s->events, s->known_path, ev)) {
-            punch_agent_close(agent, punch_clock_ms(), ev->peer); /* no handshake, no data */
-            break;
-        }
-        if (!s->listening && !trust(s, ev)) {
-            punch_agent_close(agent, punch_clock_ms(), ev->peer);
-            finish(s, 1);
-            return;
-        }
-        /* Streams: the peer is the one stdin/stdout serve (serve_stdio). */
-        if (s->listening && (s->peer < 0 || (s->keep_open && (s->datagram || !s->stdio))))
-            s->peer = ev->peer;
+        on_introduced(s, agent, ev);
         break;
     case PUNCH_EVENT_PATH:
         if (ev->peer == s->peer)
@@ -567,6 +574,46 @@ static void on_signal(void *arg, int signo)
     finish(s, service ? 0 : 1);
 }
 
+/* The streams' and the agent's counters as an event, and a warning when
+ * a peer sent what was not stream data. */
+static void stream_counters(session *s)
+{
+    punch_sctp_counters c;
+    punch_sctp_counters_get(s->sctp, &c);
+    punch_agent_stats as;
+    punch_agent_stats_get(punch_driver_agent(s->driver), &as);
+    punch_events_emit(s->events, "counters",
+                      "\"stream_packets_in\":%llu,\"stream_packets_out\":%llu,"
+                      "\"not_stream\":%llu,\"oversize\":%llu,\"no_path\":%llu,"
+                      "\"bad_checksum\":%llu,\"bad_vtag\":%llu,\"no_port\":%llu,"
+                      "\"too_short\":%llu,\"out_of_the_blue\":%llu,\"retransmits\":%llu,"
+                      "\"fast_retransmits\":%llu,\"timeouts\":%llu,\"sacks_out\":%llu,\"path_kicks\":%llu,"
+                      "\"datagrams_dropped\":%llu,\"queue_overflows\":%llu,\"events_lost\":%llu,"
+                      "\"udp_unsent\":%llu,\"init_timeouts\":%llu,\"cookie_timeouts\":%llu,"
+                      "\"connections_open\":%u,\"connections_refused\":%llu,"
+                      "\"peers_refused\":%llu",
+                      (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
+                      (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
+                      (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
+                      (unsigned long long)c.bad_vtag, (unsigned long long)c.no_port,
+                      (unsigned long long)c.too_short, (unsigned long long)c.out_of_the_blue,
+                      (unsigned long long)c.retransmits, (unsigned long long)c.fast_retransmits,
+                      (unsigned long long)c.timeouts, (unsigned long long)c.sacks_out,
+                      (unsigned long long)c.path_kicks, (unsigned long long)as.dropped,
+                      (unsigned long long)as.overflowed, (unsigned long long)as.events_lost,
+                      (unsigned long long)punch_driver_stats_get(s->driver)->udp_unsent,
+                      (unsigned long long)c.init_timeouts,
+                      (unsigned long long)c.cookie_timeouts, s->n_conns,
+                      (unsigned long long)s->conns_refused,
+                      (unsigned long long)s->who.refused);
+    uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
+    if (bad)
+        punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "
+                  "(%llu untagged, %llu bad tag, %llu too short)",
+                  (unsigned long long)bad, (unsigned long long)c.not_stream,
+                  (unsigned long long)c.bad_vtag, (unsigned long long)c.too_short);
+}
+
 static int run(session *s, uint32_t flags, int timeout_s)
 {
     static const int signals[] = {SIGINT, SIGTERM};
@@ -626,40 +673,7 @@ static int run(session *s, uint32_t flags, int timeout_s)
         fprintf(stderr, "punch: event loop failed: %s\n", strerror(errno));
 done:
     if (s->sctp) {
-        punch_sctp_counters c;
-        punch_sctp_counters_get(s->sctp, &c);
-        punch_agent_stats as;
-        punch_agent_stats_get(punch_driver_agent(s->driver), &as);
-        punch_events_emit(s->events, "counters",
-                          "\"stream_packets_in\":%llu,\"stream_packets_out\":%llu,"
-                          "\"not_stream\":%llu,\"oversize\":%llu,\"no_path\":%llu,"
-                          "\"bad_checksum\":%llu,\"bad_vtag\":%llu,\"no_port\":%llu,"
-                          "\"too_short\":%llu,\"out_of_the_blue\":%llu,\"retransmits\":%llu,"
-                          "\"fast_retransmits\":%llu,\"timeouts\":%llu,\"sacks_out\":%llu,\"path_kicks\":%llu,"
-                          "\"datagrams_dropped\":%llu,\"queue_overflows\":%llu,\"events_lost\":%llu,"
-                          "\"udp_unsent\":%llu,\"init_timeouts\":%llu,\"cookie_timeouts\":%llu,"
-                          "\"connections_open\":%u,\"connections_refused\":%llu,"
-                          "\"peers_refused\":%llu",
-                          (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
-                          (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
-                          (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
-                          (unsigned long long)c.bad_vtag, (unsigned long long)c.no_port,
-                          (unsigned long long)c.too_short, (unsigned long long)c.out_of_the_blue,
-                          (unsigned long long)c.retransmits, (unsigned long long)c.fast_retransmits,
-                          (unsigned long long)c.timeouts, (unsigned long long)c.sacks_out,
-                          (unsigned long long)c.path_kicks, (unsigned long long)as.dropped,
-                          (unsigned long long)as.overflowed, (unsigned long long)as.events_lost,
-                          (unsigned long long)punch_driver_stats_get(s->driver)->udp_unsent,
-                          (unsigned long long)c.init_timeouts,
-                          (unsigned long long)c.cookie_timeouts, s->n_conns,
-                          (unsigned long long)s->conns_refused,
-                          (unsigned long long)s->who.refused);
-        uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
-        if (bad)
-            punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "
-                      "(%llu untagged, %llu bad tag, %llu too short)",
-                      (unsigned long long)bad, (unsigned long long)c.not_stream,
-                      (unsigned long long)c.bad_vtag, (unsigned long long)c.too_short);
+        stream_counters(s);
         punch_sctp_free(s->sctp);
     }
     if (s->tcp_fd >= 0)
@@ -715,6 +729,22 @@ static int parse_listen(const char *cmd, const char *text, session *s)
     }
     if (punch_addr_parse(text, 0, &s->fwd_listen) != 0 || s->fwd_listen.port == 0)
         return punch_cli_usage_error(cmd, "--listen: '%s' is not [ADDR:]PORT", text);
+    return 0;
+}
+
+/* What the options ask must make sense together. Returns 0 or 2. */
+static int check_options(const char *cmd, const session *s, uint32_t flags, bool have_listen,
+                         bool have_max)
+{
+    if ((flags & PUNCH_AGENT_NO_RELAY) && (flags & PUNCH_AGENT_RELAY_ONLY))
+        return punch_cli_usage_error(cmd, "--no-relay and --relay-only leave no path");
+    if (s->datagram && s->n_allow)
+        return punch_cli_usage_error(cmd, "--allow-forward carries streams: not with --datagram");
+    if (s->forwarding && !have_listen)
+        return punch_cli_usage_error(cmd, "which local port? give --listen [ADDR:]PORT");
+    if (have_max && !s->forwarding && !s->n_allow)
+        return punch_cli_usage_error(cmd, "--max-connections is for forward and listen "
+                                          "--allow-forward");
     return 0;
 }
 
@@ -795,16 +825,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
         default: return punch_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if ((*flags & PUNCH_AGENT_NO_RELAY) && (*flags & PUNCH_AGENT_RELAY_ONLY))
-        return punch_cli_usage_error(cmd, "--no-relay and --relay-only leave no path");
-    if (s->datagram && s->n_allow)
-        return punch_cli_usage_error(cmd, "--allow-forward carries streams: not with --datagram");
-    if (s->forwarding && !have_listen)
-        return punch_cli_usage_error(cmd, "which local port? give --listen [ADDR:]PORT");
-    if (have_max && !s->forwarding && !s->n_allow)
-        return punch_cli_usage_error(cmd, "--max-connections is for forward and listen "
-                                          "--allow-forward");
-    return 0;
+    return check_options(cmd, s, *flags, have_listen, have_max);
 }
 
 int punch_cmd_listen(const punch_cli *cli, int argc, char **argv)
