@@ -131,7 +131,8 @@ void punch_allow_refused(punch_allow *a, punch_events *events, const punch_event
      * second): the log hears the first ones, the events and counters all. */
     if (a->refused <= LOGGED_REFUSALS)
         punch_log(PUNCH_LOG_WARN, "refusing %s: %s (key %s)%s", ev->peer_name, reason, key,
-                  a->refused == LOGGED_REFUSALS ? "; further refusals only in events and counters" : "");
+                  a->refused == LOGGED_REFUSALS ? "; further ones only in events and counters"
+                                                : "");
 }
 
 void punch_allow_free(punch_allow *a)

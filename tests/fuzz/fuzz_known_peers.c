@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t key[PUNCH_KEY_LEN] = {0};
     int rc = punch_peer_list_learn(&l, "fuzz-newcomer", key);
     bool had = punch_peer_list_find(&l, "fuzz-newcomer", NULL) >= 0 && l.n == n;
-    if (!(rc == 0 && (l.n == n + 1 || had)) && !(rc == PUNCH_ERR_LIMIT && n == PUNCH_PEER_LIST_MAX) &&
-        rc != PUNCH_ERR_INTEGRITY)
+    bool full = rc == PUNCH_ERR_LIMIT && n == PUNCH_PEER_LIST_MAX;
+    if (!(rc == 0 && (l.n == n + 1 || had)) && !full && rc != PUNCH_ERR_INTEGRITY)
         __builtin_trap();
     written_back(&l);
     return 0;
