@@ -94,7 +94,7 @@ lab exec server -- "$punchd" --listen $server:3478 --rate-limit 0 --events "$tmp
     2>"$tmp/punchd.log" </dev/null &
 wait_grep "$tmp/punchd.ev" '"started"'
 lab_bg exec bob -- env XDG_CONFIG_HOME="$tmp/bob" "$punch" --server $server --name bob \
-    --events "$tmp/bob.ev" vpn listen --address $b_ip/24 --dev pvb0 </dev/null >/dev/null 2>"$tmp/bob.err" &
+    --events "$tmp/bob.ev" vpn listen --any-peer --address $b_ip/24 --dev pvb0 </dev/null >/dev/null 2>"$tmp/bob.err" &
 bob=$!
 wait_grep "$tmp/bob.ev" '"registered"'
 lab_bg exec alice -- env XDG_CONFIG_HOME="$tmp/alice" "$punch" --server $server --name alice \

@@ -84,6 +84,19 @@ int punch_keyfile_load(const char *path, punch_identity *id, char err[PUNCH_KEYF
     if (fd < 0)
         return fail(errno == ENOENT ? PUNCH_ERR_NOTFOUND : PUNCH_ERR_IO, "cannot read %s: %s",
                     path, strerror(errno));
+    /* As ssh: a secret others can read is no longer only ours. */
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return fail(PUNCH_ERR_IO, "cannot read %s: %s", path, strerror(e));
+    }
+    if (st.st_mode & 077) {
+        close(fd);
+        return fail(PUNCH_ERR_UNSUPPORTED, "%s may be read or written by others (mode %04o): "
+                    "refusing to use it; run chmod 600 %s", path,
+                    (unsigned)(st.st_mode & 07777), path);
+    }
     char text[128];
     ssize_t n = read(fd, text, sizeof(text) - 1);
     int e = errno;

@@ -27,7 +27,9 @@ int punch_keyfile_create(const char *path, bool replace, punch_identity *id,
                          char err[PUNCH_KEYFILE_ERRLEN]);
 
 /* Read the identity in path. Returns 0, PUNCH_ERR_NOTFOUND (no such file),
- * PUNCH_ERR_MALFORMED (not a key) or PUNCH_ERR_IO; err as above. */
+ * PUNCH_ERR_UNSUPPORTED (group or others may read or write it: as ssh, such
+ * a key is refused, and err says to chmod 600 it), PUNCH_ERR_MALFORMED (not
+ * a key) or PUNCH_ERR_IO; err as above. */
 int punch_keyfile_load(const char *path, punch_identity *id, char err[PUNCH_KEYFILE_ERRLEN]);
 
 /* Load path, or create it when it does not exist (*created says which).

@@ -1,42 +1,158 @@
-/* known_peers: see known_peers.h. */
+/* known_peers and other files of peers: see known_peers.h. */
 #include "common/known_peers.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/keyfile.h"
+#define fail(rc, ...) (snprintf(err, PUNCH_KEYFILE_ERRLEN, __VA_ARGS__), (rc))
 
-int punch_known_peers_find(const char *path, const char *name, uint8_t key[PUNCH_KEY_LEN])
+/* The whole file, NUL-terminated, in a buffer of PUNCH_PEER_LIST_MAX_BYTES
+ * + 2 (one byte more than allowed tells a file that is too long). */
+static int read_text(const char *path, char *buf, size_t *len, char err[PUNCH_KEYFILE_ERRLEN])
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return errno == ENOENT ? PUNCH_ERR_NOTFOUND : PUNCH_ERR_IO;
-    char line[256];
-    int rc = PUNCH_ERR_NOTFOUND;
-    while (rc == PUNCH_ERR_NOTFOUND && fgets(line, sizeof(line), f)) {
-        char *save = NULL, *n = strtok_r(line, " \t\r\n", &save);
-        char *k = strtok_r(NULL, " \t\r\n", &save);
-        if (n && k && n[0] != '#' && strcmp(n, name) == 0 && punch_key_decode(k, key) == 0)
-            rc = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(errno == ENOENT ? PUNCH_ERR_NOTFOUND : PUNCH_ERR_IO, "cannot read %s: %s",
+                    path, strerror(errno));
+    /* As ssh's StrictModes: whoever may write the list may add himself. */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 022)) {
+        close(fd);
+        return fail(PUNCH_ERR_UNSUPPORTED, "%s may be written by others (mode %04o): refusing "
+                    "to use it; run chmod go-w %s", path, (unsigned)(st.st_mode & 07777), path);
     }
-    fclose(f);
+    *len = 0;
+    ssize_t n;
+    while (*len <= PUNCH_PEER_LIST_MAX_BYTES &&
+           (n = read(fd, buf + *len, PUNCH_PEER_LIST_MAX_BYTES + 1 - *len)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return fail(PUNCH_ERR_IO, "cannot read %s: %s", path, strerror(e));
+        }
+        *len += (size_t)n;
+    }
+    close(fd);
+    buf[*len] = '\0';
+    return 0;
+}
+
+int punch_peer_file_load(const char *path, unsigned flags, punch_peer_list *l,
+                         char err[PUNCH_KEYFILE_ERRLEN])
+{
+    l->n = 0;
+    char *text = malloc(PUNCH_PEER_LIST_MAX_BYTES + 2);
+    if (!text)
+        return fail(PUNCH_ERR_NOMEM, "out of memory reading %s", path);
+    size_t len, line;
+    const char *why;
+    int rc = read_text(path, text, &len, err);
+    if (rc == 0 && (rc = punch_peer_list_parse(text, len, flags, l, &line, &why)) != 0) {
+        l->n = 0;
+        if (line)
+            rc = fail(rc, "%s:%zu: %s", path, line, why);
+        else
+            rc = fail(rc, "%s: %s", path, why);
+    }
+    free(text);
     return rc;
 }
 
-int punch_known_peers_add(const char *path, const char *name, const uint8_t key[PUNCH_KEY_LEN])
+int punch_known_peers_find(const char *path, const char *name, uint8_t key[PUNCH_KEY_LEN],
+                           char err[PUNCH_KEYFILE_ERRLEN])
 {
-    char text[PUNCH_KEY_B64_LEN], line[PUNCH_KEY_B64_LEN + 80];
-    punch_key_encode(key, text);
-    int n = snprintf(line, sizeof(line), "%s %s\n", name, text);
+    punch_peer_list *l = malloc(sizeof(*l));
+    if (!l)
+        return fail(PUNCH_ERR_NOMEM, "out of memory reading %s", path);
+    int rc = punch_peer_file_load(path, PUNCH_PEER_LIST_UNIQUE, l, err);
+    if (rc == 0) {
+        int i = punch_peer_list_find(l, name, NULL);
+        if (i >= 0)
+            memcpy(key, l->e[i].key, PUNCH_KEY_LEN);
+        else
+            rc = PUNCH_ERR_NOTFOUND;
+    }
+    free(l);
+    return rc;
+}
+
+/* l as the new content of path: written beside it, then renamed over it. */
+static int replace_file(const char *path, const punch_peer_list *l, char err[PUNCH_KEYFILE_ERRLEN])
+{
+    char tmp[PATH_MAX], *text = malloc(PUNCH_PEER_LIST_MAX_BYTES + 1);
+    if (!text)
+        return fail(PUNCH_ERR_NOMEM, "out of memory writing %s", path);
+    size_t len = punch_peer_list_format(l, text, PUNCH_PEER_LIST_MAX_BYTES + 1);
+    int fd = -1, rc = 0;
+    if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp))
+        rc = fail(PUNCH_ERR_IO, "path too long: %s", path);
+    else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+        rc = fail(PUNCH_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+    else {
+        bool ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+        ok = close(fd) == 0 && ok;
+        if (!ok || rename(tmp, path) != 0) {
+            rc = fail(PUNCH_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+            unlink(tmp);
+        }
+    }
+    free(text);
+    return rc;
+}
+
+/* Under the lock: read, learn, write back when something changed. */
+static int learn_locked(const char *path, const char *name, const uint8_t key[PUNCH_KEY_LEN],
+                        char err[PUNCH_KEYFILE_ERRLEN])
+{
+    punch_peer_list *l = malloc(sizeof(*l));
+    if (!l)
+        return fail(PUNCH_ERR_NOMEM, "out of memory reading %s", path);
+    int rc = punch_peer_file_load(path, PUNCH_PEER_LIST_UNIQUE, l, err);
+    size_t before = l->n;
+    if (rc == PUNCH_ERR_NOTFOUND)
+        rc = 0;
+    if (rc == 0)
+        rc = punch_peer_list_learn(l, name, key);
+    if (rc == PUNCH_ERR_INTEGRITY)
+        rc = fail(rc, "%s holds another key for %s", path, name);
+    else if (rc == PUNCH_ERR_LIMIT)
+        rc = fail(rc, "%s is full (%d names): %s's key is not remembered", path,
+             PUNCH_PEER_LIST_MAX, name);
+    else if (rc == PUNCH_ERR_INVAL)
+        rc = fail(rc, "'%s' is not a peer name", name);
+    if (rc == 0 && l->n != before)
+        rc = replace_file(path, l, err);
+    free(l);
+    return rc;
+}
+
+int punch_known_peers_add(const char *path, const char *name, const uint8_t key[PUNCH_KEY_LEN],
+                          char err[PUNCH_KEYFILE_ERRLEN])
+{
+    char lock[PATH_MAX];
+    if (snprintf(lock, sizeof(lock), "%s.lock", path) >= (int)sizeof(lock))
+        return fail(PUNCH_ERR_IO, "path too long: %s", path);
     if (punch_make_parents(path) != 0)
-        return PUNCH_ERR_IO;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        return fail(PUNCH_ERR_IO, "cannot create the folder of %s: %s", path, strerror(errno));
+    int fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
-        return PUNCH_ERR_IO;
-    bool ok = n > 0 && write(fd, line, (size_t)n) == n;
-    ok = close(fd) == 0 && ok;
-    return ok ? 0 : PUNCH_ERR_IO;
+        return fail(PUNCH_ERR_IO, "cannot open %s: %s", lock, strerror(errno));
+    int rc;
+    while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+        ;
+    if (rc != 0)
+        rc = fail(PUNCH_ERR_IO, "cannot lock %s: %s", lock, strerror(errno));
+    else
+        rc = learn_locked(path, name, key, err);
+    close(fd); /* and the lock with it */
+    return rc;
 }

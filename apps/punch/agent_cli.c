@@ -3,13 +3,16 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cli.h"
 #include "common/keyfile.h"
 #include "common/known_peers.h"
 #include "io/log.h"
 #include "io/net.h"
+#include "wire/msg.h"
 
 int punch_agent_cli_server(const punch_cli *cli, const char *program, punch_addr *server)
 {
@@ -50,29 +53,145 @@ int punch_agent_cli_identity(const punch_cli *cli, const char *program, punch_id
     return 0;
 }
 
-bool punch_agent_cli_trust(const char *known_path, const punch_event *ev)
+/* A name met for the first time: remember its key. False when another
+ * punch remembered another key for it meanwhile (known then holds it). */
+static bool learn(const char *known_path, const punch_event *ev, uint8_t known[PUNCH_KEY_LEN])
 {
-    uint8_t known[PUNCH_KEY_LEN];
-    char have[PUNCH_KEY_B64_LEN], got[PUNCH_KEY_B64_LEN];
+    char got[PUNCH_KEY_B64_LEN], err[PUNCH_KEYFILE_ERRLEN];
     punch_key_encode(ev->peer_key, got);
-    if (punch_known_peers_find(known_path, ev->peer_name, known) == 0) {
-        if (memcmp(known, ev->peer_key, PUNCH_KEY_LEN) == 0)
-            return true;
-        punch_key_encode(known, have);
-        fprintf(stderr,
-                "punch: REFUSING %s: its key changed! known %s, the server now says %s.\n"
-                "punch: someone may be impersonating it. If the change is expected, remove\n"
-                "punch: the line for %s from %s.\n",
-                ev->peer_name, have, got, ev->peer_name, known_path);
-        return false;
-    }
-    if (punch_known_peers_add(known_path, ev->peer_name, ev->peer_key) == 0)
+    int rc = punch_known_peers_add(known_path, ev->peer_name, ev->peer_key, err);
+    if (rc == 0)
         punch_log(PUNCH_LOG_INFO, "learned %s's key %s (kept in %s)", ev->peer_name, got,
                   known_path);
-    else
-        punch_log(PUNCH_LOG_WARN, "cannot remember %s's key in %s: %s", ev->peer_name,
-                  known_path, strerror(errno));
+    else if (rc == PUNCH_ERR_INTEGRITY) {
+        punch_known_peers_find(known_path, ev->peer_name, known, err);
+        return false;
+    }
+    else /* full, or not writable: the names met before stay pinned */
+        punch_log(PUNCH_LOG_WARN, "cannot remember %s's key: %s", ev->peer_name, err);
     return true;
+}
+
+bool punch_agent_cli_trust(const char *known_path, const punch_event *ev)
+{
+    uint8_t known[PUNCH_KEY_LEN] = {0};
+    char have[PUNCH_KEY_B64_LEN], got[PUNCH_KEY_B64_LEN], err[PUNCH_KEYFILE_ERRLEN];
+    int rc = punch_known_peers_find(known_path, ev->peer_name, known, err);
+    if (rc == 0 && memcmp(known, ev->peer_key, PUNCH_KEY_LEN) == 0)
+        return true;
+    if (rc == PUNCH_ERR_NOTFOUND && learn(known_path, ev, known))
+        return true;
+    if (rc != 0 && rc != PUNCH_ERR_NOTFOUND) { /* a bad file is never half-believed */
+        fprintf(stderr, "punch: REFUSING %s: cannot check its key: %s\n", ev->peer_name, err);
+        return false;
+    }
+    punch_key_encode(known, have);
+    punch_key_encode(ev->peer_key, got);
+    fprintf(stderr,
+            "punch: REFUSING %s: its key changed! known %s, the server now says %s.\n"
+            "punch: someone may be impersonating it. If the change is expected, remove\n"
+            "punch: the line for %s from %s.\n",
+            ev->peer_name, have, got, ev->peer_name, known_path);
+    return false;
+}
+
+/* The driver's settings: server, name, flags, tuning, and the secret key
+ * (the caller wipes it once the driver has it). */
+static int driver_cfg(const punch_cli *cli, const punch_addr *server,
+                      const punch_agent_cli_setup *su, punch_driver_cfg *dc,
+                      char host[PUNCH_NAME_MAX + 1])
+{
+    punch_identity id;
+    if (punch_agent_cli_identity(cli, su->cmd, &id, su->known_path) != 0)
+        return 1;
+    const char *name = cli->name;
+    if (!name && su->listening && gethostname(host, PUNCH_NAME_MAX) == 0)
+        name = host;
+    *dc = (punch_driver_cfg){.agent = {.name = name, .server = *server, .flags = su->flags},
+                             .on_event = su->on_event, .arg = su->arg};
+    punch_agent_cli_tune(cli, &dc->agent);
+    memcpy(dc->agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
+    punch_identity_wipe(&id);
+    return 0;
+}
+
+int punch_agent_cli_start(const punch_cli *cli, const punch_addr *server,
+                          const punch_agent_cli_setup *su)
+{
+    punch_driver_cfg dc;
+    char host[PUNCH_NAME_MAX + 1] = "";
+    if (driver_cfg(cli, server, su, &dc, host) != 0)
+        return 1;
+    int rc = 1;
+    if (punch_events_open(su->events, cli->events, cli->start_ms) != 0)
+        fprintf(stderr, "punch: cannot open events file '%s': %s\n", cli->events,
+                strerror(errno));
+    else if (punch_loop_new(su->loop) != 0 ||
+             punch_loop_signals(*su->loop, su->signals, su->n_signals, su->on_signal, su->arg))
+        fprintf(stderr, "punch: cannot set up the event loop: %s\n", strerror(errno));
+    else if ((rc = punch_driver_new(su->driver, *su->loop, &dc)) != 0)
+        fprintf(stderr, "punch: %s\n", rc == PUNCH_ERR_INVAL
+                                           ? "bad settings (is --name printable, without spaces?)"
+                                           : strerror(errno));
+    memset(dc.agent.secret_key, 0, PUNCH_KEY_LEN);
+    return rc ? 1 : 0;
+}
+
+void punch_agent_cli_stop(const punch_agent_cli_setup *su)
+{
+    punch_driver_free(*su->driver);
+    punch_loop_free(*su->loop);
+    punch_events_close(*su->events);
+    *su->driver = NULL;
+    *su->loop = NULL;
+    *su->events = NULL;
+}
+
+int punch_agent_cli_target(const char *cmd, const char *text, char name[PUNCH_NAME_MAX + 1],
+                           uint8_t key[PUNCH_KEY_LEN], bool *pinned)
+{
+    char buf[PUNCH_NAME_MAX + 1 + PUNCH_KEY_B64_LEN + 1];
+    snprintf(buf, sizeof(buf), "%s", text);
+    char *at = strrchr(buf, '@'); /* a key has no '@'; a name may */
+    *pinned = false;
+    if (at) {
+        *at = '\0';
+        if (punch_key_decode(at + 1, key) != 0)
+            return punch_cli_usage_error(cmd, "'%s' is not a public key (base64, 44 characters)",
+                                         at + 1);
+        *pinned = true;
+    }
+    if (!punch_msg_valid_name(buf))
+        return punch_cli_usage_error(cmd, "'%s' is not a peer name (1 to %d printable "
+                                     "characters, no spaces or quotes)", buf, PUNCH_NAME_MAX);
+    memcpy(name, buf, strlen(buf) + 1);
+    return 0;
+}
+
+int punch_agent_cli_timeout(const char *cmd, const char *text, int *seconds)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (*text == '\0' || *end || errno || v < 1 || v > 86400)
+        return punch_cli_usage_error(cmd, "--timeout: '%s' is not 1 to 86400 seconds", text);
+    *seconds = (int)v;
+    return 0;
+}
+
+void punch_agent_cli_goodbye(punch_driver *d, int peer)
+{
+    if (peer >= 0)
+        punch_agent_close(punch_driver_agent(d), punch_clock_ms(), peer);
+    punch_driver_flush(d);
+}
+
+bool punch_agent_cli_closed_fine(const punch_event *ev, bool had_path)
+{
+    bool fine = had_path && strcmp(ev->why, "peer closed") == 0;
+    if (!fine)
+        fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
+    return fine;
 }
 
 static const char *fmt(const punch_addr *a, char buf[PUNCH_ADDR_STRLEN])
@@ -134,8 +253,10 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
         punch_events_emit(events, "closed", "\"peer\":\"%s\",\"reason\":\"%s\"", ev->peer_name,
                           ev->why);
         break;
-    case PUNCH_EVENT_DATA:
     case PUNCH_EVENT_REFUSED:
+        fprintf(stderr, "punch: the server refused us: %s\n", ev->why);
+        break;
+    case PUNCH_EVENT_DATA:
     case PUNCH_EVENT_SOCKETS:
     case PUNCH_EVENT_TCP_OFFER:
         break;

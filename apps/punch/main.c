@@ -14,7 +14,7 @@
 #include "punch_cli.h"
 
 static const punch_command commands[] = {
-    {"keygen", punch_cmd_keygen, "[--force] [FILE]",
+    {"keygen", punch_cmd_keygen, "[--force|--public] [FILE]",
      "write a new identity key (default: the --key file), print its public key"},
     {"natcheck", punch_cmd_natcheck, "[--json] [--lifetime]",
      "how the NAT between here and --server behaves (RFC 5780)"},

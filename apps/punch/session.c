@@ -21,6 +21,7 @@
 #include "common/cli.h"
 #include "driver/driver.h"
 #include "agent_cli.h"
+#include "allow.h"
 #include "common/events.h"
 #include "common/keyfile.h"
 #include "common/known_peers.h"
@@ -40,7 +41,8 @@
 typedef struct session {
     const punch_cli *cli;
     bool listening, keep_open;
-    const char *want_name;        /* connect: the peer asked for */
+    const char *want_name;        /* connect: the peer asked for (target), else NULL */
+    char target[PUNCH_NAME_MAX + 1];
     uint8_t pinned[PUNCH_KEY_LEN];
     bool has_pin;
     char known_path[PATH_MAX];
@@ -58,6 +60,7 @@ typedef struct session {
     punch_stream *stdio;          /* the stream stdin/stdout ride */
     bool stdio_done;
     uint64_t not_stream;          /* peers' datagrams that were not stream data */
+    punch_allow who;              /* listen: the peers that may connect */
     size_t n_allow;               /* listen --allow-forward */
     uint16_t allow[MAX_ALLOW];
     bool forwarding;              /* forward: TCP connections to the peer */
@@ -89,6 +92,7 @@ typedef struct session {
 static const char listen_help[] =
     "usage: punch [--server HOST[:PORT]] [--name NAME] listen [--datagram]\n"
     "             [--keep-open] [--allow-forward PORT[,PORT...] [--max-connections N]]\n"
+    "             [--peer NAME@KEY]... [--allowed-peers FILE] [--any-peer]\n"
     "             [--no-relay] [--relay-only] [--timeout SECONDS]\n"
     "\n"
     "Register at the server as NAME (default: this host's name) and wait. The\n"
@@ -105,7 +109,10 @@ static const char listen_help[] =
     "127.0.0.1:PORT here; other ports are refused and nothing else is reachable.\n"
     "It serves every peer until SIGINT/SIGTERM (exit 0). --max-connections N\n"
     "(default 1024, at most what ulimit -n allows) bounds the connections open\n"
-    "at once; a stream past it is refused, with the reason, and counted.\n";
+    "at once; a stream past it is refused, with the reason, and counted.\n"
+    "--allow-forward needs --peer, --allowed-peers or --any-peer; without\n"
+    "--allow-forward they are optional (default: anyone).\n"
+    PUNCH_ALLOW_HELP;
 
 static const char connect_help[] =
     "usage: punch [--server HOST[:PORT]] connect PEER[@PUBKEY] [--datagram]\n"
@@ -155,9 +162,7 @@ static void on_stdin(void *arg, int fd)
     punch_agent *a = punch_driver_agent(s->driver);
     if (n <= 0) {
         /* End of input: say goodbye and leave. */
-        if (s->peer >= 0)
-            punch_agent_close(a, punch_clock_ms(), s->peer);
-        punch_driver_flush(s->driver);
+        punch_agent_cli_goodbye(s->driver, s->peer);
         finish(s, 0);
         return;
     }
@@ -463,13 +468,29 @@ static void on_peer_closed(session *s, const punch_event *ev)
         return;
     }
     if (ev->peer == s->peer) {
-        bool fine = s->have_path && strcmp(ev->why, "peer closed") == 0;
-        if (!fine)
-            fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
+        bool fine = punch_agent_cli_closed_fine(ev, s->have_path);
         if (!s->keep_open)
             finish(s, fine ? 0 : 1);
         s->peer = -1;
     }
+}
+
+/* A listener lets in whom --peer, --allowed-peers or known_peers allow;
+ * connect and forward want the peer's key as pinned or known. */
+static void on_introduced(session *s, punch_agent *agent, const punch_event *ev)
+{
+    if (s->listening && !punch_allow_introduced(&s->who, s->events, s->known_path, ev)) {
+        punch_agent_close(agent, punch_clock_ms(), ev->peer); /* no handshake, no data */
+        return;
+    }
+    if (!s->listening && !trust(s, ev)) {
+        punch_agent_close(agent, punch_clock_ms(), ev->peer);
+        finish(s, 1);
+        return;
+    }
+    /* Streams: the peer is the one stdin/stdout serve (serve_stdio). */
+    if (s->listening && (s->peer < 0 || (s->keep_open && (s->datagram || !s->stdio))))
+        s->peer = ev->peer;
 }
 
 static void on_event(void *arg, punch_driver *d, const punch_event *ev)
@@ -481,14 +502,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_REGISTERED:
         break;
     case PUNCH_EVENT_INTRODUCED:
-        if (!trust(s, ev)) {
-            punch_agent_close(agent, punch_clock_ms(), ev->peer);
-            finish(s, 1);
-            return;
-        }
-        /* Streams: the peer is the one stdin/stdout serve (serve_stdio). */
-        if (s->listening && (s->peer < 0 || (s->keep_open && (s->datagram || !s->stdio))))
-            s->peer = ev->peer;
+        on_introduced(s, agent, ev);
         break;
     case PUNCH_EVENT_PATH:
         if (ev->peer == s->peer)
@@ -530,8 +544,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_SOCKETS: /* the driver's business */
     case PUNCH_EVENT_TCP_OFFER:
         break;
-    case PUNCH_EVENT_REFUSED:
-        fprintf(stderr, "punch: the server refused us: %s\n", ev->why);
+    case PUNCH_EVENT_REFUSED: /* said by punch_agent_cli_report */
         finish(s, 1);
         break;
     }
@@ -552,9 +565,7 @@ static void on_signal(void *arg, int signo)
 {
     (void)signo;
     session *s = arg;
-    if (s->peer >= 0)
-        punch_agent_close(punch_driver_agent(s->driver), punch_clock_ms(), s->peer);
-    punch_driver_flush(s->driver);
+    punch_agent_cli_goodbye(s->driver, s->peer);
     /* Stopping a forwarder, or a listener between --keep-open streams, is
      * how it ends; anything else was cut short. */
     bool service =
@@ -564,53 +575,65 @@ static void on_signal(void *arg, int signo)
     finish(s, service ? 0 : 1);
 }
 
-/* Identity, known_peers, server: everything both commands need first. */
-static int prepare(session *s, punch_identity *id)
+/* The streams' and the agent's counters as an event, and a warning when
+ * a peer sent what was not stream data. */
+static void stream_counters(session *s)
 {
-    int rc = punch_agent_cli_server(s->cli, "punch", &s->server);
-    return rc ? rc : punch_agent_cli_identity(s->cli, "punch", id, s->known_path);
+    punch_sctp_counters c;
+    punch_sctp_counters_get(s->sctp, &c);
+    c.not_stream += s->not_stream;
+    punch_agent_stats as;
+    punch_agent_stats_get(punch_driver_agent(s->driver), &as);
+    punch_events_emit(s->events, "counters",
+                      "\"stream_packets_in\":%llu,\"stream_packets_out\":%llu,"
+                      "\"not_stream\":%llu,\"oversize\":%llu,\"no_path\":%llu,"
+                      "\"bad_checksum\":%llu,\"bad_vtag\":%llu,\"no_port\":%llu,"
+                      "\"too_short\":%llu,\"out_of_the_blue\":%llu,\"retransmits\":%llu,"
+                      "\"fast_retransmits\":%llu,\"timeouts\":%llu,\"sacks_out\":%llu,\"path_kicks\":%llu,"
+                      "\"datagrams_dropped\":%llu,\"queue_overflows\":%llu,\"events_lost\":%llu,"
+                      "\"udp_unsent\":%llu,\"init_timeouts\":%llu,\"cookie_timeouts\":%llu,"
+                      "\"connections_open\":%u,\"connections_refused\":%llu,"
+                      "\"peers_refused\":%llu",
+                      (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
+                      (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
+                      (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
+                      (unsigned long long)c.bad_vtag, (unsigned long long)c.no_port,
+                      (unsigned long long)c.too_short, (unsigned long long)c.out_of_the_blue,
+                      (unsigned long long)c.retransmits, (unsigned long long)c.fast_retransmits,
+                      (unsigned long long)c.timeouts, (unsigned long long)c.sacks_out,
+                      (unsigned long long)c.path_kicks, (unsigned long long)as.dropped,
+                      (unsigned long long)as.overflowed, (unsigned long long)as.events_lost,
+                      (unsigned long long)punch_driver_stats_get(s->driver)->udp_unsent,
+                      (unsigned long long)c.init_timeouts,
+                      (unsigned long long)c.cookie_timeouts, s->n_conns,
+                      (unsigned long long)s->conns_refused,
+                      (unsigned long long)s->who.refused);
+    uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
+    if (bad)
+        punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "
+                  "(%llu untagged, %llu bad tag, %llu too short)",
+                  (unsigned long long)bad, (unsigned long long)c.not_stream,
+                  (unsigned long long)c.bad_vtag, (unsigned long long)c.too_short);
 }
 
 static int run(session *s, uint32_t flags, int timeout_s)
 {
-    punch_identity id;
-    int rc = prepare(s, &id);
+    static const int signals[] = {SIGINT, SIGTERM};
+    punch_agent_cli_setup su = {.cmd = "punch", .listening = s->listening, .flags = flags,
+                                .signals = signals, .n_signals = 2, .on_signal = on_signal,
+                                .on_event = on_event, .arg = s, .known_path = s->known_path,
+                                .events = &s->events, .loop = &s->loop, .driver = &s->driver};
+    int rc = punch_agent_cli_server(s->cli, "punch", &s->server);
     if (rc != 0)
         return rc;
-    if (punch_events_open(&s->events, s->cli->events, s->cli->start_ms) != 0) {
-        fprintf(stderr, "punch: cannot open events file '%s': %s\n", s->cli->events,
-                strerror(errno));
-        punch_identity_wipe(&id);
-        return 1;
-    }
-    char host[PUNCH_NAME_MAX + 1] = "";
-    const char *name = s->cli->name;
-    if (!name && s->listening && gethostname(host, sizeof(host) - 1) == 0)
-        name = host;
-    punch_driver_cfg dc = {.agent = {.name = name, .server = s->server, .flags = flags},
-                           .on_event = on_event, .arg = s};
-    punch_agent_cli_tune(s->cli, &dc.agent);
-    memcpy(dc.agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
-    punch_identity_wipe(&id);
     s->peer = -1;
     s->tcp_fd = -1;
     s->spare_fd = -1;
     s->exit_code = 1;
     if (s->forwarding || s->n_allow)
         set_connection_limit(s);
-    static const int signals[] = {SIGINT, SIGTERM};
-    if (punch_loop_new(&s->loop) != 0 || punch_loop_signals(s->loop, signals, 2, on_signal, s)) {
-        fprintf(stderr, "punch: cannot set up the event loop: %s\n", strerror(errno));
+    if (punch_agent_cli_start(s->cli, &s->server, &su) != 0)
         goto done;
-    }
-    rc = punch_driver_new(&s->driver, s->loop, &dc);
-    memset(dc.agent.secret_key, 0, PUNCH_KEY_LEN);
-    if (rc != 0) {
-        fprintf(stderr, "punch: %s\n", rc == PUNCH_ERR_INVAL
-                                           ? "bad settings (is --name printable, without spaces?)"
-                                           : strerror(errno));
-        goto done;
-    }
     if (!s->datagram) {
         punch_sctp_cfg sc = {.loop = s->loop, .driver = s->driver, .accept = s->listening,
                              .on_open = on_stream_open, .on_done = on_stream_done,
@@ -647,48 +670,14 @@ static int run(session *s, uint32_t flags, int timeout_s)
         fprintf(stderr, "punch: event loop failed: %s\n", strerror(errno));
 done:
     if (s->sctp) {
-        punch_sctp_counters c;
-        punch_sctp_counters_get(s->sctp, &c);
-        c.not_stream += s->not_stream;
-        punch_agent_stats as;
-        punch_agent_stats_get(punch_driver_agent(s->driver), &as);
-        punch_events_emit(s->events, "counters",
-                          "\"stream_packets_in\":%llu,\"stream_packets_out\":%llu,"
-                          "\"not_stream\":%llu,\"oversize\":%llu,\"no_path\":%llu,"
-                          "\"bad_checksum\":%llu,\"bad_vtag\":%llu,\"no_port\":%llu,"
-                          "\"too_short\":%llu,\"out_of_the_blue\":%llu,\"retransmits\":%llu,"
-                          "\"fast_retransmits\":%llu,\"timeouts\":%llu,\"sacks_out\":%llu,\"path_kicks\":%llu,"
-                          "\"datagrams_dropped\":%llu,\"queue_overflows\":%llu,\"events_lost\":%llu,"
-                          "\"udp_unsent\":%llu,\"init_timeouts\":%llu,\"cookie_timeouts\":%llu,"
-                          "\"connections_open\":%u,\"connections_refused\":%llu",
-                          (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
-                          (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
-                          (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
-                          (unsigned long long)c.bad_vtag, (unsigned long long)c.no_port,
-                          (unsigned long long)c.too_short, (unsigned long long)c.out_of_the_blue,
-                          (unsigned long long)c.retransmits, (unsigned long long)c.fast_retransmits,
-                          (unsigned long long)c.timeouts, (unsigned long long)c.sacks_out,
-                          (unsigned long long)c.path_kicks, (unsigned long long)as.dropped,
-                          (unsigned long long)as.overflowed, (unsigned long long)as.events_lost,
-                          (unsigned long long)punch_driver_stats_get(s->driver)->udp_unsent,
-                          (unsigned long long)c.init_timeouts,
-                          (unsigned long long)c.cookie_timeouts, s->n_conns,
-                          (unsigned long long)s->conns_refused);
-        uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
-        if (bad)
-            punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "
-                      "(%llu untagged, %llu bad tag, %llu too short)",
-                      (unsigned long long)bad, (unsigned long long)c.not_stream,
-                      (unsigned long long)c.bad_vtag, (unsigned long long)c.too_short);
+        stream_counters(s);
         punch_sctp_free(s->sctp);
     }
     if (s->tcp_fd >= 0)
         close(s->tcp_fd);
     if (s->spare_fd >= 0)
         close(s->spare_fd);
-    punch_driver_free(s->driver);
-    punch_loop_free(s->loop);
-    punch_events_close(s->events);
+    punch_agent_cli_stop(&su);
     return s->exit_code;
 }
 
@@ -738,6 +727,22 @@ static int parse_listen(const char *cmd, const char *text, session *s)
     return 0;
 }
 
+/* What the options ask must make sense together. Returns 0 or 2. */
+static int check_options(const char *cmd, const session *s, uint32_t flags, bool have_listen,
+                         bool have_max)
+{
+    if ((flags & PUNCH_AGENT_NO_RELAY) && (flags & PUNCH_AGENT_RELAY_ONLY))
+        return punch_cli_usage_error(cmd, "--no-relay and --relay-only leave no path");
+    if (s->datagram && s->n_allow)
+        return punch_cli_usage_error(cmd, "--allow-forward carries streams: not with --datagram");
+    if (s->forwarding && !have_listen)
+        return punch_cli_usage_error(cmd, "which local port? give --listen [ADDR:]PORT");
+    if (have_max && !s->forwarding && !s->n_allow)
+        return punch_cli_usage_error(cmd, "--max-connections is for forward and listen "
+                                          "--allow-forward");
+    return 0;
+}
+
 /* Options shared by listen, connect and forward. Returns 0, 2 (usage
  * error) or -1 (--help served). */
 static int parse(int argc, char **argv, const char *cmd, const char *help, session *s,
@@ -750,6 +755,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
         {"datagram", no_argument, NULL, 'd'},  {"allow-forward", required_argument, NULL, 'a'},
         {"listen", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {"max-connections", required_argument, NULL, 'm'},
+        PUNCH_ALLOW_OPTIONS,
         {0},
     };
     int c, rc;
@@ -771,11 +777,8 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
             *flags |= PUNCH_AGENT_TCP;
             break;
         case 'T':
-            errno = 0;
-            *timeout_s = (int)strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end || errno || *timeout_s < 1 || *timeout_s > 86400)
-                return punch_cli_usage_error(cmd, "--timeout: '%s' is not 1 to 86400 seconds",
-                                             optarg);
+            if ((rc = punch_agent_cli_timeout(cmd, optarg, timeout_s)) != 0)
+                return rc;
             break;
         case 'd':
             if (s->forwarding)
@@ -806,41 +809,18 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, sessi
             have_max = true;
             break;
         }
+        case 'P':
+        case 'A':
+        case 'Y':
+            if ((rc = punch_allow_option_take(&s->who, cmd, s->listening, c, optarg)) != 0)
+                return rc;
+            break;
         case 'h': fputs(help, stdout); return -1;
         case ':': return punch_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default: return punch_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if ((*flags & PUNCH_AGENT_NO_RELAY) && (*flags & PUNCH_AGENT_RELAY_ONLY))
-        return punch_cli_usage_error(cmd, "--no-relay and --relay-only leave no path");
-    if (s->datagram && s->n_allow)
-        return punch_cli_usage_error(cmd, "--allow-forward carries streams: not with --datagram");
-    if (s->forwarding && !have_listen)
-        return punch_cli_usage_error(cmd, "which local port? give --listen [ADDR:]PORT");
-    if (have_max && !s->forwarding && !s->n_allow)
-        return punch_cli_usage_error(cmd, "--max-connections is for forward and listen "
-                                          "--allow-forward");
-    return 0;
-}
-
-/* PEER[@PUBKEY] into s. Returns 0 or 2. */
-static int parse_target(const char *cmd, const char *text, session *s)
-{
-    static char target[PUNCH_NAME_MAX + 1 + PUNCH_KEY_B64_LEN + 1];
-    snprintf(target, sizeof(target), "%s", text);
-    char *at = strchr(target, '@');
-    if (at) {
-        *at = '\0';
-        if (punch_key_decode(at + 1, s->pinned) != 0)
-            return punch_cli_usage_error(cmd, "'%s' is not a public key (base64, 44 characters)",
-                                         at + 1);
-        s->has_pin = true;
-    }
-    if (!punch_msg_valid_name(target))
-        return punch_cli_usage_error(cmd, "'%s' is not a peer name (1 to %d printable "
-                                     "characters, no spaces or quotes)", target, PUNCH_NAME_MAX);
-    s->want_name = target;
-    return 0;
+    return check_options(cmd, s, *flags, have_listen, have_max);
 }
 
 int punch_cmd_listen(const punch_cli *cli, int argc, char **argv)
@@ -848,13 +828,16 @@ int punch_cmd_listen(const punch_cli *cli, int argc, char **argv)
     session s = {.cli = cli, .listening = true, .max_conns = DEFAULT_MAX_CONNECTIONS};
     uint32_t flags = 0;
     int timeout_s = 0, rc = parse(argc, argv, "punch listen", listen_help, &s, &flags, &timeout_s);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
-    if (optind < argc)
-        return punch_cli_usage_error("punch listen", "unexpected argument '%s'", argv[optind]);
-    if (s.n_allow)
-        s.keep_open = true;
-    return run(&s, flags, timeout_s);
+    if (rc == 0 && optind < argc)
+        rc = punch_cli_usage_error("punch listen", "unexpected argument '%s'", argv[optind]);
+    else if (rc == 0 && s.n_allow)
+        rc = punch_allow_required(&s.who, "punch listen", "--allow-forward");
+    if (rc == 0) {
+        s.keep_open = s.keep_open || s.n_allow;
+        rc = run(&s, flags, timeout_s);
+    }
+    punch_allow_free(&s.who);
+    return rc < 0 ? 0 : rc;
 }
 
 int punch_cmd_connect(const punch_cli *cli, int argc, char **argv)
@@ -869,8 +852,10 @@ int punch_cmd_connect(const punch_cli *cli, int argc, char **argv)
         return punch_cli_usage_error("punch connect", optind < argc ? "unexpected argument '%s'"
                                                                     : "which peer? give PEER%s",
                                      optind < argc ? argv[optind + 1] : "[@PUBKEY]");
-    if ((rc = parse_target("punch connect", argv[optind], &s)) != 0)
+    if ((rc = punch_agent_cli_target("punch connect", argv[optind], s.target, s.pinned,
+                                     &s.has_pin)) != 0)
         return rc;
+    s.want_name = s.target;
     return run(&s, flags, timeout_s);
 }
 
@@ -892,7 +877,8 @@ int punch_cmd_forward(const punch_cli *cli, int argc, char **argv)
     if (!colon || parse_port(colon + 1, &s.fwd_port) != 0)
         return punch_cli_usage_error(cmd, "'%s' is not PEER[@PUBKEY]:PORT", argv[optind]);
     *colon = '\0';
-    if ((rc = parse_target(cmd, spec, &s)) != 0)
+    if ((rc = punch_agent_cli_target(cmd, spec, s.target, s.pinned, &s.has_pin)) != 0)
         return rc;
+    s.want_name = s.target;
     return run(&s, flags, timeout_s);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent_cli.h"
+#include "allow.h"
 #include "core/vpn.h"
 #include "common/cli.h"
 #include "io/log.h"
@@ -41,10 +42,10 @@ typedef struct vpn {
     const punch_cli *cli;
     const char *cmd;                /* "punch vpn listen" / "punch vpn connect" */
     bool listening;
-    /* connect: the peer to reach; listen: --peer, the only one let in (NULL: the first) */
-    const char *peer_name;
+    char peer_name[PUNCH_NAME_MAX + 1]; /* connect: the peer to reach */
     uint8_t pinned[PUNCH_KEY_LEN];
     bool has_pin;
+    punch_allow who;                /* listen: the peers that may connect */
     bool locked;                    /* listen: the first peer's key holds the tunnel */
     uint8_t locked_key[PUNCH_KEY_LEN];
     uint32_t flags;
@@ -67,12 +68,13 @@ typedef struct vpn {
     char peer_label[PUNCH_NAME_MAX + 1];
     bool have_path, warned_refused;
     punch_vpn v;
-    uint64_t dropped_no_path, dropped_send, tun_write_errors, refused_peers;
+    uint64_t dropped_no_path, dropped_send, tun_write_errors;
     int exit_code;
 } vpn;
 
 static const char vpn_help[] =
-    "usage: punch [--server HOST[:PORT]] [--name NAME] vpn listen [--peer NAME[@PUBKEY]]\n"
+    "usage: punch [--server HOST[:PORT]] [--name NAME] vpn listen\n"
+    "             (--peer NAME@KEY... | --allowed-peers FILE | --any-peer)\n"
     "             --address IP/LEN [--address IP6/LEN] [--route NET/LEN]... [--mtu N]\n"
     "             [--dev NAME] [--no-relay] [--relay-only | --no-direct] [--timeout SECONDS]\n"
     "       punch [--server HOST[:PORT]] [--name NAME] vpn connect PEER[@PUBKEY]\n"
@@ -94,9 +96,11 @@ static const char vpn_help[] =
     "                     is fragmented outside), 1280 with an IPv6 address, the\n"
     "                     least IPv6 allows (outside: up to 1373 bytes)\n"
     "  --dev NAME         the interface's name (default punch%d: the first free)\n"
-    "  --peer NAME[@KEY]  listen: let only this peer in (default: the first one,\n"
-    "                     whose key then holds the tunnel until we stop)\n"
     "  --no-relay, --relay-only (--no-direct), --timeout SECONDS: as for connect\n"
+    "\n"
+    "listen needs one of these (the first peer let in holds the tunnel until we\n"
+    "stop; others are refused):\n"
+    PUNCH_ALLOW_HELP
     "\n"
     "Only packets whose source is the peer's tunnel address or inside a --route\n"
     "are taken from it (WireGuard's allowed-ips); everything else is dropped and\n"
@@ -133,7 +137,7 @@ static void emit_counters(vpn *s, const char *event)
         (unsigned long long)c->peer_malformed, (unsigned long long)c->peer_ipv6_malformed,
         (unsigned long long)c->peer_source, (unsigned long long)c->peer_ipv6_source,
         (unsigned long long)c->peer_hello_refused, (unsigned long long)c->peer_control,
-        (unsigned long long)s->tun_write_errors, (unsigned long long)s->refused_peers);
+        (unsigned long long)s->tun_write_errors, (unsigned long long)s->who.refused);
 }
 
 static void send_hello(vpn *s)
@@ -247,18 +251,15 @@ static void from_peer(vpn *s, const punch_event *ev)
 
 /* ---- the agent's events ---- */
 
-/* Whether an introduced peer may have the tunnel (listen). */
+/* Whether an introduced peer may have the tunnel (listen): allowed, and
+ * the one that holds it once one does. Refused otherwise (counted). */
 static bool admit(vpn *s, const punch_event *ev)
 {
-    if (s->peer_name && strcmp(ev->peer_name, s->peer_name) != 0) {
-        punch_log(PUNCH_LOG_WARN, "refusing %s: only %s may connect (--peer)", ev->peer_name,
-                  s->peer_name);
+    if (!punch_allow_introduced(&s->who, s->events, s->known_path, ev))
         return false;
-    }
-    const uint8_t *want = s->has_pin ? s->pinned : s->locked ? s->locked_key : NULL;
-    if (want && memcmp(want, ev->peer_key, PUNCH_KEY_LEN) != 0) {
-        punch_log(PUNCH_LOG_WARN, "refusing %s: not the key %s", ev->peer_name,
-                  s->has_pin ? "given with --peer" : "of the peer that holds the tunnel");
+    if (s->locked && memcmp(s->locked_key, ev->peer_key, PUNCH_KEY_LEN) != 0) {
+        punch_allow_refused(&s->who, s->events, ev,
+                            "not the key of the peer that holds the tunnel");
         return false;
     }
     return true;
@@ -267,17 +268,15 @@ static bool admit(vpn *s, const punch_event *ev)
 static void on_introduced(vpn *s, const punch_event *ev)
 {
     punch_agent *agent = punch_driver_agent(s->driver);
-    bool trusted = s->has_pin || punch_agent_cli_trust(s->known_path, ev);
     if (!s->listening) {
-        if (!trusted) {
+        if (!s->has_pin && !punch_agent_cli_trust(s->known_path, ev)) {
             punch_agent_close(agent, punch_clock_ms(), ev->peer);
             finish(s, 1);
         }
         return;
     }
-    if (!trusted || !admit(s, ev)) {
-        s->refused_peers++;
-        punch_agent_close(agent, punch_clock_ms(), ev->peer);
+    if (!admit(s, ev)) {
+        punch_agent_close(agent, punch_clock_ms(), ev->peer); /* no handshake, no data */
         return;
     }
     if (!s->locked) {
@@ -341,7 +340,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_CLOSED: {
         if (ev->peer != s->peer)
             break;
-        bool fine = s->have_path && strcmp(ev->why, "peer closed") == 0;
+        bool had_path = s->have_path;
         s->peer = s->listening ? -1 : s->peer;
         s->have_path = false;
         punch_vpn_peer_reset(&s->v);
@@ -350,16 +349,13 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
                       ev->why);
             break;
         }
-        if (!fine)
-            fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
-        finish(s, fine ? 0 : 1);
+        finish(s, punch_agent_cli_closed_fine(ev, had_path) ? 0 : 1);
         break;
     }
     case PUNCH_EVENT_SOCKETS: /* the driver's business */
     case PUNCH_EVENT_TCP_OFFER:
         break;
-    case PUNCH_EVENT_REFUSED:
-        fprintf(stderr, "punch: the server refused us: %s\n", ev->why);
+    case PUNCH_EVENT_REFUSED: /* said by punch_agent_cli_report */
         finish(s, 1);
         break;
     case PUNCH_EVENT_REGISTERED:
@@ -382,7 +378,7 @@ static void on_timeout(void *arg, uint64_t now_ms)
     vpn *s = arg;
     if (!s->have_path) {
         fprintf(stderr, "punch: no path to %s found in time\n",
-                s->peer_name ? s->peer_name : "any peer");
+                s->peer_name[0] ? s->peer_name : "any peer");
         finish(s, 1);
     }
 }
@@ -394,9 +390,7 @@ static void on_signal(void *arg, int signo)
         emit_counters(s, "counters");
         return;
     }
-    if (s->peer >= 0)
-        punch_agent_close(punch_driver_agent(s->driver), punch_clock_ms(), s->peer);
-    punch_driver_flush(s->driver);
+    punch_agent_cli_goodbye(s->driver, s->peer);
     finish(s, 0);
 }
 
@@ -498,7 +492,12 @@ static void emit_interface(vpn *s)
 
 static int run(vpn *s)
 {
-    punch_identity id;
+    static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
+    punch_agent_cli_setup su = {.cmd = s->cmd, .listening = s->listening,
+                                .flags = s->flags | PUNCH_AGENT_LARGE_DATAGRAMS,
+                                .signals = signals, .n_signals = 3, .on_signal = on_signal,
+                                .on_event = on_event, .arg = s, .known_path = s->known_path,
+                                .events = &s->events, .loop = &s->loop, .driver = &s->driver};
     int rc = punch_vpn_init(&s->v, s->address4.family ? &s->address4 : NULL,
                             s->address6.family ? &s->address6 : NULL, s->routes, s->n_routes,
                             (uint16_t)s->mtu);
@@ -515,45 +514,16 @@ static int run(vpn *s)
                                      covering == &s->address4 || covering == &s->address6
                                          ? "--address" : "--route", a, s->cli->server);
     }
-    if ((rc = punch_agent_cli_identity(s->cli, s->cmd, &id, s->known_path)) != 0)
-        return rc;
-    char host[PUNCH_NAME_MAX + 1] = "";
-    const char *name = s->cli->name;
-    if (!name && s->listening && gethostname(host, sizeof(host) - 1) == 0)
-        name = host;
-    /* Datagrams up to 1280 bytes both ways, whatever our own MTU: the
-     * peer's may be larger (each side sends what its own allows). */
-    punch_driver_cfg dc = {.agent = {.name = name, .server = s->server,
-                                     .flags = s->flags | PUNCH_AGENT_LARGE_DATAGRAMS},
-                           .on_event = on_event, .arg = s};
-    punch_agent_cli_tune(s->cli, &dc.agent);
-    memcpy(dc.agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
-    punch_identity_wipe(&id);
     s->peer = -1;
     s->tun = -1;
     s->exit_code = 1;
-    static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
-    if (punch_events_open(&s->events, s->cli->events, s->cli->start_ms) != 0) {
-        fprintf(stderr, "punch: cannot open events file '%s': %s\n", s->cli->events,
-                strerror(errno));
-        goto done;
-    }
-    if (open_tun(s) != 0)
-        goto done;
-    if (punch_loop_new(&s->loop) != 0 || punch_loop_signals(s->loop, signals, 3, on_signal, s)) {
-        fprintf(stderr, "punch: cannot set up the event loop: %s\n", strerror(errno));
-        goto done;
-    }
     /* The driver lists this host's addresses as our private endpoints
      * (draft §3.3.2) when it starts: before the tunnel has its address, or
-     * the peer would try to reach us through the tunnel itself. */
-    rc = punch_driver_new(&s->driver, s->loop, &dc);
-    if (rc != 0) {
-        fprintf(stderr, "punch: %s\n", rc == PUNCH_ERR_INVAL
-                                           ? "bad settings (is --name printable, without spaces?)"
-                                           : strerror(errno));
+     * the peer would try to reach us through the tunnel itself. Datagrams
+     * up to 1280 bytes both ways, whatever our own MTU: the peer's may be
+     * larger (each side sends what its own allows). */
+    if (open_tun(s) != 0 || punch_agent_cli_start(s->cli, &s->server, &su) != 0)
         goto done;
-    }
     if (configure_tun(s) != 0)
         goto done;
     emit_interface(s);
@@ -573,37 +543,13 @@ static int run(vpn *s)
         fprintf(stderr, "punch: event loop failed: %s\n", strerror(errno));
     emit_counters(s, "stopped");
 done:
-    memset(dc.agent.secret_key, 0, PUNCH_KEY_LEN);
-    punch_driver_free(s->driver);
-    punch_loop_free(s->loop);
+    punch_agent_cli_stop(&su);
     if (s->tun >= 0)
         close(s->tun); /* the interface, its address and routes go with it */
-    punch_events_close(s->events);
     return s->exit_code;
 }
 
 /* ---- the command line ---- */
-
-/* PEER[@PUBKEY] into name and key. Returns 0 or the usage error's 2. */
-static int parse_peer(vpn *s, const char *text, const char *what)
-{
-    static char name[PUNCH_NAME_MAX + 1 + PUNCH_KEY_B64_LEN + 1];
-    snprintf(name, sizeof(name), "%s", text);
-    char *at = strchr(name, '@');
-    if (at) {
-        *at = '\0';
-        if (punch_key_decode(at + 1, s->pinned) != 0)
-            return punch_cli_usage_error(s->cmd, "%s'%s' is not a public key (base64, 44 "
-                                         "characters)", what, at + 1);
-        s->has_pin = true;
-    }
-    if (!punch_msg_valid_name(name))
-        return punch_cli_usage_error(s->cmd, "%s'%s' is not a peer name (1 to %d printable "
-                                     "characters, no spaces or quotes)", what, name,
-                                     PUNCH_NAME_MAX);
-    s->peer_name = name;
-    return 0;
-}
 
 static const char *family_name(uint8_t family)
 {
@@ -688,12 +634,12 @@ static int parse(vpn *s, int argc, char **argv)
     static const struct option longs[] = {
         {"address", required_argument, NULL, 'a'}, {"route", required_argument, NULL, 'R'},
         {"mtu", required_argument, NULL, 'm'},     {"dev", required_argument, NULL, 'd'},
-        {"peer", required_argument, NULL, 'p'},    {"no-relay", no_argument, NULL, 'n'},
+        PUNCH_ALLOW_OPTIONS,                       {"no-relay", no_argument, NULL, 'n'},
         {"relay-only", no_argument, NULL, 'r'},    {"no-direct", no_argument, NULL, 'r'},
         {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *peer_opt = NULL, *mtu_arg = NULL;
+    const char *mtu_arg = NULL;
     char *end;
     long v;
     int c, rc;
@@ -729,16 +675,17 @@ static int parse(vpn *s, int argc, char **argv)
             s->dev_arg = optarg;
             break;
         }
-        case 'p': peer_opt = optarg; break;
+        case 'P':
+        case 'A':
+        case 'Y':
+            if ((rc = punch_allow_option_take(&s->who, s->cmd, s->listening, c, optarg)) != 0)
+                return rc;
+            break;
         case 'n': s->flags |= PUNCH_AGENT_NO_RELAY; break;
         case 'r': s->flags |= PUNCH_AGENT_RELAY_ONLY; break;
         case 'T':
-            errno = 0;
-            v = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end || errno || v < 1 || v > 86400)
-                return punch_cli_usage_error(s->cmd, "--timeout: '%s' is not 1 to 86400 seconds",
-                                             optarg);
-            s->timeout_s = (int)v;
+            if ((rc = punch_agent_cli_timeout(s->cmd, optarg, &s->timeout_s)) != 0)
+                return rc;
             break;
         case 'h': fputs(vpn_help, stdout); return -1;
         case ':': return punch_cli_usage_error(s->cmd, "%s needs a value", argv[optind - 1]);
@@ -750,20 +697,17 @@ static int parse(vpn *s, int argc, char **argv)
     if (s->listening) {
         if (optind < argc)
             return punch_cli_usage_error(s->cmd, "unexpected argument '%s'", argv[optind]);
-        if (peer_opt && (rc = parse_peer(s, peer_opt, "--peer: ")) != 0)
-            return rc;
     } else {
-        if (peer_opt)
-            return punch_cli_usage_error(s->cmd, "--peer is for listen; connect names its peer "
-                                         "as its argument");
         if (optind != argc - 1)
             return optind < argc ? punch_cli_usage_error(s->cmd, "unexpected argument '%s'",
                                                          argv[optind + 1])
                                  : punch_cli_usage_error(s->cmd, "which peer? give PEER[@PUBKEY]");
-        if ((rc = parse_peer(s, argv[optind], "")) != 0)
+        if ((rc = punch_agent_cli_target(s->cmd, argv[optind], s->peer_name, s->pinned,
+                                         &s->has_pin)) != 0)
             return rc;
     }
-    return check_tunnel(s, mtu_arg);
+    rc = check_tunnel(s, mtu_arg);
+    return rc == 0 && s->listening ? punch_allow_required(&s->who, s->cmd, "the tunnel") : rc;
 }
 
 int punch_cmd_vpn(const punch_cli *cli, int argc, char **argv)
@@ -780,7 +724,8 @@ int punch_cmd_vpn(const punch_cli *cli, int argc, char **argv)
     s.listening = strcmp(argv[1], "listen") == 0;
     s.cmd = s.listening ? "punch vpn listen" : "punch vpn connect";
     int rc = parse(&s, argc - 1, argv + 1);
-    if (rc != 0)
-        return rc < 0 ? 0 : rc;
-    return run(&s);
+    if (rc == 0)
+        rc = run(&s);
+    punch_allow_free(&s.who);
+    return rc < 0 ? 0 : rc;
 }

@@ -40,8 +40,14 @@ head -c 4194304 /dev/urandom >"$TMP/www/f.bin"
     >/dev/null 2>&1 </dev/null) &
 for _ in $(seq 400); do lab exec bob -- curl -s -o /dev/null http://127.0.0.1:8000/ && break; sleep 0.025; done
 
+# The forwarders' keys, made first: bob lets exactly them in (--peer).
+allowed=()
+for name in alice alice2 alice3 alice4 alice5; do
+    allowed+=(--peer "$name@$(XDG_CONFIG_HOME="$TMP/$name" "$PUNCH" keygen)")
+done
 "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server 198.51.100.1 \
-    --name bob --events "$TMP/bob.ev" listen --allow-forward 22,8000,7000 </dev/null 2>"$TMP/bob.err" &
+    --name bob --events "$TMP/bob.ev" listen --allow-forward 22,8000,7000 "${allowed[@]}" \
+    </dev/null 2>"$TMP/bob.err" &
 wait_grep "$TMP/bob.ev" registered 10 || fail "bob did not register: $(cat "$TMP/bob.err")"
 fwd() { # fwd NAME LOCAL_PORT BOB_PORT [OPTION...]: FWD_PID is its punch
     local name=$1 port=$2 to=$3

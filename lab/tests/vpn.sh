@@ -73,7 +73,7 @@ vpn_up() {
         --events "$D/punchd.ev" 2>/dev/null </dev/null &
     wait_for "$D/punchd.ev"
     lab_bg exec bob -- env XDG_CONFIG_HOME="$D/bob" "$PUNCH" --server 198.51.100.1 --name bob \
-        --events "$D/bob.ev" vpn listen --address $B_IP/24 --route 10.50.0.0/24 "${b6[@]}" --dev pvpn0 "$@" \
+        --events "$D/bob.ev" vpn listen --any-peer --address $B_IP/24 --route 10.50.0.0/24 "${b6[@]}" --dev pvpn0 "$@" \
         </dev/null >/dev/null 2>"$D/bob.err" &
     BOB=$!
     wait_grep "$D/bob.ev" '"event":"registered"'
@@ -221,7 +221,7 @@ lab exec alice -- ping -c 1 -W 1 -s 1300 $B_IP >/dev/null 2>&1 && fail "a 1328-b
 lab exec alice -- ip link set dev pvpn0 mtu 1280
 ok "a 1328-byte packet from the TUN is dropped and counted (dropped_tun_oversize)"
 
-# A second peer while alice holds the tunnel (bob listens without --peer):
+# A second peer while alice holds the tunnel (bob listens with --any-peer):
 # refused and counted; alice's tunnel goes on.
 lab_bg exec alice -- env XDG_CONFIG_HOME="$D/carol" "$PUNCH" --server 198.51.100.1 --name carol \
     --events "$D/carol.ev" vpn connect bob --address 10.99.0.3/24 --dev pvpn1 \

@@ -48,4 +48,26 @@ expect 1 'already holds a key; use --force' env XDG_CONFIG_HOME="$TMP/conf" "$PU
 pub2=$("$PUNCH" --key "$key" keygen --force) || fail "keygen --force failed"
 [ "$pub2" != "$pub" ] && [ "$(cat "$key")" != "$before" ] || fail "keygen --force did not make a new key"
 [ ! -e "$key.new" ] || fail "keygen left $key.new behind"
-pass "punch: help, version, usage errors, keygen ($pub2)"
+[ "$("$PUNCH" --key "$key" keygen --public)" = "$pub2" ] || fail "keygen --public did not print the key's public key"
+[ "$(cat "$key")" != "$before" ] && [ "$("$PUNCH" keygen --public "$key")" = "$pub2" ] || fail "keygen --public FILE"
+expect 1 "cannot read $TMP/none: No such file" "$PUNCH" keygen --public "$TMP/none"
+[ ! -e "$TMP/none" ] || fail "keygen --public made a key"
+expect 2 "--public makes nothing: not with --force" "$PUNCH" keygen --public --force "$key"
+pass "punch: help, version, usage errors, keygen ($pub2), keygen --public"
+
+# A key others may read is refused, as ssh does, by punch and punchd: one
+# line naming the file and the fix; nothing starts (issue 12, finding 9).
+for mode in 644 640 604 660 666; do
+    chmod $mode "$key"
+    expect 1 "^punch: $key may be read or written by others \(mode 0$mode\): refusing to use it; run chmod 600 $key\$" \
+        "$PUNCH" --key "$key" --server 127.0.0.1:9 --name a listen
+    out=$("$PUNCH" --key "$key" --server 127.0.0.1:9 --name a listen 2>&1)
+    [ "$(wc -l <<<"$out")" = 1 ] || fail "mode $mode: more than one line: $out"
+done
+cp "$key" "$TMP/server.key" && chmod 640 "$TMP/server.key"
+expect 1 "--key: $TMP/server.key may be read or written by others \(mode 0640\): refusing to use it; run chmod 600 $TMP/server.key" \
+    "$PUNCHD" --listen 127.0.0.1:0 --key "$TMP/server.key"
+chmod 600 "$key" "$TMP/server.key"
+start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
+stop_punchd
+pass "a key file group or others may read is refused by punch and punchd (chmod 600 named); 0600 works"

@@ -3,22 +3,17 @@
 # namespace of its own where loopback is the only interface (so every probe
 # stays on it): data both ways, keys learned on first use and a changed key
 # refused loudly, a pinned key enforced, and the errors a user meets.
-if [ -z "${PUNCH_IN_NETNS:-}" ]; then
-    [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a network namespace"; exit 77; }
-    exec unshare --net env PUNCH_IN_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/netns.sh"
 PUNCH=${PUNCH:?set PUNCH to the punch binary}
 
 start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
 server=127.0.0.1:$(port_of 1)
 
-# listen NAME: bob's side; says "hello alice" and keeps stdin open until
-# $TMP/stop appears.
+# listen [NAME]: bob's side (as bob, or NAME with bob's key); says "hello
+# alice" and keeps stdin open until $TMP/stop appears.
 listen() {
     (echo "hello alice"; while [ ! -e "$TMP/stop" ]; do sleep 0.05; done) |
-        XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server "$server" --name bob \
+        XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server "$server" --name "${1:-bob}" \
             --events "$TMP/bob.ev" listen --datagram >"$TMP/bob.out" 2>"$TMP/bob.err" &
     BOB=$!
     for _ in $(seq 400); do grep -q registered "$TMP/bob.ev" 2>/dev/null && return; sleep 0.025; done
@@ -48,6 +43,16 @@ grep -q '^alice ' "$TMP/bob/punch/known_peers" || fail "bob did not remember ali
 [ "$(stat -c %a "$TMP/alice/punch/key")" = 600 ] || fail "alice's key is not mode 600"
 pass "hello both ways on a direct path; keys learned and kept"
 
+# A name starting with '#' is pinned like any other (issue 12, finding 4):
+# known_peers has no comment syntax.
+listen '#bobz'
+connect '#bobz' --timeout 20 || { cat "$TMP/alice.err"; fail "connect to #bobz failed"; }
+stop_bob
+grep -q '^#bobz ' "$TMP/alice/punch/known_peers" || fail "alice did not remember #bobz's key"
+[ "$(grep -c . "$TMP/alice/punch/known_peers")" = 2 ] || fail "known_peers: $(cat "$TMP/alice/punch/known_peers")"
+[ "$(stat -c %a "$TMP/alice/punch/known_peers")" = 600 ] || fail "known_peers is not mode 600"
+pass "#bobz reached and its key remembered like bob's"
+
 # Bob comes back with another key: alice must refuse, loudly.
 bob_key=$(grep '^bob ' "$TMP/alice/punch/known_peers" | cut -d' ' -f2)
 "$PUNCH" --key "$TMP/bob/punch/key" keygen --force >/dev/null
@@ -61,6 +66,14 @@ stop_bob
 grep -q "REFUSING bob: its key changed" "$TMP/alice.err" || fail "no loud refusal: $(cat "$TMP/alice.err")"
 [ ! -s "$TMP/alice.out" ] || fail "data came from a peer with a changed key"
 pass "a changed key is refused loudly (exit 1)"
+listen '#bobz'
+refused '#bobz' --timeout 10; rc=$?
+stop_bob
+[ "$rc" = 1 ] && grep -q "REFUSING #bobz: its key changed" "$TMP/alice.err" ||
+    fail "#bobz with a changed key: rc $rc, $(cat "$TMP/alice.err")"
+[ ! -s "$TMP/alice.out" ] || fail "data came from #bobz with a changed key"
+[ "$(grep -c '^#bobz ' "$TMP/alice/punch/known_peers")" = 1 ] || fail "#bobz's line was doubled: $(cat "$TMP/alice/punch/known_peers")"
+pass "a changed key for #bobz is refused like for bob (exit 1), its line kept once"
 
 # A pinned key: the old one no longer matches bob at the server.
 listen

@@ -2,12 +2,7 @@
 # examples/punch_chat (the sans-I/O API in a program's own poll loop) through
 # a real punchd, in a network namespace of its own where loopback is the
 # only interface: bob waits, alice connects, a line crosses each way.
-if [ -z "${PUNCH_IN_NETNS:-}" ]; then
-    [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a network namespace"; exit 77; }
-    exec unshare --net env PUNCH_IN_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/netns.sh"
 CHAT=${PUNCH_CHAT:?set PUNCH_CHAT to the punch_chat example binary}
 
 start_punchd --listen 127.0.0.1:0

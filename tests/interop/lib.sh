@@ -44,6 +44,9 @@ stop_punchd() {
     PUNCHD_PID=
 }
 
+# wait_grep FILE REGEX: bounded poll (10 s) until a line of FILE matches.
+wait_grep() { for _ in $(seq 400); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.025; done; return 1; }
+
 # free_udp_port: a port the kernel just gave out and took back.
 free_udp_port() {
     python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

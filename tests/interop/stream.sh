@@ -5,19 +5,12 @@
 # a peer that leaves early, garbage from a peer dropped and counted, a TCP
 # forward with curl and a refused port, listen --keep-open serving two
 # connects in turn, usage errors.
-if [ -z "${PUNCH_IN_NETNS:-}" ]; then
-    [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a network namespace"; exit 77; }
-    exec unshare --net env PUNCH_IN_NETNS=1 bash "$0" "$@"
-fi
-ip link set lo up
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/netns.sh"
 PUNCH=${PUNCH:?set PUNCH to the punch binary}
 
 start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
 server=127.0.0.1:$(port_of 1)
 p() { local who=$1; shift; XDG_CONFIG_HOME="$TMP/$who" timeout 60 "$PUNCH" --server "$server" --name "$who" --events "$TMP/$who.ev" "$@"; }
-# wait_grep FILE REGEX: bounded poll (10 s)
-wait_grep() { for _ in $(seq 400); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.025; done; return 1; }
 reset() { rm -f "$TMP"/*.ev "$TMP"/*.out "$TMP"/*.err; }
 # stop PID: SIGTERM to the punch behind a background `p` (its subshell's child)
 stop() { kill -TERM $(pgrep -P "$1") 2>/dev/null; wait "$1"; }
@@ -117,7 +110,9 @@ mkdir -p "$TMP/www" && head -c 3000000 /dev/urandom >"$TMP/www/f.bin"
 (cd "$TMP/www" && exec python3 -m http.server --bind 127.0.0.1 8000 >/dev/null 2>&1) &
 web=$!
 for _ in $(seq 400); do curl -s -o /dev/null http://127.0.0.1:8000/ && break; sleep 0.025; done
-p bob listen --allow-forward 8000,8001 </dev/null >/dev/null 2>"$TMP/bob.err" &
+# alice's key as bob learnt it in 1., the one peer bob lets in (interop.allow tests the refusals).
+grep '^alice ' "$TMP/bob/punch/known_peers" >"$TMP/allowed" || fail "bob did not learn alice's key"
+p bob listen --allow-forward 8000,8001 --allowed-peers "$TMP/allowed" </dev/null >/dev/null 2>"$TMP/bob.err" &
 bob=$!
 wait_grep "$TMP/bob.ev" registered || fail "bob did not register"
 p alice forward --listen 9000 bob:8000 </dev/null 2>"$TMP/alice.err" &
@@ -175,6 +170,8 @@ expect2 "--max-connections: '0' is not 1 to 1000000" forward --listen 9000 bob:2
 expect2 "--max-connections is for forward and listen --allow-forward" listen --max-connections 5
 expect2 "--allow-forward: '0' is not a port" listen --allow-forward 22,0
 expect2 "--allow-forward carries streams: not with --datagram" listen --allow-forward 22 --datagram
+expect2 "--peer is for listen" connect bob --peer "bob@$(cut -d' ' -f2 "$TMP/allowed")"
+expect2 "--any-peer is for listen" forward --any-peer --listen 9000 bob:22
 expect2 "which local port? give --listen" forward bob:22
 expect2 "'bob' is not PEER[@PUBKEY]:PORT" forward --listen 9000 bob
 expect2 "--listen: 'x:y' is not [ADDR:]PORT" forward --listen x:y bob:22

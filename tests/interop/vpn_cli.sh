@@ -44,7 +44,21 @@ expect 2 "--dev: 'a/b' is not an interface name" v connect bob --address 10.99.0
 expect 2 "--dev: 'sixteen-chars-xx' is not an interface name" v connect bob --address 10.99.0.1/24 --dev sixteen-chars-xx
 expect 2 "--dev: 'tun%s' is not an interface name" v connect bob --address 10.99.0.1/24 --dev 'tun%s'
 expect 2 "--peer is for listen" v connect bob --peer alice --address 10.99.0.1/24
-expect 2 "--peer: 'a b' is not a peer name" v listen --peer 'a b' --address 10.99.0.1/24
+expect 2 "--peer: 'a b' is not NAME@KEY" v listen --peer 'a b' --address 10.99.0.1/24
+# Who may connect (issue 12): a key for every --peer, one of the three options.
+expect 2 "--peer: 'alice' has no key: give NAME@KEY" v listen --peer alice --address 10.99.0.1/24
+expect 2 "--peer: 'alice@xyz': the key is not 44 characters" v listen --peer alice@xyz --address 10.99.0.1/24
+expect 2 "--allowed-peers is for listen" v connect bob --allowed-peers /dev/null --address 10.99.0.1/24
+expect 2 "^punch vpn listen: the tunnel needs to know who may connect: add --peer NAME@KEY or --allowed-peers FILE, or --any-peer" \
+    v listen --address 10.99.0.1/24
+[ "$(v listen --address 10.99.0.1/24 2>&1 | wc -l)" = 1 ] || fail "the missing allow-list is not one line"
+expect 2 "--any-peer lets anyone in: not with --peer" \
+    v listen --any-peer --peer "alice@AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" --address 10.99.0.1/24
+printf 'alice AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n# a comment\n' >"$TMP/allowed"
+expect 2 "^punch vpn listen: --allowed-peers: $TMP/allowed:2: more than a name and a key on the line" \
+    v listen --allowed-peers "$TMP/allowed" --address 10.99.0.1/24
+expect 1 "^punch vpn listen: --allowed-peers: cannot read $TMP/nothing: No such file" \
+    v listen --allowed-peers "$TMP/nothing" --address 10.99.0.1/24
 # IPv6 inside (docs/vpn.md): one address per family, routes of a family we
 # have an address of, an MTU of at least 1280 (RFC 8200).
 expect 2 "--address: 'fd99::1' is not an IPv6 address with its prefix length, e.g. fd99::1/64" \
@@ -74,7 +88,7 @@ expect 2 "--no-relay and --relay-only leave no path" v listen --no-relay --relay
 expect 2 "--timeout: '0' is not 1 to 86400" v listen --timeout 0 --address 10.99.0.1/24
 expect 2 "unknown option '--bogus'" v listen --bogus --address 10.99.0.1/24
 expect 2 "--address needs a value" v listen --address
-expect 2 "no server: give --server" env -u PUNCH_SERVER "$PUNCH" vpn listen --address 10.99.0.1/24
+expect 2 "no server: give --server" env -u PUNCH_SERVER "$PUNCH" vpn listen --any-peer --address 10.99.0.1/24
 [ ! -e "$XDG_CONFIG_HOME/punch/key" ] || fail "a usage error created a key"
 pass "punch vpn: help and usage errors (exit 2, naming the bad input)"
 
@@ -84,11 +98,11 @@ if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null || ! command -v setpri
 fi
 # Without the TUN driver: /dev/net hidden in a mount namespace of our own.
 expect 1 '^punch: no /dev/net/tun: ' unshare -m -n sh -c \
-    'mount -t tmpfs none /dev/net && exec "$0" --server 127.0.0.1:9 vpn listen --address 10.99.0.1/24' "$PUNCH"
+    'mount -t tmpfs none /dev/net && exec "$0" --server 127.0.0.1:9 vpn listen --any-peer --address 10.99.0.1/24' "$PUNCH"
 # Without CAP_NET_ADMIN: as nobody.
 chmod 711 "$TMP"
 mkdir -m 777 "$TMP/nobody"
 expect 1 "^punch: not allowed to create TUN device 'punch%d': needs CAP_NET_ADMIN" \
     unshare -n setpriv --reuid 65534 --regid 65534 --clear-groups env XDG_CONFIG_HOME="$TMP/nobody" \
-    "$PUNCH" --server 127.0.0.1:9 vpn listen --address 10.99.0.1/24
+    "$PUNCH" --server 127.0.0.1:9 vpn listen --any-peer --address 10.99.0.1/24
 pass "punch vpn: no /dev/net/tun and no permission exit 1 with one line"
