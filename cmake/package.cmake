@@ -5,7 +5,8 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME punch)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "punch maintainers <punch@example.org>")
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "NAT traversal for peer-to-peer programs")
+# No CPACK_PACKAGE_DESCRIPTION_SUMMARY: CPack would put it above every
+# package's own first line (the Debian synopsis) below.
 set(CPACK_RESOURCE_FILE_LICENSE ${CMAKE_SOURCE_DIR}/LICENSE)
 # Installed under DESTDIR, so CMAKE_INSTALL_PREFIX stays /usr and punch.pc
 # (written when installed) says /usr, not the staging folder.
@@ -17,11 +18,13 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_ENABLE_COMPONENT_DEPENDS ON)
+# A shlibs file in libpunch0, so a package built against libpunch depends on
+# it. Its policy stays CPack's "=": while punch is 0.x its ABI is not
+# promised between releases, so such a package wants the very version.
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 
 set(CPACK_DEBIAN_LIB_PACKAGE_NAME libpunch${PUNCH_SOVERSION})
 set(CPACK_DEBIAN_LIB_PACKAGE_SECTION libs)
-# A shlibs file, so a package built against libpunch depends on libpunch0.
-set(CPACK_DEBIAN_LIB_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_COMPONENT_LIB_DESCRIPTION
   "NAT traversal library (hole punching, relay fallback, Noise IK)\n\
 libpunch lets two programs behind NATs and firewalls reach each other\n\
