@@ -10,8 +10,11 @@
 #     punchd (tests/interop/example.sh, in a network namespace of its own).
 #
 # usage: install.sh BUILD_DIR SOURCE_DIR
+# CC and CONSUMER_FLAGS (e.g. the sanitizers libpunch was built with) are
+# used for the programs built outside the tree.
 set -u
 build=$1 src=$2
+cc=${CC:-cc} flags="-Wall -Wextra -Werror ${CONSUMER_FLAGS:-}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -68,7 +71,7 @@ build_pkg_config() {
         libs=${libs/-lpunch /-l:libpunch.a }
     fi
     # shellcheck disable=SC2046,SC2086 # pkg-config's words are separate flags
-    ${CC:-cc} -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags punch) \
+    $cc -std=c11 $flags $(pkg-config --cflags punch) \
         "$src/examples/punch_chat.c" -o "$tmp/$1" $libs -Wl,-rpath,"$libdir" \
         >"$tmp/cc.log" 2>&1 || fail "cc with pkg-config ($2): $(cat "$tmp/cc.log")"
 }
@@ -76,7 +79,7 @@ build_pkg_config() {
 # build_cmake NAME TARGET: examples/ as a project of its own, find_package(punch).
 build_cmake() {
     cmake -S "$src/examples" -B "$tmp/build-$1" -DCMAKE_PREFIX_PATH="$prefix" \
-        -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" -DPUNCH_EXAMPLES_LINK="$2" \
+        -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$flags" -DPUNCH_EXAMPLES_LINK="$2" \
         >"$tmp/cmake.log" 2>&1 || fail "find_package(punch) ($2): $(cat "$tmp/cmake.log")"
     cmake --build "$tmp/build-$1" >"$tmp/cmake.log" 2>&1 ||
         fail "building against $2: $(cat "$tmp/cmake.log")"
