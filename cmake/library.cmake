@@ -37,9 +37,16 @@ foreach(layer ${PUNCH_LIBRARY_LAYERS})
 endforeach()
 list(REMOVE_DUPLICATES punch_external_deps)
 
-# Only punch_* leaves the shared library (cmake/libpunch.map).
-set(punch_map ${CMAKE_CURRENT_LIST_DIR}/libpunch.map)
-add_library(libpunch SHARED ${punch_objects})
+# Only the functions include/punch/*.h declares leave the shared library: a
+# version script made from the headers (cmake/export_map.cmake) at build time.
+set(punch_map ${CMAKE_CURRENT_BINARY_DIR}/libpunch.map)
+file(GLOB punch_public_headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/include/punch/*.h)
+add_custom_command(OUTPUT ${punch_map}
+  COMMAND ${CMAKE_COMMAND} -DHEADER_DIR=${CMAKE_SOURCE_DIR}/include/punch -DOUT=${punch_map}
+          -P ${CMAKE_CURRENT_LIST_DIR}/export_map.cmake
+  DEPENDS ${punch_public_headers} ${CMAKE_CURRENT_LIST_DIR}/export_map.cmake
+  COMMENT "Exports of libpunch.so from include/punch/")
+add_library(libpunch SHARED ${punch_objects} ${punch_map})
 add_library(libpunch_static STATIC ${punch_objects})
 foreach(lib libpunch libpunch_static)
   target_include_directories(${lib} PUBLIC

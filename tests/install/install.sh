@@ -2,7 +2,7 @@
 # install.package: `cmake --install` into a temporary prefix gives what a C
 # programmer outside the tree needs, and it works:
 #   - libpunch.so with its SONAME and versioned links, exporting punch_* and
-#     nothing else, every function the public headers declare among them;
+#     nothing else: exactly the functions the public headers declare;
 #   - the programs, which run from the prefix;
 #   - examples/punch_chat.c built four times outside the tree: pkg-config
 #     (libpunch.so and libpunch.a) and find_package(punch) (punch::punch and
@@ -39,10 +39,10 @@ check_library() {
     pass "libpunch.so -> $soname -> $real, libpunch.a, include/punch/punch.h"
 }
 
-# Only punch_* leaves the library, and everything the headers promise does.
+# Only punch_* leaves the library: what the headers promise, and no more.
 check_exports() {
     nm -D --defined-only "$so" | awk '{print $NF}' | sort -u >"$tmp/exported"
-    local n others missing
+    local n others missing extra
     n=$(wc -l <"$tmp/exported")
     others=$(grep -v '^punch_' "$tmp/exported" | head -5 | tr '\n' ' ')
     [ -z "$others" ] || fail "libpunch.so exports symbols outside punch_*: $others"
@@ -50,7 +50,9 @@ check_exports() {
         sed 's/[[:space:]]*($//' | sort -u >"$tmp/declared"
     missing=$(comm -23 "$tmp/declared" "$tmp/exported" | tr '\n' ' ')
     [ -z "$missing" ] || fail "declared in include/punch but not exported: $missing"
-    pass "nm -D: $n symbols, all punch_*; all $(wc -l <"$tmp/declared") functions of include/punch/*.h among them"
+    extra=$(comm -13 "$tmp/declared" "$tmp/exported" | head -5 | tr '\n' ' ')
+    [ -z "$extra" ] || fail "exported but declared in no public header (internal): $extra"
+    pass "nm -D: $n symbols, all punch_*: exactly the $(wc -l <"$tmp/declared") functions include/punch/*.h declares"
 }
 
 check_programs() {
