@@ -23,7 +23,8 @@ install(TARGETS punch-nat RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT
 # How a user of libpunch.a finds what the layers link (punch_external_deps,
 # cmake/library.cmake): a pkg-config module for punch.pc, a find_package or
 # pkg_check_modules call for punchConfig.cmake that recreates the same
-# imported target the exported punch::punch_static names.
+# imported target the exported punch::punch_static names. They are QUIET:
+# punch::punch (libpunch.so) needs none of them.
 set(PUNCH_PC_REQUIRES)
 set(PUNCH_CONFIG_DEPS)
 foreach(dep ${punch_external_deps})
@@ -32,10 +33,10 @@ foreach(dep ${punch_external_deps})
     set(module ${${prefix}_MODULE_NAME})
     list(APPEND PUNCH_PC_REQUIRES ${module})
     string(APPEND PUNCH_CONFIG_DEPS
-           "pkg_check_modules(${prefix} QUIET IMPORTED_TARGET ${module})\n")
+           "if(PkgConfig_FOUND)\n  pkg_check_modules(${prefix} QUIET IMPORTED_TARGET ${module})\nendif()\n")
   elseif(dep STREQUAL "ZLIB::ZLIB")
     list(APPEND PUNCH_PC_REQUIRES zlib)
-    string(APPEND PUNCH_CONFIG_DEPS "find_dependency(ZLIB)\n")
+    string(APPEND PUNCH_CONFIG_DEPS "find_package(ZLIB QUIET)\n")
   else()
     message(FATAL_ERROR "cmake/install.cmake: say how punch.pc and punchConfig.cmake find ${dep}")
   endif()

@@ -62,4 +62,12 @@ set(CPACK_COMPONENT_NAT_DESCRIPTION
 punch-nat translates IPv4 UDP, TCP and ICMP for a Linux network namespace,\n\
 with a chosen mapping, filtering and port allocation; P2P-friendly by default.")
 
+# Debian policy §12.5: every package carries the copyright and license of
+# what it holds, as /usr/share/doc/PACKAGE/copyright.
+foreach(component lib dev cli server nat)
+  string(TOUPPER ${component} upper)
+  install(FILES ${CMAKE_SOURCE_DIR}/LICENSE RENAME copyright COMPONENT ${component}
+    DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${CPACK_DEBIAN_${upper}_PACKAGE_NAME})
+endforeach()
+
 include(CPack)
