@@ -6,6 +6,7 @@
 #   cli     punch         bin/punch
 #   server  punchd        sbin/punchd
 #   nat     punch-nat     sbin/punch-nat
+# (and each its share/doc/PACKAGE/copyright, cmake/package.cmake).
 # Every install() names its COMPONENT: one that does not would make a
 # package of its own ("Unspecified"), which scripts/package refuses.
 
