@@ -3,14 +3,21 @@
 # public headers (DIR/*.h) declare are global, everything else is local. The
 # layers call each other through punch_* functions too; those stay inside
 # the library, so its ABI is exactly what include/punch/ shows.
+# A declaration is a punch_ name right before "(" (STYLE: no space there)
+# on a line that is no typedef (a function type such as a callback's).
 file(GLOB headers ${HEADER_DIR}/*.h)
 set(names)
 foreach(header ${headers})
-  file(READ ${header} text)
-  string(REGEX MATCHALL "(^|[^A-Za-z0-9_])punch_[a-z0-9_]+[ \t\r\n]*\\(" calls "${text}")
-  foreach(call ${calls})
-    string(REGEX MATCH "punch_[a-z0-9_]+" name "${call}")
-    list(APPEND names ${name})
+  file(STRINGS ${header} lines REGEX "punch_[a-z0-9_]+\\(")
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^[ \t]*typedef")
+      continue()
+    endif()
+    string(REGEX MATCHALL "(^|[^A-Za-z0-9_])punch_[a-z0-9_]+\\(" calls "${line}")
+    foreach(call ${calls})
+      string(REGEX MATCH "punch_[a-z0-9_]+" name "${call}")
+      list(APPEND names ${name})
+    endforeach()
   endforeach()
 endforeach()
 list(REMOVE_DUPLICATES names)

@@ -46,8 +46,9 @@ check_exports() {
     n=$(wc -l <"$tmp/exported")
     others=$(grep -v '^punch_' "$tmp/exported" | head -5 | tr '\n' ' ')
     [ -z "$others" ] || fail "libpunch.so exports symbols outside punch_*: $others"
-    grep -ohE '\bpunch_[a-z0-9_]+[[:space:]]*\(' "$prefix"/include/punch/*.h |
-        sed 's/[[:space:]]*($//' | sort -u >"$tmp/declared"
+    # Declared: a punch_ name right before "(", on a line that is no typedef.
+    cat "$prefix"/include/punch/*.h | grep -v '^[[:space:]]*typedef' |
+        grep -oE '\bpunch_[a-z0-9_]+\(' | tr -d '(' | sort -u >"$tmp/declared"
     missing=$(comm -23 "$tmp/declared" "$tmp/exported" | tr '\n' ' ')
     [ -z "$missing" ] || fail "declared in include/punch but not exported: $missing"
     extra=$(comm -13 "$tmp/declared" "$tmp/exported" | head -5 | tr '\n' ' ')
