@@ -40,6 +40,7 @@ for p in /usr/bin/punch /usr/sbin/punchd /usr/sbin/punch-nat; do
 done
 
 # A program of one's own against the installed libpunch-dev.
+# shellcheck disable=SC2046 # pkg-config's words are separate flags
 cc -std=c11 -Wall -Wextra -Werror "$src/examples/punch_chat.c" -o "$tmp/chat-pc" \
     $(pkg-config --cflags --libs punch) >"$tmp/cc.log" 2>&1 || fail "cc with pkg-config: $(cat "$tmp/cc.log")"
 cmake -S "$src/examples" -B "$tmp/build" -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >"$tmp/cmake.log" 2>&1 &&
