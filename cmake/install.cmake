@@ -1,0 +1,67 @@
+# What `cmake --install` puts where (GNUInstallDirs), and in which component.
+# The components are the Debian packages of cmake/package.cmake:
+#   lib     libpunch0     libpunch.so.0
+#   dev     libpunch-dev  include/punch/*.h, libpunch.so, libpunch.a, punch.pc,
+#                         the CMake package (find_package(punch))
+#   cli     punch         bin/punch
+#   server  punchd        sbin/punchd
+#   nat     punch-nat     sbin/punch-nat
+# (and each its share/doc/PACKAGE/copyright, cmake/package.cmake).
+# Every install() names its COMPONENT: one that does not would make a
+# package of its own ("Unspecified"), which scripts/package refuses.
+
+install(TARGETS libpunch EXPORT punchTargets
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT lib NAMELINK_COMPONENT dev)
+install(TARGETS libpunch_static EXPORT punchTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/punch DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  COMPONENT dev FILES_MATCHING PATTERN "*.h")
+
+install(TARGETS punch RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT cli)
+install(TARGETS punchd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT server)
+install(TARGETS punch-nat RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT nat)
+
+# How a user of libpunch.a finds what the layers link (punch_external_deps,
+# cmake/library.cmake): a pkg-config module for punch.pc, a find_package or
+# pkg_check_modules call for punchConfig.cmake that recreates the same
+# imported target the exported punch::punch_static names. They are QUIET:
+# punch::punch (libpunch.so) needs none of them.
+set(PUNCH_PC_REQUIRES)
+set(PUNCH_CONFIG_DEPS)
+foreach(dep ${punch_external_deps})
+  string(REGEX REPLACE "^PkgConfig::" "" prefix ${dep})
+  if(NOT prefix STREQUAL dep AND ${prefix}_MODULE_NAME)
+    set(module ${${prefix}_MODULE_NAME})
+    list(APPEND PUNCH_PC_REQUIRES ${module})
+    string(APPEND PUNCH_CONFIG_DEPS
+           "if(PkgConfig_FOUND)\n  pkg_check_modules(${prefix} QUIET IMPORTED_TARGET ${module})\nendif()\n")
+  elseif(dep STREQUAL "ZLIB::ZLIB")
+    list(APPEND PUNCH_PC_REQUIRES zlib)
+    string(APPEND PUNCH_CONFIG_DEPS "find_package(ZLIB QUIET)\n")
+  else()
+    message(FATAL_ERROR "cmake/install.cmake: say how punch.pc and punchConfig.cmake find ${dep}")
+  endif()
+endforeach()
+list(JOIN PUNCH_PC_REQUIRES " " PUNCH_PC_REQUIRES)
+
+# punch.pc takes its prefix when installed, so `cmake --install --prefix DIR`
+# writes one that points into DIR.
+set(punch_pc ${CMAKE_CURRENT_BINARY_DIR}/punch.pc)
+configure_file(${CMAKE_CURRENT_LIST_DIR}/punch.pc.in ${punch_pc}.body @ONLY)
+install(CODE "
+  file(READ \"${punch_pc}.body\" body)
+  file(WRITE \"${punch_pc}\" \"prefix=\${CMAKE_INSTALL_PREFIX}\\n\${body}\")
+" COMPONENT dev)
+install(FILES ${punch_pc} DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
+
+include(CMakePackageConfigHelpers)
+set(punch_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/punch)
+configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/punchConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/punchConfig.cmake INSTALL_DESTINATION ${punch_cmake_dir})
+# 0.x: a minor release may change the API, so only the same minor matches.
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/punchConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/punchConfig.cmake
+              ${CMAKE_CURRENT_BINARY_DIR}/punchConfigVersion.cmake
+  DESTINATION ${punch_cmake_dir} COMPONENT dev)
+install(EXPORT punchTargets NAMESPACE punch:: DESTINATION ${punch_cmake_dir} COMPONENT dev)
