@@ -46,6 +46,7 @@
 #include "crypto/auth.h"
 #include "crypto/noise.h"
 #include "core/natcheck.h"
+#include "core/portmap.h" /* portmap hook */
 #include "crypto/transport.h"
 #include "punch/punch.h"
 #include "wire/bytes.h"
@@ -289,6 +290,7 @@ struct punch_agent {
     int birthday_owner;        /* peer id, -1 */
     uint16_t rx_sock;          /* the socket of the datagram being handled */
     uint64_t dropped;          /* datagrams not for us, forged, stale */
+    punch_portmap portmap;     /* portmap hook: core/portmap.c */
 };
 
 /* ---- small helpers ---- */
@@ -326,6 +328,7 @@ const char *punch_technique_name(punch_technique t)
     case PUNCH_TECH_TCP_SIMOPEN: return "tcp-simultaneous-open";
     case PUNCH_TECH_REVERSAL: return "reversal";
     case PUNCH_TECH_TCP_DIRECT: return "tcp-direct";
+    case PUNCH_TECH_PORTMAP: return "portmap"; /* portmap hook */
     }
     return "unknown";
 }
@@ -352,6 +355,7 @@ static int priority_of(bool prefer_tcp, punch_technique t)
     case PUNCH_TECH_HOLE_PUNCH:
     case PUNCH_TECH_PORT_PREDICTION:
     case PUNCH_TECH_BIRTHDAY:
+    case PUNCH_TECH_PORTMAP: /* portmap hook */
     case PUNCH_TECH_PEER_REFLEXIVE: return 3;
     case PUNCH_TECH_TCP_SIMOPEN:
     case PUNCH_TECH_REVERSAL:
@@ -465,6 +469,8 @@ static void send_register(punch_agent *a)
     memcpy(m.key, a->id.public_key, PUNCH_KEY_BYTES);
     memcpy(m.name, a->name, sizeof(m.name));
     memcpy(m.private_addr, a->cfg.local, sizeof(punch_addr) * a->cfg.n_local);
+    m.n_mapped = punch_portmap_advertise(&a->portmap, m.private_addr, &m.n_private,
+                                         PUNCH_MSG_MAX_PRIVATE); /* portmap hook */
     m.rtt_ms = (uint16_t)(a->server_rtt_ms < UINT16_MAX ? a->server_rtt_ms : UINT16_MAX);
     a->rtt_told = m.rtt_ms;
     m.nat_mapping = a->nat_mapping;
@@ -1119,6 +1125,8 @@ static punch_technique learned_technique(const punch_agent *a, const peer *p,
         for (unsigned i = 0; i < p->birthday_sent; i++)
             if (p->birthday_ports[i] == src->port)
                 return PUNCH_TECH_BIRTHDAY;
+    if (punch_portmap_held(&a->portmap)) /* portmap hook: the way in was our mapping */
+        return PUNCH_TECH_PORTMAP;
     return PUNCH_TECH_PEER_REFLEXIVE;
 }
 
@@ -1373,8 +1381,10 @@ static void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const pu
                       : predicted ? PUNCH_TECH_PORT_PREDICTION
                                   : PUNCH_TECH_HOLE_PUNCH,
                       now);
-        for (size_t i = 0; i < m->n_private; i++)
-            add_candidate(p, &m->private_addr[i], PUNCH_TECH_PRIVATE, now);
+        for (size_t i = 0; i < m->n_private; i++) /* portmap hook: the last n_mapped */
+            add_candidate(p, &m->private_addr[i],
+                          i + m->n_mapped >= m->n_private ? PUNCH_TECH_PORTMAP : PUNCH_TECH_PRIVATE,
+                          now);
     }
     if (relay)
         add_candidate(p, &a->cfg.server, PUNCH_TECH_RELAY, now);
@@ -2001,6 +2011,8 @@ void punch_agent_handle_timeout(punch_agent *a, uint64_t now)
         return;
     reg_timeout(a, now);
     disc_timeout(a, now);
+    if (punch_portmap_timeout(&a->portmap, now) & PUNCH_PM_READVERTISE) /* portmap hook */
+        reregister(a, now);
     for (int i = 0; i < MAX_PEERS; i++) {
         if (!a->peers[i].used)
             continue;
@@ -2021,6 +2033,7 @@ uint64_t punch_agent_next_timeout(const punch_agent *a)
     uint64_t t = a->reg_next_ms;
     if (a->disc.state == DISC_MAIN || a->disc.state == DISC_OTHERS)
         t = min_u64(t, a->disc.next_ms);
+    t = min_u64(t, punch_portmap_next_timeout(&a->portmap)); /* portmap hook */
     for (int i = 0; i < MAX_PEERS; i++) {
         const peer *p = &a->peers[i];
         if (!p->used)
@@ -2149,6 +2162,30 @@ int punch_agent_introduce(punch_agent *a, uint64_t now, int x, int y)
     return rc;
 }
 
+/* ---- port mapping: the agent's side of core/portmap.c (portmap hook) ---- */
+
+int punch_agent_poll_portmap(punch_agent *a, uint64_t now, punch_portmap_request *req)
+{
+    return a && req ? punch_portmap_poll(&a->portmap, now, req) : 0;
+}
+
+void punch_agent_portmap_result(punch_agent *a, uint64_t now, const punch_portmap_result *res)
+{
+    punch_event out;
+    if (!a || !res)
+        return;
+    unsigned what = punch_portmap_take(&a->portmap, now, res, &out);
+    if (what & PUNCH_PM_TELL)
+        push_event(a, out.kind, -1)->e = out;
+    if (what & PUNCH_PM_READVERTISE)
+        reregister(a, now);
+}
+
+int punch_agent_portmap_release(punch_agent *a, punch_portmap_request *req)
+{
+    return a && req ? punch_portmap_release(&a->portmap, req) : 0;
+}
+
 void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
 {
     if (!a || !out)
@@ -2243,6 +2280,9 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
             snprintf(a->name + 2 * i, 3, "%02x", a->id.public_key[i]);
     a->next_sock = 1;
     a->birthday_owner = -1;
+    uint8_t nonce[12]; /* portmap hook */
+    random_bytes(a, nonce, sizeof(nonce));
+    punch_portmap_init(&a->portmap, cfg->portmap, nonce, now);
     reg_start(a, REG_HELLO, now);
     reg_timeout(a, now);
     disc_start(a, now); /* beside HELLO: no time lost */

@@ -51,6 +51,7 @@ typedef struct peer {
     uint8_t mac_key[PUNCH_AUTH_KEY_LEN]; /* derived once per key */
     punch_addr pub;                      /* family NONE: free slot */
     uint8_t n_priv;
+    uint8_t n_mapped;                    /* the last n_mapped of priv: port mappings */
     uint8_t local;                       /* rv->locals index + 1; 0 unknown */
     uint16_t n_started;                  /* relay sessions it started, held now */
     uint16_t rtt_ms;                     /* its round trip to us, as it measured; 0 unknown */
@@ -579,7 +580,7 @@ static bool mac_ok(punch_rendezvous *rv, const uint8_t *mac_key, const uint8_t *
 
 static bool private_changed(const peer *p, const punch_msg *m)
 {
-    if (p->n_priv != m->n_private)
+    if (p->n_priv != m->n_private || p->n_mapped != m->n_mapped)
         return true;
     for (size_t i = 0; i < m->n_private; i++)
         if (!punch_addr_equal(&p->priv[i], &m->private_addr[i]))
@@ -662,6 +663,7 @@ static void handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr
     bool moved = !punch_addr_equal(&p->pub, src);
     p->pub = *src;
     p->n_priv = (uint8_t)req->n_private;
+    p->n_mapped = req->n_mapped;
     memcpy(p->priv, req->private_addr, req->n_private * sizeof(punch_addr));
     p->local = local;
     p->last_ms = now;
@@ -698,7 +700,7 @@ static void introduce(punch_rendezvous *rv, const peer *to, const peer *other,
     punch_msg m = {.type = PUNCH_MSG_INTRODUCE, .public_addr = other->pub,
                    .n_private = other->n_priv, .flags = flags, .rtt_ms = other->rtt_ms,
                    .nat_mapping = other->nat_mapping, .nat_step = other->nat_step,
-                   .nat_port = other->nat_port};
+                   .nat_port = other->nat_port, .n_mapped = other->n_mapped};
     memcpy(m.txid, txid, PUNCH_MSG_TXID_LEN);
     memcpy(m.session, id, PUNCH_MSG_SESSION_LEN);
     memcpy(m.key, other->key, PUNCH_KEY_LEN);
