@@ -88,6 +88,7 @@ void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg)
         cfg->open_ttl = (uint8_t)cli->open_ttl;
     if (cli->no_birthday)
         cfg->flags |= PUNCH_AGENT_NO_BIRTHDAY;
+    cfg->portmap = (uint8_t)cli->portmap;
 }
 
 void punch_agent_cli_report(punch_events *events, const punch_addr *server, punch_driver *d,

@@ -661,6 +661,7 @@ static void handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr
     /* A new source address for a known key is a NAT rebinding: the cookie
      * and the MAC prove both the address and the key. */
     bool moved = !punch_addr_equal(&p->pub, src);
+    bool remapped = req->n_mapped && private_changed(p, req); /* portmap hook: a new mapping */
     p->pub = *src;
     p->n_priv = (uint8_t)req->n_private;
     p->n_mapped = req->n_mapped;
@@ -687,7 +688,7 @@ static void handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr
         if (ev)
             peer_info(p, &ev->peer[0]);
     }
-    if (moved)
+    if (moved || remapped) /* portmap hook: its peer learns the mapping too */
         reintroduce(rv, i);
 cleanup:
     sodium_memzero(fresh_key, sizeof(fresh_key));
