@@ -55,9 +55,18 @@ ok "--portmap off: both on the relay, no mapping asked for"
 rules() { lab exec nat-a -- nft list chain inet miniupnpd prerouting_miniupnpd | grep -c dnat || true; }
 for proto in pcp natpmp upnp; do
     lab up symmetric --portmap-a "$proto" >/dev/null 2>&1
-    lab exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --key "$TMP/server.key" \
-        --events "$TMP/punchd-$proto.ev" 2>/dev/null </dev/null &
+    lab exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --alt 198.51.100.2 \
+        --key "$TMP/server.key" --events "$TMP/punchd-$proto.ev" 2>/dev/null </dev/null &
     wait_for "$TMP/punchd-$proto.ev"
+    # punch natcheck tells what the gateway offers: this protocol only.
+    nc=$(lab exec alice -- env XDG_CONFIG_HOME="$TMP/alice" "$PUNCH" --server 198.51.100.1 \
+        natcheck --json) || fail "$proto: natcheck failed"
+    offer=$(grep -o '"portmap":{[^}]*}' <<<"$nc")
+    for p in pcp natpmp upnp; do
+        want=false; [ "$p" = "$proto" ] && want=true
+        grep -q "\"$p\":$want" <<<"$offer" || fail "$proto: natcheck says $offer"
+    done
+    ok "natcheck with miniupnpd offering $proto: $offer"
     rm -f "$TMP/in" && mkfifo "$TMP/in"
     (exec "$PUNCH_LAB" --prefix "$TEST_PREFIX" exec alice -- env XDG_CONFIG_HOME="$TMP/alice" \
         "$PUNCH" --server 198.51.100.1 --name alice --events "$TMP/exit-$proto.ev" \
