@@ -113,10 +113,14 @@ static unsigned none_on_offer(punch_portmap *pm, uint64_t now, punch_event *out)
     out->peer = -1;
     out->technique = PUNCH_TECH_PORTMAP;
     out->path_kind = PUNCH_PATH_DIRECT;
+    /* The details may be cut short; the summary never is. */
+    static const char summary[] = "no UPnP/NAT-PMP/PCP on the gateway";
     if (pm->mode == PUNCH_PORTMAP_AUTO)
-        snprintf(out->why, sizeof(out->why), "no UPnP/NAT-PMP/PCP on the gateway (%s)", pm->why);
+        snprintf(out->why, sizeof(out->why), "%s (%.*s)", summary,
+                 (int)(sizeof(out->why) - sizeof(summary) - 3), pm->why);
     else
-        snprintf(out->why, sizeof(out->why), "%s", pm->why);
+        memcpy(out->why, pm->why, sizeof(out->why));
+    _Static_assert(sizeof(pm->why) == sizeof(out->why), "why: one size");
     return flags;
 }
 
