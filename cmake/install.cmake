@@ -27,6 +27,7 @@ install(TARGETS punch-nat RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT
 # imported target the exported punch::punch_static names. They are QUIET:
 # punch::punch (libpunch.so) needs none of them.
 set(PUNCH_PC_REQUIRES)
+set(PUNCH_PC_LIBS_PRIVATE)
 set(PUNCH_CONFIG_DEPS)
 foreach(dep ${punch_external_deps})
   string(REGEX REPLACE "^PkgConfig::" "" prefix ${dep})
@@ -38,11 +39,18 @@ foreach(dep ${punch_external_deps})
   elseif(dep STREQUAL "ZLIB::ZLIB")
     list(APPEND PUNCH_PC_REQUIRES zlib)
     string(APPEND PUNCH_CONFIG_DEPS "find_package(ZLIB QUIET)\n")
+  elseif(dep STREQUAL "Threads::Threads")
+    list(APPEND PUNCH_PC_LIBS_PRIVATE -pthread)
+    string(APPEND PUNCH_CONFIG_DEPS "find_package(Threads QUIET)\n")
+  elseif(dep STREQUAL NATPMP_LIBRARY OR dep STREQUAL "${NATPMP_LIBRARY}")
+    # libnatpmp has no pkg-config module; the exported target names the file.
+    list(APPEND PUNCH_PC_LIBS_PRIVATE -lnatpmp)
   else()
     message(FATAL_ERROR "cmake/install.cmake: say how punch.pc and punchConfig.cmake find ${dep}")
   endif()
 endforeach()
 list(JOIN PUNCH_PC_REQUIRES " " PUNCH_PC_REQUIRES)
+list(JOIN PUNCH_PC_LIBS_PRIVATE " " PUNCH_PC_LIBS_PRIVATE)
 
 # punch.pc takes its prefix when installed, so `cmake --install --prefix DIR`
 # writes one that points into DIR.

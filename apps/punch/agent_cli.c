@@ -207,6 +207,7 @@ void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg)
         cfg->open_ttl = (uint8_t)cli->open_ttl;
     if (cli->no_birthday)
         cfg->flags |= PUNCH_AGENT_NO_BIRTHDAY;
+    cfg->portmap = (uint8_t)cli->portmap;
 }
 
 void punch_agent_cli_report(punch_events *events, const punch_addr *server, punch_driver *d,
@@ -248,6 +249,14 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
                           fmt(&ev->remote, a), ev->why);
         punch_log(PUNCH_LOG_DEBUG, "%s: %s to %s failed: %s", ev->peer_name,
                   punch_technique_name(ev->technique), a, ev->why);
+        break;
+    case PUNCH_EVENT_PORTMAP:
+        punch_events_emit(events, "portmap",
+                          "\"protocol\":\"%s\",\"external\":\"%s\",\"lifetime_s\":%u,"
+                          "\"took_ms\":%u",
+                          ev->portmap, fmt(&ev->remote, a), ev->lifetime_s, ev->took_ms);
+        punch_log(PUNCH_LOG_INFO, "the gateway mapped %s for us (%s, %u s, in %u ms)", a,
+                  ev->portmap, ev->lifetime_s, ev->took_ms);
         break;
     case PUNCH_EVENT_CLOSED:
         punch_events_emit(events, "closed", "\"peer\":\"%s\",\"reason\":\"%s\"", ev->peer_name,

@@ -53,6 +53,9 @@ static void usage(FILE *out)
             "  --no-birthday         no many-port probing: with a NAT that picks random\n"
             "                        ports, it opens 256 more sockets (or sends 1024 probes\n"
             "                        to the peer's) for a few seconds\n"
+            "  --portmap MODE        ask the home router to map our port and offer it to\n"
+            "                        peers: auto (default: PCP, NAT-PMP, then UPnP IGD),\n"
+            "                        pcp, natpmp, upnp or off\n"
             "  --help, --version\n"
             "\n"
             "'punch COMMAND --help' describes one command.\n");
@@ -89,12 +92,14 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"open-ttl", required_argument, NULL, 'T'},
         {"no-birthday", no_argument, NULL, 'B'},
+        {"portmap", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
     };
     punch_cli cli = {.server = getenv("PUNCH_SERVER"), .log_level = PUNCH_LOG_INFO,
-                     .start_ms = punch_clock_ms(), .open_ttl = -1};
+                     .start_ms = punch_clock_ms(), .open_ttl = -1,
+                     .portmap = PUNCH_PORTMAP_AUTO};
     int c;
     opterr = 0;
     /* '+': stop at the subcommand; its own options are its business. */
@@ -118,6 +123,11 @@ int main(int argc, char **argv)
             break;
         }
         case 'B': cli.no_birthday = true; break;
+        case 'P':
+            if ((cli.portmap = punch_portmap_proto_parse(optarg)) < 0)
+                return punch_cli_usage_error(
+                    "punch", "--portmap: '%s' is not one of auto, pcp, natpmp, upnp, off", optarg);
+            break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("punch %s\n", punch_version()); return 0;
         case ':': return punch_cli_usage_error("punch", "%s needs a value", argv[optind - 1]);

@@ -16,6 +16,7 @@
 #include "common/cli.h"
 #include "io/loop.h"
 #include "io/net.h"
+#include "driver/portmap.h"
 #include "punch_cli.h"
 #include "wire/stun.h"
 
@@ -39,7 +40,9 @@ static const char natcheck_help[] =
     "                   checked up to --max-wait seconds (default 300)\n"
     "The server must answer from a second IP and port: punchd --alt, or another\n"
     "RFC 5780 server. --wait is how long to wait for each answer (default 2000).\n"
-    "--json prints one JSON object instead of the table.\n";
+    "--json prints one JSON object instead of the table.\n"
+    "It also asks the default gateway what port mapping it offers (PCP, NAT-PMP,\n"
+    "UPnP IGD), unless --portmap off or the server is on loopback.\n";
 
 typedef struct answer {
     punch_addr mapped, other, origin;
@@ -162,6 +165,8 @@ typedef struct result {
     int port_step;
     long lifetime_s;        /* -1: not measured */
     long lifetime_gone_s;   /* the first check that found it gone, or -1 */
+    bool portmap_asked;     /* the gateway was asked what it offers */
+    punch_portmap_offer portmap;
 } result;
 
 /* RFC 5780 §4.3: the same socket asks the primary, then the alternate IP
@@ -283,6 +288,46 @@ done:
     return rc;
 }
 
+/* An address without its port ("192.0.2.1", "2001:db8::1"). */
+static const char *ip_only(const punch_addr *a, char buf[PUNCH_ADDR_STRLEN])
+{
+    punch_addr_format(a, buf);
+    char *colon = strrchr(buf, ':');
+    if (colon)
+        *colon = '\0';
+    if (buf[0] == '[') {
+        memmove(buf, buf + 1, strlen(buf));
+        buf[strlen(buf) - 1] = '\0';
+    }
+    return buf;
+}
+
+/* "pcp natpmp upnp", the protocols the gateway answered, or "none". */
+static const char *offered(const punch_portmap_offer *o, char out[32])
+{
+    snprintf(out, 32, "%s%s%s", o->pcp ? " pcp" : "", o->natpmp ? " natpmp" : "",
+             o->upnp ? " upnp" : "");
+    return out[0] ? out + 1 : "none";
+}
+
+static void print_portmap_table(const result *r)
+{
+    char g[PUNCH_ADDR_STRLEN], e[PUNCH_ADDR_STRLEN], list[32];
+    const punch_portmap_offer *o = &r->portmap;
+    if (!r->portmap_asked) {
+        printf("port mapping     not asked\n");
+        return;
+    }
+    if (o->gateway.family == PUNCH_AF_NONE) {
+        printf("port mapping     no default gateway\n");
+        return;
+    }
+    printf("port mapping     %s (gateway %s", offered(o, list), ip_only(&o->gateway, g));
+    if (o->external.family)
+        printf(", external address %s", ip_only(&o->external, e));
+    printf(")\n");
+}
+
 static void print_table(const check *c, const result *r, bool lifetime)
 {
     char s[PUNCH_ADDR_STRLEN], o[PUNCH_ADDR_STRLEN];
@@ -307,6 +352,23 @@ static void print_table(const check *c, const result *r, bool lifetime)
         else
             printf("at least %ld s (still alive when the check stopped)\n", r->lifetime_s);
     }
+    print_portmap_table(r);
+}
+
+static void print_portmap_json(const result *r)
+{
+    char g[PUNCH_ADDR_STRLEN], e[PUNCH_ADDR_STRLEN];
+    const punch_portmap_offer *o = &r->portmap;
+    if (!r->portmap_asked || o->gateway.family == PUNCH_AF_NONE) {
+        printf(",\"portmap\":null");
+        return;
+    }
+    printf(",\"portmap\":{\"gateway\":\"%s\",\"pcp\":%s,\"natpmp\":%s,\"upnp\":%s,"
+           "\"external\":\"%s\",\"pcp_ms\":%u,\"natpmp_ms\":%u,\"upnp_ms\":%u}",
+           ip_only(&o->gateway, g), o->pcp ? "true" : "false",
+           o->natpmp ? "true" : "false", o->upnp ? "true" : "false",
+           o->external.family ? ip_only(&o->external, e) : "", o->pcp_ms, o->natpmp_ms,
+           o->upnp_ms);
 }
 
 static void print_json(const check *c, const result *r, bool lifetime)
@@ -324,6 +386,7 @@ static void print_json(const check *c, const result *r, bool lifetime)
     if (lifetime)
         printf(",\"lifetime_s\":%ld,\"lifetime_at_least\":%s", r->lifetime_s,
                r->lifetime_gone_s < 0 ? "true" : "false");
+    print_portmap_json(r);
     printf("}\n");
 }
 
@@ -437,6 +500,10 @@ int punch_cmd_natcheck(const punch_cli *cli, int argc, char **argv)
     result r = {.hairpin = -1, .lifetime_s = -1, .lifetime_gone_s = -1};
     if (run_checks(&chk, lifetime, max_wait_s, &r) != 0)
         return 1;
+    /* Never the real gateway for a server on this machine (tests). */
+    r.portmap_asked = cli->portmap != PUNCH_PORTMAP_OFF && !punch_portmap_pointless(&chk.server);
+    if (r.portmap_asked)
+        punch_portmap_probe(&r.portmap);
     if (json)
         print_json(&chk, &r, lifetime);
     else

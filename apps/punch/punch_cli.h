@@ -12,6 +12,7 @@ typedef struct punch_cli {
                              0 turns the low-TTL opening off, -1 the default */
     int log_level;
     bool no_birthday;     /* --no-birthday: no many-port probing */
+    int portmap;          /* --portmap: a punch_portmap_proto (default auto) */
 } punch_cli;
 
 typedef struct punch_command {

@@ -125,6 +125,10 @@ typedef struct punch_agent_cfg {
     uint32_t open_guard_ms;
     void (*random)(void *ctx, uint8_t *buf, size_t len);
     void *random_ctx;
+    /* Port mapping (punch_portmap_proto): ask the gateway to map our port,
+     * and offer the mapped endpoint to peers. PUNCH_PORTMAP_OFF (0) by
+     * default; the caller talks to the gateway (punch_agent_poll_portmap). */
+    uint8_t portmap;
 } punch_agent_cfg;
 
 typedef enum punch_event_kind {
@@ -138,6 +142,9 @@ typedef enum punch_event_kind {
     PUNCH_EVENT_SOCKETS,        /* many-port probing is over: extra sockets sock_first ..
                                    sock_last may be closed, all but sock_keep (0: none) */
     PUNCH_EVENT_TCP_OFFER,      /* the peer offers or answers a TCP path (tcp) */
+    PUNCH_EVENT_PORTMAP,        /* the gateway mapped a port for us, or mapped another
+                                   (remote: the mapped endpoint, portmap: the protocol,
+                                   lifetime_s, took_ms: since this round's first request) */
 } punch_event_kind;
 
 typedef enum punch_path_kind { PUNCH_PATH_DIRECT = 1, PUNCH_PATH_RELAY } punch_path_kind;
@@ -154,6 +161,8 @@ typedef enum punch_technique {
     PUNCH_TECH_TCP_SIMOPEN,  /* §3.5: TCP simultaneous open */
     PUNCH_TECH_REVERSAL,     /* §3.2: the peer that was asked connected out to us (TCP) */
     PUNCH_TECH_TCP_DIRECT,   /* a TCP connection to a publicly reachable peer */
+    PUNCH_TECH_PORTMAP,      /* §4.5 midcom as today: a port our or the peer's gateway
+                                mapped on request (UPnP IGD, NAT-PMP, PCP) */
 } punch_technique;
 
 /* TCP paths (draft §3.5, §3.2, §4.4). The agent carries the offers over
@@ -198,7 +207,9 @@ typedef struct punch_event {
     punch_tcp_offer tcp;               /* TCP_OFFER */
     const uint8_t *data;               /* DATA: valid until the next agent call */
     size_t len;
-    char why[96];                      /* ATTEMPT, CLOSED, REFUSED */
+    char why[96];                      /* ATTEMPT, CLOSED, REFUSED, PORTMAP */
+    const char *portmap;               /* PORTMAP: "pcp", "natpmp" or "upnp" */
+    uint32_t lifetime_s, took_ms;      /* PORTMAP */
 } punch_event;
 
 /* Returns 0, PUNCH_ERR_INVAL (bad config: no random, bad server address,
@@ -295,9 +306,55 @@ void punch_agent_tcp_failed(punch_agent *agent, uint64_t now_ms, int peer, uint1
 /* Take the next event: 1 with *ev, 0 when none. */
 int punch_agent_poll_event(punch_agent *agent, punch_event *ev);
 
+/* Port mapping (PUNCH_TECH_PORTMAP, draft §4.5): the agent decides, the
+ * caller talks to the gateway. With cfg.portmap set, the agent asks for a
+ * mapping of our UDP port (punch_agent_poll_portmap); the caller runs the
+ * protocol it names (off the event loop: UPnP blocks) and hands the
+ * answer back (punch_agent_portmap_result). A mapping is offered to peers
+ * with our private endpoints (REGISTER; punchd passes it on in INTRODUCE)
+ * and renewed at half its lifetime. In auto mode PCP, NAT-PMP and UPnP
+ * are tried in turn; when none answers, an ATTEMPT event (peer -1,
+ * technique portmap) says so, and the agent asks again every 10 minutes. */
+typedef enum punch_portmap_proto {
+    PUNCH_PORTMAP_OFF = 0,
+    PUNCH_PORTMAP_AUTO,
+    PUNCH_PORTMAP_PCP,      /* RFC 6887 */
+    PUNCH_PORTMAP_NATPMP,   /* RFC 6886 */
+    PUNCH_PORTMAP_UPNP,     /* UPnP IGD (WANIPConnection AddPortMapping) */
+} punch_portmap_proto;
+
+typedef struct punch_portmap_request {
+    punch_portmap_proto proto;  /* PCP, NATPMP or UPNP (never AUTO or OFF) */
+    bool remove;                /* delete the mapping we hold (external, lifetime 0) */
+    punch_addr external;        /* the one we hold (renewal, removal); AF_NONE: none yet */
+    uint32_t lifetime_s;        /* asked for */
+    uint8_t nonce[12];          /* PCP's mapping nonce (RFC 6887 §11.1), kept per mapping */
+} punch_portmap_request;
+
+typedef struct punch_portmap_result {
+    punch_portmap_proto proto;  /* as asked */
+    bool ok;
+    punch_addr external;        /* ok: the mapped endpoint (the gateway's address and port) */
+    uint32_t lifetime_s;        /* ok: as granted */
+    char why[80];               /* not ok: what the gateway said, or that none answered */
+} punch_portmap_result;
+
+/* Does the agent want the gateway asked (a mapping, a renewal)? 1 with
+ * *req filled, 0 when not (or one is under way: one at a time). */
+int punch_agent_poll_portmap(punch_agent *agent, uint64_t now_ms, punch_portmap_request *req);
+/* The answer to the request polled last. */
+void punch_agent_portmap_result(punch_agent *agent, uint64_t now_ms,
+                                const punch_portmap_result *res);
+/* On exit: 1 with *req the removal of the mapping we hold (send it before
+ * freeing the agent), 0 when we hold none. */
+int punch_agent_portmap_release(punch_agent *agent, punch_portmap_request *req);
+/* "off", "auto", "pcp", "natpmp", "upnp"; parse returns -1 for others. */
+const char *punch_portmap_proto_name(punch_portmap_proto p);
+int punch_portmap_proto_parse(const char *name);
+
 /* Names for events and logs: "direct", "relay"; "private", "hairpin",
  * "hole-punch", "peer-reflexive", "relay", "port-prediction", "birthday",
- * "tcp-simultaneous-open", "reversal", "tcp-direct". */
+ * "tcp-simultaneous-open", "reversal", "tcp-direct", "portmap". */
 const char *punch_path_kind_name(punch_path_kind k);
 const char *punch_technique_name(punch_technique t);
 

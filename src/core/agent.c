@@ -73,6 +73,7 @@ const char *punch_technique_name(punch_technique t)
     case PUNCH_TECH_TCP_SIMOPEN: return "tcp-simultaneous-open";
     case PUNCH_TECH_REVERSAL: return "reversal";
     case PUNCH_TECH_TCP_DIRECT: return "tcp-direct";
+    case PUNCH_TECH_PORTMAP: return "portmap";
     }
     return "unknown";
 }
@@ -340,6 +341,7 @@ typedef struct timer {
 static const timer timers[] = {
     {TIMER_AGENT, reg_deadline, reg_timeout, false},
     {TIMER_AGENT, disc_deadline, disc_timeout, false},
+    {TIMER_AGENT, portmap_deadline, portmap_timeout, false},
     {TIMER_PEER, connect_deadline, connect_timeout, false},
     {TIMER_INTRODUCED, probe_deadline, probe_timeout, true},
     {TIMER_INTRODUCED, birthday_deadline, birthday_timeout, false},
@@ -555,6 +557,9 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
             snprintf(a->name + 2 * i, 3, "%02x", a->id.public_key[i]);
     a->next_sock = 1;
     a->birthday_owner = -1;
+    uint8_t nonce[12]; /* PCP's mapping nonce */
+    random_bytes(a, nonce, sizeof(nonce));
+    punch_portmap_init(&a->portmap, cfg->portmap, nonce, now);
     reg_start(a, REG_HELLO, now);
     reg_timeout(a, now, -1);
     disc_start(a, now); /* beside HELLO: no time lost */

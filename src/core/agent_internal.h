@@ -19,6 +19,7 @@
 #include "crypto/identity.h"
 #include "crypto/noise.h"
 #include "crypto/transport.h"
+#include "core/portmap.h"
 #include "punch/punch.h"
 #include "wire/msg.h"
 #include "wire/stun.h"
@@ -282,6 +283,7 @@ struct punch_agent {
     int birthday_owner; /* peer id, -1 */
     uint16_t rx_sock;   /* the socket of the datagram being handled */
     uint64_t dropped;   /* datagrams not for us, forged, stale */
+    punch_portmap portmap; /* port mapping: portmap.c decides, portmap_agent.c wires */
 };
 
 /* ---- small helpers ---- */
@@ -329,6 +331,10 @@ uint64_t reg_deadline(const punch_agent *a, int id);
 void reg_timeout(punch_agent *a, uint64_t now, int id);
 void rtt_sample(punch_agent *a, uint64_t sent_ms, uint64_t now);
 void reregister(punch_agent *a, uint64_t now);
+
+/* portmap_agent.c: the router's port mapping (technique portmap) */
+uint64_t portmap_deadline(const punch_agent *a, int id);
+void portmap_timeout(punch_agent *a, uint64_t now, int id);
 void announce(punch_agent *a);
 void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m);
 void on_registered(punch_agent *a, uint64_t now, const punch_msg *m);

@@ -30,6 +30,7 @@ static int priority_of(bool prefer_tcp, punch_technique t)
     case PUNCH_TECH_HOLE_PUNCH:
     case PUNCH_TECH_PORT_PREDICTION:
     case PUNCH_TECH_BIRTHDAY:
+    case PUNCH_TECH_PORTMAP:
     case PUNCH_TECH_PEER_REFLEXIVE: return 3;
     case PUNCH_TECH_TCP_SIMOPEN:
     case PUNCH_TECH_REVERSAL:
@@ -94,8 +95,10 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
                       : our_port_predicted(a) ? PUNCH_TECH_PORT_PREDICTION
                                               : PUNCH_TECH_HOLE_PUNCH,
                       now);
-        for (size_t i = 0; i < m->n_private; i++)
-            add_candidate(p, &m->private_addr[i], PUNCH_TECH_PRIVATE, now);
+        for (size_t i = 0; i < m->n_private; i++) /* the last n_mapped: port mappings */
+            add_candidate(p, &m->private_addr[i],
+                          i + m->n_mapped >= m->n_private ? PUNCH_TECH_PORTMAP : PUNCH_TECH_PRIVATE,
+                          now);
     }
     if (relay)
         add_candidate(p, &a->cfg.server, PUNCH_TECH_RELAY, now);
@@ -108,6 +111,8 @@ static punch_technique learned_technique(const punch_agent *a, const peer *p, co
 {
     if (a->rx_sock != 0 || birthday_probed(p, src))
         return PUNCH_TECH_BIRTHDAY;
+    if (punch_portmap_held(&a->portmap)) /* the way in was our router's mapping */
+        return PUNCH_TECH_PORTMAP;
     return PUNCH_TECH_PEER_REFLEXIVE;
 }
 

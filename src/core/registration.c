@@ -31,6 +31,8 @@ static void send_register(punch_agent *a)
     memcpy(m.key, a->id.public_key, PUNCH_KEY_BYTES);
     memcpy(m.name, a->name, sizeof(m.name));
     memcpy(m.private_addr, a->cfg.local, sizeof(punch_addr) * a->cfg.n_local);
+    m.n_mapped = punch_portmap_advertise(&a->portmap, m.private_addr, &m.n_private,
+                                         PUNCH_MSG_MAX_PRIVATE);
     m.rtt_ms = (uint16_t)(a->server_rtt_ms < UINT16_MAX ? a->server_rtt_ms : UINT16_MAX);
     a->reg.rtt_told = m.rtt_ms;
     m.nat_mapping = a->nat.mapping;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "io/net.h"
+#include "driver/portmap.h" /* portmap hook */
 #include "io/tcp.h"
 #include "wire/msg.h"
 #include "wire/stun.h"
@@ -43,6 +44,7 @@ struct punch_driver {
     punch_loop *loop;
     punch_loop_timer timer;    /* the agent's deadline and ours */
     punch_agent *agent;
+    punch_portmap_io *portmap; /* portmap hook: the gateway's side, NULL when off */
     int fd;
     punch_addr local;
     punch_addr server;
@@ -1131,8 +1133,15 @@ static uint64_t driver_deadline(const punch_driver *d)
     return tp < t ? tp : t;
 }
 
+static void portmap_flush(void *d) /* portmap hook: after a gateway's answer */
+{
+    drain(d);
+    punch_driver_flush(d);
+}
+
 void punch_driver_flush(punch_driver *d)
 {
+    punch_portmap_io_kick(d->portmap); /* portmap hook */
     uint8_t buf[PUNCH_UDP_MTU], ttl;
     punch_addr dst;
     size_t len;
@@ -1326,6 +1335,8 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
         rc = PUNCH_ERR_IO;
         goto fail;
     }
+    if (punch_portmap_pointless(&ac.server)) /* portmap hook */
+        ac.portmap = PUNCH_PORTMAP_OFF;
     if ((rc = punch_agent_new(&d->agent, &ac, punch_clock_ms())) != 0)
         goto fail;
     memset(&ac.secret_key, 0, sizeof(ac.secret_key));
@@ -1337,7 +1348,9 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
         (d->extra_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
         punch_loop_watch(loop, d->extra_ep, on_extra, d) != 0 ||
         (d->tp_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-        punch_loop_watch(loop, d->tp_ep, on_tp, d) != 0) {
+        punch_loop_watch(loop, d->tp_ep, on_tp, d) != 0 ||
+        (ac.portmap && punch_portmap_io_new(&d->portmap, loop, d->agent, d->local.port,
+                                            portmap_flush, d) != 0)) { /* portmap hook */
         rc = PUNCH_ERR_IO;
         goto fail;
     }
@@ -1376,6 +1389,7 @@ void punch_driver_free(punch_driver *d)
     punch_udp_batch_free(d->extra_tx);
     punch_tcp_out_free(&d->out);
     memset(d->last_reg, 0, sizeof(d->last_reg));
+    punch_portmap_io_free(d->portmap); /* portmap hook: removes the mapping */
     punch_agent_free(d->agent);
     punch_udp_batch_free(d->rx);
     punch_udp_batch_free(d->tx);

@@ -174,7 +174,7 @@ static bool mac_ok(punch_rendezvous *rv, const uint8_t *mac_key, const uint8_t *
 
 static bool private_changed(const peer *p, const punch_msg *m)
 {
-    if (p->n_priv != m->n_private)
+    if (p->n_priv != m->n_private || p->n_mapped != m->n_mapped)
         return true;
     for (size_t i = 0; i < m->n_private; i++)
         if (!punch_addr_equal(&p->priv[i], &m->private_addr[i]))
@@ -248,8 +248,10 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
     /* A new source address for a known key is a NAT rebinding: the cookie
      * and the MAC prove both the address and the key. */
     bool moved = !punch_addr_equal(&p->pub, src);
+    bool remapped = req->n_mapped && private_changed(p, req); /* its peer learns a new mapping */
     p->pub = *src;
     p->n_priv = (uint8_t)req->n_private;
+    p->n_mapped = req->n_mapped;
     memcpy(p->priv, req->private_addr, req->n_private * sizeof(punch_addr));
     p->local = local;
     p->last_ms = now;
@@ -273,7 +275,7 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
         if (ev)
             rv_peer_info(p, &ev->peer[0]);
     }
-    if (moved)
+    if (moved || remapped)
         reintroduce(rv, i);
 }
 
@@ -328,7 +330,7 @@ static void introduce(punch_rendezvous *rv, const peer *to, const peer *other,
     punch_msg m = {.type = PUNCH_MSG_INTRODUCE, .public_addr = other->pub,
                    .n_private = other->n_priv, .flags = flags, .rtt_ms = other->rtt_ms,
                    .nat_mapping = other->nat_mapping, .nat_step = other->nat_step,
-                   .nat_port = other->nat_port};
+                   .nat_port = other->nat_port, .n_mapped = other->n_mapped};
     memcpy(m.txid, txid, PUNCH_MSG_TXID_LEN);
     memcpy(m.session, id, PUNCH_MSG_SESSION_LEN);
     memcpy(m.key, other->key, PUNCH_KEY_LEN);

@@ -52,6 +52,7 @@ typedef struct peer {
     uint8_t mac_key[PUNCH_AUTH_KEY_LEN]; /* derived once per key */
     punch_addr pub;                      /* family NONE: free slot */
     uint8_t n_priv;
+    uint8_t n_mapped; /* the last n_mapped of priv: port mappings */
     uint8_t local;                       /* rv->locals index + 1; 0 unknown */
     uint16_t n_started;                  /* relay sessions it started, held now */
     uint16_t rtt_ms;                     /* its round trip to us, as it measured; 0 unknown */

@@ -265,6 +265,14 @@ static void field_nat(codec *k, punch_msg *m)
     field_u16(k, &m->nat_port);
 }
 
+/* After field_private: how many of the private endpoints are mapped ones. */
+static void field_mapped(codec *k, punch_msg *m)
+{
+    field_u8(k, &m->n_mapped);
+    if (m->n_mapped > m->n_private)
+        invalid(&k->c);
+}
+
 static void body(codec *k, punch_msg *m)
 {
     switch (m->type) {
@@ -289,6 +297,7 @@ static void body(codec *k, punch_msg *m)
         field_private(k, m);
         field_u16(k, &m->rtt_ms);
         field_nat(k, m);
+        field_mapped(k, m);
         break;
     case PUNCH_MSG_REGISTERED:
         field(k, m->txid, PUNCH_MSG_TXID_LEN);
@@ -312,6 +321,7 @@ static void body(codec *k, punch_msg *m)
         field_u8(k, &m->flags);
         field_u16(k, &m->rtt_ms);
         field_nat(k, m);
+        field_mapped(k, m);
         break;
     case PUNCH_MSG_REFUSED:
         field(k, m->txid, PUNCH_MSG_TXID_LEN);

@@ -102,6 +102,10 @@ typedef struct punch_msg {
                                                   TCP_OFFER: the sender's TCP endpoint */
     size_t n_private;
     punch_addr private_addr[PUNCH_MSG_MAX_PRIVATE];
+    uint8_t n_mapped;                          /* REGISTER, INTRODUCE: the last n_mapped
+                                                  private endpoints are ports the sender's
+                                                  gateway mapped on request (portmap), not
+                                                  interface addresses; at most n_private */
     uint16_t code;                             /* REFUSED: punch_refusal */
     uint16_t keepalive_s;                      /* REGISTERED: re-register this often */
     uint8_t flags;                             /* INTRODUCE, TCP_OFFER */

@@ -71,7 +71,8 @@ class Peer:
         reg = self.signed(b"\x70\x03" + t + cookie[10:26] + self.pub + bytes([len(self.name)]) +
                           self.name.encode() + b"\x01" + endpoint("10.0.0.2", 5000) +
                           struct.pack("!H", 12) +  # rtt_ms to the server
-                          struct.pack("!BHH", 3, 2, 40000))  # NAT: apdm, step 2, last port
+                          struct.pack("!BHH", 3, 2, 40000) +  # NAT: apdm, step 2, last port
+                          b"\x01")  # its one private endpoint is a port mapping
         self.send(reg)
         r = self.recv(0x04); self.check_mac(r)
         assert r[2:10] == t and parse_endpoint(r[10:29]) == self.addr, "REGISTERED"
@@ -90,7 +91,7 @@ def parse_introduce(d):
     at += 19 * nprv
     return dict(txid=d[2:10], session=session, key=key, name=name, public=public,
                 private=private, flags=d[at], rtt_ms=struct.unpack("!H", d[at + 1:at + 3])[0],
-                nat=struct.unpack("!BHH", d[at + 3:at + 8]))
+                nat=struct.unpack("!BHH", d[at + 3:at + 8]), mapped=d[at + 8])
 
 alice, bob, mallory = Peer("alice", b"a"), Peer("bob", b"b"), Peer("mallory", b"m")
 alice.register(); bob.register()
@@ -112,6 +113,7 @@ ib = bob.recv(0x06); bob.check_mac(ib); ib = parse_introduce(ib)
 assert ia["txid"] == t and ia["flags"] == 3 and ib["flags"] == 2, (ia, ib)
 assert ia["rtt_ms"] == 12 and ib["rtt_ms"] == 12, (ia, ib)  # each the other's, passed on
 assert ia["nat"] == (3, 2, 40000) and ib["nat"] == (3, 2, 40000), (ia, ib)
+assert ia["mapped"] == 1 and ib["mapped"] == 1, (ia, ib)  # passed on too
 assert ia["name"] == "bob" and ia["key"] == bob.pub and ia["public"] == bob.addr, ia
 assert ib["name"] == "alice" and ib["key"] == alice.pub and ib["public"] == alice.addr, ib
 assert ia["private"] == ["10.0.0.2:5000"] and ia["session"] == ib["session"]
@@ -137,7 +139,7 @@ r = mallory.recv(0x07); mallory.check_mac(r); assert r[10:12] == b"\x00\x06"
 # mallory claims bob's name: taken.
 hello = b"\x70\x01" + mallory.txid() + bytes(86); mallory.send(hello)
 cookie = mallory.recv(0x02)
-mallory.send(mallory.signed(b"\x70\x03" + mallory.txid() + cookie[10:26] + mallory.pub + b"\x03bob\x00" + bytes(7)))
+mallory.send(mallory.signed(b"\x70\x03" + mallory.txid() + cookie[10:26] + mallory.pub + b"\x03bob\x00" + bytes(8)))
 r = mallory.recv(0x07); mallory.check_mac(r); assert r[10:12] == b"\x00\x02"
 
 # The byte cap (--relay-max-bytes 200) closes the session.

@@ -50,6 +50,7 @@ static punch_msg sample(punch_msg_type type)
     m.nat_mapping = PUNCH_MSG_NAT_APDM;
     m.nat_step = (uint16_t)-2;
     m.nat_port = 40010;
+    m.n_mapped = 1;
     if (type == PUNCH_MSG_TCP_OFFER) {
         m.flags = PUNCH_TCP_FLAG_ANSWER | PUNCH_TCP_FLAG_PREFER;
         m.attempt = 2;
@@ -91,6 +92,7 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         assert_int_equal(a->nat_mapping, b->nat_mapping);
         assert_int_equal(a->nat_step, b->nat_step);
         assert_int_equal(a->nat_port, b->nat_port);
+        assert_int_equal(a->n_mapped, b->n_mapped);
         break;
     case PUNCH_MSG_REGISTERED:
         assert_true(punch_addr_equal(&a->public_addr, &b->public_addr));
@@ -110,6 +112,7 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         assert_int_equal(a->nat_mapping, b->nat_mapping);
         assert_int_equal(a->nat_step, b->nat_step);
         assert_int_equal(a->nat_port, b->nat_port);
+        assert_int_equal(a->n_mapped, b->n_mapped);
         break;
     case PUNCH_MSG_REFUSED:
         assert_int_equal(a->code, b->code);
@@ -215,9 +218,19 @@ static void bad_values_are_refused(void **state)
     buf[priv_at + 1 + 18] = 0;
     assert_int_equal(punch_msg_decode(buf, len, &d), 0);
 
-    /* A NAT mapping kind beyond the known ones (REGISTER ends with it, the
-     * step, the port and the MAC). */
-    size_t nat_at = len - PUNCH_MSG_MAC_LEN - 5;
+    /* More mapped endpoints than private ones (REGISTER ends with their
+     * count and the MAC). */
+    size_t mapped_at = len - PUNCH_MSG_MAC_LEN - 1;
+    assert_int_equal(buf[mapped_at], 1);
+    buf[mapped_at] = 4;
+    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+    buf[mapped_at] = 3;
+    assert_int_equal(punch_msg_decode(buf, len, &d), 0);
+    assert_int_equal(d.n_mapped, 3);
+
+    /* A NAT mapping kind beyond the known ones (before it, the step and
+     * the port). */
+    size_t nat_at = len - PUNCH_MSG_MAC_LEN - 6;
     assert_int_equal(buf[nat_at], PUNCH_MSG_NAT_APDM);
     buf[nat_at] = PUNCH_MSG_NAT_APDM + 1;
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
