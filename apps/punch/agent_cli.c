@@ -95,10 +95,32 @@ bool punch_agent_cli_trust(const char *known_path, const punch_event *ev)
     return false;
 }
 
+/* Every event of the agent passes here: a REGISTERED says the server
+ * answers; then on to the command's own handler. */
+static void watch_event(void *arg, punch_driver *d, const punch_event *ev)
+{
+    punch_agent_cli_setup *su = arg;
+    if (ev->kind == PUNCH_EVENT_REGISTERED)
+        su->registered = true;
+    su->on_event(su->arg, d, ev);
+}
+
+/* PUNCH_SILENT_SERVER_MS after the start: a server that has not answered
+ * is named on stderr (the agent keeps trying; --timeout still ends it). */
+static void on_silent_server(void *arg, uint64_t now_ms)
+{
+    (void)now_ms;
+    const punch_agent_cli_setup *su = arg;
+    if (!su->registered)
+        fprintf(stderr, "%s: no answer from punchd at %s after %d s (still trying; is the "
+                "server running and reachable?)\n", su->cmd, su->server_text,
+                PUNCH_SILENT_SERVER_MS / 1000);
+}
+
 /* The driver's settings: server, name, flags, tuning, and the secret key
  * (the caller wipes it once the driver has it). */
 static int driver_cfg(const punch_cli *cli, const punch_addr *server,
-                      const punch_agent_cli_setup *su, punch_driver_cfg *dc,
+                      punch_agent_cli_setup *su, punch_driver_cfg *dc,
                       char host[PUNCH_NAME_MAX + 1])
 {
     punch_identity id;
@@ -108,7 +130,7 @@ static int driver_cfg(const punch_cli *cli, const punch_addr *server,
     if (!name && su->listening && gethostname(host, PUNCH_NAME_MAX) == 0)
         name = host;
     *dc = (punch_driver_cfg){.agent = {.name = name, .server = *server, .flags = su->flags},
-                             .on_event = su->on_event, .arg = su->arg};
+                             .on_event = watch_event, .arg = su};
     punch_agent_cli_tune(cli, &dc->agent);
     memcpy(dc->agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
     punch_identity_wipe(&id);
@@ -116,7 +138,7 @@ static int driver_cfg(const punch_cli *cli, const punch_addr *server,
 }
 
 int punch_agent_cli_start(const punch_cli *cli, const punch_addr *server,
-                          const punch_agent_cli_setup *su)
+                          punch_agent_cli_setup *su)
 {
     punch_driver_cfg dc;
     char host[PUNCH_NAME_MAX + 1] = "";
@@ -134,6 +156,12 @@ int punch_agent_cli_start(const punch_cli *cli, const punch_addr *server,
                                            ? "bad settings (is --name printable, without spaces?)"
                                            : strerror(errno));
     memset(dc.agent.secret_key, 0, PUNCH_KEY_LEN);
+    su->server_text = cli->server;
+    if (rc == 0 && punch_loop_timer_add(*su->loop, punch_clock_ms() + PUNCH_SILENT_SERVER_MS,
+                                        on_silent_server, su, &su->silent_timer) != 0) {
+        fprintf(stderr, "%s: cannot set a timer: %s\n", su->cmd, strerror(errno));
+        rc = 1;
+    }
     return rc ? 1 : 0;
 }
 

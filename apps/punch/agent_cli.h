@@ -52,14 +52,23 @@ typedef struct punch_agent_cli_setup {
     punch_events **events;        /* out, as the three below: NULL until made */
     punch_loop **loop;
     punch_driver **driver;
+    /* Kept by punch_agent_cli_start: whether punchd answered yet, and the
+     * timer that says so on stderr when it has not within
+     * PUNCH_SILENT_SERVER_MS. */
+    const char *server_text;
+    bool registered;
+    punch_loop_timer silent_timer;
 } punch_agent_cli_setup;
+
+/* How long a server may stay silent before the user hears of it. */
+#define PUNCH_SILENT_SERVER_MS 5000
 
 /* The identity (created on first use), the --events file, the loop with
  * its signals and the driver of an agent registering at server as --name.
  * Returns 0, or 1 with a message on stderr; either way what was made is in
  * the outputs, for punch_agent_cli_stop. */
 int punch_agent_cli_start(const punch_cli *cli, const punch_addr *server,
-                          const punch_agent_cli_setup *setup);
+                          punch_agent_cli_setup *setup);
 void punch_agent_cli_stop(const punch_agent_cli_setup *setup);
 
 /* PEER[@PUBKEY] of connect, forward and vpn connect: the name into

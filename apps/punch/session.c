@@ -114,6 +114,9 @@ static const char listen_help[] =
     "--allow-forward they are optional (default: anyone).\n"
     PUNCH_ALLOW_HELP;
 
+/* How long connect looks for a path before it gives up (exit 1). */
+#define DEFAULT_CONNECT_TIMEOUT_S 30
+
 static const char connect_help[] =
     "usage: punch [--server HOST[:PORT]] connect PEER[@PUBKEY] [--datagram]\n"
     "             [--no-relay] [--relay-only | --no-direct] [--tcp] [--timeout SECONDS]\n"
@@ -128,7 +131,8 @@ static const char connect_help[] =
     "simultaneous open through both NATs, or a connection from the side behind a\n"
     "NAT to the public one (reversal); without it TCP is used only to reach the\n"
     "server where UDP is blocked.\n"
-    "--timeout gives up when no path is found in time (exit 1).\n";
+    "--timeout gives up when no path is found in time (exit 1; default 30 s).\n"
+    "A server that has not answered within 5 s is named on stderr.\n";
 
 static const char forward_help[] =
     "usage: punch [--server HOST[:PORT]] forward --listen [ADDR:]PORT PEER[@PUBKEY]:PORT\n"
@@ -845,7 +849,8 @@ int punch_cmd_connect(const punch_cli *cli, int argc, char **argv)
 {
     session s = {.cli = cli};
     uint32_t flags = 0;
-    int timeout_s = 0, rc = parse(argc, argv, "punch connect", connect_help, &s, &flags,
+    int timeout_s = DEFAULT_CONNECT_TIMEOUT_S;
+    int rc = parse(argc, argv, "punch connect", connect_help, &s, &flags,
                                   &timeout_s);
     if (rc != 0)
         return rc < 0 ? 0 : rc;

@@ -71,3 +71,13 @@ chmod 600 "$key" "$TMP/server.key"
 start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
 stop_punchd
 pass "a key file group or others may read is refused by punch and punchd (chmod 600 named); 0600 works"
+
+# A silent server (issue 13): nothing listens on the port. The user hears
+# of it within 5 s, naming the server, and connect ends at its --timeout.
+port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+t0=$(date +%s%N)
+expect 1 "^punch: no answer from punchd at 127.0.0.1:$port after 5 s" \
+    "$PUNCH" --key "$key" --server "127.0.0.1:$port" connect bob --timeout 6
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$ms" -lt 9000 ] || fail "connect to a silent server took $ms ms to end (--timeout 6)"
+pass "a silent server is named within 5 s; connect exits 1 at its --timeout ($ms ms)"
