@@ -19,24 +19,24 @@
  *     opposite middlebox too quickly"). So on the first try each side's
  *     first SYN goes with a TTL of open_ttl: it opens our own NAT and dies
  *     between the NATs (the socket's later packets go with the full TTL).
- *     OPEN_MS plus the answerer's delay later, both NATs open, both sides
- *     close that socket and send a full SYN from the same port to the same
- *     place, and the two cross (a socket still waiting answers the other's
- *     SYN; the listener takes it where none is). What the kernel does,
- *     measured on Linux 6.x with nftables masquerade: the ICMP time
- *     exceeded for the first SYN ends its connect (unless it arrives while
- *     the socket is busy in a system call), so a full SYN from the peer
- *     that arrives before our own full SYN left meets the listener, whose
- *     SYN-ACK has another ISN than the SYN conntrack saw: conntrack calls
- *     it INVALID and it leaves untranslated. Our new SYN on the same
- *     4-tuple is fine (RFC 6528: its ISN, drawn from a clock, is later, so
- *     conntrack takes it as the connection starting again), but only while
- *     the peer's SYN has not arrived. So the full SYNs must still cross
- *     within about one trip; what the opening SYN removes is the RST (or
- *     drop) of a SYN that arrives early at a NAT not yet open. The next
- *     tries go without it, one side first (the asker on odd tries, the
- *     other on even ones): a NAT that drops early SYNs lets the first SYN's
- *     socket live on, so the second one crosses it whatever the timing.
+ *     The router's ICMP time exceeded for it ends that connect (measured
+ *     on Linux 6.x, unless it arrives while the socket is in a system
+ *     call): then the full SYN goes at once from the same port to the same
+ *     place, a new socket on the same 4-tuple (RFC 6528: its ISN, drawn
+ *     from a clock, is later, so conntrack takes it as the connection
+ *     starting again). Where no ICMP error comes, the full SYN goes
+ *     OPEN_MS plus the answerer's delay after the opening one, on the same
+ *     socket if it still waits (one that has the peer's SYN is kept). A
+ *     NAT not yet open when our full SYN arrives drops it (our socket
+ *     waits on, and the peer's SYN crosses it) or answers RST (the try
+ *     fails: the two sides' moments were further apart than a trip).
+ *     Linux conntrack checks sequence numbers: a peer's SYN that meets
+ *     our listener (no socket of ours waiting) gets a SYN-ACK with another
+ *     ISN than the SYN our NAT saw, INVALID, sent on untranslated; such a
+ *     connection carries nothing and fails the try (UP_CONFIRM_MS). The
+ *     next tries go without the opening SYN, one side 50 ms + half a round
+ *     trip after the other (the answerer first on the second, the asker
+ *     on the third), as before it.
  *  4. the first connection up (connected, or accepted from the peer's
  *     address) is handed to the agent as a candidate on its own socket
  *     index, framed like the server's connection, and validated by PING/
@@ -501,10 +501,14 @@ static void on_connect_result(punch_tcp_paths *tp, slot *t, const punch_tcp_resu
         return;
     }
     if (t->opening) {
-        /* The opening SYN met an ICMP error or a RST on the way: that
-         * socket is gone. The full SYN follows, or comes from the peer to
-         * our listener. */
+        /* The opening SYN met the ICMP error it was bound to (or a RST):
+         * that socket is gone, our NAT is open. The full SYN goes at once,
+         * so a socket waits in SYN-SENT for the peer's SYN: where the
+         * peer's NAT is not open yet and drops it, that socket lives on
+         * and the peer's SYN crosses it later (see 3.). */
         close_role(tp, t, ROLE_CONNECT);
+        t->opening = false;
+        connect_cmd(tp, t, &t->remote, 0);
         return;
     }
     if (r->kind == PUNCH_TCP_FAILED) {
