@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "driver/driver_tcp.h"
 #include "io/net.h"
 #include "driver/portmap.h" /* portmap hook */
 #include "io/tcp.h"
@@ -35,10 +36,6 @@
 #define UDP_PROBE_MAX_MS 60000u
 /* Bytes read from the TCP connection per wakeup. */
 #define TCP_READ_BUDGET (64u * 1024)
-/* Frames waiting for a slow TCP path to a peer. */
-#define TP_OUT_BYTES (32u * 1024)
-
-typedef struct tcp_path tcp_path;
 
 struct punch_driver {
     punch_loop *loop;
@@ -89,10 +86,7 @@ struct punch_driver {
     int *extra;
     unsigned n_extra;          /* open now */
     punch_udp_batch *extra_tx;
-    /* TCP paths to peers (below): their sockets in an epoll set of their own. */
-    bool want_tcp;             /* PUNCH_AGENT_TCP: ask every peer for one */
-    int tp_ep;
-    tcp_path *tp;              /* TP_SLOTS */
+    punch_driver_tcp *tcp_paths; /* TCP paths to peers (driver_tcp.h) */
 };
 
 static void kernel_random(void *ctx, uint8_t *buf, size_t len)
@@ -138,8 +132,6 @@ static void extra_close(punch_driver *d, unsigned k)
     d->n_extra--;
 }
 
-static void tp_event(punch_driver *d, const punch_event *ev, uint64_t now);
-
 /* What the consumers take: a DATA event with a consumer's tag goes to that
  * one only (returns true: on_event does not see it); PATH and CLOSED go to
  * every consumer. A consumer may detach itself meanwhile. */
@@ -163,7 +155,7 @@ static void drain(punch_driver *d)
 {
     punch_event ev;
     while (punch_agent_poll_event(d->agent, &ev) == 1) {
-        tp_event(d, &ev, punch_clock_ms());
+        punch_driver_tcp_event(d->tcp_paths, &ev, punch_clock_ms());
         if (ev.kind == PUNCH_EVENT_SOCKETS)
             for (unsigned k = ev.sock_first; k <= ev.sock_last && k <= PUNCH_MAX_SOCKETS; k++)
                 if (k != ev.sock_keep)
@@ -276,671 +268,6 @@ static void on_extra(void *arg, int ep)
 }
 
 static void on_timer(void *arg, uint64_t now_ms);
-
-/* ---- TCP paths to peers (draft §3.5 simultaneous open, §3.2 reversal) ----
- *
- * One attempt per peer at a time, in a slot of its own. Each try:
- *  1. bind a new TCP port P (SO_REUSEADDR|SO_REUSEPORT, §4.4), listen on
- *     it, and connect from it to the server, which answers a STUN Binding
- *     request in a frame: P's public endpoint (through our NAT).
- *  2. the side that asked for TCP (PUNCH_AGENT_TCP) sends an offer over
- *     the encrypted session (repeated every TP_OFFER_RTO_MS); the other
- *     side does step 1 and answers, saying it connects delay_ms later
- *     (half the session's round trip: when the answer arrives).
- *  3. both decide the same way who connects: when exactly one side's TCP
- *     endpoint is public (it is one of its own addresses: no NAT on the
- *     way), the other connects out to it (§3.2: `reversal` when that is
- *     the side that was asked, else `tcp-direct`); otherwise, and on any
- *     try after the first (a "public" side that could not be reached), both
- *     connect to each other's public endpoint from P at the agreed moment,
- *     every SYN opening its own NAT for the other's (§3.5). One side starts
- *     TP_HEAD_MS ahead, the asker on odd tries, the other on even ones: a
- *     NAT that answers an early SYN with a RST kills the try only when the
- *     SYN aimed at it leaves first, so of two tries one has the right order.
- *  4. the first connection up (connected, or accepted from the peer's
- *     address) is handed to the agent as a candidate on its own socket
- *     index, framed like the server's connection, and validated by PING/
- *     PONG; the rest are closed. A try with nothing up in TP_CONNECT_MS,
- *     or a refused one (RST), fails: the asker tries again with new ports
- *     up to TP_TRIES times (§6.2), each failure an ATTEMPT event. */
-#define TP_SLOTS 8
-#define TP_TRIES 3
-#define TP_STUN_MS 3000u
-#define TP_OFFER_RTO_MS 500u
-#define TP_CONNECT_MS 5000u
-#define TP_HEAD_MS 50u
-#define TP_DEFAULT_RTT_MS 100u
-#define TP_ACCEPTS 4 /* connections accepted per try from other addresses */
-
-typedef enum tp_state {
-    TP_IDLE = 0,
-    TP_STUN,        /* learning our public TCP endpoint */
-    TP_OFFERED,     /* asker: offer sent, waiting for the answer */
-    TP_WAIT,        /* waiting for the agreed moment */
-    TP_CONNECTING,
-    TP_UP,
-    TP_DONE,        /* asker: gave up, or the connection is gone: no more tries */
-} tp_state;
-
-struct tcp_path {
-    int peer;                  /* -1: free */
-    uint32_t gen;              /* bumped when the sockets change: stale epoll events */
-    tp_state state;
-    bool asker;
-    uint16_t attempt;
-    unsigned tries;
-    uint32_t rtt_ms;           /* of the session's path (PATH events) */
-    int lfd, sfd, cfd, fd;     /* listener, to the server, connecting, the one up */
-    bool sfd_up;
-    punch_addr local, public_addr;
-    bool reachable;
-    uint8_t txid[PUNCH_STUN_TXID_LEN];
-    punch_tcp_offer peer_offer;
-    bool have_peer;
-    bool connect_out;
-    punch_technique technique;
-    uint64_t deadline_ms, connect_at_ms, next_offer_ms;
-    uint16_t sock;
-    punch_addr remote;
-    unsigned accepts;
-    punch_frame_reader rd;     /* the server's answer, then the peer's frames */
-    punch_tcp_out out;
-    uint32_t out_events;
-};
-
-enum { TP_FD_LISTEN, TP_FD_STUN, TP_FD_CONNECT, TP_FD_UP };
-
-static int *tp_fdp(tcp_path *t, int which)
-{
-    return which == TP_FD_LISTEN ? &t->lfd
-           : which == TP_FD_STUN ? &t->sfd
-           : which == TP_FD_CONNECT ? &t->cfd
-                                    : &t->fd;
-}
-
-static void tp_close_fd(punch_driver *d, tcp_path *t, int which)
-{
-    int *fd = tp_fdp(t, which);
-    if (*fd >= 0) {
-        epoll_ctl(d->tp_ep, EPOLL_CTL_DEL, *fd, NULL);
-        close(*fd);
-    }
-    *fd = -1;
-}
-
-/* epoll's note of a socket: slot, which one, generation. */
-static uint64_t tp_tag(const punch_driver *d, const tcp_path *t, int which)
-{
-    return (uint64_t)t->gen << 32 | (uint64_t)(t - d->tp) << 8 | (uint64_t)which;
-}
-
-static int tp_watch_op(punch_driver *d, tcp_path *t, int which, uint32_t events, int op)
-{
-    struct epoll_event ev = {.events = events, .data.u64 = tp_tag(d, t, which)};
-    return epoll_ctl(d->tp_ep, op, *tp_fdp(t, which), &ev);
-}
-
-static int tp_watch(punch_driver *d, tcp_path *t, int which, uint32_t events)
-{
-    return tp_watch_op(d, t, which, events, EPOLL_CTL_ADD);
-}
-
-/* Close every socket of the try; the slot stays (state given). */
-static void tp_reset(punch_driver *d, tcp_path *t, tp_state st)
-{
-    for (int w = TP_FD_LISTEN; w <= TP_FD_UP; w++)
-        tp_close_fd(d, t, w);
-    t->gen++;
-    t->sfd_up = false;
-    t->have_peer = false;
-    t->state = st;
-    t->sock = 0;
-    t->accepts = 0;
-    punch_tcp_out_clear(&t->out);
-    t->out_events = 0;
-}
-
-static tcp_path *tp_find(punch_driver *d, int peer)
-{
-    for (unsigned i = 0; i < TP_SLOTS; i++)
-        if (d->tp[i].peer == peer)
-            return &d->tp[i];
-    return NULL;
-}
-
-static tcp_path *tp_slot(punch_driver *d, int peer)
-{
-    tcp_path *t = tp_find(d, peer);
-    if (t)
-        return t;
-    if (!(t = tp_find(d, -1)))
-        return NULL;
-    t->peer = peer;
-    t->state = TP_IDLE;
-    t->attempt = 0;
-    t->tries = 0;
-    return t;
-}
-
-static void tp_free_slot(punch_driver *d, tcp_path *t)
-{
-    tp_reset(d, t, TP_IDLE);
-    t->peer = -1;
-    t->rtt_ms = 0;
-}
-
-static uint32_t tp_rtt(const tcp_path *t)
-{
-    return t->rtt_ms ? t->rtt_ms : TP_DEFAULT_RTT_MS;
-}
-
-/* Step 1: a new port, listening, and its public endpoint from the server. */
-static int tp_begin(punch_driver *d, tcp_path *t, uint64_t now)
-{
-    tp_reset(d, t, TP_STUN);
-    punch_addr any = {.family = d->local.family};
-    /* A TCP port with the number of our UDP one would look like the same
-     * peer to the server (its tcp_clash rule): pick again. */
-    for (int i = 0; i < 4; i++) {
-        t->lfd = punch_tcp_listen_shared(&any, &t->local);
-        if (t->lfd < 0 || t->local.port != d->local.port)
-            break;
-        tp_close_fd(d, t, TP_FD_LISTEN);
-    }
-    if (t->lfd < 0)
-        return PUNCH_ERR_IO;
-    t->sfd = punch_tcp_connect_from(&t->local, &d->server);
-    if (t->sfd < 0 || tp_watch(d, t, TP_FD_STUN, EPOLLOUT) != 0)
-        return PUNCH_ERR_IO;
-    punch_frame_reader_init(&t->rd);
-    if (punch_random_bytes(t->txid, sizeof(t->txid)) != 0)
-        return PUNCH_ERR_IO;
-    t->deadline_ms = now + TP_STUN_MS;
-    return 0;
-}
-
-static void tp_send_offer(punch_driver *d, tcp_path *t, uint64_t now)
-{
-    punch_tcp_offer o = {.answer = !t->asker, .reachable = t->reachable, .prefer = t->asker,
-                         .attempt = t->attempt, .public_addr = t->public_addr};
-    if (!t->asker)
-        o.delay_ms = (uint16_t)(t->connect_at_ms > now ? t->connect_at_ms - now : 0);
-    punch_addr locals[PUNCH_TCP_MAX_PRIVATE];
-    o.n_private = punch_local_addresses(t->local.family, t->local.port, locals,
-                                        PUNCH_TCP_MAX_PRIVATE);
-    memcpy(o.private_addr, locals, o.n_private * sizeof(punch_addr));
-    punch_agent_tcp_offer(d->agent, now, t->peer, &o);
-}
-
-/* Step 3: who connects, and how it is called; the same on both sides. */
-static void tp_decide(tcp_path *t)
-{
-    bool asker_pub = t->asker ? t->reachable : t->peer_offer.reachable;
-    bool answerer_pub = t->asker ? t->peer_offer.reachable : t->reachable;
-    if (t->tries > 1 || t->attempt > 1 || asker_pub == answerer_pub) {
-        if (t->attempt == 1 && asker_pub && answerer_pub) {
-            t->technique = PUNCH_TECH_TCP_DIRECT;
-            t->connect_out = t->asker;
-            return;
-        }
-        t->technique = PUNCH_TECH_TCP_SIMOPEN;
-        t->connect_out = true;
-        return;
-    }
-    /* Exactly one side is public: the other connects out to it. */
-    bool asker_connects = answerer_pub;
-    t->technique = asker_connects ? PUNCH_TECH_TCP_DIRECT : PUNCH_TECH_REVERSAL;
-    t->connect_out = asker_connects == t->asker;
-}
-
-/* When this side connects, counted from the moment the answer arrives at
- * the asker: the side that goes first on this try at 0, the other
- * TP_HEAD_MS later (step 3). */
-static uint32_t tp_head(const tcp_path *t)
-{
-    if (t->technique != PUNCH_TECH_TCP_SIMOPEN)
-        return 0;
-    bool asker_first = t->attempt % 2 == 1;
-    return asker_first == t->asker ? 0 : TP_HEAD_MS + tp_rtt(t) / 2;
-}
-
-/* Our public TCP endpoint is known (step 1 done): offer, or answer. */
-static void tp_local_ready(punch_driver *d, tcp_path *t, uint64_t now)
-{
-    punch_addr locals[PUNCH_MAX_LOCAL];
-    size_t n = punch_local_addresses(t->local.family, t->local.port, locals, PUNCH_MAX_LOCAL);
-    t->reachable = false;
-    for (size_t i = 0; i < n; i++)
-        t->reachable = t->reachable || punch_addr_equal(&locals[i], &t->public_addr);
-    if (t->asker) {
-        t->state = TP_OFFERED;
-        t->deadline_ms = now + TP_CONNECT_MS;
-        t->next_offer_ms = now + TP_OFFER_RTO_MS;
-        tp_send_offer(d, t, now);
-        return;
-    }
-    tp_decide(t);
-    t->state = TP_WAIT;
-    t->connect_at_ms = now + tp_rtt(t) / 2 + tp_head(t);
-    t->deadline_ms = t->connect_at_ms + TP_CONNECT_MS;
-    tp_send_offer(d, t, now);
-}
-
-static bool tp_peer_addr(const tcp_path *t, const punch_addr *a)
-{
-    if (punch_addr_same_ip(a, &t->peer_offer.public_addr))
-        return true;
-    for (size_t i = 0; i < t->peer_offer.n_private; i++)
-        if (punch_addr_same_ip(a, &t->peer_offer.private_addr[i]))
-            return true;
-    return false;
-}
-
-/* Step 3, at the agreed moment: accept from the peer from now on, and
- * connect when it is our part. */
-static void tp_connect(punch_driver *d, tcp_path *t, uint64_t now)
-{
-    t->state = TP_CONNECTING;
-    t->deadline_ms = now + TP_CONNECT_MS;
-    if (tp_watch(d, t, TP_FD_LISTEN, EPOLLIN) != 0)
-        d->stats.tcp_path_errors++;
-    if (!t->connect_out)
-        return;
-    t->remote = t->peer_offer.public_addr;
-    t->cfd = punch_tcp_connect_from(&t->local, &t->remote);
-    if (t->cfd < 0 || tp_watch(d, t, TP_FD_CONNECT, EPOLLOUT) != 0) {
-        tp_close_fd(d, t, TP_FD_CONNECT);
-        d->stats.tcp_path_errors++;
-    }
-}
-
-static void tp_fail(punch_driver *d, tcp_path *t, uint64_t now, const char *why)
-{
-    char msg[96];
-    d->stats.tcp_path_failures++;
-    if (!t->asker) {
-        tp_reset(d, t, TP_IDLE); /* the asker decides what comes next */
-        return;
-    }
-    punch_technique tech = t->have_peer ? t->technique : PUNCH_TECH_TCP_SIMOPEN;
-    punch_addr remote = t->have_peer ? t->peer_offer.public_addr : (punch_addr){0};
-    bool again = t->tries < TP_TRIES;
-    snprintf(msg, sizeof(msg), "try %u of %u: %s%s", t->tries, TP_TRIES, why,
-             again ? "; again with new ports" : "; staying on the path in use");
-    punch_agent_tcp_failed(d->agent, now, t->peer, 0, tech, &remote, msg);
-    if (!again) {
-        tp_reset(d, t, TP_DONE);
-        return;
-    }
-    t->tries++;
-    t->attempt++;
-    if (tp_begin(d, t, now) != 0)
-        tp_fail(d, t, now, "cannot open a TCP socket");
-}
-
-/* Step 4: a connection is up. */
-static void tp_up(punch_driver *d, tcp_path *t, int which, const punch_addr *remote,
-                  uint64_t now)
-{
-    int fd = *tp_fdp(t, which);
-    *tp_fdp(t, which) = -1;
-    epoll_ctl(d->tp_ep, EPOLL_CTL_DEL, fd, NULL);
-    tp_reset(d, t, TP_UP);
-    t->fd = fd;
-    t->remote = *remote;
-    t->sock = (uint16_t)(PUNCH_TCP_SOCK_FIRST + (t - d->tp));
-    punch_frame_reader_init(&t->rd);
-    t->out_events = EPOLLIN;
-    if (tp_watch(d, t, TP_FD_UP, EPOLLIN) != 0 ||
-        punch_agent_tcp_path(d->agent, now, t->peer, t->sock, t->technique, remote) != 0) {
-        tp_reset(d, t, TP_DONE);
-        return;
-    }
-    d->stats.tcp_paths++;
-}
-
-/* The connection that was up is gone: the agent falls back. */
-static void tp_lost(punch_driver *d, tcp_path *t, uint64_t now, const char *why)
-{
-    uint16_t sock = t->sock;
-    punch_addr remote = t->remote;
-    tp_reset(d, t, TP_DONE);
-    punch_agent_tcp_failed(d->agent, now, t->peer, sock, t->technique, &remote, why);
-}
-
-/* A datagram of the agent for TCP socket index sock. */
-static void tp_send(punch_driver *d, uint16_t sock, const uint8_t *buf, size_t len,
-                    uint64_t now)
-{
-    unsigned i = (unsigned)(sock - PUNCH_TCP_SOCK_FIRST);
-    tcp_path *t = i < TP_SLOTS ? &d->tp[i] : NULL;
-    if (!t || t->state != TP_UP || t->sock != sock ||
-        punch_tcp_out_frame(&t->out, buf, len) != 0) {
-        d->stats.tcp_path_dropped++;
-        return;
-    }
-    if (punch_tcp_out_flush(t->fd, &t->out) != 0) {
-        tp_lost(d, t, now, "TCP connection failed");
-        return;
-    }
-    uint32_t want = EPOLLIN | (punch_tcp_out_pending(&t->out) ? EPOLLOUT : 0);
-    if (want != t->out_events) {
-        tp_watch_op(d, t, TP_FD_UP, want, EPOLL_CTL_MOD);
-        t->out_events = want;
-    }
-}
-
-static bool stun_mapped(const uint8_t *buf, size_t len, const uint8_t *txid, punch_addr *out)
-{
-    punch_stun_msg m;
-    const punch_stun_attr *x;
-    return punch_stun_is_stun(buf, len) && punch_stun_decode(&m, buf, len) == 0 && !m.classic &&
-           m.method == PUNCH_STUN_BINDING && m.cls == PUNCH_STUN_SUCCESS &&
-           memcmp(m.txid, txid, PUNCH_STUN_TXID_LEN) == 0 &&
-           (x = punch_stun_find(&m, PUNCH_STUN_ATTR_XOR_MAPPED_ADDRESS)) != NULL &&
-           punch_stun_read_addr(&m, x, out) == 0;
-}
-
-typedef struct tp_read_ctx {
-    punch_driver *d;
-    tcp_path *t;
-    uint64_t now;
-    bool stun;               /* reading the server's answer */
-    bool got;
-} tp_read_ctx;
-
-static bool tp_on_frame(void *arg, const uint8_t *frame, size_t len)
-{
-    tp_read_ctx *c = arg;
-    if (c->stun) {
-        if (stun_mapped(frame, len, c->t->txid, &c->t->public_addr)) {
-            c->got = true;
-            return false;
-        }
-        c->d->stats.tcp_path_dropped++;
-        return true;
-    }
-    punch_agent_handle_datagram_on(c->d->agent, c->now, c->t->sock, &c->t->remote, frame, len);
-    return c->t->state == TP_UP;
-}
-
-static void tp_stun_event(punch_driver *d, tcp_path *t, uint32_t e, uint64_t now)
-{
-    if (!t->sfd_up) {
-        uint8_t req[64], frame[80];
-        size_t len;
-        punch_stun_writer w;
-        if (punch_tcp_connect_result(t->sfd) != 0) {
-            tp_fail(d, t, now, "cannot reach the server over TCP");
-            return;
-        }
-        t->sfd_up = true;
-        if (punch_stun_writer_init(&w, req, sizeof(req), PUNCH_STUN_BINDING,
-                                   PUNCH_STUN_REQUEST, t->txid) != 0 ||
-            punch_stun_finish(&w, &len) != 0 || punch_frame_header(len, frame) != 0) {
-            tp_fail(d, t, now, "cannot ask the server");
-            return;
-        }
-        memcpy(frame + PUNCH_FRAME_HEADER, req, len);
-        /* 22 bytes into a fresh connection's empty buffer: one send. */
-        if (send(t->sfd, frame, PUNCH_FRAME_HEADER + len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
-            (ssize_t)(PUNCH_FRAME_HEADER + len)) {
-            tp_fail(d, t, now, "cannot ask the server");
-            return;
-        }
-        tp_watch_op(d, t, TP_FD_STUN, EPOLLIN, EPOLL_CTL_MOD);
-        return;
-    }
-    if (!(e & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-        return;
-    tp_read_ctx c = {.d = d, .t = t, .now = now, .stun = true};
-    int rc = punch_tcp_read_frames(t->sfd, &t->rd, 4096, tp_on_frame, &c);
-    if (c.got) {
-        /* The connection to the server stays open while the try lasts: it
-         * holds our NAT's mapping of P. */
-        epoll_ctl(d->tp_ep, EPOLL_CTL_DEL, t->sfd, NULL);
-        tp_local_ready(d, t, now);
-    } else if (rc != PUNCH_TCP_OPEN) {
-        tp_fail(d, t, now, "the server closed the TCP connection");
-    }
-}
-
-static void on_tp(void *arg, int ep)
-{
-    punch_driver *d = arg;
-    struct epoll_event evs[16];
-    int n = epoll_wait(ep, evs, 16, 0);
-    uint64_t now = punch_clock_ms();
-    for (int i = 0; i < n; i++) {
-        uint64_t tag = evs[i].data.u64;
-        unsigned slot = (unsigned)(tag >> 8 & 0xff), which = (unsigned)(tag & 0xff);
-        uint32_t e = evs[i].events;
-        if (slot >= TP_SLOTS || which > TP_FD_UP)
-            continue;
-        tcp_path *t = &d->tp[slot];
-        if ((uint32_t)(tag >> 32) != t->gen || *tp_fdp(t, (int)which) < 0)
-            continue; /* its sockets changed earlier in this round */
-        if (which == TP_FD_STUN) {
-            tp_stun_event(d, t, e, now);
-        } else if (which == TP_FD_CONNECT) {
-            if (punch_tcp_connect_result(t->cfd) == 0) {
-                tp_up(d, t, TP_FD_CONNECT, &t->remote, now);
-            } else {
-                char why[80];
-                snprintf(why, sizeof(why), "connect to the peer: %s",
-                         errno == ECONNREFUSED ? "refused (RST)" : strerror(errno));
-                tp_fail(d, t, now, why);
-            }
-        } else if (which == TP_FD_LISTEN) {
-            punch_addr remote, local;
-            int fd;
-            while (t->lfd >= 0 && (fd = punch_tcp_accept(t->lfd, &remote, &local)) >= 0) {
-                if (t->state != TP_CONNECTING || !tp_peer_addr(t, &remote) ||
-                    t->accepts >= TP_ACCEPTS) {
-                    close(fd); /* not the peer's: §6.1 */
-                    d->stats.tcp_path_refused++;
-                    continue;
-                }
-                t->accepts++;
-                /* The listener's slot takes the accepted connection. */
-                tp_close_fd(d, t, TP_FD_LISTEN);
-                t->lfd = fd;
-                tp_up(d, t, TP_FD_LISTEN, &remote, now);
-                break;
-            }
-        } else if (t->state == TP_UP) {
-            tp_read_ctx c = {.d = d, .t = t, .now = now};
-            if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                int rc = punch_tcp_read_frames(t->fd, &t->rd, TCP_READ_BUDGET, tp_on_frame, &c);
-                if (rc == PUNCH_ERR_MALFORMED)
-                    d->stats.tcp_path_bad_frames++;
-                if (rc != PUNCH_TCP_OPEN && t->state == TP_UP) {
-                    tp_lost(d, t, now, rc == PUNCH_ERR_MALFORMED
-                                           ? "TCP connection closed: a bad frame"
-                                           : "TCP connection closed");
-                    continue;
-                }
-            }
-            if ((e & EPOLLOUT) && t->state == TP_UP) {
-                if (punch_tcp_out_flush(t->fd, &t->out) != 0) {
-                    tp_lost(d, t, now, "TCP connection failed");
-                    continue;
-                }
-                if (!punch_tcp_out_pending(&t->out)) {
-                    tp_watch_op(d, t, TP_FD_UP, EPOLLIN, EPOLL_CTL_MOD);
-                    t->out_events = EPOLLIN;
-                }
-            }
-        }
-    }
-    drain(d);
-    punch_driver_flush(d);
-}
-
-static int tp_addr_cmp(const punch_addr *a, const punch_addr *b)
-{
-    int c = memcmp(a->ip, b->ip, sizeof(a->ip));
-    return c ? c : (int)a->port - (int)b->port;
-}
-
-/* An offer or answer from the peer. */
-static void tp_on_offer(punch_driver *d, const punch_event *ev, uint64_t now)
-{
-    const punch_tcp_offer *o = &ev->tcp;
-    tcp_path *t = tp_find(d, ev->peer);
-    if (o->answer) {
-        if (!t || !t->asker || t->state != TP_OFFERED || o->attempt != t->attempt) {
-            d->stats.tcp_path_stale++;
-            return;
-        }
-        t->peer_offer = *o;
-        t->have_peer = true;
-        tp_decide(t);
-        uint32_t head = tp_head(t);
-        if (head == 0) {
-            tp_connect(d, t, now);
-        } else {
-            t->state = TP_WAIT;
-            t->connect_at_ms = now + head;
-            t->deadline_ms = t->connect_at_ms + TP_CONNECT_MS;
-        }
-        return;
-    }
-    if (t && t->asker) {
-        /* Both asked: the side with the lower public TCP endpoint answers
-         * (both compare the same two), once it knows its own. */
-        if (t->state == TP_OFFERED && tp_addr_cmp(&t->public_addr, &o->public_addr) < 0) {
-            t->asker = false;
-            t->attempt = o->attempt;
-            t->peer_offer = *o;
-            t->have_peer = true;
-            tp_local_ready(d, t, now);
-        } else {
-            d->stats.tcp_path_stale++;
-        }
-        return;
-    }
-    if (t && o->attempt == t->attempt && t->state != TP_IDLE) {
-        if (t->state == TP_WAIT || t->state == TP_CONNECTING)
-            tp_send_offer(d, t, now); /* our answer was lost */
-        return;
-    }
-    if (t && o->attempt < t->attempt) {
-        d->stats.tcp_path_stale++;
-        return;
-    }
-    if (!t && !(t = tp_slot(d, ev->peer))) {
-        d->stats.tcp_path_refused++;
-        return;
-    }
-    /* The peer's tries are bounded here too (§6.2): an offer is a request
-     * to connect to where it says. */
-    if (t->tries >= TP_TRIES) {
-        d->stats.tcp_path_refused++;
-        return;
-    }
-    t->tries++;
-    if (t->state == TP_UP)
-        tp_lost(d, t, now, "TCP connection replaced: the peer tries again");
-    t->asker = false;
-    t->attempt = o->attempt;
-    if (tp_begin(d, t, now) != 0) {
-        tp_reset(d, t, TP_IDLE);
-        d->stats.tcp_path_errors++;
-        return;
-    }
-    t->peer_offer = *o;
-    t->have_peer = true;
-}
-
-/* Start asking for a TCP path to this peer (its first path is up). */
-static void tp_ask(punch_driver *d, int peer, uint64_t now)
-{
-    tcp_path *t = tp_find(d, peer);
-    if (t && t->state != TP_IDLE)
-        return; /* under way, or done */
-    if (!t && !(t = tp_slot(d, peer)))
-        return;
-    t->asker = true;
-    t->tries = 1;
-    t->attempt = 1;
-    if (tp_begin(d, t, now) != 0)
-        tp_fail(d, t, now, "cannot open a TCP socket");
-}
-
-static void tp_timers(punch_driver *d, uint64_t now)
-{
-    for (unsigned i = 0; i < TP_SLOTS; i++) {
-        tcp_path *t = &d->tp[i];
-        if (t->peer < 0)
-            continue;
-        switch (t->state) {
-        case TP_STUN:
-            if (now >= t->deadline_ms)
-                tp_fail(d, t, now, "the server did not tell our TCP endpoint");
-            break;
-        case TP_OFFERED:
-            if (now >= t->deadline_ms) {
-                tp_fail(d, t, now, "the peer did not answer the TCP offer");
-            } else if (now >= t->next_offer_ms) {
-                tp_send_offer(d, t, now);
-                t->next_offer_ms = now + TP_OFFER_RTO_MS;
-            }
-            break;
-        case TP_WAIT:
-            if (now >= t->connect_at_ms)
-                tp_connect(d, t, now);
-            break;
-        case TP_CONNECTING:
-            if (now >= t->deadline_ms) {
-                char why[64];
-                snprintf(why, sizeof(why), "no TCP connection in %u ms", TP_CONNECT_MS);
-                tp_fail(d, t, now, why);
-            }
-            break;
-        default: break;
-        }
-    }
-}
-
-static uint64_t tp_deadline(const punch_driver *d)
-{
-    uint64_t t = UINT64_MAX;
-    for (unsigned i = 0; i < TP_SLOTS; i++) {
-        const tcp_path *p = &d->tp[i];
-        uint64_t x = UINT64_MAX;
-        if (p->peer < 0)
-            continue;
-        if (p->state == TP_STUN || p->state == TP_CONNECTING)
-            x = p->deadline_ms;
-        else if (p->state == TP_OFFERED)
-            x = p->next_offer_ms < p->deadline_ms ? p->next_offer_ms : p->deadline_ms;
-        else if (p->state == TP_WAIT)
-            x = p->connect_at_ms;
-        t = x < t ? x : t;
-    }
-    return t;
-}
-
-/* The driver's view of the agent's events, before the caller's. */
-static void tp_event(punch_driver *d, const punch_event *ev, uint64_t now)
-{
-    tcp_path *t;
-    switch (ev->kind) {
-    case PUNCH_EVENT_PATH:
-        if (d->want_tcp)
-            tp_ask(d, ev->peer, now);
-        if ((t = tp_find(d, ev->peer)) && ev->rtt_us && ev->sock == 0)
-            t->rtt_ms = ev->rtt_us / 1000 ? ev->rtt_us / 1000 : 1;
-        break;
-    case PUNCH_EVENT_TCP_OFFER: tp_on_offer(d, ev, now); break;
-    case PUNCH_EVENT_CLOSED:
-        if ((t = tp_find(d, ev->peer)))
-            tp_free_slot(d, t);
-        break;
-    default: break;
-    }
-}
 
 static bool is_reg(const uint8_t *buf, size_t len)
 {
@@ -1112,7 +439,7 @@ static void driver_timers(punch_driver *d, uint64_t now)
         tcp_open(d, now);
     if (d->via_tcp && now >= d->probe_next_ms)
         udp_probe(d, now);
-    tp_timers(d, now);
+    punch_driver_tcp_timeout(d->tcp_paths, now);
 }
 
 static uint64_t driver_deadline(const punch_driver *d)
@@ -1129,7 +456,7 @@ static uint64_t driver_deadline(const punch_driver *d)
         if (d->probe_next_ms < t)
             t = d->probe_next_ms;
     }
-    uint64_t tp = tp_deadline(d);
+    uint64_t tp = punch_driver_tcp_deadline(d->tcp_paths);
     return tp < t ? tp : t;
 }
 
@@ -1150,7 +477,7 @@ void punch_driver_flush(punch_driver *d)
     while (punch_agent_poll_transmit_from(d->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
            1) {
         if (sock >= PUNCH_TCP_SOCK_FIRST && sock <= PUNCH_TCP_SOCK_LAST) {
-            tp_send(d, sock, buf, len, now);
+            punch_driver_tcp_send(d->tcp_paths, sock, buf, len, now);
             continue;
         }
         if (sock != 0) {
@@ -1288,6 +615,22 @@ const punch_driver_stats *punch_driver_stats_get(const punch_driver *d)
     return &d->stats;
 }
 
+static void after_tcp(void *arg)
+{
+    handled(arg);
+}
+
+/* TCP paths to peers (driver_tcp.h): with PUNCH_AGENT_TCP asked of every
+ * peer; offers from peers answered either way. */
+static int tcp_paths_new(punch_driver *d, const punch_agent_cfg *ac)
+{
+    punch_tcp_paths_cfg tc = {.agent = d->agent, .server = d->server, .udp_port = d->local.port,
+                              .ask = (ac->flags & PUNCH_AGENT_TCP) != 0, .random = ac->random,
+                              .random_ctx = ac->random_ctx};
+    tc.n_local = punch_local_addresses(d->local.family, 0, tc.local, PUNCH_MAX_LOCAL);
+    return punch_driver_tcp_new(&d->tcp_paths, d->loop, &tc, &d->stats, after_tcp, d);
+}
+
 int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cfg *cfg)
 {
     punch_driver *d = calloc(1, sizeof(*d));
@@ -1297,9 +640,7 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     d->fd = -1;
     d->ep = -1;
     d->extra_ep = -1;
-    d->tp_ep = -1;
     d->tcp_fd = -1;
-    d->want_tcp = (cfg->agent.flags & PUNCH_AGENT_TCP) != 0;
     d->tcp_retry_ms = d->probe_next_ms = d->wait_probe_ms = UINT64_MAX;
     d->server = cfg->agent.server;
     d->fallback_ms = cfg->tcp_fallback_ms ? cfg->tcp_fallback_ms : PUNCH_DRIVER_TCP_FALLBACK_MS;
@@ -1312,16 +653,8 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     int rc = PUNCH_ERR_NOMEM;
     if (!(d->rx = punch_udp_batch_new()) || !(d->tx = punch_udp_batch_new()) ||
         !(d->extra_tx = punch_udp_batch_new()) ||
-        punch_tcp_out_init(&d->out, PUNCH_DRIVER_TCP_OUT_BYTES) != 0 ||
-        !(d->tp = calloc(TP_SLOTS, sizeof(tcp_path))))
+        punch_tcp_out_init(&d->out, PUNCH_DRIVER_TCP_OUT_BYTES) != 0)
         goto fail;
-    for (unsigned i = 0; i < TP_SLOTS; i++) {
-        tcp_path *t = &d->tp[i];
-        t->peer = -1;
-        t->lfd = t->sfd = t->cfd = t->fd = -1;
-        if (punch_tcp_out_init(&t->out, TP_OUT_BYTES) != 0)
-            goto fail;
-    }
     if ((d->fd = punch_udp_bind(&bind, &d->local)) < 0) {
         rc = PUNCH_ERR_IO;
         goto fail;
@@ -1347,13 +680,13 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
         punch_loop_watch(loop, d->ep, on_tcp, d) != 0 ||
         (d->extra_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
         punch_loop_watch(loop, d->extra_ep, on_extra, d) != 0 ||
-        (d->tp_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-        punch_loop_watch(loop, d->tp_ep, on_tp, d) != 0 ||
         (ac.portmap && punch_portmap_io_new(&d->portmap, loop, d->agent, d->local.port,
                                             portmap_flush, d) != 0)) { /* portmap hook */
         rc = PUNCH_ERR_IO;
         goto fail;
     }
+    if ((rc = tcp_paths_new(d, &ac)) != 0)
+        goto fail;
     *out = d;
     punch_driver_flush(d);
     return 0;
@@ -1378,14 +711,7 @@ void punch_driver_free(punch_driver *d)
     free(d->extra);
     if (d->extra_ep >= 0)
         close(d->extra_ep);
-    for (unsigned i = 0; d->tp && i < TP_SLOTS; i++) {
-        if (d->tp_ep >= 0)
-            tp_reset(d, &d->tp[i], TP_IDLE);
-        punch_tcp_out_free(&d->tp[i].out);
-    }
-    free(d->tp);
-    if (d->tp_ep >= 0)
-        close(d->tp_ep);
+    punch_driver_tcp_free(d->tcp_paths);
     punch_udp_batch_free(d->extra_tx);
     punch_tcp_out_free(&d->out);
     memset(d->last_reg, 0, sizeof(d->last_reg));
@@ -1412,9 +738,8 @@ void punch_driver_path_local(const punch_driver *d, const punch_event *ev, punch
     int fd = -1;
     if (ev->sock && d->extra && ev->sock <= PUNCH_MAX_SOCKETS)
         fd = d->extra[ev->sock];
-    if (ev->sock >= PUNCH_TCP_SOCK_FIRST && ev->sock < PUNCH_TCP_SOCK_FIRST + TP_SLOTS &&
-        d->tp[ev->sock - PUNCH_TCP_SOCK_FIRST].state == TP_UP)
-        fd = d->tp[ev->sock - PUNCH_TCP_SOCK_FIRST].fd;
+    if (ev->sock >= PUNCH_TCP_SOCK_FIRST && ev->sock <= PUNCH_TCP_SOCK_LAST)
+        fd = punch_driver_tcp_fd(d->tcp_paths, ev->sock);
     if (fd >= 0) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);

@@ -28,7 +28,8 @@
  * offer: a new TCP port shared by a listener and connectors (§4.4), its
  * public endpoint from the server, simultaneous open or reversal, up to 3
  * tries; the connection is handed to the agent on a TCP socket index
- * (punch.h) and framed. See "TCP paths to peers" in driver.c.
+ * (punch.h) and framed. The decisions are src/core/tcp_path.c's; the
+ * driver executes them (src/io/driver_tcp.c).
  */
 #ifndef PUNCH_DRIVER_DRIVER_H
 #define PUNCH_DRIVER_DRIVER_H

@@ -78,14 +78,33 @@ int punch_tcp_listen_shared(const punch_addr *local, punch_addr *bound)
     return fd;
 }
 
+/* -1: the system's default again. */
+static int set_ttl(int fd, uint8_t family, int ttl)
+{
+    return family == PUNCH_AF_INET6
+               ? setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl))
+               : setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+}
+
 int punch_tcp_connect_from(const punch_addr *local, const punch_addr *dst)
+{
+    return punch_tcp_connect_from_ttl(local, dst, 0);
+}
+
+int punch_tcp_connect_from_ttl(const punch_addr *local, const punch_addr *dst, uint8_t ttl)
 {
     struct sockaddr_storage ss;
     socklen_t sl = punch_addr_to_sockaddr(dst, &ss);
     int fd = shared_socket(local);
     if (fd < 0)
         return fd;
+    if (ttl && set_ttl(fd, dst->family, ttl) != 0)
+        return fail_close(fd);
     if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS)
+        return fail_close(fd);
+    /* connect() sent the SYN; what follows (a retransmission, the SYN-ACK
+     * of a simultaneous open) goes with the system's TTL again. */
+    if (ttl && set_ttl(fd, dst->family, -1) != 0)
         return fail_close(fd);
     return fd;
 }

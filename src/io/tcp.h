@@ -36,6 +36,9 @@ int punch_tcp_connect_result(int fd);
  * PUNCH_ERR_IO (errno set). */
 int punch_tcp_listen_shared(const punch_addr *local, punch_addr *bound);
 int punch_tcp_connect_from(const punch_addr *local, const punch_addr *dst);
+/* The same, its SYN with this TTL / hop limit (0: the system's); later
+ * packets with the system's. */
+int punch_tcp_connect_from_ttl(const punch_addr *local, const punch_addr *dst, uint8_t ttl);
 
 /* Frames waiting to be written. Whole frames only go in, so a full buffer
  * drops a datagram, never part of one (the stream stays in step). */

@@ -461,7 +461,7 @@ int punch_sim_send(punch_sim *sim, int host, const punch_sim_datagram *d)
     packet *p = pkt(sim, pid);
     p->proto = d->proto ? d->proto : PUNCH_IP_UDP;
     p->tcp_flags = d->tcp_flags;
-    p->ttl = PUNCH_SIM_TTL;
+    p->ttl = d->ttl ? d->ttl : PUNCH_SIM_TTL;
     p->src = d->local;
     p->dst = d->remote;
     p->len = d->len;

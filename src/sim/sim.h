@@ -61,6 +61,7 @@ typedef struct punch_sim_end {
 typedef struct punch_sim_datagram {
     uint8_t proto;       /* PUNCH_IP_UDP (default when 0) or PUNCH_IP_TCP */
     uint8_t tcp_flags;
+    uint8_t ttl;         /* sending: the IP TTL, 0: PUNCH_SIM_TTL (receiving: 0) */
     punch_addr local, remote;
     const uint8_t *data;
     size_t len;

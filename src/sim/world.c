@@ -31,6 +31,35 @@ punch_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
 
 /* ---- glue: sans-I/O parts on simulated hosts ---- */
 
+/* What the node's TCP paths ask for, done on its simulated TCP. */
+static void node_tcp_run(node *n, uint64_t now_ms)
+{
+    punch_tcp_cmd c;
+    while (n->tcp && punch_tcp_paths_poll_command(n->tcp, &c) == 1)
+        punch_sim_tcp_exec(&n->stcp, now_ms, &c);
+}
+
+static uint32_t node_tcp_accept(void *ctx, uint64_t now_ms, uint32_t listener,
+                                const punch_addr *remote)
+{
+    node *n = ctx;
+    return punch_tcp_paths_handle_accept(n->tcp, now_ms, listener, remote);
+}
+
+static void node_tcp_result(void *ctx, uint64_t now_ms, const punch_tcp_result *r)
+{
+    node *n = ctx;
+    punch_tcp_paths_handle_result(n->tcp, now_ms, r);
+}
+
+static void node_tcp_frame(void *ctx, uint64_t now_ms, uint32_t sock, const punch_addr *remote,
+                           const uint8_t *data, size_t len)
+{
+    (void)remote;
+    node *n = ctx;
+    punch_tcp_paths_handle_frame(n->tcp, now_ms, sock, data, len);
+}
+
 static void node_events(node *n, uint64_t now_ms)
 {
     punch_event e;
@@ -38,6 +67,10 @@ static void node_events(node *n, uint64_t now_ms)
     if (debug < 0)
         debug = getenv("PUNCH_AGENT_DEBUG") != NULL;
     while (punch_agent_poll_event(n->agent, &e) == 1) {
+        if (n->tcp) {
+            punch_tcp_paths_handle_event(n->tcp, now_ms, &e);
+            node_tcp_run(n, now_ms);
+        }
         if (debug)
             fprintf(stderr, "%8llu %s: event %d peer %d %s/%s %s\n", (unsigned long long)now_ms,
                     n->addr.ip[3] == 2 && n->addr.ip[2] == 1 ? "alice" : "bob", e.kind, e.peer,
@@ -96,6 +129,10 @@ void node_flush(node *n)
      * (the lab tests the real thing). Extra socket k is port 5000 + k. */
     while (punch_agent_poll_transmit_from(n->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
            1) {
+        if (n->tcp && sock >= PUNCH_TCP_SOCK_FIRST && sock <= PUNCH_TCP_SOCK_LAST) {
+            punch_sim_tcp_write(&n->stcp, punch_tcp_paths_sock_for(n->tcp, sock), buf, len);
+            continue;
+        }
         punch_addr from = n->addr;
         from.port = (uint16_t)(n->addr.port + sock);
         punch_sim_send(n->sim, n->host,
@@ -109,6 +146,15 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
 {
     (void)sim, (void)host;
     node *n = ctx;
+    if (d->proto == PUNCH_IP_TCP) {
+        if (n->tcp) {
+            punch_sim_tcp_segment(&n->stcp, now_us / MS, d);
+            node_tcp_run(n, now_us / MS);
+            node_events(n, now_us / MS);
+            node_flush(n);
+        }
+        return;
+    }
     if (now_us / MS < n->deaf_until_ms && d->remote.ip[0] != 198)
         return; /* only the server (198.51.100.1) is heard yet */
     uint16_t sock = (uint16_t)(d->local.port - n->addr.port);
@@ -123,6 +169,11 @@ static void node_timer(void *ctx, punch_sim *sim, int host, uint64_t now_us)
 {
     (void)sim, (void)host;
     node *n = ctx;
+    if (n->tcp) {
+        punch_sim_tcp_timeout(&n->stcp, now_us / MS);
+        punch_tcp_paths_handle_timeout(n->tcp, now_us / MS);
+        node_tcp_run(n, now_us / MS);
+    }
     punch_agent_handle_timeout(n->agent, now_us / MS);
     node_events(n, now_us / MS);
     node_flush(n);
@@ -130,7 +181,13 @@ static void node_timer(void *ctx, punch_sim *sim, int host, uint64_t now_us)
 
 static uint64_t node_next(void *ctx)
 {
-    uint64_t t = punch_agent_next_timeout(((node *)ctx)->agent);
+    const node *n = ctx;
+    uint64_t t = punch_agent_next_timeout(n->agent);
+    if (n->tcp) {
+        uint64_t p = punch_tcp_paths_next_timeout(n->tcp), s = punch_sim_tcp_next_timeout(&n->stcp);
+        t = p < t ? p : t;
+        t = s < t ? s : t;
+    }
     return t == UINT64_MAX ? UINT64_MAX : t * MS;
 }
 
@@ -154,6 +211,10 @@ static void server_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     server *s = ctx;
     if (s->down)
         return;
+    if (d->proto == PUNCH_IP_TCP) {
+        punch_sim_tcp_segment(&s->stcp, now_us / MS, d);
+        return;
+    }
     if (punch_stun_is_stun(d->data, d->len)) {
         punch_binding_in in = {.now_ms = now_us / MS, .src = d->remote, .dst = d->local,
                                .data = d->data, .len = d->len};
@@ -171,6 +232,36 @@ static void server_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     }
     punch_rendezvous_handle(s->rv, now_us / MS, &d->remote, &d->local, d->data, d->len);
     server_flush(s);
+}
+
+/* punchd's TCP front end, as far as TCP paths use it: a STUN Binding
+ * request over a connection is answered with the address it came from. */
+static uint32_t server_tcp_accept(void *ctx, uint64_t now_ms, uint32_t listener,
+                                  const punch_addr *remote)
+{
+    (void)now_ms, (void)listener, (void)remote;
+    server *s = ctx;
+    return ++s->tcp_conns;
+}
+
+static void server_tcp_result(void *ctx, uint64_t now_ms, const punch_tcp_result *r)
+{
+    server *s = ctx;
+    if (r->kind == PUNCH_TCP_CLOSED)
+        punch_sim_tcp_exec(&s->stcp, now_ms,
+                           &(punch_tcp_cmd){.kind = PUNCH_TCP_CLOSE, .sock = r->sock});
+}
+
+static void server_tcp_frame(void *ctx, uint64_t now_ms, uint32_t sock, const punch_addr *remote,
+                             const uint8_t *data, size_t len)
+{
+    server *s = ctx;
+    punch_binding_in in = {.now_ms = now_ms, .src = *remote, .dst = s->addr, .data = data,
+                           .len = len};
+    uint8_t buf[512];
+    punch_binding_out out;
+    if (punch_binding_handle(s->stun, &in, buf, sizeof(buf), &out) == 1)
+        punch_sim_tcp_write(&s->stcp, sock, buf, out.len);
 }
 
 static void server_timer(void *ctx, punch_sim *sim, int host, uint64_t now_us)
@@ -258,6 +349,25 @@ void world_start(world *w, uint64_t seed)
     check_eq(punch_binding_new(&w->s.stun, &bc), 0);
     punch_sim_attach(w->sim, w->s.host,
                      &(punch_sim_endpoint){server_rx, server_timer, server_next, &w->s});
+    punch_sim_tcp_init(&w->s.stcp, w->sim, w->s.host, &w->s.addr,
+                       &(punch_sim_tcp_cb){server_tcp_accept, server_tcp_result, server_tcp_frame,
+                                           &w->s});
+    w->s.tcp_conns = 1; /* 1: the listener */
+    punch_sim_tcp_exec(&w->s.stcp, 0,
+                       &(punch_tcp_cmd){.kind = PUNCH_TCP_LISTEN, .sock = 1, .local = w->s.addr});
+}
+
+/* TCP paths for a peer (world.tcp_paths). */
+static void node_tcp_start(world *w, node *n)
+{
+    punch_tcp_paths_cfg tc = {.agent = n->agent, .server = w->s.addr, .udp_port = n->addr.port,
+                              .n_local = 1, .ask = n == w->tcp_asker,
+                              .open_ttl = w->tcp_open_ttl, .random = rng_bytes,
+                              .random_ctx = &n->rng};
+    tc.local[0] = n->addr;
+    check_eq(punch_tcp_paths_new(&n->tcp, &tc), 0);
+    punch_sim_tcp_init(&n->stcp, w->sim, n->host, &n->addr,
+                       &(punch_sim_tcp_cb){node_tcp_accept, node_tcp_result, node_tcp_frame, n});
 }
 
 /* A peer at addr on a link to `up` (a NAT's inside or a router), with
@@ -282,6 +392,8 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
     c.local[0] = addr;
     rng_bytes(&n->rng, c.secret_key, sizeof(c.secret_key));
     check_eq(punch_agent_new(&n->agent, &c, punch_sim_now(w->sim) / MS), 0);
+    if (w->tcp_paths)
+        node_tcp_start(w, n);
     punch_sim_attach(w->sim, n->host, &(punch_sim_endpoint){node_rx, node_timer, node_next, n});
 }
 
@@ -347,6 +459,9 @@ void public_peers(world *w, const char *alice_nat, double loss)
 
 void world_free(world *w)
 {
+    punch_tcp_paths_free(w->alice.tcp);
+    punch_tcp_paths_free(w->bob.tcp);
+    punch_tcp_paths_free(w->carol.tcp);
     punch_agent_free(w->alice.agent);
     punch_agent_free(w->bob.agent);
     punch_agent_free(w->carol.agent);

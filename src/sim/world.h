@@ -17,6 +17,7 @@
 #include "server/rendezvous.h"
 #include "sim/rng.h"
 #include "sim/sim.h"
+#include "sim/tcp.h"
 
 #define MS 1000ull
 
@@ -47,6 +48,10 @@ typedef struct node {
     char attempt_by[16][96];     /* ...and the latest per technique */
     unsigned tcp_offers;         /* TCP_OFFER events, the latest in tcp_offer */
     punch_tcp_offer tcp_offer;
+    /* With world.tcp_paths: TCP paths to peers (src/core/tcp_path.h) on
+     * the host's simulated TCP (src/sim/tcp.h). */
+    punch_tcp_paths *tcp;
+    punch_sim_tcp stcp;
 } node;
 
 typedef struct server {
@@ -58,6 +63,8 @@ typedef struct server {
     punch_binding_group group;
     punch_rng rng;
     bool down;                   /* drops everything */
+    punch_sim_tcp stcp;          /* STUN Binding over TCP on its first address */
+    uint32_t tcp_conns;
 } server;
 
 typedef struct world {
@@ -67,6 +74,9 @@ typedef struct world {
     server s;
     node alice, bob, carol;
     uint32_t agent_flags;        /* punch_agent_cfg.flags of the peers added */
+    bool tcp_paths;              /* peers added run TCP paths over simulated TCP... */
+    const node *tcp_asker;       /* ...and this one asks for one (punch connect --tcp) */
+    uint8_t tcp_open_ttl;        /* their punch_tcp_paths_cfg.open_ttl */
 } world;
 
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Issue 10: TCP simultaneous open (draft §3.5) that beats NATs which answer
+# an unsolicited SYN with RST, or drop it. Each side's first SYN goes with
+# a TTL of 2 and opens its own NAT; then the full SYNs cross. Asserts that
+# `punch connect --tcp` ends direct by tcp-simultaneous-open, 50 lines each
+# way intact, through two kernel NATs (nftables masquerade) whose input
+# policy is none (the NAT's own kernel answers with RST), reject (OpenWrt's
+# wan zone: TCP reset) and drop, 10 ms per access link; and through two
+# punch-nat NATs that RST, on the first try. Before the opening SYN, two
+# NATs that RST failed all three tries (issue 10, "what was seen" 2). The
+# full SYNs still have to cross within about one trip between the peers:
+# with no delay at all two NATs that RST can still fail (docs/protocol.md).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tcp_lib.sh"
+
+# tries_failed: alice's failed TCP tries (her attempt events that say so)
+tries_failed() { grep '"event":"attempt"' "$D/alice.ev" | grep -c '"why":"try [0-9] of' || true; }
+
+for policy in none reject drop; do
+    case_ bob alice different-nats --input-policy "$policy" --delay 10ms -- tcp-simultaneous-open
+    echo "    input policy $policy: $(tries_failed) failed tries first"
+    grep '"event":"attempt"' "$D/alice.ev" | grep '"why":"try' | sed 's/^/    /' || true
+done
+
+# punch-nat with syn=rst on both NATs: the old head start always sent one
+# SYN into a RST; the opening SYN lets the two cross.
+case_ bob alice different-nats --backend punch-nat --input-policy none --delay 10ms -- tcp-simultaneous-open
+[ "$(tries_failed)" = 0 ] ||
+    fail "punch-nat, both RST: $(tries_failed) failed tries before the TCP path: $(grep '"event":"attempt"' "$D/alice.ev")"
+ok "punch-nat, both RST: direct by tcp-simultaneous-open on the first try"

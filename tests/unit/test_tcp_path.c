@@ -1,0 +1,178 @@
+/*
+ * TCP paths to peers (src/core/tcp_path.c) in the simulator: the real
+ * agents and the sans-I/O TCP path machine on simulated TCP (src/sim/tcp.c)
+ * through the NAT model, in virtual time, several seeds each. Each TCP
+ * technique — simultaneous open (draft §3.5), connection reversal (§3.2)
+ * and a direct connect to a public peer — against NATs that accept an
+ * unsolicited SYN (full cone: the mapping of the port exists), drop it
+ * (port-restricted cone) and answer it with RST (syn=rst). Each case ends
+ * on the TCP path on both sides and carries a datagram each way over it.
+ * A failure prints its seed; PUNCH_SIM_SEED=N replays one seed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sim/world.h"
+
+static uint64_t seeds[] = {1, 2, 3, 42, 1234};
+static size_t n_seeds = sizeof(seeds) / sizeof(seeds[0]);
+
+static const char *const nats[] = {"full-cone", "port-restricted-cone",
+                                   "port-restricted-cone,syn=rst"};
+enum { N_NATS = sizeof(nats) / sizeof(nats[0]) };
+
+typedef enum shape { SIMOPEN, REVERSAL, DIRECT } shape;
+
+/* A world of this shape: simultaneous open between two NATs of this kind
+ * (alice asks); reversal and direct with alice behind the NAT and bob
+ * public (bob asks: alice is made to connect out, §3.2; alice asks: she
+ * connects to the public bob). */
+static void build(world *w, uint64_t seed, shape sh, const char *nat, uint8_t open_ttl)
+{
+    world_start(w, seed);
+    w->tcp_paths = true;
+    w->tcp_open_ttl = open_ttl;
+    w->tcp_asker = sh == REVERSAL ? &w->bob : &w->alice;
+    if (sh == SIMOPEN)
+        different_nats(w, nat, nat, 0);
+    else
+        public_peers(w, nat, 0);
+}
+
+static bool on_tcp(const node *n, punch_technique t)
+{
+    return n->have_path && n->kind == PUNCH_PATH_DIRECT && n->technique == t;
+}
+
+static unsigned tcp_tries_failed(const node *n)
+{
+    return n->tcp ? (unsigned)punch_tcp_paths_counters_get(n->tcp)->failures : 0;
+}
+
+/* Run until both are on a path of technique t (up to 20 s of virtual
+ * time after alice asked for bob). Returns the ms it took, or UINT64_MAX. */
+static uint64_t run_until_tcp(world *w, punch_technique t)
+{
+    uint64_t t0 = register_and_connect(w);
+    if (t0 == UINT64_MAX)
+        return UINT64_MAX;
+    for (int i = 0; i < 2000; i++) {
+        if (on_tcp(&w->alice, t) && on_tcp(&w->bob, t))
+            return punch_sim_now(w->sim) / MS - t0;
+        punch_sim_run(w->sim, punch_sim_now(w->sim) + 10 * MS);
+    }
+    return UINT64_MAX;
+}
+
+/* One datagram each way, over the path in use (the TCP one). */
+static void check_data(world *w, const char *what)
+{
+    uint64_t now = punch_sim_now(w->sim) / MS;
+    assert_int_equal(punch_agent_send(w->alice.agent, now, w->alice.peer, (const uint8_t *)"#7", 2), 0);
+    assert_int_equal(punch_agent_send(w->bob.agent, now, w->bob.peer, (const uint8_t *)"#8", 2), 0);
+    node_flush(&w->alice);
+    node_flush(&w->bob);
+    punch_sim_wake(w->sim, w->alice.host);
+    punch_sim_wake(w->sim, w->bob.host);
+    punch_sim_run(w->sim, punch_sim_now(w->sim) + 500 * MS);
+    if (w->bob.counts[7] != 1 || w->alice.counts[8] != 1)
+        fail_msg("%s seed %llu: data over TCP: bob got #7 %u times, alice #8 %u times", what,
+                 (unsigned long long)w->seed, w->bob.counts[7], w->alice.counts[8]);
+}
+
+static void run_grid(shape sh, punch_technique want, const char *name)
+{
+    const char *only = getenv("PUNCH_SIM_SEED");
+    for (size_t s = 0; s < n_seeds; s++) {
+        uint64_t seed = only ? strtoull(only, NULL, 10) : seeds[s];
+        for (int k = 0; k < N_NATS; k++) {
+            world w;
+            char what[96];
+            snprintf(what, sizeof(what), "%s, %s", name, nats[k]);
+            build(&w, seed, sh, nats[k], 0);
+            uint64_t ms = run_until_tcp(&w, want);
+            if (ms == UINT64_MAX)
+                fail_msg("%s seed %llu: not on %s: alice %s/%s, bob %s/%s; alice's last "
+                         "attempt '%s'", what, (unsigned long long)seed,
+                         punch_technique_name(want), punch_path_kind_name(w.alice.kind),
+                         punch_technique_name(w.alice.technique),
+                         punch_path_kind_name(w.bob.kind), punch_technique_name(w.bob.technique),
+                         w.alice.attempt);
+            /* every technique works on its first try here */
+            if (tcp_tries_failed(w.tcp_asker) != 0)
+                fail_msg("%s seed %llu: %u failed tries first: '%s'", what,
+                         (unsigned long long)seed, tcp_tries_failed(w.tcp_asker),
+                         w.alice.attempt);
+            /* both opening SYNs died between the NATs, as meant */
+            if (sh == SIMOPEN && punch_sim_counters_get(w.sim)->ttl_expired < 2)
+                fail_msg("%s seed %llu: %llu packets ran out of TTL, want the 2 opening SYNs",
+                         what, (unsigned long long)seed,
+                         (unsigned long long)punch_sim_counters_get(w.sim)->ttl_expired);
+            check_data(&w, what);
+            if (s == 0)
+                print_message("%-42s on %s after %llu ms\n", what, punch_technique_name(want),
+                              (unsigned long long)ms);
+            world_free(&w);
+        }
+        if (only)
+            break;
+    }
+}
+
+static void simultaneous_open(void **state)
+{
+    (void)state;
+    run_grid(SIMOPEN, PUNCH_TECH_TCP_SIMOPEN, "simultaneous open");
+}
+
+static void reversal(void **state)
+{
+    (void)state;
+    run_grid(REVERSAL, PUNCH_TECH_REVERSAL, "reversal");
+}
+
+static void direct(void **state)
+{
+    (void)state;
+    run_grid(DIRECT, PUNCH_TECH_TCP_DIRECT, "direct");
+}
+
+/* The opening SYN is what beats two NATs that RST: without it every try
+ * sends one side's SYN into the other's RST, and the asker stays on UDP
+ * after 3 tries, each an ATTEMPT that says so. */
+static void rst_needs_the_opening_syn(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < n_seeds; s++) {
+        world w;
+        build(&w, seeds[s], SIMOPEN, "port-restricted-cone,syn=rst", 255);
+        uint64_t ms = run_until_tcp(&w, PUNCH_TECH_TCP_SIMOPEN);
+        if (ms != UINT64_MAX || tcp_tries_failed(&w.alice) != 3)
+            fail_msg("seed %llu: without the opening SYN: on TCP after %lld ms, %u failed tries",
+                     (unsigned long long)seeds[s], (long long)ms, tcp_tries_failed(&w.alice));
+        if (!strstr(w.alice.attempt_by[PUNCH_TECH_TCP_SIMOPEN], "SYN answered with RST by 203.0.113.20:") ||
+            !strstr(w.alice.attempt_by[PUNCH_TECH_TCP_SIMOPEN], "staying on the path in use"))
+            fail_msg("seed %llu: alice's last TCP attempt: '%s'", (unsigned long long)seeds[s],
+                     w.alice.attempt_by[PUNCH_TECH_TCP_SIMOPEN]);
+        assert_true(w.alice.have_path && w.alice.kind == PUNCH_PATH_DIRECT);
+        world_free(&w);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(simultaneous_open),
+        cmocka_unit_test(reversal),
+        cmocka_unit_test(direct),
+        cmocka_unit_test(rst_needs_the_opening_syn),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
