@@ -2,8 +2,10 @@
  * TCP paths (draft §3.5 simultaneous open, §3.2 connection reversal): the
  * agent only carries the offers over the encrypted session (so nobody but
  * the peer can make us connect anywhere, §6.1) and treats an established
- * TCP connection as one more candidate on its own socket index; the driver
- * does the connecting (src/io/driver.c).
+ * TCP connection as one more candidate on its own socket index. Which way
+ * to connect, when, with which TTL, and the tries are decided by the TCP
+ * path machine (tcp_path.c, sans-I/O too); the driver only executes its
+ * commands (src/driver/driver_tcp.c).
  */
 #include <stdio.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * reversal, and a direct connect to a public peer), as a sans-I/O state
  * machine: it decides when to listen and connect, from which port, to
  * where and with which TTL, and says so as commands the caller executes on
- * real sockets (src/io/driver_tcp.c) or simulated ones (src/sim/tcp.c);
+ * real sockets (src/driver/driver_tcp.c) or simulated ones (src/sim/tcp.c);
  * the caller reports what became of them as results. It reads no clock and
  * touches no socket; time comes in as now_ms, randomness from the config.
  *
