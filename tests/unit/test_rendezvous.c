@@ -326,91 +326,114 @@ static void setup_pair(pair *x, const punch_rendezvous_cfg *cfg)
 
 /* ---- the full exchange ---- */
 
-static void full_exchange(void **state)
+/* full_exchange, step 1: HELLO, REGISTER, keepalives, a changed private
+ * list, and bob joining. */
+static void exchange_register(punch_rendezvous *rv, tpeer *alice, tpeer *bob)
 {
-    (void)state;
-    punch_rendezvous_cfg cfg = base_cfg();
-    punch_rendezvous *rv = make(&cfg);
-    tpeer alice, bob;
-    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
-    peer_init(&bob, 3, "bob", v4(198, 51, 100, 9, 31000));
     punch_rendezvous_event ev;
 
     /* HELLO -> COOKIE: the cookie is the one for this address and minute. */
-    get_cookie(rv, 1000, &alice);
+    get_cookie(rv, 1000, alice);
     uint8_t want[PUNCH_AUTH_COOKIE_LEN];
-    punch_auth_cookie(COOKIE_SECRET, &alice.addr, 0, want);
-    assert_memory_equal(alice.cookie, want, sizeof(want));
+    punch_auth_cookie(COOKIE_SECRET, &alice->addr, 0, want);
+    assert_memory_equal(alice->cookie, want, sizeof(want));
     assert_false(next_event(rv, &ev)); /* no state for a HELLO */
     assert_int_equal(punch_rendezvous_counters_get(rv)->peers, 0);
 
-    /* REGISTER -> REGISTERED: public endpoint as seen, MAC'd for alice. */
-    answer a = do_register(rv, 1000, &alice);
+    /* REGISTER -> REGISTERED: public endpoint as seen, MAC'd for alice-> */
+    answer a = do_register(rv, 1000, alice);
     assert_int_equal(a.m.keepalive_s, PUNCH_RV_DEFAULT_KEEPALIVE_S);
     assert_true(next_event(rv, &ev));
     assert_int_equal(ev.type, PUNCH_RV_EVENT_REGISTERED);
-    assert_info(&ev.peer[0], &alice);
+    assert_info(&ev.peer[0], alice);
     assert_false(next_event(rv, &ev));
 
     /* A keepalive (same endpoints) answers but reports nothing new. */
-    do_register(rv, 26000, &alice);
+    do_register(rv, 26000, alice);
     assert_false(next_event(rv, &ev));
     /* A changed private list is news. */
-    alice.n_priv = 2;
-    alice.priv[1] = v4(10, 9, 9, 9, 5001);
-    do_register(rv, 27000, &alice);
+    alice->n_priv = 2;
+    alice->priv[1] = v4(10, 9, 9, 9, 5001);
+    do_register(rv, 27000, alice);
     assert_true(next_event(rv, &ev));
-    assert_info(&ev.peer[0], &alice);
+    assert_info(&ev.peer[0], alice);
 
-    join(rv, 27000, &bob);
+    join(rv, 27000, bob);
     assert_true(next_event(rv, &ev));
-    assert_info(&ev.peer[0], &bob);
+    assert_info(&ev.peer[0], bob);
+}
+
+/* Step 2: CONNECT, and both introduced. Returns the two INTRODUCEs. */
+static void exchange_introduce(punch_rendezvous *rv, tpeer *alice, tpeer *bob, answer *out_a,
+                               answer *out_b)
+{
+    punch_rendezvous_event ev;
 
     /* CONNECT -> INTRODUCE to both, each about the other. */
-    dgram c = connect_msg(&alice, "bob", NULL);
-    send_from(rv, 28000, &alice.addr, &c);
-    answer to_a = expect_to(rv, &alice, PUNCH_MSG_INTRODUCE);
-    answer to_b = expect_to(rv, &bob, PUNCH_MSG_INTRODUCE);
+    dgram c = connect_msg(alice, "bob", NULL);
+    send_from(rv, 28000, &alice->addr, &c);
+    answer to_a = expect_to(rv, alice, PUNCH_MSG_INTRODUCE);
+    answer to_b = expect_to(rv, bob, PUNCH_MSG_INTRODUCE);
     expect_nothing(rv);
     assert_memory_equal(to_a.m.txid, c.buf + 2, PUNCH_MSG_TXID_LEN);
     assert_memory_not_equal(to_b.m.txid, c.buf + 2, PUNCH_MSG_TXID_LEN);
     assert_memory_equal(to_a.m.session, to_b.m.session, PUNCH_MSG_SESSION_LEN);
     assert_int_equal(to_a.m.flags, PUNCH_INTRO_INITIATOR | PUNCH_INTRO_RELAY);
     assert_int_equal(to_b.m.flags, PUNCH_INTRO_RELAY);
-    assert_introduces(&to_a, &bob);
-    assert_introduces(&to_b, &alice);
+    assert_introduces(&to_a, bob);
+    assert_introduces(&to_b, alice);
     assert_true(next_event(rv, &ev));
     assert_int_equal(ev.type, PUNCH_RV_EVENT_INTRODUCED);
-    assert_info(&ev.peer[0], &alice);
-    assert_info(&ev.peer[1], &bob);
+    assert_info(&ev.peer[0], alice);
+    assert_info(&ev.peer[1], bob);
     assert_true(ev.relay);
     assert_memory_equal(ev.session, to_a.m.session, PUNCH_MSG_SESSION_LEN);
+    *out_a = to_a;
+    *out_b = to_b;
+}
+
+/* Step 3: relaying both ways. The two datagrams go to *out_r1, *out_r2. */
+static void exchange_relay(punch_rendezvous *rv, tpeer *alice, tpeer *bob, const answer *to_a,
+                           const answer *to_b, dgram *out_r1, dgram *out_r2)
+{
+    punch_rendezvous_event ev;
 
     /* RELAY both ways: the same datagram, to the other's public endpoint. */
-    dgram r1 = relay_msg(to_a.m.session, "hello bob");
-    send_from(rv, 29000, &alice.addr, &r1);
-    answer f1 = expect_to(rv, &bob, PUNCH_MSG_RELAY);
+    dgram r1 = relay_msg(to_a->m.session, "hello bob");
+    send_from(rv, 29000, &alice->addr, &r1);
+    answer f1 = expect_to(rv, bob, PUNCH_MSG_RELAY);
     assert_int_equal(f1.d.len, r1.len);
     assert_memory_equal(f1.d.buf, r1.buf, r1.len);
     assert_true(next_event(rv, &ev));
     assert_int_equal(ev.type, PUNCH_RV_EVENT_RELAY_OPENED);
-    assert_info(&ev.peer[0], &alice);
-    assert_info(&ev.peer[1], &bob);
-    dgram r2 = relay_msg(to_b.m.session, "hi alice, from bob");
-    send_from(rv, 29500, &bob.addr, &r2);
-    answer f2 = expect_to(rv, &alice, PUNCH_MSG_RELAY);
+    assert_info(&ev.peer[0], alice);
+    assert_info(&ev.peer[1], bob);
+    dgram r2 = relay_msg(to_b->m.session, "hi alice, from bob");
+    send_from(rv, 29500, &bob->addr, &r2);
+    answer f2 = expect_to(rv, alice, PUNCH_MSG_RELAY);
     assert_memory_equal(f2.d.buf, r2.buf, r2.len);
     assert_false(next_event(rv, &ev)); /* opened once */
     const punch_rendezvous_counters *k = punch_rendezvous_counters_get(rv);
     assert_int_equal(k->relayed, 2);
     assert_int_equal(k->relayed_bytes, r1.len + r2.len);
+    *out_r1 = r1;
+    *out_r2 = r2;
+}
+
+/* Step 4: the idle session closes at exactly its deadline. */
+static void exchange_idle_close(punch_rendezvous *rv, tpeer *alice, tpeer *bob, const dgram *r1p,
+                                const dgram *r2p)
+{
+    punch_rendezvous_event ev;
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(rv);
+    dgram r1 = *r1p, r2 = *r2p;
 
     /* The session closes when idle for session_idle_ms: at exactly the deadline. */
     uint64_t deadline = 29500 + PUNCH_RV_DEFAULT_SESSION_IDLE_MS;
     /* peers expire first unless they keep alive */
     for (uint64_t t = 50000; t < deadline; t += 25000) {
-        do_register(rv, t, &alice);
-        do_register(rv, t, &bob);
+        do_register(rv, t, alice);
+        do_register(rv, t, bob);
     }
     punch_rendezvous_handle_timeout(rv, deadline - 1);
     assert_int_equal(k->sessions, 1);
@@ -426,9 +449,25 @@ static void full_exchange(void **state)
     assert_int_equal(ev.packets[0], 1);
     assert_int_equal(ev.packets[1], 1);
     /* Gone: relaying on it now is dropped. */
-    send_from(rv, deadline, &alice.addr, &r1);
+    send_from(rv, deadline, &alice->addr, &r1);
     expect_nothing(rv);
     assert_int_equal(k->relay_unknown, 1);
+}
+
+static void full_exchange(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, bob;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&bob, 3, "bob", v4(198, 51, 100, 9, 31000));
+    answer to_a, to_b;
+    dgram r1, r2;
+    exchange_register(rv, &alice, &bob);
+    exchange_introduce(rv, &alice, &bob, &to_a, &to_b);
+    exchange_relay(rv, &alice, &bob, &to_a, &to_b, &r1, &r2);
+    exchange_idle_close(rv, &alice, &bob, &r1, &r2);
     punch_rendezvous_free(rv);
 }
 
