@@ -45,6 +45,7 @@ typedef struct sock {
     int ip, port;
     punch_addr bound;
     punch_udp_batch *tx;
+    bool second;       /* the second port of a group without --alt (STUN only) */
 } sock;
 
 typedef struct punchd {
@@ -84,10 +85,12 @@ typedef struct options {
     unsigned long long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
     bool no_tcp;
     unsigned long long max_tcp, max_tcp_per_ip;
+    int second_port;  /* -1: PORT+1 (default), 0: off, else that port */
 } options;
 
 static const char usage_text[] =
-    "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--key FILE] [--no-relay]\n"
+    "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--second-port PORT|off]\n"
+    "              [--key FILE] [--no-relay]\n"
     "              [--max-peers N] [--relay-max-bytes N] [--relay-rate N]\n"
     "              [--relay-packets N] [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
     "              [--events FILE|-]\n"
@@ -105,6 +108,13 @@ static const char usage_text[] =
     "                       --listen, which must then be a concrete address. punchd\n"
     "                       also serves on PORT+1 of both IPs, so CHANGE-REQUEST,\n"
     "                       OTHER-ADDRESS and RESPONSE-ORIGIN work (RFC 5780).\n"
+    "  --second-port PORT|off  without --alt, punchd also answers STUN Binding on\n"
+    "                       a second port of each --listen address (default PORT+1;\n"
+    "                       with --listen port 0, one the kernel picks) and tells\n"
+    "                       peers of it, so they learn whether their NAT maps each\n"
+    "                       destination to a new port, and with what step, from\n"
+    "                       one server address. off: a single port (peers then\n"
+    "                       register with \"nat\":\"unknown\")\n"
     "  --key FILE           the server's identity key (X25519), created with mode\n"
     "                       0600 when FILE does not exist (as by `punch keygen`).\n"
     "                       Without it punchd makes a new key at every start, so\n"
@@ -159,6 +169,23 @@ static int number_option(const char *option, const char *text, unsigned long lon
     return usage_error("%s: '%s' is not a number from %llu to %llu", option, text, lo, hi);
 }
 
+/* --second-port PORT|off into *port (0: off). Returns 0 or the usage
+ * error's 2. */
+static int second_port_option(const char *text, int *port)
+{
+    if (strcmp(text, "off") == 0) {
+        *port = 0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (*text < '0' || *text > '9' || *end || errno || v < 1 || v > 65535)
+        return usage_error("--second-port: '%s' is not a port from 1 to 65535 or off", text);
+    *port = (int)v;
+    return 0;
+}
+
 /* One option of punchd's (c from getopt_long). Returns 0, 2 on a usage
  * error, -1 when --help/--version was served. */
 static int parse_option(options *o, int c, char **argv)
@@ -178,6 +205,8 @@ static int parse_option(options *o, int c, char **argv)
         o->has_alt = true;
         o->alt_text = optarg;
         return 0;
+    case 'S':
+        return second_port_option(optarg, &o->second_port);
     case 'e':
         o->events = optarg;
         return 0;
@@ -227,6 +256,7 @@ static int parse_options(int argc, char **argv, options *o)
     static const struct option longs[] = {
         {"listen", required_argument, NULL, 'l'},
         {"alt", required_argument, NULL, 'a'},
+        {"second-port", required_argument, NULL, 'S'},
         {"events", required_argument, NULL, 'e'},
         {"log-level", required_argument, NULL, 'L'},
         {"rate-limit", required_argument, NULL, 'r'},
@@ -246,7 +276,7 @@ static int parse_options(int argc, char **argv, options *o)
     *o = (options){.log_level = PUNCH_LOG_INFO, .rate = DEFAULT_RATE_PER_SEC, .alt_for = -1,
                    .max_peers = PUNCH_RV_DEFAULT_MAX_PEERS,
                    .max_tcp = PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS,
-                   .max_tcp_per_ip = PUNCH_TCP_SERVER_DEFAULT_PER_IP};
+                   .max_tcp_per_ip = PUNCH_TCP_SERVER_DEFAULT_PER_IP, .second_port = -1};
     opterr = 0;
     int c, rc;
     while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1)
@@ -265,6 +295,8 @@ static int parse_options(int argc, char **argv, options *o)
 
 static int add_sock(punchd *d, const punch_addr *a, size_t group, int ip, int port)
 {
+    if (d->n_socks == MAX_SOCKS)
+        return -1;
     char text[PUNCH_ADDR_STRLEN];
     sock *s = &d->socks[d->n_socks];
     s->fd = punch_udp_bind(a, &s->bound);
@@ -286,16 +318,39 @@ static int add_sock(punchd *d, const punch_addr *a, size_t group, int ip, int po
     return 0;
 }
 
-/* One group of sockets: the listen address alone, or with an alternate IP
- * the four of RFC 5780 (both IPs x the port and the next one). */
+/* The second port of a group without --alt (--second-port): STUN Binding
+ * only, on the listen address. Returns 0 (also when off) or -1 (logged). */
+static int open_second_port(punchd *d, const punch_addr *listen, int second_port,
+                            size_t group, punch_binding_group *g)
+{
+    if (second_port == 0 || (second_port < 0 && listen->port == 65535))
+        return 0;
+    punch_addr at = *listen;
+    at.port = second_port > 0 ? (uint16_t)second_port
+                              : listen->port ? (uint16_t)(listen->port + 1) : 0;
+    if (at.port && at.port == g->local[0][0].port)
+        return 0; /* --second-port names the port itself: none */
+    if (add_sock(d, &at, group, 0, 1) != 0) {
+        punch_log(PUNCH_LOG_ERROR, "(--second-port off serves without a second port)");
+        return -1;
+    }
+    d->socks[d->n_socks - 1].second = true;
+    g->local[0][1] = d->socks[d->n_socks - 1].bound;
+    g->has_second_port = true;
+    return 0;
+}
+
+/* One group of sockets: the listen address alone (and its second port), or
+ * with an alternate IP the four of RFC 5780 (both IPs x the port and the
+ * next one). */
 static int open_group(punchd *d, const punch_addr *listen, const punch_addr *alt,
-                      size_t group, punch_binding_group *g)
+                      int second_port, size_t group, punch_binding_group *g)
 {
     if (add_sock(d, listen, group, 0, 0) != 0)
         return -1;
     g->local[0][0] = d->socks[d->n_socks - 1].bound;
     if (!alt)
-        return 0;
+        return open_second_port(d, listen, second_port, group, g);
     punch_addr other_port = g->local[0][0], alt_ip = *alt;
     other_port.port = listen->port ? (uint16_t)(listen->port + 1) : 0;
     if (add_sock(d, &other_port, group, 0, 1) != 0)
@@ -533,6 +588,8 @@ static void on_readable(void *arg, int fd)
             punch_udp_received(d->rx, (unsigned)i, &in.data, &in.len, &in.src, &in.dst);
             /* Demultiplex by the first byte (msg.h, RFC 7983). */
             if (punch_msg_is_msg(in.data, in.len)) {
+                if (s->second)
+                    continue; /* the second port answers STUN only */
                 if (d->tcp && punch_tcp_server_holds(d->tcp, &in.src)) {
                     d->tcp_clash++;
                     continue;
@@ -659,25 +716,30 @@ static void on_signal(void *arg, int signo)
 static void emit_started(punchd *d)
 {
     char list[MAX_SOCKS * (PUNCH_ADDR_STRLEN + 3)] = "", text[PUNCH_ADDR_STRLEN];
-    size_t used = 0;
-    for (size_t i = 0; i < d->n_socks; i++) {
-        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s\"%s\"", i ? "," : "",
-                                 punch_addr_format(&d->socks[i].bound, text));
-        punch_log(PUNCH_LOG_INFO, "listening on %s", text);
-    }
+    char second[MAX_SOCKS * (PUNCH_ADDR_STRLEN + 3)] = "";
     char tcp[MAX_SOCKS * (PUNCH_ADDR_STRLEN + 3)] = "";
-    used = 0;
-    for (size_t i = 0; d->tcp && i < d->n_socks; i++) {
-        used += (size_t)snprintf(tcp + used, sizeof(tcp) - used, "%s\"%s\"", i ? "," : "",
-                                 punch_addr_format(&d->tcp_bound[i], text));
+    size_t used = 0, used_second = 0, used_tcp = 0;
+    for (size_t i = 0; i < d->n_socks; i++) {
+        char *to = d->socks[i].second ? second : list;
+        size_t *at = d->socks[i].second ? &used_second : &used;
+        *at += (size_t)snprintf(to + *at, sizeof(list) - *at, "%s\"%s\"", *at ? "," : "",
+                                punch_addr_format(&d->socks[i].bound, text));
+        punch_log(PUNCH_LOG_INFO, "listening on %s%s", text,
+                  d->socks[i].second ? " (STUN, second port)" : "");
+        if (!d->tcp || d->socks[i].second)
+            continue;
+        used_tcp += (size_t)snprintf(tcp + used_tcp, sizeof(tcp) - used_tcp, "%s\"%s\"",
+                                     used_tcp ? "," : "",
+                                     punch_addr_format(&d->tcp_bound[i], text));
         punch_log(PUNCH_LOG_INFO, "listening on TCP %s", text);
     }
     char key[PUNCH_KEY_B64_LEN];
     punch_key_encode(punch_rendezvous_public_key(d->rv), key);
     punch_log(PUNCH_LOG_INFO, "server key %s", key);
     punch_events_emit(d->events, "started",
-                      "\"version\":\"%s\",\"listen\":[%s],\"tcp\":[%s],\"key\":\"%s\"",
-                      punch_version(), list, tcp, key);
+                      "\"version\":\"%s\",\"listen\":[%s],\"second\":[%s],\"tcp\":[%s],"
+                      "\"key\":\"%s\"",
+                      punch_version(), list, second, tcp, key);
 }
 
 static void random_bytes(void *arg, uint8_t *buf, size_t len)
@@ -690,7 +752,7 @@ static void random_bytes(void *arg, uint8_t *buf, size_t len)
 }
 
 /* The server key (--key, else a new one), secrets, and the service. */
-static int setup_rendezvous(punchd *d, const options *o, const punch_ratelimit_cfg *rate)
+static int setup_rendezvous(punchd *d, const options *o, const punch_binding_cfg *stun)
 {
     punch_rendezvous_cfg cfg = {
         .random = random_bytes,
@@ -699,8 +761,16 @@ static int setup_rendezvous(punchd *d, const options *o, const punch_ratelimit_c
         .relay_max_bytes = o->relay_max_bytes,
         .relay_bytes_per_s = (uint32_t)o->relay_bytes_per_s,
         .relay_packets_per_s = (uint32_t)o->relay_packets_per_s,
-        .rate = *rate,
+        .rate = stun->rate,
     };
+    /* COOKIE names the second STUN port beside each server port. */
+    for (size_t i = 0; i < stun->n_groups && cfg.n_second_port < PUNCH_RV_MAX_SECOND_PORTS; i++) {
+        const punch_binding_group *g = &stun->groups[i];
+        if (!g->has_alt && !g->has_second_port)
+            continue;
+        cfg.second_port[cfg.n_second_port].port = g->local[0][0].port;
+        cfg.second_port[cfg.n_second_port++].second = g->local[0][1].port;
+    }
     char err[PUNCH_KEYFILE_ERRLEN];
     if (o->key) {
         bool created;
@@ -752,7 +822,8 @@ static int setup_tcp(punchd *d, const options *o, const punch_ratelimit_cfg *rat
     }
     char text[PUNCH_ADDR_STRLEN];
     for (size_t i = 0; i < d->n_socks; i++)
-        if (punch_tcp_server_listen(d->tcp, &d->socks[i].bound, &d->tcp_bound[i]) != 0) {
+        if (!d->socks[i].second &&
+            punch_tcp_server_listen(d->tcp, &d->socks[i].bound, &d->tcp_bound[i]) != 0) {
             punch_log(PUNCH_LOG_ERROR, "cannot listen on TCP %s: %s (--no-tcp serves UDP only)",
                       punch_addr_format(&d->socks[i].bound, text), strerror(errno));
             return -1;
@@ -769,7 +840,8 @@ static int setup(punchd *d, const options *o)
     };
     for (size_t i = 0; i < o->n_listen; i++) {
         const punch_addr *alt = (int)i == o->alt_for ? &o->alt : NULL;
-        if (open_group(d, &o->listen[i], alt, cfg.n_groups, &cfg.groups[cfg.n_groups]) == 0) {
+        if (open_group(d, &o->listen[i], alt, o->second_port, cfg.n_groups,
+                       &cfg.groups[cfg.n_groups]) == 0) {
             cfg.n_groups++;
             continue;
         }
@@ -786,7 +858,7 @@ static int setup(punchd *d, const options *o)
         punch_log(PUNCH_LOG_ERROR, "cannot set up the Binding service");
         return -1;
     }
-    if (setup_rendezvous(d, o, &cfg.rate) != 0 || (!o->no_tcp && setup_tcp(d, o, &cfg.rate) != 0))
+    if (setup_rendezvous(d, o, &cfg) != 0 || (!o->no_tcp && setup_tcp(d, o, &cfg.rate) != 0))
         return -1;
     static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
     if (punch_loop_new(&d->loop) != 0 ||

@@ -31,8 +31,10 @@ start_echo() {
 }
 udp() { local node=$1; shift; lab exec "$node" -- python3 "$UDP_TOOL" run "$@"; }
 
+# punchd's addresses in run_pair: two IPs (RFC 5780) unless a test says otherwise.
+PAIR_PUNCHD_ARGS=(--listen 198.51.100.1:3478 --alt 198.51.100.2)
 # run_pair TOPOLOGY-ARGS... [-- PUNCH-GLOBAL-OPTIONS...]: a lab with punchd
-# (--alt) on the server, `punch listen` on bob and `punch connect bob` on
+# (PAIR_PUNCHD_ARGS) on the server, `punch listen` on bob and `punch connect bob` on
 # alice, each repeating a line until the other side has it, then 3 s for
 # upgrades; leaves $TMP/c/{alice,bob}.{ev,out,err} and PAIR_RC (connect's
 # exit code), and takes the lab down.
@@ -42,7 +44,7 @@ run_pair() {
     [ $# -gt 0 ] && shift && opts=("$@")
     rm -rf "$TMP/c" && mkdir -p "$TMP/c"
     lab up "${args[@]}" >/dev/null
-    lab exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --alt 198.51.100.2 \
+    lab exec server -- "$PUNCHD" "${PAIR_PUNCHD_ARGS[@]}" \
         --key "$TMP/c/server.key" --events "$TMP/c/punchd.ev" 2>/dev/null </dev/null &
     wait_for "$TMP/c/punchd.ev"
     # Datagrams may be lost (loss cases): each side repeats its line until

@@ -30,11 +30,12 @@
 #define EVQ_LEN        128
 #define DGRAM_MAX      1500
 
-/* Retransmission of requests to the server: 250 ms, doubling up to 2 s,
- * 16 tries (about 25 s). RFC 8489 §6.2.1 doubles from 500 ms without a cap;
- * the cap keeps a lossy access link from costing tens of seconds. */
+/* Retransmission of requests to the server: 250 ms (less once the round
+ * trip is known: server_rto), doubling up to 1 s, 16 tries (about 13 s).
+ * RFC 8489 §6.2.1 doubles from 500 ms without a cap; the cap keeps a lossy
+ * access link from costing tens of seconds. */
 #define SERVER_RTO_MS        250
-#define SERVER_RTO_MAX_MS    2000
+#define SERVER_RTO_MAX_MS    1000
 #define SERVER_TRIES         16
 #define DEFAULT_KEEPALIVE_MS 25000 /* well under common 30 s NAT timeouts */
 /* The conntrack trap (punch_agent_cfg.open_ttl): 2 hops leave a host and
@@ -99,14 +100,23 @@ typedef struct registration {
 /* NAT discovery (draft §3.4, RFC 5780 §4.3; discovery.c): after the first
  * registration, a STUN Binding request to the server's address; when the
  * answer names another (OTHER-ADDRESS: punchd --alt), requests to the three
- * other address/port pairs, sent one after the other. The public endpoints
- * the server saw say whether our NAT maps per destination and with what
- * step it allocates; REGISTER tells the server, INTRODUCE tells peers. */
-typedef enum disc_state { DISC_IDLE = 0, DISC_MAIN, DISC_OTHERS, DISC_DONE } disc_state;
+ * other address/port pairs, sent one after the other. Without one, a
+ * request to the server's second port on the same IP, which its COOKIE
+ * names (punchd --second-port; DISC_AWAIT_COOKIE until the COOKIE is in).
+ * The public endpoints the server saw say whether our NAT maps per
+ * destination and with what step it allocates; REGISTER tells the server,
+ * INTRODUCE tells peers. */
+typedef enum disc_state {
+    DISC_IDLE = 0,
+    DISC_MAIN,
+    DISC_OTHERS,
+    DISC_AWAIT_COOKIE,
+    DISC_DONE
+} disc_state;
 
 typedef struct discovery {
     disc_state state;
-    unsigned n;         /* destinations: 1, then 4 */
+    unsigned n;         /* destinations: 1, then 4 (or 2: the second port) */
     punch_addr dst[4];  /* main, alt IP, alt IP and port, alt port */
     punch_addr seen[4]; /* our public endpoint as each saw it; AF_NONE: no answer */
     uint8_t txid[4][PUNCH_STUN_TXID_LEN];
@@ -175,6 +185,7 @@ typedef enum birthday_side {
 typedef struct birthday_state {
     birthday_side side;
     uint64_t start_ms, next_ms;
+    bool guess; /* a NAT's behaviour is unknown: only once punching failed */
     unsigned sent;
     uint16_t first;                  /* MANY_SOCKETS: our first extra socket */
     uint16_t ports[BIRTHDAY_PROBES]; /* MANY_PORTS: the ports probed */
@@ -262,6 +273,7 @@ struct punch_agent {
     uint8_t cookie[PUNCH_MSG_COOKIE_LEN];
     punch_addr public_addr;
     discovery disc;
+    uint16_t second_port; /* the server's second STUN port (COOKIE), 0 none */
     nat_behaviour nat;
     uint32_t keepalive_ms;
     opener open;
@@ -325,7 +337,8 @@ void forget_peer(punch_agent *a, int id);
 peer *session_peer(punch_agent *a, int id);
 
 /* ---- registration.c (draft §3.3.1 step 1) ---- */
-uint64_t server_rto(unsigned tries);
+uint64_t server_rto(const punch_agent *a, unsigned tries);
+unsigned server_copies(unsigned tries);
 void reg_start(punch_agent *a, reg_state st, uint64_t now);
 uint64_t reg_deadline(const punch_agent *a, int id);
 void reg_timeout(punch_agent *a, uint64_t now, int id);
@@ -342,6 +355,7 @@ void on_refused(punch_agent *a, uint64_t now, const punch_msg *m);
 
 /* ---- discovery.c (NAT behaviour, RFC 5780 §4.3) ---- */
 void disc_start(punch_agent *a, uint64_t now);
+void disc_on_cookie(punch_agent *a, uint64_t now);
 uint64_t disc_deadline(const punch_agent *a, int id);
 void disc_timeout(punch_agent *a, uint64_t now, int id);
 void on_stun(punch_agent *a, uint64_t now, const uint8_t *buf, size_t len);

@@ -21,6 +21,37 @@ static bool random_ports(uint8_t mapping, uint16_t step)
     return mapping >= PUNCH_MSG_NAT_ADM && step == 0;
 }
 
+/* ---- many-port probing when a NAT's behaviour is unknown ----
+ * (no second server address or port, or its answers were lost). The
+ * agent does not give up: when ordinary hole punching has found nothing
+ * after BIRTHDAY_UNKNOWN_AFTER_MS, it takes the side of many-port probing
+ * that the known behaviour leaves, guessing the unknown one: an unknown
+ * NAT facing a cone is taken for one with random ports (many sockets),
+ * facing random ports for a cone (many ports); both unknown, the side
+ * that was asked (the Noise initiator) opens the sockets. It costs what a
+ * known case costs (§6.2: BIRTHDAY_PROBES within BIRTHDAY_BUDGET_MS). */
+#define BIRTHDAY_UNKNOWN_AFTER_MS (PROBE_FAST_COUNT * PROBE_FAST_MS)
+
+/* Which side we take (BIRTHDAY_NONE: neither); *guess when a behaviour
+ * was unknown. */
+static birthday_side birthday_role(const punch_agent *a, const peer *p, const punch_msg *m,
+                                   bool *guess)
+{
+    bool me_unknown = a->nat.mapping == PUNCH_MSG_NAT_UNKNOWN;
+    bool peer_unknown = m->nat_mapping == PUNCH_MSG_NAT_UNKNOWN;
+    bool me_random = random_ports(a->nat.mapping, a->nat.step);
+    bool peer_random = random_ports(m->nat_mapping, m->nat_step);
+    bool me_eim = a->nat.mapping == PUNCH_MSG_NAT_EIM;
+    bool peer_eim = m->nat_mapping == PUNCH_MSG_NAT_EIM;
+    *guess = me_unknown || peer_unknown;
+    if ((me_random || me_unknown) && (peer_eim || peer_unknown) &&
+        !(me_unknown && peer_unknown && !p->initiator))
+        return BIRTHDAY_MANY_SOCKETS;
+    if ((me_eim || me_unknown) && (peer_random || peer_unknown))
+        return BIRTHDAY_MANY_PORTS;
+    return BIRTHDAY_NONE;
+}
+
 /* Which side of many-port probing we take, if any: the side behind the
  * NAT with random ports opens the sockets, the one whose NAT maps
  * endpoint-independently probes the ports. */
@@ -32,19 +63,27 @@ void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
         return;
     p->birthday.to = m->public_addr;
     p->birthday.sent = 0;
-    if (random_ports(a->nat.mapping, a->nat.step) && m->nat_mapping == PUNCH_MSG_NAT_EIM &&
-        a->birthday_owner < 0 && a->next_sock + BIRTHDAY_SOCKETS - 1 <= PUNCH_MAX_SOCKETS) {
+    bool guess;
+    birthday_side role = birthday_role(a, p, m, &guess);
+    /* A guess waits for ordinary hole punching (birthday_guess_starts). */
+    uint64_t start = guess ? now + BIRTHDAY_UNKNOWN_AFTER_MS : now;
+    p->birthday.guess = guess && role != BIRTHDAY_NONE;
+    if (role == BIRTHDAY_MANY_SOCKETS && a->birthday_owner < 0 &&
+        a->next_sock + BIRTHDAY_SOCKETS - 1 <= PUNCH_MAX_SOCKETS) {
         p->birthday.side = BIRTHDAY_MANY_SOCKETS;
         p->birthday.first = a->next_sock;
         a->next_sock = (uint16_t)(a->next_sock + BIRTHDAY_SOCKETS);
         a->birthday_owner = id;
-        p->birthday.start_ms = p->birthday.next_ms = now;
-    } else if (a->nat.mapping == PUNCH_MSG_NAT_EIM && random_ports(m->nat_mapping, m->nat_step)) {
+        p->birthday.start_ms = p->birthday.next_ms = start;
+    } else if (role == BIRTHDAY_MANY_PORTS) {
         /* Once the peer's sockets are open: its guard, and its pace. */
         p->birthday.side = BIRTHDAY_MANY_PORTS;
-        p->birthday.start_ms = now;
+        p->birthday.start_ms = start;
         p->birthday.next_ms =
-            now + p->guard.ms + BIRTHDAY_SOCKETS / BIRTHDAY_BATCH * BIRTHDAY_TICK_MS;
+            guess ? start
+                  : now + p->guard.ms + BIRTHDAY_SOCKETS / BIRTHDAY_BATCH * BIRTHDAY_TICK_MS;
+    } else {
+        p->birthday.guess = false;
     }
 }
 
@@ -76,6 +115,22 @@ static void birthday_end(punch_agent *a, int id)
     p->birthday.next_ms = UINT64_MAX;
 }
 
+/* A guessed plan starts now, unless punching found a way meanwhile. */
+static bool birthday_guess_starts(punch_agent *a, uint64_t now, int id, bool direct)
+{
+    peer *p = &a->peers[id];
+    p->birthday.guess = false;
+    if (direct)
+        return false;
+    const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};
+    tell_attempt(a, id, &tried, "nat behaviour unknown: trying birthday anyway");
+    p->birthday.start_ms = now;
+    if (p->birthday.side == BIRTHDAY_MANY_PORTS)
+        p->birthday.next_ms =
+            now + p->guard.ms + BIRTHDAY_SOCKETS / BIRTHDAY_BATCH * BIRTHDAY_TICK_MS;
+    return p->birthday.side == BIRTHDAY_MANY_SOCKETS;
+}
+
 /* The next batch, or the end of the budget. */
 uint64_t birthday_deadline(const punch_agent *a, int id)
 {
@@ -88,6 +143,11 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
     peer *p = &a->peers[id];
     bool direct = p->path >= 0 && p->cand[p->path].technique != PUNCH_TECH_RELAY &&
                   p->cand[p->path].confirmed;
+    if (p->birthday.guess && !birthday_guess_starts(a, now, id, direct)) {
+        if (direct)
+            birthday_end(a, id);
+        return; /* the ports side waits for the sockets to open */
+    }
     if (direct || now - p->birthday.start_ms >= BIRTHDAY_BUDGET_MS) {
         if (!direct) {
             const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};

@@ -9,9 +9,8 @@
 #include "core/agent_internal.h"
 #include "core/natcheck.h"
 
-/* STUN Binding retransmissions (250 ms doubling). */
-#define DISC_RTO_MS 250
-#define DISC_TRIES  4
+/* STUN Binding retransmissions (server_rto). */
+#define DISC_TRIES 4
 
 static void disc_send(punch_agent *a, unsigned i)
 {
@@ -29,9 +28,10 @@ static void disc_send(punch_agent *a, unsigned i)
 static void disc_ask(punch_agent *a, uint64_t now)
 {
     for (unsigned i = 0; i < a->disc.n; i++)
-        if (a->disc.seen[i].family == PUNCH_AF_NONE)
-            disc_send(a, i);
-    a->disc.next_ms = now + ((uint64_t)DISC_RTO_MS << a->disc.tries);
+        for (unsigned k = 0; k < server_copies(a->disc.tries); k++)
+            if (a->disc.seen[i].family == PUNCH_AF_NONE)
+                disc_send(a, i);
+    a->disc.next_ms = now + server_rto(a, a->disc.tries);
     a->disc.asked_ms = now;
     a->disc.tries++;
 }
@@ -47,6 +47,62 @@ void disc_start(punch_agent *a, uint64_t now)
     disc_ask(a, now);
 }
 
+/* ---- NAT discovery with one server address (punchd --second-port) ----
+ * Two mappings, towards the server's port and its second port on the same
+ * IP: a different public port (or IP) means a new mapping per destination
+ * port (apdm), and the difference is the allocation step when it is small.
+ * The same one means eim; with one IP an adm NAT looks the same, and is
+ * reported as eim (docs/protocol.md). No OTHER-ADDRESS is involved. */
+
+static void disc_two_ports_start(punch_agent *a, uint64_t now)
+{
+    discovery *d = &a->disc;
+    d->dst[1] = d->dst[0];
+    d->dst[1].port = a->second_port;
+    d->n = 2;
+    d->state = DISC_OTHERS;
+    d->tries = 0;
+    disc_ask(a, now);
+}
+
+/* The main answer named no other address: ask the second port when the
+ * COOKIE named one, wait for the COOKIE when it is not in yet. Returns
+ * false when there is nothing more to ask. */
+static bool disc_try_second_port(punch_agent *a, uint64_t now)
+{
+    if (a->second_port && a->second_port != a->disc.dst[0].port) {
+        disc_two_ports_start(a, now);
+        return true;
+    }
+    if (a->reg.state == REG_HELLO) {
+        a->disc.state = DISC_AWAIT_COOKIE;
+        a->disc.next_ms = UINT64_MAX;
+        return true;
+    }
+    return false;
+}
+
+/* Sets what the two answers say and returns true; false when the second
+ * one is missing (the behaviour stays unknown). */
+static bool disc_two_ports_finish(punch_agent *a, uint64_t now)
+{
+    const discovery *d = &a->disc;
+    if (d->seen[0].family == PUNCH_AF_NONE || d->seen[1].family == PUNCH_AF_NONE)
+        return false;
+    if (punch_addr_equal(&d->seen[0], &d->seen[1])) {
+        a->nat.mapping = PUNCH_MSG_NAT_EIM;
+        a->nat.step = 0;
+    } else {
+        const uint16_t ports[2] = {d->seen[0].port, d->seen[1].port};
+        int step = punch_natcheck_steady_step(ports, 2);
+        a->nat.mapping = PUNCH_MSG_NAT_APDM;
+        a->nat.step = punch_addr_same_ip(&d->seen[0], &d->seen[1]) ? (uint16_t)step : 0;
+    }
+    a->nat.port = d->seen[1].port;
+    reregister(a, now);
+    return true;
+}
+
 /* What the answers say; then REGISTER again, so the server knows. */
 static void disc_finish(punch_agent *a, uint64_t now)
 {
@@ -54,6 +110,8 @@ static void disc_finish(punch_agent *a, uint64_t now)
     d->state = DISC_DONE;
     d->next_ms = UINT64_MAX;
     punch_nat_mapping mapping;
+    if (d->n == 2 && disc_two_ports_finish(a, now))
+        return;
     if (d->n < 4 || punch_natcheck_mapping(&d->seen[0], &d->seen[1], &d->seen[2], &mapping) != 0) {
         /* No second server address, or no answers: unknown, which every
          * REGISTER says unless told otherwise. */
@@ -125,6 +183,8 @@ void on_stun(punch_agent *a, uint64_t now, const uint8_t *buf, size_t len)
         a->dropped++;
         return;
     }
+    if (d->seen[i].family != PUNCH_AF_NONE)
+        return; /* a copy's answer (server_copies): no news, and no round trip */
     d->seen[i] = seen;
     if (d->tries == 1)
         rtt_sample(a, d->asked_ms, now); /* unrepeated: a round trip to the server */
@@ -133,7 +193,8 @@ void on_stun(punch_agent *a, uint64_t now, const uint8_t *buf, size_t len)
         punch_addr other;
         if (!o || punch_stun_read_addr(&m, o, &other) != 0 || other.family != d->dst[0].family ||
             punch_addr_same_ip(&other, &d->dst[0]) || other.port == d->dst[0].port) {
-            disc_finish(a, now);
+            if (!disc_try_second_port(a, now))
+                disc_finish(a, now);
             return;
         }
         /* The three others, one after the other (RFC 5780 §4.3 order). */
@@ -152,4 +213,12 @@ void on_stun(punch_agent *a, uint64_t now, const uint8_t *buf, size_t len)
         if (d->seen[i].family == PUNCH_AF_NONE)
             return;
     disc_finish(a, now);
+}
+
+/* The COOKIE is in (a->second_port set): discovery waiting for it asks the
+ * second port now, or ends. */
+void disc_on_cookie(punch_agent *a, uint64_t now)
+{
+    if (a->disc.state == DISC_AWAIT_COOKIE && !disc_try_second_port(a, now))
+        disc_finish(a, now);
 }

@@ -112,9 +112,11 @@ void probe_timeout(punch_agent *a, uint64_t now, int id)
              * To a public endpoint, at first, only far enough to open our
              * own NAT (the conntrack trap, punch_agent_cfg.open_ttl). */
             bool low = guarded(p, c, now);
-            if (c->technique != PUNCH_TECH_RELAY || p->initiator)
-                send_on_ttl(a, p, c, low ? a->open.ttl : 0, PUNCH_MSG_HANDSHAKE1, p->hs.msg1,
-                            p->hs.msg1_len);
+            /* The first probes go as copies (loss, issue 10; server_copies). */
+            for (unsigned k = 0; k < server_copies(c->probes); k++)
+                if (c->technique != PUNCH_TECH_RELAY || p->initiator)
+                    send_on_ttl(a, p, c, low ? a->open.ttl : 0, PUNCH_MSG_HANDSHAKE1, p->hs.msg1,
+                                p->hs.msg1_len);
             c->probes++;
             c->last_probe_ms = now;
             /* The first full-TTL probe goes the moment the guard ends. */

@@ -41,8 +41,9 @@ void connect_timeout(punch_agent *a, uint64_t now, int id)
     if (p->pinned)
         memcpy(m.peer_key, p->key, PUNCH_KEY_BYTES);
     memcpy(m.name, p->name, sizeof(m.name));
-    send_msg(a, &a->cfg.server, &m);
-    p->connect.next_ms = now + server_rto(p->connect.tries);
+    for (unsigned k = 0; k < server_copies(p->connect.tries); k++)
+        send_msg(a, &a->cfg.server, &m);
+    p->connect.next_ms = now + server_rto(a, p->connect.tries);
     p->connect.tries++;
 }
 

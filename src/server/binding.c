@@ -15,7 +15,9 @@ struct punch_binding_server {
 static bool group_valid(const punch_binding_group *g)
 {
     if (!g->has_alt)
-        return g->local[0][0].family != PUNCH_AF_NONE;
+        return g->local[0][0].family != PUNCH_AF_NONE &&
+               (!g->has_second_port || (g->local[0][1].family == g->local[0][0].family &&
+                                        g->local[0][1].port != g->local[0][0].port));
     /* RFC 5780 §4.1: answers from the other IP / port must come from a known,
      * concrete address so RESPONSE-ORIGIN and OTHER-ADDRESS can name it. */
     for (int i = 0; i < 2; i++)

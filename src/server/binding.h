@@ -5,7 +5,8 @@
  *
  * The caller owns the sockets. It groups them per address family: a group is
  * one socket (no alternate) or four, local[ip][port] with ip/port index 0 for
- * the primary and 1 for the alternate (RFC 5780 §4.1: two IPs x two ports).
+ * the primary and 1 for the alternate (RFC 5780 §4.1: two IPs x two ports),
+ * or two: one IP, two ports (has_second_port).
  * For each datagram it says which socket received it; the answer says which
  * socket to send from and to whom.
  */
@@ -19,6 +20,11 @@
 
 typedef struct punch_binding_group {
     bool has_alt;            /* four sockets (RFC 5780) rather than one */
+    /* Without has_alt: a second socket local[0][1] on another port of the
+     * same IP, answering Binding like the first. A peer compares the two
+     * mappings it sees (NAT discovery with one address); the answers name
+     * no OTHER-ADDRESS, which RFC 5780 clients would take for a second IP. */
+    bool has_second_port;
     punch_addr local[2][2];  /* [ip][port]; with has_alt all four concrete */
 } punch_binding_group;
 

@@ -128,6 +128,16 @@ static void refuse(punch_rendezvous *rv, const punch_addr *src, uint8_t local,
 
 /* ---- HELLO and REGISTER ---- */
 
+/* The second STUN port beside the server port a peer talks to (0: none). */
+static uint16_t second_port_of(const punch_rendezvous *rv, uint8_t local)
+{
+    uint16_t port = local ? rv->locals[local - 1].port : 0;
+    for (size_t i = 0; port && i < rv->cfg.n_second_port && i < PUNCH_RV_MAX_SECOND_PORTS; i++)
+        if (rv->cfg.second_port[i].port == port)
+            return rv->cfg.second_port[i].second;
+    return 0;
+}
+
 void rv_handle_hello(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
                      uint8_t local, const punch_msg *req)
 {
@@ -135,8 +145,8 @@ void rv_handle_hello(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
         rv->counters.rate_limited++;
         return;
     }
-    /* draft §6.2, SPEC.md §4: no state; COOKIE (58 bytes) < HELLO (96). */
-    punch_msg m = {.type = PUNCH_MSG_COOKIE};
+    /* draft §6.2, SPEC.md §4: no state; COOKIE (60 bytes) < HELLO (96). */
+    punch_msg m = {.type = PUNCH_MSG_COOKIE, .second_port = second_port_of(rv, local)};
     memcpy(m.txid, req->txid, PUNCH_MSG_TXID_LEN);
     punch_auth_cookie(rv->cfg.cookie_secret, src, now / PUNCH_RV_COOKIE_PERIOD_MS, m.cookie);
     memcpy(m.key, rv->cfg.identity.public_key, PUNCH_KEY_LEN);

@@ -49,6 +49,8 @@
 #define PUNCH_RV_DEFAULT_RELAY_PACKETS_PER_S 1000u
 #define PUNCH_RV_DEFAULT_RELAY_MAX_BYTES (256ull * 1024 * 1024)
 #define PUNCH_RV_DEFAULT_UNPROVEN_DERIVE_PER_S 1000u
+/* Server ports with a second STUN port beside them (punchd's --listen). */
+#define PUNCH_RV_MAX_SECOND_PORTS 8
 /* The largest datagram the service answers or relays. */
 #define PUNCH_RV_MAX_DATAGRAM 2048
 
@@ -79,6 +81,11 @@ typedef struct punch_rendezvous_cfg {
      * proved their address (CONNECT or a stale-cookie REGISTER from an
      * unknown key), so spoofed floods cannot buy much CPU. */
     uint32_t unproven_derive_per_s;
+    /* NAT discovery with one server address: COOKIE tells a peer that
+     * asked on port second_port[i].port that the same IP answers STUN
+     * Binding on second_port[i].second too (punchd serves PORT+1). */
+    size_t n_second_port;
+    struct { uint16_t port, second; } second_port[PUNCH_RV_MAX_SECOND_PORTS];
 } punch_rendezvous_cfg;
 
 /* One datagram out: send out[0..len) to dst, from local (the server address

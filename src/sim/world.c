@@ -76,7 +76,12 @@ static void node_events(node *n, uint64_t now_ms)
                     n->addr.ip[3] == 2 && n->addr.ip[2] == 1 ? "alice" : "bob", e.kind, e.peer,
                     punch_path_kind_name(e.path_kind), punch_technique_name(e.technique), e.why);
         switch (e.kind) {
-        case PUNCH_EVENT_REGISTERED: n->registered = true; break;
+        case PUNCH_EVENT_REGISTERED:
+            if (!n->registered)
+                n->registered_ms = now_ms;
+            n->registered = true;
+            snprintf(n->nat, sizeof(n->nat), "%s", e.nat);
+            break;
         case PUNCH_EVENT_INTRODUCED:
             if (n->peer < 0)
                 n->peer = e.peer;
@@ -109,6 +114,8 @@ static void node_events(node *n, uint64_t now_ms)
             snprintf(n->attempt, sizeof(n->attempt), "%s", e.why);
             if ((unsigned)e.technique < sizeof(n->attempt_by) / sizeof(n->attempt_by[0]))
                 snprintf(n->attempt_by[e.technique], sizeof(n->attempt_by[0]), "%s", e.why);
+            if (strcmp(e.why, "nat behaviour unknown: trying birthday anyway") == 0)
+                n->birthday_anyway++;
             break;
         case PUNCH_EVENT_TCP_OFFER:
             n->tcp_offers++;
@@ -315,6 +322,34 @@ static const punch_addr NONE = {0};
 
 void world_start(world *w, uint64_t seed)
 {
+    world_start_with(w, seed, WORLD_SERVER_TWO_IPS);
+}
+
+/* The STUN service's sockets for this kind of server (rendezvous on the first). */
+static void server_stun(world *w, world_server_kind kind)
+{
+    punch_addr port2 = v4(198, 51, 100, 1, 3479);
+    if (kind == WORLD_SERVER_TWO_IPS) {
+        /* The server's second IP, for NAT discovery (punchd --alt). */
+        punch_addr alt = v4(198, 51, 100, 2, 3478);
+        int l;
+        link_up(w, w->s.host, alt, false, w->router, NONE, false,
+                &(punch_sim_link_cfg){.delay_us = 5 * MS}, &l);
+        route(w, w->router, alt, 32, l);
+        w->s.group = (punch_binding_group){
+            .has_alt = true,
+            .local = {{w->s.addr, port2}, {alt, v4(198, 51, 100, 2, 3479)}}};
+    } else {
+        bool second = kind == WORLD_SERVER_SECOND_PORT;
+        w->s.group = (punch_binding_group){.has_second_port = second,
+                                           .local = {{w->s.addr, second ? port2 : NONE}}};
+    }
+    punch_binding_cfg bc = {.n_groups = 1, .groups = {w->s.group}};
+    check_eq(punch_binding_new(&w->s.stun, &bc), 0);
+}
+
+void world_start_with(world *w, uint64_t seed, world_server_kind kind)
+{
     memset(w, 0, sizeof(*w));
     w->seed = seed;
     check_eq(punch_sim_new(&w->sim, &(punch_sim_cfg){.seed = seed}), 0);
@@ -336,17 +371,14 @@ void world_start(world *w, uint64_t seed)
     rng_bytes(&w->s.rng, rc.hash_key, sizeof(rc.hash_key));
     rc.max_peers = 64;
     rc.max_sessions = 16;
+    /* As punchd: COOKIE names the second port, with --alt or without. */
+    if (kind != WORLD_SERVER_ONE_PORT) {
+        rc.second_port[0].port = 3478;
+        rc.second_port[0].second = 3479;
+        rc.n_second_port = 1;
+    }
     check_eq(punch_rendezvous_new(&w->s.rv, &rc), 0);
-    /* The server's second IP, for NAT discovery (punchd --alt). */
-    punch_addr alt = v4(198, 51, 100, 2, 3478);
-    link_up(w, w->s.host, alt, false, w->router, NONE, false,
-            &(punch_sim_link_cfg){.delay_us = 5 * MS}, &l);
-    route(w, w->router, alt, 32, l);
-    w->s.group = (punch_binding_group){.has_alt = true,
-                                       .local = {{w->s.addr, v4(198, 51, 100, 1, 3479)},
-                                                 {alt, v4(198, 51, 100, 2, 3479)}}};
-    punch_binding_cfg bc = {.n_groups = 1, .groups = {w->s.group}};
-    check_eq(punch_binding_new(&w->s.stun, &bc), 0);
+    server_stun(w, kind);
     punch_sim_attach(w->sim, w->s.host,
                      &(punch_sim_endpoint){server_rx, server_timer, server_next, &w->s});
     punch_sim_tcp_init(&w->s.stcp, w->sim, w->s.host, &w->s.addr,

@@ -29,6 +29,8 @@ typedef struct node {
     punch_rng rng;
     /* What the events said. */
     bool registered;
+    uint64_t registered_ms;      /* virtual time of the first REGISTERED event */
+    char nat[8];                 /* its "nat": unknown, eim, adm, apdm */
     int peer;                    /* the peer id of the connection, -1 */
     bool have_path;
     punch_path_kind kind;
@@ -46,6 +48,7 @@ typedef struct node {
     char closed[96];
     char attempt[96];            /* the latest ATTEMPT event's why */
     char attempt_by[16][96];     /* ...and the latest per technique */
+    unsigned birthday_anyway;    /* "nat behaviour unknown: trying birthday anyway" told */
     unsigned tcp_offers;         /* TCP_OFFER events, the latest in tcp_offer */
     punch_tcp_offer tcp_offer;
     /* With world.tcp_paths: TCP paths to peers (src/core/tcp_path.h) on
@@ -83,8 +86,18 @@ typedef struct world {
 punch_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port);
 
 /* A new world (server and core router only) with this seed; world_free
- * frees it and every peer added. */
+ * frees it and every peer added. Its server has two IPs (punchd --alt). */
 void world_start(world *w, uint64_t seed);
+
+/* The server's addresses: two IPs (punchd --alt; world_start), one IP
+ * with a second STUN port (punchd's default), or one IP and port only
+ * (punchd --second-port off). */
+typedef enum world_server_kind {
+    WORLD_SERVER_TWO_IPS = 0,
+    WORLD_SERVER_SECOND_PORT,
+    WORLD_SERVER_ONE_PORT,
+} world_server_kind;
+void world_start_with(world *w, uint64_t seed, world_server_kind kind);
 void world_free(world *w);
 
 /* Building blocks: a link, a route, a NAT (preset or punch-nat spec) with

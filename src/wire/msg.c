@@ -288,6 +288,7 @@ static void body(codec *k, punch_msg *m)
         field(k, m->txid, PUNCH_MSG_TXID_LEN);
         field(k, m->cookie, PUNCH_MSG_COOKIE_LEN);
         field(k, m->key, PUNCH_MSG_KEY_LEN);
+        field_u16(k, &m->second_port);
         break;
     case PUNCH_MSG_REGISTER:
         field(k, m->txid, PUNCH_MSG_TXID_LEN);

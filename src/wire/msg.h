@@ -7,7 +7,8 @@
  *
  * Signalling between a peer and punchd (draft §3.3.1 rendezvous):
  *   HELLO       peer -> server   ask for a cookie; padded so the answer is smaller
- *   COOKIE      server -> peer   cookie bound to the source address, server key
+ *   COOKIE      server -> peer   cookie bound to the source address, server key, and
+ *                                the server's second port for NAT discovery (0: none)
  *   REGISTER    peer -> server   name, key, private endpoints; cookie; MAC
  *   REGISTERED  server -> peer   the public endpoint seen, the next cookie; MAC
  *   CONNECT     peer -> server   introduce me to NAME; MAC
@@ -96,6 +97,8 @@ typedef struct punch_msg {
                                                   CONNECT: also pinned peer key (peer_key);
                                                   INTRODUCE: the peer's */
     uint8_t peer_key[PUNCH_MSG_KEY_LEN];       /* CONNECT: pinned key, all zero if none */
+    uint16_t second_port;                      /* COOKIE: another port of the same server
+                                                  IP that answers STUN Binding (0: none) */
     uint8_t session[PUNCH_MSG_SESSION_LEN];    /* INTRODUCE, RELAY */
     char name[PUNCH_MSG_NAME_MAX + 1];         /* REGISTER: mine; CONNECT, INTRODUCE: peer's */
     punch_addr public_addr;                    /* REGISTERED: mine as seen; INTRODUCE: peer's;

@@ -51,6 +51,7 @@ static punch_msg sample(punch_msg_type type)
     m.nat_step = (uint16_t)-2;
     m.nat_port = 40010;
     m.n_mapped = 1;
+    m.second_port = 3479;
     if (type == PUNCH_MSG_TCP_OFFER) {
         m.flags = PUNCH_TCP_FLAG_ANSWER | PUNCH_TCP_FLAG_PREFER;
         m.attempt = 2;
@@ -80,6 +81,7 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
     case PUNCH_MSG_COOKIE:
         assert_memory_equal(a->cookie, b->cookie, PUNCH_MSG_COOKIE_LEN);
         assert_memory_equal(a->key, b->key, PUNCH_MSG_KEY_LEN);
+        assert_int_equal(a->second_port, b->second_port);
         break;
     case PUNCH_MSG_REGISTER:
         assert_memory_equal(a->cookie, b->cookie, PUNCH_MSG_COOKIE_LEN);

@@ -1,0 +1,204 @@
+/*
+ * The peer agent in the wild (issue 10), in the simulator, seeded:
+ *  - a punchd on one address: its second port tells a NAT with random
+ *    ports from a cone, and many-port probing goes direct; without the
+ *    second port the behaviour stays unknown and the agent tries
+ *    many-port probing anyway once hole punching found nothing;
+ *  - loss on the access links: registration and the first direct path
+ *    within the issue's targets, over many seeds.
+ * A failure prints its seed; PUNCH_SIM_SEED=N replays one seed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sim/world.h"
+
+static bool replay(uint64_t *seed)
+{
+    const char *env = getenv("PUNCH_SIM_SEED");
+    if (env)
+        *seed = strtoull(env, NULL, 0);
+    return env != NULL;
+}
+
+static void sort_u64(uint64_t *v, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++)
+        for (unsigned j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            uint64_t t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+}
+
+static bool direct_by_birthday(const world *w)
+{
+    return w->alice.have_path && w->bob.have_path && w->alice.kind == PUNCH_PATH_DIRECT &&
+           w->bob.kind == PUNCH_PATH_DIRECT &&
+           (w->alice.technique == PUNCH_TECH_BIRTHDAY || w->bob.technique == PUNCH_TECH_BIRTHDAY);
+}
+
+/* Alice behind a NAT with random ports, Bob behind a port-restricted cone,
+ * the server of this kind: over `runs` seeds, how many end direct by
+ * birthday (the median time to it in *median_ms). */
+static unsigned random_vs_cone(world_server_kind kind, unsigned runs, uint64_t first_seed,
+                               const char *want_nat_alice, const char *want_nat_bob,
+                               uint64_t *median_ms)
+{
+    uint64_t took[64];
+    unsigned direct = 0;
+    uint64_t one;
+    bool single = replay(&one);
+    for (unsigned r = 0; r < (single ? 1 : runs) && r < 64; r++) {
+        world w;
+        world_start_with(&w, single ? one : first_seed + r, kind);
+        different_nats(&w, "symmetric-random", "port-restricted-cone", 0);
+        uint64_t t0 = register_and_connect(&w);
+        if (t0 == UINT64_MAX)
+            fail_msg("seed %llu: not registered", (unsigned long long)w.seed);
+        if (strcmp(w.alice.nat, want_nat_alice) != 0 || strcmp(w.bob.nat, want_nat_bob) != 0)
+            fail_msg("seed %llu: nat alice %s (want %s), bob %s (want %s)",
+                     (unsigned long long)w.seed, w.alice.nat, want_nat_alice, w.bob.nat,
+                     want_nat_bob);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 12000 * MS);
+        if (direct_by_birthday(&w))
+            took[direct++] = w.alice.first_direct_ms - t0;
+        world_free(&w);
+    }
+    sort_u64(took, direct);
+    *median_ms = direct ? took[direct / 2] : 0;
+    return direct;
+}
+
+/* punchd on one address with its second port (the default): Alice's NAT
+ * is found to map per destination with random ports, Bob's to map
+ * endpoint-independently, and many-port probing goes direct. */
+static void one_address_server_goes_direct(void **state)
+{
+    (void)state;
+    uint64_t median, unused;
+    const unsigned runs = 40;
+    unsigned direct = random_vs_cone(WORLD_SERVER_SECOND_PORT, runs, 2000, "apdm", "eim", &median);
+    fprintf(stderr, "one address, second port: random x port-restricted cone: %u/%u direct by "
+                    "birthday, median %llu ms\n",
+            direct, runs, (unsigned long long)median);
+    if (!replay(&unused))
+        assert_true(direct * 100 >= 90 * runs);
+}
+
+/* Without the second port both register as unknown, and many-port probing
+ * starts anyway once hole punching has found nothing for a second, each
+ * side saying so. Both unknown, the side that was asked (Bob, the Noise
+ * initiator) opens the sockets: right when Bob's is the NAT with random
+ * ports, wrong the other way round (then the relay stays). */
+static void unknown_behaviour_tries_birthday_anyway(void **state)
+{
+    (void)state;
+    uint64_t one;
+    bool single = replay(&one);
+    unsigned direct = 0;
+    const unsigned runs = single ? 1 : 20;
+    for (unsigned r = 0; r < runs; r++) {
+        world w;
+        world_start_with(&w, single ? one : 3000 + r, WORLD_SERVER_ONE_PORT);
+        /* Bob is asked: behind the random NAT here. */
+        different_nats(&w, "port-restricted-cone", "symmetric-random", 0);
+        uint64_t t0 = register_and_connect(&w);
+        if (t0 == UINT64_MAX)
+            fail_msg("seed %llu: not registered", (unsigned long long)w.seed);
+        assert_string_equal(w.alice.nat, "unknown");
+        assert_string_equal(w.bob.nat, "unknown");
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 12000 * MS);
+        if (w.alice.birthday_anyway != 1 || w.bob.birthday_anyway != 1)
+            fail_msg("seed %llu: 'trying birthday anyway' told %u times by alice, %u by bob",
+                     (unsigned long long)w.seed, w.alice.birthday_anyway, w.bob.birthday_anyway);
+        if (direct_by_birthday(&w)) {
+            direct++;
+            /* Not before hole punching had its second. */
+            assert_true(w.alice.first_direct_ms - t0 >= 1000);
+        }
+        world_free(&w);
+    }
+    fprintf(stderr, "one address, no second port: unknown x unknown: %u/%u direct by birthday\n",
+            direct, runs);
+    if (!single)
+        assert_true(direct * 100 >= 85 * runs);
+}
+
+/* Loss (issue 10): port-restricted cones, LOSS each way on both NATs'
+ * uplinks, both peers fresh at t = 0 (alice asks as soon as both are
+ * registered): over `runs` seeds, how many have alice on a direct path
+ * within target_ms of her start, registration included. */
+static unsigned direct_under_loss(double loss, unsigned runs, uint64_t target_ms,
+                                  uint64_t *median_ms, uint64_t *max_ms)
+{
+    uint64_t took[100];
+    unsigned within = 0, direct = 0;
+    uint64_t one;
+    bool single = replay(&one);
+    for (unsigned r = 0; r < (single ? 1 : runs) && r < 100; r++) {
+        world w;
+        world_start(&w, single ? one : 4000 + r);
+        different_nats(&w, "port-restricted-cone", "port-restricted-cone", loss);
+        /* register_and_connect steps 100 ms: step 5 ms here instead. */
+        for (int i = 0; i < 2000 && !(w.alice.registered && w.bob.registered); i++)
+            punch_sim_run(w.sim, punch_sim_now(w.sim) + 5 * MS);
+        if (w.alice.registered && w.bob.registered) {
+            w.alice.peer = punch_agent_connect(w.alice.agent, punch_sim_now(w.sim) / MS, "bob",
+                                               NULL);
+            node_flush(&w.alice);
+            punch_sim_wake(w.sim, w.alice.host);
+            punch_sim_run(w.sim, 8000 * MS);
+        }
+        if (w.alice.first_direct_ms) {
+            took[direct++] = w.alice.first_direct_ms;
+            within += w.alice.first_direct_ms <= target_ms;
+        } else if (single) {
+            fprintf(stderr, "seed %llu: no direct path\n", (unsigned long long)w.seed);
+        }
+        world_free(&w);
+    }
+    sort_u64(took, direct);
+    *median_ms = direct ? took[direct / 2] : 0;
+    *max_ms = direct ? took[direct - 1] : 0;
+    return within;
+}
+
+static void loss_targets(void **state)
+{
+    (void)state;
+    static const struct { double loss; uint64_t target_ms; unsigned pct; } levels[] = {
+        {0.10, 2000, 95},
+        {0.20, 5000, 90},
+    };
+    uint64_t unused;
+    const unsigned runs = 100;
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        uint64_t median, max;
+        unsigned within = direct_under_loss(levels[i].loss, runs, levels[i].target_ms, &median,
+                                            &max);
+        fprintf(stderr, "loss %.0f%%: %u/%u direct within %llu ms of start, median %llu ms, "
+                        "max %llu ms\n",
+                levels[i].loss * 100, within, runs, (unsigned long long)levels[i].target_ms,
+                (unsigned long long)median, (unsigned long long)max);
+        if (!replay(&unused))
+            assert_true(within * 100 >= levels[i].pct * runs);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(one_address_server_goes_direct),
+        cmocka_unit_test(unknown_behaviour_tries_birthday_anyway),
+        cmocka_unit_test(loss_targets),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
