@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch listen / connect / forward: one agent (through the I/O driver).
  * By default stdin and stdout ride a reliable stream (src/stream); with

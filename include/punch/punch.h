@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch — peer-to-peer connectivity across NATs and firewalls.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The peer agent's inside, shared by its files (see agent.c for how a
  * connection comes about and which file holds which step). Not a public

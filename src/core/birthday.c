@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Many-port probing ("birthday", issue 5) for a NAT that gives each
  * destination a random port: the side behind it opens BIRTHDAY_SOCKETS

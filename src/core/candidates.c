@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Candidates: the addresses a peer may be reached at (draft §3.3: private
  * §3.3.2, hairpin §3.3.3, public §3.3.1, predicted §3.4, relay §3.1, TCP

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * UDP hole punching (draft §3.3): every candidate probed on a schedule
  * (§6.2, §4.3), handshake messages before the session exists and PINGs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Introduction (draft §3.3.1 step 2): CONNECT(name) -> the server sends
  * INTRODUCE to both sides at once: the other's key, public and private

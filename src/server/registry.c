@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The rendezvous' registry (draft §3.3.1, SPEC.md §4): HELLO and its
  * cookie, REGISTER binding a name to a key at an address, and CONNECT's
  * introductions (again when a peer's NAT rebinds). See rendezvous.h. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The rendezvous and relay service of punchd, sans-I/O (draft §3.3.1
  * introduction, §3.1 relaying; SPEC.md §4 security model).

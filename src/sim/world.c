@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The simulated world of the agent: see world.h. */
 #include "sim/world.h"
 

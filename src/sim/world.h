@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A world for the peer agent in the simulator (src/sim): punchd's
  * rendezvous and STUN services (src/server) on a server host with two IPs,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * STUN codec tests: RFC 5769 vectors in both directions, malformed input,
  * the attribute-placement rules of RFC 8489 §14, the encoder's NOBUFS
