@@ -44,9 +44,10 @@
  * introduction.c (2), candidates.c and holepunch.c (3, 5, with the
  * conntrack-trap openers), port_prediction.c and birthday.c (3, for NATs
  * that map per destination), handshake.c (3, 4, and rekeying),
- * transport.c (data), relay.c, keepalive.c (5, dead paths) and
- * tcp_offer.c (TCP paths); their shared declarations are in
- * agent_internal.h.
+ * transport.c (data), relay.c, keepalive.c (5, dead paths),
+ * tcp_offer.c (TCP paths) and admission.c (strangers' slots and the
+ * probe budget, draft §6.2, deciding with peer_admission.c); their
+ * shared declarations are in agent_internal.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
