@@ -127,6 +127,8 @@ int candidate_for(const punch_agent *a, peer *p, const punch_addr *src, bool via
      * (punch_agent_tcp_path), never learned. */
     if (ci < 0 && !via_relay && !is_tcp_sock(a->rx_sock))
         ci = add_candidate_on(p, a->rx_sock, src, learned_technique(a, p, src), now);
+    if (ci >= 0)
+        p->cand[ci].spoke = true;
     return ci;
 }
 

@@ -113,7 +113,8 @@ void probe_timeout(punch_agent *a, uint64_t now, int id)
              * To a public endpoint, at first, only far enough to open our
              * own NAT (the conntrack trap, punch_agent_cfg.open_ttl). */
             bool low = guarded(p, c, now);
-            if (c->technique != PUNCH_TECH_RELAY || p->initiator)
+            if ((c->technique != PUNCH_TECH_RELAY || p->initiator) &&
+                (low || probe_allowed(a, now, id, (int)i)))
                 send_on_ttl(a, p, c, low ? a->open.ttl : 0, PUNCH_MSG_HANDSHAKE1, p->hs.msg1,
                             p->hs.msg1_len);
             c->probes++;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Every source file says its license (MIT, LICENSE) in an SPDX line near its
 # top: C sources and headers, shell and Python scripts, CMake files.
 # usage: check_spdx.sh REPO_DIR   (lists the files without one, fails if any)
