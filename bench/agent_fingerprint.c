@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A fingerprint of the agent's behaviour in the simulator, for showing that
  * a change inside src/core changed nothing (issue 11): one line per seeded

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # How fast punch connects, and how much of the network it leaves to the
 # application (issue 4). One run of each figure, printed with its ratio and
 # target; not a test. Needs root (the lab's namespaces); every packet stays

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The floor of this machine: the least work a server can do for a datagram,
  * as the figure a real server is measured against in the same run. Built

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # punch-nat against the kernel's own NAT on the same lab link (issue 3):
 # Binding requests from alice through nat-a (port-restricted cone) to punchd
 # on the server, a window of them in flight, answers counted per second —

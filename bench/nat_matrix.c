@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Which technique gets two peers through which pair of NATs, how often and
  * how fast (issue 5's table): the real agent and punchd services in the

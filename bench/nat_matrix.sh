@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Which technique gets two peers through which pair of NATs, how often and
 # how fast (issue 5): writes docs/nat-matrix.md, two tables.
 #  1. The simulator (bench/nat_matrix): every pair of SPEC.md §5's presets,

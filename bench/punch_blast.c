@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch_blast: the load side of bench/connect_bench.sh. One program, five
  * roles, so the punch figures and the plain-UDP floors they are divided by

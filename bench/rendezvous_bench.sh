@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # punchd's rendezvous service under load, against the floor of this machine,
 # in one run:
 #   (a) register BENCH_PEERS (1,000,000) simulated peers into one punchd

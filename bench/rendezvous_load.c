@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rendezvous_load: a load generator for punchd's rendezvous service.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # NAT scenarios per second on the simulator, with a pass-through baseline
 # measured in the same run (bench/sim_scenarios.c).
 add_executable(sim_scenarios ${CMAKE_CURRENT_LIST_DIR}/sim_scenarios.c)

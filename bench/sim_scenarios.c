@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * NAT scenarios per second on the simulator (src/sim + src/nat).
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Stream throughput (issue 6): `punch connect` piping BENCH_BYTES from alice
 # to bob's `punch listen` over the direct path, against plain TCP between the
 # same two namespaces (the lab's `public` topology: alice 203.0.113.10, bob

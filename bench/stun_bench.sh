@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # STUN Binding throughput of punchd against coturn and against the floor of
 # this machine (bench/stun_floor.c: a responder that only rewrites the header
 # and adds XOR-MAPPED-ADDRESS), measured in one run, one server after the

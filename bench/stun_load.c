@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stun_load: a STUN Binding load generator.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # How much of the network punch vpn leaves to IP traffic (issue 6): iperf3
 # from alice to bob through `punch vpn`, UDP and TCP, as a ratio to plain
 # UDP between the same two namespaces through the same NATs, and the CPU the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cmake -DHEADER_DIR=DIR -DOUT=FILE -P export_map.cmake
 # Writes the linker version script of libpunch.so: the functions that the
 # public headers (DIR/*.h) declare are global, everything else is local. The

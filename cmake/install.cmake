@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # What `cmake --install` puts where (GNUInstallDirs), and in which component.
 # The components are the Debian packages of cmake/package.cmake:
 #   lib     libpunch0     libpunch.so.0

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # libpunch: the objects of the layers in PUNCH_LIBRARY_LAYERS (top-level
 # CMakeLists.txt) linked once as a shared library and once as a static
 # archive. The layers stay static libraries of their own for the tests and

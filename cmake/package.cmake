@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Debian packages from the tree with CPack (scripts/package builds them):
 # one package per install component of cmake/install.cmake, the run-time
 # dependencies found by dpkg-shlibdeps from the binaries themselves.

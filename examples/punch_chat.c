@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch_chat: a line chat between two machines behind NATs, as an example of
  * embedding libpunch in your own event loop.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* linkem — one emulated link of the punch lab.
  *
  * The kernel here has no netem qdisc, so delay, jitter and loss come from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Command-line helpers: see cli.h. */
 #include "common/cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the programs in apps/: the usage-error convention of SPEC.md §3. */
 #ifndef PUNCH_COMMON_CLI_H
 #define PUNCH_COMMON_CLI_H

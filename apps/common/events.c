@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Event stream: see events.h. */
 #include "common/events.h"
 

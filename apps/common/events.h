@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The --events stream (SPEC.md §3): one JSON object per line, flushed per
  * line, each with "event" and "t_ms" (milliseconds since the program started).

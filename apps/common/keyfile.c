@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Identity key files: see keyfile.h. */
 #include "common/keyfile.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Identity key files (SPEC.md §3, §4): one line, the base64 of the 32-byte
  * X25519 secret, in a file only its owner may read (mode 0600, parent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* known_peers and other files of peers: see known_peers.h. */
 #include "common/known_peers.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * known_peers (SPEC.md §4, like ssh's known_hosts): the key each peer name
  * had when we first met it, one "NAME KEY" line a name (the format of

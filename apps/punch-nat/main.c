@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch-nat: a user-space NAT for a Linux router (or network namespace) with
  * a LAN side and a WAN side, applying the NAT model of src/nat to real IPv4

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server, identity, trust and events of a command running an agent: see agent_cli.h. */
 #include "agent_cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What every punch command that runs an agent needs: the server, the
  * identity, known_peers (trust on first use), the event loop and the

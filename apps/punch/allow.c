@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Who may connect to a listener: see allow.h. */
 #include "allow.h"
 

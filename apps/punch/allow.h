@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Who may connect to a listener (punch listen, punch vpn listen): the
  * peers given by name and key with --peer NAME@KEY and --allowed-peers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* punch keygen [--force | --public] [FILE]: a new identity key, stored with
  * mode 0600, or the public key of the one there. */
 #include <getopt.h>

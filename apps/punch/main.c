@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch: the peer command line. A table of subcommands (one file each),
  * global options before the subcommand, usage generated from the table.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch natcheck: what kind of NAT is between us and the server (RFC 5780
  * §4), in RFC 4787 words. Works against punchd started with --alt or any

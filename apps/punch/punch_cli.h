@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The punch command line: global options and one file per subcommand. */
 #ifndef PUNCH_APPS_PUNCH_CLI_H
 #define PUNCH_APPS_PUNCH_CLI_H

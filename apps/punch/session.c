@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch listen / connect / forward: one agent (through the I/O driver).
  * By default stdin and stdout ride a reliable stream (src/stream); with
@@ -459,7 +460,9 @@ static void on_peer_closed(session *s, const punch_event *ev)
         if (ev->peer != s->peer)
             return;
         s->peer = -1;
-        if (s->n_allow > 0 || s->keep_open) {
+        /* A listener waits on past peers that never had a path (a
+         * stranger that did not complete its handshake, say). */
+        if (s->n_allow > 0 || s->keep_open || (s->listening && !s->have_path)) {
             punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->why);
         } else if (s->forwarding) {
             fprintf(stderr, "punch forward: %s went away: %s\n", ev->peer_name, ev->why);
@@ -471,7 +474,10 @@ static void on_peer_closed(session *s, const punch_event *ev)
         }
         return;
     }
-    if (ev->peer == s->peer) {
+    if (ev->peer == s->peer && s->listening && !s->have_path) {
+        punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->why);
+        s->peer = -1; /* as above: the next peer is welcome */
+    } else if (ev->peer == s->peer) {
         bool fine = punch_agent_cli_closed_fine(ev, s->have_path);
         if (!s->keep_open)
             finish(s, fine ? 0 : 1);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch vpn: a TUN interface carrying IPv4 and IPv6 packets to one peer over punch's
  * encrypted datagrams (direct when possible, the relay when not: the agent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punchd: the public server. The STUN Binding service (RFC 8489, and RFC 5780
  * behaviour discovery with --alt), and on the same sockets the rendezvous and

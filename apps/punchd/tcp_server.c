@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* punchd's TCP side: see tcp_server.h. */
 #include "tcp_server.h"
 

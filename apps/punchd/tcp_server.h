@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punchd's TCP side, the last resort for peers whose network drops UDP:
  * listening sockets, a bounded set of connections, each carrying framed

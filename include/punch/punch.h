@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch — peer-to-peer connectivity across NATs and firewalls.
  *
@@ -250,6 +251,12 @@ typedef struct punch_agent_stats {
                             oldest made room for a newer one; poll sooner */
     uint64_t events_lost; /* events (DATA among them) never polled: the queue (128) was
                              full; poll events after every few datagrams */
+    /* Peer slots (docs/security.md): a peer introduced without our asking
+     * holds one only until its handshake completes or 4.8 s pass. */
+    uint64_t expired;   /* such peers forgotten at that deadline (a CLOSED event each) */
+    uint64_t evicted;   /* such peers pushed out by a newer introduction */
+    uint64_t probes_withheld; /* probes not sent: the budget for addresses not
+                                 verified yet was spent (draft §6.2) */
 } punch_agent_stats;
 void punch_agent_stats_get(const punch_agent *agent, punch_agent_stats *out);
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Many-port probing ("birthday", issue 5) on real packets: alice behind a
 # NAT that gives every destination a random port (punch-nat
 # symmetric-random), bob behind a port-restricted cone. Each run can miss

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # punch listen / punch connect across the lab's NATs, real packets: each
 # case asserts the path kind and technique both sides end on, and that a
 # datagram crossed each way (issue 4's grid, on both NAT backends, and

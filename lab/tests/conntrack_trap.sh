@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Linux's conntrack trap (issue 4): two port-restricted kernel NATs that, like
 # many Linux routers, take in unsolicited packets to themselves
 # (--conntrack-trap on), uplinks of 2 ms and 40 ms so one side's punch

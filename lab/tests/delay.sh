@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # linkem's accuracy, measured with ping: each host's access link gets its own
 # one-way delay; a ping to the router at the far end of that one link must
 # show RTT = 2·delay within ±0.5 ms (median of 20, after ARP warm-up); loss

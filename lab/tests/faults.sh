@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Faults during a running punch session (issue 4), real packets in the lab:
 #  1. 20 % loss on both access links: connects, ends direct (hole punching),
 #     and data keeps flowing both ways.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # punch forward across the lab's NATs with real clients (issue 6): bob runs
 # sshd and python's http.server on his loopback and `punch listen
 # --allow-forward 22,8000`; alice runs `punch forward` for each and

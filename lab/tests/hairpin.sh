@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Hairpin (draft §3.3.2, §3.3.3): a host reaches another host of the same NAT
 # through the NAT's public address; the receiver sees the sender's own public
 # mapping (the one the server saw), so a reply or a punch toward that mapping

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `down` leaves nothing behind — no namespace, no link in the host's
 # namespace, no process — after a clean run, after daemons were killed with
 # SIGKILL, and after `up` itself was killed halfway. Two labs run side by side

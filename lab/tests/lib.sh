@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by the lab tests: a lab of our own under a unique prefix, torn down
 # on any exit; helpers that poll (bounded) instead of sleeping.
 set -euo pipefail

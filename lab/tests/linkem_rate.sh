@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # linkem keeps up: 60 000 datagrams at 40 000/s through a 5 ms link (both
 # alice's and the server's access links emulated) all arrive, in order.
 . "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Loss (issue 10): alice and bob behind port-restricted cone NATs (the
 # kernel's), 10 ms one way on each access link (a, b) and LOSS each way on
 # both. bob listens once (--keep-open --datagram); for each run a fresh

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The kernel backend's presets behave as named (RFC 4787 terms): a UDP probe
 # from one local port to the server's two addresses and two ports shows the
 # mapping (same public port = eim, different = apdm), and replies from a port

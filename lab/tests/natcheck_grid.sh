@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `punch natcheck`, run on alice in the lab against punchd --alt on the
 # server, names the behaviour of every NAT preset on both backends (issue 3).
 # On the kernel backend coturn's turnutils_natdiscovery must agree with it.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # punchd on one address, as on a rented server (issue 10): no --alt. Alice
 # behind the kernel's NAT with a random port per 5-tuple (masquerade
 # fully-random), bob behind a port-restricted cone (masquerade). punchd's

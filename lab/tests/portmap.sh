@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Port mapping (technique portmap, issue 10): alice and bob behind NATs that
 # give every destination a random port (kernel masquerade fully-random), so
 # no hole punching can work between them. With miniupnpd on either NAT

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # punch-nat on real packets, beyond mapping and filtering: ICMP errors of
 # translated flows come back to the inside host (RFC 5508), TCP connections
 # work, an unsolicited SYN is answered with RST when syn=rst, mappings are

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Hosts reach the server (both addresses) in `public` and `different-nats`;
 # LANs cannot be reached from outside without a mapping; and no namespace has
 # a route out of the lab: following `ip route get` hop by hop from every node

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Reliable streams across the lab's NATs (issue 6): an 8 MiB file from
 # /dev/urandom piped into `punch connect` comes out of bob's `punch listen`
 # byte for byte (sha256), with 64 KiB going the other way at the same time,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Issue 5, TCP as the last resort: in udp-blocked (alice's network drops
 # all UDP, TCP to the outside works) alice registers with punchd over TCP,
 # connects to bob through punchd's relay (alice's side of it over TCP,

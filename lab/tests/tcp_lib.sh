@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by the TCP path tests (tcp_punch.sh, tcp_open.sh): a lab with
 # punchd, `punch listen` and `punch connect --tcp`, each side feeding 50
 # numbered lines once its TCP path is up, and the checks of where each side

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Many TCP connections at once, for punch forward's tests.
 
   tcp_many.py echo PORT --ready FILE

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Issue 10: TCP simultaneous open (draft §3.5) that beats NATs which answer
 # an unsolicited SYN with RST, or drop it. Each side's first SYN goes with
 # a TTL of 2 and opens its own NAT; then the full SYNs cross. Asserts that

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Issue 5, TCP paths between peers (`punch connect --tcp`): TCP
 # simultaneous open (draft §3.5) through two port-restricted cone NATs (the
 # kernel's conntrack), connection reversal (§3.2) and a direct connect in

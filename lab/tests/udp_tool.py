@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """UDP probes for the lab tests (run inside lab nodes with `punch-lab exec`).
 
   udp_tool.py echo [--ready FILE] ADDR:PORT...

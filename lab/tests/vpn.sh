@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # punch vpn between alice and bob behind two port-restricted cone NATs:
 # ping and iperf3 (TCP and UDP) through the tunnel, over the direct path
 # (dual stack: ping -6 both ways too) and through punchd's relay

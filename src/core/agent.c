@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The peer agent: see include/punch/punch.h.
  *
@@ -44,9 +45,10 @@
  * introduction.c (2), candidates.c and holepunch.c (3, 5, with the
  * conntrack-trap openers), port_prediction.c and birthday.c (3, for NATs
  * that map per destination), handshake.c (3, 4, and rekeying),
- * transport.c (data), relay.c, keepalive.c (5, dead paths) and
- * tcp_offer.c (TCP paths); their shared declarations are in
- * agent_internal.h.
+ * transport.c (data), relay.c, keepalive.c (5, dead paths),
+ * tcp_offer.c (TCP paths) and admission.c (strangers' slots and the
+ * probe budget, draft §6.2, deciding with peer_admission.c); their
+ * shared declarations are in agent_internal.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -178,27 +180,32 @@ int find_peer_by_index(const punch_agent *a, uint32_t index)
     return -1;
 }
 
-int new_peer(punch_agent *a)
+/* A slot for a new peer, a stranger (introduced without our asking) or
+ * one we ask for (admission.c). Returns the slot or -1. */
+int new_peer(punch_agent *a, uint64_t now, bool stranger)
 {
-    for (int i = 0; i < MAX_PEERS; i++)
-        if (!a->peers[i].used) {
-            memset(&a->peers[i], 0, sizeof(peer));
-            a->peers[i].used = true;
-            a->peers[i].path = -1;
-            return i;
-        }
-    return -1;
+    int i = admit_peer(a, now, stranger);
+    if (i >= 0) {
+        memset(&a->peers[i], 0, sizeof(peer));
+        a->peers[i].used = true;
+        a->peers[i].path = -1;
+        a->peers[i].admission.admitted_ms = now;
+    }
+    return i;
 }
 
 /* Slot id (>= 0) forgotten and taken afresh (a new introduction replaces
- * the old session there), or a new slot when id < 0. Returns the slot or -1. */
-int renew_peer(punch_agent *a, int id)
+ * the old session there), or a new slot when id < 0. Returns the slot or
+ * -1. A stranger renewed before its handshake completed keeps no budget. */
+int renew_peer(punch_agent *a, uint64_t now, int id)
 {
     if (id < 0)
-        return new_peer(a);
+        return new_peer(a, now, true);
+    spend_if_handshaking(a, now, id);
     forget_peer(a, id);
     a->peers[id].used = true;
     a->peers[id].path = -1;
+    a->peers[id].admission.admitted_ms = now;
     return id;
 }
 
@@ -342,6 +349,7 @@ static const timer timers[] = {
     {TIMER_AGENT, reg_deadline, reg_timeout, false},
     {TIMER_AGENT, disc_deadline, disc_timeout, false},
     {TIMER_AGENT, portmap_deadline, portmap_timeout, false},
+    {TIMER_PEER, admission_deadline, admission_timeout, false},
     {TIMER_PEER, connect_deadline, connect_timeout, false},
     {TIMER_INTRODUCED, probe_deadline, probe_timeout, true},
     {TIMER_INTRODUCED, birthday_deadline, birthday_timeout, false},
@@ -402,7 +410,7 @@ int punch_agent_connect(punch_agent *a, uint64_t now, const char *name, const ui
 {
     if (!a || !punch_msg_valid_name(name))
         return PUNCH_ERR_INVAL;
-    int id = new_peer(a);
+    int id = new_peer(a, now, false);
     if (id < 0)
         return PUNCH_ERR_LIMIT;
     peer *p = &a->peers[id];
@@ -471,7 +479,10 @@ void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
                                .dropped = a->dropped,
                                .unsent = a->unsent,
                                .overflowed = a->overflowed,
-                               .events_lost = a->events_lost};
+                               .events_lost = a->events_lost,
+                               .expired = a->expired,
+                               .evicted = a->evicted,
+                               .probes_withheld = a->probes_withheld};
 }
 
 int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uint8_t *buf,

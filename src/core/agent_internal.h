@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The peer agent's inside, shared by its files (see agent.c for how a
  * connection comes about and which file holds which step). Not a public
@@ -19,6 +20,7 @@
 #include "crypto/identity.h"
 #include "crypto/noise.h"
 #include "crypto/transport.h"
+#include "core/peer_admission.h"
 #include "core/portmap.h"
 #include "punch/punch.h"
 #include "wire/msg.h"
@@ -62,6 +64,9 @@
  * many ports the other probes. */
 #define BIRTHDAY_SOCKETS 256
 #define BIRTHDAY_PROBES  1024
+/* ...paced at BIRTHDAY_BATCH every BIRTHDAY_TICK_MS. */
+#define BIRTHDAY_BATCH   16
+#define BIRTHDAY_TICK_MS 10
 
 /* Datagrams the responder sends before the initiator is known to hold
  * the session's keys (its message 2 may be late or lost): kept, sealed,
@@ -154,6 +159,8 @@ typedef struct candidate {
     uint8_t ping_nonce[8];
     uint32_t rtt_us;
     bool closed; /* a TCP connection that is gone: never used again */
+    bool spoke;  /* an authenticated datagram came from it (§6.2: verified) */
+    uint16_t unverified_sent; /* probes to it before the handshake (admission.c) */
 } candidate;
 
 /* CONNECT, repeated (same transaction) until the session is up: the
@@ -191,6 +198,15 @@ typedef struct birthday_state {
     uint16_t ports[BIRTHDAY_PROBES]; /* MANY_PORTS: the ports probed */
     punch_addr to;                   /* the peer's public endpoint */
 } birthday_state;
+
+/* A peer's admission (admission.c): when introduced, and the probes sent
+ * to unverified addresses before the handshake, of how many allowed
+ * beyond PUNCH_PROBES_PER_PEER (a many-port run's). */
+typedef struct admission_state {
+    uint64_t admitted_ms;
+    unsigned unverified_sent;
+    unsigned probe_allowance;
+} admission_state;
 
 /* Noise IK (handshake.c). */
 typedef struct handshake {
@@ -247,6 +263,7 @@ typedef struct peer {
     rekey_state rekey;
     int path; /* candidate in use, -1 none */
     keepalive_state keepalive;
+    admission_state admission;
 } peer;
 
 typedef struct tx {
@@ -296,6 +313,10 @@ struct punch_agent {
     uint16_t rx_sock;   /* the socket of the datagram being handled */
     uint64_t dropped;   /* datagrams not for us, forged, stale */
     punch_portmap portmap; /* port mapping: portmap.c decides, portmap_agent.c wires */
+    /* Admission and the probe budget (admission.c, peer_admission.h). */
+    punch_probe_bucket probe_bucket;
+    punch_spent_keys spent;
+    uint64_t expired, evicted, probes_withheld;
 };
 
 /* ---- small helpers ---- */
@@ -331,8 +352,8 @@ void send_msg_ttl(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t 
 void send_msg(punch_agent *a, const punch_addr *dst, const punch_msg *m);
 int find_peer_by_session(const punch_agent *a, const uint8_t *session);
 int find_peer_by_index(const punch_agent *a, uint32_t index);
-int new_peer(punch_agent *a);
-int renew_peer(punch_agent *a, int id);
+int new_peer(punch_agent *a, uint64_t now, bool stranger);
+int renew_peer(punch_agent *a, uint64_t now, int id);
 void forget_peer(punch_agent *a, int id);
 peer *session_peer(punch_agent *a, int id);
 
@@ -352,6 +373,22 @@ void announce(punch_agent *a);
 void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m);
 void on_registered(punch_agent *a, uint64_t now, const punch_msg *m);
 void on_refused(punch_agent *a, uint64_t now, const punch_msg *m);
+
+/* ---- admission.c (peer slots and the probe budget, draft §6.2) ---- */
+/* A slot for a new peer (a stranger, or one we ask for), freeing the
+ * oldest stranger's when there is no other room. Returns the slot or -1. */
+int admit_peer(punch_agent *a, uint64_t now, bool stranger);
+/* Slot id is taken afresh: a stranger still handshaking there spends its key. */
+void spend_if_handshaking(punch_agent *a, uint64_t now, int id);
+/* Strangers that did not complete the handshake in time are forgotten. */
+uint64_t admission_deadline(const punch_agent *a, int id);
+void admission_timeout(punch_agent *a, uint64_t now, int id);
+/* A stranger's key that was forgotten lately gets no new budget. */
+void spend_again(punch_agent *a, uint64_t now, peer *p);
+/* Whether a probe may go to candidate ci of peer id now (§6.2). */
+bool probe_allowed(punch_agent *a, uint64_t now, int id, int ci);
+/* Whether one more many-port probe of peer id may go now. */
+bool many_port_allowed(punch_agent *a, uint64_t now, int id);
 
 /* ---- discovery.c (NAT behaviour, RFC 5780 §4.3) ---- */
 void disc_start(punch_agent *a, uint64_t now);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Many-port probing ("birthday", issue 5) for a NAT that gives each
  * destination a random port: the side behind it opens BIRTHDAY_SOCKETS
@@ -11,8 +12,6 @@
  */
 #include "core/agent_internal.h"
 
-#define BIRTHDAY_BATCH     16
-#define BIRTHDAY_TICK_MS   10
 #define BIRTHDAY_BUDGET_MS 10000
 #define BIRTHDAY_PORT_MIN  1024
 
@@ -71,6 +70,7 @@ void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
     if (role == BIRTHDAY_MANY_SOCKETS && a->birthday_owner < 0 &&
         a->next_sock + BIRTHDAY_SOCKETS - 1 <= PUNCH_MAX_SOCKETS) {
         p->birthday.side = BIRTHDAY_MANY_SOCKETS;
+        p->admission.probe_allowance = BIRTHDAY_SOCKETS;
         p->birthday.first = a->next_sock;
         a->next_sock = (uint16_t)(a->next_sock + BIRTHDAY_SOCKETS);
         a->birthday_owner = id;
@@ -78,6 +78,7 @@ void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
     } else if (role == BIRTHDAY_MANY_PORTS) {
         /* Once the peer's sockets are open: its guard, and its pace. */
         p->birthday.side = BIRTHDAY_MANY_PORTS;
+        p->admission.probe_allowance = BIRTHDAY_PROBES;
         p->birthday.start_ms = start;
         p->birthday.next_ms =
             guess ? start
@@ -162,6 +163,8 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
     punch_msg probe = {
         .type = PUNCH_MSG_HANDSHAKE1, .payload = p->hs.msg1, .payload_len = p->hs.msg1_len};
     for (unsigned n = 0; n < BIRTHDAY_BATCH && p->birthday.sent < total; n++, p->birthday.sent++) {
+        if (!many_port_allowed(a, now, id))
+            break; /* the budget (peer_admission.h): again at the next tick */
         if (p->birthday.side == BIRTHDAY_MANY_SOCKETS) {
             uint16_t sock = (uint16_t)(p->birthday.first + p->birthday.sent);
             send_msg_ttl(a, sock, &p->birthday.to, a->open.low_ttl ? a->open.ttl : 0, &probe);

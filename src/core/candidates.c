@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Candidates: the addresses a peer may be reached at (draft §3.3: private
  * §3.3.2, hairpin §3.3.3, public §3.3.1, predicted §3.4, relay §3.1, TCP
@@ -126,6 +127,8 @@ int candidate_for(const punch_agent *a, peer *p, const punch_addr *src, bool via
      * (punch_agent_tcp_path), never learned. */
     if (ci < 0 && !via_relay && !is_tcp_sock(a->rx_sock))
         ci = add_candidate_on(p, a->rx_sock, src, learned_technique(a, p, src), now);
+    if (ci >= 0)
+        p->cand[ci].spoke = true;
     return ci;
 }
 

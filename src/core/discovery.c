@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * NAT behaviour discovery (draft §3.4, RFC 5780 §4.3): STUN Binding
  * requests to the server's addresses, and what the answers say about our

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Noise IK between the peers (SPEC.md §4, draft §6.1): the initiator's
  * message 1 is also its probe; the responder, which cannot answer before

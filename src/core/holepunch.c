@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * UDP hole punching (draft §3.3): every candidate probed on a schedule
  * (§6.2, §4.3), handshake messages before the session exists and PINGs
@@ -112,9 +113,11 @@ void probe_timeout(punch_agent *a, uint64_t now, int id)
              * To a public endpoint, at first, only far enough to open our
              * own NAT (the conntrack trap, punch_agent_cfg.open_ttl). */
             bool low = guarded(p, c, now);
-            /* The first probes go as copies (loss, issue 10; server_copies). */
+            /* The first probes go as copies (loss, issue 10; server_copies),
+             * each one counted by the probe budget like any probe. */
             for (unsigned k = 0; k < server_copies(c->probes); k++)
-                if (c->technique != PUNCH_TECH_RELAY || p->initiator)
+                if ((c->technique != PUNCH_TECH_RELAY || p->initiator) &&
+                    (low || probe_allowed(a, now, id, (int)i)))
                     send_on_ttl(a, p, c, low ? a->open.ttl : 0, PUNCH_MSG_HANDSHAKE1, p->hs.msg1,
                                 p->hs.msg1_len);
             c->probes++;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Introduction (draft §3.3.1 step 2): CONNECT(name) -> the server sends
  * INTRODUCE to both sides at once: the other's key, public and private
@@ -80,6 +81,7 @@ static void take_introduction(punch_agent *a, uint64_t now, int id, const punch_
     memcpy(p->session, m->session, PUNCH_MSG_SESSION_LEN);
     add_intro_candidates(a, now, p, m);
     birthday_plan(a, now, id, m);
+    spend_again(a, now, p);
     ev *e = push_event(a, PUNCH_EVENT_INTRODUCED, id);
     e->e.remote = m->public_addr;
     if (p->n_cand == 0 || make_msg1(a, p) != 0) {
@@ -117,7 +119,7 @@ void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
             if (a->peers[i].used && a->peers[i].introduced &&
                 memcmp(a->peers[i].key, m->key, PUNCH_KEY_BYTES) == 0)
                 id = i;
-        if ((id = renew_peer(a, id)) < 0) {
+        if ((id = renew_peer(a, now, id)) < 0) {
             a->dropped++;
             return;
         }
@@ -152,7 +154,7 @@ void on_peer_introduce(punch_agent *a, uint64_t now, int from, const uint8_t *ms
         a->dropped++; /* connected already, or being connected by the server */
         return;
     }
-    if ((id = renew_peer(a, id)) < 0) {
+    if ((id = renew_peer(a, now, id)) < 0) {
         a->dropped++;
         return;
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Keepalive and dead-path detection (draft §5.5, §3.3.4): a PING on the
  * path in use when it has been quiet KEEPALIVE_PATH_MS; DEAD_AFTER_MISSED

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* NAT behaviour classification: see natcheck.h. */
 #include "core/natcheck.h"
 

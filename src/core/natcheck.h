@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * NAT behaviour discovery (RFC 5780 §4), the pure part: what the answers
  * observed by `punch natcheck` say about the NAT, in the vocabulary of the

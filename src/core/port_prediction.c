@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * UDP port number prediction (draft §3.4): a peer whose NAT allocates a
  * new public port per destination, `step` after the latest (as NAT

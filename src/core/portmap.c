@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Port mapping, the sans-I/O half: see portmap.h. */
 #include <stdio.h>
 #include <string.h>

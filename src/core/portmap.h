@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Port mapping (PUNCH_TECH_PORTMAP), the sans-I/O half: what to ask the
  * gateway and when, what the answers mean, and what to offer peers. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The agent's side of port mapping (technique portmap, draft §4.5's
  * "midcom" as routers offer it today): portmap.c decides what to ask the
  * router and when; this file gives it the agent's timer and public calls.

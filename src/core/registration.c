@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Registration (draft §3.3.1 step 1): HELLO -> COOKIE (the server's key)
  * -> REGISTER, MAC'd with the key derived from our identity and the

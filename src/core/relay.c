@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Relaying (draft §3.1): the server's relay session, a candidate like any
  * other (the worst one): what goes there is wrapped in RELAY, what comes

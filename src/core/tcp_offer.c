@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * TCP paths (draft §3.5 simultaneous open, §3.2 connection reversal): the
  * agent only carries the offers over the encrypted session (so nobody but

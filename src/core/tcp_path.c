@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TCP paths to peers: see tcp_path.h.
  *
  * One attempt per peer at a time, in a slot of its own. Each try:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * TCP paths to peers (draft §3.5 TCP simultaneous open, §3.2 connection
  * reversal, and a direct connect to a public peer), as a sans-I/O state

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Transport: datagrams under the session's keys (crypto/transport.h):
  * application data, PING/PONG, CLOSE, and the messages peers send each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* punch vpn's packet rules: see vpn.h. */
 #include "core/vpn.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch vpn's packet rules, sans-I/O (docs/vpn.md): which IPv4 and IPv6
  * packets read from the TUN go to the peer, which of the peer's datagrams

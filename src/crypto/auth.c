@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signalling authentication on libsodium: see auth.h. */
 #include "crypto/auth.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Authentication of the signalling between a peer and punchd (SPEC.md §4).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Identity keys on libsodium: see identity.h. */
 #include "crypto/identity.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Long-term identity keys (SPEC.md §4): X25519 key pairs, the form Noise IK
  * uses. Sans-I/O: the secret comes from the caller's randomness.

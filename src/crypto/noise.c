@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Noise_IK_25519_ChaChaPoly_BLAKE2b on libsodium: see noise.h. Section
  * numbers are those of the Noise Protocol Framework, revision 34. */
 #include "crypto/noise.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Noise IK handshake, Noise_IK_25519_ChaChaPoly_BLAKE2b (Noise Protocol
  * Framework, revision 34), on libsodium (SPEC.md §4):

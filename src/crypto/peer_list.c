@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Lists of peers by name and key: see peer_list.h. */
 #include "crypto/peer_list.h"
 

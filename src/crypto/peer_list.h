@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Lists of peers by name and key, as text: known_peers (SPEC.md §4, trust
  * on first use) and the allowed peers of `punch listen` (--allowed-peers).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Noise transport over UDP: see transport.h. */
 #include "crypto/transport.h"
 

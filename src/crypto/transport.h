@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Noise transport over UDP (SPEC.md §4): the two cipher states of a
  * finished IK handshake (crypto/noise.h), datagram framing with an explicit

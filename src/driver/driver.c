@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The I/O driver: see driver.h. */
 #include "driver/driver.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The ready-made I/O driver of libpunch: one punch_agent on one UDP socket,
  * run by a punch_loop (or by the caller's own loop through the fd and the

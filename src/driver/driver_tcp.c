@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The I/O driver's TCP paths to peers: see driver_tcp.h. */
 #include "driver/driver_tcp.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The I/O driver's TCP paths to peers: real sockets for the sans-I/O
  * machine of src/core/tcp_path.h. It executes the machine's commands

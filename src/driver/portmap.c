@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Port mapping, the I/O half: see portmap.h. */
 #include "driver/portmap.h"
 

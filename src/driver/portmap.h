@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Port mapping, the I/O half: talks to the gateway for the agent's
  * requests (punch_agent_poll_portmap) with PCP (our codec, src/wire/pcp.c),

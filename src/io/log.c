@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Logging: see log.h. */
 #include "io/log.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Logging to stderr with a level, for the programs in apps/. */
 #ifndef PUNCH_IO_LOG_H
 #define PUNCH_IO_LOG_H

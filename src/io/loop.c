@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Event loop, clock and randomness: see loop.h. */
 #include "io/loop.h"
 

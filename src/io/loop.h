@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A small event loop on epoll: file descriptors that became readable,
  * signals (through signalfd) and timers call back into the program. Time is not hidden

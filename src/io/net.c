@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Sockets and addresses: see net.h. */
 #include "io/net.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Sockets and addresses: the only place (with the rest of src/io) that
  * touches the kernel's network API.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TCP sockets and framed datagrams: see tcp.h. */
 #include "io/tcp.h"
 

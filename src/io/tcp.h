@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * TCP to punchd, the last resort when a network drops UDP: sockets, and
  * datagrams carried as frames (src/wire/frame.h, RFC 4571 style) with a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TUN devices, iproute2, sysctls: see tun.h. */
 #include "io/tun.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Network interfaces for the programs that make their own: TUN devices,
  * iproute2 for addresses and routes, /proc/sys settings. Shared by

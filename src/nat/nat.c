@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* NAT behaviour model: see nat.h.
  *
  * Layout: two fixed pools (mappings, sessions) with free lists; three

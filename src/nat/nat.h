@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * NAT behaviour model, sans-I/O (SPEC.md §5): the same code translates real
  * packets in punch-nat and simulated ones in src/sim.

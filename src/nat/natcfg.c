@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* NAT presets and the "key=value" parser: see nat.h. */
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* STUN Binding service: see binding.h. */
 #include "server/binding.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The STUN Binding service of punchd, sans-I/O: RFC 8489 Binding answers,
  * RFC 3489 compatibility, and RFC 5780 behaviour discovery when the server

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Per-source token buckets: see ratelimit.h. */
 #include "server/ratelimit.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Per-source token buckets in a fixed-size table (SPEC.md §4, draft §6.2).
  * Sans-I/O: time comes in as milliseconds; the hash key comes from the

@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /* The rendezvous' registry (draft §3.3.1, SPEC.md §4): HELLO and its
  * cookie, REGISTER binding a name to a key at an address, and CONNECT's
  * introductions (again when a peer's NAT rebinds). See rendezvous.h. */
+#include "server/endpoints.h"
 #include "server/rendezvous_internal.h"
 
 #include <string.h>
@@ -182,12 +184,38 @@ static bool mac_ok(punch_rendezvous *rv, const uint8_t *mac_key, const uint8_t *
     return false;
 }
 
-static bool private_changed(const peer *p, const punch_msg *m)
+/* The private endpoints of a REGISTER that are passed on (endpoints.h):
+ * its interface addresses, then the ports its gateway mapped. */
+typedef struct endpoints {
+    punch_addr priv[2 * PUNCH_RV_MAX_PRIVATE];
+    uint8_t n, n_mapped; /* the last n_mapped of priv are mappings */
+} endpoints;
+_Static_assert(2 * PUNCH_RV_MAX_PRIVATE <= PUNCH_MSG_MAX_PRIVATE, "a peer holds them all");
+
+/* The endpoints of req that may be passed on: at most PUNCH_RV_MAX_PRIVATE
+ * claimed addresses and as many mappings, each filtered on its own so a
+ * mapping keeps its place at the end. */
+static endpoints private_endpoints(punch_rendezvous *rv, uint8_t local, const punch_msg *req)
 {
-    if (p->n_priv != m->n_private || p->n_mapped != m->n_mapped)
+    const punch_addr *server = local ? &rv->locals[local - 1] : NULL;
+    size_t claimed = req->n_private - req->n_mapped, dropped_claimed, dropped_mapped;
+    endpoints e = {0};
+    size_t n = punch_rv_private_endpoints(req->private_addr, claimed, server, e.priv,
+                                          &dropped_claimed);
+    size_t m = punch_rv_private_endpoints(req->private_addr + claimed, req->n_mapped, server,
+                                          e.priv + n, &dropped_mapped);
+    e.n = (uint8_t)(n + m);
+    e.n_mapped = (uint8_t)m;
+    rv->counters.private_dropped += dropped_claimed + dropped_mapped;
+    return e;
+}
+
+static bool private_changed(const peer *p, const endpoints *e)
+{
+    if (p->n_priv != e->n || p->n_mapped != e->n_mapped)
         return true;
-    for (size_t i = 0; i < m->n_private; i++)
-        if (!punch_addr_equal(&p->priv[i], &m->private_addr[i]))
+    for (size_t i = 0; i < e->n; i++)
+        if (!punch_addr_equal(&p->priv[i], &e->priv[i]))
             return true;
     return false;
 }
@@ -232,11 +260,11 @@ static uint32_t add_peer(punch_rendezvous *rv, const punch_msg *req,
 /* Peer i registers again, perhaps under a new name. Returns whether what
  * others learn of it (name, endpoints) changed. */
 static bool refresh_peer(punch_rendezvous *rv, uint32_t i, const punch_addr *src,
-                         const punch_msg *req)
+                         const punch_msg *req, const endpoints *e)
 {
     peer *p = &rv->peers[i];
     bool renamed = strcmp(p->name, req->name) != 0;
-    bool changed = renamed || !punch_addr_equal(&p->pub, src) || private_changed(p, req);
+    bool changed = renamed || !punch_addr_equal(&p->pub, src) || private_changed(p, e);
     if (renamed) {
         rv_htable_remove(&rv->by_name, name_hash(rv, p->name), i);
         memcpy(p->name, req->name, sizeof(p->name));
@@ -251,18 +279,18 @@ static bool refresh_peer(punch_rendezvous *rv, uint32_t i, const punch_addr *src
  * it was introduced to when it moved. */
 static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
                                 const punch_addr *src, uint8_t local, const punch_msg *req,
-                                bool changed)
+                                const endpoints *e, bool changed)
 {
     peer *p = &rv->peers[i];
     uint32_t period = (uint32_t)(now / PUNCH_RV_COOKIE_PERIOD_MS);
     /* A new source address for a known key is a NAT rebinding: the cookie
      * and the MAC prove both the address and the key. */
     bool moved = !punch_addr_equal(&p->pub, src);
-    bool remapped = req->n_mapped && private_changed(p, req); /* its peer learns a new mapping */
+    bool remapped = e->n_mapped && private_changed(p, e); /* its peer learns a new mapping */
     p->pub = *src;
-    p->n_priv = (uint8_t)req->n_private;
-    p->n_mapped = req->n_mapped;
-    memcpy(p->priv, req->private_addr, req->n_private * sizeof(punch_addr));
+    p->n_priv = e->n;
+    p->n_mapped = e->n_mapped;
+    memcpy(p->priv, e->priv, e->n * sizeof(punch_addr));
     p->local = local;
     p->last_ms = now;
     p->rtt_ms = req->rtt_ms;
@@ -314,6 +342,7 @@ void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
         refuse(rv, src, local, req, PUNCH_REFUSED_NAME_TAKEN, mac_key);
         goto cleanup;
     }
+    endpoints e = private_endpoints(rv, local, req);
     bool changed = true;
     if (!p) {
         if (rv->n_peers == rv->cfg.max_peers)
@@ -324,9 +353,9 @@ void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
         }
         i = add_peer(rv, req, fresh_key);
     } else {
-        changed = refresh_peer(rv, i, src, req);
+        changed = refresh_peer(rv, i, src, req, &e);
     }
-    accept_registration(rv, i, now, src, local, req, changed);
+    accept_registration(rv, i, now, src, local, req, &e, changed);
 cleanup:
     sodium_memzero(fresh_key, sizeof(fresh_key));
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The rendezvous' relay of last resort (draft §3.1, SPEC.md §4): sessions
  * between two registered peers that asked for each other, their quotas and
  * expiry, and the RELAY datagrams between them. See rendezvous.h. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Rendezvous and relay service: see rendezvous.h. This file holds the
  * service's entry points and what the registry (registry.c) and the relay
  * (relay.c) share: the tables, the token buckets and the queues. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The rendezvous and relay service of punchd, sans-I/O (draft §3.3.1
  * introduction, §3.1 relaying; SPEC.md §4 security model).
@@ -146,6 +147,7 @@ typedef struct punch_rendezvous_counters {
     uint64_t relay_wrong_source; /* dropped: not from one of the session's peers */
     uint64_t relay_over_quota; /* dropped: over the session's rate or byte cap */
     uint64_t no_room;          /* dropped: the transmit queue was full */
+    uint64_t private_dropped;  /* private endpoints of REGISTERs not passed on (endpoints.h) */
     uint64_t events_dropped;   /* events lost: the event queue was full */
     uint64_t peers;            /* registered now */
     uint64_t sessions;         /* relay sessions now */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Inside the rendezvous service (src/server): the state the registry
  * (registry.c: names, keys, registrations, introductions) and the relay

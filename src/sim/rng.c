@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* xoshiro256** seeded with splitmix64: see rng.h. */
 #include <stdbool.h>
 

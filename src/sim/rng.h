@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A seeded PRNG for the simulator and for tests: xoshiro256** (Blackman and
  * Vigna, 2018) seeded through splitmix64, so any uint64_t seed gives a good

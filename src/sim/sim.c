@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Discrete-event network simulator: see sim.h. */
 #include "sim/sim.h"
 

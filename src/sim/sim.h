@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A discrete-event network simulator in virtual time (SPEC.md §2, tests/sim):
  * hosts, plain routers and NAT routers (src/nat) joined by point-to-point

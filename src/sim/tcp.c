@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TCP for a simulated host: see tcp.h. */
 #include "sim/tcp.h"
 

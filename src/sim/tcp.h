@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * TCP for a simulated host (src/sim): enough of RFC 9293 to run the TCP
  * paths of src/core/tcp_path.h in virtual time. Sockets are named by the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The simulated world of the agent: see world.h. */
 #include "sim/world.h"
 
@@ -103,13 +104,17 @@ static void node_events(node *n, uint64_t now_ms)
         case PUNCH_EVENT_DATA:
             snprintf(n->got, sizeof(n->got), "%.*s", (int)e.len, (const char *)e.data);
             n->got_len = e.len;
+            n->got_from = e.peer;
             if (e.len > 1 && e.data[0] == '#') {
                 unsigned seq = (unsigned)strtoul(n->got + 1, NULL, 10);
                 if (seq < sizeof(n->counts) / sizeof(n->counts[0]))
                     n->counts[seq]++;
             }
             break;
-        case PUNCH_EVENT_CLOSED: snprintf(n->closed, sizeof(n->closed), "%s", e.why); break;
+        case PUNCH_EVENT_CLOSED:
+            snprintf(n->closed, sizeof(n->closed), "%s", e.why);
+            n->closed_count++;
+            break;
         case PUNCH_EVENT_ATTEMPT:
             snprintf(n->attempt, sizeof(n->attempt), "%s", e.why);
             if ((unsigned)e.technique < sizeof(n->attempt_by) / sizeof(n->attempt_by[0]))
@@ -142,6 +147,7 @@ void node_flush(node *n)
         }
         punch_addr from = n->addr;
         from.port = (uint16_t)(n->addr.port + sock);
+        n->bytes_sent += len;
         punch_sim_send(n->sim, n->host,
                        &(punch_sim_datagram){.local = from, .remote = dst, .data = buf,
                                              .len = len});
@@ -153,6 +159,8 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
 {
     (void)sim, (void)host;
     node *n = ctx;
+    if (n->mute)
+        return;
     if (d->proto == PUNCH_IP_TCP) {
         if (n->tcp) {
             punch_sim_tcp_segment(&n->stcp, now_us / MS, d);
@@ -422,6 +430,10 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
                          .random = rng_bytes,
                          .random_ctx = &n->rng};
     c.local[0] = addr;
+    if (n->n_claim) {
+        c.n_local = n->n_claim;
+        memcpy(c.local, n->claim, n->n_claim * sizeof(punch_addr));
+    }
     rng_bytes(&n->rng, c.secret_key, sizeof(c.secret_key));
     check_eq(punch_agent_new(&n->agent, &c, punch_sim_now(w->sim) / MS), 0);
     if (w->tcp_paths)

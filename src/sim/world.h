@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A world for the peer agent in the simulator (src/sim): punchd's
  * rendezvous and STUN services (src/server) on a server host with two IPs,
@@ -45,6 +46,7 @@ typedef struct node {
     unsigned counts[256];        /* datagrams "#N" received, per N */
     char got[128];               /* last datagram received */
     size_t got_len;              /* ...and its whole length */
+    int got_from;                /* ...and the peer id it came from */
     char closed[96];
     char attempt[96];            /* the latest ATTEMPT event's why */
     char attempt_by[16][96];     /* ...and the latest per technique */
@@ -55,6 +57,13 @@ typedef struct node {
      * the host's simulated TCP (src/sim/tcp.h). */
     punch_tcp_paths *tcp;
     punch_sim_tcp stcp;
+    /* Set before add_peer: register these private endpoints instead of
+     * the peer's own address (an attacker's claim, draft §6.2). */
+    size_t n_claim;
+    punch_addr claim[PUNCH_MAX_LOCAL];
+    bool mute;                   /* hears nothing (a silent attacker) */
+    uint64_t bytes_sent;         /* UDP payload bytes the agent sent */
+    unsigned closed_count;       /* CLOSED events */
 } node;
 
 typedef struct server {

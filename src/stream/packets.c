@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* SCTP packets and sockets, usrsctp's side of src/stream: the CRC32c,
  * packets out (as tagged punch datagrams) and in, socket options and
  * timers of a stream's setup, and each peer's AF_CONN address and

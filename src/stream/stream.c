@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reliable streams on usrsctp: see stream.h and docs/protocol.md "Streams".
  * This file holds the streams (their messages, their file descriptors, the
  * public calls) and the stack's life; packets.c is usrsctp's side. */

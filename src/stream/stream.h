@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Reliable byte streams between two punch peers: usrsctp (SCTP, RFC 9260:
  * ordered, reliable, flow- and congestion-controlled) over the agent's

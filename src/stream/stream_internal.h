@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Inside src/stream: the state stream.c (the streams, the stack's life) and
  * packets.c (usrsctp's side: packets out and in, socket options, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Big-endian (network order) loads and stores on byte buffers. */
 #ifndef PUNCH_WIRE_BYTES_H
 #define PUNCH_WIRE_BYTES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error strings, version and address helpers shared by every layer. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Datagrams over a byte stream: see frame.h. */
 #include "wire/frame.h"
 

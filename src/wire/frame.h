@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Datagrams over a byte stream (TCP to punchd, the last resort when UDP is
  * blocked): each datagram is sent as a 2-byte big-endian length and then

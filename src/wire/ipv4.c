@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* IPv4 parsing and rewriting: see ipv4.h. */
 #include "wire/ipv4.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * IPv4 packets with UDP, TCP or ICMP inside: parse in place, rewrite
  * addresses and ports with incremental checksum updates (RFC 1624). This is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* punch messages: see msg.h. */
 #include "wire/msg.h"
 

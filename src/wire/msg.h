@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * punch's own messages, carried in UDP datagrams on the same port as STUN.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* PCP messages (RFC 6887): see pcp.h. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * PCP, the Port Control Protocol (RFC 6887): the MAP and ANNOUNCE messages
  * a host sends to its gateway (UDP port 5351) to ask for a port mapping,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* STUN codec: see stun.h. */
 #include "wire/stun.h"
 

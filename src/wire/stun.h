@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * STUN codec: RFC 8489 messages, RFC 5780 behaviour-discovery attributes,
  * RFC 8656 (TURN) attributes and ChannelData framing, and the classic

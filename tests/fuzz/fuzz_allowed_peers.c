@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the --allowed-peers parser (src/crypto/peer_list.c,
  * any name with several keys). Whatever the input: no more than
  * PUNCH_PEER_LIST_MAX peers, each a valid name, and a list that parsed

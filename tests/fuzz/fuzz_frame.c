@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the stream deframer (src/wire/frame.c). The first byte
  * of the input picks how the rest is cut into reads; whatever the cut, the
  * frames that come out must be those a one-piece read gives, each 1 to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: IPv4 parsing and every rewrite punch-nat does. */
 #include <stdint.h>
 #include <string.h>

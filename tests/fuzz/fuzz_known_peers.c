@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: known_peers (src/crypto/peer_list.c with one key a
  * name). Whatever the input: a list that parsed has no name twice; its
  * first name with another key is refused and leaves the list as it was;

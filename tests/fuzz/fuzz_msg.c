@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: punch's message decoder, and re-encoding what it took. */
 #include <stdint.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target for Noise IK and its UDP transport (src/crypto/noise.h,
  * src/crypto/transport.h).

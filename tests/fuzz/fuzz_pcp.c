@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: PCP answers from the gateway (src/wire/pcp.c). Any
  * bytes: refused, or read into a response whose fields come from the
  * input; a MAP answer's body, written back as a request, keeps its nonce,

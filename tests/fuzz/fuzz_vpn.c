@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: what punch vpn takes from the peer (HELLOs, IPv4 and
  * IPv6 packets, whatever else a datagram holds) and from the TUN, for a
  * dual-stack tunnel with a route of each family. A packet delivered must

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Writes the seed corpus of fuzz_noise: a valid message 1, message 2 and a
  * few transport datagrams for the fixed keys of fuzz_noise.c, which it

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Write the seed corpus for fuzz_stun into tests/fuzz/corpus/stun/.
 
 The RFC 5769 vectors byte for byte, plus a few small messages built here

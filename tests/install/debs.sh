@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The Debian packages of scripts/package, as a user gets them: installed on
 # this machine with apt, the programs run from /usr/bin and /usr/sbin,
 # examples/punch_chat.c built against libpunch-dev (pkg-config and

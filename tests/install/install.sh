@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # install.package: `cmake --install` into a temporary prefix gives what a C
 # programmer outside the tree needs, and it works:
 #   - libpunch.so with its SONAME and versioned links, exporting punch_* and

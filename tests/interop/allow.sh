@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Who may connect to a listener (issue 12, finding 1): the attack of the
 # review, for real, through a real punchd in a network namespace of its own
 # (loopback only). bobf serves a web server with `listen --allow-forward

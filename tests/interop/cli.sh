@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The command-line contract of SPEC.md §3: --help and --version exit 0,
 # usage errors exit 2 naming the bad input, failures exit 1 with one line.
 . "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # punch listen / punch connect through a real punchd, in a network
 # namespace of its own where loopback is the only interface (so every probe
 # stays on it): data both ways, keys learned on first use and a changed key

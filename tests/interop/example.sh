@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # examples/punch_chat (the sans-I/O API in a program's own poll loop) through
 # a real punchd, in a network namespace of its own where loopback is the
 # only interface: bob waits, alice connects, a line crosses each way.

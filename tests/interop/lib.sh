@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by the shell tests: start punchd, wait for its events, stop it.
 # Tests never sleep to wait: they block on punchd's own event stream with a
 # bounded read.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # punch natcheck against punchd on loopback: no NAT there, so the answer is
 # known exactly. (The lab's grid tests name every NAT preset.)
 . "$(dirname "$0")/lib.sh"

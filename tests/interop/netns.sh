@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced (instead of lib.sh) by the tests that run in a network namespace
 # of their own where loopback is the only interface, so every probe stays
 # on it: re-runs the test there (root only; SKIP otherwise), then lib.sh.

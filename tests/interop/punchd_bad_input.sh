@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Bad input on the wire: punchd counts and drops it, keeps answering, and
 # holds each source to its rate.
 . "$(dirname "$0")/lib.sh"

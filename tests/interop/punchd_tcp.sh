@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # punchd's TCP side on loopback: framed HELLO and STUN Binding answered on
 # the connection; bad input (zero length, a length over the maximum, a
 # frame cut short, a slow-loris sender, more connections than --max-tcp, a

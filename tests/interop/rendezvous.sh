@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Rendezvous and relay through a real punchd on loopback: a small client
 # (python3, with its own X25519 and BLAKE2b MACs, so it shares no code with
 # punchd) registers alice and bob, connects alice to bob, relays both ways,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Reliable streams (punch listen/connect without --datagram, punch forward)
 # through a real punchd, in a network namespace of its own where loopback is
 # the only interface: files both ways byte for byte, half-close, exit codes,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Debian's `stun` client (RFC 3489, classic messages without the magic
 # cookie) against punchd, with and without an alternate address.
 . "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # coturn's turnutils_stunclient (RFC 5389/5780) against punchd, IPv4 and IPv6.
 . "$(dirname "$0")/lib.sh"
 command -v turnutils_stunclient >/dev/null || fail "turnutils_stunclient is not installed (apt-get install coturn)"

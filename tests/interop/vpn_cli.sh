@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # punch vpn's command line (SPEC.md §3): --help exits 0, usage errors exit 2
 # naming the bad input, a missing TUN driver or permission exits 1 with one
 # line. Nothing here creates an interface: each run stops at its error

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The layer graph is one-way and each layer uses only what it declares
 # (CMakeLists.txt: punch_layer's DEPS; SPEC.md §2). Three checks:
 #  - the declared graph has no cycle;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The pure layers (SPEC.md §2: wire, core, server, nat, crypto) never touch
 # sockets, clocks or randomness. Two checks, so neither a macro nor a hidden
 # call slips through: the sources may not include system headers for those,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Size limits of the sources (STYLE.md, issue 11): no file under src/ over
 # MAX_FILE lines, no function over MAX_FUNC lines (from the first line of its
 # signature to its closing brace). The folders named with --strict fail the

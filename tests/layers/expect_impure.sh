@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs check_layers.sh on the impure fixture and passes only when it fails for
 # the right reasons: the forbidden include and the forbidden calls are named.
 set -u

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs check_sizes.sh on made-up sources and passes only when it fails for
 # the right reasons: a strict folder's long file and long function are
 # named, while the same in a folder that is not strict is only reported.

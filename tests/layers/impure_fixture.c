@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A deliberately impure "layer": check_layers.sh must reject it. This is the
  * test that shows the layer check can fail. */
 #define _POSIX_C_SOURCE 200809L

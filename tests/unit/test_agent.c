@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The peer agent (src/core/agent.c) against the rendezvous service
  * (src/server/rendezvous.c) in the simulator (src/sim), in virtual time:

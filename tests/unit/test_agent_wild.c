@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The peer agent in the wild (issue 10), in the simulator, seeded:
  *  - a punchd on one address: its second port tells a NAT with random

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signalling authentication (src/crypto/auth.c). */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The sans-I/O Binding service (src/server/binding.c) and its rate limiter. */
 #include <setjmp.h>
 #include <stdarg.h>

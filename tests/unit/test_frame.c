@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Datagrams over a byte stream (src/wire/frame.c): frames come out whole
  * however the stream is cut, bad lengths are refused for good, and a
  * stream that ends inside a frame is seen as cut short. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* IPv4 parsing and rewriting (src/wire/ipv4.c): every rewrite must leave
  * checksums that a full recomputation accepts. */
 #include <setjmp.h>

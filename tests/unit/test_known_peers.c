@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* known_peers on a real file system (src/io/known_peers.c): created 0600,
  * '#bobz' pinned like any name, a bad line named and never rewritten away,
  * the bound kept, and eight processes learning at once through the lock

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The event loop (src/io/loop.c): as many watches as the process has
  * descriptors (a forward carries a thousand connections), an event fetched
  * for an fd that was unwatched and watched again in the same turn is not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* punch's messages (src/wire/msg.c): every type round-trips, every
  * malformed form is refused. */
 #include <setjmp.h>

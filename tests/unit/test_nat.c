@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The NAT behaviour model (src/nat): one test per RFC 4787 / RFC 5382
  * requirement and per guideline of the draft's §5, in virtual time. */
 #include <setjmp.h>

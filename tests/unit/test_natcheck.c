@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* NAT behaviour classification (src/core/natcheck.c), RFC 5780 §4. */
 #include <setjmp.h>
 #include <stdarg.h>

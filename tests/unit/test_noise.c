@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Noise IK (src/crypto/noise.c) and its UDP transport (src/crypto/transport.c). */
 #include <inttypes.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* PCP messages (src/wire/pcp.c, RFC 6887): requests byte for byte as the
  * RFC lays them out, a response miniupnpd 2.3.1 sent in the lab, and every
  * kind of bad answer refused. */

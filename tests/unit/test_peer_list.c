@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Lists of peers by name and key (src/crypto/peer_list.c): known_peers and
  * --allowed-peers. Both forms of a line, blank lines, no comments ('#bobz'
  * is a name like any), every malformed line refused with its number, the

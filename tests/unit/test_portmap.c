@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Port mapping's sans-I/O half (src/core/portmap.c), in virtual time:
  * auto mode asks PCP, then NAT-PMP, then UPnP; the first mapping is told
  * and offered; it is renewed at exactly half its lifetime, dropped when it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The sans-I/O rendezvous and relay service (src/server/rendezvous.c), in
  * virtual time: simulated peers build their messages with punch_msg_encode

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The CRC32c that stream packets carry (src/stream/stream.c put_checksum):
  * the same value usrsctp's own code gives, on the RFC 3720 test vectors and
  * on every length and alignment of random data, at its place in a packet. */

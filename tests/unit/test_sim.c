@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The simulator (src/sim) with the NAT model: mapping and filtering of every
  * preset seen from the outside, hairpinning, timeouts in virtual time, TCP
  * simultaneous open, link statistics and replay from a seed.

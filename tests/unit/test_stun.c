@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * STUN codec tests: RFC 5769 vectors in both directions, malformed input,
  * the attribute-placement rules of RFC 8489 §14, the encoder's NOBUFS
@@ -1687,9 +1688,9 @@ static void put_get_addr(uint16_t type, const punch_addr *a, const uint8_t *want
     assert_int_equal(got.port, a->port);
 }
 
-static void test_turn_attrs(void **state)
+/* test_turn_attrs, 1: the XOR address attributes of TURN. */
+static void turn_address_attrs(void)
 {
-    (void)state;
     punch_addr a4, a6;
     uint8_t x6[20];
 
@@ -1706,7 +1707,11 @@ static void test_turn_attrs(void **state)
     memcpy(x6, rfc5769_response_v6 + 40, 20);
     put_get_addr(PUNCH_STUN_ATTR_XOR_PEER_ADDRESS, &a6, x6, 20);
     put_get_addr(PUNCH_STUN_ATTR_XOR_RELAYED_ADDRESS, &a6, x6, 20);
+}
 
+/* 2: the scalar and raw TURN attributes, written and read back. */
+static void turn_allocate_attrs(void)
+{
     /* The scalar and raw TURN attributes in one Allocate response. */
     punch_stun_writer w;
     punch_stun_msg msg;
@@ -1770,6 +1775,15 @@ static void test_turn_attrs(void **state)
     assert_int_equal(punch_stun_read_u32(
                          punch_stun_find(&msg, PUNCH_STUN_ATTR_REQUESTED_ADDRESS_FAMILY), &u32), 0);
     assert_int_equal(u32, 0x02000000u);
+}
+
+/* 3: every RFC 8656 method in every class. */
+static void turn_methods(void)
+{
+    punch_stun_writer w;
+    punch_stun_msg msg;
+    uint8_t buf[256];
+    size_t len = 0;
 
     /* Methods of RFC 8656 with their classes. */
     static const uint16_t methods[] = {
@@ -1786,6 +1800,14 @@ static void test_turn_attrs(void **state)
             assert_int_equal(msg.cls, cls);
         }
     }
+}
+
+static void test_turn_attrs(void **state)
+{
+    (void)state;
+    turn_address_attrs();
+    turn_allocate_attrs();
+    turn_methods();
 }
 
 static void test_channel_number_attr(void **state)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * TCP paths to peers (src/core/tcp_path.c) in the simulator: the real
  * agents and the sans-I/O TCP path machine on simulated TCP (src/sim/tcp.c)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Batched UDP (src/io/net.c) on loopback: a run of datagrams sent as one
  * GSO buffer comes back one by one, each whole and in order, whether or not
  * the kernel joined them on the way (UDP GRO), with its source address; a

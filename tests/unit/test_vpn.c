@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* punch vpn's packet rules (src/core/vpn.c): prefixes, the HELLO exchange,
  * allowed sources, and every kind of bad packet from either side counted. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A "layer" that declares it uses wire only, and includes and calls core:
  * check_deps.sh must reject it. This is the test that shows the dependency
  * check can fail. */

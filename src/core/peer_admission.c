@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* Peer slots and the probe budget: see peer_admission.h. */
+#include "core/peer_admission.h"
+
+#include <string.h>
+
+static bool handshaking_stranger(const punch_slot_view *s)
+{
+    return s->used && !s->asked && !s->handshaken;
+}
+
+int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, bool *evict)
+{
+    int free_slot = -1, oldest = -1;
+    size_t strangers = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!slots[i].used) {
+            if (free_slot < 0)
+                free_slot = (int)i;
+        } else if (handshaking_stranger(&slots[i])) {
+            strangers++;
+            if (oldest < 0 || slots[i].admitted_ms < slots[oldest].admitted_ms)
+                oldest = (int)i;
+        }
+    }
+    bool crowded = stranger && strangers >= PUNCH_MAX_HANDSHAKING;
+    *evict = false;
+    if (free_slot >= 0 && !crowded)
+        return free_slot;
+    if (oldest >= 0)
+        *evict = true;
+    return oldest;
+}
+
+uint64_t punch_admission_deadline(const punch_slot_view *s)
+{
+    if (!handshaking_stranger(s))
+        return UINT64_MAX;
+    return s->admitted_ms + PUNCH_HANDSHAKE_DEADLINE_MS;
+}
+
+bool punch_admission_expired(const punch_slot_view *s, uint64_t now)
+{
+    return now >= punch_admission_deadline(s);
+}
+
+static void bucket_refill(punch_probe_bucket *b, uint64_t now)
+{
+    const uint64_t full = (uint64_t)PUNCH_PROBE_BURST * 1000;
+    if (!b->started) {
+        b->started = true;
+        b->tokens_milli = full;
+    } else if (now > b->updated_ms) {
+        uint64_t add = (now - b->updated_ms) * PUNCH_PROBE_RATE; /* ms x probes/s = milli */
+        b->tokens_milli = full - b->tokens_milli < add ? full : b->tokens_milli + add;
+    }
+    b->updated_ms = now > b->updated_ms ? now : b->updated_ms;
+}
+
+static bool within_budget(const punch_probe_ask *q)
+{
+    if (q->to_peer >= PUNCH_PROBES_PER_PEER + q->allowance)
+        return false;
+    if (q->many_port)
+        return true;
+    if (q->claimed)
+        return q->to_ip < PUNCH_PROBES_PER_CLAIMED_IP;
+    return q->to_candidate < PUNCH_PROBES_PER_CANDIDATE;
+}
+
+bool punch_probe_allowed(punch_probe_bucket *b, uint64_t now, const punch_probe_ask *q)
+{
+    if (q->verified)
+        return true;
+    if (!within_budget(q))
+        return false;
+    bucket_refill(b, now);
+    if (b->tokens_milli < 1000)
+        return false;
+    b->tokens_milli -= 1000;
+    return true;
+}
+
+void punch_spent_add(punch_spent_keys *s, const uint8_t key[32], uint64_t now)
+{
+    unsigned i = s->next;
+    for (unsigned k = 0; k < PUNCH_SPENT_KEYS; k++)
+        if (s->used[k] && memcmp(s->key[k], key, 32) == 0)
+            i = k; /* the same key again: its entry, renewed */
+    memcpy(s->key[i], key, 32);
+    s->at_ms[i] = now;
+    s->used[i] = true;
+    if (i == s->next)
+        s->next = (s->next + 1) % PUNCH_SPENT_KEYS;
+}
+
+bool punch_spent_recent(const punch_spent_keys *s, const uint8_t key[32], uint64_t now)
+{
+    for (unsigned k = 0; k < PUNCH_SPENT_KEYS; k++)
+        if (s->used[k] && memcmp(s->key[k], key, 32) == 0 && now - s->at_ms[k] < PUNCH_SPENT_MS)
+            return true;
+    return false;
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Issue 12, findings 2 and 3, with the real programs: silent strangers do
+# not lock `punch listen --keep-open`, and it does not reflect traffic at
+# the private endpoints they claim (draft §6.2). In a network namespace of
+# its own where loopback is the only interface: punchd, bob listening, the
+# attacker (tests/interop/silent_peers.c) registering 20 keys from one
+# socket that claim eight ports of a "victim" (127.0.0.66, where a counter
+# listens) and CONNECT to bob once each, then alice connecting.
+if [ -z "${PUNCH_IN_NETNS:-}" ]; then
+    [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a network namespace"; exit 77; }
+    exec unshare --net env PUNCH_IN_NETNS=1 bash "$0" "$@"
+fi
+ip link set lo up
+. "$(dirname "$0")/lib.sh"
+PUNCH=${PUNCH:?set PUNCH to the punch binary}
+SILENT=${SILENT_PEERS:?set SILENT_PEERS to the attacker binary}
+KEYS=20
+VICTIM= BOB=
+# Everything this test started goes, whatever happens.
+cleanup() {
+    touch "$TMP/victim.stop" "$TMP/stop"
+    [ -n "$BOB" ] && kill -TERM "$BOB" 2>/dev/null
+    [ -n "$VICTIM" ] && wait "$VICTIM" 2>/dev/null
+    [ -n "$BOB" ] && wait "$BOB" 2>/dev/null
+    stop_punchd
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
+server=127.0.0.1:$(port_of 1)
+
+# The victim: counts what reaches 127.0.0.66:5000-5007 until victim.stop.
+cat >"$TMP/victim.py" <<'PY'
+import os, select, socket, sys
+socks = []
+for port in range(5000, 5008):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.66", port))
+    socks.append(s)
+open(sys.argv[1] + ".ready", "w").close()
+n = b = 0
+while not os.path.exists(sys.argv[1] + ".stop"):
+    for s in select.select(socks, [], [], 0.05)[0]:
+        b += len(s.recv(2048))
+        n += 1
+open(sys.argv[1], "w").write("%d %d\n" % (n, b))
+PY
+python3 "$TMP/victim.py" "$TMP/victim" &
+VICTIM=$!
+for _ in $(seq 400); do [ -e "$TMP/victim.ready" ] && break; sleep 0.025; done
+[ -e "$TMP/victim.ready" ] || fail "the victim's counter did not start"
+
+# wait_for FILE PATTERN COUNT: until FILE has COUNT lines matching (20 s bound).
+wait_for() {
+    for _ in $(seq 800); do
+        [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+        sleep 0.025
+    done
+    return 1
+}
+
+(while [ ! -e "$TMP/stop" ]; do sleep 0.05; done) |
+    XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server "$server" --name bob --events "$TMP/bob.ev" \
+        listen --keep-open --datagram >"$TMP/bob.out" 2>"$TMP/bob.err" &
+BOB=$!
+wait_for "$TMP/bob.ev" '"event":"registered"' 1 || { cat "$TMP/bob.err"; fail "bob did not register"; }
+
+victims=$(for p in $(seq 5000 5007); do echo "127.0.0.66:$p"; done)
+# shellcheck disable=SC2086
+out=$("$SILENT" "$server" bob "$KEYS" $victims) || fail "the attacker did not get its $KEYS keys in: $out"
+spent=$(sed -E 's/sent ([0-9]+) bytes.*/\1/' <<<"$out")
+wait_for "$TMP/bob.ev" '"event":"introduced","t_ms":[0-9]*,"peer":"silent' "$KEYS" ||
+    fail "bob was not introduced to the $KEYS strangers: $(grep -c introduced "$TMP/bob.ev")"
+
+# Alice, while the strangers are there.
+(echo "hello bob"; for _ in $(seq 200); do [ -s "$TMP/bob.out" ] && break; sleep 0.05; done) |
+    XDG_CONFIG_HOME="$TMP/alice" timeout 30 "$PUNCH" --server "$server" --name alice \
+        --events "$TMP/alice.ev" connect bob --datagram --timeout 20 >"$TMP/alice.out" 2>"$TMP/alice.err" ||
+    { cat "$TMP/alice.err" "$TMP/bob.err"; fail "alice could not connect past $KEYS silent strangers"; }
+wait_for "$TMP/bob.out" "hello bob" 1 || fail "bob got '$(cat "$TMP/bob.out")'"
+path_ms=$(grep -m1 '"event":"path"' "$TMP/alice.ev" | grep -o '"t_ms":[0-9]*' | cut -d: -f2)
+pass "alice connected (first path at t=${path_ms} ms) past $KEYS silent strangers; data crossed"
+
+# Every stranger is forgotten: at the deadline, or pushed out.
+wait_for "$TMP/bob.ev" '"reason":"\(no handshake within\|pushed out\)' "$KEYS" ||
+    fail "bob still holds strangers: $(grep -c '"event":"closed"' "$TMP/bob.ev") closed of $KEYS"
+grep '"event":"closed"' "$TMP/bob.ev" | grep '"peer":"alice"' | grep -q 'no handshake\|pushed out' &&
+    fail "bob took alice for a stranger"
+pass "bob forgot all $KEYS strangers ($(grep -c 'no handshake within' "$TMP/bob.ev") at the deadline, $(grep -c 'pushed out' "$TMP/bob.ev") pushed out), never alice"
+
+touch "$TMP/victim.stop"
+wait "$VICTIM"
+read -r datagrams bytes <"$TMP/victim"
+echo "the victim got $datagrams datagrams, $bytes bytes; the attacker sent $spent bytes" \
+     "($(awk -v a="$bytes" -v b="$spent" 'BEGIN { printf "%.2f", a / b }')x)"
+# Draft §6.2 as issue 12 puts it: never more towards an unverified address
+# than the introduction made us spend; at most four probes per key.
+[ "$bytes" -le "$spent" ] || fail "the victim got $bytes bytes for the attacker's $spent"
+[ "$datagrams" -le $((4 * KEYS)) ] || fail "the victim got $datagrams datagrams from $KEYS keys"
+pass "the victim got at most what the attack cost ($bytes <= $spent bytes)"
