@@ -11,21 +11,9 @@ B=${PUNCH_BUILD_DIR:?}
 PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd
 topo=(different-nats --backend punch-nat --nat-a symmetric-random --nat-b port-restricted-cone)
 
-direct=0 times=()
-for ((r = 0; r < 5; r++)); do
-    run_pair "${topo[@]}"
-    [ "$PAIR_RC" = 0 ] || fail "run $r: connect exited $PAIR_RC: $(cat "$TMP/c/alice.err")"
-    [ "$(sort -u "$TMP/c/bob.out")" = "hello bob" ] || fail "run $r: bob got '$(cat "$TMP/c/bob.out")'"
-    [ "$(sort -u "$TMP/c/alice.out")" = "hello alice" ] || fail "run $r: alice got '$(cat "$TMP/c/alice.out")'"
-    a=$(last_path alice) b=$(last_path bob)
-    if [ "$a" = direct/birthday ] && [ "$b" = direct/birthday ]; then
-        direct=$((direct + 1)) times+=("$(first_path_ms alice direct)")
-    elif [ "$a" != relay/relay ] || [ "$b" != relay/relay ]; then
-        fail "run $r: ended $a / $b: neither birthday nor relay"
-    fi
-done
-[ "$direct" -ge 3 ] || fail "only $direct of 5 runs direct by birthday"
-ok "symmetric-random x port-restricted-cone: $direct/5 runs direct by birthday (alice's first direct path at ${times[*]} ms)"
+birthday_runs 5 "${topo[@]}"
+[ "$BIRTHDAY_DIRECT" -ge 3 ] || fail "only $BIRTHDAY_DIRECT of 5 runs direct by birthday"
+ok "symmetric-random x port-restricted-cone: $BIRTHDAY_DIRECT/5 runs direct by birthday (alice's first direct path at ${BIRTHDAY_TIMES[*]} ms)"
 
 run_pair "${topo[@]}" -- --no-birthday
 [ "$(last_path alice) $(last_path bob)" = "relay/relay relay/relay" ] ||

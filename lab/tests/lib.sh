@@ -73,6 +73,29 @@ last_path() {
     last=$(grep '"event":"path"' "$TMP/c/$1.ev" | tail -1)
     echo "$(grep -o '"kind":"[^"]*"' <<<"$last" | cut -d'"' -f4)/$(grep -o '"technique":"[^"]*"' <<<"$last" | cut -d'"' -f4)"
 }
+# birthday_runs N TOPOLOGY...: N run_pairs, each checked (both got the
+# other's line, and PAIR_CHECK, a function, when set) and ending either
+# direct by birthday on both sides or on the relay on both; sets
+# BIRTHDAY_DIRECT (how many went direct) and BIRTHDAY_TIMES (alice's first
+# direct path of each, ms).
+birthday_runs() {
+    local n=$1 r a b; shift
+    BIRTHDAY_DIRECT=0 BIRTHDAY_TIMES=()
+    for ((r = 0; r < n; r++)); do
+        run_pair "$@"
+        [ "$PAIR_RC" = 0 ] || fail "run $r: connect exited $PAIR_RC: $(cat "$TMP/c/alice.err")"
+        [ -z "${PAIR_CHECK:-}" ] || "$PAIR_CHECK" "$r"
+        [ "$(sort -u "$TMP/c/bob.out")" = "hello bob" ] || fail "run $r: bob got '$(cat "$TMP/c/bob.out")'"
+        [ "$(sort -u "$TMP/c/alice.out")" = "hello alice" ] || fail "run $r: alice got '$(cat "$TMP/c/alice.out")'"
+        a=$(last_path alice) b=$(last_path bob)
+        if [ "$a" = direct/birthday ] && [ "$b" = direct/birthday ]; then
+            BIRTHDAY_DIRECT=$((BIRTHDAY_DIRECT + 1))
+            BIRTHDAY_TIMES+=("$(first_path_ms alice direct)")
+        elif [ "$a" != relay/relay ] || [ "$b" != relay/relay ]; then
+            fail "run $r: ended $a / $b: neither birthday nor relay"
+        fi
+    done
+}
 # first_path_ms SIDE KIND: t_ms of SIDE's first path event of KIND
 first_path_ms() {
     grep '"event":"path"' "$TMP/c/$1.ev" | grep "\"kind\":\"$2\"" | head -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2

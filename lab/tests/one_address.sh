@@ -18,23 +18,13 @@ topo=(different-nats --nat-a symmetric-random --nat-b port-restricted-cone)
 PAIR_PUNCHD_ARGS=(--listen 198.51.100.1:3478)
 nat_of() { grep -o '"event":"registered".*' "$TMP/c/$1.ev" | head -1 | grep -o '"nat":"[^"]*"' | cut -d'"' -f4; }
 
-direct=0 times=()
-for ((r = 0; r < 5; r++)); do
-    run_pair "${topo[@]}"
-    [ "$PAIR_RC" = 0 ] || fail "run $r: connect exited $PAIR_RC: $(cat "$TMP/c/alice.err")"
+registered_as_measured() {
     [ "$(nat_of alice)/$(nat_of bob)" = apdm/eim ] ||
-        fail "run $r: registered as $(nat_of alice) / $(nat_of bob), want apdm / eim"
-    [ "$(sort -u "$TMP/c/bob.out")" = "hello bob" ] || fail "run $r: bob got '$(cat "$TMP/c/bob.out")'"
-    [ "$(sort -u "$TMP/c/alice.out")" = "hello alice" ] || fail "run $r: alice got '$(cat "$TMP/c/alice.out")'"
-    a=$(last_path alice) b=$(last_path bob)
-    if [ "$a" = direct/birthday ] && [ "$b" = direct/birthday ]; then
-        direct=$((direct + 1)) times+=("$(first_path_ms alice direct)")
-    elif [ "$a" != relay/relay ] || [ "$b" != relay/relay ]; then
-        fail "run $r: ended $a / $b: neither birthday nor relay"
-    fi
-done
-[ "$direct" -ge 4 ] || fail "only $direct of 5 runs direct by birthday"
-ok "one-address punchd, symmetric-random (kernel) x port-restricted-cone: $direct/5 direct by birthday (alice's first direct path at ${times[*]} ms)"
+        fail "run $1: registered as $(nat_of alice) / $(nat_of bob), want apdm / eim"
+}
+PAIR_CHECK=registered_as_measured birthday_runs 5 "${topo[@]}"
+[ "$BIRTHDAY_DIRECT" -ge 4 ] || fail "only $BIRTHDAY_DIRECT of 5 runs direct by birthday"
+ok "one-address punchd, symmetric-random (kernel) x port-restricted-cone: $BIRTHDAY_DIRECT/5 direct by birthday (alice's first direct path at ${BIRTHDAY_TIMES[*]} ms)"
 
 PAIR_PUNCHD_ARGS=(--listen 198.51.100.1:3478 --second-port off)
 for ((r = 0; r < 2; r++)); do  # a run may miss (about 2 %): one more try
