@@ -13,6 +13,7 @@
 #include "io/loop.h"
 #include "punch/punch.h"
 #include "punch_cli.h"
+#include "wire/msg.h"
 
 static const punch_command commands[] = {
     {"keygen", punch_cmd_keygen, "[--force|--public] [FILE]",
@@ -107,7 +108,13 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+:", longs, NULL)) != -1) {
         switch (c) {
         case 's': cli.server = optarg; break;
-        case 'n': cli.name = optarg; break;
+        case 'n':
+            if (!punch_msg_valid_name(optarg))
+                return punch_cli_usage_error(
+                    "punch", "--name: '%s' is not a name (1 to %d printable ASCII characters, "
+                    "no spaces, quotes or backslashes)", optarg, PUNCH_MSG_NAME_MAX);
+            cli.name = optarg;
+            break;
         case 'k': cli.key = optarg; break;
         case 'e': cli.events = optarg; break;
         case 'L':

@@ -36,6 +36,7 @@ expect 2 "'frobnicate' is not a command" "$PUNCH" frobnicate
 expect 2 '^usage: punch' "$PUNCH"
 expect 2 "unknown option '--bogus'" "$PUNCH" --bogus keygen
 expect 0 '^usage: punch keygen' "$PUNCH" keygen --help
+expect 2 "^punch: --name: 'bob smith' is not a name \\(1 to 63 printable" "$PUNCH" --name 'bob smith' listen
 
 # keygen: a 0600 key, its public key on stdout, never overwritten by accident.
 key="$TMP/conf/punch/key"
