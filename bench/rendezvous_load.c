@@ -50,7 +50,7 @@
 #define T_REGISTER 0x03
 #define T_REGISTERED 0x04
 #define HELLO_LEN 96
-#define COOKIE_LEN 58
+#define COOKIE_LEN 60 /* with the 2-byte second port (issue 10) */
 #define REGISTER_LEN 111  /* with an 8-byte name and one private endpoint */
 #define REGISTERED_LEN 63 /* IPv4 public endpoint */
 #define MAX_SOCKETS 64
