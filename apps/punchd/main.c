@@ -22,9 +22,13 @@
 #include "common/cli.h"
 #include "common/events.h"
 #include "common/keyfile.h"
+#include "config.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"
+#include "metrics.h"
+#include "notify.h"
+#include "prometheus.h"
 #include "tcp_server.h"
 #include "server/binding.h"
 #include "server/rendezvous.h"
@@ -66,6 +70,16 @@ typedef struct punchd {
      * (a NAT may give a UDP and a TCP mapping the same IP and port):
      * dropped, so the two never share one rendezvous identity. */
     uint64_t tcp_clash;
+    /* Operations (issue 13): --metrics, the config file and what SIGHUP
+     * reads again (the same command line over the file as it is now). */
+    punchd_metrics *metrics;       /* NULL without --metrics */
+    uint64_t start_ms;
+    punchd_config *config;         /* NULL: no file */
+    const char *config_path;       /* NULL: none (--config given: must exist) */
+    bool config_given;
+    int argc;
+    char **argv;
+    char metrics_field[PUNCH_ADDR_STRLEN + 16]; /* ,"metrics":"ADDR" of the started event */
 } punchd;
 
 typedef struct options {
@@ -87,6 +101,9 @@ typedef struct options {
     bool no_tcp;
     unsigned long long max_tcp, max_tcp_per_ip;
     int second_port;  /* -1: PORT+1 (default), 0: off, else that port */
+    bool has_metrics;
+    punch_addr metrics;
+    bool listen_replace; /* the next --listen replaces those so far (the file's) */
 } options;
 
 static const char usage_text[] =
@@ -94,7 +111,7 @@ static const char usage_text[] =
     "              [--key FILE] [--no-relay]\n"
     "              [--max-peers N] [--relay-max-bytes N] [--relay-rate N]\n"
     "              [--relay-packets N] [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
-    "              [--events FILE|-]\n"
+    "              [--events FILE|-] [--metrics ADDR:PORT] [--config FILE]\n"
     "              [--log-level LEVEL] [--rate-limit N]\n"
     "\n"
     "The public server of punch: answers STUN Binding requests (RFC 8489) so\n"
@@ -143,6 +160,11 @@ static const char usage_text[] =
     "  --events FILE|-      write one JSON event per line (started, registered,\n"
     "                       introduced, relay-opened, relay-closed, counters,\n"
     "                       stopped); - is stdout\n"
+    "  --metrics ADDR:PORT  serve Prometheus text at http://ADDR:PORT/metrics\n"
+    "                       (punchd_* counters and gauges; keep ADDR private)\n"
+    "  --config FILE        read settings from FILE: one 'KEY = VALUE' a line, the\n"
+    "                       keys the long options (default " PUNCHD_DEFAULT_CONFIG "\n"
+    "                       when it exists); the command line overrides it\n"
     "  --log-level LEVEL    error, warn, info (default) or debug\n"
     "  --rate-limit N       per source IP (IPv6: per /64) and second: Binding\n"
     "                       answers, and separately the rendezvous requests that\n"
@@ -151,7 +173,9 @@ static const char usage_text[] =
     "                       default 200, 0 turns it off\n"
     "  --help, --version\n"
     "\n"
-    "Signals: SIGINT/SIGTERM stop cleanly; SIGUSR1 writes the counters.\n";
+    "Signals: SIGINT/SIGTERM stop cleanly; SIGUSR1 writes the counters; SIGHUP\n"
+    "reopens the events file and reads the config file again (log-level and events\n"
+    "apply at once, the rest at restart), keeping every registration.\n";
 
 #define usage_error(...) punch_cli_usage_error("punchd", __VA_ARGS__)
 
@@ -193,6 +217,9 @@ static int parse_option(options *o, int c, char **argv)
 {
     switch (c) {
     case 'l':
+        if (o->listen_replace)
+            o->n_listen = 0;
+        o->listen_replace = false;
         if (o->n_listen == MAX_LISTEN)
             return usage_error("--listen: at most 8 addresses (%s is one too many)", optarg);
         if (punch_addr_parse(optarg, DEFAULT_PORT, &o->listen[o->n_listen]) != 0)
@@ -211,6 +238,19 @@ static int parse_option(options *o, int c, char **argv)
     case 'e':
         o->events = optarg;
         return 0;
+    case 'C':
+        return 0; /* read before the other options (punchd_config_path) */
+    case 'X': {
+        /* A port must be given (0: the kernel picks): a text without one
+         * takes the default port, so two defaults tell. */
+        punch_addr other;
+        if (punch_addr_parse(optarg, 0, &o->metrics) != 0 ||
+            punch_addr_parse(optarg, 1, &other) != 0 || other.port != o->metrics.port)
+            return usage_error("--metrics: '%s' is not an address with a port (IP:PORT or "
+                               "[IPv6]:PORT)", optarg);
+        o->has_metrics = true;
+        return 0;
+    }
     case 'L':
         if ((o->log_level = punch_log_level_parse(optarg)) < 0)
             return usage_error("--log-level: '%s' is not one of error, warn, info, debug", optarg);
@@ -251,33 +291,41 @@ static int parse_option(options *o, int c, char **argv)
     }
 }
 
-/* Returns 0 to run, 2 on a usage error, -1 when --help/--version was served. */
-static int parse_options(int argc, char **argv, options *o)
+static const struct option longs[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"alt", required_argument, NULL, 'a'},
+    {"second-port", required_argument, NULL, 'S'},
+    {"events", required_argument, NULL, 'e'},
+    {"log-level", required_argument, NULL, 'L'},
+    {"rate-limit", required_argument, NULL, 'r'},
+    {"key", required_argument, NULL, 'k'},
+    {"no-relay", no_argument, NULL, 'n'},
+    {"max-peers", required_argument, NULL, 'm'},
+    {"relay-max-bytes", required_argument, NULL, 'B'},
+    {"relay-rate", required_argument, NULL, 'R'},
+    {"relay-packets", required_argument, NULL, 'P'},
+    {"no-tcp", no_argument, NULL, 'T'},
+    {"max-tcp", required_argument, NULL, 'M'},
+    {"max-tcp-per-ip", required_argument, NULL, 'I'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"config", required_argument, NULL, 'C'},
+    {"metrics", required_argument, NULL, 'X'},
+    {0},
+};
+
+static void default_options(options *o)
 {
-    static const struct option longs[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"alt", required_argument, NULL, 'a'},
-        {"second-port", required_argument, NULL, 'S'},
-        {"events", required_argument, NULL, 'e'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"rate-limit", required_argument, NULL, 'r'},
-        {"key", required_argument, NULL, 'k'},
-        {"no-relay", no_argument, NULL, 'n'},
-        {"max-peers", required_argument, NULL, 'm'},
-        {"relay-max-bytes", required_argument, NULL, 'B'},
-        {"relay-rate", required_argument, NULL, 'R'},
-        {"relay-packets", required_argument, NULL, 'P'},
-        {"no-tcp", no_argument, NULL, 'T'},
-        {"max-tcp", required_argument, NULL, 'M'},
-        {"max-tcp-per-ip", required_argument, NULL, 'I'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {0},
-    };
     *o = (options){.log_level = PUNCH_LOG_INFO, .rate = DEFAULT_RATE_PER_SEC, .alt_for = -1,
                    .max_peers = PUNCH_RV_DEFAULT_MAX_PEERS,
                    .max_tcp = PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS,
                    .max_tcp_per_ip = PUNCH_TCP_SERVER_DEFAULT_PER_IP, .second_port = -1};
+}
+
+/* Returns 0 to run, 2 on a usage error, -1 when --help/--version was served. */
+static int parse_options(int argc, char **argv, options *o)
+{
+    optind = 0; /* glibc: start afresh (the config pass ran getopt before) */
     opterr = 0;
     int c, rc;
     while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1)
@@ -389,6 +437,45 @@ static int check_alt(options *o)
         return 0;
     }
     return usage_error("--alt %s has no --listen address of the same family", o->alt_text);
+}
+
+/* One "KEY = VALUE" of the config file, as --KEY VALUE (a flag: KEY alone,
+ * or yes/no). Returns 0 or 2 (printed with the file and line). */
+static int config_option(void *arg, const char *key, const char *value)
+{
+    options *o = arg;
+    const struct option *opt = longs;
+    while (opt->name && strcmp(opt->name, key) != 0)
+        opt++;
+    if (!opt->name || opt->val == 'C' || opt->val == 'h' || opt->val == 'V')
+        return usage_error("'%s' is not a setting (the long options are, without --)", key);
+    if (opt->has_arg == no_argument) {
+        if (value && strcmp(value, "no") == 0)
+            return 0;
+        if (value && strcmp(value, "yes") != 0)
+            return usage_error("%s: '%s' is not yes or no", key, value);
+    } else if (!value) {
+        return usage_error("%s needs a value (%s = VALUE)", key, key);
+    }
+    optarg = (char *)value;
+    return parse_option(o, opt->val, NULL);
+}
+
+/* The config file (--config, else the default one when it exists), then the
+ * command line over it. Returns 0 to run, 1 when the file cannot be read,
+ * 2 on a usage error, -1 when --help/--version was served. */
+static int read_settings(punchd *d, options *o, punchd_config **config)
+{
+    default_options(o);
+    *config = NULL;
+    if (d->config_path) {
+        int rc = punchd_config_load(d->config_path, !d->config_given, config_option, o, config);
+        if (rc != 0)
+            return rc;
+    }
+    o->listen_replace = o->n_listen > 0;
+    int rc = parse_options(d->argc, d->argv, o);
+    return rc != 0 ? rc : check_alt(o);
 }
 
 static void flush_tx(punchd *d)
@@ -705,11 +792,43 @@ static void emit_counters(punchd *d, const char *event)
               (ull)r->peers, (ull)r->registrations, (ull)r->introductions, (ull)r->relayed);
 }
 
+/* SIGHUP: the config file again under the same command line. log-level
+ * and events apply now (the events file is reopened even when its name is
+ * the same: log rotation moved it); other changed keys are named for the
+ * next start. Registrations, sessions and sockets stay as they are. A bad
+ * file keeps the running settings. */
+static void reload(punchd *d)
+{
+    static const char *const live_keys[] = {"log-level", "events", NULL};
+    options o;
+    punchd_config *config;
+    punchd_notify("RELOADING=1");
+    if (read_settings(d, &o, &config) != 0) {
+        punch_log(PUNCH_LOG_ERROR, "SIGHUP: %s not applied; the settings stay as they were",
+                  d->config_path);
+    } else {
+        punch_log_init("punchd", o.log_level);
+        if (punch_events_reopen(&d->events, o.events) != 0)
+            punch_log(PUNCH_LOG_ERROR, "SIGHUP: cannot open events file '%s': %s (the one "
+                      "open stays)", o.events, strerror(errno));
+        punchd_config_report_changes(d->config, config, live_keys);
+        punchd_config_free(d->config);
+        d->config = config;
+        punch_log(PUNCH_LOG_INFO, "SIGHUP: settings read again%s%s, events file reopened",
+                  d->config ? " from " : "", d->config ? d->config->path : "");
+        punch_events_emit(d->events, "reloaded", "\"peers\":%llu",
+                          (unsigned long long)punch_rendezvous_counters_get(d->rv)->peers);
+    }
+    punchd_notify("READY=1");
+}
+
 static void on_signal(void *arg, int signo)
 {
     punchd *d = arg;
     if (signo == SIGUSR1)
         emit_counters(d, "counters");
+    else if (signo == SIGHUP)
+        reload(d);
     else
         punch_loop_stop(d->loop);
 }
@@ -739,8 +858,8 @@ static void emit_started(punchd *d)
     punch_log(PUNCH_LOG_INFO, "server key %s", key);
     punch_events_emit(d->events, "started",
                       "\"version\":\"%s\",\"listen\":[%s],\"second\":[%s],\"tcp\":[%s],"
-                      "\"key\":\"%s\"",
-                      punch_version(), list, second, tcp, key);
+                      "\"key\":\"%s\"%s",
+                      punch_version(), list, second, tcp, key, d->metrics_field);
 }
 
 static void random_bytes(void *arg, uint8_t *buf, size_t len)
@@ -861,9 +980,9 @@ static int setup(punchd *d, const options *o)
     }
     if (setup_rendezvous(d, o, &cfg) != 0 || (!o->no_tcp && setup_tcp(d, o, &cfg.rate) != 0))
         return -1;
-    static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
+    static const int signals[] = {SIGINT, SIGTERM, SIGUSR1, SIGHUP};
     if (punch_loop_new(&d->loop) != 0 ||
-        punch_loop_signals(d->loop, signals, 3, on_signal, d) != 0 ||
+        punch_loop_signals(d->loop, signals, 4, on_signal, d) != 0 ||
         punch_loop_timer_add(d->loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer) != 0) {
         punch_log(PUNCH_LOG_ERROR, "cannot set up the event loop: %s", strerror(errno));
         return -1;
@@ -887,37 +1006,80 @@ static void teardown(punchd *d)
         punch_udp_batch_free(d->socks[i].tx);
     }
     punch_udp_batch_free(d->rx);
+    punchd_metrics_free(d->metrics);
     punch_loop_free(d->loop);
     punch_binding_free(d->srv);
     punch_rendezvous_free(d->rv);
     punch_tcp_server_free(d->tcp);
     punch_events_close(d->events);
+    punchd_config_free(d->config);
+}
+
+static size_t render_metrics(void *arg, char *buf, size_t cap)
+{
+    punchd *d = arg;
+    punchd_stats s = {
+        .stun = punch_binding_counters_get(d->srv),
+        .rv = punch_rendezvous_counters_get(d->rv),
+        .tcp = d->tcp ? punch_tcp_server_counters_get(d->tcp) : NULL,
+        .http = d->metrics ? punchd_metrics_counters_get(d->metrics) : NULL,
+        .send_dropped = d->send_dropped,
+        .tcp_clash = d->tcp_clash,
+        .uptime_s = (punch_clock_ms() - d->start_ms) / 1000,
+    };
+    return punchd_prometheus_render(&s, buf, cap);
+}
+
+/* --metrics on the loop; its address goes into the started event. Returns
+ * 0 or -1 (logged). */
+static int setup_metrics(punchd *d, const options *o)
+{
+    if (!o->has_metrics)
+        return 0;
+    char text[PUNCH_ADDR_STRLEN];
+    punch_addr bound;
+    if (punchd_metrics_new(&d->metrics, d->loop, &o->metrics, &bound, render_metrics, d) != 0) {
+        punch_log(PUNCH_LOG_ERROR, "--metrics: cannot listen on %s: %s",
+                  punch_addr_format(&o->metrics, text), strerror(errno));
+        return -1;
+    }
+    punch_addr_format(&bound, text);
+    punch_log(PUNCH_LOG_INFO, "metrics at http://%s/metrics", text);
+    snprintf(d->metrics_field, sizeof(d->metrics_field), ",\"metrics\":\"%s\"", text);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    uint64_t start_ms = punch_clock_ms();
+    punchd d = {.start_ms = punch_clock_ms(), .argc = argc, .argv = argv};
+    d.config_path = punchd_config_path(argc, argv, longs, 'C', &d.config_given);
+    if (!d.config_path && access(PUNCHD_DEFAULT_CONFIG, F_OK) == 0)
+        d.config_path = PUNCHD_DEFAULT_CONFIG;
     options o;
-    int rc = parse_options(argc, argv, &o);
-    if (rc != 0)
+    int rc = read_settings(&d, &o, &d.config);
+    if (rc != 0) {
+        punchd_config_free(d.config);
         return rc < 0 ? 0 : rc;
-    if ((rc = check_alt(&o)) != 0)
-        return rc;
+    }
     punch_log_init("punchd", o.log_level);
+    punch_log_timestamps();
 
-    punchd d = {0};
-    if (punch_events_open(&d.events, o.events, start_ms) != 0) {
+    if (punch_events_open(&d.events, o.events, d.start_ms) != 0) {
         fprintf(stderr, "punchd: cannot open events file '%s': %s\n", o.events, strerror(errno));
+        punchd_config_free(d.config);
         return 1;
     }
     rc = 1;
-    if (setup(&d, &o) != 0)
+    if (setup(&d, &o) != 0 || setup_metrics(&d, &o) != 0)
         goto cleanup;
     emit_started(&d);
+    if (punchd_notify("READY=1") != 0)
+        punch_log(PUNCH_LOG_WARN, "NOTIFY_SOCKET: cannot tell readiness: %s", strerror(errno));
     if (punch_loop_run(d.loop) != 0) {
         punch_log(PUNCH_LOG_ERROR, "event loop failed: %s", strerror(errno));
         goto cleanup;
     }
+    punchd_notify("STOPPING=1");
     emit_counters(&d, "stopped");
     rc = 0;
 cleanup:
