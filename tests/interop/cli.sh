@@ -25,7 +25,7 @@ expect 2 "--alt needs a concrete --listen address of its family, not 0.0.0.0:347
 expect 2 "--alt 127.0.0.2 has no --listen address of the same family" "$PUNCHD" --listen '[::1]:0' --alt 127.0.0.2
 expect 2 "--alt: '127.0.0.2:5' is not a local IP address" "$PUNCHD" --alt 127.0.0.2:5
 # 192.0.2.1 (TEST-NET-1) is not an address of this machine: bind fails.
-expect 1 '^punchd: cannot listen on 192.0.2.1:3478: ' "$PUNCHD" --listen 192.0.2.1:3478
+expect 1 '^([0-9TZ:.-]+ )?punchd: cannot listen on 192.0.2.1:3478: ' "$PUNCHD" --listen 192.0.2.1:3478
 expect 1 "cannot open events file '/nonexistent/dir/ev'" "$PUNCHD" --listen 127.0.0.1:0 --events /nonexistent/dir/ev
 pass "punchd: help, version, usage errors and failures"
 
