@@ -4,43 +4,37 @@
  * behaviour discovery with --alt), and on the same sockets the rendezvous and
  * relay service (draft §3.3.1, §3.1): datagrams starting with PUNCH_MSG_MAGIC
  * go to the one, everything else to the other. The protocol logic lives in
- * src/server (sans-I/O); this file parses arguments and drives sockets.
+ * src/server (sans-I/O); this file drives sockets (options.c holds the settings;
+ * metrics.c, config.c and notify.c what operators need).
  * The same services also listen on TCP at every address (the last resort
  * for peers whose network drops UDP): each frame on a connection
  * (src/wire/frame.h) is handled as a datagram from the connection's remote
  * address, and what goes back to that address goes on the connection.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "common/cli.h"
 #include "common/events.h"
 #include "common/keyfile.h"
-#include "config.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"
 #include "metrics.h"
 #include "notify.h"
+#include "options.h"
 #include "prometheus.h"
 #include "tcp_server.h"
 #include "server/binding.h"
 #include "server/rendezvous.h"
 #include "wire/msg.h"
 
-#define MAX_LISTEN PUNCH_BINDING_MAX_GROUPS
+#define MAX_LISTEN PUNCHD_MAX_LISTEN
 #define MAX_SOCKS (MAX_LISTEN * 4)
-#define DEFAULT_PORT 3478            /* RFC 8489 §18.6 */
-#define DEFAULT_RATE_PER_SEC 200     /* Binding answers per source IP */
 #define DEFAULT_RATE_SLOTS 65536     /* sources tracked at once */
-#define MAX_PEERS_LIMIT 100000000
-#define MAX_TCP_LIMIT 1000000
 /* Receive batches handled per wakeup and socket before the others get a turn. */
 #define ROUNDS_PER_WAKEUP 8
 
@@ -75,272 +69,9 @@ typedef struct punchd {
     punchd_metrics *metrics;       /* NULL without --metrics */
     uint64_t start_ms;
     punchd_config *config;         /* NULL: no file */
-    const char *config_path;       /* NULL: none (--config given: must exist) */
-    bool config_given;
-    int argc;
-    char **argv;
+    punchd_source src;
     char metrics_field[PUNCH_ADDR_STRLEN + 16]; /* ,"metrics":"ADDR" of the started event */
 } punchd;
-
-typedef struct options {
-    size_t n_listen;
-    punch_addr listen[MAX_LISTEN];
-    bool has_alt;
-    punch_addr alt;
-    const char *alt_text;
-    bool default_listen; /* no --listen given: 0.0.0.0 and :: */
-    int alt_for;      /* index of the --listen that --alt pairs with, or -1 */
-    const char *events;
-    int log_level;
-    unsigned long long rate;
-    const char *key;
-    bool no_relay;
-    unsigned long long max_peers;
-    unsigned long long relay_max_bytes;
-    unsigned long long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
-    bool no_tcp;
-    unsigned long long max_tcp, max_tcp_per_ip;
-    int second_port;  /* -1: PORT+1 (default), 0: off, else that port */
-    bool has_metrics;
-    punch_addr metrics;
-    bool listen_replace; /* the next --listen replaces those so far (the file's) */
-} options;
-
-static const char usage_text[] =
-    "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--second-port PORT|off]\n"
-    "              [--key FILE] [--no-relay]\n"
-    "              [--max-peers N] [--relay-max-bytes N] [--relay-rate N]\n"
-    "              [--relay-packets N] [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
-    "              [--events FILE|-] [--metrics ADDR:PORT] [--config FILE]\n"
-    "              [--log-level LEVEL] [--rate-limit N]\n"
-    "\n"
-    "The public server of punch: answers STUN Binding requests (RFC 8489) so\n"
-    "peers learn their public address, and with --alt the RFC 5780 NAT\n"
-    "behaviour discovery that `punch natcheck` uses. On the same sockets it\n"
-    "registers peers by name and key, introduces them to each other for hole\n"
-    "punching, and relays between two introduced peers when nothing else works.\n"
-    "\n"
-    "  --listen ADDR:PORT   address to serve on; repeat for more (IPv4 and IPv6).\n"
-    "                       Default: 0.0.0.0:3478 and [::]:3478. Port 0 picks one.\n"
-    "  --alt ADDR           a second local IP of the same family as the first\n"
-    "                       --listen, which must then be a concrete address. punchd\n"
-    "                       also serves on PORT+1 of both IPs, so CHANGE-REQUEST,\n"
-    "                       OTHER-ADDRESS and RESPONSE-ORIGIN work (RFC 5780).\n"
-    "  --second-port PORT|off  without --alt, punchd also answers STUN Binding on\n"
-    "                       a second port of each --listen address (default PORT+1;\n"
-    "                       with --listen port 0, one the kernel picks) and tells\n"
-    "                       peers of it, so they learn whether their NAT maps each\n"
-    "                       destination to a new port, and with what step, from\n"
-    "                       one server address. off: a single port (peers then\n"
-    "                       register with \"nat\":\"unknown\")\n"
-    "  --key FILE           the server's identity key (X25519), created with mode\n"
-    "                       0600 when FILE does not exist (as by `punch keygen`).\n"
-    "                       Without it punchd makes a new key at every start, so\n"
-    "                       peers cannot pin it.\n"
-    "  --no-relay           introduce peers, never relay their traffic\n"
-    "  --relay-max-bytes N  bytes one relay session may carry in all before it is\n"
-    "                       closed (default 268435456); each session is also held\n"
-    "                       to 262144 bytes/s and 1000 datagrams/s\n"
-    "  --relay-rate N       bytes/s one relay session may carry, both directions\n"
-    "                       together (default 262144; 0 means the default)\n"
-    "  --relay-packets N    datagrams/s one relay session may carry (default 1000;\n"
-    "                       0 means the default)\n"
-    "  --max-peers N        registered peers held at once (default 100000; about\n"
-    "                       400 bytes each, taken as they register)\n"
-    "  --no-tcp             serve on UDP only. By default punchd also listens on\n"
-    "                       TCP at every address, for peers whose network drops\n"
-    "                       UDP: each datagram goes as a 2-byte big-endian length\n"
-    "                       and the datagram (RFC 4571 framing)\n"
-    "  --max-tcp N          TCP connections held at once (default 1024; about\n"
-    "                       35 KiB each); more are closed at once. A connection\n"
-    "                       must bring a whole frame within 10 s and then one at\n"
-    "                       least every 90 s\n"
-    "  --max-tcp-per-ip N   of those, held at once from one IP address (default\n"
-    "                       32), so one source cannot take them all\n"
-    "  --events FILE|-      write one JSON event per line (started, registered,\n"
-    "                       introduced, relay-opened, relay-closed, counters,\n"
-    "                       stopped); - is stdout\n"
-    "  --metrics ADDR:PORT  serve Prometheus text at http://ADDR:PORT/metrics\n"
-    "                       (punchd_* counters and gauges; keep ADDR private)\n"
-    "  --config FILE        read settings from FILE: one 'KEY = VALUE' a line, the\n"
-    "                       keys the long options (default " PUNCHD_DEFAULT_CONFIG "\n"
-    "                       when it exists); the command line overrides it\n"
-    "  --log-level LEVEL    error, warn, info (default) or debug\n"
-    "  --rate-limit N       per source IP (IPv6: per /64) and second: Binding\n"
-    "                       answers, and separately the rendezvous requests that\n"
-    "                       cost work before the sender is known (HELLO, CONNECT,\n"
-    "                       REGISTER of a new key), and TCP connections opened;\n"
-    "                       default 200, 0 turns it off\n"
-    "  --help, --version\n"
-    "\n"
-    "Signals: SIGINT/SIGTERM stop cleanly; SIGUSR1 writes the counters; SIGHUP\n"
-    "reopens the events file and reads the config file again (log-level and events\n"
-    "apply at once, the rest at restart), keeping every registration.\n";
-
-#define usage_error(...) punch_cli_usage_error("punchd", __VA_ARGS__)
-
-/* text as a whole decimal number from lo to hi into *v. Returns 0, or the
- * usage error's 2 naming the option and the bad value. */
-static int number_option(const char *option, const char *text, unsigned long long lo,
-                         unsigned long long hi, unsigned long long *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtoull(text, &end, 10);
-    if (*text >= '0' && *text <= '9' && !*end && !errno && *v >= lo && *v <= hi)
-        return 0;
-    if (hi == ULLONG_MAX)
-        return usage_error("%s: '%s' is not a positive number", option, text);
-    return usage_error("%s: '%s' is not a number from %llu to %llu", option, text, lo, hi);
-}
-
-/* --second-port PORT|off into *port (0: off). Returns 0 or the usage
- * error's 2. */
-static int second_port_option(const char *text, int *port)
-{
-    if (strcmp(text, "off") == 0) {
-        *port = 0;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (*text < '0' || *text > '9' || *end || errno || v < 1 || v > 65535)
-        return usage_error("--second-port: '%s' is not a port from 1 to 65535 or off", text);
-    *port = (int)v;
-    return 0;
-}
-
-/* One option of punchd's (c from getopt_long). Returns 0, 2 on a usage
- * error, -1 when --help/--version was served. */
-static int parse_option(options *o, int c, char **argv)
-{
-    switch (c) {
-    case 'l':
-        if (o->listen_replace)
-            o->n_listen = 0;
-        o->listen_replace = false;
-        if (o->n_listen == MAX_LISTEN)
-            return usage_error("--listen: at most 8 addresses (%s is one too many)", optarg);
-        if (punch_addr_parse(optarg, DEFAULT_PORT, &o->listen[o->n_listen]) != 0)
-            return usage_error("--listen: '%s' is not an address (IP:PORT or [IPv6]:PORT)", optarg);
-        o->n_listen++;
-        return 0;
-    case 'a':
-        if (punch_addr_parse(optarg, 0, &o->alt) != 0 || o->alt.port != 0 ||
-            punch_addr_is_any(&o->alt))
-            return usage_error("--alt: '%s' is not a local IP address (no port)", optarg);
-        o->has_alt = true;
-        o->alt_text = optarg;
-        return 0;
-    case 'S':
-        return second_port_option(optarg, &o->second_port);
-    case 'e':
-        o->events = optarg;
-        return 0;
-    case 'C':
-        return 0; /* read before the other options (punchd_config_path) */
-    case 'X': {
-        /* A port must be given (0: the kernel picks): a text without one
-         * takes the default port, so two defaults tell. */
-        punch_addr other;
-        if (punch_addr_parse(optarg, 0, &o->metrics) != 0 ||
-            punch_addr_parse(optarg, 1, &other) != 0 || other.port != o->metrics.port)
-            return usage_error("--metrics: '%s' is not an address with a port (IP:PORT or "
-                               "[IPv6]:PORT)", optarg);
-        o->has_metrics = true;
-        return 0;
-    }
-    case 'L':
-        if ((o->log_level = punch_log_level_parse(optarg)) < 0)
-            return usage_error("--log-level: '%s' is not one of error, warn, info, debug", optarg);
-        return 0;
-    case 'r':
-        return number_option("--rate-limit", optarg, 0, 10000000, &o->rate);
-    case 'k':
-        o->key = optarg;
-        return 0;
-    case 'n':
-        o->no_relay = true;
-        return 0;
-    case 'm':
-        return number_option("--max-peers", optarg, 1, MAX_PEERS_LIMIT, &o->max_peers);
-    case 'T':
-        o->no_tcp = true;
-        return 0;
-    case 'M':
-        return number_option("--max-tcp", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp);
-    case 'I':
-        return number_option("--max-tcp-per-ip", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp_per_ip);
-    case 'B':
-        return number_option("--relay-max-bytes", optarg, 1, ULLONG_MAX, &o->relay_max_bytes);
-    case 'R':
-        return number_option("--relay-rate", optarg, 0, UINT32_MAX, &o->relay_bytes_per_s);
-    case 'P':
-        return number_option("--relay-packets", optarg, 0, UINT32_MAX, &o->relay_packets_per_s);
-    case 'h':
-        fputs(usage_text, stdout);
-        return -1;
-    case 'V':
-        printf("punchd %s\n", punch_version());
-        return -1;
-    case ':':
-        return usage_error("%s needs a value", argv[optind - 1]);
-    default:
-        return usage_error("unknown option '%s'", argv[optind - 1]);
-    }
-}
-
-static const struct option longs[] = {
-    {"listen", required_argument, NULL, 'l'},
-    {"alt", required_argument, NULL, 'a'},
-    {"second-port", required_argument, NULL, 'S'},
-    {"events", required_argument, NULL, 'e'},
-    {"log-level", required_argument, NULL, 'L'},
-    {"rate-limit", required_argument, NULL, 'r'},
-    {"key", required_argument, NULL, 'k'},
-    {"no-relay", no_argument, NULL, 'n'},
-    {"max-peers", required_argument, NULL, 'm'},
-    {"relay-max-bytes", required_argument, NULL, 'B'},
-    {"relay-rate", required_argument, NULL, 'R'},
-    {"relay-packets", required_argument, NULL, 'P'},
-    {"no-tcp", no_argument, NULL, 'T'},
-    {"max-tcp", required_argument, NULL, 'M'},
-    {"max-tcp-per-ip", required_argument, NULL, 'I'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {"config", required_argument, NULL, 'C'},
-    {"metrics", required_argument, NULL, 'X'},
-    {0},
-};
-
-static void default_options(options *o)
-{
-    *o = (options){.log_level = PUNCH_LOG_INFO, .rate = DEFAULT_RATE_PER_SEC, .alt_for = -1,
-                   .max_peers = PUNCH_RV_DEFAULT_MAX_PEERS,
-                   .max_tcp = PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS,
-                   .max_tcp_per_ip = PUNCH_TCP_SERVER_DEFAULT_PER_IP, .second_port = -1};
-}
-
-/* Returns 0 to run, 2 on a usage error, -1 when --help/--version was served. */
-static int parse_options(int argc, char **argv, options *o)
-{
-    optind = 0; /* glibc: start afresh (the config pass ran getopt before) */
-    opterr = 0;
-    int c, rc;
-    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1)
-        if ((rc = parse_option(o, c, argv)) != 0)
-            return rc;
-    if (optind < argc)
-        return usage_error("unexpected argument '%s'", argv[optind]);
-    if (o->n_listen == 0) {
-        punch_addr_parse("0.0.0.0", DEFAULT_PORT, &o->listen[0]);
-        punch_addr_parse("::", DEFAULT_PORT, &o->listen[1]);
-        o->n_listen = 2;
-        o->default_listen = true;
-    }
-    return 0;
-}
 
 static int add_sock(punchd *d, const punch_addr *a, size_t group, int ip, int port)
 {
@@ -415,67 +146,6 @@ static int open_group(punchd *d, const punch_addr *listen, const punch_addr *alt
             g->local[ip][port] = d->socks[d->sock_of[group][ip][port]].bound;
     g->has_alt = true;
     return 0;
-}
-
-/* --alt pairs with the first --listen of its family, which must be concrete.
- * Sets o->alt_for to that --listen's index. Returns 0 or 2 (usage error). */
-static int check_alt(options *o)
-{
-    char text[PUNCH_ADDR_STRLEN];
-    if (!o->has_alt)
-        return 0;
-    for (size_t i = 0; i < o->n_listen; i++) {
-        if (o->listen[i].family != o->alt.family)
-            continue;
-        if (punch_addr_is_any(&o->listen[i]))
-            return usage_error("--alt needs a concrete --listen address of its family, not %s",
-                               punch_addr_format(&o->listen[i], text));
-        if (o->listen[i].port == 65535)
-            return usage_error("--alt serves on PORT+1: --listen %s leaves no room",
-                               punch_addr_format(&o->listen[i], text));
-        o->alt_for = (int)i;
-        return 0;
-    }
-    return usage_error("--alt %s has no --listen address of the same family", o->alt_text);
-}
-
-/* One "KEY = VALUE" of the config file, as --KEY VALUE (a flag: KEY alone,
- * or yes/no). Returns 0 or 2 (printed with the file and line). */
-static int config_option(void *arg, const char *key, const char *value)
-{
-    options *o = arg;
-    const struct option *opt = longs;
-    while (opt->name && strcmp(opt->name, key) != 0)
-        opt++;
-    if (!opt->name || opt->val == 'C' || opt->val == 'h' || opt->val == 'V')
-        return usage_error("'%s' is not a setting (the long options are, without --)", key);
-    if (opt->has_arg == no_argument) {
-        if (value && strcmp(value, "no") == 0)
-            return 0;
-        if (value && strcmp(value, "yes") != 0)
-            return usage_error("%s: '%s' is not yes or no", key, value);
-    } else if (!value) {
-        return usage_error("%s needs a value (%s = VALUE)", key, key);
-    }
-    optarg = (char *)value;
-    return parse_option(o, opt->val, NULL);
-}
-
-/* The config file (--config, else the default one when it exists), then the
- * command line over it. Returns 0 to run, 1 when the file cannot be read,
- * 2 on a usage error, -1 when --help/--version was served. */
-static int read_settings(punchd *d, options *o, punchd_config **config)
-{
-    default_options(o);
-    *config = NULL;
-    if (d->config_path) {
-        int rc = punchd_config_load(d->config_path, !d->config_given, config_option, o, config);
-        if (rc != 0)
-            return rc;
-    }
-    o->listen_replace = o->n_listen > 0;
-    int rc = parse_options(d->argc, d->argv, o);
-    return rc != 0 ? rc : check_alt(o);
 }
 
 static void flush_tx(punchd *d)
@@ -800,12 +470,12 @@ static void emit_counters(punchd *d, const char *event)
 static void reload(punchd *d)
 {
     static const char *const live_keys[] = {"log-level", "events", NULL};
-    options o;
+    punchd_options o;
     punchd_config *config;
     punchd_notify("RELOADING=1");
-    if (read_settings(d, &o, &config) != 0) {
+    if (punchd_options_read(&d->src, &o, &config) != 0) {
         punch_log(PUNCH_LOG_ERROR, "SIGHUP: %s not applied; the settings stay as they were",
-                  d->config_path);
+                  d->src.config_path);
     } else {
         punch_log_init("punchd", o.log_level);
         if (punch_events_reopen(&d->events, o.events) != 0)
@@ -872,7 +542,7 @@ static void random_bytes(void *arg, uint8_t *buf, size_t len)
 }
 
 /* The server key (--key, else a new one), secrets, and the service. */
-static int setup_rendezvous(punchd *d, const options *o, const punch_binding_cfg *stun)
+static int setup_rendezvous(punchd *d, const punchd_options *o, const punch_binding_cfg *stun)
 {
     punch_rendezvous_cfg cfg = {
         .random = random_bytes,
@@ -927,7 +597,7 @@ static int setup_rendezvous(punchd *d, const options *o, const punch_binding_cfg
 
 /* TCP on every address a UDP socket serves (the port 0 case included: the
  * same port the kernel gave UDP). Returns 0 or -1 (logged). */
-static int setup_tcp(punchd *d, const options *o, const punch_ratelimit_cfg *rate)
+static int setup_tcp(punchd *d, const punchd_options *o, const punch_ratelimit_cfg *rate)
 {
     punch_tcp_server_cfg cfg = {.max_conns = o->max_tcp, .per_ip_max = o->max_tcp_per_ip,
                                 .rate = *rate,
@@ -952,7 +622,7 @@ static int setup_tcp(punchd *d, const options *o, const punch_ratelimit_cfg *rat
 }
 
 /* Bind every socket and build the Binding service. Returns 0 or -1 (logged). */
-static int setup(punchd *d, const options *o)
+static int setup(punchd *d, const punchd_options *o)
 {
     punch_binding_cfg cfg = {
         .rate = {.per_sec = (uint32_t)o->rate, .burst = (uint32_t)o->rate * 2,
@@ -1032,7 +702,7 @@ static size_t render_metrics(void *arg, char *buf, size_t cap)
 
 /* --metrics on the loop; its address goes into the started event. Returns
  * 0 or -1 (logged). */
-static int setup_metrics(punchd *d, const options *o)
+static int setup_metrics(punchd *d, const punchd_options *o)
 {
     if (!o->has_metrics)
         return 0;
@@ -1051,16 +721,12 @@ static int setup_metrics(punchd *d, const options *o)
 
 int main(int argc, char **argv)
 {
-    punchd d = {.start_ms = punch_clock_ms(), .argc = argc, .argv = argv};
-    d.config_path = punchd_config_path(argc, argv, longs, 'C', &d.config_given);
-    if (!d.config_path && access(PUNCHD_DEFAULT_CONFIG, F_OK) == 0)
-        d.config_path = PUNCHD_DEFAULT_CONFIG;
-    options o;
-    int rc = read_settings(&d, &o, &d.config);
-    if (rc != 0) {
-        punchd_config_free(d.config);
+    punchd d = {.start_ms = punch_clock_ms()};
+    punchd_source_init(&d.src, argc, argv);
+    punchd_options o;
+    int rc = punchd_options_read(&d.src, &o, &d.config);
+    if (rc != 0)
         return rc < 0 ? 0 : rc;
-    }
     punch_log_init("punchd", o.log_level);
     punch_log_timestamps();
 
