@@ -115,6 +115,13 @@ after=$(scrape) || fail "curl failed after the registration"
 [ "$(metric metrics_requests_total "$after")" = 2 ] || fail "metrics_requests_total: $(metric metrics_requests_total "$after")"
 pass "scraped with curl: punchd_peers 0 -> 1, registrations_total 0 -> $(metric registrations_total "$after")"
 
+# alice's name for another key: refused, with when it frees.
+out=$(XDG_CONFIG_HOME="$TMP/other" timeout 20 "$PUNCH" --server "$server" --name alice --portmap off \
+      listen </dev/null 2>&1); rc=$?
+[ "$rc" = 1 ] && grep -q "the name belongs to another key; punchd frees it 90 s after that key's last keepalive" <<<"$out" ||
+    fail "a taken name: rc $rc, '$out'"
+pass "a taken name is refused (exit 1) saying when it frees"
+
 # Garbage instead of HTTP: answered 400 and counted as a drop.
 exec {http}<>"/dev/tcp/${metrics%:*}/${metrics##*:}"
 printf '\x16\x03\x01 not http at all\r\n\r\n' >&"$http"
