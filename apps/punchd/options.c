@@ -136,7 +136,7 @@ static int parse_option(punchd_options *o, int c, char **argv)
             o->n_listen = 0;
         o->listen_replace = false;
         if (o->n_listen == PUNCHD_MAX_LISTEN)
-            return usage_error("--listen: at most 8 addresses (%s is one too many)", optarg);
+            return usage_error("--listen: at most 8 addresses ('%s' is one too many)", optarg);
         if (punch_addr_parse(optarg, DEFAULT_PORT, &o->listen[o->n_listen]) != 0)
             return usage_error("--listen: '%s' is not an address (IP:PORT or [IPv6]:PORT)", optarg);
         o->n_listen++;
@@ -269,15 +269,15 @@ static int check_alt(punchd_options *o)
         if (o->listen[i].family != o->alt.family)
             continue;
         if (punch_addr_is_any(&o->listen[i]))
-            return usage_error("--alt needs a concrete --listen address of its family, not %s",
+            return usage_error("--alt needs a concrete --listen address of its family, not '%s'",
                                punch_addr_format(&o->listen[i], text));
         if (o->listen[i].port == 65535)
-            return usage_error("--alt serves on PORT+1: --listen %s leaves no room",
+            return usage_error("--alt serves on PORT+1: --listen '%s' leaves no room",
                                punch_addr_format(&o->listen[i], text));
         o->alt_for = (int)i;
         return 0;
     }
-    return usage_error("--alt %s has no --listen address of the same family", o->alt_text);
+    return usage_error("--alt '%s' has no --listen address of the same family", o->alt_text);
 }
 
 /* One "KEY = VALUE" of the config file, as --KEY VALUE (a flag: KEY alone,
