@@ -65,7 +65,7 @@ pass "config errors: a bad value, a line without '=', an unknown key, a bad flag
 cat >"$TMP/notify.py" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
+s.bind("\0" + sys.argv[1][1:] if sys.argv[1].startswith("@") else sys.argv[1])
 open(sys.argv[2] + ".ready", "w").close()
 with open(sys.argv[2], "a") as out:
     while True:
@@ -85,7 +85,16 @@ NOTIFY_SOCKET="$TMP/notify.sock" "$PUNCHD" --config "$TMP/live.conf" --events "$
 PUNCHD_PID=$!
 wait_grep "$ev" '"event":"started"' || fail "punchd did not start: $(cat "$TMP/live.err")"
 wait_grep "$TMP/notify.log" '^READY=1$' || fail "no READY=1 on NOTIFY_SOCKET: '$(cat "$TMP/notify.log")'"
-pass "READY=1 on the NOTIFY_SOCKET once punchd serves"
+# ...and on one in the abstract namespace ("@name").
+abstract="@punch-test-notify-$$"
+python3 "$TMP/notify.py" "$abstract" "$TMP/notify2.log" &
+NOTIFY2_PID=$!
+for _ in $(seq 400); do [ -e "$TMP/notify2.log.ready" ] && break; sleep 0.025; done
+NOTIFY_SOCKET=$abstract "$PUNCHD" --listen 127.0.0.1:0 --events "$TMP/abstract.ev" 2>"$TMP/abstract.err" &
+pid=$!
+wait_grep "$TMP/notify2.log" '^READY=1$' || { kill $pid $NOTIFY2_PID; fail "no READY=1 on $abstract: $(cat "$TMP/abstract.err")"; }
+kill $pid $NOTIFY2_PID; wait $pid 2>/dev/null
+pass "READY=1 on the NOTIFY_SOCKET once punchd serves (a path, and $abstract)"
 started=$(grep '"event":"started"' "$ev")
 server=$(grep -o '"listen":\["[^"]*"' <<<"$started" | grep -oE '[0-9.]+:[0-9]+')
 metrics=$(grep -o '"metrics":"[^"]*"' <<<"$started" | cut -d'"' -f4)
