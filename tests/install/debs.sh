@@ -17,7 +17,12 @@ apt_get() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=120 -y -qq "$@"
 }
 tmp=$(mktemp -d)
+# The packaged config keeps punchd's key in /var/lib/punchd: an installed
+# punchd run here without --key makes it. Gone with the packages unless it
+# was there before.
+state_before=$([ -e /var/lib/punchd ] && echo yes)
 cleanup() {
+    [ -n "$state_before" ] || $sudo rm -rf /var/lib/punchd
     apt_get purge "${packages[@]}" >"$tmp/purge.log" 2>&1 ||
         echo "debs: apt-get purge failed: $(cat "$tmp/purge.log")" >&2
     rm -rf "$tmp"
