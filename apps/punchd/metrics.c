@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http_request.h"
 #include "io/tcp.h"
 
 /* Room for the status line and headers before the body. */
@@ -95,37 +96,37 @@ static void answer_text(punchd_metrics *m, conn *c, const char *status, const ch
     answer(m, c, status, text, strlen(text));
 }
 
-/* A whole request head is in c->in: GET /metrics gets the metrics. */
+/* What the request so far asks: the metrics, an error, or more bytes. */
 static void handle_request(punchd_metrics *m, conn *c)
 {
-    char method[8], path[64], version[16];
-    c->in[c->in_len] = '\0';
-    if (sscanf(c->in, "%7[A-Z] %63[^ \r\n] %15[^\r\n]", method, path, version) != 3 ||
-        strncmp(version, "HTTP/1.", 7) != 0 || path[0] != '/') {
-        m->counters.bad_requests++;
-        answer_text(m, c, "400 Bad Request", "not an HTTP/1.x request\n");
+    switch (punchd_http_parse(c->in, c->in_len, sizeof(c->in))) {
+    case PUNCHD_HTTP_INCOMPLETE:
+        return;
+    case PUNCHD_HTTP_METRICS: {
+        m->counters.requests++;
+        char *body = c->out + HEADER_ROOM;
+        size_t len = m->render(m->arg, body, sizeof(c->out) - HEADER_ROOM);
+        answer(m, c, "200 OK", body, len);
         return;
     }
-    if (strcmp(method, "GET") != 0) {
-        m->counters.bad_requests++;
-        answer_text(m, c, "405 Method Not Allowed", "only GET /metrics is served\n");
-        return;
-    }
-    size_t plen = strcspn(path, "?");
-    if (plen != 8 || strncmp(path, "/metrics", 8) != 0) {
+    case PUNCHD_HTTP_NOT_FOUND:
         m->counters.not_found++;
         answer_text(m, c, "404 Not Found", "only GET /metrics is served\n");
         return;
+    case PUNCHD_HTTP_BAD_METHOD:
+        m->counters.bad_requests++;
+        answer_text(m, c, "405 Method Not Allowed", "only GET /metrics is served\n");
+        return;
+    case PUNCHD_HTTP_BAD:
+        m->counters.bad_requests++;
+        answer_text(m, c, "400 Bad Request", "not an HTTP/1.x request for GET /metrics\n");
+        return;
     }
-    m->counters.requests++;
-    char *body = c->out + HEADER_ROOM;
-    size_t len = m->render(m->arg, body, sizeof(c->out) - HEADER_ROOM);
-    answer(m, c, "200 OK", body, len);
 }
 
 static void read_request(punchd_metrics *m, conn *c)
 {
-    ssize_t n = read(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len);
+    ssize_t n = read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) { /* gone before a whole request (a port check, say) */
@@ -133,13 +134,7 @@ static void read_request(punchd_metrics *m, conn *c)
         return;
     }
     c->in_len += (size_t)n;
-    c->in[c->in_len] = '\0';
-    if (strstr(c->in, "\r\n\r\n") || strstr(c->in, "\n\n")) {
-        handle_request(m, c);
-    } else if (memchr(c->in, '\0', c->in_len) || c->in_len == sizeof(c->in) - 1) {
-        m->counters.bad_requests++;
-        answer_text(m, c, "400 Bad Request", "request too long or not text\n");
-    }
+    handle_request(m, c);
 }
 
 static void on_conn(void *arg, int fd)
