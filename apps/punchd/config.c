@@ -12,9 +12,10 @@
 #include "io/log.h"
 
 /* "punchd: FILE:LINE: message" on stderr; returns 2. */
-static int bad_line(const char *path, unsigned line, const char *what, const char *text)
+static int bad_line(const punchd_config *c, unsigned line, const char *what, const char *text)
 {
-    fprintf(stderr, "punchd: %s:%u: %s '%s'\n", path, line, what, text);
+    fprintf(c->errors ? c->errors : stderr, "punchd: %s:%u: %s '%s'\n", c->path, line, what,
+            text);
     return 2;
 }
 
@@ -30,7 +31,8 @@ static char *trim(char *s)
 
 /* Split one line (NUL-terminated, in place) into *e. Returns 0, 1 for a
  * line with nothing on it, or 2 (printed). */
-static int split_line(const char *path, unsigned line, char *text, punchd_config_entry *e)
+static int split_line(const punchd_config *c, unsigned line, char *text,
+                      punchd_config_entry *e)
 {
     char *hash = strchr(text, '#');
     if (hash)
@@ -45,14 +47,14 @@ static int split_line(const char *path, unsigned line, char *text, punchd_config
         *eq = '\0';
         e->value = trim(eq + 1);
         if (!*e->value)
-            return bad_line(path, line, "no value after '=' for", trim(s));
+            return bad_line(c, line, "no value after '=' for", trim(s));
     }
     e->key = trim(s);
     if (!*e->key)
-        return bad_line(path, line, "no key before '=' in", e->value);
+        return bad_line(c, line, "no key before '=' in", e->value);
     for (const char *k = e->key; *k; k++)
         if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '-'))
-            return bad_line(path, line, "not a key (KEY = VALUE, KEY a long option):", e->key);
+            return bad_line(c, line, "not a key (KEY = VALUE, KEY a long option):", e->key);
     return 0;
 }
 
@@ -83,8 +85,7 @@ static int read_text(const char *path, char **out)
     return 0;
 }
 
-/* Split c->text into c->entries. Returns 0 or 2 (printed). */
-static int split_text(punchd_config *c)
+int punchd_config_split(punchd_config *c)
 {
     unsigned line = 0;
     for (char *s = c->text; *s;) {
@@ -93,10 +94,10 @@ static int split_text(punchd_config *c)
         if (nl)
             *nl = '\0';
         if (strlen(s) > PUNCHD_CONFIG_MAX_LINE)
-            return bad_line(c->path, line, "a line over 1024 bytes:", "...");
+            return bad_line(c, line, "a line over 1024 bytes:", "...");
         if (c->n == PUNCHD_CONFIG_MAX_ENTRIES)
-            return bad_line(c->path, line, "more than 256 settings: one too many is", trim(s));
-        int rc = split_line(c->path, line, s, &c->entries[c->n]);
+            return bad_line(c, line, "more than 256 settings: one too many is", trim(s));
+        int rc = split_line(c, line, s, &c->entries[c->n]);
         if (rc == 2)
             return 2;
         if (rc == 0)
@@ -138,7 +139,7 @@ int punchd_config_load(const char *path, bool missing_ok, punchd_config_fn fn, v
         punchd_config_free(c);
         return missing_ok ? 0 : 1;
     }
-    if (rc == 0 && (rc = split_text(c)) == 0)
+    if (rc == 0 && (rc = punchd_config_split(c)) == 0)
         rc = apply_all(c, fn, arg);
     if (rc != 0) {
         punchd_config_free(c);

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define PUNCHD_DEFAULT_CONFIG "/etc/punch/punchd.conf"
 #define PUNCHD_CONFIG_MAX_BYTES (64 * 1024)
@@ -38,6 +39,7 @@ typedef struct punchd_config_entry {
 /* A file read: its text (keys and values point into it) and its lines. */
 typedef struct punchd_config {
     char *path;
+    FILE *errors;            /* where bad lines are told; NULL: stderr */
     char *text;
     size_t n;
     punchd_config_entry entries[PUNCHD_CONFIG_MAX_ENTRIES];
@@ -51,6 +53,11 @@ typedef struct punchd_config {
 int punchd_config_load(const char *path, bool missing_ok, punchd_config_fn fn, void *arg,
                        punchd_config **out);
 void punchd_config_free(punchd_config *c);
+
+/* Split c->text (NUL-terminated, changed in place) into c->entries, c->path
+ * naming it in errors: the parser of punchd_config_load, on its own for
+ * tests/fuzz/fuzz_config.c. Returns 0 or 2 (printed as FILE:LINE). */
+int punchd_config_split(punchd_config *c);
 
 /* The --config FILE of argv (the last one given), or NULL: a first pass
  * of getopt_long over longs that only looks for the option whose val is
