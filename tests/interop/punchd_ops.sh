@@ -125,7 +125,7 @@ after=$(scrape) || fail "curl failed after the registration"
 pass "scraped with curl: punchd_peers 0 -> 1, registrations_total 0 -> $(metric registrations_total "$after")"
 
 # alice's name for another key: refused, with when it frees.
-out=$(XDG_CONFIG_HOME="$TMP/other" timeout 20 "$PUNCH" --server "$server" --name alice --portmap off \
+out=$(XDG_CONFIG_HOME="$TMP/other" timeout --foreground 20 "$PUNCH" --server "$server" --name alice --portmap off \
       listen </dev/null 2>&1); rc=$?
 [ "$rc" = 1 ] && grep -q "the name belongs to another key; punchd frees it 90 s after that key's last keepalive" <<<"$out" ||
     fail "a taken name: rc $rc, '$out'"
