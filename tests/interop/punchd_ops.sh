@@ -118,11 +118,27 @@ register() {
 }
 register alice
 after=$(scrape) || fail "curl failed after the registration"
+printf '%s\n' "$after" >"$TMP/after.prom"
 [ "$(metric peers "$after")" = 1 ] || fail "punchd_peers after alice registered: $(metric peers "$after")"
 [ "$(metric registrations_total "$after")" -ge 1 ] || fail "registrations_total did not move: $after"
 [ "$(metric 'received_total\{service="rendezvous"\}' "$after")" -ge 2 ] || fail "rendezvous received did not move"
 [ "$(metric metrics_requests_total "$after")" = 2 ] || fail "metrics_requests_total: $(metric metrics_requests_total "$after")"
 pass "scraped with curl: punchd_peers 0 -> 1, registrations_total 0 -> $(metric registrations_total "$after")"
+
+# The text as Prometheus' own client library parses it (Debian's
+# python3-prometheus-client, with Debian's python3).
+/usr/bin/python3 - "$TMP/after.prom" <<'PY' >"$TMP/parsed" 2>&1 || fail "prometheus_client cannot parse /metrics: $(cat "$TMP/parsed")"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+families = list(text_string_to_metric_families(open(sys.argv[1]).read()))
+names = [f.name for f in families]
+assert all(n.startswith("punchd_") for n in names), names
+assert len(set(names)) == len(names), "a family twice"
+samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+assert samples[("punchd_peers", ())] == 1, samples
+print(len(families), "families,", len(samples), "samples")
+PY
+pass "prometheus_client parses it: $(cat "$TMP/parsed")"
 
 # alice's name for another key: refused, with when it frees.
 out=$(XDG_CONFIG_HOME="$TMP/other" timeout --foreground 20 "$PUNCH" --server "$server" --name alice --portmap off \
