@@ -23,6 +23,8 @@
 #define RECONNECT_MS 1000u
 #define NAME_KEY_MAX (16 + PUNCH_MSG_NAME_MAX)
 #define CHANNEL_MAX 64
+/* Records published again per turn of the loop after Redis came back. */
+#define REPUBLISH_BATCH 1024
 
 /* One hiredis connection on the loop: the adapter's state. */
 typedef struct conn {
@@ -39,6 +41,8 @@ struct punchd_cluster {
     punch_cluster core;
     conn cmd, sub;         /* commands; the subscription to our channel */
     punch_loop_timer reconnect;
+    punch_loop_timer republish;   /* Redis is back: our peers' records again */
+    uint32_t republish_cursor;
     bool up, closing, said_down;
     punchd_cluster_stats stats;
     char self_hex[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
@@ -248,6 +252,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
         c->said_down = false;
         punch_log(PUNCH_LOG_INFO, "cluster: connected to Redis as member %s", c->self_hex);
         emit_state(c, "up", "connected");
+        c->republish_cursor = 0; /* a restarted Redis forgot them */
+        punch_loop_timer_set(c->cfg.loop, c->republish, punch_clock_ms());
     }
 }
 
@@ -311,6 +317,19 @@ static void publish_record(punchd_cluster *c, const punch_rendezvous_peer_info *
         return; /* down: the peer's next keepalive publishes it */
     redisAsyncCommand(c->cmd.ac, NULL, NULL, "SET punch:name:%s %b PX %u", p->name, buf, len,
                       c->cfg.record_ttl_ms);
+}
+
+/* A batch of our peers' records, then the rest on the next turns. */
+static void republish(void *arg, uint64_t now_ms)
+{
+    punchd_cluster *c = arg;
+    punch_rendezvous_peer_info p;
+    unsigned n = 0;
+    while (c->up && n++ < REPUBLISH_BATCH &&
+           punch_rendezvous_next_peer(c->cfg.rv, &c->republish_cursor, &p) == 1)
+        publish_record(c, &p);
+    if (c->up && n > REPUBLISH_BATCH)
+        punch_loop_timer_set(c->cfg.loop, c->republish, now_ms);
 }
 
 static void lookup_failed(punchd_cluster *c, const lookup *l, punch_refusal code,
@@ -463,7 +482,8 @@ int punchd_cluster_new(punchd_cluster **out, const punchd_cluster_cfg *cfg)
     sodium_memzero(c->cfg.secret, sizeof(c->cfg.secret));
     hex(self, sizeof(self), c->self_hex);
     snprintf(c->channel, sizeof(c->channel), "punch:%u:member:%s", cfg->db, c->self_hex);
-    if (punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, connect_redis, c, &c->reconnect) != 0) {
+    if (punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, connect_redis, c, &c->reconnect) != 0 ||
+        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, republish, c, &c->republish) != 0) {
         punchd_cluster_free(c);
         punch_log(PUNCH_LOG_ERROR, "cluster: cannot set up a timer");
         return -1;
@@ -480,6 +500,7 @@ void punchd_cluster_free(punchd_cluster *c)
     c->closing = true;
     lost(c, "stopping");
     punch_loop_timer_del(c->cfg.loop, c->reconnect);
+    punch_loop_timer_del(c->cfg.loop, c->republish);
     punch_cluster_clear(&c->core);
     free(c);
 }

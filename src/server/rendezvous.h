@@ -215,6 +215,13 @@ int punch_rendezvous_refuse(punch_rendezvous *rv, uint64_t now_ms,
                             const uint8_t local_key[PUNCH_KEY_LEN],
                             const uint8_t txid[PUNCH_MSG_TXID_LEN], punch_refusal code);
 
+/* Cluster: the registered peers one by one, to publish them again (Redis
+ * came back). Start with *cursor 0; returns 1 with info filled and
+ * *cursor moved on, 0 past the last. Peers registered meanwhile may be
+ * missed (they publish themselves). */
+int punch_rendezvous_next_peer(const punch_rendezvous *rv, uint32_t *cursor,
+                               punch_rendezvous_peer_info *info);
+
 /* The server's public key (for logs and events). */
 const uint8_t *punch_rendezvous_public_key(const punch_rendezvous *rv);
 

@@ -50,3 +50,16 @@ int punch_rendezvous_refuse(punch_rendezvous *rv, uint64_t now_ms,
     rv_refuse_peer(rv, &rv->peers[i], txid, code);
     return 0;
 }
+
+int punch_rendezvous_next_peer(const punch_rendezvous *rv, uint32_t *cursor,
+                               punch_rendezvous_peer_info *info)
+{
+    while (*cursor < rv->peers_hwm) {
+        const peer *p = &rv->peers[(*cursor)++];
+        if (p->pub.family != PUNCH_AF_NONE) {
+            rv_peer_info(p, info);
+            return 1;
+        }
+    }
+    return 0;
+}
