@@ -533,3 +533,18 @@ bool punchd_cluster_up(const punchd_cluster *c)
 {
     return c->up;
 }
+
+void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t cap)
+{
+    typedef unsigned long long ull;
+    const punch_cluster_counters *k = &c->core.counters;
+    snprintf(buf, cap,
+             ",\"cluster_up\":%s,\"cluster_lookups\":%llu,\"cluster_lookups_failed\":%llu,"
+             "\"cluster_introduced\":%llu,\"cluster_intro_no_peer\":%llu,\"cluster_sent\":%llu,"
+             "\"cluster_accepted\":%llu,\"cluster_malformed\":%llu,\"cluster_bad_mac\":%llu,"
+             "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu",
+             c->up ? "true" : "false", (ull)c->stats.lookups, (ull)c->stats.lookups_failed,
+             (ull)c->stats.introduced, (ull)c->stats.intro_no_peer, (ull)k->sent,
+             (ull)k->accepted, (ull)k->malformed, (ull)k->bad_mac, (ull)k->stale,
+             (ull)k->misdirected);
+}

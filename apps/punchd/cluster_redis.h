@@ -69,6 +69,8 @@ bool punchd_cluster_on_event(punchd_cluster *c, const punch_rendezvous_event *ev
 /* For the counters event and /metrics. */
 const punch_cluster_counters *punchd_cluster_counters(const punchd_cluster *c);
 const punchd_cluster_stats *punchd_cluster_stats_get(const punchd_cluster *c);
+/* ,"cluster_up":B,"cluster_...":N... for the counters event. */
+void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t cap);
 bool punchd_cluster_up(const punchd_cluster *c);
 
 #endif

@@ -88,6 +88,29 @@ s2=$(grep -o '"event":"cluster-introduced".*"initiator":false' "$TMP/m2.ev" | gr
 [ -n "$s1" ] && [ "$s1" = "$s2" ] || fail "members did not introduce one session: '$s1' / '$s2'"
 pass "alice at member 1 reached bob at member 2: data both ways on a direct path, session $s1"
 
+# Redis holds nothing a member trusts without the cluster's MAC: a record
+# planted for mallory and an INTRO published on member 2's channel are
+# dropped and counted.
+member_id() { grep -o '"event":"cluster".*' "$TMP/m$1.ev" | head -1 | grep -o '"member":"[0-9a-f]*"' | cut -d'"' -f4; }
+head -c 300 /dev/urandom >"$TMP/planted"
+intros2=$(count "$TMP/m2.ev" '"event":"cluster-introduced"')
+redis-cli -n 3 -x set punch:name:mallory <"$TMP/planted" >/dev/null
+{ printf 'PC\001\002'; head -c 300 /dev/urandom; } >"$TMP/forged"
+[ "$(redis-cli -x publish "punch:3:member:$(member_id 2)" <"$TMP/forged")" = 1 ] ||
+    fail "member 2 is not subscribed to its channel"
+connect mallory 127.0.0.1:3478 --timeout 5 && fail "a planted record was trusted"
+wait_more "$TMP/m1.ev" '"event":"cluster-lookup-failed".*"peer":"mallory".*"reason":"record failed the cluster' 0 ||
+    fail "member 1 did not report the planted record: $(tail -3 "$TMP/m1.ev")"
+kill -USR1 "$M1" "$M2"
+wait_grep "$TMP/m1.ev" '"event":"counters"' && wait_grep "$TMP/m2.ev" '"event":"counters"' || fail "no counters"
+c1=$(grep '"event":"counters"' "$TMP/m1.ev" | tail -1); c2=$(grep '"event":"counters"' "$TMP/m2.ev" | tail -1)
+[ "$(json_field "$c1" cluster_malformed)" -ge 1 ] || fail "member 1 did not count the planted record: $c1"
+[ "$(json_field "$c2" cluster_bad_mac)" = 1 ] || fail "member 2 did not count the forged INTRO: $c2"
+[ "$(json_field "$c2" cluster_introduced)" = "$intros2" ] &&
+    [ "$(count "$TMP/m2.ev" '"event":"cluster-introduced"')" = "$intros2" ] ||
+    fail "member 2 acted on the forged INTRO: $c2"
+pass "a planted record and a forged INTRO are dropped and counted (member 1 malformed $(json_field "$c1" cluster_malformed), member 2 bad_mac $(json_field "$c2" cluster_bad_mac))"
+
 # Redis goes away.
 downs1=$(count "$TMP/m1.ev" "$DOWN"); downs2=$(count "$TMP/m2.ev" "$DOWN")
 ups1=$(count "$TMP/m1.ev" "$UP"); ups2=$(count "$TMP/m2.ev" "$UP")
