@@ -136,6 +136,19 @@ static int second_port_option(const char *text, int *port)
     return 0;
 }
 
+/* --cluster (K) and --cluster-secret-file (Q). Returns 0 or 2 (usage error). */
+static int cluster_option(punchd_options *o, int c)
+{
+    if (c == 'Q') {
+        o->cluster_secret_file = optarg;
+        return 0;
+    }
+    if (punchd_cluster_parse_url(optarg, &o->cluster_redis, &o->cluster_db) != 0)
+        return usage_error("--cluster: '%s' is not redis://IP[:PORT][/DB]", optarg);
+    o->has_cluster = true;
+    return 0;
+}
+
 /* One option of punchd's (c from getopt_long). Returns 0, 2 on a usage
  * error, -1 when --help/--version was served. */
 static int parse_option(punchd_options *o, int c, char **argv)
@@ -204,13 +217,8 @@ static int parse_option(punchd_options *o, int c, char **argv)
     case 'P':
         return number_option("--relay-packets", optarg, 0, UINT32_MAX, &o->relay_packets_per_s);
     case 'K':
-        if (punchd_cluster_parse_url(optarg, &o->cluster_redis, &o->cluster_db) != 0)
-            return usage_error("--cluster: '%s' is not redis://IP[:PORT][/DB]", optarg);
-        o->has_cluster = true;
-        return 0;
     case 'Q':
-        o->cluster_secret_file = optarg;
-        return 0;
+        return cluster_option(o, c);
     case 'h':
         fputs(usage_text, stdout);
         return -1;
