@@ -736,6 +736,7 @@ static size_t render_metrics(void *arg, char *buf, size_t cap)
         .send_dropped = d->send_dropped,
         .tcp_clash = d->tcp_clash,
         .uptime_s = (punch_clock_ms() - d->start_ms) / 1000,
+        .cluster = d->cluster,
     };
     return punchd_prometheus_render(&s, buf, cap);
 }

@@ -34,6 +34,7 @@ stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=; }
 # member N PORT: punchd member N serving on 127.0.0.1:PORT, events in mN.ev.
 member() {
     "$PUNCHD" --listen "127.0.0.1:$2" --no-tcp --log-level debug --events "$TMP/m$1.ev" \
+        --metrics "127.0.0.1:947$1" \
         "${CLUSTER[@]}" 2>"$TMP/m$1.err" &
     eval "M$1=$!"
 }
@@ -72,6 +73,8 @@ member 1 3478
 member 2 3488
 wait_grep "$TMP/m1.ev" "$UP" && wait_grep "$TMP/m2.ev" "$UP" ||
     fail "members did not join: $(cat "$TMP/m1.err" "$TMP/m2.err")"
+curl -fsS http://127.0.0.1:9471/metrics | grep -qx 'punchd_cluster_up 1' ||
+    fail "member 1's /metrics does not say it is up"
 pass "two members connected to Redis"
 
 # bob at member 2, alice at member 1.
@@ -117,6 +120,8 @@ ups1=$(count "$TMP/m1.ev" "$UP"); ups2=$(count "$TMP/m2.ev" "$UP")
 stop_redis
 wait_more "$TMP/m1.ev" "$DOWN" "$downs1" && wait_more "$TMP/m2.ev" "$DOWN" "$downs2" ||
     fail "members did not say Redis went away"
+curl -fsS http://127.0.0.1:9471/metrics | grep -qx 'punchd_cluster_up 0' ||
+    fail "member 1's /metrics does not say Redis is down"
 pass "both members said Redis is down: $(grep -o '"reason":"[^"]*"' "$TMP/m1.ev" | tail -1)"
 
 # carol at member 1 is still reached from member 1...
