@@ -344,8 +344,7 @@ static void lookup_failed(punchd_cluster *c, const lookup *l, punch_refusal code
                       l->name, reason);
 }
 
-/* name: ours (NULL when the INTRO names only the other, by key); peer:
- * the one registered at member. */
+/* name: ours; peer: the one registered at member. */
 static void emit_introduced(punchd_cluster *c, const char *name, const char *peer,
                             const char *member, const uint8_t *session, bool initiator)
 {
@@ -354,7 +353,7 @@ static void emit_introduced(punchd_cluster *c, const char *name, const char *pee
     punch_events_emit(*c->cfg.events, "cluster-introduced",
                       "\"name\":\"%s\",\"peer\":\"%s\",\"member\":\"%s\",\"session\":\"%s\","
                       "\"initiator\":%s",
-                      name ? name : "", peer, member, id, initiator ? "true" : "false");
+                      name, peer, member, id, initiator ? "true" : "false");
 }
 
 /* The record found: introduce the asker here and, through the member the
@@ -375,7 +374,7 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
     /* draft §3.3.1: both at once; the PUBLISH leaves in this same turn. */
     redisAsyncCommand(c->cmd.ac, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
     if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), l->asker.key, &rec->peer,
-                                          l->txid, session, PUNCH_INTRO_INITIATOR) != 0)
+                                          l->txid, session, PUNCH_INTRO_INITIATOR, NULL) != 0)
         return; /* the asker expired meanwhile */
     punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
     c->stats.introduced++;
@@ -437,20 +436,21 @@ static void start_lookup(punchd_cluster *c, const punch_rendezvous_event *ev)
 static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
 {
     punch_cluster_msg m;
+    punch_rendezvous_peer_info local;
     uint8_t txid[PUNCH_MSG_TXID_LEN];
     char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     if (punch_cluster_read_intro(&c->core, data, len, wall_ms(), &m) != 0)
         return; /* counted */
     punch_random_bytes(txid, sizeof(txid));
     if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), m.target_key, &m.peer,
-                                          txid, m.session, m.flags) != 0) {
+                                          txid, m.session, m.flags, &local) != 0) {
         c->stats.intro_no_peer++;
         return;
     }
     punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
     c->stats.introduced++;
     hex(m.from, PUNCH_CLUSTER_MEMBER_LEN, member);
-    emit_introduced(c, NULL, m.peer.name, member, m.session, false);
+    emit_introduced(c, local.name, m.peer.name, member, m.session, false);
 }
 
 static void on_channel(redisAsyncContext *ac, void *reply, void *privdata)

@@ -202,13 +202,15 @@ const punch_rendezvous_counters *punch_rendezvous_counters_get(const punch_rende
 
 /* Cluster (cfg.cluster): tell the peer registered here with key local_key
  * about remote, a peer registered at another member, with an INTRODUCE
- * of this txid and session (flags: PUNCH_INTRO_*). Returns 0 or
- * PUNCH_ERR_NOTFOUND (no such peer here, or it expired). */
+ * of this txid and session (flags: PUNCH_INTRO_*); *local (unless NULL)
+ * gets what is known of the local peer. Returns 0 or PUNCH_ERR_NOTFOUND
+ * (no such peer here, or it expired). */
 int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
                                       const uint8_t local_key[PUNCH_KEY_LEN],
                                       const punch_rendezvous_peer_info *remote,
                                       const uint8_t txid[PUNCH_MSG_TXID_LEN],
-                                      const uint8_t session_id[PUNCH_MSG_SESSION_LEN], uint8_t flags);
+                                      const uint8_t session_id[PUNCH_MSG_SESSION_LEN], uint8_t flags,
+                                      punch_rendezvous_peer_info *local);
 /* Cluster: answer the LOOKUP of the peer with key local_key with REFUSED
  * of this code. Returns 0 or PUNCH_ERR_NOTFOUND (no such peer here). */
 int punch_rendezvous_refuse(punch_rendezvous *rv, uint64_t now_ms,

@@ -22,7 +22,8 @@ int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
                                       const uint8_t local_key[PUNCH_KEY_LEN],
                                       const punch_rendezvous_peer_info *remote,
                                       const uint8_t txid[PUNCH_MSG_TXID_LEN],
-                                      const uint8_t session_id[PUNCH_MSG_SESSION_LEN], uint8_t flags)
+                                      const uint8_t session_id[PUNCH_MSG_SESSION_LEN], uint8_t flags,
+                                      punch_rendezvous_peer_info *local)
 {
     uint32_t i = rv_find_key(rv, local_key, now_ms);
     if (i == NONE || remote->n_private > PUNCH_MSG_MAX_PRIVATE)
@@ -35,6 +36,8 @@ int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
     memcpy(other.name, remote->name, sizeof(other.name));
     memcpy(other.priv, remote->private_addr, remote->n_private * sizeof(punch_addr));
     rv_introduce(rv, &rv->peers[i], &other, txid, session_id, flags);
+    if (local)
+        rv_peer_info(&rv->peers[i], local);
     if (flags & PUNCH_INTRO_INITIATOR)
         rv->counters.introductions++; /* the CONNECT it answers was here */
     return 0;

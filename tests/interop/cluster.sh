@@ -86,8 +86,8 @@ stop_listen
 [ "$(cat "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")'"
 grep -q '"event":"path".*"peer":"bob","kind":"direct"' "$TMP/alice.ev" ||
     fail "no direct path: $(cat "$TMP/alice.ev")"
-s1=$(grep -o '"event":"cluster-introduced".*"initiator":true' "$TMP/m1.ev" | grep -o '"session":"[0-9a-f]*"' | sort -u)
-s2=$(grep -o '"event":"cluster-introduced".*"initiator":false' "$TMP/m2.ev" | grep -o '"session":"[0-9a-f]*"' | sort -u)
+s1=$(grep -o '"event":"cluster-introduced","t_ms":[0-9]*,"name":"alice","peer":"bob".*"initiator":true' "$TMP/m1.ev" | grep -o '"session":"[0-9a-f]*"' | sort -u)
+s2=$(grep -o '"event":"cluster-introduced","t_ms":[0-9]*,"name":"bob","peer":"alice".*"initiator":false' "$TMP/m2.ev" | grep -o '"session":"[0-9a-f]*"' | sort -u)
 [ -n "$s1" ] && [ "$s1" = "$s2" ] || fail "members did not introduce one session: '$s1' / '$s2'"
 pass "alice at member 1 reached bob at member 2: data both ways on a direct path, session $s1"
 
