@@ -199,7 +199,8 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
     if ((a->reg.state != REG_REGISTER && !token_flight) ||
         memcmp(m->txid, a->reg.txid, PUNCH_MSG_TXID_LEN) != 0)
         return;
-    a->reg.by_token = token_flight;
+    if (token_flight)
+        a->reg.by_token = true; /* for this run: later REGISTERs go with cookies */
     a->reg.token_live = false;
     bool changed = !punch_addr_equal(&a->public_addr, &m->public_addr);
     sample_server_rtt(a, now);

@@ -33,8 +33,12 @@ bool rv_token_proves(punch_rendezvous *rv, uint64_t now, const peer *p, const pu
         return false;
     }
     /* A key registered now remembers the newest token it came with: an
-     * older one (or the same again) is a replay. */
-    if (p && p->token_used && !serial_newer(*serial, p->token_serial)) {
+     * older one, or the same from another address, is a replay. The same
+     * from the address it registered is a copy of that REGISTER (they go
+     * in pairs on lossy links) and does no more than it did. */
+    bool copy = p && p->token_used && *serial == p->token_serial &&
+                punch_addr_equal(&p->pub, src);
+    if (p && p->token_used && !serial_newer(*serial, p->token_serial) && !copy) {
         rv->counters.token_replayed++;
         return false;
     }
@@ -43,7 +47,8 @@ bool rv_token_proves(punch_rendezvous *rv, uint64_t now, const peer *p, const pu
 
 void rv_token_taken(punch_rendezvous *rv, peer *p, uint32_t serial)
 {
-    rv->counters.token_accepted++;
+    if (!p->token_used || serial != p->token_serial)
+        rv->counters.token_accepted++; /* copies are not counted again */
     p->token_used = true;
     p->token_serial = serial;
 }
