@@ -106,6 +106,8 @@ typedef struct registration {
     bool by_token;     /* the REGISTERED came in the first flight (token) */
     bool early;        /* CONNECTs go with the token REGISTER (the NAT was eim) */
     uint8_t hello_txid[PUNCH_MSG_TXID_LEN]; /* the HELLO beside the token */
+    uint8_t token_txid[PUNCH_MSG_TXID_LEN]; /* the token's REGISTER: its own, so its
+                                               answer is told from the cookie's */
 } registration;
 
 /* NAT discovery (draft §3.4, RFC 5780 §4.3; discovery.c): after the first
@@ -380,6 +382,11 @@ void token_setup(punch_agent *a);
 bool may_connect(const punch_agent *a);
 /* A REGISTER sent while the token is live carries it. */
 void token_put(const punch_agent *a, punch_msg *m);
+/* Registered with a cookie after the token failed: the CONNECTs that went
+ * with it were refused, and go again now rather than at their timer's. */
+void token_connect_now(punch_agent *a, uint64_t now);
+/* Whether a REGISTERED answers the token's REGISTER. */
+bool token_answered(const punch_agent *a, const punch_msg *m);
 /* A REGISTERED: tell the application of a new token (or a new NAT). */
 void token_on_registered(punch_agent *a, const punch_msg *m);
 

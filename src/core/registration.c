@@ -179,15 +179,9 @@ void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m)
     }
     memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
     sample_server_rtt(a, now);
-    if (a->reg.token_live) {
-        /* The token's REGISTER may still be answered: the cookie's goes
-         * under the same transaction, and either answer will do. */
-        a->reg.token_live = false;
-        a->reg.state = REG_REGISTER;
-        a->reg.tries = 0;
-    } else {
-        reg_start(a, REG_REGISTER, now);
-    }
+    /* The token's REGISTER (token_live) may still be answered: either
+     * answer will do. */
+    reg_start(a, REG_REGISTER, now);
     reg_timeout(a, now, -1);
     a->second_port = m->second_port;
     disc_on_cookie(a, now);
@@ -195,19 +189,24 @@ void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m)
 
 void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
 {
-    bool token_flight = a->reg.state == REG_HELLO && a->reg.token_live;
-    if ((a->reg.state != REG_REGISTER && !token_flight) ||
-        memcmp(m->txid, a->reg.txid, PUNCH_MSG_TXID_LEN) != 0)
+    bool token_flight = token_answered(a, m);
+    if (!token_flight && (a->reg.state != REG_REGISTER ||
+                          memcmp(m->txid, a->reg.txid, PUNCH_MSG_TXID_LEN) != 0))
         return;
     if (token_flight)
         a->reg.by_token = true; /* for this run: later REGISTERs go with cookies */
     a->reg.token_live = false;
     bool changed = !punch_addr_equal(&a->public_addr, &m->public_addr);
-    sample_server_rtt(a, now);
+    /* The token's REGISTER went with the HELLO: timed by its send time
+     * only while no COOKIE has started another request since. */
+    if (!token_flight || a->reg.state == REG_HELLO)
+        sample_server_rtt(a, now);
     a->public_addr = m->public_addr;
     memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
     a->reg.state = REG_DONE;
     token_on_registered(a, m);
+    if (!token_flight)
+        token_connect_now(a, now);
     uint32_t server_ms = m->keepalive_s ? (uint32_t)m->keepalive_s * 1000u : a->keepalive_ms;
     a->reg.next_ms = now + min_u64(a->keepalive_ms, server_ms);
     /* Registered, as far as peers can tell, once the server has what NAT

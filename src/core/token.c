@@ -27,6 +27,7 @@ void token_setup(punch_agent *a)
         return; /* not a key: the cookie exchange will bring the server's */
     memcpy(a->server_key, t->server_key, PUNCH_KEY_BYTES);
     a->reg.token_live = true;
+    new_txid(a, a->reg.token_txid);
     /* Last time our NAT kept one mapping for every destination, so peers
      * need nothing discovery will say: REGISTER says eim (discovery checks
      * and corrects it), and CONNECTs need not wait for it. */
@@ -49,6 +50,26 @@ void token_put(const punch_agent *a, punch_msg *m)
         return;
     m->token_len = PUNCH_MSG_TOKEN_LEN;
     memcpy(m->token, a->cfg.token.token, PUNCH_MSG_TOKEN_LEN);
+    memcpy(m->txid, a->reg.token_txid, PUNCH_MSG_TXID_LEN);
+}
+
+void token_connect_now(punch_agent *a, uint64_t now)
+{
+    if (!a->reg.early)
+        return;
+    for (int i = 0; i < MAX_PEERS; i++) {
+        peer *p = &a->peers[i];
+        if (p->used && p->connect.asked && !p->introduced) {
+            p->connect.next_ms = now;
+            p->connect.tries = 0;
+        }
+    }
+}
+
+bool token_answered(const punch_agent *a, const punch_msg *m)
+{
+    return a->reg.token_live && a->reg.state != REG_DONE &&
+           memcmp(m->txid, a->reg.token_txid, PUNCH_MSG_TXID_LEN) == 0;
 }
 
 void token_on_registered(punch_agent *a, const punch_msg *m)
