@@ -230,16 +230,8 @@ static void bad_values_are_refused(void **state)
     buf[priv_at + 1 + 18] = 0;
     assert_int_equal(punch_msg_decode(buf, len, &d), 0);
 
-    /* A token of another length than none or PUNCH_MSG_TOKEN_LEN (REGISTER
-     * ends with it and the MAC). */
-    size_t token_at = len - PUNCH_MSG_MAC_LEN - PUNCH_MSG_TOKEN_LEN - 1;
-    assert_int_equal(buf[token_at], PUNCH_MSG_TOKEN_LEN);
-    buf[token_at] = PUNCH_MSG_TOKEN_LEN - 1;
-    assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
-    buf[token_at] = PUNCH_MSG_TOKEN_LEN;
-
-    /* More mapped endpoints than private ones (before the token). */
-    size_t mapped_at = token_at - 1;
+    /* More mapped endpoints than private ones (before the token and MAC). */
+    size_t mapped_at = len - PUNCH_MSG_MAC_LEN - PUNCH_MSG_TOKEN_LEN - 2;
     assert_int_equal(buf[mapped_at], 1);
     buf[mapped_at] = 4;
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
@@ -285,6 +277,34 @@ static void bad_values_are_refused(void **state)
     assert_int_equal(punch_msg_decode(NULL, 4, &d), PUNCH_ERR_INVAL);
 }
 
+/* A token is absent (length 0) or PUNCH_MSG_TOKEN_LEN bytes, nothing else
+ * (REGISTER and REGISTERED end with it, then the MAC). */
+static void token_lengths(void **state)
+{
+    (void)state;
+    static const punch_msg_type types[] = {PUNCH_MSG_REGISTER, PUNCH_MSG_REGISTERED};
+    for (size_t t = 0; t < 2; t++) {
+        uint8_t buf[512];
+        size_t len;
+        punch_msg m = sample(types[t]), d;
+        assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), 0);
+        size_t token_at = len - PUNCH_MSG_MAC_LEN - PUNCH_MSG_TOKEN_LEN - 1;
+        assert_int_equal(buf[token_at], PUNCH_MSG_TOKEN_LEN);
+        buf[token_at] = PUNCH_MSG_TOKEN_LEN - 1;
+        assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+        buf[token_at] = PUNCH_MSG_TOKEN_LEN;
+        assert_int_equal(punch_msg_decode(buf, len, &d), 0);
+        m.token_len = 0;
+        size_t shorter;
+        assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &shorter), 0);
+        assert_int_equal(shorter, len - PUNCH_MSG_TOKEN_LEN);
+        assert_int_equal(punch_msg_decode(buf, shorter, &d), 0);
+        assert_int_equal(d.token_len, 0);
+        m.token_len = 3;
+        assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), PUNCH_ERR_INVAL);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +312,7 @@ int main(void)
         cmocka_unit_test(hello_is_never_smaller_than_cookie),
         cmocka_unit_test(every_truncation_is_malformed),
         cmocka_unit_test(bad_values_are_refused),
+        cmocka_unit_test(token_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
