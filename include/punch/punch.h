@@ -116,6 +116,8 @@ typedef struct punch_server_token {
     uint8_t token[PUNCH_TOKEN_BYTES];
     uint8_t nat; /* our NAT's mapping as discovery found it then: 0 unknown, 1 eim,
                     2 adm, 3 apdm */
+    uint16_t rtt_ms; /* our round trip to the server then (0: unknown): the first
+                        REGISTER tells it, for the peers' low-TTL guard */
 } punch_server_token;
 
 typedef struct punch_agent_cfg {

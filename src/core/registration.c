@@ -64,12 +64,12 @@ static void send_register(punch_agent *a)
     m.n_mapped = punch_portmap_advertise(&a->portmap, m.private_addr, &m.n_private,
                                          PUNCH_MSG_MAX_PRIVATE);
     m.rtt_ms = (uint16_t)(a->server_rtt_ms < UINT16_MAX ? a->server_rtt_ms : UINT16_MAX);
-    a->reg.rtt_told = m.rtt_ms;
     m.nat_mapping = a->nat.mapping;
     m.nat_step = a->nat.step;
     m.nat_port = a->nat.port;
     a->reg.told_nat = a->disc.state == DISC_DONE;
     token_put(a, &m);
+    a->reg.rtt_told = m.rtt_ms;
     send_msg(a, &a->cfg.server, &m);
 }
 
@@ -216,8 +216,10 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
         a->reg.told_nat || (a->disc.state == DISC_DONE && a->nat.mapping == PUNCH_MSG_NAT_UNKNOWN);
     /* Tell the server again when it has what discovery did not find yet,
      * or a round trip far off the one we know now (the first one waited
-     * for ARP, say): peers' guard times are worked out from it. */
-    if ((!told && a->disc.state == DISC_DONE) || a->reg.rtt_told > 2 * a->server_rtt_ms + 2)
+     * for ARP, say; a token's was the last run's): peers' guard times are
+     * worked out from it. */
+    if ((!told && a->disc.state == DISC_DONE) || a->reg.rtt_told > 2 * a->server_rtt_ms + 2 ||
+        (a->reg.rtt_told && 2u * a->reg.rtt_told + 2u < a->server_rtt_ms))
         reregister(a, now);
     if (told && (changed || !a->reg.announced))
         announce(a);

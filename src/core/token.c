@@ -48,6 +48,10 @@ void token_put(const punch_agent *a, punch_msg *m)
 {
     if (!a->reg.token_live || a->reg.state != REG_HELLO)
         return;
+    /* Not measured yet in this run: the round trip of the last one, so
+     * the peer's guard (probe_guard_ms) need not fall back to 100 ms. */
+    if (!m->rtt_ms)
+        m->rtt_ms = a->cfg.token.rtt_ms;
     m->token_len = PUNCH_MSG_TOKEN_LEN;
     memcpy(m->token, a->cfg.token.token, PUNCH_MSG_TOKEN_LEN);
     memcpy(m->txid, a->reg.token_txid, PUNCH_MSG_TXID_LEN);
@@ -81,7 +85,14 @@ void token_on_registered(punch_agent *a, const punch_msg *m)
                                                             : PUNCH_MSG_NAT_UNKNOWN};
     memcpy(t.server_key, a->server_key, PUNCH_KEY_BYTES);
     memcpy(t.token, m->token, PUNCH_MSG_TOKEN_LEN);
-    if (memcmp(&t, &a->token_told, sizeof(t)) == 0)
+    t.rtt_ms = (uint16_t)min_u64(a->server_rtt_ms, UINT16_MAX);
+    /* A new token or NAT is news; a round trip only when it moved far
+     * (it moves a little with every keepalive). */
+    const punch_server_token *old = &a->token_told;
+    uint32_t slack = old->rtt_ms / 4u + 2u;
+    bool rtt_moved = t.rtt_ms > old->rtt_ms + slack || t.rtt_ms + slack < old->rtt_ms;
+    if (memcmp(t.token, old->token, PUNCH_TOKEN_BYTES) == 0 && t.nat == old->nat &&
+        memcmp(t.server_key, old->server_key, PUNCH_KEY_BYTES) == 0 && !rtt_moved)
         return;
     a->token_told = t;
     ev *e = push_event(a, PUNCH_EVENT_TOKEN, -1);

@@ -51,7 +51,7 @@ connect "first start"
 grep -q '"event":"registered".*"by_token":false' "$TMP/alice.ev" || fail "the first start had a token?"
 [ -s "$(tokfile)" ] || fail "no token kept in $(tokfile)"
 [ "$(stat -c %a "$(tokfile)")" = 600 ] || fail "the token file is not mode 600"
-grep -qE '^[A-Za-z0-9+/]{43}= [0-9a-f]{48} eim$' "$(tokfile)" || fail "token file: $(cat "$(tokfile)")"
+grep -qE '^[A-Za-z0-9+/]{43}= [0-9a-f]{48} eim [0-9]+$' "$(tokfile)" || fail "token file: $(cat "$(tokfile)")"
 [ "$(counter token_accepted)" = 0 ] || fail "a token was taken on the first start"
 pass "the first start registers with a cookie and keeps punchd's token (nat eim)"
 
@@ -68,9 +68,9 @@ pass "the second start registers in one flight and CONNECT goes with it"
 
 # A forged token: one hex digit changed. Counted, no answer; the HELLO
 # beside it gets a cookie and the connect goes on.
-read -r key tok nat <"$(tokfile)"
+read -r key tok nat rtt <"$(tokfile)"
 last=${tok: -1}; [ "$last" = 0 ] && last=1 || last=0
-echo "$key ${tok%?}$last $nat" >"$(tokfile)"
+echo "$key ${tok%?}$last $nat $rtt" >"$(tokfile)"
 connect "forged token"
 grep -q '"event":"registered".*"by_token":false' "$TMP/alice.ev" || fail "a forged token was taken"
 # (Each datagram is counted: the first try goes as two copies.)
