@@ -28,7 +28,7 @@ connect() {
     listen
     rm -f "$TMP/alice.ev" "$TMP/alice.out"
     (echo "hello bob"; for _ in $(seq 200); do [ -s "$TMP/alice.out" ] && break; sleep 0.05; done) |
-        XDG_CONFIG_HOME="$TMP/alice" timeout 30 "$PUNCH" --server "$server" --name alice \
+        XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 30 "$PUNCH" --server "$server" --name alice \
             --events "$TMP/alice.ev" connect --datagram bob --timeout 20 \
             >"$TMP/alice.out" 2>"$TMP/alice.err" || { cat "$TMP/alice.err"; fail "connect failed ($1)"; }
     [ "$(cat "$TMP/alice.out")" = "hello alice" ] || fail "alice got '$(cat "$TMP/alice.out")' ($1)"
