@@ -63,6 +63,9 @@ typedef struct peer {
     uint32_t cookie_period;              /* of cookie, made for pub */
     uint32_t last_session;               /* the latest relay session it is in */
     uint8_t cookie[PUNCH_AUTH_COOKIE_LEN];
+    uint8_t token[PUNCH_AUTH_TOKEN_LEN]; /* made with cookie, for the next start */
+    bool token_used;                     /* a token registered it: token_serial is */
+    uint32_t token_serial;               /* ...the newest such token's (replays are older) */
     uint64_t last_ms;
     char name[PUNCH_MSG_NAME_MAX + 1];
     punch_addr priv[PUNCH_MSG_MAX_PRIVATE];
@@ -162,6 +165,17 @@ void rv_refuse_peer(punch_rendezvous *rv, const peer *p, const uint8_t *txid,
                     punch_refusal code);
 /* The LOOKUP event for a CONNECT of p's for a name not registered here. */
 void rv_cluster_lookup(punch_rendezvous *rv, const peer *p, const punch_msg *req);
+
+/* ---- address-validation tokens (tokens.c) ---- */
+
+/* Whether req's token proves src for req's key (p: the key's entry, or
+ * NULL); counts why not. *serial gets the token's serial. */
+bool rv_token_proves(punch_rendezvous *rv, uint64_t now, const peer *p, const punch_addr *src,
+                     const punch_msg *req, uint32_t *serial);
+/* Peer p registered with the token of this serial. */
+void rv_token_taken(punch_rendezvous *rv, peer *p, uint32_t serial);
+/* A new token for p at its public endpoint (p->token). */
+void rv_token_issue(const punch_rendezvous *rv, uint64_t now, peer *p);
 
 /* ---- the relay (relay.c) ---- */
 
