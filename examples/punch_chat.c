@@ -12,7 +12,8 @@
  * never calls back: we hand it what arrives (handle_datagram), call it when
  * its deadline passes (handle_timeout), and after each call drain what it
  * wants sent (poll_transmit) and what happened (poll_event). If you would
- * rather not write the loop, src/io/driver.h does all of this for you.
+ * rather not write the loop, punch/driver.h does all of this for you
+ * (docs/tutorial.md).
  *
  * Events go to stderr, the peer's datagrams to stdout; each read of stdin
  * (a line, when typing) is one datagram to the peer.

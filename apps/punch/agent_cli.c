@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
-#include "common/keyfile.h"
+#include "io/keyfile.h"
 #include "common/known_peers.h"
 #include "io/log.h"
 #include "io/net.h"

@@ -21,7 +21,7 @@
 
 #include "common/cli.h"
 #include "common/events.h"
-#include "common/keyfile.h"
+#include "io/keyfile.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"

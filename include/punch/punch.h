@@ -56,6 +56,26 @@ bool punch_addr_same_ip(const punch_addr *a, const punch_addr *b);
 bool punch_addr_is_any(const punch_addr *a);
 
 
+/* ---- Identity keys ----------------------------------------------------------
+ *
+ * A node's identity is an X25519 key pair (SPEC.md §4): 32 secret bytes
+ * from a CSPRNG (punch_random_bytes, punch/io.h), stored in a key file
+ * (punch_key_file_save) and given to an agent (punch_agent_cfg.secret_key);
+ * its public key is what peers pin and what `punch keygen` prints. */
+
+#define PUNCH_KEY_BYTES 32
+/* Standard base64 of 32 bytes with padding (44 characters), plus NUL. */
+#define PUNCH_KEY_B64_LEN 45
+/* The public key of a secret. Returns 0 or PUNCH_ERR_INVAL (a degenerate
+ * secret, such as all zeros: draw another). */
+int punch_key_public(const uint8_t secret[PUNCH_KEY_BYTES],
+                     uint8_t public_key[PUNCH_KEY_BYTES]);
+/* A key (public or secret) as text: standard base64 with padding. */
+void punch_key_encode(const uint8_t key[PUNCH_KEY_BYTES], char out[PUNCH_KEY_B64_LEN]);
+/* Text back to a key: exactly the 44 characters of punch_key_encode, with
+ * optional trailing whitespace. Returns 0 or PUNCH_ERR_MALFORMED. */
+int punch_key_decode(const char *text, uint8_t key[PUNCH_KEY_BYTES]);
+
 /* ---- The peer agent (sans-I/O) --------------------------------------------
  *
  * One agent is one node: it registers with punchd, asks it for
@@ -74,7 +94,6 @@ bool punch_addr_is_any(const punch_addr *a);
 typedef struct punch_agent punch_agent;
 
 #define PUNCH_NAME_MAX 63
-#define PUNCH_KEY_BYTES 32
 #define PUNCH_MAX_LOCAL 8
 /* The largest application datagram punch_agent_send takes: what fits a
  * 1280-byte IPv6 minimum MTU path after IP, UDP, relay and crypto headers. */
