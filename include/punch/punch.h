@@ -2,9 +2,12 @@
 /*
  * punch — peer-to-peer connectivity across NATs and firewalls.
  *
- * The one public header of libpunch. Everything here is sans-I/O unless it
- * says otherwise: no function below opens a socket, reads a clock or draws
- * randomness; the caller passes time in and takes bytes out.
+ * punch/punch.h: the sans-I/O core of libpunch, the header every program
+ * includes. Nothing here opens a socket, reads a clock or draws randomness;
+ * the caller passes time in and takes bytes out. The optional I/O around
+ * it: punch/io.h (the loop, key files, the log, the threading rule),
+ * punch/driver.h (one agent on its sockets), punch/stream.h (reliable
+ * streams). The reference: libpunch(3); the tutorial: docs/tutorial.md.
  */
 #ifndef PUNCH_PUNCH_H
 #define PUNCH_PUNCH_H
@@ -235,6 +238,8 @@ typedef struct punch_event {
 /* Returns 0, PUNCH_ERR_INVAL (bad config: no random, bad server address,
  * bad name) or PUNCH_ERR_NOMEM. Registration starts at once. */
 int punch_agent_new(punch_agent **agent, const punch_agent_cfg *cfg, uint64_t now_ms);
+/* Free the agent (NULL-safe). It sends nothing: punch_agent_close each peer
+ * and send what that queues first, for a goodbye the peers hear at once. */
 void punch_agent_free(punch_agent *agent);
 
 /* Ask punchd to introduce us to NAME; with pinned_key non-NULL, only a peer
@@ -374,11 +379,13 @@ void punch_agent_portmap_result(punch_agent *agent, uint64_t now_ms,
 /* On exit: 1 with *req the removal of the mapping we hold (send it before
  * freeing the agent), 0 when we hold none. */
 int punch_agent_portmap_release(punch_agent *agent, punch_portmap_request *req);
-/* "off", "auto", "pcp", "natpmp", "upnp"; parse returns -1 for others. */
+/* punch_portmap_proto_name: "off", "auto", "pcp", "natpmp", "upnp";
+ * punch_portmap_proto_parse: such a name back, or -1 for others. */
 const char *punch_portmap_proto_name(punch_portmap_proto p);
 int punch_portmap_proto_parse(const char *name);
 
-/* Names for events and logs: "direct", "relay"; "private", "hairpin",
+/* Names for events and logs: punch_path_kind_name gives "direct" or
+ * "relay"; punch_technique_name "private", "hairpin",
  * "hole-punch", "peer-reflexive", "relay", "port-prediction", "birthday",
  * "tcp-simultaneous-open", "reversal", "tcp-direct", "portmap". */
 const char *punch_path_kind_name(punch_path_kind k);

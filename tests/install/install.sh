@@ -57,6 +57,18 @@ check_exports() {
     pass "nm -D: $n symbols, all punch_*: exactly the $(wc -l <"$tmp/declared") functions include/punch/*.h declares"
 }
 
+# The API reference: a man page in section 3 for every exported function.
+check_man3() {
+    local f missing=
+    for f in $(cat "$tmp/exported") libpunch; do
+        [ -f "$prefix/share/man/man3/$f.3" ] || missing="$missing $f"
+    done
+    [ -z "$missing" ] || fail "no man page in share/man/man3 for:$missing"
+    MANPATH=$prefix/share/man man -w punch_driver_new >/dev/null 2>&1 ||
+        [ ! -x "$(command -v man)" ] || fail "man -w punch_driver_new finds no page in the prefix"
+    pass "share/man/man3: libpunch(3) and a page for each of the $(wc -l <"$tmp/exported") exported functions"
+}
+
 check_programs() {
     local p
     for p in bin/punch sbin/punchd sbin/punch-nat; do
@@ -113,6 +125,7 @@ run_chat() {
 
 check_library
 check_exports
+check_man3
 check_programs
 build_pkg_config chat-pc-shared shared
 build_pkg_config chat-pc-static static
