@@ -85,7 +85,8 @@ const punch_addr *punch_driver_local(const punch_driver *d);
 /* Where a path (a PATH event) leaves from: the interface address the
  * kernel picks towards its remote end, and the port of the socket it uses
  * (an extra socket of many-port probing, or ours). */
-void punch_driver_path_local(const punch_driver *d, const punch_event *ev, punch_addr *out);
+void punch_driver_path_local(const punch_driver *d, const punch_event_path *path,
+                             punch_addr *out);
 
 /* How datagrams to the server travel now: "udp" or "tcp". */
 const char *punch_driver_transport(const punch_driver *d);

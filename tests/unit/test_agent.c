@@ -559,14 +559,16 @@ static void tcp_path_is_a_candidate(void **state)
         assert_int_equal(w.bob.tcp_offer.attempt, 1);
         assert_int_equal(w.bob.tcp_offer.public_addr.port, 6000);
 
-        /* "Connected": each side's TCP socket index is port + index. */
-        uint16_t sock = PUNCH_TCP_SOCK_FIRST + 3;
+        /* "Connected": each side's TCP socket 3 is carried by the world as
+         * UDP from port + PUNCH_SIM_TCP_PORT_OFFSET + 3. */
+        punch_socket sock = {.kind = PUNCH_SOCKET_TCP, .index = 3};
+        punch_socket not_tcp = {.kind = PUNCH_SOCKET_EXTRA, .index = 7};
         punch_addr at_alice = w.alice.addr, at_bob = w.bob.addr;
-        at_alice.port = (uint16_t)(at_alice.port + sock);
-        at_bob.port = (uint16_t)(at_bob.port + sock);
+        at_alice.port = (uint16_t)(at_alice.port + PUNCH_SIM_TCP_PORT_OFFSET + sock.index);
+        at_bob.port = (uint16_t)(at_bob.port + PUNCH_SIM_TCP_PORT_OFFSET + sock.index);
         now = punch_sim_now(w.sim) / MS;
-        assert_int_equal(punch_agent_tcp_path(w.alice.agent, now, w.alice.peer, 7, PUNCH_TECH_TCP_SIMOPEN,
-                                              &at_bob), PUNCH_ERR_INVAL);
+        assert_int_equal(punch_agent_tcp_path(w.alice.agent, now, w.alice.peer, not_tcp,
+                                              PUNCH_TECH_TCP_SIMOPEN, &at_bob), PUNCH_ERR_INVAL);
         assert_int_equal(punch_agent_tcp_path(w.alice.agent, now, w.alice.peer, sock,
                                               PUNCH_TECH_HOLE_PUNCH, &at_bob), PUNCH_ERR_INVAL);
         assert_int_equal(punch_agent_tcp_path(w.alice.agent, now, w.alice.peer, sock,
@@ -590,9 +592,9 @@ static void tcp_path_is_a_candidate(void **state)
 
         /* The connection is gone: back to UDP, with an ATTEMPT event. */
         now = punch_sim_now(w.sim) / MS;
-        punch_agent_tcp_failed(w.alice.agent, now, w.alice.peer, sock, PUNCH_TECH_TCP_SIMOPEN,
+        punch_agent_tcp_failed(w.alice.agent, now, w.alice.peer, &sock, PUNCH_TECH_TCP_SIMOPEN,
                                &at_bob, "TCP connection closed");
-        punch_agent_tcp_failed(w.bob.agent, now, w.bob.peer, sock, PUNCH_TECH_TCP_SIMOPEN,
+        punch_agent_tcp_failed(w.bob.agent, now, w.bob.peer, &sock, PUNCH_TECH_TCP_SIMOPEN,
                                &at_alice, "TCP connection closed");
         /* The events are read at the next keepalive (2 s). */
         punch_sim_run(w.sim, punch_sim_now(w.sim) + 2500 * MS);
