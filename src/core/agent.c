@@ -347,24 +347,18 @@ typedef struct timer {
     timer_scope scope;
     uint64_t (*deadline)(const punch_agent *a, int id);
     void (*timeout)(punch_agent *a, uint64_t now, int id);
-    /* Called on every handle_timeout: its handler walks its candidates,
-     * each on its own schedule, and acts on more of them than its deadline
-     * wakes for (a candidate confirmed once, whose path later died, is
-     * probed only when something else wakes the agent). Kept as it was;
-     * see holepunch.c, probe_deadline. */
-    bool every_call;
 } timer;
 
 static const timer timers[] = {
-    {TIMER_AGENT, reg_deadline, reg_timeout, false},
-    {TIMER_AGENT, disc_deadline, disc_timeout, false},
-    {TIMER_AGENT, portmap_deadline, portmap_timeout, false},
-    {TIMER_PEER, admission_deadline, admission_timeout, false},
-    {TIMER_PEER, connect_deadline, connect_timeout, false},
-    {TIMER_INTRODUCED, probe_deadline, probe_timeout, true},
-    {TIMER_INTRODUCED, birthday_deadline, birthday_timeout, false},
-    {TIMER_INTRODUCED, keepalive_deadline, keepalive_timeout, false},
-    {TIMER_INTRODUCED, rekey_deadline, rekey_timeout, false},
+    {TIMER_AGENT, reg_deadline, reg_timeout},
+    {TIMER_AGENT, disc_deadline, disc_timeout},
+    {TIMER_AGENT, portmap_deadline, portmap_timeout},
+    {TIMER_PEER, admission_deadline, admission_timeout},
+    {TIMER_PEER, connect_deadline, connect_timeout},
+    {TIMER_INTRODUCED, probe_deadline, probe_timeout},
+    {TIMER_INTRODUCED, birthday_deadline, birthday_timeout},
+    {TIMER_INTRODUCED, keepalive_deadline, keepalive_timeout},
+    {TIMER_INTRODUCED, rekey_deadline, rekey_timeout},
 };
 #define N_TIMERS (sizeof(timers) / sizeof(timers[0]))
 
@@ -382,7 +376,7 @@ static void run_timers(punch_agent *a, uint64_t now, int id)
 {
     for (size_t k = 0; k < N_TIMERS; k++) {
         const timer *t = &timers[k];
-        if (timer_applies(a, t, id) && (t->every_call || timer_due(t->deadline(a, id), now)))
+        if (timer_applies(a, t, id) && timer_due(t->deadline(a, id), now))
             t->timeout(a, now, id);
     }
 }
