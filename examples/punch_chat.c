@@ -155,6 +155,7 @@ static int pump(punch_agent *agent, int fd, int *peer, int *stdin_open)
             break;
         case PUNCH_EVENT_SOCKETS: /* the driver closes many-port probing's sockets */
         case PUNCH_EVENT_TCP_OFFER: /* the driver answers TCP offers */
+        case PUNCH_EVENT_PONG:      /* punch_chat asks for no round trips */
         case PUNCH_EVENT_PORTMAP:   /* punch_chat asks no gateway for a mapping */
             break;
         case PUNCH_EVENT_REFUSED:

@@ -215,6 +215,12 @@ void punch_agent_cli_goodbye(punch_driver *d, int peer)
     punch_driver_flush(d);
 }
 
+void punch_agent_cli_finish(punch_loop *loop, int *exit_code, int code)
+{
+    *exit_code = code;
+    punch_loop_stop(loop);
+}
+
 bool punch_agent_cli_closed_fine(const punch_event *ev, bool had_path)
 {
     bool fine = had_path && strcmp(ev->closed.why, "peer closed") == 0;
@@ -298,6 +304,7 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
     case PUNCH_EVENT_DATA:
     case PUNCH_EVENT_SOCKETS:
     case PUNCH_EVENT_TCP_OFFER:
+    case PUNCH_EVENT_PONG: /* punch ping says it */
         break;
     }
 }

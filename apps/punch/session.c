@@ -153,8 +153,7 @@ static const char forward_help[] =
 
 static void finish(session *s, int code)
 {
-    s->exit_code = code;
-    punch_loop_stop(s->loop);
+    punch_agent_cli_finish(s->loop, &s->exit_code, code);
 }
 
 static void on_stdin(void *arg, int fd)
@@ -553,6 +552,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         break;
     case PUNCH_EVENT_SOCKETS: /* the driver's business */
     case PUNCH_EVENT_TCP_OFFER:
+    case PUNCH_EVENT_PONG:
     case PUNCH_EVENT_PORTMAP: /* told by punch_agent_cli_report */
         break;
     case PUNCH_EVENT_REFUSED: /* said by punch_agent_cli_report */

@@ -110,8 +110,7 @@ static const char vpn_help[] =
 
 static void finish(vpn *s, int code)
 {
-    s->exit_code = code;
-    punch_loop_stop(s->loop);
+    punch_agent_cli_finish(s->loop, &s->exit_code, code);
 }
 
 static void emit_counters(vpn *s, const char *event)
@@ -353,15 +352,10 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         finish(s, punch_agent_cli_closed_fine(ev, had_path) ? 0 : 1);
         break;
     }
-    case PUNCH_EVENT_SOCKETS: /* the driver's business */
-    case PUNCH_EVENT_TCP_OFFER:
-    case PUNCH_EVENT_PORTMAP: /* told by punch_agent_cli_report */
-        break;
     case PUNCH_EVENT_REFUSED: /* said by punch_agent_cli_report */
         finish(s, 1);
         break;
-    case PUNCH_EVENT_REGISTERED:
-    case PUNCH_EVENT_ATTEMPT:
+    default: /* told by punch_agent_cli_report, or the driver's business */
         break;
     }
 }

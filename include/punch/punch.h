@@ -154,20 +154,20 @@ typedef struct punch_agent_cfg {
     uint8_t portmap;
 } punch_agent_cfg;
 
+/* What happened; each kind's details are the punch_event member named in
+ * its comment. */
 typedef enum punch_event_kind {
-    PUNCH_EVENT_REGISTERED = 1, /* public endpoint as the server saw it */
-    PUNCH_EVENT_INTRODUCED,     /* the server told us of a peer (name, key, endpoints) */
-    PUNCH_EVENT_PATH,           /* the path to a peer changed (kind, technique, addresses) */
-    PUNCH_EVENT_ATTEMPT,        /* a technique was given up on, and why */
-    PUNCH_EVENT_DATA,           /* a datagram from a peer (data, len) */
-    PUNCH_EVENT_CLOSED,         /* the peer is gone (reason) */
-    PUNCH_EVENT_REFUSED,        /* the server refused us (reason) */
-    PUNCH_EVENT_SOCKETS,        /* many-port probing is over: extra sockets sock_first ..
-                                   sock_last may be closed, all but sock_keep (0: none) */
-    PUNCH_EVENT_TCP_OFFER,      /* the peer offers or answers a TCP path (tcp) */
-    PUNCH_EVENT_PORTMAP,        /* the gateway mapped a port for us, or mapped another
-                                   (remote: the mapped endpoint, portmap: the protocol,
-                                   lifetime_s, took_ms: since this round's first request) */
+    PUNCH_EVENT_REGISTERED = 1, /* .registered: punchd took us; our public endpoint */
+    PUNCH_EVENT_INTRODUCED,     /* .introduced: we were told of a peer (name, key, endpoint) */
+    PUNCH_EVENT_PATH,           /* .path: the path to a peer changed */
+    PUNCH_EVENT_ATTEMPT,        /* .attempt: a technique was given up on, and why */
+    PUNCH_EVENT_DATA,           /* .data: a datagram from a peer */
+    PUNCH_EVENT_CLOSED,         /* .closed: the peer is gone, and why */
+    PUNCH_EVENT_REFUSED,        /* .refused: the server refused us, and why */
+    PUNCH_EVENT_SOCKETS,        /* .sockets: many-port probing's extra sockets may close */
+    PUNCH_EVENT_TCP_OFFER,      /* .tcp_offer: the peer offers or answers a TCP path */
+    PUNCH_EVENT_PORTMAP,        /* .portmap: the gateway mapped a port for us, or another */
+    PUNCH_EVENT_PONG,           /* .pong: the answer to punch_agent_ping */
 } punch_event_kind;
 
 typedef enum punch_path_kind { PUNCH_PATH_DIRECT = 1, PUNCH_PATH_RELAY } punch_path_kind;
@@ -259,6 +259,10 @@ typedef struct punch_event_path {
     punch_socket socket;     /* the socket the path leaves from */
 } punch_event_path;
 
+/* PUNCH_EVENT_PONG: a punch_agent_ping answered: the path it went on and
+ * back (technique, remote, socket: the path's; rtt_us: this round trip). */
+typedef punch_event_path punch_event_pong;
+
 /* PUNCH_EVENT_ATTEMPT: a technique was given up on (peer -1: not about a
  * peer, such as port mapping). */
 typedef struct punch_event_attempt {
@@ -310,6 +314,7 @@ typedef struct punch_event {
         punch_event_sockets sockets;
         punch_tcp_offer tcp_offer;     /* PUNCH_EVENT_TCP_OFFER */
         punch_event_portmap portmap;
+        punch_event_pong pong;
     };
 } punch_event;
 
@@ -361,6 +366,14 @@ typedef struct punch_agent_stats {
                                  verified yet was spent (draft §6.2) */
 } punch_agent_stats;
 void punch_agent_stats_get(const punch_agent *agent, punch_agent_stats *out);
+
+/* Ask the peer for a round trip now, on the path in use (an encrypted
+ * PING; every punch peer answers): a PUNCH_EVENT_PONG tells the path and
+ * the round trip when the answer comes. One at a time per peer: a second
+ * call before the answer replaces the first; a PING lost, or one whose
+ * answer a keepalive's PING overtook, gets no event (time it out). Returns
+ * 0, PUNCH_ERR_NOTFOUND (no such peer) or PUNCH_ERR_LIMIT (no path yet). */
+int punch_agent_ping(punch_agent *agent, uint64_t now_ms, int peer);
 
 /* Tell the peer we are done, and forget it. */
 void punch_agent_close(punch_agent *agent, uint64_t now_ms, int peer);

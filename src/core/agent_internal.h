@@ -231,6 +231,7 @@ typedef struct keepalive_state {
     uint64_t last_rx_ms; /* last authenticated datagram on the path */
     uint64_t next_ms;
     unsigned missed;
+    bool ping_asked;     /* punch_agent_ping: a PONG on the path makes an event */
 } keepalive_state;
 
 typedef struct peer {
@@ -466,6 +467,8 @@ void on_relay(punch_agent *a, uint64_t now, const punch_addr *src, const punch_m
 /* ---- keepalive.c (draft §5.5: the NAT binding held, and dead-path detection) ---- */
 uint64_t keepalive_deadline(const punch_agent *a, int id);
 void keepalive_timeout(punch_agent *a, uint64_t now, int id);
+/* A PONG to our PING sent at sent_ms came back on candidate ci. */
+void pong_heard(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms);
 
 /* ---- tcp_offer.c (draft §3.2, §3.5: the offers over the session) ---- */
 void on_tcp_offer(punch_agent *a, int id, const uint8_t *msg, size_t len);

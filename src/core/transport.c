@@ -78,6 +78,7 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
             uint64_t sent = c->ping_sent_ms;
             c->ping_sent_ms = 0;
             validate(a, now, id, ci, sent);
+            pong_heard(a, now, id, ci, sent);
         }
     } else if (len >= 1 && inner[0] == INNER_DATA) {
         ev *e = push_event(a, PUNCH_EVENT_DATA, id);
