@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "driver/driver_tcp.h"
+#include "io/log.h"
 #include "io/net.h"
 #include "driver/portmap.h" /* portmap hook */
 #include "io/tcp.h"
@@ -363,6 +364,7 @@ static void go_tcp(punch_driver *d, uint64_t now)
     d->via_tcp = true;
     d->waiting = false;
     d->stats.tcp_fallbacks++;
+    punch_log(PUNCH_LOG_DEBUG, "the server does not answer over UDP: to it over TCP");
     d->tcp_backoff_ms = TCP_BACKOFF_MIN_MS;
     if (!d->probe_interval_ms)
         d->probe_interval_ms = UDP_PROBE_MIN_MS;
@@ -415,6 +417,7 @@ static void go_udp(punch_driver *d, uint64_t now)
     tcp_close(d);
     d->via_tcp = false;
     d->stats.udp_returns++;
+    punch_log(PUNCH_LOG_DEBUG, "the server answers over UDP again: back to UDP");
     d->tcp_retry_ms = UINT64_MAX;
     d->probe_next_ms = UINT64_MAX;
     d->waiting = false;
