@@ -69,8 +69,8 @@ bool punch_addr_is_any(const punch_addr *a);
 #define PUNCH_KEY_BYTES 32
 /* Standard base64 of 32 bytes with padding (44 characters), plus NUL. */
 #define PUNCH_KEY_B64_LEN 45
-/* The public key of a secret. Returns 0 or PUNCH_ERR_INVAL (a degenerate
- * secret, such as all zeros: draw another). */
+/* The public key of a secret (any 32 bytes: X25519 clamps them). Returns
+ * 0 or PUNCH_ERR_INVAL (a NULL pointer, or libsodium failed to start). */
 int punch_key_public(const uint8_t secret[PUNCH_KEY_BYTES],
                      uint8_t public_key[PUNCH_KEY_BYTES]);
 /* A key (public or secret) as text: standard base64 with padding. */

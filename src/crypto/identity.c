@@ -20,6 +20,8 @@ int punch_identity_from_secret(punch_identity *id, const uint8_t secret[PUNCH_KE
 
 int punch_key_public(const uint8_t secret[PUNCH_KEY_BYTES], uint8_t public_key[PUNCH_KEY_BYTES])
 {
+    if (!public_key)
+        return PUNCH_ERR_INVAL;
     punch_identity id;
     int rc = punch_identity_from_secret(&id, secret);
     if (rc == 0)
