@@ -98,8 +98,10 @@ static void node_events(node *n, uint64_t now_ms)
             n->technique = e.technique;
             if (!n->path_changes++)
                 n->first_kind = e.path_kind;
-            if (e.path_kind == PUNCH_PATH_DIRECT && !n->first_direct_ms)
+            if (e.path_kind == PUNCH_PATH_DIRECT && !n->first_direct_ms) {
                 n->first_direct_ms = now_ms;
+                n->first_direct_technique = e.technique;
+            }
             break;
         case PUNCH_EVENT_DATA:
             snprintf(n->got, sizeof(n->got), "%.*s", (int)e.len, (const char *)e.data);
@@ -121,6 +123,9 @@ static void node_events(node *n, uint64_t now_ms)
                 snprintf(n->attempt_by[e.technique], sizeof(n->attempt_by[0]), "%s", e.why);
             if (strcmp(e.why, "nat behaviour unknown: trying birthday anyway") == 0)
                 n->birthday_anyway++;
+            break;
+        case PUNCH_EVENT_PORTMAP:
+            n->portmaps++;
             break;
         case PUNCH_EVENT_TCP_OFFER:
             n->tcp_offers++;
@@ -154,6 +159,31 @@ void node_flush(node *n)
     }
 }
 
+/* The gateway's side of port mapping: a request of the protocol the NAT in
+ * front offers becomes a port forward there at once (the gateway is one
+ * LAN hop away); any other goes unanswered, which the agent is told. */
+static void node_portmap(node *n, uint64_t now_ms)
+{
+    punch_portmap_request req;
+    for (int i = 0; i < 8 && punch_agent_poll_portmap(n->agent, now_ms, &req) == 1; i++) {
+        punch_portmap_result res = {.proto = req.proto};
+        punch_nat_fwd *f = n->gateway >= 0 ? punch_sim_nat_fwd(n->sim, n->gateway) : NULL;
+        if (!f || req.proto != n->gateway_offers) {
+            snprintf(res.why, sizeof(res.why), "%s: no answer", punch_portmap_proto_name(req.proto));
+        } else if (req.remove) {
+            res.ok = punch_nat_fwd_remove(f, PUNCH_IP_UDP, &req.external) == 0;
+        } else if (punch_nat_fwd_add(f, punch_sim_nat(n->sim, n->gateway), now_ms, PUNCH_IP_UDP,
+                                     &n->addr, n->addr.port, req.lifetime_s * 1000ull,
+                                     &res.external) == 0) {
+            res.ok = true;
+            res.lifetime_s = req.lifetime_s;
+        } else {
+            snprintf(res.why, sizeof(res.why), "%s: no free port", punch_portmap_proto_name(req.proto));
+        }
+        punch_agent_portmap_result(n->agent, now_ms, &res);
+    }
+}
+
 static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
                     const punch_sim_datagram *d)
 {
@@ -176,6 +206,7 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     if (sock > PUNCH_MAX_SOCKETS && (sock < PUNCH_TCP_SOCK_FIRST || sock > PUNCH_TCP_SOCK_LAST))
         return;
     punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, d->data, d->len);
+    node_portmap(n, now_us / MS);
     node_events(n, now_us / MS);
     node_flush(n);
 }
@@ -190,6 +221,7 @@ static void node_timer(void *ctx, punch_sim *sim, int host, uint64_t now_us)
         node_tcp_run(n, now_us / MS);
     }
     punch_agent_handle_timeout(n->agent, now_us / MS);
+    node_portmap(n, now_us / MS);
     node_events(n, now_us / MS);
     node_flush(n);
 }
@@ -418,6 +450,7 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
     n->sim = w->sim;
     n->addr = addr;
     n->peer = -1;
+    n->gateway = up_is_nat ? up : -1;
     n->host = punch_sim_add_host(w->sim);
     link_up(w, n->host, addr, false, up, NONE, up_is_nat,
             &(punch_sim_link_cfg){.delay_us = 200, .loss = loss}, link);
@@ -427,7 +460,7 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
         name_hash = (name_hash ^ (uint8_t)*c) * 1099511628211ull;
     punch_rng_seed(&n->rng, w->seed ^ name_hash);
     punch_agent_cfg c = {.name = name, .server = w->s.addr, .n_local = 1, .flags = w->agent_flags,
-                         .random = rng_bytes,
+                         .portmap = w->portmap, .random = rng_bytes,
                          .random_ctx = &n->rng};
     c.local[0] = addr;
     if (n->n_claim) {
@@ -444,9 +477,15 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
 /* A NAT with its outside on the core router (WAN link with delay and loss). */
 int nat_on_core(world *w, const char *spec, punch_addr pub, double loss)
 {
+    return nat_on_core_with(w, spec, pub,
+                            &(punch_sim_link_cfg){.delay_us = 10 * MS, .jitter_us = 1 * MS,
+                                                  .loss = loss});
+}
+
+int nat_on_core_with(world *w, const char *spec, punch_addr pub, const punch_sim_link_cfg *wan)
+{
     int nat = add_nat(w, spec, pub), l;
-    link_up(w, nat, pub, false, w->router, NONE, false,
-            &(punch_sim_link_cfg){.delay_us = 10 * MS, .jitter_us = 1 * MS, .loss = loss}, &l);
+    link_up(w, nat, pub, false, w->router, NONE, false, wan, &l);
     route(w, nat, ANY, 0, l);
     route(w, w->router, pub, 32, l);
     return nat;
