@@ -94,11 +94,15 @@ static outcome one_run(const cell *c, uint64_t seed)
                               &(punch_sim_link_cfg){.delay_us = c->delay_b_ms * MS,
                                                     .jitter_us = 1 * MS, .loss = c->loss});
     int l;
+    /* The lab's delay sits on each host's access link, between it and its
+     * NAT: the gateway is a round trip of twice that away. */
     w.bob.gateway_offers = c->portmap_b;
+    w.bob.gateway_rtt_ms = 2 * c->delay_b_ms;
     add_peer(&w, &w.bob, "bob", v4(10, 0, 2, 2, 5000), nb, true, 0, &l);
     if (!registered(&w, &w.bob))
         goto done;
     w.alice.gateway_offers = c->portmap_a;
+    w.alice.gateway_rtt_ms = 2 * c->delay_a_ms;
     add_peer(&w, &w.alice, "alice", v4(10, 0, 1, 2, 5000), na, true, 0, &l);
     uint64_t t0 = punch_sim_now(w.sim) / MS;
     w.alice.peer = punch_agent_connect(w.alice.agent, t0, "bob", NULL);

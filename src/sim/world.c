@@ -159,28 +159,64 @@ void node_flush(node *n)
     }
 }
 
-/* The gateway's side of port mapping: a request of the protocol the NAT in
- * front offers becomes a port forward there at once (the gateway is one
- * LAN hop away); any other goes unanswered, which the agent is told. */
+/* How long the gateway's answer takes (src/driver/portmap.c's exchanges):
+ * PCP one round trip (a refusal too: ICMP port unreachable), NAT-PMP two
+ * (its public address, then the mapping; a refusal one), UPnP a second of
+ * SSDP discovery and, when the gateway answers, six more (the device
+ * description, the external address and the mapping, each a TCP connect
+ * and an HTTP exchange). */
+static uint64_t gateway_delay(const node *n, const punch_portmap_request *req)
+{
+    bool offered = req->proto == n->gateway_offers;
+    switch (req->proto) {
+    case PUNCH_PORTMAP_NATPMP: return n->gateway_rtt_ms * (offered && !req->remove ? 2 : 1);
+    case PUNCH_PORTMAP_UPNP: return 1000 + (offered ? 6 * n->gateway_rtt_ms : 0);
+    default: return n->gateway_rtt_ms;
+    }
+}
+
+/* The answer the NAT in front gives: a port forward for the protocol it
+ * offers (src/nat/portfwd.h), nothing for any other. */
+static void gateway_answer(node *n, uint64_t now_ms, const punch_portmap_request *req,
+                           punch_portmap_result *res)
+{
+    *res = (punch_portmap_result){.proto = req->proto};
+    punch_nat_fwd *f = n->gateway >= 0 ? punch_sim_nat_fwd(n->sim, n->gateway) : NULL;
+    const char *proto = punch_portmap_proto_name(req->proto);
+    if (!f || req->proto != n->gateway_offers) {
+        snprintf(res->why, sizeof(res->why), "%s: no answer", proto);
+    } else if (req->remove) {
+        res->ok = punch_nat_fwd_remove(f, PUNCH_IP_UDP, &req->external) == 0;
+    } else if (punch_nat_fwd_add(f, punch_sim_nat(n->sim, n->gateway), now_ms, PUNCH_IP_UDP,
+                                 &n->addr, n->addr.port, req->lifetime_s * 1000ull,
+                                 &res->external) == 0) {
+        res->ok = true;
+        res->lifetime_s = req->lifetime_s;
+    } else {
+        snprintf(res->why, sizeof(res->why), "%s: no free port", proto);
+    }
+}
+
+/* The agent's requests to the gateway, one at a time as the driver runs
+ * them; each answered gateway_delay() later (at once when that is 0). */
 static void node_portmap(node *n, uint64_t now_ms)
 {
     punch_portmap_request req;
+    if (n->pm_pending) {
+        if (now_ms < n->pm_due_ms)
+            return;
+        n->pm_pending = false;
+        punch_agent_portmap_result(n->agent, now_ms, &n->pm_res);
+    }
     for (int i = 0; i < 8 && punch_agent_poll_portmap(n->agent, now_ms, &req) == 1; i++) {
-        punch_portmap_result res = {.proto = req.proto};
-        punch_nat_fwd *f = n->gateway >= 0 ? punch_sim_nat_fwd(n->sim, n->gateway) : NULL;
-        if (!f || req.proto != n->gateway_offers) {
-            snprintf(res.why, sizeof(res.why), "%s: no answer", punch_portmap_proto_name(req.proto));
-        } else if (req.remove) {
-            res.ok = punch_nat_fwd_remove(f, PUNCH_IP_UDP, &req.external) == 0;
-        } else if (punch_nat_fwd_add(f, punch_sim_nat(n->sim, n->gateway), now_ms, PUNCH_IP_UDP,
-                                     &n->addr, n->addr.port, req.lifetime_s * 1000ull,
-                                     &res.external) == 0) {
-            res.ok = true;
-            res.lifetime_s = req.lifetime_s;
-        } else {
-            snprintf(res.why, sizeof(res.why), "%s: no free port", punch_portmap_proto_name(req.proto));
+        gateway_answer(n, now_ms, &req, &n->pm_res);
+        uint64_t delay = gateway_delay(n, &req);
+        if (delay) {
+            n->pm_pending = true;
+            n->pm_due_ms = now_ms + delay;
+            return;
         }
-        punch_agent_portmap_result(n->agent, now_ms, &res);
+        punch_agent_portmap_result(n->agent, now_ms, &n->pm_res);
     }
 }
 
@@ -230,6 +266,8 @@ static uint64_t node_next(void *ctx)
 {
     const node *n = ctx;
     uint64_t t = punch_agent_next_timeout(n->agent);
+    if (n->pm_pending && n->pm_due_ms < t)
+        t = n->pm_due_ms;
     if (n->tcp) {
         uint64_t p = punch_tcp_paths_next_timeout(n->tcp), s = punch_sim_tcp_next_timeout(&n->stcp);
         t = p < t ? p : t;

@@ -70,6 +70,11 @@ typedef struct node {
      * and every other one with nothing, as a router without it. */
     int gateway;                 /* the NAT node in front of it, -1: none */
     punch_portmap_proto gateway_offers; /* PCP, NATPMP, UPNP; OFF: nothing */
+    uint64_t gateway_rtt_ms;     /* a round trip to it: answers take as many as
+                                  * the protocol needs, UPnP 1 s of discovery more */
+    bool pm_pending;             /* an answer on its way, due at pm_due_ms */
+    uint64_t pm_due_ms;
+    punch_portmap_result pm_res;
     unsigned portmaps;           /* PORTMAP events (mappings obtained) */
 } node;
 
