@@ -100,6 +100,7 @@ typedef struct registration {
     uint16_t rtt_told; /* the round trip the latest REGISTER said */
     bool told_nat;     /* the REGISTER in flight carries discovery's result */
     bool announced;    /* the REGISTERED event was told */
+    bool again;        /* reregister() came during a registration: once more after it */
 } registration;
 
 /* NAT discovery (draft §3.4, RFC 5780 §4.3; discovery.c): after the first

@@ -133,11 +133,15 @@ static void sample_server_rtt(punch_agent *a, uint64_t now)
 
 /* Register again now (the path to a peer went quiet: our NAT may have
  * given us a new public endpoint, which the server and the peer must
- * learn). */
+ * learn; the gateway mapped a port). During a registration, once it is
+ * done: the REGISTER in flight may say less (a mapping that came after
+ * it was sent stayed untold until the keepalive, 6 s). */
 void reregister(punch_agent *a, uint64_t now)
 {
     if (a->reg.state == REG_DONE)
         a->reg.next_ms = now;
+    else
+        a->reg.again = true;
 }
 
 /* The REGISTERED event: our public endpoint and what discovery found. */
@@ -193,8 +197,10 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
     /* Tell the server again when it has what discovery did not find yet,
      * or a round trip far off the one we know now (the first one waited
      * for ARP, say): peers' guard times are worked out from it. */
-    if ((!told && a->disc.state == DISC_DONE) || a->reg.rtt_told > 2 * a->server_rtt_ms + 2)
+    if ((!told && a->disc.state == DISC_DONE) || a->reg.rtt_told > 2 * a->server_rtt_ms + 2 ||
+        a->reg.again)
         reregister(a, now);
+    a->reg.again = false;
     if (told && (changed || !a->reg.announced))
         announce(a);
     /* Discovery that heard nothing (the server was away) starts over. */

@@ -82,6 +82,36 @@ static void direct_with_a_mapping_on_either_side(void **state)
         }
 }
 
+/* The mapping comes while the REGISTER is on its way (the gateway a few
+ * round trips of 10-50 ms away, NAT-PMP's two exchanges after PCP's
+ * refusal): the agent registers again once that REGISTER is answered, so
+ * the peer learns the mapping at once, not at the keepalive 6 s later. */
+static void mapping_during_registration_is_told(void **state)
+{
+    (void)state;
+    for (uint64_t rtt = 10; rtt <= 50; rtt += 10)
+        for (size_t s = 0; s < sizeof(seeds) / sizeof(seeds[0]); s++) {
+            world w;
+            world_start(&w, seeds[s]);
+            w.portmap = PUNCH_PORTMAP_AUTO;
+            w.alice.gateway_offers = PUNCH_PORTMAP_NATPMP;
+            w.alice.gateway_rtt_ms = rtt;
+            different_nats(&w, "symmetric-random", "symmetric-random", 0);
+            uint64_t t0 = register_and_connect(&w);
+            assert_true(t0 != UINT64_MAX);
+            punch_sim_run(w.sim, punch_sim_now(w.sim) + 3000 * MS);
+            if (w.alice.portmaps != 1 || !w.alice.first_direct_ms ||
+                w.alice.first_direct_technique != PUNCH_TECH_PORTMAP ||
+                w.alice.first_direct_ms - t0 > 1000)
+                fail_msg("gateway %llu ms away, seed %llu: %u mappings, first direct path %s "
+                         "%lld ms after asking, want portmap within 1000 ms",
+                         (unsigned long long)rtt, (unsigned long long)seeds[s], w.alice.portmaps,
+                         punch_technique_name(w.alice.first_direct_technique),
+                         w.alice.first_direct_ms ? (long long)(w.alice.first_direct_ms - t0) : -1);
+            world_free(&w);
+        }
+}
+
 static void relay_without_one(void **state)
 {
     (void)state;
@@ -101,6 +131,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(direct_with_a_mapping_on_either_side),
+        cmocka_unit_test(mapping_during_registration_is_told),
         cmocka_unit_test(relay_without_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
