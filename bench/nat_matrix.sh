@@ -25,7 +25,7 @@
 #   --only REGEX  only the cells whose "table: cell" matches (grep -E)
 #   --out FILE    default docs/nat-matrix.md (with --only or fewer than 10
 #                 runs, default $TMPDIR/nat-matrix.md: the doc keeps full runs)
-# The whole matrix (57 cells, 10 runs each) takes about 25 minutes here;
+# The whole matrix (57 cells, 10 runs each) takes about 15 minutes here;
 # without root (or network namespaces) only the simulator's figures are
 # written. BUILD_DIR defaults to build/; nothing is built.
 set -euo pipefail
@@ -156,9 +156,9 @@ lab_run() {
         connect "b$r" --datagram "${topts[@]}" <&$quiet >/dev/null 2>"$d/alice.err") &
     alice=$!
     # until alice's first direct path, the limit (her own clock, or ours
-    # when she says nothing), or her end
-    local until=$((SECONDS + limit + 3))
-    while kill -0 "$alice" 2>/dev/null && [ "$SECONDS" -lt "$until" ]; do
+    # with half a second for her start when she says nothing), or her end
+    local until=$(( ${EPOCHREALTIME/./} + (limit * 1000 + 500) * 1000 ))
+    while kill -0 "$alice" 2>/dev/null && [ "${EPOCHREALTIME/./}" -lt "$until" ]; do
         f=$(first_direct "$d/alice.ev")
         [ -n "$f" ] && break
         local t; t=$(grep -o '"t_ms":[0-9]*' "$d/alice.ev" 2>/dev/null | tail -1 | cut -d: -f2)
