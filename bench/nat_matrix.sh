@@ -79,7 +79,7 @@ cell() { CELLS+=("$1|$2|${*:3}"); }
 presets=(full-cone restricted-cone port-restricted-cone p2p cgnat symmetric-sequential symmetric-random)
 for ((i = 0; i < ${#presets[@]}; i++)); do
     for ((j = i; j < ${#presets[@]}; j++)); do
-        cell "NAT pairs" "${presets[i]} × ${presets[j]}" backend=punch-nat a="${presets[i]}" b="${presets[j]}"
+        cell "NAT pairs (punch-nat)" "${presets[i]} × ${presets[j]}" backend=punch-nat a="${presets[i]}" b="${presets[j]}"
     done
 done
 for policy in none reject drop; do
@@ -257,7 +257,7 @@ start=$SECONDS
     echo "\`punch connect\` on alice (new key, name, process and port); the lab is built"
     echo "once per cell. The simulator (\`bench/nat_matrix\`, src/sim with the real agent and"
     echo "punchd's services) builds the same cell: the same NAT presets (the kernel's input"
-    echo "policies none and reject as \`syn=rst\`), 10 ms ± 1 ms on each NAT's uplink, 5 ms"
+    echo "policies none and reject as \`syn=rst\`), 10 ms and up to 1 ms of jitter on each NAT's uplink, 5 ms"
     echo "to the server, the loss on both NATs' uplinks, the same punchd addresses; seeds"
     echo "1..$sim_runs."
     echo
