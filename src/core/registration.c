@@ -68,6 +68,7 @@ static void send_register(punch_agent *a)
     m.nat_step = a->nat.step;
     m.nat_port = a->nat.port;
     a->reg.told_nat = a->disc.state == DISC_DONE;
+    a->reg.again = false; /* this one says all there is to say */
     send_msg(a, &a->cfg.server, &m);
 }
 
@@ -133,9 +134,9 @@ static void sample_server_rtt(punch_agent *a, uint64_t now)
 
 /* Register again now (the path to a peer went quiet: our NAT may have
  * given us a new public endpoint, which the server and the peer must
- * learn; the gateway mapped a port). During a registration, once it is
- * done: the REGISTER in flight may say less (a mapping that came after
- * it was sent stayed untold until the keepalive, 6 s). */
+ * learn; the gateway mapped a port). While a REGISTER is on its way, once
+ * it is answered: it may say less (a mapping that came after it was sent
+ * stayed untold until the keepalive, 6 s). */
 void reregister(punch_agent *a, uint64_t now)
 {
     if (a->reg.state == REG_DONE)
@@ -200,7 +201,6 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
     if ((!told && a->disc.state == DISC_DONE) || a->reg.rtt_told > 2 * a->server_rtt_ms + 2 ||
         a->reg.again)
         reregister(a, now);
-    a->reg.again = false;
     if (told && (changed || !a->reg.announced))
         announce(a);
     /* Discovery that heard nothing (the server was away) starts over. */
