@@ -100,6 +100,7 @@ typedef struct registration {
     uint16_t rtt_told; /* the round trip the latest REGISTER said */
     bool told_nat;     /* the REGISTER in flight carries discovery's result */
     bool announced;    /* the REGISTERED event was told */
+    bool again;        /* reregister() came during a registration: once more after it */
     /* Address-validation token (punch_agent_cfg.token; token.c): a REGISTER
      * with it goes beside the HELLO until a COOKIE or REGISTERED is in. */
     bool token_live;
