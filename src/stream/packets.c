@@ -143,6 +143,7 @@ void stream_repair_counters_add(const punch_sctp *s, punch_sctp_counters *c)
         c->repair_resent += r->resent;
         c->repair_repaired += r->repaired;
         c->repair_given_up += r->given_up;
+        c->repair_malformed += r->malformed;
     }
 }
 
@@ -154,6 +155,7 @@ void stream_repair_drop(sctp_peer *p)
     p->owner->c.repair_resent += c->resent;
     p->owner->c.repair_repaired += c->repaired;
     p->owner->c.repair_given_up += c->given_up;
+    p->owner->c.repair_malformed += c->malformed;
     punch_repair_free(p->repair);
     p->repair = NULL;
 }

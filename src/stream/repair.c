@@ -26,7 +26,7 @@ typedef struct sent_slot {
 typedef struct held_slot {
     uint32_t seq;
     uint16_t len;
-    bool have, missing;
+    bool have, missing, gave_up;
     uint8_t nacks;
     uint64_t missed_ms, nacked_ms;
     uint8_t pkt[REPAIR_MAX_PACKET];
@@ -102,8 +102,7 @@ static uint64_t hold_ms(uint32_t rtt_ms)
 
 static uint64_t renack_ms(uint32_t rtt_ms)
 {
-    uint64_t rtt = rtt_ms ? rtt_ms : UNKNOWN_RTT_MS;
-    return rtt + rtt / 2 + 10;
+    return (uint64_t)(rtt_ms ? rtt_ms : UNKNOWN_RTT_MS) + 10;
 }
 
 static bool concealing(const punch_repair *r)
@@ -133,6 +132,7 @@ static void release(punch_repair *r, const repair_io *io, uint64_t now, uint32_t
                    now - h->missed_ms >= hold_ms(rtt_ms)) {
             r->c.given_up++;
             h->missing = false;
+            h->gave_up = true;
         } else {
             break;
         }
@@ -180,11 +180,16 @@ static void take_seq(punch_repair *r, const repair_io *io, uint64_t now, uint32_
         r->started = true;
         r->expect = r->highest = seq;
     }
+    held_slot *h = &r->held[seq % REPAIR_RING];
     if ((int32_t)(seq - r->expect) < 0) {
-        io->deliver(io->arg, pkt, len); /* came after we gave up on it: SCTP sorts it out */
+        /* Behind: one we gave up on (SCTP takes it in any order), or a
+         * second copy of one delivered (dropped: SCTP would count it as a
+         * duplicate TSN). */
+        if (h->seq != seq || h->gave_up)
+            io->deliver(io->arg, pkt, len);
+        h->gave_up = false;
         return;
     }
-    held_slot *h = &r->held[seq % REPAIR_RING];
     if ((int32_t)(seq - r->highest) >= 0) {
         if ((int32_t)(seq - r->expect) >= REPAIR_RING) {
             /* what is missing that far back is SCTP's to recover */

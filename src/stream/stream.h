@@ -78,6 +78,7 @@ typedef struct punch_sctp_counters {
      * when asked, missing packets of the peers' mended before SCTP saw a
      * gap, and left to SCTP. */
     uint64_t repair_resent, repair_repaired, repair_given_up;
+    uint64_t repair_malformed; /* stream datagrams whose repair header we could not read */
 } punch_sctp_counters;
 
 /* Attach to cfg->driver. usrsctp is one stack per process: one punch_sctp
