@@ -97,7 +97,7 @@ size_t punch_repair_frame(punch_repair *r, const uint8_t *pkt, size_t len, uint8
  * to wait for an answer to a NACK before asking again. */
 static uint64_t hold_ms(uint32_t rtt_ms)
 {
-    return 3 * (uint64_t)(rtt_ms ? rtt_ms : UNKNOWN_RTT_MS) + 40;
+    return 4 * (uint64_t)(rtt_ms ? rtt_ms : UNKNOWN_RTT_MS) + 60;
 }
 
 static uint64_t renack_ms(uint32_t rtt_ms)

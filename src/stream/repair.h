@@ -27,7 +27,7 @@
 
 enum { REPAIR_PLAIN = 0x00, REPAIR_SEQ = 0x01, REPAIR_NACK = 0x02 };
 #define REPAIR_HEADER 5      /* kind + sequence number */
-#define REPAIR_RING 1024     /* packets kept to send again, and held to reorder */
+#define REPAIR_RING 2048     /* packets kept to send again, and held to reorder */
 #define REPAIR_NACK_MAX 64
 #define REPAIR_MAX_PACKET 1152
 /* Above this recent loss rate (of sequenced packets, in 1/65536) losses go

@@ -217,7 +217,7 @@ static void gives_up_after_hold(void **state)
         send_packet(0, i);
     run_until(DELAY_MS + 1);
     assert_int_equal(L.n_got, 3); /* 0 1 2; 4..9 held */
-    run_until(DELAY_MS + 3 * 2 * DELAY_MS + 40 + 20);
+    run_until(DELAY_MS + 4 * 2 * DELAY_MS + 60 + 20); /* repair.c hold_ms */
     assert_int_equal(L.n_got, 9);
     assert_int_equal(L.got[3], 4);
     assert_in_order();
