@@ -15,6 +15,11 @@ enum { CHUNK_SACK = 3, CHUNK_HEARTBEAT = 4, CHUNK_HEARTBEAT_ACK = 5, CHUNK_NR_SA
 #define MAX_RESENDS 3        /* a packet is sent again at most this often */
 #define MAX_NACKS 3          /* a missing packet is asked for at most this often */
 #define UNKNOWN_RTT_MS 100   /* the agent has not timed the path yet */
+/* NACKs and the packets they ask for go as two copies: one try of a repair
+ * then fails when both copies of either are lost (2 % at 10 % loss, not
+ * 19 %), so a repair rarely needs a second round trip, whose hold SCTP
+ * could take for a lost SACK (a T3-rtx timeout, cwnd back to one packet). */
+#define COPIES 2
 
 typedef struct sent_slot {
     uint32_t seq;
@@ -149,7 +154,8 @@ static void send_nacks(punch_repair *r, const repair_io *io, const uint32_t *seq
         b[1] = (uint8_t)k;
         for (size_t j = 0; j < k; j++)
             punch_put32(b + 2 + 4 * j, seqs[i + j]);
-        io->send(io->arg, b, 2 + 4 * k);
+        for (int c = 0; c < COPIES; c++)
+            io->send(io->arg, b, 2 + 4 * k);
         r->c.nacks += k;
     }
 }
@@ -229,7 +235,8 @@ static void answer_nack(punch_repair *r, const repair_io *io, const uint8_t *bod
             continue;
         s->resends++;
         r->c.resent++;
-        io->send(io->arg, s->body, s->len);
+        for (int c = 0; c < COPIES; c++)
+            io->send(io->arg, s->body, s->len);
     }
 }
 
