@@ -118,5 +118,6 @@ printf '    %-7s %10s %10s %10s %8s %8s\n' punchd "${ka[2]}" "${ka[4]}" "${ka[6]
 printf '    %-7s %10s %10s %10s %8s %8s\n' floor "${fl[2]}" "${fl[4]}" "${fl[6]}" "${fl[8]}" "${fl[10]}"
 awk -v p="${ka[2]}" -v f="${fl[2]}" 'BEGIN {
     printf "    punchd/floor %.2f; punchd %s the 100,000/s target\n", p / f, (p >= 100000) ? "meets" : "MISSES" }'
+printf '    keepalives refused for an expired cookie (the peer then asked for a new one): %s\n' "${ka[15]:-0}"
 printf '    CPU %s was %s%% busy over the whole punchd run (registration included)\n' "$server_cpu" \
     "$(percent $((b1 - b0)) $((t1 - t0)))"

@@ -15,7 +15,9 @@
  *      the server's tables are walked, not one hot entry); after --warmup
  *      seconds the counters are reset, after --seconds more it prints
  *        keepalive rate <per s> sent <n> valid <n> invalid <n> timeouts <n>
- *                  bytes <REGISTER's size> <its answer's>
+ *                  bytes <REGISTER's size> <its answer's> refreshed <n>
+ *      (refreshed: keepalives refused for an expired cookie, whose peer then
+ *      asked for a new one: HELLO, COOKIE, REGISTER again)
  *      A valid answer is a REGISTERED with the outstanding txid whose MAC
  *      verifies with the peer's key.
  *
@@ -89,7 +91,7 @@ static struct {
     vpeer *peers;
     slot *slots;
     sock socks[MAX_SOCKETS];
-    uint64_t sent, valid, invalid, timeouts, registered;
+    uint64_t sent, valid, invalid, timeouts, registered, refreshed;
     size_t register_len, answer_len; /* the sizes of the last REGISTER and its answer */
     bool keepalive; /* phase 2 */
 } g;
@@ -250,8 +252,15 @@ static void on_datagram(unsigned si, const uint8_t *d, size_t len)
     punch_msg m;
     slot *sl = NULL;
     if (punch_msg_decode(d, len, &m) == 0)
-        sl = slot_of(si, m.txid, (uint8_t)m.type);
-    if (!sl) {
+        sl = slot_of(si, m.txid, m.type == PUNCH_MSG_REFUSED ? PUNCH_MSG_REGISTERED : (uint8_t)m.type);
+    if (sl && m.type == PUNCH_MSG_REFUSED && m.code == PUNCH_REFUSED_COOKIE) {
+        /* The cookie of a peer registered minutes ago (1,000,000 take that
+         * long here) expired: ask for a new one, as a real peer does. */
+        g.refreshed++;
+        send_hello((uint32_t)(sl - g.slots));
+        return;
+    }
+    if (!sl || m.type == PUNCH_MSG_REFUSED) {
         g.invalid++;
         return;
     }
@@ -526,15 +535,16 @@ static int keepalives(void)
         start_slot(k);
     deadline = now_ms() + (uint64_t)(g.warmup * 1000);
     run(past_deadline);
-    g.sent = g.valid = g.invalid = g.timeouts = 0;
+    g.sent = g.valid = g.invalid = g.timeouts = g.refreshed = 0;
     uint64_t t0 = now_ms();
     deadline = t0 + (uint64_t)(g.seconds * 1000);
     run(past_deadline);
     double s = (double)(now_ms() - t0) / 1000;
-    printf("keepalive rate %.0f sent %llu valid %llu invalid %llu timeouts %llu bytes %zu %zu\n",
+    printf("keepalive rate %.0f sent %llu valid %llu invalid %llu timeouts %llu bytes %zu %zu "
+           "refreshed %llu\n",
            (double)g.valid / s, (unsigned long long)g.sent, (unsigned long long)g.valid,
            (unsigned long long)g.invalid, (unsigned long long)g.timeouts, g.register_len,
-           g.answer_len);
+           g.answer_len, (unsigned long long)g.refreshed);
     return g.valid ? 0 : 1;
 }
 
