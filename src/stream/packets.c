@@ -53,16 +53,12 @@ void punch_sctp_put_checksum(uint8_t *pkt, size_t len)
     memcpy(pkt + 8, &crc, 4); /* usrsctp's byte order: as it would store it */
 }
 
-/* A stream datagram body (after the tag) to peer p. */
-static void send_body(void *arg, const uint8_t *body, size_t len)
+/* A stream datagram (tag, body) to peer p. */
+static void send_dgram(sctp_peer *p, const uint8_t *dgram, size_t len)
 {
-    sctp_peer *p = arg;
     punch_sctp *s = p->owner;
-    uint8_t dgram[PUNCH_MAX_DATAGRAM];
-    dgram[0] = PUNCH_STREAM_TAG;
-    memcpy(dgram + 1, body, len);
     punch_agent *a = punch_driver_agent(s->cfg.driver);
-    if (punch_agent_send(a, punch_clock_ms(), p->id, dgram, len + 1) != 0) {
+    if (punch_agent_send(a, punch_clock_ms(), p->id, dgram, len) != 0) {
         s->c.no_path++; /* lost: SCTP retransmits once a path exists */
         p->unsent = true;
         return;
@@ -72,6 +68,16 @@ static void send_body(void *arg, const uint8_t *body, size_t len)
         s->since_flush = 0;
         punch_driver_flush(s->cfg.driver);
     }
+}
+
+/* A stream datagram body (after the tag) to peer p: the repair's NACKs and
+ * packets sent again. */
+static void send_body(void *arg, const uint8_t *body, size_t len)
+{
+    uint8_t dgram[PUNCH_MAX_DATAGRAM];
+    dgram[0] = PUNCH_STREAM_TAG;
+    memcpy(dgram + 1, body, len);
+    send_dgram(arg, dgram, len + 1);
 }
 
 static void deliver_packet(void *arg, const uint8_t *pkt, size_t len)
@@ -112,8 +118,9 @@ int stream_conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t s
         s->c.no_path++; /* out of memory: lost, SCTP retransmits */
         return 0;
     }
-    uint8_t body[PUNCH_MAX_DATAGRAM];
-    send_body(p, body, punch_repair_frame(r, buf, len, body));
+    uint8_t dgram[PUNCH_MAX_DATAGRAM];
+    dgram[0] = PUNCH_STREAM_TAG;
+    send_dgram(p, dgram, 1 + punch_repair_frame(r, buf, len, dgram + 1));
     return 0;
 }
 
