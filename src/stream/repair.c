@@ -31,7 +31,7 @@ typedef struct sent_slot {
 typedef struct held_slot {
     uint32_t seq;
     uint16_t len;
-    bool have, missing, gave_up;
+    bool have, missing;
     uint8_t nacks;
     uint64_t missed_ms, nacked_ms;
     uint8_t pkt[REPAIR_MAX_PACKET];
@@ -137,7 +137,6 @@ static void release(punch_repair *r, const repair_io *io, uint64_t now, uint32_t
                    now - h->missed_ms >= hold_ms(rtt_ms)) {
             r->c.given_up++;
             h->missing = false;
-            h->gave_up = true;
         } else {
             break;
         }
@@ -188,12 +187,12 @@ static void take_seq(punch_repair *r, const repair_io *io, uint64_t now, uint32_
     }
     held_slot *h = &r->held[seq % REPAIR_RING];
     if ((int32_t)(seq - r->expect) < 0) {
-        /* Behind: one we gave up on (SCTP takes it in any order), or a
-         * second copy of one delivered (dropped: SCTP would count it as a
-         * duplicate TSN). */
-        if (h->seq != seq || h->gave_up)
-            io->deliver(io->arg, pkt, len);
-        h->gave_up = false;
+        /* Behind: one we gave up on, a second copy of one delivered, or the
+         * first packets of a new peer on this peer's slot (its numbers start
+         * at 0 again): SCTP takes each in any order and drops duplicates.
+         * Dropping "duplicates" here lost a new peer's INIT (interop.stream,
+         * listen --keep-open). */
+        io->deliver(io->arg, pkt, len);
         return;
     }
     if ((int32_t)(seq - r->highest) >= 0) {
