@@ -33,7 +33,8 @@
 #define DGRAM_MAX      1500
 
 /* Retransmission of requests to the server: 250 ms (less once the round
- * trip is known: server_rto), doubling up to 1 s, 16 tries (about 13 s).
+ * trip is known: server_rto), four tries at that, then doubling up to 1 s,
+ * 16 tries (about 10 s).
  * RFC 8489 §6.2.1 doubles from 500 ms without a cap; the cap keeps a lossy
  * access link from costing tens of seconds. */
 #define SERVER_RTO_MS        250
@@ -59,6 +60,8 @@
 #define PROBE_SLOW_MS       1000
 #define PROBE_GIVE_UP_MS    10000
 #define PROBE_BACKGROUND_MS 15000
+/* The first probes of a candidate go twice, back to back (loss, issue 10). */
+#define PROBE_COPY_COUNT    2
 
 /* Many-port probing (birthday.c): how many sockets one side opens, how
  * many ports the other probes. */

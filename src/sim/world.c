@@ -137,8 +137,9 @@ void node_flush(node *n)
     size_t len;
     punch_addr dst;
     uint16_t sock;
-    /* The simulator has no TTL per datagram: low-TTL probes go all the way
-     * (the lab tests the real thing). Extra socket k is port 5000 + k. */
+    /* Low-TTL probes die where they would (the opener's TTL counts the
+     * host and its NATs; the core router drops them). Extra socket k is
+     * port 5000 + k. */
     while (punch_agent_poll_transmit_from(n->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
            1) {
         if (n->tcp && sock >= PUNCH_TCP_SOCK_FIRST && sock <= PUNCH_TCP_SOCK_LAST) {
@@ -149,8 +150,8 @@ void node_flush(node *n)
         from.port = (uint16_t)(n->addr.port + sock);
         n->bytes_sent += len;
         punch_sim_send(n->sim, n->host,
-                       &(punch_sim_datagram){.local = from, .remote = dst, .data = buf,
-                                             .len = len});
+                       &(punch_sim_datagram){.local = from, .remote = dst, .ttl = ttl,
+                                             .data = buf, .len = len});
     }
 }
 
