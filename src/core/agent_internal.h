@@ -62,6 +62,8 @@
 #define PROBE_BACKGROUND_MS 15000
 /* The first probes of a candidate go twice, back to back (loss, issue 10). */
 #define PROBE_COPY_COUNT    2
+/* punch_agent_close's goodbye goes three times (agent.c). */
+#define CLOSE_COPIES        3
 
 /* Many-port probing (birthday.c): how many sockets one side opens, how
  * many ports the other probes. */
