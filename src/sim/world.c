@@ -162,6 +162,15 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     node *n = ctx;
     if (n->mute)
         return;
+    if (d->proto == PUNCH_IP_ICMP) {
+        if (n->tcp) {
+            punch_sim_tcp_icmp(&n->stcp, now_us / MS, d);
+            node_tcp_run(n, now_us / MS);
+            node_events(n, now_us / MS);
+            node_flush(n);
+        }
+        return;
+    }
     if (d->proto == PUNCH_IP_TCP) {
         if (n->tcp) {
             punch_sim_tcp_segment(&n->stcp, now_us / MS, d);
@@ -447,7 +456,9 @@ int nat_on_core(world *w, const char *spec, punch_addr pub, double loss)
 {
     int nat = add_nat(w, spec, pub), l;
     link_up(w, nat, pub, false, w->router, NONE, false,
-            &(punch_sim_link_cfg){.delay_us = 10 * MS, .jitter_us = 1 * MS, .loss = loss}, &l);
+            &(punch_sim_link_cfg){.delay_us = w->wan_no_delay ? 0 : 10 * MS,
+                                  .jitter_us = w->wan_no_delay ? 0 : 1 * MS, .loss = loss},
+            &l);
     route(w, nat, ANY, 0, l);
     route(w, w->router, pub, 32, l);
     return nat;
