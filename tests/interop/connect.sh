@@ -23,12 +23,12 @@ listen() {
 # connect ARGS...: alice's side; says "hello bob", waits for an answer.
 connect() {
     (echo "hello bob"; for _ in $(seq 200); do [ -s "$TMP/alice.out" ] && break; sleep 0.05; done) |
-        XDG_CONFIG_HOME="$TMP/alice" timeout 30 "$PUNCH" --server "$server" --name alice \
+        XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 30 "$PUNCH" --server "$server" --name alice \
             --events "$TMP/alice.ev" connect --datagram "$@" >"$TMP/alice.out" 2>"$TMP/alice.err"
 }
 # refused ARGS...: a connect that must fail; nothing waits for an answer.
 refused() {
-    echo "hello bob" | XDG_CONFIG_HOME="$TMP/alice" timeout 30 "$PUNCH" --server "$server" \
+    echo "hello bob" | XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 30 "$PUNCH" --server "$server" \
         --name alice connect --datagram "$@" >"$TMP/alice.out" 2>"$TMP/alice.err"
 }
 stop_bob() { touch "$TMP/stop"; kill -TERM "$BOB" 2>/dev/null; wait "$BOB" 2>/dev/null; rm -f "$TMP/stop" "$TMP/bob.ev"; }
