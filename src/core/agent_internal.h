@@ -234,6 +234,7 @@ typedef struct rekey_state {
 /* The path in use kept alive (keepalive.c). */
 typedef struct keepalive_state {
     uint64_t last_rx_ms; /* last authenticated datagram on the path */
+    uint64_t heard_ms;   /* ...from the peer at all, on any path */
     uint64_t next_ms;
     unsigned missed;
 } keepalive_state;

@@ -146,6 +146,8 @@ void node_flush(node *n)
             punch_sim_tcp_write(&n->stcp, punch_tcp_paths_sock_for(n->tcp, sock), buf, len);
             continue;
         }
+        if (n->gone)
+            continue;
         punch_addr from = n->addr;
         from.port = (uint16_t)(n->addr.port + sock);
         n->bytes_sent += len;
@@ -160,7 +162,7 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
 {
     (void)sim, (void)host;
     node *n = ctx;
-    if (n->mute)
+    if (n->mute || n->gone)
         return;
     if (d->proto == PUNCH_IP_ICMP) {
         if (n->tcp) {

@@ -62,6 +62,7 @@ typedef struct node {
     size_t n_claim;
     punch_addr claim[PUNCH_MAX_LOCAL];
     bool mute;                   /* hears nothing (a silent attacker) */
+    bool gone;                   /* hears and sends nothing any more (vanished) */
     uint64_t bytes_sent;         /* UDP payload bytes the agent sent */
     unsigned closed_count;       /* CLOSED events */
 } node;

@@ -268,6 +268,32 @@ static void fresh_connects_under_loss(void **state)
     }
 }
 
+/* A peer that vanishes without a goodbye (its CLOSE lost: loss, or it
+ * died) is forgotten once nothing came from it on any path for 60 s, so
+ * it does not hold a slot for ever: a listener met that in lab.loss,
+ * where lost goodbyes piled up in its 16 slots. Not before, though: its
+ * path dies after three keepalives and the relay takes over first. */
+static void vanished_peer_is_forgotten(void **state)
+{
+    (void)state;
+    world w;
+    world_start(&w, 77);
+    different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
+    uint64_t t0 = register_and_connect(&w);
+    assert_true(t0 != UINT64_MAX);
+    punch_sim_run(w.sim, punch_sim_now(w.sim) + 2000 * MS);
+    assert_true(w.bob.have_path && w.bob.kind == PUNCH_PATH_DIRECT);
+    w.alice.gone = true;
+    uint64_t gone_at = punch_sim_now(w.sim) / MS;
+    punch_sim_run(w.sim, (gone_at + 58000) * MS);
+    assert_int_equal(w.bob.closed_count, 0);
+    punch_sim_run(w.sim, (gone_at + 64000) * MS);
+    if (w.bob.closed_count != 1 || !strstr(w.bob.closed, "nothing heard from the peer in"))
+        fail_msg("bob closed %u times, last '%s'", w.bob.closed_count, w.bob.closed);
+    fprintf(stderr, "a vanished peer: bob forgot it (\"%s\")\n", w.bob.closed);
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +301,7 @@ int main(void)
         cmocka_unit_test(unknown_behaviour_tries_birthday_anyway),
         cmocka_unit_test(loss_targets),
         cmocka_unit_test(fresh_connects_under_loss),
+        cmocka_unit_test(vanished_peer_is_forgotten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
