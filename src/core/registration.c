@@ -12,20 +12,25 @@
 #include "core/agent_internal.h"
 
 /* ---- loss (issue 10): redundancy and timers from the measured RTT ----
- * A lost request to the server costs a whole RTO, and registration is
- * three requests in a row (HELLO, REGISTER, the Binding of discovery)
- * before a CONNECT: at 10 % loss each way that spread registration from
- * 64 ms to 3.8 s. So the first tries of each go as SERVER_COPIES copies
- * (same transaction: the server's answers to either will do; HELLO's
- * COOKIE is smaller than HELLO, and REGISTER and CONNECT come from a
- * source that proved its address, so copies amplify nothing; they count
- * against the server's per-source rates like any request), and once a
- * round trip to the server is known the timer starts from it
- * (SERVER_RTO_RTT_FACTOR of it, at least SERVER_RTO_MIN_MS) rather than
- * SERVER_RTO_MS, doubling to SERVER_RTO_MAX_MS. Back-to-back copies suit
- * independent loss (the lab's linkem); a burst takes both. */
+ * A lost request to the server costs a whole RTO, and a fresh connect is
+ * four requests in a row (HELLO, REGISTER, the REGISTER that tells what
+ * discovery found, CONNECT), each needing its answer back. So the first
+ * SERVER_COPY_TRIES tries of each go as SERVER_COPIES copies (same
+ * transaction: the server's answers to either will do; HELLO's COOKIE is
+ * smaller than HELLO, and REGISTER and CONNECT come from a source that
+ * proved its address, so copies amplify nothing; they count against the
+ * server's per-source rates like any request), and once a round trip to
+ * the server is known the timer starts from it (SERVER_RTO_RTT_FACTOR of
+ * it, at least SERVER_RTO_MIN_MS) rather than SERVER_RTO_MS. Loss on an
+ * access link is not congestion: the first SERVER_STEADY_TRIES tries keep
+ * that timer, and only then does it double, to SERVER_RTO_MAX_MS, for a
+ * server that is away. (With a doubling from the first try, five answers
+ * lost in a row at 20 % loss cost 2.4 s: the slow runs of lab.loss.)
+ * Back-to-back copies suit independent loss (the lab's linkem); a burst
+ * takes both. */
 #define SERVER_COPIES         2
-#define SERVER_COPY_TRIES     2 /* tries that go as copies */
+#define SERVER_COPY_TRIES     4 /* tries that go as copies */
+#define SERVER_STEADY_TRIES   4 /* tries at the first RTO, before it doubles */
 #define SERVER_RTO_RTT_FACTOR 3
 #define SERVER_RTO_MIN_MS     50
 
@@ -41,7 +46,8 @@ uint64_t server_rto(const punch_agent *a, unsigned tries)
         base = min_u64(SERVER_RTO_MS, (uint64_t)a->server_rtt_ms * SERVER_RTO_RTT_FACTOR);
     if (base < SERVER_RTO_MIN_MS)
         base = SERVER_RTO_MIN_MS;
-    uint64_t rto = base << (tries < 5 ? tries : 5);
+    unsigned doublings = tries < SERVER_STEADY_TRIES ? 0 : tries - SERVER_STEADY_TRIES + 1;
+    uint64_t rto = base << (doublings < 5 ? doublings : 5);
     return rto < SERVER_RTO_MAX_MS ? rto : SERVER_RTO_MAX_MS;
 }
 
