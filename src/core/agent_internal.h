@@ -105,6 +105,7 @@ typedef struct registration {
     uint16_t rtt_told; /* the round trip the latest REGISTER said */
     bool told_nat;     /* the REGISTER in flight carries discovery's result */
     bool announced;    /* the REGISTERED event was told */
+    unsigned done;     /* times a REGISTERED made us registered (REG_DONE) */
     /* Address-validation token (punch_agent_cfg.token; token.c): a REGISTER
      * with it goes beside the HELLO until a COOKIE or REGISTERED is in. */
     bool token_live;
@@ -185,6 +186,7 @@ typedef struct connect_state {
     uint64_t next_ms;
     unsigned tries;
     bool reconnect; /* asked again after the path died; until re-introduced */
+    unsigned sent_in; /* registration.done when it last went */
 } connect_state;
 
 /* The low-TTL time for a peer's public endpoints (holepunch.c). */

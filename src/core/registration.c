@@ -209,6 +209,8 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
         sample_server_rtt(a, now);
     a->public_addr = m->public_addr;
     memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
+    if (a->reg.state != REG_DONE)
+        a->reg.done++;
     a->reg.state = REG_DONE;
     token_on_registered(a, m);
     if (!token_flight)
@@ -234,11 +236,35 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
         disc_start(a, now);
 }
 
+/* A CONNECT of ours refused as from a source the server does not have,
+ * that went before we were registered as we are now: a token's first
+ * flight, whose CONNECT overtook its REGISTER (the server still had our
+ * last run's endpoint). Not news that the server lost us: asked for
+ * again at once, if no introduction came meanwhile. */
+static bool connect_went_before_registered(punch_agent *a, uint64_t now, const punch_msg *m)
+{
+    for (int i = 0; i < MAX_PEERS; i++) {
+        peer *p = &a->peers[i];
+        if (!p->used || !p->connect.asked ||
+            memcmp(p->connect.txid, m->txid, PUNCH_MSG_TXID_LEN) != 0)
+            continue;
+        if (p->connect.sent_in == a->reg.done)
+            return false;
+        if (!p->introduced) {
+            p->connect.next_ms = now;
+            p->connect.tries = 0;
+        }
+        return true;
+    }
+    return false;
+}
+
 void on_refused(punch_agent *a, uint64_t now, const punch_msg *m)
 {
     /* A CONNECT that went before the server had us (beside a token that
      * did not work): registration is under way, the CONNECT waits for it. */
-    if (m->code == PUNCH_REFUSED_NOT_REGISTERED && a->reg.state != REG_DONE)
+    if (m->code == PUNCH_REFUSED_NOT_REGISTERED &&
+        (a->reg.state != REG_DONE || connect_went_before_registered(a, now, m)))
         return;
     if (m->code == PUNCH_REFUSED_COOKIE || m->code == PUNCH_REFUSED_NOT_REGISTERED) {
         reg_start(a, REG_HELLO, now);
