@@ -106,6 +106,7 @@ typedef struct registration {
     bool told_nat;     /* the REGISTER in flight carries discovery's result */
     bool announced;    /* the REGISTERED event was told */
     unsigned done;     /* times a REGISTERED made us registered (REG_DONE) */
+    bool again;        /* reregister() came during a registration: once more after it */
     /* Address-validation token (punch_agent_cfg.token; token.c): a REGISTER
      * with it goes beside the HELLO until a COOKIE or REGISTERED is in. */
     bool token_live;

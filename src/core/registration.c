@@ -76,6 +76,7 @@ static void send_register(punch_agent *a)
     a->reg.told_nat = a->disc.state == DISC_DONE;
     token_put(a, &m);
     a->reg.rtt_told = m.rtt_ms;
+    a->reg.again = false; /* this one says all there is to say */
     send_msg(a, &a->cfg.server, &m);
 }
 
@@ -142,11 +143,15 @@ static void sample_server_rtt(punch_agent *a, uint64_t now)
 
 /* Register again now (the path to a peer went quiet: our NAT may have
  * given us a new public endpoint, which the server and the peer must
- * learn). */
+ * learn; the gateway mapped a port). While a REGISTER is on its way, once
+ * it is answered: it may say less (a mapping that came after it was sent
+ * stayed untold until the keepalive, 6 s). */
 void reregister(punch_agent *a, uint64_t now)
 {
     if (a->reg.state == REG_DONE)
         a->reg.next_ms = now;
+    else
+        a->reg.again = true;
 }
 
 /* The REGISTERED event: our public endpoint and what discovery found. */
@@ -227,7 +232,7 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
      * for ARP, say; a token's was the last run's): peers' guard times are
      * worked out from it. */
     if ((!told && a->disc.state == DISC_DONE) || a->reg.rtt_told > 2 * a->server_rtt_ms + 2 ||
-        (a->reg.rtt_told && 2u * a->reg.rtt_told + 2u < a->server_rtt_ms))
+        (a->reg.rtt_told && 2u * a->reg.rtt_told + 2u < a->server_rtt_ms) || a->reg.again)
         reregister(a, now);
     if (told && (changed || !a->reg.announced))
         announce(a);

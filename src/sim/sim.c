@@ -6,6 +6,9 @@
 #include <string.h>
 
 #define NONE UINT32_MAX
+/* A home router's port forwards: a few hosts, each with one mapping. */
+#define SIM_MAX_FORWARDS 8
+#define SIM_MAX_FORWARD_FLOWS 256
 
 enum { NODE_HOST, NODE_ROUTER, NODE_NAT };
 enum { EV_DELIVER, EV_TIMER };
@@ -44,6 +47,7 @@ typedef struct node {
     punch_sim_endpoint ep;
     bool has_ep;
     punch_nat *nat;
+    punch_nat_fwd *fwd; /* its port forwards (UPnP / NAT-PMP / PCP), asked first */
     uint64_t timer_at; /* the armed TIMER event, UINT64_MAX: none */
 } node;
 
@@ -392,9 +396,17 @@ static void nat_receive(punch_sim *sim, int id, int ifc, uint32_t pid)
     }
     punch_nat_tuple in = {.proto = p->proto, .src = p->src, .dst = p->dst}, out;
     uint64_t ms = sim->now / 1000;
-    punch_nat_verdict v = n->ifaces[ifc].inside
-                              ? punch_nat_outbound(n->nat, ms, &in, p->tcp_flags, &out)
-                              : punch_nat_inbound(n->nat, ms, &in, p->tcp_flags, &out);
+    /* A forward's flows live as long as the NAT's own UDP sessions. */
+    uint64_t flow_ms = punch_nat_cfg_get(n->nat)->udp_timeout_ms;
+    punch_nat_verdict v;
+    if (n->ifaces[ifc].inside)
+        v = punch_nat_fwd_outbound(n->fwd, ms, &in, flow_ms, &out)
+                ? PUNCH_NAT_FORWARD
+                : punch_nat_outbound(n->nat, ms, &in, p->tcp_flags, &out);
+    else
+        v = punch_nat_fwd_inbound(n->fwd, ms, &in, flow_ms, &out)
+                ? PUNCH_NAT_FORWARD
+                : punch_nat_inbound(n->nat, ms, &in, p->tcp_flags, &out);
     trace(sim, 'N' + (int)v, id, p);
     switch (v) {
     case PUNCH_NAT_HAIRPIN:
@@ -537,15 +549,22 @@ int punch_sim_add_nat(punch_sim *sim, const punch_nat_cfg *cfg)
         c.random_ctx = &sim->rng;
     }
     punch_nat *nat;
+    punch_nat_fwd *fwd = NULL;
     int rc = punch_nat_new(&nat, &c);
     if (rc != 0)
         return rc;
+    if ((rc = punch_nat_fwd_new(&fwd, SIM_MAX_FORWARDS, SIM_MAX_FORWARD_FLOWS)) != 0) {
+        punch_nat_free(nat);
+        return rc;
+    }
     int id = add_node(sim, NODE_NAT);
     if (id < 0) {
         punch_nat_free(nat);
+        punch_nat_fwd_free(fwd);
         return id;
     }
     sim->nodes[id].nat = nat;
+    sim->nodes[id].fwd = fwd;
     return id;
 }
 
@@ -624,6 +643,7 @@ static void clear_nodes(punch_sim *sim)
 {
     for (size_t i = 0; i < sim->n_nodes; i++) {
         punch_nat_free(sim->nodes[i].nat);
+        punch_nat_fwd_free(sim->nodes[i].fwd);
         free(sim->nodes[i].routes);
     }
     sim->n_nodes = 0;
@@ -686,6 +706,11 @@ punch_rng *punch_sim_rng(punch_sim *sim)
 punch_nat *punch_sim_nat(punch_sim *sim, int id)
 {
     return sim && valid_node(sim, id) ? sim->nodes[id].nat : NULL;
+}
+
+punch_nat_fwd *punch_sim_nat_fwd(punch_sim *sim, int id)
+{
+    return sim && valid_node(sim, id) ? sim->nodes[id].fwd : NULL;
 }
 
 const punch_sim_counters *punch_sim_counters_get(const punch_sim *sim)
