@@ -16,6 +16,10 @@ enum { EV_DELIVER, EV_TIMER };
 typedef struct packet {
     uint8_t proto, tcp_flags, ttl;
     punch_addr src, dst;
+    /* As its host sent it (time_exceeded answers there). */
+    int origin;
+    punch_addr sent_src, sent_dst;
+    uint64_t sent_us;
     uint32_t next_free;
     size_t len;
     uint8_t data[PUNCH_SIM_MTU];
@@ -301,6 +305,30 @@ static int lookup_route(const punch_sim *sim, int id, const punch_addr *dst)
     return best;
 }
 
+/* A TCP segment ran out of TTL: the router's ICMP time exceeded reaches
+ * the sending host (its NAT translates it back, RFC 5508 §4.2) as long
+ * after the sending as the segment travelled, as a datagram of proto
+ * PUNCH_IP_ICMP naming the segment's own addresses (local: the sender's,
+ * remote: where it went). Linux ends a connect that gets one (tcp_path.c).
+ * UDP's are not delivered (the agent never reads them). Consumes pid. */
+static void time_exceeded(punch_sim *sim, uint32_t pid)
+{
+    packet *p = pkt(sim, pid);
+    if (p->proto != PUNCH_IP_TCP || p->origin < 0) {
+        pkt_free(sim, pid);
+        return;
+    }
+    p->proto = PUNCH_IP_ICMP;
+    p->tcp_flags = 0;
+    p->src = p->sent_dst;
+    p->dst = p->sent_src;
+    p->len = 0;
+    int host = p->origin;
+    p->origin = -1;
+    push_event(sim, (event){.time = 2 * sim->now - p->sent_us, .pkt = pid, .node = host,
+                            .kind = EV_DELIVER});
+}
+
 static void forward(punch_sim *sim, int id, uint32_t pid)
 {
     packet *p = pkt(sim, pid);
@@ -313,7 +341,7 @@ static void forward(punch_sim *sim, int id, uint32_t pid)
     if (sim->nodes[id].kind != NODE_HOST) {
         if (p->ttl <= 1) {
             sim->counters.ttl_expired++;
-            pkt_free(sim, pid);
+            time_exceeded(sim, pid);
             return;
         }
         p->ttl--;
@@ -398,6 +426,7 @@ static void nat_receive(punch_sim *sim, int id, int ifc, uint32_t pid)
         p->tcp_flags = PUNCH_TCP_RST | PUNCH_TCP_ACK;
         p->len = 0;
         p->ttl = PUNCH_SIM_TTL;
+        p->origin = -1;
         forward(sim, id, pid);
         break;
     }
@@ -475,8 +504,10 @@ int punch_sim_send(punch_sim *sim, int host, const punch_sim_datagram *d)
     p->proto = d->proto ? d->proto : PUNCH_IP_UDP;
     p->tcp_flags = d->tcp_flags;
     p->ttl = d->ttl ? d->ttl : PUNCH_SIM_TTL;
-    p->src = d->local;
-    p->dst = d->remote;
+    p->src = p->sent_src = d->local;
+    p->dst = p->sent_dst = d->remote;
+    p->origin = host;
+    p->sent_us = sim->now;
     p->len = d->len;
     if (d->len)
         memcpy(p->data, d->data, d->len);

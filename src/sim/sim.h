@@ -61,7 +61,9 @@ typedef struct punch_sim_end {
 /* A datagram as an endpoint sees it. Sending: local is the source, remote
  * the destination. Receiving: local is where it arrived, remote the sender. */
 typedef struct punch_sim_datagram {
-    uint8_t proto;       /* PUNCH_IP_UDP (default when 0) or PUNCH_IP_TCP */
+    uint8_t proto;       /* PUNCH_IP_UDP (default when 0) or PUNCH_IP_TCP; received:
+                            PUNCH_IP_ICMP, a TCP segment of ours ran out of TTL
+                            (local and remote are that segment's, len 0) */
     uint8_t tcp_flags;
     uint8_t ttl;         /* sending: the IP TTL, 0: PUNCH_SIM_TTL (receiving: 0) */
     punch_addr local, remote;

@@ -189,20 +189,23 @@ void node_flush(node *n)
     size_t len;
     punch_addr dst;
     punch_socket sock;
-    /* The simulator has no TTL per datagram: low-TTL probes go all the way
-     * (the lab tests the real thing). Extra socket k is port 5000 + k. */
+    /* Low-TTL probes die where they would (the opener's TTL counts the
+     * host and its NATs; the core router drops them). Extra socket k is
+     * port 5000 + k. */
     while (punch_agent_poll_transmit_from(n->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
            1) {
         if (n->tcp && sock.kind == PUNCH_SOCKET_TCP) {
             punch_sim_tcp_write(&n->stcp, punch_tcp_paths_sock_for(n->tcp, sock), buf, len);
             continue;
         }
+        if (n->gone)
+            continue;
         punch_addr from = n->addr;
         from.port = (uint16_t)(n->addr.port + sim_port_offset(sock));
         n->bytes_sent += len;
         punch_sim_send(n->sim, n->host,
-                       &(punch_sim_datagram){.local = from, .remote = dst, .data = buf,
-                                             .len = len});
+                       &(punch_sim_datagram){.local = from, .remote = dst, .ttl = ttl,
+                                             .data = buf, .len = len});
     }
 }
 
@@ -272,8 +275,17 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
 {
     (void)sim, (void)host;
     node *n = ctx;
-    if (n->mute)
+    if (n->mute || n->gone)
         return;
+    if (d->proto == PUNCH_IP_ICMP) {
+        if (n->tcp) {
+            punch_sim_tcp_icmp(&n->stcp, now_us / MS, d);
+            node_tcp_run(n, now_us / MS);
+            node_events(n, now_us / MS);
+            node_flush(n);
+        }
+        return;
+    }
     if (d->proto == PUNCH_IP_TCP) {
         if (n->tcp) {
             punch_sim_tcp_segment(&n->stcp, now_us / MS, d);
@@ -594,7 +606,8 @@ void node_restart(world *w, node *n, const punch_server_token *token)
 int nat_on_core(world *w, const char *spec, punch_addr pub, double loss)
 {
     return nat_on_core_with(w, spec, pub,
-                            &(punch_sim_link_cfg){.delay_us = 10 * MS, .jitter_us = 1 * MS,
+                            &(punch_sim_link_cfg){.delay_us = w->wan_no_delay ? 0 : 10 * MS,
+                                                  .jitter_us = w->wan_no_delay ? 0 : 1 * MS,
                                                   .loss = loss});
 }
 

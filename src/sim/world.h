@@ -66,6 +66,7 @@ typedef struct node {
     size_t n_claim;
     punch_addr claim[PUNCH_MAX_LOCAL];
     bool mute;                   /* hears nothing (a silent attacker) */
+    bool gone;                   /* hears and sends nothing any more (vanished) */
     uint64_t bytes_sent;         /* UDP payload bytes the agent sent */
     unsigned closed_count;       /* CLOSED events */
     /* Port mapping (world.portmap): the NAT the peer sits behind answers
@@ -111,6 +112,7 @@ typedef struct world {
     bool tcp_paths;              /* peers added run TCP paths over simulated TCP... */
     const node *tcp_asker;       /* ...and this one asks for one (punch connect --tcp) */
     uint8_t tcp_open_ttl;        /* their punch_tcp_paths_cfg.open_ttl */
+    bool wan_no_delay;           /* NATs on the core get WAN links without delay or jitter */
     uint8_t portmap;             /* punch_agent_cfg.portmap of the peers added */
 } world;
 
@@ -134,7 +136,7 @@ void world_free(world *w);
 
 /* Building blocks: a link, a route, a NAT (preset or punch-nat spec) with
  * this public IP, a NAT on the core router (WAN link: 10 ms, 1 ms jitter,
- * loss), a peer on `up` (a NAT's inside or a router), with loss on its
+ * loss; none of either with world.wan_no_delay), a peer on `up` (a NAT's inside or a router), with loss on its
  * access link; it registers at once. */
 void link_up(world *w, int a, punch_addr a_addr, bool a_inside, int b, punch_addr b_addr,
              bool b_inside, const punch_sim_link_cfg *cfg, int *link);
