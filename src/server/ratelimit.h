@@ -18,6 +18,11 @@ typedef struct punch_ratelimit_cfg {
     uint8_t hash_key[16];
 } punch_ratelimit_cfg;
 
+/* What one source is, for every per-source limit: its IPv4 address, or
+ * the /64 of its IPv6 address (one host commonly holds a whole /64), as a
+ * number. Compare the family too. */
+uint64_t punch_source_prefix(const punch_addr *src);
+
 /* Returns 0, PUNCH_ERR_INVAL (slots == 0 with a limit) or PUNCH_ERR_NOMEM. */
 int punch_ratelimit_new(punch_ratelimit **rl, const punch_ratelimit_cfg *cfg);
 void punch_ratelimit_free(punch_ratelimit *rl);
@@ -27,5 +32,15 @@ void punch_ratelimit_free(punch_ratelimit *rl);
  * least recently seen of the few candidate slots is recycled.
  * Returns true when allowed. */
 bool punch_ratelimit_allow(punch_ratelimit *rl, const punch_addr *src, uint64_t now_ms);
+
+/* Spend cost tokens of src's bucket (bytes, say, with per_sec in bytes). */
+bool punch_ratelimit_take(punch_ratelimit *rl, const punch_addr *src, uint64_t cost,
+                          uint64_t now_ms);
+
+/* Spend one token of the bucket of src (its IP or /64) together with
+ * target (up to 64 bytes naming what it asks for: a peer's key), so one
+ * source is limited per target without being limited overall. */
+bool punch_ratelimit_allow_pair(punch_ratelimit *rl, const punch_addr *src,
+                                const uint8_t *target, size_t target_len, uint64_t now_ms);
 
 #endif
