@@ -16,6 +16,9 @@ ip link set lo up
 PUNCH=${PUNCH:?set PUNCH to the punch binary}
 SILENT=${SILENT_PEERS:?set SILENT_PEERS to the attacker binary}
 KEYS=20
+# punchd introduces one source to one target 10 times at once, then once a
+# second (issue 12, finding 5): of the 20 keys, 10 reach bob at first.
+INTRODUCED=10
 VICTIM= BOB=
 # Everything this test started goes, whatever happens.
 cleanup() {
@@ -71,8 +74,8 @@ victims=$(for p in $(seq 5000 5007); do echo "127.0.0.66:$p"; done)
 # shellcheck disable=SC2086
 out=$("$SILENT" "$server" bob "$KEYS" $victims) || fail "the attacker did not get its $KEYS keys in: $out"
 spent=$(sed -E 's/sent ([0-9]+) bytes.*/\1/' <<<"$out")
-wait_for "$TMP/bob.ev" '"event":"introduced","t_ms":[0-9]*,"peer":"silent' "$KEYS" ||
-    fail "bob was not introduced to the $KEYS strangers: $(grep -c introduced "$TMP/bob.ev")"
+wait_for "$TMP/bob.ev" '"event":"introduced","t_ms":[0-9]*,"peer":"silent' "$INTRODUCED" ||
+    fail "bob was not introduced to $INTRODUCED strangers: $(grep -c introduced "$TMP/bob.ev")"
 
 # Alice, while the strangers are there.
 (echo "hello bob"; for _ in $(seq 200); do [ -s "$TMP/bob.out" ] && break; sleep 0.05; done) |
@@ -84,11 +87,13 @@ path_ms=$(grep -m1 '"event":"path"' "$TMP/alice.ev" | grep -o '"t_ms":[0-9]*' | 
 pass "alice connected (first path at t=${path_ms} ms) past $KEYS silent strangers; data crossed"
 
 # Every stranger is forgotten: at the deadline, or pushed out.
-wait_for "$TMP/bob.ev" '"reason":"\(no handshake within\|pushed out\)' "$KEYS" ||
-    fail "bob still holds strangers: $(grep -c '"event":"closed"' "$TMP/bob.ev") closed of $KEYS"
+wait_for "$TMP/bob.ev" '"reason":"\(no handshake within\|pushed out\)' "$INTRODUCED" ||
+    fail "bob still holds strangers: $(grep -c '"event":"closed"' "$TMP/bob.ev") closed of $INTRODUCED"
 grep '"event":"closed"' "$TMP/bob.ev" | grep '"peer":"alice"' | grep -q 'no handshake\|pushed out' &&
     fail "bob took alice for a stranger"
-pass "bob forgot all $KEYS strangers ($(grep -c 'no handshake within' "$TMP/bob.ev") at the deadline, $(grep -c 'pushed out' "$TMP/bob.ev") pushed out), never alice"
+n=$(grep -c '"event":"introduced","t_ms":[0-9]*,"peer":"silent' "$TMP/bob.ev")
+[ "$n" -eq "$INTRODUCED" ] || fail "punchd introduced $n of the $KEYS keys from one socket to bob, not $INTRODUCED"
+pass "bob forgot all $INTRODUCED strangers ($(grep -c 'no handshake within' "$TMP/bob.ev") at the deadline, $(grep -c 'pushed out' "$TMP/bob.ev") pushed out), never alice"
 
 touch "$TMP/victim.stop"
 wait "$VICTIM"
@@ -98,5 +103,6 @@ echo "the victim got $datagrams datagrams, $bytes bytes; the attacker sent $spen
 # Draft §6.2 as issue 12 puts it: never more towards an unverified address
 # than the introduction made us spend; at most four probes per key.
 [ "$bytes" -le "$spent" ] || fail "the victim got $bytes bytes for the attacker's $spent"
-[ "$datagrams" -le $((4 * KEYS)) ] || fail "the victim got $datagrams datagrams from $KEYS keys"
+[ "$datagrams" -le $((4 * INTRODUCED)) ] ||
+    fail "the victim got $datagrams datagrams from $INTRODUCED keys introduced"
 pass "the victim got at most what the attack cost ($bytes <= $spent bytes)"
