@@ -60,7 +60,8 @@ static const char usage_text[] =
     "                             step=N, port-range=LO-HI, hairpin=on|off,\n"
     "                             refresh=outbound|both, syn=drop|rst,\n"
     "                             pooling=paired|arbitrary, udp-timeout=30s, tcp-timeout=2h,\n"
-    "                             tcp-transitory-timeout=4m, icmp-timeout=60s, mappings=N\n"
+    "                             tcp-transitory-timeout=4m, icmp-timeout=60s, mappings=N,\n"
+    "                             host-mappings=N (per inside host; default half)\n"
     "                             e.g. --nat symmetric-sequential,step=2,hairpin=on\n"
     "  --name NAME                TUN devices NAMEo and NAMEi (default pnat)\n"
     "  --events FILE|-            JSON events: started, mapping-created,\n"
@@ -213,6 +214,7 @@ static void emit_counters(natd *d, const char *event)
         "\"rst\":%llu,\"mappings\":%zu,\"mappings_created\":%llu,\"mappings_expired\":%llu,"
         "\"dropped_no_mapping\":%llu,\"dropped_filtered\":%llu,\"dropped_hairpin_off\":%llu,"
         "\"dropped_tcp_invalid\":%llu,\"refused_table_full\":%llu,\"refused_no_port\":%llu,"
+        "\"refused_host_quota\":%llu,"
         "\"dropped_unparsable\":%llu,\"dropped_protocol\":%llu,\"dropped_icmp\":%llu,"
         "\"write_errors\":%llu",
         (unsigned long long)c->outbound, (unsigned long long)c->inbound,
@@ -222,6 +224,7 @@ static void emit_counters(natd *d, const char *event)
         (unsigned long long)c->dropped_no_mapping, (unsigned long long)c->dropped_filtered,
         (unsigned long long)c->dropped_hairpin_off, (unsigned long long)c->dropped_tcp_invalid,
         (unsigned long long)c->refused_table_full, (unsigned long long)c->refused_no_port,
+        (unsigned long long)c->refused_host_quota,
         (unsigned long long)d->dropped_parse, (unsigned long long)d->dropped_proto,
         (unsigned long long)d->dropped_icmp, (unsigned long long)d->write_errors);
 }
@@ -256,7 +259,8 @@ static bool is_icmp_error(const punch_ipv4 *p)
 /* An ICMP error about a translated flow (RFC 5508 §4.2): the quoted packet
  * names the mapping. Inbound, it quotes one of our outbound packets
  * (source = public mapping): deliver it to the inside host, quoted packet
- * restored. Outbound, an inside host complains about an inbound packet
+ * restored, when the mapping really sent it and it comes from where that
+ * packet went (punch_nat_icmp_error_in). Outbound, an inside host complains about an inbound packet
  * (destination = itself): send it out from the public mapping. */
 static bool translate_icmp_error(natd *d, punch_ipv4 *p, bool inbound, uint64_t now)
 {
@@ -267,7 +271,8 @@ static bool translate_icmp_error(natd *d, punch_ipv4 *p, bool inbound, uint64_t 
          inner.proto != PUNCH_IP_ICMP))
         return false;
     if (inbound) {
-        if (punch_nat_lookup_public(d->nat, now, inner.proto, &inner.src, &mapped) != 0)
+        if (punch_nat_icmp_error_in(d->nat, now, inner.proto, &inner.src, &inner.dst, &p->src,
+                                    &mapped) != 0)
             return false;
         punch_addr host = mapped;
         host.port = 0;

@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* The rendezvous' limits per source and per destination peer (quota.h,
- * issue 12 findings 5 and 7): their tables, and the checks registry.c and
- * relay.c make. Every default is in rendezvous.h, every reason in
- * docs/security.md. */
+/*
+ * punchd's limits per source and per destination peer, on top of the per
+ * session ones (issue 12, findings 5 and 7): their tables, and the checks
+ * registry.c and relay.c make.
+ *   - names registered from one source (IPv4 address or IPv6 /64), so one
+ *     address cannot fill the registry;
+ *   - introductions one source may ask for towards one target peer, so a
+ *     crowd of keys behind one address cannot keep a listener's slots full;
+ *   - relayed bytes and datagrams per source, over all the sessions it
+ *     drives, and per destination peer, over all the sessions that reach it.
+ * Every default is in rendezvous.h, every reason in docs/security.md.
+ */
 #include "server/rendezvous_internal.h"
 
 #include <string.h>
@@ -40,7 +48,7 @@ int rv_limits_init(punch_rendezvous *rv)
                   c->connects_per_target_burst) != 0 ||
         new_limit(&rv->relay_src_bytes, rv, c->relay_source_bytes_per_s, 0) != 0 ||
         new_limit(&rv->relay_src_packets, rv, c->relay_source_packets_per_s, 0) != 0 ||
-        punch_source_counts_new(&rv->names, c->max_peers, c->hash_key) != 0)
+        punch_counts_new(&rv->names, c->max_peers) != 0)
         return PUNCH_ERR_NOMEM;
     return 0;
 }
@@ -50,7 +58,7 @@ void rv_limits_free(punch_rendezvous *rv)
     punch_ratelimit_free(rv->connect_rate);
     punch_ratelimit_free(rv->relay_src_bytes);
     punch_ratelimit_free(rv->relay_src_packets);
-    punch_source_counts_free(rv->names);
+    punch_counts_free(rv->names);
 }
 
 void rv_limits_peer_init(const punch_rendezvous *rv, peer *p, uint64_t now)
@@ -59,9 +67,20 @@ void rv_limits_peer_init(const punch_rendezvous *rv, peer *p, uint64_t now)
     p->relay_in_packets = (bucket){(uint64_t)rv->cfg.relay_peer_packets_per_s * 1000, now};
 }
 
+/* The names table's hash of src's source (keyed: no sender aims at a bucket). */
+static uint64_t source_hash(const punch_rendezvous *rv, const punch_addr *src)
+{
+    uint8_t in[9];
+    uint64_t prefix = punch_source_prefix(src);
+    in[0] = src->family;
+    memcpy(in + 1, &prefix, sizeof(prefix));
+    return rv_keyed_hash(rv, in, sizeof(in));
+}
+
 bool rv_names_room(punch_rendezvous *rv, const punch_addr *src)
 {
-    if (punch_source_counts_get(rv->names, src) < rv->cfg.names_per_source)
+    if (punch_counts_get(rv->names, src->family, punch_source_prefix(src),
+                         source_hash(rv, src)) < rv->cfg.names_per_source)
         return true;
     rv->counters.names_per_source_full++;
     return false;
@@ -70,9 +89,12 @@ bool rv_names_room(punch_rendezvous *rv, const punch_addr *src)
 void rv_names_moved(punch_rendezvous *rv, const punch_addr *from, const punch_addr *to)
 {
     if (from && from->family != PUNCH_AF_NONE)
-        punch_source_counts_remove(rv->names, from);
+        punch_counts_remove(rv->names, from->family, punch_source_prefix(from),
+                            source_hash(rv, from));
+    /* Never refused: a peer is counted once, and the table holds max_peers. */
     if (to && to->family != PUNCH_AF_NONE)
-        punch_source_counts_add(rv->names, to);
+        (void)punch_counts_add(rv->names, to->family, punch_source_prefix(to),
+                               source_hash(rv, to));
 }
 
 bool rv_connect_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *src,

@@ -54,15 +54,6 @@ void punch_ratelimit_free(punch_ratelimit *rl)
     free(rl);
 }
 
-uint64_t punch_source_prefix(const punch_addr *src)
-{
-    uint64_t k = 0;
-    size_t n = src->family == PUNCH_AF_INET ? 4 : 8;
-    for (size_t i = 0; i < n; i++)
-        k = (k << 8) | src->ip[i];
-    return k;
-}
-
 static size_t source_slot(const punch_ratelimit *rl, uint8_t family, uint64_t key)
 {
     uint8_t in[9], h[crypto_shorthash_BYTES];

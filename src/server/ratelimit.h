@@ -8,6 +8,7 @@
 #define PUNCH_SERVER_RATELIMIT_H
 
 #include "punch/punch.h"
+#include "wire/counts.h" /* punch_source_prefix: what one source is */
 
 typedef struct punch_ratelimit punch_ratelimit;
 
@@ -17,11 +18,6 @@ typedef struct punch_ratelimit_cfg {
     size_t slots;       /* table capacity (sources tracked at once) */
     uint8_t hash_key[16];
 } punch_ratelimit_cfg;
-
-/* What one source is, for every per-source limit: its IPv4 address, or
- * the /64 of its IPv6 address (one host commonly holds a whole /64), as a
- * number. Compare the family too. */
-uint64_t punch_source_prefix(const punch_addr *src);
 
 /* Returns 0, PUNCH_ERR_INVAL (slots == 0 with a limit) or PUNCH_ERR_NOMEM. */
 int punch_ratelimit_new(punch_ratelimit **rl, const punch_ratelimit_cfg *cfg);

@@ -9,7 +9,6 @@
 #ifndef PUNCH_SERVER_RENDEZVOUS_INTERNAL_H
 #define PUNCH_SERVER_RENDEZVOUS_INTERNAL_H
 
-#include "server/quota.h"
 #include "server/rendezvous.h"
 
 #define NONE UINT32_MAX
@@ -90,7 +89,7 @@ struct punch_rendezvous {
     punch_ratelimit *rate;
     punch_ratelimit *connect_rate;     /* per source and target */
     punch_ratelimit *relay_src_bytes, *relay_src_packets;
-    punch_source_counts *names;        /* registered peers per source */
+    punch_counts *names;               /* registered peers per source */
     bucket unproven;
     punch_rendezvous_counters counters;
 
