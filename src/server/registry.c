@@ -306,6 +306,10 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
     p->nat_mapping = req->nat_mapping;
     p->nat_step = req->nat_step;
     p->nat_port = req->nat_port;
+    /* From now on, newer than this (lower only after a restart, from where
+     * the peer is: every REGISTER it made since it came here is newer than
+     * any it made at an earlier address). */
+    p->sequence = req->sequence;
 
     punch_msg m = {.type = PUNCH_MSG_REGISTERED, .public_addr = *src,
                    .keepalive_s = rv->cfg.keepalive_s};
@@ -346,6 +350,16 @@ void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
         goto cleanup;
     }
 
+    /* Finding 8: a REGISTER that would move a peer must be newer than the
+     * latest one accepted, so a replay (from the address it came from,
+     * within its cookie's minute or two) cannot move the peer back. From
+     * the peer's own address anything goes: it moves nothing, and a
+     * restarted peer may start lower. Dropped without an answer: the
+     * source may be spoofed. */
+    if (p && !punch_addr_equal(&p->pub, src) && req->sequence <= p->sequence) {
+        rv->counters.stale_register++;
+        goto cleanup;
+    }
     uint32_t owner = find_name(rv, req->name, now);
     if (owner != NONE && owner != i) {
         refuse(rv, src, local, req, PUNCH_REFUSED_NAME_TAKEN, mac_key);

@@ -150,6 +150,8 @@ typedef struct punch_rendezvous_counters {
     uint64_t rate_limited;     /* dropped: source over its rate for unauthenticated work */
     uint64_t bad_cookie;       /* REGISTER with a stale or foreign cookie (answered
                                   REFUSED(COOKIE) when its MAC verifies) */
+    uint64_t stale_register;   /* dropped: a REGISTER from another address than the
+                                  peer's, no newer than the latest (a replay) */
     uint64_t cookies;          /* COOKIE sent */
     uint64_t registrations;    /* REGISTERED sent (keepalives included) */
     uint64_t refused[8];       /* REFUSED sent, by punch_refusal code */

@@ -65,6 +65,7 @@ typedef struct peer {
     bucket relay_in_bytes, relay_in_packets; /* relayed to it, all sessions */
     uint8_t cookie[PUNCH_AUTH_COOKIE_LEN];
     uint64_t last_ms;
+    uint64_t sequence;                   /* of the latest REGISTER accepted */
     char name[PUNCH_MSG_NAME_MAX + 1];
     punch_addr priv[PUNCH_MSG_MAX_PRIVATE];
 } peer;

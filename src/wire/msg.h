@@ -124,6 +124,11 @@ typedef struct punch_msg {
     uint8_t nat_mapping;
     uint16_t nat_step;
     uint16_t nat_port;
+    /* REGISTER: larger with every new REGISTER transaction of the sender
+     * (its monotonic clock in ms, or more), so punchd can tell a replayed
+     * old REGISTER from a new one and never lets one move a peer back to
+     * an old address (issue 12, finding 8). */
+    uint64_t sequence;
     const uint8_t *payload;                    /* RELAY, HANDSHAKE1/2, DATA: the rest */
     size_t payload_len;
     const uint8_t *mac;                        /* signalling messages that carry one */

@@ -53,6 +53,7 @@ static punch_msg sample(punch_msg_type type)
     m.nat_port = 40010;
     m.n_mapped = 1;
     m.second_port = 3479;
+    m.sequence = 0x0102030405060708ull;
     if (type == PUNCH_MSG_TCP_OFFER) {
         m.flags = PUNCH_TCP_FLAG_ANSWER | PUNCH_TCP_FLAG_PREFER;
         m.attempt = 2;
@@ -96,6 +97,7 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         assert_int_equal(a->nat_step, b->nat_step);
         assert_int_equal(a->nat_port, b->nat_port);
         assert_int_equal(a->n_mapped, b->n_mapped);
+        assert_true(a->sequence == b->sequence);
         break;
     case PUNCH_MSG_REGISTERED:
         assert_true(punch_addr_equal(&a->public_addr, &b->public_addr));
@@ -221,9 +223,12 @@ static void bad_values_are_refused(void **state)
     buf[priv_at + 1 + 18] = 0;
     assert_int_equal(punch_msg_decode(buf, len, &d), 0);
 
-    /* More mapped endpoints than private ones (REGISTER ends with their
-     * count and the MAC). */
-    size_t mapped_at = len - PUNCH_MSG_MAC_LEN - 1;
+    /* REGISTER ends with the sequence (8 bytes, big-endian) and the MAC. */
+    size_t sequence_at = len - PUNCH_MSG_MAC_LEN - 8;
+    assert_int_equal(buf[sequence_at], 0x01);
+    assert_int_equal(buf[sequence_at + 7], 0x08);
+    /* More mapped endpoints than private ones (before the sequence). */
+    size_t mapped_at = sequence_at - 1;
     assert_int_equal(buf[mapped_at], 1);
     buf[mapped_at] = 4;
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
@@ -233,7 +238,7 @@ static void bad_values_are_refused(void **state)
 
     /* A NAT mapping kind beyond the known ones (before it, the step and
      * the port). */
-    size_t nat_at = len - PUNCH_MSG_MAC_LEN - 6;
+    size_t nat_at = sequence_at - 6;
     assert_int_equal(buf[nat_at], PUNCH_MSG_NAT_APDM);
     buf[nat_at] = PUNCH_MSG_NAT_APDM + 1;
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);

@@ -132,6 +132,7 @@ static dgram register_msg(tpeer *p, const uint8_t *mac_key)
 {
     punch_msg m = {.type = PUNCH_MSG_REGISTER, .n_private = p->n_priv};
     txid_of(p, m.txid);
+    m.sequence = p->txn; /* larger with every REGISTER, as a peer's clock */
     memcpy(m.cookie, p->cookie, sizeof(m.cookie));
     memcpy(m.key, p->id.public_key, PUNCH_KEY_LEN);
     snprintf(m.name, sizeof(m.name), "%s", p->name);
@@ -745,6 +746,42 @@ static void nat_rebinding_updates_endpoint(void **state)
     punch_rendezvous_free(x.rv);
 }
 
+static size_t drain_to(punch_rendezvous *rv, const punch_addr *dst, uint64_t *bytes);
+
+/* Issue 12, finding 8: alice moves; her old REGISTER replayed from her old
+ * address (spoofed), while its cookie is still good, does not move her
+ * back: dropped without an answer, counted, introductions still go to
+ * where she is. From where she is, a lower sequence (a restart) is fine. */
+static void replayed_register_cannot_move_a_peer_back(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    pair x;
+    setup_pair(&x, &cfg);
+    tpeer before = x.alice;
+    dgram old = register_msg(&before, NULL); /* what an eavesdropper kept */
+    x.alice.txn = before.txn;
+    x.alice.addr.port = 40777;
+    get_cookie(x.rv, 3000, &x.alice);
+    register_answered(x.rv, 3000, &x.alice);
+    drain_to(x.rv, &x.bob.addr, NULL);
+    drain_events(x.rv);
+    send_from(x.rv, 4000, &before.addr, &old); /* the cookie is this minute's */
+    expect_nothing(x.rv);
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(x.rv);
+    assert_int_equal(k->stale_register, 1);
+    dgram c = connect_msg(&x.bob, "alice", NULL);
+    send_from(x.rv, 4000, &x.bob.addr, &c);
+    answer to_b = expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
+    assert_true(punch_addr_equal(&to_b.m.public_addr, &x.alice.addr));
+    expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    /* Restarted where she is: her sequence starts lower, still accepted. */
+    x.alice.txn = 0;
+    do_register(x.rv, 5000, &x.alice);
+    assert_int_equal(k->stale_register, 1);
+    punch_rendezvous_free(x.rv);
+}
+
 /* ---- relay ---- */
 
 static void relay_only_between_the_sessions_peers(void **state)
@@ -1308,6 +1345,7 @@ int main(void)
         cmocka_unit_test(name_taken_until_owner_expires),
         cmocka_unit_test(connect_refusals),
         cmocka_unit_test(nat_rebinding_updates_endpoint),
+        cmocka_unit_test(replayed_register_cannot_move_a_peer_back),
         cmocka_unit_test(relay_only_between_the_sessions_peers),
         cmocka_unit_test(relay_quotas),
         cmocka_unit_test(connect_again_same_session),
