@@ -23,7 +23,7 @@ static uint32_t or_default(uint32_t v, uint32_t d)
 static int new_limit(punch_ratelimit **rl, const punch_rendezvous *rv, uint32_t per_sec,
                      uint32_t burst)
 {
-    punch_ratelimit_cfg c = {.per_sec = per_sec, .burst = burst, .slots = PUNCH_RV_QUOTA_SLOTS};
+    punch_ratelimit_cfg c = {.per_sec = per_sec, .burst = burst, .slots = rv->cfg.quota_slots};
     memcpy(c.hash_key, rv->cfg.hash_key, sizeof(c.hash_key));
     return punch_ratelimit_new(rl, &c);
 }
@@ -32,6 +32,8 @@ int rv_limits_init(punch_rendezvous *rv)
 {
     punch_rendezvous_cfg *c = &rv->cfg;
     c->names_per_source = or_default(c->names_per_source, PUNCH_RV_DEFAULT_NAMES_PER_SOURCE);
+    if (!c->quota_slots)
+        c->quota_slots = PUNCH_RV_QUOTA_SLOTS;
     c->connects_per_target_per_s =
         or_default(c->connects_per_target_per_s, PUNCH_RV_DEFAULT_CONNECTS_PER_TARGET_PER_S);
     c->connects_per_target_burst =

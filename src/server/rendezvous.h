@@ -94,6 +94,7 @@ typedef struct punch_rendezvous_cfg {
     uint32_t relay_source_packets_per_s;
     uint32_t relay_peer_bytes_per_s;         /* relayed to one peer */
     uint32_t relay_peer_packets_per_s;
+    size_t quota_slots;                      /* sources those limits track at once */
     /* Per source IP: HELLOs, and REGISTER/CONNECT that need an X25519 (new
      * key). per_sec 0 = unlimited. hash_key is the caller's. */
     punch_ratelimit_cfg rate;
