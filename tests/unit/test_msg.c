@@ -244,6 +244,14 @@ static void bad_values_are_refused(void **state)
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
     buf[nat_at] = PUNCH_MSG_NAT_APDM;
     assert_int_equal(punch_msg_decode(buf, len, &d), 0);
+}
+
+static void bad_tcp_offer_and_encoder_refusals(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    size_t len;
+    punch_msg m, d;
 
     /* TCP_OFFER: unknown flag bits, attempt 0. */
     m = sample(PUNCH_MSG_TCP_OFFER);
@@ -278,6 +286,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_type_round_trips),
+        cmocka_unit_test(bad_tcp_offer_and_encoder_refusals),
         cmocka_unit_test(hello_is_never_smaller_than_cookie),
         cmocka_unit_test(every_truncation_is_malformed),
         cmocka_unit_test(bad_values_are_refused),
