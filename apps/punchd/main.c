@@ -910,6 +910,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "punchd: cannot open events file '%s': %s\n", o.events, strerror(errno));
         return 1;
     }
+    punch_events_never_block(d.events); /* a stalled reader must not stall punchd */
     rc = 1;
     if (setup(&d, &o) != 0)
         goto cleanup;
