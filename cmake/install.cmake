@@ -4,9 +4,10 @@
 #   lib     libpunch0     libpunch.so.0
 #   dev     libpunch-dev  include/punch/*.h, libpunch.so, libpunch.a, punch.pc,
 #                         the CMake package (find_package(punch))
-#   cli     punch         bin/punch
-#   server  punchd        sbin/punchd
-#   nat     punch-nat     sbin/punch-nat
+#   cli     punch         bin/punch, punch(1), its bash completion
+#   server  punchd        sbin/punchd, punchd(8), its bash completion,
+#                         punchd.service, /etc/punch/punchd.conf
+#   nat     punch-nat     sbin/punch-nat, punch-nat(8)
 # (and each its share/doc/PACKAGE/copyright, cmake/package.cmake).
 # Every install() names its COMPONENT: one that does not would make a
 # package of its own ("Unspecified"), which scripts/package refuses.
@@ -21,6 +22,46 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/punch DESTINATION ${CMAKE_INSTALL_
 install(TARGETS punch RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT cli)
 install(TARGETS punchd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT server)
 install(TARGETS punch-nat RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT nat)
+
+# For operators (issue 13): the man pages (docs/man, gzipped at build time
+# as Debian wants them), bash completion, punchd's systemd unit and its
+# config file. With the prefix /usr (a distribution package) the config
+# goes to /etc, else under the prefix; punchd itself reads
+# /etc/punch/punchd.conf (or --config FILE).
+set(punch_man_pages punch.1:cli punchd.8:server punch-nat.8:nat)
+set(punch_man_gz)
+foreach(entry ${punch_man_pages})
+  string(REPLACE ":" ";" entry ${entry})
+  list(GET entry 0 page)
+  list(GET entry 1 component)
+  string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${page})
+  set(gz ${CMAKE_CURRENT_BINARY_DIR}/man/${page}.gz)
+  add_custom_command(OUTPUT ${gz}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/man
+    COMMAND gzip -9n -c ${CMAKE_SOURCE_DIR}/docs/man/${page} > ${gz}
+    DEPENDS ${CMAKE_SOURCE_DIR}/docs/man/${page} VERBATIM)
+  list(APPEND punch_man_gz ${gz})
+  install(FILES ${gz} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section} COMPONENT ${component})
+endforeach()
+add_custom_target(man_pages ALL DEPENDS ${punch_man_gz})
+
+set(punch_completions ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions)
+install(FILES ${CMAKE_SOURCE_DIR}/dist/bash-completion/punch DESTINATION ${punch_completions}
+  COMPONENT cli)
+install(FILES ${CMAKE_SOURCE_DIR}/dist/bash-completion/punchd DESTINATION ${punch_completions}
+  COMPONENT server)
+
+set(PUNCHD_PATH ${CMAKE_INSTALL_FULL_SBINDIR}/punchd)
+configure_file(${CMAKE_SOURCE_DIR}/dist/systemd/punchd.service.in
+  ${CMAKE_CURRENT_BINARY_DIR}/punchd.service @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/punchd.service DESTINATION lib/systemd/system
+  COMPONENT server)
+if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+  set(punch_confdir /etc/punch)
+else()
+  set(punch_confdir ${CMAKE_INSTALL_SYSCONFDIR}/punch)
+endif()
+install(FILES ${CMAKE_SOURCE_DIR}/dist/punchd.conf DESTINATION ${punch_confdir} COMPONENT server)
 
 # How a user of libpunch.a finds what the layers link (punch_external_deps,
 # cmake/library.cmake): a pkg-config module for punch.pc, a find_package or

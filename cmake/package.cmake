@@ -56,6 +56,11 @@ set(CPACK_COMPONENT_SERVER_DESCRIPTION
 punchd answers STUN Binding requests (RFC 8489, RFC 5780), introduces punch\n\
 peers to each other and relays between them when no direct path exists.")
 
+# The config file is a conffile: dpkg keeps an operator's edits on upgrade
+# and asks before replacing them (Debian policy §10.7.3).
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/debian-server/conffiles "/etc/punch/punchd.conf\n")
+set(CPACK_DEBIAN_SERVER_PACKAGE_CONTROL_EXTRA ${CMAKE_CURRENT_BINARY_DIR}/debian-server/conffiles)
+
 set(CPACK_DEBIAN_NAT_PACKAGE_NAME punch-nat)
 set(CPACK_DEBIAN_NAT_PACKAGE_SECTION net)
 set(CPACK_COMPONENT_NAT_DESCRIPTION

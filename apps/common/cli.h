@@ -7,5 +7,9 @@
  * the exit code of a usage error. */
 int punch_cli_usage_error(const char *program, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* While where is set ("FILE:LINE" of a config file), usage errors name it
+ * after the program: "PROGRAM: FILE:LINE: MESSAGE". NULL clears it. The
+ * string must live until cleared. */
+void punch_cli_set_where(const char *where);
 
 #endif

@@ -60,6 +60,23 @@ void punch_events_close(punch_events *ev)
     free(ev);
 }
 
+int punch_events_reopen(punch_events **ev, const char *path)
+{
+    uint64_t start_ms = *ev ? (*ev)->start_ms : punch_clock_ms();
+    punch_events *now;
+    int rc = punch_events_open(&now, path, start_ms);
+    if (rc != 0)
+        return rc;
+    if (*ev && (*ev)->never_block) { /* the new stream waits for nobody either */
+        punch_events_never_block(now);
+        if (now)
+            now->lost = (*ev)->lost;
+    }
+    punch_events_close(*ev);
+    *ev = now;
+    return 0;
+}
+
 void punch_events_never_block(punch_events *ev)
 {
     if (!ev)

@@ -15,6 +15,10 @@ typedef struct punch_events punch_events;
  * Returns 0, PUNCH_ERR_NOMEM or PUNCH_ERR_IO (errno set). */
 int punch_events_open(punch_events **ev, const char *path, uint64_t start_ms);
 void punch_events_close(punch_events *ev);
+/* Open path again (after log rotation: the file now at that name, created
+ * when it is not there) and close *ev, keeping its start. On failure *ev
+ * stays as it was. Returns as punch_events_open. */
+int punch_events_reopen(punch_events **ev, const char *path);
 /* Emit {"event":NAME,"t_ms":N,FIELDS} where FIELDS is the printf-formatted
  * rest of the object (already JSON: keys quoted, strings escaped), or "" . */
 void punch_events_emit(punch_events *ev, const char *name, const char *fields_fmt, ...)

@@ -91,9 +91,17 @@ static bool check_key(const char *known_path, const punch_event *ev, bool learn_
     punch_key_encode(ev->peer_key, got);
     fprintf(stderr,
             "punch: REFUSING %s: its key changed! known %s, the server now says %s.\n"
-            "punch: someone may be impersonating it. If the change is expected, remove\n"
-            "punch: the line for %s from %s.\n",
-            ev->peer_name, have, got, ev->peer_name, known_path);
+            "punch: someone may be impersonating it. If the change is expected (%s made a\n"
+            "punch: new key), remove the line for %s from %s",
+            ev->peer_name, have, got, ev->peer_name, ev->peer_name, known_path);
+    /* A command to paste, for names sed takes as they are. */
+    if (strspn(ev->peer_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+        strlen(ev->peer_name))
+        fprintf(stderr, ":\npunch:   sed -i '/^%s /d' '%s'\n", ev->peer_name, known_path);
+    else
+        fprintf(stderr, ".\n");
+    fprintf(stderr, "punch: The next connection learns the new key; or pin it: connect %s@%s\n",
+            ev->peer_name, got);
     return false;
 }
 

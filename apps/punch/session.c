@@ -727,7 +727,8 @@ static int parse_allow(const char *cmd, const char *text, session *s)
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
         if (s->n_allow == MAX_ALLOW)
-            return punch_cli_usage_error(cmd, "--allow-forward: at most %d ports", MAX_ALLOW);
+            return punch_cli_usage_error(cmd, "--allow-forward: '%s' names more than %d ports",
+                                         text, MAX_ALLOW);
         if (parse_port(tok, &s->allow[s->n_allow]) != 0)
             return punch_cli_usage_error(cmd, "--allow-forward: '%s' is not a port (1 to 65535)",
                                          tok);

@@ -4,39 +4,37 @@
  * behaviour discovery with --alt), and on the same sockets the rendezvous and
  * relay service (draft §3.3.1, §3.1): datagrams starting with PUNCH_MSG_MAGIC
  * go to the one, everything else to the other. The protocol logic lives in
- * src/server (sans-I/O); this file parses arguments and drives sockets.
+ * src/server (sans-I/O); this file drives sockets (options.c holds the settings;
+ * metrics.c, config.c and notify.c what operators need).
  * The same services also listen on TCP at every address (the last resort
  * for peers whose network drops UDP): each frame on a connection
  * (src/wire/frame.h) is handled as a datagram from the connection's remote
  * address, and what goes back to that address goes on the connection.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "common/cli.h"
 #include "common/events.h"
 #include "common/keyfile.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"
+#include "metrics.h"
+#include "notify.h"
+#include "options.h"
+#include "prometheus.h"
 #include "tcp_server.h"
 #include "server/binding.h"
 #include "server/rendezvous.h"
 #include "wire/msg.h"
 
-#define MAX_LISTEN PUNCH_BINDING_MAX_GROUPS
+#define MAX_LISTEN PUNCHD_MAX_LISTEN
 #define MAX_SOCKS (MAX_LISTEN * 4)
-#define DEFAULT_PORT 3478            /* RFC 8489 §18.6 */
-#define DEFAULT_RATE_PER_SEC 200     /* Binding answers per source IP */
 #define DEFAULT_RATE_SLOTS 65536     /* sources tracked at once */
-#define MAX_PEERS_LIMIT 100000000
-#define MAX_TCP_LIMIT 1000000
 /* Receive batches handled per wakeup and socket before the others get a turn. */
 #define ROUNDS_PER_WAKEUP 8
 
@@ -66,233 +64,14 @@ typedef struct punchd {
      * (a NAT may give a UDP and a TCP mapping the same IP and port):
      * dropped, so the two never share one rendezvous identity. */
     uint64_t tcp_clash;
+    /* Operations (issue 13): --metrics, the config file and what SIGHUP
+     * reads again (the same command line over the file as it is now). */
+    punchd_metrics *metrics;       /* NULL without --metrics */
+    uint64_t start_ms;
+    punchd_config *config;         /* NULL: no file */
+    punchd_source src;
+    char metrics_field[PUNCH_ADDR_STRLEN + 16]; /* ,"metrics":"ADDR" of the started event */
 } punchd;
-
-typedef struct options {
-    size_t n_listen;
-    punch_addr listen[MAX_LISTEN];
-    bool has_alt;
-    punch_addr alt;
-    const char *alt_text;
-    bool default_listen; /* no --listen given: 0.0.0.0 and :: */
-    int alt_for;      /* index of the --listen that --alt pairs with, or -1 */
-    const char *events;
-    int log_level;
-    unsigned long long rate;
-    const char *key;
-    bool no_relay;
-    unsigned long long max_peers;
-    unsigned long long relay_max_bytes;
-    unsigned long long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
-    bool no_tcp;
-    unsigned long long max_tcp, max_tcp_per_ip;
-    int second_port;  /* -1: PORT+1 (default), 0: off, else that port */
-} options;
-
-static const char usage_text[] =
-    "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--second-port PORT|off]\n"
-    "              [--key FILE] [--no-relay]\n"
-    "              [--max-peers N] [--relay-max-bytes N] [--relay-rate N]\n"
-    "              [--relay-packets N] [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
-    "              [--events FILE|-]\n"
-    "              [--log-level LEVEL] [--rate-limit N]\n"
-    "\n"
-    "The public server of punch: answers STUN Binding requests (RFC 8489) so\n"
-    "peers learn their public address, and with --alt the RFC 5780 NAT\n"
-    "behaviour discovery that `punch natcheck` uses. On the same sockets it\n"
-    "registers peers by name and key, introduces them to each other for hole\n"
-    "punching, and relays between two introduced peers when nothing else works.\n"
-    "\n"
-    "  --listen ADDR:PORT   address to serve on; repeat for more (IPv4 and IPv6).\n"
-    "                       Default: 0.0.0.0:3478 and [::]:3478. Port 0 picks one.\n"
-    "  --alt ADDR           a second local IP of the same family as the first\n"
-    "                       --listen, which must then be a concrete address. punchd\n"
-    "                       also serves on PORT+1 of both IPs, so CHANGE-REQUEST,\n"
-    "                       OTHER-ADDRESS and RESPONSE-ORIGIN work (RFC 5780).\n"
-    "  --second-port PORT|off  without --alt, punchd also answers STUN Binding on\n"
-    "                       a second port of each --listen address (default PORT+1;\n"
-    "                       with --listen port 0, one the kernel picks) and tells\n"
-    "                       peers of it, so they learn whether their NAT maps each\n"
-    "                       destination to a new port, and with what step, from\n"
-    "                       one server address. off: a single port (peers then\n"
-    "                       register with \"nat\":\"unknown\")\n"
-    "  --key FILE           the server's identity key (X25519), created with mode\n"
-    "                       0600 when FILE does not exist (as by `punch keygen`).\n"
-    "                       Without it punchd makes a new key at every start, so\n"
-    "                       peers cannot pin it.\n"
-    "  --no-relay           introduce peers, never relay their traffic\n"
-    "  --relay-max-bytes N  bytes one relay session may carry in all before it is\n"
-    "                       closed (default 268435456); each session is also held\n"
-    "                       to 262144 bytes/s and 1000 datagrams/s\n"
-    "  --relay-rate N       bytes/s one relay session may carry, both directions\n"
-    "                       together (default 262144; 0 means the default)\n"
-    "  --relay-packets N    datagrams/s one relay session may carry (default 1000;\n"
-    "                       0 means the default)\n"
-    "  --max-peers N        registered peers held at once (default 100000; about\n"
-    "                       400 bytes each, taken as they register)\n"
-    "  --no-tcp             serve on UDP only. By default punchd also listens on\n"
-    "                       TCP at every address, for peers whose network drops\n"
-    "                       UDP: each datagram goes as a 2-byte big-endian length\n"
-    "                       and the datagram (RFC 4571 framing)\n"
-    "  --max-tcp N          TCP connections held at once (default 1024; about\n"
-    "                       35 KiB each); more are closed at once. A connection\n"
-    "                       must bring a whole frame within 10 s and then one at\n"
-    "                       least every 90 s\n"
-    "  --max-tcp-per-ip N   of those, held at once from one IP address (default\n"
-    "                       32), so one source cannot take them all\n"
-    "  --events FILE|-      write one JSON event per line (started, registered,\n"
-    "                       introduced, relay-opened, relay-closed, counters,\n"
-    "                       stopped); - is stdout\n"
-    "  --log-level LEVEL    error, warn, info (default) or debug\n"
-    "  --rate-limit N       per source IP (IPv6: per /64) and second: Binding\n"
-    "                       answers, and separately the rendezvous requests that\n"
-    "                       cost work before the sender is known (HELLO, CONNECT,\n"
-    "                       REGISTER of a new key), and TCP connections opened;\n"
-    "                       default 200, 0 turns it off\n"
-    "  --help, --version\n"
-    "\n"
-    "Signals: SIGINT/SIGTERM stop cleanly; SIGUSR1 writes the counters.\n";
-
-#define usage_error(...) punch_cli_usage_error("punchd", __VA_ARGS__)
-
-/* text as a whole decimal number from lo to hi into *v. Returns 0, or the
- * usage error's 2 naming the option and the bad value. */
-static int number_option(const char *option, const char *text, unsigned long long lo,
-                         unsigned long long hi, unsigned long long *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtoull(text, &end, 10);
-    if (*text >= '0' && *text <= '9' && !*end && !errno && *v >= lo && *v <= hi)
-        return 0;
-    if (hi == ULLONG_MAX)
-        return usage_error("%s: '%s' is not a positive number", option, text);
-    return usage_error("%s: '%s' is not a number from %llu to %llu", option, text, lo, hi);
-}
-
-/* --second-port PORT|off into *port (0: off). Returns 0 or the usage
- * error's 2. */
-static int second_port_option(const char *text, int *port)
-{
-    if (strcmp(text, "off") == 0) {
-        *port = 0;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (*text < '0' || *text > '9' || *end || errno || v < 1 || v > 65535)
-        return usage_error("--second-port: '%s' is not a port from 1 to 65535 or off", text);
-    *port = (int)v;
-    return 0;
-}
-
-/* One option of punchd's (c from getopt_long). Returns 0, 2 on a usage
- * error, -1 when --help/--version was served. */
-static int parse_option(options *o, int c, char **argv)
-{
-    switch (c) {
-    case 'l':
-        if (o->n_listen == MAX_LISTEN)
-            return usage_error("--listen: at most 8 addresses (%s is one too many)", optarg);
-        if (punch_addr_parse(optarg, DEFAULT_PORT, &o->listen[o->n_listen]) != 0)
-            return usage_error("--listen: '%s' is not an address (IP:PORT or [IPv6]:PORT)", optarg);
-        o->n_listen++;
-        return 0;
-    case 'a':
-        if (punch_addr_parse(optarg, 0, &o->alt) != 0 || o->alt.port != 0 ||
-            punch_addr_is_any(&o->alt))
-            return usage_error("--alt: '%s' is not a local IP address (no port)", optarg);
-        o->has_alt = true;
-        o->alt_text = optarg;
-        return 0;
-    case 'S':
-        return second_port_option(optarg, &o->second_port);
-    case 'e':
-        o->events = optarg;
-        return 0;
-    case 'L':
-        if ((o->log_level = punch_log_level_parse(optarg)) < 0)
-            return usage_error("--log-level: '%s' is not one of error, warn, info, debug", optarg);
-        return 0;
-    case 'r':
-        return number_option("--rate-limit", optarg, 0, 10000000, &o->rate);
-    case 'k':
-        o->key = optarg;
-        return 0;
-    case 'n':
-        o->no_relay = true;
-        return 0;
-    case 'm':
-        return number_option("--max-peers", optarg, 1, MAX_PEERS_LIMIT, &o->max_peers);
-    case 'T':
-        o->no_tcp = true;
-        return 0;
-    case 'M':
-        return number_option("--max-tcp", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp);
-    case 'I':
-        return number_option("--max-tcp-per-ip", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp_per_ip);
-    case 'B':
-        return number_option("--relay-max-bytes", optarg, 1, ULLONG_MAX, &o->relay_max_bytes);
-    case 'R':
-        return number_option("--relay-rate", optarg, 0, UINT32_MAX, &o->relay_bytes_per_s);
-    case 'P':
-        return number_option("--relay-packets", optarg, 0, UINT32_MAX, &o->relay_packets_per_s);
-    case 'h':
-        fputs(usage_text, stdout);
-        return -1;
-    case 'V':
-        printf("punchd %s\n", punch_version());
-        return -1;
-    case ':':
-        return usage_error("%s needs a value", argv[optind - 1]);
-    default:
-        return usage_error("unknown option '%s'", argv[optind - 1]);
-    }
-}
-
-/* Returns 0 to run, 2 on a usage error, -1 when --help/--version was served. */
-static int parse_options(int argc, char **argv, options *o)
-{
-    static const struct option longs[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"alt", required_argument, NULL, 'a'},
-        {"second-port", required_argument, NULL, 'S'},
-        {"events", required_argument, NULL, 'e'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"rate-limit", required_argument, NULL, 'r'},
-        {"key", required_argument, NULL, 'k'},
-        {"no-relay", no_argument, NULL, 'n'},
-        {"max-peers", required_argument, NULL, 'm'},
-        {"relay-max-bytes", required_argument, NULL, 'B'},
-        {"relay-rate", required_argument, NULL, 'R'},
-        {"relay-packets", required_argument, NULL, 'P'},
-        {"no-tcp", no_argument, NULL, 'T'},
-        {"max-tcp", required_argument, NULL, 'M'},
-        {"max-tcp-per-ip", required_argument, NULL, 'I'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {0},
-    };
-    *o = (options){.log_level = PUNCH_LOG_INFO, .rate = DEFAULT_RATE_PER_SEC, .alt_for = -1,
-                   .max_peers = PUNCH_RV_DEFAULT_MAX_PEERS,
-                   .max_tcp = PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS,
-                   .max_tcp_per_ip = PUNCH_TCP_SERVER_DEFAULT_PER_IP, .second_port = -1};
-    opterr = 0;
-    int c, rc;
-    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1)
-        if ((rc = parse_option(o, c, argv)) != 0)
-            return rc;
-    if (optind < argc)
-        return usage_error("unexpected argument '%s'", argv[optind]);
-    if (o->n_listen == 0) {
-        punch_addr_parse("0.0.0.0", DEFAULT_PORT, &o->listen[0]);
-        punch_addr_parse("::", DEFAULT_PORT, &o->listen[1]);
-        o->n_listen = 2;
-        o->default_listen = true;
-    }
-    return 0;
-}
 
 static int add_sock(punchd *d, const punch_addr *a, size_t group, int ip, int port)
 {
@@ -367,28 +146,6 @@ static int open_group(punchd *d, const punch_addr *listen, const punch_addr *alt
             g->local[ip][port] = d->socks[d->sock_of[group][ip][port]].bound;
     g->has_alt = true;
     return 0;
-}
-
-/* --alt pairs with the first --listen of its family, which must be concrete.
- * Sets o->alt_for to that --listen's index. Returns 0 or 2 (usage error). */
-static int check_alt(options *o)
-{
-    char text[PUNCH_ADDR_STRLEN];
-    if (!o->has_alt)
-        return 0;
-    for (size_t i = 0; i < o->n_listen; i++) {
-        if (o->listen[i].family != o->alt.family)
-            continue;
-        if (punch_addr_is_any(&o->listen[i]))
-            return usage_error("--alt needs a concrete --listen address of its family, not %s",
-                               punch_addr_format(&o->listen[i], text));
-        if (o->listen[i].port == 65535)
-            return usage_error("--alt serves on PORT+1: --listen %s leaves no room",
-                               punch_addr_format(&o->listen[i], text));
-        o->alt_for = (int)i;
-        return 0;
-    }
-    return usage_error("--alt %s has no --listen address of the same family", o->alt_text);
 }
 
 static void flush_tx(punchd *d)
@@ -705,11 +462,43 @@ static void emit_counters(punchd *d, const char *event)
               (ull)r->peers, (ull)r->registrations, (ull)r->introductions, (ull)r->relayed);
 }
 
+/* SIGHUP: the config file again under the same command line. log-level
+ * and events apply now (the events file is reopened even when its name is
+ * the same: log rotation moved it); other changed keys are named for the
+ * next start. Registrations, sessions and sockets stay as they are. A bad
+ * file keeps the running settings. */
+static void reload(punchd *d)
+{
+    static const char *const live_keys[] = {"log-level", "events", NULL};
+    punchd_options o;
+    punchd_config *config;
+    punchd_notify("RELOADING=1");
+    if (punchd_options_read(&d->src, &o, &config) != 0) {
+        punch_log(PUNCH_LOG_ERROR, "SIGHUP: %s not applied; the settings stay as they were",
+                  d->src.config_path);
+    } else {
+        punch_log_init("punchd", o.log_level);
+        if (punch_events_reopen(&d->events, o.events) != 0)
+            punch_log(PUNCH_LOG_ERROR, "SIGHUP: cannot open events file '%s': %s (the one "
+                      "open stays)", o.events, strerror(errno));
+        punchd_config_report_changes(d->config, config, live_keys);
+        punchd_config_free(d->config);
+        d->config = config;
+        punch_log(PUNCH_LOG_INFO, "SIGHUP: settings read again%s%s, events file reopened",
+                  d->config ? " from " : "", d->config ? d->config->path : "");
+        punch_events_emit(d->events, "reloaded", "\"peers\":%llu",
+                          (unsigned long long)punch_rendezvous_counters_get(d->rv)->peers);
+    }
+    punchd_notify("READY=1");
+}
+
 static void on_signal(void *arg, int signo)
 {
     punchd *d = arg;
     if (signo == SIGUSR1)
         emit_counters(d, "counters");
+    else if (signo == SIGHUP)
+        reload(d);
     else
         punch_loop_stop(d->loop);
 }
@@ -739,8 +528,8 @@ static void emit_started(punchd *d)
     punch_log(PUNCH_LOG_INFO, "server key %s", key);
     punch_events_emit(d->events, "started",
                       "\"version\":\"%s\",\"listen\":[%s],\"second\":[%s],\"tcp\":[%s],"
-                      "\"key\":\"%s\"",
-                      punch_version(), list, second, tcp, key);
+                      "\"key\":\"%s\"%s",
+                      punch_version(), list, second, tcp, key, d->metrics_field);
 }
 
 static void random_bytes(void *arg, uint8_t *buf, size_t len)
@@ -753,7 +542,7 @@ static void random_bytes(void *arg, uint8_t *buf, size_t len)
 }
 
 /* The server key (--key, else a new one), secrets, and the service. */
-static int setup_rendezvous(punchd *d, const options *o, const punch_binding_cfg *stun)
+static int setup_rendezvous(punchd *d, const punchd_options *o, const punch_binding_cfg *stun)
 {
     punch_rendezvous_cfg cfg = {
         .random = random_bytes,
@@ -808,7 +597,7 @@ static int setup_rendezvous(punchd *d, const options *o, const punch_binding_cfg
 
 /* TCP on every address a UDP socket serves (the port 0 case included: the
  * same port the kernel gave UDP). Returns 0 or -1 (logged). */
-static int setup_tcp(punchd *d, const options *o, const punch_ratelimit_cfg *rate)
+static int setup_tcp(punchd *d, const punchd_options *o, const punch_ratelimit_cfg *rate)
 {
     punch_tcp_server_cfg cfg = {.max_conns = o->max_tcp, .per_ip_max = o->max_tcp_per_ip,
                                 .rate = *rate,
@@ -833,7 +622,7 @@ static int setup_tcp(punchd *d, const options *o, const punch_ratelimit_cfg *rat
 }
 
 /* Bind every socket and build the Binding service. Returns 0 or -1 (logged). */
-static int setup(punchd *d, const options *o)
+static int setup(punchd *d, const punchd_options *o)
 {
     punch_binding_cfg cfg = {
         .rate = {.per_sec = (uint32_t)o->rate, .burst = (uint32_t)o->rate * 2,
@@ -861,9 +650,9 @@ static int setup(punchd *d, const options *o)
     }
     if (setup_rendezvous(d, o, &cfg) != 0 || (!o->no_tcp && setup_tcp(d, o, &cfg.rate) != 0))
         return -1;
-    static const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
+    static const int signals[] = {SIGINT, SIGTERM, SIGUSR1, SIGHUP};
     if (punch_loop_new(&d->loop) != 0 ||
-        punch_loop_signals(d->loop, signals, 3, on_signal, d) != 0 ||
+        punch_loop_signals(d->loop, signals, 4, on_signal, d) != 0 ||
         punch_loop_timer_add(d->loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer) != 0) {
         punch_log(PUNCH_LOG_ERROR, "cannot set up the event loop: %s", strerror(errno));
         return -1;
@@ -887,38 +676,77 @@ static void teardown(punchd *d)
         punch_udp_batch_free(d->socks[i].tx);
     }
     punch_udp_batch_free(d->rx);
+    punchd_metrics_free(d->metrics);
     punch_loop_free(d->loop);
     punch_binding_free(d->srv);
     punch_rendezvous_free(d->rv);
     punch_tcp_server_free(d->tcp);
     punch_events_close(d->events);
+    punchd_config_free(d->config);
+}
+
+static size_t render_metrics(void *arg, char *buf, size_t cap)
+{
+    punchd *d = arg;
+    punchd_stats s = {
+        .stun = punch_binding_counters_get(d->srv),
+        .rv = punch_rendezvous_counters_get(d->rv),
+        .tcp = d->tcp ? punch_tcp_server_counters_get(d->tcp) : NULL,
+        .http = d->metrics ? punchd_metrics_counters_get(d->metrics) : NULL,
+        .send_dropped = d->send_dropped,
+        .tcp_clash = d->tcp_clash,
+        .uptime_s = (punch_clock_ms() - d->start_ms) / 1000,
+    };
+    return punchd_prometheus_render(&s, buf, cap);
+}
+
+/* --metrics on the loop; its address goes into the started event. Returns
+ * 0 or -1 (logged). */
+static int setup_metrics(punchd *d, const punchd_options *o)
+{
+    if (!o->has_metrics)
+        return 0;
+    char text[PUNCH_ADDR_STRLEN];
+    punch_addr bound;
+    if (punchd_metrics_new(&d->metrics, d->loop, &o->metrics, &bound, render_metrics, d) != 0) {
+        punch_log(PUNCH_LOG_ERROR, "--metrics: cannot listen on %s: %s",
+                  punch_addr_format(&o->metrics, text), strerror(errno));
+        return -1;
+    }
+    punch_addr_format(&bound, text);
+    punch_log(PUNCH_LOG_INFO, "metrics at http://%s/metrics", text);
+    snprintf(d->metrics_field, sizeof(d->metrics_field), ",\"metrics\":\"%s\"", text);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    uint64_t start_ms = punch_clock_ms();
-    options o;
-    int rc = parse_options(argc, argv, &o);
+    punchd d = {.start_ms = punch_clock_ms()};
+    punchd_source_init(&d.src, argc, argv);
+    punchd_options o;
+    int rc = punchd_options_read(&d.src, &o, &d.config);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    if ((rc = check_alt(&o)) != 0)
-        return rc;
     punch_log_init("punchd", o.log_level);
+    punch_log_timestamps();
 
-    punchd d = {0};
-    if (punch_events_open(&d.events, o.events, start_ms) != 0) {
+    if (punch_events_open(&d.events, o.events, d.start_ms) != 0) {
         fprintf(stderr, "punchd: cannot open events file '%s': %s\n", o.events, strerror(errno));
+        punchd_config_free(d.config);
         return 1;
     }
     punch_events_never_block(d.events); /* a stalled reader must not stall punchd */
     rc = 1;
-    if (setup(&d, &o) != 0)
+    if (setup(&d, &o) != 0 || setup_metrics(&d, &o) != 0)
         goto cleanup;
     emit_started(&d);
+    if (punchd_notify("READY=1") != 0)
+        punch_log(PUNCH_LOG_WARN, "NOTIFY_SOCKET: cannot tell readiness: %s", strerror(errno));
     if (punch_loop_run(d.loop) != 0) {
         punch_log(PUNCH_LOG_ERROR, "event loop failed: %s", strerror(errno));
         goto cleanup;
     }
+    punchd_notify("STOPPING=1");
     emit_counters(&d, "stopped");
     rc = 0;
 cleanup:

@@ -26,7 +26,7 @@ run() {
     local bob=$!
     for ((i = 0; i < 400; i++)); do grep -q registered "$TMP/c/bob.ev" 2>/dev/null && break; sleep 0.025; done
     (for ((i = 0; i < 10; i++)); do echo hi; sleep 0.3; done) |
-        lab exec alice -- env XDG_CONFIG_HOME="$TMP/c/alice" timeout 20 "$PUNCH" --open-ttl "$ttl" \
+        lab exec alice -- env XDG_CONFIG_HOME="$TMP/c/alice" timeout --foreground 20 "$PUNCH" --open-ttl "$ttl" \
             --server 198.51.100.1 --name alice --events "$TMP/c/alice.ev" connect bob --datagram \
             >/dev/null 2>&1 || true
     touch "$TMP/c/stop"

@@ -59,7 +59,7 @@ run_pair() {
     PAIR_RC=0
     (for ((i = 0; i < 100; i++)); do [ -s "$TMP/c/alice.out" ] && [ -s "$TMP/c/bob.out" ] && break
          echo "hello bob"; sleep 0.3; done; sleep 3) |
-        lab exec alice -- env XDG_CONFIG_HOME="$TMP/c/alice" timeout 40 "$PUNCH" \
+        lab exec alice -- env XDG_CONFIG_HOME="$TMP/c/alice" timeout --foreground 40 "$PUNCH" \
             --server 198.51.100.1 --name alice --events "$TMP/c/alice.ev" "${opts[@]}" \
             connect bob --datagram --timeout 30 >"$TMP/c/alice.out" 2>"$TMP/c/alice.err" || PAIR_RC=$?
     touch "$TMP/c/stop"

@@ -42,14 +42,14 @@ run_case() {
     "${LABX[@]}" exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --key "$c/server.key" \
         --events "$c/punchd.ev" $pd_args 2>/dev/null </dev/null &
     wait_for "$c/punchd.ev"
-    "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$c/bob" timeout 150 "$PUNCH" \
+    "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$c/bob" timeout --foreground 150 "$PUNCH" \
         --server 198.51.100.1 --name bob --events "$c/bob.ev" listen \
         <"$TMP/b.bin" >"$c/bob.out" 2>"$c/bob.err" &
     local bob=$!
     wait_grep "$c/bob.ev" registered 10 || fail "$name: bob did not register: $(cat "$c/bob.err")"
     local t0=${EPOCHREALTIME/./}
     # shellcheck disable=SC2086
-    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$c/alice" timeout 150 "$PUNCH" \
+    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$c/alice" timeout --foreground 150 "$PUNCH" \
         --server 198.51.100.1 --name alice --events "$c/alice.ev" connect bob $alice_args \
         <"$TMP/a.bin" >"$c/alice.out" 2>"$c/alice.err" &
     local alice=$!
@@ -155,12 +155,12 @@ wait_for "$c/punchd.ev"
 echo "to alice" >"$c/b.txt"
 echo "to bob" >"$c/a.txt"
 bob_t0=$(date +%s%N)
-"${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$c/bob" timeout 30 "$PUNCH" --server 198.51.100.1 \
+"${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$c/bob" timeout --foreground 30 "$PUNCH" --server 198.51.100.1 \
     --name bob --events "$c/bob.ev" listen <"$c/b.txt" >"$c/bob.out" 2>"$c/bob.err" &
 bob=$!
 wait_grep "$c/bob.ev" registered 10 || fail "first bytes: bob did not register: $(cat "$c/bob.err")"
 alice_t0=$(date +%s%N)
-"${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$c/alice" timeout 30 "$PUNCH" --server 198.51.100.1 \
+"${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$c/alice" timeout --foreground 30 "$PUNCH" --server 198.51.100.1 \
     --name alice --events "$c/alice.ev" connect bob --no-relay <"$c/a.txt" >"$c/alice.out" 2>"$c/alice.err" ||
     fail "first bytes: alice failed: $(cat "$c/alice.err")"
 wait "$bob" || fail "first bytes: bob failed: $(cat "$c/bob.err")"

@@ -42,7 +42,7 @@ rc=0
      [ "$(grep -c '^from-alice' "$D/bob.out")" = 100 ] && [ "$(grep -c '^from-bob' "$D/alice.out")" = 100 ] && break
      sleep 0.05
  done) |
-    lab exec alice -- env XDG_CONFIG_HOME="$D/alice" timeout 40 "$PUNCH" --server 198.51.100.1 \
+    lab exec alice -- env XDG_CONFIG_HOME="$D/alice" timeout --foreground 40 "$PUNCH" --server 198.51.100.1 \
         --name alice --events "$D/alice.ev" connect bob --datagram --timeout 30 \
         >"$D/alice.out" 2>"$D/alice.err" || rc=$?
 touch "$D/stop"

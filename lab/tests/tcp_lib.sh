@@ -45,7 +45,7 @@ pair() {
     local lp=$! i
     for ((i = 0; i < 400; i++)); do grep -q registered "$D/$l.ev" 2>/dev/null && break; sleep 0.025; done
     RC=0
-    feed "$c" "$l" | lab exec "$c" -- env XDG_CONFIG_HOME="$D/$c" timeout 40 "$PUNCH" \
+    feed "$c" "$l" | lab exec "$c" -- env XDG_CONFIG_HOME="$D/$c" timeout --foreground 40 "$PUNCH" \
         --server 198.51.100.1 --name "$c" --events "$D/$c.ev" connect "$l" --datagram --tcp --timeout 30 \
         >"$D/$c.out" 2>"$D/$c.err" || RC=$?
     touch "$D/stop"

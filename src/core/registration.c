@@ -228,7 +228,11 @@ void on_refused(punch_agent *a, uint64_t now, const punch_msg *m)
     }
     if (memcmp(m->txid, a->reg.txid, PUNCH_MSG_TXID_LEN) == 0) {
         ev *e = push_event(a, PUNCH_EVENT_REFUSED, -1);
-        strcpy(e->e.why, m->code == PUNCH_REFUSED_NAME_TAKEN ? "the name belongs to another key"
-                                                             : "the server refused to register us");
+        /* punchd holds a name for its key until that key has been silent
+         * for its peer expiry (3 keepalives + 15 s: 90 s by default). */
+        strcpy(e->e.why, m->code == PUNCH_REFUSED_NAME_TAKEN
+                             ? "the name belongs to another key; punchd frees it 90 s after "
+                               "that key's last keepalive"
+                             : "the server refused to register us");
     }
 }

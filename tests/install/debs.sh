@@ -17,7 +17,12 @@ apt_get() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=120 -y -qq "$@"
 }
 tmp=$(mktemp -d)
+# The packaged config keeps punchd's key in /var/lib/punchd: an installed
+# punchd run here without --key makes it. Gone with the packages unless it
+# was there before.
+state_before=$([ -e /var/lib/punchd ] && echo yes)
 cleanup() {
+    [ -n "$state_before" ] || $sudo rm -rf /var/lib/punchd
     apt_get purge "${packages[@]}" >"$tmp/purge.log" 2>&1 ||
         echo "debs: apt-get purge failed: $(cat "$tmp/purge.log")" >&2
     rm -rf "$tmp"
@@ -40,6 +45,28 @@ for p in /usr/bin/punch /usr/sbin/punchd /usr/sbin/punch-nat; do
     pass "$p --version: $out"
 done
 
+# What operators get (issue 13): the man pages, the completions, the unit,
+# the config file as a conffile that the installed punchd reads.
+for page in punch punchd punch-nat; do
+    man -w "$page" >/dev/null 2>&1 || fail "man $page: no page installed"
+done
+for f in /usr/share/bash-completion/completions/punch /usr/share/bash-completion/completions/punchd \
+         /usr/lib/systemd/system/punchd.service /etc/punch/punchd.conf; do
+    [ -f "$f" ] || fail "$f is not installed"
+done
+dpkg-query -W -f='${Conffiles}' punchd | grep -q '^ */etc/punch/punchd.conf ' ||
+    fail "/etc/punch/punchd.conf is not a conffile of punchd"
+if command -v systemd-analyze >/dev/null; then
+    out=$(systemd-analyze verify /usr/lib/systemd/system/punchd.service 2>&1) && [ -z "$out" ] ||
+        fail "systemd-analyze verify punchd.service: $out"
+fi
+/usr/sbin/punchd --listen 127.0.0.1:0 --key "$tmp/server.key" --events "$tmp/ev" 2>"$tmp/punchd.err" &
+pid=$!
+for _ in $(seq 400); do grep -q '"event":"started"' "$tmp/ev" 2>/dev/null && break; sleep 0.025; done
+kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+grep -q '"event":"started"' "$tmp/ev" || fail "/usr/sbin/punchd with /etc/punch/punchd.conf: $(cat "$tmp/punchd.err")"
+pass "man punch, punchd, punch-nat; completions; punchd.service verified; /etc/punch/punchd.conf a conffile the installed punchd reads"
+
 # A program of one's own against the installed libpunch-dev.
 # shellcheck disable=SC2046 # pkg-config's words are separate flags
 cc -std=c11 -Wall -Wextra -Werror "$src/examples/punch_chat.c" -o "$tmp/chat-pc" \
@@ -58,7 +85,7 @@ pass "punch_chat built with pkg-config and find_package against $packaged, a lin
 
 trap - EXIT
 cleanup
-for p in /usr/bin/punch /usr/sbin/punchd "$packaged"; do
+for p in /usr/bin/punch /usr/sbin/punchd "$packaged" /etc/punch/punchd.conf; do
     [ ! -e "$p" ] || fail "$p is still there after apt-get purge"
 done
 pass "removed again: ${packages[*]}"

@@ -15,7 +15,7 @@ PUNCH=${PUNCH:?set PUNCH to the punch binary}
 
 start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
 server=127.0.0.1:$(port_of 1)
-p() { local who=$1; shift; XDG_CONFIG_HOME="$TMP/$who" timeout 60 "$PUNCH" --server "$server" --events "$TMP/$who.ev" "$@"; }
+p() { local who=$1; shift; XDG_CONFIG_HOME="$TMP/$who" timeout --foreground 60 "$PUNCH" --server "$server" --events "$TMP/$who.ev" "$@"; }
 stop() { kill -TERM $(pgrep -P "$1") 2>/dev/null; wait "$1"; }
 count() { grep -c -- "$2" "$1" 2>/dev/null || true; }
 # bobf_up OPTIONS...: bobf serves 8080 to whom OPTIONS allow; $bobf is its job.

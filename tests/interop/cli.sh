@@ -21,11 +21,14 @@ expect 2 "unknown option '--bogus'" "$PUNCHD" --bogus
 expect 2 "--events needs a value" "$PUNCHD" --events
 expect 2 "--rate-limit: 'x' is not a number" "$PUNCHD" --rate-limit x
 expect 2 "--log-level: 'loud'" "$PUNCHD" --log-level loud
-expect 2 "--alt needs a concrete --listen address of its family, not 0.0.0.0:3478" "$PUNCHD" --alt 127.0.0.2
-expect 2 "--alt 127.0.0.2 has no --listen address of the same family" "$PUNCHD" --listen '[::1]:0' --alt 127.0.0.2
+expect 2 "--alt needs a concrete --listen address of its family, not '0.0.0.0:3478'" "$PUNCHD" --alt 127.0.0.2
+expect 2 "--alt '127.0.0.2' has no --listen address of the same family" "$PUNCHD" --listen '[::1]:0' --alt 127.0.0.2
 expect 2 "--alt: '127.0.0.2:5' is not a local IP address" "$PUNCHD" --alt 127.0.0.2:5
+expect 2 "--listen: at most 8 addresses \('127.0.0.9:0' is one too many\)" "$PUNCHD" \
+    $(for i in 1 2 3 4 5 6 7 8 9; do echo --listen 127.0.0.$i:0; done)
+expect 2 "--metrics: '127.0.0.1' is not an address with a port" "$PUNCHD" --metrics 127.0.0.1
 # 192.0.2.1 (TEST-NET-1) is not an address of this machine: bind fails.
-expect 1 '^punchd: cannot listen on 192.0.2.1:3478: ' "$PUNCHD" --listen 192.0.2.1:3478
+expect 1 '^([0-9TZ:.-]+ )?punchd: cannot listen on 192.0.2.1:3478: ' "$PUNCHD" --listen 192.0.2.1:3478
 expect 1 "cannot open events file '/nonexistent/dir/ev'" "$PUNCHD" --listen 127.0.0.1:0 --events /nonexistent/dir/ev
 pass "punchd: help, version, usage errors and failures"
 
@@ -37,6 +40,8 @@ expect 2 '^usage: punch' "$PUNCH"
 expect 2 "unknown option '--bogus'" "$PUNCH" --bogus keygen
 expect 0 '^usage: punch keygen' "$PUNCH" keygen --help
 expect 2 "^punch: --name: 'bob smith' is not a name \\(1 to 63 printable" "$PUNCH" --name 'bob smith' listen
+expect 2 "--allow-forward: '$(seq -s, 1 17)' names more than 16 ports" \
+    "$PUNCH" listen --allow-forward "$(seq -s, 1 17)" --any-peer
 
 # keygen: a 0600 key, its public key on stdout, never overwritten by accident.
 key="$TMP/conf/punch/key"

@@ -23,12 +23,12 @@ listen() {
 # connect ARGS...: alice's side; says "hello bob", waits for an answer.
 connect() {
     (echo "hello bob"; for _ in $(seq 200); do [ -s "$TMP/alice.out" ] && break; sleep 0.05; done) |
-        XDG_CONFIG_HOME="$TMP/alice" timeout 30 "$PUNCH" --server "$server" --name alice \
+        XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 30 "$PUNCH" --server "$server" --name alice \
             --events "$TMP/alice.ev" connect --datagram "$@" >"$TMP/alice.out" 2>"$TMP/alice.err"
 }
 # refused ARGS...: a connect that must fail; nothing waits for an answer.
 refused() {
-    echo "hello bob" | XDG_CONFIG_HOME="$TMP/alice" timeout 30 "$PUNCH" --server "$server" \
+    echo "hello bob" | XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 30 "$PUNCH" --server "$server" \
         --name alice connect --datagram "$@" >"$TMP/alice.out" 2>"$TMP/alice.err"
 }
 stop_bob() { touch "$TMP/stop"; kill -TERM "$BOB" 2>/dev/null; wait "$BOB" 2>/dev/null; rm -f "$TMP/stop" "$TMP/bob.ev"; }
@@ -67,6 +67,19 @@ stop_bob
 grep -q "REFUSING bob: its key changed" "$TMP/alice.err" || fail "no loud refusal: $(cat "$TMP/alice.err")"
 [ ! -s "$TMP/alice.out" ] || fail "data came from a peer with a changed key"
 pass "a changed key is refused loudly (exit 1)"
+# The refusal says how to replace the stale key; doing so lets bob in.
+hint=$(grep -o "sed -i '/^bob /d' '[^']*'" "$TMP/alice.err") || fail "no command to replace the key: $(cat "$TMP/alice.err")"
+grep -qF "or pin it: connect bob@$("$PUNCH" --key "$TMP/bob/punch/key" keygen --public)" "$TMP/alice.err" ||
+    fail "no hint to pin bob's new key: $(cat "$TMP/alice.err")"
+cp "$TMP/alice/punch/known_peers" "$TMP/known_peers.before"
+eval "$hint"
+listen
+connect bob --timeout 20 || { cat "$TMP/alice.err"; fail "connect after the hinted command failed"; }
+stop_bob
+new_key=$(grep '^bob ' "$TMP/alice/punch/known_peers" | cut -d' ' -f2)
+[ -n "$new_key" ] && [ "$new_key" != "$bob_key" ] || fail "bob's new key was not learnt after: $hint"
+cp "$TMP/known_peers.before" "$TMP/alice/punch/known_peers"  # the stale key again, for what follows
+pass "the refusal's own command ($hint) replaces the stale key; the next connect learns the new one"
 listen '#bobz'
 refused '#bobz' --timeout 10; rc=$?
 stop_bob

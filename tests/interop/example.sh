@@ -11,12 +11,12 @@ port=$(port_of 1)
 
 # bob: says "hello alice" once he has a path, keeps stdin open until told.
 (echo "hello alice"; while [ ! -e "$TMP/stop" ]; do sleep 0.05; done) |
-    timeout 30 "$CHAT" 127.0.0.1 "$port" bob >"$TMP/bob.out" 2>"$TMP/bob.err" &
+    timeout --foreground 30 "$CHAT" 127.0.0.1 "$port" bob >"$TMP/bob.out" 2>"$TMP/bob.err" &
 bob=$!
 next_event registered >/dev/null || fail "bob did not register: $(cat "$TMP/bob.err")"
 # alice: says "hello bob", leaves (closing the peer) once bob's line came.
 (echo "hello bob"; for _ in $(seq 400); do [ -s "$TMP/alice.out" ] && break; sleep 0.05; done) |
-    timeout 30 "$CHAT" 127.0.0.1 "$port" alice bob >"$TMP/alice.out" 2>"$TMP/alice.err"
+    timeout --foreground 30 "$CHAT" 127.0.0.1 "$port" alice bob >"$TMP/alice.out" 2>"$TMP/alice.err"
 rc=$?
 touch "$TMP/stop"
 wait "$bob"; bob_rc=$?

@@ -91,7 +91,7 @@ wait_for "$TMP/bob.ev" '"event":"introduced","t_ms":[0-9]*,"peer":"silent' "$INT
 
 # Alice, while the strangers are there.
 (echo "hello bob"; for _ in $(seq 200); do [ -s "$TMP/bob.out" ] && break; sleep 0.05; done) |
-    XDG_CONFIG_HOME="$TMP/alice" timeout 30 "$PUNCH" --server "$server" --name alice \
+    XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 30 "$PUNCH" --server "$server" --name alice \
         --events "$TMP/alice.ev" connect bob --datagram --timeout 20 >"$TMP/alice.out" 2>"$TMP/alice.err" ||
     { cat "$TMP/alice.err" "$TMP/bob.err"; fail "alice could not connect past $KEYS silent strangers"; }
 wait_for "$TMP/bob.out" "hello bob" 1 || fail "bob got '$(cat "$TMP/bob.out")'"

@@ -11,7 +11,7 @@ PUNCH=${PUNCH:?set PUNCH to the punch binary}
 
 start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
 server=127.0.0.1:$(port_of 1)
-p() { local who=$1; shift; XDG_CONFIG_HOME="$TMP/$who" timeout 60 "$PUNCH" --server "$server" --name "$who" --events "$TMP/$who.ev" "$@"; }
+p() { local who=$1; shift; XDG_CONFIG_HOME="$TMP/$who" timeout --foreground 60 "$PUNCH" --server "$server" --name "$who" --events "$TMP/$who.ev" "$@"; }
 reset() { rm -f "$TMP"/*.ev "$TMP"/*.out "$TMP"/*.err; }
 # stop PID: SIGTERM to the punch behind a background `p` (its subshell's child)
 stop() { kill -TERM $(pgrep -P "$1") 2>/dev/null; wait "$1"; }
