@@ -100,7 +100,8 @@ uint64_t punch_events_lost(const punch_events *ev)
 
 /* One whole line with one write (a pipe takes up to PIPE_BUF, 4096 bytes,
  * at once or not at all), or none: dropped and counted. */
-static void write_line(punch_events *ev, const char *name, const char *fields_fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void write_line(punch_events *ev, const char *name,
+                                                            const char *fields_fmt, va_list ap)
 {
     char line[LINE_MAX_BYTES];
     int n = snprintf(line, sizeof(line), "{\"event\":\"%s\",\"t_ms\":%llu%s", name,
