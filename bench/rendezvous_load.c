@@ -51,8 +51,8 @@
 #define T_REGISTERED 0x04
 #define HELLO_LEN 96
 #define COOKIE_LEN 60 /* with the 2-byte second port (issue 10) */
-#define REGISTER_LEN 111  /* with an 8-byte name and one private endpoint */
-#define REGISTERED_LEN 63 /* IPv4 public endpoint */
+#define REGISTER_LEN 120  /* with an 8-byte name, one private endpoint, no token */
+#define REGISTERED_LEN 88 /* IPv4 public endpoint, a 24-byte token (issue 10) */
 #define MAX_SOCKETS 64
 #define BATCH 64
 #define TIMEOUT_MS 1000       /* registration: X25519s may queue at the server */
@@ -175,8 +175,9 @@ static void send_register(uint32_t k)
     w[0] = 4, w[1] = 5000 >> 8, w[2] = 5000 & 0xff, w[3] = 10;
     w[4] = (uint8_t)(sl->peer >> 16), w[5] = (uint8_t)(sl->peer >> 8), w[6] = (uint8_t)sl->peer;
     w += 19;
-    /* rtt_ms 0 (unknown), NAT unknown (mapping, step, port), no mapped endpoint */
-    memset(w, 0, 8), w += 8;
+    /* rtt_ms 0 (unknown), NAT unknown (mapping, step, port), no mapped
+     * endpoint, sequence 0 (a peer stays where it is), no token */
+    memset(w, 0, 17), w += 17;
     punch_auth_mac(p->mac_key, b, (size_t)(w - b), w);
     sl->waiting = T_REGISTERED;
     sl->sent_ms = now_ms();

@@ -152,6 +152,7 @@ static int pump(punch_agent *agent, int fd, int *peer, int *stdin_open)
         case PUNCH_EVENT_SOCKETS: /* the driver closes many-port probing's sockets */
         case PUNCH_EVENT_TCP_OFFER: /* the driver answers TCP offers */
         case PUNCH_EVENT_PORTMAP:   /* punch_chat asks no gateway for a mapping */
+        case PUNCH_EVENT_TOKEN:     /* punch_chat keeps no token: it registers with a cookie */
             break;
         case PUNCH_EVENT_REFUSED:
             fprintf(stderr, "the server refused us: %s\n", ev.why);

@@ -11,6 +11,7 @@
 #include "common/cli.h"
 #include "common/keyfile.h"
 #include "common/known_peers.h"
+#include "common/server_tokens.h"
 #include "io/log.h"
 #include "io/net.h"
 #include "wire/msg.h"
@@ -115,13 +116,45 @@ bool punch_agent_cli_learn(const char *known_path, const punch_event *ev)
     return check_key(known_path, ev, true);
 }
 
+/* A token kept from an earlier run with this server (server_tokens.h):
+ * the start registers in one flight. None, or a bad file: as before. */
+static void load_token(punch_agent_cli_setup *su, const punch_addr *server,
+                       punch_agent_cfg *cfg)
+{
+    char dir[PATH_MAX], err[PUNCH_KEYFILE_ERRLEN];
+    snprintf(dir, sizeof(dir), "%s", su->known_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (punch_server_token_path(slash ? dir : ".", server, su->token_path) != 0) {
+        su->token_path[0] = '\0';
+        return;
+    }
+    int rc = punch_server_token_load(su->token_path, &cfg->token, err);
+    cfg->has_token = rc == 0;
+    if (rc != 0 && rc != PUNCH_ERR_NOTFOUND)
+        punch_log(PUNCH_LOG_WARN, "%s", err);
+}
+
+static void keep_token(const punch_agent_cli_setup *su, const punch_event *ev)
+{
+    char err[PUNCH_KEYFILE_ERRLEN];
+    if (su->token_path[0] && punch_server_token_save(su->token_path, &ev->token, err) != 0)
+        punch_log(PUNCH_LOG_DEBUG, "cannot keep the server's token: %s", err);
+}
+
 /* Every event of the agent passes here: a REGISTERED says the server
- * answers; then on to the command's own handler. */
+ * answers, a TOKEN is kept for the next start; then on to the command's
+ * own handler. */
 static void watch_event(void *arg, punch_driver *d, const punch_event *ev)
 {
     punch_agent_cli_setup *su = arg;
     if (ev->kind == PUNCH_EVENT_REGISTERED)
         su->registered = true;
+    if (ev->kind == PUNCH_EVENT_TOKEN) {
+        keep_token(su, ev);
+        return;
+    }
     su->on_event(su->arg, d, ev);
 }
 
@@ -152,6 +185,7 @@ static int driver_cfg(const punch_cli *cli, const punch_addr *server,
     *dc = (punch_driver_cfg){.agent = {.name = name, .server = *server, .flags = su->flags},
                              .on_event = watch_event, .arg = su};
     punch_agent_cli_tune(cli, &dc->agent);
+    load_token(su, server, &dc->agent);
     memcpy(dc->agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
     punch_identity_wipe(&id);
     return 0;
@@ -266,9 +300,9 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
     case PUNCH_EVENT_REGISTERED:
         punch_events_emit(events, "registered",
                           "\"server\":\"%s\",\"public\":\"%s\",\"transport\":\"%s\",\"nat\":\"%s\","
-                          "\"port_step\":%d,\"nat_port\":%u",
+                          "\"port_step\":%d,\"nat_port\":%u,\"by_token\":%s",
                           fmt(server, a), fmt(&ev->remote, b), punch_driver_transport(d), ev->nat,
-                          ev->port_step, ev->nat_port);
+                          ev->port_step, ev->nat_port, ev->by_token ? "true" : "false");
         punch_log(PUNCH_LOG_INFO, "registered at %s, public address %s", a, b);
         break;
     case PUNCH_EVENT_INTRODUCED:
@@ -316,6 +350,7 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
     case PUNCH_EVENT_DATA:
     case PUNCH_EVENT_SOCKETS:
     case PUNCH_EVENT_TCP_OFFER:
+    case PUNCH_EVENT_TOKEN: /* kept by watch_event */
         break;
     }
 }

@@ -59,6 +59,7 @@ typedef struct punch_agent_cli_setup {
     punch_driver_event_fn on_event;
     void *arg;                    /* of both */
     char *known_path;             /* out: PATH_MAX bytes */
+    char token_path[PATH_MAX];    /* kept: this server's token file ("": none) */
     punch_events **events;        /* out, as the three below: NULL until made */
     punch_loop **loop;
     punch_driver **driver;

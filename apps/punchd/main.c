@@ -430,6 +430,12 @@ static void emit_counters(punchd *d, const char *event)
                  (ull)t->truncated, (ull)t->errors, (ull)t->frames_in, (ull)t->frames_out,
                  (ull)t->out_dropped, (ull)d->tcp_clash);
     }
+    char tokens[160];
+    snprintf(tokens, sizeof(tokens),
+             ",\"token_accepted\":%llu,\"token_bad\":%llu,\"token_expired\":%llu,"
+             "\"token_replayed\":%llu",
+             (ull)r->token_accepted, (ull)r->token_bad, (ull)r->token_expired,
+             (ull)r->token_replayed);
     punch_events_emit(
         d->events, event,
         "\"received\":%llu,\"answered\":%llu,\"errors\":%llu,"
@@ -443,7 +449,7 @@ static void emit_counters(punchd *d, const char *event)
         "\"bad_cookie\":%llu,\"peers_added\":%llu,\"peers_expired\":%llu,"
         "\"sessions_opened\":%llu,\"sessions_full\":%llu,\"sessions_closed\":%llu,"
         "\"relayed\":%llu,\"relayed_bytes\":%llu,\"relay_unknown\":%llu,"
-        "\"relay_wrong_source\":%llu,\"relay_over_quota\":%llu,\"events_dropped\":%llu%s",
+        "\"relay_wrong_source\":%llu,\"relay_over_quota\":%llu,\"events_dropped\":%llu%s%s",
         received, (ull)c->answered, (ull)c->errors, malformed, (ull)c->not_request,
         (ull)c->unsupported, rate_limited, no_room, (ull)d->send_dropped, (ull)r->peers,
         (ull)r->sessions, (ull)r->cookies, (ull)r->registrations, (ull)r->introductions,
@@ -454,7 +460,7 @@ static void emit_counters(punchd *d, const char *event)
         (ull)r->unexpected, (ull)r->bad_mac, (ull)r->bad_cookie, (ull)r->peers_added,
         (ull)r->peers_expired, (ull)r->sessions_opened, (ull)r->sessions_full,
         (ull)r->sessions_closed, (ull)r->relayed, (ull)r->relayed_bytes, (ull)r->relay_unknown,
-        (ull)r->relay_wrong_source, (ull)r->relay_over_quota, (ull)r->events_dropped, tcp);
+        (ull)r->relay_wrong_source, (ull)r->relay_over_quota, (ull)r->events_dropped, tokens, tcp);
     punch_log(PUNCH_LOG_INFO,
               "%llu received, %llu answered, %llu errors, %llu malformed, %llu rate-limited; "
               "%llu peers, %llu registrations, %llu introductions, %llu relayed",
@@ -547,6 +553,7 @@ static int setup_rendezvous(punchd *d, const punchd_options *o, const punch_bind
     punch_rendezvous_cfg cfg = {
         .random = random_bytes,
         .max_peers = o->max_peers,
+        .names_per_source = (uint32_t)o->names_per_source,
         .no_relay = o->no_relay,
         .relay_max_bytes = o->relay_max_bytes,
         .relay_bytes_per_s = (uint32_t)o->relay_bytes_per_s,

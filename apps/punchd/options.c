@@ -24,7 +24,7 @@
 static const char usage_text[] =
     "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--second-port PORT|off]\n"
     "              [--key FILE] [--no-relay]\n"
-    "              [--max-peers N] [--relay-max-bytes N] [--relay-rate N]\n"
+    "              [--max-peers N] [--names-per-source N] [--relay-max-bytes N] [--relay-rate N]\n"
     "              [--relay-packets N] [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
     "              [--events FILE|-] [--metrics ADDR:PORT] [--config FILE]\n"
     "              [--log-level LEVEL] [--rate-limit N]\n"
@@ -62,6 +62,8 @@ static const char usage_text[] =
     "                       0 means the default)\n"
     "  --max-peers N        registered peers held at once (default 100000; about\n"
     "                       400 bytes each, taken as they register)\n"
+    "  --names-per-source N names registered from one IPv4 address or IPv6 /64\n"
+    "                       (default 256); more are refused as FULL\n"
     "  --no-tcp             serve on UDP only. By default punchd also listens on\n"
     "                       TCP at every address, for peers whose network drops\n"
     "                       UDP: each datagram goes as a 2-byte big-endian length\n"
@@ -180,6 +182,9 @@ static int parse_option(punchd_options *o, int c, char **argv)
         return 0;
     case 'm':
         return number_option("--max-peers", optarg, 1, MAX_PEERS_LIMIT, &o->max_peers);
+    case 'N':
+        return number_option("--names-per-source", optarg, 1, MAX_PEERS_LIMIT,
+                             &o->names_per_source);
     case 'T':
         o->no_tcp = true;
         return 0;
@@ -216,6 +221,7 @@ static const struct option longs[] = {
     {"key", required_argument, NULL, 'k'},
     {"no-relay", no_argument, NULL, 'n'},
     {"max-peers", required_argument, NULL, 'm'},
+    {"names-per-source", required_argument, NULL, 'N'},
     {"relay-max-bytes", required_argument, NULL, 'B'},
     {"relay-rate", required_argument, NULL, 'R'},
     {"relay-packets", required_argument, NULL, 'P'},

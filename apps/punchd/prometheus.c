@@ -67,6 +67,8 @@ static void rendezvous(text *t, const punch_rendezvous_counters *r)
     one(t, "reintroductions_total", "counter", "sessions told again of a peer's new address",
         r->reintroductions);
     one(t, "cookies_total", "counter", "COOKIE answers to HELLO", r->cookies);
+    one(t, "tokens_accepted_total", "counter",
+        "REGISTERs that an address-validation token let in without a cookie", r->token_accepted);
     static const char *const refusals[] = {
         [PUNCH_REFUSED_COOKIE] = "cookie",         [PUNCH_REFUSED_NAME_TAKEN] = "name_taken",
         [PUNCH_REFUSED_NO_PEER] = "no_peer",       [PUNCH_REFUSED_KEY_MISMATCH] = "key_mismatch",
@@ -114,6 +116,8 @@ static void drops(text *t, const punchd_stats *s)
         {"stun_unsupported", c->unsupported}, {"stun_no_room", c->no_room},
         {"malformed", r->malformed},          {"unexpected", r->unexpected},
         {"bad_mac", r->bad_mac},
+        {"token_bad", r->token_bad},          {"token_expired", r->token_expired},
+        {"token_replayed", r->token_replayed},
         {"relay_unknown", r->relay_unknown},  {"relay_wrong_source", r->relay_wrong_source},
         {"relay_over_quota", r->relay_over_quota}, {"no_room", r->no_room},
         {"rate_limited", c->rate_limited + r->rate_limited},

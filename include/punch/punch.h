@@ -103,6 +103,23 @@ enum {
                                              sides must set it */
 };
 
+/* An address-validation token from punchd (like QUIC's NEW_TOKEN; docs/
+ * protocol.md, docs/security.md): the caller keeps the latest one between
+ * runs (PUNCH_EVENT_TOKEN; `punch` keeps it in its config folder, per
+ * server) and hands it back in punch_agent_cfg.token: the next start then
+ * registers in one flight, without the cookie round trip, and a CONNECT
+ * goes in the same flight when the NAT mapped endpoint-independently last
+ * time. A token that no longer works costs nothing: a HELLO goes beside it. */
+#define PUNCH_TOKEN_BYTES 24
+typedef struct punch_server_token {
+    uint8_t server_key[PUNCH_KEY_BYTES]; /* the server that made it */
+    uint8_t token[PUNCH_TOKEN_BYTES];
+    uint8_t nat; /* our NAT's mapping as discovery found it then: 0 unknown, 1 eim,
+                    2 adm, 3 apdm */
+    uint16_t rtt_ms; /* our round trip to the server then (0: unknown): the first
+                        REGISTER tells it, for the peers' low-TTL guard */
+} punch_server_token;
+
 typedef struct punch_agent_cfg {
     uint8_t secret_key[PUNCH_KEY_BYTES];   /* our identity (X25519) */
     const char *name;                      /* register as NAME; NULL: don't register */
@@ -130,6 +147,9 @@ typedef struct punch_agent_cfg {
      * and offer the mapped endpoint to peers. PUNCH_PORTMAP_OFF (0) by
      * default; the caller talks to the gateway (punch_agent_poll_portmap). */
     uint8_t portmap;
+    /* A token from an earlier run with this server (has_token). */
+    bool has_token;
+    punch_server_token token;
 } punch_agent_cfg;
 
 typedef enum punch_event_kind {
@@ -146,6 +166,8 @@ typedef enum punch_event_kind {
     PUNCH_EVENT_PORTMAP,        /* the gateway mapped a port for us, or mapped another
                                    (remote: the mapped endpoint, portmap: the protocol,
                                    lifetime_s, took_ms: since this round's first request) */
+    PUNCH_EVENT_TOKEN,          /* a new token from the server, or our NAT learned since:
+                                   keep `token` for the next start (punch_agent_cfg) */
 } punch_event_kind;
 
 typedef enum punch_path_kind { PUNCH_PATH_DIRECT = 1, PUNCH_PATH_RELAY } punch_path_kind;
@@ -211,6 +233,8 @@ typedef struct punch_event {
     char why[96];                      /* ATTEMPT, CLOSED, REFUSED, PORTMAP */
     const char *portmap;               /* PORTMAP: "pcp", "natpmp" or "upnp" */
     uint32_t lifetime_s, took_ms;      /* PORTMAP */
+    bool by_token;                     /* REGISTERED: in one flight, with a token */
+    punch_server_token token;          /* TOKEN */
 } punch_event;
 
 /* Returns 0, PUNCH_ERR_INVAL (bad config: no random, bad server address,

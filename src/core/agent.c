@@ -572,6 +572,7 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
     random_bytes(a, nonce, sizeof(nonce));
     punch_portmap_init(&a->portmap, cfg->portmap, nonce, now);
     reg_start(a, REG_HELLO, now);
+    token_setup(a);
     reg_timeout(a, now, -1);
     disc_start(a, now); /* beside HELLO: no time lost */
     *out = a;

@@ -101,6 +101,14 @@ typedef struct registration {
     uint16_t rtt_told; /* the round trip the latest REGISTER said */
     bool told_nat;     /* the REGISTER in flight carries discovery's result */
     bool announced;    /* the REGISTERED event was told */
+    /* Address-validation token (punch_agent_cfg.token; token.c): a REGISTER
+     * with it goes beside the HELLO until a COOKIE or REGISTERED is in. */
+    bool token_live;
+    bool by_token;     /* the REGISTERED came in the first flight (token) */
+    bool early;        /* CONNECTs go with the token REGISTER (the NAT was eim) */
+    uint8_t hello_txid[PUNCH_MSG_TXID_LEN]; /* the HELLO beside the token */
+    uint8_t token_txid[PUNCH_MSG_TXID_LEN]; /* the token's REGISTER: its own, so its
+                                               answer is told from the cookie's */
 } registration;
 
 /* NAT discovery (draft §3.4, RFC 5780 §4.3; discovery.c): after the first
@@ -289,6 +297,7 @@ struct punch_agent {
     uint8_t server_key[PUNCH_KEY_BYTES];
     uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
     uint8_t cookie[PUNCH_MSG_COOKIE_LEN];
+    punch_server_token token_told; /* the latest PUNCH_EVENT_TOKEN's */
     punch_addr public_addr;
     discovery disc;
     uint16_t second_port; /* the server's second STUN port (COOKIE), 0 none */
@@ -366,6 +375,21 @@ uint64_t reg_deadline(const punch_agent *a, int id);
 void reg_timeout(punch_agent *a, uint64_t now, int id);
 void rtt_sample(punch_agent *a, uint64_t sent_ms, uint64_t now);
 void reregister(punch_agent *a, uint64_t now);
+
+/* ---- token.c (address-validation tokens: registration in one flight) ---- */
+void token_setup(punch_agent *a);
+/* Whether CONNECTs may go now: registered and announced, or with a token
+ * REGISTER that the server is taking (the NAT mapped eim last time). */
+bool may_connect(const punch_agent *a);
+/* A REGISTER sent while the token is live carries it. */
+void token_put(const punch_agent *a, punch_msg *m);
+/* Registered with a cookie after the token failed: the CONNECTs that went
+ * with it were refused, and go again now rather than at their timer's. */
+void token_connect_now(punch_agent *a, uint64_t now);
+/* Whether a REGISTERED answers the token's REGISTER. */
+bool token_answered(const punch_agent *a, const punch_msg *m);
+/* A REGISTERED: tell the application of a new token (or a new NAT). */
+void token_on_registered(punch_agent *a, const punch_msg *m);
 
 /* portmap_agent.c: the router's port mapping (technique portmap) */
 uint64_t portmap_deadline(const punch_agent *a, int id);

@@ -12,12 +12,11 @@
 
 /* The next CONNECT: while we asked and have no session (or asked again
  * after the path died), and only once the server knows what our NAT does
- * (step 1, discovery). */
+ * (step 1, discovery), or with a token's REGISTER (token.c). */
 uint64_t connect_deadline(const punch_agent *a, int id)
 {
     const peer *p = &a->peers[id];
-    if (!p->connect.asked || (p->ready && !p->connect.reconnect) || a->reg.state != REG_DONE ||
-        !a->reg.announced)
+    if (!p->connect.asked || (p->ready && !p->connect.reconnect) || !may_connect(a))
         return UINT64_MAX;
     return p->connect.next_ms;
 }

@@ -49,6 +49,7 @@ static void send_hello(punch_agent *a)
 {
     punch_msg m = {.type = PUNCH_MSG_HELLO};
     memcpy(m.txid, a->reg.txid, PUNCH_MSG_TXID_LEN);
+    memcpy(a->reg.hello_txid, a->reg.txid, PUNCH_MSG_TXID_LEN);
     send_msg(a, &a->cfg.server, &m);
 }
 
@@ -63,12 +64,13 @@ static void send_register(punch_agent *a)
     m.n_mapped = punch_portmap_advertise(&a->portmap, m.private_addr, &m.n_private,
                                          PUNCH_MSG_MAX_PRIVATE);
     m.rtt_ms = (uint16_t)(a->server_rtt_ms < UINT16_MAX ? a->server_rtt_ms : UINT16_MAX);
-    a->reg.rtt_told = m.rtt_ms;
     m.nat_mapping = a->nat.mapping;
     m.nat_step = a->nat.step;
     m.nat_port = a->nat.port;
     m.sequence = a->reg.sequence;
     a->reg.told_nat = a->disc.state == DISC_DONE;
+    token_put(a, &m);
+    a->reg.rtt_told = m.rtt_ms;
     send_msg(a, &a->cfg.server, &m);
 }
 
@@ -105,10 +107,11 @@ void reg_timeout(punch_agent *a, uint64_t now, int id)
         return;
     }
     for (unsigned k = 0; k < server_copies(a->reg.tries); k++) {
+        /* With a token, REGISTER goes first: the server answers it first. */
+        if (a->reg.state != REG_HELLO || a->reg.token_live)
+            send_register(a);
         if (a->reg.state == REG_HELLO)
             send_hello(a);
-        else
-            send_register(a);
     }
     a->reg.next_ms = now + server_rto(a, a->reg.tries);
     a->reg.sent_ms = now;
@@ -153,11 +156,19 @@ void announce(punch_agent *a)
     e->e.nat = nat_names[a->nat.mapping];
     e->e.port_step = (int16_t)a->nat.step;
     e->e.nat_port = a->nat.port;
+    e->e.by_token = a->reg.by_token;
     a->reg.announced = true;
 }
 
 void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m)
 {
+    if (a->reg.state == REG_DONE && a->reg.by_token &&
+        memcmp(m->txid, a->reg.hello_txid, PUNCH_MSG_TXID_LEN) == 0) {
+        /* The HELLO beside a token that worked: only its second port is news. */
+        a->second_port = m->second_port;
+        disc_on_cookie(a, now);
+        return;
+    }
     if (a->reg.state != REG_HELLO || memcmp(m->txid, a->reg.txid, PUNCH_MSG_TXID_LEN) != 0)
         return;
     if (a->cfg.pin_server && memcmp(m->key, a->cfg.server_key, PUNCH_KEY_BYTES) != 0) {
@@ -172,6 +183,8 @@ void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m)
     }
     memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
     sample_server_rtt(a, now);
+    /* The token's REGISTER (token_live) may still be answered: either
+     * answer will do. */
     reg_start(a, REG_REGISTER, now);
     reg_timeout(a, now, -1);
     a->second_port = m->second_port;
@@ -180,13 +193,24 @@ void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m)
 
 void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
 {
-    if (a->reg.state != REG_REGISTER || memcmp(m->txid, a->reg.txid, PUNCH_MSG_TXID_LEN) != 0)
+    bool token_flight = token_answered(a, m);
+    if (!token_flight && (a->reg.state != REG_REGISTER ||
+                          memcmp(m->txid, a->reg.txid, PUNCH_MSG_TXID_LEN) != 0))
         return;
+    if (token_flight)
+        a->reg.by_token = true; /* for this run: later REGISTERs go with cookies */
+    a->reg.token_live = false;
     bool changed = !punch_addr_equal(&a->public_addr, &m->public_addr);
-    sample_server_rtt(a, now);
+    /* The token's REGISTER went with the HELLO: timed by its send time
+     * only while no COOKIE has started another request since. */
+    if (!token_flight || a->reg.state == REG_HELLO)
+        sample_server_rtt(a, now);
     a->public_addr = m->public_addr;
     memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
     a->reg.state = REG_DONE;
+    token_on_registered(a, m);
+    if (!token_flight)
+        token_connect_now(a, now);
     uint32_t server_ms = m->keepalive_s ? (uint32_t)m->keepalive_s * 1000u : a->keepalive_ms;
     a->reg.next_ms = now + min_u64(a->keepalive_ms, server_ms);
     /* Registered, as far as peers can tell, once the server has what NAT
@@ -196,8 +220,10 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
         a->reg.told_nat || (a->disc.state == DISC_DONE && a->nat.mapping == PUNCH_MSG_NAT_UNKNOWN);
     /* Tell the server again when it has what discovery did not find yet,
      * or a round trip far off the one we know now (the first one waited
-     * for ARP, say): peers' guard times are worked out from it. */
-    if ((!told && a->disc.state == DISC_DONE) || a->reg.rtt_told > 2 * a->server_rtt_ms + 2)
+     * for ARP, say; a token's was the last run's): peers' guard times are
+     * worked out from it. */
+    if ((!told && a->disc.state == DISC_DONE) || a->reg.rtt_told > 2 * a->server_rtt_ms + 2 ||
+        (a->reg.rtt_told && 2u * a->reg.rtt_told + 2u < a->server_rtt_ms))
         reregister(a, now);
     if (told && (changed || !a->reg.announced))
         announce(a);
@@ -208,6 +234,10 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
 
 void on_refused(punch_agent *a, uint64_t now, const punch_msg *m)
 {
+    /* A CONNECT that went before the server had us (beside a token that
+     * did not work): registration is under way, the CONNECT waits for it. */
+    if (m->code == PUNCH_REFUSED_NOT_REGISTERED && a->reg.state != REG_DONE)
+        return;
     if (m->code == PUNCH_REFUSED_COOKIE || m->code == PUNCH_REFUSED_NOT_REGISTERED) {
         reg_start(a, REG_HELLO, now);
         reg_timeout(a, now, -1);

@@ -48,18 +48,67 @@ int punch_auth_verify(const uint8_t key[PUNCH_AUTH_KEY_LEN], const uint8_t *msg,
     return sodium_memcmp(want, mac, PUNCH_AUTH_MAC_LEN) == 0 ? 0 : PUNCH_ERR_INTEGRITY;
 }
 
+/* The server secret's MAC, shared by cookies and tokens (each gives its
+ * input a layout of its own, so one can never pass for the other). */
+static void secret_mac(const uint8_t secret[PUNCH_AUTH_SECRET_LEN], const uint8_t *in, size_t len,
+                       uint8_t mac[PUNCH_AUTH_MAC_LEN])
+{
+    crypto_generichash(mac, PUNCH_AUTH_MAC_LEN, in, len, secret, PUNCH_AUTH_SECRET_LEN);
+}
+
+static void put_be(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+}
+
 void punch_auth_cookie(const uint8_t secret[PUNCH_AUTH_SECRET_LEN], const punch_addr *src,
                        uint64_t period, uint8_t cookie[PUNCH_AUTH_COOKIE_LEN])
 {
     uint8_t in[1 + 2 + 16 + 8] = {0};
     in[0] = src->family;
-    in[1] = (uint8_t)(src->port >> 8);
-    in[2] = (uint8_t)src->port;
+    put_be(in + 1, src->port, 2);
     memcpy(in + 3, src->ip, 16);
-    for (int i = 0; i < 8; i++)
-        in[19 + i] = (uint8_t)(period >> (56 - 8 * i));
-    crypto_generichash(cookie, PUNCH_AUTH_COOKIE_LEN, in, sizeof(in), secret,
-                       PUNCH_AUTH_SECRET_LEN);
+    put_be(in + 19, period, 8);
+    secret_mac(secret, in, sizeof(in), cookie);
+}
+
+/* Token MAC input: 't', family, IP (no port), key, expiry, serial. */
+static void token_mac(const uint8_t secret[PUNCH_AUTH_SECRET_LEN], const punch_addr *src,
+                      const uint8_t key[PUNCH_KEY_LEN], const uint8_t head[8],
+                      uint8_t mac[PUNCH_AUTH_MAC_LEN])
+{
+    uint8_t in[1 + 1 + 16 + PUNCH_KEY_LEN + 8] = {'t', src->family};
+    memcpy(in + 2, src->ip, src->family == PUNCH_AF_INET ? 4 : 16);
+    memcpy(in + 18, key, PUNCH_KEY_LEN);
+    memcpy(in + 18 + PUNCH_KEY_LEN, head, 8);
+    secret_mac(secret, in, sizeof(in), mac);
+}
+
+void punch_auth_token(const uint8_t secret[PUNCH_AUTH_SECRET_LEN], const punch_addr *src,
+                      const uint8_t key[PUNCH_KEY_LEN], uint32_t expiry_s, uint32_t serial,
+                      uint8_t token[PUNCH_AUTH_TOKEN_LEN])
+{
+    put_be(token, expiry_s, 4);
+    put_be(token + 4, serial, 4);
+    token_mac(secret, src, key, token, token + 8);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int punch_auth_token_check(const uint8_t secret[PUNCH_AUTH_SECRET_LEN], const punch_addr *src,
+                           const uint8_t key[PUNCH_KEY_LEN], uint32_t now_s,
+                           const uint8_t token[PUNCH_AUTH_TOKEN_LEN], uint32_t *serial)
+{
+    uint8_t want[PUNCH_AUTH_MAC_LEN];
+    token_mac(secret, src, key, token, want);
+    if (sodium_memcmp(want, token + 8, PUNCH_AUTH_MAC_LEN) != 0)
+        return PUNCH_ERR_INTEGRITY;
+    *serial = get_be32(token + 4);
+    return now_s < get_be32(token) ? 0 : PUNCH_ERR_LIMIT;
 }
 
 int punch_auth_cookie_check(const uint8_t secret[PUNCH_AUTH_SECRET_LEN], const punch_addr *src,

@@ -22,6 +22,9 @@
 #define PUNCH_AUTH_MAC_LEN 16
 #define PUNCH_AUTH_COOKIE_LEN 16
 #define PUNCH_AUTH_SECRET_LEN 32
+/* Address-validation token: expiry (4 bytes, seconds of the issuer's
+ * clock), serial (4 bytes), both big-endian, then a 16-byte MAC. */
+#define PUNCH_AUTH_TOKEN_LEN 24
 
 /* The MAC key shared by `self` and the holder of peer_public.
  * Returns 0 or PUNCH_ERR_INTEGRITY (peer_public is a low-order point, whose
@@ -44,5 +47,23 @@ void punch_auth_cookie(const uint8_t secret[PUNCH_AUTH_SECRET_LEN], const punch_
  * PUNCH_ERR_INTEGRITY. */
 int punch_auth_cookie_check(const uint8_t secret[PUNCH_AUTH_SECRET_LEN], const punch_addr *src,
                             uint64_t period, const uint8_t cookie[PUNCH_AUTH_COOKIE_LEN]);
+
+/* Address-validation tokens (like QUIC's NEW_TOKEN, RFC 9000 §8.1.3): a
+ * server hands one to a peer whose address it has verified; presented
+ * later, it proves again that the holder of `key` received at `src`'s IP
+ * (the port is not bound: a NAT gives a restarted peer a new one) before
+ * expiry_s, without a cookie round trip. serial orders the tokens of one
+ * key (newer ones have higher serials; the server refuses replays below
+ * the newest it saw). The MAC is the cookie's keyed BLAKE2b over the
+ * server secret, in a domain of its own. */
+void punch_auth_token(const uint8_t secret[PUNCH_AUTH_SECRET_LEN], const punch_addr *src,
+                      const uint8_t key[PUNCH_KEY_LEN], uint32_t expiry_s, uint32_t serial,
+                      uint8_t token[PUNCH_AUTH_TOKEN_LEN]);
+/* Check a token for src's IP and key at now_s: 0, PUNCH_ERR_INTEGRITY
+ * (forged, another IP, another key, another server secret) or
+ * PUNCH_ERR_LIMIT (authentic, but past its expiry). *serial gets its serial. */
+int punch_auth_token_check(const uint8_t secret[PUNCH_AUTH_SECRET_LEN], const punch_addr *src,
+                           const uint8_t key[PUNCH_KEY_LEN], uint32_t now_s,
+                           const uint8_t token[PUNCH_AUTH_TOKEN_LEN], uint32_t *serial);
 
 #endif

@@ -317,8 +317,11 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
     if (p->cookie_period != period || moved) {
         punch_auth_cookie(rv->cfg.cookie_secret, src, period, p->cookie);
         p->cookie_period = period;
+        rv_token_issue(rv, now, p);
     }
     memcpy(m.cookie, p->cookie, PUNCH_AUTH_COOKIE_LEN);
+    m.token_len = PUNCH_AUTH_TOKEN_LEN;
+    memcpy(m.token, p->token, PUNCH_AUTH_TOKEN_LEN);
     rv->counters.registrations++;
     send_msg(rv, src, local, &m, p->mac_key);
     if (changed) {
@@ -337,6 +340,11 @@ void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
     uint32_t i = find_key(rv, req->key, now);
     peer *p = i == NONE ? NULL : &rv->peers[i];
     bool cookie_ok = cookie_proves(rv, p, src, period, req);
+    uint32_t serial = 0;
+    bool by_token = !cookie_ok && rv_token_proves(rv, now, p, src, req, &serial);
+    if (!cookie_ok && !by_token && req->token_len)
+        return; /* counted (tokens.c); the HELLO sent beside it gets a cookie */
+    cookie_ok = cookie_ok || by_token;
 
     uint8_t fresh_key[PUNCH_AUTH_KEY_LEN];
     const uint8_t *mac_key = p ? p->mac_key : fresh_key;
@@ -384,6 +392,8 @@ void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
     } else {
         changed = refresh_peer(rv, i, src, req, &e);
     }
+    if (by_token)
+        rv_token_taken(rv, &rv->peers[i], serial);
     accept_registration(rv, i, now, src, local, req, &e, changed);
 cleanup:
     sodium_memzero(fresh_key, sizeof(fresh_key));

@@ -228,6 +228,8 @@ int punch_rendezvous_new(punch_rendezvous **out, const punch_rendezvous_cfg *cfg
     if (!c->unproven_derive_per_s)
         c->unproven_derive_per_s = PUNCH_RV_DEFAULT_UNPROVEN_DERIVE_PER_S;
     rv->unproven.milli = (uint64_t)c->unproven_derive_per_s * 1000;
+    if (!c->token_lifetime_s)
+        c->token_lifetime_s = PUNCH_RV_DEFAULT_TOKEN_LIFETIME_S;
 
     rv->peer_lru = (lru){NONE, NONE};
     rv->session_lru = (lru){NONE, NONE};

@@ -14,7 +14,8 @@
  * What it does, in protocol order:
  *   HELLO     -> COOKIE: a cookie bound to the source address and the
  *                current minute; no state kept; COOKIE < HELLO (no amplification).
- *   REGISTER  -> REGISTERED or REFUSED: cookie proves the address, the MAC
+ *   REGISTER  -> REGISTERED or REFUSED: cookie (or a token from an earlier
+ *                REGISTERED: one flight, no cookie round trip) proves the address, the MAC
  *                proves the key (X25519 once per key; the MAC key is cached),
  *                the name is bound to the key. REGISTER is also the keepalive.
  *   CONNECT   -> INTRODUCE to both peers at once (each gets the other's key,
@@ -50,7 +51,7 @@
 #define PUNCH_RV_DEFAULT_RELAY_PACKETS_PER_S 1000u
 #define PUNCH_RV_DEFAULT_RELAY_MAX_BYTES (256ull * 1024 * 1024)
 #define PUNCH_RV_DEFAULT_UNPROVEN_DERIVE_PER_S 1000u
-/* Aggregate limits (quota.h; docs/security.md says why each). */
+/* Aggregate limits (limits.c; docs/security.md says why each). */
 #define PUNCH_RV_DEFAULT_NAMES_PER_SOURCE 256u
 #define PUNCH_RV_DEFAULT_CONNECTS_PER_TARGET_PER_S 1u
 #define PUNCH_RV_DEFAULT_CONNECTS_PER_TARGET_BURST 10u
@@ -60,6 +61,9 @@
 #define PUNCH_RV_DEFAULT_RELAY_PEER_PACKETS_PER_S 4000u
 /* Sources (or source and target pairs) tracked at once by those limits. */
 #define PUNCH_RV_QUOTA_SLOTS 65536u
+/* How long an address-validation token stays good (docs/security.md): a
+ * day, so a peer started again the next day still skips the cookie. */
+#define PUNCH_RV_DEFAULT_TOKEN_LIFETIME_S 86400u
 /* Server ports with a second STUN port beside them (punchd's --listen). */
 #define PUNCH_RV_MAX_SECOND_PORTS 8
 /* The largest datagram the service answers or relays. */
@@ -102,6 +106,9 @@ typedef struct punch_rendezvous_cfg {
      * proved their address (CONNECT or a stale-cookie REGISTER from an
      * unknown key), so spoofed floods cannot buy much CPU. */
     uint32_t unproven_derive_per_s;
+    /* Address-validation tokens handed out in REGISTERED; a later REGISTER
+     * may carry one instead of a cookie (docs/protocol.md). */
+    uint32_t token_lifetime_s;
     /* NAT discovery with one server address: COOKIE tells a peer that
      * asked on port second_port[i].port that the same IP answers STUN
      * Binding on second_port[i].second too (punchd serves PORT+1). */
@@ -154,6 +161,14 @@ typedef struct punch_rendezvous_counters {
     uint64_t stale_register;   /* dropped: a REGISTER from another address than the
                                   peer's, no newer than the latest (a replay) */
     uint64_t cookies;          /* COOKIE sent */
+    /* Address-validation tokens in REGISTERs without a good cookie: taken
+     * (the REGISTER goes on as if its cookie were good), or dropped without
+     * an answer: MAC wrong (forged, another IP, key or server secret),
+     * expired, or older than one this key registered with (a replay). */
+    uint64_t token_accepted;
+    uint64_t token_bad;
+    uint64_t token_expired;
+    uint64_t token_replayed;
     uint64_t registrations;    /* REGISTERED sent (keepalives included) */
     uint64_t refused[8];       /* REFUSED sent, by punch_refusal code */
     uint64_t introductions;    /* CONNECTs answered with INTRODUCE */

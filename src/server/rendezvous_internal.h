@@ -64,6 +64,9 @@ typedef struct peer {
     uint32_t last_session;               /* the latest relay session it is in */
     bucket relay_in_bytes, relay_in_packets; /* relayed to it, all sessions */
     uint8_t cookie[PUNCH_AUTH_COOKIE_LEN];
+    uint8_t token[PUNCH_AUTH_TOKEN_LEN]; /* made with cookie, for the next start */
+    bool token_used;                     /* a token registered it: token_serial is */
+    uint32_t token_serial;               /* ...the newest such token's (replays are older) */
     uint64_t last_ms;
     uint64_t sequence;                   /* of the latest REGISTER accepted */
     char name[PUNCH_MSG_NAME_MAX + 1];
@@ -178,6 +181,17 @@ bool rv_connect_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
  * source's and the destination's relay rates (spent when it is). */
 bool rv_relay_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *src, peer *to,
                       size_t len);
+
+/* ---- address-validation tokens (tokens.c) ---- */
+
+/* Whether req's token proves src for req's key (p: the key's entry, or
+ * NULL); counts why not. *serial gets the token's serial. */
+bool rv_token_proves(punch_rendezvous *rv, uint64_t now, const peer *p, const punch_addr *src,
+                     const punch_msg *req, uint32_t *serial);
+/* Peer p registered with the token of this serial. */
+void rv_token_taken(punch_rendezvous *rv, peer *p, uint32_t serial);
+/* A new token for p at its public endpoint (p->token). */
+void rv_token_issue(const punch_rendezvous *rv, uint64_t now, peer *p);
 
 /* ---- the relay (relay.c) ---- */
 

@@ -81,6 +81,7 @@ static void node_events(node *n, uint64_t now_ms)
             if (!n->registered)
                 n->registered_ms = now_ms;
             n->registered = true;
+            n->by_token = e.by_token;
             snprintf(n->nat, sizeof(n->nat), "%s", e.nat);
             break;
         case PUNCH_EVENT_INTRODUCED:
@@ -125,6 +126,10 @@ static void node_events(node *n, uint64_t now_ms)
         case PUNCH_EVENT_TCP_OFFER:
             n->tcp_offers++;
             n->tcp_offer = e.tcp;
+            break;
+        case PUNCH_EVENT_TOKEN:
+            n->has_token = true;
+            n->token = e.token;
             break;
         default: break;
         }
@@ -410,6 +415,27 @@ static void node_tcp_start(world *w, node *n)
                        &(punch_sim_tcp_cb){node_tcp_accept, node_tcp_result, node_tcp_frame, n});
 }
 
+/* n's agent (and its TCP paths), registering at once. */
+static void node_agent_new(world *w, node *n, const punch_server_token *token)
+{
+    punch_agent_cfg c = {.name = n->name, .server = w->s.addr, .n_local = 1,
+                         .flags = w->agent_flags, .random = rng_bytes, .random_ctx = &n->rng};
+    c.local[0] = n->addr;
+    if (n->n_claim) {
+        c.n_local = n->n_claim;
+        memcpy(c.local, n->claim, n->n_claim * sizeof(punch_addr));
+    }
+    memcpy(c.secret_key, n->secret, sizeof(c.secret_key));
+    if (token) {
+        c.has_token = true;
+        c.token = *token;
+    }
+    check_eq(punch_agent_new(&n->agent, &c, punch_sim_now(w->sim) / MS), 0);
+    memset(c.secret_key, 0, sizeof(c.secret_key));
+    if (w->tcp_paths)
+        node_tcp_start(w, n);
+}
+
 /* A peer at addr on a link to `up` (a NAT's inside or a router), with
  * loss on that access link. */
 void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool up_is_nat,
@@ -426,19 +452,28 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
     for (const char *c = name; *c; c++)
         name_hash = (name_hash ^ (uint8_t)*c) * 1099511628211ull;
     punch_rng_seed(&n->rng, w->seed ^ name_hash);
-    punch_agent_cfg c = {.name = name, .server = w->s.addr, .n_local = 1, .flags = w->agent_flags,
-                         .random = rng_bytes,
-                         .random_ctx = &n->rng};
-    c.local[0] = addr;
-    if (n->n_claim) {
-        c.n_local = n->n_claim;
-        memcpy(c.local, n->claim, n->n_claim * sizeof(punch_addr));
-    }
-    rng_bytes(&n->rng, c.secret_key, sizeof(c.secret_key));
-    check_eq(punch_agent_new(&n->agent, &c, punch_sim_now(w->sim) / MS), 0);
-    if (w->tcp_paths)
-        node_tcp_start(w, n);
+    snprintf(n->name, sizeof(n->name), "%s", name);
+    rng_bytes(&n->rng, n->secret, sizeof(n->secret));
+    node_agent_new(w, n, NULL);
     punch_sim_attach(w->sim, n->host, &(punch_sim_endpoint){node_rx, node_timer, node_next, n});
+}
+
+void node_restart(world *w, node *n, const punch_server_token *token)
+{
+    /* The program exits as punch does: its peers are told (CLOSE). */
+    uint64_t now = punch_sim_now(w->sim) / MS;
+    for (int i = 0; i < 16; i++)
+        punch_agent_close(n->agent, now, i);
+    node_flush(n);
+    punch_tcp_paths_free(n->tcp);
+    punch_agent_free(n->agent);
+    n->tcp = NULL;
+    n->addr.port++;
+    n->registered = n->have_path = n->by_token = false;
+    n->registered_ms = n->first_direct_ms = 0;
+    n->peer = -1;
+    n->path_changes = 0;
+    node_agent_new(w, n, token);
 }
 
 /* A NAT with its outside on the core router (WAN link with delay and loss). */

@@ -64,6 +64,13 @@ typedef struct node {
     bool mute;                   /* hears nothing (a silent attacker) */
     uint64_t bytes_sent;         /* UDP payload bytes the agent sent */
     unsigned closed_count;       /* CLOSED events */
+    /* Address-validation tokens: the latest TOKEN event's, kept for a
+     * restart (node_restart); whether the REGISTERED said by_token. */
+    bool has_token;
+    punch_server_token token;
+    bool by_token;
+    char name[PUNCH_NAME_MAX + 1];
+    uint8_t secret[PUNCH_KEY_BYTES]; /* its identity, the same after a restart */
 } node;
 
 typedef struct server {
@@ -128,6 +135,12 @@ void different_nats(world *w, const char *a, const char *b, double loss);
 void same_nat(world *w, const char *spec, double loss);
 void multi_level(world *w, const char *x_spec, double loss);
 void public_peers(world *w, const char *alice_nat, double loss);
+
+/* n's program starts again (a new agent with the same key and name, on
+ * the next UDP port, so its NAT gives it a new mapping), with the token it
+ * kept when `token` is not NULL (then *token is given; the caller may
+ * spoil it). What its events said is forgotten. */
+void node_restart(world *w, node *n, const punch_server_token *token);
 
 /* Send what n's agent queued (extra socket k leaves from port + k; so
  * does a TCP path's socket index, its frames carried as datagrams). */

@@ -287,6 +287,16 @@ static void field_mapped(codec *k, punch_msg *m)
         invalid(&k->c);
 }
 
+/* A token (REGISTER, REGISTERED): none, or exactly one. */
+static void field_token(codec *k, punch_msg *m)
+{
+    field_u8(k, &m->token_len);
+    if (m->token_len != 0 && m->token_len != PUNCH_MSG_TOKEN_LEN)
+        invalid(&k->c);
+    else
+        field(k, m->token, m->token_len);
+}
+
 static void body(codec *k, punch_msg *m)
 {
     switch (m->type) {
@@ -314,12 +324,14 @@ static void body(codec *k, punch_msg *m)
         field_nat(k, m);
         field_mapped(k, m);
         field_u64(k, &m->sequence);
+        field_token(k, m);
         break;
     case PUNCH_MSG_REGISTERED:
         field(k, m->txid, PUNCH_MSG_TXID_LEN);
         field_endpoint(k, &m->public_addr);
         field(k, m->cookie, PUNCH_MSG_COOKIE_LEN);
         field_u16(k, &m->keepalive_s);
+        field_token(k, m);
         break;
     case PUNCH_MSG_CONNECT:
         field(k, m->txid, PUNCH_MSG_TXID_LEN);

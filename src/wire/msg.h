@@ -10,8 +10,9 @@
  *   HELLO       peer -> server   ask for a cookie; padded so the answer is smaller
  *   COOKIE      server -> peer   cookie bound to the source address, server key, and
  *                                the server's second port for NAT discovery (0: none)
- *   REGISTER    peer -> server   name, key, private endpoints; cookie; MAC
- *   REGISTERED  server -> peer   the public endpoint seen, the next cookie; MAC
+ *   REGISTER    peer -> server   name, key, private endpoints; cookie or token; MAC
+ *   REGISTERED  server -> peer   the public endpoint seen, the next cookie, a token
+ *                                for the peer's next start; MAC
  *   CONNECT     peer -> server   introduce me to NAME; MAC
  *   INTRODUCE   server -> peer   the other side's key and endpoints; MAC
  *   REFUSED     server -> peer   why a REGISTER or CONNECT failed; MAC
@@ -40,6 +41,8 @@
 #define PUNCH_MSG_ENDPOINT_LEN 19
 #define PUNCH_MSG_NAME_MAX 63
 #define PUNCH_MSG_MAX_PRIVATE 8
+/* An address-validation token (src/crypto/auth.h, PUNCH_AUTH_TOKEN_LEN). */
+#define PUNCH_MSG_TOKEN_LEN 24
 /* HELLO is padded to this size, so COOKIE never amplifies (SPEC.md §4). */
 #define PUNCH_MSG_HELLO_LEN 96
 
@@ -129,6 +132,11 @@ typedef struct punch_msg {
      * old REGISTER from a new one and never lets one move a peer back to
      * an old address (issue 12, finding 8). */
     uint64_t sequence;
+    /* REGISTER: a token from an earlier REGISTERED, standing for the cookie
+     * (0 bytes: none); REGISTERED: a token for the next start. On the wire
+     * a length byte, 0 or PUNCH_MSG_TOKEN_LEN, then the token. */
+    uint8_t token_len;
+    uint8_t token[PUNCH_MSG_TOKEN_LEN];
     const uint8_t *payload;                    /* RELAY, HANDSHAKE1/2, DATA: the rest */
     size_t payload_len;
     const uint8_t *mac;                        /* signalling messages that carry one */

@@ -74,11 +74,13 @@ class Peer:
                           struct.pack("!H", 12) +  # rtt_ms to the server
                           struct.pack("!BHH", 3, 2, 40000) +  # NAT: apdm, step 2, last port
                           b"\x01" +  # its one private endpoint is a port mapping
-                          struct.pack("!Q", int(time.monotonic() * 1000)))  # sequence
+                          struct.pack("!Q", int(time.monotonic() * 1000)) +  # sequence
+                          b"\x00")  # no address-validation token: the cookie proves it
         self.send(reg)
         r = self.recv(0x04); self.check_mac(r)
         assert r[2:10] == t and parse_endpoint(r[10:29]) == self.addr, "REGISTERED"
         self.keepalive = struct.unpack("!H", r[45:47])[0]
+        assert r[47] == 24 and len(r) == 48 + 24 + 16, "REGISTERED carries a 24-byte token"
     def connect(self, name, pinned=bytes(32)):
         t = self.txid()
         self.send(self.signed(b"\x70\x05" + t + self.pub + pinned + bytes([len(name)]) + name.encode()))
@@ -141,7 +143,7 @@ r = mallory.recv(0x07); mallory.check_mac(r); assert r[10:12] == b"\x00\x06"
 # mallory claims bob's name: taken.
 hello = b"\x70\x01" + mallory.txid() + bytes(86); mallory.send(hello)
 cookie = mallory.recv(0x02)
-mallory.send(mallory.signed(b"\x70\x03" + mallory.txid() + cookie[10:26] + mallory.pub + b"\x03bob\x00" + bytes(8) + bytes(8)))  # ... no NAT, sequence 0
+mallory.send(mallory.signed(b"\x70\x03" + mallory.txid() + cookie[10:26] + mallory.pub + b"\x03bob\x00" + bytes(8) + bytes(8) + b"\x00"))  # ... no NAT, sequence 0, no token
 r = mallory.recv(0x07); mallory.check_mac(r); assert r[10:12] == b"\x00\x02"
 
 # The byte cap (--relay-max-bytes 200) closes the session.

@@ -320,6 +320,77 @@ static void direct_one_crossing_after_the_introduction(void **state)
     }
 }
 
+/* ---- cold starts with an address-validation token (issue 10) ---- */
+
+/* Alice's program starts again (token: as node_restart) and asks for bob
+ * at once, as `punch connect` does; after 2 s, how long the first direct
+ * path took from the start (ms; UINT64_MAX: none). */
+static uint64_t cold_start(world *w, const punch_server_token *token)
+{
+    node_restart(w, &w->alice, token);
+    uint64_t t0 = punch_sim_now(w->sim) / MS;
+    w->alice.peer = punch_agent_connect(w->alice.agent, t0, "bob", NULL);
+    assert_true(w->alice.peer >= 0);
+    node_flush(&w->alice);
+    punch_sim_wake(w->sim, w->alice.host);
+    punch_sim_run(w->sim, punch_sim_now(w->sim) + 2000 * MS);
+    return w->alice.first_direct_ms ? w->alice.first_direct_ms - t0 : UINT64_MAX;
+}
+
+/* From the start, registration included: with the token kept from the
+ * last run, REGISTER and CONNECT go in the first flight, and the first
+ * direct path comes within 1.25x of 2 (Da + Db + Ds), the bound of
+ * direct_one_crossing_after_the_introduction. Without one (and with a
+ * token that no longer works: forged, or of another server key) it takes
+ * what a first start always took: the spoiled token costs nothing. */
+static void token_cold_start_in_one_flight(void **state)
+{
+    (void)state;
+    const double to_server = 0.2 + 10.5 + 5, peer_to_peer = 0.2 + 10.5 + 10.5 + 0.2;
+    const double bound = 2 * to_server + peer_to_peer;
+    uint64_t most[3] = {0}; /* with a token, without, spoiled */
+    for (size_t s = 0; s < n_seeds; s++) {
+        world w;
+        cone_pair_connecting(&w, seeds[s]);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 2000 * MS);
+        assert_true(w.alice.has_token);
+        assert_int_equal(w.alice.token.nat, 1); /* eim: CONNECT need not wait */
+        punch_server_token kept = w.alice.token;
+        uint64_t cold = cold_start(&w, NULL);
+        assert_false(w.alice.by_token);
+        uint64_t warm = cold_start(&w, &w.alice.token);
+        assert_true(w.alice.by_token);
+        if (warm == UINT64_MAX || (double)warm > 1.25 * bound || cold == UINT64_MAX)
+            fail_msg("seed %llu: cold start with a token %llu ms, without %llu ms (bound %.1f)",
+                     (unsigned long long)w.seed, (unsigned long long)warm,
+                     (unsigned long long)cold, bound);
+        kept.token[PUNCH_TOKEN_BYTES - 1] ^= 1; /* forged (or of an old secret) */
+        uint64_t forged = cold_start(&w, &kept);
+        assert_false(w.alice.by_token);
+        kept = w.alice.token;
+        kept.server_key[0] ^= 1; /* the server's key changed since */
+        uint64_t rekeyed = cold_start(&w, &kept);
+        assert_false(w.alice.by_token);
+        /* The same exchange as without a token, give or take the links'
+         * jitter (1 ms a crossing). */
+        if (forged > cold + 10 || rekeyed > cold + 10)
+            fail_msg("seed %llu: spoiled tokens cost time: forged %llu ms, other key %llu ms, "
+                     "none %llu ms", (unsigned long long)w.seed, (unsigned long long)forged,
+                     (unsigned long long)rekeyed, (unsigned long long)cold);
+        const punch_rendezvous_counters *c = punch_rendezvous_counters_get(w.s.rv);
+        assert_true(c->token_accepted >= 1 && c->token_bad >= 1);
+        most[0] = warm > most[0] ? warm : most[0];
+        most[1] = cold > most[1] ? cold : most[1];
+        most[2] = forged > most[2] ? forged : most[2];
+        most[2] = rekeyed > most[2] ? rekeyed : most[2];
+        world_free(&w);
+    }
+    printf("cold start, %zu seeds, at most: %llu ms with a token (%.2fx of %.1f ms), %llu ms "
+           "without, %llu ms with a spoiled one\n", n_seeds, (unsigned long long)most[0],
+           (double)most[0] / bound, bound, (unsigned long long)most[1],
+           (unsigned long long)most[2]);
+}
+
 /* Send "#seq" from n on its path, if it has one. */
 static void send_numbered(node *n, uint64_t now, unsigned *seq)
 {
@@ -615,6 +686,7 @@ int main(void)
         cmocka_unit_test(every_pair_of_presets),
         cmocka_unit_test(long_session_rekeys),
         cmocka_unit_test(direct_one_crossing_after_the_introduction),
+        cmocka_unit_test(token_cold_start_in_one_flight),
         cmocka_unit_test(relay_to_direct_loses_and_repeats_nothing),
         cmocka_unit_test(peer_as_introducer),
         cmocka_unit_test(birthday_success_rate),

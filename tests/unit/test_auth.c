@@ -75,12 +75,53 @@ static void cookies_bind_address_and_period(void **state)
     assert_int_equal(punch_auth_cookie_check(secret, &a, 0, c), 0);
 }
 
+/* Tokens bind the IP (not the port), the key and the expiry; the server
+ * secret makes them; a cookie never passes for one. */
+static void tokens_bind_ip_key_and_expiry(void **state)
+{
+    (void)state;
+    uint8_t secret[PUNCH_AUTH_SECRET_LEN], other[PUNCH_AUTH_SECRET_LEN];
+    memset(secret, 7, sizeof(secret));
+    memset(other, 8, sizeof(other));
+    uint8_t key[PUNCH_KEY_LEN], key2[PUNCH_KEY_LEN];
+    memset(key, 0x11, sizeof(key));
+    memset(key2, 0x12, sizeof(key2));
+    punch_addr a = {.family = PUNCH_AF_INET, .port = 40001, .ip = {203, 0, 113, 7}};
+    punch_addr port = a, ip = a, v6 = {.family = PUNCH_AF_INET6, .port = 40001};
+    port.port = 51234;
+    ip.ip[3] = 8;
+    uint8_t t[PUNCH_AUTH_TOKEN_LEN];
+    uint32_t serial = 0;
+    punch_auth_token(secret, &a, key, 1000, 0xABCDEF01u, t);
+    assert_int_equal(punch_auth_token_check(secret, &a, key, 999, t, &serial), 0);
+    assert_int_equal(serial, 0xABCDEF01u);
+    assert_int_equal(punch_auth_token_check(secret, &port, key, 999, t, &serial), 0);
+    assert_int_equal(punch_auth_token_check(secret, &a, key, 1000, t, &serial), PUNCH_ERR_LIMIT);
+    assert_int_equal(punch_auth_token_check(secret, &ip, key, 999, t, &serial), PUNCH_ERR_INTEGRITY);
+    assert_int_equal(punch_auth_token_check(secret, &v6, key, 999, t, &serial),
+                     PUNCH_ERR_INTEGRITY);
+    assert_int_equal(punch_auth_token_check(secret, &a, key2, 999, t, &serial), PUNCH_ERR_INTEGRITY);
+    assert_int_equal(punch_auth_token_check(other, &a, key, 999, t, &serial), PUNCH_ERR_INTEGRITY);
+    for (size_t i = 0; i < PUNCH_AUTH_TOKEN_LEN; i++) { /* any byte changed: forged */
+        t[i] ^= 0x20;
+        assert_int_equal(punch_auth_token_check(secret, &a, key, 1, t, &serial),
+                         PUNCH_ERR_INTEGRITY);
+        t[i] ^= 0x20;
+    }
+    /* A cookie's bytes in a token's place (its MAC where the token's goes). */
+    uint8_t c[PUNCH_AUTH_COOKIE_LEN];
+    punch_auth_cookie(secret, &a, 0, c);
+    memcpy(t + 8, c, sizeof(c));
+    assert_int_equal(punch_auth_token_check(secret, &a, key, 1, t, &serial), PUNCH_ERR_INTEGRITY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(both_sides_derive_the_same_key),
         cmocka_unit_test(low_order_keys_are_refused),
         cmocka_unit_test(cookies_bind_address_and_period),
+        cmocka_unit_test(tokens_bind_ip_key_and_expiry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

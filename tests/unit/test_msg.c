@@ -54,6 +54,11 @@ static punch_msg sample(punch_msg_type type)
     m.n_mapped = 1;
     m.second_port = 3479;
     m.sequence = 0x0102030405060708ull;
+    if (type == PUNCH_MSG_REGISTER || type == PUNCH_MSG_REGISTERED) {
+        m.token_len = PUNCH_MSG_TOKEN_LEN;
+        for (int i = 0; i < PUNCH_MSG_TOKEN_LEN; i++)
+            m.token[i] = (uint8_t)(0x70 + i);
+    }
     if (type == PUNCH_MSG_TCP_OFFER) {
         m.flags = PUNCH_TCP_FLAG_ANSWER | PUNCH_TCP_FLAG_PREFER;
         m.attempt = 2;
@@ -98,11 +103,15 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         assert_int_equal(a->nat_port, b->nat_port);
         assert_int_equal(a->n_mapped, b->n_mapped);
         assert_true(a->sequence == b->sequence);
+        assert_int_equal(a->token_len, b->token_len);
+        assert_memory_equal(a->token, b->token, PUNCH_MSG_TOKEN_LEN);
         break;
     case PUNCH_MSG_REGISTERED:
         assert_true(punch_addr_equal(&a->public_addr, &b->public_addr));
         assert_memory_equal(a->cookie, b->cookie, PUNCH_MSG_COOKIE_LEN);
         assert_int_equal(a->keepalive_s, b->keepalive_s);
+        assert_int_equal(a->token_len, b->token_len);
+        assert_memory_equal(a->token, b->token, PUNCH_MSG_TOKEN_LEN);
         break;
     case PUNCH_MSG_CONNECT:
         assert_memory_equal(a->peer_key, b->peer_key, PUNCH_MSG_KEY_LEN);
@@ -223,8 +232,9 @@ static void bad_values_are_refused(void **state)
     buf[priv_at + 1 + 18] = 0;
     assert_int_equal(punch_msg_decode(buf, len, &d), 0);
 
-    /* REGISTER ends with the sequence (8 bytes, big-endian) and the MAC. */
-    size_t sequence_at = len - PUNCH_MSG_MAC_LEN - 8;
+    /* REGISTER ends with the sequence (8 bytes, big-endian), the token
+     * (a length byte and the token) and the MAC. */
+    size_t sequence_at = len - PUNCH_MSG_MAC_LEN - PUNCH_MSG_TOKEN_LEN - 1 - 8;
     assert_int_equal(buf[sequence_at], 0x01);
     assert_int_equal(buf[sequence_at + 7], 0x08);
     /* More mapped endpoints than private ones (before the sequence). */
@@ -238,7 +248,7 @@ static void bad_values_are_refused(void **state)
 
     /* A NAT mapping kind beyond the known ones (before it, the step and
      * the port). */
-    size_t nat_at = sequence_at - 6;
+    size_t nat_at = mapped_at - 5;
     assert_int_equal(buf[nat_at], PUNCH_MSG_NAT_APDM);
     buf[nat_at] = PUNCH_MSG_NAT_APDM + 1;
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
@@ -282,6 +292,34 @@ static void bad_tcp_offer_and_encoder_refusals(void **state)
     assert_int_equal(punch_msg_decode(NULL, 4, &d), PUNCH_ERR_INVAL);
 }
 
+/* A token is absent (length 0) or PUNCH_MSG_TOKEN_LEN bytes, nothing else
+ * (REGISTER and REGISTERED end with it, then the MAC). */
+static void token_lengths(void **state)
+{
+    (void)state;
+    static const punch_msg_type types[] = {PUNCH_MSG_REGISTER, PUNCH_MSG_REGISTERED};
+    for (size_t t = 0; t < 2; t++) {
+        uint8_t buf[512];
+        size_t len;
+        punch_msg m = sample(types[t]), d;
+        assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), 0);
+        size_t token_at = len - PUNCH_MSG_MAC_LEN - PUNCH_MSG_TOKEN_LEN - 1;
+        assert_int_equal(buf[token_at], PUNCH_MSG_TOKEN_LEN);
+        buf[token_at] = PUNCH_MSG_TOKEN_LEN - 1;
+        assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+        buf[token_at] = PUNCH_MSG_TOKEN_LEN;
+        assert_int_equal(punch_msg_decode(buf, len, &d), 0);
+        m.token_len = 0;
+        size_t shorter;
+        assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &shorter), 0);
+        assert_int_equal(shorter, len - PUNCH_MSG_TOKEN_LEN);
+        assert_int_equal(punch_msg_decode(buf, shorter, &d), 0);
+        assert_int_equal(d.token_len, 0);
+        m.token_len = 3;
+        assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), PUNCH_ERR_INVAL);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +328,7 @@ int main(void)
         cmocka_unit_test(hello_is_never_smaller_than_cookie),
         cmocka_unit_test(every_truncation_is_malformed),
         cmocka_unit_test(bad_values_are_refused),
+        cmocka_unit_test(token_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

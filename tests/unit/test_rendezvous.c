@@ -84,6 +84,8 @@ typedef struct tpeer {
     size_t n_priv;
     punch_addr priv[2];
     uint8_t cookie[PUNCH_MSG_COOKIE_LEN];
+    uint8_t token[PUNCH_MSG_TOKEN_LEN]; /* from the latest REGISTERED */
+    bool use_token;                     /* REGISTER carries it */
     uint64_t txn;
 } tpeer;
 
@@ -141,6 +143,10 @@ static dgram register_msg(tpeer *p, const uint8_t *mac_key)
     m.nat_mapping = PUNCH_MSG_NAT_APDM;
     m.nat_step = 1;
     m.nat_port = (uint16_t)(p->addr.port + 3);
+    if (p->use_token) {
+        m.token_len = PUNCH_MSG_TOKEN_LEN;
+        memcpy(m.token, p->token, PUNCH_MSG_TOKEN_LEN);
+    }
     return encode(&m, mac_key ? mac_key : p->mac_key);
 }
 
@@ -238,6 +244,8 @@ static answer register_answered(punch_rendezvous *rv, uint64_t now, tpeer *p)
     assert_memory_equal(a.m.txid, r.buf + 2, PUNCH_MSG_TXID_LEN);
     assert_true(punch_addr_equal(&a.m.public_addr, &p->addr));
     memcpy(p->cookie, a.m.cookie, sizeof(p->cookie));
+    assert_int_equal(a.m.token_len, PUNCH_MSG_TOKEN_LEN); /* every REGISTERED has one */
+    memcpy(p->token, a.m.token, sizeof(p->token));
     return a;
 }
 
@@ -1332,6 +1340,140 @@ static void rejects_bad_config(void **state)
     punch_rendezvous_free(NULL);
 }
 
+/* ---- address-validation tokens (src/server/tokens.c) ---- */
+
+/* p starts again: a new port of the same IP, no cookie, the kept token. */
+static void restart(tpeer *p)
+{
+    p->addr.port++;
+    memset(p->cookie, 0, sizeof(p->cookie));
+    p->use_token = true;
+}
+
+/* A REGISTER with p's token that is dropped without an answer, counted. */
+static void token_dropped(punch_rendezvous *rv, uint64_t now, tpeer *p, const uint64_t *counter)
+{
+    uint64_t before = *counter, peers = punch_rendezvous_counters_get(rv)->peers_added;
+    dgram r = register_msg(p, NULL);
+    send_from(rv, now, &p->addr, &r);
+    expect_nothing(rv);
+    assert_int_equal(*counter, before + 1);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers_added, peers);
+}
+
+static void token_registers_in_one_flight(void **state)
+{
+    (void)state;
+    pair x;
+    punch_rendezvous_cfg cfg = base_cfg();
+    setup_pair(&x, &cfg);
+    const punch_rendezvous_counters *c = punch_rendezvous_counters_get(x.rv);
+    uint8_t old[PUNCH_MSG_TOKEN_LEN];
+    memcpy(old, x.alice.token, sizeof(old));
+    /* Alice starts again: REGISTER and CONNECT in one flight, no HELLO. */
+    restart(&x.alice);
+    dgram r = register_msg(&x.alice, NULL), k = connect_msg(&x.alice, "bob", NULL);
+    send_from(x.rv, 5000, &x.alice.addr, &r);
+    send_from(x.rv, 5000, &x.alice.addr, &k);
+    answer a = expect_to(x.rv, &x.alice, PUNCH_MSG_REGISTERED);
+    assert_true(punch_addr_equal(&a.m.public_addr, &x.alice.addr));
+    assert_memory_not_equal(a.m.token, old, PUNCH_MSG_TOKEN_LEN); /* for the new address */
+    uint8_t newer[PUNCH_MSG_TOKEN_LEN];
+    memcpy(newer, a.m.token, sizeof(newer));
+    answer to_a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
+    assert_true(punch_addr_equal(&to_a.m.public_addr, &x.bob.addr));
+    assert_int_equal(c->token_accepted, 1);
+    assert_int_equal(c->peers, 2);
+    while (next_answer(x.rv, &a)) /* the session told again, as for a rebinding */
+        assert_int_equal(a.m.type, PUNCH_MSG_INTRODUCE);
+    /* A copy of that REGISTER (same token, same address) is answered and
+     * not counted again. */
+    send_from(x.rv, 5001, &x.alice.addr, &r);
+    expect_to(x.rv, &x.alice, PUNCH_MSG_REGISTERED);
+    expect_nothing(x.rv);
+    assert_int_equal(c->token_accepted, 1);
+    assert_int_equal(c->token_replayed, 0);
+    /* The same token again (a replay, from yet another port): dropped. */
+    x.alice.addr.port++;
+    token_dropped(x.rv, 6000, &x.alice, &c->token_replayed);
+    /* The newer token works. */
+    memcpy(x.alice.token, newer, sizeof(x.alice.token));
+    register_answered(x.rv, 7000, &x.alice);
+    assert_int_equal(c->token_accepted, 2);
+    punch_rendezvous_free(x.rv);
+}
+
+/* A token from another IP, forged, for another key, or expired is a
+ * counted drop; the peer's HELLO and cookie still work. */
+static void bad_tokens_dropped(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.token_lifetime_s = 3600;
+    punch_rendezvous *rv = make(&cfg);
+    const punch_rendezvous_counters *c = punch_rendezvous_counters_get(rv);
+    tpeer alice, carol;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&carol, 4, "carol", v4(203, 0, 113, 7, 40100));
+    join(rv, 1000, &alice);
+    restart(&alice);
+    alice.addr.ip[3] = 8; /* another IP */
+    token_dropped(rv, 2000, &alice, &c->token_bad);
+    alice.addr.ip[3] = 7;
+    alice.token[PUNCH_MSG_TOKEN_LEN - 1] ^= 1; /* forged */
+    token_dropped(rv, 2000, &alice, &c->token_bad);
+    alice.token[PUNCH_MSG_TOKEN_LEN - 1] ^= 1;
+    alice.token[0] ^= 1; /* a later expiry than it was given */
+    token_dropped(rv, 2000, &alice, &c->token_bad);
+    alice.token[0] ^= 1;
+    memcpy(carol.token, alice.token, sizeof(carol.token)); /* another key, same IP */
+    carol.use_token = true;
+    token_dropped(rv, 2000, &carol, &c->token_bad);
+    /* Exactly at its expiry (1 s + 3600 s): expired. */
+    token_dropped(rv, 3601000, &alice, &c->token_expired);
+    /* Just before, it works. */
+    register_answered(rv, 3600999, &alice);
+    assert_int_equal(c->token_accepted, 1);
+    /* The drops made no state and left the cookie way open. */
+    assert_int_equal(c->peers, 1);
+    get_cookie(rv, 3601000, &carol);
+    carol.use_token = false;
+    do_register(rv, 3601000, &carol);
+    punch_rendezvous_free(rv);
+}
+
+/* punchd started again (a new secret) knows no old token; and a peer that
+ * kept a wrong server key MACs with the wrong key: both dropped. */
+static void token_of_another_server_dropped(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    punch_rendezvous_free(rv);
+    cfg.cookie_secret[0] ^= 1;
+    rv = make(&cfg);
+    restart(&alice);
+    token_dropped(rv, 2000, &alice, &punch_rendezvous_counters_get(rv)->token_bad);
+    punch_rendezvous_free(rv);
+
+    cfg.cookie_secret[0] ^= 1;
+    rv = make(&cfg);
+    punch_identity other;
+    identity_from_byte(&other, 9);
+    uint8_t wrong[PUNCH_AUTH_KEY_LEN];
+    assert_int_equal(punch_auth_derive(&alice.id, other.public_key, wrong), 0);
+    dgram r = register_msg(&alice, wrong);
+    send_from(rv, 2000, &alice.addr, &r);
+    expect_nothing(rv);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->bad_mac, 1);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers, 0);
+    punch_rendezvous_free(rv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1360,6 +1502,9 @@ int main(void)
         cmocka_unit_test(relay_per_destination_peer),
         cmocka_unit_test(relay_per_source),
         cmocka_unit_test(rejects_bad_config),
+        cmocka_unit_test(token_registers_in_one_flight),
+        cmocka_unit_test(bad_tokens_dropped),
+        cmocka_unit_test(token_of_another_server_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
