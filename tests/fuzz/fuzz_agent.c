@@ -113,7 +113,7 @@ static punch_addr endpoint(script *s)
 static void drain(world *w)
 {
     uint8_t buf[PUNCH_MAX_DATAGRAM_LARGE + 256], ttl;
-    uint16_t sock;
+    punch_socket sock;
     punch_addr dst;
     size_t len;
     while (punch_agent_poll_transmit_from(w->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
