@@ -66,7 +66,7 @@ static size_t answer(uint8_t *p, size_t len, const struct sockaddr_in *peer)
 }
 #elif defined(FLOOR_RENDEZVOUS)
 #define FLOOR_NAME "rendezvous_floor"
-#define REPLY_LEN 63 /* REGISTERED: magic, type, txid, endpoint, cookie, keepalive, MAC */
+#define REPLY_LEN 88 /* REGISTERED: magic, type, txid, endpoint, cookie, keepalive, token, MAC */
 #define TYPE_REGISTERED 0x04
 
 static size_t answer(uint8_t *p, size_t len, const struct sockaddr_in *peer)

@@ -78,7 +78,7 @@ done
 events=()
 ((with_events)) && events=(--events "$tmp/punchd.events")
 taskset -c "$server_cpu" "$punchd" --listen "$host:$pport" --rate-limit 0 \
-    --max-peers "$peers" --log-level warn "${events[@]}" >"$tmp/punchd.log" 2>&1 &
+    --max-peers "$peers" --names-per-source "$peers" --log-level warn "${events[@]}" >"$tmp/punchd.log" 2>&1 &
 server_pid=$!
 rss0=$(awk '/^VmRSS/ { print $2 }' "/proc/$server_pid/status" 2>/dev/null || echo 0)
 b0=$(cpu_busy "$server_cpu") t0=$(now_ns)

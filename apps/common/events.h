@@ -24,4 +24,12 @@ int punch_events_reopen(punch_events **ev, const char *path);
 void punch_events_emit(punch_events *ev, const char *name, const char *fields_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* For a server: when events go to a pipe or a socket, never wait for its
+ * reader. A line that does not fit is dropped whole (counted, warned
+ * about), so a slow or stopped reader cannot stop the service (issue 12:
+ * punchd stopped answering everyone once 64 KiB of events sat unread). */
+void punch_events_never_block(punch_events *ev);
+/* Lines dropped so far. */
+uint64_t punch_events_lost(const punch_events *ev);
+
 #endif

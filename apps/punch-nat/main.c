@@ -28,6 +28,7 @@
 #include "io/net.h"
 #include "io/tun.h"
 #include "nat/nat.h"
+#include "nat/nat_packet.h"
 #include "wire/ipv4.h"
 
 #define TUN_MTU 1500
@@ -60,7 +61,8 @@ static const char usage_text[] =
     "                             step=N, port-range=LO-HI, hairpin=on|off,\n"
     "                             refresh=outbound|both, syn=drop|rst,\n"
     "                             pooling=paired|arbitrary, udp-timeout=30s, tcp-timeout=2h,\n"
-    "                             tcp-transitory-timeout=4m, icmp-timeout=60s, mappings=N\n"
+    "                             tcp-transitory-timeout=4m, icmp-timeout=60s, mappings=N,\n"
+    "                             host-mappings=N (per inside host; default half)\n"
     "                             e.g. --nat symmetric-sequential,step=2,hairpin=on\n"
     "  --name NAME                TUN devices NAMEo and NAMEi (default pnat)\n"
     "  --events FILE|-            JSON events: started, mapping-created,\n"
@@ -213,6 +215,7 @@ static void emit_counters(natd *d, const char *event)
         "\"rst\":%llu,\"mappings\":%zu,\"mappings_created\":%llu,\"mappings_expired\":%llu,"
         "\"dropped_no_mapping\":%llu,\"dropped_filtered\":%llu,\"dropped_hairpin_off\":%llu,"
         "\"dropped_tcp_invalid\":%llu,\"refused_table_full\":%llu,\"refused_no_port\":%llu,"
+        "\"refused_host_quota\":%llu,"
         "\"dropped_unparsable\":%llu,\"dropped_protocol\":%llu,\"dropped_icmp\":%llu,"
         "\"write_errors\":%llu",
         (unsigned long long)c->outbound, (unsigned long long)c->inbound,
@@ -222,6 +225,7 @@ static void emit_counters(natd *d, const char *event)
         (unsigned long long)c->dropped_no_mapping, (unsigned long long)c->dropped_filtered,
         (unsigned long long)c->dropped_hairpin_off, (unsigned long long)c->dropped_tcp_invalid,
         (unsigned long long)c->refused_table_full, (unsigned long long)c->refused_no_port,
+        (unsigned long long)c->refused_host_quota,
         (unsigned long long)d->dropped_parse, (unsigned long long)d->dropped_proto,
         (unsigned long long)d->dropped_icmp, (unsigned long long)d->write_errors);
 }
@@ -234,96 +238,17 @@ static void send_back(natd *d, int fd, const uint8_t *buf, size_t len)
         d->write_errors++;
 }
 
-/* Apply a FORWARD or HAIRPIN verdict: the packet leaves with out's
- * addresses. The kernel already took one off the TTL on the way into the
- * TUN and will take another on the way out: give one back, so the NAT
- * counts as one hop, as a real one does. */
-static void rewrite(punch_ipv4 *p, const punch_nat_tuple *out)
-{
-    if (!punch_addr_equal(&p->src, &out->src))
-        punch_ipv4_set_src(p, &out->src);
-    if (!punch_addr_equal(&p->dst, &out->dst))
-        punch_ipv4_set_dst(p, &out->dst);
-    punch_ipv4_add_ttl(p, 1);
-}
-
-static bool is_icmp_error(const punch_ipv4 *p)
-{
-    return p->proto == PUNCH_IP_ICMP && (p->icmp_type == PUNCH_ICMP_UNREACHABLE ||
-                                         p->icmp_type == PUNCH_ICMP_TIME_EXCEEDED);
-}
-
-/* An ICMP error about a translated flow (RFC 5508 §4.2): the quoted packet
- * names the mapping. Inbound, it quotes one of our outbound packets
- * (source = public mapping): deliver it to the inside host, quoted packet
- * restored. Outbound, an inside host complains about an inbound packet
- * (destination = itself): send it out from the public mapping. */
-static bool translate_icmp_error(natd *d, punch_ipv4 *p, bool inbound, uint64_t now)
-{
-    punch_ipv4 inner;
-    punch_addr mapped;
-    if (punch_ipv4_icmp_inner(p, &inner) != 0 || inner.fragment ||
-        (inner.proto != PUNCH_IP_UDP && inner.proto != PUNCH_IP_TCP &&
-         inner.proto != PUNCH_IP_ICMP))
-        return false;
-    if (inbound) {
-        if (punch_nat_lookup_public(d->nat, now, inner.proto, &inner.src, &mapped) != 0)
-            return false;
-        punch_addr host = mapped;
-        host.port = 0;
-        punch_ipv4_set_dst(p, &host);
-        punch_ipv4_set_inner_src(p, &inner, &mapped);
-    } else {
-        if (punch_nat_lookup(d->nat, now, inner.proto, &inner.dst, &inner.src, &mapped) != 0)
-            return false;
-        punch_addr host = mapped;
-        host.port = 0;
-        punch_ipv4_set_src(p, &host);
-        punch_ipv4_set_inner_dst(p, &inner, &mapped);
-    }
-    punch_ipv4_add_ttl(p, 1);
-    return true;
-}
-
 static void handle_packet(natd *d, int fd, uint8_t *buf, size_t len, bool inbound)
 {
-    punch_ipv4 p;
-    uint64_t now = punch_clock_ms();
-    if (punch_ipv4_parse(buf, len, &p) != 0) {
-        d->dropped_parse++;
-        return;
-    }
-    if (is_icmp_error(&p)) {
-        if (translate_icmp_error(d, &p, inbound, now))
-            send_back(d, fd, buf, p.len);
-        else
-            d->dropped_icmp++;
-        return;
-    }
-    bool query = p.proto == PUNCH_IP_ICMP &&
-                 (p.icmp_type == PUNCH_ICMP_ECHO || p.icmp_type == PUNCH_ICMP_ECHO_REPLY);
-    if (p.fragment || (p.proto != PUNCH_IP_UDP && p.proto != PUNCH_IP_TCP && !query)) {
-        d->dropped_proto++;
-        return;
-    }
-    punch_nat_tuple in = {.proto = p.proto, .src = p.src, .dst = p.dst}, out;
-    punch_nat_verdict v = inbound ? punch_nat_inbound(d->nat, now, &in, p.tcp_flags, &out)
-                                  : punch_nat_outbound(d->nat, now, &in, p.tcp_flags, &out);
-    switch (v) {
-    case PUNCH_NAT_FORWARD:
-    case PUNCH_NAT_HAIRPIN:
-        rewrite(&p, &out);
-        send_back(d, fd, buf, p.len);
-        break;
-    case PUNCH_NAT_RST: {
-        uint8_t rst[64];
-        size_t n = punch_ipv4_tcp_rst(&p, rst, sizeof(rst));
-        if (n)
-            send_back(d, fd, rst, n);
-        break;
-    }
-    case PUNCH_NAT_DROP:
-        break;
+    uint8_t rst[PUNCH_NAT_RST_MAX];
+    size_t out_len;
+    switch (punch_nat_packet(d->nat, punch_clock_ms(), buf, len, inbound, rst, &out_len)) {
+    case PUNCH_NAT_PKT_SEND: send_back(d, fd, buf, out_len); break;
+    case PUNCH_NAT_PKT_RST: send_back(d, fd, rst, out_len); break;
+    case PUNCH_NAT_PKT_BAD_PARSE: d->dropped_parse++; break;
+    case PUNCH_NAT_PKT_BAD_PROTO: d->dropped_proto++; break;
+    case PUNCH_NAT_PKT_BAD_ICMP: d->dropped_icmp++; break;
+    case PUNCH_NAT_PKT_DROP: break;
     }
 }
 

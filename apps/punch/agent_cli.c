@@ -74,14 +74,15 @@ static bool learn(const char *known_path, const punch_event *ev, uint8_t known[P
     return true;
 }
 
-bool punch_agent_cli_trust(const char *known_path, const punch_event *ev)
+/* Check ev's key against known_peers; learn a new name's when asked. */
+static bool check_key(const char *known_path, const punch_event *ev, bool learn_new)
 {
     uint8_t known[PUNCH_KEY_LEN] = {0};
     char have[PUNCH_KEY_B64_LEN], got[PUNCH_KEY_B64_LEN], err[PUNCH_KEYFILE_ERRLEN];
     int rc = punch_known_peers_find(known_path, ev->peer_name, known, err);
     if (rc == 0 && memcmp(known, ev->peer_key, PUNCH_KEY_LEN) == 0)
         return true;
-    if (rc == PUNCH_ERR_NOTFOUND && learn(known_path, ev, known))
+    if (rc == PUNCH_ERR_NOTFOUND && (!learn_new || learn(known_path, ev, known)))
         return true;
     if (rc != 0 && rc != PUNCH_ERR_NOTFOUND) { /* a bad file is never half-believed */
         fprintf(stderr, "punch: REFUSING %s: cannot check its key: %s\n", ev->peer_name, err);
@@ -103,6 +104,16 @@ bool punch_agent_cli_trust(const char *known_path, const punch_event *ev)
     fprintf(stderr, "punch: The next connection learns the new key; or pin it: connect %s@%s\n",
             ev->peer_name, got);
     return false;
+}
+
+bool punch_agent_cli_trust(const char *known_path, const punch_event *ev)
+{
+    return check_key(known_path, ev, false);
+}
+
+bool punch_agent_cli_learn(const char *known_path, const punch_event *ev)
+{
+    return check_key(known_path, ev, true);
 }
 
 /* A token kept from an earlier run with this server (server_tokens.h):

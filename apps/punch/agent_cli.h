@@ -30,10 +30,19 @@ int punch_agent_cli_server(const punch_cli *cli, const char *program, punch_addr
 int punch_agent_cli_identity(const punch_cli *cli, const char *program, punch_identity *id,
                              char known_path[PATH_MAX]);
 
-/* Trust on first use (SPEC.md §4): the key the server gives for a peer's
- * name must be the one met before; a new name's key is remembered. False,
- * after a loud message on stderr, when the key changed. */
+/* Trust on first use (SPEC.md §4), at the introduction: the key the
+ * server gives for a peer's name must be the one met before. False, after
+ * a loud message on stderr, when the key changed. A new name passes and is
+ * not written down yet: see punch_agent_cli_learn. */
 bool punch_agent_cli_trust(const char *known_path, const punch_event *ev);
+
+/* At a path to the peer (its handshake completed: it holds the key): a
+ * new name's key is remembered in known_peers. Strangers who never finish
+ * a handshake are never written down, so a crowd of them neither stalls a
+ * listener (a write and an fsync each) nor fills known_peers (issue 12).
+ * False, after the same loud message, when another punch remembered
+ * another key for the name meanwhile. */
+bool punch_agent_cli_learn(const char *known_path, const punch_event *ev);
 
 /* The global options that tune the agent (--open-ttl, --no-birthday). */
 void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg);

@@ -190,11 +190,19 @@ static void write_all(int fd, const uint8_t *p, size_t len)
 }
 
 /* Trust on first use (SPEC.md §4): the key the server gives for a name
- * must be the one we met before; a new name's key is remembered. */
+ * must be the one we met before; a new name's key is remembered once the
+ * peer proved it (its first path). */
 static bool trust(session *s, const punch_event *ev)
 {
     /* With a pinned key, the agent checked it; else known_peers decides. */
     return s->has_pin || punch_agent_cli_trust(s->known_path, ev);
+}
+
+/* Whether known_peers vouches for this session's peers: connect without
+ * a pinned key, a listener without --peer or --allowed-peers. */
+static bool uses_known_peers(const session *s)
+{
+    return s->listening ? !s->who.list : !s->has_pin;
 }
 
 /* ---- streams ------------------------------------------------------------ */
@@ -514,6 +522,12 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         on_introduced(s, agent, ev);
         break;
     case PUNCH_EVENT_PATH:
+        if (uses_known_peers(s) && !punch_agent_cli_learn(s->known_path, ev)) {
+            punch_agent_close(agent, punch_clock_ms(), ev->peer);
+            if (!s->listening)
+                finish(s, 1);
+            return;
+        }
         if (ev->peer == s->peer)
             s->path_kind = punch_path_kind_name(ev->path.kind);
         if (ev->peer == s->peer && s->datagram && !s->stdin_watched) {

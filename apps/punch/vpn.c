@@ -325,6 +325,11 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         on_introduced(s, ev);
         break;
     case PUNCH_EVENT_PATH:
+        if (!s->listening && !s->has_pin && !punch_agent_cli_learn(s->known_path, ev)) {
+            punch_agent_close(punch_driver_agent(d), punch_clock_ms(), ev->peer);
+            finish(s, 1);
+            break;
+        }
         if (ev->peer != s->peer)
             break;
         check_path(s, ev);

@@ -564,6 +564,7 @@ static int setup_rendezvous(punchd *d, const punchd_options *o, const punch_bind
     punch_rendezvous_cfg cfg = {
         .random = random_bytes,
         .max_peers = o->max_peers,
+        .names_per_source = (uint32_t)o->names_per_source,
         .no_relay = o->no_relay,
         .relay_max_bytes = o->relay_max_bytes,
         .relay_bytes_per_s = (uint32_t)o->relay_bytes_per_s,
@@ -782,6 +783,7 @@ int main(int argc, char **argv)
         punchd_config_free(d.config);
         return 1;
     }
+    punch_events_never_block(d.events); /* a stalled reader must not stall punchd */
     rc = 1;
     if (setup(&d, &o) != 0 || setup_metrics(&d, &o) != 0 || setup_cluster(&d, &o) != 0)
         goto cleanup;

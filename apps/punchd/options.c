@@ -25,7 +25,7 @@
 static const char usage_text[] =
     "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--second-port PORT|off]\n"
     "              [--key FILE] [--no-relay]\n"
-    "              [--max-peers N] [--relay-max-bytes N] [--relay-rate N]\n"
+    "              [--max-peers N] [--names-per-source N] [--relay-max-bytes N] [--relay-rate N]\n"
     "              [--relay-packets N] [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
     "              [--events FILE|-] [--metrics ADDR:PORT] [--config FILE]\n"
     "              [--log-level LEVEL] [--rate-limit N]\n"
@@ -64,6 +64,8 @@ static const char usage_text[] =
     "                       0 means the default)\n"
     "  --max-peers N        registered peers held at once (default 100000; about\n"
     "                       400 bytes each, taken as they register)\n"
+    "  --names-per-source N names registered from one IPv4 address or IPv6 /64\n"
+    "                       (default 256); more are refused as FULL\n"
     "  --no-tcp             serve on UDP only. By default punchd also listens on\n"
     "                       TCP at every address, for peers whose network drops\n"
     "                       UDP: each datagram goes as a 2-byte big-endian length\n"
@@ -151,6 +153,19 @@ static int cluster_option(punchd_options *o, int c)
 
 /* One option of punchd's (c from getopt_long). Returns 0, 2 on a usage
  * error, -1 when --help/--version was served. */
+/* --metrics IP:PORT. A port must be given (0: the kernel picks): a text
+ * without one takes the default port, so two defaults tell. */
+static int metrics_option(punchd_options *o, const char *text)
+{
+    punch_addr other;
+    if (punch_addr_parse(text, 0, &o->metrics) != 0 || punch_addr_parse(text, 1, &other) != 0 ||
+        other.port != o->metrics.port)
+        return usage_error("--metrics: '%s' is not an address with a port (IP:PORT or "
+                           "[IPv6]:PORT)", text);
+    o->has_metrics = true;
+    return 0;
+}
+
 static int parse_option(punchd_options *o, int c, char **argv)
 {
     switch (c) {
@@ -178,17 +193,8 @@ static int parse_option(punchd_options *o, int c, char **argv)
         return 0;
     case 'C':
         return 0; /* read before the other options (punchd_config_path) */
-    case 'X': {
-        /* A port must be given (0: the kernel picks): a text without one
-         * takes the default port, so two defaults tell. */
-        punch_addr other;
-        if (punch_addr_parse(optarg, 0, &o->metrics) != 0 ||
-            punch_addr_parse(optarg, 1, &other) != 0 || other.port != o->metrics.port)
-            return usage_error("--metrics: '%s' is not an address with a port (IP:PORT or "
-                               "[IPv6]:PORT)", optarg);
-        o->has_metrics = true;
-        return 0;
-    }
+    case 'X':
+        return metrics_option(o, optarg);
     case 'L':
         if ((o->log_level = punch_log_level_parse(optarg)) < 0)
             return usage_error("--log-level: '%s' is not one of error, warn, info, debug", optarg);
@@ -203,6 +209,9 @@ static int parse_option(punchd_options *o, int c, char **argv)
         return 0;
     case 'm':
         return number_option("--max-peers", optarg, 1, MAX_PEERS_LIMIT, &o->max_peers);
+    case 'N':
+        return number_option("--names-per-source", optarg, 1, MAX_PEERS_LIMIT,
+                             &o->names_per_source);
     case 'T':
         o->no_tcp = true;
         return 0;
@@ -242,6 +251,7 @@ static const struct option longs[] = {
     {"key", required_argument, NULL, 'k'},
     {"no-relay", no_argument, NULL, 'n'},
     {"max-peers", required_argument, NULL, 'm'},
+    {"names-per-source", required_argument, NULL, 'N'},
     {"relay-max-bytes", required_argument, NULL, 'B'},
     {"relay-rate", required_argument, NULL, 'R'},
     {"relay-packets", required_argument, NULL, 'P'},

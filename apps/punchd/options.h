@@ -29,6 +29,7 @@ typedef struct punchd_options {
     const char *key;
     bool no_relay;
     unsigned long long max_peers;
+    unsigned long long names_per_source; /* 0: the default */
     unsigned long long relay_max_bytes;
     unsigned long long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
     bool no_tcp;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "io/tcp.h"
+#include "wire/msg.h"
 
 #define MAX_CONNS_LIMIT (1u << 20)
 #define NONE UINT32_MAX
@@ -25,9 +26,8 @@ typedef struct conn {
     uint32_t idx;              /* its slot */
     uint32_t next;             /* hash chain */
     bool dead;                 /* closed at the end of this turn */
-    bool heard;                /* a whole frame came */
     uint32_t events;
-    uint64_t deadline_ms;      /* the next whole frame is due */
+    uint64_t deadline_ms;      /* closed then, unless a registration moves it */
     punch_addr remote, local;
     punch_frame_reader rd;
     punch_tcp_out out;
@@ -47,6 +47,7 @@ struct punch_tcp_server {
     size_t n_buckets;
     size_t n_dead;
     uint64_t next_sweep_ms;
+    uint64_t now_ms;           /* of the current run or timeout */
     punch_tcp_server_counters c;
 };
 
@@ -62,8 +63,8 @@ int punch_tcp_server_new(punch_tcp_server **out, const punch_tcp_server_cfg *cfg
         s->cfg.max_conns = PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS;
     if (!s->cfg.per_ip_max)
         s->cfg.per_ip_max = PUNCH_TCP_SERVER_DEFAULT_PER_IP;
-    if (!s->cfg.first_frame_ms)
-        s->cfg.first_frame_ms = PUNCH_TCP_SERVER_DEFAULT_FIRST_FRAME_MS;
+    if (!s->cfg.unregistered_ms)
+        s->cfg.unregistered_ms = PUNCH_TCP_SERVER_DEFAULT_UNREGISTERED_MS;
     if (!s->cfg.idle_ms)
         s->cfg.idle_ms = PUNCH_TCP_SERVER_DEFAULT_IDLE_MS;
     if (!s->cfg.out_bytes)
@@ -149,14 +150,16 @@ int punch_tcp_server_fd(const punch_tcp_server *s)
 
 /* ---- the address table (keyed SipHash, so no sender can aim at a bucket) ---- */
 
-/* By the remote IP alone (not its port): one source's connections share a
- * chain, so counting them (per_ip_max) costs no more than a lookup. */
+/* By the remote's source (its IPv4 address or IPv6 /64, not its port): one
+ * source's connections share a chain, so counting them (per_ip_max) costs
+ * no more than a lookup. */
 static size_t bucket_of(const punch_tcp_server *s, const punch_addr *a)
 {
-    uint8_t in[17], h[crypto_shorthash_BYTES];
+    uint8_t in[9], h[crypto_shorthash_BYTES];
+    uint64_t prefix = punch_source_prefix(a);
     in[0] = a->family;
-    memcpy(in + 1, a->ip, 16);
-    crypto_shorthash(h, in, a->family == PUNCH_AF_INET ? 5 : 17, s->hash_key);
+    memcpy(in + 1, &prefix, sizeof(prefix));
+    crypto_shorthash(h, in, sizeof(in), s->hash_key);
     uint64_t v;
     memcpy(&v, h, sizeof(v));
     return (size_t)(v & (s->n_buckets - 1));
@@ -172,11 +175,14 @@ static conn *find(const punch_tcp_server *s, const punch_addr *a)
     return NULL;
 }
 
-static size_t conns_from_ip(const punch_tcp_server *s, const punch_addr *a)
+static size_t conns_from_source(const punch_tcp_server *s, const punch_addr *a)
 {
     size_t n = 0;
-    for (uint32_t i = s->buckets[bucket_of(s, a)]; i != NONE; i = s->slots[i]->next)
-        n += punch_addr_same_ip(&s->slots[i]->remote, a);
+    uint64_t prefix = punch_source_prefix(a);
+    for (uint32_t i = s->buckets[bucket_of(s, a)]; i != NONE; i = s->slots[i]->next) {
+        const punch_addr *r = &s->slots[i]->remote;
+        n += r->family == a->family && punch_source_prefix(r) == prefix;
+    }
     return n;
 }
 
@@ -249,7 +255,7 @@ static void accept_some(punch_tcp_server *s, int lfd, uint64_t now)
             close(fd);
             continue;
         }
-        if (conns_from_ip(s, &remote) >= s->cfg.per_ip_max) {
+        if (conns_from_source(s, &remote) >= s->cfg.per_ip_max) {
             s->c.refused_per_ip++;
             close(fd);
             continue;
@@ -266,7 +272,7 @@ static void accept_some(punch_tcp_server *s, int lfd, uint64_t now)
         c->idx = idx;
         c->remote = remote;
         c->local = local;
-        c->deadline_ms = now + s->cfg.first_frame_ms;
+        c->deadline_ms = now + s->cfg.unregistered_ms;
         c->events = EPOLLIN;
         punch_frame_reader_init(&c->rd);
         struct epoll_event ev = {.events = EPOLLIN,
@@ -297,8 +303,6 @@ static bool on_frame(void *arg, const uint8_t *data, size_t len)
 {
     frame_ctx *x = arg;
     x->s->c.frames_in++;
-    x->c->heard = true;
-    x->c->deadline_ms = x->now + x->s->cfg.idle_ms;
     x->s->cfg.on_frame(x->s->cfg.arg, x->now, &x->c->remote, &x->c->local, data, len);
     return !x->c->dead;
 }
@@ -335,6 +339,7 @@ static void conn_ready(punch_tcp_server *s, uint32_t idx, uint32_t events, uint6
 
 void punch_tcp_server_run(punch_tcp_server *s, uint64_t now)
 {
+    s->now_ms = now;
     struct epoll_event evs[64];
     int n = epoll_wait(s->ep, evs, 64, 0);
     for (int i = 0; i < n; i++) {
@@ -363,6 +368,11 @@ int punch_tcp_server_send(punch_tcp_server *s, const punch_addr *dst, const uint
         return PUNCH_ERR_NOBUFS;
     }
     s->c.frames_out++;
+    /* Only the rendezvous' REGISTERED, its answer to a REGISTER whose
+     * cookie and MAC verified, keeps a connection: any other frame, HELLO
+     * or garbage, costs nothing to send (issue 12, finding 6). */
+    if (len >= 2 && data[0] == PUNCH_MSG_MAGIC && data[1] == PUNCH_MSG_REGISTERED)
+        c->deadline_ms = s->now_ms + s->cfg.idle_ms;
     if (punch_tcp_out_flush(c->fd, &c->out) != 0) {
         s->c.errors++;
         doom(s, c);
@@ -379,6 +389,7 @@ uint64_t punch_tcp_server_next_timeout(const punch_tcp_server *s)
 
 void punch_tcp_server_handle_timeout(punch_tcp_server *s, uint64_t now)
 {
+    s->now_ms = now;
     if (now >= s->next_sweep_ms) {
         for (uint32_t i = 0; i < s->cfg.max_conns; i++) {
             conn *c = s->slots[i];

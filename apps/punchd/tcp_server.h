@@ -8,10 +8,11 @@
  * answers to that address come back through punch_tcp_server_send.
  *
  * Limits: at most max_conns connections (more are accepted and closed at
- * once, counted), at most per_ip_max of them from one IP (so one source
- * cannot take every slot), new connections per source IP within a rate, a first
- * frame within first_frame_ms and then a frame at least every idle_ms (a
- * slow-loris sender that never finishes a frame is closed), and a bounded
+ * once, counted), at most per_ip_max of them from one source (IPv4
+ * address or IPv6 /64, so one source cannot take every slot), new
+ * connections per source within a rate, a registration (REGISTERED sent on
+ * it) within unregistered_ms and then at least every idle_ms (a slow-loris
+ * sender, or one sending garbage or HELLOs, is closed), and a bounded
  * output buffer per connection (a frame that does not fit is dropped and
  * counted). A malformed length (0, or over PUNCH_FRAME_MAX) closes the
  * connection. Nothing is allocated per frame.
@@ -23,13 +24,17 @@
 #include "server/ratelimit.h"
 
 #define PUNCH_TCP_SERVER_DEFAULT_MAX_CONNS 1024
-/* A peer needs one connection; a NAT of a few dozen hosts, that many. */
+/* A peer needs one connection; a NAT of a few dozen hosts, that many.
+ * Counted per IPv4 address or IPv6 /64 (one host holds a whole /64). */
 #define PUNCH_TCP_SERVER_DEFAULT_PER_IP 32
 #define PUNCH_TCP_SERVER_MAX_LISTENERS 32
-/* A connection must bring its first whole frame this fast... */
-#define PUNCH_TCP_SERVER_DEFAULT_FIRST_FRAME_MS 10000u
-/* ...and then one at least this often: punchd's peer expiry (3 keepalives
- * of 25 s + 15 s), so a registered peer's keepalives always keep it. */
+/* A connection must be registered (punchd answered REGISTERED on it) this
+ * fast: a HELLO, a REGISTER and their answers take a few round trips; a
+ * STUN Binding over TCP one... */
+#define PUNCH_TCP_SERVER_DEFAULT_UNREGISTERED_MS 10000u
+/* ...and then registered again at least this often: punchd's peer expiry
+ * (3 keepalives of 25 s + 15 s), so a registered peer's keepalives always
+ * keep it. Other frames, garbage included, never extend a connection. */
 #define PUNCH_TCP_SERVER_DEFAULT_IDLE_MS 90000u
 /* Frames waiting for a slow reader, per connection: 128 relayed datagrams
  * of 256 bytes, or 16 of the largest. */
@@ -42,7 +47,7 @@ typedef void (*punch_tcp_server_frame_fn)(void *arg, uint64_t now_ms, const punc
 typedef struct punch_tcp_server_cfg {
     size_t max_conns;          /* 0: the defaults above */
     size_t per_ip_max;
-    uint32_t first_frame_ms;
+    uint32_t unregistered_ms;
     uint32_t idle_ms;
     size_t out_bytes;
     punch_ratelimit_cfg rate;  /* new connections per source IP (per_sec 0: unlimited) */
@@ -56,7 +61,7 @@ typedef struct punch_tcp_server_counters {
     uint64_t rate_limited;     /* closed at once: the source IP opened too many too fast */
     uint64_t refused_per_ip;   /* closed at once: the source IP holds per_ip_max already */
     uint64_t closed;           /* every close, for whatever reason (the peer's included) */
-    uint64_t idle_closed;      /* no whole frame in time (slow loris, silent peer) */
+    uint64_t idle_closed;      /* not registered in time (slow loris, garbage, silent peer) */
     uint64_t bad_frames;       /* a length of 0 or over PUNCH_FRAME_MAX: closed */
     uint64_t truncated;        /* the stream ended inside a frame */
     uint64_t errors;           /* read or write errors (reset, ...): closed */

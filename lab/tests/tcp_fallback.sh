@@ -86,6 +86,19 @@ for ((i = 0; i < 400; i++)); do [ "$(registrations)" -ge 2 ] && break; sleep 0.0
 t1=$(( ($(date +%s%N) - t0) / 1000000 ))
 ok "punchd restarted: alice reconnected over TCP and registered again within $t1 ms"
 
+# A registered connection outlives the 10 s punchd gives one that never
+# registers (issue 12, finding 6): 12 s on, the same connection, no new
+# registration forced, nothing closed as idle.
+n=$(registrations)
+sleep 12  # the time itself is what is tested
+kill -USR1 "$pd"
+for ((i = 0; i < 200; i++)); do grep -q '"event":"counters"' "$D/punchd2.ev" && break; sleep 0.025; done
+c=$(grep '"event":"counters"' "$D/punchd2.ev" | tail -1)
+grep -q '"tcp_idle_closed":0,' <<<"$c" && grep -q '"tcp_accepted":1,' <<<"$c" ||
+    fail "alice's registered TCP connection did not last 12 s: $c"
+[ "$(registrations)" = "$n" ] || fail "alice registered again within 12 s: $(cat "$D/alice2.ev")"
+ok "a registered TCP connection is kept past 12 s (unregistered ones get 10 s)"
+
 # Alice's network lets UDP through again (the drop rule at nat-a goes): a
 # STUN probe over UDP is answered and alice registers over UDP.
 rule=$(lab exec nat-a -- nft -a list ruleset | awk '/^table/ {t = $2 " " $3} /chain/ {c = $2}

@@ -25,11 +25,19 @@ static bool handshaken(const peer *p)
     return p->ready || p->has_prev;
 }
 
+static bool spoke(const peer *p)
+{
+    for (size_t i = 0; i < p->n_cand; i++)
+        if (p->cand[i].spoke)
+            return true;
+    return false;
+}
+
 static punch_slot_view slot_view(const punch_agent *a, int id)
 {
     const peer *p = &a->peers[id];
     return (punch_slot_view){.used = p->used, .asked = p->connect.asked,
-                             .handshaken = handshaken(p),
+                             .handshaken = handshaken(p), .spoke = p->used && spoke(p),
                              .admitted_ms = p->admission.admitted_ms};
 }
 

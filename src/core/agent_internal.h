@@ -99,6 +99,7 @@ typedef enum reg_state { REG_HELLO = 1, REG_REGISTER, REG_DONE } reg_state;
 typedef struct registration {
     reg_state state;
     uint8_t txid[PUNCH_MSG_TXID_LEN];
+    uint64_t sequence; /* of the REGISTER transaction: larger each time */
     uint64_t next_ms;
     unsigned tries;
     uint64_t sent_ms;  /* the latest HELLO or REGISTER */

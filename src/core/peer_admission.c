@@ -9,9 +9,14 @@ static bool handshaking_stranger(const punch_slot_view *s)
     return s->used && !s->asked && !s->handshaken;
 }
 
+static bool older(const punch_slot_view *slots, int i, int than)
+{
+    return than < 0 || slots[i].admitted_ms < slots[than].admitted_ms;
+}
+
 int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, bool *evict)
 {
-    int free_slot = -1, oldest = -1;
+    int free_slot = -1, oldest_silent = -1, oldest_speaking = -1;
     size_t strangers = 0;
     for (size_t i = 0; i < n; i++) {
         if (!slots[i].used) {
@@ -19,17 +24,21 @@ int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, 
                 free_slot = (int)i;
         } else if (handshaking_stranger(&slots[i])) {
             strangers++;
-            if (oldest < 0 || slots[i].admitted_ms < slots[oldest].admitted_ms)
-                oldest = (int)i;
+            int *oldest = slots[i].spoke ? &oldest_speaking : &oldest_silent;
+            if (older(slots, (int)i, *oldest))
+                *oldest = (int)i;
         }
     }
     bool crowded = stranger && strangers >= PUNCH_MAX_HANDSHAKING;
     *evict = false;
     if (free_slot >= 0 && !crowded)
         return free_slot;
-    if (oldest >= 0)
-        *evict = true;
-    return oldest;
+    /* A silent stranger goes first; one that is handshaking with us (it
+     * spoke) gives way only to a peer we asked for: a newer stranger waits
+     * for its next introduction instead. */
+    int victim = oldest_silent >= 0 || stranger ? oldest_silent : oldest_speaking;
+    *evict = victim >= 0;
+    return victim;
 }
 
 uint64_t punch_admission_deadline(const punch_slot_view *s)

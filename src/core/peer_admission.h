@@ -10,8 +10,13 @@
  * not completed it within PUNCH_HANDSHAKE_DEADLINE_MS of its introduction is
  * forgotten. At most PUNCH_MAX_HANDSHAKING strangers hold a slot at once;
  * a new introduction beyond that, or into a full table, takes the slot of
- * the oldest stranger still handshaking. A peer with a completed handshake,
- * or one we asked for, is never pushed out by an introduction.
+ * the oldest silent stranger still handshaking (nothing authenticated came
+ * from it). A stranger that spoke (its handshake is under way) gives way
+ * only to a peer we ask for: a newer stranger then finds no room and waits
+ * for its next introduction, so a flood of silent keys cannot push out a
+ * peer in the middle of its handshake (issue 12: 1,000 strangers in a
+ * second did). A peer with a completed handshake, or one we asked for, is
+ * never pushed out by an introduction.
  *
  * Probes. Until the handshake with a peer completes, what goes to an
  * address of it that has not sent us an authenticated datagram is counted:
@@ -63,6 +68,7 @@ typedef struct punch_slot_view {
     bool used;
     bool asked;           /* we asked for this peer (punch_agent_connect) */
     bool handshaken;      /* the handshake with it completed */
+    bool spoke;           /* an authenticated datagram came from it */
     uint64_t admitted_ms; /* introduced then */
 } punch_slot_view;
 

@@ -73,6 +73,7 @@ static void send_register(punch_agent *a)
     m.nat_mapping = a->nat.mapping;
     m.nat_step = a->nat.step;
     m.nat_port = a->nat.port;
+    m.sequence = a->reg.sequence;
     a->reg.told_nat = a->disc.state == DISC_DONE;
     token_put(a, &m);
     a->reg.rtt_told = m.rtt_ms;
@@ -86,6 +87,9 @@ void reg_start(punch_agent *a, reg_state st, uint64_t now)
     a->reg.state = st;
     a->reg.tries = 0;
     new_txid(a, a->reg.txid);
+    /* The clock, so a restarted agent (a new process, the same monotonic
+     * clock) goes on from where it was; +1 when two start in one ms. */
+    a->reg.sequence = now > a->reg.sequence ? now : a->reg.sequence + 1;
     a->reg.next_ms = now;
 }
 

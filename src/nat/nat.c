@@ -7,122 +7,12 @@
  * deadlines over both pools. Refreshing only moves an entry's deadline
  * later, so the heap is updated lazily: a heap key may be earlier than the
  * entry's deadline and is corrected when it reaches the top. */
-#include "nat/nat.h"
+#include "nat/nat_hash.h"
+#include "nat/nat_internal.h"
+#include "wire/counts.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define NIL UINT32_MAX
-#define SESSION_BIT 0x80000000u
-#define MAX_CAPACITY (1u << 30)
-
-/* TCP state bits of a session */
-enum {
-    T_SYN_OUT = 0x01,
-    T_SYN_IN = 0x02,
-    T_FIN_OUT = 0x04,
-    T_FIN_IN = 0x08,
-    T_RST = 0x10,
-};
-
-typedef struct hlink {
-    uint32_t next, prev, bucket;
-} hlink;
-
-typedef struct hindex {
-    uint32_t *heads;
-    uint32_t mask;
-    char *base;     /* pool the entries live in */
-    size_t stride;  /* sizeof one entry */
-    size_t off;     /* offset of this index's hlink in an entry */
-} hindex;
-
-typedef struct mapping {
-    uint64_t expires;
-    punch_addr inside;
-    punch_addr remote;  /* the part of the remote that keys the mapping */
-    punch_addr pub;
-    uint32_t heap_pos;
-    uint32_t sessions;  /* head of this mapping's session list */
-    uint32_t next_free;
-    int16_t addr_slot;  /* basic mode: index of the public IP held */
-    uint8_t proto;
-    bool used;
-    hlink by_key, by_pub;
-} mapping;
-
-typedef struct session {
-    uint64_t expires;
-    punch_addr remote;
-    uint32_t mapping;
-    uint32_t heap_pos;
-    uint32_t next_free;
-    uint32_t list_next, list_prev; /* in the mapping's list */
-    uint8_t tcp;
-    bool used;
-    hlink by_ep, by_ip;
-} session;
-
-typedef struct heap_item {
-    uint64_t deadline;
-    uint32_t ref; /* mapping index, or SESSION_BIT | session index */
-} heap_item;
-
-typedef struct addr_slot {
-    punch_addr inside; /* basic mode: inside IP holding public_ip[i] */
-    uint32_t refs;
-} addr_slot;
-
-struct punch_nat {
-    punch_nat_cfg cfg;
-    punch_nat_counters counters;
-    uint64_t key0, key1;
-    mapping *maps;
-    session *sess;
-    uint32_t free_map, free_sess;
-    size_t n_maps, n_sess;
-    hindex by_key, by_pub, by_ep, by_ip;
-    heap_item *heap;
-    size_t heap_len;
-    uint16_t next_port[PUNCH_NAT_MAX_PUBLIC]; /* sequential cursor per public IP */
-    addr_slot slots[PUNCH_NAT_MAX_PUBLIC];
-    punch_nat_event *events;
-    size_t ev_head, ev_len;
-};
-
-/* ---- hashing ---------------------------------------------------------- */
-
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    h ^= v;
-    h *= 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 31);
-}
-
-static uint64_t fmix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 33);
-}
-
-static uint64_t hash_ip(uint64_t h, const punch_addr *a)
-{
-    uint64_t w0 = 0, w1 = 0;
-    size_t len = a->family == PUNCH_AF_INET6 ? 16 : a->family == PUNCH_AF_INET ? 4 : 0;
-    for (size_t i = 0; i < len && i < 8; i++)
-        w0 = (w0 << 8) | a->ip[i];
-    for (size_t i = 8; i < len; i++)
-        w1 = (w1 << 8) | a->ip[i];
-    return mix(mix(mix(h, a->family), w0), w1);
-}
-
-static uint64_t hash_addr(uint64_t h, const punch_addr *a)
-{
-    return mix(hash_ip(h, a), a->port);
-}
 
 /* ---- intrusive hash index ------------------------------------------- */
 
@@ -325,6 +215,11 @@ static uint64_t ip_hash(const punch_nat *n, uint32_t m, const punch_addr *remote
     return fmix(hash_ip(mix(n->key1 ^ 0x1b, m), remote));
 }
 
+static uint64_t host_hash(const punch_nat *n, const punch_addr *inside)
+{
+    return fmix(mix(mix(n->key1 ^ 0x4057, inside->family), punch_source_prefix(inside)));
+}
+
 static uint32_t find_by_key(const punch_nat *n, uint8_t proto, const punch_addr *inside,
                             const punch_addr *rkey)
 {
@@ -401,6 +296,8 @@ static void remove_mapping(punch_nat *n, uint32_t id)
         remove_session(n, m->sessions);
     hx_remove(&n->by_key, id);
     hx_remove(&n->by_pub, id);
+    punch_counts_remove(n->hosts, m->inside.family, punch_source_prefix(&m->inside),
+                        host_hash(n, &m->inside));
     heap_remove(n, m->heap_pos);
     if (m->addr_slot >= 0)
         n->slots[m->addr_slot].refs--;
@@ -553,6 +450,12 @@ static uint32_t create_mapping(punch_nat *n, uint64_t now, uint8_t proto,
         n->counters.refused_table_full++;
         return NIL;
     }
+    /* One inside host cannot take the whole table (issue 12, finding 10). */
+    uint64_t hh = host_hash(n, inside), host = punch_source_prefix(inside);
+    if (punch_counts_get(n->hosts, inside->family, host, hh) >= n->cfg.max_mappings_per_host) {
+        n->counters.refused_host_quota++;
+        return NIL;
+    }
     punch_addr pub = *inside;
     int slot = -1;
     if (n->cfg.mode != PUNCH_NAT_FIREWALL) {
@@ -588,6 +491,7 @@ static uint32_t create_mapping(punch_nat *n, uint64_t now, uint8_t proto,
         n->slots[slot].refs++;
     hx_insert(&n->by_key, id, key_hash(n, proto, inside, rkey));
     hx_insert(&n->by_pub, id, pub_hash(n, proto, &pub));
+    (void)punch_counts_add(n->hosts, inside->family, host, hh); /* room: one per mapping */
     heap_push(n, id, UINT64_MAX);
     n->counters.mappings_created++;
     push_event(n, PUNCH_NAT_EV_MAPPING_CREATED, now, m);
@@ -717,17 +621,23 @@ static punch_nat_verdict translate_out(punch_nat *n, uint64_t now, const punch_n
 
 /* Deliver a packet from remote to mapping mi, applying filtering (RFC 4787
  * §5) and TCP tracking. Returns FORWARD, RST or DROP. */
+/* Whether filtering lets in a packet from remote to mapping mi (RFC 4787
+ * §5), a session of mi with remote aside (that one always may). */
+static bool filter_allows(const punch_nat *n, uint64_t now, uint32_t mi, const punch_addr *remote)
+{
+    switch (n->cfg.filtering) {
+    case PUNCH_NAT_EIF: return true;
+    case PUNCH_NAT_ADF: return has_session_ip(n, mi, remote, now);
+    default: return false;
+    }
+}
+
 static punch_nat_verdict admit_in(punch_nat *n, uint64_t now, uint32_t mi, uint8_t proto,
                                   const punch_addr *remote, uint8_t flags)
 {
     uint32_t si = live_session(n, find_session(n, mi, remote), now);
     if (si == NIL) {
-        bool allowed;
-        switch (n->cfg.filtering) {
-        case PUNCH_NAT_EIF: allowed = true; break;
-        case PUNCH_NAT_ADF: allowed = has_session_ip(n, mi, remote, now); break;
-        default: allowed = false; break;
-        }
+        bool allowed = filter_allows(n, now, mi, remote);
         bool syn = proto == PUNCH_IP_TCP && (flags & PUNCH_TCP_SYN) && !(flags & PUNCH_TCP_ACK);
         if (!allowed) {
             n->counters.dropped_filtered++;
@@ -885,6 +795,28 @@ int punch_nat_lookup_public(const punch_nat *n, uint64_t now, uint8_t proto,
     return 0;
 }
 
+int punch_nat_icmp_error_in(const punch_nat *n, uint64_t now, uint8_t proto,
+                            const punch_addr *pub, const punch_addr *remote,
+                            const punch_addr *from, punch_addr *inside)
+{
+    if (!n || !pub || !remote || !from || !inside)
+        return PUNCH_ERR_INVAL;
+    uint32_t id = find_by_pub(n, proto, pub);
+    if (id == NIL || n->maps[id].expires <= now)
+        return PUNCH_ERR_NOTFOUND;
+    punch_addr r = *remote;
+    if (proto == PUNCH_IP_ICMP)
+        r.port = 0; /* sessions of ICMP queries do not key the remote's id */
+    uint32_t si = find_session(n, id, &r);
+    bool live = si != NIL && n->sess[si].expires > now;
+    if (!live && !filter_allows(n, now, id, &r))
+        return PUNCH_ERR_NOTFOUND; /* the quoted flow never went there */
+    if (n->cfg.filtering != PUNCH_NAT_EIF && !punch_addr_same_ip(from, &r))
+        return PUNCH_ERR_NOTFOUND; /* a third host speaking for the flow's remote */
+    *inside = n->maps[id].inside;
+    return 0;
+}
+
 /* ---- lifetime ------------------------------------------------------- */
 
 static bool cfg_valid(const punch_nat_cfg *c)
@@ -957,6 +889,12 @@ int punch_nat_new(punch_nat **out, const punch_nat_cfg *cfg)
     }
     for (size_t i = 0; i < PUNCH_NAT_MAX_PUBLIC; i++)
         n->next_port[i] = cfg->port_min;
+    if (!n->cfg.max_mappings_per_host || n->cfg.max_mappings_per_host > nm)
+        n->cfg.max_mappings_per_host = n->cfg.max_mappings_per_host ? nm : (nm + 1) / 2;
+    if (punch_counts_new(&n->hosts, nm) != 0) {
+        punch_nat_free(n);
+        return PUNCH_ERR_NOMEM;
+    }
     *out = n;
     return 0;
 }
@@ -973,6 +911,7 @@ void punch_nat_free(punch_nat *n)
     free(n->heap);
     free(n->sess);
     free(n->maps);
+    punch_counts_free(n->hosts);
     free(n);
 }
 

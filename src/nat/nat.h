@@ -69,6 +69,11 @@ typedef struct punch_nat_cfg {
     uint64_t tcp_transitory_ms;        /* RFC 5382 REQ-5: >= 4 min (SYN, FIN, RST states) */
     uint64_t icmp_timeout_ms;          /* RFC 5508 REQ-1: >= 60 s (ICMP query mappings) */
     size_t max_mappings;      /* table capacity; a new mapping beyond it is refused */
+    /* Mappings one inside host (IPv4 address, IPv6 /64) may hold at once,
+     * so one host cannot take every port from the others (RFC 6888 REQ-4:
+     * a limit per subscriber). 0: half of max_mappings; a many-port run
+     * (1024 probes through an apdm NAT) still fits the default 2048. */
+    size_t max_mappings_per_host;
     size_t max_sessions;      /* 0 means 4 x max_mappings */
     size_t max_events;        /* event queue length; 0: no events kept */
     size_t n_public;
@@ -103,6 +108,7 @@ typedef struct punch_nat_counters {
     uint64_t sessions_created, sessions_expired;
     uint64_t refused_table_full;     /* new mapping or session refused: table full */
     uint64_t refused_no_port;        /* new mapping refused: no free public port */
+    uint64_t refused_host_quota;     /* new mapping refused: its inside host holds enough */
     uint64_t dropped_no_mapping;     /* inbound to a public address:port with no mapping */
     uint64_t dropped_filtered;       /* inbound refused by filtering */
     uint64_t dropped_hairpin_off;    /* inside to our own public address, hairpin off */
@@ -149,7 +155,7 @@ int punch_nat_cfg_preset(punch_nat_cfg *cfg, const char *name);
  * (LO-HI), hairpin (on|off), refresh (outbound|both), syn (drop|rst),
  * pooling (paired|arbitrary), mode (napt|basic|firewall), udp-timeout,
  * tcp-timeout, tcp-transitory-timeout, icmp-timeout (a number with ms|s|m|h, seconds when
- * bare), mappings, sessions, public (IPv4[+IPv4...]).
+ * bare), mappings, host-mappings, sessions, public (IPv4[+IPv4...]).
  * Example: "symmetric-sequential,step=2,hairpin=on,udp-timeout=30s".
  * Returns 0, or PUNCH_ERR_INVAL with a message naming the bad token in
  * err (may be NULL). cfg may be partly changed on error. */
@@ -203,6 +209,21 @@ int punch_nat_lookup(const punch_nat *nat, uint64_t now_ms, uint8_t proto,
  * filled, or PUNCH_ERR_NOTFOUND. */
 int punch_nat_lookup_public(const punch_nat *nat, uint64_t now_ms, uint8_t proto,
                             const punch_addr *pub, punch_addr *inside);
+
+/* An ICMP error arrived on the outside quoting a packet of ours, from
+ * our public endpoint pub to remote; `from` sent the error. It may pass
+ * (RFC 5508 §4.2 asks that errors of a flow reach its inside host) when
+ * the quoted packet is one the mapping really sent: a live session of the
+ * mapping with remote, or one the filter would let in from remote; and,
+ * unless filtering is endpoint-independent, the error comes from remote's
+ * IP, so a third host cannot speak for a flow it is not part of (issue 12,
+ * finding 10). Routers on the path cannot either, then: their errors are
+ * as unsolicited as any of their packets.
+ * Returns 0 with *inside filled (the inside endpoint of the mapping), or
+ * PUNCH_ERR_NOTFOUND (no such mapping, or not allowed). */
+int punch_nat_icmp_error_in(const punch_nat *nat, uint64_t now_ms, uint8_t proto,
+                            const punch_addr *pub, const punch_addr *remote,
+                            const punch_addr *from, punch_addr *inside);
 
 /* Live mappings and sessions (including ones past their deadline that
  * punch_nat_expire() has not yet removed). */

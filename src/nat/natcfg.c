@@ -62,6 +62,7 @@ static void set_p2p(punch_nat_cfg *c)
     c->tcp_transitory_ms = 4 * MINUTE;             /* RFC 5382 REQ-5 */
     c->icmp_timeout_ms = 60 * SECOND;              /* RFC 5508 REQ-1 */
     c->max_mappings = 4096;
+    c->max_mappings_per_host = 0; /* half of max_mappings */
     c->max_sessions = 0;
 }
 
@@ -115,6 +116,7 @@ int punch_nat_cfg_preset(punch_nat_cfg *c, const char *name)
         c->ports = PUNCH_NAT_RANDOM;
         c->hairpin = true; /* RFC 6888 REQ-9 */
         c->max_mappings = 65536;
+        c->max_mappings_per_host = 4096; /* RFC 6888 REQ-4: a share per subscriber */
         break;
     }
     return 0;
@@ -287,6 +289,9 @@ static bool apply_kv(punch_nat_cfg *c, const char *k, size_t kn, const char *v, 
         return parse_duration(v, vn, &c->icmp_timeout_ms);
     if (KEY("mappings"))
         return parse_uint(v, vn, 1u << 30, &x) && x > 0 ? (c->max_mappings = x, true) : false;
+    if (KEY("host-mappings"))
+        return parse_uint(v, vn, 1u << 30, &x) && x > 0 ? (c->max_mappings_per_host = x, true)
+                                                        : false;
     if (KEY("sessions"))
         return parse_uint(v, vn, 1u << 30, &x) && x > 0 ? (c->max_sessions = x, true) : false;
     if (KEY("public"))

@@ -73,12 +73,14 @@ static int start_reply(punch_stun_writer *w, const punch_stun_msg *req, uint8_t 
 }
 
 /* An error answer (RFC 8489 §6.3.1.1): 400, or 420 listing what we do not
- * understand. Kept to the minimum: the code, a short reason, the list. */
+ * understand. Kept to the minimum (issue 12, finding 12): the code with an
+ * empty reason phrase (RFC 8489 §14.8 asks fewer than 128 characters, and
+ * the code says it all), the list. */
 static int error_reply(punch_stun_writer *w, const punch_stun_msg *req, uint8_t *buf,
                        size_t cap, int code, const uint16_t *unknown, size_t n_unknown)
 {
     start_reply(w, req, buf, cap, PUNCH_STUN_ERROR);
-    punch_stun_put_error(w, code, code == 420 ? "Unknown Attribute" : "Bad Request");
+    punch_stun_put_error(w, code, "");
     if (n_unknown)
         punch_stun_put_unknown(w, unknown, n_unknown);
     if (req->fingerprint.value)

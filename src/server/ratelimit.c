@@ -9,17 +9,19 @@
 
 /* How many neighbouring slots a source may live in (linear probing). */
 #define PROBE 8
+/* The family of buckets that count a (source, target) pair. */
+#define PAIR_FAMILY 0xff
 
 typedef struct bucket {
     uint64_t key;      /* IPv4 address, or the IPv6 /64 prefix */
     uint64_t last_ms;  /* last refill */
-    uint32_t milli;    /* tokens x 1000 */
+    uint64_t milli;    /* tokens x 1000 */
     uint8_t family;    /* PUNCH_AF_NONE: free */
 } bucket;
 
 struct punch_ratelimit {
     punch_ratelimit_cfg cfg;
-    uint32_t cap_milli;
+    uint64_t cap_milli;
     bucket *slots;
 };
 
@@ -32,7 +34,7 @@ int punch_ratelimit_new(punch_ratelimit **out, const punch_ratelimit_cfg *cfg)
         return PUNCH_ERR_NOMEM;
     rl->cfg = *cfg;
     uint64_t burst = cfg->burst ? cfg->burst : cfg->per_sec;
-    rl->cap_milli = burst * 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(burst * 1000);
+    rl->cap_milli = burst * 1000;
     if (cfg->per_sec) {
         rl->slots = calloc(cfg->slots, sizeof(bucket));
         if (!rl->slots) {
@@ -50,15 +52,6 @@ void punch_ratelimit_free(punch_ratelimit *rl)
         return;
     free(rl->slots);
     free(rl);
-}
-
-static uint64_t source_key(const punch_addr *src)
-{
-    uint64_t k = 0;
-    size_t n = src->family == PUNCH_AF_INET ? 4 : 8;
-    for (size_t i = 0; i < n; i++)
-        k = (k << 8) | src->ip[i];
-    return k;
 }
 
 static size_t source_slot(const punch_ratelimit *rl, uint8_t family, uint64_t key)
@@ -93,19 +86,50 @@ static bucket *find_bucket(punch_ratelimit *rl, uint8_t family, uint64_t key,
     return victim;
 }
 
-bool punch_ratelimit_allow(punch_ratelimit *rl, const punch_addr *src, uint64_t now_ms)
+/* Refill b to now and spend cost tokens if it holds them. */
+static bool take(const punch_ratelimit *rl, bucket *b, uint64_t cost, uint64_t now_ms)
+{
+    if (now_ms > b->last_ms) {
+        /* A gap of cap_milli ms refills any bucket (per_sec >= 1): no overflow. */
+        uint64_t gap = now_ms - b->last_ms;
+        uint64_t milli = gap >= rl->cap_milli ? rl->cap_milli : b->milli + gap * rl->cfg.per_sec;
+        b->milli = milli > rl->cap_milli ? rl->cap_milli : milli;
+        b->last_ms = now_ms;
+    }
+    if (b->milli < cost * 1000)
+        return false;
+    b->milli -= cost * 1000;
+    return true;
+}
+
+bool punch_ratelimit_take(punch_ratelimit *rl, const punch_addr *src, uint64_t cost,
+                          uint64_t now_ms)
 {
     if (!rl || !src || rl->cfg.per_sec == 0)
         return true;
-    bucket *b = find_bucket(rl, src->family, source_key(src), now_ms);
-    if (now_ms > b->last_ms) {
-        uint64_t refill = (now_ms - b->last_ms) * rl->cfg.per_sec;
-        uint64_t milli = b->milli + refill;
-        b->milli = milli > rl->cap_milli ? rl->cap_milli : (uint32_t)milli;
-        b->last_ms = now_ms;
-    }
-    if (b->milli < 1000)
-        return false;
-    b->milli -= 1000;
-    return true;
+    return take(rl, find_bucket(rl, src->family, punch_source_prefix(src), now_ms), cost, now_ms);
+}
+
+bool punch_ratelimit_allow(punch_ratelimit *rl, const punch_addr *src, uint64_t now_ms)
+{
+    return punch_ratelimit_take(rl, src, 1, now_ms);
+}
+
+bool punch_ratelimit_allow_pair(punch_ratelimit *rl, const punch_addr *src,
+                                const uint8_t *target, size_t target_len, uint64_t now_ms)
+{
+    if (!rl || !src || !target || rl->cfg.per_sec == 0)
+        return true;
+    /* One SipHash of (source, target) names the pair; a sender cannot
+     * make two pairs share a bucket without the hash key. */
+    uint8_t in[1 + 8 + 64], h[crypto_shorthash_BYTES];
+    uint64_t key = punch_source_prefix(src);
+    size_t n = target_len > 64 ? 64 : target_len;
+    in[0] = src->family;
+    memcpy(in + 1, &key, sizeof(key));
+    memcpy(in + 9, target, n);
+    crypto_shorthash(h, in, 9 + n, rl->cfg.hash_key);
+    uint64_t pair;
+    memcpy(&pair, h, sizeof(pair));
+    return take(rl, find_bucket(rl, PAIR_FAMILY, pair, now_ms), 1, now_ms);
 }

@@ -8,6 +8,7 @@
 #define PUNCH_SERVER_RATELIMIT_H
 
 #include "punch/punch.h"
+#include "wire/counts.h" /* punch_source_prefix: what one source is */
 
 typedef struct punch_ratelimit punch_ratelimit;
 
@@ -27,5 +28,15 @@ void punch_ratelimit_free(punch_ratelimit *rl);
  * least recently seen of the few candidate slots is recycled.
  * Returns true when allowed. */
 bool punch_ratelimit_allow(punch_ratelimit *rl, const punch_addr *src, uint64_t now_ms);
+
+/* Spend cost tokens of src's bucket (bytes, say, with per_sec in bytes). */
+bool punch_ratelimit_take(punch_ratelimit *rl, const punch_addr *src, uint64_t cost,
+                          uint64_t now_ms);
+
+/* Spend one token of the bucket of src (its IP or /64) together with
+ * target (up to 64 bytes naming what it asks for: a peer's key), so one
+ * source is limited per target without being limited overall. */
+bool punch_ratelimit_allow_pair(punch_ratelimit *rl, const punch_addr *src,
+                                const uint8_t *target, size_t target_len, uint64_t now_ms);
 
 #endif

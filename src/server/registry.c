@@ -49,6 +49,7 @@ static void remove_peer(punch_rendezvous *rv, uint32_t i)
     rv_htable_remove(&rv->by_key, key_hash(rv, p->key), i);
     rv_htable_remove(&rv->by_name, name_hash(rv, p->name), i);
     rv_lru_remove(&rv->peer_lru, rv->peer_links, i);
+    rv_names_moved(rv, &p->pub, NULL);
     p->pub.family = PUNCH_AF_NONE;
     p->gen++; /* sessions holding the old generation see it gone */
     sodium_memzero(p->mac_key, sizeof(p->mac_key));
@@ -222,6 +223,11 @@ static bool private_changed(const peer *p, const endpoints *e)
 
 static void reintroduce(punch_rendezvous *rv, uint32_t i);
 
+static bool same_source(const punch_addr *a, const punch_addr *b)
+{
+    return a->family == b->family && punch_source_prefix(a) == punch_source_prefix(b);
+}
+
 /* The cookie proves src can receive. A keepalive carries the cookie of
  * the last REGISTERED, cached in the peer, which saves two BLAKE2b. */
 static bool cookie_proves(const punch_rendezvous *rv, const peer *p, const punch_addr *src,
@@ -235,7 +241,7 @@ static bool cookie_proves(const punch_rendezvous *rv, const peer *p, const punch
 }
 
 /* A new peer: req's key (its MAC key already derived) and name. */
-static uint32_t add_peer(punch_rendezvous *rv, const punch_msg *req,
+static uint32_t add_peer(punch_rendezvous *rv, uint64_t now, const punch_msg *req,
                          const uint8_t mac_key[PUNCH_AUTH_KEY_LEN])
 {
     uint32_t i = rv_alloc_index(&rv->peer_free, rv->peer_links, &rv->peers_hwm);
@@ -248,6 +254,7 @@ static uint32_t add_peer(punch_rendezvous *rv, const punch_msg *req,
     memcpy(p->name, req->name, sizeof(p->name));
     p->cookie_period = UINT32_MAX; /* none made yet */
     p->last_session = NONE;
+    rv_limits_peer_init(rv, p, now);
     rv_htable_insert(&rv->by_key, key_hash(rv, p->key), i);
     rv_htable_insert(&rv->by_name, name_hash(rv, p->name), i);
     rv_lru_append(&rv->peer_lru, rv->peer_links, i);
@@ -287,6 +294,8 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
      * and the MAC prove both the address and the key. */
     bool moved = !punch_addr_equal(&p->pub, src);
     bool remapped = e->n_mapped && private_changed(p, e); /* its peer learns a new mapping */
+    if (moved)
+        rv_names_moved(rv, &p->pub, src);
     p->pub = *src;
     p->n_priv = e->n;
     p->n_mapped = e->n_mapped;
@@ -297,6 +306,10 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
     p->nat_mapping = req->nat_mapping;
     p->nat_step = req->nat_step;
     p->nat_port = req->nat_port;
+    /* From now on, newer than this (lower only after a restart, from where
+     * the peer is: every REGISTER it made since it came here is newer than
+     * any it made at an earlier address). */
+    p->sequence = req->sequence;
 
     punch_msg m = {.type = PUNCH_MSG_REGISTERED, .public_addr = *src,
                    .keepalive_s = rv->cfg.keepalive_s};
@@ -347,9 +360,25 @@ void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
         goto cleanup;
     }
 
+    /* Finding 8: a REGISTER that would move a peer must be newer than the
+     * latest one accepted, so a replay (from the address it came from,
+     * within its cookie's minute or two) cannot move the peer back. From
+     * the peer's own address anything goes: it moves nothing, and a
+     * restarted peer may start lower. Dropped without an answer: the
+     * source may be spoofed. */
+    if (p && !punch_addr_equal(&p->pub, src) && req->sequence <= p->sequence) {
+        rv->counters.stale_register++;
+        goto cleanup;
+    }
     uint32_t owner = find_name(rv, req->name, now);
     if (owner != NONE && owner != i) {
         refuse(rv, src, local, req, PUNCH_REFUSED_NAME_TAKEN, mac_key);
+        goto cleanup;
+    }
+    /* Names per source (finding 7): a new name, or one moving to another
+     * source, needs room there. */
+    if ((!p || !same_source(&p->pub, src)) && !rv_names_room(rv, src)) {
+        refuse(rv, src, local, req, PUNCH_REFUSED_FULL, mac_key);
         goto cleanup;
     }
     endpoints e = private_endpoints(rv, local, req);
@@ -361,7 +390,7 @@ void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
             refuse(rv, src, local, req, PUNCH_REFUSED_FULL, mac_key);
             goto cleanup;
         }
-        i = add_peer(rv, req, fresh_key);
+        i = add_peer(rv, now, req, fresh_key);
     } else {
         changed = refresh_peer(rv, i, src, req, &e);
     }
@@ -460,6 +489,10 @@ void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src
         refuse(rv, src, local, req, PUNCH_REFUSED_KEY_MISMATCH, pa->mac_key);
         return;
     }
+    /* A crowd of keys behind one source must not keep introducing itself
+     * to one peer (finding 5): dropped, the asker's retries come later. */
+    if (!rv_connect_allowed(rv, now, src, pb->key))
+        return;
     uint8_t id[PUNCH_MSG_SESSION_LEN], txid[PUNCH_MSG_TXID_LEN];
     bool relay = rv_open_session(rv, now, a, b, req->txid, id);
     rv->cfg.random(rv->cfg.random_arg, txid, sizeof(txid));

@@ -201,7 +201,11 @@ void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
         s->dropped++;
         return;
     }
-    const peer *to = &rv->peers[s->peer[1 - from]];
+    peer *to = &rv->peers[s->peer[1 - from]];
+    if (!rv_relay_allowed(rv, now, src, to, len)) {
+        s->dropped++;
+        return;
+    }
     txslot *t = rv_tx_reserve(rv);
     if (!t)
         return;

@@ -248,7 +248,7 @@ int punch_rendezvous_new(punch_rendezvous **out, const punch_rendezvous_cfg *cfg
         htable_init(&rv->by_key, (uint32_t)c->max_peers) != 0 ||
         htable_init(&rv->by_name, (uint32_t)c->max_peers) != 0 ||
         htable_init(&rv->by_id, (uint32_t)c->max_sessions) != 0 ||
-        punch_ratelimit_new(&rv->rate, &c->rate) != 0) {
+        punch_ratelimit_new(&rv->rate, &c->rate) != 0 || rv_limits_init(rv) != 0) {
         punch_rendezvous_free(rv);
         return PUNCH_ERR_NOMEM;
     }
@@ -270,6 +270,7 @@ void punch_rendezvous_free(punch_rendezvous *rv)
     free(rv->by_name.slots);
     free(rv->by_id.slots);
     punch_ratelimit_free(rv->rate);
+    rv_limits_free(rv);
     sodium_memzero(&rv->cfg, sizeof(rv->cfg));
     free(rv);
 }

@@ -51,6 +51,16 @@
 #define PUNCH_RV_DEFAULT_RELAY_PACKETS_PER_S 1000u
 #define PUNCH_RV_DEFAULT_RELAY_MAX_BYTES (256ull * 1024 * 1024)
 #define PUNCH_RV_DEFAULT_UNPROVEN_DERIVE_PER_S 1000u
+/* Aggregate limits (limits.c; docs/security.md says why each). */
+#define PUNCH_RV_DEFAULT_NAMES_PER_SOURCE 256u
+#define PUNCH_RV_DEFAULT_CONNECTS_PER_TARGET_PER_S 1u
+#define PUNCH_RV_DEFAULT_CONNECTS_PER_TARGET_BURST 10u
+#define PUNCH_RV_DEFAULT_RELAY_SOURCE_BYTES_PER_S (1024u * 1024)
+#define PUNCH_RV_DEFAULT_RELAY_SOURCE_PACKETS_PER_S 4000u
+#define PUNCH_RV_DEFAULT_RELAY_PEER_BYTES_PER_S (1024u * 1024)
+#define PUNCH_RV_DEFAULT_RELAY_PEER_PACKETS_PER_S 4000u
+/* Sources (or source and target pairs) tracked at once by those limits. */
+#define PUNCH_RV_QUOTA_SLOTS 65536u
 /* How long an address-validation token stays good (docs/security.md): a
  * day, so a peer started again the next day still skips the cookie. */
 #define PUNCH_RV_DEFAULT_TOKEN_LIFETIME_S 86400u
@@ -79,6 +89,16 @@ typedef struct punch_rendezvous_cfg {
     uint32_t relay_bytes_per_s;              /* per session, both directions */
     uint32_t relay_packets_per_s;
     uint64_t relay_max_bytes;                /* per session in total; then closed */
+    /* Per source (IPv4 address or IPv6 /64) and per peer, over all its
+     * names and sessions (quota.h). */
+    uint32_t names_per_source;               /* peers registered from one source */
+    uint32_t connects_per_target_per_s;      /* introductions one source asks for */
+    uint32_t connects_per_target_burst;      /*   towards one peer */
+    uint32_t relay_source_bytes_per_s;       /* relayed from one source */
+    uint32_t relay_source_packets_per_s;
+    uint32_t relay_peer_bytes_per_s;         /* relayed to one peer */
+    uint32_t relay_peer_packets_per_s;
+    size_t quota_slots;                      /* sources those limits track at once */
     /* Per source IP: HELLOs, and REGISTER/CONNECT that need an X25519 (new
      * key). per_sec 0 = unlimited. hash_key is the caller's. */
     punch_ratelimit_cfg rate;
@@ -153,6 +173,8 @@ typedef struct punch_rendezvous_counters {
     uint64_t rate_limited;     /* dropped: source over its rate for unauthenticated work */
     uint64_t bad_cookie;       /* REGISTER with a stale or foreign cookie (answered
                                   REFUSED(COOKIE) when its MAC verifies) */
+    uint64_t stale_register;   /* dropped: a REGISTER from another address than the
+                                  peer's, no newer than the latest (a replay) */
     uint64_t cookies;          /* COOKIE sent */
     /* Address-validation tokens in REGISTERs without a good cookie: taken
      * (the REGISTER goes on as if its cookie were good), or dropped without
@@ -176,6 +198,10 @@ typedef struct punch_rendezvous_counters {
     uint64_t relay_unknown;    /* dropped: no such session (or relay off) */
     uint64_t relay_wrong_source; /* dropped: not from one of the session's peers */
     uint64_t relay_over_quota; /* dropped: over the session's rate or byte cap */
+    uint64_t relay_source_over;/* dropped: over its source's relay rate (all sessions) */
+    uint64_t relay_peer_over;  /* dropped: over the destination peer's relay rate */
+    uint64_t names_per_source_full; /* REGISTERs refused: their source holds enough names */
+    uint64_t connects_limited; /* CONNECTs dropped: one source asked for one peer too often */
     uint64_t no_room;          /* dropped: the transmit queue was full */
     uint64_t private_dropped;  /* private endpoints of REGISTERs not passed on (endpoints.h) */
     uint64_t events_dropped;   /* events lost: the event queue was full */

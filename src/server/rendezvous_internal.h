@@ -62,11 +62,13 @@ typedef struct peer {
     uint32_t gen;                        /* bumped when the slot is freed */
     uint32_t cookie_period;              /* of cookie, made for pub */
     uint32_t last_session;               /* the latest relay session it is in */
+    bucket relay_in_bytes, relay_in_packets; /* relayed to it, all sessions */
     uint8_t cookie[PUNCH_AUTH_COOKIE_LEN];
     uint8_t token[PUNCH_AUTH_TOKEN_LEN]; /* made with cookie, for the next start */
     bool token_used;                     /* a token registered it: token_serial is */
     uint32_t token_serial;               /* ...the newest such token's (replays are older) */
     uint64_t last_ms;
+    uint64_t sequence;                   /* of the latest REGISTER accepted */
     char name[PUNCH_MSG_NAME_MAX + 1];
     punch_addr priv[PUNCH_MSG_MAX_PRIVATE];
 } peer;
@@ -89,6 +91,9 @@ typedef struct txslot {
 struct punch_rendezvous {
     punch_rendezvous_cfg cfg;
     punch_ratelimit *rate;
+    punch_ratelimit *connect_rate;     /* per source and target */
+    punch_ratelimit *relay_src_bytes, *relay_src_packets;
+    punch_counts *names;               /* registered peers per source */
     bucket unproven;
     punch_rendezvous_counters counters;
 
@@ -165,6 +170,27 @@ void rv_refuse_peer(punch_rendezvous *rv, const peer *p, const uint8_t *txid,
                     punch_refusal code);
 /* The LOOKUP event for a CONNECT of p's for a name not registered here. */
 void rv_cluster_lookup(punch_rendezvous *rv, const peer *p, const punch_msg *req);
+
+/* ---- limits per source and per peer (limits.c) ---- */
+
+/* Defaults filled in, tables made: 0 or PUNCH_ERR_NOMEM. */
+int rv_limits_init(punch_rendezvous *rv);
+void rv_limits_free(punch_rendezvous *rv);
+/* A new peer's relay buckets, full. */
+void rv_limits_peer_init(const punch_rendezvous *rv, peer *p, uint64_t now);
+/* Whether src's source may hold one more name (else counted). */
+bool rv_names_room(punch_rendezvous *rv, const punch_addr *src);
+/* A peer's name leaves source `from` and comes to `to` (either NULL or
+ * family NONE: none). */
+void rv_names_moved(punch_rendezvous *rv, const punch_addr *from, const punch_addr *to);
+/* Whether src may have one more introduction to the peer of target_key
+ * (else counted). */
+bool rv_connect_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
+                        const uint8_t target_key[PUNCH_KEY_LEN]);
+/* Whether a datagram of len bytes from src to peer `to` is within the
+ * source's and the destination's relay rates (spent when it is). */
+bool rv_relay_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *src, peer *to,
+                      size_t len);
 
 /* ---- address-validation tokens (tokens.c) ---- */
 

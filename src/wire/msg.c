@@ -266,6 +266,19 @@ static void field_nat(codec *k, punch_msg *m)
     field_u16(k, &m->nat_port);
 }
 
+static void field_u64(codec *k, uint64_t *v)
+{
+    uint8_t b[8];
+    for (int i = 0; k->writing && i < 8; i++)
+        b[i] = (uint8_t)(*v >> (56 - 8 * i));
+    field(k, b, sizeof(b));
+    if (!k->writing) {
+        *v = 0;
+        for (int i = 0; i < 8; i++)
+            *v = (*v << 8) | b[i];
+    }
+}
+
 /* After field_private: how many of the private endpoints are mapped ones. */
 static void field_mapped(codec *k, punch_msg *m)
 {
@@ -310,6 +323,7 @@ static void body(codec *k, punch_msg *m)
         field_u16(k, &m->rtt_ms);
         field_nat(k, m);
         field_mapped(k, m);
+        field_u64(k, &m->sequence);
         field_token(k, m);
         break;
     case PUNCH_MSG_REGISTERED:

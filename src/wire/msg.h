@@ -127,6 +127,11 @@ typedef struct punch_msg {
     uint8_t nat_mapping;
     uint16_t nat_step;
     uint16_t nat_port;
+    /* REGISTER: larger with every new REGISTER transaction of the sender
+     * (its monotonic clock in ms, or more), so punchd can tell a replayed
+     * old REGISTER from a new one and never lets one move a peer back to
+     * an old address (issue 12, finding 8). */
+    uint64_t sequence;
     /* REGISTER: a token from an earlier REGISTERED, standing for the cookie
      * (0 bytes: none); REGISTERED: a token for the next start. On the wire
      * a length byte, 0 or PUNCH_MSG_TOKEN_LEN, then the token. */

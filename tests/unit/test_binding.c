@@ -439,6 +439,46 @@ static void rate_limit_table_recycles_stale_slots(void **state)
                      PUNCH_ERR_INVAL);
 }
 
+/* Issue 12, finding 12: every answer as small as the RFCs allow, in bytes:
+ * success is the header and XOR-MAPPED-ADDRESS (RFC 8489 §7.3.1), with
+ * --alt RESPONSE-ORIGIN and OTHER-ADDRESS too (RFC 5780 §7.3, §7.4); no
+ * SOFTWARE, no MAPPED-ADDRESS, no FINGERPRINT unless the request had one;
+ * errors carry the code and no reason phrase. */
+static void answers_as_small_as_the_rfcs_allow(void **state)
+{
+    (void)state;
+    punch_binding_server *plain = make_server(false, 0, 0), *alt = make_server(true, 0, 0);
+    request r = binding_request();
+    struct { punch_binding_server *srv; punch_addr client; size_t len; } ok[] = {
+        {plain, v4(203, 0, 113, 7, 40001), 20 + 12},
+        {plain, v6(0x77, 50000), 20 + 24},
+        {alt, v4(203, 0, 113, 7, 40001), 20 + 3 * 12},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        reply rep = handle(ok[i].srv, &r, ok[i].client);
+        assert_int_equal(rep.rc, 1);
+        assert_int_equal(rep.out.len, ok[i].len);
+        assert_null(punch_stun_find(&rep.msg, PUNCH_STUN_ATTR_MAPPED_ADDRESS));
+        assert_null(punch_stun_find(&rep.msg, PUNCH_STUN_ATTR_SOFTWARE));
+        assert_null(punch_stun_find(&rep.msg, PUNCH_STUN_ATTR_FINGERPRINT));
+    }
+    /* 420: header, ERROR-CODE (8), UNKNOWN-ATTRIBUTES (8) for a 28-byte request. */
+    r = change_request(PUNCH_STUN_CHANGE_IP);
+    reply rep = handle(plain, &r, v4(203, 0, 113, 7, 40001));
+    assert_int_equal(r.len, 28);
+    assert_int_equal(rep.out.len, 20 + 8 + 8);
+    /* 400: header and ERROR-CODE: no larger than the request. */
+    punch_stun_writer w = start_request(&r, PUNCH_STUN_BINDING, PUNCH_STUN_REQUEST);
+    punch_stun_put(&w, PUNCH_STUN_ATTR_CHANGE_REQUEST, "\0\0", 2);
+    end_request(&r, &w);
+    rep = handle(alt, &r, v4(203, 0, 113, 7, 40001));
+    assert_int_equal(error_code_of(&rep.msg), 400);
+    assert_int_equal(rep.out.len, 20 + 8);
+    assert_true(rep.out.len <= r.len);
+    punch_binding_free(plain);
+    punch_binding_free(alt);
+}
+
 static void rejects_bad_groups(void **state)
 {
     (void)state;
@@ -474,6 +514,7 @@ int main(void)
         cmocka_unit_test(rate_limit_per_source),
         cmocka_unit_test(rate_limit_ipv6_by_prefix),
         cmocka_unit_test(rate_limit_table_recycles_stale_slots),
+        cmocka_unit_test(answers_as_small_as_the_rfcs_allow),
         cmocka_unit_test(rejects_bad_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

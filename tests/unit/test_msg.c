@@ -53,6 +53,7 @@ static punch_msg sample(punch_msg_type type)
     m.nat_port = 40010;
     m.n_mapped = 1;
     m.second_port = 3479;
+    m.sequence = 0x0102030405060708ull;
     if (type == PUNCH_MSG_REGISTER || type == PUNCH_MSG_REGISTERED) {
         m.token_len = PUNCH_MSG_TOKEN_LEN;
         for (int i = 0; i < PUNCH_MSG_TOKEN_LEN; i++)
@@ -101,6 +102,7 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         assert_int_equal(a->nat_step, b->nat_step);
         assert_int_equal(a->nat_port, b->nat_port);
         assert_int_equal(a->n_mapped, b->n_mapped);
+        assert_true(a->sequence == b->sequence);
         assert_int_equal(a->token_len, b->token_len);
         assert_memory_equal(a->token, b->token, PUNCH_MSG_TOKEN_LEN);
         break;
@@ -230,8 +232,13 @@ static void bad_values_are_refused(void **state)
     buf[priv_at + 1 + 18] = 0;
     assert_int_equal(punch_msg_decode(buf, len, &d), 0);
 
-    /* More mapped endpoints than private ones (before the token and MAC). */
-    size_t mapped_at = len - PUNCH_MSG_MAC_LEN - PUNCH_MSG_TOKEN_LEN - 2;
+    /* REGISTER ends with the sequence (8 bytes, big-endian), the token
+     * (a length byte and the token) and the MAC. */
+    size_t sequence_at = len - PUNCH_MSG_MAC_LEN - PUNCH_MSG_TOKEN_LEN - 1 - 8;
+    assert_int_equal(buf[sequence_at], 0x01);
+    assert_int_equal(buf[sequence_at + 7], 0x08);
+    /* More mapped endpoints than private ones (before the sequence). */
+    size_t mapped_at = sequence_at - 1;
     assert_int_equal(buf[mapped_at], 1);
     buf[mapped_at] = 4;
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
@@ -247,6 +254,14 @@ static void bad_values_are_refused(void **state)
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
     buf[nat_at] = PUNCH_MSG_NAT_APDM;
     assert_int_equal(punch_msg_decode(buf, len, &d), 0);
+}
+
+static void bad_tcp_offer_and_encoder_refusals(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    size_t len;
+    punch_msg m, d;
 
     /* TCP_OFFER: unknown flag bits, attempt 0. */
     m = sample(PUNCH_MSG_TCP_OFFER);
@@ -309,6 +324,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_type_round_trips),
+        cmocka_unit_test(bad_tcp_offer_and_encoder_refusals),
         cmocka_unit_test(hello_is_never_smaller_than_cookie),
         cmocka_unit_test(every_truncation_is_malformed),
         cmocka_unit_test(bad_values_are_refused),

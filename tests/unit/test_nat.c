@@ -531,7 +531,7 @@ static void tcp_timeouts(void **state)
 static void table_full_refused_and_counted(void **state)
 {
     (void)state;
-    punch_nat *nat = make("p2p,mappings=3,udp-timeout=10s");
+    punch_nat *nat = make("p2p,mappings=3,host-mappings=3,udp-timeout=10s");
     for (uint16_t i = 0; i < 3; i++)
         udp_out(nat, 0, v4(10, 0, 0, 2, (uint16_t)(6000 + i)), S1);
     punch_nat_tuple r;
@@ -552,6 +552,73 @@ static void table_full_refused_and_counted(void **state)
     udp_out(nat, 0, A, S2);
     assert_int_equal(out_flags(nat, 0, PUNCH_IP_UDP, A, with_port(S2, 1), 0, &r), PUNCH_NAT_DROP);
     assert_int_equal(punch_nat_counters_get(nat)->refused_table_full, 1);
+    punch_nat_free(nat);
+}
+
+/* Issue 12, finding 10: an ICMP error quoting a live mapping reaches the
+ * inside host only when the quoted packet went where the error comes from:
+ * under apdf to that very endpoint, under adf to that IP; under eif from
+ * anyone, as any packet would. */
+static void icmp_error_only_from_the_flows_remote(void **state)
+{
+    (void)state;
+    const punch_addr X = V4(192, 0, 2, 99, 0); /* a third host */
+    struct { const char *spec; bool s1, s1_other_port, s2, third; } cases[] = {
+        {"port-restricted-cone", true, false, false, false},
+        {"restricted-cone", true, true, false, false},
+        {"full-cone", true, true, true, true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        punch_nat *nat = make(cases[i].spec);
+        punch_addr pub = udp_out(nat, 0, A, S1), inside;
+        punch_addr s1_ip = with_port(S1, 0), s2_ip = with_port(S2, 0);
+        /* The flow's remote complains about it. */
+        assert_int_equal(punch_nat_icmp_error_in(nat, 1, PUNCH_IP_UDP, &pub, &S1, &s1_ip, &inside),
+                         cases[i].s1 ? 0 : PUNCH_ERR_NOTFOUND);
+        assert_true(punch_addr_equal(&inside, &A));
+        punch_addr s1_other = with_port(S1, 9999);
+        assert_int_equal(punch_nat_icmp_error_in(nat, 1, PUNCH_IP_UDP, &pub, &s1_other, &s1_ip,
+                                                 &inside),
+                         cases[i].s1_other_port ? 0 : PUNCH_ERR_NOTFOUND);
+        /* A packet that never went to S2, quoted by S2. */
+        assert_int_equal(punch_nat_icmp_error_in(nat, 1, PUNCH_IP_UDP, &pub, &S2, &s2_ip, &inside),
+                         cases[i].s2 ? 0 : PUNCH_ERR_NOTFOUND);
+        /* A third host quoting the real flow. */
+        assert_int_equal(punch_nat_icmp_error_in(nat, 1, PUNCH_IP_UDP, &pub, &S1, &X, &inside),
+                         cases[i].third ? 0 : PUNCH_ERR_NOTFOUND);
+        /* Nothing for a public endpoint with no mapping, or a dead one. */
+        punch_addr none = with_port(PUB, 1);
+        assert_int_equal(punch_nat_icmp_error_in(nat, 1, PUNCH_IP_UDP, &none, &S1, &s1_ip, &inside),
+                         PUNCH_ERR_NOTFOUND);
+        assert_int_equal(punch_nat_icmp_error_in(nat, 6 * MIN_MS, PUNCH_IP_UDP, &pub, &S1, &s1_ip,
+                                                 &inside),
+                         PUNCH_ERR_NOTFOUND);
+        punch_nat_free(nat);
+    }
+}
+
+/* Issue 12, finding 10: one inside host cannot take every mapping. With
+ * 4096 mappings (the default) and an apdm NAT, host A asking for 3000
+ * gets 2048, host B still gets one; the cgnat preset gives each 4096. */
+static void mappings_per_inside_host(void **state)
+{
+    (void)state;
+    punch_nat *nat = make("p2p,mapping=apdm,mappings=4096");
+    punch_nat_tuple r;
+    size_t forwarded = 0;
+    for (uint16_t p = 1; p <= 3000; p++)
+        forwarded += out_flags(nat, 0, PUNCH_IP_UDP, A, with_port(S1, p), 0, &r) ==
+                     PUNCH_NAT_FORWARD;
+    assert_int_equal(forwarded, 2048);
+    assert_int_equal(punch_nat_counters_get(nat)->refused_host_quota, 3000 - 2048);
+    assert_int_equal(punch_nat_mapping_count(nat), 2048);
+    udp_out(nat, 0, B, S1);
+    /* A's mappings expire: A has its share again. */
+    punch_nat_expire(nat, 6 * MIN_MS);
+    udp_out(nat, 6 * MIN_MS, A, S2);
+    punch_nat_free(nat);
+    nat = make("cgnat");
+    assert_int_equal(punch_nat_cfg_get(nat)->max_mappings_per_host, 4096);
     punch_nat_free(nat);
 }
 
@@ -777,6 +844,8 @@ int main(void)
         cmocka_unit_test(tcp_needs_syn),
         cmocka_unit_test(tcp_timeouts),
         cmocka_unit_test(table_full_refused_and_counted),
+        cmocka_unit_test(icmp_error_only_from_the_flows_remote),
+        cmocka_unit_test(mappings_per_inside_host),
         cmocka_unit_test(basic_nat_one_to_one),
         cmocka_unit_test(firewall_filters_without_translating),
         cmocka_unit_test(events_queue),

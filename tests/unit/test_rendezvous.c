@@ -134,6 +134,7 @@ static dgram register_msg(tpeer *p, const uint8_t *mac_key)
 {
     punch_msg m = {.type = PUNCH_MSG_REGISTER, .n_private = p->n_priv};
     txid_of(p, m.txid);
+    m.sequence = p->txn; /* larger with every REGISTER, as a peer's clock */
     memcpy(m.cookie, p->cookie, sizeof(m.cookie));
     memcpy(m.key, p->id.public_key, PUNCH_KEY_LEN);
     snprintf(m.name, sizeof(m.name), "%s", p->name);
@@ -753,6 +754,42 @@ static void nat_rebinding_updates_endpoint(void **state)
     punch_rendezvous_free(x.rv);
 }
 
+static size_t drain_to(punch_rendezvous *rv, const punch_addr *dst, uint64_t *bytes);
+
+/* Issue 12, finding 8: alice moves; her old REGISTER replayed from her old
+ * address (spoofed), while its cookie is still good, does not move her
+ * back: dropped without an answer, counted, introductions still go to
+ * where she is. From where she is, a lower sequence (a restart) is fine. */
+static void replayed_register_cannot_move_a_peer_back(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    pair x;
+    setup_pair(&x, &cfg);
+    tpeer before = x.alice;
+    dgram old = register_msg(&before, NULL); /* what an eavesdropper kept */
+    x.alice.txn = before.txn;
+    x.alice.addr.port = 40777;
+    get_cookie(x.rv, 3000, &x.alice);
+    register_answered(x.rv, 3000, &x.alice);
+    drain_to(x.rv, &x.bob.addr, NULL);
+    drain_events(x.rv);
+    send_from(x.rv, 4000, &before.addr, &old); /* the cookie is this minute's */
+    expect_nothing(x.rv);
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(x.rv);
+    assert_int_equal(k->stale_register, 1);
+    dgram c = connect_msg(&x.bob, "alice", NULL);
+    send_from(x.rv, 4000, &x.bob.addr, &c);
+    answer to_b = expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
+    assert_true(punch_addr_equal(&to_b.m.public_addr, &x.alice.addr));
+    expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    /* Restarted where she is: her sequence starts lower, still accepted. */
+    x.alice.txn = 0;
+    do_register(x.rv, 5000, &x.alice);
+    assert_int_equal(k->stale_register, 1);
+    punch_rendezvous_free(x.rv);
+}
+
 /* ---- relay ---- */
 
 static void relay_only_between_the_sessions_peers(void **state)
@@ -1050,6 +1087,246 @@ static void expiry_bounded_and_tables_consistent(void **state)
     punch_rendezvous_free(rv);
 }
 
+/* ---- limits per source and per peer (issue 12, findings 5 and 7) ---- */
+
+/* Peer n of a crowd: its own key and name ("c<n>"), at addr. */
+static void crowd_init(tpeer *p, uint32_t n, punch_addr addr)
+{
+    static char names[1024][16];
+    uint8_t secret[32] = {0xc0, (uint8_t)(n >> 8), (uint8_t)n};
+    memset(p, 0, sizeof(*p));
+    assert_true(n < 1024);
+    assert_int_equal(punch_identity_from_secret(&p->id, secret), 0);
+    assert_int_equal(punch_auth_derive(&p->id, server_id.public_key, p->mac_key), 0);
+    snprintf(names[n], sizeof(names[n]), "c%u", (unsigned)n);
+    p->name = names[n];
+    p->addr = addr;
+}
+
+static punch_addr v6_in_64(uint16_t host, uint16_t port)
+{
+    punch_addr x = {.family = PUNCH_AF_INET6, .port = port};
+    x.ip[0] = 0x20, x.ip[1] = 0x01, x.ip[2] = 0x0d, x.ip[3] = 0xb8;
+    x.ip[14] = (uint8_t)(host >> 8), x.ip[15] = (uint8_t)host;
+    x.ip[9] = (uint8_t)(host * 7); /* anywhere in the low 64 bits */
+    return x;
+}
+
+/* HELLO and REGISTER for p; returns the answer's type (REGISTERED, REFUSED). */
+static punch_msg_type try_join(punch_rendezvous *rv, uint64_t now, tpeer *p, uint16_t *code)
+{
+    get_cookie(rv, now, p);
+    dgram r = register_msg(p, NULL);
+    send_from(rv, now, &p->addr, &r);
+    answer a;
+    assert_true(next_answer(rv, &a));
+    expect_nothing(rv);
+    *code = a.m.code;
+    return a.m.type;
+}
+
+/* 300 keys from one source: the first 256 names are taken, the rest are
+ * refused FULL, and another source still registers. */
+static void names_per_source_run(punch_addr (*addr_of)(uint32_t n))
+{
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.max_peers = 1024;
+    punch_rendezvous *rv = make(&cfg);
+    static tpeer crowd[300];
+    int registered = 0, full = 0;
+    for (uint32_t n = 0; n < 300; n++) {
+        crowd_init(&crowd[n], n, addr_of(n));
+        uint16_t code = 0;
+        if (try_join(rv, 1000 + n, &crowd[n], &code) == PUNCH_MSG_REGISTERED)
+            registered++;
+        else if (code == PUNCH_REFUSED_FULL)
+            full++;
+    }
+    assert_int_equal(registered, PUNCH_RV_DEFAULT_NAMES_PER_SOURCE);
+    assert_int_equal(full, 300 - PUNCH_RV_DEFAULT_NAMES_PER_SOURCE);
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(rv);
+    assert_int_equal(k->names_per_source_full, 300 - PUNCH_RV_DEFAULT_NAMES_PER_SOURCE);
+    tpeer other;
+    peer_init(&other, 9, "other", v4(198, 51, 100, 77, 4000));
+    join(rv, 2000, &other);
+    /* When the names expire, the source has room again. */
+    uint64_t later = 1000 + 300 + PUNCH_RV_DEFAULT_KEEPALIVE_S * 3000u + 15000u;
+    punch_rendezvous_handle_timeout(rv, later);
+    uint16_t code = 0;
+    assert_int_equal(try_join(rv, later, &crowd[299], &code), PUNCH_MSG_REGISTERED);
+    punch_rendezvous_free(rv);
+}
+
+static punch_addr one_ipv4(uint32_t n)
+{
+    return v4(203, 0, 113, 50, (uint16_t)(20000 + n));
+}
+
+static punch_addr one_ipv6_64(uint32_t n)
+{
+    return v6_in_64((uint16_t)(n + 1), 3000);
+}
+
+static void names_per_source(void **state)
+{
+    (void)state;
+    names_per_source_run(one_ipv4);
+    names_per_source_run(one_ipv6_64);
+}
+
+/* Count what the queue holds for dst (drained), in datagrams and bytes. */
+static size_t drain_to(punch_rendezvous *rv, const punch_addr *dst, uint64_t *bytes)
+{
+    size_t n = 0;
+    answer a;
+    while (next_answer(rv, &a))
+        if (punch_addr_equal(&a.out.dst, dst)) {
+            n++;
+            if (bytes)
+                *bytes += a.d.len;
+        }
+    return n;
+}
+
+/* Twenty keys behind one address each CONNECT bob twice at once: only 10
+ * introductions reach him (the burst), then one a second; a peer
+ * elsewhere is introduced at once all the same. */
+static void connects_per_source_and_target(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.max_peers = 64;
+    cfg.max_sessions = 64;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer bob, carol, crowd[20];
+    peer_init(&bob, 3, "bob", v4(198, 51, 100, 9, 31000));
+    peer_init(&carol, 4, "carol", v4(192, 0, 2, 99, 5000));
+    join(rv, 1000, &bob);
+    join(rv, 1000, &carol);
+    for (uint32_t n = 0; n < 20; n++) {
+        crowd_init(&crowd[n], n, one_ipv4(n));
+        join(rv, 1000, &crowd[n]);
+    }
+    size_t to_bob = 0;
+    for (uint32_t n = 0; n < 20; n++)
+        for (int copy = 0; copy < 2; copy++) {
+            dgram c = connect_msg(&crowd[n], "bob", NULL);
+            send_from(rv, 2000, &crowd[n].addr, &c);
+            to_bob += drain_to(rv, &bob.addr, NULL);
+        }
+    assert_int_equal(to_bob, PUNCH_RV_DEFAULT_CONNECTS_PER_TARGET_BURST);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->connects_limited,
+                     40 - PUNCH_RV_DEFAULT_CONNECTS_PER_TARGET_BURST);
+    /* Five seconds later: five more. */
+    for (uint32_t n = 0; n < 20; n++) {
+        dgram c = connect_msg(&crowd[n], "bob", NULL);
+        send_from(rv, 7000, &crowd[n].addr, &c);
+        to_bob += drain_to(rv, &bob.addr, NULL);
+    }
+    assert_int_equal(to_bob, PUNCH_RV_DEFAULT_CONNECTS_PER_TARGET_BURST + 5);
+    /* Another source, and another target of the same source: untouched. */
+    dgram c = connect_msg(&carol, "bob", NULL);
+    send_from(rv, 7000, &carol.addr, &c);
+    assert_int_equal(drain_to(rv, &bob.addr, NULL), 1);
+    c = connect_msg(&crowd[0], "carol", NULL);
+    send_from(rv, 7000, &crowd[0].addr, &c);
+    assert_int_equal(drain_to(rv, &carol.addr, NULL), 1);
+    punch_rendezvous_free(rv);
+}
+
+/* n askers (crowd[i], at addr_of(i)) each CONNECT target i % n_targets and
+ * relay 1,000-byte datagrams at their session's full rate (256 KiB/s) for
+ * 10 s. Returns the bytes delivered to targets[0]..; *total gets them all. */
+typedef struct relay_run {
+    punch_rendezvous *rv;
+    tpeer crowd[20], targets[20];
+    uint8_t session[20][PUNCH_MSG_SESSION_LEN];
+    size_t n, n_targets;
+} relay_run;
+
+static void relay_run_setup(relay_run *x, punch_addr (*asker_addr)(uint32_t), size_t n_targets)
+{
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.max_peers = 64;
+    cfg.max_sessions = 64;
+    x->rv = make(&cfg);
+    x->n = 20;
+    x->n_targets = n_targets;
+    for (uint32_t t = 0; t < n_targets; t++) {
+        crowd_init(&x->targets[t], 100 + t, v4(198, 51, 100, (uint8_t)(10 + t), 31000));
+        join(x->rv, 1000, &x->targets[t]);
+    }
+    for (uint32_t i = 0; i < x->n; i++) {
+        crowd_init(&x->crowd[i], i, asker_addr(i));
+        join(x->rv, 1000, &x->crowd[i]);
+        dgram c = connect_msg(&x->crowd[i], x->targets[i % n_targets].name, NULL);
+        send_from(x->rv, 2000, &x->crowd[i].addr, &c);
+        answer a = expect_to(x->rv, &x->crowd[i], PUNCH_MSG_INTRODUCE);
+        assert_true(a.m.flags & PUNCH_INTRO_RELAY);
+        memcpy(x->session[i], a.m.session, PUNCH_MSG_SESSION_LEN);
+        drain_to(x->rv, &a.out.dst, NULL);
+    }
+}
+
+/* Relays 10 s of traffic; returns the bytes that reached any target. */
+static uint64_t relay_run_flood(relay_run *x)
+{
+    char payload[1001];
+    memset(payload, 'x', 1000);
+    payload[1000] = 0;
+    uint64_t bytes = 0;
+    /* 256 KiB/s in 1,000-byte datagrams: about 2.6 per 10 ms per session. */
+    for (uint64_t t = 3000; t < 13000; t += 10)
+        for (uint32_t i = 0; i < x->n; i++)
+            for (int k = 0; k < 3; k++) {
+                dgram r = relay_msg(x->session[i], payload);
+                send_from(x->rv, t, &x->crowd[i].addr, &r);
+                answer a;
+                while (next_answer(x->rv, &a))
+                    bytes += a.d.len;
+            }
+    return bytes;
+}
+
+static punch_addr many_ipv4(uint32_t n)
+{
+    return v4(203, 0, 113, (uint8_t)(100 + n), 40000);
+}
+
+/* Twenty keys from twenty addresses relay to one peer: it gets at most
+ * its own rate (1 MiB/s) plus one burst over 10 s, not twenty sessions'. */
+static void relay_per_destination_peer(void **state)
+{
+    (void)state;
+    relay_run x;
+    relay_run_setup(&x, many_ipv4, 1);
+    uint64_t bytes = relay_run_flood(&x);
+    uint64_t rate = PUNCH_RV_DEFAULT_RELAY_PEER_BYTES_PER_S;
+    printf("relay to one peer from 20 sessions: %llu bytes in 10 s (limit %llu/s)\n",
+           (unsigned long long)bytes, (unsigned long long)rate);
+    assert_true(bytes <= 11 * rate);
+    assert_true(bytes >= 9 * rate);
+    assert_true(punch_rendezvous_counters_get(x.rv)->relay_peer_over > 0);
+    punch_rendezvous_free(x.rv);
+}
+
+/* Twenty keys behind one address relay to twenty peers: together they get
+ * the source's rate (1 MiB/s), not twenty sessions' (5 MiB/s). */
+static void relay_per_source(void **state)
+{
+    (void)state;
+    relay_run x;
+    relay_run_setup(&x, one_ipv4, 20);
+    uint64_t bytes = relay_run_flood(&x);
+    uint64_t rate = PUNCH_RV_DEFAULT_RELAY_SOURCE_BYTES_PER_S;
+    printf("relay from one source in 20 sessions: %llu bytes in 10 s (limit %llu/s)\n",
+           (unsigned long long)bytes, (unsigned long long)rate);
+    assert_true(bytes <= 11 * rate);
+    assert_true(bytes >= 9 * rate);
+    assert_true(punch_rendezvous_counters_get(x.rv)->relay_source_over > 0);
+    punch_rendezvous_free(x.rv);
+}
+
 static void rejects_bad_config(void **state)
 {
     (void)state;
@@ -1210,6 +1487,7 @@ int main(void)
         cmocka_unit_test(name_taken_until_owner_expires),
         cmocka_unit_test(connect_refusals),
         cmocka_unit_test(nat_rebinding_updates_endpoint),
+        cmocka_unit_test(replayed_register_cannot_move_a_peer_back),
         cmocka_unit_test(relay_only_between_the_sessions_peers),
         cmocka_unit_test(relay_quotas),
         cmocka_unit_test(connect_again_same_session),
@@ -1219,6 +1497,10 @@ int main(void)
         cmocka_unit_test(table_full),
         cmocka_unit_test(peer_expiry_exactly_at_deadline),
         cmocka_unit_test(expiry_bounded_and_tables_consistent),
+        cmocka_unit_test(names_per_source),
+        cmocka_unit_test(connects_per_source_and_target),
+        cmocka_unit_test(relay_per_destination_peer),
+        cmocka_unit_test(relay_per_source),
         cmocka_unit_test(rejects_bad_config),
         cmocka_unit_test(token_registers_in_one_flight),
         cmocka_unit_test(bad_tokens_dropped),

@@ -256,6 +256,28 @@ static void admission_picks_the_oldest_stranger(void **state)
     assert_true(evict);
 }
 
+/* A stranger that spoke (its handshake is under way) is not pushed out by
+ * a newer stranger, only by a peer we ask for; silent ones go first. */
+static void admission_spares_a_stranger_that_spoke(void **state)
+{
+    (void)state;
+    punch_slot_view v[16] = {{0}};
+    bool evict;
+    for (int i = 0; i < 8; i++)
+        v[i] = (punch_slot_view){.used = true, .admitted_ms = (uint64_t)(100 + i)};
+    v[0].spoke = true; /* the oldest, handshaking */
+    assert_int_equal(punch_admission_pick(v, 16, true, &evict), 1);
+    assert_true(evict);
+    for (int i = 0; i < 8; i++)
+        v[i].spoke = true;
+    assert_int_equal(punch_admission_pick(v, 16, true, &evict), -1);
+    assert_false(evict);
+    for (int i = 8; i < 16; i++)
+        v[i] = (punch_slot_view){.used = true, .handshaken = true};
+    assert_int_equal(punch_admission_pick(v, 16, false, &evict), 0);
+    assert_true(evict);
+}
+
 static void admission_deadline(void **state)
 {
     (void)state;
@@ -366,6 +388,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(admission_picks_the_oldest_stranger),
+        cmocka_unit_test(admission_spares_a_stranger_that_spoke),
         cmocka_unit_test(admission_deadline),
         cmocka_unit_test(probe_budget),
         cmocka_unit_test(spent_keys_remembered),

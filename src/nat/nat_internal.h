@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/* Inside the NAT behaviour model (nat.c): its pools, indexes and heap.
+ * Not an interface: nat.h is. */
+#ifndef PUNCH_NAT_INTERNAL_H
+#define PUNCH_NAT_INTERNAL_H
+
+#include "nat/nat.h"
+#include "wire/counts.h"
+
+#define NIL UINT32_MAX
+#define SESSION_BIT 0x80000000u
+#define MAX_CAPACITY (1u << 30)
+
+/* TCP state bits of a session */
+enum {
+    T_SYN_OUT = 0x01,
+    T_SYN_IN = 0x02,
+    T_FIN_OUT = 0x04,
+    T_FIN_IN = 0x08,
+    T_RST = 0x10,
+};
+
+typedef struct hlink {
+    uint32_t next, prev, bucket;
+} hlink;
+
+typedef struct hindex {
+    uint32_t *heads;
+    uint32_t mask;
+    char *base;     /* pool the entries live in */
+    size_t stride;  /* sizeof one entry */
+    size_t off;     /* offset of this index's hlink in an entry */
+} hindex;
+
+typedef struct mapping {
+    uint64_t expires;
+    punch_addr inside;
+    punch_addr remote;  /* the part of the remote that keys the mapping */
+    punch_addr pub;
+    uint32_t heap_pos;
+    uint32_t sessions;  /* head of this mapping's session list */
+    uint32_t next_free;
+    int16_t addr_slot;  /* basic mode: index of the public IP held */
+    uint8_t proto;
+    bool used;
+    hlink by_key, by_pub;
+} mapping;
+
+typedef struct session {
+    uint64_t expires;
+    punch_addr remote;
+    uint32_t mapping;
+    uint32_t heap_pos;
+    uint32_t next_free;
+    uint32_t list_next, list_prev; /* in the mapping's list */
+    uint8_t tcp;
+    bool used;
+    hlink by_ep, by_ip;
+} session;
+
+typedef struct heap_item {
+    uint64_t deadline;
+    uint32_t ref; /* mapping index, or SESSION_BIT | session index */
+} heap_item;
+
+typedef struct addr_slot {
+    punch_addr inside; /* basic mode: inside IP holding public_ip[i] */
+    uint32_t refs;
+} addr_slot;
+
+struct punch_nat {
+    punch_nat_cfg cfg;
+    punch_nat_counters counters;
+    uint64_t key0, key1;
+    mapping *maps;
+    session *sess;
+    uint32_t free_map, free_sess;
+    size_t n_maps, n_sess;
+    hindex by_key, by_pub, by_ep, by_ip;
+    heap_item *heap;
+    size_t heap_len;
+    uint16_t next_port[PUNCH_NAT_MAX_PUBLIC]; /* sequential cursor per public IP */
+    addr_slot slots[PUNCH_NAT_MAX_PUBLIC];
+    punch_nat_event *events;
+    size_t ev_head, ev_len;
+    punch_counts *hosts; /* mappings per inside host (max_mappings_per_host) */
+};
+
+#endif
