@@ -90,6 +90,35 @@ static void take_introduction(punch_agent *a, uint64_t now, int id, const punch_
     }
 }
 
+/* Whether p held the session sid before its current one. The server
+ * derives a session's id from the CONNECT that made it, so this catches
+ * a replayed INTRODUCE and the INTRODUCE of a replayed CONNECT alike: an
+ * on-path copy must not tear down the session in use (docs/security.md). */
+static bool held_before(const peer *p, const uint8_t *sid)
+{
+    for (unsigned i = 0; i < p->retired.n; i++)
+        if (memcmp(p->retired.id[i], sid, PUNCH_MSG_SESSION_LEN) == 0)
+            return true;
+    return false;
+}
+
+/* Slot id (or a new one when id < 0) for a new session, remembering the
+ * session it held among the retired ones (newest first). */
+static int renew_for_new_session(punch_agent *a, uint64_t now, int id)
+{
+    retired_sessions kept = {0};
+    if (id >= 0) {
+        kept = a->peers[id].retired;
+        memmove(kept.id[1], kept.id[0], (RETIRED_SESSIONS - 1) * PUNCH_MSG_SESSION_LEN);
+        memcpy(kept.id[0], a->peers[id].session, PUNCH_MSG_SESSION_LEN);
+        kept.n += kept.n < RETIRED_SESSIONS;
+    }
+    id = renew_peer(a, now, id);
+    if (id >= 0)
+        a->peers[id].retired = kept;
+    return id;
+}
+
 void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
 {
     int id = find_peer_by_session(a, m->session);
@@ -113,12 +142,17 @@ void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
     } else {
         /* One entry per peer key: a new introduction (the other side asked
          * again, e.g. its answer from the server was lost, or it restarted)
-         * replaces the old session, in the same slot. */
+         * replaces the old session, in the same slot; one naming a session
+         * the slot held before is a replay and changes nothing. */
         for (int i = 0; i < MAX_PEERS && id < 0; i++)
             if (a->peers[i].used && a->peers[i].introduced &&
                 memcmp(a->peers[i].key, m->key, PUNCH_KEY_BYTES) == 0)
                 id = i;
-        if ((id = renew_peer(a, now, id)) < 0) {
+        if (id >= 0 && held_before(&a->peers[id], m->session)) {
+            a->dropped++;
+            return;
+        }
+        if ((id = renew_for_new_session(a, now, id)) < 0) {
             a->dropped++;
             return;
         }

@@ -159,6 +159,20 @@ void node_flush(node *n)
     }
 }
 
+/* The first signalling datagrams from the server (198.51.100.x; STUN
+ * answers are not kept), for node.heard. */
+static void keep_from_server(node *n, const punch_sim_datagram *d)
+{
+    unsigned k = n->n_heard;
+    if (d->remote.ip[0] != 198 || k >= sizeof(n->heard) / sizeof(n->heard[0]) ||
+        d->len > sizeof(n->heard[0]) || punch_stun_is_stun(d->data, d->len))
+        return;
+    memcpy(n->heard[k], d->data, d->len);
+    n->heard_len[k] = d->len;
+    n->heard_from[k] = d->remote;
+    n->n_heard++;
+}
+
 static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
                     const punch_sim_datagram *d)
 {
@@ -177,6 +191,7 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     }
     if (now_us / MS < n->deaf_until_ms && d->remote.ip[0] != 198)
         return; /* only the server (198.51.100.1) is heard yet */
+    keep_from_server(n, d);
     uint16_t sock = (uint16_t)(d->local.port - n->addr.port);
     if (sock > PUNCH_MAX_SOCKETS && (sock < PUNCH_TCP_SOCK_FIRST || sock > PUNCH_TCP_SOCK_LAST))
         return;
