@@ -176,10 +176,10 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
             b->peer = ev->peer;
         break;
     case PUNCH_EVENT_PATH:
-        fprintf(stderr, "punch_blast: path %s via %s\n", punch_path_kind_name(ev->path_kind),
-                punch_technique_name(ev->technique));
+        fprintf(stderr, "punch_blast: path %s via %s\n", punch_path_kind_name(ev->path.kind),
+                punch_technique_name(ev->path.technique));
         if (b->peer_name && !b->sending && b->end_us == 0 && ev->peer == b->peer &&
-            ev->path_kind == (b->relay_only ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT)) {
+            ev->path.kind == (b->relay_only ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT)) {
             printf("connect_ms %.1f\n", (double)(now_us() - b->connect_us) / 1000.0);
             fflush(stdout);
             b->rc = 0;
@@ -196,18 +196,18 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         }
         break;
     case PUNCH_EVENT_DATA:
-        if (ev->len < 8 || ev->peer != b->peer)
+        if (ev->data.len < 8 || ev->peer != b->peer)
             break;
         if (b->peer_name) { /* an acknowledgement */
-            uint64_t upto = get64(ev->data);
+            uint64_t upto = get64(ev->data.bytes);
             if (upto > b->acked) {
                 b->acked = upto;
                 b->last_ack_us = now_us();
             }
             fill(b);
         } else {
-            count(&b->c, ev->len);
-            uint64_t seq = get64(ev->data);
+            count(&b->c, ev->data.len);
+            uint64_t seq = get64(ev->data.bytes);
             if (seq > b->highest || b->c.datagrams == 1)
                 b->highest = seq;
             if (++b->unacked >= b->window / 4)
@@ -217,7 +217,8 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_CLOSED:
     case PUNCH_EVENT_REFUSED:
         if (ev->kind == PUNCH_EVENT_REFUSED || ev->peer == b->peer) {
-            fprintf(stderr, "punch_blast: %s: %s\n", ev->peer_name, ev->why);
+            fprintf(stderr, "punch_blast: %s: %s\n", ev->peer_name,
+                    ev->kind == PUNCH_EVENT_REFUSED ? ev->refused.why : ev->closed.why);
             punch_loop_stop(b->loop);
         }
         break;

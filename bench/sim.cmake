@@ -14,3 +14,8 @@ target_link_libraries(nat_matrix PRIVATE punch_sim)
 # show a refactoring of the agent changed nothing (bench/agent_fingerprint.c).
 add_executable(agent_fingerprint ${CMAKE_CURRENT_LIST_DIR}/agent_fingerprint.c)
 target_link_libraries(agent_fingerprint PRIVATE punch_sim)
+
+# The share of time a peer has a path when paths die, with loss
+# (bench/path_uptime.c; issue 11's every_call question).
+add_executable(path_uptime ${CMAKE_CURRENT_LIST_DIR}/path_uptime.c)
+target_link_libraries(path_uptime PRIVATE punch_sim)

@@ -19,6 +19,22 @@ install(TARGETS libpunch_static EXPORT punchTargets
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/punch DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   COMPONENT dev FILES_MATCHING PATTERN "*.h")
 
+# The API reference: a man page (section 3) per public function, made from
+# the comments of include/punch/*.h at every build (scripts/api_man.py), so
+# it cannot fall out of step with the header; docs.api_reference fails
+# when a public function has no comment.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+set(punch_man3 ${CMAKE_BINARY_DIR}/man3)
+add_custom_command(OUTPUT ${punch_man3}/libpunch.3
+  COMMAND ${CMAKE_COMMAND} -E rm -rf ${punch_man3}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${punch_man3}
+  COMMAND Python3::Interpreter ${CMAKE_SOURCE_DIR}/scripts/api_man.py --out ${punch_man3}
+          --version ${PROJECT_VERSION} ${punch_man3_headers}
+  DEPENDS ${punch_man3_headers} ${CMAKE_SOURCE_DIR}/scripts/api_man.py
+  COMMENT "API reference (man3) from include/punch/")
+add_custom_target(punch_man3 ALL DEPENDS ${punch_man3}/libpunch.3)
+install(DIRECTORY ${punch_man3}/ DESTINATION ${CMAKE_INSTALL_MANDIR}/man3 COMPONENT dev)
+
 install(TARGETS punch RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT cli)
 install(TARGETS punchd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT server)
 install(TARGETS punch-nat RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT nat)

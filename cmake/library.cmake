@@ -38,6 +38,20 @@ foreach(layer ${PUNCH_LIBRARY_LAYERS})
 endforeach()
 list(REMOVE_DUPLICATES punch_external_deps)
 
+# The public headers, in the order a reader takes them (the API reference,
+# cmake/install.cmake, and docs.api_reference follow it): the sans-I/O
+# agent, the platform, the driver, the streams.
+set(punch_man3_headers)
+foreach(h punch.h io.h driver.h stream.h)
+  list(APPEND punch_man3_headers ${CMAKE_SOURCE_DIR}/include/punch/${h})
+endforeach()
+file(GLOB punch_headers_found ${CMAKE_SOURCE_DIR}/include/punch/*.h)
+foreach(h ${punch_headers_found})
+  if(NOT h IN_LIST punch_man3_headers)
+    message(FATAL_ERROR "cmake/library.cmake: add ${h} to the public headers' list")
+  endif()
+endforeach()
+
 # Only the functions include/punch/*.h declares leave the shared library: a
 # version script made from the headers (cmake/export_map.cmake) at build time.
 set(punch_map ${CMAKE_CURRENT_BINARY_DIR}/libpunch.map)

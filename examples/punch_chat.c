@@ -12,7 +12,8 @@
  * never calls back: we hand it what arrives (handle_datagram), call it when
  * its deadline passes (handle_timeout), and after each call drain what it
  * wants sent (poll_transmit) and what happened (poll_event). If you would
- * rather not write the loop, src/io/driver.h does all of this for you.
+ * rather not write the loop, punch/driver.h does all of this for you
+ * (docs/tutorial.md).
  *
  * Events go to stderr, the peer's datagrams to stdout; each read of stdin
  * (a line, when typing) is one datagram to the peer.
@@ -122,40 +123,44 @@ static int pump(punch_agent *agent, int fd, int *peer, int *stdin_open)
     while (punch_agent_poll_event(agent, &ev) == 1) {
         switch (ev.kind) {
         case PUNCH_EVENT_REGISTERED:
-            fprintf(stderr, "registered, public address %s\n", fmt(&ev.remote, a));
+            fprintf(stderr, "registered, public address %s\n",
+                    fmt(&ev.registered.public_addr, a));
             break;
         case PUNCH_EVENT_INTRODUCED: /* a listener takes the first peer that comes */
-            fprintf(stderr, "introduced to %s at %s\n", ev.peer_name, fmt(&ev.remote, a));
+            fprintf(stderr, "introduced to %s at %s\n", ev.peer_name,
+                    fmt(&ev.introduced.public_addr, a));
             if (*peer < 0)
                 *peer = ev.peer;
             break;
         case PUNCH_EVENT_PATH:
             fprintf(stderr, "path to %s: %s via %s to %s, rtt %.1f ms\n", ev.peer_name,
-                    punch_path_kind_name(ev.path_kind), punch_technique_name(ev.technique),
-                    fmt(&ev.remote, a), ev.rtt_us / 1000.0);
+                    punch_path_kind_name(ev.path.kind), punch_technique_name(ev.path.technique),
+                    fmt(&ev.path.remote, a), ev.path.rtt_us / 1000.0);
             if (ev.peer == *peer)
                 *stdin_open = 1; /* read stdin only once it can go somewhere */
             break;
         case PUNCH_EVENT_ATTEMPT:
-            fprintf(stderr, "%s to %s gave up: %s\n", punch_technique_name(ev.technique),
-                    ev.peer_name, ev.why);
+            fprintf(stderr, "%s to %s gave up: %s\n", punch_technique_name(ev.attempt.technique),
+                    ev.peer_name, ev.attempt.why);
             break;
-        case PUNCH_EVENT_DATA: /* ev.data is only valid until the next agent call */
-            if (ev.peer == *peer && fwrite(ev.data, 1, ev.len, stdout) == ev.len)
+        case PUNCH_EVENT_DATA: /* ev.data.bytes is only valid until the next agent call */
+            if (ev.peer == *peer &&
+                fwrite(ev.data.bytes, 1, ev.data.len, stdout) == ev.data.len)
                 fflush(stdout);
             break;
         case PUNCH_EVENT_CLOSED:
-            fprintf(stderr, "%s closed: %s\n", ev.peer_name, ev.why);
+            fprintf(stderr, "%s closed: %s\n", ev.peer_name, ev.closed.why);
             if (ev.peer == *peer)
-                return strcmp(ev.why, "peer closed") == 0 ? 1 : 2;
+                return strcmp(ev.closed.why, "peer closed") == 0 ? 1 : 2;
             break;
         case PUNCH_EVENT_SOCKETS: /* the driver closes many-port probing's sockets */
         case PUNCH_EVENT_TCP_OFFER: /* the driver answers TCP offers */
+        case PUNCH_EVENT_PONG:      /* punch_chat asks for no round trips */
         case PUNCH_EVENT_PORTMAP:   /* punch_chat asks no gateway for a mapping */
         case PUNCH_EVENT_TOKEN:     /* punch_chat keeps no token: it registers with a cookie */
             break;
         case PUNCH_EVENT_REFUSED:
-            fprintf(stderr, "the server refused us: %s\n", ev.why);
+            fprintf(stderr, "the server refused us: %s\n", ev.refused.why);
             return 2;
         }
     }
@@ -237,7 +242,7 @@ int main(int argc, char **argv)
                sizeof(buf), 0, (struct sockaddr *)&ss, &sl)) >= 0) {
             from_sockaddr(&ss, &src);
             punch_agent_handle_datagram(agent, now_ms(), &src, buf, (size_t)n);
-            done = pump(agent, fd, &peer, &stdin_open); /* ev.data is valid until now */
+            done = pump(agent, fd, &peer, &stdin_open); /* ev.data.bytes is valid until now */
         }
         if (!done && stdin_open && (pfd[1].revents & (POLLIN | POLLHUP))) {
             if ((n = read(0, buf, PUNCH_MAX_DATAGRAM)) <= 0) {

@@ -13,7 +13,7 @@
 #define PUNCH_COMMON_KNOWN_PEERS_H
 
 #include "crypto/peer_list.h"
-#include "common/keyfile.h"
+#include "io/keyfile.h"
 
 /* Read the list of peers in the file at path (at most
  * PUNCH_PEER_LIST_MAX_BYTES; flags as punch_peer_list_parse's). Returns 0,

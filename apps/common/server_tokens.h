@@ -12,7 +12,7 @@
 
 #include <limits.h>
 
-#include "common/keyfile.h"
+#include "io/keyfile.h"
 #include "punch/punch.h"
 
 /* The file for server in dir. Returns 0, or -1 when the path is too long. */

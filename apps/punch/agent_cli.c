@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
-#include "common/keyfile.h"
+#include "io/keyfile.h"
 #include "common/known_peers.h"
 #include "common/server_tokens.h"
 #include "io/log.h"
@@ -257,11 +257,17 @@ void punch_agent_cli_goodbye(punch_driver *d, int peer)
     punch_driver_flush(d);
 }
 
+void punch_agent_cli_finish(punch_loop *loop, int *exit_code, int code)
+{
+    *exit_code = code;
+    punch_loop_stop(loop);
+}
+
 bool punch_agent_cli_closed_fine(const punch_event *ev, bool had_path)
 {
-    bool fine = had_path && strcmp(ev->why, "peer closed") == 0;
+    bool fine = had_path && strcmp(ev->closed.why, "peer closed") == 0;
     if (!fine)
-        fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->why);
+        fprintf(stderr, "punch: %s: %s\n", ev->peer_name, ev->closed.why);
     return fine;
 }
 
@@ -290,56 +296,59 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
         punch_events_emit(events, "registered",
                           "\"server\":\"%s\",\"public\":\"%s\",\"transport\":\"%s\",\"nat\":\"%s\","
                           "\"port_step\":%d,\"nat_port\":%u,\"by_token\":%s",
-                          fmt(server, a), fmt(&ev->remote, b), punch_driver_transport(d), ev->nat,
-                          ev->port_step, ev->nat_port, ev->by_token ? "true" : "false");
+                          fmt(server, a), fmt(&ev->registered.public_addr, b), punch_driver_transport(d),
+                          ev->registered.nat, ev->registered.port_step, ev->registered.nat_port,
+                          ev->registered.by_token ? "true" : "false");
         punch_log(PUNCH_LOG_INFO, "registered at %s, public address %s", a, b);
         break;
     case PUNCH_EVENT_INTRODUCED:
         punch_events_emit(events, "introduced", "\"peer\":\"%s\",\"public\":\"%s\"",
-                          ev->peer_name, fmt(&ev->remote, a));
+                          ev->peer_name, fmt(&ev->introduced.public_addr, a));
         break;
     case PUNCH_EVENT_PATH: {
         punch_addr local;
-        punch_driver_path_local(d, ev, &local);
+        punch_driver_path_local(d, &ev->path, &local);
         punch_events_emit(events, "path",
                           "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"local\":\"%s\","
                           "\"remote\":\"%s\",\"rtt_ms\":%.1f",
-                          ev->peer_name, punch_path_kind_name(ev->path_kind),
-                          punch_technique_name(ev->technique), fmt(&local, a),
-                          fmt(&ev->remote, b), ev->rtt_us / 1000.0);
+                          ev->peer_name, punch_path_kind_name(ev->path.kind),
+                          punch_technique_name(ev->path.technique), fmt(&local, a),
+                          fmt(&ev->path.remote, b), ev->path.rtt_us / 1000.0);
         punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms)", ev->peer_name,
-                  punch_path_kind_name(ev->path_kind), punch_technique_name(ev->technique), b,
-                  ev->rtt_us / 1000.0);
+                  punch_path_kind_name(ev->path.kind), punch_technique_name(ev->path.technique),
+                  b, ev->path.rtt_us / 1000.0);
         break;
     }
     case PUNCH_EVENT_ATTEMPT:
         punch_events_emit(events, "attempt",
                           "\"peer\":\"%s\",\"technique\":\"%s\",\"result\":\"failed\","
                           "\"remote\":\"%s\",\"why\":\"%s\"",
-                          ev->peer_name, punch_technique_name(ev->technique),
-                          fmt(&ev->remote, a), ev->why);
+                          ev->peer_name, punch_technique_name(ev->attempt.technique),
+                          fmt(&ev->attempt.remote, a), ev->attempt.why);
         punch_log(PUNCH_LOG_DEBUG, "%s: %s to %s failed: %s", ev->peer_name,
-                  punch_technique_name(ev->technique), a, ev->why);
+                  punch_technique_name(ev->attempt.technique), a, ev->attempt.why);
         break;
     case PUNCH_EVENT_PORTMAP:
         punch_events_emit(events, "portmap",
                           "\"protocol\":\"%s\",\"external\":\"%s\",\"lifetime_s\":%u,"
                           "\"took_ms\":%u",
-                          ev->portmap, fmt(&ev->remote, a), ev->lifetime_s, ev->took_ms);
+                          ev->portmap.proto, fmt(&ev->portmap.external, a),
+                          ev->portmap.lifetime_s, ev->portmap.took_ms);
         punch_log(PUNCH_LOG_INFO, "the gateway mapped %s for us (%s, %u s, in %u ms)", a,
-                  ev->portmap, ev->lifetime_s, ev->took_ms);
+                  ev->portmap.proto, ev->portmap.lifetime_s, ev->portmap.took_ms);
         break;
     case PUNCH_EVENT_CLOSED:
         punch_events_emit(events, "closed", "\"peer\":\"%s\",\"reason\":\"%s\"", ev->peer_name,
-                          ev->why);
+                          ev->closed.why);
         break;
     case PUNCH_EVENT_REFUSED:
-        fprintf(stderr, "punch: the server refused us: %s\n", ev->why);
+        fprintf(stderr, "punch: the server refused us: %s\n", ev->refused.why);
         break;
     case PUNCH_EVENT_DATA:
     case PUNCH_EVENT_SOCKETS:
     case PUNCH_EVENT_TCP_OFFER:
     case PUNCH_EVENT_TOKEN: /* kept by watch_event */
+    case PUNCH_EVENT_PONG: /* punch ping says it */
         break;
     }
 }

@@ -82,6 +82,9 @@ int punch_agent_cli_target(const char *cmd, const char *text, char name[PUNCH_NA
 /* --timeout SECONDS (1 to 86400). Returns 0 or 2. */
 int punch_agent_cli_timeout(const char *cmd, const char *text, int *seconds);
 
+/* How a command ends: *exit_code = code, and the loop stops. */
+void punch_agent_cli_finish(punch_loop *loop, int *exit_code, int code);
+
 /* Say goodbye to peer (when >= 0: it hears we close) and send what is
  * queued: how a command stops. */
 void punch_agent_cli_goodbye(punch_driver *d, int peer);

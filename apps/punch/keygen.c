@@ -7,7 +7,7 @@
 
 #include "crypto/identity.h"
 #include "common/cli.h"
-#include "common/keyfile.h"
+#include "io/keyfile.h"
 #include "punch_cli.h"
 
 static const char keygen_help[] =

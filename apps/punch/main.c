@@ -24,6 +24,8 @@ static const punch_command commands[] = {
      "register as --name and wait; the peer is piped to stdin/stdout"},
     {"connect", punch_cmd_connect, "PEER[@PUBKEY]",
      "reach PEER through --server; stdin to the peer, its data to stdout"},
+    {"ping", punch_cmd_ping, "PEER[@PUBKEY] [--count N]",
+     "reach PEER, then print per round trip how (direct via ..., relay) and how fast"},
     {"vpn", punch_cmd_vpn, "listen|connect [PEER]", "an IPv4 tunnel (TUN) to one peer"},
     {"forward", punch_cmd_forward, "--listen PORT PEER:PORT",
      "carry local TCP connections to a port on PEER (listen --allow-forward)"},

@@ -28,6 +28,7 @@ int punch_cmd_keygen(const punch_cli *cli, int argc, char **argv);
 int punch_cmd_natcheck(const punch_cli *cli, int argc, char **argv);
 int punch_cmd_listen(const punch_cli *cli, int argc, char **argv);
 int punch_cmd_connect(const punch_cli *cli, int argc, char **argv);
+int punch_cmd_ping(const punch_cli *cli, int argc, char **argv);
 int punch_cmd_vpn(const punch_cli *cli, int argc, char **argv);
 int punch_cmd_forward(const punch_cli *cli, int argc, char **argv);
 

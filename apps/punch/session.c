@@ -24,7 +24,7 @@
 #include "agent_cli.h"
 #include "allow.h"
 #include "common/events.h"
-#include "common/keyfile.h"
+#include "io/keyfile.h"
 #include "common/known_peers.h"
 #include "io/log.h"
 #include "io/net.h"
@@ -153,8 +153,7 @@ static const char forward_help[] =
 
 static void finish(session *s, int code)
 {
-    s->exit_code = code;
-    punch_loop_stop(s->loop);
+    punch_agent_cli_finish(s->loop, &s->exit_code, code);
 }
 
 static void on_stdin(void *arg, int fd)
@@ -463,19 +462,19 @@ static void on_peer_closed(session *s, const punch_event *ev)
         /* A listener waits on past peers that never had a path (a
          * stranger that did not complete its handshake, say). */
         if (s->n_allow > 0 || s->keep_open || (s->listening && !s->have_path)) {
-            punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->why);
+            punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->closed.why);
         } else if (s->forwarding) {
-            fprintf(stderr, "punch forward: %s went away: %s\n", ev->peer_name, ev->why);
+            fprintf(stderr, "punch forward: %s went away: %s\n", ev->peer_name, ev->closed.why);
             finish(s, 1);
         } else if (!s->stdio_done) {
             fprintf(stderr, "punch: %s left before a stream was carried: %s\n", ev->peer_name,
-                    ev->why);
+                    ev->closed.why);
             finish(s, 1);
         }
         return;
     }
     if (ev->peer == s->peer && s->listening && !s->have_path) {
-        punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->why);
+        punch_log(PUNCH_LOG_INFO, "%s left: %s", ev->peer_name, ev->closed.why);
         s->peer = -1; /* as above: the next peer is welcome */
     } else if (ev->peer == s->peer) {
         bool fine = punch_agent_cli_closed_fine(ev, s->have_path);
@@ -516,7 +515,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         break;
     case PUNCH_EVENT_PATH:
         if (ev->peer == s->peer)
-            s->path_kind = punch_path_kind_name(ev->path_kind);
+            s->path_kind = punch_path_kind_name(ev->path.kind);
         if (ev->peer == s->peer && s->datagram && !s->stdin_watched) {
             /* Reading stdin only once there is a path: nothing is lost. */
             s->stdin_watched = true;
@@ -545,7 +544,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
                           "run with --datagram?): dropped and counted", ev->peer_name);
             }
         } else if (ev->peer == s->peer || s->keep_open) {
-            write_all(1, ev->data, ev->len);
+            write_all(1, ev->data.bytes, ev->data.len);
         }
         break;
     case PUNCH_EVENT_CLOSED:
@@ -553,6 +552,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         break;
     case PUNCH_EVENT_SOCKETS: /* the driver's business */
     case PUNCH_EVENT_TCP_OFFER:
+    case PUNCH_EVENT_PONG:
     case PUNCH_EVENT_PORTMAP: /* told by punch_agent_cli_report */
     case PUNCH_EVENT_TOKEN:   /* kept by punch_agent_cli_start's watcher */
         break;

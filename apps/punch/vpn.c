@@ -110,8 +110,7 @@ static const char vpn_help[] =
 
 static void finish(vpn *s, int code)
 {
-    s->exit_code = code;
-    punch_loop_stop(s->loop);
+    punch_agent_cli_finish(s->loop, &s->exit_code, code);
 }
 
 static void emit_counters(vpn *s, const char *event)
@@ -212,12 +211,12 @@ static void from_peer(vpn *s, const punch_event *ev)
     uint8_t pkt[PUNCH_VPN_MAX_MTU];
     size_t ip_len = 0;
     char a[PUNCH_VPN_PREFIX_STRLEN], text[ADDRESSES_STRLEN];
-    if (ev->len > sizeof(pkt)) { /* the agent never delivers more; counted all the same */
+    if (ev->data.len > sizeof(pkt)) { /* the agent never delivers more; counted all the same */
         s->v.c.peer_malformed++;
         return;
     }
-    memcpy(pkt, ev->data, ev->len); /* the IPv4 parser wants a buffer it may write */
-    switch (punch_vpn_from_peer(&s->v, pkt, ev->len, &ip_len)) {
+    memcpy(pkt, ev->data.bytes, ev->data.len); /* the IPv4 parser wants a buffer it may write */
+    switch (punch_vpn_from_peer(&s->v, pkt, ev->data.len, &ip_len)) {
     case PUNCH_VPN_DELIVER:
         if (write(s->tun, pkt, ip_len) != (ssize_t)ip_len)
             s->tun_write_errors++;
@@ -311,7 +310,7 @@ static const punch_vpn_prefix *in_tunnel(const vpn *s, const punch_addr *addr)
 /* A path inside the tunnel's own networks would carry the tunnel in itself. */
 static void check_path(vpn *s, const punch_event *ev)
 {
-    if (in_tunnel(s, &ev->remote))
+    if (in_tunnel(s, &ev->path.remote))
         punch_log(PUNCH_LOG_WARN, "the path to %s goes to an address inside the tunnel's "
                                   "networks: choose tunnel addresses that no real network uses",
                   ev->peer_name);
@@ -347,7 +346,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
         punch_vpn_peer_reset(&s->v);
         if (s->listening) {
             punch_log(PUNCH_LOG_INFO, "%s: %s; waiting for the next connection", ev->peer_name,
-                      ev->why);
+                      ev->closed.why);
             break;
         }
         finish(s, punch_agent_cli_closed_fine(ev, had_path) ? 0 : 1);
@@ -361,8 +360,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_REFUSED: /* said by punch_agent_cli_report */
         finish(s, 1);
         break;
-    case PUNCH_EVENT_REGISTERED:
-    case PUNCH_EVENT_ATTEMPT:
+    default: /* told by punch_agent_cli_report, or the driver's business */
         break;
     }
 }

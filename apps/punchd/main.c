@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "common/events.h"
-#include "common/keyfile.h"
+#include "io/keyfile.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"

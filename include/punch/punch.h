@@ -2,9 +2,12 @@
 /*
  * punch — peer-to-peer connectivity across NATs and firewalls.
  *
- * The one public header of libpunch. Everything here is sans-I/O unless it
- * says otherwise: no function below opens a socket, reads a clock or draws
- * randomness; the caller passes time in and takes bytes out.
+ * punch/punch.h: the sans-I/O core of libpunch, the header every program
+ * includes. Nothing here opens a socket, reads a clock or draws randomness;
+ * the caller passes time in and takes bytes out. The optional I/O around
+ * it: punch/io.h (the loop, key files, the log, the threading rule),
+ * punch/driver.h (one agent on its sockets), punch/stream.h (reliable
+ * streams). The reference: libpunch(3); the tutorial: docs/tutorial.md.
  */
 #ifndef PUNCH_PUNCH_H
 #define PUNCH_PUNCH_H
@@ -56,6 +59,26 @@ bool punch_addr_same_ip(const punch_addr *a, const punch_addr *b);
 bool punch_addr_is_any(const punch_addr *a);
 
 
+/* ---- Identity keys ----------------------------------------------------------
+ *
+ * A node's identity is an X25519 key pair (SPEC.md §4): 32 secret bytes
+ * from a CSPRNG (punch_random_bytes, punch/io.h), stored in a key file
+ * (punch_key_file_save) and given to an agent (punch_agent_cfg.secret_key);
+ * its public key is what peers pin and what `punch keygen` prints. */
+
+#define PUNCH_KEY_BYTES 32
+/* Standard base64 of 32 bytes with padding (44 characters), plus NUL. */
+#define PUNCH_KEY_B64_LEN 45
+/* The public key of a secret (any 32 bytes: X25519 clamps them). Returns
+ * 0 or PUNCH_ERR_INVAL (a NULL pointer, or libsodium failed to start). */
+int punch_key_public(const uint8_t secret[PUNCH_KEY_BYTES],
+                     uint8_t public_key[PUNCH_KEY_BYTES]);
+/* A key (public or secret) as text: standard base64 with padding. */
+void punch_key_encode(const uint8_t key[PUNCH_KEY_BYTES], char out[PUNCH_KEY_B64_LEN]);
+/* Text back to a key: exactly the 44 characters of punch_key_encode, with
+ * optional trailing whitespace. Returns 0 or PUNCH_ERR_MALFORMED. */
+int punch_key_decode(const char *text, uint8_t key[PUNCH_KEY_BYTES]);
+
 /* ---- The peer agent (sans-I/O) --------------------------------------------
  *
  * One agent is one node: it registers with punchd, asks it for
@@ -74,7 +97,6 @@ bool punch_addr_is_any(const punch_addr *a);
 typedef struct punch_agent punch_agent;
 
 #define PUNCH_NAME_MAX 63
-#define PUNCH_KEY_BYTES 32
 #define PUNCH_MAX_LOCAL 8
 /* The largest application datagram punch_agent_send takes: what fits a
  * 1280-byte IPv6 minimum MTU path after IP, UDP, relay and crypto headers. */
@@ -152,22 +174,22 @@ typedef struct punch_agent_cfg {
     punch_server_token token;
 } punch_agent_cfg;
 
+/* What happened; each kind's details are the punch_event member named in
+ * its comment. */
 typedef enum punch_event_kind {
-    PUNCH_EVENT_REGISTERED = 1, /* public endpoint as the server saw it */
-    PUNCH_EVENT_INTRODUCED,     /* the server told us of a peer (name, key, endpoints) */
-    PUNCH_EVENT_PATH,           /* the path to a peer changed (kind, technique, addresses) */
-    PUNCH_EVENT_ATTEMPT,        /* a technique was given up on, and why */
-    PUNCH_EVENT_DATA,           /* a datagram from a peer (data, len) */
-    PUNCH_EVENT_CLOSED,         /* the peer is gone (reason) */
-    PUNCH_EVENT_REFUSED,        /* the server refused us (reason) */
-    PUNCH_EVENT_SOCKETS,        /* many-port probing is over: extra sockets sock_first ..
-                                   sock_last may be closed, all but sock_keep (0: none) */
-    PUNCH_EVENT_TCP_OFFER,      /* the peer offers or answers a TCP path (tcp) */
-    PUNCH_EVENT_PORTMAP,        /* the gateway mapped a port for us, or mapped another
-                                   (remote: the mapped endpoint, portmap: the protocol,
-                                   lifetime_s, took_ms: since this round's first request) */
-    PUNCH_EVENT_TOKEN,          /* a new token from the server, or our NAT learned since:
-                                   keep `token` for the next start (punch_agent_cfg) */
+    PUNCH_EVENT_REGISTERED = 1, /* .registered: punchd took us; our public endpoint */
+    PUNCH_EVENT_INTRODUCED,     /* .introduced: we were told of a peer (name, key, endpoint) */
+    PUNCH_EVENT_PATH,           /* .path: the path to a peer changed */
+    PUNCH_EVENT_ATTEMPT,        /* .attempt: a technique was given up on, and why */
+    PUNCH_EVENT_DATA,           /* .data: a datagram from a peer */
+    PUNCH_EVENT_CLOSED,         /* .closed: the peer is gone, and why */
+    PUNCH_EVENT_REFUSED,        /* .refused: the server refused us, and why */
+    PUNCH_EVENT_SOCKETS,        /* .sockets: many-port probing's extra sockets may close */
+    PUNCH_EVENT_TCP_OFFER,      /* .tcp_offer: the peer offers or answers a TCP path */
+    PUNCH_EVENT_PORTMAP,        /* .portmap: the gateway mapped a port for us, or another */
+    PUNCH_EVENT_PONG,           /* .pong: the answer to punch_agent_ping */
+    PUNCH_EVENT_TOKEN,          /* .token: a new token from the server, or our NAT learned
+                                   since: keep it for the next start (punch_agent_cfg) */
 } punch_event_kind;
 
 typedef enum punch_path_kind { PUNCH_PATH_DIRECT = 1, PUNCH_PATH_RELAY } punch_path_kind;
@@ -188,15 +210,34 @@ typedef enum punch_technique {
                                 mapped on request (UPnP IGD, NAT-PMP, PCP) */
 } punch_technique;
 
-/* TCP paths (draft §3.5, §3.2, §4.4). The agent carries the offers over
- * the encrypted session and validates a TCP connection like any other
- * candidate (PING/PONG, then Noise transport over it); the I/O driver
- * makes the connections. A TCP connection is a socket index in
- * PUNCH_TCP_SOCK_FIRST..PUNCH_TCP_SOCK_LAST: datagrams to send on it come
- * from punch_agent_poll_transmit_from with that index (the caller frames
- * them, RFC 4571), frames from it go to punch_agent_handle_datagram_on. */
-#define PUNCH_TCP_SOCK_FIRST 0x8000
-#define PUNCH_TCP_SOCK_LAST 0x80ff
+/* The caller's sockets. An agent talks through one UDP socket, the main
+ * one; many-port probing (PUNCH_TECH_BIRTHDAY) adds extra UDP sockets for
+ * a while, and TCP paths (draft §3.5, §3.2, §4.4) add TCP connections the
+ * caller makes. A punch_socket says which one a datagram leaves from
+ * (punch_agent_poll_transmit_from) or came in on
+ * (punch_agent_handle_datagram_on), and which one a path uses. */
+typedef enum punch_socket_kind {
+    PUNCH_SOCKET_MAIN = 0, /* the main UDP socket (index 0) */
+    PUNCH_SOCKET_EXTRA,    /* the index-th extra UDP socket, 1..PUNCH_MAX_SOCKETS: the
+                              caller opens it (same family as the main one, any port)
+                              the first time it sees it, and closes it when a
+                              PUNCH_EVENT_SOCKETS says so */
+    PUNCH_SOCKET_TCP,      /* the TCP connection handed to punch_agent_tcp_path with this
+                              index, 0..PUNCH_TCP_MAX_SOCKETS-1; datagrams on it are
+                              framed by the caller (RFC 4571) */
+} punch_socket_kind;
+
+typedef struct punch_socket {
+    punch_socket_kind kind;
+    uint16_t index;
+} punch_socket;
+
+#define PUNCH_MAX_SOCKETS 1024
+#define PUNCH_TCP_MAX_SOCKETS 256
+
+/* TCP paths: the agent carries the offers over the encrypted session and
+ * validates a TCP connection like any other candidate (PING/PONG, then
+ * Noise transport over it); the I/O driver makes the connections. */
 #define PUNCH_TCP_MAX_PRIVATE 4
 
 typedef struct punch_tcp_offer {
@@ -210,36 +251,102 @@ typedef struct punch_tcp_offer {
     punch_addr private_addr[PUNCH_TCP_MAX_PRIVATE];
 } punch_tcp_offer;
 
-typedef struct punch_event {
-    punch_event_kind kind;
-    int peer;                          /* peer id (>= 0) or -1 */
-    char peer_name[PUNCH_NAME_MAX + 1];
-    uint8_t peer_key[PUNCH_KEY_BYTES];
-    punch_path_kind path_kind;
-    punch_technique technique;
-    punch_addr local, remote;          /* REGISTERED: public endpoint in remote */
-    uint32_t rtt_us;
-    /* REGISTERED: our NAT as discovery found it (draft §3.4): "unknown",
-     * "eim", "adm" or "apdm"; the allocation step (0: none or random) and
-     * the public port of the latest mapping. */
+/* Each kind of event has a struct of its own, in the union of punch_event
+ * under the kind's name: ev.path.remote, ev.data.bytes, ev.closed.why. */
+
+/* PUNCH_EVENT_REGISTERED: punchd took our registration. */
+typedef struct punch_event_registered {
+    punch_addr public_addr;  /* our endpoint as the server saw it */
+    /* Our NAT as discovery found it (draft §3.4): "unknown", "eim", "adm" or
+     * "apdm"; the allocation step (0: none or random) and the public port
+     * of the latest mapping. */
     const char *nat;
     int port_step;
     uint16_t nat_port;
-    uint16_t sock_first, sock_last, sock_keep; /* SOCKETS */
-    uint16_t sock;                     /* PATH: the socket the path leaves from (0: main) */
-    punch_tcp_offer tcp;               /* TCP_OFFER */
-    const uint8_t *data;               /* DATA: valid until the next agent call */
+    bool by_token;           /* in one flight, with a token from an earlier run */
+} punch_event_registered;
+
+/* PUNCH_EVENT_INTRODUCED: the server (or a peer) told us of a peer; its
+ * name and key are the event's peer_name and peer_key. */
+typedef struct punch_event_introduced {
+    punch_addr public_addr;  /* the peer's endpoint as the server saw it */
+} punch_event_introduced;
+
+/* PUNCH_EVENT_PATH: the path to the peer changed; this one is in use now. */
+typedef struct punch_event_path {
+    punch_path_kind kind;
+    punch_technique technique;
+    punch_addr local;        /* AF_NONE: the caller knows (the socket's address) */
+    punch_addr remote;
+    uint32_t rtt_us;
+    punch_socket socket;     /* the socket the path leaves from */
+} punch_event_path;
+
+/* PUNCH_EVENT_PONG: a punch_agent_ping answered: the path it went on and
+ * back (technique, remote, socket: the path's; rtt_us: this round trip). */
+typedef punch_event_path punch_event_pong;
+
+/* PUNCH_EVENT_ATTEMPT: a technique was given up on (peer -1: not about a
+ * peer, such as port mapping). */
+typedef struct punch_event_attempt {
+    punch_path_kind kind;
+    punch_technique technique;
+    punch_addr remote;       /* the endpoint tried, AF_NONE when none */
+    char why[96];
+} punch_event_attempt;
+
+/* PUNCH_EVENT_DATA: a datagram from the peer. */
+typedef struct punch_event_data {
+    const uint8_t *bytes;    /* valid until the next call into the agent */
     size_t len;
-    char why[96];                      /* ATTEMPT, CLOSED, REFUSED, PORTMAP */
-    const char *portmap;               /* PORTMAP: "pcp", "natpmp" or "upnp" */
-    uint32_t lifetime_s, took_ms;      /* PORTMAP */
-    bool by_token;                     /* REGISTERED: in one flight, with a token */
-    punch_server_token token;          /* TOKEN */
+} punch_event_data;
+
+/* PUNCH_EVENT_CLOSED: the peer is gone; PUNCH_EVENT_REFUSED: the server
+ * refused us. */
+typedef struct punch_event_reason {
+    char why[96];            /* "peer closed" when the peer said goodbye */
+} punch_event_reason;
+
+/* PUNCH_EVENT_SOCKETS: many-port probing is over; its extra sockets first
+ * .. last may be closed, all but keep (0: none, else the extra socket a
+ * path uses now). */
+typedef struct punch_event_sockets {
+    uint16_t first, last, keep;
+} punch_event_sockets;
+
+/* PUNCH_EVENT_PORTMAP: the gateway mapped a port for us, or another one. */
+typedef struct punch_event_portmap {
+    punch_addr external;     /* the mapped endpoint */
+    const char *proto;       /* "pcp", "natpmp" or "upnp" */
+    uint32_t lifetime_s;
+    uint32_t took_ms;        /* since this round's first request */
+} punch_event_portmap;
+
+typedef struct punch_event {
+    punch_event_kind kind;
+    int peer;                           /* the peer's id (>= 0), or -1 */
+    char peer_name[PUNCH_NAME_MAX + 1]; /* with peer >= 0: its name and key */
+    uint8_t peer_key[PUNCH_KEY_BYTES];
+    union {                             /* the member named after kind */
+        punch_event_registered registered;
+        punch_event_introduced introduced;
+        punch_event_path path;
+        punch_event_attempt attempt;
+        punch_event_data data;
+        punch_event_reason closed, refused;
+        punch_event_sockets sockets;
+        punch_tcp_offer tcp_offer;     /* PUNCH_EVENT_TCP_OFFER */
+        punch_event_portmap portmap;
+        punch_event_pong pong;
+        punch_server_token token;      /* PUNCH_EVENT_TOKEN */
+    };
 } punch_event;
 
 /* Returns 0, PUNCH_ERR_INVAL (bad config: no random, bad server address,
  * bad name) or PUNCH_ERR_NOMEM. Registration starts at once. */
 int punch_agent_new(punch_agent **agent, const punch_agent_cfg *cfg, uint64_t now_ms);
+/* Free the agent (NULL-safe). It sends nothing: punch_agent_close each peer
+ * and send what that queues first, for a goodbye the peers hear at once. */
 void punch_agent_free(punch_agent *agent);
 
 /* Ask punchd to introduce us to NAME; with pinned_key non-NULL, only a peer
@@ -284,6 +391,14 @@ typedef struct punch_agent_stats {
 } punch_agent_stats;
 void punch_agent_stats_get(const punch_agent *agent, punch_agent_stats *out);
 
+/* Ask the peer for a round trip now, on the path in use (an encrypted
+ * PING; every punch peer answers): a PUNCH_EVENT_PONG tells the path and
+ * the round trip when the answer comes. One at a time per peer: a second
+ * call before the answer replaces the first; a PING lost, or one whose
+ * answer a keepalive's PING overtook, gets no event (time it out). Returns
+ * 0, PUNCH_ERR_NOTFOUND (no such peer) or PUNCH_ERR_LIMIT (no path yet). */
+int punch_agent_ping(punch_agent *agent, uint64_t now_ms, int peer);
+
 /* Tell the peer we are done, and forget it. */
 void punch_agent_close(punch_agent *agent, uint64_t now_ms, int peer);
 
@@ -304,16 +419,15 @@ uint64_t punch_agent_next_timeout(const punch_agent *agent);
 int punch_agent_poll_transmit(punch_agent *agent, punch_addr *dst, uint8_t *ttl, uint8_t *buf,
                               size_t cap, size_t *len);
 
-/* Many-port probing (PUNCH_TECH_BIRTHDAY) sends from extra sockets:
- * *sock is the socket to send from, 0 the main one, k >= 1 the k-th extra
- * one (at most PUNCH_MAX_SOCKETS), which the caller opens (same family as
- * the main one, any port) the first time it sees k, and closes when a
- * PUNCH_EVENT_SOCKETS says so. What arrives on socket k is handed in with
- * that k, and so are frames from a TCP path (PUNCH_TCP_SOCK_FIRST..). */
-#define PUNCH_MAX_SOCKETS 1024
-int punch_agent_poll_transmit_from(punch_agent *agent, uint16_t *sock, punch_addr *dst,
+/* punch_agent_poll_transmit with the socket to send from (*sock: the
+ * main one, an extra one of many-port probing, or a TCP path's), for
+ * callers that carry those. */
+int punch_agent_poll_transmit_from(punch_agent *agent, punch_socket *sock, punch_addr *dst,
                                    uint8_t *ttl, uint8_t *buf, size_t cap, size_t *len);
-int punch_agent_handle_datagram_on(punch_agent *agent, uint64_t now_ms, uint16_t sock,
+/* punch_agent_handle_datagram for what arrived on sock (a TCP path's
+ * frame: src is the connection's far end). Returns 0 or PUNCH_ERR_INVAL
+ * (no such socket). */
+int punch_agent_handle_datagram_on(punch_agent *agent, uint64_t now_ms, punch_socket sock,
                                    const punch_addr *src, const uint8_t *data, size_t len);
 /* Send a TCP offer or answer to a peer over its session. Returns 0,
  * PUNCH_ERR_NOTFOUND (no such peer), PUNCH_ERR_LIMIT (no session yet) or
@@ -321,18 +435,19 @@ int punch_agent_handle_datagram_on(punch_agent *agent, uint64_t now_ms, uint16_t
  * prefer TCP paths to that peer. */
 int punch_agent_tcp_offer(punch_agent *agent, uint64_t now_ms, int peer,
                           const punch_tcp_offer *offer);
-/* A TCP connection to the peer is up on socket index sock (in the TCP
- * range), remote its far end, technique one of the TCP ones: it becomes a
- * candidate, validated by PING/PONG. Returns 0, PUNCH_ERR_NOTFOUND,
- * PUNCH_ERR_LIMIT (no session, or no room) or PUNCH_ERR_INVAL. */
-int punch_agent_tcp_path(punch_agent *agent, uint64_t now_ms, int peer, uint16_t sock,
+/* A TCP connection to the peer is up on sock (kind PUNCH_SOCKET_TCP, an
+ * index of the caller's choice), remote its far end, technique one of the
+ * TCP ones: it becomes a candidate, validated by PING/PONG. Returns 0,
+ * PUNCH_ERR_NOTFOUND, PUNCH_ERR_LIMIT (no session, or no room) or
+ * PUNCH_ERR_INVAL (sock is no TCP socket, technique no TCP one). */
+int punch_agent_tcp_path(punch_agent *agent, uint64_t now_ms, int peer, punch_socket sock,
                          punch_technique technique, const punch_addr *remote);
-/* A TCP attempt failed, or the connection on sock (0: none was up) is
- * gone: an ATTEMPT event says why, and a path on it gives way to the next
- * best. */
-void punch_agent_tcp_failed(punch_agent *agent, uint64_t now_ms, int peer, uint16_t sock,
-                            punch_technique technique, const punch_addr *remote,
-                            const char *why);
+/* A TCP attempt failed (sock NULL: no connection was up), or the
+ * connection on sock is gone: an ATTEMPT event says why, and a path on it
+ * gives way to the next best. */
+void punch_agent_tcp_failed(punch_agent *agent, uint64_t now_ms, int peer,
+                            const punch_socket *sock, punch_technique technique,
+                            const punch_addr *remote, const char *why);
 
 /* Take the next event: 1 with *ev, 0 when none. */
 int punch_agent_poll_event(punch_agent *agent, punch_event *ev);
@@ -379,11 +494,13 @@ void punch_agent_portmap_result(punch_agent *agent, uint64_t now_ms,
 /* On exit: 1 with *req the removal of the mapping we hold (send it before
  * freeing the agent), 0 when we hold none. */
 int punch_agent_portmap_release(punch_agent *agent, punch_portmap_request *req);
-/* "off", "auto", "pcp", "natpmp", "upnp"; parse returns -1 for others. */
+/* punch_portmap_proto_name: "off", "auto", "pcp", "natpmp", "upnp";
+ * punch_portmap_proto_parse: such a name back, or -1 for others. */
 const char *punch_portmap_proto_name(punch_portmap_proto p);
 int punch_portmap_proto_parse(const char *name);
 
-/* Names for events and logs: "direct", "relay"; "private", "hairpin",
+/* Names for events and logs: punch_path_kind_name gives "direct" or
+ * "relay"; punch_technique_name "private", "hairpin",
  * "hole-punch", "peer-reflexive", "relay", "port-prediction", "birthday",
  * "tcp-simultaneous-open", "reversal", "tcp-direct", "portmap". */
 const char *punch_path_kind_name(punch_path_kind k);

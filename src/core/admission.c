@@ -38,7 +38,7 @@ static punch_slot_view slot_view(const punch_agent *a, int id)
 static void drop_stranger(punch_agent *a, uint64_t now, int id, const char *why)
 {
     ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
-    snprintf(e->e.why, sizeof(e->e.why), "%s", why);
+    snprintf(e->e.closed.why, sizeof(e->e.closed.why), "%s", why);
     punch_spent_add(&a->spent, a->peers[id].key, now);
     forget_peer(a, id);
 }

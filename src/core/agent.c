@@ -103,17 +103,17 @@ ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id)
 void tell_attempt(punch_agent *a, int id, const candidate *c, const char *why, ...)
 {
     ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
-    e->e.technique = c->technique;
-    e->e.remote = c->addr;
-    e->e.path_kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    e->e.attempt.technique = c->technique;
+    e->e.attempt.remote = c->addr;
+    e->e.attempt.kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
     va_list ap;
     va_start(ap, why);
-    vsnprintf(e->e.why, sizeof(e->e.why), why, ap);
+    vsnprintf(e->e.attempt.why, sizeof(e->e.attempt.why), why, ap);
     va_end(ap);
 }
 
 /* Queue a datagram; the oldest is dropped when the queue is full. */
-uint8_t *push_tx(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl, size_t len)
+uint8_t *push_tx(punch_agent *a, punch_socket sock, const punch_addr *dst, uint8_t ttl, size_t len)
 {
     if (len > DGRAM_MAX)
         return NULL;
@@ -132,7 +132,7 @@ uint8_t *push_tx(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t t
 
 /* Encode m, MAC it with our server key when its type has a MAC, queue it
  * to leave with this TTL (0: the system's). */
-void send_msg_ttl(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl,
+void send_msg_ttl(punch_agent *a, punch_socket sock, const punch_addr *dst, uint8_t ttl,
                   const punch_msg *m)
 {
     uint8_t buf[DGRAM_MAX];
@@ -148,7 +148,7 @@ void send_msg_ttl(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t 
 
 void send_msg(punch_agent *a, const punch_addr *dst, const punch_msg *m)
 {
-    send_msg_ttl(a, 0, dst, 0, m);
+    send_msg_ttl(a, MAIN_SOCKET, dst, 0, m);
 }
 
 static bool from_server(const punch_agent *a, const punch_addr *src)
@@ -218,13 +218,13 @@ void forget_peer(punch_agent *a, int id)
         first = p->birthday.first;
         last = (uint16_t)(first + BIRTHDAY_SOCKETS - 1);
         a->birthday_owner = -1;
-    } else if (p->path >= 0 && p->cand[p->path].sock && !is_tcp_sock(p->cand[p->path].sock)) {
-        first = last = p->cand[p->path].sock;
+    } else if (p->path >= 0 && p->cand[p->path].sock.kind == PUNCH_SOCKET_EXTRA) {
+        first = last = p->cand[p->path].sock.index;
     }
     if (first) {
         ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
-        e->e.sock_first = first;
-        e->e.sock_last = last;
+        e->e.sockets.first = first;
+        e->e.sockets.last = last;
     }
     punch_noise_handshake_wipe(&p->hs.noise);
     punch_transport_wipe(&p->t);
@@ -263,7 +263,7 @@ static void handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
                             const uint8_t *data, size_t len)
 {
     punch_msg m;
-    if (a->rx_sock != 0 && (punch_stun_is_stun(data, len) || from_server(a, src))) {
+    if (!is_main_socket(a->rx_sock) && (punch_stun_is_stun(data, len) || from_server(a, src))) {
         a->dropped++; /* extra sockets are for the peer only */
         return;
     }
@@ -304,18 +304,28 @@ static void handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
 int punch_agent_handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
                                 const uint8_t *data, size_t len)
 {
-    return punch_agent_handle_datagram_on(a, now, 0, src, data, len);
+    return punch_agent_handle_datagram_on(a, now, MAIN_SOCKET, src, data, len);
 }
 
-int punch_agent_handle_datagram_on(punch_agent *a, uint64_t now, uint16_t sock,
+static bool valid_socket(punch_socket s)
+{
+    switch (s.kind) {
+    case PUNCH_SOCKET_MAIN: return true;
+    case PUNCH_SOCKET_EXTRA: return s.index >= 1 && s.index <= PUNCH_MAX_SOCKETS;
+    case PUNCH_SOCKET_TCP: return s.index < PUNCH_TCP_MAX_SOCKETS;
+    }
+    return false;
+}
+
+int punch_agent_handle_datagram_on(punch_agent *a, uint64_t now, punch_socket sock,
                                    const punch_addr *src, const uint8_t *data, size_t len)
 {
-    if (!a || !src || !data || (sock > PUNCH_MAX_SOCKETS && !is_tcp_sock(sock)))
+    if (!a || !src || !data || !valid_socket(sock))
         return PUNCH_ERR_INVAL;
     a->received++;
     a->rx_sock = sock;
     handle_datagram(a, now, src, data, len);
-    a->rx_sock = 0;
+    a->rx_sock = MAIN_SOCKET;
     return 0;
 }
 
@@ -337,24 +347,18 @@ typedef struct timer {
     timer_scope scope;
     uint64_t (*deadline)(const punch_agent *a, int id);
     void (*timeout)(punch_agent *a, uint64_t now, int id);
-    /* Called on every handle_timeout: its handler walks its candidates,
-     * each on its own schedule, and acts on more of them than its deadline
-     * wakes for (a candidate confirmed once, whose path later died, is
-     * probed only when something else wakes the agent). Kept as it was;
-     * see holepunch.c, probe_deadline. */
-    bool every_call;
 } timer;
 
 static const timer timers[] = {
-    {TIMER_AGENT, reg_deadline, reg_timeout, false},
-    {TIMER_AGENT, disc_deadline, disc_timeout, false},
-    {TIMER_AGENT, portmap_deadline, portmap_timeout, false},
-    {TIMER_PEER, admission_deadline, admission_timeout, false},
-    {TIMER_PEER, connect_deadline, connect_timeout, false},
-    {TIMER_INTRODUCED, probe_deadline, probe_timeout, true},
-    {TIMER_INTRODUCED, birthday_deadline, birthday_timeout, false},
-    {TIMER_INTRODUCED, keepalive_deadline, keepalive_timeout, false},
-    {TIMER_INTRODUCED, rekey_deadline, rekey_timeout, false},
+    {TIMER_AGENT, reg_deadline, reg_timeout},
+    {TIMER_AGENT, disc_deadline, disc_timeout},
+    {TIMER_AGENT, portmap_deadline, portmap_timeout},
+    {TIMER_PEER, admission_deadline, admission_timeout},
+    {TIMER_PEER, connect_deadline, connect_timeout},
+    {TIMER_INTRODUCED, probe_deadline, probe_timeout},
+    {TIMER_INTRODUCED, birthday_deadline, birthday_timeout},
+    {TIMER_INTRODUCED, keepalive_deadline, keepalive_timeout},
+    {TIMER_INTRODUCED, rekey_deadline, rekey_timeout},
 };
 #define N_TIMERS (sizeof(timers) / sizeof(timers[0]))
 
@@ -372,7 +376,7 @@ static void run_timers(punch_agent *a, uint64_t now, int id)
 {
     for (size_t k = 0; k < N_TIMERS; k++) {
         const timer *t = &timers[k];
-        if (timer_applies(a, t, id) && (t->every_call || timer_due(t->deadline(a, id), now)))
+        if (timer_applies(a, t, id) && timer_due(t->deadline(a, id), now))
             t->timeout(a, now, id);
     }
 }
@@ -488,10 +492,10 @@ void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
 int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uint8_t *buf,
                               size_t cap, size_t *len)
 {
-    uint16_t sock;
+    punch_socket sock;
     int rc;
     while ((rc = punch_agent_poll_transmit_from(a, &sock, dst, ttl, buf, cap, len)) == 1 &&
-           sock != 0) {
+           !is_main_socket(sock)) {
         /* For an extra socket this caller does not have: not sent. */
         a->sent--;
         a->unsent++;
@@ -499,7 +503,7 @@ int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uin
     return rc;
 }
 
-int punch_agent_poll_transmit_from(punch_agent *a, uint16_t *sock, punch_addr *dst, uint8_t *ttl,
+int punch_agent_poll_transmit_from(punch_agent *a, punch_socket *sock, punch_addr *dst, uint8_t *ttl,
                                    uint8_t *buf, size_t cap, size_t *len)
 {
     if (!a || !sock || !dst || !ttl || !buf || !len)
@@ -529,7 +533,7 @@ int punch_agent_poll_event(punch_agent *a, punch_event *out)
     a->ev_count--;
     *out = a->current.e;
     if (out->kind == PUNCH_EVENT_DATA)
-        out->data = a->current.data;
+        out->data.bytes = a->current.data;
     return 1;
 }
 

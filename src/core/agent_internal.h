@@ -152,7 +152,7 @@ typedef struct opener {
 
 typedef struct candidate {
     punch_addr addr; /* the server's address for the relay */
-    uint16_t sock;   /* our socket it is reached from (0: the main one) */
+    punch_socket sock; /* our socket it is reached from */
     punch_technique technique;
     uint64_t first_probe_ms;
     uint64_t next_probe_ms;
@@ -247,6 +247,7 @@ typedef struct keepalive_state {
     uint64_t last_rx_ms; /* last authenticated datagram on the path */
     uint64_t next_ms;
     unsigned missed;
+    bool ping_asked;     /* punch_agent_ping: a PONG on the path makes an event */
 } keepalive_state;
 
 typedef struct peer {
@@ -285,7 +286,7 @@ typedef struct peer {
 
 typedef struct tx {
     punch_addr dst;
-    uint16_t sock; /* 0: the main socket; k: many-port probing's k-th */
+    punch_socket sock;
     uint8_t ttl;
     uint16_t len;
     uint8_t buf[DGRAM_MAX];
@@ -328,7 +329,7 @@ struct punch_agent {
      * time opens BIRTHDAY_SOCKETS of them. */
     uint16_t next_sock;
     int birthday_owner; /* peer id, -1 */
-    uint16_t rx_sock;   /* the socket of the datagram being handled */
+    punch_socket rx_sock; /* the socket of the datagram being handled */
     uint64_t dropped;   /* datagrams not for us, forged, stale */
     punch_portmap portmap; /* port mapping: portmap.c decides, portmap_agent.c wires */
     /* Admission and the probe budget (admission.c, peer_admission.h). */
@@ -364,8 +365,8 @@ static inline bool timer_due(uint64_t deadline, uint64_t now)
 ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id);
 __attribute__((format(printf, 4, 5))) void tell_attempt(punch_agent *a, int id, const candidate *c,
                                                         const char *why, ...);
-uint8_t *push_tx(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl, size_t len);
-void send_msg_ttl(punch_agent *a, uint16_t sock, const punch_addr *dst, uint8_t ttl,
+uint8_t *push_tx(punch_agent *a, punch_socket sock, const punch_addr *dst, uint8_t ttl, size_t len);
+void send_msg_ttl(punch_agent *a, punch_socket sock, const punch_addr *dst, uint8_t ttl,
                   const punch_msg *m);
 void send_msg(punch_agent *a, const punch_addr *dst, const punch_msg *m);
 int find_peer_by_session(const punch_agent *a, const uint8_t *session);
@@ -440,10 +441,14 @@ int send_introduction(punch_agent *a, uint64_t now, int to, int about, const uin
 
 /* ---- candidates.c (the addresses a peer may be reached at, and the path) ---- */
 bool is_tcp(punch_technique t);
-bool is_tcp_sock(uint16_t sock);
+/* The main socket; the k-th extra one; is s the main one; are a and b one. */
+#define MAIN_SOCKET ((punch_socket){.kind = PUNCH_SOCKET_MAIN})
+punch_socket extra_socket(uint16_t k);
+bool is_main_socket(punch_socket s);
+bool same_socket(punch_socket a, punch_socket b);
 int priority(const peer *p, punch_technique t);
-int find_candidate(const peer *p, const punch_addr *addr, uint16_t sock, bool relay);
-int add_candidate_on(peer *p, uint16_t sock, const punch_addr *addr, punch_technique t,
+int find_candidate(const peer *p, const punch_addr *addr, punch_socket sock, bool relay);
+int add_candidate_on(peer *p, punch_socket sock, const punch_addr *addr, punch_technique t,
                      uint64_t now);
 int add_candidate(peer *p, const punch_addr *addr, punch_technique t, uint64_t now);
 void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg *m);
@@ -495,6 +500,8 @@ void on_relay(punch_agent *a, uint64_t now, const punch_addr *src, const punch_m
 /* ---- keepalive.c (draft §5.5: the NAT binding held, and dead-path detection) ---- */
 uint64_t keepalive_deadline(const punch_agent *a, int id);
 void keepalive_timeout(punch_agent *a, uint64_t now, int id);
+/* A PONG to our PING sent at sent_ms came back on candidate ci. */
+void pong_heard(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms);
 
 /* ---- tcp_offer.c (draft §3.2, §3.5: the offers over the session) ---- */
 void on_tcp_offer(punch_agent *a, int id, const uint8_t *msg, size_t len);

@@ -107,9 +107,10 @@ static void birthday_end(punch_agent *a, int id)
     peer *p = &a->peers[id];
     if (p->birthday.side == BIRTHDAY_MANY_SOCKETS) {
         ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
-        e->e.sock_first = p->birthday.first;
-        e->e.sock_last = (uint16_t)(p->birthday.first + BIRTHDAY_SOCKETS - 1);
-        e->e.sock_keep = p->path >= 0 ? p->cand[p->path].sock : 0;
+        e->e.sockets.first = p->birthday.first;
+        e->e.sockets.last = (uint16_t)(p->birthday.first + BIRTHDAY_SOCKETS - 1);
+        e->e.sockets.keep = p->path >= 0 && p->cand[p->path].sock.kind == PUNCH_SOCKET_EXTRA
+                                ? p->cand[p->path].sock.index : 0;
         a->birthday_owner = -1;
     }
     p->birthday.side = BIRTHDAY_NONE;
@@ -166,7 +167,7 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
         if (!many_port_allowed(a, now, id))
             break; /* the budget (peer_admission.h): again at the next tick */
         if (p->birthday.side == BIRTHDAY_MANY_SOCKETS) {
-            uint16_t sock = (uint16_t)(p->birthday.first + p->birthday.sent);
+            punch_socket sock = extra_socket((uint16_t)(p->birthday.first + p->birthday.sent));
             send_msg_ttl(a, sock, &p->birthday.to, a->open.low_ttl ? a->open.ttl : 0, &probe);
         } else {
             uint16_t r;
@@ -174,7 +175,7 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
             punch_addr to = p->birthday.to;
             to.port = (uint16_t)(BIRTHDAY_PORT_MIN + r % (65536u - BIRTHDAY_PORT_MIN));
             p->birthday.ports[p->birthday.sent] = to.port;
-            send_msg_ttl(a, 0, &to, 0, &probe);
+            send_msg_ttl(a, MAIN_SOCKET, &to, 0, &probe);
         }
     }
     /* All sent: wait for answers until the budget ends. */

@@ -14,9 +14,19 @@ bool is_tcp(punch_technique t)
     return t == PUNCH_TECH_TCP_SIMOPEN || t == PUNCH_TECH_REVERSAL || t == PUNCH_TECH_TCP_DIRECT;
 }
 
-bool is_tcp_sock(uint16_t sock)
+punch_socket extra_socket(uint16_t k)
 {
-    return sock >= PUNCH_TCP_SOCK_FIRST && sock <= PUNCH_TCP_SOCK_LAST;
+    return (punch_socket){.kind = PUNCH_SOCKET_EXTRA, .index = k};
+}
+
+bool is_main_socket(punch_socket s)
+{
+    return s.kind == PUNCH_SOCKET_MAIN;
+}
+
+bool same_socket(punch_socket a, punch_socket b)
+{
+    return a.kind == b.kind && (a.kind == PUNCH_SOCKET_MAIN || a.index == b.index);
 }
 
 /* Lower is better (agent.c's module comment, step 5). A TCP path is worse than any
@@ -45,16 +55,16 @@ int priority(const peer *p, punch_technique t)
     return priority_of(p->prefer_tcp, t);
 }
 
-int find_candidate(const peer *p, const punch_addr *addr, uint16_t sock, bool relay)
+int find_candidate(const peer *p, const punch_addr *addr, punch_socket sock, bool relay)
 {
     for (size_t i = 0; i < p->n_cand; i++)
-        if ((p->cand[i].technique == PUNCH_TECH_RELAY) == relay && p->cand[i].sock == sock &&
+        if ((p->cand[i].technique == PUNCH_TECH_RELAY) == relay && same_socket(p->cand[i].sock, sock) &&
             !p->cand[i].closed && punch_addr_equal(&p->cand[i].addr, addr))
             return (int)i;
     return -1;
 }
 
-int add_candidate_on(peer *p, uint16_t sock, const punch_addr *addr, punch_technique t,
+int add_candidate_on(peer *p, punch_socket sock, const punch_addr *addr, punch_technique t,
                      uint64_t now)
 {
     int i = find_candidate(p, addr, sock, t == PUNCH_TECH_RELAY);
@@ -73,7 +83,7 @@ int add_candidate_on(peer *p, uint16_t sock, const punch_addr *addr, punch_techn
 
 int add_candidate(peer *p, const punch_addr *addr, punch_technique t, uint64_t now)
 {
-    return add_candidate_on(p, 0, addr, t, now);
+    return add_candidate_on(p, MAIN_SOCKET, addr, t, now);
 }
 
 /* The candidates an introduction gives: predicted ports, the public
@@ -110,7 +120,7 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
  * public address while we probe its ports), else peer-reflexive. */
 static punch_technique learned_technique(const punch_agent *a, const peer *p, const punch_addr *src)
 {
-    if (a->rx_sock != 0 || birthday_probed(p, src))
+    if (!is_main_socket(a->rx_sock) || birthday_probed(p, src))
         return PUNCH_TECH_BIRTHDAY;
     if (punch_portmap_held(&a->portmap)) /* the way in was our router's mapping */
         return PUNCH_TECH_PORTMAP;
@@ -125,7 +135,7 @@ int candidate_for(const punch_agent *a, peer *p, const punch_addr *src, bool via
     int ci = find_candidate(p, src, a->rx_sock, via_relay);
     /* A TCP connection is a candidate from the moment it is up
      * (punch_agent_tcp_path), never learned. */
-    if (ci < 0 && !via_relay && !is_tcp_sock(a->rx_sock))
+    if (ci < 0 && !via_relay && a->rx_sock.kind != PUNCH_SOCKET_TCP)
         ci = add_candidate_on(p, a->rx_sock, src, learned_technique(a, p, src), now);
     if (ci >= 0)
         p->cand[ci].spoke = true;
@@ -137,11 +147,11 @@ static void emit_path(punch_agent *a, int id)
     peer *p = &a->peers[id];
     ev *e = push_event(a, PUNCH_EVENT_PATH, id);
     const candidate *c = &p->cand[p->path];
-    e->e.path_kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
-    e->e.technique = c->technique;
-    e->e.remote = c->addr;
-    e->e.sock = c->sock;
-    e->e.rtt_us = c->rtt_us;
+    e->e.path.kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    e->e.path.technique = c->technique;
+    e->e.path.remote = c->addr;
+    e->e.path.socket = c->sock;
+    e->e.path.rtt_us = c->rtt_us;
 }
 
 /* Take the best validated candidate when it beats the one in use. */

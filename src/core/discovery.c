@@ -21,7 +21,7 @@ static void disc_send(punch_agent *a, unsigned i)
     punch_stun_writer_init(&w, req, sizeof(req), PUNCH_STUN_BINDING, PUNCH_STUN_REQUEST,
                            a->disc.txid[i]);
     punch_stun_put_fingerprint(&w);
-    if (punch_stun_finish(&w, &len) == 0 && (out = push_tx(a, 0, &a->disc.dst[i], 0, len)))
+    if (punch_stun_finish(&w, &len) == 0 && (out = push_tx(a, MAIN_SOCKET, &a->disc.dst[i], 0, len)))
         memcpy(out, req, len);
 }
 

@@ -107,7 +107,7 @@ static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr
             0) {
         /* Authentic but unusable: give up on this session. */
         ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
-        strcpy(e->e.why, "the peer's handshake answer was unusable");
+        strcpy(e->e.closed.why, "the peer's handshake answer was unusable");
         forget_peer(a, id);
         return true;
     }

@@ -31,7 +31,7 @@ void connect_timeout(punch_agent *a, uint64_t now, int id)
             return;
         }
         ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
-        strcpy(e->e.why, "the server did not introduce us");
+        strcpy(e->e.closed.why, "the server did not introduce us");
         forget_peer(a, id);
         return;
     }
@@ -82,10 +82,10 @@ static void take_introduction(punch_agent *a, uint64_t now, int id, const punch_
     birthday_plan(a, now, id, m);
     spend_again(a, now, p);
     ev *e = push_event(a, PUNCH_EVENT_INTRODUCED, id);
-    e->e.remote = m->public_addr;
+    e->e.introduced.public_addr = m->public_addr;
     if (p->n_cand == 0 || make_msg1(a, p) != 0) {
         e = push_event(a, PUNCH_EVENT_CLOSED, id);
-        strcpy(e->e.why, p->n_cand ? "handshake failed to start" : "no way to reach the peer");
+        strcpy(e->e.closed.why, p->n_cand ? "handshake failed to start" : "no way to reach the peer");
         forget_peer(a, id);
     }
 }
@@ -135,7 +135,7 @@ void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
             return;
         if (a->peers[id].pinned && memcmp(a->peers[id].key, m->key, PUNCH_KEY_BYTES) != 0) {
             ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
-            strcpy(e->e.why, "the server introduced another key than the pinned one");
+            strcpy(e->e.closed.why, "the server introduced another key than the pinned one");
             forget_peer(a, id);
             return;
         }

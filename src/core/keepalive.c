@@ -3,7 +3,9 @@
  * Keepalive and dead-path detection (draft §5.5, §3.3.4): a PING on the
  * path in use when it has been quiet KEEPALIVE_PATH_MS; DEAD_AFTER_MISSED
  * unanswered mark it dead, and the next best takes over while probing
- * starts again. (The server's binding is held by registration.c.)
+ * starts again. (The server's binding is held by registration.c.) A
+ * caller's ping (punch_agent_ping, `punch ping`) is one more PING on the
+ * path in use, its PONG told as an event.
  */
 #include "core/agent_internal.h"
 
@@ -57,4 +59,31 @@ void keepalive_timeout(punch_agent *a, uint64_t now, int id)
         }
     }
     p->keepalive.next_ms = now + KEEPALIVE_PATH_MS;
+}
+
+int punch_agent_ping(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = session_peer(a, id);
+    if (!p)
+        return PUNCH_ERR_NOTFOUND;
+    if (!p->ready || p->path < 0)
+        return PUNCH_ERR_LIMIT;
+    send_ping(a, now, p, &p->cand[p->path]);
+    p->keepalive.ping_asked = true;
+    return 0;
+}
+
+void pong_heard(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
+{
+    peer *p = &a->peers[id];
+    if (!p->used || !p->keepalive.ping_asked || ci != p->path)
+        return;
+    p->keepalive.ping_asked = false;
+    const candidate *c = &p->cand[ci];
+    ev *e = push_event(a, PUNCH_EVENT_PONG, id);
+    e->e.pong.kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    e->e.pong.technique = c->technique;
+    e->e.pong.remote = c->addr;
+    e->e.pong.socket = c->sock;
+    e->e.pong.rtt_us = (uint32_t)((now - sent_ms) * 1000u);
 }

@@ -91,11 +91,10 @@ static unsigned mapped(punch_portmap *pm, uint64_t now, const punch_portmap_resu
     memset(out, 0, sizeof(*out));
     out->kind = PUNCH_EVENT_PORTMAP;
     out->peer = -1;
-    out->technique = PUNCH_TECH_PORTMAP;
-    out->remote = res->external;
-    out->portmap = punch_portmap_proto_name(res->proto);
-    out->lifetime_s = life;
-    out->took_ms = (uint32_t)(now - pm->started_ms);
+    out->portmap.external = res->external;
+    out->portmap.proto = punch_portmap_proto_name(res->proto);
+    out->portmap.lifetime_s = life;
+    out->portmap.took_ms = (uint32_t)(now - pm->started_ms);
     return PUNCH_PM_TELL | PUNCH_PM_READVERTISE;
 }
 
@@ -112,16 +111,16 @@ static unsigned none_on_offer(punch_portmap *pm, uint64_t now, punch_event *out)
     memset(out, 0, sizeof(*out));
     out->kind = PUNCH_EVENT_ATTEMPT;
     out->peer = -1;
-    out->technique = PUNCH_TECH_PORTMAP;
-    out->path_kind = PUNCH_PATH_DIRECT;
+    out->attempt.technique = PUNCH_TECH_PORTMAP;
+    out->attempt.kind = PUNCH_PATH_DIRECT;
     /* The details may be cut short; the summary never is. */
     static const char summary[] = "no UPnP/NAT-PMP/PCP on the gateway";
     if (pm->mode == PUNCH_PORTMAP_AUTO)
-        snprintf(out->why, sizeof(out->why), "%s (%.*s)", summary,
-                 (int)(sizeof(out->why) - sizeof(summary) - 3), pm->why);
+        snprintf(out->attempt.why, sizeof(out->attempt.why), "%s (%.*s)", summary,
+                 (int)(sizeof(out->attempt.why) - sizeof(summary) - 3), pm->why);
     else
-        memcpy(out->why, pm->why, sizeof(out->why));
-    _Static_assert(sizeof(pm->why) == sizeof(out->why), "why: one size");
+        memcpy(out->attempt.why, pm->why, sizeof(out->attempt.why));
+    _Static_assert(sizeof(pm->why) == sizeof(out->attempt.why), "why: one size");
     return flags;
 }
 

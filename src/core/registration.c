@@ -148,11 +148,11 @@ void announce(punch_agent *a)
 {
     static const char *const nat_names[] = {"unknown", "eim", "adm", "apdm"};
     ev *e = push_event(a, PUNCH_EVENT_REGISTERED, -1);
-    e->e.remote = a->public_addr;
-    e->e.nat = nat_names[a->nat.mapping];
-    e->e.port_step = (int16_t)a->nat.step;
-    e->e.nat_port = a->nat.port;
-    e->e.by_token = a->reg.by_token;
+    e->e.registered.public_addr = a->public_addr;
+    e->e.registered.nat = nat_names[a->nat.mapping];
+    e->e.registered.port_step = (int16_t)a->nat.step;
+    e->e.registered.nat_port = a->nat.port;
+    e->e.registered.by_token = a->reg.by_token;
     a->reg.announced = true;
 }
 
@@ -169,7 +169,7 @@ void on_cookie(punch_agent *a, uint64_t now, const punch_msg *m)
         return;
     if (a->cfg.pin_server && memcmp(m->key, a->cfg.server_key, PUNCH_KEY_BYTES) != 0) {
         ev *e = push_event(a, PUNCH_EVENT_REFUSED, -1);
-        strcpy(e->e.why, "the server's key is not the pinned one");
+        strcpy(e->e.refused.why, "the server's key is not the pinned one");
         return;
     }
     if (memcmp(m->key, a->server_key, PUNCH_KEY_BYTES) != 0) {
@@ -244,7 +244,7 @@ void on_refused(punch_agent *a, uint64_t now, const punch_msg *m)
         if (p->used && !p->introduced &&
             memcmp(p->connect.txid, m->txid, PUNCH_MSG_TXID_LEN) == 0) {
             ev *e = push_event(a, PUNCH_EVENT_CLOSED, i);
-            strcpy(e->e.why, m->code == PUNCH_REFUSED_NO_PEER ? "no such peer at the server"
+            strcpy(e->e.closed.why, m->code == PUNCH_REFUSED_NO_PEER ? "no such peer at the server"
                              : m->code == PUNCH_REFUSED_KEY_MISMATCH
                                  ? "the peer has another key than the pinned one"
                                  : "the server refused the connection");
@@ -256,9 +256,9 @@ void on_refused(punch_agent *a, uint64_t now, const punch_msg *m)
         ev *e = push_event(a, PUNCH_EVENT_REFUSED, -1);
         /* punchd holds a name for its key until that key has been silent
          * for its peer expiry (3 keepalives + 15 s: 90 s by default). */
-        strcpy(e->e.why, m->code == PUNCH_REFUSED_NAME_TAKEN
-                             ? "the name belongs to another key; punchd frees it 90 s after "
-                               "that key's last keepalive"
-                             : "the server refused to register us");
+        strcpy(e->e.refused.why, m->code == PUNCH_REFUSED_NAME_TAKEN
+                                     ? "the name belongs to another key; punchd frees it 90 s "
+                                       "after that key's last keepalive"
+                                     : "the server refused to register us");
     }
 }

@@ -26,7 +26,7 @@ void on_tcp_offer(punch_agent *a, int id, const uint8_t *msg, size_t len)
     if (m.flags & PUNCH_TCP_FLAG_PREFER)
         p->prefer_tcp = true;
     ev *e = push_event(a, PUNCH_EVENT_TCP_OFFER, id);
-    punch_tcp_offer *o = &e->e.tcp;
+    punch_tcp_offer *o = &e->e.tcp_offer;
     o->answer = (m.flags & PUNCH_TCP_FLAG_ANSWER) != 0;
     o->reachable = (m.flags & PUNCH_TCP_FLAG_REACHABLE) != 0;
     o->prefer = (m.flags & PUNCH_TCP_FLAG_PREFER) != 0;
@@ -65,13 +65,14 @@ int punch_agent_tcp_offer(punch_agent *a, uint64_t now, int id, const punch_tcp_
     return send_transport(a, now, p, &p->cand[p->path], inner, len + 1);
 }
 
-int punch_agent_tcp_path(punch_agent *a, uint64_t now, int id, uint16_t sock, punch_technique t,
+int punch_agent_tcp_path(punch_agent *a, uint64_t now, int id, punch_socket sock, punch_technique t,
                          const punch_addr *remote)
 {
     peer *p = session_peer(a, id);
     if (!p)
         return PUNCH_ERR_NOTFOUND;
-    if (!is_tcp_sock(sock) || !is_tcp(t) || !remote)
+    if (sock.kind != PUNCH_SOCKET_TCP || sock.index >= PUNCH_TCP_MAX_SOCKETS || !is_tcp(t) ||
+        !remote)
         return PUNCH_ERR_INVAL;
     if (!p->ready)
         return PUNCH_ERR_LIMIT;
@@ -88,24 +89,24 @@ int punch_agent_tcp_path(punch_agent *a, uint64_t now, int id, uint16_t sock, pu
     return 0;
 }
 
-void punch_agent_tcp_failed(punch_agent *a, uint64_t now, int id, uint16_t sock, punch_technique t,
-                            const punch_addr *remote, const char *why)
+void punch_agent_tcp_failed(punch_agent *a, uint64_t now, int id, const punch_socket *sock,
+                            punch_technique t, const punch_addr *remote, const char *why)
 {
     (void)now;
     peer *p = session_peer(a, id);
     if (!p)
         return;
     ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
-    e->e.technique = t;
-    e->e.path_kind = PUNCH_PATH_DIRECT;
+    e->e.attempt.technique = t;
+    e->e.attempt.kind = PUNCH_PATH_DIRECT;
     if (remote)
-        e->e.remote = *remote;
-    snprintf(e->e.why, sizeof(e->e.why), "%s", why ? why : "failed");
-    if (!is_tcp_sock(sock))
+        e->e.attempt.remote = *remote;
+    snprintf(e->e.attempt.why, sizeof(e->e.attempt.why), "%s", why ? why : "failed");
+    if (!sock || sock->kind != PUNCH_SOCKET_TCP)
         return;
     for (size_t i = 0; i < p->n_cand; i++) {
         candidate *c = &p->cand[i];
-        if (c->sock != sock || c->closed)
+        if (!same_socket(c->sock, *sock) || c->closed)
             continue;
         c->closed = true;
         c->validated = c->confirmed = false;

@@ -221,9 +221,10 @@ static slot *by_sock(punch_tcp_paths *tp, uint32_t sock, int *role)
     return NULL;
 }
 
-static uint16_t agent_sock(const punch_tcp_paths *tp, const slot *t)
+/* The agent's name for the slot's connection: the TCP socket of its index. */
+static punch_socket agent_sock(const punch_tcp_paths *tp, const slot *t)
 {
-    return (uint16_t)(PUNCH_TCP_SOCK_FIRST + (t - tp->slots));
+    return (punch_socket){.kind = PUNCH_SOCKET_TCP, .index = (uint16_t)(t - tp->slots)};
 }
 
 static uint32_t tp_rtt(const slot *t)
@@ -362,9 +363,10 @@ static void tp_connect_full(punch_tcp_paths *tp, slot *t)
         connect_cmd(tp, t, &t->remote, 0);
 }
 
-/* The try failed (on the agent's socket index s when a connection was
- * up, else 0): the asker tries again, or gives up. */
-static void tp_fail_on(punch_tcp_paths *tp, slot *t, uint64_t now, uint16_t s, const char *why)
+/* The try failed (on the agent's socket s when a connection was up, else
+ * NULL): the asker tries again, or gives up. */
+static void tp_fail_on(punch_tcp_paths *tp, slot *t, uint64_t now, const punch_socket *s,
+                       const char *why)
 {
     char msg[128];
     tp->counters.failures++;
@@ -391,7 +393,7 @@ static void tp_fail_on(punch_tcp_paths *tp, slot *t, uint64_t now, uint16_t s, c
 
 static void tp_fail(punch_tcp_paths *tp, slot *t, uint64_t now, const char *why)
 {
-    tp_fail_on(tp, t, now, 0, why);
+    tp_fail_on(tp, t, now, NULL, why);
 }
 
 /* Step 4: the connection on sock is up. */
@@ -417,10 +419,10 @@ static void tp_up(punch_tcp_paths *tp, slot *t, uint32_t sock, const punch_addr 
 /* The connection that was up is gone: the agent falls back. */
 static void tp_lost(punch_tcp_paths *tp, slot *t, uint64_t now, const char *why)
 {
-    uint16_t s = agent_sock(tp, t);
+    punch_socket s = agent_sock(tp, t);
     punch_addr remote = t->remote;
     tp_reset(tp, t, TP_DONE);
-    punch_agent_tcp_failed(tp->cfg.agent, now, t->peer, s, t->technique, &remote, why);
+    punch_agent_tcp_failed(tp->cfg.agent, now, t->peer, &s, t->technique, &remote, why);
 }
 
 /* ---- results ---- */
@@ -723,12 +725,14 @@ void punch_tcp_paths_handle_event(punch_tcp_paths *tp, uint64_t now, const punch
     case PUNCH_EVENT_PATH:
         if (tp->cfg.ask)
             tp_ask(tp, ev->peer, now);
-        if ((t = tp_find(tp, ev->peer)) && ev->rtt_us && ev->sock == 0)
-            t->rtt_ms = ev->rtt_us / 1000 ? ev->rtt_us / 1000 : 1;
-        if (t && t->state == TP_UP && ev->sock == agent_sock(tp, t))
+        if ((t = tp_find(tp, ev->peer)) && ev->path.rtt_us &&
+            ev->path.socket.kind == PUNCH_SOCKET_MAIN)
+            t->rtt_ms = ev->path.rtt_us / 1000 ? ev->path.rtt_us / 1000 : 1;
+        if (t && t->state == TP_UP && ev->path.socket.kind == PUNCH_SOCKET_TCP &&
+            ev->path.socket.index == agent_sock(tp, t).index)
             t->confirmed = true;
         break;
-    case PUNCH_EVENT_TCP_OFFER: on_offer(tp, ev->peer, &ev->tcp, now); break;
+    case PUNCH_EVENT_TCP_OFFER: on_offer(tp, ev->peer, &ev->tcp_offer, now); break;
     case PUNCH_EVENT_CLOSED:
         if ((t = tp_find(tp, ev->peer))) {
             tp_reset(tp, t, TP_IDLE);
@@ -774,7 +778,8 @@ static void slot_timeout(punch_tcp_paths *tp, slot *t, uint64_t now)
         if (!t->confirmed && now >= t->deadline_ms) {
             snprintf(why, sizeof(why), "the TCP connection carried nothing in %u ms",
                      UP_CONFIRM_MS);
-            tp_fail_on(tp, t, now, agent_sock(tp, t), why);
+            punch_socket s = agent_sock(tp, t);
+            tp_fail_on(tp, t, now, &s, why);
         }
         break;
     default: break;
@@ -823,10 +828,10 @@ int punch_tcp_paths_poll_command(punch_tcp_paths *tp, punch_tcp_cmd *cmd)
     return 1;
 }
 
-uint32_t punch_tcp_paths_sock_for(const punch_tcp_paths *tp, uint16_t s)
+uint32_t punch_tcp_paths_sock_for(const punch_tcp_paths *tp, punch_socket s)
 {
-    unsigned i = (unsigned)(s - PUNCH_TCP_SOCK_FIRST);
-    if (!tp || s < PUNCH_TCP_SOCK_FIRST || i >= PUNCH_TCP_PATH_SLOTS ||
+    unsigned i = s.index;
+    if (!tp || s.kind != PUNCH_SOCKET_TCP || i >= PUNCH_TCP_PATH_SLOTS ||
         tp->slots[i].state != TP_UP)
         return 0;
     return tp->slots[i].sock[ROLE_UP];

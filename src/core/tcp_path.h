@@ -137,7 +137,7 @@ int punch_tcp_paths_poll_command(punch_tcp_paths *tp, punch_tcp_cmd *cmd);
 
 /* The socket that carries the agent's TCP socket index agent_sock (its
  * datagrams go there as frames), or 0. */
-uint32_t punch_tcp_paths_sock_for(const punch_tcp_paths *tp, uint16_t agent_sock);
+uint32_t punch_tcp_paths_sock_for(const punch_tcp_paths *tp, punch_socket agent_sock);
 const punch_tcp_paths_counters *punch_tcp_paths_counters_get(const punch_tcp_paths *tp);
 
 #endif

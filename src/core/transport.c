@@ -78,20 +78,20 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
             uint64_t sent = c->ping_sent_ms;
             c->ping_sent_ms = 0;
             validate(a, now, id, ci, sent);
+            pong_heard(a, now, id, ci, sent);
         }
     } else if (len >= 1 && inner[0] == INNER_DATA) {
         ev *e = push_event(a, PUNCH_EVENT_DATA, id);
         size_t max = max_datagram(a);
-        e->e.len = len - 1 < max ? len - 1 : max;
-        memcpy(e->data, inner + 1, e->e.len);
-        e->e.remote = c->addr;
+        e->e.data.len = len - 1 < max ? len - 1 : max;
+        memcpy(e->data, inner + 1, e->e.data.len);
     } else if (len >= 1 && inner[0] == INNER_INTRODUCE) {
         on_peer_introduce(a, now, id, inner + 1, len - 1);
     } else if (len >= 1 && inner[0] == INNER_TCP) {
         on_tcp_offer(a, id, inner + 1, len - 1);
     } else if (len >= 1 && inner[0] == INNER_CLOSE) {
         ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
-        strcpy(e->e.why, "peer closed");
+        strcpy(e->e.closed.why, "peer closed");
         forget_peer(a, id);
     }
 }

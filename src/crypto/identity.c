@@ -18,6 +18,18 @@ int punch_identity_from_secret(punch_identity *id, const uint8_t secret[PUNCH_KE
     return 0;
 }
 
+int punch_key_public(const uint8_t secret[PUNCH_KEY_BYTES], uint8_t public_key[PUNCH_KEY_BYTES])
+{
+    if (!public_key)
+        return PUNCH_ERR_INVAL;
+    punch_identity id;
+    int rc = punch_identity_from_secret(&id, secret);
+    if (rc == 0)
+        memcpy(public_key, id.public_key, PUNCH_KEY_BYTES);
+    punch_identity_wipe(&id);
+    return rc;
+}
+
 void punch_key_encode(const uint8_t key[PUNCH_KEY_LEN], char out[PUNCH_KEY_B64_LEN])
 {
     sodium_bin2base64(out, PUNCH_KEY_B64_LEN, key, PUNCH_KEY_LEN,

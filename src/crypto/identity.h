@@ -9,8 +9,6 @@
 #include "punch/punch.h"
 
 #define PUNCH_KEY_LEN 32
-/* Standard base64 of 32 bytes with padding, plus NUL. */
-#define PUNCH_KEY_B64_LEN 45
 
 typedef struct punch_identity {
     uint8_t secret_key[PUNCH_KEY_LEN];
@@ -21,11 +19,8 @@ typedef struct punch_identity {
  * them when used). Returns 0 or PUNCH_ERR_INVAL (a degenerate secret). */
 int punch_identity_from_secret(punch_identity *id, const uint8_t secret[PUNCH_KEY_LEN]);
 
-/* Keys as text: standard base64 with padding (44 characters). decode takes
- * exactly that, with optional trailing whitespace.
- * Return 0 or PUNCH_ERR_MALFORMED. */
-void punch_key_encode(const uint8_t key[PUNCH_KEY_LEN], char out[PUNCH_KEY_B64_LEN]);
-int punch_key_decode(const char *text, uint8_t key[PUNCH_KEY_LEN]);
+/* Keys as text (punch_key_encode, punch_key_decode) and the public key of
+ * a secret (punch_key_public) are public: punch/punch.h. */
 
 /* Overwrite secret material so it does not linger in memory. */
 void punch_identity_wipe(punch_identity *id);

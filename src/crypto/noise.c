@@ -255,12 +255,36 @@ int punch_noise_responder_init(punch_noise_handshake *hs, const punch_identity *
     return 0;
 }
 
+/* The "e" token written (Noise §7.1): our ephemeral key, in the clear,
+ * into the hash. */
+static void write_e(punch_noise_handshake *hs, uint8_t *out)
+{
+    memcpy(out, hs->e_public, PUNCH_NOISE_DH_LEN);
+    mix_hash(hs, hs->e_public, PUNCH_NOISE_DH_LEN);
+}
+
+/* ...and read: the peer's ephemeral key. */
+static void read_e(punch_noise_handshake *hs, const uint8_t *msg)
+{
+    memcpy(hs->re, msg, PUNCH_NOISE_DH_LEN);
+    mix_hash(hs, hs->re, PUNCH_NOISE_DH_LEN);
+}
+
+/* The last token of either message: the payload, and the step after. */
+static int read_payload(punch_noise_handshake *hs, const uint8_t *in, size_t payload_len,
+                        uint8_t *payload_out, int next_step)
+{
+    int rc = decrypt_and_hash(hs, in, payload_len + PUNCH_NOISE_TAG_LEN, payload_out);
+    if (rc == 0)
+        hs->step = next_step;
+    return rc;
+}
+
 /* -> e, es, s, ss, payload */
 static int write_1(punch_noise_handshake *hs, const uint8_t *payload, size_t payload_len,
                    uint8_t *out)
 {
-    memcpy(out, hs->e_public, PUNCH_NOISE_DH_LEN);
-    mix_hash(hs, hs->e_public, PUNCH_NOISE_DH_LEN);
+    write_e(hs, out);
     if (mix_dh(hs, hs->e_secret, hs->rs) != 0)
         return PUNCH_ERR_INVAL;
     encrypt_and_hash(hs, hs->s.public_key, PUNCH_NOISE_DH_LEN, out + MSG1_S_OFFSET);
@@ -275,8 +299,7 @@ static int write_1(punch_noise_handshake *hs, const uint8_t *payload, size_t pay
 static int write_2(punch_noise_handshake *hs, const uint8_t *payload, size_t payload_len,
                    uint8_t *out)
 {
-    memcpy(out, hs->e_public, PUNCH_NOISE_DH_LEN);
-    mix_hash(hs, hs->e_public, PUNCH_NOISE_DH_LEN);
+    write_e(hs, out);
     if (mix_dh(hs, hs->e_secret, hs->re) != 0 || mix_dh(hs, hs->e_secret, hs->rs) != 0)
         return PUNCH_ERR_INVAL;
     encrypt_and_hash(hs, payload, payload_len, out + PUNCH_NOISE_DH_LEN);
@@ -330,8 +353,7 @@ static int read_1(punch_noise_handshake *hs, const uint8_t *msg, size_t payload_
     uint8_t rs[PUNCH_NOISE_DH_LEN];
     int rc;
 
-    memcpy(hs->re, msg, PUNCH_NOISE_DH_LEN);
-    mix_hash(hs, hs->re, PUNCH_NOISE_DH_LEN);
+    read_e(hs, msg);
     if (mix_dh(hs, hs->s.secret_key, hs->re) != 0)
         return PUNCH_ERR_MALFORMED;
     rc = decrypt_and_hash(hs, msg + MSG1_S_OFFSET, MSG1_S_LEN, rs);
@@ -341,30 +363,19 @@ static int read_1(punch_noise_handshake *hs, const uint8_t *msg, size_t payload_
     hs->has_rs = true;
     if (mix_dh(hs, hs->s.secret_key, hs->rs) != 0)
         return PUNCH_ERR_MALFORMED;
-    rc = decrypt_and_hash(hs, msg + MSG1_PAYLOAD_OFFSET, payload_len + PUNCH_NOISE_TAG_LEN,
-                          payload_out);
-    if (rc != 0)
-        return rc;
-    hs->step = PUNCH_NOISE_STEP_WRITE_2;
-    return 0;
+    return read_payload(hs, msg + MSG1_PAYLOAD_OFFSET, payload_len, payload_out,
+                        PUNCH_NOISE_STEP_WRITE_2);
 }
 
 /* <- e, ee, se, payload (as initiator: se is DH(s, re)) */
 static int read_2(punch_noise_handshake *hs, const uint8_t *msg, size_t payload_len,
                   uint8_t *payload_out)
 {
-    int rc;
-
-    memcpy(hs->re, msg, PUNCH_NOISE_DH_LEN);
-    mix_hash(hs, hs->re, PUNCH_NOISE_DH_LEN);
+    read_e(hs, msg);
     if (mix_dh(hs, hs->e_secret, hs->re) != 0 || mix_dh(hs, hs->s.secret_key, hs->re) != 0)
         return PUNCH_ERR_MALFORMED;
-    rc = decrypt_and_hash(hs, msg + PUNCH_NOISE_DH_LEN, payload_len + PUNCH_NOISE_TAG_LEN,
-                          payload_out);
-    if (rc != 0)
-        return rc;
-    hs->step = PUNCH_NOISE_STEP_DONE;
-    return 0;
+    return read_payload(hs, msg + PUNCH_NOISE_DH_LEN, payload_len, payload_out,
+                        PUNCH_NOISE_STEP_DONE);
 }
 
 int punch_noise_read_message(punch_noise_handshake *hs, const uint8_t *msg, size_t len,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "driver/driver_tcp.h"
+#include "io/log.h"
 #include "io/net.h"
 #include "driver/portmap.h" /* portmap hook */
 #include "io/tcp.h"
@@ -139,8 +140,8 @@ static void extra_close(punch_driver *d, unsigned k)
 static bool to_consumers(punch_driver *d, const punch_event *ev)
 {
     if (ev->kind == PUNCH_EVENT_DATA) {
-        for (size_t i = 0; ev->len > 0 && i < d->n_consumers; i++)
-            if (d->consumers[i].tag == ev->data[0]) {
+        for (size_t i = 0; ev->data.len > 0 && i < d->n_consumers; i++)
+            if (d->consumers[i].tag == ev->data.bytes[0]) {
                 d->consumers[i].fn(d->consumers[i].arg, ev);
                 return true;
             }
@@ -158,8 +159,9 @@ static void drain(punch_driver *d)
     while (punch_agent_poll_event(d->agent, &ev) == 1) {
         punch_driver_tcp_event(d->tcp_paths, &ev, punch_clock_ms());
         if (ev.kind == PUNCH_EVENT_SOCKETS)
-            for (unsigned k = ev.sock_first; k <= ev.sock_last && k <= PUNCH_MAX_SOCKETS; k++)
-                if (k != ev.sock_keep)
+            for (unsigned k = ev.sockets.first; k <= ev.sockets.last && k <= PUNCH_MAX_SOCKETS;
+                 k++)
+                if (k != ev.sockets.keep)
                     extra_close(d, k);
         if (!to_consumers(d, &ev) && d->on_event)
             d->on_event(d->arg, d, &ev);
@@ -257,7 +259,9 @@ static void on_extra(void *arg, int ep)
                 size_t len;
                 punch_addr src, dst;
                 punch_udp_received(d->rx, j, &data, &len, &src, &dst);
-                punch_agent_handle_datagram_on(d->agent, now, (uint16_t)k, &src, data, len);
+                punch_agent_handle_datagram_on(d->agent, now,
+                                               (punch_socket){PUNCH_SOCKET_EXTRA, (uint16_t)k},
+                                               &src, data, len);
                 if ((j + 1) % HANDLE_EVERY == 0)
                     handled(d);
             }
@@ -360,6 +364,7 @@ static void go_tcp(punch_driver *d, uint64_t now)
     d->via_tcp = true;
     d->waiting = false;
     d->stats.tcp_fallbacks++;
+    punch_log(PUNCH_LOG_DEBUG, "the server does not answer over UDP: to it over TCP");
     d->tcp_backoff_ms = TCP_BACKOFF_MIN_MS;
     if (!d->probe_interval_ms)
         d->probe_interval_ms = UDP_PROBE_MIN_MS;
@@ -412,6 +417,7 @@ static void go_udp(punch_driver *d, uint64_t now)
     tcp_close(d);
     d->via_tcp = false;
     d->stats.udp_returns++;
+    punch_log(PUNCH_LOG_DEBUG, "the server answers over UDP again: back to UDP");
     d->tcp_retry_ms = UINT64_MAX;
     d->probe_next_ms = UINT64_MAX;
     d->waiting = false;
@@ -473,16 +479,16 @@ void punch_driver_flush(punch_driver *d)
     uint8_t buf[PUNCH_UDP_MTU], ttl;
     punch_addr dst;
     size_t len;
-    uint16_t sock;
+    punch_socket sock;
     uint64_t now = punch_clock_ms();
     while (punch_agent_poll_transmit_from(d->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
            1) {
-        if (sock >= PUNCH_TCP_SOCK_FIRST && sock <= PUNCH_TCP_SOCK_LAST) {
+        if (sock.kind == PUNCH_SOCKET_TCP) {
             punch_driver_tcp_send(d->tcp_paths, sock, buf, len, now);
             continue;
         }
-        if (sock != 0) {
-            extra_send(d, sock, &dst, ttl, buf, len);
+        if (sock.kind == PUNCH_SOCKET_EXTRA) {
+            extra_send(d, sock.index, &dst, ttl, buf, len);
             continue;
         }
         if (punch_addr_equal(&dst, &d->server)) {
@@ -728,19 +734,21 @@ punch_agent *punch_driver_agent(punch_driver *d)
     return d->agent;
 }
 
-void punch_driver_path_local(const punch_driver *d, const punch_event *ev, punch_addr *out)
+void punch_driver_path_local(const punch_driver *d, const punch_event_path *path,
+                             punch_addr *out)
 {
     *out = d->local;
     punch_addr ip;
-    if (punch_udp_route_source(&ev->remote, &ip) == 0) {
+    if (punch_udp_route_source(&path->remote, &ip) == 0) {
         ip.port = out->port;
         *out = ip;
     }
     int fd = -1;
-    if (ev->sock && d->extra && ev->sock <= PUNCH_MAX_SOCKETS)
-        fd = d->extra[ev->sock];
-    if (ev->sock >= PUNCH_TCP_SOCK_FIRST && ev->sock <= PUNCH_TCP_SOCK_LAST)
-        fd = punch_driver_tcp_fd(d->tcp_paths, ev->sock);
+    if (path->socket.kind == PUNCH_SOCKET_EXTRA && d->extra &&
+        path->socket.index <= PUNCH_MAX_SOCKETS)
+        fd = d->extra[path->socket.index];
+    if (path->socket.kind == PUNCH_SOCKET_TCP)
+        fd = punch_driver_tcp_fd(d->tcp_paths, path->socket);
     if (fd >= 0) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);

@@ -305,7 +305,7 @@ static void on_sockets(void *arg, int ep)
     dt->after(dt->arg);
 }
 
-void punch_driver_tcp_send(punch_driver_tcp *dt, uint16_t agent_sock, const uint8_t *buf,
+void punch_driver_tcp_send(punch_driver_tcp *dt, punch_socket agent_sock, const uint8_t *buf,
                            size_t len, uint64_t now)
 {
     tsock *s = find(dt, punch_tcp_paths_sock_for(dt->tp, agent_sock));
@@ -319,7 +319,7 @@ void punch_driver_tcp_send(punch_driver_tcp *dt, uint16_t agent_sock, const uint
     run_commands(dt, now);
 }
 
-int punch_driver_tcp_fd(const punch_driver_tcp *dt, uint16_t agent_sock)
+int punch_driver_tcp_fd(const punch_driver_tcp *dt, punch_socket agent_sock)
 {
     uint32_t id = punch_tcp_paths_sock_for(dt->tp, agent_sock);
     for (unsigned i = 0; id && i < MAX_SOCKS; i++)

@@ -28,10 +28,10 @@ void punch_driver_tcp_free(punch_driver_tcp *dt);
 void punch_driver_tcp_event(punch_driver_tcp *dt, const punch_event *ev, uint64_t now);
 void punch_driver_tcp_timeout(punch_driver_tcp *dt, uint64_t now);
 uint64_t punch_driver_tcp_deadline(const punch_driver_tcp *dt);
-/* A datagram of the agent for its TCP socket index agent_sock. */
-void punch_driver_tcp_send(punch_driver_tcp *dt, uint16_t agent_sock, const uint8_t *buf,
+/* A datagram of the agent for its TCP socket agent_sock. */
+void punch_driver_tcp_send(punch_driver_tcp *dt, punch_socket agent_sock, const uint8_t *buf,
                            size_t len, uint64_t now);
 /* The fd of the TCP path on agent_sock, or -1. */
-int punch_driver_tcp_fd(const punch_driver_tcp *dt, uint16_t agent_sock);
+int punch_driver_tcp_fd(const punch_driver_tcp *dt, punch_socket agent_sock);
 
 #endif

@@ -14,6 +14,26 @@ static const char *log_program = "punch";
 static int log_level = PUNCH_LOG_INFO;
 static bool log_stamped;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static punch_log_fn log_handler;
+static void *log_handler_arg;
+static int log_handler_level;
+
+void punch_log_set_handler(punch_log_fn fn, void *arg, int max_level)
+{
+    log_handler = fn;
+    log_handler_arg = arg;
+    log_handler_level = max_level;
+}
+
+__attribute__((format(printf, 2, 0)))
+static void log_to_handler(int level, const char *fmt, va_list ap)
+{
+    if (level > log_handler_level)
+        return;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    log_handler(log_handler_arg, level, line);
+}
 
 void punch_log_init(const char *program, int level)
 {
@@ -59,10 +79,15 @@ int punch_log_level_parse(const char *text)
 
 void punch_log(int level, const char *fmt, ...)
 {
-    if (level > log_level)
+    if (level > log_level && !log_handler)
         return;
     va_list ap;
     va_start(ap, fmt);
+    if (log_handler) {
+        log_to_handler(level, fmt, ap);
+        va_end(ap);
+        return;
+    }
     if (log_stamped)
         print_timestamp();
     fprintf(stderr, "%s: ", log_program);

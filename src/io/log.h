@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-enum { PUNCH_LOG_ERROR, PUNCH_LOG_WARN, PUNCH_LOG_INFO, PUNCH_LOG_DEBUG };
+#include "punch/io.h" /* the levels, punch_log_set_handler */
 
 /* Program name used as the prefix of every line ("punchd: ..."). */
 void punch_log_init(const char *program, int level);

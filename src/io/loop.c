@@ -348,23 +348,45 @@ static void dispatch(punch_loop *loop, uint64_t data)
         w->fn(w->arg, fd);
 }
 
-int punch_loop_run(punch_loop *loop)
+/* One turn: wait up to timeout_ms (-1: until something happens) for ready
+ * descriptors, call them, then the due timers and the deferred calls. */
+static int turn(punch_loop *loop, int timeout_ms)
 {
     struct epoll_event evs[64];
-    loop->stop = false;
-    while (!loop->stop) {
-        int n = epoll_wait(loop->epfd, evs, 64, wait_ms(loop));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return PUNCH_ERR_IO;
-        }
-        for (int i = 0; i < n && !loop->stop; i++)
-            dispatch(loop, evs[i].data.u64);
-        run_timers(loop);
-        run_deferred(loop);
-    }
+    int n = epoll_wait(loop->epfd, evs, 64, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : PUNCH_ERR_IO;
+    for (int i = 0; i < n && !loop->stop; i++)
+        dispatch(loop, evs[i].data.u64);
+    run_timers(loop);
+    run_deferred(loop);
     return 0;
+}
+
+int punch_loop_run(punch_loop *loop)
+{
+    loop->stop = false;
+    while (!loop->stop)
+        if (turn(loop, wait_ms(loop)) != 0)
+            return PUNCH_ERR_IO;
+    return 0;
+}
+
+int punch_loop_fd(const punch_loop *loop)
+{
+    return loop->epfd;
+}
+
+int punch_loop_timeout_ms(const punch_loop *loop)
+{
+    return wait_ms(loop);
+}
+
+int punch_loop_dispatch(punch_loop *loop)
+{
+    loop->stop = false;
+    int rc = turn(loop, 0);
+    return rc != 0 ? rc : loop->stop ? 1 : 0;
 }
 
 void punch_loop_stop(punch_loop *loop)

@@ -27,7 +27,10 @@ static void set_nodelay(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-int punch_tcp_listen(const punch_addr *a, punch_addr *bound)
+/* A TCP socket bound to a (SO_REUSEADDR); shared: SO_REUSEPORT too and no
+ * Nagle, for a TCP path's port that a listener and connectors share
+ * (draft §4.4). Returns the fd or PUNCH_ERR_IO. */
+static int bound_socket(const punch_addr *a, bool shared)
 {
     struct sockaddr_storage ss;
     socklen_t sl = punch_addr_to_sockaddr(a, &ss);
@@ -36,35 +39,30 @@ int punch_tcp_listen(const punch_addr *a, punch_addr *bound)
     if (fd < 0)
         return PUNCH_ERR_IO;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 128) != 0)
+        (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+        bind(fd, (struct sockaddr *)&ss, sl) != 0)
         return fail_close(fd);
-    sl = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+    if (shared)
+        set_nodelay(fd);
+    return fd;
+}
+
+int punch_tcp_listen(const punch_addr *a, punch_addr *bound)
+{
+    int fd = bound_socket(a, false);
+    if (fd < 0)
+        return fd;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (listen(fd, 128) != 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
         return fail_close(fd);
     punch_addr_from_sockaddr((struct sockaddr *)&ss, bound);
     return fd;
 }
 
-/* A socket for a TCP path: shared port, bound to local. */
-static int shared_socket(const punch_addr *local)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = punch_addr_to_sockaddr(local, &ss);
-    int one = 1;
-    int fd = punch_socket_for(local, SOCK_STREAM);
-    if (fd < 0)
-        return PUNCH_ERR_IO;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-        bind(fd, (struct sockaddr *)&ss, sl) != 0)
-        return fail_close(fd);
-    set_nodelay(fd);
-    return fd;
-}
-
 int punch_tcp_listen_shared(const punch_addr *local, punch_addr *bound)
 {
-    int fd = shared_socket(local);
+    int fd = bound_socket(local, true);
     if (fd < 0)
         return fd;
     if (listen(fd, 8) != 0)
@@ -96,7 +94,7 @@ int punch_tcp_connect_from_ttl(const punch_addr *local, const punch_addr *dst, u
 {
     struct sockaddr_storage ss;
     socklen_t sl = punch_addr_to_sockaddr(dst, &ss);
-    int fd = shared_socket(local);
+    int fd = bound_socket(local, true);
     if (fd < 0)
         return fd;
     if (ttl && set_ttl(fd, dst->family, ttl) != 0)

@@ -61,6 +61,49 @@ static void node_tcp_frame(void *ctx, uint64_t now_ms, uint32_t sock, const punc
     punch_tcp_paths_handle_frame(n->tcp, now_ms, sock, data, len);
 }
 
+/* A node's sockets are ports: the main one its port, extra socket k port +
+ * k, and a TCP socket that a test hands the agent by hand (no n->tcp)
+ * port + PUNCH_SIM_TCP_PORT_OFFSET + its index, carried as UDP. */
+static uint16_t sim_port_offset(punch_socket s)
+{
+    switch (s.kind) {
+    case PUNCH_SOCKET_EXTRA: return s.index;
+    case PUNCH_SOCKET_TCP: return (uint16_t)(PUNCH_SIM_TCP_PORT_OFFSET + s.index);
+    default: return 0;
+    }
+}
+
+static bool sim_socket_at(const node *n, uint16_t port, punch_socket *s)
+{
+    uint16_t k = (uint16_t)(port - n->addr.port);
+    if (k <= PUNCH_MAX_SOCKETS)
+        *s = (punch_socket){.kind = k ? PUNCH_SOCKET_EXTRA : PUNCH_SOCKET_MAIN, .index = k};
+    else if (k >= PUNCH_SIM_TCP_PORT_OFFSET && k - PUNCH_SIM_TCP_PORT_OFFSET < PUNCH_TCP_MAX_SOCKETS)
+        *s = (punch_socket){.kind = PUNCH_SOCKET_TCP,
+                            .index = (uint16_t)(k - PUNCH_SIM_TCP_PORT_OFFSET)};
+    else
+        return false;
+    return true;
+}
+
+/* One line per event on stderr (PUNCH_SIM_DEBUG): the technique and the
+ * reason where the kind has them. */
+static void debug_event(const node *n, uint64_t now_ms, const punch_event *e)
+{
+    const char *how = "", *why = "";
+    if (e->kind == PUNCH_EVENT_PATH)
+        how = punch_technique_name(e->path.technique);
+    if (e->kind == PUNCH_EVENT_ATTEMPT) {
+        how = punch_technique_name(e->attempt.technique);
+        why = e->attempt.why;
+    }
+    if (e->kind == PUNCH_EVENT_CLOSED)
+        why = e->closed.why;
+    fprintf(stderr, "%8llu %s: event %d peer %d %s %s\n", (unsigned long long)now_ms,
+            n->addr.ip[3] == 2 && n->addr.ip[2] == 1 ? "alice" : "bob", e->kind, e->peer, how,
+            why);
+}
+
 static void node_events(node *n, uint64_t now_ms)
 {
     punch_event e;
@@ -73,16 +116,14 @@ static void node_events(node *n, uint64_t now_ms)
             node_tcp_run(n, now_ms);
         }
         if (debug)
-            fprintf(stderr, "%8llu %s: event %d peer %d %s/%s %s\n", (unsigned long long)now_ms,
-                    n->addr.ip[3] == 2 && n->addr.ip[2] == 1 ? "alice" : "bob", e.kind, e.peer,
-                    punch_path_kind_name(e.path_kind), punch_technique_name(e.technique), e.why);
+            debug_event(n, now_ms, &e);
         switch (e.kind) {
         case PUNCH_EVENT_REGISTERED:
             if (!n->registered)
                 n->registered_ms = now_ms;
             n->registered = true;
-            n->by_token = e.by_token;
-            snprintf(n->nat, sizeof(n->nat), "%s", e.nat);
+            n->by_token = e.registered.by_token;
+            snprintf(n->nat, sizeof(n->nat), "%s", e.registered.nat);
             break;
         case PUNCH_EVENT_INTRODUCED:
             if (n->peer < 0)
@@ -91,41 +132,42 @@ static void node_events(node *n, uint64_t now_ms)
             break;
         case PUNCH_EVENT_PATH:
             if (e.peer >= 0 && e.peer < 16) {
-                n->kind_of[e.peer] = e.path_kind;
-                n->technique_of[e.peer] = e.technique;
+                n->kind_of[e.peer] = e.path.kind;
+                n->technique_of[e.peer] = e.path.technique;
             }
             n->have_path = true;
-            n->kind = e.path_kind;
-            n->technique = e.technique;
+            n->kind = e.path.kind;
+            n->technique = e.path.technique;
             if (!n->path_changes++)
-                n->first_kind = e.path_kind;
-            if (e.path_kind == PUNCH_PATH_DIRECT && !n->first_direct_ms)
+                n->first_kind = e.path.kind;
+            if (e.path.kind == PUNCH_PATH_DIRECT && !n->first_direct_ms)
                 n->first_direct_ms = now_ms;
             break;
         case PUNCH_EVENT_DATA:
-            snprintf(n->got, sizeof(n->got), "%.*s", (int)e.len, (const char *)e.data);
-            n->got_len = e.len;
+            snprintf(n->got, sizeof(n->got), "%.*s", (int)e.data.len, (const char *)e.data.bytes);
+            n->got_len = e.data.len;
             n->got_from = e.peer;
-            if (e.len > 1 && e.data[0] == '#') {
+            if (e.data.len > 1 && e.data.bytes[0] == '#') {
                 unsigned seq = (unsigned)strtoul(n->got + 1, NULL, 10);
                 if (seq < sizeof(n->counts) / sizeof(n->counts[0]))
                     n->counts[seq]++;
             }
             break;
         case PUNCH_EVENT_CLOSED:
-            snprintf(n->closed, sizeof(n->closed), "%s", e.why);
+            snprintf(n->closed, sizeof(n->closed), "%s", e.closed.why);
             n->closed_count++;
             break;
         case PUNCH_EVENT_ATTEMPT:
-            snprintf(n->attempt, sizeof(n->attempt), "%s", e.why);
-            if ((unsigned)e.technique < sizeof(n->attempt_by) / sizeof(n->attempt_by[0]))
-                snprintf(n->attempt_by[e.technique], sizeof(n->attempt_by[0]), "%s", e.why);
-            if (strcmp(e.why, "nat behaviour unknown: trying birthday anyway") == 0)
+            snprintf(n->attempt, sizeof(n->attempt), "%s", e.attempt.why);
+            if ((unsigned)e.attempt.technique < sizeof(n->attempt_by) / sizeof(n->attempt_by[0]))
+                snprintf(n->attempt_by[e.attempt.technique], sizeof(n->attempt_by[0]), "%s",
+                         e.attempt.why);
+            if (strcmp(e.attempt.why, "nat behaviour unknown: trying birthday anyway") == 0)
                 n->birthday_anyway++;
             break;
         case PUNCH_EVENT_TCP_OFFER:
             n->tcp_offers++;
-            n->tcp_offer = e.tcp;
+            n->tcp_offer = e.tcp_offer;
             break;
         case PUNCH_EVENT_TOKEN:
             n->has_token = true;
@@ -141,17 +183,17 @@ void node_flush(node *n)
     uint8_t buf[2048], ttl;
     size_t len;
     punch_addr dst;
-    uint16_t sock;
+    punch_socket sock;
     /* The simulator has no TTL per datagram: low-TTL probes go all the way
      * (the lab tests the real thing). Extra socket k is port 5000 + k. */
     while (punch_agent_poll_transmit_from(n->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
            1) {
-        if (n->tcp && sock >= PUNCH_TCP_SOCK_FIRST && sock <= PUNCH_TCP_SOCK_LAST) {
+        if (n->tcp && sock.kind == PUNCH_SOCKET_TCP) {
             punch_sim_tcp_write(&n->stcp, punch_tcp_paths_sock_for(n->tcp, sock), buf, len);
             continue;
         }
         punch_addr from = n->addr;
-        from.port = (uint16_t)(n->addr.port + sock);
+        from.port = (uint16_t)(n->addr.port + sim_port_offset(sock));
         n->bytes_sent += len;
         punch_sim_send(n->sim, n->host,
                        &(punch_sim_datagram){.local = from, .remote = dst, .data = buf,
@@ -192,8 +234,8 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     if (now_us / MS < n->deaf_until_ms && d->remote.ip[0] != 198)
         return; /* only the server (198.51.100.1) is heard yet */
     keep_from_server(n, d);
-    uint16_t sock = (uint16_t)(d->local.port - n->addr.port);
-    if (sock > PUNCH_MAX_SOCKETS && (sock < PUNCH_TCP_SOCK_FIRST || sock > PUNCH_TCP_SOCK_LAST))
+    punch_socket sock;
+    if (!sim_socket_at(n, d->local.port, &sock))
         return;
     punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, d->data, d->len);
     node_events(n, now_us / MS);

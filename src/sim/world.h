@@ -21,6 +21,9 @@
 #include "sim/tcp.h"
 
 #define MS 1000ull
+/* Where a node carries a TCP socket handed to its agent by hand, as UDP:
+ * its port + this + the socket's index (tests without a TCP model). */
+#define PUNCH_SIM_TCP_PORT_OFFSET 0x8000u
 
 typedef struct node {
     punch_sim *sim;

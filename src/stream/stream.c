@@ -764,13 +764,13 @@ static void on_driver_event(void *arg, const punch_event *ev)
     punch_sctp *s = arg;
     switch (ev->kind) {
     case PUNCH_EVENT_DATA:
-        stream_take_packet(s, ev->peer, ev->data, ev->len);
+        stream_take_packet(s, ev->peer, ev->data.bytes, ev->data.len);
         break;
     case PUNCH_EVENT_PATH:
-        path_changed(s, ev->peer, ev->rtt_us);
+        path_changed(s, ev->peer, ev->path.rtt_us);
         break;
     case PUNCH_EVENT_CLOSED:
-        peer_gone(s, ev->peer, ev->why);
+        peer_gone(s, ev->peer, ev->closed.why);
         break;
     default:
         break;

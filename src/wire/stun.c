@@ -226,24 +226,31 @@ int punch_stun_read_addr(const punch_stun_msg *msg, const punch_stun_attr *attr,
     return 0;
 }
 
-int punch_stun_read_u32(const punch_stun_attr *attr, uint32_t *out)
+/* An attribute that is an unsigned integer of n bytes (4 or 8), big-endian. */
+static int read_uint(const punch_stun_attr *attr, size_t n, uint64_t *out)
 {
     if (!attr || !out || !attr->value)
         return PUNCH_ERR_INVAL;
-    if (attr->len != 4)
+    if (attr->len != n)
         return PUNCH_ERR_MALFORMED;
-    *out = punch_get32(attr->value);
+    *out = 0;
+    for (size_t i = 0; i < n; i++)
+        *out = *out << 8 | attr->value[i];
     return 0;
+}
+
+int punch_stun_read_u32(const punch_stun_attr *attr, uint32_t *out)
+{
+    uint64_t v;
+    int rc = read_uint(attr, 4, out ? &v : NULL);
+    if (rc == 0)
+        *out = (uint32_t)v;
+    return rc;
 }
 
 int punch_stun_read_u64(const punch_stun_attr *attr, uint64_t *out)
 {
-    if (!attr || !out || !attr->value)
-        return PUNCH_ERR_INVAL;
-    if (attr->len != 8)
-        return PUNCH_ERR_MALFORMED;
-    *out = ((uint64_t)punch_get32(attr->value) << 32) | punch_get32(attr->value + 4);
-    return 0;
+    return read_uint(attr, 8, out);
 }
 
 int punch_stun_read_error(const punch_stun_attr *attr, int *code,

@@ -8,13 +8,15 @@
 #   - examples/punch_chat.c built four times outside the tree: pkg-config
 #     (libpunch.so and libpunch.a) and find_package(punch) (punch::punch and
 #     punch::punch_static); each runs a line each way through the installed
-#     punchd (tests/interop/example.sh, in a network namespace of its own).
+#     punchd (tests/interop/example.sh, in a network namespace of its own);
+#   - the API reference: a man page (section 3) per exported function;
+#   - docs/tutorial.md's code, built against libpunch.so, run the same way.
 #
 # usage: install.sh BUILD_DIR SOURCE_DIR
 # CC and CONSUMER_FLAGS (e.g. the sanitizers libpunch was built with) are
 # used for the programs built outside the tree.
 set -u
-build=$1 src=$2
+build=$1 src=$(cd "$2" && pwd)
 cc=${CC:-cc} flags="-Wall -Wextra -Werror ${CONSUMER_FLAGS:-}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -55,6 +57,18 @@ check_exports() {
     extra=$(comm -13 "$tmp/declared" "$tmp/exported" | head -5 | tr '\n' ' ')
     [ -z "$extra" ] || fail "exported but declared in no public header (internal): $extra"
     pass "nm -D: $n symbols, all punch_*: exactly the $(wc -l <"$tmp/declared") functions include/punch/*.h declares"
+}
+
+# The API reference: a man page in section 3 for every exported function.
+check_man3() {
+    local f missing=
+    for f in $(cat "$tmp/exported") libpunch; do
+        [ -f "$prefix/share/man/man3/$f.3" ] || missing="$missing $f"
+    done
+    [ -z "$missing" ] || fail "no man page in share/man/man3 for:$missing"
+    MANPATH=$prefix/share/man man -w punch_driver_new >/dev/null 2>&1 ||
+        [ ! -x "$(command -v man)" ] || fail "man -w punch_driver_new finds no page in the prefix"
+    pass "share/man/man3: libpunch(3) and a page for each of the $(wc -l <"$tmp/exported") exported functions"
 }
 
 check_programs() {
@@ -111,18 +125,54 @@ run_chat() {
     [ "$rc" = 0 ] || fail "$1: $(cat "$tmp/run.log")"
 }
 
+# docs/tutorial.md's code blocks, in order, are one program: built outside
+# the tree against the installed libpunch.so, it carries a line each way
+# through the installed punchd, and the key file it wrote is one that the
+# installed punch reads (the same public key).
+build_tutorial() {
+    awk '/^```c$/{on=1;next} /^```$/{on=0} on' "$src/docs/tutorial.md" >"$tmp/tutorial_chat.c"
+    [ -s "$tmp/tutorial_chat.c" ] || fail "no C code in docs/tutorial.md"
+    export PKG_CONFIG_PATH=$libdir/pkgconfig
+    # shellcheck disable=SC2046 # pkg-config's words are separate flags
+    $cc -std=c11 $flags -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        "$tmp/tutorial_chat.c" -o "$tmp/tutorial_chat" $(pkg-config --cflags --libs punch) \
+        -Wl,-rpath,"$libdir" >"$tmp/cc.log" 2>&1 || fail "docs/tutorial.md does not build: $(cat "$tmp/cc.log")"
+}
+
+run_tutorial() {
+    mkdir -p "$tmp/tutorial" && cd "$tmp/tutorial" || fail "no folder for the tutorial"
+    PUNCHD=$prefix/sbin/punchd PUNCH_CHAT=$tmp/tutorial_chat bash "$src/tests/interop/example.sh" \
+        >"$tmp/run.log" 2>&1
+    local rc=$? want got
+    cd - >/dev/null || true
+    [ "$rc" = 77 ] && return 77
+    [ "$rc" = 0 ] || fail "docs/tutorial.md's program: $(cat "$tmp/run.log")"
+    [ "$(stat -c %a "$tmp/tutorial/bob.key")" = 600 ] || fail "the tutorial's bob.key is not mode 600"
+    want=$("$prefix/bin/punch" keygen --public "$tmp/tutorial/bob.key" 2>&1) ||
+        fail "punch keygen --public of the tutorial's key: $want"
+    # Started again, bob loads his key and says it (no server answers at
+    # 127.0.0.1:9, the discard port: a second is enough).
+    got=$(cd "$tmp/tutorial" && timeout 1 "$tmp/tutorial_chat" 127.0.0.1 9 bob 2>&1 |
+          sed -n 's/^my public key: //p')
+    [ "$got" = "$want" ] || fail "the tutorial's bob says his key is '$got', punch says $want"
+    pass "docs/tutorial.md: built against libpunch.so, a line each way through punchd, its key file read by punch ($want)"
+}
+
 check_library
 check_exports
+check_man3
 check_programs
 build_pkg_config chat-pc-shared shared
 build_pkg_config chat-pc-static static
 build_cmake chat-cmake-shared punch::punch
 build_cmake chat-cmake-static punch::punch_static
+build_tutorial
 skipped=0
 for kind in pc-shared pc-static cmake-shared cmake-static; do
     check_linked "chat-$kind" "${kind#*-}"
     run_chat "chat-$kind" || skipped=1
 done
+run_tutorial || skipped=1
 if [ "$skipped" = 1 ]; then
     echo "SKIP: the four punch_chat builds link, but running them needs root (network namespace)"
     exit 77

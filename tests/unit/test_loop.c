@@ -3,12 +3,14 @@
  * descriptors (a forward carries a thousand connections), an event fetched
  * for an fd that was unwatched and watched again in the same turn is not
  * given to the new watch, and timers by id (any number of them, earliest
- * deadline first, at most once per turn each, deleted ids never valid again). */
+ * deadline first, at most once per turn each, deleted ids never valid again),
+ * and the loop run from another one (fd, timeout, dispatch). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -292,6 +294,55 @@ static void timers_many(void **unused)
     punch_loop_free(tm.loop);
 }
 
+/* The loop inside another one (punch/io.h, docs/tutorial.md): the
+ * caller polls punch_loop_fd with punch_loop_timeout_ms and calls
+ * punch_loop_dispatch, which never blocks. A timer 30 ms out: the timeout
+ * says at most 30 ms, poll sleeps, dispatch fires it. A pipe written to:
+ * the loop's fd becomes readable, dispatch calls the watch, and a
+ * punch_loop_stop there makes dispatch return 1. With nothing due,
+ * dispatch returns 0 at once and calls nothing. */
+static int embedded_reads;
+
+static void on_embedded(void *arg, int fd)
+{
+    char c;
+    assert_int_equal(read(fd, &c, 1), 1);
+    embedded_reads++;
+    punch_loop_stop(arg);
+}
+
+static void loop_inside_another(void **unused)
+{
+    (void)unused;
+    timers_reset(0);
+    uint64_t due = punch_clock_ms() + 30;
+    add_timer(0, due);
+    int t = punch_loop_timeout_ms(tm.loop);
+    assert_true(t > 0 && t <= 30);
+    struct pollfd pfd = {.fd = punch_loop_fd(tm.loop), .events = POLLIN};
+    while (tm.n_fired == 0) {
+        assert_true(poll(&pfd, 1, punch_loop_timeout_ms(tm.loop)) >= 0);
+        assert_int_equal(punch_loop_dispatch(tm.loop), 0);
+    }
+    assert_true(punch_clock_ms() >= due);
+    assert_int_equal(punch_loop_timeout_ms(tm.loop), -1); /* nothing armed */
+
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(punch_loop_watch(tm.loop, p[0], on_embedded, tm.loop), 0);
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+    assert_int_equal(punch_loop_dispatch(tm.loop), 0);
+    assert_int_equal(embedded_reads, 0);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    assert_int_equal(poll(&pfd, 1, 1000), 1);
+    assert_int_equal(punch_loop_dispatch(tm.loop), 1);
+    assert_int_equal(embedded_reads, 1);
+    punch_loop_unwatch(tm.loop, p[0]);
+    close(p[0]);
+    close(p[1]);
+    punch_loop_free(tm.loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +353,7 @@ int main(void)
         cmocka_unit_test(timers_once_per_turn),
         cmocka_unit_test(timers_wait_for_the_deadline),
         cmocka_unit_test(timers_many),
+        cmocka_unit_test(loop_inside_another),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,9 +50,9 @@ static void auto_tries_each_in_turn(void **state)
     r = granted(PUNCH_PORTMAP_NATPMP, 120);
     assert_int_equal(punch_portmap_take(&pm, 340, &r, &ev), PUNCH_PM_TELL | PUNCH_PM_READVERTISE);
     assert_int_equal(ev.kind, PUNCH_EVENT_PORTMAP);
-    assert_string_equal(ev.portmap, "natpmp");
-    assert_int_equal(ev.took_ms, 240);
-    assert_true(punch_addr_equal(&ev.remote, &ext));
+    assert_string_equal(ev.portmap.proto, "natpmp");
+    assert_int_equal(ev.portmap.took_ms, 240);
+    assert_true(punch_addr_equal(&ev.portmap.external, &ext));
     assert_true(punch_portmap_held(&pm));
     /* Offered after the private endpoints; a full list gives up its last. */
     punch_addr list[3] = {{.family = PUNCH_AF_INET, .port = 1}, {.family = PUNCH_AF_INET, .port = 2}};
@@ -97,9 +97,9 @@ static void nothing_on_offer(void **state)
     }
     assert_int_equal(what, PUNCH_PM_TELL);
     assert_int_equal(ev.kind, PUNCH_EVENT_ATTEMPT);
-    assert_int_equal(ev.technique, PUNCH_TECH_PORTMAP);
+    assert_int_equal(ev.attempt.technique, PUNCH_TECH_PORTMAP);
     assert_int_equal(ev.peer, -1);
-    assert_string_equal(ev.why, "no UPnP/NAT-PMP/PCP on the gateway (pcp: refused; natpmp: "
+    assert_string_equal(ev.attempt.why, "no UPnP/NAT-PMP/PCP on the gateway (pcp: refused; natpmp: "
                                 "refused; upnp: refused)");
     assert_int_equal(punch_portmap_poll(&pm, 10 + PUNCH_PORTMAP_RETRY_MS - 1, &req), 0);
     assert_int_equal(punch_portmap_poll(&pm, 10 + PUNCH_PORTMAP_RETRY_MS, &req), 1);

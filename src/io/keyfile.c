@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Identity key files: see keyfile.h. */
-#include "common/keyfile.h"
+#include "io/keyfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +61,20 @@ static int write_key(const char *path, const char *text, bool replace,
     return 0;
 }
 
+int punch_key_file_save(const char *path, const uint8_t secret[PUNCH_KEY_BYTES], bool replace,
+                        char *err_out, size_t errlen)
+{
+    char err[PUNCH_KEYFILE_ERRLEN] = "";
+    char text[PUNCH_KEY_B64_LEN + 1];
+    punch_key_encode(secret, text);
+    strcat(text, "\n");
+    int rc = write_key(path, text, replace, err);
+    memset(text, 0, sizeof(text));
+    if (rc != 0 && errlen > 0)
+        snprintf(err_out, errlen, "%s", err);
+    return rc;
+}
+
 int punch_keyfile_create(const char *path, bool replace, punch_identity *id,
                          char err[PUNCH_KEYFILE_ERRLEN])
 {
@@ -68,12 +82,8 @@ int punch_keyfile_create(const char *path, bool replace, punch_identity *id,
     if (punch_random_bytes(secret, sizeof(secret)) != 0 ||
         punch_identity_from_secret(id, secret) != 0)
         return fail(PUNCH_ERR_IO, "no randomness: %s", strerror(errno));
-    char text[PUNCH_KEY_B64_LEN + 1];
-    punch_key_encode(id->secret_key, text);
-    strcat(text, "\n");
-    int rc = write_key(path, text, replace, err);
     memset(secret, 0, sizeof(secret));
-    memset(text, 0, sizeof(text));
+    int rc = punch_key_file_save(path, id->secret_key, replace, err, PUNCH_KEYFILE_ERRLEN);
     if (rc != 0)
         punch_identity_wipe(id);
     return rc;
@@ -126,5 +136,19 @@ int punch_keyfile_load_or_create(const char *path, punch_identity *id, bool *cre
     if (rc == PUNCH_ERR_LIMIT)
         return punch_keyfile_load(path, id, err);
     *created = rc == 0;
+    return rc;
+}
+
+int punch_key_file_load(const char *path, uint8_t secret[PUNCH_KEY_BYTES], char *err_out,
+                        size_t errlen)
+{
+    char err[PUNCH_KEYFILE_ERRLEN] = "";
+    punch_identity id;
+    int rc = punch_keyfile_load(path, &id, err);
+    if (rc == 0)
+        memcpy(secret, id.secret_key, PUNCH_KEY_BYTES);
+    else if (errlen > 0)
+        snprintf(err_out, errlen, "%s", err);
+    punch_identity_wipe(&id);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "crypto/identity.h"
+#include "punch/io.h"
 
 /* Room for any message below, path included. */
 #define PUNCH_KEYFILE_ERRLEN 4352
