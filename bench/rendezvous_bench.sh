@@ -111,12 +111,13 @@ awk -v r="$rss_kib" -v r0="$rss0" -v n="${reg[1]}" 'BEGIN {
         r / 1024, (r - r0) * 1024 / n, r0 / 1024 }'
 printf '    punchd VmRSS after the keepalive run: %.1f MiB\n' "$(awk -v r="$rss_end" 'BEGIN { printf "%.1f", r / 1024 }')"
 echo
-printf '(b) keepalives (REGISTER %s B -> REGISTERED %s B, cookie + MAC checked, MAC made),\n' 103 63
+printf '(b) keepalives (REGISTER %s B -> REGISTERED %s B, cookie + MAC checked, MAC made),\n' "${ka[12]}" "${ka[13]}"
 printf '    over all %s peers in turn, %s s after %s s warm-up:\n' "${reg[1]}" "$secs" "$warmup"
 printf '    %-7s %10s %10s %10s %8s %8s\n' server per_s sent valid invalid timeouts
 printf '    %-7s %10s %10s %10s %8s %8s\n' punchd "${ka[2]}" "${ka[4]}" "${ka[6]}" "${ka[8]}" "${ka[10]}"
 printf '    %-7s %10s %10s %10s %8s %8s\n' floor "${fl[2]}" "${fl[4]}" "${fl[6]}" "${fl[8]}" "${fl[10]}"
 awk -v p="${ka[2]}" -v f="${fl[2]}" 'BEGIN {
     printf "    punchd/floor %.2f; punchd %s the 100,000/s target\n", p / f, (p >= 100000) ? "meets" : "MISSES" }'
+printf '    keepalives refused for an expired cookie (the peer then asked for a new one): %s\n' "${ka[15]:-0}"
 printf '    CPU %s was %s%% busy over the whole punchd run (registration included)\n' "$server_cpu" \
     "$(percent $((b1 - b0)) $((t1 - t0)))"

@@ -15,6 +15,9 @@
  *      the server's tables are walked, not one hot entry); after --warmup
  *      seconds the counters are reset, after --seconds more it prints
  *        keepalive rate <per s> sent <n> valid <n> invalid <n> timeouts <n>
+ *                  bytes <REGISTER's size> <its answer's> refreshed <n>
+ *      (refreshed: keepalives refused for an expired cookie, whose peer then
+ *      asked for a new one: HELLO, COOKIE, REGISTER again)
  *      A valid answer is a REGISTERED with the outstanding txid whose MAC
  *      verifies with the peer's key.
  *
@@ -22,8 +25,10 @@
  * datagrams to bench/rendezvous_floor, accepting any answer of the right
  * size and txid: the floor of this machine for the same packet sizes.
  *
- * Messages are laid out by hand here (src/wire/msg.h documents them) so the
- * generator's cost stays small and visible; keys and MACs use src/crypto.
+ * Messages are built and read with the project's codec (src/wire/msg.c), so
+ * the generator follows every field a message gains and cannot rot (it
+ * once laid them out by hand, and punchd counted every REGISTER of it as
+ * malformed after REGISTER grew); keys and MACs use src/crypto.
  * Everything goes to the address given (127.0.0.1 in rendezvous_bench.sh).
  */
 #include <arpa/inet.h>
@@ -43,16 +48,8 @@
 
 #include "crypto/auth.h"
 #include "wire/bytes.h"
+#include "wire/msg.h"
 
-#define MAGIC 0x70
-#define T_HELLO 0x01
-#define T_COOKIE 0x02
-#define T_REGISTER 0x03
-#define T_REGISTERED 0x04
-#define HELLO_LEN 96
-#define COOKIE_LEN 60 /* with the 2-byte second port (issue 10) */
-#define REGISTER_LEN 112  /* with an 8-byte name, one private endpoint, no token */
-#define REGISTERED_LEN 88 /* IPv4 public endpoint, a 24-byte token (issue 10) */
 #define MAX_SOCKETS 64
 #define BATCH 64
 #define TIMEOUT_MS 1000       /* registration: X25519s may queue at the server */
@@ -71,14 +68,14 @@ typedef struct slot {
     uint32_t peer;
     uint32_t gen;
     uint64_t sent_ms;
-    uint8_t waiting; /* the type expected: T_COOKIE, T_REGISTERED; 0 idle */
+    uint8_t waiting; /* the type expected: PUNCH_MSG_COOKIE or _REGISTERED; 0 idle */
 } slot;
 
 typedef struct sock {
     int fd;
     uint32_t next; /* the next of this socket's peers (peer = s + n_socks * next) */
     unsigned n_out;
-    uint8_t out[BATCH][128];
+    uint8_t out[BATCH][PUNCH_MAX_DATAGRAM];
     size_t out_len[BATCH];
 } sock;
 
@@ -94,7 +91,8 @@ static struct {
     vpeer *peers;
     slot *slots;
     sock socks[MAX_SOCKETS];
-    uint64_t sent, valid, invalid, timeouts, registered;
+    uint64_t sent, valid, invalid, timeouts, registered, refreshed;
+    size_t register_len, answer_len; /* the sizes of the last REGISTER and its answer */
     bool keepalive; /* phase 2 */
 } g;
 
@@ -105,15 +103,23 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The datagram buffer for the next send on socket s (flushing when full). */
 static void flush(sock *s);
 
-static uint8_t *queue(sock *s, size_t len)
+/* m encoded as the next datagram on socket s (flushing when full); with
+ * mac_key, its MAC computed. Returns 0 or the codec's error. */
+static int queue(sock *s, const punch_msg *m, const uint8_t *mac_key)
 {
     if (s->n_out == BATCH)
         flush(s);
-    s->out_len[s->n_out] = len;
-    return s->out[s->n_out++];
+    uint8_t *b = s->out[s->n_out];
+    size_t len;
+    int rc = punch_msg_encode(m, b, sizeof(s->out[0]), &len);
+    if (rc != 0)
+        return rc;
+    if (mac_key)
+        punch_auth_mac(mac_key, b, len - PUNCH_MSG_MAC_LEN, b + len - PUNCH_MSG_MAC_LEN);
+    s->out_len[s->n_out++] = len;
+    return 0;
 }
 
 static void flush(sock *s)
@@ -148,38 +154,38 @@ static void send_hello(uint32_t k)
 {
     slot *sl = &g.slots[k];
     sl->gen++;
-    uint8_t *b = queue(&g.socks[k % g.n_socks], HELLO_LEN);
-    memset(b, 0, HELLO_LEN);
-    b[0] = MAGIC, b[1] = T_HELLO;
-    txid(b + 2, k);
-    sl->waiting = T_COOKIE;
+    punch_msg m = {.type = PUNCH_MSG_HELLO};
+    txid(m.txid, k);
+    if (queue(&g.socks[k % g.n_socks], &m, NULL) != 0)
+        abort(); /* a HELLO always encodes */
+    sl->waiting = PUNCH_MSG_COOKIE;
     sl->sent_ms = now_ms();
+}
+
+/* Peer i's REGISTER: an 8-byte name, one private endpoint 10.x.y.z:5000,
+ * round trip and NAT unknown. */
+static void register_msg(uint32_t i, punch_msg *m)
+{
+    *m = (punch_msg){.type = PUNCH_MSG_REGISTER, .n_private = 1};
+    memcpy(m->cookie, g.peers[i].cookie, PUNCH_MSG_COOKIE_LEN);
+    memcpy(m->key, g.peers[i].pub, PUNCH_MSG_KEY_LEN);
+    snprintf(m->name, sizeof(m->name), "p%07u", i % 10000000u);
+    m->private_addr[0] = (punch_addr){.family = PUNCH_AF_INET, .port = 5000,
+                                      .ip = {10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i}};
 }
 
 static void send_register(uint32_t k)
 {
     slot *sl = &g.slots[k];
-    vpeer *p = &g.peers[sl->peer];
     sl->gen++;
-    uint8_t *b = queue(&g.socks[k % g.n_socks], REGISTER_LEN), *w = b;
-    *w++ = MAGIC, *w++ = T_REGISTER;
-    txid(w, k), w += 8;
-    memcpy(w, p->cookie, 16), w += 16;
-    memcpy(w, p->pub, 32), w += 32;
-    *w++ = 8;
-    char name[9];
-    snprintf(name, sizeof(name), "p%07u", sl->peer % 10000000u);
-    memcpy(w, name, 8), w += 8;
-    *w++ = 1; /* one private endpoint: 10.x.y.z:5000 */
-    memset(w, 0, 19);
-    w[0] = 4, w[1] = 5000 >> 8, w[2] = 5000 & 0xff, w[3] = 10;
-    w[4] = (uint8_t)(sl->peer >> 16), w[5] = (uint8_t)(sl->peer >> 8), w[6] = (uint8_t)sl->peer;
-    w += 19;
-    /* rtt_ms 0 (unknown), NAT unknown (mapping, step, port), no mapped
-     * endpoint, no token */
-    memset(w, 0, 9), w += 9;
-    punch_auth_mac(p->mac_key, b, (size_t)(w - b), w);
-    sl->waiting = T_REGISTERED;
+    punch_msg m;
+    register_msg(sl->peer, &m);
+    txid(m.txid, k);
+    if (queue(&g.socks[k % g.n_socks], &m, g.peers[sl->peer].mac_key) != 0)
+        abort(); /* its fields are all in range */
+    sock *s = &g.socks[k % g.n_socks];
+    g.register_len = s->out_len[s->n_out - 1];
+    sl->waiting = PUNCH_MSG_REGISTERED;
     sl->sent_ms = now_ms();
 }
 
@@ -211,40 +217,66 @@ static void start_slot(uint32_t k)
         send_hello(k);
 }
 
-static void on_datagram(unsigned si, const uint8_t *d, size_t len)
+/* The slot an answer with this txid and type is for, or NULL (late,
+ * duplicate or refused). */
+static slot *slot_of(unsigned si, const uint8_t *txid_bytes, uint8_t type)
 {
-    if (len < 10 || d[0] != MAGIC) {
+    uint32_t k = punch_get32(txid_bytes);
+    if (k >= g.window || k % g.n_socks != si || g.slots[k].gen != punch_get32(txid_bytes + 4) ||
+        g.slots[k].waiting != type)
+        return NULL;
+    return &g.slots[k];
+}
+
+/* An answer from bench/rendezvous_floor: a REGISTER sent back with the
+ * type byte turned into REGISTERED, not a message; its txid is all that
+ * counts. */
+static void on_floor_datagram(unsigned si, const uint8_t *d, size_t len)
+{
+    slot *sl = len >= 2 + PUNCH_MSG_TXID_LEN ? slot_of(si, d + 2, PUNCH_MSG_REGISTERED) : NULL;
+    if (!sl) {
         g.invalid++;
         return;
     }
-    uint32_t k = punch_get32(d + 2);
-    if (k >= g.window || k % g.n_socks != si || g.slots[k].gen != punch_get32(d + 6) ||
-        g.slots[k].waiting != d[1]) {
-        g.invalid++; /* late, duplicate or refused */
+    g.valid++;
+    g.answer_len = len;
+    start_slot((uint32_t)(sl - g.slots));
+}
+
+static void on_datagram(unsigned si, const uint8_t *d, size_t len)
+{
+    if (g.floor) {
+        on_floor_datagram(si, d, len);
         return;
     }
-    slot *sl = &g.slots[k];
+    punch_msg m;
+    slot *sl = NULL;
+    if (punch_msg_decode(d, len, &m) == 0)
+        sl = slot_of(si, m.txid, m.type == PUNCH_MSG_REFUSED ? PUNCH_MSG_REGISTERED : (uint8_t)m.type);
+    if (sl && m.type == PUNCH_MSG_REFUSED && m.code == PUNCH_REFUSED_COOKIE) {
+        /* The cookie of a peer registered minutes ago (1,000,000 take that
+         * long here) expired: ask for a new one, as a real peer does. */
+        g.refreshed++;
+        send_hello((uint32_t)(sl - g.slots));
+        return;
+    }
+    if (!sl || m.type == PUNCH_MSG_REFUSED) {
+        g.invalid++;
+        return;
+    }
+    uint32_t k = (uint32_t)(sl - g.slots);
     vpeer *p = &g.peers[sl->peer];
-    if (d[1] == T_COOKIE) {
-        if (len != COOKIE_LEN) {
-            g.invalid++;
-            return;
-        }
-        memcpy(p->cookie, d + 10, 16);
+    if (m.type == PUNCH_MSG_COOKIE) {
+        memcpy(p->cookie, m.cookie, PUNCH_MSG_COOKIE_LEN);
         send_register(k);
         return;
     }
-    if (len != REGISTERED_LEN) {
+    if (punch_auth_verify(p->mac_key, d, m.mac_offset, m.mac) != 0) {
         g.invalid++;
         return;
     }
-    if (!g.floor) {
-        if (punch_auth_verify(p->mac_key, d, len - 16, d + len - 16) != 0) {
-            g.invalid++;
-            return;
-        }
-        memcpy(p->cookie, d + 29, 16);
-    }
+    memcpy(p->cookie, m.cookie, PUNCH_MSG_COOKIE_LEN);
+    g.answer_len = len;
     g.valid++;
     if (!p->registered) {
         p->registered = 1;
@@ -325,20 +357,26 @@ static bool past_deadline(uint64_t now)
 /* The server's key, from a COOKIE (first answer within ready_s). */
 static int probe(double ready_s)
 {
-    uint8_t hello[HELLO_LEN] = {MAGIC, T_HELLO, 'p', 'r', 'o', 'b', 'e'};
+    punch_msg hello = {.type = PUNCH_MSG_HELLO, .txid = {'p', 'r', 'o', 'b', 'e'}};
+    uint8_t hb[PUNCH_MSG_HELLO_LEN];
+    size_t hlen;
+    if (punch_msg_encode(&hello, hb, sizeof(hb), &hlen) != 0)
+        return -1;
     uint64_t end = now_ms() + (uint64_t)(ready_s * 1000);
     while (now_ms() < end) {
-        send(g.socks[0].fd, hello, sizeof(hello), 0);
+        send(g.socks[0].fd, hb, hlen, 0);
         struct pollfd pfd = {.fd = g.socks[0].fd, .events = POLLIN};
         if (poll(&pfd, 1, 50) == 1) {
-            uint8_t b[256];
+            uint8_t b[PUNCH_MAX_DATAGRAM];
             ssize_t n = recv(g.socks[0].fd, b, sizeof(b), 0);
-            if (n == COOKIE_LEN && b[1] == T_COOKIE && memcmp(b + 2, hello + 2, 8) == 0) {
-                memcpy(g.server_key, b + 26, 32);
-                return 0;
-            }
+            punch_msg m;
             if (g.floor && n >= 2)
                 return 0;
+            if (n > 0 && punch_msg_decode(b, (size_t)n, &m) == 0 && m.type == PUNCH_MSG_COOKIE &&
+                memcmp(m.txid, hello.txid, PUNCH_MSG_TXID_LEN) == 0) {
+                memcpy(g.server_key, m.key, PUNCH_MSG_KEY_LEN);
+                return 0;
+            }
         }
     }
     return -1;
@@ -497,14 +535,16 @@ static int keepalives(void)
         start_slot(k);
     deadline = now_ms() + (uint64_t)(g.warmup * 1000);
     run(past_deadline);
-    g.sent = g.valid = g.invalid = g.timeouts = 0;
+    g.sent = g.valid = g.invalid = g.timeouts = g.refreshed = 0;
     uint64_t t0 = now_ms();
     deadline = t0 + (uint64_t)(g.seconds * 1000);
     run(past_deadline);
     double s = (double)(now_ms() - t0) / 1000;
-    printf("keepalive rate %.0f sent %llu valid %llu invalid %llu timeouts %llu\n",
+    printf("keepalive rate %.0f sent %llu valid %llu invalid %llu timeouts %llu bytes %zu %zu "
+           "refreshed %llu\n",
            (double)g.valid / s, (unsigned long long)g.sent, (unsigned long long)g.valid,
-           (unsigned long long)g.invalid, (unsigned long long)g.timeouts);
+           (unsigned long long)g.invalid, (unsigned long long)g.timeouts, g.register_len,
+           g.answer_len, (unsigned long long)g.refreshed);
     return g.valid ? 0 : 1;
 }
 

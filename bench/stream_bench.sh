@@ -35,33 +35,7 @@ lab() { "$root/lab/punch-lab" --prefix "$prefix" "$@"; }
 tmp=$(mktemp -d)
 trap 'lab down >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 
-# count.py [PORT]: read stdin (or one TCP connection on PORT), print bytes and B/s
-cat >"$tmp/count.py" <<'EOF'
-import socket, sys, time
-if len(sys.argv) > 1:
-    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    l.bind(("0.0.0.0", int(sys.argv[1]))); l.listen(1)
-    open(sys.argv[2], "w").close()
-    c, _ = l.accept(); read = lambda: c.recv(1 << 20)
-else:
-    read = lambda: sys.stdin.buffer.raw.read(1 << 20)
-n, t0 = 0, None
-while True:
-    b = read()
-    if not b: break
-    if t0 is None: t0 = time.monotonic()
-    n += len(b)
-dt = time.monotonic() - t0 if t0 else 0
-print(n, n / dt if dt else 0)
-EOF
-cat >"$tmp/send.py" <<'EOF'
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-left, chunk = int(sys.argv[3]), b"\0" * (1 << 20)
-while left > 0:
-    s.sendall(chunk[:min(left, len(chunk))]); left -= min(left, len(chunk))
-s.close()
-EOF
+tools=$root/bench/stream_tools.py
 
 lab up public >/dev/null
 lab exec server -- "$build/apps/punchd" --listen 198.51.100.1:3478 --events "$tmp/pd.ev" \
@@ -77,15 +51,15 @@ for i in $(seq "$runs"); do
     udp+=("$(grep -o 'rate_Bps [0-9.]*' "$tmp/udp$i" | cut -d' ' -f2)")
 
     rm -f "$tmp/ready"
-    lab exec bob -- python3 "$tmp/count.py" 5001 "$tmp/ready" >"$tmp/tcp$i" &
+    lab exec bob -- python3 "$tools" count 5001 "$tmp/ready" >"$tmp/tcp$i" &
     for _ in $(seq 500); do [ -e "$tmp/ready" ] && break; sleep 0.01; done
-    lab exec alice -- python3 "$tmp/send.py" 192.0.2.10 5001 "$bytes"
+    lab exec alice -- python3 "$tools" send 192.0.2.10 5001 "$bytes"
     wait $!
     tcp+=("$(cut -d' ' -f2 "$tmp/tcp$i")")
 
     lab exec bob -- env XDG_CONFIG_HOME="$tmp/bob" "$build/apps/punch" --server 198.51.100.1 \
         --name "bob$i" --events "$tmp/bob$i.ev" listen </dev/null 2>"$tmp/bob$i.err" |
-        python3 "$tmp/count.py" >"$tmp/punch$i" &
+        python3 "$tools" count >"$tmp/punch$i" &
     for _ in $(seq 500); do grep -q registered "$tmp/bob$i.ev" 2>/dev/null && break; sleep 0.01; done
     head -c "$bytes" /dev/zero | lab exec alice -- env XDG_CONFIG_HOME="$tmp/alice" \
         "$build/apps/punch" --server 198.51.100.1 --name "alice$i" --events "$tmp/alice$i.ev" \

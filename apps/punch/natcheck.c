@@ -2,7 +2,8 @@
 /*
  * punch natcheck: what kind of NAT is between us and the server (RFC 5780
  * §4), in RFC 4787 words. Works against punchd started with --alt or any
- * RFC 5780 server. The verdicts come from src/core/natcheck.c; this file
+ * RFC 5780 server, and for the mapping against punchd on one address (its
+ * second port, as the agent's discovery does). The verdicts come from src/core/natcheck.c; this file
  * only sends Binding requests and waits for answers.
  */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include "io/net.h"
 #include "driver/portmap.h"
 #include "punch_cli.h"
+#include "wire/msg.h"
 #include "wire/stun.h"
 
 #define DEFAULT_PORT 3478
@@ -39,8 +41,11 @@ static const char natcheck_help[] =
     "  port allocation  preserve, sequential (with its step) or random\n"
     "  lifetime         with --lifetime: how long an idle UDP binding lives,\n"
     "                   checked up to --max-wait seconds (default 300)\n"
-    "The server must answer from a second IP and port: punchd --alt, or another\n"
-    "RFC 5780 server. --wait is how long to wait for each answer (default 2000).\n"
+    "With a server that answers from a second IP and port (punchd --alt, or another\n"
+    "RFC 5780 server) all of them; with punchd on one address, the mapping from\n"
+    "its second port (punchd --second-port, PORT+1 by default): apdm, or eim (an\n"
+    "adm NAT looks the same there), and filtering stays unknown.\n"
+    "--wait is how long to wait for each answer (default 2000).\n"
     "--json prints one JSON object instead of the table.\n"
     "It also asks the default gateway what port mapping it offers (PCP, NAT-PMP,\n"
     "UPnP IGD), unless --portmap off or the server is on loopback.\n";
@@ -98,13 +103,16 @@ static void read_answer(const punch_stun_msg *m, answer *a)
         punch_stun_read_addr(m, x, &a->origin);
 }
 
-/* Wait on listen_fd for a STUN message with this transaction id, sending
- * req from send_fd to dst at 0, 100, 300, 700 ... ms until wait_ms have
- * passed. A success answer fills *a (if given); a request (the hairpin test
- * receives its own) counts too. Returns 1 when it came, 0 when not, -1 on an
- * error answer (reported). */
-static int exchange(const check *c, int send_fd, int listen_fd, const punch_addr *dst,
-                    const uint8_t *req, size_t req_len, const uint8_t *txid, answer *a)
+/* What a datagram that came in is to the exchange waiting: not its
+ * answer (TAKE_NOT_OURS), an error answer (-1, reported), or the answer (1). */
+#define TAKE_NOT_OURS (-2)
+typedef int (*take_fn)(const uint8_t *buf, size_t len, void *ctx);
+
+/* Wait on listen_fd for the answer `take` accepts, sending req from
+ * send_fd to dst at 0, 100, 300, 700 ... ms until wait_ms have passed.
+ * Returns take's 1 or -1, or 0 when nothing came. */
+static int exchange_with(const check *c, int send_fd, int listen_fd, const punch_addr *dst,
+                         const uint8_t *req, size_t req_len, take_fn take, void *ctx)
 {
     struct sockaddr_storage ss;
     socklen_t sl = punch_addr_to_sockaddr(dst, &ss);
@@ -126,25 +134,84 @@ static int exchange(const check *c, int send_fd, int listen_fd, const punch_addr
             continue;
         uint8_t buf[PUNCH_UDP_MTU];
         ssize_t n = recv(listen_fd, buf, sizeof(buf), 0);
-        punch_stun_msg m;
-        if (n <= 0 || punch_stun_decode(&m, buf, (size_t)n) != 0 || m.classic ||
-            memcmp(m.txid, txid, PUNCH_STUN_TXID_LEN) != 0)
-            continue;
-        if (m.cls == PUNCH_STUN_ERROR) {
-            int code = 0;
-            const char *reason = "";
-            size_t rlen = 0;
-            const punch_stun_attr *e = punch_stun_find(&m, PUNCH_STUN_ATTR_ERROR_CODE);
-            if (e)
-                punch_stun_read_error(e, &code, &reason, &rlen);
-            fprintf(stderr, "punch: natcheck: the server answered %d %.*s\n", code, (int)rlen,
-                    reason);
-            return -1;
-        }
-        if (a && m.cls == PUNCH_STUN_SUCCESS)
-            read_answer(&m, a);
-        return 1;
+        int rc = n > 0 ? take(buf, (size_t)n, ctx) : TAKE_NOT_OURS;
+        if (rc != TAKE_NOT_OURS)
+            return rc;
     }
+}
+
+typedef struct stun_wait {
+    const uint8_t *txid;
+    answer *a;
+} stun_wait;
+
+/* A STUN message with our transaction id: a success answer fills *a (if
+ * given); a request (the hairpin test receives its own) counts too. */
+static int take_stun(const uint8_t *buf, size_t len, void *ctx)
+{
+    const stun_wait *w = ctx;
+    punch_stun_msg m;
+    if (punch_stun_decode(&m, buf, len) != 0 || m.classic ||
+        memcmp(m.txid, w->txid, PUNCH_STUN_TXID_LEN) != 0)
+        return TAKE_NOT_OURS;
+    if (m.cls == PUNCH_STUN_ERROR) {
+        int code = 0;
+        const char *reason = "";
+        size_t rlen = 0;
+        const punch_stun_attr *e = punch_stun_find(&m, PUNCH_STUN_ATTR_ERROR_CODE);
+        if (e)
+            punch_stun_read_error(e, &code, &reason, &rlen);
+        fprintf(stderr, "punch: natcheck: the server answered %d %.*s\n", code, (int)rlen,
+                reason);
+        return -1;
+    }
+    if (w->a && m.cls == PUNCH_STUN_SUCCESS)
+        read_answer(&m, w->a);
+    return 1;
+}
+
+/* A STUN exchange (exchange_with): returns 1 when the answer came, 0 when
+ * not, -1 on an error answer (reported). */
+static int exchange(const check *c, int send_fd, int listen_fd, const punch_addr *dst,
+                    const uint8_t *req, size_t req_len, const uint8_t *txid, answer *a)
+{
+    stun_wait w = {.txid = txid, .a = a};
+    return exchange_with(c, send_fd, listen_fd, dst, req, req_len, take_stun, &w);
+}
+
+typedef struct cookie_wait {
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    uint16_t second_port;
+} cookie_wait;
+
+static int take_cookie(const uint8_t *buf, size_t len, void *ctx)
+{
+    cookie_wait *w = ctx;
+    punch_msg m;
+    if (punch_msg_decode(buf, len, &m) != 0 || m.type != PUNCH_MSG_COOKIE ||
+        memcmp(m.txid, w->txid, PUNCH_MSG_TXID_LEN) != 0)
+        return TAKE_NOT_OURS;
+    w->second_port = m.second_port;
+    return 1;
+}
+
+/* punchd's second STUN port on the same IP (punchd --second-port), as its
+ * COOKIE names it: a HELLO from fd (stateless at the server, and answered
+ * with fewer bytes). 0 when the server does not say: not punchd, or
+ * --second-port off. */
+static uint16_t ask_second_port(const check *c, int fd)
+{
+    cookie_wait w = {0};
+    uint8_t req[PUNCH_MSG_HELLO_LEN + 16];
+    size_t len;
+    punch_msg hello = {.type = PUNCH_MSG_HELLO};
+    if (punch_random_bytes(w.txid, sizeof(w.txid)) != 0)
+        memset(w.txid, 0x5a, sizeof(w.txid));
+    memcpy(hello.txid, w.txid, sizeof(w.txid));
+    if (punch_msg_encode(&hello, req, sizeof(req), &len) != 0 ||
+        exchange_with(c, fd, fd, &c->server, req, len, take_cookie, &w) != 1)
+        return 0;
+    return w.second_port != c->server.port ? w.second_port : 0;
 }
 
 /* One Binding request from fd to dst; the answer comes back to fd. */
@@ -161,6 +228,8 @@ typedef struct result {
     bool nat;
     punch_nat_mapping mapping;
     punch_nat_filtering filtering;
+    bool filtering_known;   /* not with one server address */
+    uint16_t second_port;   /* punchd's second port, when the mapping came from it */
     int hairpin;            /* 1, 0, or -1 unknown */
     punch_nat_ports ports;
     int port_step;
@@ -201,6 +270,45 @@ static int check_filtering(const check *c, result *r)
         rc = 0;
     }
     close(fd);
+    return rc;
+}
+
+/* With one server address (no OTHER-ADDRESS): the mapping from punchd's
+ * second port on the same IP, which its COOKIE names. The same socket
+ * asks it: another public endpoint than the first answer's means a new
+ * mapping per destination port (apdm); the same one means eim, or adm,
+ * which needs a second IP to tell apart. Filtering needs one too.
+ * Returns 0, -1 (the server stopped answering) or 1 (no second port). */
+static int check_mapping_second_port(const check *c, int fd, result *r, const answer *first)
+{
+    if ((r->second_port = ask_second_port(c, fd)) == 0)
+        return 1;
+    punch_addr second = c->server;
+    second.port = r->second_port;
+    answer a2;
+    if (ask(c, fd, &second, 0, &a2) != 1)
+        return -1;
+    r->mapping = punch_addr_equal(&first->mapped, &a2.mapped) ? PUNCH_NAT_EIM : PUNCH_NAT_APDM;
+    return 0;
+}
+
+/* Mapping and filtering (RFC 5780 §4.3, §4.4) when the server has a
+ * second address, else the mapping alone from its second port. Returns 0,
+ * -1 (stopped answering) or 1 (neither: reported). */
+static int check_behaviour(const check *c, int fd, result *r, const answer *first)
+{
+    char text[PUNCH_ADDR_STRLEN];
+    if (r->other.family != PUNCH_AF_NONE) {
+        r->filtering_known = true;
+        return check_mapping(c, fd, r, first) == 0 && check_filtering(c, r) == 0 ? 0 : -1;
+    }
+    int rc = check_mapping_second_port(c, fd, r, first);
+    if (rc == 1)
+        fprintf(stderr,
+                "punch: natcheck: %s gives no OTHER-ADDRESS and names no second port, so it "
+                "cannot tell mapping and filtering (start punchd with --alt or without "
+                "--second-port off, or use an RFC 5780 server)\n",
+                punch_addr_format(&c->server, text));
     return rc;
 }
 
@@ -338,8 +446,13 @@ static void print_table(const check *c, const result *r, bool lifetime)
     printf("\nlocal            %s\n", punch_addr_format(&r->local, s));
     printf("public           %s\n", punch_addr_format(&r->public_addr, s));
     printf("nat              %s\n", r->nat ? "yes" : "no (public address)");
-    printf("mapping          %s\n", punch_nat_mapping_name(r->mapping));
-    printf("filtering        %s\n", punch_nat_filtering_name(r->filtering));
+    printf("mapping          %s", punch_nat_mapping_name(r->mapping));
+    if (r->second_port)
+        printf(" (from the server's second port %u%s)", r->second_port,
+               r->mapping == PUNCH_NAT_EIM ? "; adm would look the same with one server IP" : "");
+    printf("\nfiltering        %s\n",
+           r->filtering_known ? punch_nat_filtering_name(r->filtering)
+                              : "unknown (one server address: punchd --alt tells)");
     printf("hairpin          %s\n", r->hairpin < 0 ? "unknown" : r->hairpin ? "yes" : "no");
     printf("port allocation  %s", punch_nat_ports_name(r->ports));
     if (r->ports == PUNCH_NAT_SEQUENTIAL)
@@ -381,9 +494,11 @@ static void print_json(const check *c, const result *r, bool lifetime)
            punch_addr_format(&c->server, s), r->other.family ? punch_addr_format(&r->other, o) : "",
            punch_addr_format(&r->local, l), punch_addr_format(&r->public_addr, p),
            r->nat ? "true" : "false", punch_nat_mapping_name(r->mapping),
-           punch_nat_filtering_name(r->filtering),
+           r->filtering_known ? punch_nat_filtering_name(r->filtering) : "unknown",
            r->hairpin < 0 ? "null" : r->hairpin ? "true" : "false",
            punch_nat_ports_name(r->ports), r->port_step);
+    if (r->second_port)
+        printf(",\"second_port\":%u", r->second_port);
     if (lifetime)
         printf(",\"lifetime_s\":%ld,\"lifetime_at_least\":%s", r->lifetime_s,
                r->lifetime_gone_s < 0 ? "true" : "false");
@@ -413,15 +528,11 @@ static int run_checks(const check *c, bool lifetime, int max_wait_s, result *r)
     r->public_addr = first.mapped;
     r->other = first.other;
     r->nat = !punch_addr_equal(&r->public_addr, &r->local);
-    if (r->other.family == PUNCH_AF_NONE) {
-        fprintf(stderr, "punch: natcheck: %s gives no OTHER-ADDRESS, so it cannot tell mapping "
-                        "and filtering (start punchd with --alt, or use an RFC 5780 server)\n",
-                punch_addr_format(&c->server, text));
-        goto done;
-    }
-    if (check_mapping(c, fd, r, &first) != 0 || check_filtering(c, r) != 0) {
-        fprintf(stderr, "punch: natcheck: %s stopped answering\n",
-                punch_addr_format(&c->server, text));
+    int behaviour = check_behaviour(c, fd, r, &first);
+    if (behaviour != 0) {
+        if (behaviour < 0)
+            fprintf(stderr, "punch: natcheck: %s stopped answering\n",
+                    punch_addr_format(&c->server, text));
         goto done;
     }
     check_hairpin(c, fd, r);

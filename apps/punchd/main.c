@@ -18,6 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "cluster_redis.h"
 #include "common/events.h"
 #include "io/keyfile.h"
 #include "io/log.h"
@@ -71,6 +74,7 @@ typedef struct punchd {
     punchd_config *config;         /* NULL: no file */
     punchd_source src;
     char metrics_field[PUNCH_ADDR_STRLEN + 16]; /* ,"metrics":"ADDR" of the started event */
+    punchd_cluster *cluster;       /* NULL without --cluster */
 } punchd;
 
 static int add_sock(punchd *d, const punch_addr *a, size_t group, int ip, int port)
@@ -278,6 +282,8 @@ static void emit_rendezvous_event(punchd *d, const punch_rendezvous_event *ev)
                           (unsigned long long)ev->packets[0], (unsigned long long)ev->packets[1],
                           (unsigned long long)ev->dropped);
         break;
+    case PUNCH_RV_EVENT_LOOKUP:
+        break; /* the cluster's (cluster_redis.c) */
     }
 }
 
@@ -300,7 +306,8 @@ static void drain_rendezvous(punchd *d, sock *hint)
     }
     punch_rendezvous_event ev;
     while (punch_rendezvous_poll_event(d->rv, &ev) == 1)
-        emit_rendezvous_event(d, &ev);
+        if (!d->cluster || !punchd_cluster_on_event(d->cluster, &ev))
+            emit_rendezvous_event(d, &ev);
 }
 
 static void on_timer(void *arg, uint64_t now_ms);
@@ -430,6 +437,9 @@ static void emit_counters(punchd *d, const char *event)
                  (ull)t->truncated, (ull)t->errors, (ull)t->frames_in, (ull)t->frames_out,
                  (ull)t->out_dropped, (ull)d->tcp_clash);
     }
+    char cluster[512] = ""; /* --cluster's, likewise */
+    if (d->cluster)
+        punchd_cluster_format_counters(d->cluster, cluster, sizeof(cluster));
     char tokens[160];
     snprintf(tokens, sizeof(tokens),
              ",\"token_accepted\":%llu,\"token_bad\":%llu,\"token_expired\":%llu,"
@@ -449,7 +459,7 @@ static void emit_counters(punchd *d, const char *event)
         "\"bad_cookie\":%llu,\"peers_added\":%llu,\"peers_expired\":%llu,"
         "\"sessions_opened\":%llu,\"sessions_full\":%llu,\"sessions_closed\":%llu,"
         "\"relayed\":%llu,\"relayed_bytes\":%llu,\"relay_unknown\":%llu,"
-        "\"relay_wrong_source\":%llu,\"relay_over_quota\":%llu,\"events_dropped\":%llu%s%s",
+        "\"relay_wrong_source\":%llu,\"relay_over_quota\":%llu,\"events_dropped\":%llu%s%s%s",
         received, (ull)c->answered, (ull)c->errors, malformed, (ull)c->not_request,
         (ull)c->unsupported, rate_limited, no_room, (ull)d->send_dropped, (ull)r->peers,
         (ull)r->sessions, (ull)r->cookies, (ull)r->registrations, (ull)r->introductions,
@@ -460,7 +470,8 @@ static void emit_counters(punchd *d, const char *event)
         (ull)r->unexpected, (ull)r->bad_mac, (ull)r->bad_cookie, (ull)r->peers_added,
         (ull)r->peers_expired, (ull)r->sessions_opened, (ull)r->sessions_full,
         (ull)r->sessions_closed, (ull)r->relayed, (ull)r->relayed_bytes, (ull)r->relay_unknown,
-        (ull)r->relay_wrong_source, (ull)r->relay_over_quota, (ull)r->events_dropped, tokens, tcp);
+        (ull)r->relay_wrong_source, (ull)r->relay_over_quota, (ull)r->events_dropped, tokens, tcp,
+        cluster);
     punch_log(PUNCH_LOG_INFO,
               "%llu received, %llu answered, %llu errors, %llu malformed, %llu rate-limited; "
               "%llu peers, %llu registrations, %llu introductions, %llu relayed",
@@ -558,6 +569,7 @@ static int setup_rendezvous(punchd *d, const punchd_options *o, const punch_bind
         .relay_bytes_per_s = (uint32_t)o->relay_bytes_per_s,
         .relay_packets_per_s = (uint32_t)o->relay_packets_per_s,
         .rate = stun->rate,
+        .cluster = o->has_cluster,
     };
     /* COOKIE names the second STUN port beside each server port. */
     for (size_t i = 0; i < stun->n_groups && cfg.n_second_port < PUNCH_RV_MAX_SECOND_PORTS; i++) {
@@ -675,8 +687,36 @@ static int setup(punchd *d, const punchd_options *o)
     return 0;
 }
 
+/* The cluster queued answers in the rendezvous: send them. */
+static void drain_for_cluster(void *arg)
+{
+    punchd *d = arg;
+    drain_rendezvous(d, NULL);
+    flush_tx(d);
+    arm_timer(d);
+}
+
+/* --cluster: Redis on the loop (cluster_redis.h). Returns 0 or -1 (logged). */
+static int setup_cluster(punchd *d, const punchd_options *o)
+{
+    if (!o->has_cluster)
+        return 0;
+    punchd_cluster_cfg cfg = {
+        .loop = d->loop, .rv = d->rv, .events = &d->events, .redis = o->cluster_redis,
+        .db = o->cluster_db, .drain = drain_for_cluster, .drain_arg = d,
+        /* the rendezvous' default peer expiry: 3 keepalives + 15 s */
+        .record_ttl_ms = (3u * PUNCH_RV_DEFAULT_KEEPALIVE_S + 15u) * 1000u,
+    };
+    int rc = punchd_cluster_read_secret(o->cluster_secret_file, cfg.secret);
+    if (rc == 0)
+        rc = punchd_cluster_new(&d->cluster, &cfg);
+    sodium_memzero(cfg.secret, sizeof(cfg.secret));
+    return rc;
+}
+
 static void teardown(punchd *d)
 {
+    punchd_cluster_free(d->cluster);
     for (size_t i = 0; i < d->n_socks; i++) {
         close(d->socks[i].fd);
         punch_udp_batch_free(d->socks[i].tx);
@@ -702,6 +742,7 @@ static size_t render_metrics(void *arg, char *buf, size_t cap)
         .send_dropped = d->send_dropped,
         .tcp_clash = d->tcp_clash,
         .uptime_s = (punch_clock_ms() - d->start_ms) / 1000,
+        .cluster = d->cluster,
     };
     return punchd_prometheus_render(&s, buf, cap);
 }
@@ -742,7 +783,7 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = 1;
-    if (setup(&d, &o) != 0 || setup_metrics(&d, &o) != 0)
+    if (setup(&d, &o) != 0 || setup_metrics(&d, &o) != 0 || setup_cluster(&d, &o) != 0)
         goto cleanup;
     emit_started(&d);
     if (punchd_notify("READY=1") != 0)

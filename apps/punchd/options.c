@@ -14,6 +14,7 @@
 #include "io/log.h"
 #include "io/net.h"
 #include "server/rendezvous.h"
+#include "cluster_redis.h"
 #include "tcp_server.h"
 
 #define DEFAULT_PORT 3478            /* RFC 8489 §18.6 */
@@ -28,6 +29,7 @@ static const char usage_text[] =
     "              [--relay-packets N] [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
     "              [--events FILE|-] [--metrics ADDR:PORT] [--config FILE]\n"
     "              [--log-level LEVEL] [--rate-limit N]\n"
+    "              [--cluster redis://IP:PORT[/DB] --cluster-secret-file FILE]\n"
     "\n"
     "The public server of punch: answers STUN Binding requests (RFC 8489) so\n"
     "peers learn their public address, and with --alt the RFC 5780 NAT\n"
@@ -74,7 +76,8 @@ static const char usage_text[] =
     "                       32), so one source cannot take them all\n"
     "  --events FILE|-      write one JSON event per line (started, registered,\n"
     "                       introduced, relay-opened, relay-closed, counters,\n"
-    "                       stopped); - is stdout\n"
+    "                       stopped; with --cluster also cluster, cluster-introduced,\n"
+    "                       cluster-lookup-failed); - is stdout\n"
     "  --metrics ADDR:PORT  serve Prometheus text at http://ADDR:PORT/metrics\n"
     "                       (punchd_* counters and gauges; keep ADDR private)\n"
     "  --config FILE        read settings from FILE: one 'KEY = VALUE' a line, the\n"
@@ -86,6 +89,13 @@ static const char usage_text[] =
     "                       cost work before the sender is known (HELLO, CONNECT,\n"
     "                       REGISTER of a new key), and TCP connections opened;\n"
     "                       default 200, 0 turns it off\n"
+    "  --cluster redis://IP:PORT[/DB]  share names with the other punchd of this\n"
+    "                       Redis (docs/cluster.md): a peer registered at any member\n"
+    "                       can be reached from every member. IP is an address,\n"
+    "                       not a host name; PORT defaults to 6379, DB to 0\n"
+    "  --cluster-secret-file FILE  the secret all members share (at least 32\n"
+    "                       bytes, e.g. head -c 32 /dev/urandom): members sign\n"
+    "                       what they put in Redis with it and trust nothing else\n"
     "  --help, --version\n"
     "\n"
     "Signals: SIGINT/SIGTERM stop cleanly; SIGUSR1 writes the counters; SIGHUP\n"
@@ -123,6 +133,19 @@ static int second_port_option(const char *text, int *port)
     if (*text < '0' || *text > '9' || *end || errno || v < 1 || v > 65535)
         return usage_error("--second-port: '%s' is not a port from 1 to 65535 or off", text);
     *port = (int)v;
+    return 0;
+}
+
+/* --cluster (K) and --cluster-secret-file (Q). Returns 0 or 2 (usage error). */
+static int cluster_option(punchd_options *o, int c)
+{
+    if (c == 'Q') {
+        o->cluster_secret_file = optarg;
+        return 0;
+    }
+    if (punchd_cluster_parse_url(optarg, &o->cluster_redis, &o->cluster_db) != 0)
+        return usage_error("--cluster: '%s' is not redis://IP[:PORT][/DB]", optarg);
+    o->has_cluster = true;
     return 0;
 }
 
@@ -193,6 +216,9 @@ static int parse_option(punchd_options *o, int c, char **argv)
         return number_option("--relay-rate", optarg, 0, UINT32_MAX, &o->relay_bytes_per_s);
     case 'P':
         return number_option("--relay-packets", optarg, 0, UINT32_MAX, &o->relay_packets_per_s);
+    case 'K':
+    case 'Q':
+        return cluster_option(o, c);
     case 'h':
         fputs(usage_text, stdout);
         return -1;
@@ -226,6 +252,8 @@ static const struct option longs[] = {
     {"version", no_argument, NULL, 'V'},
     {"config", required_argument, NULL, 'C'},
     {"metrics", required_argument, NULL, 'X'},
+    {"cluster", required_argument, NULL, 'K'},
+    {"cluster-secret-file", required_argument, NULL, 'Q'},
     {0},
 };
 
@@ -325,6 +353,8 @@ int punchd_options_read(const punchd_source *src, punchd_options *o, punchd_conf
     int rc = parse_options(src->argc, src->argv, o);
     if (rc == 0)
         rc = check_alt(o);
+    if (rc == 0 && o->has_cluster != (o->cluster_secret_file != NULL))
+        rc = usage_error("--cluster and --cluster-secret-file go together");
     if (rc != 0) {
         punchd_config_free(*config);
         *config = NULL;

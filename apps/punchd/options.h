@@ -36,6 +36,11 @@ typedef struct punchd_options {
     int second_port;  /* -1: PORT+1 (default), 0: off, else that port */
     bool has_metrics;
     punch_addr metrics;
+    /* --cluster redis://HOST:PORT[/DB] (cluster_redis.h) and its secret */
+    bool has_cluster;
+    punch_addr cluster_redis;
+    unsigned cluster_db;
+    const char *cluster_secret_file;
     bool listen_replace; /* the next --listen replaces those so far (the file's) */
 } punchd_options;
 

@@ -168,6 +168,25 @@ static void http(text *t, const punchd_metrics_counters *c)
         c->refused_full);
 }
 
+static void cluster(text *t, const punchd_cluster *c)
+{
+    const punchd_cluster_stats *s = punchd_cluster_stats_get(c);
+    const punch_cluster_counters *k = punchd_cluster_counters(c);
+    one(t, "cluster_up", "gauge", "1 while connected to the cluster's Redis",
+        punchd_cluster_up(c) ? 1 : 0);
+    one(t, "cluster_lookups_total", "counter", "CONNECTs for names not registered here",
+        s->lookups);
+    one(t, "cluster_lookups_failed_total", "counter", "of those, refused", s->lookups_failed);
+    one(t, "cluster_introductions_total", "counter", "introductions across members, both sides",
+        s->introduced);
+    family(t, "cluster_drops_total", "counter", "cluster messages dropped, by reason");
+    sample(t, "cluster_drops_total", "reason=\"malformed\"", k->malformed);
+    sample(t, "cluster_drops_total", "reason=\"bad_mac\"", k->bad_mac);
+    sample(t, "cluster_drops_total", "reason=\"stale\"", k->stale);
+    sample(t, "cluster_drops_total", "reason=\"misdirected\"", k->misdirected);
+    sample(t, "cluster_drops_total", "reason=\"no_peer\"", s->intro_no_peer);
+}
+
 size_t punchd_prometheus_render(const punchd_stats *s, char *buf, size_t cap)
 {
     text t = {.buf = buf, .cap = cap};
@@ -181,5 +200,7 @@ size_t punchd_prometheus_render(const punchd_stats *s, char *buf, size_t cap)
         tcp(&t, s->tcp);
     if (s->http)
         http(&t, s->http);
+    if (s->cluster)
+        cluster(&t, s->cluster);
     return t.len < cap ? t.len : cap ? cap - 1 : 0;
 }

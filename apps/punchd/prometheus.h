@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster_redis.h"
 #include "metrics.h"
 #include "server/binding.h"
 #include "server/rendezvous.h"
@@ -23,6 +24,7 @@ typedef struct punchd_stats {
     uint64_t send_dropped;  /* datagrams the kernel did not take */
     uint64_t tcp_clash;     /* punch datagrams over UDP from a TCP peer's address */
     uint64_t uptime_s;
+    const punchd_cluster *cluster;           /* NULL without --cluster */
 } punchd_stats;
 
 /* Write the text into buf (cap bytes, cut if longer); returns its length. */

@@ -34,9 +34,10 @@ extern "C" {
 /* The first byte of every punch datagram that carries an SCTP packet, so
  * stream data is never taken for something else (e.g. a --datagram peer). */
 #define PUNCH_STREAM_TAG 0x53
-/* The largest SCTP packet: what fits one punch datagram after the tag,
- * rounded down to SCTP's 4-byte chunk alignment. */
-#define PUNCH_STREAM_MTU ((PUNCH_MAX_DATAGRAM - 1) & ~3u)
+/* The largest SCTP packet: what fits one punch datagram after the tag and
+ * the loss repair's header (5 bytes, src/stream/repair.h), rounded down to
+ * SCTP's 4-byte chunk alignment. */
+#define PUNCH_STREAM_MTU ((PUNCH_MAX_DATAGRAM - 1 - 5) & ~3u)
 
 typedef struct punch_sctp punch_sctp;
 typedef struct punch_stream punch_stream;
@@ -78,6 +79,11 @@ typedef struct punch_sctp_counters {
      * (each waited RTO.Initial or more: docs/protocol.md "Streams"). */
     uint64_t init_timeouts, cookie_timeouts;
     uint64_t path_kicks;   /* path changes that fired a backed-off retransmission timer at once */
+    /* Loss repair under SCTP (src/stream/repair.h), all peers: packets we
+     * sent again when asked, missing packets of the peers' mended before
+     * SCTP saw a gap, and left to SCTP. */
+    uint64_t repair_resent, repair_repaired, repair_given_up;
+    uint64_t repair_malformed; /* stream datagrams whose repair header we could not read */
 } punch_sctp_counters;
 
 /* Attach to cfg->driver. usrsctp is one stack per process: one punch_sctp

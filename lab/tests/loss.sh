@@ -38,7 +38,13 @@ one_run() {
     local loss=$1 i=$2 limit pid t
     limit=$(( $(target_ms "$loss") / 1000 + 1 ))
     mkdir -p "$TMP/r$loss-$i"
-    lab exec alice -- env XDG_CONFIG_HOME="$TMP/r$loss-$i" timeout $((limit + 1)) "$PUNCH" \
+    # Not through the lab() function: its subshell would take the TERM
+    # below and leave punch running to its timeout, holding one of bob's
+    # 16 peer slots; from run 16 on bob then refused newcomers until a
+    # slot freed (the slow 17th run). punch-lab execs down to timeout,
+    # which passes TERM on, and punch says goodbye to bob.
+    "$PUNCH_LAB" --prefix "$TEST_PREFIX" exec alice -- env XDG_CONFIG_HOME="$TMP/r$loss-$i" \
+        timeout $((limit + 1)) "$PUNCH" \
         --server 198.51.100.1 --name "a$loss-$i" --events "$TMP/r$loss-$i/ev" connect bob \
         --datagram <"$TMP/quiet" >/dev/null 2>"$TMP/r$loss-$i/err" &
     pid=$!

@@ -3,6 +3,10 @@
 # `punch natcheck`, run on alice in the lab against punchd --alt on the
 # server, names the behaviour of every NAT preset on both backends (issue 3).
 # On the kernel backend coturn's turnutils_natdiscovery must agree with it.
+# Against a second punchd on one address (port 4478, its second port 4479:
+# punchd's default, issue 10) the mapping comes from the two ports and must
+# be the same (no preset here maps per address alone, which would look
+# endpoint-independent there), the filtering unknown.
 . "$(dirname "$0")/lib.sh"
 B=${PUNCH_BUILD_DIR:?}
 PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd
@@ -43,7 +47,10 @@ for row in "${grid[@]}"; do
     lab up different-nats --backend "$backend" --nat-a "$preset" --hairpin-a "$hp" >/dev/null
     lab exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --alt 198.51.100.2 \
         --events "$TMP/punchd.ev" 2>"$TMP/punchd.err" </dev/null &
+    lab exec server -- "$PUNCHD" --listen 198.51.100.1:4478 \
+        --events "$TMP/punchd1.ev" 2>"$TMP/punchd1.err" </dev/null &
     wait_for "$TMP/punchd.ev"
+    wait_for "$TMP/punchd1.ev"
     out=$(lab exec alice -- "$PUNCH" --server 198.51.100.1 natcheck --json --wait 1000) ||
         fail "$backend $preset: natcheck failed"
     got="$(field "$out" nat) $(field "$out" mapping) $(field "$out" filtering) $(field "$out" port_allocation) $(field "$out" hairpin)"
@@ -52,7 +59,12 @@ for row in "${grid[@]}"; do
     if [ "$ports" = sequential ]; then
         [ "$(field "$out" port_step)" = 1 ] || fail "$backend $preset: step $(field "$out" port_step), want 1"
     fi
-    line="$backend $preset: $want"
+    one=$(lab exec alice -- "$PUNCH" --server 198.51.100.1:4478 natcheck --json --wait 1000) ||
+        fail "$backend $preset: natcheck against one address failed"
+    got="$(field "$one" nat) $(field "$one" mapping) $(field "$one" filtering) $(field "$one" port_allocation) $(field "$one" hairpin) $(field "$one" second_port)"
+    [ "$got" = "$nat $mapping unknown $ports $hairpin 4479" ] ||
+        fail "$backend $preset: natcheck against one address says '$got', want '$nat $mapping unknown $ports $hairpin 4479' ($one)"
+    line="$backend $preset: $want (one address: $mapping from ports 4478 and 4479)"
     if [ "$backend" = kernel ] && [ "$nat" = true ]; then
         d=$(lab exec alice -- timeout 60 turnutils_natdiscovery -m -f 198.51.100.1 2>&1) ||
             fail "$backend $preset: turnutils_natdiscovery failed: $d"
@@ -64,6 +76,6 @@ for row in "${grid[@]}"; do
     ok "$line"
     passed=$((passed + 1))
     lab down >/dev/null
-    rm -f "$TMP/punchd.ev"
+    rm -f "$TMP/punchd.ev" "$TMP/punchd1.ev"
 done
 ok "$passed presets x backends named correctly"

@@ -9,8 +9,10 @@
 # so five runs, of which at least four must end direct by birthday with
 # the data through. With --second-port off both register "unknown", and
 # once hole punching has found nothing for a second each says it tries
-# birthday anyway; the side asked (bob, put behind the random NAT here)
-# opens the many sockets, and the path ends direct by birthday.
+# birthday anyway; the side whose NAT changed its port (bob, behind the
+# random NAT here; the cone kept alice's) opens the many sockets, and the
+# path ends direct by birthday. The other way round, the random NAT on the
+# asking side: docs/nat-matrix.md, "punchd addresses", one-port.
 . "$(dirname "$0")/lib.sh"
 B=${PUNCH_BUILD_DIR:?}
 PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd

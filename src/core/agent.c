@@ -467,7 +467,10 @@ void punch_agent_close(punch_agent *a, uint64_t now, int id)
     if (!a || id < 0 || id >= MAX_PEERS || !a->peers[id].used)
         return;
     peer *p = &a->peers[id];
-    if (p->ready && p->path >= 0) {
+    /* CLOSE_COPIES copies (each sealed afresh, so the replay window takes
+     * all): a lost goodbye leaves the peer holding a slot for a session
+     * nobody answers (loss, issue 10). */
+    for (int k = 0; p->ready && p->path >= 0 && k < CLOSE_COPIES; k++) {
         uint8_t bye = INNER_CLOSE;
         send_transport(a, now, p, &p->cand[p->path], &bye, 1);
     }

@@ -33,7 +33,8 @@
 #define DGRAM_MAX      1500
 
 /* Retransmission of requests to the server: 250 ms (less once the round
- * trip is known: server_rto), doubling up to 1 s, 16 tries (about 13 s).
+ * trip is known: server_rto), four tries at that, then doubling up to 1 s,
+ * 16 tries (about 10 s).
  * RFC 8489 §6.2.1 doubles from 500 ms without a cap; the cap keeps a lossy
  * access link from costing tens of seconds. */
 #define SERVER_RTO_MS        250
@@ -59,6 +60,10 @@
 #define PROBE_SLOW_MS       1000
 #define PROBE_GIVE_UP_MS    10000
 #define PROBE_BACKGROUND_MS 15000
+/* The first probes of a candidate go twice, back to back (loss, issue 10). */
+#define PROBE_COPY_COUNT    2
+/* punch_agent_close's goodbye goes three times (agent.c). */
+#define CLOSE_COPIES        3
 
 /* Many-port probing (birthday.c): how many sockets one side opens, how
  * many ports the other probes. */
@@ -100,6 +105,8 @@ typedef struct registration {
     uint16_t rtt_told; /* the round trip the latest REGISTER said */
     bool told_nat;     /* the REGISTER in flight carries discovery's result */
     bool announced;    /* the REGISTERED event was told */
+    unsigned done;     /* times a REGISTERED made us registered (REG_DONE) */
+    bool again;        /* reregister() came during a registration: once more after it */
     /* Address-validation token (punch_agent_cfg.token; token.c): a REGISTER
      * with it goes beside the HELLO until a COOKIE or REGISTERED is in. */
     bool token_live;
@@ -188,6 +195,7 @@ typedef struct connect_state {
     uint64_t next_ms;
     unsigned tries;
     bool reconnect; /* asked again after the path died; until re-introduced */
+    unsigned sent_in; /* registration.done when it last went */
 } connect_state;
 
 /* The low-TTL time for a peer's public endpoints (holepunch.c). */
@@ -245,6 +253,7 @@ typedef struct rekey_state {
 /* The path in use kept alive (keepalive.c). */
 typedef struct keepalive_state {
     uint64_t last_rx_ms; /* last authenticated datagram on the path */
+    uint64_t heard_ms;   /* ...from the peer at all, on any path */
     uint64_t next_ms;
     unsigned missed;
     bool ping_asked;     /* punch_agent_ping: a PONG on the path makes an event */

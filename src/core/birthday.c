@@ -27,9 +27,32 @@ static bool random_ports(uint8_t mapping, uint16_t step)
  * that the known behaviour leaves, guessing the unknown one: an unknown
  * NAT facing a cone is taken for one with random ports (many sockets),
  * facing random ports for a cone (many ports); both unknown, the side
- * that was asked (the Noise initiator) opens the sockets. It costs what a
- * known case costs (§6.2: BIRTHDAY_PROBES within BIRTHDAY_BUDGET_MS). */
+ * whose NAT changed its port opens the sockets (many_sockets_guess). It
+ * costs what a known case costs (§6.2: BIRTHDAY_PROBES within
+ * BIRTHDAY_BUDGET_MS). */
 #define BIRTHDAY_UNKNOWN_AFTER_MS (PROBE_FAST_COUNT * PROBE_FAST_MS)
+
+/* Did the NAT keep the port of one of the sockets behind it (pub as the
+ * server saw it, priv the private endpoints)? */
+static bool port_kept(const punch_addr *pub, const punch_addr *priv, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (priv[i].port == pub->port)
+            return true;
+    return false;
+}
+
+/* Both behaviours unknown: do we open the sockets? A NAT that kept its
+ * host's port (as Linux's masquerade does whenever it can) is taken for
+ * the cone, one that changed it for the one with random ports; when that
+ * tells them apart not, the side that was asked (the Noise initiator). */
+static bool many_sockets_guess(const punch_agent *a, const peer *p, const punch_msg *m)
+{
+    bool me_kept = port_kept(&a->public_addr, a->cfg.local, a->cfg.n_local);
+    size_t peer_n = m->n_private > m->n_mapped ? m->n_private - m->n_mapped : 0;
+    bool peer_kept = port_kept(&m->public_addr, m->private_addr, peer_n);
+    return me_kept != peer_kept ? !me_kept : p->initiator;
+}
 
 /* Which side we take (BIRTHDAY_NONE: neither); *guess when a behaviour
  * was unknown. */
@@ -44,7 +67,7 @@ static birthday_side birthday_role(const punch_agent *a, const peer *p, const pu
     bool peer_eim = m->nat_mapping == PUNCH_MSG_NAT_EIM;
     *guess = me_unknown || peer_unknown;
     if ((me_random || me_unknown) && (peer_eim || peer_unknown) &&
-        !(me_unknown && peer_unknown && !p->initiator))
+        !(me_unknown && peer_unknown && !many_sockets_guess(a, p, m)))
         return BIRTHDAY_MANY_SOCKETS;
     if ((me_eim || me_unknown) && (peer_random || peer_unknown))
         return BIRTHDAY_MANY_PORTS;

@@ -112,7 +112,7 @@ static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr
         return true;
     }
     p->ready = true;
-    p->keepalive.last_rx_ms = now;
+    p->keepalive.last_rx_ms = p->keepalive.heard_ms = now;
     memcpy(p->hs.answer_e, msg, 32);
     if (rekey)
         return true; /* same paths, new keys */
@@ -171,7 +171,7 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     p->ready = true;
     p->unconfirmed = true;
     p->n_early = 0;
-    p->keepalive.last_rx_ms = now;
+    p->keepalive.last_rx_ms = p->keepalive.heard_ms = now;
     send_on(a, p, c, PUNCH_MSG_HANDSHAKE2, p->hs.msg2, p->hs.msg2_len);
     if (rekey)
         return true; /* same paths, new keys */

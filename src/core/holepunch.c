@@ -123,9 +123,9 @@ void probe_timeout(punch_agent *a, uint64_t now, int id)
              * To a public endpoint, at first, only far enough to open our
              * own NAT (the conntrack trap, punch_agent_cfg.open_ttl). */
             bool low = guarded(p, c, now);
-            /* The first probes go as copies (loss, issue 10; server_copies),
-             * each one counted by the probe budget like any probe. */
-            for (unsigned k = 0; k < server_copies(c->probes); k++)
+            /* The first probes go as copies (loss, issue 10), each one
+             * counted by the probe budget like any probe. */
+            for (unsigned k = 0; k < (c->probes < PROBE_COPY_COUNT ? 2u : 1u); k++)
                 if ((c->technique != PUNCH_TECH_RELAY || p->initiator) &&
                     (low || probe_allowed(a, now, id, (int)i)))
                     send_on_ttl(a, p, c, low ? a->open.ttl : 0, PUNCH_MSG_HANDSHAKE1, p->hs.msg1,

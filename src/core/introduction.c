@@ -43,6 +43,7 @@ void connect_timeout(punch_agent *a, uint64_t now, int id)
     memcpy(m.name, p->name, sizeof(m.name));
     for (unsigned k = 0; k < server_copies(p->connect.tries); k++)
         send_msg(a, &a->cfg.server, &m);
+    p->connect.sent_in = a->reg.done;
     p->connect.next_ms = now + server_rto(a, p->connect.tries);
     p->connect.tries++;
 }
@@ -119,6 +120,44 @@ static int renew_for_new_session(punch_agent *a, uint64_t now, int id)
     return id;
 }
 
+/* The peer an INTRODUCE that names us the asker is the answer for: the
+ * one whose CONNECT has its txid or, failing that, the one we are asking
+ * for by that name. The server introduces a peer that registers from a new
+ * endpoint to the one it last asked for, in that session (a
+ * reintroduction, with a txid of its own): after a restart with a token,
+ * that comes with the REGISTERED, while our CONNECT, when it overtook the
+ * REGISTER, was refused and must go again (a round trip more). -1: none. */
+static int asked_for(const punch_agent *a, const punch_msg *m)
+{
+    int by_name = -1;
+    for (int i = 0; i < MAX_PEERS; i++) {
+        const peer *p = &a->peers[i];
+        if (!p->used || p->introduced)
+            continue;
+        if (memcmp(p->connect.txid, m->txid, PUNCH_MSG_TXID_LEN) == 0)
+            return i;
+        if (by_name < 0 && p->connect.asked &&
+            strncmp(p->name, m->name, sizeof(p->name)) == 0)
+            by_name = i;
+    }
+    return by_name;
+}
+
+/* The peer, already in a session (a reintroduction of the old one came
+ * first, e.g. after a restart), whose own CONNECT this INTRODUCE answers
+ * with a new session: that one replaces it. -1: none. */
+static int answered_anew(const punch_agent *a, const punch_msg *m)
+{
+    for (int i = 0; i < MAX_PEERS; i++) {
+        const peer *p = &a->peers[i];
+        if (p->used && p->introduced && p->connect.asked &&
+            memcmp(p->connect.txid, m->txid, PUNCH_MSG_TXID_LEN) == 0 &&
+            !held_before(p, m->session))
+            return i;
+    }
+    return -1;
+}
+
 void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
 {
     int id = find_peer_by_session(a, m->session);
@@ -127,11 +166,7 @@ void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
         return;
     }
     if (m->flags & PUNCH_INTRO_INITIATOR) {
-        for (int i = 0; i < MAX_PEERS && id < 0; i++)
-            if (a->peers[i].used && !a->peers[i].introduced &&
-                memcmp(a->peers[i].connect.txid, m->txid, PUNCH_MSG_TXID_LEN) == 0)
-                id = i;
-        if (id < 0)
+        if ((id = asked_for(a, m)) < 0 && (id = answered_anew(a, m)) < 0)
             return;
         if (a->peers[id].pinned && memcmp(a->peers[id].key, m->key, PUNCH_KEY_BYTES) != 0) {
             ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
@@ -139,6 +174,8 @@ void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
             forget_peer(a, id);
             return;
         }
+        if (a->peers[id].introduced && (id = renew_for_new_session(a, now, id)) < 0)
+            return;
     } else {
         /* One entry per peer key: a new introduction (the other side asked
          * again, e.g. its answer from the server was lost, or it restarted)

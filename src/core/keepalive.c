@@ -3,14 +3,21 @@
  * Keepalive and dead-path detection (draft §5.5, §3.3.4): a PING on the
  * path in use when it has been quiet KEEPALIVE_PATH_MS; DEAD_AFTER_MISSED
  * unanswered mark it dead, and the next best takes over while probing
- * starts again. (The server's binding is held by registration.c.) A
+ * starts again. A peer heard from on no path for PEER_GONE_MS is gone:
+ * it vanished without a goodbye (its CLOSE lost, or it died), and its
+ * slot is freed. (The server's binding is held by registration.c.) A
  * caller's ping (punch_agent_ping, `punch ping`) is one more PING on the
  * path in use, its PONG told as an event.
  */
+#include <stdio.h>
+
 #include "core/agent_internal.h"
 
 #define KEEPALIVE_PATH_MS 2000
 #define DEAD_AFTER_MISSED 3
+/* Far beyond a NAT's reset (a few seconds) or punchd's restart: only a
+ * peer that is not there any more stays silent this long. */
+#define PEER_GONE_MS 60000
 
 /* The path in use is dead: probing starts again, the next best takes
  * over meanwhile. */
@@ -37,17 +44,35 @@ static void path_died(punch_agent *a, uint64_t now, int id)
     }
 }
 
-/* The next look at the path in use, while there is one. */
+/* The next look at the path in use, while there is one, and the moment a
+ * silent peer is gone. */
 uint64_t keepalive_deadline(const punch_agent *a, int id)
 {
     const peer *p = &a->peers[id];
-    return p->ready && p->path >= 0 ? p->keepalive.next_ms : UINT64_MAX;
+    if (!p->ready)
+        return UINT64_MAX;
+    uint64_t gone = p->keepalive.heard_ms + PEER_GONE_MS;
+    return p->path >= 0 ? min_u64(p->keepalive.next_ms, gone) : gone;
+}
+
+static void peer_gone(punch_agent *a, uint64_t now, int id)
+{
+    ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
+    snprintf(e->e.closed.why, sizeof(e->e.closed.why), "nothing heard from the peer in %llu ms",
+             (unsigned long long)(now - a->peers[id].keepalive.heard_ms));
+    forget_peer(a, id);
 }
 
 /* Keep the path in use alive; three unanswered PINGs and it is dead. */
 void keepalive_timeout(punch_agent *a, uint64_t now, int id)
 {
     peer *p = &a->peers[id];
+    if (now - p->keepalive.heard_ms >= PEER_GONE_MS) {
+        peer_gone(a, now, id);
+        return;
+    }
+    if (p->path < 0)
+        return;
     if (now - p->keepalive.last_rx_ms >= KEEPALIVE_PATH_MS) {
         if (p->keepalive.missed >= DEAD_AFTER_MISSED) {
             path_died(a, now, id);

@@ -12,20 +12,25 @@
 #include "core/agent_internal.h"
 
 /* ---- loss (issue 10): redundancy and timers from the measured RTT ----
- * A lost request to the server costs a whole RTO, and registration is
- * three requests in a row (HELLO, REGISTER, the Binding of discovery)
- * before a CONNECT: at 10 % loss each way that spread registration from
- * 64 ms to 3.8 s. So the first tries of each go as SERVER_COPIES copies
- * (same transaction: the server's answers to either will do; HELLO's
- * COOKIE is smaller than HELLO, and REGISTER and CONNECT come from a
- * source that proved its address, so copies amplify nothing; they count
- * against the server's per-source rates like any request), and once a
- * round trip to the server is known the timer starts from it
- * (SERVER_RTO_RTT_FACTOR of it, at least SERVER_RTO_MIN_MS) rather than
- * SERVER_RTO_MS, doubling to SERVER_RTO_MAX_MS. Back-to-back copies suit
- * independent loss (the lab's linkem); a burst takes both. */
+ * A lost request to the server costs a whole RTO, and a fresh connect is
+ * four requests in a row (HELLO, REGISTER, the REGISTER that tells what
+ * discovery found, CONNECT), each needing its answer back. So the first
+ * SERVER_COPY_TRIES tries of each go as SERVER_COPIES copies (same
+ * transaction: the server's answers to either will do; HELLO's COOKIE is
+ * smaller than HELLO, and REGISTER and CONNECT come from a source that
+ * proved its address, so copies amplify nothing; they count against the
+ * server's per-source rates like any request), and once a round trip to
+ * the server is known the timer starts from it (SERVER_RTO_RTT_FACTOR of
+ * it, at least SERVER_RTO_MIN_MS) rather than SERVER_RTO_MS. Loss on an
+ * access link is not congestion: the first SERVER_STEADY_TRIES tries keep
+ * that timer, and only then does it double, to SERVER_RTO_MAX_MS, for a
+ * server that is away. (With a doubling from the first try, five answers
+ * lost in a row at 20 % loss cost 2.4 s: the slow runs of lab.loss.)
+ * Back-to-back copies suit independent loss (the lab's linkem); a burst
+ * takes both. */
 #define SERVER_COPIES         2
-#define SERVER_COPY_TRIES     2 /* tries that go as copies */
+#define SERVER_COPY_TRIES     4 /* tries that go as copies */
+#define SERVER_STEADY_TRIES   4 /* tries at the first RTO, before it doubles */
 #define SERVER_RTO_RTT_FACTOR 3
 #define SERVER_RTO_MIN_MS     50
 
@@ -41,7 +46,8 @@ uint64_t server_rto(const punch_agent *a, unsigned tries)
         base = min_u64(SERVER_RTO_MS, (uint64_t)a->server_rtt_ms * SERVER_RTO_RTT_FACTOR);
     if (base < SERVER_RTO_MIN_MS)
         base = SERVER_RTO_MIN_MS;
-    uint64_t rto = base << (tries < 5 ? tries : 5);
+    unsigned doublings = tries < SERVER_STEADY_TRIES ? 0 : tries - SERVER_STEADY_TRIES + 1;
+    uint64_t rto = base << (doublings < 5 ? doublings : 5);
     return rto < SERVER_RTO_MAX_MS ? rto : SERVER_RTO_MAX_MS;
 }
 
@@ -70,6 +76,7 @@ static void send_register(punch_agent *a)
     a->reg.told_nat = a->disc.state == DISC_DONE;
     token_put(a, &m);
     a->reg.rtt_told = m.rtt_ms;
+    a->reg.again = false; /* this one says all there is to say */
     send_msg(a, &a->cfg.server, &m);
 }
 
@@ -136,11 +143,15 @@ static void sample_server_rtt(punch_agent *a, uint64_t now)
 
 /* Register again now (the path to a peer went quiet: our NAT may have
  * given us a new public endpoint, which the server and the peer must
- * learn). */
+ * learn; the gateway mapped a port). While a REGISTER is on its way, once
+ * it is answered: it may say less (a mapping that came after it was sent
+ * stayed untold until the keepalive, 6 s). */
 void reregister(punch_agent *a, uint64_t now)
 {
     if (a->reg.state == REG_DONE)
         a->reg.next_ms = now;
+    else
+        a->reg.again = true;
 }
 
 /* The REGISTERED event: our public endpoint and what discovery found. */
@@ -203,6 +214,8 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
         sample_server_rtt(a, now);
     a->public_addr = m->public_addr;
     memcpy(a->cookie, m->cookie, PUNCH_MSG_COOKIE_LEN);
+    if (a->reg.state != REG_DONE)
+        a->reg.done++;
     a->reg.state = REG_DONE;
     token_on_registered(a, m);
     if (!token_flight)
@@ -219,7 +232,7 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
      * for ARP, say; a token's was the last run's): peers' guard times are
      * worked out from it. */
     if ((!told && a->disc.state == DISC_DONE) || a->reg.rtt_told > 2 * a->server_rtt_ms + 2 ||
-        (a->reg.rtt_told && 2u * a->reg.rtt_told + 2u < a->server_rtt_ms))
+        (a->reg.rtt_told && 2u * a->reg.rtt_told + 2u < a->server_rtt_ms) || a->reg.again)
         reregister(a, now);
     if (told && (changed || !a->reg.announced))
         announce(a);
@@ -228,11 +241,35 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
         disc_start(a, now);
 }
 
+/* A CONNECT of ours refused as from a source the server does not have,
+ * that went before we were registered as we are now: a token's first
+ * flight, whose CONNECT overtook its REGISTER (the server still had our
+ * last run's endpoint). Not news that the server lost us: asked for
+ * again at once, if no introduction came meanwhile. */
+static bool connect_went_before_registered(punch_agent *a, uint64_t now, const punch_msg *m)
+{
+    for (int i = 0; i < MAX_PEERS; i++) {
+        peer *p = &a->peers[i];
+        if (!p->used || !p->connect.asked ||
+            memcmp(p->connect.txid, m->txid, PUNCH_MSG_TXID_LEN) != 0)
+            continue;
+        if (p->connect.sent_in == a->reg.done)
+            return false;
+        if (!p->introduced) {
+            p->connect.next_ms = now;
+            p->connect.tries = 0;
+        }
+        return true;
+    }
+    return false;
+}
+
 void on_refused(punch_agent *a, uint64_t now, const punch_msg *m)
 {
     /* A CONNECT that went before the server had us (beside a token that
      * did not work): registration is under way, the CONNECT waits for it. */
-    if (m->code == PUNCH_REFUSED_NOT_REGISTERED && a->reg.state != REG_DONE)
+    if (m->code == PUNCH_REFUSED_NOT_REGISTERED &&
+        (a->reg.state != REG_DONE || connect_went_before_registered(a, now, m)))
         return;
     if (m->code == PUNCH_REFUSED_COOKIE || m->code == PUNCH_REFUSED_NOT_REGISTERED) {
         reg_start(a, REG_HELLO, now);

@@ -29,8 +29,11 @@
  *     OPEN_MS plus the answerer's delay after the opening one, on the same
  *     socket if it still waits (one that has the peer's SYN is kept). A
  *     NAT not yet open when our full SYN arrives drops it (our socket
- *     waits on, and the peer's SYN crosses it) or answers RST (the try
- *     fails: the two sides' moments were further apart than a trip).
+ *     waits on, and the peer's SYN crosses it) or answers RST (the two
+ *     sides' moments were further apart than a trip): when our full SYN
+ *     went early, at the ICMP error, the try goes on (the peer's SYN comes
+ *     to our listener through our open NAT) and ours goes once more at
+ *     the planned moment; any other RST fails the try.
  *     Linux conntrack checks sequence numbers: a peer's SYN that meets
  *     our listener (no socket of ours waiting) gets a SYN-ACK with another
  *     ISN than the SYN our NAT saw, INVALID, sent on untranslated; such a
@@ -100,6 +103,7 @@ typedef struct slot {
     unsigned listen_tries;
     bool opening;               /* sock[ROLE_CONNECT] is the opening SYN's */
     uint64_t full_at_ms;        /* ...and then the full one goes */
+    bool early_full;            /* the full SYN went at the opener's ICMP error */
     uint32_t open_delay_ms;     /* the answerer's wait from its answer to its moment */
     punch_addr local, public_addr;
     bool reachable;
@@ -182,7 +186,7 @@ static void tp_reset(punch_tcp_paths *tp, slot *t, tp_state st)
         close_role(tp, t, r);
     t->stun_up = false;
     t->have_peer = false;
-    t->opening = false;
+    t->opening = t->early_full = false;
     t->state = st;
     t->accepts = 0;
 }
@@ -511,7 +515,21 @@ static void on_connect_result(punch_tcp_paths *tp, slot *t, const punch_tcp_resu
          * and the peer's SYN crosses it later (see 3.). */
         close_role(tp, t, ROLE_CONNECT);
         t->opening = false;
+        t->early_full = now < t->full_at_ms;
         connect_cmd(tp, t, &t->remote, 0);
+        return;
+    }
+    if (r->kind == PUNCH_TCP_REFUSED && t->early_full) {
+        /* That early full SYN met the peer's NAT before the peer's own
+         * opening SYN had opened it: the two moments were further apart
+         * than a trip between the NATs (no delay at all, say). Not the
+         * end of the try: our NAT is open, so the peer's full SYN comes to
+         * our listener, and ours goes again once more at full_at_ms, when
+         * the peer's NAT is open (the listener keeps the port). */
+        tp->counters.early_rst++;
+        close_role(tp, t, ROLE_CONNECT);
+        t->early_full = false;
+        t->opening = true; /* tp_connect_full at full_at_ms, on a new socket */
         return;
     }
     if (r->kind == PUNCH_TCP_FAILED) {

@@ -108,6 +108,8 @@ typedef struct punch_tcp_paths_counters {
     uint64_t refused;        /* connections accepted from others than the peer;
                                 offers past our capacity */
     uint64_t stale;          /* offers and answers of tries no longer under way */
+    uint64_t early_rst;      /* first tries' full SYNs sent at the opener's ICMP
+                                error and answered with RST: sent again later */
     uint64_t dropped;        /* frames on a try's sockets that were not for us */
     uint64_t opened;         /* opening (low-TTL) SYNs sent */
 } punch_tcp_paths_counters;

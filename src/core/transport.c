@@ -120,6 +120,7 @@ void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay
     }
     if (t == &p->t && p->unconfirmed)
         confirm_keys(a, p);
+    p->keepalive.heard_ms = now;
     /* Authenticated: an address we did not know is the peer's too (its
      * NAT may have given it a new port). */
     int ci = candidate_for(a, p, src, via_relay, now);

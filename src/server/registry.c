@@ -311,10 +311,12 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
     memcpy(m.token, p->token, PUNCH_AUTH_TOKEN_LEN);
     rv->counters.registrations++;
     send_msg(rv, src, local, &m, p->mac_key);
-    if (changed) {
+    if (changed || rv->cfg.cluster) { /* a cluster refreshes the name's record */
         punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_REGISTERED);
-        if (ev)
+        if (ev) {
             rv_peer_info(p, &ev->peer[0]);
+            ev->refresh = !changed;
+        }
     }
     if (moved || remapped)
         reintroduce(rv, i);
@@ -444,6 +446,10 @@ void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src
         return;
     }
     uint32_t b = find_name(rv, req->name, now);
+    if (b == NONE && rv->cfg.cluster) {
+        rv_cluster_lookup(rv, pa, req); /* perhaps registered at another member */
+        return;
+    }
     if (b == NONE || b == a) {
         refuse(rv, src, local, req, PUNCH_REFUSED_NO_PEER, pa->mac_key);
         return;
@@ -469,4 +475,25 @@ void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src
         memcpy(ev->session, id, PUNCH_MSG_SESSION_LEN);
         ev->relay = relay;
     }
+}
+
+/* ---- a cluster's entry points (rendezvous_remote.c) ---- */
+
+uint32_t rv_find_key(punch_rendezvous *rv, const uint8_t *key, uint64_t now)
+{
+    return find_key(rv, key, now);
+}
+
+void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const uint8_t *txid,
+                  const uint8_t *id, uint8_t flags)
+{
+    introduce(rv, to, other, txid, id, flags);
+}
+
+void rv_refuse_peer(punch_rendezvous *rv, const peer *p, const uint8_t *txid,
+                    punch_refusal code)
+{
+    punch_msg req = {.type = PUNCH_MSG_CONNECT};
+    memcpy(req.txid, txid, PUNCH_MSG_TXID_LEN);
+    refuse(rv, &p->pub, p->local, &req, code, p->mac_key);
 }

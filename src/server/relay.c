@@ -114,17 +114,18 @@ static void session_id_for(const punch_rendezvous *rv, uint32_t a, uint32_t b,
 #define CROSSING_MS 1000
 
 /* Whether a CONNECT from a, whose transaction makes the session id `id`,
- * belongs to the pair's session s: a copy of the CONNECT that made it (its
- * answer was lost, or the asker reconnects), or one crossing it from the
- * other side. Any other is a new start (the asker's program restarted, a
- * crash leaving the other side with the dead session, or it asks anew):
- * it needs a new id, or the other side would take its INTRODUCE as news
- * of the session it holds and keep the dead handshake (issue 10). */
+ * belongs to the pair's session s: a copy of the CONNECT that made it, any
+ * CONNECT of the peer that made it (after its restart it takes the
+ * reintroduction that came with its REGISTERED as the answer), or one
+ * crossing it from the other side. A later CONNECT from the side that was
+ * asked (it restarted, perhaps after a crash that left the asker holding
+ * the dead session) needs a new id, or the asker would take its INTRODUCE
+ * as news of the session it holds and keep the dead handshake (issue 10). */
 static bool same_connect(const session *s, uint32_t a, const uint8_t *id, uint64_t now)
 {
-    if (memcmp(s->id, id, PUNCH_MSG_SESSION_LEN) == 0)
+    if (memcmp(s->id, id, PUNCH_MSG_SESSION_LEN) == 0 || s->peer[0] == a)
         return true;
-    return s->peer[0] != a && now < s->opened_ms + CROSSING_MS;
+    return now < s->opened_ms + CROSSING_MS;
 }
 
 /* A relay session between peers a (who asked) and b. Returns whether one

@@ -166,6 +166,11 @@ void rv_peer_info(const peer *p, punch_rendezvous_peer_info *info)
     info->public_addr = p->pub;
     info->n_private = p->n_priv;
     memcpy(info->private_addr, p->priv, p->n_priv * sizeof(punch_addr));
+    info->n_mapped = p->n_mapped;
+    info->rtt_ms = p->rtt_ms;
+    info->nat_mapping = p->nat_mapping;
+    info->nat_step = p->nat_step;
+    info->nat_port = p->nat_port;
 }
 
 static uint8_t local_index(punch_rendezvous *rv, const punch_addr *local)

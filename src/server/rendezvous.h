@@ -94,6 +94,13 @@ typedef struct punch_rendezvous_cfg {
      * Binding on second_port[i].second too (punchd serves PORT+1). */
     size_t n_second_port;
     struct { uint16_t port, second; } second_port[PUNCH_RV_MAX_SECOND_PORTS];
+    /* A member of a cluster (punchd --cluster, src/server/cluster.h): a
+     * CONNECT for a name not registered here becomes a LOOKUP event for the
+     * caller to answer (punch_rendezvous_introduce_remote or
+     * punch_rendezvous_refuse), and every registration, keepalives too,
+     * gives a REGISTERED event (refresh set when nothing changed) so the
+     * caller can keep the name's record alive in the cluster. */
+    bool cluster;
 } punch_rendezvous_cfg;
 
 /* One datagram out: send out[0..len) to dst, from local (the server address
@@ -109,6 +116,8 @@ typedef enum punch_rendezvous_event_type {
     PUNCH_RV_EVENT_INTRODUCED,      /* peer[0] asked for peer[1]; relay offered or not */
     PUNCH_RV_EVENT_RELAY_OPENED,    /* first datagram relayed; peer[0] initiated the session */
     PUNCH_RV_EVENT_RELAY_CLOSED,    /* reason, bytes, packets, dropped */
+    PUNCH_RV_EVENT_LOOKUP,          /* cluster: peer[0] asked for peer[1].name (peer[1].key:
+                                       its pinned key, all zero if none), txid */
 } punch_rendezvous_event_type;
 
 typedef struct punch_rendezvous_peer_info {
@@ -117,6 +126,10 @@ typedef struct punch_rendezvous_peer_info {
     punch_addr public_addr;
     size_t n_private;
     punch_addr private_addr[PUNCH_MSG_MAX_PRIVATE];
+    uint8_t n_mapped;          /* the last n_mapped private endpoints are port mappings */
+    uint16_t rtt_ms;           /* its round trip to its server, as it measured */
+    uint8_t nat_mapping;       /* its NAT, as it found it (punch_msg_nat) */
+    uint16_t nat_step, nat_port;
 } punch_rendezvous_peer_info;
 
 typedef struct punch_rendezvous_event {
@@ -128,6 +141,8 @@ typedef struct punch_rendezvous_event {
     uint64_t bytes[2];         /* RELAY_CLOSED: relayed from peer[i] to the other */
     uint64_t packets[2];
     uint64_t dropped;          /* RELAY_CLOSED: datagrams over the rate quotas */
+    bool refresh;              /* REGISTERED (cluster): a keepalive, nothing changed */
+    uint8_t txid[PUNCH_MSG_TXID_LEN]; /* LOOKUP: the CONNECT's */
 } punch_rendezvous_event;
 
 typedef struct punch_rendezvous_counters {
@@ -199,6 +214,30 @@ uint64_t punch_rendezvous_next_timeout(const punch_rendezvous *rv);
 void punch_rendezvous_handle_timeout(punch_rendezvous *rv, uint64_t now_ms);
 
 const punch_rendezvous_counters *punch_rendezvous_counters_get(const punch_rendezvous *rv);
+
+/* Cluster (cfg.cluster): tell the peer registered here with key local_key
+ * about remote, a peer registered at another member, with an INTRODUCE
+ * of this txid and session (flags: PUNCH_INTRO_*); *local (unless NULL)
+ * gets what is known of the local peer. Returns 0 or PUNCH_ERR_NOTFOUND
+ * (no such peer here, or it expired). */
+int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
+                                      const uint8_t local_key[PUNCH_KEY_LEN],
+                                      const punch_rendezvous_peer_info *remote,
+                                      const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                                      const uint8_t session_id[PUNCH_MSG_SESSION_LEN], uint8_t flags,
+                                      punch_rendezvous_peer_info *local);
+/* Cluster: answer the LOOKUP of the peer with key local_key with REFUSED
+ * of this code. Returns 0 or PUNCH_ERR_NOTFOUND (no such peer here). */
+int punch_rendezvous_refuse(punch_rendezvous *rv, uint64_t now_ms,
+                            const uint8_t local_key[PUNCH_KEY_LEN],
+                            const uint8_t txid[PUNCH_MSG_TXID_LEN], punch_refusal code);
+
+/* Cluster: the registered peers one by one, to publish them again (Redis
+ * came back). Start with *cursor 0; returns 1 with info filled and
+ * *cursor moved on, 0 past the last. Peers registered meanwhile may be
+ * missed (they publish themselves). */
+int punch_rendezvous_next_peer(const punch_rendezvous *rv, uint32_t *cursor,
+                               punch_rendezvous_peer_info *info);
 
 /* The server's public key (for logs and events). */
 const uint8_t *punch_rendezvous_public_key(const punch_rendezvous *rv);

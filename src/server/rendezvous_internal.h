@@ -156,6 +156,16 @@ uint64_t rv_registry_deadline(const punch_rendezvous *rv);
 /* Remove up to budget expired peers; returns how many. */
 unsigned rv_expire_peers(punch_rendezvous *rv, uint64_t now, unsigned budget);
 
+/* ---- a cluster's entry points (registry.c, rendezvous_remote.c) ---- */
+
+uint32_t rv_find_key(punch_rendezvous *rv, const uint8_t *key, uint64_t now);
+void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const uint8_t *txid,
+                  const uint8_t *id, uint8_t flags);
+void rv_refuse_peer(punch_rendezvous *rv, const peer *p, const uint8_t *txid,
+                    punch_refusal code);
+/* The LOOKUP event for a CONNECT of p's for a name not registered here. */
+void rv_cluster_lookup(punch_rendezvous *rv, const peer *p, const punch_msg *req);
+
 /* ---- address-validation tokens (tokens.c) ---- */
 
 /* Whether req's token proves src for req's key (p: the key's entry, or

@@ -6,6 +6,9 @@
 #include <string.h>
 
 #define NONE UINT32_MAX
+/* A home router's port forwards: a few hosts, each with one mapping. */
+#define SIM_MAX_FORWARDS 8
+#define SIM_MAX_FORWARD_FLOWS 256
 
 enum { NODE_HOST, NODE_ROUTER, NODE_NAT };
 enum { EV_DELIVER, EV_TIMER };
@@ -13,6 +16,10 @@ enum { EV_DELIVER, EV_TIMER };
 typedef struct packet {
     uint8_t proto, tcp_flags, ttl;
     punch_addr src, dst;
+    /* As its host sent it (time_exceeded answers there). */
+    int origin;
+    punch_addr sent_src, sent_dst;
+    uint64_t sent_us;
     uint32_t next_free;
     size_t len;
     uint8_t data[PUNCH_SIM_MTU];
@@ -40,6 +47,7 @@ typedef struct node {
     punch_sim_endpoint ep;
     bool has_ep;
     punch_nat *nat;
+    punch_nat_fwd *fwd; /* its port forwards (UPnP / NAT-PMP / PCP), asked first */
     uint64_t timer_at; /* the armed TIMER event, UINT64_MAX: none */
 } node;
 
@@ -297,6 +305,30 @@ static int lookup_route(const punch_sim *sim, int id, const punch_addr *dst)
     return best;
 }
 
+/* A TCP segment ran out of TTL: the router's ICMP time exceeded reaches
+ * the sending host (its NAT translates it back, RFC 5508 §4.2) as long
+ * after the sending as the segment travelled, as a datagram of proto
+ * PUNCH_IP_ICMP naming the segment's own addresses (local: the sender's,
+ * remote: where it went). Linux ends a connect that gets one (tcp_path.c).
+ * UDP's are not delivered (the agent never reads them). Consumes pid. */
+static void time_exceeded(punch_sim *sim, uint32_t pid)
+{
+    packet *p = pkt(sim, pid);
+    if (p->proto != PUNCH_IP_TCP || p->origin < 0) {
+        pkt_free(sim, pid);
+        return;
+    }
+    p->proto = PUNCH_IP_ICMP;
+    p->tcp_flags = 0;
+    p->src = p->sent_dst;
+    p->dst = p->sent_src;
+    p->len = 0;
+    int host = p->origin;
+    p->origin = -1;
+    push_event(sim, (event){.time = 2 * sim->now - p->sent_us, .pkt = pid, .node = host,
+                            .kind = EV_DELIVER});
+}
+
 static void forward(punch_sim *sim, int id, uint32_t pid)
 {
     packet *p = pkt(sim, pid);
@@ -309,7 +341,7 @@ static void forward(punch_sim *sim, int id, uint32_t pid)
     if (sim->nodes[id].kind != NODE_HOST) {
         if (p->ttl <= 1) {
             sim->counters.ttl_expired++;
-            pkt_free(sim, pid);
+            time_exceeded(sim, pid);
             return;
         }
         p->ttl--;
@@ -364,9 +396,17 @@ static void nat_receive(punch_sim *sim, int id, int ifc, uint32_t pid)
     }
     punch_nat_tuple in = {.proto = p->proto, .src = p->src, .dst = p->dst}, out;
     uint64_t ms = sim->now / 1000;
-    punch_nat_verdict v = n->ifaces[ifc].inside
-                              ? punch_nat_outbound(n->nat, ms, &in, p->tcp_flags, &out)
-                              : punch_nat_inbound(n->nat, ms, &in, p->tcp_flags, &out);
+    /* A forward's flows live as long as the NAT's own UDP sessions. */
+    uint64_t flow_ms = punch_nat_cfg_get(n->nat)->udp_timeout_ms;
+    punch_nat_verdict v;
+    if (n->ifaces[ifc].inside)
+        v = punch_nat_fwd_outbound(n->fwd, ms, &in, flow_ms, &out)
+                ? PUNCH_NAT_FORWARD
+                : punch_nat_outbound(n->nat, ms, &in, p->tcp_flags, &out);
+    else
+        v = punch_nat_fwd_inbound(n->fwd, ms, &in, flow_ms, &out)
+                ? PUNCH_NAT_FORWARD
+                : punch_nat_inbound(n->nat, ms, &in, p->tcp_flags, &out);
     trace(sim, 'N' + (int)v, id, p);
     switch (v) {
     case PUNCH_NAT_HAIRPIN:
@@ -386,6 +426,7 @@ static void nat_receive(punch_sim *sim, int id, int ifc, uint32_t pid)
         p->tcp_flags = PUNCH_TCP_RST | PUNCH_TCP_ACK;
         p->len = 0;
         p->ttl = PUNCH_SIM_TTL;
+        p->origin = -1;
         forward(sim, id, pid);
         break;
     }
@@ -463,8 +504,10 @@ int punch_sim_send(punch_sim *sim, int host, const punch_sim_datagram *d)
     p->proto = d->proto ? d->proto : PUNCH_IP_UDP;
     p->tcp_flags = d->tcp_flags;
     p->ttl = d->ttl ? d->ttl : PUNCH_SIM_TTL;
-    p->src = d->local;
-    p->dst = d->remote;
+    p->src = p->sent_src = d->local;
+    p->dst = p->sent_dst = d->remote;
+    p->origin = host;
+    p->sent_us = sim->now;
     p->len = d->len;
     if (d->len)
         memcpy(p->data, d->data, d->len);
@@ -506,15 +549,22 @@ int punch_sim_add_nat(punch_sim *sim, const punch_nat_cfg *cfg)
         c.random_ctx = &sim->rng;
     }
     punch_nat *nat;
+    punch_nat_fwd *fwd = NULL;
     int rc = punch_nat_new(&nat, &c);
     if (rc != 0)
         return rc;
+    if ((rc = punch_nat_fwd_new(&fwd, SIM_MAX_FORWARDS, SIM_MAX_FORWARD_FLOWS)) != 0) {
+        punch_nat_free(nat);
+        return rc;
+    }
     int id = add_node(sim, NODE_NAT);
     if (id < 0) {
         punch_nat_free(nat);
+        punch_nat_fwd_free(fwd);
         return id;
     }
     sim->nodes[id].nat = nat;
+    sim->nodes[id].fwd = fwd;
     return id;
 }
 
@@ -593,6 +643,7 @@ static void clear_nodes(punch_sim *sim)
 {
     for (size_t i = 0; i < sim->n_nodes; i++) {
         punch_nat_free(sim->nodes[i].nat);
+        punch_nat_fwd_free(sim->nodes[i].fwd);
         free(sim->nodes[i].routes);
     }
     sim->n_nodes = 0;
@@ -655,6 +706,11 @@ punch_rng *punch_sim_rng(punch_sim *sim)
 punch_nat *punch_sim_nat(punch_sim *sim, int id)
 {
     return sim && valid_node(sim, id) ? sim->nodes[id].nat : NULL;
+}
+
+punch_nat_fwd *punch_sim_nat_fwd(punch_sim *sim, int id)
+{
+    return sim && valid_node(sim, id) ? sim->nodes[id].fwd : NULL;
 }
 
 const punch_sim_counters *punch_sim_counters_get(const punch_sim *sim)

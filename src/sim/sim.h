@@ -25,6 +25,7 @@
 #define PUNCH_SIM_SIM_H
 
 #include "nat/nat.h"
+#include "nat/portfwd.h"
 #include "punch/punch.h"
 #include "sim/rng.h"
 
@@ -60,7 +61,9 @@ typedef struct punch_sim_end {
 /* A datagram as an endpoint sees it. Sending: local is the source, remote
  * the destination. Receiving: local is where it arrived, remote the sender. */
 typedef struct punch_sim_datagram {
-    uint8_t proto;       /* PUNCH_IP_UDP (default when 0) or PUNCH_IP_TCP */
+    uint8_t proto;       /* PUNCH_IP_UDP (default when 0) or PUNCH_IP_TCP; received:
+                            PUNCH_IP_ICMP, a TCP segment of ours ran out of TTL
+                            (local and remote are that segment's, len 0) */
     uint8_t tcp_flags;
     uint8_t ttl;         /* sending: the IP TTL, 0: PUNCH_SIM_TTL (receiving: 0) */
     punch_addr local, remote;
@@ -132,6 +135,9 @@ uint64_t punch_sim_trace_hash(const punch_sim *sim);
 punch_rng *punch_sim_rng(punch_sim *sim);
 /* The NAT model of a NAT router, or NULL. */
 punch_nat *punch_sim_nat(punch_sim *sim, int node);
+/* A NAT router's port forwards (src/nat/portfwd.h: what a UPnP, NAT-PMP
+ * or PCP service adds), asked before its NAT model, or NULL. */
+punch_nat_fwd *punch_sim_nat_fwd(punch_sim *sim, int node);
 const punch_sim_counters *punch_sim_counters_get(const punch_sim *sim);
 
 /* A reflector endpoint, like a STUN Binding server: answers every datagram

@@ -242,6 +242,15 @@ void punch_sim_tcp_segment(punch_sim_tcp *t, uint64_t now, const punch_sim_datag
     }
 }
 
+void punch_sim_tcp_icmp(punch_sim_tcp *t, uint64_t now, const punch_sim_datagram *d)
+{
+    punch_sim_tcp_sock *s = lookup(t, d, false);
+    if (!s || s->state != T_SYN_SENT)
+        return;
+    s->state = T_DONE;
+    report(t, now, PUNCH_TCP_UNREACHABLE, s->id, NULL, NULL);
+}
+
 void punch_sim_tcp_timeout(punch_sim_tcp *t, uint64_t now)
 {
     for (unsigned i = 0; i < PUNCH_SIM_TCP_SOCKS; i++) {

@@ -57,6 +57,10 @@ void punch_sim_tcp_init(punch_sim_tcp *t, punch_sim *sim, int host, const punch_
 void punch_sim_tcp_exec(punch_sim_tcp *t, uint64_t now_ms, const punch_tcp_cmd *c);
 /* A TCP segment that arrived at the host. */
 void punch_sim_tcp_segment(punch_sim_tcp *t, uint64_t now_ms, const punch_sim_datagram *d);
+/* An ICMP time exceeded for a segment of ours (d->proto PUNCH_IP_ICMP):
+ * a connect waiting in SYN-SENT on that 4-tuple ends, as on Linux
+ * (PUNCH_TCP_UNREACHABLE). */
+void punch_sim_tcp_icmp(punch_sim_tcp *t, uint64_t now_ms, const punch_sim_datagram *d);
 /* Write one frame on a connected socket. Returns 0 or PUNCH_ERR_NOTFOUND. */
 int punch_sim_tcp_write(punch_sim_tcp *t, uint32_t sock, const uint8_t *data, size_t len);
 void punch_sim_tcp_timeout(punch_sim_tcp *t, uint64_t now_ms);

@@ -140,8 +140,10 @@ static void node_events(node *n, uint64_t now_ms)
             n->technique = e.path.technique;
             if (!n->path_changes++)
                 n->first_kind = e.path.kind;
-            if (e.path.kind == PUNCH_PATH_DIRECT && !n->first_direct_ms)
+            if (e.path.kind == PUNCH_PATH_DIRECT && !n->first_direct_ms) {
                 n->first_direct_ms = now_ms;
+                n->first_direct_technique = e.path.technique;
+            }
             break;
         case PUNCH_EVENT_DATA:
             snprintf(n->got, sizeof(n->got), "%.*s", (int)e.data.len, (const char *)e.data.bytes);
@@ -165,6 +167,9 @@ static void node_events(node *n, uint64_t now_ms)
             if (strcmp(e.attempt.why, "nat behaviour unknown: trying birthday anyway") == 0)
                 n->birthday_anyway++;
             break;
+        case PUNCH_EVENT_PORTMAP:
+            n->portmaps++;
+            break;
         case PUNCH_EVENT_TCP_OFFER:
             n->tcp_offers++;
             n->tcp_offer = e.tcp_offer;
@@ -184,20 +189,84 @@ void node_flush(node *n)
     size_t len;
     punch_addr dst;
     punch_socket sock;
-    /* The simulator has no TTL per datagram: low-TTL probes go all the way
-     * (the lab tests the real thing). Extra socket k is port 5000 + k. */
+    /* Low-TTL probes die where they would (the opener's TTL counts the
+     * host and its NATs; the core router drops them). Extra socket k is
+     * port 5000 + k. */
     while (punch_agent_poll_transmit_from(n->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
            1) {
         if (n->tcp && sock.kind == PUNCH_SOCKET_TCP) {
             punch_sim_tcp_write(&n->stcp, punch_tcp_paths_sock_for(n->tcp, sock), buf, len);
             continue;
         }
+        if (n->gone)
+            continue;
         punch_addr from = n->addr;
         from.port = (uint16_t)(n->addr.port + sim_port_offset(sock));
         n->bytes_sent += len;
         punch_sim_send(n->sim, n->host,
-                       &(punch_sim_datagram){.local = from, .remote = dst, .data = buf,
-                                             .len = len});
+                       &(punch_sim_datagram){.local = from, .remote = dst, .ttl = ttl,
+                                             .data = buf, .len = len});
+    }
+}
+
+/* How long the gateway's answer takes (src/driver/portmap.c's exchanges):
+ * PCP one round trip (a refusal too: ICMP port unreachable), NAT-PMP two
+ * (its public address, then the mapping; a refusal one), UPnP a second of
+ * SSDP discovery and, when the gateway answers, six more (the device
+ * description, the external address and the mapping, each a TCP connect
+ * and an HTTP exchange). */
+static uint64_t gateway_delay(const node *n, const punch_portmap_request *req)
+{
+    bool offered = req->proto == n->gateway_offers;
+    switch (req->proto) {
+    case PUNCH_PORTMAP_NATPMP: return n->gateway_rtt_ms * (offered && !req->remove ? 2 : 1);
+    case PUNCH_PORTMAP_UPNP: return 1000 + (offered ? 6 * n->gateway_rtt_ms : 0);
+    default: return n->gateway_rtt_ms;
+    }
+}
+
+/* The answer the NAT in front gives: a port forward for the protocol it
+ * offers (src/nat/portfwd.h), nothing for any other. */
+static void gateway_answer(node *n, uint64_t now_ms, const punch_portmap_request *req,
+                           punch_portmap_result *res)
+{
+    *res = (punch_portmap_result){.proto = req->proto};
+    punch_nat_fwd *f = n->gateway >= 0 ? punch_sim_nat_fwd(n->sim, n->gateway) : NULL;
+    const char *proto = punch_portmap_proto_name(req->proto);
+    if (!f || req->proto != n->gateway_offers) {
+        snprintf(res->why, sizeof(res->why), "%s: no answer", proto);
+    } else if (req->remove) {
+        res->ok = punch_nat_fwd_remove(f, PUNCH_IP_UDP, &req->external) == 0;
+    } else if (punch_nat_fwd_add(f, punch_sim_nat(n->sim, n->gateway), now_ms, PUNCH_IP_UDP,
+                                 &n->addr, n->addr.port, req->lifetime_s * 1000ull,
+                                 &res->external) == 0) {
+        res->ok = true;
+        res->lifetime_s = req->lifetime_s;
+    } else {
+        snprintf(res->why, sizeof(res->why), "%s: no free port", proto);
+    }
+}
+
+/* The agent's requests to the gateway, one at a time as the driver runs
+ * them; each answered gateway_delay() later (at once when that is 0). */
+static void node_portmap(node *n, uint64_t now_ms)
+{
+    punch_portmap_request req;
+    if (n->pm_pending) {
+        if (now_ms < n->pm_due_ms)
+            return;
+        n->pm_pending = false;
+        punch_agent_portmap_result(n->agent, now_ms, &n->pm_res);
+    }
+    for (int i = 0; i < 8 && punch_agent_poll_portmap(n->agent, now_ms, &req) == 1; i++) {
+        gateway_answer(n, now_ms, &req, &n->pm_res);
+        uint64_t delay = gateway_delay(n, &req);
+        if (delay) {
+            n->pm_pending = true;
+            n->pm_due_ms = now_ms + delay;
+            return;
+        }
+        punch_agent_portmap_result(n->agent, now_ms, &n->pm_res);
     }
 }
 
@@ -220,8 +289,17 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
 {
     (void)sim, (void)host;
     node *n = ctx;
-    if (n->mute)
+    if (n->mute || n->gone)
         return;
+    if (d->proto == PUNCH_IP_ICMP) {
+        if (n->tcp) {
+            punch_sim_tcp_icmp(&n->stcp, now_us / MS, d);
+            node_tcp_run(n, now_us / MS);
+            node_events(n, now_us / MS);
+            node_flush(n);
+        }
+        return;
+    }
     if (d->proto == PUNCH_IP_TCP) {
         if (n->tcp) {
             punch_sim_tcp_segment(&n->stcp, now_us / MS, d);
@@ -238,6 +316,7 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     if (!sim_socket_at(n, d->local.port, &sock))
         return;
     punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, d->data, d->len);
+    node_portmap(n, now_us / MS);
     node_events(n, now_us / MS);
     node_flush(n);
 }
@@ -252,6 +331,7 @@ static void node_timer(void *ctx, punch_sim *sim, int host, uint64_t now_us)
         node_tcp_run(n, now_us / MS);
     }
     punch_agent_handle_timeout(n->agent, now_us / MS);
+    node_portmap(n, now_us / MS);
     node_events(n, now_us / MS);
     node_flush(n);
 }
@@ -260,6 +340,8 @@ static uint64_t node_next(void *ctx)
 {
     const node *n = ctx;
     uint64_t t = punch_agent_next_timeout(n->agent);
+    if (n->pm_pending && n->pm_due_ms < t)
+        t = n->pm_due_ms;
     if (n->tcp) {
         uint64_t p = punch_tcp_paths_next_timeout(n->tcp), s = punch_sim_tcp_next_timeout(&n->stcp);
         t = p < t ? p : t;
@@ -476,7 +558,8 @@ static void node_tcp_start(world *w, node *n)
 static void node_agent_new(world *w, node *n, const punch_server_token *token)
 {
     punch_agent_cfg c = {.name = n->name, .server = w->s.addr, .n_local = 1,
-                         .flags = w->agent_flags, .random = rng_bytes, .random_ctx = &n->rng};
+                         .flags = w->agent_flags, .portmap = w->portmap, .random = rng_bytes,
+                         .random_ctx = &n->rng};
     c.local[0] = n->addr;
     if (n->n_claim) {
         c.n_local = n->n_claim;
@@ -501,6 +584,7 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
     n->sim = w->sim;
     n->addr = addr;
     n->peer = -1;
+    n->gateway = up_is_nat ? up : -1;
     n->host = punch_sim_add_host(w->sim);
     link_up(w, n->host, addr, false, up, NONE, up_is_nat,
             &(punch_sim_link_cfg){.delay_us = 200, .loss = loss}, link);
@@ -536,9 +620,16 @@ void node_restart(world *w, node *n, const punch_server_token *token)
 /* A NAT with its outside on the core router (WAN link with delay and loss). */
 int nat_on_core(world *w, const char *spec, punch_addr pub, double loss)
 {
+    return nat_on_core_with(w, spec, pub,
+                            &(punch_sim_link_cfg){.delay_us = w->wan_no_delay ? 0 : 10 * MS,
+                                                  .jitter_us = w->wan_no_delay ? 0 : 1 * MS,
+                                                  .loss = loss});
+}
+
+int nat_on_core_with(world *w, const char *spec, punch_addr pub, const punch_sim_link_cfg *wan)
+{
     int nat = add_nat(w, spec, pub), l;
-    link_up(w, nat, pub, false, w->router, NONE, false,
-            &(punch_sim_link_cfg){.delay_us = 10 * MS, .jitter_us = 1 * MS, .loss = loss}, &l);
+    link_up(w, nat, pub, false, w->router, NONE, false, wan, &l);
     route(w, nat, ANY, 0, l);
     route(w, w->router, pub, 32, l);
     return nat;

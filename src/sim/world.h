@@ -40,6 +40,7 @@ typedef struct node {
     punch_path_kind kind;
     punch_technique technique;
     uint64_t first_direct_ms;    /* virtual time of the first direct path */
+    punch_technique first_direct_technique; /* ...and its technique */
     punch_path_kind first_kind;  /* of the first path */
     int last_peer;               /* the peer id of the latest introduction */
     punch_path_kind kind_of[16]; /* per peer id: the latest path */
@@ -65,8 +66,20 @@ typedef struct node {
     size_t n_claim;
     punch_addr claim[PUNCH_MAX_LOCAL];
     bool mute;                   /* hears nothing (a silent attacker) */
+    bool gone;                   /* hears and sends nothing any more (vanished) */
     uint64_t bytes_sent;         /* UDP payload bytes the agent sent */
     unsigned closed_count;       /* CLOSED events */
+    /* Port mapping (world.portmap): the NAT the peer sits behind answers
+     * requests of this protocol by a port forward (src/nat/portfwd.h),
+     * and every other one with nothing, as a router without it. */
+    int gateway;                 /* the NAT node in front of it, -1: none */
+    punch_portmap_proto gateway_offers; /* PCP, NATPMP, UPNP; OFF: nothing */
+    uint64_t gateway_rtt_ms;     /* a round trip to it: answers take as many as
+                                  * the protocol needs, UPnP 1 s of discovery more */
+    bool pm_pending;             /* an answer on its way, due at pm_due_ms */
+    uint64_t pm_due_ms;
+    punch_portmap_result pm_res;
+    unsigned portmaps;           /* PORTMAP events (mappings obtained) */
     /* Address-validation tokens: the latest TOKEN event's, kept for a
      * restart (node_restart); whether the REGISTERED said by_token. */
     bool has_token;
@@ -105,6 +118,8 @@ typedef struct world {
     bool tcp_paths;              /* peers added run TCP paths over simulated TCP... */
     const node *tcp_asker;       /* ...and this one asks for one (punch connect --tcp) */
     uint8_t tcp_open_ttl;        /* their punch_tcp_paths_cfg.open_ttl */
+    bool wan_no_delay;           /* NATs on the core get WAN links without delay or jitter */
+    uint8_t portmap;             /* punch_agent_cfg.portmap of the peers added */
 } world;
 
 
@@ -127,13 +142,15 @@ void world_free(world *w);
 
 /* Building blocks: a link, a route, a NAT (preset or punch-nat spec) with
  * this public IP, a NAT on the core router (WAN link: 10 ms, 1 ms jitter,
- * loss), a peer on `up` (a NAT's inside or a router), with loss on its
+ * loss; none of either with world.wan_no_delay), a peer on `up` (a NAT's inside or a router), with loss on its
  * access link; it registers at once. */
 void link_up(world *w, int a, punch_addr a_addr, bool a_inside, int b, punch_addr b_addr,
              bool b_inside, const punch_sim_link_cfg *cfg, int *link);
 void route(world *w, int node_id, punch_addr prefix, unsigned len, int link);
 int add_nat(world *w, const char *spec, punch_addr public_ip);
 int nat_on_core(world *w, const char *spec, punch_addr pub, double loss);
+/* The same with the WAN link's delay, jitter and loss given. */
+int nat_on_core_with(world *w, const char *spec, punch_addr pub, const punch_sim_link_cfg *wan);
 void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool up_is_nat,
               double loss, int *link);
 

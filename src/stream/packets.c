@@ -53,6 +53,45 @@ void punch_sctp_put_checksum(uint8_t *pkt, size_t len)
     memcpy(pkt + 8, &crc, 4); /* usrsctp's byte order: as it would store it */
 }
 
+/* A stream datagram (tag, body) to peer p. */
+static void send_dgram(sctp_peer *p, const uint8_t *dgram, size_t len)
+{
+    punch_sctp *s = p->owner;
+    punch_agent *a = punch_driver_agent(s->cfg.driver);
+    if (punch_agent_send(a, punch_clock_ms(), p->id, dgram, len) != 0) {
+        s->c.no_path++; /* lost: SCTP retransmits once a path exists */
+        p->unsent = true;
+        return;
+    }
+    s->c.packets_out++;
+    if (++s->since_flush >= FLUSH_EVERY) {
+        s->since_flush = 0;
+        punch_driver_flush(s->cfg.driver);
+    }
+}
+
+/* A stream datagram body (after the tag) to peer p: the repair's NACKs and
+ * packets sent again. */
+static void send_body(void *arg, const uint8_t *body, size_t len)
+{
+    uint8_t dgram[PUNCH_MAX_DATAGRAM];
+    dgram[0] = PUNCH_STREAM_TAG;
+    memcpy(dgram + 1, body, len);
+    send_dgram(arg, dgram, len + 1);
+}
+
+static void deliver_packet(void *arg, const uint8_t *pkt, size_t len)
+{
+    usrsctp_conninput(arg, pkt, len, 0);
+}
+
+static punch_repair *repair_of(sctp_peer *p)
+{
+    if (!p->repair)
+        p->repair = punch_repair_new();
+    return p->repair;
+}
+
 int stream_conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t set_df)
 {
     (void)tos;
@@ -72,23 +111,60 @@ int stream_conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t s
         s->c.oversize++;
         return 0;
     }
-    uint8_t dgram[PUNCH_MAX_DATAGRAM];
-    dgram[0] = PUNCH_STREAM_TAG;
-    memcpy(dgram + 1, buf, len);
     if (len >= 12)
-        punch_sctp_put_checksum(dgram + 1, len);
-    punch_agent *a = punch_driver_agent(s->cfg.driver);
-    if (punch_agent_send(a, punch_clock_ms(), p->id, dgram, len + 1) != 0) {
-        s->c.no_path++; /* lost: SCTP retransmits once a path exists */
-        p->unsent = true;
+        punch_sctp_put_checksum(buf, len); /* usrsctp's copy, ours to write */
+    punch_repair *r = repair_of(p);
+    if (!r) {
+        s->c.no_path++; /* out of memory: lost, SCTP retransmits */
         return 0;
     }
-    s->c.packets_out++;
-    if (++s->since_flush >= FLUSH_EVERY) {
-        s->since_flush = 0;
-        punch_driver_flush(s->cfg.driver);
-    }
+    uint8_t dgram[PUNCH_MAX_DATAGRAM];
+    dgram[0] = PUNCH_STREAM_TAG;
+    send_dgram(p, dgram, 1 + punch_repair_frame(r, buf, len, dgram + 1));
     return 0;
+}
+
+static uint32_t rtt_ms(const sctp_peer *p)
+{
+    return (p->rtt_us + 999) / 1000;
+}
+
+void stream_repair_tick(punch_sctp *s, uint64_t now)
+{
+    for (int i = 0; i < MAX_PEERS; i++) {
+        sctp_peer *p = &s->peers[i];
+        if (!p->used || !p->repair)
+            continue;
+        repair_io io = {.arg = p, .send = send_body, .deliver = deliver_packet};
+        punch_repair_tick(p->repair, &io, now, rtt_ms(p));
+    }
+}
+
+void stream_repair_counters_add(const punch_sctp *s, punch_sctp_counters *c)
+{
+    for (int i = 0; i < MAX_PEERS; i++) {
+        const sctp_peer *p = &s->peers[i];
+        if (!p->used || !p->repair)
+            continue;
+        const repair_counters *r = punch_repair_counters(p->repair);
+        c->repair_resent += r->resent;
+        c->repair_repaired += r->repaired;
+        c->repair_given_up += r->given_up;
+        c->repair_malformed += r->malformed;
+    }
+}
+
+void stream_repair_drop(sctp_peer *p)
+{
+    if (!p->repair)
+        return;
+    const repair_counters *c = punch_repair_counters(p->repair);
+    p->owner->c.repair_resent += c->resent;
+    p->owner->c.repair_repaired += c->repaired;
+    p->owner->c.repair_given_up += c->given_up;
+    p->owner->c.repair_malformed += c->malformed;
+    punch_repair_free(p->repair);
+    p->repair = NULL;
 }
 
 void stream_upcall(struct socket *so, void *arg, int flags)
@@ -225,10 +301,14 @@ void stream_take_packet(punch_sctp *s, int peer, const uint8_t *data, size_t len
         return;
     }
     s->c.packets_in++;
+    punch_repair *r = repair_of(p);
+    if (!r)
+        return; /* out of memory: lost, SCTP retransmits */
     /* usrsctp checks the verification tag and every chunk, and drops (and
      * counts) what does not belong to an association; the CRC32c is not
      * checked (punch_sctp_put_checksum). */
-    usrsctp_conninput(p, data + 1, len - 1, 0);
+    repair_io io = {.arg = p, .send = send_body, .deliver = deliver_packet};
+    punch_repair_input(r, &io, punch_clock_ms(), rtt_ms(p), data + 1, len - 1);
     /* The streams are served once per batch of datagrams, not once per
      * packet: one write to wfd for many packets. usrsctp's own answers
      * (SACKs) went out from inside usrsctp_conninput already. */

@@ -606,6 +606,7 @@ static void peer_gone(punch_sctp *s, int peer, const char *why)
         usrsctp_close(p->listener);
     }
     usrsctp_deregister_address(p);
+    stream_repair_drop(p);
     *p = (sctp_peer){.owner = s};
     punch_driver_flush(s->cfg.driver);
 }
@@ -618,6 +619,7 @@ static void on_tick(void *arg, uint64_t now)
     punch_loop_timer_set(s->cfg.loop, s->tick, now + TICK_MS);
     uint64_t elapsed = now - s->last_tick;
     s->last_tick = now;
+    stream_repair_tick(s, now);
     usrsctp_handle_timers(elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed);
     stream_serve_all(s);
     if (s->cfg.on_tick)
@@ -694,6 +696,7 @@ void punch_sctp_free(punch_sctp *s)
                 usrsctp_close(s->peers[i].listener);
             }
             usrsctp_deregister_address(&s->peers[i]);
+            stream_repair_drop(&s->peers[i]);
         }
     punch_driver_flush(s->cfg.driver);
     punch_loop_undefer(s->cfg.loop, stream_serve_deferred, s);
@@ -794,4 +797,5 @@ void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c)
     c->sacks_out = st.sctps_sendsacks;
     c->init_timeouts = st.sctps_timoinit;
     c->cookie_timeouts = st.sctps_timocookie;
+    stream_repair_counters_add(s, c);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <usrsctp.h>
 
+#include "stream/repair.h"
 #include "stream/stream.h"
 
 /* The SCTP port an accepting side listens on, on each peer's AF_CONN
@@ -54,6 +55,7 @@ typedef struct sctp_peer {
     bool has_path;                 /* a PATH event came: packets can go */
     bool unsent;                   /* a packet found no path (SCTP waits to send it again) */
     uint32_t rtt_us;               /* of the path in use, as the agent measured it; 0: unknown */
+    punch_repair *repair;          /* made with the first stream packet either way */
     struct socket *listener;
 } sctp_peer;
 
@@ -118,6 +120,12 @@ int stream_set_setup_rto(struct socket *so, const sctp_peer *p);
 sctp_peer *stream_peer_get(punch_sctp *s, int id);
 /* A datagram with PUNCH_STREAM_TAG from peer: an SCTP packet. */
 void stream_take_packet(punch_sctp *s, int peer, const uint8_t *data, size_t len);
+/* Every peer's loss repair: the clock moved. */
+void stream_repair_tick(punch_sctp *s, uint64_t now);
+/* Forget peer p's loss repair (it left). */
+void stream_repair_drop(sctp_peer *p);
+/* Add the live peers' repair counters to c's (the gone peers' are in it). */
+void stream_repair_counters_add(const punch_sctp *s, punch_sctp_counters *c);
 
 /* ---- stream.c ---- */
 

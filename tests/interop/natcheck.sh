@@ -29,16 +29,32 @@ grep -q '"lifetime_s":1,"lifetime_at_least":true' <<<"$out" || fail "lifetime: $
 pass "natcheck --lifetime --max-wait 1: binding alive at 1 s"
 stop_punchd
 
+# punchd on one address with its second port (PORT+1 by default; another
+# free port here, as its listen port is): the mapping from the two ports,
+# filtering unknown.
+start_punchd --listen 127.0.0.1:0
+port=$(port_of 1)
+out=$("$PUNCH" --server "127.0.0.1:$port" natcheck --json) || fail "one address: natcheck failed"
+for kv in '"other":""' '"nat":false' '"mapping":"eim"' '"filtering":"unknown"' '"hairpin":true' \
+          '"port_allocation":"preserve"'; do
+    grep -q "$kv" <<<"$out" || fail "one address: $out lacks $kv"
+done
+second=$(grep -o '"second_port":[0-9]*' <<<"$out" | cut -d: -f2)
+[ -n "$second" ] && [ "$second" != "$port" ] || fail "one address: second port '$second' (port $port)"
+pass "natcheck --json against punchd on one address: $out"
+stop_punchd
+
 # Errors a user meets: no server, a server without --alt, nobody answering.
 out=$("$PUNCH" natcheck 2>&1 </dev/null); rc=$?
 [ "$rc" = 2 ] && grep -q "no server" <<<"$out" || fail "no server: rc $rc, '$out'"
 out=$("$PUNCH" --server 'nope:x' natcheck 2>&1); rc=$?
 [ "$rc" = 2 ] && grep -q "'nope:x' is not HOST\[:PORT\]" <<<"$out" || fail "bad server: rc $rc, '$out'"
-start_punchd --listen 127.0.0.1:0
+start_punchd --listen 127.0.0.1:0 --second-port off
 port=$(port_of 1)
 out=$("$PUNCH" --server "127.0.0.1:$port" natcheck 2>&1); rc=$?
-[ "$rc" = 1 ] && grep -q "gives no OTHER-ADDRESS" <<<"$out" || fail "no --alt: rc $rc, '$out'"
+[ "$rc" = 1 ] && grep -q "gives no OTHER-ADDRESS and names no second port" <<<"$out" ||
+    fail "no --alt, no second port: rc $rc, '$out'"
 stop_punchd
 out=$("$PUNCH" --server "127.0.0.1:$port" natcheck --wait 300 2>&1); rc=$?
 [ "$rc" = 1 ] && grep -q "no answer from 127.0.0.1:$port in 300 ms" <<<"$out" || fail "silent server: rc $rc, '$out'"
-pass "natcheck errors: no server (2), bad server (2), no --alt (1), no answer (1)"
+pass "natcheck errors: no server (2), bad server (2), no --alt nor second port (1), no answer (1)"

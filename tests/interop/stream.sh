@@ -64,10 +64,12 @@ wait "$bob"; brc=$?
 pass "a peer leaving early: exit 1 with the reason on both sides"
 
 # 4. Garbage from an authenticated peer (alice in --datagram mode, 1152-byte
-# datagrams): untagged, tagged with a bad CRC32c, and tagged with a valid
-# CRC32c around random chunks (usrsctp's own checksum, through ctypes). The
-# CRC32c is not checked (Noise authenticates each datagram already): both
-# tagged kinds are parsed and refused.
+# datagrams): untagged, tagged with a repair kind that does not exist
+# (src/stream/repair.h), tagged and unsequenced (repair kind 0) with a bad
+# CRC32c, and the same with a valid CRC32c around random chunks (usrsctp's
+# own checksum, through ctypes). The CRC32c is not checked (Noise
+# authenticates each datagram already): the bad kinds are counted by the
+# repair, both unsequenced kinds are parsed and refused by usrsctp.
 reset
 cat >"$TMP/garbage.py" <<'EOF'
 import ctypes, os, struct, sys
@@ -79,10 +81,11 @@ for i in range(600):
         d[0] = 0                      # not stream data
     else:
         d[0] = 0x53                   # the stream tag
+        d[1] = 0x7f if i < 300 else 0 # a bad repair kind, or an unsequenced SCTP packet
         if i >= 400:                  # a valid checksum: usrsctp parses the chunks
-            d[1:5] = struct.pack(">HH", 40000 + i, 5001)
-            d[9:13] = b"\0\0\0\0"
-            d[9:13] = struct.pack("=I", crc(bytes(d[1:]), len(d) - 1))
+            d[2:6] = struct.pack(">HH", 40000 + i, 5001)
+            d[10:14] = b"\0\0\0\0"
+            d[10:14] = struct.pack("=I", crc(bytes(d[2:]), len(d) - 2))
     os.write(1, d)                    # one atomic pipe write: one datagram
 EOF
 p bob listen <"$TMP/open-b" >"$TMP/bob.out" 2>"$TMP/bob.err" &
@@ -98,11 +101,12 @@ wait "$bob"; brc=$?
 c=$(grep '"event":"counters"' "$TMP/bob.ev")
 n() { grep -o "\"$1\":[0-9]*" <<<"$c" | cut -d: -f2; }
 [ "$(n not_stream)" -ge 150 ] &&
-    [ $(( $(n bad_vtag) + $(n no_port) + $(n out_of_the_blue) + $(n too_short) )) -ge 300 ] ||
+    [ "$(n repair_malformed)" -ge 75 ] &&
+    [ $(( $(n bad_vtag) + $(n no_port) + $(n out_of_the_blue) + $(n too_short) )) -ge 225 ] ||
     fail "garbage not counted: $c"
 grep -q "not stream data" "$TMP/bob.err" && grep -q "warn: dropped .* not valid stream data" "$TMP/bob.err" ||
     fail "no warning about the garbage: $(cat "$TMP/bob.err")"
-pass "garbage: dropped and counted ($(n not_stream) untagged, $(( $(n bad_vtag) + $(n no_port) + $(n out_of_the_blue) + $(n too_short) )) parsed and refused)"
+pass "garbage: dropped and counted ($(n not_stream) untagged, $(n repair_malformed) bad repair kind, $(( $(n bad_vtag) + $(n no_port) + $(n out_of_the_blue) + $(n too_short) )) parsed and refused)"
 
 # 5. punch forward: curl through the stream to python's http.server; a port
 # bob does not allow is refused with the reason on alice's side.

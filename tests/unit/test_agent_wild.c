@@ -96,41 +96,47 @@ static void one_address_server_goes_direct(void **state)
 
 /* Without the second port both register as unknown, and many-port probing
  * starts anyway once hole punching has found nothing for a second, each
- * side saying so. Both unknown, the side that was asked (Bob, the Noise
- * initiator) opens the sockets: right when Bob's is the NAT with random
- * ports, wrong the other way round (then the relay stays). */
+ * side saying so. Both unknown, the side whose NAT changed its port (the
+ * random one; the cone kept it) opens the sockets, whichever side asked:
+ * with the random NAT on the asked side (bob) and on the asking side
+ * (alice). Before, the side that was asked always did, and the second
+ * case stayed on the relay (docs/nat-matrix.md, "punchd addresses"). */
 static void unknown_behaviour_tries_birthday_anyway(void **state)
 {
     (void)state;
     uint64_t one;
     bool single = replay(&one);
-    unsigned direct = 0;
     const unsigned runs = single ? 1 : 20;
-    for (unsigned r = 0; r < runs; r++) {
-        world w;
-        world_start_with(&w, single ? one : 3000 + r, WORLD_SERVER_ONE_PORT);
-        /* Bob is asked: behind the random NAT here. */
-        different_nats(&w, "port-restricted-cone", "symmetric-random", 0);
-        uint64_t t0 = register_and_connect(&w);
-        if (t0 == UINT64_MAX)
-            fail_msg("seed %llu: not registered", (unsigned long long)w.seed);
-        assert_string_equal(w.alice.nat, "unknown");
-        assert_string_equal(w.bob.nat, "unknown");
-        punch_sim_run(w.sim, punch_sim_now(w.sim) + 12000 * MS);
-        if (w.alice.birthday_anyway != 1 || w.bob.birthday_anyway != 1)
-            fail_msg("seed %llu: 'trying birthday anyway' told %u times by alice, %u by bob",
-                     (unsigned long long)w.seed, w.alice.birthday_anyway, w.bob.birthday_anyway);
-        if (direct_by_birthday(&w)) {
-            direct++;
-            /* Not before hole punching had its second. */
-            assert_true(w.alice.first_direct_ms - t0 >= 1000);
+    static const char *const nats[2][2] = {{"port-restricted-cone", "symmetric-random"},
+                                           {"symmetric-random", "port-restricted-cone"}};
+    for (int k = 0; k < 2; k++) {
+        unsigned direct = 0;
+        for (unsigned r = 0; r < runs; r++) {
+            world w;
+            world_start_with(&w, single ? one : 3000 + r, WORLD_SERVER_ONE_PORT);
+            different_nats(&w, nats[k][0], nats[k][1], 0);
+            uint64_t t0 = register_and_connect(&w);
+            if (t0 == UINT64_MAX)
+                fail_msg("seed %llu: not registered", (unsigned long long)w.seed);
+            assert_string_equal(w.alice.nat, "unknown");
+            assert_string_equal(w.bob.nat, "unknown");
+            punch_sim_run(w.sim, punch_sim_now(w.sim) + 12000 * MS);
+            if (w.alice.birthday_anyway != 1 || w.bob.birthday_anyway != 1)
+                fail_msg("seed %llu: 'trying birthday anyway' told %u times by alice, %u by bob",
+                         (unsigned long long)w.seed, w.alice.birthday_anyway,
+                         w.bob.birthday_anyway);
+            if (direct_by_birthday(&w)) {
+                direct++;
+                /* Not before hole punching had its second. */
+                assert_true(w.alice.first_direct_ms - t0 >= 1000);
+            }
+            world_free(&w);
         }
-        world_free(&w);
+        fprintf(stderr, "one address, no second port: %s x %s, both unknown: %u/%u direct by "
+                "birthday\n", nats[k][0], nats[k][1], direct, runs);
+        if (!single)
+            assert_true(direct * 100 >= 85 * runs);
     }
-    fprintf(stderr, "one address, no second port: unknown x unknown: %u/%u direct by birthday\n",
-            direct, runs);
-    if (!single)
-        assert_true(direct * 100 >= 85 * runs);
 }
 
 /* Loss (issue 10): port-restricted cones, LOSS each way on both NATs'
@@ -194,12 +200,114 @@ static void loss_targets(void **state)
     }
 }
 
+/* Loss as the lab measures it (lab/tests/loss.sh): bob registered long
+ * before, listening; a fresh alice (not registered yet) asks for him at
+ * her start. Returns the time from her start to her first direct path
+ * (ms), UINT64_MAX when none within limit_ms. */
+static uint64_t fresh_connect_ms(uint64_t seed, double loss, uint64_t limit_ms)
+{
+    world w;
+    int l;
+    world_start(&w, seed);
+    int na = nat_on_core(&w, "port-restricted-cone", v4(203, 0, 113, 10, 0), 0);
+    int nb = nat_on_core(&w, "port-restricted-cone", v4(203, 0, 113, 20, 0), 0);
+    add_peer(&w, &w.bob, "bob", v4(10, 0, 2, 2, 5000), nb, true, loss, &l);
+    for (int i = 0; i < 300 && !w.bob.registered; i++)
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 100 * MS);
+    /* Registered, then a while later alice starts. */
+    punch_sim_run(w.sim, punch_sim_now(w.sim) + 1000 * MS);
+    uint64_t t0 = punch_sim_now(w.sim) / MS;
+    add_peer(&w, &w.alice, "alice", v4(10, 0, 1, 2, 5000), na, true, loss, &l);
+    w.alice.peer = punch_agent_connect(w.alice.agent, t0, "bob", NULL);
+    node_flush(&w.alice);
+    punch_sim_wake(w.sim, w.alice.host);
+    punch_sim_run(w.sim, (t0 + limit_ms) * MS);
+    uint64_t took = w.alice.first_direct_ms ? w.alice.first_direct_ms - t0 : UINT64_MAX;
+    if (!w.bob.registered)
+        fail_msg("seed %llu: bob not registered", (unsigned long long)seed);
+    world_free(&w);
+    return took;
+}
+
+/* Issue 10's targets as lab.loss measures them, over 200 seeds per level,
+ * with margin: 10 % loss -> >= 95 % direct within 2 s asked, 20 % -> >= 90 %
+ * within 5 s asked; >= 99 % within 1 s here at both (with the RTO doubling
+ * from the first try, 20 % had 5 of these 200 runs past 1 s, up to 2.7 s).
+ * Seeds 6000.. (PUNCH_SIM_SEED replays one, printing its time). */
+static void fresh_connects_under_loss(void **state)
+{
+    (void)state;
+    static const struct {
+        double loss;
+        uint64_t target_ms, tight_ms;
+        unsigned tight_pct;
+    } levels[] = {
+        {0.10, 2000, 1000, 99},
+        {0.20, 5000, 1000, 99},
+    };
+    enum { RUNS = 200 };
+    uint64_t one;
+    bool single = replay(&one);
+    const unsigned runs = single ? 1 : RUNS;
+    uint64_t took[RUNS];
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        unsigned within = 0, tight = 0;
+        for (unsigned r = 0; r < runs; r++) {
+            uint64_t seed = single ? one : 6000 + r;
+            took[r] = fresh_connect_ms(seed, levels[i].loss, levels[i].target_ms + 1000);
+            within += took[r] <= levels[i].target_ms;
+            tight += took[r] <= levels[i].tight_ms;
+            if (took[r] > levels[i].tight_ms)
+                fprintf(stderr, "  loss %.0f%%, seed %llu: %llu ms\n", levels[i].loss * 100,
+                        (unsigned long long)seed, (unsigned long long)took[r]);
+        }
+        sort_u64(took, runs);
+        fprintf(stderr, "fresh connect, loss %.0f%% each way on both access links: %u/%u direct "
+                        "within %llu ms, %u within %llu ms; median %llu ms, p95 %llu ms, max %llu ms\n",
+                levels[i].loss * 100, within, runs, (unsigned long long)levels[i].target_ms, tight,
+                (unsigned long long)levels[i].tight_ms, (unsigned long long)took[runs / 2],
+                (unsigned long long)took[runs * 95 / 100], (unsigned long long)took[runs - 1]);
+        if (single)
+            continue;
+        assert_true(within * 100 >= 99 * runs);
+        assert_true(tight * 100 >= levels[i].tight_pct * runs);
+    }
+}
+
+/* A peer that vanishes without a goodbye (its CLOSE lost: loss, or it
+ * died) is forgotten once nothing came from it on any path for 60 s, so
+ * it does not hold a slot for ever: a listener met that in lab.loss,
+ * where lost goodbyes piled up in its 16 slots. Not before, though: its
+ * path dies after three keepalives and the relay takes over first. */
+static void vanished_peer_is_forgotten(void **state)
+{
+    (void)state;
+    world w;
+    world_start(&w, 77);
+    different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
+    uint64_t t0 = register_and_connect(&w);
+    assert_true(t0 != UINT64_MAX);
+    punch_sim_run(w.sim, punch_sim_now(w.sim) + 2000 * MS);
+    assert_true(w.bob.have_path && w.bob.kind == PUNCH_PATH_DIRECT);
+    w.alice.gone = true;
+    uint64_t gone_at = punch_sim_now(w.sim) / MS;
+    punch_sim_run(w.sim, (gone_at + 58000) * MS);
+    assert_int_equal(w.bob.closed_count, 0);
+    punch_sim_run(w.sim, (gone_at + 64000) * MS);
+    if (w.bob.closed_count != 1 || !strstr(w.bob.closed, "nothing heard from the peer in"))
+        fail_msg("bob closed %u times, last '%s'", w.bob.closed_count, w.bob.closed);
+    fprintf(stderr, "a vanished peer: bob forgot it (\"%s\")\n", w.bob.closed);
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_address_server_goes_direct),
         cmocka_unit_test(unknown_behaviour_tries_birthday_anyway),
         cmocka_unit_test(loss_targets),
+        cmocka_unit_test(fresh_connects_under_loss),
+        cmocka_unit_test(vanished_peer_is_forgotten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

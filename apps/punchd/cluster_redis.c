@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: MIT */
+/* punchd --cluster: hiredis on punchd's loop, and what the members say to
+ * each other through Redis. See cluster_redis.h. */
+#include "cluster_redis.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <sodium.h>
+
+#include "io/log.h"
+#include "io/net.h"
+
+#define REDIS_DEFAULT_PORT 6379
+#define RECONNECT_MS 1000u
+#define NAME_KEY_MAX (16 + PUNCH_MSG_NAME_MAX)
+#define CHANNEL_MAX 64
+/* Records published again per turn of the loop after Redis came back. */
+#define REPUBLISH_BATCH 1024
+
+/* One hiredis connection on the loop: the adapter's state. */
+typedef struct conn {
+    punchd_cluster *cluster;
+    redisAsyncContext *ac; /* NULL: none */
+    int fd;
+    bool watched, connected;
+    bool freeing;          /* we are freeing it: its disconnection is no news */
+    unsigned events;       /* PUNCH_LOOP_IN / OUT as hiredis asks */
+} conn;
+
+struct punchd_cluster {
+    punchd_cluster_cfg cfg;
+    punch_cluster core;
+    conn cmd, sub;         /* commands; the subscription to our channel */
+    punch_loop_timer reconnect;
+    punch_loop_timer republish;   /* Redis is back: our peers' records again */
+    uint32_t republish_cursor;
+    bool up, closing, said_down;
+    punchd_cluster_stats stats;
+    char self_hex[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
+    char channel[CHANNEL_MAX];
+};
+
+/* A LOOKUP waiting for Redis' answer. */
+typedef struct lookup {
+    punchd_cluster *cluster;
+    punch_rendezvous_peer_info asker;
+    char name[PUNCH_MSG_NAME_MAX + 1];
+    uint8_t pinned[PUNCH_KEY_LEN];
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+} lookup;
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/* ---- settings ---- */
+
+int punchd_cluster_parse_url(const char *text, punch_addr *addr, unsigned *db)
+{
+    static const char scheme[] = "redis://";
+    if (strncmp(text, scheme, sizeof(scheme) - 1) != 0)
+        return -1;
+    const char *host = text + sizeof(scheme) - 1;
+    const char *slash = strrchr(host, '/');
+    char buf[PUNCH_ADDR_STRLEN];
+    size_t n = slash ? (size_t)(slash - host) : strlen(host);
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, host, n);
+    buf[n] = '\0';
+    *db = 0;
+    if (slash) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(slash + 1, &end, 10);
+        if (!slash[1] || *end || errno || v > 65535)
+            return -1;
+        *db = (unsigned)v;
+    }
+    return punch_addr_parse(buf, REDIS_DEFAULT_PORT, addr) == 0 && addr->port ? 0 : -1;
+}
+
+int punchd_cluster_read_secret(const char *path, uint8_t secret[PUNCH_CLUSTER_SECRET_LEN])
+{
+    uint8_t buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        punch_log(PUNCH_LOG_ERROR, "--cluster-secret-file: cannot open '%s': %s", path,
+                  strerror(errno));
+        return -1;
+    }
+    ssize_t n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n < PUNCH_CLUSTER_SECRET_LEN) {
+        punch_log(PUNCH_LOG_ERROR, "--cluster-secret-file: '%s' holds %zd bytes, fewer than "
+                  "the 32 a secret needs", path, n < 0 ? (ssize_t)0 : n);
+        return -1;
+    }
+    /* Any file of 32 bytes or more: a text passphrase works as well. */
+    crypto_generichash(secret, PUNCH_CLUSTER_SECRET_LEN, buf, (size_t)n, NULL, 0);
+    sodium_memzero(buf, sizeof(buf));
+    return 0;
+}
+
+/* ---- hiredis on punch_loop ---- */
+
+static void conn_on_fd(void *arg, int fd)
+{
+    conn *k = arg;
+    (void)fd;
+    /* Either call may free the context (cleanup then clears k->ac). */
+    if (k->ac && (k->events & PUNCH_LOOP_OUT))
+        redisAsyncHandleWrite(k->ac);
+    if (k->ac && (k->events & PUNCH_LOOP_IN))
+        redisAsyncHandleRead(k->ac);
+}
+
+static void conn_update(conn *k, unsigned events)
+{
+    punch_loop *loop = k->cluster->cfg.loop;
+    k->events = events;
+    if (!k->watched) {
+        if (punch_loop_watch(loop, k->fd, conn_on_fd, k) != 0) {
+            punch_log(PUNCH_LOG_ERROR, "cluster: cannot watch the Redis socket: %s",
+                      strerror(errno));
+            return;
+        }
+        k->watched = true;
+    }
+    punch_loop_set_events(loop, k->fd, events);
+}
+
+static void ev_add_read(void *p)
+{
+    conn *k = p;
+    conn_update(k, k->events | PUNCH_LOOP_IN);
+}
+
+static void ev_del_read(void *p)
+{
+    conn *k = p;
+    conn_update(k, k->events & ~(unsigned)PUNCH_LOOP_IN);
+}
+
+static void ev_add_write(void *p)
+{
+    conn *k = p;
+    conn_update(k, k->events | PUNCH_LOOP_OUT);
+}
+
+static void ev_del_write(void *p)
+{
+    conn *k = p;
+    conn_update(k, k->events & ~(unsigned)PUNCH_LOOP_OUT);
+}
+
+static void ev_cleanup(void *p)
+{
+    conn *k = p;
+    if (k->watched)
+        punch_loop_unwatch(k->cluster->cfg.loop, k->fd);
+    k->watched = false;
+    k->connected = false;
+    k->events = 0;
+    k->ac = NULL;
+}
+
+static void conn_attach(conn *k, redisAsyncContext *ac)
+{
+    k->ac = ac;
+    k->fd = ac->c.fd;
+    k->events = 0;
+    ac->data = k;
+    ac->ev.data = k;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+}
+
+/* ---- the connections to Redis ---- */
+
+static void emit_state(punchd_cluster *c, const char *state, const char *reason)
+{
+    char addr[PUNCH_ADDR_STRLEN];
+    punch_addr_format(&c->cfg.redis, addr);
+    punch_events_emit(*c->cfg.events, "cluster",
+                      "\"state\":\"%s\",\"redis\":\"%s\",\"member\":\"%s\",\"reason\":\"%s\"",
+                      state, addr, c->self_hex, reason);
+}
+
+/* One connection failed or closed: close the other too, and try again
+ * in a second. Lookups waiting are refused as hiredis hands them back. */
+static void conn_close(conn *k)
+{
+    redisAsyncContext *ac = k->ac;
+    if (!ac)
+        return;
+    k->ac = NULL;
+    k->freeing = true;
+    redisAsyncFree(ac);
+    k->freeing = false;
+}
+
+static void lost(punchd_cluster *c, const char *reason)
+{
+    conn_close(&c->cmd);
+    conn_close(&c->sub);
+    if (c->closing)
+        return;
+    if (c->up || !c->said_down) {
+        punch_log(PUNCH_LOG_WARN, "cluster: Redis unavailable (%s); serving this member's "
+                  "peers only, retrying every second", reason);
+        emit_state(c, "down", reason);
+        c->said_down = true;
+    }
+    c->up = false;
+    punch_loop_timer_set(c->cfg.loop, c->reconnect, punch_clock_ms() + RECONNECT_MS);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    conn *k = ac->data;
+    punchd_cluster *c = k->cluster;
+    if (status != REDIS_OK) {
+        k->ac = NULL; /* hiredis frees it after this */
+        lost(c, ac->errstr[0] ? ac->errstr : "cannot connect");
+        return;
+    }
+    k->connected = true;
+    if (c->cmd.connected && c->sub.connected && !c->up) {
+        c->up = true;
+        c->said_down = false;
+        punch_log(PUNCH_LOG_INFO, "cluster: connected to Redis as member %s", c->self_hex);
+        emit_state(c, "up", "connected");
+        c->republish_cursor = 0; /* a restarted Redis forgot them */
+        punch_loop_timer_set(c->cfg.loop, c->republish, punch_clock_ms());
+    }
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    conn *k = ac->data;
+    punchd_cluster *c = k->cluster;
+    (void)status;
+    if (k->freeing)
+        return; /* one we closed ourselves */
+    k->ac = NULL; /* hiredis frees it after this */
+    lost(c, ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+static void on_channel(redisAsyncContext *ac, void *reply, void *privdata);
+
+static redisAsyncContext *conn_open(punchd_cluster *c, conn *k)
+{
+    char ip[PUNCH_ADDR_STRLEN];
+    struct sockaddr_storage ss;
+    socklen_t sl = punch_addr_to_sockaddr(&c->cfg.redis, &ss);
+    if (getnameinfo((struct sockaddr *)&ss, sl, ip, sizeof(ip), NULL, 0, NI_NUMERICHOST) != 0)
+        return NULL;
+    redisAsyncContext *ac = redisAsyncConnect(ip, c->cfg.redis.port);
+    if (!ac)
+        return NULL;
+    if (ac->err) {
+        punch_log(PUNCH_LOG_DEBUG, "cluster: %s", ac->errstr);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    conn_attach(k, ac);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    return ac;
+}
+
+/* Connect both (non-blocking: the answers come through the loop). */
+static void connect_redis(void *arg, uint64_t now_ms)
+{
+    punchd_cluster *c = arg;
+    (void)now_ms;
+    if (!conn_open(c, &c->cmd) || !conn_open(c, &c->sub)) {
+        lost(c, "cannot connect");
+        return;
+    }
+    if (c->cfg.db)
+        redisAsyncCommand(c->cmd.ac, NULL, NULL, "SELECT %u", c->cfg.db);
+    redisAsyncCommand(c->sub.ac, on_channel, c, "SUBSCRIBE %s", c->channel);
+}
+
+/* ---- what members say ---- */
+
+/* A registration here: the name's record, for as long as the peer lives. */
+static void publish_record(punchd_cluster *c, const punch_rendezvous_peer_info *p)
+{
+    uint8_t buf[PUNCH_CLUSTER_MAX_MSG];
+    size_t len;
+    if (!c->up || punch_cluster_record(&c->core, p, wall_ms() + c->cfg.record_ttl_ms, buf,
+                                       sizeof(buf), &len) != 0)
+        return; /* down: the peer's next keepalive publishes it */
+    redisAsyncCommand(c->cmd.ac, NULL, NULL, "SET punch:name:%s %b PX %u", p->name, buf, len,
+                      c->cfg.record_ttl_ms);
+}
+
+/* A batch of our peers' records, then the rest on the next turns. */
+static void republish(void *arg, uint64_t now_ms)
+{
+    punchd_cluster *c = arg;
+    punch_rendezvous_peer_info p;
+    unsigned n = 0;
+    while (c->up && n++ < REPUBLISH_BATCH &&
+           punch_rendezvous_next_peer(c->cfg.rv, &c->republish_cursor, &p) == 1)
+        publish_record(c, &p);
+    if (c->up && n > REPUBLISH_BATCH)
+        punch_loop_timer_set(c->cfg.loop, c->republish, now_ms);
+}
+
+static void lookup_failed(punchd_cluster *c, const lookup *l, punch_refusal code,
+                          const char *reason)
+{
+    c->stats.lookups_failed++;
+    punch_rendezvous_refuse(c->cfg.rv, punch_clock_ms(), l->asker.key, l->txid, code);
+    punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
+    punch_log(PUNCH_LOG_DEBUG, "cluster: %s asked for %s: %s", l->asker.name, l->name, reason);
+    punch_events_emit(*c->cfg.events, "cluster-lookup-failed",
+                      "\"name\":\"%s\",\"peer\":\"%s\",\"reason\":\"%s\"", l->asker.name,
+                      l->name, reason);
+}
+
+/* name: ours; peer: the one registered at member. */
+static void emit_introduced(punchd_cluster *c, const char *name, const char *peer,
+                            const char *member, const uint8_t *session, bool initiator)
+{
+    char id[2 * PUNCH_MSG_SESSION_LEN + 1];
+    hex(session, PUNCH_MSG_SESSION_LEN, id);
+    punch_events_emit(*c->cfg.events, "cluster-introduced",
+                      "\"name\":\"%s\",\"peer\":\"%s\",\"member\":\"%s\",\"session\":\"%s\","
+                      "\"initiator\":%s",
+                      name, peer, member, id, initiator ? "true" : "false");
+}
+
+/* The record found: introduce the asker here and, through the member the
+ * peer is registered at, the peer. */
+static void introduce_across(punchd_cluster *c, const lookup *l, const punch_cluster_msg *rec)
+{
+    uint8_t session[PUNCH_MSG_SESSION_LEN], txid[PUNCH_MSG_TXID_LEN];
+    uint8_t buf[PUNCH_CLUSTER_MAX_MSG];
+    size_t len;
+    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], channel[CHANNEL_MAX];
+    punch_cluster_session_id(&c->core, l->asker.key, l->txid, session);
+    punch_random_bytes(txid, sizeof(txid));
+    if (punch_cluster_intro(&c->core, rec->from, rec->peer.key, &l->asker, txid, session, 0,
+                            wall_ms(), buf, sizeof(buf), &len) != 0)
+        return;
+    hex(rec->from, PUNCH_CLUSTER_MEMBER_LEN, member);
+    snprintf(channel, sizeof(channel), "punch:%u:member:%s", c->cfg.db, member);
+    /* draft §3.3.1: both at once; the PUBLISH leaves in this same turn. */
+    redisAsyncCommand(c->cmd.ac, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
+    if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), l->asker.key, &rec->peer,
+                                          l->txid, session, PUNCH_INTRO_INITIATOR, NULL) != 0)
+        return; /* the asker expired meanwhile */
+    punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
+    c->stats.introduced++;
+    emit_introduced(c, l->asker.name, rec->peer.name, member, session, true);
+}
+
+static void on_record(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    lookup *l = privdata;
+    punchd_cluster *c = l->cluster;
+    const redisReply *r = reply;
+    punch_cluster_msg rec;
+    (void)ac;
+    if (c->closing)
+        goto cleanup;
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "redis unavailable");
+    else if (r->type != REDIS_REPLY_STRING)
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "no such name in the cluster");
+    else if (punch_cluster_read_record(&c->core, l->name, (const uint8_t *)r->str,
+                                       (size_t)r->len, wall_ms(), &rec) != 0)
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "record failed the cluster's checks");
+    else if (memcmp(rec.from, c->core.self, PUNCH_CLUSTER_MEMBER_LEN) == 0)
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "no such name in the cluster");
+    else if (sodium_is_zero(l->pinned, PUNCH_KEY_LEN) == 0 &&
+             sodium_memcmp(l->pinned, rec.peer.key, PUNCH_KEY_LEN) != 0)
+        lookup_failed(c, l, PUNCH_REFUSED_KEY_MISMATCH, "the name has another key than pinned");
+    else if (memcmp(rec.peer.key, l->asker.key, PUNCH_KEY_LEN) == 0)
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "asked for itself");
+    else
+        introduce_across(c, l, &rec);
+cleanup:
+    free(l);
+}
+
+static void start_lookup(punchd_cluster *c, const punch_rendezvous_event *ev)
+{
+    lookup *l = calloc(1, sizeof(*l));
+    if (!l)
+        return; /* unanswered: the peer asks again */
+    l->cluster = c;
+    l->asker = ev->peer[0];
+    memcpy(l->name, ev->peer[1].name, sizeof(l->name));
+    memcpy(l->pinned, ev->peer[1].key, PUNCH_KEY_LEN);
+    memcpy(l->txid, ev->txid, PUNCH_MSG_TXID_LEN);
+    c->stats.lookups++;
+    if (!c->up) {
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "redis unavailable");
+        free(l);
+        return;
+    }
+    if (redisAsyncCommand(c->cmd.ac, on_record, l, "GET punch:name:%s", l->name) != REDIS_OK) {
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "redis unavailable");
+        free(l);
+    }
+}
+
+/* An INTRO from another member: its peer is introduced to ours. */
+static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
+{
+    punch_cluster_msg m;
+    punch_rendezvous_peer_info local;
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
+    if (punch_cluster_read_intro(&c->core, data, len, wall_ms(), &m) != 0)
+        return; /* counted */
+    punch_random_bytes(txid, sizeof(txid));
+    if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), m.target_key, &m.peer,
+                                          txid, m.session, m.flags, &local) != 0) {
+        c->stats.intro_no_peer++;
+        return;
+    }
+    punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
+    c->stats.introduced++;
+    hex(m.from, PUNCH_CLUSTER_MEMBER_LEN, member);
+    emit_introduced(c, local.name, m.peer.name, member, m.session, false);
+}
+
+static void on_channel(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    punchd_cluster *c = privdata;
+    const redisReply *r = reply;
+    (void)ac;
+    if (c->closing || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return; /* the subscription's confirmation, or a disconnection */
+    carried_intro(c, (const uint8_t *)r->element[2]->str, (size_t)r->element[2]->len);
+}
+
+/* ---- the member ---- */
+
+int punchd_cluster_new(punchd_cluster **out, const punchd_cluster_cfg *cfg)
+{
+    punchd_cluster *c = calloc(1, sizeof(*c));
+    uint8_t self[PUNCH_CLUSTER_MEMBER_LEN];
+    if (!c || punch_random_bytes(self, sizeof(self)) != 0) {
+        free(c);
+        punch_log(PUNCH_LOG_ERROR, "cluster: cannot set up: %s", strerror(errno));
+        return -1;
+    }
+    c->cfg = *cfg;
+    c->cmd.cluster = c->sub.cluster = c;
+    punch_cluster_init(&c->core, cfg->secret, self);
+    sodium_memzero(c->cfg.secret, sizeof(c->cfg.secret));
+    hex(self, sizeof(self), c->self_hex);
+    snprintf(c->channel, sizeof(c->channel), "punch:%u:member:%s", cfg->db, c->self_hex);
+    if (punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, connect_redis, c, &c->reconnect) != 0 ||
+        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, republish, c, &c->republish) != 0) {
+        punchd_cluster_free(c);
+        punch_log(PUNCH_LOG_ERROR, "cluster: cannot set up a timer");
+        return -1;
+    }
+    connect_redis(c, punch_clock_ms());
+    *out = c;
+    return 0;
+}
+
+void punchd_cluster_free(punchd_cluster *c)
+{
+    if (!c)
+        return;
+    c->closing = true;
+    lost(c, "stopping");
+    punch_loop_timer_del(c->cfg.loop, c->reconnect);
+    punch_loop_timer_del(c->cfg.loop, c->republish);
+    punch_cluster_clear(&c->core);
+    free(c);
+}
+
+bool punchd_cluster_on_event(punchd_cluster *c, const punch_rendezvous_event *ev)
+{
+    switch (ev->type) {
+    case PUNCH_RV_EVENT_REGISTERED:
+        publish_record(c, &ev->peer[0]);
+        return ev->refresh;
+    case PUNCH_RV_EVENT_LOOKUP:
+        start_lookup(c, ev);
+        return true;
+    default:
+        return false;
+    }
+}
+
+const punch_cluster_counters *punchd_cluster_counters(const punchd_cluster *c)
+{
+    return &c->core.counters;
+}
+
+const punchd_cluster_stats *punchd_cluster_stats_get(const punchd_cluster *c)
+{
+    return &c->stats;
+}
+
+bool punchd_cluster_up(const punchd_cluster *c)
+{
+    return c->up;
+}
+
+void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t cap)
+{
+    typedef unsigned long long ull;
+    const punch_cluster_counters *k = &c->core.counters;
+    snprintf(buf, cap,
+             ",\"cluster_up\":%s,\"cluster_lookups\":%llu,\"cluster_lookups_failed\":%llu,"
+             "\"cluster_introduced\":%llu,\"cluster_intro_no_peer\":%llu,\"cluster_sent\":%llu,"
+             "\"cluster_accepted\":%llu,\"cluster_malformed\":%llu,\"cluster_bad_mac\":%llu,"
+             "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu",
+             c->up ? "true" : "false", (ull)c->stats.lookups, (ull)c->stats.lookups_failed,
+             (ull)c->stats.introduced, (ull)c->stats.intro_no_peer, (ull)k->sent,
+             (ull)k->accepted, (ull)k->malformed, (ull)k->bad_mac, (ull)k->stale,
+             (ull)k->misdirected);
+}

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/* Messages between the members of a punchd cluster: made, signed, checked.
+ * See cluster.h. */
+#include "server/cluster.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+#include "wire/bytes.h"
+
+#define VERSION 1
+_Static_assert(PUNCH_CLUSTER_MAC_LEN == crypto_auth_BYTES, "crypto_auth's MAC");
+_Static_assert(PUNCH_CLUSTER_SECRET_LEN == crypto_auth_KEYBYTES, "crypto_auth's key");
+
+void punch_cluster_init(punch_cluster *c, const uint8_t secret[PUNCH_CLUSTER_SECRET_LEN],
+                        const uint8_t self[PUNCH_CLUSTER_MEMBER_LEN])
+{
+    memset(c, 0, sizeof(*c));
+    memcpy(c->secret, secret, PUNCH_CLUSTER_SECRET_LEN);
+    memcpy(c->self, self, PUNCH_CLUSTER_MEMBER_LEN);
+}
+
+void punch_cluster_clear(punch_cluster *c)
+{
+    sodium_memzero(c->secret, sizeof(c->secret));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    punch_put32(p, (uint32_t)(v >> 32));
+    punch_put32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return ((uint64_t)punch_get32(p) << 32) | punch_get32(p + 4);
+}
+
+/* The peer as an INTRODUCE message (its own MAC bytes left zero: the
+ * cluster's MAC covers them). */
+static int encode_peer(const punch_cluster_msg *m, uint8_t *buf, size_t cap, size_t *len)
+{
+    const punch_rendezvous_peer_info *p = &m->peer;
+    if (p->n_private > PUNCH_MSG_MAX_PRIVATE)
+        return PUNCH_ERR_INVAL;
+    punch_msg in = {.type = PUNCH_MSG_INTRODUCE, .public_addr = p->public_addr,
+                    .n_private = p->n_private, .n_mapped = p->n_mapped, .flags = m->flags,
+                    .rtt_ms = p->rtt_ms, .nat_mapping = p->nat_mapping,
+                    .nat_step = p->nat_step, .nat_port = p->nat_port};
+    memcpy(in.txid, m->txid, PUNCH_MSG_TXID_LEN);
+    memcpy(in.session, m->session, PUNCH_MSG_SESSION_LEN);
+    memcpy(in.key, p->key, PUNCH_KEY_LEN);
+    memcpy(in.name, p->name, sizeof(in.name));
+    memcpy(in.private_addr, p->private_addr, p->n_private * sizeof(punch_addr));
+    return punch_msg_encode(&in, buf, cap, len);
+}
+
+/* Header, peer, MAC. Returns 0, PUNCH_ERR_NOBUFS or PUNCH_ERR_INVAL. */
+static int encode(punch_cluster *c, const punch_cluster_msg *m, uint8_t *buf, size_t cap,
+                  size_t *len)
+{
+    size_t inner;
+    if (cap < PUNCH_CLUSTER_HEADER_LEN + PUNCH_CLUSTER_MAC_LEN)
+        return PUNCH_ERR_NOBUFS;
+    int rc = encode_peer(m, buf + PUNCH_CLUSTER_HEADER_LEN,
+                         cap - PUNCH_CLUSTER_HEADER_LEN - PUNCH_CLUSTER_MAC_LEN, &inner);
+    if (rc != 0)
+        return rc;
+    uint8_t *p = buf;
+    *p++ = 'P';
+    *p++ = 'C';
+    *p++ = VERSION;
+    *p++ = (uint8_t)m->type;
+    memcpy(p, m->from, PUNCH_CLUSTER_MEMBER_LEN);
+    memcpy(p + PUNCH_CLUSTER_MEMBER_LEN, m->to, PUNCH_CLUSTER_MEMBER_LEN);
+    p += 2 * PUNCH_CLUSTER_MEMBER_LEN;
+    put64(p, m->stamp_ms);
+    memcpy(p + 8, m->target_key, PUNCH_KEY_LEN);
+    size_t signed_len = PUNCH_CLUSTER_HEADER_LEN + inner;
+    crypto_auth(buf + signed_len, buf, signed_len, c->secret);
+    *len = signed_len + PUNCH_CLUSTER_MAC_LEN;
+    c->counters.sent++;
+    return 0;
+}
+
+int punch_cluster_record(punch_cluster *c, const punch_rendezvous_peer_info *peer,
+                         uint64_t expiry_ms, uint8_t *buf, size_t cap, size_t *len)
+{
+    punch_cluster_msg m = {.type = PUNCH_CLUSTER_RECORD, .stamp_ms = expiry_ms, .peer = *peer};
+    memcpy(m.from, c->self, PUNCH_CLUSTER_MEMBER_LEN);
+    return encode(c, &m, buf, cap, len);
+}
+
+int punch_cluster_intro(punch_cluster *c, const uint8_t to[PUNCH_CLUSTER_MEMBER_LEN],
+                        const uint8_t target_key[PUNCH_KEY_LEN],
+                        const punch_rendezvous_peer_info *asker,
+                        const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                        const uint8_t session[PUNCH_MSG_SESSION_LEN], uint8_t flags,
+                        uint64_t now_ms, uint8_t *buf, size_t cap, size_t *len)
+{
+    punch_cluster_msg m = {.type = PUNCH_CLUSTER_INTRO, .stamp_ms = now_ms, .peer = *asker,
+                           .flags = flags};
+    memcpy(m.from, c->self, PUNCH_CLUSTER_MEMBER_LEN);
+    memcpy(m.to, to, PUNCH_CLUSTER_MEMBER_LEN);
+    memcpy(m.target_key, target_key, PUNCH_KEY_LEN);
+    memcpy(m.txid, txid, PUNCH_MSG_TXID_LEN);
+    memcpy(m.session, session, PUNCH_MSG_SESSION_LEN);
+    return encode(c, &m, buf, cap, len);
+}
+
+void punch_cluster_session_id(const punch_cluster *c, const uint8_t asker_key[PUNCH_KEY_LEN],
+                              const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                              uint8_t id[PUNCH_MSG_SESSION_LEN])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, c->secret, sizeof(c->secret), PUNCH_MSG_SESSION_LEN);
+    crypto_generichash_update(&st, (const uint8_t *)"session", 7);
+    crypto_generichash_update(&st, asker_key, PUNCH_KEY_LEN);
+    crypto_generichash_update(&st, txid, PUNCH_MSG_TXID_LEN);
+    crypto_generichash_final(&st, id, PUNCH_MSG_SESSION_LEN);
+}
+
+static void peer_of(const punch_msg *in, punch_cluster_msg *m)
+{
+    punch_rendezvous_peer_info *p = &m->peer;
+    memcpy(p->name, in->name, sizeof(p->name));
+    memcpy(p->key, in->key, PUNCH_KEY_LEN);
+    p->public_addr = in->public_addr;
+    p->n_private = in->n_private;
+    memcpy(p->private_addr, in->private_addr, in->n_private * sizeof(punch_addr));
+    p->n_mapped = in->n_mapped;
+    p->rtt_ms = in->rtt_ms;
+    p->nat_mapping = in->nat_mapping;
+    p->nat_step = in->nat_step;
+    p->nat_port = in->nat_port;
+    memcpy(m->txid, in->txid, PUNCH_MSG_TXID_LEN);
+    memcpy(m->session, in->session, PUNCH_MSG_SESSION_LEN);
+    m->flags = in->flags;
+}
+
+/* MAC first, then the fields: nothing unsigned is even parsed. Returns 0,
+ * PUNCH_ERR_MALFORMED or PUNCH_ERR_INTEGRITY (counted). */
+static int decode(punch_cluster *c, const uint8_t *buf, size_t len, punch_cluster_msg *m)
+{
+    memset(m, 0, sizeof(*m));
+    if (len < PUNCH_CLUSTER_HEADER_LEN + PUNCH_CLUSTER_MAC_LEN || buf[0] != 'P' ||
+        buf[1] != 'C' || buf[2] != VERSION) {
+        c->counters.malformed++;
+        return PUNCH_ERR_MALFORMED;
+    }
+    size_t signed_len = len - PUNCH_CLUSTER_MAC_LEN;
+    if (crypto_auth_verify(buf + signed_len, buf, signed_len, c->secret) != 0) {
+        c->counters.bad_mac++;
+        return PUNCH_ERR_INTEGRITY;
+    }
+    punch_msg in;
+    if ((buf[3] != PUNCH_CLUSTER_RECORD && buf[3] != PUNCH_CLUSTER_INTRO) ||
+        punch_msg_decode(buf + PUNCH_CLUSTER_HEADER_LEN, signed_len - PUNCH_CLUSTER_HEADER_LEN,
+                         &in) != 0 ||
+        in.type != PUNCH_MSG_INTRODUCE) {
+        c->counters.malformed++; /* signed by a member, but not of this version's making */
+        return PUNCH_ERR_MALFORMED;
+    }
+    const uint8_t *p = buf + 4;
+    m->type = (punch_cluster_type)buf[3];
+    memcpy(m->from, p, PUNCH_CLUSTER_MEMBER_LEN);
+    memcpy(m->to, p + PUNCH_CLUSTER_MEMBER_LEN, PUNCH_CLUSTER_MEMBER_LEN);
+    p += 2 * PUNCH_CLUSTER_MEMBER_LEN;
+    m->stamp_ms = get64(p);
+    memcpy(m->target_key, p + 8, PUNCH_KEY_LEN);
+    peer_of(&in, m);
+    return 0;
+}
+
+int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t *buf,
+                              size_t len, uint64_t now_ms, punch_cluster_msg *m)
+{
+    int rc = decode(c, buf, len, m);
+    if (rc != 0)
+        return rc;
+    if (m->type != PUNCH_CLUSTER_RECORD || strcmp(m->peer.name, name) != 0) {
+        c->counters.misdirected++;
+        return PUNCH_ERR_NOTFOUND;
+    }
+    if (now_ms >= m->stamp_ms) {
+        c->counters.stale++;
+        return PUNCH_ERR_LIMIT;
+    }
+    c->counters.accepted++;
+    return 0;
+}
+
+int punch_cluster_read_intro(punch_cluster *c, const uint8_t *buf, size_t len, uint64_t now_ms,
+                             punch_cluster_msg *m)
+{
+    int rc = decode(c, buf, len, m);
+    if (rc != 0)
+        return rc;
+    if (m->type != PUNCH_CLUSTER_INTRO ||
+        memcmp(m->to, c->self, PUNCH_CLUSTER_MEMBER_LEN) != 0) {
+        c->counters.misdirected++;
+        return PUNCH_ERR_NOTFOUND;
+    }
+    /* A little early is a clock a little ahead; late is a replay or a jam. */
+    if (m->stamp_ms > now_ms + PUNCH_CLUSTER_INTRO_WINDOW_MS ||
+        now_ms >= m->stamp_ms + PUNCH_CLUSTER_INTRO_WINDOW_MS) {
+        c->counters.stale++;
+        return PUNCH_ERR_LIMIT;
+    }
+    c->counters.accepted++;
+    return 0;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Messages between the members of a punchd cluster (punchd --cluster,
+ * docs/cluster.md), sans-I/O: the caller moves the bytes (Redis).
+ *
+ *   RECORD  a name registered at a member: stored under the name with a
+ *           TTL; stamp is the record's expiry (wall clock, ms).
+ *   INTRO   member `from` tells member `to` that a peer registered there
+ *           (target_key) is introduced to peer `peer`, registered at `from`;
+ *           stamp is when it was sent.
+ *
+ * Layout: 'P' 'C' version type, from[8], to[8], stamp (u64), target_key[32],
+ * then the peer as a punch INTRODUCE message (src/wire/msg.h: name, key,
+ * endpoints, NAT, txid, session, flags), then a MAC over all of it
+ * (crypto_auth, HMAC-SHA-512-256) with the cluster secret. A member
+ * trusts nothing from Redis that this MAC does not cover.
+ */
+#ifndef PUNCH_SERVER_CLUSTER_H
+#define PUNCH_SERVER_CLUSTER_H
+
+#include "server/rendezvous.h"
+
+#define PUNCH_CLUSTER_SECRET_LEN 32
+#define PUNCH_CLUSTER_MEMBER_LEN 8
+#define PUNCH_CLUSTER_MAC_LEN 32
+#define PUNCH_CLUSTER_HEADER_LEN (4 + 2 * PUNCH_CLUSTER_MEMBER_LEN + 8 + PUNCH_KEY_LEN)
+/* A buffer this large holds any cluster message. */
+#define PUNCH_CLUSTER_MAX_MSG 1024
+/* An INTRO is taken this long after it was sent and no later (members'
+ * clocks are assumed NTP-close); a replay is harmless past it. */
+#define PUNCH_CLUSTER_INTRO_WINDOW_MS 30000u
+
+typedef enum punch_cluster_type {
+    PUNCH_CLUSTER_RECORD = 1,
+    PUNCH_CLUSTER_INTRO = 2,
+} punch_cluster_type;
+
+typedef struct punch_cluster_msg {
+    punch_cluster_type type;
+    uint8_t from[PUNCH_CLUSTER_MEMBER_LEN];
+    uint8_t to[PUNCH_CLUSTER_MEMBER_LEN];    /* INTRO; RECORD: zero */
+    uint64_t stamp_ms;
+    uint8_t target_key[PUNCH_KEY_LEN];       /* INTRO; RECORD: zero */
+    punch_rendezvous_peer_info peer;
+    uint8_t txid[PUNCH_MSG_TXID_LEN];        /* INTRO */
+    uint8_t session[PUNCH_MSG_SESSION_LEN];  /* INTRO */
+    uint8_t flags;                           /* INTRO: PUNCH_INTRO_* for the target */
+} punch_cluster_msg;
+
+typedef struct punch_cluster_counters {
+    uint64_t sent;          /* messages made */
+    uint64_t accepted;      /* messages that passed every check */
+    uint64_t malformed;     /* dropped: not a well-formed cluster message */
+    uint64_t bad_mac;       /* dropped: MAC did not verify (forged, or another secret) */
+    uint64_t stale;         /* dropped: a record past its expiry, an INTRO out of its window */
+    uint64_t misdirected;   /* dropped: an INTRO for another member, a record of another name */
+} punch_cluster_counters;
+
+typedef struct punch_cluster {
+    uint8_t secret[PUNCH_CLUSTER_SECRET_LEN];
+    uint8_t self[PUNCH_CLUSTER_MEMBER_LEN];
+    punch_cluster_counters counters;
+} punch_cluster;
+
+/* Set c up for member self with the cluster secret. */
+void punch_cluster_init(punch_cluster *c, const uint8_t secret[PUNCH_CLUSTER_SECRET_LEN],
+                        const uint8_t self[PUNCH_CLUSTER_MEMBER_LEN]);
+/* Wipe the secret. */
+void punch_cluster_clear(punch_cluster *c);
+
+/* The record of peer, registered here, valid until expiry_ms (wall clock).
+ * Returns 0 with *len set, PUNCH_ERR_NOBUFS or PUNCH_ERR_INVAL (bad peer). */
+int punch_cluster_record(punch_cluster *c, const punch_rendezvous_peer_info *peer,
+                         uint64_t expiry_ms, uint8_t *buf, size_t cap, size_t *len);
+/* The INTRO to member `to` for its peer target_key about asker (registered
+ * here), sent at now_ms (wall clock). Returns as punch_cluster_record. */
+int punch_cluster_intro(punch_cluster *c, const uint8_t to[PUNCH_CLUSTER_MEMBER_LEN],
+                        const uint8_t target_key[PUNCH_KEY_LEN],
+                        const punch_rendezvous_peer_info *asker,
+                        const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                        const uint8_t session[PUNCH_MSG_SESSION_LEN], uint8_t flags,
+                        uint64_t now_ms, uint8_t *buf, size_t cap, size_t *len);
+
+/* The session id of the introduction that answers asker's CONNECT txid:
+ * the same for every copy of that CONNECT, so a copy is a repeat to both
+ * peers, not a new session that replaces the one they are opening. */
+void punch_cluster_session_id(const punch_cluster *c, const uint8_t asker_key[PUNCH_KEY_LEN],
+                              const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                              uint8_t id[PUNCH_MSG_SESSION_LEN]);
+
+/* Check and decode the record stored under name, read at now_ms (wall
+ * clock). Returns 0, or (counted) PUNCH_ERR_MALFORMED, PUNCH_ERR_INTEGRITY
+ * (MAC), PUNCH_ERR_LIMIT (expired) or PUNCH_ERR_NOTFOUND (a record of
+ * another name, or an INTRO). */
+int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t *buf,
+                              size_t len, uint64_t now_ms, punch_cluster_msg *m);
+/* Check and decode an INTRO received at now_ms. Returns 0, or (counted)
+ * PUNCH_ERR_MALFORMED, PUNCH_ERR_INTEGRITY, PUNCH_ERR_LIMIT (outside its
+ * window) or PUNCH_ERR_NOTFOUND (for another member, or a record). */
+int punch_cluster_read_intro(punch_cluster *c, const uint8_t *buf, size_t len, uint64_t now_ms,
+                             punch_cluster_msg *m);
+
+#endif

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/* Loss repair under SCTP: see repair.h. */
+#include "stream/repair.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire/bytes.h"
+
+/* SCTP chunk types (RFC 9260 §3.2, RFC 4960 NR-SACK draft) that may pass
+ * unsequenced: acknowledgements, which SCTP takes in any order. */
+enum { CHUNK_SACK = 3, CHUNK_HEARTBEAT = 4, CHUNK_HEARTBEAT_ACK = 5, CHUNK_NR_SACK = 16 };
+#define SCTP_COMMON_HEADER 12
+#define MAX_RESENDS 3        /* a packet is sent again at most this often */
+#define MAX_NACKS 3          /* a missing packet is asked for at most this often */
+#define UNKNOWN_RTT_MS 100   /* the agent has not timed the path yet */
+/* NACKs and the packets they ask for go as two copies: one try of a repair
+ * then fails when both copies of either are lost (2 % at 10 % loss, not
+ * 19 %), so a repair rarely needs a second round trip, whose hold SCTP
+ * could take for a lost SACK (a T3-rtx timeout, cwnd back to one packet). */
+#define COPIES 2
+
+typedef struct sent_slot {
+    uint32_t seq;
+    uint16_t len; /* of body; 0: empty */
+    uint8_t resends;
+    uint8_t body[REPAIR_MAX_PACKET];
+} sent_slot;
+
+typedef struct held_slot {
+    uint32_t seq;
+    uint16_t len;
+    bool have, missing;
+    uint8_t nacks;
+    uint64_t missed_ms, nacked_ms;
+    uint8_t pkt[REPAIR_MAX_PACKET];
+} held_slot;
+
+struct punch_repair {
+    uint32_t next_seq;          /* ours */
+    sent_slot sent[REPAIR_RING];
+    bool started;
+    uint32_t expect, highest;   /* theirs: the next to deliver; one past the highest seen */
+    uint32_t loss;              /* recent loss rate of theirs, 1/65536, moving average */
+    held_slot held[REPAIR_RING];
+    repair_counters c;
+};
+
+punch_repair *punch_repair_new(void)
+{
+    return calloc(1, sizeof(punch_repair));
+}
+
+void punch_repair_free(punch_repair *r)
+{
+    free(r);
+}
+
+const repair_counters *punch_repair_counters(const punch_repair *r)
+{
+    return &r->c;
+}
+
+/* True when an SCTP packet holds acknowledgements only. */
+static bool acks_only(const uint8_t *pkt, size_t len)
+{
+    size_t off = SCTP_COMMON_HEADER;
+    if (len < off + 4)
+        return false;
+    while (off + 4 <= len) {
+        uint8_t type = pkt[off];
+        size_t clen = punch_get16(pkt + off + 2);
+        if (clen < 4 || (type != CHUNK_SACK && type != CHUNK_NR_SACK && type != CHUNK_HEARTBEAT &&
+                         type != CHUNK_HEARTBEAT_ACK))
+            return false;
+        off += (clen + 3) & ~(size_t)3;
+    }
+    return true;
+}
+
+size_t punch_repair_frame(punch_repair *r, const uint8_t *pkt, size_t len, uint8_t *out)
+{
+    if (acks_only(pkt, len)) {
+        out[0] = REPAIR_PLAIN;
+        memcpy(out + 1, pkt, len);
+        return len + 1;
+    }
+    uint32_t seq = r->next_seq++;
+    out[0] = REPAIR_SEQ;
+    punch_put32(out + 1, seq);
+    memcpy(out + REPAIR_HEADER, pkt, len);
+    sent_slot *s = &r->sent[seq % REPAIR_RING];
+    s->seq = seq;
+    s->len = (uint16_t)(len + REPAIR_HEADER);
+    s->resends = 0;
+    memcpy(s->body, out, s->len);
+    return s->len;
+}
+
+/* How long a missing packet may hold back the ones after it, and how long
+ * to wait for an answer to a NACK before asking again. */
+static uint64_t hold_ms(uint32_t rtt_ms)
+{
+    return 4 * (uint64_t)(rtt_ms ? rtt_ms : UNKNOWN_RTT_MS) + 60;
+}
+
+static uint64_t renack_ms(uint32_t rtt_ms)
+{
+    return (uint64_t)(rtt_ms ? rtt_ms : UNKNOWN_RTT_MS) + 10;
+}
+
+static bool concealing(const punch_repair *r)
+{
+    return r->loss <= REPAIR_LOSS_LIMIT;
+}
+
+/* One more sequence number seen (lost or not) in the moving average over
+ * about the last 64. */
+static void count_loss(punch_repair *r, bool lost)
+{
+    uint32_t x = lost ? 65536u : 0u;
+    r->loss = (uint32_t)((int64_t)r->loss + ((int64_t)x - (int64_t)r->loss) / 64);
+}
+
+/* Deliver in order from expect: what is there, and past what is missing
+ * when it waited too long, repair is off, or it falls out of the ring
+ * before seq `room`. */
+static void release(punch_repair *r, const repair_io *io, uint64_t now, uint32_t rtt_ms, uint32_t room)
+{
+    while (r->expect != r->highest) {
+        held_slot *h = &r->held[r->expect % REPAIR_RING];
+        if (h->have && h->seq == r->expect) {
+            h->have = false;
+            io->deliver(io->arg, h->pkt, h->len);
+        } else if (!concealing(r) || (int32_t)(room - r->expect) > 0 ||
+                   now - h->missed_ms >= hold_ms(rtt_ms)) {
+            r->c.given_up++;
+            h->missing = false;
+        } else {
+            break;
+        }
+        r->expect++;
+    }
+}
+
+static void send_nacks(punch_repair *r, const repair_io *io, const uint32_t *seqs, size_t n)
+{
+    uint8_t b[2 + 4 * REPAIR_NACK_MAX];
+    for (size_t i = 0; i < n; i += REPAIR_NACK_MAX) {
+        size_t k = n - i < REPAIR_NACK_MAX ? n - i : REPAIR_NACK_MAX;
+        b[0] = REPAIR_NACK;
+        b[1] = (uint8_t)k;
+        for (size_t j = 0; j < k; j++)
+            punch_put32(b + 2 + 4 * j, seqs[i + j]);
+        for (int c = 0; c < COPIES; c++)
+            io->send(io->arg, b, 2 + 4 * k);
+        r->c.nacks += k;
+    }
+}
+
+/* The sequence numbers from highest up to seq are missing: mark them, and
+ * ask for them while repairing. */
+static void mark_missing(punch_repair *r, const repair_io *io, uint64_t now, uint32_t seq)
+{
+    uint32_t want[REPAIR_RING];
+    size_t n = 0;
+    for (; r->highest != seq; r->highest++) {
+        held_slot *h = &r->held[r->highest % REPAIR_RING];
+        *h = (held_slot){.seq = r->highest, .missing = true, .nacks = 1, .missed_ms = now,
+                         .nacked_ms = now};
+        count_loss(r, true);
+        if (n < REPAIR_RING)
+            want[n++] = r->highest;
+    }
+    if (concealing(r) && n)
+        send_nacks(r, io, want, n);
+}
+
+static void take_seq(punch_repair *r, const repair_io *io, uint64_t now, uint32_t rtt_ms,
+                     uint32_t seq, const uint8_t *pkt, size_t len)
+{
+    if (!r->started || (int32_t)(r->expect - seq) > 4 * REPAIR_RING) {
+        /* first packet, or the peer started over */
+        r->started = true;
+        r->expect = r->highest = seq;
+    }
+    held_slot *h = &r->held[seq % REPAIR_RING];
+    if ((int32_t)(seq - r->expect) < 0) {
+        /* Behind: one we gave up on, a second copy of one delivered, or the
+         * first packets of a new peer on this peer's slot (its numbers start
+         * at 0 again): SCTP takes each in any order and drops duplicates.
+         * Dropping "duplicates" here lost a new peer's INIT (interop.stream,
+         * listen --keep-open). */
+        io->deliver(io->arg, pkt, len);
+        return;
+    }
+    if ((int32_t)(seq - r->highest) >= 0) {
+        if ((int32_t)(seq - r->expect) >= REPAIR_RING) {
+            /* what is missing that far back is SCTP's to recover */
+            uint32_t room = seq - REPAIR_RING + 1;
+            release(r, io, now, rtt_ms, room);
+            if ((int32_t)(room - r->highest) > 0)
+                r->expect = r->highest = room;
+        }
+        mark_missing(r, io, now, seq);
+        count_loss(r, false);
+        r->highest = seq + 1;
+        h = &r->held[seq % REPAIR_RING];
+        *h = (held_slot){.seq = seq};
+    } else if (h->seq != seq || h->have || !h->missing) {
+        return; /* a duplicate */
+    } else {
+        r->c.repaired++;
+        h->missing = false;
+    }
+    h->have = true;
+    h->len = (uint16_t)len;
+    memcpy(h->pkt, pkt, len);
+    release(r, io, now, rtt_ms, r->expect);
+}
+
+static void answer_nack(punch_repair *r, const repair_io *io, const uint8_t *body, size_t len)
+{
+    size_t n = len >= 2 ? body[1] : 0;
+    if (n == 0 || n > REPAIR_NACK_MAX || len != 2 + 4 * n) {
+        r->c.malformed++;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t seq = punch_get32(body + 2 + 4 * i);
+        sent_slot *s = &r->sent[seq % REPAIR_RING];
+        if (s->len == 0 || s->seq != seq || s->resends >= MAX_RESENDS)
+            continue;
+        s->resends++;
+        r->c.resent++;
+        for (int c = 0; c < COPIES; c++)
+            io->send(io->arg, s->body, s->len);
+    }
+}
+
+void punch_repair_input(punch_repair *r, const repair_io *io, uint64_t now, uint32_t rtt_ms,
+                        const uint8_t *body, size_t len)
+{
+    if (len >= 1 && body[0] == REPAIR_PLAIN)
+        io->deliver(io->arg, body + 1, len - 1);
+    else if (len >= 1 && body[0] == REPAIR_NACK)
+        answer_nack(r, io, body, len);
+    else if (len > REPAIR_HEADER && len <= REPAIR_MAX_PACKET && body[0] == REPAIR_SEQ)
+        take_seq(r, io, now, rtt_ms, punch_get32(body + 1), body + REPAIR_HEADER,
+                 len - REPAIR_HEADER);
+    else
+        r->c.malformed++;
+}
+
+void punch_repair_tick(punch_repair *r, const repair_io *io, uint64_t now, uint32_t rtt_ms)
+{
+    if (!r->started)
+        return;
+    uint32_t want[REPAIR_RING];
+    size_t n = 0;
+    for (uint32_t q = r->expect; q != r->highest && concealing(r); q++) {
+        held_slot *h = &r->held[q % REPAIR_RING];
+        if (!h->missing || h->have || h->seq != q || h->nacks >= MAX_NACKS ||
+            now - h->nacked_ms < renack_ms(rtt_ms))
+            continue;
+        h->nacks++;
+        h->nacked_ms = now;
+        want[n++] = q;
+    }
+    if (n)
+        send_nacks(r, io, want, n);
+    release(r, io, now, rtt_ms, r->expect);
+}

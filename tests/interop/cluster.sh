@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# punchd --cluster (issue 15): two punchd members sharing names through a
+# real redis-server, all on loopback of a network namespace of the test's
+# own. A peer listening at member 2 is reached by a connect at member 1
+# (data both ways on a direct path); with Redis stopped each member still
+# introduces its own peers, says it is down, and refuses a lookup across
+# members with a clear reason; with Redis back, both recover.
+. "$(dirname "$0")/netns.sh"
+PUNCH=${PUNCH:?set PUNCH to the punch binary}
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+    { echo "SKIP: redis-server not installed (scripts/setup)"; exit 77; }
+
+REDIS_PID=; M1=; M2=; BOB=
+cleanup() {
+    touch "$TMP/stop"
+    [ -z "${KEEP:-}" ] || cp -r "$TMP" "$KEEP"
+    for p in $BOB $M1 $M2 $REDIS_PID; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+head -c 32 /dev/urandom >"$TMP/secret"
+CLUSTER=(--cluster redis://127.0.0.1:6379/3 --cluster-secret-file "$TMP/secret")
+
+start_redis() {
+    redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no \
+        >>"$TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for _ in $(seq 400); do redis-cli -p 6379 ping 2>/dev/null | grep -q PONG && return; sleep 0.025; done
+    cat "$TMP/redis.log"; fail "redis-server did not start"
+}
+stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=; }
+
+# member N PORT: punchd member N serving on 127.0.0.1:PORT, events in mN.ev.
+member() {
+    "$PUNCHD" --listen "127.0.0.1:$2" --no-tcp --log-level debug --events "$TMP/m$1.ev" \
+        --metrics "127.0.0.1:947$1" \
+        "${CLUSTER[@]}" 2>"$TMP/m$1.err" &
+    eval "M$1=$!"
+}
+# count FILE REGEX: matching lines so far.
+count() { grep -c -- "$2" "$1" 2>/dev/null || true; }
+# wait_more FILE REGEX N: bounded wait until more than N lines match.
+wait_more() {
+    for _ in $(seq 400); do [ "$(count "$1" "$2")" -gt "$3" ] && return 0; sleep 0.025; done
+    return 1
+}
+UP='"event":"cluster".*"state":"up"'
+DOWN='"event":"cluster".*"state":"down"'
+
+# listen NAME SERVER: NAME waits for one peer, says "hello from NAME".
+listen() {
+    rm -f "$TMP/stop" "$TMP/$1.ev"
+    (echo "hello from $1"; while [ ! -e "$TMP/stop" ]; do sleep 0.05; done) |
+        XDG_CONFIG_HOME="$TMP/$1" "$PUNCH" --server "$2" --name "$1" --events "$TMP/$1.ev" \
+            listen --datagram >"$TMP/$1.out" 2>"$TMP/$1.err" &
+    BOB=$!
+    wait_grep "$TMP/$1.ev" '"event":"registered"' || { cat "$TMP/$1.err"; fail "$1 did not register"; }
+}
+stop_listen() { touch "$TMP/stop"; kill -TERM "$BOB" 2>/dev/null; wait "$BOB" 2>/dev/null; BOB=; }
+# connect PEER SERVER ARGS...: alice says "hello PEER", waits for an answer.
+connect() {
+    local peer=$1 server=$2; shift 2
+    rm -f "$TMP/alice.out"
+    (echo "hello $peer"; for _ in $(seq 200); do [ -s "$TMP/alice.out" ] && break; sleep 0.05; done) |
+        XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 30 "$PUNCH" --server "$server" \
+            --name alice --events "$TMP/alice.ev" connect --datagram "$peer" "$@" \
+            >"$TMP/alice.out" 2>"$TMP/alice.err"
+}
+
+start_redis
+member 1 3478
+member 2 3488
+wait_grep "$TMP/m1.ev" "$UP" && wait_grep "$TMP/m2.ev" "$UP" ||
+    fail "members did not join: $(cat "$TMP/m1.err" "$TMP/m2.err")"
+curl -fsS http://127.0.0.1:9471/metrics | grep -qx 'punchd_cluster_up 1' ||
+    fail "member 1's /metrics does not say it is up"
+pass "two members connected to Redis"
+
+# bob at member 2, alice at member 1.
+listen bob 127.0.0.1:3488
+wait_grep "$TMP/m2.ev" '"event":"registered".*"name":"bob"' || fail "member 2 did not register bob"
+connect bob 127.0.0.1:3478 --timeout 20 || { cat "$TMP/alice.err"; fail "connect across members failed"; }
+stop_listen
+[ "$(cat "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")'"
+[ "$(cat "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")'"
+grep -q '"event":"path".*"peer":"bob","kind":"direct"' "$TMP/alice.ev" ||
+    fail "no direct path: $(cat "$TMP/alice.ev")"
+s1=$(grep -o '"event":"cluster-introduced","t_ms":[0-9]*,"name":"alice","peer":"bob".*"initiator":true' "$TMP/m1.ev" | grep -o '"session":"[0-9a-f]*"' | sort -u)
+s2=$(grep -o '"event":"cluster-introduced","t_ms":[0-9]*,"name":"bob","peer":"alice".*"initiator":false' "$TMP/m2.ev" | grep -o '"session":"[0-9a-f]*"' | sort -u)
+[ -n "$s1" ] && [ "$s1" = "$s2" ] || fail "members did not introduce one session: '$s1' / '$s2'"
+pass "alice at member 1 reached bob at member 2: data both ways on a direct path, session $s1"
+
+# Redis holds nothing a member trusts without the cluster's MAC: a record
+# planted for mallory and an INTRO published on member 2's channel are
+# dropped and counted.
+member_id() { grep -o '"event":"cluster".*' "$TMP/m$1.ev" | head -1 | grep -o '"member":"[0-9a-f]*"' | cut -d'"' -f4; }
+head -c 300 /dev/urandom >"$TMP/planted"
+intros2=$(count "$TMP/m2.ev" '"event":"cluster-introduced"')
+redis-cli -n 3 -x set punch:name:mallory <"$TMP/planted" >/dev/null
+{ printf 'PC\001\002'; head -c 300 /dev/urandom; } >"$TMP/forged"
+[ "$(redis-cli -x publish "punch:3:member:$(member_id 2)" <"$TMP/forged")" = 1 ] ||
+    fail "member 2 is not subscribed to its channel"
+connect mallory 127.0.0.1:3478 --timeout 5 && fail "a planted record was trusted"
+wait_more "$TMP/m1.ev" '"event":"cluster-lookup-failed".*"peer":"mallory".*"reason":"record failed the cluster' 0 ||
+    fail "member 1 did not report the planted record: $(tail -3 "$TMP/m1.ev")"
+kill -USR1 "$M1" "$M2"
+wait_grep "$TMP/m1.ev" '"event":"counters"' && wait_grep "$TMP/m2.ev" '"event":"counters"' || fail "no counters"
+c1=$(grep '"event":"counters"' "$TMP/m1.ev" | tail -1); c2=$(grep '"event":"counters"' "$TMP/m2.ev" | tail -1)
+[ "$(json_field "$c1" cluster_malformed)" -ge 1 ] || fail "member 1 did not count the planted record: $c1"
+[ "$(json_field "$c2" cluster_bad_mac)" = 1 ] || fail "member 2 did not count the forged INTRO: $c2"
+[ "$(json_field "$c2" cluster_introduced)" = "$intros2" ] &&
+    [ "$(count "$TMP/m2.ev" '"event":"cluster-introduced"')" = "$intros2" ] ||
+    fail "member 2 acted on the forged INTRO: $c2"
+pass "a planted record and a forged INTRO are dropped and counted (member 1 malformed $(json_field "$c1" cluster_malformed), member 2 bad_mac $(json_field "$c2" cluster_bad_mac))"
+
+# Redis goes away.
+downs1=$(count "$TMP/m1.ev" "$DOWN"); downs2=$(count "$TMP/m2.ev" "$DOWN")
+ups1=$(count "$TMP/m1.ev" "$UP"); ups2=$(count "$TMP/m2.ev" "$UP")
+stop_redis
+wait_more "$TMP/m1.ev" "$DOWN" "$downs1" && wait_more "$TMP/m2.ev" "$DOWN" "$downs2" ||
+    fail "members did not say Redis went away"
+curl -fsS http://127.0.0.1:9471/metrics | grep -qx 'punchd_cluster_up 0' ||
+    fail "member 1's /metrics does not say Redis is down"
+pass "both members said Redis is down: $(grep -o '"reason":"[^"]*"' "$TMP/m1.ev" | tail -1)"
+
+# carol at member 1 is still reached from member 1...
+listen carol 127.0.0.1:3478
+connect carol 127.0.0.1:3478 --timeout 20 || { cat "$TMP/alice.err"; fail "same-member connect failed without Redis"; }
+stop_listen
+[ "$(cat "$TMP/alice.out")" = "hello from carol" ] || fail "alice got '$(cat "$TMP/alice.out")' from carol"
+pass "same-member connect works without Redis"
+# ...but bob at member 2 is not, and both sides say why.
+listen bob 127.0.0.1:3488
+connect bob 127.0.0.1:3478 --timeout 5 && fail "connect across members worked without Redis"
+grep -q "no such peer" "$TMP/alice.err" || fail "alice was not told: $(cat "$TMP/alice.err")"
+wait_more "$TMP/m1.ev" '"event":"cluster-lookup-failed".*"peer":"bob".*"reason":"redis unavailable"' 0 ||
+    fail "member 1 did not report the failed lookup: $(tail -3 "$TMP/m1.ev")"
+pass "cross-member connect refused without Redis (alice: $(grep -o 'no such peer[^"]*' "$TMP/alice.err" | head -1); member 1: redis unavailable)"
+
+# Redis is back (empty: it kept nothing): both members rejoin and publish
+# their peers again, so bob, registered at member 2 while Redis was away,
+# is reached from member 1 at once, well before his next keepalive (25 s).
+start_redis
+wait_more "$TMP/m1.ev" "$UP" "$ups1" && wait_more "$TMP/m2.ev" "$UP" "$ups2" ||
+    fail "members did not rejoin Redis"
+published() { redis-cli -n 3 exists punch:name:bob | grep -q 1; }
+for _ in $(seq 400); do published && break; sleep 0.025; done
+published || fail "member 2 did not publish bob again"
+connect bob 127.0.0.1:3478 --timeout 20 || { cat "$TMP/alice.err"; fail "connect across members failed after Redis came back"; }
+stop_listen
+[ "$(cat "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' after recovery"
+pass "Redis back: both members rejoined, republished, and alice reaches bob across members again"

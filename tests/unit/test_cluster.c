@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* Messages between cluster members (src/server/cluster.c): what one member
+ * signs another takes, field for field; anything forged, garbled, stale,
+ * misdirected or signed with another secret is dropped and counted. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <sodium.h>
+
+#include "server/cluster.h"
+
+static const uint8_t secret[PUNCH_CLUSTER_SECRET_LEN] = "the cluster's 32-byte secret...";
+static const uint8_t m1[PUNCH_CLUSTER_MEMBER_LEN] = {1, 1, 1, 1, 1, 1, 1, 1};
+static const uint8_t m2[PUNCH_CLUSTER_MEMBER_LEN] = {2, 2, 2, 2, 2, 2, 2, 2};
+static const uint8_t txid[PUNCH_MSG_TXID_LEN] = {9, 8, 7, 6, 5, 4, 3, 2};
+static const uint64_t now = 1800000000000ull; /* a wall clock, ms */
+
+static punch_rendezvous_peer_info sample_peer(void)
+{
+    punch_rendezvous_peer_info p = {.name = "bob", .n_private = 2, .n_mapped = 1,
+                                    .rtt_ms = 42, .nat_mapping = 2, .nat_step = 1,
+                                    .nat_port = 40001};
+    for (int i = 0; i < PUNCH_KEY_LEN; i++)
+        p.key[i] = (uint8_t)(0xA0 + i);
+    p.public_addr = (punch_addr){.family = PUNCH_AF_INET, .port = 40000, .ip = {198, 51, 100, 7}};
+    p.private_addr[0] = (punch_addr){.family = PUNCH_AF_INET, .port = 5000, .ip = {10, 0, 0, 2}};
+    p.private_addr[1] = (punch_addr){.family = PUNCH_AF_INET, .port = 6000, .ip = {192, 0, 2, 1}};
+    return p;
+}
+
+static void assert_same_peer(const punch_rendezvous_peer_info *a,
+                             const punch_rendezvous_peer_info *b)
+{
+    assert_string_equal(a->name, b->name);
+    assert_memory_equal(a->key, b->key, PUNCH_KEY_LEN);
+    assert_memory_equal(&a->public_addr, &b->public_addr, sizeof(punch_addr));
+    assert_int_equal(a->n_private, b->n_private);
+    assert_memory_equal(a->private_addr, b->private_addr, a->n_private * sizeof(punch_addr));
+    assert_int_equal(a->n_mapped, b->n_mapped);
+    assert_int_equal(a->rtt_ms, b->rtt_ms);
+    assert_int_equal(a->nat_mapping, b->nat_mapping);
+    assert_int_equal(a->nat_step, b->nat_step);
+    assert_int_equal(a->nat_port, b->nat_port);
+}
+
+static void record_round_trips(void **state)
+{
+    (void)state;
+    punch_cluster a, b;
+    punch_cluster_init(&a, secret, m1);
+    punch_cluster_init(&b, secret, m2);
+    punch_rendezvous_peer_info p = sample_peer();
+    uint8_t buf[PUNCH_CLUSTER_MAX_MSG];
+    size_t len;
+    assert_int_equal(punch_cluster_record(&a, &p, now + 90000, buf, sizeof(buf), &len), 0);
+    punch_cluster_msg m;
+    assert_int_equal(punch_cluster_read_record(&b, "bob", buf, len, now, &m), 0);
+    assert_int_equal(m.type, PUNCH_CLUSTER_RECORD);
+    assert_memory_equal(m.from, m1, sizeof(m1));
+    assert_int_equal(m.stamp_ms, now + 90000);
+    assert_same_peer(&m.peer, &p);
+    assert_int_equal(b.counters.accepted, 1);
+    /* Under another name, past its expiry, or taken as an INTRO: dropped. */
+    assert_int_equal(punch_cluster_read_record(&b, "bobby", buf, len, now, &m), PUNCH_ERR_NOTFOUND);
+    assert_int_equal(punch_cluster_read_record(&b, "bob", buf, len, now + 90000, &m),
+                     PUNCH_ERR_LIMIT);
+    assert_int_equal(punch_cluster_read_intro(&b, buf, len, now, &m), PUNCH_ERR_NOTFOUND);
+    assert_int_equal(b.counters.misdirected, 2);
+    assert_int_equal(b.counters.stale, 1);
+    assert_int_equal(b.counters.accepted, 1);
+}
+
+static void intro_round_trips_to_its_member_only(void **state)
+{
+    (void)state;
+    punch_cluster a, b, c;
+    uint8_t m3[PUNCH_CLUSTER_MEMBER_LEN] = {3};
+    punch_cluster_init(&a, secret, m1);
+    punch_cluster_init(&b, secret, m2);
+    punch_cluster_init(&c, secret, m3);
+    punch_rendezvous_peer_info p = sample_peer();
+    uint8_t target[PUNCH_KEY_LEN] = {0x77}, session[PUNCH_MSG_SESSION_LEN];
+    uint8_t buf[PUNCH_CLUSTER_MAX_MSG];
+    size_t len;
+    punch_cluster_session_id(&a, p.key, txid, session);
+    assert_int_equal(punch_cluster_intro(&a, m2, target, &p, txid, session, 0, now, buf,
+                                         sizeof(buf), &len), 0);
+    punch_cluster_msg m;
+    assert_int_equal(punch_cluster_read_intro(&b, buf, len, now + 5, &m), 0);
+    assert_memory_equal(m.to, m2, sizeof(m2));
+    assert_memory_equal(m.target_key, target, sizeof(target));
+    assert_memory_equal(m.session, session, sizeof(session));
+    assert_memory_equal(m.txid, txid, sizeof(txid));
+    assert_same_peer(&m.peer, &p);
+    /* Member 3 hears it on no channel of its own; if it did, it drops it. */
+    assert_int_equal(punch_cluster_read_intro(&c, buf, len, now, &m), PUNCH_ERR_NOTFOUND);
+    assert_int_equal(c.counters.misdirected, 1);
+    /* Replayed after its window, or from a clock far ahead: stale. */
+    assert_int_equal(punch_cluster_read_intro(&b, buf, len, now + PUNCH_CLUSTER_INTRO_WINDOW_MS, &m),
+                     PUNCH_ERR_LIMIT);
+    assert_int_equal(punch_cluster_read_intro(&b, buf, len, now - PUNCH_CLUSTER_INTRO_WINDOW_MS - 1,
+                                              &m), PUNCH_ERR_LIMIT);
+    assert_int_equal(b.counters.stale, 2);
+}
+
+static void session_ids_follow_the_connect(void **state)
+{
+    (void)state;
+    punch_cluster a, other;
+    uint8_t other_secret[PUNCH_CLUSTER_SECRET_LEN] = {1};
+    punch_cluster_init(&a, secret, m1);
+    punch_cluster_init(&other, other_secret, m1);
+    uint8_t key[PUNCH_KEY_LEN] = {5}, t2[PUNCH_MSG_TXID_LEN] = {1};
+    uint8_t s1[PUNCH_MSG_SESSION_LEN], s1again[PUNCH_MSG_SESSION_LEN];
+    uint8_t s2[PUNCH_MSG_SESSION_LEN], s3[PUNCH_MSG_SESSION_LEN];
+    punch_cluster_session_id(&a, key, txid, s1);
+    punch_cluster_session_id(&a, key, txid, s1again);
+    punch_cluster_session_id(&a, key, t2, s2);
+    punch_cluster_session_id(&other, key, txid, s3);
+    assert_memory_equal(s1, s1again, sizeof(s1)); /* a CONNECT copy: the same session */
+    assert_memory_not_equal(s1, s2, sizeof(s1));
+    assert_memory_not_equal(s1, s3, sizeof(s1));
+}
+
+/* Every single bit flipped, every truncation and another secret: never
+ * accepted, always counted as malformed or bad MAC. */
+static void forged_and_garbled_are_dropped_and_counted(void **state)
+{
+    (void)state;
+    punch_cluster a, b, stranger;
+    uint8_t other_secret[PUNCH_CLUSTER_SECRET_LEN] = "a secret of another cluster....";
+    punch_cluster_init(&a, secret, m1);
+    punch_cluster_init(&b, secret, m2);
+    punch_cluster_init(&stranger, other_secret, m1);
+    punch_rendezvous_peer_info p = sample_peer();
+    uint8_t buf[PUNCH_CLUSTER_MAX_MSG], bad[PUNCH_CLUSTER_MAX_MSG];
+    size_t len;
+    punch_cluster_msg m;
+    assert_int_equal(punch_cluster_record(&a, &p, now + 1000, buf, sizeof(buf), &len), 0);
+    uint64_t tries = 0;
+    for (size_t i = 0; i < len; i++)
+        for (int bit = 0; bit < 8; bit++, tries++) {
+            memcpy(bad, buf, len);
+            bad[i] ^= (uint8_t)(1u << bit);
+            assert_int_not_equal(punch_cluster_read_record(&b, "bob", bad, len, now, &m), 0);
+        }
+    for (size_t n = 0; n < len; n++, tries++)
+        assert_int_not_equal(punch_cluster_read_record(&b, "bob", buf, n, now, &m), 0);
+    assert_int_equal(b.counters.accepted, 0);
+    assert_int_equal(b.counters.malformed + b.counters.bad_mac, tries);
+    assert_true(b.counters.bad_mac > 8 * (len - 4));
+    /* Well formed, but signed with another cluster's secret. */
+    assert_int_equal(punch_cluster_record(&stranger, &p, now + 1000, buf, sizeof(buf), &len), 0);
+    assert_int_equal(punch_cluster_read_record(&b, "bob", buf, len, now, &m), PUNCH_ERR_INTEGRITY);
+    assert_int_equal(b.counters.accepted, 0);
+}
+
+/* A member's own signature over bytes that are no cluster message (a
+ * future version, a bad inner message) is malformed, not trusted. */
+static void signed_garbage_is_malformed(void **state)
+{
+    (void)state;
+    punch_cluster b;
+    punch_cluster_init(&b, secret, m2);
+    uint8_t buf[PUNCH_CLUSTER_HEADER_LEN + 20 + PUNCH_CLUSTER_MAC_LEN] = {'P', 'C', 1, 1};
+    size_t signed_len = sizeof(buf) - PUNCH_CLUSTER_MAC_LEN;
+    crypto_auth(buf + signed_len, buf, signed_len, secret);
+    punch_cluster_msg m;
+    assert_int_equal(punch_cluster_read_record(&b, "bob", buf, sizeof(buf), now, &m),
+                     PUNCH_ERR_MALFORMED);
+    assert_int_equal(b.counters.malformed, 1);
+    assert_int_equal(b.counters.bad_mac, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(record_round_trips),
+        cmocka_unit_test(intro_round_trips_to_its_member_only),
+        cmocka_unit_test(session_ids_follow_the_connect),
+        cmocka_unit_test(forged_and_garbled_are_dropped_and_counted),
+        cmocka_unit_test(signed_garbage_is_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/* Loss repair under SCTP (src/stream/repair.c), in virtual time: two
+ * repairers joined by a link with a one-way delay and seeded random loss,
+ * the sender's SCTP packets numbered in their DATA chunk so the order they
+ * reach "usrsctp" in can be checked. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sim/rng.h"
+#include "stream/repair.h"
+#include "wire/bytes.h"
+
+#define MAX_FLIGHT 8192
+#define MAX_PACKETS 20000
+#define DELAY_MS 20 /* one way: RTT 40 ms, the lab's two 10 ms access links */
+
+typedef struct flight {
+    uint64_t at;
+    int to; /* 0: the sender, 1: the receiver */
+    size_t len;
+    uint8_t body[REPAIR_MAX_PACKET];
+} flight;
+
+typedef struct link {
+    punch_repair *end[2];
+    punch_rng rng;
+    double loss[2];        /* towards each end */
+    int drop_seq;          /* every copy of the packet with this number is lost (-1: none) */
+    uint64_t now;
+    flight *fl;
+    size_t n_fl;
+    int got[MAX_PACKETS];  /* the numbers the receiver delivered, in order */
+    size_t n_got, acks_got;
+    size_t nacks_seen;
+} link;
+
+static link L;
+
+static void on_send(void *arg, const uint8_t *body, size_t len)
+{
+    int from = (int)(intptr_t)arg, to = 1 - from;
+    if (body[0] == REPAIR_NACK)
+        L.nacks_seen++;
+    if (body[0] == REPAIR_SEQ && L.drop_seq >= 0 && len >= REPAIR_HEADER + 20 &&
+        (int)punch_get32(body + REPAIR_HEADER + 16) == L.drop_seq)
+        return;
+    if (punch_rng_chance(&L.rng, L.loss[to]))
+        return;
+    assert_true(L.n_fl < MAX_FLIGHT);
+    flight *f = &L.fl[L.n_fl++];
+    f->at = L.now + DELAY_MS;
+    f->to = to;
+    f->len = len;
+    memcpy(f->body, body, len);
+}
+
+static void on_deliver(void *arg, const uint8_t *pkt, size_t len)
+{
+    (void)arg;
+    assert_true(len >= 16);
+    if (pkt[12] == 3) { /* SACK */
+        L.acks_got++;
+        return;
+    }
+    assert_true(L.n_got < MAX_PACKETS);
+    L.got[L.n_got++] = (int)punch_get32(pkt + 16);
+}
+
+static const repair_io io_of[2] = {
+    {.arg = (void *)(intptr_t)0, .send = on_send, .deliver = on_deliver},
+    {.arg = (void *)(intptr_t)1, .send = on_send, .deliver = on_deliver},
+};
+
+/* An SCTP packet with one DATA chunk numbered n, or (n < 0) one SACK. */
+static size_t packet(int n, uint8_t *p)
+{
+    memset(p, 0, 64);
+    if (n < 0) {
+        p[12] = 3;
+        punch_put16(p + 14, 16);
+        return 28;
+    }
+    p[12] = 0;
+    punch_put16(p + 14, 20);
+    punch_put32(p + 16, (uint32_t)n);
+    return 64;
+}
+
+static void send_packet(int from, int n)
+{
+    uint8_t pkt[64], body[64 + REPAIR_HEADER];
+    size_t len = punch_repair_frame(L.end[from], pkt, packet(n, pkt), body);
+    on_send(io_of[from].arg, body, len);
+}
+
+/* Run the link until ms: arrivals, and both ends ticked every 10 ms. */
+static void run_until(uint64_t ms)
+{
+    for (; L.now < ms; L.now++) {
+        /* in the order sent: the lab's links never reorder */
+        size_t kept = 0, n = L.n_fl;
+        for (size_t i = 0; i < n; i++) {
+            if (L.fl[i].at > L.now) {
+                L.fl[kept++] = L.fl[i];
+                continue;
+            }
+            static flight f;
+            f = L.fl[i];
+            punch_repair_input(L.end[f.to], &io_of[f.to], L.now, 2 * DELAY_MS, f.body, f.len);
+        }
+        memmove(L.fl + kept, L.fl + n, (L.n_fl - n) * sizeof(flight));
+        L.n_fl = kept + (L.n_fl - n);
+        if (L.now % 10 == 0)
+            for (int e = 0; e < 2; e++)
+                punch_repair_tick(L.end[e], &io_of[e], L.now, 2 * DELAY_MS);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    static flight fl[MAX_FLIGHT];
+    memset(&L, 0, sizeof(L));
+    L.fl = fl;
+    L.drop_seq = -1;
+    L.end[0] = punch_repair_new();
+    L.end[1] = punch_repair_new();
+    punch_rng_seed(&L.rng, 14);
+    return L.end[0] && L.end[1] ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    punch_repair_free(L.end[0]);
+    punch_repair_free(L.end[1]);
+    return 0;
+}
+
+/* n packets from the sender, one per ms, then time to settle. */
+static void send_stream(int n)
+{
+    for (int i = 0; i < n; i++) {
+        send_packet(0, i);
+        run_until(L.now + 1);
+    }
+    run_until(L.now + 1000);
+}
+
+/* Delivered in order but for those given up on and delivered when they
+ * came after all, and second copies (SCTP drops those): returns how many
+ * came late. */
+static size_t distinct;
+
+static size_t out_of_order(void)
+{
+    size_t late = 0;
+    distinct = 0;
+    int top = -1;
+    static bool seen[MAX_PACKETS];
+    memset(seen, 0, sizeof(seen));
+    for (size_t i = 0; i < L.n_got; i++) {
+        if (seen[L.got[i]])
+            continue;
+        seen[L.got[i]] = true;
+        distinct++;
+        if (L.got[i] < top)
+            late++;
+        else
+            top = L.got[i];
+    }
+    return late;
+}
+
+static void assert_in_order(void)
+{
+    assert_int_equal(out_of_order(), 0);
+}
+
+static void no_loss_no_nack(void **state)
+{
+    (void)state;
+    send_stream(500);
+    assert_int_equal(L.n_got, 500);
+    assert_in_order();
+    assert_int_equal(L.nacks_seen, 0);
+    assert_int_equal(punch_repair_counters(L.end[1])->given_up, 0);
+}
+
+/* 10 % loss each way (the lab's 5 % on two links), NACKs and resends lost
+ * too: everything arrives, in order, the rare packet whose every repair
+ * was lost left to SCTP. */
+static void random_loss_repaired_in_order(void **state)
+{
+    (void)state;
+    L.loss[0] = L.loss[1] = 0.10;
+    send_stream(5000);
+    const repair_counters *c = punch_repair_counters(L.end[1]);
+    size_t late = out_of_order(), lost = 5000 - distinct;
+    assert_true(lost <= c->given_up);
+    assert_true(late <= c->given_up);
+    assert_true(c->repaired > 300);         /* about 500 lost first time */
+    /* three tries in the hold, each failing 2 % (both copies of the NACK
+     * or of the packet lost): almost never given up */
+    assert_true(c->given_up * 200 < c->repaired);
+    assert_int_equal(c->malformed, 0);
+}
+
+/* A packet that never comes holds the rest back for the hold time only,
+ * then they go on in order without it. */
+static void gives_up_after_hold(void **state)
+{
+    (void)state;
+    L.drop_seq = 3;
+    for (int i = 0; i < 10; i++)
+        send_packet(0, i);
+    run_until(DELAY_MS + 1);
+    assert_int_equal(L.n_got, 3); /* 0 1 2; 4..9 held */
+    run_until(DELAY_MS + 4 * 2 * DELAY_MS + 60 + 20); /* repair.c hold_ms */
+    assert_int_equal(L.n_got, 9);
+    assert_int_equal(L.got[3], 4);
+    assert_in_order();
+    assert_int_equal(punch_repair_counters(L.end[1])->given_up, 1);
+    assert_true(L.nacks_seen >= 2); /* asked, and asked again */
+}
+
+/* Acknowledgements are never held behind a gap. */
+static void acks_pass_a_gap(void **state)
+{
+    (void)state;
+    L.drop_seq = 1;
+    send_packet(0, 0);
+    send_packet(0, 1);
+    send_packet(0, 2);
+    send_packet(0, -1);
+    run_until(DELAY_MS + 1);
+    assert_int_equal(L.n_got, 1); /* 0; 2 waits for 1 */
+    assert_int_equal(L.acks_got, 1);
+}
+
+/* Past REPAIR_LOSS_LIMIT the losses are congestion's: nothing is held or
+ * asked for, SCTP sees them. */
+static void heavy_loss_goes_to_sctp(void **state)
+{
+    (void)state;
+    L.loss[1] = 0.5;
+    send_stream(2000);
+    size_t nacks_then = L.nacks_seen;
+    uint64_t given_then = punch_repair_counters(L.end[1])->given_up;
+    assert_true(given_then > 500);
+    send_stream(1000);
+    assert_true(L.nacks_seen - nacks_then < 50);
+    assert_true(punch_repair_counters(L.end[1])->repaired < 100);
+}
+
+static void malformed_counted(void **state)
+{
+    (void)state;
+    const uint8_t bad[][8] = {{REPAIR_NACK}, {REPAIR_NACK, 0}, {REPAIR_NACK, 2, 0, 0, 0, 1},
+                              {REPAIR_SEQ, 0, 0, 0}, {0x7f, 1, 2}};
+    const size_t len[] = {1, 2, 6, 4, 3};
+    for (size_t i = 0; i < 5; i++)
+        punch_repair_input(L.end[0], &io_of[0], 0, 40, bad[i], len[i]);
+    punch_repair_input(L.end[0], &io_of[0], 0, 40, bad[0], 0);
+    assert_int_equal(punch_repair_counters(L.end[0])->malformed, 6);
+    assert_int_equal(L.n_fl, 0);
+    assert_int_equal(L.n_got, 0);
+}
+
+/* A NACK for a number never sent, or long out of the ring, sends nothing. */
+static void nack_for_unknown_ignored(void **state)
+{
+    (void)state;
+    uint8_t nack[6] = {REPAIR_NACK, 1};
+    punch_put32(nack + 2, 12345);
+    punch_repair_input(L.end[0], &io_of[0], 0, 40, nack, sizeof(nack));
+    assert_int_equal(L.n_fl, 0);
+    assert_int_equal(punch_repair_counters(L.end[0])->resent, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(no_loss_no_nack, setup, teardown),
+        cmocka_unit_test_setup_teardown(random_loss_repaired_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(gives_up_after_hold, setup, teardown),
+        cmocka_unit_test_setup_teardown(acks_pass_a_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(heavy_loss_goes_to_sctp, setup, teardown),
+        cmocka_unit_test_setup_teardown(malformed_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(nack_for_unknown_ignored, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
