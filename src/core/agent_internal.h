@@ -179,6 +179,14 @@ typedef struct candidate {
     uint16_t unverified_sent; /* probes to it before the handshake (admission.c) */
 } candidate;
 
+/* The sessions a peer slot held before its current one (newest first):
+ * an INTRODUCE naming one of them is a replay, never a new start. */
+#define RETIRED_SESSIONS 4
+typedef struct retired_sessions {
+    uint8_t id[RETIRED_SESSIONS][PUNCH_MSG_SESSION_LEN];
+    unsigned n;
+} retired_sessions;
+
 /* CONNECT, repeated (same transaction) until the session is up: the
  * server introduces both sides again for each copy, so a lost INTRODUCE
  * on either side is made good (introduction.c). */
@@ -261,6 +269,7 @@ typedef struct peer {
     /* From INTRODUCE. */
     bool introduced;
     uint8_t session[PUNCH_MSG_SESSION_LEN];
+    retired_sessions retired; /* the sessions this slot held before */
     bool initiator;
     punch_guard guard;
     bool prefer_tcp; /* we or the peer asked for a TCP path (punch_agent_tcp_offer) */

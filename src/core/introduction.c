@@ -91,6 +91,35 @@ static void take_introduction(punch_agent *a, uint64_t now, int id, const punch_
     }
 }
 
+/* Whether p held the session sid before its current one. The server
+ * derives a session's id from the CONNECT that made it, so this catches
+ * a replayed INTRODUCE and the INTRODUCE of a replayed CONNECT alike: an
+ * on-path copy must not tear down the session in use (docs/security.md). */
+static bool held_before(const peer *p, const uint8_t *sid)
+{
+    for (unsigned i = 0; i < p->retired.n; i++)
+        if (memcmp(p->retired.id[i], sid, PUNCH_MSG_SESSION_LEN) == 0)
+            return true;
+    return false;
+}
+
+/* Slot id (or a new one when id < 0) for a new session, remembering the
+ * session it held among the retired ones (newest first). */
+static int renew_for_new_session(punch_agent *a, uint64_t now, int id)
+{
+    retired_sessions kept = {0};
+    if (id >= 0) {
+        kept = a->peers[id].retired;
+        memmove(kept.id[1], kept.id[0], (RETIRED_SESSIONS - 1) * PUNCH_MSG_SESSION_LEN);
+        memcpy(kept.id[0], a->peers[id].session, PUNCH_MSG_SESSION_LEN);
+        kept.n += kept.n < RETIRED_SESSIONS;
+    }
+    id = renew_peer(a, now, id);
+    if (id >= 0)
+        a->peers[id].retired = kept;
+    return id;
+}
+
 /* The peer an INTRODUCE that names us the asker is the answer for: the
  * one whose CONNECT has its txid or, failing that, the one we are asking
  * for by that name. The server introduces a peer that registers from a new
@@ -114,6 +143,21 @@ static int asked_for(const punch_agent *a, const punch_msg *m)
     return by_name;
 }
 
+/* The peer, already in a session (a reintroduction of the old one came
+ * first, e.g. after a restart), whose own CONNECT this INTRODUCE answers
+ * with a new session: that one replaces it. -1: none. */
+static int answered_anew(const punch_agent *a, const punch_msg *m)
+{
+    for (int i = 0; i < MAX_PEERS; i++) {
+        const peer *p = &a->peers[i];
+        if (p->used && p->introduced && p->connect.asked &&
+            memcmp(p->connect.txid, m->txid, PUNCH_MSG_TXID_LEN) == 0 &&
+            !held_before(p, m->session))
+            return i;
+    }
+    return -1;
+}
+
 void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
 {
     int id = find_peer_by_session(a, m->session);
@@ -122,7 +166,7 @@ void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
         return;
     }
     if (m->flags & PUNCH_INTRO_INITIATOR) {
-        if ((id = asked_for(a, m)) < 0)
+        if ((id = asked_for(a, m)) < 0 && (id = answered_anew(a, m)) < 0)
             return;
         if (a->peers[id].pinned && memcmp(a->peers[id].key, m->key, PUNCH_KEY_BYTES) != 0) {
             ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
@@ -130,15 +174,22 @@ void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
             forget_peer(a, id);
             return;
         }
+        if (a->peers[id].introduced && (id = renew_for_new_session(a, now, id)) < 0)
+            return;
     } else {
         /* One entry per peer key: a new introduction (the other side asked
          * again, e.g. its answer from the server was lost, or it restarted)
-         * replaces the old session, in the same slot. */
+         * replaces the old session, in the same slot; one naming a session
+         * the slot held before is a replay and changes nothing. */
         for (int i = 0; i < MAX_PEERS && id < 0; i++)
             if (a->peers[i].used && a->peers[i].introduced &&
                 memcmp(a->peers[i].key, m->key, PUNCH_KEY_BYTES) == 0)
                 id = i;
-        if ((id = renew_peer(a, now, id)) < 0) {
+        if (id >= 0 && held_before(&a->peers[id], m->session)) {
+            a->dropped++;
+            return;
+        }
+        if ((id = renew_for_new_session(a, now, id)) < 0) {
             a->dropped++;
             return;
         }

@@ -109,25 +109,47 @@ static void session_id_for(const punch_rendezvous *rv, uint32_t a, uint32_t b,
     crypto_generichash_final(&st, id, PUNCH_MSG_SESSION_LEN);
 }
 
+/* CONNECTs from both sides that cross (both asked at once) share one
+ * session when the second comes within this long of the first. */
+#define CROSSING_MS 1000
+
+/* Whether a CONNECT from a, whose transaction makes the session id `id`,
+ * belongs to the pair's session s: a copy of the CONNECT that made it, any
+ * CONNECT of the peer that made it (after its restart it takes the
+ * reintroduction that came with its REGISTERED as the answer), or one
+ * crossing it from the other side. A later CONNECT from the side that was
+ * asked (it restarted, perhaps after a crash that left the asker holding
+ * the dead session) needs a new id, or the asker would take its INTRODUCE
+ * as news of the session it holds and keep the dead handshake (issue 10). */
+static bool same_connect(const session *s, uint32_t a, const uint8_t *id, uint64_t now)
+{
+    if (memcmp(s->id, id, PUNCH_MSG_SESSION_LEN) == 0 || s->peer[0] == a)
+        return true;
+    return now < s->opened_ms + CROSSING_MS;
+}
+
 /* A relay session between peers a (who asked) and b. Returns whether one
  * is held for them; id is filled either way. A CONNECT sent again (its
  * answer was lost) or crossing one from the other side gets the session
- * already made, so both peers end up naming the same one. */
+ * already made, so both peers end up naming the same one; a new start
+ * replaces it. */
 bool rv_open_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint32_t b,
                      const uint8_t txid[PUNCH_MSG_TXID_LEN],
                      uint8_t id[PUNCH_MSG_SESSION_LEN])
 {
+    session_id_for(rv, a, b, txid, id);
     uint32_t old = pair_session(rv, a, a, b);
     if (old == NONE)
         old = pair_session(rv, b, a, b);
-    if (old != NONE) {
+    if (old != NONE && same_connect(&rv->sessions[old], a, id, now)) {
         session *s = &rv->sessions[old];
         memcpy(id, s->id, PUNCH_MSG_SESSION_LEN);
         s->last_ms = now > s->last_ms ? now : s->last_ms;
         rv_lru_touch(&rv->session_lru, rv->session_links, old);
         return true;
     }
-    session_id_for(rv, a, b, txid, id);
+    if (old != NONE)
+        close_session(rv, old, "replaced");
     /* A collision of 64-bit ids is all but impossible; still, an id must
      * name one session: such an introduction goes without relay. */
     if (rv_htable_find(rv, &rv->by_id, session_hash(rv, id), match_session, id) != NONE)
@@ -144,7 +166,7 @@ bool rv_open_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint32_t b,
     session *s = &rv->sessions[i];
     const punch_rendezvous_cfg *c = &rv->cfg;
     *s = (session){.used = true, .peer = {a, b}, .gen = {rv->peers[a].gen, rv->peers[b].gen},
-                   .last_ms = now,
+                   .opened_ms = now, .last_ms = now,
                    .bytes_q = {.milli = (uint64_t)c->relay_bytes_per_s * 1000, .last_ms = now},
                    .packets_q = {.milli = (uint64_t)c->relay_packets_per_s * 1000,
                                  .last_ms = now}};

@@ -78,7 +78,7 @@ typedef struct session {
     bool used, opened;
     uint32_t peer[2]; /* [0] started it */
     uint32_t gen[2];
-    uint64_t last_ms;
+    uint64_t opened_ms, last_ms;
     bucket bytes_q, packets_q;
     uint64_t bytes[2], packets[2], dropped;
 } session;

@@ -270,6 +270,20 @@ static void node_portmap(node *n, uint64_t now_ms)
     }
 }
 
+/* The first signalling datagrams from the server (198.51.100.x; STUN
+ * answers are not kept), for node.heard. */
+static void keep_from_server(node *n, const punch_sim_datagram *d)
+{
+    unsigned k = n->n_heard;
+    if (d->remote.ip[0] != 198 || k >= sizeof(n->heard) / sizeof(n->heard[0]) ||
+        d->len > sizeof(n->heard[0]) || punch_stun_is_stun(d->data, d->len))
+        return;
+    memcpy(n->heard[k], d->data, d->len);
+    n->heard_len[k] = d->len;
+    n->heard_from[k] = d->remote;
+    n->n_heard++;
+}
+
 static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
                     const punch_sim_datagram *d)
 {
@@ -297,6 +311,7 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     }
     if (now_us / MS < n->deaf_until_ms && d->remote.ip[0] != 198)
         return; /* only the server (198.51.100.1) is heard yet */
+    keep_from_server(n, d);
     punch_socket sock;
     if (!sim_socket_at(n, d->local.port, &sock))
         return;

@@ -87,6 +87,12 @@ typedef struct node {
     bool by_token;
     char name[PUNCH_NAME_MAX + 1];
     uint8_t secret[PUNCH_KEY_BYTES]; /* its identity, the same after a restart */
+    /* The first signalling datagrams from the server, kept for a test to
+     * replay (an on-path attacker's copies). */
+    unsigned n_heard;
+    size_t heard_len[16];
+    punch_addr heard_from[16];
+    uint8_t heard[16][1500];
 } node;
 
 typedef struct server {

@@ -364,6 +364,121 @@ static void direct_one_crossing_after_the_introduction(void **state)
     }
 }
 
+/* ---- a peer killed without a goodbye comes back (issue 10) ---- */
+
+/* Each side sends "<word> to <the other>" on its path (when it has one);
+ * true once both heard the other's. */
+static bool both_hear(world *w, uint64_t now, const char *word)
+{
+    char to_alice[32], to_bob[32];
+    snprintf(to_alice, sizeof(to_alice), "%s to alice", word);
+    snprintf(to_bob, sizeof(to_bob), "%s to bob", word);
+    if (strcmp(w->alice.got, to_alice) == 0 && strcmp(w->bob.got, to_bob) == 0)
+        return true;
+    if (w->alice.have_path && w->alice.peer >= 0 &&
+        punch_agent_send(w->alice.agent, now, w->alice.peer, (const uint8_t *)to_bob,
+                         strlen(to_bob)) == 0)
+        node_flush(&w->alice);
+    if (w->bob.have_path && w->bob.peer >= 0 &&
+        punch_agent_send(w->bob.agent, now, w->bob.peer, (const uint8_t *)to_alice,
+                         strlen(to_alice)) == 0)
+        node_flush(&w->bob);
+    return false;
+}
+
+/* `who`'s program is killed mid-session (no goodbye: the other side still
+ * holds the session unless `goodbye`, when it forgets it first, as on a
+ * clean exit) and starts again at once, without a token, asking for the
+ * other as `punch connect` does. Returns the ms from the restart until
+ * data crosses both ways on direct paths (UINT64_MAX: not within 3 s). */
+static uint64_t killed_and_back(world *w, node *who, const char *other, bool goodbye)
+{
+    node *survivor = who == &w->alice ? &w->bob : &w->alice;
+    if (goodbye) {
+        punch_agent_close(survivor->agent, punch_sim_now(w->sim) / MS, survivor->peer);
+        survivor->peer = -1;
+        survivor->have_path = false;
+        node_flush(survivor);
+    }
+    w->alice.got[0] = w->bob.got[0] = '\0';
+    node_restart(w, who, NULL);
+    uint64_t t0 = punch_sim_now(w->sim) / MS;
+    who->peer = punch_agent_connect(who->agent, t0, other, NULL);
+    assert_true(who->peer >= 0);
+    node_flush(who);
+    punch_sim_wake(w->sim, who->host);
+    for (int i = 0; i < 600; i++) {
+        uint64_t now = punch_sim_now(w->sim) / MS;
+        if (both_hear(w, now, "back") && path_is(&w->alice, DIRECT_PUNCH) && path_is(&w->bob, DIRECT_PUNCH))
+            return now - t0;
+        punch_sim_run(w->sim, punch_sim_now(w->sim) + 5 * MS);
+    }
+    return UINT64_MAX;
+}
+
+/* An on-path attacker replays to n every datagram the server sent it
+ * first (the INTRODUCEs of the first session among them); then, the ms
+ * until data crosses both ways again (UINT64_MAX: not within 1 s). */
+static uint64_t replayed_to(world *w, node *n)
+{
+    uint64_t t0 = punch_sim_now(w->sim) / MS;
+    for (unsigned k = 0; k < n->n_heard; k++)
+        punch_agent_handle_datagram_on(n->agent, t0, (punch_socket){PUNCH_SOCKET_MAIN, 0},
+                                       &n->heard_from[k], n->heard[k], n->heard_len[k]);
+    node_flush(n);
+    w->alice.got[0] = w->bob.got[0] = '\0';
+    for (int i = 0; i < 200; i++) {
+        uint64_t now = punch_sim_now(w->sim) / MS;
+        if (both_hear(w, now, "still"))
+            return now - t0;
+        punch_sim_run(w->sim, punch_sim_now(w->sim) + 5 * MS);
+    }
+    return UINT64_MAX;
+}
+
+/* Cone pair, connected, then `who` (0 alice, who asked; 1 bob) killed and
+ * back: killed_and_back's figure; *replay (when not NULL): replayed_to's
+ * on the side that survived. */
+static uint64_t restart_case(uint64_t seed, int who, bool goodbye, uint64_t *replay)
+{
+    world w;
+    world_start(&w, seed);
+    different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
+    run_case(&w, "before the restart", DIRECT_PUNCH);
+    uint64_t back = killed_and_back(&w, who ? &w.bob : &w.alice, who ? "alice" : "bob", goodbye);
+    if (replay)
+        *replay = back == UINT64_MAX ? UINT64_MAX : replayed_to(&w, who ? &w.alice : &w.bob);
+    world_free(&w);
+    return back;
+}
+
+/* Whichever side dies and asks again, both are direct and hear each other
+ * again as soon as after a fresh start (the other side told goodbye),
+ * give or take the links' jitter (1 ms a crossing): the surviving side
+ * drops the dead session for the new one at once. Replayed INTRODUCEs of
+ * the dead session do not tear the new one down: data goes on crossing
+ * within a round trip (docs/security.md). */
+static void restart_without_goodbye(void **state)
+{
+    (void)state;
+    unsigned late = 0;
+    for (size_t s = 0; s < n_seeds; s++)
+        for (int who = 0; who < 2; who++) {
+            uint64_t replay;
+            uint64_t fresh = restart_case(seeds[s], who, true, NULL);
+            uint64_t back = restart_case(seeds[s], who, false, &replay);
+            bool in_time = fresh != UINT64_MAX && back <= fresh + 10 && replay <= 50;
+            late += !in_time;
+            print_message("%sseed %llu: %s killed: direct both ways again after %lld ms "
+                          "(after a goodbye: %lld ms); data after replays: %lld ms\n",
+                          in_time ? "" : "LATE: ", (unsigned long long)seeds[s],
+                          who ? "bob" : "alice", back == UINT64_MAX ? -1LL : (long long)back,
+                          fresh == UINT64_MAX ? -1LL : (long long)fresh,
+                          replay == UINT64_MAX ? -1LL : (long long)replay);
+        }
+    assert_int_equal(late, 0);
+}
+
 /* ---- cold starts with an address-validation token (issue 10) ---- */
 
 /* Alice's program starts again (token: as node_restart) and asks for bob
@@ -739,6 +854,7 @@ int main(void)
         cmocka_unit_test(birthday_success_rate),
         cmocka_unit_test(tcp_path_is_a_candidate),
         cmocka_unit_test(large_datagrams),
+        cmocka_unit_test(restart_without_goodbye),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -742,7 +742,9 @@ static void nat_rebinding_updates_endpoint(void **state)
     expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
     answer to_a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
     assert_introduces(&to_a, &x.bob);
-    dgram r = relay_msg(x.session, "to the new port");
+    /* (a new CONNECT, past the crossing window: a new session) */
+    assert_memory_not_equal(to_a.m.session, x.session, PUNCH_MSG_SESSION_LEN);
+    dgram r = relay_msg(to_a.m.session, "to the new port");
     send_from(x.rv, 3000, &x.bob.addr, &r);
     expect_to(x.rv, &x.alice, PUNCH_MSG_RELAY);
     /* ...and the old endpoint is no longer one of the session's. */
@@ -869,14 +871,16 @@ static void relay_quotas(void **state)
     punch_rendezvous_free(x.rv);
 }
 
-/* A CONNECT sent again (lost answer), or one from the other side, gets the
- * session already held, so both peers name the same one. */
+/* A CONNECT sent again (lost answer: the same transaction), or one from
+ * the other side crossing it, gets the session already held, so both peers
+ * name the same one; a new transaction (the asker restarted) a new one. */
 static void connect_again_same_session(void **state)
 {
     (void)state;
     punch_rendezvous_cfg cfg = base_cfg();
     pair x;
     setup_pair(&x, &cfg);
+    x.alice.txn--; /* setup_pair's CONNECT again */
     dgram c = connect_msg(&x.alice, "bob", NULL);
     send_from(x.rv, 2500, &x.alice.addr, &c);
     answer a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
@@ -905,6 +909,17 @@ static void connect_again_same_session(void **state)
     a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
     assert_memory_not_equal(a.m.session, x.session, PUNCH_MSG_SESSION_LEN);
     assert_int_equal(k->sessions_opened, 2);
+    expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
+    /* bob's program restarts and asks anew: a new session replaces it, so
+     * alice does not take it for news of the one she holds (issue 10). */
+    c = connect_msg(&x.bob, "alice", NULL);
+    send_from(x.rv, 135000, &x.bob.addr, &c);
+    answer b2 = expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
+    answer a2 = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    assert_memory_not_equal(b2.m.session, a.m.session, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(a2.m.session, b2.m.session, PUNCH_MSG_SESSION_LEN);
+    assert_int_equal(k->sessions_opened, 3);
+    assert_int_equal(k->sessions, 1);
     punch_rendezvous_free(x.rv);
 }
 
