@@ -143,6 +143,13 @@ static void rate_limits(text *t, const punchd_stats *s)
     sample(t, "rate_limited_total", "service=\"rendezvous\"", s->rv->rate_limited);
     if (s->tcp)
         sample(t, "rate_limited_total", "service=\"tcp\"", s->tcp->rate_limited);
+    family(t, "rate_limited_sources_total", "counter",
+           "times a source IP (IPv6: /64) began to be refused by --rate-limit");
+    sample(t, "rate_limited_sources_total", "service=\"stun\"", s->stun->rate_limited_sources);
+    sample(t, "rate_limited_sources_total", "service=\"rendezvous\"",
+           s->rv->rate_limited_sources);
+    if (s->tcp)
+        sample(t, "rate_limited_sources_total", "service=\"tcp\"", s->tcp->rate_limited_sources);
 }
 
 static void tcp(text *t, const punch_tcp_server_counters *c)

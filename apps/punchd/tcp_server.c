@@ -78,6 +78,7 @@ int punch_tcp_server_new(punch_tcp_server **out, const punch_tcp_server_cfg *cfg
     s->free_list = malloc(s->cfg.max_conns * sizeof(*s->free_list));
     s->buckets = malloc(s->n_buckets * sizeof(*s->buckets));
     int rc = PUNCH_ERR_NOMEM;
+    s->cfg.rate.sources_limited = &s->c.rate_limited_sources;
     if (!s->slots || !s->free_list || !s->buckets ||
         punch_ratelimit_new(&s->rate, &s->cfg.rate) != 0)
         goto fail;

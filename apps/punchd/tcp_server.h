@@ -59,6 +59,7 @@ typedef struct punch_tcp_server_counters {
     uint64_t accepted;
     uint64_t refused_full;     /* closed at once: max_conns reached */
     uint64_t rate_limited;     /* closed at once: the source IP opened too many too fast */
+    uint64_t rate_limited_sources; /* times a source IP began to open too many too fast */
     uint64_t refused_per_ip;   /* closed at once: the source IP holds per_ip_max already */
     uint64_t closed;           /* every close, for whatever reason (the peer's included) */
     uint64_t idle_closed;      /* not registered in time (slow loris, garbage, silent peer) */

@@ -41,7 +41,9 @@ int punch_binding_new(punch_binding_server **out, const punch_binding_cfg *cfg)
     if (!srv)
         return PUNCH_ERR_NOMEM;
     srv->cfg = *cfg;
-    int rc = punch_ratelimit_new(&srv->rate, &cfg->rate);
+    punch_ratelimit_cfg rate = cfg->rate;
+    rate.sources_limited = &srv->counters.rate_limited_sources;
+    int rc = punch_ratelimit_new(&srv->rate, &rate);
     if (rc != 0) {
         free(srv);
         return rc;

@@ -43,6 +43,7 @@ typedef struct punch_binding_counters {
     uint64_t not_request;     /* dropped: indications, responses */
     uint64_t unsupported;     /* dropped: other methods; classic CHANGE-REQUEST without --alt */
     uint64_t rate_limited;    /* dropped: source over its rate */
+    uint64_t rate_limited_sources; /* times a source began to be over its rate */
     uint64_t no_room;         /* dropped: the answer did not fit the buffer */
 } punch_binding_counters;
 

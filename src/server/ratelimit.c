@@ -17,6 +17,7 @@ typedef struct bucket {
     uint64_t last_ms;  /* last refill */
     uint64_t milli;    /* tokens x 1000 */
     uint8_t family;    /* PUNCH_AF_NONE: free */
+    bool refusing;     /* its last event was refused */
 } bucket;
 
 struct punch_ratelimit {
@@ -83,10 +84,12 @@ static bucket *find_bucket(punch_ratelimit *rl, uint8_t family, uint64_t key,
     victim->key = key;
     victim->last_ms = now_ms;
     victim->milli = rl->cap_milli;
+    victim->refusing = false;
     return victim;
 }
 
-/* Refill b to now and spend cost tokens if it holds them. */
+/* Refill b to now and spend cost tokens if it holds them; a source that
+ * begins to be refused is counted. */
 static bool take(const punch_ratelimit *rl, bucket *b, uint64_t cost, uint64_t now_ms)
 {
     if (now_ms > b->last_ms) {
@@ -96,9 +99,14 @@ static bool take(const punch_ratelimit *rl, bucket *b, uint64_t cost, uint64_t n
         b->milli = milli > rl->cap_milli ? rl->cap_milli : milli;
         b->last_ms = now_ms;
     }
-    if (b->milli < cost * 1000)
+    if (b->milli < cost * 1000) {
+        if (!b->refusing && rl->cfg.sources_limited)
+            (*rl->cfg.sources_limited)++;
+        b->refusing = true;
         return false;
+    }
     b->milli -= cost * 1000;
+    b->refusing = false;
     return true;
 }
 

@@ -17,6 +17,9 @@ typedef struct punch_ratelimit_cfg {
     uint32_t burst;     /* bucket size; 0 means per_sec */
     size_t slots;       /* table capacity (sources tracked at once) */
     uint8_t hash_key[16];
+    /* Optional: counts every time a source begins to be refused (a
+     * refusal after an allowed event, or its first), for operators. */
+    uint64_t *sources_limited;
 } punch_ratelimit_cfg;
 
 /* Returns 0, PUNCH_ERR_INVAL (slots == 0 with a limit) or PUNCH_ERR_NOMEM. */

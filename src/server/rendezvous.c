@@ -198,6 +198,15 @@ uint32_t rv_alloc_index(uint32_t *free_head, link *links, uint32_t *hwm)
 
 /* ---- the service ---- */
 
+/* The per-source limit on unauthenticated work, counting the sources it
+ * begins to refuse. */
+static int new_rate(punch_rendezvous *rv, const punch_rendezvous_cfg *c)
+{
+    punch_ratelimit_cfg rate = c->rate;
+    rate.sources_limited = &rv->counters.rate_limited_sources;
+    return punch_ratelimit_new(&rv->rate, &rate);
+}
+
 int punch_rendezvous_new(punch_rendezvous **out, const punch_rendezvous_cfg *cfg)
 {
     if (!out || !cfg || !cfg->random || cfg->max_peers > MAX_CAPACITY ||
@@ -248,7 +257,7 @@ int punch_rendezvous_new(punch_rendezvous **out, const punch_rendezvous_cfg *cfg
         htable_init(&rv->by_key, (uint32_t)c->max_peers) != 0 ||
         htable_init(&rv->by_name, (uint32_t)c->max_peers) != 0 ||
         htable_init(&rv->by_id, (uint32_t)c->max_sessions) != 0 ||
-        punch_ratelimit_new(&rv->rate, &c->rate) != 0 || rv_limits_init(rv) != 0) {
+        new_rate(rv, c) != 0 || rv_limits_init(rv) != 0) {
         punch_rendezvous_free(rv);
         return PUNCH_ERR_NOMEM;
     }

@@ -171,6 +171,7 @@ typedef struct punch_rendezvous_counters {
     uint64_t unexpected;       /* dropped: a well-formed type a server does not take */
     uint64_t bad_mac;          /* dropped: MAC did not verify (or a low-order key) */
     uint64_t rate_limited;     /* dropped: source over its rate for unauthenticated work */
+    uint64_t rate_limited_sources; /* times a source began to be over that rate */
     uint64_t bad_cookie;       /* REGISTER with a stale or foreign cookie (answered
                                   REFUSED(COOKIE) when its MAC verifies) */
     uint64_t stale_register;   /* dropped: a REGISTER from another address than the

@@ -406,6 +406,9 @@ static void rate_limit_per_source(void **state)
     assert_int_equal(handle_at(srv, &r, a, 0, 0, 5100).rc, 1);
     assert_int_equal(handle_at(srv, &r, a, 0, 0, 5100).rc, 0);
     assert_int_equal(punch_binding_counters_get(srv)->rate_limited, 4);
+    /* Two spells of refusal of one source (an allowed request between them):
+     * the operator's count of sources limited. */
+    assert_int_equal(punch_binding_counters_get(srv)->rate_limited_sources, 2);
     punch_binding_free(srv);
 }
 

@@ -524,6 +524,7 @@ static void hello_rate_limited_per_source(void **state)
     }
     assert_int_equal(answered, 10);
     assert_int_equal(punch_rendezvous_counters_get(rv)->rate_limited, 10);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->rate_limited_sources, 1);
     punch_rendezvous_free(rv);
 }
 
