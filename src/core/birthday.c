@@ -57,7 +57,7 @@ static bool many_sockets_guess(const punch_agent *a, const peer *p, const punch_
 /* Which side we take (BIRTHDAY_NONE: neither); *guess when a behaviour
  * was unknown. */
 static birthday_side birthday_role(const punch_agent *a, const peer *p, const punch_msg *m,
-                                   bool *guess)
+                                   bool *guess, bool *trap)
 {
     bool me_unknown = a->nat.mapping == PUNCH_MSG_NAT_UNKNOWN;
     bool peer_unknown = m->nat_mapping == PUNCH_MSG_NAT_UNKNOWN;
@@ -66,6 +66,17 @@ static birthday_side birthday_role(const punch_agent *a, const peer *p, const pu
     bool me_eim = a->nat.mapping == PUNCH_MSG_NAT_EIM;
     bool peer_eim = m->nat_mapping == PUNCH_MSG_NAT_EIM;
     *guess = me_unknown || peer_unknown;
+    *trap = me_eim && peer_eim;
+    if (*trap) {
+        /* Two cones: ordinary hole punching joins them, unless a kernel
+         * NAT's conntrack trap (src/nat/trap.c) gave one side's flow to
+         * the peer another port, which the peer's NAT drops for as long
+         * as the peer keeps probing the old one. Fresh sockets, and
+         * probes to their ports, are flows no trap holds: many-port
+         * probing gets through, once punching has failed. */
+        *guess = true;
+        return many_sockets_guess(a, p, m) ? BIRTHDAY_MANY_SOCKETS : BIRTHDAY_MANY_PORTS;
+    }
     if ((me_random || me_unknown) && (peer_eim || peer_unknown) &&
         !(me_unknown && peer_unknown && !many_sockets_guess(a, p, m)))
         return BIRTHDAY_MANY_SOCKETS;
@@ -74,9 +85,22 @@ static birthday_side birthday_role(const punch_agent *a, const peer *p, const pu
     return BIRTHDAY_NONE;
 }
 
+/* Take the extra sockets for p's many-port run (one peer at a time; an
+ * agent has PUNCH_MAX_SOCKETS of them in its life). */
+static bool reserve_sockets(punch_agent *a, int id)
+{
+    if (a->birthday_owner >= 0 || a->next_sock + BIRTHDAY_SOCKETS - 1 > PUNCH_MAX_SOCKETS)
+        return false;
+    a->peers[id].birthday.first = a->next_sock;
+    a->next_sock = (uint16_t)(a->next_sock + BIRTHDAY_SOCKETS);
+    a->birthday_owner = id;
+    return true;
+}
+
 /* Which side of many-port probing we take, if any: the side behind the
  * NAT with random ports opens the sockets, the one whose NAT maps
- * endpoint-independently probes the ports. */
+ * endpoint-independently probes the ports. A guess takes its sockets
+ * only when it starts: most never do. */
 void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
 {
     peer *p = &a->peers[id];
@@ -85,18 +109,16 @@ void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
         return;
     p->birthday.to = m->public_addr;
     p->birthday.sent = 0;
-    bool guess;
-    birthday_side role = birthday_role(a, p, m, &guess);
+    p->birthday.first = 0;
+    bool guess, trap;
+    birthday_side role = birthday_role(a, p, m, &guess, &trap);
     /* A guess waits for ordinary hole punching (birthday_guess_starts). */
     uint64_t start = guess ? now + BIRTHDAY_UNKNOWN_AFTER_MS : now;
     p->birthday.guess = guess && role != BIRTHDAY_NONE;
-    if (role == BIRTHDAY_MANY_SOCKETS && a->birthday_owner < 0 &&
-        a->next_sock + BIRTHDAY_SOCKETS - 1 <= PUNCH_MAX_SOCKETS) {
+    p->birthday.trap = trap;
+    if (role == BIRTHDAY_MANY_SOCKETS && (guess || reserve_sockets(a, id))) {
         p->birthday.side = BIRTHDAY_MANY_SOCKETS;
         p->admission.probe_allowance = BIRTHDAY_SOCKETS;
-        p->birthday.first = a->next_sock;
-        a->next_sock = (uint16_t)(a->next_sock + BIRTHDAY_SOCKETS);
-        a->birthday_owner = id;
         p->birthday.start_ms = p->birthday.next_ms = start;
     } else if (role == BIRTHDAY_MANY_PORTS) {
         /* Once the peer's sockets are open: its guard, and its pace. */
@@ -128,7 +150,7 @@ bool birthday_probed(const peer *p, const punch_addr *src)
 static void birthday_end(punch_agent *a, int id)
 {
     peer *p = &a->peers[id];
-    if (p->birthday.side == BIRTHDAY_MANY_SOCKETS) {
+    if (p->birthday.side == BIRTHDAY_MANY_SOCKETS && p->birthday.first) {
         ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
         e->e.sockets.first = p->birthday.first;
         e->e.sockets.last = (uint16_t)(p->birthday.first + BIRTHDAY_SOCKETS - 1);
@@ -148,7 +170,16 @@ static bool birthday_guess_starts(punch_agent *a, uint64_t now, int id, bool dir
     if (direct)
         return false;
     const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};
-    tell_attempt(a, id, &tried, "nat behaviour unknown: trying birthday anyway");
+    if (p->birthday.side == BIRTHDAY_MANY_SOCKETS && !reserve_sockets(a, id)) {
+        tell_attempt(a, id, &tried, "no extra sockets free: birthday not tried");
+        p->birthday.side = BIRTHDAY_NONE;
+        p->birthday.next_ms = UINT64_MAX;
+        return false;
+    }
+    tell_attempt(a, id, &tried,
+                 p->birthday.trap
+                     ? "no answer through two cone NATs (a conntrack trap?): trying birthday"
+                     : "nat behaviour unknown: trying birthday anyway");
     p->birthday.start_ms = now;
     if (p->birthday.side == BIRTHDAY_MANY_PORTS)
         p->birthday.next_ms =

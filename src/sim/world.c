@@ -558,7 +558,8 @@ static void node_tcp_start(world *w, node *n)
 static void node_agent_new(world *w, node *n, const punch_server_token *token)
 {
     punch_agent_cfg c = {.name = n->name, .server = w->s.addr, .n_local = 1,
-                         .flags = w->agent_flags, .portmap = w->portmap, .random = rng_bytes,
+                         .flags = w->agent_flags, .portmap = w->portmap,
+                         .open_guard_ms = w->open_guard_ms, .random = rng_bytes,
                          .random_ctx = &n->rng};
     c.local[0] = n->addr;
     if (n->n_claim) {
@@ -587,7 +588,9 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
     n->gateway = up_is_nat ? up : -1;
     n->host = punch_sim_add_host(w->sim);
     link_up(w, n->host, addr, false, up, NONE, up_is_nat,
-            &(punch_sim_link_cfg){.delay_us = 200, .loss = loss}, link);
+            &(punch_sim_link_cfg){.delay_us = w->access_delay_us ? w->access_delay_us : 200,
+                                  .jitter_us = w->access_jitter_us, .loss = loss},
+            link);
     route(w, up, addr, 32, *link);
     uint64_t name_hash = 1469598103934665603ull; /* FNV-1a: a key of its own per peer */
     for (const char *c = name; *c; c++)
