@@ -126,6 +126,9 @@ sim_figure() {
     local sa=$a sb=$b args=()
     # the kernel's input policies none and reject answer a SYN with RST
     if [ "$backend" = kernel ] && [ "$policy" != drop ]; then sa+=,syn=rst sb+=,syn=rst; fi
+    # ...and none (no input firewall) confirms a conntrack entry for an
+    # unsolicited packet: the trap (src/nat/trap.c)
+    if [ "$backend" = kernel ] && [ "$policy" = none ]; then sa+=,trap=on sb+=,trap=on; fi
     [ "$tcp" = 1 ] && args+=(--tcp)
     [ "$pa" = off ] || args+=(--portmap-a "$pa")
     [ "$pb" = off ] || args+=(--portmap-b "$pb")
