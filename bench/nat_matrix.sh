@@ -25,6 +25,7 @@
 #   --only REGEX  only the cells whose "table: cell" matches (grep -E)
 #   --out FILE    default docs/nat-matrix.md (with --only or fewer than 10
 #                 runs, default $TMPDIR/nat-matrix.md: the doc keeps full runs)
+# NAT_MATRIX_KEEP=DIR keeps every lab run's event files in DIR.
 # The whole matrix (57 cells, 10 runs each) takes about 15 minutes here;
 # without root (or network namespaces) only the simulator's figures are
 # written. BUILD_DIR defaults to build/; nothing is built.
@@ -173,6 +174,8 @@ lab_run() {
     # (up to 1.75 s with no NAT-PMP on the gateway), which measures nothing
     kill -KILL "$alice" "$bob" 2>/dev/null || true
     wait "$alice" "$bob" 2>/dev/null || true
+    # NAT_MATRIX_KEEP=DIR keeps each run's events there (to see why)
+    [ -z "${NAT_MATRIX_KEEP:-}" ] || cp -r "$d" "$NAT_MATRIX_KEEP/$prefix-run$r"
     if [ -n "$f" ] && [ "${f%% *}" -le $((limit * 1000)) ]; then
         echo "$f"
     elif grep -q '"event":"path"' "$d/alice.ev" 2>/dev/null; then

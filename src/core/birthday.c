@@ -32,6 +32,13 @@ static bool random_ports(uint8_t mapping, uint16_t step)
  * BIRTHDAY_BUDGET_MS). */
 #define BIRTHDAY_UNKNOWN_AFTER_MS (PROBE_FAST_COUNT * PROBE_FAST_MS)
 
+/* Against a conntrack trap, a round is this long plus the guard (the
+ * sockets open over 160 ms, the probes go over the next 640 ms after the
+ * guard, an answer takes a round trip), and then the sides swap once: Linux gives a trapped host's later
+ * flows the trapped port too (src/nat/trap.c), so the ports side must be
+ * one whose NAT holds no trap, and neither side knows which that is. */
+#define BIRTHDAY_TRAP_ROUND_MS 1000
+
 /* Did the NAT keep the port of one of the sockets behind it (pub as the
  * server saw it, priv the private endpoints)? */
 static bool port_kept(const punch_addr *pub, const punch_addr *priv, size_t n)
@@ -110,6 +117,7 @@ void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
     p->birthday.to = m->public_addr;
     p->birthday.sent = 0;
     p->birthday.first = 0;
+    p->birthday.swapped = false;
     bool guess, trap;
     birthday_side role = birthday_role(a, p, m, &guess, &trap);
     /* A guess waits for ordinary hole punching (birthday_guess_starts). */
@@ -147,19 +155,58 @@ bool birthday_probed(const peer *p, const punch_addr *src)
 
 /* Many-port probing is over for p (a direct path, or the budget spent):
  * the extra sockets may go, but the one the path uses. */
+static void release_sockets(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    if (p->birthday.side != BIRTHDAY_MANY_SOCKETS || !p->birthday.first)
+        return;
+    ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
+    e->e.sockets.first = p->birthday.first;
+    e->e.sockets.last = (uint16_t)(p->birthday.first + BIRTHDAY_SOCKETS - 1);
+    e->e.sockets.keep = p->path >= 0 && p->cand[p->path].sock.kind == PUNCH_SOCKET_EXTRA
+                            ? p->cand[p->path].sock.index : 0;
+    a->birthday_owner = -1;
+    p->birthday.first = 0;
+}
+
 static void birthday_end(punch_agent *a, int id)
 {
     peer *p = &a->peers[id];
-    if (p->birthday.side == BIRTHDAY_MANY_SOCKETS && p->birthday.first) {
-        ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
-        e->e.sockets.first = p->birthday.first;
-        e->e.sockets.last = (uint16_t)(p->birthday.first + BIRTHDAY_SOCKETS - 1);
-        e->e.sockets.keep = p->path >= 0 && p->cand[p->path].sock.kind == PUNCH_SOCKET_EXTRA
-                                ? p->cand[p->path].sock.index : 0;
-        a->birthday_owner = -1;
-    }
+    release_sockets(a, id);
     p->birthday.side = BIRTHDAY_NONE;
     p->birthday.next_ms = UINT64_MAX;
+}
+
+/* A trap round found nothing: the sides swap (both at the same time, a
+ * round after the same introduction). Returns false when there is no
+ * second round (it was one, or no sockets are free). */
+static bool birthday_swap(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    if (!p->birthday.trap || p->birthday.swapped)
+        return false;
+    p->birthday.swapped = true;
+    const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};
+    if (p->birthday.side == BIRTHDAY_MANY_PORTS && !reserve_sockets(a, id)) {
+        tell_attempt(a, id, &tried, "no extra sockets free: birthday not tried the other way");
+        return false;
+    }
+    tell_attempt(a, id, &tried, "no answer to %u %s in %llu ms: swapping sides", p->birthday.sent,
+                 p->birthday.side == BIRTHDAY_MANY_SOCKETS ? "sockets" : "probes",
+                 (unsigned long long)(now - p->birthday.start_ms));
+    if (p->birthday.side == BIRTHDAY_MANY_SOCKETS) {
+        release_sockets(a, id);
+        p->birthday.side = BIRTHDAY_MANY_PORTS;
+        p->admission.probe_allowance = BIRTHDAY_PROBES;
+        p->birthday.next_ms = now + p->guard.ms + BIRTHDAY_SOCKETS / BIRTHDAY_BATCH * BIRTHDAY_TICK_MS;
+    } else {
+        p->birthday.side = BIRTHDAY_MANY_SOCKETS;
+        p->admission.probe_allowance = BIRTHDAY_SOCKETS;
+        p->birthday.next_ms = now;
+    }
+    p->birthday.start_ms = now;
+    p->birthday.sent = 0;
+    return true;
 }
 
 /* A guessed plan starts now, unless punching found a way meanwhile. */
@@ -204,7 +251,10 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
             birthday_end(a, id);
         return; /* the ports side waits for the sockets to open */
     }
-    if (direct || now - p->birthday.start_ms >= BIRTHDAY_BUDGET_MS) {
+    uint64_t round = p->birthday.trap ? BIRTHDAY_TRAP_ROUND_MS + p->guard.ms : BIRTHDAY_BUDGET_MS;
+    if (!direct && now - p->birthday.start_ms >= round && birthday_swap(a, now, id))
+        return;
+    if (direct || now - p->birthday.start_ms >= round) {
         if (!direct) {
             const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};
             tell_attempt(a, id, &tried, "no answer to %u %s in %llu ms", p->birthday.sent,
@@ -234,5 +284,5 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
     }
     /* All sent: wait for answers until the budget ends. */
     p->birthday.next_ms = p->birthday.sent < total ? now + BIRTHDAY_TICK_MS
-                                                   : p->birthday.start_ms + BIRTHDAY_BUDGET_MS;
+                                                   : p->birthday.start_ms + round;
 }

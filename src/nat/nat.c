@@ -499,6 +499,7 @@ static uint32_t create_mapping(punch_nat *n, uint64_t now, uint8_t proto,
     m->remote = *rkey;
     m->pub = pub;
     m->sessions = NIL;
+    m->escape = NIL;
     m->expires = now; /* raised by the session that comes with it */
     m->addr_slot = n->cfg.mode == PUNCH_NAT_BASIC ? (int16_t)slot : -1;
     if (m->addr_slot >= 0)
@@ -612,7 +613,11 @@ static bool tuple_ok(const punch_nat *n, const punch_nat_tuple *t)
 /* A new flow from inside to dst on mapping *mi whose public endpoint a
  * conntrack trap holds for dst gets a mapping of its own, keyed by dst,
  * on another port (trap.c); later packets of the flow find it first.
- * Returns false when that mapping cannot be made (counted). */
+ * Linux gives a later new flow from the same inside endpoint the source
+ * port of the newest flow from it that it can (find_appropriate_src), so
+ * after an escape, flows to new destinations leave from the escape's port
+ * too (seen with conntrack -L). Returns false when the escape mapping
+ * cannot be made (counted). */
 static bool escape_trap(punch_nat *n, uint64_t now, const punch_nat_tuple *in, uint32_t *mi)
 {
     uint32_t own = live_mapping(n, find_by_key(n, in->proto, &in->src, &in->dst), now);
@@ -620,13 +625,24 @@ static bool escape_trap(punch_nat *n, uint64_t now, const punch_nat_tuple *in, u
         *mi = own;
         return true;
     }
-    if (*mi == NIL || live_session(n, find_session(n, *mi, &in->dst), now) != NIL ||
-        !trap_holds(n, now, in->proto, &in->dst, &n->maps[*mi].pub))
+    if (*mi == NIL || live_session(n, find_session(n, *mi, &in->dst), now) != NIL)
         return true;
+    uint32_t esc = n->maps[*mi].escape;
+    esc = esc != NIL && n->maps[esc].used ? live_mapping(n, esc, now) : NIL;
+    if (esc != NIL && punch_addr_equal(&n->maps[esc].inside, &in->src) &&
+        !trap_holds(n, now, in->proto, &in->dst, &n->maps[esc].pub)) {
+        *mi = esc;
+        return true;
+    }
+    if (!trap_holds(n, now, in->proto, &in->dst, &n->maps[*mi].pub))
+        return true;
+    uint32_t from = *mi;
     *mi = create_mapping(n, now, in->proto, &in->src, &in->dst, &in->dst);
-    if (*mi != NIL)
-        n->counters.trap_escapes++;
-    return *mi != NIL;
+    if (*mi == NIL)
+        return false;
+    n->maps[from].escape = *mi;
+    n->counters.trap_escapes++;
+    return true;
 }
 
 static punch_nat_verdict translate_out(punch_nat *n, uint64_t now, const punch_nat_tuple *in,

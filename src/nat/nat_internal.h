@@ -39,6 +39,7 @@ typedef struct mapping {
     punch_addr pub;
     uint32_t heap_pos;
     uint32_t sessions;  /* head of this mapping's session list */
+    uint32_t escape;    /* conntrack trap: the mapping a trapped flow of ours got */
     uint32_t next_free;
     int16_t addr_slot;  /* basic mode: index of the public IP held */
     uint8_t proto;

@@ -353,17 +353,19 @@ static unsigned direct_through_traps(unsigned runs, uint64_t first_seed, uint64_
     return direct;
 }
 
-/* Every fresh connect through two trapping NATs goes direct within 3 s,
+/* Every fresh connect through two trapping NATs goes direct within 4 s,
  * however late a loaded host's opener leaves: once hole punching has
- * found nothing, many-port probing from fresh sockets (birthday.c). Before
- * that, 44 of these 60 seeds were direct (16 trapped, on the relay). */
+ * found nothing, many-port probing from fresh sockets (birthday.c), and
+ * when that finds nothing either (the ports side was the trapped one),
+ * again with the sides swapped. Before, 44 of these 60 seeds were direct
+ * (16 trapped, on the relay); with one round of many-port probing, 53. */
 static void conntrack_trap_goes_direct(void **state)
 {
     (void)state;
     uint64_t median, max, escapes, unused;
     const unsigned runs = 60;
-    unsigned direct = direct_through_traps(runs, 9000, 3000, &median, &max, &escapes);
-    fprintf(stderr, "conntrack trap, hosts up to %d ms late: %u/%u direct within 3 s, median "
+    unsigned direct = direct_through_traps(runs, 9000, 4000, &median, &max, &escapes);
+    fprintf(stderr, "conntrack trap, hosts up to %d ms late: %u/%u direct within 4 s, median "
                     "%llu ms, max %llu ms; %llu flows moved by a trap\n",
             TRAP_JITTER_MS, direct, runs, (unsigned long long)median, (unsigned long long)max,
             (unsigned long long)escapes);
