@@ -214,8 +214,13 @@ static bool birthday_guess_starts(punch_agent *a, uint64_t now, int id, bool dir
 {
     peer *p = &a->peers[id];
     p->birthday.guess = false;
-    if (direct)
+    /* Against a trap only with a peer that proved who it is (over the
+     * relay): a stranger that went silent gets no many-port run (§6). */
+    if (direct || (p->birthday.trap && !(p->ready || p->has_prev))) {
+        p->birthday.side = BIRTHDAY_NONE;
+        p->birthday.next_ms = UINT64_MAX;
         return false;
+    }
     const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};
     if (p->birthday.side == BIRTHDAY_MANY_SOCKETS && !reserve_sockets(a, id)) {
         tell_attempt(a, id, &tried, "no extra sockets free: birthday not tried");
