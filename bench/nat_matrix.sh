@@ -175,7 +175,7 @@ lab_run() {
     kill -KILL "$alice" "$bob" 2>/dev/null || true
     wait "$alice" "$bob" 2>/dev/null || true
     # NAT_MATRIX_KEEP=DIR keeps each run's events there (to see why)
-    [ -z "${NAT_MATRIX_KEEP:-}" ] || cp -r "$d" "$NAT_MATRIX_KEEP/$prefix-run$r"
+    [ -z "${NAT_MATRIX_KEEP:-}" ] || cp -r "$d" "$(mktemp -d "$NAT_MATRIX_KEEP/run$r.XXXX")"
     if [ -n "$f" ] && [ "${f%% *}" -le $((limit * 1000)) ]; then
         echo "$f"
     elif grep -q '"event":"path"' "$d/alice.ev" 2>/dev/null; then
