@@ -170,8 +170,7 @@ lab_run() {
         sleep 0.02
     done
     f=$(first_direct "$d/alice.ev")
-    # KILL: on TERM punch lets a port-mapping request under way finish
-    # (up to 1.75 s with no NAT-PMP on the gateway), which measures nothing
+    # KILL: the run is over; nothing of the exit is measured
     kill -KILL "$alice" "$bob" 2>/dev/null || true
     wait "$alice" "$bob" 2>/dev/null || true
     # NAT_MATRIX_KEEP=DIR keeps each run's events there (to see why)
