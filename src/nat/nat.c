@@ -387,8 +387,11 @@ static int pick_port(punch_nat *n, uint64_t now, uint8_t proto, int slot, uint16
     uint32_t start = lo, step = 1, tries = 0;
     punch_addr wanted = *ip;
     wanted.port = want;
-    /* A trapped port: Linux draws another at random (trap.c). */
-    punch_nat_ports how = trap_holds(n, now, proto, dst, &wanted) ? PUNCH_NAT_RANDOM : n->cfg.ports;
+    /* A trapped port: Linux draws another at random (trap.c); without
+     * randomness, the next usable one. */
+    punch_nat_ports how = trap_holds(n, now, proto, dst, &wanted) && n->cfg.random
+                              ? PUNCH_NAT_RANDOM
+                              : n->cfg.ports;
     switch (how) {
     case PUNCH_NAT_PRESERVE:
         /* draft §5.3.1: preserve when free; otherwise the next free one */

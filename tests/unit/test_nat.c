@@ -863,6 +863,17 @@ static void conntrack_trap(void **state)
     assert_int_equal(udp_in(nat, 40, S2, with_port(p, 6000), a2), PUNCH_NAT_DROP);
     assert_int_equal(udp_out(nat, 40 + 30000, a2, S2).port, 6000);
     punch_nat_free(nat);
+    /* without randomness the trapped port is passed over for the next */
+    punch_nat_cfg cfg;
+    punch_nat_cfg_default(&cfg);
+    assert_int_equal(punch_nat_cfg_parse(&cfg, "port-restricted-cone,trap=on", NULL, 0), 0);
+    cfg.n_public = 1;
+    cfg.public_ip[0] = PUB;
+    assert_int_equal(punch_nat_new(&nat, &cfg), 0);
+    p = udp_out(nat, 0, A, S1);
+    assert_int_equal(udp_in(nat, 5, S2, p, A), PUNCH_NAT_DROP);
+    assert_int_equal(udp_out(nat, 10, A, S2).port, p.port + 1);
+    punch_nat_free(nat);
     /* off (the default): the same packets keep the port */
     nat = make("port-restricted-cone");
     p = udp_out(nat, 0, A, S1);
