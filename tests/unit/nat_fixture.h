@@ -23,6 +23,13 @@ static inline uint64_t splitmix(void *ctx)
     return z ^ (z >> 31);
 }
 
+/* a at another port. */
+static inline punch_addr with_port(punch_addr a, uint16_t port)
+{
+    a.port = port;
+    return a;
+}
+
 /* Small tables (64 mappings), one public address, ports drawn from seed.
  * A preset resets the table size: apply it before, a spec parsed after
  * may. */

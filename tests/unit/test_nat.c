@@ -85,12 +85,6 @@ static punch_nat_verdict udp_in(punch_nat *nat, uint64_t now, punch_addr src, pu
     return v;
 }
 
-static punch_addr with_port(punch_addr a, uint16_t port)
-{
-    a.port = port;
-    return a;
-}
-
 /* RFC 4787 REQ-1 (and draft §5.3): eim gives one public endpoint for every
  * destination. */
 static void req1_eim_same_mapping_every_destination(void **state)

@@ -35,12 +35,6 @@ static punch_nat *symmetric_random(void)
     return nat;
 }
 
-static punch_addr at(punch_addr a, uint16_t port)
-{
-    a.port = port;
-    return a;
-}
-
 static bool in(punch_nat_fwd *f, uint64_t now, punch_addr src, punch_addr dst, punch_nat_tuple *o)
 {
     punch_nat_tuple t = {.proto = UDP, .src = src, .dst = dst};
@@ -74,7 +68,7 @@ static void forwards_any_remote_and_answers_from_external(void **state)
     assert_true(punch_addr_equal(&o.dst, &R1));
     assert_false(out(f, 3, A, R2, &o));
     assert_false(out(f, 3, B, R1, &o));
-    assert_false(in(f, 4, R2, at(PUB, 5001), &o)); /* not a forwarded port */
+    assert_false(in(f, 4, R2, with_port(PUB, 5001), &o)); /* not a forwarded port */
     assert_int_equal(punch_nat_fwd_flow_count(f, 4), 1);
     /* a flow lives FLOW_MS after its last packet */
     assert_true(out(f, 10000, A, R1, &o));
