@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "common/known_peers.h"
+#include "temp_dir.h"
 
 #define WRITERS 8
 #define NAMES_EACH 40
@@ -27,8 +28,7 @@ static char dir[64], path[128];
 static int make_dir(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/punch-known-XXXXXX");
-    if (!mkdtemp(dir))
+    if (temp_dir_make(dir, "known") != 0)
         return -1;
     snprintf(path, sizeof(path), "%s/sub/known_peers", dir);
     return 0;
@@ -37,9 +37,7 @@ static int make_dir(void **state)
 static int remove_dir(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return temp_dir_remove(dir);
 }
 
 static void key_of(uint32_t seed, uint8_t key[PUNCH_KEY_LEN])
@@ -50,10 +48,7 @@ static void key_of(uint32_t seed, uint8_t key[PUNCH_KEY_LEN])
 
 static void write_text(const char *text)
 {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    temp_file_write(path, text);
 }
 
 static void learn_and_pin(void **state)

@@ -20,14 +20,14 @@
 
 #include "common/server_tokens.h"
 #include "io/file.h"
+#include "temp_dir.h"
 
 static char dir[64], path[128];
 
 static int make_dir(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/punch-private-XXXXXX");
-    if (!mkdtemp(dir))
+    if (temp_dir_make(dir, "private") != 0)
         return -1;
     snprintf(path, sizeof(path), "%s/file", dir);
     return 0;
@@ -36,17 +36,12 @@ static int make_dir(void **state)
 static int remove_dir(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return temp_dir_remove(dir);
 }
 
 static void write_file(const char *text, mode_t mode)
 {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    temp_file_write(path, text);
     assert_int_equal(chmod(path, mode), 0);
 }
 
