@@ -41,7 +41,8 @@
 #    opens his; the kernel NAT keeps source ports, so the addresses are
 #    known). Bytes delivered per second at the receiver, payload only.
 # c. Relay throughput: the same with --relay-only, punchd's per-session
-#    quotas lifted (--relay-rate, --relay-packets, --relay-max-bytes),
+#    quotas lifted (--relay-rate, --relay-packets, --relay-source-rate,
+#    --relay-source-packets, --relay-max-bytes),
 #    against plain UDP through a minimal forwarder on the server
 #    (punch_blast udp-forward).
 # Both plain-UDP figures use punch's own batching (src/io/net.c: sendmmsg
@@ -54,7 +55,8 @@
 # usage: bench/connect_bench.sh [BUILD_DIR]        (default: build; builds nothing)
 # environment: BENCH_RUNS (5), BENCH_DELAY (10ms, links a and b), BENCH_SECONDS (3),
 #              BENCH_SIZE (1100), BENCH_WINDOW (512: punch datagrams in flight beyond
-#              the last acknowledged), BENCH_ONLY (a: the connection time alone)
+#              the last acknowledged), BENCH_ONLY (a: the connection time alone;
+#              bc: the throughput alone)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -80,7 +82,8 @@ readonly server=198.51.100.1 nat_a=203.0.113.1 nat_b=192.0.2.1
 start_punchd() {
     : >"$tmp/punchd.ev"
     lab exec server -- "$punchd" --listen $server:3478 --rate-limit 0 --relay-rate 4000000000 \
-        --relay-packets 4000000000 --relay-max-bytes 1000000000000 --events "$tmp/punchd.ev" \
+        --relay-packets 4000000000 --relay-source-rate 4000000000 \
+        --relay-source-packets 4000000000 --relay-max-bytes 1000000000000 --events "$tmp/punchd.ev" \
         2>"$tmp/punchd.log" </dev/null &
     for _ in $(seq 500); do grep -q '"started"' "$tmp/punchd.ev" && return; sleep 0.01; done
     echo "connect_bench: punchd did not start: $(cat "$tmp/punchd.log")" >&2; exit 1
@@ -94,6 +97,7 @@ field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'
 ms() { awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) v /= 1000; else if (d ~ /s$/ && d !~ /ms$/) v *= 1000; print v }'; }
 
 # ---- a. connection time ----------------------------------------------------
+if [[ ${BENCH_ONLY:-} != bc ]]; then
 lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone \
     --delay-a "$delay" --delay-b "$delay" >/dev/null
 start_punchd
@@ -196,7 +200,7 @@ awk -v c="$(med "${cold[@]}")" -v t="$(med "${tokened[@]}")" -v d="$da" -v s="$d
     printf "   where the token start goes (medians): main() -> first flight out %.1f ms; first flight -> INTRODUCE %.0f ms (2 (Da + Ds)); INTRODUCE -> direct path %.1f ms (2 Db = %.0f ms, plus bob\047s low-TTL guard)\n", sent, 2 * (d + s), punched, 2 * d
     printf "   before main(): punch --version %.1f ms wall, of which entering the lab namespace %.1f ms\n",
         up / 1000, ns / 1000 }'
-
+fi
 [[ ${BENCH_ONLY:-} == a ]] && exit 0
 
 # ---- b. and c. throughput --------------------------------------------------
