@@ -295,6 +295,8 @@ void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg)
         cfg->open_ttl = (uint8_t)cli->open_ttl;
     if (cli->no_birthday)
         cfg->flags |= PUNCH_AGENT_NO_BIRTHDAY;
+    if (cli->no_aes)
+        cfg->flags |= PUNCH_AGENT_NO_AES;
     cfg->portmap = (uint8_t)cli->portmap;
 }
 
@@ -321,13 +323,14 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
         punch_driver_path_local(d, &ev->path, &local);
         punch_events_emit(events, "path",
                           "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"local\":\"%s\","
-                          "\"remote\":\"%s\",\"rtt_ms\":%.1f",
+                          "\"remote\":\"%s\",\"rtt_ms\":%.1f,\"cipher\":\"%s\"",
                           ev->peer_name, punch_path_kind_name(ev->path.kind),
                           punch_technique_name(ev->path.technique), fmt(&local, a),
-                          fmt(&ev->path.remote, b), ev->path.rtt_us / 1000.0);
-        punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms)", ev->peer_name,
+                          fmt(&ev->path.remote, b), ev->path.rtt_us / 1000.0,
+                          punch_cipher_name(ev->path.cipher));
+        punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms, %s)", ev->peer_name,
                   punch_path_kind_name(ev->path.kind), punch_technique_name(ev->path.technique),
-                  b, ev->path.rtt_us / 1000.0);
+                  b, ev->path.rtt_us / 1000.0, punch_cipher_name(ev->path.cipher));
         break;
     }
     case PUNCH_EVENT_ATTEMPT:

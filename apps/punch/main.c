@@ -57,6 +57,9 @@ static void usage(FILE *out)
             "  --no-birthday         no many-port probing: with a NAT that picks random\n"
             "                        ports, it opens 256 more sockets (or sends 1024 probes\n"
             "                        to the peer's) for a few seconds\n"
+            "  --no-aes              seal datagrams with ChaCha20-Poly1305 even where both\n"
+            "                        peers have AES instructions (default: AES-256-GCM\n"
+            "                        then)\n"
             "  --portmap MODE        ask the home router to map our port and offer it to\n"
             "                        peers: auto (default: PCP, NAT-PMP, then UPnP IGD),\n"
             "                        pcp, natpmp, upnp or off\n"
@@ -96,6 +99,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"open-ttl", required_argument, NULL, 'T'},
         {"no-birthday", no_argument, NULL, 'B'},
+        {"no-aes", no_argument, NULL, 'A'},
         {"portmap", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -133,6 +137,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'B': cli.no_birthday = true; break;
+        case 'A': cli.no_aes = true; break;
         case 'P':
             if ((cli.portmap = punch_portmap_proto_parse(optarg)) < 0)
                 return punch_cli_usage_error(

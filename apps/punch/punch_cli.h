@@ -13,6 +13,7 @@ typedef struct punch_cli {
                              0 turns the low-TTL opening off, -1 the default */
     int log_level;
     bool no_birthday;     /* --no-birthday: no many-port probing */
+    bool no_aes;          /* --no-aes: never offer AES-256-GCM */
     int portmap;          /* --portmap: a punch_portmap_proto (default auto) */
 } punch_cli;
 

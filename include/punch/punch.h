@@ -123,7 +123,20 @@ enum {
                                              PUNCH_MAX_DATAGRAM_LARGE bytes, not
                                              PUNCH_MAX_DATAGRAM (`punch vpn`); both
                                              sides must set it */
+    PUNCH_AGENT_NO_AES = 0x40,            /* never offer AES-256-GCM: sessions use
+                                             ChaCha20-Poly1305 (`punch --cipher
+                                             chacha20-poly1305`) */
 };
+
+/* The AEAD that seals a session's datagrams (docs/protocol.md): peers that
+ * both have AES instructions (libsodium's crypto_aead_aes256gcm_is_available)
+ * agree on AES-256-GCM, others on ChaCha20-Poly1305, the default. The offers
+ * travel inside the Noise handshake, so nobody between them can change the
+ * choice. */
+typedef enum punch_cipher {
+    PUNCH_CIPHER_CHACHA20_POLY1305 = 0,
+    PUNCH_CIPHER_AES256_GCM = 1,
+} punch_cipher;
 
 /* An address-validation token from punchd (like QUIC's NEW_TOKEN; docs/
  * protocol.md, docs/security.md): the caller keeps the latest one between
@@ -280,6 +293,7 @@ typedef struct punch_event_path {
     punch_addr remote;
     uint32_t rtt_us;
     punch_socket socket;     /* the socket the path leaves from */
+    punch_cipher cipher;     /* the session's AEAD */
 } punch_event_path;
 
 /* PUNCH_EVENT_PONG: a punch_agent_ping answered: the path it went on and
@@ -505,6 +519,8 @@ int punch_portmap_proto_parse(const char *name);
  * "tcp-simultaneous-open", "reversal", "tcp-direct", "portmap". */
 const char *punch_path_kind_name(punch_path_kind k);
 const char *punch_technique_name(punch_technique t);
+/* "chacha20-poly1305" or "aes-256-gcm". */
+const char *punch_cipher_name(punch_cipher c);
 
 #ifdef __cplusplus
 }

@@ -62,6 +62,11 @@ const char *punch_path_kind_name(punch_path_kind k)
     return k == PUNCH_PATH_RELAY ? "relay" : "direct";
 }
 
+const char *punch_cipher_name(punch_cipher c)
+{
+    return c == PUNCH_CIPHER_AES256_GCM ? "aes-256-gcm" : "chacha20-poly1305";
+}
+
 const char *punch_technique_name(punch_technique t)
 {
     switch (t) {

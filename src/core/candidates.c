@@ -152,6 +152,7 @@ static void emit_path(punch_agent *a, int id)
     e->e.path.remote = c->addr;
     e->e.path.socket = c->sock;
     e->e.path.rtt_us = c->rtt_us;
+    e->e.path.cipher = p->t.cipher;
 }
 
 /* Take the best validated candidate when it beats the one in use. */

@@ -111,4 +111,5 @@ void pong_heard(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
     e->e.pong.remote = c->addr;
     e->e.pong.socket = c->sock;
     e->e.pong.rtt_us = (uint32_t)((now - sent_ms) * 1000u);
+    e->e.pong.cipher = p->t.cipher;
 }

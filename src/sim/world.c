@@ -138,6 +138,7 @@ static void node_events(node *n, uint64_t now_ms)
             n->have_path = true;
             n->kind = e.path.kind;
             n->technique = e.path.technique;
+            n->cipher = e.path.cipher;
             if (!n->path_changes++)
                 n->first_kind = e.path.kind;
             if (e.path.kind == PUNCH_PATH_DIRECT && !n->first_direct_ms) {
@@ -315,7 +316,14 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     punch_socket sock;
     if (!sim_socket_at(n, d->local.port, &sock))
         return;
-    punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, d->data, d->len);
+    if (n->tamper && d->len <= 2048) { /* every datagram the agents send fits */
+        uint8_t copy[2048];
+        memcpy(copy, d->data, d->len);
+        n->tamper(copy, d->len);
+        punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, copy, d->len);
+    } else {
+        punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, d->data, d->len);
+    }
     node_portmap(n, now_us / MS);
     node_events(n, now_us / MS);
     node_flush(n);

@@ -39,6 +39,7 @@ typedef struct node {
     bool have_path;
     punch_path_kind kind;
     punch_technique technique;
+    punch_cipher cipher;         /* ...and the session's AEAD */
     uint64_t first_direct_ms;    /* virtual time of the first direct path */
     punch_technique first_direct_technique; /* ...and its technique */
     punch_path_kind first_kind;  /* of the first path */
@@ -66,6 +67,9 @@ typedef struct node {
     size_t n_claim;
     punch_addr claim[PUNCH_MAX_LOCAL];
     bool mute;                   /* hears nothing (a silent attacker) */
+    /* An on-path attacker in front of it: may change every UDP datagram
+     * before the agent reads it (len bytes at data, which it may write). */
+    void (*tamper)(uint8_t *data, size_t len);
     bool gone;                   /* hears and sends nothing any more (vanished) */
     uint64_t bytes_sent;         /* UDP payload bytes the agent sent */
     unsigned closed_count;       /* CLOSED events */
