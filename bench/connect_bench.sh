@@ -228,26 +228,39 @@ punch_pair() {
 }
 udp_direct=$(udp_pair udp-direct $nat_b:5001 $nat_a:5000)
 punch_direct=$(punch_pair direct)
+punch_direct_cc=$(punch_pair direct-cc --no-aes)
 lab exec server -- "$blast" udp-forward 4000 &
 udp_relay=$(udp_pair udp-relay $server:4000 $server:4000)
 punch_relay=$(punch_pair relay --relay-only)
-cipher=$("$blast" cipher 2 "$size" | grep -o 'seal_Bps [0-9]*' | cut -d' ' -f2)
+punch_relay_cc=$(punch_pair relay-cc --relay-only --no-aes)
+read -r cipher aes < <("$blast" cipher "$(awk -v s="$secs" 'BEGIN { print (s < 2 ? s : 2) }')" "$size" |
+    awk '{ print $2, $6 }')
+# The cipher the agents chose, from the receiver's path line.
+chose() { grep -o 'path [a-z]* via [a-z-]*, [a-z0-9-]*' "$tmp/$1.recv.err" | tail -1 | sed 's/.*, //'; }
 sent() { field sent <"$tmp/$1.send"; }
 dgrams() { field datagrams <"$tmp/$1.recv"; }
-awk -v ud="$udp_direct" -v pd="$punch_direct" -v ur="$udp_relay" -v pr="$punch_relay" \
-    -v size="$size" -v secs="$secs" -v c="$cipher" \
+awk -v ud="$udp_direct" -v pd="$punch_direct" -v pdc="$punch_direct_cc" -v ur="$udp_relay" \
+    -v pr="$punch_relay" -v prc="$punch_relay_cc" -v size="$size" -v secs="$secs" -v c="$cipher" \
+    -v aes="$aes" -v dwith="$(chose direct)" -v rwith="$(chose relay)" \
     -v uds="$(sent udp-direct)" -v udr="$(dgrams udp-direct)" \
     -v pds="$(sent direct)" -v pdr="$(dgrams direct)" \
+    -v pdcs="$(sent direct-cc)" -v pdcr="$(dgrams direct-cc)" \
     -v urs="$(sent udp-relay)" -v urr="$(dgrams udp-relay)" \
-    -v prs="$(sent relay)" -v prr="$(dgrams relay)" 'BEGIN {
+    -v prs="$(sent relay)" -v prr="$(dgrams relay)" \
+    -v prcs="$(sent relay-cc)" -v prcr="$(dgrams relay-cc)" 'BEGIN {
     printf "b. direct, %d-byte datagrams for %d s, alice -> bob (payload delivered)\n", size, secs
     printf "   plain UDP  %8.1f MB/s  (%d sent, %d received)\n", ud / 1e6, uds, udr
-    printf "   punch      %8.1f MB/s  (%d sent, %d received)\n", pd / 1e6, pds, pdr
-    printf "   cipher alone %8.1f MB/s  (ChaCha20-Poly1305 sealing, one core, no I/O)\n", c / 1e6
-    printf "   punch / plain UDP = %.2f (target >= 0.70); punch / cipher = %.2f; cipher / plain UDP = %.2f\n",
-        (ud > 0 ? pd / ud : 0), (c > 0 ? pd / c : 0), (ud > 0 ? c / ud : 0)
+    printf "   punch      %8.1f MB/s  (%d sent, %d received; %s, as negotiated)\n", pd / 1e6, pds, pdr, dwith
+    printf "   punch      %8.1f MB/s  (%d sent, %d received; chacha20-poly1305, --no-aes)\n", pdc / 1e6, pdcs, pdcr
+    printf "   cipher alone %8.1f MB/s ChaCha20-Poly1305, %.1f MB/s AES-256-GCM (sealing, one core, no I/O)\n", c / 1e6, aes / 1e6
+    printf "   punch / cipher = %.2f (target >= 0.8: negotiated / ChaCha20-Poly1305 alone); --no-aes / ChaCha20-Poly1305 alone = %.2f",
+        (c > 0 ? pd / c : 0), (c > 0 ? pdc / c : 0)
+    if (aes > 0 && dwith == "aes-256-gcm") printf "; punch / AES-256-GCM alone = %.2f", pd / aes
+    printf "\n   punch / plain UDP = %.2f (target >= 0.70); cipher / plain UDP = %.2f; AES gain %.2fx\n",
+        (ud > 0 ? pd / ud : 0), (ud > 0 ? c / ud : 0), (pdc > 0 ? pd / pdc : 0)
     printf "c. relay through the server\n"
     printf "   UDP forwarder  %8.1f MB/s  (%d sent, %d received)\n", ur / 1e6, urs, urr
-    printf "   punchd relay   %8.1f MB/s  (%d sent, %d received)\n", pr / 1e6, prs, prr
-    printf "   punchd / forwarder = %.2f (target >= 0.50); punchd / cipher = %.2f\n",
-        (ur > 0 ? pr / ur : 0), (c > 0 ? pr / c : 0) }'
+    printf "   punchd relay   %8.1f MB/s  (%d sent, %d received; %s)\n", pr / 1e6, prs, prr, rwith
+    printf "   punchd relay   %8.1f MB/s  (%d sent, %d received; chacha20-poly1305, --no-aes)\n", prc / 1e6, prcs, prcr
+    printf "   punchd / forwarder = %.2f (target >= 0.6); --no-aes / forwarder = %.2f; punchd / cipher = %.2f\n",
+        (ur > 0 ? pr / ur : 0), (ur > 0 ? prc / ur : 0), (c > 0 ? pr / c : 0) }'

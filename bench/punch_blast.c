@@ -5,9 +5,9 @@
  * move the same datagrams (same size, same recvmmsg/sendmmsg batches from
  * src/io/net.h) between the same namespaces.
  *
- *   punch_blast punch-recv SERVER NAME [--relay-only]
+ *   punch_blast punch-recv SERVER NAME [--relay-only] [--no-aes]
  *   punch_blast punch-send SERVER NAME PEER SECONDS SIZE [--relay-only] [--window N]
- *                          [--open-guard-ms N]
+ *                          [--open-guard-ms N] [--no-aes]
  *       An agent through the I/O driver (src/io/driver.h). The sender waits
  *       for its registration, then connects and prints "connect_ms N": the
  *       time from punch_agent_connect to the first path of the kind asked
@@ -19,6 +19,7 @@
  *       this measures datagrams delivered, as plain UDP does.
  *       --open-guard-ms sets punch_agent_cfg.open_guard_ms (how long the
  *       first probes to a public endpoint carry a low TTL; 0: adaptive, the default).
+ *       --no-aes: PUNCH_AGENT_NO_AES (ChaCha20-Poly1305 even with AES-NI).
  *   punch_blast udp-recv PORT [--hello IP:PORT]
  *       Plain UDP, counting. --hello sends a small datagram there every
  *       100 ms until data comes: it opens our NAT towards the sender, or
@@ -29,10 +30,12 @@
  *       The least a relay does: the sender of the last hello is the
  *       receiver; every other datagram is forwarded to it, unchanged.
  *   punch_blast cipher SECONDS SIZE
- *       The AEAD alone (ChaCha20-Poly1305, as punch seals every datagram):
- *       SIZE-byte datagrams sealed for SECONDS, then opened for SECONDS, on
- *       one core; prints seal_Bps and open_Bps (plaintext bytes). What one
- *       core could carry if nothing but the cipher cost anything.
+ *       The AEADs alone (ChaCha20-Poly1305, and AES-256-GCM where the CPU
+ *       has it, as punch seals every datagram): SIZE-byte datagrams sealed
+ *       for SECONDS, then opened for SECONDS, on one core; prints seal_Bps
+ *       and open_Bps (plaintext bytes), then aes_seal_Bps and aes_open_Bps
+ *       (0 without AES-NI). What one core could carry if nothing but the
+ *       cipher cost anything.
  *
  * Receivers print "recv_bytes B datagrams N seconds S rate_Bps R": payload
  * bytes between the first and the last datagram, after 1 s without data.
@@ -103,9 +106,9 @@ static void report(const counter *c)
 
 static int usage(void)
 {
-    fputs("usage: punch_blast punch-recv SERVER NAME [--relay-only]\n"
+    fputs("usage: punch_blast punch-recv SERVER NAME [--relay-only] [--no-aes]\n"
           "       punch_blast punch-send SERVER NAME PEER SECONDS SIZE [--relay-only] [--window N]\n"
-          "                              [--open-guard-ms N]\n"
+          "                              [--open-guard-ms N] [--no-aes]\n"
           "       punch_blast udp-recv PORT [--hello IP:PORT]\n"
           "       punch_blast udp-send IP:PORT SECONDS SIZE [--port P]\n"
           "       punch_blast udp-forward PORT\n"
@@ -176,8 +179,8 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
             b->peer = ev->peer;
         break;
     case PUNCH_EVENT_PATH:
-        fprintf(stderr, "punch_blast: path %s via %s\n", punch_path_kind_name(ev->path.kind),
-                punch_technique_name(ev->path.technique));
+        fprintf(stderr, "punch_blast: path %s via %s, %s\n", punch_path_kind_name(ev->path.kind),
+                punch_technique_name(ev->path.technique), punch_cipher_name(ev->path.cipher));
         if (b->peer_name && !b->sending && b->end_us == 0 && ev->peer == b->peer &&
             ev->path.kind == (b->relay_only ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT)) {
             printf("connect_ms %.1f\n", (double)(now_us() - b->connect_us) / 1000.0);
@@ -259,6 +262,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 static int run_punch(int argc, char **argv, bool sender)
 {
     blast b = {.peer = -1, .window = 128, .rc = 1};
+    bool no_aes = false;
     punch_driver_cfg dc = {.on_event = on_event, .arg = &b};
     int i = sender ? 7 : 4;
     if (argc < i)
@@ -277,13 +281,15 @@ static int run_punch(int argc, char **argv, bool sender)
             b.window = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--open-guard-ms") == 0 && i + 1 < argc)
             dc.agent.open_guard_ms = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--no-aes") == 0)
+            no_aes = true;
         else
             return usage();
     }
     if (b.window < 4 || punch_addr_parse(argv[2], 3478, &dc.agent.server) != 0)
         return usage();
     dc.agent.name = argv[3];
-    dc.agent.flags = b.relay_only ? PUNCH_AGENT_RELAY_ONLY : 0;
+    dc.agent.flags = (b.relay_only ? PUNCH_AGENT_RELAY_ONLY : 0) | (no_aes ? PUNCH_AGENT_NO_AES : 0);
     if (punch_random_bytes(dc.agent.secret_key, PUNCH_KEY_BYTES) != 0 ||
         punch_loop_new(&b.loop) != 0 || punch_driver_new(&b.d, b.loop, &dc) != 0) {
         perror("punch_blast: setup");
@@ -445,18 +451,40 @@ static int udp_forward(int argc, char **argv)
 
 /* ---- the AEAD alone ------------------------------------------------------- */
 
-/* Bytes per second that fn(key, n, in, out) moves, over `secs` seconds. */
+/* AES-256-GCM as the transport runs it: the key expanded once. */
+static crypto_aead_aes256gcm_state aes_state;
+
+static void aes_seal(uint64_t n, const uint8_t *in, size_t len, uint8_t *out)
+{
+    uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES] = {0};
+    memcpy(nonce + 4, &n, sizeof(n));
+    crypto_aead_aes256gcm_encrypt_afternm(out, NULL, in, len, NULL, 0, NULL, nonce, &aes_state);
+}
+
+static int aes_open(uint64_t n, const uint8_t *in, size_t len, uint8_t *out)
+{
+    uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES] = {0};
+    memcpy(nonce + 4, &n, sizeof(n));
+    return crypto_aead_aes256gcm_decrypt_afternm(out, NULL, NULL, in, len, NULL, 0, nonce,
+                                                 &aes_state);
+}
+
 /* Seconds per datagram: sealed alone (open = false), or sealed and then
  * opened again (a real ciphertext for its own nonce, so the open does all
- * its work), for `secs` seconds. */
-static double aead_seconds(bool open, double secs, const uint8_t *key, const uint8_t *in,
-                           size_t len, uint8_t *sealed, uint8_t *opened)
+ * its work), for `secs` seconds; ChaCha20-Poly1305 with key, or AES-256-GCM
+ * (aes) with aes_state. */
+static double aead_seconds(bool aes, bool open, double secs, const uint8_t *key,
+                           const uint8_t *in, size_t len, uint8_t *sealed, uint8_t *opened)
 {
     uint64_t n = 0, start = now_us(), end = start + (uint64_t)(secs * 1e6), t;
     do {
         for (int i = 0; i < 256; i++, n++) {
-            punch_noise_seal(key, n, NULL, 0, in, len, sealed);
-            if (open && punch_noise_open(key, n, NULL, 0, sealed, len + 16, opened) != 0)
+            if (aes)
+                aes_seal(n, in, len, sealed);
+            else
+                punch_noise_seal(key, n, NULL, 0, in, len, sealed);
+            if (open && (aes ? aes_open(n, sealed, len + 16, opened)
+                             : punch_noise_open(key, n, NULL, 0, sealed, len + 16, opened)) != 0)
                 abort();
         }
     } while ((t = now_us()) < end);
@@ -475,9 +503,19 @@ static int cipher(int argc, char **argv)
     memset(plain, 0xab, sizeof(plain));
     if (sodium_init() < 0)
         return 1;
-    double seal = aead_seconds(false, secs, key, plain, (size_t)size, sealed, opened);
-    double both = aead_seconds(true, secs, key, plain, (size_t)size, sealed, opened);
-    printf("seal_Bps %.0f open_Bps %.0f\n", (double)size / seal, (double)size / (both - seal));
+    double seal = aead_seconds(false, false, secs, key, plain, (size_t)size, sealed, opened);
+    double both = aead_seconds(false, true, secs, key, plain, (size_t)size, sealed, opened);
+    printf("seal_Bps %.0f open_Bps %.0f", (double)size / seal, (double)size / (both - seal));
+    if (crypto_aead_aes256gcm_is_available()) {
+        crypto_aead_aes256gcm_beforenm(&aes_state, key);
+        seal = aead_seconds(true, false, secs, key, plain, (size_t)size, sealed, opened);
+        both = aead_seconds(true, true, secs, key, plain, (size_t)size, sealed, opened);
+        printf(" aes_seal_Bps %.0f aes_open_Bps %.0f", (double)size / seal,
+               (double)size / (both - seal));
+    } else {
+        printf(" aes_seal_Bps 0 aes_open_Bps 0");
+    }
+    printf("\n");
     return 0;
 }
 
