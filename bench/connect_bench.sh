@@ -140,6 +140,9 @@ cold_start() {
         sleep 0.01
     done
     t=$(first_direct "$dir/ev")
+    # Its registered event may come after the path (a REGISTERED later than
+    # the INTRODUCE of the same flight): up to a second for it.
+    for _ in $(seq 100); do grep -q '"event":"registered"' "$dir/ev" 2>/dev/null && break; sleep 0.01; done
     kill -TERM "$(cat "$dir/pid")" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     [[ -n $t ]] || { echo "connect_bench: cold start in $dir found no direct path: $(cat "$dir/err" "$dir/ev"; tail -5 "$tmp/bob.ev")" >&2; exit 1; }
