@@ -136,19 +136,23 @@ uint8_t *push_tx(punch_agent *a, punch_socket sock, const punch_addr *dst, uint8
 }
 
 /* Encode m, MAC it with our server key when its type has a MAC, queue it
- * to leave with this TTL (0: the system's). */
+ * to leave with this TTL (0: the system's). Encoded in its queue slot:
+ * every data datagram passes here. */
 void send_msg_ttl(punch_agent *a, punch_socket sock, const punch_addr *dst, uint8_t ttl,
                   const punch_msg *m)
 {
-    uint8_t buf[DGRAM_MAX];
     size_t len;
-    if (punch_msg_encode(m, buf, sizeof(buf), &len) != 0)
+    uint8_t *out = push_tx(a, sock, dst, ttl, DGRAM_MAX);
+    if (!out)
         return;
+    tx *t = &a->txq[(a->tx_head + a->tx_count - 1) % TXQ_LEN];
+    if (punch_msg_encode(m, out, DGRAM_MAX, &len) != 0) {
+        a->tx_count--; /* never happens for what we send: nothing goes */
+        return;
+    }
     if (punch_msg_has_mac(m->type))
-        punch_auth_mac(a->mac_key, buf, len - PUNCH_MSG_MAC_LEN, buf + len - PUNCH_MSG_MAC_LEN);
-    uint8_t *out = push_tx(a, sock, dst, ttl, len);
-    if (out)
-        memcpy(out, buf, len);
+        punch_auth_mac(a->mac_key, out, len - PUNCH_MSG_MAC_LEN, out + len - PUNCH_MSG_MAC_LEN);
+    t->len = (uint16_t)len;
 }
 
 void send_msg(punch_agent *a, const punch_addr *dst, const punch_msg *m)
@@ -461,7 +465,8 @@ int punch_agent_send(punch_agent *a, uint64_t now, int id, const uint8_t *data, 
     peer *p = &a->peers[id];
     if (!p->ready || p->path < 0)
         return PUNCH_ERR_LIMIT;
-    uint8_t inner[PUNCH_MAX_DATAGRAM_LARGE + 1] = {INNER_DATA};
+    uint8_t inner[PUNCH_MAX_DATAGRAM_LARGE + 1]; /* not zeroed: every datagram costs that */
+    inner[0] = INNER_DATA;
     if (len)
         memcpy(inner + 1, data, len);
     return send_transport(a, now, p, &p->cand[p->path], inner, len + 1);
@@ -536,7 +541,11 @@ int punch_agent_poll_event(punch_agent *a, punch_event *out)
 {
     if (!a || !out || a->ev_count == 0)
         return 0;
-    a->current = a->evq[a->ev_head];
+    /* Only the bytes a DATA event holds (the slot has room for the largest). */
+    const ev *slot = &a->evq[a->ev_head];
+    a->current.e = slot->e;
+    if (slot->e.kind == PUNCH_EVENT_DATA)
+        memcpy(a->current.data, slot->data, slot->e.data.len);
     a->ev_head = (a->ev_head + 1) % EVQ_LEN;
     a->ev_count--;
     *out = a->current.e;
