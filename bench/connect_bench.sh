@@ -242,6 +242,12 @@ read -r cipher aes < <("$blast" cipher "$(awk -v s="$secs" 'BEGIN { print (s < 2
 chose() { grep -o 'path [a-z]* via [a-z-]*, [a-z0-9-]*' "$tmp/$1.recv.err" | tail -1 | sed 's/.*, //'; }
 sent() { field sent <"$tmp/$1.send"; }
 dgrams() { field datagrams <"$tmp/$1.recv"; }
+# per_dgram NAME: CPU microseconds per datagram of its sender and receiver
+# (their own user + system time over the datagrams each moved).
+per_dgram() {
+    awk -v s="$(field cpu_s <"$tmp/$1.send")" -v n="$(sent "$1")" -v r="$(field cpu_s <"$tmp/$1.recv")" \
+        -v m="$(dgrams "$1")" 'BEGIN { printf "%.2f %.2f", (n > 0 ? s * 1e6 / n : 0), (m > 0 ? r * 1e6 / m : 0) }'
+}
 awk -v ud="$udp_direct" -v pd="$punch_direct" -v pdc="$punch_direct_cc" -v ur="$udp_relay" \
     -v pr="$punch_relay" -v prc="$punch_relay_cc" -v size="$size" -v secs="$secs" -v c="$cipher" \
     -v aes="$aes" -v dwith="$(chose direct)" -v rwith="$(chose relay)" \
@@ -267,3 +273,12 @@ awk -v ud="$udp_direct" -v pd="$punch_direct" -v pdc="$punch_direct_cc" -v ur="$
     printf "   punchd relay   %8.1f MB/s  (%d sent, %d received; chacha20-poly1305, --no-aes)\n", prc / 1e6, prcs, prcr
     printf "   punchd / forwarder = %.2f (target >= 0.6); --no-aes / forwarder = %.2f; punchd / cipher = %.2f\n",
         (ur > 0 ? pr / ur : 0), (ur > 0 ? prc / ur : 0), (c > 0 ? pr / c : 0) }'
+# CPU per datagram: less moved by the machine's other load than the rates.
+awk -v size="$size" -v c="$cipher" -v aes="$aes" -v ud="$(per_dgram udp-direct)" \
+    -v pd="$(per_dgram direct)" -v pdc="$(per_dgram direct-cc)" -v ur="$(per_dgram udp-relay)" \
+    -v pr="$(per_dgram relay)" -v prc="$(per_dgram relay-cc)" 'BEGIN {
+    printf "d. CPU per datagram, sender / receiver (us; their own user + system time)\n"
+    printf "   plain UDP %s; punch %s; punch --no-aes %s\n", ud, pd, pdc
+    printf "   through the relay: plain UDP %s; punch %s; punch --no-aes %s\n", ur, pr, prc
+    printf "   cipher alone: sealing %.2f us ChaCha20-Poly1305, %.2f us AES-256-GCM\n",
+        (c > 0 ? size * 1e6 / c : 0), (aes > 0 ? size * 1e6 / aes : 0) }'
