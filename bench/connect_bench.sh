@@ -236,8 +236,8 @@ lab exec server -- "$blast" udp-forward 4000 &
 udp_relay=$(udp_pair udp-relay $server:4000 $server:4000)
 punch_relay=$(punch_pair relay --relay-only)
 punch_relay_cc=$(punch_pair relay-cc --relay-only --no-aes)
-read -r cipher aes < <("$blast" cipher "$(awk -v s="$secs" 'BEGIN { print (s < 2 ? s : 2) }')" "$size" |
-    awk '{ print $2, $6 }')
+read -r cipher aes cpu_cc cpu_aes < <("$blast" cipher "$(awk -v s="$secs" 'BEGIN { print (s < 2 ? s : 2) }')" "$size" |
+    awk '{ print $2, $6, $10, $12 }')
 # The cipher the agents chose, from the receiver's path line.
 chose() { grep -o 'path [a-z]* via [a-z-]*, [a-z0-9-]*' "$tmp/$1.recv.err" | tail -1 | sed 's/.*, //'; }
 sent() { field sent <"$tmp/$1.send"; }
@@ -274,11 +274,14 @@ awk -v ud="$udp_direct" -v pd="$punch_direct" -v pdc="$punch_direct_cc" -v ur="$
     printf "   punchd / forwarder = %.2f (target >= 0.6); --no-aes / forwarder = %.2f; punchd / cipher = %.2f\n",
         (ur > 0 ? pr / ur : 0), (ur > 0 ? prc / ur : 0), (c > 0 ? pr / c : 0) }'
 # CPU per datagram: less moved by the machine's other load than the rates.
-awk -v size="$size" -v c="$cipher" -v aes="$aes" -v ud="$(per_dgram udp-direct)" \
+awk -v cc="$cpu_cc" -v ca="$cpu_aes" -v ud="$(per_dgram udp-direct)" \
     -v pd="$(per_dgram direct)" -v pdc="$(per_dgram direct-cc)" -v ur="$(per_dgram udp-relay)" \
     -v pr="$(per_dgram relay)" -v prc="$(per_dgram relay-cc)" 'BEGIN {
     printf "d. CPU per datagram, sender / receiver (us; their own user + system time)\n"
     printf "   plain UDP %s; punch %s; punch --no-aes %s\n", ud, pd, pdc
     printf "   through the relay: plain UDP %s; punch %s; punch --no-aes %s\n", ur, pr, prc
-    printf "   cipher alone: sealing %.2f us ChaCha20-Poly1305, %.2f us AES-256-GCM\n",
-        (c > 0 ? size * 1e6 / c : 0), (aes > 0 ? size * 1e6 / aes : 0) }'
+    printf "   cipher alone: sealing %.2f us ChaCha20-Poly1305, %.2f us AES-256-GCM (CPU time)\n", cc, ca
+    split(pd, p); split(pdc, q)
+    if (p[1] > 0 && q[1] > 0)
+        printf "   sender: cipher alone / punch = %.2f (AES-256-GCM), %.2f (--no-aes); ChaCha20-Poly1305 alone / punch = %.2f\n",
+            ca / p[1], cc / q[1], cc / p[1] }'
