@@ -89,10 +89,12 @@ int make_msg1(punch_agent *a, peer *p)
 
 /* Read a message 1 as a responder would: it must come from p's key.
  * On success *hs holds the handshake, ready to write message 2,
- * *their_index the initiator's transport index and *cipher our choice
- * from both offers. */
+ * *their_index the initiator's transport index, *cipher our choice from
+ * both offers and *answer_len our payload's length: without an offer (a
+ * peer from before them) the answer names no choice either. */
 static bool read_msg1(punch_agent *a, peer *p, const uint8_t *msg, size_t len,
-                      punch_noise_handshake *hs, uint32_t *their_index, punch_cipher *cipher)
+                      punch_noise_handshake *hs, uint32_t *their_index, punch_cipher *cipher,
+                      size_t *answer_len)
 {
     uint8_t pro[sizeof(PROLOGUE_LABEL) - 1 + 8], e[32], payload[16], rs[32];
     size_t plen;
@@ -110,6 +112,7 @@ static bool read_msg1(punch_agent *a, peer *p, const uint8_t *msg, size_t len,
         return false;
     }
     *their_index = punch_get32(payload);
+    *answer_len = plen;
     *cipher = (unsigned)offer & cipher_offer(a) & CIPHER_BIT(PUNCH_CIPHER_AES256_GCM)
                   ? PUNCH_CIPHER_AES256_GCM
                   : PUNCH_CIPHER_CHACHA20_POLY1305;
@@ -184,6 +187,7 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     punch_noise_handshake hs;
     uint32_t their_index;
     punch_cipher cipher;
+    size_t answer_len;
     int ci;
     if (!p->initiator && p->hs.msg2_len && len >= 32 && memcmp(msg, p->hs.answered_e, 32) == 0) {
         if ((ci = candidate_for(a, p, src, via_relay, now)) >= 0) {
@@ -193,7 +197,7 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
         }
         return true;
     }
-    if (!read_msg1(a, p, msg, len, &hs, &their_index, &cipher))
+    if (!read_msg1(a, p, msg, len, &hs, &their_index, &cipher, &answer_len))
         return false;
     if ((ci = candidate_for(a, p, src, via_relay, now)) < 0) {
         punch_noise_handshake_wipe(&hs);
@@ -213,7 +217,7 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     ours[INDEX_LEN] = (uint8_t)cipher;
     bool rekey = p->ready;
     retire_transport(p);
-    if (punch_noise_write_message(&hs, ours, sizeof(ours), p->hs.msg2, sizeof(p->hs.msg2),
+    if (punch_noise_write_message(&hs, ours, answer_len, p->hs.msg2, sizeof(p->hs.msg2),
                                   &p->hs.msg2_len) != 0 ||
         punch_transport_init(&p->t, &hs, now, p->hs.local_index, their_index) != 0 ||
         punch_transport_use_cipher(&p->t, cipher) != 0) {
