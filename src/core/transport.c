@@ -77,6 +77,7 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         if (c->ping_sent_ms && memcmp(inner + 1, c->ping_nonce, 8) == 0) {
             uint64_t sent = c->ping_sent_ms;
             c->ping_sent_ms = 0;
+            c->rtt_pinged = true;
             validate(a, now, id, ci, sent);
             pong_heard(a, now, id, ci, sent);
         }
