@@ -505,6 +505,9 @@ int punch_portmap_proto_parse(const char *name);
  * "tcp-simultaneous-open", "reversal", "tcp-direct", "portmap". */
 const char *punch_path_kind_name(punch_path_kind k);
 const char *punch_technique_name(punch_technique t);
+/* An address family's name for events and logs: "ipv4", "ipv6", or "none"
+ * (a path event's remote address says which family the path took). */
+const char *punch_family_name(uint8_t family);
 
 #ifdef __cplusplus
 }

@@ -99,3 +99,12 @@ void family_left(punch_agent *a, uint64_t now, int id, int ci)
     c->probes = 0;
     c->gave_up = false;
 }
+
+const char *punch_family_name(uint8_t family)
+{
+    switch (family) {
+    case PUNCH_AF_INET: return "ipv4";
+    case PUNCH_AF_INET6: return "ipv6";
+    default: return "none";
+    }
+}
