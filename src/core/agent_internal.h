@@ -482,10 +482,14 @@ bool family_better(const candidate *c, const candidate *d);
  * it: an IPv6 direct path from an IPv4 one within the margin, an IPv4 one
  * from an IPv6 one measured slower by twice the margin. */
 bool family_switch(const candidate *best, const candidate *cur);
-/* The path left candidate ci because it went quiet: an IPv6 one is probed
- * again before it may win back (by family_switch), or it would take over
- * again at once. */
-void family_left(punch_agent *a, uint64_t now, int id, int ci);
+/* The path moved from candidate was (to the other family): a PING on the
+ * new one tells the peer; an IPv6 one left is probed again before it may
+ * win back (by family_switch), or it would take over again at once. */
+void family_moved(punch_agent *a, uint64_t now, int id, int was);
+/* A PING from the peer came on candidate ci: when it is of the other family
+ * than our path, and our path has been silent for a while, the peer has
+ * left it (its keepalive found it dead first): follow. */
+void family_follow(punch_agent *a, uint64_t now, int id, int ci);
 /* On an IPv6 path: one PING to each IPv4 direct candidate whose round trip
  * is not measured by one yet, so family_switch compares like with like. */
 void family_measure(punch_agent *a, uint64_t now, int id);

@@ -23,6 +23,9 @@
  * setup; for a path already measured, a margin on the round trip does
  * the same work: 10 ms, about a metro hop, is "not worse". */
 #define FAMILY_MARGIN_US 10000u
+/* A PING from the peer on the other family while ours has been silent this
+ * long: the peer left our path (family_follow). Half the keepalive's 2 s. */
+#define FOLLOW_SILENCE_MS 1000u
 
 bool family_usable(const punch_agent *a, uint8_t family)
 {
@@ -88,16 +91,37 @@ void family_measure(punch_agent *a, uint64_t now, int id)
     }
 }
 
-void family_left(punch_agent *a, uint64_t now, int id, int ci)
+void family_moved(punch_agent *a, uint64_t now, int id, int was)
 {
     peer *p = &a->peers[id];
-    if (ci < 0 || ci == p->path || !direct_v6(&p->cand[ci]))
+    if (was < 0 || was == p->path || p->path < 0 ||
+        p->cand[was].addr.family == p->cand[p->path].addr.family)
         return;
-    candidate *c = &p->cand[ci];
+    /* A PING on the new path tells the peer at once (family_follow). */
+    send_ping(a, now, p, &p->cand[p->path]);
+    if (!direct_v6(&p->cand[was]))
+        return;
+    candidate *c = &p->cand[was];
     c->validated = false;
     c->first_probe_ms = c->next_probe_ms = now;
     c->probes = 0;
     c->gave_up = false;
+}
+
+void family_follow(punch_agent *a, uint64_t now, int id, int ci)
+{
+    peer *p = &a->peers[id];
+    int was = p->path;
+    if (was < 0 || ci == was || now - p->keepalive.last_rx_ms < FOLLOW_SILENCE_MS ||
+        !p->cand[ci].validated || !p->cand[ci].confirmed ||
+        p->cand[ci].addr.family == p->cand[was].addr.family)
+        return;
+    unsigned missed = p->keepalive.missed;
+    p->keepalive.missed = missed ? missed : 1; /* quiet: an equal one may take over */
+    choose_path(a, id);
+    if (p->path == was)
+        p->keepalive.missed = missed;
+    family_moved(a, now, id, was);
 }
 
 const char *punch_family_name(uint8_t family)

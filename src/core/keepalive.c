@@ -83,7 +83,7 @@ void keepalive_timeout(punch_agent *a, uint64_t now, int id)
                 reregister(a, now);
             int was = p->path;
             choose_path(a, id); /* an equal one that answers may take over */
-            family_left(a, now, id, was);
+            family_moved(a, now, id, was);
         }
     }
     p->keepalive.next_ms = now + KEEPALIVE_PATH_MS;

@@ -61,6 +61,7 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         p->keepalive.missed = 0;
     }
     if (len == PING_LEN && inner[0] == INNER_PING) {
+        family_follow(a, now, id, ci);
         uint8_t pong[PING_LEN];
         memcpy(pong, inner, PING_LEN);
         pong[0] = INNER_PONG;

@@ -163,13 +163,17 @@ static void ipv6_dies_moves_to_ipv4(void **state)
         expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET6, "before the cut");
         uint64_t cut_ms = punch_sim_now(w.sim) / MS;
         cut_v6(&w, &w.alice);
-        uint64_t moved_ms = 0;
+        uint64_t moved_ms = 0, alice_ms = 0, bob_ms = 0; /* both, alice, bob on IPv4 */
         for (unsigned i = 0; i < 200; i++) {
             say(&w, 10 + i % 200);
             punch_sim_run(w.sim, punch_sim_now(w.sim) + 50 * MS);
-            if (!moved_ms && w.alice.path_remote.family == PUNCH_AF_INET &&
-                w.bob.path_remote.family == PUNCH_AF_INET)
-                moved_ms = punch_sim_now(w.sim) / MS;
+            uint64_t now = punch_sim_now(w.sim) / MS;
+            if (!alice_ms && w.alice.path_remote.family == PUNCH_AF_INET)
+                alice_ms = now;
+            if (!bob_ms && w.bob.path_remote.family == PUNCH_AF_INET)
+                bob_ms = now;
+            if (!moved_ms && alice_ms && bob_ms)
+                moved_ms = now;
         }
         expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET, "after the cut");
         if (!moved_ms)
