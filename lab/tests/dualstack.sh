@@ -8,7 +8,8 @@
 #   2. dual x IPv4-only: direct over IPv4;
 #   3. IPv6-only x IPv4-only: both on the relay, which bridges the families
 #      (alice's remote is the server's IPv6 address, bob's its IPv4 one);
-#   4. the IPv6 path dies mid-stream (nat-a's firewall starts dropping all
+#   4. punch natcheck --other-family reports both families (IPv4 translated,
+#      IPv6 not); the IPv6 path dies mid-stream (nat-a's firewall starts dropping all
 #      IPv6 once bob has the first 1 MiB, and only then alice reads the
 #      rest): the session moves to IPv4 direct and the 4 MiB arrive byte
 #      for byte.
@@ -92,6 +93,13 @@ C=$TMP/cut
 mkdir -p "$C"
 lab up different-nats --stack-a dual --stack-b dual >/dev/null
 start_punchd
+# natcheck on both families: IPv4 behind nat-a's NAT, IPv6 with no translation
+nc=$(lab exec alice -- env XDG_CONFIG_HOME="$C/alice" "$PUNCH" --server "$S4" --portmap off natcheck \
+    --json --wait 500 --other-family "$S6")
+grep -q '^{"family":"ipv4",.*"public":"203.0.113.1:[0-9]*","nat":true,' <<<"$nc" &&
+    grep -q '"other_family":{"reachable":true,"family":"ipv6",.*"public":"\[2001:db8:a:1::10\]:[0-9]*","nat":false' <<<"$nc" ||
+    fail "natcheck on both families: $nc"
+ok "natcheck: ipv4 behind a NAT, ipv6 without translation"
 lab exec bob -- env XDG_CONFIG_HOME="$C/bob" timeout --foreground 90 "$PUNCH" --server "$S4" \
     --name bob --events "$C/bob.ev" listen </dev/null >"$C/bob.out" 2>"$C/bob.err" &
 bob=$!
