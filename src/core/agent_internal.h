@@ -476,7 +476,8 @@ bool family_usable(const punch_agent *a, uint8_t family);
 /* The technique of a peer's interface address: a global IPv6 one is public. */
 punch_technique family_private_technique(const punch_addr *addr);
 /* Of two candidates of one priority, is c the better (IPv6 direct first,
- * within a margin of round trip; else the shorter round trip)? */
+ * unless PINGs found it slower by more than a margin; else the shorter
+ * round trip)? */
 bool family_better(const candidate *c, const candidate *d);
 /* Whether best, of the priority of the path in use cur, takes over from
  * it: an IPv6 direct path from an IPv4 one within the margin, an IPv4 one
@@ -490,6 +491,11 @@ void family_moved(punch_agent *a, uint64_t now, int id, int was);
  * than our path, and our path has been silent for a while, the peer has
  * left it (its keepalive found it dead first): follow. */
 void family_follow(punch_agent *a, uint64_t now, int id, int ci);
+/* The path in use is quiet (a keepalive went out): may best take over?
+ * One of the same family at once, as ever; one of the other family only
+ * once a PING went unanswered for a keepalive period (an idle path is
+ * quiet at every keepalive, and would flap between the families). */
+bool family_quiet_enough(const peer *p, const candidate *best);
 /* On an IPv6 path: one PING to each IPv4 direct candidate whose round trip
  * is not measured by one yet, so family_switch compares like with like. */
 void family_measure(punch_agent *a, uint64_t now, int id);

@@ -175,7 +175,7 @@ void choose_path(punch_agent *a, int id)
              family_better(c, &p->cand[best])))
             best = (int)i;
     }
-    if (best < 0 || best == p->path)
+    if (best < 0 || best == p->path || (quiet && !family_quiet_enough(p, &p->cand[best])))
         return;
     /* Otherwise no flapping between equals (but IPv4 gives way to IPv6). */
     if (p->path >= 0 && p->cand[p->path].validated &&

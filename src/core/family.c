@@ -13,9 +13,10 @@
  * it is public, behind at most a stateful firewall (or NPTv6), and is
  * reached by hole punching (§3.3.1) without translation. Between an IPv6
  * and an IPv4 direct path of the same kind, IPv6 wins unless its round
- * trip is worse by more than FAMILY_MARGIN_US (the spirit of RFC 8305's
- * preference for IPv6: no translation state to keep alive, no NAT to
- * move the mapping).
+ * trip, measured by PING on both, is worse by more than FAMILY_MARGIN_US
+ * (the spirit of RFC 8305's preference for IPv6: no translation state to
+ * keep alive, no NAT to move the mapping). On an IPv6 path the IPv4 one is
+ * PINGed once (family_measure), so a much slower IPv6 gives way.
  */
 #include "core/agent_internal.h"
 
@@ -24,8 +25,10 @@
  * the same work: 10 ms, about a metro hop, is "not worse". */
 #define FAMILY_MARGIN_US 10000u
 /* A PING from the peer on the other family while ours has been silent this
- * long: the peer left our path (family_follow). Half the keepalive's 2 s. */
-#define FOLLOW_SILENCE_MS 1000u
+ * long: the peer left our path (family_follow). An idle path hears a PONG
+ * every keepalive period (2 s); the peer leaves a dead one after two
+ * (family_quiet_enough), when ours has been as silent as its own. */
+#define FOLLOW_SILENCE_MS 3000u
 
 bool family_usable(const punch_agent *a, uint8_t family)
 {
@@ -58,7 +61,11 @@ bool family_better(const candidate *c, const candidate *d)
     if (direct_v6(c) == direct_v6(d))
         return c->rtt_us < d->rtt_us;
     const candidate *six = direct_v6(c) ? c : d, *four = direct_v6(c) ? d : c;
-    bool six_wins = six->rtt_us <= four->rtt_us + FAMILY_MARGIN_US;
+    /* Only round trips both measured by PING tell against IPv6: a
+     * handshake's may be short (the answer to an earlier copy), a heard
+     * candidate's unknown, and the two sides must choose alike. */
+    bool six_wins = !six->rtt_pinged || !four->rtt_pinged ||
+                    six->rtt_us <= four->rtt_us + FAMILY_MARGIN_US;
     return six == c ? six_wins : !six_wins;
 }
 
@@ -75,6 +82,11 @@ bool family_switch(const candidate *best, const candidate *cur)
         return best->rtt_pinged && cur->rtt_pinged &&
                cur->rtt_us > best->rtt_us + 2 * FAMILY_MARGIN_US;
     return false;
+}
+
+bool family_quiet_enough(const peer *p, const candidate *best)
+{
+    return best->addr.family == p->cand[p->path].addr.family || p->keepalive.missed >= 2;
 }
 
 void family_measure(punch_agent *a, uint64_t now, int id)
@@ -117,7 +129,7 @@ void family_follow(punch_agent *a, uint64_t now, int id, int ci)
         p->cand[ci].addr.family == p->cand[was].addr.family)
         return;
     unsigned missed = p->keepalive.missed;
-    p->keepalive.missed = missed ? missed : 1; /* quiet: an equal one may take over */
+    p->keepalive.missed = missed > 2 ? missed : 2; /* quiet enough for the other family */
     choose_path(a, id);
     if (p->path == was)
         p->keepalive.missed = missed;
