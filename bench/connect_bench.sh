@@ -34,6 +34,10 @@
 #    the same bound 2 (Da + Db + Ds), target <= 1.25x. What t_ms cannot see,
 #    the time before main() (exec, the dynamic loader), is measured apart
 #    as the median wall time of `punch --version`.
+# a''. Dual stack (issue 16): the same delays, alice and bob with IPv6 beside
+#    IPv4 (punch-lab --stack-a/-b dual: each home router a stateful IPv6
+#    firewall beside its NAT); `punch connect` from its start to its first
+#    direct path over IPv4 and to its first over IPv6, medians of BENCH_RUNS.
 # b. Direct throughput: a lab without delay (plain veth links, no linkem in
 #    the way), BENCH_SIZE-byte datagrams for BENCH_SECONDS from alice to bob
 #    over the direct path punch found, against plain UDP between the same
@@ -203,6 +207,38 @@ awk -v c="$(med "${cold[@]}")" -v t="$(med "${tokened[@]}")" -v d="$da" -v s="$d
     printf "   where the token start goes (medians): main() -> first flight out %.1f ms; first flight -> INTRODUCE %.0f ms (2 (Da + Ds)); INTRODUCE -> direct path %.1f ms (2 Db = %.0f ms, plus bob\047s low-TTL guard)\n", sent, 2 * (d + s), punched, 2 * d
     printf "   before main(): punch --version %.1f ms wall, of which entering the lab namespace %.1f ms\n",
         up / 1000, ns / 1000 }'
+
+# ---- a''. dual stack (issue 16) ----------------------------------------------
+lab up different-nats --stack-a dual --stack-b dual --delay-a "$delay" --delay-b "$delay" >/dev/null
+start_punchd
+lab exec bob -- env XDG_CONFIG_HOME="$tmp/bob6" "$punch" --server $server --name bob \
+    --events "$tmp/bob6.ev" listen --datagram --keep-open <"$tmp/quiet" >/dev/null 2>"$tmp/bob6.err" &
+bob=$!
+wait_registered bob
+# first_of EVENTS FAMILY: t_ms of the first direct path of that family
+first_of() { grep -s '"event":"path"' "$1" | grep '"kind":"direct"' | grep "\"family\":\"$2\"" | head -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2 || true; }
+v4=() v6=()
+for i in $(seq "$runs"); do
+    d=$tmp/dual$i
+    mkdir -p "$d"
+    lab exec alice -- sh -c 'echo $$ >"$1/pid"; shift; exec "$@"' sh "$d" \
+        env XDG_CONFIG_HOME="$d" timeout 10 "$punch" --server $server --name "dual$i" \
+        --events "$d/ev" connect bob --datagram <"$tmp/quiet" >/dev/null 2>"$d/err" &
+    pid=$!
+    for _ in $(seq 300); do [[ -n $(first_of "$d/ev" ipv6) && -n $(first_of "$d/ev" ipv4) ]] && break; sleep 0.01; done
+    kill -TERM "$(cat "$d/pid")" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    a=$(first_of "$d/ev" ipv4) b=$(first_of "$d/ev" ipv6)
+    [[ -n $a && -n $b ]] || { echo "connect_bench: dual stack run $i: no direct path of each family: $(cat "$d/ev" "$d/err")" >&2; exit 1; }
+    v4+=("$a") v6+=("$b")
+done
+kill "$bob" 2>/dev/null || true
+lab down >/dev/null
+awk -v a="$(med "${v4[@]}")" -v b="$(med "${v6[@]}")" -v all4="${v4[*]}" -v all6="${v6[*]}" 'BEGIN {
+    printf "a\047\047. dual stack: punch connect started -> first direct path of each family (its own t_ms), the same delays, IPv6 through two stateful firewalls\n"
+    printf "   ipv4 (two NATs)       runs (ms): %s; median %.0f ms\n", all4, a
+    printf "   ipv6 (two firewalls)  runs (ms): %s; median %.0f ms (ipv6 / ipv4 = %.2f)\n", all6, b, (a > 0 ? b / a : 0) }'
+
 fi
 [[ ${BENCH_ONLY:-} == a ]] && exit 0
 

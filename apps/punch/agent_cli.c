@@ -323,11 +323,11 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
         punch_driver_path_local(d, &ev->path, &local);
         punch_events_emit(events, "path",
                           "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"local\":\"%s\","
-                          "\"remote\":\"%s\",\"rtt_ms\":%.1f,\"cipher\":\"%s\"",
+                          "\"remote\":\"%s\",\"family\":\"%s\",\"rtt_ms\":%.1f,\"cipher\":\"%s\"",
                           ev->peer_name, punch_path_kind_name(ev->path.kind),
                           punch_technique_name(ev->path.technique), fmt(&local, a),
-                          fmt(&ev->path.remote, b), ev->path.rtt_us / 1000.0,
-                          punch_cipher_name(ev->path.cipher));
+                          fmt(&ev->path.remote, b), punch_family_name(ev->path.remote.family),
+                          ev->path.rtt_us / 1000.0, punch_cipher_name(ev->path.cipher));
         punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms, %s)", ev->peer_name,
                   punch_path_kind_name(ev->path.kind), punch_technique_name(ev->path.technique),
                   b, ev->path.rtt_us / 1000.0, punch_cipher_name(ev->path.cipher));

@@ -99,9 +99,10 @@ static void on_pong(pinger *p, const punch_event *ev)
     fflush(stdout);
     punch_events_emit(p->events, "pong",
                       "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"remote\":\"%s\","
-                      "\"rtt_ms\":%.1f,\"cipher\":\"%s\"",
+                      "\"family\":\"%s\",\"rtt_ms\":%.1f,\"cipher\":\"%s\"",
                       ev->peer_name, punch_path_kind_name(pong->kind),
-                      punch_technique_name(pong->technique), where, pong->rtt_us / 1000.0,
+                      punch_technique_name(pong->technique), where,
+                      punch_family_name(pong->remote.family), pong->rtt_us / 1000.0,
                       punch_cipher_name(pong->cipher));
 }
 

@@ -521,6 +521,9 @@ const char *punch_path_kind_name(punch_path_kind k);
 const char *punch_technique_name(punch_technique t);
 /* "chacha20-poly1305" or "aes-256-gcm". */
 const char *punch_cipher_name(punch_cipher c);
+/* An address family's name for events and logs: "ipv4", "ipv6", or "none"
+ * (a path event's remote address says which family the path took). */
+const char *punch_family_name(uint8_t family);
 
 #ifdef __cplusplus
 }

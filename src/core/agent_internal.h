@@ -174,6 +174,7 @@ typedef struct candidate {
     uint64_t ping_sent_ms;
     uint8_t ping_nonce[8];
     uint32_t rtt_us;
+    bool rtt_pinged; /* rtt_us from a PING's PONG (else a handshake's: maybe short) */
     bool closed; /* a TCP connection that is gone: never used again */
     bool spoke;  /* an authenticated datagram came from it (§6.2: verified) */
     uint16_t unverified_sent; /* probes to it before the handshake (admission.c) */
@@ -473,6 +474,36 @@ void choose_path(punch_agent *a, int id);
 void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms);
 void hear(punch_agent *a, uint64_t now, int id, int ci);
 void unhear(punch_agent *a, uint64_t now, int id, int ci);
+
+/* ---- family.c (dual stack: IPv4 and IPv6 candidates, issue 16) ---- */
+/* Whether we can send to this family (the server's, or one of our endpoints'). */
+bool family_usable(const punch_agent *a, uint8_t family);
+/* The technique of a peer's interface address: a global IPv6 one is public. */
+punch_technique family_private_technique(const punch_addr *addr);
+/* Of two candidates of one priority, is c the better (IPv6 direct first,
+ * unless PINGs found it slower by more than a margin; else the shorter
+ * round trip)? */
+bool family_better(const candidate *c, const candidate *d);
+/* Whether best, of the priority of the path in use cur, takes over from
+ * it: an IPv6 direct path from an IPv4 one within the margin, an IPv4 one
+ * from an IPv6 one measured slower by twice the margin. */
+bool family_switch(const candidate *best, const candidate *cur);
+/* The path moved from candidate was (to the other family): a PING on the
+ * new one tells the peer; an IPv6 one left is probed again before it may
+ * win back (by family_switch), or it would take over again at once. */
+void family_moved(punch_agent *a, uint64_t now, int id, int was);
+/* A PING from the peer came on candidate ci: when it is of the other family
+ * than our path, and our path has been silent for a while, the peer has
+ * left it (its keepalive found it dead first): follow. */
+void family_follow(punch_agent *a, uint64_t now, int id, int ci);
+/* The path in use is quiet (a keepalive went out): may best take over?
+ * One of the same family at once, as ever; one of the other family only
+ * once a PING went unanswered for a keepalive period (an idle path is
+ * quiet at every keepalive, and would flap between the families). */
+bool family_quiet_enough(const peer *p, const candidate *best);
+/* On an IPv6 path: one PING to each IPv4 direct candidate whose round trip
+ * is not measured by one yet, so family_switch compares like with like. */
+void family_measure(punch_agent *a, uint64_t now, int id);
 
 /* ---- holepunch.c (draft §3.3, with the conntrack-trap openers) ---- */
 uint64_t probe_guard_ms(const punch_agent *a, const peer *p);

@@ -96,6 +96,7 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         p->keepalive.missed = 0;
     }
     if (len == PING_LEN && inner[0] == INNER_PING) {
+        family_follow(a, now, id, ci);
         uint8_t pong[PING_LEN];
         memcpy(pong, inner, PING_LEN);
         pong[0] = INNER_PONG;
@@ -112,6 +113,7 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         if (c->ping_sent_ms && memcmp(inner + 1, c->ping_nonce, 8) == 0) {
             uint64_t sent = c->ping_sent_ms;
             c->ping_sent_ms = 0;
+            c->rtt_pinged = true;
             validate(a, now, id, ci, sent);
             pong_heard(a, now, id, ci, sent);
         }

@@ -91,8 +91,12 @@ static bool sim_socket_at(const node *n, uint16_t port, punch_socket *s)
 static void debug_event(const node *n, uint64_t now_ms, const punch_event *e)
 {
     const char *how = "", *why = "";
-    if (e->kind == PUNCH_EVENT_PATH)
-        how = punch_technique_name(e->path.technique);
+    char path[64];
+    if (e->kind == PUNCH_EVENT_PATH) {
+        snprintf(path, sizeof(path), "%s ipv%d rtt %u us", punch_technique_name(e->path.technique),
+                 e->path.remote.family, e->path.rtt_us);
+        how = path;
+    }
     if (e->kind == PUNCH_EVENT_ATTEMPT) {
         how = punch_technique_name(e->attempt.technique);
         why = e->attempt.why;
@@ -136,6 +140,7 @@ static void node_events(node *n, uint64_t now_ms)
                 n->technique_of[e.peer] = e.path.technique;
             }
             n->have_path = true;
+            n->path_remote = e.path.remote;
             n->kind = e.path.kind;
             n->technique = e.path.technique;
             n->cipher = e.path.cipher;
@@ -201,8 +206,9 @@ void node_flush(node *n)
         }
         if (n->gone)
             continue;
-        punch_addr from = n->addr;
+        punch_addr from = dst.family == PUNCH_AF_INET6 && n->addr6.family ? n->addr6 : n->addr;
         from.port = (uint16_t)(n->addr.port + sim_port_offset(sock));
+        n->sent_v6 += dst.family == PUNCH_AF_INET6;
         n->bytes_sent += len;
         punch_sim_send(n->sim, n->host,
                        &(punch_sim_datagram){.local = from, .remote = dst, .ttl = ttl,
@@ -364,8 +370,8 @@ static void server_flush(server *s)
     punch_rendezvous_out out;
     while (punch_rendezvous_poll_transmit(s->rv, &out, buf, sizeof(buf)) == 1)
         punch_sim_send(s->sim, s->host,
-                       &(punch_sim_datagram){.local = s->addr, .remote = out.dst, .data = buf,
-                                             .len = out.len});
+                       &(punch_sim_datagram){.local = out.local.family ? out.local : s->addr,
+                                             .remote = out.dst, .data = buf, .len = out.len});
     punch_rendezvous_event ev;
     while (punch_rendezvous_poll_event(s->rv, &ev) == 1)
         ;
@@ -389,11 +395,13 @@ static void server_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
             for (int port = 0; port < 2; port++)
                 if (punch_addr_equal(&s->group.local[ip][port], &d->local))
                     in.ip = ip, in.port = port;
+        in.group = s->addr6.family && punch_addr_equal(&d->local, &s->addr6);
+        const punch_binding_group *g = in.group ? &s->group6 : &s->group;
         uint8_t buf[512];
         punch_binding_out out;
         if (punch_binding_handle(s->stun, &in, buf, sizeof(buf), &out) == 1)
             punch_sim_send(s->sim, s->host,
-                           &(punch_sim_datagram){.local = s->group.local[out.ip][out.port],
+                           &(punch_sim_datagram){.local = g->local[out.ip][out.port],
                                                  .remote = out.dst, .data = buf, .len = out.len});
         return;
     }
@@ -565,10 +573,13 @@ static void node_tcp_start(world *w, node *n)
 /* n's agent (and its TCP paths), registering at once. */
 static void node_agent_new(world *w, node *n, const punch_server_token *token)
 {
-    punch_agent_cfg c = {.name = n->name, .server = w->s.addr, .n_local = 1,
-                         .flags = w->agent_flags, .portmap = w->portmap, .random = rng_bytes,
-                         .random_ctx = &n->rng};
+    bool v6_only = n->addr.family == PUNCH_AF_INET6;
+    punch_agent_cfg c = {.name = n->name, .server = v6_only ? w->s.addr6 : w->s.addr,
+                         .n_local = 1, .flags = w->agent_flags, .portmap = w->portmap,
+                         .random = rng_bytes, .random_ctx = &n->rng};
     c.local[0] = n->addr;
+    if (n->addr6.family)
+        c.local[c.n_local++] = n->addr6;
     if (n->n_claim) {
         c.n_local = n->n_claim;
         memcpy(c.local, n->claim, n->n_claim * sizeof(punch_addr));
@@ -596,7 +607,7 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
     n->host = punch_sim_add_host(w->sim);
     link_up(w, n->host, addr, false, up, NONE, up_is_nat,
             &(punch_sim_link_cfg){.delay_us = 200, .loss = loss}, link);
-    route(w, up, addr, 32, *link);
+    route(w, up, addr, addr.family == PUNCH_AF_INET6 ? 128 : 32, *link);
     uint64_t name_hash = 1469598103934665603ull; /* FNV-1a: a key of its own per peer */
     for (const char *c = name; *c; c++)
         name_hash = (name_hash ^ (uint8_t)*c) * 1099511628211ull;
@@ -618,6 +629,7 @@ void node_restart(world *w, node *n, const punch_server_token *token)
     punch_agent_free(n->agent);
     n->tcp = NULL;
     n->addr.port++;
+    n->addr6.port = n->addr.port;
     n->registered = n->have_path = n->by_token = false;
     n->registered_ms = n->first_direct_ms = 0;
     n->peer = -1;

@@ -29,6 +29,9 @@ typedef struct node {
     punch_sim *sim;
     int host;
     punch_addr addr;
+    punch_addr addr6;            /* dual stack: its IPv6 address beside addr's IPv4
+                                    (same port), AF_NONE: none (world_dual.c) */
+    int v6_link;                 /* dual stack: its IPv6 firewall's WAN link */
     punch_agent *agent;
     punch_rng rng;
     /* What the events said. */
@@ -40,6 +43,8 @@ typedef struct node {
     punch_path_kind kind;
     punch_technique technique;
     punch_cipher cipher;         /* ...and the session's AEAD */
+    punch_addr path_remote;      /* the latest path's remote endpoint */
+    unsigned sent_v6;            /* datagrams the agent sent to IPv6 addresses */
     uint64_t first_direct_ms;    /* virtual time of the first direct path */
     punch_technique first_direct_technique; /* ...and its technique */
     punch_path_kind first_kind;  /* of the first path */
@@ -106,6 +111,8 @@ typedef struct server {
     punch_rendezvous *rv;
     punch_binding_server *stun;  /* RFC 5780 on two IPs x two ports, as punchd --alt */
     punch_binding_group group;
+    punch_addr addr6;            /* its IPv6 address (world_dual.c), AF_NONE: none */
+    punch_binding_group group6;  /* ...and its STUN socket there (binding group 1) */
     punch_rng rng;
     bool down;                   /* drops everything */
     punch_sim_tcp stcp;          /* STUN Binding over TCP on its first address */
@@ -165,6 +172,18 @@ void different_nats(world *w, const char *a, const char *b, double loss);
 void same_nat(world *w, const char *spec, double loss);
 void multi_level(world *w, const char *x_spec, double loss);
 void public_peers(world *w, const char *alice_nat, double loss);
+
+/* Dual stack (issue 16, world_dual.c): alice and bob each with IPv4
+ * behind a NAT of nat_spec, IPv6 (2001:db8::/32) behind a stateful
+ * firewall of its own (no translation, inbound dropped unless
+ * established), or both. The server gets an IPv6 address too, and a peer
+ * with IPv6 only registers there. v6_delay_us: the one-way delay of the
+ * firewalls' WAN links (the NATs' are 10 ms). */
+typedef enum world_stack { STACK_DUAL = 0, STACK_V4_ONLY, STACK_V6_ONLY } world_stack;
+void dual_stack(world *w, world_stack alice, world_stack bob, const char *nat_spec,
+                uint64_t v6_delay_us);
+/* The IPv6 of n stops working: its firewall's WAN link loses everything. */
+void cut_v6(world *w, const node *n);
 
 /* n's program starts again (a new agent with the same key and name, on
  * the next UDP port, so its NAT gives it a new mapping), with the token it
