@@ -10,10 +10,9 @@
  *   (PROBE_OTHER_MS; the one in use every PROBE_CURRENT_MS when nothing
  *   else came from it): its COOKIE is stateless at the server and smaller
  *   than the HELLO, and times the round trip.
- * - Failover: when the server in use has answered nothing for
- *   FAILOVER_SILENT_MS, with at least FAILOVER_PROBES probes unanswered,
- *   the registration starts again with a HELLO to every server, and the
- *   first to answer is the next one in use. Direct sessions never
+ * - Failover: when FAILOVER_PROBES probes in a row to the server in use
+ *   went unanswered, the registration starts again with a HELLO to every
+ *   server, and the first to answer is the next one in use. Direct sessions never
  *   depended on the server and go on; a session on the old server's relay
  *   asks its CONNECT again at the new one (the relay session is the
  *   server's: the new one introduces both sides in a session of its own).
@@ -23,12 +22,12 @@
 #include "core/agent_internal.h"
 
 /* The server in use is asked every second when nothing else came from
- * it; three probes unanswered over 3 s and it is given up: failover
- * within about 4 s, plus the new registration's round trips. */
-#define PROBE_CURRENT_MS   1000
-#define PROBE_OTHER_MS     15000
-#define FAILOVER_SILENT_MS 3000
-#define FAILOVER_PROBES    3
+ * it; the third probe in a row unanswered after a retransmission timeout
+ * (server_rto) and it is given up: failover 2.3 to 3.3 s after its last
+ * answer, plus the new registration's round trips. */
+#define PROBE_CURRENT_MS 1000
+#define PROBE_OTHER_MS   15000
+#define FAILOVER_PROBES  3
 
 static bool several(const punch_agent *a)
 {
@@ -45,7 +44,7 @@ void servers_init(punch_agent *a, uint64_t now)
         l->s[i].addr = a->cfg.more_servers[i - 1];
     for (size_t i = 0; i < l->n; i++) {
         l->s[i].heard_ms = now;
-        l->s[i].next_probe_ms = now + (i == 0 ? PROBE_CURRENT_MS : PROBE_OTHER_MS);
+        l->s[i].next_probe_ms = now + PROBE_CURRENT_MS; /* the others: a round trip soon */
     }
     l->current = 0;
     l->chosen = !several(a);
@@ -128,7 +127,8 @@ bool servers_on_cookie(punch_agent *a, uint64_t now, const punch_addr *src, cons
     return false;
 }
 
-/* Sessions that went through the old server's relay ask the new one. */
+/* Sessions that went through the old server's relay, or found no path
+ * yet, ask the new one; CONNECTs under way go there. */
 static void move_relayed(punch_agent *a, uint64_t now)
 {
     for (int id = 0; id < MAX_PEERS; id++) {
@@ -137,7 +137,7 @@ static void move_relayed(punch_agent *a, uint64_t now)
             continue;
         p->connect.tries = 0; /* the new server gets all of them */
         p->connect.next_ms = now;
-        if (p->path >= 0 && p->cand[p->path].technique == PUNCH_TECH_RELAY)
+        if (p->introduced && (p->path < 0 || p->cand[p->path].technique == PUNCH_TECH_RELAY))
             p->connect.reconnect = true;
     }
 }
@@ -181,12 +181,14 @@ void servers_timeout(punch_agent *a, uint64_t now, int id)
         if (!timer_due(s->next_probe_ms, now))
             continue;
         bool current = i == l->current;
-        if (current && l->chosen && now - s->heard_ms >= FAILOVER_SILENT_MS &&
-            s->unanswered >= FAILOVER_PROBES)
+        if (current && l->chosen && s->unanswered >= FAILOVER_PROBES)
             fail_over(a, now);
-        /* The server in use, when something came from it lately, needs no probe. */
-        if (!current || now - s->heard_ms >= PROBE_CURRENT_MS)
-            probe(a, now, s);
-        s->next_probe_ms = now + (current ? PROBE_CURRENT_MS : PROBE_OTHER_MS);
+        else if (!current || now - s->heard_ms >= PROBE_CURRENT_MS)
+            probe(a, now, s); /* the server in use, heard from lately, needs none */
+        uint64_t wait = PROBE_OTHER_MS;
+        if (current)
+            wait = s->unanswered == FAILOVER_PROBES && l->chosen ? server_rto(a, 0)
+                                                                : PROBE_CURRENT_MS;
+        s->next_probe_ms = now + wait;
     }
 }
