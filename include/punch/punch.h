@@ -179,7 +179,8 @@ typedef struct punch_agent_cfg {
      * and offer the mapped endpoint to peers. PUNCH_PORTMAP_OFF (0) by
      * default; the caller talks to the gateway (punch_agent_poll_portmap). */
     uint8_t portmap;
-    /* A token from an earlier run with this server (has_token). */
+    /* A token from an earlier run with `server`, the first server
+     * (has_token); the others' are not told (PUNCH_EVENT_TOKEN). */
     bool has_token;
     punch_server_token token;
 } punch_agent_cfg;
