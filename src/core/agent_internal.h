@@ -160,7 +160,8 @@ typedef struct server_list {
     size_t n;
     known_server s[PUNCH_MAX_SERVERS];
     size_t current;         /* index of cfg.server */
-    bool chosen;            /* false: the HELLO goes to all, the first COOKIE chooses */
+    bool chosen;            /* false: the HELLO goes to several, the first COOKIE chooses */
+    size_t first;           /* ...starting with this one */
     unsigned failovers;
 } server_list;
 

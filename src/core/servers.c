@@ -3,7 +3,8 @@
  * Several servers (punch_agent_cfg.more_servers; issue 15): punchd
  * members that serve the same peers. With one server nothing here runs.
  *
- * - Start: the registration's HELLO goes to every server; the first
+ * - Start: the registration's HELLO goes to the first server, and with
+ *   each retransmission to one more (servers_send_hello); the first
  *   COOKIE that answers it chooses the server in use (cfg.server, which
  *   every other file talks to).
  * - Round trips: each server is asked a HELLO of its own now and then
@@ -11,8 +12,8 @@
  *   else came from it): its COOKIE is stateless at the server and smaller
  *   than the HELLO, and times the round trip.
  * - Failover: when FAILOVER_PROBES probes in a row to the server in use
- *   went unanswered, the registration starts again with a HELLO to every
- *   server, and the first to answer is the next one in use. Direct sessions never
+ *   went unanswered, the registration starts again in the same way, from
+ *   the server after it, and the first to answer is the next one in use. Direct sessions never
  *   depended on the server and go on; a session on the old server's relay
  *   asks its CONNECT again at the new one (the relay session is the
  *   server's: the new one introduces both sides in a session of its own).
@@ -64,15 +65,20 @@ bool from_known_server(const punch_agent *a, const punch_addr *src)
 }
 
 /* A registration HELLO: to the server in use or, while none is chosen,
- * to every one. */
+ * to one more server each try, in the list's order from `first` (the
+ * first try to the first server only: like Happy Eyeballs, RFC 8305, the
+ * order is a preference that a server silent for one retransmission
+ * timeout loses). */
 void servers_send_hello(punch_agent *a, const punch_msg *m)
 {
-    if (a->servers.chosen) {
+    const server_list *l = &a->servers;
+    if (l->chosen) {
         send_msg(a, &a->cfg.server, m);
         return;
     }
-    for (size_t i = 0; i < a->servers.n; i++)
-        send_msg(a, &a->servers.s[i].addr, m);
+    size_t count = a->reg.tries + 1u < l->n ? a->reg.tries + 1u : l->n;
+    for (size_t j = 0; j < count; j++)
+        send_msg(a, &l->s[(l->first + j) % l->n].addr, m);
 }
 
 void servers_heard_current(punch_agent *a, uint64_t now)
@@ -146,6 +152,7 @@ static void move_relayed(punch_agent *a, uint64_t now)
 static void fail_over(punch_agent *a, uint64_t now)
 {
     a->servers.chosen = false;
+    a->servers.first = (a->servers.current + 1) % a->servers.n; /* the silent one last */
     a->servers.failovers++;
     reg_start(a, REG_HELLO, now);
     reg_timeout(a, now, -1);
