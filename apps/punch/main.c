@@ -89,6 +89,21 @@ int punch_cli_key_path(const punch_cli *cli, char *out, size_t cap)
     return 0;
 }
 
+/* --server: the first replaces $PUNCH_SERVER, each later one is one more
+ * server. Returns 0 or 2 (one too many, said on stderr). */
+static int add_server(punch_cli *cli, bool *given, const char *text)
+{
+    if (*given && cli->n_more_servers == PUNCH_MAX_SERVERS - 1)
+        return punch_cli_usage_error("punch", "--server: '%s' is one too many (at most %d)", text,
+                                     PUNCH_MAX_SERVERS);
+    if (*given)
+        cli->more_servers[cli->n_more_servers++] = text;
+    else
+        cli->server = text;
+    *given = true;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -114,14 +129,8 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+:", longs, NULL)) != -1) {
         switch (c) {
         case 's':
-            if (server_given && cli.n_more_servers == PUNCH_MAX_SERVERS - 1)
-                return punch_cli_usage_error("punch", "--server: '%s' is one too many (at most %d)",
-                                             optarg, PUNCH_MAX_SERVERS);
-            if (server_given)
-                cli.more_servers[cli.n_more_servers++] = optarg;
-            else
-                cli.server = optarg;
-            server_given = true;
+            if (add_server(&cli, &server_given, optarg) != 0)
+                return 2;
             break;
         case 'n':
             if (!punch_msg_valid_name(optarg))
