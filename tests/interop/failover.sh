@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Peers with two servers (issue 15: `punch --server A --server B`), with two
-# real punchd on loopback in a network namespace of their own: alice, bob
-# and dave register at A (the first to answer); alice and bob talk
+# Peers with two servers (issue 15: `punch --server A --server B`, or a
+# name with both addresses), with two real punchd on loopback (127.0.0.1
+# and 127.0.0.2) in a network namespace of their own: alice, bob and dave
+# (who is given cluster.punch.test, both addresses in an /etc/hosts of his
+# own mount namespace) register at A (the first to answer); alice and bob talk
 # directly, alice sending a numbered datagram every 50 ms. A is stopped:
 # all three are registered at B within 10 s (their `registered` events name
 # B), every datagram alice sent reaches bob with no new path or close, and
@@ -11,9 +13,8 @@
 PUNCH=${PUNCH:?set PUNCH to the punch binary}
 
 start_punchd --listen 127.0.0.1:0 --key "$TMP/a.key"
-a=127.0.0.1:$(port_of 1)
-b_port=$(free_udp_port)
-b=127.0.0.1:$b_port
+port=$(port_of 1)
+a=127.0.0.1:$port b=127.0.0.2:$port
 "$PUNCHD" --listen "$b" --key "$TMP/b.key" --events "$TMP/b.ev" 2>"$TMP/b.err" &
 PUNCHD_B=$!
 PIDS="$PUNCHD_B"
@@ -27,6 +28,13 @@ peer() {
     exec env XDG_CONFIG_HOME="$TMP/$name" timeout --foreground 60 "$PUNCH" --server "$a" --server "$b" \
         --name "$name" --events "$TMP/$name.ev" "$@"
 }
+# dave's servers are one name with both addresses, in an /etc/hosts of his own.
+printf '127.0.0.1 cluster.punch.test\n127.0.0.2 cluster.punch.test\n' >"$TMP/hosts"
+dave() {
+    exec unshare --mount sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$TMP/hosts" \
+        env XDG_CONFIG_HOME="$TMP/dave" timeout --foreground 60 "$PUNCH" \
+        --server cluster.punch.test:"$port" --name dave --events "$TMP/dave.ev" "$@"
+}
 # registered_at NAME SERVER: NAME's latest registered event names SERVER.
 registered_at() { grep '"event":"registered"' "$TMP/$1.ev" 2>/dev/null | tail -1 | grep -q "\"server\":\"$2\""; }
 wait_registered_at() {
@@ -34,17 +42,17 @@ wait_registered_at() {
     return 1
 }
 
-for n in bob dave; do
-    (while [ ! -e "$TMP/stop" ]; do sleep 0.05; done) | peer $n listen --datagram >"$TMP/$n.out" 2>"$TMP/$n.err" &
-    PIDS="$PIDS $!"
-done
+(while [ -d "$TMP" ] && [ ! -e "$TMP/stop" ]; do sleep 0.05; done) | peer bob listen --datagram >"$TMP/bob.out" 2>"$TMP/bob.err" &
+PIDS="$PIDS $!"
+(while [ -d "$TMP" ] && [ ! -e "$TMP/stop" ]; do sleep 0.05; done) | dave listen --datagram >"$TMP/dave.out" 2>"$TMP/dave.err" &
+PIDS="$PIDS $!"
 for n in bob dave; do
     wait_registered_at $n "$a" || { cat "$TMP/$n.err"; fail "$n did not register at A ($a)"; }
 done
-pass "bob and dave registered at A, the first of their two servers"
+pass "bob and dave (one name, two addresses) registered at A, the first of their servers"
 
 # alice: numbered datagrams to bob, one every 50 ms, until told to stop.
-(i=0; while [ ! -e "$TMP/stop_alice" ]; do i=$((i + 1)); echo "#$i"; echo "$i" >"$TMP/alice.sent"; sleep 0.05; done) |
+(i=0; while [ -d "$TMP" ] && [ ! -e "$TMP/stop_alice" ]; do i=$((i + 1)); echo "#$i"; echo "$i" >"$TMP/alice.sent"; sleep 0.05; done) |
     peer alice connect --datagram bob --timeout 50 >"$TMP/alice.out" 2>"$TMP/alice.err" &
 PIDS="$PIDS $!"
 wait_grep "$TMP/alice.ev" '"event":"path".*"kind":"direct"' || { cat "$TMP/alice.err"; fail "no direct path"; }
