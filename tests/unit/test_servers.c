@@ -196,6 +196,39 @@ static void relayed_session_moves(void **state)
     world_free(&w);
 }
 
+/* Over 30 seeds, the first server dying at moments spread over a probe
+ * period: from its death to both peers registered at the second, each
+ * within the bound; the median and the worst printed. */
+static void failover_times_over_seeds(void **state)
+{
+    (void)state;
+    enum { RUNS = 30 };
+    uint64_t took[RUNS];
+    for (unsigned r = 0; r < RUNS; r++) {
+        world w;
+        two_servers_direct(&w, 1600 + r);
+        /* The death at another moment of the probes' second each run. */
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + (r * 97 % 1000) * MS);
+        uint64_t t = now_ms(&w);
+        w.s.down = true;
+        uint64_t moved = until_both_at(&w, &w.s2, 10000);
+        if (moved == UINT64_MAX || moved - t > FAILOVER_BOUND_MS)
+            fail_msg("seed %u: failover took %llu ms", 1600 + r,
+                     moved == UINT64_MAX ? 0ull : (unsigned long long)(moved - t));
+        took[r] = moved - t;
+        world_free(&w);
+    }
+    for (unsigned i = 1; i < RUNS; i++)
+        for (unsigned j = i; j > 0 && took[j - 1] > took[j]; j--) {
+            uint64_t x = took[j];
+            took[j] = took[j - 1];
+            took[j - 1] = x;
+        }
+    fprintf(stderr, "failover over %d seeds: median %llu ms, best %llu, worst %llu (bound %d)\n",
+            RUNS, (unsigned long long)took[RUNS / 2], (unsigned long long)took[0],
+            (unsigned long long)took[RUNS - 1], FAILOVER_BOUND_MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +236,7 @@ int main(void)
         cmocka_unit_test(server_dies_direct_session_goes_on),
         cmocka_unit_test(new_connect_through_the_second),
         cmocka_unit_test(relayed_session_moves),
+        cmocka_unit_test(failover_times_over_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
