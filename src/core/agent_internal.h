@@ -418,7 +418,6 @@ void reregister(punch_agent *a, uint64_t now);
 
 /* ---- servers.c (several servers: the first to answer, failover) ---- */
 void servers_init(punch_agent *a, uint64_t now);
-bool from_known_server(const punch_agent *a, const punch_addr *src);
 void servers_send_hello(punch_agent *a, const punch_msg *m);
 /* A MAC'd message from the server in use: it is there (and took us). */
 void servers_heard_current(punch_agent *a, uint64_t now);

@@ -59,11 +59,6 @@ static int server_index(const punch_agent *a, const punch_addr *src)
     return -1;
 }
 
-bool from_known_server(const punch_agent *a, const punch_addr *src)
-{
-    return server_index(a, src) >= 0;
-}
-
 /* A registration HELLO: to the server in use or, while none is chosen,
  * to one more server each try, in the list's order from `first` (the
  * first try to the first server only: like Happy Eyeballs, RFC 8305, the
@@ -126,8 +121,9 @@ bool servers_on_cookie(punch_agent *a, uint64_t now, const punch_addr *src, cons
     }
     if (!a->servers.chosen && a->reg.state == REG_HELLO &&
         memcmp(m->txid, a->reg.txid, PUNCH_MSG_TXID_LEN) == 0) {
-        /* Every HELLO went at sent_ms: this one answered first. */
-        s->rtt_ms = (uint32_t)min_u64(now - a->reg.sent_ms, 60000);
+        /* An answer to the first try times the round trip (Karn's rule). */
+        if (a->reg.tries == 1)
+            s->rtt_ms = (uint32_t)min_u64(now - a->reg.sent_ms, 60000);
         use_server(a, now, (size_t)i);
     }
     return false;
