@@ -7,7 +7,8 @@
  *  - the first dies at t: both are registered at the second within the
  *    bound, a direct session between them loses no datagram meanwhile,
  *    and a new peer connects to them through the second;
- *  - a session on the first's relay moves to the second's relay.
+ *  - a session on the first's relay moves to the second's relay;
+ *  - a TCP path after the failover asks the second server for its port.
  * A failure prints its seed; PUNCH_SIM_SEED=N replays one seed.
  */
 #include <setjmp.h>
@@ -196,6 +197,35 @@ static void relayed_session_moves(void **state)
     world_free(&w);
 }
 
+/* TCP paths (punch connect --tcp) after a failover: the STUN request that
+ * tells a TCP port's public endpoint goes to the second server, and the
+ * path comes up by TCP simultaneous open. */
+static void tcp_path_after_failover(void **state)
+{
+    (void)state;
+    uint64_t seed = seed_from_env(1504);
+    world w;
+    world_start(&w, seed);
+    world_add_server(&w);
+    w.tcp_paths = true;
+    w.tcp_asker = &w.alice;
+    different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
+    if (until_both_at(&w, &w.s, 10000) == UINT64_MAX)
+        fail_msg("seed %llu: not registered at the first server", (unsigned long long)seed);
+    w.s.down = true;
+    if (until_both_at(&w, &w.s2, 10000) == UINT64_MAX)
+        fail_msg("seed %llu: no failover", (unsigned long long)seed);
+    assert_true(register_and_connect(&w) != UINT64_MAX);
+    for (int i = 0; i < 150 && !(w.alice.kind == PUNCH_PATH_DIRECT &&
+                                 w.alice.technique == PUNCH_TECH_TCP_SIMOPEN);
+         i++)
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 100 * MS);
+    if (w.alice.kind != PUNCH_PATH_DIRECT || w.alice.technique != PUNCH_TECH_TCP_SIMOPEN)
+        fail_msg("seed %llu: no TCP path after the failover (%s; '%s')", (unsigned long long)seed,
+                 punch_technique_name(w.alice.technique), w.alice.attempt);
+    world_free(&w);
+}
+
 /* Over 30 seeds, the first server dying at moments spread over a probe
  * period: from its death to both peers registered at the second, each
  * within the bound; the median and the worst printed. */
@@ -236,6 +266,7 @@ int main(void)
         cmocka_unit_test(server_dies_direct_session_goes_on),
         cmocka_unit_test(new_connect_through_the_second),
         cmocka_unit_test(relayed_session_moves),
+        cmocka_unit_test(tcp_path_after_failover),
         cmocka_unit_test(failover_times_over_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
