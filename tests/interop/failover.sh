@@ -7,7 +7,8 @@
 # own mount namespace) register at A (the first to answer); alice and bob talk
 # directly, alice sending a numbered datagram every 50 ms. A is stopped:
 # all three are registered at B within 10 s (their `registered` events name
-# B), every datagram alice sent reaches bob with no new path or close, and
+# B), every datagram alice sent reaches bob with no new path or close, frank
+# and erin's session on A's relay (--relay-only) moves to B's relay, and
 # carol, who also lists A first, registers at B and reaches dave there.
 . "$(dirname "$0")/netns.sh"
 PUNCH=${PUNCH:?set PUNCH to the punch binary}
@@ -60,14 +61,33 @@ wait_grep "$TMP/bob.out" '^#3$' || fail "bob hears nothing from alice"
 paths_before=$(grep -c '"event":"path"' "$TMP/alice.ev")
 bob_paths_before=$(grep -c '"event":"path"' "$TMP/bob.ev")
 
+# frank: datagrams to erin on A's relay (both --relay-only), every 100 ms.
+(while [ -d "$TMP" ] && [ ! -e "$TMP/stop" ]; do sleep 0.05; done) | peer erin listen --datagram --relay-only >"$TMP/erin.out" 2>"$TMP/erin.err" &
+PIDS="$PIDS $!"
+wait_registered_at erin "$a" || { cat "$TMP/erin.err"; fail "erin did not register at A"; }
+(i=0; while [ -d "$TMP" ] && [ ! -e "$TMP/stop" ]; do i=$((i + 1)); echo "@$i"; sleep 0.1; done) |
+    peer frank connect --datagram --relay-only erin --timeout 50 >"$TMP/frank.out" 2>"$TMP/frank.err" &
+PIDS="$PIDS $!"
+wait_grep "$TMP/frank.ev" "\"event\":\"path\".*\"kind\":\"relay\".*\"remote\":\"$a\"" ||
+    { cat "$TMP/frank.err"; fail "frank is not on A's relay"; }
+wait_grep "$TMP/erin.out" '^@3$' || fail "erin hears nothing from frank"
+
 stopped=$(date +%s%N)
 stop_punchd
-for n in alice bob dave; do
+for n in alice bob dave erin frank; do
     wait_registered_at $n "$b" || { cat "$TMP/$n.err"; fail "$n not registered at B within 10 s of A stopping"; }
 done
 moved_ms=$((($(date +%s%N) - stopped) / 1000000))
 [ "$moved_ms" -le 10000 ] || fail "failover took $moved_ms ms"
-pass "A stopped: alice, bob and dave registered at B ($b) within $moved_ms ms"
+pass "A stopped: alice, bob, dave, erin and frank registered at B ($b) within $moved_ms ms"
+
+# frank and erin's session moves to B's relay and carries datagrams again.
+wait_grep "$TMP/frank.ev" "\"event\":\"path\".*\"kind\":\"relay\".*\"remote\":\"$b\"" ||
+    { cat "$TMP/frank.err" "$TMP/frank.ev" "$TMP/erin.ev"; fail "frank's session did not move to B's relay"; }
+: >"$TMP/erin.out"
+wait_grep "$TMP/erin.out" '^@' || fail "erin hears nothing from frank through B's relay"
+relay_ms=$((($(date +%s%N) - stopped) / 1000000))
+pass "the relayed session moved to B's relay, datagrams again $relay_ms ms after A stopped"
 
 # One more second of datagrams, then every one alice sent must be at bob.
 until_n=$(( $(cat "$TMP/alice.sent") + 20 ))
