@@ -173,8 +173,9 @@ static void on_silent_server(void *arg, uint64_t now_ms)
     (void)now_ms;
     const punch_agent_cli_setup *su = arg;
     if (!su->registered)
-        fprintf(stderr, "%s: no answer from punchd at %s after %d s (still trying; is the "
+        fprintf(stderr, "%s: no answer from punchd at %s%s after %d s (still trying; is the "
                 "server running and reachable?)\n", su->cmd, su->server_text,
+                su->several_servers ? " nor the other --server" : "",
                 PUNCH_SILENT_SERVER_MS / 1000);
 }
 
@@ -263,6 +264,7 @@ int punch_agent_cli_start(const punch_cli *cli, const punch_addr *server,
                                            : strerror(errno));
     memset(dc.agent.secret_key, 0, PUNCH_KEY_LEN);
     su->server_text = cli->server;
+    su->several_servers = cli->n_more_servers > 0;
     if (rc == 0 && punch_loop_timer_add(*su->loop, punch_clock_ms() + PUNCH_SILENT_SERVER_MS,
                                         on_silent_server, su, &su->silent_timer) != 0) {
         fprintf(stderr, "%s: cannot set a timer: %s\n", su->cmd, strerror(errno));

@@ -69,6 +69,7 @@ typedef struct punch_agent_cli_setup {
      * timer that says so on stderr when it has not within
      * PUNCH_SILENT_SERVER_MS. */
     const char *server_text;
+    bool several_servers;         /* --server given more than once */
     bool registered;
     punch_loop_timer silent_timer;
 } punch_agent_cli_setup;
