@@ -493,7 +493,8 @@ void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
                                .events_lost = a->events_lost,
                                .expired = a->expired,
                                .evicted = a->evicted,
-                               .probes_withheld = a->probes_withheld};
+                               .probes_withheld = a->probes_withheld,
+                               .server_failovers = a->servers.failovers};
 }
 
 int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uint8_t *buf,

@@ -82,6 +82,9 @@ static void first_to_answer_is_used(void **state)
     if (!at(&w.alice, &w.s) || !at(&w.bob, &w.s))
         fail_msg("seed %llu: not registered at the nearer server", (unsigned long long)seed);
     assert_int_equal(w.alice.registrations, 1);
+    punch_agent_stats st;
+    punch_agent_stats_get(w.alice.agent, &st);
+    assert_int_equal(st.server_failovers, 0);
     world_free(&w);
 }
 
@@ -117,6 +120,9 @@ static void server_dies_direct_session_goes_on(void **state)
     if (moved - t > FAILOVER_BOUND_MS)
         fail_msg("seed %llu: failover took %llu ms (bound %d)", (unsigned long long)seed,
                  (unsigned long long)(moved - t), FAILOVER_BOUND_MS);
+    punch_agent_stats st;
+    punch_agent_stats_get(w.alice.agent, &st);
+    assert_int_equal(st.server_failovers, 1);
     unsigned got = 0;
     for (unsigned i = 1; i <= sent; i++)
         got += w.bob.counts[i] == 1;
