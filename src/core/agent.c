@@ -241,6 +241,7 @@ static void on_server_msg(punch_agent *a, uint64_t now, const uint8_t *buf, cons
         a->dropped++;
         return;
     }
+    servers_heard_current(a, now);
     switch (m->type) {
     case PUNCH_MSG_REGISTERED: on_registered(a, now, m); break;
     case PUNCH_MSG_INTRODUCE: on_introduce(a, now, m); break;
@@ -267,6 +268,8 @@ static void handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
         a->dropped++;
         return;
     }
+    if (m.type == PUNCH_MSG_COOKIE && servers_on_cookie(a, now, src, &m))
+        return; /* a probe's answer (several servers) */
     bool server = from_server(a, src);
     switch (m.type) {
     case PUNCH_MSG_COOKIE:
@@ -345,6 +348,7 @@ static const timer timers[] = {
     {TIMER_AGENT, reg_deadline, reg_timeout},
     {TIMER_AGENT, disc_deadline, disc_timeout},
     {TIMER_AGENT, portmap_deadline, portmap_timeout},
+    {TIMER_AGENT, servers_deadline, servers_timeout},
     {TIMER_PEER, admission_deadline, admission_timeout},
     {TIMER_PEER, connect_deadline, connect_timeout},
     {TIMER_INTRODUCED, probe_deadline, probe_timeout},
@@ -482,7 +486,8 @@ void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
                                .events_lost = a->events_lost,
                                .expired = a->expired,
                                .evicted = a->evicted,
-                               .probes_withheld = a->probes_withheld};
+                               .probes_withheld = a->probes_withheld,
+                               .server_failovers = a->servers.failovers};
 }
 
 int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uint8_t *buf,
@@ -537,11 +542,25 @@ int punch_agent_poll_event(punch_agent *a, punch_event *out)
     return 1;
 }
 
+static bool valid_server(const punch_addr *s)
+{
+    return (s->family == PUNCH_AF_INET || s->family == PUNCH_AF_INET6) && s->port != 0;
+}
+
+static bool valid_servers(const punch_agent_cfg *cfg)
+{
+    if (!valid_server(&cfg->server) || cfg->n_more_servers >= PUNCH_MAX_SERVERS)
+        return false;
+    for (size_t i = 0; i < cfg->n_more_servers; i++)
+        if (!valid_server(&cfg->more_servers[i]))
+            return false;
+    return true;
+}
+
 int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
 {
-    if (!out || !cfg || !cfg->random || cfg->n_local > PUNCH_MAX_LOCAL ||
-        (cfg->server.family != PUNCH_AF_INET && cfg->server.family != PUNCH_AF_INET6) ||
-        cfg->server.port == 0 || (cfg->name && !punch_msg_valid_name(cfg->name)))
+    if (!out || !cfg || !cfg->random || cfg->n_local > PUNCH_MAX_LOCAL || !valid_servers(cfg) ||
+        (cfg->name && !punch_msg_valid_name(cfg->name)))
         return PUNCH_ERR_INVAL;
     punch_agent *a = calloc(1, sizeof(*a));
     if (!a)
@@ -575,6 +594,7 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
     uint8_t nonce[12]; /* PCP's mapping nonce */
     random_bytes(a, nonce, sizeof(nonce));
     punch_portmap_init(&a->portmap, cfg->portmap, nonce, now);
+    servers_init(a, now);
     reg_start(a, REG_HELLO, now);
     token_setup(a);
     reg_timeout(a, now, -1);

@@ -145,6 +145,26 @@ typedef struct discovery {
     unsigned tries;
 } discovery;
 
+/* The servers we know (servers.c): the one in use is cfg.server. */
+typedef struct known_server {
+    punch_addr addr;
+    uint32_t rtt_ms;        /* from its latest probe's answer; 0 unknown */
+    uint64_t heard_ms;      /* its latest answer (a probe's, or MAC'd) */
+    uint64_t next_probe_ms;
+    uint64_t asked_ms;      /* the probe in flight went then; 0 none */
+    unsigned unanswered;    /* probes since it last answered */
+    uint8_t txid[PUNCH_MSG_TXID_LEN]; /* the probe's HELLO */
+} known_server;
+
+typedef struct server_list {
+    size_t n;
+    known_server s[PUNCH_MAX_SERVERS];
+    size_t current;         /* index of cfg.server */
+    bool chosen;            /* false: the HELLO goes to several, the first COOKIE chooses */
+    size_t first;           /* ...starting with this one */
+    unsigned failovers;
+} server_list;
+
 /* What discovery found, as REGISTER and INTRODUCE carry it. */
 typedef struct nat_behaviour {
     uint8_t mapping; /* punch_msg_nat */
@@ -313,6 +333,7 @@ struct punch_agent {
     punch_identity id;
     char name[PUNCH_NAME_MAX + 1];
     registration reg;
+    server_list servers;
     uint32_t server_rtt_ms; /* from unrepeated requests (rtt_sample); 0 unknown */
     uint8_t server_key[PUNCH_KEY_BYTES];
     uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
@@ -395,6 +416,15 @@ uint64_t reg_deadline(const punch_agent *a, int id);
 void reg_timeout(punch_agent *a, uint64_t now, int id);
 void rtt_sample(punch_agent *a, uint64_t sent_ms, uint64_t now);
 void reregister(punch_agent *a, uint64_t now);
+
+/* ---- servers.c (several servers: the first to answer, failover) ---- */
+void servers_init(punch_agent *a, uint64_t now);
+void servers_send_hello(punch_agent *a, const punch_msg *m);
+/* A MAC'd message from the server in use: it is there (and took us). */
+void servers_heard_current(punch_agent *a, uint64_t now);
+bool servers_on_cookie(punch_agent *a, uint64_t now, const punch_addr *src, const punch_msg *m);
+uint64_t servers_deadline(const punch_agent *a, int id);
+void servers_timeout(punch_agent *a, uint64_t now, int id);
 
 /* ---- token.c (address-validation tokens: registration in one flight) ---- */
 void token_setup(punch_agent *a);

@@ -129,11 +129,29 @@ static bool to_consumers(punch_driver *d, const punch_event *ev)
     return false;
 }
 
+static void tcp_close(punch_driver *d);
+
+/* The agent registered at another of its servers (failover,
+ * punch_agent_cfg.more_servers): the UDP-to-TCP fallback watches that
+ * one now. Its REGISTERED came over UDP (TCP goes to the old one only). */
+static void server_moved(punch_driver *d, const punch_addr *server)
+{
+    if (server->family == PUNCH_AF_NONE || punch_addr_equal(server, &d->server))
+        return;
+    d->server = *server;
+    tcp_close(d);
+    d->via_tcp = false;
+    d->waiting = false;
+    d->tcp_retry_ms = d->probe_next_ms = UINT64_MAX;
+}
+
 static void drain(punch_driver *d)
 {
     punch_event ev;
     while (punch_agent_poll_event(d->agent, &ev) == 1) {
         punch_driver_tcp_event(d->tcp_paths, &ev, punch_clock_ms());
+        if (ev.kind == PUNCH_EVENT_REGISTERED)
+            server_moved(d, &ev.registered.server);
         if (ev.kind == PUNCH_EVENT_SOCKETS)
             for (unsigned k = ev.sockets.first; k <= ev.sockets.last && k <= PUNCH_MAX_SOCKETS;
                  k++)

@@ -37,6 +37,9 @@ typedef struct node {
     /* What the events said. */
     bool registered;
     uint64_t registered_ms;      /* virtual time of the first REGISTERED event */
+    unsigned registrations;      /* REGISTERED events */
+    uint64_t last_registered_ms; /* ...the latest's virtual time */
+    punch_addr server;           /* ...and the server it named */
     char nat[8];                 /* its "nat": unknown, eim, adm, apdm */
     int peer;                    /* the peer id of the connection, -1 */
     bool have_path;
@@ -124,6 +127,8 @@ typedef struct world {
     uint64_t seed;
     int router;
     server s;
+    server s2;                   /* world_add_server: a second punchd */
+    bool two_servers;
     node alice, bob, carol;
     uint32_t agent_flags;        /* punch_agent_cfg.flags of the peers added */
     bool tcp_paths;              /* peers added run TCP paths over simulated TCP... */
@@ -150,6 +155,10 @@ typedef enum world_server_kind {
 } world_server_kind;
 void world_start_with(world *w, uint64_t seed, world_server_kind kind);
 void world_free(world *w);
+/* A second server (198.51.100.9, one IP with a second port, keys of its
+ * own, 20 ms from the core router where the first is 5 ms) that peers
+ * added from now on know after the first (more_servers). */
+void world_add_server(world *w);
 
 /* Building blocks: a link, a route, a NAT (preset or punch-nat spec) with
  * this public IP, a NAT on the core router (WAN link: 10 ms, 1 ms jitter,
