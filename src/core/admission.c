@@ -38,7 +38,10 @@ static punch_slot_view slot_view(const punch_agent *a, int id)
     const peer *p = &a->peers[id];
     return (punch_slot_view){.used = p->used, .asked = p->connect.asked,
                              .handshaken = handshaken(p), .spoke = p->used && spoke(p),
-                             .admitted_ms = p->admission.admitted_ms};
+                             .admitted_ms = p->admission.admitted_ms,
+                             .answer_by_ms = p->admission.admitted_ms +
+                                             punch_admission_answer_ms(p->guard.my_rtt_ms,
+                                                                       p->guard.peer_rtt_ms)};
 }
 
 /* A stranger is forgotten before its handshake completed: a CLOSED event
@@ -57,7 +60,7 @@ int admit_peer(punch_agent *a, uint64_t now, bool stranger)
     for (int i = 0; i < MAX_PEERS; i++)
         v[i] = slot_view(a, i);
     bool evict;
-    int id = punch_admission_pick(v, MAX_PEERS, stranger, &evict);
+    int id = punch_admission_pick(v, MAX_PEERS, stranger, now, &evict);
     if (id >= 0 && evict) {
         drop_stranger(a, now, id, "pushed out by a newer introduction before its handshake");
         a->evicted++;

@@ -14,7 +14,20 @@ static bool older(const punch_slot_view *slots, int i, int than)
     return than < 0 || slots[i].admitted_ms < slots[than].admitted_ms;
 }
 
-int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, bool *evict)
+uint64_t punch_admission_answer_ms(uint32_t my_rtt_ms, uint32_t peer_rtt_ms)
+{
+    uint64_t ms = PUNCH_ANSWER_SLACK_MS + 2 * ((uint64_t)my_rtt_ms + peer_rtt_ms);
+    return ms < PUNCH_ANSWER_MAX_MS ? ms : PUNCH_ANSWER_MAX_MS;
+}
+
+/* Whether a stranger may push out the silent one in s: its window ended. */
+static bool may_push_out(const punch_slot_view *s, bool stranger, uint64_t now)
+{
+    return !stranger || now >= s->answer_by_ms;
+}
+
+int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, uint64_t now,
+                         bool *evict)
 {
     int free_slot = -1, oldest_silent = -1, oldest_speaking = -1;
     size_t strangers = 0;
@@ -25,6 +38,8 @@ int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, 
         } else if (handshaking_stranger(&slots[i])) {
             strangers++;
             int *oldest = slots[i].spoke ? &oldest_speaking : &oldest_silent;
+            if (!slots[i].spoke && !may_push_out(&slots[i], stranger, now))
+                continue;
             if (older(slots, (int)i, *oldest))
                 *oldest = (int)i;
         }
