@@ -388,6 +388,8 @@ typedef struct punch_agent_stats {
     uint64_t evicted;   /* such peers pushed out by a newer introduction */
     uint64_t probes_withheld; /* probes not sent: the budget for addresses not
                                  verified yet was spent (draft §6.2) */
+    uint64_t turned_away; /* introductions of such peers that found no slot: the
+                             others still in their answer windows, or sessions */
 } punch_agent_stats;
 void punch_agent_stats_get(const punch_agent *agent, punch_agent_stats *out);
 

@@ -64,6 +64,8 @@ int admit_peer(punch_agent *a, uint64_t now, bool stranger)
     if (id >= 0 && evict) {
         drop_stranger(a, now, id, "pushed out by a newer introduction before its handshake");
         a->evicted++;
+    } else if (id < 0 && stranger) {
+        a->turned_away++;
     }
     return id;
 }

@@ -489,6 +489,7 @@ void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
                                .events_lost = a->events_lost,
                                .expired = a->expired,
                                .evicted = a->evicted,
+                               .turned_away = a->turned_away,
                                .probes_withheld = a->probes_withheld};
 }
 

@@ -345,7 +345,7 @@ struct punch_agent {
     /* Admission and the probe budget (admission.c, peer_admission.h). */
     punch_probe_bucket probe_bucket;
     punch_spent_keys spent;
-    uint64_t expired, evicted, probes_withheld;
+    uint64_t expired, evicted, turned_away, probes_withheld;
 };
 
 /* ---- small helpers ---- */

@@ -260,10 +260,12 @@ static void mid_burst_case(uint64_t seed)
     punch_agent_stats st;
     punch_agent_stats_get(w.bob.agent, &st);
     fprintf(stderr, "slots: seed %llu, alice mid-burst of %u: %s path %llu ms after the burst's "
-                    "start; bob pushed out %llu\n",
+                    "start; bob pushed out %llu, turned away %llu\n",
             (unsigned long long)seed, n, w.alice.have_path ? punch_path_kind_name(w.alice.first_kind) : "no",
             (unsigned long long)(w.alice.first_direct_ms ? w.alice.first_direct_ms - t0 / MS : 0),
-            (unsigned long long)st.evicted);
+            (unsigned long long)st.evicted, (unsigned long long)st.turned_away);
+    /* The window held: strangers were turned away, not alice pushed out. */
+    assert_true(st.turned_away > 0);
     if (!w.alice.have_path)
         fail_msg("seed %llu: alice asked in the middle of %u strangers: no path within 2 s of "
                  "the burst's start (%s)", (unsigned long long)seed, n, w.alice.closed);
