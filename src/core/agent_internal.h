@@ -272,6 +272,7 @@ typedef struct peer {
     retired_sessions retired; /* the sessions this slot held before */
     bool initiator;
     punch_guard guard;
+    uint64_t moved_ms; /* the server's news that the peer is elsewhere (0: none) */
     bool prefer_tcp; /* we or the peer asked for a TCP path (punch_agent_tcp_offer) */
     birthday_state birthday;
     size_t n_cand;
@@ -468,6 +469,7 @@ void choose_path(punch_agent *a, int id);
 void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms);
 void hear(punch_agent *a, uint64_t now, int id, int ci);
 void unhear(punch_agent *a, uint64_t now, int id, int ci);
+void forget_paths(punch_agent *a, int id);
 
 /* ---- holepunch.c (draft §3.3, with the conntrack-trap openers) ---- */
 uint64_t probe_guard_ms(const punch_agent *a, const peer *p);
