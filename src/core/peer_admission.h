@@ -17,10 +17,10 @@
  * PUNCH_ANSWER_MAX_MS. Until a window ends a newer stranger finds no room
  * and its asker's CONNECT repeats bring it back (issue 12: a peer asking
  * in the middle of a burst of 1,000 strangers was pushed out before its
- * answer could arrive, and never got back in). A stranger that spoke (its handshake is under way) gives way
- * only to a peer we ask for: a newer stranger then finds no room and waits
- * for its next introduction, so a flood of silent keys cannot push out a
- * peer in the middle of its handshake (issue 12: 1,000 strangers in a
+ * answer could arrive, and never got back in). A stranger that spoke (its
+ * handshake is under way) gives way only to a peer we ask for: a newer
+ * stranger then finds no room and waits for its next introduction, so a
+ * flood of silent keys cannot push out a peer in the middle of its handshake (issue 12: 1,000 strangers in a
  * second did). A peer with a completed handshake, or one we asked for, is
  * never pushed out by an introduction.
  *
