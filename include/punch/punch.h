@@ -390,6 +390,8 @@ typedef struct punch_agent_stats {
                                  verified yet was spent (draft §6.2) */
     uint64_t turned_away; /* introductions of such peers that found no slot: the
                              others still in their answer windows, or sessions */
+    uint64_t readmitted;  /* such introductions given a slot later, when one came
+                             free within 2 s (the newest first) */
 } punch_agent_stats;
 void punch_agent_stats_get(const punch_agent *agent, punch_agent_stats *out);
 

@@ -192,6 +192,7 @@ void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
         }
         if ((id = renew_for_new_session(a, now, id)) < 0) {
             a->dropped++;
+            wait_for_room(a, now, m);
             return;
         }
     }

@@ -56,6 +56,23 @@ int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, 
     return victim;
 }
 
+uint64_t punch_admission_room_at(const punch_slot_view *slots, size_t n)
+{
+    size_t strangers = 0;
+    bool free_slot = false;
+    uint64_t at = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (!slots[i].used) {
+            free_slot = true;
+        } else if (handshaking_stranger(&slots[i])) {
+            strangers++;
+            if (!slots[i].spoke && slots[i].answer_by_ms < at)
+                at = slots[i].answer_by_ms;
+        }
+    }
+    return free_slot && strangers < PUNCH_MAX_HANDSHAKING ? 0 : at;
+}
+
 uint64_t punch_admission_deadline(const punch_slot_view *s)
 {
     if (!handshaking_stranger(s))

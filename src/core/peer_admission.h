@@ -15,7 +15,8 @@
  * twice both round trips to the server (our message 1 and its answer may
  * both cross the relay) plus PUNCH_ANSWER_SLACK_MS, at most
  * PUNCH_ANSWER_MAX_MS. Until a window ends a newer stranger finds no room
- * and its asker's CONNECT repeats bring it back (issue 12: a peer asking
+ * and waits (the waiting room below), or its asker's CONNECT repeats bring
+ * it back (issue 12: a peer asking
  * in the middle of a burst of 1,000 strangers was pushed out before its
  * answer could arrive, and never got back in). A stranger that spoke (its
  * handshake is under way) gives way only to a peer we ask for: a newer
@@ -99,6 +100,22 @@ uint64_t punch_admission_answer_ms(uint32_t my_rtt_ms, uint32_t peer_rtt_ms);
  * window is still open). */
 int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, uint64_t now,
                          bool *evict);
+
+/* The earliest time punch_admission_pick finds a stranger a slot (a free
+ * one, or a silent stranger's whose answer window ended): 0 when it does
+ * now, UINT64_MAX when only a slot freed later can give one. */
+uint64_t punch_admission_room_at(const punch_slot_view *slots, size_t n);
+
+/* The waiting room: introductions of strangers that found no slot (every
+ * stranger slot in its answer window), the newest PUNCH_WAITING_ROOM of
+ * them, one per key. When a window ends the newest one still younger
+ * than PUNCH_WAITING_MS takes the slot: an asker repeats its CONNECT, so
+ * the last introduction turned away is the likeliest to be a live peer,
+ * while a burst's silent strangers age out (issue 12: a peer asking in
+ * the middle of 1,000 strangers otherwise waited for a CONNECT copy that
+ * punchd's limit per source and target could drop, up to 1.7 s more). */
+#define PUNCH_WAITING_ROOM 4
+#define PUNCH_WAITING_MS 2000
 
 /* Whether the slot holds a stranger past its deadline at now. */
 bool punch_admission_expired(const punch_slot_view *s, uint64_t now);

@@ -260,10 +260,11 @@ static void mid_burst_case(uint64_t seed)
     punch_agent_stats st;
     punch_agent_stats_get(w.bob.agent, &st);
     fprintf(stderr, "slots: seed %llu, alice mid-burst of %u: %s path %llu ms after the burst's "
-                    "start; bob pushed out %llu, turned away %llu\n",
+                    "start; bob pushed out %llu, turned away %llu, readmitted %llu\n",
             (unsigned long long)seed, n, w.alice.have_path ? punch_path_kind_name(w.alice.first_kind) : "no",
             (unsigned long long)(w.alice.first_direct_ms ? w.alice.first_direct_ms - t0 / MS : 0),
-            (unsigned long long)st.evicted, (unsigned long long)st.turned_away);
+            (unsigned long long)st.evicted, (unsigned long long)st.turned_away,
+            (unsigned long long)st.readmitted);
     /* The window held: strangers were turned away, not alice pushed out. */
     assert_true(st.turned_away > 0);
     if (!w.alice.have_path)
@@ -347,6 +348,36 @@ static void admission_answer_window(void **state)
     v[0].answer_by_ms = 500; /* the oldest still in its window: the next */
     assert_int_equal(punch_admission_pick(v, 16, true, 401, &evict), 1);
     assert_true(evict);
+}
+
+/* The waiting room's timer (punch_admission_room_at) is due exactly when
+ * punch_admission_pick finds a stranger a slot: never due without room
+ * (the agent would spin), never late. Random tables, a fixed seed. */
+static void admission_room_at_matches_pick(void **state)
+{
+    (void)state;
+    uint32_t r = 12345;
+    for (int round = 0; round < 20000; round++) {
+        punch_slot_view v[16] = {{0}};
+        for (int i = 0; i < 16; i++) {
+            r = r * 1103515245u + 12345u;
+            unsigned kind = (r >> 16) % 6;
+            uint64_t by = 100 + (r >> 8) % 200;
+            if (kind == 0)
+                continue; /* free */
+            v[i] = (punch_slot_view){.used = true, .asked = kind == 1, .handshaken = kind == 2,
+                                     .spoke = kind == 3, .admitted_ms = by - 100,
+                                     .answer_by_ms = by};
+        }
+        uint64_t at = punch_admission_room_at(v, 16);
+        for (uint64_t now = 50; now <= 350; now += 50) {
+            bool evict;
+            bool room = punch_admission_pick(v, 16, true, now, &evict) >= 0;
+            if (room != (at <= now))
+                fail_msg("round %d, now %llu: pick %d, room_at %llu", round,
+                         (unsigned long long)now, room, (unsigned long long)at);
+        }
+    }
 }
 
 static void admission_deadline(void **state)
@@ -468,6 +499,7 @@ int main(void)
         cmocka_unit_test(admission_picks_the_oldest_stranger),
         cmocka_unit_test(admission_spares_a_stranger_that_spoke),
         cmocka_unit_test(admission_answer_window),
+        cmocka_unit_test(admission_room_at_matches_pick),
         cmocka_unit_test(admission_deadline),
         cmocka_unit_test(probe_budget),
         cmocka_unit_test(spent_keys_remembered),
