@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * TCP state of a NAT session (RFC 5382) and Linux conntrack's CLOSE
- * (issue 10, cfg.rst_closes). Seen on Linux 6.x with conntrack -L in the
- * lab: a RST that passes the NAT either way moves the entry to CLOSE
- * (nf_conntrack_proto_tcp). A SYN in the entry's reply direction is then
- * INVALID (tcp_conntracks: sCL + SYN in reply = sIV): it is not translated
- * and reaches the router's own stack, which answers RST when nothing filters
- * its input. A SYN in the original direction starts the entry again (sCL +
- * SYN in original = sSS). So after the peer's NAT answered our early SYN
- * with RST, the peer's own SYN meets a RST from ours until we SYN again.
- * Modelled: the original direction is the side whose SYN made the session.
+ * (issue 10, cfg.rst_closes). A RST that passes the NAT either way ends the
+ * entry (nf_conntrack_proto_tcp): one that never saw a reply is destroyed
+ * at once (seen on Linux 6.18 with conntrack -E on the lab's NATs, 0 ms:
+ * [NEW] SYN_SENT, the peer NAT's RST, [DESTROY] CLOSE within 0.2 ms); one
+ * that did goes to CLOSE, where a SYN the reply way is INVALID (sCL + SYN
+ * in reply = sIV). Either way the peer's SYN is not translated and reaches
+ * the router's own stack, which answers RST when nothing filters its
+ * input, while a new SYN from inside makes the entry again, on the same
+ * public port (seen: [NEW] 90 us after the [DESTROY]). So after the peer's
+ * NAT answered our early SYN with RST, the peer's own SYN meets a RST from
+ * ours until we SYN again. Modelled as one CLOSE state; the original
+ * direction is the side whose SYN made the session.
  */
 #include "nat/nat_internal.h"
 
