@@ -543,6 +543,10 @@ static void emit_started(punchd *d)
     char key[PUNCH_KEY_B64_LEN];
     punch_key_encode(punch_rendezvous_public_key(d->rv), key);
     punch_log(PUNCH_LOG_INFO, "server key %s", key);
+    if (d->src.config_path)
+        punch_log(PUNCH_LOG_INFO, "settings from %s, then the command line", d->src.config_path);
+    else
+        punch_log(PUNCH_LOG_INFO, "settings from the command line only (no --config)");
     punch_events_emit(d->events, "started",
                       "\"version\":\"%s\",\"listen\":[%s],\"second\":[%s],\"tcp\":[%s],"
                       "\"key\":\"%s\"%s",
@@ -569,6 +573,10 @@ static int setup_rendezvous(punchd *d, const punchd_options *o, const punch_bind
         .relay_max_bytes = o->relay_max_bytes,
         .relay_bytes_per_s = (uint32_t)o->relay_bytes_per_s,
         .relay_packets_per_s = (uint32_t)o->relay_packets_per_s,
+        .relay_source_bytes_per_s = (uint32_t)o->relay_source_bytes_per_s,
+        .relay_source_packets_per_s = (uint32_t)o->relay_source_packets_per_s,
+        .relay_peer_bytes_per_s = (uint32_t)o->relay_source_bytes_per_s,
+        .relay_peer_packets_per_s = (uint32_t)o->relay_source_packets_per_s,
         .rate = stun->rate,
         .cluster = o->has_cluster,
     };

@@ -60,6 +60,7 @@ static void reintroduced(punch_agent *a, uint64_t now, int id, const punch_msg *
         p->guard.peer_rtt_ms = m->rtt_ms;
     add_intro_candidates(a, now, p, m);
     if (p->n_cand > before) {
+        p->moved_ms = now;
         p->guard.ms = probe_guard_ms(a, p);
         p->guard.from_ms = now;
         start_probing(a, now, id);
@@ -191,6 +192,7 @@ void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
         }
         if ((id = renew_for_new_session(a, now, id)) < 0) {
             a->dropped++;
+            wait_for_room(a, now, m);
             return;
         }
     }
@@ -264,7 +266,9 @@ int send_introduction(punch_agent *a, uint64_t now, int to, int about, const uin
     memcpy(m.key, pa->key, PUNCH_KEY_BYTES);
     memcpy(m.name, pa->name, sizeof(m.name));
     for (size_t i = 0; i < pa->n_cand && m.n_private < PUNCH_MSG_MAX_PRIVATE; i++)
-        if (pa->cand[i].technique == PUNCH_TECH_PRIVATE)
+        if (pa->cand[i].technique == PUNCH_TECH_PRIVATE ||
+            (family_private_technique(&pa->cand[i].addr) == PUNCH_TECH_HOLE_PUNCH &&
+             !punch_addr_equal(&pa->cand[i].addr, pub))) /* the other family's (issue 16) */
             m.private_addr[m.n_private++] = pa->cand[i].addr;
     uint32_t rtt = pa->path >= 0 ? pa->cand[pa->path].rtt_us / 1000 : 0;
     m.rtt_ms = (uint16_t)(rtt < UINT16_MAX ? rtt : UINT16_MAX);
