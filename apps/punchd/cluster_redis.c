@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,10 @@
 
 #define REDIS_DEFAULT_PORT 6379
 #define RECONNECT_MS 1000u
+/* A Redis that takes commands and answers none for this long (wedged,
+ * stopped, or no Redis at all behind the port) is given up on as if it
+ * had closed the connection: lookups must not wait on it for ever. */
+#define ANSWER_TIMEOUT_MS 2000u
 #define NAME_KEY_MAX (16 + PUNCH_MSG_NAME_MAX)
 #define CHANNEL_MAX 64
 /* Records published again per turn of the loop after Redis came back. */
@@ -42,8 +47,12 @@ struct punchd_cluster {
     conn cmd, sub;         /* commands; the subscription to our channel */
     punch_loop_timer reconnect;
     punch_loop_timer republish;   /* Redis is back: our peers' records again */
+    punch_loop_timer no_answer;   /* commands waiting and no answer for ANSWER_TIMEOUT_MS */
     uint32_t republish_cursor;
+    uint32_t waiting;             /* commands sent and not answered yet */
     bool up, closing, said_down;
+    bool ponged, subscribed;      /* Redis answered on each connection: up */
+    char down_reason[96];         /* why the last connection was lost */
     punchd_cluster_stats stats;
     char self_hex[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     char channel[CHANNEL_MAX];
@@ -223,6 +232,10 @@ static void conn_close(conn *k)
 
 static void lost(punchd_cluster *c, const char *reason)
 {
+    snprintf(c->down_reason, sizeof(c->down_reason), "%s", reason);
+    c->waiting = 0;
+    c->ponged = c->subscribed = false;
+    punch_loop_timer_set(c->cfg.loop, c->no_answer, PUNCH_LOOP_NEVER);
     conn_close(&c->cmd);
     conn_close(&c->sub);
     if (c->closing)
@@ -247,7 +260,12 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     k->connected = true;
-    if (c->cmd.connected && c->sub.connected && !c->up) {
+}
+
+/* Redis answered on both connections: up. */
+static void answered_both(punchd_cluster *c)
+{
+    if (c->ponged && c->subscribed && !c->up) {
         c->up = true;
         c->said_down = false;
         punch_log(PUNCH_LOG_INFO, "cluster: connected to Redis as member %s", c->self_hex);
@@ -269,6 +287,65 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 }
 
 static void on_channel(redisAsyncContext *ac, void *reply, void *privdata);
+
+/* ---- commands, each answered within ANSWER_TIMEOUT_MS ---- */
+
+static void no_answer(void *arg, uint64_t now_ms)
+{
+    punchd_cluster *c = arg;
+    char reason[64];
+    (void)now_ms;
+    c->stats.timeouts++;
+    snprintf(reason, sizeof(reason), "redis did not answer within %u ms", ANSWER_TIMEOUT_MS);
+    lost(c, reason);
+}
+
+/* One answer came: the others have ANSWER_TIMEOUT_MS from now. */
+static void answered(punchd_cluster *c)
+{
+    if (c->closing || c->waiting == 0)
+        return;
+    c->waiting--;
+    punch_loop_timer_set(c->cfg.loop, c->no_answer,
+                         c->waiting ? punch_clock_ms() + ANSWER_TIMEOUT_MS : PUNCH_LOOP_NEVER);
+}
+
+static void waiting_for(punchd_cluster *c)
+{
+    if (c->waiting++ == 0)
+        punch_loop_timer_set(c->cfg.loop, c->no_answer, punch_clock_ms() + ANSWER_TIMEOUT_MS);
+}
+
+/* A callback for commands whose answer only counts as one. */
+static void on_answer(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)ac;
+    if (reply)
+        answered(privdata);
+}
+
+static void on_pong(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    punchd_cluster *c = privdata;
+    on_answer(ac, reply, privdata);
+    if (reply && !c->closing) {
+        c->ponged = true;
+        answered_both(c);
+    }
+}
+
+/* A command on k (fn NULL: on_answer), timed. Returns REDIS_OK or REDIS_ERR. */
+static int command(punchd_cluster *c, conn *k, redisCallbackFn *fn, void *privdata,
+                   const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(k->ac, fn ? fn : on_answer, fn ? privdata : c, fmt, ap);
+    va_end(ap);
+    if (rc == REDIS_OK)
+        waiting_for(c);
+    return rc;
+}
 
 static redisAsyncContext *conn_open(punchd_cluster *c, conn *k)
 {
@@ -301,8 +378,9 @@ static void connect_redis(void *arg, uint64_t now_ms)
         return;
     }
     if (c->cfg.db)
-        redisAsyncCommand(c->cmd.ac, NULL, NULL, "SELECT %u", c->cfg.db);
-    redisAsyncCommand(c->sub.ac, on_channel, c, "SUBSCRIBE %s", c->channel);
+        command(c, &c->cmd, NULL, NULL, "SELECT %u", c->cfg.db);
+    command(c, &c->cmd, on_pong, c, "PING");
+    command(c, &c->sub, on_channel, c, "SUBSCRIBE %s", c->channel);
 }
 
 /* ---- what members say ---- */
@@ -315,8 +393,8 @@ static void publish_record(punchd_cluster *c, const punch_rendezvous_peer_info *
     if (!c->up || punch_cluster_record(&c->core, p, wall_ms() + c->cfg.record_ttl_ms, buf,
                                        sizeof(buf), &len) != 0)
         return; /* down: the peer's next keepalive publishes it */
-    redisAsyncCommand(c->cmd.ac, NULL, NULL, "SET punch:name:%s %b PX %u", p->name, buf, len,
-                      c->cfg.record_ttl_ms);
+    command(c, &c->cmd, NULL, NULL, "SET punch:name:%s %b PX %u", p->name, buf, len,
+            c->cfg.record_ttl_ms);
 }
 
 /* A batch of our peers' records, then the rest on the next turns. */
@@ -330,6 +408,15 @@ static void republish(void *arg, uint64_t now_ms)
         publish_record(c, &p);
     if (c->up && n > REPUBLISH_BATCH)
         punch_loop_timer_set(c->cfg.loop, c->republish, now_ms);
+}
+
+/* "redis unavailable: WHY", WHY the last connection's end. */
+static const char *unavailable(punchd_cluster *c)
+{
+    static char text[sizeof(c->down_reason) + 24];
+    snprintf(text, sizeof(text), "redis unavailable: %s",
+             c->down_reason[0] ? c->down_reason : "not connected yet");
+    return text;
 }
 
 static void lookup_failed(punchd_cluster *c, const lookup *l, punch_refusal code,
@@ -372,7 +459,7 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
     hex(rec->from, PUNCH_CLUSTER_MEMBER_LEN, member);
     snprintf(channel, sizeof(channel), "punch:%u:member:%s", c->cfg.db, member);
     /* draft §3.3.1: both at once; the PUBLISH leaves in this same turn. */
-    redisAsyncCommand(c->cmd.ac, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
+    command(c, &c->cmd, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
     if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), l->asker.key, &rec->peer,
                                           l->txid, session, PUNCH_INTRO_INITIATOR, NULL) != 0)
         return; /* the asker expired meanwhile */
@@ -390,8 +477,10 @@ static void on_record(redisAsyncContext *ac, void *reply, void *privdata)
     (void)ac;
     if (c->closing)
         goto cleanup;
+    if (r)
+        answered(c);
     if (!r || r->type == REDIS_REPLY_ERROR)
-        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "redis unavailable");
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, unavailable(c));
     else if (r->type != REDIS_REPLY_STRING)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "no such name in the cluster");
     else if (punch_cluster_read_record(&c->core, l->name, (const uint8_t *)r->str,
@@ -422,12 +511,12 @@ static void start_lookup(punchd_cluster *c, const punch_rendezvous_event *ev)
     memcpy(l->txid, ev->txid, PUNCH_MSG_TXID_LEN);
     c->stats.lookups++;
     if (!c->up) {
-        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "redis unavailable");
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, unavailable(c));
         free(l);
         return;
     }
-    if (redisAsyncCommand(c->cmd.ac, on_record, l, "GET punch:name:%s", l->name) != REDIS_OK) {
-        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "redis unavailable");
+    if (command(c, &c->cmd, on_record, l, "GET punch:name:%s", l->name) != REDIS_OK) {
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, unavailable(c));
         free(l);
     }
 }
@@ -458,6 +547,14 @@ static void on_channel(redisAsyncContext *ac, void *reply, void *privdata)
     punchd_cluster *c = privdata;
     const redisReply *r = reply;
     (void)ac;
+    if (!c->closing && r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(r->element[0]->str, "subscribe") == 0) {
+        answered(c);
+        c->subscribed = true;
+        answered_both(c);
+        return;
+    }
     if (c->closing || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
         r->element[2]->type != REDIS_REPLY_STRING)
@@ -483,9 +580,15 @@ int punchd_cluster_new(punchd_cluster **out, const punchd_cluster_cfg *cfg)
     hex(self, sizeof(self), c->self_hex);
     snprintf(c->channel, sizeof(c->channel), "punch:%u:member:%s", cfg->db, c->self_hex);
     if (punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, connect_redis, c, &c->reconnect) != 0 ||
-        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, republish, c, &c->republish) != 0) {
+        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, republish, c, &c->republish) != 0 ||
+        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, no_answer, c, &c->no_answer) != 0) {
         punchd_cluster_free(c);
         punch_log(PUNCH_LOG_ERROR, "cluster: cannot set up a timer");
+        return -1;
+    }
+    if (punch_cluster_remember_intros(&c->core) != 0) {
+        punchd_cluster_free(c);
+        punch_log(PUNCH_LOG_ERROR, "cluster: no memory for the INTRO replay cache");
         return -1;
     }
     connect_redis(c, punch_clock_ms());
@@ -501,6 +604,7 @@ void punchd_cluster_free(punchd_cluster *c)
     lost(c, "stopping");
     punch_loop_timer_del(c->cfg.loop, c->reconnect);
     punch_loop_timer_del(c->cfg.loop, c->republish);
+    punch_loop_timer_del(c->cfg.loop, c->no_answer);
     punch_cluster_clear(&c->core);
     free(c);
 }
@@ -542,9 +646,9 @@ void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t c
              ",\"cluster_up\":%s,\"cluster_lookups\":%llu,\"cluster_lookups_failed\":%llu,"
              "\"cluster_introduced\":%llu,\"cluster_intro_no_peer\":%llu,\"cluster_sent\":%llu,"
              "\"cluster_accepted\":%llu,\"cluster_malformed\":%llu,\"cluster_bad_mac\":%llu,"
-             "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu",
+             "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu,\"cluster_replayed\":%llu,\"cluster_timeouts\":%llu",
              c->up ? "true" : "false", (ull)c->stats.lookups, (ull)c->stats.lookups_failed,
              (ull)c->stats.introduced, (ull)c->stats.intro_no_peer, (ull)k->sent,
              (ull)k->accepted, (ull)k->malformed, (ull)k->bad_mac, (ull)k->stale,
-             (ull)k->misdirected);
+             (ull)k->misdirected, (ull)k->replayed, (ull)c->stats.timeouts);
 }

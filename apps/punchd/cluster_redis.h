@@ -33,6 +33,7 @@ typedef struct punchd_cluster_stats {
     uint64_t lookups_failed;  /* of those, refused (cluster-lookup-failed events) */
     uint64_t introduced;      /* introductions across members, both sides */
     uint64_t intro_no_peer;   /* INTRO for a peer no longer registered here */
+    uint64_t timeouts;        /* connections given up: Redis answered nothing for 2 s */
 } punchd_cluster_stats;
 
 typedef struct punchd_cluster_cfg {

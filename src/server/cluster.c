@@ -3,6 +3,7 @@
  * See cluster.h. */
 #include "server/cluster.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -21,9 +22,18 @@ void punch_cluster_init(punch_cluster *c, const uint8_t secret[PUNCH_CLUSTER_SEC
     memcpy(c->self, self, PUNCH_CLUSTER_MEMBER_LEN);
 }
 
+int punch_cluster_remember_intros(punch_cluster *c)
+{
+    c->seen = calloc((size_t)PUNCH_CLUSTER_REPLAY_BUCKETS * PUNCH_CLUSTER_REPLAY_WAYS,
+                     sizeof(*c->seen));
+    return c->seen ? 0 : PUNCH_ERR_NOMEM;
+}
+
 void punch_cluster_clear(punch_cluster *c)
 {
     sodium_memzero(c->secret, sizeof(c->secret));
+    free(c->seen);
+    c->seen = NULL;
 }
 
 static void put64(uint8_t *p, uint64_t v)
@@ -191,6 +201,29 @@ int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t 
     return 0;
 }
 
+/* An INTRO's MAC (unforgeable, so a key for the cache) seen for the first
+ * time: remember it. A bucket is 8 ways; the oldest way goes, and when it
+ * was still inside the window, INTROs as old as it can no longer be told
+ * apart from replays: the floor rises to its stamp. */
+static bool first_time(punch_cluster *c, const uint8_t *mac, uint64_t stamp_ms, uint64_t now_ms)
+{
+    uint32_t b = punch_get32(mac) % PUNCH_CLUSTER_REPLAY_BUCKETS;
+    punch_cluster_seen *way = c->seen + (size_t)b * PUNCH_CLUSTER_REPLAY_WAYS;
+    punch_cluster_seen *oldest = way;
+    for (int i = 0; i < PUNCH_CLUSTER_REPLAY_WAYS; i++) {
+        if (way[i].stamp_ms && memcmp(way[i].mac, mac, sizeof(way[i].mac)) == 0)
+            return false;
+        if (way[i].stamp_ms < oldest->stamp_ms)
+            oldest = &way[i];
+    }
+    if (oldest->stamp_ms && now_ms < oldest->stamp_ms + PUNCH_CLUSTER_INTRO_WINDOW_MS &&
+        oldest->stamp_ms > c->seen_floor_ms)
+        c->seen_floor_ms = oldest->stamp_ms;
+    memcpy(oldest->mac, mac, sizeof(oldest->mac));
+    oldest->stamp_ms = stamp_ms;
+    return true;
+}
+
 int punch_cluster_read_intro(punch_cluster *c, const uint8_t *buf, size_t len, uint64_t now_ms,
                              punch_cluster_msg *m)
 {
@@ -204,8 +237,13 @@ int punch_cluster_read_intro(punch_cluster *c, const uint8_t *buf, size_t len, u
     }
     /* A little early is a clock a little ahead; late is a replay or a jam. */
     if (m->stamp_ms > now_ms + PUNCH_CLUSTER_INTRO_WINDOW_MS ||
-        now_ms >= m->stamp_ms + PUNCH_CLUSTER_INTRO_WINDOW_MS) {
+        now_ms >= m->stamp_ms + PUNCH_CLUSTER_INTRO_WINDOW_MS ||
+        (c->seen && m->stamp_ms <= c->seen_floor_ms)) {
         c->counters.stale++;
+        return PUNCH_ERR_LIMIT;
+    }
+    if (c->seen && !first_time(c, buf + len - PUNCH_CLUSTER_MAC_LEN, m->stamp_ms, now_ms)) {
+        c->counters.replayed++;
         return PUNCH_ERR_LIMIT;
     }
     c->counters.accepted++;

@@ -29,6 +29,11 @@
 /* An INTRO is taken this long after it was sent and no later (members'
  * clocks are assumed NTP-close); a replay is harmless past it. */
 #define PUNCH_CLUSTER_INTRO_WINDOW_MS 30000u
+/* INTROs remembered to refuse a replay within the window: 65,536 cover the
+ * whole 30 s up to 2,184 INTROs a second; past that the window shrinks to
+ * what the cache holds (an older INTRO is refused as stale). */
+#define PUNCH_CLUSTER_REPLAY_WAYS 8
+#define PUNCH_CLUSTER_REPLAY_BUCKETS 8192
 
 typedef enum punch_cluster_type {
     PUNCH_CLUSTER_RECORD = 1,
@@ -54,18 +59,32 @@ typedef struct punch_cluster_counters {
     uint64_t bad_mac;       /* dropped: MAC did not verify (forged, or another secret) */
     uint64_t stale;         /* dropped: a record past its expiry, an INTRO out of its window */
     uint64_t misdirected;   /* dropped: an INTRO for another member, a record of another name */
+    uint64_t replayed;      /* dropped: an INTRO taken before (the same signed bytes) */
 } punch_cluster_counters;
+
+/* An INTRO taken: its MAC's first half and its stamp. */
+typedef struct punch_cluster_seen {
+    uint8_t mac[16];
+    uint64_t stamp_ms;
+} punch_cluster_seen;
 
 typedef struct punch_cluster {
     uint8_t secret[PUNCH_CLUSTER_SECRET_LEN];
     uint8_t self[PUNCH_CLUSTER_MEMBER_LEN];
     punch_cluster_counters counters;
+    /* The replay cache (punch_cluster_remember_intros; NULL: none), and
+     * the stamp at and below which it can no longer tell. */
+    punch_cluster_seen *seen;
+    uint64_t seen_floor_ms;
 } punch_cluster;
 
 /* Set c up for member self with the cluster secret. */
 void punch_cluster_init(punch_cluster *c, const uint8_t secret[PUNCH_CLUSTER_SECRET_LEN],
                         const uint8_t self[PUNCH_CLUSTER_MEMBER_LEN]);
-/* Wipe the secret. */
+/* Remember the INTROs taken so that a replay of one is refused (counted
+ * replayed). Returns 0 or PUNCH_ERR_NOMEM. */
+int punch_cluster_remember_intros(punch_cluster *c);
+/* Wipe the secret, free the replay cache. */
 void punch_cluster_clear(punch_cluster *c);
 
 /* The record of peer, registered here, valid until expiry_ms (wall clock).
@@ -96,7 +115,9 @@ int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t 
                               size_t len, uint64_t now_ms, punch_cluster_msg *m);
 /* Check and decode an INTRO received at now_ms. Returns 0, or (counted)
  * PUNCH_ERR_MALFORMED, PUNCH_ERR_INTEGRITY, PUNCH_ERR_LIMIT (outside its
- * window) or PUNCH_ERR_NOTFOUND (for another member, or a record). */
+ * window, older than the replay cache can tell, or, with
+ * punch_cluster_remember_intros, taken before: counted replayed) or
+ * PUNCH_ERR_NOTFOUND (for another member, or a record). */
 int punch_cluster_read_intro(punch_cluster *c, const uint8_t *buf, size_t len, uint64_t now_ms,
                              punch_cluster_msg *m);
 
