@@ -30,6 +30,36 @@
 #define CHANNEL_MAX 64
 /* Records published again per turn of the loop after Redis came back. */
 #define REPUBLISH_BATCH 1024
+/* Each member says it is alive every second in punch:member:ID, which
+ * lives 3 s: records of a member that stopped are ignored 3 s later, not
+ * at their own expiry (90 s). */
+#define HEARTBEAT_MS 1000u
+#define HEARTBEAT_TTL_MS 3000u
+
+/* Lua, run in Redis (one round trip, atomic). A record's member is bytes
+ * 5..12 and its owner's key bytes 29..60 (1-based; cluster.h's
+ * PUNCH_CLUSTER_FROM_AT and PUNCH_CLUSTER_OWNER_AT). */
+_Static_assert(PUNCH_CLUSTER_FROM_AT == 4 && PUNCH_CLUSTER_MEMBER_LEN == 8 &&
+               PUNCH_CLUSTER_OWNER_AT == 28 && PUNCH_KEY_LEN == 32, "the scripts' offsets");
+#define LUA_ALIVE                                                                              \
+    "local function alive(r) "                                                                 \
+    "local id = string.gsub(string.sub(r, 5, 12), '.', function(ch) "                          \
+    "return string.format('%02x', string.byte(ch)) end) "                                     \
+    "return redis.call('EXISTS', 'punch:member:' .. id) == 1 end "
+/* KEYS[1] the name; the record and whether its member is alive, or nil. */
+static const char lookup_script[] =
+    LUA_ALIVE "local r = redis.call('GET', KEYS[1]) "
+    "if not r then return nil end "
+    "if string.len(r) < 60 then return {r, 1} end "
+    "if alive(r) then return {r, 1} end return {r, 0}";
+/* KEYS[1] the name; ARGV: our record, its TTL, its owner's key, our member
+ * id. The name is ours unless another key holds it at a member that is
+ * alive: then that record comes back and nothing is written. */
+static const char claim_script[] =
+    LUA_ALIVE "local r = redis.call('GET', KEYS[1]) "
+    "if r and string.len(r) >= 60 and string.sub(r, 5, 12) ~= ARGV[4] "
+    "and string.sub(r, 29, 60) ~= ARGV[3] and alive(r) then return r end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 0";
 
 /* One hiredis connection on the loop: the adapter's state. */
 typedef struct conn {
@@ -48,6 +78,7 @@ struct punchd_cluster {
     punch_loop_timer reconnect;
     punch_loop_timer republish;   /* Redis is back: our peers' records again */
     punch_loop_timer no_answer;   /* commands waiting and no answer for ANSWER_TIMEOUT_MS */
+    punch_loop_timer heartbeat;   /* up: punch:member:ID again */
     uint32_t republish_cursor;
     uint32_t waiting;             /* commands sent and not answered yet */
     bool up, closing, said_down;
@@ -57,6 +88,16 @@ struct punchd_cluster {
     char self_hex[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     char channel[CHANNEL_MAX];
 };
+
+/* A registration here, its name claimed in Redis. */
+typedef struct claim {
+    punchd_cluster *cluster;
+    char name[PUNCH_MSG_NAME_MAX + 1];
+    uint8_t key[PUNCH_KEY_LEN];
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    size_t len;
+    uint8_t record[PUNCH_CLUSTER_MAX_MSG];
+} claim;
 
 /* A LOOKUP waiting for Redis' answer. */
 typedef struct lookup {
@@ -236,6 +277,7 @@ static void lost(punchd_cluster *c, const char *reason)
     c->waiting = 0;
     c->ponged = c->subscribed = false;
     punch_loop_timer_set(c->cfg.loop, c->no_answer, PUNCH_LOOP_NEVER);
+    punch_loop_timer_set(c->cfg.loop, c->heartbeat, PUNCH_LOOP_NEVER);
     conn_close(&c->cmd);
     conn_close(&c->sub);
     if (c->closing)
@@ -262,6 +304,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
     k->connected = true;
 }
 
+static void heartbeat(void *arg, uint64_t now_ms);
+
 /* Redis answered on both connections: up. */
 static void answered_both(punchd_cluster *c)
 {
@@ -270,6 +314,7 @@ static void answered_both(punchd_cluster *c)
         c->said_down = false;
         punch_log(PUNCH_LOG_INFO, "cluster: connected to Redis as member %s", c->self_hex);
         emit_state(c, "up", "connected");
+        heartbeat(c, punch_clock_ms()); /* before the records that name this member */
         c->republish_cursor = 0; /* a restarted Redis forgot them */
         punch_loop_timer_set(c->cfg.loop, c->republish, punch_clock_ms());
     }
@@ -286,7 +331,6 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     lost(c, ac->errstr[0] ? ac->errstr : "connection closed");
 }
 
-static void on_channel(redisAsyncContext *ac, void *reply, void *privdata);
 
 /* ---- commands, each answered within ANSWER_TIMEOUT_MS ---- */
 
@@ -347,6 +391,8 @@ static int command(punchd_cluster *c, conn *k, redisCallbackFn *fn, void *privda
     return rc;
 }
 
+static void on_channel(redisAsyncContext *ac, void *reply, void *privdata);
+
 static redisAsyncContext *conn_open(punchd_cluster *c, conn *k)
 {
     char ip[PUNCH_ADDR_STRLEN];
@@ -385,16 +431,73 @@ static void connect_redis(void *arg, uint64_t now_ms)
 
 /* ---- what members say ---- */
 
-/* A registration here: the name's record, for as long as the peer lives. */
-static void publish_record(punchd_cluster *c, const punch_rendezvous_peer_info *p)
+/* This member is alive for HEARTBEAT_TTL_MS more. */
+static void heartbeat(void *arg, uint64_t now_ms)
 {
-    uint8_t buf[PUNCH_CLUSTER_MAX_MSG];
-    size_t len;
-    if (!c->up || punch_cluster_record(&c->core, p, wall_ms() + c->cfg.record_ttl_ms, buf,
-                                       sizeof(buf), &len) != 0)
+    punchd_cluster *c = arg;
+    char stamp[24];
+    if (!c->up)
+        return;
+    snprintf(stamp, sizeof(stamp), "%llu", (unsigned long long)wall_ms());
+    command(c, &c->cmd, NULL, NULL, "SET punch:member:%s %s PX %u", c->self_hex, stamp,
+            HEARTBEAT_TTL_MS);
+    punch_loop_timer_set(c->cfg.loop, c->heartbeat, now_ms + HEARTBEAT_MS);
+}
+
+/* Another key holds our peer's name at a live member: refuse it as one
+ * server would (same REFUSED, same hint at the peer). */
+static void name_taken(punchd_cluster *c, const claim *k, const punch_cluster_msg *rec)
+{
+    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
+    if (punch_rendezvous_refuse_name(c->cfg.rv, punch_clock_ms(), k->key, k->txid) != 0)
+        return; /* refused already (a REGISTER's copy), or gone */
+    c->stats.names_taken++;
+    punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
+    hex(rec->from, PUNCH_CLUSTER_MEMBER_LEN, member);
+    punch_events_emit(*c->cfg.events, "cluster-name-taken",
+                      "\"name\":\"%s\",\"member\":\"%s\"", k->name, member);
+}
+
+static void on_claim(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    claim *k = privdata;
+    punchd_cluster *c = k->cluster;
+    const redisReply *r = reply;
+    punch_cluster_msg rec;
+    (void)ac;
+    if (c->closing || !r)
+        goto cleanup;
+    answered(c);
+    if (r->type != REDIS_REPLY_STRING)
+        goto cleanup; /* claimed (or an error: the next keepalive claims again) */
+    if (punch_cluster_read_record(&c->core, k->name, (const uint8_t *)r->str, (size_t)r->len,
+                                  wall_ms(), &rec) == 0)
+        name_taken(c, k, &rec);
+    else /* a record no member made, or expired: ours goes over it */
+        command(c, &c->cmd, NULL, NULL, "SET punch:name:%s %b PX %u", k->name, k->record,
+                k->len, c->cfg.record_ttl_ms);
+cleanup:
+    free(k);
+}
+
+/* A registration here: the name's record, for as long as the peer lives,
+ * unless another key holds the name at another member. */
+static void publish_record(punchd_cluster *c, const punch_rendezvous_peer_info *p,
+                           const uint8_t txid[PUNCH_MSG_TXID_LEN])
+{
+    claim *k = c->up ? calloc(1, sizeof(*k)) : NULL;
+    if (!k)
         return; /* down: the peer's next keepalive publishes it */
-    command(c, &c->cmd, NULL, NULL, "SET punch:name:%s %b PX %u", p->name, buf, len,
-            c->cfg.record_ttl_ms);
+    k->cluster = c;
+    memcpy(k->name, p->name, sizeof(k->name));
+    memcpy(k->key, p->key, PUNCH_KEY_LEN);
+    memcpy(k->txid, txid, PUNCH_MSG_TXID_LEN);
+    if (punch_cluster_record(&c->core, p, wall_ms() + c->cfg.record_ttl_ms, k->record,
+                             sizeof(k->record), &k->len) != 0 ||
+        command(c, &c->cmd, on_claim, k, "EVAL %s 1 punch:name:%s %b %u %b %b", claim_script,
+                p->name, k->record, k->len, c->cfg.record_ttl_ms, p->key, (size_t)PUNCH_KEY_LEN,
+                c->core.self, (size_t)PUNCH_CLUSTER_MEMBER_LEN) != REDIS_OK)
+        free(k);
 }
 
 /* A batch of our peers' records, then the rest on the next turns. */
@@ -405,7 +508,7 @@ static void republish(void *arg, uint64_t now_ms)
     unsigned n = 0;
     while (c->up && n++ < REPUBLISH_BATCH &&
            punch_rendezvous_next_peer(c->cfg.rv, &c->republish_cursor, &p) == 1)
-        publish_record(c, &p);
+        publish_record(c, &p, (const uint8_t[PUNCH_MSG_TXID_LEN]){0});
     if (c->up && n > REPUBLISH_BATCH)
         punch_loop_timer_set(c->cfg.loop, c->republish, now_ms);
 }
@@ -479,15 +582,22 @@ static void on_record(redisAsyncContext *ac, void *reply, void *privdata)
         goto cleanup;
     if (r)
         answered(c);
+    const redisReply *found = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                                      r->element[0]->type == REDIS_REPLY_STRING &&
+                                      r->element[1]->type == REDIS_REPLY_INTEGER
+                                  ? r->element[0]
+                                  : NULL;
     if (!r || r->type == REDIS_REPLY_ERROR)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, unavailable(c));
-    else if (r->type != REDIS_REPLY_STRING)
+    else if (!found)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "no such name in the cluster");
-    else if (punch_cluster_read_record(&c->core, l->name, (const uint8_t *)r->str,
-                                       (size_t)r->len, wall_ms(), &rec) != 0)
+    else if (punch_cluster_read_record(&c->core, l->name, (const uint8_t *)found->str,
+                                       (size_t)found->len, wall_ms(), &rec) != 0)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "record failed the cluster's checks");
     else if (memcmp(rec.from, c->core.self, PUNCH_CLUSTER_MEMBER_LEN) == 0)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "no such name in the cluster");
+    else if (r->element[1]->integer != 1)
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "the member it was registered at is gone");
     else if (sodium_is_zero(l->pinned, PUNCH_KEY_LEN) == 0 &&
              sodium_memcmp(l->pinned, rec.peer.key, PUNCH_KEY_LEN) != 0)
         lookup_failed(c, l, PUNCH_REFUSED_KEY_MISMATCH, "the name has another key than pinned");
@@ -515,7 +625,8 @@ static void start_lookup(punchd_cluster *c, const punch_rendezvous_event *ev)
         free(l);
         return;
     }
-    if (command(c, &c->cmd, on_record, l, "GET punch:name:%s", l->name) != REDIS_OK) {
+    if (command(c, &c->cmd, on_record, l, "EVAL %s 1 punch:name:%s", lookup_script, l->name) !=
+        REDIS_OK) {
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, unavailable(c));
         free(l);
     }
@@ -581,7 +692,8 @@ int punchd_cluster_new(punchd_cluster **out, const punchd_cluster_cfg *cfg)
     snprintf(c->channel, sizeof(c->channel), "punch:%u:member:%s", cfg->db, c->self_hex);
     if (punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, connect_redis, c, &c->reconnect) != 0 ||
         punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, republish, c, &c->republish) != 0 ||
-        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, no_answer, c, &c->no_answer) != 0) {
+        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, no_answer, c, &c->no_answer) != 0 ||
+        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, heartbeat, c, &c->heartbeat) != 0) {
         punchd_cluster_free(c);
         punch_log(PUNCH_LOG_ERROR, "cluster: cannot set up a timer");
         return -1;
@@ -605,6 +717,7 @@ void punchd_cluster_free(punchd_cluster *c)
     punch_loop_timer_del(c->cfg.loop, c->reconnect);
     punch_loop_timer_del(c->cfg.loop, c->republish);
     punch_loop_timer_del(c->cfg.loop, c->no_answer);
+    punch_loop_timer_del(c->cfg.loop, c->heartbeat);
     punch_cluster_clear(&c->core);
     free(c);
 }
@@ -613,7 +726,7 @@ bool punchd_cluster_on_event(punchd_cluster *c, const punch_rendezvous_event *ev
 {
     switch (ev->type) {
     case PUNCH_RV_EVENT_REGISTERED:
-        publish_record(c, &ev->peer[0]);
+        publish_record(c, &ev->peer[0], ev->txid);
         return ev->refresh;
     case PUNCH_RV_EVENT_LOOKUP:
         start_lookup(c, ev);
@@ -646,9 +759,9 @@ void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t c
              ",\"cluster_up\":%s,\"cluster_lookups\":%llu,\"cluster_lookups_failed\":%llu,"
              "\"cluster_introduced\":%llu,\"cluster_intro_no_peer\":%llu,\"cluster_sent\":%llu,"
              "\"cluster_accepted\":%llu,\"cluster_malformed\":%llu,\"cluster_bad_mac\":%llu,"
-             "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu,\"cluster_replayed\":%llu,\"cluster_timeouts\":%llu",
+             "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu,\"cluster_replayed\":%llu,\"cluster_timeouts\":%llu,\"cluster_names_taken\":%llu",
              c->up ? "true" : "false", (ull)c->stats.lookups, (ull)c->stats.lookups_failed,
              (ull)c->stats.introduced, (ull)c->stats.intro_no_peer, (ull)k->sent,
              (ull)k->accepted, (ull)k->malformed, (ull)k->bad_mac, (ull)k->stale,
-             (ull)k->misdirected, (ull)k->replayed, (ull)c->stats.timeouts);
+             (ull)k->misdirected, (ull)k->replayed, (ull)c->stats.timeouts, (ull)c->stats.names_taken);
 }

@@ -34,6 +34,8 @@ typedef struct punchd_cluster_stats {
     uint64_t introduced;      /* introductions across members, both sides */
     uint64_t intro_no_peer;   /* INTRO for a peer no longer registered here */
     uint64_t timeouts;        /* connections given up: Redis answered nothing for 2 s */
+    uint64_t names_taken;     /* registrations refused: the name is another key's at
+                                 another member */
 } punchd_cluster_stats;
 
 typedef struct punchd_cluster_cfg {

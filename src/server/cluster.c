@@ -13,6 +13,8 @@
 #define VERSION 1
 _Static_assert(PUNCH_CLUSTER_MAC_LEN == crypto_auth_BYTES, "crypto_auth's MAC");
 _Static_assert(PUNCH_CLUSTER_SECRET_LEN == crypto_auth_KEYBYTES, "crypto_auth's key");
+_Static_assert(PUNCH_CLUSTER_OWNER_AT + PUNCH_KEY_LEN == PUNCH_CLUSTER_HEADER_LEN,
+               "the owner's key ends the header");
 
 void punch_cluster_init(punch_cluster *c, const uint8_t secret[PUNCH_CLUSTER_SECRET_LEN],
                         const uint8_t self[PUNCH_CLUSTER_MEMBER_LEN])
@@ -99,6 +101,7 @@ int punch_cluster_record(punch_cluster *c, const punch_rendezvous_peer_info *pee
 {
     punch_cluster_msg m = {.type = PUNCH_CLUSTER_RECORD, .stamp_ms = expiry_ms, .peer = *peer};
     memcpy(m.from, c->self, PUNCH_CLUSTER_MEMBER_LEN);
+    memcpy(m.target_key, peer->key, PUNCH_KEY_LEN);
     return encode(c, &m, buf, cap, len);
 }
 
@@ -192,6 +195,10 @@ int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t 
     if (m->type != PUNCH_CLUSTER_RECORD || strcmp(m->peer.name, name) != 0) {
         c->counters.misdirected++;
         return PUNCH_ERR_NOTFOUND;
+    }
+    if (memcmp(m->target_key, m->peer.key, PUNCH_KEY_LEN) != 0) {
+        c->counters.malformed++; /* its owner's key said twice, two ways */
+        return PUNCH_ERR_MALFORMED;
     }
     if (now_ms >= m->stamp_ms) {
         c->counters.stale++;

@@ -4,7 +4,9 @@
  * docs/cluster.md), sans-I/O: the caller moves the bytes (Redis).
  *
  *   RECORD  a name registered at a member: stored under the name with a
- *           TTL; stamp is the record's expiry (wall clock, ms).
+ *           TTL; stamp is the record's expiry (wall clock, ms); target_key
+ *           is the peer's key again, at a fixed place, so that a script in
+ *           Redis can compare owners without parsing the peer.
  *   INTRO   member `from` tells member `to` that a peer registered there
  *           (target_key) is introduced to peer `peer`, registered at `from`;
  *           stamp is when it was sent.
@@ -24,6 +26,10 @@
 #define PUNCH_CLUSTER_MEMBER_LEN 8
 #define PUNCH_CLUSTER_MAC_LEN 32
 #define PUNCH_CLUSTER_HEADER_LEN (4 + 2 * PUNCH_CLUSTER_MEMBER_LEN + 8 + PUNCH_KEY_LEN)
+/* Where a message holds its sender and (RECORD) its owner's key: what
+ * the scripts in Redis read (apps/punchd/cluster_redis.c). */
+#define PUNCH_CLUSTER_FROM_AT 4
+#define PUNCH_CLUSTER_OWNER_AT (4 + 2 * PUNCH_CLUSTER_MEMBER_LEN + 8)
 /* A buffer this large holds any cluster message. */
 #define PUNCH_CLUSTER_MAX_MSG 1024
 /* An INTRO is taken this long after it was sent and no later (members'
@@ -45,7 +51,7 @@ typedef struct punch_cluster_msg {
     uint8_t from[PUNCH_CLUSTER_MEMBER_LEN];
     uint8_t to[PUNCH_CLUSTER_MEMBER_LEN];    /* INTRO; RECORD: zero */
     uint64_t stamp_ms;
-    uint8_t target_key[PUNCH_KEY_LEN];       /* INTRO; RECORD: zero */
+    uint8_t target_key[PUNCH_KEY_LEN];       /* INTRO; RECORD: the peer's key */
     punch_rendezvous_peer_info peer;
     uint8_t txid[PUNCH_MSG_TXID_LEN];        /* INTRO */
     uint8_t session[PUNCH_MSG_SESSION_LEN];  /* INTRO */

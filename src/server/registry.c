@@ -43,7 +43,7 @@ static uint64_t peer_deadline(const punch_rendezvous *rv, const peer *p)
     return p->last_ms + rv->cfg.peer_expiry_ms;
 }
 
-static void remove_peer(punch_rendezvous *rv, uint32_t i)
+void rv_remove_peer(punch_rendezvous *rv, uint32_t i)
 {
     peer *p = &rv->peers[i];
     rv_htable_remove(&rv->by_key, key_hash(rv, p->key), i);
@@ -64,7 +64,7 @@ uint32_t rv_live_peer(punch_rendezvous *rv, uint32_t i, uint64_t now)
 {
     if (i == NONE || now < peer_deadline(rv, &rv->peers[i]))
         return i;
-    remove_peer(rv, i);
+    rv_remove_peer(rv, i);
     rv->counters.peers_expired++;
     return NONE;
 }
@@ -86,7 +86,7 @@ unsigned rv_expire_peers(punch_rendezvous *rv, uint64_t now, unsigned budget)
     unsigned n = 0;
     while (n < budget && rv->peer_lru.head != NONE &&
            peer_deadline(rv, &rv->peers[rv->peer_lru.head]) <= now) {
-        remove_peer(rv, rv->peer_lru.head);
+        rv_remove_peer(rv, rv->peer_lru.head);
         rv->counters.peers_expired++;
         n++;
     }
@@ -329,6 +329,7 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
         if (ev) {
             rv_peer_info(p, &ev->peer[0]);
             ev->refresh = !changed;
+            memcpy(ev->txid, req->txid, PUNCH_MSG_TXID_LEN);
         }
     }
     if (moved || remapped)

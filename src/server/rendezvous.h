@@ -162,7 +162,7 @@ typedef struct punch_rendezvous_event {
     uint64_t packets[2];
     uint64_t dropped;          /* RELAY_CLOSED: datagrams over the rate quotas */
     bool refresh;              /* REGISTERED (cluster): a keepalive, nothing changed */
-    uint8_t txid[PUNCH_MSG_TXID_LEN]; /* LOOKUP: the CONNECT's */
+    uint8_t txid[PUNCH_MSG_TXID_LEN]; /* LOOKUP: the CONNECT's; REGISTERED: the REGISTER's */
 } punch_rendezvous_event;
 
 typedef struct punch_rendezvous_counters {
@@ -253,6 +253,13 @@ int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
                                       const uint8_t txid[PUNCH_MSG_TXID_LEN],
                                       const uint8_t session_id[PUNCH_MSG_SESSION_LEN], uint8_t flags,
                                       punch_rendezvous_peer_info *local);
+/* Cluster: the name of the peer with key local_key belongs to another key
+ * at another member: answer its REGISTER txid with REFUSED(NAME_TAKEN)
+ * and forget the peer, as one server refuses a name it holds for another
+ * key. Returns 0 or PUNCH_ERR_NOTFOUND (no such peer here). */
+int punch_rendezvous_refuse_name(punch_rendezvous *rv, uint64_t now_ms,
+                                 const uint8_t local_key[PUNCH_KEY_LEN],
+                                 const uint8_t txid[PUNCH_MSG_TXID_LEN]);
 /* Cluster: answer the LOOKUP of the peer with key local_key with REFUSED
  * of this code. Returns 0 or PUNCH_ERR_NOTFOUND (no such peer here). */
 int punch_rendezvous_refuse(punch_rendezvous *rv, uint64_t now_ms,

@@ -156,6 +156,8 @@ void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src
                        uint8_t local, const uint8_t *data, const punch_msg *req);
 /* Peer i, or NONE when it is past its deadline (then removed as expired). */
 uint32_t rv_live_peer(punch_rendezvous *rv, uint32_t i, uint64_t now);
+/* Peer i goes (its name and key are free again). */
+void rv_remove_peer(punch_rendezvous *rv, uint32_t i);
 /* When the peer heard from least recently expires; UINT64_MAX: no peer. */
 uint64_t rv_registry_deadline(const punch_rendezvous *rv);
 /* Remove up to budget expired peers; returns how many. */

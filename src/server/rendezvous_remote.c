@@ -54,6 +54,18 @@ int punch_rendezvous_refuse(punch_rendezvous *rv, uint64_t now_ms,
     return 0;
 }
 
+int punch_rendezvous_refuse_name(punch_rendezvous *rv, uint64_t now_ms,
+                                 const uint8_t local_key[PUNCH_KEY_LEN],
+                                 const uint8_t txid[PUNCH_MSG_TXID_LEN])
+{
+    uint32_t i = rv_find_key(rv, local_key, now_ms);
+    if (i == NONE)
+        return PUNCH_ERR_NOTFOUND;
+    rv_refuse_peer(rv, &rv->peers[i], txid, PUNCH_REFUSED_NAME_TAKEN);
+    rv_remove_peer(rv, i);
+    return 0;
+}
+
 int punch_rendezvous_next_peer(const punch_rendezvous *rv, uint32_t *cursor,
                                punch_rendezvous_peer_info *info)
 {

@@ -7,69 +7,8 @@
 # introduces its own peers, says it is down, and refuses a lookup across
 # members with a clear reason; with Redis back, both recover.
 . "$(dirname "$0")/netns.sh"
-PUNCH=${PUNCH:?set PUNCH to the punch binary}
-command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
-    { echo "SKIP: redis-server not installed (scripts/setup)"; exit 77; }
 
-REDIS_PID=; M1=; M2=; M3=; BOB=; SILENT=; CAPTURE=
-TOOL="$(dirname "$0")/redis_tool.py"
-cleanup() {
-    touch "$TMP/stop"
-    [ -z "${KEEP:-}" ] || cp -r "$TMP" "$KEEP"
-    [ -z "$REDIS_PID" ] || kill -CONT "$REDIS_PID" 2>/dev/null
-    for p in $BOB $M1 $M2 $M3 $SILENT $CAPTURE $REDIS_PID; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-head -c 32 /dev/urandom >"$TMP/secret"
-CLUSTER=(--cluster redis://127.0.0.1:6379/3 --cluster-secret-file "$TMP/secret")
-
-start_redis() {
-    redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no \
-        >>"$TMP/redis.log" 2>&1 &
-    REDIS_PID=$!
-    for _ in $(seq 400); do redis-cli -p 6379 ping 2>/dev/null | grep -q PONG && return; sleep 0.025; done
-    cat "$TMP/redis.log"; fail "redis-server did not start"
-}
-stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=; }
-
-# member N PORT [REDIS]: punchd member N serving on 127.0.0.1:PORT, events
-# in mN.ev, the cluster's Redis (or REDIS, redis://...).
-member() {
-    "$PUNCHD" --listen "127.0.0.1:$2" --no-tcp --log-level debug --events "$TMP/m$1.ev" \
-        --metrics "127.0.0.1:947$1" \
-        "${CLUSTER[@]}" ${3:+--cluster "$3"} 2>"$TMP/m$1.err" &
-    eval "M$1=$!"
-}
-# count FILE REGEX: matching lines so far.
-count() { grep -c -- "$2" "$1" 2>/dev/null || true; }
-# wait_more FILE REGEX N: bounded wait until more than N lines match.
-wait_more() {
-    for _ in $(seq 400); do [ "$(count "$1" "$2")" -gt "$3" ] && return 0; sleep 0.025; done
-    return 1
-}
-UP='"event":"cluster".*"state":"up"'
-DOWN='"event":"cluster".*"state":"down"'
-
-# listen NAME SERVER: NAME waits for one peer, says "hello from NAME".
-listen() {
-    rm -f "$TMP/stop" "$TMP/$1.ev"
-    (echo "hello from $1"; while [ ! -e "$TMP/stop" ]; do sleep 0.05; done) |
-        XDG_CONFIG_HOME="$TMP/$1" "$PUNCH" --server "$2" --name "$1" --events "$TMP/$1.ev" \
-            listen --datagram >"$TMP/$1.out" 2>"$TMP/$1.err" &
-    BOB=$!
-    wait_grep "$TMP/$1.ev" '"event":"registered"' || { cat "$TMP/$1.err"; fail "$1 did not register"; }
-}
-stop_listen() { touch "$TMP/stop"; kill -TERM "$BOB" 2>/dev/null; wait "$BOB" 2>/dev/null; BOB=; }
-# connect PEER SERVER ARGS...: alice says "hello PEER", waits for an answer.
-connect() {
-    local peer=$1 server=$2; shift 2
-    rm -f "$TMP/alice.out"
-    (echo "hello $peer"; for _ in $(seq 200); do [ -s "$TMP/alice.out" ] && break; sleep 0.05; done) |
-        XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 30 "$PUNCH" --server "$server" \
-            --name alice --events "$TMP/alice.ev" connect --datagram "$peer" "$@" \
-            >"$TMP/alice.out" 2>"$TMP/alice.err"
-}
+. "$(dirname "$0")/cluster_lib.sh"
 
 start_redis
 member 1 3478
@@ -80,7 +19,6 @@ curl -fsS http://127.0.0.1:9471/metrics | grep -qx 'punchd_cluster_up 1' ||
     fail "member 1's /metrics does not say it is up"
 pass "two members connected to Redis"
 
-member_id() { grep -o '"event":"cluster".*' "$TMP/m$1.ev" | head -1 | grep -o '"member":"[0-9a-f]*"' | cut -d'"' -f4; }
 # bob at member 2, alice at member 1; the INTRO member 1 sends to member
 # 2 is captured off Redis as it goes, to be replayed below.
 listen bob 127.0.0.1:3488
