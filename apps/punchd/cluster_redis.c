@@ -556,7 +556,15 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
     char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], channel[CHANNEL_MAX];
     punch_cluster_session_id(&c->core, l->asker.key, l->txid, session);
     punch_random_bytes(txid, sizeof(txid));
-    if (punch_cluster_intro(&c->core, rec->from, rec->peer.key, &l->asker, txid, session, 0,
+    /* Our half of a relay across members, if both have an address for it;
+     * the INTRO offers the other member its half. */
+    uint8_t relay = c->core.self_addr.family != PUNCH_AF_NONE &&
+                            rec->member_addr.family != PUNCH_AF_NONE &&
+                            punch_rendezvous_relay_remote(c->cfg.rv, punch_clock_ms(), l->asker.key,
+                                                          session, &rec->member_addr) == 0
+                        ? PUNCH_INTRO_RELAY
+                        : 0;
+    if (punch_cluster_intro(&c->core, rec->from, rec->peer.key, &l->asker, txid, session, relay,
                             wall_ms(), buf, sizeof(buf), &len) != 0)
         return;
     hex(rec->from, PUNCH_CLUSTER_MEMBER_LEN, member);
@@ -564,7 +572,8 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
     /* draft §3.3.1: both at once; the PUBLISH leaves in this same turn. */
     command(c, &c->cmd, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
     if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), l->asker.key, &rec->peer,
-                                          l->txid, session, PUNCH_INTRO_INITIATOR, NULL) != 0)
+                                          l->txid, session, PUNCH_INTRO_INITIATOR | relay,
+                                          NULL) != 0)
         return; /* the asker expired meanwhile */
     punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
     c->stats.introduced++;
@@ -642,6 +651,12 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     if (punch_cluster_read_intro(&c->core, data, len, wall_ms(), &m) != 0)
         return; /* counted */
     punch_random_bytes(txid, sizeof(txid));
+    /* The asker's member holds its half of the relay: ours, or none. */
+    if ((m.flags & PUNCH_INTRO_RELAY) &&
+        (m.member_addr.family == PUNCH_AF_NONE ||
+         punch_rendezvous_relay_remote(c->cfg.rv, punch_clock_ms(), m.target_key, m.session,
+                                       &m.member_addr) != 0))
+        m.flags &= (uint8_t)~PUNCH_INTRO_RELAY;
     if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), m.target_key, &m.peer,
                                           txid, m.session, m.flags, &local) != 0) {
         c->stats.intro_no_peer++;
@@ -687,6 +702,7 @@ int punchd_cluster_new(punchd_cluster **out, const punchd_cluster_cfg *cfg)
     c->cfg = *cfg;
     c->cmd.cluster = c->sub.cluster = c;
     punch_cluster_init(&c->core, cfg->secret, self);
+    c->core.self_addr = cfg->relay_addr;
     sodium_memzero(c->cfg.secret, sizeof(c->cfg.secret));
     hex(self, sizeof(self), c->self_hex);
     snprintf(c->channel, sizeof(c->channel), "punch:%u:member:%s", cfg->db, c->self_hex);

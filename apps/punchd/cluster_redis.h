@@ -46,6 +46,9 @@ typedef struct punchd_cluster_cfg {
     unsigned db;
     uint8_t secret[PUNCH_CLUSTER_SECRET_LEN];
     uint32_t record_ttl_ms;        /* the peers' expiry */
+    /* Where other members send this member the relayed datagrams of
+     * sessions across members (PUNCH_AF_NONE: no relay across members). */
+    punch_addr relay_addr;
     /* Called (deferred to the end of the loop's turn) after the cluster
      * queued answers in rv: send them. */
     punch_loop_defer_fn drain;

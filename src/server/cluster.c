@@ -10,11 +10,12 @@
 
 #include "wire/bytes.h"
 
-#define VERSION 1
+#define VERSION 2
 _Static_assert(PUNCH_CLUSTER_MAC_LEN == crypto_auth_BYTES, "crypto_auth's MAC");
 _Static_assert(PUNCH_CLUSTER_SECRET_LEN == crypto_auth_KEYBYTES, "crypto_auth's key");
-_Static_assert(PUNCH_CLUSTER_OWNER_AT + PUNCH_KEY_LEN == PUNCH_CLUSTER_HEADER_LEN,
-               "the owner's key ends the header");
+_Static_assert(PUNCH_CLUSTER_OWNER_AT + PUNCH_KEY_LEN + PUNCH_MSG_ENDPOINT_LEN ==
+                   PUNCH_CLUSTER_HEADER_LEN,
+               "the owner's key, then the member's address, end the header");
 
 void punch_cluster_init(punch_cluster *c, const uint8_t secret[PUNCH_CLUSTER_SECRET_LEN],
                         const uint8_t self[PUNCH_CLUSTER_MEMBER_LEN])
@@ -89,6 +90,9 @@ static int encode(punch_cluster *c, const punch_cluster_msg *m, uint8_t *buf, si
     p += 2 * PUNCH_CLUSTER_MEMBER_LEN;
     put64(p, m->stamp_ms);
     memcpy(p + 8, m->target_key, PUNCH_KEY_LEN);
+    if (punch_msg_put_endpoint(p + 8 + PUNCH_KEY_LEN, &m->member_addr) != 0 &&
+        m->member_addr.family != PUNCH_AF_NONE)
+        return PUNCH_ERR_INVAL;
     size_t signed_len = PUNCH_CLUSTER_HEADER_LEN + inner;
     crypto_auth(buf + signed_len, buf, signed_len, c->secret);
     *len = signed_len + PUNCH_CLUSTER_MAC_LEN;
@@ -99,7 +103,8 @@ static int encode(punch_cluster *c, const punch_cluster_msg *m, uint8_t *buf, si
 int punch_cluster_record(punch_cluster *c, const punch_rendezvous_peer_info *peer,
                          uint64_t expiry_ms, uint8_t *buf, size_t cap, size_t *len)
 {
-    punch_cluster_msg m = {.type = PUNCH_CLUSTER_RECORD, .stamp_ms = expiry_ms, .peer = *peer};
+    punch_cluster_msg m = {.type = PUNCH_CLUSTER_RECORD, .stamp_ms = expiry_ms, .peer = *peer,
+                           .member_addr = c->self_addr};
     memcpy(m.from, c->self, PUNCH_CLUSTER_MEMBER_LEN);
     memcpy(m.target_key, peer->key, PUNCH_KEY_LEN);
     return encode(c, &m, buf, cap, len);
@@ -113,7 +118,7 @@ int punch_cluster_intro(punch_cluster *c, const uint8_t to[PUNCH_CLUSTER_MEMBER_
                         uint64_t now_ms, uint8_t *buf, size_t cap, size_t *len)
 {
     punch_cluster_msg m = {.type = PUNCH_CLUSTER_INTRO, .stamp_ms = now_ms, .peer = *asker,
-                           .flags = flags};
+                           .flags = flags, .member_addr = c->self_addr};
     memcpy(m.from, c->self, PUNCH_CLUSTER_MEMBER_LEN);
     memcpy(m.to, to, PUNCH_CLUSTER_MEMBER_LEN);
     memcpy(m.target_key, target_key, PUNCH_KEY_LEN);
@@ -182,6 +187,12 @@ static int decode(punch_cluster *c, const uint8_t *buf, size_t len, punch_cluste
     p += 2 * PUNCH_CLUSTER_MEMBER_LEN;
     m->stamp_ms = get64(p);
     memcpy(m->target_key, p + 8, PUNCH_KEY_LEN);
+    const uint8_t *addr = p + 8 + PUNCH_KEY_LEN;
+    if (!sodium_is_zero(addr, PUNCH_MSG_ENDPOINT_LEN) &&
+        punch_msg_get_endpoint(addr, &m->member_addr) != 0) {
+        c->counters.malformed++;
+        return PUNCH_ERR_MALFORMED;
+    }
     peer_of(&in, m);
     return 0;
 }

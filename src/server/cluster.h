@@ -12,7 +12,8 @@
  *           stamp is when it was sent.
  *
  * Layout: 'P' 'C' version type, from[8], to[8], stamp (u64), target_key[32],
- * then the peer as a punch INTRODUCE message (src/wire/msg.h: name, key,
+ * member's address (the endpoint where member `from` takes relayed
+ * datagrams from other members; all zero: none), then the peer as a punch INTRODUCE message (src/wire/msg.h: name, key,
  * endpoints, NAT, txid, session, flags), then a MAC over all of it
  * (crypto_auth, HMAC-SHA-512-256) with the cluster secret. A member
  * trusts nothing from Redis that this MAC does not cover.
@@ -25,7 +26,8 @@
 #define PUNCH_CLUSTER_SECRET_LEN 32
 #define PUNCH_CLUSTER_MEMBER_LEN 8
 #define PUNCH_CLUSTER_MAC_LEN 32
-#define PUNCH_CLUSTER_HEADER_LEN (4 + 2 * PUNCH_CLUSTER_MEMBER_LEN + 8 + PUNCH_KEY_LEN)
+#define PUNCH_CLUSTER_HEADER_LEN                                                             \
+    (4 + 2 * PUNCH_CLUSTER_MEMBER_LEN + 8 + PUNCH_KEY_LEN + PUNCH_MSG_ENDPOINT_LEN)
 /* Where a message holds its sender and (RECORD) its owner's key: what
  * the scripts in Redis read (apps/punchd/cluster_redis.c). */
 #define PUNCH_CLUSTER_FROM_AT 4
@@ -56,6 +58,7 @@ typedef struct punch_cluster_msg {
     uint8_t txid[PUNCH_MSG_TXID_LEN];        /* INTRO */
     uint8_t session[PUNCH_MSG_SESSION_LEN];  /* INTRO */
     uint8_t flags;                           /* INTRO: PUNCH_INTRO_* for the target */
+    punch_addr member_addr;                  /* from's; PUNCH_AF_NONE: no relay across */
 } punch_cluster_msg;
 
 typedef struct punch_cluster_counters {
@@ -77,6 +80,7 @@ typedef struct punch_cluster_seen {
 typedef struct punch_cluster {
     uint8_t secret[PUNCH_CLUSTER_SECRET_LEN];
     uint8_t self[PUNCH_CLUSTER_MEMBER_LEN];
+    punch_addr self_addr;   /* this member's address for relays (PUNCH_AF_NONE: none) */
     punch_cluster_counters counters;
     /* The replay cache (punch_cluster_remember_intros; NULL: none), and
      * the stamp at and below which it can no longer tell. */

@@ -430,7 +430,7 @@ static void reintroduce(punch_rendezvous *rv, uint32_t i)
     if (si == NONE || si >= rv->sessions_hwm)
         return;
     const session *s = &rv->sessions[si];
-    if (!s->used || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1))
+    if (!s->used || s->remote || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1))
         return;
     const peer *asker = &rv->peers[s->peer[0]], *other = &rv->peers[s->peer[1]];
     uint8_t txid[PUNCH_MSG_TXID_LEN];

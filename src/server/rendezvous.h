@@ -242,6 +242,16 @@ void punch_rendezvous_handle_timeout(punch_rendezvous *rv, uint64_t now_ms);
 
 const punch_rendezvous_counters *punch_rendezvous_counters_get(const punch_rendezvous *rv);
 
+/* Cluster: hold this member's half of relay session session_id for the
+ * peer registered here with key local_key, the other half at the member
+ * at hop (a relay across members runs through both: each peer sends
+ * RELAY to its own member, the members to each other). Returns 0 (held;
+ * a copy of the same introduction holds the same), PUNCH_ERR_NOTFOUND (no
+ * such peer here) or PUNCH_ERR_LIMIT (relay off, or no room). */
+int punch_rendezvous_relay_remote(punch_rendezvous *rv, uint64_t now_ms,
+                                  const uint8_t local_key[PUNCH_KEY_LEN],
+                                  const uint8_t session_id[PUNCH_MSG_SESSION_LEN],
+                                  const punch_addr *hop);
 /* Cluster (cfg.cluster): tell the peer registered here with key local_key
  * about remote, a peer registered at another member, with an INTRODUCE
  * of this txid and session (flags: PUNCH_INTRO_*); *local (unless NULL)

@@ -76,8 +76,10 @@ typedef struct peer {
 typedef struct session {
     uint8_t id[PUNCH_MSG_SESSION_LEN];
     bool used, opened;
-    uint32_t peer[2]; /* [0] started it */
+    uint32_t peer[2]; /* [0] started it; a half across members: both [0] */
     uint32_t gen[2];
+    bool remote;      /* a half across members: [1] is the other member at hop */
+    punch_addr hop;
     uint64_t opened_ms, last_ms;
     bucket bytes_q, packets_q;
     uint64_t bytes[2], packets[2], dropped;
@@ -193,6 +195,11 @@ bool rv_connect_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
  * source's and the destination's relay rates (spent when it is). */
 bool rv_relay_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *src, peer *to,
                       size_t len);
+/* The half of a relay session across members held here for peer a: its
+ * datagrams go to the other member at hop and come from there. Returns
+ * whether one is held (a copy of the same CONNECT finds it again). */
+bool rv_open_remote_session(punch_rendezvous *rv, uint64_t now, uint32_t a,
+                            const uint8_t id[PUNCH_MSG_SESSION_LEN], const punch_addr *hop);
 
 /* ---- address-validation tokens (tokens.c) ---- */
 

@@ -37,13 +37,31 @@ s2=$(grep -o '"event":"cluster-introduced","t_ms":[0-9]*,"name":"bob","peer":"al
 [ -n "$s1" ] && [ "$s1" = "$s2" ] || fail "members did not introduce one session: '$s1' / '$s2'"
 pass "alice at member 1 reached bob at member 2: data both ways on a direct path, session $s1"
 
+# A relayed session across members: alice takes only the relay. Each
+# member holds one half (each peer sends to its own member, the members
+# forward to each other), and both open it with the same session.
+listen bob 127.0.0.1:3488
+connect bob 127.0.0.1:3478 --relay-only --timeout 20 ||
+    { cat "$TMP/alice.err"; fail "relayed connect across members failed"; }
+stop_listen
+[ "$(cat "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")' on the relay"
+[ "$(cat "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' on the relay"
+grep -q '"event":"path".*"peer":"bob","kind":"relay"' "$TMP/alice.ev" ||
+    fail "alice's path was not the relay: $(grep '"event":"path"' "$TMP/alice.ev")"
+r1=$(grep '"event":"relay-opened"' "$TMP/m1.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
+r2=$(grep '"event":"relay-opened"' "$TMP/m2.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
+[ -n "$r1" ] && [ "$r1" = "$r2" ] || fail "the members did not relay one session: '$r1' / '$r2'"
+relayed() { curl -fsS "http://127.0.0.1:947$1/metrics" | grep '^punchd_relayed_datagrams_total ' | cut -d' ' -f2; }
+[ "$(relayed 1)" -gt 0 ] && [ "$(relayed 2)" -gt 0 ] || fail "a member relayed nothing"
+pass "a relayed session across members: data both ways on the relay, $r1 at both members ($(relayed 1) and $(relayed 2) datagrams)"
+
 # Redis holds nothing a member trusts without the cluster's MAC: a record
 # planted for mallory and an INTRO published on member 2's channel are
 # dropped and counted.
 head -c 300 /dev/urandom >"$TMP/planted"
 intros2=$(count "$TMP/m2.ev" '"event":"cluster-introduced"')
 redis-cli -n 3 -x set punch:name:mallory <"$TMP/planted" >/dev/null
-{ printf 'PC\001\002'; head -c 300 /dev/urandom; } >"$TMP/forged"
+{ printf 'PC\002\002'; head -c 300 /dev/urandom; } >"$TMP/forged"
 [ "$(redis-cli -x publish "punch:3:member:$(member_id 2)" <"$TMP/forged")" = 1 ] ||
     fail "member 2 is not subscribed to its channel"
 connect mallory 127.0.0.1:3478 --timeout 5 && fail "a planted record was trusted"
