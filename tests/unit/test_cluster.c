@@ -56,14 +56,24 @@ static void record_round_trips(void **state)
     punch_cluster a, b;
     punch_cluster_init(&a, secret, m1);
     punch_cluster_init(&b, secret, m2);
+    a.self_addr = (punch_addr){.family = PUNCH_AF_INET, .port = 3478, .ip = {192, 0, 2, 10}};
     punch_rendezvous_peer_info p = sample_peer();
     uint8_t buf[PUNCH_CLUSTER_MAX_MSG];
     size_t len;
     assert_int_equal(punch_cluster_record(&a, &p, now + 90000, buf, sizeof(buf), &len), 0);
+    /* Where a script in Redis finds the member and the owner's key. */
+    assert_memory_equal(buf + PUNCH_CLUSTER_FROM_AT, m1, sizeof(m1));
+    assert_memory_equal(buf + PUNCH_CLUSTER_OWNER_AT, p.key, PUNCH_KEY_LEN);
     punch_cluster_msg m;
     assert_int_equal(punch_cluster_read_record(&b, "bob", buf, len, now, &m), 0);
     assert_int_equal(m.type, PUNCH_CLUSTER_RECORD);
     assert_memory_equal(m.from, m1, sizeof(m1));
+    assert_true(punch_addr_equal(&m.member_addr, &a.self_addr));
+    /* A member without a relay address says none. */
+    assert_int_equal(punch_cluster_record(&b, &p, now + 90000, buf, sizeof(buf), &len), 0);
+    assert_int_equal(punch_cluster_read_record(&a, "bob", buf, len, now, &m), 0);
+    assert_int_equal(m.member_addr.family, PUNCH_AF_NONE);
+    assert_int_equal(punch_cluster_record(&a, &p, now + 90000, buf, sizeof(buf), &len), 0);
     assert_int_equal(m.stamp_ms, now + 90000);
     assert_same_peer(&m.peer, &p);
     assert_int_equal(b.counters.accepted, 1);

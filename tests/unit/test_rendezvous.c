@@ -827,6 +827,47 @@ static void relay_only_between_the_sessions_peers(void **state)
     punch_rendezvous_free(x.rv);
 }
 
+/* A relay across members (punchd --cluster): the half held here passes
+ * alice's RELAY to the other member and the other member's to alice, the
+ * datagram unchanged; nobody else gets through, and another member cannot
+ * take the session over. */
+static void relay_half_across_members(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    drain_events(rv);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, nobody[PUNCH_KEY_LEN] = {9};
+    punch_addr hop = v4(192, 0, 2, 50, 3478), stranger = v4(192, 0, 2, 51, 3478);
+    const uint8_t *key = alice.id.public_key;
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, key, id, &hop), 0);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, key, id, &hop), 0); /* a copy */
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, key, id, &stranger), PUNCH_ERR_LIMIT);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, nobody, id, &hop), PUNCH_ERR_NOTFOUND);
+    answer a;
+    dgram out = relay_msg(id, "to bob");
+    send_from(rv, 2002, &alice.addr, &out);
+    assert_true(next_answer(rv, &a));
+    assert_true(punch_addr_equal(&a.out.dst, &hop));
+    assert_int_equal(a.d.len, out.len);
+    assert_memory_equal(a.d.buf, out.buf, out.len);
+    dgram back = relay_msg(id, "to alice");
+    send_from(rv, 2003, &hop, &back);
+    assert_true(next_answer(rv, &a));
+    assert_true(punch_addr_equal(&a.out.dst, &alice.addr));
+    assert_memory_equal(a.d.buf, back.buf, back.len);
+    send_from(rv, 2004, &stranger, &back);
+    expect_nothing(rv);
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(rv);
+    assert_int_equal(k->relayed, 2);
+    assert_int_equal(k->relay_wrong_source, 1);
+    assert_int_equal(k->sessions_opened, 1);
+    punch_rendezvous_free(rv);
+}
+
 static void relay_quotas(void **state)
 {
     (void)state;
@@ -1505,6 +1546,7 @@ int main(void)
         cmocka_unit_test(nat_rebinding_updates_endpoint),
         cmocka_unit_test(replayed_register_cannot_move_a_peer_back),
         cmocka_unit_test(relay_only_between_the_sessions_peers),
+        cmocka_unit_test(relay_half_across_members),
         cmocka_unit_test(relay_quotas),
         cmocka_unit_test(connect_again_same_session),
         cmocka_unit_test(no_relay_introduces_only),
