@@ -237,6 +237,24 @@ void stream_set_path_mtu(punch_stream *st)
     usrsctp_setsockopt(st->so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp));
 }
 
+/* Set once the INIT is out (its timer keeps the setup's RTO) and again
+ * at COMM_UP (an accepted association is made by the COOKIE-ECHO): from
+ * then on RTT measurements give RTO.Min at least, so the first DATA's
+ * timer does too (set at COMM_UP alone, an opener's path kept the setup's
+ * 120 ms until its first SACK, and a repair in the first flight still ran
+ * it out). */
+void stream_set_data_rto(punch_stream *st)
+{
+    /* usrsctp takes an RTO.Min only with an RTO.Initial at or above it;
+     * RTO.Initial no longer matters once the association is up. */
+    /* A one-to-one socket's option is its association's, whatever the id. */
+    struct sctp_rtoinfo ri = {.srto_assoc_id = 0, .srto_initial = RTO_INITIAL_MS,
+                              .srto_min = DATA_RTO_MIN_MS};
+    if (usrsctp_setsockopt(st->so, IPPROTO_SCTP, SCTP_RTOINFO, &ri, sizeof(ri)) != 0)
+        punch_log(PUNCH_LOG_WARN, "stream: could not set RTO.Min %u ms (errno %d)",
+                  DATA_RTO_MIN_MS, errno);
+}
+
 /* How long the setup of a stream to p waits for an answer before sending
  * again. SCTP's RTO.Initial (1 s) is for a path nothing is known of; punch
  * sets streams up over a path the agent has proven, often timed by its

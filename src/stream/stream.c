@@ -119,6 +119,7 @@ static void on_notification(punch_stream *st, const uint8_t *buf, size_t len)
         if (!st->up) {
             st->up = true;
             stream_set_path_mtu(st);
+            stream_set_data_rto(st);
         }
         break;
     case SCTP_COMM_LOST:
@@ -537,6 +538,8 @@ int punch_stream_open(punch_sctp *s, int peer, uint16_t service, int rfd, int wf
     if (usrsctp_connect(so, (struct sockaddr *)&remote, sizeof(remote)) != 0 &&
         errno != EINPROGRESS)
         finish(st, PUNCH_ERR_IO, "cannot start the stream: %s", strerror(errno));
+    else
+        stream_set_data_rto(st); /* the INIT is out with the setup's timer */
     *out = st;
     stream_serve_all(s);
     return 0;

@@ -30,6 +30,16 @@
 #define FLUSH_EVERY 64     /* the agent queues 256 datagrams: send them before it fills */
 #define SOCKET_BUF (1u << 20)
 #define RTO_MIN_MS 120
+/* RTO.Min once a stream is up (stream_set_data_rto). The loss repair under
+ * SCTP (repair.c) holds what follows a lost packet for a round trip or
+ * three, and SCTP's receiver then still delays its SACK (DELAYED_SACK_MS):
+ * 40 ms + 40 ms + 20 ms on the lab's 40 ms path for one try, 100 ms more for
+ * two. With 120 ms a repair that took a second try ran out the sender's
+ * T3-rtx timer (srtt 40 ms, rttvar small): cwnd back to one packet and, in
+ * slow start, ssthresh at 4 packets, so the rest of a 16 MiB transfer grew
+ * its window by one packet per round trip (lab.stream_loss at 0.1 of TCP
+ * BBR). Linux TCP's floor is 200 ms. A longer path's RTO is its own. */
+#define DATA_RTO_MIN_MS 250
 #define DELAYED_SACK_MS 40
 #define RTO_MAX_MS 10000
 /* RFC 9260 §16: RTO.Initial 1 s, for a path nothing is known of. */
@@ -112,6 +122,8 @@ struct sockaddr_conn stream_conn_addr(sctp_peer *p, uint16_t port);
 /* Options every stream socket (and listener) gets. Returns 0 or PUNCH_ERR_IO. */
 int stream_set_options(struct socket *so);
 void stream_set_path_mtu(punch_stream *st);
+/* RTO.Min of an association that is up: DATA_RTO_MIN_MS. */
+void stream_set_data_rto(punch_stream *st);
 /* RTO.Initial for a new stream to p from what is known of its path.
  * Returns 0 or PUNCH_ERR_IO. */
 int stream_set_setup_rto(struct socket *so, const sctp_peer *p);
