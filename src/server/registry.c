@@ -310,6 +310,7 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
      * the peer is: every REGISTER it made since it came here is newer than
      * any it made at an earlier address). */
     p->sequence = req->sequence;
+    memcpy(p->register_txid, req->txid, PUNCH_MSG_TXID_LEN);
 
     punch_msg m = {.type = PUNCH_MSG_REGISTERED, .public_addr = *src,
                    .keepalive_s = rv->cfg.keepalive_s};

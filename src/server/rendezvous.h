@@ -264,8 +264,8 @@ int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
                                       const uint8_t session_id[PUNCH_MSG_SESSION_LEN], uint8_t flags,
                                       punch_rendezvous_peer_info *local);
 /* Cluster: the name of the peer with key local_key belongs to another key
- * at another member: answer its REGISTER txid with REFUSED(NAME_TAKEN)
- * and forget the peer, as one server refuses a name it holds for another
+ * at another member: answer its REGISTER txid (and its latest REGISTER's,
+ * when another came since) with REFUSED(NAME_TAKEN) and forget the peer, as one server refuses a name it holds for another
  * key. Returns 0 or PUNCH_ERR_NOTFOUND (no such peer here). */
 int punch_rendezvous_refuse_name(punch_rendezvous *rv, uint64_t now_ms,
                                  const uint8_t local_key[PUNCH_KEY_LEN],

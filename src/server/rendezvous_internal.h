@@ -69,6 +69,7 @@ typedef struct peer {
     uint32_t token_serial;               /* ...the newest such token's (replays are older) */
     uint64_t last_ms;
     uint64_t sequence;                   /* of the latest REGISTER accepted */
+    uint8_t register_txid[PUNCH_MSG_TXID_LEN]; /* of the latest REGISTER accepted */
     char name[PUNCH_MSG_NAME_MAX + 1];
     punch_addr priv[PUNCH_MSG_MAX_PRIVATE];
 } peer;

@@ -72,7 +72,12 @@ int punch_rendezvous_refuse_name(punch_rendezvous *rv, uint64_t now_ms,
     uint32_t i = rv_find_key(rv, local_key, now_ms);
     if (i == NONE)
         return PUNCH_ERR_NOTFOUND;
-    rv_refuse_peer(rv, &rv->peers[i], txid, PUNCH_REFUSED_NAME_TAKEN);
+    const peer *p = &rv->peers[i];
+    rv_refuse_peer(rv, p, txid, PUNCH_REFUSED_NAME_TAKEN);
+    /* A later REGISTER (a keepalive, a re-registration) was answered while
+     * Redis looked: the peer waits on that one's txid. */
+    if (memcmp(p->register_txid, txid, PUNCH_MSG_TXID_LEN) != 0)
+        rv_refuse_peer(rv, p, p->register_txid, PUNCH_REFUSED_NAME_TAKEN);
     rv_remove_peer(rv, i);
     return 0;
 }

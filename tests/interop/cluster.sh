@@ -28,8 +28,8 @@ for _ in $(seq 400); do [ -e "$TMP/intro.ready" ] && break; sleep 0.025; done
 [ -e "$TMP/intro.ready" ] || fail "could not subscribe to member 2's channel"
 connect bob 127.0.0.1:3478 --timeout 20 || { cat "$TMP/alice.err"; fail "connect across members failed"; }
 stop_listen
-[ "$(cat "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")'"
-[ "$(cat "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")'"
+[ "$(sort -u "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")'"
+[ "$(sort -u "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")'"
 grep -q '"event":"path".*"peer":"bob","kind":"direct"' "$TMP/alice.ev" ||
     fail "no direct path: $(cat "$TMP/alice.ev")"
 s1=$(grep -o '"event":"cluster-introduced","t_ms":[0-9]*,"name":"alice","peer":"bob".*"initiator":true' "$TMP/m1.ev" | grep -o '"session":"[0-9a-f]*"' | sort -u)
@@ -37,17 +37,21 @@ s2=$(grep -o '"event":"cluster-introduced","t_ms":[0-9]*,"name":"bob","peer":"al
 [ -n "$s1" ] && [ "$s1" = "$s2" ] || fail "members did not introduce one session: '$s1' / '$s2'"
 pass "alice at member 1 reached bob at member 2: data both ways on a direct path, session $s1"
 
-# A relayed session across members: alice takes only the relay. Each
+# A relayed session across members: both take only the relay. Each
 # member holds one half (each peer sends to its own member, the members
 # forward to each other), and both open it with the same session.
-listen bob 127.0.0.1:3488
+LISTEN_ARGS=--relay-only listen bob 127.0.0.1:3488
+rm -f "$TMP/alice.ev"
 connect bob 127.0.0.1:3478 --relay-only --timeout 20 ||
     { cat "$TMP/alice.err"; fail "relayed connect across members failed"; }
 stop_listen
-[ "$(cat "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")' on the relay"
-[ "$(cat "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' on the relay"
-grep -q '"event":"path".*"peer":"bob","kind":"relay"' "$TMP/alice.ev" ||
-    fail "alice's path was not the relay: $(grep '"event":"path"' "$TMP/alice.ev")"
+[ "$(sort -u "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")' on the relay"
+[ "$(sort -u "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' on the relay"
+for side in alice bob; do
+    ! grep '"event":"path"' "$TMP/$side.ev" | grep -qv '"kind":"relay"' &&
+        grep -q '"event":"path".*"kind":"relay"' "$TMP/$side.ev" ||
+        fail "$side's paths were not the relay only: $(grep '"event":"path"' "$TMP/$side.ev")"
+done
 r1=$(grep '"event":"relay-opened"' "$TMP/m1.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
 r2=$(grep '"event":"relay-opened"' "$TMP/m2.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
 [ -n "$r1" ] && [ "$r1" = "$r2" ] || fail "the members did not relay one session: '$r1' / '$r2'"
@@ -108,10 +112,13 @@ wait_more "$TMP/m1.ev" '"event":"cluster-lookup-failed".*"peer":"bob".*"reason":
 wait_more "$TMP/m1.ev" "$DOWN.*did not answer" "$downs1" || fail "member 1 did not say Redis is down"
 curl -fsS http://127.0.0.1:9471/metrics | grep -q '^punchd_cluster_timeouts_total [1-9]' ||
     fail "member 1's /metrics does not count the timeout"
-# From alice's registration (her CONNECT follows at once) to the refusal, in member 1's time.
+# From alice's registration to the refusal, in member 1's time: the claim
+# of her name is the first command Redis leaves unanswered (her CONNECT
+# follows it), so the 2 s run from there (events' t_ms and the timer may
+# round apart by a few ms).
 t_ms() { grep -o "$1" "$TMP/m1.ev" | tail -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2; }
 took=$(( $(t_ms '"event":"cluster-lookup-failed","t_ms":[0-9]*') - $(t_ms '"event":"registered","t_ms":[0-9]*,"name":"alice"') ))
-[ "$took" -ge 2000 ] && [ "$took" -lt 4000 ] || fail "the refusal took $took ms, not the 2 s timeout"
+[ "$took" -ge 1990 ] && [ "$took" -lt 4000 ] || fail "the refusal took $took ms, not the 2 s timeout"
 kill -CONT "$REDIS_PID"
 wait_more "$TMP/m1.ev" "$UP" "$ups1" || fail "member 1 did not rejoin Redis after it answered again"
 pass "a wedged Redis: alice refused in $took ms, member 1 says 'redis did not answer within 2000 ms' and counts it; back up when Redis answers"
@@ -144,7 +151,7 @@ pass "both members said Redis is down: $(grep -o '"reason":"[^"]*"' "$TMP/m1.ev"
 listen carol 127.0.0.1:3478
 connect carol 127.0.0.1:3478 --timeout 20 || { cat "$TMP/alice.err"; fail "same-member connect failed without Redis"; }
 stop_listen
-[ "$(cat "$TMP/alice.out")" = "hello from carol" ] || fail "alice got '$(cat "$TMP/alice.out")' from carol"
+[ "$(sort -u "$TMP/alice.out")" = "hello from carol" ] || fail "alice got '$(cat "$TMP/alice.out")' from carol"
 pass "same-member connect works without Redis"
 # ...but bob at member 2 is not, and both sides say why.
 listen bob 127.0.0.1:3488
@@ -165,5 +172,5 @@ for _ in $(seq 400); do published && break; sleep 0.025; done
 published || fail "member 2 did not publish bob again"
 connect bob 127.0.0.1:3478 --timeout 20 || { cat "$TMP/alice.err"; fail "connect across members failed after Redis came back"; }
 stop_listen
-[ "$(cat "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' after recovery"
+[ "$(sort -u "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' after recovery"
 pass "Redis back: both members rejoined, republished, and alice reaches bob across members again"

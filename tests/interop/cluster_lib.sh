@@ -46,13 +46,15 @@ UP='"event":"cluster".*"state":"up"'
 DOWN='"event":"cluster".*"state":"down"'
 
 # listen NAME SERVER [WHO]: NAME waits for one peer, says "hello from
-# NAME"; WHO (default NAME) is whose key it has.
+# NAME" until alice has it (datagrams: a line may be lost, as on any
+# path, or reach a peer whose side of the session is not up yet); WHO
+# (default NAME) is whose key it has; LISTEN_ARGS: more listen options.
 listen() {
     local who=${3:-$1}
     rm -f "$TMP/stop" "$TMP/$who.ev"
-    (echo "hello from $1"; while [ ! -e "$TMP/stop" ]; do sleep 0.05; done) |
+    (while [ ! -e "$TMP/stop" ]; do [ -s "$TMP/alice.out" ] || echo "hello from $1"; sleep 0.1; done) |
         XDG_CONFIG_HOME="$TMP/$who" "$PUNCH" --server "$2" --name "$1" --events "$TMP/$who.ev" \
-            listen --datagram >"$TMP/$who.out" 2>"$TMP/$who.err" &
+            listen --datagram ${LISTEN_ARGS:-} >"$TMP/$who.out" 2>"$TMP/$who.err" &
     BOB=$!
     wait_grep "$TMP/$who.ev" '"event":"registered"' || { cat "$TMP/$who.err"; fail "$1 did not register"; }
 }
@@ -61,7 +63,8 @@ stop_listen() { touch "$TMP/stop"; kill -TERM "$BOB" 2>/dev/null; wait "$BOB" 2>
 connect() {
     local peer=$1 server=$2; shift 2
     rm -f "$TMP/alice.out"
-    (echo "hello $peer"; for _ in $(seq 200); do [ -s "$TMP/alice.out" ] && break; sleep 0.05; done) |
+    (for _ in $(seq 200); do [ -s "$TMP/alice.out" ] && [ -s "$TMP/$peer.out" ] && break
+         echo "hello $peer"; sleep 0.1; done) |
         XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 30 "$PUNCH" --server "$server" \
             --name alice --events "$TMP/alice.ev" connect --datagram "$peer" "$@" \
             >"$TMP/alice.out" 2>"$TMP/alice.err"

@@ -868,6 +868,37 @@ static void relay_half_across_members(void **state)
     punch_rendezvous_free(rv);
 }
 
+/* A cluster member learns from Redis that alice's name is another key's:
+ * she is refused on the REGISTER the claim was for and on her latest one
+ * (a keepalive answered meanwhile: the one she waits on), and forgotten. */
+static void name_refused_across_members(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    get_cookie(rv, 1000, &alice);
+    answer first = do_register(rv, 1000, &alice);
+    answer latest = do_register(rv, 1100, &alice);
+    drain_events(rv);
+    const uint8_t *key = alice.id.public_key;
+    assert_int_equal(punch_rendezvous_refuse_name(rv, 1200, key, first.m.txid), 0);
+    answer a = expect_to(rv, &alice, PUNCH_MSG_REFUSED);
+    assert_int_equal(a.m.code, PUNCH_REFUSED_NAME_TAKEN);
+    assert_memory_equal(a.m.txid, first.m.txid, PUNCH_MSG_TXID_LEN);
+    a = expect_to(rv, &alice, PUNCH_MSG_REFUSED);
+    assert_int_equal(a.m.code, PUNCH_REFUSED_NAME_TAKEN);
+    assert_memory_equal(a.m.txid, latest.m.txid, PUNCH_MSG_TXID_LEN);
+    expect_nothing(rv);
+    /* Forgotten: a second refusal finds nobody, a REGISTER starts anew. */
+    assert_int_equal(punch_rendezvous_refuse_name(rv, 1200, key, latest.m.txid),
+                     PUNCH_ERR_NOTFOUND);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->refused[PUNCH_REFUSED_NAME_TAKEN], 2);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers, 0);
+    punch_rendezvous_free(rv);
+}
+
 static void relay_quotas(void **state)
 {
     (void)state;
@@ -1547,6 +1578,7 @@ int main(void)
         cmocka_unit_test(replayed_register_cannot_move_a_peer_back),
         cmocka_unit_test(relay_only_between_the_sessions_peers),
         cmocka_unit_test(relay_half_across_members),
+        cmocka_unit_test(name_refused_across_members),
         cmocka_unit_test(relay_quotas),
         cmocka_unit_test(connect_again_same_session),
         cmocka_unit_test(no_relay_introduces_only),
