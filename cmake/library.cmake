@@ -40,9 +40,9 @@ list(REMOVE_DUPLICATES punch_external_deps)
 
 # The public headers, in the order a reader takes them (the API reference,
 # cmake/install.cmake, and docs.api_reference follow it): the sans-I/O
-# agent, the platform, the driver, the streams.
+# agent, the platform, key files, the driver, the streams.
 set(punch_man3_headers)
-foreach(h punch.h io.h driver.h stream.h)
+foreach(h punch.h io.h keyfile.h driver.h stream.h)
   list(APPEND punch_man3_headers ${CMAKE_SOURCE_DIR}/include/punch/${h})
 endforeach()
 file(GLOB punch_headers_found ${CMAKE_SOURCE_DIR}/include/punch/*.h)

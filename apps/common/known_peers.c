@@ -12,52 +12,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define fail(rc, ...) (snprintf(err, PUNCH_KEYFILE_ERRLEN, __VA_ARGS__), (rc))
-
-/* The whole file, NUL-terminated, in a buffer of PUNCH_PEER_LIST_MAX_BYTES
- * + 2 (one byte more than allowed tells a file that is too long). */
-static int read_text(const char *path, char *buf, size_t *len, char err[PUNCH_KEYFILE_ERRLEN])
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fail(errno == ENOENT ? PUNCH_ERR_NOTFOUND : PUNCH_ERR_IO, "cannot read %s: %s",
-                    path, strerror(errno));
-    /* As ssh's StrictModes: whoever may write the list may add himself. */
-    struct stat st;
-    if (fstat(fd, &st) == 0 && (st.st_mode & 022)) {
-        close(fd);
-        return fail(PUNCH_ERR_UNSUPPORTED, "%s may be written by others (mode %04o): refusing "
-                    "to use it; run chmod go-w %s", path, (unsigned)(st.st_mode & 07777), path);
-    }
-    *len = 0;
-    ssize_t n;
-    while (*len <= PUNCH_PEER_LIST_MAX_BYTES &&
-           (n = read(fd, buf + *len, PUNCH_PEER_LIST_MAX_BYTES + 1 - *len)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            return fail(PUNCH_ERR_IO, "cannot read %s: %s", path, strerror(e));
-        }
-        *len += (size_t)n;
-    }
-    close(fd);
-    buf[*len] = '\0';
-    return 0;
-}
+#define fail(rc, ...) (snprintf(err, PUNCH_FILE_ERRLEN, __VA_ARGS__), (rc))
 
 int punch_peer_file_load(const char *path, unsigned flags, punch_peer_list *l,
-                         char err[PUNCH_KEYFILE_ERRLEN])
+                         char err[PUNCH_FILE_ERRLEN])
 {
     l->n = 0;
+    /* One byte more than allowed tells a file that is too long. */
     char *text = malloc(PUNCH_PEER_LIST_MAX_BYTES + 2);
     if (!text)
         return fail(PUNCH_ERR_NOMEM, "out of memory reading %s", path);
-    size_t len, line;
+    size_t line;
     const char *why;
-    int rc = read_text(path, text, &len, err);
-    if (rc == 0 && (rc = punch_peer_list_parse(text, len, flags, l, &line, &why)) != 0) {
+    /* As ssh's StrictModes: whoever may write the list may add himself. */
+    punch_file_info f;
+    int rc = punch_private_file_read(path, PUNCH_FILE_OTHERS_WRITE, text,
+                                     PUNCH_PEER_LIST_MAX_BYTES + 1, &f, err);
+    if (rc == PUNCH_ERR_UNSUPPORTED)
+        rc = fail(rc, "%s may be written by others (mode %04o): refusing to use it; run chmod "
+                  "go-w %s", path, f.mode, path);
+    else if (rc == 0)
+        text[f.len] = '\0';
+    if (rc == 0 && (rc = punch_peer_list_parse(text, f.len, flags, l, &line, &why)) != 0) {
         l->n = 0;
         if (line)
             rc = fail(rc, "%s:%zu: %s", path, line, why);
@@ -69,7 +45,7 @@ int punch_peer_file_load(const char *path, unsigned flags, punch_peer_list *l,
 }
 
 int punch_known_peers_find(const char *path, const char *name, uint8_t key[PUNCH_KEY_LEN],
-                           char err[PUNCH_KEYFILE_ERRLEN])
+                           char err[PUNCH_FILE_ERRLEN])
 {
     punch_peer_list *l = malloc(sizeof(*l));
     if (!l)
@@ -87,7 +63,7 @@ int punch_known_peers_find(const char *path, const char *name, uint8_t key[PUNCH
 }
 
 /* l as the new content of path: written beside it, then renamed over it. */
-static int replace_file(const char *path, const punch_peer_list *l, char err[PUNCH_KEYFILE_ERRLEN])
+static int replace_file(const char *path, const punch_peer_list *l, char err[PUNCH_FILE_ERRLEN])
 {
     char tmp[PATH_MAX], *text = malloc(PUNCH_PEER_LIST_MAX_BYTES + 1);
     if (!text)
@@ -112,7 +88,7 @@ static int replace_file(const char *path, const punch_peer_list *l, char err[PUN
 
 /* Under the lock: read, learn, write back when something changed. */
 static int learn_locked(const char *path, const char *name, const uint8_t key[PUNCH_KEY_LEN],
-                        char err[PUNCH_KEYFILE_ERRLEN])
+                        char err[PUNCH_FILE_ERRLEN])
 {
     punch_peer_list *l = malloc(sizeof(*l));
     if (!l)
@@ -137,7 +113,7 @@ static int learn_locked(const char *path, const char *name, const uint8_t key[PU
 }
 
 int punch_known_peers_add(const char *path, const char *name, const uint8_t key[PUNCH_KEY_LEN],
-                          char err[PUNCH_KEYFILE_ERRLEN])
+                          char err[PUNCH_FILE_ERRLEN])
 {
     char lock[PATH_MAX];
     if (snprintf(lock, sizeof(lock), "%s.lock", path) >= (int)sizeof(lock))

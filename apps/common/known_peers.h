@@ -13,7 +13,7 @@
 #define PUNCH_COMMON_KNOWN_PEERS_H
 
 #include "crypto/peer_list.h"
-#include "io/keyfile.h"
+#include "io/file.h"
 
 /* Read the list of peers in the file at path (at most
  * PUNCH_PEER_LIST_MAX_BYTES; flags as punch_peer_list_parse's). Returns 0,
@@ -23,13 +23,13 @@
  * with a one-line reason in err ("PATH:LINE: what is wrong" for bad
  * content). */
 int punch_peer_file_load(const char *path, unsigned flags, punch_peer_list *l,
-                         char err[PUNCH_KEYFILE_ERRLEN]);
+                         char err[PUNCH_FILE_ERRLEN]);
 
 /* Look NAME up in known_peers at path. Returns 0 with key filled,
  * PUNCH_ERR_NOTFOUND (no such name, or no file), or an error of
  * punch_peer_file_load (a bad file is never half-believed) with err set. */
 int punch_known_peers_find(const char *path, const char *name, uint8_t key[PUNCH_KEY_LEN],
-                           char err[PUNCH_KEYFILE_ERRLEN]);
+                           char err[PUNCH_FILE_ERRLEN]);
 
 /* Remember NAME KEY (creating the file, mode 0600, and its folder, 0700).
  * Returns 0 (remembered, or there already with this key),
@@ -37,6 +37,6 @@ int punch_known_peers_find(const char *path, const char *name, uint8_t key[PUNCH
  * another process), PUNCH_ERR_LIMIT (PUNCH_PEER_LIST_MAX names already),
  * or an error of punch_peer_file_load or PUNCH_ERR_IO; err says which. */
 int punch_known_peers_add(const char *path, const char *name, const uint8_t key[PUNCH_KEY_LEN],
-                          char err[PUNCH_KEYFILE_ERRLEN]);
+                          char err[PUNCH_FILE_ERRLEN]);
 
 #endif

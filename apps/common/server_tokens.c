@@ -12,7 +12,7 @@
 #include "crypto/token_line.h"
 #include "io/net.h"
 
-#define fail(rc, ...) (snprintf(err, PUNCH_KEYFILE_ERRLEN, __VA_ARGS__), (rc))
+#define fail(rc, ...) (snprintf(err, PUNCH_FILE_ERRLEN, __VA_ARGS__), (rc))
 
 int punch_server_token_path(const char *dir, const punch_addr *server, char path[PATH_MAX])
 {
@@ -22,31 +22,22 @@ int punch_server_token_path(const char *dir, const punch_addr *server, char path
 }
 
 int punch_server_token_load(const char *path, punch_server_token *t,
-                            char err[PUNCH_KEYFILE_ERRLEN])
+                            char err[PUNCH_FILE_ERRLEN])
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fail(errno == ENOENT ? PUNCH_ERR_NOTFOUND : PUNCH_ERR_IO, "cannot read %s: %s",
-                    path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) == 0 && (st.st_mode & 022)) {
-        close(fd);
-        return fail(PUNCH_ERR_UNSUPPORTED, "%s may be written by others (mode %04o): not used",
-                    path, (unsigned)(st.st_mode & 07777));
-    }
     char text[PUNCH_TOKEN_LINE_MAX + 1];
-    ssize_t n = read(fd, text, sizeof(text));
-    int e = errno;
-    close(fd);
-    if (n < 0)
-        return fail(PUNCH_ERR_IO, "cannot read %s: %s", path, strerror(e));
-    if (punch_token_line_parse(text, (size_t)n, t) != 0)
+    punch_file_info f;
+    int rc = punch_private_file_read(path, PUNCH_FILE_OTHERS_WRITE, text, sizeof(text), &f, err);
+    if (rc == PUNCH_ERR_UNSUPPORTED)
+        return fail(rc, "%s may be written by others (mode %04o): not used", path, f.mode);
+    if (rc != 0)
+        return rc;
+    if (punch_token_line_parse(text, f.len, t) != 0)
         return fail(PUNCH_ERR_MALFORMED, "%s: not a token line (server key, token, nat)", path);
     return 0;
 }
 
 int punch_server_token_save(const char *path, const punch_server_token *t,
-                            char err[PUNCH_KEYFILE_ERRLEN])
+                            char err[PUNCH_FILE_ERRLEN])
 {
     char tmp[PATH_MAX], text[PUNCH_TOKEN_LINE_MAX];
     size_t len = punch_token_line_format(t, text);

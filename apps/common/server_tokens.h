@@ -12,7 +12,7 @@
 
 #include <limits.h>
 
-#include "io/keyfile.h"
+#include "io/file.h"
 #include "punch/punch.h"
 
 /* The file for server in dir. Returns 0, or -1 when the path is too long. */
@@ -22,10 +22,10 @@ int punch_server_token_path(const char *dir, const punch_addr *server, char path
  * PUNCH_ERR_UNSUPPORTED (others may write it: not used), PUNCH_ERR_MALFORMED
  * or PUNCH_ERR_IO, with err set on failure. */
 int punch_server_token_load(const char *path, punch_server_token *t,
-                            char err[PUNCH_KEYFILE_ERRLEN]);
+                            char err[PUNCH_FILE_ERRLEN]);
 
 /* Keep t in path (and its folder, 0700). Returns 0 or PUNCH_ERR_IO. */
 int punch_server_token_save(const char *path, const punch_server_token *t,
-                            char err[PUNCH_KEYFILE_ERRLEN]);
+                            char err[PUNCH_FILE_ERRLEN]);
 
 #endif

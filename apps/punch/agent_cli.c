@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
-#include "io/keyfile.h"
+#include "keyfile/keyfile.h"
 #include "common/known_peers.h"
 #include "common/server_tokens.h"
 #include "io/log.h"

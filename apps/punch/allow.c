@@ -52,7 +52,7 @@ int punch_allow_file(punch_allow *a, const char *cmd, const char *path)
     if (rc != 0)
         return rc;
     punch_peer_list *file = malloc(sizeof(*file));
-    char err[PUNCH_KEYFILE_ERRLEN];
+    char err[PUNCH_FILE_ERRLEN];
     if (!file || (rc = punch_peer_file_load(path, 0, file, err)) != 0) {
         fprintf(stderr, "%s: --allowed-peers: %s\n", cmd, file ? err : "out of memory");
         free(file);

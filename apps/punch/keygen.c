@@ -7,7 +7,7 @@
 
 #include "crypto/identity.h"
 #include "common/cli.h"
-#include "io/keyfile.h"
+#include "keyfile/keyfile.h"
 #include "punch_cli.h"
 
 static const char keygen_help[] =

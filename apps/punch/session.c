@@ -24,7 +24,7 @@
 #include "agent_cli.h"
 #include "allow.h"
 #include "common/events.h"
-#include "io/keyfile.h"
+#include "keyfile/keyfile.h"
 #include "common/known_peers.h"
 #include "io/log.h"
 #include "io/net.h"

@@ -22,7 +22,7 @@
 
 #include "cluster_redis.h"
 #include "common/events.h"
-#include "io/keyfile.h"
+#include "keyfile/keyfile.h"
 #include "io/log.h"
 #include "io/loop.h"
 #include "io/net.h"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * punch/io.h: the platform pieces of libpunch (Linux): an event loop,
- * the clock, the kernel's randomness, key files and the library's log.
+ * the clock, the kernel's randomness and the library's log (key files:
+ * punch/keyfile.h).
  * The ready I/O driver (punch/driver.h) and the streams (punch/stream.h)
  * run on this loop; a program with a loop of its own drives it through
  * punch_loop_fd, punch_loop_timeout_ms and punch_loop_dispatch.
@@ -104,26 +105,6 @@ int punch_loop_dispatch(punch_loop *loop);
 uint64_t punch_clock_ms(void);
 /* Fill buf with n bytes from the kernel's CSPRNG. Returns 0 or PUNCH_ERR_IO. */
 int punch_random_bytes(void *buf, size_t n);
-
-/* ---- Key files --------------------------------------------------------------
- *
- * The identity key file `punch keygen` writes and `punch --key` reads:
- * one line, the base64 of the 32-byte X25519 secret (punch_key_encode),
- * in a file only its owner may read (mode 0600; folders made 0700). */
-
-/* Write secret to path: beside it first, then linked (or with replace,
- * renamed) into place, so a crash never leaves half a key and, without
- * replace, an existing key is never overwritten. Returns 0,
- * PUNCH_ERR_LIMIT (path holds a key and !replace) or PUNCH_ERR_IO; on
- * failure err (errlen bytes, may be 0) holds a one-line reason. */
-int punch_key_file_save(const char *path, const uint8_t secret[PUNCH_KEY_BYTES], bool replace,
-                        char *err, size_t errlen);
-/* Read the secret in path. Returns 0, PUNCH_ERR_NOTFOUND (no such file),
- * PUNCH_ERR_UNSUPPORTED (group or others may read or write it: as ssh,
- * such a key is refused, and err says to chmod 600 it),
- * PUNCH_ERR_MALFORMED (not a key) or PUNCH_ERR_IO; err as above. */
-int punch_key_file_load(const char *path, uint8_t secret[PUNCH_KEY_BYTES], char *err,
-                        size_t errlen);
 
 /* ---- The library's log ------------------------------------------------------
  *

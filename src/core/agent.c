@@ -47,8 +47,9 @@
  * that map per destination), handshake.c (3, 4, and rekeying),
  * transport.c (data), relay.c, keepalive.c (5, dead paths),
  * tcp_offer.c (TCP paths) and admission.c (strangers' slots and the
- * probe budget, draft §6.2, deciding with peer_admission.c); their
- * shared declarations are in agent_internal.h.
+ * probe budget, draft §6.2, deciding with peer_admission.c);
+ * technique.c holds the one table of techniques (name, rank, TCP, low-TTL
+ * guard). Their shared declarations are in agent_internal.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,24 +61,6 @@
 const char *punch_path_kind_name(punch_path_kind k)
 {
     return k == PUNCH_PATH_RELAY ? "relay" : "direct";
-}
-
-const char *punch_technique_name(punch_technique t)
-{
-    switch (t) {
-    case PUNCH_TECH_PRIVATE: return "private";
-    case PUNCH_TECH_HAIRPIN: return "hairpin";
-    case PUNCH_TECH_HOLE_PUNCH: return "hole-punch";
-    case PUNCH_TECH_PEER_REFLEXIVE: return "peer-reflexive";
-    case PUNCH_TECH_RELAY: return "relay";
-    case PUNCH_TECH_PORT_PREDICTION: return "port-prediction";
-    case PUNCH_TECH_BIRTHDAY: return "birthday";
-    case PUNCH_TECH_TCP_SIMOPEN: return "tcp-simultaneous-open";
-    case PUNCH_TECH_REVERSAL: return "reversal";
-    case PUNCH_TECH_TCP_DIRECT: return "tcp-direct";
-    case PUNCH_TECH_PORTMAP: return "portmap";
-    }
-    return "unknown";
 }
 
 ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id)

@@ -449,8 +449,13 @@ void on_peer_introduce(punch_agent *a, uint64_t now, int from, const uint8_t *ms
 int send_introduction(punch_agent *a, uint64_t now, int to, int about, const uint8_t *sid,
                       uint8_t flags);
 
-/* ---- candidates.c (the addresses a peer may be reached at, and the path) ---- */
+/* ---- technique.c (one row per technique: name, rank, TCP, low-TTL guard) ---- */
 bool is_tcp(punch_technique t);
+bool technique_guarded(punch_technique t);
+/* The path choice's rank of t: lower is better. */
+int technique_rank(bool prefer_tcp, punch_technique t);
+
+/* ---- candidates.c (the addresses a peer may be reached at, and the path) ---- */
 /* The main socket; the k-th extra one; is s the main one; are a and b one. */
 #define MAIN_SOCKET ((punch_socket){.kind = PUNCH_SOCKET_MAIN})
 punch_socket extra_socket(uint16_t k);

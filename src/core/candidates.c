@@ -9,11 +9,6 @@
 
 #include "core/agent_internal.h"
 
-bool is_tcp(punch_technique t)
-{
-    return t == PUNCH_TECH_TCP_SIMOPEN || t == PUNCH_TECH_REVERSAL || t == PUNCH_TECH_TCP_DIRECT;
-}
-
 punch_socket extra_socket(uint16_t k)
 {
     return (punch_socket){.kind = PUNCH_SOCKET_EXTRA, .index = k};
@@ -29,30 +24,10 @@ bool same_socket(punch_socket a, punch_socket b)
     return a.kind == b.kind && (a.kind == PUNCH_SOCKET_MAIN || a.index == b.index);
 }
 
-/* Lower is better (agent.c's module comment, step 5). A TCP path is worse than any
- * direct UDP one (head-of-line blocking under datagrams, a TCP connection
- * per peer) and better than the relay, unless a side asked for TCP: then
- * it beats everything. */
-static int priority_of(bool prefer_tcp, punch_technique t)
-{
-    switch (t) {
-    case PUNCH_TECH_PRIVATE: return 1;
-    case PUNCH_TECH_HAIRPIN: return 2;
-    case PUNCH_TECH_HOLE_PUNCH:
-    case PUNCH_TECH_PORT_PREDICTION:
-    case PUNCH_TECH_BIRTHDAY:
-    case PUNCH_TECH_PORTMAP:
-    case PUNCH_TECH_PEER_REFLEXIVE: return 3;
-    case PUNCH_TECH_TCP_SIMOPEN:
-    case PUNCH_TECH_REVERSAL:
-    case PUNCH_TECH_TCP_DIRECT: return prefer_tcp ? 0 : 4;
-    default: return 5;
-    }
-}
-
+/* Lower is better: the technique's rank (technique.c). */
 int priority(const peer *p, punch_technique t)
 {
-    return priority_of(p->prefer_tcp, t);
+    return technique_rank(p->prefer_tcp, t);
 }
 
 int find_candidate(const peer *p, const punch_addr *addr, punch_socket sock, bool relay)

@@ -54,8 +54,7 @@ static uint64_t guard_end(const peer *p)
 
 static bool guarded(const peer *p, const candidate *c, uint64_t now)
 {
-    return (c->technique == PUNCH_TECH_HOLE_PUNCH || c->technique == PUNCH_TECH_PORT_PREDICTION) &&
-           now < guard_end(p);
+    return technique_guarded(c->technique) && now < guard_end(p);
 }
 
 static uint64_t probe_interval(const candidate *c, uint64_t now)

@@ -18,25 +18,13 @@
 
 #include "crypto/auth.h"
 #include "crypto/identity.h"
+#include "fuzz_script.h"
 #include "punch/punch.h"
 #include "wire/msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_NAMED 64
-
-typedef struct script {
-    const uint8_t *p;
-    size_t left;
-} script;
-
-static uint8_t next(script *s)
-{
-    if (!s->left)
-        return 0;
-    s->left--;
-    return *s->p++;
-}
 
 typedef struct world {
     punch_agent *agent;
@@ -50,32 +38,15 @@ static punch_identity server_id, agent_id, peer_key[2];
 static uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
 static const punch_addr SERVER = {.family = PUNCH_AF_INET, .port = 3478, .ip = {198, 51, 100, 1}};
 
-static void fixed_random(void *ctx, uint8_t *buf, size_t len)
-{
-    uint64_t *state = ctx;
-    for (size_t i = 0; i < len; i++) {
-        *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-        buf[i] = (uint8_t)(*state >> 56);
-    }
-}
-
-static void identity(punch_identity *id, uint8_t seed)
-{
-    uint8_t secret[PUNCH_KEY_LEN];
-    memset(secret, seed, sizeof(secret));
-    if (punch_identity_from_secret(id, secret) != 0)
-        __builtin_trap();
-}
-
 static void setup_keys(void)
 {
     static bool done;
     if (done)
         return;
-    identity(&server_id, 1);
-    identity(&agent_id, 2);
-    identity(&peer_key[0], 3);
-    identity(&peer_key[1], 4);
+    fuzz_identity(&server_id, 1);
+    fuzz_identity(&agent_id, 2);
+    fuzz_identity(&peer_key[0], 3);
+    fuzz_identity(&peer_key[1], 4);
     if (punch_auth_derive(&server_id, agent_id.public_key, mac_key) != 0)
         __builtin_trap();
     done = true;
@@ -99,12 +70,12 @@ static void name(world *w, const punch_addr *a)
 static punch_addr endpoint(script *s)
 {
     punch_addr a = {.family = PUNCH_AF_INET};
-    uint8_t pick = next(s);
+    uint8_t pick = script_next(s);
     a.ip[0] = pick & 1 ? 10 : 203, a.ip[1] = 0, a.ip[2] = 113, a.ip[3] = (uint8_t)(pick >> 1);
-    a.port = (uint16_t)(next(s) << 8 | next(s));
+    a.port = (uint16_t)(script_next(s) << 8 | script_next(s));
     if (pick == 0xff) {
         a.family = PUNCH_AF_INET6;
-        a.ip[0] = 0x20, a.ip[1] = 0x01, a.ip[15] = next(s);
+        a.ip[0] = 0x20, a.ip[1] = 0x01, a.ip[15] = script_next(s);
     }
     return a;
 }
@@ -148,32 +119,32 @@ static void from_server(world *w, const punch_msg *m)
 
 static void introduce(world *w, script *s)
 {
-    uint8_t who = next(s);
-    punch_msg m = {.type = PUNCH_MSG_INTRODUCE, .flags = next(s) & 3, .rtt_ms = next(s),
-                   .nat_mapping = next(s) % 4, .nat_step = next(s), .nat_port = next(s)};
+    uint8_t who = script_next(s);
+    punch_msg m = {.type = PUNCH_MSG_INTRODUCE, .flags = script_next(s) & 3, .rtt_ms = script_next(s),
+                   .nat_mapping = script_next(s) % 4, .nat_step = script_next(s), .nat_port = script_next(s)};
     for (int i = 0; i < PUNCH_MSG_TXID_LEN; i++)
-        m.txid[i] = next(s);
+        m.txid[i] = script_next(s);
     for (int i = 0; i < PUNCH_MSG_SESSION_LEN; i++)
-        m.session[i] = next(s) & 1;
+        m.session[i] = script_next(s) & 1;
     memcpy(m.key, peer_key[who & 1].public_key, PUNCH_KEY_LEN);
     memcpy(m.name, who & 1 ? "carol" : "alice", 6);
     m.public_addr = endpoint(s);
     name(w, &m.public_addr);
-    m.n_private = next(s) % 4;
+    m.n_private = script_next(s) % 4;
     for (size_t i = 0; i < m.n_private; i++) {
         m.private_addr[i] = endpoint(s);
         name(w, &m.private_addr[i]);
     }
-    m.n_mapped = (uint8_t)(next(s) % (m.n_private + 1));
+    m.n_mapped = (uint8_t)(script_next(s) % (m.n_private + 1));
     from_server(w, &m);
 }
 
 static void raw(world *w, script *s, const punch_addr *src)
 {
     uint8_t buf[512];
-    size_t len = (size_t)next(s) * 2;
+    size_t len = (size_t)script_next(s) * 2;
     for (size_t i = 0; i < len; i++)
-        buf[i] = next(s);
+        buf[i] = script_next(s);
     name(w, src);
     punch_agent_handle_datagram(w->agent, w->now, src, buf, len);
 }
@@ -181,20 +152,20 @@ static void raw(world *w, script *s, const punch_addr *src)
 static void step(world *w, script *s)
 {
     punch_msg m = {0};
-    switch (next(s) % 7) {
+    switch (script_next(s) % 7) {
     case 0: /* COOKIE for its HELLO */
         m.type = PUNCH_MSG_COOKIE;
         memcpy(m.txid, w->hello_txid, PUNCH_MSG_TXID_LEN);
         memcpy(m.key, server_id.public_key, PUNCH_KEY_LEN);
-        m.cookie[0] = next(s);
-        m.second_port = next(s) & 1 ? 3479 : 0;
+        m.cookie[0] = script_next(s);
+        m.second_port = script_next(s) & 1 ? 3479 : 0;
         from_server(w, &m);
         break;
     case 1: /* REGISTERED for its REGISTER */
         m.type = PUNCH_MSG_REGISTERED;
         memcpy(m.txid, w->register_txid, PUNCH_MSG_TXID_LEN);
         m.public_addr = endpoint(s);
-        m.keepalive_s = next(s);
+        m.keepalive_s = script_next(s);
         from_server(w, &m);
         break;
     case 2:
@@ -203,7 +174,7 @@ static void step(world *w, script *s)
     case 3: /* REFUSED for its REGISTER */
         m.type = PUNCH_MSG_REFUSED;
         memcpy(m.txid, w->register_txid, PUNCH_MSG_TXID_LEN);
-        m.code = next(s) % 8;
+        m.code = script_next(s) % 8;
         from_server(w, &m);
         break;
     case 4:
@@ -215,7 +186,7 @@ static void step(world *w, script *s)
         break;
     }
     default:
-        w->now += (uint64_t)next(s) * 50;
+        w->now += (uint64_t)script_next(s) * 50;
         punch_agent_handle_timeout(w->agent, w->now);
     }
     drain(w);
@@ -227,7 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static uint64_t rng;
     rng = 9;
     punch_agent_cfg cfg = {.name = "bob", .server = SERVER, .pin_server = true,
-                           .random = fixed_random, .random_ctx = &rng, .n_local = 1};
+                           .random = fuzz_fixed_random, .random_ctx = &rng, .n_local = 1};
     cfg.local[0] = (punch_addr){.family = PUNCH_AF_INET, .port = 5000, .ip = {10, 0, 0, 2}};
     memcpy(cfg.secret_key, agent_id.secret_key, PUNCH_KEY_LEN);
     memcpy(cfg.server_key, server_id.public_key, PUNCH_KEY_LEN);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the key file's parser (punch_key_decode, what
- * apps/common/keyfile.c does with the first 127 bytes of a key file, and
+ * src/keyfile/keyfile.c does with the first 127 bytes of a key file, and
  * what known_peers and --peer do with a key). Whatever the text: a key
  * that decodes makes an identity, and writing it back decodes to the same
  * key (so a key file punch wrote always reads back). */

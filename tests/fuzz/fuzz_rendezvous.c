@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "crypto/auth.h"
+#include "fuzz_script.h"
 #include "server/rendezvous.h"
 #include "wire/msg.h"
 
@@ -27,19 +28,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define N_KEYS 4
 #define N_ADDRS 8
 #define MAX_REGISTERED 64
-
-typedef struct script {
-    const uint8_t *p;
-    size_t left;
-} script;
-
-static uint8_t next(script *s)
-{
-    if (!s->left)
-        return 0;
-    s->left--;
-    return *s->p++;
-}
 
 typedef struct world {
     punch_rendezvous *rv;
@@ -55,31 +43,14 @@ static punch_identity server_id, peer_id[N_KEYS];
 static uint8_t mac_key[N_KEYS][PUNCH_AUTH_KEY_LEN];
 static const char *const names[N_KEYS + 1] = {"alice", "bob", "carol", "dave", "nobody"};
 
-static void fixed_random(void *arg, uint8_t *buf, size_t len)
-{
-    uint64_t *state = arg;
-    for (size_t i = 0; i < len; i++) {
-        *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-        buf[i] = (uint8_t)(*state >> 56);
-    }
-}
-
-static void identity(punch_identity *id, uint8_t seed)
-{
-    uint8_t secret[PUNCH_KEY_LEN];
-    memset(secret, seed, sizeof(secret));
-    if (punch_identity_from_secret(id, secret) != 0)
-        __builtin_trap();
-}
-
 static void setup_keys(void)
 {
     static bool done;
     if (done)
         return;
-    identity(&server_id, 1);
+    fuzz_identity(&server_id, 1);
     for (int i = 0; i < N_KEYS; i++) {
-        identity(&peer_id[i], (uint8_t)(2 + i));
+        fuzz_identity(&peer_id[i], (uint8_t)(2 + i));
         if (punch_auth_derive(&peer_id[i], server_id.public_key, mac_key[i]) != 0)
             __builtin_trap();
     }
@@ -167,7 +138,7 @@ static punch_msg signalling(script *s, punch_msg_type type, int key, const char 
 {
     punch_msg m = {.type = type};
     for (int i = 0; i < PUNCH_MSG_TXID_LEN; i++)
-        m.txid[i] = next(s);
+        m.txid[i] = script_next(s);
     memcpy(m.key, peer_id[key].public_key, PUNCH_KEY_LEN);
     snprintf(m.name, sizeof(m.name), "%s", name);
     return m;
@@ -176,14 +147,14 @@ static punch_msg signalling(script *s, punch_msg_type type, int key, const char 
 /* REGISTER from address ai with the cookie it was last given. */
 static punch_msg register_msg(world *w, script *s, int key, unsigned ai)
 {
-    punch_msg m = signalling(s, PUNCH_MSG_REGISTER, key, names[next(s) % N_KEYS]);
+    punch_msg m = signalling(s, PUNCH_MSG_REGISTER, key, names[script_next(s) % N_KEYS]);
     memcpy(m.cookie, w->cookie[ai], PUNCH_MSG_COOKIE_LEN);
-    m.n_private = next(s) % (PUNCH_MSG_MAX_PRIVATE + 1);
+    m.n_private = script_next(s) % (PUNCH_MSG_MAX_PRIVATE + 1);
     for (size_t i = 0; i < m.n_private; i++)
-        m.private_addr[i] = addr_of(next(s)); /* others' addresses too, or its own */
-    m.n_mapped = (uint8_t)(next(s) % (m.n_private + 1));
-    m.nat_mapping = next(s) % 4;
-    uint8_t step = next(s);
+        m.private_addr[i] = addr_of(script_next(s)); /* others' addresses too, or its own */
+    m.n_mapped = (uint8_t)(script_next(s) % (m.n_private + 1));
+    m.nat_mapping = script_next(s) % 4;
+    uint8_t step = script_next(s);
     w->sequence += step % 4 ? step : 0; /* sometimes the same, never back */
     m.sequence = step == 0xff ? 1 : w->sequence; /* or a stale one */
     return m;
@@ -191,7 +162,7 @@ static punch_msg register_msg(world *w, script *s, int key, unsigned ai)
 
 static void step(world *w, script *s)
 {
-    uint8_t op = next(s), who = next(s);
+    uint8_t op = script_next(s), who = script_next(s);
     int key = who % N_KEYS;
     unsigned ai = (who >> 2) % N_ADDRS;
     punch_addr src = addr_of(ai);
@@ -202,8 +173,8 @@ static void step(world *w, script *s)
     case 0: /* HELLO, full size or cut */
         m = signalling(s, PUNCH_MSG_HELLO, key, "x");
         len = encode(&m, -1, buf, sizeof(buf));
-        if (next(s) & 1)
-            len = next(s) % (len + 1);
+        if (script_next(s) & 1)
+            len = script_next(s) % (len + 1);
         break;
     case 1:
     case 2: /* REGISTER, right MAC */
@@ -211,34 +182,34 @@ static void step(world *w, script *s)
         len = encode(&m, key, buf, sizeof(buf));
         break;
     case 3: /* CONNECT, right MAC, perhaps a pinned key */
-        m = signalling(s, PUNCH_MSG_CONNECT, key, names[next(s) % (N_KEYS + 1)]);
-        if (next(s) & 1)
-            memcpy(m.peer_key, peer_id[next(s) % N_KEYS].public_key, PUNCH_KEY_LEN);
+        m = signalling(s, PUNCH_MSG_CONNECT, key, names[script_next(s) % (N_KEYS + 1)]);
+        if (script_next(s) & 1)
+            memcpy(m.peer_key, peer_id[script_next(s) % N_KEYS].public_key, PUNCH_KEY_LEN);
         len = encode(&m, key, buf, sizeof(buf));
         break;
     case 4: { /* RELAY on the latest session */
         uint8_t payload[256];
-        size_t n = next(s);
+        size_t n = script_next(s);
         for (size_t i = 0; i < n; i++)
-            payload[i] = next(s);
+            payload[i] = script_next(s);
         m = (punch_msg){.type = PUNCH_MSG_RELAY, .payload = payload, .payload_len = n};
         memcpy(m.session, w->session, PUNCH_MSG_SESSION_LEN);
         len = encode(&m, -1, buf, sizeof(buf));
         break;
     }
     case 5: /* whatever the input says */
-        len = next(s);
+        len = script_next(s);
         for (size_t i = 0; i < len; i++)
-            buf[i] = next(s);
+            buf[i] = script_next(s);
         break;
     case 6: /* a REGISTER with one byte changed */
         m = register_msg(w, s, key, ai);
         len = encode(&m, key, buf, sizeof(buf));
         if (len)
-            buf[next(s) % len] ^= (uint8_t)(1u << (next(s) % 8));
+            buf[script_next(s) % len] ^= (uint8_t)(1u << (script_next(s) % 8));
         break;
     default: /* time passes: seconds, or minutes */
-        w->now += (uint64_t)next(s) * (next(s) & 1 ? 60000u : 1000u);
+        w->now += (uint64_t)script_next(s) * (script_next(s) & 1 ? 60000u : 1000u);
         punch_rendezvous_handle_timeout(w->rv, w->now);
         return;
     }
@@ -250,7 +221,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     setup_keys();
     static uint64_t rng;
     rng = 7;
-    punch_rendezvous_cfg cfg = {.identity = server_id, .random = fixed_random,
+    punch_rendezvous_cfg cfg = {.identity = server_id, .random = fuzz_fixed_random,
                                 .random_arg = &rng, .max_peers = 8, .max_sessions = 4,
                                 .names_per_source = 3, .relay_max_bytes = 4096,
                                 .quota_slots = 64};

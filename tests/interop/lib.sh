@@ -51,6 +51,21 @@ stop_punchd() {
 }
 
 # wait_grep FILE REGEX: bounded poll (10 s) until a line of FILE matches.
+# expect_tcp_per_source_limit WHAT HOST PORT OTHER SOURCE...: against a
+# punchd started with --max-tcp 20 --max-tcp-per-ip 4 on HOST:PORT, ten
+# connections from SOURCE... (one IP, or one IPv6 /64) keep 4, one from
+# OTHER is served, and the counters say 6 refused per source, none full.
+expect_tcp_per_source_limit() {
+    local what=$1 host=$2 port=$3 other=$4 out c
+    shift 4
+    out=$(python3 "$(dirname "${BASH_SOURCE[0]}")/tcp_probe.py" "$host" "$port" "$other" "$@" 2>&1) ||
+        fail "$what: $out"
+    kill -USR1 "$PUNCHD_PID"
+    c=$(next_event counters) || fail "no counters event"
+    [ "$(json_field "$c" tcp_refused_per_ip)" = 6 ] && [ "$(json_field "$c" tcp_refused_full)" = 0 ] ||
+        fail "$what: want tcp_refused_per_ip 6, tcp_refused_full 0 in $c"
+}
+
 wait_grep() { for _ in $(seq 400); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.025; done; return 1; }
 
 # free_udp_port: a port the kernel just gave out and took back.

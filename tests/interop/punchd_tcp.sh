@@ -11,25 +11,14 @@
 # (one IPv6 /64 neither: interop.punchd_tcp_64).
 . "$(dirname "$0")/lib.sh"
 
-# What both probe scripts below use (imported from $TMP).
-cat >"$TMP/probe.py" <<'PY'
-import socket
-
-def closed_by_server(s, within):
-    """The server closes s (recv gives EOF) within `within` seconds."""
-    s.settimeout(within)
-    try:
-        while True:
-            if s.recv(4096) == b"": return True
-    except (socket.timeout, TimeoutError): return False
-    except ConnectionResetError: return True
-PY
+# closed_by_server and the per-source limit check (tests/interop/tcp_probe.py).
+probe_dir=$(cd "$(dirname "$0")" && pwd)
 
 start_punchd --listen 127.0.0.1:0 --max-tcp 8
 port=$(port_of 1)
-out=$(PYTHONPATH=$TMP python3 - "$port" <<'PY'
+out=$(PYTHONPATH=$probe_dir python3 - "$port" <<'PY'
 import os, socket, struct, sys, time
-from probe import closed_by_server
+from tcp_probe import closed_by_server
 port = int(sys.argv[1])
 ADDR = ("127.0.0.1", port)
 
@@ -150,22 +139,6 @@ pass "counters: $c"
 stop_punchd
 start_punchd --listen 127.0.0.1:0 --max-tcp 20 --max-tcp-per-ip 4
 port=$(port_of 1)
-out=$(PYTHONPATH=$TMP python3 - "$port" <<'PY'
-import socket, sys
-from probe import closed_by_server
-ADDR = ("127.0.0.1", int(sys.argv[1]))
-def conn(src):
-    s = socket.socket(); s.bind((src, 0)); s.connect(ADDR); return s
-first = [conn("127.0.0.1") for _ in range(10)]
-held = [s for s in first if not closed_by_server(s, 0.5)]
-other = conn("127.0.0.2")
-if len(held) != 4: sys.exit("127.0.0.1 holds %d connections, not 4" % len(held))
-if closed_by_server(other, 0.5): sys.exit("127.0.0.2 was refused although the server has room")
-print("ok")
-PY
-) || fail "per-IP limit: $out"
-kill -USR1 "$PUNCHD_PID"
-c=$(next_event counters) || fail "no counters event"
-[ "$(json_field "$c" tcp_refused_per_ip)" = 6 ] && [ "$(json_field "$c" tcp_refused_full)" = 0 ] ||
-    fail "per-IP limit: want tcp_refused_per_ip 6, tcp_refused_full 0 in $c"
+expect_tcp_per_source_limit "per-IP limit" 127.0.0.1 "$port" 127.0.0.2 \
+    $(for _ in $(seq 10); do echo 127.0.0.1; done)
 pass "--max-tcp-per-ip 4: 6 of 10 connections from one IP refused, another IP still served"

@@ -8,11 +8,17 @@
 #  - its compiled library calls only functions defined in those layers
 #    (what it leaves undefined and another layer's library defines).
 #
-# usage: check_deps.sh MANIFEST
+# and, with CEILINGS, a fourth:
+#  - a layer named there uses no more than it lists, however the graph is
+#    declared (io may not gain crypto by a line in CMakeLists.txt).
+#
+# usage: check_deps.sh MANIFEST [CEILINGS]
 # MANIFEST (written by tests/CMakeLists.txt), one layer a line:
 #   NAME SOURCE_DIR LIBRARY DEP...      (SOURCE_DIR or LIBRARY "-": none)
+# CEILINGS (tests/layers/ceilings), one layer a line: NAME LAYER...
 set -u
-[ $# = 1 ] && [ -f "$1" ] || { echo "usage: check_deps.sh MANIFEST" >&2; exit 2; }
+{ [ $# = 1 ] || { [ $# = 2 ] && [ -f "$2" ]; }; } && [ -f "$1" ] ||
+    { echo "usage: check_deps.sh MANIFEST [CEILINGS]" >&2; exit 2; }
 declare -A dir lib deps allowed
 names=()
 while read -r name d l rest; do
@@ -48,6 +54,19 @@ for root in "${names[@]}"; do
     allowed[$root]=""
     closure "$root" "$root"
 done
+
+# The ceilings: what a layer may use at most, whatever it declares.
+if [ $# = 2 ]; then
+    while read -r name most; do
+        case "$name" in ''|'#'*) continue ;; esac
+        [ -n "${dir[$name]+x}" ] || { echo "check_deps: $2 names '$name', which is no layer" >&2; fail=1; continue; }
+        for d in ${allowed[$name]}; do
+            case " $most " in *" $d "*) continue ;; esac
+            echo "check_deps: $name may use $d, above its ceiling ($2: $name${most:+ $most})" >&2
+            fail=1
+        done
+    done <"$2"
+fi
 
 may_use() { # may_use LAYER OTHER
     [ "$1" = "$2" ] && return 0

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Runs check_deps.sh on a manifest with the bad fixture layer and a cycle,
-# and passes only when it fails for each of the right reasons.
+# and passes only when it fails for each of the right reasons; then on the
+# real manifest with io declaring crypto again (issue 11), which the
+# ceilings must refuse.
+#
+# usage: expect_bad_deps.sh FIXTURE_MANIFEST REAL_MANIFEST CEILINGS
 set -u
 here=$(dirname "$0")
-out=$("$here/check_deps.sh" "$1" 2>&1)
+out=$("$here/check_deps.sh" "$1" "$3" 2>&1)
 rc=$?
 echo "$out"
 [ "$rc" = 1 ] || { echo "expected exit 1, got $rc"; exit 1; }
@@ -17,4 +21,14 @@ done
 if grep -v -E 'deps_fixture|cycle' <<<"$out" | grep -q 'check_deps:'; then
     echo "a real layer failed too"; exit 1
 fi
-echo "the dependency check caught the fixture and the cycle"
+
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+sed '/^io /s/$/ crypto/' "$2" >"$tmp"
+grep -q '^io .* crypto$' "$tmp" || { echo "no io line in $2"; exit 1; }
+out=$("$here/check_deps.sh" "$tmp" "$3" 2>&1)
+rc=$?
+echo "$out"
+[ "$rc" = 1 ] || { echo "io declaring crypto: expected exit 1, got $rc"; exit 1; }
+grep -qE "io may use crypto, above its ceiling" <<<"$out" || { echo "missing: io above its ceiling"; exit 1; }
+echo "the dependency check caught the fixture, the cycle and io declaring crypto"

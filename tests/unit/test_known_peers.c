@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "common/known_peers.h"
+#include "temp_dir.h"
 
 #define WRITERS 8
 #define NAMES_EACH 40
@@ -27,8 +28,7 @@ static char dir[64], path[128];
 static int make_dir(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/punch-known-XXXXXX");
-    if (!mkdtemp(dir))
+    if (temp_dir_make(dir, "known") != 0)
         return -1;
     snprintf(path, sizeof(path), "%s/sub/known_peers", dir);
     return 0;
@@ -37,9 +37,7 @@ static int make_dir(void **state)
 static int remove_dir(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return temp_dir_remove(dir);
 }
 
 static void key_of(uint32_t seed, uint8_t key[PUNCH_KEY_LEN])
@@ -50,17 +48,14 @@ static void key_of(uint32_t seed, uint8_t key[PUNCH_KEY_LEN])
 
 static void write_text(const char *text)
 {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    temp_file_write(path, text);
 }
 
 static void learn_and_pin(void **state)
 {
     (void)state;
     uint8_t k1[PUNCH_KEY_LEN], k2[PUNCH_KEY_LEN], got[PUNCH_KEY_LEN];
-    char err[PUNCH_KEYFILE_ERRLEN];
+    char err[PUNCH_FILE_ERRLEN];
     key_of(1, k1);
     key_of(2, k2);
     unlink(path);
@@ -82,7 +77,7 @@ static void bad_line_named(void **state)
 {
     (void)state;
     uint8_t k[PUNCH_KEY_LEN], got[PUNCH_KEY_LEN];
-    char err[PUNCH_KEYFILE_ERRLEN], want[512];
+    char err[PUNCH_FILE_ERRLEN], want[512];
     key_of(3, k);
     write_text("alice AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n# a comment\n");
     assert_int_equal(punch_known_peers_find(path, "alice", got, err), PUNCH_ERR_MALFORMED);
@@ -110,7 +105,7 @@ static void bounded(void **state)
 {
     (void)state;
     static char text[PUNCH_PEER_LIST_MAX * 64];
-    char key[PUNCH_KEY_B64_LEN], err[PUNCH_KEYFILE_ERRLEN];
+    char key[PUNCH_KEY_B64_LEN], err[PUNCH_FILE_ERRLEN];
     uint8_t k[PUNCH_KEY_LEN];
     size_t off = 0;
     for (uint32_t i = 0; i < PUNCH_PEER_LIST_MAX; i++) {
@@ -139,7 +134,7 @@ static void writers_at_once(void **state)
     pid_t pids[WRITERS];
     for (int w = 0; w < WRITERS; w++) {
         if ((pids[w] = fork()) == 0) {
-            char err[PUNCH_KEYFILE_ERRLEN], name[32];
+            char err[PUNCH_FILE_ERRLEN], name[32];
             uint8_t k[PUNCH_KEY_LEN];
             int bad = 0;
             for (int i = 0; i < NAMES_EACH; i++) {
@@ -158,7 +153,7 @@ static void writers_at_once(void **state)
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
     static punch_peer_list l;
-    char err[PUNCH_KEYFILE_ERRLEN];
+    char err[PUNCH_FILE_ERRLEN];
     assert_int_equal(punch_peer_file_load(path, PUNCH_PEER_LIST_UNIQUE, &l, err), 0);
     assert_int_equal(l.n, WRITERS * NAMES_EACH + 1);
     for (int w = 0; w < WRITERS; w++)

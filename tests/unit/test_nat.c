@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "nat/nat.h"
+#include "nat_fixture.h"
 
 #define MIN_MS 60000ull
 
@@ -22,21 +23,11 @@ static punch_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
 }
 
 /* Inside hosts 10.0.0.x, the NAT 203.0.113.1, outside 198.51.100.x. */
-#define V4(a, b, c, d, p) {.family = PUNCH_AF_INET, .port = p, .ip = {a, b, c, d}}
 static const punch_addr A = V4(10, 0, 0, 2, 5000);
 static const punch_addr B = V4(10, 0, 0, 3, 5000);
 static const punch_addr S1 = V4(198, 51, 100, 1, 3478);
 static const punch_addr S2 = V4(198, 51, 100, 2, 3478);
 static const punch_addr PUB = V4(203, 0, 113, 1, 0);
-
-static uint64_t splitmix(void *ctx)
-{
-    uint64_t *s = ctx;
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static uint64_t seed = 42;
 
@@ -45,12 +36,8 @@ static punch_nat *make(const char *spec)
 {
     punch_nat_cfg cfg;
     punch_nat_cfg_default(&cfg);
-    cfg.max_mappings = 64;
+    nat_fixture_cfg(&cfg, PUB, &seed);
     cfg.max_events = 16;
-    cfg.n_public = 1;
-    cfg.public_ip[0] = PUB;
-    cfg.random = splitmix;
-    cfg.random_ctx = &seed;
     char err[128];
     int rc = punch_nat_cfg_parse(&cfg, spec, err, sizeof(err));
     if (rc != 0)
@@ -96,12 +83,6 @@ static punch_nat_verdict udp_in(punch_nat *nat, uint64_t now, punch_addr src, pu
         assert_true(punch_addr_equal(&res.src, &src));
     }
     return v;
-}
-
-static punch_addr with_port(punch_addr a, uint16_t port)
-{
-    a.port = port;
-    return a;
 }
 
 /* RFC 4787 REQ-1 (and draft §5.3): eim gives one public endpoint for every

@@ -12,8 +12,8 @@
 #include <cmocka.h>
 
 #include "nat/portfwd.h"
+#include "nat_fixture.h"
 
-#define V4(a, b, c, d, p) {.family = PUNCH_AF_INET, .port = p, .ip = {a, b, c, d}}
 static const punch_addr A = V4(10, 0, 0, 2, 5000);
 static const punch_addr B = V4(10, 0, 0, 3, 5000);
 static const punch_addr R1 = V4(192, 0, 2, 7, 40000);
@@ -23,34 +23,16 @@ static const punch_addr PUB = V4(203, 0, 113, 1, 0);
 #define FLOW_MS 30000u
 
 static uint64_t seed = 7;
-static uint64_t splitmix(void *ctx)
-{
-    uint64_t *s = ctx;
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static punch_nat *symmetric_random(void)
 {
     punch_nat_cfg cfg;
     punch_nat_cfg_default(&cfg);
     assert_int_equal(punch_nat_cfg_preset(&cfg, "symmetric-random"), 0);
-    cfg.max_mappings = 64;
-    cfg.n_public = 1;
-    cfg.public_ip[0] = PUB;
-    cfg.random = splitmix;
-    cfg.random_ctx = &seed;
+    nat_fixture_cfg(&cfg, PUB, &seed);
     punch_nat *nat = NULL;
     assert_int_equal(punch_nat_new(&nat, &cfg), 0);
     return nat;
-}
-
-static punch_addr at(punch_addr a, uint16_t port)
-{
-    a.port = port;
-    return a;
 }
 
 static bool in(punch_nat_fwd *f, uint64_t now, punch_addr src, punch_addr dst, punch_nat_tuple *o)
@@ -86,7 +68,7 @@ static void forwards_any_remote_and_answers_from_external(void **state)
     assert_true(punch_addr_equal(&o.dst, &R1));
     assert_false(out(f, 3, A, R2, &o));
     assert_false(out(f, 3, B, R1, &o));
-    assert_false(in(f, 4, R2, at(PUB, 5001), &o)); /* not a forwarded port */
+    assert_false(in(f, 4, R2, with_port(PUB, 5001), &o)); /* not a forwarded port */
     assert_int_equal(punch_nat_fwd_flow_count(f, 4), 1);
     /* a flow lives FLOW_MS after its last packet */
     assert_true(out(f, 10000, A, R1, &o));

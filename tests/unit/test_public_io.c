@@ -19,6 +19,7 @@
 
 #include "io/log.h"
 #include "punch/io.h"
+#include "punch/keyfile.h"
 
 static int heard_level, heard_count;
 static char heard[128];

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Identity key files: see keyfile.h. */
-#include "io/keyfile.h"
+#include "keyfile/keyfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,24 +14,6 @@
 #include "punch/punch.h"
 
 #define fail(rc, ...) (snprintf(err, PUNCH_KEYFILE_ERRLEN, __VA_ARGS__), (rc))
-
-int punch_make_parents(const char *path)
-{
-    char dir[PATH_MAX];
-    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return 0;
-}
 
 static int write_key(const char *path, const char *text, bool replace,
                      char err[PUNCH_KEYFILE_ERRLEN])
@@ -91,32 +73,17 @@ int punch_keyfile_create(const char *path, bool replace, punch_identity *id,
 
 int punch_keyfile_load(const char *path, punch_identity *id, char err[PUNCH_KEYFILE_ERRLEN])
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fail(errno == ENOENT ? PUNCH_ERR_NOTFOUND : PUNCH_ERR_IO, "cannot read %s: %s",
-                    path, strerror(errno));
     /* As ssh: a secret others can read is no longer only ours. */
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return fail(PUNCH_ERR_IO, "cannot read %s: %s", path, strerror(e));
-    }
-    if (st.st_mode & 077) {
-        close(fd);
-        return fail(PUNCH_ERR_UNSUPPORTED, "%s may be read or written by others (mode %04o): "
-                    "refusing to use it; run chmod 600 %s", path,
-                    (unsigned)(st.st_mode & 07777), path);
-    }
     char text[128];
-    ssize_t n = read(fd, text, sizeof(text) - 1);
-    int e = errno;
-    close(fd);
-    if (n < 0)
-        return fail(PUNCH_ERR_IO, "cannot read %s: %s", path, strerror(e));
-    text[n] = '\0';
+    punch_file_info f;
+    int rc = punch_private_file_read(path, PUNCH_FILE_OTHERS_ANY, text, sizeof(text) - 1, &f, err);
+    if (rc == PUNCH_ERR_UNSUPPORTED)
+        return fail(rc, "%s may be read or written by others (mode %04o): refusing to use it; "
+                    "run chmod 600 %s", path, f.mode, path);
+    if (rc != 0)
+        return rc;
+    text[f.len] = '\0';
     uint8_t secret[PUNCH_KEY_LEN];
-    int rc = 0;
     if (punch_key_decode(text, secret) != 0 || punch_identity_from_secret(id, secret) != 0)
         rc = fail(PUNCH_ERR_MALFORMED, "%s does not hold a punch key (one base64 line)", path);
     memset(text, 0, sizeof(text));

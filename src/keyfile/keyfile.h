@@ -3,22 +3,20 @@
  * Identity key files (SPEC.md §3, §4): one line, the base64 of the 32-byte
  * X25519 secret, in a file only its owner may read (mode 0600, parent
  * folders 0700). Shared by `punch keygen`, punch's --key and punchd's --key.
+ * A layer of its own above io and crypto, so io needs no crypto.
  */
-#ifndef PUNCH_COMMON_KEYFILE_H
-#define PUNCH_COMMON_KEYFILE_H
+#ifndef PUNCH_KEYFILE_KEYFILE_H
+#define PUNCH_KEYFILE_KEYFILE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "crypto/identity.h"
-#include "punch/io.h"
+#include "io/file.h"
+#include "punch/keyfile.h"
 
 /* Room for any message below, path included. */
-#define PUNCH_KEYFILE_ERRLEN 4352
-
-/* Create the folders leading to path with mode 0700, like mkdir -p of its
- * folder (a key, known_peers). Returns 0, or -1 with errno set. */
-int punch_make_parents(const char *path);
+#define PUNCH_KEYFILE_ERRLEN PUNCH_FILE_ERRLEN
 
 /* Make a new identity from the kernel's randomness and write it to path:
  * beside it first, then linked (or with replace, renamed) into place, so a
