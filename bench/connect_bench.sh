@@ -34,6 +34,10 @@
 #    the same bound 2 (Da + Db + Ds), target <= 1.25x. What t_ms cannot see,
 #    the time before main() (exec, the dynamic loader), is measured apart
 #    as the median wall time of `punch --version`.
+# a''. Dual stack (issue 16): the same delays, alice and bob with IPv6 beside
+#    IPv4 (punch-lab --stack-a/-b dual: each home router a stateful IPv6
+#    firewall beside its NAT); `punch connect` from its start to its first
+#    direct path over IPv4 and to its first over IPv6, medians of BENCH_RUNS.
 # b. Direct throughput: a lab without delay (plain veth links, no linkem in
 #    the way), BENCH_SIZE-byte datagrams for BENCH_SECONDS from alice to bob
 #    over the direct path punch found, against plain UDP between the same
@@ -41,7 +45,8 @@
 #    opens his; the kernel NAT keeps source ports, so the addresses are
 #    known). Bytes delivered per second at the receiver, payload only.
 # c. Relay throughput: the same with --relay-only, punchd's per-session
-#    quotas lifted (--relay-rate, --relay-packets, --relay-max-bytes),
+#    quotas lifted (--relay-rate, --relay-packets, --relay-source-rate,
+#    --relay-source-packets, --relay-max-bytes),
 #    against plain UDP through a minimal forwarder on the server
 #    (punch_blast udp-forward).
 # Both plain-UDP figures use punch's own batching (src/io/net.c: sendmmsg
@@ -54,7 +59,8 @@
 # usage: bench/connect_bench.sh [BUILD_DIR]        (default: build; builds nothing)
 # environment: BENCH_RUNS (5), BENCH_DELAY (10ms, links a and b), BENCH_SECONDS (3),
 #              BENCH_SIZE (1100), BENCH_WINDOW (512: punch datagrams in flight beyond
-#              the last acknowledged), BENCH_ONLY (a: the connection time alone)
+#              the last acknowledged), BENCH_ONLY (a: the connection time alone;
+#              bc: the throughput alone)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -80,7 +86,8 @@ readonly server=198.51.100.1 nat_a=203.0.113.1 nat_b=192.0.2.1
 start_punchd() {
     : >"$tmp/punchd.ev"
     lab exec server -- "$punchd" --listen $server:3478 --rate-limit 0 --relay-rate 4000000000 \
-        --relay-packets 4000000000 --relay-max-bytes 1000000000000 --events "$tmp/punchd.ev" \
+        --relay-packets 4000000000 --relay-source-rate 4000000000 \
+        --relay-source-packets 4000000000 --relay-max-bytes 1000000000000 --events "$tmp/punchd.ev" \
         2>"$tmp/punchd.log" </dev/null &
     for _ in $(seq 500); do grep -q '"started"' "$tmp/punchd.ev" && return; sleep 0.01; done
     echo "connect_bench: punchd did not start: $(cat "$tmp/punchd.log")" >&2; exit 1
@@ -94,6 +101,7 @@ field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'
 ms() { awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) v /= 1000; else if (d ~ /s$/ && d !~ /ms$/) v *= 1000; print v }'; }
 
 # ---- a. connection time ----------------------------------------------------
+if [[ ${BENCH_ONLY:-} != bc ]]; then
 lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone \
     --delay-a "$delay" --delay-b "$delay" >/dev/null
 start_punchd
@@ -136,6 +144,9 @@ cold_start() {
         sleep 0.01
     done
     t=$(first_direct "$dir/ev")
+    # Its registered event may come after the path (a REGISTERED later than
+    # the INTRODUCE of the same flight): up to a second for it.
+    for _ in $(seq 100); do grep -q '"event":"registered"' "$dir/ev" 2>/dev/null && break; sleep 0.01; done
     kill -TERM "$(cat "$dir/pid")" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     [[ -n $t ]] || { echo "connect_bench: cold start in $dir found no direct path: $(cat "$dir/err" "$dir/ev"; tail -5 "$tmp/bob.ev")" >&2; exit 1; }
@@ -197,6 +208,38 @@ awk -v c="$(med "${cold[@]}")" -v t="$(med "${tokened[@]}")" -v d="$da" -v s="$d
     printf "   before main(): punch --version %.1f ms wall, of which entering the lab namespace %.1f ms\n",
         up / 1000, ns / 1000 }'
 
+# ---- a''. dual stack (issue 16) ----------------------------------------------
+lab up different-nats --stack-a dual --stack-b dual --delay-a "$delay" --delay-b "$delay" >/dev/null
+start_punchd
+lab exec bob -- env XDG_CONFIG_HOME="$tmp/bob6" "$punch" --server $server --name bob \
+    --events "$tmp/bob6.ev" listen --datagram --keep-open <"$tmp/quiet" >/dev/null 2>"$tmp/bob6.err" &
+bob=$!
+wait_registered bob
+# first_of EVENTS FAMILY: t_ms of the first direct path of that family
+first_of() { grep -s '"event":"path"' "$1" | grep '"kind":"direct"' | grep "\"family\":\"$2\"" | head -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2 || true; }
+v4=() v6=()
+for i in $(seq "$runs"); do
+    d=$tmp/dual$i
+    mkdir -p "$d"
+    lab exec alice -- sh -c 'echo $$ >"$1/pid"; shift; exec "$@"' sh "$d" \
+        env XDG_CONFIG_HOME="$d" timeout 10 "$punch" --server $server --name "dual$i" \
+        --events "$d/ev" connect bob --datagram <"$tmp/quiet" >/dev/null 2>"$d/err" &
+    pid=$!
+    for _ in $(seq 300); do [[ -n $(first_of "$d/ev" ipv6) && -n $(first_of "$d/ev" ipv4) ]] && break; sleep 0.01; done
+    kill -TERM "$(cat "$d/pid")" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    a=$(first_of "$d/ev" ipv4) b=$(first_of "$d/ev" ipv6)
+    [[ -n $a && -n $b ]] || { echo "connect_bench: dual stack run $i: no direct path of each family: $(cat "$d/ev" "$d/err")" >&2; exit 1; }
+    v4+=("$a") v6+=("$b")
+done
+kill "$bob" 2>/dev/null || true
+lab down >/dev/null
+awk -v a="$(med "${v4[@]}")" -v b="$(med "${v6[@]}")" -v all4="${v4[*]}" -v all6="${v6[*]}" 'BEGIN {
+    printf "a\047\047. dual stack: punch connect started -> first direct path of each family (its own t_ms), the same delays, IPv6 through two stateful firewalls\n"
+    printf "   ipv4 (two NATs)       runs (ms): %s; median %.0f ms\n", all4, a
+    printf "   ipv6 (two firewalls)  runs (ms): %s; median %.0f ms (ipv6 / ipv4 = %.2f)\n", all6, b, (a > 0 ? b / a : 0) }'
+
+fi
 [[ ${BENCH_ONLY:-} == a ]] && exit 0
 
 # ---- b. and c. throughput --------------------------------------------------
@@ -224,26 +267,57 @@ punch_pair() {
 }
 udp_direct=$(udp_pair udp-direct $nat_b:5001 $nat_a:5000)
 punch_direct=$(punch_pair direct)
+punch_direct_cc=$(punch_pair direct-cc --no-aes)
 lab exec server -- "$blast" udp-forward 4000 &
 udp_relay=$(udp_pair udp-relay $server:4000 $server:4000)
 punch_relay=$(punch_pair relay --relay-only)
-cipher=$("$blast" cipher 2 "$size" | grep -o 'seal_Bps [0-9]*' | cut -d' ' -f2)
+punch_relay_cc=$(punch_pair relay-cc --relay-only --no-aes)
+read -r cipher aes cpu_cc cpu_aes < <("$blast" cipher "$(awk -v s="$secs" 'BEGIN { print (s < 2 ? s : 2) }')" "$size" |
+    awk '{ print $2, $6, $10, $12 }')
+# The cipher the agents chose, from the receiver's path line.
+chose() { grep -o 'path [a-z]* via [a-z-]*, [a-z0-9-]*' "$tmp/$1.recv.err" | tail -1 | sed 's/.*, //'; }
 sent() { field sent <"$tmp/$1.send"; }
 dgrams() { field datagrams <"$tmp/$1.recv"; }
-awk -v ud="$udp_direct" -v pd="$punch_direct" -v ur="$udp_relay" -v pr="$punch_relay" \
-    -v size="$size" -v secs="$secs" -v c="$cipher" \
+# per_dgram NAME: CPU microseconds per datagram of its sender and receiver
+# (their own user + system time over the datagrams each moved).
+per_dgram() {
+    awk -v s="$(field cpu_s <"$tmp/$1.send")" -v n="$(sent "$1")" -v r="$(field cpu_s <"$tmp/$1.recv")" \
+        -v m="$(dgrams "$1")" 'BEGIN { printf "%.2f %.2f", (n > 0 ? s * 1e6 / n : 0), (m > 0 ? r * 1e6 / m : 0) }'
+}
+awk -v ud="$udp_direct" -v pd="$punch_direct" -v pdc="$punch_direct_cc" -v ur="$udp_relay" \
+    -v pr="$punch_relay" -v prc="$punch_relay_cc" -v size="$size" -v secs="$secs" -v c="$cipher" \
+    -v aes="$aes" -v dwith="$(chose direct)" -v rwith="$(chose relay)" \
     -v uds="$(sent udp-direct)" -v udr="$(dgrams udp-direct)" \
     -v pds="$(sent direct)" -v pdr="$(dgrams direct)" \
+    -v pdcs="$(sent direct-cc)" -v pdcr="$(dgrams direct-cc)" \
     -v urs="$(sent udp-relay)" -v urr="$(dgrams udp-relay)" \
-    -v prs="$(sent relay)" -v prr="$(dgrams relay)" 'BEGIN {
+    -v prs="$(sent relay)" -v prr="$(dgrams relay)" \
+    -v prcs="$(sent relay-cc)" -v prcr="$(dgrams relay-cc)" 'BEGIN {
     printf "b. direct, %d-byte datagrams for %d s, alice -> bob (payload delivered)\n", size, secs
     printf "   plain UDP  %8.1f MB/s  (%d sent, %d received)\n", ud / 1e6, uds, udr
-    printf "   punch      %8.1f MB/s  (%d sent, %d received)\n", pd / 1e6, pds, pdr
-    printf "   cipher alone %8.1f MB/s  (ChaCha20-Poly1305 sealing, one core, no I/O)\n", c / 1e6
-    printf "   punch / plain UDP = %.2f (target >= 0.70); punch / cipher = %.2f; cipher / plain UDP = %.2f\n",
-        (ud > 0 ? pd / ud : 0), (c > 0 ? pd / c : 0), (ud > 0 ? c / ud : 0)
+    printf "   punch      %8.1f MB/s  (%d sent, %d received; %s, as negotiated)\n", pd / 1e6, pds, pdr, dwith
+    printf "   punch      %8.1f MB/s  (%d sent, %d received; chacha20-poly1305, --no-aes)\n", pdc / 1e6, pdcs, pdcr
+    printf "   cipher alone %8.1f MB/s ChaCha20-Poly1305, %.1f MB/s AES-256-GCM (sealing, one core, no I/O)\n", c / 1e6, aes / 1e6
+    printf "   punch / cipher = %.2f (target >= 0.8: negotiated / ChaCha20-Poly1305 alone); --no-aes / ChaCha20-Poly1305 alone = %.2f",
+        (c > 0 ? pd / c : 0), (c > 0 ? pdc / c : 0)
+    if (aes > 0 && dwith == "aes-256-gcm") printf "; punch / AES-256-GCM alone = %.2f", pd / aes
+    printf "\n   punch / plain UDP = %.2f (target >= 0.70); cipher / plain UDP = %.2f; AES gain %.2fx\n",
+        (ud > 0 ? pd / ud : 0), (ud > 0 ? c / ud : 0), (pdc > 0 ? pd / pdc : 0)
     printf "c. relay through the server\n"
     printf "   UDP forwarder  %8.1f MB/s  (%d sent, %d received)\n", ur / 1e6, urs, urr
-    printf "   punchd relay   %8.1f MB/s  (%d sent, %d received)\n", pr / 1e6, prs, prr
-    printf "   punchd / forwarder = %.2f (target >= 0.50); punchd / cipher = %.2f\n",
-        (ur > 0 ? pr / ur : 0), (c > 0 ? pr / c : 0) }'
+    printf "   punchd relay   %8.1f MB/s  (%d sent, %d received; %s)\n", pr / 1e6, prs, prr, rwith
+    printf "   punchd relay   %8.1f MB/s  (%d sent, %d received; chacha20-poly1305, --no-aes)\n", prc / 1e6, prcs, prcr
+    printf "   punchd / forwarder = %.2f (target >= 0.6); --no-aes / forwarder = %.2f; punchd / cipher = %.2f\n",
+        (ur > 0 ? pr / ur : 0), (ur > 0 ? prc / ur : 0), (c > 0 ? pr / c : 0) }'
+# CPU per datagram: less moved by the machine's other load than the rates.
+awk -v cc="$cpu_cc" -v ca="$cpu_aes" -v ud="$(per_dgram udp-direct)" \
+    -v pd="$(per_dgram direct)" -v pdc="$(per_dgram direct-cc)" -v ur="$(per_dgram udp-relay)" \
+    -v pr="$(per_dgram relay)" -v prc="$(per_dgram relay-cc)" 'BEGIN {
+    printf "d. CPU per datagram, sender / receiver (us; their own user + system time)\n"
+    printf "   plain UDP %s; punch %s; punch --no-aes %s\n", ud, pd, pdc
+    printf "   through the relay: plain UDP %s; punch %s; punch --no-aes %s\n", ur, pr, prc
+    printf "   cipher alone: sealing %.2f us ChaCha20-Poly1305, %.2f us AES-256-GCM (CPU time)\n", cc, ca
+    split(pd, p); split(pdc, q)
+    if (p[1] > 0 && q[1] > 0)
+        printf "   sender: cipher alone / punch = %.2f (AES-256-GCM), %.2f (--no-aes); ChaCha20-Poly1305 alone / punch = %.2f\n",
+            ca / p[1], cc / q[1], cc / p[1] }'

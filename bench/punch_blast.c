@@ -5,9 +5,9 @@
  * move the same datagrams (same size, same recvmmsg/sendmmsg batches from
  * src/io/net.h) between the same namespaces.
  *
- *   punch_blast punch-recv SERVER NAME [--relay-only]
+ *   punch_blast punch-recv SERVER NAME [--relay-only] [--no-aes]
  *   punch_blast punch-send SERVER NAME PEER SECONDS SIZE [--relay-only] [--window N]
- *                          [--open-guard-ms N]
+ *                          [--open-guard-ms N] [--no-aes]
  *       An agent through the I/O driver (src/io/driver.h). The sender waits
  *       for its registration, then connects and prints "connect_ms N": the
  *       time from punch_agent_connect to the first path of the kind asked
@@ -19,6 +19,7 @@
  *       this measures datagrams delivered, as plain UDP does.
  *       --open-guard-ms sets punch_agent_cfg.open_guard_ms (how long the
  *       first probes to a public endpoint carry a low TTL; 0: adaptive, the default).
+ *       --no-aes: PUNCH_AGENT_NO_AES (ChaCha20-Poly1305 even with AES-NI).
  *   punch_blast udp-recv PORT [--hello IP:PORT]
  *       Plain UDP, counting. --hello sends a small datagram there every
  *       100 ms until data comes: it opens our NAT towards the sender, or
@@ -29,14 +30,17 @@
  *       The least a relay does: the sender of the last hello is the
  *       receiver; every other datagram is forwarded to it, unchanged.
  *   punch_blast cipher SECONDS SIZE
- *       The AEAD alone (ChaCha20-Poly1305, as punch seals every datagram):
- *       SIZE-byte datagrams sealed for SECONDS, then opened for SECONDS, on
- *       one core; prints seal_Bps and open_Bps (plaintext bytes). What one
- *       core could carry if nothing but the cipher cost anything.
+ *       The AEADs alone (ChaCha20-Poly1305, and AES-256-GCM where the CPU
+ *       has it, as punch seals every datagram): SIZE-byte datagrams sealed
+ *       for SECONDS, then opened for SECONDS, on one core; prints seal_Bps
+ *       and open_Bps (plaintext bytes), then aes_seal_Bps and aes_open_Bps
+ *       (0 without AES-NI), then the CPU microseconds of one seal of each
+ *       (seal_cpu_us, aes_seal_cpu_us). What one core could carry if
+ *       nothing but the cipher cost anything.
  *
- * Receivers print "recv_bytes B datagrams N seconds S rate_Bps R": payload
- * bytes between the first and the last datagram, after 1 s without data.
- * Senders print "sent N". Everything here is for the lab; nothing else.
+ * Receivers print "recv_bytes B datagrams N seconds S rate_Bps R cpu_s C":
+ * payload bytes between the first and the last datagram, after 1 s without
+ * data, and the CPU seconds the process used. Senders print "sent N cpu_s C". Everything here is for the lab; nothing else.
  */
 #include <errno.h>
 #include <poll.h>
@@ -45,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,19 +98,30 @@ static void count(counter *c, size_t len)
     c->bytes += len;
 }
 
+/* CPU seconds this process used (user and system): with the datagrams
+ * moved, a cost per datagram that the machine's other load moves less
+ * than it moves the rates. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void report(const counter *c)
 {
     double s = (double)(c->last_us - c->first_us) / 1e6;
-    printf("recv_bytes %llu datagrams %llu seconds %.3f rate_Bps %.0f\n",
+    printf("recv_bytes %llu datagrams %llu seconds %.3f rate_Bps %.0f cpu_s %.3f\n",
            (unsigned long long)c->bytes, (unsigned long long)c->datagrams, s,
-           s > 0 ? (double)c->bytes / s : 0.0);
+           s > 0 ? (double)c->bytes / s : 0.0, cpu_seconds());
 }
 
 static int usage(void)
 {
-    fputs("usage: punch_blast punch-recv SERVER NAME [--relay-only]\n"
+    fputs("usage: punch_blast punch-recv SERVER NAME [--relay-only] [--no-aes]\n"
           "       punch_blast punch-send SERVER NAME PEER SECONDS SIZE [--relay-only] [--window N]\n"
-          "                              [--open-guard-ms N]\n"
+          "                              [--open-guard-ms N] [--no-aes]\n"
           "       punch_blast udp-recv PORT [--hello IP:PORT]\n"
           "       punch_blast udp-send IP:PORT SECONDS SIZE [--port P]\n"
           "       punch_blast udp-forward PORT\n"
@@ -141,7 +157,10 @@ static void fill(blast *b)
         if (punch_agent_send(a, punch_clock_ms(), b->peer, buf, b->size) != 0)
             break;
         b->next_seq++;
-        if (++n % 32 == 0) /* the agent queues at most 256 datagrams */
+        /* The agent queues at most 256 datagrams: flushing at half that lets
+         * the driver send whole batches (PUNCH_UDP_BATCH, 64: one GSO run),
+         * as udp-send does; every 32 halved them. */
+        if (++n % 128 == 0)
             punch_driver_flush(b->d);
     }
     punch_driver_flush(b->d);
@@ -176,8 +195,8 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
             b->peer = ev->peer;
         break;
     case PUNCH_EVENT_PATH:
-        fprintf(stderr, "punch_blast: path %s via %s\n", punch_path_kind_name(ev->path.kind),
-                punch_technique_name(ev->path.technique));
+        fprintf(stderr, "punch_blast: path %s via %s, %s\n", punch_path_kind_name(ev->path.kind),
+                punch_technique_name(ev->path.technique), punch_cipher_name(ev->path.cipher));
         if (b->peer_name && !b->sending && b->end_us == 0 && ev->peer == b->peer &&
             ev->path.kind == (b->relay_only ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT)) {
             printf("connect_ms %.1f\n", (double)(now_us() - b->connect_us) / 1000.0);
@@ -235,7 +254,7 @@ static void on_tick(void *arg, uint64_t now_ms)
     if (b->peer_name && b->sending) {
         if (t >= b->end_us) {
             b->sending = false;
-            printf("sent %llu\n", (unsigned long long)b->next_seq);
+            printf("sent %llu cpu_s %.3f\n", (unsigned long long)b->next_seq, cpu_seconds());
             punch_agent_close(punch_driver_agent(b->d), punch_clock_ms(), b->peer);
             punch_driver_flush(b->d);
             punch_loop_stop(b->loop);
@@ -259,6 +278,7 @@ static void on_tick(void *arg, uint64_t now_ms)
 static int run_punch(int argc, char **argv, bool sender)
 {
     blast b = {.peer = -1, .window = 128, .rc = 1};
+    bool no_aes = false;
     punch_driver_cfg dc = {.on_event = on_event, .arg = &b};
     int i = sender ? 7 : 4;
     if (argc < i)
@@ -277,13 +297,15 @@ static int run_punch(int argc, char **argv, bool sender)
             b.window = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--open-guard-ms") == 0 && i + 1 < argc)
             dc.agent.open_guard_ms = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--no-aes") == 0)
+            no_aes = true;
         else
             return usage();
     }
     if (b.window < 4 || punch_addr_parse(argv[2], 3478, &dc.agent.server) != 0)
         return usage();
     dc.agent.name = argv[3];
-    dc.agent.flags = b.relay_only ? PUNCH_AGENT_RELAY_ONLY : 0;
+    dc.agent.flags = (b.relay_only ? PUNCH_AGENT_RELAY_ONLY : 0) | (no_aes ? PUNCH_AGENT_NO_AES : 0);
     if (punch_random_bytes(dc.agent.secret_key, PUNCH_KEY_BYTES) != 0 ||
         punch_loop_new(&b.loop) != 0 || punch_driver_new(&b.d, b.loop, &dc) != 0) {
         perror("punch_blast: setup");
@@ -390,7 +412,7 @@ static int udp_send(int argc, char **argv)
         wait_writable(fd);
         seq -= punch_udp_send(fd, tx); /* what the kernel refused was not sent */
     }
-    printf("sent %llu\n", (unsigned long long)seq);
+    printf("sent %llu cpu_s %.3f\n", (unsigned long long)seq, cpu_seconds());
     return 0;
 }
 
@@ -445,21 +467,47 @@ static int udp_forward(int argc, char **argv)
 
 /* ---- the AEAD alone ------------------------------------------------------- */
 
-/* Bytes per second that fn(key, n, in, out) moves, over `secs` seconds. */
+/* AES-256-GCM as the transport runs it: the key expanded once. */
+static crypto_aead_aes256gcm_state aes_state;
+
+static void aes_seal(uint64_t n, const uint8_t *in, size_t len, uint8_t *out)
+{
+    uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES] = {0};
+    memcpy(nonce + 4, &n, sizeof(n));
+    crypto_aead_aes256gcm_encrypt_afternm(out, NULL, in, len, NULL, 0, NULL, nonce, &aes_state);
+}
+
+static int aes_open(uint64_t n, const uint8_t *in, size_t len, uint8_t *out)
+{
+    uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES] = {0};
+    memcpy(nonce + 4, &n, sizeof(n));
+    return crypto_aead_aes256gcm_decrypt_afternm(out, NULL, NULL, in, len, NULL, 0, nonce,
+                                                 &aes_state);
+}
+
 /* Seconds per datagram: sealed alone (open = false), or sealed and then
  * opened again (a real ciphertext for its own nonce, so the open does all
- * its work), for `secs` seconds. */
-static double aead_seconds(bool open, double secs, const uint8_t *key, const uint8_t *in,
-                           size_t len, uint8_t *sealed, uint8_t *opened)
+ * its work), for `secs` seconds; ChaCha20-Poly1305 with key, or AES-256-GCM
+ * (aes) with aes_state. */
+static double cpu_per_seal; /* CPU seconds per datagram of the last aead_seconds */
+
+static double aead_seconds(bool aes, bool open, double secs, const uint8_t *key,
+                           const uint8_t *in, size_t len, uint8_t *sealed, uint8_t *opened)
 {
+    double cpu0 = cpu_seconds();
     uint64_t n = 0, start = now_us(), end = start + (uint64_t)(secs * 1e6), t;
     do {
         for (int i = 0; i < 256; i++, n++) {
-            punch_noise_seal(key, n, NULL, 0, in, len, sealed);
-            if (open && punch_noise_open(key, n, NULL, 0, sealed, len + 16, opened) != 0)
+            if (aes)
+                aes_seal(n, in, len, sealed);
+            else
+                punch_noise_seal(key, n, NULL, 0, in, len, sealed);
+            if (open && (aes ? aes_open(n, sealed, len + 16, opened)
+                             : punch_noise_open(key, n, NULL, 0, sealed, len + 16, opened)) != 0)
                 abort();
         }
     } while ((t = now_us()) < end);
+    cpu_per_seal = (cpu_seconds() - cpu0) / (double)n;
     return (double)(t - start) / 1e6 / (double)n;
 }
 
@@ -475,9 +523,21 @@ static int cipher(int argc, char **argv)
     memset(plain, 0xab, sizeof(plain));
     if (sodium_init() < 0)
         return 1;
-    double seal = aead_seconds(false, secs, key, plain, (size_t)size, sealed, opened);
-    double both = aead_seconds(true, secs, key, plain, (size_t)size, sealed, opened);
-    printf("seal_Bps %.0f open_Bps %.0f\n", (double)size / seal, (double)size / (both - seal));
+    double seal = aead_seconds(false, false, secs, key, plain, (size_t)size, sealed, opened);
+    double cpu_chacha = cpu_per_seal, cpu_aes = 0;
+    double both = aead_seconds(false, true, secs, key, plain, (size_t)size, sealed, opened);
+    printf("seal_Bps %.0f open_Bps %.0f", (double)size / seal, (double)size / (both - seal));
+    if (crypto_aead_aes256gcm_is_available()) {
+        crypto_aead_aes256gcm_beforenm(&aes_state, key);
+        seal = aead_seconds(true, false, secs, key, plain, (size_t)size, sealed, opened);
+        cpu_aes = cpu_per_seal;
+        both = aead_seconds(true, true, secs, key, plain, (size_t)size, sealed, opened);
+        printf(" aes_seal_Bps %.0f aes_open_Bps %.0f", (double)size / seal,
+               (double)size / (both - seal));
+    } else {
+        printf(" aes_seal_Bps 0 aes_open_Bps 0");
+    }
+    printf(" seal_cpu_us %.3f aes_seal_cpu_us %.3f\n", cpu_chacha * 1e6, cpu_aes * 1e6);
     return 0;
 }
 

@@ -119,5 +119,10 @@ printf '    %-7s %10s %10s %10s %8s %8s\n' floor "${fl[2]}" "${fl[4]}" "${fl[6]}
 awk -v p="${ka[2]}" -v f="${fl[2]}" 'BEGIN {
     printf "    punchd/floor %.2f; punchd %s the 100,000/s target\n", p / f, (p >= 100000) ? "meets" : "MISSES" }'
 printf '    keepalives refused for an expired cookie (the peer then asked for a new one): %s\n' "${ka[15]:-0}"
+# A cookie lives 60 to 120 s (PUNCH_RV_COOKIE_PERIOD_MS: this period or the
+# one before): a registration slower than that leaves the first peers with
+# dead cookies, and their keepalives measure cookie refreshes instead.
+awk -v s="${reg[3]}" 'BEGIN { if (s > 60)
+    printf "    NOTE: registering took %.0f s, longer than a cookie is sure to live (60 s): many keepalives\n    above were refused and refreshed (HELLO, COOKIE, REGISTER), so the rate is not the keepalive rate\n", s }'
 printf '    CPU %s was %s%% busy over the whole punchd run (registration included)\n' "$server_cpu" \
     "$(percent $((b1 - b0)) $((t1 - t0)))"

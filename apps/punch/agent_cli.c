@@ -24,6 +24,14 @@ int punch_agent_cli_server(const punch_cli *cli, const char *program, punch_addr
     int rc = punch_addr_resolve(cli->server, PUNCH_DEFAULT_PORT, server);
     if (rc == PUNCH_ERR_INVAL)
         return punch_cli_usage_error(program, "--server: '%s' is not HOST[:PORT]", cli->server);
+    for (size_t k = 0; k < cli->n_more_servers; k++) {
+        punch_addr unused;
+        size_t n;
+        if (punch_addr_resolve_all(cli->more_servers[k], PUNCH_DEFAULT_PORT, &unused, 1, &n) ==
+            PUNCH_ERR_INVAL)
+            return punch_cli_usage_error(program, "--server: '%s' is not HOST[:PORT]",
+                                         cli->more_servers[k]);
+    }
     if (rc != 0) {
         fprintf(stderr, "%s: cannot resolve '%s'\n", program, cli->server);
         return 1;
@@ -165,9 +173,52 @@ static void on_silent_server(void *arg, uint64_t now_ms)
     (void)now_ms;
     const punch_agent_cli_setup *su = arg;
     if (!su->registered)
-        fprintf(stderr, "%s: no answer from punchd at %s after %d s (still trying; is the "
+        fprintf(stderr, "%s: no answer from punchd at %s%s after %d s (still trying; is the "
                 "server running and reachable?)\n", su->cmd, su->server_text,
+                su->several_servers ? " nor the other --server" : "",
                 PUNCH_SILENT_SERVER_MS / 1000);
+}
+
+/* One more server address for cfg, unless it is there already, of
+ * another family than the first (the agent has one socket) or one too many. */
+static void add_server(punch_agent_cfg *cfg, const punch_addr *a, const char *text)
+{
+    char buf[PUNCH_ADDR_STRLEN];
+    if (a->family != cfg->server.family) {
+        punch_log(PUNCH_LOG_DEBUG, "--server %s: %s left out (not the first's address family)",
+                  text, punch_addr_format(a, buf));
+        return;
+    }
+    if (punch_addr_equal(a, &cfg->server))
+        return;
+    for (size_t i = 0; i < cfg->n_more_servers; i++)
+        if (punch_addr_equal(a, &cfg->more_servers[i]))
+            return;
+    if (cfg->n_more_servers == PUNCH_MAX_SERVERS - 1) {
+        punch_log(PUNCH_LOG_WARN, "--server %s: %s left out (at most %d server addresses)", text,
+                  punch_addr_format(a, buf), PUNCH_MAX_SERVERS);
+        return;
+    }
+    cfg->more_servers[cfg->n_more_servers++] = *a;
+}
+
+/* The servers after the first: the first --server's other addresses (a
+ * name with several addresses names several servers), then every later
+ * --server's (punch_agent_cli_server checked how they are written). One
+ * that does not resolve is left out: the others serve. */
+static void more_servers(const punch_cli *cli, punch_agent_cfg *cfg)
+{
+    punch_addr all[PUNCH_MAX_SERVERS];
+    size_t n;
+    for (size_t k = 0; k <= cli->n_more_servers; k++) {
+        const char *text = k ? cli->more_servers[k - 1] : cli->server;
+        if (punch_addr_resolve_all(text, PUNCH_DEFAULT_PORT, all, PUNCH_MAX_SERVERS, &n) != 0) {
+            punch_log(PUNCH_LOG_WARN, "cannot resolve '%s': going on without it", text);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            add_server(cfg, &all[i], text);
+    }
 }
 
 /* The driver's settings: server, name, flags, tuning, and the secret key
@@ -176,14 +227,16 @@ static int driver_cfg(const punch_cli *cli, const punch_addr *server,
                       punch_agent_cli_setup *su, punch_driver_cfg *dc,
                       char host[PUNCH_NAME_MAX + 1])
 {
+    *dc = (punch_driver_cfg){.agent = {.server = *server, .flags = su->flags},
+                             .on_event = watch_event, .arg = su};
+    more_servers(cli, &dc->agent);
     punch_identity id;
     if (punch_agent_cli_identity(cli, su->cmd, &id, su->known_path) != 0)
         return 1;
     const char *name = cli->name;
     if (!name && su->listening && gethostname(host, PUNCH_NAME_MAX) == 0)
         name = host;
-    *dc = (punch_driver_cfg){.agent = {.name = name, .server = *server, .flags = su->flags},
-                             .on_event = watch_event, .arg = su};
+    dc->agent.name = name;
     punch_agent_cli_tune(cli, &dc->agent);
     load_token(su, server, &dc->agent);
     memcpy(dc->agent.secret_key, id.secret_key, PUNCH_KEY_LEN);
@@ -211,6 +264,7 @@ int punch_agent_cli_start(const punch_cli *cli, const punch_addr *server,
                                            : strerror(errno));
     memset(dc.agent.secret_key, 0, PUNCH_KEY_LEN);
     su->server_text = cli->server;
+    su->several_servers = cli->n_more_servers > 0;
     if (rc == 0 && punch_loop_timer_add(*su->loop, punch_clock_ms() + PUNCH_SILENT_SERVER_MS,
                                         on_silent_server, su, &su->silent_timer) != 0) {
         fprintf(stderr, "%s: cannot set a timer: %s\n", su->cmd, strerror(errno));
@@ -295,6 +349,8 @@ void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg)
         cfg->open_ttl = (uint8_t)cli->open_ttl;
     if (cli->no_birthday)
         cfg->flags |= PUNCH_AGENT_NO_BIRTHDAY;
+    if (cli->no_aes)
+        cfg->flags |= PUNCH_AGENT_NO_AES;
     cfg->portmap = (uint8_t)cli->portmap;
 }
 
@@ -304,12 +360,15 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
     char a[PUNCH_ADDR_STRLEN], b[PUNCH_ADDR_STRLEN];
     switch (ev->kind) {
     case PUNCH_EVENT_REGISTERED:
+        /* With several servers, the one that took us (the one in use now). */
+        if (ev->registered.server.family != PUNCH_AF_NONE)
+            server = &ev->registered.server;
         punch_events_emit(events, "registered",
                           "\"server\":\"%s\",\"public\":\"%s\",\"transport\":\"%s\",\"nat\":\"%s\","
-                          "\"port_step\":%d,\"nat_port\":%u,\"by_token\":%s",
+                          "\"port_step\":%d,\"nat_port\":%u,\"by_token\":%s,\"server_rtt_ms\":%u",
                           fmt(server, a), fmt(&ev->registered.public_addr, b), punch_driver_transport(d),
                           ev->registered.nat, ev->registered.port_step, ev->registered.nat_port,
-                          ev->registered.by_token ? "true" : "false");
+                          ev->registered.by_token ? "true" : "false", ev->registered.server_rtt_ms);
         punch_log(PUNCH_LOG_INFO, "registered at %s, public address %s", a, b);
         break;
     case PUNCH_EVENT_INTRODUCED:
@@ -321,13 +380,14 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
         punch_driver_path_local(d, &ev->path, &local);
         punch_events_emit(events, "path",
                           "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"local\":\"%s\","
-                          "\"remote\":\"%s\",\"rtt_ms\":%.1f",
+                          "\"remote\":\"%s\",\"family\":\"%s\",\"rtt_ms\":%.1f,\"cipher\":\"%s\"",
                           ev->peer_name, punch_path_kind_name(ev->path.kind),
                           punch_technique_name(ev->path.technique), fmt(&local, a),
-                          fmt(&ev->path.remote, b), ev->path.rtt_us / 1000.0);
-        punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms)", ev->peer_name,
+                          fmt(&ev->path.remote, b), punch_family_name(ev->path.remote.family),
+                          ev->path.rtt_us / 1000.0, punch_cipher_name(ev->path.cipher));
+        punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms, %s)", ev->peer_name,
                   punch_path_kind_name(ev->path.kind), punch_technique_name(ev->path.technique),
-                  b, ev->path.rtt_us / 1000.0);
+                  b, ev->path.rtt_us / 1000.0, punch_cipher_name(ev->path.cipher));
         break;
     }
     case PUNCH_EVENT_ATTEMPT:

@@ -21,8 +21,10 @@
 
 #define PUNCH_DEFAULT_PORT 3478
 
-/* --server resolved into *server. Returns 0, 2 (usage error: no or bad
- * --server) or 1 (does not resolve), with a message on stderr. */
+/* The first --server resolved into *server (its first address; the
+ * other servers are resolved by punch_agent_cli_start). Returns 0, 2
+ * (usage error: no --server, or one badly written) or 1 (the first does
+ * not resolve), with a message on stderr. */
 int punch_agent_cli_server(const punch_cli *cli, const char *program, punch_addr *server);
 
 /* The identity key loaded (created on first use) into *id, and the
@@ -67,6 +69,7 @@ typedef struct punch_agent_cli_setup {
      * timer that says so on stderr when it has not within
      * PUNCH_SILENT_SERVER_MS. */
     const char *server_text;
+    bool several_servers;         /* --server given more than once */
     bool registered;
     punch_loop_timer silent_timer;
 } punch_agent_cli_setup;

@@ -35,7 +35,7 @@ static const punch_command commands[] = {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: punch [--server HOST[:PORT]] [--name NAME] [--key FILE]\n"
+            "usage: punch [--server HOST[:PORT]]... [--name NAME] [--key FILE]\n"
             "             [--events FILE|-] [--log-level LEVEL] COMMAND [ARGS]\n"
             "\n"
             "Reach another program directly across NATs and firewalls.\n"
@@ -46,7 +46,10 @@ static void usage(FILE *out)
     fprintf(out,
             "\n"
             "Options:\n"
-            "  --server HOST[:PORT]  the punchd to use (default: $PUNCH_SERVER)\n"
+            "  --server HOST[:PORT]  the punchd to use (default: $PUNCH_SERVER); again (or a\n"
+            "                        name with several addresses) for more punchd of the same\n"
+            "                        service: punch registers at the first that answers and\n"
+            "                        moves to another when it stops answering\n"
             "  --name NAME           the name to register as\n"
             "  --key FILE            identity key (default: $XDG_CONFIG_HOME/punch/key)\n"
             "  --events FILE|-       one JSON event per line; - is stdout\n"
@@ -57,6 +60,9 @@ static void usage(FILE *out)
             "  --no-birthday         no many-port probing: with a NAT that picks random\n"
             "                        ports, it opens 256 more sockets (or sends 1024 probes\n"
             "                        to the peer's) for a few seconds\n"
+            "  --no-aes              seal datagrams with ChaCha20-Poly1305 even where both\n"
+            "                        peers have AES instructions (default: AES-256-GCM\n"
+            "                        then)\n"
             "  --portmap MODE        ask the home router to map our port and offer it to\n"
             "                        peers: auto (default: PCP, NAT-PMP, then UPnP IGD),\n"
             "                        pcp, natpmp, upnp or off\n"
@@ -86,6 +92,21 @@ int punch_cli_key_path(const punch_cli *cli, char *out, size_t cap)
     return 0;
 }
 
+/* --server: the first replaces $PUNCH_SERVER, each later one is one more
+ * server. Returns 0 or 2 (one too many, said on stderr). */
+static int add_server(punch_cli *cli, bool *given, const char *text)
+{
+    if (*given && cli->n_more_servers == PUNCH_MAX_SERVERS - 1)
+        return punch_cli_usage_error("punch", "--server: '%s' is one too many (at most %d)", text,
+                                     PUNCH_MAX_SERVERS);
+    if (*given)
+        cli->more_servers[cli->n_more_servers++] = text;
+    else
+        cli->server = text;
+    *given = true;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -96,6 +117,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"open-ttl", required_argument, NULL, 'T'},
         {"no-birthday", no_argument, NULL, 'B'},
+        {"no-aes", no_argument, NULL, 'A'},
         {"portmap", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -105,11 +127,15 @@ int main(int argc, char **argv)
                      .start_ms = punch_clock_ms(), .open_ttl = -1,
                      .portmap = PUNCH_PORTMAP_AUTO};
     int c;
+    bool server_given = false; /* the first --server replaces $PUNCH_SERVER */
     opterr = 0;
     /* '+': stop at the subcommand; its own options are its business. */
     while ((c = getopt_long(argc, argv, "+:", longs, NULL)) != -1) {
         switch (c) {
-        case 's': cli.server = optarg; break;
+        case 's':
+            if (add_server(&cli, &server_given, optarg) != 0)
+                return 2;
+            break;
         case 'n':
             if (!punch_msg_valid_name(optarg))
                 return punch_cli_usage_error(
@@ -133,6 +159,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'B': cli.no_birthday = true; break;
+        case 'A': cli.no_aes = true; break;
         case 'P':
             if ((cli.portmap = punch_portmap_proto_parse(optarg)) < 0)
                 return punch_cli_usage_error(

@@ -31,7 +31,7 @@
 
 static const char natcheck_help[] =
     "usage: punch [--server HOST[:PORT]] natcheck [--json] [--lifetime]\n"
-    "             [--max-wait SECONDS] [--wait MS]\n"
+    "             [--max-wait SECONDS] [--wait MS] [--other-family HOST[:PORT]]\n"
     "\n"
     "Find out how the NAT between here and the server behaves (RFC 5780):\n"
     "  mapping          eim, adm or apdm (endpoint-independent, address-dependent,\n"
@@ -47,6 +47,9 @@ static const char natcheck_help[] =
     "adm NAT looks the same there), and filtering stays unknown.\n"
     "--wait is how long to wait for each answer (default 2000).\n"
     "--json prints one JSON object instead of the table.\n"
+    "--other-family names the server's address of the other family (IPv6 beside an\n"
+    "IPv4 --server, or the reverse): that family is checked too and reported beside\n"
+    "(\"other_family\" in JSON; unreachable: \"reachable\":false).\n"
     "It also asks the default gateway what port mapping it offers (PCP, NAT-PMP,\n"
     "UPnP IGD), unless --portmap off or the server is on loopback.\n";
 
@@ -440,6 +443,7 @@ static void print_portmap_table(const result *r)
 static void print_table(const check *c, const result *r, bool lifetime)
 {
     char s[PUNCH_ADDR_STRLEN], o[PUNCH_ADDR_STRLEN];
+    printf("family           %s\n", punch_family_name(c->server.family));
     printf("server           %s", punch_addr_format(&c->server, s));
     if (r->other.family)
         printf(" (other address %s)", punch_addr_format(&r->other, o));
@@ -466,7 +470,6 @@ static void print_table(const check *c, const result *r, bool lifetime)
         else
             printf("at least %ld s (still alive when the check stopped)\n", r->lifetime_s);
     }
-    print_portmap_table(r);
 }
 
 static void print_portmap_json(const result *r)
@@ -485,13 +488,16 @@ static void print_portmap_json(const result *r)
            o->upnp_ms);
 }
 
-static void print_json(const check *c, const result *r, bool lifetime)
+/* One family's fields, without the braces. */
+static void print_json_fields(const check *c, const result *r, bool lifetime)
 {
     char s[PUNCH_ADDR_STRLEN], l[PUNCH_ADDR_STRLEN], p[PUNCH_ADDR_STRLEN], o[PUNCH_ADDR_STRLEN];
-    printf("{\"server\":\"%s\",\"other\":\"%s\",\"local\":\"%s\",\"public\":\"%s\",\"nat\":%s,"
+    printf("\"family\":\"%s\",\"server\":\"%s\",\"other\":\"%s\",\"local\":\"%s\","
+           "\"public\":\"%s\",\"nat\":%s,"
            "\"mapping\":\"%s\",\"filtering\":\"%s\",\"hairpin\":%s,\"port_allocation\":\"%s\","
            "\"port_step\":%d",
-           punch_addr_format(&c->server, s), r->other.family ? punch_addr_format(&r->other, o) : "",
+           punch_family_name(c->server.family), punch_addr_format(&c->server, s),
+           r->other.family ? punch_addr_format(&r->other, o) : "",
            punch_addr_format(&r->local, l), punch_addr_format(&r->public_addr, p),
            r->nat ? "true" : "false", punch_nat_mapping_name(r->mapping),
            r->filtering_known ? punch_nat_filtering_name(r->filtering) : "unknown",
@@ -502,7 +508,31 @@ static void print_json(const check *c, const result *r, bool lifetime)
     if (lifetime)
         printf(",\"lifetime_s\":%ld,\"lifetime_at_least\":%s", r->lifetime_s,
                r->lifetime_gone_s < 0 ? "true" : "false");
+}
+
+/* The other family (--other-family): its check, or that it did not answer. */
+typedef struct other_family {
+    bool asked, reachable;
+    check c;
+    result r;
+} other_family;
+
+static void print_json(const check *c, const result *r, bool lifetime, const other_family *of)
+{
+    char s[PUNCH_ADDR_STRLEN];
+    printf("{");
+    print_json_fields(c, r, lifetime);
     print_portmap_json(r);
+    if (!of->asked)
+        printf(",\"other_family\":null");
+    else if (!of->reachable)
+        printf(",\"other_family\":{\"family\":\"%s\",\"server\":\"%s\",\"reachable\":false}",
+               punch_family_name(of->c.server.family), punch_addr_format(&of->c.server, s));
+    else {
+        printf(",\"other_family\":{\"reachable\":true,");
+        print_json_fields(&of->c, &of->r, false);
+        printf("}");
+    }
     printf("}\n");
 }
 
@@ -558,6 +588,21 @@ static int parse_int(const char *text, int min, int max, int *out)
     return 0;
 }
 
+/* The server address `text` (of option `what`) into c, with the wildcard
+ * of its family. Returns 0, 1 (does not resolve) or 2 (usage). */
+static int server_of(const char *text, const char *what, check *c)
+{
+    int rc = punch_addr_resolve(text, DEFAULT_PORT, &c->server);
+    if (rc == PUNCH_ERR_INVAL)
+        return punch_cli_usage_error("punch natcheck", "%s: '%s' is not HOST[:PORT]", what, text);
+    if (rc != 0) {
+        fprintf(stderr, "punch: natcheck: cannot resolve '%s'\n", text);
+        return 1;
+    }
+    punch_addr_parse(c->server.family == PUNCH_AF_INET ? "0.0.0.0" : "::", 0, &c->any);
+    return 0;
+}
+
 int punch_cmd_natcheck(const punch_cli *cli, int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -565,12 +610,14 @@ int punch_cmd_natcheck(const punch_cli *cli, int argc, char **argv)
         {"lifetime", no_argument, NULL, 'l'},
         {"max-wait", required_argument, NULL, 'm'},
         {"wait", required_argument, NULL, 'w'},
+        {"other-family", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     bool json = false, lifetime = false;
     int max_wait_s = DEFAULT_MAX_LIFETIME_S, c;
     check chk = {.wait_ms = DEFAULT_WAIT_MS};
+    const char *other = NULL;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
         switch (c) {
@@ -586,6 +633,7 @@ int punch_cmd_natcheck(const punch_cli *cli, int argc, char **argv)
                 return punch_cli_usage_error("punch natcheck",
                                              "--wait: '%s' is not 10 to 60000 ms", optarg);
             break;
+        case 'o': other = optarg; break;
         case 'h': fputs(natcheck_help, stdout); return 0;
         case ':':
             return punch_cli_usage_error("punch natcheck", "%s needs a value", argv[optind - 1]);
@@ -599,26 +647,38 @@ int punch_cmd_natcheck(const punch_cli *cli, int argc, char **argv)
     if (!cli->server || !cli->server[0])
         return punch_cli_usage_error("punch natcheck",
                                      "no server: give --server HOST[:PORT] or set PUNCH_SERVER");
-    int rc = punch_addr_resolve(cli->server, DEFAULT_PORT, &chk.server);
-    if (rc == PUNCH_ERR_INVAL)
-        return punch_cli_usage_error("punch natcheck", "--server: '%s' is not HOST[:PORT]",
-                                     cli->server);
-    if (rc != 0) {
-        fprintf(stderr, "punch: natcheck: cannot resolve '%s'\n", cli->server);
-        return 1;
-    }
-    punch_addr_parse(chk.server.family == PUNCH_AF_INET ? "0.0.0.0" : "::", 0, &chk.any);
+    int rc = server_of(cli->server, "--server", &chk);
+    if (rc != 0)
+        return rc;
+    other_family of = {.asked = other != NULL, .c = chk};
+    if (other && (rc = server_of(other, "--other-family", &of.c)) != 0)
+        return rc;
+    if (other && of.c.server.family == chk.server.family)
+        return punch_cli_usage_error("punch natcheck", "--other-family: '%s' is of --server's family",
+                                     other);
 
     result r = {.hairpin = -1, .lifetime_s = -1, .lifetime_gone_s = -1};
     if (run_checks(&chk, lifetime, max_wait_s, &r) != 0)
         return 1;
+    of.r = (result){.hairpin = -1, .lifetime_s = -1, .lifetime_gone_s = -1};
+    of.reachable = other && run_checks(&of.c, false, 0, &of.r) == 0;
     /* Never the real gateway for a server on this machine (tests). */
     r.portmap_asked = cli->portmap != PUNCH_PORTMAP_OFF && !punch_portmap_pointless(&chk.server);
     if (r.portmap_asked)
         punch_portmap_probe(&r.portmap);
-    if (json)
-        print_json(&chk, &r, lifetime);
-    else
-        print_table(&chk, &r, lifetime);
+    if (json) {
+        print_json(&chk, &r, lifetime, &of);
+        return 0;
+    }
+    print_table(&chk, &r, lifetime);
+    print_portmap_table(&r);
+    if (of.reachable) {
+        printf("\n");
+        print_table(&of.c, &of.r, false);
+    } else if (of.asked) {
+        char s[PUNCH_ADDR_STRLEN];
+        printf("\n%s: no answer from %s\n", punch_family_name(of.c.server.family),
+               punch_addr_format(&of.c.server, s));
+    }
     return 0;
 }

@@ -93,14 +93,17 @@ static void on_pong(pinger *p, const punch_event *ev)
         snprintf(how, sizeof(how), "relay");
     else
         snprintf(how, sizeof(how), "direct via %s", punch_technique_name(pong->technique));
-    printf("pong from %s: %s (%s) in %.1f ms\n", ev->peer_name, how,
-           punch_addr_format(&pong->remote, where), pong->rtt_us / 1000.0);
+    printf("pong from %s: %s (%s) in %.1f ms, %s\n", ev->peer_name, how,
+           punch_addr_format(&pong->remote, where), pong->rtt_us / 1000.0,
+           punch_cipher_name(pong->cipher));
     fflush(stdout);
     punch_events_emit(p->events, "pong",
                       "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"remote\":\"%s\","
-                      "\"rtt_ms\":%.1f",
+                      "\"family\":\"%s\",\"rtt_ms\":%.1f,\"cipher\":\"%s\"",
                       ev->peer_name, punch_path_kind_name(pong->kind),
-                      punch_technique_name(pong->technique), where, pong->rtt_us / 1000.0);
+                      punch_technique_name(pong->technique), where,
+                      punch_family_name(pong->remote.family), pong->rtt_us / 1000.0,
+                      punch_cipher_name(pong->cipher));
 }
 
 static void on_event(void *arg, punch_driver *d, const punch_event *ev)

@@ -3,8 +3,16 @@
 #ifndef PUNCH_APPS_PUNCH_CLI_H
 #define PUNCH_APPS_PUNCH_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "punch/punch.h"
+
 typedef struct punch_cli {
     const char *server;   /* --server, else $PUNCH_SERVER */
+    const char *more_servers[PUNCH_MAX_SERVERS - 1]; /* --server given again */
+    size_t n_more_servers;
     const char *name;     /* --name */
     const char *key;      /* --key, else $XDG_CONFIG_HOME/punch/key */
     const char *events;   /* --events */
@@ -13,6 +21,7 @@ typedef struct punch_cli {
                              0 turns the low-TTL opening off, -1 the default */
     int log_level;
     bool no_birthday;     /* --no-birthday: no many-port probing */
+    bool no_aes;          /* --no-aes: never offer AES-256-GCM */
     int portmap;          /* --portmap: a punch_portmap_proto (default auto) */
 } punch_cli;
 

@@ -569,6 +569,10 @@ static int setup_rendezvous(punchd *d, const punchd_options *o, const punch_bind
         .relay_max_bytes = o->relay_max_bytes,
         .relay_bytes_per_s = (uint32_t)o->relay_bytes_per_s,
         .relay_packets_per_s = (uint32_t)o->relay_packets_per_s,
+        .relay_source_bytes_per_s = (uint32_t)o->relay_source_bytes_per_s,
+        .relay_source_packets_per_s = (uint32_t)o->relay_source_packets_per_s,
+        .relay_peer_bytes_per_s = (uint32_t)o->relay_source_bytes_per_s,
+        .relay_peer_packets_per_s = (uint32_t)o->relay_source_packets_per_s,
         .rate = stun->rate,
         .cluster = o->has_cluster,
     };

@@ -26,7 +26,8 @@ static const char usage_text[] =
     "usage: punchd [--listen ADDR:PORT]... [--alt ADDR] [--second-port PORT|off]\n"
     "              [--key FILE] [--no-relay]\n"
     "              [--max-peers N] [--names-per-source N] [--relay-max-bytes N] [--relay-rate N]\n"
-    "              [--relay-packets N] [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
+    "              [--relay-packets N] [--relay-source-rate N] [--relay-source-packets N]\n"
+    "              [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
     "              [--events FILE|-] [--metrics ADDR:PORT] [--config FILE]\n"
     "              [--log-level LEVEL] [--rate-limit N]\n"
     "              [--cluster redis://IP:PORT[/DB] --cluster-secret-file FILE]\n"
@@ -62,6 +63,12 @@ static const char usage_text[] =
     "                       together (default 262144; 0 means the default)\n"
     "  --relay-packets N    datagrams/s one relay session may carry (default 1000;\n"
     "                       0 means the default)\n"
+    "  --relay-source-rate N bytes/s relayed from one IPv4 address or IPv6 /64,\n"
+    "                       and to one peer, over all its sessions (default\n"
+    "                       1048576; 0 means the default)\n"
+    "  --relay-source-packets N datagrams/s relayed from one IPv4 address or\n"
+    "                       IPv6 /64, and to one peer (default 4000; 0 means the\n"
+    "                       default)\n"
     "  --max-peers N        registered peers held at once (default 100000; about\n"
     "                       400 bytes each, taken as they register)\n"
     "  --names-per-source N names registered from one IPv4 address or IPv6 /64\n"
@@ -225,6 +232,12 @@ static int parse_option(punchd_options *o, int c, char **argv)
         return number_option("--relay-rate", optarg, 0, UINT32_MAX, &o->relay_bytes_per_s);
     case 'P':
         return number_option("--relay-packets", optarg, 0, UINT32_MAX, &o->relay_packets_per_s);
+    case 'W':
+        return number_option("--relay-source-rate", optarg, 0, UINT32_MAX,
+                             &o->relay_source_bytes_per_s);
+    case 'Y':
+        return number_option("--relay-source-packets", optarg, 0, UINT32_MAX,
+                             &o->relay_source_packets_per_s);
     case 'K':
     case 'Q':
         return cluster_option(o, c);
@@ -255,6 +268,8 @@ static const struct option longs[] = {
     {"relay-max-bytes", required_argument, NULL, 'B'},
     {"relay-rate", required_argument, NULL, 'R'},
     {"relay-packets", required_argument, NULL, 'P'},
+    {"relay-source-rate", required_argument, NULL, 'W'},
+    {"relay-source-packets", required_argument, NULL, 'Y'},
     {"no-tcp", no_argument, NULL, 'T'},
     {"max-tcp", required_argument, NULL, 'M'},
     {"max-tcp-per-ip", required_argument, NULL, 'I'},

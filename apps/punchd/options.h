@@ -32,6 +32,8 @@ typedef struct punchd_options {
     unsigned long long names_per_source; /* 0: the default */
     unsigned long long relay_max_bytes;
     unsigned long long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
+    /* per source IP (/64) and per destination peer; 0: the defaults */
+    unsigned long long relay_source_bytes_per_s, relay_source_packets_per_s;
     bool no_tcp;
     unsigned long long max_tcp, max_tcp_per_ip;
     int second_port;  /* -1: PORT+1 (default), 0: off, else that port */

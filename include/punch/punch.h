@@ -98,6 +98,8 @@ typedef struct punch_agent punch_agent;
 
 #define PUNCH_NAME_MAX 63
 #define PUNCH_MAX_LOCAL 8
+/* Servers an agent knows (punch_agent_cfg.server and .more_servers). */
+#define PUNCH_MAX_SERVERS 8
 /* The largest application datagram punch_agent_send takes: what fits a
  * 1280-byte IPv6 minimum MTU path after IP, UDP, relay and crypto headers. */
 #define PUNCH_MAX_DATAGRAM 1152
@@ -123,7 +125,20 @@ enum {
                                              PUNCH_MAX_DATAGRAM_LARGE bytes, not
                                              PUNCH_MAX_DATAGRAM (`punch vpn`); both
                                              sides must set it */
+    PUNCH_AGENT_NO_AES = 0x40,            /* never offer AES-256-GCM: sessions use
+                                             ChaCha20-Poly1305 (`punch --cipher
+                                             chacha20-poly1305`) */
 };
+
+/* The AEAD that seals a session's datagrams (docs/protocol.md): peers that
+ * both have AES instructions (libsodium's crypto_aead_aes256gcm_is_available)
+ * agree on AES-256-GCM, others on ChaCha20-Poly1305, the default. The offers
+ * travel inside the Noise handshake, so nobody between them can change the
+ * choice. */
+typedef enum punch_cipher {
+    PUNCH_CIPHER_CHACHA20_POLY1305 = 0,
+    PUNCH_CIPHER_AES256_GCM = 1,
+} punch_cipher;
 
 /* An address-validation token from punchd (like QUIC's NEW_TOKEN; docs/
  * protocol.md, docs/security.md): the caller keeps the latest one between
@@ -145,7 +160,15 @@ typedef struct punch_server_token {
 typedef struct punch_agent_cfg {
     uint8_t secret_key[PUNCH_KEY_BYTES];   /* our identity (X25519) */
     const char *name;                      /* register as NAME; NULL: don't register */
-    punch_addr server;                     /* punchd */
+    punch_addr server;                     /* punchd (the first one tried) */
+    /* More punchd serving the same peers (`punch --server A --server B`, or
+     * a name with several addresses): the agent registers at the first
+     * that answers, keeps a round trip to each, and moves to another
+     * within seconds when the one in use stops answering (direct sessions
+     * stay up; relayed ones are introduced again there). The REGISTERED
+     * event names the server in use. 0: `server` only. */
+    size_t n_more_servers;
+    punch_addr more_servers[PUNCH_MAX_SERVERS - 1];
     bool pin_server;                       /* refuse a server with another key */
     uint8_t server_key[PUNCH_KEY_BYTES];
     size_t n_local;                        /* our private endpoints (draft §3.3.2, §4.2) */
@@ -169,7 +192,8 @@ typedef struct punch_agent_cfg {
      * and offer the mapped endpoint to peers. PUNCH_PORTMAP_OFF (0) by
      * default; the caller talks to the gateway (punch_agent_poll_portmap). */
     uint8_t portmap;
-    /* A token from an earlier run with this server (has_token). */
+    /* A token from an earlier run with `server`, the first server
+     * (has_token); the others' are not told (PUNCH_EVENT_TOKEN). */
     bool has_token;
     punch_server_token token;
 } punch_agent_cfg;
@@ -264,6 +288,8 @@ typedef struct punch_event_registered {
     int port_step;
     uint16_t nat_port;
     bool by_token;           /* in one flight, with a token from an earlier run */
+    punch_addr server;       /* the server that took us: the one in use from now on */
+    uint32_t server_rtt_ms;  /* our round trip to it (0: not measured yet) */
 } punch_event_registered;
 
 /* PUNCH_EVENT_INTRODUCED: the server (or a peer) told us of a peer; its
@@ -280,6 +306,7 @@ typedef struct punch_event_path {
     punch_addr remote;
     uint32_t rtt_us;
     punch_socket socket;     /* the socket the path leaves from */
+    punch_cipher cipher;     /* the session's AEAD */
 } punch_event_path;
 
 /* PUNCH_EVENT_PONG: a punch_agent_ping answered: the path it went on and
@@ -388,6 +415,8 @@ typedef struct punch_agent_stats {
     uint64_t evicted;   /* such peers pushed out by a newer introduction */
     uint64_t probes_withheld; /* probes not sent: the budget for addresses not
                                  verified yet was spent (draft §6.2) */
+    uint64_t server_failovers; /* with several servers: times the one in use stopped
+                                  answering and the agent registered anew elsewhere */
 } punch_agent_stats;
 void punch_agent_stats_get(const punch_agent *agent, punch_agent_stats *out);
 
@@ -505,6 +534,11 @@ int punch_portmap_proto_parse(const char *name);
  * "tcp-simultaneous-open", "reversal", "tcp-direct", "portmap". */
 const char *punch_path_kind_name(punch_path_kind k);
 const char *punch_technique_name(punch_technique t);
+/* "chacha20-poly1305" or "aes-256-gcm". */
+const char *punch_cipher_name(punch_cipher c);
+/* An address family's name for events and logs: "ipv4", "ipv6", or "none"
+ * (a path event's remote address says which family the path took). */
+const char *punch_family_name(uint8_t family);
 
 #ifdef __cplusplus
 }

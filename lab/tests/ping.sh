@@ -40,7 +40,7 @@ ping_case() {
 # Every line is a pong or a said timeout; the pongs' format.
 check_lines() {
     local what=$1 bad
-    bad=$(grep -v -E '^(pong from bob: (direct via [a-z-]+|relay) \([0-9.]+:[0-9]+\) in [0-9]+\.[0-9] ms|no answer from bob in 1000 ms)$' \
+    bad=$(grep -v -E '^(pong from bob: (direct via [a-z-]+|relay) \([0-9.]+:[0-9]+\) in [0-9]+\.[0-9] ms, (aes-256-gcm|chacha20-poly1305)|no answer from bob in 1000 ms)$' \
           "$TMP/p/ping.out" || true)
     [ -z "$bad" ] || fail "$what: unexpected output: $bad"
     [ "$PING_RC" = 0 ] || fail "$what: punch ping exited $PING_RC: $(cat "$TMP/p/ping.err")"
@@ -59,11 +59,15 @@ last=$(grep '^pong' "$TMP/p/ping.out" | tail -1)
 # rtt_at_least WHAT MS: the last answer's RTT is no shorter than the delays make it.
 rtt_at_least() {
     local rtt
-    rtt=$(grep '^pong' "$TMP/p/ping.out" | tail -1 | sed -E 's/.* in ([0-9.]+) ms$/\1/')
+    rtt=$(grep '^pong' "$TMP/p/ping.out" | tail -1 | sed -E 's/.* in ([0-9.]+) ms, .*$/\1/')
     awk -v r="$rtt" -v m="$2" 'BEGIN { exit !(r >= m) }' ||
         fail "$1: an RTT of $rtt ms, under the $2 ms the links' delays make"
 }
 rtt_at_least "two cones" 40
+# Both ends run here: AES-256-GCM where this machine has AES-NI and PCLMUL.
+cipher=chacha20-poly1305
+grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo && cipher=aes-256-gcm
+[[ $last == *", $cipher" ]] || fail "two cones: the cipher is not $cipher: $last"
 ok "two cones: $(grep -c '^pong' "$TMP/p/ping.out") of 5 answered; last: $last"
 
 ping_case multi-level --nat-x cgnat --hairpin off --delay 5ms

@@ -63,6 +63,11 @@ const char *punch_path_kind_name(punch_path_kind k)
     return k == PUNCH_PATH_RELAY ? "relay" : "direct";
 }
 
+const char *punch_cipher_name(punch_cipher c)
+{
+    return c == PUNCH_CIPHER_AES256_GCM ? "aes-256-gcm" : "chacha20-poly1305";
+}
+
 ev *push_event(punch_agent *a, punch_event_kind kind, int peer_id)
 {
     if (a->ev_count == EVQ_LEN) {
@@ -114,19 +119,23 @@ uint8_t *push_tx(punch_agent *a, punch_socket sock, const punch_addr *dst, uint8
 }
 
 /* Encode m, MAC it with our server key when its type has a MAC, queue it
- * to leave with this TTL (0: the system's). */
+ * to leave with this TTL (0: the system's). Encoded in its queue slot:
+ * every data datagram passes here. */
 void send_msg_ttl(punch_agent *a, punch_socket sock, const punch_addr *dst, uint8_t ttl,
                   const punch_msg *m)
 {
-    uint8_t buf[DGRAM_MAX];
     size_t len;
-    if (punch_msg_encode(m, buf, sizeof(buf), &len) != 0)
+    uint8_t *out = push_tx(a, sock, dst, ttl, DGRAM_MAX);
+    if (!out)
         return;
+    tx *t = &a->txq[(a->tx_head + a->tx_count - 1) % TXQ_LEN];
+    if (punch_msg_encode(m, out, DGRAM_MAX, &len) != 0) {
+        a->tx_count--; /* never happens for what we send: nothing goes */
+        return;
+    }
     if (punch_msg_has_mac(m->type))
-        punch_auth_mac(a->mac_key, buf, len - PUNCH_MSG_MAC_LEN, buf + len - PUNCH_MSG_MAC_LEN);
-    uint8_t *out = push_tx(a, sock, dst, ttl, len);
-    if (out)
-        memcpy(out, buf, len);
+        punch_auth_mac(a->mac_key, out, len - PUNCH_MSG_MAC_LEN, out + len - PUNCH_MSG_MAC_LEN);
+    t->len = (uint16_t)len;
 }
 
 void send_msg(punch_agent *a, const punch_addr *dst, const punch_msg *m)
@@ -232,6 +241,7 @@ static void on_server_msg(punch_agent *a, uint64_t now, const uint8_t *buf, cons
         a->dropped++;
         return;
     }
+    servers_heard_current(a, now);
     switch (m->type) {
     case PUNCH_MSG_REGISTERED: on_registered(a, now, m); break;
     case PUNCH_MSG_INTRODUCE: on_introduce(a, now, m); break;
@@ -258,6 +268,8 @@ static void handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
         a->dropped++;
         return;
     }
+    if (m.type == PUNCH_MSG_COOKIE && servers_on_cookie(a, now, src, &m))
+        return; /* a probe's answer (several servers) */
     bool server = from_server(a, src);
     switch (m.type) {
     case PUNCH_MSG_COOKIE:
@@ -336,6 +348,7 @@ static const timer timers[] = {
     {TIMER_AGENT, reg_deadline, reg_timeout},
     {TIMER_AGENT, disc_deadline, disc_timeout},
     {TIMER_AGENT, portmap_deadline, portmap_timeout},
+    {TIMER_AGENT, servers_deadline, servers_timeout},
     {TIMER_PEER, admission_deadline, admission_timeout},
     {TIMER_PEER, connect_deadline, connect_timeout},
     {TIMER_INTRODUCED, probe_deadline, probe_timeout},
@@ -439,7 +452,8 @@ int punch_agent_send(punch_agent *a, uint64_t now, int id, const uint8_t *data, 
     peer *p = &a->peers[id];
     if (!p->ready || p->path < 0)
         return PUNCH_ERR_LIMIT;
-    uint8_t inner[PUNCH_MAX_DATAGRAM_LARGE + 1] = {INNER_DATA};
+    uint8_t inner[PUNCH_MAX_DATAGRAM_LARGE + 1]; /* not zeroed: every datagram costs that */
+    inner[0] = INNER_DATA;
     if (len)
         memcpy(inner + 1, data, len);
     return send_transport(a, now, p, &p->cand[p->path], inner, len + 1);
@@ -472,7 +486,8 @@ void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
                                .events_lost = a->events_lost,
                                .expired = a->expired,
                                .evicted = a->evicted,
-                               .probes_withheld = a->probes_withheld};
+                               .probes_withheld = a->probes_withheld,
+                               .server_failovers = a->servers.failovers};
 }
 
 int punch_agent_poll_transmit(punch_agent *a, punch_addr *dst, uint8_t *ttl, uint8_t *buf,
@@ -514,7 +529,11 @@ int punch_agent_poll_event(punch_agent *a, punch_event *out)
 {
     if (!a || !out || a->ev_count == 0)
         return 0;
-    a->current = a->evq[a->ev_head];
+    /* Only the bytes a DATA event holds (the slot has room for the largest). */
+    const ev *slot = &a->evq[a->ev_head];
+    a->current.e = slot->e;
+    if (slot->e.kind == PUNCH_EVENT_DATA)
+        memcpy(a->current.data, slot->data, slot->e.data.len);
     a->ev_head = (a->ev_head + 1) % EVQ_LEN;
     a->ev_count--;
     *out = a->current.e;
@@ -523,11 +542,25 @@ int punch_agent_poll_event(punch_agent *a, punch_event *out)
     return 1;
 }
 
+static bool valid_server(const punch_addr *s)
+{
+    return (s->family == PUNCH_AF_INET || s->family == PUNCH_AF_INET6) && s->port != 0;
+}
+
+static bool valid_servers(const punch_agent_cfg *cfg)
+{
+    if (!valid_server(&cfg->server) || cfg->n_more_servers >= PUNCH_MAX_SERVERS)
+        return false;
+    for (size_t i = 0; i < cfg->n_more_servers; i++)
+        if (!valid_server(&cfg->more_servers[i]))
+            return false;
+    return true;
+}
+
 int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
 {
-    if (!out || !cfg || !cfg->random || cfg->n_local > PUNCH_MAX_LOCAL ||
-        (cfg->server.family != PUNCH_AF_INET && cfg->server.family != PUNCH_AF_INET6) ||
-        cfg->server.port == 0 || (cfg->name && !punch_msg_valid_name(cfg->name)))
+    if (!out || !cfg || !cfg->random || cfg->n_local > PUNCH_MAX_LOCAL || !valid_servers(cfg) ||
+        (cfg->name && !punch_msg_valid_name(cfg->name)))
         return PUNCH_ERR_INVAL;
     punch_agent *a = calloc(1, sizeof(*a));
     if (!a)
@@ -561,6 +594,7 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
     uint8_t nonce[12]; /* PCP's mapping nonce */
     random_bytes(a, nonce, sizeof(nonce));
     punch_portmap_init(&a->portmap, cfg->portmap, nonce, now);
+    servers_init(a, now);
     reg_start(a, REG_HELLO, now);
     token_setup(a);
     reg_timeout(a, now, -1);

@@ -145,6 +145,26 @@ typedef struct discovery {
     unsigned tries;
 } discovery;
 
+/* The servers we know (servers.c): the one in use is cfg.server. */
+typedef struct known_server {
+    punch_addr addr;
+    uint32_t rtt_ms;        /* from its latest probe's answer; 0 unknown */
+    uint64_t heard_ms;      /* its latest answer (a probe's, or MAC'd) */
+    uint64_t next_probe_ms;
+    uint64_t asked_ms;      /* the probe in flight went then; 0 none */
+    unsigned unanswered;    /* probes since it last answered */
+    uint8_t txid[PUNCH_MSG_TXID_LEN]; /* the probe's HELLO */
+} known_server;
+
+typedef struct server_list {
+    size_t n;
+    known_server s[PUNCH_MAX_SERVERS];
+    size_t current;         /* index of cfg.server */
+    bool chosen;            /* false: the HELLO goes to several, the first COOKIE chooses */
+    size_t first;           /* ...starting with this one */
+    unsigned failovers;
+} server_list;
+
 /* What discovery found, as REGISTER and INTRODUCE carry it. */
 typedef struct nat_behaviour {
     uint8_t mapping; /* punch_msg_nat */
@@ -174,6 +194,7 @@ typedef struct candidate {
     uint64_t ping_sent_ms;
     uint8_t ping_nonce[8];
     uint32_t rtt_us;
+    bool rtt_pinged; /* rtt_us from a PING's PONG (else a handshake's: maybe short) */
     bool closed; /* a TCP connection that is gone: never used again */
     bool spoke;  /* an authenticated datagram came from it (§6.2: verified) */
     uint16_t unverified_sent; /* probes to it before the handshake (admission.c) */
@@ -218,6 +239,8 @@ typedef struct birthday_state {
     birthday_side side;
     uint64_t start_ms, next_ms;
     bool guess; /* a NAT's behaviour is unknown: only once punching failed */
+    bool trap;  /* two cones: the guess is a conntrack trap (birthday_role) */
+    bool swapped; /* trap: the second round, sides swapped (birthday_swap) */
     unsigned sent;
     uint16_t first;                  /* MANY_SOCKETS: our first extra socket */
     uint16_t ports[BIRTHDAY_PROBES]; /* MANY_PORTS: the ports probed */
@@ -312,6 +335,7 @@ struct punch_agent {
     punch_identity id;
     char name[PUNCH_NAME_MAX + 1];
     registration reg;
+    server_list servers;
     uint32_t server_rtt_ms; /* from unrepeated requests (rtt_sample); 0 unknown */
     uint8_t server_key[PUNCH_KEY_BYTES];
     uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
@@ -395,6 +419,15 @@ void reg_timeout(punch_agent *a, uint64_t now, int id);
 void rtt_sample(punch_agent *a, uint64_t sent_ms, uint64_t now);
 void reregister(punch_agent *a, uint64_t now);
 
+/* ---- servers.c (several servers: the first to answer, failover) ---- */
+void servers_init(punch_agent *a, uint64_t now);
+void servers_send_hello(punch_agent *a, const punch_msg *m);
+/* A MAC'd message from the server in use: it is there (and took us). */
+void servers_heard_current(punch_agent *a, uint64_t now);
+bool servers_on_cookie(punch_agent *a, uint64_t now, const punch_addr *src, const punch_msg *m);
+uint64_t servers_deadline(const punch_agent *a, int id);
+void servers_timeout(punch_agent *a, uint64_t now, int id);
+
 /* ---- token.c (address-validation tokens: registration in one flight) ---- */
 void token_setup(punch_agent *a);
 /* Whether CONNECTs may go now: registered and announced, or with a token
@@ -473,6 +506,36 @@ void choose_path(punch_agent *a, int id);
 void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms);
 void hear(punch_agent *a, uint64_t now, int id, int ci);
 void unhear(punch_agent *a, uint64_t now, int id, int ci);
+
+/* ---- family.c (dual stack: IPv4 and IPv6 candidates, issue 16) ---- */
+/* Whether we can send to this family (the server's, or one of our endpoints'). */
+bool family_usable(const punch_agent *a, uint8_t family);
+/* The technique of a peer's interface address: a global IPv6 one is public. */
+punch_technique family_private_technique(const punch_addr *addr);
+/* Of two candidates of one priority, is c the better (IPv6 direct first,
+ * unless PINGs found it slower by more than a margin; else the shorter
+ * round trip)? */
+bool family_better(const candidate *c, const candidate *d);
+/* Whether best, of the priority of the path in use cur, takes over from
+ * it: an IPv6 direct path from an IPv4 one within the margin, an IPv4 one
+ * from an IPv6 one measured slower by twice the margin. */
+bool family_switch(const candidate *best, const candidate *cur);
+/* The path moved from candidate was (to the other family): a PING on the
+ * new one tells the peer; an IPv6 one left is probed again before it may
+ * win back (by family_switch), or it would take over again at once. */
+void family_moved(punch_agent *a, uint64_t now, int id, int was);
+/* A PING from the peer came on candidate ci: when it is of the other family
+ * than our path, and our path has been silent for a while, the peer has
+ * left it (its keepalive found it dead first): follow. */
+void family_follow(punch_agent *a, uint64_t now, int id, int ci);
+/* The path in use is quiet (a keepalive went out): may best take over?
+ * One of the same family at once, as ever; one of the other family only
+ * once a PING went unanswered for a keepalive period (an idle path is
+ * quiet at every keepalive, and would flap between the families). */
+bool family_quiet_enough(const peer *p, const candidate *best);
+/* On an IPv6 path: one PING to each IPv4 direct candidate whose round trip
+ * is not measured by one yet, so family_switch compares like with like. */
+void family_measure(punch_agent *a, uint64_t now, int id);
 
 /* ---- holepunch.c (draft §3.3, with the conntrack-trap openers) ---- */
 uint64_t probe_guard_ms(const punch_agent *a, const peer *p);

@@ -76,15 +76,19 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
          * it among its private endpoints too, and is reached by hole-punch.
          * When our own NAT maps per destination, the way there works only
          * because the peer predicts our port: port prediction too. */
-        add_candidate(p, &m->public_addr,
-                      hairpin                 ? PUNCH_TECH_HAIRPIN
-                      : our_port_predicted(a) ? PUNCH_TECH_PORT_PREDICTION
-                                              : PUNCH_TECH_HOLE_PUNCH,
-                      now);
-        for (size_t i = 0; i < m->n_private; i++) /* the last n_mapped: port mappings */
-            add_candidate(p, &m->private_addr[i],
-                          i + m->n_mapped >= m->n_private ? PUNCH_TECH_PORTMAP : PUNCH_TECH_PRIVATE,
+        if (family_usable(a, m->public_addr.family))
+            add_candidate(p, &m->public_addr,
+                          hairpin                 ? PUNCH_TECH_HAIRPIN
+                          : our_port_predicted(a) ? PUNCH_TECH_PORT_PREDICTION
+                                                  : PUNCH_TECH_HOLE_PUNCH,
                           now);
+        for (size_t i = 0; i < m->n_private; i++) /* the last n_mapped: port mappings */
+            if (family_usable(a, m->private_addr[i].family))
+                add_candidate(p, &m->private_addr[i],
+                              i + m->n_mapped >= m->n_private
+                                  ? PUNCH_TECH_PORTMAP
+                                  : family_private_technique(&m->private_addr[i]),
+                              now);
     }
     if (relay)
         add_candidate(p, &a->cfg.server, PUNCH_TECH_RELAY, now);
@@ -127,6 +131,7 @@ static void emit_path(punch_agent *a, int id)
     e->e.path.remote = c->addr;
     e->e.path.socket = c->sock;
     e->e.path.rtt_us = c->rtt_us;
+    e->e.path.cipher = p->t.cipher;
 }
 
 /* Take the best validated candidate when it beats the one in use. */
@@ -143,16 +148,16 @@ void choose_path(punch_agent *a, int id)
             continue;
         if (best < 0 || priority(p, c->technique) < priority(p, p->cand[best].technique) ||
             (priority(p, c->technique) == priority(p, p->cand[best].technique) &&
-             c->rtt_us < p->cand[best].rtt_us))
+             family_better(c, &p->cand[best])))
             best = (int)i;
     }
-    if (best < 0 || best == p->path)
+    if (best < 0 || best == p->path || (quiet && !family_quiet_enough(p, &p->cand[best])))
         return;
-    /* Otherwise no flapping between equals. */
+    /* Otherwise no flapping between equals (but IPv4 gives way to IPv6). */
     if (p->path >= 0 && p->cand[p->path].validated &&
         (priority(p, p->cand[best].technique) > priority(p, p->cand[p->path].technique) ||
          (priority(p, p->cand[best].technique) == priority(p, p->cand[p->path].technique) &&
-          !quiet)))
+          !quiet && !family_switch(&p->cand[best], &p->cand[p->path]))))
         return;
     p->path = best;
     p->keepalive.missed = 0;

@@ -7,6 +7,14 @@
  * sender has the key the server introduced, from wherever it came, and
  * repeats that answer to later copies; the initiator takes the first
  * answer. Rekeying runs the same handshake again on the path in use.
+ *
+ * The payloads: message 1 carries the initiator's transport index and a
+ * byte of the ciphers it offers (a bit per punch_cipher); message 2 the
+ * responder's index and the cipher it chose: AES-256-GCM when both offer
+ * it, else ChaCha20-Poly1305. Both are encrypted and in the transcript,
+ * which message 2's tag covers: a changed offer fails the handshake, so
+ * nobody between the peers can force the weaker choice. A 4-byte payload
+ * (a peer from before the offers) means ChaCha20-Poly1305.
  */
 #include <string.h>
 
@@ -21,15 +29,51 @@ static void prologue(const peer *p, uint8_t out[sizeof(PROLOGUE_LABEL) - 1 + 8])
     memcpy(out + sizeof(PROLOGUE_LABEL) - 1, p->session, PUNCH_MSG_SESSION_LEN);
 }
 
+#define CIPHER_BIT(c) (1u << (c))
+#define INDEX_LEN 4
+#define PAYLOAD_LEN (INDEX_LEN + 1) /* index, then the offer or the choice */
+
+/* The ciphers we offer: ChaCha20-Poly1305 always, AES-256-GCM where the
+ * machine runs it and the caller did not turn it off. */
+static unsigned cipher_offer(const punch_agent *a)
+{
+    unsigned offer = CIPHER_BIT(PUNCH_CIPHER_CHACHA20_POLY1305);
+    if (!(a->cfg.flags & PUNCH_AGENT_NO_AES) && punch_transport_aes_available())
+        offer |= CIPHER_BIT(PUNCH_CIPHER_AES256_GCM);
+    return offer;
+}
+
+/* The offer in a message 1 payload of plen bytes (ChaCha20-Poly1305 alone
+ * from a peer that sends none); -1 for a bad length. */
+static int offered_ciphers(const uint8_t *payload, size_t plen)
+{
+    if (plen == INDEX_LEN)
+        return CIPHER_BIT(PUNCH_CIPHER_CHACHA20_POLY1305);
+    return plen == PAYLOAD_LEN ? payload[INDEX_LEN] : -1;
+}
+
+/* The choice in a message 2 payload (ChaCha20-Poly1305 from a peer that
+ * sends none); -1 for a bad length or no such cipher. */
+static int chosen_cipher(const uint8_t *payload, size_t plen)
+{
+    if (plen == INDEX_LEN)
+        return PUNCH_CIPHER_CHACHA20_POLY1305;
+    if (plen != PAYLOAD_LEN || payload[INDEX_LEN] > PUNCH_CIPHER_AES256_GCM)
+        return -1;
+    return payload[INDEX_LEN];
+}
+
 /* Our message 1: the real one (initiator) or the NAT-opening one
- * (responder, never answered). Its payload is our transport index. */
+ * (responder, never answered). Its payload is our transport index and
+ * our cipher offer. */
 int make_msg1(punch_agent *a, peer *p)
 {
-    uint8_t pro[sizeof(PROLOGUE_LABEL) - 1 + 8], e[32], payload[4];
+    uint8_t pro[sizeof(PROLOGUE_LABEL) - 1 + 8], e[32], payload[PAYLOAD_LEN];
     prologue(p, pro);
     random_bytes(a, e, sizeof(e));
     random_bytes(a, &p->hs.local_index, sizeof(p->hs.local_index));
     punch_put32(payload, p->hs.local_index);
+    payload[INDEX_LEN] = (uint8_t)cipher_offer(a);
     punch_noise_handshake hs;
     int rc = punch_noise_initiator_init(&hs, &a->id, p->key, pro, sizeof(pro), e);
     if (rc == 0)
@@ -44,10 +88,13 @@ int make_msg1(punch_agent *a, peer *p)
 }
 
 /* Read a message 1 as a responder would: it must come from p's key.
- * On success *hs holds the handshake, ready to write message 2, and
- * *their_index the initiator's transport index. */
+ * On success *hs holds the handshake, ready to write message 2,
+ * *their_index the initiator's transport index, *cipher our choice from
+ * both offers and *answer_len our payload's length: without an offer (a
+ * peer from before them) the answer names no choice either. */
 static bool read_msg1(punch_agent *a, peer *p, const uint8_t *msg, size_t len,
-                      punch_noise_handshake *hs, uint32_t *their_index)
+                      punch_noise_handshake *hs, uint32_t *their_index, punch_cipher *cipher,
+                      size_t *answer_len)
 {
     uint8_t pro[sizeof(PROLOGUE_LABEL) - 1 + 8], e[32], payload[16], rs[32];
     size_t plen;
@@ -57,13 +104,18 @@ static bool read_msg1(punch_agent *a, peer *p, const uint8_t *msg, size_t len,
     memset(e, 0, sizeof(e));
     if (rc == 0)
         rc = punch_noise_read_message(hs, msg, len, payload, sizeof(payload), &plen);
+    int offer = rc == 0 ? offered_ciphers(payload, plen) : -1;
     /* Only the peer the server introduced (SPEC.md §4). */
-    if (rc != 0 || plen != 4 || punch_noise_remote_static(hs, rs) != 0 ||
-        memcmp(rs, p->key, PUNCH_KEY_BYTES) != 0) {
+    if (offer < 0 || !(offer & CIPHER_BIT(PUNCH_CIPHER_CHACHA20_POLY1305)) ||
+        punch_noise_remote_static(hs, rs) != 0 || memcmp(rs, p->key, PUNCH_KEY_BYTES) != 0) {
         punch_noise_handshake_wipe(hs);
         return false;
     }
     *their_index = punch_get32(payload);
+    *answer_len = plen;
+    *cipher = (unsigned)offer & cipher_offer(a) & CIPHER_BIT(PUNCH_CIPHER_AES256_GCM)
+                  ? PUNCH_CIPHER_AES256_GCM
+                  : PUNCH_CIPHER_CHACHA20_POLY1305;
     return true;
 }
 
@@ -102,9 +154,12 @@ static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr
     if (rekey)
         retire_transport(p);
     p->rekey.in_progress = false;
-    if (plen != 4 || ci < 0 ||
+    /* The choice must be one cipher, and one we offered. */
+    int chosen = chosen_cipher(payload, plen);
+    if (chosen < 0 || !(cipher_offer(a) & CIPHER_BIT(chosen)) || ci < 0 ||
         punch_transport_init(&p->t, &p->hs.noise, now, p->hs.local_index, punch_get32(payload)) !=
-            0) {
+            0 ||
+        punch_transport_use_cipher(&p->t, (punch_cipher)chosen) != 0) {
         /* Authentic but unusable: give up on this session. */
         ev *e = push_event(a, PUNCH_EVENT_CLOSED, id);
         strcpy(e->e.closed.why, "the peer's handshake answer was unusable");
@@ -131,6 +186,8 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     peer *p = &a->peers[id];
     punch_noise_handshake hs;
     uint32_t their_index;
+    punch_cipher cipher;
+    size_t answer_len;
     int ci;
     if (!p->initiator && p->hs.msg2_len && len >= 32 && memcmp(msg, p->hs.answered_e, 32) == 0) {
         if ((ci = candidate_for(a, p, src, via_relay, now)) >= 0) {
@@ -140,7 +197,7 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
         }
         return true;
     }
-    if (!read_msg1(a, p, msg, len, &hs, &their_index))
+    if (!read_msg1(a, p, msg, len, &hs, &their_index, &cipher, &answer_len))
         return false;
     if ((ci = candidate_for(a, p, src, via_relay, now)) < 0) {
         punch_noise_handshake_wipe(&hs);
@@ -154,14 +211,16 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
         return true;
     }
     /* A new message 1 (first, or the initiator started over): a new session. */
-    uint8_t ours[4];
+    uint8_t ours[PAYLOAD_LEN];
     random_bytes(a, &p->hs.local_index, sizeof(p->hs.local_index));
     punch_put32(ours, p->hs.local_index);
+    ours[INDEX_LEN] = (uint8_t)cipher;
     bool rekey = p->ready;
     retire_transport(p);
-    if (punch_noise_write_message(&hs, ours, sizeof(ours), p->hs.msg2, sizeof(p->hs.msg2),
+    if (punch_noise_write_message(&hs, ours, answer_len, p->hs.msg2, sizeof(p->hs.msg2),
                                   &p->hs.msg2_len) != 0 ||
-        punch_transport_init(&p->t, &hs, now, p->hs.local_index, their_index) != 0) {
+        punch_transport_init(&p->t, &hs, now, p->hs.local_index, their_index) != 0 ||
+        punch_transport_use_cipher(&p->t, cipher) != 0) {
         punch_noise_handshake_wipe(&hs);
         p->ready = false;
         p->hs.msg2_len = 0;

@@ -264,7 +264,9 @@ int send_introduction(punch_agent *a, uint64_t now, int to, int about, const uin
     memcpy(m.key, pa->key, PUNCH_KEY_BYTES);
     memcpy(m.name, pa->name, sizeof(m.name));
     for (size_t i = 0; i < pa->n_cand && m.n_private < PUNCH_MSG_MAX_PRIVATE; i++)
-        if (pa->cand[i].technique == PUNCH_TECH_PRIVATE)
+        if (pa->cand[i].technique == PUNCH_TECH_PRIVATE ||
+            (family_private_technique(&pa->cand[i].addr) == PUNCH_TECH_HOLE_PUNCH &&
+             !punch_addr_equal(&pa->cand[i].addr, pub))) /* the other family's (issue 16) */
             m.private_addr[m.n_private++] = pa->cand[i].addr;
     uint32_t rtt = pa->path >= 0 ? pa->cand[pa->path].rtt_us / 1000 : 0;
     m.rtt_ms = (uint16_t)(rtt < UINT16_MAX ? rtt : UINT16_MAX);

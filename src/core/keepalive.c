@@ -73,6 +73,7 @@ void keepalive_timeout(punch_agent *a, uint64_t now, int id)
     }
     if (p->path < 0)
         return;
+    family_measure(a, now, id);
     if (now - p->keepalive.last_rx_ms >= KEEPALIVE_PATH_MS) {
         if (p->keepalive.missed >= DEAD_AFTER_MISSED) {
             path_died(a, now, id);
@@ -80,7 +81,9 @@ void keepalive_timeout(punch_agent *a, uint64_t now, int id)
             send_ping(a, now, p, &p->cand[p->path]);
             if (p->keepalive.missed++ == 0)
                 reregister(a, now);
+            int was = p->path;
             choose_path(a, id); /* an equal one that answers may take over */
+            family_moved(a, now, id, was);
         }
     }
     p->keepalive.next_ms = now + KEEPALIVE_PATH_MS;
@@ -111,4 +114,5 @@ void pong_heard(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
     e->e.pong.remote = c->addr;
     e->e.pong.socket = c->sock;
     e->e.pong.rtt_us = (uint32_t)((now - sent_ms) * 1000u);
+    e->e.pong.cipher = p->t.cipher;
 }

@@ -56,7 +56,7 @@ static void send_hello(punch_agent *a)
     punch_msg m = {.type = PUNCH_MSG_HELLO};
     memcpy(m.txid, a->reg.txid, PUNCH_MSG_TXID_LEN);
     memcpy(a->reg.hello_txid, a->reg.txid, PUNCH_MSG_TXID_LEN);
-    send_msg(a, &a->cfg.server, &m);
+    servers_send_hello(a, &m);
 }
 
 static void send_register(punch_agent *a)
@@ -168,6 +168,8 @@ void announce(punch_agent *a)
     e->e.registered.port_step = (int16_t)a->nat.step;
     e->e.registered.nat_port = a->nat.port;
     e->e.registered.by_token = a->reg.by_token;
+    e->e.registered.server = a->cfg.server;
+    e->e.registered.server_rtt_ms = a->server_rtt_ms;
     a->reg.announced = true;
 }
 

@@ -751,6 +751,10 @@ void punch_tcp_paths_handle_event(punch_tcp_paths *tp, uint64_t now, const punch
             t->confirmed = true;
         break;
     case PUNCH_EVENT_TCP_OFFER: on_offer(tp, ev->peer, &ev->tcp_offer, now); break;
+    case PUNCH_EVENT_REGISTERED: /* the agent may have moved to another server */
+        if (ev->registered.server.family == tp->cfg.server.family)
+            tp->cfg.server = ev->registered.server;
+        break;
     case PUNCH_EVENT_CLOSED:
         if ((t = tp_find(tp, ev->peer))) {
             tp_reset(tp, t, TP_IDLE);

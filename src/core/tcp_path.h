@@ -40,7 +40,8 @@ typedef struct punch_tcp_paths punch_tcp_paths;
 
 typedef struct punch_tcp_paths_cfg {
     punch_agent *agent;         /* the agent whose peers these are (not owned) */
-    punch_addr server;          /* punchd: says a TCP port's public endpoint */
+    punch_addr server;          /* punchd: says a TCP port's public endpoint (the one a
+                                   REGISTERED event names from then on) */
     uint16_t udp_port;          /* the agent's UDP port: never used for TCP (punchd
                                    would take both for one peer) */
     size_t n_local;             /* this host's addresses (ports ignored): a TCP

@@ -78,7 +78,9 @@ bool token_answered(const punch_agent *a, const punch_msg *m)
 
 void token_on_registered(punch_agent *a, const punch_msg *m)
 {
-    if (m->token_len != PUNCH_MSG_TOKEN_LEN)
+    /* cfg.token is for cfg.server, the first server: another's token
+     * (after a failover, servers.c) would be kept as the first's. */
+    if (m->token_len != PUNCH_MSG_TOKEN_LEN || a->servers.current != 0)
         return;
     punch_server_token t = {.nat = a->disc.state == DISC_DONE ? a->nat.mapping
                                    : a->cfg.has_token       ? a->cfg.token.nat

@@ -15,15 +15,50 @@ size_t max_datagram(const punch_agent *a)
                                                         : PUNCH_MAX_DATAGRAM;
 }
 
+/* A DATA message on a direct candidate is the 2-byte message header, then
+ * the transport datagram: sealed straight into its transmit slot, the
+ * copy every datagram sent would otherwise cost. The queue must have room.
+ * Returns the datagram (in the slot) or NULL with *rc set, and nothing
+ * queued. */
+#define DIRECT_HEADER 2
+static const uint8_t *seal_direct(punch_agent *a, uint64_t now, peer *p, const candidate *c,
+                                  const uint8_t *inner, size_t len, size_t *dlen, int *rc)
+{
+    uint8_t *slot = push_tx(a, c->sock, &c->addr, 0, DGRAM_MAX);
+    if (!slot) {
+        *rc = PUNCH_ERR_NOBUFS;
+        return NULL;
+    }
+    slot[0] = PUNCH_MSG_MAGIC;
+    slot[1] = PUNCH_MSG_DATA;
+    *rc = punch_transport_encrypt(&p->t, now, inner, len, slot + DIRECT_HEADER,
+                                  DGRAM_MAX - DIRECT_HEADER, dlen);
+    tx *t = &a->txq[(a->tx_head + a->tx_count - 1) % TXQ_LEN];
+    if (*rc != 0) {
+        a->tx_count--; /* nothing goes */
+        return NULL;
+    }
+    t->len = (uint16_t)(*dlen + DIRECT_HEADER);
+    return slot + DIRECT_HEADER;
+}
+
 int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate *c, const uint8_t *inner,
                    size_t len)
 {
-    uint8_t dgram[DGRAM_MAX];
+    uint8_t buf[DGRAM_MAX];
+    const uint8_t *dgram = buf;
     size_t dlen;
-    int rc = punch_transport_encrypt(&p->t, now, inner, len, dgram, sizeof(dgram), &dlen);
-    if (rc != 0)
-        return rc;
-    send_on(a, p, c, PUNCH_MSG_DATA, dgram, dlen);
+    int rc;
+    /* Not with a full queue: push_tx would drop the oldest before the
+     * sealing could still fail. */
+    if (c->technique != PUNCH_TECH_RELAY && a->tx_count < TXQ_LEN) {
+        if (!(dgram = seal_direct(a, now, p, c, inner, len, &dlen, &rc)))
+            return rc;
+    } else {
+        if ((rc = punch_transport_encrypt(&p->t, now, inner, len, buf, sizeof(buf), &dlen)) != 0)
+            return rc;
+        send_on(a, p, c, PUNCH_MSG_DATA, dgram, dlen);
+    }
     if (p->unconfirmed && len && inner[0] == INNER_DATA && p->n_early < EARLY_MAX &&
         dlen <= sizeof(p->early[0])) {
         memcpy(p->early[p->n_early], dgram, dlen);
@@ -61,6 +96,7 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         p->keepalive.missed = 0;
     }
     if (len == PING_LEN && inner[0] == INNER_PING) {
+        family_follow(a, now, id, ci);
         uint8_t pong[PING_LEN];
         memcpy(pong, inner, PING_LEN);
         pong[0] = INNER_PONG;
@@ -77,6 +113,7 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         if (c->ping_sent_ms && memcmp(inner + 1, c->ping_nonce, 8) == 0) {
             uint64_t sent = c->ping_sent_ms;
             c->ping_sent_ms = 0;
+            c->rtt_pinged = true;
             validate(a, now, id, ci, sent);
             pong_heard(a, now, id, ci, sent);
         }

@@ -8,6 +8,10 @@
 
 #define WORD_BITS 64
 
+_Static_assert(sizeof(crypto_aead_aes256gcm_state) == PUNCH_AESGCM_STATE_LEN,
+               "punch_transport holds libsodium's AES-256-GCM state");
+_Static_assert(_Alignof(crypto_aead_aes256gcm_state) <= 16, "and its alignment");
+
 static void put_le32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -93,6 +97,74 @@ int punch_transport_init(punch_transport *t, punch_noise_handshake *hs, uint64_t
     return 0;
 }
 
+bool punch_transport_aes_available(void)
+{
+    return sodium_init() >= 0 && crypto_aead_aes256gcm_is_available();
+}
+
+int punch_transport_use_cipher(punch_transport *t, punch_cipher cipher)
+{
+    if (!t || !t->send.has_key || !t->recv.has_key)
+        return PUNCH_ERR_INVAL;
+    if (cipher == PUNCH_CIPHER_CHACHA20_POLY1305) {
+        t->cipher = cipher;
+        return 0;
+    }
+    if (cipher != PUNCH_CIPHER_AES256_GCM || !punch_transport_aes_available())
+        return PUNCH_ERR_INVAL;
+    crypto_aead_aes256gcm_beforenm((crypto_aead_aes256gcm_state *)t->aes_send, t->send.k);
+    crypto_aead_aes256gcm_beforenm((crypto_aead_aes256gcm_state *)t->aes_recv, t->recv.k);
+    t->cipher = cipher;
+    return 0;
+}
+
+/* Noise §12.4: the AESGCM nonce is 32 bits of zeros, then n big-endian. */
+static void aesgcm_nonce(uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES], uint64_t n)
+{
+    memset(nonce, 0, 4);
+    for (int i = 0; i < 8; i++)
+        nonce[4 + i] = (uint8_t)(n >> (56 - 8 * i));
+}
+
+/* Seal payload[0..len) under the session's cipher with counter n. */
+static void seal(const punch_transport *t, uint64_t n, const uint8_t *ad, const uint8_t *in,
+                 size_t len, uint8_t *out)
+{
+    static const uint8_t empty[1];
+    uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES];
+    unsigned long long clen;
+
+    if (t->cipher != PUNCH_CIPHER_AES256_GCM) {
+        punch_noise_seal(t->send.k, n, ad, PUNCH_TRANSPORT_HEADER_LEN, in, len, out);
+        return;
+    }
+    aesgcm_nonce(nonce, n);
+    crypto_aead_aes256gcm_encrypt_afternm(out, &clen, len ? in : empty, len, ad,
+                                          PUNCH_TRANSPORT_HEADER_LEN, NULL, nonce,
+                                          (const crypto_aead_aes256gcm_state *)t->aes_send);
+}
+
+/* Open ct[0..len) (tag included) into out; 0 or PUNCH_ERR_INTEGRITY, and
+ * then out holds no plaintext. */
+static int open_sealed(const punch_transport *t, uint64_t n, const uint8_t *ad, const uint8_t *ct,
+                       size_t len, uint8_t *out)
+{
+    uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES];
+    unsigned long long mlen;
+
+    if (t->cipher != PUNCH_CIPHER_AES256_GCM)
+        return punch_noise_open(t->recv.k, n, ad, PUNCH_TRANSPORT_HEADER_LEN, ct, len, out);
+    aesgcm_nonce(nonce, n);
+    if (crypto_aead_aes256gcm_decrypt_afternm(out, &mlen, NULL, ct, len, ad,
+                                              PUNCH_TRANSPORT_HEADER_LEN, nonce,
+                                              (const crypto_aead_aes256gcm_state *)t->aes_recv) !=
+        0) {
+        sodium_memzero(out, len - PUNCH_NOISE_TAG_LEN);
+        return PUNCH_ERR_INTEGRITY;
+    }
+    return 0;
+}
+
 static uint64_t age_ms(const punch_transport *t, uint64_t now_ms)
 {
     return now_ms > t->established_ms ? now_ms - t->established_ms : 0;
@@ -125,8 +197,7 @@ int punch_transport_encrypt(punch_transport *t, uint64_t now_ms, const uint8_t *
     out[1] = out[2] = out[3] = 0;
     put_le32(out + 4, t->remote_index);
     put_le64(out + 8, t->send.n);
-    punch_noise_seal(t->send.k, t->send.n, out, PUNCH_TRANSPORT_HEADER_LEN, payload, len,
-                     out + PUNCH_TRANSPORT_HEADER_LEN);
+    seal(t, t->send.n, out, payload, len, out + PUNCH_TRANSPORT_HEADER_LEN);
     t->send.n++;
     *out_len = len + PUNCH_TRANSPORT_OVERHEAD;
     return 0;
@@ -179,9 +250,8 @@ int punch_transport_decrypt(punch_transport *t, uint64_t now_ms, const uint8_t *
         t->counters.replayed++;
         return PUNCH_ERR_INTEGRITY;
     }
-    if (punch_noise_open(t->recv.k, counter, dgram, PUNCH_TRANSPORT_HEADER_LEN,
-                         dgram + PUNCH_TRANSPORT_HEADER_LEN, plen + PUNCH_NOISE_TAG_LEN,
-                         plen ? out : nothing) != 0) {
+    if (open_sealed(t, counter, dgram, dgram + PUNCH_TRANSPORT_HEADER_LEN,
+                    plen + PUNCH_NOISE_TAG_LEN, plen ? out : nothing) != 0) {
         t->counters.forged++;
         return PUNCH_ERR_INTEGRITY;
     }

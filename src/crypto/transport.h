@@ -26,6 +26,12 @@
  *
  * The receiver never delivers a datagram it could not authenticate: the
  * replay window moves only after the tag verified.
+ *
+ * The AEAD is ChaCha20-Poly1305 (the handshake's) unless the caller
+ * switches the session to AES-256-GCM (punch_transport_use_cipher) once
+ * both sides agreed on it in the handshake. Its nonce is Noise's for
+ * AESGCM (§12.4): 32 bits of zeros, then the counter big-endian. The key
+ * schedule and GHASH powers are computed once per session, not per datagram.
  */
 #ifndef PUNCH_CRYPTO_TRANSPORT_H
 #define PUNCH_CRYPTO_TRANSPORT_H
@@ -80,9 +86,17 @@ typedef struct punch_transport_counters {
 
 /* One direction pair of a session. Fields are visible so the caller can own
  * the struct; change them only through the functions below. */
+/* libsodium's crypto_aead_aes256gcm_state: 512 bytes, 16-byte aligned
+ * (checked where it is used, so this header needs no sodium.h). */
+#define PUNCH_AESGCM_STATE_LEN 512
+
 typedef struct punch_transport {
     punch_noise_cipher send; /* send.n is the next counter to send */
     punch_noise_cipher recv; /* its n is unused: counters come in the datagrams */
+    punch_cipher cipher;     /* PUNCH_CIPHER_CHACHA20_POLY1305 until use_cipher */
+    /* AES-256-GCM: the expanded keys of send.k and recv.k */
+    _Alignas(16) uint8_t aes_send[PUNCH_AESGCM_STATE_LEN];
+    _Alignas(16) uint8_t aes_recv[PUNCH_AESGCM_STATE_LEN];
     punch_replay replay;
     uint64_t established_ms;
     uint32_t local_index;  /* what the peer puts in datagrams to us */
@@ -96,6 +110,16 @@ typedef struct punch_transport {
  * Returns 0 or PUNCH_ERR_INVAL (handshake not finished, or NULL). */
 int punch_transport_init(punch_transport *t, punch_noise_handshake *hs, uint64_t now_ms,
                          uint32_t local_index, uint32_t remote_index);
+
+/* Can this machine run AES-256-GCM fast and safely (AES-NI and PCLMUL, as
+ * libsodium checks)? Only then is it offered. */
+bool punch_transport_aes_available(void);
+
+/* Seal and open this session's datagrams with cipher from now on (call
+ * right after punch_transport_init, before any datagram). Returns 0, or
+ * PUNCH_ERR_INVAL (no keys, an unknown cipher, or AES-256-GCM on a machine
+ * without it). */
+int punch_transport_use_cipher(punch_transport *t, punch_cipher cipher);
 
 /* Encrypt payload[0..len) into one datagram in out[0..cap); *out_len is
  * len + PUNCH_TRANSPORT_OVERHEAD. out must not overlap payload.

@@ -3,8 +3,6 @@
 #include "driver/driver.h"
 
 #include <errno.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "driver/addresses.h"
 #include "driver/driver_tcp.h"
 #include "io/log.h"
 #include "io/net.h"
@@ -46,8 +45,11 @@ struct punch_driver {
     punch_portmap_io *portmap; /* portmap hook: the gateway's side, NULL when off */
     int fd;
     punch_addr local;
+    /* Dual stack (issue 16): a socket of the other family beside fd, -1 none. */
+    int fd_other;
+    punch_addr local_other;
     punch_addr server;
-    punch_udp_batch *rx, *tx;
+    punch_udp_batch *rx, *tx, *tx_other;
     punch_driver_event_fn on_event;
     void *arg;
     size_t n_consumers;
@@ -98,32 +100,6 @@ static void kernel_random(void *ctx, uint8_t *buf, size_t len)
         abort(); /* no randomness, no keys: nothing safe left to do */
 }
 
-size_t punch_local_addresses(uint8_t family, uint16_t port, punch_addr *out, size_t cap)
-{
-    struct ifaddrs *ifs = NULL;
-    size_t n = 0;
-    if (getifaddrs(&ifs) != 0)
-        return 0;
-    for (struct ifaddrs *i = ifs; i && n < cap; i = i->ifa_next) {
-        if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
-            continue;
-        punch_addr a;
-        punch_addr_from_sockaddr(i->ifa_addr, &a);
-        /* IPv6 link-local addresses need a scope: not usable as candidates. */
-        if (a.family != family || (family == PUNCH_AF_INET6 && a.ip[0] == 0xfe &&
-                                   (a.ip[1] & 0xc0) == 0x80))
-            continue;
-        a.port = port;
-        bool seen = false;
-        for (size_t k = 0; k < n; k++)
-            seen = seen || punch_addr_equal(&out[k], &a);
-        if (!seen)
-            out[n++] = a;
-    }
-    freeifaddrs(ifs);
-    return n;
-}
-
 static void extra_close(punch_driver *d, unsigned k)
 {
     if (!d->extra || d->extra[k] < 0)
@@ -153,11 +129,29 @@ static bool to_consumers(punch_driver *d, const punch_event *ev)
     return false;
 }
 
+static void tcp_close(punch_driver *d);
+
+/* The agent registered at another of its servers (failover,
+ * punch_agent_cfg.more_servers): the UDP-to-TCP fallback watches that
+ * one now. Its REGISTERED came over UDP (TCP goes to the old one only). */
+static void server_moved(punch_driver *d, const punch_addr *server)
+{
+    if (server->family == PUNCH_AF_NONE || punch_addr_equal(server, &d->server))
+        return;
+    d->server = *server;
+    tcp_close(d);
+    d->via_tcp = false;
+    d->waiting = false;
+    d->tcp_retry_ms = d->probe_next_ms = UINT64_MAX;
+}
+
 static void drain(punch_driver *d)
 {
     punch_event ev;
     while (punch_agent_poll_event(d->agent, &ev) == 1) {
         punch_driver_tcp_event(d->tcp_paths, &ev, punch_clock_ms());
+        if (ev.kind == PUNCH_EVENT_REGISTERED)
+            server_moved(d, &ev.registered.server);
         if (ev.kind == PUNCH_EVENT_SOCKETS)
             for (unsigned k = ev.sockets.first; k <= ev.sockets.last && k <= PUNCH_MAX_SOCKETS;
                  k++)
@@ -473,6 +467,27 @@ static void portmap_flush(void *d) /* portmap hook: after a gateway's answer */
     punch_driver_flush(d);
 }
 
+/* Queue a datagram on the socket of dst's family (sending what waits
+ * there when the batch is full); without one, it is counted unsent. */
+static void udp_queue(punch_driver *d, const punch_addr *dst, uint8_t ttl, const uint8_t *buf,
+                      size_t len)
+{
+    bool other = dst->family != d->local.family;
+    int fd = other ? d->fd_other : d->fd;
+    punch_udp_batch *tx = other ? d->tx_other : d->tx;
+    if (fd < 0) {
+        d->stats.udp_unsent++;
+        return;
+    }
+    uint8_t *slot = punch_udp_queue(tx, dst, NULL, ttl);
+    if (!slot) {
+        d->stats.udp_unsent += punch_udp_send(fd, tx);
+        slot = punch_udp_queue(tx, dst, NULL, ttl);
+    }
+    memcpy(slot, buf, len);
+    punch_udp_queue_len(tx, len);
+}
+
 void punch_driver_flush(punch_driver *d)
 {
     punch_portmap_io_kick(d->portmap); /* portmap hook */
@@ -506,16 +521,12 @@ void punch_driver_flush(punch_driver *d)
                 continue;
             }
         }
-        uint8_t *slot = punch_udp_queue(d->tx, &dst, NULL, ttl);
-        if (!slot) {
-            d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
-            slot = punch_udp_queue(d->tx, &dst, NULL, ttl);
-        }
-        memcpy(slot, buf, len);
-        punch_udp_queue_len(d->tx, len);
+        udp_queue(d, &dst, ttl, buf, len);
     }
     if (punch_udp_queued(d->tx))
         d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
+    if (punch_udp_queued(d->tx_other))
+        d->stats.udp_unsent += punch_udp_send(d->fd_other, d->tx_other);
     uint64_t t = punch_agent_next_timeout(d->agent), mine = driver_deadline(d);
     punch_loop_timer_set(d->loop, d->timer, mine < t ? mine : t);
 }
@@ -586,7 +597,8 @@ static void on_readable(void *arg, int fd)
 {
     punch_driver *d = arg;
     int n;
-    while ((n = punch_udp_recv(fd, d->rx, &d->local)) > 0) {
+    const punch_addr *local = fd == d->fd_other ? &d->local_other : &d->local;
+    while ((n = punch_udp_recv(fd, d->rx, local)) > 0) {
         uint64_t now = punch_clock_ms();
         for (unsigned i = 0; i < (unsigned)n; i++) {
             const uint8_t *data;
@@ -638,13 +650,51 @@ static int tcp_paths_new(punch_driver *d, const punch_agent_cfg *ac)
     return punch_driver_tcp_new(&d->tcp_paths, d->loop, &tc, &d->stats, after_tcp, d);
 }
 
+/* Dual stack (issue 16): a socket of the other family beside the main
+ * one, on the same port when that is free, when the machine has an address
+ * of that family to offer. A bind address of one family keeps to it. */
+static void open_other_family(punch_driver *d, const punch_addr *bind)
+{
+    uint8_t family = d->local.family == PUNCH_AF_INET ? PUNCH_AF_INET6 : PUNCH_AF_INET;
+    punch_addr one, any = {.family = family, .port = d->local.port};
+    if (!punch_addr_is_any(bind) || punch_local_addresses(family, 0, &one, 1) == 0)
+        return;
+    if ((d->fd_other = punch_udp_bind(&any, &d->local_other)) < 0) {
+        any.port = 0;
+        d->fd_other = punch_udp_bind(&any, &d->local_other);
+    }
+    if (d->fd_other < 0)
+        punch_log(PUNCH_LOG_WARN, "no %s socket: %s", family == PUNCH_AF_INET6 ? "IPv6" : "IPv4",
+                  strerror(errno));
+}
+
+/* Our endpoints of both families, one of each in turn (punchd passes on
+ * the first few: both families are among them). */
+static size_t local_endpoints(const punch_driver *d, punch_addr *out, size_t cap)
+{
+    punch_addr main[PUNCH_MAX_LOCAL], other[PUNCH_MAX_LOCAL];
+    size_t nm = punch_local_addresses(d->local.family, d->local.port, main, PUNCH_MAX_LOCAL);
+    size_t no = d->fd_other < 0 ? 0
+                                : punch_local_addresses(d->local_other.family,
+                                                        d->local_other.port, other,
+                                                        PUNCH_MAX_LOCAL);
+    size_t n = 0;
+    for (size_t i = 0; n < cap && (i < nm || i < no); i++) {
+        if (i < nm)
+            out[n++] = main[i];
+        if (i < no && n < cap)
+            out[n++] = other[i];
+    }
+    return n;
+}
+
 int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cfg *cfg)
 {
     punch_driver *d = calloc(1, sizeof(*d));
     if (!d)
         return PUNCH_ERR_NOMEM;
     d->loop = loop;
-    d->fd = -1;
+    d->fd = d->fd_other = -1;
     d->ep = -1;
     d->extra_ep = -1;
     d->tcp_fd = -1;
@@ -659,16 +709,16 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
         bind.family = ac.server.family;
     int rc = PUNCH_ERR_NOMEM;
     if (!(d->rx = punch_udp_batch_new()) || !(d->tx = punch_udp_batch_new()) ||
-        !(d->extra_tx = punch_udp_batch_new()) ||
+        !(d->extra_tx = punch_udp_batch_new()) || !(d->tx_other = punch_udp_batch_new()) ||
         punch_tcp_out_init(&d->out, PUNCH_DRIVER_TCP_OUT_BYTES) != 0)
         goto fail;
     if ((d->fd = punch_udp_bind(&bind, &d->local)) < 0) {
         rc = PUNCH_ERR_IO;
         goto fail;
     }
+    open_other_family(d, &bind);
     if (ac.n_local == 0)
-        ac.n_local = punch_local_addresses(d->local.family, d->local.port, ac.local,
-                                           PUNCH_MAX_LOCAL);
+        ac.n_local = local_endpoints(d, ac.local, PUNCH_MAX_LOCAL);
     if (!ac.random)
         ac.random = kernel_random;
     if (punch_random_bytes(d->probe_txid, sizeof(d->probe_txid)) != 0) {
@@ -683,6 +733,7 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     if ((rc = punch_loop_timer_add(loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer)) != 0)
         goto fail;
     if (punch_loop_watch(loop, d->fd, on_readable, d) != 0 ||
+        (d->fd_other >= 0 && punch_loop_watch(loop, d->fd_other, on_readable, d) != 0) ||
         (d->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
         punch_loop_watch(loop, d->ep, on_tcp, d) != 0 ||
         (d->extra_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
@@ -710,6 +761,8 @@ void punch_driver_free(punch_driver *d)
     punch_loop_timer_del(d->loop, d->timer);
     if (d->fd >= 0)
         close(d->fd);
+    if (d->fd_other >= 0)
+        close(d->fd_other);
     tcp_close(d);
     if (d->ep >= 0)
         close(d->ep);
@@ -726,6 +779,7 @@ void punch_driver_free(punch_driver *d)
     punch_agent_free(d->agent);
     punch_udp_batch_free(d->rx);
     punch_udp_batch_free(d->tx);
+    punch_udp_batch_free(d->tx_other);
     free(d);
 }
 
@@ -737,7 +791,8 @@ punch_agent *punch_driver_agent(punch_driver *d)
 void punch_driver_path_local(const punch_driver *d, const punch_event_path *path,
                              punch_addr *out)
 {
-    *out = d->local;
+    *out = d->fd_other >= 0 && path->remote.family == d->local_other.family ? d->local_other
+                                                                           : d->local;
     punch_addr ip;
     if (punch_udp_route_source(&path->remote, &ip) == 0) {
         ip.port = out->port;

@@ -63,36 +63,64 @@ int punch_addr_parse(const char *text, uint16_t default_port, punch_addr *out)
     return 0;
 }
 
-int punch_addr_resolve(const char *text, uint16_t default_port, punch_addr *out)
+/* NAME[:PORT]'s port (default_port without one) into *port, its name
+ * into host. Returns 0 or PUNCH_ERR_INVAL. */
+static int split_host_port(const char *text, uint16_t default_port, char host[256], uint16_t *port)
 {
-    if (punch_addr_parse(text, default_port, out) == 0)
-        return 0;
-    if (!text || !out || text[0] == '\0' || text[0] == '[')
-        return PUNCH_ERR_INVAL;
     /* NAME or NAME:PORT: a name has no colon of its own. */
-    char host[256];
     const char *colon = strchr(text, ':');
     size_t host_len = colon ? (size_t)(colon - text) : strlen(text);
-    if (host_len == 0 || host_len >= sizeof(host))
+    if (host_len == 0 || host_len >= 256)
         return PUNCH_ERR_INVAL;
     memcpy(host, text, host_len);
     host[host_len] = '\0';
-    uint16_t port = default_port;
+    *port = default_port;
     if (colon) {
         punch_addr probe;
         char with_port[32];
         snprintf(with_port, sizeof(with_port), "0.0.0.0:%s", colon + 1);
         if (strlen(colon + 1) > 5 || punch_addr_parse(with_port, 0, &probe) != 0)
             return PUNCH_ERR_INVAL;
-        port = probe.port;
+        *port = probe.port;
     }
+    return 0;
+}
+
+int punch_addr_resolve_all(const char *text, uint16_t default_port, punch_addr *out, size_t cap,
+                           size_t *n)
+{
+    if (!text || !out || !n || cap == 0)
+        return PUNCH_ERR_INVAL;
+    *n = 0;
+    if (punch_addr_parse(text, default_port, out) == 0) {
+        *n = 1;
+        return 0;
+    }
+    char host[256];
+    uint16_t port;
+    if (text[0] == '\0' || text[0] == '[' || split_host_port(text, default_port, host, &port) != 0)
+        return PUNCH_ERR_INVAL;
     struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
     if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
         return PUNCH_ERR_NOTFOUND;
-    punch_addr_from_sockaddr(res->ai_addr, out);
+    for (const struct addrinfo *ai = res; ai && *n < cap; ai = ai->ai_next) {
+        punch_addr a;
+        punch_addr_from_sockaddr(ai->ai_addr, &a);
+        a.port = port;
+        bool seen = a.family == PUNCH_AF_NONE;
+        for (size_t i = 0; i < *n && !seen; i++)
+            seen = punch_addr_equal(&out[i], &a);
+        if (!seen)
+            out[(*n)++] = a;
+    }
     freeaddrinfo(res);
-    out->port = port;
-    return out->family == PUNCH_AF_NONE ? PUNCH_ERR_NOTFOUND : 0;
+    return *n ? 0 : PUNCH_ERR_NOTFOUND;
+}
+
+int punch_addr_resolve(const char *text, uint16_t default_port, punch_addr *out)
+{
+    size_t n;
+    return punch_addr_resolve_all(text, default_port, out, 1, &n);
 }
 
 int punch_udp_route_source(const punch_addr *dst, punch_addr *src_ip)

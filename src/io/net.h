@@ -23,6 +23,11 @@ const char *punch_addr_format(const punch_addr *a, char buf[PUNCH_ADDR_STRLEN]);
  * getaddrinfo (the first answer is taken). Returns 0, PUNCH_ERR_INVAL (bad
  * syntax) or PUNCH_ERR_NOTFOUND (the name does not resolve). */
 int punch_addr_resolve(const char *text, uint16_t default_port, punch_addr *out);
+/* The same, every address the name has (a name with several addresses
+ * names several servers), each once, in the resolver's order, up to cap,
+ * into out[0..*n). Returns 0, PUNCH_ERR_INVAL or PUNCH_ERR_NOTFOUND. */
+int punch_addr_resolve_all(const char *text, uint16_t default_port, punch_addr *out, size_t cap,
+                           size_t *n);
 
 /* The local IP the kernel would send from towards dst (a route lookup with a
  * connected UDP socket: nothing is sent). Returns 0 or PUNCH_ERR_IO. */

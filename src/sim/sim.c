@@ -594,6 +594,14 @@ int punch_sim_link(punch_sim *sim, const punch_sim_end *a, const punch_sim_end *
     return id;
 }
 
+int punch_sim_link_set(punch_sim *sim, int link_id, const punch_sim_link_cfg *cfg)
+{
+    if (!sim || !cfg || link_id < 0 || (size_t)link_id >= sim->n_links)
+        return PUNCH_ERR_INVAL;
+    sim->links[link_id].cfg = *cfg;
+    return 0;
+}
+
 int punch_sim_route(punch_sim *sim, int id, const punch_addr *prefix, unsigned len, int link_id)
 {
     if (!sim || !prefix || !valid_node(sim, id) || link_id < 0 ||

@@ -108,6 +108,10 @@ int punch_sim_add_nat(punch_sim *sim, const punch_nat_cfg *cfg);
  * many links on a node) or PUNCH_ERR_NOMEM. */
 int punch_sim_link(punch_sim *sim, const punch_sim_end *a, const punch_sim_end *b,
                    const punch_sim_link_cfg *cfg);
+/* Change a link's delay, jitter and loss from now on (a link that goes
+ * down: loss 1). Packets on it already keep their delivery. Returns 0 or
+ * PUNCH_ERR_INVAL (no such link). */
+int punch_sim_link_set(punch_sim *sim, int link_id, const punch_sim_link_cfg *cfg);
 /* Route prefix/len at node through link. Returns 0 or PUNCH_ERR_INVAL
  * (the link does not touch the node) or PUNCH_ERR_NOMEM. */
 int punch_sim_route(punch_sim *sim, int node, const punch_addr *prefix, unsigned len, int link);

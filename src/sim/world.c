@@ -91,8 +91,12 @@ static bool sim_socket_at(const node *n, uint16_t port, punch_socket *s)
 static void debug_event(const node *n, uint64_t now_ms, const punch_event *e)
 {
     const char *how = "", *why = "";
-    if (e->kind == PUNCH_EVENT_PATH)
-        how = punch_technique_name(e->path.technique);
+    char path[64];
+    if (e->kind == PUNCH_EVENT_PATH) {
+        snprintf(path, sizeof(path), "%s ipv%d rtt %u us", punch_technique_name(e->path.technique),
+                 e->path.remote.family, e->path.rtt_us);
+        how = path;
+    }
     if (e->kind == PUNCH_EVENT_ATTEMPT) {
         how = punch_technique_name(e->attempt.technique);
         why = e->attempt.why;
@@ -102,6 +106,18 @@ static void debug_event(const node *n, uint64_t now_ms, const punch_event *e)
     fprintf(stderr, "%8llu %s: event %d peer %d %s %s\n", (unsigned long long)now_ms,
             n->addr.ip[3] == 2 && n->addr.ip[2] == 1 ? "alice" : "bob", e->kind, e->peer, how,
             why);
+}
+
+static void node_registered(node *n, uint64_t now_ms, const punch_event_registered *r)
+{
+    if (!n->registered)
+        n->registered_ms = now_ms;
+    n->registered = true;
+    n->by_token = r->by_token;
+    n->server = r->server;
+    n->registrations++;
+    n->last_registered_ms = now_ms;
+    snprintf(n->nat, sizeof(n->nat), "%s", r->nat);
 }
 
 static void node_events(node *n, uint64_t now_ms)
@@ -118,13 +134,7 @@ static void node_events(node *n, uint64_t now_ms)
         if (debug)
             debug_event(n, now_ms, &e);
         switch (e.kind) {
-        case PUNCH_EVENT_REGISTERED:
-            if (!n->registered)
-                n->registered_ms = now_ms;
-            n->registered = true;
-            n->by_token = e.registered.by_token;
-            snprintf(n->nat, sizeof(n->nat), "%s", e.registered.nat);
-            break;
+        case PUNCH_EVENT_REGISTERED: node_registered(n, now_ms, &e.registered); break;
         case PUNCH_EVENT_INTRODUCED:
             if (n->peer < 0)
                 n->peer = e.peer;
@@ -136,8 +146,10 @@ static void node_events(node *n, uint64_t now_ms)
                 n->technique_of[e.peer] = e.path.technique;
             }
             n->have_path = true;
+            n->path_remote = e.path.remote;
             n->kind = e.path.kind;
             n->technique = e.path.technique;
+            n->cipher = e.path.cipher;
             if (!n->path_changes++)
                 n->first_kind = e.path.kind;
             if (e.path.kind == PUNCH_PATH_DIRECT && !n->first_direct_ms) {
@@ -200,8 +212,9 @@ void node_flush(node *n)
         }
         if (n->gone)
             continue;
-        punch_addr from = n->addr;
+        punch_addr from = dst.family == PUNCH_AF_INET6 && n->addr6.family ? n->addr6 : n->addr;
         from.port = (uint16_t)(n->addr.port + sim_port_offset(sock));
+        n->sent_v6 += dst.family == PUNCH_AF_INET6;
         n->bytes_sent += len;
         punch_sim_send(n->sim, n->host,
                        &(punch_sim_datagram){.local = from, .remote = dst, .ttl = ttl,
@@ -315,7 +328,14 @@ static void node_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     punch_socket sock;
     if (!sim_socket_at(n, d->local.port, &sock))
         return;
-    punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, d->data, d->len);
+    if (n->tamper && d->len <= 2048) { /* every datagram the agents send fits */
+        uint8_t copy[2048];
+        memcpy(copy, d->data, d->len);
+        n->tamper(copy, d->len);
+        punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, copy, d->len);
+    } else {
+        punch_agent_handle_datagram_on(n->agent, now_us / MS, sock, &d->remote, d->data, d->len);
+    }
     node_portmap(n, now_us / MS);
     node_events(n, now_us / MS);
     node_flush(n);
@@ -356,8 +376,8 @@ static void server_flush(server *s)
     punch_rendezvous_out out;
     while (punch_rendezvous_poll_transmit(s->rv, &out, buf, sizeof(buf)) == 1)
         punch_sim_send(s->sim, s->host,
-                       &(punch_sim_datagram){.local = s->addr, .remote = out.dst, .data = buf,
-                                             .len = out.len});
+                       &(punch_sim_datagram){.local = out.local.family ? out.local : s->addr,
+                                             .remote = out.dst, .data = buf, .len = out.len});
     punch_rendezvous_event ev;
     while (punch_rendezvous_poll_event(s->rv, &ev) == 1)
         ;
@@ -381,11 +401,13 @@ static void server_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
             for (int port = 0; port < 2; port++)
                 if (punch_addr_equal(&s->group.local[ip][port], &d->local))
                     in.ip = ip, in.port = port;
+        in.group = s->addr6.family && punch_addr_equal(&d->local, &s->addr6);
+        const punch_binding_group *g = in.group ? &s->group6 : &s->group;
         uint8_t buf[512];
         punch_binding_out out;
         if (punch_binding_handle(s->stun, &in, buf, sizeof(buf), &out) == 1)
             punch_sim_send(s->sim, s->host,
-                           &(punch_sim_datagram){.local = s->group.local[out.ip][out.port],
+                           &(punch_sim_datagram){.local = g->local[out.ip][out.port],
                                                  .remote = out.dst, .data = buf, .len = out.len});
         return;
     }
@@ -477,50 +499,40 @@ void world_start(world *w, uint64_t seed)
     world_start_with(w, seed, WORLD_SERVER_TWO_IPS);
 }
 
-/* The STUN service's sockets for this kind of server (rendezvous on the first). */
-static void server_stun(world *w, world_server_kind kind)
+/* The STUN service's sockets for this kind of server (rendezvous on the
+ * first); alt_ip: the last byte of its second IP (two IPs). */
+static void server_stun(world *w, server *s, world_server_kind kind, uint8_t alt_ip)
 {
-    punch_addr port2 = v4(198, 51, 100, 1, 3479);
+    punch_addr port2 = s->addr;
+    port2.port = 3479;
     if (kind == WORLD_SERVER_TWO_IPS) {
         /* The server's second IP, for NAT discovery (punchd --alt). */
-        punch_addr alt = v4(198, 51, 100, 2, 3478);
+        punch_addr alt = v4(198, 51, 100, alt_ip, 3478);
         int l;
-        link_up(w, w->s.host, alt, false, w->router, NONE, false,
+        link_up(w, s->host, alt, false, w->router, NONE, false,
                 &(punch_sim_link_cfg){.delay_us = 5 * MS}, &l);
         route(w, w->router, alt, 32, l);
-        w->s.group = (punch_binding_group){
-            .has_alt = true,
-            .local = {{w->s.addr, port2}, {alt, v4(198, 51, 100, 2, 3479)}}};
+        s->group = (punch_binding_group){
+            .has_alt = true, .local = {{s->addr, port2}, {alt, v4(198, 51, 100, alt_ip, 3479)}}};
     } else {
         bool second = kind == WORLD_SERVER_SECOND_PORT;
-        w->s.group = (punch_binding_group){.has_second_port = second,
-                                           .local = {{w->s.addr, second ? port2 : NONE}}};
+        s->group = (punch_binding_group){.has_second_port = second,
+                                         .local = {{s->addr, second ? port2 : NONE}}};
     }
-    punch_binding_cfg bc = {.n_groups = 1, .groups = {w->s.group}};
-    check_eq(punch_binding_new(&w->s.stun, &bc), 0);
+    punch_binding_cfg bc = {.n_groups = 1, .groups = {s->group}};
+    check_eq(punch_binding_new(&s->stun, &bc), 0);
 }
 
-void world_start_with(world *w, uint64_t seed, world_server_kind kind)
+/* The rendezvous service of server s: its own key and secrets from the seed. */
+static void server_rendezvous(server *s, uint64_t seed, world_server_kind kind)
 {
-    memset(w, 0, sizeof(*w));
-    w->seed = seed;
-    check_eq(punch_sim_new(&w->sim, &(punch_sim_cfg){.seed = seed}), 0);
-    w->router = punch_sim_add_router(w->sim);
-    /* The server, behind the core router. */
-    w->s.sim = w->sim;
-    w->s.addr = v4(198, 51, 100, 1, 3478);
-    w->s.host = punch_sim_add_host(w->sim);
-    int l;
-    link_up(w, w->s.host, w->s.addr, false, w->router, NONE, false,
-            &(punch_sim_link_cfg){.delay_us = 5 * MS}, &l);
-    route(w, w->router, w->s.addr, 32, l);
-    punch_rng_seed(&w->s.rng, seed ^ 0x5e);
-    punch_rendezvous_cfg rc = {.random = rng_bytes, .random_arg = &w->s.rng};
+    punch_rng_seed(&s->rng, seed);
+    punch_rendezvous_cfg rc = {.random = rng_bytes, .random_arg = &s->rng};
     uint8_t secret[32];
-    rng_bytes(&w->s.rng, secret, sizeof(secret));
+    rng_bytes(&s->rng, secret, sizeof(secret));
     check_eq(punch_identity_from_secret(&rc.identity, secret), 0);
-    rng_bytes(&w->s.rng, rc.cookie_secret, sizeof(rc.cookie_secret));
-    rng_bytes(&w->s.rng, rc.hash_key, sizeof(rc.hash_key));
+    rng_bytes(&s->rng, rc.cookie_secret, sizeof(rc.cookie_secret));
+    rng_bytes(&s->rng, rc.hash_key, sizeof(rc.hash_key));
     rc.max_peers = 64;
     rc.max_sessions = 16;
     /* As punchd: COOKIE names the second port, with --alt or without. */
@@ -529,16 +541,45 @@ void world_start_with(world *w, uint64_t seed, world_server_kind kind)
         rc.second_port[0].second = 3479;
         rc.n_second_port = 1;
     }
-    check_eq(punch_rendezvous_new(&w->s.rv, &rc), 0);
-    server_stun(w, kind);
-    punch_sim_attach(w->sim, w->s.host,
-                     &(punch_sim_endpoint){server_rx, server_timer, server_next, &w->s});
-    punch_sim_tcp_init(&w->s.stcp, w->sim, w->s.host, &w->s.addr,
+    check_eq(punch_rendezvous_new(&s->rv, &rc), 0);
+}
+
+/* A server at 198.51.100.ip:3478 behind the core router on a link of
+ * delay_ms (its second IP, with two, at ip + 1). */
+static void server_start(world *w, server *s, uint8_t ip, world_server_kind kind, uint64_t delay_ms)
+{
+    s->sim = w->sim;
+    s->addr = v4(198, 51, 100, ip, 3478);
+    s->host = punch_sim_add_host(w->sim);
+    int l;
+    link_up(w, s->host, s->addr, false, w->router, NONE, false,
+            &(punch_sim_link_cfg){.delay_us = delay_ms * MS}, &l);
+    route(w, w->router, s->addr, 32, l);
+    server_rendezvous(s, w->seed ^ 0x5e ^ ((uint64_t)(ip - 1) << 8), kind);
+    server_stun(w, s, kind, (uint8_t)(ip + 1));
+    punch_sim_attach(w->sim, s->host, &(punch_sim_endpoint){server_rx, server_timer, server_next, s});
+    punch_sim_tcp_init(&s->stcp, w->sim, s->host, &s->addr,
                        &(punch_sim_tcp_cb){server_tcp_accept, server_tcp_result, server_tcp_frame,
-                                           &w->s});
-    w->s.tcp_conns = 1; /* 1: the listener */
-    punch_sim_tcp_exec(&w->s.stcp, 0,
-                       &(punch_tcp_cmd){.kind = PUNCH_TCP_LISTEN, .sock = 1, .local = w->s.addr});
+                                           s});
+    s->tcp_conns = 1; /* 1: the listener */
+    punch_sim_tcp_exec(&s->stcp, 0,
+                       &(punch_tcp_cmd){.kind = PUNCH_TCP_LISTEN, .sock = 1, .local = s->addr});
+}
+
+void world_start_with(world *w, uint64_t seed, world_server_kind kind)
+{
+    memset(w, 0, sizeof(*w));
+    w->seed = seed;
+    check_eq(punch_sim_new(&w->sim, &(punch_sim_cfg){.seed = seed}), 0);
+    w->router = punch_sim_add_router(w->sim);
+    server_start(w, &w->s, 1, kind, 5);
+}
+
+void world_add_server(world *w)
+{
+    check(!w->two_servers);
+    server_start(w, &w->s2, 9, WORLD_SERVER_SECOND_PORT, 20);
+    w->two_servers = true;
 }
 
 /* TCP paths for a peer (world.tcp_paths). */
@@ -557,10 +598,18 @@ static void node_tcp_start(world *w, node *n)
 /* n's agent (and its TCP paths), registering at once. */
 static void node_agent_new(world *w, node *n, const punch_server_token *token)
 {
-    punch_agent_cfg c = {.name = n->name, .server = w->s.addr, .n_local = 1,
-                         .flags = w->agent_flags, .portmap = w->portmap, .random = rng_bytes,
+    bool v6_only = n->addr.family == PUNCH_AF_INET6;
+    punch_agent_cfg c = {.name = n->name, .server = v6_only ? w->s.addr6 : w->s.addr,
+                         .n_local = 1, .flags = w->agent_flags, .portmap = w->portmap,
+                         .open_guard_ms = w->open_guard_ms, .random = rng_bytes,
                          .random_ctx = &n->rng};
     c.local[0] = n->addr;
+    if (n->addr6.family)
+        c.local[c.n_local++] = n->addr6;
+    if (w->two_servers) {
+        c.n_more_servers = 1;
+        c.more_servers[0] = w->s2.addr;
+    }
     if (n->n_claim) {
         c.n_local = n->n_claim;
         memcpy(c.local, n->claim, n->n_claim * sizeof(punch_addr));
@@ -587,8 +636,10 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
     n->gateway = up_is_nat ? up : -1;
     n->host = punch_sim_add_host(w->sim);
     link_up(w, n->host, addr, false, up, NONE, up_is_nat,
-            &(punch_sim_link_cfg){.delay_us = 200, .loss = loss}, link);
-    route(w, up, addr, 32, *link);
+            &(punch_sim_link_cfg){.delay_us = w->access_delay_us ? w->access_delay_us : 200,
+                                  .jitter_us = w->access_jitter_us, .loss = loss},
+            link);
+    route(w, up, addr, addr.family == PUNCH_AF_INET6 ? 128 : 32, *link);
     uint64_t name_hash = 1469598103934665603ull; /* FNV-1a: a key of its own per peer */
     for (const char *c = name; *c; c++)
         name_hash = (name_hash ^ (uint8_t)*c) * 1099511628211ull;
@@ -610,6 +661,7 @@ void node_restart(world *w, node *n, const punch_server_token *token)
     punch_agent_free(n->agent);
     n->tcp = NULL;
     n->addr.port++;
+    n->addr6.port = n->addr.port;
     n->registered = n->have_path = n->by_token = false;
     n->registered_ms = n->first_direct_ms = 0;
     n->peer = -1;
@@ -694,6 +746,8 @@ void world_free(world *w)
     punch_agent_free(w->carol.agent);
     punch_rendezvous_free(w->s.rv);
     punch_binding_free(w->s.stun);
+    punch_rendezvous_free(w->s2.rv);
+    punch_binding_free(w->s2.stun);
     punch_sim_free(w->sim);
 }
 

@@ -29,16 +29,25 @@ typedef struct node {
     punch_sim *sim;
     int host;
     punch_addr addr;
+    punch_addr addr6;            /* dual stack: its IPv6 address beside addr's IPv4
+                                    (same port), AF_NONE: none (world_dual.c) */
+    int v6_link;                 /* dual stack: its IPv6 firewall's WAN link */
     punch_agent *agent;
     punch_rng rng;
     /* What the events said. */
     bool registered;
     uint64_t registered_ms;      /* virtual time of the first REGISTERED event */
+    unsigned registrations;      /* REGISTERED events */
+    uint64_t last_registered_ms; /* ...the latest's virtual time */
+    punch_addr server;           /* ...and the server it named */
     char nat[8];                 /* its "nat": unknown, eim, adm, apdm */
     int peer;                    /* the peer id of the connection, -1 */
     bool have_path;
     punch_path_kind kind;
     punch_technique technique;
+    punch_cipher cipher;         /* ...and the session's AEAD */
+    punch_addr path_remote;      /* the latest path's remote endpoint */
+    unsigned sent_v6;            /* datagrams the agent sent to IPv6 addresses */
     uint64_t first_direct_ms;    /* virtual time of the first direct path */
     punch_technique first_direct_technique; /* ...and its technique */
     punch_path_kind first_kind;  /* of the first path */
@@ -66,6 +75,9 @@ typedef struct node {
     size_t n_claim;
     punch_addr claim[PUNCH_MAX_LOCAL];
     bool mute;                   /* hears nothing (a silent attacker) */
+    /* An on-path attacker in front of it: may change every UDP datagram
+     * before the agent reads it (len bytes at data, which it may write). */
+    void (*tamper)(uint8_t *data, size_t len);
     bool gone;                   /* hears and sends nothing any more (vanished) */
     uint64_t bytes_sent;         /* UDP payload bytes the agent sent */
     unsigned closed_count;       /* CLOSED events */
@@ -102,6 +114,8 @@ typedef struct server {
     punch_rendezvous *rv;
     punch_binding_server *stun;  /* RFC 5780 on two IPs x two ports, as punchd --alt */
     punch_binding_group group;
+    punch_addr addr6;            /* its IPv6 address (world_dual.c), AF_NONE: none */
+    punch_binding_group group6;  /* ...and its STUN socket there (binding group 1) */
     punch_rng rng;
     bool down;                   /* drops everything */
     punch_sim_tcp stcp;          /* STUN Binding over TCP on its first address */
@@ -113,12 +127,19 @@ typedef struct world {
     uint64_t seed;
     int router;
     server s;
+    server s2;                   /* world_add_server: a second punchd */
+    bool two_servers;
     node alice, bob, carol;
     uint32_t agent_flags;        /* punch_agent_cfg.flags of the peers added */
     bool tcp_paths;              /* peers added run TCP paths over simulated TCP... */
     const node *tcp_asker;       /* ...and this one asks for one (punch connect --tcp) */
     uint8_t tcp_open_ttl;        /* their punch_tcp_paths_cfg.open_ttl */
     bool wan_no_delay;           /* NATs on the core get WAN links without delay or jitter */
+    uint32_t open_guard_ms;      /* their punch_agent_cfg.open_guard_ms (UINT32_MAX: no openers) */
+    /* Peers added get this delay (0: 200 us) and jitter on their access
+     * links, between host and NAT as in the lab; the jitter stands for a
+     * loaded host's scheduling delay (the conntrack trap). */
+    uint64_t access_delay_us, access_jitter_us;
     uint8_t portmap;             /* punch_agent_cfg.portmap of the peers added */
 } world;
 
@@ -139,6 +160,10 @@ typedef enum world_server_kind {
 } world_server_kind;
 void world_start_with(world *w, uint64_t seed, world_server_kind kind);
 void world_free(world *w);
+/* A second server (198.51.100.9, one IP with a second port, keys of its
+ * own, 20 ms from the core router where the first is 5 ms) that peers
+ * added from now on know after the first (more_servers). */
+void world_add_server(world *w);
 
 /* Building blocks: a link, a route, a NAT (preset or punch-nat spec) with
  * this public IP, a NAT on the core router (WAN link: 10 ms, 1 ms jitter,
@@ -161,6 +186,18 @@ void different_nats(world *w, const char *a, const char *b, double loss);
 void same_nat(world *w, const char *spec, double loss);
 void multi_level(world *w, const char *x_spec, double loss);
 void public_peers(world *w, const char *alice_nat, double loss);
+
+/* Dual stack (issue 16, world_dual.c): alice and bob each with IPv4
+ * behind a NAT of nat_spec, IPv6 (2001:db8::/32) behind a stateful
+ * firewall of its own (no translation, inbound dropped unless
+ * established), or both. The server gets an IPv6 address too, and a peer
+ * with IPv6 only registers there. v6_delay_us: the one-way delay of the
+ * firewalls' WAN links (the NATs' are 10 ms). */
+typedef enum world_stack { STACK_DUAL = 0, STACK_V4_ONLY, STACK_V6_ONLY } world_stack;
+void dual_stack(world *w, world_stack alice, world_stack bob, const char *nat_spec,
+                uint64_t v6_delay_us);
+/* The IPv6 of n stops working: its firewall's WAN link loses everything. */
+void cut_v6(world *w, const node *n);
 
 /* n's program starts again (a new agent with the same key and name, on
  * the next UDP port, so its NAT gives it a new mapping), with the token it

@@ -3,10 +3,11 @@
  * libFuzzer target for Noise IK and its UDP transport (src/crypto/noise.h,
  * src/crypto/transport.h).
  *
- * Every input goes, unchanged, to three readers built once from fixed keys:
+ * Every input goes, unchanged, to the readers built once from fixed keys:
  * a responder waiting for message 1, an initiator that wrote message 1 and
  * waits for message 2, and the responder's transport after a completed
- * handshake, which decrypts it as a datagram. Besides not crashing, a read
+ * handshake, which decrypts it as a datagram, with ChaCha20-Poly1305 and
+ * (where the CPU has it) AES-256-GCM. Besides not crashing, a read
  * that fails must leave its state byte for byte as it was, and one that
  * succeeds must give the length the message implies.
  *
@@ -42,6 +43,8 @@ typedef struct fixture {
     punch_noise_handshake initiator; /* wrote message 1, waiting for message 2 */
     punch_transport transport;       /* the responder's, after the handshake */
     punch_transport peer;            /* the initiator's, to make seeds */
+    punch_transport aes;             /* transport, switched to AES-256-GCM */
+    bool has_aes;
     uint8_t msg1[128], msg2[128];
     size_t msg1_len, msg2_len;
 } fixture;
@@ -77,6 +80,8 @@ static const fixture *get_fixture(void)
     FUZZ_CHECK(punch_transport_init(&fx.transport, &resp, 0, RESPONDER_INDEX, INITIATOR_INDEX) ==
                0);
     FUZZ_CHECK(punch_transport_init(&fx.peer, &ini, 0, INITIATOR_INDEX, RESPONDER_INDEX) == 0);
+    fx.aes = fx.transport;
+    fx.has_aes = punch_transport_use_cipher(&fx.aes, PUNCH_CIPHER_AES256_GCM) == 0;
     ready = true;
     return &fx;
 }
@@ -131,9 +136,9 @@ static void as_message_2(const fixture *f, const uint8_t *data, size_t size)
     punch_noise_handshake_wipe(&hs);
 }
 
-static void as_datagram(const fixture *f, const uint8_t *data, size_t size)
+static void as_datagram(const punch_transport *orig, const uint8_t *data, size_t size)
 {
-    punch_transport t = f->transport;
+    punch_transport t = *orig;
     uint32_t index = 0;
     size_t n = 0;
     int peek = punch_transport_peek_index(data, size, &index);
@@ -147,7 +152,7 @@ static void as_datagram(const fixture *f, const uint8_t *data, size_t size)
     if (rc == PUNCH_ERR_NOTFOUND)
         FUZZ_CHECK(index != RESPONDER_INDEX);
     if (rc != 0) {
-        FUZZ_CHECK(memcmp(&t.replay, &f->transport.replay, sizeof t.replay) == 0);
+        FUZZ_CHECK(memcmp(&t.replay, &orig->replay, sizeof t.replay) == 0);
         return;
     }
     FUZZ_CHECK(index == RESPONDER_INDEX && n == size - PUNCH_TRANSPORT_OVERHEAD);
@@ -163,6 +168,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     as_message_1(f, data, size);
     as_message_2(f, data, size);
-    as_datagram(f, data, size);
+    as_datagram(&f->transport, data, size);
+    if (f->has_aes)
+        as_datagram(&f->aes, data, size);
     return 0;
 }

@@ -50,5 +50,11 @@ int main(int argc, char **argv)
     err |= write_datagram(dir, "transport-counter-0", (const uint8_t *)"data", 4);
     err |= write_datagram(dir, "transport-keepalive-counter-1", NULL, 0);
     err |= write_datagram(dir, "transport-200-bytes-counter-2", big, sizeof big);
+    /* The same sender on AES-256-GCM from counter 3 on, for the AES reader. */
+    if (fx.has_aes) {
+        err |= punch_transport_use_cipher(&fx.peer, PUNCH_CIPHER_AES256_GCM) != 0;
+        err |= write_datagram(dir, "transport-aes-counter-3", (const uint8_t *)"data", 4);
+        err |= write_datagram(dir, "transport-aes-200-bytes-counter-4", big, sizeof big);
+    }
     return err ? 1 : 0;
 }

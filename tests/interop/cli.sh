@@ -88,3 +88,13 @@ expect 1 "^punch: no answer from punchd at 127.0.0.1:$port after 5 s" \
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$ms" -lt 9000 ] || fail "connect to a silent server took $ms ms to end (--timeout 6)"
 pass "a silent server is named within 5 s; connect exits 1 at its --timeout ($ms ms)"
+
+# Several servers (issue 15): two silent ones are said so; a badly written
+# later --server and a ninth are usage errors naming it.
+expect 1 "^punch: no answer from punchd at 127.0.0.1:$port nor the other --server after 5 s" \
+    "$PUNCH" --key "$key" --server "127.0.0.1:$port" --server "127.0.0.2:$port" connect bob --timeout 6
+expect 2 "^punch: --server: 'a:b:c' is not HOST\[:PORT\]" \
+    "$PUNCH" --key "$key" --server 127.0.0.1 --server a:b:c connect bob
+nine=(); for i in $(seq 9); do nine+=(--server "127.0.0.$i"); done
+expect 2 "^punch: --server: '127.0.0.9' is one too many \(at most 8\)" "$PUNCH" "${nine[@]}" connect bob
+pass "several servers: both silent named, a bad later --server and a ninth refused"

@@ -44,6 +44,26 @@ grep -q '^alice ' "$TMP/bob/punch/known_peers" || fail "bob did not remember ali
 [ "$(stat -c %a "$TMP/alice/punch/key")" = 600 ] || fail "alice's key is not mode 600"
 pass "hello both ways on a direct path; keys learned and kept"
 
+# The cipher (issue 14): both ends run on this machine, so AES-256-GCM where
+# it has AES-NI and PCLMUL (libsodium's test), ChaCha20-Poly1305 otherwise,
+# on both sides alike; and ChaCha20-Poly1305 when one side says --no-aes.
+cipher=chacha20-poly1305
+grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo && cipher=aes-256-gcm
+grep -q '"event":"path".*"peer":"bob","kind":"direct".*"cipher":"'$cipher'"' "$TMP/alice.ev" ||
+    fail "alice's path is not $cipher: $(grep '"path"' "$TMP/alice.ev")"
+listen
+(echo "hello bob"; for _ in $(seq 200); do [ -s "$TMP/alice.out" ] && break; sleep 0.05; done) |
+    XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 30 "$PUNCH" --server "$server" --name alice \
+        --no-aes --events "$TMP/alice.ev" connect --datagram bob --timeout 20 \
+        >"$TMP/alice.out" 2>"$TMP/alice.err" || { cat "$TMP/alice.err"; fail "--no-aes connect failed"; }
+grep -q '"event":"path".*"kind":"direct".*"cipher":"chacha20-poly1305"' "$TMP/bob.ev" ||
+    fail "bob's path with alice --no-aes is not chacha20-poly1305: $(grep '"path"' "$TMP/bob.ev")"
+stop_bob
+[ "$(cat "$TMP/alice.out")" = "hello alice" ] || fail "alice (--no-aes) got '$(cat "$TMP/alice.out")'"
+grep '"event":"path"' "$TMP/alice.ev" | tail -1 | grep -q '"cipher":"chacha20-poly1305"' ||
+    fail "alice's path with --no-aes is not chacha20-poly1305: $(grep '"path"' "$TMP/alice.ev")"
+pass "cipher: $cipher by default, chacha20-poly1305 when one side says --no-aes"
+
 # A name starting with '#' is pinned like any other (issue 12, finding 4):
 # known_peers has no comment syntax.
 listen '#bobz'

@@ -17,7 +17,9 @@
 
 #include <cmocka.h>
 
+#include "crypto/transport.h"
 #include "sim/world.h"
+#include "wire/msg.h"
 
 /* ---- the cases ---- */
 
@@ -760,6 +762,117 @@ static void large_datagrams(void **state)
     datagram_limit_holds(0, PUNCH_MAX_DATAGRAM, "ordinary datagrams");
 }
 
+/* ---- the cipher (issue 14) ---- */
+
+/* alice and bob on public addresses, with these agent flags each. */
+static void public_pair(world *w, unsigned alice_flags, unsigned bob_flags)
+{
+    int l;
+    w->agent_flags = alice_flags;
+    add_peer(w, &w->alice, "alice", v4(192, 0, 2, 10, 5000), w->router, false, 0, &l);
+    w->agent_flags = bob_flags;
+    add_peer(w, &w->bob, "bob", v4(192, 0, 2, 20, 5000), w->router, false, 0, &l);
+}
+
+/* AES-256-GCM when both offer it (both run on this machine: when it has
+ * AES-NI), ChaCha20-Poly1305 when either side does not; data crosses
+ * either way, and both sides name the same cipher in their PATH events. */
+static void cipher_negotiation(void **state)
+{
+    (void)state;
+    static const struct {
+        unsigned alice, bob;
+        const char *what;
+    } cases[] = {{0, 0, "both offer AES"},
+                 {0, PUNCH_AGENT_NO_AES, "bob lacks AES"},
+                 {PUNCH_AGENT_NO_AES, 0, "alice lacks AES"}};
+    punch_cipher best = punch_transport_aes_available() ? PUNCH_CIPHER_AES256_GCM
+                                                        : PUNCH_CIPHER_CHACHA20_POLY1305;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        world w;
+        world_start(&w, seeds[i % n_seeds]);
+        public_pair(&w, cases[i].alice, cases[i].bob);
+        run_case(&w, cases[i].what, DIRECT_PUNCH);
+        punch_cipher want = i == 0 ? best : PUNCH_CIPHER_CHACHA20_POLY1305;
+        if (w.alice.cipher != want || w.bob.cipher != want)
+            fail_msg("%s: want %s; alice %s, bob %s", cases[i].what, punch_cipher_name(want),
+                     punch_cipher_name(w.alice.cipher), punch_cipher_name(w.bob.cipher));
+        world_free(&w);
+    }
+}
+
+/* The noise message inside a datagram of type `type`, sent direct or
+ * through the relay; NULL when it is not one. */
+static uint8_t *handshake_in(uint8_t *data, size_t len, punch_msg_type type, size_t *msg_len)
+{
+    punch_msg m;
+    if (punch_msg_decode(data, len, &m) != 0)
+        return NULL;
+    if (m.type == PUNCH_MSG_RELAY && punch_msg_decode(m.payload, m.payload_len, &m) != 0)
+        return NULL;
+    *msg_len = m.payload_len;
+    return m.type == type ? data + (m.payload - data) : NULL;
+}
+
+/* On-path attackers: the first clears the AES bit of the offer in every
+ * message 1 (e 32, s 48, then the payload:
+ * index 4, offer 1), the second turns the choice in message 2 (e 32,
+ * index 4, choice 1) from AES-256-GCM to ChaCha20-Poly1305. The payloads
+ * are encrypted with a stream cipher, so flipping a bit of the ciphertext
+ * flips that bit of the plaintext: the best a downgrade can try. */
+static void strip_aes_offer(uint8_t *data, size_t len)
+{
+    size_t n;
+    uint8_t *m = handshake_in(data, len, PUNCH_MSG_HANDSHAKE1, &n);
+    if (m && n == PUNCH_NOISE_MSG1_OVERHEAD + 5)
+        m[32 + 48 + 4] ^= 1u << PUNCH_CIPHER_AES256_GCM;
+}
+
+static void downgrade_choice(uint8_t *data, size_t len)
+{
+    size_t n;
+    uint8_t *m = handshake_in(data, len, PUNCH_MSG_HANDSHAKE2, &n);
+    if (m && n == PUNCH_NOISE_MSG2_OVERHEAD + 5)
+        m[32 + 4] ^= PUNCH_CIPHER_AES256_GCM ^ PUNCH_CIPHER_CHACHA20_POLY1305;
+}
+
+/* A changed offer or choice fails the handshake: the side that reads it
+ * takes no session (the responder, which took the path on message 1,
+ * holds keys nobody shares), and no datagram crosses either way, rather
+ * than crossing on the weaker cipher. */
+static void tampered_cipher_offer_fails(void **state)
+{
+    (void)state;
+    for (int attack = 0; attack < 2; attack++) {
+        world w;
+        world_start(&w, seeds[0]);
+        public_pair(&w, 0, 0);
+        /* In front of both: either may be the initiator. */
+        w.alice.tamper = w.bob.tamper = attack == 0 ? strip_aes_offer : downgrade_choice;
+        for (int i = 0; i < 100 && !(w.alice.registered && w.bob.registered); i++)
+            punch_sim_run(w.sim, punch_sim_now(w.sim) + 100 * MS);
+        assert_true(w.alice.registered && w.bob.registered);
+        w.alice.peer = punch_agent_connect(w.alice.agent, punch_sim_now(w.sim) / MS, "bob", NULL);
+        assert_true(w.alice.peer >= 0);
+        node_flush(&w.alice);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 12000 * MS);
+        if (w.alice.have_path && w.bob.have_path)
+            fail_msg("attack %d: paths despite the tampering: alice %s, bob %s", attack,
+                     punch_cipher_name(w.alice.cipher), punch_cipher_name(w.bob.cipher));
+        uint64_t now = punch_sim_now(w.sim) / MS;
+        punch_agent_send(w.alice.agent, now, w.alice.peer, (const uint8_t *)"hello bob", 9);
+        if (w.bob.peer >= 0)
+            punch_agent_send(w.bob.agent, now, w.bob.peer, (const uint8_t *)"hello alice", 11);
+        node_flush(&w.alice);
+        node_flush(&w.bob);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 1000 * MS);
+        if (w.alice.got[0] || w.bob.got[0])
+            fail_msg("attack %d: data crossed: alice got '%s', bob '%s'", attack, w.alice.got,
+                     w.bob.got);
+        world_free(&w);
+    }
+}
+
 /* A TCP path (issue 5), the agent's part: the offer crosses the session
  * and prefers TCP on both sides; a connection handed in on a TCP socket
  * index (the simulator carries its frames as datagrams between the two
@@ -854,6 +967,8 @@ int main(void)
         cmocka_unit_test(birthday_success_rate),
         cmocka_unit_test(tcp_path_is_a_candidate),
         cmocka_unit_test(large_datagrams),
+        cmocka_unit_test(cipher_negotiation),
+        cmocka_unit_test(tampered_cipher_offer_fails),
         cmocka_unit_test(restart_without_goodbye),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -659,6 +659,48 @@ static void tampered_datagrams_are_refused(void **state)
     assert_true(b.t.counters.forged > 0 && b.t.counters.malformed > 0);
 }
 
+/* AES-256-GCM (issue 14): after both sides switch, datagrams cross both
+ * ways and every flipped bit is refused as with ChaCha20-Poly1305; a side
+ * still on ChaCha20-Poly1305 opens none of them (the cipher is part of what
+ * both must agree on), and a machine without AES-NI refuses the switch. */
+static void aes256gcm_transport(void **state)
+{
+    (void)state;
+    side a, b;
+
+    seed(9);
+    connect_pair(&a, &b, 0);
+    if (!punch_transport_aes_available()) {
+        assert_int_equal(punch_transport_use_cipher(&a.t, PUNCH_CIPHER_AES256_GCM),
+                         PUNCH_ERR_INVAL);
+        skip();
+    }
+    assert_int_equal(punch_transport_use_cipher(&a.t, PUNCH_CIPHER_AES256_GCM), 0);
+    dgram d = seal(&a, 1, "sealed by aes", 13);
+    assert_int_equal(open_dgram(&b, 1, &d), PUNCH_ERR_INTEGRITY); /* b: ChaCha20-Poly1305 */
+    assert_int_equal(punch_transport_use_cipher(&b.t, PUNCH_CIPHER_AES256_GCM), 0);
+    assert_int_equal(open_dgram(&b, 1, &d), 0);
+    dgram back = seal(&b, 1, "and back", 8);
+    uint8_t out[128];
+    size_t n = 0;
+    assert_int_equal(punch_transport_decrypt(&a.t, 1, back.b, back.len, out, sizeof out, &n), 0);
+    assert_int_equal(n, 8);
+    assert_memory_equal(out, "and back", 8);
+    dgram good = seal(&a, 1, "tamper with me", 14);
+    for (size_t i = 8; i < good.len; i++) {
+        dgram bad = good;
+        bad.b[i] ^= 0x01;
+        assert_int_equal(open_dgram(&b, 1, &bad), PUNCH_ERR_INTEGRITY);
+    }
+    assert_int_equal(open_dgram(&b, 1, &good), 0);
+    dgram empty = seal(&a, 1, "", 0); /* a bare tag authenticates too */
+    assert_int_equal(open_dgram(&b, 1, &empty), 0);
+    assert_int_equal(b.t.counters.delivered, 3);
+    assert_int_equal(punch_transport_use_cipher(&a.t, (punch_cipher)7), PUNCH_ERR_INVAL);
+    punch_transport none = {0};
+    assert_int_equal(punch_transport_use_cipher(&none, PUNCH_CIPHER_AES256_GCM), PUNCH_ERR_INVAL);
+}
+
 /* ---- replay window ---- */
 
 static void replay_window_in_transport(void **state)
@@ -911,6 +953,7 @@ int main(void)
         cmocka_unit_test(message_limits),
         cmocka_unit_test(rekey_and_expiry_at_their_deadlines),
         cmocka_unit_test(wrong_receiver_index_is_notfound),
+        cmocka_unit_test(aes256gcm_transport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: MIT
+# IPv6 beside IPv4 in the lab (issue 16), sourced by punch-lab: with
+# `--stack-a/--stack-b dual|v4|v6` (different-nats, kernel backend), the
+# core routers, the server and the chosen sites speak IPv6 too, from the
+# documentation prefix 2001:db8::/32, routed hop by hop as IPv4 is:
+#   routers  r1-r2 2001:db8:ff:12::/64 (::1 r1, ::2 r2), r1-r3 ...:ff:13::/64,
+#            r2-r3 ...:ff:23::/64 (r3 is ::3)
+#   server   2001:db8:5::1/64 (r3 2001:db8:5::fe)
+#   side A   2001:db8:a::/48: nat-a's wan 2001:db8:a:ff::1/64 (r1 ::fe), its
+#            LAN 2001:db8:a:1::/64 (nat-a ::1, alice ::10); side B 2001:db8:b::/48
+# A home router does not translate IPv6: it is a stateful firewall (RFC
+# 6092 §3.2: inbound only what belongs to a flow its LAN started), table
+# `ip6 punchlab6` beside the NAT's `ip punchlab`. A v6 host has its IPv4
+# address taken away; a v4 host never gets IPv6. No duplicate address
+# detection: a tentative address is unusable for a second or two.
+
+# v6_on NODE: IPv6 on (add_node turned it off), forwarding on routers and NATs.
+v6_on() {
+    local kind
+    kind=$(awk -v n="$1" '$1 == n { print $2 }' "$(state)/nodes")
+    # no duplicate detection, on link-local addresses either: until it is
+    # over, neighbour discovery with the router does not work
+    nsx "$1" sh -c 'for f in /proc/sys/net/ipv6/conf/*/accept_dad; do echo 0 >"$f"; done'
+    nsx "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
+    if [ "$kind" = router ] || [ "$kind" = nat ]; then
+        nsx "$1" sysctl -qw net.ipv6.conf.all.forwarding=1
+    fi
+}
+
+# v6_addr NODE IF ADDR/LEN
+v6_addr() {
+    nsx "$1" ip -6 addr add "$3" dev "$2" nodad
+    record_addr "$1" "${3%/*}"
+}
+
+v6_core() {
+    local n
+    for n in r1 r2 r3 server; do v6_on "$n"; done
+    v6_addr r1 r2 2001:db8:ff:12::1/64; v6_addr r2 r1 2001:db8:ff:12::2/64
+    v6_addr r1 r3 2001:db8:ff:13::1/64; v6_addr r3 r1 2001:db8:ff:13::3/64
+    v6_addr r2 r3 2001:db8:ff:23::2/64; v6_addr r3 r2 2001:db8:ff:23::3/64
+    v6_addr r3 server 2001:db8:5::fe/64; v6_addr server eth0 2001:db8:5::1/64
+    route server default via 2001:db8:5::fe
+    route r1 2001:db8:b::/48 via 2001:db8:ff:12::2; route r1 2001:db8:5::/64 via 2001:db8:ff:13::3
+    route r2 2001:db8:a::/48 via 2001:db8:ff:12::1; route r2 2001:db8:5::/64 via 2001:db8:ff:23::3
+    route r3 2001:db8:a::/48 via 2001:db8:ff:13::1; route r3 2001:db8:b::/48 via 2001:db8:ff:23::2
+}
+
+# v6_site NAT ROUTER SITE(a|b) HOST STACK(dual|v4|v6)
+v6_site() {
+    local nat=$1 r=$2 site=$3 host=$4 stack=$5
+    [ "$stack" != v4 ] || return 0
+    local p=2001:db8:$site
+    v6_on "$nat"; v6_on "$host"
+    v6_addr "$nat" wan "$p:ff::1/64"; v6_addr "$r" "$nat" "$p:ff::fe/64"
+    route "$r" "$p::/48" via "$p:ff::1"
+    route "$nat" default via "$p:ff::fe"
+    v6_addr "$nat" lan "$p:1::1/64"
+    v6_addr "$host" eth0 "$p:1::10/64"
+    route "$host" default via "$p:1::1"
+    printf '%s\n' "table ip6 punchlab6 {
+  chain filter_fwd { type filter hook forward priority filter; policy drop;
+ct state established,related accept
+iifname \"lan\" accept
+  }
+}" >"$(state)/nft6-$nat.conf"
+    nsx "$nat" nft -f "$(state)/nft6-$nat.conf" || { cat -n "$(state)/nft6-$nat.conf" >&2; false; }
+    if [ "$stack" = v6 ]; then
+        nsx "$host" ip -4 route flush dev eth0
+        nsx "$host" ip -4 addr flush dev eth0
+        sed -i "/^$host [0-9.]*\$/d" "$(state)/addrs"
+    fi
+}
+
+# After the sites are built: the stacks asked for (different-nats only).
+build_ipv6() {
+    [ "$STACK_A$STACK_B" != v4v4 ] || return 0
+    [ "$TOPO" = different-nats ] || die "--stack-a/-b need the different-nats topology"
+    [ "$BACKEND" = kernel ] || die "--stack-a/-b need the kernel backend (punch-nat does IPv4 only)"
+    v6_core
+    v6_site nat-a r1 a alice "$STACK_A"
+    v6_site nat-b r2 b bob "$STACK_B"
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Dual stack (issue 16): IPv4 and IPv6 candidates side by side in one agent.
+ *
+ * The agent sends to an address; the caller picks the socket of the
+ * address's family (punch_agent_poll_transmit). So the agent only has to
+ * know which families the caller can send on — the server's, and those of
+ * its own endpoints (punch_agent_cfg.local) — to leave out candidates it
+ * could never reach, how to name a candidate of each family, and which
+ * family wins between two direct paths of the same kind.
+ *
+ * An IPv6 address of global scope is no private endpoint (draft §3.3.2):
+ * it is public, behind at most a stateful firewall (or NPTv6), and is
+ * reached by hole punching (§3.3.1) without translation. Between an IPv6
+ * and an IPv4 direct path of the same kind, IPv6 wins unless its round
+ * trip, measured by PING on both, is worse by more than FAMILY_MARGIN_US
+ * (the spirit of RFC 8305's preference for IPv6: no translation state to
+ * keep alive, no NAT to move the mapping). On an IPv6 path the IPv4 one is
+ * PINGed once (family_measure), so a much slower IPv6 gives way.
+ */
+#include "core/agent_internal.h"
+
+/* RFC 8305 §5 prefers IPv6 by a head start of 250 ms in connection
+ * setup; for a path already measured, a margin on the round trip does
+ * the same work: 10 ms, about a metro hop, is "not worse". */
+#define FAMILY_MARGIN_US 10000u
+/* A PING from the peer on the other family while ours has been silent this
+ * long: the peer left our path (family_follow). An idle path hears a PONG
+ * every keepalive period (2 s); the peer leaves a dead one after two
+ * (family_quiet_enough), when ours has been as silent as its own. */
+#define FOLLOW_SILENCE_MS 3000u
+
+bool family_usable(const punch_agent *a, uint8_t family)
+{
+    if (a->cfg.server.family == family)
+        return true;
+    for (size_t i = 0; i < a->cfg.n_local; i++)
+        if (a->cfg.local[i].family == family)
+            return true;
+    return false;
+}
+
+/* 2000::/3, RFC 4291 §2.4 (global unicast; 2001:db8::/32 among them). */
+static bool global_v6(const punch_addr *addr)
+{
+    return addr->family == PUNCH_AF_INET6 && (addr->ip[0] & 0xe0) == 0x20;
+}
+
+punch_technique family_private_technique(const punch_addr *addr)
+{
+    return global_v6(addr) ? PUNCH_TECH_HOLE_PUNCH : PUNCH_TECH_PRIVATE;
+}
+
+static bool direct_v6(const candidate *c)
+{
+    return c->addr.family == PUNCH_AF_INET6 && c->technique != PUNCH_TECH_RELAY;
+}
+
+bool family_better(const candidate *c, const candidate *d)
+{
+    if (direct_v6(c) == direct_v6(d))
+        return c->rtt_us < d->rtt_us;
+    const candidate *six = direct_v6(c) ? c : d, *four = direct_v6(c) ? d : c;
+    /* Only round trips both measured by PING tell against IPv6: a
+     * handshake's may be short (the answer to an earlier copy), a heard
+     * candidate's unknown, and the two sides must choose alike. */
+    bool six_wins = !six->rtt_pinged || !four->rtt_pinged ||
+                    six->rtt_us <= four->rtt_us + FAMILY_MARGIN_US;
+    return six == c ? six_wins : !six_wins;
+}
+
+bool family_switch(const candidate *best, const candidate *cur)
+{
+    if (best->technique == PUNCH_TECH_RELAY || cur->technique == PUNCH_TECH_RELAY)
+        return false;
+    if (direct_v6(best) && !direct_v6(cur))
+        return family_better(best, cur);
+    /* Back to IPv4 only on round trips both measured by PING (a handshake's
+     * may be short: the answer to an earlier copy), and by twice the
+     * margin: a gap between one and two margins moves nothing. */
+    if (!direct_v6(best) && direct_v6(cur))
+        return best->rtt_pinged && cur->rtt_pinged &&
+               cur->rtt_us > best->rtt_us + 2 * FAMILY_MARGIN_US;
+    return false;
+}
+
+bool family_quiet_enough(const peer *p, const candidate *best)
+{
+    return best->addr.family == p->cand[p->path].addr.family || p->keepalive.missed >= 2;
+}
+
+void family_measure(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    if (p->path < 0 || !direct_v6(&p->cand[p->path]))
+        return;
+    for (size_t i = 0; i < p->n_cand; i++) {
+        candidate *c = &p->cand[i];
+        if (c->addr.family == PUNCH_AF_INET && c->technique != PUNCH_TECH_RELAY &&
+            !is_tcp(c->technique) && c->validated && c->confirmed && !c->rtt_pinged &&
+            !c->ping_sent_ms)
+            send_ping(a, now, p, c);
+    }
+}
+
+void family_moved(punch_agent *a, uint64_t now, int id, int was)
+{
+    peer *p = &a->peers[id];
+    if (was < 0 || was == p->path || p->path < 0 ||
+        p->cand[was].addr.family == p->cand[p->path].addr.family)
+        return;
+    /* A PING on the new path tells the peer at once (family_follow). */
+    send_ping(a, now, p, &p->cand[p->path]);
+    if (!direct_v6(&p->cand[was]))
+        return;
+    candidate *c = &p->cand[was];
+    c->validated = false;
+    c->first_probe_ms = c->next_probe_ms = now;
+    c->probes = 0;
+    c->gave_up = false;
+}
+
+void family_follow(punch_agent *a, uint64_t now, int id, int ci)
+{
+    peer *p = &a->peers[id];
+    int was = p->path;
+    if (was < 0 || ci == was || now - p->keepalive.last_rx_ms < FOLLOW_SILENCE_MS ||
+        !p->cand[ci].validated || !p->cand[ci].confirmed ||
+        p->cand[ci].addr.family == p->cand[was].addr.family)
+        return;
+    unsigned missed = p->keepalive.missed;
+    p->keepalive.missed = missed > 2 ? missed : 2; /* quiet enough for the other family */
+    choose_path(a, id);
+    if (p->path == was)
+        p->keepalive.missed = missed;
+    family_moved(a, now, id, was);
+}
+
+const char *punch_family_name(uint8_t family)
+{
+    switch (family) {
+    case PUNCH_AF_INET: return "ipv4";
+    case PUNCH_AF_INET6: return "ipv6";
+    default: return "none";
+    }
+}

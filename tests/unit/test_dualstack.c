@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Dual stack (issue 16) in the simulator, seeded: peers with IPv4 behind
+ * NATs and IPv6 behind stateful firewalls (src/sim/world_dual.c).
+ *  - dual x dual: direct over IPv6 through both firewalls (hole punching
+ *    without translation), although IPv4 works too;
+ *  - dual x dual with IPv6 much slower: IPv4 stays (the margin is small);
+ *  - dual x IPv4-only: direct over IPv4, and no datagram to IPv6;
+ *  - IPv6-only x IPv4-only: the relay, which bridges the families;
+ *  - the IPv6 path dies mid-session: the session moves to IPv4 direct.
+ * A failure prints its seed; PUNCH_SIM_SEED=N replays one seed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sim/world.h"
+
+#define RUNS 8
+#define V6_WAN_US (10 * MS) /* as the NATs' WAN links */
+
+static uint64_t seed_of(unsigned run)
+{
+    const char *env = getenv("PUNCH_SIM_SEED");
+    return env ? strtoull(env, NULL, 0) : 1600 + run;
+}
+
+static unsigned runs(void)
+{
+    return getenv("PUNCH_SIM_SEED") ? 1 : RUNS;
+}
+
+static const char *family(const punch_addr *a)
+{
+    return a->family == PUNCH_AF_INET6 ? "ipv6" : a->family == PUNCH_AF_INET ? "ipv4" : "none";
+}
+
+/* Connect (alice asks for bob) and run for `ms` of virtual time. */
+static void connect_for(world *w, uint64_t ms)
+{
+    uint64_t t0 = register_and_connect(w);
+    if (t0 == UINT64_MAX)
+        fail_msg("seed %llu: not registered (alice %d, bob %d)", (unsigned long long)w->seed,
+                 w->alice.registered, w->bob.registered);
+    punch_sim_run(w->sim, (t0 + ms) * MS);
+}
+
+/* Both sides on a path of this kind whose remote is of this family. */
+static void expect_path(const world *w, punch_path_kind kind, uint8_t fam, const char *what)
+{
+    const node *n[2] = {&w->alice, &w->bob};
+    for (int i = 0; i < 2; i++)
+        if (!n[i]->have_path || n[i]->kind != kind || n[i]->path_remote.family != fam)
+            fail_msg("%s seed %llu: %s has %s path over %s (technique %d), want %s over %s", what,
+                     (unsigned long long)w->seed, n[i]->name,
+                     !n[i]->have_path ? "no" : n[i]->kind == PUNCH_PATH_DIRECT ? "a direct" : "a relay",
+                     family(&n[i]->path_remote), n[i]->technique,
+                     kind == PUNCH_PATH_DIRECT ? "direct" : "relay",
+                     fam == PUNCH_AF_INET6 ? "ipv6" : "ipv4");
+}
+
+/* Alice sends "#seq"; bob counts what arrives (node.counts). */
+static void say(world *w, unsigned seq)
+{
+    char msg[16];
+    int len = snprintf(msg, sizeof(msg), "#%u", seq);
+    uint64_t now = punch_sim_now(w->sim) / MS;
+    punch_agent_send(w->alice.agent, now, w->alice.peer, (const uint8_t *)msg, (size_t)len);
+    node_flush(&w->alice);
+}
+
+static void dual_dual_goes_ipv6(void **state)
+{
+    (void)state;
+    for (unsigned r = 0; r < runs(); r++) {
+        world w;
+        world_start(&w, seed_of(r));
+        dual_stack(&w, STACK_DUAL, STACK_DUAL, "port-restricted-cone", V6_WAN_US);
+        connect_for(&w, 8000);
+        expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET6, "dual x dual");
+        /* both chose alike: no keepalive found the other gone from a path
+         * (at most relay, IPv4, IPv6) */
+        if (w.alice.path_changes > 3 || w.bob.path_changes > 3)
+            fail_msg("seed %llu: %u and %u path changes", (unsigned long long)w.seed,
+                     w.alice.path_changes, w.bob.path_changes);
+        assert_int_equal(w.alice.technique, PUNCH_TECH_HOLE_PUNCH);
+        assert_memory_equal(w.alice.path_remote.ip, w.bob.addr6.ip, 16);
+        say(&w, 1);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 200 * MS);
+        assert_int_equal(w.bob.counts[1], 1);
+        world_free(&w);
+    }
+    fprintf(stderr, "dual x dual: direct over IPv6 through two firewalls, %u seeds\n", runs());
+}
+
+/* IPv6 60 ms one way per firewall link against IPv4's 10: far more than
+ * the margin, so IPv4 it is (and the preference is no blind one). */
+static void slow_ipv6_loses(void **state)
+{
+    (void)state;
+    for (unsigned r = 0; r < runs(); r++) {
+        world w;
+        world_start(&w, seed_of(r));
+        dual_stack(&w, STACK_DUAL, STACK_DUAL, "port-restricted-cone", 60 * MS);
+        connect_for(&w, 5000);
+        expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET, "slow ipv6");
+        world_free(&w);
+    }
+}
+
+static void dual_v4only_goes_ipv4(void **state)
+{
+    (void)state;
+    for (unsigned r = 0; r < runs(); r++) {
+        world w;
+        world_start(&w, seed_of(r));
+        dual_stack(&w, STACK_DUAL, STACK_V4_ONLY, "port-restricted-cone", V6_WAN_US);
+        connect_for(&w, 3000);
+        expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET, "dual x v4-only");
+        /* bob cannot send IPv6: alice's IPv6 endpoints are no candidates of his */
+        assert_int_equal(w.bob.sent_v6, 0);
+        world_free(&w);
+    }
+}
+
+/* The relay's remote is the server's address of each side's family. */
+static void v6only_v4only(void **state)
+{
+    (void)state;
+    for (unsigned r = 0; r < runs(); r++) {
+        world w;
+        world_start(&w, seed_of(r));
+        dual_stack(&w, STACK_V6_ONLY, STACK_V4_ONLY, "port-restricted-cone", V6_WAN_US);
+        connect_for(&w, 3000);
+        const node *n[2] = {&w.alice, &w.bob};
+        for (int i = 0; i < 2; i++)
+            if (!n[i]->have_path || n[i]->kind != PUNCH_PATH_RELAY)
+                fail_msg("seed %llu: %s not on the relay", (unsigned long long)w.seed,
+                         n[i]->name);
+        assert_int_equal(w.alice.path_remote.family, PUNCH_AF_INET6);
+        assert_int_equal(w.bob.path_remote.family, PUNCH_AF_INET);
+        say(&w, 2);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 300 * MS);
+        if (w.bob.counts[2] != 1)
+            fail_msg("seed %llu: nothing crossed the relay", (unsigned long long)w.seed);
+        world_free(&w);
+    }
+    fprintf(stderr, "v6-only x v4-only: relayed across families, %u seeds\n", runs());
+}
+
+/* Alice sends every 50 ms; at 1 s her IPv6 dies. Within 10 s both are on
+ * IPv4 direct (not the relay), and what alice sends then arrives. */
+static void ipv6_dies_moves_to_ipv4(void **state)
+{
+    (void)state;
+    uint64_t worst = 0;
+    for (unsigned r = 0; r < runs(); r++) {
+        world w;
+        world_start(&w, seed_of(r));
+        dual_stack(&w, STACK_DUAL, STACK_DUAL, "port-restricted-cone", V6_WAN_US);
+        connect_for(&w, 3000);
+        expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET6, "before the cut");
+        uint64_t cut_ms = punch_sim_now(w.sim) / MS;
+        cut_v6(&w, &w.alice);
+        uint64_t moved_ms = 0, alice_ms = 0, bob_ms = 0; /* both, alice, bob on IPv4 */
+        for (unsigned i = 0; i < 200; i++) {
+            say(&w, 10 + i % 200);
+            punch_sim_run(w.sim, punch_sim_now(w.sim) + 50 * MS);
+            uint64_t now = punch_sim_now(w.sim) / MS;
+            if (!alice_ms && w.alice.path_remote.family == PUNCH_AF_INET)
+                alice_ms = now;
+            if (!bob_ms && w.bob.path_remote.family == PUNCH_AF_INET)
+                bob_ms = now;
+            if (!moved_ms && alice_ms && bob_ms)
+                moved_ms = now;
+        }
+        expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET, "after the cut");
+        if (!moved_ms)
+            fail_msg("seed %llu: never moved", (unsigned long long)w.seed);
+        unsigned late = 0;
+        for (unsigned i = 150; i < 200; i++)
+            late += w.bob.counts[10 + i] > 0;
+        if (late < 48)
+            fail_msg("seed %llu: only %u of the last 50 datagrams arrived on IPv4",
+                     (unsigned long long)w.seed, late);
+        worst = moved_ms - cut_ms > worst ? moved_ms - cut_ms : worst;
+        world_free(&w);
+    }
+    fprintf(stderr, "IPv6 path cut: on IPv4 direct within %llu ms (worst of %u seeds)\n",
+            (unsigned long long)worst, runs());
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(dual_dual_goes_ipv6),
+        cmocka_unit_test(slow_ipv6_loses),
+        cmocka_unit_test(dual_v4only_goes_ipv4),
+        cmocka_unit_test(v6only_v4only),
+        cmocka_unit_test(ipv6_dies_moves_to_ipv4),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The TURN client (src/core/turn.c) against a TURN server played by the
+ * test with the STUN codec, in virtual time: the long-term credential
+ * challenge (401, then the request signed with MD5(user:realm:pass)), a
+ * forged success dropped, Refresh before the lifetime ends and a stale
+ * nonce (438) on it, CreatePermission and ChannelBind for a peer and their
+ * renewals, Send indications before the channel and ChannelData after it,
+ * data in both ways, retransmissions running out, and refused credentials.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/turn.h"
+#include "wire/stun.h"
+
+static void counting_random(void *ctx, uint8_t *buf, size_t len)
+{
+    uint8_t *n = ctx;
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)(++*n * 37u);
+}
+
+static const punch_addr SERVER = {.family = PUNCH_AF_INET, .ip = {192, 0, 2, 1}, .port = 3478};
+static const punch_addr RELAYED = {.family = PUNCH_AF_INET, .ip = {192, 0, 2, 1}, .port = 50000};
+static const punch_addr MAPPED = {.family = PUNCH_AF_INET, .ip = {203, 0, 113, 7}, .port = 40001};
+static const punch_addr PEER = {.family = PUNCH_AF_INET, .ip = {198, 51, 100, 9}, .port = 60000};
+
+typedef struct fixture {
+    punch_turn t;
+    uint8_t rnd;
+    uint8_t req[PUNCH_TURN_MSG_MAX];
+    size_t req_len;
+    punch_stun_msg m; /* the request taken last */
+    uint8_t key[16];
+} fixture;
+
+/* The next request the client sends; it must be there. */
+static const punch_stun_msg *take(fixture *f)
+{
+    assert_int_equal(punch_turn_poll_transmit(&f->t, f->req, sizeof(f->req), &f->req_len), 1);
+    assert_int_equal(punch_stun_decode(&f->m, f->req, f->req_len), 0);
+    assert_int_equal(f->m.cls, PUNCH_STUN_REQUEST);
+    return &f->m;
+}
+
+static void nothing_sent(fixture *f)
+{
+    assert_int_equal(punch_turn_poll_transmit(&f->t, f->req, sizeof(f->req), &f->req_len), 0);
+}
+
+typedef enum { UNSIGNED, SIGNED, SIGNED_WRONG } signing;
+
+/* The server's answer to the request taken last: class cls, error code
+ * (cls ERROR), realm and nonce (when not NULL), relayed address (Allocate). */
+static void answer(fixture *f, uint64_t now, uint8_t cls, int code, const char *nonce,
+                   uint32_t lifetime, signing sign)
+{
+    uint8_t buf[512];
+    punch_stun_writer w;
+    assert_int_equal(punch_stun_writer_init(&w, buf, sizeof(buf), f->m.method, cls, f->m.txid), 0);
+    if (cls == PUNCH_STUN_ERROR)
+        punch_stun_put_error(&w, code, code == 401 ? "Unauthorized" : "Stale Nonce");
+    if (nonce) {
+        punch_stun_put(&w, PUNCH_STUN_ATTR_REALM, "example.org", 11);
+        punch_stun_put(&w, PUNCH_STUN_ATTR_NONCE, nonce, strlen(nonce));
+    }
+    if (cls == PUNCH_STUN_SUCCESS && f->m.method == PUNCH_STUN_ALLOCATE) {
+        punch_stun_put_addr(&w, PUNCH_STUN_ATTR_XOR_RELAYED_ADDRESS, &RELAYED);
+        punch_stun_put_addr(&w, PUNCH_STUN_ATTR_XOR_MAPPED_ADDRESS, &MAPPED);
+    }
+    if (lifetime)
+        punch_stun_put_u32(&w, PUNCH_STUN_ATTR_LIFETIME, lifetime);
+    uint8_t wrong[16] = {1};
+    if (sign != UNSIGNED)
+        punch_stun_put_integrity(&w, sign == SIGNED ? f->key : wrong, 16);
+    size_t len;
+    assert_int_equal(punch_stun_finish(&w, &len), 0);
+    punch_addr peer;
+    const uint8_t *data;
+    size_t dlen;
+    assert_int_equal(punch_turn_handle(&f->t, now, buf, len, &peer, &data, &dlen), 0);
+}
+
+/* A request signed as RFC 8489 §9.2.4 says, with nonce. */
+static void assert_signed(fixture *f, const char *nonce)
+{
+    const punch_stun_attr *u = punch_stun_find(&f->m, PUNCH_STUN_ATTR_USERNAME);
+    const punch_stun_attr *n = punch_stun_find(&f->m, PUNCH_STUN_ATTR_NONCE);
+    assert_non_null(u);
+    assert_non_null(n);
+    assert_non_null(punch_stun_find(&f->m, PUNCH_STUN_ATTR_REALM));
+    assert_memory_equal(u->value, "alice", 5);
+    assert_int_equal(n->len, strlen(nonce));
+    assert_memory_equal(n->value, nonce, n->len);
+    assert_int_equal(punch_stun_check_integrity(&f->m, f->key, 16), 0);
+}
+
+/* Allocated at t = 0: challenge, signed Allocate, success (lifetime 600 s). */
+static void allocate(fixture *f)
+{
+    memset(f, 0, sizeof(*f));
+    punch_stun_long_term_key_md5("alice", "example.org", "secret", f->key);
+    punch_turn_cfg c = {.server = SERVER, .username = "alice", .password = "secret",
+                        .random = counting_random, .random_ctx = &f->rnd};
+    assert_int_equal(punch_turn_init(&f->t, &c, 0), 0);
+    take(f);
+    assert_int_equal(f->m.method, PUNCH_STUN_ALLOCATE);
+    uint32_t transport;
+    assert_int_equal(
+        punch_stun_read_u32(punch_stun_find(&f->m, PUNCH_STUN_ATTR_REQUESTED_TRANSPORT), &transport),
+        0);
+    assert_int_equal(transport, 17u << 24); /* UDP */
+    assert_null(punch_stun_find(&f->m, PUNCH_STUN_ATTR_USERNAME));
+    uint8_t first_txid[12];
+    memcpy(first_txid, f->m.txid, 12);
+    answer(f, 20, PUNCH_STUN_ERROR, 401, "nonce-1", 0, UNSIGNED);
+    take(f);
+    assert_int_equal(f->m.method, PUNCH_STUN_ALLOCATE);
+    assert_memory_not_equal(f->m.txid, first_txid, 12);
+    assert_signed(f, "nonce-1");
+    answer(f, 40, PUNCH_STUN_SUCCESS, 0, NULL, 600, SIGNED);
+    assert_int_equal(f->t.state, PUNCH_TURN_ALLOCATED);
+    assert_true(punch_addr_equal(&f->t.relayed, &RELAYED));
+    assert_true(punch_addr_equal(&f->t.mapped, &MAPPED));
+    nothing_sent(f);
+}
+
+static void long_term_credentials(void **state)
+{
+    (void)state;
+    fixture f;
+    allocate(&f);
+}
+
+/* A success that is not signed with the key, or signed with another, is
+ * dropped: the allocation stays under way. */
+static void forged_success_dropped(void **state)
+{
+    (void)state;
+    fixture f;
+    memset(&f, 0, sizeof(f));
+    punch_stun_long_term_key_md5("alice", "example.org", "secret", f.key);
+    punch_turn_cfg c = {.server = SERVER, .username = "alice", .password = "secret",
+                        .random = counting_random, .random_ctx = &f.rnd};
+    assert_int_equal(punch_turn_init(&f.t, &c, 0), 0);
+    take(&f);
+    answer(&f, 20, PUNCH_STUN_ERROR, 401, "n", 0, UNSIGNED);
+    take(&f);
+    answer(&f, 30, PUNCH_STUN_SUCCESS, 0, NULL, 600, UNSIGNED);
+    answer(&f, 31, PUNCH_STUN_SUCCESS, 0, NULL, 600, SIGNED_WRONG);
+    assert_int_equal(f.t.state, PUNCH_TURN_ALLOCATING);
+    assert_int_equal(f.t.dropped, 2);
+    answer(&f, 32, PUNCH_STUN_SUCCESS, 0, NULL, 600, SIGNED);
+    assert_int_equal(f.t.state, PUNCH_TURN_ALLOCATED);
+}
+
+/* Refresh a minute before the 600 s end; a 438 on it brings the request
+ * again with the new nonce; the answer moves the next one 540 s on. */
+static void refresh_and_stale_nonce(void **state)
+{
+    (void)state;
+    fixture f;
+    allocate(&f);
+    assert_int_equal(punch_turn_next_timeout(&f.t), 40 + 540000);
+    punch_turn_handle_timeout(&f.t, 40 + 539999);
+    nothing_sent(&f);
+    punch_turn_handle_timeout(&f.t, 40 + 540000);
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_REFRESH);
+    assert_non_null(punch_stun_find(&f.m, PUNCH_STUN_ATTR_LIFETIME));
+    assert_signed(&f, "nonce-1");
+    answer(&f, 540100, PUNCH_STUN_ERROR, 438, "nonce-2", 0, UNSIGNED);
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_REFRESH);
+    assert_signed(&f, "nonce-2");
+    answer(&f, 540200, PUNCH_STUN_SUCCESS, 0, NULL, 600, SIGNED);
+    assert_int_equal(f.t.refreshes, 1);
+    assert_int_equal(punch_turn_next_timeout(&f.t), 540200 + 540000);
+}
+
+/* The request for a peer (CreatePermission or ChannelBind) taken last is
+ * for PEER. */
+static void assert_for_peer(fixture *f)
+{
+    punch_addr a;
+    assert_int_equal(
+        punch_stun_read_addr(&f->m, punch_stun_find(&f->m, PUNCH_STUN_ATTR_XOR_PEER_ADDRESS), &a),
+        0);
+    assert_true(punch_addr_equal(&a, &PEER));
+}
+
+/* A permission and a channel for the peer; a Send indication before the
+ * channel, ChannelData after; data from the peer both ways in; renewals. */
+static void permission_channel_and_data(void **state)
+{
+    (void)state;
+    fixture f;
+    allocate(&f);
+    assert_int_equal(punch_turn_permit(&f.t, 100, &PEER), 0);
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_CREATE_PERMISSION);
+    assert_for_peer(&f);
+    assert_signed(&f, "nonce-1");
+    answer(&f, 120, PUNCH_STUN_SUCCESS, 0, NULL, 0, SIGNED);
+    uint8_t out[256];
+    size_t len;
+    assert_int_equal(punch_turn_wrap(&f.t, &PEER, (const uint8_t *)"hi", 2, out, sizeof(out), &len),
+                     0);
+    punch_stun_msg send;
+    assert_int_equal(punch_stun_decode(&send, out, len), 0);
+    assert_int_equal(send.cls, PUNCH_STUN_INDICATION);
+    assert_int_equal(send.method, PUNCH_STUN_SEND);
+    assert_memory_equal(punch_stun_find(&send, PUNCH_STUN_ATTR_DATA)->value, "hi", 2);
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_CHANNEL_BIND);
+    assert_for_peer(&f);
+    uint16_t channel;
+    assert_int_equal(
+        punch_stun_read_channel(punch_stun_find(&f.m, PUNCH_STUN_ATTR_CHANNEL_NUMBER), &channel), 0);
+    assert_true(channel >= PUNCH_STUN_CHANNEL_MIN && channel <= PUNCH_STUN_CHANNEL_MAX);
+    answer(&f, 130, PUNCH_STUN_SUCCESS, 0, NULL, 0, SIGNED);
+    assert_int_equal(punch_turn_wrap(&f.t, &PEER, (const uint8_t *)"hi", 2, out, sizeof(out), &len),
+                     0);
+    assert_int_equal(len, 4 + 2);
+    assert_int_equal(out[0] << 8 | out[1], channel);
+    /* In: ChannelData on the channel, and a Data indication. */
+    punch_addr from;
+    const uint8_t *data;
+    size_t dlen;
+    assert_int_equal(punch_turn_handle(&f.t, 200, out, len, &from, &data, &dlen), 1);
+    assert_true(punch_addr_equal(&from, &PEER));
+    assert_memory_equal(data, "hi", 2);
+    uint8_t ind[128], txid[12] = {9};
+    punch_stun_writer w;
+    punch_stun_writer_init(&w, ind, sizeof(ind), PUNCH_STUN_DATA, PUNCH_STUN_INDICATION, txid);
+    punch_stun_put_addr(&w, PUNCH_STUN_ATTR_XOR_PEER_ADDRESS, &PEER);
+    punch_stun_put(&w, PUNCH_STUN_ATTR_DATA, "yo", 2);
+    punch_stun_finish(&w, &len);
+    assert_int_equal(punch_turn_handle(&f.t, 200, ind, len, &from, &data, &dlen), 1);
+    assert_memory_equal(data, "yo", 2);
+    /* ...not from a peer without a permission, nor on another channel. */
+    punch_stun_writer_init(&w, ind, sizeof(ind), PUNCH_STUN_DATA, PUNCH_STUN_INDICATION, txid);
+    punch_stun_put_addr(&w, PUNCH_STUN_ATTR_XOR_PEER_ADDRESS, &MAPPED);
+    punch_stun_put(&w, PUNCH_STUN_ATTR_DATA, "yo", 2);
+    punch_stun_finish(&w, &len);
+    assert_int_equal(punch_turn_handle(&f.t, 200, ind, len, &from, &data, &dlen), 0);
+    out[1] ^= 1;
+    assert_int_equal(punch_turn_handle(&f.t, 200, out, 6, &from, &data, &dlen), 0);
+    assert_int_equal(f.t.dropped, 2);
+    /* Renewals: the permission 240 s after its answer, the channel 540 s. */
+    assert_int_equal(punch_turn_next_timeout(&f.t), 120 + 240000);
+    punch_turn_handle_timeout(&f.t, 120 + 240000);
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_CREATE_PERMISSION);
+    answer(&f, 240200, PUNCH_STUN_SUCCESS, 0, NULL, 0, SIGNED);
+    punch_turn_handle_timeout(&f.t, 130 + 540000);
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_REFRESH); /* due at 40 + 540000 */
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_CREATE_PERMISSION); /* 240200 + 240000 */
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_CHANNEL_BIND);
+    nothing_sent(&f);
+}
+
+/* No answer: 7 tries, 500 ms doubling (RFC 8489 §6.2.1), then failed. */
+static void no_answer_fails(void **state)
+{
+    (void)state;
+    fixture f;
+    memset(&f, 0, sizeof(f));
+    punch_turn_cfg c = {.server = SERVER, .username = "alice", .password = "secret",
+                        .random = counting_random, .random_ctx = &f.rnd};
+    assert_int_equal(punch_turn_init(&f.t, &c, 0), 0);
+    uint64_t at = 0, rto = 500;
+    for (int i = 1; i < 7; i++) {
+        take(&f);
+        at += rto;
+        rto *= 2;
+        assert_int_equal(punch_turn_next_timeout(&f.t), at);
+        punch_turn_handle_timeout(&f.t, at);
+    }
+    take(&f);
+    assert_int_equal(f.t.state, PUNCH_TURN_ALLOCATING);
+    punch_turn_handle_timeout(&f.t, punch_turn_next_timeout(&f.t));
+    assert_int_equal(f.t.state, PUNCH_TURN_FAILED);
+    assert_string_equal(f.t.why, "no answer from the TURN server");
+    nothing_sent(&f);
+}
+
+/* A 401 to the signed request refuses the credentials: failed, saying so. */
+static void wrong_password_fails(void **state)
+{
+    (void)state;
+    fixture f;
+    memset(&f, 0, sizeof(f));
+    punch_turn_cfg c = {.server = SERVER, .username = "alice", .password = "wrong",
+                        .random = counting_random, .random_ctx = &f.rnd};
+    assert_int_equal(punch_turn_init(&f.t, &c, 0), 0);
+    take(&f);
+    answer(&f, 20, PUNCH_STUN_ERROR, 401, "n", 0, UNSIGNED);
+    take(&f);
+    answer(&f, 40, PUNCH_STUN_ERROR, 401, "n", 0, UNSIGNED);
+    assert_int_equal(f.t.state, PUNCH_TURN_FAILED);
+    assert_string_equal(f.t.why, "the TURN server refused the allocation: 401 Unauthorized");
+}
+
+static void bad_config(void **state)
+{
+    (void)state;
+    punch_turn t;
+    uint8_t rnd = 0;
+    punch_turn_cfg c = {.server = SERVER, .username = "alice", .password = "",
+                        .random = counting_random, .random_ctx = &rnd};
+    assert_int_equal(punch_turn_init(&t, &c, 0), PUNCH_ERR_INVAL);
+    c.password = "x";
+    c.server.port = 0;
+    assert_int_equal(punch_turn_init(&t, &c, 0), PUNCH_ERR_INVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(long_term_credentials),
+        cmocka_unit_test(forged_success_dropped),
+        cmocka_unit_test(refresh_and_stale_nonce),
+        cmocka_unit_test(permission_channel_and_data),
+        cmocka_unit_test(no_answer_fails),
+        cmocka_unit_test(wrong_password_fails),
+        cmocka_unit_test(bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
