@@ -478,7 +478,7 @@ void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src
     }
     uint32_t b = find_name(rv, req->name, now);
     if (b == NONE && rv->cfg.cluster) {
-        rv_cluster_lookup(rv, pa, req); /* perhaps registered at another member */
+        rv_cluster_lookup(rv, now, pa, req); /* perhaps registered at another member */
         return;
     }
     if (b == NONE || b == a) {

@@ -174,7 +174,7 @@ void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const
 void rv_refuse_peer(punch_rendezvous *rv, const peer *p, const uint8_t *txid,
                     punch_refusal code);
 /* The LOOKUP event for a CONNECT of p's for a name not registered here. */
-void rv_cluster_lookup(punch_rendezvous *rv, const peer *p, const punch_msg *req);
+void rv_cluster_lookup(punch_rendezvous *rv, uint64_t now, const peer *p, const punch_msg *req);
 
 /* ---- limits per source and per peer (limits.c) ---- */
 

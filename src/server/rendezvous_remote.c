@@ -7,8 +7,17 @@
 
 #include <string.h>
 
-void rv_cluster_lookup(punch_rendezvous *rv, const peer *p, const punch_msg *req)
+#include <sodium.h>
+
+void rv_cluster_lookup(punch_rendezvous *rv, uint64_t now, const peer *p, const punch_msg *req)
 {
+    /* The limit per source and target (finding 5) holds across members
+     * too; the target's key is not known here, so its name stands in. */
+    uint8_t target[PUNCH_KEY_LEN];
+    crypto_generichash(target, sizeof(target), (const uint8_t *)req->name, strlen(req->name),
+                       (const uint8_t *)"cluster name", 12);
+    if (!rv_connect_allowed(rv, now, &p->pub, target))
+        return;
     punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_LOOKUP);
     if (!ev)
         return; /* counted: the CONNECT goes unanswered and is retried */

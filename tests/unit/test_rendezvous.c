@@ -899,6 +899,40 @@ static void name_refused_across_members(void **state)
     punch_rendezvous_free(rv);
 }
 
+/* A cluster member: CONNECTs for a name registered elsewhere become
+ * LOOKUPs, within the same limit per source and target as local ones
+ * (burst 10, then 1 a second), or one source could make the cluster
+ * introduce it to one peer without end. */
+static void lookups_limited_per_source_and_name(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.cluster = true;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    drain_events(rv);
+    punch_rendezvous_event ev;
+    unsigned lookups = 0;
+    for (int i = 0; i < 12; i++) {
+        dgram c = connect_msg(&alice, "bob", NULL);
+        send_from(rv, 2000, &alice.addr, &c);
+        while (next_event(rv, &ev))
+            lookups += ev.type == PUNCH_RV_EVENT_LOOKUP;
+    }
+    assert_int_equal(lookups, PUNCH_RV_DEFAULT_CONNECTS_PER_TARGET_BURST);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->connects_limited, 2);
+    /* Another name has its own allowance; a second later, one more. */
+    dgram c = connect_msg(&alice, "carol", NULL);
+    send_from(rv, 2000, &alice.addr, &c);
+    assert_true(next_event(rv, &ev) && ev.type == PUNCH_RV_EVENT_LOOKUP);
+    c = connect_msg(&alice, "bob", NULL);
+    send_from(rv, 3000, &alice.addr, &c);
+    assert_true(next_event(rv, &ev) && ev.type == PUNCH_RV_EVENT_LOOKUP);
+    punch_rendezvous_free(rv);
+}
+
 static void relay_quotas(void **state)
 {
     (void)state;
@@ -1579,6 +1613,7 @@ int main(void)
         cmocka_unit_test(relay_only_between_the_sessions_peers),
         cmocka_unit_test(relay_half_across_members),
         cmocka_unit_test(name_refused_across_members),
+        cmocka_unit_test(lookups_limited_per_source_and_name),
         cmocka_unit_test(relay_quotas),
         cmocka_unit_test(connect_again_same_session),
         cmocka_unit_test(no_relay_introduces_only),
