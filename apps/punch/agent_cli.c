@@ -221,6 +221,24 @@ static void more_servers(const punch_cli *cli, punch_agent_cfg *cfg)
     }
 }
 
+/* --turn's host resolved into cfg (its first address). Returns 0, or 1
+ * with one line on stderr. */
+static int turn_server(const punch_cli *cli, const char *program, punch_agent_cfg *cfg)
+{
+    if (!cli->has_turn)
+        return 0;
+    char text[PUNCH_TURN_URL_HOST_MAX + 8];
+    snprintf(text, sizeof(text), strchr(cli->turn.host, ':') ? "[%s]:%u" : "%s:%u",
+             cli->turn.host, cli->turn.port);
+    if (punch_addr_resolve(text, PUNCH_TURN_DEFAULT_PORT, &cfg->turn_server) != 0) {
+        fprintf(stderr, "%s: --turn: cannot resolve '%s'\n", program, cli->turn.host);
+        return 1;
+    }
+    cfg->turn_username = cli->turn.username;
+    cfg->turn_password = cli->turn.password;
+    return 0;
+}
+
 /* The driver's settings: server, name, flags, tuning, and the secret key
  * (the caller wipes it once the driver has it). */
 static int driver_cfg(const punch_cli *cli, const punch_addr *server,
@@ -230,6 +248,8 @@ static int driver_cfg(const punch_cli *cli, const punch_addr *server,
     *dc = (punch_driver_cfg){.agent = {.server = *server, .flags = su->flags},
                              .on_event = watch_event, .arg = su};
     more_servers(cli, &dc->agent);
+    if (turn_server(cli, su->cmd, &dc->agent) != 0)
+        return 1;
     punch_identity id;
     if (punch_agent_cli_identity(cli, su->cmd, &id, su->known_path) != 0)
         return 1;

@@ -196,6 +196,12 @@ typedef struct punch_agent_cfg {
      * (has_token); the others' are not told (PUNCH_EVENT_TOKEN). */
     bool has_token;
     punch_server_token token;
+    /* A standard TURN server (RFC 8656, `punch --turn`, issue 15) with
+     * long-term credentials (copied at creation); turn_server.family 0:
+     * none. The agent allocates a relayed address there at the start and
+     * keeps it alive (punch_agent_turn_relayed). */
+    punch_addr turn_server;
+    const char *turn_username, *turn_password;
 } punch_agent_cfg;
 
 /* What happened; each kind's details are the punch_event member named in
