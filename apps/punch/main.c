@@ -110,6 +110,18 @@ static int add_server(punch_cli *cli, bool *given, const char *text)
     return 0;
 }
 
+/* --open-ttl N: N, or -1 after saying why not. */
+static int open_ttl_option(const char *text)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*text == '\0' || *end || v < 0 || v > 255) {
+        punch_cli_usage_error("punch", "--open-ttl: '%s' is not 0 to 255", text);
+        return -1;
+    }
+    return (int)v;
+}
+
 /* --turn URL: parsed now, so a badly written one is a usage error before
  * anything starts. The reason never repeats the password. */
 static int turn_option(punch_cli *cli, const char *text)
@@ -166,14 +178,10 @@ int main(int argc, char **argv)
                 return punch_cli_usage_error(
                     "punch", "--log-level: '%s' is not one of error, warn, info, debug", optarg);
             break;
-        case 'T': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end || v < 0 || v > 255)
-                return punch_cli_usage_error("punch", "--open-ttl: '%s' is not 0 to 255", optarg);
-            cli.open_ttl = (int)v;
+        case 'T':
+            if ((cli.open_ttl = open_ttl_option(optarg)) < 0)
+                return 2;
             break;
-        }
         case 'B': cli.no_birthday = true; break;
         case 'A': cli.no_aes = true; break;
         case 'P':
