@@ -79,8 +79,10 @@ bool turn_agent_on_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
     punch_addr from;
     const uint8_t *payload;
     size_t payload_len;
+    uint64_t dropped = a->turn->dropped;
     if (punch_turn_handle(a->turn, now, data, len, &from, &payload, &payload_len) == 1)
         a->dropped++; /* a peer's data through the relay: not used yet */
+    a->dropped += a->turn->dropped - dropped;
     turn_flush(a);
     turn_tell(a);
     return true;
