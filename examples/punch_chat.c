@@ -158,6 +158,7 @@ static int pump(punch_agent *agent, int fd, int *peer, int *stdin_open)
         case PUNCH_EVENT_PONG:      /* punch_chat asks for no round trips */
         case PUNCH_EVENT_PORTMAP:   /* punch_chat asks no gateway for a mapping */
         case PUNCH_EVENT_TOKEN:     /* punch_chat keeps no token: it registers with a cookie */
+        case PUNCH_EVENT_TURN:      /* punch_chat names no TURN server */
             break;
         case PUNCH_EVENT_REFUSED:
             fprintf(stderr, "the server refused us: %s\n", ev.refused.why);

@@ -221,6 +221,36 @@ static void more_servers(const punch_cli *cli, punch_agent_cfg *cfg)
     }
 }
 
+/* --turn's host resolved into cfg: its first address of the server's
+ * family (the agent has one socket). Returns 0, or 1 with one line on
+ * stderr. */
+static int turn_server(const punch_cli *cli, const char *program, punch_agent_cfg *cfg)
+{
+    if (!cli->has_turn)
+        return 0;
+    char text[PUNCH_TURN_URL_HOST_MAX + 8];
+    snprintf(text, sizeof(text), strchr(cli->turn.host, ':') ? "[%s]:%u" : "%s:%u",
+             cli->turn.host, cli->turn.port);
+    punch_addr all[PUNCH_MAX_SERVERS];
+    size_t n = 0;
+    if (punch_addr_resolve_all(text, PUNCH_TURN_DEFAULT_PORT, all, PUNCH_MAX_SERVERS, &n) != 0) {
+        fprintf(stderr, "%s: --turn: cannot resolve '%s'\n", program, cli->turn.host);
+        return 1;
+    }
+    size_t i = 0;
+    while (i < n && all[i].family != cfg->server.family)
+        i++;
+    if (i == n) {
+        fprintf(stderr, "%s: --turn: '%s' has no %s address, as --server has\n", program,
+                cli->turn.host, punch_family_name(cfg->server.family));
+        return 1;
+    }
+    cfg->turn_server = all[i];
+    cfg->turn_username = cli->turn.username;
+    cfg->turn_password = cli->turn.password;
+    return 0;
+}
+
 /* The driver's settings: server, name, flags, tuning, and the secret key
  * (the caller wipes it once the driver has it). */
 static int driver_cfg(const punch_cli *cli, const punch_addr *server,
@@ -230,6 +260,8 @@ static int driver_cfg(const punch_cli *cli, const punch_addr *server,
     *dc = (punch_driver_cfg){.agent = {.server = *server, .flags = su->flags},
                              .on_event = watch_event, .arg = su};
     more_servers(cli, &dc->agent);
+    if (turn_server(cli, su->cmd, &dc->agent) != 0)
+        return 1;
     punch_identity id;
     if (punch_agent_cli_identity(cli, su->cmd, &id, su->known_path) != 0)
         return 1;
@@ -354,6 +386,15 @@ void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg)
     cfg->portmap = (uint8_t)cli->portmap;
 }
 
+static void report_turn(punch_events *events, const punch_event *ev)
+{
+    char a[PUNCH_ADDR_STRLEN], b[PUNCH_ADDR_STRLEN], c[PUNCH_ADDR_STRLEN];
+    punch_events_emit(events, "turn", "\"relayed\":\"%s\",\"mapped\":\"%s\",\"server\":\"%s\"",
+                      fmt(&ev->turn.relayed, a), fmt(&ev->turn.mapped, b),
+                      fmt(&ev->turn.server, c));
+    punch_log(PUNCH_LOG_INFO, "the TURN server %s relays for us at %s", c, a);
+}
+
 void punch_agent_cli_report(punch_events *events, const punch_addr *server, punch_driver *d,
                             const punch_event *ev)
 {
@@ -408,6 +449,7 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
         punch_log(PUNCH_LOG_INFO, "the gateway mapped %s for us (%s, %u s, in %u ms)", a,
                   ev->portmap.proto, ev->portmap.lifetime_s, ev->portmap.took_ms);
         break;
+    case PUNCH_EVENT_TURN: report_turn(events, ev); break;
     case PUNCH_EVENT_CLOSED:
         punch_events_emit(events, "closed", "\"peer\":\"%s\",\"reason\":\"%s\"", ev->peer_name,
                           ev->closed.why);

@@ -36,7 +36,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: punch [--server HOST[:PORT]]... [--name NAME] [--key FILE]\n"
-            "             [--events FILE|-] [--log-level LEVEL] COMMAND [ARGS]\n"
+            "             [--events FILE|-] [--log-level LEVEL] [--turn URL] COMMAND [ARGS]\n"
             "\n"
             "Reach another program directly across NATs and firewalls.\n"
             "\n"
@@ -66,6 +66,11 @@ static void usage(FILE *out)
             "  --portmap MODE        ask the home router to map our port and offer it to\n"
             "                        peers: auto (default: PCP, NAT-PMP, then UPnP IGD),\n"
             "                        pcp, natpmp, upnp or off\n"
+            "  --turn turn://USER:PASS@HOST[:PORT]\n"
+            "                        a standard TURN server (RFC 8656, e.g. coturn) to\n"
+            "                        allocate a relayed address at (UDP; default port 3478);\n"
+            "                        reported as a 'turn' event; peers do not relay\n"
+            "                        through it yet (issue 15)\n"
             "  --help, --version\n"
             "\n"
             "'punch COMMAND --help' describes one command.\n");
@@ -107,6 +112,30 @@ static int add_server(punch_cli *cli, bool *given, const char *text)
     return 0;
 }
 
+/* --open-ttl N: N, or -1 after saying why not. */
+static int open_ttl_option(const char *text)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*text == '\0' || *end || v < 0 || v > 255) {
+        punch_cli_usage_error("punch", "--open-ttl: '%s' is not 0 to 255", text);
+        return -1;
+    }
+    return (int)v;
+}
+
+/* --turn URL: parsed now, so a badly written one is a usage error before
+ * anything starts. The reason never repeats the password. */
+static int turn_option(punch_cli *cli, const char *text)
+{
+    char why[128];
+    if (punch_turn_url_parse(text, &cli->turn, why, sizeof(why)) != 0)
+        return punch_cli_usage_error("punch", "--turn: not turn://USER:PASS@HOST[:PORT]: %s",
+                                     why);
+    cli->has_turn = true;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -119,6 +148,7 @@ int main(int argc, char **argv)
         {"no-birthday", no_argument, NULL, 'B'},
         {"no-aes", no_argument, NULL, 'A'},
         {"portmap", required_argument, NULL, 'P'},
+        {"turn", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {0},
@@ -150,20 +180,20 @@ int main(int argc, char **argv)
                 return punch_cli_usage_error(
                     "punch", "--log-level: '%s' is not one of error, warn, info, debug", optarg);
             break;
-        case 'T': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end || v < 0 || v > 255)
-                return punch_cli_usage_error("punch", "--open-ttl: '%s' is not 0 to 255", optarg);
-            cli.open_ttl = (int)v;
+        case 'T':
+            if ((cli.open_ttl = open_ttl_option(optarg)) < 0)
+                return 2;
             break;
-        }
         case 'B': cli.no_birthday = true; break;
         case 'A': cli.no_aes = true; break;
         case 'P':
             if ((cli.portmap = punch_portmap_proto_parse(optarg)) < 0)
                 return punch_cli_usage_error(
                     "punch", "--portmap: '%s' is not one of auto, pcp, natpmp, upnp, off", optarg);
+            break;
+        case 'U':
+            if (turn_option(&cli, optarg) != 0)
+                return 2;
             break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("punch %s\n", punch_version()); return 0;

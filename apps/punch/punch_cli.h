@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/turn_url.h"
 #include "punch/punch.h"
 
 typedef struct punch_cli {
@@ -23,6 +24,8 @@ typedef struct punch_cli {
     bool no_birthday;     /* --no-birthday: no many-port probing */
     bool no_aes;          /* --no-aes: never offer AES-256-GCM */
     int portmap;          /* --portmap: a punch_portmap_proto (default auto) */
+    bool has_turn;        /* --turn URL, parsed (host not resolved yet) */
+    punch_turn_url turn;
 } punch_cli;
 
 typedef struct punch_command {

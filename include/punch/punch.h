@@ -196,6 +196,14 @@ typedef struct punch_agent_cfg {
      * (has_token); the others' are not told (PUNCH_EVENT_TOKEN). */
     bool has_token;
     punch_server_token token;
+    /* A standard TURN server (RFC 8656, `punch --turn`, issue 15) with
+     * long-term credentials (copied at creation); turn_server.family 0:
+     * none. The agent allocates a relayed address there at the start,
+     * keeps it alive and tells it (PUNCH_EVENT_TURN), or why it has none
+     * (PUNCH_EVENT_ATTEMPT, technique turn, peer -1). Not yet offered to
+     * peers nor used for their data (issue 15). */
+    punch_addr turn_server;
+    const char *turn_username, *turn_password;
 } punch_agent_cfg;
 
 /* What happened; each kind's details are the punch_event member named in
@@ -214,6 +222,7 @@ typedef enum punch_event_kind {
     PUNCH_EVENT_PONG,           /* .pong: the answer to punch_agent_ping */
     PUNCH_EVENT_TOKEN,          /* .token: a new token from the server, or our NAT learned
                                    since: keep it for the next start (punch_agent_cfg) */
+    PUNCH_EVENT_TURN,           /* .turn: the TURN server gave us a relayed address */
 } punch_event_kind;
 
 typedef enum punch_path_kind { PUNCH_PATH_DIRECT = 1, PUNCH_PATH_RELAY } punch_path_kind;
@@ -232,6 +241,7 @@ typedef enum punch_technique {
     PUNCH_TECH_TCP_DIRECT,   /* a TCP connection to a publicly reachable peer */
     PUNCH_TECH_PORTMAP,      /* §4.5 midcom as today: a port our or the peer's gateway
                                 mapped on request (UPnP IGD, NAT-PMP, PCP) */
+    PUNCH_TECH_TURN,         /* a standard TURN server's relay (RFC 8656, cfg.turn_server) */
 } punch_technique;
 
 /* The caller's sockets. An agent talks through one UDP socket, the main
@@ -349,6 +359,14 @@ typedef struct punch_event_portmap {
     uint32_t took_ms;        /* since this round's first request */
 } punch_event_portmap;
 
+/* PUNCH_EVENT_TURN: cfg.turn_server allocated us a relayed address, or
+ * another one (after a new allocation). */
+typedef struct punch_event_turn {
+    punch_addr relayed;      /* our address at the TURN server, for peers */
+    punch_addr mapped;       /* our endpoint as the TURN server saw it */
+    punch_addr server;
+} punch_event_turn;
+
 typedef struct punch_event {
     punch_event_kind kind;
     int peer;                           /* the peer's id (>= 0), or -1 */
@@ -366,6 +384,7 @@ typedef struct punch_event {
         punch_event_portmap portmap;
         punch_event_pong pong;
         punch_server_token token;      /* PUNCH_EVENT_TOKEN */
+        punch_event_turn turn;
     };
 } punch_event;
 

@@ -93,7 +93,8 @@ void tell_attempt(punch_agent *a, int id, const candidate *c, const char *why, .
     ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
     e->e.attempt.technique = c->technique;
     e->e.attempt.remote = c->addr;
-    e->e.attempt.kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    e->e.attempt.kind = c->technique == PUNCH_TECH_RELAY || c->technique == PUNCH_TECH_TURN
+                            ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
     va_list ap;
     va_start(ap, why);
     vsnprintf(e->e.attempt.why, sizeof(e->e.attempt.why), why, ap);
@@ -256,6 +257,8 @@ static void handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
                             const uint8_t *data, size_t len)
 {
     punch_msg m;
+    if (is_main_socket(a->rx_sock) && turn_agent_on_datagram(a, now, src, data, len))
+        return;
     if (!is_main_socket(a->rx_sock) && (punch_stun_is_stun(data, len) || from_server(a, src))) {
         a->dropped++; /* extra sockets are for the peer only */
         return;
@@ -349,6 +352,7 @@ static const timer timers[] = {
     {TIMER_AGENT, disc_deadline, disc_timeout},
     {TIMER_AGENT, portmap_deadline, portmap_timeout},
     {TIMER_AGENT, servers_deadline, servers_timeout},
+    {TIMER_AGENT, turn_deadline, turn_timeout},
     {TIMER_AGENT, waiting_deadline, waiting_timeout},
     {TIMER_PEER, admission_deadline, admission_timeout},
     {TIMER_PEER, connect_deadline, connect_timeout},
@@ -554,6 +558,9 @@ static bool valid_servers(const punch_agent_cfg *cfg)
 {
     if (!valid_server(&cfg->server) || cfg->n_more_servers >= PUNCH_MAX_SERVERS)
         return false;
+    if (cfg->turn_server.family != PUNCH_AF_NONE && /* one socket: one family */
+        (cfg->turn_server.family != cfg->server.family || cfg->turn_server.port == 0))
+        return false;
     for (size_t i = 0; i < cfg->n_more_servers; i++)
         if (!valid_server(&cfg->more_servers[i]))
             return false;
@@ -602,6 +609,11 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
     token_setup(a);
     reg_timeout(a, now, -1);
     disc_start(a, now); /* beside HELLO: no time lost */
+    int rc = turn_agent_start(a, now);
+    if (rc != 0) {
+        punch_agent_free(a);
+        return rc;
+    }
     *out = a;
     return 0;
 }
@@ -614,6 +626,7 @@ void punch_agent_free(punch_agent *a)
         if (a->peers[i].used)
             forget_peer(a, i);
     punch_identity_wipe(&a->id);
+    turn_agent_free(a);
     free(a->txq);
     free(a->evq);
     free(a);

@@ -22,6 +22,7 @@
 #include "crypto/transport.h"
 #include "core/peer_admission.h"
 #include "core/portmap.h"
+#include "core/turn.h"
 #include "punch/punch.h"
 #include "wire/msg.h"
 #include "wire/stun.h"
@@ -375,6 +376,9 @@ struct punch_agent {
     punch_socket rx_sock; /* the socket of the datagram being handled */
     uint64_t dropped;   /* datagrams not for us, forged, stale */
     punch_portmap portmap; /* port mapping: portmap.c decides, portmap_agent.c wires */
+    punch_turn *turn;      /* cfg.turn_server's allocation (turn_agent.c), NULL: none */
+    punch_addr turn_told;  /* the relayed address a TURN event told */
+    bool turn_failed_told;
     /* Admission and the probe budget (admission.c, peer_admission.h). */
     punch_probe_bucket probe_bucket;
     punch_spent_keys spent;
@@ -452,6 +456,14 @@ void token_connect_now(punch_agent *a, uint64_t now);
 bool token_answered(const punch_agent *a, const punch_msg *m);
 /* A REGISTERED: tell the application of a new token (or a new NAT). */
 void token_on_registered(punch_agent *a, const punch_msg *m);
+
+/* turn_agent.c: a standard TURN server's allocation (technique turn) */
+int turn_agent_start(punch_agent *a, uint64_t now);
+void turn_agent_free(punch_agent *a);
+bool turn_agent_on_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
+                            const uint8_t *data, size_t len);
+uint64_t turn_deadline(const punch_agent *a, int id);
+void turn_timeout(punch_agent *a, uint64_t now, int id);
 
 /* portmap_agent.c: the router's port mapping (technique portmap) */
 uint64_t portmap_deadline(const punch_agent *a, int id);

@@ -31,6 +31,9 @@ static const technique_row rows[] = {
     [PUNCH_TECH_REVERSAL] = {"reversal", 4, true, false},
     [PUNCH_TECH_TCP_DIRECT] = {"tcp-direct", 4, true, false},
     [PUNCH_TECH_PORTMAP] = {"portmap", 3, false, false},
+    /* A standard TURN server: only when punchd's relay does not serve
+     * (its path is longer, and it is someone else's). */
+    [PUNCH_TECH_TURN] = {"turn", 6, false, false},
 };
 
 /* t's row, or NULL for a value that names no technique. */

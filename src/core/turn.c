@@ -13,9 +13,11 @@
 
 #include "wire/stun.h"
 
-/* RFC 8489 §6.2.1: RTO 500 ms, doubled, Rc = 7 tries. */
+/* RFC 8489 §6.2.1: RTO 500 ms, doubled, Rc = 7 tries, and after the last
+ * one Rm = 16 times the first RTO (39.5 s in all). */
 #define TURN_RTO_MS 500
 #define TURN_TRIES  7
+#define TURN_RM     16
 /* RFC 8656 §7.2: 600 s unless asked; refreshed a minute before the end
  * (or halfway, for a short one). */
 #define TURN_DEFAULT_LIFETIME_S 600
@@ -389,7 +391,7 @@ static bool txn_retransmit(punch_turn *t, punch_turn_txn *txn, uint64_t now)
     }
     txn->tries++;
     txn->rto_ms *= 2;
-    txn->next_ms = now + txn->rto_ms;
+    txn->next_ms = now + (txn->tries == TURN_TRIES ? TURN_RM * TURN_RTO_MS : txn->rto_ms);
     queue(t, txn->buf, txn->len);
     return true;
 }

@@ -12,9 +12,10 @@
  * come out of punch_turn_poll_transmit, and punch_turn_handle_timeout runs
  * at punch_turn_next_timeout.
  *
- * Not yet used by the agent (issue 15): punch --turn, relayed candidates
- * exchanged through punchd's introduction, and the switch from the relay
- * to a direct path are still to be built on it.
+ * The agent allocates with it when given a TURN server (turn_agent.c,
+ * punch --turn). Not yet built on it (issue 15): relayed candidates
+ * exchanged through punchd's introduction, peers' data through the
+ * allocation, and the switch from the relay to a direct path.
  */
 #ifndef PUNCH_CORE_TURN_H
 #define PUNCH_CORE_TURN_H

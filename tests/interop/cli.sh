@@ -98,3 +98,20 @@ expect 2 "^punch: --server: 'a:b:c' is not HOST\[:PORT\]" \
 nine=(); for i in $(seq 9); do nine+=(--server "127.0.0.$i"); done
 expect 2 "^punch: --server: '127.0.0.9' is one too many \(at most 8\)" "$PUNCH" "${nine[@]}" connect bob
 pass "several servers: both silent named, a bad later --server and a ninth refused"
+
+# A TURN server (issue 15): a badly written --turn is a usage error naming
+# the bad part and never the password; a host that does not resolve is a
+# failure naming it.
+expect 2 "^punch: --turn: not turn://USER:PASS@HOST\[:PORT\]: port '99999' is not 1 to 65535" \
+    "$PUNCH" --turn 'turn://u:SECRETPW@127.0.0.1:99999' connect bob
+expect 2 "^punch: --turn: .*turns:// \(TURN over TLS\) is not supported" \
+    "$PUNCH" --turn 'turns://u:SECRETPW@127.0.0.1' connect bob
+expect 2 "^punch: --turn: .*no USER:PASS@ before the host" "$PUNCH" --turn 'turn://127.0.0.1' connect bob
+expect 2 "^punch: --turn: .*the password is empty" "$PUNCH" --turn 'turn://u:@127.0.0.1' connect bob
+expect 2 "^punch: --turn needs a value" "$PUNCH" --turn
+! "$PUNCH" --turn 'turn://u:SECRETPW@h:0' connect bob 2>&1 | grep -q SECRETPW ||
+    fail "--turn's error repeats the password"
+expect 1 "^punch: --turn: cannot resolve 'no-such-host.invalid'" \
+    "$PUNCH" --key "$key" --server "127.0.0.1:$port" --turn 'turn://u:p@no-such-host.invalid' \
+    connect bob --timeout 1
+pass "--turn: bad URLs refused naming the bad part (never the password), an unknown host named"

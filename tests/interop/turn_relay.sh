@@ -5,9 +5,13 @@
 # only): two clients allocate, permit each other's relayed address, and a
 # datagram crosses each way relay to relay, by Send indication before the
 # channels are bound and by ChannelData after; a wrong password is refused
-# with coturn's 401. (punch --turn and the agent's use of it: not yet.)
+# with coturn's 401. Then punch --turn: the agent allocates at coturn and
+# tells its relayed address (a "turn" event), or, with a wrong password,
+# why not (an "attempt" event of technique turn). (Relayed addresses
+# offered to peers and their data through coturn: not yet.)
 . "$(dirname "$0")/netns.sh"
 TURN_RELAY=${TURN_RELAY:?set TURN_RELAY to the turn_relay test program}
+PUNCH=${PUNCH:?set PUNCH to the punch binary}
 command -v turnserver >/dev/null || fail "turnserver is not installed (apt-get install coturn)"
 
 port=$(free_udp_port)
@@ -16,7 +20,8 @@ turnserver -n --listening-ip=127.0.0.1 --listening-port="$port" --relay-ip=127.0
     --no-cli --no-tls --no-dtls --pidfile="$TMP/turn.pid" --userdb="$TMP/turndb" \
     --log-file=stdout --simple-log >"$TMP/turn.log" 2>&1 &
 TURN=$!
-trap 'kill "$TURN" 2>/dev/null; wait "$TURN" 2>/dev/null; rm -rf "$TMP"' EXIT
+BOB=
+trap 'kill $BOB "$TURN" 2>/dev/null; wait $BOB "$TURN" 2>/dev/null; stop_punchd; rm -rf "$TMP"' EXIT
 wait_grep "$TMP/turn.log" "Total General servers" || { cat "$TMP/turn.log"; fail "coturn did not start"; }
 
 out=$(timeout --foreground 30 "$TURN_RELAY" "127.0.0.1:$port" alice secret) || { echo "$out"; fail "relay through coturn"; }
@@ -31,3 +36,35 @@ out=$(timeout --foreground 30 "$TURN_RELAY" "127.0.0.1:$port" alice wrong --expe
     { echo "$out"; fail "a wrong password was not refused"; }
 grep -q "credentials are incorrect" "$TMP/turn.log" || fail "coturn did not see wrong credentials"
 pass "a wrong password: $out"
+
+start_punchd --listen 127.0.0.1:0 --key "$TMP/server.key"
+server=127.0.0.1:$(port_of 1)
+# turn_listen PASSWORD: bob listens with --turn until $TMP/stop appears.
+turn_listen() {
+    rm -f "$TMP/stop" "$TMP/bob.ev"
+    (while [ ! -e "$TMP/stop" ]; do sleep 0.05; done) |
+        XDG_CONFIG_HOME="$TMP/bob" timeout --foreground 30 "$PUNCH" --server "$server" --name bob \
+            --turn "turn://alice:$1@127.0.0.1:$port" --events "$TMP/bob.ev" listen \
+            >/dev/null 2>"$TMP/bob.err" &
+    BOB=$!
+}
+stop_bob() { touch "$TMP/stop"; kill "$BOB" 2>/dev/null; wait "$BOB" 2>/dev/null; BOB=; }
+
+turn_listen secret
+wait_grep "$TMP/bob.ev" '"event":"turn"' || { cat "$TMP/bob.err"; fail "punch --turn: no turn event"; }
+line=$(grep '"event":"turn"' "$TMP/bob.ev")
+stop_bob
+grep -qE "\"relayed\":\"127\.0\.0\.1:[0-9]+\".*\"server\":\"127\.0\.0\.1:$port\"" <<<"$line" ||
+    fail "punch --turn: the turn event is not a relayed address at coturn: $line"
+relayed=$(grep -oE '"relayed":"[^"]+"' <<<"$line")
+[ "$relayed" != "\"relayed\":\"127.0.0.1:$port\"" ] || fail "the relayed address is coturn's own"
+pass "punch --turn allocated at coturn: $relayed"
+
+turn_listen wrong
+wait_grep "$TMP/bob.ev" '"technique":"turn"' || { cat "$TMP/bob.err"; fail "punch --turn: a wrong password not told"; }
+line=$(grep '"technique":"turn"' "$TMP/bob.ev")
+stop_bob
+grep -q '"event":"attempt".*"why":"the TURN server refused .*401' <<<"$line" ||
+    fail "punch --turn, wrong password: $line"
+! grep -q '"event":"turn"' "$TMP/bob.ev" || fail "punch --turn: a relayed address with a wrong password"
+pass "punch --turn with a wrong password: $(grep -o '"why":"[^"]*"' <<<"$line")"

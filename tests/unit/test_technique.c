@@ -29,6 +29,7 @@ static const struct {
     {PUNCH_TECH_REVERSAL, "reversal", true, false},
     {PUNCH_TECH_TCP_DIRECT, "tcp-direct", true, false},
     {PUNCH_TECH_PORTMAP, "portmap", false, false},
+    {PUNCH_TECH_TURN, "turn", false, false},
 };
 #define N (sizeof(techniques) / sizeof(techniques[0]))
 
@@ -42,7 +43,7 @@ static void every_technique_has_its_row(void **state)
     }
     /* The list above is the whole enum: the value after its last names none. */
     assert_string_equal(punch_technique_name((punch_technique)0), "unknown");
-    assert_string_equal(punch_technique_name((punch_technique)(PUNCH_TECH_PORTMAP + 1)), "unknown");
+    assert_string_equal(punch_technique_name((punch_technique)(PUNCH_TECH_TURN + 1)), "unknown");
     assert_string_equal(punch_technique_name((punch_technique)-1), "unknown");
     assert_false(is_tcp((punch_technique)99));
     assert_false(technique_guarded((punch_technique)99));
@@ -59,7 +60,7 @@ static void ranks_order_the_paths(void **state)
         for (size_t i = 0; i < N; i++) {
             punch_technique t = techniques[i].t;
             int r = technique_rank(prefer_tcp, t);
-            if (t == PUNCH_TECH_RELAY)
+            if (t == PUNCH_TECH_RELAY || t == PUNCH_TECH_TURN)
                 continue;
             assert_true(r < relay);
             if (techniques[i].tcp)
@@ -68,6 +69,8 @@ static void ranks_order_the_paths(void **state)
                 assert_int_equal(r, 3);
         }
         assert_int_equal(technique_rank(prefer_tcp, (punch_technique)99), relay);
+        /* A TURN server only when punchd's relay does not serve. */
+        assert_true(technique_rank(prefer_tcp, PUNCH_TECH_TURN) > relay);
     }
 }
 

@@ -288,6 +288,7 @@ static void no_answer_fails(void **state)
     }
     take(&f);
     assert_int_equal(f.t.state, PUNCH_TURN_ALLOCATING);
+    assert_int_equal(punch_turn_next_timeout(&f.t), at + 16 * 500); /* Rm x RTO: 39.5 s */
     punch_turn_handle_timeout(&f.t, punch_turn_next_timeout(&f.t));
     assert_int_equal(f.t.state, PUNCH_TURN_FAILED);
     assert_string_equal(f.t.why, "no answer from the TURN server");
