@@ -496,8 +496,10 @@ void second_ask_now(punch_agent *a, uint64_t now);
 bool second_on_answer(punch_agent *a, uint64_t now, const punch_stun_msg *m);
 /* Whether the first answer is still awaited (REGISTERED waits for it). */
 bool second_asking(const punch_agent *a);
-/* Append the endpoint seen to addrs (n of cap), unless it is one of them. */
-void second_advertise(const punch_agent *a, punch_addr *addrs, size_t *n, size_t cap);
+/* Our endpoints for REGISTER into out (cap), their number: the one seen
+ * first, unless it is one of ours (punchd passes on the first four), then
+ * our interface addresses. */
+size_t second_endpoints(const punch_agent *a, punch_addr *out, size_t cap);
 
 /* ---- introduction.c (draft §3.3.1 step 2, and peers as introducers) ---- */
 uint64_t connect_deadline(const punch_agent *a, int id);

@@ -61,13 +61,12 @@ static void send_hello(punch_agent *a)
 
 static void send_register(punch_agent *a)
 {
-    punch_msg m = {.type = PUNCH_MSG_REGISTER, .n_private = a->cfg.n_local};
+    punch_msg m = {.type = PUNCH_MSG_REGISTER};
     memcpy(m.txid, a->reg.txid, PUNCH_MSG_TXID_LEN);
     memcpy(m.cookie, a->cookie, PUNCH_MSG_COOKIE_LEN);
     memcpy(m.key, a->id.public_key, PUNCH_KEY_BYTES);
     memcpy(m.name, a->name, sizeof(m.name));
-    memcpy(m.private_addr, a->cfg.local, sizeof(punch_addr) * a->cfg.n_local);
-    second_advertise(a, m.private_addr, &m.n_private, PUNCH_MSG_MAX_PRIVATE);
+    m.n_private = second_endpoints(a, m.private_addr, PUNCH_MSG_MAX_PRIVATE);
     m.n_mapped = punch_portmap_advertise(&a->portmap, m.private_addr, &m.n_private,
                                          PUNCH_MSG_MAX_PRIVATE);
     m.rtt_ms = (uint16_t)(a->server_rtt_ms < UINT16_MAX ? a->server_rtt_ms : UINT16_MAX);

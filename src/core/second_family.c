@@ -18,8 +18,9 @@
  * among its servers (punch_agent_cfg.more_servers: `--server` twice, or a
  * name with A and AAAA records). Any server of the list will do: a
  * Binding answer is the same from every member. The endpoint seen, when
- * it is none of our interface addresses, goes into REGISTER among them
- * (send_register), so a peer probes it like any public address: by hole
+ * it is none of our interface addresses, goes into REGISTER before them
+ * (second_endpoints; punchd passes on the first four), so a peer probes
+ * it like any public address: by hole
  * punching (family_private_technique). The REGISTERED event waits for the
  * answer, as it waits for NAT discovery, so a peer that connects at once
  * has it. NAT discovery (discovery.c) stays with the server's family.
@@ -133,13 +134,16 @@ bool second_asking(const punch_agent *a)
     return a->second.asking && a->second.seen.family != other_family(a);
 }
 
-void second_advertise(const punch_agent *a, punch_addr *addrs, size_t *n, size_t cap)
+size_t second_endpoints(const punch_agent *a, punch_addr *out, size_t cap)
 {
     const punch_addr *seen = &a->second.seen;
-    if (seen->family != other_family(a) || *n >= cap) /* none, or the server's family's */
-        return;
-    for (size_t i = 0; i < *n; i++)
-        if (punch_addr_equal(&addrs[i], seen))
-            return; /* no translation: the interface address it is */
-    addrs[(*n)++] = *seen;
+    size_t n = 0;
+    bool told = seen->family != other_family(a); /* none, or the server's family's */
+    for (size_t i = 0; !told && i < a->cfg.n_local; i++)
+        told = punch_addr_equal(&a->cfg.local[i], seen); /* no translation */
+    if (!told && cap)
+        out[n++] = *seen;
+    for (size_t i = 0; i < a->cfg.n_local && n < cap; i++)
+        out[n++] = a->cfg.local[i];
+    return n;
 }
