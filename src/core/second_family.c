@@ -20,10 +20,9 @@
  * Binding answer is the same from every member. The endpoint seen, when
  * it is none of our interface addresses, goes into REGISTER before them
  * (second_endpoints; punchd passes on the first four), so a peer probes
- * it like any public address: by hole
- * punching (family_private_technique). The REGISTERED event waits for the
- * answer, as it waits for NAT discovery, so a peer that connects at once
- * has it. NAT discovery (discovery.c) stays with the server's family.
+ * it like any public address: by hole punching (family_private_technique).
+ * The REGISTERED event waits for the answer, as it waits for NAT
+ * discovery, so a peer that connects at once has it. NAT discovery (discovery.c) stays with the server's family.
  *
  * Asked again every keepalive period: it holds an IPv4 NAT's mapping, and
  * a renumbered prefix (a new one delegated to the router) or a new
