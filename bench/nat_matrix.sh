@@ -25,6 +25,7 @@
 #   --only REGEX  only the cells whose "table: cell" matches (grep -E)
 #   --out FILE    default docs/nat-matrix.md (with --only or fewer than 10
 #                 runs, default $TMPDIR/nat-matrix.md: the doc keeps full runs)
+# NAT_MATRIX_KEEP=DIR keeps every lab run's event files in DIR.
 # The whole matrix (57 cells, 10 runs each) takes about 15 minutes here;
 # without root (or network namespaces) only the simulator's figures are
 # written. BUILD_DIR defaults to build/; nothing is built.
@@ -126,6 +127,9 @@ sim_figure() {
     local sa=$a sb=$b args=()
     # the kernel's input policies none and reject answer a SYN with RST
     if [ "$backend" = kernel ] && [ "$policy" != drop ]; then sa+=,syn=rst sb+=,syn=rst; fi
+    # ...and none (no input firewall) confirms a conntrack entry for an
+    # unsolicited packet: the trap (src/nat/trap.c)
+    if [ "$backend" = kernel ] && [ "$policy" = none ]; then sa+=,trap=on sb+=,trap=on; fi
     [ "$tcp" = 1 ] && args+=(--tcp)
     [ "$pa" = off ] || args+=(--portmap-a "$pa")
     [ "$pb" = off ] || args+=(--portmap-b "$pb")
@@ -166,10 +170,11 @@ lab_run() {
         sleep 0.02
     done
     f=$(first_direct "$d/alice.ev")
-    # KILL: on TERM punch lets a port-mapping request under way finish
-    # (up to 1.75 s with no NAT-PMP on the gateway), which measures nothing
+    # KILL: the run is over; nothing of the exit is measured
     kill -KILL "$alice" "$bob" 2>/dev/null || true
     wait "$alice" "$bob" 2>/dev/null || true
+    # NAT_MATRIX_KEEP=DIR keeps each run's events there (to see why)
+    [ -z "${NAT_MATRIX_KEEP:-}" ] || cp -r "$d" "$(mktemp -d "$NAT_MATRIX_KEEP/run$r.XXXX")"
     if [ -n "$f" ] && [ "${f%% *}" -le $((limit * 1000)) ]; then
         echo "$f"
     elif grep -q '"event":"path"' "$d/alice.ev" 2>/dev/null; then

@@ -250,6 +250,8 @@ typedef struct birthday_state {
     birthday_side side;
     uint64_t start_ms, next_ms;
     bool guess; /* a NAT's behaviour is unknown: only once punching failed */
+    bool trap;  /* two cones: the guess is a conntrack trap (birthday_role) */
+    bool swapped; /* trap: the second round, sides swapped (birthday_swap) */
     unsigned sent;
     uint16_t first;                  /* MANY_SOCKETS: our first extra socket */
     uint16_t ports[BIRTHDAY_PROBES]; /* MANY_PORTS: the ports probed */

@@ -32,6 +32,13 @@ static bool random_ports(uint8_t mapping, uint16_t step)
  * BIRTHDAY_BUDGET_MS). */
 #define BIRTHDAY_UNKNOWN_AFTER_MS (PROBE_FAST_COUNT * PROBE_FAST_MS)
 
+/* Against a conntrack trap, a round is this long plus the guard (the
+ * sockets open over 160 ms, the probes go over the next 640 ms after the
+ * guard, an answer takes a round trip), and then the sides swap once: Linux gives a trapped host's later
+ * flows the trapped port too (src/nat/trap.c), so the ports side must be
+ * one whose NAT holds no trap, and neither side knows which that is. */
+#define BIRTHDAY_TRAP_ROUND_MS 1000
+
 /* Did the NAT keep the port of one of the sockets behind it (pub as the
  * server saw it, priv the private endpoints)? */
 static bool port_kept(const punch_addr *pub, const punch_addr *priv, size_t n)
@@ -57,7 +64,7 @@ static bool many_sockets_guess(const punch_agent *a, const peer *p, const punch_
 /* Which side we take (BIRTHDAY_NONE: neither); *guess when a behaviour
  * was unknown. */
 static birthday_side birthday_role(const punch_agent *a, const peer *p, const punch_msg *m,
-                                   bool *guess)
+                                   bool *guess, bool *trap)
 {
     bool me_unknown = a->nat.mapping == PUNCH_MSG_NAT_UNKNOWN;
     bool peer_unknown = m->nat_mapping == PUNCH_MSG_NAT_UNKNOWN;
@@ -66,6 +73,17 @@ static birthday_side birthday_role(const punch_agent *a, const peer *p, const pu
     bool me_eim = a->nat.mapping == PUNCH_MSG_NAT_EIM;
     bool peer_eim = m->nat_mapping == PUNCH_MSG_NAT_EIM;
     *guess = me_unknown || peer_unknown;
+    *trap = me_eim && peer_eim;
+    if (*trap) {
+        /* Two cones: ordinary hole punching joins them, unless a kernel
+         * NAT's conntrack trap (src/nat/trap.c) gave one side's flow to
+         * the peer another port, which the peer's NAT drops for as long
+         * as the peer keeps probing the old one. Fresh sockets, and
+         * probes to their ports, are flows no trap holds: many-port
+         * probing gets through, once punching has failed. */
+        *guess = true;
+        return many_sockets_guess(a, p, m) ? BIRTHDAY_MANY_SOCKETS : BIRTHDAY_MANY_PORTS;
+    }
     if ((me_random || me_unknown) && (peer_eim || peer_unknown) &&
         !(me_unknown && peer_unknown && !many_sockets_guess(a, p, m)))
         return BIRTHDAY_MANY_SOCKETS;
@@ -74,9 +92,22 @@ static birthday_side birthday_role(const punch_agent *a, const peer *p, const pu
     return BIRTHDAY_NONE;
 }
 
+/* Take the extra sockets for p's many-port run (one peer at a time; an
+ * agent has PUNCH_MAX_SOCKETS of them in its life). */
+static bool reserve_sockets(punch_agent *a, int id)
+{
+    if (a->birthday_owner >= 0 || a->next_sock + BIRTHDAY_SOCKETS - 1 > PUNCH_MAX_SOCKETS)
+        return false;
+    a->peers[id].birthday.first = a->next_sock;
+    a->next_sock = (uint16_t)(a->next_sock + BIRTHDAY_SOCKETS);
+    a->birthday_owner = id;
+    return true;
+}
+
 /* Which side of many-port probing we take, if any: the side behind the
  * NAT with random ports opens the sockets, the one whose NAT maps
- * endpoint-independently probes the ports. */
+ * endpoint-independently probes the ports. A guess takes its sockets
+ * only when it starts: most never do. */
 void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
 {
     peer *p = &a->peers[id];
@@ -85,18 +116,17 @@ void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
         return;
     p->birthday.to = m->public_addr;
     p->birthday.sent = 0;
-    bool guess;
-    birthday_side role = birthday_role(a, p, m, &guess);
+    p->birthday.first = 0;
+    p->birthday.swapped = false;
+    bool guess, trap;
+    birthday_side role = birthday_role(a, p, m, &guess, &trap);
     /* A guess waits for ordinary hole punching (birthday_guess_starts). */
     uint64_t start = guess ? now + BIRTHDAY_UNKNOWN_AFTER_MS : now;
     p->birthday.guess = guess && role != BIRTHDAY_NONE;
-    if (role == BIRTHDAY_MANY_SOCKETS && a->birthday_owner < 0 &&
-        a->next_sock + BIRTHDAY_SOCKETS - 1 <= PUNCH_MAX_SOCKETS) {
+    p->birthday.trap = trap;
+    if (role == BIRTHDAY_MANY_SOCKETS && (guess || reserve_sockets(a, id))) {
         p->birthday.side = BIRTHDAY_MANY_SOCKETS;
         p->admission.probe_allowance = BIRTHDAY_SOCKETS;
-        p->birthday.first = a->next_sock;
-        a->next_sock = (uint16_t)(a->next_sock + BIRTHDAY_SOCKETS);
-        a->birthday_owner = id;
         p->birthday.start_ms = p->birthday.next_ms = start;
     } else if (role == BIRTHDAY_MANY_PORTS) {
         /* Once the peer's sockets are open: its guard, and its pace. */
@@ -125,19 +155,58 @@ bool birthday_probed(const peer *p, const punch_addr *src)
 
 /* Many-port probing is over for p (a direct path, or the budget spent):
  * the extra sockets may go, but the one the path uses. */
+static void release_sockets(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    if (p->birthday.side != BIRTHDAY_MANY_SOCKETS || !p->birthday.first)
+        return;
+    ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
+    e->e.sockets.first = p->birthday.first;
+    e->e.sockets.last = (uint16_t)(p->birthday.first + BIRTHDAY_SOCKETS - 1);
+    e->e.sockets.keep = p->path >= 0 && p->cand[p->path].sock.kind == PUNCH_SOCKET_EXTRA
+                            ? p->cand[p->path].sock.index : 0;
+    a->birthday_owner = -1;
+    p->birthday.first = 0;
+}
+
 static void birthday_end(punch_agent *a, int id)
 {
     peer *p = &a->peers[id];
-    if (p->birthday.side == BIRTHDAY_MANY_SOCKETS) {
-        ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
-        e->e.sockets.first = p->birthday.first;
-        e->e.sockets.last = (uint16_t)(p->birthday.first + BIRTHDAY_SOCKETS - 1);
-        e->e.sockets.keep = p->path >= 0 && p->cand[p->path].sock.kind == PUNCH_SOCKET_EXTRA
-                                ? p->cand[p->path].sock.index : 0;
-        a->birthday_owner = -1;
-    }
+    release_sockets(a, id);
     p->birthday.side = BIRTHDAY_NONE;
     p->birthday.next_ms = UINT64_MAX;
+}
+
+/* A trap round found nothing: the sides swap (both at the same time, a
+ * round after the same introduction). Returns false when there is no
+ * second round (it was one, or no sockets are free). */
+static bool birthday_swap(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    if (!p->birthday.trap || p->birthday.swapped)
+        return false;
+    p->birthday.swapped = true;
+    const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};
+    if (p->birthday.side == BIRTHDAY_MANY_PORTS && !reserve_sockets(a, id)) {
+        tell_attempt(a, id, &tried, "no extra sockets free: birthday not tried the other way");
+        return false;
+    }
+    tell_attempt(a, id, &tried, "no answer to %u %s in %llu ms: swapping sides", p->birthday.sent,
+                 p->birthday.side == BIRTHDAY_MANY_SOCKETS ? "sockets" : "probes",
+                 (unsigned long long)(now - p->birthday.start_ms));
+    if (p->birthday.side == BIRTHDAY_MANY_SOCKETS) {
+        release_sockets(a, id);
+        p->birthday.side = BIRTHDAY_MANY_PORTS;
+        p->admission.probe_allowance = BIRTHDAY_PROBES;
+        p->birthday.next_ms = now + p->guard.ms + BIRTHDAY_SOCKETS / BIRTHDAY_BATCH * BIRTHDAY_TICK_MS;
+    } else {
+        p->birthday.side = BIRTHDAY_MANY_SOCKETS;
+        p->admission.probe_allowance = BIRTHDAY_SOCKETS;
+        p->birthday.next_ms = now;
+    }
+    p->birthday.start_ms = now;
+    p->birthday.sent = 0;
+    return true;
 }
 
 /* A guessed plan starts now, unless punching found a way meanwhile. */
@@ -145,10 +214,24 @@ static bool birthday_guess_starts(punch_agent *a, uint64_t now, int id, bool dir
 {
     peer *p = &a->peers[id];
     p->birthday.guess = false;
-    if (direct)
+    /* Against a trap only with a peer that proved who it is (over the
+     * relay): a stranger that went silent gets no many-port run (§6). */
+    if (direct || (p->birthday.trap && !(p->ready || p->has_prev))) {
+        p->birthday.side = BIRTHDAY_NONE;
+        p->birthday.next_ms = UINT64_MAX;
         return false;
+    }
     const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};
-    tell_attempt(a, id, &tried, "nat behaviour unknown: trying birthday anyway");
+    if (p->birthday.side == BIRTHDAY_MANY_SOCKETS && !reserve_sockets(a, id)) {
+        tell_attempt(a, id, &tried, "no extra sockets free: birthday not tried");
+        p->birthday.side = BIRTHDAY_NONE;
+        p->birthday.next_ms = UINT64_MAX;
+        return false;
+    }
+    tell_attempt(a, id, &tried,
+                 p->birthday.trap
+                     ? "no answer through two cone NATs (a conntrack trap?): trying birthday"
+                     : "nat behaviour unknown: trying birthday anyway");
     p->birthday.start_ms = now;
     if (p->birthday.side == BIRTHDAY_MANY_PORTS)
         p->birthday.next_ms =
@@ -173,7 +256,10 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
             birthday_end(a, id);
         return; /* the ports side waits for the sockets to open */
     }
-    if (direct || now - p->birthday.start_ms >= BIRTHDAY_BUDGET_MS) {
+    uint64_t round = p->birthday.trap ? BIRTHDAY_TRAP_ROUND_MS + p->guard.ms : BIRTHDAY_BUDGET_MS;
+    if (!direct && now - p->birthday.start_ms >= round && birthday_swap(a, now, id))
+        return;
+    if (direct || now - p->birthday.start_ms >= round) {
         if (!direct) {
             const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};
             tell_attempt(a, id, &tried, "no answer to %u %s in %llu ms", p->birthday.sent,
@@ -203,5 +289,5 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
     }
     /* All sent: wait for answers until the budget ends. */
     p->birthday.next_ms = p->birthday.sent < total ? now + BIRTHDAY_TICK_MS
-                                                   : p->birthday.start_ms + BIRTHDAY_BUDGET_MS;
+                                                   : p->birthday.start_ms + round;
 }

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,23 @@
  * search, and as long again for more after the first (miniupnpc's way; it
  * waits whole seconds, as M-SEARCH's MX counts them). */
 #define UPNP_DISCOVER_MS 1000
+/* At exit (punch_portmap_io_free): how long a request under way may take
+ * to notice it should stop, and how long the mapping's removal may take.
+ * A gateway on the LAN answers in milliseconds; punch exits within 100 ms
+ * whatever the gateway does (issue 10). */
+#define EXIT_WAIT_MS 30
+#define EXIT_RELEASE_MS 60
+/* Waits are cut in slices this long to notice a stop. */
+#define SLICE_MS 10
+
+/* How long a request may take: until deadline_ms, and no longer once *stop
+ * is set (NULL: never). */
+typedef struct budget {
+    uint64_t deadline_ms;
+    const atomic_bool *stop;
+} budget;
+
+static const budget NO_LIMIT = {UINT64_MAX, NULL};
 
 /* ---- the gateway ---- */
 
@@ -62,6 +80,17 @@ static bool default_gateway(punch_addr *gw)
 static uint64_t elapsed_since(uint64_t t0)
 {
     return punch_clock_ms() - t0;
+}
+
+/* How long to wait now for something due at `until` (clock ms): no more
+ * than a slice, and 0 once it is due, the budget spent or a stop asked
+ * for. */
+static int slice(const budget *b, uint64_t until)
+{
+    uint64_t now = punch_clock_ms(), end = until < b->deadline_ms ? until : b->deadline_ms;
+    if ((b->stop && atomic_load(b->stop)) || now >= end)
+        return 0;
+    return end - now < SLICE_MS ? (int)(end - now) : SLICE_MS;
 }
 
 /* A "why" safe inside a JSON string: no quotes or backslashes. */
@@ -101,14 +130,18 @@ static int pcp_socket(const punch_addr *gw, punch_addr *client)
 /* Send req[0..len) until an answer of the opcode comes (nonce checked for
  * MAP). Returns 0 with *out, or -1 with res->why. */
 static int pcp_exchange(int fd, const uint8_t *req, size_t len, const uint8_t *nonce,
-                        punch_pcp_response *out, punch_portmap_result *res)
+                        punch_pcp_response *out, punch_portmap_result *res, const budget *b)
 {
     uint8_t buf[PUNCH_PCP_MAX_LEN];
-    for (int tries = 0, rto = PCP_RTO_MS; tries < PCP_TRIES; tries++, rto *= 2) {
+    for (int tries = 0, rto = PCP_RTO_MS; tries < PCP_TRIES && slice(b, UINT64_MAX);
+         tries++, rto *= 2) {
         if (send(fd, req, len, 0) < 0 && errno != ECONNREFUSED)
             break;
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        while (poll(&p, 1, rto) == 1) {
+        uint64_t until = punch_clock_ms() + (uint64_t)rto;
+        for (int ms; (ms = slice(b, until)) > 0;) {
+            if (poll(&p, 1, ms) != 1)
+                continue;
             ssize_t n = recv(fd, buf, sizeof(buf), 0);
             if (n < 0 && errno == ECONNREFUSED) {
                 set_why(res, "unreachable"); /* ICMP: nothing listens on 5351 */
@@ -129,7 +162,7 @@ static int pcp_exchange(int fd, const uint8_t *req, size_t len, const uint8_t *n
 }
 
 static void pcp_map(const punch_addr *gw, const punch_portmap_request *req, uint16_t port,
-                    punch_portmap_result *res)
+                    punch_portmap_result *res, const budget *b)
 {
     punch_addr client;
     int fd = pcp_socket(gw, &client);
@@ -147,7 +180,7 @@ static void pcp_map(const punch_addr *gw, const punch_portmap_request *req, uint
     punch_pcp_response r;
     if (punch_pcp_encode_map(&client, req->remove ? 0 : req->lifetime_s, &map, buf, sizeof(buf),
                              &len) == 0 &&
-        pcp_exchange(fd, buf, len, map.nonce, &r, res) == 0) {
+        pcp_exchange(fd, buf, len, map.nonce, &r, res, b) == 0) {
         if (r.result != PUNCH_PCP_SUCCESS) {
             set_why(res, "refused: %s", punch_pcp_result_name(r.result));
         } else {
@@ -168,7 +201,7 @@ static bool pcp_offered(const punch_addr *gw)
     size_t len;
     punch_pcp_response r;
     bool ok = fd >= 0 && punch_pcp_encode_announce(&client, buf, sizeof(buf), &len) == 0 &&
-              pcp_exchange(fd, buf, len, NULL, &r, &ignored) == 0 &&
+              pcp_exchange(fd, buf, len, NULL, &r, &ignored, &NO_LIMIT) == 0 &&
               r.result == PUNCH_PCP_SUCCESS;
     if (fd >= 0)
         close(fd);
@@ -179,16 +212,16 @@ static bool pcp_offered(const punch_addr *gw)
 
 /* Wait for the answer to what was sent, retransmitting as libnatpmp says,
  * until NATPMP_GIVE_UP_MS. Returns 0 with *r, or -1 with res->why. */
-static int natpmp_wait(natpmp_t *n, uint64_t t0, natpmpresp_t *r, punch_portmap_result *res)
+static int natpmp_wait(natpmp_t *n, uint64_t t0, natpmpresp_t *r, punch_portmap_result *res,
+                       const budget *b)
 {
     int rc = NATPMP_TRYAGAIN;
-    while (rc == NATPMP_TRYAGAIN && elapsed_since(t0) < NATPMP_GIVE_UP_MS) {
+    for (int ms; rc == NATPMP_TRYAGAIN && (ms = slice(b, t0 + NATPMP_GIVE_UP_MS)) > 0;) {
         struct timeval tv;
         getnatpmprequesttimeout(n, &tv);
-        int ms = (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
-        int left = (int)(NATPMP_GIVE_UP_MS - elapsed_since(t0));
+        int retry = (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
         struct pollfd p = {.fd = n->s, .events = POLLIN};
-        poll(&p, 1, ms < 1 ? 1 : ms < left ? ms : left);
+        poll(&p, 1, retry < 1 ? 1 : retry < ms ? retry : ms);
         rc = readnatpmpresponseorretry(n, r);
     }
     if (rc == 0 && r->resultcode == 0)
@@ -206,7 +239,7 @@ static int natpmp_wait(natpmp_t *n, uint64_t t0, natpmpresp_t *r, punch_portmap_
 
 /* The public address (opcode 0), then the mapping (opcode 1). */
 static void natpmp_map(const punch_addr *gw, const punch_portmap_request *req, uint16_t port,
-                       punch_portmap_result *res)
+                       punch_portmap_result *res, const budget *b)
 {
     natpmp_t n;
     natpmpresp_t r;
@@ -217,14 +250,14 @@ static void natpmp_map(const punch_addr *gw, const punch_portmap_request *req, u
         set_why(res, "cannot open a socket: %s", strerror(errno));
         return;
     }
-    if (sendpublicaddressrequest(&n) >= 0 && natpmp_wait(&n, t0, &r, res) == 0) {
+    if (sendpublicaddressrequest(&n) >= 0 && natpmp_wait(&n, t0, &r, res, b) == 0) {
         punch_addr ext = {.family = PUNCH_AF_INET};
         memcpy(ext.ip, &r.pnu.publicaddress.addr, 4);
         /* RFC 6886 §3.4: a removal asks for external port 0. */
         uint16_t want = req->remove ? 0 : req->external.port ? req->external.port : port;
         if (sendnewportmappingrequest(&n, NATPMP_PROTOCOL_UDP, port, want,
                                       req->remove ? 0 : req->lifetime_s) >= 0 &&
-            natpmp_wait(&n, punch_clock_ms(), &r, res) == 0) {
+            natpmp_wait(&n, punch_clock_ms(), &r, res, b) == 0) {
             ext.port = r.pnu.newportmapping.mappedpublicport;
             res->ok = true;
             res->external = ext;
@@ -275,11 +308,17 @@ static int igd_find(igd *g, punch_portmap_result *res)
     return 0;
 }
 
-static void upnp_map(const punch_portmap_request *req, uint16_t port, punch_portmap_result *res)
+/* With cache (NULL: none), the gateway found before is asked again, and
+ * one found now is kept there: a removal at exit cannot wait for SSDP. */
+static void upnp_map(const punch_portmap_request *req, uint16_t port, punch_portmap_result *res,
+                     igd *cache)
 {
     igd g;
-    if (igd_find(&g, res) != 0)
+    if (cache && cache->urls.controlURL) {
+        g = *cache;
+    } else if (igd_find(&g, res) != 0) {
         return;
+    }
     char in[8], ext[8], life[12];
     uint16_t want = req->external.port ? req->external.port : port;
     snprintf(in, sizeof(in), "%u", port);
@@ -297,7 +336,10 @@ static void upnp_map(const punch_portmap_request *req, uint16_t port, punch_port
         res->ok = true;
         res->lifetime_s = req->lifetime_s;
     }
-    FreeUPNPUrls(&g.urls);
+    if (cache)
+        *cache = g;
+    else
+        FreeUPNPUrls(&g.urls);
 }
 
 /* ---- one request ---- */
@@ -309,8 +351,8 @@ bool punch_portmap_pointless(const punch_addr *server)
            (server->family == PUNCH_AF_INET6 && memcmp(server->ip, v6_loopback, 16) == 0);
 }
 
-void punch_portmap_run(const punch_portmap_request *req, uint16_t port,
-                       punch_portmap_result *res)
+static void run_request(const punch_portmap_request *req, uint16_t port,
+                        punch_portmap_result *res, const budget *b, igd *cache)
 {
     punch_addr gw;
     memset(res, 0, sizeof(*res));
@@ -320,11 +362,17 @@ void punch_portmap_run(const punch_portmap_request *req, uint16_t port,
         return;
     }
     switch (req->proto) {
-    case PUNCH_PORTMAP_PCP: pcp_map(&gw, req, port, res); break;
-    case PUNCH_PORTMAP_NATPMP: natpmp_map(&gw, req, port, res); break;
-    case PUNCH_PORTMAP_UPNP: upnp_map(req, port, res); break;
+    case PUNCH_PORTMAP_PCP: pcp_map(&gw, req, port, res, b); break;
+    case PUNCH_PORTMAP_NATPMP: natpmp_map(&gw, req, port, res, b); break;
+    case PUNCH_PORTMAP_UPNP: upnp_map(req, port, res, cache); break;
     default: set_why(res, "no such protocol"); break;
     }
+}
+
+void punch_portmap_run(const punch_portmap_request *req, uint16_t port,
+                       punch_portmap_result *res)
+{
+    run_request(req, port, res, &NO_LIMIT, NULL);
 }
 
 void punch_portmap_probe(punch_portmap_offer *out)
@@ -342,7 +390,8 @@ void punch_portmap_probe(punch_portmap_offer *out)
     in_addr_t g;
     memcpy(&g, out->gateway.ip, 4);
     if (initnatpmp(&n, 1, g) >= 0) {
-        out->natpmp = sendpublicaddressrequest(&n) >= 0 && natpmp_wait(&n, t0, &r, &why) == 0;
+        out->natpmp =
+            sendpublicaddressrequest(&n) >= 0 && natpmp_wait(&n, t0, &r, &why, &NO_LIMIT) == 0;
         if (out->natpmp) {
             out->external.family = PUNCH_AF_INET;
             memcpy(out->external.ip, &r.pnu.publicaddress.addr, 4);
@@ -373,12 +422,37 @@ struct punch_portmap_io {
     pthread_t thread;
     punch_portmap_request req;
     punch_portmap_result res;
+    igd upnp;             /* the UPnP gateway found (urls.controlURL NULL: none) */
+    atomic_bool stop;     /* exiting: a request under way gives up */
+    pthread_mutex_t lock; /* done and orphaned */
+    bool done;            /* the worker has its answer */
+    bool orphaned;        /* the program left it running: it frees io */
 };
+
+static void io_destroy(punch_portmap_io *io)
+{
+    if (io->pipe[0] >= 0)
+        close(io->pipe[0]);
+    if (io->pipe[1] >= 0)
+        close(io->pipe[1]);
+    if (io->upnp.urls.controlURL)
+        FreeUPNPUrls(&io->upnp.urls);
+    pthread_mutex_destroy(&io->lock);
+    free(io);
+}
 
 static void *worker(void *arg)
 {
     punch_portmap_io *io = arg;
-    punch_portmap_run(&io->req, io->port, &io->res);
+    run_request(&io->req, io->port, &io->res, &(budget){UINT64_MAX, &io->stop}, &io->upnp);
+    pthread_mutex_lock(&io->lock);
+    bool orphaned = io->orphaned;
+    io->done = true;
+    pthread_mutex_unlock(&io->lock);
+    if (orphaned) {
+        io_destroy(io);
+        return NULL;
+    }
     ssize_t w;
     do
         w = write(io->pipe[1], "", 1);
@@ -394,6 +468,7 @@ static void on_answer(void *arg, int fd)
         return;
     pthread_join(io->thread, NULL);
     io->busy = false;
+    io->done = false;
     punch_agent_portmap_result(io->agent, punch_clock_ms(), &io->res);
     io->flush(io->arg);
 }
@@ -420,6 +495,8 @@ int punch_portmap_io_new(punch_portmap_io **out, punch_loop *loop, punch_agent *
         return PUNCH_ERR_NOMEM;
     *io = (punch_portmap_io){.loop = loop, .agent = agent, .port = port, .flush = flush,
                              .arg = arg, .pipe = {-1, -1}};
+    atomic_init(&io->stop, false);
+    pthread_mutex_init(&io->lock, NULL);
     if (pipe2(io->pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
         punch_loop_watch(loop, io->pipe[0], on_answer, io) != 0) {
         punch_portmap_io_free(io);
@@ -429,23 +506,45 @@ int punch_portmap_io_new(punch_portmap_io **out, punch_loop *loop, punch_agent *
     return 0;
 }
 
+/* At exit: tell the request under way to stop and wait for it a little.
+ * Returns true when it ended (joined, its answer given to the agent);
+ * false when it runs on (a UPnP exchange cannot be cut short): it is left
+ * to free io itself. */
+static bool finish_request(punch_portmap_io *io)
+{
+    atomic_store(&io->stop, true);
+    struct pollfd p = {.fd = io->pipe[0], .events = POLLIN};
+    uint64_t until = punch_clock_ms() + EXIT_WAIT_MS;
+    for (int ms; (ms = slice(&NO_LIMIT, until)) > 0 && poll(&p, 1, ms) == 0;)
+        ;
+    pthread_mutex_lock(&io->lock);
+    bool done = io->done;
+    io->orphaned = !done;
+    pthread_mutex_unlock(&io->lock);
+    if (!done) {
+        pthread_detach(io->thread);
+        return false;
+    }
+    pthread_join(io->thread, NULL);
+    punch_agent_portmap_result(io->agent, punch_clock_ms(), &io->res);
+    return true;
+}
+
 void punch_portmap_io_free(punch_portmap_io *io)
 {
     if (!io)
         return;
-    if (io->busy) {
-        pthread_join(io->thread, NULL);
-        punch_agent_portmap_result(io->agent, punch_clock_ms(), &io->res);
-    }
+    if (io->pipe[0] >= 0)
+        punch_loop_unwatch(io->loop, io->pipe[0]);
+    if (io->busy && !finish_request(io))
+        return; /* the worker frees io; a mapping it makes ends with its lifetime */
+    /* The mapping held goes, if the gateway answers soon: a removal is one
+     * datagram (PCP, NAT-PMP) or one request to the UPnP gateway found. */
     punch_portmap_request req;
     punch_portmap_result res;
-    if (io->agent && punch_agent_portmap_release(io->agent, &req) == 1)
-        punch_portmap_run(&req, io->port, &res);
-    if (io->pipe[0] >= 0) {
-        punch_loop_unwatch(io->loop, io->pipe[0]);
-        close(io->pipe[0]);
-    }
-    if (io->pipe[1] >= 0)
-        close(io->pipe[1]);
-    free(io);
+    if (io->agent && punch_agent_portmap_release(io->agent, &req) == 1 &&
+        (req.proto != PUNCH_PORTMAP_UPNP || io->upnp.urls.controlURL))
+        run_request(&req, io->port, &res, &(budget){punch_clock_ms() + EXIT_RELEASE_MS, NULL},
+                    &io->upnp);
+    io_destroy(io);
 }

@@ -24,8 +24,10 @@ int punch_portmap_io_new(punch_portmap_io **io, punch_loop *loop, punch_agent *a
 /* Start the agent's next request, if it has one and none is under way.
  * NULL-safe. */
 void punch_portmap_io_kick(punch_portmap_io *io);
-/* Wait for a request under way, remove the mapping held (blocking, a few
- * seconds at most), and free. NULL-safe. */
+/* Stop a request under way (waiting 30 ms for it; one that cannot stop,
+ * a UPnP exchange, is left to finish and free on its own), remove the
+ * mapping held if the gateway answers within 60 ms (UPnP: only at the
+ * gateway found before), and free. At most about 100 ms. NULL-safe. */
 void punch_portmap_io_free(punch_portmap_io *io);
 
 /* True when no gateway can stand between us and the server: it is on

@@ -364,6 +364,15 @@ static bool port_free(punch_nat *n, uint8_t proto, const punch_addr *ip, uint16_
     return live_mapping(n, find_by_pub(n, proto, &a), now) == NIL;
 }
 
+/* Free, and no conntrack trap for a flow to dst (trap.c). */
+static bool port_usable(punch_nat *n, uint8_t proto, const punch_addr *ip, uint16_t port,
+                        uint64_t now, const punch_addr *dst)
+{
+    punch_addr a = *ip;
+    a.port = port;
+    return port_free(n, proto, ip, port, now) && !trap_holds(n, now, proto, dst, &a);
+}
+
 static uint64_t draw(punch_nat *n)
 {
     return n->cfg.random(n->cfg.random_ctx);
@@ -371,12 +380,19 @@ static uint64_t draw(punch_nat *n)
 
 /* Choose a free public port on ip. Returns 0 or PUNCH_ERR_LIMIT. */
 static int pick_port(punch_nat *n, uint64_t now, uint8_t proto, int slot, uint16_t want,
-                     uint16_t *port)
+                     const punch_addr *dst, uint16_t *port)
 {
     const punch_addr *ip = &n->cfg.public_ip[slot];
     uint32_t lo = n->cfg.port_min, range = (uint32_t)n->cfg.port_max - lo + 1;
     uint32_t start = lo, step = 1, tries = 0;
-    switch (n->cfg.ports) {
+    punch_addr wanted = *ip;
+    wanted.port = want;
+    /* A trapped port: Linux draws another at random (trap.c); without
+     * randomness, the next usable one. */
+    punch_nat_ports how = trap_holds(n, now, proto, dst, &wanted) && n->cfg.random
+                              ? PUNCH_NAT_RANDOM
+                              : n->cfg.ports;
+    switch (how) {
     case PUNCH_NAT_PRESERVE:
         /* draft §5.3.1: preserve when free; otherwise the next free one */
         start = want >= lo && want <= n->cfg.port_max ? want : lo;
@@ -389,7 +405,7 @@ static int pick_port(punch_nat *n, uint64_t now, uint8_t proto, int slot, uint16
     case PUNCH_NAT_RANDOM:
         for (int i = 0; i < 16; i++) {
             uint16_t p = (uint16_t)(lo + draw(n) % range);
-            if (port_free(n, proto, ip, p, now)) {
+            if (port_usable(n, proto, ip, p, now, dst)) {
                 *port = p;
                 return 0;
             }
@@ -400,7 +416,7 @@ static int pick_port(punch_nat *n, uint64_t now, uint8_t proto, int slot, uint16
     /* sequential: walk by step first; then (all modes) every port once */
     for (uint32_t i = 0; i < tries; i++) {
         uint16_t p = (uint16_t)(lo + (start - lo + (uint64_t)i * step) % range);
-        if (port_free(n, proto, ip, p, now)) {
+        if (port_usable(n, proto, ip, p, now, dst)) {
             *port = p;
             n->next_port[slot] = (uint16_t)(lo + (p - lo + step) % range);
             return 0;
@@ -408,7 +424,7 @@ static int pick_port(punch_nat *n, uint64_t now, uint8_t proto, int slot, uint16
     }
     for (uint32_t i = 0; i < range; i++) {
         uint16_t p = (uint16_t)(lo + (start - lo + i) % range);
-        if (port_free(n, proto, ip, p, now)) {
+        if (port_usable(n, proto, ip, p, now, dst)) {
             *port = p;
             if (n->cfg.ports == PUNCH_NAT_SEQUENTIAL)
                 n->next_port[slot] = (uint16_t)(lo + (p - lo + step) % range);
@@ -444,7 +460,8 @@ static int pick_ip(punch_nat *n, const punch_addr *inside)
 /* Create the mapping for a first outbound packet. Returns its index or NIL
  * (counted: table full, no public address or port). */
 static uint32_t create_mapping(punch_nat *n, uint64_t now, uint8_t proto,
-                               const punch_addr *inside, const punch_addr *rkey)
+                               const punch_addr *inside, const punch_addr *rkey,
+                               const punch_addr *dst)
 {
     if (n->free_map == NIL || n->free_sess == NIL) {
         n->counters.refused_table_full++;
@@ -470,7 +487,7 @@ static uint32_t create_mapping(punch_nat *n, uint64_t now, uint8_t proto,
                 n->counters.refused_no_port++;
                 return NIL;
             }
-        } else if (pick_port(n, now, proto, slot, inside->port, &pub.port) != 0) {
+        } else if (pick_port(n, now, proto, slot, inside->port, dst, &pub.port) != 0) {
             n->counters.refused_no_port++;
             return NIL;
         }
@@ -485,6 +502,7 @@ static uint32_t create_mapping(punch_nat *n, uint64_t now, uint8_t proto,
     m->remote = *rkey;
     m->pub = pub;
     m->sessions = NIL;
+    m->escape = NIL;
     m->expires = now; /* raised by the session that comes with it */
     m->addr_slot = n->cfg.mode == PUNCH_NAT_BASIC ? (int16_t)slot : -1;
     if (m->addr_slot >= 0)
@@ -595,11 +613,48 @@ static bool tuple_ok(const punch_nat *n, const punch_nat_tuple *t)
 
 /* Translate the source of an inside packet: find or make its mapping and
  * the session to dst. Sets *pub. Returns the verdict for the outbound leg. */
+/* A new flow from inside to dst on mapping *mi whose public endpoint a
+ * conntrack trap holds for dst gets a mapping of its own, keyed by dst,
+ * on another port (trap.c); later packets of the flow find it first.
+ * Linux gives a later new flow from the same inside endpoint the source
+ * port of the newest flow from it that it can (find_appropriate_src), so
+ * after an escape, flows to new destinations leave from the escape's port
+ * too (seen with conntrack -L). Returns false when the escape mapping
+ * cannot be made (counted). */
+static bool escape_trap(punch_nat *n, uint64_t now, const punch_nat_tuple *in, uint32_t *mi)
+{
+    uint32_t own = live_mapping(n, find_by_key(n, in->proto, &in->src, &in->dst), now);
+    if (own != NIL) {
+        *mi = own;
+        return true;
+    }
+    if (*mi == NIL || live_session(n, find_session(n, *mi, &in->dst), now) != NIL)
+        return true;
+    uint32_t esc = n->maps[*mi].escape;
+    esc = esc != NIL && n->maps[esc].used ? live_mapping(n, esc, now) : NIL;
+    if (esc != NIL && punch_addr_equal(&n->maps[esc].inside, &in->src) &&
+        !trap_holds(n, now, in->proto, &in->dst, &n->maps[esc].pub)) {
+        *mi = esc;
+        return true;
+    }
+    if (!trap_holds(n, now, in->proto, &in->dst, &n->maps[*mi].pub))
+        return true;
+    uint32_t from = *mi;
+    *mi = create_mapping(n, now, in->proto, &in->src, &in->dst, &in->dst);
+    if (*mi == NIL)
+        return false;
+    n->maps[from].escape = *mi;
+    n->counters.trap_escapes++;
+    return true;
+}
+
 static punch_nat_verdict translate_out(punch_nat *n, uint64_t now, const punch_nat_tuple *in,
                                        uint8_t flags, punch_addr *pub)
 {
     punch_addr rkey = remote_key(n, &in->dst);
     uint32_t mi = live_mapping(n, find_by_key(n, in->proto, &in->src, &rkey), now);
+    if (n->traps && n->cfg.mode == PUNCH_NAT_NAPT && !escape_trap(n, now, in, &mi))
+        return PUNCH_NAT_DROP;
     uint32_t si = NIL;
     if (mi != NIL)
         si = live_session(n, find_session(n, mi, &in->dst), now);
@@ -607,7 +662,7 @@ static punch_nat_verdict translate_out(punch_nat *n, uint64_t now, const punch_n
         n->counters.dropped_tcp_invalid++;
         return PUNCH_NAT_DROP;
     }
-    if (mi == NIL && (mi = create_mapping(n, now, in->proto, &in->src, &rkey)) == NIL)
+    if (mi == NIL && (mi = create_mapping(n, now, in->proto, &in->src, &rkey, &in->dst)) == NIL)
         return PUNCH_NAT_DROP;
     /* create_mapping() made sure a session is free for a new mapping */
     if (si == NIL && (si = create_session(n, mi, &in->dst)) == NIL)
@@ -748,6 +803,7 @@ punch_nat_verdict punch_nat_inbound(punch_nat *n, uint64_t now, const punch_nat_
     uint32_t mi = live_mapping(n, find_by_pub(n, in->proto, &in->dst), now);
     if (mi == NIL) {
         n->counters.dropped_no_mapping++;
+        trap_note(n, now, in->proto, &in->src, &in->dst);
         if (in->proto == PUNCH_IP_TCP && (flags & PUNCH_TCP_SYN) &&
             !(flags & PUNCH_TCP_ACK) && n->cfg.syn_rst) {
             n->counters.rst++;
@@ -759,8 +815,10 @@ punch_nat_verdict punch_nat_inbound(punch_nat *n, uint64_t now, const punch_nat_
     if (in->proto == PUNCH_IP_ICMP)
         remote.port = 0;
     punch_nat_verdict v = admit_in(n, now, mi, in->proto, &remote, flags);
-    if (v != PUNCH_NAT_FORWARD)
+    if (v != PUNCH_NAT_FORWARD) {
+        trap_note(n, now, in->proto, &in->src, &in->dst);
         return v;
+    }
     out->proto = in->proto;
     out->src = in->src;
     out->dst = n->maps[mi].inside;
@@ -891,7 +949,7 @@ int punch_nat_new(punch_nat **out, const punch_nat_cfg *cfg)
         n->next_port[i] = cfg->port_min;
     if (!n->cfg.max_mappings_per_host || n->cfg.max_mappings_per_host > nm)
         n->cfg.max_mappings_per_host = n->cfg.max_mappings_per_host ? nm : (nm + 1) / 2;
-    if (punch_counts_new(&n->hosts, nm) != 0) {
+    if (punch_counts_new(&n->hosts, nm) != 0 || trap_table_new(n) != 0) {
         punch_nat_free(n);
         return PUNCH_ERR_NOMEM;
     }
@@ -912,6 +970,7 @@ void punch_nat_free(punch_nat *n)
     free(n->sess);
     free(n->maps);
     punch_counts_free(n->hosts);
+    free(n->traps);
     free(n);
 }
 

@@ -64,6 +64,11 @@ typedef struct punch_nat_cfg {
     bool hairpin;             /* RFC 4787 REQ-9 */
     bool refresh_inbound;     /* UDP: inbound packets refresh too (REQ-6 asks outbound) */
     bool syn_rst;             /* unsolicited inbound TCP SYN: RST instead of silent drop */
+    /* Linux with no input firewall (trap.c): an unsolicited UDP packet to
+     * a public endpoint leaves a conntrack entry for 30 s after its last
+     * one, and a new flow from that endpoint to that remote is given
+     * another public port, at random. */
+    bool conntrack_trap;
     uint64_t udp_timeout_ms;           /* RFC 4787 REQ-5: >= 2 min; draft §5.5: 5 min */
     uint64_t tcp_established_ms;       /* RFC 5382 REQ-5: >= 2 h 4 min */
     uint64_t tcp_transitory_ms;        /* RFC 5382 REQ-5: >= 4 min (SYN, FIN, RST states) */
@@ -115,6 +120,8 @@ typedef struct punch_nat_counters {
     uint64_t dropped_tcp_invalid;    /* TCP segment with no connection that is not a SYN */
     uint64_t dropped_bad;            /* unknown protocol or address family mismatch */
     uint64_t events_lost;            /* events not queued: the queue was full */
+    uint64_t traps_created;          /* conntrack_trap: entries for unsolicited packets */
+    uint64_t trap_escapes;           /* conntrack_trap: flows given another port by one */
 } punch_nat_counters;
 
 typedef enum punch_nat_event_kind {
@@ -153,6 +160,7 @@ int punch_nat_cfg_preset(punch_nat_cfg *cfg, const char *name);
  * name, otherwise key=value. Keys: preset, mapping (eim|adm|apdm), filtering
  * (eif|adf|apdf), ports (preserve|sequential|random), step, port-range
  * (LO-HI), hairpin (on|off), refresh (outbound|both), syn (drop|rst),
+ * trap (on|off: conntrack_trap),
  * pooling (paired|arbitrary), mode (napt|basic|firewall), udp-timeout,
  * tcp-timeout, tcp-transitory-timeout, icmp-timeout (a number with ms|s|m|h, seconds when
  * bare), mappings, host-mappings, sessions, public (IPv4[+IPv4...]).

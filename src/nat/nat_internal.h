@@ -39,6 +39,7 @@ typedef struct mapping {
     punch_addr pub;
     uint32_t heap_pos;
     uint32_t sessions;  /* head of this mapping's session list */
+    uint32_t escape;    /* conntrack trap: the mapping a trapped flow of ours got */
     uint32_t next_free;
     int16_t addr_slot;  /* basic mode: index of the public IP held */
     uint8_t proto;
@@ -63,6 +64,13 @@ typedef struct heap_item {
     uint32_t ref; /* mapping index, or SESSION_BIT | session index */
 } heap_item;
 
+/* A conntrack-trap entry (trap.c): remote sent to pub, unsolicited. */
+typedef struct trap_entry {
+    uint64_t expires;
+    punch_addr remote, pub;
+    uint8_t proto;
+} trap_entry;
+
 typedef struct addr_slot {
     punch_addr inside; /* basic mode: inside IP holding public_ip[i] */
     uint32_t refs;
@@ -84,6 +92,17 @@ struct punch_nat {
     punch_nat_event *events;
     size_t ev_head, ev_len;
     punch_counts *hosts; /* mappings per inside host (max_mappings_per_host) */
+    trap_entry *traps;   /* cfg.conntrack_trap: entries for unsolicited packets */
+    size_t n_traps;
 };
+
+/* trap.c: Linux's conntrack trap (cfg.conntrack_trap; UDP only). */
+int trap_table_new(punch_nat *n);
+/* An unsolicited packet from remote to pub was taken by the NAT itself. */
+void trap_note(punch_nat *n, uint64_t now, uint8_t proto, const punch_addr *remote,
+               const punch_addr *pub);
+/* Would a new flow from pub to remote clash with such an entry? */
+bool trap_holds(const punch_nat *n, uint64_t now, uint8_t proto, const punch_addr *remote,
+                const punch_addr *pub);
 
 #endif

@@ -603,7 +603,8 @@ static void node_agent_new(world *w, node *n, const punch_server_token *token)
     bool v6_only = n->addr.family == PUNCH_AF_INET6;
     punch_agent_cfg c = {.name = n->name, .server = v6_only ? w->s.addr6 : w->s.addr,
                          .n_local = 1, .flags = w->agent_flags, .portmap = w->portmap,
-                         .random = rng_bytes, .random_ctx = &n->rng};
+                         .open_guard_ms = w->open_guard_ms, .random = rng_bytes,
+                         .random_ctx = &n->rng};
     c.local[0] = n->addr;
     if (n->addr6.family)
         c.local[c.n_local++] = n->addr6;
@@ -637,7 +638,9 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
     n->gateway = up_is_nat ? up : -1;
     n->host = punch_sim_add_host(w->sim);
     link_up(w, n->host, addr, false, up, NONE, up_is_nat,
-            &(punch_sim_link_cfg){.delay_us = 200, .loss = loss}, link);
+            &(punch_sim_link_cfg){.delay_us = w->access_delay_us ? w->access_delay_us : 200,
+                                  .jitter_us = w->access_jitter_us, .loss = loss},
+            link);
     route(w, up, addr, addr.family == PUNCH_AF_INET6 ? 128 : 32, *link);
     uint64_t name_hash = 1469598103934665603ull; /* FNV-1a: a key of its own per peer */
     for (const char *c = name; *c; c++)

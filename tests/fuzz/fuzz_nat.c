@@ -2,9 +2,9 @@
 /*
  * libFuzzer target: punch-nat's packet path (src/nat/nat_packet.c, the
  * very code punch-nat runs), ICMP error translation included, on a
- * port-restricted NAT with hairpinning and a small table. The input is a
- * run of packets, each: a byte (bit 0: from the outside; bit 1: a minute
- * passes first), two bytes of length, the packet.
+ * port-restricted NAT with hairpinning, the conntrack trap and a small
+ * table. The input is a run of packets, each: a byte (bit 0: from the
+ * outside; bit 1: a minute passes first), two bytes of length, the packet.
  *
  * Whatever the packets: what is sent on parses again as IPv4 (and an ICMP
  * error's quoted packet too); a packet from the outside reaches only an
@@ -38,7 +38,7 @@ static punch_nat *make_nat(void)
 {
     punch_nat_cfg cfg;
     punch_nat_cfg_default(&cfg);
-    if (punch_nat_cfg_parse(&cfg, "port-restricted-cone,hairpin=on,mappings=64,host-mappings=16",
+    if (punch_nat_cfg_parse(&cfg, "port-restricted-cone,hairpin=on,trap=on,mappings=64,host-mappings=16",
                             NULL, 0) != 0)
         __builtin_trap();
     cfg.n_public = 1;

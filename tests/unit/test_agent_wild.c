@@ -300,9 +300,85 @@ static void vanished_peer_is_forgotten(void **state)
     world_free(&w);
 }
 
+/* Linux's conntrack trap (issue 10; trap=on in the NAT model, as
+ * `conntrack -L` shows on a kernel NAT with no input firewall): two
+ * port-restricted cones whose hosts are loaded, up to TRAP_JITTER_MS late
+ * with what they send (jitter on their access links). Now and then a
+ * host's low-TTL opener leaves its NAT after the peer's full probe came in:
+ * the NAT takes that probe for itself, and the host's flow to the peer is
+ * given another port, which the peer's NAT drops, for as long as the peer
+ * keeps probing. Fresh connects as in the lab (bob registered first, a
+ * fresh alice asks at her start) over `runs` seeds: how many have alice
+ * direct within limit_ms (median in *median_ms). */
+#define TRAP_JITTER_MS 12
+static unsigned direct_through_traps(unsigned runs, uint64_t first_seed, uint64_t limit_ms,
+                                     uint64_t *median_ms, uint64_t *max_ms, uint64_t *escapes)
+{
+    uint64_t took[100], one;
+    unsigned direct = 0;
+    bool single = replay(&one);
+    *escapes = 0;
+    for (unsigned r = 0; r < (single ? 1 : runs) && r < 100; r++) {
+        world w;
+        int l;
+        world_start(&w, single ? one : first_seed + r);
+        w.wan_no_delay = true; /* the lab's shape: 10 ms between each host and its NAT */
+        w.access_delay_us = 10 * MS;
+        w.access_jitter_us = TRAP_JITTER_MS * MS;
+        const char *spec = "port-restricted-cone,trap=on";
+        int na = nat_on_core(&w, spec, v4(203, 0, 113, 10, 0), 0);
+        int nb = nat_on_core(&w, spec, v4(203, 0, 113, 20, 0), 0);
+        add_peer(&w, &w.bob, "bob", v4(10, 0, 2, 2, 5000), nb, true, 0, &l);
+        for (int i = 0; i < 300 && !w.bob.registered; i++)
+            punch_sim_run(w.sim, punch_sim_now(w.sim) + 100 * MS);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 1000 * MS);
+        uint64_t t0 = punch_sim_now(w.sim) / MS;
+        add_peer(&w, &w.alice, "alice", v4(10, 0, 1, 2, 5000), na, true, 0, &l);
+        w.alice.peer = punch_agent_connect(w.alice.agent, t0, "bob", NULL);
+        node_flush(&w.alice);
+        punch_sim_wake(w.sim, w.alice.host);
+        punch_sim_run(w.sim, (t0 + limit_ms) * MS);
+        *escapes += punch_nat_counters_get(punch_sim_nat(w.sim, na))->trap_escapes +
+                    punch_nat_counters_get(punch_sim_nat(w.sim, nb))->trap_escapes;
+        if (w.alice.first_direct_ms && w.alice.first_direct_ms - t0 <= limit_ms)
+            took[direct++] = w.alice.first_direct_ms - t0;
+        else
+            fprintf(stderr, "seed %llu: no direct path within %llu ms\n",
+                    (unsigned long long)w.seed, (unsigned long long)limit_ms);
+        world_free(&w);
+    }
+    sort_u64(took, direct);
+    *median_ms = direct ? took[direct / 2] : 0;
+    *max_ms = direct ? took[direct - 1] : 0;
+    return direct;
+}
+
+/* Every fresh connect through two trapping NATs goes direct within 4 s,
+ * however late a loaded host's opener leaves: once hole punching has
+ * found nothing, many-port probing from fresh sockets (birthday.c), and
+ * when that finds nothing either (the ports side was the trapped one),
+ * again with the sides swapped. Before, 44 of these 60 seeds were direct
+ * (16 trapped, on the relay); with one round of many-port probing, 53. */
+static void conntrack_trap_goes_direct(void **state)
+{
+    (void)state;
+    uint64_t median, max, escapes, unused;
+    const unsigned runs = 60;
+    unsigned direct = direct_through_traps(runs, 9000, 4000, &median, &max, &escapes);
+    fprintf(stderr, "conntrack trap, hosts up to %d ms late: %u/%u direct within 4 s, median "
+                    "%llu ms, max %llu ms; %llu flows moved by a trap\n",
+            TRAP_JITTER_MS, direct, runs, (unsigned long long)median, (unsigned long long)max,
+            (unsigned long long)escapes);
+    if (!replay(&unused)) {
+        assert_true(escapes > 0); /* the trap was sprung: the test can fail */
+        assert_int_equal(direct, runs);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(conntrack_trap_goes_direct),
         cmocka_unit_test(one_address_server_goes_direct),
         cmocka_unit_test(unknown_behaviour_tries_birthday_anyway),
         cmocka_unit_test(loss_targets),

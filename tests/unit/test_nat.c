@@ -803,6 +803,66 @@ static void rejects_bad_configs(void **state)
     punch_nat_free(NULL);
 }
 
+/* Linux's conntrack trap (trap=on, as seen with conntrack -L on a kernel
+ * NAT with no input firewall): a peer's packet that reaches our public
+ * endpoint before we sent to the peer leaves an entry, and our own first
+ * packet to the peer then leaves from another port, which the peer's
+ * port-restricted NAT drops; the entry lives while the peer keeps sending,
+ * and goes 30 s after its last packet. Other destinations keep the port. */
+static void conntrack_trap(void **state)
+{
+    (void)state;
+    punch_nat *nat = make("port-restricted-cone,trap=on");
+    punch_addr p = udp_out(nat, 0, A, S1);  /* registered with the server */
+    assert_int_equal(p.port, A.port);
+    /* the peer's early probe: dropped, and it sets the trap */
+    assert_int_equal(udp_in(nat, 5, S2, p, A), PUNCH_NAT_DROP);
+    assert_int_equal(punch_nat_counters_get(nat)->traps_created, 1);
+    punch_addr q = udp_out(nat, 10, A, S2);
+    assert_true(punch_addr_same_ip(&q, &p));
+    assert_int_not_equal(q.port, p.port);
+    assert_int_equal(punch_nat_counters_get(nat)->trap_escapes, 1);
+    /* the flow keeps its port; the peer, still at the old one, is dropped
+     * (and keeps the trap alive) */
+    punch_addr q2 = udp_out(nat, 20, A, S2);
+    assert_true(punch_addr_equal(&q2, &q));
+    assert_int_equal(udp_in(nat, 25, S2, p, A), PUNCH_NAT_DROP);
+    assert_int_equal(udp_in(nat, 26, S2, q, A), PUNCH_NAT_FORWARD);
+    /* the server's flow keeps the registered port */
+    assert_int_equal(udp_out(nat, 27, A, S1).port, p.port);
+    /* a new flow from the same socket leaves from the newest port Linux
+     * gave it (find_appropriate_src): the escape's */
+    assert_int_equal(udp_out(nat, 28, A, with_port(S2, 4000)).port, q.port);
+    /* 30 s after the peer's last packet a new socket's flow keeps its port */
+    punch_addr a2 = with_port(A, 6000);
+    assert_int_equal(udp_out(nat, 30, a2, S1).port, 6000);
+    assert_int_equal(udp_in(nat, 40, S2, with_port(p, 6000), a2), PUNCH_NAT_DROP);
+    assert_int_not_equal(udp_out(nat, 40 + 29999, a2, S2).port, 6000);
+    punch_nat_free(nat);
+    nat = make("port-restricted-cone,trap=on");
+    assert_int_equal(udp_out(nat, 0, a2, S1).port, 6000);
+    assert_int_equal(udp_in(nat, 40, S2, with_port(p, 6000), a2), PUNCH_NAT_DROP);
+    assert_int_equal(udp_out(nat, 40 + 30000, a2, S2).port, 6000);
+    punch_nat_free(nat);
+    /* without randomness the trapped port is passed over for the next */
+    punch_nat_cfg cfg;
+    punch_nat_cfg_default(&cfg);
+    assert_int_equal(punch_nat_cfg_parse(&cfg, "port-restricted-cone,trap=on", NULL, 0), 0);
+    cfg.n_public = 1;
+    cfg.public_ip[0] = PUB;
+    assert_int_equal(punch_nat_new(&nat, &cfg), 0);
+    p = udp_out(nat, 0, A, S1);
+    assert_int_equal(udp_in(nat, 5, S2, p, A), PUNCH_NAT_DROP);
+    assert_int_equal(udp_out(nat, 10, A, S2).port, p.port + 1);
+    punch_nat_free(nat);
+    /* off (the default): the same packets keep the port */
+    nat = make("port-restricted-cone");
+    p = udp_out(nat, 0, A, S1);
+    assert_int_equal(udp_in(nat, 5, S2, p, A), PUNCH_NAT_DROP);
+    assert_int_equal(udp_out(nat, 10, A, S2).port, p.port);
+    punch_nat_free(nat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -832,6 +892,7 @@ int main(void)
         cmocka_unit_test(events_queue),
         cmocka_unit_test(icmp_echo_translated),
         cmocka_unit_test(churn_keeps_tables_consistent),
+        cmocka_unit_test(conntrack_trap),
         cmocka_unit_test(presets_and_parser),
         cmocka_unit_test(rejects_bad_configs),
     };
