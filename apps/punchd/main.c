@@ -543,6 +543,10 @@ static void emit_started(punchd *d)
     char key[PUNCH_KEY_B64_LEN];
     punch_key_encode(punch_rendezvous_public_key(d->rv), key);
     punch_log(PUNCH_LOG_INFO, "server key %s", key);
+    if (d->src.config_path)
+        punch_log(PUNCH_LOG_INFO, "settings from %s, then the command line", d->src.config_path);
+    else
+        punch_log(PUNCH_LOG_INFO, "settings from the command line only (no --config)");
     punch_events_emit(d->events, "started",
                       "\"version\":\"%s\",\"listen\":[%s],\"second\":[%s],\"tcp\":[%s],"
                       "\"key\":\"%s\"%s",

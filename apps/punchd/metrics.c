@@ -150,6 +150,27 @@ static void on_conn(void *arg, int fd)
     arm_timer(m);
 }
 
+/* A slot for a new connection: a free one, or else the one of the oldest
+ * connection still without a whole request (closed, counted); NULL when
+ * every connection is being answered. Slots are few and a request comes
+ * right after the connect, so idle connections (PUNCHD_METRICS_MAX_CONNS
+ * of them, held open for PUNCHD_METRICS_REQUEST_MS) cannot keep a
+ * scraper out. */
+static conn *free_slot(punchd_metrics *m)
+{
+    conn *c = conn_of(m, -1), *oldest = NULL;
+    for (size_t i = 0; !c && i < PUNCHD_METRICS_MAX_CONNS; i++) {
+        conn *o = &m->conns[i];
+        if (o->out_len == 0 && (!oldest || o->deadline_ms < oldest->deadline_ms))
+            oldest = o;
+    }
+    if (c || !oldest)
+        return c;
+    m->counters.pushed_out++;
+    close_conn(m, oldest);
+    return oldest;
+}
+
 static void on_listen(void *arg, int lfd)
 {
     punchd_metrics *m = arg;
@@ -159,7 +180,7 @@ static void on_listen(void *arg, int lfd)
         int fd = punch_tcp_accept(lfd, &remote, &local);
         if (fd < 0)
             break;
-        conn *c = conn_of(m, -1);
+        conn *c = free_slot(m);
         if (!c || punch_loop_watch(m->loop, fd, on_conn, m) != 0) {
             m->counters.refused_full++;
             close(fd);

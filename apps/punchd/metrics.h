@@ -4,7 +4,10 @@
  * loop that answers GET /metrics with Prometheus' text format (version
  * 0.0.4) and closes the connection. It never blocks the datagram loop:
  * every socket is non-blocking, at most PUNCHD_METRICS_MAX_CONNS
- * connections at once (more are closed at once, counted), a request must
+ * connections at once (a new one takes the place of the oldest that has
+ * not sent a whole request yet, so idle connections cannot keep a scraper
+ * out; when all are being answered it is closed at once; both counted), a
+ * request must
  * come whole within PUNCHD_METRICS_REQUEST_MS in at most
  * PUNCHD_METRICS_MAX_REQUEST bytes, and the answer (at most
  * PUNCHD_METRICS_MAX_RESPONSE bytes) must be taken within the same time.
@@ -30,7 +33,8 @@ typedef struct punchd_metrics_counters {
     uint64_t not_found;      /* GET of another path: 404 */
     uint64_t bad_requests;   /* not a GET request line, or too long: 400, closed */
     uint64_t timeouts;       /* not whole in time: closed */
-    uint64_t refused_full;   /* closed at once: PUNCHD_METRICS_MAX_CONNS open */
+    uint64_t refused_full;   /* closed at once: PUNCHD_METRICS_MAX_CONNS being answered */
+    uint64_t pushed_out;     /* closed for a newer one before its request was whole */
 } punchd_metrics_counters;
 
 /* Writes the metrics text into buf (cap bytes); returns its length

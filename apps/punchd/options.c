@@ -90,8 +90,9 @@ static const char usage_text[] =
     "  --metrics ADDR:PORT  serve Prometheus text at http://ADDR:PORT/metrics\n"
     "                       (punchd_* counters and gauges; keep ADDR private)\n"
     "  --config FILE        read settings from FILE: one 'KEY = VALUE' a line, the\n"
-    "                       keys the long options (default " PUNCHD_DEFAULT_CONFIG "\n"
-    "                       when it exists); the command line overrides it\n"
+    "                       keys the long options; the command line overrides it.\n"
+    "                       Without it no file is read (punchd.service passes\n"
+    "                       --config " PUNCHD_DEFAULT_CONFIG ")\n"
     "  --log-level LEVEL    error, warn, info (default) or debug\n"
     "  --rate-limit N       per source IP (IPv6: per /64) and second: Binding\n"
     "                       answers, and separately the rendezvous requests that\n"
@@ -359,9 +360,10 @@ void punchd_source_init(punchd_source *src, int argc, char **argv)
 {
     src->argc = argc;
     src->argv = argv;
+    /* Only a file named by --config (the packaged unit names
+     * PUNCHD_DEFAULT_CONFIG): a punchd started by hand or by a test on a
+     * host with the package installed takes no settings it was not given. */
     src->config_path = punchd_config_path(argc, argv, longs, 'C', &src->config_given);
-    if (!src->config_path && access(PUNCHD_DEFAULT_CONFIG, F_OK) == 0)
-        src->config_path = PUNCHD_DEFAULT_CONFIG;
 }
 
 int punchd_options_read(const punchd_source *src, punchd_options *o, punchd_config **config)

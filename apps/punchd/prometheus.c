@@ -173,6 +173,9 @@ static void http(text *t, const punchd_metrics_counters *c)
         c->timeouts);
     one(t, "metrics_refused_total", "counter", "metrics connections closed at once: too many",
         c->refused_full);
+    one(t, "metrics_pushed_out_total", "counter",
+        "metrics connections closed for a newer one before their request was whole",
+        c->pushed_out);
 }
 
 static void cluster(text *t, const punchd_cluster *c)

@@ -415,6 +415,10 @@ typedef struct punch_agent_stats {
     uint64_t evicted;   /* such peers pushed out by a newer introduction */
     uint64_t probes_withheld; /* probes not sent: the budget for addresses not
                                  verified yet was spent (draft §6.2) */
+    uint64_t turned_away; /* introductions of such peers that found no slot: the
+                             others still in their answer windows, or sessions */
+    uint64_t readmitted;  /* such introductions given a slot later, when one came
+                             free within 2 s (the newest first) */
     uint64_t server_failovers; /* with several servers: times the one in use stopped
                                   answering and the agent registered anew elsewhere */
 } punch_agent_stats;

@@ -229,7 +229,10 @@ lab_bg exec alice -- env XDG_CONFIG_HOME="$D/carol" "$PUNCH" --server 198.51.100
     </dev/null >/dev/null 2>"$D/carol.err" &
 carol=$!
 wait_grep "$D/bob.err" 'refusing carol: not the key of the peer that holds the tunnel'
-[ "$(counter bob refused_peers)" = 1 ] || fail "carol's refusal was not counted"
+# At least one: carol asks again after a refusal (and copies of her CONNECT
+# may each be refused), so a second refusal may be counted before we ask.
+n=$(counter bob refused_peers)
+[ "$n" -ge 1 ] || fail "carol's refusal was not counted (refused_peers $n)"
 kill -TERM $carol; wait $carol || true
 ping_ok alice $B_IP
 ok "a second peer (carol) is refused while alice holds the tunnel; alice's goes on"

@@ -8,6 +8,7 @@
  * then, probes to addresses of theirs nobody verified are budgeted.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "core/agent_internal.h"
 
@@ -38,7 +39,10 @@ static punch_slot_view slot_view(const punch_agent *a, int id)
     const peer *p = &a->peers[id];
     return (punch_slot_view){.used = p->used, .asked = p->connect.asked,
                              .handshaken = handshaken(p), .spoke = p->used && spoke(p),
-                             .admitted_ms = p->admission.admitted_ms};
+                             .admitted_ms = p->admission.admitted_ms,
+                             .answer_by_ms = p->admission.admitted_ms +
+                                             punch_admission_answer_ms(p->guard.my_rtt_ms,
+                                                                       p->guard.peer_rtt_ms)};
 }
 
 /* A stranger is forgotten before its handshake completed: a CLOSED event
@@ -57,12 +61,73 @@ int admit_peer(punch_agent *a, uint64_t now, bool stranger)
     for (int i = 0; i < MAX_PEERS; i++)
         v[i] = slot_view(a, i);
     bool evict;
-    int id = punch_admission_pick(v, MAX_PEERS, stranger, &evict);
+    int id = punch_admission_pick(v, MAX_PEERS, stranger, now, &evict);
     if (id >= 0 && evict) {
         drop_stranger(a, now, id, "pushed out by a newer introduction before its handshake");
         a->evicted++;
+    } else if (id < 0 && stranger) {
+        a->turned_away++;
     }
     return id;
+}
+
+/* The waiting room's entry for key: its own, a free one, or the oldest. */
+static int room_entry_for(const waiting_room *w, const uint8_t *key)
+{
+    int pick = 0;
+    for (int i = 0; i < PUNCH_WAITING_ROOM; i++) {
+        if (w->used[i] && memcmp(w->intro[i].key, key, PUNCH_KEY_BYTES) == 0)
+            return i;
+        uint64_t rank = w->used[i] ? w->at_ms[i] + 1 : 0;
+        if (rank < (w->used[pick] ? w->at_ms[pick] + 1 : 0))
+            pick = i;
+    }
+    return pick;
+}
+
+void wait_for_room(punch_agent *a, uint64_t now, const punch_msg *m)
+{
+    waiting_room *w = &a->waiting;
+    int i = room_entry_for(w, m->key);
+    w->intro[i] = *m;
+    w->intro[i].payload = NULL;
+    w->at_ms[i] = now;
+    w->used[i] = true;
+}
+
+uint64_t waiting_deadline(const punch_agent *a, int id)
+{
+    (void)id;
+    bool waiting = false;
+    for (int i = 0; i < PUNCH_WAITING_ROOM; i++)
+        waiting = waiting || a->waiting.used[i];
+    if (!waiting)
+        return UINT64_MAX;
+    punch_slot_view v[MAX_PEERS];
+    for (int i = 0; i < MAX_PEERS; i++)
+        v[i] = slot_view(a, i);
+    return punch_admission_room_at(v, MAX_PEERS);
+}
+
+/* Room for a stranger: the newest introduction still fresh takes it
+ * (on_introduce admits it); the stale ones go. */
+void waiting_timeout(punch_agent *a, uint64_t now, int id)
+{
+    (void)id;
+    waiting_room *w = &a->waiting;
+    int newest = -1;
+    for (int i = 0; i < PUNCH_WAITING_ROOM; i++) {
+        if (w->used[i] && now - w->at_ms[i] >= PUNCH_WAITING_MS)
+            w->used[i] = false;
+        else if (w->used[i] && (newest < 0 || w->at_ms[i] > w->at_ms[newest]))
+            newest = i;
+    }
+    if (newest < 0)
+        return;
+    punch_msg m = w->intro[newest];
+    w->used[newest] = false;
+    a->readmitted++;
+    on_introduce(a, now, &m);
 }
 
 void spend_if_handshaking(punch_agent *a, uint64_t now, int id)

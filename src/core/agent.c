@@ -350,6 +350,7 @@ static const timer timers[] = {
     {TIMER_AGENT, second_deadline, second_timeout},
     {TIMER_AGENT, portmap_deadline, portmap_timeout},
     {TIMER_AGENT, servers_deadline, servers_timeout},
+    {TIMER_AGENT, waiting_deadline, waiting_timeout},
     {TIMER_PEER, admission_deadline, admission_timeout},
     {TIMER_PEER, connect_deadline, connect_timeout},
     {TIMER_INTRODUCED, probe_deadline, probe_timeout},
@@ -487,6 +488,8 @@ void punch_agent_stats_get(const punch_agent *a, punch_agent_stats *out)
                                .events_lost = a->events_lost,
                                .expired = a->expired,
                                .evicted = a->evicted,
+                               .turned_away = a->turned_away,
+                               .readmitted = a->readmitted,
                                .probes_withheld = a->probes_withheld,
                                .server_failovers = a->servers.failovers};
 }

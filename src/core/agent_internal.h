@@ -267,6 +267,14 @@ typedef struct admission_state {
     unsigned probe_allowance;
 } admission_state;
 
+/* Introductions of strangers that found no slot (admission.c,
+ * peer_admission.h): copies of the INTRODUCEs, payload not kept. */
+typedef struct waiting_room {
+    punch_msg intro[PUNCH_WAITING_ROOM];
+    uint64_t at_ms[PUNCH_WAITING_ROOM];
+    bool used[PUNCH_WAITING_ROOM];
+} waiting_room;
+
 /* Noise IK (handshake.c). */
 typedef struct handshake {
     punch_noise_handshake noise;
@@ -306,6 +314,7 @@ typedef struct peer {
     retired_sessions retired; /* the sessions this slot held before */
     bool initiator;
     punch_guard guard;
+    uint64_t moved_ms; /* the server's news that the peer is elsewhere (0: none) */
     bool prefer_tcp; /* we or the peer asked for a TCP path (punch_agent_tcp_offer) */
     birthday_state birthday;
     size_t n_cand;
@@ -381,7 +390,8 @@ struct punch_agent {
     /* Admission and the probe budget (admission.c, peer_admission.h). */
     punch_probe_bucket probe_bucket;
     punch_spent_keys spent;
-    uint64_t expired, evicted, probes_withheld;
+    waiting_room waiting;
+    uint64_t expired, evicted, turned_away, readmitted, probes_withheld;
 };
 
 /* ---- small helpers ---- */
@@ -472,6 +482,11 @@ void spend_if_handshaking(punch_agent *a, uint64_t now, int id);
 /* Strangers that did not complete the handshake in time are forgotten. */
 uint64_t admission_deadline(const punch_agent *a, int id);
 void admission_timeout(punch_agent *a, uint64_t now, int id);
+/* A stranger's introduction that found no slot waits (the waiting room);
+ * the newest takes the next slot a window frees. */
+void wait_for_room(punch_agent *a, uint64_t now, const punch_msg *m);
+uint64_t waiting_deadline(const punch_agent *a, int id);
+void waiting_timeout(punch_agent *a, uint64_t now, int id);
 /* A stranger's key that was forgotten lately gets no new budget. */
 void spend_again(punch_agent *a, uint64_t now, peer *p);
 /* Whether a probe may go to candidate ci of peer id now (§6.2). */
@@ -535,6 +550,7 @@ void choose_path(punch_agent *a, int id);
 void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms);
 void hear(punch_agent *a, uint64_t now, int id, int ci);
 void unhear(punch_agent *a, uint64_t now, int id, int ci);
+void forget_paths(punch_agent *a, int id);
 
 /* ---- family.c (dual stack: IPv4 and IPv6 candidates, issue 16) ---- */
 /* Whether we can send to this family (the server's, or one of our endpoints'). */

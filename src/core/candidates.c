@@ -194,6 +194,20 @@ void hear(punch_agent *a, uint64_t now, int id, int ci)
     choose_path(a, id);
 }
 
+/* The peer started over elsewhere (handshake.c): what was proven, was
+ * proven of its old instance. Every candidate is probed again; the caller
+ * takes the one the new handshake came on. */
+void forget_paths(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    for (size_t i = 0; i < p->n_cand; i++) {
+        p->cand[i].validated = p->cand[i].confirmed = false;
+        p->cand[i].unheard_ms = 0;
+    }
+    p->path = -1;
+    p->keepalive.missed = 0;
+}
+
 /* A candidate heard from but silent to our PINGs for CONFIRM_MS: its way
  * out does not work after all. */
 void unhear(punch_agent *a, uint64_t now, int id, int ci)

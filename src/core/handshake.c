@@ -177,6 +177,16 @@ static bool on_handshake2(punch_agent *a, uint64_t now, int id, const punch_addr
     return true;
 }
 
+/* A new message 1 in a session we have, soon after the server's news that
+ * the peer is elsewhere: not a rekey (which comes on the path in use) but
+ * the peer started over, e.g. killed and started again (issue 12). The
+ * paths proven before lead to the old instance. */
+#define STARTED_OVER_MS 10000
+static bool started_over_elsewhere(const peer *p, uint64_t now)
+{
+    return p->moved_ms && now - p->moved_ms < STARTED_OVER_MS;
+}
+
 /* A message 1 from p, if it is one. As responder we answer it (or repeat
  * our answer to a copy); as initiator it is the responder's NAT-opening
  * probe: its source reaches us, so probe it now. */
@@ -232,8 +242,10 @@ static bool on_handshake1(punch_agent *a, uint64_t now, int id, const punch_addr
     p->n_early = 0;
     p->keepalive.last_rx_ms = p->keepalive.heard_ms = now;
     send_on(a, p, c, PUNCH_MSG_HANDSHAKE2, p->hs.msg2, p->hs.msg2_len);
-    if (rekey)
+    if (rekey && !started_over_elsewhere(p, now))
         return true; /* same paths, new keys */
+    if (rekey)
+        forget_paths(a, id);
     /* Validate every candidate, this one first: a message 1 of this
      * introduction on a candidate the server gave proves the way in. */
     start_probing(a, now, id);

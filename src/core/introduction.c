@@ -60,6 +60,7 @@ static void reintroduced(punch_agent *a, uint64_t now, int id, const punch_msg *
         p->guard.peer_rtt_ms = m->rtt_ms;
     add_intro_candidates(a, now, p, m);
     if (p->n_cand > before) {
+        p->moved_ms = now;
         p->guard.ms = probe_guard_ms(a, p);
         p->guard.from_ms = now;
         start_probing(a, now, id);
@@ -191,6 +192,7 @@ void on_introduce(punch_agent *a, uint64_t now, const punch_msg *m)
         }
         if ((id = renew_for_new_session(a, now, id)) < 0) {
             a->dropped++;
+            wait_for_room(a, now, m);
             return;
         }
     }

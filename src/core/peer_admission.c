@@ -14,7 +14,20 @@ static bool older(const punch_slot_view *slots, int i, int than)
     return than < 0 || slots[i].admitted_ms < slots[than].admitted_ms;
 }
 
-int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, bool *evict)
+uint64_t punch_admission_answer_ms(uint32_t my_rtt_ms, uint32_t peer_rtt_ms)
+{
+    uint64_t ms = PUNCH_ANSWER_SLACK_MS + 2 * ((uint64_t)my_rtt_ms + peer_rtt_ms);
+    return ms < PUNCH_ANSWER_MAX_MS ? ms : PUNCH_ANSWER_MAX_MS;
+}
+
+/* Whether a stranger may push out the silent one in s: its window ended. */
+static bool may_push_out(const punch_slot_view *s, bool stranger, uint64_t now)
+{
+    return !stranger || now >= s->answer_by_ms;
+}
+
+int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, uint64_t now,
+                         bool *evict)
 {
     int free_slot = -1, oldest_silent = -1, oldest_speaking = -1;
     size_t strangers = 0;
@@ -25,6 +38,8 @@ int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, 
         } else if (handshaking_stranger(&slots[i])) {
             strangers++;
             int *oldest = slots[i].spoke ? &oldest_speaking : &oldest_silent;
+            if (!slots[i].spoke && !may_push_out(&slots[i], stranger, now))
+                continue;
             if (older(slots, (int)i, *oldest))
                 *oldest = (int)i;
         }
@@ -39,6 +54,23 @@ int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, 
     int victim = oldest_silent >= 0 || stranger ? oldest_silent : oldest_speaking;
     *evict = victim >= 0;
     return victim;
+}
+
+uint64_t punch_admission_room_at(const punch_slot_view *slots, size_t n)
+{
+    size_t strangers = 0;
+    bool free_slot = false;
+    uint64_t at = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (!slots[i].used) {
+            free_slot = true;
+        } else if (handshaking_stranger(&slots[i])) {
+            strangers++;
+            if (!slots[i].spoke && slots[i].answer_by_ms < at)
+                at = slots[i].answer_by_ms;
+        }
+    }
+    return free_slot && strangers < PUNCH_MAX_HANDSHAKING ? 0 : at;
 }
 
 uint64_t punch_admission_deadline(const punch_slot_view *s)

@@ -11,10 +11,17 @@
  * forgotten. At most PUNCH_MAX_HANDSHAKING strangers hold a slot at once;
  * a new introduction beyond that, or into a full table, takes the slot of
  * the oldest silent stranger still handshaking (nothing authenticated came
- * from it). A stranger that spoke (its handshake is under way) gives way
- * only to a peer we ask for: a newer stranger then finds no room and waits
- * for its next introduction, so a flood of silent keys cannot push out a
- * peer in the middle of its handshake (issue 12: 1,000 strangers in a
+ * from it), once that one had the time to answer: its answer window,
+ * twice both round trips to the server (our message 1 and its answer may
+ * both cross the relay) plus PUNCH_ANSWER_SLACK_MS, at most
+ * PUNCH_ANSWER_MAX_MS. Until a window ends a newer stranger finds no room
+ * and waits (the waiting room below), or its asker's CONNECT repeats bring
+ * it back (issue 12: a peer asking
+ * in the middle of a burst of 1,000 strangers was pushed out before its
+ * answer could arrive, and never got back in). A stranger that spoke (its
+ * handshake is under way) gives way only to a peer we ask for: a newer
+ * stranger then finds no room and waits for its next introduction, so a
+ * flood of silent keys cannot push out a peer in the middle of its handshake (issue 12: 1,000 strangers in a
  * second did). A peer with a completed handshake, or one we asked for, is
  * never pushed out by an introduction.
  *
@@ -63,6 +70,15 @@
 #define PUNCH_PROBE_RATE 100
 #define PUNCH_PROBE_BURST 200
 
+/* The answer window (see above): a stranger's message 2 (or anything
+ * else authenticated) has this long to come back before a newer stranger
+ * may push it out. The slack covers both hosts' scheduling; the cap holds
+ * what the RTT the introduction reports (the peer's own, which an
+ * attacker may inflate) can buy: a slot turns over at least once a
+ * second. */
+#define PUNCH_ANSWER_SLACK_MS 200
+#define PUNCH_ANSWER_MAX_MS 1000
+
 /* What admission needs to know of one slot. */
 typedef struct punch_slot_view {
     bool used;
@@ -70,13 +86,36 @@ typedef struct punch_slot_view {
     bool handshaken;      /* the handshake with it completed */
     bool spoke;           /* an authenticated datagram came from it */
     uint64_t admitted_ms; /* introduced then */
+    uint64_t answer_by_ms; /* a silent stranger is not pushed out before */
 } punch_slot_view;
 
-/* Which slot a new peer takes (a stranger, or one we ask for). Returns
- * the slot (>= 0) with *evict set when a stranger must be forgotten there
- * first, or -1 when there is no room (every slot holds a session or a peer
- * we asked for). */
-int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, bool *evict);
+/* The answer window for round trips to the server of my_rtt_ms (ours)
+ * and peer_rtt_ms (the peer's, as the introduction says). */
+uint64_t punch_admission_answer_ms(uint32_t my_rtt_ms, uint32_t peer_rtt_ms);
+
+/* Which slot a new peer takes (a stranger, or one we ask for) at now.
+ * Returns the slot (>= 0) with *evict set when a stranger must be
+ * forgotten there first, or -1 when there is no room (every slot holds a
+ * session or a peer we asked for, or, for a stranger, one whose answer
+ * window is still open). */
+int punch_admission_pick(const punch_slot_view *slots, size_t n, bool stranger, uint64_t now,
+                         bool *evict);
+
+/* The earliest time punch_admission_pick finds a stranger a slot (a free
+ * one, or a silent stranger's whose answer window ended): 0 when it does
+ * now, UINT64_MAX when only a slot freed later can give one. */
+uint64_t punch_admission_room_at(const punch_slot_view *slots, size_t n);
+
+/* The waiting room: introductions of strangers that found no slot (every
+ * stranger slot in its answer window), the newest PUNCH_WAITING_ROOM of
+ * them, one per key. When a window ends the newest one still younger
+ * than PUNCH_WAITING_MS takes the slot: an asker repeats its CONNECT, so
+ * the last introduction turned away is the likeliest to be a live peer,
+ * while a burst's silent strangers age out (issue 12: a peer asking in
+ * the middle of 1,000 strangers otherwise waited for a CONNECT copy that
+ * punchd's limit per source and target could drop, up to 1.7 s more). */
+#define PUNCH_WAITING_ROOM 4
+#define PUNCH_WAITING_MS 2000
 
 /* Whether the slot holds a stranger past its deadline at now. */
 bool punch_admission_expired(const punch_slot_view *s, uint64_t now);

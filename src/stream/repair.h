@@ -16,6 +16,9 @@
  *   REPAIR_SEQ    0x01, 4-byte sequence number, the SCTP packet
  *   REPAIR_NACK   0x02, count (1..REPAIR_NACK_MAX), that many 4-byte
  *                 sequence numbers the receiver misses
+ *   REPAIR_TAIL   0x03, the sender's next 4-byte sequence number, sent when
+ *                 it stopped sending sequenced packets for a tick: the
+ *                 receiver asks for what it missed before it
  * Pure: no clock (now is passed in), no sockets; what goes out and what is
  * delivered goes through the callbacks.
  */
@@ -25,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { REPAIR_PLAIN = 0x00, REPAIR_SEQ = 0x01, REPAIR_NACK = 0x02 };
+enum { REPAIR_PLAIN = 0x00, REPAIR_SEQ = 0x01, REPAIR_NACK = 0x02, REPAIR_TAIL = 0x03 };
 #define REPAIR_HEADER 5      /* kind + sequence number */
 #define REPAIR_RING 2048     /* packets kept to send again, and held to reorder */
 #define REPAIR_NACK_MAX 64
@@ -63,8 +66,9 @@ size_t punch_repair_frame(punch_repair *r, const uint8_t *pkt, size_t len, uint8
  * unknown). */
 void punch_repair_input(punch_repair *r, const repair_io *io, uint64_t now, uint32_t rtt_ms,
                         const uint8_t *body, size_t len);
-/* Time passed: ask again for what is still missing, give up on what waited
- * too long. */
+/* Time passed (call every few ms; stream.c: 10): tell the peer our next
+ * sequence number when we stopped sending, ask again for what is still
+ * missing, give up on what waited too long. */
 void punch_repair_tick(punch_repair *r, const repair_io *io, uint64_t now, uint32_t rtt_ms);
 const repair_counters *punch_repair_counters(const punch_repair *r);
 

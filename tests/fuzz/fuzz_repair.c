@@ -4,7 +4,7 @@
  * a length byte and that many bytes, taken at 7 ms steps with a tick in
  * between: whatever comes, every packet handed to SCTP is one that came in
  * (1 to REPAIR_MAX_PACKET - REPAIR_HEADER bytes), and what we send is a
- * NACK or a packet we framed. */
+ * NACK, a packet we framed, or our next sequence number (REPAIR_TAIL). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void on_send(void *arg, const uint8_t *body, size_t len)
 {
     (void)arg;
-    if (len < 2 || len > REPAIR_MAX_PACKET || (body[0] != REPAIR_NACK && body[0] != REPAIR_SEQ))
+    if (len < 2 || len > REPAIR_MAX_PACKET ||
+        (body[0] != REPAIR_NACK && body[0] != REPAIR_SEQ && body[0] != REPAIR_TAIL) ||
+        (body[0] == REPAIR_TAIL && len != REPAIR_HEADER))
         abort();
 }
 

@@ -60,7 +60,7 @@ if command -v systemd-analyze >/dev/null; then
     out=$(systemd-analyze verify /usr/lib/systemd/system/punchd.service 2>&1) && [ -z "$out" ] ||
         fail "systemd-analyze verify punchd.service: $out"
 fi
-/usr/sbin/punchd --listen 127.0.0.1:0 --key "$tmp/server.key" --events "$tmp/ev" 2>"$tmp/punchd.err" &
+/usr/sbin/punchd --config /etc/punch/punchd.conf --listen 127.0.0.1:0 --key "$tmp/server.key" --events "$tmp/ev" 2>"$tmp/punchd.err" &
 pid=$!
 for _ in $(seq 400); do grep -q '"event":"started"' "$tmp/ev" 2>/dev/null && break; sleep 0.025; done
 kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null

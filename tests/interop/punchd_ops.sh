@@ -159,6 +159,18 @@ now=$(scrape)
 [ "$(metric 'drops_total\{reason="http_bad_request"\}' "$now")" = 1 ] || fail "the garbage request is not a counted drop: $(grep http_bad "$now")"
 pass "a garbage request: 400 and punchd_drops_total{reason=\"http_bad_request\"} 1; another path: 404"
 
+# Eight idle connections (the most it holds) do not keep a scraper out:
+# the oldest without a whole request gives way (issue 12's review).
+idle=()
+for _ in 1 2 3 4 5 6 7 8; do
+    exec {fd}<>"/dev/tcp/${metrics%:*}/${metrics##*:}"
+    idle+=("$fd")
+done
+held=$(scrape) || fail "a scrape past 8 idle connections failed"
+for fd in "${idle[@]}"; do exec {fd}>&-; done
+[ "$(metric metrics_pushed_out_total "$held")" -ge 1 ] || fail "no idle connection gave way: $(grep metrics_ "$held")"
+pass "a scrape past 8 idle connections: answered, punchd_metrics_pushed_out_total $(metric metrics_pushed_out_total "$held")"
+
 # Rotation: the events file moved away, SIGHUP, events go on in a new file
 # at the old name; alice stays registered, bob registers after.
 mv "$ev" "$ev.1"

@@ -8,10 +8,15 @@
  * silentK-RUN, RUN random per run. A request that gets no answer in 500 ms
  * is sent again, twice at most. Prints on stdout what it sent:
  *   sent BYTES bytes in DATAGRAMS datagrams for N keys
+ * and on stderr, when the first CONNECT went (realtime ms):
+ *   first CONNECT at MS
+ * With SILENT_HALFWAY=FILE it creates FILE once half the keys asked (to
+ * start a legitimate peer in the middle of the burst).
  * Exit 0 when every key registered and asked, 1 otherwise.
  *
  *   silent_peers SERVER_IP:PORT TARGET N[/S] [PRIVATE_IP:PORT]...
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +128,20 @@ static int one_key(attacker *at, unsigned k, const char *target)
     return send_msg(at, &m, mac_key);
 }
 
+static uint64_t realtime_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static void mark(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f)
+        fclose(f);
+}
+
 /* Source s: the first one any address, the others 127.1.0.1 and up. */
 static int open_source(attacker *at, unsigned s)
 {
@@ -168,9 +187,14 @@ int main(int argc, char **argv)
             return 1;
         }
     unsigned done = 0;
+    const char *halfway = getenv("SILENT_HALFWAY");
     for (unsigned k = 0; k < n; k++) {
         at.fd = at.fds[k % at.n_sources];
         done += one_key(&at, k, argv[2]) == 0;
+        if (k == 0)
+            fprintf(stderr, "first CONNECT at %llu\n", (unsigned long long)realtime_ms());
+        if (k == n / 2 && halfway)
+            mark(halfway);
     }
     printf("sent %llu bytes in %llu datagrams for %u keys\n", (unsigned long long)at.bytes,
            (unsigned long long)at.datagrams, done);

@@ -481,6 +481,45 @@ static void restart_without_goodbye(void **state)
     assert_int_equal(late, 0);
 }
 
+/* Bob, the listener (alice asked for him), killed without a goodbye and
+ * started again as a listener: he asks for nobody. punchd sees his
+ * REGISTER from a new endpoint and introduces him to alice again, in their
+ * session; his message 1 there is the peer starting over elsewhere, and
+ * alice's path must move to him (issue 12: she kept sending to his dead
+ * endpoint until a keepalive went unanswered). Data both ways on direct
+ * paths within 1 s. */
+static void listener_restart_without_goodbye(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < n_seeds; s++) {
+        world w;
+        world_start(&w, seeds[s]);
+        different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
+        run_case(&w, "before the restart", DIRECT_PUNCH);
+        w.bob.gone = true; /* SIGKILL: no CLOSE leaves */
+        node_restart(&w, &w.bob, NULL);
+        w.bob.gone = false;
+        punch_sim_wake(w.sim, w.bob.host);
+        w.alice.got[0] = w.bob.got[0] = '\0';
+        uint64_t t0 = punch_sim_now(w.sim) / MS, back = UINT64_MAX;
+        for (int i = 0; i < 600 && back == UINT64_MAX; i++) {
+            uint64_t now = punch_sim_now(w.sim) / MS;
+            if (both_hear(&w, now, "back") && path_is(&w.alice, DIRECT_PUNCH) &&
+                path_is(&w.bob, DIRECT_PUNCH))
+                back = now - t0;
+            else
+                punch_sim_run(w.sim, punch_sim_now(w.sim) + 5 * MS);
+        }
+        print_message("seed %llu: bob killed and back as a listener: direct both ways after "
+                      "%lld ms\n", (unsigned long long)seeds[s],
+                      back == UINT64_MAX ? -1LL : (long long)back);
+        if (back > 1000)
+            fail_msg("seed %llu: bob back as a listener: no data both ways on direct paths "
+                     "within 1 s", (unsigned long long)seeds[s]);
+        world_free(&w);
+    }
+}
+
 /* ---- cold starts with an address-validation token (issue 10) ---- */
 
 /* Alice's program starts again (token: as node_restart) and asks for bob
@@ -970,6 +1009,7 @@ int main(void)
         cmocka_unit_test(cipher_negotiation),
         cmocka_unit_test(tampered_cipher_offer_fails),
         cmocka_unit_test(restart_without_goodbye),
+        cmocka_unit_test(listener_restart_without_goodbye),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

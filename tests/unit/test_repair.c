@@ -233,6 +233,27 @@ static void repair_times_itself(void **state)
     assert_int_equal(c->given_up, 0);
 }
 
+/* The last packets of a flight lost: no later packet shows the gap, but
+ * the sender's REPAIR_TAIL after a quiet tick does, and they are asked for
+ * and come within a few round trips (before: never, SCTP's T3-rtx timer
+ * was all that recovered them). */
+static void lost_tail_repaired(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5; i++)
+        send_packet(0, i);
+    L.n_fl -= 2; /* 3 and 4 lost */
+    run_until(3 * 2 * DELAY_MS + 30);
+    assert_in_order();
+    assert_int_equal(distinct, 5); /* and second copies, which SCTP drops */
+    assert_int_equal(punch_repair_counters(L.end[1])->repaired, 2);
+    assert_int_equal(punch_repair_counters(L.end[1])->given_up, 0);
+    /* the sender said its next number once for the flight, not every tick */
+    size_t before = L.n_fl;
+    run_until(L.now + 100);
+    assert_int_equal(L.n_fl, before);
+}
+
 /* A packet that never comes holds the rest back for the hold time only,
  * then they go on in order without it. */
 static void gives_up_after_hold(void **state)
@@ -329,6 +350,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(no_loss_no_nack, setup, teardown),
         cmocka_unit_test_setup_teardown(random_loss_repaired_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(gives_up_after_hold, setup, teardown),
+        cmocka_unit_test_setup_teardown(lost_tail_repaired, setup, teardown),
         cmocka_unit_test_setup_teardown(repair_times_itself, setup, teardown),
         cmocka_unit_test_setup_teardown(acks_pass_a_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(heavy_loss_goes_to_sctp, setup, teardown),

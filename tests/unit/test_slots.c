@@ -225,6 +225,55 @@ static void lockout_case(uint64_t seed, unsigned n, uint64_t after_ms)
     world_free(&w);
 }
 
+/* Issue 12, finding 2 mid-burst: 40 strangers CONNECT one every 7.5 ms
+ * (a 0.3 s burst) and alice asks in the middle of it, after the 20th.
+ * Bob pushes her out before her answer can come back, as he does any
+ * silent stranger; she must still have a path within 2 s of the burst's
+ * start. */
+static void mid_burst_case(uint64_t seed)
+{
+    world w;
+    victim v;
+    const unsigned n = MAX_ATTACKERS;
+    world_start(&w, seed);
+    attack_cost = 0;
+    different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
+    add_victim(&w, &v);
+    attack_network(&w);
+    add_attackers(&w, &v, 0, n);
+    for (int i = 0; i < 100 && !(w.alice.registered && w.bob.registered); i++)
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 100 * MS);
+    assert_true(w.alice.registered && w.bob.registered);
+    uint64_t t0 = punch_sim_now(w.sim);
+    for (unsigned i = 0; i < n; i++) {
+        punch_sim_run(w.sim, t0 + i * 7500);
+        attack(&w, i, 1);
+        if (i == n / 2) {
+            uint64_t asked = punch_sim_now(w.sim) / MS;
+            w.alice.peer = punch_agent_connect(w.alice.agent, asked, "bob", NULL);
+            assert_true(w.alice.peer >= 0);
+            node_flush(&w.alice);
+            punch_sim_wake(w.sim, w.alice.host);
+        }
+    }
+    punch_sim_run(w.sim, t0 + 2000 * MS);
+    punch_agent_stats st;
+    punch_agent_stats_get(w.bob.agent, &st);
+    fprintf(stderr, "slots: seed %llu, alice mid-burst of %u: %s path %llu ms after the burst's "
+                    "start; bob pushed out %llu, turned away %llu, readmitted %llu\n",
+            (unsigned long long)seed, n, w.alice.have_path ? punch_path_kind_name(w.alice.first_kind) : "no",
+            (unsigned long long)(w.alice.first_direct_ms ? w.alice.first_direct_ms - t0 / MS : 0),
+            (unsigned long long)st.evicted, (unsigned long long)st.turned_away,
+            (unsigned long long)st.readmitted);
+    /* The window held: strangers were turned away, not alice pushed out. */
+    assert_true(st.turned_away > 0);
+    if (!w.alice.have_path)
+        fail_msg("seed %llu: alice asked in the middle of %u strangers: no path within 2 s of "
+                 "the burst's start (%s)", (unsigned long long)seed, n, w.alice.closed);
+    talk(&w, "after the burst");
+    free_attackers(n);
+    world_free(&w);
+}
 
 /* ---- the pure parts ---- */
 
@@ -236,23 +285,23 @@ static void admission_picks_the_oldest_stranger(void **state)
     (void)state;
     punch_slot_view v[16] = {{0}};
     bool evict;
-    assert_int_equal(punch_admission_pick(v, 16, true, &evict), 0);
+    assert_int_equal(punch_admission_pick(v, 16, true, 1000, &evict), 0);
     assert_false(evict);
     for (int i = 0; i < 8; i++)
         v[i] = (punch_slot_view){.used = true, .admitted_ms = (uint64_t)(100 - i)};
     /* Eight strangers: the ninth takes the oldest (slot 7, admitted at 93). */
-    assert_int_equal(punch_admission_pick(v, 16, true, &evict), 7);
+    assert_int_equal(punch_admission_pick(v, 16, true, 1000, &evict), 7);
     assert_true(evict);
     /* A peer we ask for still gets a free slot. */
-    assert_int_equal(punch_admission_pick(v, 16, false, &evict), 8);
+    assert_int_equal(punch_admission_pick(v, 16, false, 1000, &evict), 8);
     assert_false(evict);
     /* Sessions and our own peers are never pushed out. */
     for (int i = 0; i < 16; i++)
         v[i] = (punch_slot_view){.used = true, .handshaken = i % 2 == 0, .asked = i % 2 == 1};
-    assert_int_equal(punch_admission_pick(v, 16, true, &evict), -1);
-    assert_int_equal(punch_admission_pick(v, 16, false, &evict), -1);
+    assert_int_equal(punch_admission_pick(v, 16, true, 1000, &evict), -1);
+    assert_int_equal(punch_admission_pick(v, 16, false, 1000, &evict), -1);
     v[5] = (punch_slot_view){.used = true, .admitted_ms = 7};
-    assert_int_equal(punch_admission_pick(v, 16, false, &evict), 5);
+    assert_int_equal(punch_admission_pick(v, 16, false, 1000, &evict), 5);
     assert_true(evict);
 }
 
@@ -266,16 +315,69 @@ static void admission_spares_a_stranger_that_spoke(void **state)
     for (int i = 0; i < 8; i++)
         v[i] = (punch_slot_view){.used = true, .admitted_ms = (uint64_t)(100 + i)};
     v[0].spoke = true; /* the oldest, handshaking */
-    assert_int_equal(punch_admission_pick(v, 16, true, &evict), 1);
+    assert_int_equal(punch_admission_pick(v, 16, true, 1000, &evict), 1);
     assert_true(evict);
     for (int i = 0; i < 8; i++)
         v[i].spoke = true;
-    assert_int_equal(punch_admission_pick(v, 16, true, &evict), -1);
+    assert_int_equal(punch_admission_pick(v, 16, true, 1000, &evict), -1);
     assert_false(evict);
     for (int i = 8; i < 16; i++)
         v[i] = (punch_slot_view){.used = true, .handshaken = true};
-    assert_int_equal(punch_admission_pick(v, 16, false, &evict), 0);
+    assert_int_equal(punch_admission_pick(v, 16, false, 1000, &evict), 0);
     assert_true(evict);
+}
+
+/* A silent stranger keeps its slot for its answer window: a newer
+ * stranger finds no room until the oldest window ends, while a peer we
+ * ask for still takes it. */
+static void admission_answer_window(void **state)
+{
+    (void)state;
+    assert_int_equal(punch_admission_answer_ms(10, 20), PUNCH_ANSWER_SLACK_MS + 60);
+    assert_int_equal(punch_admission_answer_ms(0, 60000), PUNCH_ANSWER_MAX_MS);
+    punch_slot_view v[16] = {{0}};
+    bool evict;
+    for (int i = 0; i < 8; i++)
+        v[i] = (punch_slot_view){.used = true, .admitted_ms = (uint64_t)(100 + i),
+                                 .answer_by_ms = (uint64_t)(400 + i)};
+    assert_int_equal(punch_admission_pick(v, 16, true, 399, &evict), -1);
+    assert_false(evict);
+    assert_int_equal(punch_admission_pick(v, 16, false, 399, &evict), 8);
+    assert_int_equal(punch_admission_pick(v, 16, true, 400, &evict), 0);
+    assert_true(evict);
+    v[0].answer_by_ms = 500; /* the oldest still in its window: the next */
+    assert_int_equal(punch_admission_pick(v, 16, true, 401, &evict), 1);
+    assert_true(evict);
+}
+
+/* The waiting room's timer (punch_admission_room_at) is due exactly when
+ * punch_admission_pick finds a stranger a slot: never due without room
+ * (the agent would spin), never late. Random tables, a fixed seed. */
+static void admission_room_at_matches_pick(void **state)
+{
+    (void)state;
+    uint32_t r = 12345;
+    for (int round = 0; round < 20000; round++) {
+        punch_slot_view v[16] = {{0}};
+        for (int i = 0; i < 16; i++) {
+            r = r * 1103515245u + 12345u;
+            unsigned kind = (r >> 16) % 6;
+            uint64_t by = 100 + (r >> 8) % 200;
+            if (kind == 0)
+                continue; /* free */
+            v[i] = (punch_slot_view){.used = true, .asked = kind == 1, .handshaken = kind == 2,
+                                     .spoke = kind == 3, .admitted_ms = by - 100,
+                                     .answer_by_ms = by};
+        }
+        uint64_t at = punch_admission_room_at(v, 16);
+        for (uint64_t now = 50; now <= 350; now += 50) {
+            bool evict;
+            bool room = punch_admission_pick(v, 16, true, now, &evict) >= 0;
+            if (room != (at <= now))
+                fail_msg("round %d, now %llu: pick %d, room_at %llu", round,
+                         (unsigned long long)now, room, (unsigned long long)at);
+        }
+    }
 }
 
 static void admission_deadline(void **state)
@@ -379,6 +481,13 @@ static void twenty_silent_strangers_make_room(void **state)
         lockout_case(seeds[s], 20, 1000);
 }
 
+static void alice_mid_burst_gets_in(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < n_seeds; s++)
+        mid_burst_case(seeds[s]);
+}
+
 int main(void)
 {
     const char *env = getenv("PUNCH_SIM_SEED");
@@ -389,12 +498,15 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(admission_picks_the_oldest_stranger),
         cmocka_unit_test(admission_spares_a_stranger_that_spoke),
+        cmocka_unit_test(admission_answer_window),
+        cmocka_unit_test(admission_room_at_matches_pick),
         cmocka_unit_test(admission_deadline),
         cmocka_unit_test(probe_budget),
         cmocka_unit_test(spent_keys_remembered),
         cmocka_unit_test(private_endpoints_capped),
         cmocka_unit_test(sixteen_silent_strangers_expire),
         cmocka_unit_test(twenty_silent_strangers_make_room),
+        cmocka_unit_test(alice_mid_burst_gets_in),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
