@@ -208,6 +208,7 @@ typedef struct candidate {
     bool rtt_pinged; /* rtt_us from a PING's PONG (else a handshake's: maybe short) */
     bool closed; /* a TCP connection that is gone: never used again */
     bool spoke;  /* an authenticated datagram came from it (§6.2: verified) */
+    bool claimed; /* from the peer's list of its endpoints only (§6.2: per claimed IP) */
     uint16_t unverified_sent; /* probes to it before the handshake (admission.c) */
 } candidate;
 
