@@ -21,6 +21,14 @@
  *      A valid answer is a REGISTERED with the outstanding txid whose MAC
  *      verifies with the peer's key.
  *
+ * --connect C: phase 2 sends CONNECTs instead, from peer i to the peer
+ * named C%07u (i), registered by another rendezvous_load run with
+ * --prefix C, at this server or (punchd --cluster) another member; prints
+ *        connect rate <per s> sent <n> valid <n> invalid <n> timeouts <n>
+ *      A valid answer is an INTRODUCE with the outstanding txid whose MAC
+ *      verifies: introductions per second as the asking side sees them.
+ * --prefix C: names are C%07u (default p).
+ *
  * --floor skips the X25519s and registration and sends the same REGISTER
  * datagrams to bench/rendezvous_floor, accepting any answer of the right
  * size and txid: the floor of this machine for the same packet sizes.
@@ -94,6 +102,7 @@ static struct {
     uint64_t sent, valid, invalid, timeouts, registered, refreshed;
     size_t register_len, answer_len; /* the sizes of the last REGISTER and its answer */
     bool keepalive; /* phase 2 */
+    char prefix, connect_to; /* names' first letter; --connect's (0: keepalives) */
 } g;
 
 static uint64_t now_ms(void)
@@ -169,7 +178,7 @@ static void register_msg(uint32_t i, punch_msg *m)
     *m = (punch_msg){.type = PUNCH_MSG_REGISTER, .n_private = 1};
     memcpy(m->cookie, g.peers[i].cookie, PUNCH_MSG_COOKIE_LEN);
     memcpy(m->key, g.peers[i].pub, PUNCH_MSG_KEY_LEN);
-    snprintf(m->name, sizeof(m->name), "p%07u", i % 10000000u);
+    snprintf(m->name, sizeof(m->name), "%c%07u", g.prefix, i % 10000000u);
     m->private_addr[0] = (punch_addr){.family = PUNCH_AF_INET, .port = 5000,
                                       .ip = {10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i}};
 }
@@ -186,6 +195,21 @@ static void send_register(uint32_t k)
     sock *s = &g.socks[k % g.n_socks];
     g.register_len = s->out_len[s->n_out - 1];
     sl->waiting = PUNCH_MSG_REGISTERED;
+    sl->sent_ms = now_ms();
+}
+
+/* Peer i asks for the peer named connect_to%07u (i). */
+static void send_connect(uint32_t k)
+{
+    slot *sl = &g.slots[k];
+    sl->gen++;
+    punch_msg m = {.type = PUNCH_MSG_CONNECT};
+    txid(m.txid, k);
+    memcpy(m.key, g.peers[sl->peer].pub, PUNCH_MSG_KEY_LEN);
+    snprintf(m.name, sizeof(m.name), "%c%07u", g.connect_to, sl->peer % 10000000u);
+    if (queue(&g.socks[k % g.n_socks], &m, g.peers[sl->peer].mac_key) != 0)
+        abort();
+    sl->waiting = PUNCH_MSG_INTRODUCE;
     sl->sent_ms = now_ms();
 }
 
@@ -211,7 +235,9 @@ static void start_slot(uint32_t k)
         g.slots[k].waiting = 0;
         return;
     }
-    if (g.keepalive)
+    if (g.keepalive && g.connect_to)
+        send_connect(k);
+    else if (g.keepalive)
         send_register(k);
     else
         send_hello(k);
@@ -275,7 +301,8 @@ static void on_datagram(unsigned si, const uint8_t *d, size_t len)
         g.invalid++;
         return;
     }
-    memcpy(p->cookie, m.cookie, PUNCH_MSG_COOKIE_LEN);
+    if (m.type == PUNCH_MSG_REGISTERED)
+        memcpy(p->cookie, m.cookie, PUNCH_MSG_COOKIE_LEN);
     g.answer_len = len;
     g.valid++;
     if (!p->registered) {
@@ -424,7 +451,8 @@ static long vm_rss_kib(int pid)
 static int usage(void)
 {
     fprintf(stderr, "usage: rendezvous_load IPV4:PORT [--peers N] [--sockets N] [--window N]\n"
-                    "         [--seconds S] [--warmup S] [--seed N] [--pid PID] [--floor]\n");
+                    "         [--seconds S] [--warmup S] [--seed N] [--pid PID] [--floor]\n"
+                    "         [--prefix C] [--connect C]\n");
     return 2;
 }
 
@@ -432,6 +460,7 @@ static int usage(void)
 static int parse_args(int argc, char **argv)
 {
     g.n_peers = 10000, g.n_socks = 8, g.window = 256, g.seconds = 3, g.warmup = 0.5, g.seed = 1;
+    g.prefix = 'p';
     if (argc < 2)
         return usage();
     char host[64];
@@ -467,6 +496,10 @@ static int parse_args(int argc, char **argv)
             g.seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--pid"))
             g.pid = atoi(v);
+        else if (!strcmp(a, "--prefix") && v[0] && !v[1])
+            g.prefix = v[0];
+        else if (!strcmp(a, "--connect") && v[0] && !v[1])
+            g.connect_to = v[0];
         else
             return usage();
     }
@@ -540,7 +573,12 @@ static int keepalives(void)
     deadline = t0 + (uint64_t)(g.seconds * 1000);
     run(past_deadline);
     double s = (double)(now_ms() - t0) / 1000;
-    printf("keepalive rate %.0f sent %llu valid %llu invalid %llu timeouts %llu bytes %zu %zu "
+    if (g.connect_to)
+        printf("connect rate %.0f sent %llu valid %llu invalid %llu timeouts %llu\n",
+               (double)g.valid / s, (unsigned long long)g.sent, (unsigned long long)g.valid,
+               (unsigned long long)g.invalid, (unsigned long long)g.timeouts);
+    else
+        printf("keepalive rate %.0f sent %llu valid %llu invalid %llu timeouts %llu bytes %zu %zu "
            "refreshed %llu\n",
            (double)g.valid / s, (unsigned long long)g.sent, (unsigned long long)g.valid,
            (unsigned long long)g.invalid, (unsigned long long)g.timeouts, g.register_len,

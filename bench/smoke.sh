@@ -17,8 +17,9 @@ trap 'rm -rf "$tmp"' EXIT
 
 # The smoke size of each script: "ENV=VALUE... -- ARGS...", run from the
 # repository root with BUILD_DIR where the script takes one. lab: needs
-# root and network namespaces.
+# root and network namespaces; host: runs on this host's loopback.
 declare -A smoke=(
+    [cluster_bench.sh]="host BENCH_PEERS=3000 BENCH_SECONDS=1 BENCH_WARMUP=0.2 -- $build"
     [connect_bench.sh]="lab BENCH_RUNS=1 BENCH_SECONDS=1 -- $build"
     [loss_bench.sh]="lab PUNCH_BUILD_DIR=$build LOSS_LEVELS=10 LOSS_ASSERT=0 -- 2"
     [nat_bench.sh]="lab BENCH_SECONDS=1 -- $build"

@@ -62,6 +62,8 @@ static const char usage_text[] =
     "                             refresh=outbound|both, syn=drop|rst, trap=on|off\n"
     "                             (Linux's conntrack trap: a flow to a remote that\n"
     "                             sent to its port first gets another port),\n"
+    "                             rst-close=on|off (Linux conntrack: a RST closes\n"
+    "                             the TCP session; the remote's SYN is then refused),\n"
     "                             pooling=paired|arbitrary, udp-timeout=30s, tcp-timeout=2h,\n"
     "                             tcp-transitory-timeout=4m, icmp-timeout=60s, mappings=N,\n"
     "                             host-mappings=N (per inside host; default half)\n"

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,44 @@
 
 #define REDIS_DEFAULT_PORT 6379
 #define RECONNECT_MS 1000u
+/* A Redis that takes commands and answers none for this long (wedged,
+ * stopped, or no Redis at all behind the port) is given up on as if it
+ * had closed the connection: lookups must not wait on it for ever. */
+#define ANSWER_TIMEOUT_MS 2000u
 #define NAME_KEY_MAX (16 + PUNCH_MSG_NAME_MAX)
 #define CHANNEL_MAX 64
 /* Records published again per turn of the loop after Redis came back. */
 #define REPUBLISH_BATCH 1024
+/* Each member says it is alive every second in punch:member:ID, which
+ * lives 3 s: records of a member that stopped are ignored 3 s later, not
+ * at their own expiry (90 s). */
+#define HEARTBEAT_MS 1000u
+#define HEARTBEAT_TTL_MS 3000u
+
+/* Lua, run in Redis (one round trip, atomic). A record's member is bytes
+ * 5..12 and its owner's key bytes 29..60 (1-based; cluster.h's
+ * PUNCH_CLUSTER_FROM_AT and PUNCH_CLUSTER_OWNER_AT). */
+_Static_assert(PUNCH_CLUSTER_FROM_AT == 4 && PUNCH_CLUSTER_MEMBER_LEN == 8 &&
+               PUNCH_CLUSTER_OWNER_AT == 28 && PUNCH_KEY_LEN == 32, "the scripts' offsets");
+#define LUA_ALIVE                                                                              \
+    "local function alive(r) "                                                                 \
+    "local id = string.gsub(string.sub(r, 5, 12), '.', function(ch) "                          \
+    "return string.format('%02x', string.byte(ch)) end) "                                     \
+    "return redis.call('EXISTS', 'punch:member:' .. id) == 1 end "
+/* KEYS[1] the name; the record and whether its member is alive, or nil. */
+static const char lookup_script[] =
+    LUA_ALIVE "local r = redis.call('GET', KEYS[1]) "
+    "if not r then return nil end "
+    "if string.len(r) < 60 then return {r, 1} end "
+    "if alive(r) then return {r, 1} end return {r, 0}";
+/* KEYS[1] the name; ARGV: our record, its TTL, its owner's key, our member
+ * id. The name is ours unless another key holds it at a member that is
+ * alive: then that record comes back and nothing is written. */
+static const char claim_script[] =
+    LUA_ALIVE "local r = redis.call('GET', KEYS[1]) "
+    "if r and string.len(r) >= 60 and string.sub(r, 5, 12) ~= ARGV[4] "
+    "and string.sub(r, 29, 60) ~= ARGV[3] and alive(r) then return r end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 0";
 
 /* One hiredis connection on the loop: the adapter's state. */
 typedef struct conn {
@@ -42,12 +77,27 @@ struct punchd_cluster {
     conn cmd, sub;         /* commands; the subscription to our channel */
     punch_loop_timer reconnect;
     punch_loop_timer republish;   /* Redis is back: our peers' records again */
+    punch_loop_timer no_answer;   /* commands waiting and no answer for ANSWER_TIMEOUT_MS */
+    punch_loop_timer heartbeat;   /* up: punch:member:ID again */
     uint32_t republish_cursor;
+    uint32_t waiting;             /* commands sent and not answered yet */
     bool up, closing, said_down;
+    bool ponged, subscribed;      /* Redis answered on each connection: up */
+    char down_reason[96];         /* why the last connection was lost */
     punchd_cluster_stats stats;
     char self_hex[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     char channel[CHANNEL_MAX];
 };
+
+/* A registration here, its name claimed in Redis. */
+typedef struct claim {
+    punchd_cluster *cluster;
+    char name[PUNCH_MSG_NAME_MAX + 1];
+    uint8_t key[PUNCH_KEY_LEN];
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    size_t len;
+    uint8_t record[PUNCH_CLUSTER_MAX_MSG];
+} claim;
 
 /* A LOOKUP waiting for Redis' answer. */
 typedef struct lookup {
@@ -223,6 +273,11 @@ static void conn_close(conn *k)
 
 static void lost(punchd_cluster *c, const char *reason)
 {
+    snprintf(c->down_reason, sizeof(c->down_reason), "%s", reason);
+    c->waiting = 0;
+    c->ponged = c->subscribed = false;
+    punch_loop_timer_set(c->cfg.loop, c->no_answer, PUNCH_LOOP_NEVER);
+    punch_loop_timer_set(c->cfg.loop, c->heartbeat, PUNCH_LOOP_NEVER);
     conn_close(&c->cmd);
     conn_close(&c->sub);
     if (c->closing)
@@ -247,11 +302,19 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     k->connected = true;
-    if (c->cmd.connected && c->sub.connected && !c->up) {
+}
+
+static void heartbeat(void *arg, uint64_t now_ms);
+
+/* Redis answered on both connections: up. */
+static void answered_both(punchd_cluster *c)
+{
+    if (c->ponged && c->subscribed && !c->up) {
         c->up = true;
         c->said_down = false;
         punch_log(PUNCH_LOG_INFO, "cluster: connected to Redis as member %s", c->self_hex);
         emit_state(c, "up", "connected");
+        heartbeat(c, punch_clock_ms()); /* before the records that name this member */
         c->republish_cursor = 0; /* a restarted Redis forgot them */
         punch_loop_timer_set(c->cfg.loop, c->republish, punch_clock_ms());
     }
@@ -266,6 +329,66 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         return; /* one we closed ourselves */
     k->ac = NULL; /* hiredis frees it after this */
     lost(c, ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+
+/* ---- commands, each answered within ANSWER_TIMEOUT_MS ---- */
+
+static void no_answer(void *arg, uint64_t now_ms)
+{
+    punchd_cluster *c = arg;
+    char reason[64];
+    (void)now_ms;
+    c->stats.timeouts++;
+    snprintf(reason, sizeof(reason), "redis did not answer within %u ms", ANSWER_TIMEOUT_MS);
+    lost(c, reason);
+}
+
+/* One answer came: the others have ANSWER_TIMEOUT_MS from now. */
+static void answered(punchd_cluster *c)
+{
+    if (c->closing || c->waiting == 0)
+        return;
+    c->waiting--;
+    punch_loop_timer_set(c->cfg.loop, c->no_answer,
+                         c->waiting ? punch_clock_ms() + ANSWER_TIMEOUT_MS : PUNCH_LOOP_NEVER);
+}
+
+static void waiting_for(punchd_cluster *c)
+{
+    if (c->waiting++ == 0)
+        punch_loop_timer_set(c->cfg.loop, c->no_answer, punch_clock_ms() + ANSWER_TIMEOUT_MS);
+}
+
+/* A callback for commands whose answer only counts as one. */
+static void on_answer(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)ac;
+    if (reply)
+        answered(privdata);
+}
+
+static void on_pong(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    punchd_cluster *c = privdata;
+    on_answer(ac, reply, privdata);
+    if (reply && !c->closing) {
+        c->ponged = true;
+        answered_both(c);
+    }
+}
+
+/* A command on k (fn NULL: on_answer), timed. Returns REDIS_OK or REDIS_ERR. */
+static int command(punchd_cluster *c, conn *k, redisCallbackFn *fn, void *privdata,
+                   const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(k->ac, fn ? fn : on_answer, fn ? privdata : c, fmt, ap);
+    va_end(ap);
+    if (rc == REDIS_OK)
+        waiting_for(c);
+    return rc;
 }
 
 static void on_channel(redisAsyncContext *ac, void *reply, void *privdata);
@@ -301,22 +424,80 @@ static void connect_redis(void *arg, uint64_t now_ms)
         return;
     }
     if (c->cfg.db)
-        redisAsyncCommand(c->cmd.ac, NULL, NULL, "SELECT %u", c->cfg.db);
-    redisAsyncCommand(c->sub.ac, on_channel, c, "SUBSCRIBE %s", c->channel);
+        command(c, &c->cmd, NULL, NULL, "SELECT %u", c->cfg.db);
+    command(c, &c->cmd, on_pong, c, "PING");
+    command(c, &c->sub, on_channel, c, "SUBSCRIBE %s", c->channel);
 }
 
 /* ---- what members say ---- */
 
-/* A registration here: the name's record, for as long as the peer lives. */
-static void publish_record(punchd_cluster *c, const punch_rendezvous_peer_info *p)
+/* This member is alive for HEARTBEAT_TTL_MS more. */
+static void heartbeat(void *arg, uint64_t now_ms)
 {
-    uint8_t buf[PUNCH_CLUSTER_MAX_MSG];
-    size_t len;
-    if (!c->up || punch_cluster_record(&c->core, p, wall_ms() + c->cfg.record_ttl_ms, buf,
-                                       sizeof(buf), &len) != 0)
+    punchd_cluster *c = arg;
+    char stamp[24];
+    if (!c->up)
+        return;
+    snprintf(stamp, sizeof(stamp), "%llu", (unsigned long long)wall_ms());
+    command(c, &c->cmd, NULL, NULL, "SET punch:member:%s %s PX %u", c->self_hex, stamp,
+            HEARTBEAT_TTL_MS);
+    punch_loop_timer_set(c->cfg.loop, c->heartbeat, now_ms + HEARTBEAT_MS);
+}
+
+/* Another key holds our peer's name at a live member: refuse it as one
+ * server would (same REFUSED, same hint at the peer). */
+static void name_taken(punchd_cluster *c, const claim *k, const punch_cluster_msg *rec)
+{
+    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
+    if (punch_rendezvous_refuse_name(c->cfg.rv, punch_clock_ms(), k->key, k->txid) != 0)
+        return; /* refused already (a REGISTER's copy), or gone */
+    c->stats.names_taken++;
+    punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
+    hex(rec->from, PUNCH_CLUSTER_MEMBER_LEN, member);
+    punch_events_emit(*c->cfg.events, "cluster-name-taken",
+                      "\"name\":\"%s\",\"member\":\"%s\"", k->name, member);
+}
+
+static void on_claim(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    claim *k = privdata;
+    punchd_cluster *c = k->cluster;
+    const redisReply *r = reply;
+    punch_cluster_msg rec;
+    (void)ac;
+    if (c->closing || !r)
+        goto cleanup;
+    answered(c);
+    if (r->type != REDIS_REPLY_STRING)
+        goto cleanup; /* claimed (or an error: the next keepalive claims again) */
+    if (punch_cluster_read_record(&c->core, k->name, (const uint8_t *)r->str, (size_t)r->len,
+                                  wall_ms(), &rec) == 0)
+        name_taken(c, k, &rec);
+    else /* a record no member made, or expired: ours goes over it */
+        command(c, &c->cmd, NULL, NULL, "SET punch:name:%s %b PX %u", k->name, k->record,
+                k->len, c->cfg.record_ttl_ms);
+cleanup:
+    free(k);
+}
+
+/* A registration here: the name's record, for as long as the peer lives,
+ * unless another key holds the name at another member. */
+static void publish_record(punchd_cluster *c, const punch_rendezvous_peer_info *p,
+                           const uint8_t txid[PUNCH_MSG_TXID_LEN])
+{
+    claim *k = c->up ? calloc(1, sizeof(*k)) : NULL;
+    if (!k)
         return; /* down: the peer's next keepalive publishes it */
-    redisAsyncCommand(c->cmd.ac, NULL, NULL, "SET punch:name:%s %b PX %u", p->name, buf, len,
-                      c->cfg.record_ttl_ms);
+    k->cluster = c;
+    memcpy(k->name, p->name, sizeof(k->name));
+    memcpy(k->key, p->key, PUNCH_KEY_LEN);
+    memcpy(k->txid, txid, PUNCH_MSG_TXID_LEN);
+    if (punch_cluster_record(&c->core, p, wall_ms() + c->cfg.record_ttl_ms, k->record,
+                             sizeof(k->record), &k->len) != 0 ||
+        command(c, &c->cmd, on_claim, k, "EVAL %s 1 punch:name:%s %b %u %b %b", claim_script,
+                p->name, k->record, k->len, c->cfg.record_ttl_ms, p->key, (size_t)PUNCH_KEY_LEN,
+                c->core.self, (size_t)PUNCH_CLUSTER_MEMBER_LEN) != REDIS_OK)
+        free(k);
 }
 
 /* A batch of our peers' records, then the rest on the next turns. */
@@ -327,9 +508,18 @@ static void republish(void *arg, uint64_t now_ms)
     unsigned n = 0;
     while (c->up && n++ < REPUBLISH_BATCH &&
            punch_rendezvous_next_peer(c->cfg.rv, &c->republish_cursor, &p) == 1)
-        publish_record(c, &p);
+        publish_record(c, &p, (const uint8_t[PUNCH_MSG_TXID_LEN]){0});
     if (c->up && n > REPUBLISH_BATCH)
         punch_loop_timer_set(c->cfg.loop, c->republish, now_ms);
+}
+
+/* "redis unavailable: WHY", WHY the last connection's end. */
+static const char *unavailable(punchd_cluster *c)
+{
+    static char text[sizeof(c->down_reason) + 24];
+    snprintf(text, sizeof(text), "redis unavailable: %s",
+             c->down_reason[0] ? c->down_reason : "not connected yet");
+    return text;
 }
 
 static void lookup_failed(punchd_cluster *c, const lookup *l, punch_refusal code,
@@ -366,15 +556,24 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
     char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], channel[CHANNEL_MAX];
     punch_cluster_session_id(&c->core, l->asker.key, l->txid, session);
     punch_random_bytes(txid, sizeof(txid));
-    if (punch_cluster_intro(&c->core, rec->from, rec->peer.key, &l->asker, txid, session, 0,
+    /* Our half of a relay across members, if both have an address for it;
+     * the INTRO offers the other member its half. */
+    uint8_t relay = c->core.self_addr.family != PUNCH_AF_NONE &&
+                            rec->member_addr.family != PUNCH_AF_NONE &&
+                            punch_rendezvous_relay_remote(c->cfg.rv, punch_clock_ms(), l->asker.key,
+                                                          session, &rec->member_addr) == 0
+                        ? PUNCH_INTRO_RELAY
+                        : 0;
+    if (punch_cluster_intro(&c->core, rec->from, rec->peer.key, &l->asker, txid, session, relay,
                             wall_ms(), buf, sizeof(buf), &len) != 0)
         return;
     hex(rec->from, PUNCH_CLUSTER_MEMBER_LEN, member);
     snprintf(channel, sizeof(channel), "punch:%u:member:%s", c->cfg.db, member);
     /* draft §3.3.1: both at once; the PUBLISH leaves in this same turn. */
-    redisAsyncCommand(c->cmd.ac, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
+    command(c, &c->cmd, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
     if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), l->asker.key, &rec->peer,
-                                          l->txid, session, PUNCH_INTRO_INITIATOR, NULL) != 0)
+                                          l->txid, session, PUNCH_INTRO_INITIATOR | relay,
+                                          NULL) != 0)
         return; /* the asker expired meanwhile */
     punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
     c->stats.introduced++;
@@ -390,15 +589,24 @@ static void on_record(redisAsyncContext *ac, void *reply, void *privdata)
     (void)ac;
     if (c->closing)
         goto cleanup;
+    if (r)
+        answered(c);
+    const redisReply *found = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                                      r->element[0]->type == REDIS_REPLY_STRING &&
+                                      r->element[1]->type == REDIS_REPLY_INTEGER
+                                  ? r->element[0]
+                                  : NULL;
     if (!r || r->type == REDIS_REPLY_ERROR)
-        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "redis unavailable");
-    else if (r->type != REDIS_REPLY_STRING)
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, unavailable(c));
+    else if (!found)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "no such name in the cluster");
-    else if (punch_cluster_read_record(&c->core, l->name, (const uint8_t *)r->str,
-                                       (size_t)r->len, wall_ms(), &rec) != 0)
+    else if (punch_cluster_read_record(&c->core, l->name, (const uint8_t *)found->str,
+                                       (size_t)found->len, wall_ms(), &rec) != 0)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "record failed the cluster's checks");
     else if (memcmp(rec.from, c->core.self, PUNCH_CLUSTER_MEMBER_LEN) == 0)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "no such name in the cluster");
+    else if (r->element[1]->integer != 1)
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "the member it was registered at is gone");
     else if (sodium_is_zero(l->pinned, PUNCH_KEY_LEN) == 0 &&
              sodium_memcmp(l->pinned, rec.peer.key, PUNCH_KEY_LEN) != 0)
         lookup_failed(c, l, PUNCH_REFUSED_KEY_MISMATCH, "the name has another key than pinned");
@@ -422,12 +630,13 @@ static void start_lookup(punchd_cluster *c, const punch_rendezvous_event *ev)
     memcpy(l->txid, ev->txid, PUNCH_MSG_TXID_LEN);
     c->stats.lookups++;
     if (!c->up) {
-        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "redis unavailable");
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, unavailable(c));
         free(l);
         return;
     }
-    if (redisAsyncCommand(c->cmd.ac, on_record, l, "GET punch:name:%s", l->name) != REDIS_OK) {
-        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "redis unavailable");
+    if (command(c, &c->cmd, on_record, l, "EVAL %s 1 punch:name:%s", lookup_script, l->name) !=
+        REDIS_OK) {
+        lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, unavailable(c));
         free(l);
     }
 }
@@ -442,6 +651,12 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     if (punch_cluster_read_intro(&c->core, data, len, wall_ms(), &m) != 0)
         return; /* counted */
     punch_random_bytes(txid, sizeof(txid));
+    /* The asker's member holds its half of the relay: ours, or none. */
+    if ((m.flags & PUNCH_INTRO_RELAY) &&
+        (m.member_addr.family == PUNCH_AF_NONE ||
+         punch_rendezvous_relay_remote(c->cfg.rv, punch_clock_ms(), m.target_key, m.session,
+                                       &m.member_addr) != 0))
+        m.flags &= (uint8_t)~PUNCH_INTRO_RELAY;
     if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), m.target_key, &m.peer,
                                           txid, m.session, m.flags, &local) != 0) {
         c->stats.intro_no_peer++;
@@ -458,6 +673,14 @@ static void on_channel(redisAsyncContext *ac, void *reply, void *privdata)
     punchd_cluster *c = privdata;
     const redisReply *r = reply;
     (void)ac;
+    if (!c->closing && r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(r->element[0]->str, "subscribe") == 0) {
+        answered(c);
+        c->subscribed = true;
+        answered_both(c);
+        return;
+    }
     if (c->closing || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
         r->element[2]->type != REDIS_REPLY_STRING)
@@ -479,13 +702,21 @@ int punchd_cluster_new(punchd_cluster **out, const punchd_cluster_cfg *cfg)
     c->cfg = *cfg;
     c->cmd.cluster = c->sub.cluster = c;
     punch_cluster_init(&c->core, cfg->secret, self);
+    c->core.self_addr = cfg->relay_addr;
     sodium_memzero(c->cfg.secret, sizeof(c->cfg.secret));
     hex(self, sizeof(self), c->self_hex);
     snprintf(c->channel, sizeof(c->channel), "punch:%u:member:%s", cfg->db, c->self_hex);
     if (punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, connect_redis, c, &c->reconnect) != 0 ||
-        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, republish, c, &c->republish) != 0) {
+        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, republish, c, &c->republish) != 0 ||
+        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, no_answer, c, &c->no_answer) != 0 ||
+        punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, heartbeat, c, &c->heartbeat) != 0) {
         punchd_cluster_free(c);
         punch_log(PUNCH_LOG_ERROR, "cluster: cannot set up a timer");
+        return -1;
+    }
+    if (punch_cluster_remember_intros(&c->core) != 0) {
+        punchd_cluster_free(c);
+        punch_log(PUNCH_LOG_ERROR, "cluster: no memory for the INTRO replay cache");
         return -1;
     }
     connect_redis(c, punch_clock_ms());
@@ -501,6 +732,8 @@ void punchd_cluster_free(punchd_cluster *c)
     lost(c, "stopping");
     punch_loop_timer_del(c->cfg.loop, c->reconnect);
     punch_loop_timer_del(c->cfg.loop, c->republish);
+    punch_loop_timer_del(c->cfg.loop, c->no_answer);
+    punch_loop_timer_del(c->cfg.loop, c->heartbeat);
     punch_cluster_clear(&c->core);
     free(c);
 }
@@ -509,7 +742,7 @@ bool punchd_cluster_on_event(punchd_cluster *c, const punch_rendezvous_event *ev
 {
     switch (ev->type) {
     case PUNCH_RV_EVENT_REGISTERED:
-        publish_record(c, &ev->peer[0]);
+        publish_record(c, &ev->peer[0], ev->txid);
         return ev->refresh;
     case PUNCH_RV_EVENT_LOOKUP:
         start_lookup(c, ev);
@@ -542,9 +775,9 @@ void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t c
              ",\"cluster_up\":%s,\"cluster_lookups\":%llu,\"cluster_lookups_failed\":%llu,"
              "\"cluster_introduced\":%llu,\"cluster_intro_no_peer\":%llu,\"cluster_sent\":%llu,"
              "\"cluster_accepted\":%llu,\"cluster_malformed\":%llu,\"cluster_bad_mac\":%llu,"
-             "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu",
+             "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu,\"cluster_replayed\":%llu,\"cluster_timeouts\":%llu,\"cluster_names_taken\":%llu",
              c->up ? "true" : "false", (ull)c->stats.lookups, (ull)c->stats.lookups_failed,
              (ull)c->stats.introduced, (ull)c->stats.intro_no_peer, (ull)k->sent,
              (ull)k->accepted, (ull)k->malformed, (ull)k->bad_mac, (ull)k->stale,
-             (ull)k->misdirected);
+             (ull)k->misdirected, (ull)k->replayed, (ull)c->stats.timeouts, (ull)c->stats.names_taken);
 }

@@ -33,6 +33,9 @@ typedef struct punchd_cluster_stats {
     uint64_t lookups_failed;  /* of those, refused (cluster-lookup-failed events) */
     uint64_t introduced;      /* introductions across members, both sides */
     uint64_t intro_no_peer;   /* INTRO for a peer no longer registered here */
+    uint64_t timeouts;        /* connections given up: Redis answered nothing for 2 s */
+    uint64_t names_taken;     /* registrations refused: the name is another key's at
+                                 another member */
 } punchd_cluster_stats;
 
 typedef struct punchd_cluster_cfg {
@@ -43,6 +46,9 @@ typedef struct punchd_cluster_cfg {
     unsigned db;
     uint8_t secret[PUNCH_CLUSTER_SECRET_LEN];
     uint32_t record_ttl_ms;        /* the peers' expiry */
+    /* Where other members send this member the relayed datagrams of
+     * sessions across members (PUNCH_AF_NONE: no relay across members). */
+    punch_addr relay_addr;
     /* Called (deferred to the end of the loop's turn) after the cluster
      * queued answers in rv: send them. */
     punch_loop_defer_fn drain;

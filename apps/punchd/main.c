@@ -705,6 +705,17 @@ static void drain_for_cluster(void *arg)
     arm_timer(d);
 }
 
+/* Where other members reach this one for relays across members: the
+ * first --listen address naming one IP (a wildcard names none). */
+static punch_addr cluster_relay_addr(const punchd_options *o)
+{
+    static const uint8_t any[16];
+    for (size_t i = 0; i < o->n_listen; i++)
+        if (memcmp(o->listen[i].ip, any, sizeof(any)) != 0)
+            return o->listen[i];
+    return (punch_addr){.family = PUNCH_AF_NONE};
+}
+
 /* --cluster: Redis on the loop (cluster_redis.h). Returns 0 or -1 (logged). */
 static int setup_cluster(punchd *d, const punchd_options *o)
 {
@@ -715,6 +726,7 @@ static int setup_cluster(punchd *d, const punchd_options *o)
         .db = o->cluster_db, .drain = drain_for_cluster, .drain_arg = d,
         /* the rendezvous' default peer expiry: 3 keepalives + 15 s */
         .record_ttl_ms = (3u * PUNCH_RV_DEFAULT_KEEPALIVE_S + 15u) * 1000u,
+        .relay_addr = cluster_relay_addr(o),
     };
     int rc = punchd_cluster_read_secret(o->cluster_secret_file, cfg.secret);
     if (rc == 0)

@@ -86,7 +86,7 @@ static const char usage_text[] =
     "  --events FILE|-      write one JSON event per line (started, registered,\n"
     "                       introduced, relay-opened, relay-closed, counters,\n"
     "                       stopped; with --cluster also cluster, cluster-introduced,\n"
-    "                       cluster-lookup-failed); - is stdout\n"
+    "                       cluster-lookup-failed, cluster-name-taken); - is stdout\n"
     "  --metrics ADDR:PORT  serve Prometheus text at http://ADDR:PORT/metrics\n"
     "                       (punchd_* counters and gauges; keep ADDR private)\n"
     "  --config FILE        read settings from FILE: one 'KEY = VALUE' a line, the\n"

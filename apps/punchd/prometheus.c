@@ -189,11 +189,14 @@ static void cluster(text *t, const punchd_cluster *c)
     one(t, "cluster_lookups_failed_total", "counter", "of those, refused", s->lookups_failed);
     one(t, "cluster_introductions_total", "counter", "introductions across members, both sides",
         s->introduced);
+    one(t, "cluster_timeouts_total", "counter",
+        "connections to Redis given up: commands unanswered for 2 s", s->timeouts);
     family(t, "cluster_drops_total", "counter", "cluster messages dropped, by reason");
     sample(t, "cluster_drops_total", "reason=\"malformed\"", k->malformed);
     sample(t, "cluster_drops_total", "reason=\"bad_mac\"", k->bad_mac);
     sample(t, "cluster_drops_total", "reason=\"stale\"", k->stale);
     sample(t, "cluster_drops_total", "reason=\"misdirected\"", k->misdirected);
+    sample(t, "cluster_drops_total", "reason=\"replayed\"", k->replayed);
     sample(t, "cluster_drops_total", "reason=\"no_peer\"", s->intro_no_peer);
 }
 

@@ -48,16 +48,17 @@ side_counters() {
         grep -oE '"(repair_[a-z_]*|timeouts|retransmits|fast_retransmits|queue_overflows)":[0-9]*' | tr '\n' ' '
 }
 mbps() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1e6 }'; }
-# punch_run N: one transfer through punch; sets ratio and counters.
+# punch_run N: one transfer through punch, between peers of their own
+# (bobN, aliceN); sets ratio and counters.
 punch_run() {
-    rm -rf "$TMP/alice" "$TMP/bob" "$TMP/alice.ev" "$TMP/bob.ev"
-    lab exec bob -- env XDG_CONFIG_HOME="$TMP/bob" timeout 150 "$PUNCH" --server 198.51.100.1 \
-        --name bob --events "$TMP/bob.ev" listen </dev/null 2>"$TMP/bob.err" |
+    rm -f "$TMP/alice.ev" "$TMP/bob.ev"
+    lab exec bob -- env XDG_CONFIG_HOME="$TMP/bob$1" timeout 150 "$PUNCH" --server 198.51.100.1 \
+        --name "bob$1" --events "$TMP/bob.ev" listen </dev/null 2>"$TMP/bob.err" |
         tee "$TMP/bob.out" | python3 "$TOOLS" count >"$TMP/punch" &
     bob=$!
     wait_grep "$TMP/bob.ev" registered 10 || fail "bob did not register: $(cat "$TMP/bob.err")"
-    lab exec alice -- env XDG_CONFIG_HOME="$TMP/alice" timeout 150 "$PUNCH" --server 198.51.100.1 \
-        --name alice --events "$TMP/alice.ev" connect bob <"$TMP/a.bin" >/dev/null 2>"$TMP/alice.err" ||
+    lab exec alice -- env XDG_CONFIG_HOME="$TMP/alice$1" timeout 150 "$PUNCH" --server 198.51.100.1 \
+        --name "alice$1" --events "$TMP/alice.ev" connect "bob$1" <"$TMP/a.bin" >/dev/null 2>"$TMP/alice.err" ||
         fail "punch connect failed (run $1): $(tail -3 "$TMP/alice.err")"
     wait "$bob" || fail "punch listen failed (run $1): $(tail -3 "$TMP/bob.err")"
     [ "$(sha256sum <"$TMP/bob.out")" = "$want" ] ||

@@ -30,10 +30,13 @@
  *     socket if it still waits (one that has the peer's SYN is kept). A
  *     NAT not yet open when our full SYN arrives drops it (our socket
  *     waits on, and the peer's SYN crosses it) or answers RST (the two
- *     sides' moments were further apart than a trip): when our full SYN
- *     went early, at the ICMP error, the try goes on (the peer's SYN comes
- *     to our listener through our open NAT) and ours goes once more at
- *     the planned moment; any other RST fails the try.
+ *     sides' moments were further apart than a trip). That RST also
+ *     closes our own NAT's session (Linux conntrack: the peer's SYN would
+ *     now meet a RST from our NAT), so the try goes on with a reopen: a
+ *     low-TTL SYN from the same port opens our NAT again, the peer's SYN
+ *     comes to our listener through it, and ours goes again after the
+ *     answerer's delay, by when the peer has reopened its NAT on its own
+ *     RST (up to REOPENS times a try, then the RST fails the try).
  *     Linux conntrack checks sequence numbers: a peer's SYN that meets
  *     our listener (no socket of ours waiting) gets a SYN-ACK with another
  *     ISN than the SYN our NAT saw, INVALID, sent on untranslated; such a
@@ -68,6 +71,9 @@
 /* From the opening SYN to the full one: the answerer's delay (half a
  * round trip: time for both opening SYNs to pass their NATs) and this. */
 #define OPEN_MS 10u
+/* A simultaneous open's SYNs answered with RST, each then reopened (see
+ * 3.), before the try fails. */
+#define REOPENS 3u
 #define DEFAULT_RTT_MS 100u
 /* A connection that is up must carry the agent's PING and PONG (a PATH
  * event on it) within this; else the try failed. A NAT that tracks
@@ -104,6 +110,8 @@ typedef struct slot {
     bool opening;               /* sock[ROLE_CONNECT] is the opening SYN's */
     uint64_t full_at_ms;        /* ...and then the full one goes */
     bool early_full;            /* the full SYN went at the opener's ICMP error */
+    bool reopening;             /* the opening SYN is a reopen's: the full one waits */
+    unsigned reopens;           /* this try's */
     uint32_t open_delay_ms;     /* the answerer's wait from its answer to its moment */
     punch_addr local, public_addr;
     bool reachable;
@@ -186,7 +194,8 @@ static void tp_reset(punch_tcp_paths *tp, slot *t, tp_state st)
         close_role(tp, t, r);
     t->stun_up = false;
     t->have_peer = false;
-    t->opening = t->early_full = false;
+    t->opening = t->early_full = t->reopening = false;
+    t->reopens = 0;
     t->state = st;
     t->accepts = 0;
 }
@@ -499,6 +508,34 @@ static void connect_why(const slot *t, const punch_tcp_result *r, char *out, siz
     }
 }
 
+/* A RST for our simultaneous-open SYN: reopen, unless this try did enough. */
+static bool can_reopen(const punch_tcp_paths *tp, const slot *t)
+{
+    return t->technique == PUNCH_TECH_TCP_SIMOPEN && tp->cfg.open_ttl != NO_TTL &&
+           t->reopens < REOPENS;
+}
+
+/* Our SIMOPEN SYN met the peer's NAT before the peer's own SYN had opened
+ * it (the two moments further apart than a trip between the NATs: no delay
+ * at all, say), and it answered RST. That RST closed our NAT's session too
+ * (Linux conntrack), so the peer's SYN would now meet a RST from our NAT.
+ * Not the end of the try: a low-TTL SYN from the same port opens our NAT
+ * again (a SYN from inside starts a closed session anew) and dies before
+ * the peer's NAT; the peer's SYN then comes through to our listener, and
+ * ours goes again after the answerer's delay, when the peer's NAT, which
+ * does the same on its RST, is open. */
+static void tp_reopen(punch_tcp_paths *tp, slot *t, uint64_t now)
+{
+    tp->counters.reopened++;
+    tp->counters.opened++;
+    t->reopens++;
+    close_role(tp, t, ROLE_CONNECT);
+    t->early_full = false;
+    t->opening = t->reopening = true;
+    t->full_at_ms = now + OPEN_MS + t->open_delay_ms;
+    connect_cmd(tp, t, &t->remote, tp->cfg.open_ttl);
+}
+
 /* A result for the connecting socket. */
 static void on_connect_result(punch_tcp_paths *tp, slot *t, const punch_tcp_result *r,
                               uint64_t now)
@@ -514,22 +551,19 @@ static void on_connect_result(punch_tcp_paths *tp, slot *t, const punch_tcp_resu
          * peer's NAT is not open yet and drops it, that socket lives on
          * and the peer's SYN crosses it later (see 3.). */
         close_role(tp, t, ROLE_CONNECT);
+        if (t->reopening) {
+            t->reopening = false; /* tp_connect_full at full_at_ms, on a new socket */
+            return;
+        }
         t->opening = false;
         t->early_full = now < t->full_at_ms;
         connect_cmd(tp, t, &t->remote, 0);
         return;
     }
-    if (r->kind == PUNCH_TCP_REFUSED && t->early_full) {
-        /* That early full SYN met the peer's NAT before the peer's own
-         * opening SYN had opened it: the two moments were further apart
-         * than a trip between the NATs (no delay at all, say). Not the
-         * end of the try: our NAT is open, so the peer's full SYN comes to
-         * our listener, and ours goes again once more at full_at_ms, when
-         * the peer's NAT is open (the listener keeps the port). */
-        tp->counters.early_rst++;
-        close_role(tp, t, ROLE_CONNECT);
-        t->early_full = false;
-        t->opening = true; /* tp_connect_full at full_at_ms, on a new socket */
+    if (r->kind == PUNCH_TCP_REFUSED && can_reopen(tp, t)) {
+        if (t->early_full)
+            tp->counters.early_rst++;
+        tp_reopen(tp, t, now);
         return;
     }
     if (r->kind == PUNCH_TCP_FAILED) {

@@ -110,9 +110,11 @@ typedef struct punch_tcp_paths_counters {
                                 offers past our capacity */
     uint64_t stale;          /* offers and answers of tries no longer under way */
     uint64_t early_rst;      /* first tries' full SYNs sent at the opener's ICMP
-                                error and answered with RST: sent again later */
+                                error and answered with RST: reopened */
     uint64_t dropped;        /* frames on a try's sockets that were not for us */
     uint64_t opened;         /* opening (low-TTL) SYNs sent */
+    uint64_t reopened;       /* simultaneous-open SYNs answered with RST and the
+                                NAT opened again by a low-TTL SYN (REOPENS) */
 } punch_tcp_paths_counters;
 
 /* Returns 0, PUNCH_ERR_INVAL (no agent or random) or PUNCH_ERR_NOMEM. */

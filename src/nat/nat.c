@@ -546,29 +546,6 @@ static uint32_t create_session(punch_nat *n, uint32_t mi, const punch_addr *remo
 
 /* ---- timeouts and TCP state ------------------------------------------ */
 
-static uint64_t session_timeout(const punch_nat *n, uint8_t proto, uint8_t tcp)
-{
-    if (proto == PUNCH_IP_UDP)
-        return n->cfg.udp_timeout_ms;
-    if (proto == PUNCH_IP_ICMP)
-        return n->cfg.icmp_timeout_ms;
-    /* RFC 5382 REQ-5: established once SYNs crossed both ways; any FIN or
-     * RST puts it back in a transitory state. */
-    bool established = (tcp & (T_SYN_OUT | T_SYN_IN)) == (T_SYN_OUT | T_SYN_IN) &&
-                       !(tcp & (T_FIN_OUT | T_FIN_IN | T_RST));
-    return established ? n->cfg.tcp_established_ms : n->cfg.tcp_transitory_ms;
-}
-
-static void tcp_track(session *s, uint8_t flags, bool outbound)
-{
-    if (flags & PUNCH_TCP_SYN)
-        s->tcp |= outbound ? T_SYN_OUT : T_SYN_IN;
-    if (flags & PUNCH_TCP_FIN)
-        s->tcp |= outbound ? T_FIN_OUT : T_FIN_IN;
-    if (flags & PUNCH_TCP_RST)
-        s->tcp |= T_RST;
-}
-
 /* Restart the session's timer and keep the mapping alive at least as long.
  * A TCP session that moved to a shorter timeout may shorten its mapping:
  * the mapping then lives as long as its longest session (RFC 5382 REQ-5). */
@@ -576,7 +553,7 @@ static void refresh(punch_nat *n, uint64_t now, uint32_t mi, uint32_t si)
 {
     mapping *m = &n->maps[mi];
     session *s = &n->sess[si];
-    uint64_t t = now + session_timeout(n, m->proto, s->tcp);
+    uint64_t t = now + nat_session_timeout(n, m->proto, s->tcp);
     bool shorter = t < s->expires;
     set_deadline(n, si | SESSION_BIT, t);
     if (t > m->expires) {
@@ -662,13 +639,19 @@ static punch_nat_verdict translate_out(punch_nat *n, uint64_t now, const punch_n
         n->counters.dropped_tcp_invalid++;
         return PUNCH_NAT_DROP;
     }
+    if (si != NIL && in->proto == PUNCH_IP_TCP &&
+        nat_tcp_closed_refuses(n, &n->sess[si], flags, true)) {
+        n->counters.refused_closed++;
+        return PUNCH_NAT_DROP;
+    }
+    bool created = si == NIL;
     if (mi == NIL && (mi = create_mapping(n, now, in->proto, &in->src, &rkey, &in->dst)) == NIL)
         return PUNCH_NAT_DROP;
     /* create_mapping() made sure a session is free for a new mapping */
     if (si == NIL && (si = create_session(n, mi, &in->dst)) == NIL)
         return PUNCH_NAT_DROP;
     if (in->proto == PUNCH_IP_TCP)
-        tcp_track(&n->sess[si], flags, true);
+        nat_tcp_track(n, &n->sess[si], flags, true, created);
     refresh(n, now, mi, si); /* RFC 4787 REQ-6: outbound always refreshes */
     *pub = n->maps[mi].pub;
     return PUNCH_NAT_FORWARD;
@@ -704,7 +687,7 @@ static punch_nat_verdict admit_in(punch_nat *n, uint64_t now, uint32_t mi, uint8
         }
         if (proto != PUNCH_IP_TCP) {
             if (n->cfg.refresh_inbound) {
-                uint64_t t = now + session_timeout(n, proto, 0);
+                uint64_t t = now + nat_session_timeout(n, proto, 0);
                 if (t > n->maps[mi].expires)
                     set_deadline(n, mi, t);
             }
@@ -716,14 +699,21 @@ static punch_nat_verdict admit_in(punch_nat *n, uint64_t now, uint32_t mi, uint8
         }
         if ((si = create_session(n, mi, remote)) == NIL)
             return PUNCH_NAT_DROP;
-        tcp_track(&n->sess[si], flags, false);
+        nat_tcp_track(n, &n->sess[si], flags, false, true);
         refresh(n, now, mi, si);
         return PUNCH_NAT_FORWARD;
     }
     if (proto == PUNCH_IP_TCP) {
+        if (nat_tcp_closed_refuses(n, &n->sess[si], flags, false)) {
+            n->counters.refused_closed++;
+            if (!n->cfg.syn_rst)
+                return PUNCH_NAT_DROP;
+            n->counters.rst++;
+            return PUNCH_NAT_RST;
+        }
         /* TCP: both directions keep a connection alive (RFC 5382 REQ-5 is
          * about idle connections, whichever side is talking). */
-        tcp_track(&n->sess[si], flags, false);
+        nat_tcp_track(n, &n->sess[si], flags, false, false);
         refresh(n, now, mi, si);
     } else if (n->cfg.refresh_inbound) {
         refresh(n, now, mi, si);

@@ -69,6 +69,11 @@ typedef struct punch_nat_cfg {
      * one, and a new flow from that endpoint to that remote is given
      * another public port, at random. */
     bool conntrack_trap;
+    /* Linux conntrack: a RST passing either way closes the TCP session
+     * (CLOSE); a later SYN from the remote (the reply direction) is INVALID,
+     * not translated, and the NAT's own stack answers it (RST with syn_rst,
+     * else nothing); a new SYN from inside opens it again (tcp_state.c). */
+    bool rst_closes;
     uint64_t udp_timeout_ms;           /* RFC 4787 REQ-5: >= 2 min; draft §5.5: 5 min */
     uint64_t tcp_established_ms;       /* RFC 5382 REQ-5: >= 2 h 4 min */
     uint64_t tcp_transitory_ms;        /* RFC 5382 REQ-5: >= 4 min (SYN, FIN, RST states) */
@@ -122,6 +127,7 @@ typedef struct punch_nat_counters {
     uint64_t events_lost;            /* events not queued: the queue was full */
     uint64_t traps_created;          /* conntrack_trap: entries for unsolicited packets */
     uint64_t trap_escapes;           /* conntrack_trap: flows given another port by one */
+    uint64_t refused_closed;         /* rst_closes: remote's SYN on a session a RST closed */
 } punch_nat_counters;
 
 typedef enum punch_nat_event_kind {
@@ -160,7 +166,7 @@ int punch_nat_cfg_preset(punch_nat_cfg *cfg, const char *name);
  * name, otherwise key=value. Keys: preset, mapping (eim|adm|apdm), filtering
  * (eif|adf|apdf), ports (preserve|sequential|random), step, port-range
  * (LO-HI), hairpin (on|off), refresh (outbound|both), syn (drop|rst),
- * trap (on|off: conntrack_trap),
+ * trap (on|off: conntrack_trap), rst-close (on|off: rst_closes),
  * pooling (paired|arbitrary), mode (napt|basic|firewall), udp-timeout,
  * tcp-timeout, tcp-transitory-timeout, icmp-timeout (a number with ms|s|m|h, seconds when
  * bare), mappings, host-mappings, sessions, public (IPv4[+IPv4...]).

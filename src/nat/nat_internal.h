@@ -18,6 +18,8 @@ enum {
     T_FIN_OUT = 0x04,
     T_FIN_IN = 0x08,
     T_RST = 0x10,
+    T_CLOSED = 0x20,  /* rst_closes: a RST passed; CLOSE until a SYN from inside */
+    T_OPENED_IN = 0x40, /* the remote's SYN made the session (the original direction is in) */
 };
 
 typedef struct hlink {
@@ -104,5 +106,12 @@ void trap_note(punch_nat *n, uint64_t now, uint8_t proto, const punch_addr *remo
 /* Would a new flow from pub to remote clash with such an entry? */
 bool trap_holds(const punch_nat *n, uint64_t now, uint8_t proto, const punch_addr *remote,
                 const punch_addr *pub);
+
+/* tcp_state.c: TCP state of a session (RFC 5382, cfg.rst_closes). */
+uint64_t nat_session_timeout(const punch_nat *n, uint8_t proto, uint8_t tcp);
+/* A segment went out (inside to remote) or in; created: it made s. */
+void nat_tcp_track(const punch_nat *n, session *s, uint8_t flags, bool outbound, bool created);
+/* A SYN the reply way on a session a RST closed: not let through. */
+bool nat_tcp_closed_refuses(const punch_nat *n, const session *s, uint8_t flags, bool outbound);
 
 #endif

@@ -3,15 +3,19 @@
  * See cluster.h. */
 #include "server/cluster.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "wire/bytes.h"
 
-#define VERSION 1
+#define VERSION 2
 _Static_assert(PUNCH_CLUSTER_MAC_LEN == crypto_auth_BYTES, "crypto_auth's MAC");
 _Static_assert(PUNCH_CLUSTER_SECRET_LEN == crypto_auth_KEYBYTES, "crypto_auth's key");
+_Static_assert(PUNCH_CLUSTER_OWNER_AT + PUNCH_KEY_LEN + PUNCH_MSG_ENDPOINT_LEN ==
+                   PUNCH_CLUSTER_HEADER_LEN,
+               "the owner's key, then the member's address, end the header");
 
 void punch_cluster_init(punch_cluster *c, const uint8_t secret[PUNCH_CLUSTER_SECRET_LEN],
                         const uint8_t self[PUNCH_CLUSTER_MEMBER_LEN])
@@ -21,9 +25,18 @@ void punch_cluster_init(punch_cluster *c, const uint8_t secret[PUNCH_CLUSTER_SEC
     memcpy(c->self, self, PUNCH_CLUSTER_MEMBER_LEN);
 }
 
+int punch_cluster_remember_intros(punch_cluster *c)
+{
+    c->seen = calloc((size_t)PUNCH_CLUSTER_REPLAY_BUCKETS * PUNCH_CLUSTER_REPLAY_WAYS,
+                     sizeof(*c->seen));
+    return c->seen ? 0 : PUNCH_ERR_NOMEM;
+}
+
 void punch_cluster_clear(punch_cluster *c)
 {
     sodium_memzero(c->secret, sizeof(c->secret));
+    free(c->seen);
+    c->seen = NULL;
 }
 
 static void put64(uint8_t *p, uint64_t v)
@@ -77,6 +90,9 @@ static int encode(punch_cluster *c, const punch_cluster_msg *m, uint8_t *buf, si
     p += 2 * PUNCH_CLUSTER_MEMBER_LEN;
     put64(p, m->stamp_ms);
     memcpy(p + 8, m->target_key, PUNCH_KEY_LEN);
+    if (punch_msg_put_endpoint(p + 8 + PUNCH_KEY_LEN, &m->member_addr) != 0 &&
+        m->member_addr.family != PUNCH_AF_NONE)
+        return PUNCH_ERR_INVAL;
     size_t signed_len = PUNCH_CLUSTER_HEADER_LEN + inner;
     crypto_auth(buf + signed_len, buf, signed_len, c->secret);
     *len = signed_len + PUNCH_CLUSTER_MAC_LEN;
@@ -87,8 +103,10 @@ static int encode(punch_cluster *c, const punch_cluster_msg *m, uint8_t *buf, si
 int punch_cluster_record(punch_cluster *c, const punch_rendezvous_peer_info *peer,
                          uint64_t expiry_ms, uint8_t *buf, size_t cap, size_t *len)
 {
-    punch_cluster_msg m = {.type = PUNCH_CLUSTER_RECORD, .stamp_ms = expiry_ms, .peer = *peer};
+    punch_cluster_msg m = {.type = PUNCH_CLUSTER_RECORD, .stamp_ms = expiry_ms, .peer = *peer,
+                           .member_addr = c->self_addr};
     memcpy(m.from, c->self, PUNCH_CLUSTER_MEMBER_LEN);
+    memcpy(m.target_key, peer->key, PUNCH_KEY_LEN);
     return encode(c, &m, buf, cap, len);
 }
 
@@ -100,7 +118,7 @@ int punch_cluster_intro(punch_cluster *c, const uint8_t to[PUNCH_CLUSTER_MEMBER_
                         uint64_t now_ms, uint8_t *buf, size_t cap, size_t *len)
 {
     punch_cluster_msg m = {.type = PUNCH_CLUSTER_INTRO, .stamp_ms = now_ms, .peer = *asker,
-                           .flags = flags};
+                           .flags = flags, .member_addr = c->self_addr};
     memcpy(m.from, c->self, PUNCH_CLUSTER_MEMBER_LEN);
     memcpy(m.to, to, PUNCH_CLUSTER_MEMBER_LEN);
     memcpy(m.target_key, target_key, PUNCH_KEY_LEN);
@@ -169,6 +187,12 @@ static int decode(punch_cluster *c, const uint8_t *buf, size_t len, punch_cluste
     p += 2 * PUNCH_CLUSTER_MEMBER_LEN;
     m->stamp_ms = get64(p);
     memcpy(m->target_key, p + 8, PUNCH_KEY_LEN);
+    const uint8_t *addr = p + 8 + PUNCH_KEY_LEN;
+    if (!sodium_is_zero(addr, PUNCH_MSG_ENDPOINT_LEN) &&
+        punch_msg_get_endpoint(addr, &m->member_addr) != 0) {
+        c->counters.malformed++;
+        return PUNCH_ERR_MALFORMED;
+    }
     peer_of(&in, m);
     return 0;
 }
@@ -183,12 +207,39 @@ int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t 
         c->counters.misdirected++;
         return PUNCH_ERR_NOTFOUND;
     }
+    if (memcmp(m->target_key, m->peer.key, PUNCH_KEY_LEN) != 0) {
+        c->counters.malformed++; /* its owner's key said twice, two ways */
+        return PUNCH_ERR_MALFORMED;
+    }
     if (now_ms >= m->stamp_ms) {
         c->counters.stale++;
         return PUNCH_ERR_LIMIT;
     }
     c->counters.accepted++;
     return 0;
+}
+
+/* An INTRO's MAC (unforgeable, so a key for the cache) seen for the first
+ * time: remember it. A bucket is 8 ways; the oldest way goes, and when it
+ * was still inside the window, INTROs as old as it can no longer be told
+ * apart from replays: the floor rises to its stamp. */
+static bool first_time(punch_cluster *c, const uint8_t *mac, uint64_t stamp_ms, uint64_t now_ms)
+{
+    uint32_t b = punch_get32(mac) % PUNCH_CLUSTER_REPLAY_BUCKETS;
+    punch_cluster_seen *way = c->seen + (size_t)b * PUNCH_CLUSTER_REPLAY_WAYS;
+    punch_cluster_seen *oldest = way;
+    for (int i = 0; i < PUNCH_CLUSTER_REPLAY_WAYS; i++) {
+        if (way[i].stamp_ms && memcmp(way[i].mac, mac, sizeof(way[i].mac)) == 0)
+            return false;
+        if (way[i].stamp_ms < oldest->stamp_ms)
+            oldest = &way[i];
+    }
+    if (oldest->stamp_ms && now_ms < oldest->stamp_ms + PUNCH_CLUSTER_INTRO_WINDOW_MS &&
+        oldest->stamp_ms > c->seen_floor_ms)
+        c->seen_floor_ms = oldest->stamp_ms;
+    memcpy(oldest->mac, mac, sizeof(oldest->mac));
+    oldest->stamp_ms = stamp_ms;
+    return true;
 }
 
 int punch_cluster_read_intro(punch_cluster *c, const uint8_t *buf, size_t len, uint64_t now_ms,
@@ -204,8 +255,13 @@ int punch_cluster_read_intro(punch_cluster *c, const uint8_t *buf, size_t len, u
     }
     /* A little early is a clock a little ahead; late is a replay or a jam. */
     if (m->stamp_ms > now_ms + PUNCH_CLUSTER_INTRO_WINDOW_MS ||
-        now_ms >= m->stamp_ms + PUNCH_CLUSTER_INTRO_WINDOW_MS) {
+        now_ms >= m->stamp_ms + PUNCH_CLUSTER_INTRO_WINDOW_MS ||
+        (c->seen && m->stamp_ms <= c->seen_floor_ms)) {
         c->counters.stale++;
+        return PUNCH_ERR_LIMIT;
+    }
+    if (c->seen && !first_time(c, buf + len - PUNCH_CLUSTER_MAC_LEN, m->stamp_ms, now_ms)) {
+        c->counters.replayed++;
         return PUNCH_ERR_LIMIT;
     }
     c->counters.accepted++;

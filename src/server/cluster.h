@@ -4,13 +4,16 @@
  * docs/cluster.md), sans-I/O: the caller moves the bytes (Redis).
  *
  *   RECORD  a name registered at a member: stored under the name with a
- *           TTL; stamp is the record's expiry (wall clock, ms).
+ *           TTL; stamp is the record's expiry (wall clock, ms); target_key
+ *           is the peer's key again, at a fixed place, so that a script in
+ *           Redis can compare owners without parsing the peer.
  *   INTRO   member `from` tells member `to` that a peer registered there
  *           (target_key) is introduced to peer `peer`, registered at `from`;
  *           stamp is when it was sent.
  *
  * Layout: 'P' 'C' version type, from[8], to[8], stamp (u64), target_key[32],
- * then the peer as a punch INTRODUCE message (src/wire/msg.h: name, key,
+ * member's address (the endpoint where member `from` takes relayed
+ * datagrams from other members; all zero: none), then the peer as a punch INTRODUCE message (src/wire/msg.h: name, key,
  * endpoints, NAT, txid, session, flags), then a MAC over all of it
  * (crypto_auth, HMAC-SHA-512-256) with the cluster secret. A member
  * trusts nothing from Redis that this MAC does not cover.
@@ -23,12 +26,22 @@
 #define PUNCH_CLUSTER_SECRET_LEN 32
 #define PUNCH_CLUSTER_MEMBER_LEN 8
 #define PUNCH_CLUSTER_MAC_LEN 32
-#define PUNCH_CLUSTER_HEADER_LEN (4 + 2 * PUNCH_CLUSTER_MEMBER_LEN + 8 + PUNCH_KEY_LEN)
+#define PUNCH_CLUSTER_HEADER_LEN                                                             \
+    (4 + 2 * PUNCH_CLUSTER_MEMBER_LEN + 8 + PUNCH_KEY_LEN + PUNCH_MSG_ENDPOINT_LEN)
+/* Where a message holds its sender and (RECORD) its owner's key: what
+ * the scripts in Redis read (apps/punchd/cluster_redis.c). */
+#define PUNCH_CLUSTER_FROM_AT 4
+#define PUNCH_CLUSTER_OWNER_AT (4 + 2 * PUNCH_CLUSTER_MEMBER_LEN + 8)
 /* A buffer this large holds any cluster message. */
 #define PUNCH_CLUSTER_MAX_MSG 1024
 /* An INTRO is taken this long after it was sent and no later (members'
  * clocks are assumed NTP-close); a replay is harmless past it. */
 #define PUNCH_CLUSTER_INTRO_WINDOW_MS 30000u
+/* INTROs remembered to refuse a replay within the window: 65,536 cover the
+ * whole 30 s up to 2,184 INTROs a second; past that the window shrinks to
+ * what the cache holds (an older INTRO is refused as stale). */
+#define PUNCH_CLUSTER_REPLAY_WAYS 8
+#define PUNCH_CLUSTER_REPLAY_BUCKETS 8192
 
 typedef enum punch_cluster_type {
     PUNCH_CLUSTER_RECORD = 1,
@@ -40,11 +53,12 @@ typedef struct punch_cluster_msg {
     uint8_t from[PUNCH_CLUSTER_MEMBER_LEN];
     uint8_t to[PUNCH_CLUSTER_MEMBER_LEN];    /* INTRO; RECORD: zero */
     uint64_t stamp_ms;
-    uint8_t target_key[PUNCH_KEY_LEN];       /* INTRO; RECORD: zero */
+    uint8_t target_key[PUNCH_KEY_LEN];       /* INTRO; RECORD: the peer's key */
     punch_rendezvous_peer_info peer;
     uint8_t txid[PUNCH_MSG_TXID_LEN];        /* INTRO */
     uint8_t session[PUNCH_MSG_SESSION_LEN];  /* INTRO */
     uint8_t flags;                           /* INTRO: PUNCH_INTRO_* for the target */
+    punch_addr member_addr;                  /* from's; PUNCH_AF_NONE: no relay across */
 } punch_cluster_msg;
 
 typedef struct punch_cluster_counters {
@@ -54,18 +68,33 @@ typedef struct punch_cluster_counters {
     uint64_t bad_mac;       /* dropped: MAC did not verify (forged, or another secret) */
     uint64_t stale;         /* dropped: a record past its expiry, an INTRO out of its window */
     uint64_t misdirected;   /* dropped: an INTRO for another member, a record of another name */
+    uint64_t replayed;      /* dropped: an INTRO taken before (the same signed bytes) */
 } punch_cluster_counters;
+
+/* An INTRO taken: its MAC's first half and its stamp. */
+typedef struct punch_cluster_seen {
+    uint8_t mac[16];
+    uint64_t stamp_ms;
+} punch_cluster_seen;
 
 typedef struct punch_cluster {
     uint8_t secret[PUNCH_CLUSTER_SECRET_LEN];
     uint8_t self[PUNCH_CLUSTER_MEMBER_LEN];
+    punch_addr self_addr;   /* this member's address for relays (PUNCH_AF_NONE: none) */
     punch_cluster_counters counters;
+    /* The replay cache (punch_cluster_remember_intros; NULL: none), and
+     * the stamp at and below which it can no longer tell. */
+    punch_cluster_seen *seen;
+    uint64_t seen_floor_ms;
 } punch_cluster;
 
 /* Set c up for member self with the cluster secret. */
 void punch_cluster_init(punch_cluster *c, const uint8_t secret[PUNCH_CLUSTER_SECRET_LEN],
                         const uint8_t self[PUNCH_CLUSTER_MEMBER_LEN]);
-/* Wipe the secret. */
+/* Remember the INTROs taken so that a replay of one is refused (counted
+ * replayed). Returns 0 or PUNCH_ERR_NOMEM. */
+int punch_cluster_remember_intros(punch_cluster *c);
+/* Wipe the secret, free the replay cache. */
 void punch_cluster_clear(punch_cluster *c);
 
 /* The record of peer, registered here, valid until expiry_ms (wall clock).
@@ -96,7 +125,9 @@ int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t 
                               size_t len, uint64_t now_ms, punch_cluster_msg *m);
 /* Check and decode an INTRO received at now_ms. Returns 0, or (counted)
  * PUNCH_ERR_MALFORMED, PUNCH_ERR_INTEGRITY, PUNCH_ERR_LIMIT (outside its
- * window) or PUNCH_ERR_NOTFOUND (for another member, or a record). */
+ * window, older than the replay cache can tell, or, with
+ * punch_cluster_remember_intros, taken before: counted replayed) or
+ * PUNCH_ERR_NOTFOUND (for another member, or a record). */
 int punch_cluster_read_intro(punch_cluster *c, const uint8_t *buf, size_t len, uint64_t now_ms,
                              punch_cluster_msg *m);
 

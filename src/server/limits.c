@@ -110,20 +110,22 @@ bool rv_connect_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
 
 /* Packets before bytes everywhere, so a datagram refused for its bytes
  * still costs a packet token. The source pays before the destination: a
- * source over its rate must not spend its victim's tokens. */
+ * source over its rate must not spend its victim's tokens. src NULL:
+ * another member, which carries many peers' relays (their own member
+ * charged their source); to NULL: to another member. */
 bool rv_relay_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *src, peer *to,
                       size_t len)
 {
     const punch_rendezvous_cfg *c = &rv->cfg;
-    if (!punch_ratelimit_allow(rv->relay_src_packets, src, now) ||
-        !punch_ratelimit_take(rv->relay_src_bytes, src, len, now)) {
+    if (src && (!punch_ratelimit_allow(rv->relay_src_packets, src, now) ||
+                !punch_ratelimit_take(rv->relay_src_bytes, src, len, now))) {
         rv->counters.relay_source_over++;
         return false;
     }
-    if (!rv_bucket_take(&to->relay_in_packets, c->relay_peer_packets_per_s,
-                        c->relay_peer_packets_per_s, 1, now) ||
-        !rv_bucket_take(&to->relay_in_bytes, c->relay_peer_bytes_per_s,
-                        c->relay_peer_bytes_per_s, len, now)) {
+    if (to && (!rv_bucket_take(&to->relay_in_packets, c->relay_peer_packets_per_s,
+                               c->relay_peer_packets_per_s, 1, now) ||
+               !rv_bucket_take(&to->relay_in_bytes, c->relay_peer_bytes_per_s,
+                               c->relay_peer_bytes_per_s, len, now))) {
         rv->counters.relay_peer_over++;
         return false;
     }

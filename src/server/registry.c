@@ -43,7 +43,7 @@ static uint64_t peer_deadline(const punch_rendezvous *rv, const peer *p)
     return p->last_ms + rv->cfg.peer_expiry_ms;
 }
 
-static void remove_peer(punch_rendezvous *rv, uint32_t i)
+void rv_remove_peer(punch_rendezvous *rv, uint32_t i)
 {
     peer *p = &rv->peers[i];
     rv_htable_remove(&rv->by_key, key_hash(rv, p->key), i);
@@ -64,7 +64,7 @@ uint32_t rv_live_peer(punch_rendezvous *rv, uint32_t i, uint64_t now)
 {
     if (i == NONE || now < peer_deadline(rv, &rv->peers[i]))
         return i;
-    remove_peer(rv, i);
+    rv_remove_peer(rv, i);
     rv->counters.peers_expired++;
     return NONE;
 }
@@ -86,7 +86,7 @@ unsigned rv_expire_peers(punch_rendezvous *rv, uint64_t now, unsigned budget)
     unsigned n = 0;
     while (n < budget && rv->peer_lru.head != NONE &&
            peer_deadline(rv, &rv->peers[rv->peer_lru.head]) <= now) {
-        remove_peer(rv, rv->peer_lru.head);
+        rv_remove_peer(rv, rv->peer_lru.head);
         rv->counters.peers_expired++;
         n++;
     }
@@ -310,6 +310,7 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
      * the peer is: every REGISTER it made since it came here is newer than
      * any it made at an earlier address). */
     p->sequence = req->sequence;
+    memcpy(p->register_txid, req->txid, PUNCH_MSG_TXID_LEN);
 
     punch_msg m = {.type = PUNCH_MSG_REGISTERED, .public_addr = *src,
                    .keepalive_s = rv->cfg.keepalive_s};
@@ -329,6 +330,7 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
         if (ev) {
             rv_peer_info(p, &ev->peer[0]);
             ev->refresh = !changed;
+            memcpy(ev->txid, req->txid, PUNCH_MSG_TXID_LEN);
         }
     }
     if (moved || remapped)
@@ -429,7 +431,7 @@ static void reintroduce(punch_rendezvous *rv, uint32_t i)
     if (si == NONE || si >= rv->sessions_hwm)
         return;
     const session *s = &rv->sessions[si];
-    if (!s->used || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1))
+    if (!s->used || s->remote || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1))
         return;
     const peer *asker = &rv->peers[s->peer[0]], *other = &rv->peers[s->peer[1]];
     uint8_t txid[PUNCH_MSG_TXID_LEN];
@@ -476,7 +478,7 @@ void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src
     }
     uint32_t b = find_name(rv, req->name, now);
     if (b == NONE && rv->cfg.cluster) {
-        rv_cluster_lookup(rv, pa, req); /* perhaps registered at another member */
+        rv_cluster_lookup(rv, now, pa, req); /* perhaps registered at another member */
         return;
     }
     if (b == NONE || b == a) {

@@ -128,6 +128,37 @@ static bool same_connect(const session *s, uint32_t a, const uint8_t *id, uint64
     return now < s->opened_ms + CROSSING_MS;
 }
 
+/* A new session id between peers a (who asked) and b, with the relay's
+ * limits checked. Returns its index or NONE. */
+static uint32_t add_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint32_t b,
+                            const uint8_t id[PUNCH_MSG_SESSION_LEN])
+{
+    if (rv->cfg.no_relay || rv->peers[a].n_started >= rv->cfg.max_sessions_per_peer)
+        return NONE;
+    if (rv->n_sessions == rv->cfg.max_sessions)
+        rv_expire_sessions(rv, now, EXPIRE_BATCH);
+    if (rv->n_sessions == rv->cfg.max_sessions) {
+        rv->counters.sessions_full++;
+        return NONE;
+    }
+    uint32_t i = rv_alloc_index(&rv->session_free, rv->session_links, &rv->sessions_hwm);
+    session *s = &rv->sessions[i];
+    const punch_rendezvous_cfg *c = &rv->cfg;
+    *s = (session){.used = true, .peer = {a, b}, .gen = {rv->peers[a].gen, rv->peers[b].gen},
+                   .opened_ms = now, .last_ms = now,
+                   .bytes_q = {.milli = (uint64_t)c->relay_bytes_per_s * 1000, .last_ms = now},
+                   .packets_q = {.milli = (uint64_t)c->relay_packets_per_s * 1000,
+                                 .last_ms = now}};
+    memcpy(s->id, id, PUNCH_MSG_SESSION_LEN);
+    rv_htable_insert(&rv->by_id, session_hash(rv, id), i);
+    rv_lru_append(&rv->session_lru, rv->session_links, i);
+    rv->peers[a].n_started++;
+    rv->n_sessions++;
+    rv->counters.sessions = rv->n_sessions;
+    rv->counters.sessions_opened++;
+    return i;
+}
+
 /* A relay session between peers a (who asked) and b. Returns whether one
  * is held for them; id is filled either way. A CONNECT sent again (its
  * answer was lost) or crossing one from the other side gets the session
@@ -154,30 +185,30 @@ bool rv_open_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint32_t b,
      * name one session: such an introduction goes without relay. */
     if (rv_htable_find(rv, &rv->by_id, session_hash(rv, id), match_session, id) != NONE)
         return false;
-    if (rv->cfg.no_relay || rv->peers[a].n_started >= rv->cfg.max_sessions_per_peer)
+    uint32_t i = add_session(rv, now, a, b, id);
+    if (i == NONE)
         return false;
-    if (rv->n_sessions == rv->cfg.max_sessions)
-        rv_expire_sessions(rv, now, EXPIRE_BATCH);
-    if (rv->n_sessions == rv->cfg.max_sessions) {
-        rv->counters.sessions_full++;
-        return false;
-    }
-    uint32_t i = rv_alloc_index(&rv->session_free, rv->session_links, &rv->sessions_hwm);
-    session *s = &rv->sessions[i];
-    const punch_rendezvous_cfg *c = &rv->cfg;
-    *s = (session){.used = true, .peer = {a, b}, .gen = {rv->peers[a].gen, rv->peers[b].gen},
-                   .opened_ms = now, .last_ms = now,
-                   .bytes_q = {.milli = (uint64_t)c->relay_bytes_per_s * 1000, .last_ms = now},
-                   .packets_q = {.milli = (uint64_t)c->relay_packets_per_s * 1000,
-                                 .last_ms = now}};
-    memcpy(s->id, id, PUNCH_MSG_SESSION_LEN);
-    rv_htable_insert(&rv->by_id, session_hash(rv, id), i);
-    rv_lru_append(&rv->session_lru, rv->session_links, i);
-    rv->peers[a].n_started++;
     rv->peers[a].last_session = rv->peers[b].last_session = i;
-    rv->n_sessions++;
-    rv->counters.sessions = rv->n_sessions;
-    rv->counters.sessions_opened++;
+    return true;
+}
+
+bool rv_open_remote_session(punch_rendezvous *rv, uint64_t now, uint32_t a,
+                            const uint8_t id[PUNCH_MSG_SESSION_LEN], const punch_addr *hop)
+{
+    uint32_t i = rv_htable_find(rv, &rv->by_id, session_hash(rv, id), match_session, id);
+    if (i != NONE) { /* a copy of the CONNECT, or an INTRO's */
+        session *s = &rv->sessions[i];
+        if (!s->remote || s->peer[0] != a || !punch_addr_equal(&s->hop, hop))
+            return false;
+        s->last_ms = now > s->last_ms ? now : s->last_ms;
+        rv_lru_touch(&rv->session_lru, rv->session_links, i);
+        return true;
+    }
+    i = add_session(rv, now, a, a, id);
+    if (i == NONE)
+        return false;
+    rv->sessions[i].remote = true;
+    rv->sessions[i].hop = *hop;
     return true;
 }
 
@@ -202,7 +233,7 @@ void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
     int from;
     if (punch_addr_equal(src, &rv->peers[s->peer[0]].pub))
         from = 0;
-    else if (punch_addr_equal(src, &rv->peers[s->peer[1]].pub))
+    else if (punch_addr_equal(src, s->remote ? &s->hop : &rv->peers[s->peer[1]].pub))
         from = 1;
     else {
         rv->counters.relay_wrong_source++;
@@ -223,17 +254,21 @@ void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
         s->dropped++;
         return;
     }
-    peer *to = &rv->peers[s->peer[1 - from]];
-    if (!rv_relay_allowed(rv, now, src, to, len)) {
+    /* Across members: to the other member (limited there, at its peer), or
+     * from it (its peer's source was charged there). */
+    bool to_hop = s->remote && from == 0;
+    peer *to = to_hop ? NULL : &rv->peers[s->peer[1 - from]];
+    if (!rv_relay_allowed(rv, now, s->remote && from == 1 ? NULL : src, to, len)) {
         s->dropped++;
         return;
     }
     txslot *t = rv_tx_reserve(rv);
     if (!t)
         return;
+    const peer *via = to_hop ? &rv->peers[s->peer[0]] : to; /* its socket */
     memcpy(t->data, data, len);
-    t->out.dst = to->pub;
-    t->out.local = to->local ? rv->locals[to->local - 1] : (punch_addr){0};
+    t->out.dst = to_hop ? s->hop : to->pub;
+    t->out.local = via->local ? rv->locals[via->local - 1] : (punch_addr){0};
     t->out.len = len;
     rv_tx_commit(rv);
     s->bytes[from] += len;

@@ -162,7 +162,7 @@ typedef struct punch_rendezvous_event {
     uint64_t packets[2];
     uint64_t dropped;          /* RELAY_CLOSED: datagrams over the rate quotas */
     bool refresh;              /* REGISTERED (cluster): a keepalive, nothing changed */
-    uint8_t txid[PUNCH_MSG_TXID_LEN]; /* LOOKUP: the CONNECT's */
+    uint8_t txid[PUNCH_MSG_TXID_LEN]; /* LOOKUP: the CONNECT's; REGISTERED: the REGISTER's */
 } punch_rendezvous_event;
 
 typedef struct punch_rendezvous_counters {
@@ -242,6 +242,16 @@ void punch_rendezvous_handle_timeout(punch_rendezvous *rv, uint64_t now_ms);
 
 const punch_rendezvous_counters *punch_rendezvous_counters_get(const punch_rendezvous *rv);
 
+/* Cluster: hold this member's half of relay session session_id for the
+ * peer registered here with key local_key, the other half at the member
+ * at hop (a relay across members runs through both: each peer sends
+ * RELAY to its own member, the members to each other). Returns 0 (held;
+ * a copy of the same introduction holds the same), PUNCH_ERR_NOTFOUND (no
+ * such peer here) or PUNCH_ERR_LIMIT (relay off, or no room). */
+int punch_rendezvous_relay_remote(punch_rendezvous *rv, uint64_t now_ms,
+                                  const uint8_t local_key[PUNCH_KEY_LEN],
+                                  const uint8_t session_id[PUNCH_MSG_SESSION_LEN],
+                                  const punch_addr *hop);
 /* Cluster (cfg.cluster): tell the peer registered here with key local_key
  * about remote, a peer registered at another member, with an INTRODUCE
  * of this txid and session (flags: PUNCH_INTRO_*); *local (unless NULL)
@@ -253,6 +263,13 @@ int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
                                       const uint8_t txid[PUNCH_MSG_TXID_LEN],
                                       const uint8_t session_id[PUNCH_MSG_SESSION_LEN], uint8_t flags,
                                       punch_rendezvous_peer_info *local);
+/* Cluster: the name of the peer with key local_key belongs to another key
+ * at another member: answer its REGISTER txid (and its latest REGISTER's,
+ * when another came since) with REFUSED(NAME_TAKEN) and forget the peer, as one server refuses a name it holds for another
+ * key. Returns 0 or PUNCH_ERR_NOTFOUND (no such peer here). */
+int punch_rendezvous_refuse_name(punch_rendezvous *rv, uint64_t now_ms,
+                                 const uint8_t local_key[PUNCH_KEY_LEN],
+                                 const uint8_t txid[PUNCH_MSG_TXID_LEN]);
 /* Cluster: answer the LOOKUP of the peer with key local_key with REFUSED
  * of this code. Returns 0 or PUNCH_ERR_NOTFOUND (no such peer here). */
 int punch_rendezvous_refuse(punch_rendezvous *rv, uint64_t now_ms,

@@ -69,6 +69,7 @@ typedef struct peer {
     uint32_t token_serial;               /* ...the newest such token's (replays are older) */
     uint64_t last_ms;
     uint64_t sequence;                   /* of the latest REGISTER accepted */
+    uint8_t register_txid[PUNCH_MSG_TXID_LEN]; /* of the latest REGISTER accepted */
     char name[PUNCH_MSG_NAME_MAX + 1];
     punch_addr priv[PUNCH_MSG_MAX_PRIVATE];
 } peer;
@@ -76,8 +77,10 @@ typedef struct peer {
 typedef struct session {
     uint8_t id[PUNCH_MSG_SESSION_LEN];
     bool used, opened;
-    uint32_t peer[2]; /* [0] started it */
+    uint32_t peer[2]; /* [0] started it; a half across members: both [0] */
     uint32_t gen[2];
+    bool remote;      /* a half across members: [1] is the other member at hop */
+    punch_addr hop;
     uint64_t opened_ms, last_ms;
     bucket bytes_q, packets_q;
     uint64_t bytes[2], packets[2], dropped;
@@ -156,6 +159,8 @@ void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src
                        uint8_t local, const uint8_t *data, const punch_msg *req);
 /* Peer i, or NONE when it is past its deadline (then removed as expired). */
 uint32_t rv_live_peer(punch_rendezvous *rv, uint32_t i, uint64_t now);
+/* Peer i goes (its name and key are free again). */
+void rv_remove_peer(punch_rendezvous *rv, uint32_t i);
 /* When the peer heard from least recently expires; UINT64_MAX: no peer. */
 uint64_t rv_registry_deadline(const punch_rendezvous *rv);
 /* Remove up to budget expired peers; returns how many. */
@@ -169,7 +174,7 @@ void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const
 void rv_refuse_peer(punch_rendezvous *rv, const peer *p, const uint8_t *txid,
                     punch_refusal code);
 /* The LOOKUP event for a CONNECT of p's for a name not registered here. */
-void rv_cluster_lookup(punch_rendezvous *rv, const peer *p, const punch_msg *req);
+void rv_cluster_lookup(punch_rendezvous *rv, uint64_t now, const peer *p, const punch_msg *req);
 
 /* ---- limits per source and per peer (limits.c) ---- */
 
@@ -191,6 +196,11 @@ bool rv_connect_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
  * source's and the destination's relay rates (spent when it is). */
 bool rv_relay_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *src, peer *to,
                       size_t len);
+/* The half of a relay session across members held here for peer a: its
+ * datagrams go to the other member at hop and come from there. Returns
+ * whether one is held (a copy of the same CONNECT finds it again). */
+bool rv_open_remote_session(punch_rendezvous *rv, uint64_t now, uint32_t a,
+                            const uint8_t id[PUNCH_MSG_SESSION_LEN], const punch_addr *hop);
 
 /* ---- address-validation tokens (tokens.c) ---- */
 

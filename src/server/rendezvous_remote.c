@@ -7,8 +7,17 @@
 
 #include <string.h>
 
-void rv_cluster_lookup(punch_rendezvous *rv, const peer *p, const punch_msg *req)
+#include <sodium.h>
+
+void rv_cluster_lookup(punch_rendezvous *rv, uint64_t now, const peer *p, const punch_msg *req)
 {
+    /* The limit per source and target (finding 5) holds across members
+     * too; the target's key is not known here, so its name stands in. */
+    uint8_t target[PUNCH_KEY_LEN];
+    crypto_generichash(target, sizeof(target), (const uint8_t *)req->name, strlen(req->name),
+                       (const uint8_t *)"cluster name", 12);
+    if (!rv_connect_allowed(rv, now, &p->pub, target))
+        return;
     punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_LOOKUP);
     if (!ev)
         return; /* counted: the CONNECT goes unanswered and is retried */
@@ -51,6 +60,34 @@ int punch_rendezvous_refuse(punch_rendezvous *rv, uint64_t now_ms,
     if (i == NONE)
         return PUNCH_ERR_NOTFOUND;
     rv_refuse_peer(rv, &rv->peers[i], txid, code);
+    return 0;
+}
+
+int punch_rendezvous_relay_remote(punch_rendezvous *rv, uint64_t now_ms,
+                                  const uint8_t local_key[PUNCH_KEY_LEN],
+                                  const uint8_t session_id[PUNCH_MSG_SESSION_LEN],
+                                  const punch_addr *hop)
+{
+    uint32_t i = rv_find_key(rv, local_key, now_ms);
+    if (i == NONE)
+        return PUNCH_ERR_NOTFOUND;
+    return rv_open_remote_session(rv, now_ms, i, session_id, hop) ? 0 : PUNCH_ERR_LIMIT;
+}
+
+int punch_rendezvous_refuse_name(punch_rendezvous *rv, uint64_t now_ms,
+                                 const uint8_t local_key[PUNCH_KEY_LEN],
+                                 const uint8_t txid[PUNCH_MSG_TXID_LEN])
+{
+    uint32_t i = rv_find_key(rv, local_key, now_ms);
+    if (i == NONE)
+        return PUNCH_ERR_NOTFOUND;
+    const peer *p = &rv->peers[i];
+    rv_refuse_peer(rv, p, txid, PUNCH_REFUSED_NAME_TAKEN);
+    /* A later REGISTER (a keepalive, a re-registration) was answered while
+     * Redis looked: the peer waits on that one's txid. */
+    if (memcmp(p->register_txid, txid, PUNCH_MSG_TXID_LEN) != 0)
+        rv_refuse_peer(rv, p, p->register_txid, PUNCH_REFUSED_NAME_TAKEN);
+    rv_remove_peer(rv, i);
     return 0;
 }
 

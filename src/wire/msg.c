@@ -59,16 +59,24 @@ static void put_zero(cursor *c, size_t n)
     }
 }
 
+int punch_msg_put_endpoint(uint8_t out[PUNCH_MSG_ENDPOINT_LEN], const punch_addr *a)
+{
+    memset(out, 0, PUNCH_MSG_ENDPOINT_LEN);
+    if (a->family != PUNCH_AF_INET && a->family != PUNCH_AF_INET6)
+        return PUNCH_ERR_INVAL;
+    out[0] = a->family;
+    punch_put16(out + 1, a->port);
+    memcpy(out + 3, a->ip, a->family == PUNCH_AF_INET ? 4 : 16);
+    return 0;
+}
+
 static void put_endpoint(cursor *c, const punch_addr *a)
 {
-    uint8_t b[PUNCH_MSG_ENDPOINT_LEN] = {0};
-    if (a->family != PUNCH_AF_INET && a->family != PUNCH_AF_INET6) {
+    uint8_t b[PUNCH_MSG_ENDPOINT_LEN];
+    if (punch_msg_put_endpoint(b, a) != 0) {
         invalid(c);
         return;
     }
-    b[0] = a->family;
-    punch_put16(b + 1, a->port);
-    memcpy(b + 3, a->ip, a->family == PUNCH_AF_INET ? 4 : 16);
     put_bytes(c, b, sizeof(b));
 }
 
@@ -128,22 +136,26 @@ static uint16_t get_u16(cursor *c)
     return p ? punch_get16(p) : 0;
 }
 
+int punch_msg_get_endpoint(const uint8_t in[PUNCH_MSG_ENDPOINT_LEN], punch_addr *a)
+{
+    static const uint8_t zero[12];
+    memset(a, 0, sizeof(*a));
+    /* An IPv4 endpoint keeps the unused 12 bytes zero: one encoding only. */
+    if ((in[0] != PUNCH_AF_INET && in[0] != PUNCH_AF_INET6) ||
+        (in[0] == PUNCH_AF_INET && memcmp(in + 7, zero, sizeof(zero)) != 0))
+        return PUNCH_ERR_MALFORMED;
+    a->family = in[0];
+    a->port = punch_get16(in + 1);
+    memcpy(a->ip, in + 3, a->family == PUNCH_AF_INET ? 4 : 16);
+    return 0;
+}
+
 static void get_endpoint(cursor *c, punch_addr *a)
 {
     const uint8_t *p = get_bytes(c, PUNCH_MSG_ENDPOINT_LEN);
     memset(a, 0, sizeof(*a));
-    if (!p)
-        return;
-    static const uint8_t zero[12];
-    /* An IPv4 endpoint keeps the unused 12 bytes zero: one encoding only. */
-    if ((p[0] != PUNCH_AF_INET && p[0] != PUNCH_AF_INET6) ||
-        (p[0] == PUNCH_AF_INET && memcmp(p + 7, zero, sizeof(zero)) != 0)) {
+    if (p && punch_msg_get_endpoint(p, a) != 0)
         invalid(c);
-        return;
-    }
-    a->family = p[0];
-    a->port = punch_get16(p + 1);
-    memcpy(a->ip, p + 3, a->family == PUNCH_AF_INET ? 4 : 16);
 }
 
 static void get_name(cursor *c, char out[PUNCH_MSG_NAME_MAX + 1])

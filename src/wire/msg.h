@@ -156,6 +156,11 @@ bool punch_msg_is_msg(const uint8_t *buf, size_t len);
  * Returns 0, PUNCH_ERR_MALFORMED or PUNCH_ERR_INVAL. */
 int punch_msg_decode(const uint8_t *buf, size_t len, punch_msg *m);
 
+/* One endpoint as the messages carry it (family, port, 16 address bytes).
+ * Returns 0 or PUNCH_ERR_INVAL (no such family) / PUNCH_ERR_MALFORMED. */
+int punch_msg_put_endpoint(uint8_t out[PUNCH_MSG_ENDPOINT_LEN], const punch_addr *a);
+int punch_msg_get_endpoint(const uint8_t in[PUNCH_MSG_ENDPOINT_LEN], punch_addr *a);
+
 /* Encode m (type-dependent fields) into buf. For messages with a MAC, the
  * MAC bytes are left zero at out[*len - 16 .. *len): compute it over
  * out[0 .. *len - 16) and write it there. Payload types copy m->payload.

@@ -23,6 +23,7 @@ static void check_round_trip(const punch_cluster_msg *m, const uint8_t *in, size
     uint8_t out[PUNCH_CLUSTER_MAX_MSG];
     size_t n;
     punch_cluster_init(&sender, secret, m->from);
+    sender.self_addr = m->member_addr;
     if (punch_cluster_intro(&sender, m->to, m->target_key, &m->peer, m->txid, m->session,
                             m->flags, m->stamp_ms, out, sizeof(out), &n) != 0 ||
         n != len || memcmp(out, in, len - PUNCH_CLUSTER_MAC_LEN - PUNCH_MSG_MAC_LEN) != 0)

@@ -7,66 +7,8 @@
 # introduces its own peers, says it is down, and refuses a lookup across
 # members with a clear reason; with Redis back, both recover.
 . "$(dirname "$0")/netns.sh"
-PUNCH=${PUNCH:?set PUNCH to the punch binary}
-command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
-    { echo "SKIP: redis-server not installed (scripts/setup)"; exit 77; }
 
-REDIS_PID=; M1=; M2=; BOB=
-cleanup() {
-    touch "$TMP/stop"
-    [ -z "${KEEP:-}" ] || cp -r "$TMP" "$KEEP"
-    for p in $BOB $M1 $M2 $REDIS_PID; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-head -c 32 /dev/urandom >"$TMP/secret"
-CLUSTER=(--cluster redis://127.0.0.1:6379/3 --cluster-secret-file "$TMP/secret")
-
-start_redis() {
-    redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no \
-        >>"$TMP/redis.log" 2>&1 &
-    REDIS_PID=$!
-    for _ in $(seq 400); do redis-cli -p 6379 ping 2>/dev/null | grep -q PONG && return; sleep 0.025; done
-    cat "$TMP/redis.log"; fail "redis-server did not start"
-}
-stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=; }
-
-# member N PORT: punchd member N serving on 127.0.0.1:PORT, events in mN.ev.
-member() {
-    "$PUNCHD" --listen "127.0.0.1:$2" --no-tcp --log-level debug --events "$TMP/m$1.ev" \
-        --metrics "127.0.0.1:947$1" \
-        "${CLUSTER[@]}" 2>"$TMP/m$1.err" &
-    eval "M$1=$!"
-}
-# count FILE REGEX: matching lines so far.
-count() { grep -c -- "$2" "$1" 2>/dev/null || true; }
-# wait_more FILE REGEX N: bounded wait until more than N lines match.
-wait_more() {
-    for _ in $(seq 400); do [ "$(count "$1" "$2")" -gt "$3" ] && return 0; sleep 0.025; done
-    return 1
-}
-UP='"event":"cluster".*"state":"up"'
-DOWN='"event":"cluster".*"state":"down"'
-
-# listen NAME SERVER: NAME waits for one peer, says "hello from NAME".
-listen() {
-    rm -f "$TMP/stop" "$TMP/$1.ev"
-    (echo "hello from $1"; while [ ! -e "$TMP/stop" ]; do sleep 0.05; done) |
-        XDG_CONFIG_HOME="$TMP/$1" "$PUNCH" --server "$2" --name "$1" --events "$TMP/$1.ev" \
-            listen --datagram >"$TMP/$1.out" 2>"$TMP/$1.err" &
-    BOB=$!
-    wait_grep "$TMP/$1.ev" '"event":"registered"' || { cat "$TMP/$1.err"; fail "$1 did not register"; }
-}
-stop_listen() { touch "$TMP/stop"; kill -TERM "$BOB" 2>/dev/null; wait "$BOB" 2>/dev/null; BOB=; }
-# connect PEER SERVER ARGS...: alice says "hello PEER", waits for an answer.
-connect() {
-    local peer=$1 server=$2; shift 2
-    rm -f "$TMP/alice.out"
-    (echo "hello $peer"; for _ in $(seq 200); do [ -s "$TMP/alice.out" ] && break; sleep 0.05; done) |
-        XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 30 "$PUNCH" --server "$server" \
-            --name alice --events "$TMP/alice.ev" connect --datagram "$peer" "$@" \
-            >"$TMP/alice.out" 2>"$TMP/alice.err"
-}
+. "$(dirname "$0")/cluster_lib.sh"
 
 start_redis
 member 1 3478
@@ -77,13 +19,17 @@ curl -fsS http://127.0.0.1:9471/metrics | grep -qx 'punchd_cluster_up 1' ||
     fail "member 1's /metrics does not say it is up"
 pass "two members connected to Redis"
 
-# bob at member 2, alice at member 1.
+# bob at member 2, alice at member 1; the INTRO member 1 sends to member
+# 2 is captured off Redis as it goes, to be replayed below.
 listen bob 127.0.0.1:3488
 wait_grep "$TMP/m2.ev" '"event":"registered".*"name":"bob"' || fail "member 2 did not register bob"
+python3 "$TOOL" capture 6379 "punch:3:member:$(member_id 2)" "$TMP/intro" & CAPTURE=$!
+for _ in $(seq 400); do [ -e "$TMP/intro.ready" ] && break; sleep 0.025; done
+[ -e "$TMP/intro.ready" ] || fail "could not subscribe to member 2's channel"
 connect bob 127.0.0.1:3478 --timeout 20 || { cat "$TMP/alice.err"; fail "connect across members failed"; }
 stop_listen
-[ "$(cat "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")'"
-[ "$(cat "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")'"
+[ "$(sort -u "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")'"
+[ "$(sort -u "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")'"
 grep -q '"event":"path".*"peer":"bob","kind":"direct"' "$TMP/alice.ev" ||
     fail "no direct path: $(cat "$TMP/alice.ev")"
 s1=$(grep -o '"event":"cluster-introduced","t_ms":[0-9]*,"name":"alice","peer":"bob".*"initiator":true' "$TMP/m1.ev" | grep -o '"session":"[0-9a-f]*"' | sort -u)
@@ -91,14 +37,35 @@ s2=$(grep -o '"event":"cluster-introduced","t_ms":[0-9]*,"name":"bob","peer":"al
 [ -n "$s1" ] && [ "$s1" = "$s2" ] || fail "members did not introduce one session: '$s1' / '$s2'"
 pass "alice at member 1 reached bob at member 2: data both ways on a direct path, session $s1"
 
+# A relayed session across members: both take only the relay. Each
+# member holds one half (each peer sends to its own member, the members
+# forward to each other), and both open it with the same session.
+LISTEN_ARGS=--relay-only listen bob 127.0.0.1:3488
+rm -f "$TMP/alice.ev"
+connect bob 127.0.0.1:3478 --relay-only --timeout 20 ||
+    { cat "$TMP/alice.err"; fail "relayed connect across members failed"; }
+stop_listen
+[ "$(sort -u "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")' on the relay"
+[ "$(sort -u "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' on the relay"
+for side in alice bob; do
+    ! grep '"event":"path"' "$TMP/$side.ev" | grep -qv '"kind":"relay"' &&
+        grep -q '"event":"path".*"kind":"relay"' "$TMP/$side.ev" ||
+        fail "$side's paths were not the relay only: $(grep '"event":"path"' "$TMP/$side.ev")"
+done
+r1=$(grep '"event":"relay-opened"' "$TMP/m1.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
+r2=$(grep '"event":"relay-opened"' "$TMP/m2.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
+[ -n "$r1" ] && [ "$r1" = "$r2" ] || fail "the members did not relay one session: '$r1' / '$r2'"
+relayed() { curl -fsS "http://127.0.0.1:947$1/metrics" | grep '^punchd_relayed_datagrams_total ' | cut -d' ' -f2; }
+[ "$(relayed 1)" -gt 0 ] && [ "$(relayed 2)" -gt 0 ] || fail "a member relayed nothing"
+pass "a relayed session across members: data both ways on the relay, $r1 at both members ($(relayed 1) and $(relayed 2) datagrams)"
+
 # Redis holds nothing a member trusts without the cluster's MAC: a record
 # planted for mallory and an INTRO published on member 2's channel are
 # dropped and counted.
-member_id() { grep -o '"event":"cluster".*' "$TMP/m$1.ev" | head -1 | grep -o '"member":"[0-9a-f]*"' | cut -d'"' -f4; }
 head -c 300 /dev/urandom >"$TMP/planted"
 intros2=$(count "$TMP/m2.ev" '"event":"cluster-introduced"')
 redis-cli -n 3 -x set punch:name:mallory <"$TMP/planted" >/dev/null
-{ printf 'PC\001\002'; head -c 300 /dev/urandom; } >"$TMP/forged"
+{ printf 'PC\002\002'; head -c 300 /dev/urandom; } >"$TMP/forged"
 [ "$(redis-cli -x publish "punch:3:member:$(member_id 2)" <"$TMP/forged")" = 1 ] ||
     fail "member 2 is not subscribed to its channel"
 connect mallory 127.0.0.1:3478 --timeout 5 && fail "a planted record was trusted"
@@ -114,6 +81,62 @@ c1=$(grep '"event":"counters"' "$TMP/m1.ev" | tail -1); c2=$(grep '"event":"coun
     fail "member 2 acted on the forged INTRO: $c2"
 pass "a planted record and a forged INTRO are dropped and counted (member 1 malformed $(json_field "$c1" cluster_malformed), member 2 bad_mac $(json_field "$c2" cluster_bad_mac))"
 
+# A true INTRO, signed by member 1, published again: refused as a replay.
+wait "$CAPTURE"; CAPTURE=
+[ -s "$TMP/intro" ] || fail "no INTRO was captured on member 2's channel"
+[ "$(redis-cli -x publish "punch:3:member:$(member_id 2)" <"$TMP/intro")" = 1 ] ||
+    fail "member 2 did not get the replayed INTRO"
+counters2() {
+    local n; n=$(count "$TMP/m2.ev" '"event":"counters"')
+    kill -USR1 "$M2"; wait_more "$TMP/m2.ev" '"event":"counters"' "$n" || fail "no counters"
+    grep '"event":"counters"' "$TMP/m2.ev" | tail -1
+}
+c2=$(counters2)
+[ "$(json_field "$c2" cluster_replayed)" = 1 ] || fail "member 2 did not refuse the replayed INTRO: $c2"
+[ "$(json_field "$c2" cluster_introduced)" = "$intros2" ] || fail "member 2 acted on the replay: $c2"
+curl -fsS http://127.0.0.1:9472/metrics | grep -qx 'punchd_cluster_drops_total{reason="replayed"} 1' ||
+    fail "member 2's /metrics does not count the replay"
+pass "a captured INTRO published again is refused and counted (cluster_replayed 1)"
+
+# A Redis that takes the connection and the commands but answers nothing
+# (here: stopped with SIGSTOP, so the kernel still accepts): a lookup is
+# refused after the 2 s command timeout with the reason, not left waiting.
+downs1=$(count "$TMP/m1.ev" "$DOWN"); ups1=$(count "$TMP/m1.ev" "$UP")
+listen bob 127.0.0.1:3488
+kill -STOP "$REDIS_PID"
+connect bob 127.0.0.1:3478 --timeout 10 && fail "connect across members worked with Redis wedged"
+stop_listen
+grep -q "no such peer" "$TMP/alice.err" || fail "alice was not told: $(cat "$TMP/alice.err")"
+wait_more "$TMP/m1.ev" '"event":"cluster-lookup-failed".*"peer":"bob".*"reason":"redis unavailable: redis did not answer within 2000 ms"' 0 ||
+    fail "member 1 did not give the timeout as the reason: $(tail -3 "$TMP/m1.ev")"
+wait_more "$TMP/m1.ev" "$DOWN.*did not answer" "$downs1" || fail "member 1 did not say Redis is down"
+curl -fsS http://127.0.0.1:9471/metrics | grep -q '^punchd_cluster_timeouts_total [1-9]' ||
+    fail "member 1's /metrics does not count the timeout"
+# From alice's registration to the refusal, in member 1's time: the claim
+# of her name is the first command Redis leaves unanswered (her CONNECT
+# follows it), so the 2 s run from there (events' t_ms and the timer may
+# round apart by a few ms).
+t_ms() { grep -o "$1" "$TMP/m1.ev" | tail -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2; }
+took=$(( $(t_ms '"event":"cluster-lookup-failed","t_ms":[0-9]*') - $(t_ms '"event":"registered","t_ms":[0-9]*,"name":"alice"') ))
+[ "$took" -ge 1990 ] && [ "$took" -lt 4000 ] || fail "the refusal took $took ms, not the 2 s timeout"
+kill -CONT "$REDIS_PID"
+wait_more "$TMP/m1.ev" "$UP" "$ups1" || fail "member 1 did not rejoin Redis after it answered again"
+pass "a wedged Redis: alice refused in $took ms, member 1 says 'redis did not answer within 2000 ms' and counts it; back up when Redis answers"
+
+# No Redis at all behind the port, just a socket that never answers: the
+# member says so and refuses lookups at once, without waiting on it.
+python3 "$TOOL" silent 6390 "$TMP/silent.ready" & SILENT=$!
+for _ in $(seq 400); do [ -e "$TMP/silent.ready" ] && break; sleep 0.025; done
+member 3 3498 redis://127.0.0.1:6390/3
+wait_grep "$TMP/m3.ev" "$DOWN.*did not answer within 2000 ms" ||
+    fail "member 3 did not give up on the silent server: $(cat "$TMP/m3.ev")"
+grep -q "$UP" "$TMP/m3.ev" && fail "member 3 said up with a server that never answered"
+connect bob 127.0.0.1:3498 --timeout 5 && fail "member 3 introduced without Redis"
+grep -q '"event":"cluster-lookup-failed".*"reason":"redis unavailable: redis did not answer' "$TMP/m3.ev" ||
+    fail "member 3 did not refuse with the reason: $(tail -3 "$TMP/m3.ev")"
+kill "$M3" "$SILENT"; wait "$M3" "$SILENT" 2>/dev/null; M3=; SILENT=
+pass "a server that never answers: member 3 says 'redis did not answer within 2000 ms' and refuses lookups"
+
 # Redis goes away.
 downs1=$(count "$TMP/m1.ev" "$DOWN"); downs2=$(count "$TMP/m2.ev" "$DOWN")
 ups1=$(count "$TMP/m1.ev" "$UP"); ups2=$(count "$TMP/m2.ev" "$UP")
@@ -128,13 +151,13 @@ pass "both members said Redis is down: $(grep -o '"reason":"[^"]*"' "$TMP/m1.ev"
 listen carol 127.0.0.1:3478
 connect carol 127.0.0.1:3478 --timeout 20 || { cat "$TMP/alice.err"; fail "same-member connect failed without Redis"; }
 stop_listen
-[ "$(cat "$TMP/alice.out")" = "hello from carol" ] || fail "alice got '$(cat "$TMP/alice.out")' from carol"
+[ "$(sort -u "$TMP/alice.out")" = "hello from carol" ] || fail "alice got '$(cat "$TMP/alice.out")' from carol"
 pass "same-member connect works without Redis"
 # ...but bob at member 2 is not, and both sides say why.
 listen bob 127.0.0.1:3488
 connect bob 127.0.0.1:3478 --timeout 5 && fail "connect across members worked without Redis"
 grep -q "no such peer" "$TMP/alice.err" || fail "alice was not told: $(cat "$TMP/alice.err")"
-wait_more "$TMP/m1.ev" '"event":"cluster-lookup-failed".*"peer":"bob".*"reason":"redis unavailable"' 0 ||
+wait_more "$TMP/m1.ev" '"event":"cluster-lookup-failed".*"peer":"bob".*"reason":"redis unavailable: ' 0 ||
     fail "member 1 did not report the failed lookup: $(tail -3 "$TMP/m1.ev")"
 pass "cross-member connect refused without Redis (alice: $(grep -o 'no such peer[^"]*' "$TMP/alice.err" | head -1); member 1: redis unavailable)"
 
@@ -149,5 +172,5 @@ for _ in $(seq 400); do published && break; sleep 0.025; done
 published || fail "member 2 did not publish bob again"
 connect bob 127.0.0.1:3478 --timeout 20 || { cat "$TMP/alice.err"; fail "connect across members failed after Redis came back"; }
 stop_listen
-[ "$(cat "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' after recovery"
+[ "$(sort -u "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' after recovery"
 pass "Redis back: both members rejoined, republished, and alice reaches bob across members again"

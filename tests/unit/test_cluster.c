@@ -56,14 +56,24 @@ static void record_round_trips(void **state)
     punch_cluster a, b;
     punch_cluster_init(&a, secret, m1);
     punch_cluster_init(&b, secret, m2);
+    a.self_addr = (punch_addr){.family = PUNCH_AF_INET, .port = 3478, .ip = {192, 0, 2, 10}};
     punch_rendezvous_peer_info p = sample_peer();
     uint8_t buf[PUNCH_CLUSTER_MAX_MSG];
     size_t len;
     assert_int_equal(punch_cluster_record(&a, &p, now + 90000, buf, sizeof(buf), &len), 0);
+    /* Where a script in Redis finds the member and the owner's key. */
+    assert_memory_equal(buf + PUNCH_CLUSTER_FROM_AT, m1, sizeof(m1));
+    assert_memory_equal(buf + PUNCH_CLUSTER_OWNER_AT, p.key, PUNCH_KEY_LEN);
     punch_cluster_msg m;
     assert_int_equal(punch_cluster_read_record(&b, "bob", buf, len, now, &m), 0);
     assert_int_equal(m.type, PUNCH_CLUSTER_RECORD);
     assert_memory_equal(m.from, m1, sizeof(m1));
+    assert_true(punch_addr_equal(&m.member_addr, &a.self_addr));
+    /* A member without a relay address says none. */
+    assert_int_equal(punch_cluster_record(&b, &p, now + 90000, buf, sizeof(buf), &len), 0);
+    assert_int_equal(punch_cluster_read_record(&a, "bob", buf, len, now, &m), 0);
+    assert_int_equal(m.member_addr.family, PUNCH_AF_NONE);
+    assert_int_equal(punch_cluster_record(&a, &p, now + 90000, buf, sizeof(buf), &len), 0);
     assert_int_equal(m.stamp_ms, now + 90000);
     assert_same_peer(&m.peer, &p);
     assert_int_equal(b.counters.accepted, 1);
@@ -179,6 +189,71 @@ static void signed_garbage_is_malformed(void **state)
     assert_int_equal(b.counters.bad_mac, 0);
 }
 
+/* An INTRO is signed bytes anyone on Redis can publish again: the second
+ * copy is refused and counted; a new INTRO (a CONNECT's next copy, another
+ * txid) is not a replay. */
+static void replayed_intro_is_refused_and_counted(void **state)
+{
+    (void)state;
+    punch_cluster a, b;
+    punch_cluster_init(&a, secret, m1);
+    punch_cluster_init(&b, secret, m2);
+    assert_int_equal(punch_cluster_remember_intros(&b), 0);
+    punch_rendezvous_peer_info p = sample_peer();
+    uint8_t session[PUNCH_MSG_SESSION_LEN] = {7}, other_txid[PUNCH_MSG_TXID_LEN] = {1};
+    uint8_t buf[PUNCH_CLUSTER_MAX_MSG], next[PUNCH_CLUSTER_MAX_MSG];
+    size_t len, next_len;
+    punch_cluster_msg m;
+    assert_int_equal(punch_cluster_intro(&a, m2, p.key, &p, txid, session, 0, now, buf,
+                                         sizeof(buf), &len), 0);
+    assert_int_equal(punch_cluster_read_intro(&b, buf, len, now + 5, &m), 0);
+    assert_int_equal(punch_cluster_read_intro(&b, buf, len, now + 10, &m), PUNCH_ERR_LIMIT);
+    assert_int_equal(punch_cluster_read_intro(&b, buf, len, now + 29999, &m), PUNCH_ERR_LIMIT);
+    assert_int_equal(b.counters.replayed, 2);
+    assert_int_equal(punch_cluster_intro(&a, m2, p.key, &p, other_txid, session, 0, now + 20,
+                                         next, sizeof(next), &next_len), 0);
+    assert_int_equal(punch_cluster_read_intro(&b, next, next_len, now + 25, &m), 0);
+    /* Past the window the replay is stale, as without a cache. */
+    assert_int_equal(punch_cluster_read_intro(&b, buf, len, now + 30000, &m), PUNCH_ERR_LIMIT);
+    assert_int_equal(b.counters.stale, 1);
+    assert_int_equal(b.counters.replayed, 2);
+    assert_int_equal(b.counters.accepted, 2);
+    punch_cluster_clear(&b);
+}
+
+/* More INTROs within the window than the cache holds: none is taken twice;
+ * INTROs older than the ones it had to forget are refused as stale. */
+static void full_replay_cache_refuses_what_it_forgot(void **state)
+{
+    (void)state;
+    punch_cluster a, b;
+    punch_cluster_init(&a, secret, m1);
+    punch_cluster_init(&b, secret, m2);
+    assert_int_equal(punch_cluster_remember_intros(&b), 0);
+    punch_rendezvous_peer_info p = sample_peer();
+    uint8_t session[PUNCH_MSG_SESSION_LEN] = {7}, id[PUNCH_MSG_TXID_LEN] = {0};
+    uint8_t first[PUNCH_CLUSTER_MAX_MSG], buf[PUNCH_CLUSTER_MAX_MSG];
+    size_t first_len, len;
+    punch_cluster_msg m;
+    assert_int_equal(punch_cluster_intro(&a, m2, p.key, &p, id, session, 0, now, first,
+                                         sizeof(first), &first_len), 0);
+    assert_int_equal(punch_cluster_read_intro(&b, first, first_len, now, &m), 0);
+    const uint32_t n = 2 * PUNCH_CLUSTER_REPLAY_BUCKETS * PUNCH_CLUSTER_REPLAY_WAYS;
+    for (uint32_t i = 1; i <= n; i++) {
+        memcpy(id, &i, sizeof(i));
+        assert_int_equal(punch_cluster_intro(&a, m2, p.key, &p, id, session, 0, now + 1 + i / 4096,
+                                             buf, sizeof(buf), &len), 0);
+        assert_int_equal(punch_cluster_read_intro(&b, buf, len, now + 1 + i / 4096, &m), 0);
+    }
+    assert_int_equal(punch_cluster_read_intro(&b, buf, len, now + 20, &m), PUNCH_ERR_LIMIT);
+    assert_int_equal(b.counters.replayed, 1);
+    assert_true(b.seen_floor_ms > now);
+    assert_int_equal(punch_cluster_read_intro(&b, first, first_len, now + 20, &m), PUNCH_ERR_LIMIT);
+    assert_int_equal(b.counters.stale, 1);
+    assert_int_equal(b.counters.accepted, n + 1);
+    punch_cluster_clear(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +262,8 @@ int main(void)
         cmocka_unit_test(session_ids_follow_the_connect),
         cmocka_unit_test(forged_and_garbled_are_dropped_and_counted),
         cmocka_unit_test(signed_garbage_is_malformed),
+        cmocka_unit_test(replayed_intro_is_refused_and_counted),
+        cmocka_unit_test(full_replay_cache_refuses_what_it_forgot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -473,6 +473,62 @@ static void unsolicited_syn(void **state)
     punch_nat_free(nat);
 }
 
+/* Linux conntrack's CLOSE (rst-close=on, tcp_state.c): our SYN went out
+ * and the peer's NAT answered it with RST, which closed our session; the
+ * peer's SYN, now in the reply direction, is refused by our NAT (a RST of
+ * its own with syn=rst, nothing without) until a SYN from inside opens the
+ * session again. Without rst-close the session stays open (RFC 5382). */
+static void rst_closes_session(void **state)
+{
+    (void)state;
+    const char *const specs[] = {"port-restricted-cone,syn=rst,rst-close=on",
+                                 "port-restricted-cone,rst-close=on",
+                                 "port-restricted-cone,syn=rst"};
+    const punch_nat_verdict peer_syn[] = {PUNCH_NAT_RST, PUNCH_NAT_DROP, PUNCH_NAT_FORWARD};
+    for (int k = 0; k < 3; k++) {
+        punch_nat *nat = make(specs[k]);
+        punch_nat_tuple r;
+        assert_int_equal(out_flags(nat, 0, PUNCH_IP_TCP, A, S1, PUNCH_TCP_SYN, &r),
+                         PUNCH_NAT_FORWARD);
+        punch_addr p = r.src;
+        assert_int_equal(in_flags(nat, 1, PUNCH_IP_TCP, S1, p, PUNCH_TCP_RST | PUNCH_TCP_ACK, &r),
+                         PUNCH_NAT_FORWARD);
+        assert_int_equal(in_flags(nat, 2, PUNCH_IP_TCP, S1, p, PUNCH_TCP_SYN, &r), peer_syn[k]);
+        assert_int_equal(punch_nat_counters_get(nat)->refused_closed, k < 2 ? 1 : 0);
+        /* a SYN from inside, same ports: the session opens again */
+        assert_int_equal(out_flags(nat, 3, PUNCH_IP_TCP, A, S1, PUNCH_TCP_SYN, &r),
+                         PUNCH_NAT_FORWARD);
+        assert_true(punch_addr_equal(&r.src, &p));
+        assert_int_equal(in_flags(nat, 4, PUNCH_IP_TCP, S1, p, PUNCH_TCP_SYN, &r),
+                         PUNCH_NAT_FORWARD);
+        assert_true(punch_addr_equal(&r.dst, &A));
+        punch_nat_free(nat);
+    }
+    /* a RST from inside closes it too; the SYN-ACK and ACK of a closed
+     * session still pass (conntrack only refuses a SYN the reply way) */
+    punch_nat *nat = make("port-restricted-cone,syn=rst,rst-close=on");
+    punch_nat_tuple r;
+    out_flags(nat, 0, PUNCH_IP_TCP, A, S1, PUNCH_TCP_SYN, &r);
+    punch_addr p = r.src;
+    assert_int_equal(out_flags(nat, 1, PUNCH_IP_TCP, A, S1, PUNCH_TCP_RST, &r), PUNCH_NAT_FORWARD);
+    assert_int_equal(in_flags(nat, 2, PUNCH_IP_TCP, S1, p, PUNCH_TCP_ACK, &r), PUNCH_NAT_FORWARD);
+    assert_int_equal(in_flags(nat, 3, PUNCH_IP_TCP, S1, p, PUNCH_TCP_SYN, &r), PUNCH_NAT_RST);
+    punch_nat_free(nat);
+    /* a session the remote's SYN made (eif): closed, the SYN from inside
+     * is the reply way and is refused; the remote's opens it again */
+    nat = make("full-cone,rst-close=on");
+    out_flags(nat, 0, PUNCH_IP_TCP, A, S1, PUNCH_TCP_SYN, &r);
+    p = r.src;
+    assert_int_equal(in_flags(nat, 1, PUNCH_IP_TCP, S2, p, PUNCH_TCP_SYN, &r), PUNCH_NAT_FORWARD);
+    assert_int_equal(in_flags(nat, 2, PUNCH_IP_TCP, S2, p, PUNCH_TCP_RST, &r), PUNCH_NAT_FORWARD);
+    assert_int_equal(out_flags(nat, 3, PUNCH_IP_TCP, A, S2, PUNCH_TCP_SYN, &r), PUNCH_NAT_DROP);
+    assert_int_equal(in_flags(nat, 4, PUNCH_IP_TCP, S2, p, PUNCH_TCP_SYN, &r), PUNCH_NAT_FORWARD);
+    assert_int_equal(out_flags(nat, 5, PUNCH_IP_TCP, A, S2, PUNCH_TCP_SYN | PUNCH_TCP_ACK, &r),
+                     PUNCH_NAT_FORWARD);
+    assert_int_equal(punch_nat_counters_get(nat)->refused_closed, 1);
+    punch_nat_free(nat);
+}
+
 /* TCP without a connection: a non-SYN segment does not create one. */
 static void tcp_needs_syn(void **state)
 {
@@ -749,6 +805,10 @@ static void presets_and_parser(void **state)
     assert_int_equal(cfg.ports, PUNCH_NAT_SEQUENTIAL);
     assert_int_equal(cfg.port_step, 2);
     assert_true(cfg.hairpin && cfg.syn_rst && cfg.refresh_inbound);
+    assert_false(cfg.rst_closes);
+    assert_int_equal(punch_nat_cfg_parse(&cfg, "rst-close=on", NULL, 0), 0);
+    assert_true(cfg.rst_closes);
+    assert_int_equal(punch_nat_cfg_parse(&cfg, "rst-close=maybe", NULL, 0), PUNCH_ERR_INVAL);
     assert_int_equal(cfg.udp_timeout_ms, 30000);
     assert_int_equal(cfg.tcp_established_ms, 2 * 60 * MIN_MS);
     assert_int_equal(cfg.tcp_transitory_ms, 1500);
@@ -882,6 +942,7 @@ int main(void)
         cmocka_unit_test(random_ports_within_pool),
         cmocka_unit_test(tcp_simultaneous_open),
         cmocka_unit_test(unsolicited_syn),
+        cmocka_unit_test(rst_closes_session),
         cmocka_unit_test(tcp_needs_syn),
         cmocka_unit_test(tcp_timeouts),
         cmocka_unit_test(table_full_refused_and_counted),

@@ -827,6 +827,112 @@ static void relay_only_between_the_sessions_peers(void **state)
     punch_rendezvous_free(x.rv);
 }
 
+/* A relay across members (punchd --cluster): the half held here passes
+ * alice's RELAY to the other member and the other member's to alice, the
+ * datagram unchanged; nobody else gets through, and another member cannot
+ * take the session over. */
+static void relay_half_across_members(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    drain_events(rv);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, nobody[PUNCH_KEY_LEN] = {9};
+    punch_addr hop = v4(192, 0, 2, 50, 3478), stranger = v4(192, 0, 2, 51, 3478);
+    const uint8_t *key = alice.id.public_key;
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, key, id, &hop), 0);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, key, id, &hop), 0); /* a copy */
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, key, id, &stranger), PUNCH_ERR_LIMIT);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, nobody, id, &hop), PUNCH_ERR_NOTFOUND);
+    answer a;
+    dgram out = relay_msg(id, "to bob");
+    send_from(rv, 2002, &alice.addr, &out);
+    assert_true(next_answer(rv, &a));
+    assert_true(punch_addr_equal(&a.out.dst, &hop));
+    assert_int_equal(a.d.len, out.len);
+    assert_memory_equal(a.d.buf, out.buf, out.len);
+    dgram back = relay_msg(id, "to alice");
+    send_from(rv, 2003, &hop, &back);
+    assert_true(next_answer(rv, &a));
+    assert_true(punch_addr_equal(&a.out.dst, &alice.addr));
+    assert_memory_equal(a.d.buf, back.buf, back.len);
+    send_from(rv, 2004, &stranger, &back);
+    expect_nothing(rv);
+    const punch_rendezvous_counters *k = punch_rendezvous_counters_get(rv);
+    assert_int_equal(k->relayed, 2);
+    assert_int_equal(k->relay_wrong_source, 1);
+    assert_int_equal(k->sessions_opened, 1);
+    punch_rendezvous_free(rv);
+}
+
+/* A cluster member learns from Redis that alice's name is another key's:
+ * she is refused on the REGISTER the claim was for and on her latest one
+ * (a keepalive answered meanwhile: the one she waits on), and forgotten. */
+static void name_refused_across_members(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    get_cookie(rv, 1000, &alice);
+    answer first = do_register(rv, 1000, &alice);
+    answer latest = do_register(rv, 1100, &alice);
+    drain_events(rv);
+    const uint8_t *key = alice.id.public_key;
+    assert_int_equal(punch_rendezvous_refuse_name(rv, 1200, key, first.m.txid), 0);
+    answer a = expect_to(rv, &alice, PUNCH_MSG_REFUSED);
+    assert_int_equal(a.m.code, PUNCH_REFUSED_NAME_TAKEN);
+    assert_memory_equal(a.m.txid, first.m.txid, PUNCH_MSG_TXID_LEN);
+    a = expect_to(rv, &alice, PUNCH_MSG_REFUSED);
+    assert_int_equal(a.m.code, PUNCH_REFUSED_NAME_TAKEN);
+    assert_memory_equal(a.m.txid, latest.m.txid, PUNCH_MSG_TXID_LEN);
+    expect_nothing(rv);
+    /* Forgotten: a second refusal finds nobody, a REGISTER starts anew. */
+    assert_int_equal(punch_rendezvous_refuse_name(rv, 1200, key, latest.m.txid),
+                     PUNCH_ERR_NOTFOUND);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->refused[PUNCH_REFUSED_NAME_TAKEN], 2);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->peers, 0);
+    punch_rendezvous_free(rv);
+}
+
+/* A cluster member: CONNECTs for a name registered elsewhere become
+ * LOOKUPs, within the same limit per source and target as local ones
+ * (burst 10, then 1 a second), or one source could make the cluster
+ * introduce it to one peer without end. */
+static void lookups_limited_per_source_and_name(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.cluster = true;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    drain_events(rv);
+    punch_rendezvous_event ev;
+    unsigned lookups = 0;
+    for (int i = 0; i < 12; i++) {
+        dgram c = connect_msg(&alice, "bob", NULL);
+        send_from(rv, 2000, &alice.addr, &c);
+        while (next_event(rv, &ev))
+            lookups += ev.type == PUNCH_RV_EVENT_LOOKUP;
+    }
+    assert_int_equal(lookups, PUNCH_RV_DEFAULT_CONNECTS_PER_TARGET_BURST);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->connects_limited, 2);
+    /* Another name has its own allowance; a second later, one more. */
+    dgram c = connect_msg(&alice, "carol", NULL);
+    send_from(rv, 2000, &alice.addr, &c);
+    assert_true(next_event(rv, &ev) && ev.type == PUNCH_RV_EVENT_LOOKUP);
+    c = connect_msg(&alice, "bob", NULL);
+    send_from(rv, 3000, &alice.addr, &c);
+    assert_true(next_event(rv, &ev) && ev.type == PUNCH_RV_EVENT_LOOKUP);
+    punch_rendezvous_free(rv);
+}
+
 static void relay_quotas(void **state)
 {
     (void)state;
@@ -1505,6 +1611,9 @@ int main(void)
         cmocka_unit_test(nat_rebinding_updates_endpoint),
         cmocka_unit_test(replayed_register_cannot_move_a_peer_back),
         cmocka_unit_test(relay_only_between_the_sessions_peers),
+        cmocka_unit_test(relay_half_across_members),
+        cmocka_unit_test(name_refused_across_members),
+        cmocka_unit_test(lookups_limited_per_source_and_name),
         cmocka_unit_test(relay_quotas),
         cmocka_unit_test(connect_again_same_session),
         cmocka_unit_test(no_relay_introduces_only),
