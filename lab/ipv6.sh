@@ -10,7 +10,12 @@
 #            LAN 2001:db8:a:1::/64 (nat-a ::1, alice ::10); side B 2001:db8:b::/48
 # A home router does not translate IPv6: it is a stateful firewall (RFC
 # 6092 §3.2: inbound only what belongs to a flow its LAN started), table
-# `ip6 punchlab6` beside the NAT's `ip punchlab`. A v6 host has its IPv4
+# `ip6 punchlab6` beside the NAT's `ip punchlab`. With stack nptv6 it
+# translates the LAN's prefix too (NPTv6, RFC 6296): 2001:db8:a:1::/64 is
+# 2001:db8:a:100::/64 on the wan (inside the site's routed /48), the
+# interface identifier kept, by nftables' prefix NAT (`snat ip6 prefix to`,
+# `dnat ip6 prefix to`; conntrack's, so stateful where RFC 6296 is not,
+# which the firewall's policy makes no difference to). A v6 host has its IPv4
 # address taken away; a v4 host never gets IPv6. No duplicate address
 # detection: a tentative address is unusable for a second or two.
 
@@ -46,7 +51,18 @@ v6_core() {
     route r3 2001:db8:a::/48 via 2001:db8:ff:13::1; route r3 2001:db8:b::/48 via 2001:db8:ff:23::2
 }
 
-# v6_site NAT ROUTER SITE(a|b) HOST STACK(dual|v4|v6)
+# npt_rules SITE: the NPTv6 chains of table punchlab6 (stack nptv6)
+npt_rules() {
+    local p=2001:db8:$1
+    printf '%s\n' "  chain npt_out { type nat hook postrouting priority srcnat; policy accept;
+oifname \"wan\" ip6 saddr $p:1::/64 snat ip6 prefix to $p:100::/64
+  }
+  chain npt_in { type nat hook prerouting priority dstnat; policy accept;
+iifname \"wan\" ip6 daddr $p:100::/64 dnat ip6 prefix to $p:1::/64
+  }"
+}
+
+# v6_site NAT ROUTER SITE(a|b) HOST STACK(dual|v4|v6|nptv6)
 v6_site() {
     local nat=$1 r=$2 site=$3 host=$4 stack=$5
     [ "$stack" != v4 ] || return 0
@@ -58,12 +74,13 @@ v6_site() {
     v6_addr "$nat" lan "$p:1::1/64"
     v6_addr "$host" eth0 "$p:1::10/64"
     route "$host" default via "$p:1::1"
-    printf '%s\n' "table ip6 punchlab6 {
+    { printf '%s\n' "table ip6 punchlab6 {
   chain filter_fwd { type filter hook forward priority filter; policy drop;
 ct state established,related accept
 iifname \"lan\" accept
-  }
-}" >"$(state)/nft6-$nat.conf"
+  }"
+      [ "$stack" != nptv6 ] || npt_rules "$site"
+      echo "}"; } >"$(state)/nft6-$nat.conf"
     nsx "$nat" nft -f "$(state)/nft6-$nat.conf" || { cat -n "$(state)/nft6-$nat.conf" >&2; false; }
     if [ "$stack" = v6 ]; then
         nsx "$host" ip -4 route flush dev eth0

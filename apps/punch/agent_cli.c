@@ -179,16 +179,13 @@ static void on_silent_server(void *arg, uint64_t now_ms)
                 PUNCH_SILENT_SERVER_MS / 1000);
 }
 
-/* One more server address for cfg, unless it is there already, of
- * another family than the first (the agent has one socket) or one too many. */
+/* One more server address for cfg, unless it is there already or one too
+ * many. One of the other family than the first is kept (the driver has a
+ * socket per family): a server to fail over to, and where the agent
+ * learns its public endpoint of that family (src/core/second_family.c). */
 static void add_server(punch_agent_cfg *cfg, const punch_addr *a, const char *text)
 {
     char buf[PUNCH_ADDR_STRLEN];
-    if (a->family != cfg->server.family) {
-        punch_log(PUNCH_LOG_DEBUG, "--server %s: %s left out (not the first's address family)",
-                  text, punch_addr_format(a, buf));
-        return;
-    }
     if (punch_addr_equal(a, &cfg->server))
         return;
     for (size_t i = 0; i < cfg->n_more_servers; i++)

@@ -5,7 +5,11 @@
 # punchd listening on both families:
 #   1. dual x dual: both end direct over IPv6 (hole punching through two
 #      stateful firewalls), although IPv4 goes direct too;
-#   2. dual x IPv4-only: direct over IPv4;
+#   2. both sites translating their IPv6 prefix (NPTv6), punch given the
+#      server's IPv4 and IPv6 addresses: direct over IPv6 to the translated
+#      addresses, which neither host has on an interface (a STUN Binding
+#      request to the server's other family's address tells each its own);
+#      dual x IPv4-only: direct over IPv4;
 #   3. IPv6-only x IPv4-only: both on the relay, which bridges the families
 #      (alice's remote is the server's IPv6 address, bob's its IPv4 one);
 #   4. punch natcheck --other-family reports both families (IPv4 translated,
@@ -33,7 +37,8 @@ start_punchd() {
     wait_for "$C/punchd.ev"
 }
 
-# pair NAME STACK_A STACK_B SERVER_A SERVER_B: datagrams both ways, as lib.sh's run_pair
+# pair NAME STACK_A STACK_B SERVER_A SERVER_B [SERVER2]: datagrams both ways,
+# as lib.sh's run_pair; SERVER2: a second --server for both
 pair() {
     C=$TMP/$1
     mkdir -p "$C"
@@ -41,14 +46,14 @@ pair() {
     lab up different-nats --stack-a "$2" --stack-b "$3" >/dev/null
     start_punchd
     (while [ ! -e "$C/stop" ]; do [ -s "$C/alice.out" ] || echo "hello alice"; sleep 0.3; done) |
-        lab exec bob -- env XDG_CONFIG_HOME="$C/bob" "$PUNCH" --server "$5" --name bob \
+        lab exec bob -- env XDG_CONFIG_HOME="$C/bob" "$PUNCH" --server "$5" ${6:+--server "$6"} --name bob \
             --events "$C/bob.ev" listen --datagram >"$C/bob.out" 2>"$C/bob.err" &
     local bob=$! rc=0 i
     wait_grep "$C/bob.ev" registered 10 || fail "$1: bob did not register: $(cat "$C/bob.err")"
     (for ((i = 0; i < 100; i++)); do [ -s "$C/alice.out" ] && [ -s "$C/bob.out" ] && break
          echo "hello bob"; sleep 0.3; done; sleep 3) |
         lab exec alice -- env XDG_CONFIG_HOME="$C/alice" timeout --foreground 40 "$PUNCH" \
-            --server "$4" --name alice --events "$C/alice.ev" connect bob --datagram \
+            --server "$4" ${6:+--server "$6"} --name alice --events "$C/alice.ev" connect bob --datagram \
             --timeout 30 >"$C/alice.out" 2>"$C/alice.err" || rc=$?
     touch "$C/stop"
     kill -TERM "$bob" 2>/dev/null || true
@@ -73,6 +78,13 @@ expect dual-dual bob direct/ipv6
 grep '"event":"path"' "$C/alice.ev" | tail -1 | grep -q '"remote":"\[2001:db8:b:1::10\]:' ||
     fail "dual-dual: alice's IPv6 path is not to bob's address: $(grep '"event":"path"' "$C/alice.ev" | tail -1)"
 ok "dual x dual: direct over IPv6 through two firewalls (alice's first ipv6 path at $(grep '"family":"ipv6"' "$C/alice.ev" | head -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2) ms)"
+
+pair nptv6 nptv6 nptv6 "$S4" "$S4" "$S6"
+expect nptv6 alice direct/ipv6
+expect nptv6 bob direct/ipv6
+grep '"event":"path"' "$C/alice.ev" | tail -1 | grep -q '"remote":"\[2001:db8:b:100::10\]:' ||
+    fail "nptv6: alice's IPv6 path is not to bob's translated address: $(grep '"event":"path"' "$C/alice.ev" | tail -1)"
+ok "nptv6 x nptv6: direct over IPv6 to the translated addresses (registered over $(grep -o '"server":"[^"]*"' "$C/alice.ev" | head -1))"
 
 pair dual-v4 dual v4 "$S4" "$S4"
 expect dual-v4 alice direct/ipv4

@@ -183,7 +183,7 @@ bool probe_allowed(punch_agent *a, uint64_t now, int id, int ci)
     if (handshaken(p))
         return true;
     punch_probe_ask q = {.verified = c->technique == PUNCH_TECH_RELAY || c->spoke,
-                         .claimed = c->technique == PUNCH_TECH_PRIVATE,
+                         .claimed = c->technique == PUNCH_TECH_PRIVATE || c->claimed,
                          .to_candidate = c->unverified_sent,
                          .to_ip = sent_to_ip(p, &c->addr),
                          .to_peer = p->admission.unverified_sent,

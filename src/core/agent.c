@@ -350,6 +350,7 @@ typedef struct timer {
 static const timer timers[] = {
     {TIMER_AGENT, reg_deadline, reg_timeout},
     {TIMER_AGENT, disc_deadline, disc_timeout},
+    {TIMER_AGENT, second_deadline, second_timeout},
     {TIMER_AGENT, portmap_deadline, portmap_timeout},
     {TIMER_AGENT, servers_deadline, servers_timeout},
     {TIMER_AGENT, turn_deadline, turn_timeout},
@@ -609,6 +610,7 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
     token_setup(a);
     reg_timeout(a, now, -1);
     disc_start(a, now); /* beside HELLO: no time lost */
+    second_ask_now(a, now);
     int rc = turn_agent_start(a, now);
     if (rc != 0) {
         punch_agent_free(a);

@@ -106,6 +106,7 @@ typedef struct registration {
     uint64_t sent_ms;  /* the latest HELLO or REGISTER */
     uint16_t rtt_told; /* the round trip the latest REGISTER said */
     bool told_nat;     /* the REGISTER in flight carries discovery's result */
+    bool told_second;  /* ...and what second_family.c asked, if it asked */
     bool announced;    /* the REGISTERED event was told */
     unsigned done;     /* times a REGISTERED made us registered (REG_DONE) */
     bool again;        /* reregister() came during a registration: once more after it */
@@ -145,6 +146,16 @@ typedef struct discovery {
     uint64_t next_ms, asked_ms;
     unsigned tries;
 } discovery;
+
+/* Our endpoint as a server's IPv6 address sees it, while registered over
+ * IPv4 (second_family.c): NPTv6 shows there. */
+typedef struct second_family {
+    bool asking;        /* a Binding request is out, unanswered */
+    punch_addr seen;    /* the latest answer's; AF_NONE: none yet */
+    uint8_t txid[PUNCH_STUN_TXID_LEN];
+    uint64_t next_ms;   /* the next try, or the next keepalive's ask */
+    unsigned tries;
+} second_family;
 
 /* The servers we know (servers.c): the one in use is cfg.server. */
 typedef struct known_server {
@@ -198,6 +209,7 @@ typedef struct candidate {
     bool rtt_pinged; /* rtt_us from a PING's PONG (else a handshake's: maybe short) */
     bool closed; /* a TCP connection that is gone: never used again */
     bool spoke;  /* an authenticated datagram came from it (§6.2: verified) */
+    bool claimed; /* from the peer's list of its endpoints only (§6.2: per claimed IP) */
     uint16_t unverified_sent; /* probes to it before the handshake (admission.c) */
 } candidate;
 
@@ -353,6 +365,7 @@ struct punch_agent {
     punch_server_token token_told; /* the latest PUNCH_EVENT_TOKEN's */
     punch_addr public_addr;
     discovery disc;
+    second_family second;
     uint16_t second_port; /* the server's second STUN port (COOKIE), 0 none */
     nat_behaviour nat;
     uint32_t keepalive_ms;
@@ -500,6 +513,23 @@ void disc_on_cookie(punch_agent *a, uint64_t now);
 uint64_t disc_deadline(const punch_agent *a, int id);
 void disc_timeout(punch_agent *a, uint64_t now, int id);
 void on_stun(punch_agent *a, uint64_t now, const uint8_t *buf, size_t len);
+/* A STUN Binding request with this transaction id to dst (the main socket). */
+void stun_ask(punch_agent *a, const punch_addr *dst, const uint8_t txid[PUNCH_STUN_TXID_LEN]);
+
+/* ---- second_family.c (our public IPv6 endpoint while on IPv4, issue 16) ---- */
+void second_start(punch_agent *a, uint64_t now);
+uint64_t second_deadline(const punch_agent *a, int id);
+void second_timeout(punch_agent *a, uint64_t now, int id);
+/* Ask now (at the start; the server in use changed family). */
+void second_ask_now(punch_agent *a, uint64_t now);
+/* A STUN answer: true when it was ours (used or counted as dropped). */
+bool second_on_answer(punch_agent *a, uint64_t now, const punch_stun_msg *m);
+/* Whether the first answer is still awaited (REGISTERED waits for it). */
+bool second_asking(const punch_agent *a);
+/* Our endpoints for REGISTER into out (cap), their number: the one seen
+ * first, unless it is one of ours (punchd passes on the first four), then
+ * our interface addresses. */
+size_t second_endpoints(const punch_agent *a, punch_addr *out, size_t cap);
 
 /* ---- introduction.c (draft §3.3.1 step 2, and peers as introducers) ---- */
 uint64_t connect_deadline(const punch_agent *a, int id);
@@ -538,7 +568,8 @@ void forget_paths(punch_agent *a, int id);
 /* ---- family.c (dual stack: IPv4 and IPv6 candidates, issue 16) ---- */
 /* Whether we can send to this family (the server's, or one of our endpoints'). */
 bool family_usable(const punch_agent *a, uint8_t family);
-/* The technique of a peer's interface address: a global IPv6 one is public. */
+/* The technique of a peer's interface address: a global IPv6 or public
+ * IPv4 one is public (hole punching). */
 punch_technique family_private_technique(const punch_addr *addr);
 /* Of two candidates of one priority, is c the better (IPv6 direct first,
  * unless PINGs found it slower by more than a margin; else the shorter

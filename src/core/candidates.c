@@ -82,13 +82,19 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
                           : our_port_predicted(a) ? PUNCH_TECH_PORT_PREDICTION
                                                   : PUNCH_TECH_HOLE_PUNCH,
                           now);
-        for (size_t i = 0; i < m->n_private; i++) /* the last n_mapped: port mappings */
-            if (family_usable(a, m->private_addr[i].family))
-                add_candidate(p, &m->private_addr[i],
-                              i + m->n_mapped >= m->n_private
-                                  ? PUNCH_TECH_PORTMAP
-                                  : family_private_technique(&m->private_addr[i]),
-                              now);
+        for (size_t i = 0; i < m->n_private; i++) { /* the last n_mapped: port mappings */
+            const punch_addr *pa = &m->private_addr[i];
+            bool mapped = i + m->n_mapped >= m->n_private;
+            if (!family_usable(a, pa->family))
+                continue;
+            int ci = add_candidate(p, pa, mapped ? PUNCH_TECH_PORTMAP : family_private_technique(pa),
+                                   now);
+            /* Only the peer says it is there, public-looking or not (a
+             * global IPv6 or public IPv4 one is probed by hole punching):
+             * §6.2's budget per claimed IP holds for it. */
+            if (ci >= 0 && !mapped && !punch_addr_equal(pa, &m->public_addr))
+                p->cand[ci].claimed = true;
+        }
     }
     if (relay)
         add_candidate(p, &a->cfg.server, PUNCH_TECH_RELAY, now);

@@ -15,16 +15,20 @@
  * REGISTERED event waits for what they find. */
 #define DISC_TRIES 6
 
-static void disc_send(punch_agent *a, unsigned i)
+void stun_ask(punch_agent *a, const punch_addr *dst, const uint8_t txid[PUNCH_STUN_TXID_LEN])
 {
     uint8_t req[64], *out;
     punch_stun_writer w;
     size_t len = 0;
-    punch_stun_writer_init(&w, req, sizeof(req), PUNCH_STUN_BINDING, PUNCH_STUN_REQUEST,
-                           a->disc.txid[i]);
+    punch_stun_writer_init(&w, req, sizeof(req), PUNCH_STUN_BINDING, PUNCH_STUN_REQUEST, txid);
     punch_stun_put_fingerprint(&w);
-    if (punch_stun_finish(&w, &len) == 0 && (out = push_tx(a, MAIN_SOCKET, &a->disc.dst[i], 0, len)))
+    if (punch_stun_finish(&w, &len) == 0 && (out = push_tx(a, MAIN_SOCKET, dst, 0, len)))
         memcpy(out, req, len);
+}
+
+static void disc_send(punch_agent *a, unsigned i)
+{
+    stun_ask(a, &a->disc.dst[i], a->disc.txid[i]);
 }
 
 /* Ask every destination not answered yet. */
@@ -172,8 +176,14 @@ void on_stun(punch_agent *a, uint64_t now, const uint8_t *buf, size_t len)
 {
     discovery *d = &a->disc;
     punch_stun_msg m;
-    if (!disc_running(d) || punch_stun_decode(&m, buf, len) != 0 || m.classic ||
-        m.cls != PUNCH_STUN_SUCCESS || m.method != PUNCH_STUN_BINDING) {
+    if (punch_stun_decode(&m, buf, len) != 0 || m.classic || m.cls != PUNCH_STUN_SUCCESS ||
+        m.method != PUNCH_STUN_BINDING) {
+        a->dropped++;
+        return;
+    }
+    if (second_on_answer(a, now, &m))
+        return;
+    if (!disc_running(d)) {
         a->dropped++;
         return;
     }

@@ -11,7 +11,8 @@
  *
  * An IPv6 address of global scope is no private endpoint (draft §3.3.2):
  * it is public, behind at most a stateful firewall (or NPTv6), and is
- * reached by hole punching (§3.3.1) without translation. Between an IPv6
+ * reached by hole punching (§3.3.1) without translation; so is a public
+ * IPv4 one a peer lists (global_v4). Between an IPv6
  * and an IPv4 direct path of the same kind, IPv6 wins unless its round
  * trip, measured by PING on both, is worse by more than FAMILY_MARGIN_US
  * (the spirit of RFC 8305's preference for IPv6: no translation state to
@@ -46,9 +47,22 @@ static bool global_v6(const punch_addr *addr)
     return addr->family == PUNCH_AF_INET6 && (addr->ip[0] & 0xe0) == 0x20;
 }
 
+/* Not an address of RFC 1918, RFC 6598 (shared, CGN), RFC 3927 (link
+ * local) or loopback: one only the outside of a NAT (or a public host)
+ * has. Among a peer's interface addresses such an IPv4 endpoint is one a
+ * server saw over IPv4 while the peer registered over IPv6
+ * (second_family.c), or the peer's own public one. */
+static bool global_v4(const punch_addr *addr)
+{
+    const uint8_t *ip = addr->ip;
+    return addr->family == PUNCH_AF_INET && ip[0] != 10 && ip[0] != 127 &&
+           !(ip[0] == 172 && (ip[1] & 0xf0) == 16) && !(ip[0] == 192 && ip[1] == 168) &&
+           !(ip[0] == 100 && (ip[1] & 0xc0) == 64) && !(ip[0] == 169 && ip[1] == 254);
+}
+
 punch_technique family_private_technique(const punch_addr *addr)
 {
-    return global_v6(addr) ? PUNCH_TECH_HOLE_PUNCH : PUNCH_TECH_PRIVATE;
+    return global_v6(addr) || global_v4(addr) ? PUNCH_TECH_HOLE_PUNCH : PUNCH_TECH_PRIVATE;
 }
 
 static bool direct_v6(const candidate *c)

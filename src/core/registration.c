@@ -61,12 +61,12 @@ static void send_hello(punch_agent *a)
 
 static void send_register(punch_agent *a)
 {
-    punch_msg m = {.type = PUNCH_MSG_REGISTER, .n_private = a->cfg.n_local};
+    punch_msg m = {.type = PUNCH_MSG_REGISTER};
     memcpy(m.txid, a->reg.txid, PUNCH_MSG_TXID_LEN);
     memcpy(m.cookie, a->cookie, PUNCH_MSG_COOKIE_LEN);
     memcpy(m.key, a->id.public_key, PUNCH_KEY_BYTES);
     memcpy(m.name, a->name, sizeof(m.name));
-    memcpy(m.private_addr, a->cfg.local, sizeof(punch_addr) * a->cfg.n_local);
+    m.n_private = second_endpoints(a, m.private_addr, PUNCH_MSG_MAX_PRIVATE);
     m.n_mapped = punch_portmap_advertise(&a->portmap, m.private_addr, &m.n_private,
                                          PUNCH_MSG_MAX_PRIVATE);
     m.rtt_ms = (uint16_t)(a->server_rtt_ms < UINT16_MAX ? a->server_rtt_ms : UINT16_MAX);
@@ -75,6 +75,7 @@ static void send_register(punch_agent *a)
     m.nat_port = a->nat.port;
     m.sequence = a->reg.sequence;
     a->reg.told_nat = a->disc.state == DISC_DONE;
+    a->reg.told_second = !second_asking(a);
     token_put(a, &m);
     a->reg.rtt_told = m.rtt_ms;
     a->reg.again = false; /* this one says all there is to say */
@@ -240,7 +241,7 @@ void on_registered(punch_agent *a, uint64_t now, const punch_msg *m)
     if ((!told && a->disc.state == DISC_DONE) || a->reg.rtt_told > 2 * a->server_rtt_ms + 2 ||
         (a->reg.rtt_told && 2u * a->reg.rtt_told + 2u < a->server_rtt_ms) || a->reg.again)
         reregister(a, now);
-    if (told && (changed || !a->reg.announced))
+    if (told && a->reg.told_second && (changed || !a->reg.announced))
         announce(a);
     /* Discovery that heard nothing (the server was away) starts over. */
     if (a->disc.state == DISC_DONE && a->disc.seen[0].family == PUNCH_AF_NONE)

@@ -89,6 +89,7 @@ void servers_heard_current(punch_agent *a, uint64_t now)
 static void use_server(punch_agent *a, uint64_t now, size_t i)
 {
     server_list *l = &a->servers;
+    bool other_family = a->cfg.server.family != l->s[i].addr.family;
     l->current = i;
     l->chosen = true;
     a->cfg.server = l->s[i].addr;
@@ -97,6 +98,8 @@ static void use_server(punch_agent *a, uint64_t now, size_t i)
     a->reg.token_live = false; /* a token is the first server's */
     l->s[i].next_probe_ms = now + PROBE_CURRENT_MS;
     servers_heard_current(a, now);
+    if (other_family) /* our endpoint of the family we left: second_family.c */
+        second_ask_now(a, now);
 }
 
 /* A COOKIE from server src. True when it was a probe's answer (taken

@@ -103,6 +103,8 @@ static void debug_event(const node *n, uint64_t now_ms, const punch_event *e)
     }
     if (e->kind == PUNCH_EVENT_CLOSED)
         why = e->closed.why;
+    if (e->kind == PUNCH_EVENT_REGISTERED)
+        how = e->registered.server.family == PUNCH_AF_INET6 ? "at the server's ipv6" : "at ipv4";
     fprintf(stderr, "%8llu %s: event %d peer %d %s %s\n", (unsigned long long)now_ms,
             n->addr.ip[3] == 2 && n->addr.ip[2] == 1 ? "alice" : "bob", e->kind, e->peer, how,
             why);
@@ -606,10 +608,10 @@ static void node_agent_new(world *w, node *n, const punch_server_token *token)
     c.local[0] = n->addr;
     if (n->addr6.family)
         c.local[c.n_local++] = n->addr6;
-    if (w->two_servers) {
-        c.n_more_servers = 1;
-        c.more_servers[0] = w->s2.addr;
-    }
+    if (w->two_servers)
+        c.more_servers[c.n_more_servers++] = w->s2.addr;
+    if (n->addr6.family && !v6_only && w->s.addr6.family)
+        c.more_servers[c.n_more_servers++] = w->s.addr6;
     if (n->n_claim) {
         c.n_local = n->n_claim;
         memcpy(c.local, n->claim, n->n_claim * sizeof(punch_addr));
@@ -662,6 +664,7 @@ void node_restart(world *w, node *n, const punch_server_token *token)
     n->tcp = NULL;
     n->addr.port++;
     n->addr6.port = n->addr.port;
+    n->addr6_outside.port = n->addr.port;
     n->registered = n->have_path = n->by_token = false;
     n->registered_ms = n->first_direct_ms = 0;
     n->peer = -1;

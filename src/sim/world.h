@@ -31,6 +31,7 @@ typedef struct node {
     punch_addr addr;
     punch_addr addr6;            /* dual stack: its IPv6 address beside addr's IPv4
                                     (same port), AF_NONE: none (world_dual.c) */
+    punch_addr addr6_outside;    /* ...as the outside sees it (another with NPTv6) */
     int v6_link;                 /* dual stack: its IPv6 firewall's WAN link */
     punch_agent *agent;
     punch_rng rng;
@@ -192,8 +193,16 @@ void public_peers(world *w, const char *alice_nat, double loss);
  * firewall of its own (no translation, inbound dropped unless
  * established), or both. The server gets an IPv6 address too, and a peer
  * with IPv6 only registers there. v6_delay_us: the one-way delay of the
- * firewalls' WAN links (the NATs' are 10 ms). */
-typedef enum world_stack { STACK_DUAL = 0, STACK_V4_ONLY, STACK_V6_ONLY } world_stack;
+ * firewalls' WAN links (the NATs' are 10 ms).
+ * STACK_DUAL_NPT: dual, the IPv6 router translating the prefix (NPTv6)
+ * beside its firewall. A dual-stack peer knows the server's IPv6 address
+ * too (as with a name with A and AAAA records). */
+typedef enum world_stack {
+    STACK_DUAL = 0,
+    STACK_V4_ONLY,
+    STACK_V6_ONLY,
+    STACK_DUAL_NPT
+} world_stack;
 void dual_stack(world *w, world_stack alice, world_stack bob, const char *nat_spec,
                 uint64_t v6_delay_us);
 /* The IPv6 of n stops working: its firewall's WAN link loses everything. */

@@ -8,6 +8,13 @@
  * from an endpoint an inside host sent to, RFC 6092 §3.2's default).
  * Addresses: peer i's IPv6 prefix is 2001:db8:i::/48, its host
  * 2001:db8:i:1::2; the server 2001:db8:5::1.
+ *
+ * NPTv6 (STACK_DUAL_NPT; RFC 6296): the router gives site i's prefix as
+ * 2001:db8:1i::/48 outside, the host's interface identifier kept. The
+ * model's basic NAT is that, per host: one outside address for each
+ * inside one, ports kept (RFC 6296 is stateless and checksum-neutral; the
+ * identifier it keeps here is one it would rewrite by a word, which no
+ * peer can tell). Beside it, the router's stateful firewall: apdf.
  */
 #include <stdlib.h>
 
@@ -41,14 +48,23 @@ static void server_v6(world *w)
         abort();
 }
 
-/* Site i's IPv6 firewall on the core router; returns it, its WAN link in *wan. */
-static int firewall_on_core(world *w, uint8_t site, uint64_t delay_us, int *wan)
+/* Site i's outside IPv6 prefix: its own, or the one NPTv6 gives it. */
+static uint8_t outside_site(uint8_t site, bool npt)
 {
-    int fw = add_nat(w, "firewall", v6(site, 0, 1, 0));
-    link_up(w, fw, v6(site, 0, 1, 0), false, w->router, NONE, false,
+    return npt ? (uint8_t)(0x10 + site) : site;
+}
+
+/* Site i's IPv6 firewall on the core router (translating the prefix with
+ * npt); returns it, its WAN link in *wan. */
+static int firewall_on_core(world *w, uint8_t site, bool npt, uint64_t delay_us, int *wan)
+{
+    uint8_t out = outside_site(site, npt);
+    int fw = npt ? add_nat(w, "basic-nat,filtering=apdf", v6(out, 1, 2, 0))
+                 : add_nat(w, "firewall", v6(site, 0, 1, 0));
+    link_up(w, fw, v6(out, 0, 1, 0), false, w->router, NONE, false,
             &(punch_sim_link_cfg){.delay_us = delay_us, .jitter_us = 1 * MS}, wan);
     route(w, fw, ANY6, 0, *wan);
-    punch_addr prefix = v6(site, 0, 0, 0);
+    punch_addr prefix = v6(out, 0, 0, 0);
     route(w, w->router, prefix, 48, *wan);
     return fw;
 }
@@ -58,16 +74,19 @@ static void add_site(world *w, node *n, const char *name, uint8_t site, world_st
 {
     punch_addr a4 = v4(10, 0, site, 2, 5000), a6 = v6(site, 1, 2, 5000);
     int fw = -1, nat = -1, l4 = -1, l6 = -1;
+    bool npt = stack == STACK_DUAL_NPT;
     if (stack != STACK_V4_ONLY)
-        fw = firewall_on_core(w, site, v6_delay_us, &n->v6_link);
+        fw = firewall_on_core(w, site, npt, v6_delay_us, &n->v6_link);
     if (stack != STACK_V6_ONLY)
         nat = nat_on_core(w, nat_spec, v4(203, 0, 113, (uint8_t)(10 * site), 0), 0);
     if (stack == STACK_V6_ONLY) {
         add_peer(w, n, name, a6, fw, true, 0, &l6);
         return;
     }
-    if (stack == STACK_DUAL)
+    if (stack == STACK_DUAL || npt) {
         n->addr6 = a6;
+        n->addr6_outside = v6(outside_site(site, npt), 1, 2, 5000);
+    }
     add_peer(w, n, name, a4, nat, true, 0, &l4);
     if (stack == STACK_V4_ONLY)
         return;

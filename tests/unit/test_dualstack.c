@@ -7,7 +7,10 @@
  *  - dual x dual with IPv6 much slower: IPv4 stays (the margin is small);
  *  - dual x IPv4-only: direct over IPv4, and no datagram to IPv6;
  *  - IPv6-only x IPv4-only: the relay, which bridges the families;
- *  - the IPv6 path dies mid-session: the session moves to IPv4 direct.
+ *  - the IPv6 path dies mid-session: the session moves to IPv4 direct;
+ *  - dual x dual, both routers translating IPv6 prefixes (NPTv6): direct
+ *    over IPv6 to the translated addresses, which each side learns from a
+ *    STUN Binding request to the server's IPv6 address (second_family.c).
  * A failure prints its seed; PUNCH_SIM_SEED=N replays one seed.
  */
 #include <setjmp.h>
@@ -114,9 +117,14 @@ static void slow_ipv6_loses(void **state)
     }
 }
 
+/* Alice knows the server's IPv4 and IPv6 addresses; whichever answers
+ * first takes her registration (servers.c). Over IPv6, her public IPv4
+ * endpoint comes from a Binding request to the IPv4 one (second_family.c),
+ * and bob, who has IPv4 only, needs it. */
 static void dual_v4only_goes_ipv4(void **state)
 {
     (void)state;
+    unsigned over_v6 = 0;
     for (unsigned r = 0; r < runs(); r++) {
         world w;
         world_start(&w, seed_of(r));
@@ -125,8 +133,11 @@ static void dual_v4only_goes_ipv4(void **state)
         expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET, "dual x v4-only");
         /* bob cannot send IPv6: alice's IPv6 endpoints are no candidates of his */
         assert_int_equal(w.bob.sent_v6, 0);
+        over_v6 += w.alice.server.family == PUNCH_AF_INET6;
         world_free(&w);
     }
+    fprintf(stderr, "dual x v4-only: direct over IPv4, alice registered over IPv6 in %u of %u seeds\n",
+            over_v6, runs());
 }
 
 /* The relay's remote is the server's address of each side's family. */
@@ -196,6 +207,34 @@ static void ipv6_dies_moves_to_ipv4(void **state)
             (unsigned long long)worst, runs());
 }
 
+/* Alice and bob register over IPv4 (their IPv6 is 2 ms slower one way,
+ * which loses the race of the server's addresses, servers.c, but stays
+ * within the path choice's margin); their IPv6 interface addresses are
+ * unreachable from outside (the routers translate them): only the
+ * endpoints the server's IPv6 address saw can make an IPv6 path. */
+static void nptv6_goes_ipv6(void **state)
+{
+    (void)state;
+    for (unsigned r = 0; r < runs(); r++) {
+        world w;
+        world_start(&w, seed_of(r));
+        dual_stack(&w, STACK_DUAL_NPT, STACK_DUAL_NPT, "port-restricted-cone", 12 * MS);
+        connect_for(&w, 8000);
+        expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET6, "nptv6 x nptv6");
+        assert_int_equal(w.alice.technique, PUNCH_TECH_HOLE_PUNCH);
+        assert_memory_equal(w.alice.path_remote.ip, w.bob.addr6_outside.ip, 16);
+        assert_memory_equal(w.bob.path_remote.ip, w.alice.addr6_outside.ip, 16);
+        assert_int_equal(w.alice.server.family, PUNCH_AF_INET); /* registered over IPv4 */
+        assert_int_equal(w.bob.server.family, PUNCH_AF_INET);
+        say(&w, 3);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 200 * MS);
+        assert_int_equal(w.bob.counts[3], 1);
+        world_free(&w);
+    }
+    fprintf(stderr, "nptv6 x nptv6: direct over IPv6 to the translated addresses, %u seeds\n",
+            runs());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +243,7 @@ int main(void)
         cmocka_unit_test(dual_v4only_goes_ipv4),
         cmocka_unit_test(v6only_v4only),
         cmocka_unit_test(ipv6_dies_moves_to_ipv4),
+        cmocka_unit_test(nptv6_goes_ipv6),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
