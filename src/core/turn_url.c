@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "wire/hex.h"
+
 static int fail(char *why, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -20,17 +22,6 @@ static int fail(char *why, size_t cap, const char *fmt, ...)
     return PUNCH_ERR_INVAL;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The n bytes at s, %XX escapes undone, into out (cap bytes with the NUL).
  * Returns 0, or -1 for a bad escape, an escaped NUL or no room. */
 static int unescape(const char *s, size_t n, char *out, size_t cap)
@@ -39,8 +30,8 @@ static int unescape(const char *s, size_t n, char *out, size_t cap)
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)s[i];
         if (c == '%') {
-            int hi = i + 2 < n ? hex_digit(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hex_digit(s[i + 2]) : -1;
+            int hi = i + 2 < n ? punch_hex_digit(s[i + 1]) : -1;
+            int lo = i + 2 < n ? punch_hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi | lo) == 0)
                 return -1;
             c = hi << 4 | lo;

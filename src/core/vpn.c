@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "wire/bytes.h"
+#include "wire/hex.h"
 #include "wire/ipv4.h"
 
 #define CONTROL 0x00
@@ -41,23 +42,12 @@ static const char *parse_number(const char *s, unsigned max, int max_digits, uns
     return s;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* One group of an IPv6 address: 1 to 4 hex digits. */
 static const char *parse_group(const char *s, unsigned *out)
 {
     unsigned v = 0;
     int n = 0, d;
-    while ((d = hex_digit(s[n])) >= 0) {
+    while ((d = punch_hex_digit(s[n])) >= 0) {
         if (++n > 4)
             return NULL;
         v = v * 16 + (unsigned)d;

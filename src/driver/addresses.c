@@ -9,24 +9,14 @@
 
 #include "io/net.h"
 #include "punch/driver.h"
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "wire/hex.h"
 
 /* A hex field of 1..8 digits at *p, then at least one space. */
 static bool hex_field(const char **p, unsigned *out)
 {
     unsigned v = 0, n = 0;
     int d;
-    while ((d = hex_digit(**p)) >= 0 && n < 8) {
+    while ((d = punch_hex_digit(**p)) >= 0 && n < 8) {
         v = v << 4 | (unsigned)d;
         (*p)++;
         n++;
@@ -44,7 +34,7 @@ int punch_if_inet6_parse(const char *line, punch_if_inet6 *out)
     punch_if_inet6 a = {.addr.family = PUNCH_AF_INET6};
     const char *p = line;
     for (int i = 0; i < 32; i++) {
-        int d = hex_digit(p[i]);
+        int d = punch_hex_digit(p[i]);
         if (d < 0)
             return PUNCH_ERR_MALFORMED;
         a.addr.ip[i / 2] = (uint8_t)(a.addr.ip[i / 2] << 4 | d);
