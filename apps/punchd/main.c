@@ -577,6 +577,8 @@ static int setup_rendezvous(punchd *d, const punchd_options *o, const punch_bind
         .relay_source_packets_per_s = (uint32_t)o->relay_source_packets_per_s,
         .relay_peer_bytes_per_s = (uint32_t)o->relay_source_bytes_per_s,
         .relay_peer_packets_per_s = (uint32_t)o->relay_source_packets_per_s,
+        .connects_per_target_per_s = (uint32_t)o->connects_per_target_per_s,
+        .connects_per_target_burst = (uint32_t)(10 * o->connects_per_target_per_s),
         .rate = stun->rate,
         .cluster = o->has_cluster,
     };

@@ -27,6 +27,7 @@ static const char usage_text[] =
     "              [--key FILE] [--no-relay]\n"
     "              [--max-peers N] [--names-per-source N] [--relay-max-bytes N] [--relay-rate N]\n"
     "              [--relay-packets N] [--relay-source-rate N] [--relay-source-packets N]\n"
+    "              [--connects-per-target N]\n"
     "              [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
     "              [--events FILE|-] [--metrics ADDR:PORT] [--config FILE]\n"
     "              [--log-level LEVEL] [--rate-limit N]\n"
@@ -69,6 +70,9 @@ static const char usage_text[] =
     "  --relay-source-packets N datagrams/s relayed from one IPv4 address or\n"
     "                       IPv6 /64, and to one peer (default 4000; 0 means the\n"
     "                       default)\n"
+    "  --connects-per-target N introductions per second of new sessions from one\n"
+    "                       IPv4 address or IPv6 /64 to one peer, after a burst\n"
+    "                       of ten times as many (default 1; 0 means the default)\n"
     "  --max-peers N        registered peers held at once (default 100000; about\n"
     "                       400 bytes each, taken as they register)\n"
     "  --names-per-source N names registered from one IPv4 address or IPv6 /64\n"
@@ -159,8 +163,6 @@ static int cluster_option(punchd_options *o, int c)
     return 0;
 }
 
-/* One option of punchd's (c from getopt_long). Returns 0, 2 on a usage
- * error, -1 when --help/--version was served. */
 /* --metrics IP:PORT. A port must be given (0: the kernel picks): a text
  * without one takes the default port, so two defaults tell. */
 static int metrics_option(punchd_options *o, const char *text)
@@ -174,6 +176,41 @@ static int metrics_option(punchd_options *o, const char *text)
     return 0;
 }
 
+/* The numbers that bound punchd's tables and limits (c from getopt_long). */
+static int limit_option(punchd_options *o, int c)
+{
+    switch (c) {
+    case 'm':
+        return number_option("--max-peers", optarg, 1, MAX_PEERS_LIMIT, &o->max_peers);
+    case 'N':
+        return number_option("--names-per-source", optarg, 1, MAX_PEERS_LIMIT,
+                             &o->names_per_source);
+    case 'M':
+        return number_option("--max-tcp", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp);
+    case 'I':
+        return number_option("--max-tcp-per-ip", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp_per_ip);
+    case 'B':
+        return number_option("--relay-max-bytes", optarg, 1, ULLONG_MAX, &o->relay_max_bytes);
+    case 'R':
+        return number_option("--relay-rate", optarg, 0, UINT32_MAX, &o->relay_bytes_per_s);
+    case 'P':
+        return number_option("--relay-packets", optarg, 0, UINT32_MAX, &o->relay_packets_per_s);
+    case 'W':
+        return number_option("--relay-source-rate", optarg, 0, UINT32_MAX,
+                             &o->relay_source_bytes_per_s);
+    case 'Y':
+        return number_option("--relay-source-packets", optarg, 0, UINT32_MAX,
+                             &o->relay_source_packets_per_s);
+    case 'J':
+        return number_option("--connects-per-target", optarg, 0, UINT32_MAX / 10,
+                             &o->connects_per_target_per_s);
+    default:
+        return usage_error("unknown option");
+    }
+}
+
+/* One option of punchd's (c from getopt_long). Returns 0, 2 on a usage
+ * error, -1 when --help/--version was served. */
 static int parse_option(punchd_options *o, int c, char **argv)
 {
     switch (c) {
@@ -215,30 +252,20 @@ static int parse_option(punchd_options *o, int c, char **argv)
     case 'n':
         o->no_relay = true;
         return 0;
-    case 'm':
-        return number_option("--max-peers", optarg, 1, MAX_PEERS_LIMIT, &o->max_peers);
-    case 'N':
-        return number_option("--names-per-source", optarg, 1, MAX_PEERS_LIMIT,
-                             &o->names_per_source);
     case 'T':
         o->no_tcp = true;
         return 0;
+    case 'm':
+    case 'N':
     case 'M':
-        return number_option("--max-tcp", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp);
     case 'I':
-        return number_option("--max-tcp-per-ip", optarg, 1, MAX_TCP_LIMIT, &o->max_tcp_per_ip);
     case 'B':
-        return number_option("--relay-max-bytes", optarg, 1, ULLONG_MAX, &o->relay_max_bytes);
     case 'R':
-        return number_option("--relay-rate", optarg, 0, UINT32_MAX, &o->relay_bytes_per_s);
     case 'P':
-        return number_option("--relay-packets", optarg, 0, UINT32_MAX, &o->relay_packets_per_s);
     case 'W':
-        return number_option("--relay-source-rate", optarg, 0, UINT32_MAX,
-                             &o->relay_source_bytes_per_s);
     case 'Y':
-        return number_option("--relay-source-packets", optarg, 0, UINT32_MAX,
-                             &o->relay_source_packets_per_s);
+    case 'J':
+        return limit_option(o, c);
     case 'K':
     case 'Q':
         return cluster_option(o, c);
@@ -271,6 +298,7 @@ static const struct option longs[] = {
     {"relay-packets", required_argument, NULL, 'P'},
     {"relay-source-rate", required_argument, NULL, 'W'},
     {"relay-source-packets", required_argument, NULL, 'Y'},
+    {"connects-per-target", required_argument, NULL, 'J'},
     {"no-tcp", no_argument, NULL, 'T'},
     {"max-tcp", required_argument, NULL, 'M'},
     {"max-tcp-per-ip", required_argument, NULL, 'I'},

@@ -34,6 +34,7 @@ typedef struct punchd_options {
     unsigned long long relay_bytes_per_s, relay_packets_per_s; /* 0: the defaults */
     /* per source IP (/64) and per destination peer; 0: the defaults */
     unsigned long long relay_source_bytes_per_s, relay_source_packets_per_s;
+    unsigned long long connects_per_target_per_s; /* 0: the default */
     bool no_tcp;
     unsigned long long max_tcp, max_tcp_per_ip;
     int second_port;  /* -1: PORT+1 (default), 0: off, else that port */

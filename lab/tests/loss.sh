@@ -65,8 +65,11 @@ for loss in $levels; do
     lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone \
         --delay-a 10ms --delay-b 10ms --loss-a "$loss%" --loss-b "$loss%" --seed "$loss" >/dev/null
     rm -f "$TMP/punchd.ev" "$TMP/bob.ev"
+    # Every run is a new key behind the same NAT asking for bob: punchd's
+    # limit per source and target (ten new sessions, then one a second)
+    # would time the limiter from the eleventh run on, not the loss.
     lab exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --key "$TMP/server.key" \
-        --events "$TMP/punchd.ev" 2>/dev/null </dev/null &
+        --connects-per-target 100 --events "$TMP/punchd.ev" 2>/dev/null </dev/null &
     wait_for "$TMP/punchd.ev"
     lab exec bob -- env XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server 198.51.100.1 --name bob \
         --events "$TMP/bob.ev" listen --datagram --keep-open <"$TMP/quiet" >/dev/null \

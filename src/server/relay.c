@@ -96,6 +96,13 @@ static uint32_t pair_session(const punch_rendezvous *rv, uint32_t of, uint32_t a
  * through different copies (one INTRODUCE lost, the CONNECT repeated) agree
  * on it, with or without a relay session behind it. Keyed with the cookie
  * secret, so nobody else can predict it. */
+/* The session a and b hold, whichever of them opened it last, or NONE. */
+static uint32_t pair_of(const punch_rendezvous *rv, uint32_t a, uint32_t b)
+{
+    uint32_t i = pair_session(rv, a, a, b);
+    return i != NONE ? i : pair_session(rv, b, a, b);
+}
+
 static void session_id_for(const punch_rendezvous *rv, uint32_t a, uint32_t b,
                            const uint8_t txid[PUNCH_MSG_TXID_LEN],
                            uint8_t id[PUNCH_MSG_SESSION_LEN])
@@ -164,14 +171,21 @@ static uint32_t add_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint
  * answer was lost) or crossing one from the other side gets the session
  * already made, so both peers end up naming the same one; a new start
  * replaces it. */
+bool rv_is_connect_copy(const punch_rendezvous *rv, uint32_t a, uint32_t b,
+                        const uint8_t txid[PUNCH_MSG_TXID_LEN])
+{
+    uint8_t id[PUNCH_MSG_SESSION_LEN];
+    session_id_for(rv, a, b, txid, id);
+    uint32_t old = pair_of(rv, a, b);
+    return old != NONE && memcmp(rv->sessions[old].id, id, PUNCH_MSG_SESSION_LEN) == 0;
+}
+
 bool rv_open_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint32_t b,
                      const uint8_t txid[PUNCH_MSG_TXID_LEN],
                      uint8_t id[PUNCH_MSG_SESSION_LEN])
 {
     session_id_for(rv, a, b, txid, id);
-    uint32_t old = pair_session(rv, a, a, b);
-    if (old == NONE)
-        old = pair_session(rv, b, a, b);
+    uint32_t old = pair_of(rv, a, b);
     if (old != NONE && same_connect(&rv->sessions[old], a, id, now)) {
         session *s = &rv->sessions[old];
         memcpy(id, s->id, PUNCH_MSG_SESSION_LEN);

@@ -218,6 +218,10 @@ void rv_token_issue(const punch_rendezvous *rv, uint64_t now, peer *p);
 /* Whether the session's peer k (0: it started it) is still the one it was
  * made for. */
 bool rv_session_peer_ok(const punch_rendezvous *rv, const session *s, int k);
+/* Whether a CONNECT from a to b is a copy (the same transaction txid) of
+ * the one that opened the pair's session: it opens nothing new. */
+bool rv_is_connect_copy(const punch_rendezvous *rv, uint32_t a, uint32_t b,
+                        const uint8_t txid[PUNCH_MSG_TXID_LEN]);
 bool rv_open_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint32_t b,
                      const uint8_t txid[PUNCH_MSG_TXID_LEN], uint8_t id[PUNCH_MSG_SESSION_LEN]);
 void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,

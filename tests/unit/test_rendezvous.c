@@ -1356,6 +1356,32 @@ static void connects_per_source_and_target(void **state)
     punch_rendezvous_free(rv);
 }
 
+/* Copies and retries of one CONNECT (one transaction) open one session and
+ * are charged once: twelve of them from a source that shares its address
+ * with nobody are all answered, none limited (each was charged before, so
+ * fresh peers behind one NAT met the limit after their fifth connect). */
+static void connect_copies_charged_once(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer bob, alice;
+    peer_init(&bob, 3, "bob", v4(198, 51, 100, 9, 31000));
+    peer_init(&alice, 4, "alice", v4(192, 0, 2, 99, 5000));
+    join(rv, 1000, &bob);
+    join(rv, 1000, &alice);
+    dgram c = connect_msg(&alice, "bob", NULL);
+    size_t to_bob = 0;
+    for (int copy = 0; copy < 12; copy++) {
+        send_from(rv, 2000 + (uint64_t)copy * 10, &alice.addr, &c);
+        to_bob += drain_to(rv, &bob.addr, NULL);
+    }
+    assert_int_equal(to_bob, 12);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->connects_limited, 0);
+    assert_int_equal(punch_rendezvous_counters_get(rv)->introductions, 12);
+    punch_rendezvous_free(rv);
+}
+
 /* n askers (crowd[i], at addr_of(i)) each CONNECT target i % n_targets and
  * relay 1,000-byte datagrams at their session's full rate (256 KiB/s) for
  * 10 s. Returns the bytes delivered to targets[0]..; *total gets them all. */
@@ -1624,6 +1650,7 @@ int main(void)
         cmocka_unit_test(expiry_bounded_and_tables_consistent),
         cmocka_unit_test(names_per_source),
         cmocka_unit_test(connects_per_source_and_target),
+        cmocka_unit_test(connect_copies_charged_once),
         cmocka_unit_test(relay_per_destination_peer),
         cmocka_unit_test(relay_per_source),
         cmocka_unit_test(rejects_bad_config),
