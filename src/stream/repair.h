@@ -56,6 +56,7 @@ typedef struct repair_counters {
     uint64_t nacks;      /* sequence numbers asked for again */
     uint64_t repaired;   /* missing packets that came before SCTP saw a gap */
     uint64_t given_up;   /* missing packets left to SCTP */
+    uint64_t late;       /* of those, the ones that came after all */
     uint64_t malformed;  /* bodies we could not read: dropped */
 } repair_counters;
 
