@@ -121,6 +121,13 @@ size_t punch_repair_frame(punch_repair *r, const uint8_t *pkt, size_t len, uint8
 static uint64_t repair_rtt(const punch_repair *r, uint32_t rtt_ms)
 {
     uint32_t ms = rtt_ms ? rtt_ms : UNKNOWN_RTT_MS;
+    /* Until a repair has timed itself the agent's figure is a floor only
+     * (UNKNOWN_RTT_MS at least): told 1 ms on a 200 ms path, the first
+     * repairs were given up after 64 ms, before any answer could come, and
+     * the few losses that reached SCTP in its slow start left it growing
+     * by one packet per 300 ms round trip (16 MiB at 0.27 MB/s). */
+    if (r->repair_ms == 0 && ms < UNKNOWN_RTT_MS)
+        ms = UNKNOWN_RTT_MS;
     return r->repair_ms > ms ? r->repair_ms : ms;
 }
 
