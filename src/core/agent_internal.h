@@ -210,6 +210,7 @@ typedef struct candidate {
     bool closed; /* a TCP connection that is gone: never used again */
     bool spoke;  /* an authenticated datagram came from it (§6.2: verified) */
     bool claimed; /* from the peer's list of its endpoints only (§6.2: per claimed IP) */
+    bool via_nat64; /* an IPv4 endpoint reached through our NAT64 (family.c) */
     uint16_t unverified_sent; /* probes to it before the handshake (admission.c) */
 } candidate;
 
@@ -571,6 +572,13 @@ bool family_usable(const punch_agent *a, uint8_t family);
 /* The technique of a peer's interface address: a global IPv6 or public
  * IPv4 one is public (hole punching). */
 punch_technique family_private_technique(const punch_addr *addr);
+/* NAT64 (RFC 6146/6052): cfg's IPv4 servers synthesized when cfg->local
+ * has IPv6 and no IPv4; an IPv4 address we cannot send to, rewritten to
+ * its synthesized IPv6 one (true when it was); a candidate marked when its
+ * address is such a one. */
+void family_nat64_servers(punch_agent_cfg *cfg);
+bool family_nat64(const punch_agent *a, punch_addr *addr);
+void family_mark_nat64(const punch_agent *a, candidate *c);
 /* Of two candidates of one priority, is c the better (IPv6 direct first,
  * unless PINGs found it slower by more than a margin; else the shorter
  * round trip)? */
@@ -603,7 +611,7 @@ uint64_t probe_deadline(const punch_agent *a, int id);
 void probe_timeout(punch_agent *a, uint64_t now, int id);
 
 /* ---- port_prediction.c (draft §3.4) ---- */
-void add_predicted_candidates(peer *p, const punch_msg *m, uint64_t now);
+void add_predicted_candidates(peer *p, const punch_msg *m, const punch_addr *pub, uint64_t now);
 bool our_port_predicted(const punch_agent *a);
 
 /* ---- birthday.c (many-port probing) ---- */

@@ -203,8 +203,10 @@ void on_stun(punch_agent *a, uint64_t now, const uint8_t *buf, size_t len)
         rtt_sample(a, d->asked_ms, now); /* unrepeated: a round trip to the server */
     if (d->state == DISC_MAIN) {
         const punch_stun_attr *o = punch_stun_find(&m, PUNCH_STUN_ATTR_OTHER_ADDRESS);
-        punch_addr other;
-        if (!o || punch_stun_read_addr(&m, o, &other) != 0 || other.family != d->dst[0].family ||
+        punch_addr other = {0};
+        if (o && punch_stun_read_addr(&m, o, &other) == 0)
+            family_nat64(a, &other); /* an IPv4 server's, through our NAT64 */
+        if (!o || other.family != d->dst[0].family ||
             punch_addr_same_ip(&other, &d->dst[0]) || other.port == d->dst[0].port) {
             if (!disc_try_second_port(a, now))
                 disc_finish(a, now);

@@ -601,7 +601,7 @@ static void node_tcp_start(world *w, node *n)
 static void node_agent_new(world *w, node *n, const punch_server_token *token)
 {
     bool v6_only = n->addr.family == PUNCH_AF_INET6;
-    punch_agent_cfg c = {.name = n->name, .server = v6_only ? w->s.addr6 : w->s.addr,
+    punch_agent_cfg c = {.name = n->name, .server = v6_only && !n->nat64 ? w->s.addr6 : w->s.addr,
                          .n_local = 1, .flags = w->agent_flags, .portmap = w->portmap,
                          .open_guard_ms = w->open_guard_ms, .random = rng_bytes,
                          .random_ctx = &n->rng};

@@ -33,6 +33,7 @@ typedef struct node {
                                     (same port), AF_NONE: none (world_dual.c) */
     punch_addr addr6_outside;    /* ...as the outside sees it (another with NPTv6) */
     int v6_link;                 /* dual stack: its IPv6 firewall's WAN link */
+    bool nat64;                  /* IPv6 only behind a NAT64: given the server's IPv4 */
     punch_agent *agent;
     punch_rng rng;
     /* What the events said. */
@@ -195,13 +196,17 @@ void public_peers(world *w, const char *alice_nat, double loss);
  * with IPv6 only registers there. v6_delay_us: the one-way delay of the
  * firewalls' WAN links (the NATs' are 10 ms).
  * STACK_DUAL_NPT: dual, the IPv6 router translating the prefix (NPTv6)
- * beside its firewall. A dual-stack peer knows the server's IPv6 address
+ * beside its firewall. STACK_V6_NAT64: IPv6 only, its router a NAT64
+ * (64:ff9b::/96, pool 192.168.255.2..) in front of a NAT of nat_spec,
+ * the host given the server's IPv4 address (and no native IPv6 beyond
+ * the router). A dual-stack peer knows the server's IPv6 address
  * too (as with a name with A and AAAA records). */
 typedef enum world_stack {
     STACK_DUAL = 0,
     STACK_V4_ONLY,
     STACK_V6_ONLY,
-    STACK_DUAL_NPT
+    STACK_DUAL_NPT,
+    STACK_V6_NAT64
 } world_stack;
 void dual_stack(world *w, world_stack alice, world_stack bob, const char *nat_spec,
                 uint64_t v6_delay_us);

@@ -15,6 +15,10 @@
  * inside one, ports kept (RFC 6296 is stateless and checksum-neutral; the
  * identifier it keeps here is one it would rewrite by a word, which no
  * peer can tell). Beside it, the router's stateful firewall: apdf.
+ *
+ * NAT64 (STACK_V6_NAT64; RFC 6146): the router of an IPv6-only site is
+ * a NAT64 (src/nat/nat64.h, as tayga beside a NAT44 in the lab) whose
+ * IPv4 side is a NAT of nat_spec at 203.0.113.10i.
  */
 #include <stdlib.h>
 
@@ -75,6 +79,15 @@ static void add_site(world *w, node *n, const char *name, uint8_t site, world_st
     punch_addr a4 = v4(10, 0, site, 2, 5000), a6 = v6(site, 1, 2, 5000);
     int fw = -1, nat = -1, l4 = -1, l6 = -1;
     bool npt = stack == STACK_DUAL_NPT;
+    if (stack == STACK_V6_NAT64) {
+        nat = nat_on_core(w, nat_spec, v4(203, 0, 113, (uint8_t)(10 * site), 0), 0);
+        punch_addr pool = v4(192, 168, 255, 2, 0);
+        if (punch_sim_nat_nat64(w->sim, nat, NULL, &pool) != 0)
+            abort();
+        n->nat64 = true;
+        add_peer(w, n, name, a6, nat, true, 0, &l6);
+        return;
+    }
     if (stack != STACK_V4_ONLY)
         fw = firewall_on_core(w, site, npt, v6_delay_us, &n->v6_link);
     if (stack != STACK_V6_ONLY)

@@ -10,7 +10,9 @@
  *  - the IPv6 path dies mid-session: the session moves to IPv4 direct;
  *  - dual x dual, both routers translating IPv6 prefixes (NPTv6): direct
  *    over IPv6 to the translated addresses, which each side learns from a
- *    STUN Binding request to the server's IPv6 address (second_family.c).
+ *    STUN Binding request to the server's IPv6 address (second_family.c);
+ *  - IPv6-only behind a NAT64 x IPv4-only: direct through the NAT64 (the
+ *    agent synthesizes 64:ff9b::/96 addresses, family.c).
  * A failure prints its seed; PUNCH_SIM_SEED=N replays one seed.
  */
 #include <setjmp.h>
@@ -165,6 +167,44 @@ static void v6only_v4only(void **state)
     fprintf(stderr, "v6-only x v4-only: relayed across families, %u seeds\n", runs());
 }
 
+/* Alice is IPv6-only behind a NAT64 (and given the server's IPv4
+ * address, as DNS64 would give her its name's): she reaches the server
+ * and bob at their addresses under 64:ff9b::/96, and bob reaches her at
+ * the NAT64's IPv4 mapping the server saw. Hole punching goes through
+ * the NAT64 as through any NAT: direct, no relay. Without synthesis she
+ * would not even register (no IPv4 route). */
+static void nat64_v4only_goes_direct(void **state)
+{
+    (void)state;
+    static const uint8_t wkp[12] = {0x00, 0x64, 0xff, 0x9b};
+    for (unsigned r = 0; r < runs(); r++) {
+        world w;
+        world_start(&w, seed_of(r));
+        dual_stack(&w, STACK_V6_NAT64, STACK_V4_ONLY, "port-restricted-cone", V6_WAN_US);
+        connect_for(&w, 5000);
+        if (!w.alice.have_path || w.alice.kind != PUNCH_PATH_DIRECT ||
+            w.alice.path_remote.family != PUNCH_AF_INET6 ||
+            memcmp(w.alice.path_remote.ip, wkp, sizeof(wkp)) != 0 ||
+            memcmp(w.alice.path_remote.ip + 12, (uint8_t[]){203, 0, 113, 20}, 4) != 0)
+            fail_msg("seed %llu: alice has %s path over %s, want direct to 64:ff9b::203.0.113.20",
+                     (unsigned long long)w.seed, !w.alice.have_path ? "no" :
+                     w.alice.kind == PUNCH_PATH_DIRECT ? "a direct" : "a relay",
+                     family(&w.alice.path_remote));
+        if (!w.bob.have_path || w.bob.kind != PUNCH_PATH_DIRECT ||
+            w.bob.path_remote.family != PUNCH_AF_INET ||
+            memcmp(w.bob.path_remote.ip, (uint8_t[]){203, 0, 113, 10}, 4) != 0)
+            fail_msg("seed %llu: bob is not direct to the NAT64's 203.0.113.10",
+                     (unsigned long long)w.seed);
+        assert_int_equal(w.alice.technique, PUNCH_TECH_HOLE_PUNCH);
+        say(&w, 3);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 300 * MS);
+        if (w.bob.counts[3] != 1)
+            fail_msg("seed %llu: nothing crossed the NAT64", (unsigned long long)w.seed);
+        world_free(&w);
+    }
+    fprintf(stderr, "nat64 x v4-only: direct through the NAT64, %u seeds\n", runs());
+}
+
 /* Alice sends every 50 ms; at 1 s her IPv6 dies. Within 10 s both are on
  * IPv4 direct (not the relay), and what alice sends then arrives. */
 static void ipv6_dies_moves_to_ipv4(void **state)
@@ -242,6 +282,7 @@ int main(void)
         cmocka_unit_test(slow_ipv6_loses),
         cmocka_unit_test(dual_v4only_goes_ipv4),
         cmocka_unit_test(v6only_v4only),
+        cmocka_unit_test(nat64_v4only_goes_direct),
         cmocka_unit_test(ipv6_dies_moves_to_ipv4),
         cmocka_unit_test(nptv6_goes_ipv6),
     };
