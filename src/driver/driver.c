@@ -704,7 +704,12 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     d->on_event = cfg->on_event;
     d->arg = cfg->arg;
     punch_agent_cfg ac = cfg->agent;
-    punch_addr bind = cfg->bind;
+    punch_addr bind = cfg->bind, one;
+    /* An IPv6-only host: its IPv4 servers through the NAT64 (and so the
+     * main socket is IPv6). */
+    punch_agent_cfg_nat64(&ac, punch_local_addresses(PUNCH_AF_INET, 0, &one, 1) > 0,
+                          punch_local_addresses(PUNCH_AF_INET6, 0, &one, 1) > 0);
+    d->server = ac.server;
     if (bind.family == PUNCH_AF_NONE)
         bind.family = ac.server.family;
     int rc = PUNCH_ERR_NOMEM;
