@@ -168,24 +168,26 @@ static int nat64_option(punch_cli *cli, const char *text)
     return 0;
 }
 
+/* The global options (a subcommand parses its own). */
+static const struct option longs[] = {
+    {"server", required_argument, NULL, 's'},
+    {"name", required_argument, NULL, 'n'},
+    {"key", required_argument, NULL, 'k'},
+    {"events", required_argument, NULL, 'e'},
+    {"log-level", required_argument, NULL, 'L'},
+    {"open-ttl", required_argument, NULL, 'T'},
+    {"no-birthday", no_argument, NULL, 'B'},
+    {"no-aes", no_argument, NULL, 'A'},
+    {"portmap", required_argument, NULL, 'P'},
+    {"turn", required_argument, NULL, 'U'},
+    {"nat64-prefix", required_argument, NULL, '6'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {0},
+};
+
 int main(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        {"server", required_argument, NULL, 's'},
-        {"name", required_argument, NULL, 'n'},
-        {"key", required_argument, NULL, 'k'},
-        {"events", required_argument, NULL, 'e'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"open-ttl", required_argument, NULL, 'T'},
-        {"no-birthday", no_argument, NULL, 'B'},
-        {"no-aes", no_argument, NULL, 'A'},
-        {"portmap", required_argument, NULL, 'P'},
-        {"turn", required_argument, NULL, 'U'},
-        {"nat64-prefix", required_argument, NULL, '6'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {0},
-    };
     punch_cli cli = {.server = getenv("PUNCH_SERVER"), .log_level = PUNCH_LOG_INFO,
                      .start_ms = punch_clock_ms(), .open_ttl = -1,
                      .portmap = PUNCH_PORTMAP_AUTO};

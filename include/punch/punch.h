@@ -325,6 +325,13 @@ typedef struct punch_event_registered {
     bool by_token;           /* in one flight, with a token from an earlier run */
     punch_addr server;       /* the server that took us: the one in use from now on */
     uint32_t server_rtt_ms;  /* our round trip to it (0: not measured yet) */
+    /* The same for the other family (issue 16), when the agent knows a
+     * server address of it and has an endpoint of its own there (or a
+     * NAT64 to it): other_family PUNCH_AF_INET or PUNCH_AF_INET6, else
+     * PUNCH_AF_NONE (and other_nat NULL). */
+    uint8_t other_family;
+    const char *other_nat;
+    int other_port_step;
 } punch_event_registered;
 
 /* PUNCH_EVENT_INTRODUCED: the server (or a peer) told us of a peer; its

@@ -366,9 +366,11 @@ struct punch_agent {
     punch_server_token token_told; /* the latest PUNCH_EVENT_TOKEN's */
     punch_addr public_addr;
     discovery disc;
+    discovery disc_other; /* the other family's (discovery.c, issue 16) */
     second_family second;
     uint16_t second_port; /* the server's second STUN port (COOKIE), 0 none */
     nat_behaviour nat;
+    nat_behaviour nat_other; /* disc_other's: the other family's NAT (or none) */
     uint32_t keepalive_ms;
     opener open;
     /* Peers. */
@@ -510,6 +512,11 @@ bool many_port_allowed(punch_agent *a, uint64_t now, int id);
 
 /* ---- discovery.c (NAT behaviour, RFC 5780 §4.3) ---- */
 void disc_start(punch_agent *a, uint64_t now);
+/* The other family's run, towards dst (NULL: none, the result unknown). */
+void disc_other_start(punch_agent *a, uint64_t now, const punch_addr *dst);
+bool disc_running(const discovery *d);
+/* The server in use is of the other family now: the two runs swap roles. */
+void disc_swap(punch_agent *a);
 void disc_on_cookie(punch_agent *a, uint64_t now);
 uint64_t disc_deadline(const punch_agent *a, int id);
 void disc_timeout(punch_agent *a, uint64_t now, int id);
@@ -525,7 +532,8 @@ void second_timeout(punch_agent *a, uint64_t now, int id);
 void second_ask_now(punch_agent *a, uint64_t now);
 /* A STUN answer: true when it was ours (used or counted as dropped). */
 bool second_on_answer(punch_agent *a, uint64_t now, const punch_stun_msg *m);
-/* Whether the first answer is still awaited (REGISTERED waits for it). */
+/* Whether the first answer, or the other family's NAT discovery, is still
+ * awaited (REGISTERED waits for both). */
 bool second_asking(const punch_agent *a);
 /* Our endpoints for REGISTER into out (cap), their number: the one seen
  * first, unless it is one of ours (punchd passes on the first four), then
@@ -612,7 +620,7 @@ void probe_timeout(punch_agent *a, uint64_t now, int id);
 
 /* ---- port_prediction.c (draft §3.4) ---- */
 void add_predicted_candidates(peer *p, const punch_msg *m, const punch_addr *pub, uint64_t now);
-bool our_port_predicted(const punch_agent *a);
+bool our_port_predicted(const punch_agent *a, uint8_t family);
 
 /* ---- birthday.c (many-port probing) ---- */
 void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m);

@@ -81,7 +81,7 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
         if (family_usable(a, pub.family))
             add_candidate(p, &pub,
                           hairpin                 ? PUNCH_TECH_HAIRPIN
-                          : our_port_predicted(a) ? PUNCH_TECH_PORT_PREDICTION
+                          : our_port_predicted(a, pub.family) ? PUNCH_TECH_PORT_PREDICTION
                                                   : PUNCH_TECH_HOLE_PUNCH,
                           now);
         for (size_t i = 0; i < m->n_private; i++) { /* the last n_mapped: port mappings */

@@ -27,7 +27,8 @@ void add_predicted_candidates(peer *p, const punch_msg *m, const punch_addr *pub
 
 /* Our own NAT maps per destination with a known step: the peer reaches
  * our public endpoint only by predicting our port. */
-bool our_port_predicted(const punch_agent *a)
+bool our_port_predicted(const punch_agent *a, uint8_t family)
 {
-    return a->nat.mapping >= PUNCH_MSG_NAT_ADM && a->nat.step;
+    const nat_behaviour *nat = family == a->cfg.server.family ? &a->nat : &a->nat_other;
+    return nat->mapping >= PUNCH_MSG_NAT_ADM && nat->step;
 }

@@ -43,6 +43,8 @@ typedef struct node {
     uint64_t last_registered_ms; /* ...the latest's virtual time */
     punch_addr server;           /* ...and the server it named */
     char nat[8];                 /* its "nat": unknown, eim, adm, apdm */
+    uint8_t other_family;        /* ...and the other family's (issue 16), AF_NONE: none */
+    char other_nat[8];
     int peer;                    /* the peer id of the connection, -1 */
     bool have_path;
     punch_path_kind kind;

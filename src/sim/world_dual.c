@@ -45,7 +45,11 @@ static void server_v6(world *w)
     link_up(w, w->s.host, w->s.addr6, false, w->router, NONE, false,
             &(punch_sim_link_cfg){.delay_us = 5 * MS}, &l);
     route(w, w->router, w->s.addr6, 128, l);
-    w->s.group6 = (punch_binding_group){.local = {{w->s.addr6}}};
+    /* and its second STUN port, as punchd opens one on every address
+     * without --alt: NAT discovery over IPv6 (discovery.c's other run) */
+    punch_addr port2 = w->s.addr6;
+    port2.port = 3479;
+    w->s.group6 = (punch_binding_group){.has_second_port = true, .local = {{w->s.addr6, port2}}};
     punch_binding_free(w->s.stun);
     punch_binding_cfg bc = {.n_groups = 2, .groups = {w->s.group, w->s.group6}};
     if (punch_binding_new(&w->s.stun, &bc) != 0)

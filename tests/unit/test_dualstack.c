@@ -12,7 +12,9 @@
  *    over IPv6 to the translated addresses, which each side learns from a
  *    STUN Binding request to the server's IPv6 address (second_family.c);
  *  - IPv6-only behind a NAT64 x IPv4-only: direct through the NAT64 (the
- *    agent synthesizes 64:ff9b::/96 addresses, family.c).
+ *    agent synthesizes 64:ff9b::/96 addresses, family.c);
+ *  - NAT discovery on both families: an IPv4 NAT that maps per destination
+ *    beside an IPv6 firewall, each reported as what it is.
  * A failure prints its seed; PUNCH_SIM_SEED=N replays one seed.
  */
 #include <setjmp.h>
@@ -205,6 +207,42 @@ static void nat64_v4only_goes_direct(void **state)
     fprintf(stderr, "nat64 x v4-only: direct through the NAT64, %u seeds\n", runs());
 }
 
+/* NAT discovery over both families: alice's IPv4 NAT maps per
+ * destination (symmetric, sequential), her IPv6 firewall translates
+ * nothing. Whichever family she registered over, the REGISTERED event
+ * says each one's behaviour (the IPv6 one from the server's second port
+ * there, the IPv4 one from its two IPs). */
+static void discovery_both_families(void **state)
+{
+    (void)state;
+    unsigned over_v6 = 0;
+    for (unsigned r = 0; r < runs(); r++) {
+        world w;
+        world_start(&w, seed_of(r));
+        /* every other run IPv6 is the nearer: registered over it, the
+         * IPv4 run is the other one */
+        dual_stack(&w, STACK_DUAL, STACK_V4_ONLY, "symmetric-sequential",
+                   r % 2 ? 1 * MS : V6_WAN_US);
+        connect_for(&w, 1000);
+        bool v6 = w.alice.server.family == PUNCH_AF_INET6;
+        over_v6 += v6;
+        const char *nat4 = v6 ? w.alice.other_nat : w.alice.nat;
+        const char *nat6 = v6 ? w.alice.nat : w.alice.other_nat;
+        if (w.alice.other_family != (v6 ? PUNCH_AF_INET : PUNCH_AF_INET6) ||
+            strcmp(nat4, "apdm") != 0 || strcmp(nat6, "eim") != 0)
+            fail_msg("seed %llu: registered over %s, ipv4 nat '%s', ipv6 nat '%s' (other family %d)",
+                     (unsigned long long)w.seed, v6 ? "ipv6" : "ipv4", nat4, nat6,
+                     w.alice.other_family);
+        /* bob has no IPv6: no other family to discover */
+        assert_int_equal(w.bob.other_family, PUNCH_AF_NONE);
+        world_free(&w);
+    }
+    if (runs() > 1 && (over_v6 == 0 || over_v6 == runs()))
+        fail_msg("registered over ipv6 in %u of %u runs: one family's run untried", over_v6, runs());
+    fprintf(stderr, "discovery on both families: ipv4 apdm, ipv6 eim, %u seeds (%u over ipv6)\n",
+            runs(), over_v6);
+}
+
 /* Alice sends every 50 ms; at 1 s her IPv6 dies. Within 10 s both are on
  * IPv4 direct (not the relay), and what alice sends then arrives. */
 static void ipv6_dies_moves_to_ipv4(void **state)
@@ -283,6 +321,7 @@ int main(void)
         cmocka_unit_test(dual_v4only_goes_ipv4),
         cmocka_unit_test(v6only_v4only),
         cmocka_unit_test(nat64_v4only_goes_direct),
+        cmocka_unit_test(discovery_both_families),
         cmocka_unit_test(ipv6_dies_moves_to_ipv4),
         cmocka_unit_test(nptv6_goes_ipv6),
     };
