@@ -9,7 +9,9 @@
 #      any NAT): alice's remote is bob's public address under the prefix,
 #      bob's the NAT64's public IPv4 mapping; datagrams arrive both ways;
 #   2. with --nat64-prefix off alice reaches nothing: she never registers
-#      (what punch did before issue 16's NAT64 work).
+#      (what punch did before issue 16's NAT64 work);
+#   3. punch natcheck through the NAT64: a NAT (tayga's pool address mapped
+#      by nat-a's port-restricted cone: eim), seen at 203.0.113.1.
 . "$(dirname "$0")/lib.sh"
 command -v tayga >/dev/null || { echo "SKIP: no tayga (scripts/setup installs it)"; exit 77; }
 B=${PUNCH_BUILD_DIR:?}
@@ -54,5 +56,11 @@ lab exec alice -- env XDG_CONFIG_HOME="$C/alice" timeout --foreground 20 "$PUNCH
 [ "$rc" != 0 ] && ! grep -q '"event":"registered"' "$C/alice2.ev" ||
     fail "with --nat64-prefix off alice still got somewhere (exit $rc): $(cat "$C/alice2.ev")"
 ok "--nat64-prefix off: no IPv4 route, no registration (exit $rc)"
+
+nc=$(lab exec alice -- env XDG_CONFIG_HOME="$C/alice" "$PUNCH" --server "$S4" --nat64-prefix "$PREFIX" \
+    --portmap off natcheck --json --wait 500)
+grep -q '"server":"\[2001:db8:64::c633:6401\]:3478".*"public":"203.0.113.1:[0-9]*","nat":true' <<<"$nc" &&
+    grep -q '"mapping":"eim"' <<<"$nc" || fail "natcheck through the NAT64: $nc"
+ok "natcheck through the NAT64: $(grep -o '"mapping":"[a-z]*","filtering":"[a-z]*"' <<<"$nc")"
 kill -TERM "$bob" 2>/dev/null || true
 wait "$bob" 2>/dev/null || true
