@@ -169,6 +169,63 @@ static void v6only_v4only(void **state)
     fprintf(stderr, "v6-only x v4-only: relayed across families, %u seeds\n", runs());
 }
 
+/* RFC 6052 §2.4's example: 192.0.2.33 under 64:ff9b::/96 is
+ * 64:ff9b::c000:221; an agent's servers are rewritten only on a host
+ * without IPv4, only global ones, never with NAT64 off. The NAT64 model
+ * gives each inside host a pool address of its own and takes back only
+ * what is for one. */
+static void nat64_addresses(void **state)
+{
+    (void)state;
+    static const uint8_t want[16] = {0, 0x64, 0xff, 0x9b, [12] = 192, 0, 2, 33};
+    static const uint8_t nsp[12] = {0x20, 0x01, 0x0d, 0xb8, 0, 0x64};
+    punch_addr four = v4(192, 0, 2, 33, 3478), six, back;
+    assert_int_equal(punch_nat64_synthesize(NULL, &four, &six), 0);
+    assert_int_equal(six.family, PUNCH_AF_INET6);
+    assert_memory_equal(six.ip, want, 16);
+    assert_int_equal(six.port, 3478);
+    assert_true(punch_nat64_is_synthesized(NULL, &six));
+    assert_false(punch_nat64_is_synthesized(nsp, &six));
+    assert_int_equal(punch_nat64_extract(NULL, &six, &back), 0);
+    assert_true(punch_addr_equal(&back, &four));
+    assert_int_equal(punch_nat64_synthesize(NULL, &six, &back), PUNCH_ERR_INVAL);
+
+    punch_agent_cfg c = {.server = four, .n_more_servers = 1,
+                         .more_servers = {v4(10, 0, 0, 1, 3478)}};
+    assert_int_equal(punch_agent_cfg_nat64(&c, true, true), 0);   /* IPv4 of its own */
+    assert_int_equal(punch_agent_cfg_nat64(&c, false, false), 0); /* no IPv6 either */
+    c.flags = PUNCH_AGENT_NO_NAT64;
+    assert_int_equal(punch_agent_cfg_nat64(&c, false, true), 0);
+    c.flags = 0;
+    memcpy(c.nat64_prefix, nsp, sizeof(nsp));
+    assert_int_equal(punch_agent_cfg_nat64(&c, false, true), 1); /* not 10.0.0.1 */
+    assert_true(punch_nat64_is_synthesized(nsp, &c.server));
+    assert_int_equal(c.more_servers[0].family, PUNCH_AF_INET);
+
+    punch_nat64 t;
+    punch_addr pool = v4(192, 168, 255, 2, 0);
+    punch_nat64_init(&t, NULL, &pool);
+    punch_addr h1 = {.family = PUNCH_AF_INET6, .port = 5000, .ip = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}};
+    punch_addr h2 = h1;
+    h2.ip[15] = 2;
+    punch_nat_tuple in = {.proto = PUNCH_IP_UDP, .src = h1, .dst = six}, out, ret;
+    assert_true(punch_nat64_out(&t, &in, &out));
+    assert_true(punch_addr_equal(&out.dst, &four));
+    assert_true(punch_addr_equal(&out.src, &(punch_addr){.family = PUNCH_AF_INET, .port = 5000,
+                                                          .ip = {192, 168, 255, 2}}));
+    in.src = h2;
+    assert_true(punch_nat64_out(&t, &in, &out));
+    assert_int_equal(out.src.ip[3], 3); /* a pool address of its own */
+    punch_nat_tuple reply = {.proto = PUNCH_IP_UDP, .src = four, .dst = out.src};
+    assert_true(punch_nat64_in(&t, &reply, &ret));
+    assert_true(punch_addr_equal(&ret.dst, &h2));
+    assert_true(punch_addr_equal(&ret.src, &six));
+    reply.dst.ip[3] = 9; /* given to nobody */
+    assert_false(punch_nat64_in(&t, &reply, &ret));
+    in.dst = h1; /* native IPv6: not the NAT64's */
+    assert_false(punch_nat64_out(&t, &in, &out));
+}
+
 /* Alice is IPv6-only behind a NAT64 (and given the server's IPv4
  * address, as DNS64 would give her its name's): she reaches the server
  * and bob at their addresses under 64:ff9b::/96, and bob reaches her at
@@ -320,6 +377,7 @@ int main(void)
         cmocka_unit_test(slow_ipv6_loses),
         cmocka_unit_test(dual_v4only_goes_ipv4),
         cmocka_unit_test(v6only_v4only),
+        cmocka_unit_test(nat64_addresses),
         cmocka_unit_test(nat64_v4only_goes_direct),
         cmocka_unit_test(discovery_both_families),
         cmocka_unit_test(ipv6_dies_moves_to_ipv4),
