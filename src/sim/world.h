@@ -198,10 +198,9 @@ void public_peers(world *w, const char *alice_nat, double loss);
  * with IPv6 only registers there. v6_delay_us: the one-way delay of the
  * firewalls' WAN links (the NATs' are 10 ms).
  * STACK_DUAL_NPT: dual, the IPv6 router translating the prefix (NPTv6)
- * beside its firewall. STACK_V6_NAT64: IPv6 only, its router a NAT64
- * (64:ff9b::/96, pool 192.168.255.2..) in front of a NAT of nat_spec,
- * the host given the server's IPv4 address (and no native IPv6 beyond
- * the router). A dual-stack peer knows the server's IPv6 address
+ * beside its firewall. STACK_V6_NAT64: IPv6 only, native behind its
+ * firewall, and a NAT64 (64:ff9b::/96, pool 192.168.255.2..) in front of
+ * a NAT of nat_spec for IPv4; the host is given the server's IPv4 address. A dual-stack peer knows the server's IPv6 address
  * too (as with a name with A and AAAA records). */
 typedef enum world_stack {
     STACK_DUAL = 0,

@@ -300,6 +300,30 @@ static void discovery_both_families(void **state)
             runs(), over_v6);
 }
 
+/* Alice behind a NAT64 with native IPv6 too, bob dual: both ways work,
+ * native IPv6 and the NAT64 to bob's IPv4. The native one is 12 ms a hop
+ * away against the NATs' 10: slower, within the margin, so it wins (the
+ * NAT64 path is IPv4 beyond the NAT64, family.c's via_nat64; bob, for
+ * whom it is IPv4, prefers IPv6 too). Seen to hold without via_nat64 as
+ * well: the native path is up first here (no low-TTL guard on it). */
+static void nat64_native_ipv6_wins(void **state)
+{
+    (void)state;
+    for (unsigned r = 0; r < runs(); r++) {
+        world w;
+        world_start(&w, seed_of(r));
+        dual_stack(&w, STACK_V6_NAT64, STACK_DUAL, "port-restricted-cone", 12 * MS);
+        connect_for(&w, 8000);
+        if (!w.alice.have_path || w.alice.kind != PUNCH_PATH_DIRECT ||
+            memcmp(w.alice.path_remote.ip, w.bob.addr6.ip, 16) != 0)
+            fail_msg("seed %llu: alice is not direct to bob's native IPv6 (%s path, %u changes)",
+                     (unsigned long long)w.seed, family(&w.alice.path_remote),
+                     w.alice.path_changes);
+        world_free(&w);
+    }
+    fprintf(stderr, "nat64 x dual: native IPv6 over the NAT64, %u seeds\n", runs());
+}
+
 /* Alice sends every 50 ms; at 1 s her IPv6 dies. Within 10 s both are on
  * IPv4 direct (not the relay), and what alice sends then arrives. */
 static void ipv6_dies_moves_to_ipv4(void **state)
@@ -379,6 +403,7 @@ int main(void)
         cmocka_unit_test(v6only_v4only),
         cmocka_unit_test(nat64_addresses),
         cmocka_unit_test(nat64_v4only_goes_direct),
+        cmocka_unit_test(nat64_native_ipv6_wins),
         cmocka_unit_test(discovery_both_families),
         cmocka_unit_test(ipv6_dies_moves_to_ipv4),
         cmocka_unit_test(nptv6_goes_ipv6),
