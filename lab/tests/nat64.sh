@@ -11,7 +11,9 @@
 #   2. with --nat64-prefix off alice reaches nothing: she never registers
 #      (what punch did before issue 16's NAT64 work);
 #   3. punch natcheck through the NAT64: a NAT (tayga's pool address mapped
-#      by nat-a's port-restricted cone: eim), seen at 203.0.113.1.
+#      by nat-a's port-restricted cone: eim), seen at 203.0.113.1;
+#   4. bob dual-stack: both ways work (alice's native IPv6 through nat-a's
+#      firewall, and the NAT64 to bob's IPv4); both end on native IPv6.
 . "$(dirname "$0")/lib.sh"
 command -v tayga >/dev/null || { echo "SKIP: no tayga (scripts/setup installs it)"; exit 77; }
 B=${PUNCH_BUILD_DIR:?}
@@ -64,3 +66,28 @@ grep -q '"server":"\[2001:db8:64::c633:6401\]:3478".*"public":"203.0.113.1:[0-9]
 ok "natcheck through the NAT64: $(grep -o '"mapping":"[a-z]*","filtering":"[a-z]*"' <<<"$nc")"
 kill -TERM "$bob" 2>/dev/null || true
 wait "$bob" 2>/dev/null || true
+lab down >/dev/null
+
+# 4. nat64 x dual
+C=$TMP/dual
+mkdir -p "$C"
+lab up different-nats --stack-a nat64 --stack-b dual >/dev/null
+lab exec server -- "$PUNCHD" --listen "$S4:3478" --listen "[2001:db8:5::1]:3478" --key "$C/server.key" \
+    --events "$C/punchd.ev" 2>"$C/punchd.err" </dev/null &
+wait_for "$C/punchd.ev"
+lab exec bob -- env XDG_CONFIG_HOME="$C/bob" timeout --foreground 40 "$PUNCH" --server "$S4" \
+    --name bob --events "$C/bob.ev" listen --datagram </dev/null >/dev/null 2>"$C/bob.err" &
+bob=$!
+wait_grep "$C/bob.ev" registered 10 || fail "dual: bob did not register: $(cat "$C/bob.err")"
+rc=0
+(echo hello; sleep 6) | lab exec alice -- env XDG_CONFIG_HOME="$C/alice" timeout --foreground 40 \
+    "$PUNCH" --server "$S4" --nat64-prefix "$PREFIX" --name alice --events "$C/alice.ev" \
+    connect bob --datagram --timeout 30 >/dev/null 2>"$C/alice.err" || rc=$?
+kill -TERM "$bob" 2>/dev/null || true
+wait "$bob" 2>/dev/null || true
+[ "$rc" = 0 ] || fail "dual: connect exited $rc: $(cat "$C/alice.err")"
+last_path alice | grep -q '"kind":"direct".*"remote":"\[2001:db8:b:1::10\]:' ||
+    fail "dual: alice does not end on bob's native IPv6: $(grep '"event":"path"' "$C/alice.ev")"
+last_path bob | grep -q '"kind":"direct".*"remote":"\[2001:db8:a:1::10\]:' ||
+    fail "dual: bob does not end on alice's native IPv6: $(grep '"event":"path"' "$C/bob.ev")"
+ok "IPv6-only behind NAT64 x dual: direct over native IPv6 ($(grep -c '"event":"path"' "$C/alice.ev") path events at alice)"
