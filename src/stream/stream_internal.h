@@ -39,6 +39,7 @@
  * sctp_max_chunks_on_queue, 512 by default): above what SOCKET_BUF holds
  * in full packets, so the buffer is the limit. */
 #define MAX_CHUNKS_QUEUED 8192
+#define INITIAL_CWND_PACKETS 10
 #define RTO_MIN_MS 120
 /* RTO.Min once a stream is up (stream_set_data_rto). The loss repair under
  * SCTP (repair.c) holds what follows a lost packet for a round trip or
