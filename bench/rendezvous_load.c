@@ -17,7 +17,9 @@
  *        keepalive rate <per s> sent <n> valid <n> invalid <n> timeouts <n>
  *                  bytes <REGISTER's size> <its answer's> refreshed <n>
  *      (refreshed: keepalives refused for an expired cookie, whose peer then
- *      asked for a new one: HELLO, COOKIE, REGISTER again)
+ *      asked for a new one: HELLO, COOKIE, REGISTER again); with --fresh,
+ *      one untimed keepalive per peer first (refresh_pass), so that none
+ *      is refused in the timed phase however long registering took.
  *      A valid answer is a REGISTERED with the outstanding txid whose MAC
  *      verifies with the peer's key.
  *
@@ -82,6 +84,7 @@ typedef struct slot {
 typedef struct sock {
     int fd;
     uint32_t next; /* the next of this socket's peers (peer = s + n_socks * next) */
+    bool wrapped;  /* phase 2: next went round all of them at least once */
     unsigned n_out;
     uint8_t out[BATCH][PUNCH_MAX_DATAGRAM];
     size_t out_len[BATCH];
@@ -93,6 +96,7 @@ static struct {
     uint32_t n_peers;
     uint64_t seed;
     bool floor;
+    bool fresh; /* --fresh: refresh_pass before phase 2 */
     int pid;
     double seconds, warmup;
     uint8_t server_key[32];
@@ -223,8 +227,10 @@ static bool next_peer(uint32_t k)
     uint32_t per_sock = (g.n_peers - k % g.n_socks + g.n_socks - 1) / g.n_socks;
     if (!g.keepalive && s->next >= per_sock)
         return false;
-    if (s->next >= per_sock)
+    if (s->next >= per_sock) {
         s->next = 0;
+        s->wrapped = true;
+    }
     g.slots[k].peer = (uint32_t)(k % g.n_socks) + g.n_socks * s->next++;
     return true;
 }
@@ -381,6 +387,15 @@ static bool past_deadline(uint64_t now)
     return now >= deadline;
 }
 
+static bool every_peer_once(uint64_t now)
+{
+    (void)now;
+    for (unsigned i = 0; i < g.n_socks; i++)
+        if (!g.socks[i].wrapped && i < g.n_peers)
+            return false;
+    return true;
+}
+
 /* The server's key, from a COOKIE (first answer within ready_s). */
 static int probe(double ready_s)
 {
@@ -452,7 +467,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: rendezvous_load IPV4:PORT [--peers N] [--sockets N] [--window N]\n"
                     "         [--seconds S] [--warmup S] [--seed N] [--pid PID] [--floor]\n"
-                    "         [--prefix C] [--connect C]\n");
+                    "         [--prefix C] [--connect C] [--fresh]\n");
     return 2;
 }
 
@@ -477,6 +492,10 @@ static int parse_args(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--floor")) {
             g.floor = true;
+            continue;
+        }
+        if (!strcmp(a, "--fresh")) {
+            g.fresh = true;
             continue;
         }
         if (!v)
@@ -556,6 +575,24 @@ static void register_all(void)
     fflush(stdout);
 }
 
+/* One untimed keepalive for every peer, in the order the timed phase
+ * takes them: a cookie lives 60 to 120 s, registering 1,000,000 peers
+ * takes longer here (the server's X25519 each), and a keepalive with a
+ * dead cookie is refused and refreshed (HELLO, COOKIE, REGISTER), which
+ * is not what phase 2 times. After this pass every peer holds a cookie
+ * younger than the pass; prints
+ *   fresh seconds <s> refreshed <n> */
+static void refresh_pass(void)
+{
+    uint64_t t0 = now_ms();
+    run(every_peer_once);
+    printf("fresh seconds %.2f refreshed %llu\n", (double)(now_ms() - t0) / 1000,
+           (unsigned long long)g.refreshed);
+    fflush(stdout);
+    for (unsigned i = 0; i < g.n_socks; i++)
+        g.socks[i].next = 0;
+}
+
 /* Keepalives for g.seconds after g.warmup; prints the rate. Returns the
  * exit code: 0 when any was answered. */
 static int keepalives(void)
@@ -566,6 +603,8 @@ static int keepalives(void)
     memset(g.slots, 0, g.window * sizeof(slot));
     for (uint32_t k = 0; k < g.window; k++)
         start_slot(k);
+    if (!g.floor && !g.connect_to && g.fresh)
+        refresh_pass();
     deadline = now_ms() + (uint64_t)(g.warmup * 1000);
     run(past_deadline);
     g.sent = g.valid = g.invalid = g.timeouts = g.refreshed = 0;
