@@ -293,25 +293,24 @@ cipher_alone() {
 }
 pairs=${BENCH_PAIRS:-5}
 lab exec server -- "${pin_rx[@]}" "$blast" udp-forward 4000 &
-# A round: the cipher alone, punch direct, plain UDP direct, the forwarder,
-# punch through the relay; backwards in even rounds. Each figure is next to
-# the one it is divided by, and each goes first in every other round.
+# A round: the cipher alone, punch direct, punch direct with --no-aes,
+# plain UDP direct, the forwarder, punch through the relay; backwards in
+# even rounds. Each figure is next to the one it is divided by, and each
+# goes first in every other round.
 steps=('read -r c a cpu_cc cpu_aes < <(cipher_alone "c$i")' 'pd=$(punch_pair "direct$i")'
-       'ud=$(udp_pair "udp-direct$i" $nat_b:5001 $nat_a:5000)'
+       'pdc=$(punch_pair "direct-cc$i" --no-aes)' 'ud=$(udp_pair "udp-direct$i" $nat_b:5001 $nat_a:5000)'
        'ur=$(udp_pair "udp-relay$i" $server:4000 $server:4000)' 'pr=$(punch_pair "relay$i" --relay-only)')
-r_direct=() r_udp=() r_relay=() direct=() cipher=() aes=() udpd=() udpr=() relay=()
+r_direct=() r_udp=() r_relay=() r_aes=() direct=() cipher=() aes=() udpd=() udpr=() relay=()
 for i in $(seq "$pairs"); do
-    order=(0 1 2 3 4)
-    ((i % 2)) || order=(4 3 2 1 0)
+    order=(0 1 2 3 4 5)
+    ((i % 2)) || order=(5 4 3 2 1 0)
     for k in "${order[@]}"; do eval "${steps[$k]}"; done
     direct+=("$pd") cipher+=("$c") aes+=("$a") udpd+=("$ud") relay+=("$pr") udpr+=("$ur")
-    r_direct+=("$(awk -v p="$pd" -v c="$c" 'BEGIN { printf "%.2f", c > 0 ? p / c : 0 }')")
-    r_udp+=("$(awk -v p="$pd" -v u="$ud" 'BEGIN { printf "%.2f", u > 0 ? p / u : 0 }')")
-    r_relay+=("$(awk -v p="$pr" -v u="$ur" 'BEGIN { printf "%.2f", u > 0 ? p / u : 0 }')")
+    r_aes+=("$(awk -v p="$pd" -v q="$pdc" 'BEGIN { printf "%.2f", (q > 0 ? p / q : 0) }')")
+    r_direct+=("$(awk -v p="$pd" -v c="$c" 'BEGIN { printf "%.2f", (c > 0 ? p / c : 0) }')")
+    r_udp+=("$(awk -v p="$pd" -v u="$ud" 'BEGIN { printf "%.2f", (u > 0 ? p / u : 0) }')")
+    r_relay+=("$(awk -v p="$pr" -v u="$ur" 'BEGIN { printf "%.2f", (u > 0 ? p / u : 0) }')")
 done
-# The AES gain, once: the same direct and relayed runs with --no-aes.
-punch_direct_cc=$(punch_pair direct-cc --no-aes)
-punch_relay_cc=$(punch_pair relay-cc --relay-only --no-aes)
 # The cipher the agents chose, from the receiver's path line.
 chose() { grep -o 'path [a-z]* via [a-z-]*, [a-z0-9-]*' "$tmp/$1.recv.err" | tail -1 | sed 's/.*, //'; }
 sent() { field sent <"$tmp/$1.send"; }
@@ -339,20 +338,18 @@ printf '   plain UDP       MB/s per round: %s median %s\n' "$(all_mb "${udpd[@]}
 printf '   punch / ChaCha20-Poly1305 alone, per round: %s median %s (target >= 0.8: %s)\n' \
     "${r_direct[*]}" "$md" "$(verdict "$md" 0.8)"
 printf '   punch / plain UDP, per round: %s median %s (target >= 0.70: %s)\n' "${r_udp[*]}" "$mu" "$(verdict "$mu" 0.7)"
-awk -v pd="$(med "${direct[@]}")" -v pdc="$punch_direct_cc" 'BEGIN {
-    printf "   --no-aes once: %.1f MB/s; AES gain %.2fx (the median above over it)\n", pdc / 1e6, (pdc > 0 ? pd / pdc : 0) }'
+printf '   punch (AES-256-GCM where negotiated) / punch --no-aes, per round: %s median %s\n' "${r_aes[*]}" "$(med "${r_aes[@]}")"
 printf 'c. relay through the server (%s)\n' "$(chose relay1)"
 printf '   punchd relay    MB/s per round: %s median %s\n' "$(all_mb "${relay[@]}")" "$(mb "${relay[@]}")"
 printf '   UDP forwarder   MB/s per round: %s median %s\n' "$(all_mb "${udpr[@]}")" "$(mb "${udpr[@]}")"
 printf '   punchd / forwarder, per round: %s median %s (target >= 0.6: %s)\n' "${r_relay[*]}" "$mr" "$(verdict "$mr" 0.6)"
-awk -v prc="$punch_relay_cc" 'BEGIN { printf "   --no-aes once: %.1f MB/s\n", prc / 1e6 }'
 # CPU per datagram (the last round): less moved by the machine's other load than the rates.
 awk -v cc="$cpu_cc" -v ca="$cpu_aes" -v ud="$(per_dgram "udp-direct$pairs")" \
-    -v pd="$(per_dgram "direct$pairs")" -v pdc="$(per_dgram direct-cc)" -v ur="$(per_dgram "udp-relay$pairs")" \
-    -v pr="$(per_dgram "relay$pairs")" -v prc="$(per_dgram relay-cc)" 'BEGIN {
+    -v pd="$(per_dgram "direct$pairs")" -v pdc="$(per_dgram "direct-cc$pairs")" -v ur="$(per_dgram "udp-relay$pairs")" \
+    -v pr="$(per_dgram "relay$pairs")" 'BEGIN {
     printf "d. CPU per datagram, sender / receiver (us; their own user + system time; the last round)\n"
     printf "   plain UDP %s; punch %s; punch --no-aes %s\n", ud, pd, pdc
-    printf "   through the relay: plain UDP %s; punch %s; punch --no-aes %s\n", ur, pr, prc
+    printf "   through the relay: plain UDP %s; punch %s\n", ur, pr
     printf "   cipher alone: sealing %.2f us ChaCha20-Poly1305, %.2f us AES-256-GCM (CPU time)\n", cc, ca
     split(pd, p); split(pdc, q)
     if (p[1] > 0 && q[1] > 0)
