@@ -291,26 +291,6 @@ cipher_alone() {
     "${pin_tx[@]}" "$blast" cipher 0.5 "$size" >"$tmp/$1.cipher"
     awk '{ print $2, $6, $10, $12 }' "$tmp/$1.cipher"
 }
-pairs=${BENCH_PAIRS:-5}
-lab exec server -- "${pin_rx[@]}" "$blast" udp-forward 4000 &
-# A round: the cipher alone, punch direct, punch direct with --no-aes,
-# plain UDP direct, the forwarder, punch through the relay; backwards in
-# even rounds. Each figure is next to the one it is divided by, and each
-# goes first in every other round.
-steps=('read -r c a cpu_cc cpu_aes < <(cipher_alone "c$i")' 'pd=$(punch_pair "direct$i")'
-       'pdc=$(punch_pair "direct-cc$i" --no-aes)' 'ud=$(udp_pair "udp-direct$i" $nat_b:5001 $nat_a:5000)'
-       'ur=$(udp_pair "udp-relay$i" $server:4000 $server:4000)' 'pr=$(punch_pair "relay$i" --relay-only)')
-r_direct=() r_udp=() r_relay=() r_aes=() direct=() cipher=() aes=() udpd=() udpr=() relay=()
-for i in $(seq "$pairs"); do
-    order=(0 1 2 3 4 5)
-    ((i % 2)) || order=(5 4 3 2 1 0)
-    for k in "${order[@]}"; do eval "${steps[$k]}"; done
-    direct+=("$pd") cipher+=("$c") aes+=("$a") udpd+=("$ud") relay+=("$pr") udpr+=("$ur")
-    r_aes+=("$(awk -v p="$pd" -v q="$pdc" 'BEGIN { printf "%.2f", (q > 0 ? p / q : 0) }')")
-    r_direct+=("$(awk -v p="$pd" -v c="$c" 'BEGIN { printf "%.2f", (c > 0 ? p / c : 0) }')")
-    r_udp+=("$(awk -v p="$pd" -v u="$ud" 'BEGIN { printf "%.2f", (u > 0 ? p / u : 0) }')")
-    r_relay+=("$(awk -v p="$pr" -v u="$ur" 'BEGIN { printf "%.2f", (u > 0 ? p / u : 0) }')")
-done
 # The cipher the agents chose, from the receiver's path line.
 chose() { grep -o 'path [a-z]* via [a-z-]*, [a-z0-9-]*' "$tmp/$1.recv.err" | tail -1 | sed 's/.*, //'; }
 sent() { field sent <"$tmp/$1.send"; }
@@ -321,6 +301,29 @@ per_dgram() {
     awk -v s="$(field cpu_s <"$tmp/$1.send")" -v n="$(sent "$1")" -v r="$(field cpu_s <"$tmp/$1.recv")" \
         -v m="$(dgrams "$1")" 'BEGIN { printf "%.2f %.2f", (n > 0 ? s * 1e6 / n : 0), (m > 0 ? r * 1e6 / m : 0) }'
 }
+pairs=${BENCH_PAIRS:-5}
+lab exec server -- "${pin_rx[@]}" "$blast" udp-forward 4000 &
+# A round: the cipher alone, punch direct, punch direct with --no-aes,
+# plain UDP direct, the forwarder, punch through the relay; backwards in
+# even rounds. Each figure is next to the one it is divided by, and each
+# goes first in every other round.
+steps=('read -r c a cpu_cc cpu_aes < <(cipher_alone "c$i")' 'pd=$(punch_pair "direct$i")'
+       'pdc=$(punch_pair "direct-cc$i" --no-aes)' 'ud=$(udp_pair "udp-direct$i" $nat_b:5001 $nat_a:5000)'
+       'ur=$(udp_pair "udp-relay$i" $server:4000 $server:4000)' 'pr=$(punch_pair "relay$i" --relay-only)')
+r_direct=() r_udp=() r_relay=() r_aes=() r_cpu=() direct=() cipher=() aes=() udpd=() udpr=() relay=()
+for i in $(seq "$pairs"); do
+    order=(0 1 2 3 4 5)
+    ((i % 2)) || order=(5 4 3 2 1 0)
+    for k in "${order[@]}"; do eval "${steps[$k]}"; done
+    direct+=("$pd") cipher+=("$c") aes+=("$a") udpd+=("$ud") relay+=("$pr") udpr+=("$ur")
+    r_aes+=("$(awk -v p="$pd" -v q="$pdc" 'BEGIN { printf "%.2f", (q > 0 ? p / q : 0) }')")
+    # CPU time, which the other load moves least: one seal of the cipher
+    # alone over the punch sender's CPU per datagram (as negotiated).
+    r_cpu+=("$(per_dgram "direct$i" | awk -v c="$cpu_cc" '{ printf "%.2f", ($1 > 0 ? c / $1 : 0) }')")
+    r_direct+=("$(awk -v p="$pd" -v c="$c" 'BEGIN { printf "%.2f", (c > 0 ? p / c : 0) }')")
+    r_udp+=("$(awk -v p="$pd" -v u="$ud" 'BEGIN { printf "%.2f", (u > 0 ? p / u : 0) }')")
+    r_relay+=("$(awk -v p="$pr" -v u="$ur" 'BEGIN { printf "%.2f", (u > 0 ? p / u : 0) }')")
+done
 mb() { awk -v v="$(med "$@")" 'BEGIN { printf "%.1f", v / 1e6 }'; }
 all_mb() { for v in "$@"; do awk -v v="$v" 'BEGIN { printf "%.0f ", v / 1e6 }'; done; }
 verdict() { awk -v m="$1" -v t="$2" 'BEGIN { print (m >= t ? "HOLDS" : "MISSED") }'; }
@@ -338,6 +341,8 @@ printf '   plain UDP       MB/s per round: %s median %s\n' "$(all_mb "${udpd[@]}
 printf '   punch / ChaCha20-Poly1305 alone, per round: %s median %s (target >= 0.8: %s)\n' \
     "${r_direct[*]}" "$md" "$(verdict "$md" 0.8)"
 printf '   punch / plain UDP, per round: %s median %s (target >= 0.70: %s)\n' "${r_udp[*]}" "$mu" "$(verdict "$mu" 0.7)"
+printf '   CPU: ChaCha20-Poly1305 alone per seal / punch sender per datagram, per round: %s median %s\n' \
+    "${r_cpu[*]}" "$(med "${r_cpu[@]}")"
 printf '   punch (AES-256-GCM where negotiated) / punch --no-aes, per round: %s median %s\n' "${r_aes[*]}" "$(med "${r_aes[@]}")"
 printf 'c. relay through the server (%s)\n' "$(chose relay1)"
 printf '   punchd relay    MB/s per round: %s median %s\n' "$(all_mb "${relay[@]}")" "$(mb "${relay[@]}")"
