@@ -25,9 +25,26 @@
  *     call): then the full SYN goes at once from the same port to the same
  *     place, a new socket on the same 4-tuple (RFC 6528: its ISN, drawn
  *     from a clock, is later, so conntrack takes it as the connection
- *     starting again). Where no ICMP error comes, the full SYN goes
- *     OPEN_MS plus the answerer's delay after the opening one, on the same
- *     socket if it still waits (one that has the peer's SYN is kept). A
+ *     starting again). Where no ICMP error comes (routers rate-limit
+ *     them: the lab's allow one a second per destination after a burst
+ *     of six), only the asker sends its full SYN, OPEN_MS plus the
+ *     answerer's delay plus a round trip after the opening one, and only
+ *     if its socket still waits (one that has the peer's SYN is kept);
+ *     the answerer holds its opening socket for it (HOLD). Why: conntrack
+ *     takes a new ISN only while the session is SYN_SENT (our SYNs only)
+ *     or SYN_RECV; once the peer's SYN passed our NAT (SYN_SENT2), a SYN
+ *     or SYN-ACK of ours with another ISN than the last SYN it saw is
+ *     INVALID and leaves untranslated, and the 4-tuple is dead for this
+ *     try (seen in the lab with conntrack -E and tcpdump: the answerer's
+ *     ICMP error came and its full SYN went at once, the asker's did not
+ *     and its full SYN replaced the opening socket 10 ms before the
+ *     answerer's SYN reached it: "no TCP connection in 5000 ms"). The
+ *     round trip covers the answerer's full SYN sent at its ICMP error:
+ *     it reaches the asker's opening socket first, which answers it with
+ *     the ISN its NAT saw. When both ICMP errors come, both full SYNs
+ *     have new ISNs and cross: fine where the NATs are further apart than
+ *     each is from its host (the internet; the simulator's uplinks), a
+ *     race in a lab whose delay sits between host and NAT. A
  *     NAT not yet open when our full SYN arrives drops it (our socket
  *     waits on, and the peer's SYN crosses it) or answers RST (the two
  *     sides' moments were further apart than a trip). That RST also
@@ -354,9 +371,9 @@ static void tp_connect(punch_tcp_paths *tp, slot *t, uint64_t now)
     t->remote = t->peer_offer.public_addr;
     if (t->technique == PUNCH_TECH_TCP_SIMOPEN && use_opener(tp, t)) {
         /* Both wait the same: the answerer's delay, which the asker
-         * learned from the answer. */
+         * learned from the answer, and a round trip (see HOLD). */
         t->opening = true;
-        t->full_at_ms = now + OPEN_MS + t->open_delay_ms;
+        t->full_at_ms = now + OPEN_MS + t->open_delay_ms + tp_rtt(t);
         tp->counters.opened++;
         connect_cmd(tp, t, &t->remote, tp->cfg.open_ttl);
         return;
@@ -370,6 +387,8 @@ static void tp_connect(punch_tcp_paths *tp, slot *t, uint64_t now)
 static void tp_connect_full(punch_tcp_paths *tp, slot *t)
 {
     t->opening = false;
+    if (t->sock[ROLE_CONNECT] && !t->asker && t->reopens == 0)
+        return; /* the answerer holds its opener for the asker's SYN (HOLD) */
     if (t->sock[ROLE_CONNECT])
         push_cmd(tp, PUNCH_TCP_RESYN, t->sock[ROLE_CONNECT]);
     else
