@@ -15,6 +15,7 @@ enum { EV_DELIVER, EV_TIMER };
 
 typedef struct packet {
     uint8_t proto, tcp_flags, ttl;
+    uint32_t tcp_seq;
     punch_addr src, dst;
     /* As its host sent it (time_exceeded answers there). */
     int origin;
@@ -48,6 +49,7 @@ typedef struct node {
     bool has_ep;
     punch_nat *nat;
     punch_nat_fwd *fwd; /* its port forwards (UPnP / NAT-PMP / PCP), asked first */
+    bool no_icmp;       /* host: no ICMP time exceeded reaches it (punch_sim_set_icmp) */
     uint64_t timer_at; /* the armed TIMER event, UINT64_MAX: none */
 } node;
 
@@ -234,6 +236,12 @@ static void rearm(punch_sim *sim, int id)
         push_event(sim, (event){.time = want, .node = id, .kind = EV_TIMER, .pkt = NONE});
 }
 
+void punch_sim_set_icmp(punch_sim *sim, int host, bool on)
+{
+    if (sim && valid_node(sim, host))
+        sim->nodes[host].no_icmp = !on;
+}
+
 void punch_sim_wake(punch_sim *sim, int host)
 {
     if (sim && valid_node(sim, host))
@@ -314,7 +322,7 @@ static int lookup_route(const punch_sim *sim, int id, const punch_addr *dst)
 static void time_exceeded(punch_sim *sim, uint32_t pid)
 {
     packet *p = pkt(sim, pid);
-    if (p->proto != PUNCH_IP_TCP || p->origin < 0) {
+    if (p->proto != PUNCH_IP_TCP || p->origin < 0 || sim->nodes[p->origin].no_icmp) {
         pkt_free(sim, pid);
         return;
     }
@@ -374,7 +382,8 @@ static void host_receive(punch_sim *sim, int id, uint32_t pid)
         return;
     }
     sim->counters.delivered++;
-    punch_sim_datagram d = {.proto = p->proto, .tcp_flags = p->tcp_flags, .local = p->dst,
+    punch_sim_datagram d = {.proto = p->proto, .tcp_flags = p->tcp_flags, .tcp_seq = p->tcp_seq,
+                            .local = p->dst,
                             .remote = p->src, .data = p->data, .len = p->len};
     /* the endpoint may send from inside the call: the packet stays out of
      * the free list (and the pool never moves packets) until it returns */
@@ -394,7 +403,8 @@ static void nat_receive(punch_sim *sim, int id, int ifc, uint32_t pid)
             return;
         }
     }
-    punch_nat_tuple in = {.proto = p->proto, .src = p->src, .dst = p->dst}, out;
+    punch_nat_tuple in = {.proto = p->proto, .src = p->src, .dst = p->dst, .seq = p->tcp_seq},
+                    out;
     uint64_t ms = sim->now / 1000;
     /* A forward's flows live as long as the NAT's own UDP sessions. */
     uint64_t flow_ms = punch_nat_cfg_get(n->nat)->udp_timeout_ms;
@@ -503,6 +513,7 @@ int punch_sim_send(punch_sim *sim, int host, const punch_sim_datagram *d)
     packet *p = pkt(sim, pid);
     p->proto = d->proto ? d->proto : PUNCH_IP_UDP;
     p->tcp_flags = d->tcp_flags;
+    p->tcp_seq = d->tcp_seq;
     p->ttl = d->ttl ? d->ttl : PUNCH_SIM_TTL;
     p->src = p->sent_src = d->local;
     p->dst = p->sent_dst = d->remote;
