@@ -141,6 +141,8 @@ typedef struct slot {
     punch_addr remote;
     unsigned accepts;
     bool confirmed;             /* up, and the agent took it as its path */
+    uint8_t family;             /* this try's address family */
+    uint8_t first_family;       /* ...and the first try's */
 } slot;
 
 struct punch_tcp_paths {
@@ -199,7 +201,34 @@ static void listen_cmd(punch_tcp_paths *tp, slot *t)
     t->sock[ROLE_LISTEN] = new_sock(tp);
     punch_tcp_cmd *c = push_cmd(tp, PUNCH_TCP_LISTEN, t->sock[ROLE_LISTEN]);
     if (c)
-        c->local = (punch_addr){.family = tp->cfg.server.family};
+        c->local = (punch_addr){.family = t->family};
+}
+
+/* punchd's address of this family, or NULL. */
+static const punch_addr *server_of(const punch_tcp_paths *tp, uint8_t family)
+{
+    if (tp->cfg.server.family == family)
+        return &tp->cfg.server;
+    return tp->cfg.server_other.family == family ? &tp->cfg.server_other : NULL;
+}
+
+static bool have_local(const punch_tcp_paths *tp, uint8_t family)
+{
+    for (size_t i = 0; i < tp->cfg.n_local; i++)
+        if (tp->cfg.local[i].family == family)
+            return true;
+    return false;
+}
+
+/* The family of a try (issue 16): want when we have an address of it and
+ * can learn our public endpoint there (punchd has an address of it, or
+ * it is IPv6, where our own address is it unless a router translates the
+ * prefix), else the server's. */
+static uint8_t try_family(const punch_tcp_paths *tp, uint8_t want)
+{
+    if (want && have_local(tp, want) && (server_of(tp, want) || want == PUNCH_AF_INET6))
+        return want;
+    return tp->cfg.server.family;
 }
 
 /* ---- slots ---- */
@@ -262,19 +291,21 @@ static uint32_t tp_rtt(const slot *t)
     return t->rtt_ms ? t->rtt_ms : DEFAULT_RTT_MS;
 }
 
-/* The first try opens with a low-TTL SYN; the next ones go without, one
- * side first (each side once), in case the two full SYNs could not cross. */
+/* The first try of a family opens with a low-TTL SYN (after an IPv6 try,
+ * every IPv4 one does); the next ones go without, one side first (each side
+ * once), in case the two full SYNs could not cross. */
 static bool use_opener(const punch_tcp_paths *tp, const slot *t)
 {
-    return tp->cfg.open_ttl != NO_TTL && t->attempt == 1;
+    return tp->cfg.open_ttl != NO_TTL && (t->attempt == 1 || t->family != t->first_family);
 }
 
 /* ---- the try ---- */
 
 /* Step 1: a new port, listening; its public endpoint comes next. */
-static void tp_begin(punch_tcp_paths *tp, slot *t, uint64_t now)
+static void tp_begin(punch_tcp_paths *tp, slot *t, uint64_t now, uint8_t family)
 {
     tp_reset(tp, t, TP_STUN);
+    t->family = try_family(tp, family);
     t->listen_tries = 1;
     tp->cfg.random(tp->cfg.random_ctx, t->txid, sizeof(t->txid));
     t->deadline_ms = now + STUN_MS;
@@ -331,8 +362,10 @@ static uint32_t tp_head(const punch_tcp_paths *tp, const slot *t)
 /* Our public TCP endpoint is known (step 1 done): offer, or answer. */
 static void tp_local_ready(punch_tcp_paths *tp, slot *t, uint64_t now)
 {
+    /* Over IPv6 our own address is what the server sees, and a stateful
+     * firewall (RFC 6092) filters what comes in: never taken as public. */
     t->reachable = false;
-    for (size_t i = 0; i < tp->cfg.n_local; i++)
+    for (size_t i = 0; i < tp->cfg.n_local && t->family == PUNCH_AF_INET; i++)
         t->reachable = t->reachable || punch_addr_same_ip(&tp->cfg.local[i], &t->public_addr);
     t->reachable = t->reachable && t->public_addr.port == t->local.port;
     if (t->asker) {
@@ -420,7 +453,7 @@ static void tp_fail_on(punch_tcp_paths *tp, slot *t, uint64_t now, const punch_s
     }
     t->tries++;
     t->attempt++;
-    tp_begin(tp, t, now);
+    tp_begin(tp, t, now, 0);
 }
 
 static void tp_fail(punch_tcp_paths *tp, slot *t, uint64_t now, const char *why)
@@ -459,7 +492,7 @@ static void tp_lost(punch_tcp_paths *tp, slot *t, uint64_t now, const char *why)
 
 /* ---- results ---- */
 
-static void on_listening(punch_tcp_paths *tp, slot *t, const punch_addr *bound)
+static void on_listening(punch_tcp_paths *tp, slot *t, const punch_addr *bound, uint64_t now)
 {
     if (t->state != TP_STUN)
         return;
@@ -471,11 +504,21 @@ static void on_listening(punch_tcp_paths *tp, slot *t, const punch_addr *bound)
         return;
     }
     t->local = *bound;
+    if (!server_of(tp, t->family)) {
+        /* IPv6 and no server to ask: our first address is the public one */
+        t->public_addr = (punch_addr){0};
+        for (size_t i = 0; i < tp->cfg.n_local && t->public_addr.family != t->family; i++)
+            if (tp->cfg.local[i].family == t->family)
+                t->public_addr = tp->cfg.local[i];
+        t->public_addr.port = bound->port;
+        tp_local_ready(tp, t, now);
+        return;
+    }
     t->sock[ROLE_STUN] = new_sock(tp);
     punch_tcp_cmd *c = push_cmd(tp, PUNCH_TCP_CONNECT, t->sock[ROLE_STUN]);
     if (c) {
         c->local = t->local;
-        c->remote = tp->cfg.server;
+        c->remote = *server_of(tp, t->family);
     }
 }
 
@@ -623,7 +666,7 @@ void punch_tcp_paths_handle_result(punch_tcp_paths *tp, uint64_t now, const punc
     switch (role) {
     case ROLE_LISTEN:
         if (r->kind == PUNCH_TCP_LISTENING) {
-            on_listening(tp, t, &r->local);
+            on_listening(tp, t, &r->local, now);
         } else if (t->state == TP_STUN) {
             tp->counters.errors++;
             tp_fail(tp, t, now, "cannot open a TCP socket");
@@ -706,6 +749,11 @@ static void on_answer(punch_tcp_paths *tp, slot *t, const punch_tcp_offer *o, ui
         tp->counters.stale++;
         return;
     }
+    if (o->public_addr.family != t->family) {
+        tp_fail(tp, t, now, t->family == PUNCH_AF_INET6 ? "the peer has no IPv6 TCP endpoint"
+                                                       : "the peer answered in another family");
+        return;
+    }
     t->peer_offer = *o;
     t->have_peer = true;
     t->open_delay_ms = o->delay_ms;
@@ -768,12 +816,14 @@ static void on_offer(punch_tcp_paths *tp, int peer, const punch_tcp_offer *o, ui
         tp_lost(tp, t, now, "TCP connection replaced: the peer tries again");
     t->asker = false;
     t->attempt = o->attempt;
-    tp_begin(tp, t, now);
+    tp_begin(tp, t, now, o->public_addr.family);
     t->peer_offer = *o;
     t->have_peer = true;
 }
 
-/* Start asking for a TCP path to this peer (its first path is up). */
+/* Start asking for a TCP path to this peer (its first path is up): over
+ * IPv6 first where we can (issue 16; a stateful firewall is beaten the way
+ * a NAT is), else, or when the peer cannot, over the server's family. */
 static void tp_ask(punch_tcp_paths *tp, int peer, uint64_t now)
 {
     slot *t = tp_find(tp, peer);
@@ -784,7 +834,8 @@ static void tp_ask(punch_tcp_paths *tp, int peer, uint64_t now)
     t->asker = true;
     t->tries = 1;
     t->attempt = 1;
-    tp_begin(tp, t, now);
+    tp_begin(tp, t, now, PUNCH_AF_INET6);
+    t->first_family = t->family;
 }
 
 void punch_tcp_paths_handle_event(punch_tcp_paths *tp, uint64_t now, const punch_event *ev)
@@ -807,6 +858,8 @@ void punch_tcp_paths_handle_event(punch_tcp_paths *tp, uint64_t now, const punch
     case PUNCH_EVENT_REGISTERED: /* the agent may have moved to another server */
         if (ev->registered.server.family == tp->cfg.server.family)
             tp->cfg.server = ev->registered.server;
+        else
+            tp->cfg.server_other = ev->registered.server;
         break;
     case PUNCH_EVENT_CLOSED:
         if ((t = tp_find(tp, ev->peer))) {
