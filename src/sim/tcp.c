@@ -27,6 +27,17 @@ void punch_sim_tcp_init(punch_sim_tcp *t, punch_sim *sim, int host, const punch_
     t->next_isn = 0x10000000u * (uint32_t)(host + 1);
 }
 
+void punch_sim_tcp_set_addr6(punch_sim_tcp *t, const punch_addr *addr6)
+{
+    t->addr6 = *addr6;
+}
+
+/* The host's address of this family. */
+static punch_addr addr_of(const punch_sim_tcp *t, uint8_t family)
+{
+    return family == PUNCH_AF_INET6 && t->addr6.family ? t->addr6 : t->addr;
+}
+
 static uint32_t new_isn(punch_sim_tcp *t)
 {
     t->next_isn += 100000u;
@@ -97,7 +108,7 @@ static void do_connect(punch_sim_tcp *t, uint64_t now, const punch_tcp_cmd *c)
         report(t, now, PUNCH_TCP_FAILED, c->sock, NULL, "no socket free");
         return;
     }
-    s->local = t->addr;
+    s->local = addr_of(t, c->remote.family);
     s->local.port = c->local.port;
     s->remote = c->remote;
     s->isn = new_isn(t);
@@ -111,7 +122,7 @@ static void do_listen(punch_sim_tcp *t, uint64_t now, const punch_tcp_cmd *c)
         report(t, now, PUNCH_TCP_FAILED, c->sock, NULL, "no socket free");
         return;
     }
-    s->local = t->addr;
+    s->local = addr_of(t, c->local.family);
     s->local.port = c->local.port ? c->local.port : t->next_port++;
     report(t, now, PUNCH_TCP_LISTENING, c->sock, &s->local, NULL);
 }

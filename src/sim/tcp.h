@@ -50,6 +50,7 @@ typedef struct punch_sim_tcp {
     punch_sim *sim;
     int host;
     punch_addr addr;           /* the host's address (port ignored) */
+    punch_addr addr6;          /* ...its IPv6 one beside it (dual stack), AF_NONE: none */
     punch_sim_tcp_cb cb;
     uint16_t next_port;        /* for LISTEN on port 0 */
     uint32_t next_isn;         /* a clock's, as RFC 6528: later for each new socket */
@@ -58,6 +59,8 @@ typedef struct punch_sim_tcp {
 
 void punch_sim_tcp_init(punch_sim_tcp *t, punch_sim *sim, int host, const punch_addr *addr,
                         const punch_sim_tcp_cb *cb);
+/* A dual-stack host: its IPv6 address, for sockets of that family. */
+void punch_sim_tcp_set_addr6(punch_sim_tcp *t, const punch_addr *addr6);
 /* Execute one of tcp_path's commands. */
 void punch_sim_tcp_exec(punch_sim_tcp *t, uint64_t now_ms, const punch_tcp_cmd *c);
 /* A TCP segment that arrived at the host. */
