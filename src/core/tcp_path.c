@@ -57,10 +57,12 @@
  *     Linux conntrack checks sequence numbers: a peer's SYN that meets
  *     our listener (no socket of ours waiting) gets a SYN-ACK with another
  *     ISN than the SYN our NAT saw, INVALID, sent on untranslated; such a
- *     connection carries nothing and fails the try (UP_CONFIRM_MS). The
- *     next tries go without the opening SYN, one side 50 ms + half a round
- *     trip after the other (the answerer first on the second, the asker
- *     on the third), as before it.
+ *     connection carries nothing and fails the try (UP_CONFIRM_MS). A
+ *     try with the opening SYN ends SYN_RTO_MS after its full SYN's round
+ *     trips; the second goes with it too (the ICMP errors that sank the
+ *     first are rate-limited by then); the last goes without, the answerer
+ *     50 ms + half a round trip after the asker, for two NATs in a row
+ *     that a TTL of 2 cannot both open.
  *  4. the first connection up (connected, or accepted from the peer's
  *     address) is handed to the agent as a candidate on its own socket
  *     index, framed like the server's connection, and validated by PING/
@@ -81,6 +83,11 @@
 #define STUN_MS 3000u
 #define OFFER_RTO_MS 500u
 #define CONNECT_MS 5000u
+/* A try with the opening SYN ends two round trips after the full SYN plus
+ * one SYN retransmission by the system (RFC 6298 §2.1: 1 s), not at
+ * CONNECT_MS: one stuck (both ICMP errors came, see 3.) goes again with
+ * new ports at once. */
+#define SYN_RTO_MS 1000u
 /* Without the opening SYN: one side starts HEAD_MS ahead, the asker on odd
  * tries, the other on even ones (a NAT that answers an early SYN with a
  * RST kills the try only when the SYN aimed at it leaves first). */
@@ -141,6 +148,7 @@ typedef struct slot {
     punch_addr remote;
     unsigned accepts;
     bool confirmed;             /* up, and the agent took it as its path */
+    uint32_t budget_ms;         /* from the agreed moment to this try's deadline */
     uint8_t family;             /* this try's address family */
     uint8_t first_family;       /* ...and the first try's */
 } slot;
@@ -291,12 +299,12 @@ static uint32_t tp_rtt(const slot *t)
     return t->rtt_ms ? t->rtt_ms : DEFAULT_RTT_MS;
 }
 
-/* The first try of a family opens with a low-TTL SYN (after an IPv6 try,
- * every IPv4 one does); the next ones go without, one side first (each side
- * once), in case the two full SYNs could not cross. */
+/* Every try but the last opens with a low-TTL SYN (after an IPv6 try, so
+ * does the last); the last goes without, one side first, in case the
+ * opening SYN cannot open our NAT (two NATs in a row). */
 static bool use_opener(const punch_tcp_paths *tp, const slot *t)
 {
-    return tp->cfg.open_ttl != NO_TTL && (t->attempt == 1 || t->family != t->first_family);
+    return tp->cfg.open_ttl != NO_TTL && (t->attempt < TRIES || t->family != t->first_family);
 }
 
 /* ---- the try ---- */
@@ -399,6 +407,7 @@ static void tp_connect(punch_tcp_paths *tp, slot *t, uint64_t now)
 {
     t->state = TP_CONNECTING;
     t->deadline_ms = now + CONNECT_MS;
+    t->budget_ms = CONNECT_MS;
     if (!t->connect_out)
         return;
     t->remote = t->peer_offer.public_addr;
@@ -407,6 +416,8 @@ static void tp_connect(punch_tcp_paths *tp, slot *t, uint64_t now)
          * learned from the answer, and a round trip (see HOLD). */
         t->opening = true;
         t->full_at_ms = now + OPEN_MS + t->open_delay_ms + tp_rtt(t);
+        t->deadline_ms = t->full_at_ms + 2 * tp_rtt(t) + SYN_RTO_MS;
+        t->budget_ms = (uint32_t)(t->deadline_ms - now);
         tp->counters.opened++;
         connect_cmd(tp, t, &t->remote, tp->cfg.open_ttl);
         return;
@@ -896,7 +907,7 @@ static void slot_timeout(punch_tcp_paths *tp, slot *t, uint64_t now)
         break;
     case TP_CONNECTING:
         if (now >= t->deadline_ms) {
-            snprintf(why, sizeof(why), "no TCP connection in %u ms", CONNECT_MS);
+            snprintf(why, sizeof(why), "no TCP connection in %u ms", t->budget_ms);
             tp_fail(tp, t, now, why);
         } else if (t->opening && now >= t->full_at_ms) {
             tp_connect_full(tp, t);

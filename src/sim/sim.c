@@ -49,7 +49,8 @@ typedef struct node {
     bool has_ep;
     punch_nat *nat;
     punch_nat_fwd *fwd; /* its port forwards (UPnP / NAT-PMP / PCP), asked first */
-    bool no_icmp;       /* host: no ICMP time exceeded reaches it (punch_sim_set_icmp) */
+    int icmp_left;      /* host: ICMP time exceeded that may still reach it, -1: any
+                           (punch_sim_set_icmp) */
     uint64_t timer_at; /* the armed TIMER event, UINT64_MAX: none */
 } node;
 
@@ -236,10 +237,10 @@ static void rearm(punch_sim *sim, int id)
         push_event(sim, (event){.time = want, .node = id, .kind = EV_TIMER, .pkt = NONE});
 }
 
-void punch_sim_set_icmp(punch_sim *sim, int host, bool on)
+void punch_sim_set_icmp(punch_sim *sim, int host, int budget)
 {
     if (sim && valid_node(sim, host))
-        sim->nodes[host].no_icmp = !on;
+        sim->nodes[host].icmp_left = budget < 0 ? -1 : budget;
 }
 
 void punch_sim_wake(punch_sim *sim, int host)
@@ -322,10 +323,12 @@ static int lookup_route(const punch_sim *sim, int id, const punch_addr *dst)
 static void time_exceeded(punch_sim *sim, uint32_t pid)
 {
     packet *p = pkt(sim, pid);
-    if (p->proto != PUNCH_IP_TCP || p->origin < 0 || sim->nodes[p->origin].no_icmp) {
+    if (p->proto != PUNCH_IP_TCP || p->origin < 0 || sim->nodes[p->origin].icmp_left == 0) {
         pkt_free(sim, pid);
         return;
     }
+    if (sim->nodes[p->origin].icmp_left > 0)
+        sim->nodes[p->origin].icmp_left--;
     p->proto = PUNCH_IP_ICMP;
     p->tcp_flags = 0;
     p->src = p->sent_dst;
@@ -537,6 +540,7 @@ static int add_node(punch_sim *sim, int kind)
     memset(n, 0, sizeof(*n));
     n->kind = kind;
     n->timer_at = UINT64_MAX;
+    n->icmp_left = -1;
     return (int)sim->n_nodes++;
 }
 

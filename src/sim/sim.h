@@ -126,10 +126,11 @@ int punch_sim_send(punch_sim *sim, int host, const punch_sim_datagram *d);
 /* Ask the host's endpoint for its next timeout again (after the caller
  * changed it from outside a callback). */
 void punch_sim_wake(punch_sim *sim, int host);
-/* Whether the routers' ICMP time exceeded for host's TCP segments reach
- * it (default on); off: as routers whose ICMP rate limit for it is spent
- * (Linux: one a second per destination after a burst of six). */
-void punch_sim_set_icmp(punch_sim *sim, int host, bool on);
+/* How many of the routers' ICMP time exceeded for host's TCP segments
+ * may still reach it (-1, the default: all); the rest are not sent, as by
+ * routers whose ICMP rate limit for it is spent (Linux: one a second per
+ * destination after a burst of six). */
+void punch_sim_set_icmp(punch_sim *sim, int host, int budget);
 
 /* Process the next event. Returns false when there is none. */
 bool punch_sim_step(punch_sim *sim);
