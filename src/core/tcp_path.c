@@ -26,25 +26,16 @@
  *     place, a new socket on the same 4-tuple (RFC 6528: its ISN, drawn
  *     from a clock, is later, so conntrack takes it as the connection
  *     starting again). Where no ICMP error comes (routers rate-limit
- *     them: the lab's allow one a second per destination after a burst
- *     of six), only the asker sends its full SYN, OPEN_MS plus the
+ *     them), only the asker sends its full SYN, OPEN_MS plus the
  *     answerer's delay plus a round trip after the opening one, and only
- *     if its socket still waits (one that has the peer's SYN is kept);
- *     the answerer holds its opening socket for it (HOLD). Why: conntrack
- *     takes a new ISN only while the session is SYN_SENT (our SYNs only)
- *     or SYN_RECV; once the peer's SYN passed our NAT (SYN_SENT2), a SYN
- *     or SYN-ACK of ours with another ISN than the last SYN it saw is
- *     INVALID and leaves untranslated, and the 4-tuple is dead for this
- *     try (seen in the lab with conntrack -E and tcpdump: the answerer's
- *     ICMP error came and its full SYN went at once, the asker's did not
- *     and its full SYN replaced the opening socket 10 ms before the
- *     answerer's SYN reached it: "no TCP connection in 5000 ms"). The
- *     round trip covers the answerer's full SYN sent at its ICMP error:
- *     it reaches the asker's opening socket first, which answers it with
- *     the ISN its NAT saw. When both ICMP errors come, both full SYNs
- *     have new ISNs and cross: fine where the NATs are further apart than
- *     each is from its host (the internet; the simulator's uplinks), a
- *     race in a lab whose delay sits between host and NAT. A
+ *     if its socket still waits; the answerer holds its opening socket
+ *     (HOLD). Linux conntrack takes a new ISN only before the peer's SYN
+ *     passed (SYN_SENT2: INVALID, untranslated; src/nat/tcp_state.c), so
+ *     the socket that answers the peer's SYN must be the one whose SYN
+ *     last went out; the round trip lets an answerer's full SYN sent at
+ *     its ICMP error reach the asker's opening socket first. When both
+ *     ICMP errors come, both full SYNs have new ISNs and must cross
+ *     (docs/protocol.md). A
  *     NAT not yet open when our full SYN arrives drops it (our socket
  *     waits on, and the peer's SYN crosses it) or answers RST (the two
  *     sides' moments were further apart than a trip). That RST also
