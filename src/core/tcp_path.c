@@ -141,7 +141,6 @@ typedef struct slot {
     bool confirmed;             /* up, and the agent took it as its path */
     uint32_t budget_ms;         /* from the agreed moment to this try's deadline */
     uint8_t family;             /* this try's address family */
-    uint8_t first_family;       /* ...and the first try's */
 } slot;
 
 struct punch_tcp_paths {
@@ -290,12 +289,12 @@ static uint32_t tp_rtt(const slot *t)
     return t->rtt_ms ? t->rtt_ms : DEFAULT_RTT_MS;
 }
 
-/* Every try but the last opens with a low-TTL SYN (after an IPv6 try, so
- * does the last); the last goes without, one side first, in case the
- * opening SYN cannot open our NAT (two NATs in a row). */
+/* Every try but the last opens with a low-TTL SYN; the last goes without,
+ * one side first, in case the opening SYN cannot open our NAT (two NATs in
+ * a row). Both sides tell from the attempt number alone. */
 static bool use_opener(const punch_tcp_paths *tp, const slot *t)
 {
-    return tp->cfg.open_ttl != NO_TTL && (t->attempt < TRIES || t->family != t->first_family);
+    return tp->cfg.open_ttl != NO_TTL && t->attempt < TRIES;
 }
 
 /* ---- the try ---- */
@@ -837,7 +836,6 @@ static void tp_ask(punch_tcp_paths *tp, int peer, uint64_t now)
     t->tries = 1;
     t->attempt = 1;
     tp_begin(tp, t, now, PUNCH_AF_INET6);
-    t->first_family = t->family;
 }
 
 void punch_tcp_paths_handle_event(punch_tcp_paths *tp, uint64_t now, const punch_event *ev)
