@@ -19,6 +19,21 @@ bool is_main_socket(punch_socket s)
     return s.kind == PUNCH_SOCKET_MAIN;
 }
 
+bool is_turn_socket(punch_socket s)
+{
+    return same_socket(s, TURN_SOCKET);
+}
+
+bool wrapped(const candidate *c)
+{
+    return c->technique == PUNCH_TECH_RELAY || is_turn_socket(c->sock);
+}
+
+punch_path_kind path_kind(punch_technique t)
+{
+    return t == PUNCH_TECH_RELAY || t == PUNCH_TECH_TURN ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+}
+
 bool same_socket(punch_socket a, punch_socket b)
 {
     return a.kind == b.kind && (a.kind == PUNCH_SOCKET_MAIN || a.index == b.index);
@@ -98,6 +113,8 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
     }
     if (relay)
         add_candidate(p, &a->cfg.server, PUNCH_TECH_RELAY, now);
+    if (!(a->cfg.flags & PUNCH_AGENT_NO_RELAY))
+        turn_add_candidates(a, now, p, &m->public_addr);
 }
 
 /* What an address the peer's packets came from, not known before, is:
@@ -105,6 +122,8 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
  * public address while we probe its ports), else peer-reflexive. */
 static punch_technique learned_technique(const punch_agent *a, const peer *p, const punch_addr *src)
 {
+    if (is_turn_socket(a->rx_sock)) /* through our TURN allocation */
+        return PUNCH_TECH_TURN;
     if (!is_main_socket(a->rx_sock) || birthday_probed(p, src))
         return PUNCH_TECH_BIRTHDAY;
     if (punch_portmap_held(&a->portmap)) /* the way in was our router's mapping */
@@ -132,10 +151,10 @@ static void emit_path(punch_agent *a, int id)
     peer *p = &a->peers[id];
     ev *e = push_event(a, PUNCH_EVENT_PATH, id);
     const candidate *c = &p->cand[p->path];
-    e->e.path.kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    e->e.path.kind = path_kind(c->technique);
     e->e.path.technique = c->technique;
     e->e.path.remote = c->addr;
-    e->e.path.socket = c->sock;
+    e->e.path.socket = is_turn_socket(c->sock) ? MAIN_SOCKET : c->sock;
     e->e.path.rtt_us = c->rtt_us;
     e->e.path.cipher = p->t.cipher;
 }

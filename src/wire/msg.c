@@ -203,6 +203,7 @@ bool punch_msg_has_mac(punch_msg_type type)
     case PUNCH_MSG_CONNECT:
     case PUNCH_MSG_INTRODUCE:
     case PUNCH_MSG_REFUSED:
+    case PUNCH_MSG_TURN_ADDR:
         return true;
     default:
         return false;
@@ -369,6 +370,12 @@ static void body(codec *k, punch_msg *m)
         break;
     case PUNCH_MSG_RELAY:
         field(k, m->session, PUNCH_MSG_SESSION_LEN);
+        break;
+    case PUNCH_MSG_TURN_ADDR:
+        field(k, m->txid, PUNCH_MSG_TXID_LEN);
+        field(k, m->session, PUNCH_MSG_SESSION_LEN);
+        field(k, m->key, PUNCH_MSG_KEY_LEN);
+        field_endpoint(k, &m->relayed);
         break;
     case PUNCH_MSG_HANDSHAKE1:
     case PUNCH_MSG_HANDSHAKE2:
