@@ -348,6 +348,7 @@ typedef struct turn_offer {
     punch_addr sent;    /* the relayed address the latest TURN_ADDR told */
     unsigned txn_in;    /* registration.done it went for */
     unsigned settled_in; /* ...when its receipt came, or it went unanswered (0: never) */
+    punch_addr told;    /* the relayed address an offered TURN event told */
     uint64_t next_ms;
     unsigned tries;
 } turn_offer;

@@ -234,6 +234,9 @@ static void offer_taken(punch_agent *a, const punch_msg *m)
     if (o->settled_in == o->txn_in)
         return; /* a copy */
     o->settled_in = o->txn_in;
+    if (punch_addr_equal(&o->told, &o->sent))
+        return; /* taken again after a registration: told before */
+    o->told = o->sent;
     ev *e = push_event(a, PUNCH_EVENT_TURN, -1);
     e->e.turn = (punch_event_turn){.relayed = a->turn->relayed, .mapped = a->turn->mapped,
                                    .server = a->turn->cfg.server, .offered = true};
