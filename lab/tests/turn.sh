@@ -11,8 +11,10 @@
 #  2. The block is lifted: hole punching, which went on beside the TURN
 #     path, opens a direct path and both sides move to it; datagrams keep
 #     crossing, now direct.
-#  3. A stream (punch connect without --datagram) of 256 KiB of random
-#     bytes crosses through coturn alone (block on again), byte-identical.
+#  3. Only bob has --turn (block on again): alice sends straight to his
+#     relayed address, he answers through his allocation; datagrams cross.
+#  4. A stream (punch connect without --datagram) of 256 KiB of random
+#     bytes, 64 KiB back, crosses through coturn alone, byte-identical.
 # Without TURN candidates in the wire and the agent, nothing connects here.
 . "$(dirname "$0")/lib.sh"
 B=${PUNCH_BUILD_DIR:?}
@@ -162,6 +164,35 @@ datagrams() {
     ok "unblocked: direct ($a / $b) after $up_ms ms; in all alice got $na datagrams from bob, bob $nb from alice, all intact, none twice"
 }
 
+# ---- 4: only bob has a TURN server ----
+# alice (no --turn) sends straight to bob's relayed address; bob answers
+# through his allocation to where her datagrams came from.
+one_sided() {
+    local D=$TMP/o side
+    mkdir -p "$D"
+    block on
+    listen "$D" --datagram < <(feed bob "$D")
+    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 60 \
+        "$PUNCH" --server 198.51.100.1 --name alice --events "$D/alice.ev" \
+        connect bob --datagram --timeout 30 >"$D/alice.out" 2>"$D/alice.err" < <(feed alice "$D") &
+    ALICE=$!
+    for side in alice bob; do
+        wait_grep "$D/$side.ev" '"event":"path".*"kind":"relay","technique":"turn"' 10 ||
+            fail "one-sided: $side has no path through coturn: $(grep -h 'path\|attempt\|closed' "$D/$side.ev" | tail -5)"
+    done
+    wait_more "$D/alice.out" bob 10 10 && wait_more "$D/bob.out" alice 10 10 ||
+        fail "one-sided: $(received "$D/alice.out" bob) datagrams from bob, $(received "$D/bob.out" alice) from alice"
+    touch "$D/stop"
+    wait "$ALICE" 2>/dev/null || true
+    kill -TERM "$BOB" 2>/dev/null || true
+    wait "$BOB" 2>/dev/null || true
+    ! grep -q '"kind":"direct"' "$D/alice.ev" "$D/bob.ev" || fail "one-sided: a direct path through the block"
+    local na nb
+    na=$(intact "$D/alice.out" bob) nb=$(intact "$D/bob.out" alice)
+    ok "only bob with --turn: alice straight to $(grep -m1 '"technique":"turn"' "$D/alice.ev" | grep -o '"remote":"[^"]*"'), $na datagrams from bob, $nb from alice, intact"
+    block off
+}
+
 # ---- 3: a stream through coturn alone ----
 stream() {
     local D=$TMP/s rc=0 brc=0
@@ -186,4 +217,5 @@ stream() {
 
 start_servers
 datagrams
+one_sided
 stream

@@ -13,14 +13,6 @@
 
 #include "server/rendezvous_internal.h"
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= p[i];
-    return acc == 0;
-}
-
 /* Only from a registered peer, MAC'd with its key, from where it
  * registered (as a CONNECT), with no session: else dropped, counted. The
  * receipt is the same message, as long as the request: no amplification. */
@@ -32,7 +24,7 @@ void rv_handle_turn_addr(punch_rendezvous *rv, uint64_t now, const punch_addr *s
         return;
     }
     uint32_t i = rv_find_key(rv, req->key, now);
-    if (i == NONE || !all_zero(req->session, PUNCH_MSG_SESSION_LEN)) {
+    if (i == NONE || !sodium_is_zero(req->session, PUNCH_MSG_SESSION_LEN)) {
         rv->counters.unexpected++;
         return;
     }
