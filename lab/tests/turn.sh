@@ -15,6 +15,9 @@
 #     relayed address, he answers through his allocation; datagrams cross.
 #  4. A stream (punch connect without --datagram) of 256 KiB of random
 #     bytes, 64 KiB back, crosses through coturn alone, byte-identical.
+#  5. An older punchd (emulated: r3 drops TURN_ADDR): with the block off,
+#     both connect directly as before and each says punchd took no
+#     TURN_ADDR (an attempt of technique turn, after 16 tries).
 # Without TURN candidates in the wire and the agent, nothing connects here.
 . "$(dirname "$0")/lib.sh"
 B=${PUNCH_BUILD_DIR:?}
@@ -193,6 +196,49 @@ one_sided() {
     block off
 }
 
+# ---- 5: an older punchd, emulated ----
+# r3 drops every TURN_ADDR on its way to punchd (UDP payload 0x70 0x09), as
+# an older punchd drops the unknown type: the peers go on as before (a
+# direct path here, no block), and each says punchd took no TURN_ADDR.
+old_punchd() {
+    local D=$TMP/old side
+    mkdir -p "$D"
+    lab exec r3 -- nft -f - <<'EOF'
+table inet oldpunchd {
+    chain to_punchd {
+        type filter hook forward priority -10; policy accept;
+        ip daddr 198.51.100.1 udp dport 3478 @th,64,16 0x7009 counter drop
+    }
+}
+EOF
+    "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server 198.51.100.1 \
+        --name bob --turn "$TURN_URL" --events "$D/bob.ev" listen --datagram \
+        >"$D/bob.out" 2>"$D/bob.err" < <(feed bob "$D") &
+    BOB=$!
+    wait_grep "$D/bob.ev" '"event":"registered"' 10 || fail "old punchd: bob did not register"
+    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 60 \
+        "$PUNCH" --server 198.51.100.1 --name alice --turn "$TURN_URL" --events "$D/alice.ev" \
+        connect bob --datagram --timeout 30 >"$D/alice.out" 2>"$D/alice.err" < <(feed alice "$D") &
+    ALICE=$!
+    for side in alice bob; do
+        wait_grep "$D/$side.ev" '"event":"path".*"kind":"direct"' 10 ||
+            fail "old punchd: $side found no direct path: $(grep -h 'path\|attempt' "$D/$side.ev" | tail -5)"
+    done
+    wait_more "$D/alice.out" bob 10 10 && wait_more "$D/bob.out" alice 10 10 || fail "old punchd: no datagrams"
+    for side in alice bob; do
+        wait_grep "$D/$side.ev" '"technique":"turn".*"why":"the server took no TURN_ADDR' 20 ||
+            fail "old punchd: $side did not say punchd took no TURN_ADDR: $(grep -h 'turn' "$D/$side.ev" | tail -3)"
+    done
+    touch "$D/stop"
+    wait "$ALICE" 2>/dev/null || true
+    kill -TERM "$BOB" 2>/dev/null || true
+    wait "$BOB" 2>/dev/null || true
+    ! grep -q '"offered":true' "$D/alice.ev" "$D/bob.ev" || fail "old punchd: a relayed address offered"
+    local n; n=$(lab exec r3 -- nft list table inet oldpunchd | grep -o 'packets [0-9]*' | cut -d' ' -f2)
+    lab exec r3 -- nft delete table inet oldpunchd
+    ok "older punchd (r3 dropped $n TURN_ADDR): direct as before ($(last_path "$D/alice.ev")), datagrams intact ($(intact "$D/alice.out" bob) / $(intact "$D/bob.out" alice)), each side told: $(grep -o '"why":"the server took no TURN_ADDR[^(]*' "$D/alice.ev" | head -1)"
+}
+
 # ---- 3: a stream through coturn alone ----
 stream() {
     local D=$TMP/s rc=0 brc=0
@@ -213,9 +259,11 @@ stream() {
         fail "stream: ended on $(last_path "$D/alice.ev") / $(last_path "$D/bob.ev")"
     ! grep -q '"kind":"direct"' "$D/alice.ev" "$D/bob.ev" || fail "stream: a direct path through the block"
     ok "stream: 256 KiB alice to bob and 64 KiB back, through coturn alone, byte-identical"
+    block off
 }
 
 start_servers
 datagrams
 one_sided
 stream
+old_punchd
