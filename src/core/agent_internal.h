@@ -350,6 +350,7 @@ typedef struct turn_offer {
     unsigned txn_in;    /* registration.done it went for */
     unsigned settled_in; /* ...when its receipt came, or it went unanswered (0: never) */
     punch_addr told;    /* the relayed address an offered TURN event told */
+    punch_addr gave_up_at; /* the server that never took it (an older punchd) */
     uint64_t next_ms;
     unsigned tries;
 } turn_offer;

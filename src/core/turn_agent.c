@@ -172,13 +172,17 @@ size_t turn_add_candidates(punch_agent *a, uint64_t now, peer *p, const punch_ad
 
 /* ---- our relayed address to the server (TURN_ADDR) ---- */
 
-/* Whether the relayed address is to be told: allocated, registered, and
- * not yet settled (taken, or unanswered) with this registration. */
+/* Whether the relayed address is to be told: allocated, registered, not
+ * yet settled (taken, or unanswered) with this registration, and not to a
+ * server that never took it (asked once, not at every keepalive). */
 static bool offer_due(const punch_agent *a)
 {
     const turn_offer *o = &a->offer;
-    return a->turn && a->turn->state == PUNCH_TURN_ALLOCATED && a->reg.state == REG_DONE &&
-           (o->settled_in != a->reg.done || !punch_addr_equal(&o->sent, &a->turn->relayed));
+    if (!a->turn || a->turn->state != PUNCH_TURN_ALLOCATED || a->reg.state != REG_DONE)
+        return false;
+    bool same = punch_addr_equal(&o->sent, &a->turn->relayed);
+    return !(same && punch_addr_equal(&o->gave_up_at, &a->cfg.server)) &&
+           (o->settled_in != a->reg.done || !same);
 }
 
 uint64_t turn_offer_deadline(const punch_agent *a, int id)
@@ -202,6 +206,7 @@ void turn_offer_timeout(punch_agent *a, uint64_t now, int id)
         /* An older punchd drops TURN_ADDR (an unknown type): peers reach
          * us as before, without the TURN server. */
         o->settled_in = a->reg.done;
+        o->gave_up_at = a->cfg.server;
         candidate tried = {.addr = a->cfg.server, .technique = PUNCH_TECH_TURN};
         tell_attempt(a, -1, &tried, "the server took no TURN_ADDR in %u tries: peers will not "
                      "learn our relayed address (an older punchd?)", SERVER_TRIES);
