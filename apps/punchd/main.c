@@ -283,6 +283,7 @@ static void emit_rendezvous_event(punchd *d, const punch_rendezvous_event *ev)
                           (unsigned long long)ev->dropped);
         break;
     case PUNCH_RV_EVENT_LOOKUP:
+    case PUNCH_RV_EVENT_MOVED:
         break; /* the cluster's (cluster_redis.c) */
     }
 }
