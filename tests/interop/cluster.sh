@@ -181,3 +181,36 @@ connect bob 127.0.0.1:3478 --timeout 20 || { cat "$TMP/alice.err"; fail "connect
 stop_listen
 [ "$(sort -u "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' after recovery"
 pass "Redis back: both members rejoined, republished, and alice reaches bob across members again"
+
+# A member listening on wildcards only knows no address to give the other
+# members for relays: it says so, and offers none...
+"$PUNCHD" --listen 0.0.0.0:3508 --no-tcp --events "$TMP/m3.ev" "${CLUSTER[@]}" 2>"$TMP/m3.err" &
+M3=$!
+wait_grep "$TMP/m3.ev" "$UP" || fail "the wildcard member did not join: $(cat "$TMP/m3.err")"
+grep -q "offers no relay across members" "$TMP/m3.err" || fail "the wildcard member did not say it offers no relay: $(cat "$TMP/m3.err")"
+kill "$M3"; wait "$M3" 2>/dev/null; M3=
+# ...an address that is not this host's is refused at start...
+"$PUNCHD" --listen 0.0.0.0:3508 --no-tcp --cluster-address 192.0.2.1 "${CLUSTER[@]}" 2>"$TMP/m3.err" &&
+    fail "punchd took a --cluster-address that is not the host's"
+grep -q "cluster-address 192.0.2.1:.*not an address of this host" "$TMP/m3.err" ||
+    fail "no clear reason for a foreign --cluster-address: $(cat "$TMP/m3.err")"
+# ...and with --cluster-address it relays across members from there. alice
+# talks to it at 127.0.0.1, not at the address it names (127.0.0.3): what
+# it forwards to member 2 still leaves from 127.0.0.3, the source member 2
+# takes.
+rm -f "$TMP/m3.ev"
+"$PUNCHD" --listen 0.0.0.0:3508 --no-tcp --cluster-address 127.0.0.3 --events "$TMP/m3.ev" \
+    "${CLUSTER[@]}" 2>"$TMP/m3.err" &
+M3=$!
+wait_grep "$TMP/m3.ev" "$UP" || fail "the wildcard member did not join: $(cat "$TMP/m3.err")"
+LISTEN_ARGS=--relay-only listen bob 127.0.0.1:3488
+rm -f "$TMP/alice.ev"
+connect bob 127.0.0.1:3508 --relay-only --timeout 20 ||
+    { cat "$TMP/alice.err"; fail "relayed connect from the wildcard member failed"; }
+stop_listen
+[ "$(sort -u "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")' on the relay"
+[ "$(sort -u "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' on the relay"
+r3=$(grep '"event":"relay-opened"' "$TMP/m3.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
+r2=$(grep '"event":"relay-opened"' "$TMP/m2.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
+[ -n "$r3" ] && [ "$r3" = "$r2" ] || fail "the wildcard member and member 2 did not relay one session: '$r3' / '$r2'"
+pass "a member on 0.0.0.0 with --cluster-address 127.0.0.3 relays across members ($r3 at both)"
