@@ -438,7 +438,7 @@ static void emit_counters(punchd *d, const char *event)
                  (ull)t->truncated, (ull)t->errors, (ull)t->frames_in, (ull)t->frames_out,
                  (ull)t->out_dropped, (ull)d->tcp_clash);
     }
-    char cluster[512] = ""; /* --cluster's, likewise */
+    char cluster[768] = ""; /* --cluster's, likewise */
     if (d->cluster)
         punchd_cluster_format_counters(d->cluster, cluster, sizeof(cluster));
     char tokens[160];
