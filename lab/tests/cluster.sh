@@ -49,7 +49,10 @@ until_grep() {
 }
 # listen NAME MEMBER: NAME on bob's host, registered at MEMBER.
 listen() {
-    rm -f "$TMP/c/stop"
+    # A fresh events file: the last listen's `registered` must not pass for
+    # this one's (a connect would then find the last one's record, of a
+    # listener going away, and end with it).
+    rm -f "$TMP/c/stop" "$TMP/c/$1.ev"
     (while [ ! -e "$TMP/c/stop" ]; do [ -s "$TMP/c/alice.out" ] || echo "hello alice"; sleep 0.3; done) |
         lab exec bob -- env XDG_CONFIG_HOME="$TMP/c/$1" "$PUNCH" --server "$2" --name "$1" \
             --events "$TMP/c/$1.ev" listen --datagram >"$TMP/c/$1.out" 2>"$TMP/c/$1.err" &
