@@ -663,6 +663,11 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     if (punch_cluster_read_intro(&c->core, data, len, wall_ms(), &m) != 0)
         return; /* counted */
+    if (punch_rendezvous_session_superseded(c->cfg.rv, punch_clock_ms(), m.target_key,
+                                            m.session)) {
+        c->stats.intro_superseded++; /* news of a session our peer has left */
+        return;
+    }
     punch_random_bytes(txid, sizeof(txid));
     /* The asker's member holds its half of the relay: ours, or none (a
      * member without a relay address of its own takes none). */
@@ -825,10 +830,10 @@ void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t c
              "\"cluster_accepted\":%llu,\"cluster_malformed\":%llu,\"cluster_bad_mac\":%llu,"
              "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu,\"cluster_replayed\":%llu,"
              "\"cluster_timeouts\":%llu,\"cluster_names_taken\":%llu,\"cluster_moves\":%llu,"
-             "\"cluster_moves_lost\":%llu",
+             "\"cluster_moves_lost\":%llu,\"cluster_intro_superseded\":%llu",
              c->up ? "true" : "false", (ull)c->stats.lookups, (ull)c->stats.lookups_failed,
              (ull)c->stats.introduced, (ull)c->stats.intro_no_peer, (ull)k->sent,
              (ull)k->accepted, (ull)k->malformed, (ull)k->bad_mac, (ull)k->stale,
              (ull)k->misdirected, (ull)k->replayed, (ull)c->stats.timeouts, (ull)c->stats.names_taken,
-             (ull)c->stats.moves, (ull)c->stats.moves_lost);
+             (ull)c->stats.moves, (ull)c->stats.moves_lost, (ull)c->stats.intro_superseded);
 }

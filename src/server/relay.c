@@ -235,6 +235,14 @@ bool rv_open_remote_session(punch_rendezvous *rv, uint64_t now, uint32_t a,
     return true;
 }
 
+bool rv_session_superseded(const punch_rendezvous *rv, uint32_t a,
+                           const uint8_t id[PUNCH_MSG_SESSION_LEN])
+{
+    uint32_t i = rv_htable_find(rv, &rv->by_id, session_hash(rv, id), match_session, id);
+    return i != NONE && rv->sessions[i].remote && rv->sessions[i].peer[0] == a &&
+           rv->peers[a].last_session != i;
+}
+
 void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
                      const uint8_t *data, size_t len, const punch_msg *req)
 {

@@ -273,6 +273,14 @@ int punch_rendezvous_relay_remote(punch_rendezvous *rv, uint64_t now_ms,
                                   const uint8_t local_key[PUNCH_KEY_LEN],
                                   const uint8_t session_id[PUNCH_MSG_SESSION_LEN],
                                   const punch_rendezvous_far *far);
+/* Cluster: whether session_id names a half held here for the peer with
+ * key local_key that is no longer its latest session (it was introduced
+ * to another peer since): an INTRO of it (news that the far peer moved)
+ * is old news, which would have the peer take up a session it left (one
+ * server tells a peer of its latest session only). */
+bool punch_rendezvous_session_superseded(punch_rendezvous *rv, uint64_t now_ms,
+                                         const uint8_t local_key[PUNCH_KEY_LEN],
+                                         const uint8_t session_id[PUNCH_MSG_SESSION_LEN]);
 /* Cluster (cfg.cluster): tell the peer registered here with key local_key
  * about remote, a peer registered at another member, with an INTRODUCE
  * of this txid and session (flags: PUNCH_INTRO_*); *local (unless NULL)

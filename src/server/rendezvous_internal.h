@@ -204,6 +204,11 @@ bool rv_open_remote_session(punch_rendezvous *rv, uint64_t now, uint32_t a,
                             const uint8_t id[PUNCH_MSG_SESSION_LEN],
                             const punch_rendezvous_far *far);
 
+/* Whether id names a half across members held here for peer a that is
+ * no longer a's latest session (a was introduced to another since). */
+bool rv_session_superseded(const punch_rendezvous *rv, uint32_t a,
+                           const uint8_t id[PUNCH_MSG_SESSION_LEN]);
+
 /* ---- address-validation tokens (tokens.c) ---- */
 
 /* Whether req's token proves src for req's key (p: the key's entry, or

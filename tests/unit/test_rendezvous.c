@@ -962,6 +962,36 @@ static void rebinding_across_members_reported(void **state)
     punch_rendezvous_free(rv);
 }
 
+/* News of a session across members (an INTRO of it: the far peer moved)
+ * is old news once alice was introduced to another peer: the member must
+ * not hand it to her (she would take up the session she left). */
+static void superseded_half_across_members(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.cluster = true;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, carol;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&carol, 3, "carol", v4(203, 0, 113, 8, 40001));
+    join(rv, 1000, &alice);
+    join(rv, 1000, &carol);
+    drain_events(rv);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, other[PUNCH_MSG_SESSION_LEN] = {9};
+    const uint8_t *key = alice.id.public_key;
+    punch_rendezvous_far far = far_at(v4(192, 0, 2, 50, 3478), 7);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, key, id, &far), 0);
+    assert_false(punch_rendezvous_session_superseded(rv, 2001, key, id));
+    assert_false(punch_rendezvous_session_superseded(rv, 2001, key, other));
+    dgram c = connect_msg(&alice, "carol", NULL);
+    send_from(rv, 2002, &alice.addr, &c);
+    expect_to(rv, &alice, PUNCH_MSG_INTRODUCE);
+    expect_to(rv, &carol, PUNCH_MSG_INTRODUCE);
+    assert_true(punch_rendezvous_session_superseded(rv, 2003, key, id));
+    assert_false(punch_rendezvous_session_superseded(rv, 2003, carol.id.public_key, id));
+    punch_rendezvous_free(rv);
+}
+
 /* A cluster member learns from Redis that alice's name is another key's:
  * she is refused on the REGISTER the claim was for and on her latest one
  * (a keepalive answered meanwhile: the one she waits on), and forgotten. */
@@ -1738,6 +1768,7 @@ int main(void)
         cmocka_unit_test(relay_half_across_members),
         cmocka_unit_test(relay_half_follows_far_member),
         cmocka_unit_test(rebinding_across_members_reported),
+        cmocka_unit_test(superseded_half_across_members),
         cmocka_unit_test(name_refused_across_members),
         cmocka_unit_test(lookups_limited_per_source_and_name),
         cmocka_unit_test(relay_quotas),
