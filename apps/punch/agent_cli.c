@@ -380,6 +380,9 @@ void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg)
         cfg->flags |= PUNCH_AGENT_NO_BIRTHDAY;
     if (cli->no_aes)
         cfg->flags |= PUNCH_AGENT_NO_AES;
+    if (cli->no_nat64)
+        cfg->flags |= PUNCH_AGENT_NO_NAT64;
+    memcpy(cfg->nat64_prefix, cli->nat64_prefix, sizeof(cfg->nat64_prefix));
     cfg->portmap = (uint8_t)cli->portmap;
 }
 
@@ -392,42 +395,59 @@ static void report_turn(punch_events *events, const punch_event *ev)
     punch_log(PUNCH_LOG_INFO, "the TURN server %s relays for us at %s", c, a);
 }
 
+/* A path event, or the RTT event of a path told untimed: "rtt_ms" null
+ * until its round trip is measured (SPEC.md §3). */
+static void report_path(punch_events *events, punch_driver *d, const punch_event *ev)
+{
+    char a[PUNCH_ADDR_STRLEN], b[PUNCH_ADDR_STRLEN], rtt[24] = "null";
+    const punch_event_path *p = ev->kind == PUNCH_EVENT_RTT ? &ev->rtt : &ev->path;
+    punch_addr local;
+    punch_driver_path_local(d, p, &local);
+    if (p->timed)
+        snprintf(rtt, sizeof(rtt), "%.1f", p->rtt_us / 1000.0);
+    punch_events_emit(events, ev->kind == PUNCH_EVENT_RTT ? "rtt" : "path",
+                      "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"local\":\"%s\","
+                      "\"remote\":\"%s\",\"family\":\"%s\",\"rtt_ms\":%s,\"cipher\":\"%s\"",
+                      ev->peer_name, punch_path_kind_name(p->kind),
+                      punch_technique_name(p->technique), fmt(&local, a), fmt(&p->remote, b),
+                      punch_family_name(p->remote.family), rtt, punch_cipher_name(p->cipher));
+    punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %s ms, %s)", ev->peer_name,
+              punch_path_kind_name(p->kind), punch_technique_name(p->technique), b,
+              p->timed ? rtt : "not measured yet", punch_cipher_name(p->cipher));
+}
+
 void punch_agent_cli_report(punch_events *events, const punch_addr *server, punch_driver *d,
                             const punch_event *ev)
 {
     char a[PUNCH_ADDR_STRLEN], b[PUNCH_ADDR_STRLEN];
     switch (ev->kind) {
-    case PUNCH_EVENT_REGISTERED:
+    case PUNCH_EVENT_REGISTERED: {
         /* With several servers, the one that took us (the one in use now). */
         if (ev->registered.server.family != PUNCH_AF_NONE)
             server = &ev->registered.server;
+        /* The other family's NAT discovery (issue 16), when it ran. */
+        char other[96] = "";
+        if (ev->registered.other_nat)
+            snprintf(other, sizeof(other),
+                     ",\"other_family\":{\"family\":\"%s\",\"nat\":\"%s\",\"port_step\":%d}",
+                     punch_family_name(ev->registered.other_family), ev->registered.other_nat,
+                     ev->registered.other_port_step);
         punch_events_emit(events, "registered",
                           "\"server\":\"%s\",\"public\":\"%s\",\"transport\":\"%s\",\"nat\":\"%s\","
-                          "\"port_step\":%d,\"nat_port\":%u,\"by_token\":%s,\"server_rtt_ms\":%u",
+                          "\"port_step\":%d,\"nat_port\":%u,\"by_token\":%s,\"server_rtt_ms\":%u%s",
                           fmt(server, a), fmt(&ev->registered.public_addr, b), punch_driver_transport(d),
                           ev->registered.nat, ev->registered.port_step, ev->registered.nat_port,
-                          ev->registered.by_token ? "true" : "false", ev->registered.server_rtt_ms);
+                          ev->registered.by_token ? "true" : "false", ev->registered.server_rtt_ms,
+                          other);
         punch_log(PUNCH_LOG_INFO, "registered at %s, public address %s", a, b);
         break;
+    }
     case PUNCH_EVENT_INTRODUCED:
         punch_events_emit(events, "introduced", "\"peer\":\"%s\",\"public\":\"%s\"",
                           ev->peer_name, fmt(&ev->introduced.public_addr, a));
         break;
-    case PUNCH_EVENT_PATH: {
-        punch_addr local;
-        punch_driver_path_local(d, &ev->path, &local);
-        punch_events_emit(events, "path",
-                          "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"local\":\"%s\","
-                          "\"remote\":\"%s\",\"family\":\"%s\",\"rtt_ms\":%.1f,\"cipher\":\"%s\"",
-                          ev->peer_name, punch_path_kind_name(ev->path.kind),
-                          punch_technique_name(ev->path.technique), fmt(&local, a),
-                          fmt(&ev->path.remote, b), punch_family_name(ev->path.remote.family),
-                          ev->path.rtt_us / 1000.0, punch_cipher_name(ev->path.cipher));
-        punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms, %s)", ev->peer_name,
-                  punch_path_kind_name(ev->path.kind), punch_technique_name(ev->path.technique),
-                  b, ev->path.rtt_us / 1000.0, punch_cipher_name(ev->path.cipher));
-        break;
-    }
+    case PUNCH_EVENT_PATH:
+    case PUNCH_EVENT_RTT: report_path(events, d, ev); break;
     case PUNCH_EVENT_ATTEMPT:
         punch_events_emit(events, "attempt",
                           "\"peer\":\"%s\",\"technique\":\"%s\",\"result\":\"failed\","

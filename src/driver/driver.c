@@ -123,7 +123,7 @@ static bool to_consumers(punch_driver *d, const punch_event *ev)
             }
         return false;
     }
-    if (ev->kind == PUNCH_EVENT_PATH || ev->kind == PUNCH_EVENT_CLOSED)
+    if (ev->kind == PUNCH_EVENT_PATH || ev->kind == PUNCH_EVENT_RTT || ev->kind == PUNCH_EVENT_CLOSED)
         for (size_t i = 0; i < d->n_consumers; i++)
             d->consumers[i].fn(d->consumers[i].arg, ev);
     return false;
@@ -705,6 +705,11 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     d->arg = cfg->arg;
     punch_agent_cfg ac = cfg->agent;
     punch_addr bind = cfg->bind;
+    /* An IPv6-only host: its IPv4 servers through the NAT64 (and so the
+     * main socket is IPv6). */
+    bool v6_only = punch_local_ipv6_only();
+    punch_agent_cfg_nat64(&ac, !v6_only, v6_only);
+    d->server = ac.server;
     if (bind.family == PUNCH_AF_NONE)
         bind.family = ac.server.family;
     int rc = PUNCH_ERR_NOMEM;

@@ -92,7 +92,7 @@ static void debug_event(const node *n, uint64_t now_ms, const punch_event *e)
 {
     const char *how = "", *why = "";
     char path[64];
-    if (e->kind == PUNCH_EVENT_PATH) {
+    if (e->kind == PUNCH_EVENT_PATH || e->kind == PUNCH_EVENT_RTT) {
         snprintf(path, sizeof(path), "%s ipv%d rtt %u us", punch_technique_name(e->path.technique),
                  e->path.remote.family, e->path.rtt_us);
         how = path;
@@ -120,6 +120,30 @@ static void node_registered(node *n, uint64_t now_ms, const punch_event_register
     n->registrations++;
     n->last_registered_ms = now_ms;
     snprintf(n->nat, sizeof(n->nat), "%s", r->nat);
+    n->other_family = r->other_family;
+    snprintf(n->other_nat, sizeof(n->other_nat), "%s", r->other_nat ? r->other_nat : "");
+}
+
+static void node_path(node *n, uint64_t now_ms, const punch_event *e)
+{
+    if (e->peer >= 0 && e->peer < 16) {
+        n->kind_of[e->peer] = e->path.kind;
+        n->technique_of[e->peer] = e->path.technique;
+    }
+    n->have_path = true;
+    n->path_remote = e->path.remote;
+    n->kind = e->path.kind;
+    n->technique = e->path.technique;
+    n->cipher = e->path.cipher;
+    n->path_timed = e->path.timed;
+    n->path_rtt_us = e->path.rtt_us;
+    n->path_ms = n->timed_ms = now_ms;
+    if (!n->path_changes++)
+        n->first_kind = e->path.kind;
+    if (e->path.kind == PUNCH_PATH_DIRECT && !n->first_direct_ms) {
+        n->first_direct_ms = now_ms;
+        n->first_direct_technique = e->path.technique;
+    }
 }
 
 static void node_events(node *n, uint64_t now_ms)
@@ -142,22 +166,12 @@ static void node_events(node *n, uint64_t now_ms)
                 n->peer = e.peer;
             n->last_peer = e.peer;
             break;
-        case PUNCH_EVENT_PATH:
-            if (e.peer >= 0 && e.peer < 16) {
-                n->kind_of[e.peer] = e.path.kind;
-                n->technique_of[e.peer] = e.path.technique;
-            }
-            n->have_path = true;
-            n->path_remote = e.path.remote;
-            n->kind = e.path.kind;
-            n->technique = e.path.technique;
-            n->cipher = e.path.cipher;
-            if (!n->path_changes++)
-                n->first_kind = e.path.kind;
-            if (e.path.kind == PUNCH_PATH_DIRECT && !n->first_direct_ms) {
-                n->first_direct_ms = now_ms;
-                n->first_direct_technique = e.path.technique;
-            }
+        case PUNCH_EVENT_PATH: node_path(n, now_ms, &e); break;
+        case PUNCH_EVENT_RTT:
+            n->path_timed = true;
+            n->path_rtt_us = e.rtt.rtt_us;
+            n->timed_ms = now_ms;
+            n->rtt_events++;
             break;
         case PUNCH_EVENT_DATA:
             snprintf(n->got, sizeof(n->got), "%.*s", (int)e.data.len, (const char *)e.data.bytes);
@@ -399,12 +413,12 @@ static void server_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     if (punch_stun_is_stun(d->data, d->len)) {
         punch_binding_in in = {.now_ms = now_us / MS, .src = d->remote, .dst = d->local,
                                .data = d->data, .len = d->len};
+        in.group = s->addr6.family && punch_addr_same_ip(&d->local, &s->addr6);
+        const punch_binding_group *g = in.group ? &s->group6 : &s->group;
         for (int ip = 0; ip < 2; ip++)
             for (int port = 0; port < 2; port++)
-                if (punch_addr_equal(&s->group.local[ip][port], &d->local))
+                if (punch_addr_equal(&g->local[ip][port], &d->local))
                     in.ip = ip, in.port = port;
-        in.group = s->addr6.family && punch_addr_equal(&d->local, &s->addr6);
-        const punch_binding_group *g = in.group ? &s->group6 : &s->group;
         uint8_t buf[512];
         punch_binding_out out;
         if (punch_binding_handle(s->stun, &in, buf, sizeof(buf), &out) == 1)
@@ -601,7 +615,7 @@ static void node_tcp_start(world *w, node *n)
 static void node_agent_new(world *w, node *n, const punch_server_token *token)
 {
     bool v6_only = n->addr.family == PUNCH_AF_INET6;
-    punch_agent_cfg c = {.name = n->name, .server = v6_only ? w->s.addr6 : w->s.addr,
+    punch_agent_cfg c = {.name = n->name, .server = v6_only && !n->nat64 ? w->s.addr6 : w->s.addr,
                          .n_local = 1, .flags = w->agent_flags, .portmap = w->portmap,
                          .open_guard_ms = w->open_guard_ms, .random = rng_bytes,
                          .random_ctx = &n->rng};
