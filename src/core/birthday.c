@@ -249,7 +249,7 @@ uint64_t birthday_deadline(const punch_agent *a, int id)
 void birthday_timeout(punch_agent *a, uint64_t now, int id)
 {
     peer *p = &a->peers[id];
-    bool direct = p->path >= 0 && p->cand[p->path].technique != PUNCH_TECH_RELAY &&
+    bool direct = p->path >= 0 && path_kind(p->cand[p->path].technique) == PUNCH_PATH_DIRECT &&
                   p->cand[p->path].confirmed;
     if (p->birthday.guess && !birthday_guess_starts(a, now, id, direct)) {
         if (direct)

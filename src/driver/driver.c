@@ -640,13 +640,21 @@ static void after_tcp(void *arg)
 }
 
 /* TCP paths to peers (driver_tcp.h): with PUNCH_AGENT_TCP asked of every
- * peer; offers from peers answered either way. */
+ * peer; offers from peers answered either way. Over the other family too
+ * (issue 16) when the host has addresses of it. */
 static int tcp_paths_new(punch_driver *d, const punch_agent_cfg *ac)
 {
     punch_tcp_paths_cfg tc = {.agent = d->agent, .server = d->server, .udp_port = d->local.port,
                               .ask = (ac->flags & PUNCH_AGENT_TCP) != 0, .random = ac->random,
                               .random_ctx = ac->random_ctx};
+    uint8_t other = d->server.family == PUNCH_AF_INET ? PUNCH_AF_INET6 : PUNCH_AF_INET;
+    for (size_t i = 0; i < ac->n_more_servers && !tc.server_other.family; i++)
+        if (ac->more_servers[i].family == other)
+            tc.server_other = ac->more_servers[i];
     tc.n_local = punch_local_addresses(d->local.family, 0, tc.local, PUNCH_MAX_LOCAL);
+    if (d->fd_other >= 0)
+        tc.n_local += punch_local_addresses(other, 0, tc.local + tc.n_local,
+                                            PUNCH_MAX_LOCAL - tc.n_local);
     return punch_driver_tcp_new(&d->tcp_paths, d->loop, &tc, &d->stats, after_tcp, d);
 }
 
