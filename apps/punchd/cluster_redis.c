@@ -546,6 +546,17 @@ static void emit_introduced(punchd_cluster *c, const char *name, const char *pee
                       name, peer, member, id, initiator ? "true" : "false");
 }
 
+/* The far end of a relay session across members: the peer with key
+ * `key` at member `member`, which takes relayed datagrams at hop. */
+static punch_rendezvous_far far_end(const punchd_cluster *c, const uint8_t *member,
+                                    const uint8_t *key, const punch_addr *hop, bool asked)
+{
+    punch_rendezvous_far far = {.hop = *hop, .via = c->core.self_addr, .asked = asked};
+    memcpy(far.member, member, PUNCH_RV_MEMBER_LEN);
+    memcpy(far.key, key, PUNCH_KEY_LEN);
+    return far;
+}
+
 /* The record found: introduce the asker here and, through the member the
  * peer is registered at, the peer. */
 static void introduce_across(punchd_cluster *c, const lookup *l, const punch_cluster_msg *rec)
@@ -558,10 +569,12 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
     punch_random_bytes(txid, sizeof(txid));
     /* Our half of a relay across members, if both have an address for it;
      * the INTRO offers the other member its half. */
+    punch_rendezvous_far far =
+        far_end(c, rec->from, rec->peer.key, &rec->member_addr, false);
     uint8_t relay = c->core.self_addr.family != PUNCH_AF_NONE &&
                             rec->member_addr.family != PUNCH_AF_NONE &&
                             punch_rendezvous_relay_remote(c->cfg.rv, punch_clock_ms(), l->asker.key,
-                                                          session, &rec->member_addr) == 0
+                                                          session, &far) == 0
                         ? PUNCH_INTRO_RELAY
                         : 0;
     if (punch_cluster_intro(&c->core, rec->from, rec->peer.key, &l->asker, txid, session, relay,
@@ -650,12 +663,20 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     if (punch_cluster_read_intro(&c->core, data, len, wall_ms(), &m) != 0)
         return; /* counted */
+    if (punch_rendezvous_session_superseded(c->cfg.rv, punch_clock_ms(), m.target_key,
+                                            m.session)) {
+        c->stats.intro_superseded++; /* news of a session our peer has left */
+        return;
+    }
     punch_random_bytes(txid, sizeof(txid));
-    /* The asker's member holds its half of the relay: ours, or none. */
+    /* The asker's member holds its half of the relay: ours, or none (a
+     * member without a relay address of its own takes none). */
+    punch_rendezvous_far far = far_end(c, m.from, m.peer.key, &m.member_addr,
+                                       !(m.flags & PUNCH_INTRO_INITIATOR));
     if ((m.flags & PUNCH_INTRO_RELAY) &&
-        (m.member_addr.family == PUNCH_AF_NONE ||
+        (m.member_addr.family == PUNCH_AF_NONE || c->core.self_addr.family == PUNCH_AF_NONE ||
          punch_rendezvous_relay_remote(c->cfg.rv, punch_clock_ms(), m.target_key, m.session,
-                                       &m.member_addr) != 0))
+                                       &far) != 0))
         m.flags &= (uint8_t)~PUNCH_INTRO_RELAY;
     if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), m.target_key, &m.peer,
                                           txid, m.session, m.flags, &local) != 0) {
@@ -666,6 +687,35 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     c->stats.introduced++;
     hex(m.from, PUNCH_CLUSTER_MEMBER_LEN, member);
     emit_introduced(c, local.name, m.peer.name, member, m.session, false);
+}
+
+/* Our peer, in a relay session across members, came back from a new
+ * endpoint (its NAT rebound): the INTRO again, so that the other member
+ * tells its peer where ours is now, in the same session (as one server
+ * introduces both again). */
+static void moved_across(punchd_cluster *c, const punch_rendezvous_event *ev)
+{
+    uint8_t txid[PUNCH_MSG_TXID_LEN], buf[PUNCH_CLUSTER_MAX_MSG];
+    size_t len;
+    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], channel[CHANNEL_MAX];
+    char id[2 * PUNCH_MSG_SESSION_LEN + 1];
+    uint8_t flags = (uint8_t)(PUNCH_INTRO_RELAY | (ev->far.asked ? PUNCH_INTRO_INITIATOR : 0));
+    if (!c->up) {
+        c->stats.moves_lost++; /* the far peer learns it when its path dies */
+        return;
+    }
+    punch_random_bytes(txid, sizeof(txid));
+    if (punch_cluster_intro(&c->core, ev->far.member, ev->far.key, &ev->peer[0], txid,
+                            ev->session, flags, wall_ms(), buf, sizeof(buf), &len) != 0)
+        return;
+    hex(ev->far.member, PUNCH_CLUSTER_MEMBER_LEN, member);
+    snprintf(channel, sizeof(channel), "punch:%u:member:%s", c->cfg.db, member);
+    command(c, &c->cmd, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
+    c->stats.moves++;
+    hex(ev->session, PUNCH_MSG_SESSION_LEN, id);
+    punch_events_emit(*c->cfg.events, "cluster-moved",
+                      "\"name\":\"%s\",\"member\":\"%s\",\"session\":\"%s\"",
+                      ev->peer[0].name, member, id);
 }
 
 static void on_channel(redisAsyncContext *ac, void *reply, void *privdata)
@@ -747,6 +797,9 @@ bool punchd_cluster_on_event(punchd_cluster *c, const punch_rendezvous_event *ev
     case PUNCH_RV_EVENT_LOOKUP:
         start_lookup(c, ev);
         return true;
+    case PUNCH_RV_EVENT_MOVED:
+        moved_across(c, ev);
+        return true;
     default:
         return false;
     }
@@ -775,9 +828,12 @@ void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t c
              ",\"cluster_up\":%s,\"cluster_lookups\":%llu,\"cluster_lookups_failed\":%llu,"
              "\"cluster_introduced\":%llu,\"cluster_intro_no_peer\":%llu,\"cluster_sent\":%llu,"
              "\"cluster_accepted\":%llu,\"cluster_malformed\":%llu,\"cluster_bad_mac\":%llu,"
-             "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu,\"cluster_replayed\":%llu,\"cluster_timeouts\":%llu,\"cluster_names_taken\":%llu",
+             "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu,\"cluster_replayed\":%llu,"
+             "\"cluster_timeouts\":%llu,\"cluster_names_taken\":%llu,\"cluster_moves\":%llu,"
+             "\"cluster_moves_lost\":%llu,\"cluster_intro_superseded\":%llu",
              c->up ? "true" : "false", (ull)c->stats.lookups, (ull)c->stats.lookups_failed,
              (ull)c->stats.introduced, (ull)c->stats.intro_no_peer, (ull)k->sent,
              (ull)k->accepted, (ull)k->malformed, (ull)k->bad_mac, (ull)k->stale,
-             (ull)k->misdirected, (ull)k->replayed, (ull)c->stats.timeouts, (ull)c->stats.names_taken);
+             (ull)k->misdirected, (ull)k->replayed, (ull)c->stats.timeouts, (ull)c->stats.names_taken,
+             (ull)c->stats.moves, (ull)c->stats.moves_lost, (ull)c->stats.intro_superseded);
 }

@@ -36,6 +36,11 @@ typedef struct punchd_cluster_stats {
     uint64_t timeouts;        /* connections given up: Redis answered nothing for 2 s */
     uint64_t names_taken;     /* registrations refused: the name is another key's at
                                  another member */
+    uint64_t moves;           /* INTROs sent again: a peer here in a relay session across
+                                 members came back from a new endpoint */
+    uint64_t moves_lost;      /* such news not sent: Redis was away */
+    uint64_t intro_superseded; /* INTROs of a session our peer has left (news of a far
+                                  peer that moved, come after it was introduced to another) */
 } punchd_cluster_stats;
 
 typedef struct punchd_cluster_cfg {

@@ -283,6 +283,7 @@ static void emit_rendezvous_event(punchd *d, const punch_rendezvous_event *ev)
                           (unsigned long long)ev->dropped);
         break;
     case PUNCH_RV_EVENT_LOOKUP:
+    case PUNCH_RV_EVENT_MOVED:
         break; /* the cluster's (cluster_redis.c) */
     }
 }
@@ -437,7 +438,7 @@ static void emit_counters(punchd *d, const char *event)
                  (ull)t->truncated, (ull)t->errors, (ull)t->frames_in, (ull)t->frames_out,
                  (ull)t->out_dropped, (ull)d->tcp_clash);
     }
-    char cluster[512] = ""; /* --cluster's, likewise */
+    char cluster[768] = ""; /* --cluster's, likewise */
     if (d->cluster)
         punchd_cluster_format_counters(d->cluster, cluster, sizeof(cluster));
     char tokens[160];
@@ -707,15 +708,60 @@ static void drain_for_cluster(void *arg)
     arm_timer(d);
 }
 
-/* Where other members reach this one for relays across members: the
- * first --listen address naming one IP (a wildcard names none). */
-static punch_addr cluster_relay_addr(const punchd_options *o)
+/* The port of the first socket that serves ip (bound to it, or to the
+ * wildcard of its family; not a second STUN port), or 0. */
+static uint16_t port_serving(const punchd *d, const punch_addr *ip)
 {
-    static const uint8_t any[16];
-    for (size_t i = 0; i < o->n_listen; i++)
-        if (memcmp(o->listen[i].ip, any, sizeof(any)) != 0)
-            return o->listen[i];
-    return (punch_addr){.family = PUNCH_AF_NONE};
+    for (size_t i = 0; i < d->n_socks; i++) {
+        const punch_addr *b = &d->socks[i].bound;
+        if (!d->socks[i].second && b->family == ip->family &&
+            (punch_addr_is_any(b) || memcmp(b->ip, ip->ip, sizeof(b->ip)) == 0) &&
+            (!ip->port || ip->port == b->port))
+            return b->port;
+    }
+    return 0;
+}
+
+/* Whether ip is an address of this host (a socket can be bound to it). */
+static bool is_local_ip(const punch_addr *ip)
+{
+    punch_addr any_port = *ip, bound;
+    any_port.port = 0;
+    int fd = punch_udp_bind(&any_port, &bound);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+/* Where other members reach this one for relays across members, and the
+ * source of what it relays to them: --cluster-address (its port: the
+ * first --listen serving it when none is given), else the first --listen
+ * address naming one IP (a wildcard names none: no relay across members).
+ * Returns 0, or -1 (logged) when --cluster-address is not served here. */
+static int cluster_relay_addr(const punchd *d, const punchd_options *o, punch_addr *out)
+{
+    *out = (punch_addr){.family = PUNCH_AF_NONE};
+    if (!o->has_cluster_address) {
+        for (size_t i = 0; i < d->n_socks; i++)
+            if (!punch_addr_is_any(&d->socks[i].bound) && !d->socks[i].second) {
+                *out = d->socks[i].bound;
+                return 0;
+            }
+        punch_log(PUNCH_LOG_WARN, "cluster: listening on wildcards only, this member offers no "
+                  "relay across members (--cluster-address names its address for that)");
+        return 0;
+    }
+    punch_addr a = o->cluster_address;
+    a.port = port_serving(d, &a);
+    if (!a.port || !is_local_ip(&a)) {
+        char text[PUNCH_ADDR_STRLEN];
+        punch_log(PUNCH_LOG_ERROR, "--cluster-address %s: not an address of this host that a "
+                  "--listen serves", punch_addr_format(&o->cluster_address, text));
+        return -1;
+    }
+    *out = a;
+    return 0;
 }
 
 /* --cluster: Redis on the loop (cluster_redis.h). Returns 0 or -1 (logged). */
@@ -728,9 +774,10 @@ static int setup_cluster(punchd *d, const punchd_options *o)
         .db = o->cluster_db, .drain = drain_for_cluster, .drain_arg = d,
         /* the rendezvous' default peer expiry: 3 keepalives + 15 s */
         .record_ttl_ms = (3u * PUNCH_RV_DEFAULT_KEEPALIVE_S + 15u) * 1000u,
-        .relay_addr = cluster_relay_addr(o),
     };
-    int rc = punchd_cluster_read_secret(o->cluster_secret_file, cfg.secret);
+    int rc = cluster_relay_addr(d, o, &cfg.relay_addr);
+    if (rc == 0)
+        rc = punchd_cluster_read_secret(o->cluster_secret_file, cfg.secret);
     if (rc == 0)
         rc = punchd_cluster_new(&d->cluster, &cfg);
     sodium_memzero(cfg.secret, sizeof(cfg.secret));

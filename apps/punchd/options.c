@@ -31,7 +31,8 @@ static const char usage_text[] =
     "              [--no-tcp] [--max-tcp N] [--max-tcp-per-ip N]\n"
     "              [--events FILE|-] [--metrics ADDR:PORT] [--config FILE]\n"
     "              [--log-level LEVEL] [--rate-limit N]\n"
-    "              [--cluster redis://IP:PORT[/DB] --cluster-secret-file FILE]\n"
+    "              [--cluster redis://IP:PORT[/DB] --cluster-secret-file FILE\n"
+    "               [--cluster-address IP[:PORT]]]\n"
     "\n"
     "The public server of punch: answers STUN Binding requests (RFC 8489) so\n"
     "peers learn their public address, and with --alt the RFC 5780 NAT\n"
@@ -110,6 +111,12 @@ static const char usage_text[] =
     "  --cluster-secret-file FILE  the secret all members share (at least 32\n"
     "                       bytes, e.g. head -c 32 /dev/urandom): members sign\n"
     "                       what they put in Redis with it and trust nothing else\n"
+    "  --cluster-address IP[:PORT]  where the other members send this member the\n"
+    "                       datagrams of relays across members, and the source it\n"
+    "                       sends theirs from: an address of this host that a\n"
+    "                       --listen serves (PORT: that --listen's). Default: the\n"
+    "                       first --listen naming one IP; a member listening on\n"
+    "                       wildcards only needs it to relay across members\n"
     "  --help, --version\n"
     "\n"
     "Signals: SIGINT/SIGTERM stop cleanly; SIGUSR1 writes the counters; SIGHUP\n"
@@ -150,11 +157,20 @@ static int second_port_option(const char *text, int *port)
     return 0;
 }
 
-/* --cluster (K) and --cluster-secret-file (Q). Returns 0 or 2 (usage error). */
+/* --cluster (K), --cluster-secret-file (Q) and --cluster-address (A).
+ * Returns 0 or 2 (usage error). */
 static int cluster_option(punchd_options *o, int c)
 {
+    static const uint8_t any[16];
     if (c == 'Q') {
         o->cluster_secret_file = optarg;
+        return 0;
+    }
+    if (c == 'A') {
+        if (punch_addr_parse(optarg, 0, &o->cluster_address) != 0 ||
+            memcmp(o->cluster_address.ip, any, sizeof(any)) == 0)
+            return usage_error("--cluster-address: '%s' is not one IP[:PORT]", optarg);
+        o->has_cluster_address = true;
         return 0;
     }
     if (punchd_cluster_parse_url(optarg, &o->cluster_redis, &o->cluster_db) != 0)
@@ -268,6 +284,7 @@ static int parse_option(punchd_options *o, int c, char **argv)
         return limit_option(o, c);
     case 'K':
     case 'Q':
+    case 'A':
         return cluster_option(o, c);
     case 'h':
         fputs(usage_text, stdout);
@@ -308,6 +325,7 @@ static const struct option longs[] = {
     {"metrics", required_argument, NULL, 'X'},
     {"cluster", required_argument, NULL, 'K'},
     {"cluster-secret-file", required_argument, NULL, 'Q'},
+    {"cluster-address", required_argument, NULL, 'A'},
     {0},
 };
 
@@ -410,6 +428,8 @@ int punchd_options_read(const punchd_source *src, punchd_options *o, punchd_conf
         rc = check_alt(o);
     if (rc == 0 && o->has_cluster != (o->cluster_secret_file != NULL))
         rc = usage_error("--cluster and --cluster-secret-file go together");
+    if (rc == 0 && o->has_cluster_address && !o->has_cluster)
+        rc = usage_error("--cluster-address needs --cluster");
     if (rc != 0) {
         punchd_config_free(*config);
         *config = NULL;

@@ -45,6 +45,8 @@ typedef struct punchd_options {
     punch_addr cluster_redis;
     unsigned cluster_db;
     const char *cluster_secret_file;
+    bool has_cluster_address;   /* --cluster-address IP[:PORT] (port 0: the --listen's) */
+    punch_addr cluster_address;
     bool listen_replace; /* the next --listen replaces those so far (the file's) */
 } punchd_options;
 

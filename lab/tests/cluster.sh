@@ -6,7 +6,9 @@
 # alice at member 1, each behind a real NAT. Cones: they connect directly.
 # Symmetric NATs: the session is relayed through both members. Redis
 # stopped: a connect within member 1 still works, one across members is
-# refused with the reason; Redis back: across members works again.
+# refused with the reason; Redis back: across members works again. And
+# alice's NAT rebinding mid-session (punch-nat, SIGHUP, a new port): member
+# 1 tells member 2, bob moves to her new endpoint within 7 s.
 . "$(dirname "$0")/lib.sh"
 B=${PUNCH_BUILD_DIR:?}
 PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd
@@ -47,7 +49,10 @@ until_grep() {
 }
 # listen NAME MEMBER: NAME on bob's host, registered at MEMBER.
 listen() {
-    rm -f "$TMP/c/stop"
+    # A fresh events file: the last listen's `registered` must not pass for
+    # this one's (a connect would then find the last one's record, of a
+    # listener going away, and end with it).
+    rm -f "$TMP/c/stop" "$TMP/c/$1.ev"
     (while [ ! -e "$TMP/c/stop" ]; do [ -s "$TMP/c/alice.out" ] || echo "hello alice"; sleep 0.3; done) |
         lab exec bob -- env XDG_CONFIG_HOME="$TMP/c/$1" "$PUNCH" --server "$2" --name "$1" \
             --events "$TMP/c/$1.ev" listen --datagram >"$TMP/c/$1.out" 2>"$TMP/c/$1.err" &
@@ -120,3 +125,49 @@ r1=$(grep '"event":"relay-opened"' "$TMP/c/m1.ev" | tail -1 | grep -o '"session"
 r2=$(grep '"event":"relay-opened"' "$TMP/c/m2.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
 [ -n "$r1" ] && [ "$r1" = "$r2" ] || fail "the members did not relay one session: '$r1' / '$r2'"
 ok "symmetric NATs: alice at member 1 and bob at member 2 on the relay through both members ($r1)"
+lab down >/dev/null
+
+# A NAT rebinding mid-session across members: alice (member 1) and bob
+# (member 2) talk directly, each sending a numbered line every 100 ms; alice's
+# NAT (punch-nat, random ports) forgets its mappings (SIGHUP), so her packets
+# leave from a new public port. She re-registers at member 1, which tells
+# member 2 again of their session (cluster-moved), and member 2 tells bob
+# where she is now, as one server tells both: data flows both ways again,
+# direct, within REBIND_BOUND_MS (without that news, only when their paths
+# die and alice asks again: about 10 s).
+REBIND_BOUND_MS=${REBIND_BOUND_MS:-7000}
+up different-nats --backend punch-nat --nat-a port-restricted-cone,ports=random --nat-b port-restricted-cone
+# numbered SIDE: SIDE1, SIDE2... every 100 ms (the last in SIDE.sent)
+numbered() {
+    local i=0
+    while [ -d "$TMP" ] && [ ! -e "$TMP/c/stop" ]; do i=$((i + 1)); echo "$1$i"; echo "$i" >"$TMP/c/$1.sent"; sleep 0.1; done
+}
+numbered b | lab exec bob -- env XDG_CONFIG_HOME="$TMP/c/bob" "$PUNCH" --server "$M2" --name bob \
+    --events "$TMP/c/bob.ev" listen --datagram >"$TMP/c/bob.out" 2>"$TMP/c/bob.err" &
+until_grep "$TMP/c/bob.ev" '"event":"registered"' || fail "bob did not register: $(cat "$TMP/c/bob.err")"
+numbered a | lab exec alice -- env XDG_CONFIG_HOME="$TMP/c/alice" "$PUNCH" --server "$M1" --name alice \
+    --events "$TMP/c/alice.ev" connect bob --datagram --timeout 60 >"$TMP/c/alice.out" 2>"$TMP/c/alice.err" &
+until_grep "$TMP/c/alice.ev" '"event":"path".*"kind":"direct"' && until_grep "$TMP/c/bob.ev" '"event":"path".*"kind":"direct"' ||
+    fail "alice and bob found no direct path: $(cat "$TMP/c/alice.err")"
+until_grep "$TMP/c/alice.out" '^b3$' && until_grep "$TMP/c/bob.out" '^a3$' || fail "no data both ways before the rebinding"
+public() { grep '"event":"registered"' "$TMP/c/alice.ev" | tail -1 | grep -o '"public":"[^"]*"' | cut -d'"' -f4; }
+before=$(public)
+# newer FILE TAG N: FILE has a line TAGk with k > N.
+newer() { grep "^$2[0-9]*\$" "$1" | tr -d "$2" | sort -n | tail -1 | { read -r k; [ "${k:-0}" -gt "$3" ]; }; }
+t0=$(($(date +%s%N) / 1000000))
+sent_a=$(cat "$TMP/c/a.sent") sent_b=$(cat "$TMP/c/b.sent")
+kill -HUP "$(cat "/run/punch-lab/$TEST_PREFIX/pids/punch-nat-nat-a.pid")"
+for ((i = 0; i < 1500; i++)); do
+    newer "$TMP/c/alice.out" b "$sent_b" && newer "$TMP/c/bob.out" a "$sent_a" && break; sleep 0.01
+done
+took=$(($(date +%s%N) / 1000000 - t0))
+newer "$TMP/c/alice.out" b "$sent_b" && newer "$TMP/c/bob.out" a "$sent_a" ||
+    fail "no data both ways 15 s after alice's NAT rebound: $(grep -h '"event":"path"\|attempt' "$TMP/c/alice.ev" "$TMP/c/bob.ev" | tail -6)"
+[ "$took" -le "$REBIND_BOUND_MS" ] || fail "data both ways again only after $took ms (bound $REBIND_BOUND_MS)"
+after=$(public)
+[ -n "$after" ] && [ "$after" != "$before" ] || fail "alice's public endpoint did not change ($before, $after)"
+grep -q '"event":"cluster-moved".*"name":"alice"' "$TMP/c/m1.ev" || fail "member 1 did not tell member 2 that alice moved"
+grep '"event":"path"' "$TMP/c/bob.ev" | tail -1 | grep -q "\"kind\":\"direct\".*\"remote\":\"$after\"" ||
+    fail "bob is not on a direct path to alice's new endpoint $after: $(grep '"event":"path"' "$TMP/c/bob.ev" | tail -1)"
+touch "$TMP/c/stop"
+ok "alice's NAT rebound ($before -> $after): member 1 told member 2, bob moved to her new endpoint, data both ways again, direct, in $took ms"

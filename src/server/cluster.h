@@ -24,7 +24,7 @@
 #include "server/rendezvous.h"
 
 #define PUNCH_CLUSTER_SECRET_LEN 32
-#define PUNCH_CLUSTER_MEMBER_LEN 8
+#define PUNCH_CLUSTER_MEMBER_LEN PUNCH_RV_MEMBER_LEN
 #define PUNCH_CLUSTER_MAC_LEN 32
 #define PUNCH_CLUSTER_HEADER_LEN                                                             \
     (4 + 2 * PUNCH_CLUSTER_MEMBER_LEN + 8 + PUNCH_KEY_LEN + PUNCH_MSG_ENDPOINT_LEN)

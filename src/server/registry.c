@@ -422,6 +422,22 @@ static void introduce(punch_rendezvous *rv, const peer *to, const peer *other,
     rv_tell_relayed(rv, to, other, txid, id);
 }
 
+/* Peer i, in a relay session across members, came back from a new
+ * endpoint: the half here follows it already (it forwards to the peer's
+ * registered endpoint); the member of the other peer must tell it, as
+ * one server tells both (the cluster's part: cluster_redis.c). */
+static void moved_across(punch_rendezvous *rv, uint32_t i, const session *s)
+{
+    punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_MOVED);
+    if (!ev)
+        return;
+    rv_peer_info(&rv->peers[i], &ev->peer[0]);
+    memcpy(ev->session, s->id, PUNCH_MSG_SESSION_LEN);
+    ev->far = s->far;
+    ev->relay = true;
+    rv->counters.reintroductions++;
+}
+
 /* Peer i came back from a new public endpoint (its NAT rebound or was
  * reset): the peer it was last introduced to must learn where it is now,
  * and both probe again. The session keeps its id, so the peers take this
@@ -432,8 +448,12 @@ static void reintroduce(punch_rendezvous *rv, uint32_t i)
     if (si == NONE || si >= rv->sessions_hwm)
         return;
     const session *s = &rv->sessions[si];
-    if (!s->used || s->remote || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1))
+    if (!s->used || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1))
         return;
+    if (s->remote) {
+        moved_across(rv, i, s);
+        return;
+    }
     const peer *asker = &rv->peers[s->peer[0]], *other = &rv->peers[s->peer[1]];
     uint8_t txid[PUNCH_MSG_TXID_LEN];
     rv->cfg.random(rv->cfg.random_arg, txid, sizeof(txid));

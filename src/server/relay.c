@@ -209,23 +209,38 @@ bool rv_open_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint32_t b,
 }
 
 bool rv_open_remote_session(punch_rendezvous *rv, uint64_t now, uint32_t a,
-                            const uint8_t id[PUNCH_MSG_SESSION_LEN], const punch_addr *hop)
+                            const uint8_t id[PUNCH_MSG_SESSION_LEN],
+                            const punch_rendezvous_far *far)
 {
     uint32_t i = rv_htable_find(rv, &rv->by_id, session_hash(rv, id), match_session, id);
     if (i != NONE) { /* a copy of the CONNECT, or an INTRO's */
         session *s = &rv->sessions[i];
-        if (!s->remote || s->peer[0] != a || !punch_addr_equal(&s->hop, hop))
+        if (!s->remote || s->peer[0] != a || !rv_session_peer_ok(rv, s, 0) ||
+            memcmp(s->far.key, far->key, PUNCH_KEY_LEN) != 0)
             return false;
+        /* From another member: the far peer moved there (its member
+         * stopped, it failed over), and the half follows it. */
+        s->far = *far;
         s->last_ms = now > s->last_ms ? now : s->last_ms;
         rv_lru_touch(&rv->session_lru, rv->session_links, i);
+        rv->peers[a].last_session = i;
         return true;
     }
     i = add_session(rv, now, a, a, id);
     if (i == NONE)
         return false;
     rv->sessions[i].remote = true;
-    rv->sessions[i].hop = *hop;
+    rv->sessions[i].far = *far;
+    rv->peers[a].last_session = i; /* a rebinding of a's is news for far (registry.c) */
     return true;
+}
+
+bool rv_session_superseded(const punch_rendezvous *rv, uint32_t a,
+                           const uint8_t id[PUNCH_MSG_SESSION_LEN])
+{
+    uint32_t i = rv_htable_find(rv, &rv->by_id, session_hash(rv, id), match_session, id);
+    return i != NONE && rv->sessions[i].remote && rv->sessions[i].peer[0] == a &&
+           rv->peers[a].last_session != i;
 }
 
 /* The session a RELAY names. A relayed flow is a run of datagrams of one
@@ -262,7 +277,7 @@ void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
     int from;
     if (punch_addr_equal(src, &rv->peers[s->peer[0]].pub))
         from = 0;
-    else if (punch_addr_equal(src, s->remote ? &s->hop : &rv->peers[s->peer[1]].pub))
+    else if (punch_addr_equal(src, s->remote ? &s->far.hop : &rv->peers[s->peer[1]].pub))
         from = 1;
     else {
         rv->counters.relay_wrong_source++;
@@ -296,8 +311,10 @@ void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
         return;
     const peer *via = to_hop ? &rv->peers[s->peer[0]] : to; /* its socket */
     memcpy(t->data, data, len);
-    t->out.dst = to_hop ? s->hop : to->pub;
+    t->out.dst = to_hop ? s->far.hop : to->pub;
     t->out.local = via->local ? rv->locals[via->local - 1] : (punch_addr){0};
+    if (to_hop && s->far.via.family != PUNCH_AF_NONE)
+        t->out.local = s->far.via; /* the source the other member takes */
     t->out.len = len;
     rv_tx_commit(rv);
     s->bytes[from] += len;

@@ -138,7 +138,24 @@ typedef enum punch_rendezvous_event_type {
     PUNCH_RV_EVENT_RELAY_CLOSED,    /* reason, bytes, packets, dropped */
     PUNCH_RV_EVENT_LOOKUP,          /* cluster: peer[0] asked for peer[1].name (peer[1].key:
                                        its pinned key, all zero if none), txid */
+    PUNCH_RV_EVENT_MOVED,           /* cluster: peer[0], in relay session `session` across
+                                       members with `far`, came back from a new endpoint (its
+                                       NAT rebound): far.member must tell far.key */
 } punch_rendezvous_event_type;
+
+/* Cluster: a member's id (cluster.h's PUNCH_CLUSTER_MEMBER_LEN). */
+#define PUNCH_RV_MEMBER_LEN 8
+
+/* Cluster: the other end of a relay session across members, as the half
+ * held at this member knows it. */
+typedef struct punch_rendezvous_far {
+    punch_addr hop;     /* the other member's relay address: forwarded there, taken from there */
+    punch_addr via;     /* this member's relay address, the source the other member checks
+                           (PUNCH_AF_NONE: the address the local peer talks to) */
+    uint8_t member[PUNCH_RV_MEMBER_LEN]; /* the other member */
+    uint8_t key[PUNCH_KEY_LEN];          /* the peer registered there */
+    bool asked;                          /* that peer made the CONNECT */
+} punch_rendezvous_far;
 
 typedef struct punch_rendezvous_peer_info {
     char name[PUNCH_MSG_NAME_MAX + 1];
@@ -163,6 +180,7 @@ typedef struct punch_rendezvous_event {
     uint64_t dropped;          /* RELAY_CLOSED: datagrams over the rate quotas */
     bool refresh;              /* REGISTERED (cluster): a keepalive, nothing changed */
     uint8_t txid[PUNCH_MSG_TXID_LEN]; /* LOOKUP: the CONNECT's; REGISTERED: the REGISTER's */
+    punch_rendezvous_far far;  /* MOVED */
 } punch_rendezvous_event;
 
 typedef struct punch_rendezvous_counters {
@@ -244,14 +262,25 @@ const punch_rendezvous_counters *punch_rendezvous_counters_get(const punch_rende
 
 /* Cluster: hold this member's half of relay session session_id for the
  * peer registered here with key local_key, the other half at the member
- * at hop (a relay across members runs through both: each peer sends
- * RELAY to its own member, the members to each other). Returns 0 (held;
- * a copy of the same introduction holds the same), PUNCH_ERR_NOTFOUND (no
- * such peer here) or PUNCH_ERR_LIMIT (relay off, or no room). */
+ * far names (a relay across members runs through both: each peer sends
+ * RELAY to its own member, the members to each other). When the local
+ * peer's NAT rebinds, a MOVED event says so for far's member. Returns 0
+ * (held; a copy of the same introduction holds the same, and one naming
+ * another member moves the half there: the far peer moved, its member
+ * stopped), PUNCH_ERR_NOTFOUND (no such peer here) or PUNCH_ERR_LIMIT
+ * (relay off, no room, or the session is another pair's). */
 int punch_rendezvous_relay_remote(punch_rendezvous *rv, uint64_t now_ms,
                                   const uint8_t local_key[PUNCH_KEY_LEN],
                                   const uint8_t session_id[PUNCH_MSG_SESSION_LEN],
-                                  const punch_addr *hop);
+                                  const punch_rendezvous_far *far);
+/* Cluster: whether session_id names a half held here for the peer with
+ * key local_key that is no longer its latest session (it was introduced
+ * to another peer since): an INTRO of it (news that the far peer moved)
+ * is old news, which would have the peer take up a session it left (one
+ * server tells a peer of its latest session only). */
+bool punch_rendezvous_session_superseded(punch_rendezvous *rv, uint64_t now_ms,
+                                         const uint8_t local_key[PUNCH_KEY_LEN],
+                                         const uint8_t session_id[PUNCH_MSG_SESSION_LEN]);
 /* Cluster (cfg.cluster): tell the peer registered here with key local_key
  * about remote, a peer registered at another member, with an INTRODUCE
  * of this txid and session (flags: PUNCH_INTRO_*); *local (unless NULL)

@@ -80,8 +80,8 @@ typedef struct session {
     bool used, opened;
     uint32_t peer[2]; /* [0] started it; a half across members: both [0] */
     uint32_t gen[2];
-    bool remote;      /* a half across members: [1] is the other member at hop */
-    punch_addr hop;
+    bool remote;      /* a half across members: [1] is the other member, far */
+    punch_rendezvous_far far;
     uint64_t opened_ms, last_ms;
     bucket bytes_q, packets_q;
     uint64_t bytes[2], packets[2], dropped;
@@ -212,10 +212,17 @@ bool rv_connect_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
 bool rv_relay_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *src, peer *to,
                       size_t len);
 /* The half of a relay session across members held here for peer a: its
- * datagrams go to the other member at hop and come from there. Returns
- * whether one is held (a copy of the same CONNECT finds it again). */
+ * datagrams go to the other member at far->hop and come from there.
+ * Returns whether one is held (a copy of the same CONNECT finds it again;
+ * one from another member moves the half there). */
 bool rv_open_remote_session(punch_rendezvous *rv, uint64_t now, uint32_t a,
-                            const uint8_t id[PUNCH_MSG_SESSION_LEN], const punch_addr *hop);
+                            const uint8_t id[PUNCH_MSG_SESSION_LEN],
+                            const punch_rendezvous_far *far);
+
+/* Whether id names a half across members held here for peer a that is
+ * no longer a's latest session (a was introduced to another since). */
+bool rv_session_superseded(const punch_rendezvous *rv, uint32_t a,
+                           const uint8_t id[PUNCH_MSG_SESSION_LEN]);
 
 /* ---- address-validation tokens (tokens.c) ---- */
 

@@ -66,12 +66,20 @@ int punch_rendezvous_refuse(punch_rendezvous *rv, uint64_t now_ms,
 int punch_rendezvous_relay_remote(punch_rendezvous *rv, uint64_t now_ms,
                                   const uint8_t local_key[PUNCH_KEY_LEN],
                                   const uint8_t session_id[PUNCH_MSG_SESSION_LEN],
-                                  const punch_addr *hop)
+                                  const punch_rendezvous_far *far)
 {
     uint32_t i = rv_find_key(rv, local_key, now_ms);
     if (i == NONE)
         return PUNCH_ERR_NOTFOUND;
-    return rv_open_remote_session(rv, now_ms, i, session_id, hop) ? 0 : PUNCH_ERR_LIMIT;
+    return rv_open_remote_session(rv, now_ms, i, session_id, far) ? 0 : PUNCH_ERR_LIMIT;
+}
+
+bool punch_rendezvous_session_superseded(punch_rendezvous *rv, uint64_t now_ms,
+                                         const uint8_t local_key[PUNCH_KEY_LEN],
+                                         const uint8_t session_id[PUNCH_MSG_SESSION_LEN])
+{
+    uint32_t i = rv_find_key(rv, local_key, now_ms);
+    return i != NONE && rv_session_superseded(rv, i, session_id);
 }
 
 int punch_rendezvous_refuse_name(punch_rendezvous *rv, uint64_t now_ms,

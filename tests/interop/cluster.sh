@@ -64,6 +64,7 @@ pass "a relayed session across members: data both ways on the relay, $r1 at both
 # dropped and counted.
 head -c 300 /dev/urandom >"$TMP/planted"
 intros2=$(count "$TMP/m2.ev" '"event":"cluster-introduced"')
+moved1=$(count "$TMP/m1.ev" '"event":"cluster-moved"')
 redis-cli -n 3 -x set punch:name:mallory <"$TMP/planted" >/dev/null
 { printf 'PC\002\002'; head -c 300 /dev/urandom; } >"$TMP/forged"
 [ "$(redis-cli -x publish "punch:3:member:$(member_id 2)" <"$TMP/forged")" = 1 ] ||
@@ -71,6 +72,12 @@ redis-cli -n 3 -x set punch:name:mallory <"$TMP/planted" >/dev/null
 connect mallory 127.0.0.1:3478 --timeout 5 && fail "a planted record was trusted"
 wait_more "$TMP/m1.ev" '"event":"cluster-lookup-failed".*"peer":"mallory".*"reason":"record failed the cluster' 0 ||
     fail "member 1 did not report the planted record: $(tail -3 "$TMP/m1.ev")"
+# alice came back from a new port, so member 1 told member 2 again of her
+# last session, with bob (cluster-moved): bob is introduced to her anew,
+# as one server would; that INTRO is a true one.
+intros2=$((intros2 + $(count "$TMP/m1.ev" '"event":"cluster-moved"') - moved1))
+wait_more "$TMP/m2.ev" '"event":"cluster-introduced"' $((intros2 - 1)) ||
+    fail "member 2 did not take member 1's news of alice"
 kill -USR1 "$M1" "$M2"
 wait_grep "$TMP/m1.ev" '"event":"counters"' && wait_grep "$TMP/m2.ev" '"event":"counters"' || fail "no counters"
 c1=$(grep '"event":"counters"' "$TMP/m1.ev" | tail -1); c2=$(grep '"event":"counters"' "$TMP/m2.ev" | tail -1)
@@ -174,3 +181,36 @@ connect bob 127.0.0.1:3478 --timeout 20 || { cat "$TMP/alice.err"; fail "connect
 stop_listen
 [ "$(sort -u "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' after recovery"
 pass "Redis back: both members rejoined, republished, and alice reaches bob across members again"
+
+# A member listening on wildcards only knows no address to give the other
+# members for relays: it says so, and offers none...
+"$PUNCHD" --listen 0.0.0.0:3508 --no-tcp --events "$TMP/m3.ev" "${CLUSTER[@]}" 2>"$TMP/m3.err" &
+M3=$!
+wait_grep "$TMP/m3.ev" "$UP" || fail "the wildcard member did not join: $(cat "$TMP/m3.err")"
+grep -q "offers no relay across members" "$TMP/m3.err" || fail "the wildcard member did not say it offers no relay: $(cat "$TMP/m3.err")"
+kill "$M3"; wait "$M3" 2>/dev/null; M3=
+# ...an address that is not this host's is refused at start...
+"$PUNCHD" --listen 0.0.0.0:3508 --no-tcp --cluster-address 192.0.2.1 "${CLUSTER[@]}" 2>"$TMP/m3.err" &&
+    fail "punchd took a --cluster-address that is not the host's"
+grep -q "cluster-address 192.0.2.1:.*not an address of this host" "$TMP/m3.err" ||
+    fail "no clear reason for a foreign --cluster-address: $(cat "$TMP/m3.err")"
+# ...and with --cluster-address it relays across members from there. alice
+# talks to it at 127.0.0.1, not at the address it names (127.0.0.3): what
+# it forwards to member 2 still leaves from 127.0.0.3, the source member 2
+# takes.
+rm -f "$TMP/m3.ev"
+"$PUNCHD" --listen 0.0.0.0:3508 --no-tcp --cluster-address 127.0.0.3 --events "$TMP/m3.ev" \
+    "${CLUSTER[@]}" 2>"$TMP/m3.err" &
+M3=$!
+wait_grep "$TMP/m3.ev" "$UP" || fail "the wildcard member did not join: $(cat "$TMP/m3.err")"
+LISTEN_ARGS=--relay-only listen bob 127.0.0.1:3488
+rm -f "$TMP/alice.ev"
+connect bob 127.0.0.1:3508 --relay-only --timeout 20 ||
+    { cat "$TMP/alice.err"; fail "relayed connect from the wildcard member failed"; }
+stop_listen
+[ "$(sort -u "$TMP/bob.out")" = "hello bob" ] || fail "bob got '$(cat "$TMP/bob.out")' on the relay"
+[ "$(sort -u "$TMP/alice.out")" = "hello from bob" ] || fail "alice got '$(cat "$TMP/alice.out")' on the relay"
+r3=$(grep '"event":"relay-opened"' "$TMP/m3.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
+r2=$(grep '"event":"relay-opened"' "$TMP/m2.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
+[ -n "$r3" ] && [ "$r3" = "$r2" ] || fail "the wildcard member and member 2 did not relay one session: '$r3' / '$r2'"
+pass "a member on 0.0.0.0 with --cluster-address 127.0.0.3 relays across members ($r3 at both)"

@@ -831,6 +831,13 @@ static void relay_only_between_the_sessions_peers(void **state)
  * alice's RELAY to the other member and the other member's to alice, the
  * datagram unchanged; nobody else gets through, and another member cannot
  * take the session over. */
+/* The far end of a half across members: bob's key at member 7 (hop). */
+static punch_rendezvous_far far_at(punch_addr hop, uint8_t member)
+{
+    punch_rendezvous_far far = {.hop = hop, .member = {member}, .key = {0xb0, 0xb}};
+    return far;
+}
+
 static void relay_half_across_members(void **state)
 {
     (void)state;
@@ -842,11 +849,13 @@ static void relay_half_across_members(void **state)
     drain_events(rv);
     const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, nobody[PUNCH_KEY_LEN] = {9};
     punch_addr hop = v4(192, 0, 2, 50, 3478), stranger = v4(192, 0, 2, 51, 3478);
+    punch_rendezvous_far far = far_at(hop, 7), other_key = far_at(stranger, 8);
+    other_key.key[0] = 0xee;
     const uint8_t *key = alice.id.public_key;
-    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, key, id, &hop), 0);
-    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, key, id, &hop), 0); /* a copy */
-    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, key, id, &stranger), PUNCH_ERR_LIMIT);
-    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, nobody, id, &hop), PUNCH_ERR_NOTFOUND);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, key, id, &far), 0);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, key, id, &far), 0); /* a copy */
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, key, id, &other_key), PUNCH_ERR_LIMIT);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2001, nobody, id, &far), PUNCH_ERR_NOTFOUND);
     answer a;
     dgram out = relay_msg(id, "to bob");
     send_from(rv, 2002, &alice.addr, &out);
@@ -865,6 +874,121 @@ static void relay_half_across_members(void **state)
     assert_int_equal(k->relayed, 2);
     assert_int_equal(k->relay_wrong_source, 1);
     assert_int_equal(k->sessions_opened, 1);
+    punch_rendezvous_free(rv);
+}
+
+/* bob's member stops and bob moves to another member: an INTRO of the
+ * same session from there moves alice's half to it, and the datagrams
+ * go there from this member's own relay address (via), which the new
+ * member checks, whatever address alice talks to. */
+static void relay_half_follows_far_member(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    drain_events(rv);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8};
+    punch_addr old_hop = v4(192, 0, 2, 50, 3478), new_hop = v4(192, 0, 2, 52, 3478);
+    punch_rendezvous_far far = far_at(old_hop, 7), moved = far_at(new_hop, 9);
+    moved.via = v4(198, 51, 100, 9, 3478);
+    const uint8_t *key = alice.id.public_key;
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, key, id, &far), 0);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 3000, key, id, &moved), 0);
+    answer a;
+    dgram out = relay_msg(id, "to bob");
+    send_from(rv, 3001, &alice.addr, &out);
+    assert_int_equal(punch_rendezvous_poll_transmit(rv, &a.out, a.d.buf, sizeof(a.d.buf)), 1);
+    assert_true(punch_addr_equal(&a.out.dst, &new_hop));
+    assert_true(punch_addr_equal(&a.out.local, &moved.via));
+    dgram back = relay_msg(id, "to alice");
+    send_from(rv, 3002, &old_hop, &back); /* the member that stopped: no more */
+    expect_nothing(rv);
+    send_from(rv, 3003, &new_hop, &back);
+    assert_true(next_answer(rv, &a));
+    assert_true(punch_addr_equal(&a.out.dst, &alice.addr));
+    assert_int_equal(punch_rendezvous_counters_get(rv)->sessions_opened, 1);
+    punch_rendezvous_free(rv);
+}
+
+/* alice's NAT rebinds while she is in a relay session across members:
+ * the half here follows her new endpoint, and a MOVED event (her new
+ * endpoint, the session, the far member and peer) is the news the far
+ * member must give bob, as one server tells both again. */
+static void rebinding_across_members_reported(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.cluster = true;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    drain_events(rv);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8};
+    punch_addr hop = v4(192, 0, 2, 50, 3478);
+    punch_rendezvous_far far = far_at(hop, 7);
+    far.asked = true;
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, alice.id.public_key, id, &far), 0);
+    alice.addr.port = 40777;
+    get_cookie(rv, 3000, &alice);
+    register_answered(rv, 3000, &alice);
+    expect_nothing(rv); /* nobody here to tell */
+    punch_rendezvous_event ev;
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_REGISTERED);
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_MOVED);
+    assert_true(punch_addr_equal(&ev.peer[0].public_addr, &alice.addr));
+    assert_memory_equal(ev.peer[0].key, alice.id.public_key, PUNCH_KEY_LEN);
+    assert_memory_equal(ev.session, id, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(ev.far.member, far.member, PUNCH_RV_MEMBER_LEN);
+    assert_memory_equal(ev.far.key, far.key, PUNCH_KEY_LEN);
+    assert_true(ev.far.asked);
+    assert_false(next_event(rv, &ev));
+    assert_int_equal(punch_rendezvous_counters_get(rv)->reintroductions, 1);
+    /* A keepalive from where she is now moves nothing. */
+    do_register(rv, 3500, &alice);
+    assert_true(next_event(rv, &ev) && ev.type == PUNCH_RV_EVENT_REGISTERED && ev.refresh);
+    assert_false(next_event(rv, &ev));
+    /* The relay follows her: from the far member to her new endpoint. */
+    answer a;
+    dgram back = relay_msg(id, "to alice");
+    send_from(rv, 3600, &hop, &back);
+    assert_true(next_answer(rv, &a));
+    assert_true(punch_addr_equal(&a.out.dst, &alice.addr));
+    punch_rendezvous_free(rv);
+}
+
+/* News of a session across members (an INTRO of it: the far peer moved)
+ * is old news once alice was introduced to another peer: the member must
+ * not hand it to her (she would take up the session she left). */
+static void superseded_half_across_members(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.cluster = true;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, carol;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&carol, 3, "carol", v4(203, 0, 113, 8, 40001));
+    join(rv, 1000, &alice);
+    join(rv, 1000, &carol);
+    drain_events(rv);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, other[PUNCH_MSG_SESSION_LEN] = {9};
+    const uint8_t *key = alice.id.public_key;
+    punch_rendezvous_far far = far_at(v4(192, 0, 2, 50, 3478), 7);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, key, id, &far), 0);
+    assert_false(punch_rendezvous_session_superseded(rv, 2001, key, id));
+    assert_false(punch_rendezvous_session_superseded(rv, 2001, key, other));
+    dgram c = connect_msg(&alice, "carol", NULL);
+    send_from(rv, 2002, &alice.addr, &c);
+    expect_to(rv, &alice, PUNCH_MSG_INTRODUCE);
+    expect_to(rv, &carol, PUNCH_MSG_INTRODUCE);
+    assert_true(punch_rendezvous_session_superseded(rv, 2003, key, id));
+    assert_false(punch_rendezvous_session_superseded(rv, 2003, carol.id.public_key, id));
     punch_rendezvous_free(rv);
 }
 
@@ -1709,6 +1833,9 @@ int main(void)
         cmocka_unit_test(replayed_register_cannot_move_a_peer_back),
         cmocka_unit_test(relay_only_between_the_sessions_peers),
         cmocka_unit_test(relay_half_across_members),
+        cmocka_unit_test(relay_half_follows_far_member),
+        cmocka_unit_test(rebinding_across_members_reported),
+        cmocka_unit_test(superseded_half_across_members),
         cmocka_unit_test(name_refused_across_members),
         cmocka_unit_test(lookups_limited_per_source_and_name),
         cmocka_unit_test(relay_quotas),
