@@ -650,6 +650,10 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
     rng_bytes(&n->rng, n->secret, sizeof(n->secret));
     node_agent_new(w, n, NULL);
     punch_sim_attach(w->sim, n->host, &(punch_sim_endpoint){node_rx, node_timer, node_next, n});
+    /* Its first flight (HELLO and the STUN requests) leaves now, as the
+     * driver's does (punch_driver_new flushes): left in the queue, it went
+     * out only with the first retransmission, 250 ms late. */
+    node_flush(n);
 }
 
 void node_restart(world *w, node *n, const punch_server_token *token)

@@ -6,7 +6,8 @@
  *    second port the behaviour stays unknown and the agent tries
  *    many-port probing anyway once hole punching found nothing;
  *  - loss on the access links: registration and the first direct path
- *    within the issue's targets, over many seeds.
+ *    within the issue's targets, over many seeds;
+ *  - a peer's first flight leaves at its start (no HELLO held back).
  * A failure prints its seed; PUNCH_SIM_SEED=N replays one seed.
  */
 #include <setjmp.h>
@@ -375,9 +376,47 @@ static void conntrack_trap_goes_direct(void **state)
     }
 }
 
+/* A peer's first flight (HELLO and its STUN requests) leaves when its
+ * agent is made, as the driver sends it (punch_driver_new flushes), and
+ * registration takes its three round trips to the server: HELLO -> COOKIE,
+ * REGISTER -> REGISTERED, and the REGISTER that tells what discovery found
+ * (RFC 5780: the second address is known from the first answer). Before,
+ * the world left that flight in the agent's queue until the first
+ * retransmission, 250 ms on: every world registered at 312 ms or later,
+ * as if each first HELLO had been lost. */
+static void first_flight_leaves_at_start(void **state)
+{
+    (void)state;
+    /* One round trip to the server: access link 0.2 ms, the NAT's uplink
+     * 10 ms (+ up to 1 ms jitter), the server's link 5 ms, each way. */
+    const uint64_t rtt_ms = 2 * (1 + 11 + 5);
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        world w;
+        world_start(&w, seed);
+        different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
+        /* Both HELLOs are on their links at t = 0, before any timer. */
+        assert_true(punch_sim_counters_get(w.sim)->sent >= 2);
+        for (int i = 0; i < 100 && !(w.alice.registered && w.bob.registered); i++)
+            punch_sim_run(w.sim, punch_sim_now(w.sim) + 1 * MS);
+        if (!w.alice.registered || !w.bob.registered || w.alice.registered_ms > 3 * rtt_ms ||
+            w.bob.registered_ms > 3 * rtt_ms)
+            fail_msg("seed %llu: registered at %llu ms (alice), %llu ms (bob); bound 3 round "
+                     "trips, %llu ms", (unsigned long long)seed,
+                     (unsigned long long)w.alice.registered_ms,
+                     (unsigned long long)w.bob.registered_ms, (unsigned long long)(3 * rtt_ms));
+        if (seed == 1)
+            fprintf(stderr, "first flight at t = 0: registered at %llu ms (alice), %llu ms "
+                            "(bob); 3 round trips to the server <= %llu ms\n",
+                    (unsigned long long)w.alice.registered_ms,
+                    (unsigned long long)w.bob.registered_ms, (unsigned long long)(3 * rtt_ms));
+        world_free(&w);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(first_flight_leaves_at_start),
         cmocka_unit_test(conntrack_trap_goes_direct),
         cmocka_unit_test(one_address_server_goes_direct),
         cmocka_unit_test(unknown_behaviour_tries_birthday_anyway),
