@@ -180,6 +180,7 @@ void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
     if (ci == p->path)
         p->keepalive.missed = 0;
     choose_path(a, id);
+    birthday_on_confirmed(a, id);
 }
 
 /* One way proven (a fresh message 1 came in on an introduced candidate):

@@ -122,6 +122,16 @@ static void node_registered(node *n, uint64_t now_ms, const punch_event_register
     snprintf(n->nat, sizeof(n->nat), "%s", r->nat);
 }
 
+/* The extra sockets a PUNCH_EVENT_SOCKETS lets go. */
+static void node_sockets_close(node *n, const punch_event_sockets *s)
+{
+    for (unsigned k = s->first; k <= s->last && k <= PUNCH_MAX_SOCKETS; k++)
+        if (k != s->keep && n->extra_is_open[k]) {
+            n->extra_is_open[k] = false;
+            n->extra_open--;
+        }
+}
+
 static void node_events(node *n, uint64_t now_ms)
 {
     punch_event e;
@@ -188,6 +198,9 @@ static void node_events(node *n, uint64_t now_ms)
             n->tcp_offers++;
             n->tcp_offer = e.tcp_offer;
             break;
+        case PUNCH_EVENT_SOCKETS:
+            node_sockets_close(n, &e.sockets);
+            break;
         case PUNCH_EVENT_TOKEN:
             n->has_token = true;
             n->token = e.token;
@@ -214,6 +227,11 @@ void node_flush(node *n)
         }
         if (n->gone)
             continue;
+        if (sock.kind == PUNCH_SOCKET_EXTRA && sock.index <= PUNCH_MAX_SOCKETS) {
+            n->extra_sent++;
+            n->extra_open += !n->extra_is_open[sock.index];
+            n->extra_is_open[sock.index] = true;
+        }
         punch_addr from = dst.family == PUNCH_AF_INET6 && n->addr6.family ? n->addr6 : n->addr;
         from.port = (uint16_t)(n->addr.port + sim_port_offset(sock));
         n->sent_v6 += dst.family == PUNCH_AF_INET6;
@@ -669,6 +687,8 @@ void node_restart(world *w, node *n, const punch_server_token *token)
     n->addr.port++;
     n->addr6.port = n->addr.port;
     n->addr6_outside.port = n->addr.port;
+    n->extra_open = 0; /* the old process's sockets closed with it */
+    memset(n->extra_is_open, 0, sizeof(n->extra_is_open));
     n->registered = n->have_path = n->by_token = false;
     n->registered_ms = n->first_direct_ms = 0;
     n->peer = -1;

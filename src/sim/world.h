@@ -49,6 +49,12 @@ typedef struct node {
     punch_cipher cipher;         /* ...and the session's AEAD */
     punch_addr path_remote;      /* the latest path's remote endpoint */
     unsigned sent_v6;            /* datagrams the agent sent to IPv6 addresses */
+    /* Many-port probing's extra sockets, as the driver keeps them: one
+     * opens with the first datagram sent from it, and closes when a
+     * PUNCH_EVENT_SOCKETS says so (all of them when the agent restarts). */
+    unsigned extra_sent;         /* datagrams sent from extra sockets */
+    unsigned extra_open;         /* extra sockets open now */
+    bool extra_is_open[PUNCH_MAX_SOCKETS + 1];
     uint64_t first_direct_ms;    /* virtual time of the first direct path */
     punch_technique first_direct_technique; /* ...and its technique */
     punch_path_kind first_kind;  /* of the first path */
