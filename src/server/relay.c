@@ -166,11 +166,8 @@ static uint32_t add_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint
     return i;
 }
 
-/* A relay session between peers a (who asked) and b. Returns whether one
- * is held for them; id is filled either way. A CONNECT sent again (its
- * answer was lost) or crossing one from the other side gets the session
- * already made, so both peers end up naming the same one; a new start
- * replaces it. */
+/* Whether a CONNECT from a to b (transaction txid) is a copy or a retry
+ * of the one that opened the pair's session. */
 bool rv_is_connect_copy(const punch_rendezvous *rv, uint32_t a, uint32_t b,
                         const uint8_t txid[PUNCH_MSG_TXID_LEN])
 {
@@ -180,6 +177,11 @@ bool rv_is_connect_copy(const punch_rendezvous *rv, uint32_t a, uint32_t b,
     return old != NONE && memcmp(rv->sessions[old].id, id, PUNCH_MSG_SESSION_LEN) == 0;
 }
 
+/* A relay session between peers a (who asked) and b. Returns whether one
+ * is held for them; id is filled either way. A CONNECT sent again (its
+ * answer was lost) or crossing one from the other side gets the session
+ * already made, so both peers end up naming the same one; a new start
+ * replaces it. */
 bool rv_open_session(punch_rendezvous *rv, uint64_t now, uint32_t a, uint32_t b,
                      const uint8_t txid[PUNCH_MSG_TXID_LEN],
                      uint8_t id[PUNCH_MSG_SESSION_LEN])

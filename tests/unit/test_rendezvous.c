@@ -1441,6 +1441,21 @@ static punch_addr many_ipv4(uint32_t n)
     return v4(203, 0, 113, (uint8_t)(100 + n), 40000);
 }
 
+/* Floods x's sessions for 10 s and checks that what got through is the
+ * limit's rate (bytes a second) plus one burst, and that the limit's
+ * counter (*over, read after the flood) counted drops. */
+static void check_relay_limit(relay_run *x, const char *what, uint64_t rate,
+                              const uint64_t *over)
+{
+    uint64_t bytes = relay_run_flood(x);
+    printf("relay %s: %llu bytes in 10 s (limit %llu/s)\n", what, (unsigned long long)bytes,
+           (unsigned long long)rate);
+    assert_true(bytes <= 11 * rate);
+    assert_true(bytes >= 9 * rate);
+    assert_true(*over > 0);
+    punch_rendezvous_free(x->rv);
+}
+
 /* Twenty keys from twenty addresses relay to one peer: it gets at most
  * its own rate (1 MiB/s) plus one burst over 10 s, not twenty sessions'. */
 static void relay_per_destination_peer(void **state)
@@ -1448,14 +1463,8 @@ static void relay_per_destination_peer(void **state)
     (void)state;
     relay_run x;
     relay_run_setup(&x, many_ipv4, 1);
-    uint64_t bytes = relay_run_flood(&x);
-    uint64_t rate = PUNCH_RV_DEFAULT_RELAY_PEER_BYTES_PER_S;
-    printf("relay to one peer from 20 sessions: %llu bytes in 10 s (limit %llu/s)\n",
-           (unsigned long long)bytes, (unsigned long long)rate);
-    assert_true(bytes <= 11 * rate);
-    assert_true(bytes >= 9 * rate);
-    assert_true(punch_rendezvous_counters_get(x.rv)->relay_peer_over > 0);
-    punch_rendezvous_free(x.rv);
+    check_relay_limit(&x, "to one peer from 20 sessions", PUNCH_RV_DEFAULT_RELAY_PEER_BYTES_PER_S,
+                      &punch_rendezvous_counters_get(x.rv)->relay_peer_over);
 }
 
 /* Twenty keys behind one address relay to twenty peers: together they get
@@ -1465,14 +1474,9 @@ static void relay_per_source(void **state)
     (void)state;
     relay_run x;
     relay_run_setup(&x, one_ipv4, 20);
-    uint64_t bytes = relay_run_flood(&x);
-    uint64_t rate = PUNCH_RV_DEFAULT_RELAY_SOURCE_BYTES_PER_S;
-    printf("relay from one source in 20 sessions: %llu bytes in 10 s (limit %llu/s)\n",
-           (unsigned long long)bytes, (unsigned long long)rate);
-    assert_true(bytes <= 11 * rate);
-    assert_true(bytes >= 9 * rate);
-    assert_true(punch_rendezvous_counters_get(x.rv)->relay_source_over > 0);
-    punch_rendezvous_free(x.rv);
+    check_relay_limit(&x, "from one source in 20 sessions",
+                      PUNCH_RV_DEFAULT_RELAY_SOURCE_BYTES_PER_S,
+                      &punch_rendezvous_counters_get(x.rv)->relay_source_over);
 }
 
 static void rejects_bad_config(void **state)
