@@ -488,6 +488,13 @@ static void udp_queue(punch_driver *d, const punch_addr *dst, uint8_t ttl, const
     punch_udp_queue_len(tx, len);
 }
 
+/* The loop's timer at the earliest deadline, the agent's or ours. */
+static void arm_timer(punch_driver *d)
+{
+    uint64_t t = punch_agent_next_timeout(d->agent), mine = driver_deadline(d);
+    punch_loop_timer_set(d->loop, d->timer, mine < t ? mine : t);
+}
+
 void punch_driver_flush(punch_driver *d)
 {
     uint8_t buf[PUNCH_UDP_MTU], ttl;
@@ -528,8 +535,7 @@ void punch_driver_flush(punch_driver *d)
         d->stats.udp_unsent += punch_udp_send(d->fd_other, d->tx_other);
     /* After the datagrams: its thread does not hold them up (cold start). */
     punch_portmap_io_kick(d->portmap); /* portmap hook */
-    uint64_t t = punch_agent_next_timeout(d->agent), mine = driver_deadline(d);
-    punch_loop_timer_set(d->loop, d->timer, mine < t ? mine : t);
+    arm_timer(d);
 }
 
 static void on_timer(void *arg, uint64_t now_ms)
@@ -642,12 +648,22 @@ static void after_tcp(void *arg)
 
 /* TCP paths to peers (driver_tcp.h): with PUNCH_AGENT_TCP asked of every
  * peer; offers from peers answered either way. */
-static int tcp_paths_new(punch_driver *d, const punch_agent_cfg *ac)
+static int tcp_paths_new(punch_driver *d, const punch_agent_cfg *ac, bool from_interfaces)
 {
     punch_tcp_paths_cfg tc = {.agent = d->agent, .server = d->server, .udp_port = d->local.port,
                               .ask = (ac->flags & PUNCH_AGENT_TCP) != 0, .random = ac->random,
                               .random_ctx = ac->random_ctx};
-    tc.n_local = punch_local_addresses(d->local.family, 0, tc.local, PUNCH_MAX_LOCAL);
+    /* The interfaces' addresses of our family: the agent's when it has
+     * them from there (not the interfaces asked twice), else asked now. */
+    if (from_interfaces) {
+        for (size_t i = 0; i < ac->n_local && tc.n_local < PUNCH_MAX_LOCAL; i++)
+            if (ac->local[i].family == d->local.family) {
+                tc.local[tc.n_local] = ac->local[i];
+                tc.local[tc.n_local++].port = 0;
+            }
+    } else {
+        tc.n_local = punch_local_addresses(d->local.family, 0, tc.local, PUNCH_MAX_LOCAL);
+    }
     return punch_driver_tcp_new(&d->tcp_paths, d->loop, &tc, &d->stats, after_tcp, d);
 }
 
@@ -718,7 +734,8 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
         goto fail;
     }
     open_other_family(d, &bind);
-    if (ac.n_local == 0)
+    bool from_interfaces = ac.n_local == 0;
+    if (from_interfaces)
         ac.n_local = local_endpoints(d, ac.local, PUNCH_MAX_LOCAL);
     if (!ac.random)
         ac.random = kernel_random;
@@ -751,10 +768,12 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
         rc = PUNCH_ERR_IO;
         goto fail;
     }
-    if ((rc = tcp_paths_new(d, &ac)) != 0)
+    if ((rc = tcp_paths_new(d, &ac, from_interfaces)) != 0)
         goto fail;
     *out = d;
-    punch_driver_flush(d);
+    /* No flush: the caller's next one (its CONNECT, say) comes sooner
+     * without the gateway's thread starting first. */
+    arm_timer(d);
     return 0;
 fail:
     memset(&ac.secret_key, 0, sizeof(ac.secret_key));
