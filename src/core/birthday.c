@@ -213,7 +213,7 @@ static void release_sockets(punch_agent *a, int id)
         return;
     uint16_t keep = p->path >= 0 && p->cand[p->path].sock.kind == PUNCH_SOCKET_EXTRA
                         ? p->cand[p->path].sock.index : 0;
-    if (keep && p->birthday.kept) /* a second run's path: the first's goes */
+    if (keep && p->birthday.kept && keep != p->birthday.kept) /* a second run's path */
         socks_give_back(a, id, &p->birthday.kept, 1, 0);
     socks_give_back(a, id, a->birthday_socks, BIRTHDAY_SOCKETS, keep);
     if (keep)
