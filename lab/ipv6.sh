@@ -18,6 +18,18 @@
 # which the firewall's policy makes no difference to). A v6 host has its IPv4
 # address taken away; a v4 host never gets IPv6. No duplicate address
 # detection: a tentative address is unusable for a second or two.
+# With stack nat64 the host is IPv6-only too and its router a NAT64 (RFC
+# 6146) as an IPv6-only ISP runs one: Debian's tayga (user space, on a TUN
+# `nat64`) translates the network-specific prefix 2001:db8:64::/96 (RFC
+# 6052 §2.2) to IPv4, each LAN host getting an address of
+# 192.168.255.0/24 (its dynamic pool), and the router's NAT (table `ip
+# punchlab`, of the site's preset) maps those as it maps the LAN's, so
+# hole punching meets a NAT of that preset. Not the well-known prefix
+# 64:ff9b::/96: RFC 6052 §3.1 keeps it to global IPv4 addresses, and tayga
+# refuses the lab's documentation ranges under it. No DNS64 (the lab has
+# no DNS): punch is told the prefix (--nat64-prefix). jool, the kernel's
+# NAT64, needs its module (jool-dkms), which this machine's kernel (no
+# /lib/modules for it) cannot build or load.
 
 # v6_on NODE: IPv6 on (add_node turned it off), forwarding on routers and NATs.
 v6_on() {
@@ -62,7 +74,37 @@ iifname \"wan\" ip6 daddr $p:100::/64 dnat ip6 prefix to $p:1::/64
   }"
 }
 
-# v6_site NAT ROUTER SITE(a|b) HOST STACK(dual|v4|v6|nptv6)
+# nat64_on NAT SITE HOST: tayga on NAT (stack nat64), ready when HOST pings
+# the server's IPv4 address through it.
+nat64_on() {
+    local nat=$1 site=$2 host=$3 st i
+    st=$(state)
+    command -v tayga >/dev/null || die "--stack nat64 needs tayga (scripts/setup installs it)"
+    mkdir -p "$st/tayga-$nat"
+    # tayga's own IPv6 address (its ICMP errors), outside the prefix
+    printf '%s\n' "tun-device nat64" "ipv4-addr 192.168.255.1" "ipv6-addr 2001:db8:$site:64::1" \
+        "prefix 2001:db8:64::/96" "dynamic-pool 192.168.255.0/24" "data-dir $st/tayga-$nat" \
+        >"$st/tayga-$nat.conf"
+    nsx "$nat" tayga -c "$st/tayga-$nat.conf" --mktun >/dev/null 2>&1 ||
+        die "tayga could not make its TUN at $nat"
+    nsx "$nat" ip link set nat64 up
+    nsx "$nat" ip route add 192.168.255.0/24 dev nat64
+    nsx "$nat" ip -6 route add 2001:db8:64::/96 dev nat64
+    nsx "$nat" ip -6 route add "2001:db8:$site:64::1" dev nat64
+    nsx "$nat" nft add rule ip punchlab filter_fwd iifname "nat64" oifname "wan" accept
+    local log=$st/logs/tayga-$nat.log
+    setsid ip netns exec "$(ns "$nat")" tayga -c "$st/tayga-$nat.conf" --nodetach \
+        </dev/null >>"$log" 2>&1 &
+    echo $! >"$st/pids/tayga-$nat.pid"
+    for ((i = 0; i < 50; i++)); do
+        nsx "$host" ping -6 -c1 -W1 -q 2001:db8:64::198.51.100.1 >/dev/null 2>&1 && return 0
+        alive "$(cat "$st/pids/tayga-$nat.pid")" || die "tayga at $nat died: $(tail -1 "$log")"
+        sleep 0.1
+    done
+    die "$host reaches nothing through tayga at $nat (see $log)"
+}
+
+# v6_site NAT ROUTER SITE(a|b) HOST STACK(dual|v4|v6|nptv6|nat64)
 v6_site() {
     local nat=$1 r=$2 site=$3 host=$4 stack=$5
     [ "$stack" != v4 ] || return 0
@@ -82,11 +124,12 @@ iifname \"lan\" accept
       [ "$stack" != nptv6 ] || npt_rules "$site"
       echo "}"; } >"$(state)/nft6-$nat.conf"
     nsx "$nat" nft -f "$(state)/nft6-$nat.conf" || { cat -n "$(state)/nft6-$nat.conf" >&2; false; }
-    if [ "$stack" = v6 ]; then
+    if [ "$stack" = v6 ] || [ "$stack" = nat64 ]; then
         nsx "$host" ip -4 route flush dev eth0
         nsx "$host" ip -4 addr flush dev eth0
         sed -i "/^$host [0-9.]*\$/d" "$(state)/addrs"
     fi
+    [ "$stack" != nat64 ] || nat64_on "$nat" "$site" "$host"
 }
 
 # After the sites are built: the stacks asked for (different-nats only).

@@ -380,6 +380,9 @@ void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg)
         cfg->flags |= PUNCH_AGENT_NO_BIRTHDAY;
     if (cli->no_aes)
         cfg->flags |= PUNCH_AGENT_NO_AES;
+    if (cli->no_nat64)
+        cfg->flags |= PUNCH_AGENT_NO_NAT64;
+    memcpy(cfg->nat64_prefix, cli->nat64_prefix, sizeof(cfg->nat64_prefix));
     cfg->portmap = (uint8_t)cli->portmap;
 }
 
@@ -397,18 +400,27 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
 {
     char a[PUNCH_ADDR_STRLEN], b[PUNCH_ADDR_STRLEN];
     switch (ev->kind) {
-    case PUNCH_EVENT_REGISTERED:
+    case PUNCH_EVENT_REGISTERED: {
         /* With several servers, the one that took us (the one in use now). */
         if (ev->registered.server.family != PUNCH_AF_NONE)
             server = &ev->registered.server;
+        /* The other family's NAT discovery (issue 16), when it ran. */
+        char other[96] = "";
+        if (ev->registered.other_nat)
+            snprintf(other, sizeof(other),
+                     ",\"other_family\":{\"family\":\"%s\",\"nat\":\"%s\",\"port_step\":%d}",
+                     punch_family_name(ev->registered.other_family), ev->registered.other_nat,
+                     ev->registered.other_port_step);
         punch_events_emit(events, "registered",
                           "\"server\":\"%s\",\"public\":\"%s\",\"transport\":\"%s\",\"nat\":\"%s\","
-                          "\"port_step\":%d,\"nat_port\":%u,\"by_token\":%s,\"server_rtt_ms\":%u",
+                          "\"port_step\":%d,\"nat_port\":%u,\"by_token\":%s,\"server_rtt_ms\":%u%s",
                           fmt(server, a), fmt(&ev->registered.public_addr, b), punch_driver_transport(d),
                           ev->registered.nat, ev->registered.port_step, ev->registered.nat_port,
-                          ev->registered.by_token ? "true" : "false", ev->registered.server_rtt_ms);
+                          ev->registered.by_token ? "true" : "false", ev->registered.server_rtt_ms,
+                          other);
         punch_log(PUNCH_LOG_INFO, "registered at %s, public address %s", a, b);
         break;
+    }
     case PUNCH_EVENT_INTRODUCED:
         punch_events_emit(events, "introduced", "\"peer\":\"%s\",\"public\":\"%s\"",
                           ev->peer_name, fmt(&ev->introduced.public_addr, a));

@@ -3,6 +3,7 @@
  * punch: the peer command line. A table of subcommands (one file each),
  * global options before the subcommand, usage generated from the table.
  */
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: punch [--server HOST[:PORT]]... [--name NAME] [--key FILE]\n"
-            "             [--events FILE|-] [--log-level LEVEL] [--turn URL] COMMAND [ARGS]\n"
+            "             [--events FILE|-] [--log-level LEVEL] [--turn URL]\n"
+            "             [--nat64-prefix PREFIX/96|off] COMMAND [ARGS]\n"
             "\n"
             "Reach another program directly across NATs and firewalls.\n"
             "\n"
@@ -66,6 +68,11 @@ static void usage(FILE *out)
             "  --portmap MODE        ask the home router to map our port and offer it to\n"
             "                        peers: auto (default: PCP, NAT-PMP, then UPnP IGD),\n"
             "                        pcp, natpmp, upnp or off\n"
+            "  --nat64-prefix PREFIX/96|off\n"
+            "                        on a host with IPv6 and no IPv4, reach IPv4 servers\n"
+            "                        and peers through the network's NAT64 at their\n"
+            "                        addresses under PREFIX (RFC 6052; default the\n"
+            "                        well-known 64:ff9b::/96); off: never\n"
             "  --turn turn://USER:PASS@HOST[:PORT]\n"
             "                        a standard TURN server (RFC 8656, e.g. coturn) to\n"
             "                        allocate a relayed address at (UDP; default port 3478);\n"
@@ -136,23 +143,51 @@ static int turn_option(punch_cli *cli, const char *text)
     return 0;
 }
 
+/* --nat64-prefix PREFIX[/96] or off. Returns 0 or 2 (said on stderr). */
+static int nat64_option(punch_cli *cli, const char *text)
+{
+    static const uint8_t zero[16 - PUNCH_NAT64_PREFIX_LEN];
+    char ip[INET6_ADDRSTRLEN];
+    uint8_t bytes[16];
+    const char *slash = strchr(text, '/');
+    size_t n = slash ? (size_t)(slash - text) : strlen(text);
+    if (strcmp(text, "off") == 0) {
+        cli->no_nat64 = true;
+        return 0;
+    }
+    if (n >= sizeof(ip) || (slash && strcmp(slash, "/96") != 0))
+        return punch_cli_usage_error("punch", "--nat64-prefix: '%s' is not an IPv6 /96 prefix "
+                                     "(e.g. 64:ff9b::/96) or off", text);
+    memcpy(ip, text, n);
+    ip[n] = '\0';
+    if (inet_pton(AF_INET6, ip, bytes) != 1 ||
+        memcmp(bytes + PUNCH_NAT64_PREFIX_LEN, zero, sizeof(zero)) != 0)
+        return punch_cli_usage_error("punch", "--nat64-prefix: '%s' is not an IPv6 /96 prefix "
+                                     "(e.g. 64:ff9b::/96) or off", text);
+    memcpy(cli->nat64_prefix, bytes, PUNCH_NAT64_PREFIX_LEN);
+    return 0;
+}
+
+/* The global options (a subcommand parses its own). */
+static const struct option longs[] = {
+    {"server", required_argument, NULL, 's'},
+    {"name", required_argument, NULL, 'n'},
+    {"key", required_argument, NULL, 'k'},
+    {"events", required_argument, NULL, 'e'},
+    {"log-level", required_argument, NULL, 'L'},
+    {"open-ttl", required_argument, NULL, 'T'},
+    {"no-birthday", no_argument, NULL, 'B'},
+    {"no-aes", no_argument, NULL, 'A'},
+    {"portmap", required_argument, NULL, 'P'},
+    {"turn", required_argument, NULL, 'U'},
+    {"nat64-prefix", required_argument, NULL, '6'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {0},
+};
+
 int main(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        {"server", required_argument, NULL, 's'},
-        {"name", required_argument, NULL, 'n'},
-        {"key", required_argument, NULL, 'k'},
-        {"events", required_argument, NULL, 'e'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"open-ttl", required_argument, NULL, 'T'},
-        {"no-birthday", no_argument, NULL, 'B'},
-        {"no-aes", no_argument, NULL, 'A'},
-        {"portmap", required_argument, NULL, 'P'},
-        {"turn", required_argument, NULL, 'U'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {0},
-    };
     punch_cli cli = {.server = getenv("PUNCH_SERVER"), .log_level = PUNCH_LOG_INFO,
                      .start_ms = punch_clock_ms(), .open_ttl = -1,
                      .portmap = PUNCH_PORTMAP_AUTO};
@@ -193,6 +228,10 @@ int main(int argc, char **argv)
             break;
         case 'U':
             if (turn_option(&cli, optarg) != 0)
+                return 2;
+            break;
+        case '6':
+            if (nat64_option(&cli, optarg) != 0)
                 return 2;
             break;
         case 'h': usage(stdout); return 0;

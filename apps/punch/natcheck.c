@@ -19,6 +19,7 @@
 #include "io/loop.h"
 #include "io/net.h"
 #include "driver/portmap.h"
+#include "punch/driver.h"
 #include "punch_cli.h"
 #include "wire/msg.h"
 #include "wire/stun.h"
@@ -62,6 +63,7 @@ typedef struct check {
     int wait_ms;
     int family;
     punch_addr any;         /* 0.0.0.0:0 or [::]:0 */
+    const uint8_t *nat64;   /* an IPv4 server through our NAT64: its prefix; NULL not */
 } check;
 
 static int open_socket(const check *c, punch_addr *local)
@@ -557,6 +559,8 @@ static int run_checks(const check *c, bool lifetime, int max_wait_s, result *r)
     }
     r->public_addr = first.mapped;
     r->other = first.other;
+    if (c->nat64 && r->other.family == PUNCH_AF_INET) /* the server's, through our NAT64 */
+        punch_nat64_synthesize(c->nat64, &r->other, &r->other);
     r->nat = !punch_addr_equal(&r->public_addr, &r->local);
     int behaviour = check_behaviour(c, fd, r, &first);
     if (behaviour != 0) {
@@ -589,10 +593,15 @@ static int parse_int(const char *text, int min, int max, int *out)
 }
 
 /* The server address `text` (of option `what`) into c, with the wildcard
- * of its family. Returns 0, 1 (does not resolve) or 2 (usage). */
-static int server_of(const char *text, const char *what, check *c)
+ * of its family; an IPv4 one through the NAT64 on an IPv6-only host
+ * (punch --nat64-prefix). Returns 0, 1 (does not resolve) or 2 (usage). */
+static int server_of(const punch_cli *cli, const char *text, const char *what, check *c)
 {
     int rc = punch_addr_resolve(text, DEFAULT_PORT, &c->server);
+    if (rc == 0 && c->server.family == PUNCH_AF_INET && !cli->no_nat64 &&
+        punch_local_ipv6_only() &&
+        punch_nat64_synthesize(cli->nat64_prefix, &c->server, &c->server) == 0)
+        c->nat64 = cli->nat64_prefix;
     if (rc == PUNCH_ERR_INVAL)
         return punch_cli_usage_error("punch natcheck", "%s: '%s' is not HOST[:PORT]", what, text);
     if (rc != 0) {
@@ -647,11 +656,11 @@ int punch_cmd_natcheck(const punch_cli *cli, int argc, char **argv)
     if (!cli->server || !cli->server[0])
         return punch_cli_usage_error("punch natcheck",
                                      "no server: give --server HOST[:PORT] or set PUNCH_SERVER");
-    int rc = server_of(cli->server, "--server", &chk);
+    int rc = server_of(cli, cli->server, "--server", &chk);
     if (rc != 0)
         return rc;
     other_family of = {.asked = other != NULL, .c = chk};
-    if (other && (rc = server_of(other, "--other-family", &of.c)) != 0)
+    if (other && (rc = server_of(cli, other, "--other-family", &of.c)) != 0)
         return rc;
     if (other && of.c.server.family == chk.server.family)
         return punch_cli_usage_error("punch natcheck", "--other-family: '%s' is of --server's family",

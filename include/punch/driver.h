@@ -121,6 +121,9 @@ const punch_driver_stats *punch_driver_stats_get(const punch_driver *d);
 /* The machine's interface addresses of this family (loopback excluded),
  * with port. Returns how many were written (at most cap). */
 size_t punch_local_addresses(uint8_t family, uint16_t port, punch_addr *out, size_t cap);
+/* Whether the machine has IPv6 and no IPv4 of its own: it reaches IPv4,
+ * if at all, through a NAT64 (punch_agent_cfg.nat64_prefix). */
+bool punch_local_ipv6_only(void);
 
 #ifdef __cplusplus
 }

@@ -98,6 +98,7 @@ typedef struct punch_agent punch_agent;
 
 #define PUNCH_NAME_MAX 63
 #define PUNCH_MAX_LOCAL 8
+#define PUNCH_NAT64_PREFIX_LEN 12 /* a /96 NAT64 prefix (RFC 6052 §2.2) */
 /* Servers an agent knows (punch_agent_cfg.server and .more_servers). */
 #define PUNCH_MAX_SERVERS 8
 /* The largest application datagram punch_agent_send takes: what fits a
@@ -128,6 +129,8 @@ enum {
     PUNCH_AGENT_NO_AES = 0x40,            /* never offer AES-256-GCM: sessions use
                                              ChaCha20-Poly1305 (`punch --cipher
                                              chacha20-poly1305`) */
+    PUNCH_AGENT_NO_NAT64 = 0x80,          /* never synthesize NAT64 addresses
+                                             (`punch --nat64-prefix off`) */
 };
 
 /* The AEAD that seals a session's datagrams (docs/protocol.md): peers that
@@ -204,7 +207,29 @@ typedef struct punch_agent_cfg {
      * peers nor used for their data (issue 15). */
     punch_addr turn_server;
     const char *turn_username, *turn_password;
+    /* NAT64 (RFC 6146; issue 16): on a host with IPv6 and no IPv4 of its
+     * own (no IPv4 among `local`), the agent reaches an IPv4 server or
+     * peer endpoint at its IPv4-embedded IPv6 address under this /96
+     * prefix (RFC 6052 §2.2), through the network's NAT64, which is a NAT
+     * like any other to hole punching. All zero: the well-known prefix
+     * 64:ff9b::/96 (RFC 6052 §2.1; no DNS64 is asked, RFC 7050). Off with
+     * PUNCH_AGENT_NO_NAT64. */
+    uint8_t nat64_prefix[PUNCH_NAT64_PREFIX_LEN];
 } punch_agent_cfg;
+
+/* The IPv4-embedded IPv6 address of v4 under a /96 prefix (RFC 6052
+ * §2.2; NULL or all zero: 64:ff9b::/96), port kept. Returns 0, or
+ * PUNCH_ERR_INVAL (v4 not IPv4). The agent synthesizes global IPv4
+ * addresses only (RFC 6052 §3.1). */
+int punch_nat64_synthesize(const uint8_t *prefix, const punch_addr *v4, punch_addr *out);
+/* Whether addr lies in the prefix (NULL or all zero: 64:ff9b::/96). */
+bool punch_nat64_is_synthesized(const uint8_t *prefix, const punch_addr *addr);
+/* The servers of cfg that are IPv4, as the NAT64 reaches them, when the
+ * host has IPv6 and no IPv4 (have_v4, have_v6) and NAT64 is not off.
+ * The I/O driver calls it before choosing its socket's family;
+ * punch_agent_new does the same from cfg->local. Returns how many it
+ * rewrote. */
+size_t punch_agent_cfg_nat64(punch_agent_cfg *cfg, bool have_v4, bool have_v6);
 
 /* What happened; each kind's details are the punch_event member named in
  * its comment. */
@@ -300,6 +325,13 @@ typedef struct punch_event_registered {
     bool by_token;           /* in one flight, with a token from an earlier run */
     punch_addr server;       /* the server that took us: the one in use from now on */
     uint32_t server_rtt_ms;  /* our round trip to it (0: not measured yet) */
+    /* The same for the other family (issue 16), when the agent knows a
+     * server address of it and has an endpoint of its own there (or a
+     * NAT64 to it): other_family PUNCH_AF_INET or PUNCH_AF_INET6, else
+     * PUNCH_AF_NONE (and other_nat NULL). */
+    uint8_t other_family;
+    const char *other_nat;
+    int other_port_step;
 } punch_event_registered;
 
 /* PUNCH_EVENT_INTRODUCED: the server (or a peer) told us of a peer; its

@@ -84,7 +84,10 @@ expect nptv6 alice direct/ipv6
 expect nptv6 bob direct/ipv6
 grep '"event":"path"' "$C/alice.ev" | tail -1 | grep -q '"remote":"\[2001:db8:b:100::10\]:' ||
     fail "nptv6: alice's IPv6 path is not to bob's translated address: $(grep '"event":"path"' "$C/alice.ev" | tail -1)"
-ok "nptv6 x nptv6: direct over IPv6 to the translated addresses (registered over $(grep -o '"server":"[^"]*"' "$C/alice.ev" | head -1))"
+grep '"event":"registered"' "$C/alice.ev" | head -1 | grep -q '"nat":"eim".*"other_family":{"family":"ipv6","nat":"eim"' ||
+    grep '"event":"registered"' "$C/alice.ev" | head -1 | grep -q '"other_family":{"family":"ipv4","nat":"eim"' ||
+    fail "nptv6: alice's registered event lacks the other family's NAT: $(grep registered "$C/alice.ev")"
+ok "nptv6 x nptv6: direct over IPv6 to the translated addresses (registered over $(grep -o '"server":"[^"]*"' "$C/alice.ev" | head -1); $(grep '"event":"registered"' "$C/alice.ev" | head -1 | grep -o '"other_family":{[^}]*}'))"
 
 pair dual-v4 dual v4 "$S4" "$S4"
 expect dual-v4 alice direct/ipv4

@@ -570,6 +570,7 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
         return PUNCH_ERR_NOMEM;
     }
     a->cfg = *cfg;
+    family_nat64_servers(&a->cfg);
     if (punch_identity_from_secret(&a->id, cfg->secret_key) != 0) {
         punch_agent_free(a);
         return PUNCH_ERR_INVAL;

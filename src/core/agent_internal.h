@@ -210,6 +210,7 @@ typedef struct candidate {
     bool closed; /* a TCP connection that is gone: never used again */
     bool spoke;  /* an authenticated datagram came from it (§6.2: verified) */
     bool claimed; /* from the peer's list of its endpoints only (§6.2: per claimed IP) */
+    bool via_nat64; /* an IPv4 endpoint reached through our NAT64 (family.c) */
     uint16_t unverified_sent; /* probes to it before the handshake (admission.c) */
 } candidate;
 
@@ -366,9 +367,11 @@ struct punch_agent {
     punch_server_token token_told; /* the latest PUNCH_EVENT_TOKEN's */
     punch_addr public_addr;
     discovery disc;
+    discovery disc_other; /* the other family's (discovery.c, issue 16) */
     second_family second;
     uint16_t second_port; /* the server's second STUN port (COOKIE), 0 none */
     nat_behaviour nat;
+    nat_behaviour nat_other; /* disc_other's: the other family's NAT (or none) */
     uint32_t keepalive_ms;
     opener open;
     /* Peers. */
@@ -514,6 +517,11 @@ bool many_port_allowed(punch_agent *a, uint64_t now, int id);
 
 /* ---- discovery.c (NAT behaviour, RFC 5780 §4.3) ---- */
 void disc_start(punch_agent *a, uint64_t now);
+/* The other family's run, towards dst (NULL: none, the result unknown). */
+void disc_other_start(punch_agent *a, uint64_t now, const punch_addr *dst);
+bool disc_running(const discovery *d);
+/* The server in use is of the other family now: the two runs swap roles. */
+void disc_swap(punch_agent *a);
 void disc_on_cookie(punch_agent *a, uint64_t now);
 uint64_t disc_deadline(const punch_agent *a, int id);
 void disc_timeout(punch_agent *a, uint64_t now, int id);
@@ -529,7 +537,8 @@ void second_timeout(punch_agent *a, uint64_t now, int id);
 void second_ask_now(punch_agent *a, uint64_t now);
 /* A STUN answer: true when it was ours (used or counted as dropped). */
 bool second_on_answer(punch_agent *a, uint64_t now, const punch_stun_msg *m);
-/* Whether the first answer is still awaited (REGISTERED waits for it). */
+/* Whether the first answer, or the other family's NAT discovery, is still
+ * awaited (REGISTERED waits for both). */
 bool second_asking(const punch_agent *a);
 /* Our endpoints for REGISTER into out (cap), their number: the one seen
  * first, unless it is one of ours (punchd passes on the first four), then
@@ -576,6 +585,13 @@ bool family_usable(const punch_agent *a, uint8_t family);
 /* The technique of a peer's interface address: a global IPv6 or public
  * IPv4 one is public (hole punching). */
 punch_technique family_private_technique(const punch_addr *addr);
+/* NAT64 (RFC 6146/6052): cfg's IPv4 servers synthesized when cfg->local
+ * has IPv6 and no IPv4; an IPv4 address we cannot send to, rewritten to
+ * its synthesized IPv6 one (true when it was); a candidate marked when its
+ * address is such a one. */
+void family_nat64_servers(punch_agent_cfg *cfg);
+bool family_nat64(const punch_agent *a, punch_addr *addr);
+void family_mark_nat64(const punch_agent *a, candidate *c);
 /* Of two candidates of one priority, is c the better (IPv6 direct first,
  * unless PINGs found it slower by more than a margin; else the shorter
  * round trip)? */
@@ -608,8 +624,8 @@ uint64_t probe_deadline(const punch_agent *a, int id);
 void probe_timeout(punch_agent *a, uint64_t now, int id);
 
 /* ---- port_prediction.c (draft §3.4) ---- */
-void add_predicted_candidates(peer *p, const punch_msg *m, uint64_t now);
-bool our_port_predicted(const punch_agent *a);
+void add_predicted_candidates(peer *p, const punch_msg *m, const punch_addr *pub, uint64_t now);
+bool our_port_predicted(const punch_agent *a, uint8_t family);
 
 /* ---- birthday.c (many-port probing) ---- */
 void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m);

@@ -69,25 +69,29 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
     bool relay = (m->flags & PUNCH_INTRO_RELAY) && !(a->cfg.flags & PUNCH_AGENT_NO_RELAY);
     if (direct) {
         bool hairpin = punch_addr_same_ip(&m->public_addr, &a->public_addr);
+        punch_addr pub = m->public_addr;
+        family_nat64(a, &pub);
         if (!hairpin)
-            add_predicted_candidates(p, m, now);
+            add_predicted_candidates(p, m, &pub, now);
         /* Behind the same public IP, the public endpoint is a loop through
          * our own NAT (§3.3.3). It goes first: a peer without a NAT lists
          * it among its private endpoints too, and is reached by hole-punch.
          * When our own NAT maps per destination, the way there works only
          * because the peer predicts our port: port prediction too. */
-        if (family_usable(a, m->public_addr.family))
-            add_candidate(p, &m->public_addr,
+        if (family_usable(a, pub.family))
+            add_candidate(p, &pub,
                           hairpin                 ? PUNCH_TECH_HAIRPIN
-                          : our_port_predicted(a) ? PUNCH_TECH_PORT_PREDICTION
+                          : our_port_predicted(a, pub.family) ? PUNCH_TECH_PORT_PREDICTION
                                                   : PUNCH_TECH_HOLE_PUNCH,
                           now);
         for (size_t i = 0; i < m->n_private; i++) { /* the last n_mapped: port mappings */
             const punch_addr *pa = &m->private_addr[i];
             bool mapped = i + m->n_mapped >= m->n_private;
-            if (!family_usable(a, pa->family))
+            punch_addr at = *pa;
+            family_nat64(a, &at);
+            if (!family_usable(a, at.family))
                 continue;
-            int ci = add_candidate(p, pa, mapped ? PUNCH_TECH_PORTMAP : family_private_technique(pa),
+            int ci = add_candidate(p, &at, mapped ? PUNCH_TECH_PORTMAP : family_private_technique(pa),
                                    now);
             /* Only the peer says it is there, public-looking or not (a
              * global IPv6 or public IPv4 one is probed by hole punching):
@@ -98,6 +102,8 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
     }
     if (relay)
         add_candidate(p, &a->cfg.server, PUNCH_TECH_RELAY, now);
+    for (size_t i = 0; i < p->n_cand; i++)
+        family_mark_nat64(a, &p->cand[i]);
 }
 
 /* What an address the peer's packets came from, not known before, is:
@@ -122,8 +128,10 @@ int candidate_for(const punch_agent *a, peer *p, const punch_addr *src, bool via
      * (punch_agent_tcp_path), never learned. */
     if (ci < 0 && !via_relay && a->rx_sock.kind != PUNCH_SOCKET_TCP)
         ci = add_candidate_on(p, a->rx_sock, src, learned_technique(a, p, src), now);
-    if (ci >= 0)
+    if (ci >= 0) {
         p->cand[ci].spoke = true;
+        family_mark_nat64(a, &p->cand[ci]);
+    }
     return ci;
 }
 

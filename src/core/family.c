@@ -19,6 +19,8 @@
  * keep alive, no NAT to move the mapping). On an IPv6 path the IPv4 one is
  * PINGed once (family_measure), so a much slower IPv6 gives way.
  */
+#include <string.h>
+
 #include "core/agent_internal.h"
 
 /* RFC 8305 §5 prefers IPv6 by a head start of 250 ms in connection
@@ -65,9 +67,65 @@ punch_technique family_private_technique(const punch_addr *addr)
     return global_v6(addr) || global_v4(addr) ? PUNCH_TECH_HOLE_PUNCH : PUNCH_TECH_PRIVATE;
 }
 
+/* ---- NAT64 (RFC 6146, RFC 6052) ----
+ * An IPv6-only host behind a NAT64 reaches IPv4 at addresses under the
+ * NAT64's prefix. A NAT64 is a NAT: it maps our IPv6 endpoint to an IPv4
+ * one of its pool, per destination or not, and filters what comes back.
+ * So an IPv4 peer's public endpoint, synthesized, is hole-punched like any
+ * other (the peer sends to the NAT64's IPv4 mapping, which the server saw
+ * when we registered through the NAT64). Such a path is IPv4 beyond the
+ * NAT64: it is no native IPv6 path (direct_v6), which wins over it. */
+
+/* RFC 6052 §3.1: the well-known prefix is for global IPv4 only; a
+ * private IPv4 endpoint is not on the NAT64's side anyway. */
+static bool synthesize(const uint8_t *prefix, punch_addr *addr)
+{
+    return global_v4(addr) && punch_nat64_synthesize(prefix, addr, addr) == 0;
+}
+
+size_t punch_agent_cfg_nat64(punch_agent_cfg *cfg, bool have_v4, bool have_v6)
+{
+    if (!cfg || have_v4 || !have_v6 || (cfg->flags & PUNCH_AGENT_NO_NAT64))
+        return 0;
+    size_t n = synthesize(cfg->nat64_prefix, &cfg->server);
+    for (size_t i = 0; i < cfg->n_more_servers && i < PUNCH_MAX_SERVERS - 1; i++)
+        n += synthesize(cfg->nat64_prefix, &cfg->more_servers[i]);
+    return n;
+}
+
+static bool have_local(const punch_agent_cfg *cfg, uint8_t family)
+{
+    for (size_t i = 0; i < cfg->n_local; i++)
+        if (cfg->local[i].family == family)
+            return true;
+    return false;
+}
+
+void family_nat64_servers(punch_agent_cfg *cfg)
+{
+    punch_agent_cfg_nat64(cfg, have_local(cfg, PUNCH_AF_INET), have_local(cfg, PUNCH_AF_INET6));
+}
+
+/* No IPv4 of our own, IPv6 yes, NAT64 not off. */
+static bool nat64_on(const punch_agent *a)
+{
+    return !(a->cfg.flags & PUNCH_AGENT_NO_NAT64) && !family_usable(a, PUNCH_AF_INET) &&
+           family_usable(a, PUNCH_AF_INET6);
+}
+
+bool family_nat64(const punch_agent *a, punch_addr *addr)
+{
+    return nat64_on(a) && synthesize(a->cfg.nat64_prefix, addr);
+}
+
+void family_mark_nat64(const punch_agent *a, candidate *c)
+{
+    c->via_nat64 = nat64_on(a) && punch_nat64_is_synthesized(a->cfg.nat64_prefix, &c->addr);
+}
+
 static bool direct_v6(const candidate *c)
 {
-    return c->addr.family == PUNCH_AF_INET6 && c->technique != PUNCH_TECH_RELAY;
+    return c->addr.family == PUNCH_AF_INET6 && c->technique != PUNCH_TECH_RELAY && !c->via_nat64;
 }
 
 bool family_better(const candidate *c, const candidate *d)

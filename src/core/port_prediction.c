@@ -10,14 +10,15 @@
 
 #define PREDICT_WINDOW 8
 
-/* The peer's next ports, from what its INTRODUCE says of its NAT. */
-void add_predicted_candidates(peer *p, const punch_msg *m, uint64_t now)
+/* The peer's next ports, from what its INTRODUCE says of its NAT, at pub
+ * (its public address, or that synthesized for our NAT64). */
+void add_predicted_candidates(peer *p, const punch_msg *m, const punch_addr *pub, uint64_t now)
 {
     int16_t step = (int16_t)m->nat_step;
     if (!step || m->nat_mapping < PUNCH_MSG_NAT_ADM)
         return;
     for (int k = 1; k <= PREDICT_WINDOW; k++) {
-        punch_addr at = m->public_addr;
+        punch_addr at = *pub;
         at.port = (uint16_t)(m->nat_port + k * step);
         if (at.port)
             add_candidate(p, &at, PUNCH_TECH_PORT_PREDICTION, now);
@@ -26,7 +27,8 @@ void add_predicted_candidates(peer *p, const punch_msg *m, uint64_t now)
 
 /* Our own NAT maps per destination with a known step: the peer reaches
  * our public endpoint only by predicting our port. */
-bool our_port_predicted(const punch_agent *a)
+bool our_port_predicted(const punch_agent *a, uint8_t family)
 {
-    return a->nat.mapping >= PUNCH_MSG_NAT_ADM && a->nat.step;
+    const nat_behaviour *nat = family == a->cfg.server.family ? &a->nat : &a->nat_other;
+    return nat->mapping >= PUNCH_MSG_NAT_ADM && nat->step;
 }

@@ -171,6 +171,11 @@ void announce(punch_agent *a)
     e->e.registered.by_token = a->reg.by_token;
     e->e.registered.server = a->cfg.server;
     e->e.registered.server_rtt_ms = a->server_rtt_ms;
+    if (a->disc_other.state != DISC_IDLE) {
+        e->e.registered.other_family = a->disc_other.dst[0].family;
+        e->e.registered.other_nat = nat_names[a->nat_other.mapping];
+        e->e.registered.other_port_step = (int16_t)a->nat_other.step;
+    }
     a->reg.announced = true;
 }
 

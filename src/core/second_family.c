@@ -22,7 +22,8 @@
  * (second_endpoints; punchd passes on the first four), so a peer probes
  * it like any public address: by hole punching (family_private_technique).
  * The REGISTERED event waits for the answer, as it waits for NAT
- * discovery, so a peer that connects at once has it. NAT discovery (discovery.c) stays with the server's family.
+ * discovery, so a peer that connects at once has it, and for the other
+ * family's NAT discovery (discovery.c's a->disc_other, started here).
  *
  * Asked again every keepalive period: it holds an IPv4 NAT's mapping, and
  * a renumbered prefix (a new one delegated to the router) or a new
@@ -104,6 +105,9 @@ void second_timeout(punch_agent *a, uint64_t now, int id)
 void second_ask_now(punch_agent *a, uint64_t now)
 {
     second_start(a, now);
+    /* NAT discovery over the other family too (discovery.c), once per
+     * start, not every keepalive. */
+    disc_other_start(a, now, second_server(a));
     if (a->second.asking)
         second_timeout(a, now, -1);
 }
@@ -130,7 +134,8 @@ bool second_on_answer(punch_agent *a, uint64_t now, const punch_stun_msg *m)
 
 bool second_asking(const punch_agent *a)
 {
-    return a->second.asking && a->second.seen.family != other_family(a);
+    return (a->second.asking && a->second.seen.family != other_family(a)) ||
+           disc_running(&a->disc_other);
 }
 
 size_t second_endpoints(const punch_agent *a, punch_addr *out, size_t cap)

@@ -98,8 +98,10 @@ static void use_server(punch_agent *a, uint64_t now, size_t i)
     a->reg.token_live = false; /* a token is the first server's */
     l->s[i].next_probe_ms = now + PROBE_CURRENT_MS;
     servers_heard_current(a, now);
-    if (other_family) /* our endpoint of the family we left: second_family.c */
+    if (other_family) { /* our endpoint of the family we left: second_family.c */
+        disc_swap(a);
         second_ask_now(a, now);
+    }
 }
 
 /* A COOKIE from server src. True when it was a probe's answer (taken

@@ -97,6 +97,13 @@ static long local_v6(uint16_t port, punch_addr *out, size_t cap)
     return (long)n;
 }
 
+bool punch_local_ipv6_only(void)
+{
+    punch_addr one;
+    return punch_local_addresses(PUNCH_AF_INET, 0, &one, 1) == 0 &&
+           punch_local_addresses(PUNCH_AF_INET6, 0, &one, 1) > 0;
+}
+
 size_t punch_local_addresses(uint8_t family, uint16_t port, punch_addr *out, size_t cap)
 {
     long v6;

@@ -722,6 +722,11 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     d->arg = cfg->arg;
     punch_agent_cfg ac = cfg->agent;
     punch_addr bind = cfg->bind;
+    /* An IPv6-only host: its IPv4 servers through the NAT64 (and so the
+     * main socket is IPv6). */
+    bool v6_only = punch_local_ipv6_only();
+    punch_agent_cfg_nat64(&ac, !v6_only, v6_only);
+    d->server = ac.server;
     if (bind.family == PUNCH_AF_NONE)
         bind.family = ac.server.family;
     int rc = PUNCH_ERR_NOMEM;

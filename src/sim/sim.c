@@ -48,6 +48,7 @@ typedef struct node {
     bool has_ep;
     punch_nat *nat;
     punch_nat_fwd *fwd; /* its port forwards (UPnP / NAT-PMP / PCP), asked first */
+    punch_nat64 *nat64; /* a NAT64's translation in front of nat (punch_sim_nat_nat64) */
     uint64_t timer_at; /* the armed TIMER event, UINT64_MAX: none */
 } node;
 
@@ -395,6 +396,11 @@ static void nat_receive(punch_sim *sim, int id, int ifc, uint32_t pid)
         }
     }
     punch_nat_tuple in = {.proto = p->proto, .src = p->src, .dst = p->dst}, out;
+    if (n->nat64 && n->ifaces[ifc].inside && !punch_nat64_out(n->nat64, &in, &in)) {
+        sim->counters.nat_dropped++; /* a NAT64 only: IPv6 to its prefix */
+        pkt_free(sim, pid);
+        return;
+    }
     uint64_t ms = sim->now / 1000;
     /* A forward's flows live as long as the NAT's own UDP sessions. */
     uint64_t flow_ms = punch_nat_cfg_get(n->nat)->udp_timeout_ms;
@@ -413,6 +419,8 @@ static void nat_receive(punch_sim *sim, int id, int ifc, uint32_t pid)
         sim->counters.nat_hairpinned++;
         /* fall through */
     case PUNCH_NAT_FORWARD:
+        if (n->nat64) /* back in to a pool address: IPv6 for the inside */
+            punch_nat64_in(n->nat64, &out, &out);
         p->src = out.src;
         p->dst = out.dst;
         forward(sim, id, pid);
@@ -652,6 +660,7 @@ static void clear_nodes(punch_sim *sim)
     for (size_t i = 0; i < sim->n_nodes; i++) {
         punch_nat_free(sim->nodes[i].nat);
         punch_nat_fwd_free(sim->nodes[i].fwd);
+        free(sim->nodes[i].nat64);
         free(sim->nodes[i].routes);
     }
     sim->n_nodes = 0;
@@ -714,6 +723,17 @@ punch_rng *punch_sim_rng(punch_sim *sim)
 punch_nat *punch_sim_nat(punch_sim *sim, int id)
 {
     return sim && valid_node(sim, id) ? sim->nodes[id].nat : NULL;
+}
+
+int punch_sim_nat_nat64(punch_sim *sim, int id, const uint8_t *prefix, const punch_addr *pool)
+{
+    if (!sim || !valid_node(sim, id) || !sim->nodes[id].nat || sim->nodes[id].nat64 || !pool ||
+        pool->family != PUNCH_AF_INET)
+        return PUNCH_ERR_INVAL;
+    if (!(sim->nodes[id].nat64 = malloc(sizeof(punch_nat64))))
+        return PUNCH_ERR_NOMEM;
+    punch_nat64_init(sim->nodes[id].nat64, prefix, pool);
+    return 0;
 }
 
 punch_nat_fwd *punch_sim_nat_fwd(punch_sim *sim, int id)

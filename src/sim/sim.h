@@ -25,6 +25,7 @@
 #define PUNCH_SIM_SIM_H
 
 #include "nat/nat.h"
+#include "nat/nat64.h"
 #include "nat/portfwd.h"
 #include "punch/punch.h"
 #include "sim/rng.h"
@@ -142,6 +143,11 @@ punch_nat *punch_sim_nat(punch_sim *sim, int node);
 /* A NAT router's port forwards (src/nat/portfwd.h: what a UPnP, NAT-PMP
  * or PCP service adds), asked before its NAT model, or NULL. */
 punch_nat_fwd *punch_sim_nat_fwd(punch_sim *sim, int node);
+/* Make NAT node a NAT64 (src/nat/nat64.h): IPv6 from its inside to the
+ * prefix (NULL: 64:ff9b::/96) leaves as IPv4 from a pool starting at
+ * pool, through the node's NAT model; everything else from the inside is
+ * dropped. Returns 0, PUNCH_ERR_INVAL or PUNCH_ERR_NOMEM. */
+int punch_sim_nat_nat64(punch_sim *sim, int node, const uint8_t *prefix, const punch_addr *pool);
 const punch_sim_counters *punch_sim_counters_get(const punch_sim *sim);
 
 /* A reflector endpoint, like a STUN Binding server: answers every datagram

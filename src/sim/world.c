@@ -120,6 +120,8 @@ static void node_registered(node *n, uint64_t now_ms, const punch_event_register
     n->registrations++;
     n->last_registered_ms = now_ms;
     snprintf(n->nat, sizeof(n->nat), "%s", r->nat);
+    n->other_family = r->other_family;
+    snprintf(n->other_nat, sizeof(n->other_nat), "%s", r->other_nat ? r->other_nat : "");
 }
 
 /* The extra sockets a PUNCH_EVENT_SOCKETS lets go. */
@@ -417,12 +419,12 @@ static void server_rx(void *ctx, punch_sim *sim, int host, uint64_t now_us,
     if (punch_stun_is_stun(d->data, d->len)) {
         punch_binding_in in = {.now_ms = now_us / MS, .src = d->remote, .dst = d->local,
                                .data = d->data, .len = d->len};
+        in.group = s->addr6.family && punch_addr_same_ip(&d->local, &s->addr6);
+        const punch_binding_group *g = in.group ? &s->group6 : &s->group;
         for (int ip = 0; ip < 2; ip++)
             for (int port = 0; port < 2; port++)
-                if (punch_addr_equal(&s->group.local[ip][port], &d->local))
+                if (punch_addr_equal(&g->local[ip][port], &d->local))
                     in.ip = ip, in.port = port;
-        in.group = s->addr6.family && punch_addr_equal(&d->local, &s->addr6);
-        const punch_binding_group *g = in.group ? &s->group6 : &s->group;
         uint8_t buf[512];
         punch_binding_out out;
         if (punch_binding_handle(s->stun, &in, buf, sizeof(buf), &out) == 1)
@@ -619,7 +621,7 @@ static void node_tcp_start(world *w, node *n)
 static void node_agent_new(world *w, node *n, const punch_server_token *token)
 {
     bool v6_only = n->addr.family == PUNCH_AF_INET6;
-    punch_agent_cfg c = {.name = n->name, .server = v6_only ? w->s.addr6 : w->s.addr,
+    punch_agent_cfg c = {.name = n->name, .server = v6_only && !n->nat64 ? w->s.addr6 : w->s.addr,
                          .n_local = 1, .flags = w->agent_flags, .portmap = w->portmap,
                          .open_guard_ms = w->open_guard_ms, .random = rng_bytes,
                          .random_ctx = &n->rng};

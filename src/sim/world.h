@@ -33,6 +33,7 @@ typedef struct node {
                                     (same port), AF_NONE: none (world_dual.c) */
     punch_addr addr6_outside;    /* ...as the outside sees it (another with NPTv6) */
     int v6_link;                 /* dual stack: its IPv6 firewall's WAN link */
+    bool nat64;                  /* IPv6 only behind a NAT64: given the server's IPv4 */
     punch_agent *agent;
     punch_rng rng;
     /* What the events said. */
@@ -42,6 +43,8 @@ typedef struct node {
     uint64_t last_registered_ms; /* ...the latest's virtual time */
     punch_addr server;           /* ...and the server it named */
     char nat[8];                 /* its "nat": unknown, eim, adm, apdm */
+    uint8_t other_family;        /* ...and the other family's (issue 16), AF_NONE: none */
+    char other_nat[8];
     int peer;                    /* the peer id of the connection, -1 */
     bool have_path;
     punch_path_kind kind;
@@ -201,13 +204,16 @@ void public_peers(world *w, const char *alice_nat, double loss);
  * with IPv6 only registers there. v6_delay_us: the one-way delay of the
  * firewalls' WAN links (the NATs' are 10 ms).
  * STACK_DUAL_NPT: dual, the IPv6 router translating the prefix (NPTv6)
- * beside its firewall. A dual-stack peer knows the server's IPv6 address
+ * beside its firewall. STACK_V6_NAT64: IPv6 only, native behind its
+ * firewall, and a NAT64 (64:ff9b::/96, pool 192.168.255.2..) in front of
+ * a NAT of nat_spec for IPv4; the host is given the server's IPv4 address. A dual-stack peer knows the server's IPv6 address
  * too (as with a name with A and AAAA records). */
 typedef enum world_stack {
     STACK_DUAL = 0,
     STACK_V4_ONLY,
     STACK_V6_ONLY,
-    STACK_DUAL_NPT
+    STACK_DUAL_NPT,
+    STACK_V6_NAT64
 } world_stack;
 void dual_stack(world *w, world_stack alice, world_stack bob, const char *nat_spec,
                 uint64_t v6_delay_us);

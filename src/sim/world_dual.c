@@ -15,6 +15,11 @@
  * inside one, ports kept (RFC 6296 is stateless and checksum-neutral; the
  * identifier it keeps here is one it would rewrite by a word, which no
  * peer can tell). Beside it, the router's stateful firewall: apdf.
+ *
+ * NAT64 (STACK_V6_NAT64; RFC 6146): an IPv6-only site reaches IPv6
+ * natively through its firewall and IPv4 through a NAT64 (src/nat/nat64.h,
+ * as tayga beside a NAT44 in the lab) whose IPv4 side is a NAT of nat_spec
+ * at 203.0.113.10i.
  */
 #include <stdlib.h>
 
@@ -41,7 +46,11 @@ static void server_v6(world *w)
     link_up(w, w->s.host, w->s.addr6, false, w->router, NONE, false,
             &(punch_sim_link_cfg){.delay_us = 5 * MS}, &l);
     route(w, w->router, w->s.addr6, 128, l);
-    w->s.group6 = (punch_binding_group){.local = {{w->s.addr6}}};
+    /* and its second STUN port, as punchd opens one on every address
+     * without --alt: NAT discovery over IPv6 (discovery.c's other run) */
+    punch_addr port2 = w->s.addr6;
+    port2.port = 3479;
+    w->s.group6 = (punch_binding_group){.has_second_port = true, .local = {{w->s.addr6, port2}}};
     punch_binding_free(w->s.stun);
     punch_binding_cfg bc = {.n_groups = 2, .groups = {w->s.group, w->s.group6}};
     if (punch_binding_new(&w->s.stun, &bc) != 0)
@@ -69,12 +78,36 @@ static int firewall_on_core(world *w, uint8_t site, bool npt, uint64_t delay_us,
     return fw;
 }
 
+/* An IPv6-only site: native IPv6 through its firewall, IPv4 through its
+ * NAT64 (the host's route to 64:ff9b::/96). */
+static void nat64_site(world *w, node *n, const char *name, uint8_t site, punch_addr a6,
+                       const char *nat_spec, uint64_t v6_delay_us)
+{
+    static const punch_addr WKP = {.family = PUNCH_AF_INET6, .ip = {0, 0x64, 0xff, 0x9b}};
+    int l6, l64;
+    int fw = firewall_on_core(w, site, false, v6_delay_us, &n->v6_link);
+    int nat = nat_on_core(w, nat_spec, v4(203, 0, 113, (uint8_t)(10 * site), 0), 0);
+    punch_addr pool = v4(192, 168, 255, 2, 0);
+    if (punch_sim_nat_nat64(w->sim, nat, NULL, &pool) != 0)
+        abort();
+    n->nat64 = true;
+    add_peer(w, n, name, a6, fw, true, 0, &l6);
+    link_up(w, n->host, a6, false, nat, NONE, true, &(punch_sim_link_cfg){.delay_us = 200}, &l64);
+    route(w, nat, a6, 128, l64);
+    route(w, n->host, ANY6, 0, l6);
+    route(w, n->host, WKP, 96, l64);
+}
+
 static void add_site(world *w, node *n, const char *name, uint8_t site, world_stack stack,
                      const char *nat_spec, uint64_t v6_delay_us)
 {
     punch_addr a4 = v4(10, 0, site, 2, 5000), a6 = v6(site, 1, 2, 5000);
     int fw = -1, nat = -1, l4 = -1, l6 = -1;
     bool npt = stack == STACK_DUAL_NPT;
+    if (stack == STACK_V6_NAT64) {
+        nat64_site(w, n, name, site, a6, nat_spec, v6_delay_us);
+        return;
+    }
     if (stack != STACK_V4_ONLY)
         fw = firewall_on_core(w, site, npt, v6_delay_us, &n->v6_link);
     if (stack != STACK_V6_ONLY)
