@@ -702,7 +702,9 @@ void node_restart(world *w, node *n, const punch_server_token *token)
 int nat_on_core(world *w, const char *spec, punch_addr pub, double loss)
 {
     return nat_on_core_with(w, spec, pub,
-                            &(punch_sim_link_cfg){.delay_us = w->wan_no_delay ? 0 : 10 * MS,
+                            &(punch_sim_link_cfg){.delay_us = w->wan_no_delay  ? 0
+                                                              : w->wan_delay_us ? w->wan_delay_us
+                                                                                : 10 * MS,
                                                   .jitter_us = w->wan_no_delay ? 0 : 1 * MS,
                                                   .loss = loss});
 }

@@ -145,6 +145,7 @@ typedef struct world {
     const node *tcp_asker;       /* ...and this one asks for one (punch connect --tcp) */
     uint8_t tcp_open_ttl;        /* their punch_tcp_paths_cfg.open_ttl */
     bool wan_no_delay;           /* NATs on the core get WAN links without delay or jitter */
+    uint64_t wan_delay_us;       /* ...else of this one-way delay (0: 10 ms) */
     uint32_t open_guard_ms;      /* their punch_agent_cfg.open_guard_ms (UINT32_MAX: no openers) */
     /* Peers added get this delay (0: 200 us) and jitter on their access
      * links, between host and NAT as in the lab; the jitter stands for a
