@@ -5,8 +5,11 @@
 # target; not a test. Needs root (the lab's namespaces); every packet stays
 # inside the lab. The load is bench/punch_blast.c (agents through the I/O
 # driver, and the plain-UDP sender, receiver and forwarder they are divided
-# by). Nothing is pinned to a CPU: the machine is small and shared, so the
-# throughput figures move by some 10-20 % from run to run.
+# by). The machine is small and shared, so one run of a throughput figure
+# moved by 2x and more with the other load (ratios 0.36-1.23 for one
+# target): the throughput figures are pairs of runs, one right after the
+# other, in rounds whose order alternates, and what is printed against a
+# target is the median of the pairs' ratios (b. and c. below).
 #
 # a. Connection time: alice and bob behind port-restricted cone NATs (the
 #    kernel's), DELAY one way on each NAT uplink (links a and b), none on the
@@ -64,7 +67,9 @@
 # environment: BENCH_RUNS (5), BENCH_DELAY (10ms, links a and b), BENCH_SECONDS (3),
 #              BENCH_SIZE (1100), BENCH_WINDOW (512: punch datagrams in flight beyond
 #              the last acknowledged), BENCH_ONLY (a: the connection time alone;
-#              bc: the throughput alone)
+#              bc: the throughput alone), BENCH_PAIRS (5: rounds of throughput
+#              pairs), BENCH_PIN (1: senders and the cipher alone on CPU 0, the
+#              rest on CPU 1; 0: unpinned)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -93,7 +98,7 @@ readonly server=198.51.100.1 nat_a=203.0.113.1 nat_b=192.0.2.1
 # waits until it runs.
 start_punchd() {
     : >"$tmp/punchd.ev"
-    lab exec server -- "$punchd" --listen $server:3478 --rate-limit 0 --connects-per-target 1000 \
+    lab exec server -- "${punchd[@]}" --listen $server:3478 --rate-limit 0 --connects-per-target 1000 \
         --relay-rate 4000000000 \
         --relay-packets 4000000000 --relay-source-rate 4000000000 \
         --relay-source-packets 4000000000 --relay-max-bytes 1000000000000 --events "$tmp/punchd.ev" \
@@ -107,6 +112,7 @@ wait_registered() {
     echo "connect_bench: $1 did not register" >&2; exit 1
 }
 field() { awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'; }
+med() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 ms() { awk -v d="$1" 'BEGIN { v = d + 0; if (d ~ /us$/) v /= 1000; else if (d ~ /s$/ && d !~ /ms$/) v *= 1000; print v }'; }
 
 # ---- a. connection time ----------------------------------------------------
@@ -206,7 +212,6 @@ awk -v m="$median" -v d="$da" -v s="$ds" -v all="${times[*]}" 'BEGIN {
     printf "   median %.1f ms; bound 2(Da+Db+Ds) = %.0f ms: %.2fx (target <= 1.25x)\n", m, bound, m / bound
     printf "   (confirming by a round trip first would need 3(Da+Db)+2Ds = %.0f ms: %.2fx of that)\n", rt, m / rt }'
 
-med() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 awk -v c="$(med "${cold[@]}")" -v t="$(med "${tokened[@]}")" -v d="$da" -v s="$ds" \
     -v call="${cold[*]}" -v tall="${tokened[*]}" -v up="$(med "${startup[@]}")" \
     -v ns="$(med "${nsexec[@]}")" -v m="$median" -v sent="$(med "${sent[@]}")" \
@@ -263,37 +268,49 @@ fi
 [[ ${BENCH_ONLY:-} == a ]] && exit 0
 
 # ---- b. and c. throughput --------------------------------------------------
+# One pair of runs per figure and round (the subject and what it is divided
+# by, one right after the other, their order swapped every other round, so
+# a slow spell of the machine's other load falls on both), BENCH_PAIRS
+# rounds; the ratio of each pair, and the median of those ratios, is what
+# is printed and held against the target. With BENCH_PIN (default 1, and
+# 2 CPUs or more) every sender and the cipher alone run on CPU 0, every
+# receiver, punchd and the forwarder on CPU 1: the cipher alone and the
+# punch sender it is set against get the same core, and nothing migrates.
+pin_tx=() pin_rx=()
+if [[ ${BENCH_PIN:-1} == 1 ]] && (($(nproc) >= 2)) && command -v taskset >/dev/null; then
+    pin_tx=(taskset -c 0) pin_rx=(taskset -c 1)
+fi
 lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone >/dev/null
+# start_punchd, pinned with the receivers.
+punchd=("${pin_rx[@]}" "$punchd")
 start_punchd
 # udp_pair NAME SEND_TO HELLO_TO: plain UDP, alice:5000 -> bob:5001; prints B/s.
 udp_pair() {
-    lab exec bob -- timeout $((secs + 30)) "$blast" udp-recv 5001 --hello "$3" >"$tmp/$1.recv" &
+    lab exec bob -- "${pin_rx[@]}" timeout $((secs + 30)) "$blast" udp-recv 5001 --hello "$3" >"$tmp/$1.recv" &
     sleep 0.3 # bob's hellos open his NAT (or name him to the forwarder)
-    lab exec alice -- "$blast" udp-send "$2" "$secs" "$size" --port 5000 >"$tmp/$1.send"
+    lab exec alice -- "${pin_tx[@]}" "$blast" udp-send "$2" "$secs" "$size" --port 5000 >"$tmp/$1.send"
     wait $!
     field rate_Bps <"$tmp/$1.recv"
 }
 # punch_pair NAME [--relay-only]: punch, alice -> bob; prints B/s.
 punch_pair() {
     local n=$1; shift
-    lab exec bob -- timeout $((secs + 30)) "$blast" punch-recv $server "bob-$n" --window "$window" "$@" \
+    lab exec bob -- "${pin_rx[@]}" timeout $((secs + 30)) "$blast" punch-recv $server "bob-$n" --window "$window" "$@" \
         >"$tmp/$n.recv" 2>"$tmp/$n.recv.err" &
     local bob=$!
     wait_registered "bob-$n"
-    lab exec alice -- timeout $((secs + 20)) "$blast" punch-send $server "alice-$n" "bob-$n" \
+    lab exec alice -- "${pin_tx[@]}" timeout $((secs + 20)) "$blast" punch-send $server "alice-$n" "bob-$n" \
         "$secs" "$size" --window "$window" "$@" >"$tmp/$n.send" 2>"$tmp/$n.send.err" || true
     wait $bob || true
     field rate_Bps <"$tmp/$n.recv"
 }
-udp_direct=$(udp_pair udp-direct $nat_b:5001 $nat_a:5000)
-punch_direct=$(punch_pair direct)
-punch_direct_cc=$(punch_pair direct-cc --no-aes)
-lab exec server -- "$blast" udp-forward 4000 &
-udp_relay=$(udp_pair udp-relay $server:4000 $server:4000)
-punch_relay=$(punch_pair relay --relay-only)
-punch_relay_cc=$(punch_pair relay-cc --relay-only --no-aes)
-read -r cipher aes cpu_cc cpu_aes < <("$blast" cipher "$(awk -v s="$secs" 'BEGIN { print (s < 2 ? s : 2) }')" "$size" |
-    awk '{ print $2, $6, $10, $12 }')
+# cipher_alone NAME: the AEADs alone on the senders' core (half a second
+# each of sealing, and of sealing and opening, per AEAD); prints
+# ChaCha20-Poly1305's and AES-256-GCM's sealing B/s and CPU us per seal.
+cipher_alone() {
+    "${pin_tx[@]}" "$blast" cipher 0.5 "$size" >"$tmp/$1.cipher"
+    awk '{ print $2, $6, $10, $12 }' "$tmp/$1.cipher"
+}
 # The cipher the agents chose, from the receiver's path line.
 chose() { grep -o 'path [a-z]* via [a-z-]*, [a-z0-9-]*' "$tmp/$1.recv.err" | tail -1 | sed 's/.*, //'; }
 sent() { field sent <"$tmp/$1.send"; }
@@ -304,38 +321,60 @@ per_dgram() {
     awk -v s="$(field cpu_s <"$tmp/$1.send")" -v n="$(sent "$1")" -v r="$(field cpu_s <"$tmp/$1.recv")" \
         -v m="$(dgrams "$1")" 'BEGIN { printf "%.2f %.2f", (n > 0 ? s * 1e6 / n : 0), (m > 0 ? r * 1e6 / m : 0) }'
 }
-awk -v ud="$udp_direct" -v pd="$punch_direct" -v pdc="$punch_direct_cc" -v ur="$udp_relay" \
-    -v pr="$punch_relay" -v prc="$punch_relay_cc" -v size="$size" -v secs="$secs" -v c="$cipher" \
-    -v aes="$aes" -v dwith="$(chose direct)" -v rwith="$(chose relay)" \
-    -v uds="$(sent udp-direct)" -v udr="$(dgrams udp-direct)" \
-    -v pds="$(sent direct)" -v pdr="$(dgrams direct)" \
-    -v pdcs="$(sent direct-cc)" -v pdcr="$(dgrams direct-cc)" \
-    -v urs="$(sent udp-relay)" -v urr="$(dgrams udp-relay)" \
-    -v prs="$(sent relay)" -v prr="$(dgrams relay)" \
-    -v prcs="$(sent relay-cc)" -v prcr="$(dgrams relay-cc)" 'BEGIN {
-    printf "b. direct, %d-byte datagrams for %d s, alice -> bob (payload delivered)\n", size, secs
-    printf "   plain UDP  %8.1f MB/s  (%d sent, %d received)\n", ud / 1e6, uds, udr
-    printf "   punch      %8.1f MB/s  (%d sent, %d received; %s, as negotiated)\n", pd / 1e6, pds, pdr, dwith
-    printf "   punch      %8.1f MB/s  (%d sent, %d received; chacha20-poly1305, --no-aes)\n", pdc / 1e6, pdcs, pdcr
-    printf "   cipher alone %8.1f MB/s ChaCha20-Poly1305, %.1f MB/s AES-256-GCM (sealing, one core, no I/O)\n", c / 1e6, aes / 1e6
-    printf "   punch / cipher = %.2f (target >= 0.8: negotiated / ChaCha20-Poly1305 alone); --no-aes / ChaCha20-Poly1305 alone = %.2f",
-        (c > 0 ? pd / c : 0), (c > 0 ? pdc / c : 0)
-    if (aes > 0 && dwith == "aes-256-gcm") printf "; punch / AES-256-GCM alone = %.2f", pd / aes
-    printf "\n   punch / plain UDP = %.2f (target >= 0.70); cipher / plain UDP = %.2f; AES gain %.2fx\n",
-        (ud > 0 ? pd / ud : 0), (ud > 0 ? c / ud : 0), (pdc > 0 ? pd / pdc : 0)
-    printf "c. relay through the server\n"
-    printf "   UDP forwarder  %8.1f MB/s  (%d sent, %d received)\n", ur / 1e6, urs, urr
-    printf "   punchd relay   %8.1f MB/s  (%d sent, %d received; %s)\n", pr / 1e6, prs, prr, rwith
-    printf "   punchd relay   %8.1f MB/s  (%d sent, %d received; chacha20-poly1305, --no-aes)\n", prc / 1e6, prcs, prcr
-    printf "   punchd / forwarder = %.2f (target >= 0.6); --no-aes / forwarder = %.2f; punchd / cipher = %.2f\n",
-        (ur > 0 ? pr / ur : 0), (ur > 0 ? prc / ur : 0), (c > 0 ? pr / c : 0) }'
-# CPU per datagram: less moved by the machine's other load than the rates.
-awk -v cc="$cpu_cc" -v ca="$cpu_aes" -v ud="$(per_dgram udp-direct)" \
-    -v pd="$(per_dgram direct)" -v pdc="$(per_dgram direct-cc)" -v ur="$(per_dgram udp-relay)" \
-    -v pr="$(per_dgram relay)" -v prc="$(per_dgram relay-cc)" 'BEGIN {
-    printf "d. CPU per datagram, sender / receiver (us; their own user + system time)\n"
+pairs=${BENCH_PAIRS:-5}
+lab exec server -- "${pin_rx[@]}" "$blast" udp-forward 4000 &
+# A round: the cipher alone, punch direct, punch direct with --no-aes,
+# plain UDP direct, the forwarder, punch through the relay; backwards in
+# even rounds. Each figure is next to the one it is divided by, and each
+# goes first in every other round.
+steps=('read -r c a cpu_cc cpu_aes < <(cipher_alone "c$i")' 'pd=$(punch_pair "direct$i")'
+       'pdc=$(punch_pair "direct-cc$i" --no-aes)' 'ud=$(udp_pair "udp-direct$i" $nat_b:5001 $nat_a:5000)'
+       'ur=$(udp_pair "udp-relay$i" $server:4000 $server:4000)' 'pr=$(punch_pair "relay$i" --relay-only)')
+r_direct=() r_udp=() r_relay=() r_aes=() r_cpu=() direct=() cipher=() aes=() udpd=() udpr=() relay=()
+for i in $(seq "$pairs"); do
+    order=(0 1 2 3 4 5)
+    ((i % 2)) || order=(5 4 3 2 1 0)
+    for k in "${order[@]}"; do eval "${steps[$k]}"; done
+    direct+=("$pd") cipher+=("$c") aes+=("$a") udpd+=("$ud") relay+=("$pr") udpr+=("$ur")
+    r_aes+=("$(awk -v p="$pd" -v q="$pdc" 'BEGIN { printf "%.2f", (q > 0 ? p / q : 0) }')")
+    # CPU time, which the other load moves least: one seal of the cipher
+    # alone over the punch sender's CPU per datagram (as negotiated).
+    r_cpu+=("$(per_dgram "direct$i" | awk -v c="$cpu_cc" '{ printf "%.2f", ($1 > 0 ? c / $1 : 0) }')")
+    r_direct+=("$(awk -v p="$pd" -v c="$c" 'BEGIN { printf "%.2f", (c > 0 ? p / c : 0) }')")
+    r_udp+=("$(awk -v p="$pd" -v u="$ud" 'BEGIN { printf "%.2f", (u > 0 ? p / u : 0) }')")
+    r_relay+=("$(awk -v p="$pr" -v u="$ur" 'BEGIN { printf "%.2f", (u > 0 ? p / u : 0) }')")
+done
+mb() { awk -v v="$(med "$@")" 'BEGIN { printf "%.1f", v / 1e6 }'; }
+all_mb() { for v in "$@"; do awk -v v="$v" 'BEGIN { printf "%.0f ", v / 1e6 }'; done; }
+verdict() { awk -v m="$1" -v t="$2" 'BEGIN { print (m >= t ? "HOLDS" : "MISSED") }'; }
+md=$(med "${r_direct[@]}") mu=$(med "${r_udp[@]}") mr=$(med "${r_relay[@]}")
+printf 'b., c. throughput: %s-byte datagrams, %s s a run, %s rounds of pairs run one right after\n' "$size" "$secs" "$pairs"
+printf '   the other (order swapped every round)%s; load average %s\n' \
+    "$([[ ${#pin_tx[@]} -gt 0 ]] && echo ', senders and the cipher alone on CPU 0, the rest on CPU 1')" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'b. direct, alice -> bob (payload delivered; %s, as negotiated)\n' "$(chose direct1)"
+printf '   punch           MB/s per round: %s median %s\n' "$(all_mb "${direct[@]}")" "$(mb "${direct[@]}")"
+printf '   cipher alone    MB/s per round: %s median %s ChaCha20-Poly1305 (sealing, one core, no I/O);\n' \
+    "$(all_mb "${cipher[@]}")" "$(mb "${cipher[@]}")"
+printf '                   AES-256-GCM median %s\n' "$(mb "${aes[@]}")"
+printf '   plain UDP       MB/s per round: %s median %s\n' "$(all_mb "${udpd[@]}")" "$(mb "${udpd[@]}")"
+printf '   punch / ChaCha20-Poly1305 alone, per round: %s median %s (target >= 0.8: %s)\n' \
+    "${r_direct[*]}" "$md" "$(verdict "$md" 0.8)"
+printf '   punch / plain UDP, per round: %s median %s (target >= 0.70: %s)\n' "${r_udp[*]}" "$mu" "$(verdict "$mu" 0.7)"
+printf '   CPU: ChaCha20-Poly1305 alone per seal / punch sender per datagram, per round: %s median %s\n' \
+    "${r_cpu[*]}" "$(med "${r_cpu[@]}")"
+printf '   punch (AES-256-GCM where negotiated) / punch --no-aes, per round: %s median %s\n' "${r_aes[*]}" "$(med "${r_aes[@]}")"
+printf 'c. relay through the server (%s)\n' "$(chose relay1)"
+printf '   punchd relay    MB/s per round: %s median %s\n' "$(all_mb "${relay[@]}")" "$(mb "${relay[@]}")"
+printf '   UDP forwarder   MB/s per round: %s median %s\n' "$(all_mb "${udpr[@]}")" "$(mb "${udpr[@]}")"
+printf '   punchd / forwarder, per round: %s median %s (target >= 0.6: %s)\n' "${r_relay[*]}" "$mr" "$(verdict "$mr" 0.6)"
+# CPU per datagram (the last round): less moved by the machine's other load than the rates.
+awk -v cc="$cpu_cc" -v ca="$cpu_aes" -v ud="$(per_dgram "udp-direct$pairs")" \
+    -v pd="$(per_dgram "direct$pairs")" -v pdc="$(per_dgram "direct-cc$pairs")" -v ur="$(per_dgram "udp-relay$pairs")" \
+    -v pr="$(per_dgram "relay$pairs")" 'BEGIN {
+    printf "d. CPU per datagram, sender / receiver (us; their own user + system time; the last round)\n"
     printf "   plain UDP %s; punch %s; punch --no-aes %s\n", ud, pd, pdc
-    printf "   through the relay: plain UDP %s; punch %s; punch --no-aes %s\n", ur, pr, prc
+    printf "   through the relay: plain UDP %s; punch %s\n", ur, pr
     printf "   cipher alone: sealing %.2f us ChaCha20-Poly1305, %.2f us AES-256-GCM (CPU time)\n", cc, ca
     split(pd, p); split(pdc, q)
     if (p[1] > 0 && q[1] > 0)

@@ -15,8 +15,10 @@
  *     REGISTERED, so txid and sizes match what rendezvous_load expects of
  *     punchd.
  *
- * No parsing, no checks, no state. Datagrams move BATCH at a time with
- * recvmmsg/sendmmsg, the batch size the real servers use.
+ * No parsing, no checks, no state. Datagrams move as the real servers
+ * move them (src/io/net.c: recvmmsg with UDP GRO, sendmmsg with UDP GSO,
+ * PUNCH_UDP_BATCH at a time): before, one datagram per message here made
+ * the floor slower than punchd itself (98,000 against 176,000 answers/s).
  *
  * usage: stun_floor|rendezvous_floor ADDR:PORT (IPv4). Prints nothing; exits
  * on SIGINT/SIGTERM.
@@ -32,10 +34,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <poll.h>
+
+#include "io/net.h"
 #include "wire/bytes.h"
 
-#define BATCH 64
-#define BUF_LEN 2048
 
 #if defined(FLOOR_STUN)
 #define FLOOR_NAME "stun_floor"
@@ -89,94 +92,62 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-static int parse_addr(const char *s, struct sockaddr_in *sin)
+/* Answer every datagram of one receive, then send the answers. */
+static void serve(int fd, punch_udp_batch *rx, punch_udp_batch *tx, const punch_addr *local)
 {
-    char host[INET_ADDRSTRLEN];
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof host)
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    char *end;
-    errno = 0;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (errno != 0 || *end != '\0' || end == colon + 1 || port > 65535)
-        return -1;
-    memset(sin, 0, sizeof *sin);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons((uint16_t)port);
-    return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
+    int n = punch_udp_recv(fd, rx, local);
+    for (int k = 0; k < n; k++) {
+        const uint8_t *d;
+        size_t len;
+        punch_addr src, dst;
+        punch_udp_received(rx, (unsigned)k, &d, &len, &src, &dst);
+        struct sockaddr_storage ss;
+        punch_addr_to_sockaddr(&src, &ss);
+        uint8_t buf[PUNCH_UDP_MTU];
+        memcpy(buf, d, len);
+        size_t out_len = answer(buf, len, (const struct sockaddr_in *)&ss);
+        if (out_len == 0)
+            continue;
+        uint8_t *out = punch_udp_queue(tx, &src, NULL, 0);
+        if (!out) {
+            punch_udp_send(fd, tx);
+            out = punch_udp_queue(tx, &src, NULL, 0);
+        }
+        memcpy(out, buf, out_len);
+        punch_udp_queue_len(tx, out_len);
+    }
+    punch_udp_send(fd, tx);
 }
 
 int main(int argc, char **argv)
 {
-    static uint8_t buf[BATCH][BUF_LEN];
-    static struct sockaddr_in peer[BATCH];
-    static struct mmsghdr rmsg[BATCH], smsg[BATCH];
-    static struct iovec riov[BATCH], siov[BATCH];
-    struct sockaddr_in addr;
-
-    if (argc != 2 || parse_addr(argv[1], &addr) < 0) {
+    punch_addr addr, local;
+    if (argc != 2 || punch_addr_parse(argv[1], 0, &addr) != 0 || addr.family != PUNCH_AF_INET ||
+        !addr.port) {
         fprintf(stderr, "usage: " FLOOR_NAME " IPV4:PORT%s%s%s\n",
                 argc > 1 ? " (bad address '" : "", argc > 1 ? argv[1] : "", argc > 1 ? "')" : "");
         return 2;
     }
-    /* No SA_RESTART: a signal must break the blocking recvmmsg. */
+    /* No SA_RESTART: a signal must break the blocking poll. */
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    /* 4 MiB buffers (room for a generator's whole window: a drop costs it
+     * a timeout) and UDP GRO, as the servers' sockets (punch_udp_bind). */
+    int fd = punch_udp_bind(&addr, &local);
+    punch_udp_batch *rx = punch_udp_batch_new(), *tx = punch_udp_batch_new();
+    if (fd < 0 || !rx || !tx) {
         fprintf(stderr, FLOOR_NAME ": cannot bind %s: %s\n", argv[1], strerror(errno));
         return 1;
     }
-    /* Room for a generator's whole window: a drop costs it a timeout, and
-     * sizing the queue once is setup, not per-packet work. */
-    int rcvbuf = 1 << 20;
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    for (int k = 0; k < BATCH; k++) {
-        riov[k].iov_base = buf[k];
-        riov[k].iov_len = BUF_LEN;
-        rmsg[k].msg_hdr.msg_iov = &riov[k];
-        rmsg[k].msg_hdr.msg_iovlen = 1;
-        rmsg[k].msg_hdr.msg_name = &peer[k];
-        smsg[k].msg_hdr.msg_iov = &siov[k];
-        smsg[k].msg_hdr.msg_iovlen = 1;
-    }
-    while (!stop) {
-        for (int k = 0; k < BATCH; k++)
-            rmsg[k].msg_hdr.msg_namelen = sizeof peer[k];
-        int n = recvmmsg(fd, rmsg, BATCH, MSG_WAITFORONE, NULL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            perror(FLOOR_NAME ": recvmmsg");
-            return 1;
-        }
-        int out = 0;
-        for (int k = 0; k < n; k++) {
-            size_t len = answer(buf[k], rmsg[k].msg_len, &peer[k]);
-            if (len == 0)
-                continue;
-            siov[out].iov_base = buf[k];
-            siov[out].iov_len = len;
-            smsg[out].msg_hdr.msg_name = &peer[k];
-            smsg[out].msg_hdr.msg_namelen = sizeof peer[k];
-            out++;
-        }
-        for (int done = 0; done < out;) {
-            int m = sendmmsg(fd, smsg + done, (unsigned)(out - done), 0);
-            if (m < 0) {
-                if (errno == EINTR && !stop)
-                    continue;
-                done++; /* skip the datagram the kernel refused */
-                continue;
-            }
-            done += m;
-        }
-    }
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    while (!stop)
+        if (poll(&pfd, 1, -1) > 0)
+            serve(fd, rx, tx, &local);
+    punch_udp_batch_free(rx);
+    punch_udp_batch_free(tx);
     close(fd);
     return 0;
 }

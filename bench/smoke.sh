@@ -21,7 +21,7 @@ trap 'rm -rf "$tmp"' EXIT
 declare -A smoke=(
     [cluster_bench.sh]="host BENCH_PEERS=3000 BENCH_SECONDS=1 BENCH_WARMUP=0.2 -- $build"
     [failover_bench.sh]="lab PUNCH_BUILD_DIR=$build -- 1"
-    [connect_bench.sh]="lab BENCH_RUNS=1 BENCH_SECONDS=1 -- $build"
+    [connect_bench.sh]="lab BENCH_RUNS=1 BENCH_SECONDS=1 BENCH_PAIRS=1 -- $build"
     [loss_bench.sh]="lab PUNCH_BUILD_DIR=$build LOSS_LEVELS=10 LOSS_ASSERT=0 -- 2"
     [nat_bench.sh]="lab BENCH_SECONDS=1 -- $build"
     [nat_matrix.sh]="lab -- --runs 1 --sim-runs 2 --only :.full-cone.×.full-cone$ --out $tmp/nat-matrix.md $build"

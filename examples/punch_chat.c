@@ -133,11 +133,16 @@ static int pump(punch_agent *agent, int fd, int *peer, int *stdin_open)
                 *peer = ev.peer;
             break;
         case PUNCH_EVENT_PATH:
-            fprintf(stderr, "path to %s: %s via %s to %s, rtt %.1f ms\n", ev.peer_name,
+            fprintf(stderr, "path to %s: %s via %s to %s\n", ev.peer_name,
                     punch_path_kind_name(ev.path.kind), punch_technique_name(ev.path.technique),
-                    fmt(&ev.path.remote, a), ev.path.rtt_us / 1000.0);
+                    fmt(&ev.path.remote, a));
+            if (ev.path.timed)
+                fprintf(stderr, "round trip to %s: %.1f ms\n", ev.peer_name, ev.path.rtt_us / 1000.0);
             if (ev.peer == *peer)
                 *stdin_open = 1; /* read stdin only once it can go somewhere */
+            break;
+        case PUNCH_EVENT_RTT: /* the path's round trip, when its PATH event had none */
+            fprintf(stderr, "round trip to %s: %.1f ms\n", ev.peer_name, ev.rtt.rtt_us / 1000.0);
             break;
         case PUNCH_EVENT_ATTEMPT:
             fprintf(stderr, "%s to %s gave up: %s\n", punch_technique_name(ev.attempt.technique),

@@ -395,6 +395,27 @@ static void report_turn(punch_events *events, const punch_event *ev)
     punch_log(PUNCH_LOG_INFO, "the TURN server %s relays for us at %s", c, a);
 }
 
+/* A path event, or the RTT event of a path told untimed: "rtt_ms" null
+ * until its round trip is measured (SPEC.md §3). */
+static void report_path(punch_events *events, punch_driver *d, const punch_event *ev)
+{
+    char a[PUNCH_ADDR_STRLEN], b[PUNCH_ADDR_STRLEN], rtt[24] = "null";
+    const punch_event_path *p = ev->kind == PUNCH_EVENT_RTT ? &ev->rtt : &ev->path;
+    punch_addr local;
+    punch_driver_path_local(d, p, &local);
+    if (p->timed)
+        snprintf(rtt, sizeof(rtt), "%.1f", p->rtt_us / 1000.0);
+    punch_events_emit(events, ev->kind == PUNCH_EVENT_RTT ? "rtt" : "path",
+                      "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"local\":\"%s\","
+                      "\"remote\":\"%s\",\"family\":\"%s\",\"rtt_ms\":%s,\"cipher\":\"%s\"",
+                      ev->peer_name, punch_path_kind_name(p->kind),
+                      punch_technique_name(p->technique), fmt(&local, a), fmt(&p->remote, b),
+                      punch_family_name(p->remote.family), rtt, punch_cipher_name(p->cipher));
+    punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %s ms, %s)", ev->peer_name,
+              punch_path_kind_name(p->kind), punch_technique_name(p->technique), b,
+              p->timed ? rtt : "not measured yet", punch_cipher_name(p->cipher));
+}
+
 void punch_agent_cli_report(punch_events *events, const punch_addr *server, punch_driver *d,
                             const punch_event *ev)
 {
@@ -425,21 +446,8 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
         punch_events_emit(events, "introduced", "\"peer\":\"%s\",\"public\":\"%s\"",
                           ev->peer_name, fmt(&ev->introduced.public_addr, a));
         break;
-    case PUNCH_EVENT_PATH: {
-        punch_addr local;
-        punch_driver_path_local(d, &ev->path, &local);
-        punch_events_emit(events, "path",
-                          "\"peer\":\"%s\",\"kind\":\"%s\",\"technique\":\"%s\",\"local\":\"%s\","
-                          "\"remote\":\"%s\",\"family\":\"%s\",\"rtt_ms\":%.1f,\"cipher\":\"%s\"",
-                          ev->peer_name, punch_path_kind_name(ev->path.kind),
-                          punch_technique_name(ev->path.technique), fmt(&local, a),
-                          fmt(&ev->path.remote, b), punch_family_name(ev->path.remote.family),
-                          ev->path.rtt_us / 1000.0, punch_cipher_name(ev->path.cipher));
-        punch_log(PUNCH_LOG_INFO, "%s: %s via %s to %s (rtt %.1f ms, %s)", ev->peer_name,
-                  punch_path_kind_name(ev->path.kind), punch_technique_name(ev->path.technique),
-                  b, ev->path.rtt_us / 1000.0, punch_cipher_name(ev->path.cipher));
-        break;
-    }
+    case PUNCH_EVENT_PATH:
+    case PUNCH_EVENT_RTT: report_path(events, d, ev); break;
     case PUNCH_EVENT_ATTEMPT:
         punch_events_emit(events, "attempt",
                           "\"peer\":\"%s\",\"technique\":\"%s\",\"result\":\"failed\","

@@ -567,6 +567,7 @@ static void on_event(void *arg, punch_driver *d, const punch_event *ev)
     case PUNCH_EVENT_SOCKETS: /* the driver's business */
     case PUNCH_EVENT_TCP_OFFER:
     case PUNCH_EVENT_PONG:
+    case PUNCH_EVENT_RTT:     /* told by punch_agent_cli_report */
     case PUNCH_EVENT_PORTMAP: /* told by punch_agent_cli_report */
     case PUNCH_EVENT_TURN:
     case PUNCH_EVENT_TOKEN:   /* kept by punch_agent_cli_start's watcher */

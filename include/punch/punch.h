@@ -248,6 +248,7 @@ typedef enum punch_event_kind {
     PUNCH_EVENT_TOKEN,          /* .token: a new token from the server, or our NAT learned
                                    since: keep it for the next start (punch_agent_cfg) */
     PUNCH_EVENT_TURN,           /* .turn: the TURN server gave us a relayed address */
+    PUNCH_EVENT_RTT,            /* .rtt: the path in use timed, its PATH event untimed */
 } punch_event_kind;
 
 typedef enum punch_path_kind { PUNCH_PATH_DIRECT = 1, PUNCH_PATH_RELAY } punch_path_kind;
@@ -340,12 +341,17 @@ typedef struct punch_event_introduced {
     punch_addr public_addr;  /* the peer's endpoint as the server saw it */
 } punch_event_introduced;
 
-/* PUNCH_EVENT_PATH: the path to the peer changed; this one is in use now. */
+/* PUNCH_EVENT_PATH: the path to the peer changed; this one is in use now.
+ * timed: rtt_us is a round trip measured on it (a PING's PONG); a path
+ * taken before one was (on a message the peer sent there) is told at
+ * once untimed (rtt_us 0) and PINGed: a PUNCH_EVENT_RTT with the same
+ * fields follows when the PONG comes, unless another PATH event is first. */
 typedef struct punch_event_path {
     punch_path_kind kind;
     punch_technique technique;
     punch_addr local;        /* AF_NONE: the caller knows (the socket's address) */
     punch_addr remote;
+    bool timed;
     uint32_t rtt_us;
     punch_socket socket;     /* the socket the path leaves from */
     punch_cipher cipher;     /* the session's AEAD */
@@ -354,6 +360,10 @@ typedef struct punch_event_path {
 /* PUNCH_EVENT_PONG: a punch_agent_ping answered: the path it went on and
  * back (technique, remote, socket: the path's; rtt_us: this round trip). */
 typedef punch_event_path punch_event_pong;
+
+/* PUNCH_EVENT_RTT: the first round trip of the path in use, whose PATH
+ * event was untimed (fields as its PATH event's, timed). */
+typedef punch_event_path punch_event_rtt;
 
 /* PUNCH_EVENT_ATTEMPT: a technique was given up on (peer -1: not about a
  * peer, such as port mapping). */
@@ -416,6 +426,7 @@ typedef struct punch_event {
         punch_tcp_offer tcp_offer;     /* PUNCH_EVENT_TCP_OFFER */
         punch_event_portmap portmap;
         punch_event_pong pong;
+        punch_event_rtt rtt;
         punch_server_token token;      /* PUNCH_EVENT_TOKEN */
         punch_event_turn turn;
     };

@@ -5,7 +5,8 @@
 # how fast, and the exit code says whether any was answered.
 #   - two port-restricted cones, 10 ms on each access link: the last
 #     answers come "direct via hole-punch" in 40 ms or more (the first may
-#     come through the relay while the hole is being punched);
+#     come through the relay while the hole is being punched), and both
+#     sides' path (or rtt) events time the direct path at 40 to 100 ms;
 #   - two NATs behind a CGNAT without hairpin, 5 ms a link: every answer
 #     comes through the relay (alice, server, bob: 40 ms or more);
 #   - a peer nobody serves: exit 1 within --timeout, naming it.
@@ -69,6 +70,24 @@ cipher=chacha20-poly1305
 grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo && cipher=aes-256-gcm
 [[ $last == *", $cipher" ]] || fail "two cones: the cipher is not $cipher: $last"
 ok "two cones: $(grep -c '^pong' "$TMP/p/ping.out") of 5 answered; last: $last"
+# path_rtt FILE: the round trip the latest path was told with, when it is
+# direct: its path event's rtt_ms, or the rtt event after it when that
+# was null (the path taken before a PONG timed it).
+path_rtt() {
+    grep -E '"event":"(path|rtt)"' "$1" | awk '
+        /"event":"path"/ { direct = /"kind":"direct"/; rtt = "" }
+        { if (match($0, /"rtt_ms":[0-9.]+/)) rtt = substr($0, RSTART + 9, RLENGTH - 9) }
+        END { if (direct && rtt != "") print rtt }'
+}
+# Both sides time the direct path as the links make it: 40 ms, and not
+# far above (issue 14: 0.0 ms at alice and 12-23 ms at bob were told).
+for side in alice bob; do
+    rtt=$(path_rtt "$TMP/p/$side.ev")
+    [ -n "$rtt" ] || fail "two cones: $side's direct path was never timed: $(grep -E '"event":"(path|rtt)"' "$TMP/p/$side.ev")"
+    awk -v r="$rtt" 'BEGIN { exit !(r >= 40 && r <= 100) }' ||
+        fail "two cones: $side's path rtt_ms $rtt, the links make 40 (40 to 100 allowed)"
+    ok "two cones: $side's direct path timed at $rtt ms (the links: 40)"
+done
 
 ping_case multi-level --nat-x cgnat --hairpin off --delay 5ms
 check_lines "behind one CGNAT, no hairpin"

@@ -205,6 +205,8 @@ typedef struct candidate {
     bool gave_up;        /* the ATTEMPT event was told */
     uint64_t ping_sent_ms;
     uint8_t ping_nonce[8];
+    uint64_t prev_ping_sent_ms; /* the PING before, still answerable (0: none) */
+    uint8_t prev_ping_nonce[8];
     uint32_t rtt_us;
     bool rtt_pinged; /* rtt_us from a PING's PONG (else a handshake's: maybe short) */
     bool closed; /* a TCP connection that is gone: never used again */
@@ -337,6 +339,7 @@ typedef struct peer {
     uint8_t early[EARLY_MAX][PUNCH_MAX_DATAGRAM_LARGE + 64];
     rekey_state rekey;
     int path; /* candidate in use, -1 none */
+    bool rtt_owed; /* its PATH event had no timed round trip: an RTT event follows */
     keepalive_state keepalive;
     admission_state admission;
 } peer;
@@ -573,8 +576,10 @@ int add_candidate(peer *p, const punch_addr *addr, punch_technique t, uint64_t n
 void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg *m);
 int candidate_for(const punch_agent *a, peer *p, const punch_addr *src, bool via_relay,
                   uint64_t now);
-void choose_path(punch_agent *a, int id);
+void choose_path(punch_agent *a, uint64_t now, int id);
+void time_path(punch_agent *a, uint64_t now, int id);
 void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms);
+void validate_by_pong(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms);
 void hear(punch_agent *a, uint64_t now, int id, int ci);
 void unhear(punch_agent *a, uint64_t now, int id, int ci);
 void forget_paths(punch_agent *a, int id);

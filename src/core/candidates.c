@@ -135,21 +135,41 @@ int candidate_for(const punch_agent *a, peer *p, const punch_addr *src, bool via
     return ci;
 }
 
-static void emit_path(punch_agent *a, int id)
+/* The path in use as an event of this kind: PATH, or RTT (its first
+ * round trip timed, after a PATH that had none). */
+static void emit_path_as(punch_agent *a, int id, punch_event_kind kind)
 {
     peer *p = &a->peers[id];
-    ev *e = push_event(a, PUNCH_EVENT_PATH, id);
+    ev *e = push_event(a, kind, id);
     const candidate *c = &p->cand[p->path];
     e->e.path.kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
     e->e.path.technique = c->technique;
     e->e.path.remote = c->addr;
     e->e.path.socket = c->sock;
-    e->e.path.rtt_us = c->rtt_us;
+    /* Only a PING's PONG times a path: a handshake's answer may be the
+     * answer to an earlier copy of message 1 (0.0 ms was told), and a
+     * path taken on a message heard has no round trip at all yet. */
+    e->e.path.timed = c->rtt_pinged;
+    e->e.path.rtt_us = c->rtt_pinged ? c->rtt_us : 0;
     e->e.path.cipher = p->t.cipher;
+    p->rtt_owed = !c->rtt_pinged;
+}
+
+/* A path taken without a timed round trip is PINGed at once (again every
+ * keepalive period until a PONG comes: keepalive.c); the PONG makes the
+ * RTT event. A PING already on its way is waited for. */
+void time_path(punch_agent *a, uint64_t now, int id)
+{
+    peer *p = &a->peers[id];
+    if (p->path < 0 || !p->rtt_owed || !p->ready)
+        return;
+    candidate *c = &p->cand[p->path];
+    if (!c->ping_sent_ms || now - c->ping_sent_ms >= PROBE_FAST_MS)
+        send_ping(a, now, p, c);
 }
 
 /* Take the best validated candidate when it beats the one in use. */
-void choose_path(punch_agent *a, int id)
+void choose_path(punch_agent *a, uint64_t now, int id)
 {
     peer *p = &a->peers[id];
     /* The path in use, when it has gone quiet (a keepalive unanswered: the
@@ -175,20 +195,37 @@ void choose_path(punch_agent *a, int id)
         return;
     p->path = best;
     p->keepalive.missed = 0;
-    emit_path(a, id);
+    emit_path_as(a, id, PUNCH_EVENT_PATH);
+    time_path(a, now, id);
 }
 
-/* Both ways proven: a PONG, or the answer to a message 1 sent there. */
+/* Both ways proven: the answer to a message 1 sent there (its round
+ * trip kept for the agent's own use, never told: maybe short), or a PONG
+ * (validate_by_pong). */
 void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
 {
     peer *p = &a->peers[id];
     candidate *c = &p->cand[ci];
-    c->rtt_us = (uint32_t)((now - sent_ms) * 1000u);
+    if (!c->rtt_pinged)
+        c->rtt_us = (uint32_t)((now - sent_ms) * 1000u);
     c->validated = c->confirmed = true;
     if (ci == p->path)
         p->keepalive.missed = 0;
-    choose_path(a, id);
+    choose_path(a, now, id);
     birthday_on_confirmed(a, id);
+}
+
+/* The PONG to our latest PING there (sent_ms): both ways proven, and the
+ * round trip timed. The path in use told without one gets its RTT event. */
+void validate_by_pong(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
+{
+    peer *p = &a->peers[id];
+    candidate *c = &p->cand[ci];
+    c->rtt_pinged = true;
+    c->rtt_us = (uint32_t)((now - sent_ms) * 1000u);
+    validate(a, now, id, ci, sent_ms);
+    if (ci == p->path && p->rtt_owed)
+        emit_path_as(a, id, PUNCH_EVENT_RTT);
 }
 
 /* One way proven (a fresh message 1 came in on an introduced candidate):
@@ -205,8 +242,9 @@ void hear(punch_agent *a, uint64_t now, int id, int ci)
     c->confirmed = false;
     c->heard_ms = now;
     c->rtt_us = 0; /* unknown until the PONG */
+    c->rtt_pinged = false;
     c->next_probe_ms = now;
-    choose_path(a, id);
+    choose_path(a, now, id);
 }
 
 /* The peer started over elsewhere (handshake.c): what was proven, was
@@ -217,6 +255,7 @@ void forget_paths(punch_agent *a, int id)
     peer *p = &a->peers[id];
     for (size_t i = 0; i < p->n_cand; i++) {
         p->cand[i].validated = p->cand[i].confirmed = false;
+        p->cand[i].rtt_pinged = false; /* timed to the old instance */
         p->cand[i].unheard_ms = 0;
     }
     p->path = -1;
@@ -235,5 +274,5 @@ void unhear(punch_agent *a, uint64_t now, int id, int ci)
     c->unheard_ms = now;
     if (p->path == ci)
         p->path = -1;
-    choose_path(a, id);
+    choose_path(a, now, id);
 }

@@ -202,7 +202,7 @@ void family_follow(punch_agent *a, uint64_t now, int id, int ci)
         return;
     unsigned missed = p->keepalive.missed;
     p->keepalive.missed = missed > 2 ? missed : 2; /* quiet enough for the other family */
-    choose_path(a, id);
+    choose_path(a, now, id);
     if (p->path == was)
         p->keepalive.missed = missed;
     family_moved(a, now, id, was);

@@ -33,7 +33,7 @@ static void path_died(punch_agent *a, uint64_t now, int id)
     p->path = -1;
     p->keepalive.missed = 0;
     start_probing(a, now, id);
-    choose_path(a, id);
+    choose_path(a, now, id);
     /* If a NAT gave one of us a new public endpoint, the server tells
      * both again once that one re-registers (ours went at the first miss);
      * asking again covers a server without a relay session to go by. */
@@ -82,9 +82,11 @@ void keepalive_timeout(punch_agent *a, uint64_t now, int id)
             if (p->keepalive.missed++ == 0)
                 reregister(a, now);
             int was = p->path;
-            choose_path(a, id); /* an equal one that answers may take over */
+            choose_path(a, now, id); /* an equal one that answers may take over */
             family_moved(a, now, id, was);
         }
+    } else {
+        time_path(a, now, id); /* told untimed, its PONG lost: PINGed again */
     }
     p->keepalive.next_ms = now + KEEPALIVE_PATH_MS;
 }
@@ -113,6 +115,7 @@ void pong_heard(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
     e->e.pong.technique = c->technique;
     e->e.pong.remote = c->addr;
     e->e.pong.socket = c->sock;
+    e->e.pong.timed = true;
     e->e.pong.rtt_us = (uint32_t)((now - sent_ms) * 1000u);
     e->e.pong.cipher = p->t.cipher;
 }

@@ -92,7 +92,6 @@ int punch_agent_tcp_path(punch_agent *a, uint64_t now, int id, punch_socket sock
 void punch_agent_tcp_failed(punch_agent *a, uint64_t now, int id, const punch_socket *sock,
                             punch_technique t, const punch_addr *remote, const char *why)
 {
-    (void)now;
     peer *p = session_peer(a, id);
     if (!p)
         return;
@@ -114,7 +113,7 @@ void punch_agent_tcp_failed(punch_agent *a, uint64_t now, int id, const punch_so
         if (p->path == (int)i) {
             p->path = -1;
             p->keepalive.missed = 0;
-            choose_path(a, id);
+            choose_path(a, now, id);
         }
     }
 }

@@ -777,7 +777,9 @@ void punch_tcp_paths_handle_event(punch_tcp_paths *tp, uint64_t now, const punch
     case PUNCH_EVENT_PATH:
         if (tp->cfg.ask)
             tp_ask(tp, ev->peer, now);
-        if ((t = tp_find(tp, ev->peer)) && ev->path.rtt_us &&
+        /* fall through */
+    case PUNCH_EVENT_RTT: /* the path's round trip (an untimed PATH's) */
+        if ((t = tp_find(tp, ev->peer)) && ev->path.timed &&
             ev->path.socket.kind == PUNCH_SOCKET_MAIN)
             t->rtt_ms = ev->path.rtt_us / 1000 ? ev->path.rtt_us / 1000 : 1;
         if (t && t->state == TP_UP && ev->path.socket.kind == PUNCH_SOCKET_TCP &&

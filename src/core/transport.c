@@ -80,10 +80,31 @@ static void confirm_keys(punch_agent *a, peer *p)
 void send_ping(punch_agent *a, uint64_t now, peer *p, candidate *c)
 {
     uint8_t ping[PING_LEN] = {INNER_PING};
+    /* The one before stays answerable: two PINGs often go in one
+     * millisecond (a probe's beside a handshake's), and the first may be
+     * the one that gets through. */
+    memcpy(c->prev_ping_nonce, c->ping_nonce, sizeof(c->ping_nonce));
+    c->prev_ping_sent_ms = c->ping_sent_ms;
     random_bytes(a, c->ping_nonce, sizeof(c->ping_nonce));
     memcpy(ping + 1, c->ping_nonce, 8);
     c->ping_sent_ms = now;
     send_transport(a, now, p, c, ping, sizeof(ping));
+}
+
+/* When the PING a PONG's nonce answers went (0: none of ours, or
+ * answered already): one answer each, so the round trip is that PING's. */
+static uint64_t pong_matches(candidate *c, const uint8_t *nonce)
+{
+    uint64_t sent = 0;
+    if (c->ping_sent_ms && memcmp(nonce, c->ping_nonce, sizeof(c->ping_nonce)) == 0) {
+        sent = c->ping_sent_ms;
+        c->ping_sent_ms = c->prev_ping_sent_ms = 0;
+    } else if (c->prev_ping_sent_ms &&
+               memcmp(nonce, c->prev_ping_nonce, sizeof(c->prev_ping_nonce)) == 0) {
+        sent = c->prev_ping_sent_ms;
+        c->prev_ping_sent_ms = 0;
+    }
+    return sent;
 }
 
 static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uint8_t *inner,
@@ -110,11 +131,9 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         if (!c->validated && now - c->ping_sent_ms >= PROBE_FAST_MS)
             send_ping(a, now, p, c);
     } else if (len == PING_LEN && inner[0] == INNER_PONG) {
-        if (c->ping_sent_ms && memcmp(inner + 1, c->ping_nonce, 8) == 0) {
-            uint64_t sent = c->ping_sent_ms;
-            c->ping_sent_ms = 0;
-            c->rtt_pinged = true;
-            validate(a, now, id, ci, sent);
+        uint64_t sent = pong_matches(c, inner + 1);
+        if (sent) {
+            validate_by_pong(a, now, id, ci, sent);
             pong_heard(a, now, id, ci, sent);
         }
     } else if (len >= 1 && inner[0] == INNER_DATA) {

@@ -123,7 +123,7 @@ static bool to_consumers(punch_driver *d, const punch_event *ev)
             }
         return false;
     }
-    if (ev->kind == PUNCH_EVENT_PATH || ev->kind == PUNCH_EVENT_CLOSED)
+    if (ev->kind == PUNCH_EVENT_PATH || ev->kind == PUNCH_EVENT_RTT || ev->kind == PUNCH_EVENT_CLOSED)
         for (size_t i = 0; i < d->n_consumers; i++)
             d->consumers[i].fn(d->consumers[i].arg, ev);
     return false;

@@ -13,9 +13,9 @@
 /* A consumer of the peers' datagrams that start with one tag byte: a
  * protocol carried on the agent's datagrams (src/stream's SCTP) attaches
  * here instead of the program passing events on to it. fn gets the DATA
- * events whose datagram starts with tag (on_event does not), and every PATH
- * and CLOSED event before on_event does, so it follows each peer's path and
- * end by itself. */
+ * events whose datagram starts with tag (on_event does not), and every PATH,
+ * RTT and CLOSED event before on_event does, so it follows each peer's path
+ * and end by itself. */
 #define PUNCH_DRIVER_MAX_CONSUMERS 4
 typedef void (*punch_driver_consumer_fn)(void *arg, const punch_event *ev);
 /* Returns 0 or PUNCH_ERR_LIMIT (the tag has a consumer already, or

@@ -24,6 +24,7 @@ struct punch_ratelimit {
     punch_ratelimit_cfg cfg;
     uint64_t cap_milli;
     bucket *slots;
+    bucket *last; /* the bucket found last (a hint: it may hold another source by now) */
 };
 
 int punch_ratelimit_new(punch_ratelimit **out, const punch_ratelimit_cfg *cfg)
@@ -110,12 +111,23 @@ static bool take(const punch_ratelimit *rl, bucket *b, uint64_t cost, uint64_t n
     return true;
 }
 
+/* A run of datagrams from one source (a relayed flow) finds its bucket
+ * without hashing again: the one found last, while it still holds that
+ * source (one source has one bucket at most, so it is that one). */
+static bucket *source_bucket(punch_ratelimit *rl, uint8_t family, uint64_t key, uint64_t now_ms)
+{
+    bucket *b = rl->last;
+    if (!b || b->family != family || b->key != key)
+        b = rl->last = find_bucket(rl, family, key, now_ms);
+    return b;
+}
+
 bool punch_ratelimit_take(punch_ratelimit *rl, const punch_addr *src, uint64_t cost,
                           uint64_t now_ms)
 {
     if (!rl || !src || rl->cfg.per_sec == 0)
         return true;
-    return take(rl, find_bucket(rl, src->family, punch_source_prefix(src), now_ms), cost, now_ms);
+    return take(rl, source_bucket(rl, src->family, punch_source_prefix(src), now_ms), cost, now_ms);
 }
 
 bool punch_ratelimit_allow(punch_ratelimit *rl, const punch_addr *src, uint64_t now_ms)

@@ -111,6 +111,7 @@ struct punch_rendezvous {
     uint32_t n_sessions, sessions_hwm, session_free;
     lru session_lru;
     htable by_id;
+    uint32_t last_relayed; /* the session of the latest RELAY (a hint: checked) */
 
     punch_addr locals[MAX_LOCALS];
     uint8_t n_locals;

@@ -92,7 +92,7 @@ static void debug_event(const node *n, uint64_t now_ms, const punch_event *e)
 {
     const char *how = "", *why = "";
     char path[64];
-    if (e->kind == PUNCH_EVENT_PATH) {
+    if (e->kind == PUNCH_EVENT_PATH || e->kind == PUNCH_EVENT_RTT) {
         snprintf(path, sizeof(path), "%s ipv%d rtt %u us", punch_technique_name(e->path.technique),
                  e->path.remote.family, e->path.rtt_us);
         how = path;
@@ -134,6 +134,28 @@ static void node_sockets_close(node *n, const punch_event_sockets *s)
         }
 }
 
+static void node_path(node *n, uint64_t now_ms, const punch_event *e)
+{
+    if (e->peer >= 0 && e->peer < 16) {
+        n->kind_of[e->peer] = e->path.kind;
+        n->technique_of[e->peer] = e->path.technique;
+    }
+    n->have_path = true;
+    n->path_remote = e->path.remote;
+    n->kind = e->path.kind;
+    n->technique = e->path.technique;
+    n->cipher = e->path.cipher;
+    n->path_timed = e->path.timed;
+    n->path_rtt_us = e->path.rtt_us;
+    n->path_ms = n->timed_ms = now_ms;
+    if (!n->path_changes++)
+        n->first_kind = e->path.kind;
+    if (e->path.kind == PUNCH_PATH_DIRECT && !n->first_direct_ms) {
+        n->first_direct_ms = now_ms;
+        n->first_direct_technique = e->path.technique;
+    }
+}
+
 static void node_events(node *n, uint64_t now_ms)
 {
     punch_event e;
@@ -154,22 +176,12 @@ static void node_events(node *n, uint64_t now_ms)
                 n->peer = e.peer;
             n->last_peer = e.peer;
             break;
-        case PUNCH_EVENT_PATH:
-            if (e.peer >= 0 && e.peer < 16) {
-                n->kind_of[e.peer] = e.path.kind;
-                n->technique_of[e.peer] = e.path.technique;
-            }
-            n->have_path = true;
-            n->path_remote = e.path.remote;
-            n->kind = e.path.kind;
-            n->technique = e.path.technique;
-            n->cipher = e.path.cipher;
-            if (!n->path_changes++)
-                n->first_kind = e.path.kind;
-            if (e.path.kind == PUNCH_PATH_DIRECT && !n->first_direct_ms) {
-                n->first_direct_ms = now_ms;
-                n->first_direct_technique = e.path.technique;
-            }
+        case PUNCH_EVENT_PATH: node_path(n, now_ms, &e); break;
+        case PUNCH_EVENT_RTT:
+            n->path_timed = true;
+            n->path_rtt_us = e.rtt.rtt_us;
+            n->timed_ms = now_ms;
+            n->rtt_events++;
             break;
         case PUNCH_EVENT_DATA:
             snprintf(n->got, sizeof(n->got), "%.*s", (int)e.data.len, (const char *)e.data.bytes);

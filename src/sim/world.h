@@ -51,6 +51,10 @@ typedef struct node {
     punch_technique technique;
     punch_cipher cipher;         /* ...and the session's AEAD */
     punch_addr path_remote;      /* the latest path's remote endpoint */
+    bool path_timed;             /* ...its round trip measured (its PATH or RTT event) */
+    uint32_t path_rtt_us;        /* ...and what it was */
+    uint64_t path_ms, timed_ms;  /* virtual times of the latest PATH, and of its timing */
+    unsigned rtt_events;         /* RTT events */
     unsigned sent_v6;            /* datagrams the agent sent to IPv6 addresses */
     /* Many-port probing's extra sockets, as the driver keeps them: one
      * opens with the first datagram sent from it, and closes when a

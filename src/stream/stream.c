@@ -784,6 +784,10 @@ static void on_driver_event(void *arg, const punch_event *ev)
     case PUNCH_EVENT_PATH:
         path_changed(s, ev->peer, ev->path.rtt_us);
         break;
+    case PUNCH_EVENT_RTT: /* streams opened from now on start with it */
+        if (ev->peer >= 0 && ev->peer < MAX_PEERS)
+            stream_peer_get(s, ev->peer)->rtt_us = ev->rtt.rtt_us;
+        break;
     case PUNCH_EVENT_CLOSED:
         peer_gone(s, ev->peer, ev->closed.why);
         break;
