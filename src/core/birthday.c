@@ -171,7 +171,9 @@ void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
     p->birthday.guess = guess && role != BIRTHDAY_NONE;
     p->birthday.trap = trap;
     bool sockets = role == BIRTHDAY_MANY_SOCKETS && (guess || reserve_sockets(a, id));
-    if (role == BIRTHDAY_MANY_SOCKETS && !sockets) {
+    /* Said for a peer we asked for: a burst of strangers would fill the
+     * event queue with it (interop.silent_peers_mid counts introductions). */
+    if (role == BIRTHDAY_MANY_SOCKETS && !sockets && p->connect.asked) {
         const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};
         tell_attempt(a, id, &tried, "no extra sockets free (another peer's run): birthday not tried");
     }
