@@ -130,8 +130,9 @@ sim_figure() {
     # ...and none (no input firewall) confirms a conntrack entry for an
     # unsolicited packet: the trap (src/nat/trap.c)
     if [ "$backend" = kernel ] && [ "$policy" = none ]; then sa+=,trap=on sb+=,trap=on; fi
-    # ...and conntrack ends a TCP session a RST passed (src/nat/tcp_state.c)
-    if [ "$backend" = kernel ]; then sa+=,rst-close=on sb+=,rst-close=on; fi
+    # ...and conntrack ends a TCP session a RST passed, and checks the
+    # handshake's sequence numbers (src/nat/tcp_state.c)
+    if [ "$backend" = kernel ]; then sa+=,rst-close=on,isn-check=on sb+=,rst-close=on,isn-check=on; fi
     [ "$tcp" = 1 ] && args+=(--tcp)
     [ "$pa" = off ] || args+=(--portmap-a "$pa")
     [ "$pb" = off ] || args+=(--portmap-b "$pb")
@@ -264,7 +265,7 @@ start=$SECONDS load_start=$(cut -d' ' -f1 /proc/loadavg) loads=()
     echo "\`punch connect\` on alice (new key, name, process and port); the lab is built"
     echo "once per cell. The simulator (\`bench/nat_matrix\`, src/sim with the real agent and"
     echo "punchd's services) builds the same cell: the same NAT presets (the kernel's input"
-    echo "policies none and reject as \`syn=rst\`, every kernel NAT \`rst-close=on\`), 10 ms and up to 1 ms of jitter on each NAT's uplink, 5 ms"
+    echo "policies none and reject as \`syn=rst\`, every kernel NAT \`rst-close=on,isn-check=on\`), 10 ms and up to 1 ms of jitter on each NAT's uplink, 5 ms"
     echo "to the server, the loss on both NATs' uplinks, the same punchd addresses; seeds"
     echo "1..$sim_runs."
     echo

@@ -64,6 +64,8 @@ static const char usage_text[] =
     "                             sent to its port first gets another port),\n"
     "                             rst-close=on|off (Linux conntrack: a RST closes\n"
     "                             the TCP session; the remote's SYN is then refused),\n"
+    "                             isn-check=on|off (Linux conntrack: a SYN or SYN-ACK\n"
+    "                             with a new ISN after SYNs crossed is dropped),\n"
     "                             pooling=paired|arbitrary, udp-timeout=30s, tcp-timeout=2h,\n"
     "                             tcp-transitory-timeout=4m, icmp-timeout=60s, mappings=N,\n"
     "                             host-mappings=N (per inside host; default half)\n"

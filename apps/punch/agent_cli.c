@@ -389,10 +389,14 @@ void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg)
 static void report_turn(punch_events *events, const punch_event *ev)
 {
     char a[PUNCH_ADDR_STRLEN], b[PUNCH_ADDR_STRLEN], c[PUNCH_ADDR_STRLEN];
-    punch_events_emit(events, "turn", "\"relayed\":\"%s\",\"mapped\":\"%s\",\"server\":\"%s\"",
+    punch_events_emit(events, "turn",
+                      "\"relayed\":\"%s\",\"mapped\":\"%s\",\"server\":\"%s\",\"offered\":%s",
                       fmt(&ev->turn.relayed, a), fmt(&ev->turn.mapped, b),
-                      fmt(&ev->turn.server, c));
-    punch_log(PUNCH_LOG_INFO, "the TURN server %s relays for us at %s", c, a);
+                      fmt(&ev->turn.server, c), ev->turn.offered ? "true" : "false");
+    if (ev->turn.offered)
+        punch_log(PUNCH_LOG_INFO, "the server passes on our relayed address %s to peers", a);
+    else
+        punch_log(PUNCH_LOG_INFO, "the TURN server %s relays for us at %s", c, a);
 }
 
 /* A path event, or the RTT event of a path told untimed: "rtt_ms" null

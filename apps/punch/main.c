@@ -76,8 +76,10 @@ static void usage(FILE *out)
             "  --turn turn://USER:PASS@HOST[:PORT]\n"
             "                        a standard TURN server (RFC 8656, e.g. coturn) to\n"
             "                        allocate a relayed address at (UDP; default port 3478);\n"
-            "                        reported as a 'turn' event; peers do not relay\n"
-            "                        through it yet (issue 15)\n"
+            "                        reported as a 'turn' event and offered to peers\n"
+            "                        through the server; peers relay through it when\n"
+            "                        nothing better works, and move to a direct path\n"
+            "                        when one opens\n"
             "  --help, --version\n"
             "\n"
             "'punch COMMAND --help' describes one command.\n");

@@ -203,8 +203,11 @@ typedef struct punch_agent_cfg {
      * long-term credentials (copied at creation); turn_server.family 0:
      * none. The agent allocates a relayed address there at the start,
      * keeps it alive and tells it (PUNCH_EVENT_TURN), or why it has none
-     * (PUNCH_EVENT_ATTEMPT, technique turn, peer -1). Not yet offered to
-     * peers nor used for their data (issue 15). */
+     * (PUNCH_EVENT_ATTEMPT, technique turn, peer -1). The relayed address
+     * goes to the rendezvous server (TURN_ADDR), which passes it on with
+     * introductions; peers then relay through the TURN server (path
+     * technique turn, kind relay) when nothing better works, and move to
+     * a direct path when one opens. punchd's relay comes first. */
     punch_addr turn_server;
     const char *turn_username, *turn_password;
     /* NAT64 (RFC 6146; issue 16): on a host with IPv6 and no IPv4 of its
@@ -403,11 +406,14 @@ typedef struct punch_event_portmap {
 } punch_event_portmap;
 
 /* PUNCH_EVENT_TURN: cfg.turn_server allocated us a relayed address, or
- * another one (after a new allocation). */
+ * another one (after a new allocation); told again with offered once the
+ * rendezvous server took it (its TURN_ADDR receipt): peers introduced from
+ * then on learn it and can relay to us through the TURN server. */
 typedef struct punch_event_turn {
     punch_addr relayed;      /* our address at the TURN server, for peers */
     punch_addr mapped;       /* our endpoint as the TURN server saw it */
     punch_addr server;
+    bool offered;            /* the rendezvous server passes it on to peers */
 } punch_event_turn;
 
 typedef struct punch_event {

@@ -4,7 +4,9 @@
 # NATs and IPv6 firewalls (punch-lab --stack-a/-b, lab/ipv6.sh), with
 # punchd listening on both families:
 #   1. dual x dual: both end direct over IPv6 (hole punching through two
-#      stateful firewalls), although IPv4 goes direct too;
+#      stateful firewalls), although IPv4 goes direct too; and with --tcp
+#      on a TCP path over IPv6 by simultaneous open through the two
+#      firewalls (before, TCP paths were IPv4 only: through the NATs);
 #   2. both sites translating their IPv6 prefix (NPTv6), punch given the
 #      server's IPv4 and IPv6 addresses: direct over IPv6 to the translated
 #      addresses, which neither host has on an interface (a STUN Binding
@@ -38,7 +40,8 @@ start_punchd() {
 }
 
 # pair NAME STACK_A STACK_B SERVER_A SERVER_B [SERVER2]: datagrams both ways,
-# as lib.sh's run_pair; SERVER2: a second --server for both
+# as lib.sh's run_pair; SERVER2: a second --server for both; CONNECT_OPTS:
+# more options for alice's connect
 pair() {
     C=$TMP/$1
     mkdir -p "$C"
@@ -54,7 +57,7 @@ pair() {
          echo "hello bob"; sleep 0.3; done; sleep 3) |
         lab exec alice -- env XDG_CONFIG_HOME="$C/alice" timeout --foreground 40 "$PUNCH" \
             --server "$4" ${6:+--server "$6"} --name alice --events "$C/alice.ev" connect bob --datagram \
-            --timeout 30 >"$C/alice.out" 2>"$C/alice.err" || rc=$?
+            ${CONNECT_OPTS:-} --timeout 30 >"$C/alice.out" 2>"$C/alice.err" || rc=$?
     touch "$C/stop"
     kill -TERM "$bob" 2>/dev/null || true
     wait "$bob" 2>/dev/null || true
@@ -78,6 +81,16 @@ expect dual-dual bob direct/ipv6
 grep '"event":"path"' "$C/alice.ev" | tail -1 | grep -q '"remote":"\[2001:db8:b:1::10\]:' ||
     fail "dual-dual: alice's IPv6 path is not to bob's address: $(grep '"event":"path"' "$C/alice.ev" | tail -1)"
 ok "dual x dual: direct over IPv6 through two firewalls (alice's first ipv6 path at $(grep '"family":"ipv6"' "$C/alice.ev" | head -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2) ms)"
+
+# last_technique SIDE: the technique of SIDE's last path event
+last_technique() { grep '"event":"path"' "$C/$1.ev" | tail -1 | grep -o '"technique":"[^"]*"' | cut -d'"' -f4; }
+CONNECT_OPTS=--tcp pair dual-dual-tcp dual dual "$S4" "$S4"
+for side in alice bob; do
+    expect dual-dual-tcp "$side" direct/ipv6
+    [ "$(last_technique "$side")" = tcp-simultaneous-open ] ||
+        fail "dual-dual --tcp: $side ends on $(last_technique "$side"), want tcp-simultaneous-open ($(grep -E '"(path|attempt)"' "$C/$side.ev"))"
+done
+ok "dual x dual --tcp: a TCP path over IPv6 through two firewalls by simultaneous open at $(grep '"technique":"tcp-simultaneous-open"' "$C/alice.ev" | head -1 | grep -o '"t_ms":[0-9]*' | cut -d: -f2) ms ($(grep '"event":"path"' "$C/alice.ev" | tail -1 | grep -o '"local":"[^"]*","remote":"[^"]*"'))"
 
 pair nptv6 nptv6 nptv6 "$S4" "$S4" "$S6"
 expect nptv6 alice direct/ipv6

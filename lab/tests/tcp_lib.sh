@@ -30,13 +30,14 @@ feed() {
 # pair LISTENER CONNECTOR TOPOLOGY-ARGS...: the lab, punchd, `punch listen`
 # on LISTENER and `punch connect --tcp LISTENER` on CONNECTOR; leaves the
 # events and outputs in $D and RC (connect's exit code). FALLBACK=1: the
-# feeders do not wait for a TCP path.
+# feeders do not wait for a TCP path. AFTER_UP=FUNC: run FUNC once the lab is up.
 pair() {
     local l=$1 c=$2
     shift 2
     rm -rf "$D" && mkdir -p "$D"
     [ "${FALLBACK:-0}" = 1 ] && touch "$D/fallback"
     lab up "$@" >/dev/null
+    [ -z "${AFTER_UP:-}" ] || "$AFTER_UP"
     lab exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --alt 198.51.100.2 \
         --key "$D/server.key" --events "$D/punchd.ev" 2>/dev/null </dev/null &
     wait_for "$D/punchd.ev"

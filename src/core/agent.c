@@ -93,8 +93,7 @@ void tell_attempt(punch_agent *a, int id, const candidate *c, const char *why, .
     ev *e = push_event(a, PUNCH_EVENT_ATTEMPT, id);
     e->e.attempt.technique = c->technique;
     e->e.attempt.remote = c->addr;
-    e->e.attempt.kind = c->technique == PUNCH_TECH_RELAY || c->technique == PUNCH_TECH_TURN
-                            ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    e->e.attempt.kind = path_kind(c->technique);
     va_list ap;
     va_start(ap, why);
     vsnprintf(e->e.attempt.why, sizeof(e->e.attempt.why), why, ap);
@@ -234,6 +233,7 @@ static void on_server_msg(punch_agent *a, uint64_t now, const uint8_t *buf, cons
     case PUNCH_MSG_REGISTERED: on_registered(a, now, m); break;
     case PUNCH_MSG_INTRODUCE: on_introduce(a, now, m); break;
     case PUNCH_MSG_REFUSED: on_refused(a, now, m); break;
+    case PUNCH_MSG_TURN_ADDR: turn_on_addr(a, now, m); break;
     default: a->dropped++;
     }
 }
@@ -266,6 +266,7 @@ static void handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
     case PUNCH_MSG_REGISTERED:
     case PUNCH_MSG_INTRODUCE:
     case PUNCH_MSG_REFUSED:
+    case PUNCH_MSG_TURN_ADDR:
         if (server)
             on_server_msg(a, now, data, &m);
         else
@@ -277,10 +278,17 @@ static void handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
         else
             a->dropped++;
         break;
-    case PUNCH_MSG_DATA: on_data(a, now, src, false, NULL, m.payload, m.payload_len); break;
+    default: on_peer_msg(a, now, src, &m);
+    }
+}
+
+void on_peer_msg(punch_agent *a, uint64_t now, const punch_addr *src, const punch_msg *m)
+{
+    switch (m->type) {
+    case PUNCH_MSG_DATA: on_data(a, now, src, false, NULL, m->payload, m->payload_len); break;
     case PUNCH_MSG_HANDSHAKE1:
     case PUNCH_MSG_HANDSHAKE2:
-        route_handshake(a, now, src, false, NULL, m.type, m.payload, m.payload_len);
+        route_handshake(a, now, src, false, NULL, m->type, m->payload, m->payload_len);
         break;
     default: a->dropped++;
     }
@@ -341,6 +349,7 @@ static const timer timers[] = {
     {TIMER_AGENT, portmap_deadline, portmap_timeout},
     {TIMER_AGENT, servers_deadline, servers_timeout},
     {TIMER_AGENT, turn_deadline, turn_timeout},
+    {TIMER_AGENT, turn_offer_deadline, turn_offer_timeout},
     {TIMER_AGENT, waiting_deadline, waiting_timeout},
     {TIMER_PEER, admission_deadline, admission_timeout},
     {TIMER_PEER, connect_deadline, connect_timeout},

@@ -339,10 +339,25 @@ typedef struct peer {
     uint8_t early[EARLY_MAX][PUNCH_MAX_DATAGRAM_LARGE + 64];
     rekey_state rekey;
     int path; /* candidate in use, -1 none */
+    punch_addr turn_relayed; /* the peer's relayed address at a TURN server (TURN_ADDR) */
     bool rtt_owed; /* its PATH event had no timed round trip: an RTT event follows */
     keepalive_state keepalive;
     admission_state admission;
 } peer;
+
+/* Our relayed address told to the server (turn_agent.c): TURN_ADDR until
+ * its receipt, again after every registration (the server may have
+ * restarted or be another one). */
+typedef struct turn_offer {
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    punch_addr sent;    /* the relayed address the latest TURN_ADDR told */
+    unsigned txn_in;    /* registration.done it went for */
+    unsigned settled_in; /* ...when its receipt came, or it went unanswered (0: never) */
+    punch_addr told;    /* the relayed address an offered TURN event told */
+    punch_addr gave_up_at; /* the server that never took it (an older punchd) */
+    uint64_t next_ms;
+    unsigned tries;
+} turn_offer;
 
 typedef struct tx {
     punch_addr dst;
@@ -403,6 +418,7 @@ struct punch_agent {
     punch_turn *turn;      /* cfg.turn_server's allocation (turn_agent.c), NULL: none */
     punch_addr turn_told;  /* the relayed address a TURN event told */
     bool turn_failed_told;
+    turn_offer offer;      /* our relayed address told to the server (TURN_ADDR) */
     /* Admission and the probe budget (admission.c, peer_admission.h). */
     punch_probe_bucket probe_bucket;
     punch_spent_keys spent;
@@ -488,6 +504,17 @@ bool turn_agent_on_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
                             const uint8_t *data, size_t len);
 uint64_t turn_deadline(const punch_agent *a, int id);
 void turn_timeout(punch_agent *a, uint64_t now, int id);
+/* Our relayed address to the server (TURN_ADDR), once registered. */
+uint64_t turn_offer_deadline(const punch_agent *a, int id);
+void turn_offer_timeout(punch_agent *a, uint64_t now, int id);
+/* A MAC'd TURN_ADDR from the server: the receipt of ours, or a peer's. */
+void turn_on_addr(punch_agent *a, uint64_t now, const punch_msg *m);
+/* An introduction's TURN candidates: through our allocation to the peer's
+ * public endpoint (and relayed address, when known), or straight to its
+ * relayed address without one. Returns how many are new. */
+size_t turn_add_candidates(punch_agent *a, uint64_t now, peer *p, const punch_addr *public_addr);
+/* Send an inner punch message through our allocation to c->addr. */
+void turn_send(punch_agent *a, const candidate *c, const punch_msg *inner);
 
 /* portmap_agent.c: the router's port mapping (technique portmap) */
 uint64_t portmap_deadline(const punch_agent *a, int id);
@@ -565,6 +592,16 @@ int technique_rank(bool prefer_tcp, punch_technique t);
 /* ---- candidates.c (the addresses a peer may be reached at, and the path) ---- */
 /* The main socket; the k-th extra one; is s the main one; are a and b one. */
 #define MAIN_SOCKET ((punch_socket){.kind = PUNCH_SOCKET_MAIN})
+/* Through our TURN allocation (turn_agent.c): the datagram goes wrapped to
+ * the TURN server on the main socket. Extra sockets count from 1, so extra
+ * socket 0 is never a caller's: it stands for this inside the agent. */
+#define TURN_SOCKET ((punch_socket){.kind = PUNCH_SOCKET_EXTRA, .index = 0})
+bool is_turn_socket(punch_socket s);
+/* Whether what goes to c is wrapped for a relay: punchd's (RELAY) or a
+ * TURN server's (through our allocation). */
+bool wrapped(const candidate *c);
+/* direct, or relay (punchd's relay or a TURN server's) */
+punch_path_kind path_kind(punch_technique t);
 punch_socket extra_socket(uint16_t k);
 bool is_main_socket(punch_socket s);
 bool same_socket(punch_socket a, punch_socket b);
@@ -661,6 +698,9 @@ void send_on_ttl(punch_agent *a, const peer *p, const candidate *c, uint8_t ttl,
 void send_on(punch_agent *a, const peer *p, const candidate *c, punch_msg_type type,
              const uint8_t *payload, size_t len);
 void on_relay(punch_agent *a, uint64_t now, const punch_addr *src, const punch_msg *m);
+/* A handshake or transport message from a peer (not through punchd's
+ * relay): taken, or counted as dropped. */
+void on_peer_msg(punch_agent *a, uint64_t now, const punch_addr *src, const punch_msg *m);
 
 /* ---- keepalive.c (draft §5.5: the NAT binding held, and dead-path detection) ---- */
 uint64_t keepalive_deadline(const punch_agent *a, int id);

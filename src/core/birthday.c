@@ -239,7 +239,7 @@ void birthday_forget(punch_agent *a, int id)
 /* On a direct path that answered both ways. */
 static bool direct_confirmed(const peer *p)
 {
-    return p->path >= 0 && p->cand[p->path].technique != PUNCH_TECH_RELAY &&
+    return p->path >= 0 && path_kind(p->cand[p->path].technique) == PUNCH_PATH_DIRECT &&
            p->cand[p->path].confirmed;
 }
 

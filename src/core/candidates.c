@@ -19,6 +19,21 @@ bool is_main_socket(punch_socket s)
     return s.kind == PUNCH_SOCKET_MAIN;
 }
 
+bool is_turn_socket(punch_socket s)
+{
+    return same_socket(s, TURN_SOCKET);
+}
+
+bool wrapped(const candidate *c)
+{
+    return c->technique == PUNCH_TECH_RELAY || is_turn_socket(c->sock);
+}
+
+punch_path_kind path_kind(punch_technique t)
+{
+    return t == PUNCH_TECH_RELAY || t == PUNCH_TECH_TURN ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+}
+
 bool same_socket(punch_socket a, punch_socket b)
 {
     return a.kind == b.kind && (a.kind == PUNCH_SOCKET_MAIN || a.index == b.index);
@@ -104,6 +119,8 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
         add_candidate(p, &a->cfg.server, PUNCH_TECH_RELAY, now);
     for (size_t i = 0; i < p->n_cand; i++)
         family_mark_nat64(a, &p->cand[i]);
+    if (!(a->cfg.flags & PUNCH_AGENT_NO_RELAY))
+        turn_add_candidates(a, now, p, &m->public_addr);
 }
 
 /* What an address the peer's packets came from, not known before, is:
@@ -111,6 +128,8 @@ void add_intro_candidates(punch_agent *a, uint64_t now, peer *p, const punch_msg
  * public address while we probe its ports), else peer-reflexive. */
 static punch_technique learned_technique(const punch_agent *a, const peer *p, const punch_addr *src)
 {
+    if (is_turn_socket(a->rx_sock)) /* through our TURN allocation */
+        return PUNCH_TECH_TURN;
     if (!is_main_socket(a->rx_sock) || birthday_probed(p, src))
         return PUNCH_TECH_BIRTHDAY;
     if (punch_portmap_held(&a->portmap)) /* the way in was our router's mapping */
@@ -142,10 +161,10 @@ static void emit_path_as(punch_agent *a, int id, punch_event_kind kind)
     peer *p = &a->peers[id];
     ev *e = push_event(a, kind, id);
     const candidate *c = &p->cand[p->path];
-    e->e.path.kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    e->e.path.kind = path_kind(c->technique);
     e->e.path.technique = c->technique;
     e->e.path.remote = c->addr;
-    e->e.path.socket = c->sock;
+    e->e.path.socket = is_turn_socket(c->sock) ? MAIN_SOCKET : c->sock;
     /* Only a PING's PONG times a path: a handshake's answer may be the
      * answer to an earlier copy of message 1 (0.0 ms was told), and a
      * path taken on a message heard has no round trip at all yet. */

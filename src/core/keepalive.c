@@ -111,7 +111,7 @@ void pong_heard(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
     p->keepalive.ping_asked = false;
     const candidate *c = &p->cand[ci];
     ev *e = push_event(a, PUNCH_EVENT_PONG, id);
-    e->e.pong.kind = c->technique == PUNCH_TECH_RELAY ? PUNCH_PATH_RELAY : PUNCH_PATH_DIRECT;
+    e->e.pong.kind = path_kind(c->technique);
     e->e.pong.technique = c->technique;
     e->e.pong.remote = c->addr;
     e->e.pong.socket = c->sock;

@@ -14,6 +14,10 @@ void send_on_ttl(punch_agent *a, const peer *p, const candidate *c, uint8_t ttl,
                  punch_msg_type type, const uint8_t *payload, size_t len)
 {
     punch_msg inner = {.type = type, .payload = payload, .payload_len = len};
+    if (is_turn_socket(c->sock)) {
+        turn_send(a, c, &inner);
+        return;
+    }
     if (c->technique != PUNCH_TECH_RELAY) {
         send_msg_ttl(a, c->sock, &c->addr, ttl, &inner);
         return;

@@ -25,9 +25,17 @@
  *     call): then the full SYN goes at once from the same port to the same
  *     place, a new socket on the same 4-tuple (RFC 6528: its ISN, drawn
  *     from a clock, is later, so conntrack takes it as the connection
- *     starting again). Where no ICMP error comes, the full SYN goes
- *     OPEN_MS plus the answerer's delay after the opening one, on the same
- *     socket if it still waits (one that has the peer's SYN is kept). A
+ *     starting again). Where no ICMP error comes (routers rate-limit
+ *     them), only the asker sends its full SYN, OPEN_MS plus the
+ *     answerer's delay plus a round trip after the opening one, and only
+ *     if its socket still waits; the answerer holds its opening socket
+ *     (HOLD). Linux conntrack takes a new ISN only before the peer's SYN
+ *     passed (SYN_SENT2: INVALID, untranslated; src/nat/tcp_state.c), so
+ *     the socket that answers the peer's SYN must be the one whose SYN
+ *     last went out; the round trip lets an answerer's full SYN sent at
+ *     its ICMP error reach the asker's opening socket first. When both
+ *     ICMP errors come, both full SYNs have new ISNs and must cross
+ *     (docs/protocol.md). A
  *     NAT not yet open when our full SYN arrives drops it (our socket
  *     waits on, and the peer's SYN crosses it) or answers RST (the two
  *     sides' moments were further apart than a trip). That RST also
@@ -40,10 +48,12 @@
  *     Linux conntrack checks sequence numbers: a peer's SYN that meets
  *     our listener (no socket of ours waiting) gets a SYN-ACK with another
  *     ISN than the SYN our NAT saw, INVALID, sent on untranslated; such a
- *     connection carries nothing and fails the try (UP_CONFIRM_MS). The
- *     next tries go without the opening SYN, one side 50 ms + half a round
- *     trip after the other (the answerer first on the second, the asker
- *     on the third), as before it.
+ *     connection carries nothing and fails the try (UP_CONFIRM_MS). A
+ *     try with the opening SYN ends SYN_RTO_MS after its full SYN's round
+ *     trips; the second goes with it too (the ICMP errors that sank the
+ *     first are rate-limited by then); the last goes without, the answerer
+ *     50 ms + half a round trip after the asker, for two NATs in a row
+ *     that a TTL of 2 cannot both open.
  *  4. the first connection up (connected, or accepted from the peer's
  *     address) is handed to the agent as a candidate on its own socket
  *     index, framed like the server's connection, and validated by PING/
@@ -64,6 +74,11 @@
 #define STUN_MS 3000u
 #define OFFER_RTO_MS 500u
 #define CONNECT_MS 5000u
+/* A try with the opening SYN ends two round trips after the full SYN plus
+ * one SYN retransmission by the system (RFC 6298 §2.1: 1 s), not at
+ * CONNECT_MS: one stuck (both ICMP errors came, see 3.) goes again with
+ * new ports at once. */
+#define SYN_RTO_MS 1000u
 /* Without the opening SYN: one side starts HEAD_MS ahead, the asker on odd
  * tries, the other on even ones (a NAT that answers an early SYN with a
  * RST kills the try only when the SYN aimed at it leaves first). */
@@ -124,6 +139,8 @@ typedef struct slot {
     punch_addr remote;
     unsigned accepts;
     bool confirmed;             /* up, and the agent took it as its path */
+    uint32_t budget_ms;         /* from the agreed moment to this try's deadline */
+    uint8_t family;             /* this try's address family */
 } slot;
 
 struct punch_tcp_paths {
@@ -182,7 +199,34 @@ static void listen_cmd(punch_tcp_paths *tp, slot *t)
     t->sock[ROLE_LISTEN] = new_sock(tp);
     punch_tcp_cmd *c = push_cmd(tp, PUNCH_TCP_LISTEN, t->sock[ROLE_LISTEN]);
     if (c)
-        c->local = (punch_addr){.family = tp->cfg.server.family};
+        c->local = (punch_addr){.family = t->family};
+}
+
+/* punchd's address of this family, or NULL. */
+static const punch_addr *server_of(const punch_tcp_paths *tp, uint8_t family)
+{
+    if (tp->cfg.server.family == family)
+        return &tp->cfg.server;
+    return tp->cfg.server_other.family == family ? &tp->cfg.server_other : NULL;
+}
+
+static bool have_local(const punch_tcp_paths *tp, uint8_t family)
+{
+    for (size_t i = 0; i < tp->cfg.n_local; i++)
+        if (tp->cfg.local[i].family == family)
+            return true;
+    return false;
+}
+
+/* The family of a try (issue 16): want when we have an address of it and
+ * can learn our public endpoint there (punchd has an address of it, or
+ * it is IPv6, where our own address is it unless a router translates the
+ * prefix), else the server's. */
+static uint8_t try_family(const punch_tcp_paths *tp, uint8_t want)
+{
+    if (want && have_local(tp, want) && (server_of(tp, want) || want == PUNCH_AF_INET6))
+        return want;
+    return tp->cfg.server.family;
 }
 
 /* ---- slots ---- */
@@ -245,19 +289,21 @@ static uint32_t tp_rtt(const slot *t)
     return t->rtt_ms ? t->rtt_ms : DEFAULT_RTT_MS;
 }
 
-/* The first try opens with a low-TTL SYN; the next ones go without, one
- * side first (each side once), in case the two full SYNs could not cross. */
+/* Every try but the last opens with a low-TTL SYN; the last goes without,
+ * one side first, in case the opening SYN cannot open our NAT (two NATs in
+ * a row). Both sides tell from the attempt number alone. */
 static bool use_opener(const punch_tcp_paths *tp, const slot *t)
 {
-    return tp->cfg.open_ttl != NO_TTL && t->attempt == 1;
+    return tp->cfg.open_ttl != NO_TTL && t->attempt < TRIES;
 }
 
 /* ---- the try ---- */
 
 /* Step 1: a new port, listening; its public endpoint comes next. */
-static void tp_begin(punch_tcp_paths *tp, slot *t, uint64_t now)
+static void tp_begin(punch_tcp_paths *tp, slot *t, uint64_t now, uint8_t family)
 {
     tp_reset(tp, t, TP_STUN);
+    t->family = try_family(tp, family);
     t->listen_tries = 1;
     tp->cfg.random(tp->cfg.random_ctx, t->txid, sizeof(t->txid));
     t->deadline_ms = now + STUN_MS;
@@ -314,8 +360,10 @@ static uint32_t tp_head(const punch_tcp_paths *tp, const slot *t)
 /* Our public TCP endpoint is known (step 1 done): offer, or answer. */
 static void tp_local_ready(punch_tcp_paths *tp, slot *t, uint64_t now)
 {
+    /* Over IPv6 our own address is what the server sees, and a stateful
+     * firewall (RFC 6092) filters what comes in: never taken as public. */
     t->reachable = false;
-    for (size_t i = 0; i < tp->cfg.n_local; i++)
+    for (size_t i = 0; i < tp->cfg.n_local && t->family == PUNCH_AF_INET; i++)
         t->reachable = t->reachable || punch_addr_same_ip(&tp->cfg.local[i], &t->public_addr);
     t->reachable = t->reachable && t->public_addr.port == t->local.port;
     if (t->asker) {
@@ -349,14 +397,17 @@ static void tp_connect(punch_tcp_paths *tp, slot *t, uint64_t now)
 {
     t->state = TP_CONNECTING;
     t->deadline_ms = now + CONNECT_MS;
+    t->budget_ms = CONNECT_MS;
     if (!t->connect_out)
         return;
     t->remote = t->peer_offer.public_addr;
     if (t->technique == PUNCH_TECH_TCP_SIMOPEN && use_opener(tp, t)) {
         /* Both wait the same: the answerer's delay, which the asker
-         * learned from the answer. */
+         * learned from the answer, and a round trip (see HOLD). */
         t->opening = true;
-        t->full_at_ms = now + OPEN_MS + t->open_delay_ms;
+        t->full_at_ms = now + OPEN_MS + t->open_delay_ms + tp_rtt(t);
+        t->deadline_ms = t->full_at_ms + 2 * tp_rtt(t) + SYN_RTO_MS;
+        t->budget_ms = (uint32_t)(t->deadline_ms - now);
         tp->counters.opened++;
         connect_cmd(tp, t, &t->remote, tp->cfg.open_ttl);
         return;
@@ -370,6 +421,8 @@ static void tp_connect(punch_tcp_paths *tp, slot *t, uint64_t now)
 static void tp_connect_full(punch_tcp_paths *tp, slot *t)
 {
     t->opening = false;
+    if (t->sock[ROLE_CONNECT] && !t->asker && t->reopens == 0)
+        return; /* the answerer holds its opener for the asker's SYN (HOLD) */
     if (t->sock[ROLE_CONNECT])
         push_cmd(tp, PUNCH_TCP_RESYN, t->sock[ROLE_CONNECT]);
     else
@@ -401,7 +454,7 @@ static void tp_fail_on(punch_tcp_paths *tp, slot *t, uint64_t now, const punch_s
     }
     t->tries++;
     t->attempt++;
-    tp_begin(tp, t, now);
+    tp_begin(tp, t, now, 0);
 }
 
 static void tp_fail(punch_tcp_paths *tp, slot *t, uint64_t now, const char *why)
@@ -440,7 +493,7 @@ static void tp_lost(punch_tcp_paths *tp, slot *t, uint64_t now, const char *why)
 
 /* ---- results ---- */
 
-static void on_listening(punch_tcp_paths *tp, slot *t, const punch_addr *bound)
+static void on_listening(punch_tcp_paths *tp, slot *t, const punch_addr *bound, uint64_t now)
 {
     if (t->state != TP_STUN)
         return;
@@ -452,11 +505,21 @@ static void on_listening(punch_tcp_paths *tp, slot *t, const punch_addr *bound)
         return;
     }
     t->local = *bound;
+    if (!server_of(tp, t->family)) {
+        /* IPv6 and no server to ask: our first address is the public one */
+        t->public_addr = (punch_addr){0};
+        for (size_t i = 0; i < tp->cfg.n_local && t->public_addr.family != t->family; i++)
+            if (tp->cfg.local[i].family == t->family)
+                t->public_addr = tp->cfg.local[i];
+        t->public_addr.port = bound->port;
+        tp_local_ready(tp, t, now);
+        return;
+    }
     t->sock[ROLE_STUN] = new_sock(tp);
     punch_tcp_cmd *c = push_cmd(tp, PUNCH_TCP_CONNECT, t->sock[ROLE_STUN]);
     if (c) {
         c->local = t->local;
-        c->remote = tp->cfg.server;
+        c->remote = *server_of(tp, t->family);
     }
 }
 
@@ -604,7 +667,7 @@ void punch_tcp_paths_handle_result(punch_tcp_paths *tp, uint64_t now, const punc
     switch (role) {
     case ROLE_LISTEN:
         if (r->kind == PUNCH_TCP_LISTENING) {
-            on_listening(tp, t, &r->local);
+            on_listening(tp, t, &r->local, now);
         } else if (t->state == TP_STUN) {
             tp->counters.errors++;
             tp_fail(tp, t, now, "cannot open a TCP socket");
@@ -687,6 +750,11 @@ static void on_answer(punch_tcp_paths *tp, slot *t, const punch_tcp_offer *o, ui
         tp->counters.stale++;
         return;
     }
+    if (o->public_addr.family != t->family) {
+        tp_fail(tp, t, now, t->family == PUNCH_AF_INET6 ? "the peer has no IPv6 TCP endpoint"
+                                                       : "the peer answered in another family");
+        return;
+    }
     t->peer_offer = *o;
     t->have_peer = true;
     t->open_delay_ms = o->delay_ms;
@@ -749,12 +817,14 @@ static void on_offer(punch_tcp_paths *tp, int peer, const punch_tcp_offer *o, ui
         tp_lost(tp, t, now, "TCP connection replaced: the peer tries again");
     t->asker = false;
     t->attempt = o->attempt;
-    tp_begin(tp, t, now);
+    tp_begin(tp, t, now, o->public_addr.family);
     t->peer_offer = *o;
     t->have_peer = true;
 }
 
-/* Start asking for a TCP path to this peer (its first path is up). */
+/* Start asking for a TCP path to this peer (its first path is up): over
+ * IPv6 first where we can (issue 16; a stateful firewall is beaten the way
+ * a NAT is), else, or when the peer cannot, over the server's family. */
 static void tp_ask(punch_tcp_paths *tp, int peer, uint64_t now)
 {
     slot *t = tp_find(tp, peer);
@@ -765,7 +835,7 @@ static void tp_ask(punch_tcp_paths *tp, int peer, uint64_t now)
     t->asker = true;
     t->tries = 1;
     t->attempt = 1;
-    tp_begin(tp, t, now);
+    tp_begin(tp, t, now, PUNCH_AF_INET6);
 }
 
 void punch_tcp_paths_handle_event(punch_tcp_paths *tp, uint64_t now, const punch_event *ev)
@@ -790,6 +860,8 @@ void punch_tcp_paths_handle_event(punch_tcp_paths *tp, uint64_t now, const punch
     case PUNCH_EVENT_REGISTERED: /* the agent may have moved to another server */
         if (ev->registered.server.family == tp->cfg.server.family)
             tp->cfg.server = ev->registered.server;
+        else
+            tp->cfg.server_other = ev->registered.server;
         break;
     case PUNCH_EVENT_CLOSED:
         if ((t = tp_find(tp, ev->peer))) {
@@ -826,7 +898,7 @@ static void slot_timeout(punch_tcp_paths *tp, slot *t, uint64_t now)
         break;
     case TP_CONNECTING:
         if (now >= t->deadline_ms) {
-            snprintf(why, sizeof(why), "no TCP connection in %u ms", CONNECT_MS);
+            snprintf(why, sizeof(why), "no TCP connection in %u ms", t->budget_ms);
             tp_fail(tp, t, now, why);
         } else if (t->opening && now >= t->full_at_ms) {
             tp_connect_full(tp, t);

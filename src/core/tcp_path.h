@@ -42,10 +42,14 @@ typedef struct punch_tcp_paths_cfg {
     punch_agent *agent;         /* the agent whose peers these are (not owned) */
     punch_addr server;          /* punchd: says a TCP port's public endpoint (the one a
                                    REGISTERED event names from then on) */
+    punch_addr server_other;    /* ...its address of the other family (AF_NONE: none
+                                   yet; REGISTERED events of that family name it):
+                                   a TCP path of that family (issue 16) */
     uint16_t udp_port;          /* the agent's UDP port: never used for TCP (punchd
                                    would take both for one peer) */
-    size_t n_local;             /* this host's addresses (ports ignored): a TCP
-                                   endpoint seen as one of them is public */
+    size_t n_local;             /* this host's addresses of both families (ports
+                                   ignored): an IPv4 TCP endpoint seen as one of them
+                                   is public */
     punch_addr local[PUNCH_MAX_LOCAL];
     bool ask;                   /* ask every peer for a TCP path once its first path
                                    is up (PUNCH_AGENT_TCP) */

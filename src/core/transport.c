@@ -51,7 +51,7 @@ int send_transport(punch_agent *a, uint64_t now, peer *p, const candidate *c, co
     int rc;
     /* Not with a full queue: push_tx would drop the oldest before the
      * sealing could still fail. */
-    if (c->technique != PUNCH_TECH_RELAY && a->tx_count < TXQ_LEN) {
+    if (!wrapped(c) && a->tx_count < TXQ_LEN) {
         if (!(dgram = seal_direct(a, now, p, c, inner, len, &dlen, &rc)))
             return rc;
     } else {

@@ -13,9 +13,8 @@
  * at punch_turn_next_timeout.
  *
  * The agent allocates with it when given a TURN server (turn_agent.c,
- * punch --turn). Not yet built on it (issue 15): relayed candidates
- * exchanged through punchd's introduction, peers' data through the
- * allocation, and the switch from the relay to a direct path.
+ * punch --turn), offers the relayed address to peers through punchd
+ * (TURN_ADDR) and relays peers' data through it (issue 15).
  */
 #ifndef PUNCH_CORE_TURN_H
 #define PUNCH_CORE_TURN_H

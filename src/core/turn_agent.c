@@ -6,10 +6,16 @@
  * TURN server's datagrams, runs its timer, and tells the relayed address
  * (PUNCH_EVENT_TURN) or why there is none (an ATTEMPT of technique turn).
  *
- * Not yet built on it: the relayed address offered to peers through
- * punchd's introduction, the peers' data through the allocation, and the
- * move from it to a direct path. Data a peer sends to the relayed address
- * is counted as dropped until then.
+ * The relayed address reaches peers through the rendezvous server: a
+ * TURN_ADDR to it after every registration (until its receipt), which it
+ * passes on beside its INTRODUCEs (src/server/turn_addr.c). Each side then
+ * has TURN candidates: with an allocation of its own, through it (wrapped
+ * as a Send indication, ChannelData once the channel is bound; TURN_SOCKET)
+ * to the peer's relayed address and to its public endpoint, each IP given
+ * a permission and a channel; without one, straight to the peer's relayed
+ * address. They rank below every direct path and punchd's relay
+ * (technique.c), so hole punching goes on beside them and the session
+ * moves to a direct path the moment one is proven.
  */
 #include "core/agent_internal.h"
 
@@ -70,6 +76,29 @@ void turn_agent_free(punch_agent *a)
     a->turn = NULL;
 }
 
+/* A peer's datagram through our allocation, from `from` as the TURN
+ * server saw it: a handshake or transport message, on TURN_SOCKET. */
+static void on_relayed(punch_agent *a, uint64_t now, const punch_addr *from,
+                       const uint8_t *data, size_t len)
+{
+    punch_msg m;
+    if (punch_msg_decode(data, len, &m) != 0) {
+        a->dropped++;
+        return;
+    }
+    a->rx_sock = TURN_SOCKET;
+    on_peer_msg(a, now, from, &m);
+    a->rx_sock = MAIN_SOCKET;
+    /* A peer's authenticated datagram from an address learned so (its NAT
+     * mapped it anew for the TURN server): ours go back there, on a
+     * channel of its own. */
+    for (int i = 0; i < MAX_PEERS; i++) {
+        int ci = a->peers[i].used ? find_candidate(&a->peers[i], from, TURN_SOCKET, false) : -1;
+        if (ci >= 0 && a->peers[i].cand[ci].spoke)
+            punch_turn_permit(a->turn, now, from);
+    }
+}
+
 bool turn_agent_on_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
                             const uint8_t *data, size_t len)
 {
@@ -81,7 +110,7 @@ bool turn_agent_on_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
     size_t payload_len;
     uint64_t dropped = a->turn->dropped;
     if (punch_turn_handle(a->turn, now, data, len, &from, &payload, &payload_len) == 1)
-        a->dropped++; /* a peer's data through the relay: not used yet */
+        on_relayed(a, now, &from, payload, payload_len);
     a->dropped += a->turn->dropped - dropped;
     turn_flush(a);
     turn_tell(a);
@@ -100,4 +129,141 @@ void turn_timeout(punch_agent *a, uint64_t now, int id)
     punch_turn_handle_timeout(a->turn, now);
     turn_flush(a);
     turn_tell(a);
+}
+
+void turn_send(punch_agent *a, const candidate *c, const punch_msg *inner)
+{
+    uint8_t buf[DGRAM_MAX], out[DGRAM_MAX];
+    size_t len, out_len;
+    if (!a->turn || punch_msg_encode(inner, buf, sizeof(buf), &len) != 0)
+        return;
+    int rc = punch_turn_wrap(a->turn, &c->addr, buf, len, out, sizeof(out), &out_len);
+    uint8_t *slot = rc == 0 ? push_tx(a, MAIN_SOCKET, &a->turn->cfg.server, 0, out_len) : NULL;
+    if (slot)
+        memcpy(slot, out, out_len);
+}
+
+/* A TURN candidate through our allocation to addr, its IP permitted. */
+static bool add_through(punch_agent *a, uint64_t now, peer *p, const punch_addr *addr)
+{
+    size_t before = p->n_cand;
+    if (addr->family != a->turn->relayed.family || punch_turn_permit(a->turn, now, addr) != 0)
+        return false;
+    add_candidate_on(p, TURN_SOCKET, addr, PUNCH_TECH_TURN, now);
+    return p->n_cand > before;
+}
+
+size_t turn_add_candidates(punch_agent *a, uint64_t now, peer *p, const punch_addr *public_addr)
+{
+    size_t n = 0;
+    if (a->turn && a->turn->state == PUNCH_TURN_ALLOCATED) {
+        if (public_addr && public_addr->family != PUNCH_AF_NONE)
+            n += add_through(a, now, p, public_addr);
+        if (p->turn_relayed.family != PUNCH_AF_NONE)
+            n += add_through(a, now, p, &p->turn_relayed);
+        turn_flush(a);
+    } else if (p->turn_relayed.family != PUNCH_AF_NONE && family_usable(a, p->turn_relayed.family)) {
+        size_t before = p->n_cand;
+        add_candidate(p, &p->turn_relayed, PUNCH_TECH_TURN, now);
+        n += p->n_cand > before;
+    }
+    return n;
+}
+
+/* ---- our relayed address to the server (TURN_ADDR) ---- */
+
+/* Whether the relayed address is to be told: allocated, registered, not
+ * yet settled (taken, or unanswered) with this registration, and not to a
+ * server that never took it (asked once, not at every keepalive). */
+static bool offer_due(const punch_agent *a)
+{
+    const turn_offer *o = &a->offer;
+    if (!a->turn || a->turn->state != PUNCH_TURN_ALLOCATED || a->reg.state != REG_DONE)
+        return false;
+    bool same = punch_addr_equal(&o->sent, &a->turn->relayed);
+    return !(same && punch_addr_equal(&o->gave_up_at, &a->cfg.server)) &&
+           (o->settled_in != a->reg.done || !same);
+}
+
+uint64_t turn_offer_deadline(const punch_agent *a, int id)
+{
+    (void)id;
+    return offer_due(a) ? a->offer.next_ms : UINT64_MAX;
+}
+
+void turn_offer_timeout(punch_agent *a, uint64_t now, int id)
+{
+    (void)id;
+    turn_offer *o = &a->offer;
+    if (o->txn_in != a->reg.done || !punch_addr_equal(&o->sent, &a->turn->relayed)) {
+        /* A new transaction: registered since, or another relayed address. */
+        new_txid(a, o->txid);
+        o->sent = a->turn->relayed;
+        o->txn_in = a->reg.done;
+        o->tries = 0;
+    }
+    if (o->tries == SERVER_TRIES) {
+        /* An older punchd drops TURN_ADDR (an unknown type): peers reach
+         * us as before, without the TURN server. */
+        o->settled_in = a->reg.done;
+        o->gave_up_at = a->cfg.server;
+        candidate tried = {.addr = a->cfg.server, .technique = PUNCH_TECH_TURN};
+        tell_attempt(a, -1, &tried, "the server took no TURN_ADDR in %u tries: peers will not "
+                     "learn our relayed address (an older punchd?)", SERVER_TRIES);
+        return;
+    }
+    punch_msg m = {.type = PUNCH_MSG_TURN_ADDR, .relayed = o->sent};
+    memcpy(m.txid, o->txid, PUNCH_MSG_TXID_LEN);
+    memcpy(m.key, a->id.public_key, PUNCH_KEY_BYTES);
+    send_msg(a, &a->cfg.server, &m);
+    o->next_ms = now + server_rto(a, o->tries);
+    o->tries++;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
+    return acc == 0;
+}
+
+/* The server's receipt of our TURN_ADDR: told as an offered TURN event. */
+static void offer_taken(punch_agent *a, const punch_msg *m)
+{
+    turn_offer *o = &a->offer;
+    if (memcmp(m->txid, o->txid, PUNCH_MSG_TXID_LEN) != 0 || !punch_addr_equal(&m->relayed, &o->sent)) {
+        a->dropped++; /* a stale receipt */
+        return;
+    }
+    if (o->settled_in == o->txn_in)
+        return; /* a copy */
+    o->settled_in = o->txn_in;
+    if (punch_addr_equal(&o->told, &o->sent))
+        return; /* taken again after a registration: told before */
+    o->told = o->sent;
+    ev *e = push_event(a, PUNCH_EVENT_TURN, -1);
+    e->e.turn = (punch_event_turn){.relayed = a->turn->relayed, .mapped = a->turn->mapped,
+                                   .server = a->turn->cfg.server, .offered = true};
+}
+
+void turn_on_addr(punch_agent *a, uint64_t now, const punch_msg *m)
+{
+    if (all_zero(m->session, PUNCH_MSG_SESSION_LEN)) {
+        if (a->turn && memcmp(m->key, a->id.public_key, PUNCH_KEY_BYTES) == 0)
+            offer_taken(a, m);
+        else
+            a->dropped++;
+        return;
+    }
+    int id = find_peer_by_session(a, m->session);
+    if (id < 0 || memcmp(a->peers[id].key, m->key, PUNCH_KEY_BYTES) != 0 ||
+        (a->cfg.flags & PUNCH_AGENT_NO_RELAY)) {
+        a->dropped++; /* its INTRODUCE lost (it comes again with the next), or not ours */
+        return;
+    }
+    peer *p = &a->peers[id];
+    p->turn_relayed = m->relayed;
+    if (turn_add_candidates(a, now, p, NULL) > 0)
+        start_probing(a, now, id);
 }

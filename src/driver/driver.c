@@ -647,23 +647,21 @@ static void after_tcp(void *arg)
 }
 
 /* TCP paths to peers (driver_tcp.h): with PUNCH_AGENT_TCP asked of every
- * peer; offers from peers answered either way. */
-static int tcp_paths_new(punch_driver *d, const punch_agent_cfg *ac, bool from_interfaces)
+ * peer; offers from peers answered either way. Over the other family too
+ * (issue 16) when the host has addresses of it. */
+static int tcp_paths_new(punch_driver *d, const punch_agent_cfg *ac)
 {
     punch_tcp_paths_cfg tc = {.agent = d->agent, .server = d->server, .udp_port = d->local.port,
                               .ask = (ac->flags & PUNCH_AGENT_TCP) != 0, .random = ac->random,
                               .random_ctx = ac->random_ctx};
-    /* The interfaces' addresses of our family: the agent's when it has
-     * them from there (not the interfaces asked twice), else asked now. */
-    if (from_interfaces) {
-        for (size_t i = 0; i < ac->n_local && tc.n_local < PUNCH_MAX_LOCAL; i++)
-            if (ac->local[i].family == d->local.family) {
-                tc.local[tc.n_local] = ac->local[i];
-                tc.local[tc.n_local++].port = 0;
-            }
-    } else {
-        tc.n_local = punch_local_addresses(d->local.family, 0, tc.local, PUNCH_MAX_LOCAL);
-    }
+    uint8_t other = d->server.family == PUNCH_AF_INET ? PUNCH_AF_INET6 : PUNCH_AF_INET;
+    for (size_t i = 0; i < ac->n_more_servers && !tc.server_other.family; i++)
+        if (ac->more_servers[i].family == other)
+            tc.server_other = ac->more_servers[i];
+    tc.n_local = punch_local_addresses(d->local.family, 0, tc.local, PUNCH_MAX_LOCAL);
+    if (d->fd_other >= 0)
+        tc.n_local += punch_local_addresses(other, 0, tc.local + tc.n_local,
+                                            PUNCH_MAX_LOCAL - tc.n_local);
     return punch_driver_tcp_new(&d->tcp_paths, d->loop, &tc, &d->stats, after_tcp, d);
 }
 
@@ -739,8 +737,7 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
         goto fail;
     }
     open_other_family(d, &bind);
-    bool from_interfaces = ac.n_local == 0;
-    if (from_interfaces)
+    if (ac.n_local == 0)
         ac.n_local = local_endpoints(d, ac.local, PUNCH_MAX_LOCAL);
     if (!ac.random)
         ac.random = kernel_random;
@@ -773,7 +770,7 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
         rc = PUNCH_ERR_IO;
         goto fail;
     }
-    if ((rc = tcp_paths_new(d, &ac, from_interfaces)) != 0)
+    if ((rc = tcp_paths_new(d, &ac)) != 0)
         goto fail;
     *out = d;
     /* No flush: the caller's next one (its CONNECT, say) comes sooner

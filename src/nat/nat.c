@@ -644,6 +644,11 @@ static punch_nat_verdict translate_out(punch_nat *n, uint64_t now, const punch_n
         n->counters.refused_closed++;
         return PUNCH_NAT_DROP;
     }
+    if (si != NIL && in->proto == PUNCH_IP_TCP &&
+        nat_tcp_isn_refuses(n, &n->sess[si], flags, in->seq, true)) {
+        n->counters.dropped_tcp_isn++;
+        return PUNCH_NAT_DROP;
+    }
     bool created = si == NIL;
     if (mi == NIL && (mi = create_mapping(n, now, in->proto, &in->src, &rkey, &in->dst)) == NIL)
         return PUNCH_NAT_DROP;
@@ -651,7 +656,7 @@ static punch_nat_verdict translate_out(punch_nat *n, uint64_t now, const punch_n
     if (si == NIL && (si = create_session(n, mi, &in->dst)) == NIL)
         return PUNCH_NAT_DROP;
     if (in->proto == PUNCH_IP_TCP)
-        nat_tcp_track(n, &n->sess[si], flags, true, created);
+        nat_tcp_track(n, &n->sess[si], flags, in->seq, true, created);
     refresh(n, now, mi, si); /* RFC 4787 REQ-6: outbound always refreshes */
     *pub = n->maps[mi].pub;
     return PUNCH_NAT_FORWARD;
@@ -671,7 +676,7 @@ static bool filter_allows(const punch_nat *n, uint64_t now, uint32_t mi, const p
 }
 
 static punch_nat_verdict admit_in(punch_nat *n, uint64_t now, uint32_t mi, uint8_t proto,
-                                  const punch_addr *remote, uint8_t flags)
+                                  const punch_addr *remote, uint8_t flags, uint32_t seq)
 {
     uint32_t si = live_session(n, find_session(n, mi, remote), now);
     if (si == NIL) {
@@ -699,7 +704,7 @@ static punch_nat_verdict admit_in(punch_nat *n, uint64_t now, uint32_t mi, uint8
         }
         if ((si = create_session(n, mi, remote)) == NIL)
             return PUNCH_NAT_DROP;
-        nat_tcp_track(n, &n->sess[si], flags, false, true);
+        nat_tcp_track(n, &n->sess[si], flags, seq, false, true);
         refresh(n, now, mi, si);
         return PUNCH_NAT_FORWARD;
     }
@@ -711,9 +716,13 @@ static punch_nat_verdict admit_in(punch_nat *n, uint64_t now, uint32_t mi, uint8
             n->counters.rst++;
             return PUNCH_NAT_RST;
         }
+        if (nat_tcp_isn_refuses(n, &n->sess[si], flags, seq, false)) {
+            n->counters.dropped_tcp_isn++;
+            return PUNCH_NAT_DROP;
+        }
         /* TCP: both directions keep a connection alive (RFC 5382 REQ-5 is
          * about idle connections, whichever side is talking). */
-        nat_tcp_track(n, &n->sess[si], flags, false, false);
+        nat_tcp_track(n, &n->sess[si], flags, seq, false, false);
         refresh(n, now, mi, si);
     } else if (n->cfg.refresh_inbound) {
         refresh(n, now, mi, si);
@@ -770,7 +779,7 @@ punch_nat_verdict punch_nat_outbound(punch_nat *n, uint64_t now, const punch_nat
         return PUNCH_NAT_DROP;
     }
     /* REQ-9 a: the looped-back packet carries the sender's public endpoint. */
-    v = admit_in(n, now, target, in->proto, &pub, flags);
+    v = admit_in(n, now, target, in->proto, &pub, flags, in->seq);
     if (v != PUNCH_NAT_FORWARD)
         return v;
     out->proto = in->proto;
@@ -804,7 +813,7 @@ punch_nat_verdict punch_nat_inbound(punch_nat *n, uint64_t now, const punch_nat_
     punch_addr remote = in->src;
     if (in->proto == PUNCH_IP_ICMP)
         remote.port = 0;
-    punch_nat_verdict v = admit_in(n, now, mi, in->proto, &remote, flags);
+    punch_nat_verdict v = admit_in(n, now, mi, in->proto, &remote, flags, in->seq);
     if (v != PUNCH_NAT_FORWARD) {
         trap_note(n, now, in->proto, &in->src, &in->dst);
         return v;

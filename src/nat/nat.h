@@ -74,6 +74,11 @@ typedef struct punch_nat_cfg {
      * not translated, and the NAT's own stack answers it (RST with syn_rst,
      * else nothing); a new SYN from inside opens it again (tcp_state.c). */
     bool rst_closes;
+    /* Linux conntrack's sequence check at the handshake (tcp_state.c):
+     * once pure SYNs passed both ways and no SYN-ACK yet (SYN_SENT2), a
+     * SYN or SYN-ACK with another ISN than the last SYN of its side is
+     * INVALID and not translated (punch_nat_tuple.seq). */
+    bool isn_check;
     uint64_t udp_timeout_ms;           /* RFC 4787 REQ-5: >= 2 min; draft §5.5: 5 min */
     uint64_t tcp_established_ms;       /* RFC 5382 REQ-5: >= 2 h 4 min */
     uint64_t tcp_transitory_ms;        /* RFC 5382 REQ-5: >= 4 min (SYN, FIN, RST states) */
@@ -101,6 +106,7 @@ typedef struct punch_nat_cfg {
 typedef struct punch_nat_tuple {
     uint8_t proto; /* PUNCH_IP_UDP, PUNCH_IP_TCP or PUNCH_IP_ICMP */
     punch_addr src, dst;
+    uint32_t seq;  /* TCP: the segment's sequence number (cfg.isn_check); in only */
 } punch_nat_tuple;
 
 /* What to do with a packet. */
@@ -128,6 +134,7 @@ typedef struct punch_nat_counters {
     uint64_t traps_created;          /* conntrack_trap: entries for unsolicited packets */
     uint64_t trap_escapes;           /* conntrack_trap: flows given another port by one */
     uint64_t refused_closed;         /* rst_closes: remote's SYN on a session a RST closed */
+    uint64_t dropped_tcp_isn;        /* isn_check: a new ISN in SYN_SENT2 (INVALID) */
 } punch_nat_counters;
 
 typedef enum punch_nat_event_kind {
@@ -167,6 +174,7 @@ int punch_nat_cfg_preset(punch_nat_cfg *cfg, const char *name);
  * (eif|adf|apdf), ports (preserve|sequential|random), step, port-range
  * (LO-HI), hairpin (on|off), refresh (outbound|both), syn (drop|rst),
  * trap (on|off: conntrack_trap), rst-close (on|off: rst_closes),
+ * isn-check (on|off: isn_check),
  * pooling (paired|arbitrary), mode (napt|basic|firewall), udp-timeout,
  * tcp-timeout, tcp-transitory-timeout, icmp-timeout (a number with ms|s|m|h, seconds when
  * bare), mappings, host-mappings, sessions, public (IPv4[+IPv4...]).

@@ -72,7 +72,8 @@ bool punch_nat64_out(punch_nat64 *t, const punch_nat_tuple *in, punch_nat_tuple 
             return false;
         t->inside[t->n++] = host;
     }
-    *out = (punch_nat_tuple){.proto = in->proto, .src = pool_addr(t, i, in->src.port), .dst = dst};
+    *out = (punch_nat_tuple){.proto = in->proto, .src = pool_addr(t, i, in->src.port), .dst = dst,
+                             .seq = in->seq};
     return true;
 }
 

@@ -20,6 +20,9 @@ enum {
     T_RST = 0x10,
     T_CLOSED = 0x20,  /* rst_closes: a RST passed; CLOSE until a SYN from inside */
     T_OPENED_IN = 0x40, /* the remote's SYN made the session (the original direction is in) */
+    T_PSYN_OUT = 0x80,  /* isn_check: a pure SYN went out (isn[0] is its ISN) */
+    T_PSYN_IN = 0x100,  /* ...came in (isn[1]) */
+    T_SYNACK = 0x200,   /* ...a SYN-ACK passed either way */
 };
 
 typedef struct hlink {
@@ -56,8 +59,9 @@ typedef struct session {
     uint32_t heap_pos;
     uint32_t next_free;
     uint32_t list_next, list_prev; /* in the mapping's list */
-    uint8_t tcp;
+    uint16_t tcp;
     bool used;
+    uint32_t isn[2];    /* isn_check: the last SYN's ISN out [0] and in [1] */
     hlink by_ep, by_ip;
 } session;
 
@@ -108,10 +112,14 @@ bool trap_holds(const punch_nat *n, uint64_t now, uint8_t proto, const punch_add
                 const punch_addr *pub);
 
 /* tcp_state.c: TCP state of a session (RFC 5382, cfg.rst_closes). */
-uint64_t nat_session_timeout(const punch_nat *n, uint8_t proto, uint8_t tcp);
+uint64_t nat_session_timeout(const punch_nat *n, uint8_t proto, uint16_t tcp);
 /* A segment went out (inside to remote) or in; created: it made s. */
-void nat_tcp_track(const punch_nat *n, session *s, uint8_t flags, bool outbound, bool created);
+void nat_tcp_track(const punch_nat *n, session *s, uint8_t flags, uint32_t seq, bool outbound,
+                   bool created);
 /* A SYN the reply way on a session a RST closed: not let through. */
 bool nat_tcp_closed_refuses(const punch_nat *n, const session *s, uint8_t flags, bool outbound);
+/* A SYN or SYN-ACK with a new ISN in SYN_SENT2 (cfg.isn_check): INVALID. */
+bool nat_tcp_isn_refuses(const punch_nat *n, const session *s, uint8_t flags, uint32_t seq,
+                         bool outbound);
 
 #endif

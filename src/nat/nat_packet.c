@@ -2,6 +2,7 @@
 /* punch-nat's packet path: see nat_packet.h. */
 #include "nat/nat_packet.h"
 
+#include "wire/bytes.h"
 #include "wire/ipv4.h"
 
 /* Apply a FORWARD or HAIRPIN verdict: the packet leaves with out's
@@ -76,6 +77,8 @@ punch_nat_action punch_nat_packet(punch_nat *nat, uint64_t now, uint8_t *buf, si
     if (p.fragment || (p.proto != PUNCH_IP_UDP && p.proto != PUNCH_IP_TCP && !query))
         return PUNCH_NAT_PKT_BAD_PROTO;
     punch_nat_tuple in = {.proto = p.proto, .src = p.src, .dst = p.dst}, out;
+    if (p.proto == PUNCH_IP_TCP) /* parse checked the header fits */
+        in.seq = punch_get32(p.buf + p.l4 + 4);
     punch_nat_verdict v = inbound ? punch_nat_inbound(nat, now, &in, p.tcp_flags, &out)
                                   : punch_nat_outbound(nat, now, &in, p.tcp_flags, &out);
     switch (v) {

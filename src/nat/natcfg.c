@@ -59,6 +59,7 @@ static void set_p2p(punch_nat_cfg *c)
     c->syn_rst = false;               /* RFC 5382 REQ-4: no answer to an unsolicited SYN */
     c->conntrack_trap = false;        /* a NAT with an input firewall, or not Linux */
     c->rst_closes = false;            /* RFC 5382 is silent; Linux conntrack does */
+    c->isn_check = false;             /* the same */
     c->udp_timeout_ms = 5 * MINUTE;   /* draft §5.5; RFC 4787 REQ-5 */
     c->tcp_established_ms = 2 * HOUR + 4 * MINUTE; /* RFC 5382 REQ-5 */
     c->tcp_transitory_ms = 4 * MINUTE;             /* RFC 5382 REQ-5 */
@@ -279,6 +280,8 @@ static bool apply_kv(punch_nat_cfg *c, const char *k, size_t kn, const char *v, 
         return PICK(onoff) ? (c->conntrack_trap = i, true) : false;
     if (KEY("rst-close"))
         return PICK(onoff) ? (c->rst_closes = i, true) : false;
+    if (KEY("isn-check"))
+        return PICK(onoff) ? (c->isn_check = i, true) : false;
     if (KEY("pooling"))
         return PICK(pooling) ? (c->pooling_arbitrary = i, true) : false;
     if (KEY("step"))

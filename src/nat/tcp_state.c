@@ -21,7 +21,7 @@ static bool pure_syn(uint8_t flags)
     return (flags & PUNCH_TCP_SYN) && !(flags & PUNCH_TCP_ACK);
 }
 
-uint64_t nat_session_timeout(const punch_nat *n, uint8_t proto, uint8_t tcp)
+uint64_t nat_session_timeout(const punch_nat *n, uint8_t proto, uint16_t tcp)
 {
     if (proto == PUNCH_IP_UDP)
         return n->cfg.udp_timeout_ms;
@@ -44,13 +44,39 @@ bool nat_tcp_closed_refuses(const punch_nat *n, const session *s, uint8_t flags,
     return outbound == opened_in;
 }
 
-void nat_tcp_track(const punch_nat *n, session *s, uint8_t flags, bool outbound, bool created)
+/* Linux conntrack checks a segment's sequence number against the window
+ * it learned (tcp_in_window). At the handshake a SYN with a later ISN
+ * starts its side anew only while the session is SYN_SENT (our SYNs
+ * only) or SYN_RECV (a SYN-ACK passed); in SYN_SENT2 (pure SYNs passed
+ * both ways) a SYN or SYN-ACK whose ISN is not the last SYN's of its side
+ * is INVALID and leaves untranslated (seen on Linux 6.18 with conntrack -E
+ * and tcpdump on the lab's NATs: a socket opened again on the same 4-tuple
+ * after the peer's SYN passed, its SYN and SYN-ACK out with the private
+ * source). So in a simultaneous open the socket that answers the peer's
+ * SYN must be the one whose SYN last went out. */
+bool nat_tcp_isn_refuses(const punch_nat *n, const session *s, uint8_t flags, uint32_t seq,
+                         bool outbound)
+{
+    uint16_t seen = outbound ? T_PSYN_OUT : T_PSYN_IN;
+    if (!n->cfg.isn_check || !(flags & PUNCH_TCP_SYN) || !(s->tcp & seen) ||
+        s->isn[outbound ? 0 : 1] == seq)
+        return false;
+    return (s->tcp & (T_PSYN_OUT | T_PSYN_IN)) == (T_PSYN_OUT | T_PSYN_IN) &&
+           !(s->tcp & T_SYNACK);
+}
+
+void nat_tcp_track(const punch_nat *n, session *s, uint8_t flags, uint32_t seq, bool outbound,
+                   bool created)
 {
     if (created && !outbound)
         s->tcp |= T_OPENED_IN;
     /* a SYN the original way starts a closed session again, as new */
     if ((s->tcp & T_CLOSED) && pure_syn(flags))
         s->tcp &= T_OPENED_IN;
+    if (n->cfg.isn_check && (flags & PUNCH_TCP_SYN)) {
+        s->isn[outbound ? 0 : 1] = seq; /* nat_tcp_isn_refuses let it by */
+        s->tcp |= !pure_syn(flags) ? T_SYNACK : outbound ? T_PSYN_OUT : T_PSYN_IN;
+    }
     if (flags & PUNCH_TCP_SYN)
         s->tcp |= outbound ? T_SYN_OUT : T_SYN_IN;
     if (flags & PUNCH_TCP_FIN)

@@ -419,6 +419,7 @@ static void introduce(punch_rendezvous *rv, const peer *to, const peer *other,
     memcpy(m.name, other->name, sizeof(m.name));
     memcpy(m.private_addr, other->priv, other->n_priv * sizeof(punch_addr));
     send_msg(rv, &to->pub, to->local, &m, to->mac_key);
+    rv_tell_relayed(rv, to, other, txid, id);
 }
 
 /* Peer i came back from a new public endpoint (its NAT rebound or was
@@ -527,6 +528,11 @@ void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const
                   const uint8_t *id, uint8_t flags)
 {
     introduce(rv, to, other, txid, id, flags);
+}
+
+void rv_send_to_peer(punch_rendezvous *rv, const peer *p, const punch_msg *m)
+{
+    send_msg(rv, &p->pub, p->local, m, p->mac_key);
 }
 
 void rv_refuse_peer(punch_rendezvous *rv, const peer *p, const uint8_t *txid,

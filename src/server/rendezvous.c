@@ -308,6 +308,9 @@ int punch_rendezvous_handle(punch_rendezvous *rv, uint64_t now_ms, const punch_a
     case PUNCH_MSG_CONNECT:
         rv_handle_connect(rv, now_ms, src, li, data, &m);
         break;
+    case PUNCH_MSG_TURN_ADDR:
+        rv_handle_turn_addr(rv, now_ms, src, data, &m);
+        break;
     case PUNCH_MSG_RELAY:
         if (rv->cfg.no_relay)
             rv->counters.relay_unknown++;

@@ -67,6 +67,7 @@ typedef struct peer {
     uint8_t token[PUNCH_AUTH_TOKEN_LEN]; /* made with cookie, for the next start */
     bool token_used;                     /* a token registered it: token_serial is */
     uint32_t token_serial;               /* ...the newest such token's (replays are older) */
+    punch_addr relayed;                  /* at a TURN server (TURN_ADDR); NONE: none */
     uint64_t last_ms;
     uint64_t sequence;                   /* of the latest REGISTER accepted */
     uint8_t register_txid[PUNCH_MSG_TXID_LEN]; /* of the latest REGISTER accepted */
@@ -174,6 +175,19 @@ void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const
                   const uint8_t *id, uint8_t flags);
 void rv_refuse_peer(punch_rendezvous *rv, const peer *p, const uint8_t *txid,
                     punch_refusal code);
+/* Encode m for p, MAC it with p's key, and queue it to p's endpoint. */
+void rv_send_to_peer(punch_rendezvous *rv, const peer *p, const punch_msg *m);
+
+/* ---- relayed addresses at TURN servers (turn_addr.c, issue 15) ---- */
+
+/* A peer's TURN_ADDR: kept, and answered with the same as the receipt. */
+void rv_handle_turn_addr(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
+                         const uint8_t *data, const punch_msg *req);
+/* Beside an INTRODUCE to `to` about `other` in session id: other's relayed
+ * address, when it has one. */
+void rv_tell_relayed(punch_rendezvous *rv, const peer *to, const peer *other,
+                     const uint8_t *txid, const uint8_t *id);
+
 /* The LOOKUP event for a CONNECT of p's for a name not registered here. */
 void rv_cluster_lookup(punch_rendezvous *rv, uint64_t now, const peer *p, const punch_msg *req);
 

@@ -15,6 +15,7 @@ enum { EV_DELIVER, EV_TIMER };
 
 typedef struct packet {
     uint8_t proto, tcp_flags, ttl;
+    uint32_t tcp_seq;
     punch_addr src, dst;
     /* As its host sent it (time_exceeded answers there). */
     int origin;
@@ -48,6 +49,8 @@ typedef struct node {
     bool has_ep;
     punch_nat *nat;
     punch_nat_fwd *fwd; /* its port forwards (UPnP / NAT-PMP / PCP), asked first */
+    int icmp_left;      /* host: ICMP time exceeded that may still reach it, -1: any
+                           (punch_sim_set_icmp) */
     punch_nat64 *nat64; /* a NAT64's translation in front of nat (punch_sim_nat_nat64) */
     uint64_t timer_at; /* the armed TIMER event, UINT64_MAX: none */
 } node;
@@ -235,6 +238,12 @@ static void rearm(punch_sim *sim, int id)
         push_event(sim, (event){.time = want, .node = id, .kind = EV_TIMER, .pkt = NONE});
 }
 
+void punch_sim_set_icmp(punch_sim *sim, int host, int budget)
+{
+    if (sim && valid_node(sim, host))
+        sim->nodes[host].icmp_left = budget < 0 ? -1 : budget;
+}
+
 void punch_sim_wake(punch_sim *sim, int host)
 {
     if (sim && valid_node(sim, host))
@@ -315,10 +324,12 @@ static int lookup_route(const punch_sim *sim, int id, const punch_addr *dst)
 static void time_exceeded(punch_sim *sim, uint32_t pid)
 {
     packet *p = pkt(sim, pid);
-    if (p->proto != PUNCH_IP_TCP || p->origin < 0) {
+    if (p->proto != PUNCH_IP_TCP || p->origin < 0 || sim->nodes[p->origin].icmp_left == 0) {
         pkt_free(sim, pid);
         return;
     }
+    if (sim->nodes[p->origin].icmp_left > 0)
+        sim->nodes[p->origin].icmp_left--;
     p->proto = PUNCH_IP_ICMP;
     p->tcp_flags = 0;
     p->src = p->sent_dst;
@@ -375,7 +386,8 @@ static void host_receive(punch_sim *sim, int id, uint32_t pid)
         return;
     }
     sim->counters.delivered++;
-    punch_sim_datagram d = {.proto = p->proto, .tcp_flags = p->tcp_flags, .local = p->dst,
+    punch_sim_datagram d = {.proto = p->proto, .tcp_flags = p->tcp_flags, .tcp_seq = p->tcp_seq,
+                            .local = p->dst,
                             .remote = p->src, .data = p->data, .len = p->len};
     /* the endpoint may send from inside the call: the packet stays out of
      * the free list (and the pool never moves packets) until it returns */
@@ -395,7 +407,8 @@ static void nat_receive(punch_sim *sim, int id, int ifc, uint32_t pid)
             return;
         }
     }
-    punch_nat_tuple in = {.proto = p->proto, .src = p->src, .dst = p->dst}, out;
+    punch_nat_tuple in = {.proto = p->proto, .src = p->src, .dst = p->dst, .seq = p->tcp_seq},
+                    out;
     if (n->nat64 && n->ifaces[ifc].inside && !punch_nat64_out(n->nat64, &in, &in)) {
         sim->counters.nat_dropped++; /* a NAT64 only: IPv6 to its prefix */
         pkt_free(sim, pid);
@@ -511,6 +524,7 @@ int punch_sim_send(punch_sim *sim, int host, const punch_sim_datagram *d)
     packet *p = pkt(sim, pid);
     p->proto = d->proto ? d->proto : PUNCH_IP_UDP;
     p->tcp_flags = d->tcp_flags;
+    p->tcp_seq = d->tcp_seq;
     p->ttl = d->ttl ? d->ttl : PUNCH_SIM_TTL;
     p->src = p->sent_src = d->local;
     p->dst = p->sent_dst = d->remote;
@@ -534,6 +548,7 @@ static int add_node(punch_sim *sim, int kind)
     memset(n, 0, sizeof(*n));
     n->kind = kind;
     n->timer_at = UINT64_MAX;
+    n->icmp_left = -1;
     return (int)sim->n_nodes++;
 }
 

@@ -66,6 +66,8 @@ typedef struct punch_sim_datagram {
                             PUNCH_IP_ICMP, a TCP segment of ours ran out of TTL
                             (local and remote are that segment's, len 0) */
     uint8_t tcp_flags;
+    uint32_t tcp_seq;    /* TCP: the segment's sequence number (a SYN's: its ISN);
+                            ICMP: the one of the segment it is about */
     uint8_t ttl;         /* sending: the IP TTL, 0: PUNCH_SIM_TTL (receiving: 0) */
     punch_addr local, remote;
     const uint8_t *data;
@@ -125,6 +127,11 @@ int punch_sim_send(punch_sim *sim, int host, const punch_sim_datagram *d);
 /* Ask the host's endpoint for its next timeout again (after the caller
  * changed it from outside a callback). */
 void punch_sim_wake(punch_sim *sim, int host);
+/* How many of the routers' ICMP time exceeded for host's TCP segments
+ * may still reach it (-1, the default: all); the rest are not sent, as by
+ * routers whose ICMP rate limit for it is spent (Linux: one a second per
+ * destination after a burst of six). */
+void punch_sim_set_icmp(punch_sim *sim, int host, int budget);
 
 /* Process the next event. Returns false when there is none. */
 bool punch_sim_step(punch_sim *sim);

@@ -24,6 +24,24 @@ void punch_sim_tcp_init(punch_sim_tcp *t, punch_sim *sim, int host, const punch_
     t->addr = *addr;
     t->cb = *cb;
     t->next_port = EPHEMERAL_FIRST;
+    t->next_isn = 0x10000000u * (uint32_t)(host + 1);
+}
+
+void punch_sim_tcp_set_addr6(punch_sim_tcp *t, const punch_addr *addr6)
+{
+    t->addr6 = *addr6;
+}
+
+/* The host's address of this family. */
+static punch_addr addr_of(const punch_sim_tcp *t, uint8_t family)
+{
+    return family == PUNCH_AF_INET6 && t->addr6.family ? t->addr6 : t->addr;
+}
+
+static uint32_t new_isn(punch_sim_tcp *t)
+{
+    t->next_isn += 100000u;
+    return t->next_isn;
 }
 
 static punch_sim_tcp_sock *by_id(punch_sim_tcp *t, uint32_t id)
@@ -46,18 +64,30 @@ static punch_sim_tcp_sock *alloc_sock(punch_sim_tcp *t, uint32_t id, uint8_t sta
     return NULL;
 }
 
+static void segment_seq(punch_sim_tcp *t, const punch_addr *from, const punch_addr *to,
+                        uint8_t flags, uint32_t seq, uint8_t ttl, const uint8_t *data, size_t len)
+{
+    punch_sim_send(t->sim, t->host,
+                   &(punch_sim_datagram){.proto = PUNCH_IP_TCP, .tcp_flags = flags,
+                                         .tcp_seq = seq, .ttl = ttl, .local = *from,
+                                         .remote = *to, .data = data, .len = len});
+}
+
 static void segment(punch_sim_tcp *t, const punch_addr *from, const punch_addr *to, uint8_t flags,
                     uint8_t ttl, const uint8_t *data, size_t len)
 {
-    punch_sim_send(t->sim, t->host,
-                   &(punch_sim_datagram){.proto = PUNCH_IP_TCP, .tcp_flags = flags, .ttl = ttl,
-                                         .local = *from, .remote = *to, .data = data,
-                                         .len = len});
+    segment_seq(t, from, to, flags, 0, ttl, data, len);
+}
+
+/* A SYN-ACK of s (its ISN) to where the peer's SYN came from. */
+static void syn_ack(punch_sim_tcp *t, const punch_sim_tcp_sock *s)
+{
+    segment_seq(t, &s->local, &s->remote, PUNCH_TCP_SYN | PUNCH_TCP_ACK, s->isn, 0, NULL, 0);
 }
 
 static void send_syn(punch_sim_tcp *t, punch_sim_tcp_sock *s, uint64_t now, uint8_t ttl)
 {
-    segment(t, &s->local, &s->remote, PUNCH_TCP_SYN, ttl, NULL, 0);
+    segment_seq(t, &s->local, &s->remote, PUNCH_TCP_SYN, s->isn, ttl, NULL, 0);
     s->resend_ms = now + ((uint64_t)SYN_RTO_MS << s->syns);
     s->syns++;
 }
@@ -78,9 +108,10 @@ static void do_connect(punch_sim_tcp *t, uint64_t now, const punch_tcp_cmd *c)
         report(t, now, PUNCH_TCP_FAILED, c->sock, NULL, "no socket free");
         return;
     }
-    s->local = t->addr;
+    s->local = addr_of(t, c->remote.family);
     s->local.port = c->local.port;
     s->remote = c->remote;
+    s->isn = new_isn(t);
     send_syn(t, s, now, c->ttl);
 }
 
@@ -91,7 +122,7 @@ static void do_listen(punch_sim_tcp *t, uint64_t now, const punch_tcp_cmd *c)
         report(t, now, PUNCH_TCP_FAILED, c->sock, NULL, "no socket free");
         return;
     }
-    s->local = t->addr;
+    s->local = addr_of(t, c->local.family);
     s->local.port = c->local.port ? c->local.port : t->next_port++;
     report(t, now, PUNCH_TCP_LISTENING, c->sock, &s->local, NULL);
 }
@@ -109,9 +140,12 @@ void punch_sim_tcp_exec(punch_sim_tcp *t, uint64_t now, const punch_tcp_cmd *c)
     switch (c->kind) {
     case PUNCH_TCP_LISTEN: do_listen(t, now, c); break;
     case PUNCH_TCP_CONNECT: do_connect(t, now, c); break;
-    case PUNCH_TCP_RESYN:
-        if (s && s->state == T_SYN_SENT)
+    case PUNCH_TCP_RESYN: /* the driver's: a new socket on the same 4-tuple */
+        if (s && s->state == T_SYN_SENT) {
+            s->isn = new_isn(t);
+            s->syns = 0;
             send_syn(t, s, now, 0);
+        }
         break;
     case PUNCH_TCP_SEND:
         /* one frame per segment: without its length header */
@@ -176,7 +210,7 @@ static void on_syn(punch_sim_tcp *t, const punch_sim_datagram *d, punch_sim_tcp_
         /* RFC 9293 §3.5: simultaneous open (or our SYN-ACK was lost) */
         if (s->state == T_SYN_SENT)
             s->state = T_SYN_RCVD;
-        segment(t, &d->local, &d->remote, PUNCH_TCP_SYN | PUNCH_TCP_ACK, 0, NULL, 0);
+        syn_ack(t, s);
         return;
     }
     punch_sim_tcp_sock *l = lookup(t, d, true), *c;
@@ -187,7 +221,8 @@ static void on_syn(punch_sim_tcp *t, const punch_sim_datagram *d, punch_sim_tcp_
     c->listener = l->id;
     c->local = d->local;
     c->remote = d->remote;
-    segment(t, &d->local, &d->remote, PUNCH_TCP_SYN | PUNCH_TCP_ACK, 0, NULL, 0);
+    c->isn = new_isn(t);
+    syn_ack(t, c);
 }
 
 static void on_rst(punch_sim_tcp *t, uint64_t now, punch_sim_tcp_sock *s)
@@ -245,8 +280,12 @@ void punch_sim_tcp_segment(punch_sim_tcp *t, uint64_t now, const punch_sim_datag
 void punch_sim_tcp_icmp(punch_sim_tcp *t, uint64_t now, const punch_sim_datagram *d)
 {
     punch_sim_tcp_sock *s = lookup(t, d, false);
-    if (!s || s->state != T_SYN_SENT)
+    if (!s || (s->state != T_SYN_SENT && s->state != T_SYN_RCVD) || s->isn != d->tcp_seq)
         return;
+    if (s->listener) {
+        s->state = T_FREE; /* nobody knows it yet */
+        return;
+    }
     s->state = T_DONE;
     report(t, now, PUNCH_TCP_UNREACHABLE, s->id, NULL, NULL);
 }

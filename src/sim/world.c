@@ -624,9 +624,13 @@ static void node_tcp_start(world *w, node *n)
                               .open_ttl = w->tcp_open_ttl, .random = rng_bytes,
                               .random_ctx = &n->rng};
     tc.local[0] = n->addr;
+    if (n->addr6.family) /* dual stack: TCP paths over IPv6 too (issue 16) */
+        tc.local[tc.n_local++] = n->addr6;
     check_eq(punch_tcp_paths_new(&n->tcp, &tc), 0);
     punch_sim_tcp_init(&n->stcp, w->sim, n->host, &n->addr,
                        &(punch_sim_tcp_cb){node_tcp_accept, node_tcp_result, node_tcp_frame, n});
+    if (n->addr6.family)
+        punch_sim_tcp_set_addr6(&n->stcp, &n->addr6);
 }
 
 /* n's agent (and its TCP paths), registering at once. */

@@ -203,6 +203,7 @@ bool punch_msg_has_mac(punch_msg_type type)
     case PUNCH_MSG_CONNECT:
     case PUNCH_MSG_INTRODUCE:
     case PUNCH_MSG_REFUSED:
+    case PUNCH_MSG_TURN_ADDR:
         return true;
     default:
         return false;
@@ -309,6 +310,27 @@ static void field_token(codec *k, punch_msg *m)
         field(k, m->token, m->token_len);
 }
 
+static void body_turn_addr(codec *k, punch_msg *m)
+{
+    field(k, m->txid, PUNCH_MSG_TXID_LEN);
+    field(k, m->session, PUNCH_MSG_SESSION_LEN);
+    field(k, m->key, PUNCH_MSG_KEY_LEN);
+    field_endpoint(k, &m->relayed);
+}
+
+static void body_tcp_offer(codec *k, punch_msg *m)
+{
+    field_u8(k, &m->flags);
+    if (m->flags & ~PUNCH_TCP_FLAGS_ALL)
+        invalid(&k->c);
+    field_u16(k, &m->attempt);
+    if (m->attempt == 0)
+        invalid(&k->c);
+    field_u16(k, &m->delay_ms);
+    field_endpoint(k, &m->public_addr);
+    field_private(k, m);
+}
+
 static void body(codec *k, punch_msg *m)
 {
     switch (m->type) {
@@ -370,20 +392,15 @@ static void body(codec *k, punch_msg *m)
     case PUNCH_MSG_RELAY:
         field(k, m->session, PUNCH_MSG_SESSION_LEN);
         break;
+    case PUNCH_MSG_TURN_ADDR:
+        body_turn_addr(k, m);
+        break;
     case PUNCH_MSG_HANDSHAKE1:
     case PUNCH_MSG_HANDSHAKE2:
     case PUNCH_MSG_DATA:
         break;
     case PUNCH_MSG_TCP_OFFER:
-        field_u8(k, &m->flags);
-        if (m->flags & ~PUNCH_TCP_FLAGS_ALL)
-            invalid(&k->c);
-        field_u16(k, &m->attempt);
-        if (m->attempt == 0)
-            invalid(&k->c);
-        field_u16(k, &m->delay_ms);
-        field_endpoint(k, &m->public_addr);
-        field_private(k, m);
+        body_tcp_offer(k, m);
         break;
     default:
         invalid(&k->c);

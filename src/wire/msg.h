@@ -17,6 +17,15 @@
  *   INTRODUCE   server -> peer   the other side's key and endpoints; MAC
  *   REFUSED     server -> peer   why a REGISTER or CONNECT failed; MAC
  *   RELAY       both ways        a peer-to-peer message through punchd (§3.1)
+ *   TURN_ADDR   both ways        a relayed address at a standard TURN server (RFC
+ *                                8656, issue 15): peer -> server, the sender's (the
+ *                                server keeps it and answers with the same message as
+ *                                the receipt); server -> peer, beside an INTRODUCE,
+ *                                the introduced peer's, in that session; MAC.
+ *                                A type of its own, so REGISTER and INTRODUCE keep
+ *                                their layout: an older punchd or peer drops it as
+ *                                an unknown type (counted) and works as before
+ *                                (docs/protocol.md, "TURN_ADDR").
  *   TCP_OFFER   peer -> peer     TCP endpoints for a TCP path (§3.5, §3.2), only ever
  *                                inside the encrypted session (never on the wire alone)
  * Between peers, the Noise messages of src/crypto (handshake and transport)
@@ -55,6 +64,7 @@ typedef enum punch_msg_type {
     PUNCH_MSG_INTRODUCE = 0x06,
     PUNCH_MSG_REFUSED = 0x07,
     PUNCH_MSG_RELAY = 0x08,
+    PUNCH_MSG_TURN_ADDR = 0x09,
     PUNCH_MSG_HANDSHAKE1 = 0x10,
     PUNCH_MSG_HANDSHAKE2 = 0x11,
     PUNCH_MSG_DATA = 0x12,
@@ -99,14 +109,17 @@ typedef struct punch_msg {
     uint8_t cookie[PUNCH_MSG_COOKIE_LEN];      /* COOKIE, REGISTER, REGISTERED (next) */
     uint8_t key[PUNCH_MSG_KEY_LEN];            /* COOKIE: server; REGISTER/CONNECT: sender;
                                                   CONNECT: also pinned peer key (peer_key);
-                                                  INTRODUCE: the peer's */
+                                                  INTRODUCE: the peer's; TURN_ADDR: whose
+                                                  relayed address it is */
     uint8_t peer_key[PUNCH_MSG_KEY_LEN];       /* CONNECT: pinned key, all zero if none */
     uint16_t second_port;                      /* COOKIE: another port of the same server
                                                   IP that answers STUN Binding (0: none) */
-    uint8_t session[PUNCH_MSG_SESSION_LEN];    /* INTRODUCE, RELAY */
+    uint8_t session[PUNCH_MSG_SESSION_LEN];    /* INTRODUCE, RELAY, TURN_ADDR (server ->
+                                                  peer; all zero: the receipt) */
     char name[PUNCH_MSG_NAME_MAX + 1];         /* REGISTER: mine; CONNECT, INTRODUCE: peer's */
     punch_addr public_addr;                    /* REGISTERED: mine as seen; INTRODUCE: peer's;
                                                   TCP_OFFER: the sender's TCP endpoint */
+    punch_addr relayed;                        /* TURN_ADDR: the relayed address */
     size_t n_private;
     punch_addr private_addr[PUNCH_MSG_MAX_PRIVATE];
     uint8_t n_mapped;                          /* REGISTER, INTRODUCE: the last n_mapped

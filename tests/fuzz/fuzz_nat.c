@@ -3,7 +3,8 @@
  * libFuzzer target: punch-nat's packet path (src/nat/nat_packet.c, the
  * very code punch-nat runs), ICMP error translation included, on a
  * port-restricted NAT with hairpinning, the conntrack trap, RSTs and
- * conntrack's CLOSE after a RST (rst-close), and a small
+ * conntrack's CLOSE after a RST (rst-close), its check of the handshake's
+ * sequence numbers (isn-check), and a small
  * table. The input is a run of packets, each: a byte (bit 0: from the
  * outside; bit 1: a minute passes first), two bytes of length, the packet.
  *
@@ -39,7 +40,7 @@ static punch_nat *make_nat(void)
 {
     punch_nat_cfg cfg;
     punch_nat_cfg_default(&cfg);
-    if (punch_nat_cfg_parse(&cfg, "port-restricted-cone,hairpin=on,trap=on,syn=rst,rst-close=on,"
+    if (punch_nat_cfg_parse(&cfg, "port-restricted-cone,hairpin=on,trap=on,syn=rst,rst-close=on,isn-check=on,"
                                   "mappings=64,host-mappings=16",
                             NULL, 0) != 0)
         __builtin_trap();

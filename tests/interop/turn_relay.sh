@@ -7,8 +7,8 @@
 # channels are bound and by ChannelData after; a wrong password is refused
 # with coturn's 401. Then punch --turn: the agent allocates at coturn and
 # tells its relayed address (a "turn" event), or, with a wrong password,
-# why not (an "attempt" event of technique turn). (Relayed addresses
-# offered to peers and their data through coturn: not yet.)
+# why not (an "attempt" event of technique turn). Peers relaying through
+# coturn, and the move to a direct path: lab.turn.
 . "$(dirname "$0")/netns.sh"
 TURN_RELAY=${TURN_RELAY:?set TURN_RELAY to the turn_relay test program}
 PUNCH=${PUNCH:?set PUNCH to the punch binary}

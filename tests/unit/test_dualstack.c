@@ -106,6 +106,63 @@ static void dual_dual_goes_ipv6(void **state)
     fprintf(stderr, "dual x dual: direct over IPv6 through two firewalls, %u seeds\n", runs());
 }
 
+/* Dual x dual with `--tcp` (alice asks), both NATs and both firewalls
+ * Linux's (a SYN to a closed port answered with RST, rst-close,
+ * isn-check): a TCP path over IPv6 by simultaneous open through the two
+ * firewalls, on the first try, to bob's own IPv6 address, carrying data
+ * (issue 16: before, TCP paths were IPv4 only and went through the NATs). */
+static void dual_dual_tcp_goes_ipv6(void **state)
+{
+    (void)state;
+    for (unsigned r = 0; r < runs(); r++) {
+        world w;
+        world_start(&w, seed_of(r));
+        w.tcp_paths = true;
+        w.tcp_asker = &w.alice;
+        dual_stack(&w, STACK_DUAL, STACK_DUAL,
+                   "port-restricted-cone,syn=rst,rst-close=on,isn-check=on", V6_WAN_US);
+        connect_for(&w, 8000);
+        expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET6, "dual x dual --tcp");
+        if (w.alice.technique != PUNCH_TECH_TCP_SIMOPEN || w.bob.technique != PUNCH_TECH_TCP_SIMOPEN)
+            fail_msg("seed %llu: techniques %s and %s, want tcp-simultaneous-open; alice's TCP "
+                     "attempt '%s'", (unsigned long long)w.seed,
+                     punch_technique_name(w.alice.technique), punch_technique_name(w.bob.technique),
+                     w.alice.attempt_by[PUNCH_TECH_TCP_SIMOPEN]);
+        assert_int_equal(punch_tcp_paths_counters_get(w.alice.tcp)->failures, 0);
+        assert_memory_equal(w.alice.path_remote.ip, w.bob.addr6.ip, 16);
+        say(&w, 2);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 200 * MS);
+        assert_int_equal(w.bob.counts[2], 1);
+        world_free(&w);
+    }
+    fprintf(stderr, "dual x dual --tcp: TCP over IPv6 through two firewalls, %u seeds\n", runs());
+}
+
+/* Dual (alice asks, --tcp) x IPv4-only: her IPv6 try is answered with an
+ * IPv4 endpoint and fails at once ("the peer has no IPv6 TCP endpoint");
+ * the next goes over IPv4, with the opening SYN, and is the path. */
+static void dual_v4only_tcp_goes_ipv4(void **state)
+{
+    (void)state;
+    for (unsigned r = 0; r < runs(); r++) {
+        world w;
+        world_start(&w, seed_of(r));
+        w.tcp_paths = true;
+        w.tcp_asker = &w.alice;
+        dual_stack(&w, STACK_DUAL, STACK_V4_ONLY,
+                   "port-restricted-cone,syn=rst,rst-close=on,isn-check=on", V6_WAN_US);
+        connect_for(&w, 8000);
+        expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET, "dual x v4-only --tcp");
+        assert_int_equal(w.alice.technique, PUNCH_TECH_TCP_SIMOPEN);
+        assert_int_equal(w.bob.technique, PUNCH_TECH_TCP_SIMOPEN);
+        assert_int_equal(punch_tcp_paths_counters_get(w.alice.tcp)->failures, 1);
+        assert_non_null(strstr(w.alice.attempt_by[PUNCH_TECH_TCP_SIMOPEN],
+                               "try 1 of 3: the peer has no IPv6 TCP endpoint"));
+        world_free(&w);
+    }
+    fprintf(stderr, "dual x v4-only --tcp: TCP over IPv4 after one IPv6 try, %u seeds\n", runs());
+}
+
 /* IPv6 60 ms one way per firewall link against IPv4's 10: far more than
  * the margin, so IPv4 it is (and the preference is no blind one). */
 static void slow_ipv6_loses(void **state)
@@ -402,6 +459,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dual_dual_goes_ipv6),
+        cmocka_unit_test(dual_dual_tcp_goes_ipv6),
+        cmocka_unit_test(dual_v4only_tcp_goes_ipv4),
         cmocka_unit_test(slow_ipv6_loses),
         cmocka_unit_test(dual_v4only_goes_ipv4),
         cmocka_unit_test(v6only_v4only),

@@ -40,6 +40,7 @@ static punch_msg sample(punch_msg_type type)
         m.session[i] = (uint8_t)(0x50 + i);
     strcpy(m.name, "alice-laptop");
     m.public_addr = (punch_addr){.family = PUNCH_AF_INET, .port = 40001, .ip = {203, 0, 113, 7}};
+    m.relayed = (punch_addr){.family = PUNCH_AF_INET, .port = 49160, .ip = {198, 51, 100, 9}};
     m.n_private = 3;
     m.private_addr[0] = v4(2, 5000);
     m.private_addr[1] = v6(5000);
@@ -75,6 +76,7 @@ static const punch_msg_type all_types[] = {
     PUNCH_MSG_HELLO,     PUNCH_MSG_COOKIE,     PUNCH_MSG_REGISTER,   PUNCH_MSG_REGISTERED,
     PUNCH_MSG_CONNECT,   PUNCH_MSG_INTRODUCE,  PUNCH_MSG_REFUSED,    PUNCH_MSG_RELAY,
     PUNCH_MSG_HANDSHAKE1, PUNCH_MSG_HANDSHAKE2, PUNCH_MSG_DATA,   PUNCH_MSG_TCP_OFFER,
+    PUNCH_MSG_TURN_ADDR,
 };
 #define N_TYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -130,6 +132,12 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         break;
     case PUNCH_MSG_REFUSED:
         assert_int_equal(a->code, b->code);
+        break;
+    case PUNCH_MSG_TURN_ADDR:
+        assert_memory_equal(a->txid, b->txid, PUNCH_MSG_TXID_LEN);
+        assert_memory_equal(a->session, b->session, PUNCH_MSG_SESSION_LEN);
+        assert_memory_equal(a->key, b->key, PUNCH_MSG_KEY_LEN);
+        assert_true(punch_addr_equal(&a->relayed, &b->relayed));
         break;
     case PUNCH_MSG_TCP_OFFER:
         assert_int_equal(a->flags, b->flags);
@@ -210,7 +218,7 @@ static void bad_values_are_refused(void **state)
     buf[0] = 0x71;
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
     buf[0] = PUNCH_MSG_MAGIC;
-    buf[1] = 0x09; /* unknown type */
+    buf[1] = 0x0A; /* unknown type */
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
     buf[1] = PUNCH_MSG_REGISTER;
 

@@ -1626,6 +1626,73 @@ static void token_of_another_server_dropped(void **state)
     punch_rendezvous_free(rv);
 }
 
+/* ---- relayed addresses at TURN servers (TURN_ADDR, issue 15) ---- */
+
+static dgram turn_addr_msg(tpeer *p, const punch_addr *relayed, const uint8_t *mac_key)
+{
+    punch_msg m = {.type = PUNCH_MSG_TURN_ADDR, .relayed = *relayed};
+    txid_of(p, m.txid);
+    memcpy(m.key, p->id.public_key, PUNCH_KEY_LEN);
+    return encode(&m, mac_key);
+}
+
+/* A registered peer's TURN_ADDR is kept and answered with the same
+ * message (no larger); forged, misplaced or unknown ones get nothing. The
+ * INTRODUCE about it is what it always was (old peers decode it as
+ * before); its relayed address follows, to the other side only, in the
+ * session, MAC'd for that side. Without TURN_ADDR nothing follows at all
+ * (setup_pair's expect_nothing: an old peer sees no change). */
+static void turn_addr_kept_and_passed_on(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, bob;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&bob, 3, "bob", v4(198, 51, 100, 9, 31000));
+    join(rv, 1000, &alice);
+    join(rv, 1000, &bob);
+    punch_addr relayed = v4(192, 0, 2, 50, 49152);
+    const punch_rendezvous_counters *n = punch_rendezvous_counters_get(rv);
+
+    uint64_t bad_mac = n->bad_mac, unexpected = n->unexpected;
+    dgram forged = turn_addr_msg(&alice, &relayed, bob.mac_key);
+    send_from(rv, 1100, &alice.addr, &forged);
+    dgram elsewhere = turn_addr_msg(&alice, &relayed, alice.mac_key);
+    punch_addr other = v4(203, 0, 113, 8, 40001);
+    send_from(rv, 1100, &other, &elsewhere);
+    tpeer stranger;
+    peer_init(&stranger, 9, "carol", v4(203, 0, 113, 9, 40001));
+    dgram unknown = turn_addr_msg(&stranger, &relayed, stranger.mac_key);
+    send_from(rv, 1100, &stranger.addr, &unknown);
+    expect_nothing(rv);
+    assert_true(n->bad_mac == bad_mac + 1 && n->unexpected == unexpected + 2);
+
+    dgram t = turn_addr_msg(&alice, &relayed, alice.mac_key);
+    send_from(rv, 1200, &alice.addr, &t);
+    answer receipt = expect_to(rv, &alice, PUNCH_MSG_TURN_ADDR);
+    expect_nothing(rv);
+    assert_memory_equal(receipt.m.txid, t.buf + 2, PUNCH_MSG_TXID_LEN);
+    assert_memory_equal(receipt.m.key, alice.id.public_key, PUNCH_KEY_LEN);
+    assert_true(punch_addr_equal(&receipt.m.relayed, &relayed));
+    static const uint8_t zero[PUNCH_MSG_SESSION_LEN];
+    assert_memory_equal(receipt.m.session, zero, sizeof(zero));
+    assert_true(receipt.d.len <= t.len);
+
+    dgram c = connect_msg(&bob, "alice", NULL);
+    send_from(rv, 2000, &bob.addr, &c);
+    answer to_b = expect_to(rv, &bob, PUNCH_MSG_INTRODUCE);
+    answer news = expect_to(rv, &bob, PUNCH_MSG_TURN_ADDR); /* right behind its INTRODUCE */
+    answer to_a = expect_to(rv, &alice, PUNCH_MSG_INTRODUCE);
+    expect_nothing(rv); /* bob has none: alice gets no TURN_ADDR */
+    assert_introduces(&to_b, &alice);
+    assert_introduces(&to_a, &bob);
+    assert_memory_equal(news.m.session, to_b.m.session, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(news.m.key, alice.id.public_key, PUNCH_KEY_LEN);
+    assert_true(punch_addr_equal(&news.m.relayed, &relayed));
+    punch_rendezvous_free(rv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1661,6 +1728,7 @@ int main(void)
         cmocka_unit_test(token_registers_in_one_flight),
         cmocka_unit_test(bad_tokens_dropped),
         cmocka_unit_test(token_of_another_server_dropped),
+        cmocka_unit_test(turn_addr_kept_and_passed_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Relaying through a standard TURN server (issue 15): coturn (Debian's
+# turnserver, long-term credentials) on the server's second address,
+# punchd --no-relay beside it, alice and bob behind port-restricted cones
+# with punch --turn, and r1 dropping every datagram between alice's side
+# and bob's, so no direct path can open and punchd relays nothing.
+#  1. Both tell punchd their relayed addresses (TURN_ADDR, "offered");
+#     the session comes up on a relay path of technique turn on both sides,
+#     and numbered datagrams cross each way byte-identical, none twice.
+#  2. The block is lifted: hole punching, which went on beside the TURN
+#     path, opens a direct path and both sides move to it; datagrams keep
+#     crossing, now direct.
+#  3. Only bob has --turn (block on again): alice sends straight to his
+#     relayed address, he answers through his allocation; datagrams cross.
+#  4. A stream (punch connect without --datagram) of 256 KiB of random
+#     bytes, 64 KiB back, crosses through coturn alone, byte-identical.
+#  5. An older punchd (emulated: r3 drops TURN_ADDR): with the block off,
+#     both connect directly as before and each says punchd took no
+#     TURN_ADDR (an attempt of technique turn, after 16 tries).
+# Without TURN candidates in the wire and the agent, nothing connects here.
+. "$(dirname "$0")/lib.sh"
+B=${PUNCH_BUILD_DIR:?}
+PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd
+command -v turnserver >/dev/null || { echo "SKIP: no turnserver (scripts/setup installs coturn)"; exit 77; }
+LABX=("$PUNCH_LAB" --prefix "$TEST_PREFIX")
+# TURN_DEBUG=DIR keeps the run's files (events, outputs, coturn's log) there.
+[ -z "${TURN_DEBUG:-}" ] || trap 'rc=$?; cp -r "$TMP/." "$TURN_DEBUG/"; cleanup' EXIT
+TURN_URL=turn://alice:secret@198.51.100.2:3478
+
+now_us() { echo "${EPOCHREALTIME/./}"; }
+ms_since() { echo $(( ($(now_us) - $1) / 1000 )); }
+# wait_grep FILE REGEX SECONDS: true once FILE has a line matching REGEX
+wait_grep() {
+    local i
+    for ((i = 0; i < $3 * 20; i++)); do
+        grep -q -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+# block on|off: r1 drops (or not) every UDP datagram between side A and side B.
+block() {
+    if [ "$1" = on ]; then
+        lab exec r1 -- nft -f - <<'EOF'
+table inet turnblock {
+    chain between_sides {
+        type filter hook forward priority -10; policy accept;
+        ip saddr 203.0.113.0/24 ip daddr 192.0.2.0/25 meta l4proto udp counter drop
+        ip saddr 192.0.2.0/25 ip daddr 203.0.113.0/24 meta l4proto udp counter drop
+    }
+}
+EOF
+    else
+        lab exec r1 -- nft delete table inet turnblock
+    fi
+}
+dropped() { lab exec r1 -- nft list table inet turnblock | grep -o 'packets [0-9]*' | awk '{ n += $2 } END { print n + 0 }'; }
+
+# The servers: punchd without its relay, coturn on the second address.
+start_servers() {
+    lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone \
+        --delay 5ms >/dev/null
+    "${LABX[@]}" exec server -- turnserver -n --listening-ip=198.51.100.2 --listening-port=3478 \
+        --relay-ip=198.51.100.2 --lt-cred-mech --user=alice:secret --realm=punch.test \
+        --no-cli --no-tls --no-dtls --pidfile="$TMP/turn.pid" --userdb="$TMP/turndb" \
+        --log-file=stdout --simple-log >"$TMP/turn.log" 2>&1 </dev/null &
+    wait_grep "$TMP/turn.log" "Total General servers" 10 || fail "coturn did not start: $(tail -3 "$TMP/turn.log")"
+    "${LABX[@]}" exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --no-relay \
+        --key "$TMP/server.key" --events "$TMP/punchd.ev" 2>"$TMP/punchd.err" </dev/null &
+    wait_grep "$TMP/punchd.ev" '"event":"started"' 5 || fail "punchd did not start: $(cat "$TMP/punchd.err")"
+}
+
+# feed SIDE DIR: once SIDE has a path, "SIDE SEQ CHECK" every 50 ms until DIR/stop
+feed() {
+    local side=$1 dir=$2 seq=0 i
+    for ((i = 0; i < 600; i++)); do
+        grep -q '"event":"path"' "$dir/$side.ev" 2>/dev/null && break
+        [ -e "$dir/stop" ] && return 0
+        sleep 0.05
+    done
+    while [ ! -e "$dir/stop" ]; do
+        printf '%s %06d %s\n' "$side" "$seq" "$(printf '%s-%d' "$side" "$seq" | sha256sum | cut -c1-40)" || return 0
+        seq=$((seq + 1))
+        sleep 0.05
+    done
+}
+# received OUT FROM: how many lines from FROM arrived
+received() { grep -c "^$2 " "$1" 2>/dev/null || true; }
+# wait_more OUT FROM N SECONDS: true once more than N lines from FROM arrived
+wait_more() {
+    local i
+    for ((i = 0; i < $4 * 20; i++)); do
+        [ "$(received "$1" "$2")" -gt "$3" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+# intact OUT FROM: every line is one FROM sent, byte for byte, none twice
+intact() {
+    local line side seq sum n=0
+    while IFS= read -r line; do
+        read -r side seq sum <<<"$line"
+        [ "$side" = "$2" ] && [ "$line" = "$2 $seq $(printf '%s-%d' "$2" "$((10#$seq))" | sha256sum | cut -c1-40)" ] ||
+            fail "$1: a line $2 did not send: $(cat -v <<<"$line")"
+        n=$((n + 1))
+    done <"$1"
+    [ -z "$(cut -d' ' -f2 "$1" | sort | uniq -d | head -1)" ] || fail "$1: a datagram of $2's delivered twice"
+    echo "$n"
+}
+last_path() {
+    local last
+    last=$(grep '"event":"path"' "$1" | tail -1)
+    echo "$(grep -o '"kind":"[^"]*"' <<<"$last" | cut -d'"' -f4)/$(grep -o '"technique":"[^"]*"' <<<"$last" | cut -d'"' -f4)"
+}
+
+# listen DIR [OPTIONS...] <INPUT: bob listens with --turn (stdin passed on:
+# a background job's is /dev/null otherwise); waits until punchd passes his
+# relayed address on ("offered").
+listen() {
+    local dir=$1; shift
+    "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server 198.51.100.1 \
+        --name bob --turn "$TURN_URL" --events "$dir/bob.ev" listen "$@" >"$dir/bob.out" 2>"$dir/bob.err" <&0 &
+    BOB=$!
+    wait_grep "$dir/bob.ev" '"event":"turn".*"offered":true' 10 ||
+        fail "bob's relayed address was not offered: $(grep -h 'turn\|attempt' "$dir/bob.ev" "$dir/bob.err" | tail -5)"
+}
+
+# ---- 1 and 2: datagrams through coturn, then direct ----
+datagrams() {
+    local D=$TMP/d t0 t n_turn_a n_turn_b a b
+    mkdir -p "$D"
+    block on
+    listen "$D" --datagram < <(feed bob "$D")
+    t0=$(now_us)
+    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 60 \
+        "$PUNCH" --server 198.51.100.1 --name alice --turn "$TURN_URL" --events "$D/alice.ev" \
+        connect bob --datagram --timeout 30 >"$D/alice.out" 2>"$D/alice.err" < <(feed alice "$D") &
+    ALICE=$!
+    for side in alice bob; do
+        wait_grep "$D/$side.ev" '"event":"path".*"kind":"relay","technique":"turn"' 10 ||
+            fail "$side: no path through coturn: $(grep -h 'path\|attempt\|closed\|turn' "$D/$side.ev" | tail -6)"
+    done
+    ! grep -q '"kind":"direct"' "$D/alice.ev" "$D/bob.ev" || fail "a direct path through the block"
+    wait_more "$D/alice.out" bob 20 10 && wait_more "$D/bob.out" alice 20 10 ||
+        fail "datagrams through coturn: $(received "$D/alice.out" bob) from bob, $(received "$D/bob.out" alice) from alice"
+    n_turn_a=$(received "$D/alice.out" bob) n_turn_b=$(received "$D/bob.out" alice)
+    [ "$(dropped)" -gt 0 ] || fail "the block dropped nothing: hole punching never tried?"
+    ! grep -q '"kind":"direct"' "$D/alice.ev" "$D/bob.ev" || fail "a direct path through the block"
+    ok "through coturn after $(ms_since "$t0") ms: $(grep -m1 '"technique":"turn"' "$D/alice.ev" | grep -o '"remote":"[^"]*"') (alice), $n_turn_a datagrams from bob, $n_turn_b from alice; r1 dropped $(dropped) direct probes"
+    block off
+    t=$(now_us)
+    for side in alice bob; do
+        wait_grep "$D/$side.ev" '"event":"path".*"kind":"direct"' 25 ||
+            fail "$side did not move to a direct path once unblocked: $(grep -h 'path\|attempt' "$D/$side.ev" | tail -5)"
+    done
+    local up_ms; up_ms=$(ms_since "$t")
+    wait_more "$D/alice.out" bob $((n_turn_a + 20)) 10 && wait_more "$D/bob.out" alice $((n_turn_b + 20)) 10 ||
+        fail "no datagrams after the move to direct"
+    touch "$D/stop"
+    wait "$ALICE" 2>/dev/null || true
+    kill -TERM "$BOB" 2>/dev/null || true
+    wait "$BOB" 2>/dev/null || true
+    a=$(last_path "$D/alice.ev") b=$(last_path "$D/bob.ev")
+    [[ $a == direct/* && $b == direct/* ]] || fail "ended on $a / $b"
+    na=$(intact "$D/alice.out" bob) nb=$(intact "$D/bob.out" alice)
+    ok "unblocked: direct ($a / $b) after $up_ms ms; in all alice got $na datagrams from bob, bob $nb from alice, all intact, none twice"
+}
+
+# ---- 4: only bob has a TURN server ----
+# alice (no --turn) sends straight to bob's relayed address; bob answers
+# through his allocation to where her datagrams came from.
+one_sided() {
+    local D=$TMP/o side
+    mkdir -p "$D"
+    block on
+    listen "$D" --datagram < <(feed bob "$D")
+    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 60 \
+        "$PUNCH" --server 198.51.100.1 --name alice --events "$D/alice.ev" \
+        connect bob --datagram --timeout 30 >"$D/alice.out" 2>"$D/alice.err" < <(feed alice "$D") &
+    ALICE=$!
+    for side in alice bob; do
+        wait_grep "$D/$side.ev" '"event":"path".*"kind":"relay","technique":"turn"' 10 ||
+            fail "one-sided: $side has no path through coturn: $(grep -h 'path\|attempt\|closed' "$D/$side.ev" | tail -5)"
+    done
+    wait_more "$D/alice.out" bob 10 10 && wait_more "$D/bob.out" alice 10 10 ||
+        fail "one-sided: $(received "$D/alice.out" bob) datagrams from bob, $(received "$D/bob.out" alice) from alice"
+    touch "$D/stop"
+    wait "$ALICE" 2>/dev/null || true
+    kill -TERM "$BOB" 2>/dev/null || true
+    wait "$BOB" 2>/dev/null || true
+    ! grep -q '"kind":"direct"' "$D/alice.ev" "$D/bob.ev" || fail "one-sided: a direct path through the block"
+    local na nb
+    na=$(intact "$D/alice.out" bob) nb=$(intact "$D/bob.out" alice)
+    ok "only bob with --turn: alice straight to $(grep -m1 '"technique":"turn"' "$D/alice.ev" | grep -o '"remote":"[^"]*"'), $na datagrams from bob, $nb from alice, intact"
+    block off
+}
+
+# ---- 5: an older punchd, emulated ----
+# r3 drops every TURN_ADDR on its way to punchd (UDP payload 0x70 0x09), as
+# an older punchd drops the unknown type: the peers go on as before (a
+# direct path here, no block), and each says punchd took no TURN_ADDR.
+old_punchd() {
+    local D=$TMP/old side
+    mkdir -p "$D"
+    lab exec r3 -- nft -f - <<'EOF'
+table inet oldpunchd {
+    chain to_punchd {
+        type filter hook forward priority -10; policy accept;
+        ip daddr 198.51.100.1 udp dport 3478 @th,64,16 0x7009 counter drop
+    }
+}
+EOF
+    "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server 198.51.100.1 \
+        --name bob --turn "$TURN_URL" --events "$D/bob.ev" listen --datagram \
+        >"$D/bob.out" 2>"$D/bob.err" < <(feed bob "$D") &
+    BOB=$!
+    wait_grep "$D/bob.ev" '"event":"registered"' 10 || fail "old punchd: bob did not register"
+    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 60 \
+        "$PUNCH" --server 198.51.100.1 --name alice --turn "$TURN_URL" --events "$D/alice.ev" \
+        connect bob --datagram --timeout 30 >"$D/alice.out" 2>"$D/alice.err" < <(feed alice "$D") &
+    ALICE=$!
+    for side in alice bob; do
+        wait_grep "$D/$side.ev" '"event":"path".*"kind":"direct"' 10 ||
+            fail "old punchd: $side found no direct path: $(grep -h 'path\|attempt' "$D/$side.ev" | tail -5)"
+    done
+    wait_more "$D/alice.out" bob 10 10 && wait_more "$D/bob.out" alice 10 10 || fail "old punchd: no datagrams"
+    for side in alice bob; do
+        wait_grep "$D/$side.ev" '"technique":"turn".*"why":"the server took no TURN_ADDR' 20 ||
+            fail "old punchd: $side did not say punchd took no TURN_ADDR: $(grep -h 'turn' "$D/$side.ev" | tail -3)"
+    done
+    touch "$D/stop"
+    wait "$ALICE" 2>/dev/null || true
+    kill -TERM "$BOB" 2>/dev/null || true
+    wait "$BOB" 2>/dev/null || true
+    ! grep -q '"offered":true' "$D/alice.ev" "$D/bob.ev" || fail "old punchd: a relayed address offered"
+    local n; n=$(lab exec r3 -- nft list table inet oldpunchd | grep -o 'packets [0-9]*' | cut -d' ' -f2)
+    lab exec r3 -- nft delete table inet oldpunchd
+    ok "older punchd (r3 dropped $n TURN_ADDR): direct as before ($(last_path "$D/alice.ev")), datagrams intact ($(intact "$D/alice.out" bob) / $(intact "$D/bob.out" alice)), each side told: $(grep -o '"why":"the server took no TURN_ADDR[^(]*' "$D/alice.ev" | head -1)"
+}
+
+# ---- 3: a stream through coturn alone ----
+stream() {
+    local D=$TMP/s rc=0 brc=0
+    mkdir -p "$D"
+    head -c 262144 /dev/urandom >"$D/a.bin"
+    head -c 65536 /dev/urandom >"$D/b.bin"
+    block on
+    listen "$D" <"$D/b.bin"
+    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 60 \
+        "$PUNCH" --server 198.51.100.1 --name alice --turn "$TURN_URL" --events "$D/alice.ev" \
+        connect bob --timeout 30 <"$D/a.bin" >"$D/alice.out" 2>"$D/alice.err" || rc=$?
+    wait "$BOB" || brc=$?
+    [ "$rc" = 0 ] && [ "$brc" = 0 ] ||
+        fail "stream: connect exited $rc, listen $brc: $(tail -2 "$D/alice.err" "$D/bob.err")"
+    cmp -s "$D/a.bin" "$D/bob.out" || fail "stream: bob got $(stat -c %s "$D/bob.out") bytes, not alice's 262144"
+    cmp -s "$D/b.bin" "$D/alice.out" || fail "stream: alice got $(stat -c %s "$D/alice.out") bytes, not bob's 65536"
+    [ "$(last_path "$D/alice.ev")" = relay/turn ] && [ "$(last_path "$D/bob.ev")" = relay/turn ] ||
+        fail "stream: ended on $(last_path "$D/alice.ev") / $(last_path "$D/bob.ev")"
+    ! grep -q '"kind":"direct"' "$D/alice.ev" "$D/bob.ev" || fail "stream: a direct path through the block"
+    ok "stream: 256 KiB alice to bob and 64 KiB back, through coturn alone, byte-identical"
+    block off
+}
+
+start_servers
+datagrams
+one_sided
+stream
+old_punchd
