@@ -41,6 +41,7 @@ typedef struct held_slot {
     uint32_t seq;
     uint16_t len;
     bool have, missing;
+    bool gave_up;               /* missing, and left to SCTP: it may still come */
     uint8_t nacks;
     uint64_t missed_ms, nacked_ms;
     uint8_t pkt[REPAIR_MAX_PACKET];
@@ -120,6 +121,13 @@ size_t punch_repair_frame(punch_repair *r, const uint8_t *pkt, size_t len, uint8
 static uint64_t repair_rtt(const punch_repair *r, uint32_t rtt_ms)
 {
     uint32_t ms = rtt_ms ? rtt_ms : UNKNOWN_RTT_MS;
+    /* Until a repair has timed itself the agent's figure is a floor only
+     * (UNKNOWN_RTT_MS at least): told 1 ms on a 200 ms path, the first
+     * repairs were given up after 64 ms, before any answer could come, and
+     * the few losses that reached SCTP in its slow start left it growing
+     * by one packet per 300 ms round trip (16 MiB at 0.27 MB/s). */
+    if (r->repair_ms == 0 && ms < UNKNOWN_RTT_MS)
+        ms = UNKNOWN_RTT_MS;
     return r->repair_ms > ms ? r->repair_ms : ms;
 }
 
@@ -145,6 +153,18 @@ static void time_repair(punch_repair *r, uint64_t took_ms)
         r->repair_ms = ms;
     else
         r->repair_ms = (uint32_t)((7 * (uint64_t)r->repair_ms + ms) / 8);
+}
+
+/* A packet given up on came after all: its repair took longer than the
+ * hold, so it is a sample of the repair time too. Learning only from the
+ * repairs that came in time, a hold set by an agent's round trip far below
+ * the real one (4 ms told on a 200 ms path) never grew: every repair came
+ * late, every loss went to SCTP, and SCTP crawled (issue 14). */
+static void came_late(punch_repair *r, held_slot *h, uint64_t now)
+{
+    h->gave_up = false;
+    r->c.late++;
+    time_repair(r, now - h->missed_ms);
 }
 
 static bool concealing(const punch_repair *r)
@@ -173,6 +193,7 @@ static void release(punch_repair *r, const repair_io *io, uint64_t now, uint32_t
         } else if (!concealing(r) || (int32_t)(room - r->expect) > 0 ||
                    now - h->missed_ms >= hold_ms(r, rtt_ms)) {
             r->c.given_up++;
+            h->gave_up = h->missing && h->seq == r->expect;
             h->missing = false;
         } else {
             break;
@@ -229,6 +250,8 @@ static void take_seq(punch_repair *r, const repair_io *io, uint64_t now, uint32_
          * at 0 again): SCTP takes each in any order and drops duplicates.
          * Dropping "duplicates" here lost a new peer's INIT (interop.stream,
          * listen --keep-open). */
+        if (h->seq == seq && h->gave_up)
+            came_late(r, h, now);
         io->deliver(io->arg, pkt, len);
         return;
     }

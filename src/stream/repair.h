@@ -30,7 +30,12 @@
 
 enum { REPAIR_PLAIN = 0x00, REPAIR_SEQ = 0x01, REPAIR_NACK = 0x02, REPAIR_TAIL = 0x03 };
 #define REPAIR_HEADER 5      /* kind + sequence number */
-#define REPAIR_RING 2048     /* packets kept to send again, and held to reorder */
+/* Packets kept to send again, and held to reorder: at least the packets
+ * SCTP can have in flight (SOCKET_BUF in stream_internal.h, about 2,900),
+ * or a packet still being repaired falls out of the ring and is given up
+ * (seen at 2048 with 2 MiB buffers: 25 given up at once, SCTP's window
+ * halved). 2 x 4096 slots of 1.2 KB: 9.6 MB per peer with streams. */
+#define REPAIR_RING 4096
 #define REPAIR_NACK_MAX 64
 #define REPAIR_MAX_PACKET 1152
 /* Above this recent loss rate (of sequenced packets, in 1/65536) losses go
@@ -51,6 +56,7 @@ typedef struct repair_counters {
     uint64_t nacks;      /* sequence numbers asked for again */
     uint64_t repaired;   /* missing packets that came before SCTP saw a gap */
     uint64_t given_up;   /* missing packets left to SCTP */
+    uint64_t late;       /* of those, the ones that came after all */
     uint64_t malformed;  /* bodies we could not read: dropped */
 } repair_counters;
 

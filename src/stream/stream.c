@@ -677,15 +677,30 @@ int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg)
      * then never opens beyond what SACK clocking gives, which halves bulk
      * throughput on a fast path (bench/stream_bench.sh). cwnd alone limits. */
     usrsctp_sysctl_set_sctp_max_burst_default(0);
-    /* H-TCP (usrsctp's module 2) rather than RFC 4960's: random loss is
-     * repaired below SCTP (repair.c), so a loss SCTP sees is rare, but one
-     * in slow start left RFC 4960's congestion avoidance growing the window
-     * by one packet per round trip for the rest of a transfer (16 MiB at
-     * 0.1 of TCP BBR in lab.stream_loss); H-TCP's growth speeds up with the
-     * time since the last loss (after 2 s: 11 packets per round trip) and it
-     * backs off by less when the rate held. Same slow start, and the same
-     * figures without such a loss (docs/streams.md). */
-    usrsctp_sysctl_set_sctp_default_cc_module(SCTP_CC_HTCP);
+    /* usrsctp refuses a send (EWOULDBLOCK) once 512 chunks wait in an
+     * association's send and sent queues, whatever room the send buffer
+     * has: with our 1132-byte packets that capped the data in flight at
+     * 580 KB (measured: 531 chunks unacknowledged, 600 KB in the send
+     * buffer of 1 MiB, every send refused), 14 MB/s on a 40 ms path with
+     * no loss at all. The send buffer alone limits now. */
+    usrsctp_sysctl_set_sctp_max_chunks_on_queue(MAX_CHUNKS_QUEUED);
+    /* Ten packets, as Linux TCP (RFC 6928), not RFC 4960's 4380 bytes. */
+    usrsctp_sysctl_set_sctp_initial_cwnd(INITIAL_CWND_PACKETS);
+    /* HSTCP (usrsctp's module 1, RFC 3649) rather than RFC 4960's or
+     * H-TCP: random loss is repaired below SCTP (repair.c), so a loss SCTP
+     * sees is rare, but each costs the rest of a transfer, since every
+     * usrsctp module grows the window by one packet per round trip after
+     * it (usrsctp 0.9.5's H-TCP too: its alpha is forced to the base
+     * value). HSTCP backs off by 27-33 % at windows of 1-4 MB, where H-TCP
+     * halved (its beta is minRTT/maxRTT, and the repair's holds make SCTP's
+     * round trip vary 40-150 ms), grows faster in slow start at large
+     * windows, and starts at sctp_initial_cwnd (H-TCP ignores it: 3
+     * packets). The price: through punchd's rate-limited relay (1 MiB/s
+     * per source, excess dropped) it backs off too little: lab.stream's
+     * relay case 9-19 s for 8 MiB, 8.4 s with H-TCP. H-TCP, in turn,
+     * crawled on a 200 ms path after one early loss (0.24 MB/s, 1 run in
+     * 2). docs/streams.md. */
+    usrsctp_sysctl_set_sctp_default_cc_module(SCTP_CC_HSTCP);
     *out = s;
     return 0;
 }

@@ -28,7 +28,18 @@
 #define OUT_ROOM 2048      /* read from SCTP only with this much room (control messages fit) */
 #define TICK_MS 10         /* usrsctp's clock: its timers have 1 ms ticks; 10 ms is plenty */
 #define FLUSH_EVERY 64     /* the agent queues 256 datagrams: send them before it fills */
-#define SOCKET_BUF (1u << 20)
+/* Each stream's SCTP send and receive buffers. The window a path needs is
+ * its rate times SCTP's round trip, and under loss that round trip is the
+ * path's plus a repair's hold (repair.c: 90-100 ms on the lab's 40 ms path
+ * at 5 % loss per link); usrsctp also counts 256 bytes per chunk against
+ * the receive window (sctp_peer_chunk_oh). 4 MiB: about 2,900 packets in
+ * flight, which the repair ring (REPAIR_RING) must hold. */
+#define SOCKET_BUF (4u << 20)
+/* Chunks an association may have queued and in flight (usrsctp's
+ * sctp_max_chunks_on_queue, 512 by default): above what SOCKET_BUF holds
+ * in full packets, so the buffer is the limit. */
+#define MAX_CHUNKS_QUEUED 8192
+#define INITIAL_CWND_PACKETS 10
 #define RTO_MIN_MS 120
 /* RTO.Min once a stream is up (stream_set_data_rto). The loss repair under
  * SCTP (repair.c) holds what follows a lost packet for a round trip or

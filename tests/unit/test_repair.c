@@ -233,6 +233,46 @@ static void repair_times_itself(void **state)
     assert_int_equal(c->given_up, 0);
 }
 
+/* Told a round trip far below the real one (lab, RTT 200 ms: bob's agent
+ * said 4 ms), every repair came after its hold (76 ms) was over and was
+ * given up; the repair timed itself only from repairs that came in time,
+ * so it never learned, and every loss went to SCTP: the crawl of issue 14
+ * (0.03 MB/s, 190 T3-rtx timeouts, 314 given up). A repair that comes
+ * after it was given up times the repairs too, so after the first few the
+ * hold covers the real round trip. Here RTT 600 ms, beyond the untimed
+ * hold's floor (460 ms), so the first repairs do come late. Without the
+ * late samples: repaired 0, given up 483. */
+static void late_repairs_teach_the_hold(void **state)
+{
+    (void)state;
+    L.told_rtt = 4;
+    L.delay = 300;
+    L.loss[0] = L.loss[1] = 0.10;
+    send_stream(5000);
+    const repair_counters *c = punch_repair_counters(L.end[1]);
+    assert_true(c->repaired > 300);
+    assert_true(c->given_up < 20);
+    assert_true(c->late > 0 && c->late <= c->given_up);
+}
+
+/* Told 1 ms on a 200 ms path (lab: bob's agent), before any repair has
+ * timed itself: the hold is set by 100 ms at least, so the first repairs
+ * come in time. With the agent's figure alone the first three were given
+ * up (hold 64 ms) and SCTP, then in slow start, crawled for the rest of 16
+ * MiB (0.27 MB/s, 50 T3-rtx timeouts). */
+static void untimed_hold_covers_a_long_path(void **state)
+{
+    (void)state;
+    L.told_rtt = 1;
+    L.delay = 100;
+    L.loss[0] = L.loss[1] = 0.10;
+    send_stream(2000);
+    const repair_counters *c = punch_repair_counters(L.end[1]);
+    assert_true(c->repaired > 100);
+    assert_int_equal(c->late, 0);
+    assert_true(c->given_up * 100 < c->repaired);
+}
+
 /* The last packets of a flight lost: no later packet shows the gap, but
  * the sender's REPAIR_TAIL after a quiet tick does, and they are asked for
  * and come within a few round trips (before: never, SCTP's T3-rtx timer
@@ -264,7 +304,7 @@ static void gives_up_after_hold(void **state)
         send_packet(0, i);
     run_until(DELAY_MS + 1);
     assert_int_equal(L.n_got, 3); /* 0 1 2; 4..9 held */
-    run_until(DELAY_MS + 4 * 2 * DELAY_MS + 60 + 20); /* repair.c hold_ms */
+    run_until(DELAY_MS + 4 * 100 + 60 + 20); /* repair.c hold_ms, untimed: 100 ms at least */
     assert_int_equal(L.n_got, 9);
     assert_int_equal(L.got[3], 4);
     assert_in_order();
@@ -352,6 +392,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(gives_up_after_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(lost_tail_repaired, setup, teardown),
         cmocka_unit_test_setup_teardown(repair_times_itself, setup, teardown),
+        cmocka_unit_test_setup_teardown(late_repairs_teach_the_hold, setup, teardown),
+        cmocka_unit_test_setup_teardown(untimed_hold_covers_a_long_path, setup, teardown),
         cmocka_unit_test_setup_teardown(acks_pass_a_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(heavy_loss_goes_to_sctp, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_counted, setup, teardown),
