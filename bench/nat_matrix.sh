@@ -247,7 +247,7 @@ for c in "${CELLS[@]}"; do
 done
 [ ${#selected[@]} -gt 0 ] || { echo "nat_matrix: no cell matches '$only'" >&2; exit 2; }
 echo "nat_matrix: ${#selected[@]} cells, $runs lab runs and $sim_runs simulator runs each (limit $limit s)" >&2
-start=$SECONDS
+start=$SECONDS load_start=$(cut -d' ' -f1 /proc/loadavg) loads=()
 {
     echo "# NAT matrix: direct rate and time to the first direct path, lab beside simulator"
     echo
@@ -300,11 +300,15 @@ for c in "${selected[@]}"; do
     row="| $label | $(pct "$1" "$2") | $(ms "$3") | $4 | $(pct "$6" "$7") | $(ms "$8") | $9 | $(note "$@") |"
     [ "$lab_ok" = 1 ] || row="| $label | not run | - | - | $(pct "$6" "$7") | $(ms "$8") | $9 | |"
     echo "$row" >>"$tmp/doc.md"
+    loads+=("$(cut -d' ' -f1 /proc/loadavg)")
     echo "nat_matrix: [$k/${#selected[@]}, $((SECONDS - start)) s] $table: $label: lab $2/$1 $(ms "$3") $4; sim $7/$6 $(ms "$8") $9" >&2
 done
 {
     echo
-    echo "The whole run took $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s."
+    echo "The whole run took $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s. Load"
+    echo "average (1 min) $load_start at its start; after each cell $(printf '%s\n' "${loads[@]}" |
+        sort -g | awk '{v[NR] = $1} END {printf "%s to %s, median %s", v[1], v[NR], v[int((NR + 1) / 2)]}'),"
+    echo "on $(nproc) CPUs shared with other work: the lab's times are a loaded machine's."
     [ -f "$root/docs/nat-matrix-notes.md" ] && { echo; cat "$root/docs/nat-matrix-notes.md"; }
 } >>"$tmp/doc.md"
 mv "$tmp/doc.md" "$out"

@@ -647,6 +647,13 @@ static void stream_counters(session *s)
                   (unsigned long long)c.bad_vtag, (unsigned long long)c.too_short);
 }
 
+static void ask_for_peer(session *s)
+{
+    s->peer = punch_agent_connect(punch_driver_agent(s->driver), punch_clock_ms(), s->want_name,
+                                  s->has_pin ? s->pinned : NULL);
+    punch_driver_flush(s->driver);
+}
+
 static int run(session *s, uint32_t flags, int timeout_s)
 {
     static const int signals[] = {SIGINT, SIGTERM};
@@ -665,6 +672,11 @@ static int run(session *s, uint32_t flags, int timeout_s)
         set_connection_limit(s);
     if (punch_agent_cli_start(s->cli, &s->server, &su) != 0)
         goto done;
+    /* CONNECT right behind the first flight (with a token it is the first
+     * flight's), before the streams are set up (cold start, issue 10);
+     * forward asks once its own port listens. */
+    if (s->want_name && !s->forwarding)
+        ask_for_peer(s);
     if (!s->datagram) {
         punch_sctp_cfg sc = {.loop = s->loop, .driver = s->driver, .accept = s->listening,
                              .on_open = on_stream_open, .on_done = on_stream_done,
@@ -686,11 +698,8 @@ static int run(session *s, uint32_t flags, int timeout_s)
         }
         punch_log(PUNCH_LOG_INFO, "forwarding %s to %s port %u", punch_addr_format(&s->fwd_listen, a),
                   s->want_name, s->fwd_port);
-    }
-    if (s->want_name) {
-        s->peer = punch_agent_connect(punch_driver_agent(s->driver), punch_clock_ms(),
-                                      s->want_name, s->has_pin ? s->pinned : NULL);
-        punch_driver_flush(s->driver);
+        if (s->want_name)
+            ask_for_peer(s);
     }
     uint64_t give_up = punch_clock_ms() + 1000u * (uint64_t)timeout_s;
     if (timeout_s > 0 && punch_loop_timer_add(s->loop, give_up, on_timeout, s, &s->timeout) != 0) {

@@ -389,9 +389,10 @@ typedef struct punch_event_reason {
     char why[96];            /* "peer closed" when the peer said goodbye */
 } punch_event_reason;
 
-/* PUNCH_EVENT_SOCKETS: many-port probing is over; its extra sockets first
- * .. last may be closed, all but keep (0: none, else the extra socket a
- * path uses now). */
+/* PUNCH_EVENT_SOCKETS: many-port probing is over, or its peer is gone;
+ * its extra sockets first .. last may be closed, all but keep (0: none,
+ * else the extra socket a path uses now). A run's sockets may take more
+ * than one event; an index closed may be used again later (a new socket). */
 typedef struct punch_event_sockets {
     uint16_t first, last, keep;
 } punch_event_sockets;

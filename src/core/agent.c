@@ -204,20 +204,7 @@ int renew_peer(punch_agent *a, uint64_t now, int id)
 void forget_peer(punch_agent *a, int id)
 {
     peer *p = &a->peers[id];
-    /* The extra sockets it had (many-port probing) may go. */
-    uint16_t first = 0, last = 0;
-    if (a->birthday_owner == id) {
-        first = p->birthday.first;
-        last = (uint16_t)(first + BIRTHDAY_SOCKETS - 1);
-        a->birthday_owner = -1;
-    } else if (p->path >= 0 && p->cand[p->path].sock.kind == PUNCH_SOCKET_EXTRA) {
-        first = last = p->cand[p->path].sock.index;
-    }
-    if (first) {
-        ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
-        e->e.sockets.first = first;
-        e->e.sockets.last = last;
-    }
+    birthday_forget(a, id); /* the extra sockets it had may go */
     punch_noise_handshake_wipe(&p->hs.noise);
     punch_transport_wipe(&p->t);
     punch_transport_wipe(&p->prev);
@@ -610,7 +597,6 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
     else
         for (int i = 0; i < 8; i++)
             snprintf(a->name + 2 * i, 3, "%02x", a->id.public_key[i]);
-    a->next_sock = 1;
     a->birthday_owner = -1;
     uint8_t nonce[12]; /* PCP's mapping nonce */
     random_bytes(a, nonce, sizeof(nonce));

@@ -258,7 +258,8 @@ typedef struct birthday_state {
     bool trap;  /* two cones: the guess is a conntrack trap (birthday_role) */
     bool swapped; /* trap: the second round, sides swapped (birthday_swap) */
     unsigned sent;
-    uint16_t first;                  /* MANY_SOCKETS: our first extra socket */
+    uint16_t kept;                   /* the extra socket a path kept when a run
+                                        ended (0: none): open till the peer goes */
     uint16_t ports[BIRTHDAY_PROBES]; /* MANY_PORTS: the ports probed */
     punch_addr to;                   /* the peer's public endpoint */
 } birthday_state;
@@ -403,9 +404,13 @@ struct punch_agent {
     uint64_t unsent;         /* for extra sockets, taken by punch_agent_poll_transmit */
     uint64_t overflowed;     /* the oldest queued datagram, pushed out by a new one */
     uint64_t events_lost;    /* the oldest queued event, pushed out by a new one */
-    /* Many-port probing: extra sockets next_sock.. are free; one peer at a
-     * time opens BIRTHDAY_SOCKETS of them. */
-    uint16_t next_sock;
+    /* Many-port probing's extra sockets 1..PUNCH_MAX_SOCKETS (birthday.c):
+     * one peer at a time (birthday_owner) holds BIRTHDAY_SOCKETS of them
+     * (birthday_socks, in the order it sends from them); a run that ends
+     * gives them back but the one a path kept (birthday_state.kept). */
+    uint64_t socks_taken[PUNCH_MAX_SOCKETS / 64 + 1]; /* bit k: socket k is taken */
+    uint16_t sock_cursor;                             /* the last one taken */
+    uint16_t birthday_socks[BIRTHDAY_SOCKETS];
     int birthday_owner; /* peer id, -1 */
     punch_socket rx_sock; /* the socket of the datagram being handled */
     uint64_t dropped;   /* datagrams not for us, forged, stale */
@@ -669,6 +674,8 @@ void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m);
 bool birthday_probed(const peer *p, const punch_addr *src);
 uint64_t birthday_deadline(const punch_agent *a, int id);
 void birthday_timeout(punch_agent *a, uint64_t now, int id);
+void birthday_forget(punch_agent *a, int id);
+void birthday_on_confirmed(punch_agent *a, int id);
 
 /* ---- handshake.c (Noise IK, and rekeying) ---- */
 int make_msg1(punch_agent *a, peer *p);

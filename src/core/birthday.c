@@ -92,14 +92,61 @@ static birthday_side birthday_role(const punch_agent *a, const peer *p, const pu
     return BIRTHDAY_NONE;
 }
 
-/* Take the extra sockets for p's many-port run (one peer at a time; an
- * agent has PUNCH_MAX_SOCKETS of them in its life). */
+/* ---- the extra sockets (1..PUNCH_MAX_SOCKETS) ----
+ * A run takes BIRTHDAY_SOCKETS of them and gives them back when it ends,
+ * all but the one a path kept, which goes back with its peer: a listener
+ * runs many-port probing as often as peers come (before, the sockets
+ * never came back, and an agent could run it four times in its life).
+ * Taken next-fit from the last one taken, so a socket the caller was
+ * just told to close is not the next run's. */
+static bool sock_taken(const punch_agent *a, unsigned k)
+{
+    return (a->socks_taken[k / 64] >> (k % 64)) & 1;
+}
+
+static void sock_mark(punch_agent *a, unsigned k, bool taken)
+{
+    uint64_t bit = (uint64_t)1 << (k % 64);
+    if (taken)
+        a->socks_taken[k / 64] |= bit;
+    else
+        a->socks_taken[k / 64] &= ~bit;
+}
+
+/* Give socks[0..n) back, all but keep: the caller may close them (one
+ * PUNCH_EVENT_SOCKETS per run of consecutive ones). */
+static void socks_give_back(punch_agent *a, int id, const uint16_t *socks, unsigned n,
+                            uint16_t keep)
+{
+    for (unsigned i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && socks[j] == socks[j - 1] + 1; j++)
+            ;
+        ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
+        e->e.sockets.first = socks[i];
+        e->e.sockets.last = socks[j - 1];
+        e->e.sockets.keep = keep >= socks[i] && keep <= socks[j - 1] ? keep : 0;
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (socks[i] != keep)
+            sock_mark(a, socks[i], false);
+}
+
+/* Take the extra sockets for p's many-port run (one peer at a time). */
 static bool reserve_sockets(punch_agent *a, int id)
 {
-    if (a->birthday_owner >= 0 || a->next_sock + BIRTHDAY_SOCKETS - 1 > PUNCH_MAX_SOCKETS)
+    if (a->birthday_owner >= 0)
         return false;
-    a->peers[id].birthday.first = a->next_sock;
-    a->next_sock = (uint16_t)(a->next_sock + BIRTHDAY_SOCKETS);
+    unsigned n = 0, k = a->sock_cursor;
+    for (unsigned looked = 0; looked < PUNCH_MAX_SOCKETS && n < BIRTHDAY_SOCKETS; looked++) {
+        k = k % PUNCH_MAX_SOCKETS + 1;
+        if (!sock_taken(a, k))
+            a->birthday_socks[n++] = (uint16_t)k;
+    }
+    if (n < BIRTHDAY_SOCKETS)
+        return false; /* paths kept all but a few */
+    for (unsigned i = 0; i < n; i++)
+        sock_mark(a, a->birthday_socks[i], true);
+    a->sock_cursor = (uint16_t)k;
     a->birthday_owner = id;
     return true;
 }
@@ -116,7 +163,6 @@ void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
         return;
     p->birthday.to = m->public_addr;
     p->birthday.sent = 0;
-    p->birthday.first = 0;
     p->birthday.swapped = false;
     bool guess, trap;
     birthday_side role = birthday_role(a, p, m, &guess, &trap);
@@ -124,7 +170,14 @@ void birthday_plan(punch_agent *a, uint64_t now, int id, const punch_msg *m)
     uint64_t start = guess ? now + BIRTHDAY_UNKNOWN_AFTER_MS : now;
     p->birthday.guess = guess && role != BIRTHDAY_NONE;
     p->birthday.trap = trap;
-    if (role == BIRTHDAY_MANY_SOCKETS && (guess || reserve_sockets(a, id))) {
+    bool sockets = role == BIRTHDAY_MANY_SOCKETS && (guess || reserve_sockets(a, id));
+    /* Said for a peer we asked for: a burst of strangers would fill the
+     * event queue with it (interop.silent_peers_mid counts introductions). */
+    if (role == BIRTHDAY_MANY_SOCKETS && !sockets && p->connect.asked) {
+        const candidate tried = {.addr = p->birthday.to, .technique = PUNCH_TECH_BIRTHDAY};
+        tell_attempt(a, id, &tried, "no extra sockets free (another peer's run): birthday not tried");
+    }
+    if (sockets) {
         p->birthday.side = BIRTHDAY_MANY_SOCKETS;
         p->admission.probe_allowance = BIRTHDAY_SOCKETS;
         p->birthday.start_ms = p->birthday.next_ms = start;
@@ -154,19 +207,40 @@ bool birthday_probed(const peer *p, const punch_addr *src)
 }
 
 /* Many-port probing is over for p (a direct path, or the budget spent):
- * the extra sockets may go, but the one the path uses. */
+ * the extra sockets go back, but the one the path uses. */
 static void release_sockets(punch_agent *a, int id)
 {
     peer *p = &a->peers[id];
-    if (p->birthday.side != BIRTHDAY_MANY_SOCKETS || !p->birthday.first)
+    if (a->birthday_owner != id)
         return;
-    ev *e = push_event(a, PUNCH_EVENT_SOCKETS, id);
-    e->e.sockets.first = p->birthday.first;
-    e->e.sockets.last = (uint16_t)(p->birthday.first + BIRTHDAY_SOCKETS - 1);
-    e->e.sockets.keep = p->path >= 0 && p->cand[p->path].sock.kind == PUNCH_SOCKET_EXTRA
-                            ? p->cand[p->path].sock.index : 0;
+    uint16_t keep = p->path >= 0 && p->cand[p->path].sock.kind == PUNCH_SOCKET_EXTRA
+                        ? p->cand[p->path].sock.index : 0;
+    if (keep && p->birthday.kept && keep != p->birthday.kept) /* a second run's path */
+        socks_give_back(a, id, &p->birthday.kept, 1, 0);
+    socks_give_back(a, id, a->birthday_socks, BIRTHDAY_SOCKETS, keep);
+    if (keep)
+        p->birthday.kept = keep;
     a->birthday_owner = -1;
-    p->birthday.first = 0;
+}
+
+/* Peer id goes: every extra socket it holds goes back. */
+void birthday_forget(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    if (a->birthday_owner == id) {
+        socks_give_back(a, id, a->birthday_socks, BIRTHDAY_SOCKETS, 0);
+        a->birthday_owner = -1;
+    }
+    if (p->birthday.kept)
+        socks_give_back(a, id, &p->birthday.kept, 1, 0);
+    p->birthday.kept = 0;
+}
+
+/* On a direct path that answered both ways. */
+static bool direct_confirmed(const peer *p)
+{
+    return p->path >= 0 && path_kind(p->cand[p->path].technique) == PUNCH_PATH_DIRECT &&
+           p->cand[p->path].confirmed;
 }
 
 static void birthday_end(punch_agent *a, int id)
@@ -249,8 +323,7 @@ uint64_t birthday_deadline(const punch_agent *a, int id)
 void birthday_timeout(punch_agent *a, uint64_t now, int id)
 {
     peer *p = &a->peers[id];
-    bool direct = p->path >= 0 && path_kind(p->cand[p->path].technique) == PUNCH_PATH_DIRECT &&
-                  p->cand[p->path].confirmed;
+    bool direct = direct_confirmed(p);
     if (p->birthday.guess && !birthday_guess_starts(a, now, id, direct)) {
         if (direct)
             birthday_end(a, id);
@@ -276,7 +349,7 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
         if (!many_port_allowed(a, now, id))
             break; /* the budget (peer_admission.h): again at the next tick */
         if (p->birthday.side == BIRTHDAY_MANY_SOCKETS) {
-            punch_socket sock = extra_socket((uint16_t)(p->birthday.first + p->birthday.sent));
+            punch_socket sock = extra_socket(a->birthday_socks[p->birthday.sent]);
             send_msg_ttl(a, sock, &p->birthday.to, a->open.low_ttl ? a->open.ttl : 0, &probe);
         } else {
             uint16_t r;
@@ -290,4 +363,14 @@ void birthday_timeout(punch_agent *a, uint64_t now, int id)
     /* All sent: wait for answers until the budget ends. */
     p->birthday.next_ms = p->birthday.sent < total ? now + BIRTHDAY_TICK_MS
                                                    : p->birthday.start_ms + round;
+}
+
+/* A path was confirmed: on a direct one, a run (or a plan) ends now, not
+ * at the end of its budget, so its sockets go back (but the path's) for
+ * the next peer's run. */
+void birthday_on_confirmed(punch_agent *a, int id)
+{
+    peer *p = &a->peers[id];
+    if (p->birthday.side != BIRTHDAY_NONE && direct_confirmed(p))
+        birthday_end(a, id);
 }

@@ -231,6 +231,7 @@ void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
     if (ci == p->path)
         p->keepalive.missed = 0;
     choose_path(a, now, id);
+    birthday_on_confirmed(a, id);
 }
 
 /* The PONG to our latest PING there (sent_ms): both ways proven, and the

@@ -488,9 +488,15 @@ static void udp_queue(punch_driver *d, const punch_addr *dst, uint8_t ttl, const
     punch_udp_queue_len(tx, len);
 }
 
+/* The loop's timer at the earliest deadline, the agent's or ours. */
+static void arm_timer(punch_driver *d)
+{
+    uint64_t t = punch_agent_next_timeout(d->agent), mine = driver_deadline(d);
+    punch_loop_timer_set(d->loop, d->timer, mine < t ? mine : t);
+}
+
 void punch_driver_flush(punch_driver *d)
 {
-    punch_portmap_io_kick(d->portmap); /* portmap hook */
     uint8_t buf[PUNCH_UDP_MTU], ttl;
     punch_addr dst;
     size_t len;
@@ -527,8 +533,9 @@ void punch_driver_flush(punch_driver *d)
         d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
     if (punch_udp_queued(d->tx_other))
         d->stats.udp_unsent += punch_udp_send(d->fd_other, d->tx_other);
-    uint64_t t = punch_agent_next_timeout(d->agent), mine = driver_deadline(d);
-    punch_loop_timer_set(d->loop, d->timer, mine < t ? mine : t);
+    /* After the datagrams: its thread does not hold them up (cold start). */
+    punch_portmap_io_kick(d->portmap); /* portmap hook */
+    arm_timer(d);
 }
 
 static void on_timer(void *arg, uint64_t now_ms)
@@ -746,8 +753,15 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     if ((rc = punch_loop_timer_add(loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer)) != 0)
         goto fail;
     if (punch_loop_watch(loop, d->fd, on_readable, d) != 0 ||
-        (d->fd_other >= 0 && punch_loop_watch(loop, d->fd_other, on_readable, d) != 0) ||
-        (d->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+        (d->fd_other >= 0 && punch_loop_watch(loop, d->fd_other, on_readable, d) != 0)) {
+        rc = PUNCH_ERR_IO;
+        goto fail;
+    }
+    /* The first flight (HELLO or the token's REGISTER and CONNECT) leaves
+     * now: what follows is not needed before the answers come (cold start,
+     * issue 10). */
+    punch_driver_flush(d);
+    if ((d->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
         punch_loop_watch(loop, d->ep, on_tcp, d) != 0 ||
         (d->extra_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
         punch_loop_watch(loop, d->extra_ep, on_extra, d) != 0 ||
@@ -759,7 +773,9 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     if ((rc = tcp_paths_new(d, &ac)) != 0)
         goto fail;
     *out = d;
-    punch_driver_flush(d);
+    /* No flush: the caller's next one (its CONNECT, say) comes sooner
+     * without the gateway's thread starting first. */
+    arm_timer(d);
     return 0;
 fail:
     memset(&ac.secret_key, 0, sizeof(ac.secret_key));

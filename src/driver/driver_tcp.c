@@ -342,6 +342,8 @@ void punch_driver_tcp_timeout(punch_driver_tcp *dt, uint64_t now)
 
 uint64_t punch_driver_tcp_deadline(const punch_driver_tcp *dt)
 {
+    if (!dt)
+        return UINT64_MAX; /* not made yet: the driver's first flight */
     return punch_tcp_paths_next_timeout(dt->tp);
 }
 

@@ -124,6 +124,16 @@ static void node_registered(node *n, uint64_t now_ms, const punch_event_register
     snprintf(n->other_nat, sizeof(n->other_nat), "%s", r->other_nat ? r->other_nat : "");
 }
 
+/* The extra sockets a PUNCH_EVENT_SOCKETS lets go. */
+static void node_sockets_close(node *n, const punch_event_sockets *s)
+{
+    for (unsigned k = s->first; k <= s->last && k <= PUNCH_MAX_SOCKETS; k++)
+        if (k != s->keep && n->extra_is_open[k]) {
+            n->extra_is_open[k] = false;
+            n->extra_open--;
+        }
+}
+
 static void node_path(node *n, uint64_t now_ms, const punch_event *e)
 {
     if (e->peer >= 0 && e->peer < 16) {
@@ -202,6 +212,9 @@ static void node_events(node *n, uint64_t now_ms)
             n->tcp_offers++;
             n->tcp_offer = e.tcp_offer;
             break;
+        case PUNCH_EVENT_SOCKETS:
+            node_sockets_close(n, &e.sockets);
+            break;
         case PUNCH_EVENT_TOKEN:
             n->has_token = true;
             n->token = e.token;
@@ -228,6 +241,11 @@ void node_flush(node *n)
         }
         if (n->gone)
             continue;
+        if (sock.kind == PUNCH_SOCKET_EXTRA && sock.index <= PUNCH_MAX_SOCKETS) {
+            n->extra_sent++;
+            n->extra_open += !n->extra_is_open[sock.index];
+            n->extra_is_open[sock.index] = true;
+        }
         punch_addr from = dst.family == PUNCH_AF_INET6 && n->addr6.family ? n->addr6 : n->addr;
         from.port = (uint16_t)(n->addr.port + sim_port_offset(sock));
         n->sent_v6 += dst.family == PUNCH_AF_INET6;
@@ -668,6 +686,10 @@ void add_peer(world *w, node *n, const char *name, punch_addr addr, int up, bool
     rng_bytes(&n->rng, n->secret, sizeof(n->secret));
     node_agent_new(w, n, NULL);
     punch_sim_attach(w->sim, n->host, &(punch_sim_endpoint){node_rx, node_timer, node_next, n});
+    /* Its first flight (HELLO and the STUN requests) leaves now, as the
+     * driver's does (punch_driver_new flushes): left in the queue, it went
+     * out only with the first retransmission, 250 ms late. */
+    node_flush(n);
 }
 
 void node_restart(world *w, node *n, const punch_server_token *token)
@@ -683,6 +705,8 @@ void node_restart(world *w, node *n, const punch_server_token *token)
     n->addr.port++;
     n->addr6.port = n->addr.port;
     n->addr6_outside.port = n->addr.port;
+    n->extra_open = 0; /* the old process's sockets closed with it */
+    memset(n->extra_is_open, 0, sizeof(n->extra_is_open));
     n->registered = n->have_path = n->by_token = false;
     n->registered_ms = n->first_direct_ms = 0;
     n->peer = -1;
@@ -694,7 +718,9 @@ void node_restart(world *w, node *n, const punch_server_token *token)
 int nat_on_core(world *w, const char *spec, punch_addr pub, double loss)
 {
     return nat_on_core_with(w, spec, pub,
-                            &(punch_sim_link_cfg){.delay_us = w->wan_no_delay ? 0 : 10 * MS,
+                            &(punch_sim_link_cfg){.delay_us = w->wan_no_delay  ? 0
+                                                              : w->wan_delay_us ? w->wan_delay_us
+                                                                                : 10 * MS,
                                                   .jitter_us = w->wan_no_delay ? 0 : 1 * MS,
                                                   .loss = loss});
 }

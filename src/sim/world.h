@@ -56,6 +56,12 @@ typedef struct node {
     uint64_t path_ms, timed_ms;  /* virtual times of the latest PATH, and of its timing */
     unsigned rtt_events;         /* RTT events */
     unsigned sent_v6;            /* datagrams the agent sent to IPv6 addresses */
+    /* Many-port probing's extra sockets, as the driver keeps them: one
+     * opens with the first datagram sent from it, and closes when a
+     * PUNCH_EVENT_SOCKETS says so (all of them when the agent restarts). */
+    unsigned extra_sent;         /* datagrams sent from extra sockets */
+    unsigned extra_open;         /* extra sockets open now */
+    bool extra_is_open[PUNCH_MAX_SOCKETS + 1];
     uint64_t first_direct_ms;    /* virtual time of the first direct path */
     punch_technique first_direct_technique; /* ...and its technique */
     punch_path_kind first_kind;  /* of the first path */
@@ -143,6 +149,7 @@ typedef struct world {
     const node *tcp_asker;       /* ...and this one asks for one (punch connect --tcp) */
     uint8_t tcp_open_ttl;        /* their punch_tcp_paths_cfg.open_ttl */
     bool wan_no_delay;           /* NATs on the core get WAN links without delay or jitter */
+    uint64_t wan_delay_us;       /* ...else of this one-way delay (0: 10 ms) */
     uint32_t open_guard_ms;      /* their punch_agent_cfg.open_guard_ms (UINT32_MAX: no openers) */
     /* Peers added get this delay (0: 200 us) and jitter on their access
      * links, between host and NAT as in the lab; the jitter stands for a

@@ -6,7 +6,10 @@
  *    second port the behaviour stays unknown and the agent tries
  *    many-port probing anyway once hole punching found nothing;
  *  - loss on the access links: registration and the first direct path
- *    within the issue's targets, over many seeds.
+ *    within the issue's targets, over many seeds;
+ *  - a peer's first flight leaves at its start (no HELLO held back);
+ *  - a listener runs many-port probing for peer after peer (its extra
+ *    sockets come back when a run ends).
  * A failure prints its seed; PUNCH_SIM_SEED=N replays one seed.
  */
 #include <setjmp.h>
@@ -375,10 +378,124 @@ static void conntrack_trap_goes_direct(void **state)
     }
 }
 
+/* A peer's first flight (HELLO and its STUN requests) leaves when its
+ * agent is made, as the driver sends it (punch_driver_new flushes), and
+ * registration takes its three round trips to the server: HELLO -> COOKIE,
+ * REGISTER -> REGISTERED, and the REGISTER that tells what discovery found
+ * (RFC 5780: the second address is known from the first answer). Before,
+ * the world left that flight in the agent's queue until the first
+ * retransmission, 250 ms on: every world registered at 312 ms or later,
+ * as if each first HELLO had been lost. */
+static void first_flight_leaves_at_start(void **state)
+{
+    (void)state;
+    /* One round trip to the server: access link 0.2 ms, the NAT's uplink
+     * 10 ms (+ up to 1 ms jitter), the server's link 5 ms, each way. */
+    const uint64_t rtt_ms = 2 * (1 + 11 + 5);
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        world w;
+        world_start(&w, seed);
+        different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
+        /* Both HELLOs are on their links at t = 0, before any timer. */
+        assert_true(punch_sim_counters_get(w.sim)->sent >= 2);
+        for (int i = 0; i < 100 && !(w.alice.registered && w.bob.registered); i++)
+            punch_sim_run(w.sim, punch_sim_now(w.sim) + 1 * MS);
+        if (!w.alice.registered || !w.bob.registered || w.alice.registered_ms > 3 * rtt_ms ||
+            w.bob.registered_ms > 3 * rtt_ms)
+            fail_msg("seed %llu: registered at %llu ms (alice), %llu ms (bob); bound 3 round "
+                     "trips, %llu ms", (unsigned long long)seed,
+                     (unsigned long long)w.alice.registered_ms,
+                     (unsigned long long)w.bob.registered_ms, (unsigned long long)(3 * rtt_ms));
+        if (seed == 1)
+            fprintf(stderr, "first flight at t = 0: registered at %llu ms (alice), %llu ms "
+                            "(bob); 3 round trips to the server <= %llu ms\n",
+                    (unsigned long long)w.alice.registered_ms,
+                    (unsigned long long)w.bob.registered_ms, (unsigned long long)(3 * rtt_ms));
+        world_free(&w);
+    }
+}
+
+/* One more peer for a listener: alice's program starts again as peer
+ * `round` (a name and key of its own), the last one saying goodbye or
+ * vanishing without, and asks for bob at once. Returns the time to her
+ * first direct path (ms; UINT64_MAX: none within 5 s). */
+static uint64_t next_peer_connects(world *w, unsigned round, bool goodbye)
+{
+    snprintf(w->alice.name, sizeof(w->alice.name), "peer%u", round);
+    w->alice.secret[1] = (uint8_t)round; /* byte 0 loses its low bits to X25519 clamping */
+    w->alice.gone = !goodbye;
+    node_restart(w, &w->alice, NULL);
+    w->alice.gone = false;
+    uint64_t t0 = punch_sim_now(w->sim) / MS;
+    w->alice.peer = punch_agent_connect(w->alice.agent, t0, "bob", NULL);
+    assert_true(w->alice.peer >= 0);
+    node_flush(&w->alice);
+    punch_sim_wake(w->sim, w->alice.host);
+    for (int i = 0; i < 1200 && !w->alice.first_direct_ms; i++)
+        punch_sim_run(w->sim, punch_sim_now(w->sim) + 10 * MS);
+    /* A minute between peers: the NAT model keeps a mapping 5 minutes
+     * (RFC 4787 REQ-5) and an inside host at most 2048 of them, so eight
+     * runs in a row would meet the NAT's limit, not the agent's. */
+    punch_sim_run(w->sim, (t0 + 60000) * MS);
+    return w->alice.first_direct_ms ? w->alice.first_direct_ms - t0 : UINT64_MAX;
+}
+
+/* A listener behind a NAT with random ports (bob; punchd with two
+ * addresses, so both behaviours are known) meets twelve peers one after
+ * another, each behind a port-restricted cone: for every one bob runs
+ * many-port probing again, from BIRTHDAY_SOCKETS (256) fresh sockets, and
+ * it goes direct (a run finds a way with some 98 %: at least ten of the
+ * twelve). Every other peer vanishes without a goodbye, so bob still holds
+ * its session and the socket its path kept; the rest of each run's
+ * sockets are given back. Before, they never came back: from the fifth
+ * peer on bob had none, and the peer stayed on the relay. */
+static void listener_runs_birthday_again(void **state)
+{
+    (void)state;
+    enum { PEERS = 12 };
+    uint64_t seed = 11;
+    replay(&seed);
+    world w;
+    world_start(&w, seed);
+    different_nats(&w, "port-restricted-cone", "symmetric-random", 0);
+    for (int i = 0; i < 100 && !w.bob.registered; i++)
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 10 * MS);
+    assert_string_equal(w.bob.nat, "apdm");
+    unsigned direct = 0, vanished = 0;
+    for (unsigned round = 1; round <= PEERS; round++) {
+        unsigned sent_before = w.bob.extra_sent;
+        bool goodbye = round % 2 == 0;
+        vanished += round > 1 && !goodbye;
+        uint64_t took = next_peer_connects(&w, round, goodbye);
+        unsigned sockets = w.bob.extra_sent - sent_before;
+        bool by_birthday = took != UINT64_MAX &&
+                           w.alice.first_direct_technique == PUNCH_TECH_BIRTHDAY;
+        direct += by_birthday;
+        fprintf(stderr, "listener, peer %u: bob sent %u datagrams from extra sockets; %s after %lld ms; bob "
+                        "holds %u extra sockets\n",
+                round, sockets, by_birthday ? "direct by birthday" : "not direct by birthday",
+                took == UINT64_MAX ? -1LL : (long long)took, w.bob.extra_open);
+        if (sockets < 256)
+            fail_msg("seed %llu: peer %u: bob did not try birthday (%u datagrams from extra sockets)",
+                     (unsigned long long)seed, round, sockets);
+    }
+    /* Left open: the sockets the vanished peers' paths kept, and the
+     * last peer's. */
+    uint64_t quota = punch_nat_counters_get(punch_sim_nat(w.sim, 3))->refused_host_quota;
+    if (direct < PEERS - 2 || w.bob.extra_open > vanished + 1 || quota)
+        fail_msg("seed %llu: %u/%u direct by birthday; bob holds %u extra sockets (at most %u); "
+                 "%llu mappings refused by bob's NAT", (unsigned long long)seed, direct, PEERS,
+                 w.bob.extra_open, vanished + 1, (unsigned long long)quota);
+    fprintf(stderr, "listener: %u/%u peers direct by birthday\n", direct, PEERS);
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(first_flight_leaves_at_start),
         cmocka_unit_test(conntrack_trap_goes_direct),
+        cmocka_unit_test(listener_runs_birthday_again),
         cmocka_unit_test(one_address_server_goes_direct),
         cmocka_unit_test(unknown_behaviour_tries_birthday_anyway),
         cmocka_unit_test(loss_targets),
