@@ -176,8 +176,8 @@ static int derive_new(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
     return 0;
 }
 
-static bool mac_ok(punch_rendezvous *rv, const uint8_t *mac_key, const uint8_t *data,
-                   const punch_msg *m)
+bool rv_mac_ok(punch_rendezvous *rv, const uint8_t *mac_key, const uint8_t *data,
+               const punch_msg *m)
 {
     if (punch_auth_verify(mac_key, data, m->mac_offset, m->mac) == 0)
         return true;
@@ -354,7 +354,7 @@ void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
     const uint8_t *mac_key = p ? p->mac_key : fresh_key;
     if (!p && derive_new(rv, now, src, cookie_ok, req->key, fresh_key) != 0)
         return;
-    if (!mac_ok(rv, mac_key, data, req))
+    if (!rv_mac_ok(rv, mac_key, data, req))
         goto cleanup;
     if (!cookie_ok) {
         rv->counters.bad_cookie++;
@@ -483,13 +483,13 @@ void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src
     if (a == NONE) {
         uint8_t mac_key[PUNCH_AUTH_KEY_LEN];
         if (derive_new(rv, now, src, false, req->key, mac_key) == 0 &&
-            mac_ok(rv, mac_key, data, req))
+            rv_mac_ok(rv, mac_key, data, req))
             refuse(rv, src, local, req, PUNCH_REFUSED_NOT_REGISTERED, mac_key);
         sodium_memzero(mac_key, sizeof(mac_key));
         return;
     }
     peer *pa = &rv->peers[a];
-    if (!mac_ok(rv, pa->mac_key, data, req))
+    if (!rv_mac_ok(rv, pa->mac_key, data, req))
         return;
     /* From elsewhere than registered: its NAT rebound, and the answer must
      * go where the peer now is; it re-registers first. */

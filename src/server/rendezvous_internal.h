@@ -171,6 +171,10 @@ unsigned rv_expire_peers(punch_rendezvous *rv, uint64_t now, unsigned budget);
 /* ---- a cluster's entry points (registry.c, rendezvous_remote.c) ---- */
 
 uint32_t rv_find_key(punch_rendezvous *rv, const uint8_t *key, uint64_t now);
+/* Whether m's MAC (over data) is right under mac_key; a wrong one is
+ * counted (bad_mac). */
+bool rv_mac_ok(punch_rendezvous *rv, const uint8_t *mac_key, const uint8_t *data,
+               const punch_msg *m);
 void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const uint8_t *txid,
                   const uint8_t *id, uint8_t flags);
 void rv_refuse_peer(punch_rendezvous *rv, const peer *p, const uint8_t *txid,

@@ -29,10 +29,8 @@ void rv_handle_turn_addr(punch_rendezvous *rv, uint64_t now, const punch_addr *s
         return;
     }
     peer *p = &rv->peers[i];
-    if (punch_auth_verify(p->mac_key, data, req->mac_offset, req->mac) != 0) {
-        rv->counters.bad_mac++;
+    if (!rv_mac_ok(rv, p->mac_key, data, req))
         return;
-    }
     if (!punch_addr_equal(&p->pub, src)) {
         rv->counters.unexpected++; /* it re-registers from there first */
         return;
