@@ -826,6 +826,8 @@ void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c)
     c->fast_retransmits = st.sctps_sendfastretrans;
     c->timeouts = st.sctps_timodata;
     c->sacks_out = st.sctps_sendsacks;
+    c->window_probe_timeouts = st.sctps_timowindowprobe;
+    c->window_probes = st.sctps_windowprobed;
     c->init_timeouts = st.sctps_timoinit;
     c->cookie_timeouts = st.sctps_timocookie;
     stream_repair_counters_add(s, c);
