@@ -120,7 +120,7 @@ int stream_conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t s
     }
     uint8_t dgram[PUNCH_MAX_DATAGRAM];
     dgram[0] = PUNCH_STREAM_TAG;
-    send_dgram(p, dgram, 1 + punch_repair_frame(r, buf, len, dgram + 1));
+    send_dgram(p, dgram, 1 + punch_repair_frame(r, punch_clock_ms(), buf, len, dgram + 1));
     return 0;
 }
 

@@ -97,7 +97,7 @@ static size_t packet(int n, uint8_t *p)
 static void send_packet(int from, int n)
 {
     uint8_t pkt[64], body[64 + REPAIR_HEADER];
-    size_t len = punch_repair_frame(L.end[from], pkt, packet(n, pkt), body);
+    size_t len = punch_repair_frame(L.end[from], L.now, pkt, packet(n, pkt), body);
     on_send(io_of[from].arg, body, len);
 }
 
@@ -384,6 +384,45 @@ static void one_resend_per_nack_try(void **state)
     assert_int_equal(L.n_fl, 4);
 }
 
+/* The rings start small, grow while packets are in flight (up to
+ * REPAIR_RING) and shrink back once the peer is idle: an idle peer with
+ * streams costs two rings of REPAIR_RING_MIN slots, not 9.6 MB. */
+static void rings_grow_and_shrink(void **state)
+{
+    (void)state;
+    size_t idle = punch_repair_memory(L.end[0]);
+    printf("idle repair: %zu bytes (REPAIR_RING_MIN %d)\n", idle, REPAIR_RING_MIN);
+    assert_true(idle < 100 * 1000);
+    assert_int_equal(punch_repair_memory(L.end[1]), idle);
+    L.loss[0] = L.loss[1] = 0.10;
+    size_t peak[2] = {0, 0};
+    for (int i = 0; i < 3000; i++) {
+        send_packet(0, i);
+        run_until(L.now + 1);
+        for (int e = 0; e < 2; e++)
+            if (punch_repair_memory(L.end[e]) > peak[e])
+                peak[e] = punch_repair_memory(L.end[e]);
+    }
+    printf("in flight (1 packet/ms, RTT 40 ms, 10 %% loss): sender %zu, receiver %zu bytes\n",
+           peak[0], peak[1]);
+    /* a second of packets kept for NACKs (KEEP_MS), a hold's worth held */
+    assert_true(peak[0] > 8 * idle && peak[0] <= 2 * REPAIR_RING * REPAIR_MAX_PACKET);
+    assert_true(peak[1] > 2 * idle);
+    /* quiet for longer than the sender keeps packets: KEEP_MS, or four
+     * times the age of the oldest packet a NACK asked for (a few round
+     * trips here), whichever is longer */
+    run_until(L.now + 3000);
+    const repair_counters *c = punch_repair_counters(L.end[1]);
+    assert_true(c->repaired > 150);
+    assert_true(c->given_up * 100 < c->repaired);
+    assert_int_equal(punch_repair_memory(L.end[0]), idle);
+    assert_int_equal(punch_repair_memory(L.end[1]), idle);
+    /* and it grows again on the next flow, repairing as before */
+    uint64_t repaired = c->repaired;
+    send_stream(1000);
+    assert_true(c->repaired > repaired + 50);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(malformed_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(nack_for_unknown_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(one_resend_per_nack_try, setup, teardown),
+        cmocka_unit_test_setup_teardown(rings_grow_and_shrink, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
