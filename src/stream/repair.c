@@ -472,10 +472,11 @@ static void answer_nack(punch_repair *r, const repair_io *io, uint64_t now, uint
     }
     for (size_t i = 0; i < n; i++) {
         uint32_t seq = punch_get32(body + 2 + 4 * i);
-        sent_slot *s = sent_at(r, seq);
-        if (s->seq != seq && r->next_seq - seq <= REPAIR_RING && r->sent.cap < REPAIR_RING)
+        if (sent_at(r, seq)->seq != seq && r->next_seq - seq <= REPAIR_RING &&
+            r->sent.cap < REPAIR_RING)
             /* asked for one the ring forgot: a larger ring from now on */
             ring_resize(&r->sent, sizeof(sent_slot), 2 * r->sent.cap, r->next_seq);
+        sent_slot *s = sent_at(r, seq);
         if (s->len == 0 || s->seq != seq || s->resends >= MAX_RESENDS ||
             just_resent(s, now, rtt_ms))
             continue;

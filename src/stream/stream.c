@@ -616,9 +616,33 @@ static void peer_gone(punch_sctp *s, int peer, const char *why)
 
 /* ---- the stack and its clock ---------------------------------------------- */
 
+/* Each stream's SCTP state at debug level, every TRACE_EVERY ticks: the
+ * sender's window, the peer's, what is in flight and the timers, the
+ * figures that tell a stalled sender's cause (docs/streams.md). */
+static void trace_streams(punch_sctp *s)
+{
+    if (++s->trace_ticks % TRACE_EVERY != 0)
+        return;
+    for (punch_stream *st = s->streams; st; st = st->next) {
+        struct sctp_status ss;
+        memset(&ss, 0, sizeof(ss));
+        socklen_t len = sizeof(ss);
+        if (st->over || !st->so || !st->up ||
+            usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) != 0)
+            continue;
+        punch_log(PUNCH_LOG_DEBUG,
+                  "stream trace: peer %d sent %llu got %llu cwnd %u peer_rwnd %u unacked %u "
+                  "pending %u srtt %u rto %u", st->peer->id, (unsigned long long)st->sent,
+                  (unsigned long long)st->received, ss.sstat_primary.spinfo_cwnd, ss.sstat_rwnd,
+                  ss.sstat_unackdata, ss.sstat_penddata, ss.sstat_primary.spinfo_srtt,
+                  ss.sstat_primary.spinfo_rto);
+    }
+}
+
 static void on_tick(void *arg, uint64_t now)
 {
     punch_sctp *s = arg;
+    trace_streams(s);
     punch_loop_timer_set(s->cfg.loop, s->tick, now + TICK_MS);
     uint64_t elapsed = now - s->last_tick;
     s->last_tick = now;

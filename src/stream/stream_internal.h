@@ -27,6 +27,7 @@
 #define SERVE_BUDGET (1u << 20) /* bytes one stream moves to wfd per serve */
 #define OUT_ROOM 2048      /* read from SCTP only with this much room (control messages fit) */
 #define TICK_MS 10         /* usrsctp's clock: its timers have 1 ms ticks; 10 ms is plenty */
+#define TRACE_EVERY 10     /* ticks between two debug traces of the streams: 100 ms */
 #define FLUSH_EVERY 64     /* the agent queues 256 datagrams: send them before it fills */
 /* Each stream's SCTP send and receive buffers. The window a path needs is
  * its rate times SCTP's round trip, and under loss that round trip is the
@@ -118,6 +119,7 @@ struct punch_sctp {
     punch_stream *streams;
     unsigned since_flush;
     bool kick;                     /* an upcall came: serve the streams again */
+    unsigned trace_ticks;          /* ticks counted for trace_streams */
     punch_sctp_counters c;
 };
 
