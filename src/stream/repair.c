@@ -233,13 +233,6 @@ size_t punch_repair_frame(punch_repair *r, uint64_t now, const uint8_t *pkt, siz
 static uint64_t repair_rtt(const punch_repair *r, uint32_t rtt_ms)
 {
     uint32_t ms = rtt_ms ? rtt_ms : UNKNOWN_RTT_MS;
-    /* Until a repair has timed itself the agent's figure is a floor only
-     * (UNKNOWN_RTT_MS at least): told 1 ms on a 200 ms path, the first
-     * repairs were given up after 64 ms, before any answer could come, and
-     * the few losses that reached SCTP in its slow start left it growing
-     * by one packet per 300 ms round trip (16 MiB at 0.27 MB/s). */
-    if (r->repair_ms == 0 && ms < UNKNOWN_RTT_MS)
-        ms = UNKNOWN_RTT_MS;
     return r->repair_ms > ms ? r->repair_ms : ms;
 }
 
@@ -247,9 +240,26 @@ static uint64_t repair_rtt(const punch_repair *r, uint32_t rtt_ms)
  * to wait for an answer to a NACK before asking again. */
 static uint64_t hold_ms(const punch_repair *r, uint32_t rtt_ms)
 {
-    return 4 * repair_rtt(r, rtt_ms) + 60;
+    uint64_t ms = repair_rtt(r, rtt_ms);
+    /* Until a repair has timed itself the agent's figure is a floor only
+     * for the hold (UNKNOWN_RTT_MS at least): told 1 ms on a 200 ms path
+     * (the agent's figure before issue 14 fixed it), the first repairs
+     * were given up after 64 ms, before any answer could come, and the few
+     * losses that reached SCTP in its slow start left it growing by one
+     * packet per 300 ms round trip (16 MiB at 0.27 MB/s). */
+    if (r->repair_ms == 0 && ms < UNKNOWN_RTT_MS)
+        ms = UNKNOWN_RTT_MS;
+    return 4 * ms + 60;
 }
 
+/* The agent's figure alone sets this until a repair has timed itself:
+ * with the hold's floor of 100 ms here too, a repair whose first try
+ * failed (2 %) was asked again only after 110 ms on the lab's 40 ms path,
+ * its answer came 150-200 ms after the loss, and SCTP's T3-rtx timer
+ * (RTO.Min 250 ms) ran out in slow start: cwnd to one packet, ssthresh to
+ * 25 KB, and the rest of 64 MiB grew by a packet per round trip (2.1-2.4
+ * MB/s, 1 run in 10-15 of lab.stream_loss; docs/streams.md). The agent's
+ * figure is a PONG's round trip now (rtt_ms 0 until one came). */
 static uint64_t renack_ms(const punch_repair *r, uint32_t rtt_ms)
 {
     return repair_rtt(r, rtt_ms) + 10;
