@@ -120,6 +120,7 @@ static void on_notification(punch_stream *st, const uint8_t *buf, size_t len)
             st->up = true;
             stream_set_path_mtu(st);
             stream_set_data_rto(st);
+            stream_set_cc(st);
         }
         break;
     case SCTP_COMM_LOST:
@@ -384,6 +385,7 @@ static punch_stream *stream_new(punch_sctp *s, sctp_peer *p, struct socket *so, 
     st->peer = p;
     st->so = so;
     st->opener = opener;
+    st->cc = SCTP_CC_HSTCP; /* the stack's default (punch_sctp_new) */
     st->rfd = st->wfd = -1;
     st->next = s->streams;
     s->streams = st;
@@ -773,7 +775,7 @@ void punch_sctp_free(punch_sctp *s)
  * the peer's other associations, and of other peers', fire early too, at
  * worst a spurious retransmission and a congestion window that starts
  * over; path changes are rare. */
-static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
+static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us, bool relayed)
 {
     if (peer < 0 || peer >= MAX_PEERS)
         return;
@@ -781,6 +783,7 @@ static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
     sctp_peer *p = stream_peer_get(s, peer);
     p->has_path = true;
     p->rtt_us = rtt_us;
+    p->relayed = relayed;
     /* A setup is kicked only when its INIT found no path: one that went out
      * is answered or retried on its own (a kick would back its timer off). */
     bool stalled = false, unsent = p->unsent;
@@ -797,6 +800,7 @@ static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
             stalled = true;
         if (!st->up)
             continue;
+        stream_set_cc(st);
         struct sctp_paddrparams pp;
         memset(&pp, 0, sizeof(pp));
         memcpy(&pp.spp_address, &ss.sstat_primary.spinfo_address, sizeof(pp.spp_address));
@@ -821,7 +825,7 @@ static void on_driver_event(void *arg, const punch_event *ev)
         stream_take_packet(s, ev->peer, ev->data.bytes, ev->data.len);
         break;
     case PUNCH_EVENT_PATH:
-        path_changed(s, ev->peer, ev->path.rtt_us);
+        path_changed(s, ev->peer, ev->path.rtt_us, ev->path.kind == PUNCH_PATH_RELAY);
         break;
     case PUNCH_EVENT_RTT: /* streams opened from now on start with it */
         if (ev->peer >= 0 && ev->peer < MAX_PEERS)
