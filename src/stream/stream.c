@@ -625,6 +625,9 @@ static void trace_streams(punch_sctp *s)
 {
     if (++s->trace_ticks % TRACE_EVERY != 0)
         return;
+    struct sctpstat all;
+    memset(&all, 0, sizeof(all));
+    usrsctp_get_stat(&all);
     for (punch_stream *st = s->streams; st; st = st->next) {
         struct sctp_status ss;
         memset(&ss, 0, sizeof(ss));
@@ -634,10 +637,11 @@ static void trace_streams(punch_sctp *s)
             continue;
         punch_log(PUNCH_LOG_DEBUG,
                   "stream trace: peer %d sent %llu got %llu cwnd %u peer_rwnd %u unacked %u "
-                  "pending %u srtt %u rto %u", st->peer->id, (unsigned long long)st->sent,
-                  (unsigned long long)st->received, ss.sstat_primary.spinfo_cwnd, ss.sstat_rwnd,
-                  ss.sstat_unackdata, ss.sstat_penddata, ss.sstat_primary.spinfo_srtt,
-                  ss.sstat_primary.spinfo_rto);
+                  "pending %u srtt %u rto %u; all streams: t3 %u fast_rtx %u rtx %u",
+                  st->peer->id, (unsigned long long)st->sent, (unsigned long long)st->received,
+                  ss.sstat_primary.spinfo_cwnd, ss.sstat_rwnd, ss.sstat_unackdata,
+                  ss.sstat_penddata, ss.sstat_primary.spinfo_srtt, ss.sstat_primary.spinfo_rto,
+                  all.sctps_timodata, all.sctps_sendfastretrans, all.sctps_sendretransdata);
     }
 }
 
