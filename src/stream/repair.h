@@ -34,7 +34,8 @@ enum { REPAIR_PLAIN = 0x00, REPAIR_SEQ = 0x01, REPAIR_NACK = 0x02, REPAIR_TAIL =
  * SCTP can have in flight (SOCKET_BUF in stream_internal.h, about 2,900),
  * or a packet still being repaired falls out of the ring and is given up
  * (seen at 2048 with 2 MiB buffers: 25 given up at once, SCTP's window
- * halved). 2 x 4096 slots of 1.2 KB: 9.6 MB per peer with streams. */
+ * halved). 2 x 4096 slots of 1.2 KB: 9.6 MB per peer at most, while it
+ * moves data. */
 #define REPAIR_RING 4096
 /* ...and at least: each ring starts this small, grows (doubling) while
  * packets are in flight and shrinks back when the peer is idle, so an idle
