@@ -136,6 +136,14 @@ void punch_repair_free(punch_repair *r)
     free(r);
 }
 
+static uint64_t hold_ms(const punch_repair *r, uint32_t rtt_ms);
+
+repair_state punch_repair_state(const punch_repair *r, uint32_t rtt_ms)
+{
+    return (repair_state){.repair_ms = r->repair_ms, .hold_ms = (uint32_t)hold_ms(r, rtt_ms),
+                          .loss = r->loss, .waiting = r->highest - r->expect};
+}
+
 size_t punch_repair_memory(const punch_repair *r)
 {
     return sizeof(*r) + r->sent.cap * sizeof(sent_slot) + r->held.cap * sizeof(held_slot);
@@ -275,6 +283,11 @@ static void time_repair(punch_repair *r, uint64_t took_ms)
         r->repair_ms = ms;
     else
         r->repair_ms = (uint32_t)((7 * (uint64_t)r->repair_ms + ms) / 8);
+    /* 0 is "not timed yet": on a path of a millisecond or two (the lab's
+     * relay case) the average fell to 0 and the hold went back to the
+     * untimed floor, 460 ms instead of 64, each time. */
+    if (r->repair_ms == 0)
+        r->repair_ms = 1;
 }
 
 /* A packet given up on came after all: its repair took longer than the

@@ -84,6 +84,13 @@ void punch_repair_input(punch_repair *r, const repair_io *io, uint64_t now, uint
  * missing, give up on what waited too long. */
 void punch_repair_tick(punch_repair *r, const repair_io *io, uint64_t now, uint32_t rtt_ms);
 const repair_counters *punch_repair_counters(const punch_repair *r);
+/* What the repair goes by now, for traces: how long its repairs took
+ * (moving average, 0: none yet), the hold on a path of rtt_ms, the recent
+ * loss rate in 1/65536, and how many packets wait behind a gap. */
+typedef struct repair_state {
+    uint32_t repair_ms, hold_ms, loss, waiting;
+} repair_state;
+repair_state punch_repair_state(const punch_repair *r, uint32_t rtt_ms);
 /* Bytes r has allocated now (its rings grow and shrink: REPAIR_RING_MIN). */
 size_t punch_repair_memory(const punch_repair *r);
 

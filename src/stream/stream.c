@@ -635,13 +635,18 @@ static void trace_streams(punch_sctp *s)
         if (st->over || !st->so || !st->up ||
             usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) != 0)
             continue;
+        repair_state rs = {0};
+        if (st->peer->repair)
+            rs = punch_repair_state(st->peer->repair, (st->peer->rtt_us + 999) / 1000);
         punch_log(PUNCH_LOG_DEBUG,
                   "stream trace: peer %d sent %llu got %llu cwnd %u peer_rwnd %u unacked %u "
-                  "pending %u srtt %u rto %u; all streams: t3 %u fast_rtx %u rtx %u",
+                  "pending %u srtt %u rto %u; all streams: t3 %u fast_rtx %u rtx %u; repair: "
+                  "took %u ms hold %u ms loss %u/65536 waiting %u",
                   st->peer->id, (unsigned long long)st->sent, (unsigned long long)st->received,
                   ss.sstat_primary.spinfo_cwnd, ss.sstat_rwnd, ss.sstat_unackdata,
                   ss.sstat_penddata, ss.sstat_primary.spinfo_srtt, ss.sstat_primary.spinfo_rto,
-                  all.sctps_timodata, all.sctps_sendfastretrans, all.sctps_sendretransdata);
+                  all.sctps_timodata, all.sctps_sendfastretrans, all.sctps_sendretransdata,
+                  rs.repair_ms, rs.hold_ms, rs.loss, rs.waiting);
     }
 }
 
