@@ -730,11 +730,11 @@ int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg)
      * halved (its beta is minRTT/maxRTT, and the repair's holds make SCTP's
      * round trip vary 40-150 ms), grows faster in slow start at large
      * windows, and starts at sctp_initial_cwnd (H-TCP ignores it: 3
-     * packets). The price: through punchd's rate-limited relay (1 MiB/s
-     * per source, excess dropped) it backs off too little: lab.stream's
-     * relay case 9-19 s for 8 MiB, 8.4 s with H-TCP. H-TCP, in turn,
-     * crawled on a 200 ms path after one early loss (0.24 MB/s, 1 run in
-     * 2). docs/streams.md. */
+     * packets). Through punchd's rate-limited relay (1 MiB/s per source,
+     * excess dropped) it backs off too little, so a stream on a relayed
+     * path takes H-TCP instead (stream_set_cc). H-TCP, in turn, crawled on
+     * a 200 ms path after one early loss (0.24 MB/s, 1 run in 2).
+     * docs/streams.md. */
     usrsctp_sysctl_set_sctp_default_cc_module(SCTP_CC_HSTCP);
     *out = s;
     return 0;
