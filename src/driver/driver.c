@@ -652,11 +652,11 @@ static void after_turn_down(void *arg)
     handled(arg);
 }
 
-static void on_turn_down(void *arg, const char *why)
+static void on_turn_down(void *arg, const char *line, const char *reason)
 {
     punch_driver *d = arg;
-    punch_log(PUNCH_LOG_ERROR, "%s", why);
-    punch_agent_turn_down(d->agent, punch_clock_ms(), why);
+    punch_log(PUNCH_LOG_ERROR, "%s", line);
+    punch_agent_turn_down(d->agent, punch_clock_ms(), reason);
     punch_loop_defer(d->loop, after_turn_down, d); /* maybe inside a flush now */
 }
 

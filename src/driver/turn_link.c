@@ -63,10 +63,11 @@ static void down(punch_turn_link *l, const char *what, const char *detail)
     }
     punch_loop_timer_set(l->loop, l->timer, PUNCH_LOOP_NEVER);
     punch_tcp_out_clear(&l->out);
-    char why[512];
-    snprintf(why, sizeof(why), "%s %s: %s%s%s", l->ssl ? "TLS to the TURN server" : "the TURN server",
-             l->name, what, detail ? ": " : "", detail ? detail : "");
-    l->cfg.on_down(l->cfg.arg, why);
+    char reason[256], line[512];
+    snprintf(reason, sizeof(reason), "%s%s%s%s", l->ssl ? "TLS: " : "TCP: ", what,
+             detail ? ": " : "", detail ? detail : "");
+    snprintf(line, sizeof(line), "the TURN server %s over %s", l->name, reason);
+    l->cfg.on_down(l->cfg.arg, line, reason);
 }
 
 /* OpenSSL's latest reason, or errno's. */

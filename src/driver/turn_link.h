@@ -42,8 +42,10 @@ typedef struct punch_turn_link_cfg {
     const char *ca_file; /* NULL: the system's CA store */
     /* A message from the server (valid during the call). */
     void (*on_message)(void *arg, const uint8_t *msg, size_t len);
-    /* The link went down for good: why names the server. */
-    void (*on_down)(void *arg, const char *why);
+    /* The link went down for good: line says why naming the server (for
+     * a log), reason without it ("TLS: certificate verification failed:
+     * ..."). */
+    void (*on_down)(void *arg, const char *line, const char *reason);
     void *arg;
 } punch_turn_link_cfg;
 
