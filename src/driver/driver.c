@@ -660,11 +660,14 @@ static void on_turn_down(void *arg, const char *line, const char *reason)
     punch_loop_defer(d->loop, after_turn_down, d); /* maybe inside a flush now */
 }
 
-static int turn_link_new(punch_driver *d, const punch_driver_cfg *cfg)
+/* Before the agent (ac: its settings, told the server is on a stream): the
+ * link only queues until the loop runs, by when the agent is there. */
+static int turn_link_new(punch_driver *d, const punch_driver_cfg *cfg, punch_agent_cfg *ac)
 {
     d->turn_server = cfg->agent.turn_server;
     if (cfg->turn_transport == PUNCH_DRIVER_TURN_UDP || d->turn_server.family == PUNCH_AF_NONE)
         return 0;
+    ac->turn_stream = true;
     punch_turn_link_cfg lc = {.server = d->turn_server,
                               .tls = cfg->turn_transport == PUNCH_DRIVER_TURN_TLS,
                               .host = cfg->turn_host, .ca_file = cfg->turn_ca_file,
@@ -792,9 +795,8 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     }
     if (punch_portmap_pointless(&ac.server)) /* portmap hook */
         ac.portmap = PUNCH_PORTMAP_OFF;
-    ac.turn_stream = ac.turn_stream || cfg->turn_transport != PUNCH_DRIVER_TURN_UDP;
-    if ((rc = punch_agent_new(&d->agent, &ac, punch_clock_ms())) != 0 ||
-        (rc = turn_link_new(d, cfg)) != 0)
+    if ((rc = turn_link_new(d, cfg, &ac)) != 0 ||
+        (rc = punch_agent_new(&d->agent, &ac, punch_clock_ms())) != 0)
         goto fail;
     memset(&ac.secret_key, 0, sizeof(ac.secret_key));
     if ((rc = punch_loop_timer_add(loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer)) != 0)
