@@ -40,7 +40,6 @@ struct punch_turn_link {
     punch_tcp_out out;         /* bytes for the socket: TLS records, or the messages */
     punch_tcp_out early;       /* TLS: the messages queued before the handshake ended */
     punch_turn_stream_reader rd;
-    punch_turn_link_stats stats;
 };
 
 static void set_events(punch_turn_link *l, unsigned events)
@@ -155,15 +154,12 @@ static void take_plain(punch_turn_link *l, const uint8_t *in, size_t len)
         int rc = punch_turn_stream_read(&l->rd, in, len, &used, &msg, &mlen);
         in += used;
         len -= used;
-        l->stats.skipped = l->rd.skipped;
         if (rc < 0) {
             down(l, "sent bytes that are no TURN message", NULL);
             return;
         }
-        if (rc == 1) {
-            l->stats.received++;
+        if (rc == 1)
             l->cfg.on_message(l->cfg.arg, msg, mlen);
-        }
     }
 }
 
@@ -361,10 +357,8 @@ void punch_turn_link_send(punch_turn_link *l, const uint8_t *msg, size_t len)
 {
     uint8_t buf[PUNCH_TURN_STREAM_MAX + 4];
     size_t pad = punch_turn_stream_padding(msg, len);
-    if (l->st == L_DOWN || len + pad > sizeof(buf)) {
-        l->stats.dropped++;
+    if (l->st == L_DOWN || len + pad > sizeof(buf))
         return;
-    }
     memcpy(buf, msg, len);
     memset(buf + len, 0, pad); /* RFC 8656 §12.5: ChannelData padded on a stream */
     len += pad;
@@ -381,15 +375,6 @@ void punch_turn_link_send(punch_turn_link *l, const uint8_t *msg, size_t len)
         down(l, "TLS failed", tls_error());
         return;
     }
-    if (rc != 0) {
-        l->stats.dropped++;
-        return;
-    }
-    l->stats.sent++;
-    flush(l);
-}
-
-const punch_turn_link_stats *punch_turn_link_stats_get(const punch_turn_link *l)
-{
-    return &l->stats;
+    if (rc == 0)
+        flush(l);
 }

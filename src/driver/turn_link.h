@@ -49,12 +49,6 @@ typedef struct punch_turn_link_cfg {
     void *arg;
 } punch_turn_link_cfg;
 
-typedef struct punch_turn_link_stats {
-    uint64_t sent, received; /* messages */
-    uint64_t dropped;        /* messages not sent: link down, or no room */
-    uint64_t skipped;        /* messages from the server too long to take */
-} punch_turn_link_stats;
-
 /* Start connecting (non-blocking). Returns 0, PUNCH_ERR_NOMEM,
  * PUNCH_ERR_IO (the socket, or TLS could not be set up: why says which,
  * e.g. an unreadable ca_file) or PUNCH_ERR_INVAL. */
@@ -66,9 +60,9 @@ void punch_turn_link_free(punch_turn_link *l);
  * server, and the bytes are TURN's (STUN or ChannelData). */
 bool punch_turn_link_takes(const punch_turn_link *l, const punch_addr *dst, const uint8_t *buf,
                            size_t len);
-/* Queue one message (sent once the connection, and TLS, are up). */
+/* Queue one message (sent once the connection, and TLS, are up). Dropped
+ * when the link is down or PUNCH_TURN_LINK_OUT_BYTES wait already: the
+ * TURN client times such a request out as a lost datagram. */
 void punch_turn_link_send(punch_turn_link *l, const uint8_t *msg, size_t len);
-
-const punch_turn_link_stats *punch_turn_link_stats_get(const punch_turn_link *l);
 
 #endif
