@@ -8,8 +8,8 @@
 # with coturn's 401. Then punch --turn: the agent allocates at coturn and
 # tells its relayed address (a "turn" event), or, with a wrong password,
 # why not (an "attempt" event of technique turn). The same over TCP
-# (?transport=tcp) and TLS (turns://, coturn's certificate made here and
-# signed by a test CA given with --turn-ca); with another CA, one line
+# (?transport=tcp) and TLS (turns://localhost, coturn's certificate made
+# here and signed by a test CA given with --turn-ca); with another CA, one line
 # names the server and the failed verification, and no relayed address.
 # Peers relaying through coturn, and the move to a direct path: lab.turn,
 # over TCP and TLS: lab.turn_tls.
@@ -23,7 +23,7 @@ ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
 openssl req -x509 "${ec[@]}" -keyout "$TMP/ca.key" -out "$TMP/ca.pem" -days 1 -subj "/CN=test CA" 2>/dev/null
 openssl req -x509 "${ec[@]}" -keyout "$TMP/other.key" -out "$TMP/other.pem" -days 1 -subj "/CN=other CA" 2>/dev/null
 openssl req "${ec[@]}" -keyout "$TMP/turn.key" -out "$TMP/turn.csr" -subj "/CN=127.0.0.1" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' >"$TMP/ext"
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$TMP/ext"
 openssl x509 -req -in "$TMP/turn.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
     -out "$TMP/turn.pem" -days 1 -extfile "$TMP/ext" 2>/dev/null || fail "openssl could not sign a certificate"
 turnserver -n --listening-ip=127.0.0.1 --listening-port="$port" --relay-ip=127.0.0.1 \
@@ -84,7 +84,8 @@ grep -q '"event":"attempt".*"why":"the TURN server refused .*401' <<<"$line" ||
 pass "punch --turn with a wrong password: $(grep -o '"why":"[^"]*"' <<<"$line")"
 
 # Over TCP and TLS: the same allocation; coturn saw a TCP connection.
-for url in "turn://alice:secret@127.0.0.1:$port?transport=tcp" "turns://alice:secret@127.0.0.1:$tls_port"; do
+# The TLS one by name (checked as a DNS name, sent as SNI).
+for url in "turn://alice:secret@127.0.0.1:$port?transport=tcp" "turns://alice:secret@localhost:$tls_port"; do
     turn_listen secret "$url" $([[ $url == turns://* ]] && echo "--turn-ca=$TMP/ca.pem")
     wait_grep "$TMP/bob.ev" '"event":"turn"' || { cat "$TMP/bob.err"; fail "$url: no turn event"; }
     line=$(grep '"event":"turn"' "$TMP/bob.ev" | head -1)
