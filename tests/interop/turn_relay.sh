@@ -10,7 +10,8 @@
 # why not (an "attempt" event of technique turn). The same over TCP
 # (?transport=tcp) and TLS (turns://localhost, coturn's certificate made
 # here and signed by a test CA given with --turn-ca); with another CA, one line
-# names the server and the failed verification, and no relayed address.
+# names the server and the failed verification, and no relayed address;
+# when coturn stops, the dropped TLS connection is told the same way.
 # Peers relaying through coturn, and the move to a direct path: lab.turn,
 # over TCP and TLS: lab.turn_tls.
 . "$(dirname "$0")/netns.sh"
@@ -105,3 +106,18 @@ grep -q '"event":"attempt".*"why":"TLS: certificate verification failed' "$TMP/b
     fail "turns:// with another CA: not one line naming the server: $(cat "$TMP/bob.err")"
 ! grep -q '"event":"turn"' "$TMP/bob.ev" || fail "turns:// with another CA: a relayed address"
 pass "turns:// with another CA: $(grep 'certificate verification' "$TMP/bob.err")"
+
+# The TLS connection drops (coturn stops): said once naming the server, and
+# as an attempt of technique turn; punch goes on without the TURN server.
+turn_listen secret "turns://alice:secret@localhost:$tls_port" --turn-ca="$TMP/ca.pem"
+wait_grep "$TMP/bob.ev" '"event":"turn"' || { cat "$TMP/bob.err"; fail "turns://: no turn event before the drop"; }
+kill "$TURN"
+wait "$TURN" 2>/dev/null || true
+TURN=
+wait_grep "$TMP/bob.ev" '"event":"attempt".*"technique":"turn".*"why":"TLS: ' ||
+    { cat "$TMP/bob.err"; fail "turns://: the dropped connection was not told"; }
+kill -0 "$BOB" 2>/dev/null || fail "punch ended when the TURN server went away"
+stop_bob
+[ "$(grep -c "^punch: the TURN server 127.0.0.1:$tls_port over TLS: " "$TMP/bob.err")" = 1 ] ||
+    fail "turns://, dropped: not one line naming the server: $(cat "$TMP/bob.err")"
+pass "the TLS connection dropped: $(grep "^punch: the TURN server" "$TMP/bob.err")"
