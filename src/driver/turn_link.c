@@ -280,6 +280,12 @@ static int tls_new(punch_turn_link *l, char *why, size_t cap)
     }
     SSL_set_bio(l->ssl, l->rbio, l->wbio); /* the SSL owns them now */
     SSL_set_connect_state(l->ssl);
+    /* RFC 7443: TURN's ALPN label (length-prefixed); 0 is success here. */
+    static const unsigned char alpn[] = "\x09stun.turn";
+    if (SSL_set_alpn_protos(l->ssl, alpn, sizeof(alpn) - 1) != 0) {
+        snprintf(why, cap, "cannot set TLS up: %s", tls_error());
+        return PUNCH_ERR_IO;
+    }
     unsigned char ip[16];
     bool is_ip = inet_pton(AF_INET, l->cfg.host, ip) == 1 || inet_pton(AF_INET6, l->cfg.host, ip) == 1;
     /* RFC 6125: an address is checked against the certificate's IP
