@@ -515,6 +515,9 @@ void turn_on_addr(punch_agent *a, uint64_t now, const punch_msg *m);
 size_t turn_add_candidates(punch_agent *a, uint64_t now, peer *p, const punch_addr *public_addr);
 /* Send an inner punch message through our allocation to c->addr. */
 void turn_send(punch_agent *a, const candidate *c, const punch_msg *inner);
+/* Peer id is forgotten: the permissions and channels only it used are let
+ * go (they expire, and their slots take other peers later). */
+void turn_forget_peer(punch_agent *a, int id);
 
 /* portmap_agent.c: the router's port mapping (technique portmap) */
 uint64_t portmap_deadline(const punch_agent *a, int id);

@@ -170,6 +170,27 @@ size_t turn_add_candidates(punch_agent *a, uint64_t now, peer *p, const punch_ad
     return n;
 }
 
+/* Whether a peer other than id still goes through our allocation to addr. */
+static bool through_for_another(const punch_agent *a, int id, const punch_addr *addr)
+{
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (i != id && a->peers[i].used && find_candidate(&a->peers[i], addr, TURN_SOCKET, false) >= 0)
+            return true;
+    return false;
+}
+
+void turn_forget_peer(punch_agent *a, int id)
+{
+    const peer *p = &a->peers[id];
+    if (!a->turn || !p->used)
+        return;
+    for (size_t ci = 0; ci < p->n_cand; ci++) {
+        const candidate *c = &p->cand[ci];
+        if (is_turn_socket(c->sock) && !through_for_another(a, id, &c->addr))
+            punch_turn_release(a->turn, &c->addr);
+    }
+}
+
 /* ---- our relayed address to the server (TURN_ADDR) ---- */
 
 /* Whether the relayed address is to be told: allocated, registered, not
