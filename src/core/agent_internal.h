@@ -418,6 +418,7 @@ struct punch_agent {
     punch_turn *turn;      /* cfg.turn_server's allocation (turn_agent.c), NULL: none */
     punch_addr turn_told;  /* the relayed address a TURN event told */
     bool turn_failed_told;
+    uint64_t turn_reallocs_told; /* the TURN client's reallocations an ATTEMPT told */
     turn_offer offer;      /* our relayed address told to the server (TURN_ADDR) */
     /* Admission and the probe budget (admission.c, peer_admission.h). */
     punch_probe_bucket probe_bucket;

@@ -33,10 +33,16 @@ static void turn_flush(punch_agent *a)
     }
 }
 
-/* Tell what changed: a (new) relayed address, or the allocation failing. */
+/* Tell what changed: the allocation made anew (an ATTEMPT saying why), a
+ * (new) relayed address, or the allocation failing. */
 static void turn_tell(punch_agent *a)
 {
     const punch_turn *t = a->turn;
+    if (t->reallocations != a->turn_reallocs_told) {
+        a->turn_reallocs_told = t->reallocations;
+        candidate tried = {.addr = t->cfg.server, .technique = PUNCH_TECH_TURN};
+        tell_attempt(a, -1, &tried, "%s", t->why);
+    }
     if (t->state == PUNCH_TURN_ALLOCATED && !punch_addr_equal(&t->relayed, &a->turn_told)) {
         a->turn_told = t->relayed;
         ev *e = push_event(a, PUNCH_EVENT_TURN, -1);
