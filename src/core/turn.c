@@ -98,9 +98,14 @@ static void put_body(const punch_turn *t, const punch_turn_txn *txn, punch_stun_
 /* A copy of txn's request leaves now. */
 static void txn_queue(punch_turn *t, punch_turn_txn *txn, uint64_t now)
 {
-    if (txn->method == PUNCH_STUN_CHANNEL_BIND) {
-        t->peers[txn->peer].bind_tried = true;
-        t->peers[txn->peer].bind_tx_ms = now;
+    punch_turn_peer *p = txn->peer >= 0 ? &t->peers[txn->peer] : NULL;
+    if (p) {
+        p->asked = true;
+        p->asked_tx_ms = now;
+    }
+    if (p && txn->method == PUNCH_STUN_CHANNEL_BIND) {
+        p->bind_tried = true;
+        p->bind_tx_ms = now;
     }
     queue(t, txn->buf, txn->len);
 }
@@ -158,7 +163,7 @@ static void reallocate(punch_turn *t, uint64_t now, const char *why)
             continue;
         }
         p->permit_txn.active = p->bind_txn.active = false;
-        p->permitted = p->bound = p->bind_tried = false;
+        p->permitted = p->bound = p->bind_tried = p->asked = false;
         p->permit_at_ms = p->bind_at_ms = 0; /* due once allocated */
     }
     txn_start(t, &t->alloc_txn, PUNCH_STUN_ALLOCATE, -1, now);
@@ -338,8 +343,9 @@ static void on_response(punch_turn *t, const punch_stun_msg *m, uint64_t now)
         allocation_answered(t, m, now);
 }
 
-/* Whether the server still holds p's permission (channel): refreshed,
- * or let go less than its lifetime after its latest answered request. */
+/* Whether the server surely still holds p's permission (channel):
+ * refreshed, or let go less than its lifetime after the first copy of its
+ * latest answered request (what we may send on). */
 static bool still_permitted(const punch_turn_peer *p, uint64_t now)
 {
     return p->used && p->permitted && (p->live || now < p->permit_ok_ms + TURN_PERMISSION_MS);
@@ -348,6 +354,19 @@ static bool still_permitted(const punch_turn_peer *p, uint64_t now)
 static bool still_bound(const punch_turn_peer *p, uint64_t now)
 {
     return p->used && p->bound && (p->live || now < p->bind_ok_ms + TURN_CHANNEL_MS);
+}
+
+/* Whether a peer's datagram relayed to us is p's: a Data indication from
+ * its address, ChannelData (channel) on its channel. The server sends
+ * them as soon as it installed what we asked for, so from our first
+ * request on (our answer may come later, or be lost) until the server's
+ * permission (channel) may have expired, counted from our latest copy. */
+static bool relayed_from(const punch_turn_peer *p, uint64_t now, bool channel)
+{
+    if (!p->used || !(channel ? p->bind_tried : p->asked))
+        return false;
+    uint64_t last = channel ? p->bind_tx_ms : p->asked_tx_ms;
+    return p->live || now < last + TURN_TRIP_MS + (channel ? TURN_CHANNEL_MS : TURN_PERMISSION_MS);
 }
 
 /* A Data indication (RFC 8656 §11.6): from a permitted peer only. */
@@ -362,7 +381,7 @@ static int on_data_indication(punch_turn *t, uint64_t now, const punch_stun_msg 
     }
     for (int i = 0; i < PUNCH_TURN_MAX_PEERS; i++) {
         const punch_turn_peer *p = &t->peers[i];
-        if (still_permitted(p, now) && punch_addr_equal(&p->addr, peer)) {
+        if (relayed_from(p, now, false) && punch_addr_equal(&p->addr, peer)) {
             *data = d->value;
             *data_len = d->len;
             return 1;
@@ -378,7 +397,7 @@ static int on_channel_data(punch_turn *t, uint64_t now, const uint8_t *buf, size
     uint16_t channel;
     if (punch_stun_channel_decode(buf, len, &channel, data, data_len) == 0)
         for (int i = 0; i < PUNCH_TURN_MAX_PEERS; i++)
-            if (still_bound(&t->peers[i], now) && t->peers[i].channel == channel) {
+            if (relayed_from(&t->peers[i], now, true) && t->peers[i].channel == channel) {
                 *peer = t->peers[i].addr;
                 return 1;
             }

@@ -79,7 +79,9 @@ typedef struct punch_turn_peer {
     /* The first copies of the latest answered requests left then: the
      * server's permission and channel last at least 300 s / 600 s on. */
     uint64_t permit_ok_ms, bind_ok_ms;
-    bool bind_tried;     /* a ChannelBind left for this address */
+    bool asked;          /* a CreatePermission or ChannelBind left for it */
+    uint64_t asked_tx_ms; /* ...the latest copy of either then */
+    bool bind_tried;     /* a ChannelBind left for it */
     uint64_t bind_tx_ms; /* ...its latest copy then */
     punch_turn_txn permit_txn, bind_txn;
 } punch_turn_peer;

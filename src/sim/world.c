@@ -215,6 +215,10 @@ static void node_events(node *n, uint64_t now_ms)
         case PUNCH_EVENT_SOCKETS:
             node_sockets_close(n, &e.sockets);
             break;
+        case PUNCH_EVENT_TURN:
+            n->turn_events++;
+            n->turn = e.turn;
+            break;
         case PUNCH_EVENT_TOKEN:
             n->has_token = true;
             n->token = e.token;

@@ -104,6 +104,8 @@ typedef struct node {
     void (*tamper)(uint8_t *data, size_t len);
     bool gone;                   /* hears and sends nothing any more (vanished) */
     bool use_turn;               /* set before add_peer: its agent allocates at world.turn */
+    unsigned turn_events;        /* PUNCH_EVENT_TURN events, the latest in turn */
+    punch_event_turn turn;
     uint64_t bytes_sent;         /* UDP payload bytes the agent sent */
     unsigned closed_count;       /* CLOSED events */
     /* Port mapping (world.portmap): the NAT the peer sits behind answers
