@@ -215,6 +215,147 @@ static void through_turn_under_loss(void **state)
         }
 }
 
+/* ---- a listener meeting 50 peers over two hours ---- */
+
+typedef struct meeting {
+    const node *dialer;
+    const node *listener;
+} meeting;
+
+static bool dialer_ready(const world *w, const void *ctx)
+{
+    (void)w;
+    const node *d = ((const meeting *)ctx)->dialer;
+    return d->registered && (!d->use_turn || d->turn.offered);
+}
+
+static bool met_on_turn(const world *w, const void *ctx)
+{
+    (void)w;
+    const meeting *m = ctx;
+    const node *l = m->listener;
+    int id = l->last_peer;
+    return on(m->dialer, PUNCH_PATH_RELAY, PUNCH_TECH_TURN) && id >= 0 && id < 16 &&
+           l->kind_of[id] == PUNCH_PATH_RELAY && l->technique_of[id] == PUNCH_TECH_TURN;
+}
+
+static bool closed_at(const world *w, const void *ctx)
+{
+    (void)ctx;
+    return w->alice.closed_count == *(const unsigned *)ctx;
+}
+
+/* Alice (--turn, behind a port-restricted NAT) listens, hearing no one
+ * but the servers; punchd relays nothing. */
+static void listener_world(world *w, uint64_t seed)
+{
+    world_start(w, seed);
+    world_relay_off(w);
+    world_add_turn(w);
+    /* Many-port probing would open 256 mappings a session on NATs that
+     * three hosts share for 50 sessions; with the direct path blocked it
+     * finds nothing anyway. */
+    w->agent_flags = PUNCH_AGENT_NO_BIRTHDAY;
+    w->alice.use_turn = true;
+    int l, nat = nat_on_core(w, "port-restricted-cone", v4(203, 0, 113, 10, 0), 0);
+    add_peer(w, &w->alice, "alice", v4(10, 0, 1, 2, 5000), nat, true, 0, &l);
+    w->alice.deaf_until_ms = NEVER;
+}
+
+/* Dialer i (every other one with --turn) meets alice through the TURN
+ * server, data crosses both ways, the session lasts two minutes, then the
+ * dialer closes it. Three hosts take turns, each behind a NAT of its own
+ * (the core router has room for three more), each time a new program on
+ * the next port: a new mapping, so a new peer address for alice. */
+static void meet(world *w, node *dialers, unsigned i)
+{
+    node *d = &dialers[i % 3];
+    if (i < 3) {
+        memset(d, 0, sizeof(*d));
+        d->use_turn = i % 2 == 0;
+        char name[16];
+        snprintf(name, sizeof(name), "d%u", i);
+        int l, nat = nat_on_core(w, "port-restricted-cone", v4(203, 0, 113, (uint8_t)(100 + i), 0), 0);
+        add_peer(w, d, name, v4(10, 0, 9, 2, 5000), nat, true, 0, &l);
+    } else {
+        d->use_turn = i % 2 == 0;
+        memset(&d->turn, 0, sizeof(d->turn));
+        node_restart(w, d, NULL);
+        node_flush(d);
+        punch_sim_wake(w->sim, d->host);
+    }
+    d->deaf_until_ms = NEVER; /* no direct path either way */
+    meeting m = {d, &w->alice};
+    run_until(w, 20000, dialer_ready, &m);
+    if (!dialer_ready(w, &m))
+        fail_msg("seed %llu: dialer %u not ready: registered %d, TURN %s (%s)",
+                 (unsigned long long)w->seed, i, d->registered,
+                 d->turn_events ? "allocated, not offered" : "not allocated",
+                 d->attempt_by[PUNCH_TECH_TURN]);
+    uint64_t t0 = now_ms(w);
+    w->alice.last_peer = -1;
+    memset(w->alice.kind_of, 0, sizeof(w->alice.kind_of)); /* no stale relay path */
+    d->peer = punch_agent_connect(d->agent, t0, "alice", NULL);
+    assert_true(d->peer >= 0);
+    node_flush(d);
+    punch_sim_wake(w->sim, d->host);
+    if (!run_until(w, 15000, met_on_turn, &m))
+        fail_msg("seed %llu: dialer %u (%s) not on TURN: %s/%s, alice's %s/%s (no slot %s); %s",
+                 (unsigned long long)w->seed, i, d->use_turn ? "with --turn" : "straight",
+                 punch_path_kind_name(d->kind), punch_technique_name(d->technique),
+                 punch_path_kind_name(w->alice.kind), punch_technique_name(w->alice.technique),
+                 w->alice.attempt_by[PUNCH_TECH_TURN], d->attempt);
+    if (!datagram_crosses(w, d, d->peer, &w->alice, 2 * i, 10) ||
+        !datagram_crosses(w, &w->alice, w->alice.last_peer, d, 2 * i + 1, 10))
+        fail_msg("seed %llu: dialer %u: data did not cross", (unsigned long long)w->seed, i);
+    punch_sim_run(w->sim, (t0 + 120000) * MS);
+    assert_true(met_on_turn(w, &m)); /* kept alive on TURN all along */
+    unsigned closed = w->alice.closed_count + 1;
+    punch_agent_close(d->agent, now_ms(w), d->peer);
+    node_flush(d);
+    if (!run_until(w, 5000, closed_at, &closed))
+        fail_msg("seed %llu: alice did not hear dialer %u close", (unsigned long long)w->seed, i);
+}
+/* 50 peers one after another, one every 150 s (2 h 5 min): alice's 16
+ * permission/channel slots are let go when a session ends and reused
+ * after the quarantine; the server never sees a channel rebound inside it
+ * nor runs out of room, alice's allocation lives on, and an hour after
+ * the last peer nothing of them is held at the server (not refreshed). */
+static void listener_meets_fifty_peers(void **state)
+{
+    (void)state;
+    static node dialers[3];
+    for (size_t s = 0; s < n_seeds && s < 3; s++) {
+        world w;
+        listener_world(&w, seeds[s]);
+        meeting m = {&w.alice, &w.alice};
+        if (!run_until(&w, 20000, dialer_ready, &m))
+            fail_msg("seed %llu: alice not ready", (unsigned long long)w.seed);
+        for (unsigned i = 0; i < 50; i++) {
+            punch_sim_run(w.sim, (60000 + i * 150000ull) * MS);
+            meet(&w, dialers, i);
+        }
+        const punch_sim_turn_stats *t = &w.turn->stats;
+        assert_int_equal(t->rebinds_refused, 0);
+        assert_int_equal(t->no_room, 0);
+        assert_int_equal(t->allocations, 1 + 25); /* alice's one, and every other dialer's */
+        assert_int_equal(w.alice.turn_events, 2); /* allocated, offered: nothing new since */
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 3600 * 1000 * MS);
+        const punch_sim_turn_alloc *a = punch_sim_turn_find(w.turn, now_ms(&w), &w.alice.turn.mapped);
+        assert_non_null(a);
+        assert_int_equal(punch_sim_turn_perms(a, now_ms(&w)), 0);
+        assert_int_equal(punch_sim_turn_channels(a, now_ms(&w)), 0);
+        fprintf(stderr, "seed %llu: 50 peers over %llu s: %llu binds, %llu permissions, "
+                        "%llu refreshes at the TURN server\n",
+                (unsigned long long)w.seed, (unsigned long long)(now_ms(&w) / 1000),
+                (unsigned long long)t->binds, (unsigned long long)t->permissions,
+                (unsigned long long)t->refreshes);
+        for (int k = 0; k < 3; k++)
+            punch_agent_free(dialers[k].agent);
+        world_free(&w);
+    }
+}
+
 int main(void)
 {
     pick_seeds();
@@ -222,6 +363,7 @@ int main(void)
         cmocka_unit_test(own_allocations_then_direct),
         cmocka_unit_test(straight_to_relayed_then_direct),
         cmocka_unit_test(through_turn_under_loss),
+        cmocka_unit_test(listener_meets_fifty_peers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
