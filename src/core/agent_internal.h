@@ -516,6 +516,9 @@ void turn_on_addr(punch_agent *a, uint64_t now, const punch_msg *m);
 size_t turn_add_candidates(punch_agent *a, uint64_t now, peer *p, const punch_addr *public_addr);
 /* Send an inner punch message through our allocation to c->addr. */
 void turn_send(punch_agent *a, const candidate *c, const punch_msg *inner);
+/* The path in use, through our allocation, missed a keepalive: is the
+ * allocation still there? (A Refresh now: a 437 makes a new one.) */
+void turn_path_quiet(punch_agent *a, uint64_t now, const candidate *c);
 /* Peer id is forgotten: the permissions and channels only it used are let
  * go (they expire, and their slots take other peers later). */
 void turn_forget_peer(punch_agent *a, int id);

@@ -510,6 +510,12 @@ void punch_turn_handle_timeout(punch_turn *t, uint64_t now)
             peer_timeout(t, i, now);
 }
 
+void punch_turn_refresh_now(punch_turn *t, uint64_t now)
+{
+    if (t && t->state == PUNCH_TURN_ALLOCATED && !t->alloc_txn.active)
+        txn_start(t, &t->alloc_txn, PUNCH_STUN_REFRESH, -1, now);
+}
+
 int punch_turn_poll_transmit(punch_turn *t, uint8_t *buf, size_t cap, size_t *len)
 {
     if (!t || !buf || !len)

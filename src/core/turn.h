@@ -140,6 +140,12 @@ int punch_turn_release(punch_turn *t, const punch_addr *peer);
 /* When slot i may take another address (0: free now). */
 uint64_t punch_turn_reuse_at(const punch_turn *t, int i);
 
+/* A path through the relay went quiet: Refresh now rather than at its
+ * time, so a server that forgot the allocation says so (437) at once and
+ * a new one is made. Nothing while not allocated or while the
+ * allocation's request is in flight. */
+void punch_turn_refresh_now(punch_turn *t, uint64_t now);
+
 /* data for peer, wrapped for the TURN server into out: ChannelData once
  * the channel is bound, a Send indication before. Returns 0,
  * PUNCH_ERR_NOTFOUND (peer not permitted, or no allocation),

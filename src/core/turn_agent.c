@@ -149,6 +149,14 @@ void turn_send(punch_agent *a, const candidate *c, const punch_msg *inner)
         memcpy(slot, out, out_len);
 }
 
+void turn_path_quiet(punch_agent *a, uint64_t now, const candidate *c)
+{
+    if (!a->turn || !is_turn_socket(c->sock))
+        return;
+    punch_turn_refresh_now(a->turn, now);
+    turn_flush(a);
+}
+
 /* A TURN candidate through our allocation to addr, its IP permitted. */
 static bool add_through(punch_agent *a, uint64_t now, peer *p, const punch_addr *addr)
 {

@@ -202,6 +202,8 @@ static void node_events(node *n, uint64_t now_ms)
             if ((unsigned)e.attempt.technique < sizeof(n->attempt_by) / sizeof(n->attempt_by[0]))
                 snprintf(n->attempt_by[e.attempt.technique], sizeof(n->attempt_by[0]), "%s",
                          e.attempt.why);
+            if (e.attempt.technique == PUNCH_TECH_TURN && e.peer < 0)
+                snprintf(n->turn_said, sizeof(n->turn_said), "%s", e.attempt.why);
             if (strcmp(e.attempt.why, "nat behaviour unknown: trying birthday anyway") == 0)
                 n->birthday_anyway++;
             break;

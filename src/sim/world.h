@@ -106,6 +106,8 @@ typedef struct node {
     bool use_turn;               /* set before add_peer: its agent allocates at world.turn */
     unsigned turn_events;        /* PUNCH_EVENT_TURN events, the latest in turn */
     punch_event_turn turn;
+    char turn_said[96];          /* the latest ATTEMPT of technique turn about the
+                                    allocation itself (peer -1) */
     uint64_t bytes_sent;         /* UDP payload bytes the agent sent */
     unsigned closed_count;       /* CLOSED events */
     /* Port mapping (world.portmap): the NAT the peer sits behind answers

@@ -356,6 +356,52 @@ static void listener_meets_fifty_peers(void **state)
     }
 }
 
+/* ---- the TURN server forgets every allocation ---- */
+
+static const char FORGOT[] = "the TURN server forgot our allocation (437): allocating anew";
+
+static bool both_reallocated(const world *w, const void *ctx)
+{
+    (void)ctx;
+    return strcmp(w->alice.turn_said, FORGOT) == 0 && strcmp(w->bob.turn_said, FORGOT) == 0 &&
+           w->alice.turn.offered &&
+           w->bob.turn.offered && w->alice.turn_events >= 4 && w->bob.turn_events >= 4;
+}
+
+/* On TURN with an allocation each, the server restarts (forgets them):
+ * each side learns it at its next request (a 437; the permission's
+ * refresh comes within 240 s), allocates anew, says so (an ATTEMPT of
+ * technique turn, then TURN events with the new relayed address, offered
+ * to punchd again), and the session goes on through the new allocations. */
+static void forgotten_allocation_made_anew(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < n_seeds; s++) {
+        world w;
+        turn_world(&w, seeds[s], true, true, 0);
+        connect_through_turn(&w, "forgotten allocations", 10);
+        punch_addr old_a = w.alice.turn.relayed, old_b = w.bob.turn.relayed;
+        punch_sim_turn_forget(w.turn);
+        uint64_t t0 = now_ms(&w);
+        if (!run_until(&w, 300000, both_reallocated, NULL))
+            fail_msg("seed %llu: not allocated anew: alice '%s', bob '%s'",
+                     (unsigned long long)w.seed, w.alice.turn_said, w.bob.turn_said);
+        assert_int_equal(w.turn->stats.allocations, 4);
+        assert_true(w.turn->stats.mismatches >= 2);
+        assert_false(punch_addr_equal(&w.alice.turn.relayed, &old_a));
+        assert_false(punch_addr_equal(&w.bob.turn.relayed, &old_b));
+        if (!datagram_crosses(&w, &w.alice, w.alice.peer, &w.bob, 5, 100) ||
+            !datagram_crosses(&w, &w.bob, w.bob.peer, &w.alice, 6, 100))
+            fail_msg("seed %llu: no data after the new allocations: %s / %s",
+                     (unsigned long long)w.seed, w.alice.closed, w.bob.closed);
+        assert_true(both_on_turn(&w, NULL));
+        fprintf(stderr, "seed %llu: data through the new allocations %llu ms after the server "
+                        "forgot the old ones\n",
+                (unsigned long long)w.seed, (unsigned long long)(now_ms(&w) - t0));
+        world_free(&w);
+    }
+}
+
 int main(void)
 {
     pick_seeds();
@@ -364,6 +410,7 @@ int main(void)
         cmocka_unit_test(straight_to_relayed_then_direct),
         cmocka_unit_test(through_turn_under_loss),
         cmocka_unit_test(listener_meets_fifty_peers),
+        cmocka_unit_test(forgotten_allocation_made_anew),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
