@@ -9,7 +9,8 @@
  * data in both ways, retransmissions running out, and refused credentials;
  * slots over hours (issue 15): 100 peers in sequence through 16 slots, a
  * released slot reused only after RFC 8656 §12's quarantine, refreshes
- * for live peers only, and a forgotten allocation (437) made anew.
+ * for live peers only, and a forgotten allocation (437) made anew;
+ * ChannelData taken before the ChannelBind's answer; a Refresh at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -518,6 +519,54 @@ static void forgotten_allocation_reallocates(void **state)
     assert_int_equal(b.refreshes_of_dead, 0);
 }
 
+/* ChannelData on a channel whose ChannelBind is still on its way is the
+ * peer's (the server uses the channel at once; our answer may be lost);
+ * let go, it is taken until the server's binding may have expired (its
+ * last ChannelBind + 5 s + 600 s), then dropped. */
+static void channel_data_before_the_answer(void **state)
+{
+    (void)state;
+    fixture f;
+    allocate(&f);
+    assert_int_equal(punch_turn_permit(&f.t, 100, &PEER), 0);
+    take(&f);
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_CHANNEL_BIND);
+    uint16_t ch;
+    assert_int_equal(
+        punch_stun_read_channel(punch_stun_find(&f.m, PUNCH_STUN_ATTR_CHANNEL_NUMBER), &ch), 0);
+    uint8_t cd[16];
+    size_t len;
+    assert_int_equal(punch_stun_channel_encode(cd, sizeof(cd), ch, (const uint8_t *)"yo", 2, false,
+                                               &len),
+                     0);
+    punch_addr from;
+    const uint8_t *data;
+    size_t dlen;
+    assert_int_equal(punch_turn_handle(&f.t, 150, cd, len, &from, &data, &dlen), 1);
+    assert_true(punch_addr_equal(&from, &PEER));
+    assert_false(on_channel(&f, &PEER)); /* we send on it only once it is confirmed */
+    assert_int_equal(punch_turn_release(&f.t, &PEER), 0);
+    assert_int_equal(punch_turn_handle(&f.t, 100 + 604999, cd, len, &from, &data, &dlen), 1);
+    assert_int_equal(punch_turn_handle(&f.t, 100 + 605000, cd, len, &from, &data, &dlen), 0);
+}
+
+/* A path through the relay went quiet: a Refresh now, one at a time. */
+static void refresh_now(void **state)
+{
+    (void)state;
+    fixture f;
+    allocate(&f);
+    punch_turn_refresh_now(&f.t, 1000);
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_REFRESH);
+    punch_turn_refresh_now(&f.t, 1100);
+    nothing_sent(&f);
+    answer(&f, 1200, PUNCH_STUN_SUCCESS, 0, NULL, 600, SIGNED);
+    assert_int_equal(f.t.refreshes, 1);
+    assert_int_equal(punch_turn_next_timeout(&f.t), 1200 + 540000);
+}
+
 static void bad_config(void **state)
 {
     (void)state;
@@ -543,6 +592,8 @@ int main(void)
         cmocka_unit_test(hundred_peers_in_sequence),
         cmocka_unit_test(quarantine_before_reuse),
         cmocka_unit_test(forgotten_allocation_reallocates),
+        cmocka_unit_test(channel_data_before_the_answer),
+        cmocka_unit_test(refresh_now),
         cmocka_unit_test(bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
