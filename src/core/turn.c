@@ -544,6 +544,8 @@ static int find_peer(const punch_turn *t, const punch_addr *peer)
 
 uint64_t punch_turn_reuse_at(const punch_turn *t, int i)
 {
+    if (!t || i < 0 || i >= PUNCH_TURN_MAX_PEERS)
+        return UINT64_MAX;
     const punch_turn_peer *p = &t->peers[i];
     if (!p->used || !p->bind_tried)
         return p->live ? UINT64_MAX : 0; /* a permission alone has no quarantine */

@@ -137,7 +137,8 @@ int punch_turn_permit(punch_turn *t, uint64_t now, const punch_addr *peer);
  * again at once. Returns 0 or PUNCH_ERR_NOTFOUND. */
 int punch_turn_release(punch_turn *t, const punch_addr *peer);
 
-/* When slot i may take another address (0: free now). */
+/* When slot i may take another address: 0 (free), the end of its
+ * quarantine, or UINT64_MAX (in use, or no such slot). */
 uint64_t punch_turn_reuse_at(const punch_turn *t, int i);
 
 /* A path through the relay went quiet: Refresh now rather than at its
