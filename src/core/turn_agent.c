@@ -161,7 +161,16 @@ void turn_path_quiet(punch_agent *a, uint64_t now, const candidate *c)
 static bool add_through(punch_agent *a, uint64_t now, peer *p, const punch_addr *addr)
 {
     size_t before = p->n_cand;
-    if (addr->family != a->turn->relayed.family || punch_turn_permit(a->turn, now, addr) != 0)
+    if (addr->family != a->turn->relayed.family)
+        return false;
+    int rc = punch_turn_permit(a->turn, now, addr);
+    if (rc == PUNCH_ERR_LIMIT) {
+        candidate tried = {.addr = *addr, .technique = PUNCH_TECH_TURN};
+        tell_attempt(a, (int)(p - a->peers), &tried,
+                     "no TURN slot free: all %d in use or in their 5 min quarantine",
+                     PUNCH_TURN_MAX_PEERS);
+    }
+    if (rc != 0)
         return false;
     add_candidate_on(p, TURN_SOCKET, addr, PUNCH_TECH_TURN, now);
     return p->n_cand > before;
