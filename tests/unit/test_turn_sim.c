@@ -8,7 +8,9 @@
  * address — and move to a direct path when the block lifts; the same
  * under 10 % loss; a listener meeting 50 peers one after another over two
  * simulated hours, through 16 permission/channel slots that must be let go
- * and reused after RFC 8656 §12's quarantine; and a TURN server that
+ * and reused after RFC 8656 §12's quarantine; sixteen short sessions
+ * that leave a seventeenth peer without a slot (said so) until the first
+ * quarantine ends; and a TURN server that
  * forgets every allocation, after which the agent allocates anew and says
  * so. Several seeds each; a failure prints its seed (PUNCH_SIM_SEED=N
  * replays one).
@@ -262,23 +264,22 @@ static void listener_world(world *w, uint64_t seed)
     w->alice.deaf_until_ms = NEVER;
 }
 
-/* Dialer i (every other one with --turn) meets alice through the TURN
- * server, data crosses both ways, the session lasts two minutes, then the
- * dialer closes it. Three hosts take turns, each behind a NAT of its own
- * (the core router has room for three more), each time a new program on
- * the next port: a new mapping, so a new peer address for alice. */
-static void meet(world *w, node *dialers, unsigned i)
+/* Dialer i (with --turn or not) asks for alice. Three hosts take turns,
+ * each behind a NAT of its own (the core router has room for three
+ * more), each time a new program on the next port: a new mapping, so a
+ * new peer address for alice. */
+static node *dialer_start(world *w, node *dialers, unsigned i, bool turn)
 {
     node *d = &dialers[i % 3];
     if (i < 3) {
         memset(d, 0, sizeof(*d));
-        d->use_turn = i % 2 == 0;
+        d->use_turn = turn;
         char name[16];
         snprintf(name, sizeof(name), "d%u", i);
         int l, nat = nat_on_core(w, "port-restricted-cone", v4(203, 0, 113, (uint8_t)(100 + i), 0), 0);
         add_peer(w, d, name, v4(10, 0, 9, 2, 5000), nat, true, 0, &l);
     } else {
-        d->use_turn = i % 2 == 0;
+        d->use_turn = turn;
         memset(&d->turn, 0, sizeof(d->turn));
         node_restart(w, d, NULL);
         node_flush(d);
@@ -292,23 +293,30 @@ static void meet(world *w, node *dialers, unsigned i)
                  (unsigned long long)w->seed, i, d->registered,
                  d->turn_events ? "allocated, not offered" : "not allocated",
                  d->attempt_by[PUNCH_TECH_TURN]);
-    uint64_t t0 = now_ms(w);
     w->alice.last_peer = -1;
     memset(w->alice.kind_of, 0, sizeof(w->alice.kind_of)); /* no stale relay path */
-    d->peer = punch_agent_connect(d->agent, t0, "alice", NULL);
+    d->peer = punch_agent_connect(d->agent, now_ms(w), "alice", NULL);
     assert_true(d->peer >= 0);
     node_flush(d);
     punch_sim_wake(w->sim, d->host);
+    return d;
+}
+
+/* Dialer i meets alice through the TURN server, data crosses both ways,
+ * the session lasts hold_ms, then the dialer closes it. */
+static void session(world *w, node *d, unsigned i, uint64_t hold_ms)
+{
+    uint64_t t0 = now_ms(w);
+    meeting m = {d, &w->alice};
     if (!run_until(w, 15000, met_on_turn, &m))
-        fail_msg("seed %llu: dialer %u (%s) not on TURN: %s/%s, alice's %s/%s (no slot %s); %s",
+        fail_msg("seed %llu: dialer %u (%s) not on TURN: %s/%s (%s); alice: %s",
                  (unsigned long long)w->seed, i, d->use_turn ? "with --turn" : "straight",
-                 punch_path_kind_name(d->kind), punch_technique_name(d->technique),
-                 punch_path_kind_name(w->alice.kind), punch_technique_name(w->alice.technique),
-                 w->alice.attempt_by[PUNCH_TECH_TURN], d->attempt);
+                 punch_path_kind_name(d->kind), punch_technique_name(d->technique), d->attempt,
+                 w->alice.attempt_by[PUNCH_TECH_TURN]);
     if (!datagram_crosses(w, d, d->peer, &w->alice, 2 * i, 10) ||
         !datagram_crosses(w, &w->alice, w->alice.last_peer, d, 2 * i + 1, 10))
         fail_msg("seed %llu: dialer %u: data did not cross", (unsigned long long)w->seed, i);
-    punch_sim_run(w->sim, (t0 + 120000) * MS);
+    punch_sim_run(w->sim, (t0 + hold_ms) * MS);
     assert_true(met_on_turn(w, &m)); /* kept alive on TURN all along */
     unsigned closed = w->alice.closed_count + 1;
     punch_agent_close(d->agent, now_ms(w), d->peer);
@@ -316,6 +324,7 @@ static void meet(world *w, node *dialers, unsigned i)
     if (!run_until(w, 5000, closed_at, &closed))
         fail_msg("seed %llu: alice did not hear dialer %u close", (unsigned long long)w->seed, i);
 }
+
 /* 50 peers one after another, one every 150 s (2 h 5 min): alice's 16
  * permission/channel slots are let go when a session ends and reused
  * after the quarantine; the server never sees a channel rebound inside it
@@ -333,7 +342,7 @@ static void listener_meets_fifty_peers(void **state)
             fail_msg("seed %llu: alice not ready", (unsigned long long)w.seed);
         for (unsigned i = 0; i < 50; i++) {
             punch_sim_run(w.sim, (60000 + i * 150000ull) * MS);
-            meet(&w, dialers, i);
+            session(&w, dialer_start(&w, dialers, i, i % 2 == 0), i, 120000);
         }
         const punch_sim_turn_stats *t = &w.turn->stats;
         assert_int_equal(t->rebinds_refused, 0);
@@ -350,6 +359,40 @@ static void listener_meets_fifty_peers(void **state)
                 (unsigned long long)w.seed, (unsigned long long)(now_ms(&w) / 1000),
                 (unsigned long long)t->binds, (unsigned long long)t->permissions,
                 (unsigned long long)t->refreshes);
+        for (int k = 0; k < 3; k++)
+            punch_agent_free(dialers[k].agent);
+        world_free(&w);
+    }
+}
+
+/* Sixteen short sessions in eight minutes take every slot of alice's:
+ * the seventeenth peer finds none free (each in use or in its quarantine)
+ * and alice says so; once the first slot's quarantine is over (its last
+ * ChannelBind + 15 min 5 s) the next peer relays through it again. */
+static void slots_wait_out_the_quarantine(void **state)
+{
+    (void)state;
+    static node dialers[3];
+    for (size_t s = 0; s < n_seeds && s < 3; s++) {
+        world w;
+        listener_world(&w, seeds[s]);
+        meeting m = {&w.alice, &w.alice};
+        if (!run_until(&w, 20000, dialer_ready, &m))
+            fail_msg("seed %llu: alice not ready", (unsigned long long)w.seed);
+        for (unsigned i = 0; i < 16; i++) {
+            punch_sim_run(w.sim, (60000 + i * 30000ull) * MS);
+            session(&w, dialer_start(&w, dialers, i, false), i, 5000);
+        }
+        node *d = dialer_start(&w, dialers, 16, false);
+        meeting late = {d, &w.alice};
+        assert_false(run_until(&w, 15000, met_on_turn, &late));
+        assert_string_equal(w.alice.attempt_by[PUNCH_TECH_TURN],
+                            "no TURN slot free: all 16 in use or in their 5 min quarantine");
+        punch_agent_close(d->agent, now_ms(&w), d->peer);
+        node_flush(d);
+        punch_sim_run(w.sim, (60000 + 905000 + 5000) * MS);
+        session(&w, dialer_start(&w, dialers, 17, false), 17, 5000);
+        assert_int_equal(w.turn->stats.rebinds_refused, 0);
         for (int k = 0; k < 3; k++)
             punch_agent_free(dialers[k].agent);
         world_free(&w);
@@ -410,6 +453,7 @@ int main(void)
         cmocka_unit_test(straight_to_relayed_then_direct),
         cmocka_unit_test(through_turn_under_loss),
         cmocka_unit_test(listener_meets_fifty_peers),
+        cmocka_unit_test(slots_wait_out_the_quarantine),
         cmocka_unit_test(forgotten_allocation_made_anew),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
