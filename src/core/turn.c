@@ -186,6 +186,12 @@ int punch_turn_init(punch_turn *t, const punch_turn_cfg *cfg, uint64_t now)
     return 0;
 }
 
+void punch_turn_give_up(punch_turn *t, const char *why)
+{
+    if (t && t->state != PUNCH_TURN_FAILED)
+        fail(t, why);
+}
+
 bool punch_turn_is_turn(const uint8_t *buf, size_t len)
 {
     /* RFC 7983: ChannelData starts 0x40..0x4F; STUN with two zero bits. */
@@ -473,7 +479,8 @@ static bool txn_retransmit(punch_turn *t, punch_turn_txn *txn, uint64_t now)
     txn->tries++;
     txn->rto_ms *= 2;
     txn->next_ms = now + (txn->tries == TURN_TRIES ? TURN_RM * TURN_RTO_MS : txn->rto_ms);
-    txn_queue(t, txn, now);
+    if (!t->cfg.reliable) /* a stream loses nothing: the same 39.5 s, one copy */
+        txn_queue(t, txn, now);
     return true;
 }
 
