@@ -484,7 +484,8 @@ static void udp_queue(punch_driver *d, const punch_addr *dst, uint8_t ttl, const
         d->stats.udp_unsent += punch_udp_send(fd, tx);
         slot = punch_udp_queue(tx, dst, NULL, ttl);
     }
-    memcpy(slot, buf, len);
+    if (slot != buf) /* else it was taken into its slot already (flush) */
+        memcpy(slot, buf, len);
     punch_udp_queue_len(tx, len);
 }
 
@@ -495,15 +496,29 @@ static void arm_timer(punch_driver *d)
     punch_loop_timer_set(d->loop, d->timer, mine < t ? mine : t);
 }
 
+/* Where the agent's next datagram is taken: straight into the main
+ * socket's send batch, where most go (one copy fewer per datagram sent;
+ * udp_queue sees it there), sending the batch first when it is full. */
+static uint8_t *next_tx_buffer(punch_driver *d)
+{
+    uint8_t *buf = punch_udp_next(d->tx);
+    if (!buf) {
+        d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
+        buf = punch_udp_next(d->tx);
+    }
+    return buf;
+}
+
 void punch_driver_flush(punch_driver *d)
 {
-    uint8_t buf[PUNCH_UDP_MTU], ttl;
+    uint8_t *buf, ttl;
     punch_addr dst;
     size_t len;
     punch_socket sock;
     uint64_t now = punch_clock_ms();
-    while (punch_agent_poll_transmit_from(d->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
-           1) {
+    while ((buf = next_tx_buffer(d)) &&
+           punch_agent_poll_transmit_from(d->agent, &sock, &dst, &ttl, buf, PUNCH_UDP_MTU, &len) ==
+               1) {
         if (sock.kind == PUNCH_SOCKET_TCP) {
             punch_driver_tcp_send(d->tcp_paths, sock, buf, len, now);
             continue;

@@ -423,6 +423,11 @@ uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_
     return b->data[i];
 }
 
+uint8_t *punch_udp_next(punch_udp_batch *b)
+{
+    return b->n < PUNCH_UDP_BATCH ? b->data[b->n] : NULL;
+}
+
 void punch_udp_queue_len(punch_udp_batch *b, size_t len)
 {
     if (b->n)

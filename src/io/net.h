@@ -72,6 +72,10 @@ void punch_udp_received(const punch_udp_batch *b, unsigned i, const uint8_t **da
  * full (send it first). */
 uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src,
                          uint8_t ttl);
+/* The buffer the next punch_udp_queue will return (NULL when the batch is
+ * full): a datagram may be written there first and queued after, when its
+ * destination is known, without a copy. */
+uint8_t *punch_udp_next(punch_udp_batch *b);
 /* Set the length of the datagram last returned by punch_udp_queue. */
 void punch_udp_queue_len(punch_udp_batch *b, size_t len);
 /* Send everything queued, then empty the queue. Returns how many datagrams
