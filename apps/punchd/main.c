@@ -291,9 +291,9 @@ static void emit_rendezvous_event(punchd *d, const punch_rendezvous_event *ev)
 /* Send what the rendezvous service queued and write its events. */
 static void drain_rendezvous(punchd *d, sock *hint)
 {
-    uint8_t buf[PUNCH_RV_MAX_DATAGRAM];
+    const uint8_t *buf; /* a relayed datagram: still where it was received */
     punch_rendezvous_out out;
-    while (punch_rendezvous_poll_transmit(d->rv, &out, buf, sizeof(buf)) == 1) {
+    while (punch_rendezvous_poll_transmit_view(d->rv, &out, &buf) == 1) {
         if (d->tcp && punch_tcp_server_send(d->tcp, &out.dst, buf, out.len) != 0)
             continue; /* the peer is on TCP: sent there, or dropped and counted */
         sock *s = sock_for(d, hint, &out.local, &out.dst);
