@@ -72,6 +72,11 @@ void punch_udp_received(const punch_udp_batch *b, unsigned i, const uint8_t **da
  * full (send it first). */
 uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src,
                          uint8_t ttl);
+/* Queue len bytes at data, not copied: data must stay as it is until the
+ * batch is sent (a relay forwarding what it just received, before its next
+ * receive). Returns false when the batch is full (send it first). */
+bool punch_udp_queue_ref(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src,
+                         const uint8_t *data, size_t len);
 /* The buffer the next punch_udp_queue will return (NULL when the batch is
  * full): a datagram may be written there first and queued after, when its
  * destination is known, without a copy. */

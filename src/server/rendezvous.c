@@ -365,6 +365,7 @@ int punch_rendezvous_poll_transmit_view(punch_rendezvous *rv, punch_rendezvous_o
     const txslot *t = &rv->tx[rv->tx_head];
     *data = t->ref ? t->ref : t->data;
     *out = t->out;
+    out->in_place = t->ref != NULL;
     rv->tx_head = (rv->tx_head + 1) % TX_QUEUE;
     rv->tx_count--;
     return 1;

@@ -129,6 +129,9 @@ typedef struct punch_rendezvous_out {
     punch_addr dst;
     punch_addr local;
     size_t len;
+    /* poll_transmit_view: the datagram is a RELAY as it came, in the
+     * buffer handed to punch_rendezvous_handle (valid as long as that is). */
+    bool in_place;
 } punch_rendezvous_out;
 
 typedef enum punch_rendezvous_event_type {

@@ -3,7 +3,8 @@
  * GSO buffer comes back one by one, each whole and in order, whether or not
  * the kernel joined them on the way (UDP GRO), with its source address; a
  * lone datagram of another size keeps its own length. Each is written at
- * punch_udp_next before it is queued. */
+ * punch_udp_next before it is queued, but the last, which is queued by
+ * reference (punch_udp_queue_ref). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +34,12 @@ static void runs_come_back_one_by_one(void **state)
      * (which starts a send of its own). */
     for (unsigned i = 0; i < RUN + 2; i++) {
         size_t len = i < RUN ? SIZE : i == RUN ? 100 : 1500;
+        if (i == RUN + 1) { /* the last by reference, as punchd relays */
+            static uint8_t own[1500];
+            memset(own, (int)i, len);
+            assert_true(punch_udp_queue_ref(out, &rx_addr, NULL, own, len));
+            break;
+        }
         uint8_t *slot = punch_udp_next(out);
         if (!slot) { /* the batch holds PUNCH_UDP_BATCH: send those first */
             assert_null(punch_udp_queue(out, &rx_addr, NULL, 0));
