@@ -177,9 +177,9 @@ static void queue_datagram(punchd *d, sock *s, const punch_addr *dst, const punc
 static void queue_in_place(punchd *d, sock *s, const punch_addr *dst, const punch_addr *src,
                            const uint8_t *data, size_t len)
 {
-    if (!punch_udp_queue_ref(s->tx, dst, src, data, len)) {
+    if (!punch_udp_queue_ref(s->tx, dst, src, 0, data, len)) {
         d->send_dropped += punch_udp_send(s->fd, s->tx);
-        punch_udp_queue_ref(s->tx, dst, src, data, len);
+        punch_udp_queue_ref(s->tx, dst, src, 0, data, len);
     }
 }
 

@@ -515,13 +515,28 @@ int punch_agent_poll_transmit_from(punch_agent *a, punch_socket *sock, punch_add
         return PUNCH_ERR_INVAL;
     if (a->tx_count == 0)
         return 0;
-    tx *t = &a->txq[a->tx_head];
-    if (cap < t->len)
+    if (cap < a->txq[a->tx_head].len)
         return PUNCH_ERR_NOBUFS;
+    const uint8_t *data;
+    punch_agent_poll_transmit_view(a, sock, dst, ttl, &data, len);
+    memcpy(buf, data, *len);
+    return 1;
+}
+
+int punch_agent_poll_transmit_view(punch_agent *a, punch_socket *sock, punch_addr *dst, uint8_t *ttl,
+                                   const uint8_t **data, size_t *len)
+{
+    if (!a || !sock || !dst || !ttl || !data || !len)
+        return PUNCH_ERR_INVAL;
+    if (a->tx_count == 0)
+        return 0;
+    /* Its slot is free now, and written again when the ring comes round
+     * to it: not before the agent queues another. */
+    const tx *t = &a->txq[a->tx_head];
     *sock = t->sock;
     *dst = t->dst;
     *ttl = t->ttl;
-    memcpy(buf, t->buf, t->len);
+    *data = t->buf;
     *len = t->len;
     a->tx_head = (a->tx_head + 1) % TXQ_LEN;
     a->tx_count--;

@@ -467,8 +467,9 @@ static void portmap_flush(void *d) /* portmap hook: after a gateway's answer */
     punch_driver_flush(d);
 }
 
-/* Queue a datagram on the socket of dst's family (sending what waits
- * there when the batch is full); without one, it is counted unsent. */
+/* Queue a datagram of the agent's queue (not copied: flush sends it before
+ * the agent can queue more) on the socket of dst's family, sending what
+ * waits there when the batch is full; without one, it is counted unsent. */
 static void udp_queue(punch_driver *d, const punch_addr *dst, uint8_t ttl, const uint8_t *buf,
                       size_t len)
 {
@@ -479,14 +480,10 @@ static void udp_queue(punch_driver *d, const punch_addr *dst, uint8_t ttl, const
         d->stats.udp_unsent++;
         return;
     }
-    uint8_t *slot = punch_udp_queue(tx, dst, NULL, ttl);
-    if (!slot) {
+    if (!punch_udp_queue_ref(tx, dst, NULL, ttl, buf, len)) {
         d->stats.udp_unsent += punch_udp_send(fd, tx);
-        slot = punch_udp_queue(tx, dst, NULL, ttl);
+        punch_udp_queue_ref(tx, dst, NULL, ttl, buf, len);
     }
-    if (slot != buf) /* else it was taken into its slot already (flush) */
-        memcpy(slot, buf, len);
-    punch_udp_queue_len(tx, len);
 }
 
 /* The loop's timer at the earliest deadline, the agent's or ours. */
@@ -496,30 +493,28 @@ static void arm_timer(punch_driver *d)
     punch_loop_timer_set(d->loop, d->timer, mine < t ? mine : t);
 }
 
-/* Where the agent's next datagram is taken: straight into the main
- * socket's send batch, where most go (one copy fewer per datagram sent;
- * udp_queue sees it there), sending the batch first when it is full. */
-static uint8_t *next_tx_buffer(punch_driver *d)
+/* Send both sockets' batches: before anything that may call the agent
+ * (a TCP path's send may tell it the connection failed), since what they
+ * hold may still be in the agent's queue. */
+static void udp_send_queued(punch_driver *d)
 {
-    uint8_t *buf = punch_udp_next(d->tx);
-    if (!buf) {
+    if (punch_udp_queued(d->tx))
         d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
-        buf = punch_udp_next(d->tx);
-    }
-    return buf;
+    if (punch_udp_queued(d->tx_other))
+        d->stats.udp_unsent += punch_udp_send(d->fd_other, d->tx_other);
 }
 
 void punch_driver_flush(punch_driver *d)
 {
-    uint8_t *buf, ttl;
+    const uint8_t *buf; /* in the agent's queue until it queues more */
+    uint8_t ttl;
     punch_addr dst;
     size_t len;
     punch_socket sock;
     uint64_t now = punch_clock_ms();
-    while ((buf = next_tx_buffer(d)) &&
-           punch_agent_poll_transmit_from(d->agent, &sock, &dst, &ttl, buf, PUNCH_UDP_MTU, &len) ==
-               1) {
+    while (punch_agent_poll_transmit_view(d->agent, &sock, &dst, &ttl, &buf, &len) == 1) {
         if (sock.kind == PUNCH_SOCKET_TCP) {
+            udp_send_queued(d);
             punch_driver_tcp_send(d->tcp_paths, sock, buf, len, now);
             continue;
         }
@@ -544,10 +539,7 @@ void punch_driver_flush(punch_driver *d)
         }
         udp_queue(d, &dst, ttl, buf, len);
     }
-    if (punch_udp_queued(d->tx))
-        d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
-    if (punch_udp_queued(d->tx_other))
-        d->stats.udp_unsent += punch_udp_send(d->fd_other, d->tx_other);
+    udp_send_queued(d);
     /* After the datagrams: its thread does not hold them up (cold start). */
     punch_portmap_io_kick(d->portmap); /* portmap hook */
     arm_timer(d);

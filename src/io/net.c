@@ -424,19 +424,14 @@ uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_
 }
 
 bool punch_udp_queue_ref(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src,
-                         const uint8_t *data, size_t len)
+                         uint8_t ttl, const uint8_t *data, size_t len)
 {
-    if (!punch_udp_queue(b, dst, src, 0))
+    if (!punch_udp_queue(b, dst, src, ttl))
         return false;
     /* The kernel only reads it: a const buffer is fine for sendmmsg. */
     b->iov[b->n - 1].iov_base = (void *)(uintptr_t)data;
     punch_udp_queue_len(b, len);
     return true;
-}
-
-uint8_t *punch_udp_next(punch_udp_batch *b)
-{
-    return b->n < PUNCH_UDP_BATCH ? b->data[b->n] : NULL;
 }
 
 void punch_udp_queue_len(punch_udp_batch *b, size_t len)

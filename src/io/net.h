@@ -72,15 +72,13 @@ void punch_udp_received(const punch_udp_batch *b, unsigned i, const uint8_t **da
  * full (send it first). */
 uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src,
                          uint8_t ttl);
-/* Queue len bytes at data, not copied: data must stay as it is until the
- * batch is sent (a relay forwarding what it just received, before its next
- * receive). Returns false when the batch is full (send it first). */
+/* Queue len bytes at data as punch_udp_queue does, but not copied: data
+ * must stay as it is until the batch is sent (punchd relaying what it just
+ * received, before its next receive; the driver sending from the agent's
+ * queue, before the agent queues more). Returns false when the batch is
+ * full (send it first). */
 bool punch_udp_queue_ref(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src,
-                         const uint8_t *data, size_t len);
-/* The buffer the next punch_udp_queue will return (NULL when the batch is
- * full): a datagram may be written there first and queued after, when its
- * destination is known, without a copy. */
-uint8_t *punch_udp_next(punch_udp_batch *b);
+                         uint8_t ttl, const uint8_t *data, size_t len);
 /* Set the length of the datagram last returned by punch_udp_queue. */
 void punch_udp_queue_len(punch_udp_batch *b, size_t len);
 /* Send everything queued, then empty the queue. Returns how many datagrams
