@@ -398,7 +398,8 @@ uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_
     h->msg_namelen = punch_addr_to_sockaddr(dst, &b->peers[i]);
     uint8_t *ctrl = b->ctrl[i];
     size_t used = 0;
-    memset(ctrl, 0, CTRL_LEN);
+    if (src || ttl) /* most datagrams have no control message to clear room for */
+        memset(ctrl, 0, CTRL_LEN);
     /* Send from src's IP on a wildcard socket (IP_PKTINFO / IPV6_PKTINFO). */
     if (src && !punch_addr_is_any(src) && src->family == dst->family) {
         if (src->family == PUNCH_AF_INET) {
