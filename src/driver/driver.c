@@ -500,8 +500,8 @@ static void arm_timer(punch_driver *d)
 }
 
 /* Send both sockets' batches: before anything that may call the agent
- * (a TCP path's send may tell it the connection failed), since what they
- * hold may still be in the agent's queue. */
+ * (a TCP path's or the TURN link's send may tell it the connection
+ * failed), since what they hold may still be in the agent's queue. */
 static void udp_send_queued(punch_driver *d)
 {
     if (punch_udp_queued(d->tx))
@@ -529,6 +529,7 @@ void punch_driver_flush(punch_driver *d)
             continue;
         }
         if (punch_turn_link_takes(d->turn_link, &dst, buf, len)) {
+            udp_send_queued(d); /* a link that goes down tells the agent */
             punch_turn_link_send(d->turn_link, buf, len);
             continue;
         }
