@@ -557,6 +557,37 @@ static punch_rendezvous_far far_end(const punchd_cluster *c, const uint8_t *memb
     return far;
 }
 
+/* A signed message onto the channel of member `to`; *hex_out (unless
+ * NULL) gets that member's id in hex. */
+static void publish(punchd_cluster *c, const uint8_t *to, const uint8_t *buf, size_t len,
+                    char *hex_out)
+{
+    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], channel[CHANNEL_MAX];
+    hex(to, PUNCH_CLUSTER_MEMBER_LEN, member);
+    snprintf(channel, sizeof(channel), "punch:%u:member:%s", c->cfg.db, member);
+    command(c, &c->cmd, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
+    if (hex_out)
+        memcpy(hex_out, member, sizeof(member));
+}
+
+/* Beside an INTRO to member `to` about our peer p (or an introduction
+ * that member asked for): p's relayed address at its TURN server, for
+ * to's peer target_key, as one server sends TURN_ADDR beside INTRODUCE. */
+static void pass_relayed(punchd_cluster *c, const uint8_t *to, const uint8_t *target_key,
+                         const punch_rendezvous_peer_info *p, const uint8_t *session)
+{
+    uint8_t txid[PUNCH_MSG_TXID_LEN], buf[PUNCH_CLUSTER_MAX_MSG];
+    size_t len;
+    if (p->relayed.family == PUNCH_AF_NONE)
+        return;
+    punch_random_bytes(txid, sizeof(txid));
+    if (punch_cluster_turn(&c->core, to, target_key, p, txid, session, wall_ms(), buf,
+                           sizeof(buf), &len) != 0)
+        return;
+    publish(c, to, buf, len, NULL);
+    c->stats.turn_sent++;
+}
+
 /* The record found: introduce the asker here and, through the member the
  * peer is registered at, the peer. */
 static void introduce_across(punchd_cluster *c, const lookup *l, const punch_cluster_msg *rec)
@@ -564,7 +595,7 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
     uint8_t session[PUNCH_MSG_SESSION_LEN], txid[PUNCH_MSG_TXID_LEN];
     uint8_t buf[PUNCH_CLUSTER_MAX_MSG];
     size_t len;
-    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], channel[CHANNEL_MAX];
+    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     punch_cluster_session_id(&c->core, l->asker.key, l->txid, session);
     punch_random_bytes(txid, sizeof(txid));
     /* Our half of a relay across members, if both have an address for it;
@@ -580,10 +611,9 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
     if (punch_cluster_intro(&c->core, rec->from, rec->peer.key, &l->asker, txid, session, relay,
                             wall_ms(), buf, sizeof(buf), &len) != 0)
         return;
-    hex(rec->from, PUNCH_CLUSTER_MEMBER_LEN, member);
-    snprintf(channel, sizeof(channel), "punch:%u:member:%s", c->cfg.db, member);
     /* draft §3.3.1: both at once; the PUBLISH leaves in this same turn. */
-    command(c, &c->cmd, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
+    publish(c, rec->from, buf, len, member);
+    pass_relayed(c, rec->from, rec->peer.key, &l->asker, session);
     if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), l->asker.key, &rec->peer,
                                           l->txid, session, PUNCH_INTRO_INITIATOR | relay,
                                           NULL) != 0)
@@ -654,6 +684,18 @@ static void start_lookup(punchd_cluster *c, const punch_rendezvous_event *ev)
     }
 }
 
+/* A TURN from another member: the relayed address of its peer, for ours. */
+static void carried_relayed(punchd_cluster *c, const punch_cluster_msg *m)
+{
+    if (punch_rendezvous_session_superseded(c->cfg.rv, punch_clock_ms(), m->target_key,
+                                            m->session) ||
+        punch_rendezvous_tell_relayed_remote(c->cfg.rv, punch_clock_ms(), m->target_key,
+                                             &m->peer, m->txid, m->session) != 0)
+        return; /* news of a session our peer left, or a peer gone from here */
+    c->stats.turn_told++;
+    punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
+}
+
 /* An INTRO from another member: its peer is introduced to ours. */
 static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
 {
@@ -663,6 +705,10 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     if (punch_cluster_read_intro(&c->core, data, len, wall_ms(), &m) != 0)
         return; /* counted */
+    if (m.type == PUNCH_CLUSTER_TURN) {
+        carried_relayed(c, &m);
+        return;
+    }
     if (punch_rendezvous_session_superseded(c->cfg.rv, punch_clock_ms(), m.target_key,
                                             m.session)) {
         c->stats.intro_superseded++; /* news of a session our peer has left */
@@ -685,6 +731,7 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     }
     punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
     c->stats.introduced++;
+    pass_relayed(c, m.from, m.peer.key, &local, m.session); /* the other way */
     hex(m.from, PUNCH_CLUSTER_MEMBER_LEN, member);
     emit_introduced(c, local.name, m.peer.name, member, m.session, false);
 }
@@ -697,7 +744,7 @@ static void moved_across(punchd_cluster *c, const punch_rendezvous_event *ev)
 {
     uint8_t txid[PUNCH_MSG_TXID_LEN], buf[PUNCH_CLUSTER_MAX_MSG];
     size_t len;
-    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], channel[CHANNEL_MAX];
+    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     char id[2 * PUNCH_MSG_SESSION_LEN + 1];
     uint8_t flags = (uint8_t)(PUNCH_INTRO_RELAY | (ev->far.asked ? PUNCH_INTRO_INITIATOR : 0));
     if (!c->up) {
@@ -708,9 +755,8 @@ static void moved_across(punchd_cluster *c, const punch_rendezvous_event *ev)
     if (punch_cluster_intro(&c->core, ev->far.member, ev->far.key, &ev->peer[0], txid,
                             ev->session, flags, wall_ms(), buf, sizeof(buf), &len) != 0)
         return;
-    hex(ev->far.member, PUNCH_CLUSTER_MEMBER_LEN, member);
-    snprintf(channel, sizeof(channel), "punch:%u:member:%s", c->cfg.db, member);
-    command(c, &c->cmd, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
+    publish(c, ev->far.member, buf, len, member);
+    pass_relayed(c, ev->far.member, ev->far.key, &ev->peer[0], ev->session);
     c->stats.moves++;
     hex(ev->session, PUNCH_MSG_SESSION_LEN, id);
     punch_events_emit(*c->cfg.events, "cluster-moved",
@@ -830,10 +876,12 @@ void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t c
              "\"cluster_accepted\":%llu,\"cluster_malformed\":%llu,\"cluster_bad_mac\":%llu,"
              "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu,\"cluster_replayed\":%llu,"
              "\"cluster_timeouts\":%llu,\"cluster_names_taken\":%llu,\"cluster_moves\":%llu,"
-             "\"cluster_moves_lost\":%llu,\"cluster_intro_superseded\":%llu",
+             "\"cluster_moves_lost\":%llu,\"cluster_intro_superseded\":%llu,"
+             "\"cluster_turn_sent\":%llu,\"cluster_turn_told\":%llu",
              c->up ? "true" : "false", (ull)c->stats.lookups, (ull)c->stats.lookups_failed,
              (ull)c->stats.introduced, (ull)c->stats.intro_no_peer, (ull)k->sent,
              (ull)k->accepted, (ull)k->malformed, (ull)k->bad_mac, (ull)k->stale,
              (ull)k->misdirected, (ull)k->replayed, (ull)c->stats.timeouts, (ull)c->stats.names_taken,
-             (ull)c->stats.moves, (ull)c->stats.moves_lost, (ull)c->stats.intro_superseded);
+             (ull)c->stats.moves, (ull)c->stats.moves_lost, (ull)c->stats.intro_superseded,
+             (ull)c->stats.turn_sent, (ull)c->stats.turn_told);
 }

@@ -41,6 +41,10 @@ typedef struct punchd_cluster_stats {
     uint64_t moves_lost;      /* such news not sent: Redis was away */
     uint64_t intro_superseded; /* INTROs of a session our peer has left (news of a far
                                   peer that moved, come after it was introduced to another) */
+    uint64_t turn_sent;       /* TURNs sent: a peer here with a relayed address at a TURN
+                                 server, introduced across members */
+    uint64_t turn_told;       /* TURNs taken: a TURN_ADDR to a peer here about its peer
+                                 at another member */
 } punchd_cluster_stats;
 
 typedef struct punchd_cluster_cfg {

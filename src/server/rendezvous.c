@@ -171,6 +171,7 @@ void rv_peer_info(const peer *p, punch_rendezvous_peer_info *info)
     info->nat_mapping = p->nat_mapping;
     info->nat_step = p->nat_step;
     info->nat_port = p->nat_port;
+    info->relayed = p->relayed;
 }
 
 static uint8_t local_index(punch_rendezvous *rv, const punch_addr *local)

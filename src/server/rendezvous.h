@@ -167,6 +167,7 @@ typedef struct punch_rendezvous_peer_info {
     uint16_t rtt_ms;           /* its round trip to its server, as it measured */
     uint8_t nat_mapping;       /* its NAT, as it found it (punch_msg_nat) */
     uint16_t nat_step, nat_port;
+    punch_addr relayed;        /* at a TURN server (its TURN_ADDR); PUNCH_AF_NONE: none */
 } punch_rendezvous_peer_info;
 
 typedef struct punch_rendezvous_event {
@@ -292,6 +293,17 @@ int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
                                       const uint8_t txid[PUNCH_MSG_TXID_LEN],
                                       const uint8_t session_id[PUNCH_MSG_SESSION_LEN], uint8_t flags,
                                       punch_rendezvous_peer_info *local);
+/* Cluster: tell the peer registered here with key local_key the relayed
+ * address at a TURN server of `about` (about->key, about->relayed), a
+ * peer registered at another member, in session session_id: the
+ * TURN_ADDR one server sends beside its INTRODUCE. Returns 0,
+ * PUNCH_ERR_NOTFOUND (no such peer here) or PUNCH_ERR_INVAL (no relayed
+ * address). */
+int punch_rendezvous_tell_relayed_remote(punch_rendezvous *rv, uint64_t now_ms,
+                                         const uint8_t local_key[PUNCH_KEY_LEN],
+                                         const punch_rendezvous_peer_info *about,
+                                         const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                                         const uint8_t session_id[PUNCH_MSG_SESSION_LEN]);
 /* Cluster: the name of the peer with key local_key belongs to another key
  * at another member: answer its REGISTER txid (and its latest REGISTER's,
  * when another came since) with REFUSED(NAME_TAKEN) and forget the peer, as one server refuses a name it holds for another

@@ -1817,6 +1817,52 @@ static void turn_addr_kept_and_passed_on(void **state)
     punch_rendezvous_free(rv);
 }
 
+/* Across members: alice's relayed address rides in her LOOKUP (her member
+ * sends it on to bob's in a TURN), and the relayed address of bob, at
+ * another member, reaches her as one server would send it: a TURN_ADDR
+ * in the session, MAC'd for her. */
+static void turn_addr_across_members(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.cluster = true;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    punch_addr relayed = v4(192, 0, 2, 50, 49152), bobs = v4(192, 0, 2, 60, 50000);
+    dgram t = turn_addr_msg(&alice, &relayed, alice.mac_key);
+    send_from(rv, 1200, &alice.addr, &t);
+    expect_to(rv, &alice, PUNCH_MSG_TURN_ADDR);
+    drain_events(rv);
+    dgram c = connect_msg(&alice, "bob", NULL);
+    send_from(rv, 2000, &alice.addr, &c);
+    punch_rendezvous_event ev;
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_LOOKUP);
+    assert_true(punch_addr_equal(&ev.peer[0].relayed, &relayed));
+
+    punch_rendezvous_peer_info bob = {.name = "bob", .relayed = bobs};
+    memset(bob.key, 0xb0, PUNCH_KEY_LEN);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, tx[PUNCH_MSG_TXID_LEN] = {5};
+    const uint8_t nobody[PUNCH_KEY_LEN] = {9};
+    assert_int_equal(punch_rendezvous_tell_relayed_remote(rv, 2100, nobody, &bob, tx, id),
+                     PUNCH_ERR_NOTFOUND);
+    assert_int_equal(punch_rendezvous_tell_relayed_remote(rv, 2100, alice.id.public_key, &bob,
+                                                          tx, id), 0);
+    answer news = expect_to(rv, &alice, PUNCH_MSG_TURN_ADDR);
+    expect_nothing(rv);
+    assert_memory_equal(news.m.session, id, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(news.m.txid, tx, PUNCH_MSG_TXID_LEN);
+    assert_memory_equal(news.m.key, bob.key, PUNCH_KEY_LEN);
+    assert_true(punch_addr_equal(&news.m.relayed, &bobs));
+    bob.relayed.family = PUNCH_AF_NONE;
+    assert_int_equal(punch_rendezvous_tell_relayed_remote(rv, 2200, alice.id.public_key, &bob,
+                                                          tx, id), PUNCH_ERR_INVAL);
+    expect_nothing(rv);
+    punch_rendezvous_free(rv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1856,6 +1902,7 @@ int main(void)
         cmocka_unit_test(bad_tokens_dropped),
         cmocka_unit_test(token_of_another_server_dropped),
         cmocka_unit_test(turn_addr_kept_and_passed_on),
+        cmocka_unit_test(turn_addr_across_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
