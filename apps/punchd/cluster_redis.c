@@ -35,6 +35,12 @@
  * at their own expiry (90 s). */
 #define HEARTBEAT_MS 1000u
 #define HEARTBEAT_TTL_MS 3000u
+/* A member whose heartbeat is gone has its peers fail over elsewhere: the
+ * halves held here toward it follow them, their far peers looked up each
+ * second (up to FOLLOW_BATCH a second), the far members of up to
+ * FOLLOW_MEMBERS checked. */
+#define FOLLOW_MEMBERS 32
+#define FOLLOW_BATCH 256u
 
 /* Lua, run in Redis (one round trip, atomic). A record's member is bytes
  * 5..12 and its owner's key bytes 29..60 (1-based; cluster.h's
@@ -305,6 +311,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 }
 
 static void heartbeat(void *arg, uint64_t now_ms);
+static void watch_far_members(punchd_cluster *c);
 
 /* Redis answered on both connections: up. */
 static void answered_both(punchd_cluster *c)
@@ -441,6 +448,7 @@ static void heartbeat(void *arg, uint64_t now_ms)
     snprintf(stamp, sizeof(stamp), "%llu", (unsigned long long)wall_ms());
     command(c, &c->cmd, NULL, NULL, "SET punch:member:%s %s PX %u", c->self_hex, stamp,
             HEARTBEAT_TTL_MS);
+    watch_far_members(c);
     punch_loop_timer_set(c->cfg.loop, c->heartbeat, now_ms + HEARTBEAT_MS);
 }
 
@@ -549,11 +557,13 @@ static void emit_introduced(punchd_cluster *c, const char *name, const char *pee
 /* The far end of a relay session across members: the peer with key
  * `key` at member `member`, which takes relayed datagrams at hop. */
 static punch_rendezvous_far far_end(const punchd_cluster *c, const uint8_t *member,
-                                    const uint8_t *key, const punch_addr *hop, bool asked)
+                                    const punch_rendezvous_peer_info *peer,
+                                    const punch_addr *hop, bool asked)
 {
     punch_rendezvous_far far = {.hop = *hop, .via = c->core.self_addr, .asked = asked};
     memcpy(far.member, member, PUNCH_RV_MEMBER_LEN);
-    memcpy(far.key, key, PUNCH_KEY_LEN);
+    memcpy(far.key, peer->key, PUNCH_KEY_LEN);
+    memcpy(far.name, peer->name, sizeof(far.name));
     return far;
 }
 
@@ -601,7 +611,7 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
     /* Our half of a relay across members, if both have an address for it;
      * the INTRO offers the other member its half. */
     punch_rendezvous_far far =
-        far_end(c, rec->from, rec->peer.key, &rec->member_addr, false);
+        far_end(c, rec->from, &rec->peer, &rec->member_addr, false);
     uint8_t relay = c->core.self_addr.family != PUNCH_AF_NONE &&
                             rec->member_addr.family != PUNCH_AF_NONE &&
                             punch_rendezvous_relay_remote(c->cfg.rv, punch_clock_ms(), l->asker.key,
@@ -623,6 +633,16 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
     emit_introduced(c, l->asker.name, rec->peer.name, member, session, true);
 }
 
+/* The record in lookup_script's answer, or NULL (no such name, an error). */
+static const redisReply *record_of(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                   r->element[0]->type == REDIS_REPLY_STRING &&
+                   r->element[1]->type == REDIS_REPLY_INTEGER
+               ? r->element[0]
+               : NULL;
+}
+
 static void on_record(redisAsyncContext *ac, void *reply, void *privdata)
 {
     lookup *l = privdata;
@@ -634,11 +654,7 @@ static void on_record(redisAsyncContext *ac, void *reply, void *privdata)
         goto cleanup;
     if (r)
         answered(c);
-    const redisReply *found = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                                      r->element[0]->type == REDIS_REPLY_STRING &&
-                                      r->element[1]->type == REDIS_REPLY_INTEGER
-                                  ? r->element[0]
-                                  : NULL;
+    const redisReply *found = record_of(r);
     if (!r || r->type == REDIS_REPLY_ERROR)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, unavailable(c));
     else if (!found)
@@ -717,7 +733,7 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     punch_random_bytes(txid, sizeof(txid));
     /* The asker's member holds its half of the relay: ours, or none (a
      * member without a relay address of its own takes none). */
-    punch_rendezvous_far far = far_end(c, m.from, m.peer.key, &m.member_addr,
+    punch_rendezvous_far far = far_end(c, m.from, &m.peer, &m.member_addr,
                                        !(m.flags & PUNCH_INTRO_INITIATOR));
     if ((m.flags & PUNCH_INTRO_RELAY) &&
         (m.member_addr.family == PUNCH_AF_NONE || c->core.self_addr.family == PUNCH_AF_NONE ||
@@ -736,32 +752,175 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     emit_introduced(c, local.name, m.peer.name, member, m.session, false);
 }
 
+/* The INTRO of a relay session across members again, about our peer
+ * `local`, to the member far names (the peer there asked when far says
+ * so): news for that member's peer, in the same session. Returns 0 with
+ * that member's id in hex, or -1. */
+static int intro_again(punchd_cluster *c, const punch_rendezvous_far *far,
+                       const punch_rendezvous_peer_info *local, const uint8_t *session,
+                       char *member)
+{
+    uint8_t txid[PUNCH_MSG_TXID_LEN], buf[PUNCH_CLUSTER_MAX_MSG];
+    size_t len;
+    uint8_t flags = (uint8_t)(PUNCH_INTRO_RELAY | (far->asked ? PUNCH_INTRO_INITIATOR : 0));
+    punch_random_bytes(txid, sizeof(txid));
+    if (punch_cluster_intro(&c->core, far->member, far->key, local, txid, session, flags,
+                            wall_ms(), buf, sizeof(buf), &len) != 0)
+        return -1;
+    publish(c, far->member, buf, len, member);
+    pass_relayed(c, far->member, far->key, local, session);
+    return 0;
+}
+
 /* Our peer, in a relay session across members, came back from a new
  * endpoint (its NAT rebound): the INTRO again, so that the other member
  * tells its peer where ours is now, in the same session (as one server
  * introduces both again). */
 static void moved_across(punchd_cluster *c, const punch_rendezvous_event *ev)
 {
-    uint8_t txid[PUNCH_MSG_TXID_LEN], buf[PUNCH_CLUSTER_MAX_MSG];
-    size_t len;
     char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     char id[2 * PUNCH_MSG_SESSION_LEN + 1];
-    uint8_t flags = (uint8_t)(PUNCH_INTRO_RELAY | (ev->far.asked ? PUNCH_INTRO_INITIATOR : 0));
     if (!c->up) {
         c->stats.moves_lost++; /* the far peer learns it when its path dies */
         return;
     }
-    punch_random_bytes(txid, sizeof(txid));
-    if (punch_cluster_intro(&c->core, ev->far.member, ev->far.key, &ev->peer[0], txid,
-                            ev->session, flags, wall_ms(), buf, sizeof(buf), &len) != 0)
+    if (intro_again(c, &ev->far, &ev->peer[0], ev->session, member) != 0)
         return;
-    publish(c, ev->far.member, buf, len, member);
-    pass_relayed(c, ev->far.member, ev->far.key, &ev->peer[0], ev->session);
     c->stats.moves++;
     hex(ev->session, PUNCH_MSG_SESSION_LEN, id);
     punch_events_emit(*c->cfg.events, "cluster-moved",
                       "\"name\":\"%s\",\"member\":\"%s\",\"session\":\"%s\"",
                       ev->peer[0].name, member, id);
+}
+
+/* ---- halves whose far member stopped ---- */
+
+/* A far member of the halves held here, asked whether it is alive. */
+typedef struct watch {
+    punchd_cluster *cluster;
+    uint8_t member[PUNCH_CLUSTER_MEMBER_LEN];
+} watch;
+
+/* A half whose far member stopped: where its far peer is now. */
+typedef struct follow {
+    punchd_cluster *cluster;
+    punch_rendezvous_half half;
+} follow;
+
+/* The far peer of half h is registered at another member now (its member
+ * stopped and it failed over there): the half moves there and that
+ * member gets the INTRO of the session, holds a half for its peer and
+ * tells it, as when the asking peer asks again; but at once, not once
+ * the asker's path died. */
+static void move_half(punchd_cluster *c, const punch_rendezvous_half *h,
+                      const punch_cluster_msg *rec)
+{
+    char from[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
+    char id[2 * PUNCH_MSG_SESSION_LEN + 1];
+    punch_rendezvous_far far = far_end(c, rec->from, &rec->peer, &rec->member_addr, h->far.asked);
+    if (far.hop.family == PUNCH_AF_NONE ||
+        punch_rendezvous_relay_remote(c->cfg.rv, punch_clock_ms(), h->local.key, h->session,
+                                      &far) != 0 ||
+        intro_again(c, &far, &h->local, h->session, member) != 0)
+        return;
+    c->stats.halves_moved++;
+    hex(h->far.member, PUNCH_CLUSTER_MEMBER_LEN, from);
+    hex(h->session, PUNCH_MSG_SESSION_LEN, id);
+    punch_events_emit(*c->cfg.events, "cluster-relay-moved",
+                      "\"name\":\"%s\",\"peer\":\"%s\",\"from\":\"%s\",\"member\":\"%s\","
+                      "\"session\":\"%s\"",
+                      h->local.name, h->far.name, from, member, id);
+}
+
+static void on_follow(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    follow *f = privdata;
+    punchd_cluster *c = f->cluster;
+    const redisReply *r = reply, *found = record_of(reply);
+    const punch_rendezvous_far *far = &f->half.far;
+    punch_cluster_msg rec;
+    (void)ac;
+    if (c->closing)
+        goto cleanup;
+    if (r)
+        answered(c);
+    /* Not registered at a live member yet: asked again next second. */
+    if (found && r->element[1]->integer == 1 &&
+        punch_cluster_read_record(&c->core, far->name, (const uint8_t *)found->str,
+                                  (size_t)found->len, wall_ms(), &rec) == 0 &&
+        memcmp(rec.peer.key, far->key, PUNCH_KEY_LEN) == 0 &&
+        memcmp(rec.from, far->member, PUNCH_CLUSTER_MEMBER_LEN) != 0 &&
+        memcmp(rec.from, c->core.self, PUNCH_CLUSTER_MEMBER_LEN) != 0)
+        move_half(c, &f->half, &rec);
+cleanup:
+    free(f);
+}
+
+/* Member `member` stopped: look up again the far peers of the halves
+ * held toward it, up to FOLLOW_BATCH a second. */
+static void follow_halves(punchd_cluster *c, const uint8_t *member)
+{
+    punch_rendezvous_half h;
+    uint32_t cursor = 0;
+    unsigned n = 0;
+    while (n < FOLLOW_BATCH && punch_rendezvous_next_half(c->cfg.rv, &cursor, &h) == 1) {
+        if (memcmp(h.far.member, member, PUNCH_CLUSTER_MEMBER_LEN) != 0 || !h.far.name[0])
+            continue;
+        follow *f = calloc(1, sizeof(*f));
+        if (!f)
+            return;
+        f->cluster = c;
+        f->half = h;
+        if (command(c, &c->cmd, on_follow, f, "EVAL %s 1 punch:name:%s", lookup_script,
+                    h.far.name) != REDIS_OK) {
+            free(f);
+            return;
+        }
+        n++;
+    }
+}
+
+static void on_member(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    watch *w = privdata;
+    punchd_cluster *c = w->cluster;
+    const redisReply *r = reply;
+    (void)ac;
+    if (!c->closing && r) {
+        answered(c);
+        if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+            follow_halves(c, w->member); /* its heartbeat is gone */
+    }
+    free(w);
+}
+
+/* Each second: whether the far members of the halves held here are
+ * alive (one EXISTS per member, up to FOLLOW_MEMBERS). */
+static void watch_far_members(punchd_cluster *c)
+{
+    uint8_t seen[FOLLOW_MEMBERS][PUNCH_CLUSTER_MEMBER_LEN];
+    char id[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
+    punch_rendezvous_half h;
+    uint32_t cursor = 0;
+    size_t n = 0;
+    while (n < FOLLOW_MEMBERS && punch_rendezvous_next_half(c->cfg.rv, &cursor, &h) == 1) {
+        size_t i = 0;
+        while (i < n && memcmp(seen[i], h.far.member, PUNCH_CLUSTER_MEMBER_LEN) != 0)
+            i++;
+        if (i < n)
+            continue;
+        memcpy(seen[n++], h.far.member, PUNCH_CLUSTER_MEMBER_LEN);
+        watch *w = calloc(1, sizeof(*w));
+        if (!w)
+            return;
+        w->cluster = c;
+        memcpy(w->member, h.far.member, PUNCH_CLUSTER_MEMBER_LEN);
+        hex(h.far.member, PUNCH_CLUSTER_MEMBER_LEN, id);
+        if (command(c, &c->cmd, on_member, w, "EXISTS punch:member:%s", id) != REDIS_OK) {
+            free(w);
+            return;
+        }
+    }
 }
 
 static void on_channel(redisAsyncContext *ac, void *reply, void *privdata)
@@ -877,11 +1036,11 @@ void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t c
              "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu,\"cluster_replayed\":%llu,"
              "\"cluster_timeouts\":%llu,\"cluster_names_taken\":%llu,\"cluster_moves\":%llu,"
              "\"cluster_moves_lost\":%llu,\"cluster_intro_superseded\":%llu,"
-             "\"cluster_turn_sent\":%llu,\"cluster_turn_told\":%llu",
+             "\"cluster_turn_sent\":%llu,\"cluster_turn_told\":%llu,\"cluster_relay_moves\":%llu",
              c->up ? "true" : "false", (ull)c->stats.lookups, (ull)c->stats.lookups_failed,
              (ull)c->stats.introduced, (ull)c->stats.intro_no_peer, (ull)k->sent,
              (ull)k->accepted, (ull)k->malformed, (ull)k->bad_mac, (ull)k->stale,
              (ull)k->misdirected, (ull)k->replayed, (ull)c->stats.timeouts, (ull)c->stats.names_taken,
              (ull)c->stats.moves, (ull)c->stats.moves_lost, (ull)c->stats.intro_superseded,
-             (ull)c->stats.turn_sent, (ull)c->stats.turn_told);
+             (ull)c->stats.turn_sent, (ull)c->stats.turn_told, (ull)c->stats.halves_moved);
 }

@@ -45,6 +45,8 @@ typedef struct punchd_cluster_stats {
                                  server, introduced across members */
     uint64_t turn_told;       /* TURNs taken: a TURN_ADDR to a peer here about its peer
                                  at another member */
+    uint64_t halves_moved;    /* halves of relays across members moved to the member their
+                                 far peer failed over to (cluster-relay-moved events) */
 } punchd_cluster_stats;
 
 typedef struct punchd_cluster_cfg {

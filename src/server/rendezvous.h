@@ -154,6 +154,8 @@ typedef struct punch_rendezvous_far {
                            (PUNCH_AF_NONE: the address the local peer talks to) */
     uint8_t member[PUNCH_RV_MEMBER_LEN]; /* the other member */
     uint8_t key[PUNCH_KEY_LEN];          /* the peer registered there */
+    char name[PUNCH_MSG_NAME_MAX + 1];   /* ...and its name, to find it again in the cluster
+                                            when that member stops */
     bool asked;                          /* that peer made the CONNECT */
 } punch_rendezvous_far;
 
@@ -316,6 +318,20 @@ int punch_rendezvous_refuse_name(punch_rendezvous *rv, uint64_t now_ms,
 int punch_rendezvous_refuse(punch_rendezvous *rv, uint64_t now_ms,
                             const uint8_t local_key[PUNCH_KEY_LEN],
                             const uint8_t txid[PUNCH_MSG_TXID_LEN], punch_refusal code);
+
+/* Cluster: a half of a relay session across members held here. */
+typedef struct punch_rendezvous_half {
+    uint8_t session[PUNCH_MSG_SESSION_LEN];
+    punch_rendezvous_peer_info local;  /* the peer registered here */
+    punch_rendezvous_far far;
+} punch_rendezvous_half;
+
+/* Cluster: the halves held here one by one, those that are their local
+ * peer's latest session (to move them when their far member stops).
+ * Start with *cursor 0; returns 1 with *half filled and *cursor moved on,
+ * 0 past the last. */
+int punch_rendezvous_next_half(const punch_rendezvous *rv, uint32_t *cursor,
+                               punch_rendezvous_half *half);
 
 /* Cluster: the registered peers one by one, to publish them again (Redis
  * came back). Start with *cursor 0; returns 1 with info filled and

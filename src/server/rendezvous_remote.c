@@ -128,3 +128,20 @@ int punch_rendezvous_next_peer(const punch_rendezvous *rv, uint32_t *cursor,
     }
     return 0;
 }
+
+int punch_rendezvous_next_half(const punch_rendezvous *rv, uint32_t *cursor,
+                               punch_rendezvous_half *half)
+{
+    while (*cursor < rv->sessions_hwm) {
+        uint32_t i = (*cursor)++;
+        const session *s = &rv->sessions[i];
+        if (!s->used || !s->remote || !rv_session_peer_ok(rv, s, 0) ||
+            rv->peers[s->peer[0]].last_session != i)
+            continue;
+        memcpy(half->session, s->id, PUNCH_MSG_SESSION_LEN);
+        rv_peer_info(&rv->peers[s->peer[0]], &half->local);
+        half->far = s->far;
+        return 1;
+    }
+    return 0;
+}

@@ -913,6 +913,47 @@ static void relay_half_follows_far_member(void **state)
     punch_rendezvous_free(rv);
 }
 
+/* The halves held here, for a member to move when their far member
+ * stops: each with its session, local peer and far end (name too); not
+ * one its peer has left for another session, nor one of a peer gone. */
+static void halves_listed_while_current(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.cluster = true;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, carol;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&carol, 3, "carol", v4(203, 0, 113, 8, 40001));
+    join(rv, 1000, &alice);
+    join(rv, 1000, &carol);
+    drain_events(rv);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, id2[PUNCH_MSG_SESSION_LEN] = {9};
+    punch_rendezvous_far far = far_at(v4(192, 0, 2, 50, 3478), 7), far2 = far_at(v4(192, 0, 2, 51, 3478), 8);
+    strcpy(far.name, "erin");
+    far2.key[0] = 0xcc;
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, alice.id.public_key, id, &far), 0);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, carol.id.public_key, id2, &far2), 0);
+    punch_rendezvous_half h;
+    uint32_t cursor = 0;
+    assert_int_equal(punch_rendezvous_next_half(rv, &cursor, &h), 1);
+    assert_memory_equal(h.session, id, sizeof(id));
+    assert_memory_equal(h.local.key, alice.id.public_key, PUNCH_KEY_LEN);
+    assert_string_equal(h.far.name, "erin");
+    assert_memory_equal(h.far.member, far.member, PUNCH_RV_MEMBER_LEN);
+    assert_int_equal(punch_rendezvous_next_half(rv, &cursor, &h), 1);
+    assert_memory_equal(h.session, id2, sizeof(id2));
+    assert_int_equal(punch_rendezvous_next_half(rv, &cursor, &h), 0);
+    /* alice is introduced to carol here: her half is old news. */
+    dgram c = connect_msg(&alice, "carol", NULL);
+    send_from(rv, 2100, &alice.addr, &c);
+    expect_to(rv, &alice, PUNCH_MSG_INTRODUCE);
+    expect_to(rv, &carol, PUNCH_MSG_INTRODUCE);
+    cursor = 0;
+    assert_int_equal(punch_rendezvous_next_half(rv, &cursor, &h), 0);
+    punch_rendezvous_free(rv);
+}
+
 /* alice's NAT rebinds while she is in a relay session across members:
  * the half here follows her new endpoint, and a MOVED event (her new
  * endpoint, the session, the far member and peer) is the news the far
@@ -1880,6 +1921,7 @@ int main(void)
         cmocka_unit_test(relay_only_between_the_sessions_peers),
         cmocka_unit_test(relay_half_across_members),
         cmocka_unit_test(relay_half_follows_far_member),
+        cmocka_unit_test(halves_listed_while_current),
         cmocka_unit_test(rebinding_across_members_reported),
         cmocka_unit_test(superseded_half_across_members),
         cmocka_unit_test(name_refused_across_members),
