@@ -628,6 +628,7 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
                                           l->txid, session, PUNCH_INTRO_INITIATOR | relay,
                                           NULL) != 0)
         return; /* the asker expired meanwhile */
+    punch_rendezvous_met_remote(c->cfg.rv, punch_clock_ms(), l->asker.key, session, &far);
     punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
     c->stats.introduced++;
     emit_introduced(c, l->asker.name, rec->peer.name, member, session, true);
@@ -745,6 +746,7 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
         c->stats.intro_no_peer++;
         return;
     }
+    punch_rendezvous_met_remote(c->cfg.rv, punch_clock_ms(), m.target_key, m.session, &far);
     punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
     c->stats.introduced++;
     pass_relayed(c, m.from, m.peer.key, &local, m.session); /* the other way */
@@ -752,17 +754,19 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     emit_introduced(c, local.name, m.peer.name, member, m.session, false);
 }
 
-/* The INTRO of a relay session across members again, about our peer
- * `local`, to the member far names (the peer there asked when far says
- * so): news for that member's peer, in the same session. Returns 0 with
+/* The INTRO of a session across members again (relayed through both
+ * when relay is set), about our peer `local`, to the member far names
+ * (the peer there asked when far says so): news for that member's peer,
+ * in the same session. Returns 0 with
  * that member's id in hex, or -1. */
-static int intro_again(punchd_cluster *c, const punch_rendezvous_far *far,
+static int intro_again(punchd_cluster *c, const punch_rendezvous_far *far, bool relay,
                        const punch_rendezvous_peer_info *local, const uint8_t *session,
                        char *member)
 {
     uint8_t txid[PUNCH_MSG_TXID_LEN], buf[PUNCH_CLUSTER_MAX_MSG];
     size_t len;
-    uint8_t flags = (uint8_t)(PUNCH_INTRO_RELAY | (far->asked ? PUNCH_INTRO_INITIATOR : 0));
+    uint8_t flags = (uint8_t)((relay ? PUNCH_INTRO_RELAY : 0) |
+                              (far->asked ? PUNCH_INTRO_INITIATOR : 0));
     punch_random_bytes(txid, sizeof(txid));
     if (punch_cluster_intro(&c->core, far->member, far->key, local, txid, session, flags,
                             wall_ms(), buf, sizeof(buf), &len) != 0)
@@ -772,7 +776,7 @@ static int intro_again(punchd_cluster *c, const punch_rendezvous_far *far,
     return 0;
 }
 
-/* Our peer, in a relay session across members, came back from a new
+/* Our peer, introduced to a peer at another member, came back from a new
  * endpoint (its NAT rebound): the INTRO again, so that the other member
  * tells its peer where ours is now, in the same session (as one server
  * introduces both again). */
@@ -784,7 +788,7 @@ static void moved_across(punchd_cluster *c, const punch_rendezvous_event *ev)
         c->stats.moves_lost++; /* the far peer learns it when its path dies */
         return;
     }
-    if (intro_again(c, &ev->far, &ev->peer[0], ev->session, member) != 0)
+    if (intro_again(c, &ev->far, ev->relay, &ev->peer[0], ev->session, member) != 0)
         return;
     c->stats.moves++;
     hex(ev->session, PUNCH_MSG_SESSION_LEN, id);
@@ -821,7 +825,7 @@ static void move_half(punchd_cluster *c, const punch_rendezvous_half *h,
     if (far.hop.family == PUNCH_AF_NONE ||
         punch_rendezvous_relay_remote(c->cfg.rv, punch_clock_ms(), h->local.key, h->session,
                                       &far) != 0 ||
-        intro_again(c, &far, &h->local, h->session, member) != 0)
+        intro_again(c, &far, true, &h->local, h->session, member) != 0)
         return;
     c->stats.halves_moved++;
     hex(h->far.member, PUNCH_CLUSTER_MEMBER_LEN, from);

@@ -422,44 +422,94 @@ static void introduce(punch_rendezvous *rv, const peer *to, const peer *other,
     rv_tell_relayed(rv, to, other, txid, id);
 }
 
-/* Peer i, in a relay session across members, came back from a new
- * endpoint: the half here follows it already (it forwards to the peer's
- * registered endpoint); the member of the other peer must tell it, as
- * one server tells both (the cluster's part: cluster_redis.c). */
-static void moved_across(punch_rendezvous *rv, uint32_t i, const session *s)
+/* Peer i came back from a new endpoint; it last met, in session id, a
+ * peer at another member (far): the half here, if any, follows it
+ * already (it forwards to the peer's registered endpoint); the member of
+ * the other peer must tell it, as one server tells both (the cluster's
+ * part: cluster_redis.c). */
+static void moved_across(punch_rendezvous *rv, uint32_t i, const uint8_t *id,
+                         const punch_rendezvous_far *far, bool relay)
 {
     punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_MOVED);
     if (!ev)
         return;
     rv_peer_info(&rv->peers[i], &ev->peer[0]);
-    memcpy(ev->session, s->id, PUNCH_MSG_SESSION_LEN);
-    ev->far = s->far;
-    ev->relay = true;
+    memcpy(ev->session, id, PUNCH_MSG_SESSION_LEN);
+    ev->far = *far;
+    ev->relay = relay;
     rv->counters.reintroductions++;
+}
+
+/* Both peers of a session here told again of each other, with a txid of
+ * its own: the session keeps its id, so the peers take this as news about
+ * a session they have, not as a new one. */
+static void introduce_again(punch_rendezvous *rv, uint32_t asker, uint32_t other,
+                            const uint8_t *id, uint8_t flags)
+{
+    const peer *pa = &rv->peers[asker], *pb = &rv->peers[other];
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    rv->cfg.random(rv->cfg.random_arg, txid, sizeof(txid));
+    introduce(rv, pa, pb, txid, id, (uint8_t)(PUNCH_INTRO_INITIATOR | flags));
+    introduce(rv, pb, pa, txid, id, flags);
+    rv->counters.reintroductions++;
+}
+
+/* The relay session peer i is in, while it is still the latest
+ * introduction of i (NULL: none, or i met another since without one). */
+static const session *news_session(const punch_rendezvous *rv, uint32_t i)
+{
+    const peer *p = &rv->peers[i];
+    uint32_t si = p->last_session;
+    if (si == NONE || si >= rv->sessions_hwm)
+        return NULL;
+    const session *s = &rv->sessions[si];
+    if (!s->used || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1) ||
+        (p->met.kind != MET_NONE && memcmp(p->met.session, s->id, PUNCH_MSG_SESSION_LEN) != 0))
+        return NULL;
+    return s;
+}
+
+/* Whether the peer i met here is still there and met i last too (one
+ * server tells a peer of its latest session only). */
+static bool met_each_other(const punch_rendezvous *rv, uint32_t i)
+{
+    const met *m = &rv->peers[i].met;
+    if (m->kind != MET_HERE || m->peer >= rv->peers_hwm)
+        return false;
+    const peer *o = &rv->peers[m->peer];
+    return o->pub.family != PUNCH_AF_NONE && o->gen == m->gen && o->met.kind == MET_HERE &&
+           o->met.peer == i && memcmp(o->met.session, m->session, PUNCH_MSG_SESSION_LEN) == 0;
 }
 
 /* Peer i came back from a new public endpoint (its NAT rebound or was
  * reset): the peer it was last introduced to must learn where it is now,
- * and both probe again. The session keeps its id, so the peers take this
- * as news about a session they have, not as a new one. */
+ * and both probe again; with a relay session or without (draft §3.3.4:
+ * a direct path through a rebound NAT needs the news as much). */
 static void reintroduce(punch_rendezvous *rv, uint32_t i)
 {
-    uint32_t si = rv->peers[i].last_session;
-    if (si == NONE || si >= rv->sessions_hwm)
-        return;
-    const session *s = &rv->sessions[si];
-    if (!s->used || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1))
-        return;
-    if (s->remote) {
-        moved_across(rv, i, s);
-        return;
+    const session *s = news_session(rv, i);
+    const met *m = &rv->peers[i].met;
+    if (s && s->remote) {
+        moved_across(rv, i, s->id, &s->far, true);
+    } else if (s) {
+        introduce_again(rv, s->peer[0], s->peer[1], s->id, PUNCH_INTRO_RELAY);
+    } else if (m->kind == MET_FAR) {
+        punch_rendezvous_far far = {.asked = !m->asked};
+        memcpy(far.member, m->member, PUNCH_RV_MEMBER_LEN);
+        memcpy(far.key, m->key, PUNCH_KEY_LEN);
+        moved_across(rv, i, m->session, &far, false);
+    } else if (met_each_other(rv, i)) {
+        introduce_again(rv, m->asked ? i : m->peer, m->asked ? m->peer : i, m->session, 0);
     }
-    const peer *asker = &rv->peers[s->peer[0]], *other = &rv->peers[s->peer[1]];
-    uint8_t txid[PUNCH_MSG_TXID_LEN];
-    rv->cfg.random(rv->cfg.random_arg, txid, sizeof(txid));
-    introduce(rv, asker, other, txid, s->id, PUNCH_INTRO_INITIATOR | PUNCH_INTRO_RELAY);
-    introduce(rv, other, asker, txid, s->id, PUNCH_INTRO_RELAY);
-    rv->counters.reintroductions++;
+}
+
+/* Peer i was introduced, in session id, to peer `other` here. */
+static void met_here(punch_rendezvous *rv, uint32_t i, uint32_t other, const uint8_t *id,
+                     bool asked)
+{
+    met *m = &rv->peers[i].met;
+    *m = (met){.kind = MET_HERE, .asked = asked, .peer = other, .gen = rv->peers[other].gen};
+    memcpy(m->session, id, PUNCH_MSG_SESSION_LEN);
 }
 
 static bool nonzero(const uint8_t *p, size_t n)
@@ -527,6 +577,8 @@ void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src
     /* draft §3.3.1: both learn of each other at once and start sending. */
     introduce(rv, pa, pb, req->txid, id, (uint8_t)(PUNCH_INTRO_INITIATOR | flag));
     introduce(rv, pb, pa, txid, id, flag);
+    met_here(rv, a, b, id, true);
+    met_here(rv, b, a, id, false);
     rv->counters.introductions++;
     punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_INTRODUCED);
     if (ev) {
@@ -548,6 +600,16 @@ void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const
                   const uint8_t *id, uint8_t flags)
 {
     introduce(rv, to, other, txid, id, flags);
+}
+
+void rv_met_far(punch_rendezvous *rv, uint32_t i, const uint8_t *id,
+                const punch_rendezvous_far *far)
+{
+    met *m = &rv->peers[i].met;
+    *m = (met){.kind = MET_FAR, .asked = !far->asked};
+    memcpy(m->session, id, PUNCH_MSG_SESSION_LEN);
+    memcpy(m->member, far->member, PUNCH_RV_MEMBER_LEN);
+    memcpy(m->key, far->key, PUNCH_KEY_LEN);
 }
 
 void rv_send_to_peer(punch_rendezvous *rv, const peer *p, const punch_msg *m)

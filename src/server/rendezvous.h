@@ -138,9 +138,10 @@ typedef enum punch_rendezvous_event_type {
     PUNCH_RV_EVENT_RELAY_CLOSED,    /* reason, bytes, packets, dropped */
     PUNCH_RV_EVENT_LOOKUP,          /* cluster: peer[0] asked for peer[1].name (peer[1].key:
                                        its pinned key, all zero if none), txid */
-    PUNCH_RV_EVENT_MOVED,           /* cluster: peer[0], in relay session `session` across
-                                       members with `far`, came back from a new endpoint (its
-                                       NAT rebound): far.member must tell far.key */
+    PUNCH_RV_EVENT_MOVED,           /* cluster: peer[0], introduced in `session` to far.key
+                                       at far.member (a relay half across members when relay
+                                       is set), came back from a new endpoint (its NAT
+                                       rebound): far.member must tell far.key */
 } punch_rendezvous_event_type;
 
 /* Cluster: a member's id (cluster.h's PUNCH_CLUSTER_MEMBER_LEN). */
@@ -295,6 +296,15 @@ int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
                                       const uint8_t txid[PUNCH_MSG_TXID_LEN],
                                       const uint8_t session_id[PUNCH_MSG_SESSION_LEN], uint8_t flags,
                                       punch_rendezvous_peer_info *local);
+/* Cluster: the peer registered here with key local_key was introduced in
+ * session session_id to far's peer (far.key, far.asked) at far's member,
+ * with or without a relay half: a rebinding of its NAT is news for that
+ * member (a MOVED event, relay false without a half), as one server
+ * tells both again. Returns 0 or PUNCH_ERR_NOTFOUND (no such peer here). */
+int punch_rendezvous_met_remote(punch_rendezvous *rv, uint64_t now_ms,
+                                const uint8_t local_key[PUNCH_KEY_LEN],
+                                const uint8_t session_id[PUNCH_MSG_SESSION_LEN],
+                                const punch_rendezvous_far *far);
 /* Cluster: tell the peer registered here with key local_key the relayed
  * address at a TURN server of `about` (about->key, about->relayed), a
  * peer registered at another member, in session session_id: the

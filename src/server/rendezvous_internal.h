@@ -48,6 +48,19 @@ typedef struct bucket {
     uint64_t last_ms;
 } bucket;
 
+/* A peer's latest introduction, relayed or not: whom it met, so that its
+ * NAT rebinding is news for that peer even without a relay session
+ * (punchd --no-relay, or no room for one; registry.c). */
+typedef enum met_kind { MET_NONE = 0, MET_HERE, MET_FAR } met_kind;
+typedef struct met {
+    uint8_t kind;                        /* met_kind */
+    bool asked;                          /* this peer made the CONNECT */
+    uint32_t peer, gen;                  /* HERE: the other peer */
+    uint8_t session[PUNCH_MSG_SESSION_LEN];
+    uint8_t member[PUNCH_RV_MEMBER_LEN]; /* FAR: the other peer's member and key */
+    uint8_t key[PUNCH_KEY_LEN];
+} met;
+
 typedef struct peer {
     uint8_t key[PUNCH_KEY_LEN];
     uint8_t mac_key[PUNCH_AUTH_KEY_LEN]; /* derived once per key */
@@ -68,6 +81,7 @@ typedef struct peer {
     bool token_used;                     /* a token registered it: token_serial is */
     uint32_t token_serial;               /* ...the newest such token's (replays are older) */
     punch_addr relayed;                  /* at a TURN server (TURN_ADDR); NONE: none */
+    met met;                             /* its latest introduction */
     uint64_t last_ms;
     uint64_t sequence;                   /* of the latest REGISTER accepted */
     uint8_t register_txid[PUNCH_MSG_TXID_LEN]; /* of the latest REGISTER accepted */
@@ -179,6 +193,9 @@ void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const
                   const uint8_t *id, uint8_t flags);
 void rv_refuse_peer(punch_rendezvous *rv, const peer *p, const uint8_t *txid,
                     punch_refusal code);
+/* Peer i was introduced, in session id, to far's peer at far's member. */
+void rv_met_far(punch_rendezvous *rv, uint32_t i, const uint8_t *id,
+                const punch_rendezvous_far *far);
 /* Encode m for p, MAC it with p's key, and queue it to p's endpoint. */
 void rv_send_to_peer(punch_rendezvous *rv, const peer *p, const punch_msg *m);
 
@@ -223,6 +240,8 @@ bool rv_open_remote_session(punch_rendezvous *rv, uint64_t now, uint32_t a,
                             const uint8_t id[PUNCH_MSG_SESSION_LEN],
                             const punch_rendezvous_far *far);
 
+/* Whether half i is still its peer's latest introduction. */
+bool rv_half_current(const punch_rendezvous *rv, uint32_t i);
 /* Whether id names a half across members held here for peer a that is
  * no longer a's latest session (a was introduced to another since). */
 bool rv_session_superseded(const punch_rendezvous *rv, uint32_t a,

@@ -52,6 +52,18 @@ int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
     return 0;
 }
 
+int punch_rendezvous_met_remote(punch_rendezvous *rv, uint64_t now_ms,
+                                const uint8_t local_key[PUNCH_KEY_LEN],
+                                const uint8_t session_id[PUNCH_MSG_SESSION_LEN],
+                                const punch_rendezvous_far *far)
+{
+    uint32_t i = rv_find_key(rv, local_key, now_ms);
+    if (i == NONE)
+        return PUNCH_ERR_NOTFOUND;
+    rv_met_far(rv, i, session_id, far);
+    return 0;
+}
+
 int punch_rendezvous_tell_relayed_remote(punch_rendezvous *rv, uint64_t now_ms,
                                          const uint8_t local_key[PUNCH_KEY_LEN],
                                          const punch_rendezvous_peer_info *about,
@@ -136,7 +148,7 @@ int punch_rendezvous_next_half(const punch_rendezvous *rv, uint32_t *cursor,
         uint32_t i = (*cursor)++;
         const session *s = &rv->sessions[i];
         if (!s->used || !s->remote || !rv_session_peer_ok(rv, s, 0) ||
-            rv->peers[s->peer[0]].last_session != i)
+            !rv_half_current(rv, i))
             continue;
         memcpy(half->session, s->id, PUNCH_MSG_SESSION_LEN);
         rv_peer_info(&rv->peers[s->peer[0]], &half->local);

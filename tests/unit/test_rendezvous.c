@@ -1210,6 +1210,91 @@ static void no_relay_introduces_only(void **state)
     punch_rendezvous_free(x.rv);
 }
 
+/* Without a relay session (--no-relay) a rebinding is news all the same:
+ * bob's NAT gives him a new port, both are told again of their session
+ * (same id, no relay, alice still the asker). Once alice met carol, a
+ * rebinding of bob's is nobody's news (one server tells a peer of its
+ * latest session only), carol's is alice's. */
+static void no_relay_rebinding_reintroduces(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.no_relay = true;
+    pair x;
+    setup_pair(&x, &cfg);
+    x.bob.addr.port = 31777;
+    get_cookie(x.rv, 3000, &x.bob);
+    register_answered(x.rv, 3000, &x.bob);
+    answer again_a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    answer again_b = expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
+    expect_nothing(x.rv);
+    assert_memory_equal(again_a.m.session, x.session, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(again_b.m.session, x.session, PUNCH_MSG_SESSION_LEN);
+    assert_introduces(&again_a, &x.bob);
+    assert_int_equal(again_a.m.flags, PUNCH_INTRO_INITIATOR);
+    assert_int_equal(again_b.m.flags, 0);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->reintroductions, 1);
+    tpeer carol;
+    peer_init(&carol, 4, "carol", v4(203, 0, 113, 9, 40001));
+    join(x.rv, 3100, &carol);
+    dgram c = connect_msg(&x.alice, "carol", NULL);
+    send_from(x.rv, 3200, &x.alice.addr, &c);
+    answer to_a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    expect_to(x.rv, &carol, PUNCH_MSG_INTRODUCE);
+    x.bob.addr.port = 31888;
+    get_cookie(x.rv, 3300, &x.bob);
+    register_answered(x.rv, 3300, &x.bob);
+    expect_nothing(x.rv);
+    carol.addr.port = 40999;
+    get_cookie(x.rv, 3400, &carol);
+    register_answered(x.rv, 3400, &carol);
+    answer news = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    expect_to(x.rv, &carol, PUNCH_MSG_INTRODUCE);
+    expect_nothing(x.rv);
+    assert_memory_equal(news.m.session, to_a.m.session, PUNCH_MSG_SESSION_LEN);
+    assert_introduces(&news, &carol);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->reintroductions, 2);
+    punch_rendezvous_free(x.rv);
+}
+
+/* Across members without a relay half (--no-relay): alice met bob at
+ * member 7 (punch_rendezvous_met_remote); her rebinding is a MOVED event
+ * for that member, without relay. */
+static void no_relay_rebinding_across_members_reported(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.cluster = true;
+    cfg.no_relay = true;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    drain_events(rv);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, nobody[PUNCH_KEY_LEN] = {9};
+    punch_rendezvous_far far = far_at(v4(192, 0, 2, 50, 3478), 7);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, alice.id.public_key, id, &far),
+                     PUNCH_ERR_LIMIT);
+    assert_int_equal(punch_rendezvous_met_remote(rv, 2000, nobody, id, &far), PUNCH_ERR_NOTFOUND);
+    assert_int_equal(punch_rendezvous_met_remote(rv, 2000, alice.id.public_key, id, &far), 0);
+    alice.addr.port = 40777;
+    get_cookie(rv, 3000, &alice);
+    register_answered(rv, 3000, &alice);
+    expect_nothing(rv);
+    punch_rendezvous_event ev;
+    assert_true(next_event(rv, &ev) && ev.type == PUNCH_RV_EVENT_REGISTERED);
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_MOVED);
+    assert_false(ev.relay);
+    assert_true(punch_addr_equal(&ev.peer[0].public_addr, &alice.addr));
+    assert_memory_equal(ev.session, id, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(ev.far.member, far.member, PUNCH_RV_MEMBER_LEN);
+    assert_memory_equal(ev.far.key, far.key, PUNCH_KEY_LEN);
+    assert_false(ev.far.asked);
+    assert_false(next_event(rv, &ev));
+    punch_rendezvous_free(rv);
+}
+
 static void sessions_full_still_introduces(void **state)
 {
     (void)state;
@@ -1929,6 +2014,8 @@ int main(void)
         cmocka_unit_test(relay_quotas),
         cmocka_unit_test(connect_again_same_session),
         cmocka_unit_test(no_relay_introduces_only),
+        cmocka_unit_test(no_relay_rebinding_reintroduces),
+        cmocka_unit_test(no_relay_rebinding_across_members_reported),
         cmocka_unit_test(sessions_full_still_introduces),
         cmocka_unit_test(relay_stops_when_a_peer_is_gone),
         cmocka_unit_test(table_full),
