@@ -11,6 +11,11 @@
  *       INTRODUCE the asker to it and PUBLISH a signed INTRO on the
  *       channel of the member it is registered at, which INTRODUCEs its
  *       peer to the asker; or REFUSED(NO_PEER) with an event saying why.
+ *       Relayed addresses at TURN servers follow in TURN messages, both
+ *       ways.
+ *   Each second: the far members of the halves of relays held here, their
+ *       heartbeats; a half whose member stopped follows its far peer to
+ *       the member it registers at next.
  *
  * When Redis goes away the member keeps serving its own peers, says so
  * ("cluster" event, state "down"), refuses lookups at once, and connects
