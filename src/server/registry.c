@@ -464,7 +464,7 @@ static const session *news_session(const punch_rendezvous *rv, uint32_t i)
         return NULL;
     const session *s = &rv->sessions[si];
     if (!s->used || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1) ||
-        (p->met.kind != MET_NONE && memcmp(p->met.session, s->id, PUNCH_MSG_SESSION_LEN) != 0))
+        (p->met_kind != MET_NONE && memcmp(p->met_session, s->id, PUNCH_MSG_SESSION_LEN) != 0))
         return NULL;
     return s;
 }
@@ -473,12 +473,13 @@ static const session *news_session(const punch_rendezvous *rv, uint32_t i)
  * server tells a peer of its latest session only). */
 static bool met_each_other(const punch_rendezvous *rv, uint32_t i)
 {
-    const met *m = &rv->peers[i].met;
-    if (m->kind != MET_HERE || m->peer >= rv->peers_hwm)
+    const peer *p = &rv->peers[i];
+    if (p->met_kind != MET_HERE || p->met_peer >= rv->peers_hwm)
         return false;
-    const peer *o = &rv->peers[m->peer];
-    return o->pub.family != PUNCH_AF_NONE && o->gen == m->gen && o->met.kind == MET_HERE &&
-           o->met.peer == i && memcmp(o->met.session, m->session, PUNCH_MSG_SESSION_LEN) == 0;
+    const peer *o = &rv->peers[p->met_peer];
+    return o->pub.family != PUNCH_AF_NONE && o->gen == p->met_gen && o->met_kind == MET_HERE &&
+           o->met_peer == i &&
+           memcmp(o->met_session, p->met_session, PUNCH_MSG_SESSION_LEN) == 0;
 }
 
 /* Peer i came back from a new public endpoint (its NAT rebound or was
@@ -488,28 +489,38 @@ static bool met_each_other(const punch_rendezvous *rv, uint32_t i)
 static void reintroduce(punch_rendezvous *rv, uint32_t i)
 {
     const session *s = news_session(rv, i);
-    const met *m = &rv->peers[i].met;
+    const peer *p = &rv->peers[i];
     if (s && s->remote) {
         moved_across(rv, i, s->id, &s->far, true);
     } else if (s) {
         introduce_again(rv, s->peer[0], s->peer[1], s->id, PUNCH_INTRO_RELAY);
-    } else if (m->kind == MET_FAR) {
-        punch_rendezvous_far far = {.asked = !m->asked};
-        memcpy(far.member, m->member, PUNCH_RV_MEMBER_LEN);
-        memcpy(far.key, m->key, PUNCH_KEY_LEN);
-        moved_across(rv, i, m->session, &far, false);
+    } else if (p->met_kind == MET_FAR && rv->far_met) {
+        punch_rendezvous_far far = {.asked = !p->met_asked};
+        memcpy(far.member, rv->far_met[i].member, PUNCH_RV_MEMBER_LEN);
+        memcpy(far.key, rv->far_met[i].key, PUNCH_KEY_LEN);
+        moved_across(rv, i, p->met_session, &far, false);
     } else if (met_each_other(rv, i)) {
-        introduce_again(rv, m->asked ? i : m->peer, m->asked ? m->peer : i, m->session, 0);
+        uint32_t o = p->met_peer;
+        introduce_again(rv, p->met_asked ? i : o, p->met_asked ? o : i, p->met_session, 0);
     }
+}
+
+/* Peer i met, in session id, another peer (kind MET_HERE or MET_FAR). */
+static void met(punch_rendezvous *rv, uint32_t i, met_kind kind, const uint8_t *id, bool asked)
+{
+    peer *p = &rv->peers[i];
+    p->met_kind = (uint8_t)kind;
+    p->met_asked = asked;
+    memcpy(p->met_session, id, PUNCH_MSG_SESSION_LEN);
 }
 
 /* Peer i was introduced, in session id, to peer `other` here. */
 static void met_here(punch_rendezvous *rv, uint32_t i, uint32_t other, const uint8_t *id,
                      bool asked)
 {
-    met *m = &rv->peers[i].met;
-    *m = (met){.kind = MET_HERE, .asked = asked, .peer = other, .gen = rv->peers[other].gen};
-    memcpy(m->session, id, PUNCH_MSG_SESSION_LEN);
+    met(rv, i, MET_HERE, id, asked);
+    rv->peers[i].met_peer = other;
+    rv->peers[i].met_gen = rv->peers[other].gen;
 }
 
 static bool nonzero(const uint8_t *p, size_t n)
@@ -605,11 +616,11 @@ void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const
 void rv_met_far(punch_rendezvous *rv, uint32_t i, const uint8_t *id,
                 const punch_rendezvous_far *far)
 {
-    met *m = &rv->peers[i].met;
-    *m = (met){.kind = MET_FAR, .asked = !far->asked};
-    memcpy(m->session, id, PUNCH_MSG_SESSION_LEN);
-    memcpy(m->member, far->member, PUNCH_RV_MEMBER_LEN);
-    memcpy(m->key, far->key, PUNCH_KEY_LEN);
+    if (!rv->far_met)
+        return; /* not a cluster member */
+    met(rv, i, MET_FAR, id, !far->asked);
+    memcpy(rv->far_met[i].member, far->member, PUNCH_RV_MEMBER_LEN);
+    memcpy(rv->far_met[i].key, far->key, PUNCH_KEY_LEN);
 }
 
 void rv_send_to_peer(punch_rendezvous *rv, const peer *p, const punch_msg *m)

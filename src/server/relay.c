@@ -239,8 +239,8 @@ bool rv_half_current(const punch_rendezvous *rv, uint32_t i)
 {
     const peer *p = &rv->peers[rv->sessions[i].peer[0]];
     return p->last_session == i &&
-           (p->met.kind == MET_NONE ||
-            memcmp(p->met.session, rv->sessions[i].id, PUNCH_MSG_SESSION_LEN) == 0);
+           (p->met_kind == MET_NONE ||
+            memcmp(p->met_session, rv->sessions[i].id, PUNCH_MSG_SESSION_LEN) == 0);
 }
 
 bool rv_session_superseded(const punch_rendezvous *rv, uint32_t a,

@@ -254,7 +254,9 @@ int punch_rendezvous_new(punch_rendezvous **out, const punch_rendezvous_cfg *cfg
     rv->peer_links = calloc(c->max_peers, sizeof(link));
     rv->sessions = calloc(c->max_sessions, sizeof(session));
     rv->session_links = calloc(c->max_sessions, sizeof(link));
+    rv->far_met = c->cluster ? calloc(c->max_peers, sizeof(met_far)) : NULL;
     if (!rv->peers || !rv->peer_links || !rv->sessions || !rv->session_links ||
+        (c->cluster && !rv->far_met) ||
         htable_init(&rv->by_key, (uint32_t)c->max_peers) != 0 ||
         htable_init(&rv->by_name, (uint32_t)c->max_peers) != 0 ||
         htable_init(&rv->by_id, (uint32_t)c->max_sessions) != 0 ||
@@ -274,6 +276,7 @@ void punch_rendezvous_free(punch_rendezvous *rv)
         sodium_memzero(rv->peers, rv->peers_hwm * sizeof(peer));
     free(rv->peers);
     free(rv->peer_links);
+    free(rv->far_met);
     free(rv->sessions);
     free(rv->session_links);
     free(rv->by_key.slots);

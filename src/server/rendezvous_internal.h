@@ -48,18 +48,17 @@ typedef struct bucket {
     uint64_t last_ms;
 } bucket;
 
-/* A peer's latest introduction, relayed or not: whom it met, so that its
- * NAT rebinding is news for that peer even without a relay session
- * (punchd --no-relay, or no room for one; registry.c). */
+/* A peer's latest introduction, relayed or not (peer.met_*): whom it met,
+ * so that its NAT rebinding is news for that peer even without a relay
+ * session (punchd --no-relay, or no room for one; registry.c). */
 typedef enum met_kind { MET_NONE = 0, MET_HERE, MET_FAR } met_kind;
-typedef struct met {
-    uint8_t kind;                        /* met_kind */
-    bool asked;                          /* this peer made the CONNECT */
-    uint32_t peer, gen;                  /* HERE: the other peer */
-    uint8_t session[PUNCH_MSG_SESSION_LEN];
-    uint8_t member[PUNCH_RV_MEMBER_LEN]; /* FAR: the other peer's member and key */
+/* Cluster: the member and key of the peer a peer met at another member
+ * (MET_FAR); in an array beside the peers, made in cluster mode only, so
+ * that a lone punchd's peers carry no more than the 16 bytes of met_*. */
+typedef struct met_far {
+    uint8_t member[PUNCH_RV_MEMBER_LEN];
     uint8_t key[PUNCH_KEY_LEN];
-} met;
+} met_far;
 
 typedef struct peer {
     uint8_t key[PUNCH_KEY_LEN];
@@ -68,9 +67,11 @@ typedef struct peer {
     uint8_t n_priv;
     uint8_t n_mapped; /* the last n_mapped of priv: port mappings */
     uint8_t local;                       /* rv->locals index + 1; 0 unknown */
+    uint8_t met_kind;                    /* its latest introduction (met_kind)... */
     uint16_t n_started;                  /* relay sessions it started, held now */
     uint16_t rtt_ms;                     /* its round trip to us, as it measured; 0 unknown */
     uint8_t nat_mapping;                 /* its NAT, as it found it (punch_msg_nat) */
+    bool met_asked;                      /* ...in which it made the CONNECT */
     uint16_t nat_step, nat_port;
     uint32_t gen;                        /* bumped when the slot is freed */
     uint32_t cookie_period;              /* of cookie, made for pub */
@@ -81,7 +82,8 @@ typedef struct peer {
     bool token_used;                     /* a token registered it: token_serial is */
     uint32_t token_serial;               /* ...the newest such token's (replays are older) */
     punch_addr relayed;                  /* at a TURN server (TURN_ADDR); NONE: none */
-    met met;                             /* its latest introduction */
+    uint32_t met_peer, met_gen;          /* ...MET_HERE: the other peer */
+    uint8_t met_session[PUNCH_MSG_SESSION_LEN]; /* ...and its session */
     uint64_t last_ms;
     uint64_t sequence;                   /* of the latest REGISTER accepted */
     uint8_t register_txid[PUNCH_MSG_TXID_LEN]; /* of the latest REGISTER accepted */
@@ -117,6 +119,7 @@ struct punch_rendezvous {
 
     peer *peers;
     link *peer_links;
+    met_far *far_met;      /* cluster: beside peers (MET_FAR); NULL otherwise */
     uint32_t n_peers, peers_hwm, peer_free;
     lru peer_lru;
     htable by_key, by_name;
