@@ -86,6 +86,7 @@ struct punchd_cluster {
     punch_loop_timer no_answer;   /* commands waiting and no answer for ANSWER_TIMEOUT_MS */
     punch_loop_timer heartbeat;   /* up: punch:member:ID again */
     uint32_t republish_cursor;
+    uint32_t follow_cursor;       /* the next half follow_halves looks at */
     uint32_t waiting;             /* commands sent and not answered yet */
     bool up, closing, said_down;
     bool ponged, subscribed;      /* Redis answered on each connection: up */
@@ -861,13 +862,17 @@ cleanup:
 }
 
 /* Member `member` stopped: look up again the far peers of the halves
- * held toward it, up to FOLLOW_BATCH a second. */
+ * held toward it, up to FOLLOW_BATCH a second (the next second goes on
+ * from there). */
 static void follow_halves(punchd_cluster *c, const uint8_t *member)
 {
     punch_rendezvous_half h;
-    uint32_t cursor = 0;
     unsigned n = 0;
-    while (n < FOLLOW_BATCH && punch_rendezvous_next_half(c->cfg.rv, &cursor, &h) == 1) {
+    while (n < FOLLOW_BATCH) {
+        if (punch_rendezvous_next_half(c->cfg.rv, &c->follow_cursor, &h) != 1) {
+            c->follow_cursor = 0;
+            return;
+        }
         if (memcmp(h.far.member, member, PUNCH_CLUSTER_MEMBER_LEN) != 0 || !h.far.name[0])
             continue;
         follow *f = calloc(1, sizeof(*f));
