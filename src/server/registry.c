@@ -484,8 +484,9 @@ static bool met_each_other(const punch_rendezvous *rv, uint32_t i)
 
 /* Peer i came back from a new public endpoint (its NAT rebound or was
  * reset): the peer it was last introduced to must learn where it is now,
- * and both probe again; with a relay session or without (draft §3.3.4:
- * a direct path through a rebound NAT needs the news as much). */
+ * and both probe again; with a relay session or without (a direct path
+ * through a NAT that did not keep its binding, draft §3.3.4, needs the
+ * news as much). */
 static void reintroduce(punch_rendezvous *rv, uint32_t i)
 {
     const session *s = news_session(rv, i);
