@@ -138,6 +138,12 @@ int punch_turn_init(punch_turn *t, const punch_turn_cfg *cfg, uint64_t now)
     return 0;
 }
 
+void punch_turn_give_up(punch_turn *t, const char *why)
+{
+    if (t && t->state != PUNCH_TURN_FAILED)
+        fail(t, why);
+}
+
 bool punch_turn_is_turn(const uint8_t *buf, size_t len)
 {
     /* RFC 7983: ChannelData starts 0x40..0x4F; STUN with two zero bits. */
@@ -392,7 +398,8 @@ static bool txn_retransmit(punch_turn *t, punch_turn_txn *txn, uint64_t now)
     txn->tries++;
     txn->rto_ms *= 2;
     txn->next_ms = now + (txn->tries == TURN_TRIES ? TURN_RM * TURN_RTO_MS : txn->rto_ms);
-    queue(t, txn->buf, txn->len);
+    if (!t->cfg.reliable) /* a stream loses nothing: the same 39.5 s, one copy */
+        queue(t, txn->buf, txn->len);
     return true;
 }
 

@@ -37,6 +37,7 @@ typedef struct punch_turn_cfg {
     const char *username; /* long-term credentials: copied (OpaqueString-prepared) */
     const char *password;
     uint32_t lifetime_s;  /* asked for the allocation; 0: the server's default (600 s) */
+    bool reliable;        /* over TCP or TLS: no retransmissions (RFC 8489 §6.2.2) */
     void (*random)(void *ctx, uint8_t *buf, size_t len);
     void *random_ctx;
 } punch_turn_cfg;
@@ -118,6 +119,10 @@ int punch_turn_permit(punch_turn *t, uint64_t now, const punch_addr *peer);
  * PUNCH_ERR_NOBUFS or PUNCH_ERR_INVAL. */
 int punch_turn_wrap(punch_turn *t, const punch_addr *peer, const uint8_t *data, size_t len,
                     uint8_t *out, size_t cap, size_t *out_len);
+
+/* Give up: the connection to the server is gone (over TCP or TLS the
+ * allocation goes with it, RFC 8656 §3.1). State FAILED, why kept. */
+void punch_turn_give_up(punch_turn *t, const char *why);
 
 /* Whether a datagram from the server is TURN's (STUN or ChannelData). */
 bool punch_turn_is_turn(const uint8_t *buf, size_t len);

@@ -55,7 +55,7 @@ int turn_agent_start(punch_agent *a, uint64_t now)
         return 0;
     punch_turn_cfg tc = {.server = a->cfg.turn_server, .username = a->cfg.turn_username,
                          .password = a->cfg.turn_password, .random = a->cfg.random,
-                         .random_ctx = a->cfg.random_ctx};
+                         .random_ctx = a->cfg.random_ctx, .reliable = a->cfg.turn_stream};
     a->cfg.turn_username = a->cfg.turn_password = NULL; /* the caller's: copied */
     if (!(a->turn = calloc(1, sizeof(*a->turn))))
         return PUNCH_ERR_NOMEM;
@@ -115,6 +115,15 @@ bool turn_agent_on_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
     turn_flush(a);
     turn_tell(a);
     return true;
+}
+
+void punch_agent_turn_down(punch_agent *a, uint64_t now, const char *why)
+{
+    (void)now;
+    if (!a || !a->turn)
+        return;
+    punch_turn_give_up(a->turn, why);
+    turn_tell(a);
 }
 
 uint64_t turn_deadline(const punch_agent *a, int id)

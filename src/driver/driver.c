@@ -12,6 +12,7 @@
 
 #include "driver/addresses.h"
 #include "driver/driver_tcp.h"
+#include "driver/turn_link.h"
 #include "io/log.h"
 #include "io/net.h"
 #include "driver/portmap.h" /* portmap hook */
@@ -91,6 +92,8 @@ struct punch_driver {
     unsigned n_extra;          /* open now */
     punch_udp_batch *extra_tx;
     punch_driver_tcp *tcp_paths; /* TCP paths to peers (driver_tcp.h) */
+    punch_turn_link *turn_link;  /* the TURN server over TCP or TLS, NULL: none or UDP */
+    punch_addr turn_server;
 };
 
 static void kernel_random(void *ctx, uint8_t *buf, size_t len)
@@ -512,6 +515,10 @@ void punch_driver_flush(punch_driver *d)
             extra_send(d, sock.index, &dst, ttl, buf, len);
             continue;
         }
+        if (punch_turn_link_takes(d->turn_link, &dst, buf, len)) {
+            punch_turn_link_send(d->turn_link, buf, len);
+            continue;
+        }
         if (punch_addr_equal(&dst, &d->server)) {
             if (is_reg(buf, len)) {
                 memcpy(d->last_reg, buf, len);
@@ -631,6 +638,47 @@ static void on_readable(void *arg, int fd)
     }
 }
 
+/* ---- the TURN server over TCP or TLS (turn_link.h) ---- */
+
+static void on_turn_message(void *arg, const uint8_t *msg, size_t len)
+{
+    punch_driver *d = arg;
+    punch_agent_handle_datagram(d->agent, punch_clock_ms(), &d->turn_server, msg, len);
+    handled(d);
+}
+
+static void after_turn_down(void *arg)
+{
+    handled(arg);
+}
+
+static void on_turn_down(void *arg, const char *line, const char *reason)
+{
+    punch_driver *d = arg;
+    punch_log(PUNCH_LOG_ERROR, "%s", line);
+    punch_agent_turn_down(d->agent, punch_clock_ms(), reason);
+    punch_loop_defer(d->loop, after_turn_down, d); /* maybe inside a flush now */
+}
+
+/* Before the agent (ac: its settings, told the server is on a stream): the
+ * link only queues until the loop runs, by when the agent is there. */
+static int turn_link_new(punch_driver *d, const punch_driver_cfg *cfg, punch_agent_cfg *ac)
+{
+    d->turn_server = cfg->agent.turn_server;
+    if (cfg->turn_transport == PUNCH_DRIVER_TURN_UDP || d->turn_server.family == PUNCH_AF_NONE)
+        return 0;
+    ac->turn_stream = true;
+    punch_turn_link_cfg lc = {.server = d->turn_server,
+                              .tls = cfg->turn_transport == PUNCH_DRIVER_TURN_TLS,
+                              .host = cfg->turn_host, .ca_file = cfg->turn_ca_file,
+                              .on_message = on_turn_message, .on_down = on_turn_down, .arg = d};
+    char why[512] = "bad TURN settings";
+    int rc = punch_turn_link_new(&d->turn_link, d->loop, &lc, why, sizeof(why));
+    if (rc != 0)
+        punch_log(PUNCH_LOG_ERROR, "%s", why);
+    return rc;
+}
+
 const char *punch_driver_transport(const punch_driver *d)
 {
     return d->via_tcp ? "tcp" : "udp";
@@ -747,7 +795,8 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     }
     if (punch_portmap_pointless(&ac.server)) /* portmap hook */
         ac.portmap = PUNCH_PORTMAP_OFF;
-    if ((rc = punch_agent_new(&d->agent, &ac, punch_clock_ms())) != 0)
+    if ((rc = turn_link_new(d, cfg, &ac)) != 0 ||
+        (rc = punch_agent_new(&d->agent, &ac, punch_clock_ms())) != 0)
         goto fail;
     memset(&ac.secret_key, 0, sizeof(ac.secret_key));
     if ((rc = punch_loop_timer_add(loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer)) != 0)
@@ -801,6 +850,8 @@ void punch_driver_free(punch_driver *d)
     if (d->extra_ep >= 0)
         close(d->extra_ep);
     punch_driver_tcp_free(d->tcp_paths);
+    punch_turn_link_free(d->turn_link);
+    punch_loop_undefer(d->loop, after_turn_down, d);
     punch_udp_batch_free(d->extra_tx);
     punch_tcp_out_free(&d->out);
     memset(d->last_reg, 0, sizeof(d->last_reg));

@@ -295,6 +295,36 @@ static void no_answer_fails(void **state)
     nothing_sent(&f);
 }
 
+/* Over TCP or TLS (cfg.reliable) a request goes once (RFC 8489 §6.2.2)
+ * and fails at the same 39.5 s; a lost connection gives up at once. */
+static void over_a_stream(void **state)
+{
+    (void)state;
+    fixture f;
+    memset(&f, 0, sizeof(f));
+    punch_turn_cfg c = {.server = SERVER, .username = "alice", .password = "secret",
+                        .random = counting_random, .random_ctx = &f.rnd, .reliable = true};
+    assert_int_equal(punch_turn_init(&f.t, &c, 0), 0);
+    take(&f);
+    uint64_t at;
+    while ((at = punch_turn_next_timeout(&f.t)) != UINT64_MAX && at < 39500) {
+        punch_turn_handle_timeout(&f.t, at);
+        nothing_sent(&f);
+        assert_int_equal(f.t.state, PUNCH_TURN_ALLOCATING);
+    }
+    assert_int_equal(at, 39500);
+    punch_turn_handle_timeout(&f.t, at);
+    assert_int_equal(f.t.state, PUNCH_TURN_FAILED);
+
+    assert_int_equal(punch_turn_init(&f.t, &c, 0), 0);
+    punch_turn_give_up(&f.t, "TLS: certificate verification failed: hostname mismatch");
+    assert_int_equal(f.t.state, PUNCH_TURN_FAILED);
+    assert_string_equal(f.t.why, "TLS: certificate verification failed: hostname mismatch");
+    assert_int_equal(punch_turn_next_timeout(&f.t), UINT64_MAX);
+    punch_turn_give_up(&f.t, "again"); /* told once */
+    assert_string_equal(f.t.why, "TLS: certificate verification failed: hostname mismatch");
+}
+
 /* A 401 to the signed request refuses the credentials: failed, saying so. */
 static void wrong_password_fails(void **state)
 {
@@ -333,6 +363,7 @@ int main(void)
         cmocka_unit_test(refresh_and_stale_nonce),
         cmocka_unit_test(permission_channel_and_data),
         cmocka_unit_test(no_answer_fails),
+        cmocka_unit_test(over_a_stream),
         cmocka_unit_test(wrong_password_fails),
         cmocka_unit_test(bad_config),
     };
