@@ -221,7 +221,7 @@ static bool private_changed(const peer *p, const endpoints *e)
     return false;
 }
 
-static void reintroduce(punch_rendezvous *rv, uint32_t i);
+static void reintroduce(punch_rendezvous *rv, uint32_t i, bool same_run);
 
 static bool same_source(const punch_addr *a, const punch_addr *b)
 {
@@ -334,7 +334,7 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
         }
     }
     if (moved || remapped)
-        reintroduce(rv, i);
+        reintroduce(rv, i, req->token_len == 0); /* a run's later REGISTERs carry none */
 }
 
 void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
@@ -486,8 +486,12 @@ static bool met_each_other(const punch_rendezvous *rv, uint32_t i)
  * reset): the peer it was last introduced to must learn where it is now,
  * and both probe again; with a relay session or without (a direct path
  * through a NAT that did not keep its binding, draft §3.3.4, needs the
- * news as much). */
-static void reintroduce(punch_rendezvous *rv, uint32_t i)
+ * news as much). Without a relay session only within one run of the
+ * peer (same_run: its REGISTER came with a cookie; a token's is a new
+ * start): a program started again holds no session to be told of, its
+ * CONNECT makes a new one, and an old one told meanwhile kept both sides
+ * of lab.turn_tls from ever handshaking. */
+static void reintroduce(punch_rendezvous *rv, uint32_t i, bool same_run)
 {
     const session *s = news_session(rv, i);
     const peer *p = &rv->peers[i];
@@ -495,6 +499,8 @@ static void reintroduce(punch_rendezvous *rv, uint32_t i)
         moved_across(rv, i, s->id, &s->far, true);
     } else if (s) {
         introduce_again(rv, s->peer[0], s->peer[1], s->id, PUNCH_INTRO_RELAY);
+    } else if (!same_run) {
+        return;
     } else if (p->met_kind == MET_FAR && rv->far_met) {
         punch_rendezvous_far far = {.asked = !p->met_asked};
         memcpy(far.member, rv->far_met[i].member, PUNCH_RV_MEMBER_LEN);

@@ -1257,6 +1257,28 @@ static void no_relay_rebinding_reintroduces(void **state)
     punch_rendezvous_free(x.rv);
 }
 
+static void restart(tpeer *p);
+
+/* Without a relay session, a peer started again (its REGISTER with a
+ * token, from a new port) is not told of the session its last run had:
+ * it holds none; its CONNECT makes a new one. */
+static void no_relay_restart_not_reintroduced(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.no_relay = true;
+    pair x;
+    setup_pair(&x, &cfg);
+    restart(&x.bob);
+    dgram r = register_msg(&x.bob, NULL);
+    send_from(x.rv, 5000, &x.bob.addr, &r);
+    expect_to(x.rv, &x.bob, PUNCH_MSG_REGISTERED);
+    expect_nothing(x.rv);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->token_accepted, 1);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->reintroductions, 0);
+    punch_rendezvous_free(x.rv);
+}
+
 /* Across members without a relay half (--no-relay): alice met bob at
  * member 7 (punch_rendezvous_met_remote); her rebinding is a MOVED event
  * for that member, without relay. */
@@ -2016,6 +2038,7 @@ int main(void)
         cmocka_unit_test(no_relay_introduces_only),
         cmocka_unit_test(no_relay_rebinding_reintroduces),
         cmocka_unit_test(no_relay_rebinding_across_members_reported),
+        cmocka_unit_test(no_relay_restart_not_reintroduced),
         cmocka_unit_test(sessions_full_still_introduces),
         cmocka_unit_test(relay_stops_when_a_peer_is_gone),
         cmocka_unit_test(table_full),
