@@ -205,6 +205,7 @@ void forget_peer(punch_agent *a, int id)
 {
     peer *p = &a->peers[id];
     birthday_forget(a, id); /* the extra sockets it had may go */
+    turn_forget_peer(a, id); /* ...and the TURN channels only it used */
     punch_noise_handshake_wipe(&p->hs.noise);
     punch_transport_wipe(&p->t);
     punch_transport_wipe(&p->prev);

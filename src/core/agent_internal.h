@@ -418,6 +418,7 @@ struct punch_agent {
     punch_turn *turn;      /* cfg.turn_server's allocation (turn_agent.c), NULL: none */
     punch_addr turn_told;  /* the relayed address a TURN event told */
     bool turn_failed_told;
+    uint64_t turn_reallocs_told; /* the TURN client's reallocations an ATTEMPT told */
     turn_offer offer;      /* our relayed address told to the server (TURN_ADDR) */
     /* Admission and the probe budget (admission.c, peer_admission.h). */
     punch_probe_bucket probe_bucket;
@@ -515,6 +516,12 @@ void turn_on_addr(punch_agent *a, uint64_t now, const punch_msg *m);
 size_t turn_add_candidates(punch_agent *a, uint64_t now, peer *p, const punch_addr *public_addr);
 /* Send an inner punch message through our allocation to c->addr. */
 void turn_send(punch_agent *a, const candidate *c, const punch_msg *inner);
+/* The path in use, through our allocation, missed a keepalive: is the
+ * allocation still there? (A Refresh now: a 437 makes a new one.) */
+void turn_path_quiet(punch_agent *a, uint64_t now, const candidate *c);
+/* Peer id is forgotten: the permissions and channels only it used are let
+ * go (they expire, and their slots take other peers later). */
+void turn_forget_peer(punch_agent *a, int id);
 
 /* portmap_agent.c: the router's port mapping (technique portmap) */
 uint64_t portmap_deadline(const punch_agent *a, int id);
