@@ -652,7 +652,7 @@ int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg)
     signal(SIGPIPE, SIG_IGN);
     s->last_tick = punch_clock_ms();
     usrsctp_init_nothreads(0, stream_conn_output, NULL);
-    usrsctp_enable_crc32c_offload(); /* see punch_sctp_put_checksum */
+    usrsctp_enable_crc32c_offload(); /* none computed or checked: stream_conn_output */
     usrsctp_sysctl_set_sctp_sendspace(SOCKET_BUF);
     usrsctp_sysctl_set_sctp_recvspace(SOCKET_BUF);
     /* Noise already authenticates every byte: no SCTP-AUTH, hence no ASCONF. */
