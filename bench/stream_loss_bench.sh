@@ -10,7 +10,8 @@
 # access link (10ms: RTT 40 ms between the peers). Every transfer is timed
 # by the same receiver (bench/stream_tools.py count), from its first byte to
 # the end of the stream. Prints MB/s and the ratios punch/BBR (target >= 0.5)
-# and punch/CUBIC (target >= 1). Printed, not a test. Needs root.
+# and punch/CUBIC (target >= 1), and how long punch's receiver ran and
+# waited for a CPU (stream_tools.py cpu). Printed, not a test. Needs root.
 #
 # usage: bench/stream_loss_bench.sh [BUILD_DIR]
 # environment: BENCH_BYTES (4194304), BENCH_LOSS ("0 1 5"), BENCH_DELAY (10ms),
