@@ -35,7 +35,7 @@ set(CPACK_DEBIAN_DEV_PACKAGE_NAME libpunch-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 # punch.pc's Requires.private and libpunch.a need the libraries' own -dev
 # packages; the dependency on libpunch0 comes from the component's DEPENDS.
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libsodium-dev, nettle-dev, zlib1g-dev, libusrsctp-dev")
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libsodium-dev, nettle-dev, zlib1g-dev, libusrsctp-dev, libssl-dev")
 set(CPACK_COMPONENT_DEV_DESCRIPTION
   "NAT traversal library - development files\n\
 Headers (punch/punch.h), libpunch.so, the static libpunch.a, punch.pc and the\n\

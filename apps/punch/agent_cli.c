@@ -219,7 +219,7 @@ static void more_servers(const punch_cli *cli, punch_agent_cfg *cfg)
 }
 
 /* --turn's host resolved into cfg: its first address of the server's
- * family (the agent has one socket). Returns 0, or 1 with one line on
+ * family (the agent has one socket; over TCP or TLS too, for simplicity). Returns 0, or 1 with one line on
  * stderr. */
 static int turn_server(const punch_cli *cli, const char *program, punch_agent_cfg *cfg)
 {
@@ -259,6 +259,13 @@ static int driver_cfg(const punch_cli *cli, const punch_addr *server,
     more_servers(cli, &dc->agent);
     if (turn_server(cli, su->cmd, &dc->agent) != 0)
         return 1;
+    if (cli->has_turn) {
+        dc->turn_transport = cli->turn.transport == PUNCH_TURN_TLS   ? PUNCH_DRIVER_TURN_TLS
+                             : cli->turn.transport == PUNCH_TURN_TCP ? PUNCH_DRIVER_TURN_TCP
+                                                                     : PUNCH_DRIVER_TURN_UDP;
+        dc->turn_host = cli->turn.host;
+        dc->turn_ca_file = cli->turn_ca;
+    }
     punch_identity id;
     if (punch_agent_cli_identity(cli, su->cmd, &id, su->known_path) != 0)
         return 1;

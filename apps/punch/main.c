@@ -73,13 +73,18 @@ static void usage(FILE *out)
             "                        and peers through the network's NAT64 at their\n"
             "                        addresses under PREFIX (RFC 6052; default the\n"
             "                        well-known 64:ff9b::/96); off: never\n"
-            "  --turn turn://USER:PASS@HOST[:PORT]\n"
+            "  --turn turn://USER:PASS@HOST[:PORT][?transport=udp|tcp]\n"
+            "  --turn turns://USER:PASS@HOST[:PORT]\n"
             "                        a standard TURN server (RFC 8656, e.g. coturn) to\n"
-            "                        allocate a relayed address at (UDP; default port 3478);\n"
-            "                        reported as a 'turn' event and offered to peers\n"
-            "                        through the server; peers relay through it when\n"
-            "                        nothing better works, and move to a direct path\n"
-            "                        when one opens\n"
+            "                        allocate a relayed address at, reached over UDP\n"
+            "                        (default port 3478), TCP (?transport=tcp) or TLS\n"
+            "                        (turns://, default port 5349; the certificate must\n"
+            "                        name HOST and chain to the system's CAs); reported\n"
+            "                        as a 'turn' event and offered to peers through the\n"
+            "                        server; peers relay through it when nothing better\n"
+            "                        works, and move to a direct path when one opens\n"
+            "  --turn-ca FILE        trust the CA certificates in FILE (PEM) for turns://\n"
+            "                        instead of the system's\n"
             "  --help, --version\n"
             "\n"
             "'punch COMMAND --help' describes one command.\n");
@@ -139,8 +144,8 @@ static int turn_option(punch_cli *cli, const char *text)
 {
     char why[128];
     if (punch_turn_url_parse(text, &cli->turn, why, sizeof(why)) != 0)
-        return punch_cli_usage_error("punch", "--turn: not turn://USER:PASS@HOST[:PORT]: %s",
-                                     why);
+        return punch_cli_usage_error(
+            "punch", "--turn: not turn[s]://USER:PASS@HOST[:PORT][?transport=udp|tcp]: %s", why);
     cli->has_turn = true;
     return 0;
 }
@@ -182,6 +187,7 @@ static const struct option longs[] = {
     {"no-aes", no_argument, NULL, 'A'},
     {"portmap", required_argument, NULL, 'P'},
     {"turn", required_argument, NULL, 'U'},
+    {"turn-ca", required_argument, NULL, 'C'},
     {"nat64-prefix", required_argument, NULL, '6'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -232,6 +238,7 @@ int main(int argc, char **argv)
             if (turn_option(&cli, optarg) != 0)
                 return 2;
             break;
+        case 'C': cli.turn_ca = optarg; break;
         case '6':
             if (nat64_option(&cli, optarg) != 0)
                 return 2;
@@ -242,6 +249,8 @@ int main(int argc, char **argv)
         default: return punch_cli_usage_error("punch", "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (cli.turn_ca && (!cli.has_turn || cli.turn.transport != PUNCH_TURN_TLS))
+        return punch_cli_usage_error("punch", "--turn-ca is for a turns:// --turn");
     if (optind >= argc) {
         usage(stderr);
         return 2;

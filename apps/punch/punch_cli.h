@@ -28,6 +28,7 @@ typedef struct punch_cli {
     int portmap;          /* --portmap: a punch_portmap_proto (default auto) */
     bool has_turn;        /* --turn URL, parsed (host not resolved yet) */
     punch_turn_url turn;
+    const char *turn_ca;  /* --turn-ca FILE: the CAs a turns:// server's certificate chains to */
 } punch_cli;
 
 typedef struct punch_command {

@@ -64,7 +64,20 @@ typedef struct punch_driver_cfg {
     uint32_t tcp_fallback_ms;  /* 0: PUNCH_DRIVER_TCP_FALLBACK_MS; UINT32_MAX: never */
     punch_driver_event_fn on_event;
     void *arg;
+    /* agent.turn_server over TCP or TLS instead of UDP (punch --turn
+     * turn://...?transport=tcp, turns://...; RFC 7065), through networks
+     * that pass nothing but TCP: one connection carries the TURN messages
+     * (RFC 8656 §12.5); the relayed address stays UDP. With TLS the
+     * server's certificate must chain to turn_ca_file's CAs (NULL: the
+     * system's) and name turn_host (a DNS name, also sent as SNI, or an
+     * address). When the connection fails, cannot be verified or drops, an
+     * error names the server (log and ATTEMPT event, technique turn). */
+    uint8_t turn_transport;    /* PUNCH_DRIVER_TURN_UDP (0), _TCP or _TLS */
+    const char *turn_host;
+    const char *turn_ca_file;
 } punch_driver_cfg;
+
+enum { PUNCH_DRIVER_TURN_UDP = 0, PUNCH_DRIVER_TURN_TCP, PUNCH_DRIVER_TURN_TLS };
 
 /* Make a driver on loop: the socket is bound, the agent starts
  * registering (cfg->agent is copied). Returns 0, PUNCH_ERR_IO (socket;

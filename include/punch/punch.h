@@ -210,6 +210,10 @@ typedef struct punch_agent_cfg {
      * a direct path when one opens. punchd's relay comes first. */
     punch_addr turn_server;
     const char *turn_username, *turn_password;
+    /* The TURN server is reached over a stream (TCP or TLS, which the
+     * caller carries: the I/O driver's turns:// and ?transport=tcp): its
+     * requests are not retransmitted (RFC 8489 §6.2.2), only timed out. */
+    bool turn_stream;
     /* NAT64 (RFC 6146; issue 16): on a host with IPv6 and no IPv4 of its
      * own (no IPv4 among `local`), the agent reaches an IPv4 server or
      * peer endpoint at its IPv4-embedded IPv6 address under this /96
@@ -526,11 +530,22 @@ int punch_agent_poll_transmit(punch_agent *agent, punch_addr *dst, uint8_t *ttl,
  * callers that carry those. */
 int punch_agent_poll_transmit_from(punch_agent *agent, punch_socket *sock, punch_addr *dst,
                                    uint8_t *ttl, uint8_t *buf, size_t cap, size_t *len);
+/* punch_agent_poll_transmit_from without the copy: *data points at the
+ * datagram (*len bytes) in the agent's queue, valid until the agent queues
+ * another (any call but the poll functions). Returns 1, 0 when none is
+ * queued, or PUNCH_ERR_INVAL. */
+int punch_agent_poll_transmit_view(punch_agent *agent, punch_socket *sock, punch_addr *dst,
+                                   uint8_t *ttl, const uint8_t **data, size_t *len);
 /* punch_agent_handle_datagram for what arrived on sock (a TCP path's
  * frame: src is the connection's far end). Returns 0 or PUNCH_ERR_INVAL
  * (no such socket). */
 int punch_agent_handle_datagram_on(punch_agent *agent, uint64_t now_ms, punch_socket sock,
                                    const punch_addr *src, const uint8_t *data, size_t len);
+/* The caller lost its stream to cfg.turn_server (turn_stream), or never
+ * had one: the allocation is given up and why told (PUNCH_EVENT_ATTEMPT,
+ * technique turn, peer -1). NULL-safe; nothing when there is no TURN
+ * server or it already failed. */
+void punch_agent_turn_down(punch_agent *agent, uint64_t now_ms, const char *why);
 /* Send a TCP offer or answer to a peer over its session. Returns 0,
  * PUNCH_ERR_NOTFOUND (no such peer), PUNCH_ERR_LIMIT (no session yet) or
  * PUNCH_ERR_INVAL (bad endpoints). An offer with prefer set makes us

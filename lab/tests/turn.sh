@@ -19,7 +19,7 @@
 #     both connect directly as before and each says punchd took no
 #     TURN_ADDR (an attempt of technique turn, after 16 tries).
 # Without TURN candidates in the wire and the agent, nothing connects here.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/turn_lib.sh"
 B=${PUNCH_BUILD_DIR:?}
 PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd
 command -v turnserver >/dev/null || { echo "SKIP: no turnserver (scripts/setup installs coturn)"; exit 77; }
@@ -27,35 +27,6 @@ LABX=("$PUNCH_LAB" --prefix "$TEST_PREFIX")
 # TURN_DEBUG=DIR keeps the run's files (events, outputs, coturn's log) there.
 [ -z "${TURN_DEBUG:-}" ] || trap 'rc=$?; cp -r "$TMP/." "$TURN_DEBUG/"; cleanup' EXIT
 TURN_URL=turn://alice:secret@198.51.100.2:3478
-
-now_us() { echo "${EPOCHREALTIME/./}"; }
-ms_since() { echo $(( ($(now_us) - $1) / 1000 )); }
-# wait_grep FILE REGEX SECONDS: true once FILE has a line matching REGEX
-wait_grep() {
-    local i
-    for ((i = 0; i < $3 * 20; i++)); do
-        grep -q -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
-# block on|off: r1 drops (or not) every UDP datagram between side A and side B.
-block() {
-    if [ "$1" = on ]; then
-        lab exec r1 -- nft -f - <<'EOF'
-table inet turnblock {
-    chain between_sides {
-        type filter hook forward priority -10; policy accept;
-        ip saddr 203.0.113.0/24 ip daddr 192.0.2.0/25 meta l4proto udp counter drop
-        ip saddr 192.0.2.0/25 ip daddr 203.0.113.0/24 meta l4proto udp counter drop
-    }
-}
-EOF
-    else
-        lab exec r1 -- nft delete table inet turnblock
-    fi
-}
-dropped() { lab exec r1 -- nft list table inet turnblock | grep -o 'packets [0-9]*' | awk '{ n += $2 } END { print n + 0 }'; }
 
 # The servers: punchd without its relay, coturn on the second address.
 start_servers() {
@@ -69,49 +40,6 @@ start_servers() {
     "${LABX[@]}" exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --no-relay \
         --key "$TMP/server.key" --events "$TMP/punchd.ev" 2>"$TMP/punchd.err" </dev/null &
     wait_grep "$TMP/punchd.ev" '"event":"started"' 5 || fail "punchd did not start: $(cat "$TMP/punchd.err")"
-}
-
-# feed SIDE DIR: once SIDE has a path, "SIDE SEQ CHECK" every 50 ms until DIR/stop
-feed() {
-    local side=$1 dir=$2 seq=0 i
-    for ((i = 0; i < 600; i++)); do
-        grep -q '"event":"path"' "$dir/$side.ev" 2>/dev/null && break
-        [ -e "$dir/stop" ] && return 0
-        sleep 0.05
-    done
-    while [ ! -e "$dir/stop" ]; do
-        printf '%s %06d %s\n' "$side" "$seq" "$(printf '%s-%d' "$side" "$seq" | sha256sum | cut -c1-40)" || return 0
-        seq=$((seq + 1))
-        sleep 0.05
-    done
-}
-# received OUT FROM: how many lines from FROM arrived
-received() { grep -c "^$2 " "$1" 2>/dev/null || true; }
-# wait_more OUT FROM N SECONDS: true once more than N lines from FROM arrived
-wait_more() {
-    local i
-    for ((i = 0; i < $4 * 20; i++)); do
-        [ "$(received "$1" "$2")" -gt "$3" ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
-# intact OUT FROM: every line is one FROM sent, byte for byte, none twice
-intact() {
-    local line side seq sum n=0
-    while IFS= read -r line; do
-        read -r side seq sum <<<"$line"
-        [ "$side" = "$2" ] && [ "$line" = "$2 $seq $(printf '%s-%d' "$2" "$((10#$seq))" | sha256sum | cut -c1-40)" ] ||
-            fail "$1: a line $2 did not send: $(cat -v <<<"$line")"
-        n=$((n + 1))
-    done <"$1"
-    [ -z "$(cut -d' ' -f2 "$1" | sort | uniq -d | head -1)" ] || fail "$1: a datagram of $2's delivered twice"
-    echo "$n"
-}
-last_path() {
-    local last
-    last=$(grep '"event":"path"' "$1" | tail -1)
-    echo "$(grep -o '"kind":"[^"]*"' <<<"$last" | cut -d'"' -f4)/$(grep -o '"technique":"[^"]*"' <<<"$last" | cut -d'"' -f4)"
 }
 
 # listen DIR [OPTIONS...] <INPUT: bob listens with --turn (stdin passed on:

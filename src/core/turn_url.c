@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* turn://USER:PASS@HOST[:PORT] as punch --turn takes it: see turn_url.h. */
+/* turn:// and turns:// URLs as punch --turn takes them: see turn_url.h. */
 #include "core/turn_url.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,10 +66,11 @@ static int userinfo(const char *s, size_t n, punch_turn_url *url, char *why, siz
     return 0;
 }
 
-/* ":PORT" (or nothing: the default) at s, n bytes. */
+/* ":PORT" (or nothing: the scheme's default) at s, n bytes. */
 static int port(const char *s, size_t n, punch_turn_url *url, char *why, size_t cap)
 {
-    url->port = PUNCH_TURN_DEFAULT_PORT;
+    url->port = url->transport == PUNCH_TURN_TLS ? PUNCH_TURN_DEFAULT_TLS_PORT
+                                                 : PUNCH_TURN_DEFAULT_PORT;
     if (n == 0)
         return 0;
     if (s[0] != ':')
@@ -113,33 +115,61 @@ static int hostport(const char *s, size_t n, punch_turn_url *url, char *why, siz
     return port(end, n - (size_t)(end - s), url, why, cap);
 }
 
+/* The scheme and the ?transport= at the end (RFC 7065 §3.1): url->transport,
+ * and *rest, *n the part between them. */
+static int transport(const char *text, punch_turn_url *url, const char **rest, size_t *n,
+                     char *why, size_t cap)
+{
+    bool tls = strncmp(text, "turns://", 8) == 0;
+    if (!tls && strncmp(text, "turn://", 7) != 0)
+        return fail(why, cap, "it does not start with turn:// or turns://");
+    *rest = text + (tls ? 8 : 7);
+    const char *query = strchr(*rest, '?');
+    *n = query ? (size_t)(query - *rest) : strlen(*rest);
+    url->transport = tls ? PUNCH_TURN_TLS : PUNCH_TURN_UDP;
+    if (!query || strcmp(query, "?transport=tcp") == 0) {
+        if (query && !tls)
+            url->transport = PUNCH_TURN_TCP;
+        return 0;
+    }
+    if (strcmp(query, "?transport=udp") == 0 && !tls)
+        return 0;
+    if (strcmp(query, "?transport=udp") == 0)
+        return fail(why, cap, "turns:// over UDP is DTLS, which is not spoken: use "
+                    "?transport=tcp or none");
+    return fail(why, cap, "'%s': only ?transport=udp or ?transport=tcp is spoken", query);
+}
+
 int punch_turn_url_parse(const char *text, punch_turn_url *url, char *why, size_t cap)
 {
-    static const char scheme[] = "turn://";
     if (!text || !url)
         return fail(why, cap, "no URL");
     *url = (punch_turn_url){0};
-    if (strncmp(text, "turns://", 8) == 0)
-        return fail(why, cap, "turns:// (TURN over TLS) is not supported: use turn://");
-    if (strncmp(text, scheme, sizeof(scheme) - 1) != 0)
-        return fail(why, cap, "it does not start with turn://");
-    const char *rest = text + sizeof(scheme) - 1;
-    const char *query = strchr(rest, '?');
-    size_t n = query ? (size_t)(query - rest) : strlen(rest);
-    if (query && strcmp(query, "?transport=udp") != 0)
-        return fail(why, cap, "'%s': only ?transport=udp is spoken", query);
+    const char *rest = NULL;
+    size_t n = 0;
+    int rc = transport(text, url, &rest, &n, why, cap);
+    if (rc != 0) {
+        *url = (punch_turn_url){0};
+        return rc;
+    }
     const char *at = NULL; /* the last '@' before the host: a password may hold one escaped */
     for (size_t i = 0; i < n; i++)
         if (rest[i] == '@')
             at = rest + i;
     if (!at)
-        return fail(why, cap, "no USER:PASS@ before the host (TURN needs credentials)");
-    if (memchr(at + 1, '/', n - (size_t)(at + 1 - rest)))
-        return fail(why, cap, "a path after the host");
-    int rc = userinfo(rest, (size_t)(at - rest), url, why, cap);
+        rc = fail(why, cap, "no USER:PASS@ before the host (TURN needs credentials)");
+    else if (memchr(at + 1, '/', n - (size_t)(at + 1 - rest)))
+        rc = fail(why, cap, "a path after the host");
+    if (rc == 0)
+        rc = userinfo(rest, (size_t)(at - rest), url, why, cap);
     if (rc == 0)
         rc = hostport(at + 1, n - (size_t)(at + 1 - rest), url, why, cap);
     if (rc != 0)
         *url = (punch_turn_url){0}; /* no password left behind */
     return rc;
+}
+
+const char *punch_turn_transport_name(punch_turn_transport t)
+{
+    return t == PUNCH_TURN_TLS ? "tls" : t == PUNCH_TURN_TCP ? "tcp" : "udp";
 }

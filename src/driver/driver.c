@@ -12,6 +12,7 @@
 
 #include "driver/addresses.h"
 #include "driver/driver_tcp.h"
+#include "driver/turn_link.h"
 #include "io/log.h"
 #include "io/net.h"
 #include "driver/portmap.h" /* portmap hook */
@@ -91,6 +92,8 @@ struct punch_driver {
     unsigned n_extra;          /* open now */
     punch_udp_batch *extra_tx;
     punch_driver_tcp *tcp_paths; /* TCP paths to peers (driver_tcp.h) */
+    punch_turn_link *turn_link;  /* the TURN server over TCP or TLS, NULL: none or UDP */
+    punch_addr turn_server;
 };
 
 static void kernel_random(void *ctx, uint8_t *buf, size_t len)
@@ -149,7 +152,10 @@ static void drain(punch_driver *d)
 {
     punch_event ev;
     while (punch_agent_poll_event(d->agent, &ev) == 1) {
-        punch_driver_tcp_event(d->tcp_paths, &ev, punch_clock_ms());
+        /* TCP paths take no DATA (nor need a clock reading for each: 1.5 %
+         * of a receiver's profile). */
+        if (ev.kind != PUNCH_EVENT_DATA)
+            punch_driver_tcp_event(d->tcp_paths, &ev, punch_clock_ms());
         if (ev.kind == PUNCH_EVENT_REGISTERED)
             server_moved(d, &ev.registered.server);
         if (ev.kind == PUNCH_EVENT_SOCKETS)
@@ -467,8 +473,9 @@ static void portmap_flush(void *d) /* portmap hook: after a gateway's answer */
     punch_driver_flush(d);
 }
 
-/* Queue a datagram on the socket of dst's family (sending what waits
- * there when the batch is full); without one, it is counted unsent. */
+/* Queue a datagram of the agent's queue (not copied: flush sends it before
+ * the agent can queue more) on the socket of dst's family, sending what
+ * waits there when the batch is full; without one, it is counted unsent. */
 static void udp_queue(punch_driver *d, const punch_addr *dst, uint8_t ttl, const uint8_t *buf,
                       size_t len)
 {
@@ -479,13 +486,10 @@ static void udp_queue(punch_driver *d, const punch_addr *dst, uint8_t ttl, const
         d->stats.udp_unsent++;
         return;
     }
-    uint8_t *slot = punch_udp_queue(tx, dst, NULL, ttl);
-    if (!slot) {
+    if (!punch_udp_queue_ref(tx, dst, NULL, ttl, buf, len)) {
         d->stats.udp_unsent += punch_udp_send(fd, tx);
-        slot = punch_udp_queue(tx, dst, NULL, ttl);
+        punch_udp_queue_ref(tx, dst, NULL, ttl, buf, len);
     }
-    memcpy(slot, buf, len);
-    punch_udp_queue_len(tx, len);
 }
 
 /* The loop's timer at the earliest deadline, the agent's or ours. */
@@ -495,21 +499,38 @@ static void arm_timer(punch_driver *d)
     punch_loop_timer_set(d->loop, d->timer, mine < t ? mine : t);
 }
 
+/* Send both sockets' batches: before anything that may call the agent
+ * (a TCP path's or the TURN link's send may tell it the connection
+ * failed), since what they hold may still be in the agent's queue. */
+static void udp_send_queued(punch_driver *d)
+{
+    if (punch_udp_queued(d->tx))
+        d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
+    if (punch_udp_queued(d->tx_other))
+        d->stats.udp_unsent += punch_udp_send(d->fd_other, d->tx_other);
+}
+
 void punch_driver_flush(punch_driver *d)
 {
-    uint8_t buf[PUNCH_UDP_MTU], ttl;
+    const uint8_t *buf; /* in the agent's queue until it queues more */
+    uint8_t ttl;
     punch_addr dst;
     size_t len;
     punch_socket sock;
     uint64_t now = punch_clock_ms();
-    while (punch_agent_poll_transmit_from(d->agent, &sock, &dst, &ttl, buf, sizeof(buf), &len) ==
-           1) {
+    while (punch_agent_poll_transmit_view(d->agent, &sock, &dst, &ttl, &buf, &len) == 1) {
         if (sock.kind == PUNCH_SOCKET_TCP) {
+            udp_send_queued(d);
             punch_driver_tcp_send(d->tcp_paths, sock, buf, len, now);
             continue;
         }
         if (sock.kind == PUNCH_SOCKET_EXTRA) {
             extra_send(d, sock.index, &dst, ttl, buf, len);
+            continue;
+        }
+        if (punch_turn_link_takes(d->turn_link, &dst, buf, len)) {
+            udp_send_queued(d); /* a link that goes down tells the agent */
+            punch_turn_link_send(d->turn_link, buf, len);
             continue;
         }
         if (punch_addr_equal(&dst, &d->server)) {
@@ -529,10 +550,7 @@ void punch_driver_flush(punch_driver *d)
         }
         udp_queue(d, &dst, ttl, buf, len);
     }
-    if (punch_udp_queued(d->tx))
-        d->stats.udp_unsent += punch_udp_send(d->fd, d->tx);
-    if (punch_udp_queued(d->tx_other))
-        d->stats.udp_unsent += punch_udp_send(d->fd_other, d->tx_other);
+    udp_send_queued(d);
     /* After the datagrams: its thread does not hold them up (cold start). */
     punch_portmap_io_kick(d->portmap); /* portmap hook */
     arm_timer(d);
@@ -629,6 +647,47 @@ static void on_readable(void *arg, int fd)
         if (n < PUNCH_UDP_BATCH)
             break;
     }
+}
+
+/* ---- the TURN server over TCP or TLS (turn_link.h) ---- */
+
+static void on_turn_message(void *arg, const uint8_t *msg, size_t len)
+{
+    punch_driver *d = arg;
+    punch_agent_handle_datagram(d->agent, punch_clock_ms(), &d->turn_server, msg, len);
+    handled(d);
+}
+
+static void after_turn_down(void *arg)
+{
+    handled(arg);
+}
+
+static void on_turn_down(void *arg, const char *line, const char *reason)
+{
+    punch_driver *d = arg;
+    punch_log(PUNCH_LOG_ERROR, "%s", line);
+    punch_agent_turn_down(d->agent, punch_clock_ms(), reason);
+    punch_loop_defer(d->loop, after_turn_down, d); /* maybe inside a flush now */
+}
+
+/* Before the agent (ac: its settings, told the server is on a stream): the
+ * link only queues until the loop runs, by when the agent is there. */
+static int turn_link_new(punch_driver *d, const punch_driver_cfg *cfg, punch_agent_cfg *ac)
+{
+    d->turn_server = cfg->agent.turn_server;
+    if (cfg->turn_transport == PUNCH_DRIVER_TURN_UDP || d->turn_server.family == PUNCH_AF_NONE)
+        return 0;
+    ac->turn_stream = true;
+    punch_turn_link_cfg lc = {.server = d->turn_server,
+                              .tls = cfg->turn_transport == PUNCH_DRIVER_TURN_TLS,
+                              .host = cfg->turn_host, .ca_file = cfg->turn_ca_file,
+                              .on_message = on_turn_message, .on_down = on_turn_down, .arg = d};
+    char why[512] = "bad TURN settings";
+    int rc = punch_turn_link_new(&d->turn_link, d->loop, &lc, why, sizeof(why));
+    if (rc != 0)
+        punch_log(PUNCH_LOG_ERROR, "%s", why);
+    return rc;
 }
 
 const char *punch_driver_transport(const punch_driver *d)
@@ -747,7 +806,8 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
     }
     if (punch_portmap_pointless(&ac.server)) /* portmap hook */
         ac.portmap = PUNCH_PORTMAP_OFF;
-    if ((rc = punch_agent_new(&d->agent, &ac, punch_clock_ms())) != 0)
+    if ((rc = turn_link_new(d, cfg, &ac)) != 0 ||
+        (rc = punch_agent_new(&d->agent, &ac, punch_clock_ms())) != 0)
         goto fail;
     memset(&ac.secret_key, 0, sizeof(ac.secret_key));
     if ((rc = punch_loop_timer_add(loop, PUNCH_LOOP_NEVER, on_timer, d, &d->timer)) != 0)
@@ -801,6 +861,8 @@ void punch_driver_free(punch_driver *d)
     if (d->extra_ep >= 0)
         close(d->extra_ep);
     punch_driver_tcp_free(d->tcp_paths);
+    punch_turn_link_free(d->turn_link);
+    punch_loop_undefer(d->loop, after_turn_down, d);
     punch_udp_batch_free(d->extra_tx);
     punch_tcp_out_free(&d->out);
     memset(d->last_reg, 0, sizeof(d->last_reg));

@@ -168,22 +168,45 @@ void punch_tcp_out_clear(punch_tcp_out *o)
     o->start = o->end = 0;
 }
 
+/* Room for n more bytes at the end, moving what waits to the front if
+ * needed. Returns false when it does not fit. */
+static bool out_room(punch_tcp_out *o, size_t n)
+{
+    if (o->end - o->start + n > o->cap)
+        return false;
+    if (o->end + n > o->cap) {
+        memmove(o->buf, o->buf + o->start, o->end - o->start);
+        o->end -= o->start;
+        o->start = 0;
+    }
+    return true;
+}
+
 int punch_tcp_out_frame(punch_tcp_out *o, const uint8_t *data, size_t len)
 {
     uint8_t hdr[PUNCH_FRAME_HEADER];
     if (punch_frame_header(len, hdr) != 0)
         return PUNCH_ERR_INVAL;
-    if (o->end - o->start + sizeof(hdr) + len > o->cap)
+    if (!out_room(o, sizeof(hdr) + len))
         return PUNCH_ERR_NOBUFS;
-    if (o->end + sizeof(hdr) + len > o->cap) {
-        memmove(o->buf, o->buf + o->start, o->end - o->start);
-        o->end -= o->start;
-        o->start = 0;
-    }
     memcpy(o->buf + o->end, hdr, sizeof(hdr));
     memcpy(o->buf + o->end + sizeof(hdr), data, len);
     o->end += sizeof(hdr) + len;
     return 0;
+}
+
+int punch_tcp_out_bytes(punch_tcp_out *o, const uint8_t *data, size_t len)
+{
+    if (!out_room(o, len))
+        return PUNCH_ERR_NOBUFS;
+    memcpy(o->buf + o->end, data, len);
+    o->end += len;
+    return 0;
+}
+
+size_t punch_tcp_out_room(const punch_tcp_out *o)
+{
+    return o->cap - (o->end - o->start);
 }
 
 int punch_tcp_out_flush(int fd, punch_tcp_out *o)

@@ -55,6 +55,11 @@ void punch_tcp_out_clear(punch_tcp_out *o);
 /* Queue one datagram as a frame. Returns 0, PUNCH_ERR_NOBUFS (no room:
  * nothing queued) or PUNCH_ERR_INVAL (len 0 or over PUNCH_FRAME_MAX). */
 int punch_tcp_out_frame(punch_tcp_out *o, const uint8_t *data, size_t len);
+/* Queue len bytes as they are (a stream of its own framing: TLS records,
+ * TURN messages). Returns 0 or PUNCH_ERR_NOBUFS (no room: nothing queued). */
+int punch_tcp_out_bytes(punch_tcp_out *o, const uint8_t *data, size_t len);
+/* Bytes that can still be queued. */
+size_t punch_tcp_out_room(const punch_tcp_out *o);
 /* Write what the kernel takes now. Returns 0 (the rest, if any, waits for
  * the socket to be writable) or PUNCH_ERR_IO (the connection is dead). */
 int punch_tcp_out_flush(int fd, punch_tcp_out *o);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: punch --turn's URL (src/core/turn_url.c). Invariants:
  * a parsed URL has a user name, a password, a host of printable
- * characters and a port; a refused one leaves nothing behind in *url and
- * gives a NUL-terminated reason. */
+ * characters, a port and a transport; a refused one leaves nothing behind
+ * in *url and gives a NUL-terminated reason. */
 #include <stdint.h>
 #include <string.h>
 
@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char why[96];
     memset(why, 'x', sizeof(why));
     if (punch_turn_url_parse(text, &u, why, sizeof(why)) == 0) {
-        if (!u.username[0] || !u.password[0] || !u.host[0] || u.port == 0)
+        if (!u.username[0] || !u.password[0] || !u.host[0] || u.port == 0 ||
+            u.transport > PUNCH_TURN_TLS)
             __builtin_trap();
         for (const char *h = u.host; *h; h++)
             if (*h <= ' ' || *h > '~')

@@ -102,10 +102,13 @@ pass "several servers: both silent named, a bad later --server and a ninth refus
 # A TURN server (issue 15): a badly written --turn is a usage error naming
 # the bad part and never the password; a host that does not resolve is a
 # failure naming it.
-expect 2 "^punch: --turn: not turn://USER:PASS@HOST\[:PORT\]: port '99999' is not 1 to 65535" \
+expect 2 "^punch: --turn: not turn\[s\]://USER:PASS@HOST\[:PORT\]\[[?]transport=udp[|]tcp\]: port '99999' is not 1 to 65535" \
     "$PUNCH" --turn 'turn://u:SECRETPW@127.0.0.1:99999' connect bob
-expect 2 "^punch: --turn: .*turns:// \(TURN over TLS\) is not supported" \
-    "$PUNCH" --turn 'turns://u:SECRETPW@127.0.0.1' connect bob
+expect 2 "^punch: --turn: .*turns:// over UDP is DTLS, which is not spoken" \
+    "$PUNCH" --turn 'turns://u:SECRETPW@127.0.0.1?transport=udp' connect bob
+expect 2 "^punch: --turn-ca is for a turns:// --turn" \
+    "$PUNCH" --turn 'turn://u:SECRETPW@127.0.0.1?transport=tcp' --turn-ca /etc/ssl/certs/ca-certificates.crt connect bob
+expect 2 "^punch: --turn-ca is for a turns:// --turn" "$PUNCH" --turn-ca /dev/null connect bob
 expect 2 "^punch: --turn: .*no USER:PASS@ before the host" "$PUNCH" --turn 'turn://127.0.0.1' connect bob
 expect 2 "^punch: --turn: .*the password is empty" "$PUNCH" --turn 'turn://u:@127.0.0.1' connect bob
 expect 2 "^punch: --turn needs a value" "$PUNCH" --turn

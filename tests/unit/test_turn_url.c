@@ -2,7 +2,8 @@
 /*
  * punch --turn's URL (src/core/turn_url.c): the forms a user writes
  * (default port, IPv6 in brackets, %XX escapes, a bare '@' in a password,
- * ?transport=udp), and the bad ones refused with a reason that names the
+ * ?transport=udp), turns:// (TLS, port 5349) and ?transport=tcp (RFC 7065),
+ * and the bad ones refused with a reason that names the
  * bad part and never repeats the password.
  */
 #include <setjmp.h>
@@ -46,6 +47,29 @@ static void test_good(void **state)
     u = parse_ok("turn://bob:pw@[::1]");
     assert_string_equal(u.host, "::1");
     assert_int_equal(u.port, 3478);
+    assert_int_equal(u.transport, PUNCH_TURN_UDP);
+}
+
+/* RFC 7065: turns:// is TLS (default port 5349), ?transport=tcp is TCP. */
+static void test_transports(void **state)
+{
+    (void)state;
+    punch_turn_url u = parse_ok("turns://alice:pw@turn.example.org");
+    assert_int_equal(u.transport, PUNCH_TURN_TLS);
+    assert_int_equal(u.port, PUNCH_TURN_DEFAULT_TLS_PORT);
+    assert_string_equal(u.host, "turn.example.org");
+    u = parse_ok("turns://alice:pw@[2001:db8::1]:443?transport=tcp");
+    assert_int_equal(u.transport, PUNCH_TURN_TLS);
+    assert_int_equal(u.port, 443);
+    assert_string_equal(u.host, "2001:db8::1");
+    u = parse_ok("turn://alice:pw@10.0.0.1?transport=tcp");
+    assert_int_equal(u.transport, PUNCH_TURN_TCP);
+    assert_int_equal(u.port, PUNCH_TURN_DEFAULT_PORT);
+    u = parse_ok("turn://alice:pw@10.0.0.1:80?transport=udp");
+    assert_int_equal(u.transport, PUNCH_TURN_UDP);
+    assert_string_equal(punch_turn_transport_name(PUNCH_TURN_TLS), "tls");
+    assert_string_equal(punch_turn_transport_name(PUNCH_TURN_TCP), "tcp");
+    assert_string_equal(punch_turn_transport_name(PUNCH_TURN_UDP), "udp");
 }
 
 static void test_escapes(void **state)
@@ -81,7 +105,10 @@ static void test_bad(void **state)
     (void)state;
     bad("stun://a:SECRETPW@h", "turn://");
     bad("turn:a:SECRETPW@h", "turn://");
-    bad("turns://a:SECRETPW@h", "TLS");
+    bad("turns:/a:SECRETPW@h", "turns://");
+    bad("turns://a:SECRETPW@h?transport=udp", "DTLS");
+    bad("turns://a:SECRETPW@h?transport=sctp", "'?transport=sctp'");
+    bad("turns://h:5349", "USER:PASS@");
     bad("turn://h:3478", "USER:PASS@");
     bad("turn://a@h", "':PASSWORD'");
     bad("turn://:SECRETPW@h", "user name is empty");
@@ -97,7 +124,8 @@ static void test_bad(void **state)
     bad("turn://a:SECRETPW@[::1", "']'");
     bad("turn://a:SECRETPW@[::1]x", "'x' after the host");
     bad("turn://a:SECRETPW@h/path", "path");
-    bad("turn://a:SECRETPW@h?transport=tcp", "transport=udp");
+    bad("turn://a:SECRETPW@h?transport=TCP", "transport=udp or ?transport=tcp");
+    bad("turn://a:SECRETPW@h?transport=tcp&x=1", "transport=udp or ?transport=tcp");
     bad("turn://a:SECRETPW@h\x01x", "character");
     bad("turn://a:SECRET%2PW@h", "password has a bad");
     bad("turn://a:SECRET%00PW@h", "password has a bad");
@@ -118,6 +146,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
+        cmocka_unit_test(test_transports),
         cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_bad),
     };
