@@ -10,7 +10,8 @@
 # access link (10ms: RTT 40 ms between the peers). Every transfer is timed
 # by the same receiver (bench/stream_tools.py count), from its first byte to
 # the end of the stream. Prints MB/s and the ratios punch/BBR (target >= 0.5)
-# and punch/CUBIC (target >= 1). Printed, not a test. Needs root.
+# and punch/CUBIC (target >= 1), and how long punch's receiver ran and
+# waited for a CPU (stream_tools.py cpu). Printed, not a test. Needs root.
 #
 # usage: bench/stream_loss_bench.sh [BUILD_DIR]
 # environment: BENCH_BYTES (4194304), BENCH_LOSS ("0 1 5"), BENCH_DELAY (10ms),
@@ -48,8 +49,8 @@ tcp_run() {
 punch_run() {
     local n=$1 d=$tmp/p$1
     mkdir -p "$d"
-    lab exec bob -- env XDG_CONFIG_HOME="$d/bob" timeout "$limit" "$build/apps/punch" \
-        --server 198.51.100.1 --name "bob$n" --events "$d/bob.ev" listen </dev/null 2>"$d/bob.err" |
+    lab exec bob -- env XDG_CONFIG_HOME="$d/bob" timeout "$limit" \
+        python3 "$tools" cpu "$d/bobcpu" "$build/apps/punch" --server 198.51.100.1 --name "bob$n" --events "$d/bob.ev" listen </dev/null 2>"$d/bob.err" |
         python3 "$tools" count >"$2" &
     wait_for "$d/bob.ev" registered || { echo "stream_loss_bench: bob did not register" >&2; exit 1; }
     head -c "$bytes" /dev/zero | lab exec alice -- env XDG_CONFIG_HOME="$d/alice" timeout "$limit" \
@@ -78,17 +79,24 @@ for loss in $losses; do
     lab exec server -- "$build/apps/punchd" --listen 198.51.100.1:3478 --events "$tmp/pd.ev" \
         2>/dev/null </dev/null &
     wait_for "$tmp/pd.ev" started || { echo "stream_loss_bench: punchd did not start" >&2; exit 1; }
-    bbr=() cubic=() punch=()
+    bbr=() cubic=() punch=() rxcpu=() rxwait=()
     for _ in $(seq "$runs"); do
         n=$((n + 1))
         tcp_run bbr "$tmp/bbr$n" && bbr+=("$(rate "$tmp/bbr$n")")
         tcp_run cubic "$tmp/cubic$n" && cubic+=("$(rate "$tmp/cubic$n")")
         punch_run "$n" "$tmp/punch$n" && punch+=("$(rate "$tmp/punch$n")")
+        rxcpu+=("$(awk '{print ($1 + $2) * 1000}' "$tmp/p$n/bobcpu")")
+        rxwait+=("$(awk '{print $3 * 1000}' "$tmp/p$n/bobcpu")")
     done
     lab down >/dev/null
     rm -f "$tmp/pd.ev"
     awk -v l="$loss" -v p="$(med "${punch[@]}")" -v b="$(med "${bbr[@]}")" -v c="$(med "${cubic[@]}")" 'BEGIN {
         printf "   %-6s %12.2f %12.2f %12.2f %10.2f %10.2f\n", l "%", p / 1e6, b / 1e6, c / 1e6,
             (b > 0 ? p / b : 0), (c > 0 ? p / c : 0) }'
+    # A user-space receiver acknowledges only when it runs (the kernel's TCP
+    # does so in softirq): on a loaded machine its waits for a CPU are
+    # stalls of the sender (docs/streams.md "0 % loss").
+    printf '   %-6s punch receiver: CPU %.0f ms, waited %.0f ms for a CPU (median run)\n' "" \
+        "$(med "${rxcpu[@]}")" "$(med "${rxwait[@]}")"
 done
 echo "   targets (issue 14): punch/BBR >= 0.5 and punch/CUBIC >= 1 at every loss level"

@@ -7,8 +7,17 @@
                             the end of the stream, so set-up is in no figure
   send HOST PORT BYTES [CC] send BYTES zero bytes over TCP, with congestion
                             control CC (bbr, cubic, ...; default the system's)
+  cpu OUT CMD...            run CMD (stdin and stdout its own), exit with its
+                            status, and write to OUT "USER_S SYS_S WAIT_S": the
+                            CPU time CMD used and the time it waited for a CPU
+                            while runnable (/proc/PID/schedstat, read every
+                            10 ms while it runs), so a figure taken on a
+                            loaded machine says how loaded
 """
+import os
+import resource
 import socket
+import subprocess
 import sys
 import time
 
@@ -48,5 +57,26 @@ def send(argv):
     s.close()
 
 
+def schedstat_wait(pid):
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def cpu(argv):
+    child = subprocess.Popen(argv[1:])
+    wait = 0.0
+    while child.poll() is None:
+        w = schedstat_wait(child.pid)  # gone with the process: the last read counts
+        wait = w if w is not None else wait
+        time.sleep(0.01)
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(argv[0], "w") as f:
+        print(f"{ru.ru_utime:.3f} {ru.ru_stime:.3f} {wait:.3f}", file=f)
+    sys.exit(child.returncode)
+
+
 if __name__ == "__main__":
-    {"count": count, "send": send}[sys.argv[1]](sys.argv[2:])
+    {"count": count, "send": send, "cpu": cpu}[sys.argv[1]](sys.argv[2:])

@@ -44,15 +44,24 @@
 #define RTO_MIN_MS 120
 /* RTO.Min once a stream is up (stream_set_data_rto). The loss repair under
  * SCTP (repair.c) holds what follows a lost packet for a round trip or
- * three, and SCTP's receiver then still delays its SACK (DELAYED_SACK_MS):
- * 40 ms + 40 ms + 20 ms on the lab's 40 ms path for one try, 100 ms more for
- * two. With 120 ms a repair that took a second try ran out the sender's
+ * three, and SCTP's receiver then still delays its SACK (DELAYED_SACK_MS,
+ * 40 ms then): 40 ms + 40 ms + 20 ms on the lab's 40 ms path for one try,
+ * 100 ms more for two. With 120 ms a repair that took a second try ran out the sender's
  * T3-rtx timer (srtt 40 ms, rttvar small): cwnd back to one packet and, in
  * slow start, ssthresh at 4 packets, so the rest of a 16 MiB transfer grew
  * its window by one packet per round trip (lab.stream_loss at 0.1 of TCP
  * BBR). Linux TCP's floor is 200 ms. A longer path's RTO is its own. */
 #define DATA_RTO_MIN_MS 250
-#define DELAYED_SACK_MS 40
+/* How long SCTP's receiver may hold a SACK for a second packet. usrsctp's
+ * sender never restarts its T3-rtx timer while data is in flight (its
+ * express SACK path): the timer runs out every RTO or two of a bulk
+ * transfer and then counts as lost whatever has waited longer than srtt +
+ * 4 rttvar, not longer than the RTO (sctp_mark_all_for_resend), and cuts
+ * cwnd to one packet. A flight's odd last packet, its SACK delayed 40 ms on
+ * a 40 ms path, was old enough often: at 0 % loss 9 runs in 89 (16 MiB,
+ * lab path of bench/stream_loss_bench.sh) fell to 1.5-5.9 MB/s, T3 every
+ * 500 ms with nothing lost; with 10 ms, 0 in 50 (docs/streams.md). */
+#define DELAYED_SACK_MS 10
 #define RTO_MAX_MS 10000
 /* RFC 9260 §16: RTO.Initial 1 s, for a path nothing is known of. */
 #define RTO_INITIAL_MS 1000
