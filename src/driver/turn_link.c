@@ -85,7 +85,7 @@ static void down(punch_turn_link *l, const char *what, const char *detail)
     snprintf(reason, sizeof(reason), "%s%s%s%s", l->cfg.tls ? "TLS: " : "TCP: ", what,
              detail ? ": " : "", detail ? detail : "");
     if (l->gone && l->tries > 0)
-        snprintf(end, sizeof(end), " (given up after %u tries)", l->tries + 1);
+        snprintf(end, sizeof(end), " (given up after %u tries to connect again)", l->tries);
     snprintf(line, sizeof(line), "the TURN server %s over %s%s", l->name, reason, end);
     l->cfg.on_down(l->cfg.arg, line, reason);
 }

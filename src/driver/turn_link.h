@@ -56,8 +56,8 @@ typedef struct punch_turn_link_cfg {
      * a log), reason without it ("TLS: certificate verification failed:
      * ..."). */
     void (*on_down)(void *arg, const char *line, const char *reason);
-    /* A connection (and TLS) is up; tries: the failed ones before it since
-     * the last one up (0: none). May be NULL. */
+    /* A connection (and TLS) is up; tries: the tries to connect again it
+     * took (this one included; 0: the first connection). May be NULL. */
     void (*on_up)(void *arg, unsigned tries);
     void *arg;
 } punch_turn_link_cfg;
