@@ -367,9 +367,15 @@ typedef struct tx {
     uint8_t buf[DGRAM_MAX];
 } tx;
 
+/* An event's room: one byte of headroom (the inner type byte, when a
+ * datagram is decrypted straight into the room of the DATA event it makes:
+ * on_data), then a DATA event's bytes. */
+#define EV_ROOM (1 + PUNCH_MAX_DATAGRAM_LARGE)
 typedef struct ev {
     punch_event e;
-    uint8_t data[PUNCH_MAX_DATAGRAM_LARGE];
+    /* One of the agent's EVQ_LEN + 1 rooms; the one handed out last is
+     * current's, swapped on every poll instead of copied. */
+    uint8_t *room;
 } ev;
 
 struct punch_agent {
@@ -399,7 +405,8 @@ struct punch_agent {
     size_t tx_head, tx_count;
     ev *evq;
     size_t ev_head, ev_count;
-    ev current;              /* the event last handed out (its data stays valid) */
+    ev current;              /* its room: the DATA event's last handed out (stays valid) */
+    uint8_t *rooms;          /* EVQ_LEN + 1 of EV_ROOM bytes */
     uint64_t received, sent; /* datagrams */
     uint64_t unsent;         /* for extra sockets, taken by punch_agent_poll_transmit */
     uint64_t overflowed;     /* the oldest queued datagram, pushed out by a new one */
