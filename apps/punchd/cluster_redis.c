@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* punchd --cluster: hiredis on punchd's loop, and what the members say to
  * each other through Redis. See cluster_redis.h. */
-#include "cluster_redis.h"
+#include "cluster_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +27,6 @@
  * had closed the connection: lookups must not wait on it for ever. */
 #define ANSWER_TIMEOUT_MS 2000u
 #define NAME_KEY_MAX (16 + PUNCH_MSG_NAME_MAX)
-#define CHANNEL_MAX 64
 /* Records published again per turn of the loop after Redis came back. */
 #define REPUBLISH_BATCH 1024
 /* Each member says it is alive every second in punch:member:ID, which
@@ -47,7 +46,7 @@ _Static_assert(PUNCH_CLUSTER_FROM_AT == 4 && PUNCH_CLUSTER_MEMBER_LEN == 8 &&
     "return string.format('%02x', string.byte(ch)) end) "                                     \
     "return redis.call('EXISTS', 'punch:member:' .. id) == 1 end "
 /* KEYS[1] the name; the record and whether its member is alive, or nil. */
-static const char lookup_script[] =
+const char cluster_lookup_script[] =
     LUA_ALIVE "local r = redis.call('GET', KEYS[1]) "
     "if not r then return nil end "
     "if string.len(r) < 60 then return {r, 1} end "
@@ -60,34 +59,6 @@ static const char claim_script[] =
     "if r and string.len(r) >= 60 and string.sub(r, 5, 12) ~= ARGV[4] "
     "and string.sub(r, 29, 60) ~= ARGV[3] and alive(r) then return r end "
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 0";
-
-/* One hiredis connection on the loop: the adapter's state. */
-typedef struct conn {
-    punchd_cluster *cluster;
-    redisAsyncContext *ac; /* NULL: none */
-    int fd;
-    bool watched, connected;
-    bool freeing;          /* we are freeing it: its disconnection is no news */
-    unsigned events;       /* PUNCH_LOOP_IN / OUT as hiredis asks */
-} conn;
-
-struct punchd_cluster {
-    punchd_cluster_cfg cfg;
-    punch_cluster core;
-    conn cmd, sub;         /* commands; the subscription to our channel */
-    punch_loop_timer reconnect;
-    punch_loop_timer republish;   /* Redis is back: our peers' records again */
-    punch_loop_timer no_answer;   /* commands waiting and no answer for ANSWER_TIMEOUT_MS */
-    punch_loop_timer heartbeat;   /* up: punch:member:ID again */
-    uint32_t republish_cursor;
-    uint32_t waiting;             /* commands sent and not answered yet */
-    bool up, closing, said_down;
-    bool ponged, subscribed;      /* Redis answered on each connection: up */
-    char down_reason[96];         /* why the last connection was lost */
-    punchd_cluster_stats stats;
-    char self_hex[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
-    char channel[CHANNEL_MAX];
-};
 
 /* A registration here, its name claimed in Redis. */
 typedef struct claim {
@@ -108,14 +79,14 @@ typedef struct lookup {
     uint8_t txid[PUNCH_MSG_TXID_LEN];
 } lookup;
 
-static uint64_t wall_ms(void)
+uint64_t cluster_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void hex(const uint8_t *p, size_t n, char *out)
+void cluster_hex(const uint8_t *p, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
         snprintf(out + 2 * i, 3, "%02x", p[i]);
@@ -345,7 +316,7 @@ static void no_answer(void *arg, uint64_t now_ms)
 }
 
 /* One answer came: the others have ANSWER_TIMEOUT_MS from now. */
-static void answered(punchd_cluster *c)
+void cluster_answered(punchd_cluster *c)
 {
     if (c->closing || c->waiting == 0)
         return;
@@ -365,7 +336,7 @@ static void on_answer(redisAsyncContext *ac, void *reply, void *privdata)
 {
     (void)ac;
     if (reply)
-        answered(privdata);
+        cluster_answered(privdata);
 }
 
 static void on_pong(redisAsyncContext *ac, void *reply, void *privdata)
@@ -379,7 +350,7 @@ static void on_pong(redisAsyncContext *ac, void *reply, void *privdata)
 }
 
 /* A command on k (fn NULL: on_answer), timed. Returns REDIS_OK or REDIS_ERR. */
-static int command(punchd_cluster *c, conn *k, redisCallbackFn *fn, void *privdata,
+int cluster_command(punchd_cluster *c, conn *k, redisCallbackFn *fn, void *privdata,
                    const char *fmt, ...)
 {
     va_list ap;
@@ -424,9 +395,9 @@ static void connect_redis(void *arg, uint64_t now_ms)
         return;
     }
     if (c->cfg.db)
-        command(c, &c->cmd, NULL, NULL, "SELECT %u", c->cfg.db);
-    command(c, &c->cmd, on_pong, c, "PING");
-    command(c, &c->sub, on_channel, c, "SUBSCRIBE %s", c->channel);
+        cluster_command(c, &c->cmd, NULL, NULL, "SELECT %u", c->cfg.db);
+    cluster_command(c, &c->cmd, on_pong, c, "PING");
+    cluster_command(c, &c->sub, on_channel, c, "SUBSCRIBE %s", c->channel);
 }
 
 /* ---- what members say ---- */
@@ -438,9 +409,10 @@ static void heartbeat(void *arg, uint64_t now_ms)
     char stamp[24];
     if (!c->up)
         return;
-    snprintf(stamp, sizeof(stamp), "%llu", (unsigned long long)wall_ms());
-    command(c, &c->cmd, NULL, NULL, "SET punch:member:%s %s PX %u", c->self_hex, stamp,
+    snprintf(stamp, sizeof(stamp), "%llu", (unsigned long long)cluster_wall_ms());
+    cluster_command(c, &c->cmd, NULL, NULL, "SET punch:member:%s %s PX %u", c->self_hex, stamp,
             HEARTBEAT_TTL_MS);
+    cluster_watch_far_members(c);
     punch_loop_timer_set(c->cfg.loop, c->heartbeat, now_ms + HEARTBEAT_MS);
 }
 
@@ -453,7 +425,7 @@ static void name_taken(punchd_cluster *c, const claim *k, const punch_cluster_ms
         return; /* refused already (a REGISTER's copy), or gone */
     c->stats.names_taken++;
     punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
-    hex(rec->from, PUNCH_CLUSTER_MEMBER_LEN, member);
+    cluster_hex(rec->from, PUNCH_CLUSTER_MEMBER_LEN, member);
     punch_events_emit(*c->cfg.events, "cluster-name-taken",
                       "\"name\":\"%s\",\"member\":\"%s\"", k->name, member);
 }
@@ -467,14 +439,14 @@ static void on_claim(redisAsyncContext *ac, void *reply, void *privdata)
     (void)ac;
     if (c->closing || !r)
         goto cleanup;
-    answered(c);
+    cluster_answered(c);
     if (r->type != REDIS_REPLY_STRING)
         goto cleanup; /* claimed (or an error: the next keepalive claims again) */
     if (punch_cluster_read_record(&c->core, k->name, (const uint8_t *)r->str, (size_t)r->len,
-                                  wall_ms(), &rec) == 0)
+                                  cluster_wall_ms(), &rec) == 0)
         name_taken(c, k, &rec);
     else /* a record no member made, or expired: ours goes over it */
-        command(c, &c->cmd, NULL, NULL, "SET punch:name:%s %b PX %u", k->name, k->record,
+        cluster_command(c, &c->cmd, NULL, NULL, "SET punch:name:%s %b PX %u", k->name, k->record,
                 k->len, c->cfg.record_ttl_ms);
 cleanup:
     free(k);
@@ -492,9 +464,9 @@ static void publish_record(punchd_cluster *c, const punch_rendezvous_peer_info *
     memcpy(k->name, p->name, sizeof(k->name));
     memcpy(k->key, p->key, PUNCH_KEY_LEN);
     memcpy(k->txid, txid, PUNCH_MSG_TXID_LEN);
-    if (punch_cluster_record(&c->core, p, wall_ms() + c->cfg.record_ttl_ms, k->record,
+    if (punch_cluster_record(&c->core, p, cluster_wall_ms() + c->cfg.record_ttl_ms, k->record,
                              sizeof(k->record), &k->len) != 0 ||
-        command(c, &c->cmd, on_claim, k, "EVAL %s 1 punch:name:%s %b %u %b %b", claim_script,
+        cluster_command(c, &c->cmd, on_claim, k, "EVAL %s 1 punch:name:%s %b %u %b %b", claim_script,
                 p->name, k->record, k->len, c->cfg.record_ttl_ms, p->key, (size_t)PUNCH_KEY_LEN,
                 c->core.self, (size_t)PUNCH_CLUSTER_MEMBER_LEN) != REDIS_OK)
         free(k);
@@ -539,7 +511,7 @@ static void emit_introduced(punchd_cluster *c, const char *name, const char *pee
                             const char *member, const uint8_t *session, bool initiator)
 {
     char id[2 * PUNCH_MSG_SESSION_LEN + 1];
-    hex(session, PUNCH_MSG_SESSION_LEN, id);
+    cluster_hex(session, PUNCH_MSG_SESSION_LEN, id);
     punch_events_emit(*c->cfg.events, "cluster-introduced",
                       "\"name\":\"%s\",\"peer\":\"%s\",\"member\":\"%s\",\"session\":\"%s\","
                       "\"initiator\":%s",
@@ -548,13 +520,46 @@ static void emit_introduced(punchd_cluster *c, const char *name, const char *pee
 
 /* The far end of a relay session across members: the peer with key
  * `key` at member `member`, which takes relayed datagrams at hop. */
-static punch_rendezvous_far far_end(const punchd_cluster *c, const uint8_t *member,
-                                    const uint8_t *key, const punch_addr *hop, bool asked)
+punch_rendezvous_far cluster_far_end(const punchd_cluster *c, const uint8_t *member,
+                                    const punch_rendezvous_peer_info *peer,
+                                    const punch_addr *hop, bool asked)
 {
     punch_rendezvous_far far = {.hop = *hop, .via = c->core.self_addr, .asked = asked};
     memcpy(far.member, member, PUNCH_RV_MEMBER_LEN);
-    memcpy(far.key, key, PUNCH_KEY_LEN);
+    memcpy(far.key, peer->key, PUNCH_KEY_LEN);
+    memcpy(far.name, peer->name, sizeof(far.name));
     return far;
+}
+
+/* A signed message onto the channel of member `to`; *hex_out (unless
+ * NULL) gets that member's id in hex. */
+static void publish(punchd_cluster *c, const uint8_t *to, const uint8_t *buf, size_t len,
+                    char *hex_out)
+{
+    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], channel[CHANNEL_MAX];
+    cluster_hex(to, PUNCH_CLUSTER_MEMBER_LEN, member);
+    snprintf(channel, sizeof(channel), "punch:%u:member:%s", c->cfg.db, member);
+    cluster_command(c, &c->cmd, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
+    if (hex_out)
+        memcpy(hex_out, member, sizeof(member));
+}
+
+/* Beside an INTRO to member `to` about our peer p (or an introduction
+ * that member asked for): p's relayed address at its TURN server, for
+ * to's peer target_key, as one server sends TURN_ADDR beside INTRODUCE. */
+static void pass_relayed(punchd_cluster *c, const uint8_t *to, const uint8_t *target_key,
+                         const punch_rendezvous_peer_info *p, const uint8_t *session)
+{
+    uint8_t txid[PUNCH_MSG_TXID_LEN], buf[PUNCH_CLUSTER_MAX_MSG];
+    size_t len;
+    if (p->relayed.family == PUNCH_AF_NONE)
+        return;
+    punch_random_bytes(txid, sizeof(txid));
+    if (punch_cluster_turn(&c->core, to, target_key, p, txid, session, cluster_wall_ms(), buf,
+                           sizeof(buf), &len) != 0)
+        return;
+    publish(c, to, buf, len, NULL);
+    c->stats.turn_sent++;
 }
 
 /* The record found: introduce the asker here and, through the member the
@@ -564,13 +569,13 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
     uint8_t session[PUNCH_MSG_SESSION_LEN], txid[PUNCH_MSG_TXID_LEN];
     uint8_t buf[PUNCH_CLUSTER_MAX_MSG];
     size_t len;
-    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], channel[CHANNEL_MAX];
+    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     punch_cluster_session_id(&c->core, l->asker.key, l->txid, session);
     punch_random_bytes(txid, sizeof(txid));
     /* Our half of a relay across members, if both have an address for it;
      * the INTRO offers the other member its half. */
     punch_rendezvous_far far =
-        far_end(c, rec->from, rec->peer.key, &rec->member_addr, false);
+        cluster_far_end(c, rec->from, &rec->peer, &rec->member_addr, false);
     uint8_t relay = c->core.self_addr.family != PUNCH_AF_NONE &&
                             rec->member_addr.family != PUNCH_AF_NONE &&
                             punch_rendezvous_relay_remote(c->cfg.rv, punch_clock_ms(), l->asker.key,
@@ -578,19 +583,29 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
                         ? PUNCH_INTRO_RELAY
                         : 0;
     if (punch_cluster_intro(&c->core, rec->from, rec->peer.key, &l->asker, txid, session, relay,
-                            wall_ms(), buf, sizeof(buf), &len) != 0)
+                            cluster_wall_ms(), buf, sizeof(buf), &len) != 0)
         return;
-    hex(rec->from, PUNCH_CLUSTER_MEMBER_LEN, member);
-    snprintf(channel, sizeof(channel), "punch:%u:member:%s", c->cfg.db, member);
     /* draft §3.3.1: both at once; the PUBLISH leaves in this same turn. */
-    command(c, &c->cmd, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
+    publish(c, rec->from, buf, len, member);
+    pass_relayed(c, rec->from, rec->peer.key, &l->asker, session);
     if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), l->asker.key, &rec->peer,
                                           l->txid, session, PUNCH_INTRO_INITIATOR | relay,
                                           NULL) != 0)
         return; /* the asker expired meanwhile */
+    punch_rendezvous_met_remote(c->cfg.rv, punch_clock_ms(), l->asker.key, session, &far);
     punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
     c->stats.introduced++;
     emit_introduced(c, l->asker.name, rec->peer.name, member, session, true);
+}
+
+/* The record in cluster_lookup_script's answer, or NULL (no such name, an error). */
+const redisReply *cluster_record_of(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                   r->element[0]->type == REDIS_REPLY_STRING &&
+                   r->element[1]->type == REDIS_REPLY_INTEGER
+               ? r->element[0]
+               : NULL;
 }
 
 static void on_record(redisAsyncContext *ac, void *reply, void *privdata)
@@ -603,18 +618,14 @@ static void on_record(redisAsyncContext *ac, void *reply, void *privdata)
     if (c->closing)
         goto cleanup;
     if (r)
-        answered(c);
-    const redisReply *found = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                                      r->element[0]->type == REDIS_REPLY_STRING &&
-                                      r->element[1]->type == REDIS_REPLY_INTEGER
-                                  ? r->element[0]
-                                  : NULL;
+        cluster_answered(c);
+    const redisReply *found = cluster_record_of(r);
     if (!r || r->type == REDIS_REPLY_ERROR)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, unavailable(c));
     else if (!found)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "no such name in the cluster");
     else if (punch_cluster_read_record(&c->core, l->name, (const uint8_t *)found->str,
-                                       (size_t)found->len, wall_ms(), &rec) != 0)
+                                       (size_t)found->len, cluster_wall_ms(), &rec) != 0)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "record failed the cluster's checks");
     else if (memcmp(rec.from, c->core.self, PUNCH_CLUSTER_MEMBER_LEN) == 0)
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, "no such name in the cluster");
@@ -647,11 +658,23 @@ static void start_lookup(punchd_cluster *c, const punch_rendezvous_event *ev)
         free(l);
         return;
     }
-    if (command(c, &c->cmd, on_record, l, "EVAL %s 1 punch:name:%s", lookup_script, l->name) !=
+    if (cluster_command(c, &c->cmd, on_record, l, "EVAL %s 1 punch:name:%s", cluster_lookup_script, l->name) !=
         REDIS_OK) {
         lookup_failed(c, l, PUNCH_REFUSED_NO_PEER, unavailable(c));
         free(l);
     }
+}
+
+/* A TURN from another member: the relayed address of its peer, for ours. */
+static void carried_relayed(punchd_cluster *c, const punch_cluster_msg *m)
+{
+    if (punch_rendezvous_session_superseded(c->cfg.rv, punch_clock_ms(), m->target_key,
+                                            m->session) ||
+        punch_rendezvous_tell_relayed_remote(c->cfg.rv, punch_clock_ms(), m->target_key,
+                                             &m->peer, m->txid, m->session) != 0)
+        return; /* news of a session our peer left, or a peer gone from here */
+    c->stats.turn_told++;
+    punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
 }
 
 /* An INTRO from another member: its peer is introduced to ours. */
@@ -661,8 +684,12 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     punch_rendezvous_peer_info local;
     uint8_t txid[PUNCH_MSG_TXID_LEN];
     char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
-    if (punch_cluster_read_intro(&c->core, data, len, wall_ms(), &m) != 0)
+    if (punch_cluster_read_intro(&c->core, data, len, cluster_wall_ms(), &m) != 0)
         return; /* counted */
+    if (m.type == PUNCH_CLUSTER_TURN) {
+        carried_relayed(c, &m);
+        return;
+    }
     if (punch_rendezvous_session_superseded(c->cfg.rv, punch_clock_ms(), m.target_key,
                                             m.session)) {
         c->stats.intro_superseded++; /* news of a session our peer has left */
@@ -671,7 +698,7 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     punch_random_bytes(txid, sizeof(txid));
     /* The asker's member holds its half of the relay: ours, or none (a
      * member without a relay address of its own takes none). */
-    punch_rendezvous_far far = far_end(c, m.from, m.peer.key, &m.member_addr,
+    punch_rendezvous_far far = cluster_far_end(c, m.from, &m.peer, &m.member_addr,
                                        !(m.flags & PUNCH_INTRO_INITIATOR));
     if ((m.flags & PUNCH_INTRO_RELAY) &&
         (m.member_addr.family == PUNCH_AF_NONE || c->core.self_addr.family == PUNCH_AF_NONE ||
@@ -683,36 +710,52 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
         c->stats.intro_no_peer++;
         return;
     }
+    punch_rendezvous_met_remote(c->cfg.rv, punch_clock_ms(), m.target_key, m.session, &far);
     punch_loop_defer(c->cfg.loop, c->cfg.drain, c->cfg.drain_arg);
     c->stats.introduced++;
-    hex(m.from, PUNCH_CLUSTER_MEMBER_LEN, member);
+    pass_relayed(c, m.from, m.peer.key, &local, m.session); /* the other way */
+    cluster_hex(m.from, PUNCH_CLUSTER_MEMBER_LEN, member);
     emit_introduced(c, local.name, m.peer.name, member, m.session, false);
 }
 
-/* Our peer, in a relay session across members, came back from a new
+/* The INTRO of a session across members again (relayed through both
+ * when relay is set), about our peer `local`, to the member far names
+ * (the peer there asked when far says so): news for that member's peer,
+ * in the same session. Returns 0 with
+ * that member's id in hex, or -1. */
+int cluster_intro_again(punchd_cluster *c, const punch_rendezvous_far *far, bool relay,
+                       const punch_rendezvous_peer_info *local, const uint8_t *session,
+                       char *member)
+{
+    uint8_t txid[PUNCH_MSG_TXID_LEN], buf[PUNCH_CLUSTER_MAX_MSG];
+    size_t len;
+    uint8_t flags = (uint8_t)((relay ? PUNCH_INTRO_RELAY : 0) |
+                              (far->asked ? PUNCH_INTRO_INITIATOR : 0));
+    punch_random_bytes(txid, sizeof(txid));
+    if (punch_cluster_intro(&c->core, far->member, far->key, local, txid, session, flags,
+                            cluster_wall_ms(), buf, sizeof(buf), &len) != 0)
+        return -1;
+    publish(c, far->member, buf, len, member);
+    pass_relayed(c, far->member, far->key, local, session);
+    return 0;
+}
+
+/* Our peer, introduced to a peer at another member, came back from a new
  * endpoint (its NAT rebound): the INTRO again, so that the other member
  * tells its peer where ours is now, in the same session (as one server
  * introduces both again). */
 static void moved_across(punchd_cluster *c, const punch_rendezvous_event *ev)
 {
-    uint8_t txid[PUNCH_MSG_TXID_LEN], buf[PUNCH_CLUSTER_MAX_MSG];
-    size_t len;
-    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], channel[CHANNEL_MAX];
+    char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
     char id[2 * PUNCH_MSG_SESSION_LEN + 1];
-    uint8_t flags = (uint8_t)(PUNCH_INTRO_RELAY | (ev->far.asked ? PUNCH_INTRO_INITIATOR : 0));
     if (!c->up) {
         c->stats.moves_lost++; /* the far peer learns it when its path dies */
         return;
     }
-    punch_random_bytes(txid, sizeof(txid));
-    if (punch_cluster_intro(&c->core, ev->far.member, ev->far.key, &ev->peer[0], txid,
-                            ev->session, flags, wall_ms(), buf, sizeof(buf), &len) != 0)
+    if (cluster_intro_again(c, &ev->far, ev->relay, &ev->peer[0], ev->session, member) != 0)
         return;
-    hex(ev->far.member, PUNCH_CLUSTER_MEMBER_LEN, member);
-    snprintf(channel, sizeof(channel), "punch:%u:member:%s", c->cfg.db, member);
-    command(c, &c->cmd, NULL, NULL, "PUBLISH %s %b", channel, buf, len);
     c->stats.moves++;
-    hex(ev->session, PUNCH_MSG_SESSION_LEN, id);
+    cluster_hex(ev->session, PUNCH_MSG_SESSION_LEN, id);
     punch_events_emit(*c->cfg.events, "cluster-moved",
                       "\"name\":\"%s\",\"member\":\"%s\",\"session\":\"%s\"",
                       ev->peer[0].name, member, id);
@@ -726,7 +769,7 @@ static void on_channel(redisAsyncContext *ac, void *reply, void *privdata)
     if (!c->closing && r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
         r->element[0]->type == REDIS_REPLY_STRING &&
         strcmp(r->element[0]->str, "subscribe") == 0) {
-        answered(c);
+        cluster_answered(c);
         c->subscribed = true;
         answered_both(c);
         return;
@@ -754,7 +797,7 @@ int punchd_cluster_new(punchd_cluster **out, const punchd_cluster_cfg *cfg)
     punch_cluster_init(&c->core, cfg->secret, self);
     c->core.self_addr = cfg->relay_addr;
     sodium_memzero(c->cfg.secret, sizeof(c->cfg.secret));
-    hex(self, sizeof(self), c->self_hex);
+    cluster_hex(self, sizeof(self), c->self_hex);
     snprintf(c->channel, sizeof(c->channel), "punch:%u:member:%s", cfg->db, c->self_hex);
     if (punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, connect_redis, c, &c->reconnect) != 0 ||
         punch_loop_timer_add(cfg->loop, PUNCH_LOOP_NEVER, republish, c, &c->republish) != 0 ||
@@ -830,10 +873,12 @@ void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t c
              "\"cluster_accepted\":%llu,\"cluster_malformed\":%llu,\"cluster_bad_mac\":%llu,"
              "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu,\"cluster_replayed\":%llu,"
              "\"cluster_timeouts\":%llu,\"cluster_names_taken\":%llu,\"cluster_moves\":%llu,"
-             "\"cluster_moves_lost\":%llu,\"cluster_intro_superseded\":%llu",
+             "\"cluster_moves_lost\":%llu,\"cluster_intro_superseded\":%llu,"
+             "\"cluster_turn_sent\":%llu,\"cluster_turn_told\":%llu,\"cluster_relay_moves\":%llu",
              c->up ? "true" : "false", (ull)c->stats.lookups, (ull)c->stats.lookups_failed,
              (ull)c->stats.introduced, (ull)c->stats.intro_no_peer, (ull)k->sent,
              (ull)k->accepted, (ull)k->malformed, (ull)k->bad_mac, (ull)k->stale,
              (ull)k->misdirected, (ull)k->replayed, (ull)c->stats.timeouts, (ull)c->stats.names_taken,
-             (ull)c->stats.moves, (ull)c->stats.moves_lost, (ull)c->stats.intro_superseded);
+             (ull)c->stats.moves, (ull)c->stats.moves_lost, (ull)c->stats.intro_superseded,
+             (ull)c->stats.turn_sent, (ull)c->stats.turn_told, (ull)c->stats.halves_moved);
 }

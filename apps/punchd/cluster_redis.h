@@ -11,6 +11,11 @@
  *       INTRODUCE the asker to it and PUBLISH a signed INTRO on the
  *       channel of the member it is registered at, which INTRODUCEs its
  *       peer to the asker; or REFUSED(NO_PEER) with an event saying why.
+ *       Relayed addresses at TURN servers follow in TURN messages, both
+ *       ways.
+ *   Each second: the far members of the halves of relays held here, their
+ *       heartbeats; a half whose member stopped follows its far peer to
+ *       the member it registers at next.
  *
  * When Redis goes away the member keeps serving its own peers, says so
  * ("cluster" event, state "down"), refuses lookups at once, and connects
@@ -41,6 +46,12 @@ typedef struct punchd_cluster_stats {
     uint64_t moves_lost;      /* such news not sent: Redis was away */
     uint64_t intro_superseded; /* INTROs of a session our peer has left (news of a far
                                   peer that moved, come after it was introduced to another) */
+    uint64_t turn_sent;       /* TURNs sent: a peer here with a relayed address at a TURN
+                                 server, introduced across members */
+    uint64_t turn_told;       /* TURNs taken: a TURN_ADDR to a peer here about its peer
+                                 at another member */
+    uint64_t halves_moved;    /* halves of relays across members moved to the member their
+                                 far peer failed over to (cluster-relay-moved events) */
 } punchd_cluster_stats;
 
 typedef struct punchd_cluster_cfg {

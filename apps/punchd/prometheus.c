@@ -191,6 +191,10 @@ static void cluster(text *t, const punchd_cluster *c)
         s->introduced);
     one(t, "cluster_timeouts_total", "counter",
         "connections to Redis given up: commands unanswered for 2 s", s->timeouts);
+    one(t, "cluster_relay_moves_total", "counter",
+        "halves of relays moved to the member their far peer failed over to", s->halves_moved);
+    one(t, "cluster_turn_addresses_total", "counter",
+        "relayed addresses at TURN servers sent to other members", s->turn_sent);
     family(t, "cluster_drops_total", "counter", "cluster messages dropped, by reason");
     sample(t, "cluster_drops_total", "reason=\"malformed\"", k->malformed);
     sample(t, "cluster_drops_total", "reason=\"bad_mac\"", k->bad_mac);

@@ -33,17 +33,19 @@ redis_start() {
     done
     fail "redis-server did not start: $(cat "$TMP/c/redis.log")"
 }
+MEMBER_ARGS=() # more punchd options for the members
 member() {
-    lab exec server -- "$PUNCHD" --listen "$2" --no-tcp --key "$TMP/c/m$1.key" \
+    lab exec server -- "$PUNCHD" --listen "$2" --no-tcp "${MEMBER_ARGS[@]}" --key "$TMP/c/m$1.key" \
         --events "$TMP/c/m$1.ev" --cluster redis://127.0.0.1:6379/0 \
         --cluster-secret-file "$TMP/c/secret" 2>"$TMP/c/m$1.err" </dev/null &
     until_grep "$TMP/c/m$1.ev" '"state":"up"' || fail "member $1 did not join: $(cat "$TMP/c/m$1.err")"
 }
 # until_grep FILE REGEX [N]: bounded wait for more than N matching lines.
 until_grep() {
-    local i
+    local i n
     for ((i = 0; i < 400; i++)); do
-        [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -gt "${3:-0}" ] && return 0; sleep 0.025
+        n=$(grep -c -- "$2" "$1" 2>/dev/null) || true # nothing while FILE is not there yet
+        [ "${n:-0}" -gt "${3:-0}" ] && return 0; sleep 0.025
     done
     return 1
 }
@@ -134,40 +136,48 @@ lab down >/dev/null
 # member 2 again of their session (cluster-moved), and member 2 tells bob
 # where she is now, as one server tells both: data flows both ways again,
 # direct, within REBIND_BOUND_MS (without that news, only when their paths
-# die and alice asks again: about 10 s).
+# die and alice asks again: about 10 s). Twice: members relaying, and
+# members with --no-relay (no relay half: the news goes all the same).
 REBIND_BOUND_MS=${REBIND_BOUND_MS:-7000}
-up different-nats --backend punch-nat --nat-a port-restricted-cone,ports=random --nat-b port-restricted-cone
-# numbered SIDE: SIDE1, SIDE2... every 100 ms (the last in SIDE.sent)
-numbered() {
-    local i=0
-    while [ -d "$TMP" ] && [ ! -e "$TMP/c/stop" ]; do i=$((i + 1)); echo "$1$i"; echo "$i" >"$TMP/c/$1.sent"; sleep 0.1; done
+# rebinding LABEL: the case above, with the members of MEMBER_ARGS.
+rebinding() {
+    up different-nats --backend punch-nat --nat-a port-restricted-cone,ports=random --nat-b port-restricted-cone
+    # numbered SIDE: SIDE1, SIDE2... every 100 ms (the last in SIDE.sent)
+    numbered() {
+        local i=0
+        while [ -d "$TMP" ] && [ ! -e "$TMP/c/stop" ]; do i=$((i + 1)); echo "$1$i"; echo "$i" >"$TMP/c/$1.sent"; sleep 0.1; done
+    }
+    numbered b | lab exec bob -- env XDG_CONFIG_HOME="$TMP/c/bob" "$PUNCH" --server "$M2" --name bob \
+        --events "$TMP/c/bob.ev" listen --datagram >"$TMP/c/bob.out" 2>"$TMP/c/bob.err" &
+    until_grep "$TMP/c/bob.ev" '"event":"registered"' || fail "bob did not register: $(cat "$TMP/c/bob.err")"
+    numbered a | lab exec alice -- env XDG_CONFIG_HOME="$TMP/c/alice" "$PUNCH" --server "$M1" --name alice \
+        --events "$TMP/c/alice.ev" connect bob --datagram --timeout 60 >"$TMP/c/alice.out" 2>"$TMP/c/alice.err" &
+    until_grep "$TMP/c/alice.ev" '"event":"path".*"kind":"direct"' && until_grep "$TMP/c/bob.ev" '"event":"path".*"kind":"direct"' ||
+        fail "alice and bob found no direct path: $(cat "$TMP/c/alice.err")"
+    until_grep "$TMP/c/alice.out" '^b3$' && until_grep "$TMP/c/bob.out" '^a3$' || fail "no data both ways before the rebinding"
+    public() { grep '"event":"registered"' "$TMP/c/alice.ev" | tail -1 | grep -o '"public":"[^"]*"' | cut -d'"' -f4; }
+    before=$(public)
+    # newer FILE TAG N: FILE has a line TAGk with k > N.
+    newer() { grep "^$2[0-9]*\$" "$1" | tr -d "$2" | sort -n | tail -1 | { read -r k; [ "${k:-0}" -gt "$3" ]; }; }
+    t0=$(($(date +%s%N) / 1000000))
+    sent_a=$(cat "$TMP/c/a.sent") sent_b=$(cat "$TMP/c/b.sent")
+    kill -HUP "$(cat "/run/punch-lab/$TEST_PREFIX/pids/punch-nat-nat-a.pid")"
+    for ((i = 0; i < 1500; i++)); do
+        newer "$TMP/c/alice.out" b "$sent_b" && newer "$TMP/c/bob.out" a "$sent_a" && break; sleep 0.01
+    done
+    took=$(($(date +%s%N) / 1000000 - t0))
+    newer "$TMP/c/alice.out" b "$sent_b" && newer "$TMP/c/bob.out" a "$sent_a" ||
+        fail "no data both ways 15 s after alice's NAT rebound: $(grep -h '"event":"path"\|attempt' "$TMP/c/alice.ev" "$TMP/c/bob.ev" | tail -6)"
+    [ "$took" -le "$REBIND_BOUND_MS" ] || fail "data both ways again only after $took ms (bound $REBIND_BOUND_MS)"
+    after=$(public)
+    [ -n "$after" ] && [ "$after" != "$before" ] || fail "alice's public endpoint did not change ($before, $after)"
+    grep -q '"event":"cluster-moved".*"name":"alice"' "$TMP/c/m1.ev" || fail "member 1 did not tell member 2 that alice moved"
+    grep '"event":"path"' "$TMP/c/bob.ev" | tail -1 | grep -q "\"kind\":\"direct\".*\"remote\":\"$after\"" ||
+        fail "bob is not on a direct path to alice's new endpoint $after: $(grep '"event":"path"' "$TMP/c/bob.ev" | tail -1)"
+    touch "$TMP/c/stop"
+    ok "$1: alice's NAT rebound ($before -> $after): member 1 told member 2, bob moved to her new endpoint, data both ways again, direct, in $took ms"
+    lab down >/dev/null
 }
-numbered b | lab exec bob -- env XDG_CONFIG_HOME="$TMP/c/bob" "$PUNCH" --server "$M2" --name bob \
-    --events "$TMP/c/bob.ev" listen --datagram >"$TMP/c/bob.out" 2>"$TMP/c/bob.err" &
-until_grep "$TMP/c/bob.ev" '"event":"registered"' || fail "bob did not register: $(cat "$TMP/c/bob.err")"
-numbered a | lab exec alice -- env XDG_CONFIG_HOME="$TMP/c/alice" "$PUNCH" --server "$M1" --name alice \
-    --events "$TMP/c/alice.ev" connect bob --datagram --timeout 60 >"$TMP/c/alice.out" 2>"$TMP/c/alice.err" &
-until_grep "$TMP/c/alice.ev" '"event":"path".*"kind":"direct"' && until_grep "$TMP/c/bob.ev" '"event":"path".*"kind":"direct"' ||
-    fail "alice and bob found no direct path: $(cat "$TMP/c/alice.err")"
-until_grep "$TMP/c/alice.out" '^b3$' && until_grep "$TMP/c/bob.out" '^a3$' || fail "no data both ways before the rebinding"
-public() { grep '"event":"registered"' "$TMP/c/alice.ev" | tail -1 | grep -o '"public":"[^"]*"' | cut -d'"' -f4; }
-before=$(public)
-# newer FILE TAG N: FILE has a line TAGk with k > N.
-newer() { grep "^$2[0-9]*\$" "$1" | tr -d "$2" | sort -n | tail -1 | { read -r k; [ "${k:-0}" -gt "$3" ]; }; }
-t0=$(($(date +%s%N) / 1000000))
-sent_a=$(cat "$TMP/c/a.sent") sent_b=$(cat "$TMP/c/b.sent")
-kill -HUP "$(cat "/run/punch-lab/$TEST_PREFIX/pids/punch-nat-nat-a.pid")"
-for ((i = 0; i < 1500; i++)); do
-    newer "$TMP/c/alice.out" b "$sent_b" && newer "$TMP/c/bob.out" a "$sent_a" && break; sleep 0.01
-done
-took=$(($(date +%s%N) / 1000000 - t0))
-newer "$TMP/c/alice.out" b "$sent_b" && newer "$TMP/c/bob.out" a "$sent_a" ||
-    fail "no data both ways 15 s after alice's NAT rebound: $(grep -h '"event":"path"\|attempt' "$TMP/c/alice.ev" "$TMP/c/bob.ev" | tail -6)"
-[ "$took" -le "$REBIND_BOUND_MS" ] || fail "data both ways again only after $took ms (bound $REBIND_BOUND_MS)"
-after=$(public)
-[ -n "$after" ] && [ "$after" != "$before" ] || fail "alice's public endpoint did not change ($before, $after)"
-grep -q '"event":"cluster-moved".*"name":"alice"' "$TMP/c/m1.ev" || fail "member 1 did not tell member 2 that alice moved"
-grep '"event":"path"' "$TMP/c/bob.ev" | tail -1 | grep -q "\"kind\":\"direct\".*\"remote\":\"$after\"" ||
-    fail "bob is not on a direct path to alice's new endpoint $after: $(grep '"event":"path"' "$TMP/c/bob.ev" | tail -1)"
-touch "$TMP/c/stop"
-ok "alice's NAT rebound ($before -> $after): member 1 told member 2, bob moved to her new endpoint, data both ways again, direct, in $took ms"
+rebinding "members relaying"
+MEMBER_ARGS=(--no-relay)
+rebinding "members with --no-relay"

@@ -12,9 +12,12 @@
 #   - bob, dave, hank and erin are registered at member 2 within 10 s;
 #   - alice's direct session to bob goes on: no path change, nothing closed,
 #     every datagram she sent reaches bob;
-#   - frank's relayed session moves to the relay across members 3 and 2 (his
-#     path dies, he asks member 3 again, which finds erin at member 2) and
-#     carries his datagrams again within 25 s;
+#   - frank's relayed session moves to the relay across members 3 and 2:
+#     member 3 sees member 1's heartbeat gone, finds erin at member 2, moves
+#     its half there and tells member 2 (cluster-relay-moved), which tells
+#     erin; his datagrams reach her again within 3 s of her re-registration
+#     (before, only once his path died and he asked again: about 10 s after
+#     the kill, 6 s after her re-registration);
 #   - new connects reach the peers that moved: carol (listing member 1 first)
 #     registers at member 2 and reaches dave; gina at member 3 reaches hank,
 #     member 3 introducing her across to member 2, where hank is now.
@@ -23,7 +26,11 @@ B=${PUNCH_BUILD_DIR:?}
 PUNCH=$B/apps/punch PUNCHD=$B/apps/punchd
 command -v redis-server >/dev/null || { echo "SKIP: redis-server not installed (scripts/setup)"; exit 77; }
 FAILOVER_BOUND_MS=${FAILOVER_BOUND_MS:-10000}
-RELAY_BOUND_MS=${RELAY_BOUND_MS:-25000}
+# From erin's re-registration at member 2 to frank's datagrams reaching her:
+# 0.2 to 1.0 s measured (13 runs, 3.7 to 4.6 s after the kill, load
+# average 3 to 10 on 2 CPUs): member 3 checks its far members each
+# second. Bound: three times the worst.
+RELAY_BOUND_MS=${RELAY_BOUND_MS:-3000}
 M1=198.51.100.1:3478 M2=198.51.100.2:3478 M3=198.51.100.3:3478
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # wait_line FILE REGEX SECONDS: bounded poll until FILE has a matching line.
@@ -102,28 +109,32 @@ ok "before: alice (member 2) and bob (member 1) direct; frank (member 3) and eri
 t0=$(now_ms)
 frank_at_kill=$(cat "$TMP/frank.sent")
 kill -KILL "$(cat "$TMP/m1.pid")"
-for name in bob dave hank erin; do
+for name in erin bob dave hank; do
     wait_at "$name" "$M2" 15 || fail "$name not registered at member 2 15 s after member 1 died: $(tail -3 "$TMP/$name.err")"
+    [ "$name" != erin ] || t_erin=$(now_ms)
 done
 moved=$(($(now_ms) - t0))
 [ "$moved" -le "$FAILOVER_BOUND_MS" ] || fail "the move took $moved ms (bound $FAILOVER_BOUND_MS)"
 ok "member 1 killed: bob, dave, hank and erin registered at member 2 within $moved ms"
 
 # frank's datagrams reach erin again: one sent after the kill.
-for ((i = 0; i < RELAY_BOUND_MS / 10 + 500; i++)); do
+for ((i = 0; i < 2000; i++)); do
     last=$(grep '^@' "$TMP/erin.out" | tail -1 | tr -d '@')
     [ "${last:-0}" -gt "$frank_at_kill" ] && break; sleep 0.01
 done
-relay_ms=$(($(now_ms) - t0))
+relay_ms=$(($(now_ms) - t0)) after_erin=$(($(now_ms) - t_erin))
 [ "${last:-0}" -gt "$frank_at_kill" ] ||
     fail "erin got nothing frank sent after member 1 died: $(grep -h '"event":"path"\|attempt' "$TMP/frank.ev" | tail -5)"
-[ "$relay_ms" -le "$RELAY_BOUND_MS" ] || fail "the relayed session moved in $relay_ms ms (bound $RELAY_BOUND_MS)"
+[ "$after_erin" -le "$RELAY_BOUND_MS" ] ||
+    fail "the relayed session moved $after_erin ms after erin re-registered (bound $RELAY_BOUND_MS), $relay_ms ms after the kill"
+grep -q "\"event\":\"cluster-relay-moved\".*\"name\":\"frank\",\"peer\":\"erin\",\"from\":\"$(member_id 1)\",\"member\":\"$(member_id 2)\"" "$TMP/m3.ev" ||
+    fail "member 3 did not move its half to member 2: $(grep cluster "$TMP/m3.ev" | tail -3)"
 r2=$(grep '"event":"relay-opened"' "$TMP/m2.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
 r3=$(grep '"event":"relay-opened"' "$TMP/m3.ev" | tail -1 | grep -o '"session":"[0-9a-f]*"')
 [ -n "$r2" ] && [ "$r2" = "$r3" ] || fail "frank and erin are not on one relay across members 3 and 2: '$r3' / '$r2'"
 grep '"event":"path"' "$TMP/frank.ev" "$TMP/erin.ev" | grep -v '"kind":"relay"' &&
     fail "a --relay-only side left the relay"
-ok "the relayed session moved to the relay across members 3 and 2 ($r2): erin hears frank again $relay_ms ms after member 1 died"
+ok "the relayed session moved to the relay across members 3 and 2 ($r2): erin hears frank again $relay_ms ms after member 1 died, $after_erin ms after she re-registered"
 
 grep -q '"event":"closed"' "$TMP/alice.ev" "$TMP/bob.ev" && fail "a session closed: $(grep -h closed "$TMP/alice.ev" "$TMP/bob.ev")"
 [ "$(grep -c '"event":"path"' "$TMP/alice.ev")" = "$paths_alice" ] || fail "alice's path changed: $(grep path "$TMP/alice.ev")"

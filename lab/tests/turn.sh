@@ -18,6 +18,11 @@
 #  5. An older punchd (emulated: r3 drops TURN_ADDR): with the block off,
 #     both connect directly as before and each says punchd took no
 #     TURN_ADDR (an attempt of technique turn, after 16 tries).
+#  6. Two members of a punchd cluster (Redis, --no-relay, on 198.51.100.3
+#     and .4), alice at one and bob at the other, the block on: their
+#     relayed addresses cross between the members (a TURN cluster message
+#     each way), and datagrams cross through coturn, byte-identical, as
+#     with one punchd. (Before members passed them: no path at all.)
 # Without TURN candidates in the wire and the agent, nothing connects here.
 . "$(dirname "$0")/turn_lib.sh"
 B=${PUNCH_BUILD_DIR:?}
@@ -190,8 +195,63 @@ stream() {
     block off
 }
 
+# ---- 6: peers at two members of a cluster ----
+# member N ADDR: punchd --no-relay in the cluster of the Redis on the
+# server node's loopback.
+member() {
+    "${LABX[@]}" exec server -- "$PUNCHD" --listen "$2" --no-relay --no-tcp --key "$TMP/m$1.key" \
+        --events "$TMP/m$1.ev" --cluster redis://127.0.0.1:6379/0 \
+        --cluster-secret-file "$TMP/secret" 2>"$TMP/m$1.err" </dev/null &
+    wait_grep "$TMP/m$1.ev" '"event":"cluster".*"state":"up"' 10 ||
+        fail "member $1 did not join: $(cat "$TMP/m$1.err")"
+}
+across_members() {
+    local D=$TMP/x side i
+    command -v redis-server >/dev/null || { echo "skipped: no redis-server for the cluster case"; return 0; }
+    mkdir -p "$D"
+    lab exec server -- ip addr add 198.51.100.3/24 dev eth0
+    lab exec server -- ip addr add 198.51.100.4/24 dev eth0
+    head -c 32 /dev/urandom >"$TMP/secret"
+    lab exec server -- redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no \
+        </dev/null >"$TMP/redis.log" 2>&1 &
+    for ((i = 0; i < 400; i++)); do
+        lab exec server -- redis-cli ping 2>/dev/null | grep -q PONG && break; sleep 0.025
+    done
+    member 1 198.51.100.3:3478
+    member 2 198.51.100.4:3478
+    block on
+    "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$TMP/bob" "$PUNCH" --server 198.51.100.4 \
+        --name bob --turn "$TURN_URL" --events "$D/bob.ev" listen --datagram \
+        >"$D/bob.out" 2>"$D/bob.err" < <(feed bob "$D") &
+    BOB=$!
+    wait_grep "$D/bob.ev" '"event":"turn".*"offered":true' 10 ||
+        fail "across members: bob's relayed address was not offered: $(grep -h 'turn\|attempt' "$D/bob.ev" "$D/bob.err" | tail -5)"
+    "${LABX[@]}" exec alice -- env XDG_CONFIG_HOME="$TMP/alice" timeout --foreground 60 \
+        "$PUNCH" --server 198.51.100.3 --name alice --turn "$TURN_URL" --events "$D/alice.ev" \
+        connect bob --datagram --timeout 30 >"$D/alice.out" 2>"$D/alice.err" < <(feed alice "$D") &
+    ALICE=$!
+    for side in alice bob; do
+        wait_grep "$D/$side.ev" '"event":"path".*"kind":"relay","technique":"turn"' 15 ||
+            fail "across members: $side has no path through coturn: $(grep -h 'path\|attempt\|closed\|turn' "$D/$side.ev" | tail -6)"
+    done
+    grep -q '"event":"cluster-introduced".*"name":"alice","peer":"bob"' "$TMP/m1.ev" ||
+        fail "across members: member 1 did not introduce alice across: $(grep cluster "$TMP/m1.ev")"
+    wait_more "$D/alice.out" bob 20 10 && wait_more "$D/bob.out" alice 20 10 ||
+        fail "across members: $(received "$D/alice.out" bob) datagrams from bob, $(received "$D/bob.out" alice) from alice"
+    touch "$D/stop"
+    wait "$ALICE" 2>/dev/null || true
+    kill -TERM "$BOB" 2>/dev/null || true
+    wait "$BOB" 2>/dev/null || true
+    ! grep -q '"kind":"direct"' "$D/alice.ev" "$D/bob.ev" || fail "across members: a direct path through the block"
+    local na nb
+    na=$(intact "$D/alice.out" bob) nb=$(intact "$D/bob.out" alice)
+    ok "across two members (--no-relay): through coturn ($(grep -m1 '"technique":"turn"' "$D/alice.ev" | grep -o '"remote":"[^"]*"') at alice), $na datagrams from bob, $nb from alice, intact, none twice"
+    block off
+}
+
 start_servers
 datagrams
 one_sided
 stream
 old_punchd
+across_members

@@ -50,11 +50,25 @@ static uint64_t get64(const uint8_t *p)
     return ((uint64_t)punch_get32(p) << 32) | punch_get32(p + 4);
 }
 
+/* A TURN's peer as a TURN_ADDR message (its MAC bytes left zero). */
+static int encode_relayed(const punch_cluster_msg *m, uint8_t *buf, size_t cap, size_t *len)
+{
+    if (m->peer.relayed.family == PUNCH_AF_NONE)
+        return PUNCH_ERR_INVAL;
+    punch_msg t = {.type = PUNCH_MSG_TURN_ADDR, .relayed = m->peer.relayed};
+    memcpy(t.txid, m->txid, PUNCH_MSG_TXID_LEN);
+    memcpy(t.session, m->session, PUNCH_MSG_SESSION_LEN);
+    memcpy(t.key, m->peer.key, PUNCH_KEY_LEN);
+    return punch_msg_encode(&t, buf, cap, len);
+}
+
 /* The peer as an INTRODUCE message (its own MAC bytes left zero: the
- * cluster's MAC covers them). */
+ * cluster's MAC covers them); a TURN's as a TURN_ADDR. */
 static int encode_peer(const punch_cluster_msg *m, uint8_t *buf, size_t cap, size_t *len)
 {
     const punch_rendezvous_peer_info *p = &m->peer;
+    if (m->type == PUNCH_CLUSTER_TURN)
+        return encode_relayed(m, buf, cap, len);
     if (p->n_private > PUNCH_MSG_MAX_PRIVATE)
         return PUNCH_ERR_INVAL;
     punch_msg in = {.type = PUNCH_MSG_INTRODUCE, .public_addr = p->public_addr,
@@ -127,6 +141,25 @@ int punch_cluster_intro(punch_cluster *c, const uint8_t to[PUNCH_CLUSTER_MEMBER_
     return encode(c, &m, buf, cap, len);
 }
 
+int punch_cluster_turn(punch_cluster *c, const uint8_t to[PUNCH_CLUSTER_MEMBER_LEN],
+                       const uint8_t target_key[PUNCH_KEY_LEN],
+                       const punch_rendezvous_peer_info *peer,
+                       const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                       const uint8_t session[PUNCH_MSG_SESSION_LEN], uint64_t now_ms,
+                       uint8_t *buf, size_t cap, size_t *len)
+{
+    punch_cluster_msg m = {.type = PUNCH_CLUSTER_TURN, .stamp_ms = now_ms,
+                           .member_addr = c->self_addr};
+    memcpy(m.from, c->self, PUNCH_CLUSTER_MEMBER_LEN);
+    memcpy(m.to, to, PUNCH_CLUSTER_MEMBER_LEN);
+    memcpy(m.target_key, target_key, PUNCH_KEY_LEN);
+    memcpy(m.peer.key, peer->key, PUNCH_KEY_LEN);
+    m.peer.relayed = peer->relayed;
+    memcpy(m.txid, txid, PUNCH_MSG_TXID_LEN);
+    memcpy(m.session, session, PUNCH_MSG_SESSION_LEN);
+    return encode(c, &m, buf, cap, len);
+}
+
 void punch_cluster_session_id(const punch_cluster *c, const uint8_t asker_key[PUNCH_KEY_LEN],
                               const uint8_t txid[PUNCH_MSG_TXID_LEN],
                               uint8_t id[PUNCH_MSG_SESSION_LEN])
@@ -137,6 +170,14 @@ void punch_cluster_session_id(const punch_cluster *c, const uint8_t asker_key[PU
     crypto_generichash_update(&st, asker_key, PUNCH_KEY_LEN);
     crypto_generichash_update(&st, txid, PUNCH_MSG_TXID_LEN);
     crypto_generichash_final(&st, id, PUNCH_MSG_SESSION_LEN);
+}
+
+static void relayed_of(const punch_msg *in, punch_cluster_msg *m)
+{
+    memcpy(m->peer.key, in->key, PUNCH_KEY_LEN);
+    m->peer.relayed = in->relayed;
+    memcpy(m->txid, in->txid, PUNCH_MSG_TXID_LEN);
+    memcpy(m->session, in->session, PUNCH_MSG_SESSION_LEN);
 }
 
 static void peer_of(const punch_msg *in, punch_cluster_msg *m)
@@ -173,10 +214,11 @@ static int decode(punch_cluster *c, const uint8_t *buf, size_t len, punch_cluste
         return PUNCH_ERR_INTEGRITY;
     }
     punch_msg in;
-    if ((buf[3] != PUNCH_CLUSTER_RECORD && buf[3] != PUNCH_CLUSTER_INTRO) ||
+    bool turn = buf[3] == PUNCH_CLUSTER_TURN;
+    if ((buf[3] != PUNCH_CLUSTER_RECORD && buf[3] != PUNCH_CLUSTER_INTRO && !turn) ||
         punch_msg_decode(buf + PUNCH_CLUSTER_HEADER_LEN, signed_len - PUNCH_CLUSTER_HEADER_LEN,
                          &in) != 0 ||
-        in.type != PUNCH_MSG_INTRODUCE) {
+        in.type != (turn ? PUNCH_MSG_TURN_ADDR : PUNCH_MSG_INTRODUCE)) {
         c->counters.malformed++; /* signed by a member, but not of this version's making */
         return PUNCH_ERR_MALFORMED;
     }
@@ -193,7 +235,10 @@ static int decode(punch_cluster *c, const uint8_t *buf, size_t len, punch_cluste
         c->counters.malformed++;
         return PUNCH_ERR_MALFORMED;
     }
-    peer_of(&in, m);
+    if (turn)
+        relayed_of(&in, m);
+    else
+        peer_of(&in, m);
     return 0;
 }
 
@@ -248,7 +293,7 @@ int punch_cluster_read_intro(punch_cluster *c, const uint8_t *buf, size_t len, u
     int rc = decode(c, buf, len, m);
     if (rc != 0)
         return rc;
-    if (m->type != PUNCH_CLUSTER_INTRO ||
+    if (m->type == PUNCH_CLUSTER_RECORD ||
         memcmp(m->to, c->self, PUNCH_CLUSTER_MEMBER_LEN) != 0) {
         c->counters.misdirected++;
         return PUNCH_ERR_NOTFOUND;

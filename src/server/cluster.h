@@ -10,11 +10,20 @@
  *   INTRO   member `from` tells member `to` that a peer registered there
  *           (target_key) is introduced to peer `peer`, registered at `from`;
  *           stamp is when it was sent.
+ *   TURN    member `from` tells member `to` the relayed address at a TURN
+ *           server (RFC 8656) of a peer registered at `from`, for its peer
+ *           target_key in a session of theirs: what one server says in a
+ *           TURN_ADDR beside its INTRODUCE (server/turn_addr.c). A type of
+ *           its own, as TURN_ADDR is one of its own: a member of an older
+ *           version drops it as malformed (counted) and works as before,
+ *           passing no relayed address.
  *
  * Layout: 'P' 'C' version type, from[8], to[8], stamp (u64), target_key[32],
  * member's address (the endpoint where member `from` takes relayed
- * datagrams from other members; all zero: none), then the peer as a punch INTRODUCE message (src/wire/msg.h: name, key,
- * endpoints, NAT, txid, session, flags), then a MAC over all of it
+ * datagrams from other members; all zero: none), then the peer as a punch
+ * INTRODUCE message (src/wire/msg.h: name, key, endpoints, NAT, txid,
+ * session, flags; TURN: a TURN_ADDR message, the peer's key and relayed
+ * address, txid and session), then a MAC over all of it
  * (crypto_auth, HMAC-SHA-512-256) with the cluster secret. A member
  * trusts nothing from Redis that this MAC does not cover.
  */
@@ -46,17 +55,18 @@
 typedef enum punch_cluster_type {
     PUNCH_CLUSTER_RECORD = 1,
     PUNCH_CLUSTER_INTRO = 2,
+    PUNCH_CLUSTER_TURN = 3,
 } punch_cluster_type;
 
 typedef struct punch_cluster_msg {
     punch_cluster_type type;
     uint8_t from[PUNCH_CLUSTER_MEMBER_LEN];
-    uint8_t to[PUNCH_CLUSTER_MEMBER_LEN];    /* INTRO; RECORD: zero */
+    uint8_t to[PUNCH_CLUSTER_MEMBER_LEN];    /* INTRO, TURN; RECORD: zero */
     uint64_t stamp_ms;
-    uint8_t target_key[PUNCH_KEY_LEN];       /* INTRO; RECORD: the peer's key */
-    punch_rendezvous_peer_info peer;
-    uint8_t txid[PUNCH_MSG_TXID_LEN];        /* INTRO */
-    uint8_t session[PUNCH_MSG_SESSION_LEN];  /* INTRO */
+    uint8_t target_key[PUNCH_KEY_LEN];       /* INTRO, TURN; RECORD: the peer's key */
+    punch_rendezvous_peer_info peer;         /* TURN: its key and relayed address only */
+    uint8_t txid[PUNCH_MSG_TXID_LEN];        /* INTRO, TURN */
+    uint8_t session[PUNCH_MSG_SESSION_LEN];  /* INTRO, TURN */
     uint8_t flags;                           /* INTRO: PUNCH_INTRO_* for the target */
     punch_addr member_addr;                  /* from's; PUNCH_AF_NONE: no relay across */
 } punch_cluster_msg;
@@ -110,6 +120,17 @@ int punch_cluster_intro(punch_cluster *c, const uint8_t to[PUNCH_CLUSTER_MEMBER_
                         const uint8_t session[PUNCH_MSG_SESSION_LEN], uint8_t flags,
                         uint64_t now_ms, uint8_t *buf, size_t cap, size_t *len);
 
+/* The TURN to member `to` for its peer target_key: peer's relayed
+ * address (peer->relayed; peer registered here), in session, sent at
+ * now_ms (wall clock). Returns as punch_cluster_record (PUNCH_ERR_INVAL:
+ * no relayed address). */
+int punch_cluster_turn(punch_cluster *c, const uint8_t to[PUNCH_CLUSTER_MEMBER_LEN],
+                       const uint8_t target_key[PUNCH_KEY_LEN],
+                       const punch_rendezvous_peer_info *peer,
+                       const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                       const uint8_t session[PUNCH_MSG_SESSION_LEN], uint64_t now_ms,
+                       uint8_t *buf, size_t cap, size_t *len);
+
 /* The session id of the introduction that answers asker's CONNECT txid:
  * the same for every copy of that CONNECT, so a copy is a repeat to both
  * peers, not a new session that replaces the one they are opening. */
@@ -123,7 +144,8 @@ void punch_cluster_session_id(const punch_cluster *c, const uint8_t asker_key[PU
  * another name, or an INTRO). */
 int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t *buf,
                               size_t len, uint64_t now_ms, punch_cluster_msg *m);
-/* Check and decode an INTRO received at now_ms. Returns 0, or (counted)
+/* Check and decode an INTRO or a TURN (what comes on a member's channel;
+ * m->type tells which) received at now_ms. Returns 0, or (counted)
  * PUNCH_ERR_MALFORMED, PUNCH_ERR_INTEGRITY, PUNCH_ERR_LIMIT (outside its
  * window, older than the replay cache can tell, or, with
  * punch_cluster_remember_intros, taken before: counted replayed) or

@@ -221,7 +221,7 @@ static bool private_changed(const peer *p, const endpoints *e)
     return false;
 }
 
-static void reintroduce(punch_rendezvous *rv, uint32_t i);
+static void reintroduce(punch_rendezvous *rv, uint32_t i, bool same_run);
 
 static bool same_source(const punch_addr *a, const punch_addr *b)
 {
@@ -334,7 +334,7 @@ static void accept_registration(punch_rendezvous *rv, uint32_t i, uint64_t now,
         }
     }
     if (moved || remapped)
-        reintroduce(rv, i);
+        reintroduce(rv, i, req->token_len == 0); /* a run's later REGISTERs carry none */
 }
 
 void rv_handle_register(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
@@ -422,44 +422,112 @@ static void introduce(punch_rendezvous *rv, const peer *to, const peer *other,
     rv_tell_relayed(rv, to, other, txid, id);
 }
 
-/* Peer i, in a relay session across members, came back from a new
- * endpoint: the half here follows it already (it forwards to the peer's
- * registered endpoint); the member of the other peer must tell it, as
- * one server tells both (the cluster's part: cluster_redis.c). */
-static void moved_across(punch_rendezvous *rv, uint32_t i, const session *s)
+/* Peer i came back from a new endpoint; it last met, in session id, a
+ * peer at another member (far): the half here, if any, follows it
+ * already (it forwards to the peer's registered endpoint); the member of
+ * the other peer must tell it, as one server tells both (the cluster's
+ * part: cluster_redis.c). */
+static void moved_across(punch_rendezvous *rv, uint32_t i, const uint8_t *id,
+                         const punch_rendezvous_far *far, bool relay)
 {
     punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_MOVED);
     if (!ev)
         return;
     rv_peer_info(&rv->peers[i], &ev->peer[0]);
-    memcpy(ev->session, s->id, PUNCH_MSG_SESSION_LEN);
-    ev->far = s->far;
-    ev->relay = true;
+    memcpy(ev->session, id, PUNCH_MSG_SESSION_LEN);
+    ev->far = *far;
+    ev->relay = relay;
     rv->counters.reintroductions++;
+}
+
+/* Both peers of a session here told again of each other, with a txid of
+ * its own: the session keeps its id, so the peers take this as news about
+ * a session they have, not as a new one. */
+static void introduce_again(punch_rendezvous *rv, uint32_t asker, uint32_t other,
+                            const uint8_t *id, uint8_t flags)
+{
+    const peer *pa = &rv->peers[asker], *pb = &rv->peers[other];
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    rv->cfg.random(rv->cfg.random_arg, txid, sizeof(txid));
+    introduce(rv, pa, pb, txid, id, (uint8_t)(PUNCH_INTRO_INITIATOR | flags));
+    introduce(rv, pb, pa, txid, id, flags);
+    rv->counters.reintroductions++;
+}
+
+/* The relay session peer i is in, while it is still the latest
+ * introduction of i (NULL: none, or i met another since without one). */
+static const session *news_session(const punch_rendezvous *rv, uint32_t i)
+{
+    const peer *p = &rv->peers[i];
+    uint32_t si = p->last_session;
+    if (si == NONE || si >= rv->sessions_hwm)
+        return NULL;
+    const session *s = &rv->sessions[si];
+    if (!s->used || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1) ||
+        (p->met_kind != MET_NONE && memcmp(p->met_session, s->id, PUNCH_MSG_SESSION_LEN) != 0))
+        return NULL;
+    return s;
+}
+
+/* Whether the peer i met here is still there and met i last too (one
+ * server tells a peer of its latest session only). */
+static bool met_each_other(const punch_rendezvous *rv, uint32_t i)
+{
+    const peer *p = &rv->peers[i];
+    if (p->met_kind != MET_HERE || p->met_peer >= rv->peers_hwm)
+        return false;
+    const peer *o = &rv->peers[p->met_peer];
+    return o->pub.family != PUNCH_AF_NONE && o->gen == p->met_gen && o->met_kind == MET_HERE &&
+           o->met_peer == i &&
+           memcmp(o->met_session, p->met_session, PUNCH_MSG_SESSION_LEN) == 0;
 }
 
 /* Peer i came back from a new public endpoint (its NAT rebound or was
  * reset): the peer it was last introduced to must learn where it is now,
- * and both probe again. The session keeps its id, so the peers take this
- * as news about a session they have, not as a new one. */
-static void reintroduce(punch_rendezvous *rv, uint32_t i)
+ * and both probe again; with a relay session or without (a direct path
+ * through a NAT that did not keep its binding, draft §3.3.4, needs the
+ * news as much). Without a relay session only within one run of the
+ * peer (same_run: its REGISTER came with a cookie; a token's is a new
+ * start): a program started again holds no session to be told of, its
+ * CONNECT makes a new one, and an old one told meanwhile kept both sides
+ * of lab.turn_tls from ever handshaking. */
+static void reintroduce(punch_rendezvous *rv, uint32_t i, bool same_run)
 {
-    uint32_t si = rv->peers[i].last_session;
-    if (si == NONE || si >= rv->sessions_hwm)
+    const session *s = news_session(rv, i);
+    const peer *p = &rv->peers[i];
+    if (s && s->remote) {
+        moved_across(rv, i, s->id, &s->far, true);
+    } else if (s) {
+        introduce_again(rv, s->peer[0], s->peer[1], s->id, PUNCH_INTRO_RELAY);
+    } else if (!same_run) {
         return;
-    const session *s = &rv->sessions[si];
-    if (!s->used || !rv_session_peer_ok(rv, s, 0) || !rv_session_peer_ok(rv, s, 1))
-        return;
-    if (s->remote) {
-        moved_across(rv, i, s);
-        return;
+    } else if (p->met_kind == MET_FAR && rv->far_met) {
+        punch_rendezvous_far far = {.asked = !p->met_asked};
+        memcpy(far.member, rv->far_met[i].member, PUNCH_RV_MEMBER_LEN);
+        memcpy(far.key, rv->far_met[i].key, PUNCH_KEY_LEN);
+        moved_across(rv, i, p->met_session, &far, false);
+    } else if (met_each_other(rv, i)) {
+        uint32_t o = p->met_peer;
+        introduce_again(rv, p->met_asked ? i : o, p->met_asked ? o : i, p->met_session, 0);
     }
-    const peer *asker = &rv->peers[s->peer[0]], *other = &rv->peers[s->peer[1]];
-    uint8_t txid[PUNCH_MSG_TXID_LEN];
-    rv->cfg.random(rv->cfg.random_arg, txid, sizeof(txid));
-    introduce(rv, asker, other, txid, s->id, PUNCH_INTRO_INITIATOR | PUNCH_INTRO_RELAY);
-    introduce(rv, other, asker, txid, s->id, PUNCH_INTRO_RELAY);
-    rv->counters.reintroductions++;
+}
+
+/* Peer i met, in session id, another peer (kind MET_HERE or MET_FAR). */
+static void met(punch_rendezvous *rv, uint32_t i, met_kind kind, const uint8_t *id, bool asked)
+{
+    peer *p = &rv->peers[i];
+    p->met_kind = (uint8_t)kind;
+    p->met_asked = asked;
+    memcpy(p->met_session, id, PUNCH_MSG_SESSION_LEN);
+}
+
+/* Peer i was introduced, in session id, to peer `other` here. */
+static void met_here(punch_rendezvous *rv, uint32_t i, uint32_t other, const uint8_t *id,
+                     bool asked)
+{
+    met(rv, i, MET_HERE, id, asked);
+    rv->peers[i].met_peer = other;
+    rv->peers[i].met_gen = rv->peers[other].gen;
 }
 
 static bool nonzero(const uint8_t *p, size_t n)
@@ -527,6 +595,8 @@ void rv_handle_connect(punch_rendezvous *rv, uint64_t now, const punch_addr *src
     /* draft §3.3.1: both learn of each other at once and start sending. */
     introduce(rv, pa, pb, req->txid, id, (uint8_t)(PUNCH_INTRO_INITIATOR | flag));
     introduce(rv, pb, pa, txid, id, flag);
+    met_here(rv, a, b, id, true);
+    met_here(rv, b, a, id, false);
     rv->counters.introductions++;
     punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_INTRODUCED);
     if (ev) {
@@ -548,6 +618,16 @@ void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const
                   const uint8_t *id, uint8_t flags)
 {
     introduce(rv, to, other, txid, id, flags);
+}
+
+void rv_met_far(punch_rendezvous *rv, uint32_t i, const uint8_t *id,
+                const punch_rendezvous_far *far)
+{
+    if (!rv->far_met)
+        return; /* not a cluster member */
+    met(rv, i, MET_FAR, id, !far->asked);
+    memcpy(rv->far_met[i].member, far->member, PUNCH_RV_MEMBER_LEN);
+    memcpy(rv->far_met[i].key, far->key, PUNCH_KEY_LEN);
 }
 
 void rv_send_to_peer(punch_rendezvous *rv, const peer *p, const punch_msg *m)

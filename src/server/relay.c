@@ -235,12 +235,20 @@ bool rv_open_remote_session(punch_rendezvous *rv, uint64_t now, uint32_t a,
     return true;
 }
 
+bool rv_half_current(const punch_rendezvous *rv, uint32_t i)
+{
+    const peer *p = &rv->peers[rv->sessions[i].peer[0]];
+    return p->last_session == i &&
+           (p->met_kind == MET_NONE ||
+            memcmp(p->met_session, rv->sessions[i].id, PUNCH_MSG_SESSION_LEN) == 0);
+}
+
 bool rv_session_superseded(const punch_rendezvous *rv, uint32_t a,
                            const uint8_t id[PUNCH_MSG_SESSION_LEN])
 {
     uint32_t i = rv_htable_find(rv, &rv->by_id, session_hash(rv, id), match_session, id);
     return i != NONE && rv->sessions[i].remote && rv->sessions[i].peer[0] == a &&
-           rv->peers[a].last_session != i;
+           !rv_half_current(rv, i);
 }
 
 /* The session a RELAY names. A relayed flow is a run of datagrams of one

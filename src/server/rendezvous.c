@@ -186,6 +186,7 @@ void rv_peer_info(const peer *p, punch_rendezvous_peer_info *info)
     info->nat_mapping = p->nat_mapping;
     info->nat_step = p->nat_step;
     info->nat_port = p->nat_port;
+    info->relayed = p->relayed;
 }
 
 static uint8_t local_index(punch_rendezvous *rv, const punch_addr *local)
@@ -268,7 +269,9 @@ int punch_rendezvous_new(punch_rendezvous **out, const punch_rendezvous_cfg *cfg
     rv->peer_links = calloc(c->max_peers, sizeof(link));
     rv->sessions = calloc(c->max_sessions, sizeof(session));
     rv->session_links = calloc(c->max_sessions, sizeof(link));
+    rv->far_met = c->cluster ? calloc(c->max_peers, sizeof(met_far)) : NULL;
     if (!rv->peers || !rv->peer_links || !rv->sessions || !rv->session_links ||
+        (c->cluster && !rv->far_met) ||
         htable_init(&rv->by_key, (uint32_t)c->max_peers) != 0 ||
         htable_init(&rv->by_name, (uint32_t)c->max_peers) != 0 ||
         htable_init(&rv->by_id, (uint32_t)c->max_sessions) != 0 ||
@@ -288,6 +291,7 @@ void punch_rendezvous_free(punch_rendezvous *rv)
         sodium_memzero(rv->peers, rv->peers_hwm * sizeof(peer));
     free(rv->peers);
     free(rv->peer_links);
+    free(rv->far_met);
     free(rv->sessions);
     free(rv->session_links);
     free(rv->by_key.slots);

@@ -141,9 +141,10 @@ typedef enum punch_rendezvous_event_type {
     PUNCH_RV_EVENT_RELAY_CLOSED,    /* reason, bytes, packets, dropped */
     PUNCH_RV_EVENT_LOOKUP,          /* cluster: peer[0] asked for peer[1].name (peer[1].key:
                                        its pinned key, all zero if none), txid */
-    PUNCH_RV_EVENT_MOVED,           /* cluster: peer[0], in relay session `session` across
-                                       members with `far`, came back from a new endpoint (its
-                                       NAT rebound): far.member must tell far.key */
+    PUNCH_RV_EVENT_MOVED,           /* cluster: peer[0], introduced in `session` to far.key
+                                       at far.member (a relay half across members when relay
+                                       is set), came back from a new endpoint (its NAT
+                                       rebound): far.member must tell far.key */
 } punch_rendezvous_event_type;
 
 /* Cluster: a member's id (cluster.h's PUNCH_CLUSTER_MEMBER_LEN). */
@@ -157,6 +158,8 @@ typedef struct punch_rendezvous_far {
                            (PUNCH_AF_NONE: the address the local peer talks to) */
     uint8_t member[PUNCH_RV_MEMBER_LEN]; /* the other member */
     uint8_t key[PUNCH_KEY_LEN];          /* the peer registered there */
+    char name[PUNCH_MSG_NAME_MAX + 1];   /* ...and its name, to find it again in the cluster
+                                            when that member stops */
     bool asked;                          /* that peer made the CONNECT */
 } punch_rendezvous_far;
 
@@ -170,6 +173,7 @@ typedef struct punch_rendezvous_peer_info {
     uint16_t rtt_ms;           /* its round trip to its server, as it measured */
     uint8_t nat_mapping;       /* its NAT, as it found it (punch_msg_nat) */
     uint16_t nat_step, nat_port;
+    punch_addr relayed;        /* at a TURN server (its TURN_ADDR); PUNCH_AF_NONE: none */
 } punch_rendezvous_peer_info;
 
 typedef struct punch_rendezvous_event {
@@ -303,6 +307,26 @@ int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
                                       const uint8_t txid[PUNCH_MSG_TXID_LEN],
                                       const uint8_t session_id[PUNCH_MSG_SESSION_LEN], uint8_t flags,
                                       punch_rendezvous_peer_info *local);
+/* Cluster: the peer registered here with key local_key was introduced in
+ * session session_id to far's peer (far.key, far.asked) at far's member,
+ * with or without a relay half: a rebinding of its NAT is news for that
+ * member (a MOVED event, relay false without a half), as one server
+ * tells both again. Returns 0 or PUNCH_ERR_NOTFOUND (no such peer here). */
+int punch_rendezvous_met_remote(punch_rendezvous *rv, uint64_t now_ms,
+                                const uint8_t local_key[PUNCH_KEY_LEN],
+                                const uint8_t session_id[PUNCH_MSG_SESSION_LEN],
+                                const punch_rendezvous_far *far);
+/* Cluster: tell the peer registered here with key local_key the relayed
+ * address at a TURN server of `about` (about->key, about->relayed), a
+ * peer registered at another member, in session session_id: the
+ * TURN_ADDR one server sends beside its INTRODUCE. Returns 0,
+ * PUNCH_ERR_NOTFOUND (no such peer here) or PUNCH_ERR_INVAL (no relayed
+ * address). */
+int punch_rendezvous_tell_relayed_remote(punch_rendezvous *rv, uint64_t now_ms,
+                                         const uint8_t local_key[PUNCH_KEY_LEN],
+                                         const punch_rendezvous_peer_info *about,
+                                         const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                                         const uint8_t session_id[PUNCH_MSG_SESSION_LEN]);
 /* Cluster: the name of the peer with key local_key belongs to another key
  * at another member: answer its REGISTER txid (and its latest REGISTER's,
  * when another came since) with REFUSED(NAME_TAKEN) and forget the peer, as one server refuses a name it holds for another
@@ -315,6 +339,20 @@ int punch_rendezvous_refuse_name(punch_rendezvous *rv, uint64_t now_ms,
 int punch_rendezvous_refuse(punch_rendezvous *rv, uint64_t now_ms,
                             const uint8_t local_key[PUNCH_KEY_LEN],
                             const uint8_t txid[PUNCH_MSG_TXID_LEN], punch_refusal code);
+
+/* Cluster: a half of a relay session across members held here. */
+typedef struct punch_rendezvous_half {
+    uint8_t session[PUNCH_MSG_SESSION_LEN];
+    punch_rendezvous_peer_info local;  /* the peer registered here */
+    punch_rendezvous_far far;
+} punch_rendezvous_half;
+
+/* Cluster: the halves held here one by one, those that are their local
+ * peer's latest session (to move them when their far member stops).
+ * Start with *cursor 0; returns 1 with *half filled and *cursor moved on,
+ * 0 past the last. */
+int punch_rendezvous_next_half(const punch_rendezvous *rv, uint32_t *cursor,
+                               punch_rendezvous_half *half);
 
 /* Cluster: the registered peers one by one, to publish them again (Redis
  * came back). Start with *cursor 0; returns 1 with info filled and

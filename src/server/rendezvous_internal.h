@@ -48,6 +48,18 @@ typedef struct bucket {
     uint64_t last_ms;
 } bucket;
 
+/* A peer's latest introduction, relayed or not (peer.met_*): whom it met,
+ * so that its NAT rebinding is news for that peer even without a relay
+ * session (punchd --no-relay, or no room for one; registry.c). */
+typedef enum met_kind { MET_NONE = 0, MET_HERE, MET_FAR } met_kind;
+/* Cluster: the member and key of the peer a peer met at another member
+ * (MET_FAR); in an array beside the peers, made in cluster mode only, so
+ * that a lone punchd's peers carry no more than the 16 bytes of met_*. */
+typedef struct met_far {
+    uint8_t member[PUNCH_RV_MEMBER_LEN];
+    uint8_t key[PUNCH_KEY_LEN];
+} met_far;
+
 typedef struct peer {
     uint8_t key[PUNCH_KEY_LEN];
     uint8_t mac_key[PUNCH_AUTH_KEY_LEN]; /* derived once per key */
@@ -55,9 +67,11 @@ typedef struct peer {
     uint8_t n_priv;
     uint8_t n_mapped; /* the last n_mapped of priv: port mappings */
     uint8_t local;                       /* rv->locals index + 1; 0 unknown */
+    uint8_t met_kind;                    /* its latest introduction (met_kind)... */
     uint16_t n_started;                  /* relay sessions it started, held now */
     uint16_t rtt_ms;                     /* its round trip to us, as it measured; 0 unknown */
     uint8_t nat_mapping;                 /* its NAT, as it found it (punch_msg_nat) */
+    bool met_asked;                      /* ...in which it made the CONNECT */
     uint16_t nat_step, nat_port;
     uint32_t gen;                        /* bumped when the slot is freed */
     uint32_t cookie_period;              /* of cookie, made for pub */
@@ -68,6 +82,8 @@ typedef struct peer {
     bool token_used;                     /* a token registered it: token_serial is */
     uint32_t token_serial;               /* ...the newest such token's (replays are older) */
     punch_addr relayed;                  /* at a TURN server (TURN_ADDR); NONE: none */
+    uint32_t met_peer, met_gen;          /* ...MET_HERE: the other peer */
+    uint8_t met_session[PUNCH_MSG_SESSION_LEN]; /* ...and its session */
     uint64_t last_ms;
     uint64_t sequence;                   /* of the latest REGISTER accepted */
     uint8_t register_txid[PUNCH_MSG_TXID_LEN]; /* of the latest REGISTER accepted */
@@ -106,6 +122,7 @@ struct punch_rendezvous {
 
     peer *peers;
     link *peer_links;
+    met_far *far_met;      /* cluster: beside peers (MET_FAR); NULL otherwise */
     uint32_t n_peers, peers_hwm, peer_free;
     lru peer_lru;
     htable by_key, by_name;
@@ -182,6 +199,9 @@ void rv_introduce(punch_rendezvous *rv, const peer *to, const peer *other, const
                   const uint8_t *id, uint8_t flags);
 void rv_refuse_peer(punch_rendezvous *rv, const peer *p, const uint8_t *txid,
                     punch_refusal code);
+/* Peer i was introduced, in session id, to far's peer at far's member. */
+void rv_met_far(punch_rendezvous *rv, uint32_t i, const uint8_t *id,
+                const punch_rendezvous_far *far);
 /* Encode m for p, MAC it with p's key, and queue it to p's endpoint. */
 void rv_send_to_peer(punch_rendezvous *rv, const peer *p, const punch_msg *m);
 
@@ -226,6 +246,8 @@ bool rv_open_remote_session(punch_rendezvous *rv, uint64_t now, uint32_t a,
                             const uint8_t id[PUNCH_MSG_SESSION_LEN],
                             const punch_rendezvous_far *far);
 
+/* Whether half i is still its peer's latest introduction. */
+bool rv_half_current(const punch_rendezvous *rv, uint32_t i);
 /* Whether id names a half across members held here for peer a that is
  * no longer a's latest session (a was introduced to another since). */
 bool rv_session_superseded(const punch_rendezvous *rv, uint32_t a,

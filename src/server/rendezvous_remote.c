@@ -40,7 +40,7 @@ int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
     peer other = {.pub = remote->public_addr, .n_priv = (uint8_t)remote->n_private,
                   .n_mapped = remote->n_mapped, .rtt_ms = remote->rtt_ms,
                   .nat_mapping = remote->nat_mapping, .nat_step = remote->nat_step,
-                  .nat_port = remote->nat_port};
+                  .nat_port = remote->nat_port, .relayed = remote->relayed};
     memcpy(other.key, remote->key, PUNCH_KEY_LEN);
     memcpy(other.name, remote->name, sizeof(other.name));
     memcpy(other.priv, remote->private_addr, remote->n_private * sizeof(punch_addr));
@@ -49,6 +49,35 @@ int punch_rendezvous_introduce_remote(punch_rendezvous *rv, uint64_t now_ms,
         rv_peer_info(&rv->peers[i], local);
     if (flags & PUNCH_INTRO_INITIATOR)
         rv->counters.introductions++; /* the CONNECT it answers was here */
+    return 0;
+}
+
+int punch_rendezvous_met_remote(punch_rendezvous *rv, uint64_t now_ms,
+                                const uint8_t local_key[PUNCH_KEY_LEN],
+                                const uint8_t session_id[PUNCH_MSG_SESSION_LEN],
+                                const punch_rendezvous_far *far)
+{
+    uint32_t i = rv_find_key(rv, local_key, now_ms);
+    if (i == NONE)
+        return PUNCH_ERR_NOTFOUND;
+    rv_met_far(rv, i, session_id, far);
+    return 0;
+}
+
+int punch_rendezvous_tell_relayed_remote(punch_rendezvous *rv, uint64_t now_ms,
+                                         const uint8_t local_key[PUNCH_KEY_LEN],
+                                         const punch_rendezvous_peer_info *about,
+                                         const uint8_t txid[PUNCH_MSG_TXID_LEN],
+                                         const uint8_t session_id[PUNCH_MSG_SESSION_LEN])
+{
+    if (about->relayed.family == PUNCH_AF_NONE)
+        return PUNCH_ERR_INVAL;
+    uint32_t i = rv_find_key(rv, local_key, now_ms);
+    if (i == NONE)
+        return PUNCH_ERR_NOTFOUND;
+    peer other = {.relayed = about->relayed};
+    memcpy(other.key, about->key, PUNCH_KEY_LEN);
+    rv_tell_relayed(rv, &rv->peers[i], &other, txid, session_id);
     return 0;
 }
 
@@ -108,6 +137,23 @@ int punch_rendezvous_next_peer(const punch_rendezvous *rv, uint32_t *cursor,
             rv_peer_info(p, info);
             return 1;
         }
+    }
+    return 0;
+}
+
+int punch_rendezvous_next_half(const punch_rendezvous *rv, uint32_t *cursor,
+                               punch_rendezvous_half *half)
+{
+    while (*cursor < rv->sessions_hwm) {
+        uint32_t i = (*cursor)++;
+        const session *s = &rv->sessions[i];
+        if (!s->used || !s->remote || !rv_session_peer_ok(rv, s, 0) ||
+            !rv_half_current(rv, i))
+            continue;
+        memcpy(half->session, s->id, PUNCH_MSG_SESSION_LEN);
+        rv_peer_info(&rv->peers[s->peer[0]], &half->local);
+        half->far = s->far;
+        return 1;
     }
     return 0;
 }

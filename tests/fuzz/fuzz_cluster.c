@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint8_t secret[PUNCH_CLUSTER_SECRET_LEN] = "fuzzing cluster secret, 32 byte";
 
-/* An INTRO that was taken, made again by its sender: the same bytes but
+/* An INTRO or a TURN that was taken, made again by its sender: the same bytes but
  * for the inner message's own MAC field, which the cluster's MAC covers. */
 static void check_round_trip(const punch_cluster_msg *m, const uint8_t *in, size_t len)
 {
@@ -24,9 +24,12 @@ static void check_round_trip(const punch_cluster_msg *m, const uint8_t *in, size
     size_t n;
     punch_cluster_init(&sender, secret, m->from);
     sender.self_addr = m->member_addr;
-    if (punch_cluster_intro(&sender, m->to, m->target_key, &m->peer, m->txid, m->session,
-                            m->flags, m->stamp_ms, out, sizeof(out), &n) != 0 ||
-        n != len || memcmp(out, in, len - PUNCH_CLUSTER_MAC_LEN - PUNCH_MSG_MAC_LEN) != 0)
+    int rc = m->type == PUNCH_CLUSTER_TURN
+                 ? punch_cluster_turn(&sender, m->to, m->target_key, &m->peer, m->txid,
+                                      m->session, m->stamp_ms, out, sizeof(out), &n)
+                 : punch_cluster_intro(&sender, m->to, m->target_key, &m->peer, m->txid,
+                                       m->session, m->flags, m->stamp_ms, out, sizeof(out), &n);
+    if (rc != 0 || n != len || memcmp(out, in, len - PUNCH_CLUSTER_MAC_LEN - PUNCH_MSG_MAC_LEN) != 0)
         __builtin_trap();
 }
 

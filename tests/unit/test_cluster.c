@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Messages between cluster members (src/server/cluster.c): what one member
- * signs another takes, field for field; anything forged, garbled, stale,
+ * signs another takes, field for field (records, INTROs, TURNs); anything forged, garbled, stale,
  * misdirected or signed with another secret is dropped and counted. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -118,6 +118,52 @@ static void intro_round_trips_to_its_member_only(void **state)
     assert_int_equal(punch_cluster_read_intro(&b, buf, len, now - PUNCH_CLUSTER_INTRO_WINDOW_MS - 1,
                                               &m), PUNCH_ERR_LIMIT);
     assert_int_equal(b.counters.stale, 2);
+}
+
+/* A peer's relayed address at a TURN server, for a peer at member 2: taken
+ * there field for field, on member 2's channel only, never as a record,
+ * once (a replay is refused); a peer without one has no TURN to send. */
+static void turn_round_trips_to_its_member_only(void **state)
+{
+    (void)state;
+    punch_cluster a, b, c;
+    uint8_t m3[PUNCH_CLUSTER_MEMBER_LEN] = {3};
+    punch_cluster_init(&a, secret, m1);
+    punch_cluster_init(&b, secret, m2);
+    punch_cluster_init(&c, secret, m3);
+    assert_int_equal(punch_cluster_remember_intros(&b), 0);
+    punch_rendezvous_peer_info p = sample_peer();
+    p.relayed = (punch_addr){.family = PUNCH_AF_INET, .port = 49152, .ip = {192, 0, 2, 50}};
+    uint8_t target[PUNCH_KEY_LEN] = {0x77}, session[PUNCH_MSG_SESSION_LEN] = {4, 2};
+    uint8_t buf[PUNCH_CLUSTER_MAX_MSG];
+    size_t len;
+    assert_int_equal(punch_cluster_turn(&a, m2, target, &p, txid, session, now, buf, sizeof(buf),
+                                        &len), 0);
+    punch_cluster_msg m;
+    assert_int_equal(punch_cluster_read_intro(&b, buf, len, now + 5, &m), 0);
+    assert_int_equal(m.type, PUNCH_CLUSTER_TURN);
+    assert_memory_equal(m.from, m1, sizeof(m1));
+    assert_memory_equal(m.target_key, target, sizeof(target));
+    assert_memory_equal(m.session, session, sizeof(session));
+    assert_memory_equal(m.txid, txid, sizeof(txid));
+    assert_memory_equal(m.peer.key, p.key, PUNCH_KEY_LEN);
+    assert_true(punch_addr_equal(&m.peer.relayed, &p.relayed));
+    assert_int_equal(punch_cluster_read_intro(&b, buf, len, now + 6, &m), PUNCH_ERR_LIMIT);
+    assert_int_equal(b.counters.replayed, 1);
+    assert_int_equal(punch_cluster_read_intro(&c, buf, len, now, &m), PUNCH_ERR_NOTFOUND);
+    assert_int_equal(punch_cluster_read_record(&c, "bob", buf, len, now, &m), PUNCH_ERR_NOTFOUND);
+    assert_int_equal(c.counters.misdirected, 2);
+    /* Every bit of it is covered by the MAC. */
+    for (size_t i = 0; i < len; i++) {
+        buf[i] ^= 0x10;
+        assert_int_not_equal(punch_cluster_read_intro(&c, buf, len, now, &m), 0);
+        buf[i] ^= 0x10;
+    }
+    assert_int_equal(c.counters.accepted, 0);
+    p.relayed.family = PUNCH_AF_NONE;
+    assert_int_equal(punch_cluster_turn(&a, m2, target, &p, txid, session, now, buf, sizeof(buf),
+                                        &len), PUNCH_ERR_INVAL);
+    punch_cluster_clear(&b);
 }
 
 static void session_ids_follow_the_connect(void **state)
@@ -259,6 +305,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(record_round_trips),
         cmocka_unit_test(intro_round_trips_to_its_member_only),
+        cmocka_unit_test(turn_round_trips_to_its_member_only),
         cmocka_unit_test(session_ids_follow_the_connect),
         cmocka_unit_test(forged_and_garbled_are_dropped_and_counted),
         cmocka_unit_test(signed_garbage_is_malformed),

@@ -948,6 +948,47 @@ static void relay_half_follows_far_member(void **state)
     punch_rendezvous_free(rv);
 }
 
+/* The halves held here, for a member to move when their far member
+ * stops: each with its session, local peer and far end (name too); not
+ * one its peer has left for another session, nor one of a peer gone. */
+static void halves_listed_while_current(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.cluster = true;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, carol;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&carol, 3, "carol", v4(203, 0, 113, 8, 40001));
+    join(rv, 1000, &alice);
+    join(rv, 1000, &carol);
+    drain_events(rv);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, id2[PUNCH_MSG_SESSION_LEN] = {9};
+    punch_rendezvous_far far = far_at(v4(192, 0, 2, 50, 3478), 7), far2 = far_at(v4(192, 0, 2, 51, 3478), 8);
+    strcpy(far.name, "erin");
+    far2.key[0] = 0xcc;
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, alice.id.public_key, id, &far), 0);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, carol.id.public_key, id2, &far2), 0);
+    punch_rendezvous_half h;
+    uint32_t cursor = 0;
+    assert_int_equal(punch_rendezvous_next_half(rv, &cursor, &h), 1);
+    assert_memory_equal(h.session, id, sizeof(id));
+    assert_memory_equal(h.local.key, alice.id.public_key, PUNCH_KEY_LEN);
+    assert_string_equal(h.far.name, "erin");
+    assert_memory_equal(h.far.member, far.member, PUNCH_RV_MEMBER_LEN);
+    assert_int_equal(punch_rendezvous_next_half(rv, &cursor, &h), 1);
+    assert_memory_equal(h.session, id2, sizeof(id2));
+    assert_int_equal(punch_rendezvous_next_half(rv, &cursor, &h), 0);
+    /* alice is introduced to carol here: her half is old news. */
+    dgram c = connect_msg(&alice, "carol", NULL);
+    send_from(rv, 2100, &alice.addr, &c);
+    expect_to(rv, &alice, PUNCH_MSG_INTRODUCE);
+    expect_to(rv, &carol, PUNCH_MSG_INTRODUCE);
+    cursor = 0;
+    assert_int_equal(punch_rendezvous_next_half(rv, &cursor, &h), 0);
+    punch_rendezvous_free(rv);
+}
+
 /* alice's NAT rebinds while she is in a relay session across members:
  * the half here follows her new endpoint, and a MOVED event (her new
  * endpoint, the session, the far member and peer) is the news the far
@@ -1202,6 +1243,113 @@ static void no_relay_introduces_only(void **state)
     expect_nothing(x.rv);
     assert_int_equal(punch_rendezvous_counters_get(x.rv)->sessions, 0);
     punch_rendezvous_free(x.rv);
+}
+
+/* Without a relay session (--no-relay) a rebinding is news all the same:
+ * bob's NAT gives him a new port, both are told again of their session
+ * (same id, no relay, alice still the asker). Once alice met carol, a
+ * rebinding of bob's is nobody's news (one server tells a peer of its
+ * latest session only), carol's is alice's. */
+static void no_relay_rebinding_reintroduces(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.no_relay = true;
+    pair x;
+    setup_pair(&x, &cfg);
+    x.bob.addr.port = 31777;
+    get_cookie(x.rv, 3000, &x.bob);
+    register_answered(x.rv, 3000, &x.bob);
+    answer again_a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    answer again_b = expect_to(x.rv, &x.bob, PUNCH_MSG_INTRODUCE);
+    expect_nothing(x.rv);
+    assert_memory_equal(again_a.m.session, x.session, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(again_b.m.session, x.session, PUNCH_MSG_SESSION_LEN);
+    assert_introduces(&again_a, &x.bob);
+    assert_int_equal(again_a.m.flags, PUNCH_INTRO_INITIATOR);
+    assert_int_equal(again_b.m.flags, 0);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->reintroductions, 1);
+    tpeer carol;
+    peer_init(&carol, 4, "carol", v4(203, 0, 113, 9, 40001));
+    join(x.rv, 3100, &carol);
+    dgram c = connect_msg(&x.alice, "carol", NULL);
+    send_from(x.rv, 3200, &x.alice.addr, &c);
+    answer to_a = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    expect_to(x.rv, &carol, PUNCH_MSG_INTRODUCE);
+    x.bob.addr.port = 31888;
+    get_cookie(x.rv, 3300, &x.bob);
+    register_answered(x.rv, 3300, &x.bob);
+    expect_nothing(x.rv);
+    carol.addr.port = 40999;
+    get_cookie(x.rv, 3400, &carol);
+    register_answered(x.rv, 3400, &carol);
+    answer news = expect_to(x.rv, &x.alice, PUNCH_MSG_INTRODUCE);
+    expect_to(x.rv, &carol, PUNCH_MSG_INTRODUCE);
+    expect_nothing(x.rv);
+    assert_memory_equal(news.m.session, to_a.m.session, PUNCH_MSG_SESSION_LEN);
+    assert_introduces(&news, &carol);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->reintroductions, 2);
+    punch_rendezvous_free(x.rv);
+}
+
+static void restart(tpeer *p);
+
+/* Without a relay session, a peer started again (its REGISTER with a
+ * token, from a new port) is not told of the session its last run had:
+ * it holds none; its CONNECT makes a new one. */
+static void no_relay_restart_not_reintroduced(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.no_relay = true;
+    pair x;
+    setup_pair(&x, &cfg);
+    restart(&x.bob);
+    dgram r = register_msg(&x.bob, NULL);
+    send_from(x.rv, 5000, &x.bob.addr, &r);
+    expect_to(x.rv, &x.bob, PUNCH_MSG_REGISTERED);
+    expect_nothing(x.rv);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->token_accepted, 1);
+    assert_int_equal(punch_rendezvous_counters_get(x.rv)->reintroductions, 0);
+    punch_rendezvous_free(x.rv);
+}
+
+/* Across members without a relay half (--no-relay): alice met bob at
+ * member 7 (punch_rendezvous_met_remote); her rebinding is a MOVED event
+ * for that member, without relay. */
+static void no_relay_rebinding_across_members_reported(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.cluster = true;
+    cfg.no_relay = true;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    drain_events(rv);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, nobody[PUNCH_KEY_LEN] = {9};
+    punch_rendezvous_far far = far_at(v4(192, 0, 2, 50, 3478), 7);
+    assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, alice.id.public_key, id, &far),
+                     PUNCH_ERR_LIMIT);
+    assert_int_equal(punch_rendezvous_met_remote(rv, 2000, nobody, id, &far), PUNCH_ERR_NOTFOUND);
+    assert_int_equal(punch_rendezvous_met_remote(rv, 2000, alice.id.public_key, id, &far), 0);
+    alice.addr.port = 40777;
+    get_cookie(rv, 3000, &alice);
+    register_answered(rv, 3000, &alice);
+    expect_nothing(rv);
+    punch_rendezvous_event ev;
+    assert_true(next_event(rv, &ev) && ev.type == PUNCH_RV_EVENT_REGISTERED);
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_MOVED);
+    assert_false(ev.relay);
+    assert_true(punch_addr_equal(&ev.peer[0].public_addr, &alice.addr));
+    assert_memory_equal(ev.session, id, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(ev.far.member, far.member, PUNCH_RV_MEMBER_LEN);
+    assert_memory_equal(ev.far.key, far.key, PUNCH_KEY_LEN);
+    assert_false(ev.far.asked);
+    assert_false(next_event(rv, &ev));
+    punch_rendezvous_free(rv);
 }
 
 static void sessions_full_still_introduces(void **state)
@@ -1852,6 +2000,52 @@ static void turn_addr_kept_and_passed_on(void **state)
     punch_rendezvous_free(rv);
 }
 
+/* Across members: alice's relayed address rides in her LOOKUP (her member
+ * sends it on to bob's in a TURN), and the relayed address of bob, at
+ * another member, reaches her as one server would send it: a TURN_ADDR
+ * in the session, MAC'd for her. */
+static void turn_addr_across_members(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    cfg.cluster = true;
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, &alice);
+    punch_addr relayed = v4(192, 0, 2, 50, 49152), bobs = v4(192, 0, 2, 60, 50000);
+    dgram t = turn_addr_msg(&alice, &relayed, alice.mac_key);
+    send_from(rv, 1200, &alice.addr, &t);
+    expect_to(rv, &alice, PUNCH_MSG_TURN_ADDR);
+    drain_events(rv);
+    dgram c = connect_msg(&alice, "bob", NULL);
+    send_from(rv, 2000, &alice.addr, &c);
+    punch_rendezvous_event ev;
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_LOOKUP);
+    assert_true(punch_addr_equal(&ev.peer[0].relayed, &relayed));
+
+    punch_rendezvous_peer_info bob = {.name = "bob", .relayed = bobs};
+    memset(bob.key, 0xb0, PUNCH_KEY_LEN);
+    const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, tx[PUNCH_MSG_TXID_LEN] = {5};
+    const uint8_t nobody[PUNCH_KEY_LEN] = {9};
+    assert_int_equal(punch_rendezvous_tell_relayed_remote(rv, 2100, nobody, &bob, tx, id),
+                     PUNCH_ERR_NOTFOUND);
+    assert_int_equal(punch_rendezvous_tell_relayed_remote(rv, 2100, alice.id.public_key, &bob,
+                                                          tx, id), 0);
+    answer news = expect_to(rv, &alice, PUNCH_MSG_TURN_ADDR);
+    expect_nothing(rv);
+    assert_memory_equal(news.m.session, id, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(news.m.txid, tx, PUNCH_MSG_TXID_LEN);
+    assert_memory_equal(news.m.key, bob.key, PUNCH_KEY_LEN);
+    assert_true(punch_addr_equal(&news.m.relayed, &bobs));
+    bob.relayed.family = PUNCH_AF_NONE;
+    assert_int_equal(punch_rendezvous_tell_relayed_remote(rv, 2200, alice.id.public_key, &bob,
+                                                          tx, id), PUNCH_ERR_INVAL);
+    expect_nothing(rv);
+    punch_rendezvous_free(rv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1870,6 +2064,7 @@ int main(void)
         cmocka_unit_test(relay_only_between_the_sessions_peers),
         cmocka_unit_test(relay_half_across_members),
         cmocka_unit_test(relay_half_follows_far_member),
+        cmocka_unit_test(halves_listed_while_current),
         cmocka_unit_test(rebinding_across_members_reported),
         cmocka_unit_test(superseded_half_across_members),
         cmocka_unit_test(name_refused_across_members),
@@ -1877,6 +2072,9 @@ int main(void)
         cmocka_unit_test(relay_quotas),
         cmocka_unit_test(connect_again_same_session),
         cmocka_unit_test(no_relay_introduces_only),
+        cmocka_unit_test(no_relay_rebinding_reintroduces),
+        cmocka_unit_test(no_relay_rebinding_across_members_reported),
+        cmocka_unit_test(no_relay_restart_not_reintroduced),
         cmocka_unit_test(sessions_full_still_introduces),
         cmocka_unit_test(relay_stops_when_a_peer_is_gone),
         cmocka_unit_test(table_full),
@@ -1892,6 +2090,7 @@ int main(void)
         cmocka_unit_test(bad_tokens_dropped),
         cmocka_unit_test(token_of_another_server_dropped),
         cmocka_unit_test(turn_addr_kept_and_passed_on),
+        cmocka_unit_test(turn_addr_across_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
