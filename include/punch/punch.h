@@ -546,6 +546,11 @@ int punch_agent_handle_datagram_on(punch_agent *agent, uint64_t now_ms, punch_so
  * technique turn, peer -1). NULL-safe; nothing when there is no TURN
  * server or it already failed. */
 void punch_agent_turn_down(punch_agent *agent, uint64_t now_ms, const char *why);
+/* The caller's stream to cfg.turn_server is (back) up: after
+ * punch_agent_turn_down, a new allocation (an ATTEMPT saying so, then a
+ * PUNCH_EVENT_TURN with its relayed address; peers through it permitted
+ * anew). NULL-safe; nothing unless the allocation was given up. */
+void punch_agent_turn_up(punch_agent *agent, uint64_t now_ms);
 /* Send a TCP offer or answer to a peer over its session. Returns 0,
  * PUNCH_ERR_NOTFOUND (no such peer), PUNCH_ERR_LIMIT (no session yet) or
  * PUNCH_ERR_INVAL (bad endpoints). An offer with prefer set makes us

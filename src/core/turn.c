@@ -192,6 +192,12 @@ void punch_turn_give_up(punch_turn *t, const char *why)
         fail(t, why);
 }
 
+void punch_turn_reconnected(punch_turn *t, uint64_t now, const char *why)
+{
+    if (t && t->state == PUNCH_TURN_FAILED)
+        reallocate(t, now, why);
+}
+
 bool punch_turn_is_turn(const uint8_t *buf, size_t len)
 {
     /* RFC 7983: ChannelData starts 0x40..0x4F; STUN with two zero bits. */

@@ -159,6 +159,11 @@ int punch_turn_wrap(punch_turn *t, const punch_addr *peer, const uint8_t *data, 
  * allocation goes with it, RFC 8656 §3.1). State FAILED, why kept. */
 void punch_turn_give_up(punch_turn *t, const char *why);
 
+/* The connection is back after punch_turn_give_up: a new allocation, as
+ * after a 437 (counted in reallocations, why kept), the live slots
+ * permitted and bound anew once allocated. Nothing unless FAILED. */
+void punch_turn_reconnected(punch_turn *t, uint64_t now, const char *why);
+
 /* Whether a datagram from the server is TURN's (STUN or ChannelData). */
 bool punch_turn_is_turn(const uint8_t *buf, size_t len);
 

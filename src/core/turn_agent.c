@@ -132,6 +132,17 @@ void punch_agent_turn_down(punch_agent *a, uint64_t now, const char *why)
     turn_tell(a);
 }
 
+void punch_agent_turn_up(punch_agent *a, uint64_t now)
+{
+    if (!a || !a->turn || a->turn->state != PUNCH_TURN_FAILED)
+        return;
+    punch_turn_reconnected(a->turn, now, "the connection to the TURN server is back: allocating anew");
+    a->turn_failed_told = false;              /* a later loss is told again */
+    a->turn_told = (punch_addr){.family = PUNCH_AF_NONE}; /* the new allocation told, even at the same address */
+    turn_flush(a);
+    turn_tell(a);
+}
+
 uint64_t turn_deadline(const punch_agent *a, int id)
 {
     (void)id;

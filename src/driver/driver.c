@@ -658,7 +658,7 @@ static void on_turn_message(void *arg, const uint8_t *msg, size_t len)
     handled(d);
 }
 
-static void after_turn_down(void *arg)
+static void after_turn_change(void *arg)
 {
     handled(arg);
 }
@@ -668,7 +668,18 @@ static void on_turn_down(void *arg, const char *line, const char *reason)
     punch_driver *d = arg;
     punch_log(PUNCH_LOG_ERROR, "%s", line);
     punch_agent_turn_down(d->agent, punch_clock_ms(), reason);
-    punch_loop_defer(d->loop, after_turn_down, d); /* maybe inside a flush now */
+    punch_loop_defer(d->loop, after_turn_change, d); /* maybe inside a flush now */
+}
+
+static void on_turn_up(void *arg, unsigned tries)
+{
+    punch_driver *d = arg;
+    char addr[PUNCH_ADDR_STRLEN];
+    if (tries > 0)
+        punch_log(PUNCH_LOG_INFO, "the TURN server %s: connected again after %u tries",
+                  punch_addr_format(&d->turn_server, addr), tries);
+    punch_agent_turn_up(d->agent, punch_clock_ms());
+    punch_loop_defer(d->loop, after_turn_change, d);
 }
 
 /* Before the agent (ac: its settings, told the server is on a stream): the
@@ -682,7 +693,8 @@ static int turn_link_new(punch_driver *d, const punch_driver_cfg *cfg, punch_age
     punch_turn_link_cfg lc = {.server = d->turn_server,
                               .tls = cfg->turn_transport == PUNCH_DRIVER_TURN_TLS,
                               .host = cfg->turn_host, .ca_file = cfg->turn_ca_file,
-                              .on_message = on_turn_message, .on_down = on_turn_down, .arg = d};
+                              .on_message = on_turn_message, .on_down = on_turn_down,
+                              .on_up = on_turn_up, .arg = d};
     char why[512] = "bad TURN settings";
     int rc = punch_turn_link_new(&d->turn_link, d->loop, &lc, why, sizeof(why));
     if (rc != 0)
@@ -862,7 +874,7 @@ void punch_driver_free(punch_driver *d)
         close(d->extra_ep);
     punch_driver_tcp_free(d->tcp_paths);
     punch_turn_link_free(d->turn_link);
-    punch_loop_undefer(d->loop, after_turn_down, d);
+    punch_loop_undefer(d->loop, after_turn_change, d);
     punch_udp_batch_free(d->extra_tx);
     punch_tcp_out_free(&d->out);
     memset(d->last_reg, 0, sizeof(d->last_reg));

@@ -32,6 +32,10 @@ struct punch_turn_link {
     punch_loop_timer timer;    /* the connection's (and handshake's) deadline */
     int fd;                    /* -1 once down */
     link_state st;
+    unsigned tries;            /* connections tried again since the last one up */
+    const char *told;          /* the kind of failure told since then (a literal) */
+    bool gone;                 /* PUNCH_TURN_LINK_TRIES failed: down for good */
+    char host[256];            /* the URL's host (TLS) */
     unsigned events;           /* what the loop waits for on fd */
     char name[PUNCH_ADDR_STRLEN + 8];
     SSL_CTX *ctx;
@@ -48,8 +52,17 @@ static void set_events(punch_turn_link *l, unsigned events)
         l->events = events;
 }
 
-/* Down for good: said once, the socket closed (the TLS state stays until
- * free: a caller up the stack may be inside it). */
+uint64_t punch_turn_link_retry_ms(unsigned tries)
+{
+    uint64_t ms = PUNCH_TURN_LINK_RETRY_MS;
+    for (unsigned i = 1; i < tries && ms < PUNCH_TURN_LINK_RETRY_MAX_MS; i++)
+        ms *= 2;
+    return ms < PUNCH_TURN_LINK_RETRY_MAX_MS ? ms : PUNCH_TURN_LINK_RETRY_MAX_MS;
+}
+
+/* Down: the socket closed, the next try timed (the TLS state stays until
+ * then: a caller up the stack may be inside it). Told once per kind of
+ * failure (what) between two connections, and when given up. */
 static void down(punch_turn_link *l, const char *what, const char *detail)
 {
     if (l->st == L_DOWN)
@@ -60,12 +73,20 @@ static void down(punch_turn_link *l, const char *what, const char *detail)
         close(l->fd);
         l->fd = -1;
     }
-    punch_loop_timer_set(l->loop, l->timer, PUNCH_LOOP_NEVER);
     punch_tcp_out_clear(&l->out);
-    char reason[256], line[512];
-    snprintf(reason, sizeof(reason), "%s%s%s%s", l->ssl ? "TLS: " : "TCP: ", what,
+    l->gone = l->tries >= PUNCH_TURN_LINK_TRIES;
+    punch_loop_timer_set(l->loop, l->timer,
+                         l->gone ? PUNCH_LOOP_NEVER
+                                 : punch_clock_ms() + punch_turn_link_retry_ms(l->tries + 1));
+    if (!l->gone && l->told && strcmp(l->told, what) == 0)
+        return;
+    l->told = what;
+    char reason[256], line[512], end[64] = "";
+    snprintf(reason, sizeof(reason), "%s%s%s%s", l->cfg.tls ? "TLS: " : "TCP: ", what,
              detail ? ": " : "", detail ? detail : "");
-    snprintf(line, sizeof(line), "the TURN server %s over %s", l->name, reason);
+    if (l->gone && l->tries > 0)
+        snprintf(end, sizeof(end), " (given up after %u tries to connect again)", l->tries);
+    snprintf(line, sizeof(line), "the TURN server %s over %s%s", l->name, reason, end);
     l->cfg.on_down(l->cfg.arg, line, reason);
 }
 
@@ -123,6 +144,11 @@ static void up(punch_turn_link *l)
         }
     }
     flush(l);
+    unsigned tries = l->tries;
+    l->tries = 0;
+    l->told = NULL;
+    if (l->st == L_UP && l->cfg.on_up)
+        l->cfg.on_up(l->cfg.arg, tries);
 }
 
 static void handshake(punch_turn_link *l)
@@ -245,6 +271,19 @@ static void on_fd(void *arg, int fd)
         on_readable(l);
 }
 
+static int start_connect(punch_turn_link *l, char *why, size_t cap);
+
+/* The next try after a failure: a new TLS session over a new socket. */
+static void reconnect(punch_turn_link *l)
+{
+    char why[256];
+    l->tries++;
+    if (start_connect(l, why, sizeof(why)) != 0) {
+        l->st = L_CONNECTING; /* so down() takes it */
+        down(l, "no new connection", why);
+    }
+}
+
 static void on_timer(void *arg, uint64_t now_ms)
 {
     punch_turn_link *l = arg;
@@ -252,11 +291,12 @@ static void on_timer(void *arg, uint64_t now_ms)
     if (l->st == L_CONNECTING || l->st == L_HANDSHAKE)
         down(l, l->st == L_CONNECTING ? "no TCP connection in 10 s" : "no TLS handshake in 10 s",
              NULL);
+    else if (l->st == L_DOWN && !l->gone)
+        reconnect(l);
 }
 
-/* The TLS side: a context trusting the system's CAs or ca_file, checking
- * host, over memory buffers. */
-static int tls_new(punch_turn_link *l, char *why, size_t cap)
+/* The TLS context: trusting the system's CAs or ca_file. */
+static int tls_ctx_new(punch_turn_link *l, char *why, size_t cap)
 {
     if (!(l->ctx = SSL_CTX_new(TLS_client_method())) ||
         !SSL_CTX_set_min_proto_version(l->ctx, TLS1_2_VERSION)) {
@@ -271,6 +311,17 @@ static int tls_new(punch_turn_link *l, char *why, size_t cap)
                  l->cfg.ca_file ? l->cfg.ca_file : "of the system", tls_error());
         return PUNCH_ERR_IO;
     }
+    return 0;
+}
+
+/* A TLS session (one per connection) checking host, over memory buffers;
+ * the previous one, if any, freed. */
+static int tls_session_new(punch_turn_link *l, char *why, size_t cap)
+{
+    SSL_free(l->ssl); /* and its BIOs */
+    l->ssl = NULL;
+    l->rbio = l->wbio = NULL;
+    punch_tcp_out_free(&l->early);
     if (!(l->ssl = SSL_new(l->ctx)) || !(l->rbio = BIO_new(BIO_s_mem())) ||
         !(l->wbio = BIO_new(BIO_s_mem()))) {
         BIO_free(l->rbio);
@@ -287,16 +338,42 @@ static int tls_new(punch_turn_link *l, char *why, size_t cap)
         return PUNCH_ERR_IO;
     }
     unsigned char ip[16];
-    bool is_ip = inet_pton(AF_INET, l->cfg.host, ip) == 1 || inet_pton(AF_INET6, l->cfg.host, ip) == 1;
+    const char *host = l->host;
+    bool is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
     /* RFC 6125: an address is checked against the certificate's IP
      * addresses; a name against its DNS names, and sent as SNI (RFC 6066). */
-    ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(l->ssl), l->cfg.host)
-               : SSL_set_tlsext_host_name(l->ssl, l->cfg.host) && SSL_set1_host(l->ssl, l->cfg.host);
+    int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(l->ssl), host)
+                   : SSL_set_tlsext_host_name(l->ssl, host) && SSL_set1_host(l->ssl, host);
     if (!ok) {
-        snprintf(why, cap, "cannot check the TURN server's certificate for '%s'", l->cfg.host);
+        snprintf(why, cap, "cannot check the TURN server's certificate for '%.200s'", host);
         return PUNCH_ERR_INVAL;
     }
     return punch_tcp_out_init(&l->early, PUNCH_TURN_LINK_OUT_BYTES);
+}
+
+/* A new socket connecting (non-blocking), its deadline timed; TLS: a new
+ * session. why: what failed, without the server's name. */
+static int start_connect(punch_turn_link *l, char *why, size_t cap)
+{
+    int rc = l->cfg.tls ? tls_session_new(l, why, cap) : 0;
+    if (rc != 0)
+        return rc;
+    punch_turn_stream_reader_init(&l->rd);
+    if ((l->fd = punch_tcp_connect(&l->cfg.server)) < 0) {
+        snprintf(why, cap, "cannot connect: %s", strerror(errno));
+        return PUNCH_ERR_IO;
+    }
+    l->events = 0;
+    l->st = L_CONNECTING;
+    if (punch_loop_watch(l->loop, l->fd, on_fd, l) != 0) {
+        close(l->fd);
+        l->fd = -1;
+        snprintf(why, cap, "cannot watch the connection");
+        return PUNCH_ERR_IO;
+    }
+    set_events(l, PUNCH_LOOP_OUT);
+    punch_loop_timer_set(l->loop, l->timer, punch_clock_ms() + PUNCH_TURN_LINK_CONNECT_MS);
+    return 0;
 }
 
 int punch_turn_link_new(punch_turn_link **out, punch_loop *loop, const punch_turn_link_cfg *cfg,
@@ -304,35 +381,33 @@ int punch_turn_link_new(punch_turn_link **out, punch_loop *loop, const punch_tur
 {
     if (!out || !loop || !cfg || !cfg->on_message || !cfg->on_down || (cfg->tls && !cfg->host))
         return PUNCH_ERR_INVAL;
+    if (cfg->tls && strlen(cfg->host) >= sizeof(((punch_turn_link *)0)->host)) {
+        snprintf(why, cap, "the TURN server's name is too long: '%.40s...'", cfg->host);
+        return PUNCH_ERR_INVAL;
+    }
     punch_turn_link *l = calloc(1, sizeof(*l));
     if (!l)
         return PUNCH_ERR_NOMEM;
     *l = (punch_turn_link){.cfg = *cfg, .loop = loop, .fd = -1, .st = L_CONNECTING,
                            .timer = 0};
-    char addr[PUNCH_ADDR_STRLEN];
+    snprintf(l->host, sizeof(l->host), "%s", cfg->tls ? cfg->host : "");
+    char addr[PUNCH_ADDR_STRLEN], what[256] = "";
     snprintf(l->name, sizeof(l->name), "%s", punch_addr_format(&cfg->server, addr));
-    punch_turn_stream_reader_init(&l->rd);
     int rc = punch_tcp_out_init(&l->out, PUNCH_TURN_LINK_OUT_BYTES);
     if (rc == 0 && cfg->tls)
-        rc = tls_new(l, why, cap);
-    if (rc == 0 && (l->fd = punch_tcp_connect(&cfg->server)) < 0) {
-        snprintf(why, cap, "the TURN server %s: cannot connect: %s", l->name, strerror(errno));
+        rc = tls_ctx_new(l, why, cap);
+    if (rc == 0 && punch_loop_timer_add(loop, PUNCH_LOOP_NEVER, on_timer, l, &l->timer) != 0) {
+        snprintf(why, cap, "the TURN server %s: cannot time the connection", l->name);
         rc = PUNCH_ERR_IO;
     }
-    if (rc == 0 && (punch_loop_watch(loop, l->fd, on_fd, l) != 0 ||
-                    punch_loop_set_events(loop, l->fd, PUNCH_LOOP_OUT) != 0 ||
-                    punch_loop_timer_add(loop, punch_clock_ms() + PUNCH_TURN_LINK_CONNECT_MS,
-                                         on_timer, l, &l->timer) != 0)) {
-        snprintf(why, cap, "the TURN server %s: cannot watch the connection", l->name);
-        rc = PUNCH_ERR_IO;
-    }
+    if (rc == 0 && (rc = start_connect(l, what, sizeof(what))) != 0)
+        snprintf(why, cap, "the TURN server %s: %s", l->name, what);
     if (rc != 0) {
         punch_turn_link_free(l);
         return rc;
     }
-    l->cfg.host = NULL; /* the caller's: used by now */
+    l->cfg.host = NULL; /* the caller's: copied */
     l->cfg.ca_file = NULL;
-    l->events = PUNCH_LOOP_OUT;
     *out = l;
     return 0;
 }

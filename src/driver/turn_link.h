@@ -14,9 +14,14 @@
  * system's CA store, or to ca_file when given, and name host (an address
  * is checked as one; a name is also sent as SNI). Nothing turns that off.
  *
- * The connection is made once: when it fails, cannot be verified or drops,
- * on_down says why (one line naming the server) and the link stays down;
- * the allocation lived on that connection (RFC 8656 §3.1) and is gone too.
+ * When the connection fails, cannot be verified or drops, on_down says why
+ * (one line naming the server) and the link connects again, 1 s later,
+ * then 2, 4, ... up to 30 s apart (punch_turn_link_retry_ms), with a new
+ * TLS session; a failure of the kind last told is not told again until
+ * a connection is up. After PUNCH_TURN_LINK_TRIES failed tries in a row
+ * it is told once more, saying so, and the link stays down. The
+ * allocation lived on the dropped connection (RFC 8656 §3.1): on_up,
+ * called on each connection, lets the agent allocate anew.
  */
 #ifndef PUNCH_DRIVER_TURN_LINK_H
 #define PUNCH_DRIVER_TURN_LINK_H
@@ -32,6 +37,11 @@
 #define PUNCH_TURN_LINK_OUT_BYTES (64u * 1024)
 /* A connection (and its TLS handshake) not up by then is given up. */
 #define PUNCH_TURN_LINK_CONNECT_MS 10000u
+/* Connecting again: the first try after a failure 1 s on, each next one
+ * twice as late, at most 30 s; after this many, none. */
+#define PUNCH_TURN_LINK_RETRY_MS 1000u
+#define PUNCH_TURN_LINK_RETRY_MAX_MS 30000u
+#define PUNCH_TURN_LINK_TRIES 20u
 
 typedef struct punch_turn_link punch_turn_link;
 
@@ -46,6 +56,9 @@ typedef struct punch_turn_link_cfg {
      * a log), reason without it ("TLS: certificate verification failed:
      * ..."). */
     void (*on_down)(void *arg, const char *line, const char *reason);
+    /* A connection (and TLS) is up; tries: the tries to connect again it
+     * took (this one included; 0: the first connection). May be NULL. */
+    void (*on_up)(void *arg, unsigned tries);
     void *arg;
 } punch_turn_link_cfg;
 
@@ -55,6 +68,10 @@ typedef struct punch_turn_link_cfg {
 int punch_turn_link_new(punch_turn_link **out, punch_loop *loop, const punch_turn_link_cfg *cfg,
                         char *why, size_t cap);
 void punch_turn_link_free(punch_turn_link *l);
+
+/* How long after a failure try number tries (1, 2, ...) starts: 1 s,
+ * doubled each try, at most PUNCH_TURN_LINK_RETRY_MAX_MS. */
+uint64_t punch_turn_link_retry_ms(unsigned tries);
 
 /* Whether the agent's datagram to dst is this link's to carry: dst is the
  * server, and the bytes are TURN's (STUN or ChannelData). */

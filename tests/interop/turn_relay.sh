@@ -11,7 +11,8 @@
 # (?transport=tcp) and TLS (turns://localhost, coturn's certificate made
 # here and signed by a test CA given with --turn-ca); with another CA, one line
 # names the server and the failed verification, and no relayed address;
-# when coturn stops, the dropped TLS connection is told the same way.
+# when coturn stops, the dropped TLS connection is told the same way, and
+# punch connects again and allocates anew once coturn is back.
 # Peers relaying through coturn, and the move to a direct path: lab.turn,
 # over TCP and TLS: lab.turn_tls.
 . "$(dirname "$0")/netns.sh"
@@ -27,15 +28,20 @@ openssl req "${ec[@]}" -keyout "$TMP/turn.key" -out "$TMP/turn.csr" -subj "/CN=1
 printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$TMP/ext"
 openssl x509 -req -in "$TMP/turn.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
     -out "$TMP/turn.pem" -days 1 -extfile "$TMP/ext" 2>/dev/null || fail "openssl could not sign a certificate"
-turnserver -n --listening-ip=127.0.0.1 --listening-port="$port" --relay-ip=127.0.0.1 \
-    --tls-listening-port="$tls_port" --cert="$TMP/turn.pem" --pkey="$TMP/turn.key" \
-    --lt-cred-mech --user=alice:secret --realm=punch.test --allow-loopback-peers \
-    --no-cli --no-dtls --pidfile="$TMP/turn.pid" --userdb="$TMP/turndb" \
-    --log-file=stdout --simple-log >"$TMP/turn.log" 2>&1 &
-TURN=$!
-BOB=
-trap 'kill $BOB "$TURN" 2>/dev/null; wait $BOB "$TURN" 2>/dev/null; stop_punchd; rm -rf "$TMP"' EXIT
-wait_grep "$TMP/turn.log" "Total General servers" || { cat "$TMP/turn.log"; fail "coturn did not start"; }
+# start_turn LOG: coturn on $port (UDP, TCP) and $tls_port (TLS), logging to LOG.
+start_turn() {
+    turnserver -n --listening-ip=127.0.0.1 --listening-port="$port" --relay-ip=127.0.0.1 \
+        --tls-listening-port="$tls_port" --cert="$TMP/turn.pem" --pkey="$TMP/turn.key" \
+        --lt-cred-mech --user=alice:secret --realm=punch.test --allow-loopback-peers \
+        --no-cli --no-dtls --pidfile="$TMP/turn.pid" --userdb="$TMP/turndb" \
+        --log-file=stdout --simple-log >"$1" 2>&1 &
+    TURN=$!
+    wait_grep "$1" "Total General servers" || { cat "$1"; fail "coturn did not start"; }
+}
+TURN= BOB=
+# (stop: bob's stdin loop ends too)
+trap 'touch "$TMP/stop"; kill $BOB $TURN 2>/dev/null; wait $BOB $TURN 2>/dev/null; stop_punchd; rm -rf "$TMP"' EXIT
+start_turn "$TMP/turn.log"
 
 out=$(timeout --foreground 30 "$TURN_RELAY" "127.0.0.1:$port" alice secret) || { echo "$out"; fail "relay through coturn"; }
 echo "$out"
@@ -108,7 +114,10 @@ grep -q '"event":"attempt".*"why":"TLS: certificate verification failed' "$TMP/b
 pass "turns:// with another CA: $(grep 'certificate verification' "$TMP/bob.err")"
 
 # The TLS connection drops (coturn stops): said once naming the server, and
-# as an attempt of technique turn; punch goes on without the TURN server.
+# as an attempt of technique turn; punch goes on and connects again, 1 s
+# later, then 2, 4 s...: coturn refusing is said once, not per try. Once
+# coturn is back, a new TLS connection and a new allocation: an attempt
+# saying so, then a turn event with the new relayed address.
 turn_listen secret "turns://alice:secret@localhost:$tls_port" --turn-ca="$TMP/ca.pem"
 wait_grep "$TMP/bob.ev" '"event":"turn"' || { cat "$TMP/bob.err"; fail "turns://: no turn event before the drop"; }
 kill "$TURN"
@@ -116,8 +125,23 @@ wait "$TURN" 2>/dev/null || true
 TURN=
 wait_grep "$TMP/bob.ev" '"event":"attempt".*"technique":"turn".*"why":"TLS: ' ||
     { cat "$TMP/bob.err"; fail "turns://: the dropped connection was not told"; }
+wait_grep "$TMP/bob.err" "over TLS: cannot connect" ||
+    { cat "$TMP/bob.err"; fail "turns://: no new connection tried after the drop"; }
 kill -0 "$BOB" 2>/dev/null || fail "punch ended when the TURN server went away"
+start_turn "$TMP/turn2.log"
+wait_grep "$TMP/bob.ev" '"why":"the connection to the TURN server is back: allocating anew"' ||
+    { cat "$TMP/bob.err"; fail "turns://: coturn back, no new allocation"; }
+# the turn events since then (the relayed address, then its "offered")
+since_back() { sed -n '/back: allocating anew/,$p' "$TMP/bob.ev" | grep '"event":"turn"'; }
+for _ in $(seq 400); do since_back >/dev/null && break; sleep 0.025; done
+again=$(since_back | head -1)
+[ -n "$again" ] || { cat "$TMP/bob.err"; fail "turns://: coturn back, no new relayed address told"; }
 stop_bob
-[ "$(grep -c "^punch: the TURN server 127.0.0.1:$tls_port over TLS: " "$TMP/bob.err")" = 1 ] ||
-    fail "turns://, dropped: not one line naming the server: $(cat "$TMP/bob.err")"
-pass "the TLS connection dropped: $(grep "^punch: the TURN server" "$TMP/bob.err")"
+grep -qE "\"relayed\":\"127\.0\.0\.1:[0-9]+\".*\"server\":\"127\.0\.0\.1:$tls_port\"" <<<"$again" ||
+    fail "turns://, back: the turn event is not a relayed address at coturn: $again"
+[ "$(grep -c "^punch: the TURN server 127.0.0.1:$tls_port over TLS: cannot connect" "$TMP/bob.err")" = 1 ] ||
+    fail "turns://, refused: not said once: $(cat "$TMP/bob.err")"
+[ "$(grep -c "^punch: the TURN server 127.0.0.1:$tls_port over TLS: " "$TMP/bob.err")" = 2 ] ||
+    fail "turns://, dropped: not one line for the drop and one for the refusals: $(cat "$TMP/bob.err")"
+pass "the TLS connection dropped: $(grep "^punch: the TURN server" "$TMP/bob.err" | head -1)"
+pass "coturn back: $(grep "connected again" "$TMP/bob.err"), $(grep -oE '"relayed":"[^"]+"' <<<"$again")"

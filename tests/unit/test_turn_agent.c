@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -112,6 +113,53 @@ static void silent_server_told_once(void **state)
     punch_agent_free(a);
 }
 
+/* The TURN ATTEMPT events waiting: how many, the latest's why in why. */
+static int turn_attempts(punch_agent *a, char *why, size_t cap)
+{
+    punch_event ev;
+    int n = 0;
+    while (punch_agent_poll_event(a, &ev) == 1)
+        if (ev.kind == PUNCH_EVENT_ATTEMPT && ev.attempt.technique == PUNCH_TECH_TURN) {
+            n++;
+            snprintf(why, cap, "%s", ev.attempt.why);
+        }
+    return n;
+}
+
+/* The stream to the TURN server drops and comes back (turn_link.c): the
+ * loss told once, nothing sent meanwhile, then one new Allocate and an
+ * ATTEMPT saying why; a connection up while allocating changes nothing. */
+static void stream_back_allocates_anew(void **state)
+{
+    (void)state;
+    punch_agent_cfg c = turn_cfg();
+    c.turn_stream = true;
+    punch_agent *a;
+    char why[128] = "";
+    assert_int_equal(punch_agent_new(&a, &c, 0), 0);
+    assert_int_equal(allocates_sent(a), 1);
+    punch_agent_turn_up(a, 10); /* the first connection: allocating already */
+    assert_int_equal(allocates_sent(a), 0);
+    assert_int_equal(turn_attempts(a, why, sizeof(why)), 0);
+
+    punch_agent_turn_down(a, 20, "TLS: the server closed the connection");
+    punch_agent_turn_down(a, 1020, "TLS: cannot connect: Connection refused");
+    assert_int_equal(turn_attempts(a, why, sizeof(why)), 1);
+    assert_string_equal(why, "TLS: the server closed the connection");
+    assert_int_equal(allocates_sent(a), 0);
+
+    punch_agent_turn_up(a, 3020);
+    assert_int_equal(allocates_sent(a), 1);
+    assert_int_equal(turn_attempts(a, why, sizeof(why)), 1);
+    assert_string_equal(why, "the connection to the TURN server is back: allocating anew");
+    punch_agent_turn_up(a, 3030);
+    assert_int_equal(allocates_sent(a), 0);
+    /* Lost again: told again. */
+    punch_agent_turn_down(a, 4000, "TLS: the server closed the connection");
+    assert_int_equal(turn_attempts(a, why, sizeof(why)), 1);
+    punch_agent_free(a);
+}
+
 static void bad_settings_refused(void **state)
 {
     (void)state;
@@ -142,6 +190,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(allocate_goes_to_the_turn_server),
         cmocka_unit_test(silent_server_told_once),
+        cmocka_unit_test(stream_back_allocates_anew),
         cmocka_unit_test(bad_settings_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
