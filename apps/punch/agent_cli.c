@@ -389,7 +389,7 @@ void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg)
         cfg->flags |= PUNCH_AGENT_NO_AES;
     if (cli->no_nat64)
         cfg->flags |= PUNCH_AGENT_NO_NAT64;
-    memcpy(cfg->nat64_prefix, cli->nat64_prefix, sizeof(cfg->nat64_prefix));
+    cfg->nat64_prefix = cli->nat64_prefix;
     cfg->portmap = (uint8_t)cli->portmap;
 }
 

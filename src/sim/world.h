@@ -156,6 +156,8 @@ typedef struct world {
      * loaded host's scheduling delay (the conntrack trap). */
     uint64_t access_delay_us, access_jitter_us;
     uint8_t portmap;             /* punch_agent_cfg.portmap of the peers added */
+    punch_nat64_prefix nat64_prefix; /* STACK_V6_NAT64 sites' NAT64 prefix, told to
+                                        their agents (bits 0: 64:ff9b::/96) */
 } world;
 
 
