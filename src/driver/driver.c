@@ -327,10 +327,10 @@ static void tcp_fail(punch_driver *d, uint64_t now)
         d->tcp_retry_ms = now;
         return;
     }
-    if (!d->tcp_heard)
-        d->tcp_other = false;
     if (d->tcp_heard)
         d->tcp_backoff_ms = TCP_BACKOFF_MIN_MS; /* it worked: the next one may too */
+    else
+        d->tcp_other = false; /* the next round from the first family */
     d->tcp_retry_ms = now + d->tcp_backoff_ms;
     d->tcp_backoff_ms = d->tcp_backoff_ms * 2 < TCP_BACKOFF_MAX_MS ? d->tcp_backoff_ms * 2
                                                                   : TCP_BACKOFF_MAX_MS;
