@@ -433,9 +433,12 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
     char a[PUNCH_ADDR_STRLEN], b[PUNCH_ADDR_STRLEN];
     switch (ev->kind) {
     case PUNCH_EVENT_REGISTERED: {
-        /* With several servers, the one that took us (the one in use now). */
+        /* With several servers, the one that took us (the one in use now);
+         * over TCP, the address the connection went to. */
         if (ev->registered.server.family != PUNCH_AF_NONE)
             server = &ev->registered.server;
+        if (punch_driver_tcp_server(d))
+            server = punch_driver_tcp_server(d);
         /* The other family's NAT discovery (issue 16), when it ran. */
         char other[96] = "";
         if (ev->registered.other_nat)

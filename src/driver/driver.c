@@ -357,7 +357,7 @@ static void tcp_open(punch_driver *d, uint64_t now)
 {
     d->tcp_retry_ms = UINT64_MAX;
     d->tcp_heard = false;
-    const punch_addr *to = d->tcp_other ? &d->server_other : &d->server;
+    const punch_addr *to = punch_driver_tcp_server(d);
     char text[PUNCH_ADDR_STRLEN];
     punch_log(PUNCH_LOG_DEBUG, "to the server over TCP at %s", punch_addr_format(to, text));
     d->tcp_fd = punch_tcp_connect(to);
@@ -710,6 +710,11 @@ static int turn_link_new(punch_driver *d, const punch_driver_cfg *cfg, punch_age
 const char *punch_driver_transport(const punch_driver *d)
 {
     return d->via_tcp ? "tcp" : "udp";
+}
+
+const punch_addr *punch_driver_tcp_server(const punch_driver *d)
+{
+    return !d->via_tcp ? NULL : d->tcp_other ? &d->server_other : &d->server;
 }
 
 const punch_driver_stats *punch_driver_stats_get(const punch_driver *d)

@@ -7,7 +7,8 @@
 # fails (reset at once) or does not come up (SYNs dropped: after 2 s, not
 # the 10 s a last try waits). In a network namespace of our own, punchd on
 # 127.0.0.1 and ::1; nftables drops all UDP to it and, per case, TCP of
-# one family. Where punch registered is the public address punchd saw.
+# one family. Where punch registered is the public address punchd saw,
+# and the `registered` event's server.
 if [ -z "${PUNCH_IN_NETNS:-}" ]; then
     [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for a network namespace"; exit 77; }
     command -v nft >/dev/null || { echo "SKIP: no nft"; exit 77; }
@@ -51,6 +52,7 @@ registers() {
     [ -n "$line" ] || fail "$name: never registered: $(tail -3 "$TMP/$name.err")"
     grep -q '"transport":"tcp"' <<<"$line" || fail "$name: not over TCP: $line"
     grep -qF "\"public\":\"$want" <<<"$line" || fail "$name: punchd did not see it from $want: $line"
+    grep -qF "\"server\":\"$want" <<<"$line" || fail "$name: the event does not name the server at $want: $line"
     json_field "$line" t_ms
 }
 
