@@ -782,6 +782,16 @@ static size_t local_endpoints(const punch_driver *d, punch_addr *out, size_t cap
     return n;
 }
 
+/* ac's server, and the first of its other servers of the other family
+ * (family NONE: none): TCP to punchd's second try, and TCP paths'. */
+static void take_servers(punch_driver *d, const punch_agent_cfg *ac)
+{
+    d->server = ac->server;
+    for (size_t i = 0; i < ac->n_more_servers && !d->server_other.family; i++)
+        if (ac->more_servers[i].family != ac->server.family)
+            d->server_other = ac->more_servers[i];
+}
+
 int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cfg *cfg)
 {
     punch_driver *d = calloc(1, sizeof(*d));
@@ -803,10 +813,7 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
      * main socket is IPv6). */
     bool v6_only = punch_local_ipv6_only();
     punch_agent_cfg_nat64(&ac, !v6_only, v6_only);
-    d->server = ac.server;
-    for (size_t i = 0; i < ac.n_more_servers && !d->server_other.family; i++)
-        if (ac.more_servers[i].family != d->server.family)
-            d->server_other = ac.more_servers[i];
+    take_servers(d, &ac);
     if (bind.family == PUNCH_AF_NONE)
         bind.family = ac.server.family;
     int rc = PUNCH_ERR_NOMEM;
