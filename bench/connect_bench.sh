@@ -55,7 +55,12 @@
 #    quotas lifted (--relay-rate, --relay-packets, --relay-source-rate,
 #    --relay-source-packets, --relay-max-bytes),
 #    against plain UDP through a minimal forwarder on the server
-#    (punch_blast udp-forward).
+#    (punch_blast udp-forward). That ratio holds two encrypting ends
+#    against two plain ones on the same two cores, so the ends' AEAD alone
+#    bounds it (below); the relay's own cost is printed apart: punchd's CPU
+#    per relayed datagram beside the forwarder's per forwarded datagram
+#    (each process's user + system ticks in /proc/PID/stat over its run,
+#    over the datagrams the receiver got), and forwarder / punchd.
 # Both plain-UDP figures use punch's own batching (src/io/net.c: sendmmsg
 # with UDP GSO, recvmmsg with UDP GRO), so the kernel moves runs of
 # datagrams as one buffer: the most it can do. Printed beside them, the
@@ -306,10 +311,11 @@ punch_pair() {
 }
 # cipher_alone NAME: the AEADs alone on the senders' core (half a second
 # each of sealing, and of sealing and opening, per AEAD); prints
-# ChaCha20-Poly1305's and AES-256-GCM's sealing B/s and CPU us per seal.
+# ChaCha20-Poly1305's and AES-256-GCM's sealing B/s and CPU us per seal,
+# then their CPU us per seal and open.
 cipher_alone() {
     "${pin_tx[@]}" "$blast" cipher 0.5 "$size" >"$tmp/$1.cipher"
-    awk '{ print $2, $6, $10, $12 }' "$tmp/$1.cipher"
+    awk '{ print $2, $6, $10, $12, $14, $16 }' "$tmp/$1.cipher"
 }
 # The cipher the agents chose, from the receiver's path line.
 chose() { grep -o 'path [a-z]* via [a-z-]*, [a-z0-9-]*' "$tmp/$1.recv.err" | tail -1 | sed 's/.*, //'; }
@@ -323,14 +329,37 @@ per_dgram() {
 }
 pairs=${BENCH_PAIRS:-5}
 lab exec server -- "${pin_rx[@]}" "$blast" udp-forward 4000 &
+# The relays' own CPU (issue 14): punchd and the forwarder run all along on
+# the server, so each relay run is bracketed by their CPU ticks (user +
+# system, /proc/PID/stat), divided by the datagrams that run delivered.
+# server_pid COMM: the pid of the server's process of that name.
+server_pid() {
+    local p
+    for _ in $(seq 100); do
+        for p in $(ip netns pids "$prefix-server"); do
+            [[ $(cat "/proc/$p/comm" 2>/dev/null) == "$1" ]] && { echo "$p"; return; }
+        done
+        sleep 0.01
+    done
+    echo "connect_bench: no $1 on the server" >&2; exit 1
+}
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+punchd_pid=$(server_pid punchd) fwd_pid=$(server_pid punch_blast)
+# relay_cpu NAME T0 T1: microseconds of CPU per datagram NAME delivered.
+relay_cpu() {
+    awk -v t="$(($3 - $2))" -v hz="$hz" -v n="$(dgrams "$1")" 'BEGIN { printf "%.2f", (n > 0 ? t / hz * 1e6 / n : 0) }'
+}
 # A round: the cipher alone, punch direct, punch direct with --no-aes,
 # plain UDP direct, the forwarder, punch through the relay; backwards in
 # even rounds. Each figure is next to the one it is divided by, and each
 # goes first in every other round.
-steps=('read -r c a cpu_cc cpu_aes < <(cipher_alone "c$i")' 'pd=$(punch_pair "direct$i")'
+steps=('read -r c a cpu_cc cpu_aes both_cc both_aes < <(cipher_alone "c$i")' 'pd=$(punch_pair "direct$i")'
        'pdc=$(punch_pair "direct-cc$i" --no-aes)' 'ud=$(udp_pair "udp-direct$i" $nat_b:5001 $nat_a:5000)'
-       'ur=$(udp_pair "udp-relay$i" $server:4000 $server:4000)' 'pr=$(punch_pair "relay$i" --relay-only)')
+       'f0=$(ticks $fwd_pid); ur=$(udp_pair "udp-relay$i" $server:4000 $server:4000); f1=$(ticks $fwd_pid)'
+       'd0=$(ticks $punchd_pid); pr=$(punch_pair "relay$i" --relay-only); d1=$(ticks $punchd_pid)')
 r_direct=() r_udp=() r_relay=() r_aes=() r_cpu=() direct=() cipher=() aes=() udpd=() udpr=() relay=()
+cpu_punchd=() cpu_fwd=() r_own=() ends_aead=() plain_pipe=() relay_bound=()
 for i in $(seq "$pairs"); do
     order=(0 1 2 3 4 5)
     ((i % 2)) || order=(5 4 3 2 1 0)
@@ -343,6 +372,22 @@ for i in $(seq "$pairs"); do
     r_direct+=("$(awk -v p="$pd" -v c="$c" 'BEGIN { printf "%.2f", (c > 0 ? p / c : 0) }')")
     r_udp+=("$(awk -v p="$pd" -v u="$ud" 'BEGIN { printf "%.2f", (u > 0 ? p / u : 0) }')")
     r_relay+=("$(awk -v p="$pr" -v u="$ur" 'BEGIN { printf "%.2f", (u > 0 ? p / u : 0) }')")
+    cpu_punchd+=("$(relay_cpu "relay$i" "$d0" "$d1")") cpu_fwd+=("$(relay_cpu "udp-relay$i" "$f0" "$f1")")
+    r_own+=("$(awk -v p="${cpu_punchd[-1]}" -v f="${cpu_fwd[-1]}" 'BEGIN { printf "%.2f", (p > 0 ? f / p : 0) }')")
+    # The bound on c.: the AEAD the punch ends do per datagram (seal and
+    # open, alone, of the cipher negotiated) against the whole plain pipeline
+    # (sender, forwarder, receiver: their CPU per datagram), and what a relay
+    # costing what the forwarder costs could reach: pinned, the rate is the
+    # busier CPU's (sender + seal on one; forwarder, receiver + open on the
+    # other); unpinned, at best both CPUs share all the work.
+    if grep -q aes-256-gcm "$tmp/relay$i.recv.err"; then seal=$cpu_aes both=$both_aes; else seal=$cpu_cc both=$both_cc; fi
+    ends_aead+=("$both")
+    read -r plain bound < <(per_dgram "udp-relay$i" | awk -v f="${cpu_fwd[-1]}" -v e="$seal" -v b="$both" \
+        -v pinned="${#pin_tx[@]}" 'function max(x, y) { return x > y ? x : y } {
+        p = $1 + $2 + f; o = b - e
+        bound = pinned ? max($1, f + $2) / max($1 + e, f + $2 + o) : p / (p + b)
+        printf "%.2f %.2f\n", p, bound }')
+    plain_pipe+=("$plain") relay_bound+=("$bound")
 done
 mb() { awk -v v="$(med "$@")" 'BEGIN { printf "%.1f", v / 1e6 }'; }
 all_mb() { for v in "$@"; do awk -v v="$v" 'BEGIN { printf "%.0f ", v / 1e6 }'; done; }
@@ -368,6 +413,16 @@ printf 'c. relay through the server (%s)\n' "$(chose relay1)"
 printf '   punchd relay    MB/s per round: %s median %s\n' "$(all_mb "${relay[@]}")" "$(mb "${relay[@]}")"
 printf '   UDP forwarder   MB/s per round: %s median %s\n' "$(all_mb "${udpr[@]}")" "$(mb "${udpr[@]}")"
 printf '   punchd / forwarder, per round: %s median %s (target >= 0.6: %s)\n' "${r_relay[*]}" "$mr" "$(verdict "$mr" 0.6)"
+mo=$(med "${r_own[@]}")
+printf '   relay alone, CPU per datagram delivered (us; its own user + system time, /proc/PID/stat):\n'
+printf '     punchd per round: %s median %s; UDP forwarder per round: %s median %s\n' \
+    "${cpu_punchd[*]}" "$(med "${cpu_punchd[@]}")" "${cpu_fwd[*]}" "$(med "${cpu_fwd[@]}")"
+printf '     forwarder / punchd, per round: %s median %s (proposed target >= 0.6: %s)\n' "${r_own[*]}" "$mo" "$(verdict "$mo" 0.6)"
+awk -v a="$(med "${ends_aead[@]}")" -v p="$(med "${plain_pipe[@]}")" -v aa="${ends_aead[*]}" -v pa="${plain_pipe[*]}" \
+    -v b="$(med "${relay_bound[@]}")" -v ba="${relay_bound[*]}" 'BEGIN {
+    printf "   the bound on punchd / forwarder: the ends\047 AEAD alone (seal + open, as negotiated) per round: %s median %.2f us;\n", aa, a
+    printf "     the whole plain pipeline (sender + forwarder + receiver CPU) per round: %s median %.2f us;\n", pa, p
+    printf "     a relay costing no more than the forwarder, with those ends, could reach per round: %s median %.2f of the forwarder\047s rate\n", ba, b }'
 # CPU per datagram (the last round): less moved by the machine's other load than the rates.
 awk -v cc="$cpu_cc" -v ca="$cpu_aes" -v ud="$(per_dgram "udp-direct$pairs")" \
     -v pd="$(per_dgram "direct$pairs")" -v pdc="$(per_dgram "direct-cc$pairs")" -v ur="$(per_dgram "udp-relay$pairs")" \

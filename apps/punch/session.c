@@ -622,7 +622,8 @@ static void stream_counters(session *s)
                       "\"udp_unsent\":%llu,\"init_timeouts\":%llu,\"cookie_timeouts\":%llu,"
                       "\"connections_open\":%u,\"connections_refused\":%llu,"
                       "\"peers_refused\":%llu,\"repair_resent\":%llu,\"repair_repaired\":%llu,"
-                      "\"repair_given_up\":%llu,\"repair_malformed\":%llu",
+                      "\"repair_given_up\":%llu,\"repair_malformed\":%llu,"
+                      "\"window_probe_timeouts\":%llu,\"window_probes\":%llu",
                       (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
                       (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
                       (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
@@ -638,7 +639,9 @@ static void stream_counters(session *s)
                       (unsigned long long)s->conns_refused,
                       (unsigned long long)s->who.refused, (unsigned long long)c.repair_resent,
                       (unsigned long long)c.repair_repaired, (unsigned long long)c.repair_given_up,
-                      (unsigned long long)c.repair_malformed);
+                      (unsigned long long)c.repair_malformed,
+                      (unsigned long long)c.window_probe_timeouts,
+                      (unsigned long long)c.window_probes);
     uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
     if (bad)
         punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "

@@ -172,6 +172,17 @@ static void queue_datagram(punchd *d, sock *s, const punch_addr *dst, const punc
     punch_udp_queue_len(s->tx, len);
 }
 
+/* A relayed datagram still in d->rx, queued where it is: the batch goes
+ * before the next receive (on_readable flushes every round). */
+static void queue_in_place(punchd *d, sock *s, const punch_addr *dst, const punch_addr *src,
+                           const uint8_t *data, size_t len)
+{
+    if (!punch_udp_queue_ref(s->tx, dst, src, 0, data, len)) {
+        d->send_dropped += punch_udp_send(s->fd, s->tx);
+        punch_udp_queue_ref(s->tx, dst, src, 0, data, len);
+    }
+}
+
 static void answer(punchd *d, const sock *s, const punch_binding_in *in)
 {
     uint8_t reply[PUNCH_UDP_MTU];
@@ -288,12 +299,13 @@ static void emit_rendezvous_event(punchd *d, const punch_rendezvous_event *ev)
     }
 }
 
-/* Send what the rendezvous service queued and write its events. */
+/* Send what the rendezvous service queued and write its events. hint:
+ * the socket just read (its datagram is in d->rx), else NULL. */
 static void drain_rendezvous(punchd *d, sock *hint)
 {
-    uint8_t buf[PUNCH_RV_MAX_DATAGRAM];
+    const uint8_t *buf; /* a relayed datagram: still where it was received */
     punch_rendezvous_out out;
-    while (punch_rendezvous_poll_transmit(d->rv, &out, buf, sizeof(buf)) == 1) {
+    while (punch_rendezvous_poll_transmit_view(d->rv, &out, &buf) == 1) {
         if (d->tcp && punch_tcp_server_send(d->tcp, &out.dst, buf, out.len) != 0)
             continue; /* the peer is on TCP: sent there, or dropped and counted */
         sock *s = sock_for(d, hint, &out.local, &out.dst);
@@ -303,7 +315,10 @@ static void drain_rendezvous(punchd *d, sock *hint)
         }
         const punch_addr *src = punch_addr_is_any(&s->bound) && out.local.family ? &out.local
                                                                                  : NULL;
-        queue_datagram(d, s, &out.dst, src, buf, out.len);
+        if (out.in_place && hint)
+            queue_in_place(d, s, &out.dst, src, buf, out.len);
+        else
+            queue_datagram(d, s, &out.dst, src, buf, out.len);
     }
     punch_rendezvous_event ev;
     while (punch_rendezvous_poll_event(d->rv, &ev) == 1)

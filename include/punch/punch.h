@@ -546,6 +546,12 @@ int punch_agent_poll_transmit(punch_agent *agent, punch_addr *dst, uint8_t *ttl,
  * callers that carry those. */
 int punch_agent_poll_transmit_from(punch_agent *agent, punch_socket *sock, punch_addr *dst,
                                    uint8_t *ttl, uint8_t *buf, size_t cap, size_t *len);
+/* punch_agent_poll_transmit_from without the copy: *data points at the
+ * datagram (*len bytes) in the agent's queue, valid until the agent queues
+ * another (any call but the poll functions). Returns 1, 0 when none is
+ * queued, or PUNCH_ERR_INVAL. */
+int punch_agent_poll_transmit_view(punch_agent *agent, punch_socket *sock, punch_addr *dst,
+                                   uint8_t *ttl, const uint8_t **data, size_t *len);
 /* punch_agent_handle_datagram for what arrived on sock (a TCP path's
  * frame: src is the connection's far end). Returns 0 or PUNCH_ERR_INVAL
  * (no such socket). */

@@ -75,6 +75,10 @@ typedef struct punch_sctp_counters {
      * retransmission timeout (T3-rtx) or by fast retransmit, the T3-rtx
      * timeouts themselves, and SACK chunks sent. */
     uint64_t retransmits, fast_retransmits, timeouts, sacks_out;
+    /* Of those timeouts, the ones that found the peer's window closed
+     * (window-probe timeouts), and the window probes sent: a sender that
+     * waits for a window update it never got (issue 14's slow mode). */
+    uint64_t window_probe_timeouts, window_probes;
     /* Setting up: INIT and COOKIE-ECHO sent again after their timer fired
      * (each waited RTO.Initial or more: docs/protocol.md "Streams"). */
     uint64_t init_timeouts, cookie_timeouts;

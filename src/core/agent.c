@@ -205,6 +205,7 @@ void forget_peer(punch_agent *a, int id)
 {
     peer *p = &a->peers[id];
     birthday_forget(a, id); /* the extra sockets it had may go */
+    turn_forget_peer(a, id); /* ...and the TURN channels only it used */
     punch_noise_handshake_wipe(&p->hs.noise);
     punch_transport_wipe(&p->t);
     punch_transport_wipe(&p->prev);
@@ -515,13 +516,28 @@ int punch_agent_poll_transmit_from(punch_agent *a, punch_socket *sock, punch_add
         return PUNCH_ERR_INVAL;
     if (a->tx_count == 0)
         return 0;
-    tx *t = &a->txq[a->tx_head];
-    if (cap < t->len)
+    if (cap < a->txq[a->tx_head].len)
         return PUNCH_ERR_NOBUFS;
+    const uint8_t *data;
+    punch_agent_poll_transmit_view(a, sock, dst, ttl, &data, len);
+    memcpy(buf, data, *len);
+    return 1;
+}
+
+int punch_agent_poll_transmit_view(punch_agent *a, punch_socket *sock, punch_addr *dst, uint8_t *ttl,
+                                   const uint8_t **data, size_t *len)
+{
+    if (!a || !sock || !dst || !ttl || !data || !len)
+        return PUNCH_ERR_INVAL;
+    if (a->tx_count == 0)
+        return 0;
+    /* Its slot is free now, and written again when the ring comes round
+     * to it: not before the agent queues another. */
+    const tx *t = &a->txq[a->tx_head];
     *sock = t->sock;
     *dst = t->dst;
     *ttl = t->ttl;
-    memcpy(buf, t->buf, t->len);
+    *data = t->buf;
     *len = t->len;
     a->tx_head = (a->tx_head + 1) % TXQ_LEN;
     a->tx_count--;
@@ -533,16 +549,18 @@ int punch_agent_poll_event(punch_agent *a, punch_event *out)
 {
     if (!a || !out || a->ev_count == 0)
         return 0;
-    /* Only the bytes a DATA event holds (the slot has room for the largest). */
-    const ev *slot = &a->evq[a->ev_head];
-    a->current.e = slot->e;
-    if (slot->e.kind == PUNCH_EVENT_DATA)
-        memcpy(a->current.data, slot->data, slot->e.data.len);
+    ev *slot = &a->evq[a->ev_head];
+    *out = slot->e;
+    if (out->kind == PUNCH_EVENT_DATA) {
+        /* The slot's room becomes current's (valid until the next poll),
+         * current's the slot's: the bytes are not copied. */
+        uint8_t *room = a->current.room;
+        a->current.room = slot->room;
+        slot->room = room;
+        out->data.bytes = a->current.room + 1;
+    }
     a->ev_head = (a->ev_head + 1) % EVQ_LEN;
     a->ev_count--;
-    *out = a->current.e;
-    if (out->kind == PUNCH_EVENT_DATA)
-        out->data.bytes = a->current.data;
     return 1;
 }
 
@@ -575,10 +593,14 @@ int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
         return PUNCH_ERR_NOMEM;
     a->txq = calloc(TXQ_LEN, sizeof(tx));
     a->evq = calloc(EVQ_LEN, sizeof(ev));
-    if (!a->txq || !a->evq) {
+    a->rooms = malloc((size_t)(EVQ_LEN + 1) * EV_ROOM);
+    if (!a->txq || !a->evq || !a->rooms) {
         punch_agent_free(a);
         return PUNCH_ERR_NOMEM;
     }
+    for (size_t i = 0; i < EVQ_LEN; i++)
+        a->evq[i].room = a->rooms + i * EV_ROOM;
+    a->current.room = a->rooms + (size_t)EVQ_LEN * EV_ROOM;
     a->cfg = *cfg;
     family_nat64_servers(&a->cfg);
     if (punch_identity_from_secret(&a->id, cfg->secret_key) != 0) {
@@ -628,5 +650,6 @@ void punch_agent_free(punch_agent *a)
     turn_agent_free(a);
     free(a->txq);
     free(a->evq);
+    free(a->rooms);
     free(a);
 }

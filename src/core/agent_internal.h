@@ -367,9 +367,15 @@ typedef struct tx {
     uint8_t buf[DGRAM_MAX];
 } tx;
 
+/* An event's room: one byte of headroom (the inner type byte, when a
+ * datagram is decrypted straight into the room of the DATA event it makes:
+ * on_data), then a DATA event's bytes. */
+#define EV_ROOM (1 + PUNCH_MAX_DATAGRAM_LARGE)
 typedef struct ev {
     punch_event e;
-    uint8_t data[PUNCH_MAX_DATAGRAM_LARGE];
+    /* One of the agent's EVQ_LEN + 1 rooms; the one handed out last is
+     * current's, swapped on every poll instead of copied. */
+    uint8_t *room;
 } ev;
 
 struct punch_agent {
@@ -399,7 +405,8 @@ struct punch_agent {
     size_t tx_head, tx_count;
     ev *evq;
     size_t ev_head, ev_count;
-    ev current;              /* the event last handed out (its data stays valid) */
+    ev current;              /* its room: the DATA event's last handed out (stays valid) */
+    uint8_t *rooms;          /* EVQ_LEN + 1 of EV_ROOM bytes */
     uint64_t received, sent; /* datagrams */
     uint64_t unsent;         /* for extra sockets, taken by punch_agent_poll_transmit */
     uint64_t overflowed;     /* the oldest queued datagram, pushed out by a new one */
@@ -418,6 +425,7 @@ struct punch_agent {
     punch_turn *turn;      /* cfg.turn_server's allocation (turn_agent.c), NULL: none */
     punch_addr turn_told;  /* the relayed address a TURN event told */
     bool turn_failed_told;
+    uint64_t turn_reallocs_told; /* the TURN client's reallocations an ATTEMPT told */
     turn_offer offer;      /* our relayed address told to the server (TURN_ADDR) */
     /* Admission and the probe budget (admission.c, peer_admission.h). */
     punch_probe_bucket probe_bucket;
@@ -515,6 +523,12 @@ void turn_on_addr(punch_agent *a, uint64_t now, const punch_msg *m);
 size_t turn_add_candidates(punch_agent *a, uint64_t now, peer *p, const punch_addr *public_addr);
 /* Send an inner punch message through our allocation to c->addr. */
 void turn_send(punch_agent *a, const candidate *c, const punch_msg *inner);
+/* The path in use, through our allocation, missed a keepalive: is the
+ * allocation still there? (A Refresh now: a 437 makes a new one.) */
+void turn_path_quiet(punch_agent *a, uint64_t now, const candidate *c);
+/* Peer id is forgotten: the permissions and channels only it used are let
+ * go (they expire, and their slots take other peers later). */
+void turn_forget_peer(punch_agent *a, int id);
 
 /* portmap_agent.c: the router's port mapping (technique portmap) */
 uint64_t portmap_deadline(const punch_agent *a, int id);

@@ -79,8 +79,11 @@ void keepalive_timeout(punch_agent *a, uint64_t now, int id)
             path_died(a, now, id);
         } else {
             send_ping(a, now, p, &p->cand[p->path]);
-            if (p->keepalive.missed++ == 0)
+            unsigned missed = p->keepalive.missed++;
+            if (missed == 0)
                 reregister(a, now);
+            else if (missed == 1) /* a PING went unanswered: is our TURN allocation there? */
+                turn_path_quiet(a, now, &p->cand[p->path]);
             int was = p->path;
             choose_path(a, now, id); /* an equal one that answers may take over */
             family_moved(a, now, id, was);

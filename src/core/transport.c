@@ -140,7 +140,8 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         ev *e = push_event(a, PUNCH_EVENT_DATA, id);
         size_t max = max_datagram(a);
         e->e.data.len = len - 1 < max ? len - 1 : max;
-        memcpy(e->data, inner + 1, e->e.data.len);
+        if (e->room != inner) /* else decrypted in place (on_data) */
+            memcpy(e->room + 1, inner + 1, e->e.data.len);
     } else if (len >= 1 && inner[0] == INNER_INTRODUCE) {
         on_peer_introduce(a, now, id, inner + 1, len - 1);
     } else if (len >= 1 && inner[0] == INNER_TCP) {
@@ -150,6 +151,17 @@ static void on_transport(punch_agent *a, uint64_t now, int id, int ci, const uin
         strcpy(e->e.closed.why, "peer closed");
         forget_peer(a, id);
     }
+}
+
+/* Where a datagram of len bytes is decrypted: straight into the room of
+ * the event the agent pushes next (push_event keeps that slot even when
+ * the queue is full), where its DATA event wants the bytes, when they fit;
+ * else into stack. */
+static uint8_t *plaintext_room(punch_agent *a, size_t len, uint8_t *stack)
+{
+    if (len < PUNCH_TRANSPORT_OVERHEAD || len - PUNCH_TRANSPORT_OVERHEAD > EV_ROOM)
+        return stack;
+    return a->evq[(a->ev_head + a->ev_count) % EVQ_LEN].room;
 }
 
 void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay,
@@ -167,12 +179,17 @@ void on_data(punch_agent *a, uint64_t now, const punch_addr *src, bool via_relay
         a->dropped++;
         return;
     }
-    uint8_t inner[DGRAM_MAX];
+    uint8_t stack[DGRAM_MAX], *inner = plaintext_room(a, len, stack);
     size_t ilen;
     punch_transport *t = p->t.local_index == index ? &p->t : &p->prev;
-    if (punch_transport_decrypt(t, now, dgram, len, inner, sizeof(inner), &ilen) != 0) {
+    if (punch_transport_decrypt(t, now, dgram, len, inner, inner == stack ? sizeof(stack) : EV_ROOM,
+                                &ilen) != 0) {
         a->dropped++;
         return;
+    }
+    if (inner != stack && (ilen == 0 || inner[0] != INNER_DATA)) {
+        memcpy(stack, inner, ilen); /* not data: the room is for events */
+        inner = stack;
     }
     if (t == &p->t && p->unconfirmed)
         confirm_keys(a, p);

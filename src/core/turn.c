@@ -24,8 +24,18 @@
 #define TURN_REFRESH_MARGIN_S   60
 /* RFC 8656 §9: permissions last 300 s, §12: channels 600 s; both are
  * renewed a minute early. */
+#define TURN_PERMISSION_MS       (300 * 1000)
+#define TURN_CHANNEL_MS          (600 * 1000)
 #define TURN_PERMISSION_RENEW_MS (240 * 1000)
 #define TURN_CHANNEL_RENEW_MS    (540 * 1000)
+/* RFC 8656 §12: once a channel binding expired, neither its number nor its
+ * peer address may be bound to another for 5 minutes. */
+#define TURN_QUARANTINE_MS (300 * 1000)
+/* A request's copy reaches the server at most this long after it left:
+ * the server's lifetime for it may start that much later than ours. */
+#define TURN_TRIP_MS 5000
+/* RFC 8656 §18: Allocation Mismatch (the server has no allocation of ours). */
+#define TURN_ALLOCATION_MISMATCH 437
 /* A peer's request that got no answer or an error: tried again later. */
 #define TURN_PEER_RETRY_MS 5000
 /* RFC 8656 §18.8: REQUESTED-TRANSPORT's protocol (UDP) in the top byte. */
@@ -85,6 +95,21 @@ static void put_body(const punch_turn *t, const punch_turn_txn *txn, punch_stun_
     }
 }
 
+/* A copy of txn's request leaves now. */
+static void txn_queue(punch_turn *t, punch_turn_txn *txn, uint64_t now)
+{
+    punch_turn_peer *p = txn->peer >= 0 ? &t->peers[txn->peer] : NULL;
+    if (p) {
+        p->asked = true;
+        p->asked_tx_ms = now;
+    }
+    if (p && txn->method == PUNCH_STUN_CHANNEL_BIND) {
+        p->bind_tried = true;
+        p->bind_tx_ms = now;
+    }
+    queue(t, txn->buf, txn->len);
+}
+
 /* txn's request made (anew: a new transaction id) and sent now. */
 static void txn_send_new(punch_turn *t, punch_turn_txn *txn, uint64_t now)
 {
@@ -111,7 +136,8 @@ static void txn_send_new(punch_turn *t, punch_turn_txn *txn, uint64_t now)
     txn->tries = 1;
     txn->rto_ms = TURN_RTO_MS;
     txn->next_ms = now + txn->rto_ms;
-    queue(t, txn->buf, len);
+    txn->sent_ms = now;
+    txn_queue(t, txn, now);
 }
 
 static void txn_start(punch_turn *t, punch_turn_txn *txn, uint16_t method, int peer, uint64_t now)
@@ -119,6 +145,28 @@ static void txn_start(punch_turn *t, punch_turn_txn *txn, uint16_t method, int p
     txn->method = method;
     txn->peer = peer;
     txn_send_new(t, txn, now);
+}
+
+/* The server has no allocation of ours any more (it expired, or the
+ * server restarted): a new one, why saying so. Its bindings went with the
+ * old one, so no quarantine holds: the live slots are permitted and bound
+ * anew once allocated, the lingering ones are free. */
+static void reallocate(punch_turn *t, uint64_t now, const char *why)
+{
+    snprintf(t->why, sizeof(t->why), "%s", why);
+    t->reallocations++;
+    t->state = PUNCH_TURN_ALLOCATING;
+    for (int i = 0; i < PUNCH_TURN_MAX_PEERS; i++) {
+        punch_turn_peer *p = &t->peers[i];
+        if (!p->live) {
+            memset(p, 0, sizeof(*p));
+            continue;
+        }
+        p->permit_txn.active = p->bind_txn.active = false;
+        p->permitted = p->bound = p->bind_tried = p->asked = false;
+        p->permit_at_ms = p->bind_at_ms = 0; /* due once allocated */
+    }
+    txn_start(t, &t->alloc_txn, PUNCH_STUN_ALLOCATE, -1, now);
 }
 
 int punch_turn_init(punch_turn *t, const punch_turn_cfg *cfg, uint64_t now)
@@ -234,12 +282,15 @@ static void peer_answered(punch_turn *t, punch_turn_txn *txn, bool ok, uint64_t 
     bool permit = txn->method == PUNCH_STUN_CREATE_PERMISSION;
     uint64_t next = now + (ok ? (permit ? TURN_PERMISSION_RENEW_MS : TURN_CHANNEL_RENEW_MS)
                               : TURN_PEER_RETRY_MS);
+    if (ok) /* the server's lifetime started no earlier than the first copy */
+        p->permit_ok_ms = txn->sent_ms; /* a channel installs a permission too (§12) */
     if (permit) {
         p->permitted = ok || p->permitted;
         p->permit_at_ms = next;
     } else {
         p->bound = ok || p->bound;
-        p->permitted = ok || p->permitted; /* a channel installs a permission (§12) */
+        p->permitted = ok || p->permitted;
+        p->bind_ok_ms = ok ? txn->sent_ms : p->bind_ok_ms;
         p->bind_at_ms = next;
     }
 }
@@ -259,6 +310,10 @@ static void error_answered(punch_turn *t, punch_turn_txn *txn, const punch_stun_
     if ((code == 401 || code == 438) && authenticate(t, txn, m, code, now))
         return;
     txn->active = false;
+    if (code == TURN_ALLOCATION_MISMATCH && t->state == PUNCH_TURN_ALLOCATED) {
+        reallocate(t, now, "the TURN server forgot our allocation (437): allocating anew");
+        return;
+    }
     if (txn->peer >= 0) {
         peer_answered(t, txn, false, now);
         return;
@@ -294,9 +349,35 @@ static void on_response(punch_turn *t, const punch_stun_msg *m, uint64_t now)
         allocation_answered(t, m, now);
 }
 
+/* Whether the server surely still holds p's permission (channel):
+ * refreshed, or let go less than its lifetime after the first copy of its
+ * latest answered request (what we may send on). */
+static bool still_permitted(const punch_turn_peer *p, uint64_t now)
+{
+    return p->used && p->permitted && (p->live || now < p->permit_ok_ms + TURN_PERMISSION_MS);
+}
+
+static bool still_bound(const punch_turn_peer *p, uint64_t now)
+{
+    return p->used && p->bound && (p->live || now < p->bind_ok_ms + TURN_CHANNEL_MS);
+}
+
+/* Whether a peer's datagram relayed to us is p's: a Data indication from
+ * its address, ChannelData (channel) on its channel. The server sends
+ * them as soon as it installed what we asked for, so from our first
+ * request on (our answer may come later, or be lost) until the server's
+ * permission (channel) may have expired, counted from our latest copy. */
+static bool relayed_from(const punch_turn_peer *p, uint64_t now, bool channel)
+{
+    if (!p->used || !(channel ? p->bind_tried : p->asked))
+        return false;
+    uint64_t last = channel ? p->bind_tx_ms : p->asked_tx_ms;
+    return p->live || now < last + TURN_TRIP_MS + (channel ? TURN_CHANNEL_MS : TURN_PERMISSION_MS);
+}
+
 /* A Data indication (RFC 8656 §11.6): from a permitted peer only. */
-static int on_data_indication(punch_turn *t, const punch_stun_msg *m, punch_addr *peer,
-                              const uint8_t **data, size_t *data_len)
+static int on_data_indication(punch_turn *t, uint64_t now, const punch_stun_msg *m,
+                              punch_addr *peer, const uint8_t **data, size_t *data_len)
 {
     const punch_stun_attr *pa = punch_stun_find(m, PUNCH_STUN_ATTR_XOR_PEER_ADDRESS);
     const punch_stun_attr *d = punch_stun_find(m, PUNCH_STUN_ATTR_DATA);
@@ -306,7 +387,7 @@ static int on_data_indication(punch_turn *t, const punch_stun_msg *m, punch_addr
     }
     for (int i = 0; i < PUNCH_TURN_MAX_PEERS; i++) {
         const punch_turn_peer *p = &t->peers[i];
-        if (p->used && p->permitted && punch_addr_equal(&p->addr, peer)) {
+        if (relayed_from(p, now, false) && punch_addr_equal(&p->addr, peer)) {
             *data = d->value;
             *data_len = d->len;
             return 1;
@@ -316,13 +397,13 @@ static int on_data_indication(punch_turn *t, const punch_stun_msg *m, punch_addr
     return 0;
 }
 
-static int on_channel_data(punch_turn *t, const uint8_t *buf, size_t len, punch_addr *peer,
-                           const uint8_t **data, size_t *data_len)
+static int on_channel_data(punch_turn *t, uint64_t now, const uint8_t *buf, size_t len,
+                           punch_addr *peer, const uint8_t **data, size_t *data_len)
 {
     uint16_t channel;
     if (punch_stun_channel_decode(buf, len, &channel, data, data_len) == 0)
         for (int i = 0; i < PUNCH_TURN_MAX_PEERS; i++)
-            if (t->peers[i].used && t->peers[i].bound && t->peers[i].channel == channel) {
+            if (relayed_from(&t->peers[i], now, true) && t->peers[i].channel == channel) {
                 *peer = t->peers[i].addr;
                 return 1;
             }
@@ -340,14 +421,14 @@ int punch_turn_handle(punch_turn *t, uint64_t now, const uint8_t *buf, size_t le
         return 0;
     }
     if ((buf[0] & 0xF0) == 0x40)
-        return on_channel_data(t, buf, len, peer, data, data_len);
+        return on_channel_data(t, now, buf, len, peer, data, data_len);
     punch_stun_msg m;
     if (punch_stun_decode(&m, buf, len) != 0 || m.classic) {
         t->dropped++;
         return 0;
     }
     if (m.cls == PUNCH_STUN_INDICATION && m.method == PUNCH_STUN_DATA)
-        return on_data_indication(t, &m, peer, data, data_len);
+        return on_data_indication(t, now, &m, peer, data, data_len);
     if (m.cls == PUNCH_STUN_SUCCESS || m.cls == PUNCH_STUN_ERROR)
         on_response(t, &m, now);
     else
@@ -378,7 +459,7 @@ uint64_t punch_turn_next_timeout(const punch_turn *t)
         at = min_u64(at, t->refresh_at_ms);
     for (int i = 0; i < PUNCH_TURN_MAX_PEERS; i++) {
         const punch_turn_peer *p = &t->peers[i];
-        if (!p->used)
+        if (!p->live)
             continue;
         at = min_u64(at, p->permit_txn.active ? p->permit_txn.next_ms : p->permit_at_ms);
         at = min_u64(at, p->bind_txn.active ? p->bind_txn.next_ms : p->bind_at_ms);
@@ -399,7 +480,7 @@ static bool txn_retransmit(punch_turn *t, punch_turn_txn *txn, uint64_t now)
     txn->rto_ms *= 2;
     txn->next_ms = now + (txn->tries == TURN_TRIES ? TURN_RM * TURN_RTO_MS : txn->rto_ms);
     if (!t->cfg.reliable) /* a stream loses nothing: the same 39.5 s, one copy */
-        queue(t, txn->buf, txn->len);
+        txn_queue(t, txn, now);
     return true;
 }
 
@@ -421,8 +502,10 @@ void punch_turn_handle_timeout(punch_turn *t, uint64_t now)
     if (!t || t->state == PUNCH_TURN_FAILED)
         return;
     if (!txn_retransmit(t, &t->alloc_txn, now)) {
-        fail(t, t->state == PUNCH_TURN_ALLOCATED ? "no answer from the TURN server to Refresh"
-                                                 : "no answer from the TURN server");
+        if (t->state == PUNCH_TURN_ALLOCATED)
+            reallocate(t, now, "no answer from the TURN server to Refresh: allocating anew");
+        else
+            fail(t, "no answer from the TURN server");
         return;
     }
     if (t->state != PUNCH_TURN_ALLOCATED)
@@ -430,8 +513,14 @@ void punch_turn_handle_timeout(punch_turn *t, uint64_t now)
     if (!t->alloc_txn.active && now >= t->refresh_at_ms)
         txn_start(t, &t->alloc_txn, PUNCH_STUN_REFRESH, -1, now);
     for (int i = 0; i < PUNCH_TURN_MAX_PEERS && t->state == PUNCH_TURN_ALLOCATED; i++)
-        if (t->peers[i].used)
+        if (t->peers[i].live)
             peer_timeout(t, i, now);
+}
+
+void punch_turn_refresh_now(punch_turn *t, uint64_t now)
+{
+    if (t && t->state == PUNCH_TURN_ALLOCATED && !t->alloc_txn.active)
+        txn_start(t, &t->alloc_txn, PUNCH_STUN_REFRESH, -1, now);
 }
 
 int punch_turn_poll_transmit(punch_turn *t, uint8_t *buf, size_t cap, size_t *len)
@@ -451,6 +540,7 @@ int punch_turn_poll_transmit(punch_turn *t, uint8_t *buf, size_t cap, size_t *le
 
 /* ---- peers and their data ---- */
 
+/* The slot holding peer (live or lingering), or -1. */
 static int find_peer(const punch_turn *t, const punch_addr *peer)
 {
     for (int i = 0; i < PUNCH_TURN_MAX_PEERS; i++)
@@ -459,25 +549,74 @@ static int find_peer(const punch_turn *t, const punch_addr *peer)
     return -1;
 }
 
+uint64_t punch_turn_reuse_at(const punch_turn *t, int i)
+{
+    if (!t || i < 0 || i >= PUNCH_TURN_MAX_PEERS)
+        return UINT64_MAX;
+    const punch_turn_peer *p = &t->peers[i];
+    if (!p->used || !p->bind_tried)
+        return p->live ? UINT64_MAX : 0; /* a permission alone has no quarantine */
+    if (p->live)
+        return UINT64_MAX;
+    return p->bind_tx_ms + TURN_TRIP_MS + TURN_CHANNEL_MS + TURN_QUARANTINE_MS;
+}
+
+/* A slot for a new address: a free one, else the lingering one whose
+ * quarantine ended first; -1 when none has. */
+static int free_slot(const punch_turn *t, uint64_t now)
+{
+    int best = -1;
+    uint64_t best_at = UINT64_MAX;
+    for (int i = 0; i < PUNCH_TURN_MAX_PEERS; i++) {
+        uint64_t at = punch_turn_reuse_at(t, i);
+        if (at <= now && at < best_at) {
+            best = i;
+            best_at = at;
+        }
+    }
+    return best;
+}
+
 int punch_turn_permit(punch_turn *t, uint64_t now, const punch_addr *peer)
 {
     if (!t || !peer || t->state != PUNCH_TURN_ALLOCATED || peer->family != t->relayed.family)
         return PUNCH_ERR_INVAL;
-    if (find_peer(t, peer) >= 0)
+    int i = find_peer(t, peer);
+    if (i >= 0 && t->peers[i].live)
         return 0;
-    for (int i = 0; i < PUNCH_TURN_MAX_PEERS; i++) {
-        punch_turn_peer *p = &t->peers[i];
-        if (p->used)
-            continue;
+    punch_turn_peer *p;
+    if (i >= 0) { /* lingering: the same channel and address again (§12 allows it) */
+        p = &t->peers[i];
+        p->permitted = still_permitted(p, now);
+        p->bound = still_bound(p, now);
+    } else {
+        if ((i = free_slot(t, now)) < 0) {
+            t->no_slot++;
+            return PUNCH_ERR_LIMIT;
+        }
+        p = &t->peers[i];
         memset(p, 0, sizeof(*p));
         p->used = true;
         p->addr = *peer;
         p->channel = (uint16_t)(PUNCH_STUN_CHANNEL_MIN + i);
-        p->permit_at_ms = p->bind_at_ms = now;
-        peer_timeout(t, i, now);
-        return 0;
     }
-    return PUNCH_ERR_LIMIT;
+    p->live = true;
+    p->permit_at_ms = p->bind_at_ms = now;
+    peer_timeout(t, i, now);
+    return 0;
+}
+
+int punch_turn_release(punch_turn *t, const punch_addr *peer)
+{
+    int i = t && peer ? find_peer(t, peer) : -1;
+    if (i < 0 || !t->peers[i].live)
+        return PUNCH_ERR_NOTFOUND;
+    punch_turn_peer *p = &t->peers[i];
+    /* An answer still on its way is dropped as unknown: the lifetimes
+     * counted from the copies sent (bind_tx_ms) cover what it started. */
+    p->live = false;
+    p->permit_txn.active = p->bind_txn.active = false;
+    return 0;
 }
 
 int punch_turn_wrap(punch_turn *t, const punch_addr *peer, const uint8_t *data, size_t len,
@@ -486,7 +625,7 @@ int punch_turn_wrap(punch_turn *t, const punch_addr *peer, const uint8_t *data, 
     if (!t || !peer || (!data && len) || !out || !out_len)
         return PUNCH_ERR_INVAL;
     int i = find_peer(t, peer);
-    if (i < 0 || t->state != PUNCH_TURN_ALLOCATED)
+    if (i < 0 || !t->peers[i].live || t->state != PUNCH_TURN_ALLOCATED)
         return PUNCH_ERR_NOTFOUND;
     const punch_turn_peer *p = &t->peers[i];
     if (p->bound)

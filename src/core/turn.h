@@ -54,6 +54,7 @@ typedef struct punch_turn_txn {
     uint16_t method;
     int peer;          /* the peer it is for (-1: the allocation) */
     uint8_t txid[12];
+    uint64_t sent_ms;  /* its first copy (with this txid) left then */
     uint64_t next_ms;
     uint64_t rto_ms;
     unsigned tries;
@@ -63,12 +64,26 @@ typedef struct punch_turn_txn {
     uint8_t buf[PUNCH_TURN_MSG_MAX];
 } punch_turn_txn;
 
+/* A peer address's slot: its permission and channel. A slot in use (live)
+ * is refreshed; one let go (punch_turn_release) lingers unrefreshed until
+ * its channel has expired and RFC 8656 §12's five minutes after that have
+ * passed, and only then takes another address (or it comes back to life
+ * when its own address is permitted again: the same channel and address
+ * may always be bound anew). */
 typedef struct punch_turn_peer {
-    bool used;
+    bool used;         /* holds addr (live or lingering) */
+    bool live;         /* in use: refreshed */
     punch_addr addr;
     uint16_t channel;
     bool permitted, bound;
     uint64_t permit_at_ms, bind_at_ms; /* the next CreatePermission / ChannelBind */
+    /* The first copies of the latest answered requests left then: the
+     * server's permission and channel last at least 300 s / 600 s on. */
+    uint64_t permit_ok_ms, bind_ok_ms;
+    bool asked;          /* a CreatePermission or ChannelBind left for it */
+    uint64_t asked_tx_ms; /* ...the latest copy of either then */
+    bool bind_tried;     /* a ChannelBind left for it */
+    uint64_t bind_tx_ms; /* ...its latest copy then */
     punch_turn_txn permit_txn, bind_txn;
 } punch_turn_peer;
 
@@ -90,6 +105,8 @@ typedef struct punch_turn {
     unsigned tx_head, tx_count;
     uint64_t dropped;  /* datagrams from the server taken for nothing */
     uint64_t refreshes;
+    uint64_t no_slot;       /* permits refused: every slot live or in quarantine */
+    uint64_t reallocations; /* the server forgot the allocation: allocated anew */
 } punch_turn;
 
 /* Start: the first Allocate is queued. Returns 0 or PUNCH_ERR_INVAL (no
@@ -110,8 +127,26 @@ void punch_turn_handle_timeout(punch_turn *t, uint64_t now);
 int punch_turn_poll_transmit(punch_turn *t, uint8_t *buf, size_t cap, size_t *len);
 
 /* Let peer (its IP: RFC 8656 §9) send to us through the relay, and bind
- * it a channel. Returns 0, PUNCH_ERR_LIMIT (no room) or PUNCH_ERR_INVAL. */
+ * it a channel; both refreshed until punch_turn_release. Returns 0,
+ * PUNCH_ERR_LIMIT (every slot in use or in its quarantine; counted in
+ * no_slot) or PUNCH_ERR_INVAL. */
 int punch_turn_permit(punch_turn *t, uint64_t now, const punch_addr *peer);
+
+/* peer's permission and channel are no longer needed: they are not
+ * refreshed any more and expire; the slot takes another address once
+ * RFC 8656 §12's quarantine is over (punch_turn_reuse_at), or this one
+ * again at once. Returns 0 or PUNCH_ERR_NOTFOUND. */
+int punch_turn_release(punch_turn *t, const punch_addr *peer);
+
+/* When slot i may take another address: 0 (free), the end of its
+ * quarantine, or UINT64_MAX (in use, or no such slot). */
+uint64_t punch_turn_reuse_at(const punch_turn *t, int i);
+
+/* A path through the relay went quiet: Refresh now rather than at its
+ * time, so a server that forgot the allocation says so (437) at once and
+ * a new one is made. Nothing while not allocated or while the
+ * allocation's request is in flight. */
+void punch_turn_refresh_now(punch_turn *t, uint64_t now);
 
 /* data for peer, wrapped for the TURN server into out: ChannelData once
  * the channel is bound, a Send indication before. Returns 0,

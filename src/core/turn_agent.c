@@ -33,10 +33,16 @@ static void turn_flush(punch_agent *a)
     }
 }
 
-/* Tell what changed: a (new) relayed address, or the allocation failing. */
+/* Tell what changed: the allocation made anew (an ATTEMPT saying why), a
+ * (new) relayed address, or the allocation failing. */
 static void turn_tell(punch_agent *a)
 {
     const punch_turn *t = a->turn;
+    if (t->reallocations != a->turn_reallocs_told) {
+        a->turn_reallocs_told = t->reallocations;
+        candidate tried = {.addr = t->cfg.server, .technique = PUNCH_TECH_TURN};
+        tell_attempt(a, -1, &tried, "%s", t->why);
+    }
     if (t->state == PUNCH_TURN_ALLOCATED && !punch_addr_equal(&t->relayed, &a->turn_told)) {
         a->turn_told = t->relayed;
         ev *e = push_event(a, PUNCH_EVENT_TURN, -1);
@@ -152,11 +158,28 @@ void turn_send(punch_agent *a, const candidate *c, const punch_msg *inner)
         memcpy(slot, out, out_len);
 }
 
+void turn_path_quiet(punch_agent *a, uint64_t now, const candidate *c)
+{
+    if (!a->turn || !is_turn_socket(c->sock))
+        return;
+    punch_turn_refresh_now(a->turn, now);
+    turn_flush(a);
+}
+
 /* A TURN candidate through our allocation to addr, its IP permitted. */
 static bool add_through(punch_agent *a, uint64_t now, peer *p, const punch_addr *addr)
 {
     size_t before = p->n_cand;
-    if (addr->family != a->turn->relayed.family || punch_turn_permit(a->turn, now, addr) != 0)
+    if (addr->family != a->turn->relayed.family)
+        return false;
+    int rc = punch_turn_permit(a->turn, now, addr);
+    if (rc == PUNCH_ERR_LIMIT) {
+        candidate tried = {.addr = *addr, .technique = PUNCH_TECH_TURN};
+        tell_attempt(a, (int)(p - a->peers), &tried,
+                     "no TURN slot free: all %d in use or in their 5 min quarantine",
+                     PUNCH_TURN_MAX_PEERS);
+    }
+    if (rc != 0)
         return false;
     add_candidate_on(p, TURN_SOCKET, addr, PUNCH_TECH_TURN, now);
     return p->n_cand > before;
@@ -177,6 +200,27 @@ size_t turn_add_candidates(punch_agent *a, uint64_t now, peer *p, const punch_ad
         n += p->n_cand > before;
     }
     return n;
+}
+
+/* Whether a peer other than id still goes through our allocation to addr. */
+static bool through_for_another(const punch_agent *a, int id, const punch_addr *addr)
+{
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (i != id && a->peers[i].used && find_candidate(&a->peers[i], addr, TURN_SOCKET, false) >= 0)
+            return true;
+    return false;
+}
+
+void turn_forget_peer(punch_agent *a, int id)
+{
+    const peer *p = &a->peers[id];
+    if (!a->turn || !p->used)
+        return;
+    for (size_t ci = 0; ci < p->n_cand; ci++) {
+        const candidate *c = &p->cand[ci];
+        if (is_turn_socket(c->sock) && !through_for_another(a, id, &c->addr))
+            punch_turn_release(a->turn, &c->addr);
+    }
 }
 
 /* ---- our relayed address to the server (TURN_ADDR) ---- */

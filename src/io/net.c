@@ -398,7 +398,8 @@ uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_
     h->msg_namelen = punch_addr_to_sockaddr(dst, &b->peers[i]);
     uint8_t *ctrl = b->ctrl[i];
     size_t used = 0;
-    memset(ctrl, 0, CTRL_LEN);
+    if (src || ttl) /* most datagrams have no control message to clear room for */
+        memset(ctrl, 0, CTRL_LEN);
     /* Send from src's IP on a wildcard socket (IP_PKTINFO / IPV6_PKTINFO). */
     if (src && !punch_addr_is_any(src) && src->family == dst->family) {
         if (src->family == PUNCH_AF_INET) {
@@ -421,6 +422,17 @@ uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_
     h->msg_control = used ? ctrl : NULL;
     h->msg_controllen = used;
     return b->data[i];
+}
+
+bool punch_udp_queue_ref(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src,
+                         uint8_t ttl, const uint8_t *data, size_t len)
+{
+    if (!punch_udp_queue(b, dst, src, ttl))
+        return false;
+    /* The kernel only reads it: a const buffer is fine for sendmmsg. */
+    b->iov[b->n - 1].iov_base = (void *)(uintptr_t)data;
+    punch_udp_queue_len(b, len);
+    return true;
 }
 
 void punch_udp_queue_len(punch_udp_batch *b, size_t len)

@@ -77,6 +77,13 @@ void punch_udp_received(const punch_udp_batch *b, unsigned i, const uint8_t **da
  * full (send it first). */
 uint8_t *punch_udp_queue(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src,
                          uint8_t ttl);
+/* Queue len bytes at data as punch_udp_queue does, but not copied: data
+ * must stay as it is until the batch is sent (punchd relaying what it just
+ * received, before its next receive; the driver sending from the agent's
+ * queue, before the agent queues more). Returns false when the batch is
+ * full (send it first). */
+bool punch_udp_queue_ref(punch_udp_batch *b, const punch_addr *dst, const punch_addr *src,
+                         uint8_t ttl, const uint8_t *data, size_t len);
 /* Set the length of the datagram last returned by punch_udp_queue. */
 void punch_udp_queue_len(punch_udp_batch *b, size_t len);
 /* Send everything queued, then empty the queue. Returns how many datagrams

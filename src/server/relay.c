@@ -310,7 +310,7 @@ void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
     if (!t)
         return;
     const peer *via = to_hop ? &rv->peers[s->peer[0]] : to; /* its socket */
-    memcpy(t->data, data, len);
+    t->ref = data; /* relayed as it came, with no copy (rendezvous.h) */
     t->out.dst = to_hop ? s->far.hop : to->pub;
     t->out.local = via->local ? rv->locals[via->local - 1] : (punch_addr){0};
     if (to_hop && s->far.via.family != PUNCH_AF_NONE)

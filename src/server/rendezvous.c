@@ -138,7 +138,22 @@ txslot *rv_tx_reserve(punch_rendezvous *rv)
         rv->counters.no_room++;
         return NULL;
     }
-    return &rv->tx[(rv->tx_head + rv->tx_count) % TX_QUEUE];
+    txslot *t = &rv->tx[(rv->tx_head + rv->tx_count) % TX_QUEUE];
+    t->ref = NULL;
+    return t;
+}
+
+/* Relayed datagrams still queued are copied out of the caller's buffer,
+ * which may change once the caller calls in again. */
+static void tx_settle(punch_rendezvous *rv)
+{
+    for (uint32_t k = 0; k < rv->tx_count; k++) {
+        txslot *t = &rv->tx[(rv->tx_head + k) % TX_QUEUE];
+        if (t->ref) {
+            memcpy(t->data, t->ref, t->out.len);
+            t->ref = NULL;
+        }
+    }
 }
 
 void rv_tx_commit(punch_rendezvous *rv)
@@ -289,6 +304,7 @@ int punch_rendezvous_handle(punch_rendezvous *rv, uint64_t now_ms, const punch_a
 {
     if (!rv || !src || (!data && len))
         return PUNCH_ERR_INVAL;
+    tx_settle(rv);
     rv->counters.received++;
     punch_msg m;
     /* A relayed datagram must fit the transmit queue's buffers. */
@@ -333,8 +349,23 @@ int punch_rendezvous_poll_transmit(punch_rendezvous *rv, punch_rendezvous_out *o
     const txslot *t = &rv->tx[rv->tx_head];
     if (cap < t->out.len)
         return PUNCH_ERR_NOBUFS;
-    memcpy(buf, t->data, t->out.len);
+    const uint8_t *data;
+    punch_rendezvous_poll_transmit_view(rv, out, &data);
+    memcpy(buf, data, out->len);
+    return 1;
+}
+
+int punch_rendezvous_poll_transmit_view(punch_rendezvous *rv, punch_rendezvous_out *out,
+                                        const uint8_t **data)
+{
+    if (!rv || !out || !data)
+        return PUNCH_ERR_INVAL;
+    if (rv->tx_count == 0)
+        return 0;
+    const txslot *t = &rv->tx[rv->tx_head];
+    *data = t->ref ? t->ref : t->data;
     *out = t->out;
+    out->in_place = t->ref != NULL;
     rv->tx_head = (rv->tx_head + 1) % TX_QUEUE;
     rv->tx_count--;
     return 1;
@@ -364,6 +395,7 @@ void punch_rendezvous_handle_timeout(punch_rendezvous *rv, uint64_t now_ms)
 {
     if (!rv)
         return;
+    tx_settle(rv);
     unsigned used = rv_expire_sessions(rv, now_ms, EXPIRE_BATCH);
     rv_expire_peers(rv, now_ms, EXPIRE_BATCH - used);
 }

@@ -129,6 +129,9 @@ typedef struct punch_rendezvous_out {
     punch_addr dst;
     punch_addr local;
     size_t len;
+    /* poll_transmit_view: the datagram is a RELAY as it came, in the
+     * buffer handed to punch_rendezvous_handle (valid as long as that is). */
+    bool in_place;
 } punch_rendezvous_out;
 
 typedef enum punch_rendezvous_event_type {
@@ -238,7 +241,11 @@ void punch_rendezvous_free(punch_rendezvous *rv);
 
 /* Handle one datagram from src, received on the server address local
  * (NULL: unknown). Answers and events are queued. Returns 0 (handled or
- * dropped; see the counters) or PUNCH_ERR_INVAL. */
+ * dropped; see the counters) or PUNCH_ERR_INVAL.
+ * A RELAY goes on as it came, read from data when it is taken from the
+ * queue, not copied before: data must stay as it is until the queue is
+ * drained or the next punch_rendezvous_handle or _handle_timeout (which
+ * copy what is still queued first). */
 int punch_rendezvous_handle(punch_rendezvous *rv, uint64_t now_ms, const punch_addr *src,
                             const punch_addr *local, const uint8_t *data, size_t len);
 
@@ -247,6 +254,10 @@ int punch_rendezvous_handle(punch_rendezvous *rv, uint64_t now_ms, const punch_a
  * of PUNCH_RV_MAX_DATAGRAM bytes always suffices. */
 int punch_rendezvous_poll_transmit(punch_rendezvous *rv, punch_rendezvous_out *out,
                                    uint8_t *buf, size_t cap);
+/* The same without a copy: *data points at the datagram (out->len bytes),
+ * valid until the next call into rv. Returns 1 or 0 (none queued). */
+int punch_rendezvous_poll_transmit_view(punch_rendezvous *rv, punch_rendezvous_out *out,
+                                        const uint8_t **data);
 
 /* Take the next event. Returns 1 with ev filled or 0 when none is queued. */
 int punch_rendezvous_poll_event(punch_rendezvous *rv, punch_rendezvous_event *ev);

@@ -89,6 +89,9 @@ typedef struct session {
 
 typedef struct txslot {
     punch_rendezvous_out out;
+    /* A relayed datagram still in the caller's buffer (punch_rendezvous_handle
+     * says how long that holds), NULL when it is in data. */
+    const uint8_t *ref;
     uint8_t data[PUNCH_RV_MAX_DATAGRAM];
 } txslot;
 

@@ -202,6 +202,8 @@ static void node_events(node *n, uint64_t now_ms)
             if ((unsigned)e.attempt.technique < sizeof(n->attempt_by) / sizeof(n->attempt_by[0]))
                 snprintf(n->attempt_by[e.attempt.technique], sizeof(n->attempt_by[0]), "%s",
                          e.attempt.why);
+            if (e.attempt.technique == PUNCH_TECH_TURN && e.peer < 0)
+                snprintf(n->turn_said, sizeof(n->turn_said), "%s", e.attempt.why);
             if (strcmp(e.attempt.why, "nat behaviour unknown: trying birthday anyway") == 0)
                 n->birthday_anyway++;
             break;
@@ -214,6 +216,10 @@ static void node_events(node *n, uint64_t now_ms)
             break;
         case PUNCH_EVENT_SOCKETS:
             node_sockets_close(n, &e.sockets);
+            break;
+        case PUNCH_EVENT_TURN:
+            n->turn_events++;
+            n->turn = e.turn;
             break;
         case PUNCH_EVENT_TOKEN:
             n->has_token = true;
@@ -569,6 +575,7 @@ static void server_rendezvous(server *s, uint64_t seed, world_server_kind kind)
     rng_bytes(&s->rng, rc.hash_key, sizeof(rc.hash_key));
     rc.max_peers = 64;
     rc.max_sessions = 16;
+    rc.no_relay = s->no_relay;
     /* As punchd: COOKIE names the second port, with --alt or without. */
     if (kind != WORLD_SERVER_ONE_PORT) {
         rc.second_port[0].port = 3478;
@@ -584,6 +591,7 @@ static void server_start(world *w, server *s, uint8_t ip, world_server_kind kind
 {
     s->sim = w->sim;
     s->addr = v4(198, 51, 100, ip, 3478);
+    s->kind = kind;
     s->host = punch_sim_add_host(w->sim);
     int l;
     link_up(w, s->host, s->addr, false, w->router, NONE, false,
@@ -607,6 +615,13 @@ void world_start_with(world *w, uint64_t seed, world_server_kind kind)
     check_eq(punch_sim_new(&w->sim, &(punch_sim_cfg){.seed = seed}), 0);
     w->router = punch_sim_add_router(w->sim);
     server_start(w, &w->s, 1, kind, 5);
+}
+
+void world_relay_off(world *w)
+{
+    w->s.no_relay = true;
+    punch_rendezvous_free(w->s.rv);
+    server_rendezvous(&w->s, w->seed ^ 0x5e, w->s.kind); /* the same keys */
 }
 
 void world_add_server(world *w)
@@ -647,6 +662,8 @@ static void node_agent_new(world *w, node *n, const punch_server_token *token)
         c.local[c.n_local++] = n->addr6;
     if (w->two_servers)
         c.more_servers[c.n_more_servers++] = w->s2.addr;
+    if (n->use_turn && w->turn) /* world_turn.c */
+        world_turn_cfg(w, &c);
     if (n->addr6.family && !v6_only && w->s.addr6.family)
         c.more_servers[c.n_more_servers++] = w->s.addr6;
     if (n->n_claim) {
@@ -796,6 +813,7 @@ void world_free(world *w)
     punch_binding_free(w->s.stun);
     punch_rendezvous_free(w->s2.rv);
     punch_binding_free(w->s2.stun);
+    free(w->turn);
     punch_sim_free(w->sim);
 }
 

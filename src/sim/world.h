@@ -19,11 +19,21 @@
 #include "sim/rng.h"
 #include "sim/sim.h"
 #include "sim/tcp.h"
+#include "sim/turn_server.h"
 
 #define MS 1000ull
 /* Where a node carries a TCP socket handed to its agent by hand, as UDP:
  * its port + this + the socket's index (tests without a TCP model). */
 #define PUNCH_SIM_TCP_PORT_OFFSET 0x8000u
+
+/* The server's addresses: two IPs (punchd --alt; world_start), one IP
+ * with a second STUN port (punchd's default), or one IP and port only
+ * (punchd --second-port off). */
+typedef enum world_server_kind {
+    WORLD_SERVER_TWO_IPS = 0,
+    WORLD_SERVER_SECOND_PORT,
+    WORLD_SERVER_ONE_PORT,
+} world_server_kind;
 
 typedef struct node {
     punch_sim *sim;
@@ -93,6 +103,11 @@ typedef struct node {
      * before the agent reads it (len bytes at data, which it may write). */
     void (*tamper)(uint8_t *data, size_t len);
     bool gone;                   /* hears and sends nothing any more (vanished) */
+    bool use_turn;               /* set before add_peer: its agent allocates at world.turn */
+    unsigned turn_events;        /* PUNCH_EVENT_TURN events, the latest in turn */
+    punch_event_turn turn;
+    char turn_said[96];          /* the latest ATTEMPT of technique turn about the
+                                    allocation itself (peer -1) */
     uint64_t bytes_sent;         /* UDP payload bytes the agent sent */
     unsigned closed_count;       /* CLOSED events */
     /* Port mapping (world.portmap): the NAT the peer sits behind answers
@@ -132,6 +147,8 @@ typedef struct server {
     punch_binding_group group6;  /* ...and its STUN socket there (binding group 1) */
     punch_rng rng;
     bool down;                   /* drops everything */
+    world_server_kind kind;
+    bool no_relay;               /* punchd --no-relay (world_relay_off) */
     punch_sim_tcp stcp;          /* STUN Binding over TCP on its first address */
     uint32_t tcp_conns;
 } server;
@@ -156,6 +173,7 @@ typedef struct world {
      * loaded host's scheduling delay (the conntrack trap). */
     uint64_t access_delay_us, access_jitter_us;
     uint8_t portmap;             /* punch_agent_cfg.portmap of the peers added */
+    punch_sim_turn *turn;        /* world_add_turn: a TURN server, NULL: none */
     punch_nat64_prefix nat64_prefix; /* STACK_V6_NAT64 sites' NAT64 prefix, told to
                                         their agents (bits 0: 64:ff9b::/96) */
 } world;
@@ -167,16 +185,18 @@ punch_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port);
  * frees it and every peer added. Its server has two IPs (punchd --alt). */
 void world_start(world *w, uint64_t seed);
 
-/* The server's addresses: two IPs (punchd --alt; world_start), one IP
- * with a second STUN port (punchd's default), or one IP and port only
- * (punchd --second-port off). */
-typedef enum world_server_kind {
-    WORLD_SERVER_TWO_IPS = 0,
-    WORLD_SERVER_SECOND_PORT,
-    WORLD_SERVER_ONE_PORT,
-} world_server_kind;
 void world_start_with(world *w, uint64_t seed, world_server_kind kind);
 void world_free(world *w);
+/* punchd --no-relay: the server (same keys) introduces only; call it
+ * before adding peers. */
+void world_relay_off(world *w);
+/* A TURN server (src/sim/turn_server.h) at 198.51.100.50:3478, 5 ms from
+ * the core router, realm "sim.test", user "punch", password "secret"
+ * (world_turn.c); peers added with use_turn allocate there (punch --turn). */
+void world_add_turn(world *w);
+extern const punch_addr WORLD_TURN_ADDR;
+/* Used by node_agent_new: the TURN settings of a use_turn peer into c. */
+void world_turn_cfg(const world *w, punch_agent_cfg *c);
 /* A second server (198.51.100.9, one IP with a second port, keys of its
  * own, 20 ms from the core router where the first is 5 ms) that peers
  * added from now on know after the first (more_servers). */

@@ -30,12 +30,17 @@
 
 enum { REPAIR_PLAIN = 0x00, REPAIR_SEQ = 0x01, REPAIR_NACK = 0x02, REPAIR_TAIL = 0x03 };
 #define REPAIR_HEADER 5      /* kind + sequence number */
-/* Packets kept to send again, and held to reorder: at least the packets
+/* Packets kept to send again, and held to reorder, at most: at least the packets
  * SCTP can have in flight (SOCKET_BUF in stream_internal.h, about 2,900),
  * or a packet still being repaired falls out of the ring and is given up
  * (seen at 2048 with 2 MiB buffers: 25 given up at once, SCTP's window
- * halved). 2 x 4096 slots of 1.2 KB: 9.6 MB per peer with streams. */
+ * halved). 2 x 4096 slots of 1.2 KB: 9.6 MB per peer at most, while it
+ * moves data. */
 #define REPAIR_RING 4096
+/* ...and at least: each ring starts this small, grows (doubling) while
+ * packets are in flight and shrinks back when the peer is idle, so an idle
+ * peer with streams costs 2 x 32 slots (76 KB), not 9.6 MB. */
+#define REPAIR_RING_MIN 32
 #define REPAIR_NACK_MAX 64
 #define REPAIR_MAX_PACKET 1152
 /* Above this recent loss rate (of sequenced packets, in 1/65536) losses go
@@ -65,9 +70,11 @@ typedef struct punch_repair punch_repair;
 /* Returns NULL when out of memory. */
 punch_repair *punch_repair_new(void);
 void punch_repair_free(punch_repair *r);
-/* An SCTP packet of ours (len <= REPAIR_MAX_PACKET - REPAIR_HEADER - 1):
- * written framed to out (room for len + REPAIR_HEADER); returns its length. */
-size_t punch_repair_frame(punch_repair *r, const uint8_t *pkt, size_t len, uint8_t *out);
+/* An SCTP packet of ours (len <= REPAIR_MAX_PACKET - REPAIR_HEADER - 1),
+ * at now (ms): written framed to out (room for len + REPAIR_HEADER);
+ * returns its length. */
+size_t punch_repair_frame(punch_repair *r, uint64_t now, const uint8_t *pkt, size_t len,
+                          uint8_t *out);
 /* A datagram body from the peer, at now (ms), on a path of rtt_ms (0:
  * unknown). */
 void punch_repair_input(punch_repair *r, const repair_io *io, uint64_t now, uint32_t rtt_ms,
@@ -77,5 +84,14 @@ void punch_repair_input(punch_repair *r, const repair_io *io, uint64_t now, uint
  * missing, give up on what waited too long. */
 void punch_repair_tick(punch_repair *r, const repair_io *io, uint64_t now, uint32_t rtt_ms);
 const repair_counters *punch_repair_counters(const punch_repair *r);
+/* What the repair goes by now, for traces: how long its repairs took
+ * (moving average, 0: none yet), the hold on a path of rtt_ms, the recent
+ * loss rate in 1/65536, and how many packets wait behind a gap. */
+typedef struct repair_state {
+    uint32_t repair_ms, hold_ms, loss, waiting;
+} repair_state;
+repair_state punch_repair_state(const punch_repair *r, uint32_t rtt_ms);
+/* Bytes r has allocated now (its rings grow and shrink: REPAIR_RING_MIN). */
+size_t punch_repair_memory(const punch_repair *r);
 
 #endif

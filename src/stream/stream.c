@@ -120,6 +120,7 @@ static void on_notification(punch_stream *st, const uint8_t *buf, size_t len)
             st->up = true;
             stream_set_path_mtu(st);
             stream_set_data_rto(st);
+            stream_set_cc(st);
         }
         break;
     case SCTP_COMM_LOST:
@@ -384,6 +385,7 @@ static punch_stream *stream_new(punch_sctp *s, sctp_peer *p, struct socket *so, 
     st->peer = p;
     st->so = so;
     st->opener = opener;
+    st->cc = SCTP_CC_HSTCP; /* the stack's default (punch_sctp_new) */
     st->rfd = st->wfd = -1;
     st->next = s->streams;
     s->streams = st;
@@ -616,9 +618,42 @@ static void peer_gone(punch_sctp *s, int peer, const char *why)
 
 /* ---- the stack and its clock ---------------------------------------------- */
 
+/* Each stream's SCTP state at debug level, every TRACE_EVERY ticks: the
+ * sender's window, the peer's, what is in flight and the timers, the
+ * figures that tell a stalled sender's cause (docs/streams.md). */
+static void trace_streams(punch_sctp *s)
+{
+    if (++s->trace_ticks % TRACE_EVERY != 0)
+        return;
+    struct sctpstat all;
+    memset(&all, 0, sizeof(all));
+    usrsctp_get_stat(&all);
+    for (punch_stream *st = s->streams; st; st = st->next) {
+        struct sctp_status ss;
+        memset(&ss, 0, sizeof(ss));
+        socklen_t len = sizeof(ss);
+        if (st->over || !st->so || !st->up ||
+            usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) != 0)
+            continue;
+        repair_state rs = {0};
+        if (st->peer->repair)
+            rs = punch_repair_state(st->peer->repair, (st->peer->rtt_us + 999) / 1000);
+        punch_log(PUNCH_LOG_DEBUG,
+                  "stream trace: peer %d sent %llu got %llu cwnd %u peer_rwnd %u unacked %u "
+                  "pending %u srtt %u rto %u; all streams: t3 %u fast_rtx %u rtx %u; repair: "
+                  "took %u ms hold %u ms loss %u/65536 waiting %u",
+                  st->peer->id, (unsigned long long)st->sent, (unsigned long long)st->received,
+                  ss.sstat_primary.spinfo_cwnd, ss.sstat_rwnd, ss.sstat_unackdata,
+                  ss.sstat_penddata, ss.sstat_primary.spinfo_srtt, ss.sstat_primary.spinfo_rto,
+                  all.sctps_timodata, all.sctps_sendfastretrans, all.sctps_sendretransdata,
+                  rs.repair_ms, rs.hold_ms, rs.loss, rs.waiting);
+    }
+}
+
 static void on_tick(void *arg, uint64_t now)
 {
     punch_sctp *s = arg;
+    trace_streams(s);
     punch_loop_timer_set(s->cfg.loop, s->tick, now + TICK_MS);
     uint64_t elapsed = now - s->last_tick;
     s->last_tick = now;
@@ -695,11 +730,11 @@ int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg)
      * halved (its beta is minRTT/maxRTT, and the repair's holds make SCTP's
      * round trip vary 40-150 ms), grows faster in slow start at large
      * windows, and starts at sctp_initial_cwnd (H-TCP ignores it: 3
-     * packets). The price: through punchd's rate-limited relay (1 MiB/s
-     * per source, excess dropped) it backs off too little: lab.stream's
-     * relay case 9-19 s for 8 MiB, 8.4 s with H-TCP. H-TCP, in turn,
-     * crawled on a 200 ms path after one early loss (0.24 MB/s, 1 run in
-     * 2). docs/streams.md. */
+     * packets). Through punchd's rate-limited relay (1 MiB/s per source,
+     * excess dropped) it backs off too little, so a stream on a relayed
+     * path takes H-TCP instead (stream_set_cc). H-TCP, in turn, crawled on
+     * a 200 ms path after one early loss (0.24 MB/s, 1 run in 2).
+     * docs/streams.md. */
     usrsctp_sysctl_set_sctp_default_cc_module(SCTP_CC_HSTCP);
     *out = s;
     return 0;
@@ -749,7 +784,7 @@ void punch_sctp_free(punch_sctp *s)
  * the peer's other associations, and of other peers', fire early too, at
  * worst a spurious retransmission and a congestion window that starts
  * over; path changes are rare. */
-static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
+static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us, bool relayed)
 {
     if (peer < 0 || peer >= MAX_PEERS)
         return;
@@ -757,6 +792,7 @@ static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
     sctp_peer *p = stream_peer_get(s, peer);
     p->has_path = true;
     p->rtt_us = rtt_us;
+    p->relayed = relayed;
     /* A setup is kicked only when its INIT found no path: one that went out
      * is answered or retried on its own (a kick would back its timer off). */
     bool stalled = false, unsent = p->unsent;
@@ -773,6 +809,7 @@ static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us)
             stalled = true;
         if (!st->up)
             continue;
+        stream_set_cc(st);
         struct sctp_paddrparams pp;
         memset(&pp, 0, sizeof(pp));
         memcpy(&pp.spp_address, &ss.sstat_primary.spinfo_address, sizeof(pp.spp_address));
@@ -797,7 +834,7 @@ static void on_driver_event(void *arg, const punch_event *ev)
         stream_take_packet(s, ev->peer, ev->data.bytes, ev->data.len);
         break;
     case PUNCH_EVENT_PATH:
-        path_changed(s, ev->peer, ev->path.rtt_us);
+        path_changed(s, ev->peer, ev->path.rtt_us, ev->path.kind == PUNCH_PATH_RELAY);
         break;
     case PUNCH_EVENT_RTT: /* streams opened from now on start with it */
         if (ev->peer >= 0 && ev->peer < MAX_PEERS)
@@ -826,6 +863,8 @@ void punch_sctp_counters_get(const punch_sctp *s, punch_sctp_counters *c)
     c->fast_retransmits = st.sctps_sendfastretrans;
     c->timeouts = st.sctps_timodata;
     c->sacks_out = st.sctps_sendsacks;
+    c->window_probe_timeouts = st.sctps_timowindowprobe;
+    c->window_probes = st.sctps_windowprobed;
     c->init_timeouts = st.sctps_timoinit;
     c->cookie_timeouts = st.sctps_timocookie;
     stream_repair_counters_add(s, c);

@@ -27,6 +27,7 @@
 #define SERVE_BUDGET (1u << 20) /* bytes one stream moves to wfd per serve */
 #define OUT_ROOM 2048      /* read from SCTP only with this much room (control messages fit) */
 #define TICK_MS 10         /* usrsctp's clock: its timers have 1 ms ticks; 10 ms is plenty */
+#define TRACE_EVERY 10     /* ticks between two debug traces of the streams: 100 ms */
 #define FLUSH_EVERY 64     /* the agent queues 256 datagrams: send them before it fills */
 /* Each stream's SCTP send and receive buffers. The window a path needs is
  * its rate times SCTP's round trip, and under loss that round trip is the
@@ -76,6 +77,7 @@ typedef struct sctp_peer {
     bool has_path;                 /* a PATH event came: packets can go */
     bool unsent;                   /* a packet found no path (SCTP waits to send it again) */
     uint32_t rtt_us;               /* of the path in use, as the agent measured it; 0: unknown */
+    bool relayed;                  /* the path in use goes through punchd's relay */
     punch_repair *repair;          /* made with the first stream packet either way */
     struct socket *listener;
 } sctp_peer;
@@ -96,6 +98,7 @@ struct punch_stream {
     uint16_t service;
     bool opener, up, open_sent, open_got, attached, refused_by_us;
     bool fin_sent, fin_got, done_sent, done_got, shut, over;
+    int cc;                        /* usrsctp congestion control module set; -1: the default */
     bool keep_wfd;                 /* the peer's FIN does not end wfd */
     int rfd, wfd;
     fd_kind rkind, wkind;
@@ -118,6 +121,7 @@ struct punch_sctp {
     punch_stream *streams;
     unsigned since_flush;
     bool kick;                     /* an upcall came: serve the streams again */
+    unsigned trace_ticks;          /* ticks counted for trace_streams */
     punch_sctp_counters c;
 };
 
@@ -133,6 +137,9 @@ struct sockaddr_conn stream_conn_addr(sctp_peer *p, uint16_t port);
 /* Options every stream socket (and listener) gets. Returns 0 or PUNCH_ERR_IO. */
 int stream_set_options(struct socket *so);
 void stream_set_path_mtu(punch_stream *st);
+/* The congestion control for st's path (stream_cc_for): set when the
+ * association comes up and when the path changes kind. */
+void stream_set_cc(punch_stream *st);
 /* RTO.Min of an association that is up: DATA_RTO_MIN_MS. */
 void stream_set_data_rto(punch_stream *st);
 /* RTO.Initial for a new stream to p from what is known of its path.

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t pkt[64] = {0}, body[64 + REPAIR_HEADER];
     pkt[15] = 20;
     for (int i = 0; i < 8; i++)
-        punch_repair_frame(r, pkt, sizeof(pkt), body);
+        punch_repair_frame(r, 0, pkt, sizeof(pkt), body);
     uint64_t now = 0;
     for (size_t off = 0; off < size;) {
         size_t len = data[off++];

@@ -481,6 +481,41 @@ static void full_exchange(void **state)
     punch_rendezvous_free(rv);
 }
 
+/* A RELAY is queued as it came, without a copy (rendezvous.h): taken at
+ * once (poll_transmit_view) it is the caller's own buffer; still queued
+ * when the next datagram comes in, it is copied then, so the caller may
+ * reuse its buffer after that call. */
+static void relayed_in_place_or_copied_before_the_next(void **state)
+{
+    (void)state;
+    punch_rendezvous_cfg cfg = base_cfg();
+    punch_rendezvous *rv = make(&cfg);
+    tpeer alice, bob;
+    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    peer_init(&bob, 3, "bob", v4(198, 51, 100, 9, 31000));
+    answer to_a, to_b;
+    exchange_register(rv, &alice, &bob);
+    exchange_introduce(rv, &alice, &bob, &to_a, &to_b);
+    drain_events(rv);
+    dgram r1 = relay_msg(to_a.m.session, "first, from alice");
+    dgram kept = r1;
+    send_from(rv, 29000, &alice.addr, &r1);
+    dgram r2 = relay_msg(to_b.m.session, "second, from bob");
+    send_from(rv, 29001, &bob.addr, &r2);
+    memset(r1.buf, 0, sizeof(r1.buf)); /* the caller's buffer, reused */
+    answer f1 = expect_to(rv, &bob, PUNCH_MSG_RELAY);
+    assert_int_equal(f1.d.len, kept.len);
+    assert_memory_equal(f1.d.buf, kept.buf, kept.len);
+    punch_rendezvous_out out;
+    const uint8_t *data;
+    assert_int_equal(punch_rendezvous_poll_transmit_view(rv, &out, &data), 1);
+    assert_ptr_equal(data, r2.buf); /* not copied */
+    assert_int_equal(out.len, r2.len);
+    assert_true(punch_addr_equal(&out.dst, &alice.addr));
+    assert_int_equal(punch_rendezvous_poll_transmit_view(rv, &out, &data), 0);
+    punch_rendezvous_free(rv);
+}
+
 /* ---- unauthenticated input ---- */
 
 static void hello_short_dropped_answers_never_larger(void **state)
@@ -1821,6 +1856,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_exchange),
+        cmocka_unit_test(relayed_in_place_or_copied_before_the_next),
         cmocka_unit_test(hello_short_dropped_answers_never_larger),
         cmocka_unit_test(hello_rate_limited_per_source),
         cmocka_unit_test(stale_cookie_refused),

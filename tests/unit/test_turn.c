@@ -6,7 +6,11 @@
  * forged success dropped, Refresh before the lifetime ends and a stale
  * nonce (438) on it, CreatePermission and ChannelBind for a peer and their
  * renewals, Send indications before the channel and ChannelData after it,
- * data in both ways, retransmissions running out, and refused credentials.
+ * data in both ways, retransmissions running out, and refused credentials;
+ * slots over hours (issue 15): 100 peers in sequence through 16 slots, a
+ * released slot reused only after RFC 8656 §12's quarantine, refreshes
+ * for live peers only, and a forgotten allocation (437) made anew;
+ * ChannelData taken before the ChannelBind's answer; a Refresh at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -342,6 +346,257 @@ static void wrong_password_fails(void **state)
     assert_string_equal(f.t.why, "the TURN server refused the allocation: 401 Unauthorized");
 }
 
+/* ---- slots over hours: release, quarantine, reuse ---- */
+
+/* The peer address of the request taken last. */
+static punch_addr request_peer(fixture *f)
+{
+    punch_addr a;
+    assert_int_equal(
+        punch_stun_read_addr(&f->m, punch_stun_find(&f->m, PUNCH_STUN_ATTR_XOR_PEER_ADDRESS), &a),
+        0);
+    return a;
+}
+
+static punch_addr peer_n(unsigned n)
+{
+    return (punch_addr){.family = PUNCH_AF_INET, .ip = {198, 51, 100, (uint8_t)(1 + n % 250)},
+                        .port = (uint16_t)(20000 + n)};
+}
+
+/* The server's view of channels (RFC 8656 §12): per channel number the
+ * address it was bound to and when it was last bound; a ChannelBind that
+ * moves either within 600 + 300 s is a violation. */
+typedef struct channel_book {
+    punch_addr addr[PUNCH_TURN_MAX_PEERS];
+    uint64_t bound_ms[PUNCH_TURN_MAX_PEERS];
+    bool used[PUNCH_TURN_MAX_PEERS];
+    unsigned violations, binds, permissions, refreshes_of_dead;
+} channel_book;
+
+static void book_bind(channel_book *b, uint64_t now, uint16_t channel, const punch_addr *addr)
+{
+    unsigned k = channel - PUNCH_STUN_CHANNEL_MIN;
+    assert_true(k < PUNCH_TURN_MAX_PEERS);
+    for (unsigned i = 0; i < PUNCH_TURN_MAX_PEERS; i++) {
+        bool same_addr = b->used[i] && punch_addr_equal(&b->addr[i], addr);
+        bool fresh = b->used[i] && now < b->bound_ms[i] + (600 + 300) * 1000ull;
+        if (fresh && ((i == k && !same_addr) || (i != k && same_addr)))
+            b->violations++;
+    }
+    b->used[k] = true;
+    b->addr[k] = *addr;
+    b->bound_ms[k] = now;
+    b->binds++;
+}
+
+/* Answer every request queued with success, as a server would, checking
+ * that peer requests are for live addresses only (live: n_live of them). */
+static void serve(fixture *f, channel_book *b, uint64_t now, const punch_addr *live, size_t n_live)
+{
+    while (punch_turn_poll_transmit(&f->t, f->req, sizeof(f->req), &f->req_len) == 1) {
+        assert_int_equal(punch_stun_decode(&f->m, f->req, f->req_len), 0);
+        if (f->m.method == PUNCH_STUN_CHANNEL_BIND || f->m.method == PUNCH_STUN_CREATE_PERMISSION) {
+            punch_addr a = request_peer(f);
+            bool is_live = false;
+            for (size_t i = 0; i < n_live; i++)
+                is_live = is_live || punch_addr_equal(&live[i], &a);
+            b->refreshes_of_dead += !is_live;
+            if (f->m.method == PUNCH_STUN_CHANNEL_BIND) {
+                uint16_t ch;
+                assert_int_equal(punch_stun_read_channel(
+                                     punch_stun_find(&f->m, PUNCH_STUN_ATTR_CHANNEL_NUMBER), &ch),
+                                 0);
+                book_bind(b, now, ch, &a);
+            } else {
+                b->permissions++;
+            }
+        }
+        answer(f, now, PUNCH_STUN_SUCCESS, 0, NULL, f->m.method == PUNCH_STUN_REFRESH ? 600 : 0,
+               SIGNED);
+    }
+}
+
+/* Run the client's timers up to until, serving every request. */
+static void run_until(fixture *f, channel_book *b, uint64_t until, const punch_addr *live,
+                      size_t n_live)
+{
+    for (uint64_t at; (at = punch_turn_next_timeout(&f->t)) <= until;) {
+        punch_turn_handle_timeout(&f->t, at);
+        serve(f, b, at, live, n_live);
+    }
+}
+
+/* Whether data for addr goes as ChannelData (its channel bound). */
+static bool on_channel(fixture *f, const punch_addr *addr)
+{
+    uint8_t out[64];
+    size_t len;
+    return punch_turn_wrap(&f->t, addr, (const uint8_t *)"x", 1, out, sizeof(out), &len) == 0 &&
+           (out[0] & 0xF0) == 0x40;
+}
+
+/* 100 peers one after another, a new one every 90 s, each for 180 s (two
+ * at a time), 2.5 hours in all: every one gets a permission and a channel
+ * out of 16 slots, no channel number or address is bound anew inside its
+ * quarantine, and nothing is refreshed for a peer that ended. */
+static void hundred_peers_in_sequence(void **state)
+{
+    (void)state;
+    fixture f;
+    channel_book b = {0};
+    allocate(&f);
+    punch_addr live[2] = {0};
+    for (unsigned n = 0; n < 100; n++) {
+        uint64_t t0 = 100000 + n * 90000ull;
+        run_until(&f, &b, t0, live, 2);
+        if (n >= 2) { /* the one of 180 s ago ends */
+            assert_int_equal(punch_turn_release(&f.t, &live[n % 2]), 0);
+            assert_int_equal(punch_turn_release(&f.t, &live[n % 2]), PUNCH_ERR_NOTFOUND);
+        }
+        live[n % 2] = peer_n(n);
+        assert_int_equal(punch_turn_permit(&f.t, t0, &live[n % 2]), 0);
+        serve(&f, &b, t0 + 20, live, 2);
+        assert_true(on_channel(&f, &live[n % 2]));
+    }
+    run_until(&f, &b, 100000 + 100 * 90000ull + 3 * 3600 * 1000ull, live, 2);
+    assert_int_equal(b.violations, 0);
+    assert_int_equal(b.refreshes_of_dead, 0);
+    assert_int_equal(f.t.no_slot, 0);
+    assert_true(b.binds >= 100);
+    assert_int_equal(f.t.state, PUNCH_TURN_ALLOCATED);
+    assert_true(f.t.refreshes >= 25); /* the allocation lives on: 5.3 h / 540 s */
+}
+
+/* Sixteen peers let go: a seventeenth address waits out the quarantine
+ * (600 s of channel from its last ChannelBind, 5 s of trip, 300 s), while
+ * one of the sixteen comes back at once on its own channel; released,
+ * nothing is sent for them any more. */
+static void quarantine_before_reuse(void **state)
+{
+    (void)state;
+    fixture f;
+    channel_book b = {0};
+    allocate(&f);
+    punch_addr peers[PUNCH_TURN_MAX_PEERS + 1];
+    for (unsigned n = 0; n <= PUNCH_TURN_MAX_PEERS; n++)
+        peers[n] = peer_n(n);
+    for (unsigned n = 0; n < PUNCH_TURN_MAX_PEERS; n++)
+        assert_int_equal(punch_turn_permit(&f.t, 100, &peers[n]), 0);
+    /* 32 requests at once overflow the queue of 8: the rest come again. */
+    serve(&f, &b, 120, peers, PUNCH_TURN_MAX_PEERS);
+    run_until(&f, &b, 10000, peers, PUNCH_TURN_MAX_PEERS);
+    for (unsigned n = 0; n < PUNCH_TURN_MAX_PEERS; n++)
+        assert_true(on_channel(&f, &peers[n]));
+    unsigned binds = b.binds;
+    assert_int_equal(punch_turn_permit(&f.t, 200, &peers[16]), PUNCH_ERR_LIMIT);
+    for (unsigned n = 0; n < PUNCH_TURN_MAX_PEERS; n++)
+        assert_int_equal(punch_turn_release(&f.t, &peers[n]), 0);
+    /* Only the allocation is refreshed from now on. */
+    run_until(&f, &b, 2000000, NULL, 0);
+    assert_int_equal(b.refreshes_of_dead, 0);
+    assert_int_equal(b.binds, binds);
+    /* The first slot out of quarantine: its last ChannelBind + 905 s. */
+    uint64_t reuse = UINT64_MAX;
+    for (int i = 0; i < PUNCH_TURN_MAX_PEERS; i++)
+        if (punch_turn_reuse_at(&f.t, i) < reuse)
+            reuse = punch_turn_reuse_at(&f.t, i);
+    assert_true(reuse >= 100 + (600 + 5 + 300) * 1000ull);
+    assert_true(reuse < 10000 + (600 + 5 + 300) * 1000ull);
+    /* Back before the end: its own slot, on the channel it had. */
+    assert_int_equal(punch_turn_permit(&f.t, 300000, &peers[3]), 0);
+    assert_true(on_channel(&f, &peers[3])); /* still bound at the server: 600 s */
+    serve(&f, &b, 300020, &peers[3], 1);
+    assert_int_equal(punch_turn_permit(&f.t, reuse - 1, &peers[16]), PUNCH_ERR_LIMIT);
+    assert_int_equal(f.t.no_slot, 2);
+    assert_int_equal(punch_turn_permit(&f.t, reuse, &peers[16]), 0);
+    punch_addr now_live[2] = {peers[3], peers[16]};
+    serve(&f, &b, reuse + 20, now_live, 2);
+    assert_true(on_channel(&f, &peers[16]));
+    assert_int_equal(b.violations, 0);
+    assert_int_equal(b.refreshes_of_dead, 0);
+}
+
+/* The server forgot the allocation (437 to a Refresh): a new Allocate,
+ * and the live peer is permitted and bound again on the new one. */
+static void forgotten_allocation_reallocates(void **state)
+{
+    (void)state;
+    fixture f;
+    channel_book b = {0};
+    allocate(&f);
+    assert_int_equal(punch_turn_permit(&f.t, 100, &PEER), 0);
+    serve(&f, &b, 120, &PEER, 1);
+    punch_turn_handle_timeout(&f.t, 40 + 540000);
+    take(&f);
+    while (f.m.method != PUNCH_STUN_REFRESH)
+        take(&f);
+    answer(&f, 540100, PUNCH_STUN_ERROR, 437, NULL, 0, UNSIGNED);
+    assert_int_equal(f.t.state, PUNCH_TURN_ALLOCATING);
+    assert_int_equal(f.t.reallocations, 1);
+    assert_string_equal(f.t.why, "the TURN server forgot our allocation (437): allocating anew");
+    do /* the peer's renewals queued before it are not answered */
+        take(&f);
+    while (f.m.method != PUNCH_STUN_ALLOCATE);
+    assert_signed(&f, "nonce-1");
+    answer(&f, 540200, PUNCH_STUN_SUCCESS, 0, NULL, 600, SIGNED);
+    assert_int_equal(f.t.state, PUNCH_TURN_ALLOCATED);
+    assert_false(on_channel(&f, &PEER));
+    assert_true(punch_turn_next_timeout(&f.t) <= 540200);
+    punch_turn_handle_timeout(&f.t, 540200);
+    serve(&f, &b, 540220, &PEER, 1);
+    assert_true(on_channel(&f, &PEER));
+    assert_int_equal(b.refreshes_of_dead, 0);
+}
+
+/* ChannelData on a channel whose ChannelBind is still on its way is the
+ * peer's (the server uses the channel at once; our answer may be lost);
+ * let go, it is taken until the server's binding may have expired (its
+ * last ChannelBind + 5 s + 600 s), then dropped. */
+static void channel_data_before_the_answer(void **state)
+{
+    (void)state;
+    fixture f;
+    allocate(&f);
+    assert_int_equal(punch_turn_permit(&f.t, 100, &PEER), 0);
+    take(&f);
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_CHANNEL_BIND);
+    uint16_t ch;
+    assert_int_equal(
+        punch_stun_read_channel(punch_stun_find(&f.m, PUNCH_STUN_ATTR_CHANNEL_NUMBER), &ch), 0);
+    uint8_t cd[16];
+    size_t len;
+    assert_int_equal(punch_stun_channel_encode(cd, sizeof(cd), ch, (const uint8_t *)"yo", 2, false,
+                                               &len),
+                     0);
+    punch_addr from;
+    const uint8_t *data;
+    size_t dlen;
+    assert_int_equal(punch_turn_handle(&f.t, 150, cd, len, &from, &data, &dlen), 1);
+    assert_true(punch_addr_equal(&from, &PEER));
+    assert_false(on_channel(&f, &PEER)); /* we send on it only once it is confirmed */
+    assert_int_equal(punch_turn_release(&f.t, &PEER), 0);
+    assert_int_equal(punch_turn_handle(&f.t, 100 + 604999, cd, len, &from, &data, &dlen), 1);
+    assert_int_equal(punch_turn_handle(&f.t, 100 + 605000, cd, len, &from, &data, &dlen), 0);
+}
+
+/* A path through the relay went quiet: a Refresh now, one at a time. */
+static void refresh_now(void **state)
+{
+    (void)state;
+    fixture f;
+    allocate(&f);
+    punch_turn_refresh_now(&f.t, 1000);
+    take(&f);
+    assert_int_equal(f.m.method, PUNCH_STUN_REFRESH);
+    punch_turn_refresh_now(&f.t, 1100);
+    nothing_sent(&f);
+    answer(&f, 1200, PUNCH_STUN_SUCCESS, 0, NULL, 600, SIGNED);
+    assert_int_equal(f.t.refreshes, 1);
+    assert_int_equal(punch_turn_next_timeout(&f.t), 1200 + 540000);
+}
+
 static void bad_config(void **state)
 {
     (void)state;
@@ -365,6 +620,11 @@ int main(void)
         cmocka_unit_test(no_answer_fails),
         cmocka_unit_test(over_a_stream),
         cmocka_unit_test(wrong_password_fails),
+        cmocka_unit_test(hundred_peers_in_sequence),
+        cmocka_unit_test(quarantine_before_reuse),
+        cmocka_unit_test(forgotten_allocation_reallocates),
+        cmocka_unit_test(channel_data_before_the_answer),
+        cmocka_unit_test(refresh_now),
         cmocka_unit_test(bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
