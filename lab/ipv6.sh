@@ -21,8 +21,9 @@
 # With stack nat64 the host is IPv6-only too and its router a NAT64 (RFC
 # 6146) as an IPv6-only ISP runs one: Debian's tayga (user space, on a TUN
 # `nat64`) translates the network-specific prefix 2001:db8:64::/96 (RFC
-# 6052 §2.2) to IPv4, each LAN host getting an address of
-# 192.168.255.0/24 (its dynamic pool), and the router's NAT (table `ip
+# 6052 §2.2; 2001:db8:64::/64 with punch-lab --nat64-prefix) to IPv4,
+# each LAN host getting an address of 192.168.255.0/24 (its dynamic
+# pool), and the router's NAT (table `ip
 # punchlab`, of the site's preset) maps those as it maps the LAN's, so
 # hole punching meets a NAT of that preset. Not the well-known prefix
 # 64:ff9b::/96: RFC 6052 §3.1 keeps it to global IPv4 addresses, and tayga
@@ -74,8 +75,18 @@ iifname \"wan\" ip6 daddr $p:100::/64 dnat ip6 prefix to $p:1::/64
   }"
 }
 
-# nat64_on NAT SITE HOST: tayga on NAT (stack nat64), ready when HOST pings
-# the server's IPv4 address through it.
+# The server's 198.51.100.1 under NAT64_PREFIX (RFC 6052 §2.2): the /64
+# steps over bits 64-71, the u-octet.
+nat64_server() {
+    case $NAT64_PREFIX in
+    2001:db8:64::/96) echo 2001:db8:64::198.51.100.1 ;;
+    2001:db8:64::/64) echo 2001:db8:64:0:c6:3364:100:0 ;;
+    *) die "no NAT64 prefix '$NAT64_PREFIX'" ;;
+    esac
+}
+
+# nat64_on NAT SITE HOST: tayga on NAT (stack nat64), translating
+# NAT64_PREFIX, ready when HOST pings the server's IPv4 address through it.
 nat64_on() {
     local nat=$1 site=$2 host=$3 st i
     st=$(state)
@@ -83,13 +94,13 @@ nat64_on() {
     mkdir -p "$st/tayga-$nat"
     # tayga's own IPv6 address (its ICMP errors), outside the prefix
     printf '%s\n' "tun-device nat64" "ipv4-addr 192.168.255.1" "ipv6-addr 2001:db8:$site:64::1" \
-        "prefix 2001:db8:64::/96" "dynamic-pool 192.168.255.0/24" "data-dir $st/tayga-$nat" \
+        "prefix $NAT64_PREFIX" "dynamic-pool 192.168.255.0/24" "data-dir $st/tayga-$nat" \
         >"$st/tayga-$nat.conf"
     nsx "$nat" tayga -c "$st/tayga-$nat.conf" --mktun >/dev/null 2>&1 ||
         die "tayga could not make its TUN at $nat"
     nsx "$nat" ip link set nat64 up
     nsx "$nat" ip route add 192.168.255.0/24 dev nat64
-    nsx "$nat" ip -6 route add 2001:db8:64::/96 dev nat64
+    nsx "$nat" ip -6 route add "$NAT64_PREFIX" dev nat64
     nsx "$nat" ip -6 route add "2001:db8:$site:64::1" dev nat64
     nsx "$nat" nft add rule ip punchlab filter_fwd iifname "nat64" oifname "wan" accept
     local log=$st/logs/tayga-$nat.log
@@ -97,7 +108,7 @@ nat64_on() {
         </dev/null >>"$log" 2>&1 &
     echo $! >"$st/pids/tayga-$nat.pid"
     for ((i = 0; i < 50; i++)); do
-        nsx "$host" ping -6 -c1 -W1 -q 2001:db8:64::198.51.100.1 >/dev/null 2>&1 && return 0
+        nsx "$host" ping -6 -c1 -W1 -q "$(nat64_server)" >/dev/null 2>&1 && return 0
         alive "$(cat "$st/pids/tayga-$nat.pid")" || die "tayga at $nat died: $(tail -1 "$log")"
         sleep 0.1
     done

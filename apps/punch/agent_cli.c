@@ -389,7 +389,7 @@ void punch_agent_cli_tune(const punch_cli *cli, punch_agent_cfg *cfg)
         cfg->flags |= PUNCH_AGENT_NO_AES;
     if (cli->no_nat64)
         cfg->flags |= PUNCH_AGENT_NO_NAT64;
-    memcpy(cfg->nat64_prefix, cli->nat64_prefix, sizeof(cfg->nat64_prefix));
+    cfg->nat64_prefix = cli->nat64_prefix;
     cfg->portmap = (uint8_t)cli->portmap;
 }
 
@@ -433,9 +433,12 @@ void punch_agent_cli_report(punch_events *events, const punch_addr *server, punc
     char a[PUNCH_ADDR_STRLEN], b[PUNCH_ADDR_STRLEN];
     switch (ev->kind) {
     case PUNCH_EVENT_REGISTERED: {
-        /* With several servers, the one that took us (the one in use now). */
+        /* With several servers, the one that took us (the one in use now);
+         * over TCP, the address the connection went to. */
         if (ev->registered.server.family != PUNCH_AF_NONE)
             server = &ev->registered.server;
+        if (punch_driver_tcp_server(d))
+            server = punch_driver_tcp_server(d);
         /* The other family's NAT discovery (issue 16), when it ran. */
         char other[96] = "";
         if (ev->registered.other_nat)

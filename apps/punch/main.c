@@ -3,7 +3,6 @@
  * punch: the peer command line. A table of subcommands (one file each),
  * global options before the subcommand, usage generated from the table.
  */
-#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "common/cli.h"
 #include "io/log.h"
+#include "io/net.h"
 #include "io/loop.h"
 #include "punch/punch.h"
 #include "punch_cli.h"
@@ -38,7 +38,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: punch [--server HOST[:PORT]]... [--name NAME] [--key FILE]\n"
             "             [--events FILE|-] [--log-level LEVEL] [--turn URL]\n"
-            "             [--nat64-prefix PREFIX/96|off] COMMAND [ARGS]\n"
+            "             [--nat64-prefix PREFIX/LEN|off] COMMAND [ARGS]\n"
             "\n"
             "Reach another program directly across NATs and firewalls.\n"
             "\n"
@@ -68,11 +68,12 @@ static void usage(FILE *out)
             "  --portmap MODE        ask the home router to map our port and offer it to\n"
             "                        peers: auto (default: PCP, NAT-PMP, then UPnP IGD),\n"
             "                        pcp, natpmp, upnp or off\n"
-            "  --nat64-prefix PREFIX/96|off\n"
+            "  --nat64-prefix PREFIX/LEN|off\n"
             "                        on a host with IPv6 and no IPv4, reach IPv4 servers\n"
             "                        and peers through the network's NAT64 at their\n"
-            "                        addresses under PREFIX (RFC 6052; default the\n"
-            "                        well-known 64:ff9b::/96); off: never\n"
+            "                        addresses under PREFIX (RFC 6052: LEN 32, 40, 48,\n"
+            "                        56, 64 or 96; default the well-known 64:ff9b::/96);\n"
+            "                        off: never\n"
             "  --turn turn://USER:PASS@HOST[:PORT][?transport=udp|tcp]\n"
             "  --turn turns://USER:PASS@HOST[:PORT]\n"
             "                        a standard TURN server (RFC 8656, e.g. coturn) to\n"
@@ -150,28 +151,17 @@ static int turn_option(punch_cli *cli, const char *text)
     return 0;
 }
 
-/* --nat64-prefix PREFIX[/96] or off. Returns 0 or 2 (said on stderr). */
+/* --nat64-prefix PREFIX[/LEN] or off. Returns 0 or 2 (said on stderr). */
 static int nat64_option(punch_cli *cli, const char *text)
 {
-    static const uint8_t zero[16 - PUNCH_NAT64_PREFIX_LEN];
-    char ip[INET6_ADDRSTRLEN];
-    uint8_t bytes[16];
-    const char *slash = strchr(text, '/');
-    size_t n = slash ? (size_t)(slash - text) : strlen(text);
+    char why[96];
     if (strcmp(text, "off") == 0) {
         cli->no_nat64 = true;
         return 0;
     }
-    if (n >= sizeof(ip) || (slash && strcmp(slash, "/96") != 0))
-        return punch_cli_usage_error("punch", "--nat64-prefix: '%s' is not an IPv6 /96 prefix "
-                                     "(e.g. 64:ff9b::/96) or off", text);
-    memcpy(ip, text, n);
-    ip[n] = '\0';
-    if (inet_pton(AF_INET6, ip, bytes) != 1 ||
-        memcmp(bytes + PUNCH_NAT64_PREFIX_LEN, zero, sizeof(zero)) != 0)
-        return punch_cli_usage_error("punch", "--nat64-prefix: '%s' is not an IPv6 /96 prefix "
-                                     "(e.g. 64:ff9b::/96) or off", text);
-    memcpy(cli->nat64_prefix, bytes, PUNCH_NAT64_PREFIX_LEN);
+    if (punch_nat64_prefix_parse(text, &cli->nat64_prefix, why, sizeof(why)) != 0)
+        return punch_cli_usage_error("punch", "--nat64-prefix: '%s': %s (give PREFIX/LEN, "
+                                     "e.g. 64:ff9b::/96, or off)", text, why);
     return 0;
 }
 

@@ -63,7 +63,7 @@ typedef struct check {
     int wait_ms;
     int family;
     punch_addr any;         /* 0.0.0.0:0 or [::]:0 */
-    const uint8_t *nat64;   /* an IPv4 server through our NAT64: its prefix; NULL not */
+    const punch_nat64_prefix *nat64; /* an IPv4 server through our NAT64: its prefix; NULL not */
 } check;
 
 static int open_socket(const check *c, punch_addr *local)
@@ -600,8 +600,8 @@ static int server_of(const punch_cli *cli, const char *text, const char *what, c
     int rc = punch_addr_resolve(text, DEFAULT_PORT, &c->server);
     if (rc == 0 && c->server.family == PUNCH_AF_INET && !cli->no_nat64 &&
         punch_local_ipv6_only() &&
-        punch_nat64_synthesize(cli->nat64_prefix, &c->server, &c->server) == 0)
-        c->nat64 = cli->nat64_prefix;
+        punch_nat64_synthesize(&cli->nat64_prefix, &c->server, &c->server) == 0)
+        c->nat64 = &cli->nat64_prefix;
     if (rc == PUNCH_ERR_INVAL)
         return punch_cli_usage_error("punch natcheck", "%s: '%s' is not HOST[:PORT]", what, text);
     if (rc != 0) {

@@ -24,7 +24,7 @@ typedef struct punch_cli {
     bool no_birthday;     /* --no-birthday: no many-port probing */
     bool no_aes;          /* --no-aes: never offer AES-256-GCM */
     bool no_nat64;        /* --nat64-prefix off */
-    uint8_t nat64_prefix[PUNCH_NAT64_PREFIX_LEN]; /* --nat64-prefix P/96; zero: 64:ff9b:: */
+    punch_nat64_prefix nat64_prefix; /* --nat64-prefix P/LEN; bits 0: 64:ff9b::/96 */
     int portmap;          /* --portmap: a punch_portmap_proto (default auto) */
     bool has_turn;        /* --turn URL, parsed (host not resolved yet) */
     punch_turn_url turn;

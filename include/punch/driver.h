@@ -103,6 +103,10 @@ void punch_driver_path_local(const punch_driver *d, const punch_event_path *path
 
 /* How datagrams to the server travel now: "udp" or "tcp". */
 const char *punch_driver_transport(const punch_driver *d);
+/* Over TCP, the server's address the connection goes to: the agent's
+ * server's, or its address of the other family when only that one took
+ * the connection (issue 16). NULL over UDP. */
+const punch_addr *punch_driver_tcp_server(const punch_driver *d);
 
 typedef struct punch_driver_stats {
     uint64_t tcp_fallbacks;    /* times UDP to the server was given up for TCP */

@@ -98,7 +98,16 @@ typedef struct punch_agent punch_agent;
 
 #define PUNCH_NAME_MAX 63
 #define PUNCH_MAX_LOCAL 8
-#define PUNCH_NAT64_PREFIX_LEN 12 /* a /96 NAT64 prefix (RFC 6052 §2.2) */
+#define PUNCH_NAT64_PREFIX_LEN 12 /* the bytes of the longest NAT64 prefix, /96 */
+
+/* A NAT64 prefix (RFC 6052 §2.2): the first `bits` bits of ip, the rest
+ * zero. bits is 32, 40, 48, 56, 64 or 96; 0 means the well-known prefix
+ * 64:ff9b::/96 (RFC 6052 §2.1). Bits 64-71 (the u-octet) are zero. */
+typedef struct punch_nat64_prefix {
+    uint8_t ip[PUNCH_NAT64_PREFIX_LEN];
+    uint8_t bits;
+} punch_nat64_prefix;
+
 /* Servers an agent knows (punch_agent_cfg.server and .more_servers). */
 #define PUNCH_MAX_SERVERS 8
 /* The largest application datagram punch_agent_send takes: what fits a
@@ -216,21 +225,28 @@ typedef struct punch_agent_cfg {
     bool turn_stream;
     /* NAT64 (RFC 6146; issue 16): on a host with IPv6 and no IPv4 of its
      * own (no IPv4 among `local`), the agent reaches an IPv4 server or
-     * peer endpoint at its IPv4-embedded IPv6 address under this /96
-     * prefix (RFC 6052 §2.2), through the network's NAT64, which is a NAT
-     * like any other to hole punching. All zero: the well-known prefix
-     * 64:ff9b::/96 (RFC 6052 §2.1; no DNS64 is asked, RFC 7050). Off with
-     * PUNCH_AGENT_NO_NAT64. */
-    uint8_t nat64_prefix[PUNCH_NAT64_PREFIX_LEN];
+     * peer endpoint at its IPv4-embedded IPv6 address under this prefix
+     * (RFC 6052 §2.2, any of its lengths), through the network's NAT64,
+     * which is a NAT like any other to hole punching. bits 0: the
+     * well-known prefix 64:ff9b::/96 (RFC 6052 §2.1; no DNS64 is asked,
+     * RFC 7050). Off with PUNCH_AGENT_NO_NAT64. */
+    punch_nat64_prefix nat64_prefix;
 } punch_agent_cfg;
 
-/* The IPv4-embedded IPv6 address of v4 under a /96 prefix (RFC 6052
- * §2.2; NULL or all zero: 64:ff9b::/96), port kept. Returns 0, or
- * PUNCH_ERR_INVAL (v4 not IPv4). The agent synthesizes global IPv4
- * addresses only (RFC 6052 §3.1). */
-int punch_nat64_synthesize(const uint8_t *prefix, const punch_addr *v4, punch_addr *out);
-/* Whether addr lies in the prefix (NULL or all zero: 64:ff9b::/96). */
-bool punch_nat64_is_synthesized(const uint8_t *prefix, const punch_addr *addr);
+/* NULL when prefix is one RFC 6052 §2.2 allows (NULL or bits 0: the
+ * well-known one), else why not, in a few words. */
+const char *punch_nat64_prefix_check(const punch_nat64_prefix *prefix);
+/* The IPv4-embedded IPv6 address of v4 under prefix (RFC 6052 §2.2; NULL
+ * or bits 0: 64:ff9b::/96), suffix zero, port kept. Returns 0, or
+ * PUNCH_ERR_INVAL (v4 not IPv4, or the prefix not allowed). The agent
+ * synthesizes global IPv4 addresses only (RFC 6052 §3.1). */
+int punch_nat64_synthesize(const punch_nat64_prefix *prefix, const punch_addr *v4, punch_addr *out);
+/* Whether addr lies in the prefix with its u-octet zero (an address
+ * punch_nat64_synthesize could have made, whatever its suffix). */
+bool punch_nat64_is_synthesized(const punch_nat64_prefix *prefix, const punch_addr *addr);
+/* The IPv4 address embedded in v6 under the prefix (port kept). Returns 0,
+ * or PUNCH_ERR_INVAL when v6 is not under it. */
+int punch_nat64_extract(const punch_nat64_prefix *prefix, const punch_addr *v6, punch_addr *out);
 /* The servers of cfg that are IPv4, as the NAT64 reaches them, when the
  * host has IPv6 and no IPv4 (have_v4, have_v6) and NAT64 is not off.
  * The I/O driver calls it before choosing its socket's family;
@@ -443,7 +459,7 @@ typedef struct punch_event {
 } punch_event;
 
 /* Returns 0, PUNCH_ERR_INVAL (bad config: no random, bad server address,
- * bad name) or PUNCH_ERR_NOMEM. Registration starts at once. */
+ * bad name, a NAT64 prefix RFC 6052 does not allow) or PUNCH_ERR_NOMEM. Registration starts at once. */
 int punch_agent_new(punch_agent **agent, const punch_agent_cfg *cfg, uint64_t now_ms);
 /* Free the agent (NULL-safe). It sends nothing: punch_agent_close each peer
  * and send what that queues first, for a goodbye the peers hear at once. */

@@ -14,6 +14,8 @@
 #      by nat-a's port-restricted cone: eim), seen at 203.0.113.1;
 #   4. bob dual-stack: both ways work (alice's native IPv6 through nat-a's
 #      firewall, and the NAT64 to bob's IPv4); both end on native IPv6.
+#   5. the NAT64's prefix a network-specific /64 (punch-lab
+#      --nat64-prefix 2001:db8:64::/64; --nat64-prefix the same): as 1.
 . "$(dirname "$0")/lib.sh"
 command -v tayga >/dev/null || { echo "SKIP: no tayga (scripts/setup installs it)"; exit 77; }
 B=${PUNCH_BUILD_DIR:?}
@@ -91,3 +93,34 @@ last_path alice | grep -q '"kind":"direct".*"remote":"\[2001:db8:b:1::10\]:' ||
 last_path bob | grep -q '"kind":"direct".*"remote":"\[2001:db8:a:1::10\]:' ||
     fail "dual: bob does not end on alice's native IPv6: $(grep '"event":"path"' "$C/bob.ev")"
 ok "IPv6-only behind NAT64 x dual: direct over native IPv6 ($(grep -c '"event":"path"' "$C/alice.ev") path events at alice)"
+lab down >/dev/null
+
+# 5. a network-specific /64 prefix (RFC 6052 §2.2): tayga puts the IPv4
+# address in bits 72-103, around the u-octet; punch must do the same, or
+# alice reaches neither the server nor bob
+C=$TMP/p64
+mkdir -p "$C"
+lab up different-nats --stack-a nat64 --stack-b v4 --nat64-prefix 2001:db8:64::/64 >/dev/null
+lab exec server -- "$PUNCHD" --listen "$S4:3478" --key "$C/server.key" \
+    --events "$C/punchd.ev" 2>"$C/punchd.err" </dev/null &
+wait_for "$C/punchd.ev"
+lab exec bob -- env XDG_CONFIG_HOME="$C/bob" timeout --foreground 40 "$PUNCH" --server "$S4" \
+    --name bob --events "$C/bob.ev" listen --datagram </dev/null >"$C/bob.out" 2>"$C/bob.err" &
+bob=$!
+wait_grep "$C/bob.ev" registered 10 || fail "/64: bob did not register: $(cat "$C/bob.err")"
+rc=0
+(echo "hello bob"; for ((i = 0; i < 200; i++)); do [ -s "$C/bob.out" ] && break; sleep 0.05; done) |
+    lab exec alice -- env XDG_CONFIG_HOME="$C/alice" timeout --foreground 40 "$PUNCH" \
+        --server "$S4" --nat64-prefix 2001:db8:64::/64 --name alice --events "$C/alice.ev" \
+        connect bob --datagram --timeout 30 >/dev/null 2>"$C/alice.err" || rc=$?
+kill -TERM "$bob" 2>/dev/null || true
+wait "$bob" 2>/dev/null || true
+[ "$rc" = 0 ] || fail "/64: connect exited $rc: $(cat "$C/alice.err")"
+[ "$(cat "$C/bob.out")" = "hello bob" ] || fail "/64: bob got '$(cat "$C/bob.out")'"
+grep -q '"server":"\[2001:db8:64:0:c6:3364:100:0\]:3478"' "$C/alice.ev" ||
+    fail "/64: alice did not register through the NAT64: $(grep registered "$C/alice.ev")"
+last_path alice | grep -q '"kind":"direct".*"remote":"\[2001:db8:64:0:c0:2:100:0\]:' ||
+    fail "/64: alice is not direct to bob's public address under the prefix: $(last_path alice)"
+last_path bob | grep -q '"kind":"direct".*"remote":"203.0.113.1:' ||
+    fail "/64: bob is not direct to the NAT64's mapping: $(last_path bob)"
+ok "NAT64 prefix 2001:db8:64::/64 (tayga): direct ($(last_path alice | grep -o '"remote":"[^"]*"'))"

@@ -585,7 +585,8 @@ static bool valid_servers(const punch_agent_cfg *cfg)
 int punch_agent_new(punch_agent **out, const punch_agent_cfg *cfg, uint64_t now)
 {
     if (!out || !cfg || !cfg->random || cfg->n_local > PUNCH_MAX_LOCAL || !valid_servers(cfg) ||
-        (cfg->name && !punch_msg_valid_name(cfg->name)))
+        (cfg->name && !punch_msg_valid_name(cfg->name)) ||
+        punch_nat64_prefix_check(&cfg->nat64_prefix))
         return PUNCH_ERR_INVAL;
     punch_agent *a = calloc(1, sizeof(*a));
     if (!a)

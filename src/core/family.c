@@ -78,7 +78,7 @@ punch_technique family_private_technique(const punch_addr *addr)
 
 /* RFC 6052 §3.1: the well-known prefix is for global IPv4 only; a
  * private IPv4 endpoint is not on the NAT64's side anyway. */
-static bool synthesize(const uint8_t *prefix, punch_addr *addr)
+static bool synthesize(const punch_nat64_prefix *prefix, punch_addr *addr)
 {
     return global_v4(addr) && punch_nat64_synthesize(prefix, addr, addr) == 0;
 }
@@ -87,9 +87,9 @@ size_t punch_agent_cfg_nat64(punch_agent_cfg *cfg, bool have_v4, bool have_v6)
 {
     if (!cfg || have_v4 || !have_v6 || (cfg->flags & PUNCH_AGENT_NO_NAT64))
         return 0;
-    size_t n = synthesize(cfg->nat64_prefix, &cfg->server);
+    size_t n = synthesize(&cfg->nat64_prefix, &cfg->server);
     for (size_t i = 0; i < cfg->n_more_servers && i < PUNCH_MAX_SERVERS - 1; i++)
-        n += synthesize(cfg->nat64_prefix, &cfg->more_servers[i]);
+        n += synthesize(&cfg->nat64_prefix, &cfg->more_servers[i]);
     return n;
 }
 
@@ -115,12 +115,12 @@ static bool nat64_on(const punch_agent *a)
 
 bool family_nat64(const punch_agent *a, punch_addr *addr)
 {
-    return nat64_on(a) && synthesize(a->cfg.nat64_prefix, addr);
+    return nat64_on(a) && synthesize(&a->cfg.nat64_prefix, addr);
 }
 
 void family_mark_nat64(const punch_agent *a, candidate *c)
 {
-    c->via_nat64 = nat64_on(a) && punch_nat64_is_synthesized(a->cfg.nat64_prefix, &c->addr);
+    c->via_nat64 = nat64_on(a) && punch_nat64_is_synthesized(&a->cfg.nat64_prefix, &c->addr);
 }
 
 static bool direct_v6(const candidate *c)

@@ -24,6 +24,10 @@
 /* A connection not up by then is given up (the kernel alone would try for
  * about two minutes where SYNs are dropped). */
 #define TCP_CONNECT_MS 10000u
+/* ...but a try with the server's address of the other family still to
+ * come gives way after 2 s, RFC 8305 §8's longest Connection Attempt
+ * Delay (the tries go one after the other here, not side by side). */
+#define TCP_NEXT_FAMILY_MS 2000u
 #define TCP_BACKOFF_MIN_MS 500u
 #define TCP_BACKOFF_MAX_MS 30000u
 /* While a HELLO or REGISTER waits over UDP for longer than the agent's
@@ -74,6 +78,12 @@ struct punch_driver {
     uint64_t tcp_connect_deadline_ms; /* while connecting */
     uint32_t tcp_backoff_ms;
     bool tcp_heard;            /* the current connection brought a frame */
+    /* Dual stack (issue 16): the server's address of the other family
+     * (family NONE: none given), tried over TCP when the connection to
+     * server's never brought a frame (RFC 8305's order: the family UDP
+     * registers over first). */
+    punch_addr server_other;
+    bool tcp_other;            /* the current (or next) connection goes there */
     punch_frame_reader rd;
     punch_tcp_out out;
     uint8_t last_reg[PUNCH_UDP_MTU]; /* the latest HELLO or REGISTER to the server */
@@ -143,7 +153,7 @@ static void server_moved(punch_driver *d, const punch_addr *server)
         return;
     d->server = *server;
     tcp_close(d);
-    d->via_tcp = false;
+    d->via_tcp = d->tcp_other = false;
     d->waiting = false;
     d->tcp_retry_ms = d->probe_next_ms = UINT64_MAX;
 }
@@ -302,13 +312,28 @@ static void tcp_close(punch_driver *d)
     punch_tcp_out_clear(&d->out);
 }
 
-/* The connection failed or dropped: try again after the backoff. */
+static bool tcp_other_next(const punch_driver *d)
+{
+    return !d->tcp_other && d->server_other.family != PUNCH_AF_NONE &&
+           d->server_other.family != d->server.family;
+}
+
+/* The connection failed or dropped: one that never brought a frame is
+ * tried at once at the other family's address, if that is still to come;
+ * else again after the backoff, from the first family again. */
 static void tcp_fail(punch_driver *d, uint64_t now)
 {
     d->stats.tcp_failures++;
     tcp_close(d);
+    if (!d->tcp_heard && tcp_other_next(d)) {
+        d->tcp_other = true;
+        d->tcp_retry_ms = now;
+        return;
+    }
     if (d->tcp_heard)
         d->tcp_backoff_ms = TCP_BACKOFF_MIN_MS; /* it worked: the next one may too */
+    else
+        d->tcp_other = false; /* the next round from the first family */
     d->tcp_retry_ms = now + d->tcp_backoff_ms;
     d->tcp_backoff_ms = d->tcp_backoff_ms * 2 < TCP_BACKOFF_MAX_MS ? d->tcp_backoff_ms * 2
                                                                   : TCP_BACKOFF_MAX_MS;
@@ -335,7 +360,10 @@ static void tcp_open(punch_driver *d, uint64_t now)
 {
     d->tcp_retry_ms = UINT64_MAX;
     d->tcp_heard = false;
-    d->tcp_fd = punch_tcp_connect(&d->server);
+    const punch_addr *to = punch_driver_tcp_server(d);
+    char text[PUNCH_ADDR_STRLEN];
+    punch_log(PUNCH_LOG_DEBUG, "to the server over TCP at %s", punch_addr_format(to, text));
+    d->tcp_fd = punch_tcp_connect(to);
     if (d->tcp_fd < 0) {
         d->tcp_fd = -1;
         tcp_fail(d, now);
@@ -347,7 +375,7 @@ static void tcp_open(punch_driver *d, uint64_t now)
         return;
     }
     d->tcp_events = EPOLLOUT;
-    d->tcp_connect_deadline_ms = now + TCP_CONNECT_MS;
+    d->tcp_connect_deadline_ms = now + (tcp_other_next(d) ? TCP_NEXT_FAMILY_MS : TCP_CONNECT_MS);
     punch_frame_reader_init(&d->rd);
     /* A new connection is a new source address at the server: send the
      * latest registration step again at once instead of waiting for the
@@ -707,6 +735,11 @@ const char *punch_driver_transport(const punch_driver *d)
     return d->via_tcp ? "tcp" : "udp";
 }
 
+const punch_addr *punch_driver_tcp_server(const punch_driver *d)
+{
+    return !d->via_tcp ? NULL : d->tcp_other ? &d->server_other : &d->server;
+}
+
 const punch_driver_stats *punch_driver_stats_get(const punch_driver *d)
 {
     return &d->stats;
@@ -726,9 +759,7 @@ static int tcp_paths_new(punch_driver *d, const punch_agent_cfg *ac)
                               .ask = (ac->flags & PUNCH_AGENT_TCP) != 0, .random = ac->random,
                               .random_ctx = ac->random_ctx};
     uint8_t other = d->server.family == PUNCH_AF_INET ? PUNCH_AF_INET6 : PUNCH_AF_INET;
-    for (size_t i = 0; i < ac->n_more_servers && !tc.server_other.family; i++)
-        if (ac->more_servers[i].family == other)
-            tc.server_other = ac->more_servers[i];
+    tc.server_other = d->server_other;
     tc.n_local = punch_local_addresses(d->local.family, 0, tc.local, PUNCH_MAX_LOCAL);
     if (d->fd_other >= 0)
         tc.n_local += punch_local_addresses(other, 0, tc.local + tc.n_local,
@@ -774,6 +805,16 @@ static size_t local_endpoints(const punch_driver *d, punch_addr *out, size_t cap
     return n;
 }
 
+/* ac's server, and the first of its other servers of the other family
+ * (family NONE: none): TCP to punchd's second try, and TCP paths'. */
+static void take_servers(punch_driver *d, const punch_agent_cfg *ac)
+{
+    d->server = ac->server;
+    for (size_t i = 0; i < ac->n_more_servers && !d->server_other.family; i++)
+        if (ac->more_servers[i].family != ac->server.family)
+            d->server_other = ac->more_servers[i];
+}
+
 int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cfg *cfg)
 {
     punch_driver *d = calloc(1, sizeof(*d));
@@ -795,7 +836,7 @@ int punch_driver_new(punch_driver **out, punch_loop *loop, const punch_driver_cf
      * main socket is IPv6). */
     bool v6_only = punch_local_ipv6_only();
     punch_agent_cfg_nat64(&ac, !v6_only, v6_only);
-    d->server = ac.server;
+    take_servers(d, &ac);
     if (bind.family == PUNCH_AF_NONE)
         bind.family = ac.server.family;
     int rc = PUNCH_ERR_NOMEM;

@@ -19,6 +19,11 @@ int punch_addr_parse(const char *text, uint16_t default_port, punch_addr *out);
 /* Write "IP:PORT" or "[IP]:PORT" into buf (PUNCH_ADDR_STRLEN bytes). */
 const char *punch_addr_format(const punch_addr *a, char buf[PUNCH_ADDR_STRLEN]);
 
+/* A NAT64 prefix "IPv6/LEN" (RFC 6052 §2.2: LEN 32, 40, 48, 56, 64 or
+ * 96; bare IPv6: /96) into *out. Returns 0, or PUNCH_ERR_INVAL with why
+ * (why_len bytes, NUL-terminated) saying what is wrong; *out untouched. */
+int punch_nat64_prefix_parse(const char *text, punch_nat64_prefix *out, char *why, size_t why_len);
+
 /* Like punch_addr_parse, but HOST may also be a name looked up with
  * getaddrinfo (the first answer is taken). Returns 0, PUNCH_ERR_INVAL (bad
  * syntax) or PUNCH_ERR_NOTFOUND (the name does not resolve). */

@@ -740,14 +740,18 @@ punch_nat *punch_sim_nat(punch_sim *sim, int id)
     return sim && valid_node(sim, id) ? sim->nodes[id].nat : NULL;
 }
 
-int punch_sim_nat_nat64(punch_sim *sim, int id, const uint8_t *prefix, const punch_addr *pool)
+int punch_sim_nat_nat64(punch_sim *sim, int id, const punch_nat64_prefix *prefix,
+                        const punch_addr *pool)
 {
     if (!sim || !valid_node(sim, id) || !sim->nodes[id].nat || sim->nodes[id].nat64 || !pool ||
         pool->family != PUNCH_AF_INET)
         return PUNCH_ERR_INVAL;
+    punch_nat64 t;
+    if (punch_nat64_init(&t, prefix, pool) != 0)
+        return PUNCH_ERR_INVAL;
     if (!(sim->nodes[id].nat64 = malloc(sizeof(punch_nat64))))
         return PUNCH_ERR_NOMEM;
-    punch_nat64_init(sim->nodes[id].nat64, prefix, pool);
+    *sim->nodes[id].nat64 = t;
     return 0;
 }
 

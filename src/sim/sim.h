@@ -151,10 +151,11 @@ punch_nat *punch_sim_nat(punch_sim *sim, int node);
  * or PCP service adds), asked before its NAT model, or NULL. */
 punch_nat_fwd *punch_sim_nat_fwd(punch_sim *sim, int node);
 /* Make NAT node a NAT64 (src/nat/nat64.h): IPv6 from its inside to the
- * prefix (NULL: 64:ff9b::/96) leaves as IPv4 from a pool starting at
+ * prefix (NULL or bits 0: 64:ff9b::/96; any RFC 6052 length) leaves as IPv4 from a pool starting at
  * pool, through the node's NAT model; everything else from the inside is
  * dropped. Returns 0, PUNCH_ERR_INVAL or PUNCH_ERR_NOMEM. */
-int punch_sim_nat_nat64(punch_sim *sim, int node, const uint8_t *prefix, const punch_addr *pool);
+int punch_sim_nat_nat64(punch_sim *sim, int node, const punch_nat64_prefix *prefix,
+                        const punch_addr *pool);
 const punch_sim_counters *punch_sim_counters_get(const punch_sim *sim);
 
 /* A reflector endpoint, like a STUN Binding server: answers every datagram

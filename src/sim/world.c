@@ -657,6 +657,7 @@ static void node_agent_new(world *w, node *n, const punch_server_token *token)
                          .open_guard_ms = w->open_guard_ms, .random = rng_bytes,
                          .random_ctx = &n->rng};
     c.local[0] = n->addr;
+    c.nat64_prefix = w->nat64_prefix;
     if (n->addr6.family)
         c.local[c.n_local++] = n->addr6;
     if (w->two_servers)

@@ -174,6 +174,8 @@ typedef struct world {
     uint64_t access_delay_us, access_jitter_us;
     uint8_t portmap;             /* punch_agent_cfg.portmap of the peers added */
     punch_sim_turn *turn;        /* world_add_turn: a TURN server, NULL: none */
+    punch_nat64_prefix nat64_prefix; /* STACK_V6_NAT64 sites' NAT64 prefix, told to
+                                        their agents (bits 0: 64:ff9b::/96) */
 } world;
 
 

@@ -22,6 +22,7 @@
  * at 203.0.113.10i.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "sim/world.h"
 
@@ -79,23 +80,26 @@ static int firewall_on_core(world *w, uint8_t site, bool npt, uint64_t delay_us,
 }
 
 /* An IPv6-only site: native IPv6 through its firewall, IPv4 through its
- * NAT64 (the host's route to 64:ff9b::/96). */
+ * NAT64 (the host's route to w->nat64_prefix, 64:ff9b::/96 by default). */
 static void nat64_site(world *w, node *n, const char *name, uint8_t site, punch_addr a6,
                        const char *nat_spec, uint64_t v6_delay_us)
 {
-    static const punch_addr WKP = {.family = PUNCH_AF_INET6, .ip = {0, 0x64, 0xff, 0x9b}};
+    static const punch_nat64_prefix WKP = {.ip = {0, 0x64, 0xff, 0x9b}, .bits = 96};
+    const punch_nat64_prefix *p = w->nat64_prefix.bits ? &w->nat64_prefix : &WKP;
+    punch_addr under = {.family = PUNCH_AF_INET6};
+    memcpy(under.ip, p->ip, sizeof(p->ip));
     int l6, l64;
     int fw = firewall_on_core(w, site, false, v6_delay_us, &n->v6_link);
     int nat = nat_on_core(w, nat_spec, v4(203, 0, 113, (uint8_t)(10 * site), 0), 0);
     punch_addr pool = v4(192, 168, 255, 2, 0);
-    if (punch_sim_nat_nat64(w->sim, nat, NULL, &pool) != 0)
+    if (punch_sim_nat_nat64(w->sim, nat, p, &pool) != 0)
         abort();
     n->nat64 = true;
     add_peer(w, n, name, a6, fw, true, 0, &l6);
     link_up(w, n->host, a6, false, nat, NONE, true, &(punch_sim_link_cfg){.delay_us = 200}, &l64);
     route(w, nat, a6, 128, l64);
     route(w, n->host, ANY6, 0, l6);
-    route(w, n->host, WKP, 96, l64);
+    route(w, n->host, under, p->bits, l64);
 }
 
 static void add_site(world *w, node *n, const char *name, uint8_t site, world_stack stack,

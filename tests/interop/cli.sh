@@ -40,6 +40,13 @@ expect 2 '^usage: punch' "$PUNCH"
 expect 2 "unknown option '--bogus'" "$PUNCH" --bogus keygen
 expect 0 '^usage: punch keygen' "$PUNCH" keygen --help
 expect 2 "^punch: --name: 'bob smith' is not a name \\(1 to 63 printable" "$PUNCH" --name 'bob smith' listen
+# --nat64-prefix: RFC 6052's lengths only, u-octet and bits past the length zero
+expect 2 "^punch: --nat64-prefix: '2001:db8::/33': the length is not 32, 40, 48, 56, 64 or 96" \
+    "$PUNCH" --nat64-prefix 2001:db8::/33 keygen --public /dev/null
+expect 2 "^punch: --nat64-prefix: '2001:db8:0:0:100::/96': bits 64-71 \\(the u-octet\\) are not zero" \
+    "$PUNCH" --nat64-prefix 2001:db8:0:0:100::/96 keygen --public /dev/null
+expect 2 "^punch: --nat64-prefix: '2001:db8:1::/32': bits are set beyond the prefix length" \
+    "$PUNCH" --nat64-prefix 2001:db8:1::/32 keygen --public /dev/null
 expect 2 "--allow-forward: '$(seq -s, 1 17)' names more than 16 ports" \
     "$PUNCH" listen --allow-forward "$(seq -s, 1 17)" --any-peer
 

@@ -235,14 +235,14 @@ static void nat64_addresses(void **state)
 {
     (void)state;
     static const uint8_t want[16] = {0, 0x64, 0xff, 0x9b, [12] = 192, 0, 2, 33};
-    static const uint8_t nsp[12] = {0x20, 0x01, 0x0d, 0xb8, 0, 0x64};
+    static const punch_nat64_prefix nsp = {.ip = {0x20, 0x01, 0x0d, 0xb8, 0, 0x64}, .bits = 96};
     punch_addr four = v4(192, 0, 2, 33, 3478), six, back;
     assert_int_equal(punch_nat64_synthesize(NULL, &four, &six), 0);
     assert_int_equal(six.family, PUNCH_AF_INET6);
     assert_memory_equal(six.ip, want, 16);
     assert_int_equal(six.port, 3478);
     assert_true(punch_nat64_is_synthesized(NULL, &six));
-    assert_false(punch_nat64_is_synthesized(nsp, &six));
+    assert_false(punch_nat64_is_synthesized(&nsp, &six));
     assert_int_equal(punch_nat64_extract(NULL, &six, &back), 0);
     assert_true(punch_addr_equal(&back, &four));
     assert_int_equal(punch_nat64_synthesize(NULL, &six, &back), PUNCH_ERR_INVAL);
@@ -254,14 +254,14 @@ static void nat64_addresses(void **state)
     c.flags = PUNCH_AGENT_NO_NAT64;
     assert_int_equal(punch_agent_cfg_nat64(&c, false, true), 0);
     c.flags = 0;
-    memcpy(c.nat64_prefix, nsp, sizeof(nsp));
+    c.nat64_prefix = nsp;
     assert_int_equal(punch_agent_cfg_nat64(&c, false, true), 1); /* not 10.0.0.1 */
-    assert_true(punch_nat64_is_synthesized(nsp, &c.server));
+    assert_true(punch_nat64_is_synthesized(&nsp, &c.server));
     assert_int_equal(c.more_servers[0].family, PUNCH_AF_INET);
 
     punch_nat64 t;
     punch_addr pool = v4(192, 168, 255, 2, 0);
-    punch_nat64_init(&t, NULL, &pool);
+    assert_int_equal(punch_nat64_init(&t, NULL, &pool), 0);
     punch_addr h1 = {.family = PUNCH_AF_INET6, .port = 5000, .ip = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}};
     punch_addr h2 = h1;
     h2.ip[15] = 2;
@@ -289,23 +289,23 @@ static void nat64_addresses(void **state)
  * the NAT64's IPv4 mapping the server saw. Hole punching goes through
  * the NAT64 as through any NAT: direct, no relay. Without synthesis she
  * would not even register (no IPv4 route). */
-static void nat64_v4only_goes_direct(void **state)
+static void nat64_direct(const punch_nat64_prefix *prefix, const char *what)
 {
-    (void)state;
-    static const uint8_t wkp[12] = {0x00, 0x64, 0xff, 0x9b};
+    punch_addr want, bob_nat = v4(203, 0, 113, 20, 0);
+    assert_int_equal(punch_nat64_synthesize(prefix, &bob_nat, &want), 0);
     for (unsigned r = 0; r < runs(); r++) {
         world w;
         world_start(&w, seed_of(r));
+        if (prefix)
+            w.nat64_prefix = *prefix;
         dual_stack(&w, STACK_V6_NAT64, STACK_V4_ONLY, "port-restricted-cone", V6_WAN_US);
         connect_for(&w, 5000);
         if (!w.alice.have_path || w.alice.kind != PUNCH_PATH_DIRECT ||
-            w.alice.path_remote.family != PUNCH_AF_INET6 ||
-            memcmp(w.alice.path_remote.ip, wkp, sizeof(wkp)) != 0 ||
-            memcmp(w.alice.path_remote.ip + 12, (uint8_t[]){203, 0, 113, 20}, 4) != 0)
-            fail_msg("seed %llu: alice has %s path over %s, want direct to 64:ff9b::203.0.113.20",
-                     (unsigned long long)w.seed, !w.alice.have_path ? "no" :
+            !punch_addr_same_ip(&w.alice.path_remote, &want))
+            fail_msg("seed %llu: alice has %s path over %s, want direct to 203.0.113.20 "
+                     "under %s", (unsigned long long)w.seed, !w.alice.have_path ? "no" :
                      w.alice.kind == PUNCH_PATH_DIRECT ? "a direct" : "a relay",
-                     family(&w.alice.path_remote));
+                     family(&w.alice.path_remote), what);
         if (!w.bob.have_path || w.bob.kind != PUNCH_PATH_DIRECT ||
             w.bob.path_remote.family != PUNCH_AF_INET ||
             memcmp(w.bob.path_remote.ip, (uint8_t[]){203, 0, 113, 10}, 4) != 0)
@@ -318,7 +318,23 @@ static void nat64_v4only_goes_direct(void **state)
             fail_msg("seed %llu: nothing crossed the NAT64", (unsigned long long)w.seed);
         world_free(&w);
     }
-    fprintf(stderr, "nat64 x v4-only: direct through the NAT64, %u seeds\n", runs());
+    fprintf(stderr, "nat64 (%s) x v4-only: direct through the NAT64, %u seeds\n", what, runs());
+}
+
+static void nat64_v4only_goes_direct(void **state)
+{
+    (void)state;
+    nat64_direct(NULL, "64:ff9b::/96");
+}
+
+/* The same with a network-specific /64 prefix (RFC 6052 §2.4's): the
+ * IPv4 address straddles the u-octet, which stays zero. */
+static void nat64_nsp64_goes_direct(void **state)
+{
+    (void)state;
+    const punch_nat64_prefix nsp = {.ip = {0x20, 0x01, 0x0d, 0xb8, 0x01, 0x22, 0x03, 0x44},
+                                    .bits = 64};
+    nat64_direct(&nsp, "2001:db8:122:344::/64");
 }
 
 /* NAT discovery over both families: alice's IPv4 NAT maps per
@@ -466,6 +482,7 @@ int main(void)
         cmocka_unit_test(v6only_v4only),
         cmocka_unit_test(nat64_addresses),
         cmocka_unit_test(nat64_v4only_goes_direct),
+        cmocka_unit_test(nat64_nsp64_goes_direct),
         cmocka_unit_test(nat64_native_ipv6_wins),
         cmocka_unit_test(discovery_both_families),
         cmocka_unit_test(ipv6_dies_moves_to_ipv4),
