@@ -44,7 +44,7 @@ read -r got bbr_bps <"$TMP/bbr"
 # and the sender's SCTP timeouts and retransmissions.
 side_counters() {
     grep '"event":"counters"' "$1" | tail -1 |
-        grep -oE '"(repair_[a-z_]*|timeouts|retransmits|fast_retransmits|window_probe[a-z_]*|sacks_out|queue_overflows)":[0-9]*' | tr '\n' ' '
+        grep -oE '"(repair_[a-z_]*|timeouts|retransmits|fast_retransmits|window_probe[a-z_]*|window_restarts|sacks_out|queue_overflows)":[0-9]*' | tr '\n' ' '
 }
 mbps() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1e6 }'; }
 # punch_run N: one transfer through punch, between peers of their own

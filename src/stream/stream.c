@@ -618,47 +618,98 @@ static void peer_gone(punch_sctp *s, int peer, const char *why)
 
 /* ---- the stack and its clock ---------------------------------------------- */
 
-/* Each stream's SCTP state at debug level, every TRACE_EVERY ticks: the
- * sender's window, the peer's, what is in flight and the timers, the
- * figures that tell a stalled sender's cause (docs/streams.md). */
-static void trace_streams(punch_sctp *s)
+/* One stream's SCTP and repair state at debug level: the sender's window,
+ * the peer's, what is in flight and the timers, the repair's timing and
+ * whether the peer's repair mends ours: the figures that tell a stalled
+ * sender's cause (docs/streams.md). */
+static void trace_stream(const punch_stream *st, const struct sctpstat *all, uint64_t now,
+                         const char *why)
 {
-    if (++s->trace_ticks % TRACE_EVERY != 0)
+    struct sctp_status ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len = sizeof(ss);
+    if (st->over || !st->so || !st->up ||
+        usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) != 0)
         return;
-    struct sctpstat all;
-    memset(&all, 0, sizeof(all));
-    usrsctp_get_stat(&all);
+    repair_state rs = {0};
+    bool mends = false;
+    if (st->peer->repair) {
+        rs = punch_repair_state(st->peer->repair, (st->peer->rtt_us + 999) / 1000);
+        mends = punch_repair_peer_mends(st->peer->repair, now);
+    }
+    punch_log(PUNCH_LOG_DEBUG,
+              "stream %s: t %llu peer %d sent %llu got %llu cwnd %u peer_rwnd %u unacked %u "
+              "pending %u srtt %u rto %u; all streams: t3 %u fast_rtx %u rtx %u; repair: "
+              "took %u ms hold %u ms loss %u/65536 waiting %u, the peer's %s",
+              why, (unsigned long long)now, st->peer->id, (unsigned long long)st->sent,
+              (unsigned long long)st->received, ss.sstat_primary.spinfo_cwnd, ss.sstat_rwnd,
+              ss.sstat_unackdata, ss.sstat_penddata, ss.sstat_primary.spinfo_srtt,
+              ss.sstat_primary.spinfo_rto, all->sctps_timodata, all->sctps_sendfastretrans,
+              all->sctps_sendretransdata, rs.repair_ms, rs.hold_ms, rs.loss, rs.waiting,
+              mends ? "mends" : "does not mend");
+}
+
+/* Every stream's state every TRACE_EVERY ticks ("trace"), and at once
+ * after a tick in which a T3-rtx timer ran out ("t3"). */
+static void trace_streams(punch_sctp *s, const struct sctpstat *all, uint64_t now, bool t3)
+{
+    if (++s->trace_ticks % TRACE_EVERY != 0 && !t3)
+        return;
+    for (punch_stream *st = s->streams; st; st = st->next)
+        trace_stream(st, all, now, t3 ? "t3" : "trace");
+}
+
+/* usrsctp's T3-rtx timer runs out every RTO or two of a bulk transfer
+ * whatever the SACKs say (its express SACK path never restarts it), and
+ * then counts as lost what waited longer than srtt + 4 rttvar: a packet
+ * held behind a repair, or by a receiver waiting for a CPU, or whose SACK
+ * was lost. Such a cut sets the window to one packet and ssthresh to half
+ * the window it cut, four packets when that was already small (RFC 9260
+ * §7.2.3), and every usrsctp module then grows by one packet per round
+ * trip: lab.stream_loss moved 64 MiB at 0.11-0.18 of TCP BBR, 1 run in
+ * 10 under load (docs/streams.md "The second slow mode"). On a path whose
+ * losses the peer's repair mends (it NACKs: the loss rate is random
+ * loss's, under REPAIR_LOSS_LIMIT, not congestion's) such a cut is the
+ * timer's mistake: start slow start over, from the initial window up to
+ * the peer's window, as after an idle period. The relay's losses are its
+ * policer's, congestion: SCTP keeps its cut there. */
+static void restart_cut_windows(punch_sctp *s, uint64_t now)
+{
     for (punch_stream *st = s->streams; st; st = st->next) {
         struct sctp_status ss;
         memset(&ss, 0, sizeof(ss));
         socklen_t len = sizeof(ss);
-        if (st->over || !st->so || !st->up ||
+        if (st->over || !st->so || !st->up || st->peer->relayed || !st->peer->repair ||
+            !punch_repair_peer_mends(st->peer->repair, now) ||
             usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) != 0)
             continue;
-        repair_state rs = {0};
-        if (st->peer->repair)
-            rs = punch_repair_state(st->peer->repair, (st->peer->rtt_us + 999) / 1000);
-        punch_log(PUNCH_LOG_DEBUG,
-                  "stream trace: peer %d sent %llu got %llu cwnd %u peer_rwnd %u unacked %u "
-                  "pending %u srtt %u rto %u; all streams: t3 %u fast_rtx %u rtx %u; repair: "
-                  "took %u ms hold %u ms loss %u/65536 waiting %u",
-                  st->peer->id, (unsigned long long)st->sent, (unsigned long long)st->received,
-                  ss.sstat_primary.spinfo_cwnd, ss.sstat_rwnd, ss.sstat_unackdata,
-                  ss.sstat_penddata, ss.sstat_primary.spinfo_srtt, ss.sstat_primary.spinfo_rto,
-                  all.sctps_timodata, all.sctps_sendfastretrans, all.sctps_sendretransdata,
-                  rs.repair_ms, rs.hold_ms, rs.loss, rs.waiting);
+        /* a T3-rtx timeout that marked something: one packet's window */
+        if (ss.sstat_primary.spinfo_cwnd > ss.sstat_primary.spinfo_mtu ||
+            ss.sstat_rwnd < RESTART_MIN_RWND || !stream_restart_window(st))
+            continue;
+        s->c.window_restarts++;
+        punch_log(PUNCH_LOG_DEBUG, "stream: peer %d's window cut to %u by a T3-rtx timeout "
+                  "while its repair mends: slow start over", st->peer->id,
+                  ss.sstat_primary.spinfo_cwnd);
     }
 }
 
 static void on_tick(void *arg, uint64_t now)
 {
     punch_sctp *s = arg;
-    trace_streams(s);
     punch_loop_timer_set(s->cfg.loop, s->tick, now + TICK_MS);
     uint64_t elapsed = now - s->last_tick;
     s->last_tick = now;
     stream_repair_tick(s, now);
     usrsctp_handle_timers(elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed);
+    struct sctpstat all;
+    memset(&all, 0, sizeof(all));
+    usrsctp_get_stat(&all);
+    bool t3 = all.sctps_timodata != s->seen_t3;
+    s->seen_t3 = all.sctps_timodata;
+    if (t3)
+        restart_cut_windows(s, now);
+    trace_streams(s, &all, now, t3);
     stream_serve_all(s);
     if (s->cfg.on_tick)
         s->cfg.on_tick(s->cfg.arg, now);

@@ -63,6 +63,10 @@
  * 500 ms with nothing lost; with 10 ms, 0 in 50 (docs/streams.md). */
 #define DELAYED_SACK_MS 10
 #define RTO_MAX_MS 10000
+/* A window cut by a T3-rtx timeout is started over (restart_cut_windows)
+ * only while the peer's window is at least this open: slow start goes up to
+ * ssthresh, which starts at the peer's window. */
+#define RESTART_MIN_RWND (1u << 20)
 /* RFC 9260 §16: RTO.Initial 1 s, for a path nothing is known of. */
 #define RTO_INITIAL_MS 1000
 /* The setup (INIT, COOKIE-ECHO) of a stream on a path whose round trip the
@@ -131,6 +135,7 @@ struct punch_sctp {
     unsigned since_flush;
     bool kick;                     /* an upcall came: serve the streams again */
     unsigned trace_ticks;          /* ticks counted for trace_streams */
+    uint32_t seen_t3;              /* usrsctp's T3-rtx timeouts at the last tick */
     punch_sctp_counters c;
 };
 
@@ -149,6 +154,9 @@ void stream_set_path_mtu(punch_stream *st);
 /* The congestion control for st's path (stream_cc_for): set when the
  * association comes up and when the path changes kind. */
 void stream_set_cc(punch_stream *st);
+/* Slow start over for st: its module's initial window, ssthresh at the
+ * peer's window. Returns whether usrsctp took it. */
+bool stream_restart_window(punch_stream *st);
 /* RTO.Min of an association that is up: DATA_RTO_MIN_MS. */
 void stream_set_data_rto(punch_stream *st);
 /* RTO.Initial for a new stream to p from what is known of its path.
