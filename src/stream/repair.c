@@ -34,8 +34,8 @@ enum { CHUNK_SACK = 3, CHUNK_HEARTBEAT = 4, CHUNK_HEARTBEAT_ACK = 5, CHUNK_NR_SA
  * take longer than the agent's round trip says (docs/streams.md). */
 #define KEEP_MS 1000
 #define MAX_KEEP_MS 10000
-/* A NACK of the peer's within this long says its repair mends our packets
- * (punch_repair_peer_mends). */
+/* A NACK of the peer's within this long says its repair still mends our
+ * packets (punch_repair_peer_conceals). */
 #define MENDING_MS 1000
 
 typedef struct sent_slot {
@@ -159,9 +159,9 @@ const repair_counters *punch_repair_counters(const punch_repair *r)
     return &r->c;
 }
 
-bool punch_repair_peer_mends(const punch_repair *r, uint64_t now)
+bool punch_repair_peer_conceals(const punch_repair *r, uint64_t now)
 {
-    return r->nack_in && now - r->nack_in_ms < MENDING_MS;
+    return !r->nack_in || now - r->nack_in_ms < MENDING_MS;
 }
 
 /* True when an SCTP packet holds acknowledgements only. */

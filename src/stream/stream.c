@@ -620,7 +620,7 @@ static void peer_gone(punch_sctp *s, int peer, const char *why)
 
 /* One stream's SCTP and repair state at debug level: the sender's window,
  * the peer's, what is in flight and the timers, the repair's timing and
- * whether the peer's repair mends ours: the figures that tell a stalled
+ * whether the peer's repair conceals losses: the figures that tell a stalled
  * sender's cause (docs/streams.md). */
 static void trace_stream(const punch_stream *st, const struct sctpstat *all, uint64_t now,
                          const char *why)
@@ -632,21 +632,21 @@ static void trace_stream(const punch_stream *st, const struct sctpstat *all, uin
         usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) != 0)
         return;
     repair_state rs = {0};
-    bool mends = false;
+    bool conceals = false;
     if (st->peer->repair) {
         rs = punch_repair_state(st->peer->repair, (st->peer->rtt_us + 999) / 1000);
-        mends = punch_repair_peer_mends(st->peer->repair, now);
+        conceals = punch_repair_peer_conceals(st->peer->repair, now);
     }
     punch_log(PUNCH_LOG_DEBUG,
               "stream %s: t %llu peer %d sent %llu got %llu cwnd %u peer_rwnd %u unacked %u "
               "pending %u srtt %u rto %u; all streams: t3 %u fast_rtx %u rtx %u; repair: "
-              "took %u ms hold %u ms loss %u/65536 waiting %u, the peer's %s",
+              "took %u ms hold %u ms loss %u/65536 waiting %u; the peer %s",
               why, (unsigned long long)now, st->peer->id, (unsigned long long)st->sent,
               (unsigned long long)st->received, ss.sstat_primary.spinfo_cwnd, ss.sstat_rwnd,
               ss.sstat_unackdata, ss.sstat_penddata, ss.sstat_primary.spinfo_srtt,
               ss.sstat_primary.spinfo_rto, all->sctps_timodata, all->sctps_sendfastretrans,
               all->sctps_sendretransdata, rs.repair_ms, rs.hold_ms, rs.loss, rs.waiting,
-              mends ? "mends" : "does not mend");
+              conceals ? "conceals" : "leaves losses to SCTP");
 }
 
 /* Every stream's state every TRACE_EVERY ticks ("trace"), and at once
@@ -667,12 +667,12 @@ static void trace_streams(punch_sctp *s, const struct sctpstat *all, uint64_t no
  * the window it cut, four packets when that was already small (RFC 9260
  * §7.2.3), and every usrsctp module then grows by one packet per round
  * trip: lab.stream_loss moved 64 MiB at 0.11-0.18 of TCP BBR, 1 run in
- * 10 under load (docs/streams.md "The second slow mode"). On a path whose
- * losses the peer's repair mends (it NACKs: the loss rate is random
- * loss's, under REPAIR_LOSS_LIMIT, not congestion's) such a cut is the
- * timer's mistake: start slow start over, from the initial window up to
- * the peer's window, as after an idle period. The relay's losses are its
- * policer's, congestion: SCTP keeps its cut there. */
+ * 10 under load (docs/streams.md "The second slow mode"). While the peer's
+ * repair conceals the path's losses (it NACKs, or nothing was lost yet: the
+ * loss rate is random loss's, under REPAIR_LOSS_LIMIT, not congestion's)
+ * such a cut is the timer's mistake: start slow start over, from the
+ * initial window up to the peer's window, as after an idle period. The
+ * relay's losses are its policer's, congestion: SCTP keeps its cut there. */
 static void restart_cut_windows(punch_sctp *s, uint64_t now)
 {
     for (punch_stream *st = s->streams; st; st = st->next) {
@@ -680,16 +680,18 @@ static void restart_cut_windows(punch_sctp *s, uint64_t now)
         memset(&ss, 0, sizeof(ss));
         socklen_t len = sizeof(ss);
         if (st->over || !st->so || !st->up || st->peer->relayed || !st->peer->repair ||
-            !punch_repair_peer_mends(st->peer->repair, now) ||
+            !punch_repair_peer_conceals(st->peer->repair, now) ||
             usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) != 0)
             continue;
-        /* a T3-rtx timeout that marked something: one packet's window */
-        if (ss.sstat_primary.spinfo_cwnd > ss.sstat_primary.spinfo_mtu ||
+        /* A T3-rtx timeout that marked something sets the window to one
+         * packet (net->mtu; spinfo_mtu is that less the common header),
+         * and nothing else in usrsctp sets it under two. */
+        if (ss.sstat_primary.spinfo_cwnd >= 2 * ss.sstat_primary.spinfo_mtu ||
             ss.sstat_rwnd < RESTART_MIN_RWND || !stream_restart_window(st))
             continue;
         s->c.window_restarts++;
         punch_log(PUNCH_LOG_DEBUG, "stream: peer %d's window cut to %u by a T3-rtx timeout "
-                  "while its repair mends: slow start over", st->peer->id,
+                  "while its repair conceals losses: slow start over", st->peer->id,
                   ss.sstat_primary.spinfo_cwnd);
     }
 }
