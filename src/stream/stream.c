@@ -687,7 +687,7 @@ static void restart_cut_windows(punch_sctp *s, uint64_t now)
          * packet (net->mtu; spinfo_mtu is that less the common header),
          * and nothing else in usrsctp sets it under two. */
         if (ss.sstat_primary.spinfo_cwnd >= 2 * ss.sstat_primary.spinfo_mtu ||
-            ss.sstat_rwnd < RESTART_MIN_RWND || !stream_restart_window(st))
+            !stream_restart_window(st))
             continue;
         s->c.window_restarts++;
         punch_log(PUNCH_LOG_DEBUG, "stream: peer %d's window cut to %u by a T3-rtx timeout "

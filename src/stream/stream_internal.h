@@ -63,10 +63,6 @@
  * 500 ms with nothing lost; with 10 ms, 0 in 50 (docs/streams.md). */
 #define DELAYED_SACK_MS 10
 #define RTO_MAX_MS 10000
-/* A window cut by a T3-rtx timeout is started over (restart_cut_windows)
- * only while the peer's window is at least this open: slow start goes up to
- * ssthresh, which starts at the peer's window. */
-#define RESTART_MIN_RWND (1u << 20)
 /* RFC 9260 §16: RTO.Initial 1 s, for a path nothing is known of. */
 #define RTO_INITIAL_MS 1000
 /* The setup (INIT, COOKIE-ECHO) of a stream on a path whose round trip the
