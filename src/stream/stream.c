@@ -671,8 +671,10 @@ static void trace_streams(punch_sctp *s, const struct sctpstat *all, uint64_t no
  * repair conceals the path's losses (it NACKs, or nothing was lost yet: the
  * loss rate is random loss's, under REPAIR_LOSS_LIMIT, not congestion's)
  * such a cut is the timer's mistake: start slow start over, from the
- * initial window up to the peer's window, as after an idle period. The
- * relay's losses are its policer's, congestion: SCTP keeps its cut there. */
+ * initial window up to ssthresh at the peer's window (what it has free,
+ * less what is in flight: usrsctp's peers_rwnd), as after an idle period.
+ * The relay's losses are its policer's, congestion: SCTP keeps its cut
+ * there. */
 static void restart_cut_windows(punch_sctp *s, uint64_t now)
 {
     for (punch_stream *st = s->streams; st; st = st->next) {
