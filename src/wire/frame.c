@@ -56,7 +56,8 @@ static bool start_message(punch_frame_reader *r)
         r->broken = true;
         return false;
     }
-    if (r->span.on_stream > r->fmt->keep) { /* too long to keep: passed over */
+    /* Too long to keep (the buffer bounds any format's keep): passed over. */
+    if (r->span.on_stream > r->fmt->keep || r->span.on_stream > sizeof(r->buf)) {
         r->skip = r->span.on_stream - r->have;
         r->skipped++;
         r->have = r->span.on_stream = 0;
