@@ -787,6 +787,18 @@ static void moved_across(punchd_cluster *c, const punch_rendezvous_event *ev)
                       ev->peer[0].name, member, id);
 }
 
+/* Our peer, introduced to a peer at another member, has a new relayed
+ * address at its TURN server: a TURN to that member, which tells its
+ * peer in a TURN_ADDR of the session (it permits and binds the new one). */
+static void relayed_across(punchd_cluster *c, const punch_rendezvous_event *ev)
+{
+    if (!c->up) {
+        c->stats.moves_lost++; /* the far peer learns it at the next introduction */
+        return;
+    }
+    pass_relayed(c, ev->far.member, ev->far.key, &ev->peer[0], ev->session);
+}
+
 static void on_channel(redisAsyncContext *ac, void *reply, void *privdata)
 {
     punchd_cluster *c = privdata;
@@ -868,6 +880,9 @@ bool punchd_cluster_on_event(punchd_cluster *c, const punch_rendezvous_event *ev
         return true;
     case PUNCH_RV_EVENT_MOVED:
         moved_across(c, ev);
+        return true;
+    case PUNCH_RV_EVENT_RELAYED:
+        relayed_across(c, ev);
         return true;
     default:
         return false;
