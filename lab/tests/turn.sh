@@ -25,8 +25,8 @@
 #     with one punchd. (Before members passed them: no path at all.)
 #     With TURN_RESTART=1 (lab.turn_restart, which runs this case alone),
 #     coturn is then restarted: both allocate anew, the new relayed
-#     addresses cross between the members at once, and datagrams flow
-#     again within 3 s of both being offered.
+#     addresses cross between the members, and datagrams flow again
+#     within 10 s of both being offered.
 # Without TURN candidates in the wire and the agent, nothing connects here.
 . "$(dirname "$0")/turn_lib.sh"
 B=${PUNCH_BUILD_DIR:?}
@@ -262,11 +262,14 @@ across_members() {
 # coturn restarted under the session across members (D: its files): both
 # allocations are gone; each side allocates anew and tells its member the
 # new relayed address, which sends the other member a TURN message, which
-# tells its peer in a TURN_ADDR of the session: each permits and binds the
-# other's new address, and datagrams cross again within RESTART_BOUND_MS
-# of both new addresses being offered. (Before, the news waited for the
-# next introduction: the path had to die first and alice to ask again.)
-RESTART_BOUND_MS=${RESTART_BOUND_MS:-3000}
+# tells its peer in a TURN_ADDR of the session: datagrams cross again
+# within RESTART_BOUND_MS of both new addresses being offered. This does
+# not tell the punchd before that news from this one: coturn's restart is
+# noticed about 29 s after it, long after the path died, and alice asking
+# again brings the new addresses too (3.6 s there, 2.9 s here, one run
+# each, load average 17); unit.test_turn_sim's
+# new_allocation_told_to_the_other_side does.
+RESTART_BOUND_MS=${RESTART_BOUND_MS:-10000}
 offered_relayed() { grep '"event":"turn".*"offered":true' "$1" | tail -1 | grep -o '"relayed":"[^"]*"'; }
 restart_coturn_across() {
     local D=$1 side i t na nb old_alice old_bob after ref offered_ms again_ms
