@@ -23,7 +23,7 @@
 #     relayed addresses cross between the members (a TURN cluster message
 #     each way), and datagrams cross through coturn, byte-identical, as
 #     with one punchd. (Before members passed them: no path at all.)
-#     With TURN_RESTART=1 (lab.turn_restart, which runs this case alone),
+#     With TURN_RESTART=1 (by hand: TURN_CASES=across_members TURN_RESTART=1),
 #     coturn is then restarted: both allocate anew, the new relayed
 #     addresses cross between the members, and datagrams flow again
 #     within 10 s of both being offered.
@@ -300,6 +300,6 @@ restart_coturn_across() {
 }
 
 start_servers
-# TURN_CASES: the cases to run (lab.turn_restart: the cluster case alone,
-# with TURN_RESTART=1).
+# TURN_CASES: the cases to run (the cluster case alone with TURN_RESTART=1:
+# a recovery check by hand, docs/cluster.md).
 for case in ${TURN_CASES:-datagrams one_sided stream old_punchd across_members}; do "$case"; done
