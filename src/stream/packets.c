@@ -234,15 +234,6 @@ void stream_set_cc(punch_stream *st)
     st->cc = cc;
 }
 
-void stream_end_quick_sacks(punch_stream *st)
-{
-    st->quick_sacks_over = true;
-    /* A one-to-one socket's option is its association's, whatever the id. */
-    struct sctp_sack_info si = {.sack_assoc_id = 0, .sack_delay = DELAYED_SACK_MS, .sack_freq = 2};
-    if (usrsctp_setsockopt(st->so, IPPROTO_SCTP, SCTP_DELAYED_SACK, &si, sizeof(si)) != 0)
-        punch_log(PUNCH_LOG_DEBUG, "stream: SACK frequency not set (errno %d)", errno);
-}
-
 /* Set once the INIT is out (its timer keeps the setup's RTO) and again
  * at COMM_UP (an accepted association is made by the COOKIE-ECHO): from
  * then on RTT measurements give RTO.Min at least, so the first DATA's

@@ -149,8 +149,6 @@ static void on_message(punch_stream *st, uint32_t ppid, const uint8_t *buf, size
             return; /* what a refused opener sent before it knew */
         st->out_len += n;
         st->received += n;
-        if (!st->quick_sacks_over && st->received >= QUICK_SACK_BYTES)
-            stream_end_quick_sacks(st);
         return;
     case PPID_OPEN:
         if (st->opener || st->open_got || n != 2 || !eor)
@@ -706,7 +704,6 @@ int punch_sctp_new(punch_sctp **out, const punch_sctp_cfg *cfg)
     usrsctp_sysctl_set_sctp_rto_initial_default(RTO_INITIAL_MS);
     usrsctp_sysctl_set_sctp_rto_min_default(RTO_MIN_MS);
     usrsctp_sysctl_set_sctp_delayed_sack_time_default(DELAYED_SACK_MS);
-    usrsctp_sysctl_set_sctp_sack_freq_default(1); /* until QUICK_SACK_BYTES */
     usrsctp_sysctl_set_sctp_rto_max_default(RTO_MAX_MS);
     usrsctp_sysctl_set_sctp_init_rto_max_default(2000);
     usrsctp_sysctl_set_sctp_init_rtx_max_default(30);

@@ -62,15 +62,6 @@
  * lab path of bench/stream_loss_bench.sh) fell to 1.5-5.9 MB/s, T3 every
  * 500 ms with nothing lost; with 10 ms, 0 in 50 (docs/streams.md). */
 #define DELAYED_SACK_MS 10
-/* A stream's receiver SACKs every packet until it has received this much,
- * then every second packet (RFC 9260 §6.2), as Linux TCP's quick ACKs at
- * a connection's start. usrsctp's HSTCP grows the sender's window per SACK,
- * not per byte acknowledged (below 38 KB by one packet, above by its
- * table's 1-8 KB): at one SACK per two packets its slow start grew 1.5x
- * per round trip where TCP's doubles, and a 16 MiB transfer at 0 % loss on
- * the lab's 40 ms path lost 2-3 round trips to it. 4 MiB: what a window of
- * SOCKET_BUF takes to open (docs/streams.md "At 0 % loss against CUBIC"). */
-#define QUICK_SACK_BYTES SOCKET_BUF
 #define RTO_MAX_MS 10000
 /* RFC 9260 §16: RTO.Initial 1 s, for a path nothing is known of. */
 #define RTO_INITIAL_MS 1000
@@ -116,7 +107,6 @@ struct punch_stream {
     uint16_t service;
     bool opener, up, open_sent, open_got, attached, refused_by_us;
     bool fin_sent, fin_got, done_sent, done_got, shut, over;
-    bool quick_sacks_over;         /* QUICK_SACK_BYTES received: one SACK per two packets */
     int cc;                        /* usrsctp congestion control module set; -1: the default */
     bool keep_wfd;                 /* the peer's FIN does not end wfd */
     int rfd, wfd;
@@ -159,8 +149,6 @@ void stream_set_path_mtu(punch_stream *st);
 /* The congestion control for st's path (stream_cc_for): set when the
  * association comes up and when the path changes kind. */
 void stream_set_cc(punch_stream *st);
-/* One SACK per two packets from now on (QUICK_SACK_BYTES). */
-void stream_end_quick_sacks(punch_stream *st);
 /* RTO.Min of an association that is up: DATA_RTO_MIN_MS. */
 void stream_set_data_rto(punch_stream *st);
 /* RTO.Initial for a new stream to p from what is known of its path.
