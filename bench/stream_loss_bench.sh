@@ -11,11 +11,16 @@
 # by the same receiver (bench/stream_tools.py count), from its first byte to
 # the end of the stream. Prints MB/s and the ratios punch/BBR (target >= 0.5)
 # and punch/CUBIC (target >= 1), and how long punch's receiver ran and
-# waited for a CPU (stream_tools.py cpu). Printed, not a test. Needs root.
+# waited for a CPU (stream_tools.py cpu), and the load average. With
+# BENCH_BASELINE (another build directory) each run also moves the bytes
+# with that build's punch, in turns with this one's (the order alternates),
+# and prints the two side by side: on a shared machine only such paired
+# rounds compare two versions. Printed, not a test. Needs root.
 #
 # usage: bench/stream_loss_bench.sh [BUILD_DIR]
 # environment: BENCH_BYTES (4194304), BENCH_LOSS ("0 1 5"), BENCH_DELAY (10ms),
-#              BENCH_RUNS (1), BENCH_TIMEOUT (300 s per transfer)
+#              BENCH_RUNS (1), BENCH_TIMEOUT (300 s per transfer),
+#              BENCH_BASELINE (none: a build directory to compare with)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -25,7 +30,8 @@ delay=${BENCH_DELAY:-10ms}
 runs=${BENCH_RUNS:-1}
 limit=${BENCH_TIMEOUT:-300}
 tools=$root/bench/stream_tools.py
-for f in "$build/apps/punch" "$build/apps/punchd"; do
+baseline=${BENCH_BASELINE:+$(cd "$BENCH_BASELINE" && pwd)}
+for f in "$build/apps/punch" "$build/apps/punchd" ${baseline:+"$baseline/apps/punch"}; do
     [[ -x $f ]] || { echo "stream_loss_bench: $f not found; build first" >&2; exit 2; }
 done
 export PUNCH_BUILD_DIR=$build
@@ -45,16 +51,17 @@ tcp_run() {
     wait $!
 }
 
-# punch_run N OUT: BENCH_BYTES through a punch stream (fresh names, fresh keys)
+# punch_run N OUT [BUILD]: BENCH_BYTES through a punch stream of BUILD's punch
+# (default the build measured; fresh names, fresh keys)
 punch_run() {
-    local n=$1 d=$tmp/p$1
+    local n=$1 d=$tmp/p$1 punch=${3:-$build}/apps/punch
     mkdir -p "$d"
     lab exec bob -- env XDG_CONFIG_HOME="$d/bob" timeout "$limit" \
-        python3 "$tools" cpu "$d/bobcpu" "$build/apps/punch" --server 198.51.100.1 --name "bob$n" --events "$d/bob.ev" listen </dev/null 2>"$d/bob.err" |
+        python3 "$tools" cpu "$d/bobcpu" "$punch" --server 198.51.100.1 --name "bob$n" --events "$d/bob.ev" listen </dev/null 2>"$d/bob.err" |
         python3 "$tools" count >"$2" &
     wait_for "$d/bob.ev" registered || { echo "stream_loss_bench: bob did not register" >&2; exit 1; }
     head -c "$bytes" /dev/zero | lab exec alice -- env XDG_CONFIG_HOME="$d/alice" timeout "$limit" \
-        "$build/apps/punch" --server 198.51.100.1 --name "alice$n" --events "$d/alice.ev" \
+        "$punch" --server 198.51.100.1 --name "alice$n" --events "$d/alice.ev" \
         connect "bob$n" >/dev/null 2>"$d/alice.err" ||
         { echo "stream_loss_bench: punch failed: $(tail -1 "$d/alice.err")" >&2; exit 1; }
     wait $!
@@ -79,12 +86,19 @@ for loss in $losses; do
     lab exec server -- "$build/apps/punchd" --listen 198.51.100.1:3478 --events "$tmp/pd.ev" \
         2>/dev/null </dev/null &
     wait_for "$tmp/pd.ev" started || { echo "stream_loss_bench: punchd did not start" >&2; exit 1; }
-    bbr=() cubic=() punch=() rxcpu=() rxwait=()
+    bbr=() cubic=() punch=() base=() rxcpu=() rxwait=() load=()
     for _ in $(seq "$runs"); do
         n=$((n + 1))
+        load+=("$(cut -d' ' -f1 /proc/loadavg)")
         tcp_run bbr "$tmp/bbr$n" && bbr+=("$(rate "$tmp/bbr$n")")
         tcp_run cubic "$tmp/cubic$n" && cubic+=("$(rate "$tmp/cubic$n")")
+        if [[ -n $baseline && $((n % 2)) == 1 ]]; then
+            punch_run "b$n" "$tmp/base$n" "$baseline" && base+=("$(rate "$tmp/base$n")")
+        fi
         punch_run "$n" "$tmp/punch$n" && punch+=("$(rate "$tmp/punch$n")")
+        if [[ -n $baseline && $((n % 2)) == 0 ]]; then
+            punch_run "b$n" "$tmp/base$n" "$baseline" && base+=("$(rate "$tmp/base$n")")
+        fi
         rxcpu+=("$(awk '{print ($1 + $2) * 1000}' "$tmp/p$n/bobcpu")")
         rxwait+=("$(awk '{print $3 * 1000}' "$tmp/p$n/bobcpu")")
     done
@@ -96,7 +110,15 @@ for loss in $losses; do
     # A user-space receiver acknowledges only when it runs (the kernel's TCP
     # does so in softirq): on a loaded machine its waits for a CPU are
     # stalls of the sender (docs/streams.md "0 % loss").
-    printf '   %-6s punch receiver: CPU %.0f ms, waited %.0f ms for a CPU (median run)\n' "" \
-        "$(med "${rxcpu[@]}")" "$(med "${rxwait[@]}")"
+    printf '   %-6s punch receiver: CPU %.0f ms, waited %.0f ms for a CPU (median run); load average %s\n' "" \
+        "$(med "${rxcpu[@]}")" "$(med "${rxwait[@]}")" "${load[*]}"
+    if [[ -n $baseline ]]; then
+        printf '   %-6s each run, punch / baseline MB/s:' ""
+        for i in "${!punch[@]}"; do
+            awk -v p="${punch[$i]}" -v b="${base[$i]}" 'BEGIN { printf " %.2f/%.2f", p / 1e6, b / 1e6 }'
+        done
+        awk -v p="$(med "${punch[@]}")" -v b="$(med "${base[@]}")" 'BEGIN {
+            printf "; medians %.2f/%.2f = %.2f\n", p / 1e6, b / 1e6, (b > 0 ? p / b : 0) }'
+    fi
 done
 echo "   targets (issue 14): punch/BBR >= 0.5 and punch/CUBIC >= 1 at every loss level"

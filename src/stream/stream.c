@@ -469,6 +469,10 @@ static int prepare_fd(punch_stream *st, int fd, fd_kind *kind, int *flags, bool 
     if (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode)) {
         *kind = FD_NONBLOCK;
         fcntl(fd, F_SETFL, *flags | O_NONBLOCK);
+        /* A larger pipe: fewer turns of ours and of the process at its
+         * other end per MiB. Past the user's limit it stays as it is. */
+        if (S_ISFIFO(sb.st_mode))
+            fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES);
     } else {
         *kind = FD_POLLED;
     }

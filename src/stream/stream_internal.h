@@ -25,6 +25,9 @@
 #define IN_CHUNK 65536     /* one DATA message at most: well under the send buffer */
 #define OUT_BUF 65536      /* the peer's bytes waiting for wfd */
 #define SERVE_BUDGET (1u << 20) /* bytes one stream moves to wfd per serve */
+/* What a stream's pipe (stdin, stdout) may hold: Linux's pipe-max-size for
+ * a user, 1 MiB, instead of 64 KiB (docs/streams.md "At 0 % loss"). */
+#define PIPE_BYTES (1 << 20)
 #define OUT_ROOM 2048      /* read from SCTP only with this much room (control messages fit) */
 #define TICK_MS 10         /* usrsctp's clock: its timers have 1 ms ticks; 10 ms is plenty */
 #define TRACE_EVERY 10     /* ticks between two debug traces of the streams: 100 ms */
