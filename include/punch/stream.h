@@ -88,6 +88,9 @@ typedef struct punch_sctp_counters {
      * SCTP saw a gap, and left to SCTP. */
     uint64_t repair_resent, repair_repaired, repair_given_up;
     uint64_t repair_malformed; /* stream datagrams whose repair header we could not read */
+    /* Pacing below punchd's relay rates (src/stream/pace.h), all peers:
+     * packets that waited in a queue, and that its full queue dropped. */
+    uint64_t pace_queued, pace_dropped;
 } punch_sctp_counters;
 
 /* Attach to cfg->driver. usrsctp is one stack per process: one punch_sctp

@@ -41,6 +41,7 @@ run_case() {
     # shellcheck disable=SC2086
     "${LABX[@]}" exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --key "$c/server.key" \
         --events "$c/punchd.ev" $pd_args 2>/dev/null </dev/null &
+    local pd=$!
     wait_for "$c/punchd.ev"
     "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$c/bob" timeout --foreground 150 "$PUNCH" \
         --server 198.51.100.1 --name bob --events "$c/bob.ev" listen \
@@ -69,10 +70,18 @@ run_case() {
         grep '"event":"counters"' "$c/$side.ev" | grep -q '"queue_overflows":0,"events_lost":0,' ||
             fail "$name: $side lost datagrams in its own queues: $(grep '"event":"counters"' "$c/$side.ev")"
     done
+    # punchd's relay policer: datagrams it dropped over a session's,
+    # source's or destination peer's rate (its counters event, on SIGUSR1).
+    kill -USR1 "$pd"
+    wait_grep "$c/punchd.ev" '"event":"counters"' 5 || fail "$name: punchd told no counters"
+    local drops=0 k
+    for k in relay_over_quota relay_source_over relay_peer_over; do
+        drops=$((drops + $(grep '"event":"counters"' "$c/punchd.ev" | tail -1 | grep -o "\"$k\":[0-9]*" | cut -d: -f2)))
+    done
     local paths
     paths=$(grep '"event":"path"' "$c/alice.ev" | grep -o '"kind":"[a-z]*"' | cut -d'"' -f4 | tr '\n' ' ')
-    ok "$name: $SIZE bytes and 64 KiB both ways, sha256 equal, both exit 0 in $ms ms ($(awk -v b="$SIZE" -v m="$ms" 'BEGIN { printf "%.1f", b / 1048576 / (m / 1000) }') MiB/s); alice's paths: $paths"
-    CASE_PATHS=$paths CASE_MS=$ms
+    ok "$name: $SIZE bytes and 64 KiB both ways, sha256 equal, both exit 0 in $ms ms ($(awk -v b="$SIZE" -v m="$ms" 'BEGIN { printf "%.1f", b / 1048576 / (m / 1000) }') MiB/s); alice's paths: $paths; punchd's relay dropped $drops"
+    CASE_PATHS=$paths CASE_MS=$ms CASE_DROPS=$drops
 }
 
 # 1. direct
