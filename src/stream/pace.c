@@ -105,17 +105,16 @@ static void charge(punch_pace *pc, size_t len)
         pc->packets.milli = -pc->packets.cap;
 }
 
-/* Bytes the queue may hold at the paced rate. */
-static size_t queue_limit(const punch_pace *pc)
-{
-    return (size_t)(pc->bytes.rate * PACE_QUEUE_MS / 1000);
-}
-
+/* Room for one more packet of len bytes: PACE_QUEUE_MS of either paced
+ * rate, at least PACE_QUEUE_MIN packets, at most PACE_SLOTS. */
 static bool room_for(const punch_pace *pc, size_t len)
 {
     if (pc->count >= PACE_SLOTS)
         return false;
-    return pc->count < PACE_QUEUE_MIN || pc->queued_bytes + len <= queue_limit(pc);
+    return pc->count < PACE_QUEUE_MIN ||
+           (pc->queued_bytes + len + (pc->count + 1) * PACE_OVERHEAD <=
+                pc->bytes.rate * PACE_QUEUE_MS / 1000 &&
+            pc->count + 1 <= pc->packets.rate * PACE_QUEUE_MS / 1000);
 }
 
 pace_verdict punch_pace_offer(punch_pace *pc, uint64_t now, const uint8_t *pkt, size_t len)

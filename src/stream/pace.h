@@ -30,15 +30,22 @@
 /* The bucket's depth, in ms at the paced rate: the relay's buckets hold a
  * second, so a stream starts (and restarts after an idle spell) with a
  * burst the relay takes, and only a long one is paced. */
-#define PACE_BURST_MS 500
+#define PACE_BURST_MS 800
 /* What the relay counts of a datagram beyond the SCTP packet: the stream
- * tag and the repair's header (6), RELAY's header (10), DATA's (2), the
- * transport's (32: header and AEAD tag), rounded up. */
-#define PACE_OVERHEAD 56
+ * tag and the repair's header (6: 1 + REPAIR_HEADER), the agent's inner
+ * type (1), the transport's header and AEAD tag (32), DATA's header (2)
+ * and RELAY's (10). */
+#define PACE_OVERHEAD 51
 /* The queue holds at most this long at the paced rate, and at least
  * PACE_QUEUE_MIN packets (a slow rate), at most PACE_SLOTS: the queue is
- * the path's buffer, and SCTP's window grows into it until it drops. */
-#define PACE_QUEUE_MS 100
+ * the path's buffer, and SCTP's window grows into it until it drops. A
+ * short one: SCTP's T3-rtx timer runs out every RTO or two in a bulk
+ * transfer (stream_internal.h, DELAYED_SACK_MS) and takes what waited
+ * longer than srtt + 4 rttvar for lost, so with a queue of 300 ms it sent
+ * again what still waited here (lab.stream's relay case: up to 10.4 k
+ * packets out for 7.6 k, 9.2-11.8 s); with 20 ms, 7.65-7.68 k, 8.7-8.9 s
+ * (docs/streams.md, "Pacing through the relay"). */
+#define PACE_QUEUE_MS 20
 #define PACE_QUEUE_MIN 16
 #define PACE_SLOTS 256
 #define PACE_MAX_PACKET 1152
