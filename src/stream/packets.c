@@ -169,6 +169,12 @@ void stream_repair_counters_add(const punch_sctp *s, punch_sctp_counters *c)
 
 void stream_repair_drop(sctp_peer *p)
 {
+    if (p->pace) { /* made when the relay's rates came: maybe before any packet */
+        p->owner->c.pace_queued += punch_pace_counters(p->pace)->queued;
+        p->owner->c.pace_dropped += punch_pace_counters(p->pace)->dropped;
+        punch_pace_free(p->pace);
+        p->pace = NULL;
+    }
     if (!p->repair)
         return;
     const repair_counters *c = punch_repair_counters(p->repair);
@@ -178,12 +184,6 @@ void stream_repair_drop(sctp_peer *p)
     p->owner->c.repair_malformed += c->malformed;
     punch_repair_free(p->repair);
     p->repair = NULL;
-    if (p->pace) {
-        p->owner->c.pace_queued += punch_pace_counters(p->pace)->queued;
-        p->owner->c.pace_dropped += punch_pace_counters(p->pace)->dropped;
-    }
-    punch_pace_free(p->pace);
-    p->pace = NULL;
 }
 
 void stream_upcall(struct socket *so, void *arg, int flags)
