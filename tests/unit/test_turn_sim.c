@@ -26,29 +26,12 @@
 #include <cmocka.h>
 
 #include "sim/world.h"
+#include "sim_seeds.h"
 
-static uint64_t seeds[5];
+static uint64_t seeds[SIM_SEEDS];
 static size_t n_seeds;
 
-static void pick_seeds(void)
-{
-    const char *env = getenv("PUNCH_SIM_SEED");
-    if (env) {
-        seeds[0] = strtoull(env, NULL, 0);
-        n_seeds = 1;
-        return;
-    }
-    static const uint64_t fixed[] = {1, 2, 3, 4, 5};
-    memcpy(seeds, fixed, sizeof(fixed));
-    n_seeds = 5;
-}
-
 #define NEVER UINT64_MAX
-
-static uint64_t now_ms(const world *w)
-{
-    return punch_sim_now(w->sim) / MS;
-}
 
 /* Run in steps of 100 ms until done(ctx) or limit_ms have passed. */
 static bool run_until(world *w, uint64_t limit_ms, bool (*done)(const world *w, const void *ctx),
@@ -248,7 +231,8 @@ static bool closed_at(const world *w, const void *ctx)
 }
 
 /* Alice (--turn, behind a port-restricted NAT) listens, hearing no one
- * but the servers; punchd relays nothing. */
+ * but the servers; punchd relays nothing. Returns once she is ready
+ * (registered, allocated). */
 static void listener_world(world *w, uint64_t seed)
 {
     world_start(w, seed);
@@ -262,6 +246,9 @@ static void listener_world(world *w, uint64_t seed)
     int l, nat = nat_on_core(w, "port-restricted-cone", v4(203, 0, 113, 10, 0), 0);
     add_peer(w, &w->alice, "alice", v4(10, 0, 1, 2, 5000), nat, true, 0, &l);
     w->alice.deaf_until_ms = NEVER;
+    meeting m = {&w->alice, &w->alice};
+    if (!run_until(w, 20000, dialer_ready, &m))
+        fail_msg("seed %llu: alice not ready", (unsigned long long)w->seed);
 }
 
 /* Dialer i (with --turn or not) asks for alice. Three hosts take turns,
@@ -337,9 +324,6 @@ static void listener_meets_fifty_peers(void **state)
     for (size_t s = 0; s < n_seeds && s < 3; s++) {
         world w;
         listener_world(&w, seeds[s]);
-        meeting m = {&w.alice, &w.alice};
-        if (!run_until(&w, 20000, dialer_ready, &m))
-            fail_msg("seed %llu: alice not ready", (unsigned long long)w.seed);
         for (unsigned i = 0; i < 50; i++) {
             punch_sim_run(w.sim, (60000 + i * 150000ull) * MS);
             session(&w, dialer_start(&w, dialers, i, i % 2 == 0), i, 120000);
@@ -376,9 +360,6 @@ static void slots_wait_out_the_quarantine(void **state)
     for (size_t s = 0; s < n_seeds && s < 3; s++) {
         world w;
         listener_world(&w, seeds[s]);
-        meeting m = {&w.alice, &w.alice};
-        if (!run_until(&w, 20000, dialer_ready, &m))
-            fail_msg("seed %llu: alice not ready", (unsigned long long)w.seed);
         for (unsigned i = 0; i < 16; i++) {
             punch_sim_run(w.sim, (60000 + i * 30000ull) * MS);
             session(&w, dialer_start(&w, dialers, i, false), i, 5000);
@@ -455,7 +436,7 @@ static void forgotten_allocation_made_anew(void **state)
 
 int main(void)
 {
-    pick_seeds();
+    n_seeds = sim_seeds_pick(seeds);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(own_allocations_then_direct),
         cmocka_unit_test(straight_to_relayed_then_direct),
