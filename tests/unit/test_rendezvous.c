@@ -2089,6 +2089,29 @@ static void turn_addr_across_members(void **state)
     assert_int_equal(punch_rendezvous_tell_relayed_remote(rv, 2200, alice.id.public_key, &bob,
                                                           tx, id), PUNCH_ERR_INVAL);
     expect_nothing(rv);
+
+    /* Alice met bob (at member 7) in session id; her allocation is made
+     * anew: a RELAYED event for member 7 to tell bob, once per change. */
+    punch_rendezvous_far far = {.member = {7}, .name = "bob", .asked = false};
+    memcpy(far.key, bob.key, PUNCH_KEY_LEN);
+    assert_int_equal(punch_rendezvous_met_remote(rv, 2300, alice.id.public_key, id, &far), 0);
+    drain_events(rv);
+    punch_addr anew = v4(192, 0, 2, 50, 49999);
+    for (int i = 0; i < 2; i++) {
+        t = turn_addr_msg(&alice, &anew, alice.mac_key);
+        send_from(rv, 2400 + (uint64_t)i, &alice.addr, &t);
+        expect_to(rv, &alice, PUNCH_MSG_TURN_ADDR); /* the receipt */
+        expect_nothing(rv);
+    }
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_RELAYED);
+    assert_true(punch_addr_equal(&ev.peer[0].relayed, &anew));
+    assert_memory_equal(ev.peer[0].key, alice.id.public_key, PUNCH_KEY_LEN);
+    assert_memory_equal(ev.session, id, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(ev.far.member, far.member, PUNCH_RV_MEMBER_LEN);
+    assert_memory_equal(ev.far.key, bob.key, PUNCH_KEY_LEN);
+    assert_false(next_event(rv, &ev)); /* the same address again is no news */
+    assert_int_equal(punch_rendezvous_counters_get(rv)->relayed_told, 1);
     punch_rendezvous_free(rv);
 }
 

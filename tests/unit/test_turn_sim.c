@@ -392,6 +392,13 @@ static void slots_wait_out_the_quarantine(void **state)
 
 static const char FORGOT[] = "the TURN server forgot our allocation (437): allocating anew";
 
+/* Bob's allocation made anew: another relayed address than ctx. */
+static bool bob_reallocated(const world *w, const void *ctx)
+{
+    return strcmp(w->bob.turn_said, FORGOT) == 0 && w->bob.turn.relayed.family != PUNCH_AF_NONE &&
+           !punch_addr_equal(&w->bob.turn.relayed, ctx);
+}
+
 static bool both_reallocated(const world *w, const void *ctx)
 {
     (void)ctx;
@@ -434,6 +441,44 @@ static void forgotten_allocation_made_anew(void **state)
     }
 }
 
+/* A new allocation reaches the other side at once: bob (the only one
+ * with --turn; alice sends straight to his relayed address) tells punchd
+ * his new relayed address in a TURN_ADDR, punchd tells alice in a
+ * TURN_ADDR of their session (as beside an INTRODUCE), she sends there,
+ * and bob's new allocation permits her again. Data crosses both ways
+ * within TOLD_BOUND_MS of the new allocation; before punchd told it
+ * (about 4 s), alice kept sending to the forgotten address until the
+ * path died and they were introduced again. */
+#define TOLD_BOUND_MS 2000u
+static void new_allocation_told_to_the_other_side(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < n_seeds; s++) {
+        world w;
+        turn_world(&w, seeds[s], false, true, 0);
+        connect_through_turn(&w, "new allocation told", 10);
+        uint64_t told = punch_rendezvous_counters_get(w.s.rv)->relayed_told;
+        punch_addr old = w.bob.turn.relayed;
+        punch_sim_turn_forget(w.turn);
+        if (!run_until(&w, 300000, bob_reallocated, &old))
+            fail_msg("seed %llu: not allocated anew: bob '%s'", (unsigned long long)w.seed,
+                     w.bob.turn_said);
+        uint64_t t0 = now_ms(&w);
+        if (!datagram_crosses(&w, &w.alice, w.alice.peer, &w.bob, 5, TOLD_BOUND_MS / 100) ||
+            !datagram_crosses(&w, &w.bob, w.bob.peer, &w.alice, 6, TOLD_BOUND_MS / 100) ||
+            now_ms(&w) - t0 > TOLD_BOUND_MS)
+            fail_msg("seed %llu: no data both ways within %u ms of the new allocation "
+                     "(bob got %u, alice %u): %s / %s",
+                     (unsigned long long)w.seed, TOLD_BOUND_MS, w.bob.counts[5],
+                     w.alice.counts[6], w.alice.closed, w.bob.closed);
+        assert_int_equal(punch_rendezvous_counters_get(w.s.rv)->relayed_told, told + 1);
+        assert_true(both_on_turn(&w, NULL));
+        fprintf(stderr, "seed %llu: data both ways %llu ms after the new allocation\n",
+                (unsigned long long)w.seed, (unsigned long long)(now_ms(&w) - t0));
+        world_free(&w);
+    }
+}
+
 int main(void)
 {
     n_seeds = sim_seeds_pick(seeds);
@@ -444,6 +489,7 @@ int main(void)
         cmocka_unit_test(listener_meets_fifty_peers),
         cmocka_unit_test(slots_wait_out_the_quarantine),
         cmocka_unit_test(forgotten_allocation_made_anew),
+        cmocka_unit_test(new_allocation_told_to_the_other_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
