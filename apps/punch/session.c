@@ -624,7 +624,7 @@ static void stream_counters(session *s)
                       "\"peers_refused\":%llu,\"repair_resent\":%llu,\"repair_repaired\":%llu,"
                       "\"repair_given_up\":%llu,\"repair_malformed\":%llu,"
                       "\"window_probe_timeouts\":%llu,\"window_probes\":%llu,"
-                      "\"window_restarts\":%llu",
+                      "\"window_restarts\":%llu,\"pace_queued\":%llu,\"pace_dropped\":%llu",
                       (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
                       (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
                       (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
@@ -643,7 +643,8 @@ static void stream_counters(session *s)
                       (unsigned long long)c.repair_malformed,
                       (unsigned long long)c.window_probe_timeouts,
                       (unsigned long long)c.window_probes,
-                      (unsigned long long)c.window_restarts);
+                      (unsigned long long)c.window_restarts, (unsigned long long)c.pace_queued,
+                      (unsigned long long)c.pace_dropped);
     uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
     if (bad)
         punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "

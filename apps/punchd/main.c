@@ -476,7 +476,8 @@ static void emit_counters(punchd *d, const char *event)
         "\"bad_cookie\":%llu,\"peers_added\":%llu,\"peers_expired\":%llu,"
         "\"sessions_opened\":%llu,\"sessions_full\":%llu,\"sessions_closed\":%llu,"
         "\"relayed\":%llu,\"relayed_bytes\":%llu,\"relay_unknown\":%llu,"
-        "\"relay_wrong_source\":%llu,\"relay_over_quota\":%llu,\"events_dropped\":%llu%s%s%s",
+        "\"relay_wrong_source\":%llu,\"relay_over_quota\":%llu,\"relay_source_over\":%llu,"
+        "\"relay_peer_over\":%llu,\"events_dropped\":%llu%s%s%s",
         received, (ull)c->answered, (ull)c->errors, malformed, (ull)c->not_request,
         (ull)c->unsupported, rate_limited, no_room, (ull)d->send_dropped, (ull)r->peers,
         (ull)r->sessions, (ull)r->cookies, (ull)r->registrations, (ull)r->introductions,
@@ -487,8 +488,8 @@ static void emit_counters(punchd *d, const char *event)
         (ull)r->unexpected, (ull)r->bad_mac, (ull)r->bad_cookie, (ull)r->peers_added,
         (ull)r->peers_expired, (ull)r->sessions_opened, (ull)r->sessions_full,
         (ull)r->sessions_closed, (ull)r->relayed, (ull)r->relayed_bytes, (ull)r->relay_unknown,
-        (ull)r->relay_wrong_source, (ull)r->relay_over_quota, (ull)r->events_dropped, tokens, tcp,
-        cluster);
+        (ull)r->relay_wrong_source, (ull)r->relay_over_quota, (ull)r->relay_source_over,
+        (ull)r->relay_peer_over, (ull)r->events_dropped, tokens, tcp, cluster);
     punch_log(PUNCH_LOG_INFO,
               "%llu received, %llu answered, %llu errors, %llu malformed, %llu rate-limited; "
               "%llu peers, %llu registrations, %llu introductions, %llu relayed",

@@ -521,6 +521,15 @@ void punch_agent_stats_get(const punch_agent *agent, punch_agent_stats *out);
  * 0, PUNCH_ERR_NOTFOUND (no such peer) or PUNCH_ERR_LIMIT (no path yet). */
 int punch_agent_ping(punch_agent *agent, uint64_t now_ms, int peer);
 
+/* What punchd's relay forwards from us to peer, per second, in their
+ * session: the least of its limits per session, per source and per
+ * destination, as the server told it beside the introduction (RELAY_RATE),
+ * for a sender to pace below (docs/streams.md, "Pacing through the
+ * relay"). *bytes_per_s and *packets_per_s are 0 when it told none (an
+ * older punchd, or no relay offered). Returns 0 or PUNCH_ERR_NOTFOUND. */
+int punch_agent_relay_rate(const punch_agent *agent, int peer, uint32_t *bytes_per_s,
+                           uint32_t *packets_per_s);
+
 /* Tell the peer we are done, and forget it. */
 void punch_agent_close(punch_agent *agent, uint64_t now_ms, int peer);
 

@@ -92,6 +92,9 @@ typedef struct punch_sctp_counters {
      * while the peer's repair concealed the path's losses, started over in
      * slow start (docs/streams.md "The second slow mode, under load"). */
     uint64_t window_restarts;
+    /* Pacing below punchd's relay rates (src/stream/pace.h), all peers:
+     * packets that waited in a queue, and that its full queue dropped. */
+    uint64_t pace_queued, pace_dropped;
 } punch_sctp_counters;
 
 /* Attach to cfg->driver. usrsctp is one stack per process: one punch_sctp

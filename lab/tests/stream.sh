@@ -41,6 +41,7 @@ run_case() {
     # shellcheck disable=SC2086
     "${LABX[@]}" exec server -- "$PUNCHD" --listen 198.51.100.1:3478 --key "$c/server.key" \
         --events "$c/punchd.ev" $pd_args 2>/dev/null </dev/null &
+    local pd=$!
     wait_for "$c/punchd.ev"
     "${LABX[@]}" exec bob -- env XDG_CONFIG_HOME="$c/bob" timeout --foreground 150 "$PUNCH" \
         --server 198.51.100.1 --name bob --events "$c/bob.ev" listen \
@@ -69,10 +70,18 @@ run_case() {
         grep '"event":"counters"' "$c/$side.ev" | grep -q '"queue_overflows":0,"events_lost":0,' ||
             fail "$name: $side lost datagrams in its own queues: $(grep '"event":"counters"' "$c/$side.ev")"
     done
+    # punchd's relay policer: datagrams it dropped over a session's,
+    # source's or destination peer's rate (its counters event, on SIGUSR1).
+    kill -USR1 "$pd"
+    wait_grep "$c/punchd.ev" '"event":"counters"' 5 || fail "$name: punchd told no counters"
+    local drops=0 k
+    for k in relay_over_quota relay_source_over relay_peer_over; do
+        drops=$((drops + $(grep '"event":"counters"' "$c/punchd.ev" | tail -1 | grep -o "\"$k\":[0-9]*" | cut -d: -f2)))
+    done
     local paths
     paths=$(grep '"event":"path"' "$c/alice.ev" | grep -o '"kind":"[a-z]*"' | cut -d'"' -f4 | tr '\n' ' ')
-    ok "$name: $SIZE bytes and 64 KiB both ways, sha256 equal, both exit 0 in $ms ms ($(awk -v b="$SIZE" -v m="$ms" 'BEGIN { printf "%.1f", b / 1048576 / (m / 1000) }') MiB/s); alice's paths: $paths"
-    CASE_PATHS=$paths CASE_MS=$ms
+    ok "$name: $SIZE bytes and 64 KiB both ways, sha256 equal, both exit 0 in $ms ms ($(awk -v b="$SIZE" -v m="$ms" 'BEGIN { printf "%.1f", b / 1048576 / (m / 1000) }') MiB/s); alice's paths: $paths; punchd's relay dropped $drops"
+    CASE_PATHS=$paths CASE_MS=$ms CASE_DROPS=$drops
 }
 
 # 1. direct
@@ -86,6 +95,15 @@ lab down >/dev/null
 lab up different-nats --nat-a port-restricted-cone --nat-b port-restricted-cone >/dev/null
 run_case relay "--relay-rate 100000000 --relay-packets 1000000" "--relay-only"
 [ "$CASE_PATHS" = "relay " ] || fail "relay: paths $CASE_PATHS"
+# Paced below the relay's rates it told (RELAY_RATE, src/stream/pace.c),
+# the stream meets punchd's policer (1 MiB/s per source) without bursting
+# into it: unpaced, 2207-2558 of its datagrams were dropped there and the
+# 8 MiB took 8.7-9.7 s (19 s in a slow run); paced, 0 and 8.7-8.9 s
+# (docs/streams.md, "Pacing through the relay"). Bounds with room for a
+# loaded machine (ctest -j2): 15 s for 8 MiB.
+[ "$CASE_DROPS" -le 50 ] || fail "relay: punchd's relay dropped $CASE_DROPS datagrams (at most 50: paced)"
+relay_bound=$((15000 * SIZE / 8388608 > 3000 ? 15000 * SIZE / 8388608 : 3000))
+[ "$CASE_MS" -le "$relay_bound" ] || fail "relay: $SIZE bytes took $CASE_MS ms (at most $relay_bound)"
 lab down >/dev/null
 
 # 3. relay -> direct mid-transfer

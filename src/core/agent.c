@@ -235,6 +235,7 @@ static void on_server_msg(punch_agent *a, uint64_t now, const uint8_t *buf, cons
     case PUNCH_MSG_INTRODUCE: on_introduce(a, now, m); break;
     case PUNCH_MSG_REFUSED: on_refused(a, now, m); break;
     case PUNCH_MSG_TURN_ADDR: turn_on_addr(a, now, m); break;
+    case PUNCH_MSG_RELAY_RATE: on_relay_rate(a, m); break;
     default: a->dropped++;
     }
 }
@@ -268,6 +269,7 @@ static void handle_datagram(punch_agent *a, uint64_t now, const punch_addr *src,
     case PUNCH_MSG_INTRODUCE:
     case PUNCH_MSG_REFUSED:
     case PUNCH_MSG_TURN_ADDR:
+    case PUNCH_MSG_RELAY_RATE:
         if (server)
             on_server_msg(a, now, data, &m);
         else

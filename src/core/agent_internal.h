@@ -340,6 +340,9 @@ typedef struct peer {
     rekey_state rekey;
     int path; /* candidate in use, -1 none */
     punch_addr turn_relayed; /* the peer's relayed address at a TURN server (TURN_ADDR) */
+    /* What punchd's relay forwards from us in the session, per second
+     * (RELAY_RATE); 0: not told (an older punchd). */
+    uint32_t relay_bytes_per_s, relay_packets_per_s;
     bool rtt_owed; /* its PATH event had no timed round trip: an RTT event follows */
     keepalive_state keepalive;
     admission_state admission;
@@ -712,6 +715,8 @@ void send_on_ttl(punch_agent *a, const peer *p, const candidate *c, uint8_t ttl,
 void send_on(punch_agent *a, const peer *p, const candidate *c, punch_msg_type type,
              const uint8_t *payload, size_t len);
 void on_relay(punch_agent *a, uint64_t now, const punch_addr *src, const punch_msg *m);
+/* The server's RELAY_RATE (MAC checked): kept for the peer of its session. */
+void on_relay_rate(punch_agent *a, const punch_msg *m);
 /* A handshake or transport message from a peer (not through punchd's
  * relay): taken, or counted as dropped. */
 void on_peer_msg(punch_agent *a, uint64_t now, const punch_addr *src, const punch_msg *m);

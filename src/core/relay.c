@@ -54,3 +54,24 @@ void on_relay(punch_agent *a, uint64_t now, const punch_addr *src, const punch_m
     else
         a->dropped++;
 }
+
+void on_relay_rate(punch_agent *a, const punch_msg *m)
+{
+    int id = find_peer_by_session(a, m->session);
+    if (id < 0 || memcmp(a->peers[id].key, m->key, PUNCH_KEY_BYTES) != 0) {
+        a->dropped++; /* its INTRODUCE lost (it comes again with the next), or not ours */
+        return;
+    }
+    a->peers[id].relay_bytes_per_s = m->relay_bytes_per_s;
+    a->peers[id].relay_packets_per_s = m->relay_packets_per_s;
+}
+
+int punch_agent_relay_rate(const punch_agent *a, int id, uint32_t *bytes_per_s,
+                           uint32_t *packets_per_s)
+{
+    if (!a || id < 0 || id >= MAX_PEERS || !a->peers[id].used)
+        return PUNCH_ERR_NOTFOUND;
+    *bytes_per_s = a->peers[id].relay_bytes_per_s;
+    *packets_per_s = a->peers[id].relay_packets_per_s;
+    return 0;
+}

@@ -8,7 +8,9 @@
  *   - introductions one source may ask for towards one target peer, so a
  *     crowd of keys behind one address cannot keep a listener's slots full;
  *   - relayed bytes and datagrams per source, over all the sessions it
- *     drives, and per destination peer, over all the sessions that reach it.
+ *     drives, and per destination peer, over all the sessions that reach it;
+ *   - and what a peer is told of them (RELAY_RATE), so its streams pace
+ *     below them instead of bursting into the drops.
  * Every default is in rendezvous.h, every reason in docs/security.md.
  */
 #include "server/rendezvous_internal.h"
@@ -130,4 +132,30 @@ bool rv_relay_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
         return false;
     }
     return true;
+}
+
+static uint32_t least(uint32_t a, uint32_t b, uint32_t c)
+{
+    uint32_t m = a < b ? a : b;
+    return m < c ? m : c;
+}
+
+/* What `to` may send in session id to the peer of other_key without a
+ * drop when it sends alone: the least of the session's rate (both ways
+ * together), its source's and the destination's. An older peer drops the
+ * message as an unknown type. */
+void rv_tell_relay_rate(punch_rendezvous *rv, const peer *to, const uint8_t *other_key,
+                        const uint8_t *id)
+{
+    const punch_rendezvous_cfg *c = &rv->cfg;
+    punch_msg m = {
+        .type = PUNCH_MSG_RELAY_RATE,
+        .relay_bytes_per_s =
+            least(c->relay_bytes_per_s, c->relay_source_bytes_per_s, c->relay_peer_bytes_per_s),
+        .relay_packets_per_s = least(c->relay_packets_per_s, c->relay_source_packets_per_s,
+                                     c->relay_peer_packets_per_s),
+    };
+    memcpy(m.session, id, PUNCH_MSG_SESSION_LEN);
+    memcpy(m.key, other_key, PUNCH_KEY_LEN);
+    rv_send_to_peer(rv, to, &m);
 }

@@ -265,6 +265,22 @@ static uint32_t relay_session(punch_rendezvous *rv, const uint8_t *id)
     return i;
 }
 
+/* Session s relayed its first datagram: its peers here learn the rates
+ * they may send at (RELAY_RATE, limits.c), once the relay is in use and
+ * not with every introduction, so a session that goes direct costs no
+ * datagram more. A half across members tells its own peer only. */
+static void tell_relay_rates(punch_rendezvous *rv, const session *s)
+{
+    const peer *a = &rv->peers[s->peer[0]];
+    if (s->remote) {
+        rv_tell_relay_rate(rv, a, s->far.key, s->id);
+        return;
+    }
+    const peer *b = &rv->peers[s->peer[1]];
+    rv_tell_relay_rate(rv, a, b->key, s->id);
+    rv_tell_relay_rate(rv, b, a->key, s->id);
+}
+
 void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
                      const uint8_t *data, size_t len, const punch_msg *req)
 {
@@ -333,6 +349,7 @@ void rv_handle_relay(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
     rv->counters.relayed_bytes += len;
     if (!s->opened) {
         s->opened = true;
+        tell_relay_rates(rv, s);
         punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_RELAY_OPENED);
         if (ev) {
             rv_peer_info(&rv->peers[s->peer[0]], &ev->peer[0]);

@@ -244,6 +244,10 @@ bool rv_connect_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *sr
  * source's and the destination's relay rates (spent when it is). */
 bool rv_relay_allowed(punch_rendezvous *rv, uint64_t now, const punch_addr *src, peer *to,
                       size_t len);
+/* Tell `to` the relay rates it may use in session id with the peer of
+ * other_key (RELAY_RATE), when the session relays its first datagram. */
+void rv_tell_relay_rate(punch_rendezvous *rv, const peer *to, const uint8_t *other_key,
+                        const uint8_t *id);
 /* The half of a relay session across members held here for peer a: its
  * datagrams go to the other member at far->hop and come from there.
  * Returns whether one is held (a copy of the same CONNECT finds it again;

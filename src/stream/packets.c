@@ -30,9 +30,13 @@ static void send_dgram(sctp_peer *p, const uint8_t *dgram, size_t len)
 }
 
 /* A stream datagram body (after the tag) to peer p: the repair's NACKs and
- * packets sent again. */
+ * packets sent again, around the pacing queue (their packets went through
+ * it once, and a NACK must not wait behind data), but charged to it. */
 static void send_body(void *arg, const uint8_t *body, size_t len)
 {
+    sctp_peer *p = arg;
+    if (p->pace)
+        punch_pace_charge(p->pace, punch_clock_ms(), len);
     uint8_t dgram[PUNCH_MAX_DATAGRAM];
     dgram[0] = PUNCH_STREAM_TAG;
     memcpy(dgram + 1, body, len);
@@ -42,6 +46,23 @@ static void send_body(void *arg, const uint8_t *body, size_t len)
 static void deliver_packet(void *arg, const uint8_t *pkt, size_t len)
 {
     usrsctp_conninput(arg, pkt, len, 0);
+}
+
+/* SCTP packet pkt to p, framed by its repair. */
+static void frame_and_send(sctp_peer *p, punch_repair *r, const uint8_t *pkt, size_t len)
+{
+    uint8_t dgram[PUNCH_MAX_DATAGRAM];
+    dgram[0] = PUNCH_STREAM_TAG;
+    send_dgram(p, dgram, 1 + punch_repair_frame(r, punch_clock_ms(), pkt, len, dgram + 1));
+}
+
+/* What waits in p's pacing queue and may go at now. */
+static void pace_drain(sctp_peer *p, uint64_t now)
+{
+    uint8_t pkt[PACE_MAX_PACKET];
+    size_t len;
+    while ((len = punch_pace_next(p->pace, now, pkt)) > 0)
+        frame_and_send(p, p->repair, pkt, len);
 }
 
 static punch_repair *repair_of(sctp_peer *p)
@@ -80,10 +101,35 @@ int stream_conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t s
         s->c.no_path++; /* out of memory: lost, SCTP retransmits */
         return 0;
     }
-    uint8_t dgram[PUNCH_MAX_DATAGRAM];
-    dgram[0] = PUNCH_STREAM_TAG;
-    send_dgram(p, dgram, 1 + punch_repair_frame(r, punch_clock_ms(), buf, len, dgram + 1));
+    uint64_t now = punch_clock_ms();
+    if (!p->pace || punch_pace_offer(p->pace, now, buf, len) == PACE_SEND)
+        frame_and_send(p, r, buf, len);
+    else
+        pace_drain(p, now);
     return 0;
+}
+
+/* The relay's rates for p's path, when it is punchd's relay: pacing on,
+ * changed or off (what waited goes at once). */
+static void pace_follow_path(sctp_peer *p, uint64_t now)
+{
+    uint32_t bytes = 0, packets = 0;
+    if (p->punchd_relay)
+        (void)punch_agent_relay_rate(punch_driver_agent(p->owner->cfg.driver), p->id, &bytes,
+                                     &packets);
+    if (!p->pace && (!bytes || !(p->pace = punch_pace_new())))
+        return; /* never paced; or out of memory: unpaced, as before */
+    if (bytes != p->told_bytes_per_s || packets != p->told_packets_per_s)
+        punch_pace_set_rate(p->pace, now, bytes, packets);
+    p->told_bytes_per_s = bytes;
+    p->told_packets_per_s = packets;
+}
+
+void stream_pace_release(sctp_peer *p, uint64_t now)
+{
+    pace_follow_path(p, now);
+    if (p->pace && p->repair)
+        pace_drain(p, now);
 }
 
 static uint32_t rtt_ms(const sctp_peer *p)
@@ -99,6 +145,7 @@ void stream_repair_tick(punch_sctp *s, uint64_t now)
             continue;
         repair_io io = {.arg = p, .send = send_body, .deliver = deliver_packet};
         punch_repair_tick(p->repair, &io, now, rtt_ms(p));
+        stream_pace_release(p, now);
     }
 }
 
@@ -113,11 +160,21 @@ void stream_repair_counters_add(const punch_sctp *s, punch_sctp_counters *c)
         c->repair_repaired += r->repaired;
         c->repair_given_up += r->given_up;
         c->repair_malformed += r->malformed;
+        if (p->pace) {
+            c->pace_queued += punch_pace_counters(p->pace)->queued;
+            c->pace_dropped += punch_pace_counters(p->pace)->dropped;
+        }
     }
 }
 
 void stream_repair_drop(sctp_peer *p)
 {
+    if (p->pace) { /* made when the relay's rates came: maybe before any packet */
+        p->owner->c.pace_queued += punch_pace_counters(p->pace)->queued;
+        p->owner->c.pace_dropped += punch_pace_counters(p->pace)->dropped;
+        punch_pace_free(p->pace);
+        p->pace = NULL;
+    }
     if (!p->repair)
         return;
     const repair_counters *c = punch_repair_counters(p->repair);

@@ -857,7 +857,8 @@ void punch_sctp_free(punch_sctp *s)
  * the peer's other associations, and of other peers', fire early too, at
  * worst a spurious retransmission and a congestion window that starts
  * over; path changes are rare. */
-static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us, bool relayed)
+static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us, bool relayed,
+                         bool punchd_relay)
 {
     if (peer < 0 || peer >= MAX_PEERS)
         return;
@@ -866,6 +867,8 @@ static void path_changed(punch_sctp *s, int peer, uint32_t rtt_us, bool relayed)
     p->has_path = true;
     p->rtt_us = rtt_us;
     p->relayed = relayed;
+    p->punchd_relay = punchd_relay;
+    stream_pace_release(p, punch_clock_ms());
     /* A setup is kicked only when its INIT found no path: one that went out
      * is answered or retried on its own (a kick would back its timer off). */
     bool stalled = false, unsent = p->unsent;
@@ -907,7 +910,8 @@ static void on_driver_event(void *arg, const punch_event *ev)
         stream_take_packet(s, ev->peer, ev->data.bytes, ev->data.len);
         break;
     case PUNCH_EVENT_PATH:
-        path_changed(s, ev->peer, ev->path.rtt_us, ev->path.kind == PUNCH_PATH_RELAY);
+        path_changed(s, ev->peer, ev->path.rtt_us, ev->path.kind == PUNCH_PATH_RELAY,
+                     ev->path.technique == PUNCH_TECH_RELAY);
         break;
     case PUNCH_EVENT_RTT: /* streams opened from now on start with it */
         if (ev->peer >= 0 && ev->peer < MAX_PEERS)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <usrsctp.h>
 
+#include "stream/pace.h"
 #include "stream/repair.h"
 #include "stream/stream.h"
 
@@ -95,8 +96,13 @@ typedef struct sctp_peer {
     bool has_path;                 /* a PATH event came: packets can go */
     bool unsent;                   /* a packet found no path (SCTP waits to send it again) */
     uint32_t rtt_us;               /* of the path in use, as the agent measured it; 0: unknown */
-    bool relayed;                  /* the path in use goes through punchd's relay */
+    bool relayed;                  /* the path in use goes through a relay */
+    bool punchd_relay;             /* ...punchd's, whose rates the agent was told */
     punch_repair *repair;          /* made with the first stream packet either way */
+    /* Pacing below the relay's rates (pace.h): made when punchd's relay
+     * first tells them; NULL on a peer never relayed. */
+    punch_pace *pace;
+    uint32_t told_bytes_per_s, told_packets_per_s; /* what it paces by; 0: off */
     struct socket *listener;
 } sctp_peer;
 
@@ -173,9 +179,13 @@ int stream_set_setup_rto(struct socket *so, const sctp_peer *p);
 sctp_peer *stream_peer_get(punch_sctp *s, int id);
 /* A datagram with PUNCH_STREAM_TAG from peer: an SCTP packet. */
 void stream_take_packet(punch_sctp *s, int peer, const uint8_t *data, size_t len);
-/* Every peer's loss repair: the clock moved. */
+/* Every peer's loss repair: the clock moved (and what waits in a pacing
+ * queue may go). */
 void stream_repair_tick(punch_sctp *s, uint64_t now);
-/* Forget peer p's loss repair (it left). */
+/* Peer p's pacing follows its path (the relay's rates, or none), and what
+ * waits in its queue and may go now goes. */
+void stream_pace_release(sctp_peer *p, uint64_t now);
+/* Forget peer p's loss repair and pacing (it left). */
 void stream_repair_drop(sctp_peer *p);
 /* Add the live peers' repair counters to c's (the gone peers' are in it). */
 void stream_repair_counters_add(const punch_sctp *s, punch_sctp_counters *c);

@@ -204,6 +204,7 @@ bool punch_msg_has_mac(punch_msg_type type)
     case PUNCH_MSG_INTRODUCE:
     case PUNCH_MSG_REFUSED:
     case PUNCH_MSG_TURN_ADDR:
+    case PUNCH_MSG_RELAY_RATE:
         return true;
     default:
         return false;
@@ -279,6 +280,19 @@ static void field_nat(codec *k, punch_msg *m)
     field_u16(k, &m->nat_port);
 }
 
+/* A rate: 1 or more (0 is malformed). */
+static void field_rate(codec *k, uint32_t *v)
+{
+    uint8_t b[4];
+    if (k->writing)
+        punch_put32(b, *v);
+    field(k, b, sizeof(b));
+    if (!k->writing)
+        *v = punch_get32(b);
+    if (*v == 0)
+        invalid(&k->c);
+}
+
 static void field_u64(codec *k, uint64_t *v)
 {
     uint8_t b[8];
@@ -316,6 +330,14 @@ static void body_turn_addr(codec *k, punch_msg *m)
     field(k, m->session, PUNCH_MSG_SESSION_LEN);
     field(k, m->key, PUNCH_MSG_KEY_LEN);
     field_endpoint(k, &m->relayed);
+}
+
+static void body_relay_rate(codec *k, punch_msg *m)
+{
+    field(k, m->session, PUNCH_MSG_SESSION_LEN);
+    field(k, m->key, PUNCH_MSG_KEY_LEN);
+    field_rate(k, &m->relay_bytes_per_s);
+    field_rate(k, &m->relay_packets_per_s);
 }
 
 static void body_tcp_offer(codec *k, punch_msg *m)
@@ -394,6 +416,9 @@ static void body(codec *k, punch_msg *m)
         break;
     case PUNCH_MSG_TURN_ADDR:
         body_turn_addr(k, m);
+        break;
+    case PUNCH_MSG_RELAY_RATE:
+        body_relay_rate(k, m);
         break;
     case PUNCH_MSG_HANDSHAKE1:
     case PUNCH_MSG_HANDSHAKE2:

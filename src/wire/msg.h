@@ -26,6 +26,14 @@
  *                                their layout: an older punchd or peer drops it as
  *                                an unknown type (counted) and works as before
  *                                (docs/protocol.md, "TURN_ADDR").
+ *   RELAY_RATE  server -> peer   beside an INTRODUCE that offers the relay: the rates
+ *                                (bytes and datagrams per second) the relay lets
+ *                                the receiver send in that session, the least of
+ *                                its limits per session, per source and per
+ *                                destination peer, so the peer's streams pace
+ *                                below them (docs/streams.md, "Pacing through the
+ *                                relay"); MAC. A type of its own, as TURN_ADDR: an
+ *                                older peer drops it (counted) and bursts as before.
  *   TCP_OFFER   peer -> peer     TCP endpoints for a TCP path (§3.5, §3.2), only ever
  *                                inside the encrypted session (never on the wire alone)
  * Between peers, the Noise messages of src/crypto (handshake and transport)
@@ -65,6 +73,7 @@ typedef enum punch_msg_type {
     PUNCH_MSG_REFUSED = 0x07,
     PUNCH_MSG_RELAY = 0x08,
     PUNCH_MSG_TURN_ADDR = 0x09,
+    PUNCH_MSG_RELAY_RATE = 0x0a,
     PUNCH_MSG_HANDSHAKE1 = 0x10,
     PUNCH_MSG_HANDSHAKE2 = 0x11,
     PUNCH_MSG_DATA = 0x12,
@@ -110,12 +119,13 @@ typedef struct punch_msg {
     uint8_t key[PUNCH_MSG_KEY_LEN];            /* COOKIE: server; REGISTER/CONNECT: sender;
                                                   CONNECT: also pinned peer key (peer_key);
                                                   INTRODUCE: the peer's; TURN_ADDR: whose
-                                                  relayed address it is */
+                                                  relayed address it is; RELAY_RATE: the
+                                                  session's other peer */
     uint8_t peer_key[PUNCH_MSG_KEY_LEN];       /* CONNECT: pinned key, all zero if none */
     uint16_t second_port;                      /* COOKIE: another port of the same server
                                                   IP that answers STUN Binding (0: none) */
     uint8_t session[PUNCH_MSG_SESSION_LEN];    /* INTRODUCE, RELAY, TURN_ADDR (server ->
-                                                  peer; all zero: the receipt) */
+                                                  peer; all zero: the receipt), RELAY_RATE */
     char name[PUNCH_MSG_NAME_MAX + 1];         /* REGISTER: mine; CONNECT, INTRODUCE: peer's */
     punch_addr public_addr;                    /* REGISTERED: mine as seen; INTRODUCE: peer's;
                                                   TCP_OFFER: the sender's TCP endpoint */
@@ -150,6 +160,10 @@ typedef struct punch_msg {
      * a length byte, 0 or PUNCH_MSG_TOKEN_LEN, then the token. */
     uint8_t token_len;
     uint8_t token[PUNCH_MSG_TOKEN_LEN];
+    /* RELAY_RATE: what the relay forwards from the receiver in the session,
+     * per second; 0 is malformed (a relay without a limit tells none). */
+    uint32_t relay_bytes_per_s;
+    uint32_t relay_packets_per_s;
     const uint8_t *payload;                    /* RELAY, HANDSHAKE1/2, DATA: the rest */
     size_t payload_len;
     const uint8_t *mac;                        /* signalling messages that carry one */

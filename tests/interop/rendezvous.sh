@@ -126,6 +126,14 @@ session = ia["session"]
 def relay(payload): return b"\x70\x08" + session + payload
 alice.send(relay(b"ping from alice"))
 assert bob.recv(0x08) == relay(b"ping from alice")
+# The session's first datagram relayed: both learn the relay's rates
+# (RELAY_RATE, MAC'd: session, the other's key, bytes and datagrams a
+# second, the least of punchd's limits: here its per-session defaults).
+def relay_rate(p, other):
+    r = p.recv(0x0a); p.check_mac(r)
+    assert len(r) == 2 + 8 + 32 + 8 + 16 and r[2:10] == session and r[10:42] == other.pub, r.hex()
+    return struct.unpack("!II", r[42:50])
+assert relay_rate(alice, bob) == relay_rate(bob, alice) == (256 * 1024, 1000)
 # A third address may not use the session: bob's next datagram is alice's.
 mallory.sock.sendto(relay(b"spoof"), SERVER)
 bob.send(relay(b"pong from bob"))

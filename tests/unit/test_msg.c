@@ -55,6 +55,8 @@ static punch_msg sample(punch_msg_type type)
     m.n_mapped = 1;
     m.second_port = 3479;
     m.sequence = 0x0102030405060708ull;
+    m.relay_bytes_per_s = 0x00100000;
+    m.relay_packets_per_s = 4000;
     if (type == PUNCH_MSG_REGISTER || type == PUNCH_MSG_REGISTERED) {
         m.token_len = PUNCH_MSG_TOKEN_LEN;
         for (int i = 0; i < PUNCH_MSG_TOKEN_LEN; i++)
@@ -76,7 +78,7 @@ static const punch_msg_type all_types[] = {
     PUNCH_MSG_HELLO,     PUNCH_MSG_COOKIE,     PUNCH_MSG_REGISTER,   PUNCH_MSG_REGISTERED,
     PUNCH_MSG_CONNECT,   PUNCH_MSG_INTRODUCE,  PUNCH_MSG_REFUSED,    PUNCH_MSG_RELAY,
     PUNCH_MSG_HANDSHAKE1, PUNCH_MSG_HANDSHAKE2, PUNCH_MSG_DATA,   PUNCH_MSG_TCP_OFFER,
-    PUNCH_MSG_TURN_ADDR,
+    PUNCH_MSG_TURN_ADDR, PUNCH_MSG_RELAY_RATE,
 };
 #define N_TYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -138,6 +140,12 @@ static void assert_same_fields(const punch_msg *a, const punch_msg *b)
         assert_memory_equal(a->session, b->session, PUNCH_MSG_SESSION_LEN);
         assert_memory_equal(a->key, b->key, PUNCH_MSG_KEY_LEN);
         assert_true(punch_addr_equal(&a->relayed, &b->relayed));
+        break;
+    case PUNCH_MSG_RELAY_RATE:
+        assert_memory_equal(a->session, b->session, PUNCH_MSG_SESSION_LEN);
+        assert_memory_equal(a->key, b->key, PUNCH_MSG_KEY_LEN);
+        assert_int_equal(a->relay_bytes_per_s, b->relay_bytes_per_s);
+        assert_int_equal(a->relay_packets_per_s, b->relay_packets_per_s);
         break;
     case PUNCH_MSG_TCP_OFFER:
         assert_int_equal(a->flags, b->flags);
@@ -207,6 +215,31 @@ static void every_truncation_is_malformed(void **state)
     }
 }
 
+/* RELAY_RATE: session, key, bytes/s and datagrams/s (4 bytes each,
+ * big-endian), MAC; a rate of 0 is malformed both ways. */
+static void relay_rate_layout_and_zero(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    size_t len;
+    punch_msg m = sample(PUNCH_MSG_RELAY_RATE), d;
+    assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), 0);
+    size_t rate_at = 2 + PUNCH_MSG_SESSION_LEN + PUNCH_MSG_KEY_LEN;
+    assert_int_equal(len, rate_at + 8 + PUNCH_MSG_MAC_LEN);
+    static const uint8_t rates[8] = {0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x0f, 0xa0};
+    assert_memory_equal(buf + rate_at, rates, sizeof(rates));
+    for (size_t at = rate_at; at < rate_at + 8; at += 4) {
+        uint8_t keep[4];
+        memcpy(keep, buf + at, 4);
+        memset(buf + at, 0, 4);
+        assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
+        memcpy(buf + at, keep, 4);
+    }
+    assert_int_equal(punch_msg_decode(buf, len, &d), 0);
+    m.relay_packets_per_s = 0;
+    assert_int_equal(punch_msg_encode(&m, buf, sizeof(buf), &len), PUNCH_ERR_INVAL);
+}
+
 static void bad_values_are_refused(void **state)
 {
     (void)state;
@@ -218,7 +251,7 @@ static void bad_values_are_refused(void **state)
     buf[0] = 0x71;
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
     buf[0] = PUNCH_MSG_MAGIC;
-    buf[1] = 0x0A; /* unknown type */
+    buf[1] = 0x0B; /* unknown type */
     assert_int_equal(punch_msg_decode(buf, len, &d), PUNCH_ERR_MALFORMED);
     buf[1] = PUNCH_MSG_REGISTER;
 
@@ -336,6 +369,7 @@ int main(void)
         cmocka_unit_test(hello_is_never_smaller_than_cookie),
         cmocka_unit_test(every_truncation_is_malformed),
         cmocka_unit_test(bad_values_are_refused),
+        cmocka_unit_test(relay_rate_layout_and_zero),
         cmocka_unit_test(token_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

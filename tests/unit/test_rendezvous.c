@@ -68,8 +68,26 @@ static punch_rendezvous_cfg base_cfg(void)
     return cfg;
 }
 
+/* The relay rates of the latest service made (0: its default), which its
+ * RELAY_RATE messages must tell. */
+static uint32_t made_relay_rates[6];
+
+static uint32_t rate_or(uint32_t v, uint32_t d)
+{
+    return v ? v : d;
+}
+
 static punch_rendezvous *make(const punch_rendezvous_cfg *cfg)
 {
+    const uint32_t rates[6] = {
+        rate_or(cfg->relay_bytes_per_s, PUNCH_RV_DEFAULT_RELAY_BYTES_PER_S),
+        rate_or(cfg->relay_source_bytes_per_s, PUNCH_RV_DEFAULT_RELAY_SOURCE_BYTES_PER_S),
+        rate_or(cfg->relay_peer_bytes_per_s, PUNCH_RV_DEFAULT_RELAY_PEER_BYTES_PER_S),
+        rate_or(cfg->relay_packets_per_s, PUNCH_RV_DEFAULT_RELAY_PACKETS_PER_S),
+        rate_or(cfg->relay_source_packets_per_s, PUNCH_RV_DEFAULT_RELAY_SOURCE_PACKETS_PER_S),
+        rate_or(cfg->relay_peer_packets_per_s, PUNCH_RV_DEFAULT_RELAY_PEER_PACKETS_PER_S),
+    };
+    memcpy(made_relay_rates, rates, sizeof(rates));
     punch_rendezvous *rv = NULL;
     assert_int_equal(punch_rendezvous_new(&rv, cfg), 0);
     return rv;
@@ -209,6 +227,33 @@ static answer expect_to(punch_rendezvous *rv, const tpeer *p, punch_msg_type typ
     if (punch_msg_has_mac(type))
         assert_int_equal(punch_auth_verify(p->mac_key, a.d.buf, a.m.mac_offset, a.m.mac), 0);
     return a;
+}
+
+static uint32_t least3(const uint32_t *v)
+{
+    uint32_t m = v[0] < v[1] ? v[0] : v[1];
+    return m < v[2] ? m : v[2];
+}
+
+/* The relay's rates, told to p when its session relays its first
+ * datagram (RELAY_RATE, MAC'd for p): the least of the session's,
+ * source's and destination's limits, about the peer of other_key. */
+static void expect_relay_rate(punch_rendezvous *rv, const tpeer *p, const uint8_t *session,
+                              const uint8_t *other_key)
+{
+    answer r = expect_to(rv, p, PUNCH_MSG_RELAY_RATE);
+    assert_memory_equal(r.m.session, session, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(r.m.key, other_key, PUNCH_KEY_LEN);
+    assert_int_equal(r.m.relay_bytes_per_s, least3(made_relay_rates));
+    assert_int_equal(r.m.relay_packets_per_s, least3(made_relay_rates + 3));
+}
+
+/* Both peers of a session opened by `starter`, starter first. */
+static void expect_relay_rates(punch_rendezvous *rv, const tpeer *starter, const tpeer *other,
+                               const uint8_t *session)
+{
+    expect_relay_rate(rv, starter, session, other->id.public_key);
+    expect_relay_rate(rv, other, session, starter->id.public_key);
 }
 
 /* REFUSED with code, MAC'd for p, and no larger than the request. */
@@ -429,6 +474,7 @@ static void exchange_relay(punch_rendezvous *rv, tpeer *alice, tpeer *bob, const
     answer f1 = expect_to(rv, bob, PUNCH_MSG_RELAY);
     assert_int_equal(f1.d.len, r1.len);
     assert_memory_equal(f1.d.buf, r1.buf, r1.len);
+    expect_relay_rates(rv, alice, bob, to_a->m.session); /* the first relayed: its rates */
     assert_true(next_event(rv, &ev));
     assert_int_equal(ev.type, PUNCH_RV_EVENT_RELAY_OPENED);
     assert_info(&ev.peer[0], alice);
@@ -521,6 +567,7 @@ static void relayed_in_place_or_copied_before_the_next(void **state)
     answer f1 = expect_to(rv, &bob, PUNCH_MSG_RELAY);
     assert_int_equal(f1.d.len, kept.len);
     assert_memory_equal(f1.d.buf, kept.buf, kept.len);
+    expect_relay_rates(rv, &alice, &bob, to_a.m.session);
     punch_rendezvous_out out;
     const uint8_t *data;
     assert_int_equal(punch_rendezvous_poll_transmit_view(rv, &out, &data), 1);
@@ -798,6 +845,7 @@ static void nat_rebinding_updates_endpoint(void **state)
     dgram r = relay_msg(to_a.m.session, "to the new port");
     send_from(x.rv, 3000, &x.bob.addr, &r);
     expect_to(x.rv, &x.alice, PUNCH_MSG_RELAY);
+    expect_relay_rates(x.rv, &x.bob, &x.alice, to_a.m.session);
     /* ...and the old endpoint is no longer one of the session's. */
     tpeer old = x.alice;
     old.addr.port = 40001;
@@ -910,6 +958,7 @@ static void relay_half_across_members(void **state)
     assert_true(punch_addr_equal(&a.out.dst, &hop));
     assert_int_equal(a.d.len, out.len);
     assert_memory_equal(a.d.buf, out.buf, out.len);
+    expect_relay_rate(rv, &alice, id, far.key); /* its own peer only */
     dgram back = relay_msg(id, "to alice");
     send_from(rv, 2003, &hop, &back);
     assert_true(next_answer(rv, &a));
@@ -947,6 +996,7 @@ static void relay_half_follows_far_member(void **state)
     assert_int_equal(punch_rendezvous_poll_transmit(rv, &a.out, a.d.buf, sizeof(a.d.buf)), 1);
     assert_true(punch_addr_equal(&a.out.dst, &new_hop));
     assert_true(punch_addr_equal(&a.out.local, &moved.via));
+    expect_relay_rate(rv, &alice, id, moved.key);
     dgram back = relay_msg(id, "to alice");
     send_from(rv, 3002, &old_hop, &back); /* the member that stopped: no more */
     expect_nothing(rv);
@@ -1137,14 +1187,19 @@ static void relay_quotas(void **state)
     setup_pair(&x, &cfg);
     /* 10 at once: the packet bucket holds 5. */
     dgram r = relay_msg(x.session, "0123456789"); /* 20 bytes */
-    int forwarded = 0;
+    int forwarded = 0, told = 0;
     for (int i = 0; i < 10; i++) {
         send_from(x.rv, 3000, &x.alice.addr, &r);
         answer a;
-        while (next_answer(x.rv, &a))
-            forwarded++;
+        while (next_answer(x.rv, &a)) {
+            if (a.m.type == PUNCH_MSG_RELAY_RATE)
+                told++;
+            else
+                forwarded++;
+        }
     }
     assert_int_equal(forwarded, 5);
+    assert_int_equal(told, 2); /* the rates, to both, once: 5 datagrams a second */
     assert_int_equal(punch_rendezvous_counters_get(x.rv)->relay_over_quota, 5);
     /* A second later the bucket is full again; the byte cap (300) ends the
      * session at the 16th datagram (15 x 20 = 300). */
@@ -1371,6 +1426,7 @@ static void relay_stops_when_a_peer_is_gone(void **state)
     dgram r = relay_msg(x.session, "x");
     send_from(x.rv, 3000, &x.alice.addr, &r);
     expect_to(x.rv, &x.bob, PUNCH_MSG_RELAY);
+    expect_relay_rates(x.rv, &x.alice, &x.bob, x.session);
     /* bob falls silent; alice keeps alive. bob's deadline is 91000. */
     for (uint64_t t = 25000; t < 100000; t += 25000)
         do_register(x.rv, t, &x.alice);
