@@ -66,6 +66,9 @@ def schedstat_wait(pid):
 
 
 def cpu(argv):
+    # Children reaped before CMD count too (a site hook of the interpreter
+    # may run some at start-up): only what CMD adds is CMD's.
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = subprocess.Popen(argv[1:])
     wait = 0.0
     while child.poll() is None:
@@ -74,7 +77,7 @@ def cpu(argv):
         time.sleep(0.01)
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(argv[0], "w") as f:
-        print(f"{ru.ru_utime:.3f} {ru.ru_stime:.3f} {wait:.3f}", file=f)
+        print(f"{ru.ru_utime - ru0.ru_utime:.3f} {ru.ru_stime - ru0.ru_stime:.3f} {wait:.3f}", file=f)
     sys.exit(child.returncode)
 
 
