@@ -264,6 +264,7 @@ for loss in $losses; do
         printf "   %-5s %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.1f %9.1f  (load %s)\n", l "%", b / 1e6, c / 1e6,
             p / 1e6, qb / 1e6, qc / 1e6, (b > 0 ? p / b : 0), (b > 0 ? qb / b : 0), (c > 0 ? qb / c : 0),
             (c > 0 ? qc / c : 0), ld }'
+    printf '   %-5s runs (B/s): TCP BBR %s; punch %s; ngtcp2 BBR %s\n' "" "${bbr[*]}" "${punch[*]}" "${qb[*]}"
     per_packet punch "$tmp/pl$n/cpu" "$tmp/pl$n/pkts"
     per_packet "ngtcp2 BBR" "$tmp/qlb$n.cpu" "$tmp/qlb$n.pkts"
 done
