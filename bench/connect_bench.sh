@@ -405,7 +405,12 @@ printf '                   AES-256-GCM median %s\n' "$(mb "${aes[@]}")"
 printf '   plain UDP       MB/s per round: %s median %s\n' "$(all_mb "${udpd[@]}")" "$(mb "${udpd[@]}")"
 printf '   punch / ChaCha20-Poly1305 alone, per round: %s median %s (target >= 0.8: %s)\n' \
     "${r_direct[*]}" "$md" "$(verdict "$md" 0.8)"
-printf '   punch / plain UDP, per round: %s median %s (target >= 0.70: %s)\n' "${r_udp[*]}" "$mu" "$(verdict "$mu" 0.7)"
+# No target here: issue 14 holds the direct path against the cipher alone.
+# Punch's sender seals and then sends, plain UDP's only sends, so this ratio
+# is at most send / (seal + send): under 0.5 while a seal costs more than the
+# kernel's send (docs/datapath.md). The 0.70 of the first version of this
+# bench was that issue's predecessor's, before the cipher was measured.
+printf '   punch / plain UDP, per round: %s median %s (no target: bounded by the seal, see above)\n' "${r_udp[*]}" "$mu"
 printf '   CPU: ChaCha20-Poly1305 alone per seal / punch sender per datagram, per round: %s median %s\n' \
     "${r_cpu[*]}" "$(med "${r_cpu[@]}")"
 printf '   punch (AES-256-GCM where negotiated) / punch --no-aes, per round: %s median %s\n' "${r_aes[*]}" "$(med "${r_aes[@]}")"
