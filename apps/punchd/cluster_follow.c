@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* punchd --cluster: the halves of relays across members held here follow
- * their far peers when those peers' member stops (its heartbeat gone in
- * Redis) and they register at another. See cluster_internal.h. */
+ * their far peers when those peers register at another member: when
+ * their member stops (its heartbeat gone in Redis), and when they leave
+ * a member that is alive on their own (the member they register at next
+ * tells the one they left, which passes it on). See cluster_internal.h. */
 #include "cluster_internal.h"
 
 #include <stdlib.h>
@@ -75,6 +77,24 @@ cleanup:
     free(f);
 }
 
+/* Look the far peer of half h up again in Redis; on_follow moves the
+ * half when the peer is registered at another live member. Returns 0 or
+ * -1 (no memory, no Redis). */
+static int follow_half(punchd_cluster *c, const punch_rendezvous_half *h)
+{
+    follow *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    f->cluster = c;
+    f->half = *h;
+    if (cluster_command(c, &c->cmd, on_follow, f, "EVAL %s 1 punch:name:%s",
+                        cluster_lookup_script, h->far.name) != REDIS_OK) {
+        free(f);
+        return -1;
+    }
+    return 0;
+}
+
 /* Member `member` stopped: look up again the far peers of the halves
  * held toward it, up to FOLLOW_BATCH a second (the next second goes on
  * from there). */
@@ -89,17 +109,61 @@ static void follow_halves(punchd_cluster *c, const uint8_t *member)
         }
         if (memcmp(h.far.member, member, PUNCH_CLUSTER_MEMBER_LEN) != 0 || !h.far.name[0])
             continue;
-        follow *f = calloc(1, sizeof(*f));
-        if (!f)
+        if (follow_half(c, &h) != 0)
             return;
-        f->cluster = c;
-        f->half = h;
-        if (cluster_command(c, &c->cmd, on_follow, f, "EVAL %s 1 punch:name:%s", cluster_lookup_script,
-                    h.far.name) != REDIS_OK) {
-            free(f);
-            return;
-        }
         n++;
+    }
+}
+
+/* Whether the news whose MAC is mac was passed on before (and if not,
+ * remember it now): a member passes each once, so it cannot go round. */
+static bool passed_before(punchd_cluster *c, const uint8_t *mac)
+{
+    const size_t n = sizeof(c->passed) / sizeof(c->passed[0]);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(c->passed[i], mac, sizeof(c->passed[i])) == 0)
+            return true;
+    memcpy(c->passed[c->passed_next++ % n], mac, sizeof(c->passed[0]));
+    return false;
+}
+
+/* Our half h is for the peer that moved to member `to`: its far member
+ * holds the other half, toward us, and is told (the same signed record),
+ * unless told already in this pass (seen[0..*n)). */
+static void pass_on(punchd_cluster *c, const punch_rendezvous_half *h, const uint8_t *to,
+                    uint8_t seen[][PUNCH_CLUSTER_MEMBER_LEN], size_t *n,
+                    const uint8_t *bytes, size_t len)
+{
+    if (memcmp(h->far.member, to, PUNCH_CLUSTER_MEMBER_LEN) == 0)
+        return; /* it is there already: that member knows */
+    for (size_t i = 0; i < *n; i++)
+        if (memcmp(seen[i], h->far.member, PUNCH_CLUSTER_MEMBER_LEN) == 0)
+            return;
+    if (*n == FOLLOW_MEMBERS)
+        return;
+    memcpy(seen[(*n)++], h->far.member, PUNCH_CLUSTER_MEMBER_LEN);
+    cluster_publish(c, h->far.member, bytes, len, NULL);
+    c->stats.left_passed++;
+}
+
+void cluster_peer_moved(punchd_cluster *c, const punch_cluster_msg *rec, const uint8_t *bytes,
+                        size_t len)
+{
+    uint8_t seen[FOLLOW_MEMBERS][PUNCH_CLUSTER_MEMBER_LEN];
+    size_t n = 0;
+    punch_rendezvous_half h;
+    uint32_t cursor = 0;
+    const uint8_t *key = rec->peer.key;
+    if (memcmp(rec->from, c->core.self, PUNCH_CLUSTER_MEMBER_LEN) == 0)
+        return; /* our own peer's record: it is here */
+    bool pass = !passed_before(c, bytes + len - PUNCH_CLUSTER_MAC_LEN);
+    /* One look at every half: a peer moving on its own is rare news. */
+    while (punch_rendezvous_next_half(c->cfg.rv, &cursor, &h) == 1) {
+        if (memcmp(h.far.key, key, PUNCH_KEY_LEN) == 0 && h.far.name[0] &&
+            memcmp(h.far.member, rec->from, PUNCH_CLUSTER_MEMBER_LEN) != 0)
+            follow_half(c, &h); /* where it is counts in Redis, not in this news */
+        else if (pass && memcmp(h.local.key, key, PUNCH_KEY_LEN) == 0)
+            pass_on(c, &h, rec->from, seen, &n, bytes, len);
     }
 }
 

@@ -34,6 +34,10 @@ struct punchd_cluster {
     punch_loop_timer heartbeat;   /* up: punch:member:ID again */
     uint32_t republish_cursor;
     uint32_t follow_cursor;       /* the next half follow_halves looks at */
+    /* The latest peers' records passed on to far members (their MACs'
+     * first bytes): each is passed on once, so news cannot go round. */
+    uint8_t passed[16][16];
+    unsigned passed_next;
     uint32_t waiting;             /* commands sent and not answered yet */
     bool up, closing, said_down;
     bool ponged, subscribed;      /* Redis answered on each connection: up */
@@ -68,6 +72,16 @@ punch_rendezvous_far cluster_far_end(const punchd_cluster *c, const uint8_t *mem
 int cluster_intro_again(punchd_cluster *c, const punch_rendezvous_far *far, bool relay,
                         const punch_rendezvous_peer_info *local, const uint8_t *session,
                         char *member);
+/* A signed message onto the channel of member `to`; hex_out (unless
+ * NULL) gets that member's id in hex. */
+void cluster_publish(punchd_cluster *c, const uint8_t *to, const uint8_t *buf, size_t len,
+                     char *hex_out);
+/* cluster_follow.c: rec (bytes, len as they came on our channel) says its
+ * peer registers at member rec->from now, though its former member is
+ * alive: the halves held here toward that peer follow it there, and the
+ * far members of the halves held here for it are told in turn. */
+void cluster_peer_moved(punchd_cluster *c, const punch_cluster_msg *rec, const uint8_t *bytes,
+                        size_t len);
 /* cluster_follow.c: each second, whether the far members of the halves
  * held here are alive; the halves toward one that is gone follow its
  * peers to the members they register at next. */

@@ -53,12 +53,16 @@ const char cluster_lookup_script[] =
     "if alive(r) then return {r, 1} end return {r, 0}";
 /* KEYS[1] the name; ARGV: our record, its TTL, its owner's key, our member
  * id. The name is ours unless another key holds it at a member that is
- * alive: then that record comes back and nothing is written. */
+ * alive: then that record comes back and nothing is written. When the
+ * same key was at another member that is alive (the peer moved here on
+ * its own), its old record comes back in an array: that member is told. */
 static const char claim_script[] =
     LUA_ALIVE "local r = redis.call('GET', KEYS[1]) "
-    "if r and string.len(r) >= 60 and string.sub(r, 5, 12) ~= ARGV[4] "
-    "and string.sub(r, 29, 60) ~= ARGV[3] and alive(r) then return r end "
-    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 0";
+    "local other = r and string.len(r) >= 60 and string.sub(r, 5, 12) ~= ARGV[4] "
+    "and alive(r) "
+    "if other and string.sub(r, 29, 60) ~= ARGV[3] then return r end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "if other then return {r} end return 0";
 
 /* A registration here, its name claimed in Redis. */
 typedef struct claim {
@@ -430,6 +434,23 @@ static void name_taken(punchd_cluster *c, const claim *k, const punch_cluster_ms
                       "\"name\":\"%s\",\"member\":\"%s\"", k->name, member);
 }
 
+/* Our peer's name was at another member that is alive, under the same
+ * key: the peer left it for us on its own (that member unreachable from
+ * the peer only). That member gets our record on its channel, and passes
+ * it on to the far members of the peer's relay halves there, which follow
+ * the peer here (cluster_follow.c). */
+static void tell_member_left(punchd_cluster *c, const claim *k, const redisReply *old)
+{
+    punch_cluster_msg rec;
+    if (punch_cluster_read_record(&c->core, k->name, (const uint8_t *)old->str,
+                                  (size_t)old->len, cluster_wall_ms(), &rec) != 0 ||
+        memcmp(rec.peer.key, k->key, PUNCH_KEY_LEN) != 0 ||
+        memcmp(rec.from, c->core.self, PUNCH_CLUSTER_MEMBER_LEN) == 0)
+        return;
+    cluster_publish(c, rec.from, k->record, k->len, NULL);
+    c->stats.left_told++;
+}
+
 static void on_claim(redisAsyncContext *ac, void *reply, void *privdata)
 {
     claim *k = privdata;
@@ -440,6 +461,9 @@ static void on_claim(redisAsyncContext *ac, void *reply, void *privdata)
     if (c->closing || !r)
         goto cleanup;
     cluster_answered(c);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_STRING)
+        tell_member_left(c, k, r->element[0]);
     if (r->type != REDIS_REPLY_STRING)
         goto cleanup; /* claimed (or an error: the next keepalive claims again) */
     if (punch_cluster_read_record(&c->core, k->name, (const uint8_t *)r->str, (size_t)r->len,
@@ -531,10 +555,8 @@ punch_rendezvous_far cluster_far_end(const punchd_cluster *c, const uint8_t *mem
     return far;
 }
 
-/* A signed message onto the channel of member `to`; *hex_out (unless
- * NULL) gets that member's id in hex. */
-static void publish(punchd_cluster *c, const uint8_t *to, const uint8_t *buf, size_t len,
-                    char *hex_out)
+void cluster_publish(punchd_cluster *c, const uint8_t *to, const uint8_t *buf, size_t len,
+                     char *hex_out)
 {
     char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1], channel[CHANNEL_MAX];
     cluster_hex(to, PUNCH_CLUSTER_MEMBER_LEN, member);
@@ -558,7 +580,7 @@ static void pass_relayed(punchd_cluster *c, const uint8_t *to, const uint8_t *ta
     if (punch_cluster_turn(&c->core, to, target_key, p, txid, session, cluster_wall_ms(), buf,
                            sizeof(buf), &len) != 0)
         return;
-    publish(c, to, buf, len, NULL);
+    cluster_publish(c, to, buf, len, NULL);
     c->stats.turn_sent++;
 }
 
@@ -586,7 +608,7 @@ static void introduce_across(punchd_cluster *c, const lookup *l, const punch_clu
                             cluster_wall_ms(), buf, sizeof(buf), &len) != 0)
         return;
     /* draft §3.3.1: both at once; the PUBLISH leaves in this same turn. */
-    publish(c, rec->from, buf, len, member);
+    cluster_publish(c, rec->from, buf, len, member);
     pass_relayed(c, rec->from, rec->peer.key, &l->asker, session);
     if (punch_rendezvous_introduce_remote(c->cfg.rv, punch_clock_ms(), l->asker.key, &rec->peer,
                                           l->txid, session, PUNCH_INTRO_INITIATOR | relay,
@@ -684,8 +706,12 @@ static void carried_intro(punchd_cluster *c, const uint8_t *data, size_t len)
     punch_rendezvous_peer_info local;
     uint8_t txid[PUNCH_MSG_TXID_LEN];
     char member[2 * PUNCH_CLUSTER_MEMBER_LEN + 1];
-    if (punch_cluster_read_intro(&c->core, data, len, cluster_wall_ms(), &m) != 0)
+    if (punch_cluster_read_channel(&c->core, data, len, cluster_wall_ms(), &m) != 0)
         return; /* counted */
+    if (m.type == PUNCH_CLUSTER_RECORD) {
+        cluster_peer_moved(c, &m, data, len);
+        return;
+    }
     if (m.type == PUNCH_CLUSTER_TURN) {
         carried_relayed(c, &m);
         return;
@@ -735,7 +761,7 @@ int cluster_intro_again(punchd_cluster *c, const punch_rendezvous_far *far, bool
     if (punch_cluster_intro(&c->core, far->member, far->key, local, txid, session, flags,
                             cluster_wall_ms(), buf, sizeof(buf), &len) != 0)
         return -1;
-    publish(c, far->member, buf, len, member);
+    cluster_publish(c, far->member, buf, len, member);
     pass_relayed(c, far->member, far->key, local, session);
     return 0;
 }
@@ -759,6 +785,18 @@ static void moved_across(punchd_cluster *c, const punch_rendezvous_event *ev)
     punch_events_emit(*c->cfg.events, "cluster-moved",
                       "\"name\":\"%s\",\"member\":\"%s\",\"session\":\"%s\"",
                       ev->peer[0].name, member, id);
+}
+
+/* Our peer, introduced to a peer at another member, has a new relayed
+ * address at its TURN server: a TURN to that member, which tells its
+ * peer in a TURN_ADDR of the session (it permits and binds the new one). */
+static void relayed_across(punchd_cluster *c, const punch_rendezvous_event *ev)
+{
+    if (!c->up) {
+        c->stats.moves_lost++; /* the far peer learns it at the next introduction */
+        return;
+    }
+    pass_relayed(c, ev->far.member, ev->far.key, &ev->peer[0], ev->session);
 }
 
 static void on_channel(redisAsyncContext *ac, void *reply, void *privdata)
@@ -843,6 +881,9 @@ bool punchd_cluster_on_event(punchd_cluster *c, const punch_rendezvous_event *ev
     case PUNCH_RV_EVENT_MOVED:
         moved_across(c, ev);
         return true;
+    case PUNCH_RV_EVENT_RELAYED:
+        relayed_across(c, ev);
+        return true;
     default:
         return false;
     }
@@ -874,11 +915,13 @@ void punchd_cluster_format_counters(const punchd_cluster *c, char *buf, size_t c
              "\"cluster_stale\":%llu,\"cluster_misdirected\":%llu,\"cluster_replayed\":%llu,"
              "\"cluster_timeouts\":%llu,\"cluster_names_taken\":%llu,\"cluster_moves\":%llu,"
              "\"cluster_moves_lost\":%llu,\"cluster_intro_superseded\":%llu,"
-             "\"cluster_turn_sent\":%llu,\"cluster_turn_told\":%llu,\"cluster_relay_moves\":%llu",
+             "\"cluster_turn_sent\":%llu,\"cluster_turn_told\":%llu,\"cluster_relay_moves\":%llu,"
+             "\"cluster_left_told\":%llu,\"cluster_left_passed\":%llu",
              c->up ? "true" : "false", (ull)c->stats.lookups, (ull)c->stats.lookups_failed,
              (ull)c->stats.introduced, (ull)c->stats.intro_no_peer, (ull)k->sent,
              (ull)k->accepted, (ull)k->malformed, (ull)k->bad_mac, (ull)k->stale,
              (ull)k->misdirected, (ull)k->replayed, (ull)c->stats.timeouts, (ull)c->stats.names_taken,
              (ull)c->stats.moves, (ull)c->stats.moves_lost, (ull)c->stats.intro_superseded,
-             (ull)c->stats.turn_sent, (ull)c->stats.turn_told, (ull)c->stats.halves_moved);
+             (ull)c->stats.turn_sent, (ull)c->stats.turn_told, (ull)c->stats.halves_moved,
+             (ull)c->stats.left_told, (ull)c->stats.left_passed);
 }

@@ -52,6 +52,10 @@ typedef struct punchd_cluster_stats {
                                  at another member */
     uint64_t halves_moved;    /* halves of relays across members moved to the member their
                                  far peer failed over to (cluster-relay-moved events) */
+    uint64_t left_told;       /* a peer registered here had left another member that is
+                                 alive: that member told (our record on its channel) */
+    uint64_t left_passed;     /* such news passed on to the far member of a half held here
+                                 for the peer that left */
 } punchd_cluster_stats;
 
 typedef struct punchd_cluster_cfg {

@@ -295,6 +295,7 @@ static void emit_rendezvous_event(punchd *d, const punch_rendezvous_event *ev)
         break;
     case PUNCH_RV_EVENT_LOOKUP:
     case PUNCH_RV_EVENT_MOVED:
+    case PUNCH_RV_EVENT_RELAYED:
         break; /* the cluster's (cluster_redis.c) */
     }
 }
@@ -468,7 +469,7 @@ static void emit_counters(punchd *d, const char *event)
         "\"malformed\":%llu,\"not_request\":%llu,\"unsupported\":%llu,"
         "\"rate_limited\":%llu,\"no_room\":%llu,\"send_dropped\":%llu,"
         "\"peers\":%llu,\"sessions\":%llu,\"cookies\":%llu,\"registrations\":%llu,"
-        "\"introductions\":%llu,\"reintroductions\":%llu,\"refused\":%llu,\"refused_cookie\":%llu,"
+        "\"introductions\":%llu,\"reintroductions\":%llu,\"relayed_told\":%llu,\"refused\":%llu,\"refused_cookie\":%llu,"
         "\"refused_name_taken\":%llu,\"refused_no_peer\":%llu,"
         "\"refused_key_mismatch\":%llu,\"refused_full\":%llu,"
         "\"refused_not_registered\":%llu,\"unexpected\":%llu,\"bad_mac\":%llu,"
@@ -479,7 +480,7 @@ static void emit_counters(punchd *d, const char *event)
         received, (ull)c->answered, (ull)c->errors, malformed, (ull)c->not_request,
         (ull)c->unsupported, rate_limited, no_room, (ull)d->send_dropped, (ull)r->peers,
         (ull)r->sessions, (ull)r->cookies, (ull)r->registrations, (ull)r->introductions,
-        (ull)r->reintroductions, refused,
+        (ull)r->reintroductions, (ull)r->relayed_told, refused,
         (ull)r->refused[PUNCH_REFUSED_COOKIE], (ull)r->refused[PUNCH_REFUSED_NAME_TAKEN],
         (ull)r->refused[PUNCH_REFUSED_NO_PEER], (ull)r->refused[PUNCH_REFUSED_KEY_MISMATCH],
         (ull)r->refused[PUNCH_REFUSED_FULL], (ull)r->refused[PUNCH_REFUSED_NOT_REGISTERED],

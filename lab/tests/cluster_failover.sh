@@ -84,6 +84,50 @@ for ((i = 0; i < 400; i++)); do
 done
 member 1 "$M1"; member 2 "$M2"; member 3 "$M3"
 
+# A peer leaves a member that stays alive (that member unreachable from the
+# peer only): ivan (member 3) sends judy (member 1, --relay-only) a numbered
+# datagram every 100 ms on the relay across members 3 and 1; the server
+# node drops everything between judy's public endpoint and member 1 only.
+# judy registers at member 2, which tells member 1 (her record on its
+# channel), which tells member 3, which moves its half to member 2
+# (cluster-relay-moved) and tells it, as when a member stops. Before, the
+# half waited for ivan's path to die and ivan to ask again.
+idle | side bob judy "$M1 $M2" listen --datagram --relay-only &
+wait_at judy "$M1" 10 || fail "judy did not register at member 1: $(cat "$TMP/judy.err")"
+count ivan 0.1 '%' | side alice ivan "$M3" connect judy --datagram --relay-only --timeout 90 &
+wait_line "$TMP/judy.out" '^%3$' 15 || fail "judy hears nothing from ivan: $(cat "$TMP/ivan.err")"
+judy_public=$(grep '"event":"registered"' "$TMP/judy.ev" | tail -1 | grep -o '"public":"[^"]*"' | cut -d'"' -f4)
+[ -n "$judy_public" ] || fail "judy's public endpoint: $(grep registered "$TMP/judy.ev")"
+t0=$(now_ms)
+lab exec server -- nft -f - <<EOF
+table inet cut_judy {
+    chain in { type filter hook input priority -10; policy accept;
+        ip saddr ${judy_public%:*} udp sport ${judy_public##*:} ip daddr 198.51.100.1 counter drop; }
+    chain out { type filter hook output priority -10; policy accept;
+        ip saddr 198.51.100.1 ip daddr ${judy_public%:*} udp dport ${judy_public##*:} counter drop; }
+}
+EOF
+wait_at judy "$M2" 15 || fail "judy did not move to member 2: $(tail -3 "$TMP/judy.err")"
+t_judy=$(now_ms)
+# What ivan sends from now on reaches her only on the relay through member 2.
+ivan_at_move=$(cat "$TMP/ivan.sent")
+for ((i = 0; i < 2000; i++)); do
+    last=$(grep '^%' "$TMP/judy.out" | tail -1 | tr -d '%')
+    [ "${last:-0}" -gt "$ivan_at_move" ] && break; sleep 0.01
+done
+after_judy=$(($(now_ms) - t_judy)) cut_ms=$(($(now_ms) - t0))
+[ "${last:-0}" -gt "$ivan_at_move" ] ||
+    fail "judy got nothing ivan sent after she moved: $(grep -h 'cluster' "$TMP/m1.ev" "$TMP/m2.ev" "$TMP/m3.ev" | tail -5)"
+[ "$after_judy" -le "$RELAY_BOUND_MS" ] ||
+    fail "the relayed session moved $after_judy ms after judy re-registered (bound $RELAY_BOUND_MS), $cut_ms ms after the cut"
+grep -q "\"event\":\"cluster-relay-moved\".*\"name\":\"ivan\",\"peer\":\"judy\",\"from\":\"$(member_id 1)\",\"member\":\"$(member_id 2)\"" "$TMP/m3.ev" ||
+    fail "member 3 did not move its half to member 2: $(grep cluster "$TMP/m3.ev" | tail -3)"
+kill -0 "$(cat "$TMP/m1.pid")" || fail "member 1 is gone: $(cat "$TMP/m1.err")"
+ok "judy left member 1 (alive) for member 2: ivan's relayed datagrams reach her again $after_judy ms after she re-registered, $cut_ms ms after the cut"
+touch "$TMP/stop_ivan"
+kill -TERM "$(cat "$TMP/judy.pid")" "$(cat "$TMP/ivan.pid")" 2>/dev/null || true
+lab exec server -- nft delete table inet cut_judy
+
 for name in bob dave hank; do
     idle | side bob "$name" "$M1 $M2" listen --datagram &
     wait_at "$name" "$M1" 10 || fail "$name did not register at member 1: $(cat "$TMP/$name.err")"

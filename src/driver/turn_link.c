@@ -43,7 +43,7 @@ struct punch_turn_link {
     BIO *rbio, *wbio;
     punch_tcp_out out;         /* bytes for the socket: TLS records, or the messages */
     punch_tcp_out early;       /* TLS: the messages queued before the handshake ended */
-    punch_turn_stream_reader rd;
+    punch_frame_reader rd;     /* STUN and ChannelData cut from the stream */
 };
 
 static void set_events(punch_turn_link *l, unsigned events)
@@ -177,7 +177,7 @@ static void take_plain(punch_turn_link *l, const uint8_t *in, size_t len)
     while (len > 0 && l->st == L_UP) {
         const uint8_t *msg;
         size_t used, mlen;
-        int rc = punch_turn_stream_read(&l->rd, in, len, &used, &msg, &mlen);
+        int rc = punch_frame_read(&l->rd, in, len, &used, &msg, &mlen);
         in += used;
         len -= used;
         if (rc < 0) {

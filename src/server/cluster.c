@@ -242,16 +242,11 @@ static int decode(punch_cluster *c, const uint8_t *buf, size_t len, punch_cluste
     return 0;
 }
 
-int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t *buf,
-                              size_t len, uint64_t now_ms, punch_cluster_msg *m)
+/* A decoded RECORD: its owner's key said the same both ways, and not
+ * expired. Returns 0 (counted accepted), PUNCH_ERR_MALFORMED or
+ * PUNCH_ERR_LIMIT (counted). */
+static int check_record(punch_cluster *c, const punch_cluster_msg *m, uint64_t now_ms)
 {
-    int rc = decode(c, buf, len, m);
-    if (rc != 0)
-        return rc;
-    if (m->type != PUNCH_CLUSTER_RECORD || strcmp(m->peer.name, name) != 0) {
-        c->counters.misdirected++;
-        return PUNCH_ERR_NOTFOUND;
-    }
     if (memcmp(m->target_key, m->peer.key, PUNCH_KEY_LEN) != 0) {
         c->counters.malformed++; /* its owner's key said twice, two ways */
         return PUNCH_ERR_MALFORMED;
@@ -262,6 +257,19 @@ int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t 
     }
     c->counters.accepted++;
     return 0;
+}
+
+int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t *buf,
+                              size_t len, uint64_t now_ms, punch_cluster_msg *m)
+{
+    int rc = decode(c, buf, len, m);
+    if (rc != 0)
+        return rc;
+    if (m->type != PUNCH_CLUSTER_RECORD || strcmp(m->peer.name, name) != 0) {
+        c->counters.misdirected++;
+        return PUNCH_ERR_NOTFOUND;
+    }
+    return check_record(c, m, now_ms);
 }
 
 /* An INTRO's MAC (unforgeable, so a key for the cache) seen for the first
@@ -311,4 +319,14 @@ int punch_cluster_read_intro(punch_cluster *c, const uint8_t *buf, size_t len, u
     }
     c->counters.accepted++;
     return 0;
+}
+
+int punch_cluster_read_channel(punch_cluster *c, const uint8_t *buf, size_t len,
+                               uint64_t now_ms, punch_cluster_msg *m)
+{
+    /* The type picks the reader; each checks the MAC before anything else. */
+    if (len < 4 || buf[3] != PUNCH_CLUSTER_RECORD)
+        return punch_cluster_read_intro(c, buf, len, now_ms, m);
+    int rc = decode(c, buf, len, m);
+    return rc != 0 ? rc : check_record(c, m, now_ms);
 }

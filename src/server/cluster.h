@@ -10,6 +10,8 @@
  *   INTRO   member `from` tells member `to` that a peer registered there
  *           (target_key) is introduced to peer `peer`, registered at `from`;
  *           stamp is when it was sent.
+ *           On a member's channel (no `to`): news that the peer moved to
+ *           member `from` (punch_cluster_read_channel).
  *   TURN    member `from` tells member `to` the relayed address at a TURN
  *           server (RFC 8656) of a peer registered at `from`, for its peer
  *           target_key in a session of theirs: what one server says in a
@@ -152,5 +154,16 @@ int punch_cluster_read_record(punch_cluster *c, const char *name, const uint8_t 
  * PUNCH_ERR_NOTFOUND (for another member, or a record). */
 int punch_cluster_read_intro(punch_cluster *c, const uint8_t *buf, size_t len, uint64_t now_ms,
                              punch_cluster_msg *m);
+/* Check and decode what comes on a member's channel: an INTRO or a TURN
+ * (as punch_cluster_read_intro), or a RECORD: news that its peer now
+ * registers at member m->from (that member took the registration of a
+ * peer whose record named another member that is alive, and tells that
+ * one; which passes it on to the far members of its halves). A RECORD is
+ * addressed to nobody and lives to its expiry, so a copy published again
+ * is taken again: what it makes a member do is look the name up in Redis,
+ * where the record that counts is. Returns 0, or (counted) as
+ * punch_cluster_read_intro, or for a RECORD PUNCH_ERR_LIMIT (expired). */
+int punch_cluster_read_channel(punch_cluster *c, const uint8_t *buf, size_t len,
+                               uint64_t now_ms, punch_cluster_msg *m);
 
 #endif

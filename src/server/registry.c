@@ -427,17 +427,20 @@ static void introduce(punch_rendezvous *rv, const peer *to, const peer *other,
  * already (it forwards to the peer's registered endpoint); the member of
  * the other peer must tell it, as one server tells both (the cluster's
  * part: cluster_redis.c). */
-static void moved_across(punch_rendezvous *rv, uint32_t i, const uint8_t *id,
-                         const punch_rendezvous_far *far, bool relay)
+static void moved_across(punch_rendezvous *rv, punch_rendezvous_event_type type, uint32_t i,
+                         const uint8_t *id, const punch_rendezvous_far *far, bool relay)
 {
-    punch_rendezvous_event *ev = rv_event_reserve(rv, PUNCH_RV_EVENT_MOVED);
+    punch_rendezvous_event *ev = rv_event_reserve(rv, type);
     if (!ev)
         return;
     rv_peer_info(&rv->peers[i], &ev->peer[0]);
     memcpy(ev->session, id, PUNCH_MSG_SESSION_LEN);
     ev->far = *far;
     ev->relay = relay;
-    rv->counters.reintroductions++;
+    if (type == PUNCH_RV_EVENT_MOVED)
+        rv->counters.reintroductions++;
+    else
+        rv->counters.relayed_told++;
 }
 
 /* Both peers of a session here told again of each other, with a txid of
@@ -482,6 +485,42 @@ static bool met_each_other(const punch_rendezvous *rv, uint32_t i)
            memcmp(o->met_session, p->met_session, PUNCH_MSG_SESSION_LEN) == 0;
 }
 
+/* Whom a peer met last, while that still holds (last_met). */
+typedef struct meeting {
+    const uint8_t *id;          /* the session */
+    bool relay;                 /* a relay session (here, or a half across members) */
+    bool across;                /* the other peer is at another member: far */
+    punch_rendezvous_far far;
+    uint32_t asker, other;      /* here: the peer that asked, the other */
+} meeting;
+
+/* Peer i's latest introduction, while the other side still holds it (a
+ * relay session, or the two met each other last); without a relay
+ * session only when same_run (see reintroduce). Returns true with *m. */
+static bool last_met(const punch_rendezvous *rv, uint32_t i, bool same_run, meeting *m)
+{
+    const session *s = news_session(rv, i);
+    const peer *p = &rv->peers[i];
+    if (s) {
+        *m = (meeting){.id = s->id, .relay = true, .across = s->remote, .far = s->far,
+                       .asker = s->peer[0], .other = s->peer[1]};
+        return true;
+    }
+    if (!same_run)
+        return false;
+    if (p->met_kind == MET_FAR && rv->far_met) {
+        *m = (meeting){.id = p->met_session, .across = true, .far = {.asked = !p->met_asked}};
+        memcpy(m->far.member, rv->far_met[i].member, PUNCH_RV_MEMBER_LEN);
+        memcpy(m->far.key, rv->far_met[i].key, PUNCH_KEY_LEN);
+        return true;
+    }
+    if (!met_each_other(rv, i))
+        return false;
+    *m = (meeting){.id = p->met_session, .asker = p->met_asked ? i : p->met_peer,
+                   .other = p->met_asked ? p->met_peer : i};
+    return true;
+}
+
 /* Peer i came back from a new public endpoint (its NAT rebound or was
  * reset): the peer it was last introduced to must learn where it is now,
  * and both probe again; with a relay session or without (a direct path
@@ -493,23 +532,28 @@ static bool met_each_other(const punch_rendezvous *rv, uint32_t i)
  * of lab.turn_tls from ever handshaking. */
 static void reintroduce(punch_rendezvous *rv, uint32_t i, bool same_run)
 {
-    const session *s = news_session(rv, i);
-    const peer *p = &rv->peers[i];
-    if (s && s->remote) {
-        moved_across(rv, i, s->id, &s->far, true);
-    } else if (s) {
-        introduce_again(rv, s->peer[0], s->peer[1], s->id, PUNCH_INTRO_RELAY);
-    } else if (!same_run) {
+    meeting m;
+    if (!last_met(rv, i, same_run, &m))
         return;
-    } else if (p->met_kind == MET_FAR && rv->far_met) {
-        punch_rendezvous_far far = {.asked = !p->met_asked};
-        memcpy(far.member, rv->far_met[i].member, PUNCH_RV_MEMBER_LEN);
-        memcpy(far.key, rv->far_met[i].key, PUNCH_KEY_LEN);
-        moved_across(rv, i, p->met_session, &far, false);
-    } else if (met_each_other(rv, i)) {
-        uint32_t o = p->met_peer;
-        introduce_again(rv, p->met_asked ? i : o, p->met_asked ? o : i, p->met_session, 0);
+    if (m.across)
+        moved_across(rv, PUNCH_RV_EVENT_MOVED, i, m.id, &m.far, m.relay);
+    else
+        introduce_again(rv, m.asker, m.other, m.id, m.relay ? PUNCH_INTRO_RELAY : 0);
+}
+
+void rv_relayed_changed(punch_rendezvous *rv, uint32_t i)
+{
+    meeting m;
+    uint8_t txid[PUNCH_MSG_TXID_LEN];
+    if (!last_met(rv, i, true, &m))
+        return;
+    if (m.across) {
+        moved_across(rv, PUNCH_RV_EVENT_RELAYED, i, m.id, &m.far, m.relay);
+        return;
     }
+    rv->cfg.random(rv->cfg.random_arg, txid, sizeof(txid));
+    rv_tell_relayed(rv, &rv->peers[m.asker == i ? m.other : m.asker], &rv->peers[i], txid, m.id);
+    rv->counters.relayed_told++;
 }
 
 /* Peer i met, in session id, another peer (kind MET_HERE or MET_FAR). */

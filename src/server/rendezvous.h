@@ -145,6 +145,10 @@ typedef enum punch_rendezvous_event_type {
                                        at far.member (a relay half across members when relay
                                        is set), came back from a new endpoint (its NAT
                                        rebound): far.member must tell far.key */
+    PUNCH_RV_EVENT_RELAYED,         /* cluster: peer[0], introduced in `session` to far.key
+                                       at far.member, has another relayed address at its
+                                       TURN server (peer[0].relayed): far.member must tell
+                                       far.key */
 } punch_rendezvous_event_type;
 
 /* Cluster: a member's id (cluster.h's PUNCH_CLUSTER_MEMBER_LEN). */
@@ -187,7 +191,7 @@ typedef struct punch_rendezvous_event {
     uint64_t dropped;          /* RELAY_CLOSED: datagrams over the rate quotas */
     bool refresh;              /* REGISTERED (cluster): a keepalive, nothing changed */
     uint8_t txid[PUNCH_MSG_TXID_LEN]; /* LOOKUP: the CONNECT's; REGISTERED: the REGISTER's */
-    punch_rendezvous_far far;  /* MOVED */
+    punch_rendezvous_far far;  /* MOVED, RELAYED */
 } punch_rendezvous_event;
 
 typedef struct punch_rendezvous_counters {
@@ -214,6 +218,9 @@ typedef struct punch_rendezvous_counters {
     uint64_t refused[8];       /* REFUSED sent, by punch_refusal code */
     uint64_t introductions;    /* CONNECTs answered with INTRODUCE */
     uint64_t reintroductions;  /* sessions told again: a peer came back from a new address */
+    uint64_t relayed_told;     /* a peer's relayed address at a TURN server changed after
+                                  its introduction: told to the peer it met (TURN_ADDR, or
+                                  a RELAYED event for its member) */
     uint64_t peers_added;
     uint64_t peers_expired;
     uint64_t sessions_opened;  /* relay sessions created */

@@ -210,6 +210,12 @@ void rv_send_to_peer(punch_rendezvous *rv, const peer *p, const punch_msg *m);
 /* A peer's TURN_ADDR: kept, and answered with the same as the receipt. */
 void rv_handle_turn_addr(punch_rendezvous *rv, uint64_t now, const punch_addr *src,
                          const uint8_t *data, const punch_msg *req);
+/* Peer i has another relayed address than before (a new allocation at
+ * its TURN server, after 437, a lost Refresh or its TURN link back): the
+ * peer it met last learns it in a TURN_ADDR of their session, as beside
+ * an INTRODUCE, so that it permits and binds the new address; one at
+ * another member through its member (a RELAYED event for the cluster). */
+void rv_relayed_changed(punch_rendezvous *rv, uint32_t i);
 /* Beside an INTRODUCE to `to` about `other` in session id: other's relayed
  * address, when it has one. */
 void rv_tell_relayed(punch_rendezvous *rv, const peer *to, const peer *other,

@@ -4,8 +4,9 @@
  * with an allocation tells its relayed address in a TURN_ADDR (wire/msg.h);
  * the server keeps it with the registration and passes it on beside every
  * INTRODUCE about that peer, so the other side can reach it through the
- * TURN server when punchd's relay is off or unreachable. Nothing here
- * relays: the TURN server does.
+ * TURN server when punchd's relay is off or unreachable; when it changes
+ * after an introduction (a new allocation), the peer met last is told at
+ * once. Nothing here relays: the TURN server does.
  */
 #include <string.h>
 
@@ -35,9 +36,12 @@ void rv_handle_turn_addr(punch_rendezvous *rv, uint64_t now, const punch_addr *s
         rv->counters.unexpected++; /* it re-registers from there first */
         return;
     }
+    bool changed = !punch_addr_equal(&p->relayed, &req->relayed);
     p->relayed = req->relayed;
     punch_msg receipt = *req;
     rv_send_to_peer(rv, p, &receipt);
+    if (changed)
+        rv_relayed_changed(rv, i); /* at an introduction, told beside it; since, now */
 }
 
 void rv_tell_relayed(punch_rendezvous *rv, const peer *to, const peer *other,

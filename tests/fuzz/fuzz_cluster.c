@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t buf[PUNCH_CLUSTER_MAX_MSG + PUNCH_CLUSTER_MAC_LEN];
     punch_cluster_init(&c, secret, nobody);
     if (punch_cluster_read_record(&c, "bob", data, size, 0, &m) == 0 ||
-        punch_cluster_read_intro(&c, data, size, 0, &m) == 0)
+        punch_cluster_read_intro(&c, data, size, 0, &m) == 0 ||
+        punch_cluster_read_channel(&c, data, size, 0, &m) == 0)
         __builtin_trap(); /* unsigned input taken */
     if (size > PUNCH_CLUSTER_MAX_MSG)
         return 0;
@@ -57,5 +58,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (punch_cluster_read_intro(&c, buf, len, stamp, &m) == 0)
         check_round_trip(&m, buf, len);
     punch_cluster_read_record(&c, "bob", buf, len, stamp ? stamp - 1 : 0, &m);
+    /* On a channel, a record taken (news of a move) names its member as
+     * the header does and its owner's key the same both ways. */
+    if (punch_cluster_read_channel(&c, buf, len, stamp ? stamp - 1 : 0, &m) == 0 &&
+        m.type == PUNCH_CLUSTER_RECORD &&
+        (memcmp(m.from, buf + PUNCH_CLUSTER_FROM_AT, PUNCH_CLUSTER_MEMBER_LEN) != 0 ||
+         memcmp(m.target_key, m.peer.key, PUNCH_KEY_LEN) != 0))
+        __builtin_trap();
     return 0;
 }

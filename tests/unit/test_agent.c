@@ -19,6 +19,7 @@
 
 #include "crypto/transport.h"
 #include "sim/world.h"
+#include "sim_seeds.h"
 #include "wire/msg.h"
 
 /* ---- the cases ---- */
@@ -168,21 +169,8 @@ static expect expected(const char *a, const char *b)
     return DIRECT_PUNCH;
 }
 
-static uint64_t seeds[8];
+static uint64_t seeds[SIM_SEEDS];
 static size_t n_seeds;
-
-static void pick_seeds(void)
-{
-    const char *env = getenv("PUNCH_SIM_SEED");
-    if (env) {
-        seeds[0] = strtoull(env, NULL, 0);
-        n_seeds = 1;
-        return;
-    }
-    static const uint64_t fixed[] = {1, 2, 3, 4, 5};
-    memcpy(seeds, fixed, sizeof(fixed));
-    n_seeds = 5;
-}
 
 static const double losses[] = {0.0, 0.10};
 
@@ -991,7 +979,7 @@ static void tcp_path_is_a_candidate(void **state)
 
 int main(void)
 {
-    pick_seeds();
+    n_seeds = sim_seeds_pick(seeds);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(behind_the_same_nat),
         cmocka_unit_test(public_and_reversal),

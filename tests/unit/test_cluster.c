@@ -87,6 +87,49 @@ static void record_round_trips(void **state)
     assert_int_equal(b.counters.accepted, 1);
 }
 
+/* On a member's channel, a record is news that its peer moved to the
+ * member that made it (punch_cluster_read_channel): taken field for
+ * field at any member, as long as it lives, again when published again
+ * (what it makes a member do is look the name up); an INTRO there still
+ * goes through read_intro's checks; every bit flip is refused. */
+static void record_on_a_channel_is_news_of_a_move(void **state)
+{
+    (void)state;
+    punch_cluster a, b;
+    uint8_t m3[PUNCH_CLUSTER_MEMBER_LEN] = {3};
+    punch_cluster_init(&a, secret, m1);
+    punch_cluster_init(&b, secret, m3);
+    assert_int_equal(punch_cluster_remember_intros(&b), 0);
+    punch_rendezvous_peer_info p = sample_peer();
+    uint8_t buf[PUNCH_CLUSTER_MAX_MSG], target[PUNCH_KEY_LEN] = {0x77};
+    size_t len;
+    punch_cluster_msg m;
+    assert_int_equal(punch_cluster_record(&a, &p, now + 90000, buf, sizeof(buf), &len), 0);
+    assert_int_equal(punch_cluster_read_channel(&b, buf, len, now, &m), 0);
+    assert_int_equal(m.type, PUNCH_CLUSTER_RECORD);
+    assert_memory_equal(m.from, m1, sizeof(m1));
+    assert_same_peer(&m.peer, &p);
+    assert_int_equal(punch_cluster_read_channel(&b, buf, len, now + 1, &m), 0);
+    assert_int_equal(b.counters.accepted, 2);
+    assert_int_equal(punch_cluster_read_channel(&b, buf, len, now + 90000, &m), PUNCH_ERR_LIMIT);
+    assert_int_equal(b.counters.stale, 1);
+    for (size_t i = 0; i < len; i++) {
+        buf[i] ^= 0x01;
+        assert_int_not_equal(punch_cluster_read_channel(&b, buf, len, now, &m), 0);
+        buf[i] ^= 0x01;
+    }
+    assert_int_equal(b.counters.accepted, 2);
+    /* An INTRO on the same channel: read as read_intro reads it (once). */
+    assert_int_equal(punch_cluster_intro(&a, m3, target, &p, txid, target, 0, now, buf,
+                                         sizeof(buf), &len), 0);
+    assert_int_equal(punch_cluster_read_channel(&b, buf, len, now + 5, &m), 0);
+    assert_int_equal(m.type, PUNCH_CLUSTER_INTRO);
+    assert_int_equal(punch_cluster_read_channel(&b, buf, len, now + 6, &m), PUNCH_ERR_LIMIT);
+    assert_int_equal(b.counters.replayed, 1);
+    assert_int_equal(punch_cluster_read_channel(&b, buf, 3, now, &m), PUNCH_ERR_MALFORMED);
+    punch_cluster_clear(&b);
+}
+
 static void intro_round_trips_to_its_member_only(void **state)
 {
     (void)state;
@@ -305,6 +348,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(record_round_trips),
         cmocka_unit_test(intro_round_trips_to_its_member_only),
+        cmocka_unit_test(record_on_a_channel_is_news_of_a_move),
         cmocka_unit_test(turn_round_trips_to_its_member_only),
         cmocka_unit_test(session_ids_follow_the_connect),
         cmocka_unit_test(forged_and_garbled_are_dropped_and_counted),

@@ -28,14 +28,14 @@
 #include <cmocka.h>
 
 #include "sim/world.h"
+#include "sim_seeds.h"
 
 #define RUNS 8
 #define V6_WAN_US (10 * MS) /* as the NATs' WAN links */
 
 static uint64_t seed_of(unsigned run)
 {
-    const char *env = getenv("PUNCH_SIM_SEED");
-    return env ? strtoull(env, NULL, 0) : 1600 + run;
+    return sim_seed_or(1600 + run);
 }
 
 static unsigned runs(void)
@@ -56,6 +56,29 @@ static void connect_for(world *w, uint64_t ms)
         fail_msg("seed %llu: not registered (alice %d, bob %d)", (unsigned long long)w->seed,
                  w->alice.registered, w->bob.registered);
     punch_sim_run(w->sim, (t0 + ms) * MS);
+}
+
+/* Run r's world: alice and bob on these stacks behind NATs of nat_spec,
+ * the IPv6 links v6_wan_us one way, connected for ms. */
+static void dual_connected(world *w, unsigned r, world_stack alice, world_stack bob,
+                           const char *nat_spec, uint64_t v6_wan_us, uint64_t ms)
+{
+    world_start(w, seed_of(r));
+    dual_stack(w, alice, bob, nat_spec, v6_wan_us);
+    connect_for(w, ms);
+}
+
+/* The same with alice asking for a TCP path (--tcp), both NATs and both
+ * firewalls Linux's (a SYN to a closed port answered with RST,
+ * rst-close, isn-check). */
+static void dual_tcp_connected(world *w, unsigned r, world_stack bob)
+{
+    world_start(w, seed_of(r));
+    w->tcp_paths = true;
+    w->tcp_asker = &w->alice;
+    dual_stack(w, STACK_DUAL, bob, "port-restricted-cone,syn=rst,rst-close=on,isn-check=on",
+               V6_WAN_US);
+    connect_for(w, 8000);
 }
 
 /* Both sides on a path of this kind whose remote is of this family. */
@@ -82,14 +105,22 @@ static void say(world *w, unsigned seq)
     node_flush(&w->alice);
 }
 
+/* Alice says "#seq"; bob must hear it once within ms (what: across what). */
+static void bob_hears(world *w, unsigned seq, uint64_t ms, const char *what)
+{
+    say(w, seq);
+    punch_sim_run(w->sim, punch_sim_now(w->sim) + ms * MS);
+    if (w->bob.counts[seq] != 1)
+        fail_msg("seed %llu: bob heard #%u %u times across %s, want once",
+                 (unsigned long long)w->seed, seq, w->bob.counts[seq], what);
+}
+
 static void dual_dual_goes_ipv6(void **state)
 {
     (void)state;
     for (unsigned r = 0; r < runs(); r++) {
         world w;
-        world_start(&w, seed_of(r));
-        dual_stack(&w, STACK_DUAL, STACK_DUAL, "port-restricted-cone", V6_WAN_US);
-        connect_for(&w, 8000);
+        dual_connected(&w, r, STACK_DUAL, STACK_DUAL, "port-restricted-cone", V6_WAN_US, 8000);
         expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET6, "dual x dual");
         /* both chose alike: no keepalive found the other gone from a path
          * (at most relay, IPv4, IPv6) */
@@ -98,9 +129,7 @@ static void dual_dual_goes_ipv6(void **state)
                      w.alice.path_changes, w.bob.path_changes);
         assert_int_equal(w.alice.technique, PUNCH_TECH_HOLE_PUNCH);
         assert_memory_equal(w.alice.path_remote.ip, w.bob.addr6.ip, 16);
-        say(&w, 1);
-        punch_sim_run(w.sim, punch_sim_now(w.sim) + 200 * MS);
-        assert_int_equal(w.bob.counts[1], 1);
+        bob_hears(&w, 1, 200, "two firewalls");
         world_free(&w);
     }
     fprintf(stderr, "dual x dual: direct over IPv6 through two firewalls, %u seeds\n", runs());
@@ -116,12 +145,7 @@ static void dual_dual_tcp_goes_ipv6(void **state)
     (void)state;
     for (unsigned r = 0; r < runs(); r++) {
         world w;
-        world_start(&w, seed_of(r));
-        w.tcp_paths = true;
-        w.tcp_asker = &w.alice;
-        dual_stack(&w, STACK_DUAL, STACK_DUAL,
-                   "port-restricted-cone,syn=rst,rst-close=on,isn-check=on", V6_WAN_US);
-        connect_for(&w, 8000);
+        dual_tcp_connected(&w, r, STACK_DUAL);
         expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET6, "dual x dual --tcp");
         if (w.alice.technique != PUNCH_TECH_TCP_SIMOPEN || w.bob.technique != PUNCH_TECH_TCP_SIMOPEN)
             fail_msg("seed %llu: techniques %s and %s, want tcp-simultaneous-open; alice's TCP "
@@ -130,9 +154,7 @@ static void dual_dual_tcp_goes_ipv6(void **state)
                      w.alice.attempt_by[PUNCH_TECH_TCP_SIMOPEN]);
         assert_int_equal(punch_tcp_paths_counters_get(w.alice.tcp)->failures, 0);
         assert_memory_equal(w.alice.path_remote.ip, w.bob.addr6.ip, 16);
-        say(&w, 2);
-        punch_sim_run(w.sim, punch_sim_now(w.sim) + 200 * MS);
-        assert_int_equal(w.bob.counts[2], 1);
+        bob_hears(&w, 2, 200, "two firewalls over TCP");
         world_free(&w);
     }
     fprintf(stderr, "dual x dual --tcp: TCP over IPv6 through two firewalls, %u seeds\n", runs());
@@ -146,12 +168,7 @@ static void dual_v4only_tcp_goes_ipv4(void **state)
     (void)state;
     for (unsigned r = 0; r < runs(); r++) {
         world w;
-        world_start(&w, seed_of(r));
-        w.tcp_paths = true;
-        w.tcp_asker = &w.alice;
-        dual_stack(&w, STACK_DUAL, STACK_V4_ONLY,
-                   "port-restricted-cone,syn=rst,rst-close=on,isn-check=on", V6_WAN_US);
-        connect_for(&w, 8000);
+        dual_tcp_connected(&w, r, STACK_V4_ONLY);
         expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET, "dual x v4-only --tcp");
         assert_int_equal(w.alice.technique, PUNCH_TECH_TCP_SIMOPEN);
         assert_int_equal(w.bob.technique, PUNCH_TECH_TCP_SIMOPEN);
@@ -170,9 +187,7 @@ static void slow_ipv6_loses(void **state)
     (void)state;
     for (unsigned r = 0; r < runs(); r++) {
         world w;
-        world_start(&w, seed_of(r));
-        dual_stack(&w, STACK_DUAL, STACK_DUAL, "port-restricted-cone", 60 * MS);
-        connect_for(&w, 5000);
+        dual_connected(&w, r, STACK_DUAL, STACK_DUAL, "port-restricted-cone", 60 * MS, 5000);
         expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET, "slow ipv6");
         world_free(&w);
     }
@@ -188,9 +203,7 @@ static void dual_v4only_goes_ipv4(void **state)
     unsigned over_v6 = 0;
     for (unsigned r = 0; r < runs(); r++) {
         world w;
-        world_start(&w, seed_of(r));
-        dual_stack(&w, STACK_DUAL, STACK_V4_ONLY, "port-restricted-cone", V6_WAN_US);
-        connect_for(&w, 3000);
+        dual_connected(&w, r, STACK_DUAL, STACK_V4_ONLY, "port-restricted-cone", V6_WAN_US, 3000);
         expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET, "dual x v4-only");
         /* bob cannot send IPv6: alice's IPv6 endpoints are no candidates of his */
         assert_int_equal(w.bob.sent_v6, 0);
@@ -207,9 +220,7 @@ static void v6only_v4only(void **state)
     (void)state;
     for (unsigned r = 0; r < runs(); r++) {
         world w;
-        world_start(&w, seed_of(r));
-        dual_stack(&w, STACK_V6_ONLY, STACK_V4_ONLY, "port-restricted-cone", V6_WAN_US);
-        connect_for(&w, 3000);
+        dual_connected(&w, r, STACK_V6_ONLY, STACK_V4_ONLY, "port-restricted-cone", V6_WAN_US, 3000);
         const node *n[2] = {&w.alice, &w.bob};
         for (int i = 0; i < 2; i++)
             if (!n[i]->have_path || n[i]->kind != PUNCH_PATH_RELAY)
@@ -217,10 +228,7 @@ static void v6only_v4only(void **state)
                          n[i]->name);
         assert_int_equal(w.alice.path_remote.family, PUNCH_AF_INET6);
         assert_int_equal(w.bob.path_remote.family, PUNCH_AF_INET);
-        say(&w, 2);
-        punch_sim_run(w.sim, punch_sim_now(w.sim) + 300 * MS);
-        if (w.bob.counts[2] != 1)
-            fail_msg("seed %llu: nothing crossed the relay", (unsigned long long)w.seed);
+        bob_hears(&w, 2, 300, "the relay");
         world_free(&w);
     }
     fprintf(stderr, "v6-only x v4-only: relayed across families, %u seeds\n", runs());
@@ -312,10 +320,7 @@ static void nat64_direct(const punch_nat64_prefix *prefix, const char *what)
             fail_msg("seed %llu: bob is not direct to the NAT64's 203.0.113.10",
                      (unsigned long long)w.seed);
         assert_int_equal(w.alice.technique, PUNCH_TECH_HOLE_PUNCH);
-        say(&w, 3);
-        punch_sim_run(w.sim, punch_sim_now(w.sim) + 300 * MS);
-        if (w.bob.counts[3] != 1)
-            fail_msg("seed %llu: nothing crossed the NAT64", (unsigned long long)w.seed);
+        bob_hears(&w, 3, 300, "the NAT64");
         world_free(&w);
     }
     fprintf(stderr, "nat64 (%s) x v4-only: direct through the NAT64, %u seeds\n", what, runs());
@@ -388,9 +393,7 @@ static void nat64_native_ipv6_wins(void **state)
     (void)state;
     for (unsigned r = 0; r < runs(); r++) {
         world w;
-        world_start(&w, seed_of(r));
-        dual_stack(&w, STACK_V6_NAT64, STACK_DUAL, "port-restricted-cone", 12 * MS);
-        connect_for(&w, 8000);
+        dual_connected(&w, r, STACK_V6_NAT64, STACK_DUAL, "port-restricted-cone", 12 * MS, 8000);
         if (!w.alice.have_path || w.alice.kind != PUNCH_PATH_DIRECT ||
             memcmp(w.alice.path_remote.ip, w.bob.addr6.ip, 16) != 0)
             fail_msg("seed %llu: alice is not direct to bob's native IPv6 (%s path, %u changes)",
@@ -409,9 +412,7 @@ static void ipv6_dies_moves_to_ipv4(void **state)
     uint64_t worst = 0;
     for (unsigned r = 0; r < runs(); r++) {
         world w;
-        world_start(&w, seed_of(r));
-        dual_stack(&w, STACK_DUAL, STACK_DUAL, "port-restricted-cone", V6_WAN_US);
-        connect_for(&w, 3000);
+        dual_connected(&w, r, STACK_DUAL, STACK_DUAL, "port-restricted-cone", V6_WAN_US, 3000);
         expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET6, "before the cut");
         uint64_t cut_ms = punch_sim_now(w.sim) / MS;
         cut_v6(&w, &w.alice);
@@ -453,18 +454,14 @@ static void nptv6_goes_ipv6(void **state)
     (void)state;
     for (unsigned r = 0; r < runs(); r++) {
         world w;
-        world_start(&w, seed_of(r));
-        dual_stack(&w, STACK_DUAL_NPT, STACK_DUAL_NPT, "port-restricted-cone", 12 * MS);
-        connect_for(&w, 8000);
+        dual_connected(&w, r, STACK_DUAL_NPT, STACK_DUAL_NPT, "port-restricted-cone", 12 * MS, 8000);
         expect_path(&w, PUNCH_PATH_DIRECT, PUNCH_AF_INET6, "nptv6 x nptv6");
         assert_int_equal(w.alice.technique, PUNCH_TECH_HOLE_PUNCH);
         assert_memory_equal(w.alice.path_remote.ip, w.bob.addr6_outside.ip, 16);
         assert_memory_equal(w.bob.path_remote.ip, w.alice.addr6_outside.ip, 16);
         assert_int_equal(w.alice.server.family, PUNCH_AF_INET); /* registered over IPv4 */
         assert_int_equal(w.bob.server.family, PUNCH_AF_INET);
-        say(&w, 3);
-        punch_sim_run(w.sim, punch_sim_now(w.sim) + 200 * MS);
-        assert_int_equal(w.bob.counts[3], 1);
+        bob_hears(&w, 3, 200, "IPv6 to the translated addresses");
         world_free(&w);
     }
     fprintf(stderr, "nptv6 x nptv6: direct over IPv6 to the translated addresses, %u seeds\n",

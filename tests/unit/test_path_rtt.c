@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "sim/world.h"
+#include "sim_seeds.h"
 
 /* The world's links (src/sim/world.c): each peer's access link
  * ACCESS_MS, its NAT's WAN link to the core router 10 ms plus up to 1 ms
@@ -32,21 +33,8 @@
  * whole milliseconds at both ends. */
 #define SLACK_MS 6u
 
-static uint64_t seeds[8];
+static uint64_t seeds[SIM_SEEDS];
 static size_t n_seeds;
-
-static void pick_seeds(void)
-{
-    const char *env = getenv("PUNCH_SIM_SEED");
-    if (env) {
-        seeds[0] = strtoull(env, NULL, 0);
-        n_seeds = 1;
-        return;
-    }
-    static const uint64_t fixed[] = {1, 2, 3, 4, 5};
-    memcpy(seeds, fixed, sizeof(fixed));
-    n_seeds = 5;
-}
 
 /* Both register, alice asks for bob, 12 s of virtual time pass. */
 static void connect_pair(world *w, const char *what)
@@ -122,7 +110,7 @@ static void direct_path_rtt_under_loss(void **state)
 
 int main(void)
 {
-    pick_seeds();
+    n_seeds = sim_seeds_pick(seeds);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(direct_path_rtt),
         cmocka_unit_test(relay_path_rtt),

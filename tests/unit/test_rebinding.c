@@ -27,22 +27,12 @@
 
 #include "crypto/identity.h"
 #include "sim/world.h"
+#include "sim_seeds.h"
 
 /* The first keepalive missed (2 s of silence), the re-registration and
  * the news, a round of probes: 3.2 or 3.3 s in 25 seeds; 9.2 s without
  * the news (the path dies first, the asker asks again). */
 #define REBOUND_BOUND_MS 4500
-
-static uint64_t seed_from_env(uint64_t dflt)
-{
-    const char *env = getenv("PUNCH_SIM_SEED");
-    return env ? strtoull(env, NULL, 0) : dflt;
-}
-
-static uint64_t now_ms(const world *w)
-{
-    return punch_sim_now(w->sim) / MS;
-}
 
 static void rng_fill(void *arg, uint8_t *buf, size_t len)
 {
@@ -173,14 +163,14 @@ static void check_rebound(uint64_t seed, int side)
 static void askers_nat_rebinds(void **state)
 {
     (void)state;
-    check_rebound(seed_from_env(1600), 0);
+    check_rebound(sim_seed_or(1600), 0);
 }
 
 /* The NAT of the side that was asked rebinds. */
 static void asked_sides_nat_rebinds(void **state)
 {
     (void)state;
-    check_rebound(seed_from_env(1601), 1);
+    check_rebound(sim_seed_or(1601), 1);
 }
 
 int main(void)

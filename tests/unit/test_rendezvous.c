@@ -275,6 +275,21 @@ static void drain_events(punch_rendezvous *rv)
         ;
 }
 
+/* A rendezvous of cfg with alice, and carol unless NULL, joined at
+ * t = 1000 and the events of it drained. */
+static punch_rendezvous *make_joined(const punch_rendezvous_cfg *cfg, tpeer *alice, tpeer *carol)
+{
+    punch_rendezvous *rv = make(cfg);
+    peer_init(alice, 2, "alice", v4(203, 0, 113, 7, 40001));
+    join(rv, 1000, alice);
+    if (carol) {
+        peer_init(carol, 3, "carol", v4(203, 0, 113, 8, 40001));
+        join(rv, 1000, carol);
+    }
+    drain_events(rv);
+    return rv;
+}
+
 static void assert_info(const punch_rendezvous_peer_info *info, const tpeer *p)
 {
     assert_string_equal(info->name, p->name);
@@ -877,11 +892,8 @@ static void relay_half_across_members(void **state)
 {
     (void)state;
     punch_rendezvous_cfg cfg = base_cfg();
-    punch_rendezvous *rv = make(&cfg);
     tpeer alice;
-    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
-    join(rv, 1000, &alice);
-    drain_events(rv);
+    punch_rendezvous *rv = make_joined(&cfg, &alice, NULL);
     const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, nobody[PUNCH_KEY_LEN] = {9};
     punch_addr hop = v4(192, 0, 2, 50, 3478), stranger = v4(192, 0, 2, 51, 3478);
     punch_rendezvous_far far = far_at(hop, 7), other_key = far_at(stranger, 8);
@@ -920,11 +932,8 @@ static void relay_half_follows_far_member(void **state)
 {
     (void)state;
     punch_rendezvous_cfg cfg = base_cfg();
-    punch_rendezvous *rv = make(&cfg);
     tpeer alice;
-    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
-    join(rv, 1000, &alice);
-    drain_events(rv);
+    punch_rendezvous *rv = make_joined(&cfg, &alice, NULL);
     const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8};
     punch_addr old_hop = v4(192, 0, 2, 50, 3478), new_hop = v4(192, 0, 2, 52, 3478);
     punch_rendezvous_far far = far_at(old_hop, 7), moved = far_at(new_hop, 9);
@@ -956,13 +965,8 @@ static void halves_listed_while_current(void **state)
     (void)state;
     punch_rendezvous_cfg cfg = base_cfg();
     cfg.cluster = true;
-    punch_rendezvous *rv = make(&cfg);
     tpeer alice, carol;
-    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
-    peer_init(&carol, 3, "carol", v4(203, 0, 113, 8, 40001));
-    join(rv, 1000, &alice);
-    join(rv, 1000, &carol);
-    drain_events(rv);
+    punch_rendezvous *rv = make_joined(&cfg, &alice, &carol);
     const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, id2[PUNCH_MSG_SESSION_LEN] = {9};
     punch_rendezvous_far far = far_at(v4(192, 0, 2, 50, 3478), 7), far2 = far_at(v4(192, 0, 2, 51, 3478), 8);
     strcpy(far.name, "erin");
@@ -998,11 +1002,8 @@ static void rebinding_across_members_reported(void **state)
     (void)state;
     punch_rendezvous_cfg cfg = base_cfg();
     cfg.cluster = true;
-    punch_rendezvous *rv = make(&cfg);
     tpeer alice;
-    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
-    join(rv, 1000, &alice);
-    drain_events(rv);
+    punch_rendezvous *rv = make_joined(&cfg, &alice, NULL);
     const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8};
     punch_addr hop = v4(192, 0, 2, 50, 3478);
     punch_rendezvous_far far = far_at(hop, 7);
@@ -1046,13 +1047,8 @@ static void superseded_half_across_members(void **state)
     (void)state;
     punch_rendezvous_cfg cfg = base_cfg();
     cfg.cluster = true;
-    punch_rendezvous *rv = make(&cfg);
     tpeer alice, carol;
-    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
-    peer_init(&carol, 3, "carol", v4(203, 0, 113, 8, 40001));
-    join(rv, 1000, &alice);
-    join(rv, 1000, &carol);
-    drain_events(rv);
+    punch_rendezvous *rv = make_joined(&cfg, &alice, &carol);
     const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, other[PUNCH_MSG_SESSION_LEN] = {9};
     const uint8_t *key = alice.id.public_key;
     punch_rendezvous_far far = far_at(v4(192, 0, 2, 50, 3478), 7);
@@ -1108,11 +1104,8 @@ static void lookups_limited_per_source_and_name(void **state)
     (void)state;
     punch_rendezvous_cfg cfg = base_cfg();
     cfg.cluster = true;
-    punch_rendezvous *rv = make(&cfg);
     tpeer alice;
-    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
-    join(rv, 1000, &alice);
-    drain_events(rv);
+    punch_rendezvous *rv = make_joined(&cfg, &alice, NULL);
     punch_rendezvous_event ev;
     unsigned lookups = 0;
     for (int i = 0; i < 12; i++) {
@@ -1323,11 +1316,8 @@ static void no_relay_rebinding_across_members_reported(void **state)
     punch_rendezvous_cfg cfg = base_cfg();
     cfg.cluster = true;
     cfg.no_relay = true;
-    punch_rendezvous *rv = make(&cfg);
     tpeer alice;
-    peer_init(&alice, 2, "alice", v4(203, 0, 113, 7, 40001));
-    join(rv, 1000, &alice);
-    drain_events(rv);
+    punch_rendezvous *rv = make_joined(&cfg, &alice, NULL);
     const uint8_t id[PUNCH_MSG_SESSION_LEN] = {1, 2, 3, 4, 5, 6, 7, 8}, nobody[PUNCH_KEY_LEN] = {9};
     punch_rendezvous_far far = far_at(v4(192, 0, 2, 50, 3478), 7);
     assert_int_equal(punch_rendezvous_relay_remote(rv, 2000, alice.id.public_key, id, &far),
@@ -2043,6 +2033,29 @@ static void turn_addr_across_members(void **state)
     assert_int_equal(punch_rendezvous_tell_relayed_remote(rv, 2200, alice.id.public_key, &bob,
                                                           tx, id), PUNCH_ERR_INVAL);
     expect_nothing(rv);
+
+    /* Alice met bob (at member 7) in session id; her allocation is made
+     * anew: a RELAYED event for member 7 to tell bob, once per change. */
+    punch_rendezvous_far far = {.member = {7}, .name = "bob", .asked = false};
+    memcpy(far.key, bob.key, PUNCH_KEY_LEN);
+    assert_int_equal(punch_rendezvous_met_remote(rv, 2300, alice.id.public_key, id, &far), 0);
+    drain_events(rv);
+    punch_addr anew = v4(192, 0, 2, 50, 49999);
+    for (int i = 0; i < 2; i++) {
+        t = turn_addr_msg(&alice, &anew, alice.mac_key);
+        send_from(rv, 2400 + (uint64_t)i, &alice.addr, &t);
+        expect_to(rv, &alice, PUNCH_MSG_TURN_ADDR); /* the receipt */
+        expect_nothing(rv);
+    }
+    assert_true(next_event(rv, &ev));
+    assert_int_equal(ev.type, PUNCH_RV_EVENT_RELAYED);
+    assert_true(punch_addr_equal(&ev.peer[0].relayed, &anew));
+    assert_memory_equal(ev.peer[0].key, alice.id.public_key, PUNCH_KEY_LEN);
+    assert_memory_equal(ev.session, id, PUNCH_MSG_SESSION_LEN);
+    assert_memory_equal(ev.far.member, far.member, PUNCH_RV_MEMBER_LEN);
+    assert_memory_equal(ev.far.key, bob.key, PUNCH_KEY_LEN);
+    assert_false(next_event(rv, &ev)); /* the same address again is no news */
+    assert_int_equal(punch_rendezvous_counters_get(rv)->relayed_told, 1);
     punch_rendezvous_free(rv);
 }
 

@@ -22,22 +22,12 @@
 #include <cmocka.h>
 
 #include "sim/world.h"
+#include "sim_seeds.h"
 
 /* From the server's silence to the re-registration elsewhere: the
  * failover's 3 s of silence (3 probes 1 s apart), one more probe period
  * to notice, and the new registration's round trips. */
 #define FAILOVER_BOUND_MS 5000
-
-static uint64_t seed_from_env(uint64_t dflt)
-{
-    const char *env = getenv("PUNCH_SIM_SEED");
-    return env ? strtoull(env, NULL, 0) : dflt;
-}
-
-static uint64_t now_ms(const world *w)
-{
-    return punch_sim_now(w->sim) / MS;
-}
 
 static bool at(const node *n, const server *s)
 {
@@ -76,7 +66,7 @@ static uint64_t until_both_at(world *w, const server *s, uint64_t limit_ms)
 static void first_to_answer_is_used(void **state)
 {
     (void)state;
-    uint64_t seed = seed_from_env(1500);
+    uint64_t seed = sim_seed_or(1500);
     world w;
     two_servers_direct(&w, seed);
     if (!at(&w.alice, &w.s) || !at(&w.bob, &w.s))
@@ -94,7 +84,7 @@ static void first_to_answer_is_used(void **state)
 static void server_dies_direct_session_goes_on(void **state)
 {
     (void)state;
-    uint64_t seed = seed_from_env(1501);
+    uint64_t seed = sim_seed_or(1501);
     world w;
     two_servers_direct(&w, seed);
     unsigned alice_changes = w.alice.path_changes, bob_changes = w.bob.path_changes;
@@ -140,7 +130,7 @@ static void server_dies_direct_session_goes_on(void **state)
 static void new_connect_through_the_second(void **state)
 {
     (void)state;
-    uint64_t seed = seed_from_env(1502);
+    uint64_t seed = sim_seed_or(1502);
     world w;
     two_servers_direct(&w, seed);
     w.s.down = true;
@@ -168,7 +158,7 @@ static void new_connect_through_the_second(void **state)
 static void relayed_session_moves(void **state)
 {
     (void)state;
-    uint64_t seed = seed_from_env(1503);
+    uint64_t seed = sim_seed_or(1503);
     world w;
     world_start(&w, seed);
     world_add_server(&w);
@@ -209,7 +199,7 @@ static void relayed_session_moves(void **state)
 static void tcp_path_after_failover(void **state)
 {
     (void)state;
-    uint64_t seed = seed_from_env(1504);
+    uint64_t seed = sim_seed_or(1504);
     world w;
     world_start(&w, seed);
     world_add_server(&w);

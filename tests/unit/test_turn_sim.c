@@ -26,29 +26,12 @@
 #include <cmocka.h>
 
 #include "sim/world.h"
+#include "sim_seeds.h"
 
-static uint64_t seeds[5];
+static uint64_t seeds[SIM_SEEDS];
 static size_t n_seeds;
 
-static void pick_seeds(void)
-{
-    const char *env = getenv("PUNCH_SIM_SEED");
-    if (env) {
-        seeds[0] = strtoull(env, NULL, 0);
-        n_seeds = 1;
-        return;
-    }
-    static const uint64_t fixed[] = {1, 2, 3, 4, 5};
-    memcpy(seeds, fixed, sizeof(fixed));
-    n_seeds = 5;
-}
-
 #define NEVER UINT64_MAX
-
-static uint64_t now_ms(const world *w)
-{
-    return punch_sim_now(w->sim) / MS;
-}
 
 /* Run in steps of 100 ms until done(ctx) or limit_ms have passed. */
 static bool run_until(world *w, uint64_t limit_ms, bool (*done)(const world *w, const void *ctx),
@@ -248,7 +231,8 @@ static bool closed_at(const world *w, const void *ctx)
 }
 
 /* Alice (--turn, behind a port-restricted NAT) listens, hearing no one
- * but the servers; punchd relays nothing. */
+ * but the servers; punchd relays nothing. Returns once she is ready
+ * (registered, allocated). */
 static void listener_world(world *w, uint64_t seed)
 {
     world_start(w, seed);
@@ -262,6 +246,9 @@ static void listener_world(world *w, uint64_t seed)
     int l, nat = nat_on_core(w, "port-restricted-cone", v4(203, 0, 113, 10, 0), 0);
     add_peer(w, &w->alice, "alice", v4(10, 0, 1, 2, 5000), nat, true, 0, &l);
     w->alice.deaf_until_ms = NEVER;
+    meeting m = {&w->alice, &w->alice};
+    if (!run_until(w, 20000, dialer_ready, &m))
+        fail_msg("seed %llu: alice not ready", (unsigned long long)w->seed);
 }
 
 /* Dialer i (with --turn or not) asks for alice. Three hosts take turns,
@@ -337,9 +324,6 @@ static void listener_meets_fifty_peers(void **state)
     for (size_t s = 0; s < n_seeds && s < 3; s++) {
         world w;
         listener_world(&w, seeds[s]);
-        meeting m = {&w.alice, &w.alice};
-        if (!run_until(&w, 20000, dialer_ready, &m))
-            fail_msg("seed %llu: alice not ready", (unsigned long long)w.seed);
         for (unsigned i = 0; i < 50; i++) {
             punch_sim_run(w.sim, (60000 + i * 150000ull) * MS);
             session(&w, dialer_start(&w, dialers, i, i % 2 == 0), i, 120000);
@@ -376,9 +360,6 @@ static void slots_wait_out_the_quarantine(void **state)
     for (size_t s = 0; s < n_seeds && s < 3; s++) {
         world w;
         listener_world(&w, seeds[s]);
-        meeting m = {&w.alice, &w.alice};
-        if (!run_until(&w, 20000, dialer_ready, &m))
-            fail_msg("seed %llu: alice not ready", (unsigned long long)w.seed);
         for (unsigned i = 0; i < 16; i++) {
             punch_sim_run(w.sim, (60000 + i * 30000ull) * MS);
             session(&w, dialer_start(&w, dialers, i, false), i, 5000);
@@ -410,6 +391,13 @@ static void slots_wait_out_the_quarantine(void **state)
 /* ---- the TURN server forgets every allocation ---- */
 
 static const char FORGOT[] = "the TURN server forgot our allocation (437): allocating anew";
+
+/* Bob's allocation made anew: another relayed address than ctx. */
+static bool bob_reallocated(const world *w, const void *ctx)
+{
+    return strcmp(w->bob.turn_said, FORGOT) == 0 && w->bob.turn.relayed.family != PUNCH_AF_NONE &&
+           !punch_addr_equal(&w->bob.turn.relayed, ctx);
+}
 
 static bool both_reallocated(const world *w, const void *ctx)
 {
@@ -453,9 +441,47 @@ static void forgotten_allocation_made_anew(void **state)
     }
 }
 
+/* A new allocation reaches the other side at once: bob (the only one
+ * with --turn; alice sends straight to his relayed address) tells punchd
+ * his new relayed address in a TURN_ADDR, punchd tells alice in a
+ * TURN_ADDR of their session (as beside an INTRODUCE), she sends there,
+ * and bob's new allocation permits her again. Data crosses both ways
+ * within TOLD_BOUND_MS of the new allocation; before punchd told it
+ * (about 4 s), alice kept sending to the forgotten address until the
+ * path died and they were introduced again. */
+#define TOLD_BOUND_MS 2000u
+static void new_allocation_told_to_the_other_side(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < n_seeds; s++) {
+        world w;
+        turn_world(&w, seeds[s], false, true, 0);
+        connect_through_turn(&w, "new allocation told", 10);
+        uint64_t told = punch_rendezvous_counters_get(w.s.rv)->relayed_told;
+        punch_addr old = w.bob.turn.relayed;
+        punch_sim_turn_forget(w.turn);
+        if (!run_until(&w, 300000, bob_reallocated, &old))
+            fail_msg("seed %llu: not allocated anew: bob '%s'", (unsigned long long)w.seed,
+                     w.bob.turn_said);
+        uint64_t t0 = now_ms(&w);
+        if (!datagram_crosses(&w, &w.alice, w.alice.peer, &w.bob, 5, TOLD_BOUND_MS / 100) ||
+            !datagram_crosses(&w, &w.bob, w.bob.peer, &w.alice, 6, TOLD_BOUND_MS / 100) ||
+            now_ms(&w) - t0 > TOLD_BOUND_MS)
+            fail_msg("seed %llu: no data both ways within %u ms of the new allocation "
+                     "(bob got %u, alice %u): %s / %s",
+                     (unsigned long long)w.seed, TOLD_BOUND_MS, w.bob.counts[5],
+                     w.alice.counts[6], w.alice.closed, w.bob.closed);
+        assert_int_equal(punch_rendezvous_counters_get(w.s.rv)->relayed_told, told + 1);
+        assert_true(both_on_turn(&w, NULL));
+        fprintf(stderr, "seed %llu: data both ways %llu ms after the new allocation\n",
+                (unsigned long long)w.seed, (unsigned long long)(now_ms(&w) - t0));
+        world_free(&w);
+    }
+}
+
 int main(void)
 {
-    pick_seeds();
+    n_seeds = sim_seeds_pick(seeds);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(own_allocations_then_direct),
         cmocka_unit_test(straight_to_relayed_then_direct),
@@ -463,6 +489,7 @@ int main(void)
         cmocka_unit_test(listener_meets_fifty_peers),
         cmocka_unit_test(slots_wait_out_the_quarantine),
         cmocka_unit_test(forgotten_allocation_made_anew),
+        cmocka_unit_test(new_allocation_told_to_the_other_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

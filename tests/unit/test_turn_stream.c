@@ -39,7 +39,7 @@ static size_t channel_msg(uint8_t *buf, size_t n)
 }
 
 /* Feed in, step bytes at a time; the messages' lengths into lens. */
-static int read_all(punch_turn_stream_reader *r, const uint8_t *in, size_t len, size_t step,
+static int read_all(punch_frame_reader *r, const uint8_t *in, size_t len, size_t step,
                     size_t *lens, size_t max)
 {
     size_t off = 0, n = 0;
@@ -48,7 +48,7 @@ static int read_all(punch_turn_stream_reader *r, const uint8_t *in, size_t len, 
         while (done < piece) {
             const uint8_t *msg;
             size_t used, mlen;
-            int rc = punch_turn_stream_read(r, in + off + done, piece - done, &used, &msg, &mlen);
+            int rc = punch_frame_read(r, in + off + done, piece - done, &used, &msg, &mlen);
             done += used;
             if (rc < 0)
                 return rc;
@@ -73,7 +73,7 @@ static void test_cut_anywhere(void **state)
     len += channel_msg(in + len, 8); /* no padding needed */
     len += stun_msg(in + len);
     for (size_t step = 1; step <= len; step++) {
-        punch_turn_stream_reader r;
+        punch_frame_reader r;
         punch_turn_stream_reader_init(&r);
         size_t lens[8];
         assert_int_equal(read_all(&r, in, len, step, lens, 8), 4);
@@ -81,14 +81,14 @@ static void test_cut_anywhere(void **state)
         assert_int_equal(lens[1], 9); /* without its padding */
         assert_int_equal(lens[2], 12);
         assert_int_equal(lens[3], 28);
-        assert_false(punch_turn_stream_partial(&r));
+        assert_false(punch_frame_reader_partial(&r));
     }
     /* The bytes handed out are the message's. */
-    punch_turn_stream_reader r;
+    punch_frame_reader r;
     punch_turn_stream_reader_init(&r);
     const uint8_t *msg;
     size_t used, mlen;
-    assert_int_equal(punch_turn_stream_read(&r, in + 28, len - 28, &used, &msg, &mlen), 1);
+    assert_int_equal(punch_frame_read(&r, in + 28, len - 28, &used, &msg, &mlen), 1);
     assert_int_equal(used, 12);
     assert_memory_equal(msg, in + 28, 9);
     uint16_t ch;
@@ -104,15 +104,15 @@ static void test_partial(void **state)
     (void)state;
     uint8_t in[64];
     size_t len = stun_msg(in);
-    punch_turn_stream_reader r;
+    punch_frame_reader r;
     punch_turn_stream_reader_init(&r);
     const uint8_t *msg;
     size_t used, mlen;
-    assert_int_equal(punch_turn_stream_read(&r, in, len - 1, &used, &msg, &mlen), 0);
+    assert_int_equal(punch_frame_read(&r, in, len - 1, &used, &msg, &mlen), 0);
     assert_int_equal(used, len - 1);
-    assert_true(punch_turn_stream_partial(&r));
-    assert_int_equal(punch_turn_stream_read(&r, in + len - 1, 1, &used, &msg, &mlen), 1);
-    assert_false(punch_turn_stream_partial(&r));
+    assert_true(punch_frame_reader_partial(&r));
+    assert_int_equal(punch_frame_read(&r, in + len - 1, 1, &used, &msg, &mlen), 1);
+    assert_false(punch_frame_reader_partial(&r));
 }
 
 /* A message longer than PUNCH_TURN_STREAM_MAX is passed over whole; the next comes out. */
@@ -127,24 +127,24 @@ static void test_too_long(void **state)
     in[3] = (uint8_t)(big - 4);
     size_t len = big + stun_msg(in + big);
     for (size_t step = 1; step <= len; step += 997) {
-        punch_turn_stream_reader r;
+        punch_frame_reader r;
         punch_turn_stream_reader_init(&r);
         size_t lens[4];
         assert_int_equal(read_all(&r, in, len, step, lens, 4), 1);
         assert_int_equal(lens[0], 28);
         assert_int_equal(r.skipped, 1);
-        assert_false(punch_turn_stream_partial(&r));
+        assert_false(punch_frame_reader_partial(&r));
     }
 }
 
 static void broken(const uint8_t *in, size_t len)
 {
-    punch_turn_stream_reader r;
+    punch_frame_reader r;
     punch_turn_stream_reader_init(&r);
     const uint8_t *msg;
     size_t used, mlen;
-    assert_int_equal(punch_turn_stream_read(&r, in, len, &used, &msg, &mlen), PUNCH_ERR_MALFORMED);
-    assert_int_equal(punch_turn_stream_read(&r, in, len, &used, &msg, &mlen), PUNCH_ERR_MALFORMED);
+    assert_int_equal(punch_frame_read(&r, in, len, &used, &msg, &mlen), PUNCH_ERR_MALFORMED);
+    assert_int_equal(punch_frame_read(&r, in, len, &used, &msg, &mlen), PUNCH_ERR_MALFORMED);
     assert_int_equal(used, 0);
 }
 
