@@ -13,24 +13,29 @@
 #    download bob -> alice with CUBIC and with BBR (TLS_CHACHA20_POLY1305_SHA256
 #    only), and the cipher alone (bench/punch_blast cipher: ChaCha20-Poly1305
 #    sealing 1152-byte datagrams on one core). Each user-space transport's CPU
-#    per MiB and per packet on each side (the data sender's packets, from its
-#    interface counters), and "one core per side would carry": 1 MiB over the
-#    costlier side's CPU per MiB, against the cipher's cost.
+#    per MiB on each side (less its CPU for a transfer of 1-2 bytes in the
+#    same round: the set-up), and "one core per side would carry": 1 MiB
+#    over the costlier side's CPU per MiB, against the cipher's CPU per MiB.
 #    "TCP + AEAD" is computed, not measured: a transport that costs nothing in
 #    user space but the AEAD, on top of the kernel's TCP: 1 / (1/TCP + 1/cipher).
 # 2. Loss and delay: the path of bench/stream_loss_bench.sh (two kernel NATs,
 #    BENCH_DELAY on every access link, each loss level of BENCH_LOSS on every
 #    access link), BENCH_LOSS_BYTES (4 MiB): TCP BBR and CUBIC alice -> bob
 #    (TCP port forward on nat-b), punch, and ngtcp2 BBR and CUBIC downloads
-#    bob -> alice (UDP port forwards on nat-b), as ratios to TCP BBR / CUBIC.
+#    bob -> alice (UDP port forwards on nat-b), as ratios to TCP BBR / CUBIC;
+#    and the CPU per data packet of punch and ngtcp2 BBR (the sender's
+#    packets from its interface counters: exact there, as linkem's links
+#    carry no GSO batches).
 #
 # Every transfer is timed from its first byte to its last at the receiver:
 # TCP's and punch's by bench/stream_tools.py count reading the stream;
 # ngtcp2's client writes its download into a file in /dev/shm whose growth
 # stream_tools.py grow polls every millisecond (a FIFO read by count would
 # stop the client's loop whenever the reader lags: 5-9.5 MB/s against 12-17.5
-# into a file, paired on loopback at load 17-20). Printed, not asserted. Needs root and ngtcp2-client,
-# ngtcp2-server, openssl (scripts/setup); every packet stays inside the lab.
+# into a file, paired on loopback at load 17-20). Printed, not asserted.
+# Needs root and ngtcp2-client, ngtcp2-server, openssl (scripts/setup); every
+# packet stays inside the lab. docs/streams.md "Measured: ngtcp2 on this
+# machine" has the figures.
 #
 # usage: bench/transport_compare.sh [BUILD_DIR]
 # environment: BENCH_BYTES (67108864), BENCH_RUNS (3), BENCH_LOSS_BYTES (4194304),
