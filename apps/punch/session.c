@@ -623,7 +623,8 @@ static void stream_counters(session *s)
                       "\"connections_open\":%u,\"connections_refused\":%llu,"
                       "\"peers_refused\":%llu,\"repair_resent\":%llu,\"repair_repaired\":%llu,"
                       "\"repair_given_up\":%llu,\"repair_malformed\":%llu,"
-                      "\"window_probe_timeouts\":%llu,\"window_probes\":%llu",
+                      "\"window_probe_timeouts\":%llu,\"window_probes\":%llu,"
+                      "\"window_restarts\":%llu",
                       (unsigned long long)c.packets_in, (unsigned long long)c.packets_out,
                       (unsigned long long)c.not_stream, (unsigned long long)c.oversize,
                       (unsigned long long)c.no_path, (unsigned long long)c.bad_checksum,
@@ -641,7 +642,8 @@ static void stream_counters(session *s)
                       (unsigned long long)c.repair_repaired, (unsigned long long)c.repair_given_up,
                       (unsigned long long)c.repair_malformed,
                       (unsigned long long)c.window_probe_timeouts,
-                      (unsigned long long)c.window_probes);
+                      (unsigned long long)c.window_probes,
+                      (unsigned long long)c.window_restarts);
     uint64_t bad = c.not_stream + c.bad_vtag + c.too_short;
     if (bad)
         punch_log(PUNCH_LOG_WARN, "dropped %llu datagrams that were not valid stream data "

@@ -88,6 +88,10 @@ typedef struct punch_sctp_counters {
      * SCTP saw a gap, and left to SCTP. */
     uint64_t repair_resent, repair_repaired, repair_given_up;
     uint64_t repair_malformed; /* stream datagrams whose repair header we could not read */
+    /* Windows SCTP cut (a T3-rtx timeout, or a fast retransmit under 512 KB)
+     * while the peer's repair concealed the path's losses, started over in
+     * slow start (docs/streams.md "The second slow mode, under load"). */
+    uint64_t window_restarts;
 } punch_sctp_counters;
 
 /* Attach to cfg->driver. usrsctp is one stack per process: one punch_sctp

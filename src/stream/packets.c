@@ -219,19 +219,32 @@ static int stream_cc_for(const sctp_peer *p)
     return p->relayed ? SCTP_CC_HTCP : SCTP_CC_HSTCP;
 }
 
+/* Congestion control module cc for st; returns whether it was taken. A
+ * one-to-one socket's option is its association's, whatever the id. The
+ * module starts the window over (usrsctp's sctp_set_initial_cc_param:
+ * the initial window, ssthresh at the peer's window). */
+static bool take_cc(punch_stream *st, int cc)
+{
+    struct sctp_assoc_value av = {.assoc_id = 0, .assoc_value = (uint32_t)cc};
+    if (usrsctp_setsockopt(st->so, IPPROTO_SCTP, SCTP_PLUGGABLE_CC, &av, sizeof(av)) != 0) {
+        punch_log(PUNCH_LOG_DEBUG, "stream: congestion control %d not taken (errno %d)", cc, errno);
+        return false;
+    }
+    return true;
+}
+
 void stream_set_cc(punch_stream *st)
 {
     int cc = stream_cc_for(st->peer);
     if (!st->so || !st->up || cc == st->cc)
         return;
-    /* A one-to-one socket's option is its association's, whatever the id.
-     * The module starts the window over (its initial parameters). */
-    struct sctp_assoc_value av = {.assoc_id = 0, .assoc_value = (uint32_t)cc};
-    if (usrsctp_setsockopt(st->so, IPPROTO_SCTP, SCTP_PLUGGABLE_CC, &av, sizeof(av)) != 0) {
-        punch_log(PUNCH_LOG_DEBUG, "stream: congestion control %d not taken (errno %d)", cc, errno);
-        return;
-    }
-    st->cc = cc;
+    if (take_cc(st, cc))
+        st->cc = cc;
+}
+
+bool stream_restart_window(punch_stream *st)
+{
+    return st->so && st->up && take_cc(st, st->cc);
 }
 
 /* Set once the INIT is out (its timer keeps the setup's RTO) and again

@@ -34,6 +34,9 @@ enum { CHUNK_SACK = 3, CHUNK_HEARTBEAT = 4, CHUNK_HEARTBEAT_ACK = 5, CHUNK_NR_SA
  * take longer than the agent's round trip says (docs/streams.md). */
 #define KEEP_MS 1000
 #define MAX_KEEP_MS 10000
+/* A NACK of the peer's within this long says its repair still mends our
+ * packets (punch_repair_peer_conceals). */
+#define MENDING_MS 1000
 
 typedef struct sent_slot {
     uint32_t seq;
@@ -70,6 +73,8 @@ struct punch_repair {
     uint64_t framed_ms;         /* when we last sequenced a packet */
     uint32_t sender_rtt_ms;     /* the path's, as the last tick was told */
     uint32_t nacked_keep_ms;    /* how long to keep ours, as NACKs showed (learn_keep) */
+    bool nack_in;               /* the peer has asked for a packet of ours... */
+    uint64_t nack_in_ms;        /* ...last at this time */
     ring sent;                  /* of sent_slot */
     bool started;
     uint32_t expect, highest;   /* theirs: the next to deliver; one past the highest seen */
@@ -152,6 +157,11 @@ size_t punch_repair_memory(const punch_repair *r)
 const repair_counters *punch_repair_counters(const punch_repair *r)
 {
     return &r->c;
+}
+
+bool punch_repair_peer_conceals(const punch_repair *r, uint64_t now)
+{
+    return !r->nack_in || now - r->nack_in_ms < MENDING_MS;
 }
 
 /* True when an SCTP packet holds acknowledgements only. */
@@ -493,6 +503,8 @@ static void answer_nack(punch_repair *r, const repair_io *io, uint64_t now, uint
         r->c.malformed++;
         return;
     }
+    r->nack_in = true;
+    r->nack_in_ms = now;
     for (size_t i = 0; i < n; i++) {
         uint32_t seq = punch_get32(body + 2 + 4 * i);
         if (sent_at(r, seq)->seq != seq && r->next_seq - seq <= REPAIR_RING &&

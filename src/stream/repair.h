@@ -25,6 +25,7 @@
 #ifndef PUNCH_STREAM_REPAIR_H
 #define PUNCH_STREAM_REPAIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,6 +85,15 @@ void punch_repair_input(punch_repair *r, const repair_io *io, uint64_t now, uint
  * missing, give up on what waited too long. */
 void punch_repair_tick(punch_repair *r, const repair_io *io, uint64_t now, uint32_t rtt_ms);
 const repair_counters *punch_repair_counters(const punch_repair *r);
+/* Whether, at now (ms), no loss of our packets has reached the peer's SCTP
+ * as far as we know: the peer has asked for none (nothing lost yet), or
+ * asked for one within the last second (it mends them). It asks while the
+ * losses are few enough to be random ones (REPAIR_LOSS_LIMIT); past that
+ * they are congestion's, it leaves them to SCTP and stops asking. A cut of
+ * our window by SCTP's retransmission timer while the peer conceals is the
+ * timer's mistake, not congestion's (docs/streams.md "The second slow
+ * mode"). */
+bool punch_repair_peer_conceals(const punch_repair *r, uint64_t now);
 /* What the repair goes by now, for traces: how long its repairs took
  * (moving average, 0: none yet), the hold on a path of rtt_ms, the recent
  * loss rate in 1/65536, and how many packets wait behind a gap. */

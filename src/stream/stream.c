@@ -618,47 +618,116 @@ static void peer_gone(punch_sctp *s, int peer, const char *why)
 
 /* ---- the stack and its clock ---------------------------------------------- */
 
-/* Each stream's SCTP state at debug level, every TRACE_EVERY ticks: the
- * sender's window, the peer's, what is in flight and the timers, the
- * figures that tell a stalled sender's cause (docs/streams.md). */
-static void trace_streams(punch_sctp *s)
+/* st's SCTP status into ss; false when st has no association up. */
+static bool stream_status(const punch_stream *st, struct sctp_status *ss)
 {
-    if (++s->trace_ticks % TRACE_EVERY != 0)
+    memset(ss, 0, sizeof(*ss));
+    socklen_t len = sizeof(*ss);
+    return !st->over && st->so && st->up &&
+           usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_STATUS, ss, &len) == 0;
+}
+
+/* One stream's SCTP and repair state at debug level: the sender's window,
+ * the peer's, what is in flight and the timers, the repair's timing and
+ * whether the peer's repair conceals losses: the figures that tell a
+ * stalled sender's cause (docs/streams.md). */
+static void trace_stream(const punch_stream *st, const struct sctp_status *ss,
+                         const struct sctpstat *all, uint64_t now, const char *why)
+{
+    repair_state rs = {0};
+    bool conceals = false;
+    if (st->peer->repair) {
+        rs = punch_repair_state(st->peer->repair, (st->peer->rtt_us + 999) / 1000);
+        conceals = punch_repair_peer_conceals(st->peer->repair, now);
+    }
+    punch_log(PUNCH_LOG_DEBUG,
+              "stream %s: t %llu peer %d sent %llu got %llu cwnd %u peer_rwnd %u unacked %u "
+              "pending %u srtt %u rto %u; all streams: t3 %u fast_rtx %u rtx %u; repair: "
+              "took %u ms hold %u ms loss %u/65536 waiting %u; the peer %s",
+              why, (unsigned long long)now, st->peer->id, (unsigned long long)st->sent,
+              (unsigned long long)st->received, ss->sstat_primary.spinfo_cwnd, ss->sstat_rwnd,
+              ss->sstat_unackdata, ss->sstat_penddata, ss->sstat_primary.spinfo_srtt,
+              ss->sstat_primary.spinfo_rto, all->sctps_timodata, all->sctps_sendfastretrans,
+              all->sctps_sendretransdata, rs.repair_ms, rs.hold_ms, rs.loss, rs.waiting,
+              conceals ? "conceals" : "leaves losses to SCTP");
+}
+
+/* usrsctp's T3-rtx timer runs out every RTO or two of a bulk transfer
+ * whatever the SACKs say (its express SACK path never restarts it), and
+ * then counts as lost what waited longer than srtt + 4 rttvar: a first
+ * flight whose SACKs came late, packets held behind a repair or by a
+ * receiver waiting for a CPU. Such a cut sets the window to one packet and
+ * ssthresh to half the window it cut, four packets when that was already
+ * small (RFC 9260 §7.2.3); a fast retransmit of a packet the repair gave up
+ * on halves it. Every usrsctp module then grows by one packet per round
+ * trip: lab.stream_loss moved 64 MiB at 0.10-0.21 of TCP BBR after one such
+ * cut in slow start, 1 run in 10-15 in CI, 11 in 30 at load 10-24
+ * (docs/streams.md "The second slow mode, under load"). While the peer's
+ * repair conceals the path's losses (it NACKs, or nothing was lost yet: the
+ * loss rate is random loss's, under REPAIR_LOSS_LIMIT, not congestion's)
+ * such a cut is a timing's mistake: when it left the window under
+ * RESTART_BELOW, start slow start over, from the initial window up to
+ * ssthresh at the peer's window (what it has free, less what is in flight:
+ * usrsctp's peers_rwnd), as after an idle period. The relay's losses are
+ * its policer's, congestion: SCTP keeps its cuts there. Returns whether it
+ * started over. */
+static bool restart_if_cut(punch_sctp *s, punch_stream *st, const struct sctp_status *ss,
+                           uint64_t now, bool fast_rtx)
+{
+    uint32_t cwnd = ss->sstat_primary.spinfo_cwnd, mtu = ss->sstat_primary.spinfo_mtu;
+    /* A T3-rtx timeout that marked something sets the window to one packet
+     * (net->mtu; spinfo_mtu is that less the common header), and nothing
+     * else in usrsctp sets it under two; a fast retransmit sets it lower
+     * than it was (st->cwnd_seen, at most TRACE_EVERY ticks old). */
+    bool t3_cut = cwnd < 2 * mtu;
+    bool fr_cut = fast_rtx && cwnd < st->cwnd_seen && cwnd < RESTART_BELOW;
+    if ((!t3_cut && !fr_cut) || st->peer->relayed || !st->peer->repair ||
+        !punch_repair_peer_conceals(st->peer->repair, now) || !stream_restart_window(st))
+        return false;
+    s->c.window_restarts++;
+    punch_log(PUNCH_LOG_DEBUG, "stream: peer %d's window cut from %u to %u by a %s while its "
+              "repair conceals losses: slow start over", st->peer->id, st->cwnd_seen, cwnd,
+              t3_cut ? "T3-rtx timeout" : "fast retransmit");
+    return true;
+}
+
+/* Every TRACE_EVERY ticks, and after a tick in which a T3-rtx timer ran
+ * out (t3) or a fast retransmit went (fr): each stream's window, started
+ * over when cut (restart_if_cut), and traced at debug level. */
+static void watch_windows(punch_sctp *s, const struct sctpstat *all, uint64_t now, bool t3,
+                          bool fr)
+{
+    bool traced = ++s->trace_ticks % TRACE_EVERY == 0;
+    if (!traced && !t3 && !fr)
         return;
-    struct sctpstat all;
-    memset(&all, 0, sizeof(all));
-    usrsctp_get_stat(&all);
     for (punch_stream *st = s->streams; st; st = st->next) {
         struct sctp_status ss;
-        memset(&ss, 0, sizeof(ss));
-        socklen_t len = sizeof(ss);
-        if (st->over || !st->so || !st->up ||
-            usrsctp_getsockopt(st->so, IPPROTO_SCTP, SCTP_STATUS, &ss, &len) != 0)
+        if (!stream_status(st, &ss))
             continue;
-        repair_state rs = {0};
-        if (st->peer->repair)
-            rs = punch_repair_state(st->peer->repair, (st->peer->rtt_us + 999) / 1000);
-        punch_log(PUNCH_LOG_DEBUG,
-                  "stream trace: peer %d sent %llu got %llu cwnd %u peer_rwnd %u unacked %u "
-                  "pending %u srtt %u rto %u; all streams: t3 %u fast_rtx %u rtx %u; repair: "
-                  "took %u ms hold %u ms loss %u/65536 waiting %u",
-                  st->peer->id, (unsigned long long)st->sent, (unsigned long long)st->received,
-                  ss.sstat_primary.spinfo_cwnd, ss.sstat_rwnd, ss.sstat_unackdata,
-                  ss.sstat_penddata, ss.sstat_primary.spinfo_srtt, ss.sstat_primary.spinfo_rto,
-                  all.sctps_timodata, all.sctps_sendfastretrans, all.sctps_sendretransdata,
-                  rs.repair_ms, rs.hold_ms, rs.loss, rs.waiting);
+        if (t3 || fr)
+            restart_if_cut(s, st, &ss, now, fr);
+        st->cwnd_seen = ss.sstat_primary.spinfo_cwnd;
+        if (traced || t3)
+            trace_stream(st, &ss, all, now, t3 ? "t3" : "trace");
     }
 }
 
 static void on_tick(void *arg, uint64_t now)
 {
     punch_sctp *s = arg;
-    trace_streams(s);
     punch_loop_timer_set(s->cfg.loop, s->tick, now + TICK_MS);
     uint64_t elapsed = now - s->last_tick;
     s->last_tick = now;
     stream_repair_tick(s, now);
     usrsctp_handle_timers(elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed);
+    struct sctpstat all;
+    memset(&all, 0, sizeof(all));
+    usrsctp_get_stat(&all);
+    bool t3 = all.sctps_timodata != s->seen_t3;
+    bool fr = all.sctps_sendfastretrans != s->seen_fr;
+    s->seen_t3 = all.sctps_timodata;
+    s->seen_fr = all.sctps_sendfastretrans;
+    watch_windows(s, &all, now, t3, fr);
     stream_serve_all(s);
     if (s->cfg.on_tick)
         s->cfg.on_tick(s->cfg.arg, now);

@@ -63,6 +63,12 @@
  * 500 ms with nothing lost; with 10 ms, 0 in 50 (docs/streams.md). */
 #define DELAYED_SACK_MS 10
 #define RTO_MAX_MS 10000
+/* A window a fast retransmit cut under this, on a path whose losses the
+ * peer's repair conceals, starts over in slow start (stream.c
+ * restart_if_cut): from 512 KB, one packet per round trip took 20 s to
+ * double at the lab's loaded 80-100 ms; slow start from 10 packets gets
+ * back in about ten round trips. */
+#define RESTART_BELOW (512u << 10)
 /* RFC 9260 §16: RTO.Initial 1 s, for a path nothing is known of. */
 #define RTO_INITIAL_MS 1000
 /* The setup (INIT, COOKIE-ECHO) of a stream on a path whose round trip the
@@ -108,6 +114,7 @@ struct punch_stream {
     bool opener, up, open_sent, open_got, attached, refused_by_us;
     bool fin_sent, fin_got, done_sent, done_got, shut, over;
     int cc;                        /* usrsctp congestion control module set; -1: the default */
+    uint32_t cwnd_seen;            /* its window when stream.c watch_windows last looked */
     bool keep_wfd;                 /* the peer's FIN does not end wfd */
     int rfd, wfd;
     fd_kind rkind, wkind;
@@ -131,6 +138,7 @@ struct punch_sctp {
     unsigned since_flush;
     bool kick;                     /* an upcall came: serve the streams again */
     unsigned trace_ticks;          /* ticks counted for trace_streams */
+    uint32_t seen_t3, seen_fr;     /* usrsctp's T3-rtx timeouts, fast retransmits at the last tick */
     punch_sctp_counters c;
 };
 
@@ -149,6 +157,9 @@ void stream_set_path_mtu(punch_stream *st);
 /* The congestion control for st's path (stream_cc_for): set when the
  * association comes up and when the path changes kind. */
 void stream_set_cc(punch_stream *st);
+/* Slow start over for st: its module's initial window, ssthresh at the
+ * peer's window. Returns whether usrsctp took it. */
+bool stream_restart_window(punch_stream *st);
 /* RTO.Min of an association that is up: DATA_RTO_MIN_MS. */
 void stream_set_data_rto(punch_stream *st);
 /* RTO.Initial for a new stream to p from what is known of its path.

@@ -374,6 +374,49 @@ static void heavy_loss_goes_to_sctp(void **state)
     assert_true(punch_repair_counters(L.end[1])->repaired < 100);
 }
 
+/* n more packets from the sender, one per ms, numbered from first: in how
+ * many of those ms the sender's repair said the peer conceals the losses. */
+static int sending_while_concealed(int first, int n)
+{
+    int concealed = 0;
+    for (int i = 0; i < n; i++) {
+        send_packet(0, first + i);
+        run_until(L.now + 1);
+        concealed += punch_repair_peer_conceals(L.end[0], L.now);
+    }
+    return concealed;
+}
+
+/* The sender knows the peer's repair conceals the path's losses from SCTP
+ * while nothing was lost yet and while the peer NACKs: random loss, where
+ * a window SCTP cut on a T3-rtx timeout is started over (stream.c
+ * restart_cut_windows). After a second with no NACK, a loss it saw earlier
+ * no longer vouches for the path. */
+static void peer_conceals_random_loss(void **state)
+{
+    (void)state;
+    assert_int_equal(sending_while_concealed(0, 500), 500);
+    L.loss[1] = 0.10;
+    int concealed = sending_while_concealed(500, 1000);
+    printf("10 %% loss: concealed in %d ms of 1000\n", concealed);
+    assert_true(concealed >= 990);
+    run_until(L.now + 1100);
+    assert_false(punch_repair_peer_conceals(L.end[0], L.now));
+}
+
+/* Past REPAIR_LOSS_LIMIT the peer stops asking (the losses are
+ * congestion's): the sender no longer takes its losses for concealed ones,
+ * and SCTP's cuts stand. */
+static void heavy_loss_is_not_concealed(void **state)
+{
+    (void)state;
+    L.loss[1] = 0.5;
+    sending_while_concealed(0, 2000);
+    int concealed = sending_while_concealed(2000, 1000);
+    printf("50 %% loss: concealed in %d ms of 1000\n", concealed);
+    assert_true(concealed < 50);
+}
+
 static void malformed_counted(void **state)
 {
     (void)state;
@@ -501,6 +544,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(rings_grow_and_shrink, setup, teardown),
         cmocka_unit_test_setup_teardown(timed_rtt_paces_the_first_repairs, setup, teardown),
         cmocka_unit_test_setup_teardown(short_path_keeps_its_timing, setup, teardown),
+        cmocka_unit_test_setup_teardown(peer_conceals_random_loss, setup, teardown),
+        cmocka_unit_test_setup_teardown(heavy_loss_is_not_concealed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
