@@ -29,6 +29,7 @@ declare -A smoke=(
     [stream_bench.sh]="lab BENCH_BYTES=4194304 BENCH_RUNS=1 -- $build"
     [stream_loss_bench.sh]="lab BENCH_BYTES=262144 BENCH_LOSS=5 BENCH_TIMEOUT=60 -- $build"
     [stun_bench.sh]="lab BENCH_SECONDS=1 BENCH_WARMUP=0.2 -- $build"
+    [transport_compare.sh]="lab BENCH_BYTES=1048576 BENCH_RUNS=1 BENCH_LOSS_BYTES=262144 BENCH_LOSS=5 BENCH_TIMEOUT=60 -- $build"
     [vpn_bench.sh]="lab BENCH_SECONDS=1 -- $build"
 )
 

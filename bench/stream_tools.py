@@ -7,6 +7,13 @@
                             the end of the stream, so set-up is in no figure
   send HOST PORT BYTES [CC] send BYTES zero bytes over TCP, with congestion
                             control CC (bbr, cubic, ...; default the system's)
+  grow FILE BYTES READY     poll FILE's size every millisecond until it holds
+                            BYTES (or stops growing for 30 s; READY created
+                            once polling); print "SIZE
+                            RATE_Bps" as count does, first byte to last: times
+                            a program that writes its download into a file
+                            (bench/transport_compare.sh: ngtcp2's client,
+                            whose loop stops on a full pipe)
   cpu OUT CMD...            run CMD (stdin and stdout its own), exit with its
                             status, and write to OUT "USER_S SYS_S WAIT_S": the
                             CPU time CMD used and the time it waited for a CPU
@@ -57,6 +64,24 @@ def send(argv):
     s.close()
 
 
+def grow(argv):
+    path, want = argv[0], int(argv[1])
+    size, t0, t_last = 0, None, time.monotonic()
+    open(argv[2], "w").close()
+    while size < want and time.monotonic() - t_last < 30:
+        try:
+            now_size = os.stat(path).st_size
+        except OSError:
+            now_size = 0
+        now = time.monotonic()
+        if now_size > size:
+            t0 = now if t0 is None else t0
+            size, t_last = now_size, now
+        time.sleep(0.001)
+    dt = t_last - t0 if t0 is not None else 0
+    print(size, size / dt if dt else 0)
+
+
 def schedstat_wait(pid):
     try:
         with open(f"/proc/{pid}/schedstat") as f:
@@ -66,6 +91,9 @@ def schedstat_wait(pid):
 
 
 def cpu(argv):
+    # Children reaped before CMD count too (a site hook of the interpreter
+    # may run some at start-up): only what CMD adds is CMD's.
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = subprocess.Popen(argv[1:])
     wait = 0.0
     while child.poll() is None:
@@ -74,9 +102,9 @@ def cpu(argv):
         time.sleep(0.01)
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(argv[0], "w") as f:
-        print(f"{ru.ru_utime:.3f} {ru.ru_stime:.3f} {wait:.3f}", file=f)
+        print(f"{ru.ru_utime - ru0.ru_utime:.3f} {ru.ru_stime - ru0.ru_stime:.3f} {wait:.3f}", file=f)
     sys.exit(child.returncode)
 
 
 if __name__ == "__main__":
-    {"count": count, "send": send, "cpu": cpu}[sys.argv[1]](sys.argv[2:])
+    {"count": count, "send": send, "grow": grow, "cpu": cpu}[sys.argv[1]](sys.argv[2:])
