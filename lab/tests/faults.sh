@@ -92,11 +92,19 @@ feed() {
         [ -e "$S/stop" ] && return 0
         sleep 0.05
     done
+    # Each line also goes to SIDE.sent (its own copy, with nothing before
+    # the stamp), so checks can count what was sent, whatever the pace a
+    # loaded machine gives this loop.
+    local line
     while [ ! -e "$S/stop" ]; do
-        printf '%s %d %s\n' "$side" $((seq++)) "$(now_us)" || return 0
+        line="$side $((seq++)) $(now_us)"
+        printf '%s\n' "$line" >>"$S/$side.sent"
+        printf '%s\n' "$line" || return 0
         sleep 0.1
     done
 }
+# sent_between SIDE T0_US T1_US: lines SIDE's feed sent in (T0, T1]
+sent_between() { awk -v a="$2" -v b="$3" '$3 > a && $3 <= b { n++ } END { print n + 0 }' "$S/$1.sent"; }
 stamp() { local l; while IFS= read -r l; do printf '%s %s\n' "${EPOCHREALTIME/./}" "$l"; done; }
 
 start_punchd() {
@@ -235,12 +243,18 @@ case_punchd_restart() {
     sleep 4 # time passes: the server is down
     t1=$(now_us)
     # ~40 lines each way were sent in the outage; a lossless direct path
-    # delivers all but those still in flight.
+    # delivers every one sent up to 200 ms before its end (what the feeds
+    # sent, not 1 per 110 ms: on a loaded machine the feeds' loop is slower,
+    # 32 lines in 3.8 s in one CI run). At least 20, or the feeds stalled.
+    local s_a s_b
     n_a=$(count_sent "$S/alice.out" bob "$t" "$((t1 - 200000))")
     n_b=$(count_sent "$S/bob.out" alice "$t" "$((t1 - 200000))")
-    exp=$(( (t1 - 200000 - t) / 110000 ))
-    [ "$n_a" -ge "$exp" ] && [ "$n_b" -ge "$exp" ] ||
-        fail "$what: data during the outage: $n_a from bob, $n_b from alice, want >= $exp each"
+    s_b=$(sent_between bob "$t" "$((t1 - 200000))")
+    s_a=$(sent_between alice "$t" "$((t1 - 200000))")
+    exp="$s_b/$s_a sent"
+    [ "$s_a" -ge 20 ] && [ "$s_b" -ge 20 ] || fail "$what: the feeds sent only $s_b (bob) and $s_a (alice) lines in the outage"
+    [ "$n_a" -ge "$s_b" ] && [ "$n_b" -ge "$s_a" ] ||
+        fail "$what: data during the outage: $n_a of $s_b from bob, $n_b of $s_a from alice arrived"
     start_punchd "$S/punchd2.ev"
     # The peers find out at their next REGISTER keepalive (every 25 s):
     # refused (new cookie secret), HELLO, COOKIE, REGISTER.
@@ -255,7 +269,7 @@ case_punchd_restart() {
     wait_data "$S/bob.out" alice "$t2" 5 >/dev/null || fail "$what: data from alice stopped after the restart"
     local kinds; kinds="$(last_path alice) $(last_path bob)"
     [ "$kinds" = "direct/hole-punch direct/hole-punch" ] || fail "$what: ends on $kinds"
-    ok "$what: punchd down 4 s: $n_a/$n_b datagrams crossed meanwhile (want >= $exp); re-registered alice after $ra ms, bob after $rb ms; still $kinds"
+    ok "$what: punchd down 4 s: $n_a/$n_b datagrams crossed meanwhile (of $exp); re-registered alice after $ra ms, bob after $rb ms; still $kinds"
     end_session
 }
 
