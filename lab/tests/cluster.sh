@@ -145,7 +145,7 @@ rebinding() {
     # numbered SIDE: SIDE1, SIDE2... every 100 ms (the last in SIDE.sent)
     numbered() {
         local i=0
-        while [ -d "$TMP" ] && [ ! -e "$TMP/c/stop" ]; do i=$((i + 1)); echo "$1$i"; echo "$i" >"$TMP/c/$1.sent"; sleep 0.1; done
+        while [ -d "$TMP" ] && [ ! -e "$TMP/c/stop" ]; do i=$((i + 1)); echo "$1$i"; record "$TMP/c/$1.sent" "$i"; sleep 0.1; done
     }
     numbered b | lab exec bob -- env XDG_CONFIG_HOME="$TMP/c/bob" "$PUNCH" --server "$M2" --name bob \
         --events "$TMP/c/bob.ev" listen --datagram >"$TMP/c/bob.out" 2>"$TMP/c/bob.err" &

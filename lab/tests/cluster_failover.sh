@@ -70,7 +70,7 @@ idle() { while [ -d "$TMP" ] && [ ! -e "$TMP/stop" ]; do sleep 0.05; done; }
 count() {
     local i=0
     while [ -d "$TMP" ] && [ ! -e "$TMP/stop_$1" ]; do
-        i=$((i + 1)); echo "$3$i"; echo "$i" >"$TMP/$1.sent"; sleep "$2"
+        i=$((i + 1)); echo "$3$i"; record "$TMP/$1.sent" "$i"; sleep "$2"
     done
 }
 

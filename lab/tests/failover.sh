@@ -47,7 +47,7 @@ for name in bob dave; do
     (while [ -d "$TMP" ] && [ ! -e "$TMP/stop" ]; do sleep 0.05; done) | side bob "$name" listen --datagram &
     wait_at "$name" "$A_ADDR" 10 || fail "$name did not register at A: $(cat "$TMP/$name.err")"
 done
-(i=0; while [ -d "$TMP" ] && [ ! -e "$TMP/stop_alice" ]; do i=$((i + 1)); echo "#$i"; echo "$i" >"$TMP/alice.sent"; sleep 0.05; done) |
+(i=0; while [ -d "$TMP" ] && [ ! -e "$TMP/stop_alice" ]; do i=$((i + 1)); echo "#$i"; record "$TMP/alice.sent" "$i"; sleep 0.05; done) |
     side alice alice connect bob --datagram --timeout 60 &
 wait_line "$TMP/alice.ev" '"event":"path".*"kind":"direct"' 10 || fail "no direct path: $(cat "$TMP/alice.err")"
 wait_line "$TMP/bob.out" '^#3$' 5 || fail "bob hears nothing from alice"

@@ -17,6 +17,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
+# record FILE N: N in FILE by rename, so a reader never sees it empty
+record() { echo "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"; }
 # wait_for FILE [SECONDS]
 wait_for() {
     local i

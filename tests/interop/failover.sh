@@ -53,7 +53,7 @@ done
 pass "bob and dave (one name, two addresses) registered at A, the first of their servers"
 
 # alice: numbered datagrams to bob, one every 50 ms, until told to stop.
-(i=0; while [ -d "$TMP" ] && [ ! -e "$TMP/stop_alice" ]; do i=$((i + 1)); echo "#$i"; echo "$i" >"$TMP/alice.sent"; sleep 0.05; done) |
+(i=0; while [ -d "$TMP" ] && [ ! -e "$TMP/stop_alice" ]; do i=$((i + 1)); echo "#$i"; record "$TMP/alice.sent" "$i"; sleep 0.05; done) |
     peer alice connect --datagram bob --timeout 50 >"$TMP/alice.out" 2>"$TMP/alice.err" &
 PIDS="$PIDS $!"
 wait_grep "$TMP/alice.ev" '"event":"path".*"kind":"direct"' || { cat "$TMP/alice.err"; fail "no direct path"; }

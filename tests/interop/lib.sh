@@ -15,6 +15,8 @@ trap 'stop_punchd; rm -rf "$TMP"' EXIT
 # wait for each other forever (seen in CI under ASan: interop.allow hung).
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
+# record FILE N: N in FILE by rename, so a reader never sees it empty
+record() { echo "$2" >"$1.tmp" && mv -f "$1.tmp" "$1"; }
 
 # start_punchd ARGS...: run punchd with its events on a pipe; sets PD_LISTEN
 # to the addresses from its "started" event, one per line.
