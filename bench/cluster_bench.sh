@@ -63,16 +63,20 @@ punchd() {
     fi
 }
 
-# run LABEL TARGET_PORT ASKER_PORT: introductions per second.
+# run LABEL TARGET_PORT ASKER_PORT TARGET_PREFIX ASKER_PREFIX: introductions
+# per second. Each run has prefixes of its own: a server (or the cluster)
+# holds a name for the key that claimed it until that registration expires,
+# so peers with a past run's names (and other keys) would wait that long
+# (85-89 s) to register.
 run() {
     local seed=$((RANDOM + 10))
-    "$load" "$host:$2" --peers "$peers" --prefix q --seed "$seed" --window "$window" \
+    "$load" "$host:$2" --peers "$peers" --prefix "$4" --seed "$seed" --window "$window" \
         --seconds 3600 >"$tmp/targets.out" 2>/dev/null &
     local targets=$!
     for _ in $(seq 2400); do grep -q '^registered' "$tmp/targets.out" && break; sleep 0.025; done
     grep -q '^registered' "$tmp/targets.out" || { echo "cluster_bench: targets did not register" >&2; exit 1; }
     local out
-    out=$("$load" "$host:$3" --peers "$peers" --prefix p --seed $((seed + 1)) --connect q \
+    out=$("$load" "$host:$3" --peers "$peers" --prefix "$5" --seed $((seed + 1)) --connect "$4" \
         --window "$window" --seconds "$secs" --warmup "$warmup" 2>/dev/null) || true
     kill "$targets"; wait "$targets" 2>/dev/null || true
     read -ra c <<<"$(grep '^connect' <<<"$out")"
@@ -91,10 +95,10 @@ punchd "$p0"
 punchd "$p1" "${cluster[@]}"
 punchd "$p2" "${cluster[@]}"
 # (a) before and after the others: the machine's drift shows.
-run "(a) one punchd" "$p0" "$p0"
-run "(b) within one member" "$p1" "$p1"
-run "(c) across two members" "$p2" "$p1"
-run "(a) one punchd, again" "$p0" "$p0"
+run "(a) one punchd" "$p0" "$p0" q p
+run "(b) within one member" "$p1" "$p1" r s
+run "(c) across two members" "$p2" "$p1" t u
+run "(a) one punchd, again" "$p0" "$p0" v w
 awk -v a="${rates[0]}" -v b="${rates[1]}" -v c="${rates[2]}" -v a2="${rates[3]}" 'BEGIN {
     one = (a + a2) / 2
     printf "    against one punchd (mean of both runs): within a member %.2f, across members %.2f\n", b / one, c / one }'
