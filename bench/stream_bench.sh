@@ -82,7 +82,7 @@ for i in $(seq "$runs"); do
     swait+=("$(cpu_ms "$tmp/alicecpu$i" 3)") rwait+=("$(cpu_ms "$tmp/bobcpu$i" 3)")
     kind=$(grep '"event":"path"' "$tmp/alice$i.ev" | tail -1 | grep -o '"kind":"[a-z]*"' | cut -d'"' -f4)
 done
-cipher=$("$blast" cipher 2 1152 | grep -o 'seal_Bps [0-9]*' | cut -d' ' -f2)
+cipher=$("$blast" cipher 2 1152 | awk '{for (i = 1; i < NF; i++) if ($i == "seal_Bps") print $(i + 1)}')
 med() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 awk -v t="$(med "${tcp[@]}")" -v p="$(med "${punch[@]}")" -v b="$bytes" -v r="$runs" -v k="$kind" \
     -v ta="${tcp[*]}" -v pa="${punch[*]}" -v u="$(med "${udp[@]}")" -v ua="${udp[*]}" -v w="$wire" \
