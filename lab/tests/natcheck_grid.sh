@@ -51,23 +51,30 @@ for row in "${grid[@]}"; do
         --events "$TMP/punchd1.ev" 2>"$TMP/punchd1.err" </dev/null &
     wait_for "$TMP/punchd.ev"
     wait_for "$TMP/punchd1.ev"
-    out=$(lab exec alice -- "$PUNCH" --server 198.51.100.1 natcheck --json --wait 1000) ||
-        fail "$backend $preset: natcheck failed"
+    # The checks wait out what should not come: they run side by side
+    # (each from ports of its own), and turnutils_natdiscovery with them.
+    lab exec alice -- "$PUNCH" --server 198.51.100.1 natcheck --json --wait 1000 >"$TMP/two" 2>"$TMP/two.err" & two_pid=$!
+    lab exec alice -- "$PUNCH" --server 198.51.100.1:4478 natcheck --json --wait 1000 >"$TMP/one" 2>"$TMP/one.err" & one_pid=$!
+    discovery_pid=
+    if [ "$backend" = kernel ] && [ "$nat" = true ]; then
+        lab exec alice -- timeout 60 turnutils_natdiscovery -m -f 198.51.100.1 >"$TMP/discovery" 2>&1 & discovery_pid=$!
+    fi
+    wait "$two_pid" || fail "$backend $preset: natcheck failed: $(cat "$TMP/two.err")"
+    wait "$one_pid" || fail "$backend $preset: natcheck against one address failed: $(cat "$TMP/one.err")"
+    out=$(cat "$TMP/two") one=$(cat "$TMP/one")
     got="$(field "$out" nat) $(field "$out" mapping) $(field "$out" filtering) $(field "$out" port_allocation) $(field "$out" hairpin)"
     want="$nat $mapping $filtering $ports $hairpin"
     [ "$got" = "$want" ] || fail "$backend $preset: natcheck says '$got', want '$want' ($out)"
     if [ "$ports" = sequential ]; then
         [ "$(field "$out" port_step)" = 1 ] || fail "$backend $preset: step $(field "$out" port_step), want 1"
     fi
-    one=$(lab exec alice -- "$PUNCH" --server 198.51.100.1:4478 natcheck --json --wait 1000) ||
-        fail "$backend $preset: natcheck against one address failed"
     got="$(field "$one" nat) $(field "$one" mapping) $(field "$one" filtering) $(field "$one" port_allocation) $(field "$one" hairpin) $(field "$one" second_port)"
     [ "$got" = "$nat $mapping unknown $ports $hairpin 4479" ] ||
         fail "$backend $preset: natcheck against one address says '$got', want '$nat $mapping unknown $ports $hairpin 4479' ($one)"
     line="$backend $preset: $want (one address: $mapping from ports 4478 and 4479)"
-    if [ "$backend" = kernel ] && [ "$nat" = true ]; then
-        d=$(lab exec alice -- timeout 60 turnutils_natdiscovery -m -f 198.51.100.1 2>&1) ||
-            fail "$backend $preset: turnutils_natdiscovery failed: $d"
+    if [ -n "$discovery_pid" ]; then
+        wait "$discovery_pid" || fail "$backend $preset: turnutils_natdiscovery failed: $(cat "$TMP/discovery")"
+        d=$(cat "$TMP/discovery")
         words=$(discovery_words "$d")
         [ "$words" = "$mapping $filtering " ] ||
             fail "$backend $preset: turnutils_natdiscovery says '$words', natcheck '$mapping $filtering'"
