@@ -256,7 +256,7 @@ typedef struct birthday_state {
     uint64_t start_ms, next_ms;
     bool guess; /* a NAT's behaviour is unknown: only once punching failed */
     bool trap;  /* two cones: the guess is a conntrack trap (birthday_role) */
-    bool swapped; /* trap: the second round, sides swapped (birthday_swap) */
+    uint8_t swaps; /* trap: rounds after the first, each with the sides swapped (birthday_swap) */
     unsigned sent;
     uint16_t kept;                   /* the extra socket a path kept when a run
                                         ended (0: none): open till the peer goes */

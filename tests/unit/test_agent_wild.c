@@ -314,6 +314,44 @@ static void vanished_peer_is_forgotten(void **state)
  * fresh alice asks at her start) over `runs` seeds: how many have alice
  * direct within limit_ms (median in *median_ms). */
 #define TRAP_JITTER_MS 12
+/* One such connect with seed; returns how long alice took to go direct
+ * (UINT64_MAX: not within limit_ms), adds the NATs' trap escapes. */
+static uint64_t direct_through_trap(uint64_t seed, uint64_t limit_ms, uint64_t *escapes)
+{
+    world w;
+    int l;
+    world_start(&w, seed);
+    w.wan_no_delay = true; /* the lab's shape: 10 ms between each host and its NAT */
+    w.access_delay_us = 10 * MS;
+    w.access_jitter_us = TRAP_JITTER_MS * MS;
+    const char *spec = "port-restricted-cone,trap=on";
+    int na = nat_on_core(&w, spec, v4(203, 0, 113, 10, 0), 0);
+    int nb = nat_on_core(&w, spec, v4(203, 0, 113, 20, 0), 0);
+    add_peer(&w, &w.bob, "bob", v4(10, 0, 2, 2, 5000), nb, true, 0, &l);
+    for (int i = 0; i < 300 && !w.bob.registered; i++)
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 100 * MS);
+    punch_sim_run(w.sim, punch_sim_now(w.sim) + 1000 * MS);
+    uint64_t t0 = punch_sim_now(w.sim) / MS;
+    add_peer(&w, &w.alice, "alice", v4(10, 0, 1, 2, 5000), na, true, 0, &l);
+    w.alice.peer = punch_agent_connect(w.alice.agent, t0, "bob", NULL);
+    node_flush(&w.alice);
+    punch_sim_wake(w.sim, w.alice.host);
+    punch_sim_run(w.sim, (t0 + limit_ms) * MS);
+    *escapes += punch_nat_counters_get(punch_sim_nat(w.sim, na))->trap_escapes +
+                punch_nat_counters_get(punch_sim_nat(w.sim, nb))->trap_escapes;
+    uint64_t took = w.alice.first_direct_ms && w.alice.first_direct_ms - t0 <= limit_ms
+                        ? w.alice.first_direct_ms - t0
+                        : UINT64_MAX;
+    if (took == UINT64_MAX)
+        fprintf(stderr, "seed %llu: no direct path within %llu ms\n", (unsigned long long)seed,
+                (unsigned long long)limit_ms);
+    world_free(&w);
+    return took;
+}
+
+/* Fresh connects as in the lab (bob registered first, a fresh alice asks
+ * at her start) over `runs` seeds from first_seed: how many have alice
+ * direct within limit_ms (median and max in *median_ms, *max_ms). */
 static unsigned direct_through_traps(unsigned runs, uint64_t first_seed, uint64_t limit_ms,
                                      uint64_t *median_ms, uint64_t *max_ms, uint64_t *escapes)
 {
@@ -322,33 +360,9 @@ static unsigned direct_through_traps(unsigned runs, uint64_t first_seed, uint64_
     bool single = replay(&one);
     *escapes = 0;
     for (unsigned r = 0; r < (single ? 1 : runs) && r < 100; r++) {
-        world w;
-        int l;
-        world_start(&w, single ? one : first_seed + r);
-        w.wan_no_delay = true; /* the lab's shape: 10 ms between each host and its NAT */
-        w.access_delay_us = 10 * MS;
-        w.access_jitter_us = TRAP_JITTER_MS * MS;
-        const char *spec = "port-restricted-cone,trap=on";
-        int na = nat_on_core(&w, spec, v4(203, 0, 113, 10, 0), 0);
-        int nb = nat_on_core(&w, spec, v4(203, 0, 113, 20, 0), 0);
-        add_peer(&w, &w.bob, "bob", v4(10, 0, 2, 2, 5000), nb, true, 0, &l);
-        for (int i = 0; i < 300 && !w.bob.registered; i++)
-            punch_sim_run(w.sim, punch_sim_now(w.sim) + 100 * MS);
-        punch_sim_run(w.sim, punch_sim_now(w.sim) + 1000 * MS);
-        uint64_t t0 = punch_sim_now(w.sim) / MS;
-        add_peer(&w, &w.alice, "alice", v4(10, 0, 1, 2, 5000), na, true, 0, &l);
-        w.alice.peer = punch_agent_connect(w.alice.agent, t0, "bob", NULL);
-        node_flush(&w.alice);
-        punch_sim_wake(w.sim, w.alice.host);
-        punch_sim_run(w.sim, (t0 + limit_ms) * MS);
-        *escapes += punch_nat_counters_get(punch_sim_nat(w.sim, na))->trap_escapes +
-                    punch_nat_counters_get(punch_sim_nat(w.sim, nb))->trap_escapes;
-        if (w.alice.first_direct_ms && w.alice.first_direct_ms - t0 <= limit_ms)
-            took[direct++] = w.alice.first_direct_ms - t0;
-        else
-            fprintf(stderr, "seed %llu: no direct path within %llu ms\n",
-                    (unsigned long long)w.seed, (unsigned long long)limit_ms);
-        world_free(&w);
+        uint64_t t = direct_through_trap(single ? one : first_seed + r, limit_ms, escapes);
+        if (t != UINT64_MAX)
+            took[direct++] = t;
     }
     sort_u64(took, direct);
     *median_ms = direct ? took[direct / 2] : 0;
@@ -376,6 +390,27 @@ static void conntrack_trap_goes_direct(void **state)
         assert_true(escapes > 0); /* the trap was sprung: the test can fail */
         assert_int_equal(direct, runs);
     }
+}
+
+/* Seeds of the same world where the one round that can work (the probes
+ * from the side whose NAT holds no trap) missed all 256 sockets with its
+ * 1024 probes (1.7 % of the time): with one swap of sides they stayed on
+ * the relay for good (60 s); with three (birthday.c BIRTHDAY_TRAP_SWAPS)
+ * the next round that can work goes direct. */
+static void conntrack_trap_missed_round_again(void **state)
+{
+    (void)state;
+    const uint64_t seeds[] = {9160, 9183, 9191, 9216, 9231};
+    uint64_t escapes = 0, worst = 0;
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+        uint64_t took = direct_through_trap(seeds[i], 6000, &escapes);
+        if (took == UINT64_MAX)
+            fail_msg("seed %llu: no direct path within 6 s", (unsigned long long)seeds[i]);
+        worst = took > worst ? took : worst;
+    }
+    assert_true(escapes > 0);
+    fprintf(stderr, "conntrack trap, a missed round: 5/5 direct, the last at %llu ms\n",
+            (unsigned long long)worst);
 }
 
 /* A peer's first flight (HELLO and its STUN requests) leaves when its
@@ -495,6 +530,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(first_flight_leaves_at_start),
         cmocka_unit_test(conntrack_trap_goes_direct),
+        cmocka_unit_test(conntrack_trap_missed_round_again),
         cmocka_unit_test(listener_runs_birthday_again),
         cmocka_unit_test(one_address_server_goes_direct),
         cmocka_unit_test(unknown_behaviour_tries_birthday_anyway),
