@@ -401,15 +401,16 @@ static void conntrack_trap_missed_round_again(void **state)
 {
     (void)state;
     const uint64_t seeds[] = {9160, 9183, 9191, 9216, 9231};
+    const size_t n = sizeof(seeds) / sizeof(seeds[0]);
     uint64_t escapes = 0, worst = 0;
-    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+    for (size_t i = 0; i < n; i++) {
         uint64_t took = direct_through_trap(seeds[i], 6000, &escapes);
         if (took == UINT64_MAX)
             fail_msg("seed %llu: no direct path within 6 s", (unsigned long long)seeds[i]);
         worst = took > worst ? took : worst;
     }
     assert_true(escapes > 0);
-    fprintf(stderr, "conntrack trap, a missed round: 5/5 direct, the last at %llu ms\n",
+    fprintf(stderr, "conntrack trap, a missed round: %zu/%zu direct, the last at %llu ms\n", n, n,
             (unsigned long long)worst);
 }
 
