@@ -10,12 +10,12 @@
 # access link (10ms: RTT 40 ms between the peers). Every transfer is timed
 # by the same receiver (bench/stream_tools.py count), from its first byte to
 # the end of the stream. Prints MB/s and the ratios punch/BBR (target >= 0.5)
-# and punch/CUBIC (target >= 1 with loss, >= 0.5 at 0 %), and how long punch's receiver ran and
-# waited for a CPU (stream_tools.py cpu), and the load average. With
-# BENCH_BASELINE (another build directory) each run also moves the bytes
-# with that build's punch, in turns with this one's (the order alternates),
-# and prints the two side by side: on a shared machine only such paired
-# rounds compare two versions. Printed, not a test. Needs root.
+# and punch/CUBIC (target >= 1 with loss, >= 0.5 at 0 %), how long punch's
+# receiver ran and waited for a CPU (stream_tools.py cpu), and the load
+# average. With BENCH_BASELINE (another build directory) each run also moves
+# the bytes with that build's punch, in turns with this one's (the order
+# alternates), and prints the two side by side: on a shared machine only
+# such paired rounds compare two versions. Printed, not a test. Needs root.
 #
 # usage: bench/stream_loss_bench.sh [BUILD_DIR]
 # environment: BENCH_BYTES (4194304), BENCH_LOSS ("0 1 5"), BENCH_DELAY (10ms),
