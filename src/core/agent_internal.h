@@ -207,8 +207,9 @@ typedef struct candidate {
     uint8_t ping_nonce[8];
     uint64_t prev_ping_sent_ms; /* the PING before, still answerable (0: none) */
     uint8_t prev_ping_nonce[8];
-    uint32_t rtt_us;
+    uint32_t rtt_us; /* with rtt_pinged: the least of rtt_samples PONGs' */
     bool rtt_pinged; /* rtt_us from a PING's PONG (else a handshake's: maybe short) */
+    uint8_t rtt_samples;
     bool closed; /* a TCP connection that is gone: never used again */
     bool spoke;  /* an authenticated datagram came from it (§6.2: verified) */
     bool claimed; /* from the peer's list of its endpoints only (§6.2: per claimed IP) */
@@ -668,12 +669,14 @@ void family_moved(punch_agent *a, uint64_t now, int id, int was);
  * left it (its keepalive found it dead first): follow. */
 void family_follow(punch_agent *a, uint64_t now, int id, int ci);
 /* The path in use is quiet (a keepalive went out): may best take over?
- * One of the same family at once, as ever; one of the other family only
+ * One of the same family and kind at once, as ever; one of the other
+ * family, or native IPv6 against the NAT64, only
  * once a PING went unanswered for a keepalive period (an idle path is
  * quiet at every keepalive, and would flap between the families). */
 bool family_quiet_enough(const peer *p, const candidate *best);
-/* On an IPv6 path: one PING to each IPv4 direct candidate whose round trip
- * is not measured by one yet, so family_switch compares like with like. */
+/* The path in use and the direct candidates of the other kind (native
+ * IPv6, or IPv4 and NAT64): a PING to each until FAMILY_RTT_SAMPLES round
+ * trips are timed, so family_switch compares like with like. */
 void family_measure(punch_agent *a, uint64_t now, int id);
 
 /* ---- holepunch.c (draft §3.3, with the conntrack-trap openers) ---- */

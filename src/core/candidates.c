@@ -235,13 +235,17 @@ void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
 }
 
 /* The PONG to our latest PING there (sent_ms): both ways proven, and the
- * round trip timed. The path in use told without one gets its RTT event. */
+ * round trip timed (the least of those timed kept). The path in use told
+ * without one gets its RTT event. */
 void validate_by_pong(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
 {
     peer *p = &a->peers[id];
     candidate *c = &p->cand[ci];
+    uint32_t rtt_us = (uint32_t)((now - sent_ms) * 1000u);
+    c->rtt_us = c->rtt_pinged && c->rtt_us < rtt_us ? c->rtt_us : rtt_us;
     c->rtt_pinged = true;
-    c->rtt_us = (uint32_t)((now - sent_ms) * 1000u);
+    if (c->rtt_samples < UINT8_MAX)
+        c->rtt_samples++;
     validate(a, now, id, ci, sent_ms);
     if (ci == p->path && p->rtt_owed)
         emit_path_as(a, id, PUNCH_EVENT_RTT);
@@ -262,6 +266,7 @@ void hear(punch_agent *a, uint64_t now, int id, int ci)
     c->heard_ms = now;
     c->rtt_us = 0; /* unknown until the PONG */
     c->rtt_pinged = false;
+    c->rtt_samples = 0;
     c->next_probe_ms = now;
     choose_path(a, now, id);
 }
@@ -275,6 +280,7 @@ void forget_paths(punch_agent *a, int id)
     for (size_t i = 0; i < p->n_cand; i++) {
         p->cand[i].validated = p->cand[i].confirmed = false;
         p->cand[i].rtt_pinged = false; /* timed to the old instance */
+        p->cand[i].rtt_samples = 0;
         p->cand[i].unheard_ms = 0;
     }
     p->path = -1;

@@ -16,8 +16,10 @@
  * and an IPv4 direct path of the same kind, IPv6 wins unless its round
  * trip, measured by PING on both, is worse by more than FAMILY_MARGIN_US
  * (the spirit of RFC 8305's preference for IPv6: no translation state to
- * keep alive, no NAT to move the mapping). On an IPv6 path the IPv4 one is
- * PINGed once (family_measure), so a much slower IPv6 gives way.
+ * keep alive, no NAT to move the mapping). While both kinds are up, each
+ * is PINGed at keepalive ticks until FAMILY_RTT_SAMPLES round trips are
+ * timed (family_measure), and the least counts: a much slower IPv6 gives
+ * way, a sample slowed by a busy host does not decide.
  */
 #include <string.h>
 
@@ -32,6 +34,11 @@
  * every keepalive period (2 s); the peer leaves a dead one after two
  * (family_quiet_enough), when ours has been as silent as its own. */
 #define FOLLOW_SILENCE_MS 3000u
+/* Round trips timed per candidate before the families' choice rests on
+ * their least (rtt_us): the first is often taken while both hosts are busy
+ * with the handshakes (40 ms and more on a loaded host), and one such
+ * sample would settle the choice for the whole session. */
+#define FAMILY_RTT_SAMPLES 3u
 
 bool family_usable(const punch_agent *a, uint8_t family)
 {
@@ -158,21 +165,40 @@ bool family_switch(const candidate *best, const candidate *cur)
 
 bool family_quiet_enough(const peer *p, const candidate *best)
 {
-    return best->addr.family == p->cand[p->path].addr.family || p->keepalive.missed >= 2;
+    const candidate *cur = &p->cand[p->path];
+    return (best->addr.family == cur->addr.family && direct_v6(best) == direct_v6(cur)) ||
+           p->keepalive.missed >= 2;
+}
+
+/* A direct UDP path both ways proven: one whose round trip a PING times. */
+static bool pingable(const candidate *c)
+{
+    return c->technique != PUNCH_TECH_RELAY && !is_tcp(c->technique) && c->validated &&
+           c->confirmed;
+}
+
+static void ping_for_rtt(punch_agent *a, uint64_t now, peer *p, candidate *c)
+{
+    if (c->rtt_samples < FAMILY_RTT_SAMPLES &&
+        (!c->ping_sent_ms || now - c->ping_sent_ms >= PROBE_FAST_MS))
+        send_ping(a, now, p, c);
 }
 
 void family_measure(punch_agent *a, uint64_t now, int id)
 {
     peer *p = &a->peers[id];
-    if (p->path < 0 || !direct_v6(&p->cand[p->path]))
+    if (p->path < 0 || !pingable(&p->cand[p->path]))
         return;
+    bool six = direct_v6(&p->cand[p->path]), rival = false;
     for (size_t i = 0; i < p->n_cand; i++) {
         candidate *c = &p->cand[i];
-        if (c->addr.family == PUNCH_AF_INET && c->technique != PUNCH_TECH_RELAY &&
-            !is_tcp(c->technique) && c->validated && c->confirmed && !c->rtt_pinged &&
-            !c->ping_sent_ms)
-            send_ping(a, now, p, c);
+        if (pingable(c) && direct_v6(c) != six) {
+            rival = true;
+            ping_for_rtt(a, now, p, c);
+        }
     }
+    if (rival)
+        ping_for_rtt(a, now, p, &p->cand[p->path]);
 }
 
 void family_moved(punch_agent *a, uint64_t now, int id, int was)
