@@ -201,6 +201,7 @@ typedef struct candidate {
     bool validated;
     bool confirmed;      /* validated both ways (a PONG or a message 2 came back) */
     uint64_t heard_ms;   /* validated one way: when */
+    uint64_t proven_ms;  /* validated (either way) latest: when */
     uint64_t unheard_ms; /* when that last came to nothing (unhear) */
     bool gave_up;        /* the ATTEMPT event was told */
     uint64_t ping_sent_ms;
@@ -306,6 +307,7 @@ typedef struct keepalive_state {
     uint64_t heard_ms;   /* ...from the peer at all, on any path */
     uint64_t next_ms;
     unsigned missed;
+    uint64_t quiet_ms;   /* the first of the missed PINGs went: when */
     bool ping_asked;     /* punch_agent_ping: a PONG on the path makes an event */
 } keepalive_state;
 

@@ -187,6 +187,16 @@ void time_path(punch_agent *a, uint64_t now, int id)
         send_ping(a, now, p, c);
 }
 
+/* May c take over from the path in use, gone quiet (a keepalive PING out,
+ * unanswered yet)? When a PING went unanswered for a whole keepalive
+ * period, or when c was proven since the first one went (a NAT moved the
+ * peer: test_rebinding). Not on an older proof: an idle path is quiet at
+ * every keepalive, and would flap between equals at each. */
+static bool may_replace_quiet(const peer *p, const candidate *c)
+{
+    return p->keepalive.missed >= 2 || c->proven_ms >= p->keepalive.quiet_ms;
+}
+
 /* Take the best validated candidate when it beats the one in use. */
 void choose_path(punch_agent *a, uint64_t now, int id)
 {
@@ -197,7 +207,8 @@ void choose_path(punch_agent *a, uint64_t now, int id)
     int best = -1;
     for (size_t i = 0; i < p->n_cand; i++) {
         const candidate *c = &p->cand[i];
-        if (!c->validated || c->closed || (quiet && (int)i == p->path))
+        if (!c->validated || c->closed ||
+            (quiet && ((int)i == p->path || !may_replace_quiet(p, c))))
             continue;
         if (best < 0 || priority(p, c->technique) < priority(p, p->cand[best].technique) ||
             (priority(p, c->technique) == priority(p, p->cand[best].technique) &&
@@ -228,6 +239,7 @@ void validate(punch_agent *a, uint64_t now, int id, int ci, uint64_t sent_ms)
     if (!c->rtt_pinged)
         c->rtt_us = (uint32_t)((now - sent_ms) * 1000u);
     c->validated = c->confirmed = true;
+    c->proven_ms = now;
     if (ci == p->path)
         p->keepalive.missed = 0;
     choose_path(a, now, id);
@@ -263,7 +275,7 @@ void hear(punch_agent *a, uint64_t now, int id, int ci)
         return;
     c->validated = true;
     c->confirmed = false;
-    c->heard_ms = now;
+    c->heard_ms = c->proven_ms = now;
     c->rtt_us = 0; /* unknown until the PONG */
     c->rtt_pinged = false;
     c->rtt_samples = 0;

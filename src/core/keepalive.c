@@ -80,8 +80,10 @@ void keepalive_timeout(punch_agent *a, uint64_t now, int id)
         } else {
             send_ping(a, now, p, &p->cand[p->path]);
             unsigned missed = p->keepalive.missed++;
-            if (missed == 0)
+            if (missed == 0) {
+                p->keepalive.quiet_ms = now;
                 reregister(a, now);
+            }
             else if (missed == 1) /* a PING went unanswered: is our TURN allocation there? */
                 turn_path_quiet(a, now, &p->cand[p->path]);
             int was = p->path;

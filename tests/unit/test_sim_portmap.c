@@ -6,7 +6,9 @@
  * NAT-PMP or UPnP (a port forward, src/nat/portfwd.c), the agent there
  * gets a mapping, offers it, and both sides go direct by portmap, the
  * data through; when neither does, they stay on the relay and the
- * attempt says why. Several seeds each; a failure prints its seed.
+ * attempt says why. Where hole punching works too (two direct paths of
+ * one rank), an idle session keeps the path it has. Several seeds each; a
+ * failure prints its seed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,6 +49,37 @@ static void send_both_ways(world *w)
     punch_sim_wake(w->sim, w->alice.host);
     punch_sim_wake(w->sim, w->bob.host);
     punch_sim_run(w->sim, punch_sim_now(w->sim) + 500 * MS);
+}
+
+/* Both behind port-restricted cones whose gateways answer PCP: hole
+ * punching and the mapping both work, two direct paths of one rank. The
+ * session idles (keepalives only) from 10 s to 30 s: no path changes then.
+ * An idle path is quiet at every keepalive, and it used to hand the
+ * session to the other path at each (7-8 PATH events in those 20 s). */
+static void idle_session_keeps_its_path(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+        world w;
+        world_start(&w, seeds[i]);
+        w.portmap = PUNCH_PORTMAP_AUTO;
+        w.alice.gateway_offers = PUNCH_PORTMAP_PCP;
+        w.bob.gateway_offers = PUNCH_PORTMAP_PCP;
+        different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
+        uint64_t t0 = register_and_connect(&w);
+        if (t0 == UINT64_MAX)
+            fail_msg("seed %llu: did not register", (unsigned long long)seeds[i]);
+        punch_sim_run(w.sim, (t0 + 10000) * MS);
+        unsigned alice = w.alice.path_changes, bob = w.bob.path_changes;
+        punch_sim_run(w.sim, (t0 + 30000) * MS);
+        if (w.alice.kind != PUNCH_PATH_DIRECT || w.bob.kind != PUNCH_PATH_DIRECT)
+            fail_msg("seed %llu: not direct at 30 s", (unsigned long long)seeds[i]);
+        if (w.alice.path_changes != alice || w.bob.path_changes != bob)
+            fail_msg("seed %llu: idle from 10 s to 30 s, alice's path changed %u times, bob's %u",
+                     (unsigned long long)seeds[i], w.alice.path_changes - alice,
+                     w.bob.path_changes - bob);
+        world_free(&w);
+    }
 }
 
 static void direct_with_a_mapping_on_either_side(void **state)
@@ -130,6 +163,7 @@ static void relay_without_one(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(idle_session_keeps_its_path),
         cmocka_unit_test(direct_with_a_mapping_on_either_side),
         cmocka_unit_test(mapping_during_registration_is_told),
         cmocka_unit_test(relay_without_one),
