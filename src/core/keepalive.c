@@ -83,8 +83,7 @@ void keepalive_timeout(punch_agent *a, uint64_t now, int id)
             if (missed == 0) {
                 p->keepalive.quiet_ms = now;
                 reregister(a, now);
-            }
-            else if (missed == 1) /* a PING went unanswered: is our TURN allocation there? */
+            } else if (missed == 1) /* a PING went unanswered: is our TURN allocation there? */
                 turn_path_quiet(a, now, &p->cand[p->path]);
             int was = p->path;
             choose_path(a, now, id); /* an equal one that answers may take over */

@@ -382,6 +382,16 @@ static void discovery_both_families(void **state)
             runs(), over_v6);
 }
 
+/* Alice on a direct path to bob's native IPv6 address. */
+static void expect_bobs_native_ipv6(const world *w)
+{
+    if (!w->alice.have_path || w->alice.kind != PUNCH_PATH_DIRECT ||
+        memcmp(w->alice.path_remote.ip, w->bob.addr6.ip, 16) != 0)
+        fail_msg("seed %llu: alice is not direct to bob's native IPv6 (%s path, %u changes)",
+                 (unsigned long long)w->seed, family(&w->alice.path_remote),
+                 w->alice.path_changes);
+}
+
 /* Alice behind a NAT64 with native IPv6 too, bob dual: both ways work,
  * native IPv6 and the NAT64 to bob's IPv4. The native one is 12 ms a hop
  * away against the NATs' 10: slower, within the margin, so it wins (the
@@ -394,11 +404,7 @@ static void nat64_native_ipv6_wins(void **state)
     for (unsigned r = 0; r < runs(); r++) {
         world w;
         dual_connected(&w, r, STACK_V6_NAT64, STACK_DUAL, "port-restricted-cone", 12 * MS, 8000);
-        if (!w.alice.have_path || w.alice.kind != PUNCH_PATH_DIRECT ||
-            memcmp(w.alice.path_remote.ip, w.bob.addr6.ip, 16) != 0)
-            fail_msg("seed %llu: alice is not direct to bob's native IPv6 (%s path, %u changes)",
-                     (unsigned long long)w.seed, family(&w.alice.path_remote),
-                     w.alice.path_changes);
+        expect_bobs_native_ipv6(&w);
         world_free(&w);
     }
     fprintf(stderr, "nat64 x dual: native IPv6 over the NAT64, %u seeds\n", runs());
@@ -421,20 +427,13 @@ static void nat64_native_wins_after_slow_start(void **state)
         punch_sim_link_cfg usual = {.delay_us = 12 * MS, .jitter_us = 1 * MS};
         if (punch_sim_link_set(w.sim, w.alice.v6_link, &slow) != 0)
             fail_msg("no v6 link");
-        uint64_t t0 = register_and_connect(&w);
-        if (t0 == UINT64_MAX)
-            fail_msg("seed %llu: not registered", (unsigned long long)w.seed);
-        punch_sim_run(w.sim, (t0 + 600) * MS);
+        connect_for(&w, 600);
         if (punch_sim_link_set(w.sim, w.alice.v6_link, &usual) != 0)
             fail_msg("no v6 link");
-        punch_sim_run(w.sim, (t0 + 10000) * MS);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 9400 * MS);
         unsigned changes = w.alice.path_changes;
-        punch_sim_run(w.sim, (t0 + 20000) * MS);
-        if (!w.alice.have_path || w.alice.kind != PUNCH_PATH_DIRECT ||
-            memcmp(w.alice.path_remote.ip, w.bob.addr6.ip, 16) != 0)
-            fail_msg("seed %llu: alice is not direct to bob's native IPv6 (%s path, %u changes)",
-                     (unsigned long long)w.seed, family(&w.alice.path_remote),
-                     w.alice.path_changes);
+        punch_sim_run(w.sim, punch_sim_now(w.sim) + 10000 * MS);
+        expect_bobs_native_ipv6(&w);
         if (w.alice.path_changes != changes)
             fail_msg("seed %llu: alice's path changed %u times in 10 idle seconds",
                      (unsigned long long)w.seed, w.alice.path_changes - changes);

@@ -23,18 +23,26 @@
 
 static const uint64_t seeds[] = {1, 2, 3, 42, 1234};
 
-/* Both behind symmetric-random NATs, portmap auto, the gateways offering
- * a (alice's) and b (bob's); 8 s after alice asked for bob. */
-static uint64_t run(world *w, uint64_t seed, punch_portmap_proto a, punch_portmap_proto b)
+/* Both behind NATs of nat_spec, portmap auto, the gateways offering a
+ * (alice's) and b (bob's); alice asks for bob. Returns when she asked. */
+static uint64_t connect_via(world *w, uint64_t seed, const char *nat_spec, punch_portmap_proto a,
+                            punch_portmap_proto b)
 {
     world_start(w, seed);
     w->portmap = PUNCH_PORTMAP_AUTO;
     w->alice.gateway_offers = a;
     w->bob.gateway_offers = b;
-    different_nats(w, "symmetric-random", "symmetric-random", 0);
+    different_nats(w, nat_spec, nat_spec, 0);
     uint64_t t0 = register_and_connect(w);
     if (t0 == UINT64_MAX)
         fail_msg("seed %llu: did not register", (unsigned long long)seed);
+    return t0;
+}
+
+/* Both behind symmetric-random NATs; 8 s after alice asked for bob. */
+static uint64_t run(world *w, uint64_t seed, punch_portmap_proto a, punch_portmap_proto b)
+{
+    uint64_t t0 = connect_via(w, seed, "symmetric-random", a, b);
     punch_sim_run(w->sim, punch_sim_now(w->sim) + 8000 * MS);
     return t0;
 }
@@ -61,14 +69,8 @@ static void idle_session_keeps_its_path(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
         world w;
-        world_start(&w, seeds[i]);
-        w.portmap = PUNCH_PORTMAP_AUTO;
-        w.alice.gateway_offers = PUNCH_PORTMAP_PCP;
-        w.bob.gateway_offers = PUNCH_PORTMAP_PCP;
-        different_nats(&w, "port-restricted-cone", "port-restricted-cone", 0);
-        uint64_t t0 = register_and_connect(&w);
-        if (t0 == UINT64_MAX)
-            fail_msg("seed %llu: did not register", (unsigned long long)seeds[i]);
+        uint64_t t0 = connect_via(&w, seeds[i], "port-restricted-cone", PUNCH_PORTMAP_PCP,
+                                  PUNCH_PORTMAP_PCP);
         punch_sim_run(w.sim, (t0 + 10000) * MS);
         unsigned alice = w.alice.path_changes, bob = w.bob.path_changes;
         punch_sim_run(w.sim, (t0 + 30000) * MS);
